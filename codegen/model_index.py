@@ -1,0 +1,69 @@
+"""Emit the index of fhir.resources R4B model classes: class name -> module, for lazy loading.
+
+Two modules come out: ``model_index`` (a dict used at run time by ``clinikfhir.models``) and
+``model_imports`` (explicit re-exports, imported only under ``TYPE_CHECKING`` so that IDEs and type
+checkers see every class while ``import clinikfhir`` imports none of them).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+
+from ._common import GENERATED, header
+
+HEAD = header("codegen/model_index.py")
+
+
+def model_classes() -> dict[str, str]:
+    """Map every FHIR model class defined in fhir.resources.R4B to its defining module."""
+    import fhir.resources.R4B as r4b
+    from fhir_core.fhirabstractmodel import FHIRAbstractModel
+
+    found: dict[str, str] = {}
+    for info in sorted(pkgutil.iter_modules(r4b.__path__), key=lambda m: m.name):
+        if info.name.startswith("fhirtypes") or info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{r4b.__name__}.{info.name}")
+        for name, obj in sorted(vars(module).items()):
+            if inspect.isclass(obj) and issubclass(obj, FHIRAbstractModel) and obj.__module__ == module.__name__:
+                if name in found:
+                    raise SystemExit(f"model class {name} defined in two modules")
+                found[name] = module.__name__
+    return dict(sorted(found.items()))
+
+
+def emit() -> dict[str, str]:
+    import fhir.resources
+
+    classes = model_classes()
+    version = getattr(fhir.resources, "__version__", "unknown")
+    index = [
+        HEAD + f"# Model source: fhir.resources {version} (R4B package).",
+        '"""Where each fhir.resources R4B model class lives (class name -> module)."""',
+        "",
+        "from typing import Final",
+        "",
+        f"FHIR_RESOURCES_VERSION: Final = {version!r}",
+        "",
+        "MODEL_MODULES: Final[dict[str, str]] = {",
+        *(f"    {name!r}: {module!r}," for name, module in classes.items()),
+        "}",
+        "",
+    ]
+    imports = [
+        HEAD + f"# Model source: fhir.resources {version} (R4B package).",
+        '"""Static re-exports of every R4B model class, for type checkers only (never imported at run time)."""',
+        "",
+        *(f"from {module} import {name} as {name}" for name, module in classes.items()),
+        "",
+        "__all__ = [",
+        *(f"    {name!r}," for name in classes),
+        "]",
+        "",
+    ]
+    return {
+        f"{GENERATED}/model_index.py": "\n".join(index),
+        f"{GENERATED}/model_imports.py": "\n".join(imports),
+    }
