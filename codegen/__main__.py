@@ -20,6 +20,8 @@ EMITTERS = (
     "codegen.model_index",
     "codegen.resource_types",
     "codegen.search_params",
+    "codegen.validation_invariants",
+    "codegen.validation_tables",
 )
 
 

@@ -1,37 +1,404 @@
-"""The validator: model structure first, then the R4 rules fhir.resources does not check."""
+"""The validator: one walk over the raw JSON against the R4 StructureDefinitions.
+
+Judged on the JSON, not on a model (fhir.resources coerces ``"yes"`` to a boolean and knows only
+R4B), so R4-only resource types are validated the same way. Per element it checks: known element,
+JSON shape (array or single value), cardinality, primitive type and R4 format, required code
+binding, reference target type, and the invariants of the element and of its datatype.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import re
+from collections.abc import Collection
+from functools import cache
+from typing import Any, Literal
 
-from fhir.resources.R4B.resource import Resource
-from pydantic import ValidationError
+from clinikfhir._generated.invariants import COMPILED, FALLBACK
+from clinikfhir._generated.resource_types import RESOURCE_TYPES
+from clinikfhir._generated.validation_schema import CONSTRAINTS
 
-from clinikfhir.models._io import ModelParseError, fhirpath, resource_class
+from ._issues import Issue, Severity
+from ._primitives import check_primitive, check_xhtml
+from ._schema import Field, Node, node, value_set_codes
 
-from ._issues import Issue
+Level = Literal["error", "warning", "information"]
+
+_RANK: dict[str, int] = {"fatal": 0, "error": 1, "warning": 2, "information": 3}
+_RELATIVE = re.compile(r"([A-Z][A-Za-z]+)/[A-Za-z0-9\-.]{1,64}(?:/_history/[A-Za-z0-9\-.]{1,64})?")
+_ABSOLUTE_TAIL = re.compile(r"/([A-Z][A-Za-z]+)/[A-Za-z0-9\-.]{1,64}(?:/_history/[A-Za-z0-9\-.]{1,64})?$")
 
 
-def validate(resource: Resource | dict[str, Any]) -> list[Issue]:
-    """Every problem in ``resource`` (a model or its JSON), as issues with element paths."""
-    if isinstance(resource, Resource):
-        data: dict[str, Any] = resource.model_dump(mode="json", exclude_none=True, by_alias=True)
-        if "resourceType" not in data:
-            data["resourceType"] = resource.get_resource_type()
+def validate(
+    resource: Any,
+    *,
+    level: Level = "warning",
+    ignore: Collection[str] = (),
+) -> list[Issue]:
+    """Every problem in ``resource`` (a model or its JSON dict), as issues with element paths.
+
+    ``level`` is the severity policy: ``"error"`` returns only blocking issues (error, fatal),
+    ``"warning"`` (the default) adds warnings such as ``dom-6`` (no narrative), ``"information"``
+    returns everything. ``ignore`` names rule keys to leave out (e.g. ``{"dom-6"}``). Whatever the
+    policy, only issues of severity error or fatal should block a write (see :func:`has_errors`).
+    The function is pure: it reads ``resource`` and returns a new list.
+    """
+    data = _as_json(resource)
+    walker = _Walker()
+    if not isinstance(data, dict):
+        walker.add("fatal", "structure", "Resource", "a FHIR resource is a JSON object", "structure")
     else:
-        data = resource
-    rtype = data.get("resourceType") if isinstance(data, dict) else None
-    if not isinstance(rtype, str):
-        return [Issue("error", "structure", "Resource", "resourceType is missing", "structure")]
-    try:
-        cls = resource_class(rtype)
-    except ModelParseError:
-        return [Issue("error", "not-supported", rtype, "not a FHIR R4 resource type", "structure")]
-    try:
-        cls.model_validate(data)
-    except ValidationError as exc:
-        return [
-            Issue("error", "structure", fhirpath(rtype, err["loc"]), err["msg"], "structure")
-            for err in exc.errors(include_input=False, include_url=False)
-        ]
-    return []
+        rtype = data.get("resourceType")  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+        if not isinstance(rtype, str):
+            walker.add("fatal", "structure", "Resource", "resourceType is missing", "structure")
+        else:
+            walker.resource(data, rtype, None, None)  # pyright: ignore[reportUnknownArgumentType]
+    limit = _RANK[level]
+    return [i for i in walker.issues if _RANK[i.severity] <= limit and i.key not in ignore]
+
+
+def _as_json(resource: Any) -> Any:
+    if isinstance(resource, dict):
+        return resource  # pyright: ignore[reportUnknownVariableType]
+    from clinikfhir.models import GenericResource, dump
+
+    if isinstance(resource, GenericResource):
+        return resource.raw
+    return json.loads(dump(resource))
+
+
+class _Walker:
+    __slots__ = ("full_urls", "issues")
+
+    def __init__(self) -> None:
+        self.issues: list[Issue] = []
+        self.full_urls: dict[str, str] = {}
+
+    def add(self, severity: Severity, code: str, path: str, message: str, key: str) -> None:
+        self.issues.append(Issue(severity, code, path, message, key))
+
+    # -- resources ---------------------------------------------------------------------------------
+
+    def resource(self, data: dict[str, Any], path: str, root: dict[str, Any] | None, parent: str | None) -> None:
+        """Walk one resource; ``path`` is its element path (its type at the top level)."""
+        rtype = data.get("resourceType")
+        spec = node(rtype) if isinstance(rtype, str) and rtype in RESOURCE_TYPES else None
+        if spec is None:
+            self.add("error", "structure", path, "resourceType is not a FHIR R4 resource type", "structure")
+            return
+        if parent is None:
+            path = rtype  # pyright: ignore[reportAssignmentType]
+        if rtype == "Bundle":
+            self._index_bundle(data)
+        top = root if root is not None else data
+        self.node(data, spec, path, data, top)
+        if "contained" in data:
+            self._dom3(data, path)
+
+    def _index_bundle(self, bundle: dict[str, Any]) -> None:
+        entries = bundle.get("entry")
+        if not isinstance(entries, list):
+            return
+        for entry in entries:  # pyright: ignore[reportUnknownVariableType]
+            if isinstance(entry, dict):
+                url = entry.get("fullUrl")  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+                res = entry.get("resource")  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+                if isinstance(url, str) and isinstance(res, dict):
+                    rt = res.get("resourceType")  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+                    if isinstance(rt, str):
+                        self.full_urls[url] = rt
+
+    def _dom3(self, data: dict[str, Any], path: str) -> None:
+        """dom-3: every contained resource is referenced from elsewhere in the resource (or via '#')."""
+        refs: set[str] = set()
+        _collect_local_refs(data, refs)
+        if "#" in refs:
+            return
+        contained = data.get("contained")
+        if not isinstance(contained, list):
+            return
+        for i, res in enumerate(contained):  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
+            if isinstance(res, dict) and "#" + str(res.get("id")) not in refs:  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
+                self.add("error", "invariant", f"{path}.contained[{i}]", _human("dom-3"), "dom-3")
+
+    # -- elements ----------------------------------------------------------------------------------
+
+    def node(self, obj: dict[str, Any], spec: Node, path: str, res: dict[str, Any], root: dict[str, Any]) -> None:
+        """Walk a complex element (or a resource's own elements) against its node."""
+        fields = spec.fields
+        seen: dict[str, str] = {}  # element name -> the JSON key that carried it (choices)
+        has_content = obj is res  # ele-1 is a rule for elements, not for resources
+        for key, value in obj.items():
+            if key == "resourceType" and "resourceType" not in fields:
+                continue
+            if key != "id":
+                has_content = True
+            if key[:1] == "_":
+                self._primitive_extension(obj, key, value, fields, path, res, root)
+                base = fields.get(key[1:])
+                if base is not None:
+                    seen.setdefault(base.element.name, key)
+                continue
+            field = fields.get(key)
+            if field is None:
+                self.add("error", "structure", f"{path}.{key}", "unknown element", "unknown-element")
+                continue
+            element = field.element
+            if field.choice:
+                other = seen.get(element.name)
+                if other is not None and other != key and other != "_" + key:
+                    self.add("error", "structure", f"{path}.{key}", f"only one type of {element.name}[x] is allowed",
+                             "cardinality")
+            seen[element.name] = key
+            self.field(value, field, f"{path}.{key}", obj, res, root)
+        if not has_content:
+            self.add("error", "invariant", path, _human("ele-1"), "ele-1")
+        for element in spec.required:
+            if element.name not in seen:
+                suffix = "[x]" if any(f.choice for f in fields.values() if f.element is element) else ""
+                self.add("error", "required", f"{path}.{element.name}{suffix}",
+                         f"required element is missing (min {element.min})", "cardinality")
+        if spec.name == "Extension" and "url" in obj:
+            has_value = any(k.startswith("value") or k.startswith("_value") for k in obj)
+            if ("extension" in obj) == has_value:
+                self.add("error", "invariant", path, _human("ext-1"), "ext-1")
+        for key in spec.invariants:
+            self.invariant(key, obj, path, res, root, spec.name)
+
+    def field(self, value: Any, field: Field, path: str, parent: dict[str, Any], res: dict[str, Any],
+              root: dict[str, Any]) -> None:
+        element = field.element
+        if element.max == 0:
+            self.add("error", "structure", path, "element is not allowed here (max 0)", "cardinality")
+            return
+        if isinstance(value, list):
+            if element.max == 1:
+                self.add("error", "structure", path, "a single value is expected, not an array", "cardinality")
+                return
+            if not value:
+                self.add("error", "structure", path, "arrays must not be empty", "structure")
+                return
+            if element.max > 1 and len(value) > element.max:  # pyright: ignore[reportUnknownArgumentType]
+                self.add("error", "structure", path, f"at most {element.max} values are allowed", "cardinality")
+            ext = parent.get("_" + field.element.name) if not field.child else None
+            for i, item in enumerate(value):  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
+                if item is None and isinstance(ext, list) and i < len(ext) and ext[i] is not None:  # pyright: ignore[reportUnknownArgumentType]
+                    continue  # the value is absent, its extension is in _name[i]
+                self.item(item, field, f"{path}[{i}]", res, root)
+        elif element.max != 1:
+            self.add("error", "structure", path, "an array is expected (the element repeats)", "structure")
+        else:
+            self.item(value, field, path, res, root)
+
+    def item(self, value: Any, field: Field, path: str, res: dict[str, Any], root: dict[str, Any]) -> None:
+        child = field.child
+        element = field.element
+        if not child:
+            if value is None:
+                self.add("error", "structure", path, "null is not a value", "structure")
+                return
+            problem = check_primitive(field.type, value)
+            if problem:
+                self.add("error", "value", path, problem[1], problem[0])
+                return
+            if element.value_set and field.type == "code":
+                self._code_binding(value, element.value_set, path)
+            for key in element.invariants:
+                if key in ("txt-1", "txt-2"):
+                    if key == "txt-1":
+                        for problem in check_xhtml(value):
+                            self.add("error", "invariant", path, problem, "txt-1")
+                else:
+                    self.invariant(key, value, path, res, root, "")
+            return
+        if not isinstance(value, dict):
+            self.add("error", "structure", path, f"a {field.type} object is expected", "type")
+            return
+        if child == "Resource":
+            self.resource(value, path, root if element.name == "contained" else None, res)  # pyright: ignore[reportUnknownArgumentType]
+            return
+        spec = node(child)
+        if spec is None:  # pragma: no cover - every type code of R4 has a node
+            return
+        self.node(value, spec, path, res, root)  # pyright: ignore[reportUnknownArgumentType]
+        if element.value_set:
+            if field.type == "CodeableConcept":
+                self._concept_binding(value, element.value_set, path)  # pyright: ignore[reportUnknownArgumentType]
+            elif field.type == "Coding":
+                self._coding_binding(value, element.value_set, path)  # pyright: ignore[reportUnknownArgumentType]
+        if element.targets and field.type == "Reference":
+            self._reference(value, element.targets, path, root)  # pyright: ignore[reportUnknownArgumentType]
+        for key in element.invariants:
+            self.invariant(key, value, path, res, root, child)
+
+    def _primitive_extension(self, obj: dict[str, Any], key: str, value: Any, fields: dict[str, Field], path: str,
+                             res: dict[str, Any], root: dict[str, Any]) -> None:
+        field = fields.get(key[1:])
+        if field is None or field.child:
+            self.add("error", "structure", f"{path}.{key}", "unknown element", "unknown-element")
+            return
+        spec = node("Element")
+        assert spec is not None
+        if isinstance(value, list):
+            values = obj.get(key[1:])
+            if values is not None and (not isinstance(values, list) or len(values) != len(value)):  # pyright: ignore[reportUnknownArgumentType]
+                self.add("error", "structure", f"{path}.{key}", "must align with the values array", "structure")
+            for i, item in enumerate(value):  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
+                if item is not None:
+                    if isinstance(item, dict):
+                        self.node(item, spec, f"{path}.{key}[{i}]", res, root)  # pyright: ignore[reportUnknownArgumentType]
+                    else:
+                        self.add("error", "structure", f"{path}.{key}[{i}]", "an object is expected", "type")
+        elif isinstance(value, dict):
+            self.node(value, spec, f"{path}.{key}", res, root)  # pyright: ignore[reportUnknownArgumentType]
+        else:
+            self.add("error", "structure", f"{path}.{key}", "an object is expected", "type")
+
+    # -- bindings ----------------------------------------------------------------------------------
+
+    def _code_binding(self, code: str, url: str, path: str) -> None:
+        codes = value_set_codes(url)
+        if codes is not None and code not in codes[1]:
+            self.add("error", "code-invalid", path, f"code is not in the required value set {url}", "binding")
+
+    def _coding_ok(self, coding: dict[str, Any], pairs: frozenset[tuple[str, str]], bare: frozenset[str]) -> bool:
+        code = coding.get("code")
+        system = coding.get("system")
+        if not isinstance(code, str):
+            return False
+        if isinstance(system, str):
+            return (system, code) in pairs
+        return code in bare
+
+    def _coding_binding(self, coding: dict[str, Any], url: str, path: str) -> None:
+        codes = value_set_codes(url)
+        if codes is None or "code" not in coding:
+            return
+        if not self._coding_ok(coding, *codes):
+            self.add("error", "code-invalid", path, f"system and code are not in the required value set {url}",
+                     "binding")
+
+    def _concept_binding(self, concept: dict[str, Any], url: str, path: str) -> None:
+        codes = value_set_codes(url)
+        if codes is None:
+            return
+        codings = concept.get("coding")
+        if isinstance(codings, list) and any(
+            isinstance(c, dict) and self._coding_ok(c, *codes)  # pyright: ignore[reportUnknownArgumentType]
+            for c in codings  # pyright: ignore[reportUnknownVariableType]
+        ):
+            return
+        self.add("error", "code-invalid", path, f"no coding from the required value set {url}", "binding")
+
+    # -- references --------------------------------------------------------------------------------
+
+    def _reference(self, ref: dict[str, Any], targets: frozenset[str], path: str, root: dict[str, Any]) -> None:
+        if "Resource" in targets:
+            return
+        rtype = ref.get("type")
+        if isinstance(rtype, str) and rtype in RESOURCE_TYPES and rtype not in targets:
+            self.add("error", "invalid", path + ".type", "reference type is not allowed here", "reference-target")
+        literal = ref.get("reference")
+        if not isinstance(literal, str):
+            return
+        found = self._target_type(literal, root)
+        if found is None:
+            if ":" not in literal and not literal.startswith("#") and _RELATIVE.fullmatch(literal) is None:
+                self.add("error", "invalid", path + ".reference", "not a valid literal reference (Type/id)",
+                         "reference")
+            return
+        if found not in targets:
+            allowed = "|".join(sorted(targets))
+            self.add("error", "invalid", path + ".reference", f"reference target must be {allowed}",
+                     "reference-target")
+
+    def _target_type(self, literal: str, root: dict[str, Any]) -> str | None:
+        if literal.startswith("#"):
+            contained = root.get("contained")
+            if isinstance(contained, list):
+                for res in contained:  # pyright: ignore[reportUnknownVariableType]
+                    if isinstance(res, dict) and res.get("id") == literal[1:]:  # pyright: ignore[reportUnknownMemberType]
+                        rt = res.get("resourceType")  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+                        return rt if isinstance(rt, str) else None
+            return None
+        if literal in self.full_urls:
+            return self.full_urls[literal]
+        if ":" not in literal:
+            m = _RELATIVE.fullmatch(literal)
+            return m.group(1) if m and m.group(1) in RESOURCE_TYPES else None
+        if literal.startswith(("urn:uuid:", "urn:oid:")):
+            return None
+        m = _ABSOLUTE_TAIL.search(literal)
+        return m.group(1) if m and m.group(1) in RESOURCE_TYPES else None
+
+    # -- invariants --------------------------------------------------------------------------------
+
+    def invariant(self, key: str, obj: Any, path: str, res: dict[str, Any], root: dict[str, Any],
+                  type_path: str) -> None:
+        if key == "dom-3":
+            return  # checked once per resource by _dom3
+        if key == "ref-1":
+            literal = obj.get("reference") if isinstance(obj, dict) else None  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+            if isinstance(literal, str) and len(literal) > 1 and literal[0] == "#":
+                contained = root.get("contained")
+                ids = {c.get("id") for c in contained if isinstance(c, dict)} if isinstance(contained, list) else set()  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+                if literal[1:] not in ids:
+                    self.add("error", "invariant", path, _human("ref-1"), "ref-1")
+            return
+        if key == "ctm-1":
+            # onBehalfOf.exists() implies (member.resolve().iif(empty(), true, ofType(Practitioner).exists()))
+            member = obj.get("member") if isinstance(obj, dict) else None  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+            literal = member.get("reference") if isinstance(member, dict) else None  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+            if "onBehalfOf" in obj and isinstance(literal, str):
+                found = self._target_type(literal, root)
+                if found is not None and found != "Practitioner":
+                    self.add("error", "invariant", path, _human(key), key)
+            return
+        fn = COMPILED.get(key)
+        try:
+            if fn is not None:
+                result = fn([obj], res, root)
+            elif key in FALLBACK:
+                result = _fallback(key, obj, res, root, type_path)
+            else:
+                return
+        except Exception:  # noqa: BLE001 - an invariant that cannot be evaluated is reported, not raised
+            self.add("information", "informational", path, "invariant could not be evaluated", key.split("@")[0])
+            return
+        if result == [False]:
+            severity = "warning" if CONSTRAINTS[key][0] == "warning" else "error"
+            self.add(severity, "invariant", path, _human(key), key.split("@")[0])
+
+
+def _collect_local_refs(value: Any, out: set[str]) -> None:
+    if isinstance(value, str):
+        if value.startswith("#"):
+            out.add(value)
+    elif isinstance(value, dict):
+        for v in value.values():  # pyright: ignore[reportUnknownVariableType]
+            _collect_local_refs(v, out)
+    elif isinstance(value, list):
+        for v in value:  # pyright: ignore[reportUnknownVariableType]
+            _collect_local_refs(v, out)
+
+
+@cache
+def _human(key: str) -> str:
+    return CONSTRAINTS[key][1] if key in CONSTRAINTS else key
+
+
+@cache
+def _compiled_fallback(key: str) -> Any:
+    import fhirpathpy
+    from fhirpathpy.models import models
+
+    return fhirpathpy.compile(FALLBACK[key], models["r4"])
+
+
+def _fallback(key: str, obj: Any, res: dict[str, Any], root: dict[str, Any], type_path: str) -> list[Any]:
+    from fhirpathpy.engine.nodes import ResourceNode
+
+    fn = _compiled_fallback(key)
+    focus = ResourceNode.create_node(obj, type_path) if type_path and "resourceType" not in obj else obj
+    out: list[Any] = fn(focus, {"resource": res, "rootResource": root})
+    return out

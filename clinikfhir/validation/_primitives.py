@@ -1,0 +1,107 @@
+"""R4 primitive types: their JSON representation and lexical format, checked without coercion.
+
+The regular expressions are those of the FHIR R4 (4.0.1) datatypes page
+(http://hl7.org/fhir/R4/datatypes.html); the vendored StructureDefinition extract does not carry them.
+JSON types are strict: ``"yes"`` is not a boolean, ``"1"`` is not an integer, ``true`` is not a number.
+Messages name the rule, never the value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+_YEAR = r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)"
+_TZ = r"(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))"
+_TIME = r"([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?"
+
+_PATTERNS: dict[str, re.Pattern[str]] = {
+    # ASCII: as in the spec's (Java) regexes, \\s and \\S know only ASCII whitespace, so a no-break
+    # space is content
+    name: re.compile(pattern, re.ASCII)
+    for name, pattern in {
+        "base64Binary": r"(\s*([0-9a-zA-Z\+/=]){4}\s*)+",
+        "code": r"[^\s]+( [^\s]+)*",
+        "date": _YEAR + r"(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1]))?)?",
+        "dateTime": _YEAR + r"(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1])(T" + _TIME + _TZ + r")?)?)?",
+        "id": r"[A-Za-z0-9\-\.]{1,64}",
+        "instant": _YEAR + r"-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1])T" + _TIME + _TZ,
+        "oid": r"urn:oid:[0-2](\.(0|[1-9][0-9]*))+",
+        "time": _TIME,
+        "uri": r"\S*",
+        "url": r"\S*",
+        "canonical": r"\S*",
+        "uuid": r"urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+        "string": r"[ \r\n\t\S]+",
+        "markdown": r"[\s\S]+",
+    }.items()
+}
+_INT32 = (-(2**31), 2**31 - 1)
+_STRING_TYPES = frozenset({*_PATTERNS, "xhtml"})
+
+
+def _integer(value: Any, low: int) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return "must be a JSON integer"
+    if value < low or value > _INT32[1]:
+        return "integer is out of range" if low == _INT32[0] else f"must be an integer of at least {low}"
+    return None
+
+
+_NUMERIC: dict[str, Callable[[Any], str | None]] = {
+    "integer": lambda v: _integer(v, _INT32[0]),
+    "unsignedInt": lambda v: _integer(v, 0),
+    "positiveInt": lambda v: _integer(v, 1),
+}
+
+
+def check_primitive(type_code: str, value: Any) -> tuple[str, str] | None:
+    """``(rule key, message)`` saying why ``value`` is not a valid JSON ``type_code`` value of R4.
+
+    None when it is valid. Keys: ``type`` (wrong JSON type), ``format`` (lexical form or range),
+    ``id`` (an id that is not 1-64 characters of ``A-Za-z0-9-.``).
+    """
+    if type_code == "boolean":
+        return None if isinstance(value, bool) else ("type", "must be a JSON boolean (true or false)")
+    if type_code == "decimal":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return ("type", "must be a JSON number")
+        return None
+    numeric = _NUMERIC.get(type_code)
+    if numeric is not None:
+        problem = numeric(value)
+        if problem is None:
+            return None
+        return ("type" if "JSON" in problem else "format", problem)
+    if type_code in _STRING_TYPES:
+        if not isinstance(value, str):
+            return ("type", f"must be a JSON string ({type_code})")
+        if not value:
+            return ("format", "must not be empty")
+        pattern = _PATTERNS.get(type_code)
+        if pattern is not None and pattern.fullmatch(value) is None:
+            if type_code == "id":
+                return ("id", "id must be 1-64 characters of A-Z a-z 0-9 - .")
+            return ("format", f"is not a valid {type_code}")
+        return None
+    return None  # pragma: no cover - every primitive type code of R4 is listed above
+
+
+_SCRIPT = re.compile(r"<\s*(script|object|applet|embed|iframe|form|input|frame|frameset)\b", re.IGNORECASE)
+_EVENT_ATTR = re.compile(r"<[^>]*\son[a-z]+\s*=", re.IGNORECASE)
+_TAG = re.compile(r"<[^>]+>")
+
+
+def check_xhtml(div: str) -> list[str]:
+    """txt-1 (the narrative is a well-formed xhtml ``div`` with only basic html, no active content) and
+    txt-2 (it has some non-whitespace content): the problems found, without quoting the narrative."""
+    problems: list[str] = []
+    head = div.lstrip()
+    if not head.startswith("<div") or not head.rstrip().endswith("</div>") and not head.rstrip().endswith("/>"):
+        problems.append("the narrative must be a single xhtml <div> element")
+    elif "http://www.w3.org/1999/xhtml" not in head[: head.find(">") + 1]:
+        problems.append("the narrative <div> must declare the xhtml namespace")
+    if _SCRIPT.search(div) or _EVENT_ATTR.search(div):
+        problems.append("the narrative must not contain active content (scripts, forms, event handlers)")
+    return problems

@@ -1,0 +1,156 @@
+"""Emit the structure tables the validator walks: every R4 element, its cardinality, types, required
+binding, reference targets and invariants, plus the codes of every required value set.
+
+Output: ``clinikfhir/_generated/validation_schema.py`` (layout in its docstring).
+
+``NODES[node] = (fields, elements, invariants)`` where ``node`` is a resource or datatype name
+(``"Observation"``, ``"Period"``) or the path of a backbone element (``"Observation.referenceRange"``):
+
+- ``fields``: JSON key -> ``(element name, type code, child node)``; choice elements appear once
+  per allowed type (``valueQuantity`` -> ``("value", "Quantity", "Quantity")``); ``child node`` is
+  ``""`` for primitives and ``"Resource"`` for embedded resources (resolved by ``resourceType``);
+- ``elements``: element name -> ``(min, max, required value set or "", target types, invariant keys)``
+  with ``max == -1`` for ``*``; invariant keys here are the element's own, beyond its node's;
+- ``invariants``: the invariant keys evaluated on every instance of the node.
+
+``ele-1`` and ``ext-1`` are not listed: the validator checks them natively on every element.
+``VALUE_SETS[url] = {system: codes}`` (sorted tuples); ``CONSTRAINTS[key] = (severity, human)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._common import GENERATED, header, load
+
+NATIVE = frozenset({"ele-1", "ext-1"})
+SD_PREFIX = "http://hl7.org/fhir/StructureDefinition/"
+
+
+def _structures() -> list[dict[str, Any]]:
+    sds: list[dict[str, Any]] = load("structure-definitions.json")["structureDefinitions"]
+    return sorted(
+        (
+            sd
+            for sd in sds
+            if sd["kind"] in ("resource", "complex-type") and sd.get("derivation") != "constraint"
+        ),
+        key=lambda sd: sd["name"],
+    )
+
+
+def _type_code(sd: dict[str, Any], elem: dict[str, Any], code: str) -> str:
+    if not code.startswith("http://hl7.org/fhirpath/System."):
+        return code
+    path = elem["path"]
+    if sd["kind"] == "resource" and path == f"{sd['type']}.id":
+        return "id"
+    if path == "Extension.url":
+        return "uri"
+    return "string"
+
+
+def _choice_key(name: str, code: str) -> str:
+    return name + code[0].upper() + code[1:]
+
+
+def build() -> tuple[dict[str, tuple[list[str], list[str]]], set[str]]:
+    """Per node: its invariant keys and one encoded line per element; the required value sets used."""
+    structures = _structures()
+    nodes: dict[str, tuple[list[str], list[str]]] = {}
+    used_value_sets: set[str] = set()
+    for sd in structures:
+        elements = sd["elements"]
+        paths = {e["path"] for e in elements}
+        root = elements[0]
+        nodes[sd["name"]] = (sorted(set(root.get("constraint", [])) - NATIVE), [])
+        for elem in elements[1:]:
+            path: str = elem["path"]
+            parent, _, name = path.rpartition(".")
+            if parent == root["path"]:
+                parent = sd["name"]
+            own_invariants = set(elem.get("constraint", [])) - NATIVE
+            if "contentReference" in elem:
+                types = ["BackboneElement=" + elem["contentReference"].lstrip("#")]
+            else:
+                types = []
+                for t in elem.get("type", []):
+                    code = _type_code(sd, elem, t["code"])
+                    if code in ("BackboneElement", "Element") and any(p.startswith(path + ".") for p in paths):
+                        nodes[path] = (sorted(own_invariants), [])
+                        own_invariants = set()
+                        code = f"{code}={path}"
+                    types.append(code)
+            targets: set[str] = set()
+            for t in elem.get("type", []):
+                if t["code"] == "Reference":
+                    targets.update(p.removeprefix(SD_PREFIX) for p in t.get("targetProfile", []))
+            binding = elem.get("binding", {})
+            vs = "-"
+            if binding.get("strength") == "required":
+                vs = binding["valueSet"].split("|")[0]
+                used_value_sets.add(vs)
+            fields = [
+                name,
+                str(elem["min"]),
+                elem["max"],
+                ",".join(types),
+                vs,
+                ",".join(sorted(targets)) or "-",
+                ",".join(sorted(own_invariants)) or "-",
+            ]
+            nodes[parent][1].append(" ".join(fields))
+    return nodes, used_value_sets
+
+
+def emit() -> dict[str, str]:
+    nodes, used = build()
+    value_sets_in = load("required-value-sets.json")
+    value_sets: dict[str, dict[str, tuple[str, ...]]] = {}
+    for url in sorted(used):
+        by_system: dict[str, set[str]] = {}
+        for system, code in value_sets_in.get(url, {}).get("codes", []):
+            by_system.setdefault(system, set()).add(code)
+        value_sets[url] = {s: tuple(sorted(c)) for s, c in sorted(by_system.items())}
+    constraints = {
+        key: (c["severity"], c["human"])
+        for key, c in sorted(load("structure-definitions.json")["constraints"].items())
+    }
+    out = [
+        header("codegen/validation_tables.py", "structure-definitions.json", "required-value-sets.json"),
+        '"""R4 element tables for clinikfhir.validation: structure, required bindings, targets, invariants.',
+        "",
+        "NODES[node] = (node invariant keys, element lines). One line per element, fields separated by",
+        "spaces: name (``[x]`` for choices), min, max (``*``), types (comma-separated; ``Type=node`` when",
+        "the children are described by another node, a backbone path), required value set url, reference",
+        "target types, the element's own invariant keys (``-`` for none). Decoded lazily per node by",
+        "clinikfhir.validation._schema. ele-1 and ext-1 are checked natively and not listed.",
+        '"""',
+        "",
+        "from typing import Final",
+        "",
+        "NODES: Final[dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {",
+    ]
+    for name in sorted(nodes):
+        inv, lines = nodes[name]
+        out.append(f"    {name!r}: ({tuple(inv)!r}, (")
+        out.extend(f"        {line!r}," for line in lines)
+        out.append("    )),")
+    out.append("}")
+    out.append("")
+    out.append("# required value set url -> code system -> codes (empty when the set cannot be enumerated)")
+    out.append("VALUE_SETS: Final[dict[str, dict[str, tuple[str, ...]]]] = {")
+    for url, systems in value_sets.items():
+        out.append(f"    {url!r}: {{")
+        for system, codes in systems.items():
+            out.append(f"        {system!r}: {codes!r},")
+        out.append("    },")
+    out.append("}")
+    out.append("")
+    out.append("# invariant key -> (severity, human-readable rule)")
+    out.append("CONSTRAINTS: Final[dict[str, tuple[str, str]]] = {")
+    for key, value in constraints.items():
+        out.append(f"    {key!r}: {value!r},")
+    out.append("}")
+    out.append("")
+    return {f"{GENERATED}/validation_schema.py": "\n".join(out)}
