@@ -19,6 +19,7 @@ from ._common import GENERATED, ROOT, StaleInputError, verify_inputs
 EMITTERS = (
     "codegen.model_index",
     "codegen.resource_types",
+    "codegen.search_index",
     "codegen.search_params",
     "codegen.validation_invariants",
     "codegen.validation_tables",

@@ -1,0 +1,121 @@
+"""``Patient/{id}/$everything`` and ``Patient/$everything`` from the official Patient compartment."""
+
+# SQL text here is assembled only from fixed table names and generated aliases; every value is bound
+# as a parameter.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+
+from clinikfhir._generated.search_compartment import PATIENT_COMPARTMENT
+
+from ._model import SearchError, SearchResult
+from ._values import date_range, micros_to_instant
+
+
+def _pairs(types: Sequence[str] | None) -> list[str]:
+    wanted = set(types) if types is not None else None
+    return sorted(
+        f"{rtype}:{param}"
+        for rtype, params in PATIENT_COMPARTMENT.items()
+        if wanted is None or rtype in wanted
+        for param in params
+    )
+
+
+def _bound(name: str, value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    rng = date_range(value)
+    if rng is None:
+        raise SearchError(400, "INVALID_PARAMETER", f"Invalid value for parameter '{name}'")
+    return rng
+
+
+def everything(
+    conn: sqlite3.Connection,
+    *,
+    env: str,
+    tenant: str,
+    patient_id: str | None,
+    start: str | None = None,
+    end: str | None = None,
+    since: str | None = None,
+    types: Sequence[str] | None = None,
+    offset: int = 0,
+    count: int = 20,
+) -> SearchResult:
+    """The patient(s) and every resource in their compartment, in this env and tenant only.
+
+    Unlike :func:`run`, ``ids`` holds ``"Type/id"`` strings because the page mixes types: the
+    patient(s) first, then the rest ordered by type and id. ``start``/``end`` keep resources whose
+    ``date`` parameter overlaps the range, and resources of types without one or with no date;
+    ``since`` keeps resources changed at or after that instant; ``types`` restricts the types.
+    A ``patient_id`` that is absent, deleted or another tenant's raises a 404 ``SearchError``.
+    """
+    if patient_id is not None:
+        row = conn.execute(
+            "SELECT 1 FROM resources WHERE env = ? AND type = 'Patient' AND id = ? AND tenant = ? AND deleted = 0",
+            (env, patient_id, tenant),
+        ).fetchone()
+        if row is None:
+            raise SearchError(404, "NOT_FOUND", "Resource not found")
+    start_rng, end_rng, since_rng = _bound("start", start), _bound("end", end), _bound("_since", since)
+    if types is not None:
+        unknown = [t for t in types if t != "Patient" and t not in PATIENT_COMPARTMENT]
+        if unknown:
+            raise SearchError(400, "INVALID_PARAMETER", "Parameter '_type' names a type outside the compartment")
+    patients_sql = (
+        "SELECT p.id FROM resources p WHERE p.env = ? AND p.type = 'Patient' AND p.tenant = ? AND p.deleted = 0"
+    )
+    patients_args: list[object] = [env, tenant]
+    if patient_id is not None:
+        patients_sql += " AND p.id = ?"
+        patients_args.append(patient_id)
+    include_patients = types is None or "Patient" in types
+    members = (
+        "SELECT DISTINCT i.type AS type, i.id AS id FROM sp_reference i WHERE i.env = ? AND i.tenant = ? "
+        "AND i.ref_type = 'Patient' AND i.ref_id IN (" + patients_sql + ") "
+        "AND i.type || ':' || i.param IN (SELECT value FROM json_each(?))"
+    )
+    members_args: list[object] = [env, tenant, *patients_args, json.dumps(_pairs(types))]
+    if include_patients:
+        members = f"SELECT 'Patient' AS type, q.id AS id FROM ({patients_sql}) q UNION {members}"
+        members_args = [*patients_args, *members_args]
+    where = ["r.tenant = ?", "r.deleted = 0"]
+    args: list[object] = [*members_args, env, tenant]
+    if since_rng is not None:
+        where.append("r.last_updated >= ?")
+        args.append(micros_to_instant(since_rng[0]))
+    if start_rng is not None or end_rng is not None:
+        low = start_rng[0] if start_rng else None
+        high = end_rng[1] if end_rng else None
+        cond = ["d.env = r.env", "d.type = r.type", "d.id = r.id", "d.param = 'date'"]
+        overlap = list(cond)
+        oargs: list[object] = []
+        if low is not None:
+            overlap.append("d.high > ?")
+            oargs.append(low)
+        if high is not None:
+            overlap.append("d.low < ?")
+            oargs.append(high)
+        where.append(
+            "(r.type = 'Patient' OR NOT EXISTS (SELECT 1 FROM sp_date d WHERE "
+            + " AND ".join(cond)
+            + ") OR EXISTS (SELECT 1 FROM sp_date d WHERE "
+            + " AND ".join(overlap)
+            + "))"
+        )
+        args.extend(oargs)
+    base = (
+        f"SELECT r.type, r.id FROM ({members}) m JOIN resources r ON r.env = ? AND r.type = m.type AND r.id = m.id "
+        f"WHERE {' AND '.join(where)}"
+    )
+    total = int(conn.execute(f"SELECT COUNT(*) FROM ({base})", args).fetchone()[0])
+    rows = conn.execute(
+        base + " ORDER BY r.type != 'Patient', r.type, r.id LIMIT ? OFFSET ?", [*args, max(0, count), max(0, offset)]
+    ).fetchall()
+    return SearchResult(ids=[f"{t}/{i}" for t, i in rows], total=total)

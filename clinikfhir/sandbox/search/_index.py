@@ -1,0 +1,255 @@
+"""Index on write: turn one resource into typed index rows for every search parameter of its type."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from clinikfhir._generated.search_parameters import SEARCH_PARAMETERS, ParamDef
+
+from ._paths import Item, compile_expression
+from ._schema import TABLES
+from ._values import MAX_NUMBER, MAX_TIME, MIN_NUMBER, MIN_TIME, date_range, decimal_value, normalise
+
+_CONTACT_SYSTEMS = frozenset({"phone", "fax", "email", "pager", "url", "sms", "other"})
+_NAME_PARTS = ("text", "family", "given", "prefix", "suffix")
+_ADDRESS_PARTS = ("text", "line", "city", "district", "state", "postalCode", "country")
+
+Rows = dict[str, list[tuple[Any, ...]]]
+
+
+def _strings(value: Any, out: list[str]) -> None:
+    if isinstance(value, str):
+        out.append(value)
+    elif isinstance(value, list):
+        for v in value:
+            _strings(v, out)
+    elif isinstance(value, dict):
+        if "family" in value or "given" in value:
+            parts: tuple[str, ...] = _NAME_PARTS
+        elif any(k in value for k in ("line", "city", "postalCode", "country", "state", "district")):
+            parts = _ADDRESS_PARTS
+        else:
+            parts = tuple(k for k in value if k not in ("extension", "id", "system", "use", "url"))
+        for key in parts:
+            _strings(value.get(key), out)
+
+
+def token_rows(param: str, grp: int, item: Item, out: Rows) -> None:
+    """Token rows (system, code, normalised text) for code, boolean, Coding, CodeableConcept,
+    Identifier (plus its ``:of-type`` rows) and ContactPoint values."""
+    value, kind = item
+    rows = out["sp_token"]
+    if isinstance(value, bool):
+        rows.append((param, grp, None, "true" if value else "false", None))
+    elif isinstance(value, str | int):
+        rows.append((param, grp, None, str(value), None))
+    elif isinstance(value, dict):
+        if "coding" in value or (kind == "CodeableConcept") or (set(value) <= {"text", "extension", "id"}):
+            for coding in value.get("coding") or []:
+                if isinstance(coding, dict):
+                    _coding_row(param, grp, coding, rows)
+            text = value.get("text")
+            if isinstance(text, str):
+                rows.append((param, grp, None, None, normalise(text)))
+        elif "value" in value and (
+            kind == "ContactPoint" or (value.get("system") in _CONTACT_SYSTEMS and "type" not in value)
+        ):
+            rows.append((param, grp, value.get("system"), str(value["value"]), None))
+        elif "value" in value and not isinstance(value.get("value"), int | float):
+            system, code = value.get("system"), value.get("value")
+            type_cc = value.get("type")
+            text = type_cc.get("text") if isinstance(type_cc, dict) else None
+            rows.append((param, grp, system, str(code), normalise(text) if isinstance(text, str) else None))
+            if isinstance(type_cc, dict):
+                for coding in type_cc.get("coding") or []:
+                    if isinstance(coding, dict) and coding.get("code"):
+                        # :of-type rows: system/code of the identifier type, the raw value as text
+                        rows.append((param + ":of-type", grp, coding.get("system"), coding["code"], str(code)))
+        elif "code" in value or "system" in value:
+            _coding_row(param, grp, value, rows)
+
+
+def _coding_row(param: str, grp: int, coding: dict[str, Any], rows: list[tuple[Any, ...]]) -> None:
+    display = coding.get("display")
+    code = coding.get("code")
+    rows.append(
+        (
+            param,
+            grp,
+            coding.get("system"),
+            str(code) if code is not None else None,
+            normalise(display) if isinstance(display, str) else None,
+        )
+    )
+
+
+def string_rows(param: str, grp: int, item: Item, out: Rows) -> None:
+    """String rows: each string part (name parts, address parts, or all string leaves)."""
+    parts: list[str] = []
+    _strings(item[0], parts)
+    for text in parts:
+        out["sp_string"].append((param, grp, normalise(text), text))
+
+
+def date_rows(param: str, grp: int, item: Item, out: Rows) -> None:
+    """Date rows [low, high) for date, dateTime, instant, Period and Timing values."""
+    value, _ = item
+    rows = out["sp_date"]
+    if isinstance(value, str):
+        rng = date_range(value)
+        if rng is not None:
+            rows.append((param, grp, rng[0], rng[1]))
+    elif isinstance(value, dict):
+        if "start" in value or "end" in value:
+            start = date_range(value["start"]) if isinstance(value.get("start"), str) else None
+            end = date_range(value["end"]) if isinstance(value.get("end"), str) else None
+            if start is not None or end is not None:
+                rows.append((param, grp, start[0] if start else MIN_TIME, end[1] if end else MAX_TIME))
+        for event in value.get("event") or []:
+            if isinstance(event, str):
+                rng = date_range(event)
+                if rng is not None:
+                    rows.append((param, grp, rng[0], rng[1]))
+        repeat = value.get("repeat")
+        if isinstance(repeat, dict) and isinstance(repeat.get("boundsPeriod"), dict):
+            date_rows(param, grp, (repeat["boundsPeriod"], "Period"), out)
+
+
+def _number_bounds(value: Any) -> tuple[float, float] | None:
+    if isinstance(value, dict):
+        if "low" in value or "high" in value:  # Range
+            low = _number_bounds(value.get("low")) if value.get("low") is not None else None
+            high = _number_bounds(value.get("high")) if value.get("high") is not None else None
+            if low is None and high is None:
+                return None
+            return (low[0] if low else MIN_NUMBER, high[1] if high else MAX_NUMBER)
+        value = value.get("value")
+    number = decimal_value(value)
+    if number is None:
+        return None
+    return float(number), float(number)
+
+
+def number_rows(param: str, grp: int, item: Item, out: Rows) -> None:
+    """Number rows: the value as a closed interval [low, high] (a point, or a Range's bounds)."""
+    bounds = _number_bounds(item[0])
+    if bounds is not None:
+        out["sp_number"].append((param, grp, bounds[0], bounds[1]))
+
+
+def quantity_rows(param: str, grp: int, item: Item, out: Rows) -> None:
+    """Quantity rows: value bounds, system, code and unit (Quantity, Age, Duration, Money, Range)."""
+    value, _ = item
+    if not isinstance(value, dict):
+        return
+    bounds = _number_bounds(value)
+    if bounds is None:
+        return
+    source = value
+    if "low" in value or "high" in value:
+        source = value.get("low") or value.get("high") or {}
+    system, code, unit = source.get("system"), source.get("code"), source.get("unit")
+    if "currency" in source:
+        system, code = "urn:iso:std:iso:4217", source.get("currency")
+    out["sp_quantity"].append((param, grp, bounds[0], bounds[1], system, code, unit))
+
+
+def split_reference(ref: str) -> tuple[str | None, str | None, str]:
+    """(type, id, url) of a reference string: type/id only for relative ``Type/id`` references;
+    url is the reference without any ``/_history/n`` suffix."""
+    url = ref.split("/_history/")[0]
+    if "://" not in url and not url.startswith(("urn:", "#")):
+        pieces = url.split("/")
+        if len(pieces) == 2 and pieces[0][:1].isupper() and pieces[1]:
+            return pieces[0], pieces[1], url
+    return None, None, url
+
+
+def reference_rows(param: str, grp: int, item: Item, out: Rows) -> None:
+    """Reference rows (type, id, url, version); canonical strings keep url and version apart;
+    a Reference.identifier also gives a token row for ``:identifier``."""
+    value, _ = item
+    rows = out["sp_reference"]
+    if isinstance(value, str):
+        url, _, version = value.partition("|")
+        rtype, rid, plain = split_reference(url)
+        rows.append((param, grp, rtype, rid, plain, version or None))
+        return
+    if not isinstance(value, dict):
+        return
+    ref = value.get("reference")
+    if isinstance(ref, str) and ref:
+        rtype, rid, url = split_reference(ref)
+        rows.append((param, grp, rtype, rid, url, None))
+    ident = value.get("identifier")
+    if isinstance(ident, dict) and ident.get("value") is not None:
+        out["sp_token"].append((param + ":identifier", grp, ident.get("system"), str(ident["value"]), None))
+
+
+def uri_rows(param: str, grp: int, item: Item, out: Rows) -> None:
+    """URI rows (uri, url, canonical, oid, uuid values)."""
+    value, _ = item
+    if isinstance(value, str):
+        out["sp_uri"].append((param, grp, value))
+
+
+KIND_ROWS = {
+    "token": token_rows,
+    "string": string_rows,
+    "date": date_rows,
+    "number": number_rows,
+    "quantity": quantity_rows,
+    "reference": reference_rows,
+    "uri": uri_rows,
+}
+
+
+def extract(resource: dict[str, Any], params: dict[str, ParamDef]) -> Rows:
+    """Every index row of one resource, grouped by table (rows lack env/tenant/type/id)."""
+    out: Rows = {table: [] for table in TABLES.values()}
+    for code, pdef in params.items():
+        if not pdef.expression:
+            continue
+        if pdef.type == "composite":
+            _composite_rows(resource, pdef, params, out)
+            continue
+        rows_for = KIND_ROWS.get(pdef.type)
+        if rows_for is None:
+            continue
+        for item in compile_expression(pdef.expression)(resource, None):
+            rows_for(code, 0, item, out)
+    return out
+
+
+def _composite_rows(resource: dict[str, Any], pdef: ParamDef, params: dict[str, ParamDef], out: Rows) -> None:
+    foci = compile_expression(pdef.expression)(resource, None)
+    for grp, (focus, _) in enumerate(foci, start=1):
+        for n, (comp_code, comp_expr) in enumerate(pdef.components):
+            comp = params.get(comp_code)
+            rows_for = KIND_ROWS.get(comp.type) if comp is not None else None
+            if rows_for is None:
+                continue
+            for item in compile_expression(comp_expr)(resource, focus):
+                rows_for(f"{pdef.code}#{n}", grp, item, out)
+
+
+def reindex(
+    conn: sqlite3.Connection, *, env: str, type: str, id: str, tenant: str, resource: dict[str, Any] | None
+) -> None:
+    """Replace the index rows of one resource inside the caller's transaction (None = deleted)."""
+    for table in TABLES.values():
+        conn.execute(f"DELETE FROM {table} WHERE env = ? AND type = ? AND id = ?", (env, type, id))  # noqa: S608
+    if resource is None:
+        return
+    params = SEARCH_PARAMETERS.get(type)
+    if params is None:
+        return
+    rows = extract(resource, params)
+    key = (env, tenant, type, id)
+    for table, table_rows in rows.items():
+        if not table_rows:
+            continue
+        width = len(table_rows[0]) + 4
+        marks = ", ".join("?" * width)
+        conn.executemany(f"INSERT INTO {table} VALUES ({marks})", [key + row for row in table_rows])  # noqa: S608

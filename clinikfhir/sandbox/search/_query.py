@@ -1,0 +1,731 @@
+"""Compile FHIR R4 search parameters into SQL over the index tables and run them, tenant-scoped.
+
+Every condition is an ``id IN (subquery)`` over a typed index table whose rows carry env and
+tenant; chains and ``_has`` nest the same construction on the target type, so each level is
+filtered to the caller's env and tenant.
+"""
+
+# SQL text here is assembled only from fixed table names and generated aliases; every value is bound
+# as a parameter.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from clinikfhir._generated.search_parameters import SEARCH_PARAMETERS, ParamDef
+
+from ._model import SearchError, SearchResult
+from ._schema import TABLES
+from ._values import date_range, decimal_value, normalise, precision_range
+
+TENANT_SYSTEM = "https://clinikapi.com/tenant"
+PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
+_PREFIXED_KINDS = frozenset({"date", "number", "quantity"})
+
+# Modifiers implemented per parameter kind (reference also takes any resource type as ``:Type``).
+MODIFIERS: dict[str, tuple[str, ...]] = {
+    "token": ("missing", "not", "text", "in", "not-in", "of-type"),
+    "string": ("missing", "exact", "contains"),
+    "date": ("missing",),
+    "number": ("missing",),
+    "quantity": ("missing",),
+    "reference": ("missing", "identifier"),
+    "uri": ("missing", "above", "below"),
+    "composite": (),
+}
+# Result parameters the engine itself handles (``_count`` and the page token are the caller's).
+RESULT_PARAMETERS = ("_sort", "_total", "_summary", "_elements", "_include", "_revinclude")
+_IGNORED = frozenset({"_format", "_pretty"})
+_ELEMENT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)*$")
+_TOP = "\U0010ffff"
+_MAX_INCLUDE_ROUNDS = 8
+
+
+def split_escaped(text: str, sep: str) -> list[str]:
+    """Split on ``sep`` where it is not escaped with a backslash; pieces keep their escapes."""
+    parts: list[str] = []
+    buf: list[str] = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and i + 1 < len(text):
+            buf.append(text[i : i + 2])
+            i += 2
+            continue
+        if ch == sep:
+            parts.append("".join(buf))
+            buf = []
+        else:
+            buf.append(ch)
+        i += 1
+    parts.append("".join(buf))
+    return parts
+
+
+def unescape(text: str) -> str:
+    """Undo the search escapes ``\\,`` ``\\|`` ``\\$`` ``\\\\``."""
+    return re.sub(r"\\([\\,|$])", r"\1", text)
+
+
+def _bad_value(name: str) -> SearchError:
+    return SearchError(400, "INVALID_PARAMETER", f"Invalid value for search parameter '{name}'")
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+@dataclass
+class _Sql:
+    sql: str
+    args: list[Any] = field(default_factory=lambda: [])
+    alias: str = ""
+
+
+class Compiler:
+    """Turns parameters into SQL for one (env, tenant); collects lenient warnings."""
+
+    def __init__(self, env: str, tenant: str, lenient: bool) -> None:
+        self.env = env
+        self.tenant = tenant
+        self.lenient = lenient
+        self.warnings: list[str] = []
+        self._n = 0
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _alias(self) -> str:
+        self._n += 1
+        return f"x{self._n}"
+
+    def unsupported(self, name: str, why: str) -> None:
+        """Raise, or record a warning under lenient handling."""
+        message = f"{why}: '{name}'"
+        if not self.lenient:
+            raise SearchError(400, "INVALID_PARAMETER", message)
+        self.warnings.append(message)
+
+    def _rows(self, table: str, rtype: str, param: str) -> tuple[str, str, list[Any]]:
+        a = self._alias()
+        head = (
+            f"SELECT {a}.id FROM {table} {a} WHERE {a}.env = ? AND {a}.type = ? AND {a}.param = ? AND {a}.tenant = ?"
+        )
+        return a, head, [self.env, rtype, param, self.tenant]
+
+    # -- resource sets ---------------------------------------------------------------------------
+    def ids_query(self, rtype: str, terms: Sequence[tuple[str, str]]) -> _Sql:
+        """SQL selecting the ids of live resources of ``rtype`` in this env/tenant matching all terms."""
+        a = self._alias()
+        where = [f"{a}.env = ?", f"{a}.type = ?", f"{a}.tenant = ?", f"{a}.deleted = 0"]
+        args: list[Any] = [self.env, rtype, self.tenant]
+        for name, value in terms:
+            cond = self.term(rtype, name, value, a)
+            if cond is not None:
+                where.append(cond.sql)
+                args.extend(cond.args)
+        return _Sql(f"SELECT {a}.id FROM resources {a} WHERE " + " AND ".join(where), args, a)
+
+    def term(self, rtype: str, name: str, value: str, alias: str) -> _Sql | None:
+        """One AND-term (a parameter and its comma-separated OR values) on ``alias``.id."""
+        if name.startswith("_has:"):
+            return self._has(rtype, name, value, alias)
+        if "." in name:
+            return self._chain(rtype, name, value, alias)
+        code, _, modifier = name.partition(":")
+        params = SEARCH_PARAMETERS.get(rtype, {})
+        pdef = params.get(code)
+        if pdef is None:
+            self.unsupported(name, f"Unknown search parameter for {rtype}")
+            return None
+        if pdef.type == "special" or not pdef.expression:
+            self.unsupported(name, "Search parameter not supported")
+            return None
+        if modifier == "missing":
+            return self._missing(rtype, pdef, name, value, alias)
+        if modifier and not self._modifier_ok(pdef, modifier):
+            self.unsupported(name, "Search modifier not supported")
+            return None
+        values = split_escaped(value, ",")
+        if code == "_id":
+            return self._ids(alias, name, modifier, values)
+        if pdef.type == "composite":
+            return self._composite(rtype, pdef, name, values, alias)
+        table = TABLES[pdef.type]
+        if pdef.type == "token" and modifier == "of-type":
+            param = code + ":of-type"
+        elif pdef.type == "reference" and modifier == "identifier":
+            table, param = "sp_token", code + ":identifier"
+        else:
+            param = code
+        x, head, args = self._rows(table, rtype, param)
+        ors: list[str] = []
+        for raw in values:
+            cond = self._value(pdef, name, modifier, raw, x, rtype)
+            ors.append(cond.sql)
+            args.extend(cond.args)
+        sub = head + " AND (" + " OR ".join(f"({o})" for o in ors) + ")"
+        negate = modifier in ("not", "not-in")
+        return _Sql(f"{alias}.id {'NOT IN' if negate else 'IN'} ({sub})", args)
+
+    def _modifier_ok(self, pdef: ParamDef, modifier: str) -> bool:
+        if modifier in MODIFIERS.get(pdef.type, ()):
+            return not (modifier == "of-type" and pdef.code == "_id")
+        return pdef.type == "reference" and modifier in pdef.targets
+
+    def _ids(self, alias: str, name: str, modifier: str, values: list[str]) -> _Sql:
+        ids = [unescape(v) for v in values]
+        if any(not v for v in ids):
+            raise _bad_value(name)
+        marks = ", ".join("?" * len(ids))
+        negate = modifier == "not"
+        return _Sql(f"{alias}.id {'NOT IN' if negate else 'IN'} ({marks})", ids)
+
+    def _missing(self, rtype: str, pdef: ParamDef, name: str, value: str, alias: str) -> _Sql | None:
+        if value not in ("true", "false"):
+            raise _bad_value(name)
+        if pdef.code == "_id":
+            return _Sql("0" if value == "true" else "1")
+        if pdef.code == "_tag":
+            # the tenant tag is always present; only a tenant-system-free query makes sense here
+            pass
+        if pdef.type == "composite":
+            table = TABLES.get(_component_kind(rtype, pdef, 0), "sp_token")
+            param = pdef.code + "#0"
+        else:
+            table, param = TABLES[pdef.type], pdef.code
+        _, head, args = self._rows(table, rtype, param)
+        return _Sql(f"{alias}.id {'NOT IN' if value == 'true' else 'IN'} ({head})", args)
+
+    # -- per-kind value conditions on one index row --------------------------------------------------
+    def _value(self, pdef: ParamDef, name: str, modifier: str, raw: str, x: str, rtype: str) -> _Sql:
+        kind = pdef.type
+        if kind == "token":
+            return self._token(pdef, name, modifier, raw, x)
+        if kind == "string":
+            text = unescape(raw)
+            if modifier == "exact":
+                return _Sql(f"{x}.raw = ?", [text])
+            norm = normalise(text)
+            if modifier == "contains":
+                return _Sql(f"instr({x}.value, ?) > 0", [norm])
+            return _Sql(f"{x}.value >= ? AND {x}.value < ?", [norm, norm + _TOP])
+        if kind == "date":
+            return self._date(name, raw, x)
+        if kind in ("number", "quantity"):
+            return self._number(name, raw, x, quantity=kind == "quantity")
+        if kind == "reference":
+            return self._reference(pdef, name, modifier, raw, x, rtype)
+        if kind == "uri":
+            uri = unescape(raw)
+            if modifier == "below":
+                return _Sql(f"substr({x}.uri, 1, ?) = ?", [len(uri), uri])
+            if modifier == "above":
+                return _Sql(f"substr(?, 1, length({x}.uri)) = {x}.uri", [uri])
+            return _Sql(f"{x}.uri = ?", [uri])
+        raise _bad_value(name)  # pragma: no cover - kinds are exhaustive
+
+    def _token(self, pdef: ParamDef, name: str, modifier: str, raw: str, x: str) -> _Sql:
+        if modifier == "text":
+            norm = normalise(unescape(raw))
+            pat = _like_escape(norm)
+            return _Sql(f"({x}.text LIKE ? ESCAPE '\\' OR {x}.text LIKE ? ESCAPE '\\')", [pat + "%", "% " + pat + "%"])
+        if modifier in ("in", "not-in"):
+            return self._in_value_set(name, unescape(raw), x)
+        pieces = split_escaped(raw, "|")
+        if modifier == "of-type":
+            if len(pieces) != 3 or not pieces[1] or not pieces[2]:
+                raise _bad_value(name)
+            tsys, tcode, val = (unescape(p) for p in pieces)
+            return _Sql(f"{x}.system IS ? AND {x}.code = ? AND {x}.text = ?", [tsys or None, tcode, val])
+        if len(pieces) > 2:
+            raise _bad_value(name)
+        if pdef.code in ("_tag", "_security") or name.startswith("_tag"):
+            self._tenant_guard(pdef, modifier, pieces)
+        if len(pieces) == 1:
+            code = unescape(pieces[0])
+            if not code:
+                raise _bad_value(name)
+            return _Sql(f"{x}.code = ?", [code])
+        system, code = unescape(pieces[0]), unescape(pieces[1])
+        if not system and not code:
+            raise _bad_value(name)
+        if not system:
+            return _Sql(f"{x}.system IS NULL AND {x}.code = ?", [code])
+        if not code:
+            return _Sql(f"{x}.system = ?", [system])
+        return _Sql(f"{x}.system = ? AND {x}.code = ?", [system, code])
+
+    def _tenant_guard(self, pdef: ParamDef, modifier: str, pieces: list[str]) -> None:
+        if pdef.code != "_tag":
+            return
+        system = unescape(pieces[0]) if len(pieces) == 2 else None
+        code = unescape(pieces[-1])
+        if system == TENANT_SYSTEM and (modifier in ("not", "not-in", "text") or code != self.tenant):
+            raise SearchError(403, "TENANT_CONFLICT", "The _tag parameter names another tenant or negates the tenant")
+
+    def _in_value_set(self, name: str, url: str, x: str) -> _Sql:
+        from ._valuesets import value_set_codes
+
+        codes = value_set_codes(url)
+        if codes is None:
+            raise SearchError(400, "INVALID_PARAMETER", f"Unknown value set for search parameter '{name}'")
+        import json
+
+        pairs = json.dumps(sorted(f"{s}|{c}" for s, c in codes))
+        bare = json.dumps(sorted({c for _, c in codes}))
+        return _Sql(
+            f"(({x}.system IS NOT NULL AND {x}.system || '|' || {x}.code IN (SELECT value FROM json_each(?)))"
+            f" OR ({x}.system IS NULL AND {x}.code IN (SELECT value FROM json_each(?))))",
+            [pairs, bare],
+        )
+
+    def _date(self, name: str, raw: str, x: str) -> _Sql:
+        prefix, text = _prefix(unescape(raw))
+        rng = date_range(text)
+        if rng is None:
+            raise _bad_value(name)
+        pl, ph = rng
+        lo, hi = f"{x}.low", f"{x}.high"
+        if prefix == "eq":
+            return _Sql(f"{lo} >= ? AND {hi} <= ?", [pl, ph])
+        if prefix == "ne":
+            return _Sql(f"NOT ({lo} >= ? AND {hi} <= ?)", [pl, ph])
+        if prefix == "gt":
+            return _Sql(f"{hi} > ?", [ph])
+        if prefix == "lt":
+            return _Sql(f"{lo} < ?", [pl])
+        if prefix == "ge":
+            return _Sql(f"({lo} >= ? OR {hi} > ?)", [pl, ph])
+        if prefix == "le":
+            return _Sql(f"({hi} <= ? OR {lo} < ?)", [ph, pl])
+        if prefix == "sa":
+            return _Sql(f"{lo} >= ?", [ph])
+        if prefix == "eb":
+            return _Sql(f"{hi} <= ?", [pl])
+        # ap: the search range widened by 10% of its distance from now (at least its own width)
+        now = int(time.time() * 1_000_000)
+        delta = max(abs(now - pl) // 10, ph - pl)
+        return _Sql(f"{lo} < ? AND {hi} > ?", [ph + delta, pl - delta])
+
+    def _number(self, name: str, raw: str, x: str, *, quantity: bool) -> _Sql:
+        pieces = split_escaped(raw, "|") if quantity else [raw]
+        if len(pieces) not in (1, 3):
+            raise _bad_value(name)
+        prefix, text = _prefix(unescape(pieces[0]))
+        number = decimal_value(text)
+        if number is None:
+            raise _bad_value(name)
+        cond = _number_cond(prefix, number, x)
+        if len(pieces) == 3:
+            system, code = unescape(pieces[1]), unescape(pieces[2])
+            if system:
+                cond.sql += f" AND {x}.system = ?"
+                cond.args.append(system)
+            if code:
+                if system:
+                    cond.sql += f" AND {x}.code = ?"
+                    cond.args.append(code)
+                else:
+                    cond.sql += f" AND ({x}.code = ? OR {x}.unit = ?)"
+                    cond.args.extend([code, code])
+        return cond
+
+    def _reference(self, pdef: ParamDef, name: str, modifier: str, raw: str, x: str, rtype: str) -> _Sql:
+        ref = unescape(raw)
+        if not ref:
+            raise _bad_value(name)
+        if modifier == "identifier":
+            pieces = split_escaped(raw, "|")
+            if len(pieces) == 1:
+                return _Sql(f"{x}.code = ?", [unescape(pieces[0])])
+            if len(pieces) != 2:
+                raise _bad_value(name)
+            system, code = unescape(pieces[0]), unescape(pieces[1])
+            if system and code:
+                return _Sql(f"{x}.system = ? AND {x}.code = ?", [system, code])
+            if code:
+                return _Sql(f"{x}.system IS NULL AND {x}.code = ?", [code])
+            return _Sql(f"{x}.system = ?", [system])
+        if "://" in ref or ref.startswith(("urn:", "#")):
+            url, _, version = ref.partition("|")
+            url = url.split("/_history/")[0]
+            if version:
+                return _Sql(f"{x}.url = ? AND {x}.version = ?", [url, version])
+            return _Sql(f"{x}.url = ?", [url])
+        pieces = ref.split("/_history/")[0].split("/")
+        if len(pieces) == 2:
+            rtarget, rid = pieces
+            if rtarget not in SEARCH_PARAMETERS or (modifier and modifier != rtarget):
+                raise _bad_value(name)
+            return _Sql(f"{x}.ref_type = ? AND {x}.ref_id = ?", [rtarget, rid])
+        if len(pieces) != 1:
+            raise _bad_value(name)
+        if modifier:
+            return _Sql(f"{x}.ref_type = ? AND {x}.ref_id = ?", [modifier, ref])
+        return _Sql(f"{x}.ref_id = ?", [ref])
+
+    # -- chains, _has, composites --------------------------------------------------------------
+    def _chain(self, rtype: str, name: str, value: str, alias: str) -> _Sql | None:
+        head, _, tail = name.partition(".")
+        code, _, type_mod = head.partition(":")
+        pdef = SEARCH_PARAMETERS.get(rtype, {}).get(code)
+        if pdef is None or pdef.type != "reference":
+            self.unsupported(name, f"Unknown chained search parameter for {rtype}")
+            return None
+        targets = [type_mod] if type_mod else list(pdef.targets)
+        if type_mod and type_mod not in pdef.targets:
+            self.unsupported(name, "Chain target type not allowed")
+            return None
+        inner_code = tail.split(".")[0].split(":")[0]
+        usable = [t for t in targets if tail.startswith("_has:") or inner_code in SEARCH_PARAMETERS.get(t, {})]
+        if not usable:
+            self.unsupported(name, f"Unknown chained search parameter for {rtype}")
+            return None
+        x, head_sql, args = self._rows("sp_reference", rtype, code)
+        ors: list[str] = []
+        for target in usable:
+            saved = len(self.warnings)
+            inner = self.ids_query(target, [(tail, value)])
+            if len(self.warnings) > saved:
+                return None  # lenient: the inner parameter was unknown; drop the whole chain term
+            ors.append(f"({x}.ref_type = ? AND {x}.ref_id IN ({inner.sql}))")
+            args.append(target)
+            args.extend(inner.args)
+        return _Sql(f"{alias}.id IN ({head_sql} AND ({' OR '.join(ors)}))", args)
+
+    def _has(self, rtype: str, name: str, value: str, alias: str) -> _Sql | None:
+        parts = name[5:].split(":", 2)
+        if len(parts) != 3 or not all(parts):
+            self.unsupported(name, "Malformed _has parameter")
+            return None
+        src, ref_code, inner_name = parts
+        pdef = SEARCH_PARAMETERS.get(src, {}).get(ref_code)
+        if pdef is None or pdef.type != "reference":
+            self.unsupported(name, "Unknown _has reference parameter")
+            return None
+        if pdef.targets and rtype not in pdef.targets:
+            self.unsupported(name, f"_has reference parameter cannot point at {rtype}")
+            return None
+        saved = len(self.warnings)
+        inner = self.ids_query(src, [(inner_name, value)])
+        if len(self.warnings) > saved:
+            return None
+        x = self._alias()
+        sql = (
+            f"{alias}.id IN (SELECT {x}.ref_id FROM sp_reference {x} WHERE {x}.env = ? AND {x}.type = ? "
+            f"AND {x}.param = ? AND {x}.tenant = ? AND {x}.ref_type = ? AND {x}.id IN ({inner.sql}))"
+        )
+        return _Sql(sql, [self.env, src, ref_code, self.tenant, rtype, *inner.args])
+
+    def _composite(self, rtype: str, pdef: ParamDef, name: str, values: list[str], alias: str) -> _Sql:
+        params = SEARCH_PARAMETERS[rtype]
+        comps = [params.get(code) for code, _ in pdef.components]
+        if any(c is None or c.type not in TABLES for c in comps):
+            raise SearchError(400, "INVALID_PARAMETER", f"Search parameter not supported: '{name}'")
+        ors: list[str] = []
+        args: list[Any] = []
+        for raw in values:
+            pieces = split_escaped(raw, "$")
+            if len(pieces) != len(comps):
+                raise _bad_value(name)
+            aliases = [self._alias() for _ in comps]
+            first = aliases[0]
+            frm = [f"{TABLES[comps[0].type]} {first}"]  # type: ignore[union-attr]
+            where = [f"{first}.env = ?", f"{first}.type = ?", f"{first}.tenant = ?", f"{first}.param = ?"]
+            wargs: list[Any] = [self.env, rtype, self.tenant, f"{pdef.code}#0"]
+            jargs: list[Any] = []
+            for n, (comp, piece, a) in enumerate(zip(comps, pieces, aliases, strict=True)):
+                assert comp is not None
+                if n > 0:
+                    frm.append(
+                        f"JOIN {TABLES[comp.type]} {a} ON {a}.env = {first}.env AND {a}.type = {first}.type "
+                        f"AND {a}.id = {first}.id AND {a}.grp = {first}.grp AND {a}.param = ?"
+                    )
+                    jargs.append(f"{pdef.code}#{n}")
+                cond = self._value(comp, name, "", piece, a, rtype)
+                where.append(f"({cond.sql})")
+                wargs.extend(cond.args)
+            ors.append(f"SELECT {first}.id FROM " + " ".join(frm) + " WHERE " + " AND ".join(where))
+            args.extend(jargs + wargs)
+        return _Sql(f"{alias}.id IN ({' UNION '.join(ors)})", args)
+
+
+def _component_kind(rtype: str, pdef: ParamDef, n: int) -> str:
+    comp = SEARCH_PARAMETERS.get(rtype, {}).get(pdef.components[n][0]) if pdef.components else None
+    return comp.type if comp is not None else "token"
+
+
+def _prefix(text: str) -> tuple[str, str]:
+    if len(text) > 2 and text[:2] in PREFIXES and not text[:2].isdigit():
+        return text[:2], text[2:]
+    return "eq", text
+
+
+def _number_cond(prefix: str, number: Decimal, x: str) -> _Sql:
+    lo, hi = f"{x}.low", f"{x}.high"
+    v = float(number)
+    if prefix in ("eq", "ne"):
+        pl, ph = precision_range(number)
+        cond = f"{lo} >= ? AND {hi} < ?"
+        return _Sql(cond if prefix == "eq" else f"NOT ({cond})", [pl, ph])
+    if prefix == "gt":
+        return _Sql(f"{hi} > ?", [v])
+    if prefix == "lt":
+        return _Sql(f"{lo} < ?", [v])
+    if prefix == "ge":
+        return _Sql(f"{hi} >= ?", [v])
+    if prefix == "le":
+        return _Sql(f"{lo} <= ?", [v])
+    if prefix == "sa":
+        return _Sql(f"{lo} > ?", [v])
+    if prefix == "eb":
+        return _Sql(f"{hi} < ?", [v])
+    delta = abs(v) * 0.1
+    return _Sql(f"{lo} <= ? AND {hi} >= ?", [v + delta, v - delta])
+
+
+# -- sorting -------------------------------------------------------------------------------------
+_SORT_EXPR = {
+    "token": ("MIN({x}.code)", "MAX({x}.code)"),
+    "string": ("MIN({x}.value)", "MAX({x}.value)"),
+    "date": ("MIN({x}.low)", "MAX({x}.low)"),
+    "number": ("MIN({x}.low)", "MAX({x}.high)"),
+    "quantity": ("MIN({x}.low)", "MAX({x}.high)"),
+    "reference": ("MIN({x}.url)", "MAX({x}.url)"),
+    "uri": ("MIN({x}.uri)", "MAX({x}.uri)"),
+}
+
+
+def sort_clause(compiler: Compiler, rtype: str, value: str, alias: str) -> tuple[list[str], list[Any]]:
+    """ORDER BY terms for ``_sort`` (several keys, ``-`` descending, missing values last)."""
+    terms: list[str] = []
+    args: list[Any] = []
+    for key in value.split(","):
+        key = key.strip()
+        desc = key.startswith("-")
+        code = key[1:] if desc else key
+        direction = "DESC" if desc else "ASC"
+        if code == "_id":
+            terms.append(f"{alias}.id {direction}")
+            continue
+        if code == "_lastUpdated":
+            terms.append(f"{alias}.last_updated {direction}")
+            continue
+        pdef = SEARCH_PARAMETERS.get(rtype, {}).get(code)
+        if pdef is None or pdef.type not in _SORT_EXPR or not pdef.expression:
+            compiler.unsupported("_sort", "Unknown or unsortable _sort key")
+            continue
+        x = compiler._alias()  # pyright: ignore[reportPrivateUsage]
+        agg = _SORT_EXPR[pdef.type][1 if desc else 0].format(x=x)
+        sub = (
+            f"(SELECT {agg} FROM {TABLES[pdef.type]} {x} WHERE {x}.env = {alias}.env AND {x}.type = {alias}.type "
+            f"AND {x}.id = {alias}.id AND {x}.param = ?)"
+        )
+        terms.append(f"{sub} IS NULL")
+        terms.append(f"{sub} {direction}")
+        args.extend([code, code])
+    return terms, args
+
+
+# -- includes ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class IncludeSpec:
+    """One parsed ``_include``/``_revinclude`` value."""
+
+    source: str  # the resource type holding the reference ("*" for _include=*)
+    param: str  # reference parameter code, or "*"
+    target: str | None
+    reverse: bool
+    iterate: bool
+
+
+def parse_include(name: str, value: str) -> IncludeSpec:
+    """Parse ``Type:param[:Target]`` (or ``*``); anything else is a 400 naming the parameter."""
+    base, _, modifier = name.partition(":")
+    if modifier not in ("", "iterate", "recurse"):
+        raise SearchError(400, "INVALID_PARAMETER", f"Unknown modifier on '{base}'")
+    reverse = base == "_revinclude"
+    iterate = modifier in ("iterate", "recurse")
+    if value == "*":
+        return IncludeSpec("*", "*", None, reverse, iterate)
+    parts = value.split(":")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise SearchError(400, "INVALID_PARAMETER", f"Malformed value for '{base}'")
+    source, param = parts[0], parts[1]
+    target = parts[2] if len(parts) == 3 else None
+    params = SEARCH_PARAMETERS.get(source)
+    if params is None:
+        raise SearchError(400, "INVALID_PARAMETER", f"Unknown resource type in '{base}'")
+    if param != "*":
+        pdef = params.get(param)
+        if pdef is None or pdef.type != "reference":
+            raise SearchError(400, "INVALID_PARAMETER", f"Unknown reference parameter in '{base}'")
+        if target is not None and target not in pdef.targets:
+            raise SearchError(400, "INVALID_PARAMETER", f"Target type not allowed in '{base}'")
+    return IncludeSpec(source, param, target, reverse, iterate)
+
+
+def _reference_params(rtype: str) -> list[str]:
+    return sorted(c for c, p in SEARCH_PARAMETERS.get(rtype, {}).items() if p.type == "reference" and p.expression)
+
+
+def resolve_includes(
+    conn: sqlite3.Connection, env: str, tenant: str, sources: list[tuple[str, str]], specs: list[IncludeSpec]
+) -> list[tuple[str, str]]:
+    """The (type, id) of resources included by ``specs`` from ``sources``, live, in this tenant,
+    excluding the sources themselves; ``:iterate`` specs also run on what was included."""
+    seen: set[tuple[str, str]] = set(sources)
+    found: list[tuple[str, str]] = []
+    frontier = list(sources)
+    first = True
+    for _ in range(_MAX_INCLUDE_ROUNDS):
+        active = [s for s in specs if first or s.iterate]
+        if not active or not frontier:
+            break
+        new: list[tuple[str, str]] = []
+        for spec in active:
+            for hit in _include_once(conn, env, tenant, frontier, spec):
+                if hit not in seen:
+                    seen.add(hit)
+                    new.append(hit)
+        found.extend(new)
+        frontier = new
+        first = False
+    return found
+
+
+def _include_once(
+    conn: sqlite3.Connection, env: str, tenant: str, frontier: list[tuple[str, str]], spec: IncludeSpec
+) -> list[tuple[str, str]]:
+    by_type: dict[str, list[str]] = {}
+    for rtype, rid in frontier:
+        by_type.setdefault(rtype, []).append(rid)
+    hits: list[tuple[str, str]] = []
+    for rtype, ids in sorted(by_type.items()):
+        ids_json = _json_list(ids)
+        if not spec.reverse:
+            if spec.source not in ("*", rtype):
+                continue
+            params = _reference_params(rtype) if spec.param == "*" else [spec.param]
+            if not params:
+                continue
+            sql = (
+                "SELECT DISTINCT i.ref_type, i.ref_id FROM sp_reference i JOIN resources r ON r.env = i.env "
+                "AND r.type = i.ref_type AND r.id = i.ref_id AND r.tenant = ? AND r.deleted = 0 "
+                "WHERE i.env = ? AND i.type = ? AND i.tenant = ? AND i.id IN (SELECT value FROM json_each(?)) "
+                "AND i.param IN (SELECT value FROM json_each(?)) AND i.ref_id IS NOT NULL"
+            )
+            args: list[Any] = [tenant, env, rtype, tenant, ids_json, _json_list(params)]
+            if spec.target:
+                sql += " AND i.ref_type = ?"
+                args.append(spec.target)
+            sql += " ORDER BY i.ref_type, i.ref_id"
+        else:
+            if spec.source == "*":
+                sql = (
+                    "SELECT DISTINCT i.type, i.id FROM sp_reference i JOIN resources r ON r.env = i.env "
+                    "AND r.type = i.type AND r.id = i.id AND r.tenant = ? AND r.deleted = 0 "
+                    "WHERE i.env = ? AND i.ref_type = ? AND i.tenant = ? "
+                    "AND i.ref_id IN (SELECT value FROM json_each(?)) AND i.param NOT LIKE '%#%'"
+                    " ORDER BY i.type, i.id"
+                )
+                args = [tenant, env, rtype, tenant, ids_json]
+            else:
+                if spec.target is not None and spec.target != rtype:
+                    continue
+                params = _reference_params(spec.source) if spec.param == "*" else [spec.param]
+                sql = (
+                    "SELECT DISTINCT i.type, i.id FROM sp_reference i JOIN resources r ON r.env = i.env "
+                    "AND r.type = i.type AND r.id = i.id AND r.tenant = ? AND r.deleted = 0 "
+                    "WHERE i.env = ? AND i.type = ? AND i.tenant = ? AND i.param IN (SELECT value FROM json_each(?)) "
+                    "AND i.ref_type = ? AND i.ref_id IN (SELECT value FROM json_each(?)) ORDER BY i.id"
+                )
+                args = [tenant, env, spec.source, tenant, _json_list(params), rtype, ids_json]
+        hits.extend((str(t), str(i)) for t, i in conn.execute(sql, args))
+    return hits
+
+
+def _json_list(items: list[str]) -> str:
+    import json
+
+    return json.dumps(items)
+
+
+# -- running -------------------------------------------------------------------------------------
+def run(
+    conn: sqlite3.Connection,
+    *,
+    env: str,
+    tenant: str,
+    type: str,
+    params: Sequence[tuple[str, str]],
+    offset: int,
+    count: int,
+    lenient: bool,
+) -> SearchResult:
+    """Answer one type-level search, tenant- and env-scoped, one page at ``offset``."""
+    if type not in SEARCH_PARAMETERS:
+        raise SearchError(400, "INVALID_PARAMETER", "Unknown resource type")
+    compiler = Compiler(env, tenant, lenient)
+    terms: list[tuple[str, str]] = []
+    sort: str | None = None
+    total_mode = "accurate"
+    summary_count = False
+    elements: list[str] | None = None
+    includes: list[IncludeSpec] = []
+    for name, value in params:
+        base = name.split(":")[0]
+        if name in _IGNORED:
+            continue
+        if name == "_sort":
+            if sort is not None:
+                raise SearchError(400, "INVALID_PARAMETER", "Repeated parameter '_sort'")
+            sort = value
+        elif name == "_total":
+            if value not in ("none", "estimate", "accurate"):
+                raise _bad_value("_total")
+            total_mode = value
+        elif name == "_summary":
+            if value == "count":
+                summary_count = True
+            elif value != "false":
+                compiler.unsupported("_summary", "Unsupported _summary mode")
+        elif name == "_elements":
+            names = [e.strip() for e in value.split(",") if e.strip()]
+            if not all(_ELEMENT_RE.match(e) for e in names):
+                raise _bad_value("_elements")
+            elements = (elements or []) + names
+        elif base in ("_include", "_revinclude"):
+            includes.append(parse_include(name, value))
+        elif name.startswith("_has:") or "." in name or not name.startswith("_") or base in SEARCH_PARAMETERS[type]:
+            terms.append((name, value))
+        else:
+            compiler.unsupported(name, "Unknown or unsupported search parameter")
+    where = compiler.ids_query(type, terms)
+    alias = where.alias
+    order_terms, order_args = sort_clause(compiler, type, sort, alias) if sort else ([], [])
+    order_terms.append(f"{alias}.id ASC")
+    total: int | None = None
+    if total_mode != "none" or summary_count:
+        total = int(conn.execute(f"SELECT COUNT(*) FROM ({where.sql})", where.args).fetchone()[0])
+    ids: list[str] = []
+    found: list[tuple[str, str]] = []
+    if not summary_count and count > 0:
+        sql = where.sql + " ORDER BY " + ", ".join(order_terms) + " LIMIT ? OFFSET ?"
+        ids = [str(r[0]) for r in conn.execute(sql, [*where.args, *order_args, count, max(0, offset)])]
+        if includes and ids:
+            found = resolve_includes(conn, env, tenant, [(type, i) for i in ids], includes)
+    return SearchResult(
+        ids=ids,
+        total=total,
+        includes=found,
+        summary_count=summary_count,
+        elements=elements,
+        warnings=compiler.warnings,
+    )

@@ -1,0 +1,76 @@
+"""Emit the search engine's lookup tables: the Patient compartment and the required value sets.
+
+``search_compartment.py`` maps each resource type of the official Patient CompartmentDefinition to
+the search parameters that place a resource in a patient's compartment (only parameters the
+search-parameter table defines for that type, so every one is indexable). ``search_value_sets.py``
+holds, per value set URL used by a required binding, its (system, code) pairs, for ``:in``/``:not-in``.
+"""
+
+from __future__ import annotations
+
+from ._common import GENERATED, header, load
+
+
+def _defined_params() -> dict[str, set[str]]:
+    """Codes per resource type, read from the vendored definitions the same way the table does."""
+    params: dict[str, set[str]] = {}
+    for sp in load("search-parameters.json"):
+        for base in sp.get("base", []):
+            params.setdefault(base, set()).add(sp["code"])
+    return params
+
+
+def _compartment() -> str:
+    comp = load("compartment-patient.json")
+    defined = _defined_params()
+    rows: list[tuple[str, tuple[str, ...]]] = []
+    for entry in comp["resource"]:
+        names = tuple(sorted(p for p in entry.get("param", []) if p in defined.get(entry["code"], set())))
+        if names:
+            rows.append((entry["code"], names))
+    lines = [
+        header("codegen/search_index.py", "compartment-patient.json", "search-parameters.json"),
+        '"""The official FHIR R4 Patient compartment: resource type -> parameters linking it to the patient."""',
+        "",
+        "from typing import Final",
+        "",
+        f"COMPARTMENT_URL: Final[str] = {comp['url']!r}",
+        "",
+        "PATIENT_COMPARTMENT: Final[dict[str, tuple[str, ...]]] = {",
+        *(f"    {code!r}: {names!r}," for code, names in sorted(rows)),
+        "}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _value_sets() -> str:
+    data = load("required-value-sets.json")
+    lines = [
+        header("codegen/search_index.py", "required-value-sets.json"),
+        '"""Value sets the sandbox knows for ``:in``/``:not-in``: every value set of a required binding in',
+        'FHIR R4 that has a known expansion, as URL -> sorted (system, code) pairs."""',
+        "",
+        "from typing import Final",
+        "",
+        "REQUIRED_VALUE_SETS: Final[dict[str, tuple[tuple[str, str], ...]]] = {",
+    ]
+    for url in sorted(data):
+        codes = sorted((s, c) for s, c in data[url]["codes"])
+        if not codes:
+            continue
+        lines.append(f"    {url!r}: (")
+        lines.extend(f"        ({s!r}, {c!r})," for s, c in codes)
+        lines.append("    ),")
+    lines += ["}", ""]
+    return "\n".join(lines)
+
+
+def emit() -> dict[str, str]:
+    return {
+        f"{GENERATED}/search_compartment.py": _compartment(),
+        f"{GENERATED}/search_value_sets.py": _value_sets(),
+    }
+
+
+__all__ = ["emit"]
