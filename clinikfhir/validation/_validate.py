@@ -237,22 +237,23 @@ class _Walker:
         if field is None or field.child:
             self.add("error", "structure", f"{path}.{key}", "unknown element", "unknown-element")
             return
+        path = f"{path}.{key[1:]}"  # FHIRPath sees the extension on the primitive element itself
         spec = node("Element")
         assert spec is not None
         if isinstance(value, list):
             values = obj.get(key[1:])
             if values is not None and (not isinstance(values, list) or len(values) != len(value)):  # pyright: ignore[reportUnknownArgumentType]
-                self.add("error", "structure", f"{path}.{key}", "must align with the values array", "structure")
+                self.add("error", "structure", path, "must align with the values array", "structure")
             for i, item in enumerate(value):  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
                 if item is not None:
                     if isinstance(item, dict):
-                        self.node(item, spec, f"{path}.{key}[{i}]", res, root)  # pyright: ignore[reportUnknownArgumentType]
+                        self.node(item, spec, f"{path}[{i}]", res, root)  # pyright: ignore[reportUnknownArgumentType]
                     else:
-                        self.add("error", "structure", f"{path}.{key}[{i}]", "an object is expected", "type")
+                        self.add("error", "structure", f"{path}[{i}]", "an object is expected", "type")
         elif isinstance(value, dict):
-            self.node(value, spec, f"{path}.{key}", res, root)  # pyright: ignore[reportUnknownArgumentType]
+            self.node(value, spec, path, res, root)  # pyright: ignore[reportUnknownArgumentType]
         else:
-            self.add("error", "structure", f"{path}.{key}", "an object is expected", "type")
+            self.add("error", "structure", path, "an object is expected", "type")
 
     # -- bindings ----------------------------------------------------------------------------------
 
