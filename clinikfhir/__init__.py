@@ -23,17 +23,83 @@ _EXPORTS: dict[str, str] = {
     "validate": "clinikfhir.validation",
     "Issue": "clinikfhir.validation",
     "ClinikError": "clinikfhir.errors",
+    "Page": "clinikfhir.bundle",
+    "Transaction": "clinikfhir.bundle",
+    "BundleResponse": "clinikfhir.bundle",
+    "ResponseMeta": "clinikfhir._meta",
+    "RetryPolicy": "clinikfhir._retry",
 }
+# every exception class is also reachable from the package root
+for _name in [
+    "ApiError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigurationError",
+    "ConflictError",
+    "ErrorIssue",
+    "ForbiddenError",
+    "IdempotencyConflictError",
+    "InvalidArgumentError",
+    "InvalidResponseError",
+    "LocalError",
+    "LocalValidationError",
+    "NetworkError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "QuotaExceededError",
+    "RateLimitError",
+    "RequestTimeoutError",
+    "ServerError",
+    "ServerValidationError",
+    "TenantConflictError",
+    "TenantGuardError",
+    "VersionConflictError",
+]:
+    _EXPORTS[_name] = "clinikfhir.errors"
 
 if TYPE_CHECKING:
+    from clinikfhir._meta import ResponseMeta as ResponseMeta
+    from clinikfhir._retry import RetryPolicy as RetryPolicy
     from clinikfhir.aio import AsyncClinik as AsyncClinik
+    from clinikfhir.bundle import BundleResponse as BundleResponse
+    from clinikfhir.bundle import Page as Page
+    from clinikfhir.bundle import Transaction as Transaction
     from clinikfhir.client import Clinik as Clinik
+    from clinikfhir.errors import (
+        ApiError as ApiError,
+    )
+    from clinikfhir.errors import (
+        AuthenticationError as AuthenticationError,
+    )
+    from clinikfhir.errors import (
+        BadRequestError as BadRequestError,
+    )
     from clinikfhir.errors import ClinikError as ClinikError
+    from clinikfhir.errors import ConfigurationError as ConfigurationError
+    from clinikfhir.errors import ConflictError as ConflictError
+    from clinikfhir.errors import ErrorIssue as ErrorIssue
+    from clinikfhir.errors import ForbiddenError as ForbiddenError
+    from clinikfhir.errors import IdempotencyConflictError as IdempotencyConflictError
+    from clinikfhir.errors import InvalidArgumentError as InvalidArgumentError
+    from clinikfhir.errors import InvalidResponseError as InvalidResponseError
+    from clinikfhir.errors import LocalError as LocalError
+    from clinikfhir.errors import LocalValidationError as LocalValidationError
+    from clinikfhir.errors import NetworkError as NetworkError
+    from clinikfhir.errors import NotFoundError as NotFoundError
+    from clinikfhir.errors import PayloadTooLargeError as PayloadTooLargeError
+    from clinikfhir.errors import QuotaExceededError as QuotaExceededError
+    from clinikfhir.errors import RateLimitError as RateLimitError
+    from clinikfhir.errors import RequestTimeoutError as RequestTimeoutError
+    from clinikfhir.errors import ServerError as ServerError
+    from clinikfhir.errors import ServerValidationError as ServerValidationError
+    from clinikfhir.errors import TenantConflictError as TenantConflictError
+    from clinikfhir.errors import TenantGuardError as TenantGuardError
+    from clinikfhir.errors import VersionConflictError as VersionConflictError
     from clinikfhir.patch import JsonPatch as JsonPatch
     from clinikfhir.validation import Issue as Issue
     from clinikfhir.validation import validate as validate
 
-__all__ = ["AsyncClinik", "Clinik", "ClinikError", "Issue", "JsonPatch", "__version__", "validate"]
+__all__ = sorted([*_EXPORTS, "__version__"])  # pyright: ignore[reportUnsupportedDunderAll]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,259 @@
+"""``AsyncClinik``: the asynchronous client. A thin shell over :mod:`clinikfhir._core` that only sends;
+the same methods as :class:`~clinikfhir.Clinik`, awaited."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+
+import httpx
+
+from clinikfhir._config import DEFAULT_TIMEOUT, Config
+from clinikfhir._core import Call, CoreClient, Done, Exchange, ParamsLike, Wait
+from clinikfhir._retry import RetryPolicy
+from clinikfhir.bundle import BundleResponse, Page, Transaction
+from clinikfhir.errors import ConfigurationError
+from clinikfhir.patch import JsonPatch
+
+if TYPE_CHECKING:
+    from fhir.resources.R4B.capabilitystatement import CapabilityStatement
+    from fhir.resources.R4B.operationoutcome import OperationOutcome
+    from fhir.resources.R4B.resource import Resource
+
+__all__ = ["AsyncClinik"]
+
+T = TypeVar("T")
+R = TypeVar("R", bound="Resource")
+
+
+class AsyncClinik(CoreClient):
+    """Asynchronous client for the ClinikAPI FHIR passthrough, typed by the model classes you pass.
+
+    >>> from clinikfhir.models import Patient
+    >>> async with AsyncClinik() as clinik:            # doctest: +SKIP
+    ...     p = await clinik.read(Patient, "pt_abc123")   # -> Patient
+
+    ``api_key`` defaults to ``CLINIK_API_KEY``, ``base_url`` to ``CLINIK_BASE_URL`` then
+    ``https://api.clinikapi.com``. Pass ``http_client`` to reuse your own ``httpx.AsyncClient`` (it is not
+    closed by :meth:`close`), or ``transport`` to talk to an
+    in-process sandbox. Metadata of the last call: :attr:`last_response`.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        retries: int | RetryPolicy = 2,
+        http_client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        validate: bool = True,
+        strict: bool = False,
+    ) -> None:
+        super().__init__(Config.build(api_key, base_url, timeout, retries, validate_writes=validate, strict=strict))
+        if http_client is not None and transport is not None:
+            raise ConfigurationError("pass http_client or transport, not both")
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.AsyncClient(
+            transport=transport,
+            timeout=timeout,
+            follow_redirects=False,
+            limits=httpx.Limits(max_keepalive_connections=10),
+        )
+
+    # --- lifecycle
+
+    async def close(self) -> None:
+        """Close the connection pool (unless it was passed in)."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClinik:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    # --- sending
+
+    async def _send(self, call: Call[T]) -> T:
+        exchange = Exchange(self, call)
+        while True:
+            request = exchange.begin()
+            step: Done[T] | Wait
+            try:
+                response = await self._http.send(request, follow_redirects=False)
+            except httpx.RequestError as exc:
+                step = exchange.on_error(exc)
+            else:
+                step = exchange.on_response(response)
+            if isinstance(step, Done):
+                return step.value
+            await asyncio.sleep(step.seconds)
+
+    # --- operations
+
+    async def read(self, model: type[R], id: str) -> R:
+        """Read ``model`` ``id``: ``clinik.read(Patient, "pt_1") -> Patient``."""
+        return await self._send(self.call_read(model, id))
+
+    async def vread(self, model: type[R], id: str, version_id: str) -> R:
+        """Read one version of a resource (``/{Type}/{id}/_history/{vid}``)."""
+        return await self._send(self.call_vread(model, id, version_id))
+
+    async def create(self, resource: R, *, validate: bool | None = None, if_none_exist: str | None = None) -> R:
+        """Create ``resource`` (validated locally first); returns it with the server's id and meta.
+
+        ``validate=False`` skips local validation for this call; ``if_none_exist`` makes the create
+        conditional (a search query such as ``"identifier=http://x|123"``).
+        """
+        return await self._send(self.call_create(resource, validate=validate, if_none_exist=if_none_exist))
+
+    async def update(self, resource: R, *, if_match: str | bool = True, validate: bool | None = None) -> R:
+        """Replace ``resource`` (PUT by its id), sending ``If-Match`` from ``meta.versionId`` unless
+        ``if_match=False``; a stale version raises :class:`~clinikfhir.errors.VersionConflictError`."""
+        return await self._send(self.call_update(resource, if_match=if_match, validate=validate))
+
+    async def patch(
+        self,
+        model: type[R],
+        id: str,
+        patch: JsonPatch | Sequence[Mapping[str, Any]],
+        *,
+        if_match: str | None = None,
+    ) -> R:
+        """Apply an RFC 6902 patch: ``clinik.patch(Patient, id, JsonPatch().replace("/gender", "female"))``."""
+        return await self._send(self.call_patch(model, id, patch, if_match=if_match))
+
+    async def delete(self, model: type[Resource], id: str, *, if_match: str | None = None) -> None:
+        """Delete ``model`` ``id``."""
+        await self._send(self.call_delete(model, id, if_match=if_match))
+
+    async def history(
+        self, model: type[R], id: str | None = None, *, count: int | None = None, since: str | None = None
+    ) -> Page[R]:
+        """The version history of one resource (or of a type), newest first, as a page."""
+        return await self._send(self.call_history(model, id, count=count, since=since))
+
+    async def search(self, model: type[R], params: ParamsLike = None) -> Page[R]:
+        """Search ``model`` with raw FHIR parameters (a dict or (name, value) pairs); the first page.
+
+        ``clinik.search(Observation, {"code": "8867-4", "_count": 50}).resources -> list[Observation]``.
+        """
+        return await self._send(self.call_search(model, params))
+
+    async def iter_search(self, model: type[R], params: ParamsLike = None) -> AsyncIterator[R]:
+        """Every match of a search, following ``next`` links lazily (only on the configured origin)."""
+        async for page in self.pages(await self.search(model, params)):
+            for resource in page:
+                yield resource
+
+    async def pages(self, first: Page[R]) -> AsyncIterator[Page[R]]:
+        """``first`` and every page after it, fetched one at a time."""
+        page: Page[R] | None = first
+        while page is not None:
+            yield page
+            page = await self._next_page(page)
+
+    async def _execute_search(
+        self, model: type[R], params: Sequence[tuple[str, str]], *, post: bool = False
+    ) -> Page[R]:
+        return await self._send(self.call_search(model, params, post=post))
+
+    async def _next_page(self, page: Page[R]) -> Page[R] | None:
+        call = self.call_next(page)
+        if call is None:
+            return None
+        return await self._send(call)
+
+    @overload
+    async def operation(
+        self,
+        name: str,
+        *,
+        model: type[Resource] | None = None,
+        id: str | None = None,
+        parameters: Resource | Mapping[str, Any] | None = None,
+        params: ParamsLike = None,
+        method: Literal["GET", "POST"] = "POST",
+        result: type[R],
+    ) -> R: ...
+    @overload
+    async def operation(
+        self,
+        name: str,
+        *,
+        model: type[Resource] | None = None,
+        id: str | None = None,
+        parameters: Resource | Mapping[str, Any] | None = None,
+        params: ParamsLike = None,
+        method: Literal["GET", "POST"] = "POST",
+        result: None = None,
+    ) -> Resource | None: ...
+    async def operation(
+        self,
+        name: str,
+        *,
+        model: type[Resource] | None = None,
+        id: str | None = None,
+        parameters: Resource | Mapping[str, Any] | None = None,
+        params: ParamsLike = None,
+        method: Literal["GET", "POST"] = "POST",
+        result: type[R] | None = None,
+    ) -> R | Resource | None:
+        """Invoke ``$name`` on a type (``model=``) or an instance (``model=`` and ``id=``).
+
+        POST sends ``parameters`` (a ``Parameters`` model or dict); GET sends ``params`` as the query.
+        The answer is typed by its resourceType, or checked as ``result`` when given.
+        """
+        value: R | Resource | None = await self._send(
+            self.call_operation(
+                name, model=model, id=id, parameters=parameters, params=params, method=method, result=result
+            )
+        )
+        return value
+
+    async def everything(self, model: type[Resource], id: str, *, params: ParamsLike = None) -> Page[Resource]:
+        """``$everything`` for a patient (or encounter): every resource in its compartment, as a page."""
+        return await self._send(self.call_everything(model, id, params))
+
+    async def validate(self, resource: Resource) -> OperationOutcome:
+        """Ask the server to ``$validate`` ``resource``; its verdict as an OperationOutcome.
+
+        (Local validation is :func:`clinikfhir.validate`, and runs before every write anyway.)
+        """
+        return await self._send(self.call_validate(resource))
+
+    async def capabilities(self) -> CapabilityStatement:
+        """The server's CapabilityStatement (``/v1/metadata``; the API key is not sent)."""
+        return await self._send(self.call_capabilities())
+
+    async def transaction(
+        self, tx: Transaction | Sequence[Resource], *, validate: bool | None = None
+    ) -> BundleResponse:
+        """Send a transaction (all or nothing). Plain lists of models create those without an id and
+        update those with one; use :class:`~clinikfhir.bundle.Transaction` for ``urn:uuid`` references."""
+        return await self._send(self.call_bundle("transaction", tx, validate=validate))
+
+    async def batch(self, tx: Transaction | Sequence[Resource], *, validate: bool | None = None) -> BundleResponse:
+        """Send a batch (entries succeed or fail independently)."""
+        return await self._send(self.call_bundle("batch", tx, validate=validate))
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: Resource | Mapping[str, Any] | Sequence[Any] | None = None,
+        *,
+        params: ParamsLike = None,
+    ) -> Resource | None:
+        """The raw escape hatch (the vendor SDK's ``fhir.request``): ``path`` is under ``/v1/fhir``.
+
+        The answer is still typed by its ``resourceType`` (None for an empty 204).
+        """
+        return await self._send(self.call_raw(method, path, body, params))

@@ -1,0 +1,316 @@
+"""Every exception clinikfhir raises: one hierarchy rooted at :class:`ClinikError`.
+
+Grouped by what the caller can do about it:
+
+* :class:`LocalError` -- nothing was sent: a bad argument, a resource that fails local validation,
+  a write that would touch the gateway's tenant tag, a bad configuration.
+* :class:`ApiError` -- the gateway answered with an error status. One subclass per situation
+  (``NotFoundError``, ``VersionConflictError``, ``RateLimitError``...), each carrying ``status``,
+  ``code``, ``message``, ``request_id`` and ``issues`` read from the gateway envelope or a FHIR
+  ``OperationOutcome`` (both ``issues`` and ``issue``).
+* :class:`NetworkError` / :class:`RequestTimeoutError` -- no usable answer arrived.
+* :class:`InvalidResponseError` -- an answer arrived that is not what the contract promises.
+
+No exception ever carries the API key or a resource value: diagnostics and messages coming from the
+server are redacted of PHI patterns (e-mail addresses, phone numbers, SSNs, dates) before they are
+stored (gateway.md §8.4).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from clinikfhir._meta import ResponseMeta
+    from clinikfhir.validation import Issue
+
+__all__ = [
+    "ApiError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClinikError",
+    "ConfigurationError",
+    "ConflictError",
+    "ErrorIssue",
+    "ForbiddenError",
+    "IdempotencyConflictError",
+    "InvalidArgumentError",
+    "InvalidResponseError",
+    "LocalError",
+    "LocalValidationError",
+    "NetworkError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "QuotaExceededError",
+    "RateLimitError",
+    "RequestTimeoutError",
+    "ServerError",
+    "ServerValidationError",
+    "TenantConflictError",
+    "TenantGuardError",
+    "VersionConflictError",
+    "redact",
+]
+
+# gateway.md §8.4, in this order; the phone pattern also catches ten-digit runs in identifiers,
+# which is the safe direction to err in.
+_PHI_PATTERNS = (
+    re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"),
+    re.compile(r"(?:\+?1[\s.-]?)?(?:\(\d{3}\)|\d{3})[\s.-]?\d{3}[\s.-]?\d{4}\b"),
+    re.compile(r"\b\d{3}-\d{2}-\d{4}\b"),
+    re.compile(r"\b(?:19|20)\d{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])\b"),
+)
+_API_KEY_PATTERN = re.compile(r"clk_(?:live|test)_[A-Za-z0-9]+")
+_MAX_TEXT = 500
+
+
+def redact(text: str) -> str:
+    """Replace PHI-looking substrings (e-mail, phone, SSN, ISO date) and API keys by ``[REDACTED]``.
+
+    The result is cut to 500 characters (plus ``... [truncated]``), as the vendor SDK does.
+
+    >>> redact("email john@example.com born 1990-01-15")
+    'email [REDACTED] born [REDACTED]'
+    """
+    for pattern in (*_PHI_PATTERNS, _API_KEY_PATTERN):
+        text = pattern.sub("[REDACTED]", text)
+    if len(text) > _MAX_TEXT:
+        text = text[:_MAX_TEXT] + "... [truncated]"
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorIssue:
+    """One issue reported by the server (gateway ``issues[]`` or OperationOutcome ``issue[]``).
+
+    ``diagnostics`` is already redacted; ``expression`` lists the element paths when given.
+    """
+
+    severity: str
+    code: str
+    diagnostics: str
+    expression: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        where = f" at {', '.join(self.expression)}" if self.expression else ""
+        return f"{self.severity} {self.code}{where}: {self.diagnostics}"
+
+
+class ClinikError(Exception):
+    """Base class of every clinikfhir error."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# --------------------------------------------------------------------------------------------- local
+
+
+class LocalError(ClinikError):
+    """Raised before anything was sent; nothing reached the server."""
+
+
+class InvalidArgumentError(LocalError, ValueError):
+    """An argument is unusable: a hostile id, an unknown patch path, a body over the 1 MiB cap..."""
+
+
+class ConfigurationError(LocalError, ValueError):
+    """The client configuration is unusable: missing or malformed API key, plain http to a remote host."""
+
+
+class TenantGuardError(LocalError):
+    """The request would set, filter on or alter the gateway's tenant tag.
+
+    The gateway owns tenancy: it tags every resource with ``https://clinikapi.com/tenant`` itself and
+    appends the tenant filter to every search. Clients must not set that tag, search on it, or patch
+    ``/meta/tag``.
+    """
+
+
+class LocalValidationError(LocalError):
+    """The resource failed local validation; ``issues`` lists every problem with its element path."""
+
+    def __init__(self, resource_type: str, issues: Sequence[Issue]) -> None:
+        self.issues: list[Issue] = list(issues)
+        errors = [i for i in self.issues if i.is_error]
+        lines = "\n".join(f"  - {i}" for i in errors)
+        super().__init__(
+            f"{resource_type} failed local validation with {len(errors)} error(s); nothing was sent:\n{lines}"
+        )
+
+
+# ------------------------------------------------------------------------------------- no response
+
+
+class NetworkError(ClinikError):
+    """The request could not be completed: connection refused or reset, DNS failure, broken stream.
+
+    A write may or may not have been applied; clinikfhir retries writes only under an
+    ``Idempotency-Key``, so a retried create cannot be duplicated.
+    """
+
+
+class RequestTimeoutError(NetworkError):
+    """No complete response arrived within the configured timeout (per attempt)."""
+
+
+class InvalidResponseError(ClinikError):
+    """The server's answer breaks the contract: not JSON, truncated, the wrong resource type, a
+    redirect, a ``next`` link to another origin, or content the R4 models cannot represent.
+
+    ``problems`` lists ``(element path, message)`` pairs when the body did not match the model.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        request_id: str = "",
+        problems: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        super().__init__(redact(message))
+        self.status = status
+        self.request_id = request_id
+        self.problems: list[tuple[str, str]] = [(path, redact(msg)) for path, msg in problems]
+
+
+# ----------------------------------------------------------------------------------- error statuses
+
+
+class ApiError(ClinikError):
+    """The gateway answered with an error status.
+
+    Attributes: ``status`` (HTTP status), ``code`` (the gateway code such as ``NOT_FOUND``),
+    ``message`` (redacted), ``request_id`` (``x-request-id``, quote it to support), ``issues``
+    (:class:`ErrorIssue`, redacted) and ``meta`` (the full response metadata).
+    """
+
+    default_code: ClassVar[str] = "API_ERROR"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        code: str = "",
+        request_id: str = "",
+        issues: Sequence[ErrorIssue] = (),
+        meta: ResponseMeta | None = None,
+    ) -> None:
+        self.status = status
+        self.code = code or self.default_code
+        self.request_id = request_id
+        self.issues: list[ErrorIssue] = list(issues)
+        self.meta = meta
+        super().__init__(redact(message))
+
+    def __str__(self) -> str:
+        text = f"{self.status} {self.code}: {self.message}"
+        if self.issues:
+            text += "".join(f"\n  - {i}" for i in self.issues)
+        if self.request_id:
+            text += f" (request id {self.request_id})"
+        return text
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(status={self.status}, code={self.code!r}, request_id={self.request_id!r})"
+
+
+class BadRequestError(ApiError):
+    """400: malformed JSON, an invalid search parameter, a rejected header."""
+
+    default_code = "INVALID_PARAMETER"
+
+
+class AuthenticationError(ApiError):
+    """401: the API key is missing, malformed, unknown, revoked or expired (see ``code``)."""
+
+    default_code = "UNAUTHORIZED"
+
+
+class ForbiddenError(ApiError):
+    """403: the key lacks the scope for this method (``FORBIDDEN``)."""
+
+    default_code = "FORBIDDEN"
+
+
+class TenantConflictError(ForbiddenError):
+    """403 ``TENANT_CONFLICT``: the request touched another tenant's tag or the tenant filter."""
+
+    default_code = "TENANT_CONFLICT"
+
+
+class NotFoundError(ApiError):
+    """404 (or 410): no such resource in this tenant and environment, or it was deleted."""
+
+    default_code = "NOT_FOUND"
+
+
+class ConflictError(ApiError):
+    """409: the request conflicts with the server's state."""
+
+    default_code = "CONFLICT"
+
+
+class VersionConflictError(ConflictError):
+    """409 ``VERSION_CONFLICT`` (or 412): ``If-Match`` named a version that is no longer current.
+
+    Read the resource again, reapply the change, and retry.
+    """
+
+    default_code = "VERSION_CONFLICT"
+
+
+class IdempotencyConflictError(ConflictError):
+    """409 ``IDEMPOTENCY_KEY_REUSED``: an ``Idempotency-Key`` was reused with a different body."""
+
+    default_code = "IDEMPOTENCY_KEY_REUSED"
+
+
+class PayloadTooLargeError(ApiError):
+    """413: the request body exceeds the server's cap."""
+
+    default_code = "PAYLOAD_TOO_LARGE"
+
+
+class ServerValidationError(ApiError):
+    """422: the server rejected the resource; ``issues`` says where.
+
+    (Named so as not to clash with ``pydantic.ValidationError``; local checks raise
+    :class:`LocalValidationError` instead.)
+    """
+
+    default_code = "VALIDATION_ERROR"
+
+
+class RateLimitError(ApiError):
+    """429: too many requests. ``retry_after`` is the server's ``Retry-After`` in seconds, if sent."""
+
+    default_code = "RATE_LIMITED"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class QuotaExceededError(RateLimitError):
+    """429 ``MONTHLY_QUOTA_EXCEEDED`` / ``SANDBOX_QUOTA_EXCEEDED``: the monthly pool is used up.
+
+    Not retried: waiting seconds does not help.
+    """
+
+    default_code = "MONTHLY_QUOTA_EXCEEDED"
+
+
+class ServerError(ApiError):
+    """5xx: the gateway or its datastore failed (retried automatically before this is raised)."""
+
+    default_code = "INTERNAL_ERROR"
