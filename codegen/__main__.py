@@ -18,9 +18,11 @@ from ._common import GENERATED, ROOT, StaleInputError, verify_inputs
 # Order does not matter; each generator owns its own output files.
 EMITTERS = (
     "codegen.model_index",
+    "codegen.model_plans",
     "codegen.resource_types",
     "codegen.search_index",
     "codegen.search_params",
+    "codegen.search_queries",
     "codegen.validation_invariants",
     "codegen.validation_tables",
 )

@@ -4,8 +4,11 @@
 imported until a name is touched, so ``import clinikfhir`` stays cheap. Every R4 resource type is
 readable: the 18 types R4B lacks come back as :class:`GenericResource`, which keeps their JSON.
 
-Entry points: :func:`parse` (JSON text, bytes or dict -> the model for its ``resourceType``),
-:func:`dump` (model -> JSON text) and :func:`resource_class` (type name -> class).
+Entry points: :func:`parse` (JSON text, bytes or dict -> the model for its ``resourceType``; fast
+trusted path by default, ``strict=True`` for full validation), :func:`dump` / :func:`dump_bytes`
+(model -> lossless JSON), :func:`decode` / :func:`encode` (exact JSON <-> Python data, decimals
+kept digit for digit), :func:`unmodelled` (elements kept that the R4B model has no field for) and
+:func:`resource_class` (type name -> class).
 """
 
 from __future__ import annotations
@@ -16,24 +19,49 @@ from typing import TYPE_CHECKING, Any
 from clinikfhir._generated.model_index import MODEL_MODULES
 from clinikfhir._generated.resource_types import R4_ONLY_TYPES, RESOURCE_TYPES
 
-from ._generic import GenericResource
-from ._io import ModelParseError, dump, parse, resource_class
+from ._io import ModelFallbackWarning, ModelParseError, dump, dump_bytes, parse, resource_class
+from ._json import JSONDecodeFailure, decode, encode
 
 if TYPE_CHECKING:
     from clinikfhir._generated.model_imports import *  # noqa: F403
 
+    from ._generic import GenericResource
+
 __all__ = [
-    "GenericResource",
-    "ModelParseError",
     "R4_ONLY_TYPES",
     "RESOURCE_TYPES",
+    "GenericResource",
+    "JSONDecodeFailure",
+    "ModelFallbackWarning",
+    "ModelParseError",
+    "decode",
     "dump",
+    "dump_bytes",
+    "encode",
     "parse",
     "resource_class",
+    "unmodelled",
 ]
 
 
+def unmodelled(model: Any) -> dict[str, Any]:
+    """Elements read into ``model`` (not its children) that its R4B class has no field for.
+
+    Valid R4 content that R4B cannot hold is kept here rather than dropped, and written back by
+    :func:`dump`. Empty for models built by validation or by hand.
+    """
+    extra = getattr(model, "__pydantic_extra__", None)
+    if getattr(type(model), "keeps_raw_json", False) or not extra:
+        return {}
+    return dict(extra)
+
+
 def __getattr__(name: str) -> Any:
+    if name == "GenericResource":
+        from ._generic import GenericResource
+
+        globals()[name] = GenericResource
+        return GenericResource
     module = MODEL_MODULES.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -43,4 +71,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *MODEL_MODULES})
+    return sorted({*globals(), *MODEL_MODULES, "GenericResource"})

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from fhir.resources.R4B.resource import Resource
 from pydantic import ConfigDict, PrivateAttr
+
+_COMMON = ("id", "meta", "implicitRules", "_implicitRules", "language", "_language")
 
 
 class GenericResource(Resource):
@@ -17,12 +19,21 @@ class GenericResource(Resource):
 
     model_config = ConfigDict(extra="allow")
     __resource_type__ = "Resource"
+    keeps_raw_json: ClassVar[bool] = True
     _raw: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> GenericResource:
-        common = {k: data[k] for k in ("id", "meta", "implicitRules", "language") if k in data}
-        instance = cls.model_validate(common)
+        """Wrap decoded JSON (``resourceType`` must be present); common elements become typed."""
+        from ._trusted import Mismatch, build, spec
+
+        common = {k: data[k] for k in _COMMON if k in data}
+        try:
+            base = build(spec("Resource"), common)
+            fields = {k: v for k, v in base.__dict__.items() if v is not None}
+        except Mismatch:
+            fields = dict(cls.model_validate(common).__dict__)
+        instance = cls.model_construct(**fields)
         instance._raw = dict(data)
         return instance
 
@@ -33,9 +44,14 @@ class GenericResource(Resource):
 
     @property
     def raw(self) -> dict[str, Any]:
-        """The resource as JSON, with any change to ``id``/``meta`` applied."""
+        """The resource as JSON, with any change to ``id``/``meta`` applied (numbers may be ``Decimal``)."""
+        from ._trusted import to_json
+
         data = dict(self._raw)
-        for key, value in self.model_dump(mode="json", exclude_none=True, by_alias=True).items():
-            if key != "resourceType":
-                data[key] = value
+        common = to_json(Resource.model_construct(**{k: getattr(self, k) for k in Resource.model_fields}))
+        for key in _COMMON:
+            if key in common:
+                data[key] = common[key]
+            else:
+                data.pop(key, None)
         return data

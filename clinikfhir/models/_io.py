@@ -1,18 +1,25 @@
-"""JSON <-> model conversion: the one place that knows how a resourceType becomes a class."""
+"""JSON <-> model conversion: the one place that knows how a resourceType becomes a class.
+
+Reads (:func:`parse`) take the trusted path by default: the JSON is decoded once with orjson and
+models are built from generated plans without pydantic re-validation (see ``_trusted``); whatever
+does not fit the plan falls back to full validation for that resource, with a
+:class:`ModelFallbackWarning`, or a :class:`ModelParseError` when validation rejects it too.
+``strict=True`` validates everything. Writes (:func:`dump`, :func:`dump_bytes`) are lossless.
+"""
 
 from __future__ import annotations
 
 import importlib
-import json
-from typing import Any
-
-from fhir.resources.R4B.resource import Resource
-from pydantic import ValidationError
+import warnings
+from typing import TYPE_CHECKING, Any
 
 from clinikfhir._generated.model_index import MODEL_MODULES
 from clinikfhir._generated.resource_types import R4_ONLY_TYPES, RESOURCE_TYPES
 
-from ._generic import GenericResource
+from ._json import JSONDecodeFailure, decode_marked, encode
+
+if TYPE_CHECKING:
+    from fhir.resources.R4B.resource import Resource
 
 
 class ModelParseError(ValueError):
@@ -26,9 +33,23 @@ class ModelParseError(ValueError):
         self.problems = problems or []
 
 
+class ModelFallbackWarning(UserWarning):
+    """Trusted data did not fit the model plan; the resource was read through full validation.
+
+    ``path`` names the element (FHIRPath style) and ``reason`` what was wrong; never the value.
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}; the resource was read through full pydantic validation")
+        self.path = path
+        self.reason = reason
+
+
 def resource_class(resource_type: str) -> type[Resource]:
     """The model class for an R4 resource type name (``GenericResource`` for R4-only types)."""
     if resource_type in R4_ONLY_TYPES:
+        from ._generic import GenericResource
+
         return GenericResource
     if resource_type not in RESOURCE_TYPES:
         raise ModelParseError(f"{resource_type!r} is not a FHIR R4 resource type")
@@ -37,33 +58,86 @@ def resource_class(resource_type: str) -> type[Resource]:
     return cls
 
 
-def parse(data: str | bytes | dict[str, Any]) -> Resource:
-    """Parse JSON text, bytes or a decoded dict into the model for its ``resourceType``."""
-    if isinstance(data, (str, bytes)):
-        try:
-            data = json.loads(data)
-        except ValueError as exc:
-            raise ModelParseError(f"not JSON (line {getattr(exc, 'lineno', '?')})") from None
-    if not isinstance(data, dict):
-        raise ModelParseError(f"a FHIR resource is a JSON object, not {type(data).__name__}")
-    rtype = data.get("resourceType")
-    if not isinstance(rtype, str):
-        raise ModelParseError("the JSON object has no resourceType")
-    cls = resource_class(rtype)
-    if cls is GenericResource:
-        return GenericResource.from_json(data)
+def _load(data: str | bytes | bytearray | memoryview | dict[str, Any]) -> tuple[Any, bool]:
+    if isinstance(data, dict):
+        return data, False
+    if not isinstance(data, (str, bytes, bytearray, memoryview)):
+        raise ModelParseError(f"cannot parse a {type(data).__name__}: expected JSON text, bytes or a dict")
+    try:
+        return decode_marked(data)
+    except JSONDecodeFailure as exc:
+        raise ModelParseError(str(exc)) from None
+
+
+def _validate(cls: type[Resource], rtype: str, data: Any, first: tuple[str, str] | None = None) -> Resource:
+    """Full pydantic validation; every failure becomes a ModelParseError listing paths, no values."""
+    from pydantic import ValidationError
+
     try:
         return cls.model_validate(data)
     except ValidationError as exc:
         problems = [(fhirpath(rtype, err["loc"]), err["msg"]) for err in exc.errors(include_input=False)]
-        raise ModelParseError(f"{rtype} does not match the R4 model ({len(problems)} problems)", problems) from None
+    except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+        # fhir.resources raises raw KeyErrors for resource types it has no model for (R4-only
+        # types inside a Bundle); report the kind of failure, never its text (it may hold data).
+        problems = [(rtype, f"the R4B model cannot represent this resource ({type(exc).__name__})")]
+    if first is not None and first not in problems:
+        problems.insert(0, first)
+    raise ModelParseError(f"{rtype} does not match the R4 model ({len(problems)} problems)", problems)
+
+
+def parse(data: str | bytes | dict[str, Any], *, strict: bool = False) -> Resource:
+    """Parse JSON text, bytes or a decoded dict into the model for its ``resourceType``.
+
+    By default the data is trusted (server-validated): models are built directly from generated
+    plans, losslessly (decimal digits, date-time spellings, unknown-but-valid elements are kept).
+    Data that does not fit is validated in full instead (a :class:`ModelFallbackWarning` says
+    where); if validation rejects it, :class:`ModelParseError` lists every problem's path.
+    ``strict=True`` runs full pydantic validation on everything (and still returns the lossless
+    model when it passes). Never raises anything but :class:`ModelParseError` for bad data.
+    """
+    from ._trusted import Mismatch, build, plain, spec
+
+    value, marked = _load(data)
+    if not isinstance(value, dict):
+        raise ModelParseError(f"a FHIR resource is a JSON object, not {type(value).__name__}")
+    rtype = value.get("resourceType")
+    if not isinstance(rtype, str):
+        raise ModelParseError("the JSON object has no resourceType")
+    cls = resource_class(rtype)
+    if rtype in R4_ONLY_TYPES:
+        from ._generic import GenericResource
+
+        return GenericResource.from_json(plain(value) if marked else value)
+    sp = spec(rtype)
+    if strict:
+        validated = _validate(cls, rtype, plain(value) if marked else value)
+        try:
+            return build(sp, value)  # the lossless twin of what validation accepted
+        except Mismatch:
+            return validated
+    try:
+        return build(sp, value)
+    except Mismatch as exc:
+        path = fhirpath(rtype, tuple(reversed(exc.path)))
+        validated = _validate(cls, rtype, plain(value) if marked else value, (path, exc.message))
+        warnings.warn(ModelFallbackWarning(path, exc.message), stacklevel=2)
+        return validated
+    except RecursionError:
+        raise ModelParseError(f"{rtype} is nested too deeply to read") from None
+
+
+def dump_bytes(model: Resource) -> bytes:
+    """Serialise a model to compact FHIR JSON (UTF-8 bytes), losslessly: decimals keep their
+    digits, dates and times the text they were read with, kept unknown elements are written back."""
+    from ._trusted import to_json
+
+    return encode(to_json(model))
 
 
 def dump(model: Resource) -> str:
-    """Serialise a model to compact FHIR JSON text."""
-    if isinstance(model, GenericResource):
-        return json.dumps(model.raw, ensure_ascii=False, separators=(",", ":"))
-    return model.model_dump_json(exclude_none=True, by_alias=True)
+    """Serialise a model to compact FHIR JSON text (see :func:`dump_bytes`)."""
+    return dump_bytes(model).decode("utf-8")
 
 
 def fhirpath(root: str, loc: tuple[int | str, ...]) -> str:

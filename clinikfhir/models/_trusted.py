@@ -1,0 +1,407 @@
+"""The trusted read path and the lossless writer: models built and dumped from generated plans.
+
+A response the server has already validated does not need pydantic to validate it again. For each
+model class, codegen (``codegen/model_plans.py``) emits a plan: every JSON element with the field it
+fills and how (nested model, list, polymorphic resource, primitive needing conversion). Here a plan
+is compiled once per class, on first use, and :func:`build` fills a genuine fhir.resources instance
+(``__dict__``, ``__pydantic_fields_set__``) directly, checking each JSON value's type on the way.
+Anything that does not fit raises :class:`Mismatch` with the element path, so the caller can fall
+back to full validation. Elements the R4B model has no field for (valid R4 it cannot hold) are kept
+in the instance's ``__pydantic_extra__`` and written back by :func:`to_json`.
+
+:func:`to_json` is the inverse: model -> JSON-ready tree (``Decimal`` digits kept as
+:class:`orjson.Fragment`, dates and times in the text they were read from).
+"""
+
+from __future__ import annotations
+
+import decimal
+import importlib
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from pydantic import TypeAdapter, ValidationError
+
+from clinikfhir._generated.model_index import MODEL_MODULES
+from clinikfhir._generated.model_plans import PLAN_MODULES
+from clinikfhir._generated.resource_types import R4_ONLY_TYPES
+
+from . import _primitives as prim
+from ._json import decimal_text
+
+K_STR, K_BOOL, K_INT, K_MODEL, K_RES, K_CONV, K_COMMENTS = range(7)
+_SCALAR_KINDS = {"str": K_STR, "bool": K_BOOL, "int": K_INT, "model": K_MODEL, "resource": K_RES, "comments": K_COMMENTS}
+
+MARK = "\x00"  # prefix of an exact-number marker string (see clinikfhir.models._io)
+
+
+class Mismatch(Exception):
+    """JSON that does not fit the plan; ``path`` is a list of keys/indexes from the innermost out."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path: list[str | int] = []
+
+
+def _adapter_converter(kind: str) -> Callable[[Any], Any]:
+    from fhir.resources.R4B import fhirtypes
+
+    annotation = {"url": fhirtypes.UrlType, "uuid": fhirtypes.UuidType}[kind]
+    adapter: TypeAdapter[Any] = TypeAdapter(annotation)
+
+    def convert(value: Any) -> Any:
+        if type(value) is not str:
+            raise ValueError(f"expected a {kind} string")
+        try:
+            return adapter.validate_python(value)
+        except ValidationError:
+            raise ValueError(f"not a valid {kind}") from None
+
+    return convert
+
+
+def _decimal(value: Any) -> decimal.Decimal:
+    if type(value) is str and value[:1] == MARK:
+        return decimal.Decimal(value[1:])
+    return prim.to_decimal(value)
+
+
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "decimal": _decimal,
+    "date": prim.to_date,
+    "datetime": prim.to_datetime,
+    "instant": prim.to_instant,
+    "time": prim.to_time,
+    "base64": prim.to_base64,
+}
+
+
+def _converter(kind: str) -> Callable[[Any], Any]:
+    conv = _CONVERTERS.get(kind)
+    if conv is None:
+        conv = _CONVERTERS[kind] = _adapter_converter(kind)
+    return conv
+
+
+_new = object.__new__
+_set = object.__setattr__
+
+
+class Spec:
+    """A compiled plan for one model class (compiled lazily on first use)."""
+
+    __slots__ = ("cls", "defaults", "fields", "name", "order", "ready", "rtype")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.ready = False
+        self.cls: Any = None
+        self.rtype: str | None = None
+        self.fields: dict[str, tuple[str, int, int, Any]] = {}
+        self.order: tuple[tuple[str, str, int, int, Any], ...] = ()
+        self.defaults: dict[str, Any] = {}
+
+    def compile(self) -> None:
+        """Load the class and its generated plan; resolve nested classes to (lazy) specs."""
+        plan_module = importlib.import_module(f"clinikfhir._generated.model_plans.{PLAN_MODULES[self.name]}")
+        rtype, entries = plan_module.PLANS[self.name]
+        self.cls = getattr(importlib.import_module(MODEL_MODULES[self.name]), self.name)
+        fields: dict[str, tuple[str, int, int, Any]] = {}
+        order: list[tuple[str, str, int, int, Any]] = []
+        for key, fname, kind_text, target in entries:
+            lmode = 0
+            if kind_text.startswith("list?:"):
+                lmode, kind_text = 2, kind_text[6:]
+            elif kind_text.startswith("list:"):
+                lmode, kind_text = 1, kind_text[5:]
+            kind = _SCALAR_KINDS.get(kind_text, K_CONV)
+            arg: Any = None
+            if kind == K_MODEL:
+                arg = spec(target)
+            elif kind == K_CONV:
+                arg = _converter(kind_text)
+            fields[key] = (fname, kind, lmode, arg)
+            order.append((fname, key, kind, lmode, arg))
+        self.fields = fields
+        self.order = tuple(order)
+        self.defaults = dict.fromkeys(self.cls.model_fields)
+        self.rtype = rtype
+        self.ready = True
+
+
+_SPECS: dict[str, Spec] = {}
+
+
+def spec(name: str) -> Spec:
+    """The (possibly not yet compiled) spec of the R4B class ``name``."""
+    found = _SPECS.get(name)
+    if found is None:
+        if name not in PLAN_MODULES:
+            raise KeyError(name)
+        found = _SPECS[name] = Spec(name)
+    return found
+
+
+def _locate(items: list[Any], one: Callable[[Any], Any]) -> Mismatch:
+    """Re-run a failed list conversion item by item to name the failing index."""
+    for index, item in enumerate(items):
+        try:
+            one(item)
+        except Mismatch as exc:
+            exc.path.append(index)
+            return exc
+        except ValueError as exc:
+            mismatch = Mismatch(str(exc))
+            mismatch.path.append(index)
+            return mismatch
+    return Mismatch("invalid list")
+
+
+def _check_str(value: Any) -> Any:
+    if type(value) is not str:
+        raise Mismatch("expected a string")
+    return value
+
+
+def _check_bool(value: Any) -> Any:
+    if type(value) is not bool:
+        raise Mismatch("expected true or false")
+    return value
+
+
+def _check_int(value: Any) -> Any:
+    if type(value) is not int:
+        raise Mismatch("expected an integer")
+    return value
+
+
+_CHECKS = {K_STR: _check_str, K_BOOL: _check_bool, K_INT: _check_int}
+
+
+def _list(value: Any, kind: int, lmode: int, arg: Any) -> list[Any]:
+    if type(value) is not list:
+        raise Mismatch("expected a JSON array")
+    if kind == K_MODEL:
+        one: Callable[[Any], Any] = (lambda v: build(arg, v)) if lmode == 1 else (
+            lambda v: None if v is None else build(arg, v)
+        )
+    elif kind == K_RES:
+        one = resource if lmode == 1 else (lambda v: None if v is None else resource(v))
+    elif kind == K_CONV:
+        one = arg if lmode == 1 else (lambda v: None if v is None else arg(v))
+    else:
+        check = _CHECKS[kind]
+        if lmode == 1:
+            for item in value:
+                if type(item) is not str or kind != K_STR:
+                    check(item)
+        else:
+            for item in value:
+                if item is not None and (type(item) is not str or kind != K_STR):
+                    check(item)
+        return list(value)
+    try:
+        return [one(v) for v in value]
+    except (Mismatch, ValueError):
+        raise _locate(value, one) from None
+
+
+def build(sp: Spec, data: Any) -> Any:
+    """Build an instance of ``sp``'s class from decoded JSON, without pydantic validation."""
+    if not sp.ready:
+        sp.compile()
+    if type(data) is not dict:
+        raise Mismatch("expected a JSON object")
+    fields = sp.fields
+    upd: dict[str, Any] = {}
+    extra: dict[str, Any] | None = None
+    for key, value in data.items():
+        f = fields.get(key)
+        if f is None:
+            if key == "resourceType" and sp.rtype is not None:
+                if value != sp.rtype:
+                    exc = Mismatch("resourceType does not match the expected type")
+                    exc.path.append(key)
+                    raise exc
+                continue
+            if extra is None:
+                extra = {}
+            extra[key] = plain(value)
+            continue
+        fname, kind, lmode, arg = f
+        if value is None:
+            upd[fname] = None
+            continue
+        try:
+            if lmode:
+                upd[fname] = _list(value, kind, lmode, arg)
+            elif kind == K_STR:
+                if type(value) is not str:
+                    raise Mismatch("expected a string")
+                upd[fname] = value
+            elif kind == K_MODEL:
+                upd[fname] = build(arg, value)
+            elif kind == K_CONV:
+                upd[fname] = arg(value)
+            elif kind == K_BOOL:
+                if type(value) is not bool:
+                    raise Mismatch("expected true or false")
+                upd[fname] = value
+            elif kind == K_INT:
+                if type(value) is not int:
+                    raise Mismatch("expected an integer")
+                upd[fname] = value
+            elif kind == K_RES:
+                upd[fname] = resource(value)
+            else:  # K_COMMENTS
+                if type(value) is not str and not (
+                    type(value) is list and all(type(v) is str for v in value)
+                ):
+                    raise Mismatch("expected a string or a list of strings")
+                upd[fname] = list(value) if type(value) is list else value
+        except Mismatch as exc:
+            exc.path.append(key)
+            raise
+        except ValueError as exc:
+            mismatch = Mismatch(str(exc))
+            mismatch.path.append(key)
+            raise mismatch from None
+    values = sp.defaults.copy()
+    values.update(upd)
+    inst = _new(sp.cls)
+    _set(inst, "__dict__", values)
+    _set(inst, "__pydantic_fields_set__", set(upd))
+    _set(inst, "__pydantic_extra__", extra)
+    _set(inst, "__pydantic_private__", None)
+    return inst
+
+
+def resource(data: Any) -> Any:
+    """Build any resource, chosen by its ``resourceType`` (R4-only types -> ``GenericResource``)."""
+    if type(data) is not dict:
+        raise Mismatch("expected a resource (JSON object)")
+    rtype = data.get("resourceType")
+    if type(rtype) is not str:
+        raise Mismatch("the resource has no resourceType")
+    found = _SPECS.get(rtype)
+    if found is None:
+        if rtype in R4_ONLY_TYPES:
+            from ._generic import GenericResource
+
+            return GenericResource.from_json(plain(data))
+        if rtype not in PLAN_MODULES or rtype[:1].islower():
+            raise Mismatch("unknown resourceType")
+        found = spec(rtype)
+    if not found.ready:
+        found.compile()
+    if found.rtype != rtype:
+        raise Mismatch("unknown resourceType")
+    return build(found, data)
+
+
+def plain(value: Any) -> Any:
+    """``value`` with exact-number markers turned back into ``Decimal`` (a no-op without markers)."""
+    kind = type(value)
+    if kind is str:
+        return decimal.Decimal(value[1:]) if value[:1] == MARK else value
+    if kind is dict:
+        return {k: plain(v) for k, v in value.items()}
+    if kind is list:
+        return [plain(v) for v in value]
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+_BY_TYPE: dict[type, Spec | None] = {}
+
+
+def spec_of(cls: type) -> Spec | None:
+    """The spec for a model class or the nearest R4B ancestor of a user subclass."""
+    try:
+        return _BY_TYPE[cls]
+    except KeyError:
+        pass
+    found: Spec | None = None
+    for base in () if getattr(cls, "keeps_raw_json", False) else cls.__mro__:
+        name = base.__name__
+        if name in PLAN_MODULES and MODEL_MODULES.get(name) == base.__module__:
+            found = spec(name)
+            if not found.ready:
+                found.compile()
+            break
+    _BY_TYPE[cls] = found
+    return found
+
+
+def _prim(value: Any) -> Any:
+    kind = type(value)
+    if kind is str or kind is int or kind is bool:
+        return value
+    if kind is decimal.Decimal:
+        if not value.is_finite():
+            raise ValueError("a FHIR decimal must be finite")
+        return orjson.Fragment(decimal_text(value).encode("ascii"))
+    if isinstance(value, uuid.UUID):
+        return f"urn:uuid:{value}"
+    if isinstance(value, (str, int, float)):
+        return value
+    converted = prim.text_of(value)
+    if converted is value:
+        return str(value)  # pydantic URL objects and the like
+    return converted
+
+
+def _json_value(value: Any) -> Any:
+    """Raw JSON kept in extras: Decimals as exact fragments."""
+    kind = type(value)
+    if kind is dict:
+        return {k: _json_value(v) for k, v in value.items()}
+    if kind is list:
+        return [_json_value(v) for v in value]
+    if kind is decimal.Decimal:
+        return _prim(value)
+    return value
+
+
+def to_json(model: Any) -> Any:
+    """The JSON-ready tree of a model instance (dicts, lists, str, numbers, orjson fragments)."""
+    sp = spec_of(type(model))
+    if sp is None:
+        raw = getattr(model, "raw", None)  # GenericResource
+        if isinstance(raw, dict):
+            return _json_value(raw)
+        raise TypeError(f"{type(model).__name__} is not a FHIR R4B model")
+    d = model.__dict__
+    out: dict[str, Any] = {}
+    if sp.rtype is not None:
+        out["resourceType"] = sp.rtype
+    for fname, key, kind, lmode, _arg in sp.order:
+        v = d.get(fname)
+        if v is None:
+            continue
+        if lmode:
+            if not v:
+                continue
+            if kind in (K_MODEL, K_RES):
+                out[key] = [None if x is None else to_json(x) for x in v]
+            elif kind == K_STR:
+                out[key] = list(v)
+            else:
+                out[key] = [None if x is None else _prim(x) for x in v]
+        elif kind in (K_MODEL, K_RES):
+            out[key] = to_json(v) if not isinstance(v, dict) else _json_value(v)
+        elif kind == K_STR:
+            out[key] = v if type(v) is str else _prim(v)
+        else:
+            out[key] = _prim(v)
+    extra = model.__pydantic_extra__
+    if extra:
+        for key, v in extra.items():
+            out[key] = _json_value(v)
+    return out
