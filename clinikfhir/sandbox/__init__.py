@@ -1,0 +1,233 @@
+"""A local sandbox of the ClinikAPI FHIR gateway: keys, tenants and the gateway rules in front of a
+versioned FHIR store on SQLite, served in-process (httpx transports) or over HTTP (uvicorn).
+
+>>> from clinikfhir.sandbox import Sandbox
+>>> with Sandbox.serve(port=0) as sb:                         # doctest: +SKIP
+...     key = sb.create_key("org_a")
+...     httpx.get(f"{sb.base_url}/v1/fhir/Patient", headers={"x-api-key": key})
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+
+from ._gateway import Gateway
+from ._http import Request, Response
+from ._keys import Env, KeyRing, Scope
+from ._limits import Faults
+from ._store import Store
+
+__all__ = ["Faults", "Request", "Response", "Sandbox"]
+
+
+class Sandbox:
+    """The gateway and its store. ``Sandbox()`` is in-process and in memory; ``db`` makes it durable.
+
+    ``rate_limit`` (requests per ``rate_window`` seconds per organisation) is off unless set.
+    """
+
+    def __init__(
+        self,
+        db: str | os.PathLike[str] | None = None,
+        *,
+        rate_limit: int | None = None,
+        rate_window: float = 60.0,
+    ) -> None:
+        from clinikfhir import __version__
+
+        self.store = Store(os.fspath(db) if db is not None else None)
+        self.keys = KeyRing()
+        self.gateway = Gateway(
+            self.store, self.keys, rate_limit=rate_limit, rate_window=rate_window, software_version=__version__
+        )
+        self.base_url = "http://localhost"
+        self._server: _ServerThread | None = None
+
+    # ---------------------------------------------------------------- keys
+
+    @property
+    def faults(self) -> Faults:
+        """Fault injection: ``fail_next``, ``latency``, ``drop_after_commit``, ``reset``."""
+        return self.gateway.faults
+
+    def create_key(
+        self, tenant: str, scope: Scope = "*", env: Env = "test", *, expires_in: float | None = None
+    ) -> str:
+        """Mint a key (``clk_test_…`` or ``clk_live_…``) for ``tenant`` with ``scope`` read, write or *."""
+        expires_at = time.time() + expires_in if expires_in is not None else None
+        return self.keys.create(tenant, scope, env, expires_at=expires_at)
+
+    def add_key(self, key: str, tenant: str, scope: Scope = "*", *, expires_in: float | None = None) -> str:
+        """Accept a key of your choosing (it must have the documented format)."""
+        expires_at = time.time() + expires_in if expires_in is not None else None
+        return self.keys.add(key, tenant, scope, expires_at=expires_at)
+
+    def revoke_key(self, key: str) -> None:
+        """Revoke a key now (401 KEY_REVOKED from the next request on)."""
+        self.keys.revoke(key)
+
+    def expire_key(self, key: str) -> None:
+        """Expire a key now (401 KEY_EXPIRED from the next request on)."""
+        self.keys.expire(key)
+
+    def tenant_of(self, key: str) -> str:
+        """The tenant a key belongs to."""
+        info = self.keys.info(key)
+        if info is None:
+            raise KeyError("no such key")
+        return info.tenant
+
+    # ---------------------------------------------------------------- in-process use
+
+    def handle(self, request: Request) -> Response:
+        """Answer one request (the single handler behind every front end)."""
+        return self.gateway.handle(request)
+
+    def transport(self) -> httpx.BaseTransport:
+        """A sync httpx transport into this sandbox, no sockets: ``httpx.Client(transport=...)``."""
+        from ._transport import SandboxTransport
+
+        return SandboxTransport(self.gateway)
+
+    def async_transport(self) -> httpx.AsyncBaseTransport:
+        """An async httpx transport into this sandbox, no sockets."""
+        from ._transport import AsyncSandboxTransport
+
+        return AsyncSandboxTransport(self.gateway)
+
+    def client(self, key: str | None = None, **kwargs: Any) -> httpx.Client:
+        """An httpx client on this sandbox (over HTTP when serving, else in-process) sending ``key``."""
+        headers = dict(kwargs.pop("headers", {}) or {})
+        if key is not None:
+            headers["x-api-key"] = key
+        if self._server is None:
+            kwargs.setdefault("transport", self.transport())
+        return httpx.Client(base_url=self.base_url, headers=headers, **kwargs)
+
+    def asgi_app(self) -> Any:
+        """The ASGI application (for any ASGI server)."""
+        from ._asgi import AsgiApp
+
+        return AsgiApp(self.gateway)
+
+    @property
+    def internal_errors(self) -> list[str]:
+        """Tracebacks of unexpected errors (answered as 500 INTERNAL_ERROR), kept in memory only."""
+        return list(self.gateway.internal_errors)
+
+    # ---------------------------------------------------------------- serving
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Serve over HTTP in a background thread; returns (and sets) ``base_url``."""
+        if self._server is not None:
+            raise RuntimeError("the sandbox is already serving")
+        self._server = _ServerThread(self.asgi_app(), host, port)
+        self._server.begin()
+        shown = f"[{host}]" if ":" in host else host
+        self.base_url = f"http://{shown}:{self._server.port}"
+        return self.base_url
+
+    def stop(self) -> None:
+        """Stop serving over HTTP (the data stays)."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.end()
+        self.base_url = "http://localhost"
+
+    @classmethod
+    @contextmanager
+    def serve(
+        cls,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        *,
+        db: str | os.PathLike[str] | None = None,
+        rate_limit: int | None = None,
+        rate_window: float = 60.0,
+    ) -> Iterator[Sandbox]:
+        """A sandbox served by uvicorn on ``host:port`` (a free loopback port by default) for the block."""
+        sb = cls(db, rate_limit=rate_limit, rate_window=rate_window)
+        try:
+            sb.start(host, port)
+            yield sb
+        finally:
+            sb.close()
+
+    def close(self) -> None:
+        """Stop serving and close the store."""
+        self.stop()
+        self.store.close()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _DropFilter(logging.Filter):
+    """Hide uvicorn's traceback for connections broken on purpose by fault injection."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from ._asgi import ConnectionDropped
+
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, ConnectionDropped)
+
+
+def _quiet_dropped_connections() -> None:
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _DropFilter) for f in logger.filters):
+        logger.addFilter(_DropFilter())
+
+
+class _ServerThread:
+    """uvicorn in a daemon thread, on a socket bound before the thread starts."""
+
+    def __init__(self, app: Any, host: str, port: int) -> None:
+        import uvicorn
+
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, port))
+        self.sock.listen(256)
+        self.port: int = self.sock.getsockname()[1]
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_keep_alive=30,
+            proxy_headers=False,
+        )
+        _quiet_dropped_connections()
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self._run, name=f"clinikfhir-sandbox-{self.port}", daemon=True)
+
+    def _run(self) -> None:
+        self.server.run(sockets=[self.sock])
+
+    def begin(self) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + 10.0
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the sandbox server did not start")
+            time.sleep(0.005)
+
+    def end(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10.0)
+        self.sock.close()
+
+

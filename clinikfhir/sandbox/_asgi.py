@@ -1,0 +1,91 @@
+"""The ASGI front end: turns an HTTP request from uvicorn into a gateway :class:`Request`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from ._gateway import MAX_BODY, Gateway
+from ._http import Request
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+_LOOPBACK = ("127.", "::1", "::ffff:127.")
+
+
+class ConnectionDropped(Exception):
+    """Raised after a committed write to break the connection without an answer (fault injection)."""
+
+
+class AsgiApp:
+    """An ASGI 3 application serving the gateway."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if kind != "http":
+            return
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in scope.get("headers", []):
+            name = raw_name.decode("latin-1").lower()
+            value = raw_value.decode("latin-1")
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        chunks: list[bytes] = []
+        size = 0
+        declared = headers.get("content-length", "")
+        too_big = declared.isdigit() and int(declared) > MAX_BODY
+        if not too_big:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                chunk: bytes = message.get("body", b"")
+                size += len(chunk)
+                if size > MAX_BODY:
+                    too_big = True
+                    break
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+        body = b"\0" * (MAX_BODY + 1) if too_big else b"".join(chunks)
+        raw_path: bytes | None = scope.get("raw_path")
+        path = raw_path.decode("latin-1") if raw_path else str(scope.get("path", "/"))
+        path = path.split("?", 1)[0]
+        client = scope.get("client")
+        client_host = str(client[0]) if client else ""
+        request = Request(
+            method=str(scope["method"]),
+            path=path,
+            query=bytes(scope.get("query_string", b"")).decode("latin-1"),
+            headers=headers,
+            body=body,
+            loopback=client_host.startswith(_LOOPBACK) or client_host == "localhost",
+            host=headers.get("host", "localhost"),
+            scheme=str(scope.get("scheme", "http")),
+        )
+        response = self.gateway.handle(request)
+        if response.delay > 0:
+            await asyncio.sleep(response.delay)
+        out_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
+        out_headers.append((b"content-length", str(len(response.body)).encode("ascii")))
+        if too_big:
+            out_headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": response.status, "headers": out_headers})
+        if response.drop:
+            # the write is committed; break the connection before the body is complete
+            raise ConnectionDropped("connection dropped after commit (fault injection)")
+        await send({"type": "http.response.body", "body": response.body})

@@ -1,0 +1,214 @@
+"""Batch and transaction Bundles at POST /v1/fhir.
+
+Every entry goes through the same route as a lone request, with the same key scope and tenant rules.
+A batch answers each entry on its own; a transaction runs every entry inside one SQLite write
+transaction (DELETE, POST, PUT/PATCH, GET order) and writes nothing if any entry fails. `urn:uuid`
+full URLs of created entries are resolved in every reference of the transaction.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, unquote
+
+from ._fhir import Caller, structural
+from ._http import REASONS, ApiError, ErrorIssue, loads_exact
+from ._keys import KeyInfo
+from ._pages import bundle_bytes, entry_text
+
+if TYPE_CHECKING:
+    from ._gateway import Gateway, Result
+
+_ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3}
+
+
+@dataclass(slots=True)
+class _Entry:
+    index: int
+    method: str
+    segs: list[str]
+    pairs: list[tuple[str, str]]
+    body: Any
+    full_url: str | None
+    if_match: str | None
+    if_none_exist: str | None
+    assigned_id: str | None = None
+
+
+def _parse_entry(index: int, raw: Any) -> _Entry:
+    from ._gateway import _NO_BODY  # pyright: ignore[reportPrivateUsage]
+
+    where = f"Bundle.entry[{index}]"
+    if not isinstance(raw, dict):
+        raise structural("A Bundle entry must be an object", where)
+    entry: dict[str, Any] = raw  # pyright: ignore[reportUnknownVariableType]
+    request = entry.get("request")
+    if not isinstance(request, dict):
+        raise structural("The entry has no request", f"{where}.request")
+    req: dict[str, Any] = request  # pyright: ignore[reportUnknownVariableType]
+    method = req.get("method")
+    url = req.get("url")
+    if method not in _ORDER or not isinstance(method, str):
+        raise structural("request.method must be GET, POST, PUT, PATCH or DELETE", f"{where}.request.method")
+    if not isinstance(url, str) or not url:
+        raise structural("request.url is missing", f"{where}.request.url")
+    if "/v1/fhir/" in url:
+        url = url.split("/v1/fhir/", 1)[1]
+    path, _, query = url.lstrip("/").partition("?")
+    segs = [unquote(s) for s in path.split("/") if s != ""]
+    for seg in segs:
+        if seg.strip(".") == "":
+            raise structural("request.url may not contain dot-only segments", f"{where}.request.url")
+    body: Any = entry.get("resource", _NO_BODY)
+    if method == "PATCH" and isinstance(body, dict) and body.get("resourceType") == "Binary":
+        try:
+            body = loads_exact(base64.b64decode(str(body.get("data", "")), validate=True))
+        except (ValueError, binascii.Error):
+            raise structural("The Binary of a PATCH entry must hold a base64 JSON Patch", f"{where}.resource") from None
+    if_match = req.get("ifMatch")
+    if_none = req.get("ifNoneExist")
+    full_url = entry.get("fullUrl")
+    return _Entry(
+        index,
+        method,
+        segs,
+        parse_qsl(query, keep_blank_values=True),
+        body,
+        full_url if isinstance(full_url, str) else None,
+        if_match if isinstance(if_match, str) else None,
+        if_none if isinstance(if_none, str) else None,
+    )
+
+
+def _rewrite(value: Any, mapping: dict[str, str]) -> Any:
+    """Replace every ``reference`` naming a mapped urn:uuid with ``Type/id``."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():  # pyright: ignore[reportUnknownVariableType]
+            if key == "reference" and isinstance(item, str) and item in mapping:
+                out[key] = mapping[item]
+            else:
+                out[str(key)] = _rewrite(item, mapping)  # pyright: ignore[reportUnknownArgumentType]
+        return out
+    if isinstance(value, list):
+        return [_rewrite(item, mapping) for item in value]  # pyright: ignore[reportUnknownVariableType]
+    return value
+
+
+def _response_entry(base: str, entry: _Entry, result: Result) -> str:
+    response: dict[str, Any] = {"status": f"{result.status} {REASONS.get(result.status, '')}".strip()}
+    stored = result.stored
+    full_url: str | None = None
+    resource: str | None = None
+    if stored is not None:
+        response["etag"] = stored.etag
+        response["lastModified"] = stored.last_updated
+        if result.status == 201:
+            response["location"] = f"{stored.rtype}/{stored.rid}/_history/{stored.version}"
+        if stored.body is not None:
+            full_url = f"{base}/{stored.rtype}/{stored.rid}"
+    if result.body:
+        resource = result.body.decode("utf-8")
+    return entry_text(full_url, resource, {"response": response})
+
+
+def _error_entry(err: ApiError) -> str:
+    issues = err.issues or [ErrorIssue("error", "processing", err.message).as_json()]
+    outcome = {"resourceType": "OperationOutcome", "issue": issues}
+    status = f"{err.status} {REASONS.get(err.status, '')}".strip()
+    return entry_text(None, None, {"response": {"status": status, "outcome": outcome}})
+
+
+def process_bundle(gw: Gateway, caller: Caller, info: KeyInfo, body: Any, base: str) -> Result:
+    """Run a batch or transaction Bundle; the answer is a batch-response or transaction-response."""
+    from ._gateway import EntryHeaders, Result
+
+    if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
+        raise structural("POST /v1/fhir takes a Bundle of type batch or transaction", "Bundle")
+    bundle: dict[str, Any] = body  # pyright: ignore[reportUnknownVariableType]
+    btype = bundle.get("type")
+    if btype not in ("batch", "transaction"):
+        raise structural("Bundle.type must be batch or transaction", "Bundle.type")
+    raw_entries = bundle.get("entry") or []
+    if not isinstance(raw_entries, list):
+        raise structural("Bundle.entry must be an array", "Bundle.entry")
+    if btype == "batch":
+        out: list[str] = []
+        for i, raw in enumerate(raw_entries):  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
+            try:
+                entry = _parse_entry(i, raw)
+                gw._check_scope(info, entry.method)  # pyright: ignore[reportPrivateUsage]
+                hdrs = EntryHeaders(entry.if_match, entry.if_none_exist)
+                result = gw.route(caller, info, entry.method, entry.segs, entry.pairs, entry.body, hdrs, base)
+                out.append(_response_entry(base, entry, result))
+            except ApiError as err:
+                out.append(_error_entry(err))
+        return Result(200, bundle_bytes(btype="batch-response", total=None, links=[], entries=out))
+
+    entries = [_parse_entry(i, raw) for i, raw in enumerate(raw_entries)]  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
+    for entry in entries:
+        gw._check_scope(info, entry.method)  # pyright: ignore[reportPrivateUsage]
+    mapping: dict[str, str] = {}
+    for entry in entries:
+        if entry.method == "POST" and len(entry.segs) == 1:
+            entry.assigned_id = str(uuid.uuid4())
+            if entry.full_url is not None and entry.full_url.startswith("urn:uuid:"):
+                if entry.full_url in mapping:
+                    raise structural("Two entries share a fullUrl", f"Bundle.entry[{entry.index}].fullUrl")
+                mapping[entry.full_url] = f"{entry.segs[0]}/{entry.assigned_id}"
+    results: dict[int, Result] = {}
+    with gw.store.write() as conn:
+        # conditional creates that match an existing resource point their urn:uuid at it
+        for entry in entries:
+            if entry.assigned_id is not None and entry.if_none_exist is not None and entry.full_url in mapping:
+                criteria = parse_qsl(entry.if_none_exist.lstrip("?"), keep_blank_values=True)
+                try:
+                    ids = gw._match(conn, caller, entry.segs[0], criteria, "ifNoneExist")  # pyright: ignore[reportPrivateUsage]
+                except ApiError as err:
+                    raise _entry_failure(entry.index, err) from None
+                if len(ids) == 1 and entry.full_url is not None:
+                    mapping[entry.full_url] = f"{entry.segs[0]}/{ids[0]}"
+        if mapping:
+            for entry in entries:
+                if isinstance(entry.body, (dict, list)):
+                    entry.body = _rewrite(entry.body, mapping)
+        for entry in sorted(entries, key=lambda e: (_ORDER[e.method], e.index)):
+            hdrs = EntryHeaders(entry.if_match, entry.if_none_exist)
+            try:
+                results[entry.index] = gw.route(
+                    caller,
+                    info,
+                    entry.method,
+                    entry.segs,
+                    entry.pairs,
+                    entry.body,
+                    hdrs,
+                    base,
+                    conn=conn,
+                    assigned_id=entry.assigned_id,
+                )
+            except ApiError as err:
+                raise _entry_failure(entry.index, err) from None
+    out = [_response_entry(base, entry, results[entry.index]) for entry in entries]
+    return Result(200, bundle_bytes(btype="transaction-response", total=None, links=[], entries=out))
+
+
+def _entry_failure(index: int, err: ApiError) -> ApiError:
+    """The whole transaction fails with the failing entry's status and code; nothing was written."""
+    where = f"Bundle.entry[{index}]"
+    issues = [
+        {**issue, "expression": [where, *issue.get("expression", [])]}
+        for issue in (err.issues or [ErrorIssue("error", "processing", err.message).as_json()])
+    ]
+    return ApiError(
+        err.status,
+        err.code,
+        f"Transaction entry {index} failed: {err.message}",
+        issues=issues,
+        fhir=True,
+        headers=err.headers,
+    )

@@ -1,0 +1,90 @@
+"""``clinikfhir sandbox``: serve the local gateway over HTTP until interrupted.
+
+Light to import: the sandbox itself is imported only when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+
+
+def _key_spec(text: str) -> tuple[str, str, str]:
+    key, sep, rest = text.partition("=")
+    if not sep or not key or not rest:
+        raise argparse.ArgumentTypeError("expected KEY=TENANT or KEY=TENANT:SCOPE")
+    tenant, _, scope = rest.partition(":")
+    scope = scope or "*"
+    if scope not in ("read", "write", "*"):
+        raise argparse.ArgumentTypeError("SCOPE must be read, write or *")
+    if not tenant:
+        raise argparse.ArgumentTypeError("TENANT must not be empty")
+    return key, tenant, scope
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``sandbox`` command's options and its ``run`` function to ``parser``."""
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1, loopback only)")
+    parser.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080; 0 = any free port)")
+    parser.add_argument("--db", default=None, help="SQLite file: keeps the data across restarts (default: in memory)")
+    parser.add_argument(
+        "--key",
+        action="append",
+        type=_key_spec,
+        default=[],
+        metavar="KEY=TENANT[:SCOPE]",
+        help="accept KEY (clk_test_… or clk_live_…) for TENANT with SCOPE read, write or * (repeatable)",
+    )
+    parser.add_argument(
+        "--tenant",
+        action="append",
+        default=[],
+        help="create a demo key for this tenant (default when no --key: org_demo and org_other)",
+    )
+    parser.add_argument("--rate-limit", type=int, default=None, help="requests per minute per organisation (off)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the sandbox, print its base URL and keys, serve until Ctrl-C."""
+    from clinikfhir.sandbox import Sandbox
+
+    try:
+        sb = Sandbox(args.db, rate_limit=args.rate_limit)
+    except (OSError, ValueError) as exc:
+        print(f"clinikfhir sandbox: cannot open the store: {exc}", file=sys.stderr)
+        return 2
+    try:
+        keys: list[tuple[str, str, str]] = []
+        for key, tenant, scope in args.key:
+            try:
+                sb.add_key(key, tenant, scope)
+            except ValueError as exc:
+                print(f"clinikfhir sandbox: --key: {exc}", file=sys.stderr)
+                return 2
+            keys.append((key, tenant, scope))
+        tenants = list(args.tenant) or ([] if keys else ["org_demo", "org_other"])
+        for tenant in tenants:
+            keys.append((sb.create_key(tenant), tenant, "*"))
+        try:
+            base = sb.start(args.host, args.port)
+        except OSError as exc:
+            print(f"clinikfhir sandbox: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+            return 2
+        if args.host not in ("127.0.0.1", "localhost", "::1"):
+            print(f"warning: listening on {args.host}, not only on loopback", file=sys.stderr)
+        print(f"ClinikAPI sandbox listening on {base}")
+        print(f"  FHIR base: {base}/v1/fhir    metadata: {base}/v1/metadata")
+        print(f"  store: {args.db or 'in memory (lost on exit)'}")
+        print("  keys (send as the x-api-key header):")
+        for key, tenant, scope in keys:
+            print(f"    {key}  tenant={tenant}  scope={scope}")
+        print("Press Ctrl-C to stop.", flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            print("stopping")
+        return 0
+    finally:
+        sb.close()

@@ -1,0 +1,364 @@
+"""The FHIR store's resource interactions: create, read, vread, update, patch, delete.
+
+Each takes the caller (env + tenant) and a connection from :class:`Store`; writes run inside the
+caller's write transaction, so a transaction Bundle can chain them and roll them all back. Bodies
+are stored as canonical JSON text and served from that text.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import sqlite3
+import uuid
+from dataclasses import dataclass
+from email.utils import format_datetime
+from typing import Any
+
+import jsonpatch  # type: ignore[import-untyped, unused-ignore]
+import orjson
+
+from clinikfhir._generated.resource_types import RESOURCE_TYPES
+from clinikfhir.validation import has_errors, to_operation_outcome, validate
+
+from ._http import ApiError, ErrorIssue, dumps, issue_error
+from ._store import Current, Store
+from ._tenant import check_patched, conflict, inject, tenant_tag
+
+ID_RE = re.compile(r"[A-Za-z0-9._-]{1,128}")
+TYPE_RE = re.compile(r"[A-Z][A-Za-z]{1,63}")
+PATCH_OPS = frozenset({"add", "remove", "replace", "move", "copy", "test"})
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is asking: the environment and tenant of the key."""
+
+    env: str
+    tenant: str
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """One version of a resource as stored (``body`` None = deleted)."""
+
+    rtype: str
+    rid: str
+    version: int
+    last_updated: str
+    body: str | None
+
+    @property
+    def etag(self) -> str:
+        return f'W/"{self.version}"'
+
+    @property
+    def last_modified(self) -> str:
+        from datetime import datetime
+
+        moment = datetime.strptime(self.last_updated, "%Y-%m-%dT%H:%M:%S.%fZ")
+        from datetime import UTC
+
+        return format_datetime(moment.replace(tzinfo=UTC), usegmt=True)
+
+    def headers(self, *, location: bool = False) -> list[tuple[str, str]]:
+        out = [("ETag", self.etag), ("Last-Modified", self.last_modified)]
+        if location:
+            out.append(("Location", f"/v1/fhir/{self.rtype}/{self.rid}/_history/{self.version}"))
+        return out
+
+
+def not_found() -> ApiError:
+    """The one 404: identical for absent, deleted, other tenant and other environment."""
+    return ApiError(404, "NOT_FOUND", "Resource not found")
+
+
+def check_type(rtype: str) -> None:
+    if rtype not in RESOURCE_TYPES:
+        raise ApiError(400, "INVALID_RESOURCE_TYPE", "The path does not name a FHIR R4 resource type")
+
+
+def check_id(rid: str) -> None:
+    if rid.strip(".") == "":
+        raise ApiError(400, "INVALID_PARAMETER", "A resource id may not consist of dots only")
+    if ID_RE.fullmatch(rid) is None:
+        raise ApiError(400, "INVALID_PARAMETER", "A resource id has 1-128 characters from A-Z a-z 0-9 - _ .")
+
+
+def validation_error(issues: list[dict[str, Any]], message: str = "The resource is not valid FHIR R4") -> ApiError:
+    return ApiError(422, "VALIDATION_ERROR", message, issues=issues, fhir=True)
+
+
+def structural(message: str, path: str) -> ApiError:
+    return validation_error([ErrorIssue("error", "structure", message, path).as_json()], message)
+
+
+def validated(resource: dict[str, Any], rtype: str) -> None:
+    """Raise 422 with every error issue (paths, no values) when ``resource`` is not valid R4."""
+    issues = validate(resource)
+    if has_errors(issues):
+        outcome = to_operation_outcome([i for i in issues if i.is_error])
+        raise validation_error(outcome["issue"])
+
+
+def as_resource(body: Any, rtype: str) -> dict[str, Any]:
+    """Check a request body is a resource of type ``rtype`` (422 otherwise)."""
+    if not isinstance(body, dict):
+        raise structural("The body must be a JSON object holding a FHIR resource", rtype)
+    resource: dict[str, Any] = body  # pyright: ignore[reportUnknownVariableType]
+    actual = resource.get("resourceType")
+    if actual is None:
+        raise structural("resourceType is missing", f"{rtype}.resourceType")
+    if actual != rtype:
+        raise structural("resourceType does not match the type in the path", f"{rtype}.resourceType")
+    return resource
+
+
+def canonical(resource: dict[str, Any], rtype: str, rid: str, version: int, last_updated: str) -> tuple[str, dict[str, Any]]:
+    """Set id and meta, order resourceType/id/meta first; return (JSON text, resource)."""
+    meta = resource.get("meta")
+    meta = dict(meta) if isinstance(meta, dict) else {}  # pyright: ignore[reportUnknownArgumentType]
+    meta["versionId"] = str(version)
+    meta["lastUpdated"] = last_updated
+    ordered: dict[str, Any] = {"resourceType": rtype, "id": rid, "meta": meta}
+    for key, value in resource.items():
+        if key not in ordered:
+            ordered[key] = value
+    return dumps(ordered).decode("utf-8"), ordered
+
+
+def prepare_new(caller: Caller, rtype: str, body: Any) -> dict[str, Any]:
+    """The outside-the-lock half of a create: shape, tenant tag (7.5.1), validation."""
+    resource = as_resource(body, rtype)
+    resource = dict(resource)
+    resource.pop("id", None)  # the sandbox mints ids (§7.7)
+    inject(resource, rtype, caller.tenant)
+    validated(resource, rtype)
+    return resource
+
+
+def _write(
+    store: Store,
+    conn: sqlite3.Connection,
+    caller: Caller,
+    rtype: str,
+    rid: str,
+    version: int,
+    method: str,
+    resource: dict[str, Any] | None,
+) -> Stored:
+    stamp = store.next_instant()
+    if resource is None:
+        store.put_version(
+            conn,
+            env=caller.env,
+            rtype=rtype,
+            rid=rid,
+            tenant=caller.tenant,
+            version=version,
+            last_updated=stamp,
+            method=method,
+            body=None,
+            resource=None,
+        )
+        return Stored(rtype, rid, version, stamp, None)
+    text, _ordered = canonical(resource, rtype, rid, version, stamp)
+    store.put_version(
+        conn,
+        env=caller.env,
+        rtype=rtype,
+        rid=rid,
+        tenant=caller.tenant,
+        version=version,
+        last_updated=stamp,
+        method=method,
+        body=text,
+        resource=orjson.loads(text),
+    )
+    return Stored(rtype, rid, version, stamp, text)
+
+
+def create(
+    store: Store, conn: sqlite3.Connection, caller: Caller, rtype: str, prepared: dict[str, Any], rid: str | None = None
+) -> Stored:
+    """Insert a prepared resource (see :func:`prepare_new`) with a fresh UUID id, version 1."""
+    return _write(store, conn, caller, rtype, rid or str(uuid.uuid4()), 1, "POST", prepared)
+
+
+def owned(conn: sqlite3.Connection, caller: Caller, rtype: str, rid: str) -> Current:
+    """The live current row of a resource the caller owns, else the one 404."""
+    cur = Store.current(conn, caller.env, rtype, rid)
+    if cur is None or cur.deleted or cur.tenant != caller.tenant or cur.body is None:
+        raise not_found()
+    return cur
+
+
+def read(conn: sqlite3.Connection, caller: Caller, rtype: str, rid: str) -> Stored:
+    cur = owned(conn, caller, rtype, rid)
+    return Stored(rtype, rid, cur.version, cur.last_updated, cur.body)
+
+
+def vread(conn: sqlite3.Connection, caller: Caller, rtype: str, rid: str, vid: str) -> Stored:
+    """A past version; 404 when absent, not the caller's, or a deletion marker."""
+    if not vid.isdigit() or len(vid) > 12:
+        raise not_found()
+    cur = Store.current(conn, caller.env, rtype, rid)
+    if cur is None or cur.tenant != caller.tenant:
+        raise not_found()
+    row = conn.execute(
+        "SELECT version, last_updated, deleted, body, tenant FROM history WHERE env=? AND type=? AND id=? AND version=?",
+        (caller.env, rtype, rid, int(vid)),
+    ).fetchone()
+    if row is None or row[2] or row[4] != caller.tenant:
+        raise not_found()
+    return Stored(rtype, rid, int(row[0]), str(row[1]), str(row[3]))
+
+
+def check_if_match(if_match: str | None, version: int) -> None:
+    """409 VERSION_CONFLICT when an If-Match header names another version."""
+    if if_match is None:
+        return
+    value = if_match.strip()
+    if value.startswith("W/"):
+        value = value[2:]
+    value = value.strip('"')
+    if value != str(version):
+        raise ApiError(
+            409, "VERSION_CONFLICT", "If-Match does not name the current version of the resource", fhir=False
+        )
+
+
+def _tenant_on_update(resource: dict[str, Any], rtype: str, tenant: str) -> None:
+    inject(resource, rtype, tenant)
+
+
+def update(
+    store: Store,
+    conn: sqlite3.Connection,
+    caller: Caller,
+    rtype: str,
+    rid: str,
+    body: Any,
+    if_match: str | None,
+) -> Stored:
+    """PUT: a full replacement of an existing resource the caller owns (no upsert)."""
+    resource = dict(as_resource(body, rtype))
+    body_id = resource.get("id")
+    if body_id is None:
+        raise structural("id is missing: an update carries the id of the resource", f"{rtype}.id")
+    if body_id != rid:
+        raise structural("id does not match the id in the path", f"{rtype}.id")
+    _tenant_on_update(resource, rtype, caller.tenant)
+    cur = owned(conn, caller, rtype, rid)
+    check_if_match(if_match, cur.version)
+    validated(resource, rtype)
+    return _write(store, conn, caller, rtype, rid, cur.version + 1, "PUT", resource)
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON Merge Patch: objects merge recursively, null removes, everything else replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    out: dict[str, Any] = dict(target) if isinstance(target, dict) else {}  # pyright: ignore[reportUnknownArgumentType]
+    for key, value in patch.items():  # pyright: ignore[reportUnknownVariableType]
+        if value is None:
+            out.pop(key, None)  # pyright: ignore[reportUnknownArgumentType]
+        else:
+            out[key] = merge_patch(out.get(key), value)  # pyright: ignore[reportUnknownArgumentType]
+    return out
+
+
+def _json_patch(doc: dict[str, Any], ops: list[Any], rtype: str) -> Any:
+    for i, op in enumerate(ops):
+        if not isinstance(op, dict) or op.get("op") not in PATCH_OPS or not isinstance(op.get("path"), str):  # pyright: ignore[reportUnknownMemberType]
+            raise structural(
+                f"JSON Patch operation {i} needs an op (add, remove, replace, move, copy, test) and a path",
+                f"{rtype}",
+            )
+        kind = op["op"]
+        if kind in ("add", "replace", "test") and "value" not in op:
+            raise structural(f"JSON Patch operation {i} ({kind}) needs a value", f"{rtype}")
+        if kind in ("move", "copy") and not isinstance(op.get("from"), str):  # pyright: ignore[reportUnknownMemberType]
+            raise structural(f"JSON Patch operation {i} ({kind}) needs a from path", f"{rtype}")
+        try:
+            doc = jsonpatch.JsonPatch([op]).apply(doc, in_place=True)
+        except jsonpatch.JsonPatchTestFailed:
+            raise structural(f"JSON Patch operation {i} (test) failed", f"{rtype}") from None
+        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, KeyError, IndexError, TypeError, ValueError):
+            raise structural(f"JSON Patch operation {i} ({kind}): its path does not resolve", f"{rtype}") from None
+    return doc
+
+
+def patch(
+    store: Store,
+    conn: sqlite3.Connection,
+    caller: Caller,
+    rtype: str,
+    rid: str,
+    body: Any,
+    if_match: str | None,
+) -> Stored:
+    """PATCH by body shape (§7.6): an array is RFC 6902 JSON Patch, an object is a merge."""
+    if not isinstance(body, (list, dict)):
+        raise structural("A PATCH body is a JSON Patch array or a partial resource object", rtype)
+    cur = owned(conn, caller, rtype, rid)
+    check_if_match(if_match, cur.version)
+    from ._http import loads_exact
+
+    current: dict[str, Any] = loads_exact(cur.body or "{}")
+    if isinstance(body, list):
+        result = _json_patch(copy.deepcopy(current), list(body), rtype)  # pyright: ignore[reportUnknownArgumentType]
+        if not isinstance(result, dict):
+            raise structural("The patched document is not a resource", rtype)
+        patched: dict[str, Any] = result  # pyright: ignore[reportUnknownVariableType]
+        check_patched(patched, rtype, caller.tenant)
+    else:
+        partial: dict[str, Any] = body  # pyright: ignore[reportUnknownVariableType]
+        if "resourceType" in partial and partial["resourceType"] != rtype:
+            raise structural("resourceType does not match the type in the path", f"{rtype}.resourceType")
+        if "id" in partial and partial["id"] != rid:
+            raise structural("id does not match the id in the path", f"{rtype}.id")
+        meta = partial.get("meta")
+        if isinstance(meta, dict) and isinstance(meta.get("tag"), list):  # pyright: ignore[reportUnknownMemberType]
+            probe = {"meta": {"tag": meta["tag"]}}
+            inject(probe, rtype, caller.tenant)  # raises 403 on a foreign tenant tag
+        merged = merge_patch(current, partial)
+        if not isinstance(merged, dict):
+            raise structural("The patched document is not a resource", rtype)
+        patched = merged  # pyright: ignore[reportUnknownVariableType]
+    if patched.get("resourceType") != rtype:
+        raise structural("the patch may not change resourceType", f"{rtype}.resourceType")
+    if patched.get("id") != rid:
+        raise structural("the patch may not change id", f"{rtype}.id")
+    inject(patched, rtype, caller.tenant)  # defensive re-injection; a foreign tag was refused above
+    validated(patched, rtype)
+    return _write(store, conn, caller, rtype, rid, cur.version + 1, "PATCH", patched)
+
+
+def delete(
+    store: Store, conn: sqlite3.Connection, caller: Caller, rtype: str, rid: str, if_match: str | None
+) -> Stored:
+    """Mark an owned resource deleted (a new version in history without a body)."""
+    cur = owned(conn, caller, rtype, rid)
+    check_if_match(if_match, cur.version)
+    return _write(store, conn, caller, rtype, rid, cur.version + 1, "DELETE", None)
+
+
+__all__ = [
+    "Caller",
+    "Stored",
+    "check_id",
+    "check_type",
+    "conflict",
+    "create",
+    "delete",
+    "issue_error",
+    "not_found",
+    "owned",
+    "patch",
+    "prepare_new",
+    "read",
+    "tenant_tag",
+    "update",
+    "vread",
+]

@@ -1,0 +1,185 @@
+"""The sandbox's transport-neutral request/response types, its API error and the error envelope.
+
+Both front ends (the ASGI app and the httpx transports) turn their input into a :class:`Request`
+and send back the :class:`Response` the gateway produced, so there is one request handler.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import secrets
+import string
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+FHIR_JSON = "application/fhir+json"
+PLAIN_JSON = "application/json"
+
+_TITLES: dict[int, str] = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    410: "Gone",
+    412: "Precondition Failed",
+    413: "Payload Too Large",
+    415: "Unsupported Media Type",
+    422: "Validation Error",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    503: "Service Unavailable",
+}
+
+REASONS: dict[int, str] = {
+    200: "OK",
+    201: "Created",
+    204: "No Content",
+    **_TITLES,
+}
+REASONS[422] = "Unprocessable Entity"
+
+_ALNUM = string.ascii_lowercase + string.digits
+
+
+@dataclass(slots=True)
+class Request:
+    """One HTTP request as the gateway sees it (headers lower-cased, path still percent-encoded)."""
+
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes = b""
+    loopback: bool = True
+    host: str = "localhost"
+    scheme: str = "http"
+
+    def header(self, name: str) -> str | None:
+        """The header's value (names are case-insensitive), or None."""
+        return self.headers.get(name.lower())
+
+
+@dataclass(slots=True)
+class Response:
+    """The gateway's answer. ``delay`` and ``drop`` are fault-injection directives for the front end:
+    wait that many seconds before answering; break the connection instead of answering."""
+
+    status: int
+    headers: list[tuple[str, str]] = field(default_factory=lambda: [])
+    body: bytes = b""
+    delay: float = 0.0
+    drop: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorIssue:
+    """One issue of an error envelope: an element path or parameter name, never a value."""
+
+    severity: str
+    code: str
+    diagnostics: str
+    expression: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"severity": self.severity, "code": self.code, "diagnostics": self.diagnostics}
+        if self.expression:
+            out["expression"] = [self.expression]
+        return out
+
+
+class ApiError(Exception):
+    """A request failure the gateway reports with the documented envelope.
+
+    ``message`` must never contain a key, an id from the request or any resource value.
+    ``fhir`` marks errors arising from FHIR content (they also carry ``resourceType``)."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        issues: list[dict[str, Any]] | None = None,
+        fhir: bool = False,
+        headers: list[tuple[str, str]] | None = None,
+    ) -> None:
+        super().__init__(f"{status} {code}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.issues = issues
+        self.fhir = fhir or bool(issues)
+        self.headers = headers or []
+
+
+def issue_error(status: int, code: str, message: str, *, issue_code: str, expression: str | None = None) -> ApiError:
+    """An error whose single FHIR issue repeats the message (and the element path or parameter)."""
+    return ApiError(
+        status, code, message, issues=[ErrorIssue("error", issue_code, message, expression).as_json()], fhir=True
+    )
+
+
+def new_request_id() -> str:
+    """``req_`` plus 12 random lowercase alphanumerics."""
+    return "req_" + "".join(secrets.choice(_ALNUM) for _ in range(12))
+
+
+def now_utc() -> _dt.datetime:
+    return _dt.datetime.now(_dt.UTC)
+
+
+def iso_instant(moment: _dt.datetime) -> str:
+    """The store's instant format: ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (sorts as text)."""
+    return moment.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def error_body(err: ApiError, request_id: str) -> bytes:
+    """The §8 envelope: error, code, message, requestId; issues mirrored as ``issue`` when present."""
+    out: dict[str, Any] = {}
+    if err.fhir:
+        out["resourceType"] = "OperationOutcome"
+    out["error"] = _TITLES.get(err.status, "Error")
+    out["code"] = err.code
+    out["message"] = err.message
+    out["requestId"] = request_id
+    if err.issues:
+        out["issues"] = err.issues
+        out["issue"] = err.issues
+    return orjson.dumps(out)
+
+
+def _default(obj: object) -> Any:
+    if isinstance(obj, Decimal):
+        return orjson.Fragment(str(obj))
+    raise TypeError(type(obj).__name__)
+
+
+def dumps(obj: Any) -> bytes:
+    """Compact JSON bytes; ``Decimal`` keeps its exact digits (``1.50`` stays ``1.50``)."""
+    return orjson.dumps(obj, default=_default)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError("non-finite number")
+
+
+def loads_exact(body: bytes | str) -> Any:
+    """Parse JSON keeping decimals exact (as ``Decimal``); NaN/Infinity are rejected.
+
+    Raises ValueError on malformed input (the message carries a position, never content)."""
+    import json
+
+    try:
+        text = body.decode("utf-8") if isinstance(body, bytes) else body
+    except UnicodeDecodeError:
+        raise ValueError("the body is not UTF-8") from None
+    try:
+        return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"malformed JSON at line {exc.lineno} column {exc.colno}") from None

@@ -1,0 +1,104 @@
+"""API keys: formats, scopes, tenants, environments, revocation and expiry (gateway.md §1-2)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+import threading
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from ._http import ApiError
+
+Scope = Literal["read", "write", "*"]
+Env = Literal["test", "live"]
+
+KEY_FORMAT = re.compile(r"clk_(live|test)_[A-Za-z0-9]+")
+_KEY_ALPHABET = string.ascii_letters + string.digits
+
+
+@dataclass(slots=True)
+class KeyInfo:
+    """What the gateway knows about a key. ``expires_at`` is a ``time.time()`` value or None."""
+
+    tenant: str
+    scope: Scope
+    env: Env
+    revoked: bool = False
+    expires_at: float | None = None
+
+
+class KeyRing:
+    """The keys the sandbox accepts. Thread-safe; revocation bites immediately."""
+
+    def __init__(self) -> None:
+        self._keys: dict[str, KeyInfo] = {}
+        self._lock = threading.Lock()
+
+    def add(self, key: str, tenant: str, scope: Scope = "*", *, expires_at: float | None = None) -> str:
+        """Accept ``key`` (which must have the documented format) for ``tenant`` with ``scope``."""
+        match = KEY_FORMAT.fullmatch(key)
+        if match is None:
+            raise ValueError("an API key must look like clk_test_<alphanumerics> or clk_live_<alphanumerics>")
+        if scope not in ("read", "write", "*"):
+            raise ValueError("scope must be 'read', 'write' or '*'")
+        if not tenant:
+            raise ValueError("tenant must be a non-empty string")
+        env: Env = "live" if match.group(1) == "live" else "test"
+        with self._lock:
+            self._keys[key] = KeyInfo(tenant, scope, env, expires_at=expires_at)
+        return key
+
+    def create(self, tenant: str, scope: Scope = "*", env: Env = "test", *, expires_at: float | None = None) -> str:
+        """Mint a fresh random key for ``tenant``."""
+        if env not in ("test", "live"):
+            raise ValueError("env must be 'test' or 'live'")
+        key = f"clk_{env}_" + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(32))
+        return self.add(key, tenant, scope, expires_at=expires_at)
+
+    def revoke(self, key: str) -> None:
+        """Revoke ``key``; later requests with it get 401 KEY_REVOKED."""
+        with self._lock:
+            info = self._keys.get(key)
+            if info is None:
+                raise KeyError("no such key")
+            info.revoked = True
+
+    def expire(self, key: str) -> None:
+        """Make ``key`` expired now; later requests with it get 401 KEY_EXPIRED."""
+        with self._lock:
+            info = self._keys.get(key)
+            if info is None:
+                raise KeyError("no such key")
+            info.expires_at = time.time() - 1.0
+
+    def info(self, key: str) -> KeyInfo | None:
+        with self._lock:
+            return self._keys.get(key)
+
+    def tenants(self) -> set[str]:
+        """Every tenant code some key belongs to."""
+        with self._lock:
+            return {k.tenant for k in self._keys.values()}
+
+    def items(self) -> list[tuple[str, KeyInfo]]:
+        with self._lock:
+            return list(self._keys.items())
+
+    def authenticate(self, key: str | None) -> KeyInfo:
+        """The key's info, or the documented 401 (UNAUTHORIZED, INVALID_KEY_FORMAT, INVALID_KEY,
+        KEY_REVOKED, KEY_EXPIRED). Messages never echo the key."""
+        if key is None or key == "":
+            raise ApiError(401, "UNAUTHORIZED", "An x-api-key header is required")
+        if KEY_FORMAT.fullmatch(key) is None:
+            raise ApiError(401, "INVALID_KEY_FORMAT", "The API key is not of the form clk_live_… or clk_test_…")
+        info = self.info(key)
+        if info is None:
+            raise ApiError(401, "INVALID_KEY", "The API key is not valid")
+        if info.revoked:
+            raise ApiError(401, "KEY_REVOKED", "The API key has been revoked")
+        if info.expires_at is not None and info.expires_at <= time.time():
+            raise ApiError(401, "KEY_EXPIRED", "The API key has expired")
+        return info
