@@ -1,0 +1,125 @@
+"""Local validation cost beside plain model validation, as ratios within one run.
+
+Run: ``.venv/bin/python benchmarks/bench_validation.py [--rounds 7]``
+
+For a typical Patient (the spec's ``Patient-example``), a typical Observation (meta tag, category,
+LOINC code, subject, effectiveDateTime, UCUM valueQuantity, interpretation, reference range) and a
+100-entry transaction Bundle of such Observations and Patients, it times, per resource:
+
+- ``model``: ``fhir.resources`` R4B ``Model.model_validate(dict)`` (types and cardinality only);
+- ``validate``: ``clinikfhir.validation.validate(dict)``, everything local validation checks
+  (structure on the raw JSON, formats, required bindings, reference targets, invariants);
+- ``validate(model)``: the same given a model instance (includes its serialisation to JSON).
+
+The goal of issue 6: ``validate`` costs at most 2x ``model``. Medians of ``--rounds`` rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.observation import Observation
+from fhir.resources.R4B.patient import Patient
+
+from clinikfhir.validation import validate
+
+CORPUS = Path(__file__).resolve().parents[1] / "tests" / "corpus" / "r4-examples-4.0.1.zip"
+
+
+def typical_observation(i: int) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "id": f"obs-{i}",
+        "meta": {"tag": [{"system": "https://example.org/tags", "code": "bench"}]},
+        "status": "final",
+        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                                  "code": "vital-signs", "display": "Vital Signs"}]}],
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}],
+                 "text": "Heart rate"},
+        "subject": {"reference": f"Patient/pt-{i % 10}"},
+        "effectiveDateTime": "2024-03-01T10:15:00+01:00",
+        "valueQuantity": {"value": 72.5, "unit": "beats/minute", "system": "http://unitsofmeasure.org",
+                          "code": "/min"},
+        "interpretation": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
+                                        "code": "N"}]}],
+        "referenceRange": [{"low": {"value": 60, "unit": "/min", "system": "http://unitsofmeasure.org",
+                                    "code": "/min"},
+                            "high": {"value": 100, "unit": "/min", "system": "http://unitsofmeasure.org",
+                                     "code": "/min"}}],
+    }
+
+
+def transaction(patient: dict[str, Any], n: int = 100) -> dict[str, Any]:
+    entries = []
+    for i in range(n):
+        if i % 10 == 0:
+            res = dict(patient, id=f"pt-{i // 10}")
+            entries.append({"fullUrl": f"urn:uuid:00000000-0000-4000-8000-{i:012d}", "resource": res,
+                            "request": {"method": "PUT", "url": f"Patient/pt-{i // 10}"}})
+        else:
+            entries.append({"fullUrl": f"urn:uuid:00000000-0000-4000-8000-{i:012d}",
+                            "resource": typical_observation(i),
+                            "request": {"method": "POST", "url": "Observation"}})
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+
+def per_call(fn: Callable[[], object], rounds: int, min_time: float = 0.2) -> float:
+    fn()
+    n = 1
+    while True:
+        start = time.perf_counter()
+        for _ in range(n):
+            fn()
+        if time.perf_counter() - start >= min_time / 4:
+            break
+        n *= 2
+    samples = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(n):
+            fn()
+        samples.append((time.perf_counter() - start) / n)
+    return statistics.median(samples)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args(argv)
+    with zipfile.ZipFile(CORPUS) as zf:
+        patient = json.loads(zf.read("Patient-example.json"))
+    observation = typical_observation(1)
+    bundle = transaction(patient)
+    cases: list[tuple[str, dict[str, Any], Any]] = [
+        ("Patient (Patient-example)", patient, Patient),
+        ("Observation (typical vital sign)", observation, Observation),
+        ("Bundle (transaction, 100 entries)", bundle, Bundle),
+    ]
+    for _, data, model in cases:
+        errors = [str(i) for i in validate(data) if i.is_error]
+        if errors:
+            print("benchmark input is not valid:", errors, file=sys.stderr)
+            return 1
+        model.model_validate(data)
+    print(f"{'input':36} {'model':>11} {'validate':>11} {'ratio':>6} {'validate(model)':>16} {'ratio':>6}")
+    for label, data, model in cases:
+        instance = model.model_validate(data)
+        t_model = per_call(lambda m=model, d=data: m.model_validate(d), args.rounds)
+        t_validate = per_call(lambda d=data: validate(d), args.rounds)
+        t_instance = per_call(lambda i=instance: validate(i), args.rounds)
+        print(f"{label:36} {t_model * 1e6:9.0f}us {t_validate * 1e6:9.0f}us {t_validate / t_model:5.2f}x "
+              f"{t_instance * 1e6:14.0f}us {t_instance / t_model:5.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
