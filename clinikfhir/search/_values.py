@@ -1,0 +1,143 @@
+"""Search values as FHIR writes them: escaping (``\\ , | $``), number/date/token/quantity rendering.
+
+FHIR R4 §3.1.1.1.9 (search, "Escaping search parameters"): in a value, ``\\`` escapes ``,`` (OR
+separator), ``|`` (token/quantity separator) and ``$`` (composite separator), and itself. Every
+value part passed by a caller goes through :func:`escape`; :func:`split_unescaped` and
+:func:`unescape` are the spec's reading side (used by tests and usable by servers).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from decimal import Decimal
+from typing import NamedTuple
+
+from clinikfhir.errors import InvalidArgumentError
+
+Number = int | float | Decimal
+"""A number search value. ``Decimal`` keeps its digits (``Decimal("1.50")`` -> ``1.50``)."""
+
+DateValue = dt.date | dt.datetime | str
+"""A date search value: ``date`` (day precision), ``datetime`` (with its zone) or a FHIR date string."""
+
+TokenValue = str | tuple[str | None, str | None]
+"""A token: ``"code"`` (any system), ``(system, code)`` -> ``system|code``, ``(None, code)`` -> ``|code``
+(no system), ``(system, None)`` -> ``system|`` (any code in the system)."""
+
+PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
+"""The comparison prefixes of number, date and quantity parameters."""
+
+_SPECIAL = re.compile(r"([\\,|$])")
+
+
+def escape(text: str) -> str:
+    """Escape one value part: ``a,b`` -> ``a\\,b`` so a comma stays data, not an OR."""
+    if not isinstance(text, str):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise InvalidArgumentError(f"expected a string search value, got {type(text).__name__}")
+    return _SPECIAL.sub(r"\\\1", text)
+
+
+def split_unescaped(text: str, separator: str) -> list[str]:
+    """Split on ``separator`` where it is not escaped (parts stay escaped)."""
+    parts: list[str] = []
+    current: list[str] = []
+    chars = iter(text)
+    for ch in chars:
+        if ch == "\\":
+            current.append(ch)
+            current.append(next(chars, ""))
+        elif ch == separator:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    parts.append("".join(current))
+    return parts
+
+
+def unescape(text: str) -> str:
+    """Undo :func:`escape` (the spec's reading of ``\\,`` ``\\|`` ``\\$`` ``\\\\``)."""
+    return re.sub(r"\\(.)", r"\1", text, flags=re.DOTALL)
+
+
+def format_number(value: Number, where: str) -> str:
+    """Render a number exactly: ints as is, floats shortest-repr, Decimals with all their digits."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise InvalidArgumentError(f"{where}: expected a number (int, float or Decimal), got {type(value).__name__}")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidArgumentError(f"{where}: a search number must be finite")
+        return repr(value)
+    if not value.is_finite():
+        raise InvalidArgumentError(f"{where}: a search number must be finite")
+    return str(value)
+
+
+_DATE_RE = re.compile(
+    r"-?[0-9]{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01])"
+    r"(T([01][0-9]|2[0-3]):[0-5][0-9](:([0-5][0-9]|60)(\.[0-9]+)?)?(Z|[+-]((0[0-9]|1[0-3]):[0-5][0-9]|14:00))?)?)?)?"
+)
+
+
+def format_date(value: DateValue, where: str) -> str:
+    """Render a date at its precision: ``date`` -> ``2024-01-31``; ``datetime`` with seconds (and
+    fractions when present) and its zone (``Z`` for UTC, none when naive); strings are checked."""
+    if isinstance(value, dt.datetime):
+        text = value.isoformat(timespec="microseconds" if value.microsecond else "seconds")
+        offset = value.utcoffset()
+        if offset is not None and offset == dt.timedelta(0):
+            text = text[: -len("+00:00")] + "Z"
+        return text
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, str):  # pyright: ignore[reportUnnecessaryIsInstance]
+        if not _DATE_RE.fullmatch(value):
+            raise InvalidArgumentError(
+                f"{where}: not a FHIR date/dateTime (expected YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm[:ss][zone])"
+            )
+        return value
+    raise InvalidArgumentError(f"{where}: expected a date, datetime or FHIR date string, got {type(value).__name__}")
+
+
+def format_token(value: TokenValue, where: str) -> str:
+    """Render a token: ``code``, ``system|code``, ``|code`` or ``system|``."""
+    if isinstance(value, str):
+        return escape(value)
+    if isinstance(value, tuple) and len(value) == 2:  # pyright: ignore[reportUnnecessaryIsInstance]
+        system, code = value
+        if system is None and code is None:
+            raise InvalidArgumentError(f"{where}: a token needs a system or a code")
+        return f"{escape(system or '')}|{escape(code or '')}"
+    raise InvalidArgumentError(f"{where}: expected a code string or a (system, code) pair")
+
+
+class QuantityValue(NamedTuple):
+    """A quantity search value: ``[prefix]number|system|code`` (system and code optional)."""
+
+    value: Number
+    system: str | None = None
+    code: str | None = None
+    prefix: str | None = None
+
+
+def format_quantity(value: QuantityValue | Number, where: str) -> str:
+    """Render ``5.4`` or ``ge5.4|http://unitsofmeasure.org|mg``."""
+    if not isinstance(value, QuantityValue):
+        return format_number(value, where)
+    if value.prefix is not None and value.prefix not in PREFIXES:
+        raise InvalidArgumentError(f"{where}: unknown prefix (expected one of {', '.join(PREFIXES)})")
+    text = (value.prefix or "") + format_number(value.value, where)
+    if value.system is not None or value.code is not None:
+        text += f"|{escape(value.system or '')}|{escape(value.code or '')}"
+    return text
+
+
+class Prefixed(NamedTuple):
+    """A number or date with a comparison prefix, for composite parts and mixed-prefix ORs."""
+
+    prefix: str
+    value: Number | DateValue

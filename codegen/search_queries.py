@@ -1,0 +1,360 @@
+"""Emit the typed query classes (one module per resource type), the reference/chain classes and the
+client mixin whose ``search(Model)`` overloads return the right query class.
+
+Output under ``clinikfhir/_generated/search_queries/``: ``<type>.py`` with ``<Type>Params`` (the
+parameters, generic in what their setters return) and ``<Type>Query``; ``_refs.py`` with one class
+per distinct set of reference targets (a property per target chains to its parameters); and
+``__init__.py`` with the lazy index. ``clinikfhir/_generated/search_mixin.py`` holds ``SearchMixin``.
+
+Python names for parameter codes (documented in ``clinikfhir.search``): ``-`` becomes ``_``;
+camelCase becomes snake_case; a leading ``_`` moves to the end (``_id`` -> ``id_``,
+``_lastUpdated`` -> ``last_updated_``); keywords and builder method names get a trailing ``_``
+(``class`` -> ``class_``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import keyword
+import re
+from typing import Any
+
+from ._common import GENERATED, header
+from .search_params import INPUTS, table
+
+PKG = f"{GENERATED}/search_queries"
+HEAD = header("codegen/search_queries.py", *INPUTS)
+
+RESERVED = frozenset(
+    {
+        "raw", "has", "in_list", "count", "elements", "summary", "total", "contained", "params",
+        "query_string", "check", "ensure_supported", "get", "iter", "first", "sort", "include",
+        "revinclude", "resource_type", "missing",
+    }
+)  # fmt: skip
+
+KIND_CLASS = {
+    "number": "NumberParam",
+    "date": "DateParam",
+    "string": "StringParam",
+    "token": "TokenParam",
+    "quantity": "QuantityParam",
+    "uri": "UriParam",
+    "special": "SpecialParam",
+    "composite": "CompositeParam",
+}
+
+
+def py_name(code: str) -> str:
+    """The Python member name for a search parameter code (see the module docstring)."""
+    private = code.startswith("_")
+    name = code.lstrip("_").replace("-", "_")
+    name = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+    if private or keyword.iskeyword(name) or name in RESERVED:
+        name += "_"
+    return name
+
+
+def module_name(rtype: str) -> str:
+    return rtype.lower()
+
+
+def ref_class(targets: tuple[str, ...]) -> str:
+    if len(targets) <= 3:
+        return "Ref" + "".join(targets)
+    digest = hashlib.sha256(",".join(targets).encode()).hexdigest()[:8]
+    return f"Ref{len(targets)}_{digest}"
+
+
+def _doc(text: str, indent: str) -> str:
+    text = text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"').strip()
+    lines = [line.rstrip() for line in text.splitlines()] or [""]
+    if lines[-1].endswith('"'):
+        lines[-1] += " "
+    body = "\n".join((indent + line) if line else "" for line in lines[1:])
+    return f'{indent}"""{lines[0]}' + (f"\n{body}" if body else "") + f'\n{indent}"""'
+
+
+def _is_identifier(expression: str) -> bool:
+    branches = [b.strip() for b in expression.split("|") if b.strip()]
+    return bool(branches) and all(re.search(r"\.identifier\)?$", b) for b in branches)
+
+
+def _lit(values: list[str]) -> str:
+    return "Literal[" + ", ".join(repr(v) for v in values) + "]"
+
+
+def emit_type(
+    rtype: str, params: dict[str, tuple[Any, ...]], data: dict[str, dict[str, tuple[Any, ...]]], r4_only: bool
+) -> str:
+    names: dict[str, str] = {}
+    for code in sorted(params):
+        name = py_name(code)
+        if name in names.values():
+            raise SystemExit(f"{rtype}: two search parameters map to the Python name {name}")
+        names[code] = name
+    model = "GenericResource" if r4_only else rtype
+    kinds_used = sorted(
+        {KIND_CLASS[params[c][1]] for c in params if params[c][1] != "reference"}
+        | (
+            {"IdentifierParam"}
+            if any(params[c][1] == "token" and _is_identifier(params[c][2]) for c in params)
+            else set()
+        )
+    )
+    refs = sorted({ref_class(params[c][3]) for c in params if params[c][1] == "reference"})
+    ref_codes = sorted(c for c in params if params[c][1] == "reference")
+    sort_keys = [k for c in sorted(params) if params[c][1] not in ("composite", "special") for k in (c, "-" + c)]
+    revincludes = sorted(
+        f"{src}:{code}" for src, sps in data.items() for code, p in sps.items() if p[1] == "reference" and rtype in p[3]
+    )
+    out = [
+        HEAD,
+        f'"""Typed search on {rtype}: ``{rtype}Params`` (its search parameters) and ``{rtype}Query``."""',
+        "",
+        "from __future__ import annotations",
+        "",
+        "from typing import TYPE_CHECKING, Literal",
+        "",
+        "from typing_extensions import Self, TypeVar",
+        "",
+        f"from clinikfhir.search._params import {', '.join(['Params', *kinds_used])}",
+        "from clinikfhir.search._query import Query",
+        "",
+    ]
+    if refs:
+        out += [f"from ._refs import {', '.join(refs)}", ""]
+    out += [
+        "if TYPE_CHECKING:",
+        f"    from clinikfhir.models import {model}",
+        "",
+        '_Q = TypeVar("_Q")',
+        '_E = TypeVar("_E", default=None, covariant=True)',
+        "",
+        f"{rtype}SortKey = {_lit(sort_keys)}",
+        f'"""A ``_sort`` key of {rtype}: a parameter code, ``-`` first for descending."""',
+        "",
+    ]
+    if ref_codes:
+        out += [f"{rtype}Include = {_lit(ref_codes)}", f'"""A reference parameter of {rtype} for ``_include``."""', ""]
+    if revincludes:
+        out += [
+            f"{rtype}RevInclude = {_lit(revincludes)}",
+            f'"""``Type:param`` pairs that can point at a {rtype}, for ``_revinclude``."""',
+            "",
+        ]
+    out += [
+        "",
+        f"class {rtype}Params(Params[_Q]):",
+        f'    """The search parameters of {rtype}; each setter returns ``_Q`` (the query they started from)."""',
+        "",
+        "    __slots__ = ()",
+        f"    resource_type = {rtype!r}",
+    ]
+    for code in sorted(params):
+        _code, ptype, expression, targets, components, _cmp, description, _url = params[code]
+        name = names[code]
+        if ptype == "reference":
+            cls = ref_class(targets)
+            ctor = f"{cls}(self, {code!r})"
+        elif ptype == "composite":
+            kinds = tuple(_component_kind(rtype, comp, data) for comp, _expr in components)
+            cls = "CompositeParam"
+            ctor = f"CompositeParam(self, {code!r}, {kinds!r})"
+        else:
+            cls = "IdentifierParam" if ptype == "token" and _is_identifier(expression) else KIND_CLASS[ptype]
+            ctor = f"{cls}(self, {code!r})"
+        doc = f"{description}\n\n``{code}`` ({ptype})"
+        if expression:
+            doc += f": ``{expression}``"
+        if components:
+            doc += "\n\nComponents: " + ", ".join(f"``{c}`` (``{e}``)" for c, e in components)
+        if targets:
+            doc += "\n\nTargets: " + ", ".join(targets)
+        out += [
+            "",
+            "    @property",
+            f"    def {name}(self) -> {cls}[_Q]:",
+            _doc(doc, "        "),
+            f"        return {ctor}",
+        ]
+    out += [
+        "",
+        "",
+        f'class {rtype}Query(Query["{model}", _E], {rtype}Params["{rtype}Query[_E]"]):',
+        f'    """A search on {rtype}; every method returns a new query."""',
+        "",
+        f"    resource_type = {rtype!r}",
+        "",
+        f"    def sort(self, *keys: {rtype}SortKey) -> Self:",
+        '        """``_sort``: by these keys in order; ``-key`` sorts descending."""',
+        "        return self._sort(keys)",
+    ]
+    if ref_codes:
+        out += [
+            "",
+            f"    def include(self, param: {rtype}Include, target: str | None = None, *, iterate: bool = False)"
+            " -> Self:",
+            f'        """``_include={rtype}:param[:target]``: add what ``param`` points at (``:iterate`` recurses)."""',
+            '        return self._include("_include", self._include_value(param, target), iterate)',
+        ]
+    if revincludes:
+        out += [
+            "",
+            f"    def revinclude(self, source: {rtype}RevInclude, *, iterate: bool = False) -> Self:",
+            '        """``_revinclude=Type:param``: add the resources of another type that point at these."""',
+            '        return self._include("_revinclude", source, iterate)',
+        ]
+    out += [""]
+    return "\n".join(out)
+
+
+def _component_kind(rtype: str, code: str, data: dict[str, dict[str, tuple[Any, ...]]]) -> str:
+    if code in data[rtype]:
+        return str(data[rtype][code][1])
+    for params in data.values():
+        if code in params:
+            return str(params[code][1])
+    raise SystemExit(f"{rtype}: composite component {code} is not a known search parameter")
+
+
+def emit_refs(data: dict[str, dict[str, tuple[Any, ...]]]) -> str:
+    target_sets = sorted({p[3] for params in data.values() for p in params.values() if p[1] == "reference"})
+    all_targets = sorted({t for ts in target_sets for t in ts})
+    out = [
+        HEAD,
+        '"""Reference parameters by target set: ``typed(...)`` and one chaining property per target type."""',
+        "",
+        "from __future__ import annotations",
+        "",
+        "from typing import TYPE_CHECKING, Literal",
+        "",
+        "from typing_extensions import TypeVar",
+        "",
+        "from clinikfhir.search._params import ReferenceParam",
+        "",
+        "if TYPE_CHECKING:",
+        *(f"    from .{module_name(t)} import {t}Params" for t in all_targets),
+        "",
+        '_Q = TypeVar("_Q")',
+    ]
+    for targets in target_sets:
+        cls = ref_class(targets)
+        out += [
+            "",
+            "",
+            f"class {cls}(ReferenceParam[_Q]):",
+            f'    """A reference to {", ".join(targets) if len(targets) < 8 else f"any of {len(targets)} types"}."""',
+            "",
+            "    __slots__ = ()",
+            f"    _targets = {targets!r}",
+        ]
+        if targets:
+            out += [
+                "",
+                f"    def typed(self, target: {_lit(list(targets))}, *ids: str) -> _Q:",
+                '        """``param:Type=id``: only references to ``target`` with these ids."""',
+                "        return self._typed(target, ids)",
+            ]
+        for t in targets:
+            out += [
+                "",
+                "    @property",
+                f"    def {t}(self) -> {t}Params[_Q]:",
+                f'        """Chain to {t}\'s search parameters (``param:{t}.name=...``)."""',
+                f"        from .{module_name(t)} import {t}Params",
+                "",
+                f"        return {t}Params(*self._chain({t!r}))",
+            ]
+    out.append("")
+    return "\n".join(out)
+
+
+def emit_index(types: list[str], r4_only: set[str]) -> str:
+    out = [
+        HEAD,
+        '"""Index of the generated query classes; each module is imported only when first used."""',
+        "",
+        "from __future__ import annotations",
+        "",
+        "from typing import TYPE_CHECKING, Final",
+        "",
+        "if TYPE_CHECKING:",
+    ]
+    for t in types:
+        out.append(f"    from .{module_name(t)} import {t}Params as {t}Params")
+        out.append(f"    from .{module_name(t)} import {t}Query as {t}Query")
+    out += [
+        "",
+        "QUERY_MODULES: Final[dict[str, str]] = {",
+        *(f"    {t!r}: {('clinikfhir._generated.search_queries.' + module_name(t))!r}," for t in types),
+        "}",
+        '"""Resource type -> the module defining ``<Type>Query`` and ``<Type>Params``."""',
+        "",
+    ]
+    return "\n".join(out)
+
+
+def emit_mixin(types: list[str], r4_only: set[str]) -> str:
+    out = [
+        HEAD,
+        '"""``SearchMixin``: ``clinik.search(Model)`` returns that type\'s query class bound to the client."""',
+        "",
+        "from __future__ import annotations",
+        "",
+        "from typing import TYPE_CHECKING, Any, Literal, overload",
+        "",
+        "from typing_extensions import Self, TypeVar",
+        "",
+        "from clinikfhir.search._query import ParamsArg, Query",
+        "",
+        "if TYPE_CHECKING:",
+        "    from fhir.resources.R4B.resource import Resource",
+        "",
+        *(f"    from clinikfhir.models import {t}" for t in types if t not in r4_only),
+        *(f"    from clinikfhir._generated.search_queries.{module_name(t)} import {t}Query" for t in types),
+        "",
+        '_R = TypeVar("_R", bound="Resource")',
+        "",
+        "",
+        "class SearchMixin:",
+        '    """Gives a client ``search(Model_or_type_name, params=None)`` returning the typed, bound query."""',
+        "",
+        "    __slots__ = ()",
+    ]
+    for t in types:
+        arg = f'Literal["{t}"]' if t in r4_only else f'type[{t}] | Literal["{t}"]'
+        out += [
+            "",
+            "    @overload",
+            f"    def search(self, model: {arg}, params: ParamsArg | None = None) -> {t}Query[Self]: ...",
+        ]
+    out += [
+        "",
+        "    @overload",
+        "    def search(self, model: type[_R], params: ParamsArg | None = None) -> Query[_R, Self]: ...",
+        "",
+        "    def search(self, model: Any, params: ParamsArg | None = None) -> Any:",
+        '        """A typed search on ``model`` (a model class, or a type name for the R4-only types), bound to',
+        '        this client: ``clinik.search(Observation).code("8867-4").get()``. ``params`` adds raw pairs.',
+        '        """',
+        "        from clinikfhir.search import query_class",
+        "",
+        "        return query_class(model)(self, params)",
+        "",
+    ]
+    return "\n".join(out)
+
+
+def emit() -> dict[str, str]:
+    from .resource_types import r4_resource_types
+
+    data = table()
+    types = r4_resource_types()
+    r4_only = {t for t in types if importlib.util.find_spec(f"fhir.resources.R4B.{t.lower()}") is None}
+    files = {f"{PKG}/{module_name(t)}.py": emit_type(t, data[t], data, t in r4_only) for t in types}
+    files[f"{PKG}/_refs.py"] = emit_refs(data)
+    files[f"{PKG}/__init__.py"] = emit_index(types, r4_only)
+    files[f"{GENERATED}/search_mixin.py"] = emit_mixin(types, r4_only)
+    return files
