@@ -23,7 +23,6 @@ EMITTERS = (
     "codegen.search_index",
     "codegen.search_params",
     "codegen.search_queries",
-    "codegen.search_queries",
     "codegen.validation_invariants",
     "codegen.validation_tables",
 )
