@@ -182,6 +182,8 @@ def reference_rows(param: str, grp: int, item: Item, out: Rows) -> None:
     if isinstance(ref, str) and ref:
         rtype, rid, url = split_reference(ref)
         rows.append((param, grp, rtype, rid, url, None))
+    else:  # identifier- or display-only: present (for :missing) but matches no target
+        rows.append((param, grp, None, None, None, None))
     ident = value.get("identifier")
     if isinstance(ident, dict) and ident.get("value") is not None:
         out["sp_token"].append((param + ":identifier", grp, ident.get("system"), str(ident["value"]), None))

@@ -18,7 +18,12 @@ Item = tuple[Any, str | None]  # a value and, when known, its FHIR type name (fr
 Evaluator = Callable[[dict[str, Any], Any], list[Item]]
 
 # Quantity's profiled subtypes: ``x as Quantity`` also admits these choice suffixes.
-_QUANTITY_KINDS = frozenset({"Quantity", "Age", "Count", "Distance", "Duration", "SimpleQuantity", "MoneyQuantity"})
+_SUBTYPES: dict[str, frozenset[str]] = {
+    "quantity": frozenset({"quantity", "age", "count", "distance", "duration", "simplequantity", "moneyquantity"}),
+    "uri": frozenset({"uri", "url", "canonical", "oid", "uuid"}),
+    "string": frozenset({"string", "code", "id", "markdown"}),
+    "integer": frozenset({"integer", "positiveint", "unsignedint"}),
+}
 _STEP_RE = re.compile(
     r"""\.(?:
         as\((?P<as>[A-Za-z]+)\)
@@ -30,7 +35,14 @@ _STEP_RE = re.compile(
     re.VERBOSE,
 )
 _ROOT_RE = re.compile(r"^(?P<root>%resource|[A-Z][A-Za-z]*|[a-z][A-Za-z0-9]*)(?:\[(?P<index>\d+)\])?")
-_TYPE_NAMES_RE = re.compile(r"^[A-Z][A-Za-z]*$")
+# Type names a choice element's JSON key can end with (``value[x]`` -> ``valueQuantity``).
+_CHOICE_SUFFIXES = frozenset(
+    "Base64Binary Boolean Canonical Code Date DateTime Decimal Id Instant Integer Markdown Oid PositiveInt "
+    "String Time UnsignedInt Uri Url Uuid Address Age Annotation Attachment CodeableConcept Coding ContactPoint "
+    "Count Distance Duration HumanName Identifier Money Period Quantity Range Ratio Reference SampledData "
+    "Signature Timing ContactDetail Contributor DataRequirement Expression ParameterDefinition RelatedArtifact "
+    "TriggerDefinition UsageContext Dosage Meta".split()
+)
 
 
 def split_union(expression: str) -> list[str]:
@@ -84,7 +96,7 @@ def _children(items: list[Item], name: str) -> list[Item]:
         for key, child in value.items():
             if len(key) > len(name) and key.startswith(name) and key[len(name)].isupper():
                 suffix = key[len(name) :]
-                if _TYPE_NAMES_RE.match(suffix):
+                if suffix in _CHOICE_SUFFIXES:
                     _extend(out, child, suffix)
     return out
 
@@ -99,9 +111,8 @@ def _extend(out: list[Item], value: Any, kind: str | None) -> None:
 def _type_matches(kind: str | None, wanted: str) -> bool:
     if kind is None:
         return False
-    if kind.lower() == wanted.lower():
-        return True
-    return wanted == "Quantity" and kind in _QUANTITY_KINDS
+    kind, wanted = kind.lower(), wanted.lower()
+    return kind == wanted or kind in _SUBTYPES.get(wanted, ())
 
 
 def _reference_is(value: Any, wanted: str) -> bool:
