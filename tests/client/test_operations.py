@@ -48,20 +48,29 @@ def an_observation(patient_id: str, code: str = "8867-4", value: float = 72) -> 
 async def test_create_returns_the_stored_resource_with_server_id_meta_and_tenant_tag(env: Env) -> None:
     created = await env.client.create(a_patient())
     assert isinstance(created, Patient)
-    assert created.id and created.meta is not None and created.meta.versionId == "1"
+    assert created.id
+    assert created.meta is not None
+    assert created.meta.versionId == "1"
     assert [(t.system, t.code) for t in created.meta.tag or []] == [(TENANT_SYSTEM, env.tenant)]
     meta = env.client.last_response
-    assert meta.status == 201 and meta.request_id.startswith("req_") and meta.version_id == "1"
-    assert meta.location and created.id in meta.location
+    assert meta.status == 201
+    assert meta.request_id.startswith("req_")
+    assert meta.version_id == "1"
+    assert meta.location
+    assert created.id in meta.location
 
 
 async def test_read_gives_the_typed_model_and_metadata(env: Env) -> None:
     created = await env.client.create(a_patient("Reader"))
     read = await env.client.read(Patient, created.id)
     assert isinstance(read, Patient)
-    assert read.name[0].family == "Reader" and str(read.birthDate) == "1990-01-15"
+    assert read.name[0].family == "Reader"
+    assert str(read.birthDate) == "1990-01-15"
     meta = env.client.last_response
-    assert meta.status == 200 and meta.etag == 'W/"1"' and meta.method == "GET" and meta.resource_type == "Patient"
+    assert meta.status == 200
+    assert meta.etag == 'W/"1"'
+    assert meta.method == "GET"
+    assert meta.resource_type == "Patient"
 
 
 async def test_vread_reads_an_old_version(env: Env) -> None:
@@ -76,13 +85,16 @@ async def test_update_sends_if_match_and_a_stale_version_is_a_version_conflict(e
     created = await env.client.create(a_patient())
     created.active = True
     updated = await env.client.update(created)
-    assert updated.meta.versionId == "2" and updated.active is True
+    assert updated.meta.versionId == "2"
+    assert updated.active is True
     created.active = False  # still carries versionId 1
     with pytest.raises(VersionConflictError) as info:
         await env.client.update(created)
-    assert info.value.status == 409 and info.value.request_id.startswith("req_")
+    assert info.value.status == 409
+    assert info.value.request_id.startswith("req_")
     forced = await env.client.update(created, if_match=False)
-    assert forced.meta.versionId == "3" and forced.active is False
+    assert forced.meta.versionId == "3"
+    assert forced.active is False
 
 
 async def test_update_of_a_resource_as_read_keeps_its_own_tenant_tag(env: Env) -> None:
@@ -100,7 +112,8 @@ async def test_patch_applies_a_typed_json_patch(env: Env) -> None:
         JsonPatch(Patient).replace("/gender", "female").add("/name/0/given/-", "Paul").test("/name/0/family", "Smith")
     )
     patched = await env.client.patch(Patient, created.id, patch)
-    assert patched.gender == "female" and patched.name[0].given == ["John", "Paul"]
+    assert patched.gender == "female"
+    assert patched.name[0].given == ["John", "Paul"]
     assert patched.meta.versionId == "2"
 
 
@@ -126,7 +139,8 @@ async def test_delete_then_read_is_not_found(env: Env) -> None:
     assert env.client.last_response.status in (200, 204)
     with pytest.raises(NotFoundError) as info:
         await env.client.read(Patient, created.id)
-    assert info.value.code == "NOT_FOUND" and info.value.status == 404
+    assert info.value.code == "NOT_FOUND"
+    assert info.value.status == 404
 
 
 async def test_history_lists_every_version_typed(env: Env) -> None:
@@ -145,25 +159,32 @@ async def test_search_returns_a_typed_page_with_included_resources(env: Env) -> 
     await env.client.create(an_observation(patient.id, code="29463-7", value=80))
     page = await env.client.search(Observation, {"code": "8867-4", "_include": "Observation:subject"})
     assert isinstance(page, Page)
-    assert len(page) == 1 and page.total == 1
+    assert len(page) == 1
+    assert page.total == 1
     (obs,) = page.resources
-    assert isinstance(obs, Observation) and obs.subject.reference == f"Patient/{patient.id}"
+    assert isinstance(obs, Observation)
+    assert obs.subject.reference == f"Patient/{patient.id}"
     included = page.included(Patient)
-    assert [p.id for p in included] == [patient.id] and isinstance(included[0], Patient)
+    assert [p.id for p in included] == [patient.id]
+    assert isinstance(included[0], Patient)
     assert page.included(Observation) == []
-    assert "self" in page.links and page.next_url is None
-    assert page.meta.status == 200 and page.meta.request_id
+    assert "self" in page.links
+    assert page.next_url is None
+    assert page.meta.status == 200
+    assert page.meta.request_id
 
 
 async def test_iter_search_follows_next_links_across_pages(env: Env) -> None:
     for i in range(12):
         await env.client.create(a_patient(f"Pager{i}"))
     first = await env.client.search(Patient, [("_count", "5")])
-    assert len(first) == 5 and first.next_url is not None
+    assert len(first) == 5
+    assert first.next_url is not None
     pages = await env.client.collect("pages", first)
     assert [len(p) for p in pages] == [5, 5, 2]
     everyone = await env.client.collect("iter_search", Patient, {"_count": 5})
-    assert len(everyone) == 12 and len({p.id for p in everyone}) == 12
+    assert len(everyone) == 12
+    assert len({p.id for p in everyone}) == 12
     assert all(isinstance(p, Patient) for p in everyone)
 
 
@@ -233,7 +254,8 @@ async def test_capabilities_are_read_without_sending_the_key(env: Env) -> None:
         )
     client = env.make(http_client=http)
     caps = await client.capabilities()
-    assert isinstance(caps, CapabilityStatement) and caps.fhirVersion == "4.0.1"
+    assert isinstance(caps, CapabilityStatement)
+    assert caps.fhirVersion == "4.0.1"
     assert [r.url.path for r in sent] == ["/v1/metadata"]
     assert "x-api-key" not in sent[0].headers
     if env.is_async:
@@ -270,7 +292,9 @@ async def test_batch_entries_succeed_or_fail_independently(env: Env) -> None:
     tx.create(a_patient("Batched"))
     result = await env.client.batch(tx)
     codes = [e.status_code for e in result]
-    assert codes[0] == 200 and codes[1] == 404 and codes[2] == 201
+    assert codes[0] == 200
+    assert codes[1] == 404
+    assert codes[2] == 201
     assert result.resource(0, Patient).id == existing.id
 
 
@@ -286,15 +310,18 @@ async def test_transaction_with_a_foreign_tenant_entry_writes_nothing(env: Env) 
 
 async def test_raw_request_is_typed_by_resource_type(env: Env) -> None:
     created = await env.client.request("POST", "Patient", {"resourceType": "Patient", "gender": "male"})
-    assert isinstance(created, Patient) and created.id
+    assert isinstance(created, Patient)
+    assert created.id
     read = await env.client.request("GET", f"/Patient/{created.id}")
     assert isinstance(read, Patient)
     bundle = await env.client.request("GET", "/Patient?gender=male")
-    assert isinstance(bundle, Bundle) and bundle.total == 1
+    assert isinstance(bundle, Bundle)
+    assert bundle.total == 1
     patched = await env.client.request(
         "PATCH", f"/Patient/{created.id}", [{"op": "replace", "path": "/gender", "value": "female"}]
     )
-    assert isinstance(patched, Patient) and patched.gender == "female"
+    assert isinstance(patched, Patient)
+    assert patched.gender == "female"
     assert await env.client.request("DELETE", f"/Patient/{created.id}") is None
 
 
@@ -302,7 +329,8 @@ async def test_r4_only_types_round_trip_as_generic_resources(env: Env) -> None:
     body = {"resourceType": "MedicinalProduct", "name": [{"productName": "Aspirin 100"}]}
     created = await env.client.request("POST", "/MedicinalProduct", body)
     assert isinstance(created, GenericResource)
-    assert created.resource_type == "MedicinalProduct" and created.raw["name"] == body["name"]
+    assert created.resource_type == "MedicinalProduct"
+    assert created.raw["name"] == body["name"]
 
 
 @pytest.mark.parametrize("hostile", ["../x", "a/b", "", "x" * 200, ".", "..", "a b", "a?b", "a#b", "é"])
