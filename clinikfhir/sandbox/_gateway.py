@@ -48,6 +48,7 @@ from ._http import (
     loads_exact,
     new_request_id,
     now_utc,
+    plain_numbers,
 )
 from ._keys import KeyInfo, KeyRing
 from ._limits import Faults, IdempotencyCache, RateLimiter, RateState
@@ -734,7 +735,7 @@ class Gateway:
             raise structural("$validate needs a resource or Parameters with a resource", rtype)
         if resource.get("resourceType") != rtype:
             raise structural("resourceType does not match the type in the path", f"{rtype}.resourceType")
-        outcome = to_operation_outcome(validate(resource))
+        outcome = to_operation_outcome(validate(plain_numbers(resource)))
         return Result(200, dumps(outcome))
 
     # ------------------------------------------------------------------ batch / transaction

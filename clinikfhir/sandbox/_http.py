@@ -15,6 +15,8 @@ from typing import Any
 
 import orjson
 
+from clinikfhir.models._json import decode, encode
+
 FHIR_JSON = "application/fhir+json"
 PLAIN_JSON = "application/json"
 
@@ -154,32 +156,24 @@ def error_body(err: ApiError, request_id: str) -> bytes:
     return orjson.dumps(out)
 
 
-def _default(obj: object) -> Any:
-    if isinstance(obj, Decimal):
-        return orjson.Fragment(str(obj))
-    raise TypeError(type(obj).__name__)
-
-
 def dumps(obj: Any) -> bytes:
     """Compact JSON bytes; ``Decimal`` keeps its exact digits (``1.50`` stays ``1.50``)."""
-    return orjson.dumps(obj, default=_default)
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError("non-finite number")
+    return encode(obj)
 
 
 def loads_exact(body: bytes | str) -> Any:
-    """Parse JSON keeping decimals exact (as ``Decimal``); NaN/Infinity are rejected.
+    """Parse JSON keeping every number's digits (``Decimal`` where a float would respell it).
 
     Raises ValueError on malformed input (the message carries a position, never content)."""
-    import json
+    return decode(body)
 
-    try:
-        text = body.decode("utf-8") if isinstance(body, bytes) else body
-    except UnicodeDecodeError:
-        raise ValueError("the body is not UTF-8") from None
-    try:
-        return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"malformed JSON at line {exc.lineno} column {exc.colno}") from None
+
+def plain_numbers(value: Any) -> Any:
+    """A copy with ``Decimal`` turned into ``float`` (for checks that only take JSON floats)."""
+    if isinstance(value, dict):
+        return {k: plain_numbers(v) for k, v in value.items()}  # pyright: ignore[reportUnknownVariableType]
+    if isinstance(value, list):
+        return [plain_numbers(v) for v in value]  # pyright: ignore[reportUnknownVariableType]
+    if isinstance(value, Decimal):
+        return float(value)
+    return value

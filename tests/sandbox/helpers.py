@@ -1,0 +1,30 @@
+"""Resource builders and small helpers for the sandbox tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+TENANT_SYSTEM = "https://clinikapi.com/tenant"
+
+
+def patient(**extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"resourceType": "Patient", "name": [{"family": "Smith", "given": ["John"]}], "gender": "male"}
+    body.update(extra)
+    return body
+
+
+def observation(subject: str | None = None, **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+        "valueQuantity": {"value": 72, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min"},
+    }
+    if subject:
+        body["subject"] = {"reference": subject}
+    body.update(extra)
+    return body
+
+
+def tenant_tags(resource: dict[str, Any]) -> list[dict[str, Any]]:
+    return [t for t in resource.get("meta", {}).get("tag", []) if t.get("system") == TENANT_SYSTEM]
