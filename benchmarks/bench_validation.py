@@ -41,20 +41,33 @@ def typical_observation(i: int) -> dict[str, Any]:
         "id": f"obs-{i}",
         "meta": {"tag": [{"system": "https://example.org/tags", "code": "bench"}]},
         "status": "final",
-        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                                  "code": "vital-signs", "display": "Vital Signs"}]}],
-        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}],
-                 "text": "Heart rate"},
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "vital-signs",
+                        "display": "Vital Signs",
+                    }
+                ]
+            }
+        ],
+        "code": {
+            "coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}],
+            "text": "Heart rate",
+        },
         "subject": {"reference": f"Patient/pt-{i % 10}"},
         "effectiveDateTime": "2024-03-01T10:15:00+01:00",
-        "valueQuantity": {"value": 72.5, "unit": "beats/minute", "system": "http://unitsofmeasure.org",
-                          "code": "/min"},
-        "interpretation": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
-                                        "code": "N"}]}],
-        "referenceRange": [{"low": {"value": 60, "unit": "/min", "system": "http://unitsofmeasure.org",
-                                    "code": "/min"},
-                            "high": {"value": 100, "unit": "/min", "system": "http://unitsofmeasure.org",
-                                     "code": "/min"}}],
+        "valueQuantity": {"value": 72.5, "unit": "beats/minute", "system": "http://unitsofmeasure.org", "code": "/min"},
+        "interpretation": [
+            {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "code": "N"}]}
+        ],
+        "referenceRange": [
+            {
+                "low": {"value": 60, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min"},
+                "high": {"value": 100, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min"},
+            }
+        ],
     }
 
 
@@ -63,12 +76,21 @@ def transaction(patient: dict[str, Any], n: int = 100) -> dict[str, Any]:
     for i in range(n):
         if i % 10 == 0:
             res = dict(patient, id=f"pt-{i // 10}")
-            entries.append({"fullUrl": f"urn:uuid:00000000-0000-4000-8000-{i:012d}", "resource": res,
-                            "request": {"method": "PUT", "url": f"Patient/pt-{i // 10}"}})
+            entries.append(
+                {
+                    "fullUrl": f"urn:uuid:00000000-0000-4000-8000-{i:012d}",
+                    "resource": res,
+                    "request": {"method": "PUT", "url": f"Patient/pt-{i // 10}"},
+                }
+            )
         else:
-            entries.append({"fullUrl": f"urn:uuid:00000000-0000-4000-8000-{i:012d}",
-                            "resource": typical_observation(i),
-                            "request": {"method": "POST", "url": "Observation"}})
+            entries.append(
+                {
+                    "fullUrl": f"urn:uuid:00000000-0000-4000-8000-{i:012d}",
+                    "resource": typical_observation(i),
+                    "request": {"method": "POST", "url": "Observation"},
+                }
+            )
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
 
@@ -116,8 +138,10 @@ def main(argv: list[str] | None = None) -> int:
         t_model = per_call(lambda m=model, d=data: m.model_validate(d), args.rounds)
         t_validate = per_call(lambda d=data: validate(d), args.rounds)
         t_instance = per_call(lambda i=instance: validate(i), args.rounds)
-        print(f"{label:36} {t_model * 1e6:9.0f}us {t_validate * 1e6:9.0f}us {t_validate / t_model:5.2f}x "
-              f"{t_instance * 1e6:14.0f}us {t_instance / t_model:5.2f}x")
+        print(
+            f"{label:36} {t_model * 1e6:9.0f}us {t_validate * 1e6:9.0f}us {t_validate / t_model:5.2f}x "
+            f"{t_instance * 1e6:14.0f}us {t_instance / t_model:5.2f}x"
+        )
     return 0
 
 

@@ -120,8 +120,12 @@ class _Compiler:
             name = node["children"][0]["children"][0]["text"] if node["children"][0].get("children") else ""
             name = name or node["children"][0].get("text", "")
             name = name.lstrip("%").strip("`")
-            return {"resource": "[resource]", "rootResource": "[root]", "ucum": "['http://unitsofmeasure.org']",
-                    "context": focus}.get(name) or _raise(name)
+            return {
+                "resource": "[resource]",
+                "rootResource": "[root]",
+                "ucum": "['http://unitsofmeasure.org']",
+                "context": focus,
+            }.get(name) or _raise(name)
         if kind in OPERATORS_BY_NODE:
             op = node["terminalNodeText"][0]
             if op not in OPERATORS:

@@ -30,11 +30,7 @@ SD_PREFIX = "http://hl7.org/fhir/StructureDefinition/"
 def _structures() -> list[dict[str, Any]]:
     sds: list[dict[str, Any]] = load("structure-definitions.json")["structureDefinitions"]
     return sorted(
-        (
-            sd
-            for sd in sds
-            if sd["kind"] in ("resource", "complex-type") and sd.get("derivation") != "constraint"
-        ),
+        (sd for sd in sds if sd["kind"] in ("resource", "complex-type") and sd.get("derivation") != "constraint"),
         key=lambda sd: sd["name"],
     )
 
@@ -113,8 +109,7 @@ def emit() -> dict[str, str]:
             by_system.setdefault(system, set()).add(code)
         value_sets[url] = {s: tuple(sorted(c)) for s, c in sorted(by_system.items())}
     constraints = {
-        key: (c["severity"], c["human"])
-        for key, c in sorted(load("structure-definitions.json")["constraints"].items())
+        key: (c["severity"], c["human"]) for key, c in sorted(load("structure-definitions.json")["constraints"].items())
     }
     out = [
         header("codegen/validation_tables.py", "structure-definitions.json", "required-value-sets.json"),

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 __all__ = [
     "NO_VALUE",
@@ -80,7 +80,7 @@ NO_VALUE = _NoValue()
 
 def _add(out: Coll, value: Any) -> None:
     if isinstance(value, list):
-        out.extend(v for v in value if v is not None)  # pyright: ignore[reportUnknownVariableType]
+        out.extend(v for v in value if v is not None)  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
     elif value is not None:
         out.append(value)
 
@@ -420,7 +420,10 @@ def _datetime_parts(s: str) -> tuple[tuple[int, ...], datetime | None] | None:
     tz = m.group(8)
     if len(parts) >= 5 and tz is not None:
         fraction = m.group(7) or "0"
-        moment = datetime(*parts[:5], parts[5] if len(parts) > 5 else 0, int(fraction[:6].ljust(6, "0")), tzinfo=UTC)
+        year, month, day, hour, minute = parts[:5]
+        second = parts[5] if len(parts) > 5 else 0
+        micro = int(fraction[:6].ljust(6, "0"))
+        moment = datetime(year, month, day, hour, minute, min(second, 59), micro, tzinfo=UTC)
         if tz != "Z":
             sign = 1 if tz[0] == "+" else -1
             moment -= sign * timedelta(hours=int(tz[1:3]), minutes=int(tz[4:6]))
@@ -434,11 +437,12 @@ def _compare(a: Coll, b: Coll) -> int | None:
         return None
     x, y = a[0], b[0]
     if _is_number(x) and _is_number(y):
-        return (x > y) - (x < y)
+        return int(x > y) - int(x < y)
     if isinstance(x, dict) and isinstance(y, dict):  # Quantities: comparable when their units agree
-        if x.get("code", x.get("unit")) != y.get("code", y.get("unit")):  # pyright: ignore[reportUnknownMemberType]
+        qx, qy = cast(dict[str, Any], x), cast(dict[str, Any], y)
+        if qx.get("code", qx.get("unit")) != qy.get("code", qy.get("unit")):
             return None
-        return _compare([x.get("value")] if "value" in x else [], [y.get("value")] if "value" in y else [])  # pyright: ignore[reportUnknownMemberType]
+        return _compare([qx["value"]] if "value" in qx else [], [qy["value"]] if "value" in qy else [])
     if isinstance(x, str) and isinstance(y, str):
         px, py = _datetime_parts(x), _datetime_parts(y)
         if px is None or py is None:

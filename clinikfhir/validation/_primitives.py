@@ -97,8 +97,8 @@ def check_xhtml(div: str) -> list[str]:
     """txt-1 (the narrative is a well-formed xhtml ``div`` with only basic html, no active content) and
     txt-2 (it has some non-whitespace content): the problems found, without quoting the narrative."""
     problems: list[str] = []
-    head = div.lstrip()
-    if not head.startswith("<div") or not head.rstrip().endswith("</div>") and not head.rstrip().endswith("/>"):
+    head = div.strip()
+    if not head.startswith("<div") or not head.endswith(("</div>", "/>")):
         problems.append("the narrative must be a single xhtml <div> element")
     elif "http://www.w3.org/1999/xhtml" not in head[: head.find(">") + 1]:
         problems.append("the narrative <div> must declare the xhtml namespace")

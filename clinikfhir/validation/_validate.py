@@ -8,11 +8,12 @@ binding, reference target type, and the invariants of the element and of its dat
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 from collections.abc import Collection
 from functools import cache
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from clinikfhir._generated.invariants import COMPILED, FALLBACK
 from clinikfhir._generated.resource_types import RESOURCE_TYPES
@@ -60,11 +61,12 @@ def validate(
 def _as_json(resource: Any) -> Any:
     if isinstance(resource, dict):
         return resource  # pyright: ignore[reportUnknownVariableType]
-    from clinikfhir.models import GenericResource, dump
+    from clinikfhir import models
 
-    if isinstance(resource, GenericResource):
+    if isinstance(resource, models.GenericResource):
         return resource.raw
-    return json.loads(dump(resource))
+    text: str = cast(Any, models).dump(resource)
+    return json.loads(text)
 
 
 class _Walker:
@@ -79,15 +81,20 @@ class _Walker:
 
     # -- resources ---------------------------------------------------------------------------------
 
-    def resource(self, data: dict[str, Any], path: str, root: dict[str, Any] | None, parent: str | None) -> None:
-        """Walk one resource; ``path`` is its element path (its type at the top level)."""
+    def resource(
+        self, data: dict[str, Any], path: str, root: dict[str, Any] | None, parent: dict[str, Any] | None
+    ) -> None:
+        """Walk one resource: at the top level (no ``parent``) or embedded at element ``path``.
+
+        ``root`` is the container of a contained resource (its ``%rootResource``), else None.
+        """
         rtype = data.get("resourceType")
         spec = node(rtype) if isinstance(rtype, str) and rtype in RESOURCE_TYPES else None
         if spec is None:
             self.add("error", "structure", path, "resourceType is not a FHIR R4 resource type", "structure")
             return
         if parent is None:
-            path = rtype  # pyright: ignore[reportAssignmentType]
+            path = spec.name
         if rtype == "Bundle":
             self._index_bundle(data)
         top = root if root is not None else data
@@ -147,8 +154,13 @@ class _Walker:
             if field.choice:
                 other = seen.get(element.name)
                 if other is not None and other != key and other != "_" + key:
-                    self.add("error", "structure", f"{path}.{key}", f"only one type of {element.name}[x] is allowed",
-                             "cardinality")
+                    self.add(
+                        "error",
+                        "structure",
+                        f"{path}.{key}",
+                        f"only one type of {element.name}[x] is allowed",
+                        "cardinality",
+                    )
             seen[element.name] = key
             self.field(value, field, f"{path}.{key}", obj, res, root)
         if not has_content:
@@ -156,8 +168,13 @@ class _Walker:
         for element in spec.required:
             if element.name not in seen:
                 suffix = "[x]" if any(f.choice for f in fields.values() if f.element is element) else ""
-                self.add("error", "required", f"{path}.{element.name}{suffix}",
-                         f"required element is missing (min {element.min})", "cardinality")
+                self.add(
+                    "error",
+                    "required",
+                    f"{path}.{element.name}{suffix}",
+                    f"required element is missing (min {element.min})",
+                    "cardinality",
+                )
         if spec.name == "Extension" and "url" in obj:
             has_value = any(k.startswith("value") or k.startswith("_value") for k in obj)
             if ("extension" in obj) == has_value:
@@ -165,8 +182,9 @@ class _Walker:
         for key in spec.invariants:
             self.invariant(key, obj, path, res, root, spec.name)
 
-    def field(self, value: Any, field: Field, path: str, parent: dict[str, Any], res: dict[str, Any],
-              root: dict[str, Any]) -> None:
+    def field(
+        self, value: Any, field: Field, path: str, parent: dict[str, Any], res: dict[str, Any], root: dict[str, Any]
+    ) -> None:
         element = field.element
         if element.max == 0:
             self.add("error", "structure", path, "element is not allowed here (max 0)", "cardinality")
@@ -206,8 +224,8 @@ class _Walker:
             for key in element.invariants:
                 if key in ("txt-1", "txt-2"):
                     if key == "txt-1":
-                        for problem in check_xhtml(value):
-                            self.add("error", "invariant", path, problem, "txt-1")
+                        for xhtml_problem in check_xhtml(value):
+                            self.add("error", "invariant", path, xhtml_problem, "txt-1")
                 else:
                     self.invariant(key, value, path, res, root, "")
             return
@@ -231,8 +249,16 @@ class _Walker:
         for key in element.invariants:
             self.invariant(key, value, path, res, root, child)
 
-    def _primitive_extension(self, obj: dict[str, Any], key: str, value: Any, fields: dict[str, Field], path: str,
-                             res: dict[str, Any], root: dict[str, Any]) -> None:
+    def _primitive_extension(
+        self,
+        obj: dict[str, Any],
+        key: str,
+        value: Any,
+        fields: dict[str, Field],
+        path: str,
+        res: dict[str, Any],
+        root: dict[str, Any],
+    ) -> None:
         field = fields.get(key[1:])
         if field is None or field.child:
             self.add("error", "structure", f"{path}.{key}", "unknown element", "unknown-element")
@@ -276,8 +302,9 @@ class _Walker:
         if codes is None or "code" not in coding:
             return
         if not self._coding_ok(coding, *codes):
-            self.add("error", "code-invalid", path, f"system and code are not in the required value set {url}",
-                     "binding")
+            self.add(
+                "error", "code-invalid", path, f"system and code are not in the required value set {url}", "binding"
+            )
 
     def _concept_binding(self, concept: dict[str, Any], url: str, path: str) -> None:
         codes = value_set_codes(url)
@@ -305,13 +332,13 @@ class _Walker:
         found = self._target_type(literal, root)
         if found is None:
             if ":" not in literal and not literal.startswith("#") and _RELATIVE.fullmatch(literal) is None:
-                self.add("error", "invalid", path + ".reference", "not a valid literal reference (Type/id)",
-                         "reference")
+                self.add(
+                    "error", "invalid", path + ".reference", "not a valid literal reference (Type/id)", "reference"
+                )
             return
         if found not in targets:
             allowed = "|".join(sorted(targets))
-            self.add("error", "invalid", path + ".reference", f"reference target must be {allowed}",
-                     "reference-target")
+            self.add("error", "invalid", path + ".reference", f"reference target must be {allowed}", "reference-target")
 
     def _target_type(self, literal: str, root: dict[str, Any]) -> str | None:
         if literal.startswith("#"):
@@ -334,8 +361,9 @@ class _Walker:
 
     # -- invariants --------------------------------------------------------------------------------
 
-    def invariant(self, key: str, obj: Any, path: str, res: dict[str, Any], root: dict[str, Any],
-                  type_path: str) -> None:
+    def invariant(
+        self, key: str, obj: Any, path: str, res: dict[str, Any], root: dict[str, Any], type_path: str
+    ) -> None:
         if key == "dom-3":
             return  # checked once per resource by _dom3
         if key == "ref-1":
@@ -360,14 +388,14 @@ class _Walker:
             if fn is not None:
                 result = fn([obj], res, root)
             elif key in FALLBACK:
-                result = _fallback(key, obj, res, root, type_path)
+                result = evaluate_with_fhirpathpy(FALLBACK[key], obj, res, root, type_path)
             else:
                 return
-        except Exception:  # noqa: BLE001 - an invariant that cannot be evaluated is reported, not raised
+        except Exception:  # an invariant that cannot be evaluated is reported, never raised
             self.add("information", "informational", path, "invariant could not be evaluated", key.split("@")[0])
             return
         if result == [False]:
-            severity = "warning" if CONSTRAINTS[key][0] == "warning" else "error"
+            severity: Severity = "warning" if CONSTRAINTS[key][0] == "warning" else "error"
             self.add(severity, "invariant", path, _human(key), key.split("@")[0])
 
 
@@ -389,17 +417,19 @@ def _human(key: str) -> str:
 
 
 @cache
-def _compiled_fallback(key: str) -> Any:
-    import fhirpathpy
-    from fhirpathpy.models import models
+def _compiled_fallback(expression: str) -> Any:
+    """fhirpathpy's compiled form of an expression (parsed once), with the R4 model for choices."""
+    fhirpathpy: Any = importlib.import_module("fhirpathpy")
+    r4: Any = importlib.import_module("fhirpathpy.models").models["r4"]
+    return fhirpathpy.compile(expression, r4)
 
-    return fhirpathpy.compile(FALLBACK[key], models["r4"])
 
-
-def _fallback(key: str, obj: Any, res: dict[str, Any], root: dict[str, Any], type_path: str) -> list[Any]:
-    from fhirpathpy.engine.nodes import ResourceNode
-
-    fn = _compiled_fallback(key)
-    focus = ResourceNode.create_node(obj, type_path) if type_path and "resourceType" not in obj else obj
+def evaluate_with_fhirpathpy(
+    expression: str, obj: Any, res: dict[str, Any], root: dict[str, Any], type_path: str
+) -> list[Any]:
+    """Evaluate a FHIRPath expression with fhirpathpy on ``obj`` (of type ``type_path``)."""
+    nodes: Any = importlib.import_module("fhirpathpy.engine.nodes")
+    fn = _compiled_fallback(expression)
+    focus = nodes.ResourceNode.create_node(obj, type_path) if type_path and "resourceType" not in obj else obj
     out: list[Any] = fn(focus, {"resource": res, "rootResource": root})
     return out

@@ -46,8 +46,10 @@ KNOWN_INVALID: dict[str, set[tuple[str, str]]] = {
     # JSON by _items_without_link_id, independently of the validator
     "Questionnaire-qs1.json": set(),
     # logical models with abstract = false and no baseDefinition (sdf-4)
-    **{f"StructureDefinition-{name}.json": {("sdf-4", "StructureDefinition")} for name in
-       ("Definition", "Event", "FiveWs", "Request")},
+    **{
+        f"StructureDefinition-{name}.json": {("sdf-4", "StructureDefinition")}
+        for name in ("Definition", "Event", "FiveWs", "Request")
+    },
     # reference targets R4 does not allow
     "DeviceMetric-example.json": {("reference-target", "DeviceMetric.parent.reference")},  # DeviceDefinition
     "DeviceUseStatement-example.json": {  # a Procedure as reason
@@ -90,5 +92,6 @@ def _items_without_link_id(items: list[dict[str, Any]], path: str) -> set[tuple[
     return out
 
 
-KNOWN_INVALID["Questionnaire-qs1.json"] = _items_without_link_id(load("Questionnaire-qs1.json")["item"],
-                                                                 "Questionnaire.item")
+KNOWN_INVALID["Questionnaire-qs1.json"] = _items_without_link_id(
+    load("Questionnaire-qs1.json")["item"], "Questionnaire.item"
+)

@@ -66,8 +66,14 @@ Mutation = Callable[[dict[str, Any]], tuple[str, str] | None]  # mutate in place
 
 
 def bad_code(data: dict[str, Any]) -> tuple[str, str] | None:
-    s = first(data, lambda s: s.field.type == "code" and bool(s.field.element.value_set)
-              and value_set_codes(s.field.element.value_set) is not None)
+    s = first(
+        data,
+        lambda s: (
+            s.field.type == "code"
+            and bool(s.field.element.value_set)
+            and value_set_codes(s.field.element.value_set) is not None
+        ),
+    )
     if s is None:
         return None
     s.set(BAD)
@@ -75,8 +81,14 @@ def bad_code(data: dict[str, Any]) -> tuple[str, str] | None:
 
 
 def bad_concept(data: dict[str, Any]) -> tuple[str, str] | None:
-    s = first(data, lambda s: s.field.type in ("CodeableConcept", "Coding") and bool(s.field.element.value_set)
-              and value_set_codes(s.field.element.value_set) is not None)
+    s = first(
+        data,
+        lambda s: (
+            s.field.type in ("CodeableConcept", "Coding")
+            and bool(s.field.element.value_set)
+            and value_set_codes(s.field.element.value_set) is not None
+        ),
+    )
     if s is None:
         return None
     coding = {"system": "http://example.org/not-the-system", "code": BAD}
@@ -85,9 +97,16 @@ def bad_concept(data: dict[str, Any]) -> tuple[str, str] | None:
 
 
 def wrong_target(data: dict[str, Any]) -> tuple[str, str] | None:
-    s = first(data, lambda s: s.field.type == "Reference" and bool(s.field.element.targets)
-              and "Resource" not in s.field.element.targets and isinstance(s.value, dict)
-              and "reference" in s.value)
+    s = first(
+        data,
+        lambda s: (
+            s.field.type == "Reference"
+            and bool(s.field.element.targets)
+            and "Resource" not in s.field.element.targets
+            and isinstance(s.value, dict)
+            and "reference" in s.value
+        ),
+    )
     if s is None:
         return None
     wrong = min(RESOURCE_TYPES - s.field.element.targets - {"Resource", "DomainResource"})
@@ -194,8 +213,9 @@ def resource_invariant(data: dict[str, Any]) -> tuple[str, str] | None:
         return "Organization", "org-1"
     if rtype == "Condition" and data.get("abatementDateTime") is None and "clinicalStatus" in data:
         data["abatementDateTime"] = "2020-01-01"
-        data["clinicalStatus"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
-                                              "code": "active"}]}
+        data["clinicalStatus"] = {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]
+        }
         return "Condition", "con-4"
     if rtype not in ("Bundle", "Binary", "Parameters") and "contained" not in data:
         data["contained"] = [{"resourceType": "Basic", "id": "orphan", "code": {"text": BAD}}]
@@ -206,9 +226,20 @@ def resource_invariant(data: dict[str, Any]) -> tuple[str, str] | None:
 MUTATIONS: dict[str, Mutation] = {
     f.__name__: f
     for f in (
-        bad_code, bad_concept, wrong_target, missing_required, long_id, yes_for_boolean, string_for_integer,
-        bad_datetime, unknown_element, empty_element, reversed_period, extension_with_both,
-        quantity_code_without_system, resource_invariant,
+        bad_code,
+        bad_concept,
+        wrong_target,
+        missing_required,
+        long_id,
+        yes_for_boolean,
+        string_for_integer,
+        bad_datetime,
+        unknown_element,
+        empty_element,
+        reversed_period,
+        extension_with_both,
+        quantity_code_without_system,
+        resource_invariant,
     )
 }
 
