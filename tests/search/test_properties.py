@@ -1,0 +1,49 @@
+"""Property tests: any value survives escaping and the spec's unescaping; OR/AND structure is kept."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from clinikfhir.search import PatientQuery, escape, split_unescaped, unescape
+
+values = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
+specials = st.text(alphabet="\\,|$ab", max_size=20)
+any_value = st.one_of(values, specials)
+
+
+@given(any_value)
+def test_escape_round_trips(value: str) -> None:
+    assert unescape(escape(value)) == value
+
+
+@given(any_value)
+def test_escaped_value_has_no_bare_separators(value: str) -> None:
+    for sep in ",|$":
+        assert split_unescaped(escape(value), sep) == [escape(value)]
+
+
+@given(st.lists(any_value, min_size=1, max_size=5))
+def test_or_values_split_back_exactly(parts: list[str]) -> None:
+    (name, value), = PatientQuery().name(*parts).params()
+    assert name == "name"
+    assert [unescape(p) for p in split_unescaped(value, ",")] == parts
+
+
+@given(st.lists(st.lists(any_value, min_size=1, max_size=3), min_size=1, max_size=4))
+def test_and_of_ors_keeps_its_structure(groups: list[list[str]]) -> None:
+    q = PatientQuery()
+    for group in groups:
+        q = q.family(*group)
+    decoded = [[unescape(p) for p in split_unescaped(v, ",")] for n, v in q.params() if n == "family"]
+    assert decoded == groups
+
+
+@given(st.lists(st.tuples(st.one_of(st.none(), any_value), any_value), min_size=1, max_size=4))
+def test_token_system_and_code_split_back(tokens: list[tuple[str | None, str]]) -> None:
+    (_, value), = PatientQuery().identifier(*tokens).params()
+    back = []
+    for alternative in split_unescaped(value, ","):
+        system, code = split_unescaped(alternative, "|")
+        back.append((unescape(system), unescape(code)))
+    assert back == [(s or "", c) for s, c in tokens]
