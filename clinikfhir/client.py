@@ -85,12 +85,18 @@ class Clinik(CoreClient):
         while True:
             request = exchange.begin()
             step: Done[T] | Wait
+            failure: httpx.RequestError | None = None
+            response: httpx.Response | None = None
             try:
                 response = self._http.send(request, follow_redirects=False)
             except httpx.RequestError as exc:
-                step = exchange.on_error(exc)
-            else:
+                failure = exc  # handled outside the except block, so no error chains to it (it holds the key)
+            if response is not None:
                 step = exchange.on_response(response)
+            else:
+                assert failure is not None
+                step = exchange.on_error(failure)
+                del failure
             if isinstance(step, Done):
                 return step.value
             time.sleep(step.seconds)

@@ -1,0 +1,112 @@
+"""A tiny real HTTP/1.1 server on 127.0.0.1 that answers with scripted raw bytes.
+
+Used to feed the client what a broken proxy or server sends (HTML 502s, truncated bodies, wrong
+resource types, redirects, slow answers) over a real socket, without mocking any of our code.
+Every request it receives is recorded (method, path, headers) so tests can check what was sent.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Seen:
+    method: str
+    target: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Script:
+    """What to answer: raw bytes, optionally after a delay; ``close_after`` cuts the bytes short."""
+
+    raw: bytes
+    delay: float = 0.0
+    close_after: int | None = None
+
+
+def response(status: int, body: bytes | str = b"", headers: dict[str, str] | None = None, reason: str = "X") -> bytes:
+    data = body.encode() if isinstance(body, str) else body
+    lines = [f"HTTP/1.1 {status} {reason}"]
+    hdrs = {"content-length": str(len(data)), "connection": "close", **(headers or {})}
+    lines += [f"{k}: {v}" for k, v in hdrs.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + data
+
+
+@dataclass
+class RawServer:
+    """``server.answer(fn)`` sets ``fn(seen) -> Script`` for every request; ``server.seen`` records them."""
+
+    sock: socket.socket = field(init=False)
+    seen: list[Seen] = field(default_factory=lambda: [])
+    handler: Callable[[Seen], Script] = field(default=lambda s: Script(response(200, b"{}")))
+
+    def __post_init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self._stop = False
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def answer(self, handler: Callable[[Seen], Script]) -> None:
+        self.handler = handler
+
+    def always(self, raw: bytes, **kwargs: float | int | None) -> None:
+        self.handler = lambda _s: Script(raw, **kwargs)  # type: ignore[arg-type]
+
+    def _serve(self) -> None:
+        while not self._stop:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+
+    def _one(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
+            data = b""
+            try:
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    data += chunk
+                head, _, rest = data.partition(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                method, target, _ = lines[0].split(" ", 2)
+                headers = {}
+                for line in lines[1:]:
+                    k, _, v = line.partition(":")
+                    headers[k.strip().lower()] = v.strip()
+                length = int(headers.get("content-length", "0"))
+                while len(rest) < length:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    rest += chunk
+                seen = Seen(method, target, headers, rest)
+                self.seen.append(seen)
+                script = self.handler(seen)
+                if script.delay:
+                    time.sleep(script.delay)
+                raw = script.raw if script.close_after is None else script.raw[: script.close_after]
+                conn.sendall(raw)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self._stop = True
+        self.sock.close()
