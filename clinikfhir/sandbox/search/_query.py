@@ -98,11 +98,26 @@ class Compiler:
         self.lenient = lenient
         self.warnings: list[str] = []
         self._n = 0
+        self._ctes: list[tuple[str, _Sql]] = []
 
     # -- helpers ---------------------------------------------------------------------------------
     def _alias(self) -> str:
         self._n += 1
         return f"x{self._n}"
+
+    def _cte(self, sub: _Sql) -> str:
+        """Name a nested id set as a common table expression (keeps the SQL shallow for the parser)."""
+        name = f"c{len(self._ctes) + 1}"
+        self._ctes.append((name, sub))
+        return name
+
+    def wrap(self, query: _Sql) -> _Sql:
+        """Prefix ``query`` with the WITH clause of every nested id set it uses."""
+        if not self._ctes:
+            return query
+        parts = ", ".join(f"{name} AS ({sub.sql})" for name, sub in self._ctes)
+        args = [a for _, sub in self._ctes for a in sub.args]
+        return _Sql(f"WITH {parts} {query.sql}", [*args, *query.args], query.alias)
 
     def unsupported(self, name: str, why: str) -> None:
         """Raise, or record a warning under lenient handling."""
@@ -394,9 +409,8 @@ class Compiler:
             inner = self.ids_query(target, [(tail, value)])
             if len(self.warnings) > saved:
                 return None  # lenient: the inner parameter was unknown; drop the whole chain term
-            ors.append(f"({x}.ref_type = ? AND {x}.ref_id IN ({inner.sql}))")
+            ors.append(f"({x}.ref_type = ? AND {x}.ref_id IN {self._cte(inner)})")
             args.append(target)
-            args.extend(inner.args)
         return _Sql(f"{alias}.id IN ({head_sql} AND ({' OR '.join(ors)}))", args)
 
     def _has(self, rtype: str, name: str, value: str, alias: str) -> _Sql | None:
@@ -419,9 +433,9 @@ class Compiler:
         x = self._alias()
         sql = (
             f"{alias}.id IN (SELECT {x}.ref_id FROM sp_reference {x} WHERE {x}.env = ? AND {x}.type = ? "
-            f"AND {x}.param = ? AND {x}.tenant = ? AND {x}.ref_type = ? AND {x}.id IN ({inner.sql}))"
+            f"AND {x}.param = ? AND {x}.tenant = ? AND {x}.ref_type = ? AND {x}.id IN {self._cte(inner)})"
         )
-        return _Sql(sql, [self.env, src, ref_code, self.tenant, rtype, *inner.args])
+        return _Sql(sql, [self.env, src, ref_code, self.tenant, rtype])
 
     def _composite(self, rtype: str, pdef: ParamDef, name: str, values: list[str], alias: str) -> _Sql:
         params = SEARCH_PARAMETERS[rtype]
@@ -713,12 +727,17 @@ def run(
     order_terms.append(f"{alias}.id ASC")
     total: int | None = None
     if total_mode != "none" or summary_count:
-        total = int(conn.execute(f"SELECT COUNT(*) FROM ({where.sql})", where.args).fetchone()[0])
+        counting = compiler.wrap(_Sql(f"SELECT COUNT(*) FROM ({where.sql})", where.args))
+        total = int(conn.execute(counting.sql, counting.args).fetchone()[0])
     ids: list[str] = []
     found: list[tuple[str, str]] = []
     if not summary_count and count > 0:
-        sql = where.sql + " ORDER BY " + ", ".join(order_terms) + " LIMIT ? OFFSET ?"
-        ids = [str(r[0]) for r in conn.execute(sql, [*where.args, *order_args, count, max(0, offset)])]
+        page = _Sql(
+            where.sql + " ORDER BY " + ", ".join(order_terms) + " LIMIT ? OFFSET ?",
+            [*where.args, *order_args, count, max(0, offset)],
+        )
+        page = compiler.wrap(page)
+        ids = [str(r[0]) for r in conn.execute(page.sql, page.args)]
         if includes and ids:
             found = resolve_includes(conn, env, tenant, [(type, i) for i in ids], includes)
     return SearchResult(
