@@ -1,0 +1,148 @@
+"""Queries executed for real: bound to Clinik / AsyncClinik talking to the in-process sandbox.
+
+Covers get / iter (following next links) / first / count / POST _search, chaining, the mixin's
+``search(Model)`` and the capability check (explicit and automatic). No mocks: the sandbox's search
+engine answers every request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from clinikfhir import AsyncClinik, Clinik
+from clinikfhir._generated.search_mixin import SearchMixin
+from clinikfhir.models import CodeableConcept, Coding, HumanName, Observation, Patient, Reference
+from clinikfhir.sandbox import Sandbox
+from clinikfhir.search import ObservationQuery, PatientQuery, UnsupportedSearchError
+
+LOINC = "http://loinc.org"
+
+
+class MixedClinik(SearchMixin, Clinik):
+    """Clinik with the generated search mixin first in line (what the client will inherit)."""
+
+
+@pytest.fixture
+def clinik(sandbox: Sandbox, api_key: str) -> Iterator[MixedClinik]:
+    with MixedClinik(api_key, base_url=sandbox.base_url, transport=sandbox.transport()) as client:
+        yield client
+
+
+@pytest.fixture
+async def aclinik(sandbox: Sandbox, api_key: str) -> AsyncIterator[AsyncClinik]:
+    client = AsyncClinik(api_key, base_url=sandbox.base_url, transport=sandbox.async_transport())
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+def _observation(subject: str, code: str, day: int) -> Observation:
+    return Observation(
+        status="final",
+        code=CodeableConcept(coding=[Coding(system=LOINC, code=code)]),
+        subject=Reference(reference=subject),
+        effectiveDateTime=f"2024-01-{day:02d}T10:00:00Z",
+    )
+
+
+@pytest.fixture
+def seeded(clinik: MixedClinik) -> dict[str, str]:
+    smith = clinik.create(Patient(name=[HumanName(family="Smith", given=["John"])], gender="male"))
+    jones = clinik.create(Patient(name=[HumanName(family="Jones")], gender="female"))
+    assert smith.id and jones.id
+    for day in range(1, 6):
+        clinik.create(_observation(f"Patient/{smith.id}", "8867-4", day))
+    clinik.create(_observation(f"Patient/{jones.id}", "8867-4", 20))
+    clinik.create(_observation(f"Patient/{smith.id}", "8310-5", 3))
+    return {"smith": smith.id, "jones": jones.id}
+
+
+def test_get_returns_a_typed_first_page(clinik: MixedClinik, seeded: dict[str, str]) -> None:
+    page = clinik.search(Observation).code((LOINC, "8867-4")).date.ge("2024-01-03").sort("-date").get()
+    dates = [o.effectiveDateTime for o in page.resources]
+    assert all(isinstance(o, Observation) for o in page.resources)
+    assert [str(d)[:10] for d in dates] == ["2024-01-20", "2024-01-05", "2024-01-04", "2024-01-03"]
+
+
+def test_iter_follows_next_links(clinik: MixedClinik, seeded: dict[str, str]) -> None:
+    q = clinik.search(Observation).code("8867-4").count(2)
+    first_page = q.get()
+    assert len(first_page.resources) == 2
+    assert first_page.next_url is not None
+    ids = [o.id for o in q.iter()]
+    assert len(ids) == 6
+    assert len(set(ids)) == 6
+
+
+def test_first_and_count(clinik: MixedClinik, seeded: dict[str, str]) -> None:
+    q = clinik.search(Observation).subject(f"Patient/{seeded['smith']}")
+    assert q.count() == 6
+    first = q.sort("date").first()
+    assert isinstance(first, Observation)
+    assert str(first.effectiveDateTime)[:10] == "2024-01-01"
+    assert clinik.search(Observation).code("no-such-code").first() is None
+
+
+def test_post_search_gives_the_same_result(clinik: MixedClinik, seeded: dict[str, str]) -> None:
+    q = clinik.search(Observation).code("8867-4").sort("date")
+    assert [o.id for o in q.get(post=True).resources] == [o.id for o in q.get().resources]
+
+
+def test_chain_and_reverse_chain(clinik: MixedClinik, seeded: dict[str, str]) -> None:
+    smiths = clinik.search(Observation).subject.Patient.family("Smith").get().resources
+    assert len(smiths) == 6
+    from clinikfhir.search import ObservationParams
+
+    with_heart_rate = clinik.search(Patient).has(ObservationParams, "subject").code("8310-5").get().resources
+    assert [p.id for p in with_heart_rate] == [seeded["smith"]]
+
+
+def test_escaped_comma_is_data_not_or(clinik: MixedClinik, seeded: dict[str, str]) -> None:
+    clinik.create(Patient(name=[HumanName(family="Smith, Jr")]))
+    assert [p.name[0].family for p in clinik.search(Patient).family.exact("Smith, Jr").get().resources] == [
+        "Smith, Jr"
+    ]
+
+
+def test_unbound_and_bound_queries_render_the_same(clinik: MixedClinik) -> None:
+    assert clinik.search(Observation).code("x").query_string() == ObservationQuery().code("x").query_string()
+    assert clinik.search("Observation").code("x").params() == (("code", "x"),)
+
+
+def test_capability_check_explicit(clinik: MixedClinik) -> None:
+    caps = clinik.capabilities()
+    assert ObservationQuery().code("x").date.ge("2024").sort("-date").check(caps) == []
+    problems = PatientQuery().raw("no-such-param", "1").raw("name:below", "x").check(caps)
+    assert problems == [
+        "no-such-param: Patient does not support the parameter no-such-param",
+        "name:below: the modifier :below is not defined for string parameters",
+    ]
+    with pytest.raises(UnsupportedSearchError, match="no-such-param"):
+        PatientQuery().raw("no-such-param", "1").ensure_supported(caps)
+
+
+def test_capability_check_automatic_raises_before_sending(clinik: MixedClinik, sandbox: Sandbox) -> None:
+    clinik.check_search_capabilities = True  # type: ignore[attr-defined]
+    q = clinik.search(Patient).raw("no-such-param", "1")
+    with pytest.raises(UnsupportedSearchError):
+        q.get()
+    assert clinik.search(Patient).gender("male").get().resources == []
+
+
+async def test_async_get_iter_first_count(aclinik: AsyncClinik, sandbox: Sandbox, api_key: str) -> None:
+    with Clinik(api_key, base_url=sandbox.base_url, transport=sandbox.transport()) as sync:
+        patient = sync.create(Patient(name=[HumanName(family="Async")]))
+        for day in range(1, 4):
+            sync.create(_observation(f"Patient/{patient.id}", "8867-4", day))
+    q = ObservationQuery(aclinik).code("8867-4").count(2)
+    page = await q.get()
+    assert len(page.resources) == 2
+    assert len([o.id async for o in q.iter()]) == 3
+    assert await q.count() == 3
+    first = await q.sort("-date").first()
+    assert first is not None
+    assert str(first.effectiveDateTime)[:10] == "2024-01-03"
+    assert [o.id for o in (await q.get(post=True)).resources] == [o.id for o in page.resources]
