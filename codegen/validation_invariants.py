@@ -288,4 +288,9 @@ def emit() -> dict[str, str]:
     out.append("")
     out.append(f"NATIVE: Final[frozenset[str]] = frozenset({NATIVE!r})")
     out.append("")
+    out.append("# every invariant's FHIRPath expression, as published")
+    out.append("EXPRESSIONS: Final[dict[str, str]] = {")
+    out.extend(f"    {key!r}: {constraints[key]['expression']!r}," for key in sorted(constraints))
+    out.append("}")
+    out.append("")
     return {f"{GENERATED}/invariants.py": "\n".join(out)}

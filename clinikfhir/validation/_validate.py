@@ -15,7 +15,8 @@ from collections.abc import Collection
 from functools import cache
 from typing import Any, Literal, cast
 
-from clinikfhir._generated.invariants import COMPILED, FALLBACK
+# a module import (attributes read at call time): the generated module imports our runtime helpers
+import clinikfhir._generated.invariants as _invariants
 from clinikfhir._generated.resource_types import RESOURCE_TYPES
 from clinikfhir._generated.validation_schema import CONSTRAINTS
 
@@ -383,12 +384,12 @@ class _Walker:
                 if found is not None and found != "Practitioner":
                     self.add("error", "invariant", path, _human(key), key)
             return
-        fn = COMPILED.get(key)
+        fn = _invariants.COMPILED.get(key)
         try:
             if fn is not None:
                 result = fn([obj], res, root)
-            elif key in FALLBACK:
-                result = evaluate_with_fhirpathpy(FALLBACK[key], obj, res, root, type_path)
+            elif key in _invariants.FALLBACK:
+                result = evaluate_with_fhirpathpy(_invariants.FALLBACK[key], obj, res, root, type_path)
             else:
                 return
         except Exception:  # an invariant that cannot be evaluated is reported, never raised
