@@ -63,7 +63,7 @@ def check_api_key(value: str | None) -> ApiKey:
             "(keys look like clk_test_... or clk_live_...)"
         )
     checked = cast(object, value)
-    if not isinstance(checked, str) or not KEY_PATTERN.match(checked):
+    if not isinstance(checked, str) or not KEY_PATTERN.fullmatch(checked):
         hint = ""
         if isinstance(checked, str) and checked != checked.strip():
             hint = " (it has surrounding whitespace)"

@@ -81,7 +81,7 @@ def check_id(value: object, what: str = "id") -> str:
     """An id as the vendor SDK allows it (``[A-Za-z0-9._-]{1,128}``) minus ``.`` and ``..``."""
     if not isinstance(value, str) or not value:
         raise InvalidArgumentError(f"{what} must be a non-empty string")
-    if not _ID.match(value) or value in (".", ".."):
+    if not _ID.fullmatch(value) or value in (".", ".."):
         reason = (
             "longer than 128 characters" if len(value) > 128 else "only letters, digits, '-', '_' and '.' are allowed"
         )
@@ -686,7 +686,7 @@ class CoreClient:
         result: type[R] | None,
     ) -> Call[Any]:
         """``$op`` at system-less type or instance level, GET (query) or POST (Parameters/resource body)."""
-        if not _text(name) or not _OP_NAME.match(name):
+        if not _text(name) or not _OP_NAME.fullmatch(name):
             raise InvalidArgumentError("operation name must look like '$everything' or 'validate'")
         op = name if name.startswith("$") else "$" + name
         method = method.upper()

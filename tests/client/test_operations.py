@@ -333,7 +333,7 @@ async def test_r4_only_types_round_trip_as_generic_resources(env: Env) -> None:
     assert created.raw["name"] == body["name"]
 
 
-@pytest.mark.parametrize("hostile", ["../x", "a/b", "", "x" * 200, ".", "..", "a b", "a?b", "a#b", "é"])
+@pytest.mark.parametrize("hostile", ["../x", "a/b", "", "x" * 200, ".", "..", "a b", "a?b", "a#b", "é", "abc\n"])
 async def test_hostile_ids_are_refused_before_sending(env: Env, hostile: str) -> None:
     sent_before = env.client.last_response
     with pytest.raises(InvalidArgumentError):

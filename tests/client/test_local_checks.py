@@ -1,0 +1,163 @@
+"""What is refused before anything is sent: invalid resources, tenant-tag writes and filters, bad
+patches and arguments. Each test checks that nothing reached the sandbox."""
+
+from __future__ import annotations
+
+import pytest
+
+from clinikfhir import JsonPatch, Transaction
+from clinikfhir.errors import InvalidArgumentError, LocalValidationError, TenantGuardError
+from clinikfhir.models import Coding, HumanName, Meta, Observation, Patient
+
+from .conftest import Env
+
+TENANT = "https://clinikapi.com/tenant"
+
+
+async def count(env: Env, model: type = Patient) -> int:
+    return len(await env.client.search(model, {"_count": 100}))
+
+
+async def test_an_invalid_resource_is_rejected_locally_with_every_path(env: Env) -> None:
+    bad = Patient.model_construct(gender="bogus", birthDate="1990-01-15")
+    obs = Observation.model_construct(status="nonsense")  # status bad, code missing
+    with pytest.raises(LocalValidationError) as info:
+        await env.client.create(obs)
+    paths = {i.path for i in info.value.issues if i.is_error}
+    assert any(p.startswith("Observation.status") for p in paths)
+    assert any(p.startswith("Observation.code") for p in paths)
+    assert "nonsense" not in str(info.value)
+    with pytest.raises(LocalValidationError) as info2:
+        await env.client.create(bad)
+    assert any(i.path.startswith("Patient.gender") for i in info2.value.issues)
+    assert "nothing was sent" in str(info2.value)
+    assert await count(env) == 0
+    assert await count(env, Observation) == 0
+
+
+async def test_validation_can_be_skipped_per_call_and_the_server_then_decides(env: Env) -> None:
+    from clinikfhir.errors import ServerValidationError
+
+    with pytest.raises(ServerValidationError) as info:
+        await env.client.create(Patient.model_construct(gender="bogus"), validate=False)
+    assert info.value.status == 422
+    assert info.value.issues
+
+
+async def test_update_and_transactions_are_validated_too(env: Env) -> None:
+    p = await env.client.create(Patient(gender="male"))
+    broken = p.model_copy(update={"gender": "bogus"})
+    with pytest.raises(LocalValidationError):
+        await env.client.update(broken)
+    with pytest.raises(LocalValidationError) as info:
+        await env.client.transaction([Patient(gender="female"), Observation.model_construct(status="final")])
+    assert any(i.path.startswith("Observation.code") for i in info.value.issues)
+    assert await count(env) == 1
+
+
+async def test_a_create_carrying_a_tenant_tag_is_refused_before_sending(env: Env) -> None:
+    for code in ("org_someone_else", env.tenant):  # not yet learned from the gateway: refused either way
+        tagged = Patient(gender="male", meta=Meta(tag=[Coding(system=TENANT, code=code)]))
+        with pytest.raises(TenantGuardError, match="gateway owns tenancy"):
+            await env.client.create(tagged)
+    assert await count(env) == 0
+
+
+async def test_a_resource_as_read_may_be_written_back_with_its_own_tag(env: Env) -> None:
+    created = await env.client.create(Patient(gender="male"))
+    copy = Patient(gender="female", meta=Meta(tag=list(created.meta.tag or [])))
+    again = await env.client.create(copy)  # same-tenant tag, learned from the gateway's answer
+    assert [t.code for t in again.meta.tag or [] if t.system == TENANT] == [env.tenant]
+    forged = created.model_copy(deep=True)
+    forged.meta.tag = [Coding(system=TENANT, code="org_victim")]
+    with pytest.raises(TenantGuardError):
+        await env.client.update(forged)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"_tag": f"{TENANT}|org_victim"},
+        [("_tag", f"{TENANT}|")],
+        {"_tag:not": "anything"},
+        {"_tag:missing": "true"},
+        {"subject:Patient._tag": f"{TENANT}|org_x"},
+    ],
+)
+async def test_a_search_filtering_on_the_tenant_tag_is_refused(env: Env, params: object) -> None:
+    before = env.client.last_response
+    with pytest.raises(TenantGuardError, match="appends your tenant filter"):
+        await env.client.search(Patient, params)
+    assert env.client.last_response is before
+
+
+async def test_other_tag_systems_are_fine_in_searches(env: Env) -> None:
+    page = await env.client.search(Patient, {"_tag": "http://example.org/tags|vip"})
+    assert len(page) == 0
+
+
+@pytest.mark.parametrize(
+    "ops",
+    [
+        [{"op": "remove", "path": "/meta/tag/0"}],
+        [{"op": "replace", "path": "/meta/tag", "value": []}],
+        [{"op": "add", "path": "/meta", "value": {}}],
+        [{"op": "move", "from": "/meta/tag/0", "path": "/meta/security/0"}],
+    ],
+)
+async def test_a_patch_touching_meta_tag_is_refused(env: Env, ops: list[dict[str, object]]) -> None:
+    p = await env.client.create(Patient(gender="male"))
+    with pytest.raises(TenantGuardError):
+        await env.client.patch(Patient, p.id, ops)
+    with pytest.raises(TenantGuardError):
+        await env.client.request("PATCH", f"/Patient/{p.id}", ops)
+    assert (await env.client.read(Patient, p.id)).meta.versionId == "1"
+
+
+async def test_patch_paths_are_checked_against_the_model(env: Env) -> None:
+    p = await env.client.create(Patient(gender="male"))
+    for ops in (
+        [{"op": "replace", "path": "/gendr", "value": "female"}],
+        [{"op": "replace", "path": "/name/first/family", "value": "X"}],
+        [{"op": "replace", "path": "/gender/extra", "value": "X"}],
+        [{"op": "explode", "path": "/gender"}],
+        [{"op": "replace", "path": "gender", "value": "female"}],
+        [{"op": "replace", "path": "/gender"}],
+        [],
+    ):
+        with pytest.raises(InvalidArgumentError):
+            await env.client.patch(Patient, p.id, ops)
+    with pytest.raises(InvalidArgumentError):
+        await env.client.patch(Observation, p.id, JsonPatch(Patient).replace("/gender", "female"))
+    assert (await env.client.read(Patient, p.id)).meta.versionId == "1"
+
+
+async def test_oversized_bodies_are_refused_before_sending(env: Env) -> None:
+    huge = Patient(gender="male", name=[HumanName(family="x" * 1_100_000)])
+    with pytest.raises(InvalidArgumentError, match="at most 1048576"):
+        await env.client.create(huge, validate=False)
+    assert await count(env) == 0
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["https://evil.example/Patient", "//evil.example/Patient", "/Patient/../Observation", "/Patient/#x", "", "/a b"],
+)
+async def test_raw_request_paths_are_checked(env: Env, path: str) -> None:
+    with pytest.raises(InvalidArgumentError):
+        await env.client.request("GET", path)
+
+
+async def test_raw_request_methods_are_checked(env: Env) -> None:
+    with pytest.raises(InvalidArgumentError):
+        await env.client.request("TRACE", "/Patient")
+
+
+def test_transaction_builder_refuses_hostile_ids_and_empty_bundles() -> None:
+    tx = Transaction()
+    with pytest.raises(InvalidArgumentError):
+        tx.delete(Patient, "../x")
+    with pytest.raises(InvalidArgumentError):
+        tx.to_json("transaction")
+    with pytest.raises(TenantGuardError):
+        tx.create(Patient(gender="male"), if_none_exist=f"_tag={TENANT}|org_x")
