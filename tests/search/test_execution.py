@@ -52,7 +52,8 @@ def _observation(subject: str, code: str, day: int) -> Observation:
 def seeded(clinik: MixedClinik) -> dict[str, str]:
     smith = clinik.create(Patient(name=[HumanName(family="Smith", given=["John"])], gender="male"))
     jones = clinik.create(Patient(name=[HumanName(family="Jones")], gender="female"))
-    assert smith.id and jones.id
+    assert smith.id
+    assert jones.id
     for day in range(1, 6):
         clinik.create(_observation(f"Patient/{smith.id}", "8867-4", day))
     clinik.create(_observation(f"Patient/{jones.id}", "8867-4", 20))
@@ -102,9 +103,7 @@ def test_chain_and_reverse_chain(clinik: MixedClinik, seeded: dict[str, str]) ->
 
 def test_escaped_comma_is_data_not_or(clinik: MixedClinik, seeded: dict[str, str]) -> None:
     clinik.create(Patient(name=[HumanName(family="Smith, Jr")]))
-    assert [p.name[0].family for p in clinik.search(Patient).family.exact("Smith, Jr").get().resources] == [
-        "Smith, Jr"
-    ]
+    assert [p.name[0].family for p in clinik.search(Patient).family.exact("Smith, Jr").get().resources] == ["Smith, Jr"]
 
 
 def test_unbound_and_bound_queries_render_the_same(clinik: MixedClinik) -> None:

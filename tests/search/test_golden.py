@@ -52,7 +52,9 @@ def test_seed_example_renders_exactly() -> None:
         (ObservationQuery().date(dt.date(2024, 2, 29)), "date=2024-02-29"),
         (ObservationQuery().date.lt(dt.datetime(2024, 1, 1, 10, 30, tzinfo=dt.UTC)), "date=lt2024-01-01T10:30:00Z"),
         (
-            ObservationQuery().date.le(dt.datetime(2024, 1, 1, 10, 30, 0, 500, tzinfo=dt.timezone(dt.timedelta(hours=1)))),
+            ObservationQuery().date.le(
+                dt.datetime(2024, 1, 1, 10, 30, 0, 500, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+            ),
             "date=le2024-01-01T10:30:00.000500%2B01:00",
         ),
         (ObservationQuery().date(dt.datetime(2024, 1, 1, 10, 30)), "date=2024-01-01T10:30:00"),
@@ -69,10 +71,22 @@ def test_seed_example_renders_exactly() -> None:
         (ObservationQuery().code((None, "123")), "code=|123"),
         (ObservationQuery().code(("http://loinc.org", None)), "code=http://loinc.org|"),
         (ObservationQuery().code.text("headache"), "code:text=headache"),
-        (ObservationQuery().code.above(("http://snomed.info/sct", "3738000")), "code:above=http://snomed.info/sct|3738000"),
-        (ObservationQuery().code.below(("http://snomed.info/sct", "235862008")), "code:below=http://snomed.info/sct|235862008"),
-        (ObservationQuery().code.in_("http://acme.org/fhir/ValueSet/cardiac"), "code:in=http://acme.org/fhir/ValueSet/cardiac"),
-        (ObservationQuery().code.not_in("http://acme.org/fhir/ValueSet/x"), "code:not-in=http://acme.org/fhir/ValueSet/x"),
+        (
+            ObservationQuery().code.above(("http://snomed.info/sct", "3738000")),
+            "code:above=http://snomed.info/sct|3738000",
+        ),
+        (
+            ObservationQuery().code.below(("http://snomed.info/sct", "235862008")),
+            "code:below=http://snomed.info/sct|235862008",
+        ),
+        (
+            ObservationQuery().code.in_("http://acme.org/fhir/ValueSet/cardiac"),
+            "code:in=http://acme.org/fhir/ValueSet/cardiac",
+        ),
+        (
+            ObservationQuery().code.not_in("http://acme.org/fhir/ValueSet/x"),
+            "code:not-in=http://acme.org/fhir/ValueSet/x",
+        ),
         (
             PatientQuery().identifier.of_type("http://terminology.hl7.org/CodeSystem/v2-0203", "MR", "446053"),
             "identifier:of-type=http://terminology.hl7.org/CodeSystem/v2-0203|MR|446053",
@@ -81,16 +95,28 @@ def test_seed_example_renders_exactly() -> None:
         # uri
         (ValueSetQuery().url("http://acme.org/fhir/ValueSet/123"), "url=http://acme.org/fhir/ValueSet/123"),
         (ValueSetQuery().url.below("http://acme.org/fhir/"), "url:below=http://acme.org/fhir/"),
-        (ValueSetQuery().url.above("http://acme.org/fhir/ValueSet/123/_history/5"), "url:above=http://acme.org/fhir/ValueSet/123/_history/5"),
+        (
+            ValueSetQuery().url.above("http://acme.org/fhir/ValueSet/123/_history/5"),
+            "url:above=http://acme.org/fhir/ValueSet/123/_history/5",
+        ),
         # quantity
-        (ObservationQuery().value_quantity.ap(5.4, "http://unitsofmeasure.org", "mg"), "value-quantity=ap5.4|http://unitsofmeasure.org|mg"),
+        (
+            ObservationQuery().value_quantity.ap(5.4, "http://unitsofmeasure.org", "mg"),
+            "value-quantity=ap5.4|http://unitsofmeasure.org|mg",
+        ),
         (ObservationQuery().value_quantity(5.4, QuantityValue(5.4, None, "mg")), "value-quantity=5.4,5.4||mg"),
-        (ObservationQuery().value_quantity.le(Decimal("5.40"), "http://unitsofmeasure.org", "mg"), "value-quantity=le5.40|http://unitsofmeasure.org|mg"),
+        (
+            ObservationQuery().value_quantity.le(Decimal("5.40"), "http://unitsofmeasure.org", "mg"),
+            "value-quantity=le5.40|http://unitsofmeasure.org|mg",
+        ),
         # reference
         (ObservationQuery().subject("Patient/23"), "subject=Patient/23"),
         (ObservationQuery().subject("23"), "subject=23"),
         (ObservationQuery().subject.typed("Patient", "23"), "subject:Patient=23"),
-        (ObservationQuery().subject.identifier(("http://acme.org/fhir/identifier/mrn", "123456")), "subject:identifier=http://acme.org/fhir/identifier/mrn|123456"),
+        (
+            ObservationQuery().subject.identifier(("http://acme.org/fhir/identifier/mrn", "123456")),
+            "subject:identifier=http://acme.org/fhir/identifier/mrn|123456",
+        ),
         (DiagnosticReportQuery().subject.Patient.name("peter"), "subject:Patient.name=peter"),
         (ObservationQuery().patient.Patient.name("peter"), "patient.name=peter"),
         (
@@ -98,14 +124,24 @@ def test_seed_example_renders_exactly() -> None:
             "patient.general-practitioner:Practitioner.name=Joe",
         ),
         (
-            DiagnosticReportQuery().result.Observation.code_value_quantity((("http://loinc.org", "2823-3"), QuantityValue(5.4, "http://unitsofmeasure.org", "mmol/L", "gt"))),
+            DiagnosticReportQuery().result.Observation.code_value_quantity(
+                (("http://loinc.org", "2823-3"), QuantityValue(5.4, "http://unitsofmeasure.org", "mmol/L", "gt"))
+            ),
             "result.code-value-quantity=http://loinc.org|2823-3$gt5.4|http://unitsofmeasure.org|mmol/L",
         ),
         (PatientQuery().has(ObservationParams, "patient").code("1234-5"), "_has:Observation:patient:code=1234-5"),
         # composite
         (GroupQuery().characteristic_value(("gender", "mixed")), "characteristic-value=gender$mixed"),
-        (ObservationQuery().component_code_value_quantity((("http://loinc.org", "8480-6"), QuantityValue(60, prefix="lt"))), "component-code-value-quantity=http://loinc.org|8480-6$lt60"),
-        (ObservationQuery().code_value_date(("8867-4", Prefixed("ge", "2024-01-01"))), "code-value-date=8867-4$ge2024-01-01"),
+        (
+            ObservationQuery().component_code_value_quantity(
+                (("http://loinc.org", "8480-6"), QuantityValue(60, prefix="lt"))
+            ),
+            "component-code-value-quantity=http://loinc.org|8480-6$lt60",
+        ),
+        (
+            ObservationQuery().code_value_date(("8867-4", Prefixed("ge", "2024-01-01"))),
+            "code-value-date=8867-4$ge2024-01-01",
+        ),
         # special: verbatim
         (LocationQuery().near("42.256500|-83.694710|11.20|km"), "near=42.256500|-83.694710|11.20|km"),
         # missing on every kind
@@ -119,7 +155,10 @@ def test_seed_example_renders_exactly() -> None:
         (ObservationQuery().sort("-date").sort("code"), "_sort=code"),
         (ObservationQuery().count(10).count(20), "_count=20"),
         (MedicationRequestQuery().include("patient"), "_include=MedicationRequest:patient"),
-        (MedicationRequestQuery().include("requester", "Practitioner", iterate=True), "_include:iterate=MedicationRequest:requester:Practitioner"),
+        (
+            MedicationRequestQuery().include("requester", "Practitioner", iterate=True),
+            "_include:iterate=MedicationRequest:requester:Practitioner",
+        ),
         (PatientQuery().revinclude("Provenance:target"), "_revinclude=Provenance:target"),
         (PatientQuery().elements("identifier", "active", "link"), "_elements=identifier,active,link"),
         (PatientQuery().summary("count"), "_summary=count"),

@@ -25,7 +25,7 @@ def test_escaped_value_has_no_bare_separators(value: str) -> None:
 
 @given(st.lists(any_value, min_size=1, max_size=5))
 def test_or_values_split_back_exactly(parts: list[str]) -> None:
-    (name, value), = PatientQuery().name(*parts).params()
+    ((name, value),) = PatientQuery().name(*parts).params()
     assert name == "name"
     assert [unescape(p) for p in split_unescaped(value, ",")] == parts
 
@@ -41,7 +41,7 @@ def test_and_of_ors_keeps_its_structure(groups: list[list[str]]) -> None:
 
 @given(st.lists(st.tuples(st.one_of(st.none(), any_value), any_value), min_size=1, max_size=4))
 def test_token_system_and_code_split_back(tokens: list[tuple[str | None, str]]) -> None:
-    (_, value), = PatientQuery().identifier(*tokens).params()
+    ((_, value),) = PatientQuery().identifier(*tokens).params()
     back = []
     for alternative in split_unescaped(value, ","):
         system, code = split_unescaped(alternative, "|")

@@ -1,0 +1,80 @@
+"""Typing cases for the search builder: the marked lines must fail in both mypy and pyright (a
+misspelled parameter, an illegal modifier or prefix, an impossible chain, an unknown sort key, an
+unbound execution); every other line must type-check, with exact result types. Never executed."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
+from typing import Any, assert_type
+
+from clinikfhir import AsyncClinik, Clinik
+from clinikfhir._generated.search_mixin import SearchMixin
+from clinikfhir.bundle import Page
+from clinikfhir.models import Observation, Patient
+from clinikfhir.search import ObservationParams, ObservationQuery, PatientQuery, Query
+
+
+def standalone() -> None:
+    q = ObservationQuery().code("8867-4").date.ge("2024-01-01").sort("-date").count(50)
+    assert_type(q, ObservationQuery[None])
+    assert_type(q.query_string(), str)
+    assert_type(ObservationQuery().subject.Patient.name("Smith"), ObservationQuery[None])
+    assert_type(ObservationQuery().subject.Patient.organization.Organization.name("x"), ObservationQuery[None])
+    assert_type(PatientQuery().has(ObservationParams, "patient").code("x"), PatientQuery[None])
+    assert_type(PatientQuery().id_("1").last_updated_.gt("2024"), PatientQuery[None])
+    ObservationQuery().cdoe("8867-4")  # expect-type-error
+    ObservationQuery().date.contains("2024")  # expect-type-error
+    PatientQuery().name.ge("Smith")  # expect-type-error
+    _ = ObservationQuery().subject.Practitioner  # expect-type-error
+    ObservationQuery().sort("-nonsense")  # expect-type-error
+    ObservationQuery().include("code")  # expect-type-error
+    ObservationQuery().subject.typed("Practitioner", "1")  # expect-type-error
+    ObservationQuery().code.exact("x")  # expect-type-error
+    ObservationQuery().date(42)  # expect-type-error
+    ObservationQuery().get()  # expect-type-error
+    ObservationQuery().summary("everything")  # expect-type-error
+
+
+def sync_bound(clinik: Clinik) -> None:
+    q = ObservationQuery(clinik).code("8867-4")
+    assert_type(q, ObservationQuery[Clinik])
+    assert_type(q.get(), Page[Observation])
+    assert_type(q.get(post=True), Page[Observation])
+    assert_type(q.iter(), Iterator[Observation])
+    assert_type(q.first(), Observation | None)
+    assert_type(q.count(), int)
+    assert_type(q.count(10), ObservationQuery[Clinik])
+
+
+async def async_bound(clinik: AsyncClinik) -> None:
+    q = PatientQuery(clinik).name("Smith")
+    pending = q.get()
+    _ = assert_type(pending, Coroutine[Any, Any, Page[Patient]])
+    pending.close()
+    assert_type(await q.get(), Page[Patient])
+    assert_type(q.iter(), AsyncIterator[Patient])
+    assert_type(await q.first(), Patient | None)
+    assert_type(await q.count(), int)
+    for _ in q.iter():  # expect-type-error
+        pass
+
+
+class MyClient(SearchMixin):
+    """A minimal sync executor: what the mixin's overloads are checked against."""
+
+    def _execute_search(self, model: type[Any], params: Sequence[tuple[str, str]], *, post: bool = False) -> Page[Any]:
+        raise NotImplementedError
+
+    def _next_page(self, page: Page[Any]) -> Page[Any] | None:
+        raise NotImplementedError
+
+
+def mixin(client: MyClient) -> None:
+    assert_type(client.search(Observation), ObservationQuery[MyClient])
+    assert_type(client.search("Patient").name("x"), PatientQuery[MyClient])
+    assert_type(client.search(Observation).code("x").get(), Page[Observation])
+    assert_type(client.search(Observation, {"code": "x"}), ObservationQuery[MyClient])
+    q: Query[Observation, MyClient] = client.search(Observation)
+    assert_type(q.get(), Page[Observation])
+    client.search(Observation).name("x")  # expect-type-error
+    client.search("Patiant")  # expect-type-error
