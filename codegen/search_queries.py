@@ -16,23 +16,16 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import keyword
 import re
 from typing import Any
+
+from clinikfhir.search._names import python_name
 
 from ._common import GENERATED, header
 from .search_params import INPUTS, table
 
 PKG = f"{GENERATED}/search_queries"
 HEAD = header("codegen/search_queries.py", *INPUTS)
-
-RESERVED = frozenset(
-    {
-        "raw", "has", "in_list", "count", "elements", "summary", "total", "contained", "params",
-        "query_string", "check", "ensure_supported", "get", "iter", "first", "sort", "include",
-        "revinclude", "resource_type", "missing",
-    }
-)  # fmt: skip
 
 KIND_CLASS = {
     "number": "NumberParam",
@@ -47,13 +40,8 @@ KIND_CLASS = {
 
 
 def py_name(code: str) -> str:
-    """The Python member name for a search parameter code (see the module docstring)."""
-    private = code.startswith("_")
-    name = code.lstrip("_").replace("-", "_")
-    name = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
-    if private or keyword.iskeyword(name) or name in RESERVED:
-        name += "_"
-    return name
+    """The Python member name for a search parameter code (shared with the runtime)."""
+    return python_name(code)
 
 
 def module_name(rtype: str) -> str:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from clinikfhir.errors import TenantGuardError
 
 from ._capabilities import UnsupportedSearchError
+from ._names import python_name
 from ._params import (
     CompositeParam,
     DateParam,
@@ -71,6 +72,7 @@ __all__ = [
     "UnsupportedSearchError",
     "UriParam",
     "escape",
+    "python_name",
     "query_class",
     "split_unescaped",
     "unescape",

@@ -1,4 +1,3 @@
-# ruff: noqa: E501  (one golden case per line reads best)
 """Golden query strings: every parameter kind and modifier against the FHIR R4 search page's own
 examples (http://hl7.org/fhir/R4/search.html), hand-checked, plus the seed's canonical example."""
 
