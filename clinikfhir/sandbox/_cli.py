@@ -88,3 +88,16 @@ def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         sb.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m clinikfhir.sandbox._cli [options]``: the same command without the top-level CLI."""
+    parser = argparse.ArgumentParser(prog="clinikfhir sandbox", description="Run the local ClinikAPI gateway sandbox.")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    code: int = args.run(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
