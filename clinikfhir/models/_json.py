@@ -18,10 +18,58 @@ from typing import Any
 
 import orjson
 
-# A JSON number in value position (after ':' ',' or '[') that a binary float would respell:
-# a fraction ending in 0, an exponent, or 16 or more digits. Text inside strings can match too
-# (e.g. "ratio: 1.50"); that only sends the document down the exact (slower) path.
-_LOSSY_NUMBER = re.compile(rb"[:,\[]\s*-?(?:[0-9]+\.[0-9]*0(?![0-9])|[0-9]+(?:\.[0-9]+)?[eE]|(?:[0-9]\.?){16})")
+# Numbers that orjson's floats would respell: a fraction of two or more digits ending in 0 (1.50),
+# 16 or more digits (precision beyond a double), an exponent (1e3). Candidates come from scans that
+# start with a literal character (fast in ``re``); each is then checked to be such a number token
+# in value position. Text inside strings can still pass that check (e.g. "ratio: 1.50, ..."),
+# which only costs a slower decode (see decode_marked).
+_CANDIDATES = (
+    re.compile(rb"\.(?:[0-9]*[0-9]0(?=\s*[,}\]])|[0-9]{7}|(?<=[0-9]{9}\.))"),
+    re.compile(rb"e[-+0-9]"),
+    re.compile(rb"E[-+0-9]"),
+)
+_NUMBER_CHARS = frozenset(b"0123456789.eE+-")
+_NUMBER = re.compile(rb"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+_SPACE = b" \t\r\n"
+_MARKER_ESCAPE = b"\\u0000"
+
+
+def _respelled(token: bytes) -> bool:
+    """Whether a float would not spell this JSON number token back exactly."""
+    if b"e" in token or b"E" in token:
+        return True
+    _, dot, fraction = token.partition(b".")
+    if dot and len(fraction) >= 2 and fraction.endswith(b"0"):
+        return True
+    return sum(ch in b"0123456789" for ch in token.lstrip(b"-0.")) >= 16
+
+
+def _lossy_spans(raw: bytes) -> list[tuple[int, int]]:
+    """(start, end) of each number token in value position that a float would respell."""
+    spans: set[tuple[int, int]] = set()
+    hits: list[int] = []
+    for pattern in _CANDIDATES:
+        hits.extend(m.start() for m in pattern.finditer(raw))
+    size = len(raw)
+    for hit in hits:
+        start = hit
+        while start > 0 and raw[start - 1] in _NUMBER_CHARS:
+            start -= 1
+        end = hit
+        while end < size and raw[end] in _NUMBER_CHARS:
+            end += 1
+        token = raw[start:end]
+        if not _NUMBER.fullmatch(token) or not _respelled(token):
+            continue
+        before = start - 1
+        while before >= 0 and raw[before] in _SPACE:
+            before -= 1
+        after = end
+        while after < size and raw[after] in _SPACE:
+            after += 1
+        if before >= 0 and raw[before] in b":,[" and after < size and raw[after] in b",}]":
+            spans.add((start, end))
+    return sorted(spans)
 
 
 class JSONDecodeFailure(ValueError):
@@ -33,24 +81,19 @@ class JSONDecodeFailure(ValueError):
         self.position = position
 
 
-# Every number with a fraction or exponent in value position, for the marker rewrite.
-_DECIMAL_TOKEN = re.compile(rb"([:,\[]\s*)(-?[0-9]+(?:\.[0-9]+(?:[eE][+-]?[0-9]+)?|[eE][+-]?[0-9]+))(?![0-9.eE])")
-_MARKER_ESCAPE = b"\\u0000"
-
-
 def _reject_constant(name: str) -> Any:
     raise ValueError("NaN and Infinity are not JSON")
 
 
 def needs_exact_numbers(raw: bytes) -> bool:
     """True when ``raw`` may hold a number that orjson's floats would respell."""
-    return _LOSSY_NUMBER.search(raw) is not None
+    return bool(_lossy_spans(raw))
 
 
 def decode(data: str | bytes | bytearray | memoryview) -> Any:
     """Decode JSON text, keeping every number's digits (``Decimal`` where a float would not)."""
     raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-    if not needs_exact_numbers(raw):
+    if not _lossy_spans(raw):
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -74,8 +117,7 @@ def decimal_text(value: decimal.Decimal) -> str:
 def decode_marked(data: str | bytes | bytearray | memoryview) -> tuple[Any, bool]:
     """Decode for the trusted read path: ``(value, marked)``.
 
-    When some number needs its exact digits, every fraction/exponent number is rewritten in the
-    bytes to a string ``"\\u0000<digits>"`` before orjson decodes them (``marked`` is True); the
+    When some numbers need their exact digits, each of those is rewritten in the bytes to a string ``"\\u0000<digits>"`` before orjson decodes them (``marked`` is True); the
     model builder turns those markers into ``Decimal`` and :func:`clinikfhir.models._trusted.plain`
     restores them anywhere else. A rewrite can only yield valid JSON when every rewritten token
     really was a number in value position (inside a string it leaves a bare backslash outside any
@@ -83,14 +125,21 @@ def decode_marked(data: str | bytes | bytearray | memoryview) -> tuple[Any, bool
     marker can never be confused with received text.
     """
     raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-    if not needs_exact_numbers(raw):
+    spans = _lossy_spans(raw)
+    if not spans:
         try:
             return orjson.loads(raw), False
         except orjson.JSONDecodeError:
             pass
     elif _MARKER_ESCAPE not in raw:
+        pieces: list[bytes] = []
+        pos = 0
+        for start, end in spans:
+            pieces += (raw[pos:start], b'"\\u0000', raw[start:end], b'"')
+            pos = end
+        pieces.append(raw[pos:])
         try:
-            return orjson.loads(_DECIMAL_TOKEN.sub(rb'\1"\\u0000\2"', raw)), True
+            return orjson.loads(b"".join(pieces)), True
         except orjson.JSONDecodeError:
             pass
     return decode(raw), False

@@ -32,6 +32,8 @@ from . import _primitives as prim
 from ._json import decimal_text
 
 K_STR, K_BOOL, K_INT, K_MODEL, K_RES, K_CONV, K_COMMENTS = range(7)
+# dispatch codes of the build loop, most frequent first
+C_STR, C_MODEL, C_LIST_MODEL, C_CONV, C_BOOL, C_INT, C_RES, C_LIST_RES, C_OTHER = range(9)
 _SCALAR_KINDS = {"str": K_STR, "bool": K_BOOL, "int": K_INT, "model": K_MODEL, "resource": K_RES, "comments": K_COMMENTS}
 
 MARK = "\x00"  # prefix of an exact-number marker string (see clinikfhir.models._io)
@@ -100,7 +102,7 @@ class Spec:
         self.ready = False
         self.cls: Any = None
         self.rtype: str | None = None
-        self.fields: dict[str, tuple[str, int, int, Any]] = {}
+        self.fields: dict[str, tuple[str, int, Any, int, int]] = {}
         self.order: tuple[tuple[str, str, int, int, Any], ...] = ()
         self.defaults: dict[str, Any] = {}
 
@@ -109,7 +111,7 @@ class Spec:
         plan_module = importlib.import_module(f"clinikfhir._generated.model_plans.{PLAN_MODULES[self.name]}")
         rtype, entries = plan_module.PLANS[self.name]
         self.cls = getattr(importlib.import_module(MODEL_MODULES[self.name]), self.name)
-        fields: dict[str, tuple[str, int, int, Any]] = {}
+        fields: dict[str, tuple[str, int, Any, int, int]] = {}
         order: list[tuple[str, str, int, int, Any]] = []
         for key, fname, kind_text, target in entries:
             lmode = 0
@@ -123,7 +125,7 @@ class Spec:
                 arg = spec(target)
             elif kind == K_CONV:
                 arg = _converter(kind_text)
-            fields[key] = (fname, kind, lmode, arg)
+            fields[key] = (fname, _code(kind, lmode), arg, kind, lmode)
             order.append((fname, key, kind, lmode, arg))
         self.fields = fields
         self.order = tuple(order)
@@ -209,6 +211,26 @@ def _list(value: Any, kind: int, lmode: int, arg: Any) -> list[Any]:
         raise _locate(value, one) from None
 
 
+def _code(kind: int, lmode: int) -> int:
+    if lmode == 0:
+        return {K_STR: C_STR, K_MODEL: C_MODEL, K_CONV: C_CONV, K_BOOL: C_BOOL, K_INT: C_INT, K_RES: C_RES}.get(
+            kind, C_OTHER
+        )
+    if lmode == 1 and kind == K_MODEL:
+        return C_LIST_MODEL
+    if lmode == 1 and kind == K_RES:
+        return C_LIST_RES
+    return C_OTHER
+
+
+def _other(value: Any, kind: int, lmode: int, arg: Any) -> Any:
+    if lmode:
+        return _list(value, kind, lmode, arg)
+    if type(value) is not str and not (type(value) is list and all(type(v) is str for v in value)):
+        raise Mismatch("expected a string or a list of strings")  # fhir_comments
+    return list(value) if type(value) is list else value
+
+
 def build(sp: Spec, data: Any) -> Any:
     """Build an instance of ``sp``'s class from decoded JSON, without pydantic validation."""
     if not sp.ready:
@@ -218,57 +240,64 @@ def build(sp: Spec, data: Any) -> Any:
     fields = sp.fields
     upd: dict[str, Any] = {}
     extra: dict[str, Any] | None = None
-    for key, value in data.items():
-        f = fields.get(key)
-        if f is None:
-            if key == "resourceType" and sp.rtype is not None:
-                if value != sp.rtype:
-                    exc = Mismatch("resourceType does not match the expected type")
-                    exc.path.append(key)
-                    raise exc
+    key = ""
+    try:
+        for key, value in data.items():
+            f = fields.get(key)
+            if f is None:
+                if key == "resourceType" and sp.rtype is not None:
+                    if value != sp.rtype:
+                        raise Mismatch("resourceType does not match the expected type")
+                    continue
+                if extra is None:
+                    extra = {}
+                extra[key] = plain(value)
                 continue
-            if extra is None:
-                extra = {}
-            extra[key] = plain(value)
-            continue
-        fname, kind, lmode, arg = f
-        if value is None:
-            upd[fname] = None
-            continue
-        try:
-            if lmode:
-                upd[fname] = _list(value, kind, lmode, arg)
-            elif kind == K_STR:
+            code = f[1]
+            if value is None:
+                upd[f[0]] = None
+            elif code == C_STR:
                 if type(value) is not str:
                     raise Mismatch("expected a string")
-                upd[fname] = value
-            elif kind == K_MODEL:
-                upd[fname] = build(arg, value)
-            elif kind == K_CONV:
-                upd[fname] = arg(value)
-            elif kind == K_BOOL:
+                upd[f[0]] = value
+            elif code == C_MODEL:
+                upd[f[0]] = build(f[2], value)
+            elif code == C_LIST_MODEL:
+                if type(value) is not list:
+                    raise Mismatch("expected a JSON array")
+                sub = f[2]
+                try:
+                    upd[f[0]] = [build(sub, item) for item in value]
+                except Mismatch:
+                    raise _locate(value, lambda item: build(sub, item)) from None
+            elif code == C_CONV:
+                upd[f[0]] = f[2](value)
+            elif code == C_BOOL:
                 if type(value) is not bool:
                     raise Mismatch("expected true or false")
-                upd[fname] = value
-            elif kind == K_INT:
+                upd[f[0]] = value
+            elif code == C_INT:
                 if type(value) is not int:
                     raise Mismatch("expected an integer")
-                upd[fname] = value
-            elif kind == K_RES:
-                upd[fname] = resource(value)
-            else:  # K_COMMENTS
-                if type(value) is not str and not (
-                    type(value) is list and all(type(v) is str for v in value)
-                ):
-                    raise Mismatch("expected a string or a list of strings")
-                upd[fname] = list(value) if type(value) is list else value
-        except Mismatch as exc:
-            exc.path.append(key)
-            raise
-        except ValueError as exc:
-            mismatch = Mismatch(str(exc))
-            mismatch.path.append(key)
-            raise mismatch from None
+                upd[f[0]] = value
+            elif code == C_RES:
+                upd[f[0]] = resource(value)
+            elif code == C_LIST_RES:
+                if type(value) is not list:
+                    raise Mismatch("expected a JSON array")
+                try:
+                    upd[f[0]] = [resource(item) for item in value]
+                except Mismatch:
+                    raise _locate(value, resource) from None
+            else:
+                upd[f[0]] = _other(value, f[3], f[4], f[2])
+    except Mismatch as exc:
+        exc.path.append(key)
+        raise
+    except ValueError as exc:
+        mismatch = Mismatch(str(exc))
+        mismatch.path.append(key)
+        raise mismatch from None
     values = sp.defaults.copy()
     values.update(upd)
     inst = _new(sp.cls)
