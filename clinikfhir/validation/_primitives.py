@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 _YEAR = r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)"
@@ -65,7 +66,7 @@ def check_primitive(type_code: str, value: Any) -> tuple[str, str] | None:
     if type_code == "boolean":
         return None if isinstance(value, bool) else ("type", "must be a JSON boolean (true or false)")
     if type_code == "decimal":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
             return ("type", "must be a JSON number")
         return None
     numeric = _NUMERIC.get(type_code)

@@ -60,7 +60,7 @@ def validate(
 
 
 def _as_json(resource: Any) -> Any:
-    if isinstance(resource, dict):
+    if isinstance(resource, dict) or not hasattr(resource, "model_dump"):
         return resource  # pyright: ignore[reportUnknownVariableType]
     from clinikfhir import models
 
@@ -212,10 +212,10 @@ class _Walker:
     def item(self, value: Any, field: Field, path: str, res: dict[str, Any], root: dict[str, Any]) -> None:
         child = field.child
         element = field.element
+        if value is None:
+            self.add("error", "structure", path, "null is not a value", "structure")
+            return
         if not child:
-            if value is None:
-                self.add("error", "structure", path, "null is not a value", "structure")
-                return
             problem = check_primitive(field.type, value)
             if problem:
                 self.add("error", "value", path, problem[1], problem[0])
