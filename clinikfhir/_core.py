@@ -434,6 +434,7 @@ class CoreClient:
     def __init__(self, config: Config) -> None:
         self.config = config
         self._known_tenants: set[str] = set()
+        self._capabilities: CapabilityStatement | None = None
         # Per thread / per asyncio task: concurrent calls each see their own last response.
         self._last: ContextVar[ResponseMeta | None] = ContextVar(f"clinik_last_response_{id(self)}", default=None)
 
@@ -809,11 +810,7 @@ class CoreClient:
                 self.guard_resource(body)
                 data = resource_json(body)
             elif isinstance(body, (Mapping, list, tuple)):
-                data = (
-                    dict(body)
-                    if isinstance(body, Mapping)
-                    else list(cast("Sequence[Any]", body))
-                )
+                data = dict(body) if isinstance(body, Mapping) else list(cast("Sequence[Any]", body))
             else:
                 raise InvalidArgumentError("body must be a model, a dict, a list (JSON Patch) or None")
             self._guard_json_body(data)

@@ -12,6 +12,7 @@ import httpx
 
 from clinikfhir._config import DEFAULT_TIMEOUT, Config
 from clinikfhir._core import Call, CoreClient, Done, Exchange, ParamsLike, Wait
+from clinikfhir._generated.search_mixin import SearchMixin
 from clinikfhir._retry import RetryPolicy
 from clinikfhir.bundle import BundleResponse, Page, Transaction
 from clinikfhir.errors import ConfigurationError
@@ -28,7 +29,7 @@ T = TypeVar("T")
 R = TypeVar("R", bound="Resource")
 
 
-class AsyncClinik(CoreClient):
+class AsyncClinik(SearchMixin, CoreClient):
     """Asynchronous client for the ClinikAPI FHIR passthrough, typed by the model classes you pass.
 
     >>> from clinikfhir.models import Patient
@@ -39,6 +40,10 @@ class AsyncClinik(CoreClient):
     ``https://api.clinikapi.com``. Pass ``http_client`` to reuse your own ``httpx.AsyncClient`` (it is not
     closed by :meth:`close`), or ``transport`` to talk to an
     in-process sandbox. Metadata of the last call: :attr:`last_response`.
+
+    ``validate=False`` turns local validation of writes off (per call: ``create(..., validate=False)``);
+    ``strict=True`` re-validates everything read; ``check_search_capabilities=True`` checks every
+    search against the server's CapabilityStatement before sending it.
     """
 
     def __init__(
@@ -52,10 +57,12 @@ class AsyncClinik(CoreClient):
         transport: httpx.AsyncBaseTransport | None = None,
         validate: bool = True,
         strict: bool = False,
+        check_search_capabilities: bool = False,
     ) -> None:
         super().__init__(Config.build(api_key, base_url, timeout, retries, validate_writes=validate, strict=strict))
         if http_client is not None and transport is not None:
             raise ConfigurationError("pass http_client or transport, not both")
+        self.check_search_capabilities = check_search_capabilities
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(
             transport=transport,
@@ -146,16 +153,10 @@ class AsyncClinik(CoreClient):
         """The version history of one resource (or of a type), newest first, as a page."""
         return await self._send(self.call_history(model, id, count=count, since=since))
 
-    async def search(self, model: type[R], params: ParamsLike = None) -> Page[R]:
-        """Search ``model`` with raw FHIR parameters (a dict or (name, value) pairs); the first page.
-
-        ``clinik.search(Observation, {"code": "8867-4", "_count": 50}).resources -> list[Observation]``.
-        """
-        return await self._send(self.call_search(model, params))
-
     async def iter_search(self, model: type[R], params: ParamsLike = None) -> AsyncIterator[R]:
-        """Every match of a search, following ``next`` links lazily (only on the configured origin)."""
-        async for page in self.pages(await self.search(model, params)):
+        """Every match of a search with raw parameters, following ``next`` links lazily (only on the
+        configured origin). The typed builder is :meth:`search`: ``clinik.search(Patient).family("Smith").iter()``."""
+        async for page in self.pages(await self._send(self.call_search(model, params))):
             for resource in page:
                 yield resource
 
@@ -235,9 +236,14 @@ class AsyncClinik(CoreClient):
         """
         return await self._send(self.call_validate(resource))
 
-    async def capabilities(self) -> CapabilityStatement:
-        """The server's CapabilityStatement (``/v1/metadata``; the API key is not sent)."""
-        return await self._send(self.call_capabilities())
+    async def capabilities(self, *, refresh: bool = False) -> CapabilityStatement:
+        """The server's CapabilityStatement (``/v1/metadata``; the API key is not sent).
+
+        Fetched once and kept; ``refresh=True`` fetches it again.
+        """
+        if self._capabilities is None or refresh:
+            self._capabilities = await self._send(self.call_capabilities())
+        return self._capabilities
 
     async def transaction(
         self, tx: Transaction | Sequence[Resource], *, validate: bool | None = None

@@ -42,6 +42,13 @@ class Either:
 
         return call
 
+    async def search_page(self, model: Any, params: Any = None) -> Any:
+        """``client.search(model, params).get()``: the first page through the typed builder."""
+        result = self.raw.search(model, params).get()
+        if inspect.isawaitable(result):
+            return await result
+        return result
+
     async def collect(self, name: str, *args: Any, **kwargs: Any) -> list[Any]:
         """Drain an iterator method (``iter_search``, ``pages``), sync or async."""
         it = getattr(self.raw, name)(*args, **kwargs)

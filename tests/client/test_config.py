@@ -144,7 +144,7 @@ def test_logs_name_method_type_status_and_request_id_but_never_keys_bodies_or_va
     caplog.set_level(logging.DEBUG, logger="clinikfhir")
     with Clinik(key, base_url=sb.base_url, transport=sb.transport()) as clinik:
         p = clinik.create(Patient(name=[HumanName(family="Secretfamily")], gender="male"))
-        clinik.search(Patient, {"family": "Secretfamily"})
+        clinik.search(Patient).family("Secretfamily").get()
         clinik.read(Patient, p.id)
         with contextlib.suppress(Exception):
             clinik.read(Patient, "missing-id-xyz")

@@ -263,7 +263,7 @@ async def test_search_page_with_a_broken_entry_raises_on_access(make: Any, serve
         ],
     }
     server.always(response(200, json.dumps(bundle), FHIR))
-    page = await make().search(Patient)
+    page = await make().search_page(Patient)
     assert page[0].id == "ok"
     with pytest.raises(InvalidResponseError) as info:
         _ = page.resources
@@ -281,7 +281,7 @@ async def test_search_page_with_a_broken_entry_raises_on_access(make: Any, serve
 async def test_search_on_a_broken_bundle_is_an_invalid_response(make: Any, server: RawServer, bundle: Any) -> None:
     server.always(response(200, json.dumps(bundle), FHIR))
     with pytest.raises(InvalidResponseError):
-        await make().search(Observation)
+        await make().search_page(Observation)
 
 
 async def test_a_wrong_type_in_a_match_entry_is_reported(make: Any, server: RawServer) -> None:
@@ -291,7 +291,7 @@ async def test_a_wrong_type_in_a_match_entry_is_reported(make: Any, server: RawS
         "entry": [{"resource": {"resourceType": "Observation", "id": "o", "status": "final", "code": {"text": "x"}}}],
     }
     server.always(response(200, json.dumps(bundle), FHIR))
-    page = await make().search(Patient)
+    page = await make().search_page(Patient)
     with pytest.raises(InvalidResponseError):
         _ = page.resources
 
@@ -359,7 +359,7 @@ async def test_a_next_link_off_the_configured_origin_is_not_followed(make: Any, 
         }
         server.always(response(200, json.dumps(bundle), FHIR))
         client = make()
-        page = await client.search(Patient)
+        page = await client.search_page(Patient)
         with pytest.raises(InvalidResponseError) as info:
             await client.collect("pages", page)
         assert "not followed" in str(info.value)

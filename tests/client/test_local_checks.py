@@ -15,7 +15,7 @@ TENANT = "https://clinikapi.com/tenant"
 
 
 async def count(env: Env, model: type = Patient) -> int:
-    return len(await env.client.search(model, {"_count": 100}))
+    return len(await env.client.search_page(model, {"_count": "100"}))
 
 
 async def test_an_invalid_resource_is_rejected_locally_with_every_path(env: Env) -> None:
@@ -86,13 +86,15 @@ async def test_a_resource_as_read_may_be_written_back_with_its_own_tag(env: Env)
 )
 async def test_a_search_filtering_on_the_tenant_tag_is_refused(env: Env, params: object) -> None:
     before = env.client.last_response
+    with pytest.raises(TenantGuardError, match="tenant"):
+        await env.client.search_page(Patient, params)  # the typed builder's guard
     with pytest.raises(TenantGuardError, match="appends your tenant filter"):
-        await env.client.search(Patient, params)
+        await env.client.collect("iter_search", Patient, params)  # the client's own guard (raw params)
     assert env.client.last_response is before
 
 
 async def test_other_tag_systems_are_fine_in_searches(env: Env) -> None:
-    page = await env.client.search(Patient, {"_tag": "http://example.org/tags|vip"})
+    page = await env.client.search_page(Patient, {"_tag": "http://example.org/tags|vip"})
     assert len(page) == 0
 
 

@@ -157,7 +157,7 @@ async def test_search_returns_a_typed_page_with_included_resources(env: Env) -> 
     patient = await env.client.create(a_patient("Searched"))
     await env.client.create(an_observation(patient.id))
     await env.client.create(an_observation(patient.id, code="29463-7", value=80))
-    page = await env.client.search(Observation, {"code": "8867-4", "_include": "Observation:subject"})
+    page = await env.client.search_page(Observation, {"code": "8867-4", "_include": "Observation:subject"})
     assert isinstance(page, Page)
     assert len(page) == 1
     assert page.total == 1
@@ -177,12 +177,12 @@ async def test_search_returns_a_typed_page_with_included_resources(env: Env) -> 
 async def test_iter_search_follows_next_links_across_pages(env: Env) -> None:
     for i in range(12):
         await env.client.create(a_patient(f"Pager{i}"))
-    first = await env.client.search(Patient, [("_count", "5")])
+    first = await env.client.search_page(Patient, [("_count", "5")])
     assert len(first) == 5
     assert first.next_url is not None
     pages = await env.client.collect("pages", first)
     assert [len(p) for p in pages] == [5, 5, 2]
-    everyone = await env.client.collect("iter_search", Patient, {"_count": 5})
+    everyone = await env.client.collect("iter_search", Patient, {"_count": "5"})
     assert len(everyone) == 12
     assert len({p.id for p in everyone}) == 12
     assert all(isinstance(p, Patient) for p in everyone)
@@ -192,7 +192,7 @@ async def test_search_sees_only_the_callers_tenant(env: Env) -> None:
     mine = await env.client.create(a_patient("Mine"))
     other = env.make(env.new_key())
     theirs = await other.create(a_patient("Theirs"))
-    page = await env.client.search(Patient, {"_count": 100})
+    page = await env.client.search_page(Patient, {"_count": "100"})
     assert [p.id for p in page] == [mine.id]
     with pytest.raises(NotFoundError):
         await env.client.read(Patient, theirs.id)
@@ -302,10 +302,10 @@ async def test_transaction_with_a_foreign_tenant_entry_writes_nothing(env: Env) 
     other = env.make(env.new_key())
     theirs = await other.create(a_patient("Theirs"))
     theirs.gender = "female"
-    before = len(await env.client.search(Patient, {"_count": 100}))
+    before = len(await env.client.search_page(Patient, {"_count": "100"}))
     with pytest.raises(NotFoundError):
         await env.client.transaction(Transaction.of([a_patient("Mine"), theirs.model_copy(update={"meta": None})]))
-    assert len(await env.client.search(Patient, {"_count": 100})) == before
+    assert len(await env.client.search_page(Patient, {"_count": "100"})) == before
 
 
 async def test_raw_request_is_typed_by_resource_type(env: Env) -> None:

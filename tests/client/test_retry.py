@@ -94,7 +94,7 @@ async def test_a_burst_of_503s_and_429s_is_ridden_out(env: Env) -> None:
     assert (await client.read(Patient, created.id)).id == created.id
     assert client.last_response.attempts == 4
     env.sandbox.faults.fail_next(2, status=429, retry_after=0)
-    page = await client.search(Patient)
+    page = await client.search_page(Patient)
     assert len(page) == 1
     assert page.meta.attempts == 3
 
@@ -120,7 +120,7 @@ async def test_a_create_whose_response_is_lost_is_replayed_not_duplicated(env: E
     env.sandbox.faults.drop_after_commit(1)
     created = await client.create(Patient(gender="male", identifier=[Identifier(system="urn:t", value="once")]))
     assert client.last_response.attempts == 2
-    page = await client.search(Patient, {"identifier": "urn:t|once"})
+    page = await client.search_page(Patient, {"identifier": "urn:t|once"})
     assert [p.id for p in page] == [created.id]
 
 
@@ -174,6 +174,6 @@ async def test_500_creates_under_faults_end_as_exactly_500_stored(env: Env) -> N
             faults.fail_next(1, status=429, retry_after=0)
         await client.create(Patient(gender="male", identifier=[Identifier(system="urn:seq", value=str(i))]))
     faults.reset()
-    stored = await client.collect("iter_search", Patient, {"_count": 100})
+    stored = await client.collect("iter_search", Patient, {"_count": "100"})
     values = sorted(int(p.identifier[0].value) for p in stored)
     assert values == list(range(total))  # none lost, none duplicated
