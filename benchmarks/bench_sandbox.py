@@ -1,0 +1,187 @@
+"""Sandbox latency and throughput: create and read over loopback HTTP (1 and 8 concurrent clients)
+and over the in-process transport, beside a bare uvicorn app answering a fixed JSON body (the floor
+of the HTTP stack) measured in the same run.
+
+    .venv/bin/python benchmarks/bench_sandbox.py [--n 400]
+
+The server runs in its own process (as `clinikfhir sandbox` does), so client and server do not share
+one interpreter lock. Goals on a 2-core machine: create p50 <= 3 ms, read p50 <= 1.5 ms over
+loopback, >= 500 creates/s with 8 clients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import httpx
+
+KEY = "clk_test_benchmark0001"
+PATIENT = {
+    "resourceType": "Patient",
+    "identifier": [{"system": "urn:oid:1.2.36.146.595.217.0.1", "value": "12345"}],
+    "active": True,
+    "name": [{"use": "official", "family": "Chalmers", "given": ["Peter", "James"]}],
+    "telecom": [{"system": "phone", "value": "(03) 5555 6473", "use": "work"}],
+    "gender": "male",
+    "birthDate": "1974-12-25",
+    "address": [{"use": "home", "line": ["534 Erewhon St"], "city": "PleasantVille", "postalCode": "3999"}],
+}
+
+BARE_APP = textwrap.dedent(
+    """
+    import sys, uvicorn
+    BODY = b'{"resourceType":"Patient","id":"x","meta":{"versionId":"1"},"gender":"male"}'
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        while (await receive()).get("more_body"):
+            pass
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/fhir+json"),
+                                (b"content-length", str(len(BODY)).encode())]})
+        await send({"type": "http.response.body", "body": BODY})
+    import socket
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(256)
+    print("listening on http://127.0.0.1:%d" % sock.getsockname()[1], flush=True)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    uvicorn.Server(config).run(sockets=[sock])
+    """
+)
+
+
+@contextmanager
+def server(cmd: list[str]) -> Iterator[str]:
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            found = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
+            if found:
+                yield found.group(1)
+                break
+        else:
+            raise RuntimeError("server did not start")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def timed(call: Callable[[], httpx.Response], n: int, expect: int) -> list[float]:
+    out: list[float] = []
+    for _ in range(n):
+        start = time.perf_counter()
+        r = call()
+        out.append(time.perf_counter() - start)
+        if r.status_code != expect:
+            raise RuntimeError(f"unexpected status {r.status_code}")
+    return out
+
+
+def concurrent(make: Callable[[], httpx.Client], op: Callable[[httpx.Client], httpx.Response], clients: int, n: int,
+               expect: int) -> tuple[list[float], float]:
+    lat: list[list[float]] = [[] for _ in range(clients)]
+    barrier = threading.Barrier(clients + 1)
+
+    def worker(i: int) -> None:
+        with make() as c:
+            op(c)  # warm the connection
+            barrier.wait()
+            lat[i] = timed(lambda: op(c), n // clients, expect)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - start
+    flat = [x for part in lat for x in part]
+    return flat, len(flat) / wall
+
+
+def row(label: str, lat: list[float], rate: float) -> str:
+    q = statistics.quantiles(lat, n=20)
+    return f"{label:<44} {statistics.median(lat) * 1000:8.2f} {q[18] * 1000:8.2f} {rate:10.0f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=400, help="requests per measurement")
+    n = parser.parse_args().n
+    header = f"{'measurement':<44} {'p50 ms':>8} {'p95 ms':>8} {'req/s':>10}"
+    rows: list[str] = []
+
+    with server([sys.executable, "-c", BARE_APP]) as bare:
+
+        def make_bare() -> httpx.Client:
+            return httpx.Client(base_url=bare)
+
+        with make_bare() as c:
+            timed(lambda: c.get("/"), 50, 200)
+            lat = timed(lambda: c.get("/"), n, 200)
+        rows.append(row("baseline: bare uvicorn GET, 1 client", lat, len(lat) / sum(lat)))
+        lat, rate = concurrent(make_bare, lambda c: c.post("/", json=PATIENT), 8, n, 200)
+        rows.append(row("baseline: bare uvicorn POST, 8 clients", lat, rate))
+        bare_p50 = statistics.median(lat)
+
+    cmd = [sys.executable, "-m", "clinikfhir.sandbox._cli", "--port", "0", "--key", f"{KEY}=org_bench"]
+    with server(cmd) as base:
+
+        def make() -> httpx.Client:
+            return httpx.Client(base_url=base, headers={"x-api-key": KEY})
+
+        with make() as c:
+            timed(lambda: c.post("/v1/fhir/Patient", json=PATIENT), 50, 201)
+            create = timed(lambda: c.post("/v1/fhir/Patient", json=PATIENT), n, 201)
+            pid = c.post("/v1/fhir/Patient", json=PATIENT).json()["id"]
+            read = timed(lambda: c.get(f"/v1/fhir/Patient/{pid}"), n, 200)
+        rows.append(row("loopback HTTP create, 1 client", create, len(create) / sum(create)))
+        rows.append(row("loopback HTTP read, 1 client", read, len(read) / sum(read)))
+        lat, create8 = concurrent(make, lambda c: c.post("/v1/fhir/Patient", json=PATIENT), 8, n, 201)
+        rows.append(row("loopback HTTP create, 8 clients", lat, create8))
+        create8_p50 = statistics.median(lat)
+        lat, rate = concurrent(make, lambda c: c.get(f"/v1/fhir/Patient/{pid}"), 8, n, 200)
+        rows.append(row("loopback HTTP read, 8 clients", lat, rate))
+
+    from clinikfhir.sandbox import Sandbox
+
+    with Sandbox() as sb, sb.client(sb.create_key("org_bench")) as c:
+        timed(lambda: c.post("/v1/fhir/Patient", json=PATIENT), 50, 201)
+        lat = timed(lambda: c.post("/v1/fhir/Patient", json=PATIENT), n, 201)
+        rows.append(row("in-process transport create", lat, len(lat) / sum(lat)))
+        pid = c.post("/v1/fhir/Patient", json=PATIENT).json()["id"]
+        lat = timed(lambda: c.get(f"/v1/fhir/Patient/{pid}"), n, 200)
+        rows.append(row("in-process transport read", lat, len(lat) / sum(lat)))
+
+    print(header)
+    print("-" * len(header))
+    for line in rows:
+        print(line)
+    print()
+    print(f"create p50 {statistics.median(create) * 1000:.2f} ms (goal <= 3), "
+          f"read p50 {statistics.median(read) * 1000:.2f} ms (goal <= 1.5), "
+          f"8-client creates {create8:.0f}/s (goal >= 500)")
+    print(f"8-client create p50 / bare-uvicorn 8-client POST p50: {create8_p50 / bare_p50:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
