@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Collection
 from functools import cache
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 # a module import (attributes read at call time): the generated module imports our runtime helpers
 import clinikfhir._generated.invariants as _invariants
@@ -24,6 +24,9 @@ from ._issues import Issue, Severity
 from ._primitives import check_primitive, check_xhtml
 from ._schema import Field, Node, node, value_set_codes
 
+if TYPE_CHECKING:
+    from fhir.resources.R4B.resource import Resource
+
 Level = Literal["error", "warning", "information"]
 
 _RANK: dict[str, int] = {"fatal": 0, "error": 1, "warning": 2, "information": 3}
@@ -32,7 +35,7 @@ _ABSOLUTE_TAIL = re.compile(r"/([A-Z][A-Za-z]+)/[A-Za-z0-9\-.]{1,64}(?:/_history
 
 
 def validate(
-    resource: Any,
+    resource: Resource | dict[str, Any],
     *,
     level: Level = "warning",
     ignore: Collection[str] = (),
@@ -137,7 +140,7 @@ class _Walker:
         seen: dict[str, str] = {}  # element name -> the JSON key that carried it (choices)
         has_content = obj is res  # ele-1 is a rule for elements, not for resources
         for key, value in obj.items():
-            if key == "resourceType" and "resourceType" not in fields:
+            if key == "resourceType" and obj is res:
                 continue
             if key != "id":
                 has_content = True
@@ -176,7 +179,7 @@ class _Walker:
                     f"required element is missing (min {element.min})",
                     "cardinality",
                 )
-        if spec.name == "Extension" and "url" in obj:
+        if spec.name == "Extension":
             has_value = any(k.startswith("value") or k.startswith("_value") for k in obj)
             if ("extension" in obj) == has_value:
                 self.add("error", "invariant", path, _human("ext-1"), "ext-1")

@@ -420,3 +420,26 @@ def test_issue_is_a_frozen_value() -> None:
     with pytest.raises(AttributeError):
         issue.key = "x"  # type: ignore[misc]
     assert str(issue) == "error: Patient.gender: code is not in the value set [binding]"
+
+
+def test_skipped_value_sets_are_exactly_the_documented_ones() -> None:
+    from clinikfhir._generated.validation_schema import SKIPPED_VALUE_SETS, VALUE_SETS
+
+    assert set(SKIPPED_VALUE_SETS) == {
+        "http://hl7.org/fhir/ValueSet/mimetypes",
+        "http://hl7.org/fhir/ValueSet/ucum-units",
+        "http://loinc.org/vs/LL379-9",
+    }
+    assert all(systems for url, systems in VALUE_SETS.items() if url not in SKIPPED_VALUE_SETS)
+    assert len(VALUE_SETS) == 224
+
+
+def test_resource_type_key_only_at_a_resource_root() -> None:
+    assert errors(patient(name=[{"family": "A", "resourceType": "HumanName"}])) == [
+        ("unknown-element", "Patient.name[0].resourceType")
+    ]
+
+
+def test_extension_without_url() -> None:
+    assert sorted(errors(patient(extension=[{"valueString": "a"}]))) == [("cardinality", "Patient.extension[0].url")]
+    assert sorted(errors(patient(extension=[{"url": "http://e.org/a"}]))) == [("ext-1", "Patient.extension[0]")]
