@@ -95,7 +95,7 @@ def _compare(checker: str, case: Path, errors: dict[str, set[int]]) -> None:
     report = [f"{checker}: {case.name}"]
     report += [f"  line {n} should be a type error: {lines[n - 1].strip()}" for n in missing]
     report += [f"  line {n} is an unexpected type error: {lines[n - 1].strip()}" for n in extra]
-    assert not (missing or extra), "\n".join(report)
+    assert (missing, extra) == ([], []), "\n".join(report)
 
 
 def test_there_are_cases() -> None:
