@@ -2,8 +2,8 @@
 client mixin whose ``search(Model)`` overloads return the right query class.
 
 Output under ``clinikfhir/_generated/search_queries/``: ``<type>.py`` with ``<Type>Params`` (the
-parameters, generic in what their setters return) and ``<Type>Query``; ``_refs.py`` with one class
-per distinct set of reference targets (a property per target chains to its parameters); and
+parameters, generic in what their setters return) and ``<Type>Query``; ``_refs/`` with one module per
+distinct set of reference targets (a property per target chains to its parameters); and
 ``__init__.py`` with the lazy index. ``clinikfhir/_generated/search_mixin.py`` holds ``SearchMixin``.
 
 Python names for parameter codes (documented in ``clinikfhir.search``): ``-`` becomes ``_``;
@@ -112,7 +112,7 @@ def emit_type(
         "",
     ]
     if refs:
-        out += [f"from ._refs import {', '.join(refs)}", ""]
+        out += [*(f"from ._refs.{r.lower()} import {r}" for r in refs), ""]
     out += [
         "if TYPE_CHECKING:",
         f"    from clinikfhir.models import {model}",
@@ -207,29 +207,31 @@ def _component_kind(rtype: str, code: str, data: dict[str, dict[str, tuple[Any, 
     raise SystemExit(f"{rtype}: composite component {code} is not a known search parameter")
 
 
-def emit_refs(data: dict[str, dict[str, tuple[Any, ...]]]) -> str:
+def emit_refs(data: dict[str, dict[str, tuple[Any, ...]]]) -> dict[str, str]:
+    """One module per reference class, so a query class loads only the reference classes it uses."""
     target_sets = sorted({p[3] for params in data.values() for p in params.values() if p[1] == "reference"})
-    all_targets = sorted({t for ts in target_sets for t in ts})
-    out = [
-        HEAD,
-        '"""Reference parameters by target set: ``typed(...)`` and one chaining property per target type."""',
-        "",
-        "from __future__ import annotations",
-        "",
-        "from typing import TYPE_CHECKING, Literal",
-        "",
-        "from typing_extensions import TypeVar",
-        "",
-        "from clinikfhir.search._params import ReferenceParam",
-        "",
-        "if TYPE_CHECKING:",
-        *(f"    from .{module_name(t)} import {t}Params" for t in all_targets),
-        "",
-        '_Q = TypeVar("_Q")',
-    ]
+    files = {
+        f"{PKG}/_refs/__init__.py": HEAD
+        + '"""Reference parameters by target set, one module each (imported by the query modules)."""\n'
+    }
     for targets in target_sets:
         cls = ref_class(targets)
+        out = [
+            HEAD,
+            f'"""``{cls}``: a reference parameter with its ``typed(...)`` and one chaining property per target."""',
+            "",
+            "from __future__ import annotations",
+            "",
+            *(["from typing import TYPE_CHECKING, Literal", ""] if targets else []),
+            "from typing_extensions import TypeVar",
+            "",
+            "from clinikfhir.search._params import ReferenceParam",
+            "",
+        ]
+        if targets:
+            out += ["if TYPE_CHECKING:", *(f"    from ..{module_name(t)} import {t}Params" for t in targets), ""]
         out += [
+            '_Q = TypeVar("_Q")',
             "",
             "",
             f"class {cls}(ReferenceParam[_Q]):",
@@ -251,12 +253,13 @@ def emit_refs(data: dict[str, dict[str, tuple[Any, ...]]]) -> str:
                 "    @property",
                 f"    def {t}(self) -> {t}Params[_Q]:",
                 f'        """Chain to {t}\'s search parameters (``param:{t}.name=...``)."""',
-                f"        from .{module_name(t)} import {t}Params",
+                f"        from ..{module_name(t)} import {t}Params",
                 "",
                 f"        return {t}Params(*self._chain({t!r}))",
             ]
-    out.append("")
-    return "\n".join(out)
+        out.append("")
+        files[f"{PKG}/_refs/{cls.lower()}.py"] = "\n".join(out)
+    return files
 
 
 def emit_index(types: list[str], r4_only: set[str]) -> str:
@@ -342,7 +345,7 @@ def emit() -> dict[str, str]:
     types = r4_resource_types()
     r4_only = {t for t in types if importlib.util.find_spec(f"fhir.resources.R4B.{t.lower()}") is None}
     files = {f"{PKG}/{module_name(t)}.py": emit_type(t, data[t], data, t in r4_only) for t in types}
-    files[f"{PKG}/_refs.py"] = emit_refs(data)
+    files.update(emit_refs(data))
     files[f"{PKG}/__init__.py"] = emit_index(types, r4_only)
     files[f"{GENERATED}/search_mixin.py"] = emit_mixin(types, r4_only)
     return files

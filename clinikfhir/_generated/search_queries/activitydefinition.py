@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, CompositeParam, DateParam, IdentifierParam, QuantityParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import Ref145_6a9dc272
+from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
 
 if TYPE_CHECKING:
     from clinikfhir.models import ActivityDefinition

@@ -15,7 +15,12 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import Ref4_67100399, Ref4_844106a6, Ref7_2a9f4993, RefCondition, RefLocation, RefResearchStudy
+from ._refs.ref4_67100399 import Ref4_67100399
+from ._refs.ref4_844106a6 import Ref4_844106a6
+from ._refs.ref7_2a9f4993 import Ref7_2a9f4993
+from ._refs.refcondition import RefCondition
+from ._refs.reflocation import RefLocation
+from ._refs.refresearchstudy import RefResearchStudy
 
 if TYPE_CHECKING:
     from clinikfhir.models import AdverseEvent

@@ -15,7 +15,14 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import Ref145_6a9dc272, Ref4_06a92817, Ref7_90af989e, RefLocation, RefPatient, RefPractitioner, RefServiceRequest, RefSlot
+from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
+from ._refs.ref4_06a92817 import Ref4_06a92817
+from ._refs.ref7_90af989e import Ref7_90af989e
+from ._refs.reflocation import RefLocation
+from ._refs.refpatient import RefPatient
+from ._refs.refpractitioner import RefPractitioner
+from ._refs.refservicerequest import RefServiceRequest
+from ._refs.refslot import RefSlot
 
 if TYPE_CHECKING:
     from clinikfhir.models import Appointment

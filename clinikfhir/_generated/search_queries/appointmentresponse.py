@@ -15,7 +15,11 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import Ref7_90af989e, RefAppointment, RefLocation, RefPatient, RefPractitioner
+from ._refs.ref7_90af989e import Ref7_90af989e
+from ._refs.refappointment import RefAppointment
+from ._refs.reflocation import RefLocation
+from ._refs.refpatient import RefPatient
+from ._refs.refpractitioner import RefPractitioner
 
 if TYPE_CHECKING:
     from clinikfhir.models import AppointmentResponse

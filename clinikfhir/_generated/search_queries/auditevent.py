@@ -15,7 +15,9 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import Ref145_6a9dc272, Ref6_6b1a412b, RefPatient
+from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
+from ._refs.ref6_6b1a412b import Ref6_6b1a412b
+from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
     from clinikfhir.models import AuditEvent

@@ -15,7 +15,8 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import RefComposition, RefMessageHeader
+from ._refs.refcomposition import RefComposition
+from ._refs.refmessageheader import RefMessageHeader
 
 if TYPE_CHECKING:
     from clinikfhir.models import Bundle

@@ -15,7 +15,8 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, CompositeParam, DateParam, QuantityParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import RefImplementationGuide, RefStructureDefinition
+from ._refs.refimplementationguide import RefImplementationGuide
+from ._refs.refstructuredefinition import RefStructureDefinition
 
 if TYPE_CHECKING:
     from clinikfhir.models import CapabilityStatement

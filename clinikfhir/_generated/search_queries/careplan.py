@@ -15,7 +15,16 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import Ref5_e15042f5, Ref8_6297338b, Ref9_64e04af3, RefCarePlan, RefCareTeam, RefCondition, RefEncounter, RefGoal, RefGroupPatient, RefPatient
+from ._refs.ref5_e15042f5 import Ref5_e15042f5
+from ._refs.ref8_6297338b import Ref8_6297338b
+from ._refs.ref9_64e04af3 import Ref9_64e04af3
+from ._refs.refcareplan import RefCarePlan
+from ._refs.refcareteam import RefCareTeam
+from ._refs.refcondition import RefCondition
+from ._refs.refencounter import RefEncounter
+from ._refs.refgoal import RefGoal
+from ._refs.refgrouppatient import RefGroupPatient
+from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
     from clinikfhir.models import CarePlan

@@ -15,7 +15,10 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import Ref6_f892e642, RefEncounter, RefGroupPatient, RefPatient
+from ._refs.ref6_f892e642 import Ref6_f892e642
+from ._refs.refencounter import RefEncounter
+from ._refs.refgrouppatient import RefGroupPatient
+from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
     from clinikfhir.models import CareTeam

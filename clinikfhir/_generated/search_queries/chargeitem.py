@@ -15,7 +15,14 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, NumberParam, QuantityParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import Ref6_6b1a412b, Ref7_63e06aca, Ref8_df74877e, RefAccount, RefEncounterEpisodeOfCare, RefGroupPatient, RefOrganization, RefPatient
+from ._refs.ref6_6b1a412b import Ref6_6b1a412b
+from ._refs.ref7_63e06aca import Ref7_63e06aca
+from ._refs.ref8_df74877e import Ref8_df74877e
+from ._refs.refaccount import RefAccount
+from ._refs.refencounterepisodeofcare import RefEncounterEpisodeOfCare
+from ._refs.refgrouppatient import RefGroupPatient
+from ._refs.reforganization import RefOrganization
+from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
     from clinikfhir.models import ChargeItem

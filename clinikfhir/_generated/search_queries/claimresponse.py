@@ -15,7 +15,10 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import RefClaim, RefOrganization, RefOrganizationPractitionerPractitionerRole, RefPatient
+from ._refs.refclaim import RefClaim
+from ._refs.reforganization import RefOrganization
+from ._refs.reforganizationpractitionerpractitionerrole import RefOrganizationPractitionerPractitionerRole
+from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
     from clinikfhir.models import ClaimResponse

@@ -15,7 +15,15 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import Ref145_6a9dc272, Ref7_35d03ec3, RefAllergyIntoleranceCondition, RefClinicalImpression, RefConditionMediaObservation, RefEncounter, RefGroupPatient, RefPatient, RefPractitionerPractitionerRole
+from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
+from ._refs.ref7_35d03ec3 import Ref7_35d03ec3
+from ._refs.refallergyintolerancecondition import RefAllergyIntoleranceCondition
+from ._refs.refclinicalimpression import RefClinicalImpression
+from ._refs.refconditionmediaobservation import RefConditionMediaObservation
+from ._refs.refencounter import RefEncounter
+from ._refs.refgrouppatient import RefGroupPatient
+from ._refs.refpatient import RefPatient
+from ._refs.refpractitionerpractitionerrole import RefPractitionerPractitionerRole
 
 if TYPE_CHECKING:
     from clinikfhir.models import ClinicalImpression

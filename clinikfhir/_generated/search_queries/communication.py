@@ -15,7 +15,13 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import Ref145_6a9dc272, Ref5_e15042f5, Ref7_b05d5f17, Ref9_7e238dcf, RefEncounter, RefGroupPatient, RefPatient
+from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
+from ._refs.ref5_e15042f5 import Ref5_e15042f5
+from ._refs.ref7_b05d5f17 import Ref7_b05d5f17
+from ._refs.ref9_7e238dcf import Ref9_7e238dcf
+from ._refs.refencounter import RefEncounter
+from ._refs.refgrouppatient import RefGroupPatient
+from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
     from clinikfhir.models import Communication

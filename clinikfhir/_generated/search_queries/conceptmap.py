@@ -15,7 +15,8 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, CompositeParam, DateParam, IdentifierParam, QuantityParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import RefConceptMap, RefValueSet
+from ._refs.refconceptmap import RefConceptMap
+from ._refs.refvalueset import RefValueSet
 
 if TYPE_CHECKING:
     from clinikfhir.models import ConceptMap

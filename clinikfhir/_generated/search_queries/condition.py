@@ -15,7 +15,11 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, QuantityParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import Ref145_6a9dc272, Ref4_844106a6, RefEncounter, RefGroupPatient, RefPatient
+from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
+from ._refs.ref4_844106a6 import Ref4_844106a6
+from ._refs.refencounter import RefEncounter
+from ._refs.refgrouppatient import RefGroupPatient
+from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
     from clinikfhir.models import Condition

@@ -15,7 +15,12 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import Ref145_6a9dc272, Ref4_739d425b, Ref5_ed201369, Ref8_a64cc2df, RefOrganization, RefPatient
+from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
+from ._refs.ref4_739d425b import Ref4_739d425b
+from ._refs.ref5_ed201369 import Ref5_ed201369
+from ._refs.ref8_a64cc2df import Ref8_a64cc2df
+from ._refs.reforganization import RefOrganization
+from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
     from clinikfhir.models import Consent

@@ -15,7 +15,9 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import RefOrganizationPatientRelatedPerson, RefPatient, RefPatientRelatedPerson
+from ._refs.reforganizationpatientrelatedperson import RefOrganizationPatientRelatedPerson
+from ._refs.refpatient import RefPatient
+from ._refs.refpatientrelatedperson import RefPatientRelatedPerson
 
 if TYPE_CHECKING:
     from clinikfhir.models import Coverage

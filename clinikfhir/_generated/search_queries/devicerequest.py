@@ -15,7 +15,15 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import Ref145_6a9dc272, Ref4_e0dfa52f, Ref4_f49cc3f4, Ref8_6297338b, RefActivityDefinitionPlanDefinition, RefClaimResponseCoverage, RefDevice, RefEncounter, RefPatient
+from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
+from ._refs.ref4_e0dfa52f import Ref4_e0dfa52f
+from ._refs.ref4_f49cc3f4 import Ref4_f49cc3f4
+from ._refs.ref8_6297338b import Ref8_6297338b
+from ._refs.refactivitydefinitionplandefinition import RefActivityDefinitionPlanDefinition
+from ._refs.refclaimresponsecoverage import RefClaimResponseCoverage
+from ._refs.refdevice import RefDevice
+from ._refs.refencounter import RefEncounter
+from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
     from clinikfhir.models import DeviceRequest

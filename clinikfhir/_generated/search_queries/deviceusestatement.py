@@ -15,7 +15,8 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import RefDevice, RefGroupPatient
+from ._refs.refdevice import RefDevice
+from ._refs.refgrouppatient import RefGroupPatient
 
 if TYPE_CHECKING:
     from clinikfhir.models import DeviceUseStatement

@@ -15,7 +15,14 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import Ref4_8f336470, Ref4_f49cc3f4, Ref5_a0a7ab54, RefEncounter, RefMedia, RefObservation, RefPatient, RefSpecimen
+from ._refs.ref4_8f336470 import Ref4_8f336470
+from ._refs.ref4_f49cc3f4 import Ref4_f49cc3f4
+from ._refs.ref5_a0a7ab54 import Ref5_a0a7ab54
+from ._refs.refencounter import RefEncounter
+from ._refs.refmedia import RefMedia
+from ._refs.refobservation import RefObservation
+from ._refs.refpatient import RefPatient
+from ._refs.refspecimen import RefSpecimen
 
 if TYPE_CHECKING:
     from clinikfhir.models import DiagnosticReport

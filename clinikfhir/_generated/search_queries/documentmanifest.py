@@ -15,7 +15,11 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import Ref145_6a9dc272, Ref4_bff30ac0, Ref5_ed201369, Ref6_6b1a412b, RefPatient
+from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
+from ._refs.ref4_bff30ac0 import Ref4_bff30ac0
+from ._refs.ref5_ed201369 import Ref5_ed201369
+from ._refs.ref6_6b1a412b import Ref6_6b1a412b
+from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
     from clinikfhir.models import DocumentManifest

@@ -15,7 +15,14 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, CompositeParam, DateParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import Ref145_6a9dc272, Ref4_bff30ac0, Ref6_6b1a412b, RefDocumentReference, RefEncounterEpisodeOfCare, RefOrganization, RefOrganizationPractitionerPractitionerRole, RefPatient
+from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
+from ._refs.ref4_bff30ac0 import Ref4_bff30ac0
+from ._refs.ref6_6b1a412b import Ref6_6b1a412b
+from ._refs.refdocumentreference import RefDocumentReference
+from ._refs.refencounterepisodeofcare import RefEncounterEpisodeOfCare
+from ._refs.reforganization import RefOrganization
+from ._refs.reforganizationpractitionerpractitionerrole import RefOrganizationPractitionerPractitionerRole
+from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
     from clinikfhir.models import DocumentReference

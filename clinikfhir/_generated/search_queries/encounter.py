@@ -15,7 +15,19 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, QuantityParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import Ref4_06a92817, RefAccount, RefAppointment, RefConditionProcedure, RefEncounter, RefEpisodeOfCare, RefGroupPatient, RefLocation, RefOrganization, RefPatient, RefPractitioner, RefPractitionerPractitionerRoleRelatedPerson, RefServiceRequest
+from ._refs.ref4_06a92817 import Ref4_06a92817
+from ._refs.refaccount import RefAccount
+from ._refs.refappointment import RefAppointment
+from ._refs.refconditionprocedure import RefConditionProcedure
+from ._refs.refencounter import RefEncounter
+from ._refs.refepisodeofcare import RefEpisodeOfCare
+from ._refs.refgrouppatient import RefGroupPatient
+from ._refs.reflocation import RefLocation
+from ._refs.reforganization import RefOrganization
+from ._refs.refpatient import RefPatient
+from ._refs.refpractitioner import RefPractitioner
+from ._refs.refpractitionerpractitionerrolerelatedperson import RefPractitionerPractitionerRoleRelatedPerson
+from ._refs.refservicerequest import RefServiceRequest
 
 if TYPE_CHECKING:
     from clinikfhir.models import Encounter

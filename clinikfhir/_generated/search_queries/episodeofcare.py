@@ -15,7 +15,11 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import RefCondition, RefOrganization, RefPatient, RefPractitioner, RefServiceRequest
+from ._refs.refcondition import RefCondition
+from ._refs.reforganization import RefOrganization
+from ._refs.refpatient import RefPatient
+from ._refs.refpractitioner import RefPractitioner
+from ._refs.refservicerequest import RefServiceRequest
 
 if TYPE_CHECKING:
     from clinikfhir.models import EpisodeOfCare

@@ -15,7 +15,15 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import Ref5_ed201369, RefClaim, RefCoverage, RefDevice, RefEncounter, RefLocation, RefOrganizationPractitionerPractitionerRole, RefPatient, RefPractitionerPractitionerRole
+from ._refs.ref5_ed201369 import Ref5_ed201369
+from ._refs.refclaim import RefClaim
+from ._refs.refcoverage import RefCoverage
+from ._refs.refdevice import RefDevice
+from ._refs.refencounter import RefEncounter
+from ._refs.reflocation import RefLocation
+from ._refs.reforganizationpractitionerpractitionerrole import RefOrganizationPractitionerPractitionerRole
+from ._refs.refpatient import RefPatient
+from ._refs.refpractitionerpractitionerrole import RefPractitionerPractitionerRole
 
 if TYPE_CHECKING:
     from clinikfhir.models import ExplanationOfBenefit

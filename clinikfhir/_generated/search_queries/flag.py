@@ -15,7 +15,10 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import Ref5_8089096b, Ref8_641690d0, RefEncounter, RefPatient
+from ._refs.ref5_8089096b import Ref5_8089096b
+from ._refs.ref8_641690d0 import Ref8_641690d0
+from ._refs.refencounter import RefEncounter
+from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
     from clinikfhir.models import Flag

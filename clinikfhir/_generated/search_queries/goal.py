@@ -15,7 +15,8 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import RefGroupOrganizationPatient, RefPatient
+from ._refs.refgrouporganizationpatient import RefGroupOrganizationPatient
+from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
     from clinikfhir.models import Goal

@@ -15,7 +15,8 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, CompositeParam, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import Ref4_196fb7ee, Ref7_12ceaf84
+from ._refs.ref4_196fb7ee import Ref4_196fb7ee
+from ._refs.ref7_12ceaf84 import Ref7_12ceaf84
 
 if TYPE_CHECKING:
     from clinikfhir.models import Group

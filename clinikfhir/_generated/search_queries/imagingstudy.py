@@ -15,7 +15,13 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import Ref5_a9aa23b4, Ref7_63e06aca, RefDeviceGroupPatient, RefEncounter, RefEndpoint, RefPatient, RefPractitionerPractitionerRole
+from ._refs.ref5_a9aa23b4 import Ref5_a9aa23b4
+from ._refs.ref7_63e06aca import Ref7_63e06aca
+from ._refs.refdevicegrouppatient import RefDeviceGroupPatient
+from ._refs.refencounter import RefEncounter
+from ._refs.refendpoint import RefEndpoint
+from ._refs.refpatient import RefPatient
+from ._refs.refpractitionerpractitionerrole import RefPractitionerPractitionerRole
 
 if TYPE_CHECKING:
     from clinikfhir.models import ImagingStudy

@@ -15,7 +15,9 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, CompositeParam, DateParam, QuantityParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import Ref145_6a9dc272, RefImplementationGuide, RefStructureDefinition
+from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
+from ._refs.refimplementationguide import RefImplementationGuide
+from ._refs.refstructuredefinition import RefStructureDefinition
 
 if TYPE_CHECKING:
     from clinikfhir.models import ImplementationGuide

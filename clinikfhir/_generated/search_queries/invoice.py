@@ -15,7 +15,12 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, QuantityParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import Ref6_6b1a412b, RefAccount, RefGroupPatient, RefOrganization, RefOrganizationPatientRelatedPerson, RefPatient
+from ._refs.ref6_6b1a412b import Ref6_6b1a412b
+from ._refs.refaccount import RefAccount
+from ._refs.refgrouppatient import RefGroupPatient
+from ._refs.reforganization import RefOrganization
+from ._refs.reforganizationpatientrelatedperson import RefOrganizationPatientRelatedPerson
+from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
     from clinikfhir.models import Invoice

@@ -15,7 +15,11 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import Ref145_6a9dc272, Ref4_0cfa9a1b, Ref4_f49cc3f4, RefEncounter, RefPatient
+from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
+from ._refs.ref4_0cfa9a1b import Ref4_0cfa9a1b
+from ._refs.ref4_f49cc3f4 import Ref4_f49cc3f4
+from ._refs.refencounter import RefEncounter
+from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
     from clinikfhir.models import List

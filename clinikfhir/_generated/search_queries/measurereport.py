@@ -15,7 +15,11 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import Ref145_6a9dc272, Ref4_671cb04b, Ref7_a9283a96, RefMeasure, RefPatient
+from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
+from ._refs.ref4_671cb04b import Ref4_671cb04b
+from ._refs.ref7_a9283a96 import Ref7_a9283a96
+from ._refs.refmeasure import RefMeasure
+from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
     from clinikfhir.models import MeasureReport

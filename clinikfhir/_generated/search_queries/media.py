@@ -15,7 +15,12 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import Ref7_1edf7b3b, Ref7_63e06aca, RefCarePlanServiceRequest, RefDeviceDeviceMetric, RefEncounter, RefPatient
+from ._refs.ref7_1edf7b3b import Ref7_1edf7b3b
+from ._refs.ref7_63e06aca import Ref7_63e06aca
+from ._refs.refcareplanservicerequest import RefCarePlanServiceRequest
+from ._refs.refdevicedevicemetric import RefDeviceDeviceMetric
+from ._refs.refencounter import RefEncounter
+from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
     from clinikfhir.models import Media

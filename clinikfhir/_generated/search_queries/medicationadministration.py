@@ -15,7 +15,13 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import Ref5_7670d63e, RefDevice, RefEncounterEpisodeOfCare, RefGroupPatient, RefMedication, RefMedicationRequest, RefPatient
+from ._refs.ref5_7670d63e import Ref5_7670d63e
+from ._refs.refdevice import RefDevice
+from ._refs.refencounterepisodeofcare import RefEncounterEpisodeOfCare
+from ._refs.refgrouppatient import RefGroupPatient
+from ._refs.refmedication import RefMedication
+from ._refs.refmedicationrequest import RefMedicationRequest
+from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
     from clinikfhir.models import MedicationAdministration

@@ -15,7 +15,15 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import Ref6_6b1a412b, RefEncounterEpisodeOfCare, RefGroupPatient, RefLocation, RefMedication, RefMedicationRequest, RefPatient, RefPatientPractitioner, RefPractitionerPractitionerRole
+from ._refs.ref6_6b1a412b import Ref6_6b1a412b
+from ._refs.refencounterepisodeofcare import RefEncounterEpisodeOfCare
+from ._refs.refgrouppatient import RefGroupPatient
+from ._refs.reflocation import RefLocation
+from ._refs.refmedication import RefMedication
+from ._refs.refmedicationrequest import RefMedicationRequest
+from ._refs.refpatient import RefPatient
+from ._refs.refpatientpractitioner import RefPatientPractitioner
+from ._refs.refpractitionerpractitionerrole import RefPractitionerPractitionerRole
 
 if TYPE_CHECKING:
     from clinikfhir.models import MedicationDispense

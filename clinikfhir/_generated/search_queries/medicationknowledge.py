@@ -15,7 +15,9 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import RefDocumentReferenceMedia, RefOrganization, RefSubstance
+from ._refs.refdocumentreferencemedia import RefDocumentReferenceMedia
+from ._refs.reforganization import RefOrganization
+from ._refs.refsubstance import RefSubstance
 
 if TYPE_CHECKING:
     from clinikfhir.models import MedicationKnowledge

@@ -15,7 +15,13 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import Ref6_6b1a412b, Ref7_63e06aca, RefEncounter, RefGroupPatient, RefMedication, RefOrganization, RefPatient
+from ._refs.ref6_6b1a412b import Ref6_6b1a412b
+from ._refs.ref7_63e06aca import Ref7_63e06aca
+from ._refs.refencounter import RefEncounter
+from ._refs.refgrouppatient import RefGroupPatient
+from ._refs.refmedication import RefMedication
+from ._refs.reforganization import RefOrganization
+from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
     from clinikfhir.models import MedicationRequest

@@ -15,7 +15,12 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import Ref5_bbbf6bde, Ref5_ed201369, RefEncounterEpisodeOfCare, RefGroupPatient, RefMedication, RefPatient
+from ._refs.ref5_bbbf6bde import Ref5_bbbf6bde
+from ._refs.ref5_ed201369 import Ref5_ed201369
+from ._refs.refencounterepisodeofcare import RefEncounterEpisodeOfCare
+from ._refs.refgrouppatient import RefGroupPatient
+from ._refs.refmedication import RefMedication
+from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
     from clinikfhir.models import MedicationStatement

@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import RefMedicationMedicinalProduct
+from ._refs.refmedicationmedicinalproduct import RefMedicationMedicinalProduct
 
 if TYPE_CHECKING:
     from clinikfhir.models import GenericResource

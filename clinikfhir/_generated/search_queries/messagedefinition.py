@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, CompositeParam, DateParam, IdentifierParam, QuantityParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import RefActivityDefinitionPlanDefinition
+from ._refs.refactivitydefinitionplandefinition import RefActivityDefinitionPlanDefinition
 
 if TYPE_CHECKING:
     from clinikfhir.models import MessageDefinition

@@ -15,7 +15,10 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import Ref145_6a9dc272, RefDevice, RefOrganizationPractitionerPractitionerRole, RefPractitionerPractitionerRole
+from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
+from ._refs.refdevice import RefDevice
+from ._refs.reforganizationpractitionerpractitionerrole import RefOrganizationPractitionerPractitionerRole
+from ._refs.refpractitionerpractitionerrole import RefPractitionerPractitionerRole
 
 if TYPE_CHECKING:
     from clinikfhir.models import MessageHeader

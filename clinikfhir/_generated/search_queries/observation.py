@@ -15,7 +15,17 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, CompositeParam, DateParam, IdentifierParam, QuantityParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import Ref145_6a9dc272, Ref4_f49cc3f4, Ref6_4ec5505b, Ref6_511ce2d3, Ref6_6f0efd4d, Ref6_f892e642, RefDeviceDeviceMetric, RefEncounter, RefMolecularSequenceObservationQuestionnaireResponse, RefPatient, RefSpecimen
+from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
+from ._refs.ref4_f49cc3f4 import Ref4_f49cc3f4
+from ._refs.ref6_4ec5505b import Ref6_4ec5505b
+from ._refs.ref6_511ce2d3 import Ref6_511ce2d3
+from ._refs.ref6_6f0efd4d import Ref6_6f0efd4d
+from ._refs.ref6_f892e642 import Ref6_f892e642
+from ._refs.refdevicedevicemetric import RefDeviceDeviceMetric
+from ._refs.refencounter import RefEncounter
+from ._refs.refmolecularsequenceobservationquestionnaireresponse import RefMolecularSequenceObservationQuestionnaireResponse
+from ._refs.refpatient import RefPatient
+from ._refs.refspecimen import RefSpecimen
 
 if TYPE_CHECKING:
     from clinikfhir.models import Observation

@@ -15,7 +15,9 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import RefOrganization, RefOrganizationPractitionerPractitionerRole, RefPatientRelatedPerson
+from ._refs.reforganization import RefOrganization
+from ._refs.reforganizationpractitionerpractitionerrole import RefOrganizationPractitionerPractitionerRole
+from ._refs.refpatientrelatedperson import RefPatientRelatedPerson
 
 if TYPE_CHECKING:
     from clinikfhir.models import Patient

@@ -15,7 +15,11 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import Ref4_7baf4f47, RefOrganization, RefPatient, RefPractitioner, RefRelatedPerson
+from ._refs.ref4_7baf4f47 import Ref4_7baf4f47
+from ._refs.reforganization import RefOrganization
+from ._refs.refpatient import RefPatient
+from ._refs.refpractitioner import RefPractitioner
+from ._refs.refrelatedperson import RefRelatedPerson
 
 if TYPE_CHECKING:
     from clinikfhir.models import Person

@@ -15,7 +15,11 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import RefEndpoint, RefHealthcareService, RefLocation, RefOrganization, RefPractitioner
+from ._refs.refendpoint import RefEndpoint
+from ._refs.refhealthcareservice import RefHealthcareService
+from ._refs.reflocation import RefLocation
+from ._refs.reforganization import RefOrganization
+from ._refs.refpractitioner import RefPractitioner
 
 if TYPE_CHECKING:
     from clinikfhir.models import PractitionerRole

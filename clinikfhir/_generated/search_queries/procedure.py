@@ -15,7 +15,15 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import Ref5_e15042f5, Ref5_f7644240, Ref6_6b1a412b, RefCarePlanServiceRequest, RefEncounter, RefGroupPatient, RefLocation, RefMedicationAdministrationObservationProcedure, RefPatient
+from ._refs.ref5_e15042f5 import Ref5_e15042f5
+from ._refs.ref5_f7644240 import Ref5_f7644240
+from ._refs.ref6_6b1a412b import Ref6_6b1a412b
+from ._refs.refcareplanservicerequest import RefCarePlanServiceRequest
+from ._refs.refencounter import RefEncounter
+from ._refs.refgrouppatient import RefGroupPatient
+from ._refs.reflocation import RefLocation
+from ._refs.refmedicationadministrationobservationprocedure import RefMedicationAdministrationObservationProcedure
+from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
     from clinikfhir.models import Procedure

@@ -15,7 +15,14 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import Ref145_6a9dc272, Ref4_844106a6, Ref6_6b1a412b, RefCarePlanServiceRequest, RefEncounter, RefObservationProcedure, RefPatient, RefQuestionnaire
+from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
+from ._refs.ref4_844106a6 import Ref4_844106a6
+from ._refs.ref6_6b1a412b import Ref6_6b1a412b
+from ._refs.refcareplanservicerequest import RefCarePlanServiceRequest
+from ._refs.refencounter import RefEncounter
+from ._refs.refobservationprocedure import RefObservationProcedure
+from ._refs.refpatient import RefPatient
+from ._refs.refquestionnaire import RefQuestionnaire
 
 if TYPE_CHECKING:
     from clinikfhir.models import QuestionnaireResponse

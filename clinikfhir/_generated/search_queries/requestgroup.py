@@ -15,7 +15,12 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import Ref, Ref5_7670d63e, RefDevicePractitionerPractitionerRole, RefEncounter, RefGroupPatient, RefPatient
+from ._refs.ref import Ref
+from ._refs.ref5_7670d63e import Ref5_7670d63e
+from ._refs.refdevicepractitionerpractitionerrole import RefDevicePractitionerPractitionerRole
+from ._refs.refencounter import RefEncounter
+from ._refs.refgrouppatient import RefGroupPatient
+from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
     from clinikfhir.models import RequestGroup

@@ -15,7 +15,11 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import RefLocation, RefOrganization, RefPlanDefinition, RefPractitionerPractitionerRole, RefResearchStudy
+from ._refs.reflocation import RefLocation
+from ._refs.reforganization import RefOrganization
+from ._refs.refplandefinition import RefPlanDefinition
+from ._refs.refpractitionerpractitionerrole import RefPractitionerPractitionerRole
+from ._refs.refresearchstudy import RefResearchStudy
 
 if TYPE_CHECKING:
     from clinikfhir.models import ResearchStudy

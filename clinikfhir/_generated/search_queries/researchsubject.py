@@ -15,7 +15,8 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import RefPatient, RefResearchStudy
+from ._refs.refpatient import RefPatient
+from ._refs.refresearchstudy import RefResearchStudy
 
 if TYPE_CHECKING:
     from clinikfhir.models import ResearchSubject

@@ -15,7 +15,11 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, NumberParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import RefCondition, RefDevicePractitionerPractitionerRole, RefEncounter, RefGroupPatient, RefPatient
+from ._refs.refcondition import RefCondition
+from ._refs.refdevicepractitionerpractitionerrole import RefDevicePractitionerPractitionerRole
+from ._refs.refencounter import RefEncounter
+from ._refs.refgrouppatient import RefGroupPatient
+from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
     from clinikfhir.models import RiskAssessment

@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, CompositeParam, DateParam, QuantityParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import RefSearchParameter
+from ._refs.refsearchparameter import RefSearchParameter
 
 if TYPE_CHECKING:
     from clinikfhir.models import SearchParameter

@@ -15,7 +15,15 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import Ref4_f49cc3f4, Ref6_6b1a412b, Ref8_6297338b, RefActivityDefinitionPlanDefinition, RefCarePlanMedicationRequestServiceRequest, RefEncounter, RefPatient, RefServiceRequest, RefSpecimen
+from ._refs.ref4_f49cc3f4 import Ref4_f49cc3f4
+from ._refs.ref6_6b1a412b import Ref6_6b1a412b
+from ._refs.ref8_6297338b import Ref8_6297338b
+from ._refs.refactivitydefinitionplandefinition import RefActivityDefinitionPlanDefinition
+from ._refs.refcareplanmedicationrequestservicerequest import RefCarePlanMedicationRequestServiceRequest
+from ._refs.refencounter import RefEncounter
+from ._refs.refpatient import RefPatient
+from ._refs.refservicerequest import RefServiceRequest
+from ._refs.refspecimen import RefSpecimen
 
 if TYPE_CHECKING:
     from clinikfhir.models import ServiceRequest

@@ -15,7 +15,10 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import Ref5_39895c90, RefPatient, RefPractitionerPractitionerRole, RefSpecimen
+from ._refs.ref5_39895c90 import Ref5_39895c90
+from ._refs.refpatient import RefPatient
+from ._refs.refpractitionerpractitionerrole import RefPractitionerPractitionerRole
+from ._refs.refspecimen import RefSpecimen
 
 if TYPE_CHECKING:
     from clinikfhir.models import Specimen

@@ -15,7 +15,8 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, CompositeParam, DateParam, IdentifierParam, QuantityParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import RefStructureDefinition, RefValueSet
+from ._refs.refstructuredefinition import RefStructureDefinition
+from ._refs.refvalueset import RefValueSet
 
 if TYPE_CHECKING:
     from clinikfhir.models import StructureDefinition

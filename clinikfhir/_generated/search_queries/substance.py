@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, QuantityParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import RefSubstance
+from ._refs.refsubstance import RefSubstance
 
 if TYPE_CHECKING:
     from clinikfhir.models import Substance

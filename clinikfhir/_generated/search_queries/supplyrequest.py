@@ -15,7 +15,9 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import Ref6_6b1a412b, RefHealthcareServiceOrganization, RefLocationOrganizationPatient
+from ._refs.ref6_6b1a412b import Ref6_6b1a412b
+from ._refs.refhealthcareserviceorganization import RefHealthcareServiceOrganization
+from ._refs.reflocationorganizationpatient import RefLocationOrganizationPatient
 
 if TYPE_CHECKING:
     from clinikfhir.models import SupplyRequest

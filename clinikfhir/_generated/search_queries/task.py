@@ -15,7 +15,12 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import Ref145_6a9dc272, Ref6_6b1a412b, Ref8_6297338b, RefEncounter, RefPatient, RefTask
+from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
+from ._refs.ref6_6b1a412b import Ref6_6b1a412b
+from ._refs.ref8_6297338b import Ref8_6297338b
+from ._refs.refencounter import RefEncounter
+from ._refs.refpatient import RefPatient
+from ._refs.reftask import RefTask
 
 if TYPE_CHECKING:
     from clinikfhir.models import Task

@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs import RefTestScript
+from ._refs.reftestscript import RefTestScript
 
 if TYPE_CHECKING:
     from clinikfhir.models import TestReport
