@@ -156,9 +156,9 @@ class NumberParam(_Prefixed[Q]):
 
     __slots__ = ()
 
-    def __call__(self, *values: Number) -> Q:
-        """Equal to any of ``values`` (OR)."""
-        return self._values("", values)
+    def __call__(self, *values: Number | Prefixed) -> Q:
+        """Equal to any of ``values`` (OR); ``Prefixed("lt", 5)`` mixes prefixes in one OR."""
+        return self._emit("", [_prefixed(v, format_number, self._where()) for v in values])
 
     def _values(self, prefix: str, values: Sequence[Any]) -> Q:
         return self._emit("", [prefix + format_number(v, self._where()) for v in values])
@@ -185,9 +185,10 @@ class DateParam(_Prefixed[Q]):
 
     __slots__ = ()
 
-    def __call__(self, *values: DateValue) -> Q:
-        """Within any of ``values`` at their precision (OR)."""
-        return self._values("", values)
+    def __call__(self, *values: DateValue | Prefixed) -> Q:
+        """Within any of ``values`` at their precision (OR); ``Prefixed("lt", "2020")`` mixes prefixes:
+        ``date(Prefixed("lt", "2020"), Prefixed("gt", "2024"))`` -> ``date=lt2020,gt2024``."""
+        return self._emit("", [_prefixed(v, format_date, self._where()) for v in values])
 
     def _values(self, prefix: str, values: Sequence[Any]) -> Q:
         return self._emit("", [prefix + format_date(v, self._where()) for v in values])
@@ -427,18 +428,21 @@ class CompositeParam(Param[Q]):
         )
 
 
+def _prefixed(value: Any, fmt: Any, where: str) -> str:
+    if isinstance(value, Prefixed):
+        if value.prefix not in PREFIXES:
+            raise InvalidArgumentError(f"{where}: unknown prefix (expected one of {', '.join(PREFIXES)})")
+        return value.prefix + str(fmt(value.value, where))
+    return str(fmt(value, where))
+
+
 def _part(kind: str, part: Any, where: str) -> str:
     if kind == "token":
         return format_token(part, where)
     if kind == "quantity":
         return format_quantity(part, where)
     if kind in ("number", "date"):
-        fmt = format_number if kind == "number" else format_date
-        if isinstance(part, Prefixed):
-            if part.prefix not in PREFIXES:
-                raise InvalidArgumentError(f"{where}: unknown prefix (expected one of {', '.join(PREFIXES)})")
-            return part.prefix + fmt(part.value, where)  # type: ignore[arg-type]
-        return fmt(part, where)
+        return _prefixed(part, format_number if kind == "number" else format_date, where)
     if kind == "reference":
         return _reference_value(part, where)
     if isinstance(part, str):

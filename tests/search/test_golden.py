@@ -58,6 +58,11 @@ def test_seed_example_renders_exactly() -> None:
         ),
         (ObservationQuery().date(dt.datetime(2024, 1, 1, 10, 30)), "date=2024-01-01T10:30:00"),
         (ObservationQuery().date("2024", "2025-03"), "date=2024,2025-03"),
+        (ObservationQuery().date(Prefixed("lt", "2020"), Prefixed("gt", "2024")), "date=lt2020,gt2024"),
+        (
+            RiskAssessmentQuery().probability(Prefixed("lt", 0.1), Prefixed("ge", Decimal("0.90"))),
+            "probability=lt0.1,ge0.90",
+        ),
         # string
         (PatientQuery().given("eve"), "given=eve"),
         (PatientQuery().given.contains("eve"), "given:contains=eve"),
@@ -240,6 +245,7 @@ def test_other_tags_are_allowed() -> None:
         (lambda: PatientQuery().has(ObservationParams, "encounter"), "cannot point at a Patient"),
         (lambda: MedicationRequestQuery().include("patient", "Practitioner"), "cannot point at a Practitioner"),
         (lambda: PatientQuery().count(-1), "non-negative"),
+        (lambda: ObservationQuery().date(Prefixed("gte", "2024")), "unknown prefix"),
         (lambda: PatientQuery().raw("a&b", "1"), "may not contain"),
     ],
 )
