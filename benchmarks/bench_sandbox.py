@@ -95,8 +95,9 @@ def timed(call: Callable[[], httpx.Response], n: int, expect: int) -> list[float
     return out
 
 
-def concurrent(make: Callable[[], httpx.Client], op: Callable[[httpx.Client], httpx.Response], clients: int, n: int,
-               expect: int) -> tuple[list[float], float]:
+def concurrent(
+    make: Callable[[], httpx.Client], op: Callable[[httpx.Client], httpx.Response], clients: int, n: int, expect: int
+) -> tuple[list[float], float]:
     lat: list[list[float]] = [[] for _ in range(clients)]
     barrier = threading.Barrier(clients + 1)
 
@@ -177,9 +178,11 @@ def main() -> None:
     for line in rows:
         print(line)
     print()
-    print(f"create p50 {statistics.median(create) * 1000:.2f} ms (goal <= 3), "
-          f"read p50 {statistics.median(read) * 1000:.2f} ms (goal <= 1.5), "
-          f"8-client creates {create8:.0f}/s (goal >= 500)")
+    print(
+        f"create p50 {statistics.median(create) * 1000:.2f} ms (goal <= 3), "
+        f"read p50 {statistics.median(read) * 1000:.2f} ms (goal <= 1.5), "
+        f"8-client creates {create8:.0f}/s (goal >= 500)"
+    )
     print(f"8-client create p50 / bare-uvicorn 8-client POST p50: {create8_p50 / bare_p50:.2f}x")
 
 

@@ -14,7 +14,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 from typing import Any
 
@@ -59,9 +59,7 @@ class Sandbox:
         """Fault injection: ``fail_next``, ``latency``, ``drop_after_commit``, ``reset``."""
         return self.gateway.faults
 
-    def create_key(
-        self, tenant: str, scope: Scope = "*", env: Env = "test", *, expires_in: float | None = None
-    ) -> str:
+    def create_key(self, tenant: str, scope: Scope = "*", env: Env = "test", *, expires_in: float | None = None) -> str:
         """Mint a key (``clk_test_…`` or ``clk_live_…``) for ``tenant`` with ``scope`` read, write or *."""
         expires_at = time.time() + expires_in if expires_in is not None else None
         return self.keys.create(tenant, scope, env, expires_at=expires_at)
@@ -153,7 +151,7 @@ class Sandbox:
         db: str | os.PathLike[str] | None = None,
         rate_limit: int | None = None,
         rate_window: float = 60.0,
-    ) -> Iterator[Sandbox]:
+    ) -> Generator[Sandbox, None, None]:
         """A sandbox served by uvicorn on ``host:port`` (a free loopback port by default) for the block."""
         sb = cls(db, rate_limit=rate_limit, rate_window=rate_window)
         try:
@@ -229,5 +227,3 @@ class _ServerThread:
         self.server.should_exit = True
         self.thread.join(timeout=10.0)
         self.sock.close()
-
-

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote
 
 from ._fhir import Caller, structural
-from ._http import REASONS, ApiError, ErrorIssue, loads_exact
+from ._http import REASONS, ApiError, ErrorIssue, arr, loads_exact, obj
 from ._keys import KeyInfo
 from ._pages import bundle_bytes, entry_text
 
@@ -64,9 +64,10 @@ def _parse_entry(index: int, raw: Any) -> _Entry:
         if seg.strip(".") == "":
             raise structural("request.url may not contain dot-only segments", f"{where}.request.url")
     body: Any = entry.get("resource", _NO_BODY)
-    if method == "PATCH" and isinstance(body, dict) and body.get("resourceType") == "Binary":
+    binary = obj(body)
+    if method == "PATCH" and binary is not None and binary.get("resourceType") == "Binary":
         try:
-            body = loads_exact(base64.b64decode(str(body.get("data", "")), validate=True))
+            body = loads_exact(base64.b64decode(str(binary.get("data", "")), validate=True))
         except (ValueError, binascii.Error):
             raise structural("The Binary of a PATCH entry must hold a base64 JSON Patch", f"{where}.resource") from None
     if_match = req.get("ifMatch")
@@ -125,16 +126,16 @@ def _error_entry(err: ApiError) -> str:
 
 def process_bundle(gw: Gateway, caller: Caller, info: KeyInfo, body: Any, base: str) -> Result:
     """Run a batch or transaction Bundle; the answer is a batch-response or transaction-response."""
-    from ._gateway import EntryHeaders, Result
+    from ._gateway import _NO_BODY, EntryHeaders, Result  # pyright: ignore[reportPrivateUsage]
 
-    if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
+    bundle = obj(body)
+    if bundle is None or bundle.get("resourceType") != "Bundle":
         raise structural("POST /v1/fhir takes a Bundle of type batch or transaction", "Bundle")
-    bundle: dict[str, Any] = body  # pyright: ignore[reportUnknownVariableType]
     btype = bundle.get("type")
     if btype not in ("batch", "transaction"):
         raise structural("Bundle.type must be batch or transaction", "Bundle.type")
-    raw_entries = bundle.get("entry") or []
-    if not isinstance(raw_entries, list):
+    raw_entries = arr(bundle.get("entry") or [])
+    if raw_entries is None:
         raise structural("Bundle.entry must be an array", "Bundle.entry")
     if btype == "batch":
         out: list[str] = []
@@ -164,17 +165,22 @@ def process_bundle(gw: Gateway, caller: Caller, info: KeyInfo, body: Any, base: 
     with gw.store.write() as conn:
         # conditional creates that match an existing resource point their urn:uuid at it
         for entry in entries:
-            if entry.assigned_id is not None and entry.if_none_exist is not None and entry.full_url in mapping:
+            if (
+                entry.assigned_id is not None
+                and entry.if_none_exist is not None
+                and entry.full_url is not None
+                and entry.full_url in mapping
+            ):
                 criteria = parse_qsl(entry.if_none_exist.lstrip("?"), keep_blank_values=True)
                 try:
                     ids = gw._match(conn, caller, entry.segs[0], criteria, "ifNoneExist")  # pyright: ignore[reportPrivateUsage]
                 except ApiError as err:
                     raise _entry_failure(entry.index, err) from None
-                if len(ids) == 1 and entry.full_url is not None:
+                if len(ids) == 1:
                     mapping[entry.full_url] = f"{entry.segs[0]}/{ids[0]}"
         if mapping:
             for entry in entries:
-                if isinstance(entry.body, (dict, list)):
+                if entry.body is not _NO_BODY:
                     entry.body = _rewrite(entry.body, mapping)
         for entry in sorted(entries, key=lambda e: (_ORDER[e.method], e.index)):
             hdrs = EntryHeaders(entry.if_match, entry.if_none_exist)

@@ -9,7 +9,17 @@ from clinikfhir._generated.resource_types import RESOURCE_TYPES
 
 from ._http import dumps
 
-_INTERACTIONS = ["read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create", "search-type"]
+_INTERACTIONS = [
+    "read",
+    "vread",
+    "update",
+    "patch",
+    "delete",
+    "history-instance",
+    "history-type",
+    "create",
+    "search-type",
+]
 
 
 def _search_params(search: ModuleType | None, rtype: str) -> list[dict[str, Any]]:

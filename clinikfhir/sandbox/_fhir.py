@@ -21,7 +21,7 @@ import orjson
 from clinikfhir._generated.resource_types import RESOURCE_TYPES
 from clinikfhir.validation import has_errors, to_operation_outcome, validate
 
-from ._http import ApiError, ErrorIssue, dumps, issue_error, plain_numbers
+from ._http import ApiError, ErrorIssue, arr, dumps, issue_error, obj, plain_numbers
 from ._store import Current, Store
 from ._tenant import check_patched, conflict, inject, tenant_tag
 
@@ -114,10 +114,11 @@ def as_resource(body: Any, rtype: str) -> dict[str, Any]:
     return resource
 
 
-def canonical(resource: dict[str, Any], rtype: str, rid: str, version: int, last_updated: str) -> tuple[str, dict[str, Any]]:
+def canonical(
+    resource: dict[str, Any], rtype: str, rid: str, version: int, last_updated: str
+) -> tuple[str, dict[str, Any]]:
     """Set id and meta, order resourceType/id/meta first; return (JSON text, resource)."""
-    meta = resource.get("meta")
-    meta = dict(meta) if isinstance(meta, dict) else {}  # pyright: ignore[reportUnknownArgumentType]
+    meta = dict(obj(resource.get("meta")) or {})
     meta["versionId"] = str(version)
     meta["lastUpdated"] = last_updated
     ordered: dict[str, Any] = {"resourceType": rtype, "id": rid, "meta": meta}
@@ -206,7 +207,8 @@ def vread(conn: sqlite3.Connection, caller: Caller, rtype: str, rid: str, vid: s
     if cur is None or cur.tenant != caller.tenant:
         raise not_found()
     row = conn.execute(
-        "SELECT version, last_updated, deleted, body, tenant FROM history WHERE env=? AND type=? AND id=? AND version=?",
+        "SELECT version, last_updated, deleted, body, tenant FROM history"
+        " WHERE env=? AND type=? AND id=? AND version=?",
         (caller.env, rtype, rid, int(vid)),
     ).fetchone()
     if row is None or row[2] or row[4] != caller.tenant:
@@ -269,8 +271,9 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 
 def _json_patch(doc: dict[str, Any], ops: list[Any], rtype: str) -> Any:
-    for i, op in enumerate(ops):
-        if not isinstance(op, dict) or op.get("op") not in PATCH_OPS or not isinstance(op.get("path"), str):  # pyright: ignore[reportUnknownMemberType]
+    for i, item in enumerate(ops):
+        op = obj(item)
+        if op is None or op.get("op") not in PATCH_OPS or not isinstance(op.get("path"), str):
             raise structural(
                 f"JSON Patch operation {i} needs an op (add, remove, replace, move, copy, test) and a path",
                 f"{rtype}",
@@ -278,13 +281,20 @@ def _json_patch(doc: dict[str, Any], ops: list[Any], rtype: str) -> Any:
         kind = op["op"]
         if kind in ("add", "replace", "test") and "value" not in op:
             raise structural(f"JSON Patch operation {i} ({kind}) needs a value", f"{rtype}")
-        if kind in ("move", "copy") and not isinstance(op.get("from"), str):  # pyright: ignore[reportUnknownMemberType]
+        if kind in ("move", "copy") and not isinstance(op.get("from"), str):
             raise structural(f"JSON Patch operation {i} ({kind}) needs a from path", f"{rtype}")
         try:
             doc = jsonpatch.JsonPatch([op]).apply(doc, in_place=True)
         except jsonpatch.JsonPatchTestFailed:
             raise structural(f"JSON Patch operation {i} (test) failed", f"{rtype}") from None
-        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, KeyError, IndexError, TypeError, ValueError):
+        except (
+            jsonpatch.JsonPatchException,
+            jsonpatch.JsonPointerException,
+            KeyError,
+            IndexError,
+            TypeError,
+            ValueError,
+        ):
             raise structural(f"JSON Patch operation {i} ({kind}): its path does not resolve", f"{rtype}") from None
     return doc
 
@@ -318,9 +328,10 @@ def patch(
             raise structural("resourceType does not match the type in the path", f"{rtype}.resourceType")
         if "id" in partial and partial["id"] != rid:
             raise structural("id does not match the id in the path", f"{rtype}.id")
-        meta = partial.get("meta")
-        if isinstance(meta, dict) and isinstance(meta.get("tag"), list):  # pyright: ignore[reportUnknownMemberType]
-            probe = {"meta": {"tag": meta["tag"]}}
+        meta = obj(partial.get("meta"))
+        tags = arr(meta.get("tag")) if meta is not None else None
+        if tags is not None:
+            probe: dict[str, Any] = {"meta": {"tag": tags}}
             inject(probe, rtype, caller.tenant)  # raises 403 on a foreign tenant tag
         merged = merge_patch(current, partial)
         if not isinstance(merged, dict):

@@ -11,7 +11,7 @@ import secrets
 import sqlite3
 import threading
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,12 +42,14 @@ from ._http import (
     ErrorIssue,
     Request,
     Response,
+    arr,
     dumps,
     error_body,
     iso_instant,
     loads_exact,
     new_request_id,
     now_utc,
+    obj,
     plain_numbers,
 )
 from ._keys import KeyInfo, KeyRing
@@ -177,7 +179,9 @@ class Gateway:
         if path == "/health":
             if method != "GET":
                 raise ApiError(405, "METHOD_NOT_ALLOWED", "Only GET is allowed here")
-            return Response(200, [("Content-Type", PLAIN_JSON)], dumps({"status": "ok", "timestamp": iso_instant(now_utc())}))
+            return Response(
+                200, [("Content-Type", PLAIN_JSON)], dumps({"status": "ok", "timestamp": iso_instant(now_utc())})
+            )
         if path in ("/v1/metadata", "/v1/fhir/metadata"):
             if method != "GET":
                 raise ApiError(405, "METHOD_NOT_ALLOWED", "Only GET is allowed here")
@@ -234,7 +238,9 @@ class Gateway:
 
         idem_key = req.header("idempotency-key")
         if idem_key is not None and method in ("POST", "PATCH"):
-            result = self._idempotent(caller, method, path + ("?" + req.query if req.query else ""), idem_key, req.body, run)
+            result = self._idempotent(
+                caller, method, path + ("?" + req.query if req.query else ""), idem_key, req.body, run
+            )
         else:
             result = run()
         headers = [("Content-Type", result.content_type)] if result.body else []
@@ -297,17 +303,19 @@ class Gateway:
         if req.method.upper() != "POST":
             raise ApiError(405, "METHOD_NOT_ALLOWED", "Use GET or POST")
         try:
-            spec = loads_exact(req.body or b"{}")
+            spec = obj(loads_exact(req.body or b"{}"))
         except ValueError:
             raise ApiError(400, "INVALID_JSON", "The request body is not valid JSON") from None
-        if not isinstance(spec, dict):
+        if spec is None:
             raise ApiError(400, "INVALID_PARAMETER", "Send a JSON object")
         try:
             if spec.get("reset"):
                 self.faults.reset()
             if "fail_next" in spec:
                 self.faults.fail_next(
-                    int(spec["fail_next"]), status=int(spec.get("status", 503)), retry_after=int(spec.get("retry_after", 1))
+                    int(spec["fail_next"]),
+                    status=int(spec.get("status", 503)),
+                    retry_after=int(spec.get("retry_after", 1)),
                 )
             if "latency" in spec:
                 self.faults.latency(float(spec["latency"]))
@@ -320,7 +328,7 @@ class Gateway:
     # ------------------------------------------------------------------ routing
 
     @contextmanager
-    def _writer(self, conn: sqlite3.Connection | None) -> Iterator[sqlite3.Connection]:
+    def _writer(self, conn: sqlite3.Connection | None) -> Generator[sqlite3.Connection, None, None]:
         if conn is not None:
             yield conn
         else:
@@ -328,7 +336,7 @@ class Gateway:
                 yield w
 
     @contextmanager
-    def _reader(self, conn: sqlite3.Connection | None) -> Iterator[sqlite3.Connection]:
+    def _reader(self, conn: sqlite3.Connection | None) -> Generator[sqlite3.Connection, None, None]:
         if conn is not None:
             yield conn
         else:
@@ -479,7 +487,14 @@ class Gateway:
         check_search(criteria, caller.tenant, self.keys.tenants())
         try:
             result = search.run(
-                conn, env=caller.env, tenant=caller.tenant, type=rtype, params=criteria, offset=0, count=2, lenient=False
+                conn,
+                env=caller.env,
+                tenant=caller.tenant,
+                type=rtype,
+                params=criteria,
+                offset=0,
+                count=2,
+                lenient=False,
             )
         except search.SearchError as err:
             raise _search_error(err) from None
@@ -504,9 +519,10 @@ class Gateway:
                     raise not_found()  # no upsert: a client may not choose the id of a new resource
                 prepared = prepare_new(caller, rtype, body)
                 return _resource_result(create(self.store, w, caller, rtype, prepared), 201, location=True)
-            resource = body
-            if isinstance(body, dict) and "id" not in body:
-                resource = {**body, "id": ids[0]}
+            resource: Any = body
+            given = obj(body)
+            if given is not None and "id" not in given:
+                resource = {**given, "id": ids[0]}
             return _resource_result(update(self.store, w, caller, rtype, ids[0], resource, hdrs.if_match), 200)
 
     def _conditional_delete(
@@ -622,10 +638,19 @@ class Gateway:
         search = self.store.search
         if search is None or not hasattr(search, "everything"):
             raise ApiError(501, "NOT_IMPLEMENTED", "$everything is not available in this build")
-        if isinstance(body, dict) and body.get("resourceType") == "Parameters":
-            for param in body.get("parameter") or []:
-                if isinstance(param, dict) and isinstance(param.get("name"), str):
-                    for key in ("valueDate", "valueDateTime", "valueInstant", "valueString", "valueCode", "valueInteger"):
+        parameters = obj(body)
+        if parameters is not None and parameters.get("resourceType") == "Parameters":
+            for item in arr(parameters.get("parameter")) or []:
+                param = obj(item)
+                if param is not None and isinstance(param.get("name"), str):
+                    for key in (
+                        "valueDate",
+                        "valueDateTime",
+                        "valueInstant",
+                        "valueString",
+                        "valueCode",
+                        "valueInteger",
+                    ):
                         if key in param:
                             pairs = [*pairs, (str(param["name"]), str(param[key]))]
         count = clamp_count(next((v for k, v in reversed(pairs) if k == "_count"), None))
@@ -723,15 +748,17 @@ class Gateway:
         from clinikfhir.validation import to_operation_outcome, validate
 
         _need_body(body)
-        resource = body
-        if isinstance(body, dict) and body.get("resourceType") == "Parameters" and rtype != "Parameters":
-            resource = None
-            for param in body.get("parameter") or []:
-                if isinstance(param, dict) and param.get("name") == "resource":
-                    resource = param.get("resource")
-            if resource is None:
+        resource = obj(body)
+        if resource is not None and resource.get("resourceType") == "Parameters" and rtype != "Parameters":
+            found: dict[str, Any] | None = None
+            for item in arr(resource.get("parameter")) or []:
+                param = obj(item)
+                if param is not None and param.get("name") == "resource":
+                    found = obj(param.get("resource"))
+            if found is None:
                 raise structural("Parameters has no parameter named resource with a resource", "Parameters.parameter")
-        if not isinstance(resource, dict):
+            resource = found
+        if resource is None:
             raise structural("$validate needs a resource or Parameters with a resource", rtype)
         if resource.get("resourceType") != rtype:
             raise structural("resourceType does not match the type in the path", f"{rtype}.resourceType")

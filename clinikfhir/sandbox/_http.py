@@ -11,7 +11,7 @@ import secrets
 import string
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -166,6 +166,19 @@ def loads_exact(body: bytes | str) -> Any:
 
     Raises ValueError on malformed input (the message carries a position, never content)."""
     return decode(body)
+
+
+def obj(value: object) -> dict[str, Any] | None:
+    """``value`` as a JSON object, or None when it is something else."""
+    return cast("dict[str, Any]", value) if isinstance(value, dict) else None
+
+
+def arr(value: object) -> list[Any] | None:
+    """``value`` as a JSON array, or None when it is something else."""
+    if isinstance(value, list):
+        items: list[Any] = value  # pyright: ignore[reportUnknownVariableType]
+        return items
+    return None
 
 
 def plain_numbers(value: Any) -> Any:

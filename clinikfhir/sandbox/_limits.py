@@ -91,7 +91,12 @@ class IdempotencyCache:
             return stored
 
     def put(
-        self, scope: tuple[str, str, str, str, str], digest: str, status: int, headers: list[tuple[str, str]], body: bytes
+        self,
+        scope: tuple[str, str, str, str, str],
+        digest: str,
+        status: int,
+        headers: list[tuple[str, str]],
+        body: bytes,
     ) -> None:
         with self._lock:
             if len(self._entries) > 100_000:  # forget expired entries now and then

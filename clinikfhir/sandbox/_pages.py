@@ -64,7 +64,9 @@ def _bad_token() -> ApiError:
         400,
         "INVALID_PARAMETER",
         "The page token is not valid for this query",
-        issues=[{"severity": "error", "code": "invalid", "diagnostics": "invalid page token", "expression": [PAGE_PARAM]}],
+        issues=[
+            {"severity": "error", "code": "invalid", "diagnostics": "invalid page token", "expression": [PAGE_PARAM]}
+        ],
         fhir=True,
     )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import ModuleType
@@ -79,7 +79,7 @@ class Store:
         return conn
 
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def write(self) -> Generator[sqlite3.Connection, None, None]:
         """The writer connection inside ``BEGIN IMMEDIATE``; committed on success, rolled back on error."""
         with self._write_lock:
             if self._closed:
@@ -97,7 +97,7 @@ class Store:
             conn.execute("COMMIT")
 
     @contextmanager
-    def read(self) -> Iterator[sqlite3.Connection]:
+    def read(self) -> Generator[sqlite3.Connection, None, None]:
         """A connection for reading committed data."""
         if self.path is None:
             with self._write_lock:
@@ -180,8 +180,5 @@ class Store:
             self._writer.close()
         with self._readers_lock:
             for conn in self._readers:
-                try:
-                    conn.close()
-                except sqlite3.ProgrammingError:  # pragma: no cover - created in another thread
-                    pass
+                conn.close()
             self._readers.clear()

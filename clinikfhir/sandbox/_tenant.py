@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ._http import ApiError, ErrorIssue
+from ._http import ApiError, ErrorIssue, obj
 
 TENANT_SYSTEM = "https://clinikapi.com/tenant"
 
@@ -29,17 +29,18 @@ def conflict(message: str, expression: str) -> ApiError:
 
 
 def _tags_of(resource: dict[str, Any], rtype: str) -> list[Any]:
-    meta = resource.get("meta")
-    if meta is None:
+    raw_meta: Any = resource.get("meta")
+    if raw_meta is None:
         return []
-    if not isinstance(meta, dict):
+    meta = obj(raw_meta)
+    if meta is None:
         raise ApiError(
             422,
             "VALIDATION_ERROR",
             "meta must be an object",
             issues=[ErrorIssue("error", "structure", "meta must be an object", f"{rtype}.meta").as_json()],
         )
-    tags = meta.get("tag")  # pyright: ignore[reportUnknownMemberType]
+    tags: Any = meta.get("tag")
     if tags is None:
         return []
     if not isinstance(tags, list):

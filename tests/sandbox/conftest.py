@@ -12,6 +12,7 @@ import pytest
 
 from clinikfhir.sandbox import Sandbox
 
+
 @dataclass
 class Gw:
     """A sandbox reached one way (``mode`` "http" or "inproc"), with key and client helpers."""

@@ -8,7 +8,11 @@ TENANT_SYSTEM = "https://clinikapi.com/tenant"
 
 
 def patient(**extra: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"resourceType": "Patient", "name": [{"family": "Smith", "given": ["John"]}], "gender": "male"}
+    body: dict[str, Any] = {
+        "resourceType": "Patient",
+        "name": [{"family": "Smith", "given": ["John"]}],
+        "gender": "male",
+    }
     body.update(extra)
     return body
 

@@ -111,8 +111,17 @@ def test_file_store_survives_restart_and_uses_wal(tmp_path: Path) -> None:
 def test_cli_serves_and_prints_keys(tmp_path: Path) -> None:
     db = tmp_path / "cli.db"
     proc = subprocess.Popen(
-        [*CLI, "--port", "0", "--db", str(db),
-         "--key", "clk_test_cli123=org_cli", "--key", "clk_test_clireader=org_cli:read"],
+        [
+            *CLI,
+            "--port",
+            "0",
+            "--db",
+            str(db),
+            "--key",
+            "clk_test_cli123=org_cli",
+            "--key",
+            "clk_test_clireader=org_cli:read",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -99,7 +99,9 @@ def test_malformed_json_is_400_invalid_json(gw: Gw) -> None:
     r = c.post("/v1/fhir/Patient", content=b'{"resourceType": "Patient", "name": ', headers=FHIR)
     assert r.status_code == 400
     assert r.json()["code"] == "INVALID_JSON"
-    r = c.post("/v1/fhir/Patient", content=b'{"resourceType":"Observation","valueQuantity":{"value":NaN}}', headers=FHIR)
+    r = c.post(
+        "/v1/fhir/Patient", content=b'{"resourceType":"Observation","valueQuantity":{"value":NaN}}', headers=FHIR
+    )
     assert r.status_code == 400
     r = c.post("/v1/fhir/Patient", headers=FHIR)
     assert r.status_code == 400

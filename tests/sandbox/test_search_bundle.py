@@ -80,7 +80,9 @@ def test_summary_count_and_elements(gw: Gw) -> None:
     assert res["gender"] == "male"
     assert "name" not in res
     assert "birthDate" not in res
-    assert {"code": "SUBSETTED", "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"} in res["meta"]["tag"]
+    assert {"code": "SUBSETTED", "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"} in res["meta"][
+        "tag"
+    ]
 
 
 def test_search_errors_are_clean_400(gw: Gw) -> None:
@@ -154,8 +156,10 @@ def test_batch_entries_are_independent(gw: Gw) -> None:
             {"request": {"method": "POST", "url": "Patient"}, "resource": {"resourceType": "Patient", "gender": "x"}},
             {"request": {"method": "GET", "url": f"Patient/{pid}"}},
             {"request": {"method": "PUT", "url": f"Patient/{pid}"}, "resource": patient(id=pid, gender="female")},
-            {"request": {"method": "POST", "url": "Patient"},
-             "resource": patient(meta={"tag": [{"system": TENANT_SYSTEM, "code": "org_other"}]})},
+            {
+                "request": {"method": "POST", "url": "Patient"},
+                "resource": patient(meta={"tag": [{"system": TENANT_SYSTEM, "code": "org_other"}]}),
+            },
             {"request": {"method": "GET", "url": "Patient?_count=1"}},
         ],
     }
@@ -182,8 +186,11 @@ def test_transaction_resolves_urn_uuid_references(gw: Gw) -> None:
         "resourceType": "Bundle",
         "type": "transaction",
         "entry": [
-            {"fullUrl": "urn:uuid:aaaaaaaa-1cbf-4d64-b04d-cd9187a4c6e0", "request": {"method": "POST", "url": "Observation"},
-             "resource": observation(purn)},
+            {
+                "fullUrl": "urn:uuid:aaaaaaaa-1cbf-4d64-b04d-cd9187a4c6e0",
+                "request": {"method": "POST", "url": "Observation"},
+                "resource": observation(purn),
+            },
             {"fullUrl": purn, "request": {"method": "POST", "url": "Patient"}, "resource": patient()},
         ],
     }
@@ -206,13 +213,25 @@ def test_transaction_is_all_or_nothing(gw: Gw) -> None:
     pid = c.post("/v1/fhir/Patient", json=patient()).json()["id"]
     before = c.get(f"/v1/fhir/Patient/{pid}").json()
     for bad_entry, status, code in [
-        ({"request": {"method": "POST", "url": "Patient"}, "resource": {"resourceType": "Patient", "gender": "x"}},
-         422, "VALIDATION_ERROR"),
-        ({"request": {"method": "POST", "url": "Patient"},
-          "resource": patient(meta={"tag": [{"system": TENANT_SYSTEM, "code": "org_other"}]})}, 403, "TENANT_CONFLICT"),
+        (
+            {"request": {"method": "POST", "url": "Patient"}, "resource": {"resourceType": "Patient", "gender": "x"}},
+            422,
+            "VALIDATION_ERROR",
+        ),
+        (
+            {
+                "request": {"method": "POST", "url": "Patient"},
+                "resource": patient(meta={"tag": [{"system": TENANT_SYSTEM, "code": "org_other"}]}),
+            },
+            403,
+            "TENANT_CONFLICT",
+        ),
         ({"request": {"method": "DELETE", "url": "Patient/absent"}}, 404, "NOT_FOUND"),
-        ({"request": {"method": "PUT", "url": f"Patient/{pid}"}, "resource": patient(id=pid), "ifMatch": 'W/"9"'},
-         409, "VERSION_CONFLICT"),
+        (
+            {"request": {"method": "PUT", "url": f"Patient/{pid}"}, "resource": patient(id=pid), "ifMatch": 'W/"9"'},
+            409,
+            "VERSION_CONFLICT",
+        ),
     ]:
         if "ifMatch" in bad_entry:
             bad_entry["request"]["ifMatch"] = bad_entry.pop("ifMatch")  # type: ignore[index]
@@ -260,7 +279,10 @@ def test_validate_operation(gw: Gw) -> None:
     assert outcome["resourceType"] == "OperationOutcome"
     assert not [i for i in outcome["issue"] if i["severity"] in ("error", "fatal")]
     bad = {"resourceType": "Patient", "gender": "secret-value"}
-    r = c.post("/v1/fhir/Patient/$validate", json={"resourceType": "Parameters", "parameter": [{"name": "resource", "resource": bad}]})
+    r = c.post(
+        "/v1/fhir/Patient/$validate",
+        json={"resourceType": "Parameters", "parameter": [{"name": "resource", "resource": bad}]},
+    )
     assert r.status_code == 200
     errors = [i for i in r.json()["issue"] if i["severity"] == "error"]
     assert errors[0]["expression"] == ["Patient.gender"]
@@ -301,7 +323,15 @@ def test_capability_statement_lists_what_works(gw: Gw) -> None:
     assert "SubstancePolymer" in by_type
     pat = by_type["Patient"]
     assert {i["code"] for i in pat["interaction"]} == {
-        "read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create", "search-type",
+        "read",
+        "vread",
+        "update",
+        "patch",
+        "delete",
+        "history-instance",
+        "history-type",
+        "create",
+        "search-type",
     }
     assert pat["updateCreate"] is False
     assert pat["conditionalDelete"] == "single"
@@ -313,8 +343,17 @@ def test_capability_statement_lists_what_works(gw: Gw) -> None:
     c, _ = gw.tenant_client()
     for name in sorted(names)[:40]:
         param = next(p for p in pat["searchParam"] if p["name"] == name)
-        value = {"date": "ge2020-01-01", "token": "x", "string": "x", "reference": "Patient/x", "number": "1",
-                 "quantity": "1", "uri": "http://x", "special": "x", "composite": "x$y"}[param["type"]]
+        value = {
+            "date": "ge2020-01-01",
+            "token": "x",
+            "string": "x",
+            "reference": "Patient/x",
+            "number": "1",
+            "quantity": "1",
+            "uri": "http://x",
+            "special": "x",
+            "composite": "x$y",
+        }[param["type"]]
         if name in ("_content", "_text", "_list", "_query", "_has", "near"):
             continue
         r = c.get("/v1/fhir/Patient", params={name: value})
@@ -327,8 +366,9 @@ def test_async_transport() -> None:
     from clinikfhir.sandbox import Sandbox
 
     async def main(sb: Sandbox, key: str) -> None:
-        async with httpx.AsyncClient(base_url="http://localhost", transport=sb.async_transport(),
-                                     headers={"x-api-key": key}) as c:
+        async with httpx.AsyncClient(
+            base_url="http://localhost", transport=sb.async_transport(), headers={"x-api-key": key}
+        ) as c:
             created = await asyncio.gather(*[c.post("/v1/fhir/Patient", json=patient()) for _ in range(10)])
             assert {r.status_code for r in created} == {201}
             r = await c.get("/v1/fhir/Patient")

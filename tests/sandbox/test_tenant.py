@@ -148,8 +148,11 @@ def test_transaction(pair: Pair) -> None:
         "resourceType": "Bundle",
         "type": "transaction",
         "entry": [
-            {"fullUrl": "urn:uuid:11111111-1111-4111-8111-111111111111", "request": {"method": "POST", "url": "Patient"},
-             "resource": patient()},
+            {
+                "fullUrl": "urn:uuid:11111111-1111-4111-8111-111111111111",
+                "request": {"method": "POST", "url": "Patient"},
+                "resource": patient(),
+            },
             {"request": {"method": "DELETE", "url": f"Observation/{pair.oid}"}},
         ],
     }
