@@ -31,6 +31,7 @@ Level = Literal["error", "warning", "information"]
 
 _RANK: dict[str, int] = {"fatal": 0, "error": 1, "warning": 2, "information": 3}
 _RELATIVE = re.compile(r"([A-Z][A-Za-z]+)/[A-Za-z0-9\-.]{1,64}(?:/_history/[A-Za-z0-9\-.]{1,64})?")
+_CONDITIONAL = re.compile(r"([A-Z][A-Za-z]+)\?\S+")
 _ABSOLUTE_TAIL = re.compile(r"/([A-Z][A-Za-z]+)/[A-Za-z0-9\-.]{1,64}(?:/_history/[A-Za-z0-9\-.]{1,64})?$")
 
 
@@ -335,16 +336,23 @@ class _Walker:
             return
         found = self._target_type(literal, root)
         if found is None:
-            if ":" not in literal and not literal.startswith("#") and _RELATIVE.fullmatch(literal) is None:
-                self.add(
-                    "error", "invalid", path + ".reference", "not a valid literal reference (Type/id)", "reference"
+            if ":" not in literal and not literal.startswith("#"):
+                relative = _RELATIVE.fullmatch(literal) or _CONDITIONAL.fullmatch(literal)
+                message = (
+                    "not a valid literal reference (Type/id)"
+                    if relative is None
+                    else "the reference names no FHIR R4 resource type"
                 )
+                self.add("error", "invalid", path + ".reference", message, "reference")
             return
         if found not in targets:
             allowed = "|".join(sorted(targets))
             self.add("error", "invalid", path + ".reference", f"reference target must be {allowed}", "reference-target")
 
     def _target_type(self, literal: str, root: dict[str, Any]) -> str | None:
+        if literal == "#":  # the container itself
+            rt = root.get("resourceType")
+            return rt if isinstance(rt, str) else None
         if literal.startswith("#"):
             contained = root.get("contained")
             if isinstance(contained, list):
@@ -356,7 +364,8 @@ class _Walker:
         if literal in self.full_urls:
             return self.full_urls[literal]
         if ":" not in literal:
-            m = _RELATIVE.fullmatch(literal)
+            # Type/id[/_history/v], or a conditional reference of a transaction (Type?search)
+            m = _RELATIVE.fullmatch(literal) or _CONDITIONAL.fullmatch(literal)
             return m.group(1) if m and m.group(1) in RESOURCE_TYPES else None
         if literal.startswith(("urn:uuid:", "urn:oid:")):
             return None

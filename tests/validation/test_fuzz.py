@@ -24,13 +24,45 @@ leaf = st.one_of(
 )
 json_values = st.recursive(
     leaf,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(
-        ["id", "extension", "url", "value", "valueString", "code", "system", "reference", "text", "coding",
-         "resourceType", "_value", "start", "end", "family", MARK]), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "id",
+                    "extension",
+                    "url",
+                    "value",
+                    "valueString",
+                    "code",
+                    "system",
+                    "reference",
+                    "text",
+                    "coding",
+                    "resourceType",
+                    "_value",
+                    "start",
+                    "end",
+                    "family",
+                    MARK,
+                ]
+            ),
+            inner,
+            max_size=4,
+        )
+    ),
     max_leaves=10,
 )
-BASES = [load(n) for n in ("Patient-example.json", "Observation-example.json", "Bundle-bundle-transaction.json",
-                           "Questionnaire-f201.json", "MedicinalProduct-example.json")]
+BASES = [
+    load(n)
+    for n in (
+        "Patient-example.json",
+        "Observation-example.json",
+        "Bundle-bundle-transaction.json",
+        "Questionnaire-f201.json",
+        "MedicinalProduct-example.json",
+    )
+]
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

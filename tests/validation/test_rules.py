@@ -261,6 +261,12 @@ def test_reference_targets() -> None:
         ("reference-target", "Observation.subject.type")
     ]
     assert errors(observation(subject={"reference": "Patient"})) == [("reference", "Observation.subject.reference")]
+    assert errors(observation(subject={"reference": "Patientt/1"})) == [("reference", "Observation.subject.reference")]
+    # conditional references of transactions are typed by their resource type
+    assert errors(observation(subject={"reference": "Patient?identifier=http://x.org|1"})) == []
+    assert errors(observation(subject={"reference": "Medication?code=1"})) == [
+        ("reference-target", "Observation.subject.reference")
+    ]
     # Resource-typed targets accept anything
     assert errors(observation(focus=[{"reference": "Medication/m1"}])) == []
 
@@ -271,6 +277,25 @@ def test_contained_references_resolve_to_their_type() -> None:
     assert errors(ok) == []
     wrong = observation(contained=[med], subject={"reference": "#m"})
     assert errors(wrong) == [("reference-target", "Observation.subject.reference")]
+    # "#" is the container itself: a contained Provenance may target its container
+    prov = {
+        "resourceType": "Provenance",
+        "id": "pv",
+        "target": [{"reference": "#"}],
+        "recorded": "2020-01-01T00:00:00Z",
+        "agent": [{"who": {"display": "x"}}],
+    }
+    assert errors(observation(contained=[prov])) == []
+    wrong_container = {
+        "resourceType": "Observation",
+        "id": "o",
+        "status": "final",
+        "code": {"text": "x"},
+        "subject": {"reference": "#"},
+    }
+    assert errors(observation(contained=[wrong_container])) == [
+        ("reference-target", "Observation.contained[0].subject.reference")
+    ]
     dangling = observation(subject={"reference": "#nope"})
     assert errors(dangling) == [("ref-1", "Observation.subject")]
     # dom-3: a contained resource nothing refers to
