@@ -78,3 +78,21 @@ def mixin(client: MyClient) -> None:
     assert_type(q.get(), Page[Observation])
     client.search(Observation).name("x")  # expect-type-error
     client.search("Patiant")  # expect-type-error
+
+
+def real_clients(clinik: Clinik) -> None:
+    q = clinik.search(Observation).code("8867-4").date.ge("2024-01-01").sort("-date").count(50)
+    assert_type(q, ObservationQuery[Clinik])
+    assert_type(q.get(), Page[Observation])
+    assert_type(q.iter(), Iterator[Observation])
+    assert_type(clinik.search(Patient).has(ObservationParams, "patient").code("x").first(), Patient | None)
+    clinik.search(Patient).code("x")  # expect-type-error
+
+
+async def real_async_client(clinik: AsyncClinik) -> None:
+    q = clinik.search(Observation).subject.Patient.name("Smith")
+    assert_type(q, ObservationQuery[AsyncClinik])
+    assert_type(await q.get(), Page[Observation])
+    assert_type(q.iter(), AsyncIterator[Observation])
+    assert_type(await q.count(), int)
+    _ = q.get().resources  # expect-type-error
