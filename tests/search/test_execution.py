@@ -20,12 +20,7 @@ from clinikfhir.search import ObservationQuery, PatientQuery, UnsupportedSearchE
 LOINC = "http://loinc.org"
 
 
-if issubclass(Clinik, SearchMixin):
-    MixedClinik = Clinik
-else:  # until the client inherits the mixin
-
-    class MixedClinik(SearchMixin, Clinik):  # type: ignore[no-redef]
-        """Clinik with the generated search mixin first in line."""
+MixedClinik = Clinik  # the client inherits the generated SearchMixin
 
 
 @pytest.fixture
@@ -140,7 +135,8 @@ async def test_async_get_iter_first_count(aclinik: AsyncClinik, sandbox: Sandbox
         patient = sync.create(Patient(name=[HumanName(family="Async")]))
         for day in range(1, 4):
             sync.create(_observation(f"Patient/{patient.id}", "8867-4", day))
-    q = ObservationQuery(aclinik).code("8867-4").count(2)
+    assert isinstance(aclinik, SearchMixin)
+    q = aclinik.search(Observation).code("8867-4").count(2)
     page = await q.get()
     assert len(page.resources) == 2
     assert len([o.id async for o in q.iter()]) == 3
@@ -149,3 +145,14 @@ async def test_async_get_iter_first_count(aclinik: AsyncClinik, sandbox: Sandbox
     assert first is not None
     assert str(first.effectiveDateTime)[:10] == "2024-01-03"
     assert [o.id for o in (await q.get(post=True)).resources] == [o.id for o in page.resources]
+
+
+def test_over_real_http_iter_follows_next_links(served_sandbox: Sandbox, api_key: str) -> None:
+    with Clinik(api_key, base_url=served_sandbox.base_url) as clinik:
+        patient = clinik.create(Patient(name=[HumanName(family="Http")]))
+        for day in range(1, 6):
+            clinik.create(_observation(f"Patient/{patient.id}", "8867-4", day))
+        q = clinik.search(Observation).subject.Patient.family("Http").sort("date").count(2)
+        assert [str(o.effectiveDateTime)[:10] for o in q.iter()] == [f"2024-01-0{d}" for d in range(1, 6)]
+        assert q.count() == 5
+        assert len(q.get(post=True).resources) == 2
