@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from clinikfhir import Clinik
+from clinikfhir.models import HumanName, Patient
+from clinikfhir.sandbox import Sandbox
 from clinikfhir.search import PatientQuery, escape, split_unescaped, unescape
 
 values = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
@@ -47,3 +50,19 @@ def test_token_system_and_code_split_back(tokens: list[tuple[str | None, str]]) 
         system, code = split_unescaped(alternative, "|")
         back.append((unescape(system), unescape(code)))
     assert back == [(s or "", c) for s, c in tokens]
+
+
+names = st.text(alphabet=st.sampled_from("ab \\,|$&=+%#?é"), min_size=1, max_size=12).filter(
+    lambda s: s.strip() == s and s.strip() != ""
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(family=names)
+def test_any_name_is_found_exactly_by_the_sandbox(sandbox: Sandbox, api_key: str, family: str) -> None:
+    """End to end: the builder's escaping and the sandbox's unescaping agree on every value."""
+    with Clinik(api_key, base_url=sandbox.base_url, transport=sandbox.transport()) as clinik:
+        created = clinik.create(Patient(name=[HumanName(family=family)]))
+        found = [p.id for p in clinik.search(Patient).family.exact(family).iter()]
+        assert found == [created.id]
+        clinik.delete(Patient, created.id or "")
