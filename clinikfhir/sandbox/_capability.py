@@ -30,8 +30,6 @@ def _search_params(search: ModuleType | None, rtype: str) -> list[dict[str, Any]
         entry: dict[str, Any] = {"name": param.code, "type": param.type}
         if getattr(param, "url", ""):
             entry["definition"] = param.url
-        if getattr(param, "description", ""):
-            entry["documentation"] = param.description
         out.append(entry)
     return out
 

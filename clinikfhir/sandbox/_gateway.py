@@ -63,6 +63,7 @@ JSON_TYPES = frozenset({"application/json", "application/fhir+json", "applicatio
 FORM_TYPE = "application/x-www-form-urlencoded"
 OVERRIDE_HEADERS = ("x-http-method-override", "x-http-method", "x-method-override")
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+ALLOWED_METHODS = WRITE_METHODS | {"GET"}
 ADMIN_PATH = "/_sandbox/faults"
 _NO_BODY: Any = object()
 _FAULT_CODES = {
@@ -176,6 +177,8 @@ class Gateway:
         if len(req.body) > MAX_BODY:
             raise ApiError(413, "PAYLOAD_TOO_LARGE", "The request body exceeds 1 MiB")
         method = req.method.upper()
+        if method not in ALLOWED_METHODS:
+            raise ApiError(405, "METHOD_NOT_ALLOWED", "Use GET, POST, PUT, PATCH or DELETE")
         if path == "/health":
             if method != "GET":
                 raise ApiError(405, "METHOD_NOT_ALLOWED", "Only GET is allowed here")
@@ -238,9 +241,8 @@ class Gateway:
 
         idem_key = req.header("idempotency-key")
         if idem_key is not None and method in ("POST", "PATCH"):
-            result = self._idempotent(
-                caller, method, path + ("?" + req.query if req.query else ""), idem_key, req.body, run
-            )
+            target = path + ("?" + req.query if req.query else "")
+            result = self._idempotent(caller, method, target, idem_key, req.body, run, ctx.request_id)
         else:
             result = run()
         headers = [("Content-Type", result.content_type)] if result.body else []
@@ -250,8 +252,16 @@ class Gateway:
         return resp
 
     def _idempotent(
-        self, caller: Caller, method: str, target: str, key: str, raw: bytes, run: Callable[[], Result]
+        self,
+        caller: Caller,
+        method: str,
+        target: str,
+        key: str,
+        raw: bytes,
+        run: Callable[[], Result],
+        request_id: str,
     ) -> Result:
+        """Replay the first response for (env, tenant, method, target, key); 409 for another body."""
         if not key or len(key) > 255:
             raise ApiError(400, "INVALID_PARAMETER", "Idempotency-Key must have 1-255 characters")
         scope = (caller.env, caller.tenant, method, target, key)
@@ -270,7 +280,7 @@ class Gateway:
                 result = run()
             except ApiError as err:
                 if err.status < 500 and err.status != 429:
-                    body = error_body(err, "replayed")
+                    body = error_body(err, request_id)
                     self.idempotency.put(
                         scope, digest, err.status, [("Content-Type", FHIR_JSON if err.fhir else PLAIN_JSON)], body
                     )

@@ -63,6 +63,8 @@ class Store:
             self._writer.execute("PRAGMA journal_mode=WAL")
             self._writer.execute("PRAGMA synchronous=NORMAL")
         self._writer.executescript(SCHEMA)
+        latest = self._writer.execute("SELECT MAX(last_updated) FROM history").fetchone()[0]
+        self._last_instant = str(latest) if latest else ""
         self.search = search_module()
         if self.search is not None:
             with self.write() as conn:

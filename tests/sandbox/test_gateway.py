@@ -158,6 +158,11 @@ def test_unsupported_shapes(gw: Gw) -> None:
     _error(c.get("/v1/fhir/Patient/abc/extra/segments"), 404, "NOT_FOUND")
     _error(c.get("/v1/patients/abc"), 404, "NOT_FOUND")
     _error(gw.client().get("/nothing"), 404, "NOT_FOUND")
+    for method in ("HEAD", "OPTIONS", "TRACE"):
+        r = c.request(method, "/v1/fhir/Patient")
+        assert r.status_code == 405
+        if method != "HEAD":
+            assert r.json()["code"] == "METHOD_NOT_ALLOWED"
 
 
 @pytest.mark.parametrize("mode", ["http", "inproc"])
@@ -218,6 +223,18 @@ def test_idempotency_key_replays_first_response(gw: Gw) -> None:
     c.post("/v1/fhir/Patient", json=patient())
     c.post("/v1/fhir/Patient", json=patient())
     assert c.get("/v1/fhir/Patient").json()["total"] == 3
+
+
+def test_idempotency_key_replays_a_client_error_too(gw: Gw) -> None:
+    c = gw.client(gw.key())
+    h = {"Idempotency-Key": "bad-1"}
+    bad = {"resourceType": "Patient", "gender": "nope"}
+    first = c.post("/v1/fhir/Patient", json=bad, headers=h)
+    assert first.status_code == 422
+    again = c.post("/v1/fhir/Patient", json=bad, headers=h)
+    assert again.status_code == 422
+    assert again.content == first.content
+    assert again.json()["requestId"] == first.headers["x-request-id"]
 
 
 def test_idempotency_key_is_scoped_per_tenant_and_path(gw: Gw) -> None:
