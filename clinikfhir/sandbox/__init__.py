@@ -33,6 +33,7 @@ class Sandbox:
     """The gateway and its store. ``Sandbox()`` is in-process and in memory; ``db`` makes it durable.
 
     ``rate_limit`` (requests per ``rate_window`` seconds per organisation) is off unless set.
+    ``revocation_lag`` emulates the gateway's 60 s key cache (0: revocation bites at once).
     """
 
     def __init__(
@@ -41,11 +42,12 @@ class Sandbox:
         *,
         rate_limit: int | None = None,
         rate_window: float = 60.0,
+        revocation_lag: float = 0.0,
     ) -> None:
         from clinikfhir import __version__
 
         self.store = Store(os.fspath(db) if db is not None else None)
-        self.keys = KeyRing()
+        self.keys = KeyRing(revocation_lag)
         self.gateway = Gateway(
             self.store, self.keys, rate_limit=rate_limit, rate_window=rate_window, software_version=__version__
         )

@@ -26,14 +26,20 @@ class KeyInfo:
     tenant: str
     scope: Scope
     env: Env
-    revoked: bool = False
+    revoked_at: float | None = None
     expires_at: float | None = None
 
 
 class KeyRing:
-    """The keys the sandbox accepts. Thread-safe; revocation bites immediately."""
+    """The keys the sandbox accepts. Thread-safe.
 
-    def __init__(self) -> None:
+    Revocation bites immediately unless ``revocation_lag`` emulates the gateway's key cache (§2: up to
+    60 s): a revoked key keeps working for that many seconds."""
+
+    def __init__(self, revocation_lag: float = 0.0) -> None:
+        if revocation_lag < 0:
+            raise ValueError("revocation_lag must not be negative")
+        self.revocation_lag = revocation_lag
         self._keys: dict[str, KeyInfo] = {}
         self._lock = threading.Lock()
 
@@ -64,7 +70,8 @@ class KeyRing:
             info = self._keys.get(key)
             if info is None:
                 raise KeyError("no such key")
-            info.revoked = True
+            if info.revoked_at is None:
+                info.revoked_at = time.time()
 
     def expire(self, key: str) -> None:
         """Make ``key`` expired now; later requests with it get 401 KEY_EXPIRED."""
@@ -97,7 +104,7 @@ class KeyRing:
         info = self.info(key)
         if info is None:
             raise ApiError(401, "INVALID_KEY", "The API key is not valid")
-        if info.revoked:
+        if info.revoked_at is not None and time.time() - info.revoked_at >= self.revocation_lag:
             raise ApiError(401, "KEY_REVOKED", "The API key has been revoked")
         if info.expires_at is not None and info.expires_at <= time.time():
             raise ApiError(401, "KEY_EXPIRED", "The API key has expired")

@@ -54,6 +54,16 @@ def test_revoked_and_expired_keys(gw: Gw) -> None:
     _error(c2.get("/v1/fhir/Patient"), 401, "KEY_EXPIRED")
 
 
+def test_revocation_lag_emulates_the_key_cache() -> None:
+    with Sandbox(revocation_lag=0.3) as sb:
+        key = sb.create_key("org_lag")
+        c = sb.client(key)
+        sb.revoke_key(key)
+        assert c.get("/v1/fhir/Patient").status_code == 200  # still cached
+        time.sleep(0.35)
+        _error(c.get("/v1/fhir/Patient"), 401, "KEY_REVOKED")
+
+
 def test_scopes(gw: Gw) -> None:
     tenant = f"org_scope{time.time_ns()}"
     full = gw.client(gw.key(tenant, "*"))
