@@ -28,8 +28,9 @@ class Store:
         self.conn = conn
         self._clock = 0
 
-    def put(self, resource: dict[str, Any], *, tenant: str = "org_a", env: str = "test",
-            last_updated: str | None = None) -> dict[str, Any]:
+    def put(
+        self, resource: dict[str, Any], *, tenant: str = "org_a", env: str = "test", last_updated: str | None = None
+    ) -> dict[str, Any]:
         body = dict(resource)
         self._clock += 1
         stamp = last_updated or f"2026-01-01T00:00:{self._clock // 1000000:02d}.{self._clock % 1000000:06d}Z"
@@ -43,25 +44,51 @@ class Store:
                 "INSERT OR REPLACE INTO resources VALUES (?, ?, ?, ?, 1, ?, 0, ?)",
                 (env, body["resourceType"], body["id"], tenant, stamp, orjson.dumps(body).decode()),
             )
-            search.reindex(self.conn, env=env, type=body["resourceType"], id=body["id"], tenant=tenant,
-                           resource=body)
+            search.reindex(self.conn, env=env, type=body["resourceType"], id=body["id"], tenant=tenant, resource=body)
         return body
 
     def delete(self, rtype: str, rid: str, *, tenant: str = "org_a", env: str = "test") -> None:
         with self.conn:
-            self.conn.execute("UPDATE resources SET deleted = 1, body = NULL WHERE env = ? AND type = ? AND id = ?",
-                              (env, rtype, rid))
+            self.conn.execute(
+                "UPDATE resources SET deleted = 1, body = NULL WHERE env = ? AND type = ? AND id = ?", (env, rtype, rid)
+            )
             search.reindex(self.conn, env=env, type=rtype, id=rid, tenant=tenant, resource=None)
 
-    def ids(self, rtype: str, query: str | list[tuple[str, str]], *, tenant: str = "org_a", env: str = "test",
-            count: int = 1000, offset: int = 0, lenient: bool = False) -> list[str]:
+    def ids(
+        self,
+        rtype: str,
+        query: str | list[tuple[str, str]],
+        *,
+        tenant: str = "org_a",
+        env: str = "test",
+        count: int = 1000,
+        offset: int = 0,
+        lenient: bool = False,
+    ) -> list[str]:
         return self.run(rtype, query, tenant=tenant, env=env, count=count, offset=offset, lenient=lenient).ids
 
-    def run(self, rtype: str, query: str | list[tuple[str, str]], *, tenant: str = "org_a", env: str = "test",
-            count: int = 1000, offset: int = 0, lenient: bool = False) -> search.SearchResult:
+    def run(
+        self,
+        rtype: str,
+        query: str | list[tuple[str, str]],
+        *,
+        tenant: str = "org_a",
+        env: str = "test",
+        count: int = 1000,
+        offset: int = 0,
+        lenient: bool = False,
+    ) -> search.SearchResult:
         params = [tuple(p.split("=", 1)) for p in query.split("&") if p] if isinstance(query, str) else query
-        return search.run(self.conn, env=env, tenant=tenant, type=rtype, params=params,  # type: ignore[arg-type]
-                          offset=offset, count=count, lenient=lenient)
+        return search.run(
+            self.conn,
+            env=env,
+            tenant=tenant,
+            type=rtype,
+            params=params,  # type: ignore[arg-type]
+            offset=offset,
+            count=count,
+            lenient=lenient,
+        )
 
 
 @pytest.fixture

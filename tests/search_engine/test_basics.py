@@ -4,17 +4,23 @@ and the env + tenant filter on every query."""
 from __future__ import annotations
 
 import pytest
-from conftest import Store
 
 from clinikfhir.sandbox.search import SearchError
+
+from .conftest import Store
 
 
 @pytest.fixture
 def five(store: Store) -> Store:
     for i in range(5):
-        store.put({"resourceType": "Patient", "id": f"p{i}",
-                   "meta": {"tag": [{"system": "urn:flags", "code": "even" if i % 2 == 0 else "odd"}]}},
-                  last_updated=f"2024-0{i + 1}-15T12:00:00.000000Z")
+        store.put(
+            {
+                "resourceType": "Patient",
+                "id": f"p{i}",
+                "meta": {"tag": [{"system": "urn:flags", "code": "even" if i % 2 == 0 else "odd"}]},
+            },
+            last_updated=f"2024-0{i + 1}-15T12:00:00.000000Z",
+        )
     store.put({"resourceType": "Patient", "id": "b1"}, tenant="org_b", last_updated="2024-01-15T12:00:00.000000Z")
     store.put({"resourceType": "Patient", "id": "l1"}, env="live", last_updated="2024-01-15T12:00:00.000000Z")
     return store

@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Store
 from fhirpathpy import compile as fp_compile
 from fhirpathpy.models import models
 
 from clinikfhir._generated.search_parameters import SEARCH_PARAMETERS
 from clinikfhir.sandbox.search._paths import _compile_branch, compile_expression, split_union
+
+from .conftest import Store
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "r4-examples-4.0.1.zip"
 
@@ -42,7 +43,7 @@ def _canon(value: Any) -> str:
 def test_every_example_indexes_and_is_searchable(store: Store) -> None:
     examples = _examples()
     assert len(examples) == 818
-    for n, (name, resource) in enumerate(examples):
+    for n, (_name, resource) in enumerate(examples):
         resource.setdefault("id", f"noid{n}")
         resource["id"] = f"{resource['id']}-{n}"  # a few examples share ids
         store.put(resource)

@@ -6,9 +6,10 @@ le (high <= ph or low < pl), sa low >= ph, eb high <= pl."""
 from __future__ import annotations
 
 import pytest
-from conftest import Store
 
 from clinikfhir.sandbox.search import SearchError
+
+from .conftest import Store
 
 EFFECTIVE = {
     "d1": {"effectiveDateTime": "2013-01-14"},  # [01-14, 01-15)

@@ -4,10 +4,11 @@ $everything, each checked in two tenants: another tenant's data never matches or
 from __future__ import annotations
 
 import pytest
-from conftest import Store
 
 from clinikfhir.sandbox import search
 from clinikfhir.sandbox.search import SearchError
+
+from .conftest import Store
 
 LOINC = "http://loinc.org"
 
@@ -21,31 +22,108 @@ def graph(store: Store) -> Store:
     a = store.put
     a({"resourceType": "Organization", "id": "oa", "name": "Acme"})
     a({"resourceType": "Practitioner", "id": "pr1", "name": [{"family": "House"}]})
-    a({"resourceType": "Patient", "id": "p1", "name": [{"family": "Smith"}], "managingOrganization": ref("Organization/oa"),
-       "generalPractitioner": [ref("Practitioner/pr1")]})
+    a(
+        {
+            "resourceType": "Patient",
+            "id": "p1",
+            "name": [{"family": "Smith"}],
+            "managingOrganization": ref("Organization/oa"),
+            "generalPractitioner": [ref("Practitioner/pr1")],
+        }
+    )
     a({"resourceType": "Patient", "id": "p2", "name": [{"family": "Jones"}]})
-    a({"resourceType": "Encounter", "id": "e1", "status": "finished", "class": {"code": "AMB"},
-       "subject": ref("Patient/p1"), "period": {"start": "2024-02-01", "end": "2024-02-02"}})
-    a({"resourceType": "Observation", "id": "ob1", "status": "final", "subject": ref("Patient/p1"),
-       "encounter": ref("Encounter/e1"), "code": {"coding": [{"system": LOINC, "code": "8867-4"}]},
-       "effectiveDateTime": "2024-02-01"})
-    a({"resourceType": "Observation", "id": "ob2", "status": "final", "subject": ref("Patient/p2"),
-       "code": {"coding": [{"system": LOINC, "code": "8480-6"}]}, "effectiveDateTime": "2020-01-01"})
-    a({"resourceType": "Provenance", "id": "pv1", "target": [ref("Observation/ob1")], "recorded": "2024-02-01T00:00:00Z",
-       "agent": [{"who": ref("Practitioner/pr1")}]})
-    a({"resourceType": "DiagnosticReport", "id": "dr1", "status": "final", "code": {"text": "panel"},
-       "subject": ref("Patient/p1"), "result": [ref("Observation/ob1"), ref("Observation/ob2")]})
+    a(
+        {
+            "resourceType": "Encounter",
+            "id": "e1",
+            "status": "finished",
+            "class": {"code": "AMB"},
+            "subject": ref("Patient/p1"),
+            "period": {"start": "2024-02-01", "end": "2024-02-02"},
+        }
+    )
+    a(
+        {
+            "resourceType": "Observation",
+            "id": "ob1",
+            "status": "final",
+            "subject": ref("Patient/p1"),
+            "encounter": ref("Encounter/e1"),
+            "code": {"coding": [{"system": LOINC, "code": "8867-4"}]},
+            "effectiveDateTime": "2024-02-01",
+        }
+    )
+    a(
+        {
+            "resourceType": "Observation",
+            "id": "ob2",
+            "status": "final",
+            "subject": ref("Patient/p2"),
+            "code": {"coding": [{"system": LOINC, "code": "8480-6"}]},
+            "effectiveDateTime": "2020-01-01",
+        }
+    )
+    a(
+        {
+            "resourceType": "Provenance",
+            "id": "pv1",
+            "target": [ref("Observation/ob1")],
+            "recorded": "2024-02-01T00:00:00Z",
+            "agent": [{"who": ref("Practitioner/pr1")}],
+        }
+    )
+    a(
+        {
+            "resourceType": "DiagnosticReport",
+            "id": "dr1",
+            "status": "final",
+            "code": {"text": "panel"},
+            "subject": ref("Patient/p1"),
+            "result": [ref("Observation/ob1"), ref("Observation/ob2")],
+        }
+    )
     # tenant org_b: look-alike data, plus references pointing at org_a's resources
     b = store.put
     b({"resourceType": "Organization", "id": "ob_org", "name": "Acme"}, tenant="org_b")
-    b({"resourceType": "Patient", "id": "q1", "name": [{"family": "Smith"}],
-       "managingOrganization": ref("Organization/ob_org")}, tenant="org_b")
-    b({"resourceType": "Observation", "id": "obq", "status": "final", "subject": ref("Patient/q1"),
-       "code": {"coding": [{"system": LOINC, "code": "8867-4"}]}}, tenant="org_b")
-    b({"resourceType": "Observation", "id": "obx", "status": "final", "subject": ref("Patient/p1"),
-       "code": {"coding": [{"system": LOINC, "code": "8867-4"}]}}, tenant="org_b")
-    b({"resourceType": "Provenance", "id": "pvx", "target": [ref("Observation/ob1")], "recorded": "2024-02-01T00:00:00Z",
-       "agent": [{"who": ref("Practitioner/pr1")}]}, tenant="org_b")
+    b(
+        {
+            "resourceType": "Patient",
+            "id": "q1",
+            "name": [{"family": "Smith"}],
+            "managingOrganization": ref("Organization/ob_org"),
+        },
+        tenant="org_b",
+    )
+    b(
+        {
+            "resourceType": "Observation",
+            "id": "obq",
+            "status": "final",
+            "subject": ref("Patient/q1"),
+            "code": {"coding": [{"system": LOINC, "code": "8867-4"}]},
+        },
+        tenant="org_b",
+    )
+    b(
+        {
+            "resourceType": "Observation",
+            "id": "obx",
+            "status": "final",
+            "subject": ref("Patient/p1"),
+            "code": {"coding": [{"system": LOINC, "code": "8867-4"}]},
+        },
+        tenant="org_b",
+    )
+    b(
+        {
+            "resourceType": "Provenance",
+            "id": "pvx",
+            "target": [ref("Observation/ob1")],
+            "recorded": "2024-02-01T00:00:00Z",
+            "agent": [{"who": ref("Practitioner/pr1")}],
+        },
+        tenant="org_b",
+    )
     return store
 
 
@@ -81,8 +159,14 @@ def test_chains_and_has_in_both_tenants(graph: Store, rtype: str, query: str, or
 
 
 def test_unknown_chain_parameters_are_400(graph: Store) -> None:
-    for bad in ("subject.nonsense=x", "status.name=x", "subject:Medication.code=x",
-                "_has:Observation:nonsense:code=x", "_has:Observation:code:code=x", "_has:Observation=x"):
+    for bad in (
+        "subject.nonsense=x",
+        "status.name=x",
+        "subject:Medication.code=x",
+        "_has:Observation:nonsense:code=x",
+        "_has:Observation:code:code=x",
+        "_has:Observation=x",
+    ):
         with pytest.raises(SearchError) as err:
             graph.ids("Observation" if not bad.startswith("_has") else "Patient", bad)
         assert err.value.status == 400
@@ -100,20 +184,32 @@ def includes(result: search.SearchResult) -> list[str]:
         ("Observation", "_id=ob1&_include=Observation:subject:Group", ""),
         ("Observation", "_id=ob1&_include=Observation:*", "Encounter/e1 Patient/p1"),
         ("Observation", "_id=ob1&_include=*", "Encounter/e1 Patient/p1"),
-        ("Observation", "_id=ob1&_include=Observation:subject&_include:iterate=Patient:organization",
-         "Organization/oa Patient/p1"),
+        (
+            "Observation",
+            "_id=ob1&_include=Observation:subject&_include:iterate=Patient:organization",
+            "Organization/oa Patient/p1",
+        ),
         ("Observation", "_id=ob1&_include=Observation:subject&_include=Patient:organization", "Patient/p1"),
-        ("Observation", "_id=ob1&_include=Observation:subject&_include:iterate=Patient:*",
-         "Organization/oa Patient/p1 Practitioner/pr1"),
+        (
+            "Observation",
+            "_id=ob1&_include=Observation:subject&_include:iterate=Patient:*",
+            "Organization/oa Patient/p1 Practitioner/pr1",
+        ),
         ("Observation", "_id=ob1&_revinclude=Provenance:target", "Provenance/pv1"),
         ("Observation", "_id=ob1&_revinclude=DiagnosticReport:result", "DiagnosticReport/dr1"),
         ("Observation", "_id=ob1,ob2&_revinclude=DiagnosticReport:result", "DiagnosticReport/dr1"),
         ("Observation", "_id=ob1&_revinclude=*", "DiagnosticReport/dr1 Provenance/pv1"),
         ("Patient", "_id=p1&_revinclude=Observation:subject", "Observation/ob1"),
-        ("Patient", "_id=p1&_revinclude=Observation:subject&_include:iterate=Observation:encounter",
-         "Encounter/e1 Observation/ob1"),
-        ("Patient", "_id=p1&_revinclude=Observation:subject&_revinclude:iterate=Provenance:target",
-         "Observation/ob1 Provenance/pv1"),
+        (
+            "Patient",
+            "_id=p1&_revinclude=Observation:subject&_include:iterate=Observation:encounter",
+            "Encounter/e1 Observation/ob1",
+        ),
+        (
+            "Patient",
+            "_id=p1&_revinclude=Observation:subject&_revinclude:iterate=Provenance:target",
+            "Observation/ob1 Provenance/pv1",
+        ),
     ],
 )
 def test_includes_stay_in_tenant(graph: Store, rtype: str, query: str, org_a: str) -> None:
@@ -126,11 +222,20 @@ def test_includes_from_another_tenant_give_nothing(graph: Store) -> None:
     assert includes(graph.run("Observation", "_id=obx&_include=*", tenant="org_b")) == []
     assert includes(graph.run("Patient", "_id=q1&_revinclude=*", tenant="org_b")) == ["Observation/obq"]
     assert includes(graph.run("Patient", "_id=p1&_revinclude=*")) == sorted(
-        ["DiagnosticReport/dr1", "Encounter/e1", "Observation/ob1"])
+        ["DiagnosticReport/dr1", "Encounter/e1", "Observation/ob1"]
+    )
 
 
-@pytest.mark.parametrize("bad", ["Observation", "Observation:subject:Patient:extra", "Nope:subject",
-                                 "Observation:code", "Observation:subject:Medication"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "Observation",
+        "Observation:subject:Patient:extra",
+        "Nope:subject",
+        "Observation:code",
+        "Observation:subject:Medication",
+    ],
+)
 def test_malformed_includes_are_400(graph: Store, bad: str) -> None:
     with pytest.raises(SearchError) as err:
         graph.run("Observation", [("_include", bad)])
@@ -139,8 +244,9 @@ def test_malformed_includes_are_400(graph: Store, bad: str) -> None:
 
 
 def everything(store: Store, patient: str | None, tenant: str = "org_a", **kw: object) -> list[str]:
-    result = search.everything(store.conn, env="test", tenant=tenant, patient_id=patient,
-                               **{"offset": 0, "count": 100, **kw})  # type: ignore[arg-type]
+    result = search.everything(
+        store.conn, env="test", tenant=tenant, patient_id=patient, **{"offset": 0, "count": 100, **kw}
+    )  # type: ignore[arg-type]
     assert result.total == len(result.ids)
     return result.ids
 
@@ -163,8 +269,14 @@ def test_everything_is_tenant_scoped(graph: Store) -> None:
     assert everything(graph, "q1", tenant="org_b") == ["Patient/q1", "Observation/obq"]
     # all of org_b's patients: obx points at org_a's p1, so it is not in any org_b compartment
     assert everything(graph, None, tenant="org_b") == ["Patient/q1", "Observation/obq"]
-    assert everything(graph, None) == ["Patient/p1", "Patient/p2", "DiagnosticReport/dr1", "Encounter/e1",
-                                       "Observation/ob1", "Observation/ob2"]
+    assert everything(graph, None) == [
+        "Patient/p1",
+        "Patient/p2",
+        "DiagnosticReport/dr1",
+        "Encounter/e1",
+        "Observation/ob1",
+        "Observation/ob2",
+    ]
 
 
 def test_everything_pages(graph: Store) -> None:

@@ -4,9 +4,10 @@ composite, :missing), OR with escaped commas, AND by repetition. Expected ids co
 from __future__ import annotations
 
 import pytest
-from conftest import Store
 
 from clinikfhir.sandbox.search import SearchError
+
+from .conftest import Store
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
@@ -17,41 +18,109 @@ V2 = "http://terminology.hl7.org/CodeSystem/v2-0203"
 def data(store: Store) -> Store:
     put = store.put
     put({"resourceType": "Organization", "id": "o1", "name": "Acme Clinic"})
-    put({"resourceType": "Patient", "id": "pa", "gender": "male", "active": True, "birthDate": "1970-01-01",
-         "meta": {"profile": ["http://example.org/fhir/StructureDefinition/my-patient"]},
-         "name": [{"family": "Smith", "given": ["John"]}],
-         "identifier": [{"system": "urn:mrn", "value": "123", "type": {"coding": [{"system": V2, "code": "MR"}]}}],
-         "telecom": [{"system": "email", "value": "a@x.org"}],
-         "address": [{"city": "Zürich", "line": ["1 Main St"]}]})
-    put({"resourceType": "Patient", "id": "pb", "gender": "female", "active": False,
-         "name": [{"family": "Smíthers", "given": ["Ann"]}],
-         "identifier": [{"system": "urn:other", "value": "123"}],
-         "telecom": [{"system": "phone", "value": "555"}]})
-    put({"resourceType": "Patient", "id": "pc", "gender": "other", "name": [{"family": "Jones, Jr", "given": ["Bo"]}],
-         "identifier": [{"value": "a,b"}], "managingOrganization": {"reference": "Organization/o1"}})
+    put(
+        {
+            "resourceType": "Patient",
+            "id": "pa",
+            "gender": "male",
+            "active": True,
+            "birthDate": "1970-01-01",
+            "meta": {"profile": ["http://example.org/fhir/StructureDefinition/my-patient"]},
+            "name": [{"family": "Smith", "given": ["John"]}],
+            "identifier": [{"system": "urn:mrn", "value": "123", "type": {"coding": [{"system": V2, "code": "MR"}]}}],
+            "telecom": [{"system": "email", "value": "a@x.org"}],
+            "address": [{"city": "Zürich", "line": ["1 Main St"]}],
+        }
+    )
+    put(
+        {
+            "resourceType": "Patient",
+            "id": "pb",
+            "gender": "female",
+            "active": False,
+            "name": [{"family": "Smíthers", "given": ["Ann"]}],
+            "identifier": [{"system": "urn:other", "value": "123"}],
+            "telecom": [{"system": "phone", "value": "555"}],
+        }
+    )
+    put(
+        {
+            "resourceType": "Patient",
+            "id": "pc",
+            "gender": "other",
+            "name": [{"family": "Jones, Jr", "given": ["Bo"]}],
+            "identifier": [{"value": "a,b"}],
+            "managingOrganization": {"reference": "Organization/o1"},
+        }
+    )
     put({"resourceType": "Patient", "id": "pd", "name": [{"text": "Mary Contains"}]})
-    put({"resourceType": "Observation", "id": "ob1", "status": "final",
-         "code": {"coding": [{"system": LOINC, "code": "8480-6", "display": "Systolic blood pressure"}]},
-         "valueQuantity": {"value": 120, "unit": "mmHg", "system": UCUM, "code": "mm[Hg]"},
-         "subject": {"reference": "Patient/pa"}})
-    put({"resourceType": "Observation", "id": "ob2", "status": "final",
-         "code": {"coding": [{"system": LOINC, "code": "8867-4", "display": "Heart rate"}]},
-         "valueQuantity": {"value": 72.5, "unit": "beats/min", "system": UCUM, "code": "/min"},
-         "subject": {"reference": "Patient/pb"}})
-    put({"resourceType": "Observation", "id": "ob3", "status": "preliminary", "code": {"text": "free text glucose"},
-         "valueString": "High", "subject": {"reference": "http://other.org/fhir/Patient/pa"}})
-    put({"resourceType": "Observation", "id": "ob4", "status": "final",
-         "code": {"coding": [{"system": LOINC, "code": "8480-6"}]},
-         "component": [
-             {"code": {"coding": [{"system": LOINC, "code": "8480-6"}]},
-              "valueQuantity": {"value": 140, "system": UCUM, "code": "mm[Hg]"}},
-             {"code": {"coding": [{"system": LOINC, "code": "8462-4"}]},
-              "valueQuantity": {"value": 90, "system": UCUM, "code": "mm[Hg]"}}],
-         "subject": {"identifier": {"system": "urn:mrn", "value": "123"}}})
-    put({"resourceType": "RiskAssessment", "id": "ra1", "status": "final", "subject": {"reference": "Patient/pa"},
-         "prediction": [{"probabilityDecimal": 0.4}]})
-    put({"resourceType": "RiskAssessment", "id": "ra2", "status": "final", "subject": {"reference": "Patient/pa"},
-         "prediction": [{"probabilityRange": {"low": {"value": 0.2}, "high": {"value": 0.6}}}]})
+    put(
+        {
+            "resourceType": "Observation",
+            "id": "ob1",
+            "status": "final",
+            "code": {"coding": [{"system": LOINC, "code": "8480-6", "display": "Systolic blood pressure"}]},
+            "valueQuantity": {"value": 120, "unit": "mmHg", "system": UCUM, "code": "mm[Hg]"},
+            "subject": {"reference": "Patient/pa"},
+        }
+    )
+    put(
+        {
+            "resourceType": "Observation",
+            "id": "ob2",
+            "status": "final",
+            "code": {"coding": [{"system": LOINC, "code": "8867-4", "display": "Heart rate"}]},
+            "valueQuantity": {"value": 72.5, "unit": "beats/min", "system": UCUM, "code": "/min"},
+            "subject": {"reference": "Patient/pb"},
+        }
+    )
+    put(
+        {
+            "resourceType": "Observation",
+            "id": "ob3",
+            "status": "preliminary",
+            "code": {"text": "free text glucose"},
+            "valueString": "High",
+            "subject": {"reference": "http://other.org/fhir/Patient/pa"},
+        }
+    )
+    put(
+        {
+            "resourceType": "Observation",
+            "id": "ob4",
+            "status": "final",
+            "code": {"coding": [{"system": LOINC, "code": "8480-6"}]},
+            "component": [
+                {
+                    "code": {"coding": [{"system": LOINC, "code": "8480-6"}]},
+                    "valueQuantity": {"value": 140, "system": UCUM, "code": "mm[Hg]"},
+                },
+                {
+                    "code": {"coding": [{"system": LOINC, "code": "8462-4"}]},
+                    "valueQuantity": {"value": 90, "system": UCUM, "code": "mm[Hg]"},
+                },
+            ],
+            "subject": {"identifier": {"system": "urn:mrn", "value": "123"}},
+        }
+    )
+    put(
+        {
+            "resourceType": "RiskAssessment",
+            "id": "ra1",
+            "status": "final",
+            "subject": {"reference": "Patient/pa"},
+            "prediction": [{"probabilityDecimal": 0.4}],
+        }
+    )
+    put(
+        {
+            "resourceType": "RiskAssessment",
+            "id": "ra2",
+            "status": "final",
+            "subject": {"reference": "Patient/pa"},
+            "prediction": [{"probabilityRange": {"low": {"value": 0.2}, "high": {"value": 0.6}}}],
+        }
+    )
     return store
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import random
 
 import pytest
-from conftest import Store
 
 from clinikfhir.sandbox.search import (
     SUPPORTED_MODIFIERS,
@@ -14,6 +13,8 @@ from clinikfhir.sandbox.search import (
     SearchError,
     supported_parameters,
 )
+
+from .conftest import Store
 
 STATUSES = ("final", "amended", "preliminary")
 
@@ -23,11 +24,26 @@ def thousand(store: Store) -> Store:
     rng = random.Random(7)
     for i in range(1000):
         day = rng.randint(1, 5)  # few distinct dates: many ties that must break on id
-        store.put({"resourceType": "Observation", "id": f"o{rng.randrange(10**9):09d}-{i}",
-                   "status": STATUSES[i % 3], "code": {"coding": [{"system": "urn:c", "code": f"c{i % 4}"}]},
-                   "effectiveDateTime": f"2024-01-0{day}", "valueQuantity": {"value": rng.randint(1, 50)}})
-    store.put({"resourceType": "Observation", "id": "other-tenant", "status": "final", "code": {"text": "x"},
-               "effectiveDateTime": "2024-01-01"}, tenant="org_b")
+        store.put(
+            {
+                "resourceType": "Observation",
+                "id": f"o{rng.randrange(10**9):09d}-{i}",
+                "status": STATUSES[i % 3],
+                "code": {"coding": [{"system": "urn:c", "code": f"c{i % 4}"}]},
+                "effectiveDateTime": f"2024-01-0{day}",
+                "valueQuantity": {"value": rng.randint(1, 50)},
+            }
+        )
+    store.put(
+        {
+            "resourceType": "Observation",
+            "id": "other-tenant",
+            "status": "final",
+            "code": {"text": "x"},
+            "effectiveDateTime": "2024-01-01",
+        },
+        tenant="org_b",
+    )
     return store
 
 
@@ -51,9 +67,13 @@ def test_paging_through_1000_has_no_duplicates_or_gaps(thousand: Store, sort: st
 
 
 def test_sort_orders_and_ties_break_on_id(thousand: Store) -> None:
-    rows = {r[0]: r for r in thousand.conn.execute(
-        "SELECT r.id, d.low, t.code FROM resources r JOIN sp_date d ON d.id = r.id AND d.param = 'date' "
-        "JOIN sp_token t ON t.id = r.id AND t.param = 'status' WHERE r.tenant = 'org_a'")}
+    rows = {
+        r[0]: r
+        for r in thousand.conn.execute(
+            "SELECT r.id, d.low, t.code FROM resources r JOIN sp_date d ON d.id = r.id AND d.param = 'date' "
+            "JOIN sp_token t ON t.id = r.id AND t.param = 'status' WHERE r.tenant = 'org_a'"
+        )
+    }
     ids = thousand.ids("Observation", "_sort=-date")
     assert ids == sorted(rows, key=lambda i: (-rows[i][1], i))
     ids = thousand.ids("Observation", "_sort=status,-date")
@@ -64,7 +84,8 @@ def test_sort_orders_and_ties_break_on_id(thousand: Store) -> None:
 def test_total_and_filters_on_a_large_set(thousand: Store) -> None:
     assert thousand.run("Observation", "code=urn:c|c1", count=0).total == 250
     assert thousand.run("Observation", "code=c1,c2&status=final", count=0).total == len(
-        [i for i in range(1000) if i % 4 in (1, 2) and i % 3 == 0])
+        [i for i in range(1000) if i % 4 in (1, 2) and i % 3 == 0]
+    )
 
 
 def test_bad_sort_key_is_400(thousand: Store) -> None:
@@ -84,8 +105,16 @@ def test_capabilities_describe_what_run_accepts(store: Store) -> None:
     assert SUPPORTED_PREFIXES["date"] == ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
     assert "below" in SUPPORTED_MODIFIERS["uri"]
     # every advertised parameter with every advertised modifier is accepted (no 400 for support)
-    samples = {"token": "x", "string": "x", "date": "2024", "number": "1", "quantity": "1", "reference": "X/1",
-               "uri": "urn:x", "composite": None}
+    samples = {
+        "token": "x",
+        "string": "x",
+        "date": "2024",
+        "number": "1",
+        "quantity": "1",
+        "reference": "X/1",
+        "uri": "urn:x",
+        "composite": None,
+    }
     for rtype in ("Patient", "Observation", "Encounter", "Condition", "MedicationRequest", "DiagnosticReport"):
         for p in supported_parameters(rtype):
             value = samples[p.type]

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from clinikfhir._generated.search_compartment import PATIENT_COMPARTMENT
 
 from ._model import SearchError, SearchResult
-from ._values import date_range, micros_to_instant
+from ._values import date_range
 
 
 def _pairs(types: Sequence[str] | None) -> list[str]:
@@ -58,7 +58,7 @@ def everything(
     """
     if patient_id is not None:
         row = conn.execute(
-            "SELECT 1 FROM resources WHERE env = ? AND type = 'Patient' AND id = ? AND tenant = ? AND deleted = 0",
+            "SELECT 1 FROM sp_resource WHERE env = ? AND type = 'Patient' AND id = ? AND tenant = ?",
             (env, patient_id, tenant),
         ).fetchone()
         if row is None:
@@ -68,9 +68,7 @@ def everything(
         unknown = [t for t in types if t != "Patient" and t not in PATIENT_COMPARTMENT]
         if unknown:
             raise SearchError(400, "INVALID_PARAMETER", "Parameter '_type' names a type outside the compartment")
-    patients_sql = (
-        "SELECT p.id FROM resources p WHERE p.env = ? AND p.type = 'Patient' AND p.tenant = ? AND p.deleted = 0"
-    )
+    patients_sql = "SELECT p.id FROM sp_resource p WHERE p.env = ? AND p.type = 'Patient' AND p.tenant = ?"
     patients_args: list[object] = [env, tenant]
     if patient_id is not None:
         patients_sql += " AND p.id = ?"
@@ -85,11 +83,11 @@ def everything(
     if include_patients:
         members = f"SELECT 'Patient' AS type, q.id AS id FROM ({patients_sql}) q UNION {members}"
         members_args = [*patients_args, *members_args]
-    where = ["r.tenant = ?", "r.deleted = 0"]
+    where = ["r.tenant = ?"]
     args: list[object] = [*members_args, env, tenant]
     if since_rng is not None:
-        where.append("r.last_updated >= ?")
-        args.append(micros_to_instant(since_rng[0]))
+        where.append("r.lu >= ?")
+        args.append(since_rng[0])
     if start_rng is not None or end_rng is not None:
         low = start_rng[0] if start_rng else None
         high = end_rng[1] if end_rng else None
@@ -111,7 +109,7 @@ def everything(
         )
         args.extend(oargs)
     base = (
-        f"SELECT r.type, r.id FROM ({members}) m JOIN resources r ON r.env = ? AND r.type = m.type AND r.id = m.id "
+        f"SELECT r.type, r.id FROM ({members}) m JOIN sp_resource r ON r.env = ? AND r.type = m.type AND r.id = m.id "
         f"WHERE {' AND '.join(where)}"
     )
     total = int(conn.execute(f"SELECT COUNT(*) FROM ({base})", args).fetchone()[0])

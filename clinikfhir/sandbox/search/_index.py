@@ -236,17 +236,25 @@ def _composite_rows(resource: dict[str, Any], pdef: ParamDef, params: dict[str, 
                 rows_for(f"{pdef.code}#{n}", grp, item, out)
 
 
+def _last_updated(resource: dict[str, Any]) -> int | None:
+    meta = resource.get("meta")
+    stamp = meta.get("lastUpdated") if isinstance(meta, dict) else None
+    rng = date_range(stamp) if isinstance(stamp, str) else None
+    return rng[0] if rng is not None else None
+
+
 def reindex(
     conn: sqlite3.Connection, *, env: str, type: str, id: str, tenant: str, resource: dict[str, Any] | None
 ) -> None:
     """Replace the index rows of one resource inside the caller's transaction (None = deleted)."""
-    for table in TABLES.values():
+    for table in (*TABLES.values(), "sp_resource"):
         conn.execute(f"DELETE FROM {table} WHERE env = ? AND type = ? AND id = ?", (env, type, id))  # noqa: S608
     if resource is None:
         return
     params = SEARCH_PARAMETERS.get(type)
     if params is None:
         return
+    conn.execute("INSERT INTO sp_resource VALUES (?, ?, ?, ?, ?)", (env, type, id, tenant, _last_updated(resource)))
     rows = extract(resource, params)
     key = (env, tenant, type, id)
     for table, table_rows in rows.items():

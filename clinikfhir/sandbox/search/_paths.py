@@ -37,11 +37,58 @@ _STEP_RE = re.compile(
 _ROOT_RE = re.compile(r"^(?P<root>%resource|[A-Z][A-Za-z]*|[a-z][A-Za-z0-9]*)(?:\[(?P<index>\d+)\])?")
 # Type names a choice element's JSON key can end with (``value[x]`` -> ``valueQuantity``).
 _CHOICE_SUFFIXES = frozenset(
-    "Base64Binary Boolean Canonical Code Date DateTime Decimal Id Instant Integer Markdown Oid PositiveInt "
-    "String Time UnsignedInt Uri Url Uuid Address Age Annotation Attachment CodeableConcept Coding ContactPoint "
-    "Count Distance Duration HumanName Identifier Money Period Quantity Range Ratio Reference SampledData "
-    "Signature Timing ContactDetail Contributor DataRequirement Expression ParameterDefinition RelatedArtifact "
-    "TriggerDefinition UsageContext Dosage Meta".split()
+    [
+        "Base64Binary",
+        "Boolean",
+        "Canonical",
+        "Code",
+        "Date",
+        "DateTime",
+        "Decimal",
+        "Id",
+        "Instant",
+        "Integer",
+        "Markdown",
+        "Oid",
+        "PositiveInt",
+        "String",
+        "Time",
+        "UnsignedInt",
+        "Uri",
+        "Url",
+        "Uuid",
+        "Address",
+        "Age",
+        "Annotation",
+        "Attachment",
+        "CodeableConcept",
+        "Coding",
+        "ContactPoint",
+        "Count",
+        "Distance",
+        "Duration",
+        "HumanName",
+        "Identifier",
+        "Money",
+        "Period",
+        "Quantity",
+        "Range",
+        "Ratio",
+        "Reference",
+        "SampledData",
+        "Signature",
+        "Timing",
+        "ContactDetail",
+        "Contributor",
+        "DataRequirement",
+        "Expression",
+        "ParameterDefinition",
+        "RelatedArtifact",
+        "TriggerDefinition",
+        "UsageContext",
+        "Dosage",
+        "Meta",
+    ]
 )
 
 

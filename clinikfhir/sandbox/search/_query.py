@@ -87,6 +87,10 @@ class _Sql:
     sql: str
     args: list[Any] = field(default_factory=lambda: [])
     alias: str = ""
+    exists: _Sql | None = None  # the same condition as a correlated EXISTS, when there is one
+    selective: bool = True  # worth driving the query from (an index lookup on equality)
+    table: str = ""  # for a simple condition: the index table and param rows it reads ...
+    driver: _Sql | None = None  # ... and the condition on that table under the resource's alias
 
 
 class Compiler:
@@ -128,23 +132,35 @@ class Compiler:
 
     def _rows(self, table: str, rtype: str, param: str) -> tuple[str, str, list[Any]]:
         a = self._alias()
-        head = (
-            f"SELECT {a}.id FROM {table} {a} WHERE {a}.env = ? AND {a}.type = ? AND {a}.param = ? AND {a}.tenant = ?"
-        )
+        head = f"SELECT {a}.id FROM {table} {a} WHERE {a}.env = ? AND {a}.type = ? AND {a}.param = ? AND {a}.tenant = ?"
         return a, head, [self.env, rtype, param, self.tenant]
 
     # -- resource sets ---------------------------------------------------------------------------
     def ids_query(self, rtype: str, terms: Sequence[tuple[str, str]]) -> _Sql:
         """SQL selecting the ids of live resources of ``rtype`` in this env/tenant matching all terms."""
         a = self._alias()
-        where = [f"{a}.env = ?", f"{a}.type = ?", f"{a}.tenant = ?", f"{a}.deleted = 0"]
+        where = [f"{a}.env = ?", f"{a}.type = ?", f"{a}.tenant = ?"]
         args: list[Any] = [self.env, rtype, self.tenant]
-        for name, value in terms:
-            cond = self.term(rtype, name, value, a)
-            if cond is not None:
-                where.append(cond.sql)
-                args.extend(cond.args)
-        return _Sql(f"SELECT {a}.id FROM resources {a} WHERE " + " AND ".join(where), args, a)
+        conds = [c for c in (self.term(rtype, name, value, a) for name, value in terms) if c is not None]
+        # Drive from the first selective condition; check the others per candidate row with
+        # correlated EXISTS lookups on the (env, type, id, param) indexes. A simple driver is read
+        # straight from its index table under the resource's alias (its rows carry env, tenant, type
+        # and id), so no per-candidate lookup of the resource row is needed.
+        driver = next((c for c in conds if c.selective), None)
+        source = f"sp_resource {a}"
+        select = f"SELECT {a}.id"
+        if driver is not None and driver.driver is not None:
+            source = f"{driver.table} {a}"
+            select = f"SELECT DISTINCT {a}.id"
+            where = [driver.driver.sql]
+            args = list(driver.driver.args)
+        for cond in conds:
+            if cond is driver and cond.driver is not None:
+                continue
+            chosen = cond if cond is driver or cond.exists is None else cond.exists
+            where.append(chosen.sql)
+            args.extend(chosen.args)
+        return _Sql(f"{select} FROM {source} WHERE " + " AND ".join(where), args, a)
 
     def term(self, rtype: str, name: str, value: str, alias: str) -> _Sql | None:
         """One AND-term (a parameter and its comma-separated OR values) on ``alias``.id."""
@@ -180,13 +196,49 @@ class Compiler:
             param = code
         x, head, args = self._rows(table, rtype, param)
         ors: list[str] = []
+        cond_args: list[Any] = []
         for raw in values:
             cond = self._value(pdef, name, modifier, raw, x, rtype)
             ors.append(cond.sql)
-            args.extend(cond.args)
-        sub = head + " AND (" + " OR ".join(f"({o})" for o in ors) + ")"
+            cond_args.extend(cond.args)
+        match = " AND (" + " OR ".join(f"({o})" for o in ors) + ")"
         negate = modifier in ("not", "not-in")
-        return _Sql(f"{alias}.id {'NOT IN' if negate else 'IN'} ({sub})", args)
+        correlated = self._correlated(table, x, alias)
+        exists = _Sql(f"{'NOT ' if negate else ''}EXISTS ({correlated}{match})", [param, *cond_args])
+        selective = not negate and (
+            (pdef.type == "token" and modifier in ("", "of-type"))
+            or (pdef.type == "string" and modifier != "contains")
+            or pdef.type in ("reference", "uri")
+        )
+        driver: _Sql | None = None
+        if selective:
+            own: list[str] = []
+            own_args: list[Any] = [self.env, rtype, param, self.tenant]
+            for raw in values:
+                cond = self._value(pdef, name, modifier, raw, alias, rtype)
+                own.append(cond.sql)
+                own_args.extend(cond.args)
+            driver = _Sql(
+                f"{alias}.env = ? AND {alias}.type = ? AND {alias}.param = ? AND {alias}.tenant = ? AND ("
+                + " OR ".join(f"({o})" for o in own)
+                + ")",
+                own_args,
+            )
+        return _Sql(
+            f"{alias}.id {'NOT IN' if negate else 'IN'} ({head}{match})",
+            [*args, *cond_args],
+            exists=exists,
+            selective=selective,
+            table=table,
+            driver=driver,
+        )
+
+    @staticmethod
+    def _correlated(table: str, x: str, alias: str) -> str:
+        return (
+            f"SELECT 1 FROM {table} {x} WHERE {x}.env = {alias}.env AND {x}.type = {alias}.type "
+            f"AND {x}.id = {alias}.id AND {x}.param = ?"
+        )
 
     def _modifier_ok(self, pdef: ParamDef, modifier: str) -> bool:
         if modifier in MODIFIERS.get(pdef.type, ()):
@@ -214,8 +266,10 @@ class Compiler:
             param = pdef.code + "#0"
         else:
             table, param = TABLES[pdef.type], pdef.code
-        _, head, args = self._rows(table, rtype, param)
-        return _Sql(f"{alias}.id {'NOT IN' if value == 'true' else 'IN'} ({head})", args)
+        x, head, args = self._rows(table, rtype, param)
+        absent = value == "true"
+        exists = _Sql(f"{'NOT ' if absent else ''}EXISTS ({self._correlated(table, x, alias)})", [param])
+        return _Sql(f"{alias}.id {'NOT IN' if absent else 'IN'} ({head})", args, exists=exists, selective=False)
 
     # -- per-kind value conditions on one index row --------------------------------------------------
     def _value(self, pdef: ParamDef, name: str, modifier: str, raw: str, x: str, rtype: str) -> _Sql:
@@ -529,7 +583,11 @@ def sort_clause(compiler: Compiler, rtype: str, value: str, alias: str) -> tuple
             terms.append(f"{alias}.id {direction}")
             continue
         if code == "_lastUpdated":
-            terms.append(f"{alias}.last_updated {direction}")
+            lu = (
+                f"(SELECT s.lu FROM sp_resource s WHERE s.env = {alias}.env AND s.type = {alias}.type "
+                f"AND s.id = {alias}.id)"
+            )
+            terms.append(f"{lu} {direction} NULLS LAST")
             continue
         pdef = SEARCH_PARAMETERS.get(rtype, {}).get(code)
         if pdef is None or pdef.type not in _SORT_EXPR or not pdef.expression:
@@ -541,9 +599,8 @@ def sort_clause(compiler: Compiler, rtype: str, value: str, alias: str) -> tuple
             f"(SELECT {agg} FROM {TABLES[pdef.type]} {x} WHERE {x}.env = {alias}.env AND {x}.type = {alias}.type "
             f"AND {x}.id = {alias}.id AND {x}.param = ?)"
         )
-        terms.append(f"{sub} IS NULL")
-        terms.append(f"{sub} {direction}")
-        args.extend([code, code])
+        terms.append(f"{sub} {direction} NULLS LAST")
+        args.append(code)
     return terms, args
 
 
@@ -630,8 +687,8 @@ def _include_once(
             if not params:
                 continue
             sql = (
-                "SELECT DISTINCT i.ref_type, i.ref_id FROM sp_reference i JOIN resources r ON r.env = i.env "
-                "AND r.type = i.ref_type AND r.id = i.ref_id AND r.tenant = ? AND r.deleted = 0 "
+                "SELECT DISTINCT i.ref_type, i.ref_id FROM sp_reference i JOIN sp_resource r ON r.env = i.env "
+                "AND r.type = i.ref_type AND r.id = i.ref_id AND r.tenant = ? "
                 "WHERE i.env = ? AND i.type = ? AND i.tenant = ? AND i.id IN (SELECT value FROM json_each(?)) "
                 "AND i.param IN (SELECT value FROM json_each(?)) AND i.ref_id IS NOT NULL"
             )
@@ -643,8 +700,8 @@ def _include_once(
         else:
             if spec.source == "*":
                 sql = (
-                    "SELECT DISTINCT i.type, i.id FROM sp_reference i JOIN resources r ON r.env = i.env "
-                    "AND r.type = i.type AND r.id = i.id AND r.tenant = ? AND r.deleted = 0 "
+                    "SELECT DISTINCT i.type, i.id FROM sp_reference i JOIN sp_resource r ON r.env = i.env "
+                    "AND r.type = i.type AND r.id = i.id AND r.tenant = ? "
                     "WHERE i.env = ? AND i.ref_type = ? AND i.tenant = ? "
                     "AND i.ref_id IN (SELECT value FROM json_each(?)) AND i.param NOT LIKE '%#%'"
                     " ORDER BY i.type, i.id"
@@ -655,8 +712,8 @@ def _include_once(
                     continue
                 params = _reference_params(spec.source) if spec.param == "*" else [spec.param]
                 sql = (
-                    "SELECT DISTINCT i.type, i.id FROM sp_reference i JOIN resources r ON r.env = i.env "
-                    "AND r.type = i.type AND r.id = i.id AND r.tenant = ? AND r.deleted = 0 "
+                    "SELECT DISTINCT i.type, i.id FROM sp_reference i JOIN sp_resource r ON r.env = i.env "
+                    "AND r.type = i.type AND r.id = i.id AND r.tenant = ? "
                     "WHERE i.env = ? AND i.type = ? AND i.tenant = ? AND i.param IN (SELECT value FROM json_each(?)) "
                     "AND i.ref_type = ? AND i.ref_id IN (SELECT value FROM json_each(?)) ORDER BY i.id"
                 )
@@ -726,20 +783,25 @@ def run(
     order_terms, order_args = sort_clause(compiler, type, sort, alias) if sort else ([], [])
     order_terms.append(f"{alias}.id ASC")
     total: int | None = None
-    if total_mode != "none" or summary_count:
-        counting = compiler.wrap(_Sql(f"SELECT COUNT(*) FROM ({where.sql})", where.args))
-        total = int(conn.execute(counting.sql, counting.args).fetchone()[0])
     ids: list[str] = []
     found: list[tuple[str, str]] = []
+    offset = max(0, offset)
     if not summary_count and count > 0:
         page = _Sql(
             where.sql + " ORDER BY " + ", ".join(order_terms) + " LIMIT ? OFFSET ?",
-            [*where.args, *order_args, count, max(0, offset)],
+            [*where.args, *order_args, count, offset],
         )
         page = compiler.wrap(page)
         ids = [str(r[0]) for r in conn.execute(page.sql, page.args)]
+        if ids and len(ids) < count:
+            total = offset + len(ids)  # a short, non-empty page is the last one: no count needed
         if includes and ids:
             found = resolve_includes(conn, env, tenant, [(type, i) for i in ids], includes)
+    if total is None and (total_mode != "none" or summary_count):
+        counting = compiler.wrap(_Sql(f"SELECT COUNT(*) FROM ({where.sql})", where.args))
+        total = int(conn.execute(counting.sql, counting.args).fetchone()[0])
+    if total_mode == "none" and not summary_count:
+        total = None
     return SearchResult(
         ids=ids,
         total=total,

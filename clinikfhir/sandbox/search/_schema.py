@@ -22,6 +22,11 @@ _COMMON = (
 )
 
 DDL: tuple[str, ...] = (
+    # one compact row per live indexed resource: the row every search starts from (the store's
+    # resources table carries bodies, too wide to scan); lu = meta.lastUpdated in UTC microseconds
+    "CREATE TABLE IF NOT EXISTS sp_resource(env TEXT NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL, "
+    "tenant TEXT NOT NULL, lu INTEGER, PRIMARY KEY(env, type, id)) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS sp_resource_tenant ON sp_resource(env, type, tenant, lu, id)",
     f"CREATE TABLE IF NOT EXISTS sp_token({_COMMON}, system TEXT, code TEXT, text TEXT)",
     "CREATE INDEX IF NOT EXISTS sp_token_code ON sp_token(env, type, param, code, tenant, system, id)",
     "CREATE INDEX IF NOT EXISTS sp_token_res ON sp_token(env, type, id, param)",
@@ -49,6 +54,22 @@ DDL: tuple[str, ...] = (
 
 
 def install(conn: sqlite3.Connection) -> None:
-    """Create the index tables and their SQL indexes (idempotent)."""
+    """Create the index tables and their SQL indexes (idempotent).
+
+    A store that already holds live resources but no index rows (a database made before the
+    engine existed) is indexed from the stored bodies, in the caller's transaction.
+    """
     for statement in DDL:
         conn.execute(statement)
+    if conn.execute("SELECT 1 FROM sp_resource LIMIT 1").fetchone() is not None:
+        return
+    has_store = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'resources'").fetchone()
+    if has_store is None:
+        return
+    import orjson
+
+    from ._index import reindex
+
+    rows = conn.execute("SELECT env, type, id, tenant, body FROM resources WHERE deleted = 0 AND body IS NOT NULL")
+    for env, rtype, rid, tenant, body in rows.fetchall():
+        reindex(conn, env=env, type=rtype, id=rid, tenant=tenant, resource=orjson.loads(body))
