@@ -468,3 +468,11 @@ def test_resource_type_key_only_at_a_resource_root() -> None:
 def test_extension_without_url() -> None:
     assert sorted(errors(patient(extension=[{"valueString": "a"}]))) == [("cardinality", "Patient.extension[0].url")]
     assert sorted(errors(patient(extension=[{"url": "http://e.org/a"}]))) == [("ext-1", "Patient.extension[0]")]
+
+
+def test_base64_in_linear_time_and_with_the_full_alphabet() -> None:
+    # "/" is base64 (the R4 regex forgets it); a large attachment must not make the check backtrack
+    assert errors(patient(photo=[{"contentType": "image/png", "data": "ab/+" * 4}])) == []
+    big = "QUJD" * 500_000 + "QUJ!"
+    assert errors(patient(photo=[{"contentType": "image/png", "data": big}])) == [("format", "Patient.photo[0].data")]
+    assert errors(patient(photo=[{"contentType": "image/png", "data": "QUJ"}])) == [("format", "Patient.photo[0].data")]
