@@ -21,7 +21,7 @@ import orjson
 from clinikfhir._generated.resource_types import RESOURCE_TYPES
 from clinikfhir.validation import has_errors, to_operation_outcome, validate
 
-from ._http import ApiError, ErrorIssue, arr, dumps, issue_error, obj, plain_numbers
+from ._http import ApiError, ErrorIssue, arr, dumps, issue_error, obj
 from ._store import Current, Store
 from ._tenant import check_patched, conflict, inject, tenant_tag
 
@@ -95,7 +95,7 @@ def structural(message: str, path: str) -> ApiError:
 
 def validated(resource: dict[str, Any], rtype: str) -> None:
     """Raise 422 with every error issue (paths, no values) when ``resource`` is not valid R4."""
-    issues = validate(plain_numbers(resource))
+    issues = validate(resource)
     if has_errors(issues):
         outcome = to_operation_outcome([i for i in issues if i.is_error])
         raise validation_error(outcome["issue"])

@@ -50,7 +50,6 @@ from ._http import (
     new_request_id,
     now_utc,
     obj,
-    plain_numbers,
 )
 from ._keys import KeyInfo, KeyRing
 from ._limits import Faults, IdempotencyCache, RateLimiter, RateState
@@ -772,7 +771,7 @@ class Gateway:
             raise structural("$validate needs a resource or Parameters with a resource", rtype)
         if resource.get("resourceType") != rtype:
             raise structural("resourceType does not match the type in the path", f"{rtype}.resourceType")
-        outcome = to_operation_outcome(validate(plain_numbers(resource)))
+        outcome = to_operation_outcome(validate(resource))
         return Result(200, dumps(outcome))
 
     # ------------------------------------------------------------------ batch / transaction

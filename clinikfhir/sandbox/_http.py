@@ -6,11 +6,10 @@ and send back the :class:`Response` the gateway produced, so there is one reques
 
 from __future__ import annotations
 
+import base64
 import datetime as _dt
-import secrets
-import string
+import os
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, cast
 
 import orjson
@@ -45,9 +44,6 @@ REASONS: dict[int, str] = {
     **_TITLES,
 }
 REASONS[422] = "Unprocessable Entity"
-
-_ALNUM = string.ascii_lowercase + string.digits
-
 
 @dataclass(slots=True)
 class Request:
@@ -129,7 +125,7 @@ def issue_error(status: int, code: str, message: str, *, issue_code: str, expres
 
 def new_request_id() -> str:
     """``req_`` plus 12 random lowercase alphanumerics."""
-    return "req_" + "".join(secrets.choice(_ALNUM) for _ in range(12))
+    return "req_" + base64.b32encode(os.urandom(10)).decode("ascii").lower()[:12]
 
 
 def now_utc() -> _dt.datetime:
@@ -179,14 +175,3 @@ def arr(value: object) -> list[Any] | None:
         items: list[Any] = value  # pyright: ignore[reportUnknownVariableType]
         return items
     return None
-
-
-def plain_numbers(value: Any) -> Any:
-    """A copy with ``Decimal`` turned into ``float`` (for checks that only take JSON floats)."""
-    if isinstance(value, dict):
-        return {k: plain_numbers(v) for k, v in value.items()}  # pyright: ignore[reportUnknownVariableType]
-    if isinstance(value, list):
-        return [plain_numbers(v) for v in value]  # pyright: ignore[reportUnknownVariableType]
-    if isinstance(value, Decimal):
-        return float(value)
-    return value
