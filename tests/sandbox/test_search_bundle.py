@@ -376,3 +376,40 @@ def test_async_transport() -> None:
 
     with Sandbox() as sb:
         asyncio.run(main(sb, sb.create_key("org_async")))
+
+
+def test_transaction_conditional_create_points_urn_at_existing_and_patch_entries(gw: Gw) -> None:
+    import base64
+
+    c, _ = gw.tenant_client()
+    existing = c.post("/v1/fhir/Patient", json=patient(identifier=[{"system": "urn:mrn", "value": "7"}])).json()
+    purn = "urn:uuid:5b0a3a26-60a8-4bd4-8f58-0d6f2f1b1f11"
+    patch_ops = base64.b64encode(b'[{"op":"replace","path":"/gender","value":"female"}]').decode()
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": purn,
+                "request": {"method": "POST", "url": "Patient", "ifNoneExist": f"_id={existing['id']}"},
+                "resource": patient(),
+            },
+            {"request": {"method": "POST", "url": "Observation"}, "resource": observation(purn)},
+            {
+                "request": {"method": "PATCH", "url": f"Patient/{existing['id']}"},
+                "resource": {"resourceType": "Binary", "contentType": "application/json-patch+json", "data": patch_ops},
+            },
+            {"request": {"method": "GET", "url": f"Patient/{existing['id']}"}},
+        ],
+    }
+    r = c.post("/v1/fhir", json=bundle)
+    assert r.status_code == 200, r.text
+    entries = r.json()["entry"]
+    assert entries[0]["response"]["status"] == "200 OK"  # matched: nothing created
+    assert entries[1]["resource"]["subject"]["reference"] == f"Patient/{existing['id']}"
+    assert entries[2]["resource"]["gender"] == "female"
+    assert entries[3]["resource"]["gender"] == "female"  # GET runs after the writes
+    assert c.get("/v1/fhir/Patient").json()["total"] == 1
+    assert c.put(f"/v1/fhir/Patient/{existing['id']}", json={**existing, "gender": "other"}).status_code == 200
+    assert c.delete(f"/v1/fhir/Patient/{existing['id']}").status_code == 204
+    assert c.put(f"/v1/fhir/Patient/{existing['id']}", json=existing).status_code == 404  # deleted: no resurrection
