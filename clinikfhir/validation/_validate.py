@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 Level = Literal["error", "warning", "information"]
 
+_LEVELS = ("error", "warning", "information")
 _RANK: dict[str, int] = {"fatal": 0, "error": 1, "warning": 2, "information": 3}
 _RELATIVE = re.compile(r"([A-Z][A-Za-z]+)/[A-Za-z0-9\-.]{1,64}(?:/_history/[A-Za-z0-9\-.]{1,64})?")
 _CONDITIONAL = re.compile(r"([A-Z][A-Za-z]+)\?\S+")
@@ -49,6 +50,8 @@ def validate(
     policy, only issues of severity error or fatal should block a write (see :func:`has_errors`).
     The function is pure: it reads ``resource`` and returns a new list.
     """
+    if level not in _LEVELS:
+        raise ValueError(f"level must be one of {', '.join(_LEVELS)}")
     data = _as_json(resource)
     walker = _Walker()
     if not isinstance(data, dict):

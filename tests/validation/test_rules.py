@@ -403,6 +403,8 @@ def test_severity_policy() -> None:
     assert [i.key for i in validate(data, ignore={"dom-6"})] == ["binding"]
     assert has_errors(validate(data))
     assert not has_errors(validate(patient()))  # warnings never block
+    with pytest.raises(ValueError, match="level must be one of"):
+        validate(data, level="errors")  # type: ignore[arg-type]
 
 
 def test_operation_outcome_and_messages_never_echo_values() -> None:
