@@ -8,7 +8,7 @@ from typing import Any
 from clinikfhir._generated.search_parameters import SEARCH_PARAMETERS, ParamDef
 
 from ._paths import Item, compile_expression
-from ._schema import TABLES
+from ._schema import COLUMNS, TABLES
 from ._values import MAX_NUMBER, MAX_TIME, MIN_NUMBER, MIN_TIME, date_range, decimal_value, normalise
 
 _CONTACT_SYSTEMS = frozenset({"phone", "fax", "email", "pager", "url", "sms", "other"})
@@ -256,10 +256,14 @@ def reindex(
         return
     conn.execute("INSERT INTO sp_resource VALUES (?, ?, ?, ?, ?)", (env, type, id, tenant, _last_updated(resource)))
     rows = extract(resource, params)
-    key = (env, tenant, type, id)
     for table, table_rows in rows.items():
         if not table_rows:
             continue
-        width = len(table_rows[0]) + 4
-        marks = ", ".join("?" * width)
-        conn.executemany(f"INSERT INTO {table} VALUES ({marks})", [key + row for row in table_rows])  # noqa: S608
+        cols = COLUMNS[table]
+        names = ", ".join(cols)
+        marks = ", ".join("?" * len(cols))
+        conn.executemany(
+            f"INSERT INTO {table}(env, type, id, tenant, param, grp, seq, {names}) "  # noqa: S608
+            f"VALUES (?, ?, ?, ?, ?, ?, ?, {marks})",
+            [(env, type, id, tenant, row[0], row[1], seq, *row[2:]) for seq, row in enumerate(table_rows)],
+        )

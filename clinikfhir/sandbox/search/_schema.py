@@ -16,10 +16,33 @@ TABLES: dict[str, str] = {
     "uri": "sp_uri",
 }
 
-_COMMON = (
-    "env TEXT NOT NULL, tenant TEXT NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL, "
-    "param TEXT NOT NULL, grp INTEGER NOT NULL"
-)
+# Every index table is clustered on (env, type, id, param, grp, seq) (WITHOUT ROWID), which serves
+# the per-resource lookups (EXISTS checks, sort keys, replacement on write) with no second b-tree;
+# value indexes exist only where a condition can drive a query (equality on token, string, reference,
+# uri). Fewer b-trees means fewer pages written per create.
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "sp_token": ("system", "code", "text"),
+    "sp_string": ("value", "raw"),
+    "sp_date": ("low", "high"),
+    "sp_number": ("low", "high"),
+    "sp_quantity": ("low", "high", "system", "code", "unit"),
+    "sp_reference": ("ref_type", "ref_id", "url", "version"),
+    "sp_uri": ("uri",),
+}
+_TYPES = {"low": "REAL", "high": "REAL", "grp": "INTEGER"}
+
+
+def _table(name: str) -> str:
+    values = ", ".join(
+        f"{c} {'INTEGER' if name == 'sp_date' and c in ('low', 'high') else _TYPES.get(c, 'TEXT')}"
+        for c in COLUMNS[name]
+    )
+    return (
+        f"CREATE TABLE IF NOT EXISTS {name}(env TEXT NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL, "
+        f"param TEXT NOT NULL, grp INTEGER NOT NULL, seq INTEGER NOT NULL, tenant TEXT NOT NULL, {values}, "
+        "PRIMARY KEY(env, type, id, param, grp, seq)) WITHOUT ROWID"
+    )
+
 
 DDL: tuple[str, ...] = (
     # one compact row per live indexed resource: the row every search starts from (the store's
@@ -27,29 +50,13 @@ DDL: tuple[str, ...] = (
     "CREATE TABLE IF NOT EXISTS sp_resource(env TEXT NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL, "
     "tenant TEXT NOT NULL, lu INTEGER, PRIMARY KEY(env, type, id)) WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS sp_resource_tenant ON sp_resource(env, type, tenant, lu, id)",
-    f"CREATE TABLE IF NOT EXISTS sp_token({_COMMON}, system TEXT, code TEXT, text TEXT)",
-    "CREATE INDEX IF NOT EXISTS sp_token_code ON sp_token(env, type, param, code, tenant, system, id)",
-    "CREATE INDEX IF NOT EXISTS sp_token_res ON sp_token(env, type, id, param)",
-    f"CREATE TABLE IF NOT EXISTS sp_string({_COMMON}, value TEXT, raw TEXT)",
-    "CREATE INDEX IF NOT EXISTS sp_string_value ON sp_string(env, type, param, value, tenant, id)",
-    "CREATE INDEX IF NOT EXISTS sp_string_res ON sp_string(env, type, id, param, value)",
-    f"CREATE TABLE IF NOT EXISTS sp_date({_COMMON}, low INTEGER, high INTEGER)",
-    "CREATE INDEX IF NOT EXISTS sp_date_low ON sp_date(env, type, param, tenant, low, high, id)",
-    "CREATE INDEX IF NOT EXISTS sp_date_res ON sp_date(env, type, id, param, low, high)",
-    f"CREATE TABLE IF NOT EXISTS sp_number({_COMMON}, low REAL, high REAL)",
-    "CREATE INDEX IF NOT EXISTS sp_number_low ON sp_number(env, type, param, tenant, low, high, id)",
-    "CREATE INDEX IF NOT EXISTS sp_number_res ON sp_number(env, type, id, param, low, high)",
-    f"CREATE TABLE IF NOT EXISTS sp_quantity({_COMMON}, low REAL, high REAL, system TEXT, code TEXT, unit TEXT)",
-    "CREATE INDEX IF NOT EXISTS sp_quantity_low ON sp_quantity(env, type, param, tenant, low, high, id)",
-    "CREATE INDEX IF NOT EXISTS sp_quantity_res ON sp_quantity(env, type, id, param, low, high)",
-    f"CREATE TABLE IF NOT EXISTS sp_reference({_COMMON}, ref_type TEXT, ref_id TEXT, url TEXT, version TEXT)",
-    "CREATE INDEX IF NOT EXISTS sp_reference_target ON sp_reference(env, type, param, ref_id, ref_type, tenant, id)",
-    "CREATE INDEX IF NOT EXISTS sp_reference_url ON sp_reference(env, type, param, url, tenant, id)",
-    "CREATE INDEX IF NOT EXISTS sp_reference_res ON sp_reference(env, type, id, param, ref_type, ref_id)",
+    *(_table(name) for name in COLUMNS),
+    "CREATE INDEX IF NOT EXISTS sp_token_code ON sp_token(env, type, param, code, tenant, system)",
+    "CREATE INDEX IF NOT EXISTS sp_string_value ON sp_string(env, type, param, value, tenant)",
+    "CREATE INDEX IF NOT EXISTS sp_reference_target ON sp_reference(env, type, param, ref_id, ref_type, tenant)",
+    "CREATE INDEX IF NOT EXISTS sp_reference_url ON sp_reference(env, type, param, url, tenant)",
     "CREATE INDEX IF NOT EXISTS sp_reference_rev ON sp_reference(env, ref_id, ref_type, tenant)",
-    f"CREATE TABLE IF NOT EXISTS sp_uri({_COMMON}, uri TEXT)",
-    "CREATE INDEX IF NOT EXISTS sp_uri_value ON sp_uri(env, type, param, uri, tenant, id)",
-    "CREATE INDEX IF NOT EXISTS sp_uri_res ON sp_uri(env, type, id, param)",
+    "CREATE INDEX IF NOT EXISTS sp_uri_value ON sp_uri(env, type, param, uri, tenant)",
 )
 
 
