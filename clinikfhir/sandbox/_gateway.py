@@ -330,8 +330,12 @@ class Gateway:
                 self.faults.latency(float(spec["latency"]))
             if "drop_after_commit" in spec:
                 self.faults.drop_after_commit(int(spec["drop_after_commit"]))
-        except (TypeError, ValueError) as exc:
-            raise ApiError(400, "INVALID_PARAMETER", str(exc)) from None
+        except (TypeError, ValueError):
+            raise ApiError(
+                400,
+                "INVALID_PARAMETER",
+                "Expected fail_next/status/retry_after/drop_after_commit integers, latency a number, reset a boolean",
+            ) from None
         return Response(200, [("Content-Type", PLAIN_JSON)], dumps(self.faults.pending()))
 
     # ------------------------------------------------------------------ routing
@@ -812,6 +816,8 @@ def _need_body(body: Any) -> None:
 
 def _search_error(err: Any) -> ApiError:
     status = int(getattr(err, "status", 400))
+    if status == 404:
+        return not_found()
     code = str(getattr(err, "code", "INVALID_PARAMETER"))
     message = str(getattr(err, "message", "Invalid search parameter"))
     issue = "forbidden" if status == 403 else "invalid"
