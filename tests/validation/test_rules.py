@@ -122,6 +122,12 @@ def test_r4b_only_elements_are_not_r4() -> None:
     data = {"resourceType": "ActivityDefinition", "status": "draft", "subjectCanonical": "http://x.org/g"}
     ActivityDefinition.model_validate(data)
     assert errors(data) == [("unknown-element", "ActivityDefinition.subjectCanonical")]
+    # and a cardinality that differs: EvidenceVariable.characteristic is 1..* in R4, 0..* in R4B
+    from fhir.resources.R4B.evidencevariable import EvidenceVariable
+
+    ev = {"resourceType": "EvidenceVariable", "status": "draft"}
+    EvidenceVariable.model_validate(ev)
+    assert errors(ev) == [("cardinality", "EvidenceVariable.characteristic")]
 
 
 def test_array_shapes_and_cardinality() -> None:
