@@ -111,17 +111,19 @@ def etag_for(resource: Resource, if_match: str | bool) -> str | None:
 
 def resource_json(resource: Resource) -> dict[str, Any]:
     """A model as JSON (dict), through the model layer's serialiser."""
-    from clinikfhir.models import dump
+    from clinikfhir.models import decode, dump_bytes
 
-    data = orjson.loads(dump(resource))
+    data = decode(dump_bytes(resource))
     if not isinstance(data, dict):  # pragma: no cover - dump always writes an object
         raise InvalidArgumentError("the resource did not serialise to a JSON object")
     return cast("dict[str, Any]", data)
 
 
 def _encode(data: Any) -> bytes:
+    from clinikfhir.models import encode
+
     try:
-        body = orjson.dumps(data)
+        body = encode(data)  # Decimal values are written digit for digit
     except TypeError as exc:
         raise InvalidArgumentError(f"the body cannot be sent as JSON ({exc})") from None
     return _cap(body)
@@ -243,9 +245,11 @@ def _decode(response: httpx.Response, meta: ResponseMeta) -> Any:
         raise InvalidResponseError(
             f"empty response body (HTTP {meta.status})", status=meta.status, request_id=meta.request_id
         )
+    from clinikfhir.models import JSONDecodeFailure, decode
+
     try:
-        return orjson.loads(content)
-    except orjson.JSONDecodeError:
+        return decode(content)  # exact: a decimal keeps its digits (1.50 stays 1.50)
+    except (JSONDecodeFailure, orjson.JSONDecodeError, ValueError, RecursionError):
         raise InvalidResponseError(
             f"the response body is not valid JSON (HTTP {meta.status}; truncated or not JSON)",
             status=meta.status,
@@ -585,9 +589,9 @@ class CoreClient:
         self.guard_resource(resource)
         self._validate(resource, validate)
         headers = {"if-none-exist": check_id_like_query(if_none_exist)} if if_none_exist else {}
-        from clinikfhir.models import dump
+        from clinikfhir.models import dump_bytes
 
-        body = _cap(dump(resource).encode())
+        body = _cap(dump_bytes(resource))
         return Call("POST", self._path(model), type_name(model), self._reader(model), body=body, headers=headers)
 
     def call_update(self, resource: R, *, if_match: str | bool, validate: bool | None) -> Call[R]:
@@ -597,9 +601,9 @@ class CoreClient:
         self.guard_resource(resource)
         self._validate(resource, validate)
         etag = etag_for(resource, if_match)
-        from clinikfhir.models import dump
+        from clinikfhir.models import dump_bytes
 
-        body = _cap(dump(resource).encode())
+        body = _cap(dump_bytes(resource))
         headers = {"if-match": etag} if etag else {}
         return Call("PUT", self._path(model, rid), type_name(model), self._reader(model), body=body, headers=headers)
 

@@ -57,7 +57,9 @@ def to_json(value: Any) -> Any:
     if isinstance(value, bool) or value is None or isinstance(value, (str, int, float)):
         return value
     if isinstance(value, decimal.Decimal):
-        return int(value) if value == value.to_integral_value() and "." not in str(value) else float(value)
+        if not value.is_finite():
+            raise InvalidArgumentError("a FHIR decimal must be finite")
+        return value  # sent digit for digit by the client's JSON encoder
     if isinstance(value, (dt.datetime, dt.date, dt.time)):
         return value.isoformat()
     if isinstance(value, Mapping):
@@ -238,11 +240,15 @@ class JsonPatch(Sequence[dict[str, Any]]):
 
         if type(old) is not type(new):
             raise InvalidArgumentError(f"cannot diff a {type(old).__name__} against a {type(new).__name__}")
-        a = old.model_dump(mode="json", by_alias=True, exclude_none=True)
-        b = new.model_dump(mode="json", by_alias=True, exclude_none=True)
+        from clinikfhir.models import decode, dump_bytes, encode
+
+        a = decode(dump_bytes(old))  # the lossless JSON of each, so decimals compare digit for digit
+        b = decode(dump_bytes(new))
         ops: list[dict[str, Any]] = [
             dict(op)
-            for op in jsonpatch.make_patch(a, b).patch  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+            for op in jsonpatch.JsonPatch.from_diff(  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+                a, b, dumps=lambda v: encode(v).decode()
+            ).patch
             if str(op["path"]) not in _DIFF_IGNORED  # pyright: ignore[reportUnknownArgumentType]
         ]
         return cls(type(new), ops)

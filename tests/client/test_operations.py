@@ -117,6 +117,28 @@ async def test_patch_applies_a_typed_json_patch(env: Env) -> None:
     assert patched.meta.versionId == "2"
 
 
+async def test_decimals_keep_their_digits_through_create_read_and_patch(env: Env) -> None:
+    from decimal import Decimal
+
+    from clinikfhir.models import dump
+
+    patient = await env.client.create(a_patient())
+    obs = an_observation(patient.id)
+    obs.valueQuantity.value = Decimal("1.50")
+    created = await env.client.create(obs)
+    assert '"value":1.50' in dump(created)
+    read = await env.client.read(Observation, created.id)
+    assert '"value":1.50' in dump(read)
+    patched = await env.client.patch(
+        Observation, created.id, JsonPatch(Observation).replace("/valueQuantity/value", Decimal("2.50"))
+    )
+    assert '"value":2.50' in dump(patched)
+    changed = patched.model_copy(deep=True)
+    changed.valueQuantity.value = Decimal("3.10")
+    rediffed = await env.client.patch(Observation, created.id, JsonPatch.diff(patched, changed))
+    assert '"value":3.10' in dump(rediffed)
+
+
 async def test_patch_from_a_model_diff(env: Env) -> None:
     created = await env.client.create(a_patient())
     changed = created.model_copy(deep=True)

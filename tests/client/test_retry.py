@@ -74,9 +74,9 @@ def test_no_retry_starts_past_the_deadline() -> None:
     server = RawServer()
     server.always(response(503, json.dumps({"code": "SERVICE_UNAVAILABLE", "message": "x"}), {"retry-after": "30"}))
     try:
-        with Clinik("clk_test_x1", base_url=server.url, retries=RetryPolicy(max_retries=5, deadline=5.0)) as clinik:
-            with pytest.raises(ServerError) as info:
-                clinik.read(Patient, "p1")
+        policy = RetryPolicy(max_retries=5, deadline=5.0)
+        with Clinik("clk_test_x1", base_url=server.url, retries=policy) as clinik, pytest.raises(ServerError) as info:
+            clinik.read(Patient, "p1")
         assert len(server.seen) == 1  # a 30 s Retry-After would end after the 5 s deadline
         assert info.value.meta is not None
         assert info.value.meta.retry_after == 30
