@@ -100,7 +100,7 @@ class Store:
 
     @contextmanager
     def read(self) -> Generator[sqlite3.Connection, None, None]:
-        """A connection for reading committed data."""
+        """A connection for reading committed data, inside one read transaction (a consistent snapshot)."""
         if self.path is None:
             with self._write_lock:
                 if self._closed:
@@ -123,7 +123,11 @@ class Store:
                     return
             finally:
                 self._write_lock.release()
-        yield conn
+        conn.execute("BEGIN")  # one snapshot for the whole read (a search and the bodies it returns)
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
 
     def next_instant(self) -> str:
         """A fresh lastUpdated instant, strictly later than every earlier one (call under the write lock)."""
