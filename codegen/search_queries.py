@@ -27,6 +27,16 @@ from .search_params import INPUTS, table
 PKG = f"{GENERATED}/search_queries"
 HEAD = header("codegen/search_queries.py", *INPUTS)
 
+KIND_ARG = {
+    "token": "TokenArg",
+    "quantity": "QuantityArg",
+    "number": "NumberArg",
+    "date": "DateArg",
+    "string": "StringArg",
+    "uri": "StringArg",
+    "reference": "ReferenceArg",
+}
+
 KIND_CLASS = {
     "number": "NumberParam",
     "date": "DateParam",
@@ -35,7 +45,6 @@ KIND_CLASS = {
     "quantity": "QuantityParam",
     "uri": "UriParam",
     "special": "SpecialParam",
-    "composite": "CompositeParam",
 }
 
 
@@ -83,8 +92,14 @@ def emit_type(
             raise SystemExit(f"{rtype}: two search parameters map to the Python name {name}")
         names[code] = name
     model = "GenericResource" if r4_only else rtype
+    composites = [c for c in params if params[c][1] == "composite"]
+    composite_classes = sorted({f"Composite{len(params[c][4])}" for c in composites})
+    composite_args = sorted(
+        {KIND_ARG[_component_kind(rtype, comp, data)] for c in composites for comp, _e in params[c][4]}
+    )
     kinds_used = sorted(
-        {KIND_CLASS[params[c][1]] for c in params if params[c][1] != "reference"}
+        {KIND_CLASS[params[c][1]] for c in params if params[c][1] not in ("reference", "composite")}
+        | set(composite_classes)
         | (
             {"IdentifierParam"}
             if any(params[c][1] == "token" and _is_identifier(params[c][2]) for c in params)
@@ -116,6 +131,7 @@ def emit_type(
     out += [
         "if TYPE_CHECKING:",
         f"    from clinikfhir.models import {model}",
+        *([f"    from clinikfhir.search._params import {', '.join(composite_args)}"] if composite_args else []),
         "",
         '_Q = TypeVar("_Q")',
         '_E = TypeVar("_E", default=None, covariant=True)',
@@ -148,8 +164,9 @@ def emit_type(
             ctor = f"{cls}(self, {code!r})"
         elif ptype == "composite":
             kinds = tuple(_component_kind(rtype, comp, data) for comp, _expr in components)
-            cls = "CompositeParam"
-            ctor = f"CompositeParam(self, {code!r}, {kinds!r})"
+            base = f"Composite{len(kinds)}"
+            cls = f"{base}[_Q, {', '.join(KIND_ARG[k] for k in kinds)}]"
+            ctor = f"{base}(self, {code!r}, {kinds!r})"
         else:
             cls = "IdentifierParam" if ptype == "token" and _is_identifier(expression) else KIND_CLASS[ptype]
             ctor = f"{cls}(self, {code!r})"
@@ -163,7 +180,7 @@ def emit_type(
         out += [
             "",
             "    @property",
-            f"    def {name}(self) -> {cls}[_Q]:",
+            f"    def {name}(self) -> {cls if '[' in cls else cls + '[_Q]'}:",
             _doc(doc, "        "),
             f"        return {ctor}",
         ]

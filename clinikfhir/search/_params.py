@@ -54,6 +54,17 @@ Q_co = TypeVar("Q_co", covariant=True)
 CompositePart = str | Number | dt.date | tuple[str | None, str | None] | QuantityValue | Prefixed
 """One component value of a composite parameter, formatted by that component's kind."""
 
+# What each kind accepts as a composite component (the typed Composite2/Composite3 use these).
+TokenArg = TokenValue
+QuantityArg = Number | QuantityValue
+NumberArg = Number | Prefixed
+DateArg = DateValue | Prefixed
+StringArg = str
+ReferenceArg = str
+A = TypeVar("A")
+B = TypeVar("B")
+C = TypeVar("C")
+
 
 class Root(Protocol[Q_co]):
     """What parameters add themselves to: a query, which returns its extended copy."""
@@ -414,8 +425,7 @@ class CompositeParam(Param[Q]):
         super().__init__(node, name)
         self._kinds = kinds
 
-    def __call__(self, *values: tuple[CompositePart, ...]) -> Q:
-        """Matches any of ``values`` (OR); each is a tuple of component values."""
+    def _combos(self, values: Sequence[tuple[Any, ...]]) -> Q:
         return self._emit("", [self._combo(v) for v in values])
 
     def _combo(self, value: tuple[CompositePart, ...]) -> str:
@@ -450,3 +460,23 @@ def _part(kind: str, part: Any, where: str) -> str:
     if isinstance(part, (int, float, Decimal)):
         return format_number(part, where)
     raise InvalidArgumentError(f"{where}: expected a string")
+
+
+class Composite2(CompositeParam[Q], Generic[Q, A, B]):
+    """A two-component composite: ``p((a, b), ...)``, each part typed by its component's kind."""
+
+    __slots__ = ()
+
+    def __call__(self, *values: tuple[A, B]) -> Q:
+        """Matches any of ``values`` (OR); each is a ``(first, second)`` pair of component values."""
+        return self._combos(values)
+
+
+class Composite3(CompositeParam[Q], Generic[Q, A, B, C]):
+    """A three-component composite: ``p((a, b, c), ...)``."""
+
+    __slots__ = ()
+
+    def __call__(self, *values: tuple[A, B, C]) -> Q:
+        """Matches any of ``values`` (OR); each is a triple of component values."""
+        return self._combos(values)

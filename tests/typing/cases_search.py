@@ -11,7 +11,7 @@ from clinikfhir import AsyncClinik, Clinik
 from clinikfhir._generated.search_mixin import SearchMixin
 from clinikfhir.bundle import Page
 from clinikfhir.models import Observation, Patient
-from clinikfhir.search import ObservationParams, ObservationQuery, PatientQuery, Query
+from clinikfhir.search import ObservationParams, ObservationQuery, PatientQuery, Prefixed, QuantityValue, Query
 
 
 def standalone() -> None:
@@ -33,6 +33,11 @@ def standalone() -> None:
     ObservationQuery().date(42)  # expect-type-error
     ObservationQuery().get()  # expect-type-error
     ObservationQuery().summary("everything")  # expect-type-error
+    cvq = ObservationQuery().code_value_quantity((("http://loinc.org", "8480-6"), QuantityValue(120, prefix="gt")))
+    assert_type(cvq, ObservationQuery[None])
+    assert_type(ObservationQuery().code_value_date(("x", Prefixed("ge", "2024"))), ObservationQuery[None])
+    ObservationQuery().code_value_quantity(("8480-6", "a lot"))  # expect-type-error
+    ObservationQuery().code_value_quantity(("8480-6",))  # expect-type-error
 
 
 def sync_bound(clinik: Clinik) -> None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Literal
 
 from typing_extensions import Self, TypeVar
 
-from clinikfhir.search._params import Params, CompositeParam, DateParam, StringParam, TokenParam, UriParam
+from clinikfhir.search._params import Params, Composite2, DateParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
 from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
@@ -26,6 +26,7 @@ from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
     from clinikfhir.models import DocumentReference
+    from clinikfhir.search._params import ReferenceArg, TokenArg
 
 _Q = TypeVar("_Q")
 _E = TypeVar("_E", default=None, covariant=True)
@@ -285,14 +286,14 @@ class DocumentReferenceParams(Params[_Q]):
         return TokenParam(self, 'relation')
 
     @property
-    def relationship(self) -> CompositeParam[_Q]:
+    def relationship(self) -> Composite2[_Q, ReferenceArg, TokenArg]:
         """Combination of relation and relatesTo
 
         ``relationship`` (composite): ``DocumentReference.relatesTo``
 
         Components: ``relatesto`` (``code``), ``relation`` (``target``)
         """
-        return CompositeParam(self, 'relationship', ('reference', 'token'))
+        return Composite2(self, 'relationship', ('reference', 'token'))
 
     @property
     def security_label(self) -> TokenParam[_Q]:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Literal
 
 from typing_extensions import Self, TypeVar
 
-from clinikfhir.search._params import Params, CompositeParam, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
+from clinikfhir.search._params import Params, Composite2, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
 from ._refs.ref4_196fb7ee import Ref4_196fb7ee
@@ -20,6 +20,7 @@ from ._refs.ref7_12ceaf84 import Ref7_12ceaf84
 
 if TYPE_CHECKING:
     from clinikfhir.models import Group
+    from clinikfhir.search._params import TokenArg
 
 _Q = TypeVar("_Q")
 _E = TypeVar("_E", default=None, covariant=True)
@@ -129,14 +130,14 @@ class GroupParams(Params[_Q]):
         return TokenParam(self, 'characteristic')
 
     @property
-    def characteristic_value(self) -> CompositeParam[_Q]:
+    def characteristic_value(self) -> Composite2[_Q, TokenArg, TokenArg]:
         """A composite of both characteristic and value
 
         ``characteristic-value`` (composite): ``Group.characteristic``
 
         Components: ``characteristic`` (``code``), ``value`` (``value``)
         """
-        return CompositeParam(self, 'characteristic-value', ('token', 'token'))
+        return Composite2(self, 'characteristic-value', ('token', 'token'))
 
     @property
     def code(self) -> TokenParam[_Q]:

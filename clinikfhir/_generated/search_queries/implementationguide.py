@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Literal
 
 from typing_extensions import Self, TypeVar
 
-from clinikfhir.search._params import Params, CompositeParam, DateParam, QuantityParam, StringParam, TokenParam, UriParam
+from clinikfhir.search._params import Params, Composite2, DateParam, QuantityParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
 from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
@@ -21,6 +21,7 @@ from ._refs.refstructuredefinition import RefStructureDefinition
 
 if TYPE_CHECKING:
     from clinikfhir.models import ImplementationGuide
+    from clinikfhir.search._params import QuantityArg, TokenArg
 
 _Q = TypeVar("_Q")
 _E = TypeVar("_E", default=None, covariant=True)
@@ -138,24 +139,24 @@ class ImplementationGuideParams(Params[_Q]):
         return TokenParam(self, 'context-type')
 
     @property
-    def context_type_quantity(self) -> CompositeParam[_Q]:
+    def context_type_quantity(self) -> Composite2[_Q, TokenArg, QuantityArg]:
         """A use context type and quantity- or range-based value assigned to the implementation guide
 
         ``context-type-quantity`` (composite): ``ImplementationGuide.useContext``
 
         Components: ``context-type`` (``code``), ``context-quantity`` (``value.as(Quantity) | value.as(Range)``)
         """
-        return CompositeParam(self, 'context-type-quantity', ('token', 'quantity'))
+        return Composite2(self, 'context-type-quantity', ('token', 'quantity'))
 
     @property
-    def context_type_value(self) -> CompositeParam[_Q]:
+    def context_type_value(self) -> Composite2[_Q, TokenArg, TokenArg]:
         """A use context type and value assigned to the implementation guide
 
         ``context-type-value`` (composite): ``ImplementationGuide.useContext``
 
         Components: ``context-type`` (``code``), ``context`` (``value.as(CodeableConcept)``)
         """
-        return CompositeParam(self, 'context-type-value', ('token', 'token'))
+        return Composite2(self, 'context-type-value', ('token', 'token'))
 
     @property
     def date(self) -> DateParam[_Q]:

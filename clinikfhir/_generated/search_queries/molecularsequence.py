@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING, Literal
 
 from typing_extensions import Self, TypeVar
 
-from clinikfhir.search._params import Params, CompositeParam, DateParam, IdentifierParam, NumberParam, StringParam, TokenParam, UriParam
+from clinikfhir.search._params import Params, Composite3, DateParam, IdentifierParam, NumberParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
 from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
     from clinikfhir.models import MolecularSequence
+    from clinikfhir.search._params import NumberArg, TokenArg
 
 _Q = TypeVar("_Q")
 _E = TypeVar("_E", default=None, covariant=True)
@@ -120,24 +121,24 @@ class MolecularSequenceParams(Params[_Q]):
         return TokenParam(self, 'chromosome')
 
     @property
-    def chromosome_variant_coordinate(self) -> CompositeParam[_Q]:
+    def chromosome_variant_coordinate(self) -> Composite3[_Q, TokenArg, NumberArg, NumberArg]:
         """Search parameter by chromosome and variant coordinate. This will refer to part of a locus or part of a gene where search region will be represented in 1-based system. Since the coordinateSystem can either be 0-based or 1-based, this search query will include the result of both coordinateSystem that contains the equivalent segment of the gene or whole genome sequence. For example, a search for sequence can be represented as `chromosome-variant-coordinate=1$lt345$gt123`, this means it will search for the MolecularSequence resource with variants on chromosome 1 and with position >123 and <345, where in 1-based system resource, all strings within region 1:124-344 will be revealed, while in 0-based system resource, all strings within region 1:123-344 will be revealed. You may want to check detail about 0-based v.s. 1-based above.
 
         ``chromosome-variant-coordinate`` (composite): ``MolecularSequence.variant``
 
         Components: ``chromosome`` (``%resource.referenceSeq.chromosome``), ``variant-start`` (``start``), ``variant-end`` (``end``)
         """
-        return CompositeParam(self, 'chromosome-variant-coordinate', ('token', 'number', 'number'))
+        return Composite3(self, 'chromosome-variant-coordinate', ('token', 'number', 'number'))
 
     @property
-    def chromosome_window_coordinate(self) -> CompositeParam[_Q]:
+    def chromosome_window_coordinate(self) -> Composite3[_Q, TokenArg, NumberArg, NumberArg]:
         """Search parameter by chromosome and window. This will refer to part of a locus or part of a gene where search region will be represented in 1-based system. Since the coordinateSystem can either be 0-based or 1-based, this search query will include the result of both coordinateSystem that contains the equivalent segment of the gene or whole genome sequence. For example, a search for sequence can be represented as `chromosome-window-coordinate=1$lt345$gt123`, this means it will search for the MolecularSequence resource with a window on chromosome 1 and with position >123 and <345, where in 1-based system resource, all strings within region 1:124-344 will be revealed, while in 0-based system resource, all strings within region 1:123-344 will be revealed. You may want to check detail about 0-based v.s. 1-based above.
 
         ``chromosome-window-coordinate`` (composite): ``MolecularSequence.referenceSeq``
 
         Components: ``chromosome`` (``chromosome``), ``window-start`` (``windowStart``), ``window-end`` (``windowEnd``)
         """
-        return CompositeParam(self, 'chromosome-window-coordinate', ('token', 'number', 'number'))
+        return Composite3(self, 'chromosome-window-coordinate', ('token', 'number', 'number'))
 
     @property
     def identifier(self) -> IdentifierParam[_Q]:
@@ -166,24 +167,24 @@ class MolecularSequenceParams(Params[_Q]):
         return TokenParam(self, 'referenceseqid')
 
     @property
-    def referenceseqid_variant_coordinate(self) -> CompositeParam[_Q]:
+    def referenceseqid_variant_coordinate(self) -> Composite3[_Q, TokenArg, NumberArg, NumberArg]:
         """Search parameter by reference sequence and variant coordinate. This will refer to part of a locus or part of a gene where search region will be represented in 1-based system. Since the coordinateSystem can either be 0-based or 1-based, this search query will include the result of both coordinateSystem that contains the equivalent segment of the gene or whole genome sequence. For example, a search for sequence can be represented as `referenceSeqId-variant-coordinate=NC_000001.11$lt345$gt123`, this means it will search for the MolecularSequence resource with variants on NC_000001.11 and with position >123 and <345, where in 1-based system resource, all strings within region NC_000001.11:124-344 will be revealed, while in 0-based system resource, all strings within region NC_000001.11:123-344 will be revealed. You may want to check detail about 0-based v.s. 1-based above.
 
         ``referenceseqid-variant-coordinate`` (composite): ``MolecularSequence.variant``
 
         Components: ``referenceseqid`` (``%resource.referenceSeq.referenceSeqId``), ``variant-start`` (``start``), ``variant-end`` (``end``)
         """
-        return CompositeParam(self, 'referenceseqid-variant-coordinate', ('token', 'number', 'number'))
+        return Composite3(self, 'referenceseqid-variant-coordinate', ('token', 'number', 'number'))
 
     @property
-    def referenceseqid_window_coordinate(self) -> CompositeParam[_Q]:
+    def referenceseqid_window_coordinate(self) -> Composite3[_Q, TokenArg, NumberArg, NumberArg]:
         """Search parameter by reference sequence and window. This will refer to part of a locus or part of a gene where search region will be represented in 1-based system. Since the coordinateSystem can either be 0-based or 1-based, this search query will include the result of both coordinateSystem that contains the equivalent segment of the gene or whole genome sequence. For example, a search for sequence can be represented as `referenceSeqId-window-coordinate=NC_000001.11$lt345$gt123`, this means it will search for the MolecularSequence resource with a window on NC_000001.11 and with position >123 and <345, where in 1-based system resource, all strings within region NC_000001.11:124-344 will be revealed, while in 0-based system resource, all strings within region NC_000001.11:123-344 will be revealed. You may want to check detail about 0-based v.s. 1-based above.
 
         ``referenceseqid-window-coordinate`` (composite): ``MolecularSequence.referenceSeq``
 
         Components: ``referenceseqid`` (``referenceSeqId``), ``window-start`` (``windowStart``), ``window-end`` (``windowEnd``)
         """
-        return CompositeParam(self, 'referenceseqid-window-coordinate', ('token', 'number', 'number'))
+        return Composite3(self, 'referenceseqid-window-coordinate', ('token', 'number', 'number'))
 
     @property
     def type(self) -> TokenParam[_Q]:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Literal
 
 from typing_extensions import Self, TypeVar
 
-from clinikfhir.search._params import Params, CompositeParam, DateParam, IdentifierParam, QuantityParam, StringParam, TokenParam, UriParam
+from clinikfhir.search._params import Params, Composite2, DateParam, IdentifierParam, QuantityParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
 from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
@@ -29,6 +29,7 @@ from ._refs.refspecimen import RefSpecimen
 
 if TYPE_CHECKING:
     from clinikfhir.models import Observation
+    from clinikfhir.search._params import DateArg, QuantityArg, StringArg, TokenArg
 
 _Q = TypeVar("_Q")
 _E = TypeVar("_E", default=None, covariant=True)
@@ -148,44 +149,44 @@ class ObservationParams(Params[_Q]):
         return TokenParam(self, 'code')
 
     @property
-    def code_value_concept(self) -> CompositeParam[_Q]:
+    def code_value_concept(self) -> Composite2[_Q, TokenArg, TokenArg]:
         """Code and coded value parameter pair
 
         ``code-value-concept`` (composite): ``Observation``
 
         Components: ``code`` (``code``), ``value-concept`` (``value.as(CodeableConcept)``)
         """
-        return CompositeParam(self, 'code-value-concept', ('token', 'token'))
+        return Composite2(self, 'code-value-concept', ('token', 'token'))
 
     @property
-    def code_value_date(self) -> CompositeParam[_Q]:
+    def code_value_date(self) -> Composite2[_Q, TokenArg, DateArg]:
         """Code and date/time value parameter pair
 
         ``code-value-date`` (composite): ``Observation``
 
         Components: ``code`` (``code``), ``value-date`` (``value.as(DateTime) | value.as(Period)``)
         """
-        return CompositeParam(self, 'code-value-date', ('token', 'date'))
+        return Composite2(self, 'code-value-date', ('token', 'date'))
 
     @property
-    def code_value_quantity(self) -> CompositeParam[_Q]:
+    def code_value_quantity(self) -> Composite2[_Q, TokenArg, QuantityArg]:
         """Code and quantity value parameter pair
 
         ``code-value-quantity`` (composite): ``Observation``
 
         Components: ``code`` (``code``), ``value-quantity`` (``value.as(Quantity)``)
         """
-        return CompositeParam(self, 'code-value-quantity', ('token', 'quantity'))
+        return Composite2(self, 'code-value-quantity', ('token', 'quantity'))
 
     @property
-    def code_value_string(self) -> CompositeParam[_Q]:
+    def code_value_string(self) -> Composite2[_Q, TokenArg, StringArg]:
         """Code and string value parameter pair
 
         ``code-value-string`` (composite): ``Observation``
 
         Components: ``code`` (``code``), ``value-string`` (``value.as(string)``)
         """
-        return CompositeParam(self, 'code-value-string', ('token', 'string'))
+        return Composite2(self, 'code-value-string', ('token', 'string'))
 
     @property
     def combo_code(self) -> TokenParam[_Q]:
@@ -196,24 +197,24 @@ class ObservationParams(Params[_Q]):
         return TokenParam(self, 'combo-code')
 
     @property
-    def combo_code_value_concept(self) -> CompositeParam[_Q]:
+    def combo_code_value_concept(self) -> Composite2[_Q, TokenArg, TokenArg]:
         """Code and coded value parameter pair, including in components
 
         ``combo-code-value-concept`` (composite): ``Observation | Observation.component``
 
         Components: ``combo-code`` (``code``), ``combo-value-concept`` (``value.as(CodeableConcept)``)
         """
-        return CompositeParam(self, 'combo-code-value-concept', ('token', 'token'))
+        return Composite2(self, 'combo-code-value-concept', ('token', 'token'))
 
     @property
-    def combo_code_value_quantity(self) -> CompositeParam[_Q]:
+    def combo_code_value_quantity(self) -> Composite2[_Q, TokenArg, QuantityArg]:
         """Code and quantity value parameter pair, including in components
 
         ``combo-code-value-quantity`` (composite): ``Observation | Observation.component``
 
         Components: ``combo-code`` (``code``), ``combo-value-quantity`` (``value.as(Quantity)``)
         """
-        return CompositeParam(self, 'combo-code-value-quantity', ('token', 'quantity'))
+        return Composite2(self, 'combo-code-value-quantity', ('token', 'quantity'))
 
     @property
     def combo_data_absent_reason(self) -> TokenParam[_Q]:
@@ -248,24 +249,24 @@ class ObservationParams(Params[_Q]):
         return TokenParam(self, 'component-code')
 
     @property
-    def component_code_value_concept(self) -> CompositeParam[_Q]:
+    def component_code_value_concept(self) -> Composite2[_Q, TokenArg, TokenArg]:
         """Component code and component coded value parameter pair
 
         ``component-code-value-concept`` (composite): ``Observation.component``
 
         Components: ``component-code`` (``code``), ``component-value-concept`` (``value.as(CodeableConcept)``)
         """
-        return CompositeParam(self, 'component-code-value-concept', ('token', 'token'))
+        return Composite2(self, 'component-code-value-concept', ('token', 'token'))
 
     @property
-    def component_code_value_quantity(self) -> CompositeParam[_Q]:
+    def component_code_value_quantity(self) -> Composite2[_Q, TokenArg, QuantityArg]:
         """Component code and component quantity value parameter pair
 
         ``component-code-value-quantity`` (composite): ``Observation.component``
 
         Components: ``component-code`` (``code``), ``component-value-quantity`` (``value.as(Quantity)``)
         """
-        return CompositeParam(self, 'component-code-value-quantity', ('token', 'quantity'))
+        return Composite2(self, 'component-code-value-quantity', ('token', 'quantity'))
 
     @property
     def component_data_absent_reason(self) -> TokenParam[_Q]:

@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Literal
 
 from typing_extensions import Self, TypeVar
 
-from clinikfhir.search._params import Params, CompositeParam, DateParam, QuantityParam, StringParam, TokenParam, UriParam
+from clinikfhir.search._params import Params, Composite2, DateParam, QuantityParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
 if TYPE_CHECKING:
     from clinikfhir.models import TerminologyCapabilities
+    from clinikfhir.search._params import QuantityArg, TokenArg
 
 _Q = TypeVar("_Q")
 _E = TypeVar("_E", default=None, covariant=True)
@@ -131,24 +132,24 @@ class TerminologyCapabilitiesParams(Params[_Q]):
         return TokenParam(self, 'context-type')
 
     @property
-    def context_type_quantity(self) -> CompositeParam[_Q]:
+    def context_type_quantity(self) -> Composite2[_Q, TokenArg, QuantityArg]:
         """A use context type and quantity- or range-based value assigned to the terminology capabilities
 
         ``context-type-quantity`` (composite): ``TerminologyCapabilities.useContext``
 
         Components: ``context-type`` (``code``), ``context-quantity`` (``value.as(Quantity) | value.as(Range)``)
         """
-        return CompositeParam(self, 'context-type-quantity', ('token', 'quantity'))
+        return Composite2(self, 'context-type-quantity', ('token', 'quantity'))
 
     @property
-    def context_type_value(self) -> CompositeParam[_Q]:
+    def context_type_value(self) -> Composite2[_Q, TokenArg, TokenArg]:
         """A use context type and value assigned to the terminology capabilities
 
         ``context-type-value`` (composite): ``TerminologyCapabilities.useContext``
 
         Components: ``context-type`` (``code``), ``context`` (``value.as(CodeableConcept)``)
         """
-        return CompositeParam(self, 'context-type-value', ('token', 'token'))
+        return Composite2(self, 'context-type-value', ('token', 'token'))
 
     @property
     def date(self) -> DateParam[_Q]:
