@@ -641,22 +641,39 @@ class CoreClient:
         params = normalise_params({"_count": count, "_since": since})
         return Call("GET", path, type_name(model), self._page_reader(model), params=params)
 
-    def call_search(self, model: type[R], params: ParamsLike, *, post: bool = False) -> Call[Page[R]]:
-        """GET /v1/fhir/{Type}?... (or POST {Type}/_search with a form body)."""
+    def call_search(
+        self, model: type[R], params: ParamsLike, *, post: bool = False, resource_type: str | None = None
+    ) -> Call[Page[R]]:
+        """GET /v1/fhir/{Type}?... (or POST {Type}/_search with a form body).
+
+        ``resource_type`` names the type when ``model`` is :class:`GenericResource` (R4-only types).
+        """
         pairs = normalise_params(params)
         guard_params(pairs)
+        name = self._search_type(model, resource_type)
         if post:
             body = str(httpx.QueryParams(tuple(pairs))).encode()
             return Call(
                 "POST",
-                self._path(model, "_search"),
-                type_name(model),
+                f"/v1/fhir/{name}/_search",
+                name,
                 self._page_reader(model),
                 body=_cap(body),
                 content_type="application/x-www-form-urlencoded",
                 retry_safe=True,
             )
-        return Call("GET", self._path(model), type_name(model), self._page_reader(model), params=pairs)
+        return Call("GET", f"/v1/fhir/{name}", name, self._page_reader(model), params=pairs)
+
+    def _search_type(self, model: type[Resource], resource_type: str | None) -> str:
+        name = type_name(model)
+        if resource_type is None or resource_type == name:
+            self._path(model)  # refuses the open base classes
+            return name
+        from clinikfhir._generated.resource_types import R4_ONLY_TYPES
+
+        if name != "Resource" or resource_type not in R4_ONLY_TYPES:
+            raise InvalidArgumentError(f"resource_type {resource_type!r} does not match the model {model.__name__}")
+        return resource_type
 
     def call_next(self, page: Page[R]) -> Call[Page[R]] | None:
         """GET the page's ``next`` link, only if it stays on the configured origin and API path."""

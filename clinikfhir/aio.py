@@ -168,9 +168,10 @@ class AsyncClinik(SearchMixin, CoreClient):
             page = await self._next_page(page)
 
     async def _execute_search(
-        self, model: type[R], params: Sequence[tuple[str, str]], *, post: bool = False
+        self, model: type[R], params: Sequence[tuple[str, str]], *, post: bool = False, resource_type: str | None = None
     ) -> Page[R]:
-        return await self._send(self.call_search(model, params, post=post))
+        """Run a search built by the query classes (interface 7); ``resource_type`` for R4-only types."""
+        return await self._send(self.call_search(model, params, post=post, resource_type=resource_type))
 
     async def _next_page(self, page: Page[R]) -> Page[R] | None:
         call = self.call_next(page)

@@ -165,8 +165,11 @@ class Clinik(SearchMixin, CoreClient):
             yield page
             page = self._next_page(page)
 
-    def _execute_search(self, model: type[R], params: Sequence[tuple[str, str]], *, post: bool = False) -> Page[R]:
-        return self._send(self.call_search(model, params, post=post))
+    def _execute_search(
+        self, model: type[R], params: Sequence[tuple[str, str]], *, post: bool = False, resource_type: str | None = None
+    ) -> Page[R]:
+        """Run a search built by the query classes (interface 7); ``resource_type`` for R4-only types."""
+        return self._send(self.call_search(model, params, post=post, resource_type=resource_type))
 
     def _next_page(self, page: Page[R]) -> Page[R] | None:
         call = self.call_next(page)

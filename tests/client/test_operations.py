@@ -365,3 +365,13 @@ async def test_hostile_ids_are_refused_before_sending(env: Env, hostile: str) ->
     with pytest.raises(InvalidArgumentError):
         await env.client.vread(Patient, "ok", hostile)
     assert env.client.last_response is sent_before  # nothing went out
+
+
+async def test_r4_only_types_are_searchable_by_name(env: Env) -> None:
+    body = {"resourceType": "MedicinalProduct", "name": [{"productName": "Aspirin 100"}]}
+    created = await env.client.request("POST", "/MedicinalProduct", body)
+    page = await env.client._execute_search(GenericResource, [], resource_type="MedicinalProduct")
+    assert [r.id for r in page] == [created.id]
+    assert page[0].resource_type == "MedicinalProduct"
+    with pytest.raises(InvalidArgumentError):
+        await env.client._execute_search(Patient, [], resource_type="MedicinalProduct")
