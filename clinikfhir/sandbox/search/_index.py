@@ -7,6 +7,7 @@ from typing import Any
 
 from clinikfhir._generated.search_parameters import SEARCH_PARAMETERS, ParamDef
 
+from ._json import is_list, is_obj, items
 from ._paths import Item, compile_expression
 from ._schema import COLUMNS, TABLES
 from ._values import MAX_NUMBER, MAX_TIME, MIN_NUMBER, MIN_TIME, date_range, decimal_value, normalise
@@ -21,10 +22,10 @@ Rows = dict[str, list[tuple[Any, ...]]]
 def _strings(value: Any, out: list[str]) -> None:
     if isinstance(value, str):
         out.append(value)
-    elif isinstance(value, list):
+    elif is_list(value):
         for v in value:
             _strings(v, out)
-    elif isinstance(value, dict):
+    elif is_obj(value):
         if "family" in value or "given" in value:
             parts: tuple[str, ...] = _NAME_PARTS
         elif any(k in value for k in ("line", "city", "postalCode", "country", "state", "district")):
@@ -44,10 +45,10 @@ def token_rows(param: str, grp: int, item: Item, out: Rows) -> None:
         rows.append((param, grp, None, "true" if value else "false", None))
     elif isinstance(value, str | int):
         rows.append((param, grp, None, str(value), None))
-    elif isinstance(value, dict):
+    elif is_obj(value):
         if "coding" in value or (kind == "CodeableConcept") or (set(value) <= {"text", "extension", "id"}):
-            for coding in value.get("coding") or []:
-                if isinstance(coding, dict):
+            for coding in items(value.get("coding")):
+                if is_obj(coding):
                     _coding_row(param, grp, coding, rows)
             text = value.get("text")
             if isinstance(text, str):
@@ -59,11 +60,11 @@ def token_rows(param: str, grp: int, item: Item, out: Rows) -> None:
         elif "value" in value and not isinstance(value.get("value"), int | float):
             system, code = value.get("system"), value.get("value")
             type_cc = value.get("type")
-            text = type_cc.get("text") if isinstance(type_cc, dict) else None
+            text = type_cc.get("text") if is_obj(type_cc) else None
             rows.append((param, grp, system, str(code), normalise(text) if isinstance(text, str) else None))
-            if isinstance(type_cc, dict):
-                for coding in type_cc.get("coding") or []:
-                    if isinstance(coding, dict) and coding.get("code"):
+            if is_obj(type_cc):
+                for coding in items(type_cc.get("coding")):
+                    if is_obj(coding) and coding.get("code"):
                         # :of-type rows: system/code of the identifier type, the raw value as text
                         rows.append((param + ":of-type", grp, coding.get("system"), coding["code"], str(code)))
         elif "code" in value or "system" in value:
@@ -100,24 +101,24 @@ def date_rows(param: str, grp: int, item: Item, out: Rows) -> None:
         rng = date_range(value)
         if rng is not None:
             rows.append((param, grp, rng[0], rng[1]))
-    elif isinstance(value, dict):
+    elif is_obj(value):
         if "start" in value or "end" in value:
             start = date_range(value["start"]) if isinstance(value.get("start"), str) else None
             end = date_range(value["end"]) if isinstance(value.get("end"), str) else None
             if start is not None or end is not None:
                 rows.append((param, grp, start[0] if start else MIN_TIME, end[1] if end else MAX_TIME))
-        for event in value.get("event") or []:
+        for event in items(value.get("event")):
             if isinstance(event, str):
                 rng = date_range(event)
                 if rng is not None:
                     rows.append((param, grp, rng[0], rng[1]))
         repeat = value.get("repeat")
-        if isinstance(repeat, dict) and isinstance(repeat.get("boundsPeriod"), dict):
+        if is_obj(repeat) and is_obj(repeat.get("boundsPeriod")):
             date_rows(param, grp, (repeat["boundsPeriod"], "Period"), out)
 
 
 def _number_bounds(value: Any) -> tuple[float, float] | None:
-    if isinstance(value, dict):
+    if is_obj(value):
         if "low" in value or "high" in value:  # Range
             low = _number_bounds(value.get("low")) if value.get("low") is not None else None
             high = _number_bounds(value.get("high")) if value.get("high") is not None else None
@@ -141,14 +142,15 @@ def number_rows(param: str, grp: int, item: Item, out: Rows) -> None:
 def quantity_rows(param: str, grp: int, item: Item, out: Rows) -> None:
     """Quantity rows: value bounds, system, code and unit (Quantity, Age, Duration, Money, Range)."""
     value, _ = item
-    if not isinstance(value, dict):
+    if not is_obj(value):
         return
     bounds = _number_bounds(value)
     if bounds is None:
         return
-    source = value
+    source: dict[str, Any] = value
     if "low" in value or "high" in value:
-        source = value.get("low") or value.get("high") or {}
+        bound = value.get("low") or value.get("high")
+        source = bound if is_obj(bound) else {}
     system, code, unit = source.get("system"), source.get("code"), source.get("unit")
     if "currency" in source:
         system, code = "urn:iso:std:iso:4217", source.get("currency")
@@ -176,7 +178,7 @@ def reference_rows(param: str, grp: int, item: Item, out: Rows) -> None:
         rtype, rid, plain = split_reference(url)
         rows.append((param, grp, rtype, rid, plain, version or None))
         return
-    if not isinstance(value, dict):
+    if not is_obj(value):
         return
     ref = value.get("reference")
     if isinstance(ref, str) and ref:
@@ -185,7 +187,7 @@ def reference_rows(param: str, grp: int, item: Item, out: Rows) -> None:
     else:  # identifier- or display-only: present (for :missing) but matches no target
         rows.append((param, grp, None, None, None, None))
     ident = value.get("identifier")
-    if isinstance(ident, dict) and ident.get("value") is not None:
+    if is_obj(ident) and ident.get("value") is not None:
         out["sp_token"].append((param + ":identifier", grp, ident.get("system"), str(ident["value"]), None))
 
 
@@ -238,7 +240,7 @@ def _composite_rows(resource: dict[str, Any], pdef: ParamDef, params: dict[str, 
 
 def _last_updated(resource: dict[str, Any]) -> int | None:
     meta = resource.get("meta")
-    stamp = meta.get("lastUpdated") if isinstance(meta, dict) else None
+    stamp = meta.get("lastUpdated") if is_obj(meta) else None
     rng = date_range(stamp) if isinstance(stamp, str) else None
     return rng[0] if rng is not None else None
 

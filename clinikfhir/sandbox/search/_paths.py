@@ -10,9 +10,12 @@ the FHIR type of choice elements (``valueQuantity`` -> ``Quantity``). Anything e
 from __future__ import annotations
 
 import functools
+import importlib
 import re
 from collections.abc import Callable
 from typing import Any
+
+from ._json import is_list, is_obj
 
 Item = tuple[Any, str | None]  # a value and, when known, its FHIR type name (from a choice suffix)
 Evaluator = Callable[[dict[str, Any], Any], list[Item]]
@@ -134,7 +137,7 @@ def _balanced(text: str) -> bool:
 def _children(items: list[Item], name: str) -> list[Item]:
     out: list[Item] = []
     for value, _ in items:
-        if not isinstance(value, dict):
+        if not is_obj(value):
             continue
         if name in value:
             _extend(out, value[name], None)
@@ -149,7 +152,7 @@ def _children(items: list[Item], name: str) -> list[Item]:
 
 
 def _extend(out: list[Item], value: Any, kind: str | None) -> None:
-    if isinstance(value, list):
+    if is_list(value):
         out.extend((v, kind) for v in value if v is not None)
     elif value is not None:
         out.append((value, kind))
@@ -163,7 +166,7 @@ def _type_matches(kind: str | None, wanted: str) -> bool:
 
 
 def _reference_is(value: Any, wanted: str) -> bool:
-    if not isinstance(value, dict):
+    if not is_obj(value):
         return False
     ref = value.get("reference")
     if isinstance(ref, str):
@@ -235,7 +238,7 @@ def _compile_branch(branch: str) -> Evaluator | None:
                 items = [it for it in items if _reference_is(it[0], arg)]
             else:  # where(field='value')
                 field, wanted = arg
-                items = [it for it in items if isinstance(it[0], dict) and it[0].get(field) == wanted]
+                items = [it for it in items if is_obj(it[0]) and it[0].get(field) == wanted]
             if not items:
                 return []
         return items
@@ -244,15 +247,14 @@ def _compile_branch(branch: str) -> Evaluator | None:
 
 
 def _fhirpathpy_evaluator(branch: str) -> Evaluator:
-    from fhirpathpy import compile as fp_compile
-    from fhirpathpy.models import models
-
-    compiled = fp_compile(branch, models["r4"])
+    fhirpathpy: Any = importlib.import_module("fhirpathpy")
+    r4: Any = importlib.import_module("fhirpathpy.models").models["r4"]
+    compiled: Any = fhirpathpy.compile(branch, r4)
 
     def evaluate(resource: dict[str, Any], focus: Any) -> list[Item]:
         target = focus if focus is not None else resource
         result = compiled(target, {"resource": resource})
-        values: list[Any] = result if isinstance(result, list) else [result]
+        values: list[Any] = result if is_list(result) else [result]
         return [(v, None) for v in values if v is not None]
 
     return evaluate
