@@ -32,6 +32,15 @@ def served_sandbox() -> Iterator[Sandbox]:
         yield sb
 
 
+@pytest.fixture(autouse=True)
+def _served_sandbox_faults_off(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that arms faults on the shared served sandbox cannot leak them into the next test."""
+    yield
+    if "served_sandbox" in request.fixturenames:
+        sb: Sandbox = request.getfixturevalue("served_sandbox")
+        sb.faults.reset()
+
+
 KeyFactory = Callable[..., str]
 
 

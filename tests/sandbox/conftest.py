@@ -41,7 +41,11 @@ class Gw:
 @pytest.fixture(params=["http", "inproc"])
 def gw(request: pytest.FixtureRequest) -> Iterator[Gw]:
     if request.param == "http":
-        yield Gw(request.getfixturevalue("served_sandbox"), "http")
+        served: Sandbox = request.getfixturevalue("served_sandbox")
+        try:
+            yield Gw(served, "http")
+        finally:
+            served.faults.reset()
         return
     sb = Sandbox()
     try:
