@@ -12,6 +12,7 @@ import re
 import sqlite3
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 
@@ -21,7 +22,7 @@ import orjson
 from clinikfhir._generated.resource_types import RESOURCE_TYPES
 from clinikfhir.validation import has_errors, to_operation_outcome, validate
 
-from ._http import ApiError, ErrorIssue, arr, dumps, issue_error, obj
+from ._http import ApiError, ErrorIssue, arr, dumps, issue_error, loads_exact, obj
 from ._store import Current, Store
 from ._tenant import check_patched, conflict, inject, tenant_tag
 
@@ -54,11 +55,8 @@ class Stored:
 
     @property
     def last_modified(self) -> str:
-        from datetime import datetime
-
+        """``meta.lastUpdated`` as an HTTP date."""
         moment = datetime.strptime(self.last_updated, "%Y-%m-%dT%H:%M:%S.%fZ")
-        from datetime import UTC
-
         return format_datetime(moment.replace(tzinfo=UTC), usegmt=True)
 
     def headers(self, *, location: bool = False) -> list[tuple[str, str]]:
@@ -313,9 +311,7 @@ def patch(
         raise structural("A PATCH body is a JSON Patch array or a partial resource object", rtype)
     cur = owned(conn, caller, rtype, rid)
     check_if_match(if_match, cur.version)
-    from ._http import loads_exact
-
-    current: dict[str, Any] = loads_exact(cur.body or "{}")
+    current: dict[str, Any] = loads_exact(cur.body or "{}")  # the stored text, decimals exact
     if isinstance(body, list):
         result = _json_patch(copy.deepcopy(current), list(body), rtype)  # pyright: ignore[reportUnknownArgumentType]
         if not isinstance(result, dict):
