@@ -26,6 +26,7 @@ from clinikfhir.models import (
     Quantity,
     Reference,
 )
+from clinikfhir.sandbox import Sandbox
 
 from .conftest import Env
 
@@ -375,3 +376,32 @@ async def test_r4_only_types_are_searchable_by_name(env: Env) -> None:
     assert page[0].resource_type == "MedicinalProduct"
     with pytest.raises(InvalidArgumentError):
         await env.client._execute_search(Patient, [], resource_type="MedicinalProduct")
+
+
+async def test_last_response_is_per_asyncio_task(sandbox: Sandbox) -> None:
+    import asyncio
+
+    from clinikfhir import AsyncClinik
+
+    key = sandbox.create_key("org_ctx")
+    async with AsyncClinik(key, base_url=sandbox.base_url, transport=sandbox.async_transport()) as clinik:
+        created = await clinik.create(a_patient())
+        assert created.id is not None
+        create_id = clinik.last_response.request_id
+
+        async def read_and_report(model: type[Any], rid: str) -> tuple[int, str]:
+            error_id = None
+            try:
+                await clinik.read(model, rid)
+            except NotFoundError as exc:
+                error_id = exc.request_id
+            meta = clinik.last_response
+            assert error_id in (None, meta.request_id)
+            return meta.status, meta.request_id
+
+        (ok_status, ok_id), (missing_status, missing_id) = await asyncio.gather(
+            read_and_report(Patient, created.id), read_and_report(Patient, "absent")
+        )
+        assert (ok_status, missing_status) == (200, 404)
+        assert ok_id != missing_id
+        assert clinik.last_response.request_id == create_id  # the tasks' calls did not overwrite ours

@@ -164,7 +164,7 @@ async def test_the_same_idempotency_key_is_sent_on_every_attempt_of_one_call() -
 async def test_500_creates_under_faults_end_as_exactly_500_stored(env: Env) -> None:
     client = env.make(retries=FAST, validate=False)
     faults = env.sandbox.faults
-    total = 500 if env.in_process else 200
+    total = 500
     for i in range(total):
         if i % 7 == 3:
             faults.drop_after_commit(1)
