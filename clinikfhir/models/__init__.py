@@ -7,7 +7,8 @@ readable: the 18 types R4B lacks come back as :class:`GenericResource`, which ke
 Entry points: :func:`parse` (JSON text, bytes or dict -> the model for its ``resourceType``; fast
 trusted path by default, ``strict=True`` for full validation), :func:`dump` / :func:`dump_bytes`
 (model -> lossless JSON), :func:`decode` / :func:`encode` (exact JSON <-> Python data, decimals
-kept digit for digit), :func:`unmodelled` (elements kept that the R4B model has no field for) and
+kept digit for digit), :func:`decode_lazy` + :func:`plain` (orjson-speed decoding of a page whose
+entries are typed later by :func:`parse`), :func:`unmodelled` (elements kept that the R4B model has no field for) and
 :func:`resource_class` (type name -> class).
 """
 
@@ -20,7 +21,7 @@ from clinikfhir._generated.model_index import MODEL_MODULES
 from clinikfhir._generated.resource_types import R4_ONLY_TYPES, RESOURCE_TYPES
 
 from ._io import ModelFallbackWarning, ModelParseError, dump, dump_bytes, parse, resource_class
-from ._json import JSONDecodeFailure, decode, encode
+from ._json import JSONDecodeFailure, decode, decode_lazy, encode
 
 if TYPE_CHECKING:
     from clinikfhir._generated.model_imports import *  # noqa: F403
@@ -35,13 +36,22 @@ __all__ = [
     "ModelFallbackWarning",
     "ModelParseError",
     "decode",
+    "decode_lazy",
     "dump",
     "dump_bytes",
     "encode",
     "parse",
+    "plain",
     "resource_class",
     "unmodelled",
 ]
+
+
+def plain(value: Any) -> Any:
+    """JSON data from :func:`decode_lazy` with any exact-number markers made ``Decimal`` again."""
+    from ._trusted import plain as _plain
+
+    return _plain(value)
 
 
 def unmodelled(model: Any) -> dict[str, Any]:

@@ -59,13 +59,13 @@ def resource_class(resource_type: str) -> type[Resource]:
     return cls
 
 
-def _load(data: str | bytes | bytearray | memoryview | dict[str, Any]) -> tuple[Any, bool]:
+def _load(data: str | bytes | bytearray | memoryview | dict[str, Any]) -> Any:
     if isinstance(data, dict):
-        return data, False
+        return data
     if not isinstance(data, (str, bytes, bytearray, memoryview)):
         raise ModelParseError(f"cannot parse a {type(data).__name__}: expected JSON text, bytes or a dict")
     try:
-        return decode_marked(data)
+        return decode_marked(data)[0]
     except JSONDecodeFailure as exc:
         raise ModelParseError(str(exc)) from None
 
@@ -99,7 +99,7 @@ def parse(data: str | bytes | dict[str, Any], *, strict: bool = False) -> Resour
     """
     from ._trusted import Mismatch, build, plain, spec
 
-    value, marked = _load(data)
+    value = _load(data)
     if not isinstance(value, dict):
         raise ModelParseError(f"a FHIR resource is a JSON object, not {type(value).__name__}")
     rtype = value.get("resourceType")
@@ -109,10 +109,10 @@ def parse(data: str | bytes | dict[str, Any], *, strict: bool = False) -> Resour
     if rtype in R4_ONLY_TYPES:
         from ._generic import GenericResource
 
-        return GenericResource.from_json(plain(value) if marked else value)
+        return GenericResource.from_json(plain(value))
     sp = spec(rtype)
     if strict:
-        validated = _validate(cls, rtype, plain(value) if marked else value)
+        validated = _validate(cls, rtype, plain(value))
         try:
             return _build_quietly(build, sp, value)  # the lossless twin of what validation accepted
         except Mismatch:
@@ -121,7 +121,7 @@ def parse(data: str | bytes | dict[str, Any], *, strict: bool = False) -> Resour
         return _build_quietly(build, sp, value)
     except Mismatch as exc:
         path = fhirpath(rtype, tuple(reversed(exc.path)))
-        validated = _validate(cls, rtype, plain(value) if marked else value, (path, exc.message))
+        validated = _validate(cls, rtype, plain(value), (path, exc.message))
         warnings.warn(ModelFallbackWarning(path, exc.message), stacklevel=2)
         return validated
     except RecursionError:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import decimal
 import json
 import re
+import secrets
 from typing import Any
 
 import orjson
@@ -32,6 +33,11 @@ _NUMBER_CHARS = frozenset(b"0123456789.eE+-")
 _NUMBER = re.compile(rb"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _SPACE = b" \t\r\n"
 _MARKER_ESCAPE = b"\\u0000"
+# Exact-number markers: a NUL and a per-process random tag, then the number's digits. Received
+# data cannot forge the tag, so a marker is never confused with text that was sent.
+MARK_TAG = secrets.token_hex(6)
+MARK = "\x00" + MARK_TAG
+_MARK_OPEN = b'"\\u0000' + MARK_TAG.encode("ascii")
 
 
 def _respelled(token: bytes) -> bool:
@@ -135,7 +141,7 @@ def decode_marked(data: str | bytes | bytearray | memoryview) -> tuple[Any, bool
         pieces: list[bytes] = []
         pos = 0
         for start, end in spans:
-            pieces += (raw[pos:start], b'"\\u0000', raw[start:end], b'"')
+            pieces += (raw[pos:start], _MARK_OPEN, raw[start:end], b'"')
             pos = end
         pieces.append(raw[pos:])
         try:
@@ -143,6 +149,16 @@ def decode_marked(data: str | bytes | bytearray | memoryview) -> tuple[Any, bool
         except orjson.JSONDecodeError:
             pass
     return decode(raw), False
+
+
+def decode_lazy(data: str | bytes | bytearray | memoryview) -> Any:
+    """Decode a response body for lazy typing, at orjson speed even when decimals need exact digits.
+
+    Like :func:`decode`, except that numbers a float would respell (``1.50``) may be left as
+    exact-number marker strings. :func:`clinikfhir.models.parse` reads them as the exact decimals
+    they were; pass any other part through :func:`clinikfhir.models.plain` before using it as JSON.
+    """
+    return decode_marked(data)[0]
 
 
 def _default(value: Any) -> Any:

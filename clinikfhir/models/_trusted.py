@@ -16,6 +16,7 @@ in the instance's ``__pydantic_extra__`` and written back by :func:`to_json`.
 from __future__ import annotations
 
 import decimal
+import functools
 import importlib
 import uuid
 from collections.abc import Callable
@@ -29,14 +30,14 @@ from clinikfhir._generated.model_plans import PLAN_MODULES
 from clinikfhir._generated.resource_types import R4_ONLY_TYPES
 
 from . import _primitives as prim
-from ._json import decimal_text
+from ._json import MARK, decimal_text
 
 K_STR, K_BOOL, K_INT, K_MODEL, K_RES, K_CONV, K_COMMENTS = range(7)
 # dispatch codes of the build loop, most frequent first
 C_STR, C_MODEL, C_LIST_MODEL, C_CONV, C_BOOL, C_INT, C_RES, C_LIST_RES, C_OTHER = range(9)
 _SCALAR_KINDS = {"str": K_STR, "bool": K_BOOL, "int": K_INT, "model": K_MODEL, "resource": K_RES, "comments": K_COMMENTS}
 
-MARK = "\x00"  # prefix of an exact-number marker string (see clinikfhir.models._io)
+_MARK_LEN = len(MARK)
 
 
 class Mismatch(Exception):
@@ -66,8 +67,8 @@ def _adapter_converter(kind: str) -> Callable[[Any], Any]:
 
 
 def _decimal(value: Any) -> decimal.Decimal:
-    if type(value) is str and value[:1] == MARK:
-        return decimal.Decimal(value[1:])
+    if type(value) is str and value.startswith(MARK):
+        return decimal.Decimal(value[_MARK_LEN:])
     return prim.to_decimal(value)
 
 
@@ -102,8 +103,8 @@ class Spec:
         self.ready = False
         self.cls: Any = None
         self.rtype: str | None = None
-        self.fields: dict[str, tuple[str, int, Any, int, int]] = {}
-        self.order: tuple[tuple[str, str, int, int, Any], ...] = ()
+        self.fields: dict[str, tuple[str, int, Any]] = {}
+        self.order: dict[str, tuple[str, int, int]] = {}
         self.defaults: dict[str, Any] = {}
 
     def compile(self) -> None:
@@ -111,8 +112,8 @@ class Spec:
         plan_module = importlib.import_module(f"clinikfhir._generated.model_plans.{PLAN_MODULES[self.name]}")
         rtype, entries = plan_module.PLANS[self.name]
         self.cls = getattr(importlib.import_module(MODEL_MODULES[self.name]), self.name)
-        fields: dict[str, tuple[str, int, Any, int, int]] = {}
-        order: list[tuple[str, str, int, int, Any]] = []
+        fields: dict[str, tuple[str, int, Any]] = {}
+        order: dict[str, tuple[str, int, int]] = {}
         for key, fname, kind_text, target in entries:
             lmode = 0
             if kind_text.startswith("list?:"):
@@ -125,11 +126,13 @@ class Spec:
                 arg = spec(target)
             elif kind == K_CONV:
                 arg = _converter(kind_text)
-            fields[key] = (fname, _code(kind, lmode), arg, kind, lmode)
-            order.append((fname, key, kind, lmode, arg))
+            code = _code(kind, lmode)
+            fields[key] = (fname, code, (kind, lmode, arg) if code == C_OTHER else arg)
+            order[fname] = (key, kind, lmode)
         self.fields = fields
-        self.order = tuple(order)
-        self.defaults = dict.fromkeys(self.cls.model_fields)
+        self.order = order
+        # Built instances hold their fields in specification order, so they dump in that order.
+        self.defaults = dict.fromkeys([*order, *(f for f in self.cls.model_fields if f not in order)])
         self.rtype = rtype
         self.ready = True
 
@@ -253,44 +256,43 @@ def build(sp: Spec, data: Any) -> Any:
                     extra = {}
                 extra[key] = plain(value)
                 continue
-            code = f[1]
+            fname, code, arg = f
             if value is None:
-                upd[f[0]] = None
+                upd[fname] = None
             elif code == C_STR:
                 if type(value) is not str:
                     raise Mismatch("expected a string")
-                upd[f[0]] = value
+                upd[fname] = value
             elif code == C_MODEL:
-                upd[f[0]] = build(f[2], value)
+                upd[fname] = build(arg, value)
             elif code == C_LIST_MODEL:
                 if type(value) is not list:
                     raise Mismatch("expected a JSON array")
-                sub = f[2]
                 try:
-                    upd[f[0]] = [build(sub, item) for item in value]
+                    upd[fname] = [build(arg, item) for item in value]
                 except Mismatch:
-                    raise _locate(value, lambda item: build(sub, item)) from None
+                    raise _locate(value, functools.partial(build, arg)) from None
             elif code == C_CONV:
-                upd[f[0]] = f[2](value)
+                upd[fname] = arg(value)
             elif code == C_BOOL:
                 if type(value) is not bool:
                     raise Mismatch("expected true or false")
-                upd[f[0]] = value
+                upd[fname] = value
             elif code == C_INT:
                 if type(value) is not int:
                     raise Mismatch("expected an integer")
-                upd[f[0]] = value
+                upd[fname] = value
             elif code == C_RES:
-                upd[f[0]] = resource(value)
+                upd[fname] = resource(value)
             elif code == C_LIST_RES:
                 if type(value) is not list:
                     raise Mismatch("expected a JSON array")
                 try:
-                    upd[f[0]] = [resource(item) for item in value]
+                    upd[fname] = [resource(item) for item in value]
                 except Mismatch:
                     raise _locate(value, resource) from None
             else:
-                upd[f[0]] = _other(value, f[3], f[4], f[2])
+                upd[fname] = _other(value, *arg)
     except Mismatch as exc:
         exc.path.append(key)
         raise
@@ -335,7 +337,7 @@ def plain(value: Any) -> Any:
     """``value`` with exact-number markers turned back into ``Decimal`` (a no-op without markers)."""
     kind = type(value)
     if kind is str:
-        return decimal.Decimal(value[1:]) if value[:1] == MARK else value
+        return decimal.Decimal(value[_MARK_LEN:]) if value.startswith(MARK) else value
     if kind is dict:
         return {k: plain(v) for k, v in value.items()}
     if kind is list:
@@ -406,27 +408,30 @@ def to_json(model: Any) -> Any:
         if isinstance(raw, dict):
             return _json_value(raw)
         raise TypeError(f"{type(model).__name__} is not a FHIR R4B model")
-    d = model.__dict__
     out: dict[str, Any] = {}
     if sp.rtype is not None:
         out["resourceType"] = sp.rtype
-    for fname, key, kind, lmode, _arg in sp.order:
-        v = d.get(fname)
+    order = sp.order
+    for fname, v in model.__dict__.items():
         if v is None:
             continue
+        info = order.get(fname)
+        if info is None:
+            continue
+        key, kind, lmode = info
         if lmode:
             if not v:
                 continue
-            if kind in (K_MODEL, K_RES):
+            if kind == K_MODEL or kind == K_RES:
                 out[key] = [None if x is None else to_json(x) for x in v]
             elif kind == K_STR:
                 out[key] = list(v)
             else:
                 out[key] = [None if x is None else _prim(x) for x in v]
-        elif kind in (K_MODEL, K_RES):
-            out[key] = to_json(v) if not isinstance(v, dict) else _json_value(v)
         elif kind == K_STR:
             out[key] = v if type(v) is str else _prim(v)
+        elif kind == K_MODEL or kind == K_RES:
+            out[key] = to_json(v) if not isinstance(v, dict) else _json_value(v)
         else:
             out[key] = _prim(v)
     extra = model.__pydantic_extra__

@@ -168,3 +168,23 @@ def test_models_built_by_hand_dump_like_fhir_resources() -> None:
     assert exact(dump(patient)) == exact(patient.model_dump_json())
     patient.active = True  # assignment (validated by pydantic) is written too
     assert exact(dump(patient))["active"] is True
+
+
+def test_lazy_decoding_keeps_exact_numbers_for_parse() -> None:
+    from clinikfhir.models import decode_lazy, plain
+
+    raw = b'{"resourceType":"Bundle","type":"searchset","total":2,"entry":[{"resource":{"resourceType":"Observation","status":"final","code":{"text":"t: 2.50, x"},"valueQuantity":{"value":1.50}}}]}'
+    page = decode_lazy(raw)
+    assert page["total"] == 2
+    model = parse(page["entry"][0]["resource"])
+    assert str(model.valueQuantity.value) == "1.50"  # type: ignore[attr-defined]
+    assert plain(page) == exact(raw)
+    assert json_diff(exact(raw), exact(encode(plain(page)))) == []
+
+
+def test_received_text_cannot_forge_an_exact_number_marker() -> None:
+    data = {"resourceType": "Patient", "name": [{"family": "\u00001.5"}], "unknownThing": "\u00002.5"}
+    model = parse(encode(data))
+    assert model.name[0].family == "\u00001.5"  # type: ignore[attr-defined]
+    assert exact(dump(model)) == data
+    assert exact(dump(parse(data))) == data
