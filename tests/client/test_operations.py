@@ -405,3 +405,19 @@ async def test_last_response_is_per_asyncio_task(sandbox: Sandbox) -> None:
         assert (ok_status, missing_status) == (200, 404)
         assert ok_id != missing_id
         assert clinik.last_response.request_id == create_id  # the tasks' calls did not overwrite ours
+
+
+async def test_searches_can_be_checked_against_the_capability_statement(env: Env) -> None:
+    from clinikfhir.search import UnsupportedSearchError
+
+    client = env.make(check_search_capabilities=True)
+    await client.create(a_patient("Capable"))
+    page = await client.search_page(Patient, {"family": "Capable"})
+    assert len(page) == 1
+    before = client.last_response
+    with pytest.raises(UnsupportedSearchError, match="_text"):
+        await client.search_page(Patient, {"_text": "anything"})
+    assert client.last_response is before  # refused locally: the cached statement was enough
+    caps = await client.capabilities()
+    assert caps is await client.capabilities()
+    assert caps is not await client.capabilities(refresh=True)
