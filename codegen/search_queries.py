@@ -141,7 +141,13 @@ def emit_type(
         "",
     ]
     if ref_codes:
+        include_targets = sorted({t for c in ref_codes for t in params[c][3]})
         out += [f"{rtype}Include = {_lit(ref_codes)}", f'"""A reference parameter of {rtype} for ``_include``."""', ""]
+        out += [
+            f"{rtype}IncludeTarget = {_lit(include_targets)}",
+            f'"""A type the reference parameters of {rtype} can point at (``_include=...:param:Type``)."""',
+            "",
+        ]
     if revincludes:
         out += [
             f"{rtype}RevInclude = {_lit(revincludes)}",
@@ -199,7 +205,8 @@ def emit_type(
     if ref_codes:
         out += [
             "",
-            f"    def include(self, param: {rtype}Include, target: str | None = None, *, iterate: bool = False)"
+            f"    def include(self, param: {rtype}Include, target: {rtype}IncludeTarget | None = None, *,"
+            " iterate: bool = False)"
             " -> Self:",
             f'        """``_include={rtype}:param[:target]``: add what ``param`` points at (``:iterate`` recurses)."""',
             '        return self._include("_include", self._include_value(param, target), iterate)',

@@ -28,6 +28,8 @@ def standalone() -> None:
     _ = ObservationQuery().subject.Practitioner  # expect-type-error
     ObservationQuery().sort("-nonsense")  # expect-type-error
     ObservationQuery().include("code")  # expect-type-error
+    assert_type(PatientQuery().include("general-practitioner", "Practitioner", iterate=True), PatientQuery[None])
+    PatientQuery().include("organization", "Medication")  # expect-type-error
     ObservationQuery().subject.typed("Practitioner", "1")  # expect-type-error
     ObservationQuery().code.exact("x")  # expect-type-error
     ObservationQuery().date(42)  # expect-type-error

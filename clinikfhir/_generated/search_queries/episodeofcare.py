@@ -33,6 +33,9 @@ EpisodeOfCareSortKey = Literal['_content', '-_content', '_id', '-_id', '_lastUpd
 EpisodeOfCareInclude = Literal['care-manager', 'condition', 'incoming-referral', 'organization', 'patient']
 """A reference parameter of EpisodeOfCare for ``_include``."""
 
+EpisodeOfCareIncludeTarget = Literal['Condition', 'Organization', 'Patient', 'Practitioner', 'ServiceRequest']
+"""A type the reference parameters of EpisodeOfCare can point at (``_include=...:param:Type``)."""
+
 EpisodeOfCareRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'Appointment:supporting-info', 'AuditEvent:entity', 'Basic:subject', 'ChargeItem:context', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:part-of', 'CommunicationRequest:based-on', 'Composition:entry', 'Composition:subject', 'Condition:evidence-detail', 'Consent:data', 'Contract:subject', 'DetectedIssue:implicated', 'DeviceRequest:based-on', 'DeviceRequest:prior-request', 'DocumentManifest:item', 'DocumentManifest:related-ref', 'DocumentReference:encounter', 'DocumentReference:related', 'Encounter:episode-of-care', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'ImmunizationRecommendation:information', 'ImplementationGuide:resource', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:item', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'MedicationAdministration:context', 'MedicationDispense:context', 'MedicationStatement:context', 'MessageHeader:focus', 'Observation:focus', 'PaymentNotice:request', 'PaymentNotice:response', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:subject', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'Task:based-on', 'Task:focus', 'Task:subject', 'VerificationResult:target']
 """``Type:param`` pairs that can point at a EpisodeOfCare, for ``_revinclude``."""
 
@@ -207,7 +210,7 @@ class EpisodeOfCareQuery(Query["EpisodeOfCare", _E], EpisodeOfCareParams["Episod
         """``_sort``: by these keys in order; ``-key`` sorts descending."""
         return self._sort(keys)
 
-    def include(self, param: EpisodeOfCareInclude, target: str | None = None, *, iterate: bool = False) -> Self:
+    def include(self, param: EpisodeOfCareInclude, target: EpisodeOfCareIncludeTarget | None = None, *, iterate: bool = False) -> Self:
         """``_include=EpisodeOfCare:param[:target]``: add what ``param`` points at (``:iterate`` recurses)."""
         return self._include("_include", self._include_value(param, target), iterate)
 

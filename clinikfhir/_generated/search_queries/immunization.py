@@ -34,6 +34,9 @@ ImmunizationSortKey = Literal['_content', '-_content', '_id', '-_id', '_lastUpda
 ImmunizationInclude = Literal['location', 'manufacturer', 'patient', 'performer', 'reaction', 'reason-reference']
 """A reference parameter of Immunization for ``_include``."""
 
+ImmunizationIncludeTarget = Literal['Condition', 'DiagnosticReport', 'Location', 'Observation', 'Organization', 'Patient', 'Practitioner', 'PractitionerRole']
+"""A type the reference parameters of Immunization can point at (``_include=...:param:Type``)."""
+
 ImmunizationRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'AdverseEvent:substance', 'Appointment:supporting-info', 'AuditEvent:entity', 'Basic:subject', 'ChargeItem:service', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:part-of', 'CommunicationRequest:based-on', 'Composition:entry', 'Composition:subject', 'Condition:evidence-detail', 'Consent:data', 'Contract:subject', 'DetectedIssue:implicated', 'DeviceRequest:based-on', 'DeviceRequest:prior-request', 'DocumentManifest:item', 'DocumentManifest:related-ref', 'DocumentReference:related', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'ImmunizationEvaluation:immunization-event', 'ImmunizationRecommendation:information', 'ImmunizationRecommendation:support', 'ImplementationGuide:resource', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:item', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'MessageHeader:focus', 'Observation:focus', 'Observation:part-of', 'PaymentNotice:request', 'PaymentNotice:response', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:subject', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'Task:based-on', 'Task:focus', 'Task:subject', 'VerificationResult:target']
 """``Type:param`` pairs that can point at a Immunization, for ``_revinclude``."""
 
@@ -266,7 +269,7 @@ class ImmunizationQuery(Query["Immunization", _E], ImmunizationParams["Immunizat
         """``_sort``: by these keys in order; ``-key`` sorts descending."""
         return self._sort(keys)
 
-    def include(self, param: ImmunizationInclude, target: str | None = None, *, iterate: bool = False) -> Self:
+    def include(self, param: ImmunizationInclude, target: ImmunizationIncludeTarget | None = None, *, iterate: bool = False) -> Self:
         """``_include=Immunization:param[:target]``: add what ``param`` points at (``:iterate`` recurses)."""
         return self._include("_include", self._include_value(param, target), iterate)
 

@@ -31,6 +31,9 @@ OperationDefinitionSortKey = Literal['_content', '-_content', '_id', '-_id', '_l
 OperationDefinitionInclude = Literal['base', 'input-profile', 'output-profile']
 """A reference parameter of OperationDefinition for ``_include``."""
 
+OperationDefinitionIncludeTarget = Literal['OperationDefinition', 'StructureDefinition']
+"""A type the reference parameters of OperationDefinition can point at (``_include=...:param:Type``)."""
+
 OperationDefinitionRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'Appointment:supporting-info', 'AuditEvent:entity', 'Basic:subject', 'CarePlan:instantiates-canonical', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:instantiates-canonical', 'Communication:part-of', 'CommunicationRequest:based-on', 'Composition:entry', 'Composition:subject', 'Condition:evidence-detail', 'Consent:data', 'Contract:subject', 'DetectedIssue:implicated', 'DeviceRequest:based-on', 'DeviceRequest:prior-request', 'DocumentManifest:item', 'DocumentManifest:related-ref', 'DocumentReference:related', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'FamilyMemberHistory:instantiates-canonical', 'ImmunizationRecommendation:information', 'ImplementationGuide:resource', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:item', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'MessageHeader:focus', 'Observation:focus', 'OperationDefinition:base', 'PaymentNotice:request', 'PaymentNotice:response', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'Procedure:instantiates-canonical', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:subject', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'Task:based-on', 'Task:focus', 'Task:subject', 'VerificationResult:target']
 """``Type:param`` pairs that can point at a OperationDefinition, for ``_revinclude``."""
 
@@ -309,7 +312,7 @@ class OperationDefinitionQuery(Query["OperationDefinition", _E], OperationDefini
         """``_sort``: by these keys in order; ``-key`` sorts descending."""
         return self._sort(keys)
 
-    def include(self, param: OperationDefinitionInclude, target: str | None = None, *, iterate: bool = False) -> Self:
+    def include(self, param: OperationDefinitionInclude, target: OperationDefinitionIncludeTarget | None = None, *, iterate: bool = False) -> Self:
         """``_include=OperationDefinition:param[:target]``: add what ``param`` points at (``:iterate`` recurses)."""
         return self._include("_include", self._include_value(param, target), iterate)
 
