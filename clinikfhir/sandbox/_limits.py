@@ -8,7 +8,7 @@ import math
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +113,6 @@ class _FaultState:
     fail_retry_after: int = 1
     latency: float = 0.0
     drop_count: int = 0
-    history: list[str] = field(default_factory=lambda: [])
 
 
 class Faults:

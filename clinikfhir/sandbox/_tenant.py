@@ -150,5 +150,3 @@ def check_search(params: Sequence[tuple[str, str]], tenant: str, known_tenants: 
                     tenants = set(known_tenants)
                 if code in tenants:
                     raise conflict("a system-less _tag may not name a tenant", name)
-        if modifier == "missing":
-            continue
