@@ -421,3 +421,15 @@ async def test_searches_can_be_checked_against_the_capability_statement(env: Env
     caps = await client.capabilities()
     assert caps is await client.capabilities()
     assert caps is not await client.capabilities(refresh=True)
+
+
+async def test_conditional_create_returns_the_existing_match(env: Env) -> None:
+    from clinikfhir.models import Identifier
+
+    p = Patient(gender="male", identifier=[Identifier(system="urn:mrn", value="42")])
+    first = await env.client.create(p, if_none_exist="identifier=urn:mrn|42")
+    assert env.client.last_response.status == 201
+    second = await env.client.create(p, if_none_exist="identifier=urn:mrn|42")
+    assert env.client.last_response.status == 200
+    assert second.id == first.id
+    assert len(await env.client.search_page(Patient)) == 1
