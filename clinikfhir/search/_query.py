@@ -37,8 +37,9 @@ P = TypeVar("P")
 TENANT_SYSTEM = "https://clinikapi.com/tenant"
 """The tag system the gateway owns; a search on it is refused locally (:class:`TenantGuardError`)."""
 
-ParamsArg = Mapping[str, str | Sequence[str]] | Sequence[tuple[str, str]]
-"""Raw parameters: ``{"name": "value" | ["v1", "v2"]}`` (a list repeats = AND) or ``[(name, value)]``."""
+ParamsArg = Mapping[str, str | int | Sequence[str | int]] | Sequence[tuple[str, str | int]]
+"""Raw parameters: ``{"name": "value" | ["v1", "v2"]}`` (a list repeats = AND) or ``[(name, value)]``;
+values are sent verbatim (ints as decimal text)."""
 
 _SINGLE = frozenset({"_count", "_sort", "_summary", "_total", "_contained", "_containedType", "_elements"})
 
@@ -102,8 +103,8 @@ class Query(Generic[R, E]):
         if params:
             items = params.items() if isinstance(params, Mapping) else [(n, v) for n, v in params]
             for name, value in items:
-                for one in [value] if isinstance(value, str) else value:
-                    self._pairs = (*self._pairs, _checked_raw(name, one))
+                for one in [value] if isinstance(value, (str, int)) else value:
+                    self._pairs = (*self._pairs, _checked_raw(name, _raw_value(name, one)))
 
     # ---------------------------------------------------------------------------------- building
 
@@ -363,6 +364,12 @@ def _escaped_id(value: str, where: str) -> str:
     if not isinstance(value, str) or not value:  # pyright: ignore[reportUnnecessaryIsInstance]
         raise InvalidArgumentError(f"{where}: expected a non-empty id")
     return value.replace("\\", "\\\\").replace(",", "\\,").replace("|", "\\|").replace("$", "\\$")
+
+
+def _raw_value(name: str, value: object) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise InvalidArgumentError(f"raw search parameter {name}: values are strings or ints")
+    return str(value)
 
 
 def _checked_raw(name: str, value: str) -> tuple[str, str]:

@@ -261,5 +261,8 @@ def test_unbound_query_cannot_execute() -> None:
 
 
 def test_params_argument_adds_raw_pairs_in_order() -> None:
-    q = PatientQuery(params={"name": ["a", "b"], "gender": "male"})
-    assert q.query_string() == "name=a&name=b&gender=male"
+    q = PatientQuery(params={"name": ["a", "b"], "gender": "male", "_count": 5})
+    assert q.query_string() == "name=a&name=b&gender=male&_count=5"
+    assert PatientQuery(params=[("name", "a"), ("_count", 3)]).params() == (("name", "a"), ("_count", "3"))
+    with pytest.raises(InvalidArgumentError, match="strings or ints"):
+        PatientQuery(params={"active": True})  # type: ignore[dict-item]
