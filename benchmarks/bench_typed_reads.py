@@ -5,7 +5,8 @@ Run: ``.venv/bin/python benchmarks/bench_typed_reads.py [--quick]``
 Builds 1,000- and 10,000-entry Observation and Patient searchsets (deterministic, realistic:
 meta with tenant tag, codings, references, zoned date-times, UCUM quantities with decimals such as
 ``1.50`` that a float cannot spell) and prints, in one run, the median time of each approach and its
-ratio to ``orjson.loads`` of the same bytes (reads; CPU time of this process, median) or ``orjson.dumps`` of the decoded page
+ratio to ``orjson.loads`` of the same bytes (reads; CPU time of this process) or to
+``orjson.dumps`` of the decoded page
 (writes). Peers are measured when installed (``pip install -e .[bench]``), otherwise skipped with a
 note. Peak RSS for the 10,000-entry page is measured in a fresh child process per approach.
 

@@ -123,7 +123,8 @@ def decimal_text(value: decimal.Decimal) -> str:
 def decode_marked(data: str | bytes | bytearray | memoryview) -> tuple[Any, bool]:
     """Decode for the trusted read path: ``(value, marked)``.
 
-    When some numbers need their exact digits, each of those is rewritten in the bytes to a string ``"\\u0000<digits>"`` before orjson decodes them (``marked`` is True); the
+    When some numbers need their exact digits, each of those is rewritten in the bytes to a marker
+    string (:data:`MARK`, then the digits) before orjson decodes them (``marked`` is True); the
     model builder turns those markers into ``Decimal`` and :func:`clinikfhir.models._trusted.plain`
     restores them anywhere else. A rewrite can only yield valid JSON when every rewritten token
     really was a number in value position (inside a string it leaves a bare backslash outside any

@@ -35,7 +35,14 @@ from ._json import MARK, decimal_text
 K_STR, K_BOOL, K_INT, K_MODEL, K_RES, K_CONV, K_COMMENTS = range(7)
 # dispatch codes of the build loop, most frequent first
 C_STR, C_MODEL, C_LIST_MODEL, C_CONV, C_BOOL, C_INT, C_RES, C_LIST_RES, C_OTHER = range(9)
-_SCALAR_KINDS = {"str": K_STR, "bool": K_BOOL, "int": K_INT, "model": K_MODEL, "resource": K_RES, "comments": K_COMMENTS}
+_SCALAR_KINDS = {
+    "str": K_STR,
+    "bool": K_BOOL,
+    "int": K_INT,
+    "model": K_MODEL,
+    "resource": K_RES,
+    "comments": K_COMMENTS,
+}
 
 _MARK_LEN = len(MARK)
 
@@ -190,8 +197,8 @@ def _list(value: Any, kind: int, lmode: int, arg: Any) -> list[Any]:
     if type(value) is not list:
         raise Mismatch("expected a JSON array")
     if kind == K_MODEL:
-        one: Callable[[Any], Any] = (lambda v: build(arg, v)) if lmode == 1 else (
-            lambda v: None if v is None else build(arg, v)
+        one: Callable[[Any], Any] = (
+            (lambda v: build(arg, v)) if lmode == 1 else (lambda v: None if v is None else build(arg, v))
         )
     elif kind == K_RES:
         one = resource if lmode == 1 else (lambda v: None if v is None else resource(v))
@@ -422,7 +429,7 @@ def to_json(model: Any) -> Any:
         if lmode:
             if not v:
                 continue
-            if kind == K_MODEL or kind == K_RES:
+            if kind in (K_MODEL, K_RES):
                 out[key] = [None if x is None else to_json(x) for x in v]
             elif kind == K_STR:
                 out[key] = list(v)
@@ -430,7 +437,7 @@ def to_json(model: Any) -> Any:
                 out[key] = [None if x is None else _prim(x) for x in v]
         elif kind == K_STR:
             out[key] = v if type(v) is str else _prim(v)
-        elif kind == K_MODEL or kind == K_RES:
+        elif kind in (K_MODEL, K_RES):
             out[key] = to_json(v) if not isinstance(v, dict) else _json_value(v)
         else:
             out[key] = _prim(v)

@@ -14,7 +14,8 @@ def _meta(rnd: random.Random) -> dict[str, Any]:
     zone = rnd.choice(["Z", "+00:00", "-05:00", "+05:30"])
     return {
         "versionId": str(rnd.randint(1, 9)),
-        "lastUpdated": f"2024-0{rnd.randint(1, 9)}-1{rnd.randint(0, 9)}T1{rnd.randint(0, 9)}:2{rnd.randint(0, 9)}:0{rnd.randint(0, 9)}{frac}{zone}",
+        "lastUpdated": f"2024-0{rnd.randint(1, 9)}-1{rnd.randint(0, 9)}T1{rnd.randint(0, 9)}:"
+        f"2{rnd.randint(0, 9)}:0{rnd.randint(0, 9)}{frac}{zone}",
         "tag": [dict(TENANT)],
     }
 
@@ -26,7 +27,13 @@ def _cc(system: str, code: str, display: str) -> dict[str, Any]:
 def _decimal(rnd: random.Random) -> Decimal | int:
     # a mix of spellings, some of which a float cannot keep: 72.4, 98.0, 1.50, 0.250, 120
     return rnd.choice(
-        [Decimal(f"{rnd.uniform(30, 200):.1f}"), Decimal(f"{rnd.randint(30, 200)}.0"), Decimal("1.50"), Decimal("0.250"), 120]
+        [
+            Decimal(f"{rnd.uniform(30, 200):.1f}"),
+            Decimal(f"{rnd.randint(30, 200)}.0"),
+            Decimal("1.50"),
+            Decimal("0.250"),
+            120,
+        ]
     )
 
 
@@ -48,12 +55,17 @@ def observation(i: int, rnd: random.Random) -> dict[str, Any]:
         },
     }
     if i % 5 == 0:
-        obs["interpretation"] = [_cc("http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "N", "Normal")]
+        obs["interpretation"] = [
+            _cc("http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "N", "Normal")
+        ]
         obs["note"] = [{"text": "Resting, seated."}]
     if i % 7 == 0:
         obs["component"] = [
             {"code": _cc("http://loinc.org", "8480-6", "Systolic"), "valueQuantity": {"value": 120, "unit": "mmHg"}},
-            {"code": _cc("http://loinc.org", "8462-4", "Diastolic"), "valueQuantity": {"value": Decimal("80.5"), "unit": "mmHg"}},
+            {
+                "code": _cc("http://loinc.org", "8462-4", "Diastolic"),
+                "valueQuantity": {"value": Decimal("80.5"), "unit": "mmHg"},
+            },
         ]
     return obs
 
@@ -101,29 +113,35 @@ def encounter(i: int, rnd: random.Random) -> dict[str, Any]:
 
 
 def condition(i: int, rnd: random.Random) -> dict[str, Any]:
-    return {
-        "resourceType": "Condition",
-        "id": f"cond-{i}",
-        "meta": _meta(rnd),
-        "clinicalStatus": _cc("http://terminology.hl7.org/CodeSystem/condition-clinical", "active", "Active"),
-        "verificationStatus": _cc(
-            "http://terminology.hl7.org/CodeSystem/condition-ver-status", "confirmed", "Confirmed"
-        ),
-        "category": [_cc("http://terminology.hl7.org/CodeSystem/condition-category", "problem-list-item", "Problem")],
-        "code": _cc("http://snomed.info/sct", "44054006", "Diabetes mellitus type 2"),
-        "subject": {"reference": f"Patient/pat-{i % 97}"},
-        "onsetDateTime": "2019-03-01",
-        "recordedDate": "2019-03-02T08:00:00Z",
-    } if i % 11 == 0 else {
-        "resourceType": "Condition",
-        "id": f"cond-{i}",
-        "meta": _meta(rnd),
-        "clinicalStatus": _cc("http://terminology.hl7.org/CodeSystem/condition-clinical", "resolved", "Resolved"),
-        "code": _cc("http://snomed.info/sct", "195662009", "Acute viral pharyngitis"),
-        "subject": {"reference": f"Patient/pat-{i % 97}"},
-        "onsetAge": {"value": 42, "unit": "a", "system": "http://unitsofmeasure.org", "code": "a"},
-        "abatementString": "after antibiotics",
-    }
+    return (
+        {
+            "resourceType": "Condition",
+            "id": f"cond-{i}",
+            "meta": _meta(rnd),
+            "clinicalStatus": _cc("http://terminology.hl7.org/CodeSystem/condition-clinical", "active", "Active"),
+            "verificationStatus": _cc(
+                "http://terminology.hl7.org/CodeSystem/condition-ver-status", "confirmed", "Confirmed"
+            ),
+            "category": [
+                _cc("http://terminology.hl7.org/CodeSystem/condition-category", "problem-list-item", "Problem")
+            ],
+            "code": _cc("http://snomed.info/sct", "44054006", "Diabetes mellitus type 2"),
+            "subject": {"reference": f"Patient/pat-{i % 97}"},
+            "onsetDateTime": "2019-03-01",
+            "recordedDate": "2019-03-02T08:00:00Z",
+        }
+        if i % 11 == 0
+        else {
+            "resourceType": "Condition",
+            "id": f"cond-{i}",
+            "meta": _meta(rnd),
+            "clinicalStatus": _cc("http://terminology.hl7.org/CodeSystem/condition-clinical", "resolved", "Resolved"),
+            "code": _cc("http://snomed.info/sct", "195662009", "Acute viral pharyngitis"),
+            "subject": {"reference": f"Patient/pat-{i % 97}"},
+            "onsetAge": {"value": 42, "unit": "a", "system": "http://unitsofmeasure.org", "code": "a"},
+            "abatementString": "after antibiotics",
+        }
+    )
 
 
 def medication_request(i: int, rnd: random.Random) -> dict[str, Any]:
@@ -141,8 +159,12 @@ def medication_request(i: int, rnd: random.Random) -> dict[str, Any]:
             {
                 "sequence": 1,
                 "text": "500 mg twice daily",
-                "timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d", "timeOfDay": ["08:00:00", "20:00:00"]}},
-                "doseAndRate": [{"doseQuantity": {"value": 500, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"}}],
+                "timing": {
+                    "repeat": {"frequency": 2, "period": 1, "periodUnit": "d", "timeOfDay": ["08:00:00", "20:00:00"]}
+                },
+                "doseAndRate": [
+                    {"doseQuantity": {"value": 500, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"}}
+                ],
             }
         ],
         "dispenseRequest": {"numberOfRepeatsAllowed": 3, "quantity": {"value": Decimal("60.00"), "unit": "tablet"}},

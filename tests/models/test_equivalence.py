@@ -33,7 +33,9 @@ def _same_instance_state(a: Any, b: Any, path: str = "") -> list[str]:
             out += _same_instance_state(value, b.__dict__[name], f"{path}.{name}")
         return out
     if isinstance(a, list):
-        return [d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in _same_instance_state(x, y, f"{path}[{i}]")]
+        return [
+            d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in _same_instance_state(x, y, f"{path}[{i}]")
+        ]
     return [] if a == b else [f"{path}: values differ"]
 
 
@@ -86,7 +88,10 @@ def test_synthetic_pages_of_1000_entries(resource_type: str) -> None:
 
 
 def test_strict_validates_and_still_returns_the_lossless_model() -> None:
-    raw = '{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueQuantity":{"value":1.50},"effectiveDateTime":"2024-01-02T10:15:00Z"}'
+    raw = (
+        '{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueQuantity":{"value":1.50},'
+        '"effectiveDateTime":"2024-01-02T10:15:00Z"}'
+    )
     strict = parse(raw, strict=True)
     assert strict == parse(raw)
     assert json_diff(exact(raw), exact(dump(strict))) == []

@@ -40,7 +40,7 @@ def _obs(**extra: object) -> dict[str, object]:
     "text", ["1.50", "1.0", "100", "0.0000001", "1e3", "-2.50E-3", "66.899999999999991", "123456789012.123456", "0"]
 )
 def test_decimals_keep_their_digits(text: str) -> None:
-    raw = '{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueQuantity":{"value":%s}}' % text
+    raw = f'{{"resourceType":"Observation","status":"final","code":{{"text":"x"}},"valueQuantity":{{"value":{text}}}}}'
     model = parse(raw)
     assert model.valueQuantity.value == Decimal(text)  # type: ignore[attr-defined]
     assert json_diff(exact(raw), exact(dump(model))) == []
@@ -128,10 +128,14 @@ def test_r4_only_types_inside_a_bundle_become_generic_resources() -> None:
         "type": "collection",
         "entry": [{"resource": product}, {"resource": {"resourceType": "Patient", "id": "p"}}],
     }
-    text = '{"resourceType":"Bundle","type":"collection","entry":[{"resource":%s},{"resource":{"resourceType":"Patient","id":"p"}}]}' % (
+    product_text = (
         '{"resourceType":"MedicinalProduct","id":"mp1","meta":{"lastUpdated":"2024-01-01T00:00:00Z"},'
         '"name":[{"productName":"Example","namePart":[{"part":"Ex","type":{"code":"x"}}]}],'
         '"extension":[{"url":"http://example.org/strength","valueDecimal":2.50}]}'
+    )
+    text = (
+        '{"resourceType":"Bundle","type":"collection","entry":[{"resource":' + product_text + "},"
+        '{"resource":{"resourceType":"Patient","id":"p"}}]}'
     )
     model = parse(text)
     generic = model.entry[0].resource  # type: ignore[attr-defined]
@@ -173,7 +177,10 @@ def test_models_built_by_hand_dump_like_fhir_resources() -> None:
 def test_lazy_decoding_keeps_exact_numbers_for_parse() -> None:
     from clinikfhir.models import decode_lazy, plain
 
-    raw = b'{"resourceType":"Bundle","type":"searchset","total":2,"entry":[{"resource":{"resourceType":"Observation","status":"final","code":{"text":"t: 2.50, x"},"valueQuantity":{"value":1.50}}}]}'
+    raw = (
+        b'{"resourceType":"Bundle","type":"searchset","total":2,"entry":[{"resource":{"resourceType":"Observation",'
+        b'"status":"final","code":{"text":"t: 2.50, x"},"valueQuantity":{"value":1.50}}}]}'
+    )
     page = decode_lazy(raw)
     assert page["total"] == 2
     model = parse(page["entry"][0]["resource"])

@@ -25,7 +25,11 @@ ident = st.from_regex(r"[A-Za-z0-9\-.]{1,64}", fullmatch=True)
 
 @st.composite
 def decimals(draw: st.DrawFn) -> Decimal:
-    value = draw(st.decimals(allow_nan=False, allow_infinity=False, min_value=-10**9, max_value=10**9, places=draw(st.integers(0, 6))))
+    value = draw(
+        st.decimals(
+            allow_nan=False, allow_infinity=False, min_value=-(10**9), max_value=10**9, places=draw(st.integers(0, 6))
+        )
+    )
     return value
 
 
@@ -47,17 +51,30 @@ def datetimes(draw: st.DrawFn) -> str:
     if shape == "offset":
         return stamp.replace(microsecond=0).isoformat()
     digits = draw(st.integers(1, 6))
-    return stamp.strftime("%Y-%m-%dT%H:%M:%S") + "." + f"{moment.microsecond:06d}"[:digits] + stamp.strftime("%z")[:3] + ":" + stamp.strftime("%z")[3:]
+    return (
+        stamp.strftime("%Y-%m-%dT%H:%M:%S")
+        + "."
+        + f"{moment.microsecond:06d}"[:digits]
+        + stamp.strftime("%z")[:3]
+        + ":"
+        + stamp.strftime("%z")[3:]
+    )
 
 
 coding = st.fixed_dictionaries({"system": uri, "code": code}, optional={"display": text, "userSelected": st.booleans()})
 concept = st.fixed_dictionaries({}, optional={"coding": st.lists(coding, min_size=1, max_size=3), "text": text})
 extension = st.fixed_dictionaries(
     {"url": uri},
-    optional={"valueString": text, "valueDecimal": decimals(), "valueDateTime": datetimes(), "valueBoolean": st.booleans()},
+    optional={
+        "valueString": text,
+        "valueDecimal": decimals(),
+        "valueDateTime": datetimes(),
+        "valueBoolean": st.booleans(),
+    },
 ).filter(lambda e: sum(k.startswith("value") for k in e) <= 1)
 quantity = st.fixed_dictionaries(
-    {"value": decimals()}, optional={"unit": text, "system": uri, "code": code, "comparator": st.sampled_from(["<", ">="])}
+    {"value": decimals()},
+    optional={"unit": text, "system": uri, "code": code, "comparator": st.sampled_from(["<", ">="])},
 )
 
 
@@ -70,7 +87,14 @@ def observations(draw: st.DrawFn) -> dict[str, Any]:
     }
     optional = {
         "id": ident,
-        "meta": st.fixed_dictionaries({}, optional={"versionId": ident, "lastUpdated": datetimes().filter(lambda s: len(s) > 10), "tag": st.lists(coding, min_size=1, max_size=2)}),
+        "meta": st.fixed_dictionaries(
+            {},
+            optional={
+                "versionId": ident,
+                "lastUpdated": datetimes().filter(lambda s: len(s) > 10),
+                "tag": st.lists(coding, min_size=1, max_size=2),
+            },
+        ),
         "extension": st.lists(extension, min_size=1, max_size=3),
         "category": st.lists(concept, min_size=1, max_size=2),
         "subject": st.fixed_dictionaries({"reference": st.builds(lambda i: f"Patient/{i}", ident)}),
@@ -86,9 +110,19 @@ def observations(draw: st.DrawFn) -> dict[str, Any]:
     for key, strategy in optional.items():
         if draw(st.booleans()):
             obs[key] = draw(strategy)
-    value = draw(st.sampled_from(["valueQuantity", "valueString", "valueBoolean", "valueInteger", "valueDateTime", None]))
+    value = draw(
+        st.sampled_from(["valueQuantity", "valueString", "valueBoolean", "valueInteger", "valueDateTime", None])
+    )
     if value:
-        obs[value] = draw({"valueQuantity": quantity, "valueString": text, "valueBoolean": st.booleans(), "valueInteger": st.integers(-(2**31), 2**31 - 1), "valueDateTime": datetimes()}[value])
+        obs[value] = draw(
+            {
+                "valueQuantity": quantity,
+                "valueString": text,
+                "valueBoolean": st.booleans(),
+                "valueInteger": st.integers(-(2**31), 2**31 - 1),
+                "valueDateTime": datetimes(),
+            }[value]
+        )
     obs["effectiveDateTime"] = draw(datetimes())
     if draw(st.booleans()):
         obs["_status"] = {"extension": [draw(extension)]}
