@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 from clinikfhir._generated.search_parameters import SEARCH_PARAMETERS, ParamDef
 
 from ._json import is_list, is_obj, items
-from ._paths import Item, compile_expression
+from ._paths import Evaluator, Item, compile_expression
 from ._schema import COLUMNS, TABLES
 from ._values import MAX_NUMBER, MAX_TIME, MIN_NUMBER, MIN_TIME, date_range, decimal_value, normalise
 
@@ -198,7 +200,9 @@ def uri_rows(param: str, grp: int, item: Item, out: Rows) -> None:
         out["sp_uri"].append((param, grp, value))
 
 
-KIND_ROWS = {
+RowMaker = Callable[[str, int, Item, Rows], None]
+
+KIND_ROWS: dict[str, RowMaker] = {
     "token": token_rows,
     "string": string_rows,
     "date": date_rows,
@@ -209,32 +213,54 @@ KIND_ROWS = {
 }
 
 
+@functools.cache
+def _plan(rtype: str) -> tuple[tuple[str, RowMaker, Evaluator], ...]:
+    """The (code, row maker, compiled expression) of every simple indexed parameter of a type."""
+    plan: list[tuple[str, RowMaker, Evaluator]] = []
+    for code, pdef in SEARCH_PARAMETERS.get(rtype, {}).items():
+        rows_for = KIND_ROWS.get(pdef.type)
+        # _id is matched on the resource id itself
+        if pdef.expression and code != "_id" and rows_for is not None:
+            plan.append((code, rows_for, compile_expression(pdef.expression)))
+    return tuple(plan)
+
+
 def extract(resource: dict[str, Any], params: dict[str, ParamDef]) -> Rows:
     """Every index row of one resource, grouped by table (rows lack env/tenant/type/id)."""
     out: Rows = {table: [] for table in TABLES.values()}
-    for code, pdef in params.items():
-        if not pdef.expression:
-            continue
-        if pdef.type == "composite":
+    rtype = resource.get("resourceType")
+    if isinstance(rtype, str) and params is SEARCH_PARAMETERS.get(rtype):
+        for code, rows_for, evaluate in _plan(rtype):
+            for item in evaluate(resource, None):
+                rows_for(code, 0, item, out)
+    else:
+        for code, pdef in params.items():
+            maker = KIND_ROWS.get(pdef.type)
+            if pdef.expression and code != "_id" and maker is not None:
+                for item in compile_expression(pdef.expression)(resource, None):
+                    maker(code, 0, item, out)
+    for pdef in params.values():
+        if pdef.type == "composite" and pdef.expression:
             _composite_rows(resource, pdef, params, out)
-            continue
-        rows_for = KIND_ROWS.get(pdef.type)
-        if rows_for is None:
-            continue
-        for item in compile_expression(pdef.expression)(resource, None):
-            rows_for(code, 0, item, out)
     return out
 
 
 def _composite_rows(resource: dict[str, Any], pdef: ParamDef, params: dict[str, ParamDef], out: Rows) -> None:
     foci = compile_expression(pdef.expression)(resource, None)
+    kinds: list[tuple[RowMaker, Evaluator]] = []
+    for comp_code, comp_expr in pdef.components:
+        comp = params.get(comp_code)
+        rows_for = KIND_ROWS.get(comp.type) if comp is not None else None
+        if rows_for is None:
+            return
+        kinds.append((rows_for, compile_expression(comp_expr)))
     for grp, (focus, _) in enumerate(foci, start=1):
-        for n, (comp_code, comp_expr) in enumerate(pdef.components):
-            comp = params.get(comp_code)
-            rows_for = KIND_ROWS.get(comp.type) if comp is not None else None
-            if rows_for is None:
-                continue
-            for item in compile_expression(comp_expr)(resource, focus):
+        # an element is indexed only when every component has a value (else nothing can match)
+        values: list[list[Item]] = [evaluate(resource, focus) for _, evaluate in kinds]
+        if not all(values):
+            continue
+        for n, ((rows_for, _), found) in enumerate(zip(kinds, values, strict=True)):
+            for item in found:
                 rows_for(f"{pdef.code}#{n}", grp, item, out)
 
 
@@ -249,8 +275,10 @@ def reindex(
     conn: sqlite3.Connection, *, env: str, type: str, id: str, tenant: str, resource: dict[str, Any] | None
 ) -> None:
     """Replace the index rows of one resource inside the caller's transaction (None = deleted)."""
-    for table in (*TABLES.values(), "sp_resource"):
-        conn.execute(f"DELETE FROM {table} WHERE env = ? AND type = ? AND id = ?", (env, type, id))  # noqa: S608
+    key = (env, type, id)
+    if conn.execute("SELECT 1 FROM sp_resource WHERE env = ? AND type = ? AND id = ?", key).fetchone() is not None:
+        for table in (*TABLES.values(), "sp_resource"):
+            conn.execute(f"DELETE FROM {table} WHERE env = ? AND type = ? AND id = ?", key)  # noqa: S608
     if resource is None:
         return
     params = SEARCH_PARAMETERS.get(type)
