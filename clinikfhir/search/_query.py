@@ -77,7 +77,7 @@ def _final_code(name: str) -> str:
 
 def _guard(name: str, value: str) -> None:
     """Refuse any ``_tag`` filter (direct, modified, chained or reverse-chained) on the tenant system."""
-    if _final_code(name) != "_tag":
+    if "_tag" not in name or _final_code(name) != "_tag":
         return
     for alternative in split_unescaped(value, ","):
         pieces = split_unescaped(alternative, "|")

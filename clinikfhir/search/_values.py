@@ -36,6 +36,8 @@ def escape(text: str) -> str:
     """Escape one value part: ``a,b`` -> ``a\\,b`` so a comma stays data, not an OR."""
     if not isinstance(text, str):  # pyright: ignore[reportUnnecessaryIsInstance]
         raise InvalidArgumentError(f"expected a string search value, got {type(text).__name__}")
+    if "\\" not in text and "," not in text and "|" not in text and "$" not in text:
+        return text
     return _SPECIAL.sub(r"\\\1", text)
 
 
