@@ -131,3 +131,17 @@ def test_capabilities_describe_what_run_accepts(store: Store) -> None:
             if p.type in SUPPORTED_PREFIXES:
                 for prefix in SUPPORTED_PREFIXES[p.type]:
                     store.run(rtype, [(p.code, prefix + value)])
+
+
+def test_capability_fragment_lists_only_accepted_includes(store: Store) -> None:
+    from clinikfhir.sandbox.search import capability_fragment
+
+    fragment = capability_fragment("Patient")
+    names = {p["name"] for p in fragment["searchParam"]}
+    assert names == {p.code for p in supported_parameters("Patient")}
+    assert all(p["documentation"] for p in fragment["searchParam"])
+    assert "Observation:subject" in fragment["searchRevInclude"]
+    for value in fragment["searchInclude"]:
+        store.run("Patient", [("_include", value)])
+    for value in fragment["searchRevInclude"]:
+        store.run("Patient", [("_revinclude", value)])

@@ -9,7 +9,13 @@ is implemented, for the CapabilityStatement.
 
 from __future__ import annotations
 
-from ._capabilities import SUPPORTED_MODIFIERS, SUPPORTED_PREFIXES, SUPPORTED_RESULT_PARAMETERS, supported_parameters
+from ._capabilities import (
+    SUPPORTED_MODIFIERS,
+    SUPPORTED_PREFIXES,
+    SUPPORTED_RESULT_PARAMETERS,
+    capability_fragment,
+    supported_parameters,
+)
 from ._everything import everything
 from ._index import reindex
 from ._model import SearchError, SearchResult
@@ -22,6 +28,7 @@ __all__ = [
     "SUPPORTED_RESULT_PARAMETERS",
     "SearchError",
     "SearchResult",
+    "capability_fragment",
     "everything",
     "install",
     "reindex",

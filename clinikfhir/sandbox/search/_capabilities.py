@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Final
+import functools
+from typing import Any, Final
 
 from clinikfhir._generated.search_parameters import SEARCH_PARAMETERS, ParamDef
 
@@ -35,3 +36,44 @@ def supported_parameters(type: str) -> list[ParamDef]:
     """The search parameters of ``type`` the engine indexes and matches, sorted by code."""
     params = SEARCH_PARAMETERS.get(type, {})
     return [params[code] for code in sorted(params) if _supported(params[code], params)]
+
+
+@functools.cache
+def _revincludes() -> dict[str, tuple[str, ...]]:
+    out: dict[str, list[str]] = {}
+    for source in sorted(SEARCH_PARAMETERS):
+        params = SEARCH_PARAMETERS[source]
+        for code in sorted(params):
+            pdef = params[code]
+            if pdef.type == "reference" and _supported(pdef, params):
+                for target in pdef.targets:
+                    out.setdefault(target, []).append(f"{source}:{code}")
+    return {target: tuple(values) for target, values in out.items()}
+
+
+def _documentation(pdef: ParamDef) -> str:
+    notes = [pdef.description.strip()]
+    modifiers = [f":{m}" for m in SUPPORTED_MODIFIERS.get(pdef.type, ())]
+    if pdef.type == "reference":
+        modifiers += [f":{t}" for t in pdef.targets]
+        notes.append("Chaining (name.param, name:Type.param) and _has are supported.")
+    if modifiers:
+        notes.append("Modifiers: " + " ".join(modifiers) + ".")
+    if pdef.type in SUPPORTED_PREFIXES:
+        notes.append("Prefixes: " + " ".join(SUPPORTED_PREFIXES[pdef.type]) + ".")
+    return "\n\n".join(n for n in notes if n)
+
+
+def capability_fragment(type: str) -> dict[str, Any]:
+    """The search part of a CapabilityStatement.rest.resource entry for ``type``: ``searchParam``
+    (name, definition, type, documentation naming the supported modifiers and prefixes),
+    ``searchInclude`` and ``searchRevInclude``; only what ``run`` implements."""
+    params = supported_parameters(type)
+    includes = ["*", *(f"{type}:{p.code}" for p in params if p.type == "reference")]
+    return {
+        "searchParam": [
+            {"name": p.code, "definition": p.url, "type": p.type, "documentation": _documentation(p)} for p in params
+        ],
+        "searchInclude": includes,
+        "searchRevInclude": ["*", *_revincludes().get(type, ())],
+    }
