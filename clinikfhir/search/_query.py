@@ -232,7 +232,9 @@ class Query(Generic[R, E]):
         return "&".join(f"{_quote_name(n)}={_quote_value(v)}" for n, v in self._pairs)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.query_string()!r})"
+        # names only: values may be patient data, and reprs end up in logs and tracebacks
+        bound = "" if self._executor is None else f" bound to {type(self._executor).__name__}"
+        return f"<{type(self).__name__} {', '.join(n for n, _ in self._pairs) or '(no parameters)'}{bound}>"
 
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self) and cast("Query[Any, Any]", other)._pairs == self._pairs

@@ -266,3 +266,10 @@ def test_params_argument_adds_raw_pairs_in_order() -> None:
     assert PatientQuery(params=[("name", "a"), ("_count", 3)]).params() == (("name", "a"), ("_count", "3"))
     with pytest.raises(InvalidArgumentError, match="strings or ints"):
         PatientQuery(params={"active": True})  # type: ignore[dict-item]
+
+
+def test_repr_names_parameters_but_never_values() -> None:
+    q = PatientQuery().family("Smith").birthdate("1990-01-15")
+    assert repr(q) == "<PatientQuery family, birthdate>"
+    assert "Smith" not in repr(q)
+    assert "1990" not in repr(q.family)
