@@ -439,6 +439,10 @@ class CoreClient:
         self.config = config
         self._known_tenants: set[str] = set()
         self._capabilities: CapabilityStatement | None = None
+        self._timeout = httpx.Timeout(config.timeout).as_dict()
+        self._user_agent = f"clinikfhir/{__version__}"
+        self._root = config.root
+        self._origin = config.origin
         # Per thread / per asyncio task: concurrent calls each see their own last response.
         self._last: ContextVar[ResponseMeta | None] = ContextVar(f"clinik_last_response_{id(self)}", default=None)
 
@@ -461,12 +465,12 @@ class CoreClient:
 
     def build_request(self, call: Call[Any]) -> httpx.Request:
         """The ``httpx.Request`` for ``call``; the key is attached only for the configured origin."""
-        url = call.url if call.url is not None else httpx.URL(self.config.root + call.path)
+        url = call.url if call.url is not None else httpx.URL(self._root + call.path)
         if call.url is None and call.params:
             url = url.copy_merge_params(httpx.QueryParams(tuple(call.params)))
-        headers = {"accept": FHIR_JSON, "user-agent": f"clinikfhir/{__version__}"}
+        headers = {"accept": FHIR_JSON, "user-agent": self._user_agent}
         if call.auth:
-            if origin_of(url) != self.config.origin:  # defensive: every URL is built from the base
+            if origin_of(url) != self._origin:  # defensive: every URL is built from the base
                 raise InvalidArgumentError("refusing to send the API key to a different origin")
             headers["x-api-key"] = self.config.api_key.reveal()
         if call.body is not None:
@@ -474,13 +478,8 @@ class CoreClient:
         if call.method in ("POST", "PATCH"):
             headers["idempotency-key"] = uuid.uuid4().hex
         headers.update(call.headers)
-        timeout = httpx.Timeout(self.config.timeout)
         return httpx.Request(
-            call.method,
-            url,
-            headers=headers,
-            content=call.body,
-            extensions={"timeout": timeout.as_dict()},
+            call.method, url, headers=headers, content=call.body, extensions={"timeout": self._timeout}
         )
 
     # --- tenant guard

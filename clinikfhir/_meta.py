@@ -56,7 +56,8 @@ class ResponseMeta:
         elapsed: float = 0.0,
     ) -> ResponseMeta:
         """Read the metadata headers of ``response`` (case-insensitively)."""
-        h = response.headers
+        # one pass over the raw headers: httpx's case-insensitive lookups rescan them every time
+        h = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in response.headers.raw}
         etag = h.get("etag")
         version = None
         if etag:

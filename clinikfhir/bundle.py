@@ -25,29 +25,18 @@ R = TypeVar("R", bound="Resource")
 M = TypeVar("M", bound="Resource")
 
 _OPEN_TYPES = frozenset({"Resource", "DomainResource"})
-_parse_has_strict: bool | None = None
-
-
-def _parse(data: dict[str, Any], strict: bool) -> Resource:
-    global _parse_has_strict
-    from clinikfhir.models import parse
-
-    if _parse_has_strict is None:
-        import inspect
-
-        _parse_has_strict = "strict" in inspect.signature(parse).parameters
-    if _parse_has_strict:
-        return parse(data, strict=strict)  # type: ignore[call-arg, unused-ignore]
-    return parse(data)
+_TYPE_NAMES: dict[type[Any], str] = {}
 
 
 def type_name(model: type[Resource]) -> str:
     """The FHIR type name a model class stands for (``"Resource"`` for the open base classes)."""
-    from clinikfhir.models import GenericResource
+    name = _TYPE_NAMES.get(model)
+    if name is None:
+        from clinikfhir.models import GenericResource
 
-    if model is GenericResource:
-        return "Resource"
-    return str(model.get_resource_type())
+        name = "Resource" if model is GenericResource else str(model.get_resource_type())
+        _TYPE_NAMES[model] = name
+    return name
 
 
 def to_model(data: Any, model: type[M], *, strict: bool = False, where: str = "response", request_id: str = "") -> M:
@@ -56,7 +45,7 @@ def to_model(data: Any, model: type[M], *, strict: bool = False, where: str = "r
     ``model`` may be a concrete class (``Patient``: the ``resourceType`` must match) or an open base
     (``Resource``: any type). Never lets a ``KeyError`` or pydantic ``ValidationError`` escape.
     """
-    from clinikfhir.models import ModelParseError
+    from clinikfhir.models import ModelParseError, parse
 
     if not isinstance(data, dict):
         raise InvalidResponseError(f"{where}: expected a JSON object, got {type(data).__name__}", request_id=request_id)
@@ -68,7 +57,7 @@ def to_model(data: Any, model: type[M], *, strict: bool = False, where: str = "r
     if expected not in _OPEN_TYPES and rtype != expected:
         raise InvalidResponseError(f"{where}: expected a {expected}, got a {rtype}", request_id=request_id)
     try:
-        obj = _parse(body, strict)
+        obj = parse(body, strict=strict)
     except ModelParseError as exc:
         raise InvalidResponseError(
             f"{where}: the {rtype} does not match the R4 model: {exc}", request_id=request_id, problems=exc.problems
