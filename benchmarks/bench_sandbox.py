@@ -121,14 +121,34 @@ def concurrent(
 
 def row(label: str, lat: list[float], rate: float) -> str:
     q = statistics.quantiles(lat, n=20)
-    return f"{label:<44} {statistics.median(lat) * 1000:8.2f} {q[18] * 1000:8.2f} {rate:10.0f}"
+    return f"{label:<50} {statistics.median(lat) * 1000:8.2f} {q[18] * 1000:8.2f} {rate:10.0f}"
+
+
+# The same sandbox served by uvicorn's stock h11 protocol (two sends per response) instead of the
+# sandbox's coalescing one: the in-run reference for what the one-send protocol buys.
+STOCK_SANDBOX = textwrap.dedent(
+    """
+    import socket, uvicorn
+    from clinikfhir.sandbox import Sandbox
+    from clinikfhir.sandbox._uvicorn import protocol_class
+    PROTOCOL = "h11" if "{protocol}" == "stock" else protocol_class()
+    sb = Sandbox()
+    sb.add_key("{key}", "org_bench")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(256)
+    print("listening on http://127.0.0.1:" + str(sock.getsockname()[1]), flush=True)
+    config = uvicorn.Config(sb.asgi_app(), http=PROTOCOL, log_level="warning", access_log=False, lifespan="off")
+    uvicorn.Server(config).run(sockets=[sock])
+    """
+)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=400, help="requests per measurement")
     n = parser.parse_args().n
-    header = f"{'measurement':<44} {'p50 ms':>8} {'p95 ms':>8} {'req/s':>10}"
+    header = f"{'measurement':<50} {'p50 ms':>8} {'p95 ms':>8} {'req/s':>10}"
     rows: list[str] = []
 
     with server([sys.executable, "-c", BARE_APP]) as bare:
@@ -163,6 +183,14 @@ def main() -> None:
         lat, rate = concurrent(make, lambda c: c.get(f"/v1/fhir/Patient/{pid}"), 8, n, 200)
         rows.append(row("loopback HTTP read, 8 clients", lat, rate))
 
+    with server([sys.executable, "-c", STOCK_SANDBOX.format(key=KEY, protocol="stock")]) as stock:
+
+        def make_stock() -> httpx.Client:
+            return httpx.Client(base_url=stock, headers={"x-api-key": KEY})
+
+        lat, stock8 = concurrent(make_stock, lambda c: c.post("/v1/fhir/Patient", json=PATIENT), 8, n, 201)
+        rows.append(row("reference: stock uvicorn h11, create, 8 clients", lat, stock8))
+
     from clinikfhir.sandbox import Sandbox
 
     with Sandbox() as sb, sb.client(sb.create_key("org_bench")) as c:
@@ -184,6 +212,7 @@ def main() -> None:
         f"8-client creates {create8:.0f}/s (goal >= 500)"
     )
     print(f"8-client create p50 / bare-uvicorn 8-client POST p50: {create8_p50 / bare_p50:.2f}x")
+    print(f"8-client creates/s, one-send protocol / stock h11 protocol: {create8 / stock8:.2f}x")
 
 
 if __name__ == "__main__":
