@@ -60,10 +60,10 @@ def unmodelled(model: Any) -> dict[str, Any]:
     Valid R4 content that R4B cannot hold is kept here rather than dropped, and written back by
     :func:`dump`. Empty for models built by validation or by hand.
     """
-    extra = getattr(model, "__pydantic_extra__", None)
-    if getattr(type(model), "keeps_raw_json", False) or not extra:
+    extra: dict[str, Any] | None = getattr(model, "__pydantic_extra__", None)
+    if getattr(model.__class__, "keeps_raw_json", False) or not extra:
         return {}
-    return dict(extra)
+    return {**extra}
 
 
 def __getattr__(name: str) -> Any:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import gc
 import importlib
 import warnings
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from clinikfhir._generated.model_index import MODEL_MODULES
 from clinikfhir._generated.resource_types import R4_ONLY_TYPES, RESOURCE_TYPES
@@ -62,7 +63,7 @@ def resource_class(resource_type: str) -> type[Resource]:
 def _load(data: str | bytes | bytearray | memoryview | dict[str, Any]) -> Any:
     if isinstance(data, dict):
         return data
-    if not isinstance(data, (str, bytes, bytearray, memoryview)):
+    if not isinstance(data, (str, bytes, bytearray, memoryview)):  # pyright: ignore[reportUnnecessaryIsInstance]
         raise ModelParseError(f"cannot parse a {type(data).__name__}: expected JSON text, bytes or a dict")
     try:
         return decode_marked(data)[0]
@@ -99,9 +100,10 @@ def parse(data: str | bytes | dict[str, Any], *, strict: bool = False) -> Resour
     """
     from ._trusted import Mismatch, build, plain, spec
 
-    value = _load(data)
-    if not isinstance(value, dict):
-        raise ModelParseError(f"a FHIR resource is a JSON object, not {type(value).__name__}")
+    loaded = _load(data)
+    if not isinstance(loaded, dict):
+        raise ModelParseError(f"a FHIR resource is a JSON object, not {type(loaded).__name__}")
+    value = cast("dict[str, Any]", loaded)
     rtype = value.get("resourceType")
     if not isinstance(rtype, str):
         raise ModelParseError("the JSON object has no resourceType")
@@ -114,11 +116,11 @@ def parse(data: str | bytes | dict[str, Any], *, strict: bool = False) -> Resour
     if strict:
         validated = _validate(cls, rtype, plain(value))
         try:
-            return _build_quietly(build, sp, value)  # the lossless twin of what validation accepted
+            return cast("Resource", _build_quietly(build, sp, value))  # the lossless twin of what passed
         except Mismatch:
             return validated
     try:
-        return _build_quietly(build, sp, value)
+        return cast("Resource", _build_quietly(build, sp, value))
     except Mismatch as exc:
         path = fhirpath(rtype, tuple(reversed(exc.path)))
         validated = _validate(cls, rtype, plain(value), (path, exc.message))
@@ -128,7 +130,10 @@ def parse(data: str | bytes | dict[str, Any], *, strict: bool = False) -> Resour
         raise ModelParseError(f"{rtype} is nested too deeply to read") from None
 
 
-def _build_quietly(build: Any, sp: Any, value: Any) -> Any:
+_T = TypeVar("_T")
+
+
+def _build_quietly(fn: Callable[..., _T], *args: Any) -> _T:
     """Run the builder with the cyclic garbage collector paused.
 
     A page builds thousands of acyclic objects; letting the collector rescan the growing heap
@@ -138,7 +143,7 @@ def _build_quietly(build: Any, sp: Any, value: Any) -> Any:
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return build(sp, value)
+        return fn(*args)
     finally:
         if was_enabled:
             gc.enable()
@@ -147,9 +152,9 @@ def _build_quietly(build: Any, sp: Any, value: Any) -> Any:
 def dump_bytes(model: Resource) -> bytes:
     """Serialise a model to compact FHIR JSON (UTF-8 bytes), losslessly: decimals keep their
     digits, dates and times the text they were read with, kept unknown elements are written back."""
-    from ._trusted import spec, to_json
+    from ._trusted import to_json
 
-    return encode(_build_quietly(lambda _sp, m: to_json(m), spec, model))
+    return encode(_build_quietly(to_json, model))
 
 
 def dump(model: Resource) -> str:

@@ -141,17 +141,16 @@ def to_time(value: Any) -> Any:
 
 def to_decimal(value: Any) -> decimal.Decimal:
     """``decimal`` from a JSON number: a float is taken at its shortest exact text, as pydantic does."""
-    kind = type(value)
-    if kind is decimal.Decimal:
+    if type(value) is decimal.Decimal:
         if not value.is_finite():
             raise ValueError("not a finite decimal")
-        return value  # type: ignore[no-any-return]
-    if kind is float:
+        return value
+    if type(value) is float:
         text = repr(value)
         if not _DECIMAL_RE.fullmatch(text):  # nan, inf
             raise ValueError("not a finite decimal")
         return decimal.Decimal(text)
-    if kind is int:
+    if type(value) is int:
         return decimal.Decimal(value)
     raise ValueError("not a JSON number")
 

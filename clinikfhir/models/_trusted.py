@@ -20,7 +20,7 @@ import functools
 import importlib
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from pydantic import TypeAdapter, ValidationError
@@ -60,7 +60,7 @@ def _adapter_converter(kind: str) -> Callable[[Any], Any]:
     from fhir.resources.R4B import fhirtypes
 
     annotation = {"url": fhirtypes.UrlType, "uuid": fhirtypes.UuidType}[kind]
-    adapter: TypeAdapter[Any] = TypeAdapter(annotation)
+    adapter: TypeAdapter[Any] = TypeAdapter(cast(Any, annotation))
 
     def convert(value: Any) -> Any:
         if type(value) is not str:
@@ -193,9 +193,10 @@ def _check_int(value: Any) -> Any:
 _CHECKS = {K_STR: _check_str, K_BOOL: _check_bool, K_INT: _check_int}
 
 
-def _list(value: Any, kind: int, lmode: int, arg: Any) -> list[Any]:
-    if type(value) is not list:
+def _list(data: Any, kind: int, lmode: int, arg: Any) -> list[Any]:
+    if data.__class__ is not list:
         raise Mismatch("expected a JSON array")
+    value: list[Any] = data
     if kind == K_MODEL:
         one: Callable[[Any], Any] = (
             (lambda v: build(arg, v)) if lmode == 1 else (lambda v: None if v is None else build(arg, v))
@@ -236,23 +237,28 @@ def _code(kind: int, lmode: int) -> int:
 def _other(value: Any, kind: int, lmode: int, arg: Any) -> Any:
     if lmode:
         return _list(value, kind, lmode, arg)
-    if type(value) is not str and not (type(value) is list and all(type(v) is str for v in value)):
-        raise Mismatch("expected a string or a list of strings")  # fhir_comments
-    return list(value) if type(value) is list else value
+    if type(value) is str:
+        return value
+    if value.__class__ is list:
+        items: list[Any] = value
+        if all(type(v) is str for v in items):
+            return list(items)
+    raise Mismatch("expected a string or a list of strings")  # fhir_comments
 
 
 def build(sp: Spec, data: Any) -> Any:
     """Build an instance of ``sp``'s class from decoded JSON, without pydantic validation."""
     if not sp.ready:
         sp.compile()
-    if type(data) is not dict:
+    if data.__class__ is not dict:
         raise Mismatch("expected a JSON object")
+    obj: dict[str, Any] = data
     fields = sp.fields
     upd: dict[str, Any] = {}
     extra: dict[str, Any] | None = None
     key = ""
     try:
-        for key, value in data.items():
+        for key, value in obj.items():
             f = fields.get(key)
             if f is None:
                 if key == "resourceType" and sp.rtype is not None:
@@ -273,12 +279,13 @@ def build(sp: Spec, data: Any) -> Any:
             elif code == C_MODEL:
                 upd[fname] = build(arg, value)
             elif code == C_LIST_MODEL:
-                if type(value) is not list:
+                if value.__class__ is not list:
                     raise Mismatch("expected a JSON array")
+                items: list[Any] = value
                 try:
-                    upd[fname] = [build(arg, item) for item in value]
+                    upd[fname] = [build(arg, item) for item in items]
                 except Mismatch:
-                    raise _locate(value, functools.partial(build, arg)) from None
+                    raise _locate(items, functools.partial(build, arg)) from None
             elif code == C_CONV:
                 upd[fname] = arg(value)
             elif code == C_BOOL:
@@ -292,7 +299,7 @@ def build(sp: Spec, data: Any) -> Any:
             elif code == C_RES:
                 upd[fname] = resource(value)
             elif code == C_LIST_RES:
-                if type(value) is not list:
+                if value.__class__ is not list:
                     raise Mismatch("expected a JSON array")
                 try:
                     upd[fname] = [resource(item) for item in value]
@@ -319,9 +326,10 @@ def build(sp: Spec, data: Any) -> Any:
 
 def resource(data: Any) -> Any:
     """Build any resource, chosen by its ``resourceType`` (R4-only types -> ``GenericResource``)."""
-    if type(data) is not dict:
+    if data.__class__ is not dict:
         raise Mismatch("expected a resource (JSON object)")
-    rtype = data.get("resourceType")
+    obj: dict[str, Any] = data
+    rtype: Any = obj.get("resourceType")
     if type(rtype) is not str:
         raise Mismatch("the resource has no resourceType")
     found = _SPECS.get(rtype)
@@ -342,13 +350,14 @@ def resource(data: Any) -> Any:
 
 def plain(value: Any) -> Any:
     """``value`` with exact-number markers turned back into ``Decimal`` (a no-op without markers)."""
-    kind = type(value)
-    if kind is str:
+    if type(value) is str:
         return decimal.Decimal(value[_MARK_LEN:]) if value.startswith(MARK) else value
-    if kind is dict:
-        return {k: plain(v) for k, v in value.items()}
-    if kind is list:
-        return [plain(v) for v in value]
+    if value.__class__ is dict:
+        obj: dict[str, Any] = value
+        return {k: plain(v) for k, v in obj.items()}
+    if value.__class__ is list:
+        items: list[Any] = value
+        return [plain(v) for v in items]
     return value
 
 
@@ -378,7 +387,7 @@ def spec_of(cls: type) -> Spec | None:
 
 
 def _prim(value: Any) -> Any:
-    kind = type(value)
+    kind: type = type(value)  # pyright: ignore[reportMissingTypeArgument, reportUnknownVariableType]
     if kind is str or kind is int or kind is bool:
         return value
     if kind is decimal.Decimal:
@@ -397,19 +406,20 @@ def _prim(value: Any) -> Any:
 
 def _json_value(value: Any) -> Any:
     """Raw JSON kept in extras: Decimals as exact fragments."""
-    kind = type(value)
-    if kind is dict:
-        return {k: _json_value(v) for k, v in value.items()}
-    if kind is list:
-        return [_json_value(v) for v in value]
-    if kind is decimal.Decimal:
+    if value.__class__ is dict:
+        obj: dict[str, Any] = value
+        return {k: _json_value(v) for k, v in obj.items()}
+    if value.__class__ is list:
+        items: list[Any] = value
+        return [_json_value(v) for v in items]
+    if type(value) is decimal.Decimal:
         return _prim(value)
     return value
 
 
 def to_json(model: Any) -> Any:
     """The JSON-ready tree of a model instance (dicts, lists, str, numbers, orjson fragments)."""
-    sp = spec_of(type(model))
+    sp = spec_of(model.__class__)
     if sp is None:
         raw = getattr(model, "raw", None)  # GenericResource
         if isinstance(raw, dict):
