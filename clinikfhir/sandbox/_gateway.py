@@ -297,6 +297,12 @@ class Gateway:
         if info.scope != need:
             raise ApiError(403, "FORBIDDEN", f"The API key does not have the {need} scope")
 
+    def _tenant_codes(self) -> set[str]:
+        """Every tenant code known: those of keys and those that own stored data."""
+        with self.store.read() as conn:
+            stored = {str(row[0]) for row in conn.execute("SELECT DISTINCT tenant FROM history")}
+        return self.keys.tenants() | stored
+
     def capability(self) -> bytes:
         if self._capability is None:
             self._capability = capability_statement(self.store.search, self.software_version)
@@ -497,7 +503,7 @@ class Gateway:
         if not criteria:
             raise ApiError(400, "INVALID_PARAMETER", f"{what} needs search criteria")
         search = self._search_engine()
-        check_search(criteria, caller.tenant, self.keys.tenants())
+        check_search(criteria, caller.tenant, self._tenant_codes)
         try:
             result = search.run(
                 conn,
@@ -571,7 +577,7 @@ class Gateway:
         count = clamp_count(next((v for k, v in reversed(pairs) if k == "_count"), None))
         token = next((v for k, v in reversed(pairs) if k == PAGE_PARAM), None)
         params = [(k, v) for k, v in pairs if k not in ("_count", PAGE_PARAM)]
-        check_search(params, caller.tenant, self.keys.tenants())
+        check_search(params, caller.tenant, self._tenant_codes)
         offset = self.signer.offset(token, caller.env, caller.tenant, rtype, params) if token is not None else 0
         lenient = _lenient(prefer)
         with self._reader(conn) as r:

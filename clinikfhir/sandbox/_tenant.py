@@ -5,7 +5,7 @@ Every rule fails loudly with 403 TENANT_CONFLICT; no message echoes a foreign te
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ._http import ApiError, ErrorIssue, obj
@@ -133,7 +133,9 @@ def _final_param(name: str) -> tuple[str, str | None]:
     return last, None
 
 
-def check_search(params: Sequence[tuple[str, str]], tenant: str, known_tenants: Iterable[str]) -> None:
+def check_search(
+    params: Sequence[tuple[str, str]], tenant: str, known_tenants: Callable[[], Iterable[str]]
+) -> None:
     """Rule 7.5.3: a `_tag` naming the tenant system must name the caller's own tenant."""
     tenants: set[str] | None = None
     for name, value in params:
@@ -147,6 +149,6 @@ def check_search(params: Sequence[tuple[str, str]], tenant: str, known_tenants: 
                     raise conflict("the _tag parameter names the tenant system with another tenant", name)
             elif system is None:
                 if tenants is None:
-                    tenants = set(known_tenants)
+                    tenants = set(known_tenants())
                 if code in tenants:
                     raise conflict("a system-less _tag may not name a tenant", name)

@@ -4,10 +4,13 @@ changes nothing; tenant-tag rules fail loudly with 403 TENANT_CONFLICT."""
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+from clinikfhir.sandbox import Sandbox
 
 from .conftest import Gw
 from .helpers import TENANT_SYSTEM, observation, patient, tenant_tags
@@ -289,3 +292,15 @@ def test_tag_search_rules(gw: Gw) -> None:
         assert "org_victim" not in r.json()["message"]
     r = c.post("/v1/fhir/Patient", json=patient(), headers={"If-None-Exist": f"_tag={TENANT_SYSTEM}|org_other"})
     assert r.status_code == 403
+
+
+def test_systemless_tag_naming_a_tenant_known_only_from_stored_data(tmp_path: Path) -> None:
+    db = tmp_path / "t.db"
+    with Sandbox(db) as sb:
+        sb.client(sb.create_key("org_departed")).post("/v1/fhir/Patient", json=patient())
+    with Sandbox(db) as sb:  # after a restart no key of org_departed exists any more
+        c = sb.client(sb.create_key("org_here"))
+        r = c.get("/v1/fhir/Patient", params={"_tag": "org_departed"})
+        assert r.status_code == 403
+        assert r.json()["code"] == "TENANT_CONFLICT"
+        assert c.get("/v1/fhir/Patient", params={"_tag": "org_nobody"}).json()["total"] == 0
