@@ -37,9 +37,9 @@ class AsyncClinik(SearchMixin, CoreClient):
     ...     p = await clinik.read(Patient, "pt_abc123")   # -> Patient
 
     ``api_key`` defaults to ``CLINIK_API_KEY``, ``base_url`` to ``CLINIK_BASE_URL`` then
-    ``https://api.clinikapi.com``. Pass ``http_client`` to reuse your own ``httpx.AsyncClient`` (it is not
-    closed by :meth:`close`), or ``transport`` to talk to an
-    in-process sandbox. Metadata of the last call: :attr:`last_response`.
+    ``https://api.clinikapi.com``. Pass ``http_client`` to reuse your own ``httpx.AsyncClient`` (it is
+    not closed by :meth:`close`), or ``transport`` (e.g. ``Sandbox().async_transport()``) to talk to
+    an in-process sandbox. Metadata of the last call made in the current task: :attr:`last_response`.
 
     ``validate=False`` turns local validation of writes off (per call: ``create(..., validate=False)``);
     ``strict=True`` re-validates everything read; ``check_search_capabilities=True`` checks every

@@ -38,7 +38,7 @@ class Clinik(SearchMixin, CoreClient):
     ``api_key`` defaults to ``CLINIK_API_KEY``, ``base_url`` to ``CLINIK_BASE_URL`` then
     ``https://api.clinikapi.com``. Pass ``http_client`` to reuse your own ``httpx.Client`` (it is not
     closed by :meth:`close`), or ``transport`` (e.g. ``Sandbox().transport()``) to talk to an
-    in-process sandbox. Metadata of the last call: :attr:`last_response`.
+    in-process sandbox. Metadata of the last call made in the current thread: :attr:`last_response`.
 
     ``validate=False`` turns local validation of writes off (per call: ``create(..., validate=False)``);
     ``strict=True`` re-validates everything read; ``check_search_capabilities=True`` checks every
