@@ -5,6 +5,16 @@ versioned FHIR store on SQLite, served in-process (httpx transports) or over HTT
 >>> with Sandbox.serve(port=0) as sb:                         # doctest: +SKIP
 ...     key = sb.create_key("org_a")
 ...     httpx.get(f"{sb.base_url}/v1/fhir/Patient", headers={"x-api-key": key})
+>>> sb = Sandbox()                                            # doctest: +SKIP
+>>> client = httpx.Client(base_url=sb.base_url, transport=sb.transport())
+
+Routes (gateway.md §3): ``/health``; ``/v1/metadata`` and ``/v1/fhir/metadata`` without a key;
+``/v1/fhir/{Type}`` create (``If-None-Exist``), search (GET or ``POST _search``), conditional update and
+delete; ``/v1/fhir/{Type}/{id}`` read, PUT, PATCH (JSON Patch array or merge object), DELETE (``If-Match``);
+``_history`` on type and instance, vread; ``$validate``; ``Patient[/{id}]/$everything``; batch and
+transaction Bundles at ``POST /v1/fhir``. Tests can inject faults with :attr:`Sandbox.faults` or, from
+loopback only, ``POST /_sandbox/faults`` with ``{"fail_next": n, "status": 503, "retry_after": 1}``,
+``{"latency": s}``, ``{"drop_after_commit": n}`` or ``{"reset": true}``.
 """
 
 from __future__ import annotations
@@ -153,9 +163,10 @@ class Sandbox:
         db: str | os.PathLike[str] | None = None,
         rate_limit: int | None = None,
         rate_window: float = 60.0,
+        revocation_lag: float = 0.0,
     ) -> Generator[Sandbox, None, None]:
         """A sandbox served by uvicorn on ``host:port`` (a free loopback port by default) for the block."""
-        sb = cls(db, rate_limit=rate_limit, rate_window=rate_window)
+        sb = cls(db, rate_limit=rate_limit, rate_window=rate_window, revocation_lag=revocation_lag)
         try:
             sb.start(host, port)
             yield sb
