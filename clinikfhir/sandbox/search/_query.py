@@ -115,13 +115,15 @@ class Compiler:
         self._ctes.append((name, sub))
         return name
 
-    def wrap(self, query: _Sql) -> _Sql:
-        """Prefix ``query`` with the WITH clause of every nested id set it uses."""
-        if not self._ctes:
-            return query
-        parts = ", ".join(f"{name} AS ({sub.sql})" for name, sub in self._ctes)
+    def wrap(self, query: _Sql, *, more: bool = False) -> _Sql:
+        """Prefix ``query`` with the WITH clause of every nested id set it uses; with ``more`` the
+        query itself starts with further common table expressions."""
+        parts = [f"{name} AS ({sub.sql})" for name, sub in self._ctes]
         args = [a for _, sub in self._ctes for a in sub.args]
-        return _Sql(f"WITH {parts} {query.sql}", [*args, *query.args], query.alias)
+        if not parts and not more:
+            return query
+        joiner = ", " if parts and more else " "
+        return _Sql(f"WITH {', '.join(parts)}{joiner}{query.sql}", [*args, *query.args], query.alias)
 
     def unsupported(self, name: str, why: str) -> None:
         """Raise, or record a warning under lenient handling."""
@@ -570,8 +572,9 @@ _SORT_EXPR = {
 }
 
 
-def sort_clause(compiler: Compiler, rtype: str, value: str, alias: str) -> tuple[list[str], list[Any]]:
-    """ORDER BY terms for ``_sort`` (several keys, ``-`` descending, missing values last)."""
+def sort_clause(compiler: Compiler, rtype: str, value: str, id_expr: str) -> tuple[list[str], list[Any]]:
+    """ORDER BY terms for ``_sort`` (several keys, ``-`` descending, missing values last) on the
+    resource whose id is ``id_expr``."""
     terms: list[str] = []
     args: list[Any] = []
     for key in value.split(","):
@@ -580,14 +583,12 @@ def sort_clause(compiler: Compiler, rtype: str, value: str, alias: str) -> tuple
         code = key[1:] if desc else key
         direction = "DESC" if desc else "ASC"
         if code == "_id":
-            terms.append(f"{alias}.id {direction}")
+            terms.append(f"{id_expr} {direction}")
             continue
         if code == "_lastUpdated":
-            lu = (
-                f"(SELECT s.lu FROM sp_resource s WHERE s.env = {alias}.env AND s.type = {alias}.type "
-                f"AND s.id = {alias}.id)"
-            )
+            lu = f"(SELECT s.lu FROM sp_resource s WHERE s.env = ? AND s.type = ? AND s.id = {id_expr})"
             terms.append(f"{lu} {direction} NULLS LAST")
+            args.extend([compiler.env, rtype])
             continue
         pdef = SEARCH_PARAMETERS.get(rtype, {}).get(code)
         if pdef is None or pdef.type not in _SORT_EXPR or not pdef.expression:
@@ -596,11 +597,11 @@ def sort_clause(compiler: Compiler, rtype: str, value: str, alias: str) -> tuple
         x = compiler._alias()  # pyright: ignore[reportPrivateUsage]
         agg = _SORT_EXPR[pdef.type][1 if desc else 0].format(x=x)
         sub = (
-            f"(SELECT {agg} FROM {TABLES[pdef.type]} {x} WHERE {x}.env = {alias}.env AND {x}.type = {alias}.type "
-            f"AND {x}.id = {alias}.id AND {x}.param = ?)"
+            f"(SELECT {agg} FROM {TABLES[pdef.type]} {x} WHERE {x}.env = ? AND {x}.type = ? "
+            f"AND {x}.id = {id_expr} AND {x}.param = ?)"
         )
         terms.append(f"{sub} {direction} NULLS LAST")
-        args.append(code)
+        args.extend([compiler.env, rtype, code])
     return terms, args
 
 
@@ -779,28 +780,45 @@ def run(
         else:
             compiler.unsupported(name, "Unknown or unsupported search parameter")
     where = compiler.ids_query(type, terms)
-    alias = where.alias
-    order_terms, order_args = sort_clause(compiler, type, sort, alias) if sort else ([], [])
-    order_terms.append(f"{alias}.id ASC")
     total: int | None = None
     ids: list[str] = []
     found: list[tuple[str, str]] = []
     offset = max(0, offset)
+    want_total = total_mode != "none" or summary_count
     if not summary_count and count > 0:
-        page = _Sql(
-            where.sql + " ORDER BY " + ", ".join(order_terms) + " LIMIT ? OFFSET ?",
-            [*where.args, *order_args, count, offset],
-        )
-        page = compiler.wrap(page)
-        ids = [str(r[0]) for r in conn.execute(page.sql, page.args)]
+        if terms and want_total:
+            # one pass: materialise the matches once, count them and sort the page from them
+            order_terms, order_args = sort_clause(compiler, type, sort, "m.id") if sort else ([], [])
+            page = _Sql(
+                f"m AS MATERIALIZED ({where.sql}) SELECT m.id, (SELECT COUNT(*) FROM m) FROM m ORDER BY "
+                + ", ".join([*order_terms, "m.id ASC"])
+                + " LIMIT ? OFFSET ?",
+                [*where.args, *order_args, count, offset],
+            )
+            page = compiler.wrap(page, more=True)
+            rows = conn.execute(page.sql, page.args).fetchall()
+            ids = [str(r[0]) for r in rows]
+            if rows:
+                total = int(rows[0][1])
+        else:
+            alias = where.alias
+            order_terms, order_args = sort_clause(compiler, type, sort, f"{alias}.id") if sort else ([], [])
+            page = _Sql(
+                where.sql + " ORDER BY " + ", ".join([*order_terms, f"{alias}.id ASC"]) + " LIMIT ? OFFSET ?",
+                [*where.args, *order_args, count, offset],
+            )
+            page = compiler.wrap(page)
+            ids = [str(r[0]) for r in conn.execute(page.sql, page.args)]
         if ids and len(ids) < count:
-            total = offset + len(ids)  # a short, non-empty page is the last one: no count needed
+            total = offset + len(ids)  # a short, non-empty page is the last one
         if includes and ids:
             found = resolve_includes(conn, env, tenant, [(type, i) for i in ids], includes)
-    if total is None and (total_mode != "none" or summary_count):
+    elif sort:
+        sort_clause(compiler, type, sort, "id")  # validate the keys even when no page is read
+    if total is None and want_total:
         counting = compiler.wrap(_Sql(f"SELECT COUNT(*) FROM ({where.sql})", where.args))
         total = int(conn.execute(counting.sql, counting.args).fetchone()[0])
-    if total_mode == "none" and not summary_count:
+    if not want_total:
         total = None
     return SearchResult(
         ids=ids,
