@@ -393,3 +393,27 @@ async def test_every_error_is_a_clinik_error(make: Any, server: RawServer) -> No
         server.always(raw)
         with pytest.raises(ClinikError):
             await make(retries=0).read(Patient, "p1")
+
+
+async def test_errors_survive_pickling(make: Any, server: RawServer) -> None:
+    import pickle
+
+    server.always(
+        response(
+            422,
+            json.dumps(
+                {
+                    "code": "VALIDATION_ERROR",
+                    "message": "bad",
+                    "issues": [{"severity": "error", "code": "invalid", "diagnostics": "Patient.name: required"}],
+                }
+            ),
+            {"x-request-id": "req_p"},
+        )
+    )
+    with pytest.raises(ServerValidationError) as info:
+        await make().read(Patient, "p1")
+    copy = pickle.loads(pickle.dumps(info.value))
+    assert type(copy) is ServerValidationError
+    assert (copy.status, copy.code, copy.request_id, str(copy)) == (422, "VALIDATION_ERROR", "req_p", str(info.value))
+    assert copy.issues == info.value.issues
