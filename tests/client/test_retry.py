@@ -165,15 +165,23 @@ async def test_500_creates_under_faults_end_as_exactly_500_stored(env: Env) -> N
     client = env.make(retries=FAST, validate=False)
     faults = env.sandbox.faults
     total = 500
+    attempts = expected = 0
     for i in range(total):
         if i % 7 == 3:
-            faults.drop_after_commit(1)
+            faults.drop_after_commit(1)  # committed, answer lost: the retry must be replayed, not re-applied
+            expected += 2
         elif i % 11 == 5:
             faults.fail_next(2, status=503, retry_after=0)
+            expected += 3
         elif i % 13 == 6:
             faults.fail_next(1, status=429, retry_after=0)
+            expected += 2
+        else:
+            expected += 1
         await client.create(Patient(gender="male", identifier=[Identifier(system="urn:seq", value=str(i))]))
+        attempts += client.last_response.attempts
     faults.reset()
+    assert attempts == expected  # every injected fault really happened and was ridden out
     stored = await client.collect("iter_search", Patient, {"_count": "100"})
     values = sorted(int(p.identifier[0].value) for p in stored)
     assert values == list(range(total))  # none lost, none duplicated
