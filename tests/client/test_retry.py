@@ -185,3 +185,45 @@ async def test_500_creates_under_faults_end_as_exactly_500_stored(env: Env) -> N
     stored = await client.collect("iter_search", Patient, {"_count": "100"})
     values = sorted(int(p.identifier[0].value) for p in stored)
     assert values == list(range(total))  # none lost, none duplicated
+
+
+def test_rate_limit_figures_are_reachable_and_a_429_carries_retry_after() -> None:
+    sb = Sandbox(rate_limit=3, rate_window=60)
+    key = sb.create_key("org_rl")
+    with Clinik(key, base_url=sb.base_url, transport=sb.transport(), retries=0) as clinik:
+        created = clinik.create(Patient(gender="male"))
+        first = clinik.last_response
+        assert first.rate_limit_limit == 3
+        assert first.rate_limit_remaining == 2
+        assert first.rate_limit_reset is not None
+        clinik.read(Patient, created.id)
+        assert clinik.last_response.rate_limit_remaining == 1
+        clinik.read(Patient, created.id)
+        with pytest.raises(RateLimitError) as info:
+            clinik.read(Patient, created.id)
+        assert info.value.code == "RATE_LIMITED"
+        assert info.value.retry_after is not None
+        assert info.value.retry_after > 0
+        assert clinik.last_response.status == 429
+    sb.close()
+
+
+async def test_concurrent_async_creates_under_faults_are_neither_lost_nor_duplicated(env: Env) -> None:
+    import asyncio
+
+    if not env.is_async:
+        pytest.skip("concurrency through one AsyncClinik")
+    client = env.make(retries=FAST, validate=False)
+    env.sandbox.faults.drop_after_commit(10)
+    env.sandbox.faults.fail_next(5, status=503, retry_after=0)
+
+    async def one(i: int) -> str:
+        created = await client.create(Patient(gender="female", identifier=[Identifier(system="urn:c", value=str(i))]))
+        assert created.id is not None
+        return created.id
+
+    ids = await asyncio.gather(*(one(i) for i in range(100)))
+    env.sandbox.faults.reset()
+    stored = await client.collect("iter_search", Patient, {"_count": "100"})
+    assert sorted(int(p.identifier[0].value) for p in stored) == list(range(100))
+    assert sorted(p.id for p in stored) == sorted(ids)
