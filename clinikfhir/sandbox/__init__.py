@@ -24,7 +24,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from contextlib import contextmanager
 from typing import Any
 
@@ -146,6 +146,24 @@ class Sandbox:
         self.base_url = f"http://{shown}:{self._server.port}"
         return self.base_url
 
+    def serve_forever(
+        self, host: str = "127.0.0.1", port: int = 8080, *, ready: Callable[[str], None] | None = None
+    ) -> None:
+        """Serve over HTTP in the calling thread until Ctrl-C / SIGTERM (what ``clinikfhir sandbox`` does).
+
+        ``ready(base_url)`` is called once the socket is bound, before serving starts."""
+        if self._server is not None:
+            raise RuntimeError("the sandbox is already serving")
+        server = _ServerThread(self.asgi_app(), host, port)
+        shown = f"[{host}]" if ":" in host else host
+        self.base_url = f"http://{shown}:{server.port}"
+        if ready is not None:
+            ready(self.base_url)
+        try:
+            server.foreground()
+        finally:
+            self.base_url = "http://localhost"
+
     def stop(self) -> None:
         """Stop serving over HTTP (the data stays)."""
         server, self._server = self._server, None
@@ -230,6 +248,15 @@ class _ServerThread:
 
     def _run(self) -> None:
         self.server.run(sockets=[self.sock])
+
+    def foreground(self) -> None:
+        """Serve in the calling (main) thread until SIGINT/SIGTERM; uvicorn shuts down gracefully."""
+        try:
+            self.server.run(sockets=[self.sock])
+        except KeyboardInterrupt:  # uvicorn re-raises the captured Ctrl-C after its graceful shutdown
+            pass
+        finally:
+            self.sock.close()
 
     def begin(self) -> None:
         self.thread.start()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
 
 
 def _key_spec(text: str) -> tuple[str, str, str]:
@@ -67,24 +66,24 @@ def run(args: argparse.Namespace) -> int:
         tenants = list(args.tenant) or ([] if keys else ["org_demo", "org_other"])
         for tenant in tenants:
             keys.append((sb.create_key(tenant), tenant, "*"))
+
+        def ready(base: str) -> None:
+            if args.host not in ("127.0.0.1", "localhost", "::1"):
+                print(f"warning: listening on {args.host}, not only on loopback", file=sys.stderr)
+            print(f"ClinikAPI sandbox listening on {base}")
+            print(f"  FHIR base: {base}/v1/fhir    metadata: {base}/v1/metadata")
+            print(f"  store: {args.db or 'in memory (lost on exit)'}")
+            print("  keys (send as the x-api-key header):")
+            for key, tenant, scope in keys:
+                print(f"    {key}  tenant={tenant}  scope={scope}")
+            print("Press Ctrl-C to stop.", flush=True)
+
         try:
-            base = sb.start(args.host, args.port)
+            sb.serve_forever(args.host, args.port, ready=ready)
         except OSError as exc:
             print(f"clinikfhir sandbox: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
             return 2
-        if args.host not in ("127.0.0.1", "localhost", "::1"):
-            print(f"warning: listening on {args.host}, not only on loopback", file=sys.stderr)
-        print(f"ClinikAPI sandbox listening on {base}")
-        print(f"  FHIR base: {base}/v1/fhir    metadata: {base}/v1/metadata")
-        print(f"  store: {args.db or 'in memory (lost on exit)'}")
-        print("  keys (send as the x-api-key header):")
-        for key, tenant, scope in keys:
-            print(f"    {key}  tenant={tenant}  scope={scope}")
-        print("Press Ctrl-C to stop.", flush=True)
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            print("stopping")
+        print("stopped")
         return 0
     finally:
         sb.close()
