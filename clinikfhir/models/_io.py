@@ -111,7 +111,10 @@ def parse(data: str | bytes | dict[str, Any], *, strict: bool = False) -> Resour
     if rtype in R4_ONLY_TYPES:
         from ._generic import GenericResource
 
-        return GenericResource.from_json(plain(value))
+        try:
+            return GenericResource.from_json(plain(value))
+        except ValueError as exc:  # pydantic's ValidationError on the common elements (id, meta)
+            raise ModelParseError(f"{rtype}: its id, meta or language are not valid ({type(exc).__name__})") from None
     sp = spec(rtype)
     if strict:
         validated = _validate(cls, rtype, plain(value))

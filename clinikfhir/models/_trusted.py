@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 import orjson
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from clinikfhir._generated.model_index import MODEL_MODULES
 from clinikfhir._generated.model_plans import PLAN_MODULES
@@ -97,7 +97,11 @@ def _converter(kind: str) -> Callable[[Any], Any]:
 
 
 _new = object.__new__
-_set = object.__setattr__
+# BaseModel's own slot descriptors, called directly (cheaper than object.__setattr__ by name)
+_SET_DICT = BaseModel.__dict__["__dict__"].__set__
+_SET_FIELDS_SET = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_SET_EXTRA = BaseModel.__dict__["__pydantic_extra__"].__set__
+_SET_PRIVATE = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
 class Spec:
@@ -317,10 +321,10 @@ def build(sp: Spec, data: Any) -> Any:
     values = sp.defaults.copy()
     values.update(upd)
     inst = _new(sp.cls)
-    _set(inst, "__dict__", values)
-    _set(inst, "__pydantic_fields_set__", set(upd))
-    _set(inst, "__pydantic_extra__", extra)
-    _set(inst, "__pydantic_private__", None)
+    _SET_DICT(inst, values)
+    _SET_FIELDS_SET(inst, set(upd))
+    _SET_EXTRA(inst, extra)
+    _SET_PRIVATE(inst, None)
     return inst
 
 

@@ -178,3 +178,16 @@ def _validates(data: dict[str, Any]) -> bool:
     except (ValidationError, KeyError):
         return False
     return data["resourceType"] not in R4_ONLY_TYPES
+
+
+def test_r4_only_resource_with_broken_common_elements_is_a_typed_error() -> None:
+    with pytest.raises(ModelParseError, match="MedicinalProduct"):
+        parse({"resourceType": "MedicinalProduct", "id": 5})
+    with pytest.raises(ModelParseError):
+        parse(
+            {
+                "resourceType": "Bundle",
+                "type": "collection",
+                "entry": [{"resource": {"resourceType": "MedicinalProduct", "meta": []}}],
+            }
+        )
