@@ -241,6 +241,7 @@ def main() -> None:
         indexed_rate, timed = load(conn, args.scale, rng)
         load_seconds = time.perf_counter() - started
         conn.execute("ANALYZE")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # as after any quiet period of a served sandbox
         n_obs = conn.execute("SELECT COUNT(*) FROM resources WHERE type = 'Observation'").fetchone()[0]
         n_pat = conn.execute("SELECT COUNT(*) FROM resources WHERE type = 'Patient'").fetchone()[0]
         plain_rate = unindexed_throughput(random.Random(1))

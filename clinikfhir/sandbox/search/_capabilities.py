@@ -77,3 +77,8 @@ def capability_fragment(type: str) -> dict[str, Any]:
         "searchInclude": includes,
         "searchRevInclude": ["*", *_revincludes().get(type, ())],
     }
+
+
+def revinclude_pairs(type: str) -> tuple[str, ...]:
+    """Every ``Source:param`` whose reference parameter can point at ``type``."""
+    return _revincludes().get(type, ())

@@ -16,10 +16,10 @@ from ._model import SearchError, SearchResult
 from ._values import date_range
 
 
-def _pairs(types: Sequence[str] | None) -> list[str]:
+def _pairs(types: Sequence[str] | None) -> list[list[str]]:
     wanted = set(types) if types is not None else None
     return sorted(
-        f"{rtype}:{param}"
+        [rtype, param]
         for rtype, params in PATIENT_COMPARTMENT.items()
         if wanted is None or rtype in wanted
         for param in params
@@ -74,12 +74,21 @@ def everything(
         patients_sql += " AND p.id = ?"
         patients_args.append(patient_id)
     include_patients = types is None or "Patient" in types
+    # one range of the (env, type, param, ref_id) index per compartment (type, param) pair
     members = (
-        "SELECT DISTINCT i.type AS type, i.id AS id FROM sp_reference i WHERE i.env = ? AND i.tenant = ? "
-        "AND i.ref_type = 'Patient' AND i.ref_id IN (" + patients_sql + ") "
-        "AND i.type || ':' || i.param IN (SELECT value FROM json_each(?))"
+        "SELECT DISTINCT i.type AS type, i.id AS id FROM json_each(?) pr CROSS JOIN sp_reference i "
+        "ON i.env = ? AND i.type = json_extract(pr.value, '$[0]') AND i.param = json_extract(pr.value, '$[1]') "
     )
-    members_args: list[object] = [env, tenant, *patients_args, json.dumps(_pairs(types))]
+    members_args: list[object] = [json.dumps(_pairs(types)), env]
+    if patient_id is not None:
+        members += "WHERE i.ref_id = ? AND i.ref_type = 'Patient' AND i.tenant = ?"
+        members_args += [patient_id, tenant]
+    else:
+        members += (
+            "WHERE i.ref_type = 'Patient' AND i.tenant = ? AND EXISTS (SELECT 1 FROM sp_resource p "
+            "WHERE p.env = i.env AND p.type = 'Patient' AND p.id = i.ref_id AND p.tenant = ?)"
+        )
+        members_args += [tenant, tenant]
     if include_patients:
         members = f"SELECT 'Patient' AS type, q.id AS id FROM ({patients_sql}) q UNION {members}"
         members_args = [*patients_args, *members_args]

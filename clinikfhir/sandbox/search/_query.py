@@ -11,6 +11,7 @@ filtered to the caller's env and tenant.
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import time
@@ -346,7 +347,6 @@ class Compiler:
         codes = value_set_codes(url)
         if codes is None:
             raise SearchError(400, "INVALID_PARAMETER", f"Unknown value set for search parameter '{name}'")
-        import json
 
         pairs = json.dumps(sorted(f"{s}|{c}" for s, c in codes))
         bare = json.dumps(sorted({c for _, c in codes}))
@@ -427,8 +427,8 @@ class Compiler:
             url, _, version = ref.partition("|")
             url = url.split("/_history/")[0]
             if version:
-                return _Sql(f"{x}.url = ? AND {x}.version = ?", [url, version])
-            return _Sql(f"{x}.url = ?", [url])
+                return _Sql(f"{x}.ref_id IS NULL AND {x}.url = ? AND {x}.version = ?", [url, version])
+            return _Sql(f"{x}.ref_id IS NULL AND {x}.url = ?", [url])
         pieces = ref.split("/_history/")[0].split("/")
         if len(pieces) == 2:
             rtarget, rid = pieces
@@ -700,14 +700,17 @@ def _include_once(
             sql += " ORDER BY i.ref_type, i.ref_id"
         else:
             if spec.source == "*":
+                from ._capabilities import revinclude_pairs
+
                 sql = (
-                    "SELECT DISTINCT i.type, i.id FROM sp_reference i JOIN sp_resource r ON r.env = i.env "
-                    "AND r.type = i.type AND r.id = i.id AND r.tenant = ? "
-                    "WHERE i.env = ? AND i.ref_type = ? AND i.tenant = ? "
-                    "AND i.ref_id IN (SELECT value FROM json_each(?)) AND i.param NOT LIKE '%#%'"
-                    " ORDER BY i.type, i.id"
+                    "SELECT DISTINCT i.type, i.id FROM json_each(?) pr CROSS JOIN sp_reference i ON i.env = ? "
+                    "AND i.type = json_extract(pr.value, '$[0]') AND i.param = json_extract(pr.value, '$[1]') "
+                    "JOIN sp_resource r ON r.env = i.env AND r.type = i.type AND r.id = i.id AND r.tenant = ? "
+                    "WHERE i.ref_id IN (SELECT value FROM json_each(?)) AND i.ref_type = ? AND i.tenant = ? "
+                    "ORDER BY i.type, i.id"
                 )
-                args = [tenant, env, rtype, tenant, ids_json]
+                pairs = json.dumps([list(p.split(":")) for p in revinclude_pairs(rtype)])
+                args = [pairs, env, tenant, ids_json, rtype, tenant]
             else:
                 if spec.target is not None and spec.target != rtype:
                     continue
@@ -724,8 +727,6 @@ def _include_once(
 
 
 def _json_list(items: list[str]) -> str:
-    import json
-
     return json.dumps(items)
 
 

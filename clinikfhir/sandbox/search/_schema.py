@@ -54,8 +54,8 @@ DDL: tuple[str, ...] = (
     "CREATE INDEX IF NOT EXISTS sp_token_code ON sp_token(env, type, param, code, tenant, system)",
     "CREATE INDEX IF NOT EXISTS sp_string_value ON sp_string(env, type, param, value, tenant)",
     "CREATE INDEX IF NOT EXISTS sp_reference_target ON sp_reference(env, type, param, ref_id, ref_type, tenant)",
-    "CREATE INDEX IF NOT EXISTS sp_reference_url ON sp_reference(env, type, param, url, tenant)",
-    "CREATE INDEX IF NOT EXISTS sp_reference_rev ON sp_reference(env, ref_id, ref_type, tenant)",
+    # absolute and canonical references only (relative ones are matched on ref_type/ref_id)
+    "CREATE INDEX IF NOT EXISTS sp_reference_url ON sp_reference(env, type, param, url, tenant) WHERE ref_id IS NULL",
     "CREATE INDEX IF NOT EXISTS sp_uri_value ON sp_uri(env, type, param, uri, tenant)",
 )
 
