@@ -122,6 +122,7 @@ class Config:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     validate_writes: bool = True
     strict: bool = False
+    reject_warnings: bool = False
 
     @property
     def origin(self) -> tuple[str, str, int | None]:
@@ -143,6 +144,7 @@ class Config:
         *,
         validate_writes: bool = True,
         strict: bool = False,
+        reject_warnings: bool = False,
     ) -> Config:
         """Check and assemble a configuration (raises :class:`ConfigurationError`)."""
         given = cast(object, retries)
@@ -162,6 +164,7 @@ class Config:
             retry=retries,
             validate_writes=validate_writes,
             strict=strict,
+            reject_warnings=reject_warnings,
         )
 
 

@@ -525,8 +525,9 @@ class CoreClient:
         from clinikfhir.validation import validate as run_validation
 
         issues = run_validation(resource)
-        if any(i.is_error for i in issues):
-            raise LocalValidationError(type_name(type(resource)), issues)
+        blocking = [i for i in issues if i.is_error or (self.config.reject_warnings and i.severity == "warning")]
+        if blocking:
+            raise LocalValidationError(type_name(type(resource)), issues, blocking=blocking)
 
     # --- answer readers
 
@@ -793,7 +794,11 @@ class CoreClient:
             except LocalValidationError as exc:
                 problems.append(exc)
         if problems:
-            raise LocalValidationError(f"{kind} Bundle", [i for p in problems for i in p.issues])
+            raise LocalValidationError(
+                f"{kind} Bundle",
+                [i for p in problems for i in p.issues],
+                blocking=[i for p in problems for i in p.blocking],
+            )
         body = _encode(tx.to_json("transaction" if kind == "transaction" else "batch"))
         refs = tx.refs
 

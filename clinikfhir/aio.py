@@ -42,7 +42,8 @@ class AsyncClinik(SearchMixin, CoreClient):
     an in-process sandbox. Metadata of the last call made in the current task: :attr:`last_response`.
 
     ``validate=False`` turns local validation of writes off (per call: ``create(..., validate=False)``);
-    ``strict=True`` re-validates everything read; ``check_search_capabilities=True`` checks every
+    ``reject_warnings=True`` blocks writes on warnings too, not only errors; ``strict=True``
+    re-validates everything read; ``check_search_capabilities=True`` checks every
     search against the server's CapabilityStatement before sending it.
     """
 
@@ -57,9 +58,20 @@ class AsyncClinik(SearchMixin, CoreClient):
         transport: httpx.AsyncBaseTransport | None = None,
         validate: bool = True,
         strict: bool = False,
+        reject_warnings: bool = False,
         check_search_capabilities: bool = False,
     ) -> None:
-        super().__init__(Config.build(api_key, base_url, timeout, retries, validate_writes=validate, strict=strict))
+        super().__init__(
+            Config.build(
+                api_key,
+                base_url,
+                timeout,
+                retries,
+                validate_writes=validate,
+                strict=strict,
+                reject_warnings=reject_warnings,
+            )
+        )
         if http_client is not None and transport is not None:
             raise ConfigurationError("pass http_client or transport, not both")
         self.check_search_capabilities = check_search_capabilities

@@ -148,12 +148,14 @@ class TenantGuardError(LocalError):
 class LocalValidationError(LocalError):
     """The resource failed local validation; ``issues`` lists every problem with its element path."""
 
-    def __init__(self, resource_type: str, issues: Sequence[Issue]) -> None:
+    def __init__(self, resource_type: str, issues: Sequence[Issue], *, blocking: Sequence[Issue] | None = None) -> None:
         self.issues: list[Issue] = list(issues)
-        errors = [i for i in self.issues if i.is_error]
-        lines = "\n".join(f"  - {i}" for i in errors)
+        #: the issues that blocked the write (errors; warnings too under ``reject_warnings=True``)
+        self.blocking: list[Issue] = list(blocking) if blocking is not None else [i for i in self.issues if i.is_error]
+        lines = "\n".join(f"  - {i}" for i in self.blocking)
         super().__init__(
-            f"{resource_type} failed local validation with {len(errors)} error(s); nothing was sent:\n{lines}"
+            f"{resource_type} failed local validation with {len(self.blocking)} blocking issue(s); "
+            f"nothing was sent:\n{lines}"
         )
 
 

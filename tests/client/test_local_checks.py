@@ -163,3 +163,16 @@ def test_transaction_builder_refuses_hostile_ids_and_empty_bundles() -> None:
         tx.to_json("transaction")
     with pytest.raises(TenantGuardError):
         tx.create(Patient(gender="male"), if_none_exist=f"_tag={TENANT}|org_x")
+
+
+async def test_warnings_can_be_made_blocking(env: Env) -> None:
+    lenient = env.client
+    strict = env.make(reject_warnings=True)
+    patient = Patient(gender="male")  # no narrative: warning dom-6, no error
+    with pytest.raises(LocalValidationError) as info:
+        await strict.create(patient)
+    assert {i.severity for i in info.value.blocking} == {"warning"}
+    assert any(i.key == "dom-6" for i in info.value.blocking)
+    created = await lenient.create(patient)
+    assert created.id
+    assert await count(env) == 1
