@@ -1,0 +1,67 @@
+"""Clinik and AsyncClinik offer the same surface: same public methods, same parameters, the async
+ones awaitable; and ``import clinikfhir`` stays lazy."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+
+from clinikfhir import AsyncClinik, Clinik
+
+
+def _public(cls: type) -> dict[str, object]:
+    return {n: m for n, m in inspect.getmembers(cls) if not n.startswith("__") and callable(m)}
+
+
+def test_same_methods_with_the_same_parameters() -> None:
+    sync, asyn = _public(Clinik), _public(AsyncClinik)
+    assert set(sync) == set(asyn)
+    for name, method in sync.items():
+        a, b = inspect.signature(method), inspect.signature(asyn[name])  # type: ignore[arg-type]
+        assert list(a.parameters) == list(b.parameters), name
+        for p in a.parameters.values():
+            q = b.parameters[p.name]
+            assert (p.kind, p.default) == (q.kind, q.default), f"{name}({p.name})"
+
+
+def test_io_methods_are_coroutines_on_the_async_client() -> None:
+    io = [
+        "read",
+        "vread",
+        "create",
+        "update",
+        "patch",
+        "delete",
+        "history",
+        "everything",
+        "validate",
+        "capabilities",
+        "transaction",
+        "batch",
+        "request",
+        "operation",
+        "close",
+        "_execute_search",
+        "_next_page",
+    ]
+    for name in io:
+        assert inspect.iscoroutinefunction(getattr(AsyncClinik, name)), name
+        assert not inspect.iscoroutinefunction(getattr(Clinik, name)), name
+    assert inspect.isasyncgenfunction(AsyncClinik.iter_search)
+    assert inspect.isasyncgenfunction(AsyncClinik.pages)
+
+
+def test_importing_the_package_loads_neither_httpx_nor_models() -> None:
+    code = (
+        "import sys, clinikfhir; "
+        "print(sorted(m for m in ('httpx', 'pydantic', 'fhir.resources', 'clinikfhir.client') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_importing_the_client_does_not_load_the_models() -> None:
+    code = "import sys; from clinikfhir import Clinik; print('fhir.resources.R4B.patient' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
