@@ -1,0 +1,99 @@
+"""Index lifecycle (replace on update, remove on delete, backfill on install), escapes, result
+parameters passed through, and :iterate on reference cycles."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import orjson
+
+from clinikfhir.sandbox import search
+
+from .conftest import STORE_DDL, Store
+
+
+def test_update_replaces_index_rows(store: Store) -> None:
+    store.put({"resourceType": "Patient", "id": "p", "name": [{"family": "Old"}], "gender": "male"})
+    assert store.ids("Patient", "family=old") == ["p"]
+    store.put({"resourceType": "Patient", "id": "p", "name": [{"family": "New"}]})
+    assert store.ids("Patient", "family=old") == []
+    assert store.ids("Patient", "family=new") == ["p"]
+    assert store.ids("Patient", "gender:missing=true") == ["p"]
+    rows = store.conn.execute("SELECT COUNT(*) FROM sp_string WHERE id = 'p' AND param = 'family'").fetchone()[0]
+    assert rows == 1
+
+
+def test_delete_removes_every_row(store: Store) -> None:
+    store.put(
+        {
+            "resourceType": "Observation",
+            "id": "o",
+            "status": "final",
+            "code": {"text": "x"},
+            "subject": {"reference": "Patient/p"},
+            "valueQuantity": {"value": 1},
+            "effectiveDateTime": "2024",
+        }
+    )
+    store.delete("Observation", "o")
+    for table in ("sp_resource", "sp_token", "sp_string", "sp_date", "sp_quantity", "sp_reference", "sp_uri"):
+        assert store.conn.execute(f"SELECT COUNT(*) FROM {table} WHERE id = 'o'").fetchone()[0] == 0
+    assert store.ids("Observation", "") == []
+    assert store.ids("Observation", "status:missing=true") == []
+
+
+def test_install_indexes_an_existing_store() -> None:
+    conn = sqlite3.connect(":memory:")
+    for ddl in STORE_DDL:
+        conn.execute(ddl)
+    body = {
+        "resourceType": "Patient",
+        "id": "p",
+        "name": [{"family": "Early"}],
+        "meta": {"tag": [{"system": "https://clinikapi.com/tenant", "code": "org_a"}]},
+    }
+    conn.execute(
+        "INSERT INTO resources VALUES ('test', 'Patient', 'p', 'org_a', 1, 'x', 0, ?)", (orjson.dumps(body).decode(),)
+    )
+    conn.execute("INSERT INTO resources VALUES ('test', 'Patient', 'gone', 'org_a', 2, 'x', 1, NULL)")
+    search.install(conn)
+    result = search.run(
+        conn,
+        env="test",
+        tenant="org_a",
+        type="Patient",
+        params=[("family", "early")],
+        offset=0,
+        count=10,
+        lenient=False,
+    )
+    assert result.ids == ["p"]
+    assert search.run(
+        conn, env="test", tenant="org_a", type="Patient", params=[], offset=0, count=10, lenient=False
+    ).ids == ["p"]
+
+
+def test_escapes_in_values(store: Store) -> None:
+    store.put({"resourceType": "Patient", "id": "p1", "identifier": [{"system": "urn:a|b", "value": "x$y,z"}]})
+    store.put({"resourceType": "Patient", "id": "p2", "identifier": [{"system": "urn:a", "value": "b"}]})
+    assert store.run("Patient", [("identifier", "urn:a\\|b|x$y\\,z")]).ids == ["p1"]
+    assert store.run("Patient", [("identifier", "urn:a|b")]).ids == ["p2"]
+    assert store.run("Patient", [("identifier", "x$y\\,z,b")]).ids == ["p1", "p2"]
+
+
+def test_result_parameters_are_passed_through(store: Store) -> None:
+    store.put({"resourceType": "Patient", "id": "p1"})
+    result = store.run("Patient", [("_elements", "name,gender"), ("_elements", "birthDate"), ("_format", "json")])
+    assert result.elements == ["name", "gender", "birthDate"]
+    assert result.ids == ["p1"]
+
+
+def test_iterate_terminates_on_cycles(store: Store) -> None:
+    store.put(
+        {"resourceType": "Patient", "id": "a", "link": [{"other": {"reference": "Patient/b"}, "type": "seealso"}]}
+    )
+    store.put(
+        {"resourceType": "Patient", "id": "b", "link": [{"other": {"reference": "Patient/a"}, "type": "seealso"}]}
+    )
+    result = store.run("Patient", [("_id", "a"), ("_include:iterate", "Patient:link")])
+    assert result.includes == [("Patient", "b")]
