@@ -44,6 +44,8 @@ class Sandbox:
 
     ``rate_limit`` (requests per ``rate_window`` seconds per organisation) is off unless set.
     ``revocation_lag`` emulates the gateway's 60 s key cache (0: revocation bites at once).
+    ``index_lag`` makes search eventually consistent like the real gateway's (about 10 s there; 0 here by
+    default): reads see a write at once, searches once it is indexed.
     """
 
     def __init__(
@@ -53,10 +55,11 @@ class Sandbox:
         rate_limit: int | None = None,
         rate_window: float = 60.0,
         revocation_lag: float = 0.0,
+        index_lag: float = 0.0,
     ) -> None:
         from clinikfhir import __version__
 
-        self.store = Store(os.fspath(db) if db is not None else None)
+        self.store = Store(os.fspath(db) if db is not None else None, index_lag=index_lag)
         self.keys = KeyRing(revocation_lag)
         self.gateway = Gateway(
             self.store, self.keys, rate_limit=rate_limit, rate_window=rate_window, software_version=__version__
@@ -182,9 +185,10 @@ class Sandbox:
         rate_limit: int | None = None,
         rate_window: float = 60.0,
         revocation_lag: float = 0.0,
+        index_lag: float = 0.0,
     ) -> Generator[Sandbox, None, None]:
         """A sandbox served by uvicorn on ``host:port`` (a free loopback port by default) for the block."""
-        sb = cls(db, rate_limit=rate_limit, rate_window=rate_window, revocation_lag=revocation_lag)
+        sb = cls(db, rate_limit=rate_limit, rate_window=rate_window, revocation_lag=revocation_lag, index_lag=index_lag)
         try:
             sb.start(host, port)
             yield sb

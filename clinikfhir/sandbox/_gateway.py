@@ -504,6 +504,7 @@ class Gateway:
             raise ApiError(400, "INVALID_PARAMETER", f"{what} needs search criteria")
         search = self._search_engine()
         check_search(criteria, caller.tenant, self._tenant_codes)
+        self.store.catch_up()
         try:
             result = search.run(
                 conn,
@@ -580,6 +581,7 @@ class Gateway:
         check_search(params, caller.tenant, self._tenant_codes)
         offset = self.signer.offset(token, caller.env, caller.tenant, rtype, params) if token is not None else 0
         lenient = _lenient(prefer)
+        self.store.catch_up()
         with self._reader(conn) as r:
             try:
                 result = search.run(
@@ -620,7 +622,9 @@ class Gateway:
             prev = max(0, offset - count)
             links.append(("previous", link_url(route, params, count, self._token(caller, route, params, prev))))
         includes = [ref for ref in result.includes if ref not in set(matches)]
-        bodies = fetch_bodies(conn, caller.env, caller.tenant, [*matches, *includes])
+        bodies = fetch_bodies(
+            conn, caller.env, caller.tenant, [*matches, *includes], lingering=self.store.index_lag > 0
+        )
         elements: list[str] | None = getattr(result, "elements", None)
         entries: list[str] = []
         for mode, refs in (("match", matches), ("include", includes)):
@@ -683,6 +687,7 @@ class Gateway:
         offset = self.signer.offset(token, caller.env, caller.tenant, route, params) if token is not None else 0
         values = dict(params)
         types = [t for t in values.get("_type", "").split(",") if t] or None
+        self.store.catch_up()
         with self._reader(conn) as r:
             if rid is not None:
                 owned(r, caller, "Patient", rid)

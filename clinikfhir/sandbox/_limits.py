@@ -47,7 +47,8 @@ class RateLimiter:
             allowed = len(hits) < limit
             if allowed:
                 hits.append(now)
-            reset = math.ceil(hits[0] + self.window - now) if hits else math.ceil(self.window)
+            full = math.ceil(self.window)
+            reset = min(full, math.ceil(hits[0] + self.window - now - 1e-6)) if hits else full
             return RateState(limit, max(0, limit - len(hits)), max(1, reset), allowed)
 
 

@@ -80,15 +80,23 @@ def link_url(route: str, params: Sequence[tuple[str, str]], count: int, token: s
 
 
 def fetch_bodies(
-    conn: sqlite3.Connection, env: str, tenant: str, refs: Iterable[tuple[str, str]]
+    conn: sqlite3.Connection, env: str, tenant: str, refs: Iterable[tuple[str, str]], *, lingering: bool = False
 ) -> dict[tuple[str, str], str]:
-    """Current bodies of live resources of ``tenant`` (anything else silently absent)."""
+    """Current bodies of live resources of ``tenant`` (anything else silently absent).
+
+    ``lingering``: a deleted resource the (lagging) index still matches is served as its last version."""
     out: dict[tuple[str, str], str] = {}
     for rtype, rid in refs:
         row = conn.execute(
             "SELECT body FROM resources WHERE env=? AND type=? AND id=? AND tenant=? AND deleted=0",
             (env, rtype, rid, tenant),
         ).fetchone()
+        if row is None and lingering:
+            row = conn.execute(
+                "SELECT body FROM history WHERE env=? AND type=? AND id=? AND tenant=? AND deleted=0"
+                " ORDER BY version DESC LIMIT 1",
+                (env, rtype, rid, tenant),
+            ).fetchone()
         if row is not None and row[0] is not None:
             out[(rtype, rid)] = str(row[0])
     return out

@@ -9,11 +9,15 @@ from __future__ import annotations
 import datetime as _dt
 import sqlite3
 import threading
+import time
+from collections import deque
 from collections.abc import Generator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
+
+import orjson
 
 from ._http import iso_instant, now_utc
 
@@ -50,8 +54,14 @@ class Current:
 class Store:
     """SQLite storage of resources and their history. Use :meth:`read` and :meth:`write`."""
 
-    def __init__(self, path: str | None = None) -> None:
+    def __init__(self, path: str | None = None, *, index_lag: float = 0.0) -> None:
+        if index_lag < 0:
+            raise ValueError("index_lag must not be negative")
         self.path = path
+        self.index_lag = index_lag
+        # with an index lag: versions written by the open transaction, then versions waiting to be indexed
+        self._unindexed: list[tuple[str, str, str, str, int]] = []
+        self._due: deque[tuple[float, tuple[str, str, str, str, int]]] = deque()
         self._write_lock = threading.RLock()
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
@@ -95,8 +105,13 @@ class Store:
                 yield conn
             except BaseException:
                 conn.execute("ROLLBACK")
+                self._unindexed.clear()
                 raise
             conn.execute("COMMIT")
+            if self._unindexed:
+                due = time.monotonic() + self.index_lag
+                self._due.extend((due, item) for item in self._unindexed)
+                self._unindexed.clear()
 
     @contextmanager
     def read(self) -> Generator[sqlite3.Connection, None, None]:
@@ -174,8 +189,39 @@ class Store:
             " VALUES (?,?,?,?,?,?,?,?,?)",
             (env, rtype, rid, tenant, version, last_updated, deleted, method, body),
         )
-        if self.search is not None:
+        if self.search is None:
+            return
+        if self.index_lag > 0:
+            self._unindexed.append((env, rtype, rid, tenant, version))
+        else:
             self.search.reindex(conn, env=env, type=rtype, id=rid, tenant=tenant, resource=resource)
+
+    def catch_up(self) -> None:
+        """Index the versions whose index lag has passed (a no-op without a lag).
+
+        With ``index_lag`` the search index trails the store like the real gateway's (gateway.md §10):
+        reads see a write at once, searches only once it is indexed, and a deleted resource lingers in
+        search results until its deletion is indexed."""
+        if self.search is None or not self._due:
+            return
+        with self._write_lock:
+            if self._writer.in_transaction:  # inside a request's transaction: catch up on the next search
+                return
+            self._index_due()
+
+    def _index_due(self) -> None:
+        assert self.search is not None
+        with self.write() as conn:
+            now = time.monotonic()
+            while self._due and self._due[0][0] <= now:
+                _, (env, rtype, rid, tenant, version) = self._due.popleft()
+                row = conn.execute(
+                    "SELECT body FROM history WHERE env=? AND type=? AND id=? AND version=?",
+                    (env, rtype, rid, version),
+                ).fetchone()
+                body = row[0] if row is not None else None
+                resource = orjson.loads(body) if body is not None else None
+                self.search.reindex(conn, env=env, type=rtype, id=rid, tenant=tenant, resource=resource)
 
     def close(self) -> None:
         """Close every connection. Later use raises RuntimeError."""

@@ -413,3 +413,48 @@ def test_transaction_conditional_create_points_urn_at_existing_and_patch_entries
     assert c.put(f"/v1/fhir/Patient/{existing['id']}", json={**existing, "gender": "other"}).status_code == 200
     assert c.delete(f"/v1/fhir/Patient/{existing['id']}").status_code == 204
     assert c.put(f"/v1/fhir/Patient/{existing['id']}", json=existing).status_code == 404  # deleted: no resurrection
+
+
+def test_index_lag_makes_search_eventually_consistent() -> None:
+    import time
+
+    from clinikfhir.sandbox import Sandbox
+
+    with Sandbox(index_lag=0.4) as sb:
+        c = sb.client(sb.create_key("org_lag"))
+        pid = c.post("/v1/fhir/Patient", json=patient()).json()["id"]
+        assert c.get(f"/v1/fhir/Patient/{pid}").status_code == 200  # reads: immediate
+        assert c.get("/v1/fhir/Patient", params={"_id": pid}).json()["total"] == 0  # search: not yet
+        r = c.post("/v1/fhir/Patient", json=patient(), headers={"If-None-Exist": f"_id={pid}"})
+        assert r.status_code == 201  # conditional create sees the same lagging index
+        time.sleep(0.45)
+        assert c.get("/v1/fhir/Patient", params={"_id": pid}).json()["total"] == 1
+        assert c.delete(f"/v1/fhir/Patient/{pid}").status_code == 204
+        assert c.get(f"/v1/fhir/Patient/{pid}").status_code == 404  # read: gone at once
+        lingering = c.get("/v1/fhir/Patient", params={"_id": pid}).json()
+        assert lingering["total"] == 1  # search: the delete lingers
+        assert lingering["entry"][0]["resource"]["id"] == pid
+        time.sleep(0.45)
+        assert c.get("/v1/fhir/Patient", params={"_id": pid}).json()["total"] == 0
+        assert sb.internal_errors == []
+
+
+def test_index_lag_discards_rolled_back_writes() -> None:
+    import time
+
+    from clinikfhir.sandbox import Sandbox
+
+    with Sandbox(index_lag=0.05) as sb:
+        c = sb.client(sb.create_key("org_lag2"))
+        bundle = {
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [
+                {"request": {"method": "POST", "url": "Patient"}, "resource": patient()},
+                {"request": {"method": "DELETE", "url": "Patient/absent"}},
+            ],
+        }
+        assert c.post("/v1/fhir", json=bundle).status_code == 404
+        time.sleep(0.1)
+        assert c.get("/v1/fhir/Patient").json()["total"] == 0
+        assert sb.internal_errors == []
