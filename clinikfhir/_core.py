@@ -89,8 +89,15 @@ def check_id(value: object, what: str = "id") -> str:
     return value
 
 
+def _header_safe(value: str) -> bool:
+    """Printable ASCII only: a header value can never smuggle a line break."""
+    return all(32 <= ord(c) < 127 for c in value)
+
+
 def check_id_like_query(query: str) -> str:
     """A conditional-create query (``identifier=...``) must not filter on the tenant tag."""
+    if not _text(query) or not _header_safe(query):
+        raise InvalidArgumentError("if_none_exist must be a search query such as 'identifier=system|value'")
     guard_params(list(httpx.QueryParams(query).multi_items()))
     return query
 
@@ -102,7 +109,7 @@ def etag_for(resource: Resource, if_match: str | bool) -> str | None:
     if if_match is True:
         version = resource.meta.versionId if resource.meta is not None else None
         return f'W/"{version}"' if version else None
-    if not _text(if_match):
+    if not _text(if_match) or not _header_safe(if_match):
         raise InvalidArgumentError("if_match must be a version id, an ETag, True or False")
     if if_match.isalnum():
         return f'W/"{if_match}"'
@@ -856,6 +863,6 @@ class CoreClient:
 
 def etag_for_str(if_match: str) -> str:
     """An explicit ``If-Match``: a bare version id becomes ``W/"<id>"``."""
-    if not _text(if_match):
+    if not _text(if_match) or not _header_safe(if_match):
         raise InvalidArgumentError("if_match must be a version id or an ETag")
     return f'W/"{if_match}"' if if_match.isalnum() else if_match

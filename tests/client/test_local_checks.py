@@ -176,3 +176,14 @@ async def test_warnings_can_be_made_blocking(env: Env) -> None:
     created = await lenient.create(patient)
     assert created.id
     assert await count(env) == 1
+
+
+async def test_header_values_cannot_smuggle_line_breaks(env: Env) -> None:
+    p = await env.client.create(Patient(gender="male"))
+    with pytest.raises(InvalidArgumentError):
+        await env.client.update(p, if_match='W/"1"\r\nx-api-key: stolen')
+    with pytest.raises(InvalidArgumentError):
+        await env.client.delete(Patient, p.id, if_match="1\nX: y")
+    with pytest.raises(InvalidArgumentError):
+        await env.client.create(Patient(gender="male"), if_none_exist="identifier=a|1\r\nX: y")
+    assert (await env.client.read(Patient, p.id)).meta.versionId == "1"
