@@ -6,6 +6,7 @@ Light to import: the sandbox itself is imported only when the command runs.
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 
 
@@ -42,6 +43,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="create a demo key for this tenant (default when no --key: org_demo and org_other)",
     )
     parser.add_argument("--rate-limit", type=int, default=None, help="requests per minute per organisation (off)")
+    parser.add_argument(
+        "--index-lag", type=float, default=0.0, help="seconds before a write shows in searches (default 0)"
+    )
+    parser.add_argument(
+        "--revocation-lag", type=float, default=0.0, help="seconds a revoked key keeps working (default 0)"
+    )
     parser.set_defaults(run=run)
 
 
@@ -50,8 +57,11 @@ def run(args: argparse.Namespace) -> int:
     from clinikfhir.sandbox import Sandbox
 
     try:
-        sb = Sandbox(args.db, rate_limit=args.rate_limit)
-    except (OSError, ValueError) as exc:
+        sb = Sandbox(args.db, rate_limit=args.rate_limit, index_lag=args.index_lag, revocation_lag=args.revocation_lag)
+    except ValueError as exc:
+        print(f"clinikfhir sandbox: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, sqlite3.Error) as exc:
         print(f"clinikfhir sandbox: cannot open the store: {exc}", file=sys.stderr)
         return 2
     try:
