@@ -64,8 +64,9 @@ class _Stored:
 class IdempotencyCache:
     """First responses by (env, tenant, method, path, key), kept for ``ttl`` seconds."""
 
-    def __init__(self, ttl: float = 24 * 3600.0) -> None:
+    def __init__(self, ttl: float = 24 * 3600.0, max_entries: int = 50_000) -> None:
         self.ttl = ttl
+        self.max_entries = max_entries
         self._entries: dict[tuple[str, str, str, str, str], _Stored] = {}
         self._inflight: dict[tuple[str, str, str, str, str], threading.Lock] = {}
         self._lock = threading.Lock()
@@ -100,10 +101,15 @@ class IdempotencyCache:
         body: bytes,
     ) -> None:
         with self._lock:
-            if len(self._entries) > 100_000:  # forget expired entries now and then
+            if len(self._entries) >= self.max_entries:  # forget expired entries, then the oldest
                 now = time.time()
                 for k in [k for k, v in self._entries.items() if v.expires <= now]:
                     del self._entries[k]
+                    self._inflight.pop(k, None)
+                while len(self._entries) >= self.max_entries:
+                    oldest = next(iter(self._entries))
+                    del self._entries[oldest]
+                    self._inflight.pop(oldest, None)
             self._entries[scope] = _Stored(digest, status, headers, body, time.time() + self.ttl)
 
 

@@ -330,3 +330,18 @@ def test_admin_fault_route_is_loopback_only() -> None:
         resp = sb.handle(Request("POST", "/_sandbox/faults", "", {}, b'{"fail_next": 5}', loopback=False))
         assert resp.status == 404
         assert sb.faults.pending()["fail_next"] == 0
+
+
+def test_idempotency_cache_is_bounded() -> None:
+    from clinikfhir.sandbox._limits import IdempotencyCache
+
+    cache = IdempotencyCache(max_entries=3)
+    scopes = [("test", "org", "POST", "/v1/fhir/Patient", f"k{i}") for i in range(5)]
+    for scope in scopes:
+        cache.put(scope, "d", 201, [], b"{}")
+    assert cache.get(scopes[0]) is None
+    assert cache.get(scopes[1]) is None
+    assert cache.get(scopes[4]) is not None
+    expired = IdempotencyCache(ttl=0.0)
+    expired.put(scopes[0], "d", 201, [], b"{}")
+    assert expired.get(scopes[0]) is None
