@@ -1,4 +1,4 @@
-"""Emit the search engine's lookup tables: the Patient compartment and the required value sets.
+"""Emit the search engine's lookup tables: Patient compartment, required value sets, choice elements.
 
 ``search_compartment.py`` maps each resource type of the official Patient CompartmentDefinition to
 the search parameters that place a resource in a patient's compartment (only parameters the
@@ -66,8 +66,33 @@ def _value_sets() -> str:
     return "\n".join(lines)
 
 
+def _choice_elements() -> str:
+    names = sorted(
+        {
+            element["path"].split(".")[-1][: -len("[x]")]
+            for sd in load("structure-definitions.json")["structureDefinitions"]
+            for element in sd.get("elements", [])
+            if element["path"].endswith("[x]")
+        }
+    )
+    lines = [
+        header("codegen/search_index.py", "structure-definitions.json"),
+        '"""Names of every choice element (``value[x]``, ``effective[x]``...) in FHIR R4 resources and data',
+        'types: the search evaluator looks for ``<name><Type>`` JSON keys only under these names."""',
+        "",
+        "from typing import Final",
+        "",
+        "CHOICE_ELEMENTS: Final[frozenset[str]] = frozenset({",
+        *(f"    {name!r}," for name in names),
+        "})",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def emit() -> dict[str, str]:
     return {
+        f"{GENERATED}/search_choice_elements.py": _choice_elements(),
         f"{GENERATED}/search_compartment.py": _compartment(),
         f"{GENERATED}/search_value_sets.py": _value_sets(),
     }

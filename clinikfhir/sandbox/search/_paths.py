@@ -15,6 +15,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from clinikfhir._generated.search_choice_elements import CHOICE_ELEMENTS
+
 from ._json import is_list, is_obj
 
 Item = tuple[Any, str | None]  # a value and, when known, its FHIR type name (from a choice suffix)
@@ -141,6 +143,8 @@ def _children(items: list[Item], name: str) -> list[Item]:
             continue
         if name in value:
             _extend(out, value[name], None)
+            continue
+        if name not in CHOICE_ELEMENTS:
             continue
         # a choice element: valueQuantity, effectiveDateTime, ...
         for key, child in value.items():
