@@ -163,7 +163,7 @@ class Compiler:
             chosen = cond if cond is driver or cond.exists is None else cond.exists
             where.append(chosen.sql)
             args.extend(chosen.args)
-        return _Sql(f"{select} FROM {source} WHERE " + " AND ".join(where), args, a)
+        return _Sql(f"{select} FROM {source} WHERE " + " AND ".join(where), args, a, table=source.split()[0])
 
     def term(self, rtype: str, name: str, value: str, alias: str) -> _Sql | None:
         """One AND-term (a parameter and its comma-separated OR values) on ``alias``.id."""
@@ -572,9 +572,11 @@ _SORT_EXPR = {
 }
 
 
-def sort_clause(compiler: Compiler, rtype: str, value: str, id_expr: str) -> tuple[list[str], list[Any]]:
+def sort_clause(
+    compiler: Compiler, rtype: str, value: str, id_expr: str, lu_expr: str | None = None
+) -> tuple[list[str], list[Any]]:
     """ORDER BY terms for ``_sort`` (several keys, ``-`` descending, missing values last) on the
-    resource whose id is ``id_expr``."""
+    resource whose id is ``id_expr`` (``lu_expr``: its sp_resource.lu column, when in scope)."""
     terms: list[str] = []
     args: list[Any] = []
     for key in value.split(","):
@@ -584,6 +586,9 @@ def sort_clause(compiler: Compiler, rtype: str, value: str, id_expr: str) -> tup
         direction = "DESC" if desc else "ASC"
         if code == "_id":
             terms.append(f"{id_expr} {direction}")
+            continue
+        if code == "_lastUpdated" and lu_expr is not None:
+            terms.append(f"{lu_expr} {direction} NULLS LAST")
             continue
         if code == "_lastUpdated":
             lu = f"(SELECT s.lu FROM sp_resource s WHERE s.env = ? AND s.type = ? AND s.id = {id_expr})"
@@ -803,7 +808,8 @@ def run(
                 total = int(rows[0][1])
         else:
             alias = where.alias
-            order_terms, order_args = sort_clause(compiler, type, sort, f"{alias}.id") if sort else ([], [])
+            lu_expr = f"{alias}.lu" if where.table == "sp_resource" else None
+            order_terms, order_args = sort_clause(compiler, type, sort, f"{alias}.id", lu_expr) if sort else ([], [])
             page = _Sql(
                 where.sql + " ORDER BY " + ", ".join([*order_terms, f"{alias}.id ASC"]) + " LIMIT ? OFFSET ?",
                 [*where.args, *order_args, count, offset],
