@@ -538,21 +538,30 @@ class CoreClient:
 
     # --- answer readers
 
-    def _reader(self, model: type[R]) -> Callable[[httpx.Response, ResponseMeta], R]:
+    def _strict(self, strict: bool | None) -> bool:
+        return self.config.strict if strict is None else strict
+
+    def _reader(self, model: type[R], strict: bool | None = None) -> Callable[[httpx.Response, ResponseMeta], R]:
+        full = self._strict(strict)
+
         def read(response: httpx.Response, meta: ResponseMeta) -> R:
             data = _decode(response, meta)
-            obj = to_model(data, model, strict=self.config.strict, request_id=meta.request_id)
+            obj = to_model(data, model, strict=full, request_id=meta.request_id)
             self._learn(data)
             return obj
 
         return read
 
-    def _page_reader(self, model: type[R]) -> Callable[[httpx.Response, ResponseMeta], Page[R]]:
+    def _page_reader(
+        self, model: type[R], strict: bool | None = None
+    ) -> Callable[[httpx.Response, ResponseMeta], Page[R]]:
+        full = self._strict(strict)
+
         def read(response: httpx.Response, meta: ResponseMeta) -> Page[R]:
             data = _decode(response, meta)
             if not isinstance(data, dict):
                 raise InvalidResponseError("expected a Bundle", request_id=meta.request_id)
-            page = Page(model, cast("dict[str, Any]", data), meta, strict=self.config.strict)
+            page = Page(model, cast("dict[str, Any]", data), meta, strict=full)
             for e in page.bundle.get("entry", []):
                 self._learn(e.get("resource"))
             return page
@@ -581,14 +590,14 @@ class CoreClient:
             raise InvalidArgumentError("pass a concrete resource class such as Patient, not the Resource base")
         return "/v1/fhir/" + "/".join((name, *parts))
 
-    def call_read(self, model: type[R], id: str) -> Call[R]:
+    def call_read(self, model: type[R], id: str, *, strict: bool | None = None) -> Call[R]:
         """GET /v1/fhir/{Type}/{id}."""
-        return Call("GET", self._path(model, check_id(id)), type_name(model), self._reader(model))
+        return Call("GET", self._path(model, check_id(id)), type_name(model), self._reader(model, strict))
 
-    def call_vread(self, model: type[R], id: str, version_id: str) -> Call[R]:
+    def call_vread(self, model: type[R], id: str, version_id: str, *, strict: bool | None = None) -> Call[R]:
         """GET /v1/fhir/{Type}/{id}/_history/{vid}."""
         path = self._path(model, check_id(id), "_history", check_id(version_id, "version_id"))
-        return Call("GET", path, type_name(model), self._reader(model))
+        return Call("GET", path, type_name(model), self._reader(model, strict))
 
     def call_create(self, resource: R, *, validate: bool | None, if_none_exist: str | None) -> Call[R]:
         """POST /v1/fhir/{Type} after local validation and the tenant guard."""
@@ -642,11 +651,13 @@ class CoreClient:
         headers = {"if-match": etag_for_str(if_match)} if if_match else {}
         return Call("DELETE", self._path(model, check_id(id)), type_name(model), self._nothing, headers=headers)
 
-    def call_history(self, model: type[R], id: str | None, *, count: int | None, since: str | None) -> Call[Page[R]]:
+    def call_history(
+        self, model: type[R], id: str | None, *, count: int | None, since: str | None, strict: bool | None = None
+    ) -> Call[Page[R]]:
         """GET /v1/fhir/{Type}[/{id}]/_history."""
         path = self._path(model, check_id(id), "_history") if id is not None else self._path(model, "_history")
         params = normalise_params({"_count": count, "_since": since})
-        return Call("GET", path, type_name(model), self._page_reader(model), params=params)
+        return Call("GET", path, type_name(model), self._page_reader(model, strict), params=params)
 
     def call_search(
         self, model: type[R], params: ParamsLike, *, post: bool = False, resource_type: str | None = None
@@ -701,7 +712,7 @@ class CoreClient:
         if url.userinfo or ".." in url.path.split("/"):
             raise InvalidResponseError("the next link is malformed; not followed", request_id=page.meta.request_id)
         model = page.model
-        return Call("GET", url.path, type_name(model), self._page_reader(model), url=url)
+        return Call("GET", url.path, type_name(model), self._page_reader(model, page.strict), url=url)
 
     def call_operation(
         self,
@@ -748,7 +759,9 @@ class CoreClient:
         )
         return Call(method, path, type_name(model), reader, params=pairs, body=body)
 
-    def call_everything(self, model: type[Resource], id: str, params: ParamsLike) -> Call[Page[Resource]]:
+    def call_everything(
+        self, model: type[Resource], id: str, params: ParamsLike, *, strict: bool | None = None
+    ) -> Call[Page[Resource]]:
         """GET /v1/fhir/{Type}/{id}/$everything as a page of any resource types."""
         from fhir.resources.R4B.resource import Resource
 
@@ -758,7 +771,7 @@ class CoreClient:
             "GET",
             self._path(model, check_id(id), "$everything"),
             type_name(model),
-            self._page_reader(Resource),
+            self._page_reader(Resource, strict),
             params=pairs,
         )
 

@@ -123,13 +123,16 @@ class AsyncClinik(SearchMixin, CoreClient):
 
     # --- operations
 
-    async def read(self, model: type[R], id: str) -> R:
-        """Read ``model`` ``id``: ``clinik.read(Patient, "pt_1") -> Patient``."""
-        return await self._send(self.call_read(model, id))
+    async def read(self, model: type[R], id: str, *, strict: bool | None = None) -> R:
+        """Read ``model`` ``id``: ``clinik.read(Patient, "pt_1") -> Patient``.
 
-    async def vread(self, model: type[R], id: str, version_id: str) -> R:
+        ``strict=True`` re-validates the answer in full for this call (default: the client's setting).
+        """
+        return await self._send(self.call_read(model, id, strict=strict))
+
+    async def vread(self, model: type[R], id: str, version_id: str, *, strict: bool | None = None) -> R:
         """Read one version of a resource (``/{Type}/{id}/_history/{vid}``)."""
-        return await self._send(self.call_vread(model, id, version_id))
+        return await self._send(self.call_vread(model, id, version_id, strict=strict))
 
     async def create(self, resource: R, *, validate: bool | None = None, if_none_exist: str | None = None) -> R:
         """Create ``resource`` (validated locally first); returns it with the server's id and meta.
@@ -160,10 +163,16 @@ class AsyncClinik(SearchMixin, CoreClient):
         await self._send(self.call_delete(model, id, if_match=if_match))
 
     async def history(
-        self, model: type[R], id: str | None = None, *, count: int | None = None, since: str | None = None
+        self,
+        model: type[R],
+        id: str | None = None,
+        *,
+        count: int | None = None,
+        since: str | None = None,
+        strict: bool | None = None,
     ) -> Page[R]:
         """The version history of one resource (or of a type), newest first, as a page."""
-        return await self._send(self.call_history(model, id, count=count, since=since))
+        return await self._send(self.call_history(model, id, count=count, since=since, strict=strict))
 
     async def iter_search(self, model: type[R], params: ParamsLike = None) -> AsyncIterator[R]:
         """Every match of a search with raw parameters, following ``next`` links lazily (only on the
@@ -238,9 +247,11 @@ class AsyncClinik(SearchMixin, CoreClient):
         )
         return value
 
-    async def everything(self, model: type[Resource], id: str, *, params: ParamsLike = None) -> Page[Resource]:
+    async def everything(
+        self, model: type[Resource], id: str, *, params: ParamsLike = None, strict: bool | None = None
+    ) -> Page[Resource]:
         """``$everything`` for a patient (or encounter): every resource in its compartment, as a page."""
-        return await self._send(self.call_everything(model, id, params))
+        return await self._send(self.call_everything(model, id, params, strict=strict))
 
     async def validate(self, resource: Resource) -> OperationOutcome:
         """Ask the server to ``$validate`` ``resource``; its verdict as an OperationOutcome.

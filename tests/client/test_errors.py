@@ -417,3 +417,16 @@ async def test_errors_survive_pickling(make: Any, server: RawServer) -> None:
     assert type(copy) is ServerValidationError
     assert (copy.status, copy.code, copy.request_id, str(copy)) == (422, "VALIDATION_ERROR", "req_p", str(info.value))
     assert copy.issues == info.value.issues
+
+
+async def test_strict_reads_reject_what_the_lenient_path_keeps(make: Any, server: RawServer) -> None:
+    odd = {"resourceType": "Patient", "id": "p1", "gender": "male", "unknownElement": 1}
+    server.always(response(200, json.dumps(odd), FHIR))
+    lenient = await make().read(Patient, "p1")  # reads are lenient: nothing is lost, nothing raised
+    assert lenient.gender == "male"
+    with pytest.raises(InvalidResponseError) as info:
+        await make().read(Patient, "p1", strict=True)
+    assert info.value.problems
+    with pytest.raises(InvalidResponseError):
+        await make(strict=True).read(Patient, "p1")
+    assert (await make(strict=True).read(Patient, "p1", strict=False)).id == "p1"
