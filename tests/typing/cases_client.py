@@ -17,6 +17,7 @@ from clinikfhir.models import CapabilityStatement, Observation, OperationOutcome
 def construction() -> None:
     assert_type(Clinik("clk_test_x", base_url="http://localhost", timeout=5, retries=3), Clinik)
     assert_type(AsyncClinik(transport=httpx.AsyncHTTPTransport()), AsyncClinik)
+    assert_type(Clinik(reject_warnings=True, check_search_capabilities=True), Clinik)
     Clinik(api_kye="clk_test_x")  # expect-type-error
     Clinik(timeout="30")  # expect-type-error
     AsyncClinik(transport=httpx.HTTPTransport())  # expect-type-error
@@ -26,6 +27,8 @@ def construction() -> None:
 def sync_operations(clinik: Clinik, patient: Patient, obs: Observation) -> None:
     assert_type(clinik.read(Patient, "p1"), Patient)
     assert_type(clinik.read(Observation, "o1"), Observation)
+    assert_type(clinik.read(Patient, "p1", strict=True), Patient)
+    assert_type(clinik.history(Patient, "p1", count=10, strict=False), Page[Patient])
     assert_type(clinik.vread(Patient, "p1", "2"), Patient)
     assert_type(clinik.create(patient), Patient)
     assert_type(clinik.create(obs, validate=False, if_none_exist="identifier=x|1"), Observation)
@@ -52,6 +55,7 @@ def sync_operations(clinik: Clinik, patient: Patient, obs: Observation) -> None:
     clinik.read(Patient, idd="p1")  # expect-type-error
     clinik.read("Patient", "p1")  # expect-type-error
     clinik.read(Patient, 42)  # expect-type-error
+    clinik.read(Patient, "p1", strict="yes")  # expect-type-error
     clinik.create(Patient)  # expect-type-error
     clinik.create(patient, validat=False)  # expect-type-error
     clinik.update(patient, if_match=3)  # expect-type-error
