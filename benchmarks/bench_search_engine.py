@@ -268,6 +268,17 @@ def main() -> None:
             f"creates/s into the loaded file store (WAL, one transaction each, 2000 each): indexed "
             f"{indexed_rate:.0f}, unindexed baseline {plain_rate:.0f}; goal >= 500 indexed"
         )
+        memory = sqlite3.connect(":memory:", isolation_level=None)
+        for ddl in STORE_DDL:
+            memory.execute(ddl)
+        search.install(memory)
+        small = load(memory, min(args.scale, 0.1), random.Random(7))
+        mem_indexed, mem_plain = write_throughput(memory, rng, small["org_b"])
+        memory.close()
+        print(
+            f"creates/s into an in-memory store (the sandbox default), {min(args.scale, 0.1)} scale loaded: "
+            f"indexed {mem_indexed:.0f}, unindexed baseline {mem_plain:.0f}"
+        )
         print(
             f"totals: (a) {run('Observation', qa).total}  (b) {run('Observation', qb).total}  "
             f"(c) {result_c.total} patients, {len(result_c.includes)} included"
