@@ -433,3 +433,26 @@ async def test_conditional_create_returns_the_existing_match(env: Env) -> None:
     assert env.client.last_response.status == 200
     assert second.id == first.id
     assert len(await env.client.search_page(Patient)) == 1
+
+
+def test_one_sync_client_shared_by_threads_keeps_last_response_per_thread(served_sandbox: Sandbox) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from clinikfhir import Clinik
+
+    key = served_sandbox.create_key("org_threads")
+    with Clinik(key, base_url=served_sandbox.base_url) as clinik:
+
+        def work(i: int) -> tuple[str, str]:
+            created = clinik.create(a_patient(f"Thread{i}"))
+            assert created.id is not None
+            meta = clinik.last_response
+            assert meta is not None
+            assert meta.status == 201
+            assert meta.location is not None
+            return created.id, meta.location
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            results = list(pool.map(work, range(24)))
+        assert all(rid in location for rid, location in results)  # each thread saw its own response
+        assert len(clinik.search(Patient).count(100).get()) == 24
