@@ -97,3 +97,24 @@ def test_iterate_terminates_on_cycles(store: Store) -> None:
     )
     result = store.run("Patient", [("_id", "a"), ("_include:iterate", "Patient:link")])
     assert result.includes == [("Patient", "b")]
+
+
+def test_resources_matching_through_several_rows_appear_once(store: Store) -> None:
+    for i in range(5):
+        store.put(
+            {
+                "resourceType": "Observation",
+                "id": f"o{i}",
+                "status": "final",
+                "code": {"coding": [{"code": "x"}, {"system": "s", "code": "x"}]},
+                "effectiveDateTime": f"202{i}",
+            }
+        )
+    for extra in ([], [("_total", "none")]):
+        result = store.run("Observation", [("code", "x"), ("_sort", "-date"), *extra], count=3)
+        assert result.ids == ["o4", "o3", "o2"]
+        assert result.total == (None if extra else 5)
+        assert store.run("Observation", [("code", "x"), ("_sort", "-date"), *extra], count=3, offset=3).ids == [
+            "o1",
+            "o0",
+        ]

@@ -128,7 +128,7 @@ class Compiler:
 
     def unsupported(self, name: str, why: str) -> None:
         """Raise, or record a warning under lenient handling."""
-        message = f"{why}: '{name}'"
+        message = f"{why}: '{name[:100]}'"
         if not self.lenient:
             raise SearchError(400, "INVALID_PARAMETER", message)
         self.warnings.append(message)
