@@ -120,6 +120,15 @@ def median_ms(fn: Callable[[], object], repeat: int) -> float:
     return statistics.median(times) * 1000
 
 
+def _gc_paused(fn: Callable[[bytes], object], raw: bytes) -> object:
+    """Run ``fn`` with the cyclic GC paused, as clinikfhir's decoders and builders do."""
+    gc.disable()
+    try:
+        return fn(raw)
+    finally:
+        gc.enable()
+
+
 def _first_entry(raw: bytes) -> object:
     """What a lazy page pays to show its first entry: decode once (exact digits kept), type entry 0."""
     page = decode_lazy(raw)
@@ -131,6 +140,7 @@ def read_approaches(raw: bytes) -> dict[str, Callable[[], object] | str]:
 
     out: dict[str, Callable[[], object] | str] = {
         "orjson.loads (baseline)": lambda: orjson.loads(raw),
+        "orjson.loads, gc paused (reference)": lambda: _gc_paused(orjson.loads, raw),
         "clinikfhir trusted, all entries typed": lambda: parse(raw),
         "clinikfhir first entry typed (lazy page)": lambda: _first_entry(raw),
         "clinikfhir strict (full validation)": lambda: parse(raw, strict=True),
@@ -192,30 +202,41 @@ def table(title: str, approaches: dict[str, Callable[[], object] | str], repeat:
 _CHILD = """
 import gc, resource, sys
 sys.path.insert(0, {path!r})
-from bench_typed_reads import searchset, read_approaches
-raw = searchset({kind!r}, {n})
-gc.collect()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+from bench_typed_reads import read_approaches, searchset
+with open({file!r}, "rb") as fh:
+    raw = fh.read()
+warm = read_approaches(searchset({kind!r}, 10))[{name!r}]
+warm()  # imports and plan compilation happen here, before the measurement
 fn = read_approaches(raw)[{name!r}]
+gc.collect()
+with open("/proc/self/statm") as fh:
+    resident = int(fh.read().split()[1]) * resource.getpagesize() // 1024
 kept = fn()
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(before, after)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(resident, peak)
 """
 
 
 def peak_rss(kind: str, n: int) -> None:
+    import tempfile
     from pathlib import Path
 
-    print(f"\nPeak RSS, {n:,}-entry {kind} page (fresh process each; MB above the process after building the bytes)")
-    names = [name for name, fn in read_approaches(searchset(kind, 10)).items() if not isinstance(fn, str)]
-    for name in names:
-        code = _CHILD.format(path=str(Path(__file__).resolve().parent), kind=kind, n=n, name=name)
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
-        if out.returncode != 0:
-            print(f"  {name:<46} failed: {out.stderr.strip().splitlines()[-1:]}")
-            continue
-        before, after = (int(x) for x in out.stdout.split())
-        print(f"  {name:<46} {after / 1024:>8.1f} MB peak ({(after - before) / 1024:+.1f} MB)")
+    print(f"\nPeak RSS, {n:,}-entry {kind} page (fresh process each: resident before the read, peak after it)")
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as fh:
+        fh.write(searchset(kind, n))
+        file = fh.name
+    try:
+        names = [name for name, fn in read_approaches(searchset(kind, 10)).items() if not isinstance(fn, str)]
+        for name in names:
+            code = _CHILD.format(path=str(Path(__file__).resolve().parent), file=file, kind=kind, name=name)
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+            if out.returncode != 0:
+                print(f"  {name:<46} failed: {out.stderr.strip().splitlines()[-1:]}")
+                continue
+            before, peak = (int(x) for x in out.stdout.split())
+            print(f"  {name:<46} {peak / 1024:>8.1f} MB peak ({(peak - before) / 1024:+8.1f} MB for the read)")
+    finally:
+        Path(file).unlink()
 
 
 def main() -> None:
