@@ -235,11 +235,8 @@ class _ServerThread:
         self.sock.bind((host, port))
         self.sock.listen(256)
         self.port: int = self.sock.getsockname()[1]
-        from ._uvicorn import protocol_class
-
         config = uvicorn.Config(
             app,
-            http=protocol_class(),
             log_level="warning",
             access_log=False,
             lifespan="off",
