@@ -420,21 +420,21 @@ def test_index_lag_makes_search_eventually_consistent() -> None:
 
     from clinikfhir.sandbox import Sandbox
 
-    with Sandbox(index_lag=0.4) as sb:
+    with Sandbox(index_lag=1.5) as sb:
         c = sb.client(sb.create_key("org_lag"))
         pid = c.post("/v1/fhir/Patient", json=patient()).json()["id"]
         assert c.get(f"/v1/fhir/Patient/{pid}").status_code == 200  # reads: immediate
         assert c.get("/v1/fhir/Patient", params={"_id": pid}).json()["total"] == 0  # search: not yet
         r = c.post("/v1/fhir/Patient", json=patient(), headers={"If-None-Exist": f"_id={pid}"})
         assert r.status_code == 201  # conditional create sees the same lagging index
-        time.sleep(0.45)
+        time.sleep(1.6)
         assert c.get("/v1/fhir/Patient", params={"_id": pid}).json()["total"] == 1
         assert c.delete(f"/v1/fhir/Patient/{pid}").status_code == 204
         assert c.get(f"/v1/fhir/Patient/{pid}").status_code == 404  # read: gone at once
         lingering = c.get("/v1/fhir/Patient", params={"_id": pid}).json()
         assert lingering["total"] == 1  # search: the delete lingers
         assert lingering["entry"][0]["resource"]["id"] == pid
-        time.sleep(0.45)
+        time.sleep(1.6)
         assert c.get("/v1/fhir/Patient", params={"_id": pid}).json()["total"] == 0
         assert sb.internal_errors == []
 
