@@ -118,3 +118,30 @@ def test_resources_matching_through_several_rows_appear_once(store: Store) -> No
             "o1",
             "o0",
         ]
+
+
+def test_oversized_searches_are_400_not_crashes(store: Store) -> None:
+    import pytest
+
+    from clinikfhir.sandbox.search import SearchError
+
+    store.put({"resourceType": "Patient", "id": "p"})
+    deep = "_has:Patient:link:" * 12 + "_id"
+    with pytest.raises(SearchError) as err:
+        store.run("Patient", [(deep, "p")])
+    assert err.value.status == 400
+    for n in (1_500, 25_000):
+        many = ",".join(f"v{i}" for i in range(n))
+        with pytest.raises(SearchError) as err:
+            store.run("Patient", [("family", many)])
+        assert err.value.status == 400
+    with pytest.raises(SearchError) as err:
+        store.run("Patient", [("gender", "male")] * 101)
+    assert err.value.status == 400
+    assert store.run("Patient", [("gender:missing", "true")] * 100).ids == ["p"]
+    wide = [("family:contains", ",".join(f"w{i}" for i in range(400)))] * 60  # 24,000 values in all
+    with pytest.raises(SearchError) as err:
+        store.run("Patient", wide)
+    assert err.value.status == 400
+    assert store.run("Patient", [("family", ",".join(f"v{i}" for i in range(500)))]).ids == []
+    assert store.run("Patient", [("_has:Patient:link:_has:Patient:link:_id", "p")]).ids == []

@@ -47,6 +47,10 @@ _IGNORED = frozenset({"_format", "_pretty"})
 _ELEMENT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)*$")
 _TOP = "\U0010ffff"
 _MAX_INCLUDE_ROUNDS = 8
+MAX_DEPTH = 8  # levels of chaining / _has in one parameter
+MAX_TERMS = 100  # AND-ed parameters in one search
+MAX_OR_VALUES = 500  # comma-separated values of one parameter (SQLite's expression depth is 1,000)
+MAX_SQL_VALUES = 20_000  # bound values in one statement (SQLite allows 32,766)
 
 
 def split_escaped(text: str, sep: str) -> list[str]:
@@ -104,6 +108,7 @@ class Compiler:
         self.warnings: list[str] = []
         self._n = 0
         self._ctes: list[tuple[str, _Sql]] = []
+        self._depth = 0
 
     # -- helpers ---------------------------------------------------------------------------------
     def _alias(self) -> str:
@@ -141,6 +146,15 @@ class Compiler:
     # -- resource sets ---------------------------------------------------------------------------
     def ids_query(self, rtype: str, terms: Sequence[tuple[str, str]]) -> _Sql:
         """SQL selecting the ids of live resources of ``rtype`` in this env/tenant matching all terms."""
+        self._depth += 1
+        try:
+            return self._ids_query(rtype, terms)
+        finally:
+            self._depth -= 1
+
+    def _ids_query(self, rtype: str, terms: Sequence[tuple[str, str]]) -> _Sql:
+        if self._depth > MAX_DEPTH:
+            raise SearchError(400, "INVALID_PARAMETER", f"Chains and _has nest deeper than {MAX_DEPTH} levels")
         a = self._alias()
         where = [f"{a}.env = ?", f"{a}.type = ?", f"{a}.tenant = ?"]
         args: list[Any] = [self.env, rtype, self.tenant]
@@ -186,6 +200,8 @@ class Compiler:
             self.unsupported(name, "Search modifier not supported")
             return None
         values = split_escaped(value, ",")
+        if len(values) > MAX_OR_VALUES:
+            raise SearchError(400, "INVALID_PARAMETER", f"More than {MAX_OR_VALUES} values for '{name[:100]}'")
         if code == "_id":
             return self._ids(alias, name, modifier, values)
         if pdef.type == "composite":
@@ -735,6 +751,11 @@ def _json_list(items: list[str]) -> str:
     return json.dumps(items)
 
 
+def _check_size(query: _Sql) -> None:
+    if len(query.args) > MAX_SQL_VALUES:
+        raise SearchError(400, "INVALID_PARAMETER", "The search has too many values")
+
+
 # -- running -------------------------------------------------------------------------------------
 def run(
     conn: sqlite3.Connection,
@@ -785,6 +806,8 @@ def run(
             terms.append((name, value))
         else:
             compiler.unsupported(name, "Unknown or unsupported search parameter")
+    if len(terms) > MAX_TERMS:
+        raise SearchError(400, "INVALID_PARAMETER", f"More than {MAX_TERMS} search parameters")
     where = compiler.ids_query(type, terms)
     total: int | None = None
     ids: list[str] = []
@@ -802,6 +825,7 @@ def run(
                 [*where.args, *order_args, count, offset],
             )
             page = compiler.wrap(page, more=True)
+            _check_size(page)
             rows = conn.execute(page.sql, page.args).fetchall()
             ids = [str(r[0]) for r in rows]
             if rows:
@@ -815,6 +839,7 @@ def run(
                 [*where.args, *order_args, count, offset],
             )
             page = compiler.wrap(page)
+            _check_size(page)
             ids = [str(r[0]) for r in conn.execute(page.sql, page.args)]
         if ids and len(ids) < count:
             total = offset + len(ids)  # a short, non-empty page is the last one
@@ -824,6 +849,7 @@ def run(
         sort_clause(compiler, type, sort, "id")  # validate the keys even when no page is read
     if total is None and want_total:
         counting = compiler.wrap(_Sql(f"SELECT COUNT(*) FROM ({where.sql})", where.args))
+        _check_size(counting)
         total = int(conn.execute(counting.sql, counting.args).fetchone()[0])
     if not want_total:
         total = None
