@@ -1,0 +1,117 @@
+"""Property: any query pair gives a SearchResult or a SearchError (400/403) whose message never
+contains the value; never another exception."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from clinikfhir._generated.search_parameters import SEARCH_PARAMETERS
+from clinikfhir.sandbox import search
+
+from .conftest import STORE_DDL, Store
+
+CODES = [
+    *sorted(SEARCH_PARAMETERS["Observation"]),
+    "subject:Patient.name",
+    "_has:Observation:patient:code",
+    "_sort",
+    "_include",
+    "_revinclude",
+    "_total",
+    "_summary",
+    "_elements",
+    "nonsense",
+    "subject.organization.name",
+]
+MODIFIERS = [
+    "",
+    ":missing",
+    ":not",
+    ":exact",
+    ":contains",
+    ":text",
+    ":in",
+    ":below",
+    ":above",
+    ":identifier",
+    ":Patient",
+    ":of-type",
+    ":iterate",
+    ":zzz",
+]
+PIECES = st.sampled_from(
+    [
+        "ge",
+        "lt",
+        "ap",
+        "sa",
+        "2024",
+        "2024-01-01T10:00:00Z",
+        "|",
+        "\\",
+        ",",
+        "$",
+        "8867-4",
+        "http://loinc.org",
+        "Patient/1",
+        "1e3",
+        "-5",
+        "true",
+        "*",
+        "Observation:subject",
+        "é",
+        "",
+    ]
+)
+VALUES = st.one_of(st.lists(PIECES, max_size=6).map("".join), st.text(max_size=30))
+
+
+def _conn() -> sqlite3.Connection:
+    conn = sqlite3.connect(":memory:")
+    for ddl in STORE_DDL:
+        conn.execute(ddl)
+    search.install(conn)
+    store = Store(conn)
+    store.put({"resourceType": "Patient", "id": "p", "name": [{"family": "Smith"}]})
+    store.put(
+        {
+            "resourceType": "Observation",
+            "id": "o",
+            "status": "final",
+            "subject": {"reference": "Patient/p"},
+            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+            "effectiveDateTime": "2024-01-01",
+            "valueQuantity": {"value": 5},
+        }
+    )
+    return conn
+
+
+CONN = _conn()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.tuples(st.sampled_from(CODES), st.sampled_from(MODIFIERS), VALUES), min_size=1, max_size=4),
+    st.booleans(),
+)
+def test_any_query_is_answered_or_refused_cleanly(pairs: list[tuple[str, str, str]], lenient: bool) -> None:
+    params = [(code + modifier, value) for code, modifier, value in pairs]
+    error: search.SearchError | None = None
+    try:
+        result = search.run(
+            CONN, env="test", tenant="org_a", type="Observation", params=params, offset=0, count=10, lenient=lenient
+        )
+    except search.SearchError as err:
+        error = err
+    if error is not None:
+        assert error.status in (400, 403)
+        for _, _, value in pairs:
+            if len(value) >= 4 and value not in {"true", "_sort"}:
+                assert value not in error.message
+    else:
+        assert set(result.ids) <= {"o"}
+        assert set(result.includes) <= {("Patient", "p")}
