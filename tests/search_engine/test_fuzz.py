@@ -115,3 +115,75 @@ def test_any_query_is_answered_or_refused_cleanly(pairs: list[tuple[str, str, st
     else:
         assert set(result.ids) <= {"o"}
         assert set(result.includes) <= {("Patient", "p")}
+
+
+KEYS = st.sampled_from(
+    [
+        "code",
+        "coding",
+        "system",
+        "value",
+        "valueQuantity",
+        "valueString",
+        "effectivePeriod",
+        "effectiveDateTime",
+        "start",
+        "end",
+        "subject",
+        "reference",
+        "identifier",
+        "name",
+        "family",
+        "given",
+        "text",
+        "display",
+        "meta",
+        "tag",
+        "lastUpdated",
+        "component",
+        "low",
+        "high",
+        "unit",
+        "status",
+        "event",
+        "repeat",
+        "boundsPeriod",
+        "type",
+        "telecom",
+        "birthDate",
+        "address",
+        "city",
+        "link",
+        "other",
+        "profile",
+        "currency",
+        "probabilityRange",
+    ]
+)
+JSON = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(allow_nan=True),
+        st.text(max_size=12),
+        st.sampled_from(["2024", "2024-13-40", "Patient/1", "http://x/y|1", "urn:uuid:1", "#c", "T10:00"]),
+    ),
+    lambda children: st.one_of(st.lists(children, max_size=3), st.dictionaries(KEYS, children, max_size=5)),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(["Observation", "Patient", "Encounter", "Condition", "RiskAssessment", "Bundle"]),
+    st.dictionaries(KEYS, JSON, max_size=8),
+)
+def test_any_json_body_indexes_without_error(rtype: str, body: dict[str, object]) -> None:
+    resource = {**body, "resourceType": rtype, "id": "fz"}
+    search.reindex(CONN, env="fuzz", type=rtype, id="fz", tenant="org_f", resource=resource)
+    result = search.run(
+        CONN, env="fuzz", tenant="org_f", type=rtype, params=[("_id", "fz")], offset=0, count=5, lenient=False
+    )
+    assert result.ids == ["fz"]
+    search.reindex(CONN, env="fuzz", type=rtype, id="fz", tenant="org_f", resource=None)
