@@ -3,8 +3,35 @@ tenant-scoped search over them (interface 6).
 
 ``install`` creates the index tables, ``reindex`` replaces one resource's rows inside the store's
 transaction, ``run`` answers a type-level search, ``everything`` answers ``Patient/$everything``,
-and ``supported_parameters`` / ``SUPPORTED_MODIFIERS`` / ``SUPPORTED_PREFIXES`` describe exactly what
-is implemented, for the CapabilityStatement.
+and ``supported_parameters`` / ``capability_fragment`` / ``SUPPORTED_MODIFIERS`` /
+``SUPPORTED_PREFIXES`` describe exactly what is implemented, for the CapabilityStatement.
+
+Indexing: every parameter of the generated table (``clinikfhir._generated.search_parameters``) with
+an expression is evaluated on write, by compiled path walkers for the simple expressions and by
+fhirpathpy for the rest; rows carry env and tenant and are replaced on every write.
+
+Matching choices, where the R4 search page leaves room:
+
+- dates are half-open ranges [low, high) at their precision, in UTC (a time without zone is UTC);
+  eq = contained, ne = not contained, gt = ends after, lt = starts before, ge = gt or eq,
+  le = lt or eq, sa = starts at or after the end, eb = ends at or before the start, ap = overlaps
+  the value widened by 10% of its distance from now (at least its own width);
+- numbers and quantities: eq/ne use the search value's implicit precision (``100`` = [99.5, 100.5));
+  the other prefixes compare the value; a Range target is its [low, high]; quantities compare
+  system and code as given (``value||unit`` matches code or unit); no unit conversion;
+- strings match per part (each name part, address part, or string leaf): starts-with, ``:exact``
+  (case and accents kept), ``:contains``; case- and accent-insensitive otherwise;
+- token ``:text`` matches a word prefix of a coding display or a concept's text; ``:not`` and
+  ``:not-in`` include resources with no value; ``:in``/``:not-in`` know every value set of a
+  required binding in R4 (``clinikfhir._generated.search_value_sets``);
+- references match by id, ``Type/id``, ``:Type``, absolute or canonical URL (``url|version``) and
+  ``:identifier``; chains and ``_has`` nest up to 8 levels, every level within the caller's tenant;
+- ``_sort`` keys: dates by earliest start (descending: latest start), numbers/quantities by low
+  (descending: high), strings and tokens by value; missing values last; ties by id.
+
+Not implemented (a 400 naming the parameter, or a warning under lenient handling): ``_text``,
+``_content``, ``_query``, ``_list``, ``_type``, ``_contained``, ``near``, token ``:above``/``:below``,
+``_summary`` other than ``count``/``false``.
 """
 
 from __future__ import annotations
