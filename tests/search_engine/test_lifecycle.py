@@ -145,3 +145,16 @@ def test_oversized_searches_are_400_not_crashes(store: Store) -> None:
     assert err.value.status == 400
     assert store.run("Patient", [("family", ",".join(f"v{i}" for i in range(500)))]).ids == []
     assert store.run("Patient", [("_has:Patient:link:_has:Patient:link:_id", "p")]).ids == []
+
+
+def test_install_rebuilds_index_tables_of_an_older_layout(store: Store) -> None:
+    store.put({"resourceType": "Patient", "id": "p", "name": [{"family": "Kept"}]})
+    conn = store.conn
+    # an older layout: no seq column, another version number
+    conn.execute("DROP TABLE sp_string")
+    conn.execute("CREATE TABLE sp_string(env, tenant, type, id, param, grp, value, raw)")
+    conn.execute("UPDATE sp_meta SET value = '1' WHERE key = 'schema'")
+    search.install(conn)
+    assert store.ids("Patient", "family=kept") == ["p"]
+    store.put({"resourceType": "Patient", "id": "q", "name": [{"family": "Kept"}]})
+    assert store.ids("Patient", "family=kept") == ["p", "q"]

@@ -60,12 +60,24 @@ DDL: tuple[str, ...] = (
 )
 
 
-def install(conn: sqlite3.Connection) -> None:
-    """Create the index tables and their SQL indexes (idempotent).
+# Bump when the index layout changes: install() then drops the old index tables and rebuilds them
+# from the stored bodies, so a durable database made by an earlier version keeps working.
+SCHEMA_VERSION = 4
 
-    A store that already holds live resources but no index rows (a database made before the
-    engine existed) is indexed from the stored bodies, in the caller's transaction.
+
+def install(conn: sqlite3.Connection) -> None:
+    """Create the index tables and their SQL indexes (idempotent), in the caller's transaction.
+
+    Index tables of another layout version are dropped first. A store that holds live resources
+    but no index rows (made before the engine existed, or just dropped) is indexed from the stored
+    bodies.
     """
+    conn.execute("CREATE TABLE IF NOT EXISTS sp_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    row = conn.execute("SELECT value FROM sp_meta WHERE key = 'schema'").fetchone()
+    if row is None or row[0] != str(SCHEMA_VERSION):
+        for table in ("sp_resource", *COLUMNS):
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
+        conn.execute("INSERT OR REPLACE INTO sp_meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
     for statement in DDL:
         conn.execute(statement)
     if conn.execute("SELECT 1 FROM sp_resource LIMIT 1").fetchone() is not None:
