@@ -199,21 +199,23 @@ def table(title: str, approaches: dict[str, Callable[[], object] | str], repeat:
         print(f"  {name:<46} {ms:>10.2f} {ms / base:>10.2f}x")
 
 
+# The child reads its peak from /proc (VmHWM): ru_maxrss would include the parent's size at fork.
 _CHILD = """
-import gc, resource, sys
+import gc, sys
 sys.path.insert(0, {path!r})
 from bench_typed_reads import read_approaches, searchset
+def status(key):
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith(key))
 with open({file!r}, "rb") as fh:
     raw = fh.read()
 warm = read_approaches(searchset({kind!r}, 10))[{name!r}]
 warm()  # imports and plan compilation happen here, before the measurement
 fn = read_approaches(raw)[{name!r}]
 gc.collect()
-with open("/proc/self/statm") as fh:
-    resident = int(fh.read().split()[1]) * resource.getpagesize() // 1024
+resident = status("VmRSS:")
 kept = fn()
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(resident, peak)
+print(resident, status("VmHWM:"))
 """
 
 
