@@ -25,6 +25,8 @@ def _variants(pdef: ParamDef) -> list[Callable[[Any], Any]]:
     out: list[Callable[[Any], Any]] = [lambda p: p.missing(), lambda p: p.missing(False)]
     if pdef.type == "token":
         out += [lambda p: p("x"), lambda p: p(("urn:s", "x")), lambda p: p.text("x"), lambda p: p.not_("x")]
+    elif pdef.code in ("_text", "_content"):
+        out += [lambda p: p("x"), lambda p: p("two words"), lambda p: p.contains("x")]
     elif pdef.type == "string":
         out += [lambda p: p("x"), lambda p: p.exact("X"), lambda p: p.contains("x")]
     elif pdef.type == "date":

@@ -236,7 +236,7 @@ def test_kinds(data: Store, rtype: str, query: str, expected: str) -> None:
         ("Observation", "value-quantity=1|2"),
         ("Observation", "code-value-quantity=8480-6"),
         ("Patient", "identifier=a|b|c"),
-        ("Patient", "_content=zzq"),
+        ("Patient", "_content:exact=zzq"),
         ("Location", "near=1|2|3"),
         ("Patient", "active:missing=maybe"),
     ],
@@ -257,3 +257,32 @@ def test_lenient_drops_unsupported_modifiers_with_a_warning(data: Store) -> None
     assert sorted(result.ids) == ["pa", "pb"]
     assert result.warnings
     assert all("male" not in w for w in result.warnings)
+
+
+def test_full_text_content_and_narrative(store: Store) -> None:
+    store.put(
+        {
+            "resourceType": "Patient",
+            "id": "n1",
+            "name": [{"family": "Müller", "given": ["Anna"]}],
+            "text": {
+                "status": "generated",
+                "div": '<div xmlns="http://www.w3.org/1999/xhtml">Seen &amp; <b>discharged</b> home</div>',
+            },
+        }
+    )
+    store.put(
+        {"resourceType": "Patient", "id": "n2", "name": [{"family": "Home"}], "meta": {"tag": [{"code": "muller"}]}}
+    )
+    assert store.ids("Patient", "_content=muller") == ["n1"]  # meta is not content
+    assert store.ids("Patient", "_content=anna mull") == ["n1"]
+    assert store.ids("Patient", "_content=anna jones") == []
+    assert store.ids("Patient", "_content=zzz,home") == ["n2"]
+    assert store.ids("Patient", "_text=discharged home") == ["n1"]
+    assert store.ids("Patient", [("_text", "seen & discharged")]) == ["n1"]
+    assert store.ids("Patient", "_text=anna") == []  # names are not narrative
+    assert store.ids("Patient", "_text:missing=true") == ["n2"]
+    assert store.ids("Patient", "_text:contains=charg") == ["n1"]
+    store.put({"resourceType": "Patient", "id": "n1", "name": [{"family": "Other"}]})
+    assert store.ids("Patient", "_text=discharged") == []
+    assert store.ids("Patient", "_content=muller") == []

@@ -29,8 +29,10 @@ Matching choices, where the R4 search page leaves room:
 - ``_sort`` keys: dates by earliest start (descending: latest start), numbers/quantities by low
   (descending: high), strings and tokens by value; missing values last; ties by id.
 
-Not implemented (a 400 naming the parameter, or a warning under lenient handling): ``_text``,
-``_content``, ``_query``, ``_list``, ``_type``, ``_contained``, ``near``, token ``:above``/``:below``,
+``_content``/``_text`` match when every word of a value occurs in the resource's strings / narrative.
+
+Not implemented (a 400 naming the parameter, or a warning under lenient handling):
+``_query``, ``_list``, ``_type``, ``_contained``, ``near``, token ``:above``/``:below``,
 ``_summary`` other than ``count``/``false``.
 """
 
@@ -41,6 +43,7 @@ from ._capabilities import (
     SUPPORTED_PREFIXES,
     SUPPORTED_RESULT_PARAMETERS,
     capability_fragment,
+    parameter_modifiers,
     supported_parameters,
 )
 from ._everything import everything
@@ -58,6 +61,7 @@ __all__ = [
     "capability_fragment",
     "everything",
     "install",
+    "parameter_modifiers",
     "reindex",
     "run",
     "supported_parameters",

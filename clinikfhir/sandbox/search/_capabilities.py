@@ -7,7 +7,7 @@ from typing import Any, Final
 
 from clinikfhir._generated.search_parameters import SEARCH_PARAMETERS, ParamDef
 
-from ._query import MODIFIERS, PREFIXES, RESULT_PARAMETERS
+from ._query import MODIFIERS, PREFIXES, RESULT_PARAMETERS, TEXT_PARAMS
 from ._schema import TABLES
 
 SUPPORTED_MODIFIERS: Final[dict[str, tuple[str, ...]]] = dict(MODIFIERS)
@@ -24,6 +24,8 @@ SUPPORTED_RESULT_PARAMETERS: Final[tuple[str, ...]] = RESULT_PARAMETERS
 
 
 def _supported(pdef: ParamDef, params: dict[str, ParamDef]) -> bool:
+    if pdef.code in TEXT_PARAMS:
+        return pdef.type == "string"
     if not pdef.expression:
         return False
     if pdef.type == "composite":
@@ -51,9 +53,20 @@ def _revincludes() -> dict[str, tuple[str, ...]]:
     return {target: tuple(values) for target, values in out.items()}
 
 
+def parameter_modifiers(pdef: ParamDef) -> tuple[str, ...]:
+    """The modifiers ``run`` accepts on one parameter (reference targets as ``:Type`` excluded)."""
+    if pdef.code in TEXT_PARAMS:
+        return ("missing", "contains")
+    if pdef.code == "_id":
+        return ("not",)
+    return SUPPORTED_MODIFIERS.get(pdef.type, ())
+
+
 def _documentation(pdef: ParamDef) -> str:
     notes = [pdef.description.strip()]
-    modifiers = [f":{m}" for m in SUPPORTED_MODIFIERS.get(pdef.type, ())]
+    if pdef.code in TEXT_PARAMS:
+        notes.append("Every word of a value must occur (case- and accent-insensitive); :contains is the same.")
+    modifiers = [f":{m}" for m in parameter_modifiers(pdef)]
     if pdef.type == "reference":
         modifiers += [f":{t}" for t in pdef.targets]
         notes.append("Chaining (name.param, name:Type.param) and _has are supported.")

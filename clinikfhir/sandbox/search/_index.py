@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import html
+import re
 import sqlite3
 from collections.abc import Callable
 from typing import Any
@@ -38,6 +40,15 @@ def _strings(value: Any, out: list[str]) -> None:
             _strings(value.get(key), out)
 
 
+def _text(value: object) -> str | None:
+    """A JSON string, or a number rendered as text; None for anything else (lists, objects, null)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
 def token_rows(param: str, grp: int, item: Item, out: Rows) -> None:
     """Token rows (system, code, normalised text) for code, boolean, Coding, CodeableConcept,
     Identifier (plus its ``:of-type`` rows) and ContactPoint values."""
@@ -55,33 +66,33 @@ def token_rows(param: str, grp: int, item: Item, out: Rows) -> None:
             text = value.get("text")
             if isinstance(text, str):
                 rows.append((param, grp, None, None, normalise(text)))
-        elif "value" in value and (
-            kind == "ContactPoint" or (value.get("system") in _CONTACT_SYSTEMS and "type" not in value)
+        elif _text(value.get("value")) is not None and (
+            kind == "ContactPoint" or (_text(value.get("system")) in _CONTACT_SYSTEMS and "type" not in value)
         ):
-            rows.append((param, grp, value.get("system"), str(value["value"]), None))
-        elif "value" in value and not isinstance(value.get("value"), int | float):
-            system, code = value.get("system"), value.get("value")
+            rows.append((param, grp, _text(value.get("system")), _text(value["value"]), None))
+        elif isinstance(value.get("value"), str):
+            system, code = _text(value.get("system")), _text(value.get("value"))
             type_cc = value.get("type")
             text = type_cc.get("text") if is_obj(type_cc) else None
-            rows.append((param, grp, system, str(code), normalise(text) if isinstance(text, str) else None))
+            rows.append((param, grp, system, code, normalise(text) if isinstance(text, str) else None))
             if is_obj(type_cc):
                 for coding in items(type_cc.get("coding")):
-                    if is_obj(coding) and coding.get("code"):
+                    type_code = _text(coding.get("code")) if is_obj(coding) else None
+                    if is_obj(coding) and type_code:
                         # :of-type rows: system/code of the identifier type, the raw value as text
-                        rows.append((param + ":of-type", grp, coding.get("system"), coding["code"], str(code)))
+                        rows.append((param + ":of-type", grp, _text(coding.get("system")), type_code, code))
         elif "code" in value or "system" in value:
             _coding_row(param, grp, value, rows)
 
 
 def _coding_row(param: str, grp: int, coding: dict[str, Any], rows: list[tuple[Any, ...]]) -> None:
     display = coding.get("display")
-    code = coding.get("code")
     rows.append(
         (
             param,
             grp,
-            coding.get("system"),
-            str(code) if code is not None else None,
+            _text(coding.get("system")),
+            _text(coding.get("code")),
             normalise(display) if isinstance(display, str) else None,
         )
     )
@@ -153,9 +164,9 @@ def quantity_rows(param: str, grp: int, item: Item, out: Rows) -> None:
     if "low" in value or "high" in value:
         bound = value.get("low") or value.get("high")
         source = bound if is_obj(bound) else {}
-    system, code, unit = source.get("system"), source.get("code"), source.get("unit")
+    system, code, unit = _text(source.get("system")), _text(source.get("code")), _text(source.get("unit"))
     if "currency" in source:
-        system, code = "urn:iso:std:iso:4217", source.get("currency")
+        system, code = "urn:iso:std:iso:4217", _text(source.get("currency"))
     out["sp_quantity"].append((param, grp, bounds[0], bounds[1], system, code, unit))
 
 
@@ -189,8 +200,8 @@ def reference_rows(param: str, grp: int, item: Item, out: Rows) -> None:
     else:  # identifier- or display-only: present (for :missing) but matches no target
         rows.append((param, grp, None, None, None, None))
     ident = value.get("identifier")
-    if is_obj(ident) and ident.get("value") is not None:
-        out["sp_token"].append((param + ":identifier", grp, ident.get("system"), str(ident["value"]), None))
+    if is_obj(ident) and _text(ident.get("value")) is not None:
+        out["sp_token"].append((param + ":identifier", grp, _text(ident.get("system")), _text(ident["value"]), None))
 
 
 def uri_rows(param: str, grp: int, item: Item, out: Rows) -> None:
@@ -264,6 +275,38 @@ def _composite_rows(resource: dict[str, Any], pdef: ParamDef, params: dict[str, 
                 rows_for(f"{pdef.code}#{n}", grp, item, out)
 
 
+_TAG_RE = re.compile(r"<[^>]*>")
+_SKIP_CONTENT = frozenset({"meta", "text", "id", "resourceType"})
+
+
+def _leaves(value: Any, out: list[str]) -> None:
+    if isinstance(value, str):
+        out.append(value)
+    elif is_list(value):
+        for v in value:
+            _leaves(v, out)
+    elif is_obj(value):
+        for v in value.values():
+            _leaves(v, out)
+
+
+def full_text(resource: dict[str, Any], params: dict[str, ParamDef]) -> list[tuple[str, str]]:
+    """Normalised text for ``_content`` (every string outside meta and the narrative) and ``_text``
+    (the narrative's words, markup removed), when the type has those parameters."""
+    out: list[tuple[str, str]] = []
+    if "_content" in params:
+        strings: list[str] = []
+        for key, value in resource.items():
+            if key not in _SKIP_CONTENT:
+                _leaves(value, strings)
+        out.append(("_content", normalise(" ".join(strings))))
+    narrative = resource.get("text")
+    div = narrative.get("div") if is_obj(narrative) else None
+    if "_text" in params and isinstance(div, str):
+        out.append(("_text", normalise(html.unescape(_TAG_RE.sub(" ", div)))))
+    return out
+
+
 def _last_updated(resource: dict[str, Any]) -> int | None:
     meta = resource.get("meta")
     stamp = meta.get("lastUpdated") if is_obj(meta) else None
@@ -277,7 +320,7 @@ def reindex(
     """Replace the index rows of one resource inside the caller's transaction (None = deleted)."""
     key = (env, type, id)
     if conn.execute("SELECT 1 FROM sp_resource WHERE env = ? AND type = ? AND id = ?", key).fetchone() is not None:
-        for table in (*TABLES.values(), "sp_resource"):
+        for table in (*TABLES.values(), "sp_resource", "sp_text"):
             conn.execute(f"DELETE FROM {table} WHERE env = ? AND type = ? AND id = ?", key)  # noqa: S608
     if resource is None:
         return
@@ -285,6 +328,9 @@ def reindex(
     if params is None:
         return
     conn.execute("INSERT INTO sp_resource VALUES (?, ?, ?, ?, ?)", (env, type, id, tenant, _last_updated(resource)))
+    texts = [(env, type, id, param, tenant, text) for param, text in full_text(resource, params) if text]
+    if texts:
+        conn.executemany("INSERT INTO sp_text VALUES (?, ?, ?, ?, ?, ?)", texts)
     rows = extract(resource, params)
     for table, table_rows in rows.items():
         if not table_rows:

@@ -27,6 +27,7 @@ from ._schema import TABLES
 from ._values import date_range, decimal_value, normalise, precision_range
 
 TENANT_SYSTEM = "https://clinikapi.com/tenant"
+TEXT_PARAMS = frozenset({"_content", "_text"})  # full-text parameters (no FHIRPath expression)
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 _PREFIXED_KINDS = frozenset({"date", "number", "quantity"})
 
@@ -191,6 +192,19 @@ class Compiler:
         if pdef is None:
             self.unsupported(name, f"Unknown search parameter for {rtype}")
             return None
+        if code in TEXT_PARAMS and pdef.type == "string":
+            if modifier == "missing":
+                if value not in ("true", "false"):
+                    raise _bad_value(name)
+                sql = (
+                    f"{'NOT ' if value == 'true' else ''}EXISTS (SELECT 1 FROM sp_text t WHERE t.env = {alias}.env "
+                    f"AND t.type = {alias}.type AND t.id = {alias}.id AND t.param = ?)"
+                )
+                return _Sql(sql, [code], selective=False)
+            if modifier not in ("", "contains"):
+                self.unsupported(name, "Search modifier not supported")
+                return None
+            return self._full_text(name, code, value, alias)
         if pdef.type == "special" or not pdef.expression:
             self.unsupported(name, "Search parameter not supported")
             return None
@@ -258,6 +272,23 @@ class Compiler:
             f"SELECT 1 FROM {table} {x} WHERE {x}.env = {alias}.env AND {x}.type = {alias}.type "
             f"AND {x}.id = {alias}.id AND {x}.param = ?"
         )
+
+    def _full_text(self, name: str, code: str, value: str, alias: str) -> _Sql:
+        """``_content``/``_text``: every word of one of the (comma-separated) values occurs in the
+        resource's normalised text, case- and accent-insensitively."""
+        ors: list[str] = []
+        args: list[Any] = [code]
+        for raw in split_escaped(value, ","):
+            words = normalise(unescape(raw)).split()
+            if not words:
+                raise _bad_value(name)
+            ors.append(" AND ".join("instr(t.content, ?) > 0" for _ in words))
+            args.extend(words)
+        sql = (
+            f"EXISTS (SELECT 1 FROM sp_text t WHERE t.env = {alias}.env AND t.type = {alias}.type "
+            f"AND t.id = {alias}.id AND t.param = ? AND (" + " OR ".join(f"({o})" for o in ors) + "))"
+        )
+        return _Sql(sql, args, selective=False)
 
     def _modifier_ok(self, pdef: ParamDef, modifier: str) -> bool:
         if modifier in MODIFIERS.get(pdef.type, ()):

@@ -51,6 +51,10 @@ DDL: tuple[str, ...] = (
     "tenant TEXT NOT NULL, lu INTEGER, PRIMARY KEY(env, type, id)) WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS sp_resource_tenant ON sp_resource(env, type, tenant, lu, id)",
     *(_table(name) for name in COLUMNS),
+    # _content (every string of the resource) and _text (its narrative), normalised, one row each
+    "CREATE TABLE IF NOT EXISTS sp_text(env TEXT NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL, "
+    "param TEXT NOT NULL, tenant TEXT NOT NULL, content TEXT NOT NULL, PRIMARY KEY(env, type, id, param)) "
+    "WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS sp_token_code ON sp_token(env, type, param, code, tenant, system)",
     "CREATE INDEX IF NOT EXISTS sp_string_value ON sp_string(env, type, param, value, tenant)",
     "CREATE INDEX IF NOT EXISTS sp_reference_target ON sp_reference(env, type, param, ref_id, ref_type, tenant)",
@@ -62,7 +66,7 @@ DDL: tuple[str, ...] = (
 
 # Bump when the index layout changes: install() then drops the old index tables and rebuilds them
 # from the stored bodies, so a durable database made by an earlier version keeps working.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def install(conn: sqlite3.Connection) -> None:
@@ -75,7 +79,7 @@ def install(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE TABLE IF NOT EXISTS sp_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)")
     row = conn.execute("SELECT value FROM sp_meta WHERE key = 'schema'").fetchone()
     if row is None or row[0] != str(SCHEMA_VERSION):
-        for table in ("sp_resource", *COLUMNS):
+        for table in ("sp_resource", "sp_text", *COLUMNS):
             conn.execute(f"DROP TABLE IF EXISTS {table}")
         conn.execute("INSERT OR REPLACE INTO sp_meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
     for statement in DDL:
