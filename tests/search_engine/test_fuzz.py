@@ -66,7 +66,12 @@ PIECES = st.sampled_from(
         "",
     ]
 )
-VALUES = st.one_of(st.lists(PIECES, max_size=6).map("".join), st.text(max_size=30))
+MARK = "\u27c2zq"  # appears in no message template: a value carrying it must never be echoed
+VALUES = st.one_of(
+    st.lists(PIECES, max_size=6).map("".join),
+    st.text(max_size=30),
+    st.lists(PIECES, max_size=4).map(lambda p: "".join(p) + MARK),
+)
 
 
 def _conn() -> sqlite3.Connection:
@@ -110,8 +115,8 @@ def test_any_query_is_answered_or_refused_cleanly(pairs: list[tuple[str, str, st
     if error is not None:
         assert error.status in (400, 403)
         for _, _, value in pairs:
-            if len(value) >= 4 and value not in {"true", "_sort"}:
-                assert value not in error.message
+            if MARK in value:
+                assert MARK not in error.message
     else:
         assert set(result.ids) <= {"o"}
         assert set(result.includes) <= {("Patient", "p")}
