@@ -286,3 +286,31 @@ def test_everything_pages(graph: Store) -> None:
     assert len(first.ids) == 4
     assert len(second.ids) == 2
     assert not set(first.ids) & set(second.ids)
+
+
+def test_list_parameter_is_tenant_scoped(graph: Store) -> None:
+    graph.put(
+        {
+            "resourceType": "List",
+            "id": "l1",
+            "status": "current",
+            "mode": "working",
+            "entry": [{"item": ref("Patient/p1")}, {"item": ref("Observation/ob2")}],
+        }
+    )
+    graph.put(
+        {
+            "resourceType": "List",
+            "id": "lx",
+            "status": "current",
+            "mode": "working",
+            "entry": [{"item": ref("Patient/p2")}],
+        },
+        tenant="org_b",
+    )
+    assert graph.ids("Patient", "_list=l1") == ["p1"]
+    assert graph.ids("Observation", "_list=l1") == ["ob2"]
+    assert graph.ids("Patient", "_list=l1,lx") == ["p1"]
+    assert graph.ids("Patient", "_list=lx") == []  # org_b's list
+    assert graph.ids("Patient", "_list=l1", tenant="org_b") == []
+    assert graph.ids("Patient", "_list=l1&name=jones") == []

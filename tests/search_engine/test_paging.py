@@ -139,7 +139,7 @@ def test_capability_fragment_lists_only_accepted_includes(store: Store) -> None:
 
     fragment = capability_fragment("Patient")
     names = {p["name"] for p in fragment["searchParam"]}
-    assert names == {p.code for p in supported_parameters("Patient")}
+    assert names == {p.code for p in supported_parameters("Patient")} | {"_list"}
     assert all(p["documentation"] for p in fragment["searchParam"])
     assert "Observation:subject" in fragment["searchRevInclude"]
     for value in fragment["searchInclude"]:

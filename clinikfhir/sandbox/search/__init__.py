@@ -29,10 +29,11 @@ Matching choices, where the R4 search page leaves room:
 - ``_sort`` keys: dates by earliest start (descending: latest start), numbers/quantities by low
   (descending: high), strings and tokens by value; missing values last; ties by id.
 
-``_content``/``_text`` match when every word of a value occurs in the resource's strings / narrative.
+``_content``/``_text`` match when every word of a value occurs in the resource's strings / narrative;
+``_list=id`` matches the items of the caller's List resources.
 
 Not implemented (a 400 naming the parameter, or a warning under lenient handling):
-``_query``, ``_list``, ``_type``, ``_contained``, ``near``, token ``:above``/``:below``,
+``_query``, ``_type``, ``_contained``, ``near``, token ``:above``/``:below``,
 ``_summary`` other than ``count``/``false``.
 """
 

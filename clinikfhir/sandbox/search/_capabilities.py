@@ -83,9 +83,18 @@ def capability_fragment(type: str) -> dict[str, Any]:
     ``searchInclude`` and ``searchRevInclude``; only what ``run`` implements."""
     params = supported_parameters(type)
     includes = ["*", *(f"{type}:{p.code}" for p in params if p.type == "reference")]
+    list_param = {
+        "name": "_list",
+        "type": "special",
+        "documentation": "Items of the caller's List resources with these ids (comma = OR). No modifiers.",
+    }
     return {
         "searchParam": [
-            {"name": p.code, "definition": p.url, "type": p.type, "documentation": _documentation(p)} for p in params
+            *(
+                {"name": p.code, "definition": p.url, "type": p.type, "documentation": _documentation(p)}
+                for p in params
+            ),
+            list_param,
         ],
         "searchInclude": includes,
         "searchRevInclude": ["*", *_revincludes().get(type, ())],

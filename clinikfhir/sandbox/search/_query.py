@@ -187,6 +187,8 @@ class Compiler:
         if "." in name:
             return self._chain(rtype, name, value, alias)
         code, _, modifier = name.partition(":")
+        if code == "_list":
+            return self._list(rtype, name, modifier, value, alias)
         params = SEARCH_PARAMETERS.get(rtype, {})
         pdef = params.get(code)
         if pdef is None:
@@ -272,6 +274,22 @@ class Compiler:
             f"SELECT 1 FROM {table} {x} WHERE {x}.env = {alias}.env AND {x}.type = {alias}.type "
             f"AND {x}.id = {alias}.id AND {x}.param = ?"
         )
+
+    def _list(self, rtype: str, name: str, modifier: str, value: str, alias: str) -> _Sql | None:
+        """``_list=id[,id]``: resources that are items of one of the caller's List resources."""
+        if modifier:
+            self.unsupported(name, "Search modifier not supported")
+            return None
+        ids = [unescape(v) for v in split_escaped(value, ",")]
+        if not all(ids) or any(i.startswith("$") for i in ids):
+            raise _bad_value(name)
+        x = self._alias()
+        marks = ", ".join("?" * len(ids))
+        sql = (
+            f"{alias}.id IN (SELECT {x}.ref_id FROM sp_reference {x} WHERE {x}.env = ? AND {x}.type = 'List' "
+            f"AND {x}.id IN ({marks}) AND {x}.param = 'item' AND {x}.tenant = ? AND {x}.ref_type = ?)"
+        )
+        return _Sql(sql, [self.env, *ids, self.tenant, rtype])
 
     def _full_text(self, name: str, code: str, value: str, alias: str) -> _Sql:
         """``_content``/``_text``: every word of one of the (comma-separated) values occurs in the
@@ -833,7 +851,13 @@ def run(
             elements = (elements or []) + names
         elif base in ("_include", "_revinclude"):
             includes.append(parse_include(name, value))
-        elif name.startswith("_has:") or "." in name or not name.startswith("_") or base in SEARCH_PARAMETERS[type]:
+        elif (
+            name.startswith("_has:")
+            or "." in name
+            or not name.startswith("_")
+            or base in SEARCH_PARAMETERS[type]
+            or base == "_list"
+        ):
             terms.append((name, value))
         else:
             compiler.unsupported(name, "Unknown or unsupported search parameter")
