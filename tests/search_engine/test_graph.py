@@ -314,3 +314,37 @@ def test_list_parameter_is_tenant_scoped(graph: Store) -> None:
     assert graph.ids("Patient", "_list=lx") == []  # org_b's list
     assert graph.ids("Patient", "_list=l1", tenant="org_b") == []
     assert graph.ids("Patient", "_list=l1&name=jones") == []
+
+
+def test_everything_dates_use_each_types_clinical_date(graph: Store) -> None:
+    graph.put(
+        {
+            "resourceType": "Condition",
+            "id": "c_old",
+            "subject": ref("Patient/p2"),
+            "onsetDateTime": "2010-05-01",
+            "code": {"text": "x"},
+        }
+    )
+    graph.put(
+        {
+            "resourceType": "Condition",
+            "id": "c_new",
+            "subject": ref("Patient/p2"),
+            "onsetDateTime": "2024-05-01",
+            "code": {"text": "x"},
+        }
+    )
+    graph.put(
+        {
+            "resourceType": "MedicationRequest",
+            "id": "mr",
+            "status": "active",
+            "intent": "order",
+            "subject": ref("Patient/p2"),
+            "authoredOn": "2011-01-01",
+            "medicationCodeableConcept": {"text": "m"},
+        }
+    )
+    assert everything(graph, "p2", start="2021-01-01") == ["Patient/p2", "Condition/c_new"]
+    assert everything(graph, "p2", end="2012-01-01") == ["Patient/p2", "Condition/c_old", "MedicationRequest/mr"]

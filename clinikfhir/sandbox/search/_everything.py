@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from clinikfhir._generated.search_compartment import PATIENT_COMPARTMENT
+from clinikfhir._generated.search_parameters import SEARCH_PARAMETERS, ParamDef
 
 from ._model import SearchError, SearchResult
 from ._values import date_range
@@ -24,6 +25,33 @@ def _pairs(types: Sequence[str] | None) -> list[list[str]]:
         if wanted is None or rtype in wanted
         for param in params
     )
+
+
+_NO = ParamDef("", "", "", (), (), (), "", "")
+
+# The date parameter that places a resource in time for start/end, per compartment type: the first
+# of these codes the type defines.
+_DATE_CODES = (
+    "date",
+    "authoredon",
+    "onset-date",
+    "recorded-date",
+    "period",
+    "occurrence",
+    "issued",
+    "created",
+    "effective",
+    "when",
+    "sent",
+    "recorded",
+)
+CLINICAL_DATE: dict[str, str] = {
+    rtype: code
+    for rtype in sorted(PATIENT_COMPARTMENT)
+    for code in [next((c for c in _DATE_CODES if SEARCH_PARAMETERS.get(rtype, {}).get(c, _NO).type == "date"), "")]
+    if code
+}
+CLINICAL_DATE["MedicationRequest"] = "authoredon"  # its `date` is the dosage timing
 
 
 def _bound(name: str, value: str | None) -> tuple[int, int] | None:
@@ -100,9 +128,10 @@ def everything(
     if start_rng is not None or end_rng is not None:
         low = start_rng[0] if start_rng else None
         high = end_rng[1] if end_rng else None
-        cond = ["d.env = r.env", "d.type = r.type", "d.id = r.id", "d.param = 'date'"]
+        cond = ["d.env = r.env", "d.type = r.type", "d.id = r.id", "d.param = json_extract(?, '$.' || r.type)"]
         overlap = list(cond)
-        oargs: list[object] = []
+        dates = json.dumps(CLINICAL_DATE)
+        oargs: list[object] = [dates, dates]
         if low is not None:
             overlap.append("d.high > ?")
             oargs.append(low)
