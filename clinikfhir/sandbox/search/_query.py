@@ -324,11 +324,8 @@ class Compiler:
     def _missing(self, rtype: str, pdef: ParamDef, name: str, value: str, alias: str) -> _Sql | None:
         if value not in ("true", "false"):
             raise _bad_value(name)
-        if pdef.code == "_id":
-            return _Sql("0" if value == "true" else "1")
-        if pdef.code == "_tag":
-            # the tenant tag is always present; only a tenant-system-free query makes sense here
-            pass
+        if pdef.code == "_id":  # every resource has an id
+            return _Sql("0" if value == "true" else "1", selective=False)
         if pdef.type == "composite":
             table = TABLES.get(_component_kind(rtype, pdef, 0), "sp_token")
             param = pdef.code + "#0"
