@@ -237,7 +237,7 @@ def test_kinds(data: Store, rtype: str, query: str, expected: str) -> None:
         ("Observation", "code-value-quantity=8480-6"),
         ("Patient", "identifier=a|b|c"),
         ("Patient", "_content:exact=zzq"),
-        ("Location", "near=1|2|3"),
+        ("Location", "near=1|2|3|furlong"),
         ("Patient", "active:missing=maybe"),
     ],
 )
@@ -286,3 +286,30 @@ def test_full_text_content_and_narrative(store: Store) -> None:
     store.put({"resourceType": "Patient", "id": "n1", "name": [{"family": "Other"}]})
     assert store.ids("Patient", "_text=discharged") == []
     assert store.ids("Patient", "_content=muller") == []
+
+
+def test_near(store: Store) -> None:
+    # great-circle distances from Amsterdam (52.3676, 4.9041): Haarlem ~17.6 km, Utrecht ~34 km,
+    # London ~357 km
+    for rid, lat, lon in (
+        ("ams", 52.3676, 4.9041),
+        ("haa", 52.3874, 4.6462),
+        ("utr", 52.0907, 5.1214),
+        ("lon", 51.5074, -0.1278),
+    ):
+        store.put({"resourceType": "Location", "id": rid, "position": {"latitude": lat, "longitude": lon}})
+    store.put({"resourceType": "Location", "id": "nowhere", "name": "x"})
+    here = "52.3676|4.9041"
+    assert store.ids("Location", f"near={here}|20|km") == ["ams", "haa"]
+    assert store.ids("Location", f"near={here}|10") == ["ams"]
+    assert store.ids("Location", f"near={here}") == ["ams"]  # 10 km by default
+    assert store.ids("Location", f"near={here}|40|km") == ["ams", "haa", "utr"]
+    assert store.ids("Location", f"near={here}|25|mi") == ["ams", "haa", "utr"]
+    assert store.ids("Location", f"near={here}|17000|m") == ["ams"]
+    assert store.ids("Location", f"near={here}|18000|m") == ["ams", "haa"]
+    assert store.ids("Location", f"near={here}|400|km") == ["ams", "haa", "lon", "utr"]
+    assert store.ids("Location", "near=51.5|-0.13|5|km,52.09|5.12|5|km") == ["lon", "utr"]
+    assert store.ids("Location", "near:missing=true") == ["nowhere"]
+    for bad in ("near=91|0|1", "near=x|y", "near=52|4|-1", "near=52|4|1|furlong", "near=52"):
+        with pytest.raises(SearchError):
+            store.ids("Location", bad)

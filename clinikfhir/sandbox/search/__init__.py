@@ -30,10 +30,11 @@ Matching choices, where the R4 search page leaves room:
   (descending: high), strings and tokens by value; missing values last; ties by id.
 
 ``_content``/``_text`` match when every word of a value occurs in the resource's strings / narrative;
-``_list=id`` matches the items of the caller's List resources.
+``_list=id`` matches the items of the caller's List resources; ``near=lat|long|distance|units``
+(km, m, mi; 10 km by default) uses the equirectangular approximation.
 
 Not implemented (a 400 naming the parameter, or a warning under lenient handling):
-``_query``, ``_type``, ``_contained``, ``near``, token ``:above``/``:below``,
+``_query``, ``_type``, ``_contained``, token ``:above``/``:below``,
 ``_summary`` other than ``count``/``false``.
 """
 

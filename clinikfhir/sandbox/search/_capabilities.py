@@ -26,6 +26,8 @@ SUPPORTED_RESULT_PARAMETERS: Final[tuple[str, ...]] = RESULT_PARAMETERS
 def _supported(pdef: ParamDef, params: dict[str, ParamDef]) -> bool:
     if pdef.code in TEXT_PARAMS:
         return pdef.type == "string"
+    if pdef.code == "near":
+        return pdef.type == "special" and bool(pdef.expression)
     if not pdef.expression:
         return False
     if pdef.type == "composite":
@@ -59,11 +61,15 @@ def parameter_modifiers(pdef: ParamDef) -> tuple[str, ...]:
         return ("missing", "contains")
     if pdef.code == "_id":
         return ("not",)
+    if pdef.code == "near":
+        return ("missing",)
     return SUPPORTED_MODIFIERS.get(pdef.type, ())
 
 
 def _documentation(pdef: ParamDef) -> str:
     notes = [pdef.description.strip()]
+    if pdef.code == "near":
+        notes.append("Implemented as lat|long|distance|units with units km (default), m, mi; 10 km by default.")
     if pdef.code in TEXT_PARAMS:
         notes.append("Every word of a value must occur (case- and accent-insensitive); :contains is the same.")
     modifiers = [f":{m}" for m in parameter_modifiers(pdef)]

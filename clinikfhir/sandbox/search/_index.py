@@ -253,6 +253,14 @@ def extract(resource: dict[str, Any], params: dict[str, ParamDef]) -> Rows:
     for pdef in params.values():
         if pdef.type == "composite" and pdef.expression:
             _composite_rows(resource, pdef, params, out)
+    near = params.get("near")
+    if near is not None and near.type == "special" and near.expression:
+        for grp, (position, _) in enumerate(compile_expression(near.expression)(resource, None), start=1):
+            lat = decimal_value(position.get("latitude")) if is_obj(position) else None
+            lon = decimal_value(position.get("longitude")) if is_obj(position) else None
+            if lat is not None and lon is not None:
+                out["sp_number"].append(("near#lat", grp, float(lat), float(lat)))
+                out["sp_number"].append(("near#long", grp, float(lon), float(lon)))
     return out
 
 

@@ -12,6 +12,7 @@ filtered to the caller's env and tenant.
 from __future__ import annotations
 
 import json
+import math
 import re
 import sqlite3
 import time
@@ -27,6 +28,8 @@ from ._schema import TABLES
 from ._values import date_range, decimal_value, normalise, precision_range
 
 TENANT_SYSTEM = "https://clinikapi.com/tenant"
+_KM_PER_DEGREE = 111.195  # mean Earth radius 6371.0 km * pi / 180
+_DISTANCE_UNITS = {"km": 1.0, "m": 0.001, "mi": 1.609344, "[mi_i]": 1.609344}
 TEXT_PARAMS = frozenset({"_content", "_text"})  # full-text parameters (no FHIRPath expression)
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 _PREFIXED_KINDS = frozenset({"date", "number", "quantity"})
@@ -207,6 +210,13 @@ class Compiler:
                 self.unsupported(name, "Search modifier not supported")
                 return None
             return self._full_text(name, code, value, alias)
+        if code == "near" and pdef.type == "special":
+            if modifier == "missing":
+                return self._missing(rtype, pdef, name, value, alias)
+            if modifier:
+                self.unsupported(name, "Search modifier not supported")
+                return None
+            return self._near(name, value, alias)
         if pdef.type == "special" or not pdef.expression:
             self.unsupported(name, "Search parameter not supported")
             return None
@@ -291,6 +301,40 @@ class Compiler:
         )
         return _Sql(sql, [self.env, *ids, self.tenant, rtype])
 
+    def _near(self, name: str, value: str, alias: str) -> _Sql:
+        """``near=lat|long[|distance[|units]]`` (km by default; m, km, mi): within the distance of the
+        point, by the equirectangular approximation (good to well under 1% below a few hundred km;
+        no wrap at the antimeridian). Without a distance, 10 km."""
+        ors: list[str] = []
+        args: list[Any] = []
+        for raw in split_escaped(value, ","):
+            pieces = [unescape(p) for p in split_escaped(raw, "|")]
+            if not 2 <= len(pieces) <= 4:
+                raise _bad_value(name)
+            lat, lon = decimal_value(pieces[0]), decimal_value(pieces[1])
+            dist = decimal_value(pieces[2]) if len(pieces) > 2 and pieces[2] else Decimal(10)
+            unit = pieces[3] if len(pieces) > 3 and pieces[3] else "km"
+            if lat is None or lon is None or dist is None or dist < 0 or unit not in _DISTANCE_UNITS:
+                raise _bad_value(name)
+            if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+                raise _bad_value(name)
+            km = float(dist) * _DISTANCE_UNITS[unit]
+            lat0, lon0 = float(lat), float(lon)
+            dlat = km / _KM_PER_DEGREE
+            shrink = max(math.cos(math.radians(lat0)), 1e-6)
+            ors.append(
+                "(la.low BETWEEN ? AND ? AND ((la.low - ?) * (la.low - ?) + (lo.low - ?) * (lo.low - ?) * ?) <= ?)"
+            )
+            args.extend([lat0 - dlat, lat0 + dlat, lat0, lat0, lon0, lon0, shrink * shrink, dlat * dlat])
+        sql = (
+            f"EXISTS (SELECT 1 FROM sp_number la JOIN sp_number lo ON lo.env = la.env AND lo.type = la.type "
+            f"AND lo.id = la.id AND lo.param = 'near#long' AND lo.grp = la.grp WHERE la.env = {alias}.env "
+            f"AND la.type = {alias}.type AND la.id = {alias}.id AND la.param = 'near#lat' AND ("
+            + " OR ".join(ors)
+            + "))"
+        )
+        return _Sql(sql, args, selective=False)
+
     def _full_text(self, name: str, code: str, value: str, alias: str) -> _Sql:
         """``_content``/``_text``: every word of one of the (comma-separated) values occurs in the
         resource's normalised text, case- and accent-insensitively."""
@@ -329,6 +373,8 @@ class Compiler:
         if pdef.type == "composite":
             table = TABLES.get(_component_kind(rtype, pdef, 0), "sp_token")
             param = pdef.code + "#0"
+        elif pdef.code == "near":
+            table, param = "sp_number", "near#lat"
         else:
             table, param = TABLES[pdef.type], pdef.code
         x, head, args = self._rows(table, rtype, param)
