@@ -111,3 +111,12 @@ def test_deleted_resources_disappear(five: Store) -> None:
     five.delete("Patient", "p2")
     assert five.ids("Patient", "_tag=even") == ["p0", "p4"]
     assert five.run("Patient", "").total == 4
+
+
+def test_last_updated_beside_a_driving_condition(five: Store) -> None:
+    # the token drives; _lastUpdated is then checked on each candidate's own row
+    assert five.ids("Patient", "_tag=urn:flags|even&_lastUpdated=ge2024-03") == ["p2", "p4"]
+    assert five.ids("Patient", "_lastUpdated=lt2024-03&_tag=urn:flags|even") == ["p0"]
+    assert five.ids("Patient", "_tag=urn:flags|odd&_lastUpdated:missing=false") == ["p1", "p3"]
+    assert five.ids("Patient", "_lastUpdated:missing=true") == []
+    assert five.ids("Patient", "_tag=odd&_sort=-_lastUpdated") == ["p3", "p1"]

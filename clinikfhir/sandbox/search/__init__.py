@@ -13,6 +13,8 @@ fhirpathpy for the rest; rows carry env and tenant and are replaced on every wri
 Matching choices, where the R4 search page leaves room:
 
 - dates are half-open ranges [low, high) at their precision, in UTC (a time without zone is UTC);
+  ``_lastUpdated`` is the stored instant taken as a point (the sandbox stamps microseconds), which
+  makes every prefix an index range;
   eq = contained, ne = not contained, gt = ends after, lt = starts before, ge = gt or eq,
   le = lt or eq, sa = starts at or after the end, eb = ends at or before the start, ap = overlaps
   the value widened by 10% of its distance from now (at least its own width);

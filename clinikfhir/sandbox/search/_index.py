@@ -230,8 +230,8 @@ def _plan(rtype: str) -> tuple[tuple[str, RowMaker, Evaluator], ...]:
     plan: list[tuple[str, RowMaker, Evaluator]] = []
     for code, pdef in SEARCH_PARAMETERS.get(rtype, {}).items():
         rows_for = KIND_ROWS.get(pdef.type)
-        # _id is matched on the resource id itself
-        if pdef.expression and code != "_id" and rows_for is not None:
+        # _id and _lastUpdated are matched on the resource's own row (sp_resource)
+        if pdef.expression and code not in ("_id", "_lastUpdated") and rows_for is not None:
             plan.append((code, rows_for, compile_expression(pdef.expression)))
     return tuple(plan)
 
@@ -247,7 +247,7 @@ def extract(resource: dict[str, Any], params: dict[str, ParamDef]) -> Rows:
     else:
         for code, pdef in params.items():
             maker = KIND_ROWS.get(pdef.type)
-            if pdef.expression and code != "_id" and maker is not None:
+            if pdef.expression and code not in ("_id", "_lastUpdated") and maker is not None:
                 for item in compile_expression(pdef.expression)(resource, None):
                     maker(code, 0, item, out)
     for pdef in params.values():

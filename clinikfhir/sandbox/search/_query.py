@@ -100,6 +100,7 @@ class _Sql:
     selective: bool = True  # worth driving the query from (an index lookup on equality)
     table: str = ""  # for a simple condition: the index table and param rows it reads ...
     driver: _Sql | None = None  # ... and the condition on that table under the resource's alias
+    direct: _Sql | None = None  # a condition on the alias's own sp_resource row (when that is the source)
 
 
 class Compiler:
@@ -178,6 +179,10 @@ class Compiler:
         for cond in conds:
             if cond is driver and cond.driver is not None:
                 continue
+            if cond.direct is not None and source.startswith("sp_resource "):
+                where.append(cond.direct.sql)
+                args.extend(cond.direct.args)
+                continue
             chosen = cond if cond is driver or cond.exists is None else cond.exists
             where.append(chosen.sql)
             args.extend(chosen.args)
@@ -192,6 +197,8 @@ class Compiler:
         code, _, modifier = name.partition(":")
         if code == "_list":
             return self._list(rtype, name, modifier, value, alias)
+        if code == "_lastUpdated":
+            return self._last_updated(name, modifier, value, alias)
         params = SEARCH_PARAMETERS.get(rtype, {})
         pdef = params.get(code)
         if pdef is None:
@@ -284,6 +291,38 @@ class Compiler:
             f"SELECT 1 FROM {table} {x} WHERE {x}.env = {alias}.env AND {x}.type = {alias}.type "
             f"AND {x}.id = {alias}.id AND {x}.param = ?"
         )
+
+    def _last_updated(self, name: str, modifier: str, value: str, alias: str) -> _Sql | None:
+        """``_lastUpdated`` on sp_resource.lu, the stored instant taken as a point (the sandbox stamps
+        microseconds), so every prefix is a range on the (env, type, tenant, lu) index."""
+        if modifier == "missing":
+            if value not in ("true", "false"):
+                raise _bad_value(name)
+            test = "IS NULL" if value == "true" else "IS NOT NULL"
+            direct = _Sql(f"{alias}.lu {test}")
+            exists = _Sql(
+                f"EXISTS (SELECT 1 FROM sp_resource s WHERE s.env = {alias}.env AND s.type = {alias}.type "
+                f"AND s.id = {alias}.id AND s.lu {test})"
+            )
+            return _Sql(exists.sql, exists.args, exists=exists, selective=False, direct=direct)
+        if modifier:
+            self.unsupported(name, "Search modifier not supported")
+            return None
+        ors: list[str] = []
+        inner: list[str] = []
+        args: list[Any] = []
+        for raw in split_escaped(value, ","):
+            cond = _instant_cond(name, raw, f"{alias}.lu")
+            ors.append(cond.sql)
+            inner.append(_instant_cond(name, raw, "s.lu").sql)
+            args.extend(cond.args)
+        direct = _Sql("(" + " OR ".join(f"({o})" for o in ors) + ")", args)
+        exists = _Sql(
+            f"EXISTS (SELECT 1 FROM sp_resource s WHERE s.env = {alias}.env AND s.type = {alias}.type "
+            f"AND s.id = {alias}.id AND (" + " OR ".join(f"({o})" for o in inner) + "))",
+            list(args),
+        )
+        return _Sql(exists.sql, exists.args, exists=exists, selective=False, direct=direct)
 
     def _list(self, rtype: str, name: str, modifier: str, value: str, alias: str) -> _Sql | None:
         """``_list=id[,id]``: resources that are items of one of the caller's List resources."""
@@ -643,6 +682,30 @@ def _prefix(text: str) -> tuple[str, str]:
     if len(text) > 2 and text[:2] in PREFIXES and not text[:2].isdigit():
         return text[:2], text[2:]
     return "eq", text
+
+
+def _instant_cond(name: str, raw: str, col: str) -> _Sql:
+    """A date search value against a stored instant ``col`` taken as a point in time."""
+    prefix, text = _prefix(unescape(raw))
+    rng = date_range(text)
+    if rng is None:
+        raise _bad_value(name)
+    pl, ph = rng
+    if prefix == "eq":
+        return _Sql(f"{col} >= ? AND {col} < ?", [pl, ph])
+    if prefix == "ne":
+        return _Sql(f"NOT ({col} >= ? AND {col} < ?)", [pl, ph])
+    if prefix in ("gt", "sa"):
+        return _Sql(f"{col} >= ?", [ph])
+    if prefix in ("lt", "eb"):
+        return _Sql(f"{col} < ?", [pl])
+    if prefix == "ge":
+        return _Sql(f"{col} >= ?", [pl])
+    if prefix == "le":
+        return _Sql(f"{col} < ?", [ph])
+    now = int(time.time() * 1_000_000)
+    delta = max(abs(now - pl) // 10, ph - pl)
+    return _Sql(f"{col} >= ? AND {col} < ?", [pl - delta, ph + delta])
 
 
 def _number_cond(prefix: str, number: Decimal, x: str) -> _Sql:

@@ -66,7 +66,7 @@ DDL: tuple[str, ...] = (
 
 # Bump when the index layout changes: install() then drops the old index tables and rebuilds them
 # from the stored bodies, so a durable database made by an earlier version keeps working.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 def install(conn: sqlite3.Connection) -> None:
