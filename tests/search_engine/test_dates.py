@@ -79,3 +79,17 @@ def test_bad_dates_are_400(dated: Store, bad: str) -> None:
         dated.ids("Observation", bad)
     assert err.value.status == 400
     assert "'date'" in err.value.message
+
+
+def test_from_dates_drive_from_the_range_index(dated: Store) -> None:
+    # ge/gt/sa (alone, or OR-ed together) read sp_date through its (…, high, low) index
+    from clinikfhir.sandbox.search._query import Compiler
+
+    compiler = Compiler("test", "org_a", False)
+    query = compiler.ids_query("Observation", [("date", "ge2013-01-14,sa2013-02-01")])
+    plan = " ".join(str(row) for row in dated.conn.execute("EXPLAIN QUERY PLAN " + query.sql, query.args))
+    assert "sp_date_range" in plan
+    assert sorted(dated.ids("Observation", "date=ge2013-01-14,sa2013-02-01")) == ["d1", "d2", "d3", "d4", "d5"]
+    # an equality condition still drives when there is one
+    query = Compiler("test", "org_a", False).ids_query("Observation", [("date", "ge2013"), ("status", "final")])
+    assert query.sql.startswith("SELECT DISTINCT x1.id FROM sp_token")

@@ -98,6 +98,8 @@ class _Sql:
     alias: str = ""
     exists: _Sql | None = None  # the same condition as a correlated EXISTS, when there is one
     selective: bool = True  # worth driving the query from (an index lookup on equality)
+    weak: bool = False  # a range driver: used only when no equality condition can drive
+    hint: str = ""  # an INDEXED BY clause for the driver (the planner favours the PK for DISTINCT)
     table: str = ""  # for a simple condition: the index table and param rows it reads ...
     driver: _Sql | None = None  # ... and the condition on that table under the resource's alias
     direct: _Sql | None = None  # a condition on the alias's own sp_resource row (when that is the source)
@@ -168,11 +170,12 @@ class Compiler:
         # correlated EXISTS lookups on the (env, type, id, param) indexes. A simple driver is read
         # straight from its index table under the resource's alias (its rows carry env, tenant, type
         # and id), so no per-candidate lookup of the resource row is needed.
-        driver = next((c for c in conds if c.selective), None)
+        driver = next((c for c in conds if c.selective and not c.weak), None)
+        driver = driver or next((c for c in conds if c.selective), None)
         source = f"sp_resource {a}"
         select = f"SELECT {a}.id"
         if driver is not None and driver.driver is not None:
-            source = f"{driver.table} {a}"
+            source = f"{driver.table} {a}{driver.hint}"
             select = f"SELECT DISTINCT {a}.id"
             where = [driver.driver.sql]
             args = list(driver.driver.args)
@@ -262,16 +265,23 @@ class Compiler:
             or (pdef.type == "string" and modifier != "contains")
             or pdef.type in ("reference", "uri")
         )
+        # dates searched "from" a moment (ge/gt/sa) can drive from the (.., high) index: every match
+        # ends after the earliest such bound
+        floor = _date_floor(values) if pdef.type == "date" and not modifier else None
         driver: _Sql | None = None
-        if selective:
+        if selective or floor is not None:
             own: list[str] = []
             own_args: list[Any] = [self.env, rtype, param, self.tenant]
+            bound = ""
+            if floor is not None:
+                bound = f"AND {alias}.high > ? "
+                own_args.append(floor)
             for raw in values:
                 cond = self._value(pdef, name, modifier, raw, alias, rtype)
                 own.append(cond.sql)
                 own_args.extend(cond.args)
             driver = _Sql(
-                f"{alias}.env = ? AND {alias}.type = ? AND {alias}.param = ? AND {alias}.tenant = ? AND ("
+                f"{alias}.env = ? AND {alias}.type = ? AND {alias}.param = ? AND {alias}.tenant = ? {bound}AND ("
                 + " OR ".join(f"({o})" for o in own)
                 + ")",
                 own_args,
@@ -280,7 +290,9 @@ class Compiler:
             f"{alias}.id {'NOT IN' if negate else 'IN'} ({head}{match})",
             [*args, *cond_args],
             exists=exists,
-            selective=selective,
+            selective=selective or floor is not None,
+            weak=floor is not None,
+            hint=" INDEXED BY sp_date_range" if floor is not None else "",
             table=table,
             driver=driver,
         )
@@ -682,6 +694,18 @@ def _prefix(text: str) -> tuple[str, str]:
     if len(text) > 2 and text[:2] in PREFIXES and not text[:2].isdigit():
         return text[:2], text[2:]
     return "eq", text
+
+
+def _date_floor(values: list[str]) -> int | None:
+    """The lowest bound every match's end exceeds, when each value is ge/gt/sa (else None)."""
+    floors: list[int] = []
+    for raw in values:
+        prefix, text = _prefix(unescape(raw))
+        rng = date_range(text)
+        if rng is None or prefix not in ("ge", "gt", "sa"):
+            return None
+        floors.append(rng[0] if prefix == "ge" else rng[1])
+    return min(floors) if floors else None
 
 
 def _instant_cond(name: str, raw: str, col: str) -> _Sql:

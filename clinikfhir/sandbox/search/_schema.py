@@ -56,6 +56,7 @@ DDL: tuple[str, ...] = (
     "param TEXT NOT NULL, tenant TEXT NOT NULL, content TEXT NOT NULL, PRIMARY KEY(env, type, id, param)) "
     "WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS sp_token_code ON sp_token(env, type, param, code, tenant, system)",
+    "CREATE INDEX IF NOT EXISTS sp_date_range ON sp_date(env, type, param, tenant, high, low)",
     "CREATE INDEX IF NOT EXISTS sp_string_value ON sp_string(env, type, param, value, tenant)",
     "CREATE INDEX IF NOT EXISTS sp_reference_target ON sp_reference(env, type, param, ref_id, ref_type, tenant)",
     # absolute and canonical references only (relative ones are matched on ref_type/ref_id)
