@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -407,18 +408,38 @@ async def test_last_response_is_per_asyncio_task(sandbox: Sandbox) -> None:
         assert clinik.last_response.request_id == create_id  # the tasks' calls did not overwrite ours
 
 
+def declared_parameters(caps: CapabilityStatement, rtype: str) -> dict[str, Any]:
+    """The statement's ``searchParam`` entries for ``rtype``, by name (as JSON)."""
+    data = caps.model_dump(mode="json", by_alias=True, exclude_none=True)
+    for rest in data.get("rest", []):
+        for res in rest.get("resource", []):
+            if res["type"] == rtype:
+                return {sp["name"]: sp for sp in res.get("searchParam", [])}
+    return {}
+
+
 async def test_searches_can_be_checked_against_the_capability_statement(env: Env) -> None:
+    from clinikfhir._generated.search_parameters import SEARCH_PARAMETERS
+    from clinikfhir.errors import BadRequestError
     from clinikfhir.search import UnsupportedSearchError
 
     client = env.make(check_search_capabilities=True)
     await client.create(a_patient("Capable"))
     page = await client.search_page(Patient, {"family": "Capable"})
     assert len(page) == 1
-    before = client.last_response
-    with pytest.raises(UnsupportedSearchError, match="_text"):
-        await client.search_page(Patient, {"_text": "anything"})
-    assert client.last_response is before  # refused locally: the cached statement was enough
     caps = await client.capabilities()
+    # a parameter R4 defines on Patient that the server's statement does not declare
+    declared = declared_parameters(caps, "Patient")
+    undeclared = sorted(set(SEARCH_PARAMETERS["Patient"]) - set(declared))
+    assert undeclared, "the sandbox now declares every R4 Patient parameter: pick another unsupported feature"
+    name = undeclared[0]
+    before = client.last_response
+    with pytest.raises(UnsupportedSearchError, match=re.escape(name)):
+        await client.search_page(Patient, {name: "anything"})
+    assert client.last_response is before  # refused locally: the cached statement was enough
+    # the statement tells the truth: the server itself refuses what it does not declare
+    with pytest.raises(BadRequestError, match=re.escape(name)):
+        await env.client.search_page(Patient, {name: "anything"})
     assert caps is await client.capabilities()
     assert caps is not await client.capabilities(refresh=True)
 
