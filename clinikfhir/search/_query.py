@@ -47,10 +47,19 @@ _SINGLE = frozenset({"_count", "_sort", "_summary", "_total", "_contained", "_co
 
 
 class SyncExecutor(Protocol):
-    """What a query needs from ``Clinik`` (interface 7): one page, and the next."""
+    """What a query needs from ``Clinik`` (interface 7): one page, and the next.
+
+    Queries always pass ``resource_type`` (their own type): for the R4-only types ``model`` is
+    :class:`~clinikfhir.models.GenericResource`, which cannot name the type itself.
+    """
 
     def _execute_search(
-        self, model: type[R2], params: Sequence[tuple[str, str]], *, post: bool = False
+        self,
+        model: type[R2],
+        params: Sequence[tuple[str, str]],
+        *,
+        post: bool = False,
+        resource_type: str | None = None,
     ) -> Page[R2]: ...
 
     def _next_page(self, page: Page[R2]) -> Page[R2] | None: ...
@@ -60,7 +69,12 @@ class AsyncExecutor(Protocol):
     """What a query needs from ``AsyncClinik``: the same, awaitable."""
 
     async def _execute_search(
-        self, model: type[R2], params: Sequence[tuple[str, str]], *, post: bool = False
+        self,
+        model: type[R2],
+        params: Sequence[tuple[str, str]],
+        *,
+        post: bool = False,
+        resource_type: str | None = None,
     ) -> Page[R2]: ...
 
     async def _next_page(self, page: Page[R2]) -> Page[R2] | None: ...
@@ -291,11 +305,11 @@ class Query(Generic[R, E]):
         if is_async:
             return self._run_async(executor, pairs, post)
         self._auto_check(executor, pairs)
-        return executor._execute_search(self._model(), pairs, post=post)
+        return executor._execute_search(self._model(), pairs, post=post, resource_type=self.resource_type)
 
     async def _run_async(self, executor: Any, pairs: tuple[tuple[str, str], ...], post: bool) -> Any:
         await self._auto_check_async(executor, pairs)
-        return await executor._execute_search(self._model(), pairs, post=post)
+        return await executor._execute_search(self._model(), pairs, post=post, resource_type=self.resource_type)
 
     @overload
     def get(self: Query[R, SyncExecutor], *, post: bool = False) -> Page[R]: ...

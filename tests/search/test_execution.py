@@ -13,7 +13,7 @@ import pytest
 
 from clinikfhir import AsyncClinik, Clinik
 from clinikfhir._generated.search_mixin import SearchMixin
-from clinikfhir.models import CodeableConcept, Coding, HumanName, Observation, Patient, Reference
+from clinikfhir.models import CodeableConcept, Coding, GenericResource, HumanName, Observation, Patient, Reference
 from clinikfhir.sandbox import Sandbox
 from clinikfhir.search import ObservationQuery, PatientQuery, UnsupportedSearchError
 
@@ -156,3 +156,60 @@ def test_over_real_http_iter_follows_next_links(served_sandbox: Sandbox, api_key
         assert [str(o.effectiveDateTime)[:10] for o in q.iter()] == [f"2024-01-0{d}" for d in range(1, 6)]
         assert q.count() == 5
         assert len(q.get(post=True).resources) == 2
+
+
+def _substance_protein(word: str) -> dict[str, object]:
+    """An R4-only resource (not in R4B): only GenericResource can carry it."""
+    return {
+        "resourceType": "SubstanceProtein",
+        "sequenceType": {"coding": [{"system": "http://example.org/seq", "code": "cyclic"}], "text": word},
+        "numberOfSubunits": 2,
+        "disulfideLinkage": ["1-5", "2-6"],
+        "subunit": [{"subunit": 1, "sequence": "MKVL", "length": 4}, {"subunit": 2, "sequence": "QQR", "length": 3}],
+    }
+
+
+def _same_content(found: GenericResource, sent: dict[str, object], created: GenericResource) -> None:
+    assert isinstance(found, GenericResource)
+    assert found.resource_type == "SubstanceProtein"
+    raw = found.raw
+    assert raw["id"] == created.id
+    assert {k: v for k, v in raw.items() if k not in ("id", "meta")} == sent  # nothing lost
+
+
+def test_r4_only_types_are_searchable_through_the_builder(clinik: MixedClinik) -> None:
+    sent = _substance_protein("Cyclicwordalpha")
+    created = clinik.request("POST", "/SubstanceProtein", sent)
+    other = clinik.request("POST", "/SubstanceProtein", _substance_protein("Otherwordbeta"))
+    assert isinstance(created, GenericResource)
+    assert isinstance(other, GenericResource)
+    q = clinik.search("SubstanceProtein").content_("cyclicwordalpha")
+    page = q.get()
+    assert [r.id for r in page.resources] == [created.id]
+    _same_content(page.resources[0], sent, created)
+    assert [r.id for r in q.get(post=True).resources] == [created.id]
+    paged = [r.id for r in clinik.search("SubstanceProtein").count(1).iter()]  # follows next links
+    assert sorted(paged) == sorted([created.id, other.id])
+    first = q.first()
+    assert first is not None
+    _same_content(first, sent, created)
+    assert q.count() == 1
+    assert clinik.search("SubstanceProtein").count() == 2
+
+
+async def test_r4_only_types_are_searchable_through_the_async_builder(aclinik: AsyncClinik) -> None:
+    sent = _substance_protein("Cyclicwordgamma")
+    created = await aclinik.request("POST", "/SubstanceProtein", sent)
+    other = await aclinik.request("POST", "/SubstanceProtein", _substance_protein("Otherworddelta"))
+    assert isinstance(created, GenericResource)
+    q = aclinik.search("SubstanceProtein").content_("cyclicwordgamma")
+    page = await q.get()
+    assert [r.id for r in page.resources] == [created.id]
+    _same_content(page.resources[0], sent, created)
+    assert [r.id for r in (await q.get(post=True)).resources] == [created.id]
+    paged = [r.id async for r in aclinik.search("SubstanceProtein").count(1).iter()]  # follows next links
+    assert sorted(paged) == sorted([created.id, other.id])
+    first = await q.first()
+    assert first is not None
+    _same_content(first, sent, created)
+    assert await q.count() == 1
