@@ -13,9 +13,8 @@ Expressions outside that subset (type tests ``is``/``as``/``ofType``, ``resolve(
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
-
-from fhirpathpy.parser import parse
 
 from ._common import GENERATED, header, load
 
@@ -167,7 +166,7 @@ class _Compiler:
         """``focus`` is the function's input; its plain arguments are evaluated against ``this``."""
         parts = functn["children"]
         name = parts[0]["text"]
-        params = parts[1]["children"] if len(parts) > 1 else []
+        params: list[dict[str, Any]] = parts[1]["children"] if len(parts) > 1 else []
         if name == "trace":
             return focus
         if name in SIMPLE_FUNCTIONS:
@@ -218,7 +217,7 @@ def _raise(what: str) -> str:
 
 def _unquote(text: str) -> str:
     body = text[1:-1]
-    out = []
+    out: list[str] = []
     i = 0
     while i < len(body):
         ch = body[i]
@@ -234,7 +233,8 @@ def _unquote(text: str) -> str:
 
 def compile_expression(expression: str) -> str:
     """The Python expression (over ``focus``, ``resource``, ``root``) for a FHIRPath expression."""
-    tree = parse(expression)
+    parser: Any = importlib.import_module("fhirpathpy.parser")  # untyped: its tree is plain dicts
+    tree: dict[str, Any] = parser.parse(expression)
     return _Compiler().expr(tree["children"][0], "focus")
 
 

@@ -3,15 +3,14 @@ binding, reference targets and invariants, plus the codes of every required valu
 
 Output: ``clinikfhir/_generated/validation_schema.py`` (layout in its docstring).
 
-``NODES[node] = (fields, elements, invariants)`` where ``node`` is a resource or datatype name
-(``"Observation"``, ``"Period"``) or the path of a backbone element (``"Observation.referenceRange"``):
-
-- ``fields``: JSON key -> ``(element name, type code, child node)``; choice elements appear once
-  per allowed type (``valueQuantity`` -> ``("value", "Quantity", "Quantity")``); ``child node`` is
-  ``""`` for primitives and ``"Resource"`` for embedded resources (resolved by ``resourceType``);
-- ``elements``: element name -> ``(min, max, required value set or "", target types, invariant keys)``
-  with ``max == -1`` for ``*``; invariant keys here are the element's own, beyond its node's;
-- ``invariants``: the invariant keys evaluated on every instance of the node.
+``NODES[node] = (invariants, element lines)`` where ``node`` is a resource or datatype name
+(``"Observation"``, ``"Period"``), a constrained datatype (``"SimpleQuantity"``, ``"MoneyQuantity"``)
+or the path of a backbone element (``"Observation.referenceRange"``). One line per element: name
+(``[x]`` for choices), min, max, types, required value set, reference targets, own invariant keys.
+A type is written ``Code=node`` when another node describes its children: a backbone path, or the
+constrained datatype named by the element's ``type[].profile`` (``Observation.referenceRange.low``
+is ``Quantity=SimpleQuantity``, so ``sqty-1`` and ``comparator`` max 0 apply there).
+``NODE_TYPES`` maps a constrained datatype's node to its FHIR type (``SimpleQuantity`` -> ``Quantity``).
 
 ``ele-1`` and ``ext-1`` are not listed: the validator checks them natively on every element.
 ``VALUE_SETS[url] = {system: codes}`` (sorted tuples); ``CONSTRAINTS[key] = (severity, human)``.
@@ -37,11 +36,56 @@ NOT_ENUMERABLE = {
 
 
 def _structures() -> list[dict[str, Any]]:
+    """Resources and datatypes, with the constrained datatypes (SimpleQuantity, MoneyQuantity) as nodes
+    of their own: an element whose type carries their profile walks them instead of the base type."""
     sds: list[dict[str, Any]] = load("structure-definitions.json")["structureDefinitions"]
-    return sorted(
-        (sd for sd in sds if sd["kind"] in ("resource", "complex-type") and sd.get("derivation") != "constraint"),
-        key=lambda sd: sd["name"],
-    )
+    out: list[dict[str, Any]] = []
+    for sd in sds:
+        if sd["kind"] not in ("resource", "complex-type"):
+            continue
+        if sd.get("derivation") == "constraint":
+            if sd["kind"] != "complex-type":
+                continue  # resource profiles (e.g. vital signs) are not applied
+            if any(e.get("type", [{}])[0].get("code") in ("BackboneElement", "Element") for e in sd["elements"][1:]):
+                raise SystemExit(f"constrained datatype {sd['name']} has backbone elements: not supported")
+        out.append(sd)
+    return sorted(out, key=lambda sd: sd["name"])
+
+
+def _profile_nodes() -> dict[str, tuple[str, frozenset[str]]]:
+    """Profile url -> (the node that describes it, the type codes it may constrain).
+
+    A constrained datatype (``SimpleQuantity``: type ``Quantity``) constrains its ``type``; a
+    specialization (``Age``, ``Duration``, ``Distance``, ``Count``: base ``Quantity``) its base types.
+    """
+    sds: list[dict[str, Any]] = load("structure-definitions.json")["structureDefinitions"]
+    by_url = {sd["url"]: sd for sd in sds}
+    out: dict[str, tuple[str, frozenset[str]]] = {}
+    for sd in sds:
+        if sd["kind"] != "complex-type":
+            continue
+        bases = {sd["type"]}
+        base = by_url.get(sd.get("baseDefinition", ""))
+        while base is not None:
+            bases.add(base["type"])
+            base = by_url.get(base.get("baseDefinition", ""))
+        out[sd["url"]] = (sd["name"], frozenset(bases))
+    return out
+
+
+def _profiled_child(
+    elem: dict[str, Any], code: str, profiles: list[str], known: dict[str, tuple[str, frozenset[str]]]
+) -> str:
+    """The node an element's ``type[].profile`` selects for type ``code`` ("" when none)."""
+    if not profiles:
+        return ""
+    if len(profiles) != 1:
+        raise SystemExit(f"{elem['path']}: several profiles on type {code} (any-of) are not supported")
+    profile = profiles[0].split("|")[0]
+    if profile not in known or code not in known[profile][1]:
+        raise SystemExit(f"{elem['path']}: type {code} profiled by unknown or unrelated {profile}")
+    name = known[profile][0]
+    return "" if name == code else name
 
 
 def _type_code(sd: dict[str, Any], elem: dict[str, Any], code: str) -> str:
@@ -55,13 +99,10 @@ def _type_code(sd: dict[str, Any], elem: dict[str, Any], code: str) -> str:
     return "string"
 
 
-def _choice_key(name: str, code: str) -> str:
-    return name + code[0].upper() + code[1:]
-
-
 def build() -> tuple[dict[str, tuple[list[str], list[str]]], set[str]]:
     """Per node: its invariant keys and one encoded line per element; the required value sets used."""
     structures = _structures()
+    known = _profile_nodes()
     nodes: dict[str, tuple[list[str], list[str]]] = {}
     used_value_sets: set[str] = set()
     for sd in structures:
@@ -74,7 +115,8 @@ def build() -> tuple[dict[str, tuple[list[str], list[str]]], set[str]]:
             parent, _, name = path.rpartition(".")
             if parent == root["path"]:
                 parent = sd["name"]
-            own_invariants = set(elem.get("constraint", [])) - NATIVE
+            own_invariants: set[str] = set(elem.get("constraint", [])) - NATIVE
+            types: list[str]
             if "contentReference" in elem:
                 types = ["BackboneElement=" + elem["contentReference"].lstrip("#")]
             else:
@@ -85,6 +127,8 @@ def build() -> tuple[dict[str, tuple[list[str], list[str]]], set[str]]:
                         nodes[path] = (sorted(own_invariants), [])
                         own_invariants = set()
                         code = f"{code}={path}"
+                    elif profiled := _profiled_child(elem, code, t.get("profile", []), known):
+                        code = f"{code}={profiled}"
                     types.append(code)
             targets: set[str] = set()
             for t in elem.get("type", []):
@@ -131,7 +175,8 @@ def emit() -> dict[str, str]:
         "spaces: name (``[x]`` for choices), min, max (``*``), types (comma-separated; ``Type=node`` when",
         "the children are described by another node, a backbone path), required value set url, reference",
         "target types, the element's own invariant keys (``-`` for none). Decoded lazily per node by",
-        "clinikfhir.validation._schema. ele-1 and ext-1 are checked natively and not listed.",
+        "clinikfhir.validation._schema. ele-1 and ext-1 are checked natively and not listed. A type",
+        "``Quantity=SimpleQuantity`` is an element whose type carries the SimpleQuantity profile.",
         '"""',
         "",
         "from typing import Final",
@@ -143,6 +188,11 @@ def emit() -> dict[str, str]:
         out.append(f"    {name!r}: ({tuple(inv)!r}, (")
         out.extend(f"        {line!r}," for line in lines)
         out.append("    )),")
+    out.append("}")
+    out.append("")
+    out.append("# constrained datatype node -> its FHIR type (the type FHIRPath sees)")
+    out.append("NODE_TYPES: Final[dict[str, str]] = {")
+    out.extend(f"    {sd['name']!r}: {sd['type']!r}," for sd in _structures() if sd["name"] != sd["type"])
     out.append("}")
     out.append("")
     out.append("# required value set url -> code system -> codes (empty when the set cannot be enumerated)")

@@ -47,8 +47,15 @@ Whatever the level, only error and fatal block a write: test with :func:`has_err
 
 Known limits: three required value sets cannot be enumerated from the package and are not checked
 (``clinikfhir._generated.validation_schema.SKIPPED_VALUE_SETS``: BCP-13 media types, UCUM units,
-LOINC LL379-9); the SimpleQuantity/MoneyQuantity profiles on elements are not applied (the vendored
-extract keeps no type profiles); references are checked for their target type, not resolved.
+LOINC LL379-9); references are checked for their target type, not resolved; resource profiles
+(``meta.profile``, e.g. vital signs) are not applied.
+
+Type profiles are applied: where an element's type carries the profile of a constrained datatype
+(``Observation.referenceRange.low``, ``Range.low``/``high``, doses: ``Quantity`` profiled as
+``SimpleQuantity``) the instance is walked against that profile, so ``sqty-1`` and its
+``comparator`` max 0 are reported at the instance path; ``MoneyQuantity`` (``mqty-1``) has its node
+too, though no R4 core element uses it. ``Age``, ``Duration``, ``Distance`` and ``Count`` are types
+of their own and bring ``age-1``, ``drt-1``, ``dis-1``, ``cnt-3`` (with ``qty-3``) wherever used.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from clinikfhir._generated.validation_schema import NODES, VALUE_SETS
+from clinikfhir._generated.validation_schema import NODE_TYPES, NODES, VALUE_SETS
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,9 +35,14 @@ class Field:
 
 @dataclass(frozen=True, slots=True)
 class Node:
-    """A resource, datatype or backbone element: its JSON keys, required elements and invariants."""
+    """A resource, datatype or backbone element: its JSON keys, required elements and invariants.
+
+    ``type`` is the FHIR type FHIRPath sees: the name itself, except for a constrained datatype
+    (``SimpleQuantity``, ``MoneyQuantity``: ``Quantity``) and a backbone path.
+    """
 
     name: str
+    type: str
     fields: dict[str, Field]
     required: tuple[Element, ...]
     invariants: tuple[str, ...]
@@ -68,7 +73,7 @@ def _decode(name: str) -> Node:
                 child = code if code[:1].isupper() else ""
             key = ename + code[0].upper() + code[1:] if choice else ename
             fields[key] = Field(element, code, child, choice)
-    return Node(name, fields, tuple(required), invariants)
+    return Node(name, NODE_TYPES.get(name, name), fields, tuple(required), invariants)
 
 
 @cache

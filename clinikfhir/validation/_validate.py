@@ -188,7 +188,7 @@ class _Walker:
             if ("extension" in obj) == has_value:
                 self.add("error", "invariant", path, _human("ext-1"), "ext-1")
         for key in spec.invariants:
-            self.invariant(key, obj, path, res, root, spec.name)
+            self.invariant(key, obj, path, res, root, spec.type)
 
     def field(
         self, value: Any, field: Field, path: str, parent: dict[str, Any], res: dict[str, Any], root: dict[str, Any]
@@ -246,6 +246,8 @@ class _Walker:
         spec = node(child)
         if spec is None:  # pragma: no cover - every type code of R4 has a node
             return
+        # a profiled type (``Quantity=SimpleQuantity``) walks the profile's node: its cardinalities
+        # (SimpleQuantity.comparator is max 0) and invariants (sqty-1) apply at this instance
         self.node(value, spec, path, res, root)  # pyright: ignore[reportUnknownArgumentType]
         if element.value_set:
             if field.type == "CodeableConcept":
@@ -255,7 +257,7 @@ class _Walker:
         if element.targets and field.type == "Reference":
             self._reference(value, element.targets, path, root)  # pyright: ignore[reportUnknownArgumentType]
         for key in element.invariants:
-            self.invariant(key, value, path, res, root, child)
+            self.invariant(key, value, path, res, root, spec.type)
 
     def _primitive_extension(
         self,
@@ -272,6 +274,9 @@ class _Walker:
             self.add("error", "structure", f"{path}.{key}", "unknown element", "unknown-element")
             return
         path = f"{path}.{key[1:]}"  # FHIRPath sees the extension on the primitive element itself
+        if field.element.max == 0 and key[1:] not in obj:  # (with a value, reported on the value)
+            self.add("error", "structure", path, "element is not allowed here (max 0)", "cardinality")
+            return
         spec = node("Element")
         assert spec is not None
         if isinstance(value, list):

@@ -197,6 +197,30 @@ def quantity_code_without_system(data: dict[str, Any]) -> tuple[str, str] | None
     return s.path, "qty-3"
 
 
+def comparator_on_simple_quantity(data: dict[str, Any]) -> tuple[str, str] | None:
+    # an element whose type carries the SimpleQuantity profile (Observation.referenceRange.low,
+    # Range.low/high, Dosage doses...): a comparator is forbidden there (sqty-1; max 0)
+    s = first(data, lambda s: s.field.child == "SimpleQuantity" and isinstance(s.value, dict))
+    if s is None:
+        return None
+    s.value["comparator"] = "<"
+    return s.path, "sqty-1"
+
+
+UCUM_RULES = {"Age": "age-1", "Duration": "drt-1", "Distance": "dis-1", "Count": "cnt-3"}
+
+
+def quantity_type_not_ucum(data: dict[str, Any]) -> tuple[str, str] | None:
+    # Age/Duration/Distance/Count as the element type: coded units SHALL be UCUM
+    s = first(data, lambda s: s.field.type in UCUM_RULES and isinstance(s.value, dict))
+    if s is None:
+        return None
+    s.value.setdefault("value", 1)
+    s.value.setdefault("code", "1" if s.field.type == "Count" else "a")
+    s.value["system"] = "http://example.org/not-ucum"
+    return s.path, UCUM_RULES[s.field.type]
+
+
 def resource_invariant(data: dict[str, Any]) -> tuple[str, str] | None:
     rtype = data["resourceType"]
     if rtype == "Observation" and any(k.startswith("value") for k in data):
@@ -239,6 +263,8 @@ MUTATIONS: dict[str, Mutation] = {
         reversed_period,
         extension_with_both,
         quantity_code_without_system,
+        comparator_on_simple_quantity,
+        quantity_type_not_ucum,
         resource_invariant,
     )
 }

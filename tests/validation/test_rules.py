@@ -378,6 +378,98 @@ def test_datatype_invariants_at_each_instance() -> None:
     ]
 
 
+def test_simple_quantity_profile_applies_where_the_type_carries_it() -> None:
+    from clinikfhir.validation._schema import node
+
+    ref_range = node("Observation.referenceRange")
+    assert ref_range is not None
+    assert ref_range.fields["low"].child == "SimpleQuantity"
+    ucum = {"system": "http://unitsofmeasure.org", "code": "mg"}
+    # Observation.referenceRange.low is Quantity(SimpleQuantity): no comparator (max 0, sqty-1)
+    rr = [{"low": {"value": 1, **ucum}}, {"low": {"value": 1, "comparator": "<", **ucum}, "high": {"value": 2}}]
+    assert errors(observation(referenceRange=rr)) == [
+        ("cardinality", "Observation.referenceRange[1].low.comparator"),
+        ("sqty-1", "Observation.referenceRange[1].low"),
+    ]
+    # only an extension on the forbidden comparator is still a comparator
+    ext = {"extension": [{"url": "http://e.org/x", "valueString": "v"}]}
+    assert errors(observation(referenceRange=[{"low": {"value": 1, "_comparator": ext}}])) == [
+        ("cardinality", "Observation.referenceRange[0].low.comparator"),
+        ("sqty-1", "Observation.referenceRange[0].low"),
+    ]
+    # a plain Quantity keeps its comparator; Range.low (SimpleQuantity) inside a choice does not
+    assert errors(observation(valueQuantity={"value": 1, "comparator": "<", **ucum})) == []
+    assert errors(observation(valueRange={"high": {"value": 1, "comparator": ">=", **ucum}})) == [
+        ("cardinality", "Observation.valueRange.high.comparator"),
+        ("sqty-1", "Observation.valueRange.high"),
+    ]
+    # a profiled choice type (Dosage.doseAndRate.dose[x]) inside a datatype inside a resource
+    dose = {"doseAndRate": [{"doseQuantity": {"value": 5, "comparator": "<=", **ucum}}]}
+    med = {
+        "resourceType": "MedicationRequest",
+        "status": "active",
+        "intent": "order",
+        "medicationCodeableConcept": {"text": "x"},
+        "subject": {"reference": "Patient/p"},
+        "dosageInstruction": [dose],
+    }
+    assert errors(med) == [
+        ("cardinality", "MedicationRequest.dosageInstruction[0].doseAndRate[0].doseQuantity.comparator"),
+        ("sqty-1", "MedicationRequest.dosageInstruction[0].doseAndRate[0].doseQuantity"),
+    ]
+    # the base Quantity rules still hold on the profile (qty-3), and the comparator code is not echoed
+    assert errors(observation(referenceRange=[{"low": {"value": 1, "code": "mg"}}])) == [
+        ("qty-3", "Observation.referenceRange[0].low")
+    ]
+
+
+def test_money_quantity_profile_rules() -> None:
+    # R4 core puts the MoneyQuantity profile on no element, so its node is exercised on the walker
+    from clinikfhir.validation._schema import node
+    from clinikfhir.validation._validate import _Walker
+
+    spec = node("MoneyQuantity")
+    assert spec is not None
+    assert spec.type == "Quantity"
+    assert "mqty-1" in spec.invariants
+    res: dict[str, Any] = {"resourceType": "Basic"}
+    walker = _Walker()
+    walker.node({"value": 3, "system": "urn:iso:std:iso:4217", "code": "USD"}, spec, "X.ok", res, res)
+    walker.node({"value": 3}, spec, "X.no_code", res, res)
+    walker.node({"value": 3, "system": "http://unitsofmeasure.org", "code": "mg"}, spec, "X.not_iso", res, res)
+    assert [(i.key, i.path) for i in walker.issues] == [("mqty-1", "X.no_code"), ("mqty-1", "X.not_iso")]
+
+
+def test_quantity_specializations_as_element_types() -> None:
+    ucum = "http://unitsofmeasure.org"
+    condition = {"resourceType": "Condition", "subject": {"reference": "Patient/p"}}
+    assert errors({**condition, "onsetAge": {"value": 10, "system": ucum, "code": "a"}}) == []
+    assert errors({**condition, "onsetAge": {"value": 10, "system": "http://e.org/u", "code": "a"}}) == [
+        ("age-1", "Condition.onsetAge")
+    ]
+    assert errors({**condition, "onsetAge": {"value": -1, "system": ucum, "code": "a"}}) == [
+        ("age-1", "Condition.onsetAge")
+    ]
+    # an Age with a value and no code
+    assert errors({**condition, "onsetAge": {"value": 10}}) == [("age-1", "Condition.onsetAge")]
+    # drt-1: a coded Duration is UCUM (without a system only qty-3 fails: drt-1 is then empty, not false)
+    timing = {"repeat": {"boundsDuration": {"value": 2, "system": "http://e.org/u", "code": "wk"}}}
+    assert errors(observation(effectiveTiming=timing)) == [
+        ("drt-1", "Observation.effectiveTiming.repeat.boundsDuration")
+    ]
+    timing = {"repeat": {"boundsDuration": {"value": 2, "code": "wk"}}}
+    assert errors(observation(effectiveTiming=timing)) == [
+        ("qty-3", "Observation.effectiveTiming.repeat.boundsDuration")
+    ]
+    # Count and Distance as extension values: their own rules (cnt-3 whole number, dis-1 UCUM)
+    count = {"url": "http://e.org/c", "valueCount": {"value": 1.5, "system": ucum, "code": "1"}}
+    distance = {"url": "http://e.org/d", "valueDistance": {"value": 3, "system": "http://e.org/u", "code": "km"}}
+    assert errors(patient(extension=[count, distance])) == [
+        ("cnt-3", "Patient.extension[0].valueCount"),
+        ("dis-1", "Patient.extension[1].valueDistance"),
+    ]
+
+
 def test_element_invariants() -> None:
     assert errors(patient(name=[{}])) == [("ele-1", "Patient.name[0]")]
     assert errors(patient(name=[{"id": "only-an-id"}])) == [("ele-1", "Patient.name[0]")]
