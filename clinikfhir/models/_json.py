@@ -28,7 +28,9 @@ import orjson
 # in value position. Text inside strings can still pass that check (e.g. "ratio: 1.50, ..."),
 # which only costs a slower decode (see decode_marked).
 _CANDIDATES = (
-    re.compile(rb"\.(?:[0-9]*[0-9]0(?=\s*[,}\]])|[0-9]{7}|(?<=[0-9]{9}\.))"),
+    # after the dot and one digit: a trailing 0 (1.50), 8+ fraction digits, or 9+ integer digits;
+    # stopping at a dot followed by a digit first keeps URLs and text cheap to skip
+    re.compile(rb"\.[0-9](?:[0-9]*0(?=\s*[,}\]])|[0-9]{7}|(?<=[0-9]{9}\.[0-9]))"),
     re.compile(rb"e[-+0-9]"),
     re.compile(rb"E[-+0-9]"),
 )
@@ -164,7 +166,7 @@ def decode_marked(data: str | bytes | bytearray | memoryview) -> tuple[Any, bool
             return orjson.loads(raw), False
         except orjson.JSONDecodeError:
             pass
-    elif _MARKER_ESCAPE not in raw:
+    elif b"\\" not in raw or _MARKER_ESCAPE not in raw:  # one memchr usually settles it
         pieces: list[bytes] = []
         pos = 0
         for start, end in spans:
