@@ -98,6 +98,18 @@ def parse(data: str | bytes | dict[str, Any], *, strict: bool = False) -> Resour
     ``strict=True`` runs full pydantic validation on everything (and still returns the lossless
     model when it passes). Never raises anything but :class:`ModelParseError` for bad data.
     """
+    # One pause of the cyclic GC for decoding and building: resuming it in between would make
+    # the collector scan the whole decoded page once, only for the page to be dropped afterwards.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _parse(data, strict)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _parse(data: str | bytes | dict[str, Any], strict: bool) -> Resource:
     from ._trusted import Mismatch, build, plain, spec
 
     loaded = _load(data)
@@ -119,15 +131,15 @@ def parse(data: str | bytes | dict[str, Any], *, strict: bool = False) -> Resour
     if strict:
         validated = _validate(cls, rtype, plain(value))
         try:
-            return cast("Resource", _build_quietly(build, sp, value))  # the lossless twin of what passed
+            return cast("Resource", build(sp, value))  # the lossless twin of what passed
         except Mismatch:
             return validated
     try:
-        return cast("Resource", _build_quietly(build, sp, value))
+        return cast("Resource", build(sp, value))
     except Mismatch as exc:
         path = fhirpath(rtype, tuple(reversed(exc.path)))
         validated = _validate(cls, rtype, plain(value), (path, exc.message))
-        warnings.warn(ModelFallbackWarning(path, exc.message), stacklevel=2)
+        warnings.warn(ModelFallbackWarning(path, exc.message), stacklevel=3)
         return validated
     except RecursionError:
         raise ModelParseError(f"{rtype} is nested too deeply to read") from None

@@ -31,6 +31,13 @@ _DATETIME_RE = _FhirDateTime.pattern
 _INSTANT_RE = _FhirInstant.pattern
 _TIME_RE = _FhirTime.pattern
 _DECIMAL_RE = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+# The common full shapes, cheaper to match than FHIR's patterns; every value they accept that
+# FHIR's pattern would refuse (month 13, hour 24, year 0000) is refused by ``fromisoformat``,
+# and anything else takes the full FHIR pattern.
+_FULL_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_FULL_DATETIME_RE = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-5][0-9](?:\.[0-9]+)?(?:Z|[+-](?:0[0-9]|1[0-3]):[0-5][0-9]|[+-]14:00)"
+)
 
 
 class FhirDateTime(_dt.datetime):
@@ -100,8 +107,17 @@ def _leap_second(text: str) -> bool:
     return ":60" in text
 
 
+def _checked(make: Any, value: str, what: str) -> Any:
+    try:
+        return make(value)
+    except ValueError:  # out of range (month 13, 30 February): never echo the value
+        raise ValueError(f"not a FHIR {what}") from None
+
+
 def to_date(value: Any) -> Any:
     """``date``: ``YYYY`` and ``YYYY-MM`` stay text (as in fhir.resources); full dates keep their text."""
+    if type(value) is str and _FULL_DATE_RE.fullmatch(value):
+        return _checked(_date_from_text, value, "date")
     if type(value) is not str or not _DATE_RE.fullmatch(value):
         raise ValueError("not a FHIR date")
     if len(value) < 10:
@@ -111,6 +127,8 @@ def to_date(value: Any) -> Any:
 
 def to_datetime(value: Any) -> Any:
     """``dateTime``: partial dates and leap seconds stay text; others keep their text."""
+    if type(value) is str and _FULL_DATETIME_RE.fullmatch(value):
+        return _checked(_datetime_from_text, value, "dateTime")
     if type(value) is not str or not _DATETIME_RE.fullmatch(value):
         raise ValueError("not a FHIR dateTime")
     n = len(value)
@@ -123,6 +141,8 @@ def to_datetime(value: Any) -> Any:
 
 def to_instant(value: Any) -> Any:
     """``instant``: always a zoned date-time; a leap second stays text."""
+    if type(value) is str and _FULL_DATETIME_RE.fullmatch(value):
+        return _checked(_datetime_from_text, value, "instant")
     if type(value) is not str or not _INSTANT_RE.fullmatch(value):
         raise ValueError("not a FHIR instant")
     if _leap_second(value):

@@ -45,6 +45,7 @@ _SCALAR_KINDS = {
 }
 
 _MARK_LEN = len(MARK)
+_Decimal = decimal.Decimal
 
 
 class Mismatch(Exception):
@@ -74,6 +75,10 @@ def _adapter_converter(kind: str) -> Callable[[Any], Any]:
 
 
 def _decimal(value: Any) -> decimal.Decimal:
+    if value.__class__ is float:
+        if value - value == 0.0:  # finite: taken at its shortest exact text, as pydantic does
+            return _Decimal(repr(value))
+        raise ValueError("not a finite decimal")
     if type(value) is str and value.startswith(MARK):
         return decimal.Decimal(value[_MARK_LEN:])
     return prim.to_decimal(value)
@@ -107,7 +112,7 @@ _SET_PRIVATE = BaseModel.__dict__["__pydantic_private__"].__set__
 class Spec:
     """A compiled plan for one model class (compiled lazily on first use)."""
 
-    __slots__ = ("cls", "defaults", "fields", "name", "order", "ready", "rtype")
+    __slots__ = ("cls", "defaults", "fields", "name", "order", "ready", "renamed", "rtype")
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -117,6 +122,7 @@ class Spec:
         self.fields: dict[str, tuple[str, int, Any]] = {}
         self.order: dict[str, tuple[str, int, int]] = {}
         self.defaults: dict[str, Any] = {}
+        self.renamed: frozenset[str] = frozenset()
 
     def compile(self) -> None:
         """Load the class and its generated plan; resolve nested classes to (lazy) specs."""
@@ -144,6 +150,8 @@ class Spec:
         self.order = order
         # Built instances hold their fields in specification order, so they dump in that order.
         self.defaults = dict.fromkeys([*order, *(f for f in self.cls.model_fields if f not in order)])
+        # JSON keys that are not their field's name (``_status`` -> ``status__ext``, ``class``)
+        self.renamed = frozenset({"resourceType", *(k for k, (fname, _, _) in fields.items() if k != fname)})
         self.rtype = rtype
         self.ready = True
 
@@ -252,13 +260,13 @@ def _other(value: Any, kind: int, lmode: int, arg: Any) -> Any:
 
 def build(sp: Spec, data: Any) -> Any:
     """Build an instance of ``sp``'s class from decoded JSON, without pydantic validation."""
-    if not sp.ready:
-        sp.compile()
     if data.__class__ is not dict:
         raise Mismatch("expected a JSON object")
+    if not sp.ready:
+        sp.compile()
     obj: dict[str, Any] = data
     fields = sp.fields
-    upd: dict[str, Any] = {}
+    values = sp.defaults.copy()  # every field, in specification order (as they dump)
     extra: dict[str, Any] | None = None
     key = ""
     try:
@@ -275,42 +283,42 @@ def build(sp: Spec, data: Any) -> Any:
                 continue
             fname, code, arg = f
             if value is None:
-                upd[fname] = None
+                values[fname] = None
             elif code == C_STR:
                 if type(value) is not str:
                     raise Mismatch("expected a string")
-                upd[fname] = value
+                values[fname] = value
             elif code == C_MODEL:
-                upd[fname] = build(arg, value)
+                values[fname] = build(arg, value)
             elif code == C_LIST_MODEL:
                 if value.__class__ is not list:
                     raise Mismatch("expected a JSON array")
                 items: list[Any] = value
                 try:
-                    upd[fname] = [build(arg, item) for item in items]
+                    values[fname] = [build(arg, item) for item in items]
                 except Mismatch:
                     raise _locate(items, functools.partial(build, arg)) from None
             elif code == C_CONV:
-                upd[fname] = arg(value)
+                values[fname] = arg(value)
             elif code == C_BOOL:
                 if type(value) is not bool:
                     raise Mismatch("expected true or false")
-                upd[fname] = value
+                values[fname] = value
             elif code == C_INT:
                 if type(value) is not int:
                     raise Mismatch("expected an integer")
-                upd[fname] = value
+                values[fname] = value
             elif code == C_RES:
-                upd[fname] = resource(value)
+                values[fname] = resource(value)
             elif code == C_LIST_RES:
                 if value.__class__ is not list:
                     raise Mismatch("expected a JSON array")
                 try:
-                    upd[fname] = [resource(item) for item in value]
+                    values[fname] = [resource(item) for item in value]
                 except Mismatch:
                     raise _locate(value, resource) from None
             else:
-                upd[fname] = _other(value, *arg)
+                values[fname] = _other(value, *arg)
     except Mismatch as exc:
         exc.path.append(key)
         raise
@@ -318,11 +326,20 @@ def build(sp: Spec, data: Any) -> Any:
         mismatch = Mismatch(str(exc))
         mismatch.path.append(key)
         raise mismatch from None
-    values = sp.defaults.copy()
-    values.update(upd)
+    # The fields set are the JSON keys, renamed where the key is not the field name, less the
+    # resourceType and the kept extras (the common case is one C-level set construction).
+    fields_set = set(obj)
+    if not sp.renamed.isdisjoint(fields_set):
+        for k in sp.renamed.intersection(fields_set):
+            fields_set.discard(k)
+            f = fields.get(k)
+            if f is not None:
+                fields_set.add(f[0])
+    if extra is not None:
+        fields_set.difference_update(extra)
     inst = _new(sp.cls)
     _SET_DICT(inst, values)
-    _SET_FIELDS_SET(inst, set(upd))
+    _SET_FIELDS_SET(inst, fields_set)
     _SET_EXTRA(inst, extra)
     _SET_PRIVATE(inst, None)
     return inst
