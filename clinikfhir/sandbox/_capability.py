@@ -6,6 +6,7 @@ from types import ModuleType
 from typing import Any
 
 from clinikfhir._generated.resource_types import RESOURCE_TYPES
+from clinikfhir.search._capabilities import MODIFIER_EXTENSION, MODIFIERS_LISTED_EXTENSION
 
 from ._http import dumps
 
@@ -22,15 +23,25 @@ _INTERACTIONS = [
 ]
 
 
-def _search_params(search: ModuleType | None, rtype: str) -> list[dict[str, Any]]:
-    if search is None or not hasattr(search, "supported_parameters"):
-        return []
-    out: list[dict[str, Any]] = []
-    for param in search.supported_parameters(rtype):
-        entry: dict[str, Any] = {"name": param.code, "type": param.type}
-        if getattr(param, "url", ""):
-            entry["definition"] = param.url
-        out.append(entry)
+def _search_entry(search: ModuleType, rtype: str) -> dict[str, Any]:
+    """``searchParam``, ``searchInclude`` and ``searchRevInclude`` for ``rtype``, exactly as the engine
+    implements them (its ``capability_fragment``), each parameter listing the modifiers ``run``
+    accepts on it (:data:`MODIFIER_EXTENSION`; reference ``:Type`` modifiers as the type name)."""
+    fragment: dict[str, Any] = search.capability_fragment(rtype)
+    defs = {p.code: p for p in search.supported_parameters(rtype)}
+    params: list[dict[str, Any]] = []
+    for entry in fragment.get("searchParam", []):
+        pdef = defs.get(entry["name"])
+        modifiers: list[str] = []
+        if pdef is not None:
+            modifiers = list(search.parameter_modifiers(pdef))
+            if pdef.type == "reference":
+                modifiers += list(pdef.targets)
+        params.append({**entry, "extension": [{"url": MODIFIER_EXTENSION, "valueCode": m} for m in modifiers]})
+    out: dict[str, Any] = {"searchParam": params}
+    for field in ("searchInclude", "searchRevInclude"):
+        if fragment.get(field):
+            out[field] = list(fragment[field])
     return out
 
 
@@ -51,9 +62,8 @@ def capability_statement(search: ModuleType | None, software_version: str) -> by
         }
         if search is None:
             entry["interaction"] = [{"code": c} for c in _INTERACTIONS if c != "search-type"]
-        params = _search_params(search, rtype)
-        if params:
-            entry["searchParam"] = params
+        if search is not None:
+            entry.update(_search_entry(search, rtype))
         operations = [{"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"}]
         if everything and rtype == "Patient":
             operations.append(
@@ -82,6 +92,11 @@ def capability_statement(search: ModuleType | None, software_version: str) -> by
                         "https://clinikapi.com/tenant) and by environment."
                     )
                 },
+                **(
+                    {"extension": [{"url": MODIFIERS_LISTED_EXTENSION, "valueBoolean": True}]}
+                    if search is not None
+                    else {}
+                ),
                 "resource": resources,
                 "interaction": [{"code": "batch"}, {"code": "transaction"}],
             }

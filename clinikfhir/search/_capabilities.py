@@ -4,7 +4,19 @@ What is checked, per ``rest[mode=server].resource[type]``: the type is searchabl
 (``interaction`` ``search-type`` when interactions are listed); every parameter (and each link of a
 chain, and each ``_sort`` key) is declared in the resource's or the server's ``searchParam``; its
 modifier is legal for the declared parameter type; ``_include``/``_revinclude`` values are in
-``searchInclude``/``searchRevInclude`` (or ``*`` is). Problems name parameters, never values.
+``searchInclude``/``searchRevInclude``. Problems name parameters, never values.
+
+R4 has no element for the modifiers a server accepts on each parameter. A statement that lists
+them uses two extensions (the sandbox does): :data:`MODIFIER_EXTENSION` on a ``searchParam``, one
+``valueCode`` per accepted modifier (``:Type`` modifiers of references as the type name), and
+:data:`MODIFIERS_LISTED_EXTENSION` (``valueBoolean`` true) on ``rest`` saying every parameter lists
+its modifiers this way, none listed meaning none accepted. Without them, any modifier the R4 search
+specification defines for the parameter's type is taken as supported.
+
+Includes: ``*`` in ``searchInclude``/``searchRevInclude`` is the value ``*`` (``_include=*``); a
+list holding only ``*`` is read as "any include" (statements written that way exist). Values are
+also checked against the R4 definitions: ``Type:param[:Target]`` with ``param`` a reference
+parameter of ``Type`` that can point at ``Target``.
 """
 
 from __future__ import annotations
@@ -13,6 +25,12 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from clinikfhir.errors import InvalidArgumentError
+
+MODIFIER_EXTENSION = "urn:clinikfhir:extension:search-modifier"
+"""Extension on ``CapabilityStatement.rest.resource.searchParam``: one accepted modifier (valueCode)."""
+
+MODIFIERS_LISTED_EXTENSION = "urn:clinikfhir:extension:search-modifiers-listed"
+"""Extension on ``CapabilityStatement.rest`` (valueBoolean): every searchParam lists its modifiers."""
 
 _RESULT_PARAMS = frozenset({"_count", "_summary", "_total", "_contained", "_containedType", "_elements", "_format"})
 _MODIFIERS: dict[str, frozenset[str]] = {
@@ -43,11 +61,17 @@ class _Caps:
             raise InvalidArgumentError("capability check: expected a CapabilityStatement (model or JSON dict)")
         self.resources: dict[str, dict[str, Any]] = {}
         self.common: dict[str, str] = {}
+        self.common_params: dict[str, dict[str, Any]] = {}
+        self.modifiers_listed = False
         for rest in cast("list[dict[str, Any]]", data.get("rest") or []):
             if rest.get("mode", "server") != "server":
                 continue
+            for ext in cast("list[dict[str, Any]]", rest.get("extension") or []):
+                if ext.get("url") == MODIFIERS_LISTED_EXTENSION and ext.get("valueBoolean") is True:
+                    self.modifiers_listed = True
             for sp in cast("list[dict[str, Any]]", rest.get("searchParam") or []):
                 self.common[str(sp.get("name"))] = str(sp.get("type", ""))
+                self.common_params[str(sp.get("name"))] = sp
             for res in cast("list[dict[str, Any]]", rest.get("resource") or []):
                 self.resources[str(res.get("type"))] = res
 
@@ -58,16 +82,35 @@ class _Caps:
         interactions = [str(i.get("code")) for i in cast("list[dict[str, Any]]", res.get("interaction") or [])]
         return not interactions or "search-type" in interactions
 
-    def param_type(self, rtype: str, code: str) -> str | None:
+    def _param(self, rtype: str, code: str) -> dict[str, Any] | None:
         res = self.resources.get(rtype) or {}
         for sp in cast("list[dict[str, Any]]", res.get("searchParam") or []):
             if sp.get("name") == code:
-                return str(sp.get("type", ""))
-        return self.common.get(code)
+                return sp
+        return self.common_params.get(code)
+
+    def param_type(self, rtype: str, code: str) -> str | None:
+        sp = self._param(rtype, code)
+        return None if sp is None else str(sp.get("type", ""))
+
+    def modifiers(self, rtype: str, code: str) -> frozenset[str] | None:
+        """The modifiers the statement lists for the parameter, or None when it does not list them."""
+        sp = self._param(rtype, code)
+        if sp is None:
+            return None
+        exts = [
+            e for e in cast("list[dict[str, Any]]", sp.get("extension") or []) if e.get("url") == MODIFIER_EXTENSION
+        ]
+        if not exts and not self.modifiers_listed:
+            return None
+        return frozenset(str(e.get("valueCode")) for e in exts)
 
     def listed(self, rtype: str, field: str, value: str) -> bool:
         values = [str(v) for v in cast("list[Any]", (self.resources.get(rtype) or {}).get(field) or [])]
-        return "*" in values or value in values
+        return value in values or values == ["*"]
+
+    def listed_anywhere(self, field: str, value: str) -> bool:
+        return any(self.listed(rtype, field, value) for rtype in self.resources)
 
 
 def _table_targets(rtype: str, code: str) -> tuple[str, ...]:
@@ -75,6 +118,53 @@ def _table_targets(rtype: str, code: str) -> tuple[str, ...]:
 
     param = SEARCH_PARAMETERS.get(rtype, {}).get(code)
     return param.targets if param is not None else ()
+
+
+def _modifier_problem(caps: _Caps, rtype: str, code: str, ptype: str, modifier: str, full: str) -> str | None:
+    declared = caps.modifiers(rtype, code)
+    if declared is not None and modifier in declared:
+        return None
+    in_r4 = modifier in _MODIFIERS.get(ptype, frozenset({"missing"})) or (
+        ptype == "reference" and modifier[:1].isupper()
+    )
+    if not in_r4:
+        return f"{full}: the modifier :{modifier} is not defined for {ptype} parameters"
+    if declared is not None:
+        return f"{full}: the server does not support the modifier :{modifier} on {rtype}.{code}"
+    return None
+
+
+def _include_problem(caps: _Caps, rtype: str, name: str, value: str) -> str | None:
+    """Check one ``_include``/``_revinclude`` value (``:iterate`` allowed) against the statement."""
+    from clinikfhir._generated.search_parameters import SEARCH_PARAMETERS
+
+    base, _, modifier = name.partition(":")
+    reverse = base == "_revinclude"
+    field = "searchRevInclude" if reverse else "searchInclude"
+    if modifier not in ("", "iterate", "recurse"):
+        return f"{name}: unknown modifier on {base}"
+    if value != "*":
+        parts = value.split(":")
+        param = SEARCH_PARAMETERS.get(parts[0], {}).get(parts[1]) if len(parts) in (2, 3) else None
+        if param is None or param.type != "reference":
+            return f"{name}: expected Type:param[:Target] naming a reference search parameter"
+        if len(parts) == 3 and parts[2] not in param.targets:
+            return f"{name}: {parts[0]}.{parts[1]} cannot point at a {parts[2]}"
+        if not reverse and parts[0] != rtype and not modifier:
+            return f"{name}: {parts[0]}:{parts[1]} does not start from {rtype} (use :iterate)"
+        if reverse and not modifier and len(parts) == 3 and parts[2] != rtype:
+            return f"{name}: {parts[0]}:{parts[1]}:{parts[2]} does not point at {rtype} (use :iterate)"
+        if not reverse and modifier:  # iterate: the source type's own includes
+            rtype = parts[0]
+        value = f"{parts[0]}:{parts[1]}"
+        if reverse and modifier:
+            targets = [parts[2]] if len(parts) == 3 else list(param.targets)
+            if any(caps.listed(t, field, value) for t in targets):
+                return None
+            return f"{name}={value}: not in the server's {field}"
+    if caps.listed(rtype, field, value):
+        return None
+    return f"{name}={value}: not in the server's {field}"
 
 
 def _check_name(caps: _Caps, rtype: str, name: str, problems: list[str], full: str) -> None:
@@ -99,6 +189,11 @@ def _check_name(caps: _Caps, rtype: str, name: str, problems: list[str], full: s
         problems.append(f"{full}: {rtype} does not support the parameter {code}")
         return
     if chained:
+        if modifier:
+            problem = _modifier_problem(caps, rtype, code, ptype, modifier, full)
+            if problem is not None:
+                problems.append(problem)
+                return
         targets = [modifier] if modifier else list(_table_targets(rtype, code))
         if not targets:
             problems.append(f"{full}: {rtype}.{code} cannot be chained")
@@ -106,10 +201,10 @@ def _check_name(caps: _Caps, rtype: str, name: str, problems: list[str], full: s
             if len(targets) == 1 or caps.searchable(target):
                 _check_name(caps, target, chained, problems, full)
         return
-    if modifier and modifier not in _MODIFIERS.get(ptype, frozenset({"missing"})):
-        is_type_modifier = ptype == "reference" and modifier[:1].isupper()
-        if not is_type_modifier:
-            problems.append(f"{full}: the modifier :{modifier} is not defined for {ptype} parameters")
+    if modifier:
+        problem = _modifier_problem(caps, rtype, code, ptype, modifier, full)
+        if problem is not None:
+            problems.append(problem)
 
 
 def problems_for(capabilities: Any, rtype: str, pairs: Sequence[tuple[str, str]]) -> list[str]:
@@ -126,9 +221,9 @@ def problems_for(capabilities: Any, rtype: str, pairs: Sequence[tuple[str, str]]
             for key in value.split(","):
                 _check_name(caps, rtype, key.lstrip("-"), problems, f"_sort key {key.lstrip('-')}")
         elif base in ("_include", "_revinclude"):
-            field = "searchInclude" if base == "_include" else "searchRevInclude"
-            if not caps.listed(rtype, field, value):
-                problems.append(f"{name}={value}: not in the server's {field}")
+            problem = _include_problem(caps, rtype, name, value)
+            if problem is not None:
+                problems.append(problem)
         elif base == "_list":
             if caps.param_type(rtype, "_list") is None:
                 problems.append(f"{rtype} does not support the parameter _list")

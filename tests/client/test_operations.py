@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from typing import Any
 
@@ -23,7 +24,9 @@ from clinikfhir.models import (
     HumanName,
     Observation,
     OperationOutcome,
+    Organization,
     Patient,
+    Practitioner,
     Quantity,
     Reference,
 )
@@ -442,6 +445,64 @@ async def test_searches_can_be_checked_against_the_capability_statement(env: Env
         await env.client.search_page(Patient, {name: "anything"})
     assert caps is await client.capabilities()
     assert caps is not await client.capabilities(refresh=True)
+
+
+async def run_query(query: Any) -> Any:
+    """``query.get()`` on either client."""
+    result = query.get()
+    return await result if inspect.isawaitable(result) else result
+
+
+async def test_includes_pass_the_automatic_capability_check_and_execute(env: Env) -> None:
+    client = env.make(check_search_capabilities=True)
+    org = await client.create(Organization(name="Included Org"))
+    patient = await client.create(
+        Patient(name=[HumanName(family="Includer")], managingOrganization=Reference(reference=f"Organization/{org.id}"))
+    )
+    obs = await client.create(an_observation(patient.id))
+    q = (
+        client.raw.search(Observation)
+        .id_(obs.id)
+        .include("subject", "Patient")
+        .raw("_include:iterate", "Patient:organization")
+    )
+    page = await run_query(q)
+    assert [o.id for o in page] == [obs.id]
+    assert [p.id for p in page.included(Patient)] == [patient.id]
+    assert [o.id for o in page.included(Organization)] == [org.id]
+    page = await run_query(client.raw.search(Patient).id_(patient.id).revinclude("Observation:subject"))
+    assert [p.id for p in page] == [patient.id]
+    assert [o.id for o in page.included(Observation)] == [obs.id]
+
+
+async def test_unsupported_includes_and_modifiers_are_refused_before_sending(env: Env) -> None:
+    from clinikfhir.errors import BadRequestError
+    from clinikfhir.search import UnsupportedSearchError
+
+    client = env.make(check_search_capabilities=True)
+    caps = await client.capabilities()
+    code = declared_parameters(caps, "Observation")["code"]
+    listed = {e["valueCode"] for e in code.get("extension", [])}
+    assert {"text", "not", "missing"} <= listed  # the statement lists the engine's modifiers
+    r4_token_modifiers = ["above", "below", "in", "missing", "not", "not-in", "of-type", "text"]
+    unlisted = [m for m in r4_token_modifiers if m not in listed]
+    assert unlisted, "the sandbox now supports every token modifier: pick another unsupported feature"
+    refused: list[tuple[str, Any]] = [
+        (f"code:{unlisted[0]}", client.raw.search(Observation).raw(f"code:{unlisted[0]}", "http://loinc.org|8867-4")),
+        ("_include", client.raw.search(Observation).raw("_include", "Observation:code")),  # not a reference
+        ("_revinclude", client.raw.search(Patient).raw("_revinclude", "Observation:performer:Practitioner")),
+        ("_revinclude", client.raw.search(Practitioner).raw("_revinclude", "Observation:subject")),  # no such link
+    ]
+    for name, query in refused:
+        before = client.last_response
+        with pytest.raises(UnsupportedSearchError, match=re.escape(name)):
+            await run_query(query)
+        assert client.last_response is before  # nothing was sent
+    # the statement tells the truth: the server refuses the modifier and the non-reference include too
+    for _, query in refused[:2]:
+        unchecked = env.client.raw.search(Observation, query.params())
+        with pytest.raises(BadRequestError):
+            await run_query(unchecked)
 
 
 async def test_conditional_create_returns_the_existing_match(env: Env) -> None:

@@ -91,3 +91,68 @@ def test_unsearchable_type_and_bad_statement() -> None:
         OrganizationQuery().ensure_supported(statement())
     with pytest.raises(ValueError, match="CapabilityStatement"):
         PatientQuery().check({"resourceType": "Patient"})
+
+
+MODIFIER = "urn:clinikfhir:extension:search-modifier"
+LISTED = "urn:clinikfhir:extension:search-modifiers-listed"
+
+
+def listing(modifiers: dict[str, list[str]], *, flag: bool) -> dict[str, Any]:
+    """The statement, with modifier extensions on Patient's parameters (and the rest-level flag)."""
+    caps = statement()
+    for sp in caps["rest"][0]["resource"][0]["searchParam"]:
+        sp["extension"] = [{"url": MODIFIER, "valueCode": m} for m in modifiers.get(sp["name"], [])]
+    if flag:
+        caps["rest"][0]["extension"] = [{"url": LISTED, "valueBoolean": True}]
+    return caps
+
+
+def test_listed_modifiers_are_exactly_what_is_accepted() -> None:
+    caps = listing({"name": ["exact"], "organization": ["Organization"]}, flag=True)
+    assert PatientQuery().name.exact("x").organization.Organization.name("y").check(caps) == [
+        "organization.name: Organization does not support the parameter name"
+    ]
+    assert PatientQuery().name.contains("x").name.missing().raw("organization:Group", "1").check(caps) == [
+        "name:contains: the server does not support the modifier :contains on Patient.name",
+        "name:missing: the server does not support the modifier :missing on Patient.name",
+        "organization:Group: the server does not support the modifier :Group on Patient.organization",
+    ]
+    # with the flag, a parameter listing nothing accepts no modifier; without it, the R4 defaults apply
+    assert PatientQuery().name.missing().check(listing({}, flag=True)) == [
+        "name:missing: the server does not support the modifier :missing on Patient.name"
+    ]
+    assert PatientQuery().name.missing().check(listing({}, flag=False)) == []
+
+
+def test_include_values_are_checked_against_the_definitions_and_the_lists() -> None:
+    caps = statement(searchInclude=["*", "Patient:organization"], searchRevInclude=["*", "Observation:subject"])
+    assert PatientQuery().include("organization").revinclude("Observation:subject").check(caps) == []
+    assert PatientQuery().raw("_include", "*").raw("_revinclude", "*").check(caps) == []
+    # "*" is the value *, not "anything", once the list names values
+    assert PatientQuery().include("general-practitioner").revinclude("Observation:patient").check(caps) == [
+        "_include=Patient:general-practitioner: not in the server's searchInclude",
+        "_revinclude=Observation:patient: not in the server's searchRevInclude",
+    ]
+    assert PatientQuery().raw("_include", "Patient:gender").raw("_include", "Observation:subject").check(caps) == [
+        "_include: expected Type:param[:Target] naming a reference search parameter",
+        "_include: Observation:subject does not start from Patient (use :iterate)",
+    ]
+    assert PatientQuery().raw("_include", "Patient:organization:Patient").check(caps) == [
+        "_include: Patient.organization cannot point at a Patient"
+    ]
+    assert PatientQuery().raw("_revinclude", "Observation:subject:Group").check(caps) == [
+        "_revinclude: Observation:subject:Group does not point at Patient (use :iterate)"
+    ]
+    assert PatientQuery().raw("_include:bogus", "Patient:organization").check(caps) == [
+        "_include:bogus: unknown modifier on _include"
+    ]
+
+
+def test_iterate_includes_are_checked_on_their_own_source_type() -> None:
+    caps = statement(searchInclude=["Patient:organization"])
+    caps["rest"][0]["resource"][1]["searchInclude"] = ["Observation:subject"]
+    q = ObservationQuery().include("subject", "Patient").raw("_include:iterate", "Patient:organization")
+    assert q.check(caps) == []
+    assert ObservationQuery().raw("_include:iterate", "Patient:general-practitioner").check(caps) == [
+        "_include:iterate=Patient:general-practitioner: not in the server's searchInclude"
+    ]
