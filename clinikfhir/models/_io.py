@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from clinikfhir._generated.model_index import MODEL_MODULES
 from clinikfhir._generated.resource_types import R4_ONLY_TYPES, RESOURCE_TYPES
 
-from ._json import JSONDecodeFailure, decode_marked, encode
+from ._json import JSONDecodeFailure, decode_marked
 
 if TYPE_CHECKING:
     from fhir.resources.R4B.resource import Resource
@@ -167,9 +167,9 @@ def _build_quietly(fn: Callable[..., _T], *args: Any) -> _T:
 def dump_bytes(model: Resource) -> bytes:
     """Serialise a model to compact FHIR JSON (UTF-8 bytes), losslessly: decimals keep their
     digits, dates and times the text they were read with, kept unknown elements are written back."""
-    from ._trusted import to_json
+    from ._trusted import dump_bytes as _dump_bytes
 
-    return encode(_build_quietly(to_json, model))
+    return _build_quietly(_dump_bytes, model)
 
 
 def dump(model: Resource) -> str:

@@ -30,11 +30,13 @@ from clinikfhir._generated.model_plans import PLAN_MODULES
 from clinikfhir._generated.resource_types import R4_ONLY_TYPES
 
 from . import _primitives as prim
-from ._json import MARK, decimal_text
+from ._json import MARK, decimal_text, encode
 
 K_STR, K_BOOL, K_INT, K_MODEL, K_RES, K_CONV, K_COMMENTS = range(7)
 # dispatch codes of the build loop, most frequent first
 C_STR, C_MODEL, C_LIST_MODEL, C_CONV, C_BOOL, C_INT, C_RES, C_LIST_RES, C_OTHER = range(9)
+# dispatch codes of the writer, most frequent first
+D_STR, D_MODEL, D_LIST_MODEL, D_PRIM, D_LIST_STR, D_LIST_PRIM, D_COMMENTS = range(7)
 _SCALAR_KINDS = {
     "str": K_STR,
     "bool": K_BOOL,
@@ -112,7 +114,7 @@ _SET_PRIVATE = BaseModel.__dict__["__pydantic_private__"].__set__
 class Spec:
     """A compiled plan for one model class (compiled lazily on first use)."""
 
-    __slots__ = ("cls", "defaults", "fields", "name", "order", "ready", "renamed", "rtype")
+    __slots__ = ("cls", "defaults", "dump", "fields", "name", "order", "ready", "renamed", "rtype")
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -123,6 +125,7 @@ class Spec:
         self.order: dict[str, tuple[str, int, int]] = {}
         self.defaults: dict[str, Any] = {}
         self.renamed: frozenset[str] = frozenset()
+        self.dump: dict[str, tuple[str, int]] = {}
 
     def compile(self) -> None:
         """Load the class and its generated plan; resolve nested classes to (lazy) specs."""
@@ -148,6 +151,7 @@ class Spec:
             order[fname] = (key, kind, lmode)
         self.fields = fields
         self.order = order
+        self.dump = {fname: (key, _dump_code(kind, lmode)) for fname, (key, kind, lmode) in order.items()}
         # Built instances hold their fields in specification order, so they dump in that order.
         self.defaults = dict.fromkeys([*order, *(f for f in self.cls.model_fields if f not in order)])
         # JSON keys that are not their field's name (``_status`` -> ``status__ext``, ``class``)
@@ -244,6 +248,18 @@ def _code(kind: int, lmode: int) -> int:
     if lmode == 1 and kind == K_RES:
         return C_LIST_RES
     return C_OTHER
+
+
+def _dump_code(kind: int, lmode: int) -> int:
+    if lmode:
+        if kind in (K_MODEL, K_RES):
+            return D_LIST_MODEL
+        return D_LIST_STR if kind == K_STR else D_LIST_PRIM
+    if kind == K_STR:
+        return D_STR
+    if kind in (K_MODEL, K_RES):
+        return D_MODEL
+    return D_COMMENTS if kind == K_COMMENTS else D_PRIM
 
 
 def _other(value: Any, kind: int, lmode: int, arg: Any) -> Any:
@@ -440,40 +456,90 @@ def _json_value(value: Any) -> Any:
 
 def to_json(model: Any) -> Any:
     """The JSON-ready tree of a model instance (dicts, lists, str, numbers, orjson fragments)."""
-    sp = spec_of(model.__class__)
+    cls = model.__class__
+    sp = _BY_TYPE.get(cls) or spec_of(cls)
     if sp is None:
         raw = getattr(model, "raw", None)  # GenericResource
         if isinstance(raw, dict):
             return _json_value(raw)
         raise TypeError(f"{type(model).__name__} is not a FHIR R4B model")
-    out: dict[str, Any] = {}
-    if sp.rtype is not None:
-        out["resourceType"] = sp.rtype
-    order = sp.order
+    out: dict[str, Any] = {} if sp.rtype is None else {"resourceType": sp.rtype}
+    dump = sp.dump
     for fname, v in model.__dict__.items():
         if v is None:
             continue
-        info = order.get(fname)
+        info = dump.get(fname)
         if info is None:
             continue
-        key, kind, lmode = info
-        if lmode:
-            if not v:
-                continue
-            if kind in (K_MODEL, K_RES):
-                out[key] = [None if x is None else to_json(x) for x in v]
-            elif kind == K_STR:
-                out[key] = list(v)
-            else:
-                out[key] = [None if x is None else _prim(x) for x in v]
-        elif kind == K_STR:
-            out[key] = v if type(v) is str else _prim(v)
-        elif kind in (K_MODEL, K_RES):
+        key, code = info
+        if code == D_STR:
+            out[key] = v if v.__class__ is str else _prim(v)
+        elif code == D_MODEL:
             out[key] = to_json(v) if not isinstance(v, dict) else _json_value(v)
-        else:
+        elif code == D_LIST_MODEL:
+            if v:
+                out[key] = [None if x is None else to_json(x) for x in v]
+        elif code == D_PRIM:
             out[key] = _prim(v)
+        elif code == D_LIST_STR:
+            if v:
+                out[key] = list(v)
+        elif code == D_LIST_PRIM:
+            if v:
+                out[key] = [None if x is None else _prim(x) for x in v]
+        else:  # fhir_comments: a string or a list of strings
+            out[key] = v if type(v) is str else list(v)
     extra = model.__pydantic_extra__
     if extra:
         for key, v in extra.items():
             out[key] = _json_value(v)
     return out
+
+
+def _hook(model: Any) -> Any:
+    """orjson ``default``: one model level as a dict whose nested models orjson hands back here."""
+    cls = model.__class__
+    sp = _BY_TYPE.get(cls) or spec_of(cls)
+    if sp is None:
+        if cls is decimal.Decimal:
+            return _prim(model)
+        return to_json(model)  # GenericResource (raw JSON) or a TypeError
+    out: dict[str, Any] = {} if sp.rtype is None else {"resourceType": sp.rtype}
+    dump = sp.dump
+    for fname, v in model.__dict__.items():
+        if v is None:
+            continue
+        info = dump.get(fname)
+        if info is None:
+            continue
+        key, code = info
+        if code == D_STR:
+            out[key] = v if v.__class__ is str else _prim(v)
+        elif code == D_MODEL:
+            out[key] = v if not isinstance(v, dict) else _json_value(v)
+        elif code == D_LIST_MODEL:
+            if v:
+                out[key] = v
+        elif code == D_PRIM:
+            out[key] = _prim(v)
+        elif code == D_LIST_STR:
+            if v:
+                out[key] = v
+        elif code == D_LIST_PRIM:
+            if v:
+                out[key] = [None if x is None else _prim(x) for x in v]
+        else:  # fhir_comments: a string or a list of strings
+            out[key] = v
+    extra = model.__pydantic_extra__
+    if extra:
+        for key, v in extra.items():
+            out[key] = _json_value(v)
+    return out
+
+
+def dump_bytes(model: Any) -> bytes:
+    """Compact JSON of a model: orjson walks the lists and calls back once per nested model."""
+    try:
+        return orjson.dumps(model, default=_hook)
+    except orjson.JSONEncodeError:  # beyond orjson's callback depth, or a bad value: say which
+        return encode(to_json(model))

@@ -195,3 +195,13 @@ def test_received_text_cannot_forge_an_exact_number_marker() -> None:
     assert model.name[0].family == "\u00001.5"  # type: ignore[attr-defined]
     assert exact(dump(model)) == data
     assert exact(dump(parse(data))) == data
+
+
+def test_fhir_comments_lists_and_strings_round_trip() -> None:
+    data = {
+        "resourceType": "Patient",
+        "fhir_comments": ["first", "second"],
+        "name": [{"family": "x", "fhir_comments": "one"}],
+    }
+    assert exact(dump(parse(data))) == data
+    assert exact(dump(parse(data, strict=True))) == data
