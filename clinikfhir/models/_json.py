@@ -30,9 +30,9 @@ import orjson
 _CANDIDATES = (
     # after the dot and one digit: a trailing 0 (1.50), 8+ fraction digits, or 9+ integer digits;
     # stopping at a dot followed by a digit first keeps URLs and text cheap to skip
-    re.compile(rb"\.[0-9](?:[0-9]*0(?=\s*[,}\]])|[0-9]{7}|(?<=[0-9]{9}\.[0-9]))"),
-    re.compile(rb"e[-+0-9]"),
-    re.compile(rb"E[-+0-9]"),
+    (b".", re.compile(rb"\.[0-9](?:[0-9]*0(?=\s*[,}\]])|[0-9]{7}|(?<=[0-9]{9}\.[0-9]))")),
+    (b"e", re.compile(rb"e[-+0-9]")),
+    (b"E", re.compile(rb"E[-+0-9]")),
 )
 _NUMBER_CHARS = frozenset(b"0123456789.eE+-")
 _NUMBER = re.compile(rb"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
@@ -59,8 +59,10 @@ def _lossy_spans(raw: bytes) -> list[tuple[int, int]]:
     """(start, end) of each number token in value position that a float would respell."""
     spans: set[tuple[int, int]] = set()
     hits: list[int] = []
-    for pattern in _CANDIDATES:
-        hits.extend(m.start() for m in pattern.finditer(raw))
+    for first, pattern in _CANDIDATES:
+        # each pattern starts with a literal byte; a memchr for it is ~10x cheaper than the scan
+        if first in raw:
+            hits.extend(m.start() for m in pattern.finditer(raw))
     size = len(raw)
     for hit in hits:
         start = hit
