@@ -143,10 +143,13 @@ def decode(data: str | bytes | bytearray | memoryview) -> Any:
 
 def decimal_text(value: decimal.Decimal) -> str:
     """A decimal's JSON text with its digits: ``1.50`` stays ``1.50``, ``0.0000001`` is not ``1E-7``."""
+    text = str(value)
+    if "E" not in text:  # str() is positional unless the exponent is positive or very negative
+        return text
     exponent = value.as_tuple().exponent
     if isinstance(exponent, int) and exponent <= 0:
         return format(value, "f")
-    return str(value)
+    return text
 
 
 @_gc_paused

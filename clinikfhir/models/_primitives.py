@@ -107,17 +107,13 @@ def _leap_second(text: str) -> bool:
     return ":60" in text
 
 
-def _checked(make: Any, value: str, what: str) -> Any:
-    try:
-        return make(value)
-    except ValueError:  # out of range (month 13, 30 February): never echo the value
-        raise ValueError(f"not a FHIR {what}") from None
-
-
 def to_date(value: Any) -> Any:
     """``date``: ``YYYY`` and ``YYYY-MM`` stay text (as in fhir.resources); full dates keep their text."""
     if type(value) is str and _FULL_DATE_RE.fullmatch(value):
-        return _checked(_date_from_text, value, "date")
+        try:
+            return _date_from_text(value)
+        except ValueError:  # out of range (month 13, 30 February): never echo the value
+            raise ValueError("not a FHIR date") from None
     if type(value) is not str or not _DATE_RE.fullmatch(value):
         raise ValueError("not a FHIR date")
     if len(value) < 10:
@@ -128,7 +124,10 @@ def to_date(value: Any) -> Any:
 def to_datetime(value: Any) -> Any:
     """``dateTime``: partial dates and leap seconds stay text; others keep their text."""
     if type(value) is str and _FULL_DATETIME_RE.fullmatch(value):
-        return _checked(_datetime_from_text, value, "dateTime")
+        try:
+            return _datetime_from_text(value)
+        except ValueError:  # out of range (month 13, 30 February): never echo the value
+            raise ValueError("not a FHIR dateTime") from None
     if type(value) is not str or not _DATETIME_RE.fullmatch(value):
         raise ValueError("not a FHIR dateTime")
     n = len(value)
@@ -142,7 +141,10 @@ def to_datetime(value: Any) -> Any:
 def to_instant(value: Any) -> Any:
     """``instant``: always a zoned date-time; a leap second stays text."""
     if type(value) is str and _FULL_DATETIME_RE.fullmatch(value):
-        return _checked(_datetime_from_text, value, "instant")
+        try:
+            return _datetime_from_text(value)
+        except ValueError:  # out of range (month 13, 30 February): never echo the value
+            raise ValueError("not a FHIR instant") from None
     if type(value) is not str or not _INSTANT_RE.fullmatch(value):
         raise ValueError("not a FHIR instant")
     if _leap_second(value):

@@ -147,6 +147,8 @@ class Spec:
             elif kind == K_CONV:
                 arg = _converter(kind_text)
             code = _code(kind, lmode)
+            if code == C_LIST_MODEL:  # list(map(partial, items)) iterates in C, no comprehension frame
+                arg = functools.partial(build, arg)
             fields[key] = (fname, code, (kind, lmode, arg) if code == C_OTHER else arg)
             order[fname] = (key, kind, lmode)
         self.fields = fields
@@ -311,9 +313,9 @@ def build(sp: Spec, data: Any) -> Any:
                     raise Mismatch("expected a JSON array")
                 items: list[Any] = value
                 try:
-                    values[fname] = [build(arg, item) for item in items]
+                    values[fname] = list(map(arg, items))
                 except Mismatch:
-                    raise _locate(items, functools.partial(build, arg)) from None
+                    raise _locate(items, arg) from None
             elif code == C_CONV:
                 values[fname] = arg(value)
             elif code == C_BOOL:
