@@ -312,10 +312,11 @@ def build(sp: Spec, data: Any) -> Any:
                 if value.__class__ is not list:
                     raise Mismatch("expected a JSON array")
                 items: list[Any] = value
+                one: Callable[[Any], Any] = arg
                 try:
-                    values[fname] = list(map(arg, items))
+                    values[fname] = list(map(one, items))
                 except Mismatch:
-                    raise _locate(items, arg) from None
+                    raise _locate(items, one) from None
             elif code == C_CONV:
                 values[fname] = arg(value)
             elif code == C_BOOL:
