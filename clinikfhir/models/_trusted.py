@@ -433,7 +433,10 @@ def _prim(value: Any) -> Any:
     if kind is decimal.Decimal:
         if not value.is_finite():
             raise ValueError("a FHIR decimal must be finite")
-        return orjson.Fragment(decimal_text(value).encode("ascii"))
+        return orjson.Fragment(decimal_text(value))
+    text = getattr(value, "fhir_text", None)  # date-times, dates, times, base64 as they were read
+    if text is not None:
+        return text
     if isinstance(value, uuid.UUID):
         return f"urn:uuid:{value}"
     if isinstance(value, (str, int, float)):
