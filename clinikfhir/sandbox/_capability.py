@@ -26,7 +26,7 @@ _INTERACTIONS = [
 def _search_entry(search: ModuleType, rtype: str) -> dict[str, Any]:
     """``searchParam``, ``searchInclude`` and ``searchRevInclude`` for ``rtype``, exactly as the engine
     implements them (its ``capability_fragment``), each parameter listing the modifiers ``run``
-    accepts on it (:data:`MODIFIER_EXTENSION`; reference ``:Type`` modifiers as the type name)."""
+    accepts on it (:data:`MODIFIER_EXTENSION`; ``type`` stands for a reference's ``:Type`` modifiers)."""
     fragment: dict[str, Any] = search.capability_fragment(rtype)
     defs = {p.code: p for p in search.supported_parameters(rtype)}
     params: list[dict[str, Any]] = []
@@ -36,7 +36,7 @@ def _search_entry(search: ModuleType, rtype: str) -> dict[str, Any]:
         if pdef is not None:
             modifiers = list(search.parameter_modifiers(pdef))
             if pdef.type == "reference":
-                modifiers += list(pdef.targets)
+                modifiers.append("type")  # :[type], R5's code for the target-type modifier
         params.append({**entry, "extension": [{"url": MODIFIER_EXTENSION, "valueCode": m} for m in modifiers]})
     out: dict[str, Any] = {"searchParam": params}
     for field in ("searchInclude", "searchRevInclude"):

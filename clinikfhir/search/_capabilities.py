@@ -8,7 +8,7 @@ modifier is legal for the declared parameter type; ``_include``/``_revinclude`` 
 
 R4 has no element for the modifiers a server accepts on each parameter. A statement that lists
 them uses two extensions (the sandbox does): :data:`MODIFIER_EXTENSION` on a ``searchParam``, one
-``valueCode`` per accepted modifier (``:Type`` modifiers of references as the type name), and
+``valueCode`` per accepted modifier (``type`` for a reference's ``:Type`` modifiers, R5's code), and
 :data:`MODIFIERS_LISTED_EXTENSION` (``valueBoolean`` true) on ``rest`` saying every parameter lists
 its modifiers this way, none listed meaning none accepted. Without them, any modifier the R4 search
 specification defines for the parameter's type is taken as supported.
@@ -122,12 +122,16 @@ def _table_targets(rtype: str, code: str) -> tuple[str, ...]:
 
 def _modifier_problem(caps: _Caps, rtype: str, code: str, ptype: str, modifier: str, full: str) -> str | None:
     declared = caps.modifiers(rtype, code)
-    if declared is not None and modifier in declared:
+    is_type = ptype == "reference" and modifier[:1].isupper()
+    if is_type:
+        targets = _table_targets(rtype, code)
+        if targets and modifier not in targets:
+            return f"{full}: {rtype}.{code} cannot point at a {modifier}"
+        if declared is None or "type" in declared:
+            return None
+    elif declared is not None and modifier in declared:
         return None
-    in_r4 = modifier in _MODIFIERS.get(ptype, frozenset({"missing"})) or (
-        ptype == "reference" and modifier[:1].isupper()
-    )
-    if not in_r4:
+    elif modifier not in _MODIFIERS.get(ptype, frozenset({"missing"})):
         return f"{full}: the modifier :{modifier} is not defined for {ptype} parameters"
     if declared is not None:
         return f"{full}: the server does not support the modifier :{modifier} on {rtype}.{code}"

@@ -70,6 +70,8 @@ def test_every_listed_parameter_and_modifier_is_answered(
     for sp in resource_entry(statement, rtype)["searchParam"]:
         name, ptype = sp["name"], sp["type"]
         modifiers = [e["valueCode"] for e in sp.get("extension", []) if e["url"] == MODIFIER_EXTENSION]
+        if "type" in modifiers:  # :[type], every target type of the reference
+            modifiers = [m for m in modifiers if m != "type"] + list(SEARCH_PARAMETERS[rtype][name].targets)
         for modifier in [None, *modifiers]:
             wire = name if modifier is None else f"{name}:{modifier}"
             response = client.get(f"/v1/fhir/{rtype}", params={wire: value_for(rtype, ptype, name, modifier)})

@@ -108,14 +108,21 @@ def listing(modifiers: dict[str, list[str]], *, flag: bool) -> dict[str, Any]:
 
 
 def test_listed_modifiers_are_exactly_what_is_accepted() -> None:
-    caps = listing({"name": ["exact"], "organization": ["Organization"]}, flag=True)
+    caps = listing({"name": ["exact"], "organization": ["type"]}, flag=True)
     assert PatientQuery().name.exact("x").organization.Organization.name("y").check(caps) == [
         "organization.name: Organization does not support the parameter name"
     ]
     assert PatientQuery().name.contains("x").name.missing().raw("organization:Group", "1").check(caps) == [
         "name:contains: the server does not support the modifier :contains on Patient.name",
         "name:missing: the server does not support the modifier :missing on Patient.name",
-        "organization:Group: the server does not support the modifier :Group on Patient.organization",
+        "organization:Group: Patient.organization cannot point at a Group",
+    ]
+    no_type = listing({"organization": ["missing"]}, flag=True)
+    unsupported = "the server does not support the modifier :Organization on Patient.organization"
+    q = PatientQuery().raw("organization:Organization.name", "y").raw("organization:Organization", "1")
+    assert q.check(no_type) == [
+        f"organization:Organization.name: {unsupported}",
+        f"organization:Organization: {unsupported}",
     ]
     # with the flag, a parameter listing nothing accepts no modifier; without it, the R4 defaults apply
     assert PatientQuery().name.missing().check(listing({}, flag=True)) == [
