@@ -10,7 +10,9 @@ back to full validation. Elements the R4B model has no field for (valid R4 it ca
 in the instance's ``__pydantic_extra__`` and written back by :func:`to_json`.
 
 :func:`to_json` is the inverse: model -> JSON-ready tree (``Decimal`` digits kept as
-:class:`orjson.Fragment`, dates and times in the text they were read from).
+:class:`orjson.Fragment`, dates and times in the text they were read from). :func:`dump_bytes`
+writes the same JSON in one ``orjson.dumps`` call whose ``default`` hook turns one model level at
+a time into a dict: orjson itself walks the lists and calls back for each nested model.
 """
 
 from __future__ import annotations
