@@ -69,7 +69,14 @@ async def async_bound(clinik: AsyncClinik) -> None:
 class MyClient(SearchMixin):
     """A minimal sync executor: what the mixin's overloads are checked against."""
 
-    def _execute_search(self, model: type[Any], params: Sequence[tuple[str, str]], *, post: bool = False) -> Page[Any]:
+    def _execute_search(
+        self,
+        model: type[Any],
+        params: Sequence[tuple[str, str]],
+        *,
+        post: bool = False,
+        resource_type: str | None = None,
+    ) -> Page[Any]:
         raise NotImplementedError
 
     def _next_page(self, page: Page[Any]) -> Page[Any] | None:
