@@ -170,11 +170,30 @@ def quantity_rows(param: str, grp: int, item: Item, out: Rows) -> None:
     out["sp_quantity"].append((param, grp, bounds[0], bounds[1], system, code, unit))
 
 
+# A reference on the sandbox's own base (in-process or served, any host and port): an absolute URL
+# whose path ends in /v1/fhir/<Type>/<id>, optionally /_history/<vid>.
+_LOCAL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*(?:/[^?#]*)?/v1/fhir/([A-Z][A-Za-z]+)/([A-Za-z0-9.-]{1,64})$")
+
+
+def local_reference(url: str) -> tuple[str, str] | None:
+    """(type, id) when the absolute ``url`` (no ``/_history`` suffix) names a resource on the
+    sandbox's own base ``[base]/v1/fhir/<Type>/<id>`` with a known R4 type; else None."""
+    match = _LOCAL_RE.match(url)
+    if match is None or match.group(1) not in SEARCH_PARAMETERS:
+        return None
+    return match.group(1), match.group(2)
+
+
 def split_reference(ref: str) -> tuple[str | None, str | None, str]:
-    """(type, id, url) of a reference string: type/id only for relative ``Type/id`` references;
-    url is the reference without any ``/_history/n`` suffix."""
+    """(type, id, url) of a reference string: type/id for relative ``Type/id`` references and for
+    absolute URLs on the sandbox's own base (see :func:`local_reference`); url is the reference as
+    written (absolute forms kept, for searches by full URL) without any ``/_history/n`` suffix."""
     url = ref.split("/_history/")[0]
-    if "://" not in url and not url.startswith(("urn:", "#")):
+    if "://" in url:
+        local = local_reference(url)
+        if local is not None:
+            return local[0], local[1], url
+    elif not url.startswith(("urn:", "#")):
         pieces = url.split("/")
         if len(pieces) == 2 and pieces[0][:1].isupper() and pieces[1]:
             return pieces[0], pieces[1], url

@@ -23,6 +23,7 @@ from typing import Any
 
 from clinikfhir._generated.search_parameters import SEARCH_PARAMETERS, ParamDef
 
+from ._index import local_reference
 from ._model import SearchError, SearchResult
 from ._schema import TABLES
 from ._values import date_range, decimal_value, normalise, precision_range
@@ -585,6 +586,11 @@ class Compiler:
         if "://" in ref or ref.startswith(("urn:", "#")):
             url, _, version = ref.partition("|")
             url = url.split("/_history/")[0]
+            local = local_reference(url) if not version else None
+            if local is not None:  # the sandbox's own base: the same resource as ``Type/id``
+                if modifier and modifier != local[0]:
+                    raise _bad_value(name)
+                return _Sql(f"{x}.ref_type = ? AND {x}.ref_id = ?", [local[0], local[1]])
             if version:
                 return _Sql(f"{x}.ref_id IS NULL AND {x}.url = ? AND {x}.version = ?", [url, version])
             return _Sql(f"{x}.ref_id IS NULL AND {x}.url = ?", [url])
