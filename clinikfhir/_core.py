@@ -21,7 +21,7 @@ import orjson
 
 from clinikfhir import __version__
 from clinikfhir._config import Config, origin_of
-from clinikfhir._log import log_failure, log_response, log_retry
+from clinikfhir._log import install_httpx_filter, log_failure, log_response, log_retry
 from clinikfhir._meta import ResponseMeta
 from clinikfhir.bundle import BundleResponse, Page, Transaction, to_model, type_name
 from clinikfhir.errors import (
@@ -443,6 +443,7 @@ class CoreClient:
     config: Config
 
     def __init__(self, config: Config) -> None:
+        install_httpx_filter()  # httpx logs full URLs (search values, ids) at INFO: redact them
         self.config = config
         self._known_tenants: set[str] = set()
         self._capabilities: CapabilityStatement | None = None

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from clinikfhir import AsyncClinik, Clinik
+from clinikfhir._log import RedactUrlFilter, redact_url
 from clinikfhir.errors import ConfigurationError
 from clinikfhir.models import HumanName, Patient
 from clinikfhir.sandbox import Sandbox
@@ -141,7 +142,7 @@ def test_logs_name_method_type_status_and_request_id_but_never_keys_bodies_or_va
 ) -> None:
     sb = Sandbox()
     key = sb.create_key("org_log")
-    caplog.set_level(logging.DEBUG, logger="clinikfhir")
+    caplog.set_level(logging.DEBUG)  # every logger, httpx's own included
     with Clinik(key, base_url=sb.base_url, transport=sb.transport()) as clinik:
         p = clinik.create(Patient(name=[HumanName(family="Secretfamily")], gender="male"))
         clinik.search(Patient).family("Secretfamily").get()
@@ -154,6 +155,37 @@ def test_logs_name_method_type_status_and_request_id_but_never_keys_bodies_or_va
     assert "GET Patient -> 200" in text
     assert "GET Patient -> 404" in text
     assert "req_" in text
+    everything = "\n".join(r.getMessage() for r in caplog.records)
+    assert any(r.name == "httpx" for r in caplog.records)  # httpx did log, redacted
     for secret in (key, "Secretfamily", p.id, "missing-id-xyz"):
-        assert secret not in text
+        assert secret not in everything
     sb.close()
+
+
+def test_httpx_request_log_keeps_names_but_never_search_values(caplog: pytest.LogCaptureFixture) -> None:
+    sb = Sandbox()
+    key = sb.create_key("org_log2")
+    caplog.set_level(logging.DEBUG)
+    with Clinik(key, base_url=sb.base_url, transport=sb.transport()) as clinik:
+        clinik.search(Patient).family("Zyxwvufamily").given("Qponmgiven").get()
+        list(clinik.iter_search(Patient, {"birthdate": "1987-06-05", "_count": 1}))
+        clinik.request("GET", "/Patient?identifier=urn:x|Mrn998877")
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    for value in ("Zyxwvufamily", "Qponmgiven", "1987-06-05", "Mrn998877"):
+        assert value not in text
+    httpx_lines = [r.getMessage() for r in caplog.records if r.name == "httpx"]
+    assert any("/v1/fhir/Patient?family=***&given=***" in line for line in httpx_lines)
+    assert any("birthdate=***" in line for line in httpx_lines)
+    # installed once, however many clients are created
+    Clinik(key, base_url=sb.base_url, transport=sb.transport()).close()
+    assert sum(isinstance(f, RedactUrlFilter) for f in logging.getLogger("httpx").filters) == 1
+    sb.close()
+
+
+def test_redact_url() -> None:
+    assert redact_url("https://h.example/v1/fhir/Patient/pt_1/_history/2?a=1&b=x%20y&c") == (
+        "https://h.example/v1/fhir/Patient/***/_history/***?a=***&b=***&c=***"
+    )
+    assert redact_url("http://127.0.0.1:8000/v1/fhir/Patient/$everything") == (
+        "http://127.0.0.1:8000/v1/fhir/Patient/$everything"
+    )
