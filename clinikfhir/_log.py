@@ -105,7 +105,7 @@ class RedactUrlFilter(logging.Filter):
         if isinstance(args, tuple):
             record.args = tuple(_scrub(a) for a in args)
         elif isinstance(args, Mapping):
-            record.args = {k: _scrub(v) for k, v in cast("Mapping[str, object]", args).items()}
+            record.args = {k: _scrub(v) for k, v in args.items()}
         return True
 
 
