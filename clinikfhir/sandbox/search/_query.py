@@ -22,13 +22,14 @@ from decimal import Decimal
 from typing import Any
 
 from clinikfhir._generated.search_parameters import SEARCH_PARAMETERS, ParamDef
+from clinikfhir._wire import TENANT_SYSTEM
+from clinikfhir.search import split_unescaped, unescape
 
 from ._index import local_reference
 from ._model import SearchError, SearchResult
 from ._schema import TABLES
 from ._values import date_range, decimal_value, normalise, precision_range
 
-TENANT_SYSTEM = "https://clinikapi.com/tenant"
 _KM_PER_DEGREE = 111.195  # mean Earth radius 6371.0 km * pi / 180
 _DISTANCE_UNITS = {"km": 1.0, "m": 0.001, "mi": 1.609344, "[mi_i]": 1.609344}
 TEXT_PARAMS = frozenset({"_content", "_text"})  # full-text parameters (no FHIRPath expression)
@@ -58,30 +59,14 @@ MAX_OR_VALUES = 500  # comma-separated values of one parameter (SQLite's express
 MAX_SQL_VALUES = 20_000  # bound values in one statement (SQLite allows 32,766)
 
 
-def split_escaped(text: str, sep: str) -> list[str]:
-    """Split on ``sep`` where it is not escaped with a backslash; pieces keep their escapes."""
-    parts: list[str] = []
-    buf: list[str] = []
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if ch == "\\" and i + 1 < len(text):
-            buf.append(text[i : i + 2])
-            i += 2
-            continue
-        if ch == sep:
-            parts.append("".join(buf))
-            buf = []
-        else:
-            buf.append(ch)
-        i += 1
-    parts.append("".join(buf))
-    return parts
+_LEGAL_ESCAPES = re.compile(r"(?:[^\\]|\\[\\,|$])*", re.DOTALL)
 
 
-def unescape(text: str) -> str:
-    """Undo the search escapes ``\\,`` ``\\|`` ``\\$`` ``\\\\``."""
-    return re.sub(r"\\([\\,|$])", r"\1", text)
+def check_escapes(name: str, value: str) -> None:
+    """FHIR R4 search escaping: a backslash may only precede ``\\ , | $`` (``xx\\xx`` is illegal);
+    anything else is a 400 naming the parameter (the value is not echoed)."""
+    if "\\" in value and _LEGAL_ESCAPES.fullmatch(value) is None:
+        raise SearchError(400, "INVALID_PARAMETER", f"Invalid escape in the value of search parameter '{name[:100]}'")
 
 
 def _bad_value(name: str) -> SearchError:
@@ -236,7 +221,7 @@ class Compiler:
         if modifier and not self._modifier_ok(pdef, modifier):
             self.unsupported(name, "Search modifier not supported")
             return None
-        values = split_escaped(value, ",")
+        values = split_unescaped(value, ",")
         if len(values) > MAX_OR_VALUES:
             raise SearchError(400, "INVALID_PARAMETER", f"More than {MAX_OR_VALUES} values for '{name[:100]}'")
         if code == "_id":
@@ -324,7 +309,7 @@ class Compiler:
         ors: list[str] = []
         inner: list[str] = []
         args: list[Any] = []
-        for raw in split_escaped(value, ","):
+        for raw in split_unescaped(value, ","):
             cond = _instant_cond(name, raw, f"{alias}.lu")
             ors.append(cond.sql)
             inner.append(_instant_cond(name, raw, "s.lu").sql)
@@ -342,7 +327,7 @@ class Compiler:
         if modifier:
             self.unsupported(name, "Search modifier not supported")
             return None
-        ids = [unescape(v) for v in split_escaped(value, ",")]
+        ids = [unescape(v) for v in split_unescaped(value, ",")]
         if not all(ids) or any(i.startswith("$") for i in ids):
             raise _bad_value(name)
         x = self._alias()
@@ -359,8 +344,8 @@ class Compiler:
         no wrap at the antimeridian). Without a distance, 10 km."""
         ors: list[str] = []
         args: list[Any] = []
-        for raw in split_escaped(value, ","):
-            pieces = [unescape(p) for p in split_escaped(raw, "|")]
+        for raw in split_unescaped(value, ","):
+            pieces = [unescape(p) for p in split_unescaped(raw, "|")]
             if not 2 <= len(pieces) <= 4:
                 raise _bad_value(name)
             lat, lon = decimal_value(pieces[0]), decimal_value(pieces[1])
@@ -392,7 +377,7 @@ class Compiler:
         resource's normalised text, case- and accent-insensitively."""
         ors: list[str] = []
         args: list[Any] = [code]
-        for raw in split_escaped(value, ","):
+        for raw in split_unescaped(value, ","):
             words = normalise(unescape(raw)).split()
             if not words:
                 raise _bad_value(name)
@@ -469,7 +454,7 @@ class Compiler:
             return _Sql(f"({x}.text LIKE ? ESCAPE '\\' OR {x}.text LIKE ? ESCAPE '\\')", [pat + "%", "% " + pat + "%"])
         if modifier in ("in", "not-in"):
             return self._in_value_set(name, unescape(raw), x)
-        pieces = split_escaped(raw, "|")
+        pieces = split_unescaped(raw, "|")
         if modifier == "of-type":
             if len(pieces) != 3 or not pieces[1] or not pieces[2]:
                 raise _bad_value(name)
@@ -545,7 +530,7 @@ class Compiler:
         return _Sql(f"{lo} < ? AND {hi} > ?", [ph + delta, pl - delta])
 
     def _number(self, name: str, raw: str, x: str, *, quantity: bool) -> _Sql:
-        pieces = split_escaped(raw, "|") if quantity else [raw]
+        pieces = split_unescaped(raw, "|") if quantity else [raw]
         if len(pieces) not in (1, 3):
             raise _bad_value(name)
         prefix, text = _prefix(unescape(pieces[0]))
@@ -572,7 +557,7 @@ class Compiler:
         if not ref:
             raise _bad_value(name)
         if modifier == "identifier":
-            pieces = split_escaped(raw, "|")
+            pieces = split_unescaped(raw, "|")
             if len(pieces) == 1:
                 return _Sql(f"{x}.code = ?", [unescape(pieces[0])])
             if len(pieces) != 2:
@@ -666,7 +651,7 @@ class Compiler:
         ors: list[str] = []
         args: list[Any] = []
         for raw in values:
-            pieces = split_escaped(raw, "$")
+            pieces = split_unescaped(raw, "$")
             if len(pieces) != len(comps):
                 raise _bad_value(name)
             aliases = [self._alias() for _ in comps]
@@ -997,6 +982,8 @@ def run(
             terms.append((name, value))
         else:
             compiler.unsupported(name, "Unknown or unsupported search parameter")
+    for name, value in terms:
+        check_escapes(name, value)
     if len(terms) > MAX_TERMS:
         raise SearchError(400, "INVALID_PARAMETER", f"More than {MAX_TERMS} search parameters")
     where = compiler.ids_query(type, terms)
