@@ -55,6 +55,8 @@ if TYPE_CHECKING:
     from fhir.resources.R4B.operationoutcome import OperationOutcome
     from fhir.resources.R4B.resource import Resource
 
+    from clinikfhir.validation import Issue
+
 T = TypeVar("T")
 R = TypeVar("R", bound="Resource")
 
@@ -807,19 +809,18 @@ class CoreClient:
         """POST /v1/fhir with a transaction or batch Bundle (every written resource checked first)."""
         if not isinstance(tx, Transaction):
             tx = Transaction.of(list(tx))
-        problems: list[LocalValidationError] = []
-        for resource in tx.resources:
+        issues: list[Issue] = []
+        blocking: list[Issue] = []
+        for index, resource in tx.indexed_resources:
             self.guard_resource(resource)
             try:
                 self._validate(resource, validate)
             except LocalValidationError as exc:
-                problems.append(exc)
-        if problems:
-            raise LocalValidationError(
-                f"{kind} Bundle",
-                [i for p in problems for i in p.issues],
-                blocking=[i for p in problems for i in p.blocking],
-            )
+                name = type_name(type(resource))
+                issues.extend(entry_issue(i, name, index) for i in exc.issues)
+                blocking.extend(entry_issue(i, name, index) for i in exc.blocking)
+        if blocking:
+            raise LocalValidationError(f"{kind} Bundle", issues, blocking=blocking)
         body = _encode(tx.to_json("transaction" if kind == "transaction" else "batch"))
         refs = tx.refs
 
@@ -873,6 +874,22 @@ class CoreClient:
             body=payload,
             content_type=content_type,
         )
+
+
+def entry_issue(issue: Issue, resource_type: str, index: int) -> Issue:
+    """``issue`` of a Bundle entry's resource, its path rooted at the entry as ``validate(bundle)`` gives:
+    ``Patient.gender`` of entry 2 -> ``Bundle.entry[2].resource.gender``."""
+    import dataclasses
+
+    root = f"Bundle.entry[{index}].resource"
+    path = issue.path
+    if path == resource_type:
+        path = root
+    elif path.startswith(resource_type + ".") or path.startswith(resource_type + "["):
+        path = root + path[len(resource_type) :]
+    else:
+        path = f"{root}.{path}" if path else root
+    return dataclasses.replace(issue, path=path)
 
 
 def etag_for_str(if_match: str) -> str:

@@ -8,6 +8,7 @@ import pytest
 from clinikfhir import JsonPatch, Transaction
 from clinikfhir.errors import InvalidArgumentError, LocalValidationError, TenantGuardError
 from clinikfhir.models import Coding, HumanName, Meta, Observation, Patient
+from clinikfhir.validation import validate
 
 from .conftest import Env
 
@@ -51,8 +52,25 @@ async def test_update_and_transactions_are_validated_too(env: Env) -> None:
         await env.client.update(broken)
     with pytest.raises(LocalValidationError) as info:
         await env.client.transaction([Patient(gender="female"), Observation.model_construct(status="final")])
-    assert any(i.path.startswith("Observation.code") for i in info.value.issues)
+    assert any(i.path.startswith("Bundle.entry[1].resource.code") for i in info.value.issues)
     assert await count(env) == 1
+
+
+async def test_bundle_issues_name_their_entry_like_validate_of_the_bundle(env: Env) -> None:
+    tx = Transaction()
+    tx.delete(Patient, "some-id")  # entry 0 writes nothing
+    tx.create(Patient.model_construct(gender="bogus"))  # entry 1
+    tx.create(Observation.model_construct(status="final"))  # entry 2
+    for kind in ("transaction", "batch"):
+        with pytest.raises(LocalValidationError) as info:
+            await getattr(env.client, kind)(tx)
+        paths = {i.path for i in info.value.blocking}
+        assert "Bundle.entry[1].resource.gender" in paths
+        assert any(p.startswith("Bundle.entry[2].resource.code") for p in paths)
+        assert all(p.startswith(("Bundle.entry[1].resource", "Bundle.entry[2].resource")) for p in paths)
+        expected = {(i.path, i.key) for i in validate(tx.to_json("transaction")) if i.is_error}
+        assert {(i.path, i.key) for i in info.value.blocking} == expected
+        assert "Bundle.entry[1].resource.gender" in str(info.value)
 
 
 async def test_a_create_carrying_a_tenant_tag_is_refused_before_sending(env: Env) -> None:
