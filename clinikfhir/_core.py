@@ -163,6 +163,22 @@ def tenant_codes(data: Any) -> list[str]:
     ]
 
 
+def _check_tenant_tags(codes: Sequence[str | None], *, create: bool, where: str) -> None:
+    """Tenant-system tag codes on a written resource: none on a create, at most one on an update."""
+    if not codes:
+        return
+    if create:
+        raise TenantGuardError(
+            f"{where}.meta.tag carries a tag of the tenant system {TENANT_SYSTEM}: a create may not carry one; "
+            "the gateway owns tenancy and tags every resource it stores itself: remove the tag"
+        )
+    if len(codes) > 1:
+        raise TenantGuardError(
+            f"{where}.meta.tag carries {len(codes)} tags of the tenant system {TENANT_SYSTEM}; a resource as read "
+            "carries exactly one, and the gateway owns tenancy: keep only the tag it was read with"
+        )
+
+
 def guard_params(params: Sequence[tuple[str, str]]) -> None:
     """Refuse a search that filters on the tenant tag (the gateway appends that filter itself)."""
     for name, value in params:
@@ -447,7 +463,6 @@ class CoreClient:
     def __init__(self, config: Config) -> None:
         install_httpx_filter()  # httpx logs full URLs (search values, ids) at INFO: redact them
         self.config = config
-        self._known_tenants: set[str] = set()
         self._capabilities: CapabilityStatement | None = None
         self._timeout = httpx.Timeout(config.timeout).as_dict()
         self._user_agent = f"clinikfhir/{__version__}"
@@ -494,22 +509,19 @@ class CoreClient:
 
     # --- tenant guard
 
-    def _learn(self, data: Any) -> None:
-        for code in tenant_codes(data):
-            self._known_tenants.add(code)
+    @staticmethod
+    def guard_resource(resource: Resource, *, create: bool, where: str = "") -> None:
+        """The tenant guard on a written resource; the gateway owns tenancy (gateway.md §7.5).
 
-    def guard_resource(self, resource: Resource) -> None:
-        """Refuse a write carrying a tenant tag this client has not seen on its own resources."""
+        A create may carry no tag of the tenant system at all. An update may carry the one tenant tag
+        the resource was read with (the gateway checks it is the caller's own), never several.
+        """
         meta = resource.meta
-        for tag in (meta.tag or []) if meta is not None else []:
-            if tag.system == TENANT_SYSTEM and (tag.code is None or tag.code not in self._known_tenants):
-                raise TenantGuardError(
-                    f"{type_name(type(resource))}.meta.tag carries a tenant tag (system {TENANT_SYSTEM}) that is not "
-                    "this key's own as read from the gateway; the gateway owns tenancy and tags resources itself: "
-                    "remove the tag"
-                )
+        tags = [t.code for t in (meta.tag or []) if t.system == TENANT_SYSTEM] if meta is not None else []
+        _check_tenant_tags(tags, create=create, where=where or type_name(type(resource)))
 
-    def _guard_json_body(self, body: Any) -> None:
+    @staticmethod
+    def _guard_json_body(body: Any, *, create: bool) -> None:
         if isinstance(body, list):
             for op in cast("list[object]", body):
                 if isinstance(op, dict):
@@ -521,11 +533,8 @@ class CoreClient:
                                 "a patch touching /meta/tag is refused: the gateway owns the tenant tag"
                             )
         elif isinstance(body, dict):
-            foreign = [c for c in tenant_codes(body) if c not in self._known_tenants]
-            if foreign:
-                raise TenantGuardError(
-                    "the body carries a tenant tag that is not this key's own; the gateway owns tenancy"
-                )
+            data = cast("dict[str, Any]", body)
+            _check_tenant_tags(tenant_codes(data), create=create, where=str(data.get("resourceType") or "the body"))
 
     # --- local validation
 
@@ -549,9 +558,7 @@ class CoreClient:
 
         def read(response: httpx.Response, meta: ResponseMeta) -> R:
             data = _decode(response, meta)
-            obj = to_model(data, model, strict=full, request_id=meta.request_id)
-            self._learn(data)
-            return obj
+            return to_model(data, model, strict=full, request_id=meta.request_id)
 
         return read
 
@@ -564,10 +571,7 @@ class CoreClient:
             data = _decode(response, meta)
             if not isinstance(data, dict):
                 raise InvalidResponseError("expected a Bundle", request_id=meta.request_id)
-            page = Page(model, cast("dict[str, Any]", data), meta, strict=full)
-            for e in page.bundle.get("entry", []):
-                self._learn(e.get("resource"))
-            return page
+            return Page(model, cast("dict[str, Any]", data), meta, strict=full)
 
         return read
 
@@ -577,9 +581,7 @@ class CoreClient:
         if response.status_code == 204 or not response.content.strip():
             return None
         data = _decode(response, meta)
-        obj = to_model(data, Resource, strict=self.config.strict, request_id=meta.request_id)
-        self._learn(data)
-        return obj
+        return to_model(data, Resource, strict=self.config.strict, request_id=meta.request_id)
 
     @staticmethod
     def _nothing(response: httpx.Response, meta: ResponseMeta) -> None:
@@ -605,7 +607,7 @@ class CoreClient:
     def call_create(self, resource: R, *, validate: bool | None, if_none_exist: str | None) -> Call[R]:
         """POST /v1/fhir/{Type} after local validation and the tenant guard."""
         model = type(resource)
-        self.guard_resource(resource)
+        self.guard_resource(resource, create=True)
         self._validate(resource, validate)
         headers = {"if-none-exist": check_id_like_query(if_none_exist)} if if_none_exist else {}
         from clinikfhir.models import dump_bytes
@@ -617,7 +619,7 @@ class CoreClient:
         """PUT /v1/fhir/{Type}/{id} with If-Match from meta.versionId by default."""
         model = type(resource)
         rid = check_id(resource.id, f"{type_name(model)}.id")
-        self.guard_resource(resource)
+        self.guard_resource(resource, create=False)
         self._validate(resource, validate)
         etag = etag_for(resource, if_match)
         from clinikfhir.models import dump_bytes
@@ -749,11 +751,11 @@ class CoreClient:
             from fhir.resources.R4B.resource import Resource as _Resource
 
             if isinstance(parameters, _Resource):
-                self.guard_resource(parameters)
+                self.guard_resource(parameters, create=False)
                 data = resource_json(parameters)
             else:
                 data = dict(parameters)
-                self._guard_json_body(data)
+                self._guard_json_body(data, create=False)
             body = _encode(data)
         elif method == "POST":
             body = _encode({"resourceType": "Parameters"})
@@ -811,8 +813,8 @@ class CoreClient:
             tx = Transaction.of(list(tx))
         issues: list[Issue] = []
         blocking: list[Issue] = []
-        for index, resource in tx.indexed_resources:
-            self.guard_resource(resource)
+        for index, method, resource in tx.indexed_resources:
+            self.guard_resource(resource, create=method == "POST", where=f"Bundle.entry[{index}].resource")
             try:
                 self._validate(resource, validate)
             except LocalValidationError as exc:
@@ -828,10 +830,7 @@ class CoreClient:
             data = _decode(response, meta)
             if not isinstance(data, dict):
                 raise InvalidResponseError("expected a Bundle", request_id=meta.request_id)
-            out = BundleResponse(cast("dict[str, Any]", data), meta, refs, strict=self.config.strict)
-            for e in out.entries:
-                self._learn(e.resource_json)
-            return out
+            return BundleResponse(cast("dict[str, Any]", data), meta, refs, strict=self.config.strict)
 
         return Call("POST", "/v1/fhir", "Bundle", read, body=body)
 
@@ -854,13 +853,12 @@ class CoreClient:
             if isinstance(body, JsonPatch):
                 data = body.operations
             elif isinstance(body, _Resource):
-                self.guard_resource(body)
                 data = resource_json(body)
             elif isinstance(body, (Mapping, list, tuple)):
                 data = dict(body) if isinstance(body, Mapping) else list(cast("Sequence[Any]", body))
             else:
                 raise InvalidArgumentError("body must be a model, a dict, a list (JSON Patch) or None")
-            self._guard_json_body(data)
+            self._guard_json_body(data, create=method == "POST")
             if method == "PATCH" and isinstance(data, dict):
                 content_type = FHIR_JSON  # merge-style partial resource
             payload = _encode(data)

@@ -266,9 +266,9 @@ class Transaction:
         return [e.resource for e in self._entries if e.resource is not None]
 
     @property
-    def indexed_resources(self) -> list[tuple[int, Resource]]:
-        """``(entry index, resource)`` for every entry that writes a resource (issue paths name the entry)."""
-        return [(i, e.resource) for i, e in enumerate(self._entries) if e.resource is not None]
+    def indexed_resources(self) -> list[tuple[int, str, Resource]]:
+        """``(entry index, method, resource)`` for every entry that writes a resource (issue paths name the entry)."""
+        return [(i, e.method, e.resource) for i, e in enumerate(self._entries) if e.resource is not None]
 
     def __len__(self) -> int:
         return len(self._entries)

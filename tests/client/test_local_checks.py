@@ -74,22 +74,38 @@ async def test_bundle_issues_name_their_entry_like_validate_of_the_bundle(env: E
 
 
 async def test_a_create_carrying_a_tenant_tag_is_refused_before_sending(env: Env) -> None:
-    for code in ("org_someone_else", env.tenant):  # not yet learned from the gateway: refused either way
+    for code in ("org_someone_else", env.tenant):
         tagged = Patient(gender="male", meta=Meta(tag=[Coding(system=TENANT, code=code)]))
         with pytest.raises(TenantGuardError, match="gateway owns tenancy"):
             await env.client.create(tagged)
     assert await count(env) == 0
 
 
-async def test_a_resource_as_read_may_be_written_back_with_its_own_tag(env: Env) -> None:
+async def test_a_create_is_refused_with_a_tenant_tag_even_after_reading_that_tenant(env: Env) -> None:
     created = await env.client.create(Patient(gender="male"))
-    copy = Patient(gender="female", meta=Meta(tag=list(created.meta.tag or [])))
-    again = await env.client.create(copy)  # same-tenant tag, learned from the gateway's answer
-    assert [t.code for t in again.meta.tag or [] if t.system == TENANT] == [env.tenant]
-    forged = created.model_copy(deep=True)
-    forged.meta.tag = [Coding(system=TENANT, code="org_victim")]
+    read = await env.client.read(Patient, created.id)
+    assert [t.code for t in read.meta.tag or [] if t.system == TENANT] == [env.tenant]
+    copy = Patient(gender="female", meta=Meta(tag=list(read.meta.tag or [])))
+    with pytest.raises(TenantGuardError, match="a create may not carry one"):
+        await env.client.create(copy)
     with pytest.raises(TenantGuardError):
-        await env.client.update(forged)
+        await env.client.transaction(Transaction.of([copy]))
+    with pytest.raises(TenantGuardError):
+        await env.client.request("POST", "/Patient", copy)
+    assert await count(env) == 1
+
+
+async def test_a_resource_as_read_may_be_updated_with_its_own_tag(env: Env) -> None:
+    created = await env.client.create(Patient(gender="male"))
+    read = await env.client.read(Patient, created.id)
+    again = await env.client.update(read.model_copy(update={"gender": "female"}))
+    assert again.gender == "female"
+    assert [t.code for t in again.meta.tag or [] if t.system == TENANT] == [env.tenant]
+    doubled = read.model_copy(
+        update={"meta": Meta(tag=[*(read.meta.tag or []), Coding(system=TENANT, code="org_other")])}
+    )
+    with pytest.raises(TenantGuardError):
+        await env.client.update(doubled)
 
 
 @pytest.mark.parametrize(
