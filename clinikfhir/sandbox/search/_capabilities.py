@@ -7,7 +7,7 @@ from typing import Any, Final
 
 from clinikfhir._generated.search_parameters import SEARCH_PARAMETERS, ParamDef
 
-from ._query import MODIFIERS, PREFIXES, RESULT_PARAMETERS, TEXT_PARAMS
+from ._query import ID_MODIFIERS, MODIFIERS, PREFIXES, RESULT_PARAMETERS, TEXT_PARAMS
 from ._schema import TABLES
 
 SUPPORTED_MODIFIERS: Final[dict[str, tuple[str, ...]]] = dict(MODIFIERS)
@@ -60,7 +60,7 @@ def parameter_modifiers(pdef: ParamDef) -> tuple[str, ...]:
     if pdef.code in TEXT_PARAMS:
         return ("missing", "contains")
     if pdef.code == "_id":
-        return ("not",)
+        return ID_MODIFIERS
     if pdef.code == "near":
         return ("missing",)
     return SUPPORTED_MODIFIERS.get(pdef.type, ())

@@ -45,8 +45,11 @@ MODIFIERS: dict[str, tuple[str, ...]] = {
     "quantity": ("missing",),
     "reference": ("missing", "identifier"),
     "uri": ("missing", "above", "below"),
-    "composite": (),
+    "composite": ("missing",),
 }
+# ``_id`` is the resource's own id, a system-less code with no text: ``:text`` matches nothing,
+# ``:in``/``:not-in`` test it against the value set's codes; ``:of-type`` does not apply.
+ID_MODIFIERS = ("missing", "not", "text", "in", "not-in")
 # Result parameters the engine itself handles (``_count`` and the page token are the caller's).
 RESULT_PARAMETERS = ("_sort", "_total", "_summary", "_elements", "_include", "_revinclude")
 _IGNORED = frozenset({"_format", "_pretty"})
@@ -390,14 +393,33 @@ class Compiler:
         return _Sql(sql, args, selective=False)
 
     def _modifier_ok(self, pdef: ParamDef, modifier: str) -> bool:
+        if pdef.code == "_id":
+            return modifier in ID_MODIFIERS
         if modifier in MODIFIERS.get(pdef.type, ()):
-            return not (modifier == "of-type" and pdef.code == "_id")
+            return True
         return pdef.type == "reference" and modifier in pdef.targets
 
     def _ids(self, alias: str, name: str, modifier: str, values: list[str]) -> _Sql:
         ids = [unescape(v) for v in values]
         if any(not v for v in ids):
             raise _bad_value(name)
+        if modifier == "text":  # an id has no text (display) to match
+            return _Sql("0", selective=False)
+        if modifier in ("in", "not-in"):
+            from ._valuesets import value_set_codes
+
+            codes: set[str] = set()
+            for url in ids:
+                found = value_set_codes(url)
+                if found is None:
+                    raise SearchError(400, "INVALID_PARAMETER", f"Unknown value set for search parameter '{name}'")
+                codes.update(code for _, code in found)
+            negate = modifier == "not-in"
+            return _Sql(
+                f"{alias}.id {'NOT IN' if negate else 'IN'} (SELECT value FROM json_each(?))",
+                [json.dumps(sorted(codes))],
+                selective=False,
+            )
         marks = ", ".join("?" * len(ids))
         negate = modifier == "not"
         return _Sql(f"{alias}.id {'NOT IN' if negate else 'IN'} ({marks})", ids)
