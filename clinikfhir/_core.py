@@ -180,13 +180,11 @@ def _check_tenant_tags(codes: Sequence[str | None], *, create: bool, where: str)
 
 
 def guard_params(params: Sequence[tuple[str, str]]) -> None:
-    """Refuse a search that filters on the tenant tag (the gateway appends that filter itself)."""
-    for name, value in params:
-        if "_tag" in name and (TENANT_SYSTEM in value or name.split(":", 1)[-1] in ("not", "missing")):
-            raise TenantGuardError(
-                "searching on the tenant tag (_tag with system https://clinikapi.com/tenant, or _tag:not/_tag:missing) "
-                "is refused: the gateway appends your tenant filter to every search"
-            )
+    """Refuse a search that filters on the tenant tag (the gateway appends that filter itself): the
+    builder's own verdict, :func:`clinikfhir.search._tenant.guard_tenant_params`."""
+    from clinikfhir.search._tenant import guard_tenant_params
+
+    guard_tenant_params(params)
 
 
 def normalise_params(params: ParamsLike) -> list[tuple[str, str]]:

@@ -20,11 +20,11 @@ from urllib.parse import quote
 
 from typing_extensions import TypeVar
 
-from clinikfhir.errors import InvalidArgumentError, TenantGuardError
+from clinikfhir.errors import InvalidArgumentError
 
 from ._capabilities import UnsupportedSearchError, problems_for
 from ._params import Params, Root
-from ._values import split_unescaped, unescape
+from ._tenant import guard_tenant_params, guard_tenant_tag
 
 if TYPE_CHECKING:
     from fhir.resources.R4B.resource import Resource
@@ -80,28 +80,6 @@ class AsyncExecutor(Protocol):
     async def _next_page(self, page: Page[R2]) -> Page[R2] | None: ...
 
 
-def _final_code(name: str) -> str:
-    """The parameter code a (possibly chained or reverse-chained) name finally filters on."""
-    final = name.rsplit(".", 1)[-1]
-    parts = final.split(":")
-    while len(parts) > 3 and parts[0] == "_has":
-        parts = parts[3:]
-    return parts[0]
-
-
-def _guard(name: str, value: str) -> None:
-    """Refuse any ``_tag`` filter (direct, modified, chained or reverse-chained) on the tenant system."""
-    if "_tag" not in name or _final_code(name) != "_tag":
-        return
-    for alternative in split_unescaped(value, ","):
-        pieces = split_unescaped(alternative, "|")
-        if len(pieces) > 1 and unescape(pieces[0]).rstrip("/") == TENANT_SYSTEM:
-            raise TenantGuardError(
-                f"search parameter {name}: {TENANT_SYSTEM} is the gateway's tenant tag system; the gateway "
-                "adds the tenant filter to every search itself, so a query may not filter on it"
-            )
-
-
 class Query(Generic[R, E]):
     """A FHIR search on one resource type. Build it fluently; render it with :meth:`query_string`.
 
@@ -131,7 +109,7 @@ class Query(Generic[R, E]):
         return new
 
     def _appended(self, name: str, value: str) -> Self:
-        _guard(name, value)
+        guard_tenant_tag(name, value)
         return self._copy((*self._pairs, (name, value)))
 
     def _replaced(self, name: str, value: str) -> Self:
@@ -243,6 +221,7 @@ class Query(Generic[R, E]):
 
     def query_string(self) -> str:
         """The URL query string, deterministic: ``code=8867-4&date=ge2024-01-01&_count=50``."""
+        guard_tenant_params(self._pairs)
         return "&".join(f"{_quote_name(n)}={_quote_value(v)}" for n, v in self._pairs)
 
     def __repr__(self) -> str:
@@ -264,6 +243,7 @@ class Query(Generic[R, E]):
         ``capabilities`` is a CapabilityStatement model or its JSON dict (``clinik.capabilities()``).
         Messages name parameters, never values.
         """
+        guard_tenant_params(self._pairs)
         return problems_for(capabilities, self.resource_type, self._pairs)
 
     def ensure_supported(self, capabilities: Any) -> Self:
@@ -408,7 +388,7 @@ def _checked_raw(name: str, value: str) -> tuple[str, str]:
         raise InvalidArgumentError("raw search parameters are (name, value) strings with a non-empty name")
     if any(c in name for c in "&=?#"):
         raise InvalidArgumentError("a search parameter name may not contain '&', '=', '?' or '#'")
-    _guard(name, value)
+    guard_tenant_tag(name, value)
     return name, value
 
 
