@@ -246,6 +246,7 @@ class Call(Generic[T]):
     auth: bool = True
     retry_safe: bool | None = None  # None: decided by method and Idempotency-Key
     url: httpx.URL | None = None  # an already-checked absolute URL (next links)
+    search: list[tuple[str, str]] | None = None  # a search's parameters (GET query or POST form)
 
 
 @dataclass(frozen=True, slots=True)
@@ -457,6 +458,8 @@ class CoreClient:
     """
 
     config: Config
+    #: check every search against the server's CapabilityStatement before sending it
+    check_search_capabilities: bool = False
 
     def __init__(self, config: Config) -> None:
         install_httpx_filter()  # httpx logs full URLs (search values, ids) at INFO: redact them
@@ -682,8 +685,18 @@ class CoreClient:
                 body=_cap(body),
                 content_type="application/x-www-form-urlencoded",
                 retry_safe=True,
+                search=pairs,
             )
-        return Call("GET", f"/v1/fhir/{name}", name, self._page_reader(model), params=pairs)
+        return Call("GET", f"/v1/fhir/{name}", name, self._page_reader(model), params=pairs, search=pairs)
+
+    def check_search_call(self, capabilities: CapabilityStatement, call: Call[Any]) -> None:
+        """Raise :class:`~clinikfhir.search.UnsupportedSearchError` if ``capabilities`` does not support
+        the search ``call`` (the builder's own checker, on the raw parameter list)."""
+        from clinikfhir.search._capabilities import UnsupportedSearchError, problems_for
+
+        problems = problems_for(capabilities, call.resource_type, call.search or [])
+        if problems:
+            raise UnsupportedSearchError(call.resource_type, problems)
 
     def _search_type(self, model: type[Resource], resource_type: str | None) -> str:
         name = type_name(model)

@@ -177,7 +177,7 @@ class AsyncClinik(SearchMixin, CoreClient):
     async def iter_search(self, model: type[R], params: ParamsLike = None) -> AsyncIterator[R]:
         """Every match of a search with raw parameters, following ``next`` links lazily (only on the
         configured origin). The typed builder is :meth:`search`: ``clinik.search(Patient).family("Smith").iter()``."""
-        async for page in self.pages(await self._send(self.call_search(model, params))):
+        async for page in self.pages(await self._send(await self._search_call(model, params))):
             for resource in page:
                 yield resource
 
@@ -192,7 +192,15 @@ class AsyncClinik(SearchMixin, CoreClient):
         self, model: type[R], params: Sequence[tuple[str, str]], *, post: bool = False, resource_type: str | None = None
     ) -> Page[R]:
         """Run a search built by the query classes (interface 7); ``resource_type`` for R4-only types."""
-        return await self._send(self.call_search(model, params, post=post, resource_type=resource_type))
+        return await self._send(await self._search_call(model, params, post=post, resource_type=resource_type))
+
+    async def _search_call(
+        self, model: type[R], params: ParamsLike, *, post: bool = False, resource_type: str | None = None
+    ) -> Call[Page[R]]:
+        call = self.call_search(model, params, post=post, resource_type=resource_type)
+        if self.check_search_capabilities:
+            self.check_search_call(await self.capabilities(), call)
+        return call
 
     async def _next_page(self, page: Page[R]) -> Page[R] | None:
         call = self.call_next(page)

@@ -176,7 +176,7 @@ class Clinik(SearchMixin, CoreClient):
     def iter_search(self, model: type[R], params: ParamsLike = None) -> Iterator[R]:
         """Every match of a search with raw parameters, following ``next`` links lazily (only on the
         configured origin). The typed builder is :meth:`search`: ``clinik.search(Patient).family("Smith").iter()``."""
-        for page in self.pages(self._send(self.call_search(model, params))):
+        for page in self.pages(self._send(self._search_call(model, params))):
             yield from page
 
     def pages(self, first: Page[R]) -> Iterator[Page[R]]:
@@ -190,7 +190,15 @@ class Clinik(SearchMixin, CoreClient):
         self, model: type[R], params: Sequence[tuple[str, str]], *, post: bool = False, resource_type: str | None = None
     ) -> Page[R]:
         """Run a search built by the query classes (interface 7); ``resource_type`` for R4-only types."""
-        return self._send(self.call_search(model, params, post=post, resource_type=resource_type))
+        return self._send(self._search_call(model, params, post=post, resource_type=resource_type))
+
+    def _search_call(
+        self, model: type[R], params: ParamsLike, *, post: bool = False, resource_type: str | None = None
+    ) -> Call[Page[R]]:
+        call = self.call_search(model, params, post=post, resource_type=resource_type)
+        if self.check_search_capabilities:
+            self.check_search_call(self.capabilities(), call)
+        return call
 
     def _next_page(self, page: Page[R]) -> Page[R] | None:
         call = self.call_next(page)

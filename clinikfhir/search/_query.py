@@ -268,27 +268,14 @@ class Query(Generic[R, E]):
 
         return resource_class(self.resource_type)
 
-    def _auto_check(self, executor: Any, pairs: Sequence[tuple[str, str]]) -> None:
-        if getattr(executor, "check_search_capabilities", False) is True:
-            problems = problems_for(executor.capabilities(), self.resource_type, pairs)
-            if problems:
-                raise UnsupportedSearchError(self.resource_type, problems)
-
-    async def _auto_check_async(self, executor: Any, pairs: Sequence[tuple[str, str]]) -> None:
-        if getattr(executor, "check_search_capabilities", False) is True:
-            problems = problems_for(await executor.capabilities(), self.resource_type, pairs)
-            if problems:
-                raise UnsupportedSearchError(self.resource_type, problems)
-
     def _run(self, pairs: tuple[tuple[str, str], ...], post: bool) -> Any:
         executor, is_async = self._bound()
         if is_async:
             return self._run_async(executor, pairs, post)
-        self._auto_check(executor, pairs)
+        # the client checks against its CapabilityStatement when check_search_capabilities is on
         return executor._execute_search(self._model(), pairs, post=post, resource_type=self.resource_type)
 
     async def _run_async(self, executor: Any, pairs: tuple[tuple[str, str], ...], post: bool) -> Any:
-        await self._auto_check_async(executor, pairs)
         return await executor._execute_search(self._model(), pairs, post=post, resource_type=self.resource_type)
 
     @overload

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 
+import httpx
 import pytest
 
 from clinikfhir import AsyncClinik, Clinik
@@ -213,3 +214,35 @@ async def test_r4_only_types_are_searchable_through_the_async_builder(aclinik: A
     assert first is not None
     _same_content(first, sent, created)
     assert await q.count() == 1
+
+
+def test_capability_check_automatic_covers_raw_searches(sandbox: Sandbox, api_key: str) -> None:
+    sent: list[str] = []
+    http = httpx.Client(transport=sandbox.transport(), event_hooks={"request": [lambda r: sent.append(r.url.path)]})
+    with Clinik(api_key, base_url=sandbox.base_url, http_client=http, check_search_capabilities=True) as clinik:
+        raw = [("no-such-param", "1")]
+        with pytest.raises(UnsupportedSearchError, match="no-such-param"):
+            list(clinik.iter_search(Patient, raw))
+        with pytest.raises(UnsupportedSearchError, match="no-such-param"):
+            clinik._execute_search(Patient, raw)
+        with pytest.raises(UnsupportedSearchError, match="no-such-param"):
+            clinik._execute_search(Patient, raw, post=True)
+        with pytest.raises(UnsupportedSearchError, match="family:bogus"):
+            list(clinik.iter_search(Patient, {"family:bogus": "x"}))
+        with pytest.raises(UnsupportedSearchError):
+            clinik.search(Patient, raw).get()
+        assert all(path == "/v1/metadata" for path in sent)  # no search reached the wire
+        assert list(clinik.iter_search(Patient, {"gender": "male"})) == []
+        assert sent[-1] == "/v1/fhir/Patient"
+    http.close()
+
+
+async def test_capability_check_automatic_covers_raw_searches_async(sandbox: Sandbox, api_key: str) -> None:
+    async with AsyncClinik(
+        api_key, base_url=sandbox.base_url, transport=sandbox.async_transport(), check_search_capabilities=True
+    ) as clinik:
+        with pytest.raises(UnsupportedSearchError, match="no-such-param"):
+            [r async for r in clinik.iter_search(Patient, [("no-such-param", "1")])]
+        with pytest.raises(UnsupportedSearchError, match="no-such-param"):
+            await clinik._execute_search(Patient, [("no-such-param", "1")], post=True)
+        assert [r async for r in clinik.iter_search(Patient, {"gender": "male"})] == []
