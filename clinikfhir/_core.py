@@ -539,7 +539,7 @@ class CoreClient:
 
     # --- local validation
 
-    def _validate(self, resource: Resource, validate: bool | None) -> None:
+    def _validate(self, resource: Resource | dict[str, Any], validate: bool | None) -> None:
         if validate is False or (validate is None and not self.config.validate_writes):
             return
         from clinikfhir.validation import validate as run_validation
@@ -547,7 +547,8 @@ class CoreClient:
         issues = run_validation(resource)
         blocking = [i for i in issues if i.is_error or (self.config.reject_warnings and i.severity == "warning")]
         if blocking:
-            raise LocalValidationError(type_name(type(resource)), issues, blocking=blocking)
+            name = str(resource.get("resourceType")) if isinstance(resource, dict) else type_name(type(resource))
+            raise LocalValidationError(name, issues, blocking=blocking)
 
     # --- answer readers
 
@@ -846,9 +847,20 @@ class CoreClient:
         return Call("POST", "/v1/fhir", "Bundle", read, body=body)
 
     def call_raw(
-        self, method: str, path: str, body: Resource | Mapping[str, Any] | Sequence[Any] | None, params: ParamsLike
+        self,
+        method: str,
+        path: str,
+        body: Resource | Mapping[str, Any] | Sequence[Any] | None,
+        params: ParamsLike,
+        *,
+        validate: bool | None = None,
     ) -> Call[Resource | None]:
-        """The ``request()`` escape hatch: any method and path under ``/v1/fhir``; answer typed by resourceType."""
+        """The ``request()`` escape hatch: any method and path under ``/v1/fhir``; answer typed by resourceType.
+
+        A POST or PUT whose body is a resource (a model, or a dict with ``resourceType``) is validated
+        locally like ``create``/``update`` (``validate=False`` skips it) and goes through the tenant
+        guard: a POST to a type (a create) may carry no tenant tag, any other write at most one.
+        """
         if not _text(method) or method.upper() not in ("GET", "POST", "PUT", "PATCH", "DELETE"):
             raise InvalidArgumentError("method must be one of GET, POST, PUT, PATCH, DELETE")
         method = method.upper()
@@ -869,7 +881,11 @@ class CoreClient:
                 data = dict(body) if isinstance(body, Mapping) else list(cast("Sequence[Any]", body))
             else:
                 raise InvalidArgumentError("body must be a model, a dict, a list (JSON Patch) or None")
-            self._guard_json_body(data, create=method == "POST")
+            segments = raw_path.strip("/").split("/")
+            is_create = method == "POST" and len(segments) == 1 and segments[0][:1].isupper()
+            self._guard_json_body(data, create=is_create)
+            if method in ("POST", "PUT") and isinstance(data, dict) and isinstance(data.get("resourceType"), str):
+                self._validate(body if isinstance(body, _Resource) else cast("dict[str, Any]", data), validate)
             if method == "PATCH" and isinstance(data, dict):
                 content_type = FHIR_JSON  # merge-style partial resource
             payload = _encode(data)

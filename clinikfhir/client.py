@@ -291,9 +291,12 @@ class Clinik(SearchMixin, CoreClient):
         body: Resource | Mapping[str, Any] | Sequence[Any] | None = None,
         *,
         params: ParamsLike = None,
+        validate: bool | None = None,
     ) -> Resource | None:
         """The raw escape hatch (the vendor SDK's ``fhir.request``): ``path`` is under ``/v1/fhir``.
 
-        The answer is still typed by its ``resourceType`` (None for an empty 204).
+        The answer is still typed by its ``resourceType`` (None for an empty 204). A POST or PUT of a
+        resource (model or dict with ``resourceType``) is validated locally first, like
+        :meth:`create`/:meth:`update` (``validate=False`` skips that), and goes through the tenant guard.
         """
-        return self._send(self.call_raw(method, path, body, params))
+        return self._send(self.call_raw(method, path, body, params, validate=validate))

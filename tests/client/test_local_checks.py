@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from clinikfhir import JsonPatch, Transaction
-from clinikfhir.errors import InvalidArgumentError, LocalValidationError, TenantGuardError
+from clinikfhir.errors import InvalidArgumentError, LocalValidationError, ServerValidationError, TenantGuardError
 from clinikfhir.models import Coding, HumanName, Meta, Observation, Patient
 from clinikfhir.validation import validate
 
@@ -37,7 +37,6 @@ async def test_an_invalid_resource_is_rejected_locally_with_every_path(env: Env)
 
 
 async def test_validation_can_be_skipped_per_call_and_the_server_then_decides(env: Env) -> None:
-    from clinikfhir.errors import ServerValidationError
 
     with pytest.raises(ServerValidationError) as info:
         await env.client.create(Patient.model_construct(gender="bogus"), validate=False)
@@ -222,3 +221,28 @@ async def test_header_values_cannot_smuggle_line_breaks(env: Env) -> None:
     with pytest.raises(InvalidArgumentError):
         await env.client.create(Patient(gender="male"), if_none_exist="identifier=a|1\r\nX: y")
     assert (await env.client.read(Patient, p.id)).meta.versionId == "1"
+
+
+async def test_raw_post_and_put_of_a_resource_are_validated_and_guarded(env: Env) -> None:
+    bad_dict = {"resourceType": "Patient", "gender": "bogus"}
+    bad_model = Patient.model_construct(gender="bogus")
+    for body in (bad_dict, bad_model):
+        with pytest.raises(LocalValidationError) as info:
+            await env.client.request("POST", "/Patient", body)
+        assert "Patient.gender" in {i.path for i in info.value.blocking}
+    created = await env.client.create(Patient(gender="male"))
+    with pytest.raises(LocalValidationError):
+        await env.client.request("PUT", f"/Patient/{created.id}", {**bad_dict, "id": created.id})
+    assert await count(env) == 1
+    tagged = {"resourceType": "Patient", "gender": "male", "meta": {"tag": [{"system": TENANT, "code": env.tenant}]}}
+    with pytest.raises(TenantGuardError):
+        await env.client.request("POST", "/Patient", tagged)
+    with pytest.raises(TenantGuardError):
+        await env.client.request("POST", "/Patient", tagged, validate=False)
+    assert await count(env) == 1
+    # the same opt-out keyword as create/update: the server then judges (and refuses) it
+    with pytest.raises(ServerValidationError):
+        await env.client.request("POST", "/Patient", bad_dict, validate=False)
+    ok = await env.client.request("POST", "/Patient", {"resourceType": "Patient", "gender": "female"})
+    assert isinstance(ok, Patient)
+    assert ok.gender == "female"
