@@ -37,7 +37,6 @@ async def test_an_invalid_resource_is_rejected_locally_with_every_path(env: Env)
 
 
 async def test_validation_can_be_skipped_per_call_and_the_server_then_decides(env: Env) -> None:
-
     with pytest.raises(ServerValidationError) as info:
         await env.client.create(Patient.model_construct(gender="bogus"), validate=False)
     assert info.value.status == 422
