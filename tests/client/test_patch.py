@@ -109,3 +109,46 @@ def test_diff_turns_old_into_new() -> None:
 def test_diff_of_different_types_is_refused() -> None:
     with pytest.raises(InvalidArgumentError):
         JsonPatch.diff(Patient(), Observation.model_construct())
+
+
+def _obs(value: str, components: str = "", effective: str = "2024-01-01T00:00:00Z") -> Observation:
+    from clinikfhir.models import parse
+
+    text = (
+        '{"resourceType":"Observation","status":"final","code":{"text":"x"},'
+        f'"effectiveDateTime":"{effective}","valueQuantity":{{"value":{value}}}'
+        + (f',"component":[{components}]' if components else "")
+        + "}"
+    )
+    result = parse(text)
+    assert isinstance(result, Observation)
+    return result
+
+
+def _component(value: str) -> str:
+    return f'{{"code":{{"text":"c{value}"}},"valueQuantity":{{"value":{value}}}}}'
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (_obs("1.50"), _obs("1.5")),  # equal as numbers, different text: a change
+        (_obs("1"), _obs("1.0")),
+        (_obs("1.50"), _obs("1.500")),
+        (_obs("1", effective="2024-01-01T00:00:00Z"), _obs("1", effective="2024-01-01T01:00:00+01:00")),
+        (_obs("1", effective="2024-01-01T00:00:00Z"), _obs("1", effective="2024-01-01T00:00:00.000Z")),
+        (_obs("1", _component("1.50")), _obs("1", _component("1.5"))),
+        (_obs("1", ",".join([_component("1.50"), _component("2")])), _obs("1", _component("2").replace("c2", "c1.50"))),
+    ],
+)
+def test_diff_sees_the_exact_json_text_of_decimals_and_datetimes(old: Observation, new: Observation) -> None:
+    from clinikfhir.models import decode, dump, encode, parse
+
+    patch = JsonPatch.diff(old, new)
+    assert patch.operations  # a textual difference is a change
+    applied = jsonpatch.apply_patch(decode(dump(old)), decode(encode(patch.operations)))  # pyright: ignore[reportUnknownMemberType]
+    assert dump(parse(encode(applied))) == dump(new)  # the patch gives new's exact text
+
+
+def test_diff_of_the_same_text_is_empty() -> None:
+    assert JsonPatch.diff(_obs("1.50", _component("0.10")), _obs("1.50", _component("0.10"))).operations == []
