@@ -565,7 +565,7 @@ class CoreClient:
         return read
 
     def _page_reader(
-        self, model: type[R], strict: bool | None = None
+        self, model: type[R], strict: bool | None = None, *, posted_type: str | None = None
     ) -> Callable[[httpx.Response, ResponseMeta], Page[R]]:
         full = self._strict(strict)
 
@@ -573,7 +573,7 @@ class CoreClient:
             data = _decode(response, meta)
             if not isinstance(data, dict):
                 raise InvalidResponseError("expected a Bundle", request_id=meta.request_id)
-            return Page(model, cast("dict[str, Any]", data), meta, strict=full)
+            return Page(model, cast("dict[str, Any]", data), meta, strict=full, posted_type=posted_type)
 
         return read
 
@@ -677,17 +677,7 @@ class CoreClient:
         guard_params(pairs)
         name = self._search_type(model, resource_type)
         if post:
-            body = str(httpx.QueryParams(tuple(pairs))).encode()
-            return Call(
-                "POST",
-                f"/v1/fhir/{name}/_search",
-                name,
-                self._page_reader(model),
-                body=_cap(body),
-                content_type="application/x-www-form-urlencoded",
-                retry_safe=True,
-                search=pairs,
-            )
+            return self._post_search(model, name, pairs, None)
         return Call("GET", f"/v1/fhir/{name}", name, self._page_reader(model), params=pairs, search=pairs)
 
     def check_search_call(self, capabilities: CapabilityStatement, call: Call[Any]) -> None:
@@ -698,6 +688,22 @@ class CoreClient:
         problems = problems_for(capabilities, call.resource_type, call.search or [])
         if problems:
             raise UnsupportedSearchError(call.resource_type, problems)
+
+    def _post_search(
+        self, model: type[R], name: str, pairs: list[tuple[str, str]], strict: bool | None
+    ) -> Call[Page[R]]:
+        """``POST [type]/_search`` with the parameters as a form body: no value in the URL."""
+        body = str(httpx.QueryParams(tuple(pairs))).encode()
+        return Call(
+            "POST",
+            f"/v1/fhir/{name}/_search",
+            name,
+            self._page_reader(model, strict, posted_type=name),
+            body=_cap(body),
+            content_type="application/x-www-form-urlencoded",
+            retry_safe=True,
+            search=pairs,
+        )
 
     def _search_type(self, model: type[Resource], resource_type: str | None) -> str:
         name = type_name(model)
@@ -729,6 +735,11 @@ class CoreClient:
         if url.userinfo or ".." in url.path.split("/"):
             raise InvalidResponseError("the next link is malformed; not followed", request_id=page.meta.request_id)
         model = page.model
+        if page.posted_type is not None:
+            # a search sent as POST stays a POST: the link's query goes into the form body, never the URL
+            pairs = list(url.params.multi_items())
+            guard_params(pairs)
+            return self._post_search(model, page.posted_type, pairs, page.strict)
         return Call("GET", url.path, type_name(model), self._page_reader(model, page.strict), url=url)
 
     def call_operation(

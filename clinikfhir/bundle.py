@@ -99,13 +99,23 @@ class Page(Generic[R]):
     ``meta`` (the response metadata). Iterating a page iterates its resources.
     """
 
-    __slots__ = ("_entries", "_matches", "_typed", "bundle", "meta", "model", "strict")
+    __slots__ = ("_entries", "_matches", "_typed", "bundle", "meta", "model", "posted_type", "strict")
 
-    def __init__(self, model: type[R], bundle: dict[str, Any], meta: ResponseMeta, *, strict: bool = False) -> None:
+    def __init__(
+        self,
+        model: type[R],
+        bundle: dict[str, Any],
+        meta: ResponseMeta,
+        *,
+        strict: bool = False,
+        posted_type: str | None = None,
+    ) -> None:
         self.model = model
         self.bundle = bundle  #: the decoded Bundle JSON, as received
         self.meta = meta
         self.strict = strict
+        #: the searched type when the search was sent as ``POST [type]/_search`` (next pages are POSTed too)
+        self.posted_type = posted_type
         self._entries = _entries(bundle, meta.request_id)
         self._matches = [i for i, e in enumerate(self._entries) if _mode(e) == "match" and "resource" in e]
         self._typed: dict[int, Resource] = {}

@@ -246,3 +246,44 @@ async def test_capability_check_automatic_covers_raw_searches_async(sandbox: San
         with pytest.raises(UnsupportedSearchError, match="no-such-param"):
             await clinik._execute_search(Patient, [("no-such-param", "1")], post=True)
         assert [r async for r in clinik.iter_search(Patient, {"gender": "male"})] == []
+
+
+def test_post_search_keeps_values_out_of_every_url_on_every_page(served_sandbox: Sandbox, api_key: str) -> None:
+    sent: list[httpx.Request] = []
+    http = httpx.Client(event_hooks={"request": [sent.append]})
+    with Clinik(api_key, base_url=served_sandbox.base_url, http_client=http) as clinik:
+        for _ in range(3):
+            clinik.create(Patient(name=[HumanName(family="Postedfamily", given=["Postedgiven"])]))
+        sent.clear()
+        q = clinik.search(Patient).family("Postedfamily").given("Postedgiven").count(1)
+        found = list(q.iter(post=True))
+        raw_found = list(clinik.pages(clinik._execute_search(Patient, q.params(), post=True)))
+    http.close()
+    assert len(found) == 3
+    assert sum(len(p) for p in raw_found) == 3
+    assert len(sent) == 6  # 3 one-entry pages per search, every one a POST
+    for request in sent:
+        assert request.method == "POST"
+        assert request.url.path == "/v1/fhir/Patient/_search"
+        assert not request.url.query
+        assert "Posted" not in str(request.url)
+        assert b"family=Postedfamily" in request.content
+    assert any(b"_page=" in r.content for r in sent)  # the page token travels in the form body
+
+
+async def test_post_search_pages_are_posted_async(sandbox: Sandbox, api_key: str) -> None:
+    sent: list[httpx.Request] = []
+
+    async def record(request: httpx.Request) -> None:
+        sent.append(request)
+
+    http = httpx.AsyncClient(transport=sandbox.async_transport(), event_hooks={"request": [record]})
+    async with AsyncClinik(api_key, base_url=sandbox.base_url, http_client=http) as clinik:
+        for _ in range(2):
+            await clinik.create(Patient(name=[HumanName(family="Asyncposted")]))
+        sent.clear()
+        found = [p async for p in clinik.search(Patient).family("Asyncposted").count(1).iter(post=True)]
+    await http.aclose()
+    assert len(found) == 2
+    assert len(sent) >= 2
+    assert all(r.method == "POST" and not r.url.query and "Asyncposted" not in str(r.url) for r in sent)
