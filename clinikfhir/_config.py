@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 from dataclasses import dataclass, field
 from typing import cast
 
 import httpx
 
 from clinikfhir._retry import RetryPolicy
+from clinikfhir._wire import KEY_PATTERN
 from clinikfhir.errors import ConfigurationError
 
 DEFAULT_BASE_URL = "https://api.clinikapi.com"
 DEFAULT_TIMEOUT = 30.0
-KEY_PATTERN = re.compile(r"^clk_(live|test)_[A-Za-z0-9]+$")
 
 
 class ApiKey:

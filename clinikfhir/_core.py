@@ -23,6 +23,7 @@ from clinikfhir import __version__
 from clinikfhir._config import Config, origin_of
 from clinikfhir._log import install_httpx_filter, log_failure, log_response, log_retry
 from clinikfhir._meta import ResponseMeta
+from clinikfhir._wire import ID_PATTERN, MAX_BODY_BYTES, TENANT_SYSTEM
 from clinikfhir.bundle import BundleResponse, Page, Transaction, to_model, type_name
 from clinikfhir.errors import (
     ApiError,
@@ -60,11 +61,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 R = TypeVar("R", bound="Resource")
 
-TENANT_SYSTEM = "https://clinikapi.com/tenant"
 FHIR_JSON = "application/fhir+json"
 JSON_PATCH = "application/json-patch+json"
-MAX_BODY_BYTES = 1_048_576  # gateway.md §13.3, counted in bytes
-_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 _OP_NAME = re.compile(r"^\$?[A-Za-z][A-Za-z0-9_-]*$")
 _QUOTA_CODES = frozenset({"MONTHLY_QUOTA_EXCEEDED", "SANDBOX_QUOTA_EXCEEDED"})
 
@@ -83,7 +81,7 @@ def check_id(value: object, what: str = "id") -> str:
     """An id as the vendor SDK allows it (``[A-Za-z0-9._-]{1,128}``) minus ``.`` and ``..``."""
     if not isinstance(value, str) or not value:
         raise InvalidArgumentError(f"{what} must be a non-empty string")
-    if not _ID.fullmatch(value) or value in (".", ".."):
+    if not ID_PATTERN.fullmatch(value) or value in (".", ".."):
         reason = (
             "longer than 128 characters" if len(value) > 128 else "only letters, digits, '-', '_' and '.' are allowed"
         )

@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from clinikfhir._wire import KEY_PATTERN
+
 if TYPE_CHECKING:
     from clinikfhir._meta import ResponseMeta
     from clinikfhir.validation import Issue
@@ -63,7 +65,7 @@ _PHI_PATTERNS = (
     re.compile(r"\b\d{3}-\d{2}-\d{4}\b"),
     re.compile(r"\b(?:19|20)\d{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])\b"),
 )
-_API_KEY_PATTERN = re.compile(r"clk_(?:live|test)_[A-Za-z0-9]+")
+_API_KEY_PATTERN = KEY_PATTERN  # unanchored: found anywhere in a text, not only as the whole of it
 _MAX_TEXT = 500
 
 

@@ -20,13 +20,13 @@ import jsonpatch  # type: ignore[import-untyped, unused-ignore]
 import orjson
 
 from clinikfhir._generated.resource_types import RESOURCE_TYPES
+from clinikfhir._wire import ID_PATTERN as ID_RE
 from clinikfhir.validation import has_errors, to_operation_outcome, validate
 
 from ._http import ApiError, ErrorIssue, arr, dumps, issue_error, loads_exact, obj
 from ._store import Current, Store
 from ._tenant import check_patched, conflict, inject, tenant_tag
 
-ID_RE = re.compile(r"[A-Za-z0-9._-]{1,128}")
 TYPE_RE = re.compile(r"[A-Z][A-Za-z]{1,63}")
 PATCH_OPS = frozenset({"add", "remove", "replace", "move", "copy", "test"})
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from clinikfhir._wire import MAX_BODY_BYTES
+
 from ._capability import capability_statement
 from ._fhir import (
     Caller,
@@ -57,7 +59,8 @@ from ._pages import PAGE_PARAM, PageSigner, bundle_bytes, clamp_count, entry_tex
 from ._store import Store
 from ._tenant import check_search
 
-MAX_BODY = 1024 * 1024
+MAX_BODY = MAX_BODY_BYTES  # the request body cap (one definition: clinikfhir._wire)
+
 JSON_TYPES = frozenset({"application/json", "application/fhir+json", "application/json-patch+json"})
 FORM_TYPE = "application/x-www-form-urlencoded"
 OVERRIDE_HEADERS = ("x-http-method-override", "x-http-method", "x-method-override")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 import string
 import threading
@@ -10,12 +9,13 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
+from clinikfhir._wire import KEY_PATTERN as KEY_FORMAT
+
 from ._http import ApiError
 
 Scope = Literal["read", "write", "*"]
 Env = Literal["test", "live"]
 
-KEY_FORMAT = re.compile(r"clk_(live|test)_[A-Za-z0-9]+")
 _KEY_ALPHABET = string.ascii_letters + string.digits
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from ._http import ApiError, ErrorIssue, obj
+from clinikfhir._wire import TENANT_SYSTEM
 
-TENANT_SYSTEM = "https://clinikapi.com/tenant"
+from ._http import ApiError, ErrorIssue, obj
 
 
 def tenant_tag(tenant: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 from typing_extensions import TypeVar
 
+from clinikfhir._wire import TENANT_SYSTEM
 from clinikfhir.errors import InvalidArgumentError
 
 from ._capabilities import UnsupportedSearchError, problems_for
@@ -36,8 +37,6 @@ R2 = TypeVar("R2", bound="Resource")
 E = TypeVar("E", default=None, covariant=True)
 P = TypeVar("P")
 
-TENANT_SYSTEM = "https://clinikapi.com/tenant"
-"""The tag system the gateway owns; a search on it is refused locally (:class:`TenantGuardError`)."""
 
 ParamsArg = Mapping[str, str | int | Sequence[str | int]] | Sequence[tuple[str, str | int]]
 """Raw parameters: ``{"name": "value" | ["v1", "v2"]}`` (a list repeats = AND) or ``[(name, value)]``;
