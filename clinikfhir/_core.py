@@ -21,7 +21,7 @@ import orjson
 
 from clinikfhir import __version__
 from clinikfhir._config import Config, origin_of
-from clinikfhir._log import install_httpx_filter, log_failure, log_response, log_retry
+from clinikfhir._log import install_httpx_filter, log_failure, log_response, log_retry, log_validation_issues
 from clinikfhir._meta import ResponseMeta
 from clinikfhir._wire import ID_PATTERN, MAX_BODY_BYTES, TENANT_SYSTEM
 from clinikfhir.bundle import BundleResponse, Page, Transaction, to_model, type_name
@@ -245,6 +245,7 @@ class Call(Generic[T]):
     retry_safe: bool | None = None  # None: decided by method and Idempotency-Key
     url: httpx.URL | None = None  # an already-checked absolute URL (next links)
     search: list[tuple[str, str]] | None = None  # a search's parameters (GET query or POST form)
+    validation_issues: tuple[Issue, ...] = ()  # a write's non-blocking local validation issues
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,6 +374,7 @@ class Exchange(Generic[T]):
         )
         self.started = time.monotonic()
         self.attempt = 0
+        log_validation_issues(call.method, call.resource_type, call.validation_issues)
         self._attempt_started = self.started
 
     def begin(self) -> httpx.Request:
@@ -399,6 +401,7 @@ class Exchange(Generic[T]):
             resource_type=self.call.resource_type,
             attempts=self.attempt,
             elapsed=now - self.started,
+            validation_issues=self.call.validation_issues,
         )
         log_response(
             self.call.method,
@@ -537,9 +540,10 @@ class CoreClient:
 
     # --- local validation
 
-    def _validate(self, resource: Resource | dict[str, Any], validate: bool | None) -> None:
+    def _validate(self, resource: Resource | dict[str, Any], validate: bool | None) -> tuple[Issue, ...]:
+        """Raise :class:`LocalValidationError` on blocking issues; return the others (reported, not dropped)."""
         if validate is False or (validate is None and not self.config.validate_writes):
-            return
+            return ()
         from clinikfhir.validation import validate as run_validation
 
         issues = run_validation(resource)
@@ -547,6 +551,7 @@ class CoreClient:
         if blocking:
             name = str(resource.get("resourceType")) if isinstance(resource, dict) else type_name(type(resource))
             raise LocalValidationError(name, issues, blocking=blocking)
+        return tuple(issues)
 
     # --- answer readers
 
@@ -608,25 +613,41 @@ class CoreClient:
         """POST /v1/fhir/{Type} after local validation and the tenant guard."""
         model = type(resource)
         self.guard_resource(resource, create=True)
-        self._validate(resource, validate)
+        issues = self._validate(resource, validate)
         headers = {"if-none-exist": check_id_like_query(if_none_exist)} if if_none_exist else {}
         from clinikfhir.models import dump_bytes
 
         body = _cap(dump_bytes(resource))
-        return Call("POST", self._path(model), type_name(model), self._reader(model), body=body, headers=headers)
+        return Call(
+            "POST",
+            self._path(model),
+            type_name(model),
+            self._reader(model),
+            body=body,
+            headers=headers,
+            validation_issues=issues,
+        )
 
     def call_update(self, resource: R, *, if_match: str | bool, validate: bool | None) -> Call[R]:
         """PUT /v1/fhir/{Type}/{id} with If-Match from meta.versionId by default."""
         model = type(resource)
         rid = check_id(resource.id, f"{type_name(model)}.id")
         self.guard_resource(resource, create=False)
-        self._validate(resource, validate)
+        issues = self._validate(resource, validate)
         etag = etag_for(resource, if_match)
         from clinikfhir.models import dump_bytes
 
         body = _cap(dump_bytes(resource))
         headers = {"if-match": etag} if etag else {}
-        return Call("PUT", self._path(model, rid), type_name(model), self._reader(model), body=body, headers=headers)
+        return Call(
+            "PUT",
+            self._path(model, rid),
+            type_name(model),
+            self._reader(model),
+            body=body,
+            headers=headers,
+            validation_issues=issues,
+        )
 
     def call_patch(
         self, model: type[R], id: str, patch: JsonPatch | Sequence[Mapping[str, Any]], *, if_match: str | None
@@ -836,10 +857,10 @@ class CoreClient:
         blocking: list[Issue] = []
         for index, method, resource in tx.indexed_resources:
             self.guard_resource(resource, create=method == "POST", where=f"Bundle.entry[{index}].resource")
+            name = type_name(type(resource))
             try:
-                self._validate(resource, validate)
+                issues.extend(entry_issue(i, name, index) for i in self._validate(resource, validate))
             except LocalValidationError as exc:
-                name = type_name(type(resource))
                 issues.extend(entry_issue(i, name, index) for i in exc.issues)
                 blocking.extend(entry_issue(i, name, index) for i in exc.blocking)
         if blocking:
@@ -853,7 +874,7 @@ class CoreClient:
                 raise InvalidResponseError("expected a Bundle", request_id=meta.request_id)
             return BundleResponse(cast("dict[str, Any]", data), meta, refs, strict=self.config.strict)
 
-        return Call("POST", "/v1/fhir", "Bundle", read, body=body)
+        return Call("POST", "/v1/fhir", "Bundle", read, body=body, validation_issues=tuple(issues))
 
     def call_raw(
         self,
@@ -879,6 +900,7 @@ class CoreClient:
         data: Any
         content_type = JSON_PATCH if method == "PATCH" else FHIR_JSON
         payload: bytes | None = None
+        issues: tuple[Issue, ...] = ()
         if body is not None:
             from fhir.resources.R4B.resource import Resource as _Resource
 
@@ -894,7 +916,7 @@ class CoreClient:
             is_create = method == "POST" and len(segments) == 1 and segments[0][:1].isupper()
             self._guard_json_body(data, create=is_create)
             if method in ("POST", "PUT") and isinstance(data, dict) and isinstance(data.get("resourceType"), str):
-                self._validate(body if isinstance(body, _Resource) else cast("dict[str, Any]", data), validate)
+                issues = self._validate(body if isinstance(body, _Resource) else cast("dict[str, Any]", data), validate)
             if method == "PATCH" and isinstance(data, dict):
                 content_type = FHIR_JSON  # merge-style partial resource
             payload = _encode(data)
@@ -907,6 +929,7 @@ class CoreClient:
             params=pairs,
             body=payload,
             content_type=content_type,
+            validation_issues=issues,
         )
 
 

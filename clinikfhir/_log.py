@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
-from typing import cast
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, cast
 
 import httpx
+
+if TYPE_CHECKING:
+    from clinikfhir.validation import Issue
 
 logger = logging.getLogger("clinikfhir")
 
@@ -45,6 +48,19 @@ def log_failure(method: str, resource_type: str, error: str, seconds: float, att
 def log_retry(method: str, resource_type: str, wait: float, attempt: int) -> None:
     """Record a scheduled retry (INFO)."""
     logger.info("%s %s: retrying in %.2f s (attempt %d failed)", method, resource_type or "-", wait, attempt)
+
+
+def log_validation_issues(method: str, resource_type: str, issues: Sequence[Issue]) -> None:
+    """Record (WARNING) that a write was sent with non-blocking validation issues: their count and
+    each one's path and rule key, never a value."""
+    if issues and logger.isEnabledFor(logging.WARNING):
+        logger.warning(
+            "%s %s: sent with %d non-blocking validation issue(s): %s",
+            method,
+            resource_type or "-",
+            len(issues),
+            "; ".join(f"{i.severity} {i.path} [{i.key or i.code}]" for i in issues),
+        )
 
 
 # ---------------------------------------------------------------------- httpx's own request log

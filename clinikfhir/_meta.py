@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx
+
+if TYPE_CHECKING:
+    from clinikfhir.validation import Issue
 
 _WEAK_ETAG = re.compile(r'^(?:W/)?"([^"]*)"$')
 
@@ -27,6 +31,8 @@ class ResponseMeta:
     the rate-limit figures (``x-ratelimit-limit``/``-remaining``/``-reset``, seconds until reset),
     ``etag`` and ``version_id`` (from ``ETag: W/"3"``), ``last_modified``, ``location``,
     ``retry_after`` (seconds), and ``attempts`` (how many attempts the call took).
+    ``validation_issues``: on a write, the warnings and information notes local validation found
+    (they did not block it), each with its element path and rule key.
     """
 
     status: int
@@ -44,6 +50,7 @@ class ResponseMeta:
     resource_type: str = ""
     attempts: int = 1
     elapsed: float = 0.0
+    validation_issues: tuple[Issue, ...] = ()
 
     @classmethod
     def from_response(
@@ -54,6 +61,7 @@ class ResponseMeta:
         resource_type: str = "",
         attempts: int = 1,
         elapsed: float = 0.0,
+        validation_issues: tuple[Issue, ...] = (),
     ) -> ResponseMeta:
         """Read the metadata headers of ``response`` (case-insensitively)."""
         # one pass over the raw headers: httpx's case-insensitive lookups rescan them every time
@@ -79,6 +87,7 @@ class ResponseMeta:
             resource_type=resource_type,
             attempts=attempts,
             elapsed=elapsed,
+            validation_issues=validation_issues,
         )
 
 

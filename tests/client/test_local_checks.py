@@ -245,3 +245,45 @@ async def test_raw_post_and_put_of_a_resource_are_validated_and_guarded(env: Env
     ok = await env.client.request("POST", "/Patient", {"resourceType": "Patient", "gender": "female"})
     assert isinstance(ok, Patient)
     assert ok.gender == "female"
+
+
+async def test_non_blocking_validation_issues_are_reported_not_dropped(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    patient = Patient(gender="male", name=[HumanName(family="Warnfamily")])  # no narrative: warning dom-6
+    created = await env.client.create(patient)
+    meta = env.client.last_response
+    assert meta is not None
+    assert meta.status == 201
+    assert [(i.severity, i.path, i.key) for i in meta.validation_issues] == [("warning", "Patient", "dom-6")]
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "clinikfhir"]
+    assert len(warnings) == 1
+    message = warnings[0].getMessage()
+    assert "POST Patient" in message
+    assert "1 non-blocking validation issue" in message
+    assert "Patient [dom-6]" in message
+    assert "Warnfamily" not in message
+
+    caplog.clear()
+    await env.client.update(created)
+    assert [i.key for i in env.client.last_response.validation_issues] == ["dom-6"]
+    await env.client.request("POST", "/Patient", {"resourceType": "Patient", "gender": "female"})
+    assert [i.key for i in env.client.last_response.validation_issues] == ["dom-6"]
+    tx = Transaction()
+    tx.read(Patient, created.id)
+    tx.create(Patient(gender="female"))
+    await env.client.transaction(tx)
+    assert [i.path for i in env.client.last_response.validation_issues] == ["Bundle.entry[1].resource"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name == "clinikfhir"]
+    assert len(warnings) == 3  # one per write
+    assert "Bundle.entry[1].resource [dom-6]" in warnings[-1]
+
+    caplog.clear()
+    await env.client.create(patient, validate=False)  # not validated: nothing to report
+    assert env.client.last_response.validation_issues == ()
+    assert not [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "clinikfhir"]
+    await env.client.read(Patient, created.id)
+    assert env.client.last_response.validation_issues == ()
