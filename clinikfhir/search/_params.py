@@ -190,7 +190,8 @@ class NumberParam(_Prefixed[Q]):
 class DateParam(_Prefixed[Q]):
     """A date parameter: ``p.ge("2024-01-01")``, ``p.lt(datetime(2024, 1, 1, tzinfo=UTC))``.
 
-    Values are ``date``, ``datetime`` (rendered with its zone; ``Z`` for UTC) or FHIR date strings
+    Values are ``date``, aware ``datetime`` (rendered with its zone; ``Z`` for UTC; a naive one is
+    refused with :class:`~clinikfhir.errors.InvalidArgumentError`) or FHIR date strings
     of any precision (``2024``, ``2024-01``, ``2024-01-31``, ``2024-01-31T10:00:00+01:00``).
     """
 

@@ -87,10 +87,16 @@ _DATE_RE = re.compile(
 
 def format_date(value: DateValue, where: str) -> str:
     """Render a date at its precision: ``date`` -> ``2024-01-31``; ``datetime`` with seconds (and
-    fractions when present) and its zone (``Z`` for UTC, none when naive); strings are checked."""
+    fractions when present) and its zone (``Z`` for UTC); strings are checked. A naive ``datetime``
+    names no instant (which zone?) and is refused: pass an aware one or a ``date``."""
     if isinstance(value, dt.datetime):
-        text = value.isoformat(timespec="microseconds" if value.microsecond else "seconds")
         offset = value.utcoffset()
+        if offset is None:
+            raise InvalidArgumentError(
+                f"{where}: the datetime has no time zone, so it names no instant; pass an aware datetime "
+                "(e.g. datetime(2024, 1, 31, 10, 0, tzinfo=UTC)) or a date"
+            )
+        text = value.isoformat(timespec="microseconds" if value.microsecond else "seconds")
         if offset is not None and offset == dt.timedelta(0):
             text = text[: -len("+00:00")] + "Z"
         return text

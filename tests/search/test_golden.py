@@ -56,7 +56,6 @@ def test_seed_example_renders_exactly() -> None:
             ),
             "date=le2024-01-01T10:30:00.000500%2B01:00",
         ),
-        (ObservationQuery().date(dt.datetime(2024, 1, 1, 10, 30)), "date=2024-01-01T10:30:00"),
         (ObservationQuery().date("2024", "2025-03"), "date=2024,2025-03"),
         (ObservationQuery().date(Prefixed("lt", "2020"), Prefixed("gt", "2024")), "date=lt2020,gt2024"),
         (
@@ -273,3 +272,22 @@ def test_repr_names_parameters_but_never_values() -> None:
     assert repr(q) == "<PatientQuery family, birthdate>"
     assert "Smith" not in repr(q)
     assert "1990" not in repr(q.family)
+
+
+def test_a_naive_datetime_is_refused_with_a_clear_message() -> None:
+    naive = dt.datetime(2024, 1, 1, 10, 30)
+    attempts = [
+        lambda: ObservationQuery().date(naive),
+        lambda: ObservationQuery().date.ge(naive),
+        lambda: ObservationQuery().date(Prefixed("lt", naive)),
+        lambda: PatientQuery().last_updated_.gt(naive),
+        lambda: PatientQuery().birthdate(dt.date(2024, 1, 1), naive),
+    ]
+    for attempt in attempts:
+        with pytest.raises(InvalidArgumentError, match="no time zone") as info:
+            attempt()
+        assert "aware datetime" in str(info.value)
+        assert "date" in str(info.value)
+    # aware datetimes and dates are fine
+    assert ObservationQuery().date.ge(naive.replace(tzinfo=dt.UTC)).query_string() == "date=ge2024-01-01T10:30:00Z"
+    assert ObservationQuery().date(naive.date()).query_string() == "date=2024-01-01"
