@@ -45,6 +45,13 @@ class AsyncClinik(SearchMixin, CoreClient):
     ``reject_warnings=True`` blocks writes on warnings too, not only errors; ``strict=True``
     re-validates everything read; ``check_search_capabilities=True`` checks every
     search against the server's CapabilityStatement before sending it.
+
+    Logging: the ``clinikfhir`` logger never records bodies, keys, ids or search values. httpx's own
+    ``httpx`` logger writes every request URL at INFO; creating a client installs (once per process)
+    a filter there that keeps scheme, host and path structure and replaces each query value and id
+    with ``***`` (``GET https://api.clinikapi.com/v1/fhir/Patient?family=***``). Warnings and
+    information notes from local validation of a write are on ``last_response.validation_issues``
+    and logged once per write at WARNING (count, paths and rule keys only).
     """
 
     def __init__(
