@@ -31,8 +31,15 @@ class GenericResource(Resource):
         try:
             base = build(spec("Resource"), common)
             fields = {k: v for k, v in base.__dict__.items() if v is not None}
-        except Mismatch:
+        except Mismatch as exc:  # a reported fallback: validation may coerce (``"true"`` -> true)
+            import warnings
+
+            from ._io import ModelFallbackWarning, fhirpath
+
+            rtype = data.get("resourceType")
+            path = fhirpath(rtype if isinstance(rtype, str) else "Resource", tuple(reversed(exc.path)))
             fields = dict(cls.model_validate(common).__dict__)
+            warnings.warn(ModelFallbackWarning(path, exc.message), stacklevel=2)
         instance = cls.model_construct(**fields)
         instance._raw = dict(data)
         return instance

@@ -47,6 +47,16 @@ class ModelFallbackWarning(UserWarning):
         self.reason = reason
 
 
+_NOT_A_TYPE = "resourceType is not a FHIR R4 resource type"
+# Validation-package issue keys that are about the JSON itself (types, shapes, unknown elements):
+# strict reads refuse them; semantic checks (cardinality, bindings, references, invariants) are the
+# validation package's business, not the models'.
+_JSON_KEYS = frozenset({"type", "structure", "unknown-element"})
+# Structure rules the R4B models themselves accept and the strict read leaves to the validation
+# package (an empty array is not a wrong JSON type).
+_LEFT_TO_VALIDATION = frozenset({"arrays must not be empty"})
+
+
 def resource_class(resource_type: str) -> type[Resource]:
     """The model class for an R4 resource type name (``GenericResource`` for R4-only types)."""
     if resource_type in R4_ONLY_TYPES:
@@ -54,7 +64,7 @@ def resource_class(resource_type: str) -> type[Resource]:
 
         return GenericResource
     if resource_type not in RESOURCE_TYPES:
-        raise ModelParseError(f"{resource_type!r} is not a FHIR R4 resource type")
+        raise ModelParseError(_NOT_A_TYPE, [("resourceType", _NOT_A_TYPE)])
     module = importlib.import_module(MODEL_MODULES[resource_type])
     cls: type[Resource] = getattr(module, resource_type)
     return cls
@@ -78,7 +88,7 @@ def _validate(cls: type[Resource], rtype: str, data: Any, first: tuple[str, str]
     try:
         return cls.model_validate(data)
     except ValidationError as exc:
-        problems = [(fhirpath(rtype, err["loc"]), err["msg"]) for err in exc.errors(include_input=False)]
+        problems = [_problem(rtype, err["type"], err["loc"], err["msg"]) for err in exc.errors(include_input=False)]
     except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
         # fhir.resources raises raw KeyErrors for resource types it has no model for (R4-only
         # types inside a Bundle); report the kind of failure, never its text (it may hold data).
@@ -86,6 +96,69 @@ def _validate(cls: type[Resource], rtype: str, data: Any, first: tuple[str, str]
     if first is not None and first not in problems:
         problems.insert(0, first)
     raise ModelParseError(f"{rtype} does not match the R4 model ({len(problems)} problems)", problems)
+
+
+def _problem(rtype: str, kind: str, loc: tuple[int | str, ...], message: str) -> tuple[str, str]:
+    """One pydantic error as (path, message). An unknown element is reported at its parent: its
+    name is the caller's text, not structure."""
+    if kind == "extra_forbidden":
+        return fhirpath(rtype, loc[:-1]), "unknown element"
+    return fhirpath(rtype, loc), message
+
+
+def _json_problems(value: dict[str, Any]) -> list[tuple[str, str]]:
+    """JSON-level problems (wrong JSON types, shapes, unknown elements) found by the validation
+    package, unknown elements reported at their parent element (their names are the caller's)."""
+    from clinikfhir.validation import validate
+
+    problems: list[tuple[str, str]] = []
+    for issue in validate(value):
+        if issue.severity not in ("error", "fatal"):
+            continue
+        # an array for a single value (or too many values) is the JSON's shape; a missing required
+        # element is not a JSON type question (pydantic reports those for modelled types)
+        shape = issue.key == "cardinality" and not issue.message.startswith("required")
+        if (issue.key not in _JSON_KEYS and not shape) or issue.message in _LEFT_TO_VALIDATION:
+            continue
+        if issue.key == "unknown-element":
+            if issue.path.endswith(".fhir_comments"):  # read and written back by the models
+                continue
+            problems.append((_parent(issue.path), "unknown element"))
+        elif issue.message == _NOT_A_TYPE:  # at the top level the package's path is the type name itself
+            where = issue.path + ".resourceType" if "." in issue.path else "resourceType"
+            problems.append((where, _NOT_A_TYPE))
+        else:
+            problems.append((issue.path, issue.message))
+    return problems
+
+
+def _parent(path: str) -> str:
+    """The path of the element holding the last step of ``path`` (``Patient.name[0].x`` -> ``Patient.name[0]``)."""
+    return path.rpartition(".")[0] or path
+
+
+def _strict(cls: type[Resource], rtype: str, value: dict[str, Any]) -> Resource:
+    """Strict read: R4 JSON types are exact (no ``"yes"``/``1`` for a boolean, no ``"1"`` for an
+    integer, no string for a decimal), no unknown elements, then full pydantic validation."""
+    from ._trusted import Mismatch, build, plain, spec
+
+    problems: list[tuple[str, str]] = []
+    built: Resource | None = None
+    try:
+        built = cast("Resource", build(spec(rtype), value))
+    except Mismatch as exc:
+        problems.append((fhirpath(rtype, tuple(reversed(exc.path))), exc.message))
+    except RecursionError:
+        raise ModelParseError(f"{rtype} is nested too deeply to read") from None
+    problems.extend(p for p in _json_problems(plain(value)) if p not in problems)
+    try:
+        validated = _validate(cls, rtype, plain(value))
+    except ModelParseError as exc:
+        problems.extend(p for p in exc.problems if p not in problems)
+    if problems:
+        first = list({path: (path, message) for path, message in reversed(problems)}.values())[::-1]
+        raise ModelParseError(f"{rtype} does not match the R4 model ({len(first)} problems)", first)
+    return built if built is not None else validated
 
 
 def parse(data: str | bytes | dict[str, Any], *, strict: bool = False) -> Resource:
@@ -123,17 +196,17 @@ def _parse(data: str | bytes | dict[str, Any], strict: bool) -> Resource:
     if rtype in R4_ONLY_TYPES:
         from ._generic import GenericResource
 
+        if strict:
+            problems = _json_problems(plain(value))
+            if problems:
+                raise ModelParseError(f"{rtype} does not match the R4 model ({len(problems)} problems)", problems)
         try:
             return GenericResource.from_json(plain(value))
         except ValueError as exc:  # pydantic's ValidationError on the common elements (id, meta)
             raise ModelParseError(f"{rtype}: its id, meta or language are not valid ({type(exc).__name__})") from None
-    sp = spec(rtype)
     if strict:
-        validated = _validate(cls, rtype, plain(value))
-        try:
-            return cast("Resource", build(sp, value))  # the lossless twin of what passed
-        except Mismatch:
-            return validated
+        return _strict(cls, rtype, value)
+    sp = spec(rtype)
     try:
         return cast("Resource", build(sp, value))
     except Mismatch as exc:
