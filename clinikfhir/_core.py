@@ -915,8 +915,10 @@ class CoreClient:
             segments = raw_path.strip("/").split("/")
             is_create = method == "POST" and len(segments) == 1 and segments[0][:1].isupper()
             self._guard_json_body(data, create=is_create)
-            if method in ("POST", "PUT") and isinstance(data, dict) and isinstance(data.get("resourceType"), str):
-                issues = self._validate(body if isinstance(body, _Resource) else cast("dict[str, Any]", data), validate)
+            if method in ("POST", "PUT") and isinstance(data, dict):
+                as_json = cast("dict[str, Any]", data)
+                if isinstance(as_json.get("resourceType"), str):
+                    issues = self._validate(body if isinstance(body, _Resource) else as_json, validate)
             if method == "PATCH" and isinstance(data, dict):
                 content_type = FHIR_JSON  # merge-style partial resource
             payload = _encode(data)

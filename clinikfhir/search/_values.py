@@ -97,7 +97,7 @@ def format_date(value: DateValue, where: str) -> str:
                 "(e.g. datetime(2024, 1, 31, 10, 0, tzinfo=UTC)) or a date"
             )
         text = value.isoformat(timespec="microseconds" if value.microsecond else "seconds")
-        if offset is not None and offset == dt.timedelta(0):
+        if offset == dt.timedelta(0):
             text = text[: -len("+00:00")] + "Z"
         return text
     if isinstance(value, dt.date):
