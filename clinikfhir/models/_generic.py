@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from fhir.resources.R4B.resource import Resource
-from pydantic import ConfigDict, PrivateAttr
+from pydantic import ConfigDict, PrivateAttr, ValidationError
 
 _COMMON = ("id", "meta", "implicitRules", "_implicitRules", "language", "_language")
 
@@ -38,7 +38,14 @@ class GenericResource(Resource):
 
             rtype = data.get("resourceType")
             path = fhirpath(rtype if isinstance(rtype, str) else "Resource", tuple(reversed(exc.path)))
-            fields = dict(cls.model_validate(common).__dict__)
+            try:
+                fields = dict(cls.model_validate(common).__dict__)
+            except ValueError as err:  # pydantic's ValidationError: its text holds the input
+                errors = err.errors(include_input=False) if isinstance(err, ValidationError) else []
+                mismatch = Mismatch(errors[0]["msg"] if errors else "not valid")
+                if errors:
+                    mismatch.path.extend(reversed(errors[0]["loc"]))
+                raise mismatch from None
             warnings.warn(ModelFallbackWarning(path, exc.message), stacklevel=2)
         instance = cls.model_construct(**fields)
         instance._raw = dict(data)

@@ -123,7 +123,7 @@ def _json_problems(value: dict[str, Any]) -> list[tuple[str, str]]:
         if issue.key == "unknown-element":
             if issue.path.endswith(".fhir_comments"):  # read and written back by the models
                 continue
-            problems.append((_parent(issue.path), "unknown element"))
+            problems.append((_holder(issue.path, value), "unknown element"))
         elif issue.message == _NOT_A_TYPE:  # at the top level the package's path is the type name itself
             where = issue.path + ".resourceType" if "." in issue.path else "resourceType"
             problems.append((where, _NOT_A_TYPE))
@@ -132,9 +132,23 @@ def _json_problems(value: dict[str, Any]) -> list[tuple[str, str]]:
     return problems
 
 
-def _parent(path: str) -> str:
-    """The path of the element holding the last step of ``path`` (``Patient.name[0].x`` -> ``Patient.name[0]``)."""
-    return path.rpartition(".")[0] or path
+def _holder(path: str, value: Any) -> str:
+    """The path of the element holding an unknown element reported at ``path`` (``<holder>.<name>``):
+    the name is the caller's text and may itself contain dots, so the longest key of the data that
+    ends the path is taken off."""
+    keys: set[str] = set()
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            keys.update(k for k in cast("dict[str, Any]", node) if isinstance(k, str))
+            stack.extend(cast("dict[str, Any]", node).values())
+        elif isinstance(node, list):
+            stack.extend(cast("list[Any]", node))
+    ends = [k for k in keys if path.endswith("." + k)]
+    if not ends:
+        return path.split(".")[0]
+    return path[: -len(max(ends, key=len)) - 1]
 
 
 def _strict(cls: type[Resource], rtype: str, value: dict[str, Any]) -> Resource:
@@ -202,8 +216,9 @@ def _parse(data: str | bytes | dict[str, Any], strict: bool) -> Resource:
                 raise ModelParseError(f"{rtype} does not match the R4 model ({len(problems)} problems)", problems)
         try:
             return GenericResource.from_json(plain(value))
-        except ValueError as exc:  # pydantic's ValidationError on the common elements (id, meta)
-            raise ModelParseError(f"{rtype}: its id, meta or language are not valid ({type(exc).__name__})") from None
+        except Mismatch as exc:  # the common elements (id, meta, language) are not valid
+            path = fhirpath(rtype, tuple(reversed(exc.path)))
+            raise ModelParseError(f"{rtype}: its id, meta or language are not valid", [(path, exc.message)]) from None
     if strict:
         return _strict(cls, rtype, value)
     sp = spec(rtype)

@@ -177,6 +177,15 @@ def spec(name: str) -> Spec:
     return found
 
 
+def _reason(exc: ValueError) -> str:
+    """A converter's message (they never echo values); pydantic's ValidationError text holds the
+    input, so only its first error's message is kept."""
+    if isinstance(exc, ValidationError):
+        errors = exc.errors(include_input=False)
+        return errors[0]["msg"] if errors else "not valid"
+    return str(exc)
+
+
 def _locate(items: list[Any], one: Callable[[Any], Any]) -> Mismatch:
     """Re-run a failed list conversion item by item to name the failing index."""
     for index, item in enumerate(items):
@@ -186,7 +195,7 @@ def _locate(items: list[Any], one: Callable[[Any], Any]) -> Mismatch:
             exc.path.append(index)
             return exc
         except ValueError as exc:
-            mismatch = Mismatch(str(exc))
+            mismatch = Mismatch(_reason(exc))
             mismatch.path.append(index)
             return mismatch
     return Mismatch("invalid list")
@@ -344,7 +353,7 @@ def build(sp: Spec, data: Any) -> Any:
         exc.path.append(key)
         raise
     except ValueError as exc:
-        mismatch = Mismatch(str(exc))
+        mismatch = Mismatch(_reason(exc))
         mismatch.path.append(key)
         raise mismatch from None
     # The fields set are the JSON keys, renamed where the key is not the field name, less the
