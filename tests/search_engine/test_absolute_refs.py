@@ -18,7 +18,11 @@ LOINC = "http://loinc.org"
 
 
 def test_split_reference_recognises_the_own_base() -> None:
-    assert split_reference("http://localhost/v1/fhir/Patient/p1") == ("Patient", "p1", "http://localhost/v1/fhir/Patient/p1")
+    assert split_reference("http://localhost/v1/fhir/Patient/p1") == (
+        "Patient",
+        "p1",
+        "http://localhost/v1/fhir/Patient/p1",
+    )
     assert split_reference("http://127.0.0.1:8123/v1/fhir/Patient/p1/_history/3") == (
         "Patient",
         "p1",

@@ -172,7 +172,9 @@ def quantity_rows(param: str, grp: int, item: Item, out: Rows) -> None:
 
 # A reference on the sandbox's own base (in-process or served, any host and port): an absolute URL
 # whose path ends in /v1/fhir/<Type>/<id>, optionally /_history/<vid>.
-_LOCAL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*(?:/[^?#]*)?/v1/fhir/([A-Z][A-Za-z]+)/([A-Za-z0-9.-]{1,64})$")
+_LOCAL_RE = re.compile(
+    r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*(?:/[^?#]*)?/v1/fhir/([A-Z][A-Za-z]+)/([A-Za-z0-9.-]{1,64})$"
+)
 
 
 def local_reference(url: str) -> tuple[str, str] | None:
