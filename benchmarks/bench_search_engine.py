@@ -180,7 +180,7 @@ def sandbox_throughput(db: Path | None, rng: random.Random, n_patients: int = 50
                 r = client.post("/v1/fhir/Patient", json=body)
                 assert r.status_code == 201, r.status_code
                 pids.append(str(r.json()["id"]))
-            batch = []
+            batch: list[bytes] = []
             for i in range(n):
                 obs = make_observation(rng, "x", "org_a", rng.choice(pids), i)
                 del obs["id"], obs["meta"]

@@ -137,14 +137,15 @@ def _holder(path: str, value: Any) -> str:
     the name is the caller's text and may itself contain dots, so the longest key of the data that
     ends the path is taken off."""
     keys: set[str] = set()
-    stack = [value]
+    stack: list[Any] = [value]
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
-            keys.update(k for k in cast("dict[str, Any]", node) if isinstance(k, str))
-            stack.extend(cast("dict[str, Any]", node).values())
+            obj = cast("dict[str, Any]", node)
+            keys.update(obj)
+            stack.extend(obj.values())
         elif isinstance(node, list):
-            stack.extend(cast("list[Any]", node))
+            stack.extend(node)  # pyright: ignore[reportUnknownArgumentType]
     ends = [k for k in keys if path.endswith("." + k)]
     if not ends:
         return path.split(".")[0]
@@ -165,6 +166,7 @@ def _strict(cls: type[Resource], rtype: str, value: dict[str, Any]) -> Resource:
     except RecursionError:
         raise ModelParseError(f"{rtype} is nested too deeply to read") from None
     problems.extend(p for p in _json_problems(plain(value)) if p not in problems)
+    validated: Resource | None = None
     try:
         validated = _validate(cls, rtype, plain(value))
     except ModelParseError as exc:
@@ -172,7 +174,9 @@ def _strict(cls: type[Resource], rtype: str, value: dict[str, Any]) -> Resource:
     if problems:
         first = list({path: (path, message) for path, message in reversed(problems)}.values())[::-1]
         raise ModelParseError(f"{rtype} does not match the R4 model ({len(first)} problems)", first)
-    return built if built is not None else validated
+    result = built if built is not None else validated
+    assert result is not None  # no problems: validation passed
+    return result
 
 
 def parse(data: str | bytes | dict[str, Any], *, strict: bool = False) -> Resource:

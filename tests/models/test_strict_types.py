@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 import warnings
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from conftest import exact
@@ -80,19 +80,21 @@ def test_strict_accepts_exact_types() -> None:
 
 def _leaves(node: Any, out: list[tuple[Any, Any]]) -> None:
     if isinstance(node, dict):
-        for key, value in node.items():
+        obj = cast("dict[str, Any]", node)
+        for key, value in obj.items():
             if key in ("resourceType", "div"):
                 continue
             if isinstance(value, (dict, list)):
                 _leaves(value, out)
             else:
-                out.append((node, key))
+                out.append((obj, key))
     elif isinstance(node, list):
-        for index, value in enumerate(node):
+        items = cast("list[Any]", node)
+        for index, value in enumerate(items):
             if isinstance(value, (dict, list)):
                 _leaves(value, out)
             else:
-                out.append((node, index))
+                out.append((items, index))
 
 
 def _wrong(value: Any, rnd: random.Random) -> Any:

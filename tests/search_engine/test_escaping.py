@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import clinikfhir.search
-from clinikfhir.sandbox.search import SearchError, _query
+from clinikfhir.sandbox.search import SearchError, _query  # pyright: ignore[reportPrivateUsage]
 from clinikfhir.search import escape
 
 from .conftest import Store

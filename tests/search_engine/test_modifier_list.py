@@ -48,7 +48,7 @@ def test_advertised_modifiers_are_exactly_the_accepted_ones(store: Store, rtype:
     for pdef in supported_parameters(rtype):
         candidates = set(UNIVERSE) | set(pdef.targets)
         accepted = {m for m in sorted(candidates) if _accepts(store, rtype, pdef, m)}
-        advertised = set(parameter_modifiers(pdef)) | (set(pdef.targets) if pdef.type == "reference" else set())
+        advertised = set(parameter_modifiers(pdef)) | (set(pdef.targets) if pdef.type == "reference" else set[str]())
         assert accepted == advertised, (rtype, pdef.code)
 
 
