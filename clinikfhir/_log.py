@@ -51,10 +51,15 @@ def log_retry(method: str, resource_type: str, wait: float, attempt: int) -> Non
 
 
 def log_validation_issues(method: str, resource_type: str, issues: Sequence[Issue]) -> None:
-    """Record (WARNING) that a write was sent with non-blocking validation issues: their count and
-    each one's path and rule key, never a value."""
-    if issues and logger.isEnabledFor(logging.WARNING):
-        logger.warning(
+    """Record (INFO) that a write was sent with non-blocking validation issues: their count and
+    each one's path and rule key, never a value.
+
+    INFO, not WARNING: best-practice rules such as dom-6 (no narrative) fire on most resources, and a
+    library must not print on every create through logging's last-resort handler. The issues
+    themselves are on ``last_response.validation_issues``.
+    """
+    if issues and logger.isEnabledFor(logging.INFO):
+        logger.info(
             "%s %s: sent with %d non-blocking validation issue(s): %s",
             method,
             resource_type or "-",
