@@ -41,15 +41,39 @@ def escape(text: str) -> str:
     return _SPECIAL.sub(r"\\\1", text)
 
 
+_ESCAPABLE = frozenset("\\,|$")
+
+
+def _illegal_escape() -> InvalidArgumentError:
+    return InvalidArgumentError(
+        "invalid escape in a search value: a backslash may only precede \\ , | or $ "
+        "(FHIR R4 search, 'Escaping search parameters')"
+    )
+
+
+def _trailing_backslash() -> InvalidArgumentError:
+    return InvalidArgumentError(
+        "invalid escape in a search value: it ends with a lone backslash (write \\\\ for a literal backslash)"
+    )
+
+
 def split_unescaped(text: str, separator: str) -> list[str]:
-    """Split on ``separator`` where it is not escaped (parts stay escaped)."""
+    """Split on ``separator`` where it is not escaped (parts stay escaped).
+
+    Raises :class:`InvalidArgumentError` on an illegal escape (a backslash before anything but
+    ``\\ , | $``) or a trailing lone backslash; the message does not echo the value."""
     parts: list[str] = []
     current: list[str] = []
     chars = iter(text)
     for ch in chars:
         if ch == "\\":
+            nxt = next(chars, None)
+            if nxt is None:
+                raise _trailing_backslash()
+            if nxt not in _ESCAPABLE:
+                raise _illegal_escape()
             current.append(ch)
-            current.append(next(chars, ""))
+            current.append(nxt)
         elif ch == separator:
             parts.append("".join(current))
             current = []
@@ -60,8 +84,25 @@ def split_unescaped(text: str, separator: str) -> list[str]:
 
 
 def unescape(text: str) -> str:
-    """Undo :func:`escape` (the spec's reading of ``\\,`` ``\\|`` ``\\$`` ``\\\\``)."""
-    return re.sub(r"\\(.)", r"\1", text, flags=re.DOTALL)
+    """Undo :func:`escape` (the spec's reading of ``\\,`` ``\\|`` ``\\$`` ``\\\\``).
+
+    Raises :class:`InvalidArgumentError` on an illegal escape (``\\x`` for any other ``x``) or a
+    trailing lone backslash; the message does not echo the value."""
+    if "\\" not in text:
+        return text
+    out: list[str] = []
+    chars = iter(text)
+    for ch in chars:
+        if ch == "\\":
+            nxt = next(chars, None)
+            if nxt is None:
+                raise _trailing_backslash()
+            if nxt not in _ESCAPABLE:
+                raise _illegal_escape()
+            out.append(nxt)
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 def format_number(value: Number, where: str) -> str:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clinikfhir import Clinik
+from clinikfhir.errors import InvalidArgumentError
 from clinikfhir.models import HumanName, Patient
 from clinikfhir.sandbox import Sandbox
 from clinikfhir.search import PatientQuery, escape, split_unescaped, unescape
@@ -66,3 +68,30 @@ def test_any_name_is_found_exactly_by_the_sandbox(sandbox: Sandbox, api_key: str
         found = [p.id for p in clinik.search(Patient).family.exact(family).iter()]
         assert found == [created.id]
         clinik.delete(Patient, created.id or "")
+
+
+_ILLEGAL_AFTER_BACKSLASH = st.characters(codec="utf-8", exclude_categories=("Cs",)).filter(lambda c: c not in "\\,|$")
+
+
+@given(any_value, _ILLEGAL_AFTER_BACKSLASH, any_value)
+def test_illegal_escape_is_refused_without_echo(before: str, char: str, after: str) -> None:
+    value = escape(before) + "\\" + char + escape(after)
+    for read in (unescape, lambda v: split_unescaped(v, ","), lambda v: split_unescaped(v, "|")):
+        with pytest.raises(InvalidArgumentError, match="invalid escape") as err:
+            read(value)
+        # one fixed message, whatever the value: nothing of it is echoed
+        assert str(err.value) == (
+            "invalid escape in a search value: a backslash may only precede \\ , | or $ "
+            "(FHIR R4 search, 'Escaping search parameters')"
+        )
+
+
+@given(any_value)
+def test_trailing_lone_backslash_is_refused(before: str) -> None:
+    value = escape(before) + "\\"
+    for read in (unescape, lambda v: split_unescaped(v, "$")):
+        with pytest.raises(InvalidArgumentError, match="lone backslash") as err:
+            read(value)
+        assert str(err.value) == (
+            "invalid escape in a search value: it ends with a lone backslash (write \\\\ for a literal backslash)"
+        )

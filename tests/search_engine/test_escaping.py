@@ -21,7 +21,7 @@ def test_engine_uses_the_clients_escaping() -> None:
     assert not hasattr(_query, "split_escaped")
 
 
-@pytest.mark.parametrize("value", ["a\\b", "smith\\", "x\\n", "a,b\\c"])
+@pytest.mark.parametrize("value", ["a\\b", "smith\\", "x\\n", "a,b\\c", "a\\\\\\", "\\é"])
 def test_illegal_escape_is_a_400_naming_the_parameter(store: Store, value: str) -> None:
     store.put({"resourceType": "Patient", "id": "p1", "name": [{"family": value}]})
     for query in ([("family", value)], [("name:exact", value)], [("identifier", "s|" + value)]):
