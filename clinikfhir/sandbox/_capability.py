@@ -37,8 +37,11 @@ def _search_entry(search: ModuleType, rtype: str) -> dict[str, Any]:
             modifiers = list(search.parameter_modifiers(pdef))
             if pdef.type == "reference":
                 modifiers.append("type")  # :[type], R5's code for the target-type modifier
-        params.append({**entry, "extension": [{"url": MODIFIER_EXTENSION, "valueCode": m} for m in modifiers]})
-    out: dict[str, Any] = {"searchParam": params}
+        param = dict(entry)
+        if modifiers:  # R4 JSON has no empty arrays: a parameter without modifiers has no extension
+            param["extension"] = [{"url": MODIFIER_EXTENSION, "valueCode": m} for m in modifiers]
+        params.append(param)
+    out: dict[str, Any] = {"searchParam": params} if params else {}
     for field in ("searchInclude", "searchRevInclude"):
         if fragment.get(field):
             out[field] = list(fragment[field])

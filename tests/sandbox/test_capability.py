@@ -112,3 +112,30 @@ def test_what_the_engine_lacks_is_neither_listed_nor_answered(client: httpx.Clie
     ]:
         assert client.get("/v1/fhir/Observation", params={wire: value}).status_code == 400, wire
     assert client.get("/v1/fhir/Observation", params={"_include": "Observation:code"}).status_code == 400
+
+
+def _empty_containers(node: object, path: str) -> list[str]:
+    """Paths of every empty array or object under ``node`` (R4 JSON forbids both)."""
+    if isinstance(node, dict):
+        found = [path] if not node else []
+        for key, child in node.items():
+            found += _empty_containers(child, f"{path}.{key}")
+        return found
+    if isinstance(node, list):
+        found = [path] if not node else []
+        for i, child in enumerate(node):
+            found += _empty_containers(child, f"{path}[{i}]")
+        return found
+    return []
+
+
+def test_the_statement_has_no_empty_arrays_or_objects_and_validates(statement: dict[str, Any]) -> None:
+    from clinikfhir.validation import has_errors, validate
+
+    assert _empty_containers(statement, "CapabilityStatement") == []
+    issues = validate(statement)
+    assert not has_errors(issues), [(i.path, i.message) for i in issues if i.severity in ("error", "fatal")][:10]
+    # a parameter without modifiers (_list) simply has no extension
+    patient = resource_entry(statement, "Patient")
+    list_param = next(p for p in patient["searchParam"] if p["name"] == "_list")
+    assert "extension" not in list_param
