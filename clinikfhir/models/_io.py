@@ -52,9 +52,6 @@ _NOT_A_TYPE = "resourceType is not a FHIR R4 resource type"
 # strict reads refuse them; semantic checks (cardinality, bindings, references, invariants) are the
 # validation package's business, not the models'.
 _JSON_KEYS = frozenset({"type", "structure", "unknown-element"})
-# Structure rules the R4B models themselves accept and the strict read leaves to the validation
-# package (an empty array is not a wrong JSON type).
-_LEFT_TO_VALIDATION = frozenset({"arrays must not be empty"})
 
 
 def resource_class(resource_type: str) -> type[Resource]:
@@ -116,9 +113,10 @@ def _json_problems(value: dict[str, Any]) -> list[tuple[str, str]]:
         if issue.severity not in ("error", "fatal"):
             continue
         # an array for a single value (or too many values) is the JSON's shape; a missing required
-        # element is not a JSON type question (pydantic reports those for modelled types)
-        shape = issue.key == "cardinality" and not issue.message.startswith("required")
-        if (issue.key not in _JSON_KEYS and not shape) or issue.message in _LEFT_TO_VALIDATION:
+        # element (issue code "required") is not a JSON type question (pydantic reports those for
+        # modelled types). Filtered on the issue's structured fields (key, code), never its wording.
+        shape = issue.key == "cardinality" and issue.code != "required"
+        if issue.key not in _JSON_KEYS and not shape:
             continue
         if issue.key == "unknown-element":
             if issue.path.endswith(".fhir_comments"):  # read and written back by the models

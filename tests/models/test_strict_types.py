@@ -144,3 +144,28 @@ def test_trusted_r4_only_common_elements_never_coerce_silently() -> None:
     assert caught[0].message.path == "MedicinalProduct.meta.tag[0].userSelected"  # type: ignore[union-attr]
     with pytest.raises(ModelParseError):
         parse(data, strict=True)
+
+
+@pytest.mark.parametrize(
+    ("data", "path"),
+    [
+        ({"resourceType": "Patient", "name": []}, "Patient.name"),
+        ({"resourceType": "Patient", "name": [{"given": []}]}, "Patient.name[0].given"),
+        (
+            {"resourceType": "MedicinalProduct", "name": [{"productName": "x"}], "identifier": []},
+            "MedicinalProduct.identifier",
+        ),
+    ],
+)
+def test_strict_refuses_empty_arrays_with_the_path(data: dict[str, Any], path: str) -> None:
+    """R4 JSON has no empty arrays: the strict read refuses them (issue key ``structure``)."""
+    with pytest.raises(ModelParseError) as info:
+        parse(encode(data), strict=True)
+    assert path in [p for p, _ in info.value.problems]
+
+
+def test_strict_leaves_a_missing_required_element_to_validation() -> None:
+    """Selected by the issue's code ``required`` (not its wording): an R4-only resource missing a
+    required element is not a JSON type problem, so the strict read keeps it."""
+    data = {"resourceType": "MedicinalProduct", "id": "m1"}  # MedicinalProduct.name is 1..*
+    assert exact(dump(parse(encode(data), strict=True))) == data
