@@ -122,9 +122,8 @@ def _json_problems(value: dict[str, Any]) -> list[tuple[str, str]]:
             if issue.path.endswith(".fhir_comments"):  # read and written back by the models
                 continue
             problems.append((_holder(issue.path, value), "unknown element"))
-        elif issue.message == _NOT_A_TYPE:  # at the top level the package's path is the type name itself
-            where = issue.path + ".resourceType" if "." in issue.path else "resourceType"
-            problems.append((where, _NOT_A_TYPE))
+        elif issue.path == "Resource.resourceType":  # the package's fixed path for an unknown top-level type
+            problems.append(("resourceType", issue.message))
         else:
             problems.append((issue.path, issue.message))
     return problems

@@ -99,7 +99,9 @@ class _Walker:
         rtype = data.get("resourceType")
         spec = node(rtype) if isinstance(rtype, str) and rtype in RESOURCE_TYPES else None
         if spec is None:
-            self.add("error", "structure", path, "resourceType is not a FHIR R4 resource type", "structure")
+            # at the top level ``path`` is the caller's resourceType text: report a fixed path instead
+            where = "Resource.resourceType" if parent is None else path + ".resourceType"
+            self.add("error", "structure", where, "resourceType is not a FHIR R4 resource type", "structure")
             return
         if parent is None:
             path = spec.name

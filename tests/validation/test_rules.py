@@ -182,8 +182,9 @@ def test_r4_only_types_are_validated_from_the_definitions() -> None:
 def test_not_a_resource() -> None:
     assert errors([]) == [("structure", "Resource")]
     assert errors({"id": "x"}) == [("structure", "Resource")]
-    assert errors({"resourceType": "Patientt"}) == [("structure", "Patientt")]
-    assert errors({"resourceType": "Element"}) == [("structure", "Element")]
+    # the caller's unknown type is not echoed: a fixed path
+    assert errors({"resourceType": "Patientt"}) == [("structure", "Resource.resourceType")]
+    assert errors({"resourceType": "Element"}) == [("structure", "Resource.resourceType")]
     assert validate({"resourceType": "Patientt"})[0].severity == "error"
 
 
