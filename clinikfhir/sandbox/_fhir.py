@@ -147,21 +147,9 @@ def _write(
     resource: dict[str, Any] | None,
 ) -> Stored:
     stamp = store.next_instant()
-    if resource is None:
-        store.put_version(
-            conn,
-            env=caller.env,
-            rtype=rtype,
-            rid=rid,
-            tenant=caller.tenant,
-            version=version,
-            last_updated=stamp,
-            method=method,
-            body=None,
-            resource=None,
-        )
-        return Stored(rtype, rid, version, stamp, None)
-    text, _ordered = canonical(resource, rtype, rid, version, stamp)
+    text: str | None = None
+    if resource is not None:
+        text, _ordered = canonical(resource, rtype, rid, version, stamp)
     store.put_version(
         conn,
         env=caller.env,
@@ -172,7 +160,7 @@ def _write(
         last_updated=stamp,
         method=method,
         body=text,
-        resource=orjson.loads(text),
+        resource=None if text is None else orjson.loads(text),
     )
     return Stored(rtype, rid, version, stamp, text)
 
