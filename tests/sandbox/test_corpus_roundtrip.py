@@ -1,5 +1,6 @@
-"""Every official R4 example through the sandbox: created (or refused with paths), then read back with
-exactly the content that was sent (decimals included), apart from the server-owned id and meta."""
+"""Every official R4 example through the sandbox: created exactly when the local validator finds no
+error (refused with paths otherwise, the same verdict on both sides), then read back with exactly the
+content that was sent (decimals included), apart from the server-owned id and meta."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from clinikfhir.models._json import decode
 from clinikfhir.sandbox import Sandbox
+from clinikfhir.validation import has_errors, validate
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "r4-examples-4.0.1.zip"
 TENANT_TAG = {"system": "https://clinikapi.com/tenant", "code": "org_corpus"}
@@ -31,6 +33,8 @@ def test_corpus_round_trips_through_the_store() -> None:
                 assert len(raw) > 1024 * 1024, name
                 too_big += 1
                 continue
+            # the sandbox mints its own id on create, so the example's id is not part of the verdict
+            assert (r.status_code == 422) == has_errors(validate({k: v for k, v in sent.items() if k != "id"})), name
             if r.status_code == 422:
                 issues = r.json()["issues"]
                 assert issues, name
@@ -47,6 +51,6 @@ def test_corpus_round_trips_through_the_store() -> None:
             assert other_tags == [], name
             created += 1
         assert sb.internal_errors == []
-    assert created > 750
-    assert too_big <= 2
-    assert refused < 30
+    # 818 examples: 22 are invalid R4 (tests/validation/_corpus.py), one of them only by its 65-char id,
+    # which a create does not keep; of the other 21, two are over 1 MiB (413) and 19 are refused (422)
+    assert (created, refused, too_big) == (797, 19, 2)
