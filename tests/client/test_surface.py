@@ -65,3 +65,14 @@ def test_importing_the_client_does_not_load_the_models() -> None:
     code = "import sys; from clinikfhir import Clinik; print('fhir.resources.R4B.patient' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_every_exception_class_is_exported_from_the_package_root() -> None:
+    import clinikfhir
+    import clinikfhir.errors as errors
+
+    classes = {n for n in errors.__all__ if isinstance(getattr(errors, n), type)}
+    exported = {n for n in dir(clinikfhir) if n in errors.__all__}
+    assert classes == exported
+    for name in classes:
+        assert getattr(clinikfhir, name) is getattr(errors, name)
