@@ -471,48 +471,6 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def to_json(model: Any) -> Any:
-    """The JSON-ready tree of a model instance (dicts, lists, str, numbers, orjson fragments)."""
-    cls = model.__class__
-    sp = _BY_TYPE.get(cls) or spec_of(cls)
-    if sp is None:
-        raw = getattr(model, "raw", None)  # GenericResource
-        if isinstance(raw, dict):
-            return _json_value(raw)
-        raise TypeError(f"{type(model).__name__} is not a FHIR R4B model")
-    out: dict[str, Any] = {} if sp.rtype is None else {"resourceType": sp.rtype}
-    dump = sp.dump
-    for fname, v in model.__dict__.items():
-        if v is None:
-            continue
-        info = dump.get(fname)
-        if info is None:
-            continue
-        key, code = info
-        if code == D_STR:
-            out[key] = v if v.__class__ is str else _prim(v)
-        elif code == D_MODEL:
-            out[key] = to_json(v) if not isinstance(v, dict) else _json_value(v)
-        elif code == D_LIST_MODEL:
-            if v:
-                out[key] = [None if x is None else to_json(x) for x in v]
-        elif code == D_PRIM:
-            out[key] = _prim(v)
-        elif code == D_LIST_STR:
-            if v:
-                out[key] = list(v)
-        elif code == D_LIST_PRIM:
-            if v:
-                out[key] = [None if x is None else _prim(x) for x in v]
-        else:  # fhir_comments: a string or a list of strings
-            out[key] = v if type(v) is str else list(v)
-    extra = model.__pydantic_extra__
-    if extra:
-        for key, v in extra.items():
-            out[key] = _json_value(v)
-    return out
-
-
 def _hook(model: Any) -> Any:
     """orjson ``default``: one model level as a dict whose nested models orjson hands back here."""
     cls = model.__class__
@@ -520,7 +478,10 @@ def _hook(model: Any) -> Any:
     if sp is None:
         if cls is decimal.Decimal:
             return _prim(model)
-        return to_json(model)  # GenericResource (raw JSON) or a TypeError
+        raw = getattr(model, "raw", None)  # GenericResource
+        if isinstance(raw, dict):
+            return _json_value(raw)
+        raise TypeError(f"{cls.__name__} is not a FHIR R4B model")
     out: dict[str, Any] = {} if sp.rtype is None else {"resourceType": sp.rtype}
     dump = sp.dump
     for fname, v in model.__dict__.items():
@@ -552,6 +513,28 @@ def _hook(model: Any) -> Any:
         for key, v in extra.items():
             out[key] = _json_value(v)
     return out
+
+
+def to_json(model: Any) -> Any:
+    """The JSON-ready tree of a model instance (dicts, lists, str, numbers, orjson fragments).
+
+    The same conversion as :func:`dump_bytes`, one :func:`_hook` level at a time, with the nesting
+    walked here instead of by orjson (so it also serves where orjson's depth limit stops).
+    """
+    return _deep(_hook(model))
+
+
+def _deep(value: Any) -> Any:
+    cls = value.__class__
+    if cls is dict:
+        obj: dict[str, Any] = value
+        return {k: _deep(v) for k, v in obj.items()}
+    if cls is list:
+        items: list[Any] = value
+        return [_deep(v) for v in items]
+    if isinstance(value, BaseModel) or cls is decimal.Decimal:
+        return _deep(_hook(value))
+    return value
 
 
 def dump_bytes(model: Any) -> bytes:
