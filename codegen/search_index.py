@@ -1,9 +1,9 @@
-"""Emit the search engine's lookup tables: Patient compartment, required value sets, choice elements.
+"""Emit the search engine's lookup tables: Patient compartment and choice elements.
 
 ``search_compartment.py`` maps each resource type of the official Patient CompartmentDefinition to
 the search parameters that place a resource in a patient's compartment (only parameters the
-search-parameter table defines for that type, so every one is indexable). ``search_value_sets.py``
-holds, per value set URL used by a required binding, its (system, code) pairs, for ``:in``/``:not-in``.
+search-parameter table defines for that type, so every one is indexable). The value sets behind
+``:in``/``:not-in`` are the validator's table (``validation_schema.VALUE_SETS``), not a second copy.
 """
 
 from __future__ import annotations
@@ -44,28 +44,6 @@ def _compartment() -> str:
     return "\n".join(lines)
 
 
-def _value_sets() -> str:
-    data = load("required-value-sets.json")
-    lines = [
-        header("codegen/search_index.py", "required-value-sets.json"),
-        '"""Value sets the sandbox knows for ``:in``/``:not-in``: every value set of a required binding in',
-        'FHIR R4 that has a known expansion, as URL -> sorted (system, code) pairs."""',
-        "",
-        "from typing import Final",
-        "",
-        "REQUIRED_VALUE_SETS: Final[dict[str, tuple[tuple[str, str], ...]]] = {",
-    ]
-    for url in sorted(data):
-        codes = sorted((s, c) for s, c in data[url]["codes"])
-        if not codes:
-            continue
-        lines.append(f"    {url!r}: (")
-        lines.extend(f"        ({s!r}, {c!r})," for s, c in codes)
-        lines.append("    ),")
-    lines += ["}", ""]
-    return "\n".join(lines)
-
-
 def _choice_elements() -> str:
     names = sorted(
         {
@@ -94,7 +72,6 @@ def emit() -> dict[str, str]:
     return {
         f"{GENERATED}/search_choice_elements.py": _choice_elements(),
         f"{GENERATED}/search_compartment.py": _compartment(),
-        f"{GENERATED}/search_value_sets.py": _value_sets(),
     }
 
 

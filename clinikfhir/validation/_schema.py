@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from clinikfhir._generated.validation_schema import NODE_TYPES, NODES, VALUE_SETS
+from clinikfhir._generated.validation_schema import NODE_TYPES, NODES, SKIPPED_VALUE_SETS, VALUE_SETS
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +88,7 @@ def node(name: str) -> Node | None:
 def value_set_codes(url: str) -> tuple[frozenset[tuple[str, str]], frozenset[str]] | None:
     """The (system, code) pairs and the bare codes of a required value set; None if not enumerable."""
     systems = VALUE_SETS.get(url)
-    if not systems:
+    if not systems or url in SKIPPED_VALUE_SETS:
         return None
     pairs = frozenset((system, code) for system, codes in systems.items() for code in codes)
     return pairs, frozenset(code for _, code in pairs)

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from clinikfhir._generated.search_parameters import SEARCH_PARAMETERS
-from clinikfhir._generated.search_value_sets import REQUIRED_VALUE_SETS
+from clinikfhir.sandbox.search._valuesets import known_value_sets
 from clinikfhir.models import parse
 from clinikfhir.sandbox import Sandbox
 from clinikfhir.search._capabilities import MODIFIER_EXTENSION, MODIFIERS_LISTED_EXTENSION
@@ -41,7 +41,7 @@ def value_for(rtype: str, ptype: str, code: str, modifier: str | None) -> str:
     if modifier == "missing":
         return "true"
     if modifier in ("in", "not-in"):
-        return sorted(REQUIRED_VALUE_SETS)[0]
+        return known_value_sets()[0]
     if modifier == "of-type":
         return "http://terminology.hl7.org/CodeSystem/v2-0203|MR|123"
     if modifier == "identifier":

@@ -250,6 +250,26 @@ def test_value_sets_that_cannot_be_enumerated_are_skipped() -> None:
     assert errors(data) == []
 
 
+def test_partially_listed_value_sets_are_skipped_though_the_search_engine_uses_their_codes() -> None:
+    # UCUM is a grammar: the package lists ~1,000 common units, so a unit outside them is still valid
+    from clinikfhir.sandbox.search._valuesets import value_set_codes
+
+    ucum = "http://hl7.org/fhir/ValueSet/ucum-units"
+    codes = value_set_codes(ucum)
+    assert codes is not None and ("http://unitsofmeasure.org", "mg") in codes
+    assert ("http://unitsofmeasure.org", "{MadeUpUnit}/wk") not in codes
+    data = {
+        "resourceType": "RiskEvidenceSynthesis",
+        "status": "draft",
+        "population": {"reference": "EvidenceVariable/p"},
+        "outcome": {"reference": "EvidenceVariable/o"},
+        "riskEstimate": {
+            "unitOfMeasure": {"coding": [{"system": "http://unitsofmeasure.org", "code": "{MadeUpUnit}/wk"}]}
+        },
+    }
+    assert errors(data) == []
+
+
 # -- reference targets ------------------------------------------------------------------------------
 
 

@@ -25,7 +25,7 @@ Matching choices, where the R4 search page leaves room:
   (case and accents kept), ``:contains``; case- and accent-insensitive otherwise;
 - token ``:text`` matches a word prefix of a coding display or a concept's text; ``:not`` and
   ``:not-in`` include resources with no value; ``:in``/``:not-in`` know every value set of a
-  required binding in R4 (``clinikfhir._generated.search_value_sets``);
+  required binding in R4 (``clinikfhir._generated.validation_schema.VALUE_SETS``);
 - references match by id, ``Type/id``, ``:Type``, absolute or canonical URL (``url|version``) and
   ``:identifier``; chains and ``_has`` nest up to 8 levels, every level within the caller's tenant;
 - ``_sort`` keys: dates by earliest start (descending: latest start), numbers/quantities by low
