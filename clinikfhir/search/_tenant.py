@@ -7,11 +7,12 @@ building, ``query_string()``, ``check()``, and the client before sending any sea
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 from clinikfhir._wire import TENANT_SYSTEM
 from clinikfhir.errors import TenantGuardError
+
+from ._values import split_unescaped, unescape
 
 _TENANT_HOST_PATH = TENANT_SYSTEM.split("://", 1)[1].lower()  # clinikapi.com/tenant, any scheme or case
 
@@ -31,32 +32,11 @@ def tag_parameter(name: str) -> tuple[bool, str]:
 
 # The guard reads values leniently (a backslash escapes any character, a trailing one is dropped),
 # so it never fails on an illegal escape and sees the tenant system however it is spelled; the strict
-# reading (``unescape``) refuses such values, and so does the gateway.
-_ANY_ESCAPE = re.compile(r"\\(.?)", re.DOTALL)
-
-
-def _lenient_unescape(value: str) -> str:
-    return _ANY_ESCAPE.sub(r"\1", value)
-
-
-def _lenient_split(text: str, separator: str) -> list[str]:
-    parts: list[str] = []
-    current: list[str] = []
-    chars = iter(text)
-    for ch in chars:
-        if ch == "\\":
-            current.append(ch + next(chars, ""))
-        elif ch == separator:
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(ch)
-    parts.append("".join(current))
-    return parts
+# reading refuses such values, and so does the gateway.
 
 
 def _names_tenant_system(value: str) -> bool:
-    return _TENANT_HOST_PATH in _lenient_unescape(value).lower()
+    return _TENANT_HOST_PATH in unescape(value, strict=False).lower()
 
 
 def guard_tenant_tag(name: str, value: str) -> None:
@@ -75,7 +55,8 @@ def guard_tenant_tag(name: str, value: str) -> None:
     elif modifier == "missing":
         reason = "_tag:missing tests the presence of tags, the tenant tag among them"
     elif modifier == "not" and any(
-        len(_lenient_split(alt, "|")) < 2 or not _lenient_split(alt, "|")[0] for alt in _lenient_split(value, ",")
+        len(parts := split_unescaped(alt, "|", strict=False)) < 2 or not parts[0]
+        for alt in split_unescaped(value, ",", strict=False)
     ):
         reason = "_tag:not without a system could match the tenant tag's code"
     else:

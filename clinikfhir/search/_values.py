@@ -57,23 +57,23 @@ def _trailing_backslash() -> InvalidArgumentError:
     )
 
 
-def split_unescaped(text: str, separator: str) -> list[str]:
+def split_unescaped(text: str, separator: str, *, strict: bool = True) -> list[str]:
     """Split on ``separator`` where it is not escaped (parts stay escaped).
 
     Raises :class:`InvalidArgumentError` on an illegal escape (a backslash before anything but
-    ``\\ , | $``) or a trailing lone backslash; the message does not echo the value."""
+    ``\\ , | $``) or a trailing lone backslash; the message does not echo the value. With
+    ``strict=False`` a backslash escapes any character and nothing raises (for guards that must see
+    a value however it is spelled)."""
     parts: list[str] = []
     current: list[str] = []
     chars = iter(text)
     for ch in chars:
         if ch == "\\":
             nxt = next(chars, None)
-            if nxt is None:
-                raise _trailing_backslash()
-            if nxt not in _ESCAPABLE:
-                raise _illegal_escape()
+            if strict:
+                _check_escape(nxt)
             current.append(ch)
-            current.append(nxt)
+            current.append(nxt or "")
         elif ch == separator:
             parts.append("".join(current))
             current = []
@@ -83,11 +83,12 @@ def split_unescaped(text: str, separator: str) -> list[str]:
     return parts
 
 
-def unescape(text: str) -> str:
+def unescape(text: str, *, strict: bool = True) -> str:
     """Undo :func:`escape` (the spec's reading of ``\\,`` ``\\|`` ``\\$`` ``\\\\``).
 
     Raises :class:`InvalidArgumentError` on an illegal escape (``\\x`` for any other ``x``) or a
-    trailing lone backslash; the message does not echo the value."""
+    trailing lone backslash; the message does not echo the value. With ``strict=False`` a backslash
+    escapes any character and a trailing one is dropped."""
     if "\\" not in text:
         return text
     out: list[str] = []
@@ -95,14 +96,19 @@ def unescape(text: str) -> str:
     for ch in chars:
         if ch == "\\":
             nxt = next(chars, None)
-            if nxt is None:
-                raise _trailing_backslash()
-            if nxt not in _ESCAPABLE:
-                raise _illegal_escape()
-            out.append(nxt)
+            if strict:
+                _check_escape(nxt)
+            out.append(nxt or "")
         else:
             out.append(ch)
     return "".join(out)
+
+
+def _check_escape(escaped: str | None) -> None:
+    if escaped is None:
+        raise _trailing_backslash()
+    if escaped not in _ESCAPABLE:
+        raise _illegal_escape()
 
 
 def format_number(value: Number, where: str) -> str:
