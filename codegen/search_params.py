@@ -223,50 +223,128 @@ def table() -> dict[str, dict[str, tuple[Any, ...]]]:
     return result
 
 
+_MODULE_DOC = '''"""Every FHIR R4 search parameter per resource type: the table the builder and the search engine share.
+
+``SEARCH_PARAMETERS[type][code]`` is a :class:`ParamDef`. Expressions are cut to the type's own union
+branches; the Resource/DomainResource parameters appear under every type; composite components name
+their component parameter's code.
+
+Split so that a lookup loads only what it needs: each resource type's parameters are a module of
+this package, imported on first access to that type; the Markdown descriptions (documentation only)
+are one more module, imported on first access to :attr:`ParamDef.description`.
+"""'''
+
+_PACKAGE_CODE = '''
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator, Mapping
+from typing import Final, NamedTuple
+
+from clinikfhir._generated.resource_types import RESOURCE_TYPES
+
+
+class ParamDef(NamedTuple):
+    """One search parameter as it applies to one resource type."""
+
+    code: str
+    """The name used in a query, e.g. ``date``, ``_id``, ``code-value-quantity``."""
+    type: str
+    """number, date, string, token, reference, composite, quantity, uri or special."""
+    expression: str
+    """FHIRPath for this resource type only (union branches split per base); "" if none."""
+    targets: tuple[str, ...]
+    """Resource types a reference parameter can point at, sorted."""
+    components: tuple[tuple[str, str], ...]
+    """Composite: (component parameter code, FHIRPath relative to the composite expression)."""
+    comparators: tuple[str, ...]
+    """Prefixes the definition lists (may be empty)."""
+    resource_type: str
+    """The resource type this row applies to (the key of its table in SEARCH_PARAMETERS)."""
+    url: str
+    """Canonical URL of the SearchParameter definition."""
+
+    @property
+    def description(self) -> str:
+        """The definition's description (Markdown); "" for a definition without one."""
+        # Imported on first use: the descriptions are documentation, not needed to build or run a search.
+        from .descriptions import DESCRIPTIONS
+
+        return DESCRIPTIONS.get(self.resource_type, {}).get(self.code, "")
+
+
+class _ByType(Mapping[str, dict[str, ParamDef]]):
+    """Resource type -> its parameters, each type's module imported on first access."""
+
+    __slots__ = ("_loaded",)
+
+    def __init__(self) -> None:
+        self._loaded: dict[str, dict[str, ParamDef]] = {}
+
+    def __getitem__(self, rtype: str) -> dict[str, ParamDef]:
+        table = self._loaded.get(rtype)
+        if table is None:
+            if rtype not in _TYPES:
+                raise KeyError(rtype)
+            module = importlib.import_module(f"{__name__}._{rtype.lower()}")
+            table = self._loaded.setdefault(rtype, module.PARAMS)
+        return table
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_SORTED)
+
+    def __len__(self) -> int:
+        return len(RESOURCE_TYPES)
+
+    def __contains__(self, rtype: object) -> bool:
+        return rtype in _TYPES
+
+
+_TYPES: Final = RESOURCE_TYPES
+_SORTED: Final = tuple(sorted(RESOURCE_TYPES))
+
+SEARCH_PARAMETERS: Final[Mapping[str, dict[str, ParamDef]]] = _ByType()
+"""Every R4 resource type (sorted) -> its search parameters by code, loaded per type on first access."""
+'''
+
+
 def emit() -> dict[str, str]:
     data = table()
-    lines = [
-        header("codegen/search_params.py", *INPUTS),
-        '"""Every FHIR R4 search parameter per resource type: the table the builder and the search engine share.',
-        "",
-        "``SEARCH_PARAMETERS[type][code]`` is a :class:`ParamDef`. Expressions are cut to the type's own union",
-        "branches; the Resource/DomainResource parameters appear under every type; composite components name",
-        "their component parameter's code.",
-        '"""',
-        "",
-        "from typing import Final, NamedTuple",
-        "",
-        "",
-        "class ParamDef(NamedTuple):",
-        '    """One search parameter as it applies to one resource type."""',
-        "",
-        "    code: str",
-        '    """The name used in a query, e.g. ``date``, ``_id``, ``code-value-quantity``."""',
-        "    type: str",
-        '    """number, date, string, token, reference, composite, quantity, uri or special."""',
-        "    expression: str",
-        '    """FHIRPath for this resource type only (union branches split per base); "" if none."""',
-        "    targets: tuple[str, ...]",
-        '    """Resource types a reference parameter can point at, sorted."""',
-        "    components: tuple[tuple[str, str], ...]",
-        '    """Composite: (component parameter code, FHIRPath relative to the composite expression)."""',
-        "    comparators: tuple[str, ...]",
-        '    """Prefixes the definition lists (may be empty)."""',
-        "    description: str",
-        '    """The definition\'s description (Markdown)."""',
-        "    url: str",
-        '    """Canonical URL of the SearchParameter definition."""',
-        "",
-        "",
-        "_P = ParamDef",
-        "",
-        "SEARCH_PARAMETERS: Final[dict[str, dict[str, ParamDef]]] = {",
-    ]
+    head = header("codegen/search_params.py", *INPUTS)
+    pkg = f"{GENERATED}/search_parameters"
+    out = {f"{pkg}/__init__.py": head + "\n" + _MODULE_DOC + "\n" + _PACKAGE_CODE}
+    descriptions: dict[str, dict[str, str]] = {}
     for rtype in sorted(data):
-        lines.append(f"    {rtype!r}: {{")
+        lines = [
+            head,
+            f'"""The search parameters of {rtype} (see the package docstring)."""',
+            "",
+            "from typing import Final",
+            "",
+            "from . import ParamDef as _P",
+            "",
+            "PARAMS: Final[dict[str, _P]] = {",
+        ]
         for code in sorted(data[rtype]):
-            lines.append(f"        {code!r}: _P{data[rtype][code]!r},")
+            code_, ptype, expression, targets, components, comparators, description, url = data[rtype][code]
+            if description:
+                descriptions.setdefault(rtype, {})[code] = description
+            fields = (code_, ptype, expression, targets, components, comparators, rtype, url)
+            lines.append(f"    {code!r}: _P{fields!r},")
+        lines += ["}", ""]
+        out[f"{pkg}/_{rtype.lower()}.py"] = "\n".join(lines)
+    lines = [
+        head,
+        '"""The Markdown description of every search parameter, by resource type and code (documentation only)."""',
+        "",
+        "from typing import Final",
+        "",
+        "DESCRIPTIONS: Final[dict[str, dict[str, str]]] = {",
+    ]
+    for rtype in sorted(descriptions):
+        lines.append(f"    {rtype!r}: {{")
+        lines += [f"        {code!r}: {text!r}," for code, text in sorted(descriptions[rtype].items())]
         lines.append("    },")
-    lines.append("}")
-    lines.append("")
-    return {f"{GENERATED}/search_parameters.py": "\n".join(lines)}
+    lines += ["}", ""]
+    out[f"{pkg}/descriptions.py"] = "\n".join(lines)
+    return out
