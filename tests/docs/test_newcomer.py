@@ -46,7 +46,7 @@ def test_the_licence_is_an_spdx_string_with_its_file() -> None:
 
 
 @pytest.mark.slow
-def test_the_wheel_ships_the_licence(tmp_path: Path) -> None:
+def test_the_wheel_ships_the_licence_and_the_plugin_entry_point(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", str(tmp_path), str(ROOT)],
         capture_output=True,
@@ -62,8 +62,10 @@ def test_the_wheel_ships_the_licence(tmp_path: Path) -> None:
         metadata = zf.read(info).decode()
         licence = next(n for n in names if n.endswith(".dist-info/licenses/LICENSE"))
         assert hashlib.sha256(zf.read(licence)).hexdigest() == APACHE_2_SHA256
+        entry_points = zf.read(next(n for n in names if n.endswith(".dist-info/entry_points.txt"))).decode()
     assert "License-Expression: Apache-2.0" in metadata
     assert "License-File: LICENSE" in metadata
+    assert "[pytest11]\nclinikfhir = clinikfhir.testing.plugin" in entry_points
     assert "clinikfhir/py.typed" in names
 
 
