@@ -10,6 +10,6 @@ and the markers ``clinik_seed`` and ``clinik_faults`` need no conftest.
 
 from __future__ import annotations
 
-from ._seed import Seeded, SeedError, read_resources, seed
+from ._seed import CHUNK, Seeded, SeedError, read_resources, seed
 
-__all__ = ["SeedError", "Seeded", "read_resources", "seed"]
+__all__ = ["CHUNK", "SeedError", "Seeded", "read_resources", "seed"]

@@ -232,7 +232,8 @@ class _Loader:
                 outcome = response.outcome if response is not None else None
                 if isinstance(outcome, OperationOutcome) and outcome.issue:
                     reason = f" ({outcome.issue[0].code})"
-                failed.append(f"{wheres[i] if i < len(wheres) else f'entry {i}'}: {status}{reason}")
+                label = wheres[i].removesuffix(".resource") if i < len(wheres) else f"entry {i}"
+                failed.append(f"{label}: {status}{reason}")
             if status.startswith("201") and location:
                 ref = "/".join(str(location).split("/_history/", 1)[0].split("/")[-2:])
                 out.append(ref)
