@@ -1,8 +1,12 @@
-"""A griffe extension for the API reference: the package's docstrings use reST roles
-(:class:`~clinikfhir.Clinik`, :func:`validate`, :attr:`...`), which Markdown would show literally.
+"""A griffe extension for the API reference: the package's docstrings are written for doctest and
+reST, which Markdown would mangle.
 
-Each role becomes inline code (``~`` keeps the last dotted name, as in Sphinx). Only the rendered
-text changes, never the source.
+- reST roles (:class:`~clinikfhir.Clinik`, :func:`validate`, ...) become inline code (``~`` keeps the
+  last dotted name, as in Sphinx);
+- doctest examples (``>>>`` lines, their ``...`` continuations and output) become ``pycon`` code
+  blocks, without the ``# doctest:`` directives (Markdown would read ``>`` as a quote).
+
+Only the rendered text changes, never the source.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from typing import Any
 
 import griffe
 
+_DIRECTIVE = re.compile(r"\s*#\s*doctest:[^\n]*$")
 _ROLE = re.compile(r":(?:py:)?(?:class|func|meth|attr|mod|data|exc|obj):`(~?)([^`<>]+?)`")
 
 
@@ -20,9 +25,27 @@ def _replace(match: re.Match[str]) -> str:
     return f"`{target.rsplit('.', 1)[-1] if tilde else target}`"
 
 
+def _doctests(text: str) -> str:
+    out: list[str] = []
+    lines = text.split("\n")
+    i = 0
+    while i < len(lines):
+        if not lines[i].lstrip().startswith(">>>"):
+            out.append(lines[i])
+            i += 1
+            continue
+        indent = lines[i][: len(lines[i]) - len(lines[i].lstrip())]
+        out.append(f"{indent}```pycon")
+        while i < len(lines) and lines[i].strip():  # the example runs to the next blank line
+            out.append(_DIRECTIVE.sub("", lines[i]))
+            i += 1
+        out.append(f"{indent}```")
+    return "\n".join(out)
+
+
 class SphinxRoles(griffe.Extension):
-    """Rewrite reST roles in every docstring to Markdown inline code."""
+    """Rewrite reST roles and doctest examples in every docstring to Markdown."""
 
     def on_instance(self, *, obj: griffe.Object, **kwargs: Any) -> None:
         if obj.docstring is not None:
-            obj.docstring.value = _ROLE.sub(_replace, obj.docstring.value)
+            obj.docstring.value = _doctests(_ROLE.sub(_replace, obj.docstring.value))
