@@ -155,4 +155,24 @@ def _tour(clinik: Clinik, sb: Sandbox, out: TextIO, http: bool) -> None:
     except NotFoundError as exc:
         show(f"{type(exc).__name__}: {exc.status} {exc.code}, request id {exc.request_id}")
 
-    print("\nDone. Next: `pip install clinikfhir`, set CLINIK_API_KEY, and use the same code on ClinikAPI.", file=out)
+    print(f"\nDone. Next: {install_advice()}", file=out)
+    print(
+        "Then set CLINIK_API_KEY (and CLINIK_BASE_URL if not https://api.clinikapi.com) and run the same code.",
+        file=out,
+    )
+
+
+def install_advice() -> str:
+    """How to install clinikfhir in another environment: it is not on PyPI yet, so from its repository.
+
+    When this copy runs from a source checkout (an editable install), the advice names that checkout."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file() and 'name = "clinikfhir"' in pyproject.read_text(encoding="utf-8"):
+        return f"clinikfhir is not on PyPI yet; install it in your project from this checkout: pip install '{root}'"
+    return (
+        "clinikfhir is not on PyPI yet; install it in your project from a clone of its repository: "
+        "pip install /path/to/clinikfhir (or pip install 'clinikfhir @ git+<repository URL>')"
+    )

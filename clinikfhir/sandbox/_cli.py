@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
             if args.host not in ("127.0.0.1", "localhost", "::1"):
                 print(f"warning: listening on {args.host}, not only on loopback", file=sys.stderr)
             print(f"ClinikAPI sandbox listening on {base}")
-            print(f"  FHIR base: {base}/v1/fhir    metadata: {base}/v1/metadata")
+            print(f"  base_url (for Clinik): {base}    metadata: {base}/v1/metadata")
             print(f"  store: {args.db or 'in memory (lost on exit)'}")
             print("  keys (send as the x-api-key header):")
             for key, tenant, scope in keys:
