@@ -11,10 +11,11 @@ import copy
 import re
 import sqlite3
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import Any
+from typing import Any, Literal
 
 import jsonpatch  # type: ignore[import-untyped, unused-ignore]
 import orjson
@@ -23,7 +24,7 @@ from clinikfhir._generated.resource_types import RESOURCE_TYPES
 from clinikfhir._wire import ID_PATTERN as ID_RE
 from clinikfhir.validation import has_errors, to_operation_outcome, validate
 
-from ._http import ApiError, ErrorIssue, arr, dumps, issue_error, loads_exact, obj
+from ._http import FHIR_JSON, ApiError, ErrorIssue, arr, dumps, issue_error, loads_exact, obj
 from ._store import Current, Store
 from ._tenant import check_patched, conflict, inject, tenant_tag
 
@@ -37,6 +38,40 @@ class Caller:
 
     env: str
     tenant: str
+
+
+Kind = Literal["read", "write"]
+"""What an interaction does to stored data: the key scope it needs (gateway.md §2)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who asks, where links point, and the scope check the gateway applies to every Bundle entry."""
+
+    caller: Caller
+    origin: str
+    """The public origin (``http://host:port``) every ``fullUrl`` and link is built on."""
+    authorize: Callable[[Kind], None]
+    """Raises the gateway's 403 when the key's scope does not allow that kind of interaction."""
+
+    @property
+    def base(self) -> str:
+        """The absolute FHIR base: ``{origin}/v1/fhir``."""
+        return f"{self.origin}/v1/fhir"
+
+
+_READ_OPERATIONS = frozenset({"_search", "$everything"})
+
+
+def interaction_kind(method: str, segs: Sequence[str]) -> Kind:
+    """``read`` for GET and for the reads sent as POST (``_search``, ``$everything``), else ``write``.
+
+    A Bundle at the root is a write; each of its entries is then checked on its own."""
+    if method == "GET":
+        return "read"
+    if method == "POST" and len(segs) in (2, 3) and segs[-1] in _READ_OPERATIONS:
+        return "read"
+    return "write"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +99,37 @@ class Stored:
         if location:
             out.append(("Location", f"/v1/fhir/{self.rtype}/{self.rid}/_history/{self.version}"))
         return out
+
+
+class _NoBody:
+    """The type of :data:`NO_BODY`."""
+
+    def __repr__(self) -> str:
+        return "NO_BODY"
+
+
+NO_BODY = _NoBody()
+"""The body of a request that sent none (distinct from a JSON ``null``)."""
+
+
+@dataclass(slots=True)
+class Result:
+    """What a FHIR interaction produced, before the gateway adds its headers."""
+
+    status: int
+    body: bytes = b""
+    headers: list[tuple[str, str]] = field(default_factory=lambda: [])
+    stored: Stored | None = None
+    content_type: str = FHIR_JSON
+
+
+@dataclass(slots=True)
+class EntryHeaders:
+    """The per-request (or per-Bundle-entry) conditional headers."""
+
+    if_match: str | None = None
+    if_none_exist: str | None = None
+    prefer: str | None = None
 
 
 def not_found() -> ApiError:
@@ -192,14 +258,10 @@ def vread(conn: sqlite3.Connection, caller: Caller, rtype: str, rid: str, vid: s
     cur = Store.current(conn, caller.env, rtype, rid)
     if cur is None or cur.tenant != caller.tenant:
         raise not_found()
-    row = conn.execute(
-        "SELECT version, last_updated, deleted, body, tenant FROM history"
-        " WHERE env=? AND type=? AND id=? AND version=?",
-        (caller.env, rtype, rid, int(vid)),
-    ).fetchone()
-    if row is None or row[2] or row[4] != caller.tenant:
+    past = Store.version(conn, caller.env, rtype, rid, int(vid))
+    if past is None or past.body is None or past.tenant != caller.tenant:
         raise not_found()
-    return Stored(rtype, rid, int(row[0]), str(row[1]), str(row[3]))
+    return Stored(rtype, rid, past.version, past.last_updated, past.body)
 
 
 def check_if_match(if_match: str | None, version: int) -> None:
@@ -340,13 +402,19 @@ def delete(
 
 
 __all__ = [
+    "NO_BODY",
     "Caller",
+    "EntryHeaders",
+    "Kind",
+    "Principal",
+    "Result",
     "Stored",
     "check_id",
     "check_type",
     "conflict",
     "create",
     "delete",
+    "interaction_kind",
     "issue_error",
     "not_found",
     "owned",

@@ -45,6 +45,7 @@ REASONS: dict[int, str] = {
 }
 REASONS[422] = "Unprocessable Entity"
 
+
 @dataclass(slots=True)
 class Request:
     """One HTTP request as the gateway sees it (headers lower-cased, path still percent-encoded)."""
