@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote
 
 from ._fhir import NO_BODY, Caller, EntryHeaders, Principal, Result, interaction_kind, structural
-from ._http import REASONS, ApiError, ErrorIssue, arr, loads_exact, obj
+from ._http import REASONS, ApiError, ErrorIssue, arr, loads_exact, obj, parse_body
 from ._pages import bundle_bytes, entry_text
 from ._store import Store
 
@@ -88,9 +88,11 @@ def _parse_entry(index: int, raw: Any) -> _Entry:
     binary = obj(body)
     if method == "PATCH" and binary is not None and binary.get("resourceType") == "Binary":
         try:
-            body = loads_exact(base64.b64decode(str(binary.get("data", "")), validate=True))
+            decoded = base64.b64decode(str(binary.get("data", "")), validate=True)
+            loads_exact(decoded)
         except (ValueError, binascii.Error):
             raise structural("The Binary of a PATCH entry must hold a base64 JSON Patch", f"{where}.resource") from None
+        body = parse_body(decoded)
     if_match = req.get("ifMatch")
     if_none = req.get("ifNoneExist")
     full_url = entry.get("fullUrl")

@@ -22,14 +22,19 @@ import orjson
 
 from clinikfhir._generated.resource_types import RESOURCE_TYPES
 from clinikfhir._wire import ID_PATTERN as ID_RE
+from clinikfhir._wire import MAX_BODY_BYTES
 from clinikfhir.validation import has_errors, to_operation_outcome, validate
 
-from ._http import FHIR_JSON, ApiError, ErrorIssue, arr, dumps, issue_error, loads_exact, obj
+from ._http import FHIR_JSON, ApiError, ErrorIssue, arr, check_json, dumps, issue_error, loads_exact, obj
 from ._store import Current, Store
 from ._tenant import check_patched, conflict, inject, tenant_tag
 
 TYPE_RE = re.compile(r"[A-Z][A-Za-z]{1,63}")
 PATCH_OPS = frozenset({"add", "remove", "replace", "move", "copy", "test"})
+MAX_RESOURCE_BYTES = MAX_BODY_BYTES
+"""The largest resource stored, as its canonical JSON (the same 1 MiB as the request body cap)."""
+MAX_PATCH_OPS = 256
+"""The most operations one JSON Patch may carry."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +221,8 @@ def _write(
     text: str | None = None
     if resource is not None:
         text, _ordered = canonical(resource, rtype, rid, version, stamp)
+        if len(text.encode("utf-8")) > MAX_RESOURCE_BYTES:
+            raise too_large(rtype)
     store.put_version(
         conn,
         env=caller.env,
@@ -305,6 +312,22 @@ def update(
     return _write(store, conn, caller, rtype, rid, cur.version + 1, "PUT", resource)
 
 
+def too_large(rtype: str) -> ApiError:
+    """413: the resource (as a patch or a transaction made it) would exceed the 1 MiB cap."""
+    message = "The resource would exceed 1 MiB"
+    return ApiError(
+        413,
+        "PAYLOAD_TOO_LARGE",
+        message,
+        issues=[ErrorIssue("error", "too-costly", message, rtype).as_json()],
+        fhir=True,
+    )
+
+
+def _json_size(value: Any) -> int:
+    return len(dumps(value))
+
+
 def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386 JSON Merge Patch: objects merge recursively, null removes, everything else replaces."""
     if not isinstance(patch, dict):
@@ -319,6 +342,18 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 
 def _json_patch(doc: dict[str, Any], ops: list[Any], rtype: str) -> Any:
+    """Apply RFC 6902 ``ops`` one by one, with bounded work: at most :data:`MAX_PATCH_OPS` operations,
+    and a running size of the document checked after each (a chain of doubling ``copy`` operations stops
+    as soon as the document would pass 1 MiB, not after building it)."""
+    if len(ops) > MAX_PATCH_OPS:
+        raise ApiError(
+            422,
+            "VALIDATION_ERROR",
+            f"A JSON Patch may carry at most {MAX_PATCH_OPS} operations",
+            issues=[ErrorIssue("error", "too-costly", "too many patch operations", rtype).as_json()],
+            fhir=True,
+        )
+    size = _json_size(doc)
     for i, item in enumerate(ops):
         op = obj(item)
         if op is None or op.get("op") not in PATCH_OPS or not isinstance(op.get("path"), str):
@@ -332,6 +367,15 @@ def _json_patch(doc: dict[str, Any], ops: list[Any], rtype: str) -> Any:
         if kind in ("move", "copy") and not isinstance(op.get("from"), str):
             raise structural(f"JSON Patch operation {i} ({kind}) needs a from path", f"{rtype}")
         try:
+            if kind in ("add", "copy", "replace"):
+                added = op["value"] if kind != "copy" else jsonpatch.JsonPointer(op["from"]).resolve(doc)
+                size += _json_size(added)
+                if kind == "replace":
+                    size -= _json_size(jsonpatch.JsonPointer(op["path"]).resolve(doc))
+                if size > MAX_RESOURCE_BYTES:
+                    raise too_large(rtype)
+            elif kind == "remove":
+                size -= _json_size(jsonpatch.JsonPointer(op["path"]).resolve(doc))
             doc = jsonpatch.JsonPatch([op]).apply(doc, in_place=True)
         except jsonpatch.JsonPatchTestFailed:
             raise structural(f"JSON Patch operation {i} (test) failed", f"{rtype}") from None
@@ -383,10 +427,12 @@ def patch(
         if not isinstance(merged, dict):
             raise structural("The patched document is not a resource", rtype)
         patched = merged  # pyright: ignore[reportUnknownVariableType]
+        check_patched(patched, rtype, caller.tenant)  # one rule for both: the tenant tag must survive
     if patched.get("resourceType") != rtype:
         raise structural("the patch may not change resourceType", f"{rtype}.resourceType")
     if patched.get("id") != rid:
         raise structural("the patch may not change id", f"{rtype}.id")
+    check_json(patched)  # a patch can nest deeper or build what no request body could carry
     inject(patched, rtype, caller.tenant)  # defensive re-injection; a foreign tag was refused above
     validated(patched, rtype)
     return _write(store, conn, caller, rtype, rid, cur.version + 1, "PATCH", patched)

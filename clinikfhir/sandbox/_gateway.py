@@ -35,6 +35,7 @@ from ._http import (
     loads_exact,
     new_request_id,
     obj,
+    parse_body,
 )
 from ._keys import KeyInfo, KeyRing
 from ._limits import DEFAULT_IDEMPOTENCY_BYTES, Faults, IdempotencyCache, RateLimiter, RateState
@@ -191,10 +192,7 @@ class Gateway:
             elif ctype and ctype not in JSON_TYPES:
                 raise ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "Send JSON: application/fhir+json or application/json")
             if not form:
-                try:
-                    body = loads_exact(req.body)
-                except ValueError as exc:
-                    raise ApiError(400, "INVALID_JSON", f"The request body is not valid JSON ({exc})") from None
+                body = parse_body(req.body)
         if form:
             pairs = pairs + parse_qsl(req.body.decode("utf-8", "replace"), keep_blank_values=True)
         hdrs = EntryHeaders(req.header("if-match"), req.header("if-none-exist"), req.header("prefer"))
