@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 
 from ._clock import Clock, ManualClock, SystemClock
-from ._gateway import Gateway
+from ._gateway import DEFAULT_REQUEST_BUDGET, Gateway
 from ._http import Request, Response
 from ._keys import Env, KeyRing, Scope
 from ._limits import DEFAULT_IDEMPOTENCY_BYTES, Faults
@@ -52,6 +52,8 @@ class Sandbox:
     ``public_base_url`` is the origin of every ``fullUrl`` and page link; by default the address it
     serves on (``http://localhost`` in-process), never the request's Host header.
     ``idempotency_bytes`` is the byte budget of the Idempotency-Key response cache.
+    ``request_budget`` bounds the store work of one request in seconds (504 UPSTREAM_TIMEOUT past it,
+    nothing written; None: unbounded).
     """
 
     def __init__(
@@ -65,6 +67,7 @@ class Sandbox:
         clock: Clock | None = None,
         public_base_url: str | None = None,
         idempotency_bytes: int = DEFAULT_IDEMPOTENCY_BYTES,
+        request_budget: float | None = DEFAULT_REQUEST_BUDGET,
     ) -> None:
         from clinikfhir import __version__
 
@@ -80,6 +83,7 @@ class Sandbox:
             software_version=__version__,
             clock=self.clock,
             idempotency_bytes=idempotency_bytes,
+            request_budget=request_budget,
         )
         self._server: _ServerThread | None = None
         self.base_url = "http://localhost"
@@ -221,6 +225,7 @@ class Sandbox:
         clock: Clock | None = None,
         public_base_url: str | None = None,
         idempotency_bytes: int = DEFAULT_IDEMPOTENCY_BYTES,
+        request_budget: float | None = DEFAULT_REQUEST_BUDGET,
     ) -> Generator[Sandbox, None, None]:
         """A sandbox served by uvicorn on ``host:port`` (a free loopback port by default) for the block."""
         sb = cls(
@@ -232,6 +237,7 @@ class Sandbox:
             clock=clock,
             public_base_url=public_base_url,
             idempotency_bytes=idempotency_bytes,
+            request_budget=request_budget,
         )
         try:
             sb.start(host, port)

@@ -9,7 +9,9 @@ envelope.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import secrets
+import sqlite3
 import threading
 import traceback
 from collections.abc import Callable
@@ -27,6 +29,7 @@ from ._http import (
     PLAIN_JSON,
     REASONS,
     ApiError,
+    ErrorIssue,
     Request,
     Response,
     dumps,
@@ -41,7 +44,7 @@ from ._keys import KeyInfo, KeyRing
 from ._limits import DEFAULT_IDEMPOTENCY_BYTES, Faults, IdempotencyCache, RateLimiter, RateState
 from ._pages import PageSigner
 from ._server import FhirServer
-from ._store import Store
+from ._store import OverBudget, Store
 
 MAX_BODY = MAX_BODY_BYTES  # the request body cap (one definition: clinikfhir._wire)
 
@@ -51,6 +54,8 @@ OVERRIDE_HEADERS = ("x-http-method-override", "x-http-method", "x-method-overrid
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ALLOWED_METHODS = WRITE_METHODS | {"GET"}
 ADMIN_PATH = "/_sandbox/faults"
+DEFAULT_REQUEST_BUDGET = 10.0
+"""Seconds of store work one request may use before it is stopped (504 UPSTREAM_TIMEOUT)."""
 _FAULT_CODES = {
     429: "RATE_LIMITED",
     500: "INTERNAL_ERROR",
@@ -83,7 +88,11 @@ class Gateway:
         clock: Clock | None = None,
         idempotency_bytes: int = DEFAULT_IDEMPOTENCY_BYTES,
         public_base_url: str = "http://localhost",
+        request_budget: float | None = DEFAULT_REQUEST_BUDGET,
     ) -> None:
+        if request_budget is not None and not (0 < request_budget < math.inf):
+            raise ValueError("request_budget must be a positive number of seconds or None")
+        self.request_budget = request_budget
         self.clock: Clock = clock or SystemClock()
         self.store = store
         self.keys = keys
@@ -103,18 +112,29 @@ class Gateway:
         """Answer one request. Never raises."""
         ctx = _Ctx(new_request_id())
         try:
-            resp = self._handle(req, ctx)
+            with self.store.budget(self.request_budget):
+                resp = self._handle(req, ctx)
         except ApiError as err:
             resp = self._error(err, ctx)
+        except OverBudget:
+            resp = self._error(_over_budget(self.request_budget), ctx)
+        except sqlite3.OperationalError as exc:
+            if "interrupted" in str(exc):
+                resp = self._error(_over_budget(self.request_budget), ctx)
+            else:
+                resp = self._internal_error(ctx)
         except Exception:
-            with self._errors_lock:
-                self.internal_errors.append(traceback.format_exc())
-            resp = self._error(ApiError(500, "INTERNAL_ERROR", "An unexpected error occurred"), ctx)
+            resp = self._internal_error(ctx)
         resp.headers.append(("x-request-id", ctx.request_id))
         resp.headers.append(("x-timestamp", iso_instant(self._now())[:-4] + "Z"))
         resp.headers.extend(ctx.extra)
         resp.delay = max(resp.delay, ctx.delay)
         return resp
+
+    def _internal_error(self, ctx: _Ctx) -> Response:
+        with self._errors_lock:
+            self.internal_errors.append(traceback.format_exc())
+        return self._error(ApiError(500, "INTERNAL_ERROR", "An unexpected error occurred"), ctx)
 
     def _error(self, err: ApiError, ctx: _Ctx) -> Response:
         ctype = FHIR_JSON if err.fhir else PLAIN_JSON
@@ -302,6 +322,14 @@ class Gateway:
                 "Expected fail_next/status/retry_after/drop_after_commit integers, latency a number, reset a boolean",
             ) from None
         return Response(200, [("Content-Type", PLAIN_JSON)], dumps(self.faults.pending()))
+
+
+def _over_budget(budget: float | None) -> ApiError:
+    message = (
+        f"The request needed more than its {budget:g} s time budget and was stopped"
+        " (a transaction or single write is rolled back)"
+    )
+    return ApiError(504, "UPSTREAM_TIMEOUT", message, issues=[ErrorIssue("error", "too-costly", message).as_json()])
 
 
 def _rate_headers(state: RateState) -> list[tuple[str, str]]:

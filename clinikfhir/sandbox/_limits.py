@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ._clock import Clock, SystemClock
 
-DEFAULT_IDEMPOTENCY_BYTES = 32 * 1024 * 1024
+DEFAULT_IDEMPOTENCY_BYTES = 32 * 2**20
 """The idempotency cache's default byte budget (32 MiB)."""
 MAX_LATENCY = 600.0
 """The largest injectable latency, in seconds."""

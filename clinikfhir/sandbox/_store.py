@@ -31,6 +31,10 @@ CREATE INDEX IF NOT EXISTS resources_by_tenant ON resources(env, tenant, type, l
 """
 
 
+class OverBudget(Exception):
+    """The request's time budget (:meth:`Store.budget`) ran out between two store calls."""
+
+
 @dataclass(frozen=True, slots=True)
 class Current:
     """The current row of a resource."""
@@ -97,6 +101,7 @@ class Store:
     @contextmanager
     def write(self) -> Generator[sqlite3.Connection, None, None]:
         """The writer connection inside ``BEGIN IMMEDIATE``; committed on success, rolled back on error."""
+        self.check_budget()
         with self._write_lock:
             if self._closed:
                 raise RuntimeError("the sandbox store is closed")
@@ -106,9 +111,11 @@ class Store:
                 return
             conn.execute("BEGIN IMMEDIATE")
             try:
-                yield conn
+                with self._guard(conn):
+                    yield conn
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # an interrupted write may already have rolled back
+                    conn.execute("ROLLBACK")
                 self._unindexed.clear()
                 raise
             conn.execute("COMMIT")
@@ -120,11 +127,13 @@ class Store:
     @contextmanager
     def read(self) -> Generator[sqlite3.Connection, None, None]:
         """A connection for reading committed data, inside one read transaction (a consistent snapshot)."""
+        self.check_budget()
         if self.path is None:
             with self._write_lock:
                 if self._closed:
                     raise RuntimeError("the sandbox store is closed")
-                yield self._writer
+                with self._guard(self._writer):
+                    yield self._writer
             return
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
@@ -138,15 +147,56 @@ class Store:
             # the writer is idle, or this thread holds it: read through it so a transaction sees its own writes
             try:
                 if self._writer.in_transaction:
-                    yield self._writer
+                    with self._guard(self._writer):
+                        yield self._writer
                     return
             finally:
                 self._write_lock.release()
         conn.execute("BEGIN")  # one snapshot for the whole read (a search and the bodies it returns)
         try:
-            yield conn
+            with self._guard(conn):
+                yield conn
         finally:
             conn.execute("COMMIT")
+
+    @contextmanager
+    def budget(self, seconds: float | None) -> Generator[None, None, None]:
+        """Bound the SQLite work of this thread's store calls in the block to ``seconds`` (None: unbounded).
+
+        Past the deadline the running statement is interrupted (``sqlite3.OperationalError``,
+        "interrupted") and its write transaction rolled back."""
+        previous = getattr(self._local, "deadline", None)
+        self._local.deadline = None if seconds is None else self.clock.monotonic() + seconds
+        try:
+            yield
+        finally:
+            self._local.deadline = previous
+
+    def check_budget(self) -> None:
+        """Raise :class:`OverBudget` when this thread's deadline has passed."""
+        deadline: float | None = getattr(self._local, "deadline", None)
+        if deadline is not None and self.clock.monotonic() > deadline:
+            raise OverBudget
+
+    @contextmanager
+    def _guard(self, conn: sqlite3.Connection) -> Generator[None, None, None]:
+        """Interrupt ``conn``'s statements once this thread's deadline has passed (outermost use only)."""
+        deadline: float | None = getattr(self._local, "deadline", None)
+        if deadline is None or getattr(self._local, "guarding", False):
+            yield
+            return
+        clock = self.clock
+
+        def over() -> int:
+            return 1 if clock.monotonic() > deadline else 0
+
+        conn.set_progress_handler(over, 1000)
+        self._local.guarding = True
+        try:
+            yield
+        finally:
+            conn.set_progress_handler(None, 0)
+            self._local.guarding = False
 
     def next_instant(self) -> str:
         """A fresh lastUpdated instant, strictly later than every earlier one (call under the write lock)."""
@@ -182,6 +232,7 @@ class Store:
         resource: dict[str, Any] | None,
     ) -> None:
         """Write one version (``body`` None = deleted) and reindex it, inside the caller's transaction."""
+        self.check_budget()
         deleted = 1 if body is None else 0
         conn.execute(
             "INSERT OR REPLACE INTO resources(env, type, id, tenant, version, last_updated, deleted, body)"
@@ -212,7 +263,7 @@ class Store:
             self._index_due()
 
     def _index_due(self) -> None:
-        with self.write() as conn:
+        with self.budget(None), self.write() as conn:  # indexing owes nothing to the request's budget
             now = self.clock.monotonic()
             while self._due and self._due[0][0] <= now:
                 _, (env, rtype, rid, tenant, version) = self._due.popleft()

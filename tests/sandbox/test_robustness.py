@@ -15,7 +15,7 @@ import httpx
 import orjson
 import pytest
 
-from clinikfhir.sandbox import Sandbox
+from clinikfhir.sandbox import ManualClock, Sandbox
 
 from .helpers import TENANT_SYSTEM, observation, patient
 
@@ -306,3 +306,38 @@ def test_drop_after_commit_works_on_a_204(tenant: Tenant) -> None:
         tenant.c.delete(f"/v1/fhir/Observation/{oid}")
     assert tenant.c.get(f"/v1/fhir/Observation/{oid}").status_code == 404  # committed, answer lost
     assert tenant.sb.faults.pending()["drop_after_commit"] == 0
+
+
+# ---------------------------------------------------------------- the per-request time budget
+
+
+class TickingClock(ManualClock):
+    """Once armed, every reading of the monotonic clock moves it one second on (work takes time)."""
+
+    armed = False
+
+    def monotonic(self) -> float:
+        if self.armed:
+            self.advance(1.0)
+        return self.time()
+
+
+def test_a_request_over_its_time_budget_is_stopped_and_writes_nothing() -> None:
+    clock = TickingClock()
+    with Sandbox.serve(port=0, clock=clock, request_budget=30) as sb, sb.client(sb.create_key("org_budget")) as c:
+        pid = c.post("/v1/fhir/Patient", json=patient()).json()["id"]
+        entries = [
+            {"request": {"method": "POST", "url": "Observation"}, "resource": observation(f"Patient/{pid}")}
+            for _ in range(60)
+        ]
+        tx = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+        clock.armed = True
+        r = c.post("/v1/fhir", json=tx)
+        body = _error(r, 504, "UPSTREAM_TIMEOUT")
+        assert body["issue"][0]["code"] == "too-costly"
+        clock.armed = False
+        assert c.get("/v1/fhir/Observation").json()["total"] == 0  # rolled back whole
+        assert c.get(f"/v1/fhir/Patient/{pid}").status_code == 200
+        assert c.post("/v1/fhir", json=tx).status_code == 200  # within budget it runs
+        assert c.get("/v1/fhir/Observation").json()["total"] == 60
+        assert sb.internal_errors == []
