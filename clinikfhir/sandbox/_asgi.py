@@ -1,13 +1,16 @@
 """The ASGI front end: turns an HTTP request from uvicorn into a gateway :class:`Request`.
 
 The gateway is synchronous (SQLite); each request runs on a bounded pool of worker threads, so the
-event loop keeps accepting and answering (``/health``, other tenants) while one request is slow.
+event loop keeps accepting and answering while one request is slow. ``/health`` is answered on the
+loop itself (it touches no store), and one API key may hold at most half of the workers at once, so a
+tenant sending many slow requests leaves the other half to everyone else.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, MutableMapping
+import contextlib
+from collections.abc import AsyncGenerator, Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -38,6 +41,8 @@ class AsgiApp:
             raise ValueError("workers must be at least 1")
         self.gateway = gateway
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="clinikfhir-sandbox-worker")
+        self._per_key = max(1, workers // 2)
+        self._slots: dict[str, tuple[asyncio.Semaphore, int]] = {}  # per API key: (slots, requests holding/waiting)
 
     def close(self) -> None:
         """Stop the worker threads (after the requests they are running)."""
@@ -93,8 +98,12 @@ class AsgiApp:
             host=headers.get("host", "localhost"),
             scheme=str(scope.get("scheme", "http")),
         )
-        loop = asyncio.get_running_loop()
-        response = await loop.run_in_executor(self._pool, self.gateway.handle, request)
+        if path == "/health":
+            response = self.gateway.handle(request)
+        else:
+            async with self._slot(headers.get("x-api-key", "")):
+                loop = asyncio.get_running_loop()
+                response = await loop.run_in_executor(self._pool, self.gateway.handle, request)
         await self._delay(response.delay)
         out_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
         status = response.status
@@ -111,6 +120,21 @@ class AsgiApp:
             # the write is committed; break the connection before the body is complete
             raise ConnectionDropped("connection dropped after commit (fault injection)")
         await send({"type": "http.response.body", "body": response.body})
+
+    @contextlib.asynccontextmanager
+    async def _slot(self, key: str) -> AsyncGenerator[None, None]:
+        """One of the key's worker slots (the event loop is single-threaded: no lock needed)."""
+        sem, users = self._slots.get(key) or (asyncio.Semaphore(self._per_key), 0)
+        self._slots[key] = (sem, users + 1)
+        try:
+            async with sem:
+                yield
+        finally:
+            sem, users = self._slots[key]
+            if users <= 1:
+                del self._slots[key]
+            else:
+                self._slots[key] = (sem, users - 1)
 
     async def _delay(self, seconds: float) -> None:
         """Injected latency, cut short when the latency fault is turned off."""

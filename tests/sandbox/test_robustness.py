@@ -75,21 +75,34 @@ def tenant(served_sandbox: Sandbox) -> Iterator[Tenant]:
 
 def test_a_stuck_write_does_not_stall_health_or_other_tenants_reads(tmp_path: Path) -> None:
     with Sandbox.serve(port=0, db=tmp_path / "shared.db") as sb:
-        a = httpx.Client(base_url=sb.base_url, headers={"x-api-key": sb.create_key("org_slow")}, timeout=30)
+        key_a = sb.create_key("org_slow")
         b = httpx.Client(base_url=sb.base_url, headers={"x-api-key": sb.create_key("org_fast")}, timeout=30)
         pid = b.post("/v1/fhir/Patient", json=patient()).json()["id"]
-        results: list[httpx.Response] = []
-        with sb.store.write():  # the writer is busy: tenant A's create waits for it in a worker thread
-            slow = threading.Thread(target=lambda: results.append(a.post("/v1/fhir/Patient", json=patient())))
-            slow.start()
+        results: list[int] = []
+        lock = threading.Lock()
+
+        def create() -> None:
+            with httpx.Client(base_url=sb.base_url, headers={"x-api-key": key_a}, timeout=60) as a:
+                status = a.post("/v1/fhir/Patient", json=patient()).status_code
+            with lock:
+                results.append(status)
+
+        # the writer is busy: tenant A's creates (more than there are workers) wait for it
+        with sb.store.write():
+            slow = [threading.Thread(target=create) for _ in range(10)]
+            for t in slow:
+                t.start()
             with httpx.Client(base_url=sb.base_url, timeout=10) as anyone:
                 assert anyone.get("/health").status_code == 200  # the event loop is free
-            assert b.get(f"/v1/fhir/Patient/{pid}").status_code == 200  # other tenants still read
+            assert b.get(f"/v1/fhir/Patient/{pid}").status_code == 200  # other tenants still get a worker
             assert b.get("/v1/fhir/Patient").json()["total"] == 1
-            assert not results  # the write is still waiting
-        slow.join(timeout=30)
-        assert [r.status_code for r in results] == [201]
-        assert a.get("/v1/fhir/Patient").json()["total"] == 1
+            assert not results  # the writes are still waiting
+        for t in slow:
+            t.join(timeout=60)
+        assert results == [201] * 10
+        assert b.get("/v1/fhir/Patient").json()["total"] == 1
+        with sb.client(key_a) as a:
+            assert a.get("/v1/fhir/Patient").json()["total"] == 10
         assert sb.internal_errors == []
 
 
