@@ -14,7 +14,11 @@ delete; ``/v1/fhir/{Type}/{id}`` read, PUT, PATCH (JSON Patch array or merge obj
 ``_history`` on type and instance, vread; ``$validate``; ``Patient[/{id}]/$everything``; batch and
 transaction Bundles at ``POST /v1/fhir``. Tests can inject faults with :attr:`Sandbox.faults` or, from
 loopback only, ``POST /_sandbox/faults`` with ``{"fail_next": n, "status": 503, "retry_after": 1}``,
-``{"latency": s}``, ``{"drop_after_commit": n}`` or ``{"reset": true}``.
+``{"latency": s}`` (0-600 s), ``{"drop_after_commit": n}`` or ``{"reset": true}``.
+
+Every ``fullUrl`` and page link is absolute on ``public_base_url`` (never the Host header). Time is
+read from an injectable :class:`Clock` (:class:`ManualClock` in tests). Over HTTP each request runs
+on a bounded worker pool within a time budget; bodies are bounded in size, depth and number range.
 """
 
 from __future__ import annotations

@@ -51,7 +51,9 @@ REASONS[422] = "Unprocessable Entity"
 
 @dataclass(slots=True)
 class Request:
-    """One HTTP request as the gateway sees it (headers lower-cased, path still percent-encoded)."""
+    """One HTTP request as the gateway sees it (headers lower-cased, path still percent-encoded).
+
+    ``host`` and ``scheme`` are informational: links are built on the configured public base URL."""
 
     method: str
     path: str
