@@ -14,7 +14,11 @@ delete; ``/v1/fhir/{Type}/{id}`` read, PUT, PATCH (JSON Patch array or merge obj
 ``_history`` on type and instance, vread; ``$validate``; ``Patient[/{id}]/$everything``; batch and
 transaction Bundles at ``POST /v1/fhir``. Tests can inject faults with :attr:`Sandbox.faults` or, from
 loopback only, ``POST /_sandbox/faults`` with ``{"fail_next": n, "status": 503, "retry_after": 1}``,
-``{"latency": s}``, ``{"drop_after_commit": n}`` or ``{"reset": true}``.
+``{"latency": s}`` (0-600 s), ``{"drop_after_commit": n}`` or ``{"reset": true}``.
+
+Every ``fullUrl`` and page link is absolute on ``public_base_url`` (never the Host header). Time is
+read from an injectable :class:`Clock` (:class:`ManualClock` in tests). Over HTTP each request runs
+on a bounded worker pool within a time budget; bodies are bounded in size, depth and number range.
 """
 
 from __future__ import annotations
@@ -30,13 +34,14 @@ from typing import Any
 
 import httpx
 
-from ._gateway import Gateway
+from ._clock import Clock, ManualClock, SystemClock
+from ._gateway import DEFAULT_REQUEST_BUDGET, Gateway
 from ._http import Request, Response
 from ._keys import Env, KeyRing, Scope
-from ._limits import Faults
+from ._limits import DEFAULT_IDEMPOTENCY_BYTES, Faults
 from ._store import Store
 
-__all__ = ["Faults", "Request", "Response", "Sandbox"]
+__all__ = ["Clock", "Faults", "ManualClock", "Request", "Response", "Sandbox", "SystemClock"]
 
 
 class Sandbox:
@@ -46,6 +51,13 @@ class Sandbox:
     ``revocation_lag`` emulates the gateway's 60 s key cache (0: revocation bites at once).
     ``index_lag`` makes search eventually consistent like the real gateway's (about 10 s there; 0 here by
     default): reads see a write at once, searches once it is indexed.
+    ``clock`` (a :class:`ManualClock` in tests) drives all of these, key expiry, idempotency windows and
+    injected latency, so tests move time instead of sleeping.
+    ``public_base_url`` is the origin of every ``fullUrl`` and page link; by default the address it
+    serves on (``http://localhost`` in-process), never the request's Host header.
+    ``idempotency_bytes`` is the byte budget of the Idempotency-Key response cache.
+    ``request_budget`` bounds the store work of one request in seconds (504 UPSTREAM_TIMEOUT past it,
+    nothing written; None: unbounded).
     """
 
     def __init__(
@@ -56,16 +68,44 @@ class Sandbox:
         rate_window: float = 60.0,
         revocation_lag: float = 0.0,
         index_lag: float = 0.0,
+        clock: Clock | None = None,
+        public_base_url: str | None = None,
+        idempotency_bytes: int = DEFAULT_IDEMPOTENCY_BYTES,
+        request_budget: float | None = DEFAULT_REQUEST_BUDGET,
     ) -> None:
         from clinikfhir import __version__
 
-        self.store = Store(os.fspath(db) if db is not None else None, index_lag=index_lag)
-        self.keys = KeyRing(revocation_lag)
+        self.clock: Clock = clock or SystemClock()
+        self._public_base_url = _origin(public_base_url) if public_base_url is not None else None
+        self.store = Store(os.fspath(db) if db is not None else None, index_lag=index_lag, clock=self.clock)
+        self.keys = KeyRing(revocation_lag, self.clock)
         self.gateway = Gateway(
-            self.store, self.keys, rate_limit=rate_limit, rate_window=rate_window, software_version=__version__
+            self.store,
+            self.keys,
+            rate_limit=rate_limit,
+            rate_window=rate_window,
+            software_version=__version__,
+            clock=self.clock,
+            idempotency_bytes=idempotency_bytes,
+            request_budget=request_budget,
         )
-        self.base_url = "http://localhost"
         self._server: _ServerThread | None = None
+        self.base_url = "http://localhost"
+
+    @property
+    def base_url(self) -> str:
+        """Where the sandbox is reached: its served address, or ``http://localhost`` in-process."""
+        return self._base_url
+
+    @base_url.setter
+    def base_url(self, value: str) -> None:
+        self._base_url = value
+        self.gateway.public_base_url = self._public_base_url or value
+
+    @property
+    def public_base_url(self) -> str:
+        """The origin every ``fullUrl`` and page link is built on."""
+        return self.gateway.public_base_url
 
     # ---------------------------------------------------------------- keys
 
@@ -76,12 +116,12 @@ class Sandbox:
 
     def create_key(self, tenant: str, scope: Scope = "*", env: Env = "test", *, expires_in: float | None = None) -> str:
         """Mint a key (``clk_test_…`` or ``clk_live_…``) for ``tenant`` with ``scope`` read, write or *."""
-        expires_at = time.time() + expires_in if expires_in is not None else None
+        expires_at = self.clock.time() + expires_in if expires_in is not None else None
         return self.keys.create(tenant, scope, env, expires_at=expires_at)
 
     def add_key(self, key: str, tenant: str, scope: Scope = "*", *, expires_in: float | None = None) -> str:
         """Accept a key of your choosing (it must have the documented format)."""
-        expires_at = time.time() + expires_in if expires_in is not None else None
+        expires_at = self.clock.time() + expires_in if expires_in is not None else None
         return self.keys.add(key, tenant, scope, expires_at=expires_at)
 
     def revoke_key(self, key: str) -> None:
@@ -186,9 +226,23 @@ class Sandbox:
         rate_window: float = 60.0,
         revocation_lag: float = 0.0,
         index_lag: float = 0.0,
+        clock: Clock | None = None,
+        public_base_url: str | None = None,
+        idempotency_bytes: int = DEFAULT_IDEMPOTENCY_BYTES,
+        request_budget: float | None = DEFAULT_REQUEST_BUDGET,
     ) -> Generator[Sandbox, None, None]:
         """A sandbox served by uvicorn on ``host:port`` (a free loopback port by default) for the block."""
-        sb = cls(db, rate_limit=rate_limit, rate_window=rate_window, revocation_lag=revocation_lag, index_lag=index_lag)
+        sb = cls(
+            db,
+            rate_limit=rate_limit,
+            rate_window=rate_window,
+            revocation_lag=revocation_lag,
+            index_lag=index_lag,
+            clock=clock,
+            public_base_url=public_base_url,
+            idempotency_bytes=idempotency_bytes,
+            request_budget=request_budget,
+        )
         try:
             sb.start(host, port)
             yield sb
@@ -205,6 +259,14 @@ class Sandbox:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _origin(url: str) -> str:
+    """``scheme://host[:port]`` of an absolute http(s) URL (a path is not allowed)."""
+    parsed = httpx.URL(url)
+    if parsed.scheme not in ("http", "https") or not parsed.host or parsed.path not in ("", "/"):
+        raise ValueError("public_base_url must be an absolute http(s) origin such as https://sandbox.example:8443")
+    return str(parsed.copy_with(path="/", query=None, fragment=None)).rstrip("/")
 
 
 class _DropFilter(logging.Filter):
@@ -229,6 +291,7 @@ class _ServerThread:
     def __init__(self, app: Any, host: str, port: int) -> None:
         import uvicorn
 
+        self.app = app
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # asyncio sets TCP_NODELAY only then
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -258,6 +321,7 @@ class _ServerThread:
             pass
         finally:
             self.sock.close()
+            self._close_app()
 
     def begin(self) -> None:
         self.thread.start()
@@ -271,3 +335,10 @@ class _ServerThread:
         self.server.should_exit = True
         self.thread.join(timeout=10.0)
         self.sock.close()
+        self._close_app()
+
+    def _close_app(self) -> None:
+        from ._asgi import AsgiApp
+
+        if isinstance(self.app, AsgiApp):
+            self.app.close()

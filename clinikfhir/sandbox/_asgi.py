@@ -1,13 +1,25 @@
-"""The ASGI front end: turns an HTTP request from uvicorn into a gateway :class:`Request`."""
+"""The ASGI front end: turns an HTTP request from uvicorn into a gateway :class:`Request`.
+
+The gateway is synchronous (SQLite); each request runs on a bounded pool of worker threads, so the
+event loop keeps accepting and answering while one request is slow. ``/health`` is answered on the
+loop itself (it touches no store), and one API key may hold at most half of the workers at once, so a
+tenant sending many slow requests leaves the other half to everyone else.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, MutableMapping
+import contextlib
+from collections.abc import AsyncGenerator, Awaitable, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ._gateway import MAX_BODY, Gateway
 from ._http import Request
+
+DEFAULT_WORKERS = 8
+"""Requests handled at once; more wait for a free worker (the event loop itself never blocks)."""
+_LATENCY_STEP = 0.05  # injected latency is slept in steps, so turning it off releases waiting requests
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -24,8 +36,17 @@ class ConnectionDropped(Exception):
 class AsgiApp:
     """An ASGI 3 application serving the gateway."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Gateway, *, workers: int = DEFAULT_WORKERS) -> None:
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
         self.gateway = gateway
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="clinikfhir-sandbox-worker")
+        self._per_key = max(1, workers // 2)
+        self._slots: dict[str, tuple[asyncio.Semaphore, int]] = {}  # per API key: (slots, requests holding/waiting)
+
+    def close(self) -> None:
+        """Stop the worker threads (after the requests they are running)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -77,15 +98,50 @@ class AsgiApp:
             host=headers.get("host", "localhost"),
             scheme=str(scope.get("scheme", "http")),
         )
-        response = self.gateway.handle(request)
-        if response.delay > 0:
-            await asyncio.sleep(response.delay)
+        if path == "/health":
+            response = self.gateway.handle(request)
+        else:
+            async with self._slot(headers.get("x-api-key", "")):
+                loop = asyncio.get_running_loop()
+                response = await loop.run_in_executor(self._pool, self.gateway.handle, request)
+        await self._delay(response.delay)
         out_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
-        out_headers.append((b"content-length", str(len(response.body)).encode("ascii")))
+        status = response.status
+        length = len(response.body)
+        if response.drop:
+            # announce more body than is sent, so even a 204 is visibly cut off (a bodiless status would
+            # be complete with its headers alone)
+            status, length = (200 if status in (204, 304) else status), length + 1
+        out_headers.append((b"content-length", str(length).encode("ascii")))
         if too_big:
             out_headers.append((b"connection", b"close"))
-        await send({"type": "http.response.start", "status": response.status, "headers": out_headers})
+        await send({"type": "http.response.start", "status": status, "headers": out_headers})
         if response.drop:
             # the write is committed; break the connection before the body is complete
             raise ConnectionDropped("connection dropped after commit (fault injection)")
         await send({"type": "http.response.body", "body": response.body})
+
+    @contextlib.asynccontextmanager
+    async def _slot(self, key: str) -> AsyncGenerator[None, None]:
+        """One of the key's worker slots (the event loop is single-threaded: no lock needed)."""
+        sem, users = self._slots.get(key) or (asyncio.Semaphore(self._per_key), 0)
+        self._slots[key] = (sem, users + 1)
+        try:
+            async with sem:
+                yield
+        finally:
+            sem, users = self._slots[key]
+            if users <= 1:
+                del self._slots[key]
+            else:
+                self._slots[key] = (sem, users - 1)
+
+    async def _delay(self, seconds: float) -> None:
+        """Injected latency, cut short when the latency fault is turned off."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + seconds
+        while seconds > 0:
+            await asyncio.sleep(min(_LATENCY_STEP, seconds))
+            if self.gateway.faults.current_latency() <= 0:
+                return
+            seconds = end - loop.time()

@@ -10,18 +10,41 @@ from __future__ import annotations
 
 import base64
 import binascii
+import sqlite3
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote
 
-from ._fhir import Caller, structural
-from ._http import REASONS, ApiError, ErrorIssue, arr, loads_exact, obj
-from ._keys import KeyInfo
+from ._fhir import NO_BODY, Caller, EntryHeaders, Principal, Result, interaction_kind, structural
+from ._http import REASONS, ApiError, ErrorIssue, arr, loads_exact, obj, parse_body
 from ._pages import bundle_bytes, entry_text
+from ._store import Store
 
-if TYPE_CHECKING:
-    from ._gateway import Gateway, Result
+
+class Router(Protocol):
+    """What a Bundle needs of the FHIR server: its store, its router and conditional matching."""
+
+    @property
+    def store(self) -> Store: ...
+
+    def route(
+        self,
+        who: Principal,
+        method: str,
+        segs: list[str],
+        pairs: list[tuple[str, str]],
+        body: Any,
+        hdrs: EntryHeaders,
+        conn: sqlite3.Connection | None = None,
+        assigned_id: str | None = None,
+    ) -> Result: ...
+
+    def match(
+        self, conn: sqlite3.Connection, caller: Caller, rtype: str, criteria: Sequence[tuple[str, str]], what: str
+    ) -> list[str]: ...
+
 
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3}
 
@@ -40,8 +63,6 @@ class _Entry:
 
 
 def _parse_entry(index: int, raw: Any) -> _Entry:
-    from ._gateway import _NO_BODY  # pyright: ignore[reportPrivateUsage]
-
     where = f"Bundle.entry[{index}]"
     if not isinstance(raw, dict):
         raise structural("A Bundle entry must be an object", where)
@@ -63,13 +84,15 @@ def _parse_entry(index: int, raw: Any) -> _Entry:
     for seg in segs:
         if seg.strip(".") == "":
             raise structural("request.url may not contain dot-only segments", f"{where}.request.url")
-    body: Any = entry.get("resource", _NO_BODY)
+    body: Any = entry.get("resource", NO_BODY)
     binary = obj(body)
     if method == "PATCH" and binary is not None and binary.get("resourceType") == "Binary":
         try:
-            body = loads_exact(base64.b64decode(str(binary.get("data", "")), validate=True))
+            decoded = base64.b64decode(str(binary.get("data", "")), validate=True)
+            loads_exact(decoded)
         except (ValueError, binascii.Error):
             raise structural("The Binary of a PATCH entry must hold a base64 JSON Patch", f"{where}.resource") from None
+        body = parse_body(decoded)
     if_match = req.get("ifMatch")
     if_none = req.get("ifNoneExist")
     full_url = entry.get("fullUrl")
@@ -124,10 +147,11 @@ def _error_entry(err: ApiError) -> str:
     return entry_text(None, None, {"response": {"status": status, "outcome": outcome}})
 
 
-def process_bundle(gw: Gateway, caller: Caller, info: KeyInfo, body: Any, base: str) -> Result:
-    """Run a batch or transaction Bundle; the answer is a batch-response or transaction-response."""
-    from ._gateway import _NO_BODY, EntryHeaders, Result  # pyright: ignore[reportPrivateUsage]
+def process_bundle(server: Router, who: Principal, body: Any) -> Result:
+    """Run a batch or transaction Bundle; the answer is a batch-response or transaction-response.
 
+    Every entry needs the key scope its interaction needs (``who.authorize``)."""
+    caller, base = who.caller, who.base
     bundle = obj(body)
     if bundle is None or bundle.get("resourceType") != "Bundle":
         raise structural("POST /v1/fhir takes a Bundle of type batch or transaction", "Bundle")
@@ -142,9 +166,9 @@ def process_bundle(gw: Gateway, caller: Caller, info: KeyInfo, body: Any, base: 
         for i, raw in enumerate(raw_entries):  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
             try:
                 entry = _parse_entry(i, raw)
-                gw._check_scope(info, entry.method)  # pyright: ignore[reportPrivateUsage]
+                who.authorize(interaction_kind(entry.method, entry.segs))
                 hdrs = EntryHeaders(entry.if_match, entry.if_none_exist)
-                result = gw.route(caller, info, entry.method, entry.segs, entry.pairs, entry.body, hdrs, base)
+                result = server.route(who, entry.method, entry.segs, entry.pairs, entry.body, hdrs)
                 out.append(_response_entry(base, entry, result))
             except ApiError as err:
                 out.append(_error_entry(err))
@@ -152,7 +176,7 @@ def process_bundle(gw: Gateway, caller: Caller, info: KeyInfo, body: Any, base: 
 
     entries = [_parse_entry(i, raw) for i, raw in enumerate(raw_entries)]  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
     for entry in entries:
-        gw._check_scope(info, entry.method)  # pyright: ignore[reportPrivateUsage]
+        who.authorize(interaction_kind(entry.method, entry.segs))
     mapping: dict[str, str] = {}
     for entry in entries:
         if entry.method == "POST" and len(entry.segs) == 1:
@@ -162,7 +186,7 @@ def process_bundle(gw: Gateway, caller: Caller, info: KeyInfo, body: Any, base: 
                     raise structural("Two entries share a fullUrl", f"Bundle.entry[{entry.index}].fullUrl")
                 mapping[entry.full_url] = f"{entry.segs[0]}/{entry.assigned_id}"
     results: dict[int, Result] = {}
-    with gw.store.write() as conn:
+    with server.store.write() as conn:
         # conditional creates that match an existing resource point their urn:uuid at it
         for entry in entries:
             if (
@@ -173,27 +197,25 @@ def process_bundle(gw: Gateway, caller: Caller, info: KeyInfo, body: Any, base: 
             ):
                 criteria = parse_qsl(entry.if_none_exist.lstrip("?"), keep_blank_values=True)
                 try:
-                    ids = gw._match(conn, caller, entry.segs[0], criteria, "ifNoneExist")  # pyright: ignore[reportPrivateUsage]
+                    ids = server.match(conn, caller, entry.segs[0], criteria, "ifNoneExist")
                 except ApiError as err:
                     raise _entry_failure(entry.index, err) from None
                 if len(ids) == 1:
                     mapping[entry.full_url] = f"{entry.segs[0]}/{ids[0]}"
         if mapping:
             for entry in entries:
-                if entry.body is not _NO_BODY:
+                if entry.body is not NO_BODY:
                     entry.body = _rewrite(entry.body, mapping)
         for entry in sorted(entries, key=lambda e: (_ORDER[e.method], e.index)):
             hdrs = EntryHeaders(entry.if_match, entry.if_none_exist)
             try:
-                results[entry.index] = gw.route(
-                    caller,
-                    info,
+                results[entry.index] = server.route(
+                    who,
                     entry.method,
                     entry.segs,
                     entry.pairs,
                     entry.body,
                     hdrs,
-                    base,
                     conn=conn,
                     assigned_id=entry.assigned_id,
                 )

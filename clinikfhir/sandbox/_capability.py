@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from types import ModuleType
 from typing import Any
 
 from clinikfhir._generated.resource_types import RESOURCE_TYPES
 from clinikfhir.search._capabilities import MODIFIER_EXTENSION, MODIFIERS_LISTED_EXTENSION
 
+from . import search
 from ._http import dumps
 
 _INTERACTIONS = [
@@ -23,7 +23,7 @@ _INTERACTIONS = [
 ]
 
 
-def _search_entry(search: ModuleType, rtype: str) -> dict[str, Any]:
+def _search_entry(rtype: str) -> dict[str, Any]:
     """``searchParam``, ``searchInclude`` and ``searchRevInclude`` for ``rtype``, exactly as the engine
     implements them (its ``capability_fragment``), each parameter listing the modifiers ``run``
     accepts on it (:data:`MODIFIER_EXTENSION`; ``type`` stands for a reference's ``:Type`` modifiers)."""
@@ -48,9 +48,8 @@ def _search_entry(search: ModuleType, rtype: str) -> dict[str, Any]:
     return out
 
 
-def capability_statement(search: ModuleType | None, software_version: str) -> bytes:
-    """The statement as JSON bytes. $everything is listed only when the search engine provides it."""
-    everything = search is not None and hasattr(search, "everything")
+def capability_statement(software_version: str) -> bytes:
+    """The statement as JSON bytes."""
     resources: list[dict[str, Any]] = []
     for rtype in sorted(RESOURCE_TYPES):
         entry: dict[str, Any] = {
@@ -59,16 +58,13 @@ def capability_statement(search: ModuleType | None, software_version: str) -> by
             "versioning": "versioned",
             "readHistory": True,
             "updateCreate": False,
-            "conditionalCreate": search is not None,
-            "conditionalUpdate": search is not None,
-            "conditionalDelete": "single" if search is not None else "not-supported",
+            "conditionalCreate": True,
+            "conditionalUpdate": True,
+            "conditionalDelete": "single",
         }
-        if search is None:
-            entry["interaction"] = [{"code": c} for c in _INTERACTIONS if c != "search-type"]
-        if search is not None:
-            entry.update(_search_entry(search, rtype))
+        entry.update(_search_entry(rtype))
         operations = [{"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"}]
-        if everything and rtype == "Patient":
+        if rtype == "Patient":
             operations.append(
                 {"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}
             )
@@ -95,11 +91,7 @@ def capability_statement(search: ModuleType | None, software_version: str) -> by
                         "https://clinikapi.com/tenant) and by environment."
                     )
                 },
-                **(
-                    {"extension": [{"url": MODIFIERS_LISTED_EXTENSION, "valueBoolean": True}]}
-                    if search is not None
-                    else {}
-                ),
+                "extension": [{"url": MODIFIERS_LISTED_EXTENSION, "valueBoolean": True}],
                 "resource": resources,
                 "interaction": [{"code": "batch"}, {"code": "transaction"}],
             }

@@ -11,24 +11,30 @@ import copy
 import re
 import sqlite3
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import Any
+from typing import Any, Literal
 
 import jsonpatch  # type: ignore[import-untyped, unused-ignore]
 import orjson
 
 from clinikfhir._generated.resource_types import RESOURCE_TYPES
 from clinikfhir._wire import ID_PATTERN as ID_RE
+from clinikfhir._wire import MAX_BODY_BYTES
 from clinikfhir.validation import has_errors, to_operation_outcome, validate
 
-from ._http import ApiError, ErrorIssue, arr, dumps, issue_error, loads_exact, obj
+from ._http import FHIR_JSON, ApiError, ErrorIssue, arr, check_json, dumps, issue_error, loads_exact, obj
 from ._store import Current, Store
 from ._tenant import check_patched, conflict, inject, tenant_tag
 
 TYPE_RE = re.compile(r"[A-Z][A-Za-z]{1,63}")
 PATCH_OPS = frozenset({"add", "remove", "replace", "move", "copy", "test"})
+MAX_RESOURCE_BYTES = MAX_BODY_BYTES
+"""The largest resource stored, as its canonical JSON (the same 1 MiB as the request body cap)."""
+MAX_PATCH_OPS = 256
+"""The most operations one JSON Patch may carry."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +43,40 @@ class Caller:
 
     env: str
     tenant: str
+
+
+Kind = Literal["read", "write"]
+"""What an interaction does to stored data: the key scope it needs (gateway.md §2)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who asks, where links point, and the scope check the gateway applies to every Bundle entry."""
+
+    caller: Caller
+    origin: str
+    """The public origin (``http://host:port``) every ``fullUrl`` and link is built on."""
+    authorize: Callable[[Kind], None]
+    """Raises the gateway's 403 when the key's scope does not allow that kind of interaction."""
+
+    @property
+    def base(self) -> str:
+        """The absolute FHIR base: ``{origin}/v1/fhir``."""
+        return f"{self.origin}/v1/fhir"
+
+
+_READ_OPERATIONS = frozenset({"_search", "$everything"})
+
+
+def interaction_kind(method: str, segs: Sequence[str]) -> Kind:
+    """``read`` for GET and for the reads sent as POST (``_search``, ``$everything``), else ``write``.
+
+    A Bundle at the root is a write; each of its entries is then checked on its own."""
+    if method == "GET":
+        return "read"
+    if method == "POST" and len(segs) in (2, 3) and segs[-1] in _READ_OPERATIONS:
+        return "read"
+    return "write"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +104,37 @@ class Stored:
         if location:
             out.append(("Location", f"/v1/fhir/{self.rtype}/{self.rid}/_history/{self.version}"))
         return out
+
+
+class _NoBody:
+    """The type of :data:`NO_BODY`."""
+
+    def __repr__(self) -> str:
+        return "NO_BODY"
+
+
+NO_BODY = _NoBody()
+"""The body of a request that sent none (distinct from a JSON ``null``)."""
+
+
+@dataclass(slots=True)
+class Result:
+    """What a FHIR interaction produced, before the gateway adds its headers."""
+
+    status: int
+    body: bytes = b""
+    headers: list[tuple[str, str]] = field(default_factory=lambda: [])
+    stored: Stored | None = None
+    content_type: str = FHIR_JSON
+
+
+@dataclass(slots=True)
+class EntryHeaders:
+    """The per-request (or per-Bundle-entry) conditional headers."""
+
+    if_match: str | None = None
+    if_none_exist: str | None = None
+    prefer: str | None = None
 
 
 def not_found() -> ApiError:
@@ -150,6 +221,8 @@ def _write(
     text: str | None = None
     if resource is not None:
         text, _ordered = canonical(resource, rtype, rid, version, stamp)
+        if len(text.encode("utf-8")) > MAX_RESOURCE_BYTES:
+            raise too_large(rtype)
     store.put_version(
         conn,
         env=caller.env,
@@ -192,14 +265,10 @@ def vread(conn: sqlite3.Connection, caller: Caller, rtype: str, rid: str, vid: s
     cur = Store.current(conn, caller.env, rtype, rid)
     if cur is None or cur.tenant != caller.tenant:
         raise not_found()
-    row = conn.execute(
-        "SELECT version, last_updated, deleted, body, tenant FROM history"
-        " WHERE env=? AND type=? AND id=? AND version=?",
-        (caller.env, rtype, rid, int(vid)),
-    ).fetchone()
-    if row is None or row[2] or row[4] != caller.tenant:
+    past = Store.version(conn, caller.env, rtype, rid, int(vid))
+    if past is None or past.body is None or past.tenant != caller.tenant:
         raise not_found()
-    return Stored(rtype, rid, int(row[0]), str(row[1]), str(row[3]))
+    return Stored(rtype, rid, past.version, past.last_updated, past.body)
 
 
 def check_if_match(if_match: str | None, version: int) -> None:
@@ -243,6 +312,22 @@ def update(
     return _write(store, conn, caller, rtype, rid, cur.version + 1, "PUT", resource)
 
 
+def too_large(rtype: str) -> ApiError:
+    """413: the resource (as a patch or a transaction made it) would exceed the 1 MiB cap."""
+    message = "The resource would exceed 1 MiB"
+    return ApiError(
+        413,
+        "PAYLOAD_TOO_LARGE",
+        message,
+        issues=[ErrorIssue("error", "too-costly", message, rtype).as_json()],
+        fhir=True,
+    )
+
+
+def _json_size(value: Any) -> int:
+    return len(dumps(value))
+
+
 def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386 JSON Merge Patch: objects merge recursively, null removes, everything else replaces."""
     if not isinstance(patch, dict):
@@ -257,6 +342,18 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 
 def _json_patch(doc: dict[str, Any], ops: list[Any], rtype: str) -> Any:
+    """Apply RFC 6902 ``ops`` one by one, with bounded work: at most :data:`MAX_PATCH_OPS` operations,
+    and a running size of the document checked after each (a chain of doubling ``copy`` operations stops
+    as soon as the document would pass 1 MiB, not after building it)."""
+    if len(ops) > MAX_PATCH_OPS:
+        raise ApiError(
+            422,
+            "VALIDATION_ERROR",
+            f"A JSON Patch may carry at most {MAX_PATCH_OPS} operations",
+            issues=[ErrorIssue("error", "too-costly", "too many patch operations", rtype).as_json()],
+            fhir=True,
+        )
+    size = _json_size(doc)
     for i, item in enumerate(ops):
         op = obj(item)
         if op is None or op.get("op") not in PATCH_OPS or not isinstance(op.get("path"), str):
@@ -270,6 +367,15 @@ def _json_patch(doc: dict[str, Any], ops: list[Any], rtype: str) -> Any:
         if kind in ("move", "copy") and not isinstance(op.get("from"), str):
             raise structural(f"JSON Patch operation {i} ({kind}) needs a from path", f"{rtype}")
         try:
+            if kind in ("add", "copy", "replace"):
+                added = op["value"] if kind != "copy" else jsonpatch.JsonPointer(op["from"]).resolve(doc)
+                size += _json_size(added)
+                if kind == "replace":
+                    size -= _json_size(jsonpatch.JsonPointer(op["path"]).resolve(doc))
+                if size > MAX_RESOURCE_BYTES:
+                    raise too_large(rtype)
+            elif kind == "remove":
+                size -= _json_size(jsonpatch.JsonPointer(op["path"]).resolve(doc))
             doc = jsonpatch.JsonPatch([op]).apply(doc, in_place=True)
         except jsonpatch.JsonPatchTestFailed:
             raise structural(f"JSON Patch operation {i} (test) failed", f"{rtype}") from None
@@ -321,10 +427,12 @@ def patch(
         if not isinstance(merged, dict):
             raise structural("The patched document is not a resource", rtype)
         patched = merged  # pyright: ignore[reportUnknownVariableType]
+        check_patched(patched, rtype, caller.tenant)  # one rule for both: the tenant tag must survive
     if patched.get("resourceType") != rtype:
         raise structural("the patch may not change resourceType", f"{rtype}.resourceType")
     if patched.get("id") != rid:
         raise structural("the patch may not change id", f"{rtype}.id")
+    check_json(patched)  # a patch can nest deeper or build what no request body could carry
     inject(patched, rtype, caller.tenant)  # defensive re-injection; a foreign tag was refused above
     validated(patched, rtype)
     return _write(store, conn, caller, rtype, rid, cur.version + 1, "PATCH", patched)
@@ -340,13 +448,19 @@ def delete(
 
 
 __all__ = [
+    "NO_BODY",
     "Caller",
+    "EntryHeaders",
+    "Kind",
+    "Principal",
+    "Result",
     "Stored",
     "check_id",
     "check_type",
     "conflict",
     "create",
     "delete",
+    "interaction_kind",
     "issue_error",
     "not_found",
     "owned",

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
+import math
 import os
+import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, cast
 
 import orjson
@@ -45,9 +48,12 @@ REASONS: dict[int, str] = {
 }
 REASONS[422] = "Unprocessable Entity"
 
+
 @dataclass(slots=True)
 class Request:
-    """One HTTP request as the gateway sees it (headers lower-cased, path still percent-encoded)."""
+    """One HTTP request as the gateway sees it (headers lower-cased, path still percent-encoded).
+
+    ``host`` and ``scheme`` are informational: links are built on the configured public base URL."""
 
     method: str
     path: str
@@ -162,6 +168,78 @@ def loads_exact(body: bytes | str) -> Any:
 
     Raises ValueError on malformed input (the message carries a position, never content)."""
     return decode(body)
+
+
+MAX_JSON_DEPTH = 100
+"""The deepest nesting of objects and arrays a request body (or a patched resource) may have."""
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+_BIG_NUMBER = re.compile(rb"[eE][+-]?0*[0-9]{3,}|[0-9]{300,}")
+_MAX_DOUBLE = Decimal("1.7976931348623157e308")
+
+
+def parse_body(raw: bytes) -> Any:
+    """A request body as JSON within the sandbox's bounds, else 400 INVALID_JSON naming where.
+
+    Bounds: nesting at most :data:`MAX_JSON_DEPTH` deep, strings of valid Unicode (no lone surrogate
+    such as ``"\\ud800"``), numbers within the range of a double (``1e999999`` is refused)."""
+    try:
+        value = loads_exact(raw)
+    except ValueError as exc:
+        raise ApiError(400, "INVALID_JSON", f"The request body is not valid JSON ({exc})") from None
+    # cheap scans first: most bodies cannot break any bound, and are not walked
+    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH or _SURROGATE.search(raw) or _BIG_NUMBER.search(raw):
+        check_json(value)
+    return value
+
+
+def _json_error(message: str, path: str) -> ApiError:
+    where = path if len(path) <= 200 else path[:197] + "..."
+    return ApiError(
+        400,
+        "INVALID_JSON",
+        f"{message} at {where}",
+        issues=[ErrorIssue("error", "structure", message, where).as_json()],
+        fhir=True,
+    )
+
+
+def check_json(value: object) -> None:
+    """Raise 400 INVALID_JSON (with the element path) when ``value`` breaks a bound of :func:`parse_body`."""
+    root = "$"
+    top = obj(value)
+    if top is not None and isinstance(top.get("resourceType"), str):
+        root = str(top["resourceType"])[:64]
+    stack: list[tuple[object, str, int]] = [(value, root, 1)]
+    while stack:
+        item, path, depth = stack.pop()
+        if isinstance(item, dict):
+            if depth > MAX_JSON_DEPTH:
+                raise _json_error(f"The JSON nests deeper than {MAX_JSON_DEPTH} levels", path)
+            for key, child in cast("dict[str, object]", item).items():
+                if not _valid_text(key):
+                    raise _json_error("A property name is not valid Unicode (a lone surrogate)", path)
+                stack.append((child, f"{path}.{key}", depth + 1))
+        elif isinstance(item, list):
+            if depth > MAX_JSON_DEPTH:
+                raise _json_error(f"The JSON nests deeper than {MAX_JSON_DEPTH} levels", path)
+            for i, child in enumerate(cast("list[object]", item)):
+                stack.append((child, f"{path}[{i}]", depth + 1))
+        elif isinstance(item, str):
+            if not _valid_text(item):
+                raise _json_error("A string is not valid Unicode (a lone surrogate)", path)
+        elif isinstance(item, Decimal):
+            if not item.is_finite() or abs(item) > _MAX_DOUBLE or (item != 0 and float(item) == 0.0):
+                raise _json_error("A number is out of range", path)
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise _json_error("A number is out of range", path)
+
+
+def _valid_text(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def obj(value: object) -> dict[str, Any] | None:

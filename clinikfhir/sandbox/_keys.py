@@ -5,12 +5,12 @@ from __future__ import annotations
 import secrets
 import string
 import threading
-import time
 from dataclasses import dataclass
 from typing import Literal
 
 from clinikfhir._wire import KEY_PATTERN as KEY_FORMAT
 
+from ._clock import Clock, SystemClock
 from ._http import ApiError
 
 Scope = Literal["read", "write", "*"]
@@ -21,7 +21,7 @@ _KEY_ALPHABET = string.ascii_letters + string.digits
 
 @dataclass(slots=True)
 class KeyInfo:
-    """What the gateway knows about a key. ``expires_at`` is a ``time.time()`` value or None."""
+    """What the gateway knows about a key. ``expires_at`` is a wall-clock time (the sandbox clock's) or None."""
 
     tenant: str
     scope: Scope
@@ -36,10 +36,11 @@ class KeyRing:
     Revocation bites immediately unless ``revocation_lag`` emulates the gateway's key cache (§2: up to
     60 s): a revoked key keeps working for that many seconds."""
 
-    def __init__(self, revocation_lag: float = 0.0) -> None:
-        if revocation_lag < 0:
+    def __init__(self, revocation_lag: float = 0.0, clock: Clock | None = None) -> None:
+        if not revocation_lag >= 0:
             raise ValueError("revocation_lag must not be negative")
         self.revocation_lag = revocation_lag
+        self.clock: Clock = clock or SystemClock()
         self._keys: dict[str, KeyInfo] = {}
         self._lock = threading.Lock()
 
@@ -71,7 +72,7 @@ class KeyRing:
             if info is None:
                 raise KeyError("no such key")
             if info.revoked_at is None:
-                info.revoked_at = time.time()
+                info.revoked_at = self.clock.time()
 
     def expire(self, key: str) -> None:
         """Make ``key`` expired now; later requests with it get 401 KEY_EXPIRED."""
@@ -79,7 +80,7 @@ class KeyRing:
             info = self._keys.get(key)
             if info is None:
                 raise KeyError("no such key")
-            info.expires_at = time.time() - 1.0
+            info.expires_at = self.clock.time() - 1.0
 
     def info(self, key: str) -> KeyInfo | None:
         with self._lock:
@@ -104,8 +105,9 @@ class KeyRing:
         info = self.info(key)
         if info is None:
             raise ApiError(401, "INVALID_KEY", "The API key is not valid")
-        if info.revoked_at is not None and time.time() - info.revoked_at >= self.revocation_lag:
+        now = self.clock.time()
+        if info.revoked_at is not None and now - info.revoked_at >= self.revocation_lag:
             raise ApiError(401, "KEY_REVOKED", "The API key has been revoked")
-        if info.expires_at is not None and info.expires_at <= time.time():
+        if info.expires_at is not None and info.expires_at <= now:
             raise ApiError(401, "KEY_EXPIRED", "The API key has expired")
         return info

@@ -6,9 +6,18 @@ from __future__ import annotations
 import hashlib
 import math
 import threading
-import time
-from collections import deque
+from collections import OrderedDict, deque
+from collections.abc import Generator
+from contextlib import contextmanager
 from dataclasses import dataclass
+
+from ._clock import Clock, SystemClock
+
+DEFAULT_IDEMPOTENCY_BYTES = 32 * 2**20
+"""The idempotency cache's default byte budget (32 MiB)."""
+MAX_LATENCY = 600.0
+"""The largest injectable latency, in seconds."""
+_ENTRY_OVERHEAD = 256  # bytes counted per cached response beyond its body and headers (key, digest, objects)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,11 +35,14 @@ class RateLimiter:
 
     Only admitted requests are counted: a rejected 429 does not use up the window further."""
 
-    def __init__(self, limit: int | None, window: float = 60.0) -> None:
+    def __init__(self, limit: int | None, window: float = 60.0, clock: Clock | None = None) -> None:
         if limit is not None and limit < 1:
             raise ValueError("rate_limit must be a positive integer or None")
+        if not (0 < window < math.inf):
+            raise ValueError("rate_window must be a positive number of seconds")
         self.limit = limit
         self.window = window
+        self.clock: Clock = clock or SystemClock()
         self._hits: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
@@ -39,7 +51,7 @@ class RateLimiter:
         limit = self.limit
         if limit is None:
             return None
-        now = time.monotonic()
+        now = self.clock.monotonic()
         with self._lock:
             hits = self._hits.setdefault(tenant, deque())
             while hits and hits[0] <= now - self.window:
@@ -59,58 +71,101 @@ class _Stored:
     headers: list[tuple[str, str]]
     body: bytes
     expires: float
+    size: int
+
+
+IdempotencyScope = tuple[str, str, str, str, str]
+"""(env, tenant, method, target, key)."""
 
 
 class IdempotencyCache:
-    """First responses by (env, tenant, method, path, key), kept for ``ttl`` seconds."""
+    """First responses by (env, tenant, method, path, key), kept for ``ttl`` seconds within a byte budget.
 
-    def __init__(self, ttl: float = 24 * 3600.0, max_entries: int = 50_000) -> None:
+    ``max_bytes`` bounds the bodies and headers held (plus a fixed overhead per entry); when a new
+    response would exceed it, expired entries and then the oldest ones are forgotten. A response larger
+    than the whole budget is not kept (its key then deduplicates nothing)."""
+
+    def __init__(
+        self, ttl: float = 24 * 3600.0, max_bytes: int = DEFAULT_IDEMPOTENCY_BYTES, clock: Clock | None = None
+    ) -> None:
+        if not (0 < ttl < math.inf):
+            raise ValueError("ttl must be a positive number of seconds")
+        if max_bytes < 0:
+            raise ValueError("max_bytes must not be negative")
         self.ttl = ttl
-        self.max_entries = max_entries
-        self._entries: dict[tuple[str, str, str, str, str], _Stored] = {}
-        self._inflight: dict[tuple[str, str, str, str, str], threading.Lock] = {}
+        self.max_bytes = max_bytes
+        self.clock: Clock = clock or SystemClock()
+        self._entries: OrderedDict[IdempotencyScope, _Stored] = OrderedDict()
+        self._bytes = 0
+        self._inflight: dict[IdempotencyScope, tuple[threading.Lock, int]] = {}
         self._lock = threading.Lock()
 
     @staticmethod
     def digest(body: bytes) -> str:
         return hashlib.sha256(body).hexdigest()
 
-    def slot_lock(self, scope: tuple[str, str, str, str, str]) -> threading.Lock:
-        """A lock serialising concurrent requests that carry the same key."""
+    @property
+    def bytes_used(self) -> int:
+        """Bytes counted against the budget now."""
         with self._lock:
-            lock = self._inflight.get(scope)
-            if lock is None:
-                lock = self._inflight[scope] = threading.Lock()
-            return lock
+            return self._bytes
 
-    def get(self, scope: tuple[str, str, str, str, str]) -> _Stored | None:
-        now = time.time()
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+    @contextmanager
+    def slot(self, scope: IdempotencyScope) -> Generator[None, None, None]:
+        """Serialise concurrent requests that carry the same key (the lock is dropped when unused)."""
+        with self._lock:
+            lock, users = self._inflight.get(scope, (threading.Lock(), 0))
+            self._inflight[scope] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._lock:
+                lock, users = self._inflight[scope]
+                if users <= 1:
+                    del self._inflight[scope]
+                else:
+                    self._inflight[scope] = (lock, users - 1)
+
+    def get(self, scope: IdempotencyScope) -> _Stored | None:
+        now = self.clock.time()
         with self._lock:
             stored = self._entries.get(scope)
             if stored is not None and stored.expires <= now:
-                del self._entries[scope]
+                self._drop(scope)
                 return None
             return stored
 
+    def _drop(self, scope: IdempotencyScope) -> None:
+        stored = self._entries.pop(scope)
+        self._bytes -= stored.size
+
     def put(
         self,
-        scope: tuple[str, str, str, str, str],
+        scope: IdempotencyScope,
         digest: str,
         status: int,
         headers: list[tuple[str, str]],
         body: bytes,
     ) -> None:
+        size = len(body) + sum(len(k) + len(v) for k, v in headers) + sum(map(len, scope)) + _ENTRY_OVERHEAD
+        now = self.clock.time()
         with self._lock:
-            if len(self._entries) >= self.max_entries:  # forget expired entries, then the oldest
-                now = time.time()
+            if scope in self._entries:
+                self._drop(scope)
+            if size > self.max_bytes:
+                return
+            if self._bytes + size > self.max_bytes:  # forget expired entries, then the oldest
                 for k in [k for k, v in self._entries.items() if v.expires <= now]:
-                    del self._entries[k]
-                    self._inflight.pop(k, None)
-                while len(self._entries) >= self.max_entries:
-                    oldest = next(iter(self._entries))
-                    del self._entries[oldest]
-                    self._inflight.pop(oldest, None)
-            self._entries[scope] = _Stored(digest, status, headers, body, time.time() + self.ttl)
+                    self._drop(k)
+                while self._entries and self._bytes + size > self.max_bytes:
+                    self._drop(next(iter(self._entries)))
+            self._entries[scope] = _Stored(digest, status, headers, body, now + self.ttl, size)
+            self._bytes += size
 
 
 @dataclass(slots=True)
@@ -146,9 +201,9 @@ class Faults:
             self._state.fail_retry_after = retry_after
 
     def latency(self, seconds: float) -> None:
-        """Delay every request by ``seconds`` (0 turns it off)."""
-        if seconds < 0:
-            raise ValueError("latency must not be negative")
+        """Delay every request by ``seconds`` (0 turns it off; at most :data:`MAX_LATENCY`)."""
+        if not (0 <= seconds <= MAX_LATENCY):
+            raise ValueError(f"latency must be a number of seconds from 0 to {MAX_LATENCY:g}")
         with self._lock:
             self._state.latency = seconds
 

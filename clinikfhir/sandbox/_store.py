@@ -9,17 +9,17 @@ from __future__ import annotations
 import datetime as _dt
 import sqlite3
 import threading
-import time
 from collections import deque
 from collections.abc import Generator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
 import orjson
 
-from ._http import iso_instant, now_utc
+from . import search
+from ._clock import Clock, SystemClock
+from ._http import iso_instant
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS resources(env TEXT, type TEXT, id TEXT, tenant TEXT, version INTEGER,
@@ -31,13 +31,8 @@ CREATE INDEX IF NOT EXISTS resources_by_tenant ON resources(env, tenant, type, l
 """
 
 
-def search_module() -> ModuleType | None:
-    """The search engine package (interface 6), or None when it is not installed yet."""
-    try:
-        from clinikfhir.sandbox import search
-    except ImportError:
-        return None
-    return search
+class OverBudget(Exception):
+    """The request's time budget (:meth:`Store.budget`) ran out between two store calls."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,14 +46,29 @@ class Current:
     body: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class Version:
+    """One row of a resource's history (``body`` None = deleted)."""
+
+    rtype: str
+    rid: str
+    tenant: str
+    version: int
+    last_updated: str
+    deleted: bool
+    method: str
+    body: str | None
+
+
 class Store:
     """SQLite storage of resources and their history. Use :meth:`read` and :meth:`write`."""
 
-    def __init__(self, path: str | None = None, *, index_lag: float = 0.0) -> None:
-        if index_lag < 0:
+    def __init__(self, path: str | None = None, *, index_lag: float = 0.0, clock: Clock | None = None) -> None:
+        if not index_lag >= 0:
             raise ValueError("index_lag must not be negative")
         self.path = path
         self.index_lag = index_lag
+        self.clock: Clock = clock or SystemClock()
         # with an index lag: versions written by the open transaction, then versions waiting to be indexed
         self._unindexed: list[tuple[str, str, str, str, int]] = []
         self._due: deque[tuple[float, tuple[str, str, str, str, int]]] = deque()
@@ -75,10 +85,8 @@ class Store:
         self._writer.executescript(SCHEMA)
         latest = self._writer.execute("SELECT MAX(last_updated) FROM history").fetchone()[0]
         self._last_instant = str(latest) if latest else ""
-        self.search = search_module()
-        if self.search is not None:
-            with self.write() as conn:
-                self.search.install(conn)
+        with self.write() as conn:
+            search.install(conn)
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
@@ -93,6 +101,7 @@ class Store:
     @contextmanager
     def write(self) -> Generator[sqlite3.Connection, None, None]:
         """The writer connection inside ``BEGIN IMMEDIATE``; committed on success, rolled back on error."""
+        self.check_budget()
         with self._write_lock:
             if self._closed:
                 raise RuntimeError("the sandbox store is closed")
@@ -102,25 +111,29 @@ class Store:
                 return
             conn.execute("BEGIN IMMEDIATE")
             try:
-                yield conn
+                with self._guard(conn):
+                    yield conn
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # an interrupted write may already have rolled back
+                    conn.execute("ROLLBACK")
                 self._unindexed.clear()
                 raise
             conn.execute("COMMIT")
             if self._unindexed:
-                due = time.monotonic() + self.index_lag
+                due = self.clock.monotonic() + self.index_lag
                 self._due.extend((due, item) for item in self._unindexed)
                 self._unindexed.clear()
 
     @contextmanager
     def read(self) -> Generator[sqlite3.Connection, None, None]:
         """A connection for reading committed data, inside one read transaction (a consistent snapshot)."""
+        self.check_budget()
         if self.path is None:
             with self._write_lock:
                 if self._closed:
                     raise RuntimeError("the sandbox store is closed")
-                yield self._writer
+                with self._guard(self._writer):
+                    yield self._writer
             return
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
@@ -134,19 +147,60 @@ class Store:
             # the writer is idle, or this thread holds it: read through it so a transaction sees its own writes
             try:
                 if self._writer.in_transaction:
-                    yield self._writer
+                    with self._guard(self._writer):
+                        yield self._writer
                     return
             finally:
                 self._write_lock.release()
         conn.execute("BEGIN")  # one snapshot for the whole read (a search and the bodies it returns)
         try:
-            yield conn
+            with self._guard(conn):
+                yield conn
         finally:
             conn.execute("COMMIT")
 
+    @contextmanager
+    def budget(self, seconds: float | None) -> Generator[None, None, None]:
+        """Bound the SQLite work of this thread's store calls in the block to ``seconds`` (None: unbounded).
+
+        Past the deadline the running statement is interrupted (``sqlite3.OperationalError``,
+        "interrupted") and its write transaction rolled back."""
+        previous = getattr(self._local, "deadline", None)
+        self._local.deadline = None if seconds is None else self.clock.monotonic() + seconds
+        try:
+            yield
+        finally:
+            self._local.deadline = previous
+
+    def check_budget(self) -> None:
+        """Raise :class:`OverBudget` when this thread's deadline has passed."""
+        deadline: float | None = getattr(self._local, "deadline", None)
+        if deadline is not None and self.clock.monotonic() > deadline:
+            raise OverBudget
+
+    @contextmanager
+    def _guard(self, conn: sqlite3.Connection) -> Generator[None, None, None]:
+        """Interrupt ``conn``'s statements once this thread's deadline has passed (outermost use only)."""
+        deadline: float | None = getattr(self._local, "deadline", None)
+        if deadline is None or getattr(self._local, "guarding", False):
+            yield
+            return
+        clock = self.clock
+
+        def over() -> int:
+            return 1 if clock.monotonic() > deadline else 0
+
+        conn.set_progress_handler(over, 1000)
+        self._local.guarding = True
+        try:
+            yield
+        finally:
+            conn.set_progress_handler(None, 0)
+            self._local.guarding = False
+
     def next_instant(self) -> str:
         """A fresh lastUpdated instant, strictly later than every earlier one (call under the write lock)."""
-        stamp = iso_instant(now_utc())
+        stamp = iso_instant(_dt.datetime.fromtimestamp(self.clock.time(), _dt.UTC))
         if stamp <= self._last_instant:
             last = _dt.datetime.strptime(self._last_instant, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=_dt.UTC)
             stamp = iso_instant(last + _dt.timedelta(microseconds=1))
@@ -178,6 +232,7 @@ class Store:
         resource: dict[str, Any] | None,
     ) -> None:
         """Write one version (``body`` None = deleted) and reindex it, inside the caller's transaction."""
+        self.check_budget()
         deleted = 1 if body is None else 0
         conn.execute(
             "INSERT OR REPLACE INTO resources(env, type, id, tenant, version, last_updated, deleted, body)"
@@ -189,12 +244,10 @@ class Store:
             " VALUES (?,?,?,?,?,?,?,?,?)",
             (env, rtype, rid, tenant, version, last_updated, deleted, method, body),
         )
-        if self.search is None:
-            return
         if self.index_lag > 0:
             self._unindexed.append((env, rtype, rid, tenant, version))
         else:
-            self.search.reindex(conn, env=env, type=rtype, id=rid, tenant=tenant, resource=resource)
+            search.reindex(conn, env=env, type=rtype, id=rid, tenant=tenant, resource=resource)
 
     def catch_up(self) -> None:
         """Index the versions whose index lag has passed (a no-op without a lag).
@@ -202,7 +255,7 @@ class Store:
         With ``index_lag`` the search index trails the store like the real gateway's (gateway.md §10):
         reads see a write at once, searches only once it is indexed, and a deleted resource lingers in
         search results until its deletion is indexed."""
-        if self.search is None or not self._due:
+        if not self._due:
             return
         with self._write_lock:
             if self._writer.in_transaction:  # inside a request's transaction: catch up on the next search
@@ -210,9 +263,8 @@ class Store:
             self._index_due()
 
     def _index_due(self) -> None:
-        assert self.search is not None
-        with self.write() as conn:
-            now = time.monotonic()
+        with self.budget(None), self.write() as conn:  # indexing owes nothing to the request's budget
+            now = self.clock.monotonic()
             while self._due and self._due[0][0] <= now:
                 _, (env, rtype, rid, tenant, version) = self._due.popleft()
                 row = conn.execute(
@@ -221,7 +273,58 @@ class Store:
                 ).fetchone()
                 body = row[0] if row is not None else None
                 resource = orjson.loads(body) if body is not None else None
-                self.search.reindex(conn, env=env, type=rtype, id=rid, tenant=tenant, resource=resource)
+                search.reindex(conn, env=env, type=rtype, id=rid, tenant=tenant, resource=resource)
+
+    @staticmethod
+    def version(conn: sqlite3.Connection, env: str, rtype: str, rid: str, version: int) -> Version | None:
+        """One version of a resource from its history, or None."""
+        row = conn.execute(
+            "SELECT tenant, last_updated, deleted, method, body FROM history"
+            " WHERE env=? AND type=? AND id=? AND version=?",
+            (env, rtype, rid, version),
+        ).fetchone()
+        if row is None:
+            return None
+        body = None if row[2] or row[4] is None else str(row[4])
+        return Version(rtype, rid, str(row[0]), version, str(row[1]), bool(row[2]), str(row[3]), body)
+
+    @staticmethod
+    def history_page(
+        conn: sqlite3.Connection,
+        *,
+        env: str,
+        tenant: str,
+        rtype: str,
+        rid: str | None,
+        since: str | None,
+        offset: int,
+        count: int,
+    ) -> tuple[int, list[Version]]:
+        """(total, one page) of a type's or a resource's history in ``tenant``, newest first."""
+        where = "env=? AND type=? AND tenant=?"
+        args: list[Any] = [env, rtype, tenant]
+        if rid is not None:
+            where += " AND id=?"
+            args.append(rid)
+        if since is not None:
+            where += " AND last_updated>=?"
+            args.append(since)
+        total = int(conn.execute(f"SELECT COUNT(*) FROM history WHERE {where}", args).fetchone()[0])  # noqa: S608
+        rows = conn.execute(
+            f"SELECT id, version, last_updated, deleted, method, body FROM history WHERE {where}"  # noqa: S608
+            " ORDER BY last_updated DESC, version DESC LIMIT ? OFFSET ?",
+            [*args, count, offset],
+        ).fetchall()
+        page = [
+            Version(rtype, str(r[0]), tenant, int(r[1]), str(r[2]), bool(r[3]), str(r[4]), None if r[3] else str(r[5]))
+            for r in rows
+        ]
+        return total, page
+
+    @staticmethod
+    def tenants(conn: sqlite3.Connection) -> set[str]:
+        """Every tenant that owns stored data (in any environment)."""
+        return {str(row[0]) for row in conn.execute("SELECT DISTINCT tenant FROM history")}
 
     def close(self) -> None:
         """Close every connection. Later use raises RuntimeError."""

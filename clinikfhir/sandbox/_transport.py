@@ -1,9 +1,12 @@
-"""In-process httpx transports (sync and async): the gateway without sockets."""
+"""In-process httpx transports (sync and async): the gateway without sockets.
+
+Injected latency passes on the sandbox's clock and honours the request's read timeout: when the
+latency exceeds it, the transport waits only the timeout and raises :class:`httpx.ReadTimeout`, as a
+socket would (the write, if any, is committed all the same)."""
 
 from __future__ import annotations
 
-import asyncio
-import time
+from typing import cast
 
 import httpx
 
@@ -39,6 +42,19 @@ def _dropped(request: httpx.Request) -> httpx.RemoteProtocolError:
     return httpx.RemoteProtocolError("Server disconnected without sending a complete response.", request=request)
 
 
+def _wait(request: httpx.Request, delay: float) -> tuple[float, bool]:
+    """(seconds to wait, whether the read then times out) for an injected ``delay``."""
+    timeouts: object = request.extensions.get("timeout")
+    read: object = cast("dict[str, object]", timeouts).get("read") if isinstance(timeouts, dict) else None
+    if isinstance(read, (int, float)) and delay > read:
+        return float(read), True
+    return delay, False
+
+
+def _timed_out(request: httpx.Request) -> httpx.ReadTimeout:
+    return httpx.ReadTimeout("The read operation timed out", request=request)
+
+
 class SandboxTransport(httpx.BaseTransport):
     """A sync httpx transport that hands each request to the gateway in this process."""
 
@@ -49,7 +65,10 @@ class SandboxTransport(httpx.BaseTransport):
         body = request.read()
         response = self.gateway.handle(_to_request(request, body))
         if response.delay > 0:
-            time.sleep(response.delay)
+            wait, timed_out = _wait(request, response.delay)
+            self.gateway.clock.sleep(wait)
+            if timed_out:
+                raise _timed_out(request)
         if response.drop:
             raise _dropped(request)
         return _to_response(request, response)
@@ -65,7 +84,10 @@ class AsyncSandboxTransport(httpx.AsyncBaseTransport):
         body = await request.aread()
         response = self.gateway.handle(_to_request(request, body))
         if response.delay > 0:
-            await asyncio.sleep(response.delay)
+            wait, timed_out = _wait(request, response.delay)
+            await self.gateway.clock.asleep(wait)
+            if timed_out:
+                raise _timed_out(request)
         if response.drop:
             raise _dropped(request)
         return _to_response(request, response)

@@ -271,7 +271,7 @@ def test_type_history_paging(gw: Gw) -> None:
         nxt = [link["url"] for link in page["link"] if link["relation"] == "next"]
         if not nxt:
             break
-        assert nxt[0].startswith("/v1/fhir/Patient/_history?")
+        assert nxt[0].startswith(f"{gw.sb.public_base_url}/v1/fhir/Patient/_history?")
         page = c.get(nxt[0]).json()
         seen += [e["resource"]["id"] for e in page["entry"]]
     assert len(seen) == len(set(seen)) == 5

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
+import secrets
 import socket
-import time
 
 import httpx
 import pytest
 
-from clinikfhir.sandbox import Sandbox
+from clinikfhir.sandbox import ManualClock, Sandbox
 
 from .conftest import Gw
 from .helpers import observation, patient
@@ -47,7 +47,7 @@ def test_revoked_and_expired_keys(gw: Gw) -> None:
     gw.sb.revoke_key(key)
     body = _error(c.get("/v1/fhir/Patient"), 401, "KEY_REVOKED")
     assert key not in str(body)
-    key2 = gw.sb.add_key(f"clk_test_exp{time.time_ns()}", "org_exp", expires_in=60)
+    key2 = gw.sb.add_key(f"clk_test_exp{secrets.token_hex(6)}", "org_exp", expires_in=60)
     c2 = gw.client(key2)
     assert c2.get("/v1/fhir/Patient").status_code == 200
     gw.sb.expire_key(key2)
@@ -55,17 +55,31 @@ def test_revoked_and_expired_keys(gw: Gw) -> None:
 
 
 def test_revocation_lag_emulates_the_key_cache() -> None:
-    with Sandbox(revocation_lag=1.5) as sb:
+    clock = ManualClock()
+    with Sandbox(revocation_lag=60, clock=clock) as sb:
         key = sb.create_key("org_lag")
         c = sb.client(key)
         sb.revoke_key(key)
         assert c.get("/v1/fhir/Patient").status_code == 200  # still cached
-        time.sleep(1.6)
+        clock.advance(59.9)
+        assert c.get("/v1/fhir/Patient").status_code == 200
+        clock.advance(0.1)
         _error(c.get("/v1/fhir/Patient"), 401, "KEY_REVOKED")
 
 
+def test_key_expiry_follows_the_clock() -> None:
+    clock = ManualClock()
+    with Sandbox(clock=clock) as sb:
+        c = sb.client(sb.create_key("org_exp", expires_in=30))
+        assert c.get("/v1/fhir/Patient").status_code == 200
+        clock.advance(29.5)
+        assert c.get("/v1/fhir/Patient").status_code == 200
+        clock.advance(0.5)
+        _error(c.get("/v1/fhir/Patient"), 401, "KEY_EXPIRED")
+
+
 def test_scopes(gw: Gw) -> None:
-    tenant = f"org_scope{time.time_ns()}"
+    tenant = f"org_scope{secrets.token_hex(6)}"
     full = gw.client(gw.key(tenant, "*"))
     reader = gw.client(gw.key(tenant, "read"))
     writer = gw.client(gw.key(tenant, "write"))
@@ -82,7 +96,7 @@ def test_scopes(gw: Gw) -> None:
 
 
 def test_test_and_live_data_are_invisible_to_each_other(gw: Gw) -> None:
-    tenant = f"org_env{time.time_ns()}"
+    tenant = f"org_env{secrets.token_hex(6)}"
     test = gw.client(gw.key(tenant, env="test"))
     live = gw.client(gw.key(tenant, env="live"))
     pid = test.post("/v1/fhir/Patient", json=patient()).json()["id"]
@@ -200,13 +214,18 @@ def test_rate_limit_per_organisation(mode: str) -> None:
 
 
 def test_rate_limit_window_rolls() -> None:
-    with Sandbox(rate_limit=2, rate_window=1.5) as sb:
+    clock = ManualClock()
+    with Sandbox(rate_limit=2, rate_window=60, clock=clock) as sb:
         c = sb.client(sb.create_key("org_roll"))
         assert c.get("/v1/fhir/Patient").status_code == 200
+        clock.advance(30)
+        assert c.get("/v1/fhir/Patient").status_code == 200
+        r = c.get("/v1/fhir/Patient")
+        assert r.status_code == 429
+        assert r.headers["retry-after"] == "30"  # the first hit leaves the window in 30 s
+        clock.advance(30)
         assert c.get("/v1/fhir/Patient").status_code == 200
         assert c.get("/v1/fhir/Patient").status_code == 429
-        time.sleep(1.6)
-        assert c.get("/v1/fhir/Patient").status_code == 200
 
 
 def test_no_rate_limit_by_default(gw: Gw) -> None:
@@ -276,18 +295,51 @@ def test_fail_next_then_recover(gw: Gw) -> None:
     assert c.get("/v1/fhir/Patient").status_code == 200
 
 
-def test_latency(gw: Gw) -> None:
-    c = gw.client(gw.key())
-    gw.sb.faults.latency(0.2)
-    try:
-        start = time.monotonic()
+def test_latency_in_process_passes_on_the_clock_and_honours_the_timeout() -> None:
+    clock = ManualClock()
+    with Sandbox(clock=clock) as sb:
+        c = sb.client(sb.create_key("org_slow"), timeout=5.0)
+        sb.faults.latency(0.2)
+        before = clock.time()
         assert c.get("/v1/fhir/Patient").status_code == 200
-        assert time.monotonic() - start >= 0.2
-        if gw.mode == "http":
+        assert clock.time() - before == pytest.approx(0.2)
+        sb.faults.latency(30)
+        before = clock.time()
+        with pytest.raises(httpx.ReadTimeout):
+            c.post("/v1/fhir/Patient", json=patient())
+        assert clock.time() - before == pytest.approx(5.0)  # waited the read timeout, not the latency
+        sb.faults.latency(0)
+        assert c.get("/v1/fhir/Patient").json()["total"] == 1  # the timed-out create was committed
+
+
+async def test_latency_in_process_async_honours_the_timeout() -> None:
+    clock = ManualClock()
+    with Sandbox(clock=clock) as sb:
+        key = sb.create_key("org_slow")
+        headers = {"x-api-key": key}
+        async with httpx.AsyncClient(
+            base_url=sb.base_url, transport=sb.async_transport(), headers=headers, timeout=2.0
+        ) as c:
+            sb.faults.latency(10)
+            before = clock.time()
             with pytest.raises(httpx.ReadTimeout):
-                gw.client(gw.key(), timeout=0.05).get("/v1/fhir/Patient")
+                await c.get("/v1/fhir/Patient")
+            assert clock.time() - before == pytest.approx(2.0)
+
+
+def test_latency_over_http_times_the_client_out(served_sandbox: Sandbox) -> None:
+    key = served_sandbox.create_key("org_slow_http")
+    served_sandbox.faults.latency(600)  # far beyond the client's timeout: no race
+    try:
+        with (
+            httpx.Client(base_url=served_sandbox.base_url, headers={"x-api-key": key}, timeout=0.2) as c,
+            pytest.raises(httpx.ReadTimeout),
+        ):
+            c.get("/v1/fhir/Patient")
     finally:
-        gw.sb.faults.latency(0)
+        served_sandbox.faults.latency(0)
+    with httpx.Client(base_url=served_sandbox.base_url, headers={"x-api-key": key}) as c:
+        assert c.get("/v1/fhir/Patient").status_code == 200
 
 
 def test_drop_after_commit_loses_response_but_keeps_write(gw: Gw) -> None:
@@ -332,16 +384,21 @@ def test_admin_fault_route_is_loopback_only() -> None:
         assert sb.faults.pending()["fail_next"] == 0
 
 
-def test_idempotency_cache_is_bounded() -> None:
+def test_idempotency_cache_is_bounded_in_bytes_and_time() -> None:
     from clinikfhir.sandbox._limits import IdempotencyCache
 
-    cache = IdempotencyCache(max_entries=3)
+    clock = ManualClock()
+    cache = IdempotencyCache(ttl=3600, max_bytes=4000, clock=clock)
     scopes = [("test", "org", "POST", "/v1/fhir/Patient", f"k{i}") for i in range(5)]
     for scope in scopes:
-        cache.put(scope, "d", 201, [], b"{}")
-    assert cache.get(scopes[0]) is None
-    assert cache.get(scopes[1]) is None
+        cache.put(scope, "d", 201, [], b"x" * 1000)
+        assert cache.bytes_used <= 4000
+    assert cache.get(scopes[0]) is None  # the oldest went first
     assert cache.get(scopes[4]) is not None
-    expired = IdempotencyCache(ttl=0.0)
-    expired.put(scopes[0], "d", 201, [], b"{}")
-    assert expired.get(scopes[0]) is None
+    cache.put(scopes[0], "d", 201, [], b"x" * 5000)  # larger than the whole budget: not kept
+    assert cache.get(scopes[0]) is None
+    assert cache.bytes_used <= 4000
+    clock.advance(3599)
+    assert cache.get(scopes[4]) is not None
+    clock.advance(1)
+    assert cache.get(scopes[4]) is None

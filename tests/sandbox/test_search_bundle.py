@@ -23,10 +23,10 @@ def test_searchset_shape(gw: Gw) -> None:
     assert bundle["resourceType"] == "Bundle"
     assert bundle["type"] == "searchset"
     assert bundle["total"] == 1
-    assert _links(bundle)["self"] == f"/v1/fhir/Patient?_id={pid}&_count=20"
+    assert _links(bundle)["self"] == f"{gw.sb.public_base_url}/v1/fhir/Patient?_id={pid}&_count=20"
     (entry,) = bundle["entry"]
     assert entry["search"] == {"mode": "match"}
-    assert entry["fullUrl"].endswith(f"/v1/fhir/Patient/{pid}")
+    assert entry["fullUrl"] == f"{gw.sb.public_base_url}/v1/fhir/Patient/{pid}"
     assert entry["resource"] == c.get(f"/v1/fhir/Patient/{pid}").json()
 
 
@@ -44,7 +44,7 @@ def test_count_clamp_and_paging(gw: Gw) -> None:
         links = _links(page)
         if "next" not in links:
             break
-        assert links["next"].startswith("/v1/fhir/Patient?_sort=_lastUpdated&_count=10&_page=")
+        assert links["next"].startswith(f"{gw.sb.public_base_url}/v1/fhir/Patient?_sort=_lastUpdated&_count=10&_page=")
         page = c.get(links["next"]).json()
         assert page["total"] == 23
     assert len(seen) == 23
@@ -309,7 +309,7 @@ def test_everything(gw: Gw) -> None:
     everyone = c.get("/v1/fhir/Patient/$everything", params={"_count": 2}).json()
     assert everyone["total"] == 4
     nxt = _links(everyone)["next"]
-    assert nxt.startswith("/v1/fhir/Patient/$everything?")
+    assert nxt.startswith(f"{gw.sb.public_base_url}/v1/fhir/Patient/$everything?")
     assert len(c.get(nxt).json()["entry"]) == 2
     assert c.get(f"/v1/fhir/Patient/{pid}/$everything", params={"bogus": "1"}).status_code == 400
 
@@ -416,35 +416,35 @@ def test_transaction_conditional_create_points_urn_at_existing_and_patch_entries
 
 
 def test_index_lag_makes_search_eventually_consistent() -> None:
-    import time
+    from clinikfhir.sandbox import ManualClock, Sandbox
 
-    from clinikfhir.sandbox import Sandbox
-
-    with Sandbox(index_lag=1.5) as sb:
+    clock = ManualClock()
+    with Sandbox(index_lag=10, clock=clock) as sb:
         c = sb.client(sb.create_key("org_lag"))
         pid = c.post("/v1/fhir/Patient", json=patient()).json()["id"]
         assert c.get(f"/v1/fhir/Patient/{pid}").status_code == 200  # reads: immediate
         assert c.get("/v1/fhir/Patient", params={"_id": pid}).json()["total"] == 0  # search: not yet
         r = c.post("/v1/fhir/Patient", json=patient(), headers={"If-None-Exist": f"_id={pid}"})
         assert r.status_code == 201  # conditional create sees the same lagging index
-        time.sleep(1.6)
+        clock.advance(9.9)
+        assert c.get("/v1/fhir/Patient", params={"_id": pid}).json()["total"] == 0
+        clock.advance(0.1)
         assert c.get("/v1/fhir/Patient", params={"_id": pid}).json()["total"] == 1
         assert c.delete(f"/v1/fhir/Patient/{pid}").status_code == 204
         assert c.get(f"/v1/fhir/Patient/{pid}").status_code == 404  # read: gone at once
         lingering = c.get("/v1/fhir/Patient", params={"_id": pid}).json()
         assert lingering["total"] == 1  # search: the delete lingers
         assert lingering["entry"][0]["resource"]["id"] == pid
-        time.sleep(1.6)
+        clock.advance(10)
         assert c.get("/v1/fhir/Patient", params={"_id": pid}).json()["total"] == 0
         assert sb.internal_errors == []
 
 
 def test_index_lag_discards_rolled_back_writes() -> None:
-    import time
+    from clinikfhir.sandbox import ManualClock, Sandbox
 
-    from clinikfhir.sandbox import Sandbox
-
-    with Sandbox(index_lag=0.05) as sb:
+    clock = ManualClock()
+    with Sandbox(index_lag=0.05, clock=clock) as sb:
         c = sb.client(sb.create_key("org_lag2"))
         bundle = {
             "resourceType": "Bundle",
@@ -455,6 +455,6 @@ def test_index_lag_discards_rolled_back_writes() -> None:
             ],
         }
         assert c.post("/v1/fhir", json=bundle).status_code == 404
-        time.sleep(0.1)
+        clock.advance(0.1)
         assert c.get("/v1/fhir/Patient").json()["total"] == 0
         assert sb.internal_errors == []
