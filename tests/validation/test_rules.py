@@ -76,6 +76,53 @@ def test_valid_primitive_values_pass(field: str, value: Any) -> None:
     assert errors(patient(**{field: value})) == []
 
 
+# -- calendar dates: R4 "dates SHALL be valid dates", beyond the patterns' 31 days in every month ------
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "valid"),
+    [
+        ("birthDate", "2019-02-30", False),
+        ("birthDate", "2019-04-31", False),
+        ("birthDate", "2019-02-29", False),  # not a leap year
+        ("birthDate", "1900-02-29", False),  # divisible by 100, not by 400
+        ("birthDate", "2020-02-29", True),
+        ("birthDate", "2000-02-29", True),  # divisible by 400
+        ("birthDate", "2019-04-30", True),
+        ("birthDate", "2019-12-31", True),
+        ("birthDate", "2019", True),  # partial dates name no day
+        ("birthDate", "2019-02", True),
+        ("deceasedDateTime", "2019-02-30", False),
+        ("deceasedDateTime", "2019-02-30T10:00:00+01:00", False),
+        ("deceasedDateTime", "2019-06-31T10:00:00Z", False),
+        ("deceasedDateTime", "2020-02-29T10:00:00Z", True),
+        ("deceasedDateTime", "2019-02", True),
+        ("meta.lastUpdated", "2019-02-30T10:00:00Z", False),
+        ("meta.lastUpdated", "2019-02-28T10:00:00Z", True),
+        ("meta.lastUpdated", "2016-12-31T23:59:60Z", True),  # a leap second: the day is real
+    ],
+)
+def test_dates_must_be_days_of_the_calendar(path: str, value: str, valid: bool) -> None:
+    data: dict[str, Any] = (
+        patient(meta={"lastUpdated": value}) if path == "meta.lastUpdated" else patient(**{path: value})
+    )
+    issues = validate(data)
+    assert [(i.key, i.path) for i in issues if i.is_error] == ([] if valid else [("format", f"Patient.{path}")])
+    assert all(value not in i.message for i in issues)
+
+
+def test_an_instant_on_a_day_that_does_not_exist_is_refused() -> None:
+    data = observation(issued="2000-02-30T19:08:38.458+00:00", effectiveInstant="2000-02-30T19:08:38Z")
+    issues = [i for i in validate(data) if i.is_error]
+    assert [(i.key, i.path) for i in issues] == [
+        ("format", "Observation.issued"),
+        ("format", "Observation.effectiveInstant"),
+    ]
+    assert [i.message for i in issues] == ["is not a valid instant: no such day in that month"] * 2
+    ext = patient(extension=[{"url": "http://example.org/e", "valueDate": "2021-02-29"}])
+    assert errors(ext) == [("format", "Patient.extension[0].valueDate")]
+
+
 @pytest.mark.parametrize(
     ("type_path", "value", "ok"),
     [
