@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import re
+import warnings
 from collections.abc import Collection
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -62,8 +63,29 @@ def validate(
             walker.add("fatal", "structure", "Resource", "resourceType is missing", "structure")
         else:
             walker.resource(data, rtype, None, None)  # pyright: ignore[reportUnknownArgumentType]
+    if walker.unevaluated and not any(i.is_error for i in walker.issues):
+        # A rule that could not run on an otherwise valid resource may be letting an invalid one
+        # through: say so loudly. (With other errors the write is refused anyway, and malformed
+        # JSON is a likely cause.) The test suite turns this warning into an error.
+        for rule, kind in dict.fromkeys(walker.unevaluated):
+            warnings.warn(InvariantNotEvaluatedWarning(rule, kind), stacklevel=2)
     limit = _RANK[level]
     return [i for i in walker.issues if _RANK[i.severity] <= limit and i.key not in ignore]
+
+
+class InvariantNotEvaluatedWarning(UserWarning):
+    """An invariant raised instead of answering, on a resource with no other error: the rule was not
+    checked (a bug in its compiled form or in the evaluator). ``rule`` is its key (``obs-6``).
+
+    :func:`validate` also reports a warning-level :class:`Issue` with the rule key. Turn the warning
+    into an error to make such a rule fail loudly, as clinikfhir's own test suite does (pytest:
+    ``filterwarnings = ["error::clinikfhir.validation.InvariantNotEvaluatedWarning"]``).
+    """
+
+    def __init__(self, rule: str, exception: str) -> None:
+        super().__init__(f"invariant {rule} could not be evaluated ({exception}); the rule was not checked")
+        self.rule = rule
+        self.exception = exception
 
 
 def _as_json(resource: Any) -> Any:
@@ -78,11 +100,12 @@ def _as_json(resource: Any) -> Any:
 
 
 class _Walker:
-    __slots__ = ("full_urls", "issues")
+    __slots__ = ("full_urls", "issues", "unevaluated")
 
     def __init__(self) -> None:
         self.issues: list[Issue] = []
         self.full_urls: dict[str, str] = {}
+        self.unevaluated: list[tuple[str, str]] = []  # (rule key, exception type) of invariants that raised
 
     def add(self, severity: Severity, code: str, path: str, message: str, key: str) -> None:
         self.issues.append(Issue(severity, code, path, message, key))
@@ -414,8 +437,10 @@ class _Walker:
                 result = evaluate_with_fhirpathpy(_invariants.FALLBACK[key], obj, res, root, type_path)
             else:
                 return
-        except Exception:  # an invariant that cannot be evaluated is reported, never raised
-            self.add("information", "informational", path, "invariant could not be evaluated", key.split("@")[0])
+        except Exception as exc:  # reported (a warning issue naming the rule), never raised
+            rule = key.split("@")[0]
+            self.add("warning", "exception", path, f"invariant {rule} could not be evaluated", rule)
+            self.unevaluated.append((rule, type(exc).__name__))
             return
         if result == [False]:
             severity: Severity = "warning" if CONSTRAINTS[key][0] == "warning" else "error"
