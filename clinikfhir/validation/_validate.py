@@ -23,7 +23,7 @@ from clinikfhir._generated.validation_schema import CONSTRAINTS
 
 from ._issues import Issue, Severity
 from ._primitives import check_primitive, check_xhtml
-from ._schema import Field, Node, node, value_set_codes
+from ._schema import Field, Node, allowed_codes, node, value_set_codes
 
 if TYPE_CHECKING:
     from fhir.resources.R4B.resource import Resource
@@ -324,7 +324,7 @@ class _Walker:
     def _code_binding(self, code: str, url: str, path: str) -> None:
         codes = value_set_codes(url)
         if codes is not None and code not in codes[1]:
-            self.add("error", "code-invalid", path, f"code is not in the required value set {url}", "binding")
+            self.add("error", "code-invalid", path, _not_allowed("code is not in", url, systems=False), "binding")
 
     def _coding_ok(self, coding: dict[str, Any], pairs: frozenset[tuple[str, str]], bare: frozenset[str]) -> bool:
         code = coding.get("code")
@@ -341,7 +341,11 @@ class _Walker:
             return
         if not self._coding_ok(coding, *codes):
             self.add(
-                "error", "code-invalid", path, f"system and code are not in the required value set {url}", "binding"
+                "error",
+                "code-invalid",
+                path,
+                _not_allowed("system and code are not in", url, systems=True),
+                "binding",
             )
 
     def _concept_binding(self, concept: dict[str, Any], url: str, path: str) -> None:
@@ -354,7 +358,7 @@ class _Walker:
             for c in codings  # pyright: ignore[reportUnknownVariableType]
         ):
             return
-        self.add("error", "code-invalid", path, f"no coding from the required value set {url}", "binding")
+        self.add("error", "code-invalid", path, _not_allowed("no coding from", url, systems=True), "binding")
 
     # -- references --------------------------------------------------------------------------------
 
@@ -445,6 +449,10 @@ class _Walker:
         if result == [False]:
             severity: Severity = "warning" if CONSTRAINTS[key][0] == "warning" else "error"
             self.add(severity, "invariant", path, _human(key), key.split("@")[0])
+
+
+def _not_allowed(problem: str, url: str, *, systems: bool) -> str:
+    return f"{problem} the required value set {url} (allowed: {allowed_codes(url, systems=systems)})"
 
 
 def _collect_local_refs(value: Any, out: set[str]) -> None:

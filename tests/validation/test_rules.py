@@ -291,6 +291,43 @@ def test_required_coding_binding() -> None:
     assert [(i.key, i.path) for i in walker.issues] == [("binding", "X.c"), ("binding", "X.d")]
 
 
+def test_binding_errors_list_the_allowed_codes_never_the_value() -> None:
+    gender = "http://hl7.org/fhir/ValueSet/administrative-gender"
+    [issue] = validate(patient(gender=MARKER), level="error")
+    assert str(issue) == (
+        f"error: Patient.gender: code is not in the required value set {gender} "
+        "(allowed: female, male, other, unknown) [binding]"
+    )
+    system = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+    clinical = {"coding": [{"system": system, "code": MARKER}]}
+    condition = {"resourceType": "Condition", "subject": {"reference": "Patient/1"}, "clinicalStatus": clinical}
+    [issue] = validate(condition, level="error")
+    assert issue.message == (
+        "no coding from the required value set http://hl7.org/fhir/ValueSet/condition-clinical "
+        f"(allowed: active, inactive, recurrence, relapse, remission, resolved from {system})"
+    )
+    # a long value set: the first ten codes, then how many more
+    [issue] = validate({"resourceType": "Questionnaire", "status": "draft", "subjectType": [MARKER]}, level="error")
+    assert issue.message.endswith(
+        "(allowed: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, "
+        "AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, ... (138 more))"
+    )
+    assert all(MARKER not in str(i) for i in validate(condition) + validate(patient(gender=MARKER)))
+
+
+def test_binding_errors_name_each_system_of_a_value_set_with_several() -> None:
+    from clinikfhir.validation._schema import allowed_codes
+
+    assert allowed_codes("http://hl7.org/fhir/ValueSet/task-intent", systems=True) == (
+        "filler-order, instance-order, option, order, original-order, plan, proposal, reflex-order "
+        "from http://hl7.org/fhir/request-intent; unknown from http://hl7.org/fhir/task-intent"
+    )
+    assert allowed_codes("http://hl7.org/fhir/ValueSet/all-types", systems=True) == (
+        "Any, Type from http://hl7.org/fhir/abstract-types; Address, Age, Annotation, Attachment, "
+        "BackboneElement, CodeableConcept, Coding, ContactDetail from http://hl7.org/fhir/data-types; ... (203 more)"
+    )
+
+
 def test_value_sets_that_cannot_be_enumerated_are_skipped() -> None:
     # Attachment.contentType is bound (required) to BCP-13 mime types: not enumerable from the package
     data = patient(photo=[{"contentType": "application/x-made-up", "url": "http://example.org/p.png"}])
