@@ -121,3 +121,14 @@ def test_a_fhir_resources_mismatch_validates_strict_reads_too() -> None:
         problems, active = strict_reads()
     assert problems == ["Patient.active"]
     assert active is True
+
+
+def test_the_tested_range_is_the_pin() -> None:
+    # pyproject.toml's pin, .ci/pydantic-range (which reads it) and the run-time check say the same
+    import tomllib
+    from pathlib import Path
+
+    project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    [pin] = [d for d in project["project"]["dependencies"] if d.startswith("pydantic")]
+    low, high = PYDANTIC_TESTED
+    assert pin == f"pydantic>={'.'.join(map(str, low))},<{high[0]}.{high[1]}"
