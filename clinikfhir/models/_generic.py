@@ -26,30 +26,41 @@ class GenericResource(Resource):
     def from_json(cls, data: dict[str, Any]) -> GenericResource:
         """Wrap decoded JSON (``resourceType`` must be present); common elements become typed."""
         from ._trusted import Mismatch, build, spec
+        from ._versions import trusted_reads
 
         common = {k: data[k] for k in _COMMON if k in data}
-        try:
-            base = build(spec("Resource"), common)
-            fields = {k: v for k, v in base.__dict__.items() if v is not None}
-        except Mismatch as exc:  # a reported fallback: validation may coerce (``"true"`` -> true)
-            import warnings
-
-            from ._io import ModelFallbackWarning, fhirpath
-
-            rtype = data.get("resourceType")
-            path = fhirpath(rtype if isinstance(rtype, str) else "Resource", tuple(reversed(exc.path)))
+        if not trusted_reads():  # versions the plans were not made for
+            fields = cls._validated_fields(common)
+        else:
             try:
-                fields = dict(cls.model_validate(common).__dict__)
-            except ValueError as err:  # pydantic's ValidationError: its text holds the input
-                errors = err.errors(include_input=False) if isinstance(err, ValidationError) else []
-                mismatch = Mismatch(errors[0]["msg"] if errors else "not valid")
-                if errors:
-                    mismatch.path.extend(reversed(errors[0]["loc"]))
-                raise mismatch from None
-            warnings.warn(ModelFallbackWarning(path, exc.message), stacklevel=2)
+                base = build(spec("Resource"), common)
+                fields = {k: v for k, v in base.__dict__.items() if v is not None}
+            except Mismatch as exc:  # a reported fallback: validation may coerce (``"true"`` -> true)
+                import warnings
+
+                from ._io import ModelFallbackWarning, fhirpath
+
+                rtype = data.get("resourceType")
+                path = fhirpath(rtype if isinstance(rtype, str) else "Resource", tuple(reversed(exc.path)))
+                fields = cls._validated_fields(common)
+                warnings.warn(ModelFallbackWarning(path, exc.message), stacklevel=2)
         instance = cls.model_construct(**fields)
         instance._raw = dict(data)
         return instance
+
+    @classmethod
+    def _validated_fields(cls, common: dict[str, Any]) -> dict[str, Any]:
+        """The common elements through pydantic validation (a Mismatch naming the first problem)."""
+        from ._trusted import Mismatch
+
+        try:
+            return dict(cls.model_validate(common).__dict__)
+        except ValueError as err:  # pydantic's ValidationError: its text holds the input
+            errors = err.errors(include_input=False) if isinstance(err, ValidationError) else []
+            mismatch = Mismatch(errors[0]["msg"] if errors else "not valid")
+            if errors:
+                mismatch.path.extend(reversed(errors[0]["loc"]))
+            raise mismatch from None
 
     @property
     def resource_type(self) -> str:

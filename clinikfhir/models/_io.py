@@ -4,7 +4,8 @@ Reads (:func:`parse`) take the trusted path by default: the JSON is decoded once
 models are built from generated plans without pydantic re-validation (see ``_trusted``); whatever
 does not fit the plan falls back to full validation for that resource, with a
 :class:`ModelFallbackWarning`, or a :class:`ModelParseError` when validation rejects it too.
-``strict=True`` validates everything. Writes (:func:`dump`, :func:`dump_bytes`) are lossless.
+``strict=True`` validates everything. Writes (:func:`dump`, :func:`dump_bytes`) are lossless, and
+send dates and times as the user wrote them however the model was built (see ``_keep_text``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from clinikfhir._generated.model_index import MODEL_MODULES
 from clinikfhir._generated.resource_types import R4_ONLY_TYPES, RESOURCE_TYPES
 
 from ._json import JSONDecodeFailure, decode_marked
+from ._keep_text import install
+from ._versions import trusted_reads
 
 if TYPE_CHECKING:
     from fhir.resources.R4B.resource import Resource
@@ -46,6 +49,9 @@ class ModelFallbackWarning(UserWarning):
         self.path = path
         self.reason = reason
 
+
+# models built by validation keep their date and time text (for writes), from now on
+install()
 
 _NOT_A_TYPE = "resourceType is not a FHIR R4 resource type"
 # Validation-package issue keys that are about the JSON itself (types, shapes, unknown elements):
@@ -157,7 +163,8 @@ def _strict(cls: type[Resource], rtype: str, value: dict[str, Any]) -> Resource:
     problems: list[tuple[str, str]] = []
     built: Resource | None = None
     try:
-        built = cast("Resource", build(spec(rtype), value))
+        if trusted_reads():
+            built = cast("Resource", build(spec(rtype), value))
     except Mismatch as exc:
         problems.append((fhirpath(rtype, tuple(reversed(exc.path))), exc.message))
     except RecursionError:
@@ -222,6 +229,8 @@ def _parse(data: str | bytes | dict[str, Any], strict: bool) -> Resource:
             raise ModelParseError(f"{rtype}: its id, meta or language are not valid", [(path, exc.message)]) from None
     if strict:
         return _strict(cls, rtype, value)
+    if not trusted_reads():  # versions the plans were not made for: validation, as strict=True does
+        return _validate(cls, rtype, plain(value))
     sp = spec(rtype)
     try:
         return cast("Resource", build(sp, value))

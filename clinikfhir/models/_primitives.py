@@ -47,7 +47,7 @@ class FhirDateTime(_dt.datetime):
     fhir_text: str
 
     def __reduce_ex__(self, protocol: object) -> tuple[Any, ...]:
-        return (_datetime_from_text, (self.fhir_text,))
+        return _reduce(self, protocol)
 
 
 class FhirDate(_dt.date):
@@ -57,7 +57,7 @@ class FhirDate(_dt.date):
     fhir_text: str
 
     def __reduce_ex__(self, protocol: object) -> tuple[Any, ...]:
-        return (_date_from_text, (self.fhir_text,))
+        return _reduce(self, protocol)
 
 
 class FhirTime(_dt.time):
@@ -67,7 +67,7 @@ class FhirTime(_dt.time):
     fhir_text: str
 
     def __reduce_ex__(self, protocol: object) -> tuple[Any, ...]:
-        return (_time_from_text, (self.fhir_text,))
+        return _reduce(self, protocol)
 
 
 class FhirBase64(bytes):
@@ -77,6 +77,59 @@ class FhirBase64(bytes):
 
     def __reduce_ex__(self, protocol: object) -> tuple[Any, ...]:
         return (_base64_from_text, (self.fhir_text,))
+
+
+def with_text(value: Any, text: str) -> Any:
+    """``value`` (a plain datetime, date or time) as the subclass that keeps ``text``; else unchanged."""
+    cls = value.__class__
+    out: FhirDateTime | FhirDate | FhirTime
+    if cls is _dt.datetime or cls is FhirDateTime:
+        out = FhirDateTime(
+            value.year,
+            value.month,
+            value.day,
+            value.hour,
+            value.minute,
+            value.second,
+            value.microsecond,
+            value.tzinfo,
+            fold=value.fold,
+        )
+    elif cls is _dt.date or cls is FhirDate:
+        out = FhirDate(value.year, value.month, value.day)
+    elif cls is _dt.time or cls is FhirTime:
+        out = FhirTime(value.hour, value.minute, value.second, value.microsecond, value.tzinfo, fold=value.fold)
+    else:
+        return value
+    out.fhir_text = text
+    return out
+
+
+def _plain(value: _dt.date | _dt.time) -> _dt.date | _dt.time:
+    """The same value as a plain datetime, date or time (the standard library's classes)."""
+    if isinstance(value, _dt.datetime):
+        return _dt.datetime(
+            value.year,
+            value.month,
+            value.day,
+            value.hour,
+            value.minute,
+            value.second,
+            value.microsecond,
+            value.tzinfo,
+            fold=value.fold,
+        )
+    if isinstance(value, _dt.date):
+        return _dt.date(value.year, value.month, value.day)
+    return _dt.time(value.hour, value.minute, value.second, value.microsecond, value.tzinfo, fold=value.fold)
+
+
+def _reduce(value: FhirDateTime | FhirDate | FhirTime, protocol: object) -> tuple[Any, ...]:
+    """Pickle and copy as (plain value, text); a value made by arithmetic or ``replace()`` has no text."""
+    text: str | None = getattr(value, "fhir_text", None)
+    if text is None:
+        return (_plain, (_plain(value),))
+    return (with_text, (_plain(value), text))
 
 
 def _datetime_from_text(text: str) -> FhirDateTime:

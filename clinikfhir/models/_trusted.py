@@ -106,11 +106,29 @@ def _converter(kind: str) -> Callable[[Any], Any]:
 
 
 _new = object.__new__
-# BaseModel's own slot descriptors, called directly (cheaper than object.__setattr__ by name)
-_SET_DICT = BaseModel.__dict__["__dict__"].__set__
-_SET_FIELDS_SET = BaseModel.__dict__["__pydantic_fields_set__"].__set__
-_SET_EXTRA = BaseModel.__dict__["__pydantic_extra__"].__set__
-_SET_PRIVATE = BaseModel.__dict__["__pydantic_private__"].__set__
+
+
+def _slot_setter(name: str) -> Callable[[Any, Any], None]:
+    """BaseModel's own slot descriptor's ``__set__`` (cheaper than object.__setattr__ by name).
+
+    Should a pydantic release not have the slot, the setter raises; ``_versions`` sends reads
+    through validation on such a release, so it is never called there.
+    """
+    descriptor = BaseModel.__dict__.get(name)
+    setter: Callable[[Any, Any], None] | None = getattr(descriptor, "__set__", None)
+    if setter is not None:
+        return setter
+
+    def missing(instance: Any, value: Any) -> None:
+        raise RuntimeError(f"pydantic.BaseModel has no {name} slot: the trusted read path cannot be used")
+
+    return missing
+
+
+_SET_DICT = _slot_setter("__dict__")
+_SET_FIELDS_SET = _slot_setter("__pydantic_fields_set__")
+_SET_EXTRA = _slot_setter("__pydantic_extra__")
+_SET_PRIVATE = _slot_setter("__pydantic_private__")
 
 
 class Spec:

@@ -21,6 +21,8 @@ parameter of ``Type`` that can point at ``Target``.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -50,18 +52,18 @@ class UnsupportedSearchError(InvalidArgumentError):
 
 
 class _Caps:
-    def __init__(self, capabilities: Any) -> None:
-        raw: Any = capabilities
-        if hasattr(capabilities, "model_dump"):
-            raw = capabilities.model_dump(mode="json", by_alias=True, exclude_none=True)
-        if not isinstance(raw, dict):
-            raise InvalidArgumentError("capability check: expected a CapabilityStatement (model or JSON dict)")
-        data = cast("dict[str, Any]", raw)
+    """A CapabilityStatement indexed for lookups; each resource type's entry is indexed on first use."""
+
+    __slots__ = ("__weakref__", "common_params", "lists", "modifiers_listed", "params", "resources")
+
+    def __init__(self, data: dict[str, Any]) -> None:
         if data.get("resourceType", "CapabilityStatement") != "CapabilityStatement":
             raise InvalidArgumentError("capability check: expected a CapabilityStatement (model or JSON dict)")
         self.resources: dict[str, dict[str, Any]] = {}
-        self.common: dict[str, str] = {}
+        self.params: dict[str, dict[str, dict[str, Any]]] = {}
         self.common_params: dict[str, dict[str, Any]] = {}
+        # (type, "searchInclude" | "searchRevInclude") -> (the values, whether the list is only "*")
+        self.lists: dict[tuple[str, str], tuple[frozenset[str], bool]] = {}
         self.modifiers_listed = False
         for rest in cast("list[dict[str, Any]]", data.get("rest") or []):
             if rest.get("mode", "server") != "server":
@@ -70,7 +72,6 @@ class _Caps:
                 if ext.get("url") == MODIFIERS_LISTED_EXTENSION and ext.get("valueBoolean") is True:
                     self.modifiers_listed = True
             for sp in cast("list[dict[str, Any]]", rest.get("searchParam") or []):
-                self.common[str(sp.get("name"))] = str(sp.get("type", ""))
                 self.common_params[str(sp.get("name"))] = sp
             for res in cast("list[dict[str, Any]]", rest.get("resource") or []):
                 self.resources[str(res.get("type"))] = res
@@ -83,11 +84,14 @@ class _Caps:
         return not interactions or "search-type" in interactions
 
     def _param(self, rtype: str, code: str) -> dict[str, Any] | None:
-        res = self.resources.get(rtype) or {}
-        for sp in cast("list[dict[str, Any]]", res.get("searchParam") or []):
-            if sp.get("name") == code:
-                return sp
-        return self.common_params.get(code)
+        params = self.params.get(rtype)
+        if params is None:
+            params = self.params[rtype] = {}
+            res = self.resources.get(rtype) or {}
+            for sp in cast("list[dict[str, Any]]", res.get("searchParam") or []):
+                params.setdefault(str(sp.get("name")), sp)
+        found = params.get(code)
+        return found if found is not None else self.common_params.get(code)
 
     def param_type(self, rtype: str, code: str) -> str | None:
         sp = self._param(rtype, code)
@@ -106,11 +110,52 @@ class _Caps:
         return frozenset(str(e.get("valueCode")) for e in exts)
 
     def listed(self, rtype: str, field: str, value: str) -> bool:
-        values = [str(v) for v in cast("list[Any]", (self.resources.get(rtype) or {}).get(field) or [])]
-        return value in values or values == ["*"]
+        found = self.lists.get((rtype, field))
+        if found is None:
+            values = [str(v) for v in cast("list[Any]", (self.resources.get(rtype) or {}).get(field) or [])]
+            found = self.lists[rtype, field] = (frozenset(values), values == ["*"])
+        return found[1] or value in found[0]
 
-    def listed_anywhere(self, field: str, value: str) -> bool:
-        return any(self.listed(rtype, field, value) for rtype in self.resources)
+
+# One index per statement object, dropped with it. Statements are pydantic models (unhashable, so
+# no WeakKeyDictionary): keyed by id, each entry holding a weak reference that removes it on collection.
+_INDEXES: dict[int, tuple[weakref.ref[Any], _Caps]] = {}
+_INDEX_LOCK = threading.Lock()
+
+
+def _indexed(capabilities: Any) -> _Caps:
+    """The index of ``capabilities``: built once per statement model, anew for a JSON dict.
+
+    A model is indexed on its first check; a model changed after that keeps its first index (fetch
+    a new statement rather than editing one: ``capabilities(refresh=True)``).
+    """
+    if isinstance(capabilities, dict):
+        return _Caps(cast("dict[str, Any]", capabilities))
+    key = id(capabilities)
+    found = _INDEXES.get(key)
+    if found is not None and found[0]() is capabilities:
+        return found[1]
+    if not hasattr(capabilities, "model_dump"):
+        raise InvalidArgumentError("capability check: expected a CapabilityStatement (model or JSON dict)")
+    from clinikfhir.models import decode, dump_bytes
+
+    try:
+        data = decode(dump_bytes(capabilities))  # the lossless writer: far cheaper than model_dump
+    except TypeError:  # not a FHIR model
+        raise InvalidArgumentError("capability check: expected a CapabilityStatement (model or JSON dict)") from None
+    if not isinstance(data, dict):  # pragma: no cover - a model always dumps to an object
+        raise InvalidArgumentError("capability check: expected a CapabilityStatement (model or JSON dict)")
+    caps = _Caps(cast("dict[str, Any]", data))
+
+    def forget(_: weakref.ref[Any]) -> None:
+        with _INDEX_LOCK:
+            entry = _INDEXES.get(key)
+            if entry is not None and entry[1] is caps:
+                del _INDEXES[key]
+
+    with _INDEX_LOCK:
+        _INDEXES[key] = (weakref.ref(capabilities, forget), caps)
+    return caps
 
 
 def _table_targets(rtype: str, code: str) -> tuple[str, ...]:
@@ -213,7 +258,7 @@ def _check_name(caps: _Caps, rtype: str, name: str, problems: list[str], full: s
 
 def problems_for(capabilities: Any, rtype: str, pairs: Sequence[tuple[str, str]]) -> list[str]:
     """Every part of the search ``pairs`` on ``rtype`` that ``capabilities`` does not support."""
-    caps = _Caps(capabilities)
+    caps = _indexed(capabilities)
     if not caps.searchable(rtype):
         return [f"the server does not support searching {rtype}"]
     problems: list[str] = []

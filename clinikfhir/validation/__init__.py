@@ -21,7 +21,8 @@ rule key             what                                                       
 ``type``             the wrong JSON type: no coercion (``"yes"`` is not a boolean, ``"1"``   error
                      not an integer)
 ``format``           R4 lexical form of the primitive (date, dateTime, instant, time, code,  error
-                     uri, oid, uuid, base64Binary...), integer ranges, empty strings
+                     uri, oid, uuid, base64Binary...), real calendar days (no 30 February),
+                     integer ranges, empty strings
 ``id``               an id that is not 1-64 of ``A-Za-z0-9-.``                              error
 ``binding``          a code, Coding or CodeableConcept outside its *required* value set      error
                      (for a CodeableConcept a coding with the right system and code must
@@ -40,6 +41,11 @@ Invariants are compiled from their FHIRPath to Python by codegen (``clinikfhir._
 checked against fhirpathpy in the tests); ``ele-1``, ``ext-1``, ``dom-3``, ``ref-1``, ``ctm-1``
 (``resolve()``) and ``txt-1``/``txt-2`` (``htmlChecks()``: a ``<div>`` with the xhtml namespace, no
 active content) are implemented natively.
+
+An invariant whose evaluation raises (a bug in its compiled form or in the evaluator) is never
+silently dropped: it is reported as a ``warning`` issue with its rule key ("invariant obs-6 could not
+be evaluated"), and, when the resource has no other error, as an
+:class:`InvariantNotEvaluatedWarning` (a Python warning), which clinikfhir's test suite makes an error.
 
 Severity policy: ``level="error"`` returns only blocking issues (error, fatal); ``"warning"`` (the
 default) adds warnings; ``"information"`` everything. ``ignore`` drops rule keys (e.g. ``{"dom-6"}``).
@@ -61,6 +67,14 @@ of their own and bring ``age-1``, ``drt-1``, ``dis-1``, ``cnt-3`` (with ``qty-3`
 from __future__ import annotations
 
 from ._issues import Issue, Severity, has_errors, to_operation_outcome
-from ._validate import Level, validate
+from ._validate import InvariantNotEvaluatedWarning, Level, validate
 
-__all__ = ["Issue", "Level", "Severity", "has_errors", "to_operation_outcome", "validate"]
+__all__ = [
+    "InvariantNotEvaluatedWarning",
+    "Issue",
+    "Level",
+    "Severity",
+    "has_errors",
+    "to_operation_outcome",
+    "validate",
+]

@@ -8,6 +8,7 @@ Messages name the rule, never the value.
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections.abc import Callable
 from decimal import Decimal
@@ -38,6 +39,7 @@ _PATTERNS: dict[str, re.Pattern[str]] = {
     }.items()
 }
 _INT32 = (-(2**31), 2**31 - 1)
+_DATED = frozenset({"date", "dateTime", "instant"})
 _STRING_TYPES = frozenset({*_PATTERNS, "xhtml", "base64Binary"})
 
 
@@ -66,6 +68,14 @@ def _check_base64(value: str) -> tuple[str, str] | None:
     if len(compact) % 4 or _BASE64.fullmatch(compact) is None:
         return ("format", "is not valid base64")
     return None
+
+
+def _real_day(value: str) -> bool:
+    """Whether the ``YYYY-MM-DD`` a date, dateTime or instant starts with is a day of the calendar
+    ("dates SHALL be valid dates"): the patterns allow 31 days in every month. The pattern has
+    already checked the shape, so the slices are digits; leap years are the Gregorian ones."""
+    year, month, day = int(value[0:4]), int(value[5:7]), int(value[8:10])
+    return day <= calendar.monthrange(year, month)[1]
 
 
 def check_primitive(type_code: str, value: Any) -> tuple[str, str] | None:
@@ -98,6 +108,8 @@ def check_primitive(type_code: str, value: Any) -> tuple[str, str] | None:
             if type_code == "id":
                 return ("id", "id must be 1-64 characters of A-Z a-z 0-9 - .")
             return ("format", f"is not a valid {type_code}")
+        if type_code in _DATED and len(value) >= 10 and not _real_day(value):
+            return ("format", f"is not a valid {type_code}: no such day in that month")
         return None
     return None  # pragma: no cover - every primitive type code of R4 is listed above
 

@@ -92,3 +92,29 @@ def value_set_codes(url: str) -> tuple[frozenset[tuple[str, str]], frozenset[str
         return None
     pairs = frozenset((system, code) for system, codes in systems.items() for code in codes)
     return pairs, frozenset(code for _, code in pairs)
+
+
+ALLOWED_SHOWN = 10
+"""How many codes a binding error lists before saying how many more the value set has."""
+
+
+@cache
+def allowed_codes(url: str, *, systems: bool) -> str:
+    """The codes of a required value set as a binding error shows them (codes are not patient data):
+    ``male, female, other, unknown``; with ``systems``, each system after its codes; at most
+    :data:`ALLOWED_SHOWN` codes, then how many more."""
+    groups = VALUE_SETS.get(url) or {}
+    total = sum(len(codes) for codes in groups.values())
+    parts: list[str] = []
+    left = ALLOWED_SHOWN
+    for system, codes in groups.items():
+        if left <= 0:
+            break
+        shown = ", ".join(codes[:left])
+        left -= len(codes[:left])
+        parts.append(f"{shown} from {system}" if systems else shown)
+    separator = "; " if systems else ", "
+    text = separator.join(parts)
+    if total > ALLOWED_SHOWN:
+        text += f"{separator}... ({total - ALLOWED_SHOWN} more)"
+    return text

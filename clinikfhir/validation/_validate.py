@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import re
+import warnings
 from collections.abc import Collection
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -22,7 +23,7 @@ from clinikfhir._generated.validation_schema import CONSTRAINTS
 
 from ._issues import Issue, Severity
 from ._primitives import check_primitive, check_xhtml
-from ._schema import Field, Node, node, value_set_codes
+from ._schema import Field, Node, allowed_codes, node, value_set_codes
 
 if TYPE_CHECKING:
     from fhir.resources.R4B.resource import Resource
@@ -62,8 +63,29 @@ def validate(
             walker.add("fatal", "structure", "Resource", "resourceType is missing", "structure")
         else:
             walker.resource(data, rtype, None, None)  # pyright: ignore[reportUnknownArgumentType]
+    if walker.unevaluated and not any(i.is_error for i in walker.issues):
+        # A rule that could not run on an otherwise valid resource may be letting an invalid one
+        # through: say so loudly. (With other errors the write is refused anyway, and malformed
+        # JSON is a likely cause.) The test suite turns this warning into an error.
+        for rule, kind in dict.fromkeys(walker.unevaluated):
+            warnings.warn(InvariantNotEvaluatedWarning(rule, kind), stacklevel=2)
     limit = _RANK[level]
     return [i for i in walker.issues if _RANK[i.severity] <= limit and i.key not in ignore]
+
+
+class InvariantNotEvaluatedWarning(UserWarning):
+    """An invariant raised instead of answering, on a resource with no other error: the rule was not
+    checked (a bug in its compiled form or in the evaluator). ``rule`` is its key (``obs-6``).
+
+    :func:`validate` also reports a warning-level :class:`Issue` with the rule key. Turn the warning
+    into an error to make such a rule fail loudly, as clinikfhir's own test suite does (pytest:
+    ``filterwarnings = ["error::clinikfhir.validation.InvariantNotEvaluatedWarning"]``).
+    """
+
+    def __init__(self, rule: str, exception: str) -> None:
+        super().__init__(f"invariant {rule} could not be evaluated ({exception}); the rule was not checked")
+        self.rule = rule
+        self.exception = exception
 
 
 def _as_json(resource: Any) -> Any:
@@ -78,11 +100,12 @@ def _as_json(resource: Any) -> Any:
 
 
 class _Walker:
-    __slots__ = ("full_urls", "issues")
+    __slots__ = ("full_urls", "issues", "unevaluated")
 
     def __init__(self) -> None:
         self.issues: list[Issue] = []
         self.full_urls: dict[str, str] = {}
+        self.unevaluated: list[tuple[str, str]] = []  # (rule key, exception type) of invariants that raised
 
     def add(self, severity: Severity, code: str, path: str, message: str, key: str) -> None:
         self.issues.append(Issue(severity, code, path, message, key))
@@ -301,7 +324,7 @@ class _Walker:
     def _code_binding(self, code: str, url: str, path: str) -> None:
         codes = value_set_codes(url)
         if codes is not None and code not in codes[1]:
-            self.add("error", "code-invalid", path, f"code is not in the required value set {url}", "binding")
+            self.add("error", "code-invalid", path, _not_allowed("code is not in", url, systems=False), "binding")
 
     def _coding_ok(self, coding: dict[str, Any], pairs: frozenset[tuple[str, str]], bare: frozenset[str]) -> bool:
         code = coding.get("code")
@@ -318,7 +341,11 @@ class _Walker:
             return
         if not self._coding_ok(coding, *codes):
             self.add(
-                "error", "code-invalid", path, f"system and code are not in the required value set {url}", "binding"
+                "error",
+                "code-invalid",
+                path,
+                _not_allowed("system and code are not in", url, systems=True),
+                "binding",
             )
 
     def _concept_binding(self, concept: dict[str, Any], url: str, path: str) -> None:
@@ -331,7 +358,7 @@ class _Walker:
             for c in codings  # pyright: ignore[reportUnknownVariableType]
         ):
             return
-        self.add("error", "code-invalid", path, f"no coding from the required value set {url}", "binding")
+        self.add("error", "code-invalid", path, _not_allowed("no coding from", url, systems=True), "binding")
 
     # -- references --------------------------------------------------------------------------------
 
@@ -414,12 +441,18 @@ class _Walker:
                 result = evaluate_with_fhirpathpy(_invariants.FALLBACK[key], obj, res, root, type_path)
             else:
                 return
-        except Exception:  # an invariant that cannot be evaluated is reported, never raised
-            self.add("information", "informational", path, "invariant could not be evaluated", key.split("@")[0])
+        except Exception as exc:  # reported (a warning issue naming the rule), never raised
+            rule = key.split("@")[0]
+            self.add("warning", "exception", path, f"invariant {rule} could not be evaluated", rule)
+            self.unevaluated.append((rule, type(exc).__name__))
             return
         if result == [False]:
             severity: Severity = "warning" if CONSTRAINTS[key][0] == "warning" else "error"
             self.add(severity, "invariant", path, _human(key), key.split("@")[0])
+
+
+def _not_allowed(problem: str, url: str, *, systems: bool) -> str:
+    return f"{problem} the required value set {url} (allowed: {allowed_codes(url, systems=systems)})"
 
 
 def _collect_local_refs(value: Any, out: set[str]) -> None:

@@ -163,3 +163,33 @@ def test_iterate_includes_are_checked_on_their_own_source_type() -> None:
     assert ObservationQuery().raw("_include:iterate", "Patient:general-practitioner").check(caps) == [
         "_include:iterate=Patient:general-practitioner: not in the server's searchInclude"
     ]
+
+
+def test_a_statement_model_is_indexed_once_and_released_with_it() -> None:
+    import gc
+
+    from clinikfhir.models import parse
+    from clinikfhir.search import _capabilities
+
+    before = len(_capabilities._INDEXES)
+    models = [parse(statement()) for _ in range(20)]
+    q = PatientQuery().gender("male").name("x")
+    for model in models:
+        assert q.check(model) == q.check(statement()) == ["gender: Patient does not support the parameter gender"]
+        assert q.check(model) == ["gender: Patient does not support the parameter gender"]
+    assert len(_capabilities._INDEXES) == before + 20
+    # another statement object is read on its own, not through an earlier one's index
+    both = [{"name": "gender", "type": "token"}, {"name": "name", "type": "string"}]
+    assert q.check(parse(statement(searchParam=both))) == []
+    del models, model
+    gc.collect()
+    assert len(_capabilities._INDEXES) == before
+
+
+def test_a_model_that_is_not_a_statement_is_refused() -> None:
+    from clinikfhir.models import parse
+
+    with pytest.raises(ValueError, match="CapabilityStatement"):
+        PatientQuery().check(parse({"resourceType": "Patient", "id": "p"}))
+    with pytest.raises(ValueError, match="CapabilityStatement"):
+        PatientQuery().check([])  # type: ignore[arg-type]

@@ -109,3 +109,61 @@ def test_que_7_type_test_on_a_choice() -> None:
     assert [i.key for i in validate(questionnaire({"answerBoolean": True}), level="error")] == []
     issues = validate(questionnaire({"answerString": "x"}), level="error")
     assert [(i.key, i.path) for i in issues] == [("que-7", "Questionnaire.item[1].enableWhen[0]")]
+
+
+# -- an invariant that raises is loud, never a silently disabled rule -------------------------------
+
+
+@pytest.mark.slow
+def test_no_corpus_resource_has_an_invariant_that_cannot_be_evaluated() -> None:
+    from clinikfhir.validation import validate
+
+    from ._corpus import examples
+
+    unevaluated = {}
+    for name in examples():  # the known-invalid examples too: their other rules must still run
+        issues = [str(i) for i in validate(load(name), level="information") if i.code == "exception"]
+        if issues:
+            unevaluated[name] = issues
+    assert unevaluated == {}
+
+
+def _broken_rule(focus: list[Any], resource: Any, root: Any) -> list[Any]:
+    raise ZeroDivisionError  # stands for a bug in a compiled rule or in the runtime it calls
+
+
+def test_a_rule_that_raises_is_a_warning_issue_and_a_python_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the rule table is the validator's input: one rule is replaced by a broken one
+    from clinikfhir.validation import InvariantNotEvaluatedWarning, validate
+
+    monkeypatch.setitem(COMPILED, "pat-1", _broken_rule)
+    patient = {"resourceType": "Patient", "text": load("Patient-example.json")["text"], "contact": [{"gender": "male"}]}
+    with pytest.warns(InvariantNotEvaluatedWarning, match=r"^invariant pat-1 could not be evaluated") as caught:
+        issues = validate(patient)
+    assert [(i.severity, i.code, i.key, i.path, i.message) for i in issues] == [
+        ("warning", "exception", "pat-1", "Patient.contact[0]", "invariant pat-1 could not be evaluated")
+    ]
+    assert len(caught) == 1  # one warning per rule, not one per instance
+    assert [w.message.rule for w in caught if isinstance(w.message, InvariantNotEvaluatedWarning)] == ["pat-1"]
+    # it does not block a write: level="error" (blocking issues only) leaves it out
+    with pytest.warns(InvariantNotEvaluatedWarning):
+        assert validate(patient, level="error") == []
+    # and this test suite makes it an error (pyproject.toml: filterwarnings)
+    with pytest.raises(InvariantNotEvaluatedWarning, match="pat-1"):
+        validate(patient)
+
+
+def test_a_rule_that_raises_on_an_already_invalid_resource_is_only_an_issue(monkeypatch: pytest.MonkeyPatch) -> None:
+    import warnings
+
+    from clinikfhir.validation import validate
+
+    monkeypatch.setitem(COMPILED, "pat-1", _broken_rule)
+    patient = {"resourceType": "Patient", "gender": "unknown-to-r4", "contact": [{"gender": "male"}, {}]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no Python warning: the write is refused anyway
+        issues = validate(patient, level="information")
+    assert [(i.severity, i.key, i.path) for i in issues if i.key == "pat-1"] == [
+        ("warning", "pat-1", "Patient.contact[0]"),
+        ("warning", "pat-1", "Patient.contact[1]"),
+    ]

@@ -76,6 +76,53 @@ def test_valid_primitive_values_pass(field: str, value: Any) -> None:
     assert errors(patient(**{field: value})) == []
 
 
+# -- calendar dates: R4 "dates SHALL be valid dates", beyond the patterns' 31 days in every month ------
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "valid"),
+    [
+        ("birthDate", "2019-02-30", False),
+        ("birthDate", "2019-04-31", False),
+        ("birthDate", "2019-02-29", False),  # not a leap year
+        ("birthDate", "1900-02-29", False),  # divisible by 100, not by 400
+        ("birthDate", "2020-02-29", True),
+        ("birthDate", "2000-02-29", True),  # divisible by 400
+        ("birthDate", "2019-04-30", True),
+        ("birthDate", "2019-12-31", True),
+        ("birthDate", "2019", True),  # partial dates name no day
+        ("birthDate", "2019-02", True),
+        ("deceasedDateTime", "2019-02-30", False),
+        ("deceasedDateTime", "2019-02-30T10:00:00+01:00", False),
+        ("deceasedDateTime", "2019-06-31T10:00:00Z", False),
+        ("deceasedDateTime", "2020-02-29T10:00:00Z", True),
+        ("deceasedDateTime", "2019-02", True),
+        ("meta.lastUpdated", "2019-02-30T10:00:00Z", False),
+        ("meta.lastUpdated", "2019-02-28T10:00:00Z", True),
+        ("meta.lastUpdated", "2016-12-31T23:59:60Z", True),  # a leap second: the day is real
+    ],
+)
+def test_dates_must_be_days_of_the_calendar(path: str, value: str, valid: bool) -> None:
+    data: dict[str, Any] = (
+        patient(meta={"lastUpdated": value}) if path == "meta.lastUpdated" else patient(**{path: value})
+    )
+    issues = validate(data)
+    assert [(i.key, i.path) for i in issues if i.is_error] == ([] if valid else [("format", f"Patient.{path}")])
+    assert all(value not in i.message for i in issues)
+
+
+def test_an_instant_on_a_day_that_does_not_exist_is_refused() -> None:
+    data = observation(issued="2000-02-30T19:08:38.458+00:00", effectiveInstant="2000-02-30T19:08:38Z")
+    issues = [i for i in validate(data) if i.is_error]
+    assert [(i.key, i.path) for i in issues] == [
+        ("format", "Observation.issued"),
+        ("format", "Observation.effectiveInstant"),
+    ]
+    assert [i.message for i in issues] == ["is not a valid instant: no such day in that month"] * 2
+    ext = patient(extension=[{"url": "http://example.org/e", "valueDate": "2021-02-29"}])
+    assert errors(ext) == [("format", "Patient.extension[0].valueDate")]
+
+
 @pytest.mark.parametrize(
     ("type_path", "value", "ok"),
     [
@@ -242,6 +289,43 @@ def test_required_coding_binding() -> None:
     walker._coding_binding({"system": "http://example.org", "code": "active"}, url, "X.c")
     walker._coding_binding({"system": system, "code": "nope"}, url, "X.d")
     assert [(i.key, i.path) for i in walker.issues] == [("binding", "X.c"), ("binding", "X.d")]
+
+
+def test_binding_errors_list_the_allowed_codes_never_the_value() -> None:
+    gender = "http://hl7.org/fhir/ValueSet/administrative-gender"
+    [issue] = validate(patient(gender=MARKER), level="error")
+    assert str(issue) == (
+        f"error: Patient.gender: code is not in the required value set {gender} "
+        "(allowed: female, male, other, unknown) [binding]"
+    )
+    system = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+    clinical = {"coding": [{"system": system, "code": MARKER}]}
+    condition = {"resourceType": "Condition", "subject": {"reference": "Patient/1"}, "clinicalStatus": clinical}
+    [issue] = validate(condition, level="error")
+    assert issue.message == (
+        "no coding from the required value set http://hl7.org/fhir/ValueSet/condition-clinical "
+        f"(allowed: active, inactive, recurrence, relapse, remission, resolved from {system})"
+    )
+    # a long value set: the first ten codes, then how many more
+    [issue] = validate({"resourceType": "Questionnaire", "status": "draft", "subjectType": [MARKER]}, level="error")
+    assert issue.message.endswith(
+        "(allowed: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, "
+        "AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, ... (138 more))"
+    )
+    assert all(MARKER not in str(i) for i in validate(condition) + validate(patient(gender=MARKER)))
+
+
+def test_binding_errors_name_each_system_of_a_value_set_with_several() -> None:
+    from clinikfhir.validation._schema import allowed_codes
+
+    assert allowed_codes("http://hl7.org/fhir/ValueSet/task-intent", systems=True) == (
+        "filler-order, instance-order, option, order, original-order, plan, proposal, reflex-order "
+        "from http://hl7.org/fhir/request-intent; unknown from http://hl7.org/fhir/task-intent"
+    )
+    assert allowed_codes("http://hl7.org/fhir/ValueSet/all-types", systems=True) == (
+        "Any, Type from http://hl7.org/fhir/abstract-types; Address, Age, Annotation, Attachment, "
+        "BackboneElement, CodeableConcept, Coding, ContactDetail from http://hl7.org/fhir/data-types; ... (203 more)"
+    )
 
 
 def test_value_sets_that_cannot_be_enumerated_are_skipped() -> None:
