@@ -1,0 +1,628 @@
+"""The load engine behind ``clinikfhir load`` and ``clinikfhir sandbox --seed``.
+
+Units of work. A transaction Bundle is sent whole (all or nothing, ``urn:uuid`` references resolved
+by the server); a batch Bundle is sent whole and answered entry by entry; every other resource
+(NDJSON lines, single files, the entries of collection and searchset Bundles) is sent alone.
+
+Local validation first. Each unit is checked by :func:`clinikfhir.validate` before anything is sent;
+a unit with an error is refused and reported (file, element path, rule; never a value).
+
+No duplicates, ever. The gateway mints ids on create and has no upsert, so a client-assigned id
+cannot make a write repeatable. Instead every created resource carries a *load tag*
+(``meta.tag`` ``urn:clinikfhir:load|<key>``), the key being a hash of the resource's identity in the
+source (its ``fullUrl``, else ``Type/id``, else its content), and is created conditionally
+(``ifNoneExist: _tag=urn:clinikfhir:load|<key>``) unless the source gives its own ``ifNoneExist``
+(Synthea's Organizations and Practitioners do). A re-run, or the resumption of an interrupted run,
+finds what is already there and creates nothing twice; the client's ``Idempotency-Key`` covers the
+retries of one request. Tenant tags and ``meta.versionId``/``lastUpdated`` of exported data are
+dropped (the gateway sets its own).
+
+References. ``urn:uuid`` references inside a transaction are the server's business. Conditional
+references (``Organization?identifier=...``, as Synthea writes them), which the sandbox does not
+resolve inside transactions, are resolved here by a search within the tenant (cached): exactly one
+match is required. ``Type/id`` references between separately sent resources are mapped to the
+server ids of the resources loaded from those sources (through their load tag). A unit whose
+references cannot be resolved yet waits until the rest is loaded and is tried again; a conditional
+reference that still matches nothing is refused, a ``Type/id`` that was never loaded is kept as it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+import orjson
+
+from ._sources import Item, Problem, files_of, read_items
+
+if TYPE_CHECKING:
+    from clinikfhir import AsyncClinik
+    from clinikfhir.validation import Issue
+
+__all__ = ["LOAD_TAG", "LoadReport", "Loader", "Refusal"]
+
+LOAD_TAG = "urn:clinikfhir:load"
+TENANT_SYSTEM = "https://clinikapi.com/tenant"
+_CONDITIONAL = re.compile(r"^([A-Z][A-Za-z]{1,63})\?(.+)$", re.S)
+_LITERAL = re.compile(r"^([A-Z][A-Za-z]{1,63})/([A-Za-z0-9\-.]{1,64})$")
+_FLATTEN = ("collection", "searchset", "history")
+Kind = Literal["transaction", "batch", "resource"]
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why something was not loaded: where (``label`` file[:line], element ``path``), the ``rule``
+    (a validation rule key, or ``json``, ``server:<CODE>``, ``conditional-reference``...) and a message
+    that never contains a value."""
+
+    label: str
+    path: str
+    rule: str
+    message: str
+
+
+@dataclass(slots=True)
+class TypeCounts:
+    """Per resource type: created now, already there (a re-run), refused."""
+
+    created: int = 0
+    existing: int = 0
+    refused: int = 0
+    valid: int = 0  # checked and not sent (a dry run)
+
+
+@dataclass(slots=True)
+class LoadReport:
+    """What a load did, per resource type, and every refusal."""
+
+    counts: dict[str, TypeCounts] = field(default_factory=dict[str, "TypeCounts"])
+    refusals: list[Refusal] = field(default_factory=list[Refusal])
+    units: int = 0
+    stopped_early: bool = False
+
+    def count(self, rtype: str) -> TypeCounts:
+        found = self.counts.get(rtype)
+        if found is None:
+            found = self.counts[rtype] = TypeCounts()
+        return found
+
+    @property
+    def created(self) -> int:
+        return sum(c.created for c in self.counts.values())
+
+    @property
+    def existing(self) -> int:
+        return sum(c.existing for c in self.counts.values())
+
+    @property
+    def refused(self) -> int:
+        return sum(c.refused for c in self.counts.values())
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing was refused."""
+        return not self.refusals
+
+
+@dataclass(slots=True)
+class _Unit:
+    label: str
+    kind: Kind
+    body: dict[str, Any]  # the Bundle to send (resources are wrapped in a one-entry transaction)
+    types: list[str]  # resource type of each entry (for counting)
+    keys: list[str | None]  # load key of each POST entry
+    parked: bool = False
+
+
+def _key(identity: str) -> str:
+    return hashlib.sha256(identity.encode()).hexdigest()[:32]
+
+
+def _identity(resource: dict[str, Any], full_url: Any) -> str:
+    if isinstance(full_url, str) and full_url:
+        return full_url
+    rid = resource.get("id")
+    if isinstance(rid, str) and rid:
+        return f"{resource.get('resourceType')}/{rid}"
+    return hashlib.sha256(orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def _source_key(rtype: str, rid: str) -> str:
+    return _key(f"{rtype}/{rid}")
+
+
+def _clean_meta(resource: dict[str, Any], key: str | None) -> None:
+    """Drop the gateway's tenant tag, server version data and old load tags; add the load tag."""
+    meta = resource.get("meta")
+    if not isinstance(meta, dict):
+        meta = {}
+    meta = dict(cast("dict[str, Any]", meta))
+    meta.pop("versionId", None)
+    meta.pop("lastUpdated", None)
+    tags: list[Any] = [
+        t
+        for t in cast("list[Any]", meta.get("tag") or [])
+        if not (isinstance(t, dict) and cast("dict[str, Any]", t).get("system") in (TENANT_SYSTEM, LOAD_TAG))
+    ]
+    if key is not None:
+        tags.append({"system": LOAD_TAG, "code": key})
+    if tags:
+        meta["tag"] = tags
+    else:
+        meta.pop("tag", None)
+    if meta:
+        resource["meta"] = meta
+    else:
+        resource.pop("meta", None)
+
+
+def _items(value: Any) -> list[Any]:
+    items: list[Any] = value if isinstance(value, list) else []  # pyright: ignore[reportUnknownVariableType]
+    return items
+
+
+def _entry_resource(entry: Any) -> dict[str, Any] | None:
+    """The resource of a Bundle entry, if the entry is an object holding one."""
+    if isinstance(entry, dict):
+        resource = cast("dict[str, Any]", entry).get("resource")
+        if isinstance(resource, dict):
+            return cast("dict[str, Any]", resource)
+    return None
+
+
+def _references(value: Any, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every ``Reference`` object (a dict with a string ``reference``) below ``value``, with its path."""
+    if isinstance(value, dict):
+        obj = cast("dict[str, Any]", value)
+        ref = obj.get("reference")
+        if isinstance(ref, str):
+            yield path, obj
+        for name, item in obj.items():
+            if name != "reference" and isinstance(item, (dict, list)):
+                yield from _references(item, f"{path}.{name}")
+    elif isinstance(value, list):
+        for index, item in enumerate(_items(value)):
+            yield from _references(item, f"{path}[{index}]")
+
+
+def plan(item: Item) -> Iterator[_Unit | Refusal]:
+    """The units of work in one decoded item (see the module docstring), or why it cannot be loaded."""
+    data = item.data
+    if not isinstance(data, dict):
+        yield Refusal(item.label, "", "structure", "not a JSON object")
+        return
+    resource = cast("dict[str, Any]", data)
+    rtype = resource.get("resourceType")
+    if not isinstance(rtype, str):
+        yield Refusal(item.label, "", "structure", "no resourceType")
+        return
+    if rtype == "Bundle" and resource.get("type") in ("transaction", "batch"):
+        yield _bundle_unit(item.label, resource)
+        return
+    if rtype == "Bundle" and resource.get("type") in _FLATTEN:
+        entries: Any = resource.get("entry") or []
+        if not isinstance(entries, list):
+            yield Refusal(item.label, "Bundle.entry", "structure", "Bundle.entry must be an array")
+            return
+        for index, entry in enumerate(_items(entries)):
+            inner = cast("dict[str, Any]", entry).get("resource") if isinstance(entry, dict) else None
+            if not isinstance(inner, dict):
+                continue  # e.g. a deleted entry of a history Bundle
+            where = f"{item.label}#entry[{index}]"
+            yield _resource_unit(where, cast("dict[str, Any]", inner), cast("dict[str, Any]", entry).get("fullUrl"))
+        return
+    yield _resource_unit(item.label, resource, None)
+
+
+def _resource_unit(label: str, resource: dict[str, Any], full_url: Any) -> _Unit:
+    rtype = str(resource.get("resourceType"))
+    rid = resource.get("id")
+    # the identity of a separately sent resource is Type/id, which other sources refer to
+    identity = f"{rtype}/{rid}" if isinstance(rid, str) and rid else _identity(resource, full_url)
+    key = _key(identity)
+    resource = dict(resource)
+    _clean_meta(resource, key)
+    entry = {
+        "resource": resource,
+        "request": {"method": "POST", "url": rtype, "ifNoneExist": f"_tag={LOAD_TAG}|{key}"},
+    }
+    body = {"resourceType": "Bundle", "type": "transaction", "entry": [entry]}
+    return _Unit(label, "resource", body, [rtype], [key])
+
+
+def _bundle_unit(label: str, bundle: dict[str, Any]) -> _Unit | Refusal:
+    kind: Kind = "transaction" if bundle.get("type") == "transaction" else "batch"
+    entries: Any = bundle.get("entry") or []
+    if not isinstance(entries, list):
+        return Refusal(label, "Bundle.entry", "structure", "Bundle.entry must be an array")
+    out: list[Any] = []
+    types: list[str] = []
+    keys: list[str | None] = []
+    local: dict[str, str] = {}  # Type/id declared by an entry -> its fullUrl (transaction only)
+    for raw in _items(entries):
+        if not isinstance(raw, dict):
+            out.append(raw)  # validation reports it
+            types.append("?")
+            keys.append(None)
+            continue
+        entry = dict(cast("dict[str, Any]", raw))
+        resource = entry.get("resource")
+        request = entry.get("request")
+        rtype = str(cast("dict[str, Any]", resource).get("resourceType")) if isinstance(resource, dict) else "?"
+        types.append(rtype)
+        key: str | None = None
+        if isinstance(resource, dict) and isinstance(request, dict):
+            req = dict(cast("dict[str, Any]", request))
+            res = dict(cast("dict[str, Any]", resource))
+            if req.get("method") == "POST":
+                key = _key(_identity(res, entry.get("fullUrl")))
+                if not req.get("ifNoneExist"):
+                    req["ifNoneExist"] = f"_tag={LOAD_TAG}|{key}"
+                rid = res.get("id")
+                if kind == "transaction" and isinstance(rid, str):
+                    full = entry.get("fullUrl")
+                    if not (isinstance(full, str) and full.startswith("urn:uuid:")):
+                        full = f"urn:uuid:{_uuid_of(key)}"
+                        entry["fullUrl"] = full
+                    local[f"{rtype}/{rid}"] = full
+            _clean_meta(res, key)
+            entry["resource"] = res
+            entry["request"] = req
+        keys.append(key)
+        out.append(entry)
+    if local:
+        for entry in out:
+            held = _entry_resource(entry)
+            if held is not None:
+                for _, ref in _references(held, ""):
+                    target = local.get(ref["reference"])
+                    if target is not None:
+                        ref["reference"] = target
+    body = {k: v for k, v in bundle.items() if k != "entry"}
+    body["entry"] = out
+    return _Unit(label, kind, body, types, keys)
+
+
+def _uuid_of(key: str) -> str:
+    return f"{key[:8]}-{key[8:12]}-4{key[13:16]}-8{key[17:20]}-{key[20:32]}"
+
+
+class _Unresolved(Exception):
+    """A unit has a reference that cannot be resolved yet."""
+
+    def __init__(self, path: str, conditional: bool) -> None:
+        super().__init__(path)
+        self.path = path
+        self.conditional = conditional
+
+
+class Loader:
+    """Load FHIR data through an :class:`~clinikfhir.AsyncClinik` (see the module docstring).
+
+    ``on_progress(resources_done, refused)`` is called after every unit; ``on_total(n)`` once the
+    number of resources is known (after reading). ``limit`` stops after that many resources have
+    been sent (a Bundle counts whole): an interrupted run, resumable by running again.
+    """
+
+    def __init__(
+        self,
+        clinik: AsyncClinik | None,
+        *,
+        concurrency: int = 4,
+        dry_run: bool = False,
+        limit: int | None = None,
+        ignore: Iterable[str] = (),
+        on_progress: Callable[[int, int], None] | None = None,
+        on_bytes: Callable[[int], None] | None = None,
+    ) -> None:
+        if clinik is None and not dry_run:
+            raise ValueError("a client is needed unless dry_run")
+        self.clinik = clinik
+        self.concurrency = max(1, concurrency)
+        self.dry_run = dry_run
+        self.limit = limit
+        self.ignore = frozenset(ignore)
+        self.on_progress = on_progress
+        self.on_bytes = on_bytes
+        self.report = LoadReport()
+        self._done = 0
+        self._sent = 0
+        self._cache: dict[str, str] = {}  # reference text -> "Type/server-id"
+        self._lookups: dict[str, asyncio.Future[str | None]] = {}
+        self._fatal: BaseException | None = None
+
+    # ------------------------------------------------------------------ reading and checking
+
+    def units(self, paths: Iterable[str]) -> Iterator[_Unit]:
+        """Every valid unit in ``paths``; problems and invalid units go to the report."""
+        from clinikfhir.validation import validate
+
+        for path in files_of(paths):
+            if isinstance(path, Problem):
+                self._refuse_unreadable(path)
+                continue
+            yield from self._file_units(path, validate)
+            if self.on_bytes is not None:
+                self.on_bytes(_size(path))
+
+    def _file_units(self, path: Path, validate: Callable[..., list[Issue]]) -> Iterator[_Unit]:
+        for found in read_items([os.fspath(path)]):
+            if isinstance(found, Problem):
+                self._refuse_unreadable(found)
+                continue
+            for unit in plan(found):
+                if isinstance(unit, Refusal):
+                    self.report.refusals.append(unit)
+                    self.report.count("?").refused += 1
+                    continue
+                issues = [i for i in validate(unit.body, level="error") if i.key not in self.ignore]
+                if issues:
+                    for issue in issues:
+                        where = _unwrap(unit, issue.path)
+                        self.report.refusals.append(Refusal(unit.label, where, issue.key or issue.code, issue.message))
+                    self._count_refused(unit)
+                    continue
+                yield unit
+
+    def _refuse_unreadable(self, problem: Problem) -> None:
+        self.report.refusals.append(Refusal(problem.label, "", problem.rule, problem.message))
+        self.report.count("?").refused += 1
+
+    def _count_refused(self, unit: _Unit) -> None:
+        for rtype in unit.types:
+            self.report.count(rtype).refused += 1
+        self._progress(len(unit.types))
+
+    def _progress(self, n: int) -> None:
+        self._done += n
+        if self.on_progress is not None:
+            self.on_progress(self._done, len(self.report.refusals))
+
+    # ------------------------------------------------------------------ sending
+
+    async def run(self, paths: Iterable[str]) -> LoadReport:
+        """Read, check and send everything in ``paths``; returns the report."""
+        from clinikfhir.errors import AuthenticationError, ForbiddenError, NetworkError
+
+        semaphore = asyncio.Semaphore(self.concurrency)
+        parked: list[_Unit] = []
+        tasks: set[asyncio.Task[None]] = set()
+
+        async def worker(unit: _Unit, final: bool) -> None:
+            try:
+                if not await self._send(unit, final):
+                    parked.append(unit)
+            except (AuthenticationError, ForbiddenError, NetworkError) as exc:
+                if not isinstance(exc, ForbiddenError) or exc.code == "FORBIDDEN":
+                    self._fatal = exc
+                else:
+                    self._server_refusal(unit, exc)
+            finally:
+                semaphore.release()
+
+        async def dispatch(unit: _Unit, final: bool) -> None:
+            await semaphore.acquire()
+            task = asyncio.ensure_future(worker(unit, final))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+        for unit in self.units(paths):
+            if self._fatal is not None:
+                break
+            if self.limit is not None and self._sent >= self.limit:
+                self.report.stopped_early = True
+                break
+            self.report.units += 1
+            if self.dry_run:
+                for rtype in unit.types:
+                    self.report.count(rtype).valid += 1
+                self._progress(len(unit.types))
+                continue
+            self._sent += len(unit.types)
+            await dispatch(unit, final=False)
+        await _drain(tasks)
+        # units waiting for references: again, while that makes progress; then a last round that decides
+        while parked and self._fatal is None:
+            waiting, parked[:] = list(parked), []
+            self._lookups = {k: v for k, v in self._lookups.items() if v.done() and v.result() is not None}
+            for unit in waiting:
+                await dispatch(unit, final=False)
+            await _drain(tasks)
+            if len(parked) == len(waiting):
+                waiting, parked[:] = list(parked), []
+                for unit in waiting:
+                    await dispatch(unit, final=True)
+                await _drain(tasks)
+                break
+        if self._fatal is not None:
+            raise self._fatal
+        return self.report
+
+    async def _send(self, unit: _Unit, final: bool) -> bool:
+        """Send one unit; False when it must wait for references (not final)."""
+        from clinikfhir.errors import ApiError, LocalError
+
+        assert self.clinik is not None
+        try:
+            body = await self._resolved(unit, final)
+        except _Unresolved as exc:
+            if not final:
+                return False
+            self._refuse(unit, exc.path, "conditional-reference", "the conditional reference matches no resource")
+            return True
+        except ApiError as exc:
+            self._server_refusal(unit, exc)
+            return True
+        try:
+            answer = await self.clinik.request("POST", "/", body, validate=False)
+        except (ApiError, LocalError) as exc:
+            self._server_refusal(unit, exc)
+            return True
+        self._record(unit, answer)
+        return True
+
+    async def _resolved(self, unit: _Unit, final: bool) -> dict[str, Any]:
+        """The unit's body with conditional and cross-source references replaced by server ids."""
+        body = unit.body
+        entries = cast("list[Any]", body["entry"])
+        todo: list[tuple[str, dict[str, Any], str, bool]] = []
+        for index, entry in enumerate(entries):
+            resource = _entry_resource(entry)
+            if resource is None:
+                continue
+            root = unit.types[index] if unit.kind == "resource" else f"Bundle.entry[{index}].resource"
+            for path, ref in _references(resource, root):
+                text = cast(str, ref["reference"])
+                if _CONDITIONAL.match(text):
+                    todo.append((f"{root}{path[len(root) :]}", ref, text, True))
+                elif unit.kind != "transaction":
+                    literal = _LITERAL.match(text)
+                    if literal is not None:
+                        rtype, rid = literal.groups()
+                        lookup = f"{rtype}?_tag={LOAD_TAG}|{_source_key(rtype, rid)}"
+                        todo.append((path, ref, lookup, False))
+        if not todo:
+            return body
+        found: dict[int, str] = {}
+        for n, (path, _ref, lookup, conditional) in enumerate(todo):
+            target = await self._lookup(lookup)
+            if target is not None:
+                found[n] = target
+            elif conditional or not final:
+                raise _Unresolved(path, conditional)
+        # copy only what changes: the unit may be sent again
+        out = orjson.loads(orjson.dumps(body))
+        refs = [r for e in out["entry"] for _, r in _references(_entry_resource(e), "")]
+        originals = [r for e in entries for _, r in _references(_entry_resource(e), "")]
+        position = {id(r): i for i, r in enumerate(originals)}
+        for n, (_path, ref, _lookup, _c) in enumerate(todo):
+            if n in found:
+                refs[position[id(ref)]]["reference"] = found[n]
+        return cast("dict[str, Any]", out)
+
+    async def _lookup(self, reference: str) -> str | None:
+        """``Type?criteria`` -> ``Type/id`` of the one match in the tenant (cached), None for none."""
+        from clinikfhir.errors import ApiError
+
+        cached = self._cache.get(reference)
+        if cached is not None:
+            return cached
+        pending = self._lookups.get(reference)
+        if pending is None:
+            pending = asyncio.get_running_loop().create_future()
+            self._lookups[reference] = pending
+            rtype, _, query = reference.partition("?")
+            assert self.clinik is not None
+            try:
+                page = await self.clinik.request("GET", f"/{rtype}", params=[*_pairs(query), ("_count", "2")])
+            except ApiError as exc:
+                del self._lookups[reference]
+                pending.set_exception(exc)
+                raise
+            found: Any = getattr(page, "entry", None) or []
+            ids: list[str] = [str(e.resource.id) for e in found if e.resource is not None]
+            if len(ids) > 1:
+                del self._lookups[reference]
+                err = ApiError(
+                    "the conditional reference matches more than one resource", status=412, code="PRECONDITION_FAILED"
+                )
+                pending.set_exception(err)
+                raise err
+            result = f"{rtype}/{ids[0]}" if ids else None
+            if result is not None:
+                self._cache[reference] = result
+            pending.set_result(result)
+        return await asyncio.shield(pending)
+
+    def _record(self, unit: _Unit, answer: Any) -> None:
+        entries: Any = getattr(answer, "entry", None) or []
+        for index, rtype in enumerate(unit.types):
+            response = entries[index].response if index < len(entries) else None
+            status = str(getattr(response, "status", "") or "")
+            counts = self.report.count(rtype)
+            if status.startswith("201"):
+                counts.created += 1
+            elif status.startswith("2"):
+                counts.existing += 1
+            else:
+                counts.refused += 1
+                outcome = getattr(response, "outcome", None)
+                self.report.refusals.append(
+                    Refusal(
+                        unit.label, _entry_path(unit, index), f"server:{status.split(' ')[0] or '?'}", _outcome(outcome)
+                    )
+                )
+            key = unit.keys[index] if index < len(unit.keys) else None
+            location = str(getattr(response, "location", "") or "")
+            if key is not None and location:
+                target = "/".join(location.split("/")[:2])
+                self._cache[f"{rtype}?_tag={LOAD_TAG}|{key}"] = target
+        self._progress(len(unit.types))
+
+    def _server_refusal(self, unit: _Unit, exc: Exception) -> None:
+        from clinikfhir.errors import ApiError
+
+        if isinstance(exc, ApiError):
+            paths = [p for issue in exc.issues for p in issue.expression[-1:]] or [""]
+            rule = f"server:{exc.code}"
+            messages = [i.diagnostics for i in exc.issues] or [exc.message]
+            for path, message in zip(paths, messages, strict=False):
+                self.report.refusals.append(Refusal(unit.label, _unwrap(unit, path), rule, message))
+        else:
+            self.report.refusals.append(Refusal(unit.label, "", f"local:{type(exc).__name__}", str(exc).split("\n")[0]))
+        self._count_refused(unit)
+
+    def _refuse(self, unit: _Unit, path: str, rule: str, message: str) -> None:
+        self.report.refusals.append(Refusal(unit.label, path, rule, message))
+        self._count_refused(unit)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def total_bytes(paths: Iterable[str]) -> int:
+    """The size of every file :meth:`Loader.run` will read (for a progress bar)."""
+    return sum(_size(p) for p in files_of(paths) if isinstance(p, Path))
+
+
+def _entry_path(unit: _Unit, index: int) -> str:
+    return unit.types[index] if unit.kind == "resource" else f"Bundle.entry[{index}]"
+
+
+def _unwrap(unit: _Unit, path: str) -> str:
+    """A path inside the one-entry wrapper of a lone resource, as a path of that resource."""
+    if unit.kind != "resource":
+        return path
+    prefix = "Bundle.entry[0].resource"
+    if path.startswith(prefix):
+        return unit.types[0] + path[len(prefix) :]
+    if path.startswith("Bundle"):
+        return unit.types[0]
+    return path
+
+
+def _outcome(outcome: Any) -> str:
+    issues: Any = getattr(outcome, "issue", None) or []
+    texts = [str(getattr(i, "diagnostics", "") or getattr(i, "code", "")) for i in issues]
+    return "; ".join(t for t in texts if t) or "refused by the server"
+
+
+def _pairs(query: str) -> list[tuple[str, str]]:
+    from urllib.parse import parse_qsl
+
+    return parse_qsl(query, keep_blank_values=True)
+
+
+async def _drain(tasks: set[asyncio.Task[None]]) -> None:
+    while tasks:
+        await asyncio.gather(*list(tasks))
