@@ -85,6 +85,7 @@ class LoadReport:
     refusals: list[Refusal] = field(default_factory=list[Refusal])
     units: int = 0
     stopped_early: bool = False
+    aborted: str | None = None  # why the load stopped (no server, a rejected key...), one line
 
     def count(self, rtype: str) -> TypeCounts:
         found = self.counts.get(rtype)
@@ -106,8 +107,8 @@ class LoadReport:
 
     @property
     def ok(self) -> bool:
-        """True when nothing was refused."""
-        return not self.refusals
+        """True when nothing was refused and the load ran to its end."""
+        return not self.refusals and self.aborted is None
 
 
 @dataclass(slots=True)
@@ -441,7 +442,7 @@ class Loader:
                 await _drain(tasks)
                 break
         if self._fatal is not None:
-            raise self._fatal
+            self.report.aborted = _one_line(self._fatal)
         return self.report
 
     async def _send(self, unit: _Unit, final: bool) -> bool:
@@ -593,6 +594,15 @@ def _size(path: Path) -> int:
 def total_bytes(paths: Iterable[str]) -> int:
     """The size of every file :meth:`Loader.run` will read (for a progress bar)."""
     return sum(_size(p) for p in files_of(paths) if isinstance(p, Path))
+
+
+def _one_line(exc: BaseException) -> str:
+    from clinikfhir.errors import ApiError
+
+    if isinstance(exc, ApiError):
+        rid = f" (request id {exc.request_id})" if exc.request_id else ""
+        return f"{exc.status} {exc.code}: {exc.message}{rid}"
+    return str(exc).split("\n")[0]
 
 
 def _entry_path(unit: _Unit, index: int) -> str:

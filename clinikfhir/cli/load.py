@@ -170,6 +170,9 @@ def print_report(out: Console, report: LoadReport, *, dry_run: bool = False, lim
             out.print(f"    {where}{refusal.message} [{refusal.rule}]", markup=False)
         if len(report.refusals) > limit_refusals:
             out.print(f"  ... and {len(report.refusals) - limit_refusals} more (--report FILE lists them all)")
+    if report.aborted:
+        out.print(f"[bold red]stopped:[/] {report.aborted}", highlight=False)
+        out.print("run the same command again to load the rest (nothing is loaded twice)")
     if report.stopped_early:
         out.print("stopped at --limit; run the same command without it to load the rest (nothing is loaded twice)")
 
