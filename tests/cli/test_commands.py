@@ -32,7 +32,8 @@ def test_help_describes_every_command_with_examples_and_no_rest_markup(
     with pytest.raises(SystemExit):
         main([command, "--help"] if command else ["--help"])
     text = capsys.readouterr().out
-    assert "``" not in text and ":class:" not in text and ":func:" not in text
+    for markup in ("``", ":class:", ":func:", ":mod:"):
+        assert markup not in text
     if command == "demo":
         return  # the demo (h15b's) has no options worth examples
     assert "examples:\n  clinikfhir " in text
@@ -63,7 +64,8 @@ def test_a_missing_optional_dependency_is_one_line_naming_the_extra(module: str,
     done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=False)
     assert done.returncode == 2
     assert done.stderr == (
-        f"clinikfhir {argv[0]}: this command needs {module}, which is not installed: pip install 'clinikfhir[{extra}]'\n"
+        f"clinikfhir {argv[0]}: this command needs {module}, which is not installed: "
+        f"pip install 'clinikfhir[{extra}]'\n"
     )
 
 

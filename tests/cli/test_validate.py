@@ -58,7 +58,8 @@ def test_text_output_grouped_by_file_and_rule(files: Path, capsys: pytest.Captur
 def test_level_error_and_ignore(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["validate", "data/bad.json", "--level", "error", "--ignore", "binding", "--ignore", "format"])
     assert capsys.readouterr().out == (
-        "data/bad.json\n  error [unknown-element] unknown element\n      Patient.foo\n1 resource checked: 1 error in 1 file(s)\n"
+        "data/bad.json\n  error [unknown-element] unknown element\n      Patient.foo\n"
+        "1 resource checked: 1 error in 1 file(s)\n"
     )
     assert code == 1
 
