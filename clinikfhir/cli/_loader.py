@@ -52,6 +52,7 @@ TENANT_SYSTEM = "https://clinikapi.com/tenant"
 _CONDITIONAL = re.compile(r"^([A-Z][A-Za-z]{1,63})\?(.+)$", re.S)
 _LITERAL = re.compile(r"^([A-Z][A-Za-z]{1,63})/([A-Za-z0-9\-.]{1,64})$")
 _FLATTEN = ("collection", "searchset", "history")
+_PART_BYTES = 900_000  # under the gateway's 1 MiB body cap, with room for the Bundle around the entries
 Kind = Literal["transaction", "batch", "resource"]
 
 
@@ -86,6 +87,7 @@ class LoadReport:
     units: int = 0
     stopped_early: bool = False
     aborted: str | None = None  # why the load stopped (no server, a rejected key...), one line
+    seconds: float = 0.0  # from the first file read to the last answer
 
     def count(self, rtype: str) -> TypeCounts:
         found = self.counts.get(rtype)
@@ -321,6 +323,7 @@ class Loader:
         ignore: Iterable[str] = (),
         on_progress: Callable[[int, int], None] | None = None,
         on_bytes: Callable[[int], None] | None = None,
+        part_bytes: int = _PART_BYTES,
     ) -> None:
         if clinik is None and not dry_run:
             raise ValueError("a client is needed unless dry_run")
@@ -331,6 +334,7 @@ class Loader:
         self.ignore = frozenset(ignore)
         self.on_progress = on_progress
         self.on_bytes = on_bytes
+        self.part_bytes = part_bytes
         self.report = LoadReport()
         self._done = 0
         self._sent = 0
@@ -389,8 +393,11 @@ class Loader:
 
     async def run(self, paths: Iterable[str]) -> LoadReport:
         """Read, check and send everything in ``paths``; returns the report."""
+        import time
+
         from clinikfhir.errors import AuthenticationError, ForbiddenError, NetworkError
 
+        started = time.monotonic()
         semaphore = asyncio.Semaphore(self.concurrency)
         parked: list[_Unit] = []
         tasks: set[asyncio.Task[None]] = set()
@@ -443,6 +450,7 @@ class Loader:
                 break
         if self._fatal is not None:
             self.report.aborted = _one_line(self._fatal)
+        self.report.seconds = time.monotonic() - started
         return self.report
 
     async def _send(self, unit: _Unit, final: bool) -> bool:
@@ -460,6 +468,9 @@ class Loader:
         except ApiError as exc:
             self._server_refusal(unit, exc)
             return True
+        if unit.kind == "transaction" and len(orjson.dumps(body)) > self.part_bytes:
+            await self._send_in_parts(unit, body)
+            return True
         try:
             answer = await self.clinik.request("POST", "/", body, validate=False)
         except (ApiError, LocalError) as exc:
@@ -467,6 +478,74 @@ class Loader:
             return True
         self._record(unit, answer)
         return True
+
+    async def _send_in_parts(self, unit: _Unit, body: dict[str, Any]) -> None:
+        """A transaction over the gateway's 1 MiB body cap (a large Synthea patient), sent as several
+        transactions in entry order; ``urn:uuid`` references to earlier parts are rewritten to the ids
+        the server gave. Each part is all or nothing; the conditional creates make a re-run finish the
+        rest. A reference to a later part cannot be resolved: such a Bundle is refused, nothing sent."""
+        from clinikfhir.errors import ApiError, LocalError
+
+        assert self.clinik is not None
+        entries = _items(body["entry"])
+        parts: list[list[int]] = [[]]
+        size = 0
+        for index, entry in enumerate(entries):
+            n = len(orjson.dumps(entry))
+            if n > self.part_bytes:
+                self._refuse(unit, f"Bundle.entry[{index}]", "size", "the entry alone is over the 1 MiB request cap")
+                return
+            if size + n > self.part_bytes and parts[-1]:
+                parts.append([])
+                size = 0
+            parts[-1].append(index)
+            size += n
+        part_of = {
+            str(entries[i].get("fullUrl")): p
+            for p, part in enumerate(parts)
+            for i in part
+            if isinstance(entries[i], dict)
+        }
+        for p, part in enumerate(parts):
+            for i in part:
+                for _, ref in _references(_entry_resource(entries[i]), ""):
+                    if part_of.get(ref["reference"], p) > p:
+                        where = f"Bundle.entry[{i}]"
+                        message = "refers to an entry too far ahead to split the Bundle under the 1 MiB request cap"
+                        self._refuse(unit, where, "size", message)
+                        return
+        mapping: dict[str, str] = {}
+        for p, part in enumerate(parts):
+            chunk = [entries[i] for i in part]
+            for entry in chunk:
+                for _, ref in _references(_entry_resource(entry), ""):
+                    target = mapping.get(ref["reference"])
+                    if target is not None:
+                        ref["reference"] = target
+            sub = _Unit(
+                f"{unit.label} (part {p + 1} of {len(parts)})",
+                "transaction",
+                {**{k: v for k, v in body.items() if k != "entry"}, "entry": chunk},
+                [unit.types[i] for i in part],
+                [unit.keys[i] for i in part],
+            )
+            try:
+                answer = await self.clinik.request("POST", "/", sub.body, validate=False)
+            except (ApiError, LocalError) as exc:
+                self._server_refusal(sub, exc)
+                rest = [i for later in parts[p + 1 :] for i in later]
+                if rest:
+                    remaining = _Unit(unit.label, "transaction", {}, [unit.types[i] for i in rest], [])
+                    self._refuse(remaining, "", "not-sent", "an earlier part of this Bundle was refused")
+                return
+            self._record(sub, answer)
+            found: Any = getattr(answer, "entry", None) or []
+            for entry, response in zip(chunk, found, strict=False):
+                full_url = cast("dict[str, Any]", entry).get("fullUrl") if isinstance(entry, dict) else None
+                location = str(getattr(response.response, "location", "") or "") or str(response.fullUrl or "")
+                segments = [s for s in location.split("/_history/")[0].split("/") if s]
+                if isinstance(full_url, str) and len(segments) >= 2:
+                    mapping[full_url] = "/".join(segments[-2:])
 
     async def _resolved(self, unit: _Unit, final: bool) -> dict[str, Any]:
         """The unit's body with conditional and cross-source references replaced by server ids."""

@@ -159,6 +159,9 @@ def print_report(out: Console, report: LoadReport, *, dry_run: bool = False, lim
         else:
             table.add_row(name, f"{c.created:,}", f"{c.existing:,}", f"{c.refused:,}")
     out.print(table)
+    done = sum(c.created + c.existing + c.refused + c.valid for c in report.counts.values())
+    rate = done / report.seconds if report.seconds > 0 else 0.0
+    out.print(f"{done:,} resources in {report.seconds:.1f} s ({rate:,.0f}/s)")
     if report.refusals:
         out.print(f"[bold red]{len(report.refusals)} problem(s)[/] (element paths and rules; values are never shown):")
         last = None
@@ -187,6 +190,8 @@ def write_report(path: str, report: LoadReport) -> None:
         },
         "refusals": [{"file": r.label, "path": r.path, "rule": r.rule, "message": r.message} for r in report.refusals],
         "stopped_early": report.stopped_early,
+        "aborted": report.aborted,
+        "seconds": round(report.seconds, 3),
     }
     with open(path, "wb") as stream:
         stream.write(orjson.dumps(data, option=orjson.OPT_INDENT_2))
