@@ -120,7 +120,7 @@ class _Unit:
     body: dict[str, Any]  # the Bundle to send (resources are wrapped in a one-entry transaction)
     types: list[str]  # resource type of each entry (for counting)
     keys: list[str | None]  # load key of each POST entry
-    parked: bool = False
+    needs: dict[str, tuple[str, str, bool]] | None = None  # reference -> (lookup, first path, conditional)
 
 
 def _key(identity: str) -> str:
@@ -549,42 +549,19 @@ class Loader:
 
     async def _resolved(self, unit: _Unit, final: bool) -> dict[str, Any]:
         """The unit's body with conditional and cross-source references replaced by server ids."""
-        body = unit.body
-        entries = cast("list[Any]", body["entry"])
-        todo: list[tuple[str, dict[str, Any], str, bool]] = []
-        for index, entry in enumerate(entries):
-            resource = _entry_resource(entry)
-            if resource is None:
-                continue
-            root = unit.types[index] if unit.kind == "resource" else f"Bundle.entry[{index}].resource"
-            for path, ref in _references(resource, root):
-                text = cast(str, ref["reference"])
-                if _CONDITIONAL.match(text):
-                    todo.append((f"{root}{path[len(root) :]}", ref, text, True))
-                elif unit.kind != "transaction":
-                    literal = _LITERAL.match(text)
-                    if literal is not None:
-                        rtype, rid = literal.groups()
-                        lookup = f"{rtype}?_tag={LOAD_TAG}|{_source_key(rtype, rid)}"
-                        todo.append((path, ref, lookup, False))
-        if not todo:
-            return body
-        found: dict[int, str] = {}
-        for n, (path, _ref, lookup, conditional) in enumerate(todo):
+        if unit.needs is None:
+            unit.needs = _needs(unit)
+        if not unit.needs:
+            return unit.body
+        mapping: dict[str, str] = {}
+        for text, (lookup, path, conditional) in unit.needs.items():
             target = await self._lookup(lookup)
             if target is not None:
-                found[n] = target
+                mapping[text] = target
             elif conditional or not final:
                 raise _Unresolved(path, conditional)
-        # copy only what changes: the unit may be sent again
-        out = orjson.loads(orjson.dumps(body))
-        refs = [r for e in out["entry"] for _, r in _references(_entry_resource(e), "")]
-        originals = [r for e in entries for _, r in _references(_entry_resource(e), "")]
-        position = {id(r): i for i, r in enumerate(originals)}
-        for n, (_path, ref, _lookup, _c) in enumerate(todo):
-            if n in found:
-                refs[position[id(ref)]]["reference"] = found[n]
-        return cast("dict[str, Any]", out)
+        # a new body (the unit may be sent again, after more has been loaded)
+        return cast("dict[str, Any]", _rewrite(unit.body, mapping)) if mapping else unit.body
 
     async def _lookup(self, reference: str) -> str | None:
         """``Type?criteria`` -> ``Type/id`` of the one match in the tenant (cached), None for none."""
@@ -673,6 +650,46 @@ def _size(path: Path) -> int:
 def total_bytes(paths: Iterable[str]) -> int:
     """The size of every file :meth:`Loader.run` will read (for a progress bar)."""
     return sum(_size(p) for p in files_of(paths) if isinstance(p, Path))
+
+
+def _needs(unit: _Unit) -> dict[str, tuple[str, str, bool]]:
+    """The references of ``unit`` to resolve before sending: conditional ones everywhere, ``Type/id``
+    ones outside transactions (inside, the server resolves the Bundle's own); first path of each."""
+    needs: dict[str, tuple[str, str, bool]] = {}
+    for index, entry in enumerate(_items(unit.body.get("entry"))):
+        resource = _entry_resource(entry)
+        if resource is None:
+            continue
+        root = unit.types[index] if unit.kind == "resource" else f"Bundle.entry[{index}].resource"
+        for path, ref in _references(resource, root):
+            text = cast(str, ref["reference"])
+            if text in needs:
+                continue
+            if _CONDITIONAL.match(text):
+                needs[text] = (text, path, True)
+            elif unit.kind != "transaction":
+                literal = _LITERAL.match(text)
+                if literal is not None:
+                    rtype, rid = literal.groups()
+                    needs[text] = (f"{rtype}?_tag={LOAD_TAG}|{_source_key(rtype, rid)}", path, False)
+    return needs
+
+
+def _rewrite(value: Any, mapping: dict[str, str]) -> Any:
+    """A copy of ``value`` with every ``reference`` found in ``mapping`` replaced."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in cast("dict[str, Any]", value).items():
+            if key == "reference" and isinstance(item, str) and item in mapping:
+                out[key] = mapping[item]
+            elif isinstance(item, (dict, list)):
+                out[key] = _rewrite(item, mapping)
+            else:
+                out[key] = item
+        return out
+    if isinstance(value, list):
+        return [_rewrite(item, mapping) if isinstance(item, (dict, list)) else item for item in _items(value)]
+    return value
 
 
 def _one_line(exc: BaseException) -> str:
