@@ -395,7 +395,7 @@ class Loader:
         """Read, check and send everything in ``paths``; returns the report."""
         import time
 
-        from clinikfhir.errors import AuthenticationError, ForbiddenError, NetworkError
+        from clinikfhir.errors import ClinikError
 
         started = time.monotonic()
         semaphore = asyncio.Semaphore(self.concurrency)
@@ -406,8 +406,8 @@ class Loader:
             try:
                 if not await self._send(unit, final):
                     parked.append(unit)
-            except (AuthenticationError, ForbiddenError, NetworkError) as exc:
-                if not isinstance(exc, ForbiddenError) or exc.code == "FORBIDDEN":
+            except ClinikError as exc:
+                if _is_fatal(exc):
                     self._fatal = exc
                 else:
                     self._server_refusal(unit, exc)
@@ -466,6 +466,8 @@ class Loader:
             self._refuse(unit, exc.path, "conditional-reference", "the conditional reference matches no resource")
             return True
         except ApiError as exc:
+            if _is_fatal(exc):
+                raise
             self._server_refusal(unit, exc)
             return True
         if unit.kind == "transaction" and len(orjson.dumps(body)) > self.part_bytes:
@@ -474,6 +476,8 @@ class Loader:
         try:
             answer = await self.clinik.request("POST", "/", body, validate=False)
         except (ApiError, LocalError) as exc:
+            if _is_fatal(exc):
+                raise
             self._server_refusal(unit, exc)
             return True
         self._record(unit, answer)
@@ -532,6 +536,8 @@ class Loader:
             try:
                 answer = await self.clinik.request("POST", "/", sub.body, validate=False)
             except (ApiError, LocalError) as exc:
+                if _is_fatal(exc):
+                    raise
                 self._server_refusal(sub, exc)
                 rest = [i for later in parts[p + 1 :] for i in later]
                 if rest:
@@ -690,6 +696,16 @@ def _rewrite(value: Any, mapping: dict[str, str]) -> Any:
     if isinstance(value, list):
         return [_rewrite(item, mapping) if isinstance(item, (dict, list)) else item for item in _items(value)]
     return value
+
+
+def _is_fatal(exc: BaseException) -> bool:
+    """Errors that would hit every request alike (a rejected key, a key without write scope, the rate
+    or quota limit after the client's retries, no connection): the load stops instead of refusing all."""
+    from clinikfhir.errors import AuthenticationError, ForbiddenError, NetworkError, RateLimitError
+
+    if isinstance(exc, ForbiddenError):
+        return exc.code == "FORBIDDEN"
+    return isinstance(exc, (AuthenticationError, NetworkError, RateLimitError))
 
 
 def _one_line(exc: BaseException) -> str:

@@ -238,3 +238,12 @@ def test_sandbox_seed_loads_on_start(data_dir: Path, tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.communicate(timeout=30)
+
+
+def test_a_rejected_key_stops_the_load_with_one_line(served_sandbox: Sandbox, data_dir: Path, run_cli: Run) -> None:
+    key = "clk_test_nobodyhasthiskey01"
+    done = run_cli("load", str(data_dir), "--base-url", served_sandbox.base_url, "--key", key, "--no-progress")
+    assert done.returncode == 1
+    assert re.search(r"stopped: 401 INVALID_KEY: .* \(request id req_\w+\)\n", done.stdout)
+    assert "problem(s)" not in done.stdout  # not one refusal per Bundle
+    assert key not in done.stdout + done.stderr
