@@ -11,7 +11,9 @@ from process start to exit: imports, reading, validation, reference resolution, 
 run writes into a fresh tenant, so each measures creates, not "already there" answers.
 
 The plain loop sends the files as they are (no validation, no conditional references resolved,
-no load tags): it is the floor of the server, not the same work. Goal: >= 1,000 resources/s at
+no load tags, no conditional creates): it is the floor of the server, not the same work. A third
+baseline does the plain loop with clinikfhir.validate on every Bundle first (the local check that
+`load` must do), to show how much of the gap is that required work. Goal: >= 1,000 resources/s at
 concurrency 8 and within 1.3x of the plain loop at the same concurrency.
 """
 
@@ -92,8 +94,12 @@ def run_cli(base: str, key: str, folder: Path, concurrency: int, report: Path) -
     return elapsed, float(summary["seconds"])
 
 
-def run_plain(base: str, key: str, files: list[Path], concurrency: int) -> float:
+def run_plain(base: str, key: str, files: list[Path], concurrency: int, *, validate: bool = False) -> float:
+    """The files POSTed as they are; ``validate``: each decoded and put through clinikfhir.validate first."""
     bodies = [p.read_bytes() for p in files]
+    check = None
+    if validate:
+        from clinikfhir.validation import validate as check
 
     async def post_all() -> None:
         headers = {"x-api-key": key, "content-type": "application/fhir+json"}
@@ -102,6 +108,8 @@ def run_plain(base: str, key: str, files: list[Path], concurrency: int) -> float
 
             async def post(body: bytes) -> None:
                 async with semaphore:
+                    if check is not None:
+                        assert not [i for i in check(orjson.loads(body), level="error")]
                     response = await client.post("/v1/fhir", content=body)
                     response.raise_for_status()
 
@@ -122,7 +130,7 @@ def main() -> None:
     args = parser.parse_args()
     levels = (1, 4, 8)
     plain_levels = (1, 8)
-    runs = args.repeat * (len(levels) + len(plain_levels))
+    runs = args.repeat * (len(levels) + len(plain_levels) + 1)
     keys = [f"clk_test_bench{i:04d}" for i in range(runs)]
     with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as tmp2:
         folder = Path(tmp)
@@ -134,9 +142,11 @@ def main() -> None:
             cli: dict[int, list[float]] = {c: [] for c in levels}
             inner: dict[int, list[float]] = {c: [] for c in levels}
             plain: dict[int, list[float]] = {c: [] for c in plain_levels}
+            checked: list[float] = []
             for _ in range(args.repeat):  # interleaved, so drift in machine load hits every variant alike
                 for c in plain_levels:
                     plain[c].append(total / run_plain(base, next(key_iter), files, c))
+                checked.append(total / run_plain(base, next(key_iter), files, 8, validate=True))
                 for c in levels:
                     whole, loading = run_cli(base, next(key_iter), folder, c, report)
                     cli[c].append(total / whole)
@@ -149,6 +159,9 @@ def main() -> None:
     print(f"{'':34}{'resources/s':>12}{'vs plain':>10}{'load alone':>12}{'vs plain':>10}")
     for c in plain_levels:
         print(f"{f'plain httpx loop, concurrency {c}':34}{statistics.median(plain[c]):>12,.0f}{'1.00x':>10}")
+    rate = statistics.median(checked)
+    name = "plain loop + validate, conc. 8"
+    print(f"{name:34}{rate:>12,.0f}{statistics.median(plain[8]) / rate:>9.2f}x")
     for c in levels:
         ref = statistics.median(plain[1 if c == 1 else 8])
         rate, alone = statistics.median(cli[c]), statistics.median(inner[c])
