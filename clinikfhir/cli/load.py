@@ -26,8 +26,8 @@ Accepted: .json (a resource, or a transaction, batch, collection or searchset Bu
 folders (walked), .zip, .tar.gz and .gz archives. Synthea output loads as it is.
 Running the same load again creates nothing twice: every resource is created conditionally on a
 load tag (meta.tag urn:clinikfhir:load|<hash of its source identity>).
-Exit code: 0 when everything was loaded (or was already there), 1 when anything was refused,
-2 when the load could not run (bad options, no server, a rejected key)."""
+Exit code: 0 when everything was loaded (or was already there), 1 when anything was refused or
+the load stopped (no server, a rejected key: one line, run again to finish), 2 for bad options."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
