@@ -39,6 +39,8 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 import orjson
 
+from clinikfhir._wire import TENANT_SYSTEM
+
 from ._sources import Item, Problem, files_of, read_items
 
 if TYPE_CHECKING:
@@ -48,7 +50,6 @@ if TYPE_CHECKING:
 __all__ = ["LOAD_TAG", "LoadReport", "Loader", "Refusal"]
 
 LOAD_TAG = "urn:clinikfhir:load"
-TENANT_SYSTEM = "https://clinikapi.com/tenant"
 _CONDITIONAL = re.compile(r"^([A-Z][A-Za-z]{1,63})\?(.+)$", re.S)
 _LITERAL = re.compile(r"^([A-Z][A-Za-z]{1,63})/([A-Za-z0-9\-.]{1,64})$")
 _FLATTEN = ("collection", "searchset", "history")
