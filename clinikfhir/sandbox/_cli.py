@@ -1,111 +1,16 @@
-"""``clinikfhir sandbox``: serve the local gateway over HTTP until interrupted.
-
-Light to import: the sandbox itself is imported only when the command runs.
-"""
+"""``python -m clinikfhir.sandbox._cli [options]``: ``clinikfhir sandbox`` without the top-level command
+(the command itself is :mod:`clinikfhir.cli.sandbox`)."""
 
 from __future__ import annotations
 
-import argparse
-import sqlite3
 import sys
 
 
-def _key_spec(text: str) -> tuple[str, str, str]:
-    key, sep, rest = text.partition("=")
-    if not sep or not key or not rest:
-        raise argparse.ArgumentTypeError("expected KEY=TENANT or KEY=TENANT:SCOPE")
-    tenant, _, scope = rest.partition(":")
-    scope = scope or "*"
-    if scope not in ("read", "write", "*"):
-        raise argparse.ArgumentTypeError("SCOPE must be read, write or *")
-    if not tenant:
-        raise argparse.ArgumentTypeError("TENANT must not be empty")
-    return key, tenant, scope
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the ``sandbox`` command's options and its ``run`` function to ``parser``."""
-    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1, loopback only)")
-    parser.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080; 0 = any free port)")
-    parser.add_argument("--db", default=None, help="SQLite file: keeps the data across restarts (default: in memory)")
-    parser.add_argument(
-        "--key",
-        action="append",
-        type=_key_spec,
-        default=[],
-        metavar="KEY=TENANT[:SCOPE]",
-        help="accept KEY (clk_test_… or clk_live_…) for TENANT with SCOPE read, write or * (repeatable)",
-    )
-    parser.add_argument(
-        "--tenant",
-        action="append",
-        default=[],
-        help="create a demo key for this tenant (default when no --key: org_demo and org_other)",
-    )
-    parser.add_argument("--rate-limit", type=int, default=None, help="requests per minute per organisation (off)")
-    parser.add_argument(
-        "--index-lag", type=float, default=0.0, help="seconds before a write shows in searches (default 0)"
-    )
-    parser.add_argument(
-        "--revocation-lag", type=float, default=0.0, help="seconds a revoked key keeps working (default 0)"
-    )
-    parser.set_defaults(run=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    """Start the sandbox, print its base URL and keys, serve until Ctrl-C."""
-    from clinikfhir.sandbox import Sandbox
-
-    try:
-        sb = Sandbox(args.db, rate_limit=args.rate_limit, index_lag=args.index_lag, revocation_lag=args.revocation_lag)
-    except ValueError as exc:
-        print(f"clinikfhir sandbox: {exc}", file=sys.stderr)
-        return 2
-    except (OSError, sqlite3.Error) as exc:
-        print(f"clinikfhir sandbox: cannot open the store: {exc}", file=sys.stderr)
-        return 2
-    try:
-        keys: list[tuple[str, str, str]] = []
-        for key, tenant, scope in args.key:
-            try:
-                sb.add_key(key, tenant, scope)
-            except ValueError as exc:
-                print(f"clinikfhir sandbox: --key: {exc}", file=sys.stderr)
-                return 2
-            keys.append((key, tenant, scope))
-        tenants = list(args.tenant) or ([] if keys else ["org_demo", "org_other"])
-        for tenant in tenants:
-            keys.append((sb.create_key(tenant), tenant, "*"))
-
-        def ready(base: str) -> None:
-            if args.host not in ("127.0.0.1", "localhost", "::1"):
-                print(f"warning: listening on {args.host}, not only on loopback", file=sys.stderr)
-            print(f"ClinikAPI sandbox listening on {base}")
-            print(f"  base_url (for Clinik): {base}    metadata: {base}/v1/metadata")
-            print(f"  store: {args.db or 'in memory (lost on exit)'}")
-            print("  keys (send as the x-api-key header):")
-            for key, tenant, scope in keys:
-                print(f"    {key}  tenant={tenant}  scope={scope}")
-            print("Press Ctrl-C to stop.", flush=True)
-
-        try:
-            sb.serve_forever(args.host, args.port, ready=ready)
-        except OSError as exc:
-            print(f"clinikfhir sandbox: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
-            return 2
-        print("stopped")
-        return 0
-    finally:
-        sb.close()
-
-
 def main(argv: list[str] | None = None) -> int:
-    """``python -m clinikfhir.sandbox._cli [options]``: the same command without the top-level CLI."""
-    parser = argparse.ArgumentParser(prog="clinikfhir sandbox", description="Run the local ClinikAPI gateway sandbox.")
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    code: int = args.run(args)
-    return code
+    """Run ``clinikfhir sandbox`` with ``argv``."""
+    from clinikfhir.cli import main as cli_main
+
+    return cli_main(["sandbox", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

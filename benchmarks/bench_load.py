@@ -1,0 +1,176 @@
+"""Load throughput: `clinikfhir load` into the served sandbox at concurrency 1, 4 and 8, beside the same
+transaction Bundles POSTed by a plain httpx loop (sequential, and 8 in flight), measured in the same run.
+
+    .venv/bin/python benchmarks/bench_load.py [--patients 60] [--repeat 3]
+
+Data: Synthea-shaped transaction Bundles (tests/cli/synthea_like.py): per patient 22 resources
+(Patient; 3 Encounters, each with a Condition, 4 Observations and a Claim), urn:uuid references, and
+conditional references to shared Organizations and Practitioners, whose own Bundles are loaded first.
+The sandbox runs in its own process (`clinikfhir sandbox`), as does each `clinikfhir load` (timed
+from process start to exit: imports, reading, validation, reference resolution, sending). Every
+run writes into a fresh tenant, so each measures creates, not "already there" answers.
+
+The plain loop sends the files as they are (no validation, no conditional references resolved,
+no load tags, no conditional creates): it is the floor of the server, not the same work. A third
+baseline does the plain loop with clinikfhir.validate on every Bundle first (the local check that
+`load` must do), to show how much of the gap is that required work. Goal: >= 1,000 resources/s at
+concurrency 8 and within 1.3x of the plain loop at the same concurrency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.cli.synthea_like import (  # noqa: E402
+    entries_per_patient,
+    hospital_information,
+    patient_bundle,
+    practitioner_information,
+)
+
+CLI = [sys.executable, "-m", "clinikfhir.cli"]
+
+
+def write_data(folder: Path, patients: int) -> tuple[list[Path], int]:
+    files = [folder / "hospitalInformation1.json", folder / "practitionerInformation1.json"]
+    files[0].write_bytes(orjson.dumps(hospital_information()))
+    files[1].write_bytes(orjson.dumps(practitioner_information()))
+    for seed in range(patients):
+        path = folder / f"Patient_{seed:05d}.json"
+        path.write_bytes(orjson.dumps(patient_bundle(seed)))
+        files.append(path)
+    total = (
+        patients * entries_per_patient()
+        + len(hospital_information()["entry"])
+        + len(practitioner_information()["entry"])
+    )
+    return files, total
+
+
+def start_sandbox(keys: list[str]) -> tuple[subprocess.Popen[str], str]:
+    args = [a for i, k in enumerate(keys) for a in ("--key", f"{k}=org_bench{i}")]
+    proc = subprocess.Popen(
+        [*CLI, "sandbox", "--port", "0", *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    match = re.search(r"http://[\d.]+:\d+", line)
+    if match is None:
+        proc.kill()
+        raise SystemExit(f"the sandbox did not start: {line!r}")
+    return proc, match.group(0)
+
+
+def run_cli(base: str, key: str, folder: Path, concurrency: int, report: Path) -> tuple[float, float]:
+    """(seconds of the whole command, seconds of its load alone, as its --report says)."""
+    options = ["--concurrency", str(concurrency), "--no-progress", "--report", str(report)]
+    start = time.perf_counter()
+    done = subprocess.run(
+        [*CLI, "load", str(folder), "--base-url", base, "--key", key, *options],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"clinikfhir load failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    summary = orjson.loads(report.read_bytes())
+    assert sum(c["created"] for c in summary["counts"].values()) > 0
+    return elapsed, float(summary["seconds"])
+
+
+def run_plain(base: str, key: str, files: list[Path], concurrency: int, *, validate: bool = False) -> float:
+    """The files POSTed as they are; ``validate``: each decoded and put through clinikfhir.validate first."""
+    bodies = [p.read_bytes() for p in files]
+    check = None
+    if validate:
+        from clinikfhir.validation import validate as check
+
+    async def post_all() -> None:
+        headers = {"x-api-key": key, "content-type": "application/fhir+json"}
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as client:
+            semaphore = asyncio.Semaphore(concurrency)
+
+            async def post(body: bytes) -> None:
+                async with semaphore:
+                    if check is not None:
+                        assert not [i for i in check(orjson.loads(body), level="error")]
+                    response = await client.post("/v1/fhir", content=body)
+                    response.raise_for_status()
+
+            # the shared-data Bundles first, as the loader does
+            await post(bodies[0])
+            await post(bodies[1])
+            await asyncio.gather(*(post(b) for b in bodies[2:]))
+
+    start = time.perf_counter()
+    asyncio.run(post_all())
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--patients", type=int, default=60)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    levels = (1, 4, 8)
+    plain_levels = (1, 8)
+    runs = args.repeat * (len(levels) + len(plain_levels) + 1)
+    keys = [f"clk_test_bench{i:04d}" for i in range(runs)]
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as tmp2:
+        folder = Path(tmp)
+        report = Path(tmp2) / "report.json"
+        files, total = write_data(folder, args.patients)
+        proc, base = start_sandbox(keys)
+        try:
+            key_iter = iter(keys)
+            cli: dict[int, list[float]] = {c: [] for c in levels}
+            inner: dict[int, list[float]] = {c: [] for c in levels}
+            plain: dict[int, list[float]] = {c: [] for c in plain_levels}
+            checked: list[float] = []
+            for _ in range(args.repeat):  # interleaved, so drift in machine load hits every variant alike
+                for c in plain_levels:
+                    plain[c].append(total / run_plain(base, next(key_iter), files, c))
+                checked.append(total / run_plain(base, next(key_iter), files, 8, validate=True))
+                for c in levels:
+                    whole, loading = run_cli(base, next(key_iter), folder, c, report)
+                    cli[c].append(total / whole)
+                    inner[c].append(total / loading)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    print(f"{total} resources in {len(files)} transaction Bundles; {os.cpu_count()} CPUs; median of {args.repeat}")
+    print("(resources/s; the machine is shared, so compare within this run only)")
+    print(f"{'':34}{'resources/s':>12}{'vs plain':>10}{'load alone':>12}{'vs plain':>10}")
+    for c in plain_levels:
+        print(f"{f'plain httpx loop, concurrency {c}':34}{statistics.median(plain[c]):>12,.0f}{'1.00x':>10}")
+    rate = statistics.median(checked)
+    name = "plain loop + validate, conc. 8"
+    print(f"{name:34}{rate:>12,.0f}{statistics.median(plain[8]) / rate:>9.2f}x")
+    for c in levels:
+        ref = statistics.median(plain[1 if c == 1 else 8])
+        rate, alone = statistics.median(cli[c]), statistics.median(inner[c])
+        name = f"clinikfhir load, concurrency {c}"
+        print(f"{name:34}{rate:>12,.0f}{ref / rate:>9.2f}x{alone:>12,.0f}{ref / alone:>9.2f}x")
+    print("resources/s: the whole command, process start to exit; load alone: from reading the first file to the")
+    print("last answer (the command's own --report 'seconds'), without interpreter start-up and imports.")
+    print("vs plain: the plain loop at concurrency 1 for load -c 1, at 8 for -c 4 and -c 8; above 1 = slower.")
+
+
+if __name__ == "__main__":
+    main()

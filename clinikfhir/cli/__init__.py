@@ -1,0 +1,89 @@
+"""The ``clinikfhir`` command: load, export, validate and explore FHIR data; serve the sandbox.
+
+One module per subcommand (``load``, ``export``, ``validate``, ``get``, ``search``, ``sandbox``; ``demo``
+is :mod:`clinikfhir._demo`), the shared load engine in ``_loader``. Each module
+has ``add_arguments(parser)`` and is cheap to import: the client, the models and ``rich`` are only
+imported when a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable
+from typing import cast
+
+from ._common import CliError, MissingExtra
+
+__all__ = ["build_parser", "main"]
+
+# name -> (module, one-line description); the order is the order of --help
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "load": ("clinikfhir.cli.load", "load files, folders, NDJSON, Bundles and archives (Synthea too) into a server"),
+    "export": ("clinikfhir.cli.export", "export a search or a patient's $everything to NDJSON files, one per type"),
+    "validate": ("clinikfhir.cli.validate", "validate FHIR JSON files locally (no server); exit code for CI"),
+    "get": ("clinikfhir.cli.get", "read one resource (Patient/123) and show it"),
+    "search": ("clinikfhir.cli.search", 'run a search ("Observation?code=8867-4") and show the matches'),
+    "sandbox": ("clinikfhir.cli.sandbox", "serve the local ClinikAPI gateway sandbox over HTTP"),
+    "demo": ("clinikfhir._demo", "a guided tour of the typed client on an embedded sandbox"),
+}
+
+_EPILOG = """\
+examples:
+  clinikfhir sandbox --port 8080 --key clk_test_local1=org_demo
+  clinikfhir load ./synthea/output/fhir --base-url http://127.0.0.1:8080 --key clk_test_local1
+  clinikfhir validate ./data --format json
+  clinikfhir search "Observation?code=8867-4&date=ge2024" --all
+  clinikfhir export --everything Patient/123 --out ./export
+
+The key and the server come from --key/--base-url or the CLINIK_API_KEY/CLINIK_BASE_URL environment
+variables. Run 'clinikfhir COMMAND --help' for a command's options and examples."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the whole command (every subcommand registered)."""
+    from clinikfhir import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="clinikfhir",
+        description="A typed FHIR R4 client for the ClinikAPI FHIR passthrough, on the command line.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"clinikfhir {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, summary) in _COMMANDS.items():
+        module = importlib.import_module(module_name)
+        sub = commands.add_parser(
+            name,
+            help=summary,
+            description=summary[0].upper() + summary[1:] + ".",
+            epilog=getattr(module, "EXAMPLES", None),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        add = cast("Callable[[argparse.ArgumentParser], None]", module.add_arguments)
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code (0 ok, 1 something refused or failed, 2 usage)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    run = cast("Callable[[argparse.Namespace], int]", args.run)
+    try:
+        return run(args)
+    except MissingExtra as exc:
+        print(f"clinikfhir {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except CliError as exc:
+        print(f"clinikfhir {args.command}: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print(f"clinikfhir {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,751 @@
+"""The load engine behind ``clinikfhir load`` and ``clinikfhir sandbox --seed``.
+
+Units of work. A transaction Bundle is sent whole (all or nothing, ``urn:uuid`` references resolved
+by the server); a batch Bundle is sent whole and answered entry by entry; every other resource
+(NDJSON lines, single files, the entries of collection and searchset Bundles) is sent alone.
+
+Local validation first. Each unit is checked by :func:`clinikfhir.validate` before anything is sent;
+a unit with an error is refused and reported (file, element path, rule; never a value).
+
+No duplicates, ever. The gateway mints ids on create and has no upsert, so a client-assigned id
+cannot make a write repeatable. Instead every created resource carries a *load tag*
+(``meta.tag`` ``urn:clinikfhir:load|<key>``), the key being a hash of the resource's identity in the
+source (its ``fullUrl``, else ``Type/id``, else its content), and is created conditionally
+(``ifNoneExist: _tag=urn:clinikfhir:load|<key>``) unless the source gives its own ``ifNoneExist``
+(Synthea's Organizations and Practitioners do). A re-run, or the resumption of an interrupted run,
+finds what is already there and creates nothing twice; the client's ``Idempotency-Key`` covers the
+retries of one request. Tenant tags and ``meta.versionId``/``lastUpdated`` of exported data are
+dropped (the gateway sets its own).
+
+References. ``urn:uuid`` references inside a transaction are the server's business. Conditional
+references (``Organization?identifier=...``, as Synthea writes them), which the sandbox does not
+resolve inside transactions, are resolved here by a search within the tenant (cached): exactly one
+match is required. ``Type/id`` references between separately sent resources are mapped to the
+server ids of the resources loaded from those sources (through their load tag). A unit whose
+references cannot be resolved yet waits until the rest is loaded and is tried again; a conditional
+reference that still matches nothing is refused, a ``Type/id`` that was never loaded is kept as it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+import orjson
+
+from clinikfhir._wire import TENANT_SYSTEM
+
+from ._sources import Item, Problem, files_of, read_items
+
+if TYPE_CHECKING:
+    from clinikfhir import AsyncClinik
+    from clinikfhir.validation import Issue
+
+__all__ = ["LOAD_TAG", "LoadReport", "Loader", "Refusal"]
+
+LOAD_TAG = "urn:clinikfhir:load"
+_CONDITIONAL = re.compile(r"^([A-Z][A-Za-z]{1,63})\?(.+)$", re.S)
+_LITERAL = re.compile(r"^([A-Z][A-Za-z]{1,63})/([A-Za-z0-9\-.]{1,64})$")
+_FLATTEN = ("collection", "searchset", "history")
+_PART_BYTES = 900_000  # under the gateway's 1 MiB body cap, with room for the Bundle around the entries
+Kind = Literal["transaction", "batch", "resource"]
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why something was not loaded: where (``label`` file[:line], element ``path``), the ``rule``
+    (a validation rule key, or ``json``, ``server:<CODE>``, ``conditional-reference``...) and a message
+    that never contains a value."""
+
+    label: str
+    path: str
+    rule: str
+    message: str
+
+
+@dataclass(slots=True)
+class TypeCounts:
+    """Per resource type: created now, already there (a re-run), refused."""
+
+    created: int = 0
+    existing: int = 0
+    refused: int = 0
+    valid: int = 0  # checked and not sent (a dry run)
+
+
+@dataclass(slots=True)
+class LoadReport:
+    """What a load did, per resource type, and every refusal."""
+
+    counts: dict[str, TypeCounts] = field(default_factory=dict[str, "TypeCounts"])
+    refusals: list[Refusal] = field(default_factory=list[Refusal])
+    units: int = 0
+    stopped_early: bool = False
+    aborted: str | None = None  # why the load stopped (no server, a rejected key...), one line
+    seconds: float = 0.0  # from the first file read to the last answer
+
+    def count(self, rtype: str) -> TypeCounts:
+        found = self.counts.get(rtype)
+        if found is None:
+            found = self.counts[rtype] = TypeCounts()
+        return found
+
+    @property
+    def created(self) -> int:
+        return sum(c.created for c in self.counts.values())
+
+    @property
+    def existing(self) -> int:
+        return sum(c.existing for c in self.counts.values())
+
+    @property
+    def refused(self) -> int:
+        return sum(c.refused for c in self.counts.values())
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing was refused and the load ran to its end."""
+        return not self.refusals and self.aborted is None
+
+
+@dataclass(slots=True)
+class _Unit:
+    label: str
+    kind: Kind
+    body: dict[str, Any]  # the Bundle to send (resources are wrapped in a one-entry transaction)
+    types: list[str]  # resource type of each entry (for counting)
+    keys: list[str | None]  # load key of each POST entry
+    needs: dict[str, tuple[str, str, bool]] | None = None  # reference -> (lookup, first path, conditional)
+
+
+def _key(identity: str) -> str:
+    return hashlib.sha256(identity.encode()).hexdigest()[:32]
+
+
+def _identity(resource: dict[str, Any], full_url: Any) -> str:
+    if isinstance(full_url, str) and full_url:
+        return full_url
+    rid = resource.get("id")
+    if isinstance(rid, str) and rid:
+        return f"{resource.get('resourceType')}/{rid}"
+    return hashlib.sha256(orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def _source_key(rtype: str, rid: str) -> str:
+    return _key(f"{rtype}/{rid}")
+
+
+def _clean_meta(resource: dict[str, Any], key: str | None) -> None:
+    """Drop the gateway's tenant tag, server version data and old load tags; add the load tag."""
+    meta = resource.get("meta")
+    if not isinstance(meta, dict):
+        meta = {}
+    meta = dict(cast("dict[str, Any]", meta))
+    meta.pop("versionId", None)
+    meta.pop("lastUpdated", None)
+    tags: list[Any] = [
+        t
+        for t in cast("list[Any]", meta.get("tag") or [])
+        if not (isinstance(t, dict) and cast("dict[str, Any]", t).get("system") in (TENANT_SYSTEM, LOAD_TAG))
+    ]
+    if key is not None:
+        tags.append({"system": LOAD_TAG, "code": key})
+    if tags:
+        meta["tag"] = tags
+    else:
+        meta.pop("tag", None)
+    if meta:
+        resource["meta"] = meta
+    else:
+        resource.pop("meta", None)
+
+
+def _items(value: Any) -> list[Any]:
+    items: list[Any] = value if isinstance(value, list) else []  # pyright: ignore[reportUnknownVariableType]
+    return items
+
+
+def _entry_resource(entry: Any) -> dict[str, Any] | None:
+    """The resource of a Bundle entry, if the entry is an object holding one."""
+    if isinstance(entry, dict):
+        resource = cast("dict[str, Any]", entry).get("resource")
+        if isinstance(resource, dict):
+            return cast("dict[str, Any]", resource)
+    return None
+
+
+def _references(value: Any, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every ``Reference`` object (a dict with a string ``reference``) below ``value``, with its path."""
+    if isinstance(value, dict):
+        obj = cast("dict[str, Any]", value)
+        ref = obj.get("reference")
+        if isinstance(ref, str):
+            yield path, obj
+        for name, item in obj.items():
+            if name != "reference" and isinstance(item, (dict, list)):
+                yield from _references(item, f"{path}.{name}")
+    elif isinstance(value, list):
+        for index, item in enumerate(_items(value)):
+            yield from _references(item, f"{path}[{index}]")
+
+
+def plan(item: Item) -> Iterator[_Unit | Refusal]:
+    """The units of work in one decoded item (see the module docstring), or why it cannot be loaded."""
+    data = item.data
+    if not isinstance(data, dict):
+        yield Refusal(item.label, "", "structure", "not a JSON object")
+        return
+    resource = cast("dict[str, Any]", data)
+    rtype = resource.get("resourceType")
+    if not isinstance(rtype, str):
+        yield Refusal(item.label, "", "structure", "no resourceType")
+        return
+    if rtype == "Bundle" and resource.get("type") in ("transaction", "batch"):
+        yield _bundle_unit(item.label, resource)
+        return
+    if rtype == "Bundle" and resource.get("type") in _FLATTEN:
+        entries: Any = resource.get("entry") or []
+        if not isinstance(entries, list):
+            yield Refusal(item.label, "Bundle.entry", "structure", "Bundle.entry must be an array")
+            return
+        for index, entry in enumerate(_items(entries)):
+            inner = cast("dict[str, Any]", entry).get("resource") if isinstance(entry, dict) else None
+            if not isinstance(inner, dict):
+                continue  # e.g. a deleted entry of a history Bundle
+            where = f"{item.label}#entry[{index}]"
+            yield _resource_unit(where, cast("dict[str, Any]", inner), cast("dict[str, Any]", entry).get("fullUrl"))
+        return
+    yield _resource_unit(item.label, resource, None)
+
+
+def _resource_unit(label: str, resource: dict[str, Any], full_url: Any) -> _Unit:
+    rtype = str(resource.get("resourceType"))
+    rid = resource.get("id")
+    # the identity of a separately sent resource is Type/id, which other sources refer to
+    identity = f"{rtype}/{rid}" if isinstance(rid, str) and rid else _identity(resource, full_url)
+    key = _key(identity)
+    resource = dict(resource)
+    _clean_meta(resource, key)
+    entry = {
+        "resource": resource,
+        "request": {"method": "POST", "url": rtype, "ifNoneExist": f"_tag={LOAD_TAG}|{key}"},
+    }
+    body = {"resourceType": "Bundle", "type": "transaction", "entry": [entry]}
+    return _Unit(label, "resource", body, [rtype], [key])
+
+
+def _bundle_unit(label: str, bundle: dict[str, Any]) -> _Unit | Refusal:
+    kind: Kind = "transaction" if bundle.get("type") == "transaction" else "batch"
+    entries: Any = bundle.get("entry") or []
+    if not isinstance(entries, list):
+        return Refusal(label, "Bundle.entry", "structure", "Bundle.entry must be an array")
+    out: list[Any] = []
+    types: list[str] = []
+    keys: list[str | None] = []
+    local: dict[str, str] = {}  # Type/id declared by an entry -> its fullUrl (transaction only)
+    for raw in _items(entries):
+        if not isinstance(raw, dict):
+            out.append(raw)  # validation reports it
+            types.append("?")
+            keys.append(None)
+            continue
+        entry = dict(cast("dict[str, Any]", raw))
+        resource = entry.get("resource")
+        request = entry.get("request")
+        rtype = str(cast("dict[str, Any]", resource).get("resourceType")) if isinstance(resource, dict) else "?"
+        types.append(rtype)
+        key: str | None = None
+        if isinstance(resource, dict) and isinstance(request, dict):
+            req = dict(cast("dict[str, Any]", request))
+            res = dict(cast("dict[str, Any]", resource))
+            if req.get("method") == "POST":
+                key = _key(_identity(res, entry.get("fullUrl")))
+                if not req.get("ifNoneExist"):
+                    req["ifNoneExist"] = f"_tag={LOAD_TAG}|{key}"
+                rid = res.get("id")
+                if kind == "transaction" and isinstance(rid, str):
+                    full = entry.get("fullUrl")
+                    if not (isinstance(full, str) and full.startswith("urn:uuid:")):
+                        full = f"urn:uuid:{_uuid_of(key)}"
+                        entry["fullUrl"] = full
+                    local[f"{rtype}/{rid}"] = full
+            _clean_meta(res, key)
+            entry["resource"] = res
+            entry["request"] = req
+        keys.append(key)
+        out.append(entry)
+    if local:
+        for entry in out:
+            held = _entry_resource(entry)
+            if held is not None:
+                for _, ref in _references(held, ""):
+                    target = local.get(ref["reference"])
+                    if target is not None:
+                        ref["reference"] = target
+    body = {k: v for k, v in bundle.items() if k != "entry"}
+    body["entry"] = out
+    return _Unit(label, kind, body, types, keys)
+
+
+def _uuid_of(key: str) -> str:
+    return f"{key[:8]}-{key[8:12]}-4{key[13:16]}-8{key[17:20]}-{key[20:32]}"
+
+
+class _Unresolved(Exception):
+    """A unit has a reference that cannot be resolved yet."""
+
+    def __init__(self, path: str, conditional: bool) -> None:
+        super().__init__(path)
+        self.path = path
+        self.conditional = conditional
+
+
+class Loader:
+    """Load FHIR data through an :class:`~clinikfhir.AsyncClinik` (see the module docstring).
+
+    ``on_progress(resources_done, refused)`` is called after every unit; ``on_total(n)`` once the
+    number of resources is known (after reading). ``limit`` stops after that many resources have
+    been sent (a Bundle counts whole): an interrupted run, resumable by running again.
+    """
+
+    def __init__(
+        self,
+        clinik: AsyncClinik | None,
+        *,
+        concurrency: int = 4,
+        dry_run: bool = False,
+        limit: int | None = None,
+        ignore: Iterable[str] = (),
+        on_progress: Callable[[int, int], None] | None = None,
+        on_bytes: Callable[[int], None] | None = None,
+        part_bytes: int = _PART_BYTES,
+    ) -> None:
+        if clinik is None and not dry_run:
+            raise ValueError("a client is needed unless dry_run")
+        self.clinik = clinik
+        self.concurrency = max(1, concurrency)
+        self.dry_run = dry_run
+        self.limit = limit
+        self.ignore = frozenset(ignore)
+        self.on_progress = on_progress
+        self.on_bytes = on_bytes
+        self.part_bytes = part_bytes
+        self.report = LoadReport()
+        self._done = 0
+        self._sent = 0
+        self._cache: dict[str, str] = {}  # reference text -> "Type/server-id"
+        self._lookups: dict[str, asyncio.Future[str | None]] = {}
+        self._fatal: BaseException | None = None
+
+    # ------------------------------------------------------------------ reading and checking
+
+    def units(self, paths: Iterable[str]) -> Iterator[_Unit]:
+        """Every valid unit in ``paths``; problems and invalid units go to the report."""
+        from clinikfhir.validation import validate
+
+        for path in files_of(paths):
+            if isinstance(path, Problem):
+                self._refuse_unreadable(path)
+                continue
+            yield from self._file_units(path, validate)
+            if self.on_bytes is not None:
+                self.on_bytes(_size(path))
+
+    def _file_units(self, path: Path, validate: Callable[..., list[Issue]]) -> Iterator[_Unit]:
+        for found in read_items([os.fspath(path)]):
+            if isinstance(found, Problem):
+                self._refuse_unreadable(found)
+                continue
+            for unit in plan(found):
+                if isinstance(unit, Refusal):
+                    self.report.refusals.append(unit)
+                    self.report.count("?").refused += 1
+                    continue
+                issues = [i for i in validate(unit.body, level="error") if i.key not in self.ignore]
+                if issues:
+                    for issue in issues:
+                        where = _unwrap(unit, issue.path)
+                        self.report.refusals.append(Refusal(unit.label, where, issue.key or issue.code, issue.message))
+                    self._count_refused(unit)
+                    continue
+                yield unit
+
+    def _refuse_unreadable(self, problem: Problem) -> None:
+        self.report.refusals.append(Refusal(problem.label, "", problem.rule, problem.message))
+        self.report.count("?").refused += 1
+
+    def _count_refused(self, unit: _Unit) -> None:
+        for rtype in unit.types:
+            self.report.count(rtype).refused += 1
+        self._progress(len(unit.types))
+
+    def _progress(self, n: int) -> None:
+        self._done += n
+        if self.on_progress is not None:
+            self.on_progress(self._done, len(self.report.refusals))
+
+    # ------------------------------------------------------------------ sending
+
+    async def run(self, paths: Iterable[str]) -> LoadReport:
+        """Read, check and send everything in ``paths``; returns the report."""
+        import time
+
+        from clinikfhir.errors import ClinikError
+
+        started = time.monotonic()
+        semaphore = asyncio.Semaphore(self.concurrency)
+        parked: list[_Unit] = []
+        tasks: set[asyncio.Task[None]] = set()
+
+        async def worker(unit: _Unit, final: bool) -> None:
+            try:
+                if not await self._send(unit, final):
+                    parked.append(unit)
+            except ClinikError as exc:
+                if _is_fatal(exc):
+                    self._fatal = exc
+                else:
+                    self._server_refusal(unit, exc)
+            finally:
+                semaphore.release()
+
+        async def dispatch(unit: _Unit, final: bool) -> None:
+            await semaphore.acquire()
+            task = asyncio.ensure_future(worker(unit, final))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+        for unit in self.units(paths):
+            if self._fatal is not None:
+                break
+            if self.limit is not None and self._sent >= self.limit:
+                self.report.stopped_early = True
+                break
+            self.report.units += 1
+            if self.dry_run:
+                for rtype in unit.types:
+                    self.report.count(rtype).valid += 1
+                self._progress(len(unit.types))
+                continue
+            self._sent += len(unit.types)
+            await dispatch(unit, final=False)
+        await _drain(tasks)
+        # units waiting for references: again, while that makes progress; then a last round that decides
+        while parked and self._fatal is None:
+            waiting, parked[:] = list(parked), []
+            self._lookups = {k: v for k, v in self._lookups.items() if v.done() and v.result() is not None}
+            for unit in waiting:
+                await dispatch(unit, final=False)
+            await _drain(tasks)
+            if len(parked) == len(waiting):
+                waiting, parked[:] = list(parked), []
+                for unit in waiting:
+                    await dispatch(unit, final=True)
+                await _drain(tasks)
+                break
+        if self._fatal is not None:
+            self.report.aborted = _one_line(self._fatal)
+        self.report.seconds = time.monotonic() - started
+        return self.report
+
+    async def _send(self, unit: _Unit, final: bool) -> bool:
+        """Send one unit; False when it must wait for references (not final)."""
+        from clinikfhir.errors import ApiError, LocalError
+
+        assert self.clinik is not None
+        try:
+            body = await self._resolved(unit, final)
+        except _Unresolved as exc:
+            if not final:
+                return False
+            self._refuse(unit, exc.path, "conditional-reference", "the conditional reference matches no resource")
+            return True
+        except ApiError as exc:
+            if _is_fatal(exc):
+                raise
+            self._server_refusal(unit, exc)
+            return True
+        if unit.kind == "transaction" and len(orjson.dumps(body)) > self.part_bytes:
+            await self._send_in_parts(unit, body)
+            return True
+        try:
+            answer = await self.clinik.request("POST", "/", body, validate=False)
+        except (ApiError, LocalError) as exc:
+            if _is_fatal(exc):
+                raise
+            self._server_refusal(unit, exc)
+            return True
+        self._record(unit, answer)
+        return True
+
+    async def _send_in_parts(self, unit: _Unit, body: dict[str, Any]) -> None:
+        """A transaction over the gateway's 1 MiB body cap (a large Synthea patient), sent as several
+        transactions in entry order; ``urn:uuid`` references to earlier parts are rewritten to the ids
+        the server gave. Each part is all or nothing; the conditional creates make a re-run finish the
+        rest. A reference to a later part cannot be resolved: such a Bundle is refused, nothing sent."""
+        from clinikfhir.errors import ApiError, LocalError
+
+        assert self.clinik is not None
+        entries = _items(body["entry"])
+        parts: list[list[int]] = [[]]
+        size = 0
+        for index, entry in enumerate(entries):
+            n = len(orjson.dumps(entry))
+            if n > self.part_bytes:
+                self._refuse(unit, f"Bundle.entry[{index}]", "size", "the entry alone is over the 1 MiB request cap")
+                return
+            if size + n > self.part_bytes and parts[-1]:
+                parts.append([])
+                size = 0
+            parts[-1].append(index)
+            size += n
+        part_of = {
+            str(entries[i].get("fullUrl")): p
+            for p, part in enumerate(parts)
+            for i in part
+            if isinstance(entries[i], dict)
+        }
+        for p, part in enumerate(parts):
+            for i in part:
+                for _, ref in _references(_entry_resource(entries[i]), ""):
+                    if part_of.get(ref["reference"], p) > p:
+                        where = f"Bundle.entry[{i}]"
+                        message = "refers to an entry too far ahead to split the Bundle under the 1 MiB request cap"
+                        self._refuse(unit, where, "size", message)
+                        return
+        mapping: dict[str, str] = {}
+        for p, part in enumerate(parts):
+            chunk = [entries[i] for i in part]
+            for entry in chunk:
+                for _, ref in _references(_entry_resource(entry), ""):
+                    target = mapping.get(ref["reference"])
+                    if target is not None:
+                        ref["reference"] = target
+            sub = _Unit(
+                f"{unit.label} (part {p + 1} of {len(parts)})",
+                "transaction",
+                {**{k: v for k, v in body.items() if k != "entry"}, "entry": chunk},
+                [unit.types[i] for i in part],
+                [unit.keys[i] for i in part],
+            )
+            try:
+                answer = await self.clinik.request("POST", "/", sub.body, validate=False)
+            except (ApiError, LocalError) as exc:
+                if _is_fatal(exc):
+                    raise
+                self._server_refusal(sub, exc)
+                rest = [i for later in parts[p + 1 :] for i in later]
+                if rest:
+                    remaining = _Unit(unit.label, "transaction", {}, [unit.types[i] for i in rest], [])
+                    self._refuse(remaining, "", "not-sent", "an earlier part of this Bundle was refused")
+                return
+            self._record(sub, answer)
+            found: Any = getattr(answer, "entry", None) or []
+            for entry, response in zip(chunk, found, strict=False):
+                full_url = cast("dict[str, Any]", entry).get("fullUrl") if isinstance(entry, dict) else None
+                location = str(getattr(response.response, "location", "") or "") or str(response.fullUrl or "")
+                segments = [s for s in location.split("/_history/")[0].split("/") if s]
+                if isinstance(full_url, str) and len(segments) >= 2:
+                    mapping[full_url] = "/".join(segments[-2:])
+
+    async def _resolved(self, unit: _Unit, final: bool) -> dict[str, Any]:
+        """The unit's body with conditional and cross-source references replaced by server ids."""
+        if unit.needs is None:
+            unit.needs = _needs(unit)
+        if not unit.needs:
+            return unit.body
+        mapping: dict[str, str] = {}
+        for text, (lookup, path, conditional) in unit.needs.items():
+            target = await self._lookup(lookup)
+            if target is not None:
+                mapping[text] = target
+            elif conditional or not final:
+                raise _Unresolved(path, conditional)
+        # a new body (the unit may be sent again, after more has been loaded)
+        return cast("dict[str, Any]", _rewrite(unit.body, mapping)) if mapping else unit.body
+
+    async def _lookup(self, reference: str) -> str | None:
+        """``Type?criteria`` -> ``Type/id`` of the one match in the tenant (cached), None for none."""
+        from clinikfhir.errors import ApiError
+
+        cached = self._cache.get(reference)
+        if cached is not None:
+            return cached
+        pending = self._lookups.get(reference)
+        if pending is None:
+            pending = asyncio.get_running_loop().create_future()
+            self._lookups[reference] = pending
+            rtype, _, query = reference.partition("?")
+            assert self.clinik is not None
+            try:
+                page = await self.clinik.request("GET", f"/{rtype}", params=[*_pairs(query), ("_count", "2")])
+            except ApiError as exc:
+                del self._lookups[reference]
+                pending.set_exception(exc)
+                raise
+            found: Any = getattr(page, "entry", None) or []
+            ids: list[str] = [str(e.resource.id) for e in found if e.resource is not None]
+            if len(ids) > 1:
+                del self._lookups[reference]
+                err = ApiError(
+                    "the conditional reference matches more than one resource", status=412, code="PRECONDITION_FAILED"
+                )
+                pending.set_exception(err)
+                raise err
+            result = f"{rtype}/{ids[0]}" if ids else None
+            if result is not None:
+                self._cache[reference] = result
+            pending.set_result(result)
+        return await asyncio.shield(pending)
+
+    def _record(self, unit: _Unit, answer: Any) -> None:
+        entries: Any = getattr(answer, "entry", None) or []
+        for index, rtype in enumerate(unit.types):
+            response = entries[index].response if index < len(entries) else None
+            status = str(getattr(response, "status", "") or "")
+            counts = self.report.count(rtype)
+            if status.startswith("201"):
+                counts.created += 1
+            elif status.startswith("2"):
+                counts.existing += 1
+            else:
+                counts.refused += 1
+                outcome = getattr(response, "outcome", None)
+                self.report.refusals.append(
+                    Refusal(
+                        unit.label, _entry_path(unit, index), f"server:{status.split(' ')[0] or '?'}", _outcome(outcome)
+                    )
+                )
+            key = unit.keys[index] if index < len(unit.keys) else None
+            location = str(getattr(response, "location", "") or "")
+            if key is not None and location:
+                target = "/".join(location.split("/")[:2])
+                self._cache[f"{rtype}?_tag={LOAD_TAG}|{key}"] = target
+        self._progress(len(unit.types))
+
+    def _server_refusal(self, unit: _Unit, exc: Exception) -> None:
+        from clinikfhir.errors import ApiError
+
+        if isinstance(exc, ApiError):
+            paths = [p for issue in exc.issues for p in issue.expression[-1:]] or [""]
+            rule = f"server:{exc.code}"
+            messages = [i.diagnostics for i in exc.issues] or [exc.message]
+            for path, message in zip(paths, messages, strict=False):
+                self.report.refusals.append(Refusal(unit.label, _unwrap(unit, path), rule, message))
+        else:
+            self.report.refusals.append(Refusal(unit.label, "", f"local:{type(exc).__name__}", str(exc).split("\n")[0]))
+        self._count_refused(unit)
+
+    def _refuse(self, unit: _Unit, path: str, rule: str, message: str) -> None:
+        self.report.refusals.append(Refusal(unit.label, path, rule, message))
+        self._count_refused(unit)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def total_bytes(paths: Iterable[str]) -> int:
+    """The size of every file :meth:`Loader.run` will read (for a progress bar)."""
+    return sum(_size(p) for p in files_of(paths) if isinstance(p, Path))
+
+
+def _needs(unit: _Unit) -> dict[str, tuple[str, str, bool]]:
+    """The references of ``unit`` to resolve before sending: conditional ones everywhere, ``Type/id``
+    ones outside transactions (inside, the server resolves the Bundle's own); first path of each."""
+    needs: dict[str, tuple[str, str, bool]] = {}
+    for index, entry in enumerate(_items(unit.body.get("entry"))):
+        resource = _entry_resource(entry)
+        if resource is None:
+            continue
+        root = unit.types[index] if unit.kind == "resource" else f"Bundle.entry[{index}].resource"
+        for path, ref in _references(resource, root):
+            text = cast(str, ref["reference"])
+            if text in needs:
+                continue
+            if _CONDITIONAL.match(text):
+                needs[text] = (text, path, True)
+            elif unit.kind != "transaction":
+                literal = _LITERAL.match(text)
+                if literal is not None:
+                    rtype, rid = literal.groups()
+                    needs[text] = (f"{rtype}?_tag={LOAD_TAG}|{_source_key(rtype, rid)}", path, False)
+    return needs
+
+
+def _rewrite(value: Any, mapping: dict[str, str]) -> Any:
+    """A copy of ``value`` with every ``reference`` found in ``mapping`` replaced."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in cast("dict[str, Any]", value).items():
+            if key == "reference" and isinstance(item, str) and item in mapping:
+                out[key] = mapping[item]
+            elif isinstance(item, (dict, list)):
+                out[key] = _rewrite(item, mapping)
+            else:
+                out[key] = item
+        return out
+    if isinstance(value, list):
+        return [_rewrite(item, mapping) if isinstance(item, (dict, list)) else item for item in _items(value)]
+    return value
+
+
+def _is_fatal(exc: BaseException) -> bool:
+    """Errors that would hit every request alike (a rejected key, a key without write scope, the rate
+    or quota limit after the client's retries, no connection): the load stops instead of refusing all."""
+    from clinikfhir.errors import AuthenticationError, ForbiddenError, NetworkError, RateLimitError
+
+    if isinstance(exc, ForbiddenError):
+        return exc.code == "FORBIDDEN"
+    return isinstance(exc, (AuthenticationError, NetworkError, RateLimitError))
+
+
+def _one_line(exc: BaseException) -> str:
+    from clinikfhir.errors import ApiError
+
+    if isinstance(exc, ApiError):
+        rid = f" (request id {exc.request_id})" if exc.request_id else ""
+        return f"{exc.status} {exc.code}: {exc.message}{rid}"
+    return str(exc).split("\n")[0]
+
+
+def _entry_path(unit: _Unit, index: int) -> str:
+    return unit.types[index] if unit.kind == "resource" else f"Bundle.entry[{index}]"
+
+
+def _unwrap(unit: _Unit, path: str) -> str:
+    """A path inside the one-entry wrapper of a lone resource, as a path of that resource."""
+    if unit.kind != "resource":
+        return path
+    prefix = "Bundle.entry[0].resource"
+    if path.startswith(prefix):
+        return unit.types[0] + path[len(prefix) :]
+    if path.startswith("Bundle"):
+        return unit.types[0]
+    return path
+
+
+def _outcome(outcome: Any) -> str:
+    issues: Any = getattr(outcome, "issue", None) or []
+    texts = [str(getattr(i, "diagnostics", "") or getattr(i, "code", "")) for i in issues]
+    return "; ".join(t for t in texts if t) or "refused by the server"
+
+
+def _pairs(query: str) -> list[tuple[str, str]]:
+    from urllib.parse import parse_qsl
+
+    return parse_qsl(query, keep_blank_values=True)
+
+
+async def _drain(tasks: set[asyncio.Task[None]]) -> None:
+    while tasks:
+        await asyncio.gather(*list(tasks))

@@ -1,0 +1,150 @@
+"""The command's surface (--version, --help, missing extras) and the exploring commands (get, search)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from clinikfhir import __version__
+from clinikfhir.cli import _COMMANDS, main  # pyright: ignore[reportPrivateUsage]
+from clinikfhir.sandbox import Sandbox
+
+from .conftest import Run
+
+KeyFactory = object
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out == f"clinikfhir {__version__}\n"
+
+
+@pytest.mark.parametrize("command", ["", *_COMMANDS])
+def test_help_describes_every_command_with_examples_and_no_rest_markup(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main([command, "--help"] if command else ["--help"])
+    text = capsys.readouterr().out
+    for markup in ("``", ":class:", ":func:", ":mod:"):
+        assert markup not in text
+    if command == "demo":
+        return  # the demo (h15b's) has no options worth examples
+    assert "examples:\n  clinikfhir " in text
+    if not command:
+        for name, (_, summary) in _COMMANDS.items():
+            assert f"    {name}" in text
+            assert summary.split()[0] in text
+    else:  # the one-line description, as a sentence
+        summary = _COMMANDS[command][1]
+        assert " ".join(summary.split()[1:4]) in " ".join(text.split())
+
+
+@pytest.mark.parametrize(
+    ("module", "argv", "extra"),
+    [
+        ("rich", ["validate", "x.json"], "cli"),
+        ("rich", ["load", "x.json", "--dry-run"], "cli"),
+        ("uvicorn", ["sandbox", "--port", "0"], "sandbox"),
+    ],
+)
+def test_a_missing_optional_dependency_is_one_line_naming_the_extra(module: str, argv: list[str], extra: str) -> None:
+    program = (
+        "import sys\n"
+        f"sys.modules[{module!r}] = None  # as if not installed\n"
+        "from clinikfhir.cli import main\n"
+        f"sys.exit(main({argv!r}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=False)
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"clinikfhir {argv[0]}: this command needs {module}, which is not installed: "
+        f"pip install 'clinikfhir[{extra}]'\n"
+    )
+
+
+def test_no_key_is_one_line_not_a_traceback(run_cli: Run) -> None:
+    done = run_cli("get", "Patient/1", "--base-url", "http://127.0.0.1:9")
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1
+    assert done.stderr.startswith("clinikfhir get: no API key")
+
+
+@pytest.fixture
+def seeded(served_sandbox: Sandbox, make_key: KeyFactory) -> tuple[str, str]:
+    key = make_key()  # type: ignore[operator]
+    with served_sandbox.client(key) as client:
+        patient = client.post(
+            "/v1/fhir/Patient",
+            json={"resourceType": "Patient", "gender": "female", "name": [{"family": "Curie", "given": ["Marie"]}]},
+        ).json()
+        for value in (61, 72):
+            client.post(
+                "/v1/fhir/Observation",
+                json={
+                    "resourceType": "Observation",
+                    "status": "final",
+                    "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}], "text": "Heart rate"},
+                    "subject": {"reference": f"Patient/{patient['id']}"},
+                    "valueQuantity": {
+                        "value": value,
+                        "unit": "/min",
+                        "system": "http://unitsofmeasure.org",
+                        "code": "/min",
+                    },
+                },
+            )
+    return key, patient["id"]
+
+
+def test_get_prints_the_typed_resource(served_sandbox: Sandbox, seeded: tuple[str, str], run_cli: Run) -> None:
+    key, pid = seeded
+    conn = ["--base-url", served_sandbox.base_url, "--key", key]
+    as_json = run_cli("get", f"Patient/{pid}", *conn)
+    assert as_json.returncode == 0, as_json.stderr
+    data = json.loads(as_json.stdout)
+    assert (data["resourceType"], data["id"], data["name"][0]["family"]) == ("Patient", pid, "Curie")
+    pretty = run_cli("get", f"Patient/{pid}", *conn, "--format", "pretty")
+    assert pretty.stdout.startswith(f"Patient/{pid}  version 1  updated ")
+    assert pretty.stdout.splitlines()[1] == "Marie Curie  female"
+    missing = run_cli("get", "Patient/nope", *conn)
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("clinikfhir get: 404 NOT_FOUND: ")
+
+
+def test_search_lists_matches_and_follows_pages(served_sandbox: Sandbox, seeded: tuple[str, str], run_cli: Run) -> None:
+    key, pid = seeded
+    conn = ["--base-url", served_sandbox.base_url, "--key", key]
+    lines = run_cli("search", f"Observation?subject=Patient/{pid}&_count=1", *conn, "--all").stdout.splitlines()
+    assert sorted(json.loads(line)["valueQuantity"]["value"] for line in lines) == [61, 72]
+    table = run_cli("search", "Observation?code=8867-4", *conn, "--format", "table")
+    assert table.returncode == 0, table.stderr
+    assert "2 Observation match(es)" in table.stdout
+    assert "Heart rate  72 /min" in table.stdout
+    bad = run_cli("search", "Nonsense?x=1", *conn)
+    assert bad.returncode == 2
+    assert (
+        bad.stderr
+        == 'clinikfhir search: the search must start with an R4 resource type, e.g. "Observation?code=8867-4"\n'
+    )
+
+
+def test_export_everything_of_a_patient(
+    served_sandbox: Sandbox, seeded: tuple[str, str], run_cli: Run, tmp_path: Path
+) -> None:
+    key, pid = seeded
+    done = run_cli(
+        "export", "--everything", f"Patient/{pid}", "--out", str(tmp_path / "out"),
+        "--base-url", served_sandbox.base_url, "--key", key, "--no-progress",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["Observation.ndjson", "Patient.ndjson"]
+    observations = (tmp_path / "out" / "Observation.ndjson").read_text().splitlines()
+    assert len(observations) == 2
+    assert {json.loads(o)["subject"]["reference"] for o in observations} == {f"Patient/{pid}"}
