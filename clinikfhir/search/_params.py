@@ -310,7 +310,13 @@ class UriParam(Param[Q]):
 
 
 class TokenParam(Param[Q]):
-    """A token parameter: ``p("8867-4")``, ``p(("http://loinc.org", "8867-4"))`` -> ``system|code``."""
+    """A token parameter: ``p("8867-4")``; ``p("http://loinc.org|8867-4")`` or
+    ``p(("http://loinc.org", "8867-4"))`` -> ``system|code``.
+
+    A string is read as the wire writes it: an unescaped ``|`` separates system and code, and a
+    ``|`` inside a code is written ``\\|`` (or use the tuple form, whose parts are data as they are).
+    See :data:`~clinikfhir.search._values.TokenValue`.
+    """
 
     __slots__ = ()
 
