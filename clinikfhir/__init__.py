@@ -43,7 +43,9 @@ for _name in [
     "InvalidResponseError",
     "LocalError",
     "LocalValidationError",
+    "MultipleMatchesError",
     "NetworkError",
+    "NoMatchError",
     "NotFoundError",
     "PayloadTooLargeError",
     "QuotaExceededError",
@@ -84,7 +86,9 @@ if TYPE_CHECKING:
     from clinikfhir.errors import InvalidResponseError as InvalidResponseError
     from clinikfhir.errors import LocalError as LocalError
     from clinikfhir.errors import LocalValidationError as LocalValidationError
+    from clinikfhir.errors import MultipleMatchesError as MultipleMatchesError
     from clinikfhir.errors import NetworkError as NetworkError
+    from clinikfhir.errors import NoMatchError as NoMatchError
     from clinikfhir.errors import NotFoundError as NotFoundError
     from clinikfhir.errors import PayloadTooLargeError as PayloadTooLargeError
     from clinikfhir.errors import QuotaExceededError as QuotaExceededError

@@ -658,6 +658,7 @@ class CoreClient:
             if isinstance(given, (str, bytes)) or not isinstance(given, Sequence):
                 raise InvalidArgumentError("patch must be a JsonPatch or a list of operation dicts")
             patch = JsonPatch(None, patch)
+        patch = cast("JsonPatch[Any]", patch)  # type: ignore[redundant-cast]  # pyright sees JsonPatch[Unknown]
         if not len(patch):
             raise InvalidArgumentError("an empty patch changes nothing")
         patch.check(model)

@@ -43,7 +43,9 @@ __all__ = [
     "InvalidResponseError",
     "LocalError",
     "LocalValidationError",
+    "MultipleMatchesError",
     "NetworkError",
+    "NoMatchError",
     "NotFoundError",
     "PayloadTooLargeError",
     "QuotaExceededError",
@@ -329,3 +331,14 @@ class ServerError(ApiError):
     """5xx: the gateway or its datastore failed (retried automatically before this is raised)."""
 
     default_code = "INTERNAL_ERROR"
+
+
+# ------------------------------------------------------------------------------------ search results
+
+
+class NoMatchError(ClinikError, LookupError):
+    """``query.one()``: the search succeeded and nothing matched."""
+
+
+class MultipleMatchesError(ClinikError, LookupError):
+    """``query.one()``: the search succeeded and more than one resource matched."""
