@@ -853,7 +853,7 @@ class CoreClient:
     ) -> Call[BundleResponse]:
         """POST /v1/fhir with a transaction or batch Bundle (every written resource checked first)."""
         if not isinstance(tx, Transaction):
-            tx = Transaction.of(list(tx))
+            tx = Transaction(list(tx))
         issues: list[Issue] = []
         blocking: list[Issue] = []
         for index, method, resource in tx.indexed_resources:
