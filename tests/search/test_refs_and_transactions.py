@@ -14,7 +14,6 @@ import pytest
 from clinikfhir import Clinik, InvalidArgumentError, JsonPatch, Transaction
 from clinikfhir.models import (
     CodeableConcept,
-    Coding,
     HumanName,
     Identifier,
     Observation,
