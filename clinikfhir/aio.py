@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 import httpx
 
 from clinikfhir._config import DEFAULT_TIMEOUT, Config
-from clinikfhir._core import Call, CoreClient, Done, Exchange, ParamsLike, Wait
+from clinikfhir._core import Call, Done, Exchange, ParamsLike, Wait
+from clinikfhir._core._shell import ClientBase
 from clinikfhir._generated.search_mixin import SearchMixin
 from clinikfhir._retry import RetryPolicy
 from clinikfhir.bundle import BundleResponse, Page, Transaction
@@ -29,7 +30,7 @@ T = TypeVar("T")
 R = TypeVar("R", bound="Resource")
 
 
-class AsyncClinik(SearchMixin, CoreClient):
+class AsyncClinik(SearchMixin, ClientBase):
     """Asynchronous client for the ClinikAPI FHIR passthrough, typed by the model classes you pass.
 
     >>> from clinikfhir.models import Patient
@@ -108,7 +109,7 @@ class AsyncClinik(SearchMixin, CoreClient):
     # --- sending
 
     async def _send(self, call: Call[T]) -> T:
-        exchange = Exchange(self, call)
+        exchange = Exchange(self._core, call)
         while True:
             request = exchange.begin()
             step: Done[T] | Wait
@@ -135,11 +136,11 @@ class AsyncClinik(SearchMixin, CoreClient):
 
         ``strict=True`` re-validates the answer in full for this call (default: the client's setting).
         """
-        return await self._send(self.call_read(model, id, strict=strict))
+        return await self._send(self._core.call_read(model, id, strict=strict))
 
     async def vread(self, model: type[R], id: str, version_id: str, *, strict: bool | None = None) -> R:
         """Read one version of a resource (``/{Type}/{id}/_history/{vid}``)."""
-        return await self._send(self.call_vread(model, id, version_id, strict=strict))
+        return await self._send(self._core.call_vread(model, id, version_id, strict=strict))
 
     async def create(self, resource: R, *, validate: bool | None = None, if_none_exist: str | None = None) -> R:
         """Create ``resource`` (validated locally first); returns it with the server's id and meta.
@@ -147,12 +148,12 @@ class AsyncClinik(SearchMixin, CoreClient):
         ``validate=False`` skips local validation for this call; ``if_none_exist`` makes the create
         conditional (a search query such as ``"identifier=http://x|123"``).
         """
-        return await self._send(self.call_create(resource, validate=validate, if_none_exist=if_none_exist))
+        return await self._send(self._core.call_create(resource, validate=validate, if_none_exist=if_none_exist))
 
     async def update(self, resource: R, *, if_match: str | bool = True, validate: bool | None = None) -> R:
         """Replace ``resource`` (PUT by its id), sending ``If-Match`` from ``meta.versionId`` unless
         ``if_match=False``; a stale version raises :class:`~clinikfhir.errors.VersionConflictError`."""
-        return await self._send(self.call_update(resource, if_match=if_match, validate=validate))
+        return await self._send(self._core.call_update(resource, if_match=if_match, validate=validate))
 
     async def patch(
         self,
@@ -163,11 +164,11 @@ class AsyncClinik(SearchMixin, CoreClient):
         if_match: str | None = None,
     ) -> R:
         """Apply an RFC 6902 patch: ``clinik.patch(Patient, id, JsonPatch().replace("/gender", "female"))``."""
-        return await self._send(self.call_patch(model, id, patch, if_match=if_match))
+        return await self._send(self._core.call_patch(model, id, patch, if_match=if_match))
 
     async def delete(self, model: type[Resource], id: str, *, if_match: str | None = None) -> None:
         """Delete ``model`` ``id``."""
-        await self._send(self.call_delete(model, id, if_match=if_match))
+        await self._send(self._core.call_delete(model, id, if_match=if_match))
 
     async def history(
         self,
@@ -179,7 +180,7 @@ class AsyncClinik(SearchMixin, CoreClient):
         strict: bool | None = None,
     ) -> Page[R]:
         """The version history of one resource (or of a type), newest first, as a page."""
-        return await self._send(self.call_history(model, id, count=count, since=since, strict=strict))
+        return await self._send(self._core.call_history(model, id, count=count, since=since, strict=strict))
 
     async def iter_search(self, model: type[R], params: ParamsLike = None) -> AsyncIterator[R]:
         """Every match of a search with raw parameters, following ``next`` links lazily (only on the
@@ -204,13 +205,13 @@ class AsyncClinik(SearchMixin, CoreClient):
     async def _search_call(
         self, model: type[R], params: ParamsLike, *, post: bool = False, resource_type: str | None = None
     ) -> Call[Page[R]]:
-        call = self.call_search(model, params, post=post, resource_type=resource_type)
+        call = self._core.call_search(model, params, post=post, resource_type=resource_type)
         if self.check_search_capabilities:
-            self.check_search_call(await self.capabilities(), call)
+            self._core.check_search_call(await self.capabilities(), call)
         return call
 
     async def _next_page(self, page: Page[R]) -> Page[R] | None:
-        call = self.call_next(page)
+        call = self._core.call_next(page)
         if call is None:
             return None
         return await self._send(call)
@@ -256,7 +257,7 @@ class AsyncClinik(SearchMixin, CoreClient):
         The answer is typed by its resourceType, or checked as ``result`` when given.
         """
         value: R | Resource | None = await self._send(
-            self.call_operation(
+            self._core.call_operation(
                 name, model=model, id=id, parameters=parameters, params=params, method=method, result=result
             )
         )
@@ -266,14 +267,14 @@ class AsyncClinik(SearchMixin, CoreClient):
         self, model: type[Resource], id: str, *, params: ParamsLike = None, strict: bool | None = None
     ) -> Page[Resource]:
         """``$everything`` for a patient (or encounter): every resource in its compartment, as a page."""
-        return await self._send(self.call_everything(model, id, params, strict=strict))
+        return await self._send(self._core.call_everything(model, id, params, strict=strict))
 
     async def validate(self, resource: Resource) -> OperationOutcome:
         """Ask the server to ``$validate`` ``resource``; its verdict as an OperationOutcome.
 
         (Local validation is :func:`clinikfhir.validate`, and runs before every write anyway.)
         """
-        return await self._send(self.call_validate(resource))
+        return await self._send(self._core.call_validate(resource))
 
     async def capabilities(self, *, refresh: bool = False) -> CapabilityStatement:
         """The server's CapabilityStatement (``/v1/metadata``; the API key is not sent).
@@ -281,7 +282,7 @@ class AsyncClinik(SearchMixin, CoreClient):
         Fetched once and kept; ``refresh=True`` fetches it again.
         """
         if self._capabilities is None or refresh:
-            self._capabilities = await self._send(self.call_capabilities())
+            self._capabilities = await self._send(self._core.call_capabilities())
         return self._capabilities
 
     async def transaction(
@@ -289,11 +290,11 @@ class AsyncClinik(SearchMixin, CoreClient):
     ) -> BundleResponse:
         """Send a transaction (all or nothing). Plain lists of models create those without an id and
         update those with one; use :class:`~clinikfhir.bundle.Transaction` for ``urn:uuid`` references."""
-        return await self._send(self.call_bundle("transaction", tx, validate=validate))
+        return await self._send(self._core.call_bundle("transaction", tx, validate=validate))
 
     async def batch(self, tx: Transaction | Sequence[Resource], *, validate: bool | None = None) -> BundleResponse:
         """Send a batch (entries succeed or fail independently)."""
-        return await self._send(self.call_bundle("batch", tx, validate=validate))
+        return await self._send(self._core.call_bundle("batch", tx, validate=validate))
 
     async def request(
         self,
@@ -310,4 +311,4 @@ class AsyncClinik(SearchMixin, CoreClient):
         resource (model or dict with ``resourceType``) is validated locally first, like
         :meth:`create`/:meth:`update` (``validate=False`` skips that), and goes through the tenant guard.
         """
-        return await self._send(self.call_raw(method, path, body, params, validate=validate))
+        return await self._send(self._core.call_raw(method, path, body, params, validate=validate))

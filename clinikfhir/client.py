@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 import httpx
 
 from clinikfhir._config import DEFAULT_TIMEOUT, Config
-from clinikfhir._core import Call, CoreClient, Done, Exchange, ParamsLike, Wait
+from clinikfhir._core import Call, Done, Exchange, ParamsLike, Wait
+from clinikfhir._core._shell import ClientBase
 from clinikfhir._generated.search_mixin import SearchMixin
 from clinikfhir._retry import RetryPolicy
 from clinikfhir.bundle import BundleResponse, Page, Transaction
@@ -28,7 +29,7 @@ T = TypeVar("T")
 R = TypeVar("R", bound="Resource")
 
 
-class Clinik(SearchMixin, CoreClient):
+class Clinik(SearchMixin, ClientBase):
     """Synchronous client for the ClinikAPI FHIR passthrough, typed by the model classes you pass.
 
     >>> from clinikfhir.models import Patient
@@ -107,7 +108,7 @@ class Clinik(SearchMixin, CoreClient):
     # --- sending
 
     def _send(self, call: Call[T]) -> T:
-        exchange = Exchange(self, call)
+        exchange = Exchange(self._core, call)
         while True:
             request = exchange.begin()
             step: Done[T] | Wait
@@ -134,11 +135,11 @@ class Clinik(SearchMixin, CoreClient):
 
         ``strict=True`` re-validates the answer in full for this call (default: the client's setting).
         """
-        return self._send(self.call_read(model, id, strict=strict))
+        return self._send(self._core.call_read(model, id, strict=strict))
 
     def vread(self, model: type[R], id: str, version_id: str, *, strict: bool | None = None) -> R:
         """Read one version of a resource (``/{Type}/{id}/_history/{vid}``)."""
-        return self._send(self.call_vread(model, id, version_id, strict=strict))
+        return self._send(self._core.call_vread(model, id, version_id, strict=strict))
 
     def create(self, resource: R, *, validate: bool | None = None, if_none_exist: str | None = None) -> R:
         """Create ``resource`` (validated locally first); returns it with the server's id and meta.
@@ -146,12 +147,12 @@ class Clinik(SearchMixin, CoreClient):
         ``validate=False`` skips local validation for this call; ``if_none_exist`` makes the create
         conditional (a search query such as ``"identifier=http://x|123"``).
         """
-        return self._send(self.call_create(resource, validate=validate, if_none_exist=if_none_exist))
+        return self._send(self._core.call_create(resource, validate=validate, if_none_exist=if_none_exist))
 
     def update(self, resource: R, *, if_match: str | bool = True, validate: bool | None = None) -> R:
         """Replace ``resource`` (PUT by its id), sending ``If-Match`` from ``meta.versionId`` unless
         ``if_match=False``; a stale version raises :class:`~clinikfhir.errors.VersionConflictError`."""
-        return self._send(self.call_update(resource, if_match=if_match, validate=validate))
+        return self._send(self._core.call_update(resource, if_match=if_match, validate=validate))
 
     def patch(
         self,
@@ -162,11 +163,11 @@ class Clinik(SearchMixin, CoreClient):
         if_match: str | None = None,
     ) -> R:
         """Apply an RFC 6902 patch: ``clinik.patch(Patient, id, JsonPatch().replace("/gender", "female"))``."""
-        return self._send(self.call_patch(model, id, patch, if_match=if_match))
+        return self._send(self._core.call_patch(model, id, patch, if_match=if_match))
 
     def delete(self, model: type[Resource], id: str, *, if_match: str | None = None) -> None:
         """Delete ``model`` ``id``."""
-        self._send(self.call_delete(model, id, if_match=if_match))
+        self._send(self._core.call_delete(model, id, if_match=if_match))
 
     def history(
         self,
@@ -178,7 +179,7 @@ class Clinik(SearchMixin, CoreClient):
         strict: bool | None = None,
     ) -> Page[R]:
         """The version history of one resource (or of a type), newest first, as a page."""
-        return self._send(self.call_history(model, id, count=count, since=since, strict=strict))
+        return self._send(self._core.call_history(model, id, count=count, since=since, strict=strict))
 
     def iter_search(self, model: type[R], params: ParamsLike = None) -> Iterator[R]:
         """Every match of a search with raw parameters, following ``next`` links lazily (only on the
@@ -202,13 +203,13 @@ class Clinik(SearchMixin, CoreClient):
     def _search_call(
         self, model: type[R], params: ParamsLike, *, post: bool = False, resource_type: str | None = None
     ) -> Call[Page[R]]:
-        call = self.call_search(model, params, post=post, resource_type=resource_type)
+        call = self._core.call_search(model, params, post=post, resource_type=resource_type)
         if self.check_search_capabilities:
-            self.check_search_call(self.capabilities(), call)
+            self._core.check_search_call(self.capabilities(), call)
         return call
 
     def _next_page(self, page: Page[R]) -> Page[R] | None:
-        call = self.call_next(page)
+        call = self._core.call_next(page)
         if call is None:
             return None
         return self._send(call)
@@ -254,7 +255,7 @@ class Clinik(SearchMixin, CoreClient):
         The answer is typed by its resourceType, or checked as ``result`` when given.
         """
         value: R | Resource | None = self._send(
-            self.call_operation(
+            self._core.call_operation(
                 name, model=model, id=id, parameters=parameters, params=params, method=method, result=result
             )
         )
@@ -264,14 +265,14 @@ class Clinik(SearchMixin, CoreClient):
         self, model: type[Resource], id: str, *, params: ParamsLike = None, strict: bool | None = None
     ) -> Page[Resource]:
         """``$everything`` for a patient (or encounter): every resource in its compartment, as a page."""
-        return self._send(self.call_everything(model, id, params, strict=strict))
+        return self._send(self._core.call_everything(model, id, params, strict=strict))
 
     def validate(self, resource: Resource) -> OperationOutcome:
         """Ask the server to ``$validate`` ``resource``; its verdict as an OperationOutcome.
 
         (Local validation is :func:`clinikfhir.validate`, and runs before every write anyway.)
         """
-        return self._send(self.call_validate(resource))
+        return self._send(self._core.call_validate(resource))
 
     def capabilities(self, *, refresh: bool = False) -> CapabilityStatement:
         """The server's CapabilityStatement (``/v1/metadata``; the API key is not sent).
@@ -279,17 +280,17 @@ class Clinik(SearchMixin, CoreClient):
         Fetched once and kept; ``refresh=True`` fetches it again.
         """
         if self._capabilities is None or refresh:
-            self._capabilities = self._send(self.call_capabilities())
+            self._capabilities = self._send(self._core.call_capabilities())
         return self._capabilities
 
     def transaction(self, tx: Transaction | Sequence[Resource], *, validate: bool | None = None) -> BundleResponse:
         """Send a transaction (all or nothing). Plain lists of models create those without an id and
         update those with one; use :class:`~clinikfhir.bundle.Transaction` for ``urn:uuid`` references."""
-        return self._send(self.call_bundle("transaction", tx, validate=validate))
+        return self._send(self._core.call_bundle("transaction", tx, validate=validate))
 
     def batch(self, tx: Transaction | Sequence[Resource], *, validate: bool | None = None) -> BundleResponse:
         """Send a batch (entries succeed or fail independently)."""
-        return self._send(self.call_bundle("batch", tx, validate=validate))
+        return self._send(self._core.call_bundle("batch", tx, validate=validate))
 
     def request(
         self,
@@ -306,4 +307,4 @@ class Clinik(SearchMixin, CoreClient):
         resource (model or dict with ``resourceType``) is validated locally first, like
         :meth:`create`/:meth:`update` (``validate=False`` skips that), and goes through the tenant guard.
         """
-        return self._send(self.call_raw(method, path, body, params, validate=validate))
+        return self._send(self._core.call_raw(method, path, body, params, validate=validate))

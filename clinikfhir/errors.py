@@ -211,6 +211,9 @@ class ApiError(ClinikError):
     """
 
     default_code: ClassVar[str] = "API_ERROR"
+    #: the (HTTP status, gateway code) pairs this class stands for; a code of None matches any code
+    #: of that status, a named code wins over None (:func:`error_class` reads this table)
+    matches: ClassVar[tuple[tuple[int, str | None], ...]] = ()
 
     def __init__(
         self,
@@ -245,36 +248,42 @@ class BadRequestError(ApiError):
     """400: malformed JSON, an invalid search parameter, a rejected header."""
 
     default_code = "INVALID_PARAMETER"
+    matches: ClassVar[tuple[tuple[int, str | None], ...]] = ((400, None),)
 
 
 class AuthenticationError(ApiError):
     """401: the API key is missing, malformed, unknown, revoked or expired (see ``code``)."""
 
     default_code = "UNAUTHORIZED"
+    matches: ClassVar[tuple[tuple[int, str | None], ...]] = ((401, None),)
 
 
 class ForbiddenError(ApiError):
     """403: the key lacks the scope for this method (``FORBIDDEN``)."""
 
     default_code = "FORBIDDEN"
+    matches: ClassVar[tuple[tuple[int, str | None], ...]] = ((403, None),)
 
 
 class TenantConflictError(ForbiddenError):
     """403 ``TENANT_CONFLICT``: the request touched another tenant's tag or the tenant filter."""
 
     default_code = "TENANT_CONFLICT"
+    matches: ClassVar[tuple[tuple[int, str | None], ...]] = ((403, "TENANT_CONFLICT"),)
 
 
 class NotFoundError(ApiError):
     """404 (or 410): no such resource in this tenant and environment, or it was deleted."""
 
     default_code = "NOT_FOUND"
+    matches: ClassVar[tuple[tuple[int, str | None], ...]] = ((404, None), (410, None))
 
 
 class ConflictError(ApiError):
     """409: the request conflicts with the server's state."""
 
     default_code = "CONFLICT"
+    matches: ClassVar[tuple[tuple[int, str | None], ...]] = ((409, None),)
 
 
 class VersionConflictError(ConflictError):
@@ -284,18 +293,21 @@ class VersionConflictError(ConflictError):
     """
 
     default_code = "VERSION_CONFLICT"
+    matches: ClassVar[tuple[tuple[int, str | None], ...]] = ((409, "VERSION_CONFLICT"), (412, None))
 
 
 class IdempotencyConflictError(ConflictError):
     """409 ``IDEMPOTENCY_KEY_REUSED``: an ``Idempotency-Key`` was reused with a different body."""
 
     default_code = "IDEMPOTENCY_KEY_REUSED"
+    matches: ClassVar[tuple[tuple[int, str | None], ...]] = ((409, "IDEMPOTENCY_KEY_REUSED"),)
 
 
 class PayloadTooLargeError(ApiError):
     """413: the request body exceeds the server's cap."""
 
     default_code = "PAYLOAD_TOO_LARGE"
+    matches: ClassVar[tuple[tuple[int, str | None], ...]] = ((413, None),)
 
 
 class ServerValidationError(ApiError):
@@ -306,12 +318,14 @@ class ServerValidationError(ApiError):
     """
 
     default_code = "VALIDATION_ERROR"
+    matches: ClassVar[tuple[tuple[int, str | None], ...]] = ((422, None),)
 
 
 class RateLimitError(ApiError):
     """429: too many requests. ``retry_after`` is the server's ``Retry-After`` in seconds, if sent."""
 
     default_code = "RATE_LIMITED"
+    matches: ClassVar[tuple[tuple[int, str | None], ...]] = ((429, None),)
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
@@ -325,12 +339,38 @@ class QuotaExceededError(RateLimitError):
     """
 
     default_code = "MONTHLY_QUOTA_EXCEEDED"
+    matches: ClassVar[tuple[tuple[int, str | None], ...]] = (
+        (429, "MONTHLY_QUOTA_EXCEEDED"),
+        (429, "SANDBOX_QUOTA_EXCEEDED"),
+    )
 
 
 class ServerError(ApiError):
     """5xx: the gateway or its datastore failed (retried automatically before this is raised)."""
 
     default_code = "INTERNAL_ERROR"
+    matches: ClassVar[tuple[tuple[int, str | None], ...]] = ((500, None),)
+
+
+_TABLE: dict[tuple[int, str | None], type[ApiError]] = {}
+
+
+def error_class(status: int, code: str = "") -> type[ApiError]:
+    """The :class:`ApiError` subclass for an error ``status`` and gateway ``code``, read from each
+    class's ``matches``: the exact (status, code) pair, else the status with any code, else
+    :class:`ServerError` for any 5xx and :class:`ApiError` for anything else."""
+    if not _TABLE:
+        stack: list[type[ApiError]] = [ApiError]
+        while stack:
+            cls = stack.pop()
+            if cls.__module__ == __name__:
+                for pair in cls.matches:
+                    _TABLE[pair] = cls
+                stack.extend(cls.__subclasses__())
+    found = _TABLE.get((status, code)) or _TABLE.get((status, None))
+    if found is not None:
+        return found
+    return ServerError if status >= 500 else ApiError
 
 
 # ------------------------------------------------------------------------------------ search results

@@ -49,7 +49,7 @@ def test_ref_points_at_the_resource_and_labels_people_and_organisations() -> Non
 
 
 def test_ref_needs_an_id_and_says_what_to_do_instead() -> None:
-    with pytest.raises(InvalidArgumentError, match="urn:uuid reference tx.create"):
+    with pytest.raises(InvalidArgumentError, match=r"urn:uuid reference tx\.create"):
         ref(Patient(name=[HumanName(family="Lee")]))
 
 
