@@ -285,6 +285,21 @@ class PartialPage(_PageBase[R]):
         return new
 
 
+def single(page: _PageBase[M], what: str) -> M:
+    """The only match of ``page`` (asked for with ``_count=2``): :class:`~clinikfhir.errors.NoMatchError`
+    when there is none, :class:`~clinikfhir.errors.MultipleMatchesError` when there are several.
+    ``what`` names the call in the message (``"one()"``)."""
+    from clinikfhir.errors import MultipleMatchesError, NoMatchError
+
+    resources = page.resources
+    rtype = type_name(page.model)
+    if not resources:
+        raise NoMatchError(f"{what}: no {rtype} matches the search")
+    if len(resources) > 1 or page.next_url is not None:
+        raise MultipleMatchesError(f"{what}: more than one {rtype} matches the search")
+    return resources[0]
+
+
 # ------------------------------------------------------------------------------ transaction / batch
 
 

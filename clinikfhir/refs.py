@@ -24,7 +24,9 @@ if TYPE_CHECKING:
     from fhir.resources.R4B.reference import Reference
     from fhir.resources.R4B.resource import Resource
 
-__all__ = ["ParsedReference", "contained", "display_of", "parse_reference", "ref"]
+    from clinikfhir.bundle import BundleResponse
+
+__all__ = ["ParsedReference", "contained", "display_of", "parse_reference", "ref", "resolve_locally"]
 
 M = TypeVar("M", bound="Resource")
 
@@ -187,3 +189,36 @@ def contained(container: Resource, reference: Reference | str, model: type[M]) -
                 )
             return item
     raise InvalidArgumentError(f"the {_type_of(container)} has no contained resource with that id")
+
+
+def resolve_locally(
+    reference: Reference | str,
+    model: type[M],
+    *,
+    fhir_base: str,
+    container: Resource | None = None,
+    within: BundleResponse | None = None,
+) -> tuple[M | None, ParsedReference]:
+    """The first half of ``clinik.resolve``: a contained or ``urn:uuid`` target found without I/O, or
+    (None, the ``Type/id`` to read). Absolute URLs off ``fhir_base`` are refused: the client sends its
+    key only to its configured base."""
+    parsed = parse_reference(reference, fhir_base=fhir_base)
+    check_target(parsed, model)
+    if parsed.kind == "contained":
+        if container is None:
+            raise InvalidArgumentError(
+                "a '#id' reference names a contained resource: pass container=<the resource holding it>"
+            )
+        return contained(container, parsed.value, model), parsed
+    if parsed.kind == "urn":
+        if within is None:
+            raise InvalidArgumentError(
+                "a urn:uuid reference only means something inside its transaction: pass within=<the BundleResponse>"
+            )
+        return within.resource(parsed.value, model), parsed
+    if parsed.kind == "absolute":
+        raise InvalidArgumentError(
+            "the reference is an absolute URL outside the configured FHIR base; it is not read "
+            "(the API key is sent only to the configured base)"
+        )
+    return None, parsed

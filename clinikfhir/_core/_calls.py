@@ -169,11 +169,16 @@ class Core:
         path = self._path(model, check_id(id), "_history", check_id(version_id, "version_id"))
         return Call("GET", path, type_name(model), self._reader(model, strict))
 
-    def call_create(self, resource: R, *, validate: bool | None, if_none_exist: str | None) -> Call[R]:
-        """POST /v1/fhir/{Type} after local validation and the tenant guard."""
+    def call_create(self, resource: R, *, validate: bool | None, if_none_exist: Any) -> Call[R]:
+        """POST /v1/fhir/{Type} after local validation and the tenant guard (``If-None-Exist`` from a
+        typed query or a query string)."""
         model = type(resource)
         guard_resource(resource, create=True)
         issues = self._validate(resource, validate)
+        if if_none_exist is not None and not isinstance(if_none_exist, str):
+            from clinikfhir.bundle import criteria
+
+            if_none_exist = criteria(if_none_exist, type_name(model), "if_none_exist")
         headers = {"if-none-exist": check_id_like_query(if_none_exist)} if if_none_exist else {}
         from clinikfhir.models import dump_bytes
 
@@ -237,6 +242,37 @@ class Core:
         """DELETE /v1/fhir/{Type}/{id}."""
         headers = {"if-match": etag_for_str(if_match)} if if_match else {}
         return Call("DELETE", self._path(model, check_id(id)), type_name(model), self._nothing, headers=headers)
+
+    def _criteria_pairs(self, match: Any, model: type[Resource], where: str) -> list[tuple[str, str]]:
+        from clinikfhir.bundle import criteria
+
+        pairs = list(httpx.QueryParams(criteria(match, type_name(model), where)).multi_items())
+        guard_params(pairs)
+        return pairs
+
+    def call_upsert(self, resource: R, match: Any, *, validate: bool | None) -> Call[R]:
+        """PUT /v1/fhir/{Type}?criteria (conditional update): update the one match, or create."""
+        model = type(resource)
+        pairs = self._criteria_pairs(match, model, "upsert match")
+        guard_resource(resource, create=True)
+        issues = self._validate(resource, validate)
+        from clinikfhir.models import dump_bytes
+
+        body = cap_body(dump_bytes(resource))
+        return Call(
+            "PUT", self._path(model), type_name(model), self._reader(model), params=pairs, body=body,
+            validation_issues=issues,
+        )  # fmt: skip
+
+    def call_delete_where(self, model: type[Resource], match: Any) -> Call[None]:
+        """DELETE /v1/fhir/{Type}?criteria (conditional delete of the one match)."""
+        pairs = self._criteria_pairs(match, model, "delete match")
+        return Call("DELETE", self._path(model), type_name(model), self._nothing, params=pairs)
+
+    def call_find_one(self, model: type[R], match: Any) -> Call[Page[R]]:
+        """GET /v1/fhir/{Type}?criteria&_count=2: enough to tell one match from several."""
+        pairs = [p for p in self._criteria_pairs(match, model, "patch match") if p[0] != "_count"]
+        return self.call_search(model, [*pairs, ("_count", "2")])
 
     def call_history(
         self, model: type[R], id: str | None, *, count: int | None, since: str | None, strict: bool | None = None

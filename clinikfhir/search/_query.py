@@ -569,14 +569,9 @@ def _partial(page: Any) -> Any:
 
 
 def _only(page: Any, resource_type: str) -> Any:
-    from clinikfhir.errors import MultipleMatchesError, NoMatchError
+    from clinikfhir.bundle import single
 
-    resources = page.resources
-    if not resources:
-        raise NoMatchError(f"one(): no {resource_type} matches the search")
-    if len(resources) > 1 or page.next_url is not None:
-        raise MultipleMatchesError(f"one(): more than one {resource_type} matches the search")
-    return resources[0]
+    return single(page, "one()")
 
 
 def _total(page: Any) -> int:
