@@ -25,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     "ClinikError": "clinikfhir.errors",
     "Page": "clinikfhir.bundle",
     "Transaction": "clinikfhir.bundle",
+    "ref": "clinikfhir.refs",
     "BundleResponse": "clinikfhir.bundle",
     "ResponseMeta": "clinikfhir._meta",
     "RetryPolicy": "clinikfhir._retry",
@@ -55,6 +56,7 @@ for _name in [
     "ServerValidationError",
     "TenantConflictError",
     "TenantGuardError",
+    "ValidationFailed",
     "VersionConflictError",
 ]:
     _EXPORTS[_name] = "clinikfhir.errors"
@@ -98,8 +100,10 @@ if TYPE_CHECKING:
     from clinikfhir.errors import ServerValidationError as ServerValidationError
     from clinikfhir.errors import TenantConflictError as TenantConflictError
     from clinikfhir.errors import TenantGuardError as TenantGuardError
+    from clinikfhir.errors import ValidationFailed as ValidationFailed
     from clinikfhir.errors import VersionConflictError as VersionConflictError
     from clinikfhir.patch import JsonPatch as JsonPatch
+    from clinikfhir.refs import ref as ref
     from clinikfhir.validation import Issue as Issue
     from clinikfhir.validation import validate as validate
 

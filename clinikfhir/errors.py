@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from clinikfhir._wire import KEY_PATTERN
 
@@ -55,8 +55,10 @@ __all__ = [
     "ServerValidationError",
     "TenantConflictError",
     "TenantGuardError",
+    "ValidationFailed",
     "VersionConflictError",
     "redact",
+    "validation_issues",
 ]
 
 # gateway.md §8.4, in this order; the phone pattern also catches ten-digit runs in identifiers,
@@ -149,7 +151,63 @@ class TenantGuardError(LocalError):
     """
 
 
-class LocalValidationError(LocalError):
+class ValidationFailed(ClinikError):
+    """Base of both validation failures, so one ``except`` handles them, with one issue shape:
+
+    * :class:`LocalValidationError` -- a write failed local validation (nothing was sent);
+    * :class:`ServerValidationError` -- the server answered 422.
+
+    ``validation_issues`` lists :class:`clinikfhir.Issue` (``severity``, ``code``, ``path``,
+    ``message``, ``key``) for both. pydantic's ``ValidationError``, raised when a model is built with
+    a wrong value, keeps its own class (pydantic raises it); catch it in the same clause with
+    ``except (ValidationFailed, pydantic.ValidationError) as exc`` and read it with
+    :func:`validation_issues`, which gives the same shape for all three.
+    """
+
+    @property
+    def validation_issues(self) -> list[Issue]:
+        """The problems, as :class:`clinikfhir.Issue`."""
+        return validation_issues(self)
+
+
+def validation_issues(exc: BaseException) -> list[Issue]:
+    """The issues of a validation failure, one shape (:class:`clinikfhir.Issue`) whatever raised it:
+    a :class:`LocalValidationError`, a :class:`ServerValidationError` (path from ``expression``,
+    message from the redacted ``diagnostics``) or a pydantic ``ValidationError`` (path from ``loc``,
+    message from the error type; the rejected input is never copied). Anything else: ``[]``."""
+    from clinikfhir.validation import Issue
+
+    if isinstance(exc, LocalValidationError):
+        return list(exc.issues)
+    if isinstance(exc, ServerValidationError):
+        return [
+            Issue(
+                i.severity if i.severity in ("fatal", "error", "warning", "information") else "error",  # type: ignore[arg-type]
+                i.code,
+                i.expression[0] if i.expression else "",
+                i.diagnostics,
+            )
+            for i in exc.issues
+        ]
+    errors = getattr(exc, "errors", None)
+    title = getattr(exc, "title", None)
+    if callable(errors) and isinstance(title, str):  # pydantic.ValidationError, duck-typed (no import)
+        out: list[Issue] = []
+        for err in cast("list[dict[str, Any]]", errors(include_input=False, include_url=False)):
+            loc = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in err.get("loc", ()))
+            out.append(
+                Issue(
+                    "error",
+                    "invalid",
+                    f"{title}.{loc}".replace(".[", "[") if loc else title,
+                    str(err.get("type", "invalid")),
+                )
+            )
+        return out
+    return []
+
+
+class LocalValidationError(LocalError, ValidationFailed):
     """The resource failed local validation; ``issues`` lists every problem with its element path."""
 
     def __init__(self, resource_type: str, issues: Sequence[Issue], *, blocking: Sequence[Issue] | None = None) -> None:
@@ -310,7 +368,7 @@ class PayloadTooLargeError(ApiError):
     matches: ClassVar[tuple[tuple[int, str | None], ...]] = ((413, None),)
 
 
-class ServerValidationError(ApiError):
+class ServerValidationError(ApiError, ValidationFailed):
     """422: the server rejected the resource; ``issues`` says where.
 
     (Named so as not to clash with ``pydantic.ValidationError``; local checks raise
