@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["JsonPatch", "OpName"]
 
-M = TypeVar("M", bound="Resource", default=Any)
+M = TypeVar("M", bound="Resource", default="Resource", contravariant=True)
 M2 = TypeVar("M2", bound="Resource")
 
 OpName = Literal["add", "remove", "replace", "move", "copy", "test"]

@@ -223,7 +223,7 @@ class Core:
             if isinstance(given, (str, bytes)) or not isinstance(given, Sequence):
                 raise InvalidArgumentError("patch must be a JsonPatch or a list of operation dicts")
             patch = JsonPatch(None, patch)
-        patch = cast("JsonPatch[Any]", patch)  # type: ignore[redundant-cast]  # pyright sees JsonPatch[Unknown]
+        patch = cast("JsonPatch[Any]", patch)  # pyright narrows the union to JsonPatch[Unknown]
         if not len(patch):
             raise InvalidArgumentError("an empty patch changes nothing")
         patch.check(model)
