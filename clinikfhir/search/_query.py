@@ -5,7 +5,7 @@ member per search parameter plus typed ``sort``/``include``/``revinclude``. Ever
 new query, so a base query can be shared and extended safely.
 
 A query is generic in the executor it is bound to (``None`` when built standalone): bound to
-``Clinik``, ``get()`` returns ``Page[R]``; bound to ``AsyncClinik`` it returns an awaitable, and
+``Clinik``, ``page()`` returns ``Page[R]``; bound to ``AsyncClinik`` it returns an awaitable, and
 ``iter()`` an async iterator. Unbound, execution methods are type errors.
 """
 
@@ -85,7 +85,7 @@ class Query(Generic[R, E]):
     """A FHIR search on one resource type. Build it fluently; render it with :meth:`query_string`.
 
     >>> from clinikfhir.search import ObservationQuery
-    >>> ObservationQuery().code("8867-4").date.ge("2024-01-01").sort("-date").count(50).query_string()
+    >>> ObservationQuery().code("8867-4").date.ge("2024-01-01").sort("-date").page_size(50).query_string()
     'code=8867-4&date=ge2024-01-01&_sort=-date&_count=50'
     """
 
