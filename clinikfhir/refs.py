@@ -1,8 +1,9 @@
 """References, typed: :func:`ref` builds one from a resource; :func:`parse_reference` reads one.
 
 >>> from clinikfhir.models import Patient, HumanName
->>> ref(Patient(id="p1", name=[HumanName(given=["Ann"], family="Lee")])).model_dump(exclude_none=True)
-{'reference': 'Patient/p1', 'display': 'Ann Lee'}
+>>> r = ref(Patient(id="p1", name=[HumanName(given=["Ann"], family="Lee")]))
+>>> (r.reference, r.display)
+('Patient/p1', 'Ann Lee')
 
 Reading a reference (``clinik.resolve(obs.subject, Patient)``, ``page.resolve(obs.subject, Patient)``)
 starts from :func:`parse_reference`, which says what kind of reference it is: relative
