@@ -25,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     "ClinikError": "clinikfhir.errors",
     "Page": "clinikfhir.bundle",
     "Transaction": "clinikfhir.bundle",
+    "ref": "clinikfhir.refs",
     "BundleResponse": "clinikfhir.bundle",
     "ResponseMeta": "clinikfhir._meta",
     "RetryPolicy": "clinikfhir._retry",
@@ -43,7 +44,9 @@ for _name in [
     "InvalidResponseError",
     "LocalError",
     "LocalValidationError",
+    "MultipleMatchesError",
     "NetworkError",
+    "NoMatchError",
     "NotFoundError",
     "PayloadTooLargeError",
     "QuotaExceededError",
@@ -53,6 +56,7 @@ for _name in [
     "ServerValidationError",
     "TenantConflictError",
     "TenantGuardError",
+    "ValidationFailed",
     "VersionConflictError",
 ]:
     _EXPORTS[_name] = "clinikfhir.errors"
@@ -84,7 +88,9 @@ if TYPE_CHECKING:
     from clinikfhir.errors import InvalidResponseError as InvalidResponseError
     from clinikfhir.errors import LocalError as LocalError
     from clinikfhir.errors import LocalValidationError as LocalValidationError
+    from clinikfhir.errors import MultipleMatchesError as MultipleMatchesError
     from clinikfhir.errors import NetworkError as NetworkError
+    from clinikfhir.errors import NoMatchError as NoMatchError
     from clinikfhir.errors import NotFoundError as NotFoundError
     from clinikfhir.errors import PayloadTooLargeError as PayloadTooLargeError
     from clinikfhir.errors import QuotaExceededError as QuotaExceededError
@@ -94,8 +100,10 @@ if TYPE_CHECKING:
     from clinikfhir.errors import ServerValidationError as ServerValidationError
     from clinikfhir.errors import TenantConflictError as TenantConflictError
     from clinikfhir.errors import TenantGuardError as TenantGuardError
+    from clinikfhir.errors import ValidationFailed as ValidationFailed
     from clinikfhir.errors import VersionConflictError as VersionConflictError
     from clinikfhir.patch import JsonPatch as JsonPatch
+    from clinikfhir.refs import ref as ref
     from clinikfhir.validation import Issue as Issue
     from clinikfhir.validation import validate as validate
 

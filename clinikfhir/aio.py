@@ -4,6 +4,7 @@ the same methods as :class:`~clinikfhir.Clinik`, awaited."""
 from __future__ import annotations
 
 import asyncio
+import warnings
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
@@ -11,25 +12,31 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 import httpx
 
 from clinikfhir._config import DEFAULT_TIMEOUT, Config
-from clinikfhir._core import Call, CoreClient, Done, Exchange, ParamsLike, Wait
+from clinikfhir._core import Call, Done, Exchange, ParamsLike, Wait
+from clinikfhir._core._shell import ClientBase
 from clinikfhir._generated.search_mixin import SearchMixin
 from clinikfhir._retry import RetryPolicy
-from clinikfhir.bundle import BundleResponse, Page, Transaction
-from clinikfhir.errors import ConfigurationError
+from clinikfhir.bundle import BundleResponse, Page, Transaction, single
+from clinikfhir.errors import ConfigurationError, InvalidArgumentError
 from clinikfhir.patch import JsonPatch
+from clinikfhir.refs import resolve_locally
 
 if TYPE_CHECKING:
     from fhir.resources.R4B.capabilitystatement import CapabilityStatement
     from fhir.resources.R4B.operationoutcome import OperationOutcome
+    from fhir.resources.R4B.reference import Reference
     from fhir.resources.R4B.resource import Resource
+
+    from clinikfhir.search import Query
 
 __all__ = ["AsyncClinik"]
 
 T = TypeVar("T")
 R = TypeVar("R", bound="Resource")
+M = TypeVar("M", bound="Resource")
 
 
-class AsyncClinik(SearchMixin, CoreClient):
+class AsyncClinik(SearchMixin, ClientBase):
     """Asynchronous client for the ClinikAPI FHIR passthrough, typed by the model classes you pass.
 
     >>> from clinikfhir.models import Patient
@@ -108,7 +115,7 @@ class AsyncClinik(SearchMixin, CoreClient):
     # --- sending
 
     async def _send(self, call: Call[T]) -> T:
-        exchange = Exchange(self, call)
+        exchange = Exchange(self._core, call)
         while True:
             request = exchange.begin()
             step: Done[T] | Wait
@@ -135,39 +142,129 @@ class AsyncClinik(SearchMixin, CoreClient):
 
         ``strict=True`` re-validates the answer in full for this call (default: the client's setting).
         """
-        return await self._send(self.call_read(model, id, strict=strict))
+        return await self._send(self._core.call_read(model, id, strict=strict))
 
     async def vread(self, model: type[R], id: str, version_id: str, *, strict: bool | None = None) -> R:
         """Read one version of a resource (``/{Type}/{id}/_history/{vid}``)."""
-        return await self._send(self.call_vread(model, id, version_id, strict=strict))
+        return await self._send(self._core.call_vread(model, id, version_id, strict=strict))
 
-    async def create(self, resource: R, *, validate: bool | None = None, if_none_exist: str | None = None) -> R:
+    async def create(
+        self, resource: R, *, validate: bool | None = None, if_none_exist: Query[R, Any] | str | None = None
+    ) -> R:
         """Create ``resource`` (validated locally first); returns it with the server's id and meta.
 
         ``validate=False`` skips local validation for this call; ``if_none_exist`` makes the create
-        conditional (a search query such as ``"identifier=http://x|123"``).
+        conditional: a typed query on the same type (``clinik.search(Patient).identifier((MRN, "1"))``)
+        or a query string (``"identifier=http://x|123"``). When one resource matches, it is returned
+        and nothing is created.
         """
-        return await self._send(self.call_create(resource, validate=validate, if_none_exist=if_none_exist))
+        return await self._send(self._core.call_create(resource, validate=validate, if_none_exist=if_none_exist))
 
     async def update(self, resource: R, *, if_match: str | bool = True, validate: bool | None = None) -> R:
         """Replace ``resource`` (PUT by its id), sending ``If-Match`` from ``meta.versionId`` unless
         ``if_match=False``; a stale version raises :class:`~clinikfhir.errors.VersionConflictError`."""
-        return await self._send(self.call_update(resource, if_match=if_match, validate=validate))
+        return await self._send(self._core.call_update(resource, if_match=if_match, validate=validate))
 
+    @overload
     async def patch(
         self,
         model: type[R],
         id: str,
-        patch: JsonPatch | Sequence[Mapping[str, Any]],
+        patch: JsonPatch[R] | list[Mapping[str, Any]],
         *,
         if_match: str | None = None,
+    ) -> R: ...
+    @overload
+    async def patch(
+        self, model: type[R], *, match: Query[R, Any] | str, patch: JsonPatch[R] | list[Mapping[str, Any]]
+    ) -> R: ...
+    async def patch(
+        self,
+        model: type[R],
+        id: str | None = None,
+        patch: JsonPatch[R] | list[Mapping[str, Any]] | None = None,
+        *,
+        if_match: str | None = None,
+        match: Query[R, Any] | str | None = None,
     ) -> R:
-        """Apply an RFC 6902 patch: ``clinik.patch(Patient, id, JsonPatch().replace("/gender", "female"))``."""
-        return await self._send(self.call_patch(model, id, patch, if_match=if_match))
+        """Apply an RFC 6902 patch: ``clinik.patch(Patient, id, JsonPatch(Patient).replace("/gender", "female"))``.
 
-    async def delete(self, model: type[Resource], id: str, *, if_match: str | None = None) -> None:
-        """Delete ``model`` ``id``."""
-        await self._send(self.call_delete(model, id, if_match=if_match))
+        The patch is typed by its model, so a ``JsonPatch[Observation]`` for a Patient is a type error.
+        ``match=query`` (instead of an id) patches the one resource the query selects: it is found
+        with a search (``NoMatchError`` / ``MultipleMatchesError`` otherwise) and patched with
+        ``If-Match`` on the version found, so a concurrent change fails with ``VersionConflictError``
+        instead of being overwritten (the gateway has no ``PATCH [type]?criteria``).
+        """
+        if patch is None:
+            raise InvalidArgumentError("patch(): give the patch")
+        if match is None:
+            if id is None:
+                raise InvalidArgumentError("patch(): pass an id or match=")
+            return await self._send(self._core.call_patch(model, id, patch, if_match=if_match))
+        if id is not None or if_match is not None:
+            raise InvalidArgumentError("patch(): match= selects the resource and its version; pass no id or if_match")
+        found: Page[R] = await self._send(self._core.call_find_one(model, match))
+        target = single(found, "patch(match=...)")
+        version = target.meta.versionId if target.meta is not None else None
+        return await self._send(self._core.call_patch(model, target.id or "", patch, if_match=version))
+
+    @overload
+    async def delete(self, model: type[R], id: str, *, if_match: str | None = None) -> None: ...
+    @overload
+    async def delete(self, model: type[R], *, match: Query[R, Any] | str) -> None: ...
+    async def delete(
+        self,
+        model: type[R],
+        id: str | None = None,
+        *,
+        if_match: str | None = None,
+        match: Query[R, Any] | str | None = None,
+    ) -> None:
+        """Delete ``model`` ``id``, or (``match=query``) the one resource the query selects
+        (``DELETE [type]?criteria``; the server refuses when several match). A query without
+        criteria is refused locally: it would select every resource of the type."""
+        if (id is None) == (match is None):
+            raise InvalidArgumentError("delete(): pass an id or match=, not both")
+        if match is not None:
+            await self._send(self._core.call_delete_where(model, match))
+            return
+        assert id is not None
+        await self._send(self._core.call_delete(model, id, if_match=if_match))
+
+    async def upsert(self, resource: R, *, match: Query[R, Any] | str, validate: bool | None = None) -> R:
+        """Create or update by a search (conditional update, ``PUT [type]?criteria``): the one resource
+        ``match`` selects is replaced by ``resource``; when none matches ``resource`` is created; when
+        several match the server refuses (412). Validated locally first, like :meth:`create`.
+
+        ``clinik.upsert(p, match=clinik.search(Patient).identifier((MRN, "123")))``
+        """
+        return await self._send(self._core.call_upsert(resource, match, validate=validate))
+
+    async def resolve(
+        self,
+        reference: Reference | str,
+        model: type[M],
+        *,
+        container: Resource | None = None,
+        within: BundleResponse | None = None,
+    ) -> M:
+        """Read what ``reference`` points at, typed as ``model``: ``clinik.resolve(obs.subject, Patient)``.
+
+        Relative (``Patient/1``, ``Patient/1/_history/2``) and absolute references on the configured
+        base are read; ``#id`` is found in ``container`` (the resource holding it) and ``urn:uuid:``
+        in ``within`` (the transaction's response), without a request. A reference to another type
+        or to another server is refused locally. On a search page with ``_include``,
+        ``page.resolve(ref, Patient)`` reads from the page instead.
+        """
+        found, parsed = resolve_locally(
+            reference, model, fhir_base=self._core.config.root + "/v1/fhir", container=container, within=within
+        )
+        if found is not None:
+            return found
+        assert parsed.id is not None
+        if parsed.version is not None:
+            return await self.vread(model, parsed.id, parsed.version)
+        return await self.read(model, parsed.id)
 
     async def history(
         self,
@@ -179,11 +276,20 @@ class AsyncClinik(SearchMixin, CoreClient):
         strict: bool | None = None,
     ) -> Page[R]:
         """The version history of one resource (or of a type), newest first, as a page."""
-        return await self._send(self.call_history(model, id, count=count, since=since, strict=strict))
+        return await self._send(self._core.call_history(model, id, count=count, since=since, strict=strict))
 
     async def iter_search(self, model: type[R], params: ParamsLike = None) -> AsyncIterator[R]:
         """Every match of a search with raw parameters, following ``next`` links lazily (only on the
-        configured origin). The typed builder is :meth:`search`: ``clinik.search(Patient).family("Smith").iter()``."""
+        configured origin).
+
+        Deprecated: the one spelling is the builder, ``clinik.search(Patient, params).iter()`` (raw
+        ``params`` are accepted there too).
+        """
+        warnings.warn(
+            "iter_search(Model, params) is deprecated: use search(Model, params).iter()",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         async for page in self.pages(await self._send(await self._search_call(model, params))):
             for resource in page:
                 yield resource
@@ -204,13 +310,13 @@ class AsyncClinik(SearchMixin, CoreClient):
     async def _search_call(
         self, model: type[R], params: ParamsLike, *, post: bool = False, resource_type: str | None = None
     ) -> Call[Page[R]]:
-        call = self.call_search(model, params, post=post, resource_type=resource_type)
+        call = self._core.call_search(model, params, post=post, resource_type=resource_type)
         if self.check_search_capabilities:
-            self.check_search_call(await self.capabilities(), call)
+            self._core.check_search_call(await self.capabilities(), call)
         return call
 
     async def _next_page(self, page: Page[R]) -> Page[R] | None:
-        call = self.call_next(page)
+        call = self._core.call_next(page)
         if call is None:
             return None
         return await self._send(call)
@@ -256,7 +362,7 @@ class AsyncClinik(SearchMixin, CoreClient):
         The answer is typed by its resourceType, or checked as ``result`` when given.
         """
         value: R | Resource | None = await self._send(
-            self.call_operation(
+            self._core.call_operation(
                 name, model=model, id=id, parameters=parameters, params=params, method=method, result=result
             )
         )
@@ -266,14 +372,26 @@ class AsyncClinik(SearchMixin, CoreClient):
         self, model: type[Resource], id: str, *, params: ParamsLike = None, strict: bool | None = None
     ) -> Page[Resource]:
         """``$everything`` for a patient (or encounter): every resource in its compartment, as a page."""
-        return await self._send(self.call_everything(model, id, params, strict=strict))
+        return await self._send(self._core.call_everything(model, id, params, strict=strict))
 
-    async def validate(self, resource: Resource) -> OperationOutcome:
+    async def validate_on_server(self, resource: Resource) -> OperationOutcome:
         """Ask the server to ``$validate`` ``resource``; its verdict as an OperationOutcome.
 
-        (Local validation is :func:`clinikfhir.validate`, and runs before every write anyway.)
+        One name per meaning: this is the server's check. The local check is the function
+        :func:`clinikfhir.validate` (no request), which every write runs first unless
+        ``Clinik(validate=False)`` / ``create(..., validate=False)`` turns it off.
         """
-        return await self._send(self.call_validate(resource))
+        return await self._send(self._core.call_validate(resource))
+
+    async def validate(self, resource: Resource) -> OperationOutcome:
+        """Deprecated spelling of :meth:`validate_on_server` (``clinikfhir.validate`` is the local check)."""
+        warnings.warn(
+            "clinik.validate(r) is the server's $validate: call clinik.validate_on_server(r); "
+            "clinikfhir.validate(r) is the local check",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return await self._send(self._core.call_validate(resource))
 
     async def capabilities(self, *, refresh: bool = False) -> CapabilityStatement:
         """The server's CapabilityStatement (``/v1/metadata``; the API key is not sent).
@@ -281,7 +399,7 @@ class AsyncClinik(SearchMixin, CoreClient):
         Fetched once and kept; ``refresh=True`` fetches it again.
         """
         if self._capabilities is None or refresh:
-            self._capabilities = await self._send(self.call_capabilities())
+            self._capabilities = await self._send(self._core.call_capabilities())
         return self._capabilities
 
     async def transaction(
@@ -289,11 +407,11 @@ class AsyncClinik(SearchMixin, CoreClient):
     ) -> BundleResponse:
         """Send a transaction (all or nothing). Plain lists of models create those without an id and
         update those with one; use :class:`~clinikfhir.bundle.Transaction` for ``urn:uuid`` references."""
-        return await self._send(self.call_bundle("transaction", tx, validate=validate))
+        return await self._send(self._core.call_bundle("transaction", tx, validate=validate))
 
     async def batch(self, tx: Transaction | Sequence[Resource], *, validate: bool | None = None) -> BundleResponse:
         """Send a batch (entries succeed or fail independently)."""
-        return await self._send(self.call_bundle("batch", tx, validate=validate))
+        return await self._send(self._core.call_bundle("batch", tx, validate=validate))
 
     async def request(
         self,
@@ -310,4 +428,4 @@ class AsyncClinik(SearchMixin, CoreClient):
         resource (model or dict with ``resourceType``) is validated locally first, like
         :meth:`create`/:meth:`update` (``validate=False`` skips that), and goes through the tenant guard.
         """
-        return await self._send(self.call_raw(method, path, body, params, validate=validate))
+        return await self._send(self._core.call_raw(method, path, body, params, validate=validate))

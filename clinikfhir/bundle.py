@@ -9,7 +9,8 @@ following ``next`` links is the client's job (``clinik.pages(page)``).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast
 
@@ -17,9 +18,12 @@ from clinikfhir._meta import ResponseMeta
 from clinikfhir.errors import InvalidArgumentError, InvalidResponseError
 
 if TYPE_CHECKING:
+    from fhir.resources.R4B.reference import Reference
     from fhir.resources.R4B.resource import Resource
 
-__all__ = ["BundleResponse", "EntryResponse", "Page", "Transaction", "to_model"]
+    from clinikfhir.patch import JsonPatch
+
+__all__ = ["BundleResponse", "EntryResponse", "Page", "PartialPage", "Transaction", "to_model"]
 
 R = TypeVar("R", bound="Resource")
 M = TypeVar("M", bound="Resource")
@@ -91,13 +95,8 @@ def _mode(entry: dict[str, Any]) -> str:
     return "match"
 
 
-class Page(Generic[R]):
-    """One page of a search (or history, or ``$everything``) result, typed as ``R``.
-
-    ``resources`` (the matches, each typed on first access), ``included(Model)`` (``_include`` /
-    ``_revinclude`` hits of that type), ``total``, ``links`` (relation -> URL), ``next_url`` and
-    ``meta`` (the response metadata). Iterating a page iterates its resources.
-    """
+class _PageBase(Generic[R]):
+    """What :class:`Page` and :class:`PartialPage` share: reading a searchset Bundle lazily."""
 
     __slots__ = ("_entries", "_matches", "_typed", "bundle", "meta", "model", "posted_type", "strict")
 
@@ -151,7 +150,9 @@ class Page(Generic[R]):
         return self._at(self._matches[index], self.model)
 
     def included(self, model: type[M]) -> list[M]:
-        """Resources of type ``model`` that came with the page through ``_include``/``_revinclude``."""
+        """Resources of type ``model`` that came with the page through ``_include``/``_revinclude``
+        (search mode ``include``), never the matches themselves. Every resource of a type whatever
+        its mode (e.g. in ``$everything``) is :meth:`of_type`."""
         name = type_name(model)
         return [
             self._at(i, model)
@@ -162,7 +163,8 @@ class Page(Generic[R]):
         ]
 
     def of_type(self, model: type[M]) -> list[M]:
-        """Every resource of type ``model`` in the page, whatever its search mode (useful for ``$everything``)."""
+        """Every resource of type ``model`` in the page, matches and included alike (for ``$everything``,
+        whose entries are all matches). Only what ``_include`` brought is :meth:`included`."""
         name = type_name(model)
         return [
             self._at(i, model)
@@ -170,6 +172,45 @@ class Page(Generic[R]):
             if isinstance(e.get("resource"), dict)
             and (name in _OPEN_TYPES or e["resource"].get("resourceType") == name)
         ]
+
+    def resolve(self, reference: Reference | str | None, model: type[M]) -> M | None:
+        """The resource ``reference`` points at, if this page holds it (typically brought by
+        ``_include``), typed as ``model``; None when the page does not hold it. No request is made.
+
+        ``for obs in page: patient = page.resolve(obs.subject, Patient)``. Relative (``Patient/1``)
+        and absolute references match an entry by its ``fullUrl`` or its type and id.
+        """
+        from clinikfhir.refs import check_target, parse_reference
+
+        if reference is None:
+            return None
+        parsed = parse_reference(reference)
+        check_target(parsed, model)
+        index = self._index().get(parsed.value) if parsed.kind in ("absolute", "urn") else None
+        if index is None and parsed.type is not None and parsed.id is not None:
+            index = self._index().get(f"{parsed.type}/{parsed.id}")
+        return None if index is None else self._at(index, model)
+
+    def joined(self, link: Callable[[R], Reference | None], model: type[M]) -> list[tuple[R, M | None]]:
+        """Each match with the resource it points at through ``link``, from this page's included
+        resources (no request): ``for obs, patient in page.joined(lambda o: o.subject, Patient)``.
+        The second item is None when the page does not hold the target (not included, or no reference)."""
+        return [(match, self.resolve(link(match), model)) for match in self]
+
+    def _index(self) -> dict[str, int]:
+        index: dict[str, int] = {}
+        for i, entry in enumerate(self._entries):
+            body = entry.get("resource")
+            if not isinstance(body, dict):
+                continue
+            resource = cast("dict[str, Any]", body)
+            full_url = entry.get("fullUrl")
+            if isinstance(full_url, str):
+                index.setdefault(full_url, i)
+            rtype, rid = resource.get("resourceType"), resource.get("id")
+            if isinstance(rtype, str) and isinstance(rid, str):
+                index.setdefault(f"{rtype}/{rid}", i)
+        return index
 
     @property
     def total(self) -> int | None:
@@ -201,7 +242,62 @@ class Page(Generic[R]):
         return self.links.get("next")
 
     def __repr__(self) -> str:
-        return f"Page[{self.model.__name__}](matches={len(self)}, total={self.total}, next={self.next_url is not None})"
+        name = type(self).__name__
+        return (
+            f"{name}[{self.model.__name__}](matches={len(self)}, total={self.total}, next={self.next_url is not None})"
+        )
+
+
+class Page(_PageBase[R]):
+    """One page of a search (or history, or ``$everything``) result, typed as ``R``.
+
+    ``resources`` (the matches, each typed on first access), ``included(Model)`` (``_include`` /
+    ``_revinclude`` hits of that type), ``resolve(ref, Model)`` / ``joined(link, Model)`` (matches
+    joined to what was included, without another request), ``total``, ``links`` (relation -> URL),
+    ``next_url`` and ``meta`` (the response metadata). Iterating a page iterates its resources.
+    """
+
+    __slots__ = ()
+
+
+class PartialPage(_PageBase[R]):
+    """A page of a search with ``_elements`` or ``_summary``: its resources may lack required elements.
+
+    It reads like a :class:`Page` but is not one, so a partial answer cannot flow into code typed
+    for whole resources (``def show(page: Page[Patient])``) without a type error. Made by
+    ``query.elements(...)`` / ``query.summary(...)`` (see :class:`~clinikfhir.search.PartialQuery`).
+    """
+
+    __slots__ = ()
+
+    @staticmethod
+    def of(page: _PageBase[M]) -> PartialPage[M]:
+        """The same page, typed as partial (no copy of the JSON)."""
+        new: PartialPage[M] = PartialPage.__new__(PartialPage)  # pyright: ignore[reportUnknownVariableType]
+        new.model = page.model
+        new.bundle = page.bundle
+        new.meta = page.meta
+        new.strict = page.strict
+        new.posted_type = page.posted_type
+        new._entries = page._entries  # pyright: ignore[reportPrivateUsage]
+        new._matches = page._matches  # pyright: ignore[reportPrivateUsage]
+        new._typed = page._typed  # pyright: ignore[reportPrivateUsage]
+        return new
+
+
+def single(page: _PageBase[M], what: str) -> M:
+    """The only match of ``page`` (asked for with ``_count=2``): :class:`~clinikfhir.errors.NoMatchError`
+    when there is none, :class:`~clinikfhir.errors.MultipleMatchesError` when there are several.
+    ``what`` names the call in the message (``"one()"``)."""
+    from clinikfhir.errors import MultipleMatchesError, NoMatchError
+
+    resources = page.resources
+    rtype = type_name(page.model)
+    if not resources:
+        raise NoMatchError(f"{what}: no {rtype} matches the search")
+    if len(resources) > 1 or page.next_url is not None:
+        raise MultipleMatchesError(f"{what}: more than one {rtype} matches the search")
+    return resources[0]
 
 
 # ------------------------------------------------------------------------------ transaction / batch
@@ -215,6 +311,31 @@ class _TxEntry:
     full_url: str | None
     if_match: str | None
     if_none_exist: str | None
+    patch: JsonPatch[Any] | None = None
+
+
+def criteria(match: Any, resource_type: str, where: str) -> str:
+    """The search criteria of a conditional write as a query string, from a typed query (its type must
+    be ``resource_type``) or a raw string (``"identifier=http://x|1"``). Empty criteria are refused: a
+    conditional delete or update without them would address every resource of the type."""
+    from clinikfhir._core import check_id_like_query
+
+    if isinstance(match, str):
+        text = match.lstrip("?")
+        if not text:
+            raise InvalidArgumentError(f"{where}: empty search criteria")
+        return check_id_like_query(text)
+    query = getattr(match, "query", match)  # a PartialQuery carries its query
+    render = getattr(query, "query_string", None)
+    qtype = getattr(query, "resource_type", None)
+    if not callable(render) or not isinstance(qtype, str):
+        raise InvalidArgumentError(f"{where}: pass a query (clinik.search(Patient).identifier(...)) or a string")
+    if qtype != resource_type:
+        raise InvalidArgumentError(f"{where}: a search on {qtype} cannot select a {resource_type}")
+    names = {n for n, _ in query.params()}
+    if not names - {"_count", "_sort", "_summary", "_elements", "_total", "_include", "_revinclude"}:
+        raise InvalidArgumentError(f"{where}: the query has no search criteria (it would match every {resource_type})")
+    return str(render())
 
 
 class Transaction:
@@ -228,20 +349,31 @@ class Transaction:
     True
 
     New resources get ``urn:uuid`` full URLs, which the server rewrites into the ids it assigns, so
-    an Observation can reference a Patient created in the same transaction.
+    an Observation can reference a Patient created in the same transaction. Conditional entries take
+    a typed query: ``tx.create(p, if_none_exist=q)``, ``tx.upsert(p, match=q)``, ``tx.delete(Patient, match=q)``.
+
+    ``Transaction(resources)`` (or simply ``clinik.transaction([...])``) creates those without an id
+    and updates those with one.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, resources: Sequence[Resource] = ()) -> None:
         self._entries: list[_TxEntry] = []
+        for r in resources:
+            if r.id:
+                self.update(r)
+            else:
+                self.create(r)
 
-    def create(self, resource: Resource, *, if_none_exist: str | None = None) -> str:
-        """Add a create; return its ``urn:uuid:`` reference for use in other entries."""
-        from clinikfhir._core import check_id_like_query
+    def create(self, resource: Resource, *, if_none_exist: Any = None) -> str:
+        """Add a create; return its ``urn:uuid:`` reference for use in other entries.
 
+        ``if_none_exist`` (a typed query on the resource's type, or a query string) makes it
+        conditional: when one resource matches, nothing is created and the reference points at it.
+        """
         ref = f"urn:uuid:{uuid.uuid4()}"
-        if if_none_exist is not None:
-            check_id_like_query(if_none_exist)
-        self._entries.append(_TxEntry("POST", type_name(type(resource)), resource, ref, None, if_none_exist))
+        name = type_name(type(resource))
+        cond = None if if_none_exist is None else criteria(if_none_exist, name, "if_none_exist")
+        self._entries.append(_TxEntry("POST", name, resource, ref, None, cond))
         return ref
 
     def update(self, resource: Resource, *, if_match: str | bool = True) -> None:
@@ -253,11 +385,31 @@ class Transaction:
         name = type_name(type(resource))
         self._entries.append(_TxEntry("PUT", f"{name}/{rid}", resource, None, etag, None))
 
-    def delete(self, model: type[Resource], id: str) -> None:
-        """Add a delete of ``model`` ``id``."""
+    def upsert(self, resource: Resource, *, match: Any) -> None:
+        """Add a conditional update (``PUT [type]?criteria``): update the one resource ``match`` selects,
+        create ``resource`` when none does, fail when several do."""
+        name = type_name(type(resource))
+        self._entries.append(
+            _TxEntry("PUT", f"{name}?{criteria(match, name, 'upsert match')}", resource, None, None, None)
+        )
+
+    def delete(self, model: type[Resource], id: str | None = None, *, match: Any = None) -> None:
+        """Add a delete of ``model`` ``id``, or a conditional delete of the one resource ``match`` selects."""
         from clinikfhir._core import check_id
 
-        self._entries.append(_TxEntry("DELETE", f"{type_name(model)}/{check_id(id)}", None, None, None, None))
+        name = type_name(model)
+        if (id is None) == (match is None):
+            raise InvalidArgumentError("delete(): pass an id or match=, not both")
+        url = f"{name}/{check_id(id)}" if id is not None else f"{name}?{criteria(match, name, 'delete match')}"
+        self._entries.append(_TxEntry("DELETE", url, None, None, None, None))
+
+    def patch(self, model: type[M], id: str, patch: JsonPatch[M]) -> None:
+        """Add a JSON Patch of ``model`` ``id`` (sent as a Binary entry, as FHIR R4 transactions carry patches)."""
+        from clinikfhir._core import check_id
+
+        name = type_name(model)
+        patch.check(model)
+        self._entries.append(_TxEntry("PATCH", f"{name}/{check_id(id)}", None, None, None, None, patch))
 
     def read(self, model: type[Resource], id: str) -> None:
         """Add a read of ``model`` ``id`` (useful in batches)."""
@@ -296,6 +448,8 @@ class Transaction:
                 entry["fullUrl"] = e.full_url
             if e.resource is not None:
                 entry["resource"] = resource_json(e.resource)
+            if e.patch is not None:
+                entry["resource"] = _binary_patch(e.patch)
             request: dict[str, Any] = {"method": e.method, "url": e.url}
             if e.if_match:
                 request["ifMatch"] = e.if_match
@@ -307,14 +461,22 @@ class Transaction:
 
     @classmethod
     def of(cls, resources: Sequence[Resource]) -> Transaction:
-        """Creates for resources without an id, updates for those with one."""
-        tx = cls()
-        for r in resources:
-            if r.id:
-                tx.update(r)
-            else:
-                tx.create(r)
-        return tx
+        """Deprecated: ``Transaction(resources)``, or pass the list to ``clinik.transaction([...])``."""
+        warnings.warn(
+            "Transaction.of(list) is deprecated: use Transaction(list), or clinik.transaction(list)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return cls(resources)
+
+
+def _binary_patch(patch: JsonPatch[Any]) -> dict[str, Any]:
+    import base64
+
+    from clinikfhir.models import encode
+
+    data = base64.b64encode(encode(patch.operations)).decode("ascii")
+    return {"resourceType": "Binary", "contentType": "application/json-patch+json", "data": data}
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from clinikfhir._wire import KEY_PATTERN
 
@@ -43,7 +43,9 @@ __all__ = [
     "InvalidResponseError",
     "LocalError",
     "LocalValidationError",
+    "MultipleMatchesError",
     "NetworkError",
+    "NoMatchError",
     "NotFoundError",
     "PayloadTooLargeError",
     "QuotaExceededError",
@@ -53,8 +55,10 @@ __all__ = [
     "ServerValidationError",
     "TenantConflictError",
     "TenantGuardError",
+    "ValidationFailed",
     "VersionConflictError",
     "redact",
+    "validation_issues",
 ]
 
 # gateway.md §8.4, in this order; the phone pattern also catches ten-digit runs in identifiers,
@@ -147,7 +151,63 @@ class TenantGuardError(LocalError):
     """
 
 
-class LocalValidationError(LocalError):
+class ValidationFailed(ClinikError):
+    """Base of both validation failures, so one ``except`` handles them, with one issue shape:
+
+    * :class:`LocalValidationError` -- a write failed local validation (nothing was sent);
+    * :class:`ServerValidationError` -- the server answered 422.
+
+    ``validation_issues`` lists :class:`clinikfhir.Issue` (``severity``, ``code``, ``path``,
+    ``message``, ``key``) for both. pydantic's ``ValidationError``, raised when a model is built with
+    a wrong value, keeps its own class (pydantic raises it); catch it in the same clause with
+    ``except (ValidationFailed, pydantic.ValidationError) as exc`` and read it with
+    :func:`validation_issues`, which gives the same shape for all three.
+    """
+
+    @property
+    def validation_issues(self) -> list[Issue]:
+        """The problems, as :class:`clinikfhir.Issue`."""
+        return validation_issues(self)
+
+
+def validation_issues(exc: BaseException) -> list[Issue]:
+    """The issues of a validation failure, one shape (:class:`clinikfhir.Issue`) whatever raised it:
+    a :class:`LocalValidationError`, a :class:`ServerValidationError` (path from ``expression``,
+    message from the redacted ``diagnostics``) or a pydantic ``ValidationError`` (path from ``loc``,
+    message from the error type; the rejected input is never copied). Anything else: ``[]``."""
+    from clinikfhir.validation import Issue
+
+    if isinstance(exc, LocalValidationError):
+        return list(exc.issues)
+    if isinstance(exc, ServerValidationError):
+        return [
+            Issue(
+                i.severity if i.severity in ("fatal", "error", "warning", "information") else "error",  # type: ignore[arg-type]
+                i.code,
+                i.expression[0] if i.expression else "",
+                i.diagnostics,
+            )
+            for i in exc.issues
+        ]
+    errors = getattr(exc, "errors", None)
+    title = getattr(exc, "title", None)
+    if callable(errors) and isinstance(title, str):  # pydantic.ValidationError, duck-typed (no import)
+        out: list[Issue] = []
+        for err in cast("list[dict[str, Any]]", errors(include_input=False, include_url=False)):
+            loc = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in err.get("loc", ()))
+            out.append(
+                Issue(
+                    "error",
+                    "invalid",
+                    f"{title}.{loc}".replace(".[", "[") if loc else title,
+                    str(err.get("type", "invalid")),
+                )
+            )
+        return out
+    return []
+
+
+class LocalValidationError(LocalError, ValidationFailed):
     """The resource failed local validation; ``issues`` lists every problem with its element path."""
 
     def __init__(self, resource_type: str, issues: Sequence[Issue], *, blocking: Sequence[Issue] | None = None) -> None:
@@ -209,6 +269,9 @@ class ApiError(ClinikError):
     """
 
     default_code: ClassVar[str] = "API_ERROR"
+    #: the (HTTP status, gateway code) pairs this class stands for; a code of None matches any code
+    #: of that status, a named code wins over None (:func:`error_class` reads this table)
+    matches: ClassVar[tuple[tuple[int, str | None], ...]] = ()
 
     def __init__(
         self,
@@ -243,36 +306,42 @@ class BadRequestError(ApiError):
     """400: malformed JSON, an invalid search parameter, a rejected header."""
 
     default_code = "INVALID_PARAMETER"
+    matches: ClassVar[tuple[tuple[int, str | None], ...]] = ((400, None),)
 
 
 class AuthenticationError(ApiError):
     """401: the API key is missing, malformed, unknown, revoked or expired (see ``code``)."""
 
     default_code = "UNAUTHORIZED"
+    matches: ClassVar[tuple[tuple[int, str | None], ...]] = ((401, None),)
 
 
 class ForbiddenError(ApiError):
     """403: the key lacks the scope for this method (``FORBIDDEN``)."""
 
     default_code = "FORBIDDEN"
+    matches: ClassVar[tuple[tuple[int, str | None], ...]] = ((403, None),)
 
 
 class TenantConflictError(ForbiddenError):
     """403 ``TENANT_CONFLICT``: the request touched another tenant's tag or the tenant filter."""
 
     default_code = "TENANT_CONFLICT"
+    matches: ClassVar[tuple[tuple[int, str | None], ...]] = ((403, "TENANT_CONFLICT"),)
 
 
 class NotFoundError(ApiError):
     """404 (or 410): no such resource in this tenant and environment, or it was deleted."""
 
     default_code = "NOT_FOUND"
+    matches: ClassVar[tuple[tuple[int, str | None], ...]] = ((404, None), (410, None))
 
 
 class ConflictError(ApiError):
     """409: the request conflicts with the server's state."""
 
     default_code = "CONFLICT"
+    matches: ClassVar[tuple[tuple[int, str | None], ...]] = ((409, None),)
 
 
 class VersionConflictError(ConflictError):
@@ -282,21 +351,24 @@ class VersionConflictError(ConflictError):
     """
 
     default_code = "VERSION_CONFLICT"
+    matches: ClassVar[tuple[tuple[int, str | None], ...]] = ((409, "VERSION_CONFLICT"), (412, None))
 
 
 class IdempotencyConflictError(ConflictError):
     """409 ``IDEMPOTENCY_KEY_REUSED``: an ``Idempotency-Key`` was reused with a different body."""
 
     default_code = "IDEMPOTENCY_KEY_REUSED"
+    matches: ClassVar[tuple[tuple[int, str | None], ...]] = ((409, "IDEMPOTENCY_KEY_REUSED"),)
 
 
 class PayloadTooLargeError(ApiError):
     """413: the request body exceeds the server's cap."""
 
     default_code = "PAYLOAD_TOO_LARGE"
+    matches: ClassVar[tuple[tuple[int, str | None], ...]] = ((413, None),)
 
 
-class ServerValidationError(ApiError):
+class ServerValidationError(ApiError, ValidationFailed):
     """422: the server rejected the resource; ``issues`` says where.
 
     (Named so as not to clash with ``pydantic.ValidationError``; local checks raise
@@ -304,12 +376,14 @@ class ServerValidationError(ApiError):
     """
 
     default_code = "VALIDATION_ERROR"
+    matches: ClassVar[tuple[tuple[int, str | None], ...]] = ((422, None),)
 
 
 class RateLimitError(ApiError):
     """429: too many requests. ``retry_after`` is the server's ``Retry-After`` in seconds, if sent."""
 
     default_code = "RATE_LIMITED"
+    matches: ClassVar[tuple[tuple[int, str | None], ...]] = ((429, None),)
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
@@ -323,9 +397,46 @@ class QuotaExceededError(RateLimitError):
     """
 
     default_code = "MONTHLY_QUOTA_EXCEEDED"
+    matches: ClassVar[tuple[tuple[int, str | None], ...]] = (
+        (429, "MONTHLY_QUOTA_EXCEEDED"),
+        (429, "SANDBOX_QUOTA_EXCEEDED"),
+    )
 
 
 class ServerError(ApiError):
     """5xx: the gateway or its datastore failed (retried automatically before this is raised)."""
 
     default_code = "INTERNAL_ERROR"
+    matches: ClassVar[tuple[tuple[int, str | None], ...]] = ((500, None),)
+
+
+_TABLE: dict[tuple[int, str | None], type[ApiError]] = {}
+
+
+def error_class(status: int, code: str = "") -> type[ApiError]:
+    """The :class:`ApiError` subclass for an error ``status`` and gateway ``code``, read from each
+    class's ``matches``: the exact (status, code) pair, else the status with any code, else
+    :class:`ServerError` for any 5xx and :class:`ApiError` for anything else."""
+    if not _TABLE:
+        stack: list[type[ApiError]] = [ApiError]
+        while stack:
+            cls = stack.pop()
+            if cls.__module__ == __name__:
+                for pair in cls.matches:
+                    _TABLE[pair] = cls
+                stack.extend(cls.__subclasses__())
+    found = _TABLE.get((status, code)) or _TABLE.get((status, None))
+    if found is not None:
+        return found
+    return ServerError if status >= 500 else ApiError
+
+
+# ------------------------------------------------------------------------------------ search results
+
+
+class NoMatchError(ClinikError, LookupError):
+    """``query.one()``: the search succeeded and nothing matched."""
+
+
+class MultipleMatchesError(ClinikError, LookupError):
+    """``query.one()``: the search succeeded and more than one resource matched."""

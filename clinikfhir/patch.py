@@ -16,7 +16,9 @@ import datetime as dt
 import decimal
 import typing
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Generic, Literal, cast
+
+from typing_extensions import TypeVar
 
 from clinikfhir.errors import InvalidArgumentError, TenantGuardError
 
@@ -25,6 +27,9 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
 __all__ = ["JsonPatch", "OpName"]
+
+M = TypeVar("M", bound="Resource", default="Resource", contravariant=True)
+M2 = TypeVar("M2", bound="Resource")
 
 OpName = Literal["add", "remove", "replace", "move", "copy", "test"]
 _OPS: frozenset[str] = frozenset(typing.get_args(OpName))
@@ -148,17 +153,18 @@ def check_path(model: type[BaseModel], path: str, *, for_add: bool = False) -> N
 # ------------------------------------------------------------------------------------------ builder
 
 
-class JsonPatch(Sequence[dict[str, Any]]):
+class JsonPatch(Sequence[dict[str, Any]], Generic[M]):
     """An immutable RFC 6902 patch: every method returns a new patch with one more operation.
 
-    Pass the model class (``JsonPatch(Patient)``) to have each path checked as it is added; the
-    client checks it against the target type anyway. Paths touching ``/meta/tag`` are refused (the
-    gateway owns the tenant tag).
+    Generic in the model it patches: ``JsonPatch(Patient)`` is a ``JsonPatch[Patient]``, each path is
+    checked as it is added, and ``clinik.patch(Observation, id, JsonPatch(Patient)...)`` is a type
+    error (``JsonPatch()`` without a model is ``JsonPatch[Any]``, checked when sent). Paths touching
+    ``/meta/tag`` are refused (the gateway owns the tenant tag).
     """
 
     __slots__ = ("_model", "_ops")
 
-    def __init__(self, model: type[Resource] | None = None, operations: Sequence[Mapping[str, Any]] = ()) -> None:
+    def __init__(self, model: type[M] | None = None, operations: Sequence[Mapping[str, Any]] = ()) -> None:
         self._model = model
         ops: list[dict[str, Any]] = []
         for raw in operations:
@@ -169,27 +175,27 @@ class JsonPatch(Sequence[dict[str, Any]]):
 
     # --- operations
 
-    def add(self, path: str, value: Any) -> JsonPatch:
+    def add(self, path: str, value: Any) -> JsonPatch[M]:
         """Add ``value`` at ``path`` (``/name/-`` appends to a list)."""
         return self._with({"op": "add", "path": path, "value": to_json(value)})
 
-    def remove(self, path: str) -> JsonPatch:
+    def remove(self, path: str) -> JsonPatch[M]:
         """Remove the element at ``path``."""
         return self._with({"op": "remove", "path": path})
 
-    def replace(self, path: str, value: Any) -> JsonPatch:
+    def replace(self, path: str, value: Any) -> JsonPatch[M]:
         """Replace the element at ``path`` by ``value``."""
         return self._with({"op": "replace", "path": path, "value": to_json(value)})
 
-    def move(self, from_: str, path: str) -> JsonPatch:
+    def move(self, from_: str, path: str) -> JsonPatch[M]:
         """Move the element at ``from_`` to ``path``."""
         return self._with({"op": "move", "from": from_, "path": path})
 
-    def copy(self, from_: str, path: str) -> JsonPatch:
+    def copy(self, from_: str, path: str) -> JsonPatch[M]:
         """Copy the element at ``from_`` to ``path``."""
         return self._with({"op": "copy", "from": from_, "path": path})
 
-    def test(self, path: str, value: Any) -> JsonPatch:
+    def test(self, path: str, value: Any) -> JsonPatch[M]:
         """Make the whole patch fail unless the element at ``path`` equals ``value``."""
         return self._with({"op": "test", "path": path, "value": to_json(value)})
 
@@ -219,7 +225,7 @@ class JsonPatch(Sequence[dict[str, Any]]):
         names = ", ".join(f"{op['op']} {op['path']}" for op in self._ops)
         return f"JsonPatch([{names}])"  # values are left out: they may be patient data
 
-    def check(self, model: type[Resource]) -> JsonPatch:
+    def check(self, model: type[Resource]) -> JsonPatch[M]:
         """Check every path against ``model`` (and the tenant guard); return self."""
         for op in self._ops:
             self._check_op(op, model)
@@ -228,7 +234,7 @@ class JsonPatch(Sequence[dict[str, Any]]):
     # --- diff
 
     @classmethod
-    def diff(cls, old: Resource, new: Resource) -> JsonPatch:
+    def diff(cls, old: M2, new: M2) -> JsonPatch[M2]:
         """The patch that turns ``old`` into ``new`` (server-managed ``meta.versionId`` and
         ``meta.lastUpdated`` are ignored).
 
@@ -251,13 +257,13 @@ class JsonPatch(Sequence[dict[str, Any]]):
             ).patch
             if str(op["path"]) not in _DIFF_IGNORED  # pyright: ignore[reportUnknownArgumentType]
         ]
-        return cls(type(new), ops)
+        return JsonPatch(type(new), ops)
 
     # --- internals
 
-    def _with(self, op: dict[str, Any]) -> JsonPatch:
+    def _with(self, op: dict[str, Any]) -> JsonPatch[M]:
         self._check_op(op)
-        new = JsonPatch.__new__(JsonPatch)
+        new: JsonPatch[M] = JsonPatch.__new__(JsonPatch)
         new._model = self._model
         new._ops = (*self._ops, op)
         return new

@@ -112,6 +112,7 @@ def emit_type(
     revincludes = sorted(
         f"{src}:{code}" for src, sps in data.items() for code, p in sps.items() if p[1] == "reference" and rtype in p[3]
     )
+    has_via = sorted({r.split(":", 1)[1] for r in revincludes})
     out = [
         HEAD,
         f'"""Typed search on {rtype}: ``{rtype}Params`` (its search parameters) and ``{rtype}Query``."""',
@@ -130,11 +131,14 @@ def emit_type(
         out += [*(f"from ._refs.{r.lower()} import {r}" for r in refs), ""]
     out += [
         "if TYPE_CHECKING:",
+        *(["    from collections.abc import Callable", ""] if has_via else []),
         f"    from clinikfhir.models import {model}",
+        f"    from clinikfhir.search._params import {'Root, SortBy' if has_via else 'SortBy'}",
         *([f"    from clinikfhir.search._params import {', '.join(composite_args)}"] if composite_args else []),
         "",
         '_Q = TypeVar("_Q")',
         '_E = TypeVar("_E", default=None, covariant=True)',
+        *(['_P = TypeVar("_P")'] if has_via else []),
         "",
         f"{rtype}SortKey = {_lit(sort_keys)}",
         f'"""A ``_sort`` key of {rtype}: a parameter code, ``-`` first for descending."""',
@@ -152,6 +156,9 @@ def emit_type(
         out += [
             f"{rtype}RevInclude = {_lit(revincludes)}",
             f'"""``Type:param`` pairs that can point at a {rtype}, for ``_revinclude``."""',
+            "",
+            f"{rtype}HasVia = {_lit(has_via)}",
+            f'"""Reference parameters (of any type) that can point at a {rtype}: the links of ``has``."""',
             "",
         ]
     out += [
@@ -198,10 +205,20 @@ def emit_type(
         "",
         f"    resource_type = {rtype!r}",
         "",
-        f"    def sort(self, *keys: {rtype}SortKey) -> Self:",
-        '        """``_sort``: by these keys in order; ``-key`` sorts descending."""',
+        f'    def sort(self, *keys: {rtype}SortKey | SortBy["{rtype}Query[_E]"]) -> Self:',
+        '        """``_sort``: by these keys in order: ``q.sort(q.date.desc(), q.status)`` or wire codes'
+        ' (``"-date"``).'
+        '"""',
         "        return self._sort(keys)",
     ]
+    if has_via:
+        out += [
+            "",
+            f"    def has(self, source: Callable[[Root[Self], str], _P], via: {rtype}HasVia) -> _P:",
+            f'        """``_has``: {rtype}s that resources of another type point at through ``via``:'
+            ' ``has(ObservationParams, "subject").code("1234-5")``."""',
+            "        return self._has(source, via)",
+        ]
     if ref_codes:
         out += [
             "",

@@ -39,12 +39,14 @@ from ._params import (
     Params,
     QuantityParam,
     ReferenceParam,
+    Sortable,
+    SortKey,
     SpecialParam,
     StringParam,
     TokenParam,
     UriParam,
 )
-from ._query import TENANT_SYSTEM, AsyncExecutor, ParamsArg, Query, SyncExecutor
+from ._query import TENANT_SYSTEM, AsyncExecutor, ParamsArg, PartialQuery, Query, SyncExecutor
 from ._values import Prefixed, QuantityValue, escape, split_unescaped, unescape
 
 if TYPE_CHECKING:
@@ -59,11 +61,14 @@ __all__ = [
     "NumberParam",
     "Params",
     "ParamsArg",
+    "PartialQuery",
     "Prefixed",
     "QuantityParam",
     "QuantityValue",
     "Query",
     "ReferenceParam",
+    "SortKey",
+    "Sortable",
     "SpecialParam",
     "StringParam",
     "SyncExecutor",

@@ -14,7 +14,7 @@ RESERVED = frozenset(
     {
         "raw", "has", "in_list", "count", "elements", "summary", "total", "contained", "params",
         "query_string", "check", "ensure_supported", "get", "iter", "first", "sort", "include",
-        "revinclude", "resource_type", "missing",
+        "revinclude", "resource_type", "missing", "page", "pages", "one", "page_size",
     }
 )  # fmt: skip
 """Member names of queries and parameter sets that a parameter may not take."""

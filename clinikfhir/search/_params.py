@@ -17,6 +17,8 @@ reference               ``p(id | "Type/id" | model, ...)``, ``identifier``, ``ty
 composite               ``p((part, part), ...)`` joined with ``$``
 special                 ``p(v)`` verbatim
 every kind              ``missing(True | False)``
+all but composite,      ``asc()`` / ``desc()``: a typed ``_sort`` key (``q.sort(q.date.desc(),
+special                 q.status)``; a parameter passed as is sorts ascending)
 ======================  =====================================================================
 
 Several values in one call are OR (``,``); AND is calling the parameter again.
@@ -27,7 +29,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeAlias, TypeVar
 
 from clinikfhir.errors import InvalidArgumentError
 
@@ -121,7 +123,47 @@ class Param(Generic[Q]):
         return f"<{type(self).__name__} {self._node._prefix}{self._name}>"  # pyright: ignore[reportPrivateUsage]
 
 
-class _Prefixed(Param[Q]):
+class SortKey(Generic[Q]):
+    """A typed ``_sort`` key: ``q.date.desc()`` (``-date``), ``q.status.asc()`` (``status``).
+
+    Generic in the query its parameter came from, so a key of another type's query is a type error
+    in ``sort``; the query checks the same at run time (and refuses chained parameters).
+    """
+
+    __slots__ = ("descending", "param")
+
+    def __init__(self, param: Sortable[Q], descending: bool) -> None:
+        self.param = param
+        self.descending = descending
+
+    @property
+    def wire(self) -> str:
+        """The key as sent: the parameter code, ``-`` first when descending."""
+        return ("-" if self.descending else "") + self.param._name  # pyright: ignore[reportPrivateUsage]
+
+    def __repr__(self) -> str:
+        return f"<SortKey {self.wire}>"
+
+
+class Sortable(Param[Q]):
+    """A parameter that can be a ``_sort`` key (every kind but composite and special)."""
+
+    __slots__ = ()
+
+    def asc(self) -> SortKey[Q]:
+        """This parameter as an ascending ``_sort`` key (the same as passing the parameter itself)."""
+        return SortKey(self, False)
+
+    def desc(self) -> SortKey[Q]:
+        """This parameter as a descending ``_sort`` key (``-code`` on the wire)."""
+        return SortKey(self, True)
+
+
+SortBy: TypeAlias = "SortKey[Q] | Sortable[Q]"
+"""A typed sort key for a query ``Q``: ``q.date.desc()``, ``q.status.asc()`` or the parameter ``q.status``."""
+
+
+class _Prefixed(Sortable[Q]):
     def _values(self, prefix: str, values: Sequence[Any]) -> Q:
         raise NotImplementedError
 
@@ -218,7 +260,7 @@ class DateParam(_Prefixed[Q]):
         def ap(self, *values: DateValue) -> Q: ...
 
 
-class QuantityParam(Param[Q]):
+class QuantityParam(Sortable[Q]):
     """A quantity parameter: ``p.ge(5.4, "http://unitsofmeasure.org", "mg")`` -> ``ge5.4|...|mg``."""
 
     __slots__ = ()
@@ -267,7 +309,7 @@ class QuantityParam(Param[Q]):
         return self._one("ap", value, system, code)
 
 
-class StringParam(Param[Q]):
+class StringParam(Sortable[Q]):
     """A string parameter: ``p("smi")`` (case-insensitive starts-with), ``exact``, ``contains``."""
 
     __slots__ = ()
@@ -288,7 +330,7 @@ class StringParam(Param[Q]):
         return self._strings(":contains", values)
 
 
-class UriParam(Param[Q]):
+class UriParam(Sortable[Q]):
     """A uri parameter: ``p(url)``, ``above`` (the url or a parent), ``below`` (the url or a child)."""
 
     __slots__ = ()
@@ -309,8 +351,14 @@ class UriParam(Param[Q]):
         return self._uris(":below", values)
 
 
-class TokenParam(Param[Q]):
-    """A token parameter: ``p("8867-4")``, ``p(("http://loinc.org", "8867-4"))`` -> ``system|code``."""
+class TokenParam(Sortable[Q]):
+    """A token parameter: ``p("8867-4")``; ``p("http://loinc.org|8867-4")`` or
+    ``p(("http://loinc.org", "8867-4"))`` -> ``system|code``.
+
+    A string is read as the wire writes it: an unescaped ``|`` separates system and code, and a
+    ``|`` inside a code is written ``\\|`` (or use the tuple form, whose parts are data as they are).
+    See :data:`~clinikfhir.search._values.TokenValue`.
+    """
 
     __slots__ = ()
 
@@ -384,7 +432,7 @@ def _reference_value(value: Any, where: str) -> str:
     return escape(f"{type_name}/{rid}")
 
 
-class ReferenceParam(Param[Q]):
+class ReferenceParam(Sortable[Q]):
     """A reference parameter: ``p("123")``, ``p("Patient/123")``, ``p(patient)`` (a model with an id),
     ``identifier(...)``, ``typed("Patient", "123")`` (``:Patient=123``), and chaining through the
     properties named after its target types: ``query.subject.Patient.name("Smith")``."""

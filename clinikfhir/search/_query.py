@@ -5,7 +5,7 @@ member per search parameter plus typed ``sort``/``include``/``revinclude``. Ever
 new query, so a base query can be shared and extended safely.
 
 A query is generic in the executor it is bound to (``None`` when built standalone): bound to
-``Clinik``, ``get()`` returns ``Page[R]``; bound to ``AsyncClinik`` it returns an awaitable, and
+``Clinik``, ``page()`` returns ``Page[R]``; bound to ``AsyncClinik`` it returns an awaitable, and
 ``iter()`` an async iterator. Unbound, execution methods are type errors.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import inspect
 import re
+import warnings
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, Self, cast, overload
 from urllib.parse import quote
@@ -24,13 +25,14 @@ from clinikfhir._wire import TENANT_SYSTEM
 from clinikfhir.errors import InvalidArgumentError
 
 from ._capabilities import UnsupportedSearchError, problems_for
-from ._params import Params, Root
+from ._names import python_name
+from ._params import Params, Root, Sortable, SortKey
 from ._tenant import guard_tenant_params, guard_tenant_tag
 
 if TYPE_CHECKING:
     from fhir.resources.R4B.resource import Resource
 
-    from clinikfhir.bundle import Page
+    from clinikfhir.bundle import Page, PartialPage
 
 R = TypeVar("R", bound="Resource")
 R2 = TypeVar("R2", bound="Resource")
@@ -83,7 +85,7 @@ class Query(Generic[R, E]):
     """A FHIR search on one resource type. Build it fluently; render it with :meth:`query_string`.
 
     >>> from clinikfhir.search import ObservationQuery
-    >>> ObservationQuery().code("8867-4").date.ge("2024-01-01").sort("-date").count(50).query_string()
+    >>> ObservationQuery().code("8867-4").date.ge("2024-01-01").sort("-date").page_size(50).query_string()
     'code=8867-4&date=ge2024-01-01&_sort=-date&_count=50'
     """
 
@@ -121,21 +123,26 @@ class Query(Generic[R, E]):
         """
         return self._copy((*self._pairs, _checked_raw(name, value)))
 
-    def has(self, source: Callable[[Root[Self], str], P], via: str) -> P:
-        """Reverse chaining (``_has``): resources of another type that point here through ``via``.
+    def _has(self, source: Callable[[Root[Self], str], P], via: str) -> P:
+        """Reverse chaining (``_has``), the run-time half of each generated query's typed ``has``.
 
         ``PatientQuery().has(ObservationParams, "patient").code("1234-5")``
         -> ``_has:Observation:patient:code=1234-5``. ``source`` is the other type's ``...Params``
-        class; the result offers that type's parameters and returns this query.
+        class; the result offers that type's parameters and returns this query. The generated
+        ``has`` types ``via`` as the link names that can point at this type (``"subjct"`` is a type
+        error); here the exact pair is checked against the search parameter table.
         """
         source_type = getattr(source, "resource_type", None)
         if not isinstance(source_type, str):
             raise InvalidArgumentError("has(): pass a generated ...Params class, e.g. ObservationParams")
         from clinikfhir._generated.search_parameters import SEARCH_PARAMETERS
 
-        param = SEARCH_PARAMETERS.get(source_type, {}).get(via)
+        params = SEARCH_PARAMETERS.get(source_type, {})
+        param = params.get(via)
         if param is None or param.type != "reference":
-            raise InvalidArgumentError(f"has(): {source_type} has no reference search parameter {via!r}")
+            links = sorted(c for c, d in params.items() if d.type == "reference" and self.resource_type in d.targets)
+            hint = f"; its links to {self.resource_type} are: {', '.join(links)}" if links else ""
+            raise InvalidArgumentError(f"has(): {source_type} has no reference search parameter {via!r}{hint}")
         if self.resource_type not in param.targets:
             raise InvalidArgumentError(f"has(): {source_type}.{via} cannot point at a {self.resource_type}")
         return source(cast("Root[Self]", self), f"_has:{source_type}:{via}:")
@@ -146,10 +153,50 @@ class Query(Generic[R, E]):
 
     # ----------------------------------------------------------------------------- result params
 
-    def _sort(self, keys: Sequence[str]) -> Self:
+    def _sort(self, keys: Sequence[object]) -> Self:
+        """The run-time half of each generated query's typed ``sort``: every key is checked."""
         if not keys:
             raise InvalidArgumentError("_sort: give at least one key")
-        return self._replaced("_sort", ",".join(keys))
+        return self._replaced("_sort", ",".join(self._sort_key(k) for k in keys))
+
+    def _sort_key(self, key: object) -> str:
+        if isinstance(key, Sortable):
+            key = key.asc()  # pyright: ignore[reportUnknownVariableType]
+        if isinstance(key, SortKey):
+            sort_key: SortKey[Any] = key  # pyright: ignore[reportUnknownVariableType]
+            node = sort_key.param._node  # pyright: ignore[reportPrivateUsage]
+            if node._prefix:  # pyright: ignore[reportPrivateUsage]
+                raise InvalidArgumentError("_sort: a chained or _has parameter cannot be a sort key")
+            if node.resource_type != self.resource_type:
+                raise InvalidArgumentError(
+                    f"_sort: a {node.resource_type} parameter cannot sort a search on {self.resource_type}"
+                )
+            return sort_key.wire
+        if not isinstance(key, str):
+            raise InvalidArgumentError(
+                f"_sort: expected a parameter code such as '-date' or a typed key such as q.date.desc(), "
+                f"got {type(key).__name__}"
+            )
+        from clinikfhir._generated.search_parameters import SEARCH_PARAMETERS
+
+        params = SEARCH_PARAMETERS.get(self.resource_type, {})
+        code = key[1:] if key.startswith("-") else key
+        definition = params.get(code)
+        if definition is not None and definition.type not in ("composite", "special"):
+            return key
+        if definition is not None:
+            raise InvalidArgumentError(
+                f"_sort: {self.resource_type} cannot sort by the {definition.type} parameter {code!r}"
+            )
+        by_python = {python_name(c): c for c, d in params.items() if d.type not in ("composite", "special")}
+        wire = by_python.get(code)
+        if wire is not None:
+            sign = "-" if key.startswith("-") else ""
+            member = f"q.{code}.{'desc' if sign else 'asc'}()"
+            raise InvalidArgumentError(
+                f"_sort: {code!r} is the Python name; sort keys are wire codes: sort({sign + wire!r}) or sort({member})"
+            )
+        raise InvalidArgumentError(f"_sort: {self.resource_type} has no search parameter {code!r} to sort by")
 
     def _include_value(self, param: str, target: str | None) -> str:
         if target is not None:
@@ -164,6 +211,13 @@ class Query(Generic[R, E]):
     def _include(self, name: str, value: str, iterate: bool) -> Self:
         return self._appended(name + (":iterate" if iterate else ""), value)
 
+    def page_size(self, size: int) -> Self:
+        """``_count``: at most ``size`` matches per page (the server may cap it). Not the number of
+        matches: that is :meth:`count`."""
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise InvalidArgumentError("_count: the page size is a non-negative int")
+        return self._replaced("_count", str(size))
+
     @overload
     def count(self, page_size: int, /) -> Self: ...
     @overload
@@ -171,25 +225,45 @@ class Query(Generic[R, E]):
     @overload
     def count(self: Query[R, AsyncExecutor], /) -> Coroutine[Any, Any, int]: ...
     def count(self, page_size: int | None = None, /) -> Any:
-        """``count(50)`` sets ``_count`` (the page size); ``count()`` on a bound query asks the server
-        how many resources match (``_summary=count``) and returns that number."""
+        """How many resources match: asks the server (``_summary=count``) and returns the number
+        (awaitable on ``AsyncClinik``). The page size is :meth:`page_size`.
+
+        ``count(n)`` (the old spelling of ``page_size(n)``) still works with a ``DeprecationWarning``.
+        """
         if page_size is None:
             return self._count_matches()
-        if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 0:  # pyright: ignore[reportUnnecessaryIsInstance]
-            raise InvalidArgumentError("_count: expected a non-negative int")
-        return self._replaced("_count", str(page_size))
+        warnings.warn(
+            "count(n) sets the page size (_count); use page_size(n). count() returns the number of matches",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.page_size(page_size)
 
-    def elements(self, *names: str) -> Self:
-        """``_elements``: return only these top-level elements (plus mandatory ones)."""
+    def elements(self, *names: str) -> PartialQuery[R, E]:
+        """``_elements``: return only these top-level elements (plus mandatory ones).
+
+        The answer is partial (required elements may be missing), so this returns a
+        :class:`PartialQuery` whose pages are :class:`~clinikfhir.bundle.PartialPage`, not ``Page``:
+        call it last, after the search parameters.
+        """
         if not names or not all(isinstance(n, str) and n.isidentifier() for n in names):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise InvalidArgumentError("_elements: give element names such as 'id', 'code'")
-        return self._replaced("_elements", ",".join(names))
+        return PartialQuery(self._replaced("_elements", ",".join(names)))
 
-    def summary(self, mode: Literal["true", "false", "text", "data", "count"] = "true") -> Self:
-        """``_summary``: ``true`` (summary elements), ``text``, ``data``, ``count`` (total only), ``false``."""
+    @overload
+    def summary(self, mode: Literal["false"]) -> Self: ...
+    @overload
+    def summary(self, mode: Literal["true", "text", "data", "count"] = "true") -> PartialQuery[R, E]: ...
+    def summary(self, mode: Literal["true", "false", "text", "data", "count"] = "true") -> Self | PartialQuery[R, E]:
+        """``_summary``: ``true`` (summary elements), ``text``, ``data``, ``count`` (total only), ``false``.
+
+        Every mode but ``false`` makes the answer partial: it returns a :class:`PartialQuery` (call
+        it last); ``summary("false")`` (whole resources) returns the query itself.
+        """
         if mode not in ("true", "false", "text", "data", "count"):
             raise InvalidArgumentError("_summary: expected true, false, text, data or count")
-        return self._replaced("_summary", mode)
+        query = self._replaced("_summary", mode)
+        return query if mode == "false" else PartialQuery(query)
 
     def total(self, mode: Literal["none", "estimate", "accurate"] = "accurate") -> Self:
         """``_total``: ask for ``Bundle.total`` (``accurate``, ``estimate``) or not (``none``)."""
@@ -278,13 +352,34 @@ class Query(Generic[R, E]):
         return await executor._execute_search(self._model(), pairs, post=post, resource_type=self.resource_type)
 
     @overload
+    def page(self: Query[R, SyncExecutor], *, post: bool = False) -> Page[R]: ...
+    @overload
+    def page(self: Query[R, AsyncExecutor], *, post: bool = False) -> Coroutine[Any, Any, Page[R]]: ...
+    def page(self, *, post: bool = False) -> Any:
+        """The first page, typed (``Page[R]``). ``post=True`` sends ``POST [type]/_search`` with a form
+        body, so values (which may carry PHI) stay out of URLs and logs. All pages: :meth:`pages`."""
+        return self._run(self._pairs, post)
+
+    @overload
     def get(self: Query[R, SyncExecutor], *, post: bool = False) -> Page[R]: ...
     @overload
     def get(self: Query[R, AsyncExecutor], *, post: bool = False) -> Coroutine[Any, Any, Page[R]]: ...
     def get(self, *, post: bool = False) -> Any:
-        """The first page, typed. ``post=True`` sends ``POST [type]/_search`` with a form body, so
-        values (which may carry PHI) stay out of URLs and logs."""
+        """Deprecated spelling of :meth:`page` (in fhirpy ``get()`` means exactly one: here :meth:`one`)."""
+        warnings.warn(
+            "query.get() returns the first page: use page(); one() returns exactly one resource",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return self._run(self._pairs, post)
+
+    @overload
+    def pages(self: Query[R, SyncExecutor], *, post: bool = False) -> Iterator[Page[R]]: ...
+    @overload
+    def pages(self: Query[R, AsyncExecutor], *, post: bool = False) -> AsyncIterator[Page[R]]: ...
+    def pages(self, *, post: bool = False) -> Any:
+        """Every page, the first one first, following ``next`` links lazily (``async for`` on ``AsyncClinik``)."""
+        return self._pages(post, _same)
 
     @overload
     def iter(self: Query[R, SyncExecutor], *, post: bool = False) -> Iterator[R]: ...
@@ -293,41 +388,80 @@ class Query(Generic[R, E]):
     def iter(self, *, post: bool = False) -> Any:
         """Every match, page after page, following ``next`` links lazily (the client only follows
         links on its configured origin)."""
-        executor, is_async = self._bound()
-        return self._iter_async(executor, post) if is_async else self._iter_sync(executor, post)
-
-    def _iter_sync(self, executor: Any, post: bool) -> Iterator[Any]:
-        page = self._run(self._pairs, post)
-        while page is not None:
-            yield from page.resources
-            page = executor._next_page(page)
-
-    async def _iter_async(self, executor: Any, post: bool) -> AsyncIterator[Any]:
-        page = await self._run_async(executor, self._pairs, post)
-        while page is not None:
-            for resource in page.resources:
-                yield resource
-            page = await executor._next_page(page)
+        return self._iter(post, _same)
 
     @overload
     def first(self: Query[R, SyncExecutor], *, post: bool = False) -> R | None: ...
     @overload
     def first(self: Query[R, AsyncExecutor], *, post: bool = False) -> Coroutine[Any, Any, R | None]: ...
     def first(self, *, post: bool = False) -> Any:
-        """The first match (one-entry page), or None."""
-        pairs = self._replaced("_count", "1")._pairs
+        """The first match, or None. Asks for a one-entry page (``_count=1``) unless the query sets its
+        own :meth:`page_size`, which is then sent as is."""
+        return self._first(post, _same)
+
+    @overload
+    def one(self: Query[R, SyncExecutor], *, post: bool = False) -> R: ...
+    @overload
+    def one(self: Query[R, AsyncExecutor], *, post: bool = False) -> Coroutine[Any, Any, R]: ...
+    def one(self, *, post: bool = False) -> Any:
+        """The only match: raises :class:`~clinikfhir.errors.NoMatchError` when nothing matches and
+        :class:`~clinikfhir.errors.MultipleMatchesError` when several do (fhirpy's ``get()``).
+
+        Asks for at most two (``_count=2``), which is enough to tell one from several."""
+        pairs = self._replaced("_count", "2")._pairs
         _, is_async = self._bound()
         if is_async:
-            return self._first_async(pairs, post)
-        resources = self._run(pairs, post).resources
+            return self._one_async(pairs, post)
+        return _only(self._run(pairs, post), self.resource_type)
+
+    async def _one_async(self, pairs: tuple[tuple[str, str], ...], post: bool) -> Any:
+        return _only(await self._run(pairs, post), self.resource_type)
+
+    # ------------------------------------------------- execution shared with PartialQuery (wrap)
+
+    def _pages(self, post: bool, wrap: Callable[[Any], Any]) -> Any:
+        executor, is_async = self._bound()
+        return self._pages_async(executor, post, wrap) if is_async else self._pages_sync(executor, post, wrap)
+
+    def _pages_sync(self, executor: Any, post: bool, wrap: Callable[[Any], Any]) -> Iterator[Any]:
+        page = self._run(self._pairs, post)
+        while page is not None:
+            yield wrap(page)
+            page = executor._next_page(page)
+
+    async def _pages_async(self, executor: Any, post: bool, wrap: Callable[[Any], Any]) -> AsyncIterator[Any]:
+        page = await self._run_async(executor, self._pairs, post)
+        while page is not None:
+            yield wrap(page)
+            page = await executor._next_page(page)
+
+    def _iter(self, post: bool, wrap: Callable[[Any], Any]) -> Any:
+        executor, is_async = self._bound()
+        return self._iter_async(executor, post, wrap) if is_async else self._iter_sync(executor, post, wrap)
+
+    def _iter_sync(self, executor: Any, post: bool, wrap: Callable[[Any], Any]) -> Iterator[Any]:
+        for page in self._pages_sync(executor, post, wrap):
+            yield from page.resources
+
+    async def _iter_async(self, executor: Any, post: bool, wrap: Callable[[Any], Any]) -> AsyncIterator[Any]:
+        async for page in self._pages_async(executor, post, wrap):
+            for resource in page.resources:
+                yield resource
+
+    def _first(self, post: bool, wrap: Callable[[Any], Any]) -> Any:
+        pairs = self._pairs if any(n == "_count" for n, _ in self._pairs) else self._replaced("_count", "1")._pairs
+        _, is_async = self._bound()
+        if is_async:
+            return self._first_async(pairs, post, wrap)
+        resources = wrap(self._run(pairs, post)).resources
         return resources[0] if resources else None
 
-    async def _first_async(self, pairs: tuple[tuple[str, str], ...], post: bool) -> Any:
-        resources = (await self._run(pairs, post)).resources
+    async def _first_async(self, pairs: tuple[tuple[str, str], ...], post: bool, wrap: Callable[[Any], Any]) -> Any:
+        resources = wrap(await self._run(pairs, post)).resources
         return resources[0] if resources else None
 
     def _count_matches(self) -> Any:
-        pairs = tuple(p for p in self._replaced("_summary", "count")._pairs if p[0] != "_count")
+        pairs = tuple(p for p in self._replaced("_summary", "count")._pairs if p[0] not in ("_count", "_elements"))
         _, is_async = self._bound()
         if is_async:
             return self._count_async(pairs)
@@ -335,6 +469,109 @@ class Query(Generic[R, E]):
 
     async def _count_async(self, pairs: tuple[tuple[str, str], ...]) -> int:
         return _total(await self._run(pairs, False))
+
+
+class PartialQuery(Generic[R, E]):
+    """A search whose answer leaves elements out (``_elements`` or ``_summary``): required elements
+    may be missing, so its pages are :class:`~clinikfhir.bundle.PartialPage`, never a ``Page[R]``
+    that code expecting whole resources would accept.
+
+    Made by :meth:`Query.elements` / :meth:`Query.summary`; runs like the query (``page``, ``pages``,
+    ``iter``, ``first``, ``count``) and renders like it (``params``, ``query_string``).
+    """
+
+    __slots__ = ("query",)
+
+    def __init__(self, query: Query[R, E]) -> None:
+        self.query = query  #: the whole query, ``_elements`` / ``_summary`` included
+
+    def params(self) -> tuple[tuple[str, str], ...]:
+        """The parameters as decoded ``(name, value)`` pairs, in order."""
+        return self.query.params()
+
+    def query_string(self) -> str:
+        """The URL query string."""
+        return self.query.query_string()
+
+    def check(self, capabilities: Any) -> list[str]:
+        """What the server's CapabilityStatement does not declare (see :meth:`Query.check`)."""
+        return self.query.check(capabilities)
+
+    def ensure_supported(self, capabilities: Any) -> Self:
+        """Raise :class:`UnsupportedSearchError` listing every unsupported part; return self."""
+        self.query.ensure_supported(capabilities)
+        return self
+
+    def __repr__(self) -> str:
+        return f"<Partial {self.query!r}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PartialQuery) and other.query == self.query  # pyright: ignore[reportUnknownMemberType]
+
+    def __hash__(self) -> int:
+        return hash(("partial", self.query))
+
+    @overload
+    def page(self: PartialQuery[R, SyncExecutor], *, post: bool = False) -> PartialPage[R]: ...
+    @overload
+    def page(self: PartialQuery[R, AsyncExecutor], *, post: bool = False) -> Coroutine[Any, Any, PartialPage[R]]: ...
+    def page(self, *, post: bool = False) -> Any:
+        """The first page, as a :class:`~clinikfhir.bundle.PartialPage`."""
+        executor, is_async = self.query._bound()  # pyright: ignore[reportPrivateUsage]
+        if is_async:
+            return self._page_async(executor, post)
+        return _partial(self.query._run(self.query._pairs, post))  # pyright: ignore[reportPrivateUsage]
+
+    async def _page_async(self, executor: Any, post: bool) -> Any:
+        return _partial(await self.query._run_async(executor, self.query._pairs, post))  # pyright: ignore[reportPrivateUsage]
+
+    @overload
+    def pages(self: PartialQuery[R, SyncExecutor], *, post: bool = False) -> Iterator[PartialPage[R]]: ...
+    @overload
+    def pages(self: PartialQuery[R, AsyncExecutor], *, post: bool = False) -> AsyncIterator[PartialPage[R]]: ...
+    def pages(self, *, post: bool = False) -> Any:
+        """Every page, following ``next`` links lazily."""
+        return self.query._pages(post, _partial)  # pyright: ignore[reportPrivateUsage]
+
+    @overload
+    def iter(self: PartialQuery[R, SyncExecutor], *, post: bool = False) -> Iterator[R]: ...
+    @overload
+    def iter(self: PartialQuery[R, AsyncExecutor], *, post: bool = False) -> AsyncIterator[R]: ...
+    def iter(self, *, post: bool = False) -> Any:
+        """Every (partial) match: required elements may be missing from each."""
+        return self.query._iter(post, _partial)  # pyright: ignore[reportPrivateUsage]
+
+    @overload
+    def first(self: PartialQuery[R, SyncExecutor], *, post: bool = False) -> R | None: ...
+    @overload
+    def first(self: PartialQuery[R, AsyncExecutor], *, post: bool = False) -> Coroutine[Any, Any, R | None]: ...
+    def first(self, *, post: bool = False) -> Any:
+        """The first (partial) match, or None."""
+        return self.query._first(post, _partial)  # pyright: ignore[reportPrivateUsage]
+
+    @overload
+    def count(self: PartialQuery[R, SyncExecutor], /) -> int: ...
+    @overload
+    def count(self: PartialQuery[R, AsyncExecutor], /) -> Coroutine[Any, Any, int]: ...
+    def count(self, /) -> Any:
+        """How many resources match (``_summary=count``)."""
+        return self.query._count_matches()  # pyright: ignore[reportPrivateUsage]
+
+
+def _same(page: Any) -> Any:
+    return page
+
+
+def _partial(page: Any) -> Any:
+    from clinikfhir.bundle import PartialPage
+
+    return PartialPage.of(page)
+
+
+def _only(page: Any, resource_type: str) -> Any:
+    from clinikfhir.bundle import single
+
+    return single(page, "one()")
 
 
 def _total(page: Any) -> int:
@@ -378,4 +615,4 @@ def _checked_raw(name: str, value: str) -> tuple[str, str]:
     return name, value
 
 
-__all__ = ["TENANT_SYSTEM", "AsyncExecutor", "Params", "ParamsArg", "Query", "SyncExecutor"]
+__all__ = ["TENANT_SYSTEM", "AsyncExecutor", "Params", "ParamsArg", "PartialQuery", "Query", "SyncExecutor"]

@@ -23,8 +23,18 @@ DateValue = dt.date | dt.datetime | str
 """A date search value: ``date`` (day precision), ``datetime`` (with its zone) or a FHIR date string."""
 
 TokenValue = str | tuple[str | None, str | None]
-"""A token: ``"code"`` (any system), ``(system, code)`` -> ``system|code``, ``(None, code)`` -> ``|code``
-(no system), ``(system, None)`` -> ``system|`` (any code in the system)."""
+"""A token, in either of two spellings that mean the same:
+
+- a string as written on the wire: ``"code"`` (any system), ``"system|code"``, ``"|code"`` (no
+  system), ``"system|"`` (any code in the system). An unescaped ``|`` separates system and code;
+  a ``|``, ``,``, ``$`` or ``\\`` that belongs to the data is written ``\\|``, ``\\,``, ``\\$``,
+  ``\\\\`` (unescaped ``,`` and ``$`` are data too, never an OR or a composite separator);
+- a tuple of the parts as they are, nothing escaped: ``(system, code)``, ``(None, code)``,
+  ``(system, None)``.
+
+``"http://loinc.org|8867-4"`` and ``("http://loinc.org", "8867-4")`` both send
+``http://loinc.org|8867-4``; a code ``a|b`` is ``"http://x|a\\|b"`` or ``("http://x", "a|b")``.
+A string with two unescaped ``|`` is refused (it names no system|code)."""
 
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 """The comparison prefixes of number, date and quantity parameters."""
@@ -159,15 +169,37 @@ def format_date(value: DateValue, where: str) -> str:
 
 
 def format_token(value: TokenValue, where: str) -> str:
-    """Render a token: ``code``, ``system|code``, ``|code`` or ``system|``."""
+    """Render a token: ``code``, ``system|code``, ``|code`` or ``system|`` (see :data:`TokenValue`)."""
     if isinstance(value, str):
-        return escape(value)
+        return _token_string(value, where)
     if isinstance(value, tuple) and len(value) == 2:  # pyright: ignore[reportUnnecessaryIsInstance]
         system, code = value
         if system is None and code is None:
             raise InvalidArgumentError(f"{where}: a token needs a system or a code")
         return f"{escape(system or '')}|{escape(code or '')}"
     raise InvalidArgumentError(f"{where}: expected a code string or a (system, code) pair")
+
+
+def _token_string(value: str, where: str) -> str:
+    # The wire spelling: an unescaped "|" is the system|code separator (as fhirpy, Medplum and the
+    # spec write it), so it is never escaped into data. Escapes are read strictly and re-written, so
+    # "a\\|b" stays one code and an unescaped "," or "$" becomes data (escaped), never an OR.
+    try:
+        parts = [unescape(part) for part in split_unescaped(value, "|")]
+    except InvalidArgumentError as exc:
+        raise InvalidArgumentError(f"{where}: {exc}") from None
+    if len(parts) == 1:
+        return escape(parts[0])
+    if len(parts) > 2:
+        raise InvalidArgumentError(
+            f"{where}: a token string has one unescaped '|' at most (system|code), this one has {len(parts) - 1}; "
+            "write \"system|code\" with a '|' inside the code escaped as '\\|' "
+            '(e.g. "http://x|a\\|b"), or pass the parts as a tuple: ("http://x", "a|b")'
+        )
+    system, code = parts
+    if not system and not code:
+        raise InvalidArgumentError(f"{where}: a token needs a system or a code")
+    return f"{escape(system)}|{escape(code)}"
 
 
 class QuantityValue(NamedTuple):

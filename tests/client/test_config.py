@@ -51,16 +51,16 @@ def test_key_and_base_url_default_from_the_environment(monkeypatch: pytest.Monke
     monkeypatch.setenv("CLINIK_API_KEY", "clk_live_fromEnv1")
     monkeypatch.setenv("CLINIK_BASE_URL", "https://example.test/")
     with Clinik() as clinik:
-        assert clinik.config.api_key.environment == "live"
-        assert clinik.config.root == "https://example.test"
+        assert clinik._core.config.api_key.environment == "live"
+        assert clinik._core.config.root == "https://example.test"
 
 
 def test_default_base_url_is_the_production_host(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CLINIK_BASE_URL", raising=False)
     with Clinik(KEY) as clinik:
-        assert clinik.config.root == "https://api.clinikapi.com"
-        assert clinik.config.timeout == 30.0
-        assert clinik.config.retry.max_retries == 2
+        assert clinik._core.config.root == "https://api.clinikapi.com"
+        assert clinik._core.config.timeout == 30.0
+        assert clinik._core.config.retry.max_retries == 2
 
 
 @pytest.mark.parametrize(
@@ -94,16 +94,16 @@ def test_unsafe_base_urls_are_refused(url: str) -> None:
 )
 def test_loopback_http_and_https_are_accepted(url: str, root: str) -> None:
     with Clinik(KEY, base_url=url) as clinik:
-        assert clinik.config.root == root
+        assert clinik._core.config.root == root
 
 
 def test_the_key_never_shows_in_repr_str_or_pickles() -> None:
     with Clinik(KEY, base_url="http://localhost") as clinik:
-        for text in (repr(clinik), str(clinik), repr(clinik.config), str(clinik.config.api_key)):
+        for text in (repr(clinik), str(clinik), repr(clinik._core.config), str(clinik._core.config.api_key)):
             assert "abcDEF123" not in text
         assert "clk_test_****" in repr(clinik)
         with pytest.raises(TypeError):
-            pickle.dumps(clinik.config.api_key)
+            pickle.dumps(clinik._core.config.api_key)
 
 
 def test_bad_timeout_and_retries_are_configuration_errors() -> None:

@@ -259,9 +259,7 @@ async def test_non_blocking_validation_issues_are_reported_not_dropped(
     assert meta is not None
     assert meta.status == 201
     assert [(i.severity, i.path, i.key) for i in meta.validation_issues] == [("warning", "Patient", "dom-6")]
-    warnings = [
-        r for r in caplog.records if r.name == "clinikfhir" and "non-blocking" in r.getMessage()
-    ]
+    warnings = [r for r in caplog.records if r.name == "clinikfhir" and "non-blocking" in r.getMessage()]
     assert [r.levelno for r in warnings] == [logging.INFO]
     assert len(warnings) == 1
     message = warnings[0].getMessage()

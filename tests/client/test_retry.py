@@ -60,7 +60,7 @@ def test_the_exchange_waits_at_least_the_sandboxs_retry_after() -> None:
     with Clinik(key, base_url=sb.base_url, transport=transport) as clinik:
         created = clinik.create(Patient(gender="male"))
         sb.faults.fail_next(1, status=429, retry_after=3)
-        exchange = Exchange(clinik, clinik.call_read(Patient, created.id))
+        exchange = Exchange(clinik._core, clinik._core.call_read(Patient, created.id))
         step = exchange.on_response(transport.handle_request(exchange.begin()))
         assert isinstance(step, Wait)
         assert step.seconds >= 3

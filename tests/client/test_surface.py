@@ -76,3 +76,21 @@ def test_every_exception_class_is_exported_from_the_package_root() -> None:
     assert classes == exported
     for name in classes:
         assert getattr(clinikfhir, name) is getattr(errors, name)
+
+
+def test_the_public_surface_shows_only_the_api() -> None:
+    internals = {"config", "build_request", "guard_resource", "remember", "check_search_call"}
+    for cls in (Clinik, AsyncClinik):
+        public = {n for n in dir(cls) if not n.startswith("_")}
+        assert not {n for n in public if n.startswith("call_")}, cls
+        assert not public & internals, cls
+    with Clinik("clk_test_abc") as clinik:
+        public = {n for n in dir(clinik) if not n.startswith("_")}
+        assert not public & internals
+        assert not {n for n in public if n.startswith("call_")}
+
+
+def test_the_core_package_does_not_import_bundle() -> None:
+    code = "import sys, clinikfhir._core; print('clinikfhir.bundle' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -6,7 +6,8 @@ import re
 from pathlib import Path
 
 import clinikfhir
-from clinikfhir import _config, _core, _wire, errors
+from clinikfhir import _config, _wire, errors
+from clinikfhir._core import _checks
 from clinikfhir.sandbox import _fhir, _gateway, _keys, _tenant
 from clinikfhir.search import _query
 
@@ -20,14 +21,14 @@ COPIES = re.compile(
 
 
 def test_every_module_uses_the_one_definition() -> None:
-    assert _core.TENANT_SYSTEM is _wire.TENANT_SYSTEM
+    assert _checks.TENANT_SYSTEM is _wire.TENANT_SYSTEM
     assert _query.TENANT_SYSTEM is _wire.TENANT_SYSTEM
     assert _tenant.TENANT_SYSTEM is _wire.TENANT_SYSTEM
     assert _config.KEY_PATTERN is _wire.KEY_PATTERN
     assert errors._API_KEY_PATTERN is _wire.KEY_PATTERN  # pyright: ignore[reportPrivateUsage]
     assert _keys.KEY_FORMAT is _wire.KEY_PATTERN
     assert _fhir.ID_RE is _wire.ID_PATTERN
-    assert _core.MAX_BODY_BYTES is _wire.MAX_BODY_BYTES
+    assert _checks.MAX_BODY_BYTES is _wire.MAX_BODY_BYTES
     assert _gateway.MAX_BODY is _wire.MAX_BODY_BYTES
 
 

@@ -62,15 +62,15 @@ def seeded(clinik: MixedClinik) -> dict[str, str]:
 
 
 def test_get_returns_a_typed_first_page(clinik: MixedClinik, seeded: dict[str, str]) -> None:
-    page = clinik.search(Observation).code((LOINC, "8867-4")).date.ge("2024-01-03").sort("-date").get()
+    page = clinik.search(Observation).code((LOINC, "8867-4")).date.ge("2024-01-03").sort("-date").page()
     dates = [o.effectiveDateTime for o in page.resources]
     assert all(isinstance(o, Observation) for o in page.resources)
     assert [str(d)[:10] for d in dates] == ["2024-01-20", "2024-01-05", "2024-01-04", "2024-01-03"]
 
 
 def test_iter_follows_next_links(clinik: MixedClinik, seeded: dict[str, str]) -> None:
-    q = clinik.search(Observation).code("8867-4").count(2)
-    first_page = q.get()
+    q = clinik.search(Observation).code("8867-4").page_size(2)
+    first_page = q.page()
     assert len(first_page.resources) == 2
     assert first_page.next_url is not None
     ids = [o.id for o in q.iter()]
@@ -89,21 +89,23 @@ def test_first_and_count(clinik: MixedClinik, seeded: dict[str, str]) -> None:
 
 def test_post_search_gives_the_same_result(clinik: MixedClinik, seeded: dict[str, str]) -> None:
     q = clinik.search(Observation).code("8867-4").sort("date")
-    assert [o.id for o in q.get(post=True).resources] == [o.id for o in q.get().resources]
+    assert [o.id for o in q.page(post=True).resources] == [o.id for o in q.page().resources]
 
 
 def test_chain_and_reverse_chain(clinik: MixedClinik, seeded: dict[str, str]) -> None:
-    smiths = clinik.search(Observation).subject.Patient.family("Smith").get().resources
+    smiths = clinik.search(Observation).subject.Patient.family("Smith").page().resources
     assert len(smiths) == 6
     from clinikfhir.search import ObservationParams
 
-    with_heart_rate = clinik.search(Patient).has(ObservationParams, "subject").code("8310-5").get().resources
+    with_heart_rate = clinik.search(Patient).has(ObservationParams, "subject").code("8310-5").page().resources
     assert [p.id for p in with_heart_rate] == [seeded["smith"]]
 
 
 def test_escaped_comma_is_data_not_or(clinik: MixedClinik, seeded: dict[str, str]) -> None:
     clinik.create(Patient(name=[HumanName(family="Smith, Jr")]))
-    assert [p.name[0].family for p in clinik.search(Patient).family.exact("Smith, Jr").get().resources] == ["Smith, Jr"]
+    assert [p.name[0].family for p in clinik.search(Patient).family.exact("Smith, Jr").page().resources] == [
+        "Smith, Jr"
+    ]
 
 
 def test_unbound_and_bound_queries_render_the_same(clinik: MixedClinik) -> None:
@@ -127,8 +129,8 @@ def test_capability_check_automatic_raises_before_sending(clinik: MixedClinik, s
     clinik.check_search_capabilities = True  # the client's opt-in (also a constructor keyword)
     q = clinik.search(Patient).raw("no-such-param", "1")
     with pytest.raises(UnsupportedSearchError):
-        q.get()
-    assert clinik.search(Patient).gender("male").get().resources == []
+        q.page()
+    assert clinik.search(Patient).gender("male").page().resources == []
 
 
 async def test_async_get_iter_first_count(aclinik: AsyncClinik, sandbox: Sandbox, api_key: str) -> None:
@@ -137,15 +139,15 @@ async def test_async_get_iter_first_count(aclinik: AsyncClinik, sandbox: Sandbox
         for day in range(1, 4):
             sync.create(_observation(f"Patient/{patient.id}", "8867-4", day))
     assert isinstance(aclinik, SearchMixin)
-    q = aclinik.search(Observation).code("8867-4").count(2)
-    page = await q.get()
+    q = aclinik.search(Observation).code("8867-4").page_size(2)
+    page = await q.page()
     assert len(page.resources) == 2
     assert len([o.id async for o in q.iter()]) == 3
     assert await q.count() == 3
     first = await q.sort("-date").first()
     assert first is not None
     assert str(first.effectiveDateTime)[:10] == "2024-01-03"
-    assert [o.id for o in (await q.get(post=True)).resources] == [o.id for o in page.resources]
+    assert [o.id for o in (await q.page(post=True)).resources] == [o.id for o in page.resources]
 
 
 def test_over_real_http_iter_follows_next_links(served_sandbox: Sandbox, api_key: str) -> None:
@@ -153,10 +155,10 @@ def test_over_real_http_iter_follows_next_links(served_sandbox: Sandbox, api_key
         patient = clinik.create(Patient(name=[HumanName(family="Http")]))
         for day in range(1, 6):
             clinik.create(_observation(f"Patient/{patient.id}", "8867-4", day))
-        q = clinik.search(Observation).subject.Patient.family("Http").sort("date").count(2)
+        q = clinik.search(Observation).subject.Patient.family("Http").sort("date").page_size(2)
         assert [str(o.effectiveDateTime)[:10] for o in q.iter()] == [f"2024-01-0{d}" for d in range(1, 6)]
         assert q.count() == 5
-        assert len(q.get(post=True).resources) == 2
+        assert len(q.page(post=True).resources) == 2
 
 
 def _substance_protein(word: str) -> dict[str, object]:
@@ -185,11 +187,11 @@ def test_r4_only_types_are_searchable_through_the_builder(clinik: MixedClinik) -
     assert isinstance(created, GenericResource)
     assert isinstance(other, GenericResource)
     q = clinik.search("SubstanceProtein").content_("cyclicwordalpha")
-    page = q.get()
+    page = q.page()
     assert [r.id for r in page.resources] == [created.id]
     _same_content(page.resources[0], sent, created)
-    assert [r.id for r in q.get(post=True).resources] == [created.id]
-    paged = [r.id for r in clinik.search("SubstanceProtein").count(1).iter()]  # follows next links
+    assert [r.id for r in q.page(post=True).resources] == [created.id]
+    paged = [r.id for r in clinik.search("SubstanceProtein").page_size(1).iter()]  # follows next links
     assert sorted(paged) == sorted([created.id, other.id])
     first = q.first()
     assert first is not None
@@ -204,11 +206,11 @@ async def test_r4_only_types_are_searchable_through_the_async_builder(aclinik: A
     other = await aclinik.request("POST", "/SubstanceProtein", _substance_protein("Otherworddelta"))
     assert isinstance(created, GenericResource)
     q = aclinik.search("SubstanceProtein").content_("cyclicwordgamma")
-    page = await q.get()
+    page = await q.page()
     assert [r.id for r in page.resources] == [created.id]
     _same_content(page.resources[0], sent, created)
-    assert [r.id for r in (await q.get(post=True)).resources] == [created.id]
-    paged = [r.id async for r in aclinik.search("SubstanceProtein").count(1).iter()]  # follows next links
+    assert [r.id for r in (await q.page(post=True)).resources] == [created.id]
+    paged = [r.id async for r in aclinik.search("SubstanceProtein").page_size(1).iter()]  # follows next links
     assert sorted(paged) == sorted([created.id, other.id])
     first = await q.first()
     assert first is not None
@@ -230,7 +232,7 @@ def test_capability_check_automatic_covers_raw_searches(sandbox: Sandbox, api_ke
         with pytest.raises(UnsupportedSearchError, match="family:bogus"):
             list(clinik.iter_search(Patient, {"family:bogus": "x"}))
         with pytest.raises(UnsupportedSearchError):
-            clinik.search(Patient, raw).get()
+            clinik.search(Patient, raw).page()
         assert all(path == "/v1/metadata" for path in sent)  # no search reached the wire
         assert list(clinik.iter_search(Patient, {"gender": "male"})) == []
         assert sent[-1] == "/v1/fhir/Patient"
@@ -255,7 +257,7 @@ def test_post_search_keeps_values_out_of_every_url_on_every_page(served_sandbox:
         for _ in range(3):
             clinik.create(Patient(name=[HumanName(family="Postedfamily", given=["Postedgiven"])]))
         sent.clear()
-        q = clinik.search(Patient).family("Postedfamily").given("Postedgiven").count(1)
+        q = clinik.search(Patient).family("Postedfamily").given("Postedgiven").page_size(1)
         found = list(q.iter(post=True))
         raw_found = list(clinik.pages(clinik._execute_search(Patient, q.params(), post=True)))
     http.close()
@@ -282,7 +284,7 @@ async def test_post_search_pages_are_posted_async(sandbox: Sandbox, api_key: str
         for _ in range(2):
             await clinik.create(Patient(name=[HumanName(family="Asyncposted")]))
         sent.clear()
-        found = [p async for p in clinik.search(Patient).family("Asyncposted").count(1).iter(post=True)]
+        found = [p async for p in clinik.search(Patient).family("Asyncposted").page_size(1).iter(post=True)]
     await http.aclose()
     assert len(found) == 2
     assert len(sent) >= 2

@@ -25,7 +25,7 @@ from clinikfhir.search import (
 
 
 def test_seed_example_renders_exactly() -> None:
-    q = ObservationQuery().code("8867-4").date.ge("2024-01-01").sort("-date").count(50)
+    q = ObservationQuery().code("8867-4").date.ge("2024-01-01").sort("-date").page_size(50)
     assert q.query_string() == "code=8867-4&date=ge2024-01-01&_sort=-date&_count=50"
 
 
@@ -156,7 +156,7 @@ def test_seed_example_renders_exactly() -> None:
         # result parameters
         (ObservationQuery().sort("status", "-date", "category"), "_sort=status,-date,category"),
         (ObservationQuery().sort("-date").sort("code"), "_sort=code"),
-        (ObservationQuery().count(10).count(20), "_count=20"),
+        (ObservationQuery().page_size(10).page_size(20), "_count=20"),
         (MedicationRequestQuery().include("patient"), "_include=MedicationRequest:patient"),
         (
             MedicationRequestQuery().include("requester", "Practitioner", iterate=True),
@@ -243,7 +243,7 @@ def test_other_tags_are_allowed() -> None:
         (lambda: PatientQuery().has(ObservationParams, "code"), "no reference search parameter"),
         (lambda: PatientQuery().has(ObservationParams, "encounter"), "cannot point at a Patient"),
         (lambda: MedicationRequestQuery().include("patient", "Practitioner"), "cannot point at a Practitioner"),
-        (lambda: PatientQuery().count(-1), "non-negative"),
+        (lambda: PatientQuery().page_size(-1), "non-negative"),
         (lambda: ObservationQuery().date(Prefixed("gte", "2024")), "unknown prefix"),
         (lambda: PatientQuery().raw("a&b", "1"), "may not contain"),
     ],
@@ -256,7 +256,7 @@ def test_bad_input_gets_a_clear_local_error(build: object, message: str) -> None
 
 def test_unbound_query_cannot_execute() -> None:
     with pytest.raises(InvalidArgumentError, match="not bound to a client"):
-        ObservationQuery().get()  # type: ignore[misc]
+        ObservationQuery().page()  # type: ignore[misc]
 
 
 def test_params_argument_adds_raw_pairs_in_order() -> None:

@@ -27,10 +27,14 @@ from ._refs.refgrouppatient import RefGroupPatient
 from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from clinikfhir.models import CarePlan
+    from clinikfhir.search._params import Root, SortBy
 
 _Q = TypeVar("_Q")
 _E = TypeVar("_E", default=None, covariant=True)
+_P = TypeVar("_P")
 
 CarePlanSortKey = Literal['_content', '-_content', '_id', '-_id', '_lastUpdated', '-_lastUpdated', '_profile', '-_profile', '_query', '-_query', '_security', '-_security', '_source', '-_source', '_tag', '-_tag', '_text', '-_text', 'activity-code', '-activity-code', 'activity-date', '-activity-date', 'activity-reference', '-activity-reference', 'based-on', '-based-on', 'care-team', '-care-team', 'category', '-category', 'condition', '-condition', 'date', '-date', 'encounter', '-encounter', 'goal', '-goal', 'identifier', '-identifier', 'instantiates-canonical', '-instantiates-canonical', 'instantiates-uri', '-instantiates-uri', 'intent', '-intent', 'part-of', '-part-of', 'patient', '-patient', 'performer', '-performer', 'replaces', '-replaces', 'status', '-status', 'subject', '-subject']
 """A ``_sort`` key of CarePlan: a parameter code, ``-`` first for descending."""
@@ -43,6 +47,9 @@ CarePlanIncludeTarget = Literal['ActivityDefinition', 'Appointment', 'CarePlan',
 
 CarePlanRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'Appointment:supporting-info', 'AuditEvent:entity', 'Basic:subject', 'CarePlan:based-on', 'CarePlan:part-of', 'CarePlan:replaces', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:part-of', 'CommunicationRequest:based-on', 'Composition:entry', 'Composition:subject', 'Condition:evidence-detail', 'Consent:data', 'Contract:subject', 'DetectedIssue:implicated', 'DeviceRequest:based-on', 'DeviceRequest:prior-request', 'DiagnosticReport:based-on', 'DocumentManifest:item', 'DocumentManifest:related-ref', 'DocumentReference:related', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'ImagingStudy:basedon', 'ImmunizationRecommendation:information', 'ImplementationGuide:resource', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:item', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'Media:based-on', 'MessageHeader:focus', 'Observation:based-on', 'Observation:focus', 'PaymentNotice:request', 'PaymentNotice:response', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'Procedure:based-on', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:based-on', 'QuestionnaireResponse:subject', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'ServiceRequest:based-on', 'Task:based-on', 'Task:focus', 'Task:subject', 'VerificationResult:target']
 """``Type:param`` pairs that can point at a CarePlan, for ``_revinclude``."""
+
+CarePlanHasVia = Literal['based-on', 'basedon', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'replaces', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
+"""Reference parameters (of any type) that can point at a CarePlan: the links of ``has``."""
 
 
 class CarePlanParams(Params[_Q]):
@@ -313,9 +320,13 @@ class CarePlanQuery(Query["CarePlan", _E], CarePlanParams["CarePlanQuery[_E]"]):
 
     resource_type = 'CarePlan'
 
-    def sort(self, *keys: CarePlanSortKey) -> Self:
-        """``_sort``: by these keys in order; ``-key`` sorts descending."""
+    def sort(self, *keys: CarePlanSortKey | SortBy["CarePlanQuery[_E]"]) -> Self:
+        """``_sort``: by these keys in order: ``q.sort(q.date.desc(), q.status)`` or wire codes (``"-date"``)."""
         return self._sort(keys)
+
+    def has(self, source: Callable[[Root[Self], str], _P], via: CarePlanHasVia) -> _P:
+        """``_has``: CarePlans that resources of another type point at through ``via``: ``has(ObservationParams, "subject").code("1234-5")``."""
+        return self._has(source, via)
 
     def include(self, param: CarePlanInclude, target: CarePlanIncludeTarget | None = None, *, iterate: bool = False) -> Self:
         """``_include=CarePlan:param[:target]``: add what ``param`` points at (``:iterate`` recurses)."""

@@ -21,10 +21,14 @@ from ._refs.refgrouppatient import RefGroupPatient
 from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from clinikfhir.models import CareTeam
+    from clinikfhir.search._params import Root, SortBy
 
 _Q = TypeVar("_Q")
 _E = TypeVar("_E", default=None, covariant=True)
+_P = TypeVar("_P")
 
 CareTeamSortKey = Literal['_content', '-_content', '_id', '-_id', '_lastUpdated', '-_lastUpdated', '_profile', '-_profile', '_query', '-_query', '_security', '-_security', '_source', '-_source', '_tag', '-_tag', '_text', '-_text', 'category', '-category', 'date', '-date', 'encounter', '-encounter', 'identifier', '-identifier', 'participant', '-participant', 'patient', '-patient', 'status', '-status', 'subject', '-subject']
 """A ``_sort`` key of CareTeam: a parameter code, ``-`` first for descending."""
@@ -37,6 +41,9 @@ CareTeamIncludeTarget = Literal['CareTeam', 'Encounter', 'Group', 'Organization'
 
 CareTeamRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'Appointment:supporting-info', 'AuditEvent:entity', 'Basic:subject', 'CarePlan:care-team', 'CarePlan:performer', 'CareTeam:participant', 'ChargeItem:performer-actor', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:part-of', 'Communication:recipient', 'CommunicationRequest:based-on', 'CommunicationRequest:recipient', 'Composition:entry', 'Composition:subject', 'Condition:evidence-detail', 'Consent:actor', 'Consent:data', 'Contract:subject', 'DetectedIssue:implicated', 'DeviceRequest:based-on', 'DeviceRequest:performer', 'DeviceRequest:prior-request', 'DiagnosticReport:performer', 'DiagnosticReport:results-interpreter', 'DocumentManifest:item', 'DocumentManifest:related-ref', 'DocumentReference:related', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'ImagingStudy:performer', 'ImmunizationRecommendation:information', 'ImplementationGuide:resource', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:item', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'Media:operator', 'MedicationRequest:intended-performer', 'MessageHeader:focus', 'Observation:focus', 'Observation:performer', 'PaymentNotice:request', 'PaymentNotice:response', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:subject', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'ServiceRequest:performer', 'Task:based-on', 'Task:focus', 'Task:owner', 'Task:subject', 'VerificationResult:target']
 """``Type:param`` pairs that can point at a CareTeam, for ``_revinclude``."""
+
+CareTeamHasVia = Literal['actor', 'based-on', 'care-team', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'intended-performer', 'item', 'operator', 'owner', 'part-of', 'participant', 'performer', 'performer-actor', 'predecessor', 'prior-request', 'recipient', 'related', 'related-ref', 'request', 'resource', 'response', 'results-interpreter', 'source', 'subject', 'successor', 'supporting-info', 'target']
+"""Reference parameters (of any type) that can point at a CareTeam: the links of ``has``."""
 
 
 class CareTeamParams(Params[_Q]):
@@ -195,9 +202,13 @@ class CareTeamQuery(Query["CareTeam", _E], CareTeamParams["CareTeamQuery[_E]"]):
 
     resource_type = 'CareTeam'
 
-    def sort(self, *keys: CareTeamSortKey) -> Self:
-        """``_sort``: by these keys in order; ``-key`` sorts descending."""
+    def sort(self, *keys: CareTeamSortKey | SortBy["CareTeamQuery[_E]"]) -> Self:
+        """``_sort``: by these keys in order: ``q.sort(q.date.desc(), q.status)`` or wire codes (``"-date"``)."""
         return self._sort(keys)
+
+    def has(self, source: Callable[[Root[Self], str], _P], via: CareTeamHasVia) -> _P:
+        """``_has``: CareTeams that resources of another type point at through ``via``: ``has(ObservationParams, "subject").code("1234-5")``."""
+        return self._has(source, via)
 
     def include(self, param: CareTeamInclude, target: CareTeamIncludeTarget | None = None, *, iterate: bool = False) -> Self:
         """``_include=CareTeam:param[:target]``: add what ``param`` points at (``:iterate`` recurses)."""

@@ -25,10 +25,14 @@ from ._refs.refpatient import RefPatient
 from ._refs.refpractitionerpractitionerrole import RefPractitionerPractitionerRole
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from clinikfhir.models import Claim
+    from clinikfhir.search._params import Root, SortBy
 
 _Q = TypeVar("_Q")
 _E = TypeVar("_E", default=None, covariant=True)
+_P = TypeVar("_P")
 
 ClaimSortKey = Literal['_content', '-_content', '_id', '-_id', '_lastUpdated', '-_lastUpdated', '_profile', '-_profile', '_query', '-_query', '_security', '-_security', '_source', '-_source', '_tag', '-_tag', '_text', '-_text', 'care-team', '-care-team', 'created', '-created', 'detail-udi', '-detail-udi', 'encounter', '-encounter', 'enterer', '-enterer', 'facility', '-facility', 'identifier', '-identifier', 'insurer', '-insurer', 'item-udi', '-item-udi', 'patient', '-patient', 'payee', '-payee', 'priority', '-priority', 'procedure-udi', '-procedure-udi', 'provider', '-provider', 'status', '-status', 'subdetail-udi', '-subdetail-udi', 'use', '-use']
 """A ``_sort`` key of Claim: a parameter code, ``-`` first for descending."""
@@ -41,6 +45,9 @@ ClaimIncludeTarget = Literal['Device', 'Encounter', 'Location', 'Organization', 
 
 ClaimRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'Appointment:supporting-info', 'AuditEvent:entity', 'Basic:subject', 'ClaimResponse:request', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:part-of', 'CommunicationRequest:based-on', 'Composition:entry', 'Composition:subject', 'Condition:evidence-detail', 'Consent:data', 'Contract:subject', 'DetectedIssue:implicated', 'DeviceRequest:based-on', 'DeviceRequest:prior-request', 'DocumentManifest:item', 'DocumentManifest:related-ref', 'DocumentReference:related', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'ExplanationOfBenefit:claim', 'ImmunizationRecommendation:information', 'ImplementationGuide:resource', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:item', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'MessageHeader:focus', 'Observation:focus', 'PaymentNotice:request', 'PaymentNotice:response', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:subject', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'Task:based-on', 'Task:focus', 'Task:subject', 'VerificationResult:target']
 """``Type:param`` pairs that can point at a Claim, for ``_revinclude``."""
+
+ClaimHasVia = Literal['based-on', 'claim', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
+"""Reference parameters (of any type) that can point at a Claim: the links of ``has``."""
 
 
 class ClaimParams(Params[_Q]):
@@ -287,9 +294,13 @@ class ClaimQuery(Query["Claim", _E], ClaimParams["ClaimQuery[_E]"]):
 
     resource_type = 'Claim'
 
-    def sort(self, *keys: ClaimSortKey) -> Self:
-        """``_sort``: by these keys in order; ``-key`` sorts descending."""
+    def sort(self, *keys: ClaimSortKey | SortBy["ClaimQuery[_E]"]) -> Self:
+        """``_sort``: by these keys in order: ``q.sort(q.date.desc(), q.status)`` or wire codes (``"-date"``)."""
         return self._sort(keys)
+
+    def has(self, source: Callable[[Root[Self], str], _P], via: ClaimHasVia) -> _P:
+        """``_has``: Claims that resources of another type point at through ``via``: ``has(ObservationParams, "subject").code("1234-5")``."""
+        return self._has(source, via)
 
     def include(self, param: ClaimInclude, target: ClaimIncludeTarget | None = None, *, iterate: bool = False) -> Self:
         """``_include=Claim:param[:target]``: add what ``param`` points at (``:iterate`` recurses)."""

@@ -22,10 +22,14 @@ from ._refs.refgrouppatient import RefGroupPatient
 from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from clinikfhir.models import Condition
+    from clinikfhir.search._params import Root, SortBy
 
 _Q = TypeVar("_Q")
 _E = TypeVar("_E", default=None, covariant=True)
+_P = TypeVar("_P")
 
 ConditionSortKey = Literal['_content', '-_content', '_id', '-_id', '_lastUpdated', '-_lastUpdated', '_profile', '-_profile', '_query', '-_query', '_security', '-_security', '_source', '-_source', '_tag', '-_tag', '_text', '-_text', 'abatement-age', '-abatement-age', 'abatement-date', '-abatement-date', 'abatement-string', '-abatement-string', 'asserter', '-asserter', 'body-site', '-body-site', 'category', '-category', 'clinical-status', '-clinical-status', 'code', '-code', 'encounter', '-encounter', 'evidence', '-evidence', 'evidence-detail', '-evidence-detail', 'identifier', '-identifier', 'onset-age', '-onset-age', 'onset-date', '-onset-date', 'onset-info', '-onset-info', 'patient', '-patient', 'recorded-date', '-recorded-date', 'severity', '-severity', 'stage', '-stage', 'subject', '-subject', 'verification-status', '-verification-status']
 """A ``_sort`` key of Condition: a parameter code, ``-`` first for descending."""
@@ -38,6 +42,9 @@ ConditionIncludeTarget = Literal['Account', 'ActivityDefinition', 'AdverseEvent'
 
 ConditionRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'AdverseEvent:resultingcondition', 'Appointment:reason-reference', 'Appointment:supporting-info', 'AuditEvent:entity', 'Basic:subject', 'CarePlan:condition', 'ClinicalImpression:finding-ref', 'ClinicalImpression:problem', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:part-of', 'CommunicationRequest:based-on', 'Composition:entry', 'Composition:subject', 'Condition:evidence-detail', 'Consent:data', 'Contract:subject', 'DetectedIssue:implicated', 'DeviceRequest:based-on', 'DeviceRequest:prior-request', 'DocumentManifest:item', 'DocumentManifest:related-ref', 'DocumentReference:related', 'Encounter:diagnosis', 'Encounter:reason-reference', 'EpisodeOfCare:condition', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'Immunization:reason-reference', 'ImmunizationRecommendation:information', 'ImplementationGuide:resource', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:item', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'MessageHeader:focus', 'Observation:focus', 'PaymentNotice:request', 'PaymentNotice:response', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'Procedure:reason-reference', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:subject', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'RiskAssessment:condition', 'Task:based-on', 'Task:focus', 'Task:subject', 'VerificationResult:target']
 """``Type:param`` pairs that can point at a Condition, for ``_revinclude``."""
+
+ConditionHasVia = Literal['based-on', 'composed-of', 'condition', 'data', 'depends-on', 'derived-from', 'diagnosis', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'finding-ref', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'problem', 'reason-reference', 'related', 'related-ref', 'request', 'resource', 'response', 'resultingcondition', 'source', 'subject', 'successor', 'supporting-info', 'target']
+"""Reference parameters (of any type) that can point at a Condition: the links of ``has``."""
 
 
 class ConditionParams(Params[_Q]):
@@ -302,9 +309,13 @@ class ConditionQuery(Query["Condition", _E], ConditionParams["ConditionQuery[_E]
 
     resource_type = 'Condition'
 
-    def sort(self, *keys: ConditionSortKey) -> Self:
-        """``_sort``: by these keys in order; ``-key`` sorts descending."""
+    def sort(self, *keys: ConditionSortKey | SortBy["ConditionQuery[_E]"]) -> Self:
+        """``_sort``: by these keys in order: ``q.sort(q.date.desc(), q.status)`` or wire codes (``"-date"``)."""
         return self._sort(keys)
+
+    def has(self, source: Callable[[Root[Self], str], _P], via: ConditionHasVia) -> _P:
+        """``_has``: Conditions that resources of another type point at through ``via``: ``has(ObservationParams, "subject").code("1234-5")``."""
+        return self._has(source, via)
 
     def include(self, param: ConditionInclude, target: ConditionIncludeTarget | None = None, *, iterate: bool = False) -> Self:
         """``_include=Condition:param[:target]``: add what ``param`` points at (``:iterate`` recurses)."""

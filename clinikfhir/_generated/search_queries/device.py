@@ -20,10 +20,14 @@ from ._refs.reforganization import RefOrganization
 from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from clinikfhir.models import Device
+    from clinikfhir.search._params import Root, SortBy
 
 _Q = TypeVar("_Q")
 _E = TypeVar("_E", default=None, covariant=True)
+_P = TypeVar("_P")
 
 DeviceSortKey = Literal['_content', '-_content', '_id', '-_id', '_lastUpdated', '-_lastUpdated', '_profile', '-_profile', '_query', '-_query', '_security', '-_security', '_source', '-_source', '_tag', '-_tag', '_text', '-_text', 'device-name', '-device-name', 'identifier', '-identifier', 'location', '-location', 'manufacturer', '-manufacturer', 'model', '-model', 'organization', '-organization', 'patient', '-patient', 'status', '-status', 'type', '-type', 'udi-carrier', '-udi-carrier', 'udi-di', '-udi-di', 'url', '-url']
 """A ``_sort`` key of Device: a parameter code, ``-`` first for descending."""
@@ -36,6 +40,9 @@ DeviceIncludeTarget = Literal['Location', 'Organization', 'Patient']
 
 DeviceRevInclude = Literal['Account:subject', 'ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'AdverseEvent:substance', 'Appointment:actor', 'Appointment:supporting-info', 'AppointmentResponse:actor', 'AuditEvent:agent', 'AuditEvent:entity', 'AuditEvent:source', 'Basic:subject', 'CarePlan:performer', 'ChargeItem:enterer', 'ChargeItem:performer-actor', 'Claim:detail-udi', 'Claim:item-udi', 'Claim:procedure-udi', 'Claim:subdetail-udi', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:part-of', 'Communication:recipient', 'Communication:sender', 'CommunicationRequest:based-on', 'CommunicationRequest:recipient', 'CommunicationRequest:requester', 'CommunicationRequest:sender', 'Composition:author', 'Composition:entry', 'Composition:subject', 'Condition:evidence-detail', 'Consent:actor', 'Consent:data', 'Contract:subject', 'DetectedIssue:author', 'DetectedIssue:implicated', 'DeviceMetric:parent', 'DeviceMetric:source', 'DeviceRequest:based-on', 'DeviceRequest:device', 'DeviceRequest:performer', 'DeviceRequest:prior-request', 'DeviceRequest:requester', 'DeviceRequest:subject', 'DeviceUseStatement:device', 'DiagnosticReport:subject', 'DocumentManifest:author', 'DocumentManifest:item', 'DocumentManifest:related-ref', 'DocumentManifest:subject', 'DocumentReference:author', 'DocumentReference:related', 'DocumentReference:subject', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'ExplanationOfBenefit:detail-udi', 'ExplanationOfBenefit:item-udi', 'ExplanationOfBenefit:procedure-udi', 'ExplanationOfBenefit:subdetail-udi', 'Flag:author', 'Group:member', 'ImagingStudy:performer', 'ImagingStudy:subject', 'ImmunizationRecommendation:information', 'ImplementationGuide:resource', 'Invoice:participant', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:item', 'List:source', 'List:subject', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'MeasureReport:subject', 'Media:device', 'Media:operator', 'Media:subject', 'MedicationAdministration:device', 'MedicationAdministration:performer', 'MedicationDispense:performer', 'MedicationRequest:intended-performer', 'MedicationRequest:requester', 'MessageHeader:focus', 'MessageHeader:target', 'Observation:device', 'Observation:focus', 'Observation:subject', 'PaymentNotice:request', 'PaymentNotice:response', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'Procedure:performer', 'Provenance:agent', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:author', 'QuestionnaireResponse:subject', 'RequestGroup:author', 'RequestGroup:participant', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'RiskAssessment:performer', 'Schedule:actor', 'ServiceRequest:performer', 'ServiceRequest:requester', 'ServiceRequest:subject', 'Specimen:subject', 'SupplyRequest:requester', 'Task:based-on', 'Task:focus', 'Task:owner', 'Task:requester', 'Task:subject', 'VerificationResult:target']
 """``Type:param`` pairs that can point at a Device, for ``_revinclude``."""
+
+DeviceHasVia = Literal['actor', 'agent', 'author', 'based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'detail-udi', 'device', 'enterer', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'intended-performer', 'item', 'item-udi', 'member', 'operator', 'owner', 'parent', 'part-of', 'participant', 'performer', 'performer-actor', 'predecessor', 'prior-request', 'procedure-udi', 'recipient', 'related', 'related-ref', 'request', 'requester', 'resource', 'response', 'sender', 'source', 'subdetail-udi', 'subject', 'substance', 'successor', 'supporting-info', 'target']
+"""Reference parameters (of any type) that can point at a Device: the links of ``has``."""
 
 
 class DeviceParams(Params[_Q]):
@@ -224,9 +231,13 @@ class DeviceQuery(Query["Device", _E], DeviceParams["DeviceQuery[_E]"]):
 
     resource_type = 'Device'
 
-    def sort(self, *keys: DeviceSortKey) -> Self:
-        """``_sort``: by these keys in order; ``-key`` sorts descending."""
+    def sort(self, *keys: DeviceSortKey | SortBy["DeviceQuery[_E]"]) -> Self:
+        """``_sort``: by these keys in order: ``q.sort(q.date.desc(), q.status)`` or wire codes (``"-date"``)."""
         return self._sort(keys)
+
+    def has(self, source: Callable[[Root[Self], str], _P], via: DeviceHasVia) -> _P:
+        """``_has``: Devices that resources of another type point at through ``via``: ``has(ObservationParams, "subject").code("1234-5")``."""
+        return self._has(source, via)
 
     def include(self, param: DeviceInclude, target: DeviceIncludeTarget | None = None, *, iterate: bool = False) -> Self:
         """``_include=Device:param[:target]``: add what ``param`` points at (``:iterate`` recurses)."""

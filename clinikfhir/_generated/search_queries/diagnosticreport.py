@@ -25,10 +25,14 @@ from ._refs.refpatient import RefPatient
 from ._refs.refspecimen import RefSpecimen
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from clinikfhir.models import DiagnosticReport
+    from clinikfhir.search._params import Root, SortBy
 
 _Q = TypeVar("_Q")
 _E = TypeVar("_E", default=None, covariant=True)
+_P = TypeVar("_P")
 
 DiagnosticReportSortKey = Literal['_content', '-_content', '_id', '-_id', '_lastUpdated', '-_lastUpdated', '_profile', '-_profile', '_query', '-_query', '_security', '-_security', '_source', '-_source', '_tag', '-_tag', '_text', '-_text', 'based-on', '-based-on', 'category', '-category', 'code', '-code', 'conclusion', '-conclusion', 'date', '-date', 'encounter', '-encounter', 'identifier', '-identifier', 'issued', '-issued', 'media', '-media', 'patient', '-patient', 'performer', '-performer', 'result', '-result', 'results-interpreter', '-results-interpreter', 'specimen', '-specimen', 'status', '-status', 'subject', '-subject']
 """A ``_sort`` key of DiagnosticReport: a parameter code, ``-`` first for descending."""
@@ -41,6 +45,9 @@ DiagnosticReportIncludeTarget = Literal['CarePlan', 'CareTeam', 'Device', 'Encou
 
 DiagnosticReportRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'Appointment:supporting-info', 'AuditEvent:entity', 'Basic:subject', 'ChargeItem:service', 'ClinicalImpression:investigation', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:part-of', 'CommunicationRequest:based-on', 'Composition:entry', 'Composition:subject', 'Condition:evidence-detail', 'Consent:data', 'Contract:subject', 'DetectedIssue:implicated', 'DeviceRequest:based-on', 'DeviceRequest:prior-request', 'DocumentManifest:item', 'DocumentManifest:related-ref', 'DocumentReference:related', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'Immunization:reason-reference', 'ImmunizationRecommendation:information', 'ImplementationGuide:resource', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:item', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'MessageHeader:focus', 'Observation:focus', 'PaymentNotice:request', 'PaymentNotice:response', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'Procedure:reason-reference', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:subject', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'Task:based-on', 'Task:focus', 'Task:subject', 'VerificationResult:target']
 """``Type:param`` pairs that can point at a DiagnosticReport, for ``_revinclude``."""
+
+DiagnosticReportHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'investigation', 'item', 'part-of', 'predecessor', 'prior-request', 'reason-reference', 'related', 'related-ref', 'request', 'resource', 'response', 'service', 'source', 'subject', 'successor', 'supporting-info', 'target']
+"""Reference parameters (of any type) that can point at a DiagnosticReport: the links of ``has``."""
 
 
 class DiagnosticReportParams(Params[_Q]):
@@ -273,9 +280,13 @@ class DiagnosticReportQuery(Query["DiagnosticReport", _E], DiagnosticReportParam
 
     resource_type = 'DiagnosticReport'
 
-    def sort(self, *keys: DiagnosticReportSortKey) -> Self:
-        """``_sort``: by these keys in order; ``-key`` sorts descending."""
+    def sort(self, *keys: DiagnosticReportSortKey | SortBy["DiagnosticReportQuery[_E]"]) -> Self:
+        """``_sort``: by these keys in order: ``q.sort(q.date.desc(), q.status)`` or wire codes (``"-date"``)."""
         return self._sort(keys)
+
+    def has(self, source: Callable[[Root[Self], str], _P], via: DiagnosticReportHasVia) -> _P:
+        """``_has``: DiagnosticReports that resources of another type point at through ``via``: ``has(ObservationParams, "subject").code("1234-5")``."""
+        return self._has(source, via)
 
     def include(self, param: DiagnosticReportInclude, target: DiagnosticReportIncludeTarget | None = None, *, iterate: bool = False) -> Self:
         """``_include=DiagnosticReport:param[:target]``: add what ``param`` points at (``:iterate`` recurses)."""

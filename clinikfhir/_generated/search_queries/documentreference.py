@@ -25,11 +25,15 @@ from ._refs.reforganizationpractitionerpractitionerrole import RefOrganizationPr
 from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from clinikfhir.models import DocumentReference
+    from clinikfhir.search._params import Root, SortBy
     from clinikfhir.search._params import ReferenceArg, TokenArg
 
 _Q = TypeVar("_Q")
 _E = TypeVar("_E", default=None, covariant=True)
+_P = TypeVar("_P")
 
 DocumentReferenceSortKey = Literal['_content', '-_content', '_id', '-_id', '_lastUpdated', '-_lastUpdated', '_profile', '-_profile', '_query', '-_query', '_security', '-_security', '_source', '-_source', '_tag', '-_tag', '_text', '-_text', 'authenticator', '-authenticator', 'author', '-author', 'category', '-category', 'contenttype', '-contenttype', 'custodian', '-custodian', 'date', '-date', 'description', '-description', 'encounter', '-encounter', 'event', '-event', 'facility', '-facility', 'format', '-format', 'identifier', '-identifier', 'language', '-language', 'location', '-location', 'patient', '-patient', 'period', '-period', 'related', '-related', 'relatesto', '-relatesto', 'relation', '-relation', 'security-label', '-security-label', 'setting', '-setting', 'status', '-status', 'subject', '-subject', 'type', '-type']
 """A ``_sort`` key of DocumentReference: a parameter code, ``-`` first for descending."""
@@ -42,6 +46,9 @@ DocumentReferenceIncludeTarget = Literal['Account', 'ActivityDefinition', 'Adver
 
 DocumentReferenceRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'Appointment:supporting-info', 'AuditEvent:entity', 'Basic:subject', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:part-of', 'CommunicationRequest:based-on', 'Composition:entry', 'Composition:subject', 'Condition:evidence-detail', 'Consent:data', 'Consent:source-reference', 'Contract:subject', 'DetectedIssue:implicated', 'DeviceRequest:based-on', 'DeviceRequest:prior-request', 'DocumentManifest:item', 'DocumentManifest:related-ref', 'DocumentReference:related', 'DocumentReference:relatesto', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'ImmunizationRecommendation:information', 'ImplementationGuide:resource', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:item', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'MedicationKnowledge:monograph', 'MessageHeader:focus', 'Observation:derived-from', 'Observation:focus', 'PaymentNotice:request', 'PaymentNotice:response', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'Procedure:reason-reference', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:subject', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'Task:based-on', 'Task:focus', 'Task:subject', 'VerificationResult:target']
 """``Type:param`` pairs that can point at a DocumentReference, for ``_revinclude``."""
+
+DocumentReferenceHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'monograph', 'part-of', 'predecessor', 'prior-request', 'reason-reference', 'related', 'related-ref', 'relatesto', 'request', 'resource', 'response', 'source', 'source-reference', 'subject', 'successor', 'supporting-info', 'target']
+"""Reference parameters (of any type) that can point at a DocumentReference: the links of ``has``."""
 
 
 class DocumentReferenceParams(Params[_Q]):
@@ -346,9 +353,13 @@ class DocumentReferenceQuery(Query["DocumentReference", _E], DocumentReferencePa
 
     resource_type = 'DocumentReference'
 
-    def sort(self, *keys: DocumentReferenceSortKey) -> Self:
-        """``_sort``: by these keys in order; ``-key`` sorts descending."""
+    def sort(self, *keys: DocumentReferenceSortKey | SortBy["DocumentReferenceQuery[_E]"]) -> Self:
+        """``_sort``: by these keys in order: ``q.sort(q.date.desc(), q.status)`` or wire codes (``"-date"``)."""
         return self._sort(keys)
+
+    def has(self, source: Callable[[Root[Self], str], _P], via: DocumentReferenceHasVia) -> _P:
+        """``_has``: DocumentReferences that resources of another type point at through ``via``: ``has(ObservationParams, "subject").code("1234-5")``."""
+        return self._has(source, via)
 
     def include(self, param: DocumentReferenceInclude, target: DocumentReferenceIncludeTarget | None = None, *, iterate: bool = False) -> Self:
         """``_include=DocumentReference:param[:target]``: add what ``param`` points at (``:iterate`` recurses)."""

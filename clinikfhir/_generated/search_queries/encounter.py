@@ -30,10 +30,14 @@ from ._refs.refpractitionerpractitionerrolerelatedperson import RefPractitionerP
 from ._refs.refservicerequest import RefServiceRequest
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from clinikfhir.models import Encounter
+    from clinikfhir.search._params import Root, SortBy
 
 _Q = TypeVar("_Q")
 _E = TypeVar("_E", default=None, covariant=True)
+_P = TypeVar("_P")
 
 EncounterSortKey = Literal['_content', '-_content', '_id', '-_id', '_lastUpdated', '-_lastUpdated', '_profile', '-_profile', '_query', '-_query', '_security', '-_security', '_source', '-_source', '_tag', '-_tag', '_text', '-_text', 'account', '-account', 'appointment', '-appointment', 'based-on', '-based-on', 'class', '-class', 'date', '-date', 'diagnosis', '-diagnosis', 'episode-of-care', '-episode-of-care', 'identifier', '-identifier', 'length', '-length', 'location', '-location', 'location-period', '-location-period', 'part-of', '-part-of', 'participant', '-participant', 'participant-type', '-participant-type', 'patient', '-patient', 'practitioner', '-practitioner', 'reason-code', '-reason-code', 'reason-reference', '-reason-reference', 'service-provider', '-service-provider', 'special-arrangement', '-special-arrangement', 'status', '-status', 'subject', '-subject', 'type', '-type']
 """A ``_sort`` key of Encounter: a parameter code, ``-`` first for descending."""
@@ -46,6 +50,9 @@ EncounterIncludeTarget = Literal['Account', 'Appointment', 'Condition', 'Encount
 
 EncounterRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'Appointment:supporting-info', 'AuditEvent:entity', 'Basic:subject', 'CarePlan:encounter', 'CareTeam:encounter', 'ChargeItem:context', 'Claim:encounter', 'ClinicalImpression:encounter', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:encounter', 'Communication:part-of', 'CommunicationRequest:based-on', 'CommunicationRequest:encounter', 'Composition:encounter', 'Composition:entry', 'Composition:subject', 'Condition:encounter', 'Condition:evidence-detail', 'Consent:data', 'Contract:subject', 'DetectedIssue:implicated', 'DeviceRequest:based-on', 'DeviceRequest:encounter', 'DeviceRequest:prior-request', 'DiagnosticReport:encounter', 'DocumentManifest:item', 'DocumentManifest:related-ref', 'DocumentReference:encounter', 'DocumentReference:related', 'Encounter:part-of', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'ExplanationOfBenefit:encounter', 'Flag:encounter', 'ImagingStudy:encounter', 'ImmunizationRecommendation:information', 'ImplementationGuide:resource', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:encounter', 'List:item', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'Media:encounter', 'MedicationAdministration:context', 'MedicationDispense:context', 'MedicationRequest:encounter', 'MedicationStatement:context', 'MessageHeader:focus', 'NutritionOrder:encounter', 'Observation:encounter', 'Observation:focus', 'PaymentNotice:request', 'PaymentNotice:response', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'Procedure:encounter', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:encounter', 'QuestionnaireResponse:subject', 'RequestGroup:encounter', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'RiskAssessment:encounter', 'ServiceRequest:encounter', 'Task:based-on', 'Task:encounter', 'Task:focus', 'Task:subject', 'VerificationResult:target', 'VisionPrescription:encounter']
 """``Type:param`` pairs that can point at a Encounter, for ``_revinclude``."""
+
+EncounterHasVia = Literal['based-on', 'composed-of', 'context', 'data', 'depends-on', 'derived-from', 'encounter', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
+"""Reference parameters (of any type) that can point at a Encounter: the links of ``has``."""
 
 
 class EncounterParams(Params[_Q]):
@@ -342,9 +349,13 @@ class EncounterQuery(Query["Encounter", _E], EncounterParams["EncounterQuery[_E]
 
     resource_type = 'Encounter'
 
-    def sort(self, *keys: EncounterSortKey) -> Self:
-        """``_sort``: by these keys in order; ``-key`` sorts descending."""
+    def sort(self, *keys: EncounterSortKey | SortBy["EncounterQuery[_E]"]) -> Self:
+        """``_sort``: by these keys in order: ``q.sort(q.date.desc(), q.status)`` or wire codes (``"-date"``)."""
         return self._sort(keys)
+
+    def has(self, source: Callable[[Root[Self], str], _P], via: EncounterHasVia) -> _P:
+        """``_has``: Encounters that resources of another type point at through ``via``: ``has(ObservationParams, "subject").code("1234-5")``."""
+        return self._has(source, via)
 
     def include(self, param: EncounterInclude, target: EncounterIncludeTarget | None = None, *, iterate: bool = False) -> Self:
         """``_include=Encounter:param[:target]``: add what ``param`` points at (``:iterate`` recurses)."""

@@ -22,10 +22,14 @@ from ._refs.refpractitioner import RefPractitioner
 from ._refs.refservicerequest import RefServiceRequest
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from clinikfhir.models import EpisodeOfCare
+    from clinikfhir.search._params import Root, SortBy
 
 _Q = TypeVar("_Q")
 _E = TypeVar("_E", default=None, covariant=True)
+_P = TypeVar("_P")
 
 EpisodeOfCareSortKey = Literal['_content', '-_content', '_id', '-_id', '_lastUpdated', '-_lastUpdated', '_profile', '-_profile', '_query', '-_query', '_security', '-_security', '_source', '-_source', '_tag', '-_tag', '_text', '-_text', 'care-manager', '-care-manager', 'condition', '-condition', 'date', '-date', 'identifier', '-identifier', 'incoming-referral', '-incoming-referral', 'organization', '-organization', 'patient', '-patient', 'status', '-status', 'type', '-type']
 """A ``_sort`` key of EpisodeOfCare: a parameter code, ``-`` first for descending."""
@@ -38,6 +42,9 @@ EpisodeOfCareIncludeTarget = Literal['Condition', 'Organization', 'Patient', 'Pr
 
 EpisodeOfCareRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'Appointment:supporting-info', 'AuditEvent:entity', 'Basic:subject', 'ChargeItem:context', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:part-of', 'CommunicationRequest:based-on', 'Composition:entry', 'Composition:subject', 'Condition:evidence-detail', 'Consent:data', 'Contract:subject', 'DetectedIssue:implicated', 'DeviceRequest:based-on', 'DeviceRequest:prior-request', 'DocumentManifest:item', 'DocumentManifest:related-ref', 'DocumentReference:encounter', 'DocumentReference:related', 'Encounter:episode-of-care', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'ImmunizationRecommendation:information', 'ImplementationGuide:resource', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:item', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'MedicationAdministration:context', 'MedicationDispense:context', 'MedicationStatement:context', 'MessageHeader:focus', 'Observation:focus', 'PaymentNotice:request', 'PaymentNotice:response', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:subject', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'Task:based-on', 'Task:focus', 'Task:subject', 'VerificationResult:target']
 """``Type:param`` pairs that can point at a EpisodeOfCare, for ``_revinclude``."""
+
+EpisodeOfCareHasVia = Literal['based-on', 'composed-of', 'context', 'data', 'depends-on', 'derived-from', 'encounter', 'entity', 'entry', 'episode-of-care', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
+"""Reference parameters (of any type) that can point at a EpisodeOfCare: the links of ``has``."""
 
 
 class EpisodeOfCareParams(Params[_Q]):
@@ -206,9 +213,13 @@ class EpisodeOfCareQuery(Query["EpisodeOfCare", _E], EpisodeOfCareParams["Episod
 
     resource_type = 'EpisodeOfCare'
 
-    def sort(self, *keys: EpisodeOfCareSortKey) -> Self:
-        """``_sort``: by these keys in order; ``-key`` sorts descending."""
+    def sort(self, *keys: EpisodeOfCareSortKey | SortBy["EpisodeOfCareQuery[_E]"]) -> Self:
+        """``_sort``: by these keys in order: ``q.sort(q.date.desc(), q.status)`` or wire codes (``"-date"``)."""
         return self._sort(keys)
+
+    def has(self, source: Callable[[Root[Self], str], _P], via: EpisodeOfCareHasVia) -> _P:
+        """``_has``: EpisodeOfCares that resources of another type point at through ``via``: ``has(ObservationParams, "subject").code("1234-5")``."""
+        return self._has(source, via)
 
     def include(self, param: EpisodeOfCareInclude, target: EpisodeOfCareIncludeTarget | None = None, *, iterate: bool = False) -> Self:
         """``_include=EpisodeOfCare:param[:target]``: add what ``param`` points at (``:iterate`` recurses)."""

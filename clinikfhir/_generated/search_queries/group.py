@@ -19,11 +19,15 @@ from ._refs.ref4_196fb7ee import Ref4_196fb7ee
 from ._refs.ref7_12ceaf84 import Ref7_12ceaf84
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from clinikfhir.models import Group
+    from clinikfhir.search._params import Root, SortBy
     from clinikfhir.search._params import TokenArg
 
 _Q = TypeVar("_Q")
 _E = TypeVar("_E", default=None, covariant=True)
+_P = TypeVar("_P")
 
 GroupSortKey = Literal['_content', '-_content', '_id', '-_id', '_lastUpdated', '-_lastUpdated', '_profile', '-_profile', '_query', '-_query', '_security', '-_security', '_source', '-_source', '_tag', '-_tag', '_text', '-_text', 'actual', '-actual', 'characteristic', '-characteristic', 'code', '-code', 'exclude', '-exclude', 'identifier', '-identifier', 'managing-entity', '-managing-entity', 'member', '-member', 'type', '-type', 'value', '-value']
 """A ``_sort`` key of Group: a parameter code, ``-`` first for descending."""
@@ -36,6 +40,9 @@ GroupIncludeTarget = Literal['Device', 'Group', 'Medication', 'Organization', 'P
 
 GroupRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'AdverseEvent:subject', 'Appointment:supporting-info', 'AuditEvent:entity', 'Basic:subject', 'CarePlan:subject', 'CareTeam:subject', 'ChargeItem:subject', 'ClinicalImpression:subject', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:part-of', 'Communication:recipient', 'Communication:subject', 'CommunicationRequest:based-on', 'CommunicationRequest:recipient', 'CommunicationRequest:subject', 'Composition:entry', 'Composition:subject', 'Condition:evidence-detail', 'Condition:subject', 'Consent:actor', 'Consent:data', 'Contract:subject', 'DetectedIssue:implicated', 'DeviceRequest:based-on', 'DeviceRequest:prior-request', 'DeviceRequest:subject', 'DeviceUseStatement:patient', 'DeviceUseStatement:subject', 'DiagnosticReport:subject', 'DocumentManifest:item', 'DocumentManifest:related-ref', 'DocumentManifest:subject', 'DocumentReference:related', 'DocumentReference:subject', 'Encounter:subject', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'Flag:subject', 'Goal:subject', 'Group:member', 'GuidanceResponse:subject', 'ImagingStudy:subject', 'ImmunizationRecommendation:information', 'ImplementationGuide:resource', 'Invoice:subject', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:item', 'List:subject', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'MeasureReport:subject', 'Media:subject', 'MedicationAdministration:subject', 'MedicationDispense:subject', 'MedicationRequest:subject', 'MedicationStatement:subject', 'MessageHeader:focus', 'Observation:focus', 'Observation:subject', 'PaymentNotice:request', 'PaymentNotice:response', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'Procedure:subject', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:subject', 'RequestGroup:subject', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'RiskAssessment:subject', 'ServiceRequest:subject', 'Specimen:subject', 'Task:based-on', 'Task:focus', 'Task:subject', 'VerificationResult:target']
 """``Type:param`` pairs that can point at a Group, for ``_revinclude``."""
+
+GroupHasVia = Literal['actor', 'based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'member', 'part-of', 'patient', 'predecessor', 'prior-request', 'recipient', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
+"""Reference parameters (of any type) that can point at a Group: the links of ``has``."""
 
 
 class GroupParams(Params[_Q]):
@@ -208,9 +215,13 @@ class GroupQuery(Query["Group", _E], GroupParams["GroupQuery[_E]"]):
 
     resource_type = 'Group'
 
-    def sort(self, *keys: GroupSortKey) -> Self:
-        """``_sort``: by these keys in order; ``-key`` sorts descending."""
+    def sort(self, *keys: GroupSortKey | SortBy["GroupQuery[_E]"]) -> Self:
+        """``_sort``: by these keys in order: ``q.sort(q.date.desc(), q.status)`` or wire codes (``"-date"``)."""
         return self._sort(keys)
+
+    def has(self, source: Callable[[Root[Self], str], _P], via: GroupHasVia) -> _P:
+        """``_has``: Groups that resources of another type point at through ``via``: ``has(ObservationParams, "subject").code("1234-5")``."""
+        return self._has(source, via)
 
     def include(self, param: GroupInclude, target: GroupIncludeTarget | None = None, *, iterate: bool = False) -> Self:
         """``_include=Group:param[:target]``: add what ``param`` points at (``:iterate`` recurses)."""

@@ -20,10 +20,14 @@ from ._refs.reflocation import RefLocation
 from ._refs.reforganization import RefOrganization
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from clinikfhir.models import HealthcareService
+    from clinikfhir.search._params import Root, SortBy
 
 _Q = TypeVar("_Q")
 _E = TypeVar("_E", default=None, covariant=True)
+_P = TypeVar("_P")
 
 HealthcareServiceSortKey = Literal['_content', '-_content', '_id', '-_id', '_lastUpdated', '-_lastUpdated', '_profile', '-_profile', '_query', '-_query', '_security', '-_security', '_source', '-_source', '_tag', '-_tag', '_text', '-_text', 'active', '-active', 'characteristic', '-characteristic', 'coverage-area', '-coverage-area', 'endpoint', '-endpoint', 'identifier', '-identifier', 'location', '-location', 'name', '-name', 'organization', '-organization', 'program', '-program', 'service-category', '-service-category', 'service-type', '-service-type', 'specialty', '-specialty']
 """A ``_sort`` key of HealthcareService: a parameter code, ``-`` first for descending."""
@@ -36,6 +40,9 @@ HealthcareServiceIncludeTarget = Literal['Endpoint', 'Location', 'Organization']
 
 HealthcareServiceRevInclude = Literal['Account:subject', 'ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'Appointment:actor', 'Appointment:supporting-info', 'AppointmentResponse:actor', 'AuditEvent:entity', 'Basic:subject', 'CarePlan:performer', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:part-of', 'Communication:recipient', 'Communication:sender', 'CommunicationRequest:based-on', 'CommunicationRequest:recipient', 'CommunicationRequest:sender', 'Composition:entry', 'Composition:subject', 'Condition:evidence-detail', 'Consent:data', 'Contract:subject', 'DetectedIssue:implicated', 'DeviceRequest:based-on', 'DeviceRequest:performer', 'DeviceRequest:prior-request', 'DocumentManifest:item', 'DocumentManifest:related-ref', 'DocumentReference:related', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'ImmunizationRecommendation:information', 'ImplementationGuide:resource', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:item', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'MessageHeader:focus', 'Observation:focus', 'OrganizationAffiliation:service', 'PaymentNotice:request', 'PaymentNotice:response', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'PractitionerRole:service', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:subject', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'Schedule:actor', 'ServiceRequest:performer', 'SupplyRequest:supplier', 'Task:based-on', 'Task:focus', 'Task:owner', 'Task:subject', 'VerificationResult:target']
 """``Type:param`` pairs that can point at a HealthcareService, for ``_revinclude``."""
+
+HealthcareServiceHasVia = Literal['actor', 'based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'owner', 'part-of', 'performer', 'predecessor', 'prior-request', 'recipient', 'related', 'related-ref', 'request', 'resource', 'response', 'sender', 'service', 'source', 'subject', 'successor', 'supplier', 'supporting-info', 'target']
+"""Reference parameters (of any type) that can point at a HealthcareService: the links of ``has``."""
 
 
 class HealthcareServiceParams(Params[_Q]):
@@ -226,9 +233,13 @@ class HealthcareServiceQuery(Query["HealthcareService", _E], HealthcareServicePa
 
     resource_type = 'HealthcareService'
 
-    def sort(self, *keys: HealthcareServiceSortKey) -> Self:
-        """``_sort``: by these keys in order; ``-key`` sorts descending."""
+    def sort(self, *keys: HealthcareServiceSortKey | SortBy["HealthcareServiceQuery[_E]"]) -> Self:
+        """``_sort``: by these keys in order: ``q.sort(q.date.desc(), q.status)`` or wire codes (``"-date"``)."""
         return self._sort(keys)
+
+    def has(self, source: Callable[[Root[Self], str], _P], via: HealthcareServiceHasVia) -> _P:
+        """``_has``: HealthcareServices that resources of another type point at through ``via``: ``has(ObservationParams, "subject").code("1234-5")``."""
+        return self._has(source, via)
 
     def include(self, param: HealthcareServiceInclude, target: HealthcareServiceIncludeTarget | None = None, *, iterate: bool = False) -> Self:
         """``_include=HealthcareService:param[:target]``: add what ``param`` points at (``:iterate`` recurses)."""

@@ -20,10 +20,14 @@ from ._refs.reflocation import RefLocation
 from ._refs.reforganization import RefOrganization
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from clinikfhir.models import Location
+    from clinikfhir.search._params import Root, SortBy
 
 _Q = TypeVar("_Q")
 _E = TypeVar("_E", default=None, covariant=True)
+_P = TypeVar("_P")
 
 LocationSortKey = Literal['_content', '-_content', '_id', '-_id', '_lastUpdated', '-_lastUpdated', '_profile', '-_profile', '_query', '-_query', '_security', '-_security', '_source', '-_source', '_tag', '-_tag', '_text', '-_text', 'address', '-address', 'address-city', '-address-city', 'address-country', '-address-country', 'address-postalcode', '-address-postalcode', 'address-state', '-address-state', 'address-use', '-address-use', 'endpoint', '-endpoint', 'identifier', '-identifier', 'name', '-name', 'operational-status', '-operational-status', 'organization', '-organization', 'partof', '-partof', 'status', '-status', 'type', '-type']
 """A ``_sort`` key of Location: a parameter code, ``-`` first for descending."""
@@ -36,6 +40,9 @@ LocationIncludeTarget = Literal['Endpoint', 'Location', 'Organization']
 
 LocationRevInclude = Literal['Account:subject', 'ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'AdverseEvent:location', 'Appointment:actor', 'Appointment:location', 'Appointment:supporting-info', 'AppointmentResponse:actor', 'AppointmentResponse:location', 'AuditEvent:entity', 'Basic:subject', 'Claim:facility', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:part-of', 'CommunicationRequest:based-on', 'Composition:entry', 'Composition:subject', 'Condition:evidence-detail', 'Consent:data', 'Contract:domain', 'Contract:subject', 'CoverageEligibilityRequest:facility', 'DetectedIssue:implicated', 'Device:location', 'DeviceRequest:based-on', 'DeviceRequest:prior-request', 'DeviceRequest:subject', 'DiagnosticReport:subject', 'DocumentManifest:item', 'DocumentManifest:related-ref', 'DocumentReference:related', 'Encounter:location', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'ExplanationOfBenefit:facility', 'Flag:subject', 'HealthcareService:coverage-area', 'HealthcareService:location', 'Immunization:location', 'ImmunizationRecommendation:information', 'ImplementationGuide:resource', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:item', 'List:subject', 'Location:partof', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'MeasureReport:reporter', 'MeasureReport:subject', 'Media:subject', 'MedicationDispense:destination', 'MessageHeader:focus', 'Observation:focus', 'Observation:subject', 'OrganizationAffiliation:location', 'PaymentNotice:request', 'PaymentNotice:response', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'PractitionerRole:location', 'Procedure:location', 'Provenance:entity', 'Provenance:location', 'Provenance:target', 'QuestionnaireResponse:subject', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'ResearchStudy:site', 'Schedule:actor', 'ServiceRequest:subject', 'Specimen:subject', 'SupplyRequest:subject', 'Task:based-on', 'Task:focus', 'Task:subject', 'VerificationResult:target']
 """``Type:param`` pairs that can point at a Location, for ``_revinclude``."""
+
+LocationHasVia = Literal['actor', 'based-on', 'composed-of', 'coverage-area', 'data', 'depends-on', 'derived-from', 'destination', 'domain', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'facility', 'focus', 'implicated', 'information', 'item', 'location', 'part-of', 'partof', 'predecessor', 'prior-request', 'related', 'related-ref', 'reporter', 'request', 'resource', 'response', 'site', 'source', 'subject', 'successor', 'supporting-info', 'target']
+"""Reference parameters (of any type) that can point at a Location: the links of ``has``."""
 
 
 class LocationParams(Params[_Q]):
@@ -253,9 +260,13 @@ class LocationQuery(Query["Location", _E], LocationParams["LocationQuery[_E]"]):
 
     resource_type = 'Location'
 
-    def sort(self, *keys: LocationSortKey) -> Self:
-        """``_sort``: by these keys in order; ``-key`` sorts descending."""
+    def sort(self, *keys: LocationSortKey | SortBy["LocationQuery[_E]"]) -> Self:
+        """``_sort``: by these keys in order: ``q.sort(q.date.desc(), q.status)`` or wire codes (``"-date"``)."""
         return self._sort(keys)
+
+    def has(self, source: Callable[[Root[Self], str], _P], via: LocationHasVia) -> _P:
+        """``_has``: Locations that resources of another type point at through ``via``: ``has(ObservationParams, "subject").code("1234-5")``."""
+        return self._has(source, via)
 
     def include(self, param: LocationInclude, target: LocationIncludeTarget | None = None, *, iterate: bool = False) -> Self:
         """``_include=Location:param[:target]``: add what ``param`` points at (``:iterate`` recurses)."""

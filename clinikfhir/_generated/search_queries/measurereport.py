@@ -22,10 +22,14 @@ from ._refs.refmeasure import RefMeasure
 from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from clinikfhir.models import MeasureReport
+    from clinikfhir.search._params import Root, SortBy
 
 _Q = TypeVar("_Q")
 _E = TypeVar("_E", default=None, covariant=True)
+_P = TypeVar("_P")
 
 MeasureReportSortKey = Literal['_content', '-_content', '_id', '-_id', '_lastUpdated', '-_lastUpdated', '_profile', '-_profile', '_query', '-_query', '_security', '-_security', '_source', '-_source', '_tag', '-_tag', '_text', '-_text', 'date', '-date', 'evaluated-resource', '-evaluated-resource', 'identifier', '-identifier', 'measure', '-measure', 'patient', '-patient', 'period', '-period', 'reporter', '-reporter', 'status', '-status', 'subject', '-subject']
 """A ``_sort`` key of MeasureReport: a parameter code, ``-`` first for descending."""
@@ -38,6 +42,9 @@ MeasureReportIncludeTarget = Literal['Account', 'ActivityDefinition', 'AdverseEv
 
 MeasureReportRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'Appointment:supporting-info', 'AuditEvent:entity', 'Basic:subject', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:part-of', 'CommunicationRequest:based-on', 'Composition:entry', 'Composition:subject', 'Condition:evidence-detail', 'Consent:data', 'Contract:subject', 'DetectedIssue:implicated', 'DeviceRequest:based-on', 'DeviceRequest:prior-request', 'DocumentManifest:item', 'DocumentManifest:related-ref', 'DocumentReference:related', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'ImmunizationRecommendation:information', 'ImplementationGuide:resource', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:item', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'MessageHeader:focus', 'Observation:focus', 'PaymentNotice:request', 'PaymentNotice:response', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:subject', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'Task:based-on', 'Task:focus', 'Task:subject', 'VerificationResult:target']
 """``Type:param`` pairs that can point at a MeasureReport, for ``_revinclude``."""
+
+MeasureReportHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
+"""Reference parameters (of any type) that can point at a MeasureReport: the links of ``has``."""
 
 
 class MeasureReportParams(Params[_Q]):
@@ -206,9 +213,13 @@ class MeasureReportQuery(Query["MeasureReport", _E], MeasureReportParams["Measur
 
     resource_type = 'MeasureReport'
 
-    def sort(self, *keys: MeasureReportSortKey) -> Self:
-        """``_sort``: by these keys in order; ``-key`` sorts descending."""
+    def sort(self, *keys: MeasureReportSortKey | SortBy["MeasureReportQuery[_E]"]) -> Self:
+        """``_sort``: by these keys in order: ``q.sort(q.date.desc(), q.status)`` or wire codes (``"-date"``)."""
         return self._sort(keys)
+
+    def has(self, source: Callable[[Root[Self], str], _P], via: MeasureReportHasVia) -> _P:
+        """``_has``: MeasureReports that resources of another type point at through ``via``: ``has(ObservationParams, "subject").code("1234-5")``."""
+        return self._has(source, via)
 
     def include(self, param: MeasureReportInclude, target: MeasureReportIncludeTarget | None = None, *, iterate: bool = False) -> Self:
         """``_include=MeasureReport:param[:target]``: add what ``param`` points at (``:iterate`` recurses)."""

@@ -26,10 +26,14 @@ from ._refs.refpatientpractitioner import RefPatientPractitioner
 from ._refs.refpractitionerpractitionerrole import RefPractitionerPractitionerRole
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from clinikfhir.models import MedicationDispense
+    from clinikfhir.search._params import Root, SortBy
 
 _Q = TypeVar("_Q")
 _E = TypeVar("_E", default=None, covariant=True)
+_P = TypeVar("_P")
 
 MedicationDispenseSortKey = Literal['_content', '-_content', '_id', '-_id', '_lastUpdated', '-_lastUpdated', '_profile', '-_profile', '_query', '-_query', '_security', '-_security', '_source', '-_source', '_tag', '-_tag', '_text', '-_text', 'code', '-code', 'context', '-context', 'destination', '-destination', 'identifier', '-identifier', 'medication', '-medication', 'patient', '-patient', 'performer', '-performer', 'prescription', '-prescription', 'receiver', '-receiver', 'responsibleparty', '-responsibleparty', 'status', '-status', 'subject', '-subject', 'type', '-type', 'whenhandedover', '-whenhandedover', 'whenprepared', '-whenprepared']
 """A ``_sort`` key of MedicationDispense: a parameter code, ``-`` first for descending."""
@@ -42,6 +46,9 @@ MedicationDispenseIncludeTarget = Literal['Device', 'Encounter', 'EpisodeOfCare'
 
 MedicationDispenseRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'Appointment:supporting-info', 'AuditEvent:entity', 'Basic:subject', 'ChargeItem:service', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:part-of', 'CommunicationRequest:based-on', 'Composition:entry', 'Composition:subject', 'Condition:evidence-detail', 'Consent:data', 'Contract:subject', 'DetectedIssue:implicated', 'DeviceRequest:based-on', 'DeviceRequest:prior-request', 'DocumentManifest:item', 'DocumentManifest:related-ref', 'DocumentReference:related', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'ImmunizationRecommendation:information', 'ImplementationGuide:resource', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:item', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'MedicationStatement:part-of', 'MessageHeader:focus', 'Observation:focus', 'Observation:part-of', 'PaymentNotice:request', 'PaymentNotice:response', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:subject', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'Task:based-on', 'Task:focus', 'Task:subject', 'VerificationResult:target']
 """``Type:param`` pairs that can point at a MedicationDispense, for ``_revinclude``."""
+
+MedicationDispenseHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'service', 'source', 'subject', 'successor', 'supporting-info', 'target']
+"""Reference parameters (of any type) that can point at a MedicationDispense: the links of ``has``."""
 
 
 class MedicationDispenseParams(Params[_Q]):
@@ -266,9 +273,13 @@ class MedicationDispenseQuery(Query["MedicationDispense", _E], MedicationDispens
 
     resource_type = 'MedicationDispense'
 
-    def sort(self, *keys: MedicationDispenseSortKey) -> Self:
-        """``_sort``: by these keys in order; ``-key`` sorts descending."""
+    def sort(self, *keys: MedicationDispenseSortKey | SortBy["MedicationDispenseQuery[_E]"]) -> Self:
+        """``_sort``: by these keys in order: ``q.sort(q.date.desc(), q.status)`` or wire codes (``"-date"``)."""
         return self._sort(keys)
+
+    def has(self, source: Callable[[Root[Self], str], _P], via: MedicationDispenseHasVia) -> _P:
+        """``_has``: MedicationDispenses that resources of another type point at through ``via``: ``has(ObservationParams, "subject").code("1234-5")``."""
+        return self._has(source, via)
 
     def include(self, param: MedicationDispenseInclude, target: MedicationDispenseIncludeTarget | None = None, *, iterate: bool = False) -> Self:
         """``_include=MedicationDispense:param[:target]``: add what ``param`` points at (``:iterate`` recurses)."""

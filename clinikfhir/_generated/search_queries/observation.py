@@ -28,11 +28,15 @@ from ._refs.refpatient import RefPatient
 from ._refs.refspecimen import RefSpecimen
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from clinikfhir.models import Observation
+    from clinikfhir.search._params import Root, SortBy
     from clinikfhir.search._params import DateArg, QuantityArg, StringArg, TokenArg
 
 _Q = TypeVar("_Q")
 _E = TypeVar("_E", default=None, covariant=True)
+_P = TypeVar("_P")
 
 ObservationSortKey = Literal['_content', '-_content', '_id', '-_id', '_lastUpdated', '-_lastUpdated', '_profile', '-_profile', '_query', '-_query', '_security', '-_security', '_source', '-_source', '_tag', '-_tag', '_text', '-_text', 'based-on', '-based-on', 'category', '-category', 'code', '-code', 'combo-code', '-combo-code', 'combo-data-absent-reason', '-combo-data-absent-reason', 'combo-value-concept', '-combo-value-concept', 'combo-value-quantity', '-combo-value-quantity', 'component-code', '-component-code', 'component-data-absent-reason', '-component-data-absent-reason', 'component-value-concept', '-component-value-concept', 'component-value-quantity', '-component-value-quantity', 'data-absent-reason', '-data-absent-reason', 'date', '-date', 'derived-from', '-derived-from', 'device', '-device', 'encounter', '-encounter', 'focus', '-focus', 'has-member', '-has-member', 'identifier', '-identifier', 'method', '-method', 'part-of', '-part-of', 'patient', '-patient', 'performer', '-performer', 'specimen', '-specimen', 'status', '-status', 'subject', '-subject', 'value-concept', '-value-concept', 'value-date', '-value-date', 'value-quantity', '-value-quantity', 'value-string', '-value-string']
 """A ``_sort`` key of Observation: a parameter code, ``-`` first for descending."""
@@ -45,6 +49,9 @@ ObservationIncludeTarget = Literal['Account', 'ActivityDefinition', 'AdverseEven
 
 ObservationRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'Appointment:reason-reference', 'Appointment:supporting-info', 'AuditEvent:entity', 'Basic:subject', 'ChargeItem:service', 'ClinicalImpression:finding-ref', 'ClinicalImpression:investigation', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:part-of', 'CommunicationRequest:based-on', 'Composition:entry', 'Composition:subject', 'Condition:evidence-detail', 'Consent:data', 'Contract:subject', 'DetectedIssue:implicated', 'DeviceRequest:based-on', 'DeviceRequest:prior-request', 'DiagnosticReport:result', 'DocumentManifest:item', 'DocumentManifest:related-ref', 'DocumentReference:related', 'Encounter:reason-reference', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'Immunization:reaction', 'Immunization:reason-reference', 'ImmunizationRecommendation:information', 'ImplementationGuide:resource', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:item', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'MedicationStatement:part-of', 'MessageHeader:focus', 'Observation:derived-from', 'Observation:focus', 'Observation:has-member', 'PaymentNotice:request', 'PaymentNotice:response', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'Procedure:part-of', 'Procedure:reason-reference', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:part-of', 'QuestionnaireResponse:subject', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'Task:based-on', 'Task:focus', 'Task:subject', 'VerificationResult:target']
 """``Type:param`` pairs that can point at a Observation, for ``_revinclude``."""
+
+ObservationHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'finding-ref', 'focus', 'has-member', 'implicated', 'information', 'investigation', 'item', 'part-of', 'predecessor', 'prior-request', 'reaction', 'reason-reference', 'related', 'related-ref', 'request', 'resource', 'response', 'result', 'service', 'source', 'subject', 'successor', 'supporting-info', 'target']
+"""Reference parameters (of any type) that can point at a Observation: the links of ``has``."""
 
 
 class ObservationParams(Params[_Q]):
@@ -473,9 +480,13 @@ class ObservationQuery(Query["Observation", _E], ObservationParams["ObservationQ
 
     resource_type = 'Observation'
 
-    def sort(self, *keys: ObservationSortKey) -> Self:
-        """``_sort``: by these keys in order; ``-key`` sorts descending."""
+    def sort(self, *keys: ObservationSortKey | SortBy["ObservationQuery[_E]"]) -> Self:
+        """``_sort``: by these keys in order: ``q.sort(q.date.desc(), q.status)`` or wire codes (``"-date"``)."""
         return self._sort(keys)
+
+    def has(self, source: Callable[[Root[Self], str], _P], via: ObservationHasVia) -> _P:
+        """``_has``: Observations that resources of another type point at through ``via``: ``has(ObservationParams, "subject").code("1234-5")``."""
+        return self._has(source, via)
 
     def include(self, param: ObservationInclude, target: ObservationIncludeTarget | None = None, *, iterate: bool = False) -> Self:
         """``_include=Observation:param[:target]``: add what ``param`` points at (``:iterate`` recurses)."""

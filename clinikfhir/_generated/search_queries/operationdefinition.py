@@ -19,11 +19,15 @@ from ._refs.refoperationdefinition import RefOperationDefinition
 from ._refs.refstructuredefinition import RefStructureDefinition
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from clinikfhir.models import OperationDefinition
+    from clinikfhir.search._params import Root, SortBy
     from clinikfhir.search._params import QuantityArg, TokenArg
 
 _Q = TypeVar("_Q")
 _E = TypeVar("_E", default=None, covariant=True)
+_P = TypeVar("_P")
 
 OperationDefinitionSortKey = Literal['_content', '-_content', '_id', '-_id', '_lastUpdated', '-_lastUpdated', '_profile', '-_profile', '_query', '-_query', '_security', '-_security', '_source', '-_source', '_tag', '-_tag', '_text', '-_text', 'base', '-base', 'code', '-code', 'context', '-context', 'context-quantity', '-context-quantity', 'context-type', '-context-type', 'date', '-date', 'description', '-description', 'input-profile', '-input-profile', 'instance', '-instance', 'jurisdiction', '-jurisdiction', 'kind', '-kind', 'name', '-name', 'output-profile', '-output-profile', 'publisher', '-publisher', 'status', '-status', 'system', '-system', 'title', '-title', 'type', '-type', 'url', '-url', 'version', '-version']
 """A ``_sort`` key of OperationDefinition: a parameter code, ``-`` first for descending."""
@@ -36,6 +40,9 @@ OperationDefinitionIncludeTarget = Literal['OperationDefinition', 'StructureDefi
 
 OperationDefinitionRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'Appointment:supporting-info', 'AuditEvent:entity', 'Basic:subject', 'CarePlan:instantiates-canonical', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:instantiates-canonical', 'Communication:part-of', 'CommunicationRequest:based-on', 'Composition:entry', 'Composition:subject', 'Condition:evidence-detail', 'Consent:data', 'Contract:subject', 'DetectedIssue:implicated', 'DeviceRequest:based-on', 'DeviceRequest:prior-request', 'DocumentManifest:item', 'DocumentManifest:related-ref', 'DocumentReference:related', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'FamilyMemberHistory:instantiates-canonical', 'ImmunizationRecommendation:information', 'ImplementationGuide:resource', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:item', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'MessageHeader:focus', 'Observation:focus', 'OperationDefinition:base', 'PaymentNotice:request', 'PaymentNotice:response', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'Procedure:instantiates-canonical', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:subject', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'Task:based-on', 'Task:focus', 'Task:subject', 'VerificationResult:target']
 """``Type:param`` pairs that can point at a OperationDefinition, for ``_revinclude``."""
+
+OperationDefinitionHasVia = Literal['base', 'based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'instantiates-canonical', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
+"""Reference parameters (of any type) that can point at a OperationDefinition: the links of ``has``."""
 
 
 class OperationDefinitionParams(Params[_Q]):
@@ -308,9 +315,13 @@ class OperationDefinitionQuery(Query["OperationDefinition", _E], OperationDefini
 
     resource_type = 'OperationDefinition'
 
-    def sort(self, *keys: OperationDefinitionSortKey) -> Self:
-        """``_sort``: by these keys in order; ``-key`` sorts descending."""
+    def sort(self, *keys: OperationDefinitionSortKey | SortBy["OperationDefinitionQuery[_E]"]) -> Self:
+        """``_sort``: by these keys in order: ``q.sort(q.date.desc(), q.status)`` or wire codes (``"-date"``)."""
         return self._sort(keys)
+
+    def has(self, source: Callable[[Root[Self], str], _P], via: OperationDefinitionHasVia) -> _P:
+        """``_has``: OperationDefinitions that resources of another type point at through ``via``: ``has(ObservationParams, "subject").code("1234-5")``."""
+        return self._has(source, via)
 
     def include(self, param: OperationDefinitionInclude, target: OperationDefinitionIncludeTarget | None = None, *, iterate: bool = False) -> Self:
         """``_include=OperationDefinition:param[:target]``: add what ``param`` points at (``:iterate`` recurses)."""

@@ -17,6 +17,7 @@ from clinikfhir.search._query import Query
 
 if TYPE_CHECKING:
     from clinikfhir.models import Parameters
+    from clinikfhir.search._params import SortBy
 
 _Q = TypeVar("_Q")
 _E = TypeVar("_E", default=None, covariant=True)
@@ -109,6 +110,6 @@ class ParametersQuery(Query["Parameters", _E], ParametersParams["ParametersQuery
 
     resource_type = 'Parameters'
 
-    def sort(self, *keys: ParametersSortKey) -> Self:
-        """``_sort``: by these keys in order; ``-key`` sorts descending."""
+    def sort(self, *keys: ParametersSortKey | SortBy["ParametersQuery[_E]"]) -> Self:
+        """``_sort``: by these keys in order: ``q.sort(q.date.desc(), q.status)`` or wire codes (``"-date"``)."""
         return self._sort(keys)

@@ -22,10 +22,14 @@ from ._refs.reforganization import RefOrganization
 from ._refs.refpractitioner import RefPractitioner
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from clinikfhir.models import PractitionerRole
+    from clinikfhir.search._params import Root, SortBy
 
 _Q = TypeVar("_Q")
 _E = TypeVar("_E", default=None, covariant=True)
+_P = TypeVar("_P")
 
 PractitionerRoleSortKey = Literal['_content', '-_content', '_id', '-_id', '_lastUpdated', '-_lastUpdated', '_profile', '-_profile', '_query', '-_query', '_security', '-_security', '_source', '-_source', '_tag', '-_tag', '_text', '-_text', 'active', '-active', 'date', '-date', 'email', '-email', 'endpoint', '-endpoint', 'identifier', '-identifier', 'location', '-location', 'organization', '-organization', 'phone', '-phone', 'practitioner', '-practitioner', 'role', '-role', 'service', '-service', 'specialty', '-specialty', 'telecom', '-telecom']
 """A ``_sort`` key of PractitionerRole: a parameter code, ``-`` first for descending."""
@@ -38,6 +42,9 @@ PractitionerRoleIncludeTarget = Literal['Endpoint', 'HealthcareService', 'Locati
 
 PractitionerRoleRevInclude = Literal['Account:subject', 'ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'AdverseEvent:recorder', 'AllergyIntolerance:asserter', 'AllergyIntolerance:recorder', 'Appointment:actor', 'Appointment:supporting-info', 'AppointmentResponse:actor', 'AuditEvent:agent', 'AuditEvent:entity', 'AuditEvent:source', 'Basic:author', 'Basic:subject', 'CarePlan:performer', 'CareTeam:participant', 'ChargeItem:enterer', 'ChargeItem:performer-actor', 'Claim:care-team', 'Claim:enterer', 'Claim:payee', 'Claim:provider', 'ClaimResponse:requestor', 'ClinicalImpression:assessor', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:part-of', 'Communication:recipient', 'Communication:sender', 'CommunicationRequest:based-on', 'CommunicationRequest:recipient', 'CommunicationRequest:requester', 'CommunicationRequest:sender', 'Composition:attester', 'Composition:author', 'Composition:entry', 'Composition:subject', 'Condition:asserter', 'Condition:evidence-detail', 'Consent:actor', 'Consent:consentor', 'Consent:data', 'Contract:signer', 'Contract:subject', 'CoverageEligibilityRequest:enterer', 'CoverageEligibilityRequest:provider', 'CoverageEligibilityResponse:requestor', 'DetectedIssue:author', 'DetectedIssue:implicated', 'DeviceRequest:based-on', 'DeviceRequest:performer', 'DeviceRequest:prior-request', 'DeviceRequest:requester', 'DiagnosticReport:performer', 'DiagnosticReport:results-interpreter', 'DocumentManifest:author', 'DocumentManifest:item', 'DocumentManifest:recipient', 'DocumentManifest:related-ref', 'DocumentReference:authenticator', 'DocumentReference:author', 'DocumentReference:related', 'Encounter:participant', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'ExplanationOfBenefit:care-team', 'ExplanationOfBenefit:enterer', 'ExplanationOfBenefit:payee', 'ExplanationOfBenefit:provider', 'Flag:author', 'Group:managing-entity', 'Group:member', 'ImagingStudy:interpreter', 'ImagingStudy:performer', 'ImagingStudy:referrer', 'Immunization:performer', 'ImmunizationRecommendation:information', 'ImplementationGuide:resource', 'Invoice:participant', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:author', 'Linkage:item', 'Linkage:source', 'List:item', 'List:source', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'MeasureReport:reporter', 'MeasureReport:subject', 'Media:operator', 'Media:subject', 'MedicationAdministration:performer', 'MedicationDispense:performer', 'MedicationDispense:responsibleparty', 'MedicationRequest:intended-performer', 'MedicationRequest:requester', 'MedicationStatement:source', 'MessageHeader:author', 'MessageHeader:enterer', 'MessageHeader:focus', 'MessageHeader:receiver', 'MessageHeader:responsible', 'MessageHeader:sender', 'NutritionOrder:provider', 'Observation:focus', 'Observation:performer', 'Patient:general-practitioner', 'PaymentNotice:provider', 'PaymentNotice:request', 'PaymentNotice:response', 'PaymentReconciliation:requestor', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'Procedure:performer', 'Provenance:agent', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:author', 'QuestionnaireResponse:source', 'QuestionnaireResponse:subject', 'RequestGroup:author', 'RequestGroup:participant', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'ResearchStudy:principalinvestigator', 'RiskAssessment:performer', 'Schedule:actor', 'ServiceRequest:performer', 'ServiceRequest:requester', 'Specimen:collector', 'SupplyDelivery:receiver', 'SupplyDelivery:supplier', 'SupplyRequest:requester', 'Task:based-on', 'Task:focus', 'Task:owner', 'Task:requester', 'Task:subject', 'VerificationResult:target', 'VisionPrescription:prescriber']
 """``Type:param`` pairs that can point at a PractitionerRole, for ``_revinclude``."""
+
+PractitionerRoleHasVia = Literal['actor', 'agent', 'asserter', 'assessor', 'attester', 'authenticator', 'author', 'based-on', 'care-team', 'collector', 'composed-of', 'consentor', 'data', 'depends-on', 'derived-from', 'enterer', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'general-practitioner', 'implicated', 'information', 'intended-performer', 'interpreter', 'item', 'managing-entity', 'member', 'operator', 'owner', 'part-of', 'participant', 'payee', 'performer', 'performer-actor', 'predecessor', 'prescriber', 'principalinvestigator', 'prior-request', 'provider', 'receiver', 'recipient', 'recorder', 'referrer', 'related', 'related-ref', 'reporter', 'request', 'requester', 'requestor', 'resource', 'response', 'responsible', 'responsibleparty', 'results-interpreter', 'sender', 'signer', 'source', 'subject', 'successor', 'supplier', 'supporting-info', 'target']
+"""Reference parameters (of any type) that can point at a PractitionerRole: the links of ``has``."""
 
 
 class PractitionerRoleParams(Params[_Q]):
@@ -238,9 +245,13 @@ class PractitionerRoleQuery(Query["PractitionerRole", _E], PractitionerRoleParam
 
     resource_type = 'PractitionerRole'
 
-    def sort(self, *keys: PractitionerRoleSortKey) -> Self:
-        """``_sort``: by these keys in order; ``-key`` sorts descending."""
+    def sort(self, *keys: PractitionerRoleSortKey | SortBy["PractitionerRoleQuery[_E]"]) -> Self:
+        """``_sort``: by these keys in order: ``q.sort(q.date.desc(), q.status)`` or wire codes (``"-date"``)."""
         return self._sort(keys)
+
+    def has(self, source: Callable[[Root[Self], str], _P], via: PractitionerRoleHasVia) -> _P:
+        """``_has``: PractitionerRoles that resources of another type point at through ``via``: ``has(ObservationParams, "subject").code("1234-5")``."""
+        return self._has(source, via)
 
     def include(self, param: PractitionerRoleInclude, target: PractitionerRoleIncludeTarget | None = None, *, iterate: bool = False) -> Self:
         """``_include=PractitionerRole:param[:target]``: add what ``param`` points at (``:iterate`` recurses)."""

@@ -25,10 +25,14 @@ from ._refs.refpatient import RefPatient
 from ._refs.refquestionnaire import RefQuestionnaire
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from clinikfhir.models import QuestionnaireResponse
+    from clinikfhir.search._params import Root, SortBy
 
 _Q = TypeVar("_Q")
 _E = TypeVar("_E", default=None, covariant=True)
+_P = TypeVar("_P")
 
 QuestionnaireResponseSortKey = Literal['_content', '-_content', '_id', '-_id', '_lastUpdated', '-_lastUpdated', '_profile', '-_profile', '_query', '-_query', '_security', '-_security', '_source', '-_source', '_tag', '-_tag', '_text', '-_text', 'author', '-author', 'authored', '-authored', 'based-on', '-based-on', 'encounter', '-encounter', 'identifier', '-identifier', 'part-of', '-part-of', 'patient', '-patient', 'questionnaire', '-questionnaire', 'source', '-source', 'status', '-status', 'subject', '-subject']
 """A ``_sort`` key of QuestionnaireResponse: a parameter code, ``-`` first for descending."""
@@ -41,6 +45,9 @@ QuestionnaireResponseIncludeTarget = Literal['Account', 'ActivityDefinition', 'A
 
 QuestionnaireResponseRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'Appointment:supporting-info', 'AuditEvent:entity', 'Basic:subject', 'ClinicalImpression:investigation', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:part-of', 'CommunicationRequest:based-on', 'Composition:entry', 'Composition:subject', 'Condition:evidence-detail', 'Consent:data', 'Consent:source-reference', 'Contract:subject', 'DetectedIssue:implicated', 'DeviceRequest:based-on', 'DeviceRequest:prior-request', 'DocumentManifest:item', 'DocumentManifest:related-ref', 'DocumentReference:related', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'ImmunizationRecommendation:information', 'ImplementationGuide:resource', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:item', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'MessageHeader:focus', 'Observation:derived-from', 'Observation:focus', 'Observation:has-member', 'PaymentNotice:request', 'PaymentNotice:response', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:subject', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'Task:based-on', 'Task:focus', 'Task:subject', 'VerificationResult:target']
 """``Type:param`` pairs that can point at a QuestionnaireResponse, for ``_revinclude``."""
+
+QuestionnaireResponseHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'has-member', 'implicated', 'information', 'investigation', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'source-reference', 'subject', 'successor', 'supporting-info', 'target']
+"""Reference parameters (of any type) that can point at a QuestionnaireResponse: the links of ``has``."""
 
 
 class QuestionnaireResponseParams(Params[_Q]):
@@ -231,9 +238,13 @@ class QuestionnaireResponseQuery(Query["QuestionnaireResponse", _E], Questionnai
 
     resource_type = 'QuestionnaireResponse'
 
-    def sort(self, *keys: QuestionnaireResponseSortKey) -> Self:
-        """``_sort``: by these keys in order; ``-key`` sorts descending."""
+    def sort(self, *keys: QuestionnaireResponseSortKey | SortBy["QuestionnaireResponseQuery[_E]"]) -> Self:
+        """``_sort``: by these keys in order: ``q.sort(q.date.desc(), q.status)`` or wire codes (``"-date"``)."""
         return self._sort(keys)
+
+    def has(self, source: Callable[[Root[Self], str], _P], via: QuestionnaireResponseHasVia) -> _P:
+        """``_has``: QuestionnaireResponses that resources of another type point at through ``via``: ``has(ObservationParams, "subject").code("1234-5")``."""
+        return self._has(source, via)
 
     def include(self, param: QuestionnaireResponseInclude, target: QuestionnaireResponseIncludeTarget | None = None, *, iterate: bool = False) -> Self:
         """``_include=QuestionnaireResponse:param[:target]``: add what ``param`` points at (``:iterate`` recurses)."""

@@ -18,10 +18,14 @@ from clinikfhir.search._query import Query
 from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from clinikfhir.models import RelatedPerson
+    from clinikfhir.search._params import Root, SortBy
 
 _Q = TypeVar("_Q")
 _E = TypeVar("_E", default=None, covariant=True)
+_P = TypeVar("_P")
 
 RelatedPersonSortKey = Literal['_content', '-_content', '_id', '-_id', '_lastUpdated', '-_lastUpdated', '_profile', '-_profile', '_query', '-_query', '_security', '-_security', '_source', '-_source', '_tag', '-_tag', '_text', '-_text', 'active', '-active', 'address', '-address', 'address-city', '-address-city', 'address-country', '-address-country', 'address-postalcode', '-address-postalcode', 'address-state', '-address-state', 'address-use', '-address-use', 'birthdate', '-birthdate', 'email', '-email', 'gender', '-gender', 'identifier', '-identifier', 'name', '-name', 'patient', '-patient', 'phone', '-phone', 'phonetic', '-phonetic', 'relationship', '-relationship', 'telecom', '-telecom']
 """A ``_sort`` key of RelatedPerson: a parameter code, ``-`` first for descending."""
@@ -34,6 +38,9 @@ RelatedPersonIncludeTarget = Literal['Patient']
 
 RelatedPersonRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'AdverseEvent:recorder', 'AdverseEvent:subject', 'AllergyIntolerance:asserter', 'AllergyIntolerance:recorder', 'Appointment:actor', 'Appointment:supporting-info', 'AppointmentResponse:actor', 'AuditEvent:agent', 'AuditEvent:entity', 'AuditEvent:source', 'Basic:author', 'Basic:subject', 'CarePlan:performer', 'CareTeam:participant', 'ChargeItem:enterer', 'ChargeItem:performer-actor', 'Claim:payee', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:part-of', 'Communication:recipient', 'Communication:sender', 'CommunicationRequest:based-on', 'CommunicationRequest:recipient', 'CommunicationRequest:requester', 'CommunicationRequest:sender', 'Composition:attester', 'Composition:author', 'Composition:entry', 'Composition:subject', 'Condition:asserter', 'Condition:evidence-detail', 'Consent:actor', 'Consent:consentor', 'Consent:data', 'Contract:signer', 'Contract:subject', 'Coverage:payor', 'Coverage:policy-holder', 'Coverage:subscriber', 'DetectedIssue:implicated', 'DeviceRequest:based-on', 'DeviceRequest:performer', 'DeviceRequest:prior-request', 'DocumentManifest:author', 'DocumentManifest:item', 'DocumentManifest:recipient', 'DocumentManifest:related-ref', 'DocumentReference:author', 'DocumentReference:related', 'Encounter:participant', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'ExplanationOfBenefit:payee', 'Group:managing-entity', 'ImagingStudy:performer', 'ImmunizationRecommendation:information', 'ImplementationGuide:resource', 'Invoice:participant', 'Invoice:recipient', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:item', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'MeasureReport:subject', 'Media:operator', 'MedicationAdministration:performer', 'MedicationDispense:performer', 'MedicationRequest:intended-performer', 'MedicationRequest:requester', 'MedicationStatement:source', 'MessageHeader:focus', 'Observation:focus', 'Observation:performer', 'Patient:link', 'PaymentNotice:request', 'PaymentNotice:response', 'Person:link', 'Person:relatedperson', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'Procedure:performer', 'Provenance:agent', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:author', 'QuestionnaireResponse:source', 'QuestionnaireResponse:subject', 'RequestGroup:participant', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'Schedule:actor', 'ServiceRequest:performer', 'ServiceRequest:requester', 'SupplyRequest:requester', 'Task:based-on', 'Task:focus', 'Task:owner', 'Task:requester', 'Task:subject', 'VerificationResult:target']
 """``Type:param`` pairs that can point at a RelatedPerson, for ``_revinclude``."""
+
+RelatedPersonHasVia = Literal['actor', 'agent', 'asserter', 'attester', 'author', 'based-on', 'composed-of', 'consentor', 'data', 'depends-on', 'derived-from', 'enterer', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'intended-performer', 'item', 'link', 'managing-entity', 'operator', 'owner', 'part-of', 'participant', 'payee', 'payor', 'performer', 'performer-actor', 'policy-holder', 'predecessor', 'prior-request', 'recipient', 'recorder', 'related', 'related-ref', 'relatedperson', 'request', 'requester', 'resource', 'response', 'sender', 'signer', 'source', 'subject', 'subscriber', 'successor', 'supporting-info', 'target']
+"""Reference parameters (of any type) that can point at a RelatedPerson: the links of ``has``."""
 
 
 class RelatedPersonParams(Params[_Q]):
@@ -258,9 +265,13 @@ class RelatedPersonQuery(Query["RelatedPerson", _E], RelatedPersonParams["Relate
 
     resource_type = 'RelatedPerson'
 
-    def sort(self, *keys: RelatedPersonSortKey) -> Self:
-        """``_sort``: by these keys in order; ``-key`` sorts descending."""
+    def sort(self, *keys: RelatedPersonSortKey | SortBy["RelatedPersonQuery[_E]"]) -> Self:
+        """``_sort``: by these keys in order: ``q.sort(q.date.desc(), q.status)`` or wire codes (``"-date"``)."""
         return self._sort(keys)
+
+    def has(self, source: Callable[[Root[Self], str], _P], via: RelatedPersonHasVia) -> _P:
+        """``_has``: RelatedPersons that resources of another type point at through ``via``: ``has(ObservationParams, "subject").code("1234-5")``."""
+        return self._has(source, via)
 
     def include(self, param: RelatedPersonInclude, target: RelatedPersonIncludeTarget | None = None, *, iterate: bool = False) -> Self:
         """``_include=RelatedPerson:param[:target]``: add what ``param`` points at (``:iterate`` recurses)."""

@@ -23,10 +23,14 @@ from ._refs.refgrouppatient import RefGroupPatient
 from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from clinikfhir.models import RequestGroup
+    from clinikfhir.search._params import Root, SortBy
 
 _Q = TypeVar("_Q")
 _E = TypeVar("_E", default=None, covariant=True)
+_P = TypeVar("_P")
 
 RequestGroupSortKey = Literal['_content', '-_content', '_id', '-_id', '_lastUpdated', '-_lastUpdated', '_profile', '-_profile', '_query', '-_query', '_security', '-_security', '_source', '-_source', '_tag', '-_tag', '_text', '-_text', 'author', '-author', 'authored', '-authored', 'code', '-code', 'encounter', '-encounter', 'group-identifier', '-group-identifier', 'identifier', '-identifier', 'instantiates-canonical', '-instantiates-canonical', 'instantiates-uri', '-instantiates-uri', 'intent', '-intent', 'participant', '-participant', 'patient', '-patient', 'priority', '-priority', 'status', '-status', 'subject', '-subject']
 """A ``_sort`` key of RequestGroup: a parameter code, ``-`` first for descending."""
@@ -39,6 +43,9 @@ RequestGroupIncludeTarget = Literal['Device', 'Encounter', 'Group', 'Patient', '
 
 RequestGroupRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'Appointment:supporting-info', 'AuditEvent:entity', 'Basic:subject', 'CarePlan:activity-reference', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:part-of', 'CommunicationRequest:based-on', 'Composition:entry', 'Composition:subject', 'Condition:evidence-detail', 'Consent:data', 'Contract:subject', 'DetectedIssue:implicated', 'DeviceRequest:based-on', 'DeviceRequest:prior-request', 'DocumentManifest:item', 'DocumentManifest:related-ref', 'DocumentReference:related', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'ImmunizationRecommendation:information', 'ImplementationGuide:resource', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:item', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'MessageHeader:focus', 'Observation:focus', 'PaymentNotice:request', 'PaymentNotice:response', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:subject', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'Task:based-on', 'Task:focus', 'Task:subject', 'VerificationResult:target']
 """``Type:param`` pairs that can point at a RequestGroup, for ``_revinclude``."""
+
+RequestGroupHasVia = Literal['activity-reference', 'based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
+"""Reference parameters (of any type) that can point at a RequestGroup: the links of ``has``."""
 
 
 class RequestGroupParams(Params[_Q]):
@@ -247,9 +254,13 @@ class RequestGroupQuery(Query["RequestGroup", _E], RequestGroupParams["RequestGr
 
     resource_type = 'RequestGroup'
 
-    def sort(self, *keys: RequestGroupSortKey) -> Self:
-        """``_sort``: by these keys in order; ``-key`` sorts descending."""
+    def sort(self, *keys: RequestGroupSortKey | SortBy["RequestGroupQuery[_E]"]) -> Self:
+        """``_sort``: by these keys in order: ``q.sort(q.date.desc(), q.status)`` or wire codes (``"-date"``)."""
         return self._sort(keys)
+
+    def has(self, source: Callable[[Root[Self], str], _P], via: RequestGroupHasVia) -> _P:
+        """``_has``: RequestGroups that resources of another type point at through ``via``: ``has(ObservationParams, "subject").code("1234-5")``."""
+        return self._has(source, via)
 
     def include(self, param: RequestGroupInclude, target: RequestGroupIncludeTarget | None = None, *, iterate: bool = False) -> Self:
         """``_include=RequestGroup:param[:target]``: add what ``param`` points at (``:iterate`` recurses)."""

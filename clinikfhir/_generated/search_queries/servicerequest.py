@@ -26,10 +26,14 @@ from ._refs.refservicerequest import RefServiceRequest
 from ._refs.refspecimen import RefSpecimen
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from clinikfhir.models import ServiceRequest
+    from clinikfhir.search._params import Root, SortBy
 
 _Q = TypeVar("_Q")
 _E = TypeVar("_E", default=None, covariant=True)
+_P = TypeVar("_P")
 
 ServiceRequestSortKey = Literal['_content', '-_content', '_id', '-_id', '_lastUpdated', '-_lastUpdated', '_profile', '-_profile', '_query', '-_query', '_security', '-_security', '_source', '-_source', '_tag', '-_tag', '_text', '-_text', 'authored', '-authored', 'based-on', '-based-on', 'body-site', '-body-site', 'category', '-category', 'code', '-code', 'encounter', '-encounter', 'identifier', '-identifier', 'instantiates-canonical', '-instantiates-canonical', 'instantiates-uri', '-instantiates-uri', 'intent', '-intent', 'occurrence', '-occurrence', 'patient', '-patient', 'performer', '-performer', 'performer-type', '-performer-type', 'priority', '-priority', 'replaces', '-replaces', 'requester', '-requester', 'requisition', '-requisition', 'specimen', '-specimen', 'status', '-status', 'subject', '-subject']
 """A ``_sort`` key of ServiceRequest: a parameter code, ``-`` first for descending."""
@@ -42,6 +46,9 @@ ServiceRequestIncludeTarget = Literal['ActivityDefinition', 'CarePlan', 'CareTea
 
 ServiceRequestRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'Appointment:based-on', 'Appointment:supporting-info', 'AuditEvent:entity', 'Basic:subject', 'CarePlan:activity-reference', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:part-of', 'CommunicationRequest:based-on', 'Composition:entry', 'Composition:subject', 'Condition:evidence-detail', 'Consent:data', 'Contract:subject', 'DetectedIssue:implicated', 'DeviceRequest:based-on', 'DeviceRequest:prior-request', 'DiagnosticReport:based-on', 'DocumentManifest:item', 'DocumentManifest:related-ref', 'DocumentReference:related', 'Encounter:based-on', 'EpisodeOfCare:incoming-referral', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'ImagingStudy:basedon', 'ImmunizationRecommendation:information', 'ImplementationGuide:resource', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:item', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'Media:based-on', 'MessageHeader:focus', 'Observation:based-on', 'Observation:focus', 'PaymentNotice:request', 'PaymentNotice:response', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'Procedure:based-on', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:based-on', 'QuestionnaireResponse:subject', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'ServiceRequest:based-on', 'ServiceRequest:replaces', 'Task:based-on', 'Task:focus', 'Task:subject', 'VerificationResult:target']
 """``Type:param`` pairs that can point at a ServiceRequest, for ``_revinclude``."""
+
+ServiceRequestHasVia = Literal['activity-reference', 'based-on', 'basedon', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'incoming-referral', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'replaces', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
+"""Reference parameters (of any type) that can point at a ServiceRequest: the links of ``has``."""
 
 
 class ServiceRequestParams(Params[_Q]):
@@ -314,9 +321,13 @@ class ServiceRequestQuery(Query["ServiceRequest", _E], ServiceRequestParams["Ser
 
     resource_type = 'ServiceRequest'
 
-    def sort(self, *keys: ServiceRequestSortKey) -> Self:
-        """``_sort``: by these keys in order; ``-key`` sorts descending."""
+    def sort(self, *keys: ServiceRequestSortKey | SortBy["ServiceRequestQuery[_E]"]) -> Self:
+        """``_sort``: by these keys in order: ``q.sort(q.date.desc(), q.status)`` or wire codes (``"-date"``)."""
         return self._sort(keys)
+
+    def has(self, source: Callable[[Root[Self], str], _P], via: ServiceRequestHasVia) -> _P:
+        """``_has``: ServiceRequests that resources of another type point at through ``via``: ``has(ObservationParams, "subject").code("1234-5")``."""
+        return self._has(source, via)
 
     def include(self, param: ServiceRequestInclude, target: ServiceRequestIncludeTarget | None = None, *, iterate: bool = False) -> Self:
         """``_include=ServiceRequest:param[:target]``: add what ``param`` points at (``:iterate`` recurses)."""

@@ -19,11 +19,15 @@ from ._refs.refstructuredefinition import RefStructureDefinition
 from ._refs.refvalueset import RefValueSet
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from clinikfhir.models import StructureDefinition
+    from clinikfhir.search._params import Root, SortBy
     from clinikfhir.search._params import QuantityArg, TokenArg
 
 _Q = TypeVar("_Q")
 _E = TypeVar("_E", default=None, covariant=True)
+_P = TypeVar("_P")
 
 StructureDefinitionSortKey = Literal['_content', '-_content', '_id', '-_id', '_lastUpdated', '-_lastUpdated', '_profile', '-_profile', '_query', '-_query', '_security', '-_security', '_source', '-_source', '_tag', '-_tag', '_text', '-_text', 'abstract', '-abstract', 'base', '-base', 'base-path', '-base-path', 'context', '-context', 'context-quantity', '-context-quantity', 'context-type', '-context-type', 'date', '-date', 'derivation', '-derivation', 'description', '-description', 'experimental', '-experimental', 'ext-context', '-ext-context', 'identifier', '-identifier', 'jurisdiction', '-jurisdiction', 'keyword', '-keyword', 'kind', '-kind', 'name', '-name', 'path', '-path', 'publisher', '-publisher', 'status', '-status', 'title', '-title', 'type', '-type', 'url', '-url', 'valueset', '-valueset', 'version', '-version']
 """A ``_sort`` key of StructureDefinition: a parameter code, ``-`` first for descending."""
@@ -36,6 +40,9 @@ StructureDefinitionIncludeTarget = Literal['StructureDefinition', 'ValueSet']
 
 StructureDefinitionRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'Appointment:supporting-info', 'AuditEvent:entity', 'Basic:subject', 'CapabilityStatement:resource-profile', 'CapabilityStatement:supported-profile', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:part-of', 'CommunicationRequest:based-on', 'Composition:entry', 'Composition:subject', 'Condition:evidence-detail', 'Consent:data', 'Contract:subject', 'DetectedIssue:implicated', 'DeviceRequest:based-on', 'DeviceRequest:prior-request', 'DocumentManifest:item', 'DocumentManifest:related-ref', 'DocumentReference:related', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'ImmunizationRecommendation:information', 'ImplementationGuide:global', 'ImplementationGuide:resource', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:item', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'MessageHeader:focus', 'Observation:focus', 'OperationDefinition:input-profile', 'OperationDefinition:output-profile', 'PaymentNotice:request', 'PaymentNotice:response', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:subject', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'StructureDefinition:base', 'Task:based-on', 'Task:focus', 'Task:subject', 'VerificationResult:target']
 """``Type:param`` pairs that can point at a StructureDefinition, for ``_revinclude``."""
+
+StructureDefinitionHasVia = Literal['base', 'based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'global', 'implicated', 'information', 'input-profile', 'item', 'output-profile', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'resource-profile', 'response', 'source', 'subject', 'successor', 'supported-profile', 'supporting-info', 'target']
+"""Reference parameters (of any type) that can point at a StructureDefinition: the links of ``has``."""
 
 
 class StructureDefinitionParams(Params[_Q]):
@@ -338,9 +345,13 @@ class StructureDefinitionQuery(Query["StructureDefinition", _E], StructureDefini
 
     resource_type = 'StructureDefinition'
 
-    def sort(self, *keys: StructureDefinitionSortKey) -> Self:
-        """``_sort``: by these keys in order; ``-key`` sorts descending."""
+    def sort(self, *keys: StructureDefinitionSortKey | SortBy["StructureDefinitionQuery[_E]"]) -> Self:
+        """``_sort``: by these keys in order: ``q.sort(q.date.desc(), q.status)`` or wire codes (``"-date"``)."""
         return self._sort(keys)
+
+    def has(self, source: Callable[[Root[Self], str], _P], via: StructureDefinitionHasVia) -> _P:
+        """``_has``: StructureDefinitions that resources of another type point at through ``via``: ``has(ObservationParams, "subject").code("1234-5")``."""
+        return self._has(source, via)
 
     def include(self, param: StructureDefinitionInclude, target: StructureDefinitionIncludeTarget | None = None, *, iterate: bool = False) -> Self:
         """``_include=StructureDefinition:param[:target]``: add what ``param`` points at (``:iterate`` recurses)."""

@@ -23,10 +23,14 @@ from ._refs.refpatient import RefPatient
 from ._refs.reftask import RefTask
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from clinikfhir.models import Task
+    from clinikfhir.search._params import Root, SortBy
 
 _Q = TypeVar("_Q")
 _E = TypeVar("_E", default=None, covariant=True)
+_P = TypeVar("_P")
 
 TaskSortKey = Literal['_content', '-_content', '_id', '-_id', '_lastUpdated', '-_lastUpdated', '_profile', '-_profile', '_query', '-_query', '_security', '-_security', '_source', '-_source', '_tag', '-_tag', '_text', '-_text', 'authored-on', '-authored-on', 'based-on', '-based-on', 'business-status', '-business-status', 'code', '-code', 'encounter', '-encounter', 'focus', '-focus', 'group-identifier', '-group-identifier', 'identifier', '-identifier', 'intent', '-intent', 'modified', '-modified', 'owner', '-owner', 'part-of', '-part-of', 'patient', '-patient', 'performer', '-performer', 'period', '-period', 'priority', '-priority', 'requester', '-requester', 'status', '-status', 'subject', '-subject']
 """A ``_sort`` key of Task: a parameter code, ``-`` first for descending."""
@@ -39,6 +43,9 @@ TaskIncludeTarget = Literal['Account', 'ActivityDefinition', 'AdverseEvent', 'Al
 
 TaskRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'Appointment:supporting-info', 'AuditEvent:entity', 'Basic:subject', 'CarePlan:activity-reference', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:part-of', 'CommunicationRequest:based-on', 'Composition:entry', 'Composition:subject', 'Condition:evidence-detail', 'Consent:data', 'Contract:subject', 'DetectedIssue:implicated', 'DeviceRequest:based-on', 'DeviceRequest:prior-request', 'DocumentManifest:item', 'DocumentManifest:related-ref', 'DocumentReference:related', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'ImagingStudy:basedon', 'ImmunizationRecommendation:information', 'ImplementationGuide:resource', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:item', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'MessageHeader:focus', 'Observation:focus', 'PaymentNotice:request', 'PaymentNotice:response', 'PaymentReconciliation:request', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:subject', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'Task:based-on', 'Task:focus', 'Task:part-of', 'Task:subject', 'VerificationResult:target']
 """``Type:param`` pairs that can point at a Task, for ``_revinclude``."""
+
+TaskHasVia = Literal['activity-reference', 'based-on', 'basedon', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
+"""Reference parameters (of any type) that can point at a Task: the links of ``has``."""
 
 
 class TaskParams(Params[_Q]):
@@ -293,9 +300,13 @@ class TaskQuery(Query["Task", _E], TaskParams["TaskQuery[_E]"]):
 
     resource_type = 'Task'
 
-    def sort(self, *keys: TaskSortKey) -> Self:
-        """``_sort``: by these keys in order; ``-key`` sorts descending."""
+    def sort(self, *keys: TaskSortKey | SortBy["TaskQuery[_E]"]) -> Self:
+        """``_sort``: by these keys in order: ``q.sort(q.date.desc(), q.status)`` or wire codes (``"-date"``)."""
         return self._sort(keys)
+
+    def has(self, source: Callable[[Root[Self], str], _P], via: TaskHasVia) -> _P:
+        """``_has``: Tasks that resources of another type point at through ``via``: ``has(ObservationParams, "subject").code("1234-5")``."""
+        return self._has(source, via)
 
     def include(self, param: TaskInclude, target: TaskIncludeTarget | None = None, *, iterate: bool = False) -> Self:
         """``_include=Task:param[:target]``: add what ``param`` points at (``:iterate`` recurses)."""
