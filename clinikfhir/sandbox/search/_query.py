@@ -22,9 +22,17 @@ from decimal import Decimal
 from typing import Any
 
 from clinikfhir._generated.search_parameters import SEARCH_PARAMETERS, ParamDef
-from clinikfhir._wire import TENANT_SYSTEM
-from clinikfhir.errors import InvalidArgumentError
-from clinikfhir.search import split_unescaped, unescape
+from clinikfhir._syntax import (
+    RESULT_PARAMETERS as R4_RESULT_PARAMETERS,
+)
+from clinikfhir._syntax import (
+    Link,
+    SearchSyntaxError,
+    parse_name,
+    split_unescaped,
+    tenant_tag_refusal,
+    unescape,
+)
 
 from ._index import local_reference
 from ._model import SearchError, SearchResult
@@ -71,7 +79,7 @@ def check_escapes(name: str, value: str) -> None:
         return
     try:
         unescape(value)
-    except InvalidArgumentError:
+    except SearchSyntaxError:
         raise SearchError(
             400, "INVALID_PARAMETER", f"Invalid escape in the value of search parameter '{name[:100]}'"
         ) from None
@@ -187,11 +195,17 @@ class Compiler:
 
     def term(self, rtype: str, name: str, value: str, alias: str) -> _Sql | None:
         """One AND-term (a parameter and its comma-separated OR values) on ``alias``.id."""
-        if name.startswith("_has:"):
-            return self._has(rtype, name, value, alias)
-        if "." in name:
-            return self._chain(rtype, name, value, alias)
-        code, _, modifier = name.partition(":")
+        try:
+            parsed = parse_name(name)
+        except SearchSyntaxError as err:
+            self.unsupported(name, str(err).split(" '", 1)[0].capitalize())
+            return None
+        if parsed.links:
+            link = parsed.links[0]
+            if link.kind == "has":
+                return self._has(rtype, name, link, parsed.rest, value, alias)
+            return self._chain(rtype, name, link, parsed.rest, value, alias)
+        code, modifier = parsed.code, parsed.modifier
         if code == "_list":
             return self._list(rtype, name, modifier, value, alias)
         if code == "_lastUpdated":
@@ -489,8 +503,6 @@ class Compiler:
             return _Sql(f"{x}.system IS ? AND {x}.code = ? AND {x}.text = ?", [tsys or None, tcode, val])
         if len(pieces) > 2:
             raise _bad_value(name)
-        if pdef.code in ("_tag", "_security") or name.startswith("_tag"):
-            self._tenant_guard(pdef, modifier, pieces)
         if len(pieces) == 1:
             code = unescape(pieces[0])
             if not code:
@@ -504,14 +516,6 @@ class Compiler:
         if not code:
             return _Sql(f"{x}.system = ?", [system])
         return _Sql(f"{x}.system = ? AND {x}.code = ?", [system, code])
-
-    def _tenant_guard(self, pdef: ParamDef, modifier: str, pieces: list[str]) -> None:
-        if pdef.code != "_tag":
-            return
-        system = unescape(pieces[0]) if len(pieces) == 2 else None
-        code = unescape(pieces[-1])
-        if system == TENANT_SYSTEM and (modifier in ("not", "not-in", "text") or code != self.tenant):
-            raise SearchError(403, "TENANT_CONFLICT", "The _tag parameter names another tenant or negates the tenant")
 
     def _in_value_set(self, name: str, url: str, x: str) -> _Sql:
         from ._valuesets import value_set_codes
@@ -619,39 +623,41 @@ class Compiler:
         return _Sql(f"{x}.ref_id = ?", [ref])
 
     # -- chains, _has, composites --------------------------------------------------------------
-    def _chain(self, rtype: str, name: str, value: str, alias: str) -> _Sql | None:
-        head, _, tail = name.partition(".")
-        code, _, type_mod = head.partition(":")
-        pdef = SEARCH_PARAMETERS.get(rtype, {}).get(code)
+    def _chain(self, rtype: str, name: str, link: Link, tail: str, value: str, alias: str) -> _Sql | None:
+        """``ref[:Type].tail``: resources whose reference ``ref`` points at a ``Type`` matching ``tail``."""
+        pdef = SEARCH_PARAMETERS.get(rtype, {}).get(link.code)
         if pdef is None or pdef.type != "reference":
             self.unsupported(name, f"Unknown chained search parameter for {rtype}")
             return None
-        targets = [type_mod] if type_mod else list(pdef.targets)
-        if type_mod and type_mod not in pdef.targets:
+        targets = [link.type] if link.type else list(pdef.targets)
+        if link.type and link.type not in pdef.targets:
             self.unsupported(name, "Chain target type not allowed")
             return None
-        inner_code = tail.split(".")[0].split(":")[0]
-        usable = [t for t in targets if tail.startswith("_has:") or inner_code in SEARCH_PARAMETERS.get(t, {})]
+        inner = parse_name(tail)
+        first = inner.links[0] if inner.links else None
+        usable = [
+            t
+            for t in targets
+            if (first is not None and first.kind == "has")
+            or (first.code if first is not None else inner.code) in SEARCH_PARAMETERS.get(t, {})
+        ]
         if not usable:
             self.unsupported(name, f"Unknown chained search parameter for {rtype}")
             return None
-        x, head_sql, args = self._rows("sp_reference", rtype, code)
+        x, head_sql, args = self._rows("sp_reference", rtype, link.code)
         ors: list[str] = []
         for target in usable:
             saved = len(self.warnings)
-            inner = self.ids_query(target, [(tail, value)])
+            ids = self.ids_query(target, [(tail, value)])
             if len(self.warnings) > saved:
                 return None  # lenient: the inner parameter was unknown; drop the whole chain term
-            ors.append(f"({x}.ref_type = ? AND {x}.ref_id IN {self._cte(inner)})")
+            ors.append(f"({x}.ref_type = ? AND {x}.ref_id IN {self._cte(ids)})")
             args.append(target)
         return _Sql(f"{alias}.id IN ({head_sql} AND ({' OR '.join(ors)}))", args)
 
-    def _has(self, rtype: str, name: str, value: str, alias: str) -> _Sql | None:
-        parts = name[5:].split(":", 2)
-        if len(parts) != 3 or not all(parts):
-            self.unsupported(name, "Malformed _has parameter")
-            return None
-        src, ref_code, inner_name = parts
+    def _has(self, rtype: str, name: str, link: Link, tail: str, value: str, alias: str) -> _Sql | None:
+        """``_has:Source:ref:tail``: resources that a ``Source`` matching ``tail`` points at by ``ref``."""
+        src, ref_code = link.type, link.code
         pdef = SEARCH_PARAMETERS.get(src, {}).get(ref_code)
         if pdef is None or pdef.type != "reference":
             self.unsupported(name, "Unknown _has reference parameter")
@@ -660,7 +666,7 @@ class Compiler:
             self.unsupported(name, f"_has reference parameter cannot point at {rtype}")
             return None
         saved = len(self.warnings)
-        inner = self.ids_query(src, [(inner_name, value)])
+        inner = self.ids_query(src, [(tail, value)])
         if len(self.warnings) > saved:
             return None
         x = self._alias()
@@ -948,6 +954,11 @@ def _json_list(items: list[str]) -> str:
     return json.dumps(items)
 
 
+def index_tenants(conn: sqlite3.Connection, env: str) -> set[str]:
+    """Every tenant code that owns an indexed resource in ``env`` (for the tenant rule)."""
+    return {str(row[0]) for row in conn.execute("SELECT DISTINCT tenant FROM sp_resource WHERE env = ?", (env,))}
+
+
 def _check_size(query: _Sql) -> None:
     if len(query.args) > MAX_SQL_VALUES:
         raise SearchError(400, "INVALID_PARAMETER", "The search has too many values")
@@ -976,9 +987,14 @@ def run(
     elements: list[str] | None = None
     includes: list[IncludeSpec] = []
     for name, value in params:
-        base = name.split(":")[0]
         if name in _IGNORED:
             continue
+        try:
+            parsed = parse_name(name)
+        except SearchSyntaxError:
+            compiler.unsupported(name, "Malformed search parameter name")
+            continue
+        base = "" if parsed.links else parsed.code
         if name == "_sort":
             if sort is not None:
                 raise SearchError(400, "INVALID_PARAMETER", "Repeated parameter '_sort'")
@@ -999,18 +1015,17 @@ def run(
             elements = (elements or []) + names
         elif base in ("_include", "_revinclude"):
             includes.append(parse_include(name, value))
-        elif (
-            name.startswith("_has:")
-            or "." in name
-            or not name.startswith("_")
-            or base in SEARCH_PARAMETERS[type]
-            or base == "_list"
-        ):
+        elif parsed.links or not base.startswith("_") or base in SEARCH_PARAMETERS[type] or base == "_list":
             terms.append((name, value))
+        elif base in R4_RESULT_PARAMETERS:
+            compiler.unsupported(name, "Unsupported result parameter")
         else:
             compiler.unsupported(name, "Unknown or unsupported search parameter")
     for name, value in terms:
         check_escapes(name, value)
+        reason = tenant_tag_refusal(name, value, tenant=tenant, tenant_codes=lambda: index_tenants(conn, env))
+        if reason is not None:
+            raise SearchError(403, "TENANT_CONFLICT", f"Search parameter refused: {reason}")
     if len(terms) > MAX_TERMS:
         raise SearchError(400, "INVALID_PARAMETER", f"More than {MAX_TERMS} search parameters")
     where = compiler.ids_query(type, terms)
