@@ -67,7 +67,10 @@ _TOP = "\U0010ffff"
 _MAX_INCLUDE_ROUNDS = 8
 MAX_DEPTH = 8  # levels of chaining / _has in one parameter
 MAX_TERMS = 100  # AND-ed parameters in one search
-MAX_OR_VALUES = 500  # comma-separated values of one parameter (SQLite's expression depth is 1,000)
+MAX_OR_VALUES = 200  # comma-separated values of one parameter (SQLite's expression depth is 1,000)
+MAX_VALUES = 1_000  # values over all parameters of one search, chains and _has included
+MAX_SORT_KEYS = 16  # _sort keys (each is a lookup per match)
+MAX_INCLUDES = 32  # _include/_revinclude parameters
 MAX_SQL_VALUES = 20_000  # bound values in one statement (SQLite allows 32,766)
 
 
@@ -118,6 +121,7 @@ class Compiler:
         self._n = 0
         self._ctes: list[tuple[str, _Sql]] = []
         self._depth = 0
+        self._values = 0
 
     # -- helpers ---------------------------------------------------------------------------------
     def _alias(self) -> str:
@@ -139,6 +143,18 @@ class Compiler:
             return query
         joiner = ", " if parts and more else " "
         return _Sql(f"WITH {', '.join(parts)}{joiner}{query.sql}", [*args, *query.args], query.alias)
+
+    def alternatives(self, name: str, value: str) -> list[str]:
+        """The comma-separated (OR) values of one parameter, still escaped; a 400 naming the
+        parameter beyond :data:`MAX_OR_VALUES` of them, or :data:`MAX_VALUES` in the whole search
+        (the work and the SQL of a search stay bounded)."""
+        values = split_unescaped(value, ",")
+        if len(values) > MAX_OR_VALUES:
+            raise SearchError(400, "INVALID_PARAMETER", f"More than {MAX_OR_VALUES} values for '{name[:100]}'")
+        self._values += len(values)
+        if self._values > MAX_VALUES:
+            raise SearchError(400, "INVALID_PARAMETER", f"More than {MAX_VALUES} values in one search")
+        return values
 
     def unsupported(self, name: str, why: str) -> None:
         """Raise, or record a warning under lenient handling."""
@@ -243,9 +259,7 @@ class Compiler:
         if modifier and not self._modifier_ok(pdef, modifier):
             self.unsupported(name, "Search modifier not supported")
             return None
-        values = split_unescaped(value, ",")
-        if len(values) > MAX_OR_VALUES:
-            raise SearchError(400, "INVALID_PARAMETER", f"More than {MAX_OR_VALUES} values for '{name[:100]}'")
+        values = self.alternatives(name, value)
         if code == "_id":
             return self._ids(alias, name, modifier, values)
         if pdef.type == "composite":
@@ -331,7 +345,7 @@ class Compiler:
         ors: list[str] = []
         inner: list[str] = []
         args: list[Any] = []
-        for raw in split_unescaped(value, ","):
+        for raw in self.alternatives(name, value):
             cond = _instant_cond(name, raw, f"{alias}.lu")
             ors.append(cond.sql)
             inner.append(_instant_cond(name, raw, "s.lu").sql)
@@ -349,7 +363,7 @@ class Compiler:
         if modifier:
             self.unsupported(name, "Search modifier not supported")
             return None
-        ids = [unescape(v) for v in split_unescaped(value, ",")]
+        ids = [unescape(v) for v in self.alternatives(name, value)]
         if not all(ids) or any(i.startswith("$") for i in ids):
             raise _bad_value(name)
         x = self._alias()
@@ -366,12 +380,12 @@ class Compiler:
         no wrap at the antimeridian). Without a distance, 10 km."""
         ors: list[str] = []
         args: list[Any] = []
-        for raw in split_unescaped(value, ","):
+        for raw in self.alternatives(name, value):
             pieces = [unescape(p) for p in split_unescaped(raw, "|")]
             if not 2 <= len(pieces) <= 4:
                 raise _bad_value(name)
-            lat, lon = decimal_value(pieces[0]), decimal_value(pieces[1])
-            dist = decimal_value(pieces[2]) if len(pieces) > 2 and pieces[2] else Decimal(10)
+            lat, lon = search_number(pieces[0]), search_number(pieces[1])
+            dist = search_number(pieces[2]) if len(pieces) > 2 and pieces[2] else Decimal(10)
             unit = pieces[3] if len(pieces) > 3 and pieces[3] else "km"
             if lat is None or lon is None or dist is None or dist < 0 or unit not in _DISTANCE_UNITS:
                 raise _bad_value(name)
@@ -399,7 +413,7 @@ class Compiler:
         resource's normalised text, case- and accent-insensitively."""
         ors: list[str] = []
         args: list[Any] = [code]
-        for raw in split_unescaped(value, ","):
+        for raw in self.alternatives(name, value):
             words = normalise(unescape(raw)).split()
             if not words:
                 raise _bad_value(name)
@@ -565,7 +579,7 @@ class Compiler:
         if len(pieces) not in (1, 3):
             raise _bad_value(name)
         prefix, text = _prefix(unescape(pieces[0]))
-        number = decimal_value(text)
+        number = search_number(text)
         if number is None:
             raise _bad_value(name)
         cond = _number_cond(prefix, number, x)
@@ -714,6 +728,20 @@ def _component_kind(rtype: str, pdef: ParamDef, n: int) -> str:
     return comp.type if comp is not None else "token"
 
 
+def search_number(text: str) -> Decimal | None:
+    """A number search value, or None when it is not a number or lies beyond what the index can
+    compare (``1e999999999`` would overflow every float and Decimal operation on it)."""
+    if len(text) > 100:
+        return None
+    number = decimal_value(text)
+    if number is None:
+        return None
+    exponent = number.as_tuple().exponent  # (no arithmetic: it could overflow the Decimal context)
+    if not isinstance(exponent, int) or not -330 <= exponent <= 330 or number.adjusted() > 299:
+        return None
+    return number
+
+
 def _prefix(text: str) -> tuple[str, str]:
     if len(text) > 2 and text[:2] in PREFIXES and not text[:2].isdigit():
         return text[:2], text[2:]
@@ -798,7 +826,10 @@ def sort_clause(
     resource whose id is ``id_expr`` (``lu_expr``: its sp_resource.lu column, when in scope)."""
     terms: list[str] = []
     args: list[Any] = []
-    for key in value.split(","):
+    keys = value.split(",")
+    if len(keys) > MAX_SORT_KEYS:
+        raise SearchError(400, "INVALID_PARAMETER", f"More than {MAX_SORT_KEYS} keys in '_sort'")
+    for key in keys:
         key = key.strip()
         desc = key.startswith("-")
         code = key[1:] if desc else key
@@ -1015,6 +1046,8 @@ def run(
             elements = (elements or []) + names
         elif base in ("_include", "_revinclude"):
             includes.append(parse_include(name, value))
+            if len(includes) > MAX_INCLUDES:
+                raise SearchError(400, "INVALID_PARAMETER", f"More than {MAX_INCLUDES} _include/_revinclude parameters")
         elif parsed.links or not base.startswith("_") or base in SEARCH_PARAMETERS[type] or base == "_list":
             terms.append((name, value))
         elif base in R4_RESULT_PARAMETERS:
