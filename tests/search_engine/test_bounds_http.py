@@ -65,9 +65,9 @@ def test_five_thousand_or_values_on_last_updated_is_a_400(c: httpx.Client) -> No
 
 
 def test_or_values_over_all_parameters_are_bounded(c: httpx.Client) -> None:
-    form = {"_lastUpdated": ",".join(["ge2020"] * 200), "code": ",".join(["x"] * 200)}
+    form = {"_lastUpdated": ",".join(["ne2020"] * 500), "code": ",".join(["x"] * 500)}
     assert _search(c, "Observation", form).status_code == 200  # within both bounds
-    many = [("_lastUpdated", ",".join(["ge2020"] * 200)) for _ in range(6)]
+    many = [("_lastUpdated", ",".join(["ge2020"] * 500)) for _ in range(3)]
     form_body = str(httpx.QueryParams(many))
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
     r = c.post("/v1/fhir/Observation/_search", content=form_body, headers=headers)

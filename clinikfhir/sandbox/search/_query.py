@@ -67,7 +67,7 @@ _TOP = "\U0010ffff"
 _MAX_INCLUDE_ROUNDS = 8
 MAX_DEPTH = 8  # levels of chaining / _has in one parameter
 MAX_TERMS = 100  # AND-ed parameters in one search
-MAX_OR_VALUES = 200  # comma-separated values of one parameter (SQLite's expression depth is 1,000)
+MAX_OR_VALUES = 500  # comma-separated values of one parameter (SQLite's expression depth is 1,000)
 MAX_VALUES = 1_000  # values over all parameters of one search, chains and _has included
 MAX_SORT_KEYS = 16  # _sort keys (each is a lookup per match)
 MAX_INCLUDES = 32  # _include/_revinclude parameters
@@ -90,6 +90,15 @@ def check_escapes(name: str, value: str) -> None:
 
 def _bad_value(name: str) -> SearchError:
     return SearchError(400, "INVALID_PARAMETER", f"Invalid value for search parameter '{name}'")
+
+
+def any_of(conditions: Sequence[str]) -> str:
+    """``(a) OR (b) OR ...`` as a balanced tree of parentheses: SQLite limits the depth of an
+    expression (1,000), and a flat OR of n terms is n deep; this one is 2*log2(n)."""
+    if len(conditions) <= 8:
+        return " OR ".join(f"({c})" for c in conditions)
+    half = len(conditions) // 2
+    return f"({any_of(conditions[:half])}) OR ({any_of(conditions[half:])})"
 
 
 def _like_escape(text: str) -> str:
@@ -278,7 +287,7 @@ class Compiler:
             cond = self._value(pdef, name, modifier, raw, x, rtype)
             ors.append(cond.sql)
             cond_args.extend(cond.args)
-        match = " AND (" + " OR ".join(f"({o})" for o in ors) + ")"
+        match = " AND (" + any_of(ors) + ")"
         negate = modifier in ("not", "not-in")
         correlated = self._correlated(table, x, alias)
         exists = _Sql(f"{'NOT ' if negate else ''}EXISTS ({correlated}{match})", [param, *cond_args])
@@ -304,7 +313,7 @@ class Compiler:
                 own_args.extend(cond.args)
             driver = _Sql(
                 f"{alias}.env = ? AND {alias}.type = ? AND {alias}.param = ? AND {alias}.tenant = ? {bound}AND ("
-                + " OR ".join(f"({o})" for o in own)
+                + any_of(own)
                 + ")",
                 own_args,
             )
@@ -350,10 +359,10 @@ class Compiler:
             ors.append(cond.sql)
             inner.append(_instant_cond(name, raw, "s.lu").sql)
             args.extend(cond.args)
-        direct = _Sql("(" + " OR ".join(f"({o})" for o in ors) + ")", args)
+        direct = _Sql("(" + any_of(ors) + ")", args)
         exists = _Sql(
             f"EXISTS (SELECT 1 FROM sp_resource s WHERE s.env = {alias}.env AND s.type = {alias}.type "
-            f"AND s.id = {alias}.id AND (" + " OR ".join(f"({o})" for o in inner) + "))",
+            f"AND s.id = {alias}.id AND (" + any_of(inner) + "))",
             list(args),
         )
         return _Sql(exists.sql, exists.args, exists=exists, selective=False, direct=direct)
@@ -402,9 +411,7 @@ class Compiler:
         sql = (
             f"EXISTS (SELECT 1 FROM sp_number la JOIN sp_number lo ON lo.env = la.env AND lo.type = la.type "
             f"AND lo.id = la.id AND lo.param = 'near#long' AND lo.grp = la.grp WHERE la.env = {alias}.env "
-            f"AND la.type = {alias}.type AND la.id = {alias}.id AND la.param = 'near#lat' AND ("
-            + " OR ".join(ors)
-            + "))"
+            f"AND la.type = {alias}.type AND la.id = {alias}.id AND la.param = 'near#lat' AND (" + any_of(ors) + "))"
         )
         return _Sql(sql, args, selective=False)
 
@@ -421,7 +428,7 @@ class Compiler:
             args.extend(words)
         sql = (
             f"EXISTS (SELECT 1 FROM sp_text t WHERE t.env = {alias}.env AND t.type = {alias}.type "
-            f"AND t.id = {alias}.id AND t.param = ? AND (" + " OR ".join(f"({o})" for o in ors) + "))"
+            f"AND t.id = {alias}.id AND t.param = ? AND (" + any_of(ors) + "))"
         )
         return _Sql(sql, args, selective=False)
 
