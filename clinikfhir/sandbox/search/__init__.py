@@ -23,7 +23,8 @@ Matching choices, where the R4 search page leaves room:
   system and code as given (``value||unit`` matches code or unit); no unit conversion;
 - strings match per part (each name part, address part, or string leaf): starts-with, ``:exact``
   (case and accents kept), ``:contains``; case- and accent-insensitive otherwise;
-- token ``:text`` matches a word prefix of a coding display or a concept's text; ``:not`` and
+- token ``:text`` is a string search (R4 §3.1.1.4.10): a coding's display or a concept's (or an
+  identifier type's) text starts with the value, case- and accent-insensitively; ``:not`` and
   ``:not-in`` include resources with no value; ``:in``/``:not-in`` know every value set of a
   required binding in R4 (``clinikfhir._generated.validation_schema.VALUE_SETS``);
 - references match by id, ``Type/id``, ``:Type``, absolute or canonical URL (``url|version``) and

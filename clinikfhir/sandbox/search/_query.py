@@ -101,10 +101,6 @@ def any_of(conditions: Sequence[str]) -> str:
     return f"({any_of(conditions[:half])}) OR ({any_of(conditions[half:])})"
 
 
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 @dataclass
 class _Sql:
     sql: str
@@ -510,10 +506,9 @@ class Compiler:
         raise _bad_value(name)  # pragma: no cover - kinds are exhaustive
 
     def _token(self, pdef: ParamDef, name: str, modifier: str, raw: str, x: str) -> _Sql:
-        if modifier == "text":
+        if modifier == "text":  # R4: processed as a string search, i.e. the text starts with the value
             norm = normalise(unescape(raw))
-            pat = _like_escape(norm)
-            return _Sql(f"({x}.text LIKE ? ESCAPE '\\' OR {x}.text LIKE ? ESCAPE '\\')", [pat + "%", "% " + pat + "%"])
+            return _Sql(f"{x}.text >= ? AND {x}.text < ?", [norm, norm + _TOP])
         if modifier in ("in", "not-in"):
             return self._in_value_set(name, unescape(raw), x)
         pieces = split_unescaped(raw, "|")
