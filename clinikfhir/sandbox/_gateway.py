@@ -582,7 +582,8 @@ class Gateway:
         token = next((v for k, v in reversed(pairs) if k == PAGE_PARAM), None)
         params = [(k, v) for k, v in pairs if k not in ("_count", PAGE_PARAM)]
         check_search(params, caller.tenant, self._tenant_codes)
-        offset = self.signer.offset(token, caller.env, caller.tenant, rtype, params) if token is not None else 0
+        position = self.signer.position(token, caller.env, caller.tenant, rtype, params) if token else None
+        offset = position.offset if position is not None else 0
         lenient = _lenient(prefer)
         self.store.catch_up()
         with self._reader(conn) as r:
@@ -596,6 +597,7 @@ class Gateway:
                     offset=offset,
                     count=count,
                     lenient=lenient,
+                    snapshot=(position.snapshot if position is not None else None) or True,
                 )
             except search.SearchError as err:
                 raise _search_error(err) from None
@@ -614,16 +616,18 @@ class Gateway:
         base: str,
     ) -> Result:
         total: int | None = result.total
-        links = [("self", link_url(route, params, count, self._token(caller, route, params, offset)))]
+        snap: str | None = getattr(result, "snapshot", None)
+        links = [("self", link_url(route, params, count, self._token(caller, route, params, offset, snap)))]
         if getattr(result, "summary_count", False):
             return Result(200, bundle_bytes(btype="searchset", total=total, links=links, entries=[]))
         matches = [_split_ref(i, match_type) for i in result.ids]
         has_next = (offset + count < total) if total is not None else len(matches) >= count
         if has_next:
-            links.append(("next", link_url(route, params, count, self._token(caller, route, params, offset + count))))
+            nxt = self._token(caller, route, params, offset + count, snap)
+            links.append(("next", link_url(route, params, count, nxt)))
         if offset > 0:
             prev = max(0, offset - count)
-            links.append(("previous", link_url(route, params, count, self._token(caller, route, params, prev))))
+            links.append(("previous", link_url(route, params, count, self._token(caller, route, params, prev, snap))))
         includes = [ref for ref in result.includes if ref not in set(matches)]
         bodies = fetch_bodies(
             conn, caller.env, caller.tenant, [*matches, *includes], lingering=self.store.index_lag > 0
@@ -647,10 +651,12 @@ class Gateway:
             entries.append(entry_text(None, dumps(outcome).decode("utf-8"), {"search": {"mode": "outcome"}}))
         return Result(200, bundle_bytes(btype="searchset", total=total, links=links, entries=entries))
 
-    def _token(self, caller: Caller, route: str, params: list[tuple[str, str]], offset: int) -> str | None:
-        if offset == 0:
+    def _token(
+        self, caller: Caller, route: str, params: list[tuple[str, str]], offset: int, snapshot: str | None = None
+    ) -> str | None:
+        if offset == 0 and snapshot is None:
             return None
-        return self.signer.sign(caller.env, caller.tenant, route, params, offset)
+        return self.signer.sign(caller.env, caller.tenant, route, params, offset, snapshot)
 
     def _everything(
         self,

@@ -63,6 +63,8 @@ def parameter_modifiers(pdef: ParamDef) -> tuple[str, ...]:
         return ID_MODIFIERS
     if pdef.code == "near":
         return ("missing",)
+    if pdef.code == "_tag":  # the tenant rule refuses _tag:missing (every resource carries the tenant tag)
+        return tuple(m for m in SUPPORTED_MODIFIERS.get(pdef.type, ()) if m != "missing")
     return SUPPORTED_MODIFIERS.get(pdef.type, ())
 
 

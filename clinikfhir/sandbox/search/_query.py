@@ -37,6 +37,7 @@ from clinikfhir._syntax import (
 from ._index import local_reference
 from ._model import SearchError, SearchResult
 from ._schema import TABLES
+from ._snapshots import MAX_IDS, SNAPSHOTS, SnapshotKey
 from ._values import date_range, decimal_value, normalise, precision_range
 
 _KM_PER_DEGREE = 111.195  # mean Earth radius 6371.0 km * pi / 180
@@ -998,6 +999,43 @@ def _check_size(query: _Sql) -> None:
 
 
 # -- running -------------------------------------------------------------------------------------
+def _page_ids(
+    conn: sqlite3.Connection,
+    compiler: Compiler,
+    rtype: str,
+    where: _Sql,
+    terms: Sequence[tuple[str, str]],
+    sort: str | None,
+    want_total: bool,
+    limit: int,
+    offset: int,
+) -> tuple[list[str], int | None]:
+    """The ids of ``limit`` matches from ``offset`` in sort order (ties by id), and the total when
+    it came for free (one pass that materialises the matches once, counts and sorts them)."""
+    if terms and want_total:
+        order_terms, order_args = sort_clause(compiler, rtype, sort, "m.id") if sort else ([], [])
+        page = _Sql(
+            f"m AS MATERIALIZED ({where.sql}) SELECT m.id, (SELECT COUNT(*) FROM m) FROM m ORDER BY "
+            + ", ".join([*order_terms, "m.id ASC"])
+            + " LIMIT ? OFFSET ?",
+            [*where.args, *order_args, limit, offset],
+        )
+        page = compiler.wrap(page, more=True)
+        _check_size(page)
+        rows = conn.execute(page.sql, page.args).fetchall()
+        return [str(r[0]) for r in rows], (int(rows[0][1]) if rows else None)
+    alias = where.alias
+    lu_expr = f"{alias}.lu" if where.table == "sp_resource" else None
+    order_terms, order_args = sort_clause(compiler, rtype, sort, f"{alias}.id", lu_expr) if sort else ([], [])
+    page = _Sql(
+        where.sql + " ORDER BY " + ", ".join([*order_terms, f"{alias}.id ASC"]) + " LIMIT ? OFFSET ?",
+        [*where.args, *order_args, limit, offset],
+    )
+    page = compiler.wrap(page)
+    _check_size(page)
+    return [str(r[0]) for r in conn.execute(page.sql, page.args)], None
+
+
 def run(
     conn: sqlite3.Connection,
     *,
@@ -1008,8 +1046,14 @@ def run(
     offset: int,
     count: int,
     lenient: bool,
+    snapshot: str | bool = False,
 ) -> SearchResult:
-    """Answer one type-level search, tenant- and env-scoped, one page at ``offset``."""
+    """Answer one type-level search, tenant- and env-scoped, one page at ``offset``.
+
+    ``snapshot``: False pages by offset over the current data; True keeps the ordered matches when
+    there is more than one page (the result's ``snapshot`` names them); a snapshot id serves the
+    page at ``offset`` from that snapshot when it is still kept (see :mod:`._snapshots` for the
+    semantics), else as True."""
     if type not in SEARCH_PARAMETERS:
         raise SearchError(400, "INVALID_PARAMETER", "Unknown resource type")
     compiler = Compiler(env, tenant, lenient)
@@ -1069,34 +1113,27 @@ def run(
     found: list[tuple[str, str]] = []
     offset = max(0, offset)
     want_total = total_mode != "none" or summary_count
+    kept: str | None = None
     if not summary_count and count > 0:
-        if terms and want_total:
-            # one pass: materialise the matches once, count them and sort the page from them
-            order_terms, order_args = sort_clause(compiler, type, sort, "m.id") if sort else ([], [])
-            page = _Sql(
-                f"m AS MATERIALIZED ({where.sql}) SELECT m.id, (SELECT COUNT(*) FROM m) FROM m ORDER BY "
-                + ", ".join([*order_terms, "m.id ASC"])
-                + " LIMIT ? OFFSET ?",
-                [*where.args, *order_args, count, offset],
-            )
-            page = compiler.wrap(page, more=True)
-            _check_size(page)
-            rows = conn.execute(page.sql, page.args).fetchall()
-            ids = [str(r[0]) for r in rows]
-            if rows:
-                total = int(rows[0][1])
+        key: SnapshotKey = (env, tenant, type, tuple((n, v) for n, v in params))
+        sid = snapshot if isinstance(snapshot, str) else None
+        snap = SNAPSHOTS.get(sid, key) if sid is not None else None
+        if snap is not None:  # a later page of a snapshot: a slice
+            ids, total, kept = list(snap.ids[offset : offset + count]), snap.total, sid
+        elif snapshot is not False:
+            # the whole ordered match list, once (up to MAX_IDS); kept when there is more than one page
+            every, counted = _page_ids(conn, compiler, type, where, terms, sort, want_total, MAX_IDS + 1, 0)
+            if len(every) <= MAX_IDS:
+                total = len(every)
+                ids = every[offset : offset + count]
+                if total > offset + count:
+                    kept = SNAPSHOTS.put(key, every, total)
+            else:
+                ids, total = _page_ids(conn, compiler, type, where, terms, sort, want_total, count, offset)
+                total = counted if total is None else total
         else:
-            alias = where.alias
-            lu_expr = f"{alias}.lu" if where.table == "sp_resource" else None
-            order_terms, order_args = sort_clause(compiler, type, sort, f"{alias}.id", lu_expr) if sort else ([], [])
-            page = _Sql(
-                where.sql + " ORDER BY " + ", ".join([*order_terms, f"{alias}.id ASC"]) + " LIMIT ? OFFSET ?",
-                [*where.args, *order_args, count, offset],
-            )
-            page = compiler.wrap(page)
-            _check_size(page)
-            ids = [str(r[0]) for r in conn.execute(page.sql, page.args)]
-        if ids and len(ids) < count:
+            ids, total = _page_ids(conn, compiler, type, where, terms, sort, want_total, count, offset)
+        if ids and len(ids) < count and total is None:
             total = offset + len(ids)  # a short, non-empty page is the last one
         if includes and ids:
             found = resolve_includes(conn, env, tenant, [(type, i) for i in ids], includes)
@@ -1111,6 +1148,7 @@ def run(
     return SearchResult(
         ids=ids,
         total=total,
+        snapshot=kept,
         includes=found,
         summary_count=summary_count,
         elements=elements,
