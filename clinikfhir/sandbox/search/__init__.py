@@ -52,10 +52,9 @@ from ._capabilities import (
     supported_parameters,
 )
 from ._everything import everything
-from ._index import reindex
+from ._index import install, reindex
 from ._model import SearchError, SearchResult
 from ._query import run
-from ._schema import install
 
 __all__ = [
     "SUPPORTED_MODIFIERS",
