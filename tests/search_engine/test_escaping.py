@@ -35,18 +35,9 @@ def test_escaped_specials_are_literal(store: Store) -> None:
 @settings(max_examples=60, deadline=None)
 @given(st.text(alphabet=st.sampled_from("ab,|$\\ é"), min_size=1, max_size=12).filter(lambda t: t.strip() != ""))
 def test_client_escaped_values_round_trip(text: str) -> None:
-    import sqlite3
-
-    from clinikfhir.sandbox import search
-
-    from .conftest import STORE_DDL
-
-    conn = sqlite3.connect(":memory:")
-    for ddl in STORE_DDL:
-        conn.execute(ddl)
-    search.install(conn)
-    store = Store(conn)
+    store = Store()
     store.put({"resourceType": "Patient", "id": "p1", "name": [{"family": text}]})
     store.put({"resourceType": "Patient", "id": "p2", "name": [{"family": text + "x"}]})
     assert store.ids("Patient", [("family:exact", escape(text))]) == ["p1"]
     assert store.ids("Patient", [("family:exact", escape(text) + "," + escape(text + "x"))]) == ["p1", "p2"]
+    store.close()
