@@ -64,6 +64,16 @@ MAX_SORT_KEYS = 16  # _sort keys (each is a lookup per match)
 MAX_INCLUDES = 32  # _include/_revinclude parameters
 
 
+# The value index each equality driver reads. Named, because without ANALYZE statistics (the sandbox
+# never runs it) SQLite prefers the primary key for SELECT DISTINCT and scans every row of the type.
+_VALUE_INDEX = {
+    "sp_token": " INDEXED BY sp_token_code",
+    "sp_string": " INDEXED BY sp_string_value",
+    "sp_reference": " INDEXED BY sp_reference_target",
+    "sp_uri": " INDEXED BY sp_uri_value",
+}
+
+
 def check_escapes(name: str, value: str) -> None:
     """FHIR R4 search escaping: a backslash may only precede ``\\ , | $`` (``xx\\xx`` is illegal);
     anything else (or a trailing lone backslash) is a 400 naming the parameter (the value is not
@@ -257,7 +267,7 @@ class Compiler:
             exists=exists,
             selective=selective or floor is not None,
             weak=floor is not None,
-            hint=" INDEXED BY sp_date_range" if floor is not None else "",
+            hint=" INDEXED BY sp_date_range" if floor is not None else _VALUE_INDEX.get(table, ""),
             table=table,
             driver=driver,
         )
