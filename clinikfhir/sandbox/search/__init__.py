@@ -36,6 +36,15 @@ Matching choices, where the R4 search page leaves room:
 ``_list=id`` matches the items of the caller's List resources; ``near=lat|long|distance|units``
 (km, m, mi; 10 km by default) uses the equirectangular approximation.
 
+Bounds (a 400 naming the parameter, never a 500): 16 ``_sort`` keys, 500 OR values per parameter
+and 1,000 in one search, 100 AND-ed parameters, 8 levels of chains/``_has``, 32 includes, numbers
+within the index's float range. The ``_tag`` tenant rule is :func:`clinikfhir._syntax.tenant_tag_refusal`
+(403 TENANT_CONFLICT), the one the gateway and the client's guard apply.
+
+Paging: ``run(..., snapshot=True)`` keeps the ordered matches of a search with more than one page
+(``SearchResult.snapshot``); later pages are slices of it (see ``_snapshots`` for the semantics
+under concurrent writes); ``snapshot=False`` pages by offset over the current data.
+
 Not implemented (a 400 naming the parameter, or a warning under lenient handling):
 ``_query``, ``_type``, ``_contained``, token ``:above``/``:below``,
 ``_summary`` other than ``count``/``false``.
