@@ -74,6 +74,15 @@ _VALUE_INDEX = {
 }
 
 
+_ROW = "row_"  # the placeholder alias a value condition is built on (see _on)
+_ROW_RE = re.compile(r"\brow_\.")
+
+
+def _on(condition: str, alias: str) -> str:
+    """A condition built on the placeholder row alias, placed on ``alias``."""
+    return _ROW_RE.sub(f"{alias}.", condition)
+
+
 def check_escapes(name: str, value: str) -> None:
     """FHIR R4 search escaping: a backslash may only precede ``\\ , | $`` (``xx\\xx`` is illegal);
     anything else (or a trailing lone backslash) is a 400 naming the parameter (the value is not
@@ -224,17 +233,22 @@ class Compiler:
             table, param = "sp_token", code + ":identifier"
         else:
             param = code
-        x, head, args = self._rows(table, rtype, param)
+        # Each value's condition is built once, on the placeholder row alias, then placed twice: in a
+        # correlated EXISTS checked per candidate, and (for a selective term) as the driver read
+        # straight from the index table under the resource's own alias.
         ors: list[str] = []
         cond_args: list[Any] = []
         for raw in values:
-            cond = self._value(pdef, name, modifier, raw, x, rtype)
+            cond = self._value(pdef, name, modifier, raw, _ROW, rtype)
             ors.append(cond.sql)
             cond_args.extend(cond.args)
-        match = " AND (" + any_of(ors) + ")"
+        match = any_of(ors)
         negate = modifier in ("not", "not-in")
-        correlated = self._correlated(table, x, alias)
-        exists = Sql(f"{'NOT ' if negate else ''}EXISTS ({correlated}{match})", [param, *cond_args])
+        x = self.alias()
+        exists = Sql(
+            f"{'NOT ' if negate else ''}EXISTS ({self._correlated(table, x, alias)} AND ({_on(match, x)}))",
+            [param, *cond_args],
+        )
         selective = not negate and (
             (pdef.type == "token" and modifier in ("", "of-type"))
             or (pdef.type == "string" and modifier != "contains")
@@ -245,25 +259,15 @@ class Compiler:
         floor = _date_floor(values) if pdef.type == "date" and not modifier else None
         driver: Sql | None = None
         if selective or floor is not None:
-            own: list[str] = []
-            own_args: list[Any] = [self.env, rtype, param, self.tenant]
-            bound = ""
-            if floor is not None:
-                bound = f"AND {alias}.high > ? "
-                own_args.append(floor)
-            for raw in values:
-                cond = self._value(pdef, name, modifier, raw, alias, rtype)
-                own.append(cond.sql)
-                own_args.extend(cond.args)
+            bound = f"AND {alias}.high > ? " if floor is not None else ""
             driver = Sql(
-                f"{alias}.env = ? AND {alias}.type = ? AND {alias}.param = ? AND {alias}.tenant = ? {bound}AND ("
-                + any_of(own)
-                + ")",
-                own_args,
+                f"{alias}.env = ? AND {alias}.type = ? AND {alias}.param = ? AND {alias}.tenant = ? {bound}"
+                f"AND ({_on(match, alias)})",
+                [self.env, rtype, param, self.tenant, *([floor] if floor is not None else []), *cond_args],
             )
         return Sql(
-            f"{alias}.id {'NOT IN' if negate else 'IN'} ({head}{match})",
-            [*args, *cond_args],
+            exists.sql,
+            exists.args,
             exists=exists,
             selective=selective or floor is not None,
             weak=floor is not None,
