@@ -6,8 +6,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import sqlite3
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -33,30 +35,73 @@ def clamp_count(raw: str | None) -> int:
     return min(value, MAX_COUNT)
 
 
+@dataclass(frozen=True, slots=True)
+class PagePosition:
+    """Where a page token points: the offset of its first entry, and the search snapshot that
+    serves it (None: the page is read by offset over the current data)."""
+
+    offset: int
+    snapshot: str | None = None
+
+
+_SNAPSHOT_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_MAC_CHARS = 24  # 18 bytes of HMAC-SHA256, base64url
+
+
 class PageSigner:
-    """HMAC page tokens: ``<offset>.<signature>`` over env, tenant, route and the query itself."""
+    """HMAC page tokens: ``<offset>.[<snapshot>]<signature>`` (the signature is the last 24
+    characters) over env, tenant, route, the query itself, the offset and the snapshot id; opaque to
+    clients and bound to their tenant."""
 
     def __init__(self, secret: bytes) -> None:
         self._secret = secret
 
-    def _mac(self, env: str, tenant: str, route: str, params: Sequence[tuple[str, str]], offset: int) -> str:
-        material = orjson.dumps([env, tenant, route, [list(p) for p in params], offset])
-        digest = hmac.new(self._secret, material, hashlib.sha256).digest()[:18]
+    def _mac(
+        self,
+        env: str,
+        tenant: str,
+        route: str,
+        params: Sequence[tuple[str, str]],
+        offset: int,
+        snapshot: str | None = None,
+    ) -> str:
+        fields: list[Any] = [env, tenant, route, [list(p) for p in params], offset]
+        if snapshot is not None:
+            fields.append(snapshot)
+        digest = hmac.new(self._secret, orjson.dumps(fields), hashlib.sha256).digest()[:18]
         return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
 
-    def sign(self, env: str, tenant: str, route: str, params: Sequence[tuple[str, str]], offset: int) -> str:
-        return f"{offset}.{self._mac(env, tenant, route, params, offset)}"
+    def sign(
+        self,
+        env: str,
+        tenant: str,
+        route: str,
+        params: Sequence[tuple[str, str]],
+        offset: int,
+        snapshot: str | None = None,
+    ) -> str:
+        """A token for the page at ``offset`` (served from ``snapshot`` while it is kept)."""
+        return f"{offset}.{snapshot or ''}{self._mac(env, tenant, route, params, offset, snapshot)}"
 
-    def offset(self, token: str, env: str, tenant: str, route: str, params: Sequence[tuple[str, str]]) -> int:
-        """The offset a token carries; 400 INVALID_PARAMETER if it was not issued for this very query
-        and caller (another tenant's token is just invalid)."""
-        head, _, mac = token.partition(".")
-        if not head.isdigit() or len(head) > 9 or not mac:
+    def position(
+        self, token: str, env: str, tenant: str, route: str, params: Sequence[tuple[str, str]]
+    ) -> PagePosition:
+        """The position a token carries; 400 INVALID_PARAMETER if it was not issued for this very
+        query and caller (another tenant's token is just invalid)."""
+        head, _, tail = token.partition(".")
+        if not head.isdigit() or len(head) > 9 or len(tail) < _MAC_CHARS:
+            raise _bad_token()
+        snapshot, mac = tail[:-_MAC_CHARS] or None, tail[-_MAC_CHARS:]
+        if snapshot is not None and not _SNAPSHOT_RE.fullmatch(snapshot):
             raise _bad_token()
         offset = int(head)
-        if not hmac.compare_digest(mac, self._mac(env, tenant, route, params, offset)):
+        if not hmac.compare_digest(mac, self._mac(env, tenant, route, params, offset, snapshot)):
             raise _bad_token()
-        return offset
+        return PagePosition(offset, snapshot)
+
+    def offset(self, token: str, env: str, tenant: str, route: str, params: Sequence[tuple[str, str]]) -> int:
+        """The offset a token carries (see :meth:`position`)."""
+        return self.position(token, env, tenant, route, params).offset
 
 
 def _bad_token() -> ApiError:

@@ -291,7 +291,8 @@ class FhirServer:
         caller = who.caller
         count, token, params = _paging(pairs)
         check_search(params, caller.tenant, self.tenant_codes)
-        offset = self.signer.offset(token, caller.env, caller.tenant, rtype, params) if token is not None else 0
+        position = self.signer.position(token, caller.env, caller.tenant, rtype, params) if token else None
+        offset = position.offset if position is not None else 0
         lenient = _lenient(prefer)
         self.store.catch_up()
         with self._reader(conn) as r:
@@ -305,6 +306,7 @@ class FhirServer:
                     offset=offset,
                     count=count,
                     lenient=lenient,
+                    snapshot=(position.snapshot if position is not None else None) or True,
                 )
             except search.SearchError as err:
                 raise _search_error(err) from None
@@ -323,15 +325,16 @@ class FhirServer:
     ) -> Result:
         caller = who.caller
         total = result.total
-        links = [("self", self._link(who, route, params, count, offset))]
+        snap = result.snapshot
+        links = [("self", self._link(who, route, params, count, offset, snap))]
         if result.summary_count:
             return Result(200, bundle_bytes(btype="searchset", total=total, links=links, entries=[]))
         matches = [_split_ref(i, match_type) for i in result.ids]
         has_next = (offset + count < total) if total is not None else len(matches) >= count
         if has_next:
-            links.append(("next", self._link(who, route, params, count, offset + count)))
+            links.append(("next", self._link(who, route, params, count, offset + count, snap)))
         if offset > 0:
-            links.append(("previous", self._link(who, route, params, count, max(0, offset - count))))
+            links.append(("previous", self._link(who, route, params, count, max(0, offset - count), snap)))
         matched = set(matches)
         includes = [ref for ref in result.includes if ref not in matched]
         bodies = fetch_bodies(
@@ -354,10 +357,23 @@ class FhirServer:
             entries.append(entry_text(None, dumps(outcome).decode("utf-8"), {"search": {"mode": "outcome"}}))
         return Result(200, bundle_bytes(btype="searchset", total=total, links=links, entries=entries))
 
-    def _link(self, who: Principal, route: str, params: list[tuple[str, str]], count: int, offset: int) -> str:
-        """An absolute page link on the public origin (``link_url`` gives the gateway path)."""
+    def _link(
+        self,
+        who: Principal,
+        route: str,
+        params: list[tuple[str, str]],
+        count: int,
+        offset: int,
+        snapshot: str | None = None,
+    ) -> str:
+        """An absolute page link on the public origin (``link_url`` gives the gateway path).
+
+        A search's later pages name its snapshot (the ordered matches kept by the engine), so a page
+        costs what its own entries cost; history pages and ``$everything`` page by offset.
+        """
         caller = who.caller
-        token = None if offset == 0 else self.signer.sign(caller.env, caller.tenant, route, params, offset)
+        unsigned = offset == 0 and snapshot is None
+        token = None if unsigned else self.signer.sign(caller.env, caller.tenant, route, params, offset, snapshot)
         return who.origin + link_url(route, params, count, token)
 
     def _everything(

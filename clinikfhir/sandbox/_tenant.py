@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from clinikfhir._syntax import tenant_tag_refusal
 from clinikfhir._wire import TENANT_SYSTEM
 
 from ._http import ApiError, ErrorIssue, obj
@@ -87,68 +88,18 @@ def check_patched(resource: dict[str, Any], rtype: str, tenant: str) -> None:
         raise conflict("the patch removes or alters the tenant tag", f"{rtype}.meta.tag")
 
 
-def _split_values(value: str) -> list[str]:
-    """Split a search value on unescaped commas."""
-    out: list[str] = []
-    cur: list[str] = []
-    escaped = False
-    for ch in value:
-        if escaped:
-            cur.append(ch)
-            escaped = False
-        elif ch == "\\":
-            cur.append(ch)
-            escaped = True
-        elif ch == ",":
-            out.append("".join(cur))
-            cur = []
-        else:
-            cur.append(ch)
-    out.append("".join(cur))
-    return out
+def check_search(params: Sequence[tuple[str, str]], tenant: str, known_tenants: Callable[[], Iterable[str]]) -> None:
+    """Rule 7.5.3, the one tenant rule (:func:`clinikfhir._syntax.tenant_tag_refusal`) with the
+    caller's tenant and every known tenant code: 403 TENANT_CONFLICT naming the parameter."""
+    codes: set[str] | None = None
 
+    def tenant_codes() -> set[str]:
+        nonlocal codes
+        if codes is None:
+            codes = set(known_tenants())
+        return codes
 
-def _split_token(value: str) -> tuple[str | None, str]:
-    """(system or None when there is no unescaped '|', code)."""
-    escaped = False
-    for i, ch in enumerate(value):
-        if escaped:
-            escaped = False
-        elif ch == "\\":
-            escaped = True
-        elif ch == "|":
-            return value[:i], value[i + 1 :]
-    return None, value
-
-
-def _final_param(name: str) -> tuple[str, str | None]:
-    """The last parameter of a chain or _has, and its modifier: ``subject:Patient._tag:not`` -> (_tag, not)."""
-    last = name.rsplit(".", 1)[-1]
-    if last.startswith("_has:"):
-        last = last.split(":")[-1]
-        return last, None
-    if ":" in last:
-        base, modifier = last.split(":", 1)
-        return base, modifier
-    return last, None
-
-
-def check_search(
-    params: Sequence[tuple[str, str]], tenant: str, known_tenants: Callable[[], Iterable[str]]
-) -> None:
-    """Rule 7.5.3: a `_tag` naming the tenant system must name the caller's own tenant."""
-    tenants: set[str] | None = None
     for name, value in params:
-        base, modifier = _final_param(name)
-        if base != "_tag":
-            continue
-        for item in _split_values(value):
-            system, code = _split_token(item)
-            if system == TENANT_SYSTEM:
-                if modifier in ("not", "missing") or code != tenant:
-                    raise conflict("the _tag parameter names the tenant system with another tenant", name)
-            elif system is None:
-                if tenants is None:
-                    tenants = set(known_tenants())
-                if code in tenants:
-                    raise conflict("a system-less _tag may not name a tenant", name)
+        reason = tenant_tag_refusal(name, value, tenant=tenant, tenant_codes=tenant_codes)
+        if reason is not None:
+            raise conflict(f"Search parameter refused: {reason}", name[:100])

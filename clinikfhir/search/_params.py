@@ -373,7 +373,9 @@ class TokenParam(Sortable[Q]):
         return self._tokens("", values)
 
     def text(self, *values: str) -> Q:
-        """``:text``: the coding's display or the concept's text starts with the value."""
+        """``:text``: a string search (R4): the coding's display or the concept's text starts with the
+        value, ignoring case and accents (``text("acute vir")`` matches "Acute viral pharyngitis",
+        ``text("viral")`` does not)."""
         return self._strings(":text", values)
 
     def not_(self, *values: TokenValue) -> Q:

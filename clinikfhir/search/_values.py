@@ -14,6 +14,7 @@ import re
 from decimal import Decimal
 from typing import NamedTuple
 
+from clinikfhir import _syntax
 from clinikfhir.errors import InvalidArgumentError
 
 Number = int | float | Decimal
@@ -39,86 +40,35 @@ A string with two unescaped ``|`` is refused (it names no system|code)."""
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 """The comparison prefixes of number, date and quantity parameters."""
 
-_SPECIAL = re.compile(r"([\\,|$])")
+# Escaping has one definition, in the leaf :mod:`clinikfhir._syntax` (shared with the sandbox);
+# here its errors become the client's InvalidArgumentError.
 
 
 def escape(text: str) -> str:
     """Escape one value part: ``a,b`` -> ``a\\,b`` so a comma stays data, not an OR."""
-    if not isinstance(text, str):  # pyright: ignore[reportUnnecessaryIsInstance]
-        raise InvalidArgumentError(f"expected a string search value, got {type(text).__name__}")
-    if "\\" not in text and "," not in text and "|" not in text and "$" not in text:
-        return text
-    return _SPECIAL.sub(r"\\\1", text)
-
-
-_ESCAPABLE = frozenset("\\,|$")
-
-
-def _illegal_escape() -> InvalidArgumentError:
-    return InvalidArgumentError(
-        "invalid escape in a search value: a backslash may only precede \\ , | or $ "
-        "(FHIR R4 search, 'Escaping search parameters')"
-    )
-
-
-def _trailing_backslash() -> InvalidArgumentError:
-    return InvalidArgumentError(
-        "invalid escape in a search value: it ends with a lone backslash (write \\\\ for a literal backslash)"
-    )
+    try:
+        return _syntax.escape(text)
+    except _syntax.SearchSyntaxError as err:
+        raise InvalidArgumentError(str(err)) from None
 
 
 def split_unescaped(text: str, separator: str, *, strict: bool = True) -> list[str]:
-    """Split on ``separator`` where it is not escaped (parts stay escaped).
-
-    Raises :class:`InvalidArgumentError` on an illegal escape (a backslash before anything but
-    ``\\ , | $``) or a trailing lone backslash; the message does not echo the value. With
-    ``strict=False`` a backslash escapes any character and nothing raises (for guards that must see
-    a value however it is spelled)."""
-    parts: list[str] = []
-    current: list[str] = []
-    chars = iter(text)
-    for ch in chars:
-        if ch == "\\":
-            nxt = next(chars, None)
-            if strict:
-                _check_escape(nxt)
-            current.append(ch)
-            current.append(nxt or "")
-        elif ch == separator:
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(ch)
-    parts.append("".join(current))
-    return parts
+    """Split on ``separator`` where it is not escaped (parts stay escaped); see
+    :func:`clinikfhir._syntax.split_unescaped`. Raises :class:`InvalidArgumentError` on an illegal
+    escape (without echoing the value)."""
+    try:
+        return _syntax.split_unescaped(text, separator, strict=strict)
+    except _syntax.SearchSyntaxError as err:
+        raise InvalidArgumentError(str(err)) from None
 
 
 def unescape(text: str, *, strict: bool = True) -> str:
-    """Undo :func:`escape` (the spec's reading of ``\\,`` ``\\|`` ``\\$`` ``\\\\``).
-
-    Raises :class:`InvalidArgumentError` on an illegal escape (``\\x`` for any other ``x``) or a
-    trailing lone backslash; the message does not echo the value. With ``strict=False`` a backslash
-    escapes any character and a trailing one is dropped."""
-    if "\\" not in text:
-        return text
-    out: list[str] = []
-    chars = iter(text)
-    for ch in chars:
-        if ch == "\\":
-            nxt = next(chars, None)
-            if strict:
-                _check_escape(nxt)
-            out.append(nxt or "")
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-def _check_escape(escaped: str | None) -> None:
-    if escaped is None:
-        raise _trailing_backslash()
-    if escaped not in _ESCAPABLE:
-        raise _illegal_escape()
+    """Undo :func:`escape`; see :func:`clinikfhir._syntax.unescape`. Raises
+    :class:`InvalidArgumentError` on an illegal escape (without echoing the value)."""
+    try:
+        return _syntax.unescape(text, strict=strict)
+    except _syntax.SearchSyntaxError as err:
+        raise InvalidArgumentError(str(err)) from None
 
 
 def format_number(value: Number, where: str) -> str:

@@ -1,5 +1,6 @@
-"""Fixtures: a sqlite3 connection with the interface-5 store schema and the engine installed, and a
-tiny store that writes resources and reindexes them in one transaction, as the sandbox does."""
+"""Fixtures: the sandbox's real store (``clinikfhir.sandbox._store.Store``, in memory) with the engine
+installed, behind a small helper that writes resources the way the sandbox does (the resources
+row, its history row and its index rows in one transaction) and runs searches on it."""
 
 from __future__ import annotations
 
@@ -11,22 +12,26 @@ import orjson
 import pytest
 
 from clinikfhir.sandbox import search
+from clinikfhir.sandbox._store import Store as SandboxStore
 
-STORE_DDL = (
-    "CREATE TABLE resources(env TEXT, type TEXT, id TEXT, tenant TEXT, version INTEGER, last_updated TEXT, "
-    "deleted INTEGER, body TEXT, PRIMARY KEY(env, type, id))",
-    "CREATE TABLE history(env, type, id, tenant, version, last_updated, deleted, method, body, "
-    "PRIMARY KEY(env, type, id, version))",
-)
 TENANT_SYSTEM = "https://clinikapi.com/tenant"
 
 
 class Store:
-    """Writes like the sandbox store: resources row + index rows in the same transaction."""
+    """The real store, plus the helpers the engine tests write and search with."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
+    def __init__(self) -> None:
+        self.store = SandboxStore()
         self._clock = 0
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The store's connection (in memory: one connection; tests are single-threaded)."""
+        with self.store.read() as conn:
+            return conn
+
+    def close(self) -> None:
+        self.store.close()
 
     def put(
         self, resource: dict[str, Any], *, tenant: str = "org_a", env: str = "test", last_updated: str | None = None
@@ -39,20 +44,40 @@ class Store:
         meta["tag"] = [*tags, {"system": TENANT_SYSTEM, "code": tenant}]
         meta["lastUpdated"] = stamp
         body["meta"] = meta
-        with self.conn:
-            self.conn.execute(
-                "INSERT OR REPLACE INTO resources VALUES (?, ?, ?, ?, 1, ?, 0, ?)",
-                (env, body["resourceType"], body["id"], tenant, stamp, orjson.dumps(body).decode()),
+        rtype, rid = str(body["resourceType"]), str(body["id"])
+        with self.store.write() as conn:
+            current = self.store.current(conn, env, rtype, rid)
+            self.store.put_version(
+                conn,
+                env=env,
+                rtype=rtype,
+                rid=rid,
+                tenant=tenant,
+                version=current.version + 1 if current is not None else 1,
+                last_updated=stamp,
+                method="PUT" if current is not None else "POST",
+                body=orjson.dumps(body).decode(),
+                resource=body,
             )
-            search.reindex(self.conn, env=env, type=body["resourceType"], id=body["id"], tenant=tenant, resource=body)
         return body
 
     def delete(self, rtype: str, rid: str, *, tenant: str = "org_a", env: str = "test") -> None:
-        with self.conn:
-            self.conn.execute(
-                "UPDATE resources SET deleted = 1, body = NULL WHERE env = ? AND type = ? AND id = ?", (env, rtype, rid)
+        with self.store.write() as conn:
+            current = self.store.current(conn, env, rtype, rid)
+            assert current is not None
+            self._clock += 1
+            self.store.put_version(
+                conn,
+                env=env,
+                rtype=rtype,
+                rid=rid,
+                tenant=tenant,
+                version=current.version + 1,
+                last_updated=f"2026-01-01T00:00:00.{self._clock % 1000000:06d}Z",
+                method="DELETE",
+                body=None,
+                resource=None,
             )
-            search.reindex(self.conn, env=env, type=rtype, id=rid, tenant=tenant, resource=None)
 
     def ids(
         self,
@@ -79,32 +104,26 @@ class Store:
         lenient: bool = False,
     ) -> search.SearchResult:
         params = [tuple(p.split("=", 1)) for p in query.split("&") if p] if isinstance(query, str) else query
-        return search.run(
-            self.conn,
-            env=env,
-            tenant=tenant,
-            type=rtype,
-            params=params,  # type: ignore[arg-type]
-            offset=offset,
-            count=count,
-            lenient=lenient,
-        )
+        with self.store.read() as conn:
+            return search.run(
+                conn,
+                env=env,
+                tenant=tenant,
+                type=rtype,
+                params=params,  # type: ignore[arg-type]
+                offset=offset,
+                count=count,
+                lenient=lenient,
+            )
 
 
 @pytest.fixture
-def conn() -> Iterator[sqlite3.Connection]:
-    connection = sqlite3.connect(":memory:", isolation_level=None)
-    connection.execute("BEGIN")
-    for ddl in STORE_DDL:
-        connection.execute(ddl)
-    search.install(connection)
-    search.install(connection)  # idempotent
-    connection.execute("COMMIT")
-    connection.isolation_level = ""
-    yield connection
-    connection.close()
+def store() -> Iterator[Store]:
+    s = Store()
+    yield s
+    s.close()
 
 
 @pytest.fixture
-def store(conn: sqlite3.Connection) -> Store:
-    return Store(conn)
+def conn(store: Store) -> sqlite3.Connection:
+    return store.conn

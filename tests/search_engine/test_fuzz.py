@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from clinikfhir._generated.search_parameters import SEARCH_PARAMETERS
 from clinikfhir.sandbox import search
 
-from .conftest import STORE_DDL, Store
+from .conftest import Store
 
 CODES = [
     *sorted(SEARCH_PARAMETERS["Observation"]),
@@ -75,11 +75,7 @@ VALUES = st.one_of(
 
 
 def _conn() -> sqlite3.Connection:
-    conn = sqlite3.connect(":memory:")
-    for ddl in STORE_DDL:
-        conn.execute(ddl)
-    search.install(conn)
-    store = Store(conn)
+    store = Store()  # the real sandbox store, kept for the module
     store.put({"resourceType": "Patient", "id": "p", "name": [{"family": "Smith"}]})
     store.put(
         {
@@ -92,7 +88,7 @@ def _conn() -> sqlite3.Connection:
             "valueQuantity": {"value": 5},
         }
     )
-    return conn
+    return store.conn
 
 
 CONN = _conn()

@@ -252,12 +252,27 @@ def everything(store: Store, patient: str | None, tenant: str = "org_a", **kw: o
 
 
 def test_everything_for_one_patient(graph: Store) -> None:
-    assert everything(graph, "p1") == ["Patient/p1", "DiagnosticReport/dr1", "Encounter/e1", "Observation/ob1"]
+    # the compartment, then what it references: oa and pr1 (from p1), ob2 (from dr1.result)
+    assert everything(graph, "p1") == [
+        "Patient/p1",
+        "DiagnosticReport/dr1",
+        "Encounter/e1",
+        "Observation/ob1",
+        "Observation/ob2",
+        "Organization/oa",
+        "Practitioner/pr1",
+    ]
     assert everything(graph, "p2") == ["Patient/p2", "Observation/ob2"]
-    assert everything(graph, "p1", types=["Observation"]) == ["Observation/ob1"]
+    assert everything(graph, "p1", types=["Observation"]) == ["Observation/ob1", "Observation/ob2"]
     assert everything(graph, "p1", types=["Patient", "Encounter"]) == ["Patient/p1", "Encounter/e1"]
-    # start/end filter dated resources by their `date` parameter; undated ones stay
-    assert everything(graph, "p1", start="2025-01-01") == ["Patient/p1", "DiagnosticReport/dr1"]
+    assert everything(graph, "p1", types=["Practitioner", "Organization"]) == ["Organization/oa", "Practitioner/pr1"]
+    # start/end filter dated resources by their clinical date, referenced ones too; undated ones stay
+    assert everything(graph, "p1", start="2025-01-01") == [
+        "Patient/p1",
+        "DiagnosticReport/dr1",
+        "Organization/oa",
+        "Practitioner/pr1",
+    ]
     assert everything(graph, "p2", end="2019-12-31") == ["Patient/p2"]
     assert everything(graph, "p1", since="2100-01-01") == []
 
@@ -266,9 +281,9 @@ def test_everything_is_tenant_scoped(graph: Store) -> None:
     with pytest.raises(SearchError) as err:
         everything(graph, "p1", tenant="org_b")
     assert err.value.status == 404
-    assert everything(graph, "q1", tenant="org_b") == ["Patient/q1", "Observation/obq"]
+    assert everything(graph, "q1", tenant="org_b") == ["Patient/q1", "Observation/obq", "Organization/ob_org"]
     # all of org_b's patients: obx points at org_a's p1, so it is not in any org_b compartment
-    assert everything(graph, None, tenant="org_b") == ["Patient/q1", "Observation/obq"]
+    assert everything(graph, None, tenant="org_b") == ["Patient/q1", "Observation/obq", "Organization/ob_org"]
     assert everything(graph, None) == [
         "Patient/p1",
         "Patient/p2",
@@ -276,15 +291,40 @@ def test_everything_is_tenant_scoped(graph: Store) -> None:
         "Encounter/e1",
         "Observation/ob1",
         "Observation/ob2",
+        "Organization/oa",
+        "Practitioner/pr1",
     ]
+
+
+def test_everything_never_follows_a_reference_into_another_tenant(graph: Store) -> None:
+    graph.put(
+        {
+            "resourceType": "Observation",
+            "id": "obq2",
+            "status": "final",
+            "subject": ref("Patient/q1"),
+            "performer": [ref("Practitioner/pr1"), ref("Organization/oa")],  # org_a's resources
+            "code": {"text": "x"},
+        },
+        tenant="org_b",
+    )
+    found = everything(graph, "q1", tenant="org_b")
+    assert found == ["Patient/q1", "Observation/obq", "Observation/obq2", "Organization/ob_org"]
+    assert everything(graph, "q1", tenant="org_b", types=["Practitioner"]) == []
+
+
+def test_everything_rejects_unknown_types(graph: Store) -> None:
+    with pytest.raises(SearchError) as err:
+        everything(graph, "p1", types=["NoSuchType"])
+    assert err.value.status == 400
 
 
 def test_everything_pages(graph: Store) -> None:
     first = search.everything(graph.conn, env="test", tenant="org_a", patient_id=None, offset=0, count=4)
     second = search.everything(graph.conn, env="test", tenant="org_a", patient_id=None, offset=4, count=4)
-    assert first.total == second.total == 6
+    assert first.total == second.total == 8
     assert len(first.ids) == 4
-    assert len(second.ids) == 2
+    assert len(second.ids) == 4
     assert not set(first.ids) & set(second.ids)
 
 

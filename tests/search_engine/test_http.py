@@ -121,3 +121,20 @@ def test_paging_45_results_over_http(served_sandbox: Sandbox, make_key: Any) -> 
         bundle = get(c, nxt)
     assert len(seen) == 45
     assert set(seen) == created
+
+
+def test_everything_returns_what_the_compartment_references(world: dict[str, Any]) -> None:
+    a, b = world["a"], world["b"]
+    doc = create(a, {"resourceType": "Practitioner", "name": [{"family": "House"}]})
+    foreign = create(b, {"resourceType": "Practitioner", "name": [{"family": "Other"}]})
+    pid = create(a, {"resourceType": "Patient", "generalPractitioner": [{"reference": f"Practitioner/{doc}"}]})
+    o = obs(pid, "8867-4", "2024-01-01T00:00:00Z")
+    o["performer"] = [{"reference": f"Practitioner/{foreign}"}]  # another tenant's: never returned
+    oid = create(a, o)
+    every = get(a, f"/v1/fhir/Patient/{pid}/$everything")
+    found = {(e["resource"]["resourceType"], e["resource"]["id"]) for e in every["entry"]}
+    assert found == {("Patient", pid), ("Observation", oid), ("Practitioner", doc)}
+    assert every["total"] == 3
+    only = get(a, f"/v1/fhir/Patient/{pid}/$everything", {"_type": "Practitioner"})
+    assert [e["resource"]["id"] for e in only["entry"]] == [doc]
+    assert get(a, f"/v1/fhir/Patient/{pid}/$everything", {"_type": "Observation"})["total"] == 1

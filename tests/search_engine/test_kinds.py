@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from clinikfhir import Clinik
+from clinikfhir.models import Condition
+from clinikfhir.sandbox import Sandbox
 from clinikfhir.sandbox.search import SearchError
 
 from .conftest import Store
@@ -165,7 +168,11 @@ CASES = [
     ("Observation", "code=8480-6", "ob1 ob4"),
     ("Observation", f"code={LOINC}|8867-4", "ob2"),
     ("Observation", "code:text=systolic", "ob1"),
-    ("Observation", "code:text=glucose", "ob3"),
+    ("Observation", "code:text=free text gl", "ob3"),
+    ("Observation", "code:text=FRÉE", "ob3"),  # case and accents ignored
+    ("Observation", "code:text=glucose", ""),  # a string search: the text starts with the value
+    ("Observation", "code:text=blood", ""),
+    ("Observation", "code:text=heart rate", "ob2"),
     ("Observation", f"code:not={LOINC}|8480-6", "ob2 ob3"),
     ("Observation", "status:in=http://hl7.org/fhir/ValueSet/observation-status", "ob1 ob2 ob3 ob4"),
     ("Observation", "status=preliminary", "ob3"),
@@ -313,3 +320,25 @@ def test_near(store: Store) -> None:
     for bad in ("near=91|0|1", "near=x|y", "near=52|4|-1", "near=52|4|1|furlong", "near=52"):
         with pytest.raises(SearchError):
             store.ids("Location", bad)
+
+
+def test_token_text_is_a_string_search_for_the_builder_and_the_engine(served_sandbox: Sandbox, api_key: str) -> None:
+    """The client's ``.text()`` (documented as starts-with) and the engine agree, over HTTP."""
+    with Clinik(api_key, base_url=served_sandbox.base_url) as clinik:
+        clinik.create(
+            Condition.model_validate(
+                {
+                    "resourceType": "Condition",
+                    "subject": {"reference": "Patient/x"},
+                    "code": {"text": "Acute viral pharyngitis"},
+                }
+            )
+        )
+
+        def found(text: str) -> int:
+            return len(clinik.search(Condition).code.text(text).get().resources)
+
+        assert found("acute vir") == 1
+        assert found("ACUTE") == 1
+        assert found("viral") == 0
+        assert found("pharyngitis") == 0

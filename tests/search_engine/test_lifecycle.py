@@ -8,8 +8,9 @@ import sqlite3
 import orjson
 
 from clinikfhir.sandbox import search
+from clinikfhir.sandbox._store import SCHEMA
 
-from .conftest import STORE_DDL, Store
+from .conftest import Store
 
 
 def test_update_replaces_index_rows(store: Store) -> None:
@@ -44,8 +45,7 @@ def test_delete_removes_every_row(store: Store) -> None:
 
 def test_install_indexes_an_existing_store() -> None:
     conn = sqlite3.connect(":memory:")
-    for ddl in STORE_DDL:
-        conn.execute(ddl)
+    conn.executescript(SCHEMA)  # the sandbox store's own tables, made before the engine existed
     body = {
         "resourceType": "Patient",
         "id": "p",

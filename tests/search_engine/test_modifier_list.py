@@ -36,6 +36,8 @@ def _accepts(store: Store, rtype: str, pdef: ParamDef, modifier: str) -> bool:
     try:
         result = store.run(rtype, [(f"{pdef.code}:{modifier}", value)], lenient=True)
     except SearchError as err:  # the modifier was accepted; this sample value is not a valid one
+        if err.code == "TENANT_CONFLICT":
+            return False  # refused by the tenant rule (_tag:missing): not advertised either
         message = err.message
     else:
         return not result.warnings

@@ -23,7 +23,8 @@ Matching choices, where the R4 search page leaves room:
   system and code as given (``value||unit`` matches code or unit); no unit conversion;
 - strings match per part (each name part, address part, or string leaf): starts-with, ``:exact``
   (case and accents kept), ``:contains``; case- and accent-insensitive otherwise;
-- token ``:text`` matches a word prefix of a coding display or a concept's text; ``:not`` and
+- token ``:text`` is a string search (R4 §3.1.1.4.10): a coding's display or a concept's (or an
+  identifier type's) text starts with the value, case- and accent-insensitively; ``:not`` and
   ``:not-in`` include resources with no value; ``:in``/``:not-in`` know every value set of a
   required binding in R4 (``clinikfhir._generated.validation_schema.VALUE_SETS``);
 - references match by id, ``Type/id``, ``:Type``, absolute or canonical URL (``url|version``) and
@@ -34,6 +35,15 @@ Matching choices, where the R4 search page leaves room:
 ``_content``/``_text`` match when every word of a value occurs in the resource's strings / narrative;
 ``_list=id`` matches the items of the caller's List resources; ``near=lat|long|distance|units``
 (km, m, mi; 10 km by default) uses the equirectangular approximation.
+
+Bounds (a 400 naming the parameter, never a 500): 16 ``_sort`` keys, 500 OR values per parameter
+and 1,000 in one search, 100 AND-ed parameters, 8 levels of chains/``_has``, 32 includes, numbers
+within the index's float range. The ``_tag`` tenant rule is :func:`clinikfhir._syntax.tenant_tag_refusal`
+(403 TENANT_CONFLICT), the one the gateway and the client's guard apply.
+
+Paging: ``run(..., snapshot=True)`` keeps the ordered matches of a search with more than one page
+(``SearchResult.snapshot``); later pages are slices of it (see ``_snapshots`` for the semantics
+under concurrent writes); ``snapshot=False`` pages by offset over the current data.
 
 Not implemented (a 400 naming the parameter, or a warning under lenient handling):
 ``_query``, ``_type``, ``_contained``, token ``:above``/``:below``,
@@ -51,10 +61,9 @@ from ._capabilities import (
     supported_parameters,
 )
 from ._everything import everything
-from ._index import reindex
+from ._index import install, reindex
 from ._model import SearchError, SearchResult
 from ._query import run
-from ._schema import install
 
 __all__ = [
     "SUPPORTED_MODIFIERS",

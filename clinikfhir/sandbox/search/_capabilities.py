@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any, Final
 
 from clinikfhir._generated.search_parameters import SEARCH_PARAMETERS, ParamDef
 
-from ._query import ID_MODIFIERS, MODIFIERS, PREFIXES, RESULT_PARAMETERS, TEXT_PARAMS
-from ._schema import TABLES
+from ._query import (
+    ID_MODIFIERS,
+    MODIFIERS,
+    PREFIXES,
+    RESULT_PARAMETERS,
+    TEXT_PARAMS,
+    revinclude_pairs,
+    revincludes,
+    supported,
+)
 
 SUPPORTED_MODIFIERS: Final[dict[str, tuple[str, ...]]] = dict(MODIFIERS)
 """Modifiers per parameter kind. Reference parameters also take ``:<TargetType>`` for each of
@@ -23,36 +30,10 @@ SUPPORTED_RESULT_PARAMETERS: Final[tuple[str, ...]] = RESULT_PARAMETERS
 (with ``:iterate`` and ``*``)."""
 
 
-def _supported(pdef: ParamDef, params: dict[str, ParamDef]) -> bool:
-    if pdef.code in TEXT_PARAMS:
-        return pdef.type == "string"
-    if pdef.code == "near":
-        return pdef.type == "special" and bool(pdef.expression)
-    if not pdef.expression:
-        return False
-    if pdef.type == "composite":
-        comps = [params.get(code) for code, _ in pdef.components]
-        return bool(comps) and all(c is not None and c.type in TABLES for c in comps)
-    return pdef.type in TABLES
-
-
 def supported_parameters(type: str) -> list[ParamDef]:
     """The search parameters of ``type`` the engine indexes and matches, sorted by code."""
     params = SEARCH_PARAMETERS.get(type, {})
-    return [params[code] for code in sorted(params) if _supported(params[code], params)]
-
-
-@functools.cache
-def _revincludes() -> dict[str, tuple[str, ...]]:
-    out: dict[str, list[str]] = {}
-    for source in sorted(SEARCH_PARAMETERS):
-        params = SEARCH_PARAMETERS[source]
-        for code in sorted(params):
-            pdef = params[code]
-            if pdef.type == "reference" and _supported(pdef, params):
-                for target in pdef.targets:
-                    out.setdefault(target, []).append(f"{source}:{code}")
-    return {target: tuple(values) for target, values in out.items()}
+    return [params[code] for code in sorted(params) if supported(params[code], params)]
 
 
 def parameter_modifiers(pdef: ParamDef) -> tuple[str, ...]:
@@ -63,6 +44,8 @@ def parameter_modifiers(pdef: ParamDef) -> tuple[str, ...]:
         return ID_MODIFIERS
     if pdef.code == "near":
         return ("missing",)
+    if pdef.code == "_tag":  # the tenant rule refuses _tag:missing (every resource carries the tenant tag)
+        return tuple(m for m in SUPPORTED_MODIFIERS.get(pdef.type, ()) if m != "missing")
     return SUPPORTED_MODIFIERS.get(pdef.type, ())
 
 
@@ -103,10 +86,16 @@ def capability_fragment(type: str) -> dict[str, Any]:
             list_param,
         ],
         "searchInclude": includes,
-        "searchRevInclude": ["*", *_revincludes().get(type, ())],
+        "searchRevInclude": ["*", *revincludes().get(type, ())],
     }
 
 
-def revinclude_pairs(type: str) -> tuple[str, ...]:
-    """Every ``Source:param`` whose reference parameter can point at ``type``."""
-    return _revincludes().get(type, ())
+__all__ = [
+    "SUPPORTED_MODIFIERS",
+    "SUPPORTED_PREFIXES",
+    "SUPPORTED_RESULT_PARAMETERS",
+    "capability_fragment",
+    "parameter_modifiers",
+    "revinclude_pairs",
+    "supported_parameters",
+]

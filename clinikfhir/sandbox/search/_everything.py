@@ -76,12 +76,15 @@ def everything(
     offset: int = 0,
     count: int = 20,
 ) -> SearchResult:
-    """The patient(s) and every resource in their compartment, in this env and tenant only.
+    """The patient(s), every resource in their compartment and every resource those reference
+    (Practitioners, Organizations, ...: R4 says the operation SHOULD return them), in this env and
+    tenant only.
 
     Unlike :func:`run`, ``ids`` holds ``"Type/id"`` strings because the page mixes types: the
     patient(s) first, then the rest ordered by type and id. ``start``/``end`` keep resources whose
-    ``date`` parameter overlaps the range, and resources of types without one or with no date;
-    ``since`` keeps resources changed at or after that instant; ``types`` restricts the types.
+    clinical date overlaps the range, and resources of types without one or with no date;
+    ``since`` keeps resources changed at or after that instant (both apply to referenced resources
+    too); ``types`` restricts the types returned (any resource type).
     A ``patient_id`` that is absent, deleted or another tenant's raises a 404 ``SearchError``.
     """
     if patient_id is not None:
@@ -93,21 +96,20 @@ def everything(
             raise SearchError(404, "NOT_FOUND", "Resource not found")
     start_rng, end_rng, since_rng = _bound("start", start), _bound("end", end), _bound("_since", since)
     if types is not None:
-        unknown = [t for t in types if t != "Patient" and t not in PATIENT_COMPARTMENT]
+        unknown = [t for t in types if t not in SEARCH_PARAMETERS]
         if unknown:
-            raise SearchError(400, "INVALID_PARAMETER", "Parameter '_type' names a type outside the compartment")
+            raise SearchError(400, "INVALID_PARAMETER", "Parameter '_type' names an unknown resource type")
     patients_sql = "SELECT p.id FROM sp_resource p WHERE p.env = ? AND p.type = 'Patient' AND p.tenant = ?"
     patients_args: list[object] = [env, tenant]
     if patient_id is not None:
         patients_sql += " AND p.id = ?"
         patients_args.append(patient_id)
-    include_patients = types is None or "Patient" in types
     # one range of the (env, type, param, ref_id) index per compartment (type, param) pair
     members = (
         "SELECT DISTINCT i.type AS type, i.id AS id FROM json_each(?) pr CROSS JOIN sp_reference i "
         "ON i.env = ? AND i.type = json_extract(pr.value, '$[0]') AND i.param = json_extract(pr.value, '$[1]') "
     )
-    members_args: list[object] = [json.dumps(_pairs(types)), env]
+    members_args: list[object] = [json.dumps(_pairs(None)), env]
     if patient_id is not None:
         members += "WHERE i.ref_id = ? AND i.ref_type = 'Patient' AND i.tenant = ?"
         members_args += [patient_id, tenant]
@@ -117,13 +119,40 @@ def everything(
             "WHERE p.env = i.env AND p.type = 'Patient' AND p.id = i.ref_id AND p.tenant = ?)"
         )
         members_args += [tenant, tenant]
-    if include_patients:
-        members = f"SELECT 'Patient' AS type, q.id AS id FROM ({patients_sql}) q UNION {members}"
-        members_args = [*patients_args, *members_args]
-    where = ["r.tenant = ?"]
-    args: list[object] = [*members_args, env, tenant]
+    members = f"SELECT 'Patient' AS type, q.id AS id FROM ({patients_sql}) q UNION {members}"
+    members_args = [*patients_args, *members_args]
+    where, where_args = _filters(since_rng, start_rng, end_rng)
+    # the compartment (every type, filtered by date and _since), then what its resources reference
+    # in the same tenant (filtered alike), then the _type restriction on the whole
+    sql = (
+        f"WITH m AS MATERIALIZED (SELECT r.type AS type, r.id AS id FROM ({members}) c JOIN sp_resource r "
+        f"ON r.env = ? AND r.type = c.type AND r.id = c.id WHERE r.tenant = ?{where}), "
+        "refs AS (SELECT DISTINCT i.ref_type AS type, i.ref_id AS id FROM m JOIN sp_reference i ON i.env = ? "
+        "AND i.type = m.type AND i.id = m.id WHERE i.ref_id IS NOT NULL AND i.tenant = ?), "
+        "found AS (SELECT type, id FROM m UNION SELECT r.type, r.id FROM refs JOIN sp_resource r ON r.env = ? "
+        f"AND r.type = refs.type AND r.id = refs.id WHERE r.tenant = ?{where}) "
+        "SELECT type, id FROM found"
+    )
+    args: list[object] = [*members_args, env, tenant, *where_args, env, tenant, env, tenant, *where_args]
+    if types is not None:
+        sql += " WHERE type IN (SELECT value FROM json_each(?))"
+        args.append(json.dumps(sorted(set(types))))
+    total = int(conn.execute(f"SELECT COUNT(*) FROM ({sql})", args).fetchone()[0])
+    rows = conn.execute(
+        sql + " ORDER BY type != 'Patient', type, id LIMIT ? OFFSET ?", [*args, max(0, count), max(0, offset)]
+    ).fetchall()
+    return SearchResult(ids=[f"{t}/{i}" for t, i in rows], total=total)
+
+
+def _filters(
+    since_rng: tuple[int, int] | None, start_rng: tuple[int, int] | None, end_rng: tuple[int, int] | None
+) -> tuple[str, list[object]]:
+    """SQL (`` AND ...`` on the resource row ``r``) for ``_since`` and the start/end overlap of a
+    resource's clinical date (resources without one stay)."""
+    where = ""
+    args: list[object] = []
     if since_rng is not None:
-        where.append("r.lu >= ?")
+        where += " AND r.lu >= ?"
         args.append(since_rng[0])
     if start_rng is not None or end_rng is not None:
         low = start_rng[0] if start_rng else None
@@ -138,20 +167,12 @@ def everything(
         if high is not None:
             overlap.append("d.low < ?")
             oargs.append(high)
-        where.append(
-            "(r.type = 'Patient' OR NOT EXISTS (SELECT 1 FROM sp_date d WHERE "
+        where += (
+            " AND (r.type = 'Patient' OR NOT EXISTS (SELECT 1 FROM sp_date d WHERE "
             + " AND ".join(cond)
             + ") OR EXISTS (SELECT 1 FROM sp_date d WHERE "
             + " AND ".join(overlap)
             + "))"
         )
         args.extend(oargs)
-    base = (
-        f"SELECT r.type, r.id FROM ({members}) m JOIN sp_resource r ON r.env = ? AND r.type = m.type AND r.id = m.id "
-        f"WHERE {' AND '.join(where)}"
-    )
-    total = int(conn.execute(f"SELECT COUNT(*) FROM ({base})", args).fetchone()[0])
-    rows = conn.execute(
-        base + " ORDER BY r.type != 'Patient', r.type, r.id LIMIT ? OFFSET ?", [*args, max(0, count), max(0, offset)]
-    ).fetchall()
-    return SearchResult(ids=[f"{t}/{i}" for t, i in rows], total=total)
+    return where, args

@@ -9,11 +9,13 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from clinikfhir._generated.search_parameters import SEARCH_PARAMETERS, ParamDef
 
 from ._json import is_list, is_obj, items
 from ._paths import Evaluator, Item, compile_expression
-from ._schema import COLUMNS, TABLES
+from ._schema import COLUMNS, DDL, SCHEMA_VERSION, TABLES
 from ._values import MAX_NUMBER, MAX_TIME, MIN_NUMBER, MIN_TIME, date_range, decimal_value, normalise
 
 _CONTACT_SYSTEMS = frozenset({"phone", "fax", "email", "pager", "url", "sms", "other"})
@@ -372,3 +374,28 @@ def reindex(
             f"VALUES (?, ?, ?, ?, ?, ?, ?, {marks})",
             [(env, type, id, tenant, row[0], row[1], seq, *row[2:]) for seq, row in enumerate(table_rows)],
         )
+
+
+def install(conn: sqlite3.Connection) -> None:
+    """Create the index tables and their SQL indexes (idempotent), in the caller's transaction.
+
+    Index tables of another layout version are dropped first. A store that holds live resources
+    but no index rows (made before the engine existed, or just dropped) is indexed from the stored
+    bodies.
+    """
+    conn.execute("CREATE TABLE IF NOT EXISTS sp_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    row = conn.execute("SELECT value FROM sp_meta WHERE key = 'schema'").fetchone()
+    if row is None or row[0] != str(SCHEMA_VERSION):
+        for table in ("sp_resource", "sp_text", *COLUMNS):
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
+        conn.execute("INSERT OR REPLACE INTO sp_meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+    for statement in DDL:
+        conn.execute(statement)
+    if conn.execute("SELECT 1 FROM sp_resource LIMIT 1").fetchone() is not None:
+        return
+    has_store = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'resources'").fetchone()
+    if has_store is None:
+        return
+    rows = conn.execute("SELECT env, type, id, tenant, body FROM resources WHERE deleted = 0 AND body IS NOT NULL")
+    for env, rtype, rid, tenant, body in rows.fetchall():
+        reindex(conn, env=env, type=rtype, id=rid, tenant=tenant, resource=orjson.loads(body))

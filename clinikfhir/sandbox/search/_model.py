@@ -13,6 +13,8 @@ class SearchResult:
     """This page's matches, in result order."""
     total: int | None
     """Number of matches over all pages (None when ``_total=none``)."""
+    snapshot: str | None = None
+    """The id of the snapshot that serves the later pages of this search (None: page by offset)."""
     includes: list[tuple[str, str]] = field(default_factory=lambda: [])
     """(type, id) of ``_include``/``_revinclude`` hits, in the caller's tenant, without duplicates."""
     summary_count: bool = False

@@ -1,8 +1,9 @@
-"""The search index tables: one typed table per parameter kind, every row carrying env and tenant."""
+"""The search index tables: one typed table per parameter kind, every row carrying env and tenant.
+
+Table definitions only; :func:`._index.install` creates them and fills them (this module imports
+nothing of the engine, so the indexer and the query side both build on it)."""
 
 from __future__ import annotations
-
-import sqlite3
 
 # kind -> table; composite parameters store their components' rows under "<code>#<n>" with a group
 # number that ties the components of one element together.
@@ -68,32 +69,3 @@ DDL: tuple[str, ...] = (
 # Bump when the index layout changes: install() then drops the old index tables and rebuilds them
 # from the stored bodies, so a durable database made by an earlier version keeps working.
 SCHEMA_VERSION = 6
-
-
-def install(conn: sqlite3.Connection) -> None:
-    """Create the index tables and their SQL indexes (idempotent), in the caller's transaction.
-
-    Index tables of another layout version are dropped first. A store that holds live resources
-    but no index rows (made before the engine existed, or just dropped) is indexed from the stored
-    bodies.
-    """
-    conn.execute("CREATE TABLE IF NOT EXISTS sp_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-    row = conn.execute("SELECT value FROM sp_meta WHERE key = 'schema'").fetchone()
-    if row is None or row[0] != str(SCHEMA_VERSION):
-        for table in ("sp_resource", "sp_text", *COLUMNS):
-            conn.execute(f"DROP TABLE IF EXISTS {table}")
-        conn.execute("INSERT OR REPLACE INTO sp_meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-    for statement in DDL:
-        conn.execute(statement)
-    if conn.execute("SELECT 1 FROM sp_resource LIMIT 1").fetchone() is not None:
-        return
-    has_store = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'resources'").fetchone()
-    if has_store is None:
-        return
-    import orjson
-
-    from ._index import reindex
-
-    rows = conn.execute("SELECT env, type, id, tenant, body FROM resources WHERE deleted = 0 AND body IS NOT NULL")
-    for env, rtype, rid, tenant, body in rows.fetchall():
-        reindex(conn, env=env, type=rtype, id=rid, tenant=tenant, resource=orjson.loads(body))

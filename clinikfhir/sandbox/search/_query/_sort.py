@@ -1,0 +1,66 @@
+"""``_sort``: ORDER BY terms on each key's aggregated index value, missing values last."""
+
+# SQL text here is assembled only from fixed table names and generated aliases; every value is bound
+# as a parameter.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+from typing import Any
+
+from clinikfhir._generated.search_parameters import SEARCH_PARAMETERS
+
+from .._model import SearchError
+from .._schema import TABLES
+from ._compile import MAX_SORT_KEYS, Compiler
+
+_SORT_EXPR = {
+    "token": ("MIN({x}.code)", "MAX({x}.code)"),
+    "string": ("MIN({x}.value)", "MAX({x}.value)"),
+    "date": ("MIN({x}.low)", "MAX({x}.low)"),
+    "number": ("MIN({x}.low)", "MAX({x}.high)"),
+    "quantity": ("MIN({x}.low)", "MAX({x}.high)"),
+    "reference": ("MIN({x}.url)", "MAX({x}.url)"),
+    "uri": ("MIN({x}.uri)", "MAX({x}.uri)"),
+}
+
+
+def sort_clause(
+    compiler: Compiler, rtype: str, value: str, id_expr: str, lu_expr: str | None = None
+) -> tuple[list[str], list[Any]]:
+    """ORDER BY terms for ``_sort`` (several keys, ``-`` descending, missing values last) on the
+    resource whose id is ``id_expr`` (``lu_expr``: its sp_resource.lu column, when in scope)."""
+    terms: list[str] = []
+    args: list[Any] = []
+    keys = value.split(",")
+    if len(keys) > MAX_SORT_KEYS:
+        raise SearchError(400, "INVALID_PARAMETER", f"More than {MAX_SORT_KEYS} keys in '_sort'")
+    for key in keys:
+        key = key.strip()
+        desc = key.startswith("-")
+        code = key[1:] if desc else key
+        direction = "DESC" if desc else "ASC"
+        if code == "_id":
+            terms.append(f"{id_expr} {direction}")
+            continue
+        if code == "_lastUpdated" and lu_expr is not None:
+            terms.append(f"{lu_expr} {direction} NULLS LAST")
+            continue
+        if code == "_lastUpdated":
+            lu = f"(SELECT s.lu FROM sp_resource s WHERE s.env = ? AND s.type = ? AND s.id = {id_expr})"
+            terms.append(f"{lu} {direction} NULLS LAST")
+            args.extend([compiler.env, rtype])
+            continue
+        pdef = SEARCH_PARAMETERS.get(rtype, {}).get(code)
+        if pdef is None or pdef.type not in _SORT_EXPR or not pdef.expression:
+            compiler.unsupported("_sort", "Unknown or unsortable _sort key")
+            continue
+        x = compiler.alias()
+        agg = _SORT_EXPR[pdef.type][1 if desc else 0].format(x=x)
+        sub = (
+            f"(SELECT {agg} FROM {TABLES[pdef.type]} {x} WHERE {x}.env = ? AND {x}.type = ? "
+            f"AND {x}.id = {id_expr} AND {x}.param = ?)"
+        )
+        terms.append(f"{sub} {direction} NULLS LAST")
+        args.extend([compiler.env, rtype, code])
+    return terms, args
