@@ -1,8 +1,9 @@
 """Emit the index of fhir.resources R4B model classes: class name -> module, for lazy loading.
 
 Two modules come out: ``model_index`` (a dict used at run time by ``clinikfhir.models``) and
-``model_imports`` (explicit re-exports, imported only under ``TYPE_CHECKING`` so that IDEs and type
-checkers see every class while ``import clinikfhir`` imports none of them).
+``model_imports`` (``__all__``, the class names, cheap at run time; and explicit re-exports under
+``TYPE_CHECKING`` so that IDEs and type checkers see every class while ``import clinikfhir`` imports
+none of them). ``clinikfhir.models`` extends its ``__all__`` with it, a form pyright and mypy read.
 """
 
 from __future__ import annotations
@@ -54,9 +55,12 @@ def emit() -> dict[str, str]:
     ]
     imports = [
         HEAD + f"# Model source: fhir.resources {version} (R4B package).",
-        '"""Static re-exports of every R4B model class, for type checkers only (never imported at run time)."""',
+        '"""Every R4B model class name (``__all__``, cheap at run time) and, for type checkers only, its class."""',
         "",
-        *(f"from {module} import {name} as {name}" for name, module in classes.items()),
+        "from typing import TYPE_CHECKING",
+        "",
+        "if TYPE_CHECKING:",
+        *(f"    from {module} import {name} as {name}" for name, module in classes.items()),
         "",
         "__all__ = [",
         *(f"    {name!r}," for name in classes),
