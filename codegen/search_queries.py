@@ -14,7 +14,7 @@ camelCase becomes snake_case; a leading ``_`` moves to the end (``_id`` -> ``id_
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import importlib.util
 import re
 from typing import Any
@@ -58,10 +58,31 @@ def module_name(rtype: str) -> str:
 
 
 def ref_class(targets: tuple[str, ...]) -> str:
-    if len(targets) <= 3:
+    """The shared base class of the reference parameters pointing at ``targets``, named after them
+    (``RefDeviceGroupLocationPatient``), ``RefAnyResource`` for every type, or else after the first
+    parameter using it (``RefObservationPerformerTargets``): readable and stable, never a hash."""
+    if len(targets) <= 4:
         return "Ref" + "".join(targets)
-    digest = hashlib.sha256(",".join(targets).encode()).hexdigest()[:8]
-    return f"Ref{len(targets)}_{digest}"
+    if targets == _all_targets():
+        return "RefAnyResource"
+    first = min((rtype, code) for rtype, params in table().items() for code, p in params.items() if p[3] == targets)
+    return f"Ref{first[0]}{_camel(py_name(first[1]))}Targets"
+
+
+def param_ref_class(rtype: str, code: str) -> str:
+    """What users see for a reference parameter: ``ObservationSubjectRef`` (``Observation.subject``)."""
+    return f"{rtype}{_camel(py_name(code))}Ref"
+
+
+def _camel(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part)
+
+
+@functools.cache
+def _all_targets() -> tuple[str, ...]:
+    from .resource_types import r4_resource_types
+
+    return tuple(sorted(r4_resource_types()))
 
 
 def _doc(text: str, indent: str) -> str:
@@ -154,6 +175,21 @@ def emit_type(
             f'"""``Type:param`` pairs that can point at a {rtype}, for ``_revinclude``."""',
             "",
         ]
+    ref_names: set[str] = set()
+    for code in ref_codes:
+        cls, targets = param_ref_class(rtype, code), params[code][3]
+        if cls in ref_names:
+            raise SystemExit(f"{rtype}: two reference parameters map to the class name {cls}")
+        ref_names.add(cls)
+        listed = ", ".join(targets) if len(targets) < 8 else f"any of {len(targets)} types"
+        out += [
+            "",
+            f"class {cls}({ref_class(targets)}[_Q]):",
+            f'    """``{code}`` of {rtype}: a reference to {listed}."""',
+            "",
+            "    __slots__ = ()",
+            "",
+        ]
     out += [
         "",
         f"class {rtype}Params(Params[_Q]):",
@@ -166,7 +202,7 @@ def emit_type(
         _code, ptype, expression, targets, components, _cmp, description, _url = params[code]
         name = names[code]
         if ptype == "reference":
-            cls = ref_class(targets)
+            cls = param_ref_class(rtype, code)
             ctor = f"{cls}(self, {code!r})"
         elif ptype == "composite":
             kinds = tuple(_component_kind(rtype, comp, data) for comp, _expr in components)

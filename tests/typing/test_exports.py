@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -98,3 +99,21 @@ def test_the_search_namespace_has_one_property_per_type_returning_the_bound_quer
             assert repr(c.search) == "<search on Clinik>"
     finally:
         sandbox.close()
+
+
+def test_generated_search_classes_have_readable_names() -> None:
+    """No hash in a class name users meet in hovers and errors: ``ObservationSubjectRef``, not ``Ref4_f49cc3f4``."""
+    root = Path(inspect.getfile(search_queries)).parent
+    names = {
+        node.name
+        for path in root.rglob("*.py")
+        for node in ast.parse(path.read_text()).body
+        if isinstance(node, ast.ClassDef)
+    }
+    assert len(names) > 900
+    unreadable = sorted(n for n in names if not re.fullmatch(r"[A-Z][A-Za-z]*", n))
+    assert unreadable == []
+    assert {"ObservationSubjectRef", "PatientGeneralPractitionerRef", "RefAnyResource"} <= names
+    subject = clinikfhir.search.ObservationQuery().subject
+    assert type(subject).__name__ == "ObservationSubjectRef"
+    assert subject.Patient.name("Smith").query_string() == "subject:Patient.name=Smith"

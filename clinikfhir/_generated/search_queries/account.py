@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref7_5ef46cd8 import Ref7_5ef46cd8
+from ._refs.refaccountsubjecttargets import RefAccountSubjectTargets
 from ._refs.reforganization import RefOrganization
 from ._refs.refpatient import RefPatient
 
@@ -36,6 +36,24 @@ AccountIncludeTarget = Literal['Device', 'HealthcareService', 'Location', 'Organ
 
 AccountRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'Appointment:supporting-info', 'AuditEvent:entity', 'Basic:subject', 'ChargeItem:account', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:part-of', 'CommunicationRequest:based-on', 'Composition:entry', 'Composition:subject', 'Condition:evidence-detail', 'Consent:data', 'Contract:subject', 'DetectedIssue:implicated', 'DeviceRequest:based-on', 'DeviceRequest:prior-request', 'DocumentManifest:item', 'DocumentManifest:related-ref', 'DocumentReference:related', 'Encounter:account', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'ImmunizationRecommendation:information', 'ImplementationGuide:resource', 'Invoice:account', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:item', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'MessageHeader:focus', 'Observation:focus', 'PaymentNotice:request', 'PaymentNotice:response', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:subject', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'Task:based-on', 'Task:focus', 'Task:subject', 'VerificationResult:target']
 """``Type:param`` pairs that can point at a Account, for ``_revinclude``."""
+
+
+class AccountOwnerRef(RefOrganization[_Q]):
+    """``owner`` of Account: a reference to Organization."""
+
+    __slots__ = ()
+
+
+class AccountPatientRef(RefPatient[_Q]):
+    """``patient`` of Account: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class AccountSubjectRef(RefAccountSubjectTargets[_Q]):
+    """``subject`` of Account: a reference to Device, HealthcareService, Location, Organization, Patient, Practitioner, PractitionerRole."""
+
+    __slots__ = ()
 
 
 class AccountParams(Params[_Q]):
@@ -133,24 +151,24 @@ class AccountParams(Params[_Q]):
         return StringParam(self, 'name')
 
     @property
-    def owner(self) -> RefOrganization[_Q]:
+    def owner(self) -> AccountOwnerRef[_Q]:
         """Entity managing the Account
 
         ``owner`` (reference): ``Account.owner``
 
         Targets: Organization
         """
-        return RefOrganization(self, 'owner')
+        return AccountOwnerRef(self, 'owner')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> AccountPatientRef[_Q]:
         """The entity that caused the expenses
 
         ``patient`` (reference): ``Account.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return AccountPatientRef(self, 'patient')
 
     @property
     def period(self) -> DateParam[_Q]:
@@ -169,14 +187,14 @@ class AccountParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subject(self) -> Ref7_5ef46cd8[_Q]:
+    def subject(self) -> AccountSubjectRef[_Q]:
         """The entity that caused the expenses
 
         ``subject`` (reference): ``Account.subject``
 
         Targets: Device, HealthcareService, Location, Organization, Patient, Practitioner, PractitionerRole
         """
-        return Ref7_5ef46cd8(self, 'subject')
+        return AccountSubjectRef(self, 'subject')
 
     @property
     def type(self) -> TokenParam[_Q]:

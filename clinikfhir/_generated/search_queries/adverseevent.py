@@ -15,11 +15,11 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref4_67100399 import Ref4_67100399
-from ._refs.ref4_844106a6 import Ref4_844106a6
-from ._refs.ref7_2a9f4993 import Ref7_2a9f4993
+from ._refs.refadverseeventsubstancetargets import RefAdverseEventSubstanceTargets
 from ._refs.refcondition import RefCondition
+from ._refs.refgrouppatientpractitionerrelatedperson import RefGroupPatientPractitionerRelatedPerson
 from ._refs.reflocation import RefLocation
+from ._refs.refpatientpractitionerpractitionerrolerelatedperson import RefPatientPractitionerPractitionerRoleRelatedPerson
 from ._refs.refresearchstudy import RefResearchStudy
 
 if TYPE_CHECKING:
@@ -39,6 +39,42 @@ AdverseEventIncludeTarget = Literal['Condition', 'Device', 'Group', 'Immunizatio
 
 AdverseEventRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'Appointment:supporting-info', 'AuditEvent:entity', 'Basic:subject', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:part-of', 'CommunicationRequest:based-on', 'Composition:entry', 'Composition:subject', 'Condition:evidence-detail', 'Consent:data', 'Contract:subject', 'DetectedIssue:implicated', 'DeviceRequest:based-on', 'DeviceRequest:prior-request', 'DocumentManifest:item', 'DocumentManifest:related-ref', 'DocumentReference:related', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'ImmunizationRecommendation:information', 'ImplementationGuide:resource', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:item', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'MessageHeader:focus', 'Observation:focus', 'PaymentNotice:request', 'PaymentNotice:response', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:subject', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'Task:based-on', 'Task:focus', 'Task:subject', 'VerificationResult:target']
 """``Type:param`` pairs that can point at a AdverseEvent, for ``_revinclude``."""
+
+
+class AdverseEventLocationRef(RefLocation[_Q]):
+    """``location`` of AdverseEvent: a reference to Location."""
+
+    __slots__ = ()
+
+
+class AdverseEventRecorderRef(RefPatientPractitionerPractitionerRoleRelatedPerson[_Q]):
+    """``recorder`` of AdverseEvent: a reference to Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class AdverseEventResultingconditionRef(RefCondition[_Q]):
+    """``resultingcondition`` of AdverseEvent: a reference to Condition."""
+
+    __slots__ = ()
+
+
+class AdverseEventStudyRef(RefResearchStudy[_Q]):
+    """``study`` of AdverseEvent: a reference to ResearchStudy."""
+
+    __slots__ = ()
+
+
+class AdverseEventSubjectRef(RefGroupPatientPractitionerRelatedPerson[_Q]):
+    """``subject`` of AdverseEvent: a reference to Group, Patient, Practitioner, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class AdverseEventSubstanceRef(RefAdverseEventSubstanceTargets[_Q]):
+    """``substance`` of AdverseEvent: a reference to Device, Immunization, Medication, MedicationAdministration, MedicationStatement, Procedure, Substance."""
+
+    __slots__ = ()
 
 
 class AdverseEventParams(Params[_Q]):
@@ -152,34 +188,34 @@ class AdverseEventParams(Params[_Q]):
         return TokenParam(self, 'event')
 
     @property
-    def location(self) -> RefLocation[_Q]:
+    def location(self) -> AdverseEventLocationRef[_Q]:
         """Location where adverse event occurred
 
         ``location`` (reference): ``AdverseEvent.location``
 
         Targets: Location
         """
-        return RefLocation(self, 'location')
+        return AdverseEventLocationRef(self, 'location')
 
     @property
-    def recorder(self) -> Ref4_844106a6[_Q]:
+    def recorder(self) -> AdverseEventRecorderRef[_Q]:
         """Who recorded the adverse event
 
         ``recorder`` (reference): ``AdverseEvent.recorder``
 
         Targets: Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref4_844106a6(self, 'recorder')
+        return AdverseEventRecorderRef(self, 'recorder')
 
     @property
-    def resultingcondition(self) -> RefCondition[_Q]:
+    def resultingcondition(self) -> AdverseEventResultingconditionRef[_Q]:
         """Effect on the subject due to this event
 
         ``resultingcondition`` (reference): ``AdverseEvent.resultingCondition``
 
         Targets: Condition
         """
-        return RefCondition(self, 'resultingcondition')
+        return AdverseEventResultingconditionRef(self, 'resultingcondition')
 
     @property
     def seriousness(self) -> TokenParam[_Q]:
@@ -198,34 +234,34 @@ class AdverseEventParams(Params[_Q]):
         return TokenParam(self, 'severity')
 
     @property
-    def study(self) -> RefResearchStudy[_Q]:
+    def study(self) -> AdverseEventStudyRef[_Q]:
         """AdverseEvent.study
 
         ``study`` (reference): ``AdverseEvent.study``
 
         Targets: ResearchStudy
         """
-        return RefResearchStudy(self, 'study')
+        return AdverseEventStudyRef(self, 'study')
 
     @property
-    def subject(self) -> Ref4_67100399[_Q]:
+    def subject(self) -> AdverseEventSubjectRef[_Q]:
         """Subject impacted by event
 
         ``subject`` (reference): ``AdverseEvent.subject``
 
         Targets: Group, Patient, Practitioner, RelatedPerson
         """
-        return Ref4_67100399(self, 'subject')
+        return AdverseEventSubjectRef(self, 'subject')
 
     @property
-    def substance(self) -> Ref7_2a9f4993[_Q]:
+    def substance(self) -> AdverseEventSubstanceRef[_Q]:
         """Refers to the specific entity that caused the adverse event
 
         ``substance`` (reference): ``AdverseEvent.suspectEntity.instance``
 
         Targets: Device, Immunization, Medication, MedicationAdministration, MedicationStatement, Procedure, Substance
         """
-        return Ref7_2a9f4993(self, 'substance')
+        return AdverseEventSubstanceRef(self, 'substance')
 
 
 class AdverseEventQuery(Query["AdverseEvent", _E], AdverseEventParams["AdverseEventQuery[_E]"]):

@@ -15,8 +15,8 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref4_844106a6 import Ref4_844106a6
 from ._refs.refpatient import RefPatient
+from ._refs.refpatientpractitionerpractitionerrolerelatedperson import RefPatientPractitionerPractitionerRoleRelatedPerson
 
 if TYPE_CHECKING:
     from clinikfhir.models import AllergyIntolerance
@@ -35,6 +35,24 @@ AllergyIntoleranceIncludeTarget = Literal['Patient', 'Practitioner', 'Practition
 
 AllergyIntoleranceRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'Appointment:supporting-info', 'AuditEvent:entity', 'Basic:subject', 'ClinicalImpression:problem', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:part-of', 'CommunicationRequest:based-on', 'Composition:entry', 'Composition:subject', 'Condition:evidence-detail', 'Consent:data', 'Contract:subject', 'DetectedIssue:implicated', 'DeviceRequest:based-on', 'DeviceRequest:prior-request', 'DocumentManifest:item', 'DocumentManifest:related-ref', 'DocumentReference:related', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'ImmunizationRecommendation:information', 'ImplementationGuide:resource', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:item', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'MessageHeader:focus', 'Observation:focus', 'PaymentNotice:request', 'PaymentNotice:response', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:subject', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'Task:based-on', 'Task:focus', 'Task:subject', 'VerificationResult:target']
 """``Type:param`` pairs that can point at a AllergyIntolerance, for ``_revinclude``."""
+
+
+class AllergyIntoleranceAsserterRef(RefPatientPractitionerPractitionerRoleRelatedPerson[_Q]):
+    """``asserter`` of AllergyIntolerance: a reference to Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class AllergyIntolerancePatientRef(RefPatient[_Q]):
+    """``patient`` of AllergyIntolerance: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class AllergyIntoleranceRecorderRef(RefPatientPractitionerPractitionerRoleRelatedPerson[_Q]):
+    """``recorder`` of AllergyIntolerance: a reference to Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
 
 
 class AllergyIntoleranceParams(Params[_Q]):
@@ -116,14 +134,14 @@ class AllergyIntoleranceParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def asserter(self) -> Ref4_844106a6[_Q]:
+    def asserter(self) -> AllergyIntoleranceAsserterRef[_Q]:
         """Source of the information about the allergy
 
         ``asserter`` (reference): ``AllergyIntolerance.asserter``
 
         Targets: Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref4_844106a6(self, 'asserter')
+        return AllergyIntoleranceAsserterRef(self, 'asserter')
 
     @property
     def category(self) -> TokenParam[_Q]:
@@ -198,24 +216,24 @@ class AllergyIntoleranceParams(Params[_Q]):
         return DateParam(self, 'onset')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> AllergyIntolerancePatientRef[_Q]:
         """Who the sensitivity is for
 
         ``patient`` (reference): ``AllergyIntolerance.patient``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return AllergyIntolerancePatientRef(self, 'patient')
 
     @property
-    def recorder(self) -> Ref4_844106a6[_Q]:
+    def recorder(self) -> AllergyIntoleranceRecorderRef[_Q]:
         """Who recorded the sensitivity
 
         ``recorder`` (reference): ``AllergyIntolerance.recorder``
 
         Targets: Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref4_844106a6(self, 'recorder')
+        return AllergyIntoleranceRecorderRef(self, 'recorder')
 
     @property
     def route(self) -> TokenParam[_Q]:

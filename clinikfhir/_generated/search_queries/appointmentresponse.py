@@ -15,8 +15,8 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref7_90af989e import Ref7_90af989e
 from ._refs.refappointment import RefAppointment
+from ._refs.refappointmentactortargets import RefAppointmentActorTargets
 from ._refs.reflocation import RefLocation
 from ._refs.refpatient import RefPatient
 from ._refs.refpractitioner import RefPractitioner
@@ -38,6 +38,36 @@ AppointmentResponseIncludeTarget = Literal['Appointment', 'Device', 'HealthcareS
 
 AppointmentResponseRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'Appointment:supporting-info', 'AuditEvent:entity', 'Basic:subject', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:part-of', 'CommunicationRequest:based-on', 'Composition:entry', 'Composition:subject', 'Condition:evidence-detail', 'Consent:data', 'Contract:subject', 'DetectedIssue:implicated', 'DeviceRequest:based-on', 'DeviceRequest:prior-request', 'DocumentManifest:item', 'DocumentManifest:related-ref', 'DocumentReference:related', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'ImagingStudy:basedon', 'ImmunizationRecommendation:information', 'ImplementationGuide:resource', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:item', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'MessageHeader:focus', 'Observation:focus', 'PaymentNotice:request', 'PaymentNotice:response', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:subject', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'Task:based-on', 'Task:focus', 'Task:subject', 'VerificationResult:target']
 """``Type:param`` pairs that can point at a AppointmentResponse, for ``_revinclude``."""
+
+
+class AppointmentResponseActorRef(RefAppointmentActorTargets[_Q]):
+    """``actor`` of AppointmentResponse: a reference to Device, HealthcareService, Location, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class AppointmentResponseAppointmentRef(RefAppointment[_Q]):
+    """``appointment`` of AppointmentResponse: a reference to Appointment."""
+
+    __slots__ = ()
+
+
+class AppointmentResponseLocationRef(RefLocation[_Q]):
+    """``location`` of AppointmentResponse: a reference to Location."""
+
+    __slots__ = ()
+
+
+class AppointmentResponsePatientRef(RefPatient[_Q]):
+    """``patient`` of AppointmentResponse: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class AppointmentResponsePractitionerRef(RefPractitioner[_Q]):
+    """``practitioner`` of AppointmentResponse: a reference to Practitioner."""
+
+    __slots__ = ()
 
 
 class AppointmentResponseParams(Params[_Q]):
@@ -119,24 +149,24 @@ class AppointmentResponseParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def actor(self) -> Ref7_90af989e[_Q]:
+    def actor(self) -> AppointmentResponseActorRef[_Q]:
         """The Person, Location/HealthcareService or Device that this appointment response replies for
 
         ``actor`` (reference): ``AppointmentResponse.actor``
 
         Targets: Device, HealthcareService, Location, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref7_90af989e(self, 'actor')
+        return AppointmentResponseActorRef(self, 'actor')
 
     @property
-    def appointment(self) -> RefAppointment[_Q]:
+    def appointment(self) -> AppointmentResponseAppointmentRef[_Q]:
         """The appointment that the response is attached to
 
         ``appointment`` (reference): ``AppointmentResponse.appointment``
 
         Targets: Appointment
         """
-        return RefAppointment(self, 'appointment')
+        return AppointmentResponseAppointmentRef(self, 'appointment')
 
     @property
     def identifier(self) -> IdentifierParam[_Q]:
@@ -147,14 +177,14 @@ class AppointmentResponseParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def location(self) -> RefLocation[_Q]:
+    def location(self) -> AppointmentResponseLocationRef[_Q]:
         """This Response is for this Location
 
         ``location`` (reference): ``AppointmentResponse.actor.where(resolve() is Location)``
 
         Targets: Location
         """
-        return RefLocation(self, 'location')
+        return AppointmentResponseLocationRef(self, 'location')
 
     @property
     def part_status(self) -> TokenParam[_Q]:
@@ -165,24 +195,24 @@ class AppointmentResponseParams(Params[_Q]):
         return TokenParam(self, 'part-status')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> AppointmentResponsePatientRef[_Q]:
         """This Response is for this Patient
 
         ``patient`` (reference): ``AppointmentResponse.actor.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return AppointmentResponsePatientRef(self, 'patient')
 
     @property
-    def practitioner(self) -> RefPractitioner[_Q]:
+    def practitioner(self) -> AppointmentResponsePractitionerRef[_Q]:
         """This Response is for this Practitioner
 
         ``practitioner`` (reference): ``AppointmentResponse.actor.where(resolve() is Practitioner)``
 
         Targets: Practitioner
         """
-        return RefPractitioner(self, 'practitioner')
+        return AppointmentResponsePractitionerRef(self, 'practitioner')
 
 
 class AppointmentResponseQuery(Query["AppointmentResponse", _E], AppointmentResponseParams["AppointmentResponseQuery[_E]"]):

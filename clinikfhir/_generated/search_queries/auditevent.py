@@ -15,8 +15,8 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
-from ._refs.ref6_6b1a412b import Ref6_6b1a412b
+from ._refs.refactivitydefinitioncomposedoftargets import RefActivityDefinitionComposedOfTargets
+from ._refs.refauditeventagenttargets import RefAuditEventAgentTargets
 from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
@@ -36,6 +36,30 @@ AuditEventIncludeTarget = Literal['Account', 'ActivityDefinition', 'AdverseEvent
 
 AuditEventRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'Appointment:supporting-info', 'AuditEvent:entity', 'Basic:subject', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:part-of', 'CommunicationRequest:based-on', 'Composition:entry', 'Composition:subject', 'Condition:evidence-detail', 'Consent:data', 'Contract:subject', 'DetectedIssue:implicated', 'DeviceRequest:based-on', 'DeviceRequest:prior-request', 'DocumentManifest:item', 'DocumentManifest:related-ref', 'DocumentReference:related', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'ImmunizationRecommendation:information', 'ImplementationGuide:resource', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:item', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'MessageHeader:focus', 'Observation:focus', 'PaymentNotice:request', 'PaymentNotice:response', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:subject', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'Task:based-on', 'Task:focus', 'Task:subject', 'VerificationResult:target']
 """``Type:param`` pairs that can point at a AuditEvent, for ``_revinclude``."""
+
+
+class AuditEventAgentRef(RefAuditEventAgentTargets[_Q]):
+    """``agent`` of AuditEvent: a reference to Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class AuditEventEntityRef(RefActivityDefinitionComposedOfTargets[_Q]):
+    """``entity`` of AuditEvent: a reference to any of 145 types."""
+
+    __slots__ = ()
+
+
+class AuditEventPatientRef(RefPatient[_Q]):
+    """``patient`` of AuditEvent: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class AuditEventSourceRef(RefAuditEventAgentTargets[_Q]):
+    """``source`` of AuditEvent: a reference to Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
 
 
 class AuditEventParams(Params[_Q]):
@@ -133,14 +157,14 @@ class AuditEventParams(Params[_Q]):
         return StringParam(self, 'address')
 
     @property
-    def agent(self) -> Ref6_6b1a412b[_Q]:
+    def agent(self) -> AuditEventAgentRef[_Q]:
         """Identifier of who
 
         ``agent`` (reference): ``AuditEvent.agent.who``
 
         Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref6_6b1a412b(self, 'agent')
+        return AuditEventAgentRef(self, 'agent')
 
     @property
     def agent_name(self) -> StringParam[_Q]:
@@ -175,14 +199,14 @@ class AuditEventParams(Params[_Q]):
         return DateParam(self, 'date')
 
     @property
-    def entity(self) -> Ref145_6a9dc272[_Q]:
+    def entity(self) -> AuditEventEntityRef[_Q]:
         """Specific instance of resource
 
         ``entity`` (reference): ``AuditEvent.entity.what``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return Ref145_6a9dc272(self, 'entity')
+        return AuditEventEntityRef(self, 'entity')
 
     @property
     def entity_name(self) -> StringParam[_Q]:
@@ -217,14 +241,14 @@ class AuditEventParams(Params[_Q]):
         return TokenParam(self, 'outcome')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> AuditEventPatientRef[_Q]:
         """Identifier of who
 
         ``patient`` (reference): ``AuditEvent.agent.who.where(resolve() is Patient) | AuditEvent.entity.what.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return AuditEventPatientRef(self, 'patient')
 
     @property
     def policy(self) -> UriParam[_Q]:
@@ -243,14 +267,14 @@ class AuditEventParams(Params[_Q]):
         return TokenParam(self, 'site')
 
     @property
-    def source(self) -> Ref6_6b1a412b[_Q]:
+    def source(self) -> AuditEventSourceRef[_Q]:
         """The identity of source detecting the event
 
         ``source`` (reference): ``AuditEvent.source.observer``
 
         Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref6_6b1a412b(self, 'source')
+        return AuditEventSourceRef(self, 'source')
 
     @property
     def subtype(self) -> TokenParam[_Q]:

@@ -36,6 +36,12 @@ BodyStructureRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDef
 """``Type:param`` pairs that can point at a BodyStructure, for ``_revinclude``."""
 
 
+class BodyStructurePatientRef(RefPatient[_Q]):
+    """``patient`` of BodyStructure: a reference to Patient."""
+
+    __slots__ = ()
+
+
 class BodyStructureParams(Params[_Q]):
     """The search parameters of BodyStructure; each setter returns ``_Q`` (the query they started from)."""
 
@@ -139,14 +145,14 @@ class BodyStructureParams(Params[_Q]):
         return TokenParam(self, 'morphology')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> BodyStructurePatientRef[_Q]:
         """Who this is about
 
         ``patient`` (reference): ``BodyStructure.patient``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return BodyStructurePatientRef(self, 'patient')
 
 
 class BodyStructureQuery(Query["BodyStructure", _E], BodyStructureParams["BodyStructureQuery[_E]"]):

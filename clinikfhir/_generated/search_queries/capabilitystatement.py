@@ -38,6 +38,24 @@ CapabilityStatementRevInclude = Literal['ActivityDefinition:composed-of', 'Activ
 """``Type:param`` pairs that can point at a CapabilityStatement, for ``_revinclude``."""
 
 
+class CapabilityStatementGuideRef(RefImplementationGuide[_Q]):
+    """``guide`` of CapabilityStatement: a reference to ImplementationGuide."""
+
+    __slots__ = ()
+
+
+class CapabilityStatementResourceProfileRef(RefStructureDefinition[_Q]):
+    """``resource-profile`` of CapabilityStatement: a reference to StructureDefinition."""
+
+    __slots__ = ()
+
+
+class CapabilityStatementSupportedProfileRef(RefStructureDefinition[_Q]):
+    """``supported-profile`` of CapabilityStatement: a reference to StructureDefinition."""
+
+    __slots__ = ()
+
+
 class CapabilityStatementParams(Params[_Q]):
     """The search parameters of CapabilityStatement; each setter returns ``_Q`` (the query they started from)."""
 
@@ -193,14 +211,14 @@ class CapabilityStatementParams(Params[_Q]):
         return TokenParam(self, 'format')
 
     @property
-    def guide(self) -> RefImplementationGuide[_Q]:
+    def guide(self) -> CapabilityStatementGuideRef[_Q]:
         """Implementation guides supported
 
         ``guide`` (reference): ``CapabilityStatement.implementationGuide``
 
         Targets: ImplementationGuide
         """
-        return RefImplementationGuide(self, 'guide')
+        return CapabilityStatementGuideRef(self, 'guide')
 
     @property
     def jurisdiction(self) -> TokenParam[_Q]:
@@ -243,14 +261,14 @@ class CapabilityStatementParams(Params[_Q]):
         return TokenParam(self, 'resource')
 
     @property
-    def resource_profile(self) -> RefStructureDefinition[_Q]:
+    def resource_profile(self) -> CapabilityStatementResourceProfileRef[_Q]:
         """A profile id invoked in a capability statement
 
         ``resource-profile`` (reference): ``CapabilityStatement.rest.resource.profile``
 
         Targets: StructureDefinition
         """
-        return RefStructureDefinition(self, 'resource-profile')
+        return CapabilityStatementResourceProfileRef(self, 'resource-profile')
 
     @property
     def security_service(self) -> TokenParam[_Q]:
@@ -277,14 +295,14 @@ class CapabilityStatementParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def supported_profile(self) -> RefStructureDefinition[_Q]:
+    def supported_profile(self) -> CapabilityStatementSupportedProfileRef[_Q]:
         """Profiles for use cases supported
 
         ``supported-profile`` (reference): ``CapabilityStatement.rest.resource.supportedProfile``
 
         Targets: StructureDefinition
         """
-        return RefStructureDefinition(self, 'supported-profile')
+        return CapabilityStatementSupportedProfileRef(self, 'supported-profile')
 
     @property
     def title(self) -> StringParam[_Q]:

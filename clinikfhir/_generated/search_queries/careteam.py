@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref6_f892e642 import Ref6_f892e642
+from ._refs.refcareteamparticipanttargets import RefCareTeamParticipantTargets
 from ._refs.refencounter import RefEncounter
 from ._refs.refgrouppatient import RefGroupPatient
 from ._refs.refpatient import RefPatient
@@ -37,6 +37,30 @@ CareTeamIncludeTarget = Literal['CareTeam', 'Encounter', 'Group', 'Organization'
 
 CareTeamRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'Appointment:supporting-info', 'AuditEvent:entity', 'Basic:subject', 'CarePlan:care-team', 'CarePlan:performer', 'CareTeam:participant', 'ChargeItem:performer-actor', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:part-of', 'Communication:recipient', 'CommunicationRequest:based-on', 'CommunicationRequest:recipient', 'Composition:entry', 'Composition:subject', 'Condition:evidence-detail', 'Consent:actor', 'Consent:data', 'Contract:subject', 'DetectedIssue:implicated', 'DeviceRequest:based-on', 'DeviceRequest:performer', 'DeviceRequest:prior-request', 'DiagnosticReport:performer', 'DiagnosticReport:results-interpreter', 'DocumentManifest:item', 'DocumentManifest:related-ref', 'DocumentReference:related', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'ImagingStudy:performer', 'ImmunizationRecommendation:information', 'ImplementationGuide:resource', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:item', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'Media:operator', 'MedicationRequest:intended-performer', 'MessageHeader:focus', 'Observation:focus', 'Observation:performer', 'PaymentNotice:request', 'PaymentNotice:response', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:subject', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'ServiceRequest:performer', 'Task:based-on', 'Task:focus', 'Task:owner', 'Task:subject', 'VerificationResult:target']
 """``Type:param`` pairs that can point at a CareTeam, for ``_revinclude``."""
+
+
+class CareTeamEncounterRef(RefEncounter[_Q]):
+    """``encounter`` of CareTeam: a reference to Encounter."""
+
+    __slots__ = ()
+
+
+class CareTeamParticipantRef(RefCareTeamParticipantTargets[_Q]):
+    """``participant`` of CareTeam: a reference to CareTeam, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class CareTeamPatientRef(RefPatient[_Q]):
+    """``patient`` of CareTeam: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class CareTeamSubjectRef(RefGroupPatient[_Q]):
+    """``subject`` of CareTeam: a reference to Group, Patient."""
+
+    __slots__ = ()
 
 
 class CareTeamParams(Params[_Q]):
@@ -134,14 +158,14 @@ class CareTeamParams(Params[_Q]):
         return DateParam(self, 'date')
 
     @property
-    def encounter(self) -> RefEncounter[_Q]:
+    def encounter(self) -> CareTeamEncounterRef[_Q]:
         """Encounter created as part of
 
         ``encounter`` (reference): ``CareTeam.encounter``
 
         Targets: Encounter
         """
-        return RefEncounter(self, 'encounter')
+        return CareTeamEncounterRef(self, 'encounter')
 
     @property
     def identifier(self) -> IdentifierParam[_Q]:
@@ -152,24 +176,24 @@ class CareTeamParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def participant(self) -> Ref6_f892e642[_Q]:
+    def participant(self) -> CareTeamParticipantRef[_Q]:
         """Who is involved
 
         ``participant`` (reference): ``CareTeam.participant.member``
 
         Targets: CareTeam, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref6_f892e642(self, 'participant')
+        return CareTeamParticipantRef(self, 'participant')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> CareTeamPatientRef[_Q]:
         """Who care team is for
 
         ``patient`` (reference): ``CareTeam.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return CareTeamPatientRef(self, 'patient')
 
     @property
     def status(self) -> TokenParam[_Q]:
@@ -180,14 +204,14 @@ class CareTeamParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subject(self) -> RefGroupPatient[_Q]:
+    def subject(self) -> CareTeamSubjectRef[_Q]:
         """Who care team is for
 
         ``subject`` (reference): ``CareTeam.subject``
 
         Targets: Group, Patient
         """
-        return RefGroupPatient(self, 'subject')
+        return CareTeamSubjectRef(self, 'subject')
 
 
 class CareTeamQuery(Query["CareTeam", _E], CareTeamParams["CareTeamQuery[_E]"]):

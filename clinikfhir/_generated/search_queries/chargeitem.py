@@ -15,10 +15,10 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, NumberParam, QuantityParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref6_6b1a412b import Ref6_6b1a412b
-from ._refs.ref7_63e06aca import Ref7_63e06aca
-from ._refs.ref8_df74877e import Ref8_df74877e
 from ._refs.refaccount import RefAccount
+from ._refs.refauditeventagenttargets import RefAuditEventAgentTargets
+from ._refs.refchargeitemperformeractortargets import RefChargeItemPerformerActorTargets
+from ._refs.refchargeitemservicetargets import RefChargeItemServiceTargets
 from ._refs.refencounterepisodeofcare import RefEncounterEpisodeOfCare
 from ._refs.refgrouppatient import RefGroupPatient
 from ._refs.reforganization import RefOrganization
@@ -41,6 +41,60 @@ ChargeItemIncludeTarget = Literal['Account', 'CareTeam', 'Device', 'DiagnosticRe
 
 ChargeItemRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'Appointment:supporting-info', 'AuditEvent:entity', 'Basic:subject', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:part-of', 'CommunicationRequest:based-on', 'Composition:entry', 'Composition:subject', 'Condition:evidence-detail', 'Consent:data', 'Contract:subject', 'DetectedIssue:implicated', 'DeviceRequest:based-on', 'DeviceRequest:prior-request', 'DocumentManifest:item', 'DocumentManifest:related-ref', 'DocumentReference:related', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'ImmunizationRecommendation:information', 'ImplementationGuide:resource', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:item', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'MessageHeader:focus', 'Observation:focus', 'PaymentNotice:request', 'PaymentNotice:response', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:subject', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'Task:based-on', 'Task:focus', 'Task:subject', 'VerificationResult:target']
 """``Type:param`` pairs that can point at a ChargeItem, for ``_revinclude``."""
+
+
+class ChargeItemAccountRef(RefAccount[_Q]):
+    """``account`` of ChargeItem: a reference to Account."""
+
+    __slots__ = ()
+
+
+class ChargeItemContextRef(RefEncounterEpisodeOfCare[_Q]):
+    """``context`` of ChargeItem: a reference to Encounter, EpisodeOfCare."""
+
+    __slots__ = ()
+
+
+class ChargeItemEntererRef(RefAuditEventAgentTargets[_Q]):
+    """``enterer`` of ChargeItem: a reference to Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class ChargeItemPatientRef(RefPatient[_Q]):
+    """``patient`` of ChargeItem: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class ChargeItemPerformerActorRef(RefChargeItemPerformerActorTargets[_Q]):
+    """``performer-actor`` of ChargeItem: a reference to CareTeam, Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class ChargeItemPerformingOrganizationRef(RefOrganization[_Q]):
+    """``performing-organization`` of ChargeItem: a reference to Organization."""
+
+    __slots__ = ()
+
+
+class ChargeItemRequestingOrganizationRef(RefOrganization[_Q]):
+    """``requesting-organization`` of ChargeItem: a reference to Organization."""
+
+    __slots__ = ()
+
+
+class ChargeItemServiceRef(RefChargeItemServiceTargets[_Q]):
+    """``service`` of ChargeItem: a reference to any of 8 types."""
+
+    __slots__ = ()
+
+
+class ChargeItemSubjectRef(RefGroupPatient[_Q]):
+    """``subject`` of ChargeItem: a reference to Group, Patient."""
+
+    __slots__ = ()
 
 
 class ChargeItemParams(Params[_Q]):
@@ -122,14 +176,14 @@ class ChargeItemParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def account(self) -> RefAccount[_Q]:
+    def account(self) -> ChargeItemAccountRef[_Q]:
         """Account to place this charge
 
         ``account`` (reference): ``ChargeItem.account``
 
         Targets: Account
         """
-        return RefAccount(self, 'account')
+        return ChargeItemAccountRef(self, 'account')
 
     @property
     def code(self) -> TokenParam[_Q]:
@@ -140,14 +194,14 @@ class ChargeItemParams(Params[_Q]):
         return TokenParam(self, 'code')
 
     @property
-    def context(self) -> RefEncounterEpisodeOfCare[_Q]:
+    def context(self) -> ChargeItemContextRef[_Q]:
         """Encounter / Episode associated with event
 
         ``context`` (reference): ``ChargeItem.context``
 
         Targets: Encounter, EpisodeOfCare
         """
-        return RefEncounterEpisodeOfCare(self, 'context')
+        return ChargeItemContextRef(self, 'context')
 
     @property
     def entered_date(self) -> DateParam[_Q]:
@@ -158,14 +212,14 @@ class ChargeItemParams(Params[_Q]):
         return DateParam(self, 'entered-date')
 
     @property
-    def enterer(self) -> Ref6_6b1a412b[_Q]:
+    def enterer(self) -> ChargeItemEntererRef[_Q]:
         """Individual who was entering
 
         ``enterer`` (reference): ``ChargeItem.enterer``
 
         Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref6_6b1a412b(self, 'enterer')
+        return ChargeItemEntererRef(self, 'enterer')
 
     @property
     def factor_override(self) -> NumberParam[_Q]:
@@ -192,24 +246,24 @@ class ChargeItemParams(Params[_Q]):
         return DateParam(self, 'occurrence')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> ChargeItemPatientRef[_Q]:
         """Individual service was done for/to
 
         ``patient`` (reference): ``ChargeItem.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return ChargeItemPatientRef(self, 'patient')
 
     @property
-    def performer_actor(self) -> Ref7_63e06aca[_Q]:
+    def performer_actor(self) -> ChargeItemPerformerActorRef[_Q]:
         """Individual who was performing
 
         ``performer-actor`` (reference): ``ChargeItem.performer.actor``
 
         Targets: CareTeam, Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref7_63e06aca(self, 'performer-actor')
+        return ChargeItemPerformerActorRef(self, 'performer-actor')
 
     @property
     def performer_function(self) -> TokenParam[_Q]:
@@ -220,14 +274,14 @@ class ChargeItemParams(Params[_Q]):
         return TokenParam(self, 'performer-function')
 
     @property
-    def performing_organization(self) -> RefOrganization[_Q]:
+    def performing_organization(self) -> ChargeItemPerformingOrganizationRef[_Q]:
         """Organization providing the charged service
 
         ``performing-organization`` (reference): ``ChargeItem.performingOrganization``
 
         Targets: Organization
         """
-        return RefOrganization(self, 'performing-organization')
+        return ChargeItemPerformingOrganizationRef(self, 'performing-organization')
 
     @property
     def price_override(self) -> QuantityParam[_Q]:
@@ -246,34 +300,34 @@ class ChargeItemParams(Params[_Q]):
         return QuantityParam(self, 'quantity')
 
     @property
-    def requesting_organization(self) -> RefOrganization[_Q]:
+    def requesting_organization(self) -> ChargeItemRequestingOrganizationRef[_Q]:
         """Organization requesting the charged service
 
         ``requesting-organization`` (reference): ``ChargeItem.requestingOrganization``
 
         Targets: Organization
         """
-        return RefOrganization(self, 'requesting-organization')
+        return ChargeItemRequestingOrganizationRef(self, 'requesting-organization')
 
     @property
-    def service(self) -> Ref8_df74877e[_Q]:
+    def service(self) -> ChargeItemServiceRef[_Q]:
         """Which rendered service is being charged?
 
         ``service`` (reference): ``ChargeItem.service``
 
         Targets: DiagnosticReport, ImagingStudy, Immunization, MedicationAdministration, MedicationDispense, Observation, Procedure, SupplyDelivery
         """
-        return Ref8_df74877e(self, 'service')
+        return ChargeItemServiceRef(self, 'service')
 
     @property
-    def subject(self) -> RefGroupPatient[_Q]:
+    def subject(self) -> ChargeItemSubjectRef[_Q]:
         """Individual service was done for/to
 
         ``subject`` (reference): ``ChargeItem.subject``
 
         Targets: Group, Patient
         """
-        return RefGroupPatient(self, 'subject')
+        return ChargeItemSubjectRef(self, 'subject')
 
 
 class ChargeItemQuery(Query["ChargeItem", _E], ChargeItemParams["ChargeItemQuery[_E]"]):

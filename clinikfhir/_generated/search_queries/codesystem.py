@@ -37,6 +37,12 @@ CodeSystemRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefini
 """``Type:param`` pairs that can point at a CodeSystem, for ``_revinclude``."""
 
 
+class CodeSystemSupplementsRef(RefCodeSystem[_Q]):
+    """``supplements`` of CodeSystem: a reference to CodeSystem."""
+
+    __slots__ = ()
+
+
 class CodeSystemParams(Params[_Q]):
     """The search parameters of CodeSystem; each setter returns ``_Q`` (the query they started from)."""
 
@@ -240,14 +246,14 @@ class CodeSystemParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def supplements(self) -> RefCodeSystem[_Q]:
+    def supplements(self) -> CodeSystemSupplementsRef[_Q]:
         """Find code system supplements for the referenced code system
 
         ``supplements`` (reference): ``CodeSystem.supplements``
 
         Targets: CodeSystem
         """
-        return RefCodeSystem(self, 'supplements')
+        return CodeSystemSupplementsRef(self, 'supplements')
 
     @property
     def system(self) -> UriParam[_Q]:

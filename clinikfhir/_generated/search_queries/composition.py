@@ -15,9 +15,9 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
-from ._refs.ref5_ed201369 import Ref5_ed201369
-from ._refs.ref6_6b1a412b import Ref6_6b1a412b
+from ._refs.refactivitydefinitioncomposedoftargets import RefActivityDefinitionComposedOfTargets
+from ._refs.refauditeventagenttargets import RefAuditEventAgentTargets
+from ._refs.refbasicauthortargets import RefBasicAuthorTargets
 from ._refs.refcomposition import RefComposition
 from ._refs.refencounter import RefEncounter
 from ._refs.refpatient import RefPatient
@@ -39,6 +39,48 @@ CompositionIncludeTarget = Literal['Account', 'ActivityDefinition', 'AdverseEven
 
 CompositionRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'Appointment:supporting-info', 'AuditEvent:entity', 'Basic:subject', 'Bundle:composition', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:part-of', 'CommunicationRequest:based-on', 'Composition:entry', 'Composition:related-ref', 'Composition:subject', 'Condition:evidence-detail', 'Consent:data', 'Contract:subject', 'DetectedIssue:implicated', 'DeviceRequest:based-on', 'DeviceRequest:prior-request', 'DocumentManifest:item', 'DocumentManifest:related-ref', 'DocumentReference:related', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'ImmunizationRecommendation:information', 'ImplementationGuide:resource', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:item', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'MessageHeader:focus', 'Observation:focus', 'PaymentNotice:request', 'PaymentNotice:response', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:subject', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'Task:based-on', 'Task:focus', 'Task:subject', 'VerificationResult:target']
 """``Type:param`` pairs that can point at a Composition, for ``_revinclude``."""
+
+
+class CompositionAttesterRef(RefBasicAuthorTargets[_Q]):
+    """``attester`` of Composition: a reference to Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class CompositionAuthorRef(RefAuditEventAgentTargets[_Q]):
+    """``author`` of Composition: a reference to Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class CompositionEncounterRef(RefEncounter[_Q]):
+    """``encounter`` of Composition: a reference to Encounter."""
+
+    __slots__ = ()
+
+
+class CompositionEntryRef(RefActivityDefinitionComposedOfTargets[_Q]):
+    """``entry`` of Composition: a reference to any of 145 types."""
+
+    __slots__ = ()
+
+
+class CompositionPatientRef(RefPatient[_Q]):
+    """``patient`` of Composition: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class CompositionRelatedRefRef(RefComposition[_Q]):
+    """``related-ref`` of Composition: a reference to Composition."""
+
+    __slots__ = ()
+
+
+class CompositionSubjectRef(RefActivityDefinitionComposedOfTargets[_Q]):
+    """``subject`` of Composition: a reference to any of 145 types."""
+
+    __slots__ = ()
 
 
 class CompositionParams(Params[_Q]):
@@ -120,24 +162,24 @@ class CompositionParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def attester(self) -> Ref5_ed201369[_Q]:
+    def attester(self) -> CompositionAttesterRef[_Q]:
         """Who attested the composition
 
         ``attester`` (reference): ``Composition.attester.party``
 
         Targets: Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref5_ed201369(self, 'attester')
+        return CompositionAttesterRef(self, 'attester')
 
     @property
-    def author(self) -> Ref6_6b1a412b[_Q]:
+    def author(self) -> CompositionAuthorRef[_Q]:
         """Who and/or what authored the composition
 
         ``author`` (reference): ``Composition.author``
 
         Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref6_6b1a412b(self, 'author')
+        return CompositionAuthorRef(self, 'author')
 
     @property
     def category(self) -> TokenParam[_Q]:
@@ -172,24 +214,24 @@ class CompositionParams(Params[_Q]):
         return DateParam(self, 'date')
 
     @property
-    def encounter(self) -> RefEncounter[_Q]:
+    def encounter(self) -> CompositionEncounterRef[_Q]:
         """Context of the Composition
 
         ``encounter`` (reference): ``Composition.encounter``
 
         Targets: Encounter
         """
-        return RefEncounter(self, 'encounter')
+        return CompositionEncounterRef(self, 'encounter')
 
     @property
-    def entry(self) -> Ref145_6a9dc272[_Q]:
+    def entry(self) -> CompositionEntryRef[_Q]:
         """A reference to data that supports this section
 
         ``entry`` (reference): ``Composition.section.entry``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return Ref145_6a9dc272(self, 'entry')
+        return CompositionEntryRef(self, 'entry')
 
     @property
     def identifier(self) -> IdentifierParam[_Q]:
@@ -200,14 +242,14 @@ class CompositionParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> CompositionPatientRef[_Q]:
         """Who and/or what the composition is about
 
         ``patient`` (reference): ``Composition.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return CompositionPatientRef(self, 'patient')
 
     @property
     def period(self) -> DateParam[_Q]:
@@ -226,14 +268,14 @@ class CompositionParams(Params[_Q]):
         return TokenParam(self, 'related-id')
 
     @property
-    def related_ref(self) -> RefComposition[_Q]:
+    def related_ref(self) -> CompositionRelatedRefRef[_Q]:
         """Target of the relationship
 
         ``related-ref`` (reference): ``(Composition.relatesTo.target as Reference)``
 
         Targets: Composition
         """
-        return RefComposition(self, 'related-ref')
+        return CompositionRelatedRefRef(self, 'related-ref')
 
     @property
     def section(self) -> TokenParam[_Q]:
@@ -252,14 +294,14 @@ class CompositionParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subject(self) -> Ref145_6a9dc272[_Q]:
+    def subject(self) -> CompositionSubjectRef[_Q]:
         """Who and/or what the composition is about
 
         ``subject`` (reference): ``Composition.subject``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return Ref145_6a9dc272(self, 'subject')
+        return CompositionSubjectRef(self, 'subject')
 
     @property
     def title(self) -> StringParam[_Q]:

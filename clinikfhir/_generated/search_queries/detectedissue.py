@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
+from ._refs.refactivitydefinitioncomposedoftargets import RefActivityDefinitionComposedOfTargets
 from ._refs.refdevicepractitionerpractitionerrole import RefDevicePractitionerPractitionerRole
 from ._refs.refpatient import RefPatient
 
@@ -36,6 +36,24 @@ DetectedIssueIncludeTarget = Literal['Account', 'ActivityDefinition', 'AdverseEv
 
 DetectedIssueRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'Appointment:supporting-info', 'AuditEvent:entity', 'Basic:subject', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:part-of', 'CommunicationRequest:based-on', 'Composition:entry', 'Composition:subject', 'Condition:evidence-detail', 'Consent:data', 'Contract:subject', 'DetectedIssue:implicated', 'DeviceRequest:based-on', 'DeviceRequest:prior-request', 'DocumentManifest:item', 'DocumentManifest:related-ref', 'DocumentReference:related', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'ImmunizationRecommendation:information', 'ImplementationGuide:resource', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:item', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'MessageHeader:focus', 'Observation:focus', 'PaymentNotice:request', 'PaymentNotice:response', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:subject', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'Task:based-on', 'Task:focus', 'Task:subject', 'VerificationResult:target']
 """``Type:param`` pairs that can point at a DetectedIssue, for ``_revinclude``."""
+
+
+class DetectedIssueAuthorRef(RefDevicePractitionerPractitionerRole[_Q]):
+    """``author`` of DetectedIssue: a reference to Device, Practitioner, PractitionerRole."""
+
+    __slots__ = ()
+
+
+class DetectedIssueImplicatedRef(RefActivityDefinitionComposedOfTargets[_Q]):
+    """``implicated`` of DetectedIssue: a reference to any of 145 types."""
+
+    __slots__ = ()
+
+
+class DetectedIssuePatientRef(RefPatient[_Q]):
+    """``patient`` of DetectedIssue: a reference to Patient."""
+
+    __slots__ = ()
 
 
 class DetectedIssueParams(Params[_Q]):
@@ -117,14 +135,14 @@ class DetectedIssueParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def author(self) -> RefDevicePractitionerPractitionerRole[_Q]:
+    def author(self) -> DetectedIssueAuthorRef[_Q]:
         """The provider or device that identified the issue
 
         ``author`` (reference): ``DetectedIssue.author``
 
         Targets: Device, Practitioner, PractitionerRole
         """
-        return RefDevicePractitionerPractitionerRole(self, 'author')
+        return DetectedIssueAuthorRef(self, 'author')
 
     @property
     def code(self) -> TokenParam[_Q]:
@@ -151,24 +169,24 @@ class DetectedIssueParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def implicated(self) -> Ref145_6a9dc272[_Q]:
+    def implicated(self) -> DetectedIssueImplicatedRef[_Q]:
         """Problem resource
 
         ``implicated`` (reference): ``DetectedIssue.implicated``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return Ref145_6a9dc272(self, 'implicated')
+        return DetectedIssueImplicatedRef(self, 'implicated')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> DetectedIssuePatientRef[_Q]:
         """Associated patient
 
         ``patient`` (reference): ``DetectedIssue.patient``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return DetectedIssuePatientRef(self, 'patient')
 
 
 class DetectedIssueQuery(Query["DetectedIssue", _E], DetectedIssueParams["DetectedIssueQuery[_E]"]):

@@ -15,9 +15,9 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref5_8089096b import Ref5_8089096b
-from ._refs.ref8_641690d0 import Ref8_641690d0
 from ._refs.refencounter import RefEncounter
+from ._refs.refflagauthortargets import RefFlagAuthorTargets
+from ._refs.refflagsubjecttargets import RefFlagSubjectTargets
 from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
@@ -37,6 +37,30 @@ FlagIncludeTarget = Literal['Device', 'Encounter', 'Group', 'Location', 'Medicat
 
 FlagRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'Appointment:supporting-info', 'AuditEvent:entity', 'Basic:subject', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:part-of', 'CommunicationRequest:based-on', 'Composition:entry', 'Composition:subject', 'Condition:evidence-detail', 'Consent:data', 'Contract:subject', 'DetectedIssue:implicated', 'DeviceRequest:based-on', 'DeviceRequest:prior-request', 'DocumentManifest:item', 'DocumentManifest:related-ref', 'DocumentReference:related', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'ImmunizationRecommendation:information', 'ImplementationGuide:resource', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:item', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'MessageHeader:focus', 'Observation:focus', 'PaymentNotice:request', 'PaymentNotice:response', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:subject', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'Task:based-on', 'Task:focus', 'Task:subject', 'VerificationResult:target']
 """``Type:param`` pairs that can point at a Flag, for ``_revinclude``."""
+
+
+class FlagAuthorRef(RefFlagAuthorTargets[_Q]):
+    """``author`` of Flag: a reference to Device, Organization, Patient, Practitioner, PractitionerRole."""
+
+    __slots__ = ()
+
+
+class FlagEncounterRef(RefEncounter[_Q]):
+    """``encounter`` of Flag: a reference to Encounter."""
+
+    __slots__ = ()
+
+
+class FlagPatientRef(RefPatient[_Q]):
+    """``patient`` of Flag: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class FlagSubjectRef(RefFlagSubjectTargets[_Q]):
+    """``subject`` of Flag: a reference to any of 8 types."""
+
+    __slots__ = ()
 
 
 class FlagParams(Params[_Q]):
@@ -118,14 +142,14 @@ class FlagParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def author(self) -> Ref5_8089096b[_Q]:
+    def author(self) -> FlagAuthorRef[_Q]:
         """Flag creator
 
         ``author`` (reference): ``Flag.author``
 
         Targets: Device, Organization, Patient, Practitioner, PractitionerRole
         """
-        return Ref5_8089096b(self, 'author')
+        return FlagAuthorRef(self, 'author')
 
     @property
     def date(self) -> DateParam[_Q]:
@@ -136,14 +160,14 @@ class FlagParams(Params[_Q]):
         return DateParam(self, 'date')
 
     @property
-    def encounter(self) -> RefEncounter[_Q]:
+    def encounter(self) -> FlagEncounterRef[_Q]:
         """Alert relevant during encounter
 
         ``encounter`` (reference): ``Flag.encounter``
 
         Targets: Encounter
         """
-        return RefEncounter(self, 'encounter')
+        return FlagEncounterRef(self, 'encounter')
 
     @property
     def identifier(self) -> IdentifierParam[_Q]:
@@ -154,24 +178,24 @@ class FlagParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> FlagPatientRef[_Q]:
         """The identity of a subject to list flags for
 
         ``patient`` (reference): ``Flag.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return FlagPatientRef(self, 'patient')
 
     @property
-    def subject(self) -> Ref8_641690d0[_Q]:
+    def subject(self) -> FlagSubjectRef[_Q]:
         """The identity of a subject to list flags for
 
         ``subject`` (reference): ``Flag.subject``
 
         Targets: Group, Location, Medication, Organization, Patient, PlanDefinition, Practitioner, Procedure
         """
-        return Ref8_641690d0(self, 'subject')
+        return FlagSubjectRef(self, 'subject')
 
 
 class FlagQuery(Query["Flag", _E], FlagParams["FlagQuery[_E]"]):

@@ -15,8 +15,8 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, Composite2, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref4_196fb7ee import Ref4_196fb7ee
-from ._refs.ref7_12ceaf84 import Ref7_12ceaf84
+from ._refs.refgroupmembertargets import RefGroupMemberTargets
+from ._refs.reforganizationpractitionerpractitionerrolerelatedperson import RefOrganizationPractitionerPractitionerRoleRelatedPerson
 
 if TYPE_CHECKING:
     from clinikfhir.models import Group
@@ -36,6 +36,18 @@ GroupIncludeTarget = Literal['Device', 'Group', 'Medication', 'Organization', 'P
 
 GroupRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'AdverseEvent:subject', 'Appointment:supporting-info', 'AuditEvent:entity', 'Basic:subject', 'CarePlan:subject', 'CareTeam:subject', 'ChargeItem:subject', 'ClinicalImpression:subject', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:part-of', 'Communication:recipient', 'Communication:subject', 'CommunicationRequest:based-on', 'CommunicationRequest:recipient', 'CommunicationRequest:subject', 'Composition:entry', 'Composition:subject', 'Condition:evidence-detail', 'Condition:subject', 'Consent:actor', 'Consent:data', 'Contract:subject', 'DetectedIssue:implicated', 'DeviceRequest:based-on', 'DeviceRequest:prior-request', 'DeviceRequest:subject', 'DeviceUseStatement:patient', 'DeviceUseStatement:subject', 'DiagnosticReport:subject', 'DocumentManifest:item', 'DocumentManifest:related-ref', 'DocumentManifest:subject', 'DocumentReference:related', 'DocumentReference:subject', 'Encounter:subject', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'Flag:subject', 'Goal:subject', 'Group:member', 'GuidanceResponse:subject', 'ImagingStudy:subject', 'ImmunizationRecommendation:information', 'ImplementationGuide:resource', 'Invoice:subject', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:item', 'List:subject', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'MeasureReport:subject', 'Media:subject', 'MedicationAdministration:subject', 'MedicationDispense:subject', 'MedicationRequest:subject', 'MedicationStatement:subject', 'MessageHeader:focus', 'Observation:focus', 'Observation:subject', 'PaymentNotice:request', 'PaymentNotice:response', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'Procedure:subject', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:subject', 'RequestGroup:subject', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'RiskAssessment:subject', 'ServiceRequest:subject', 'Specimen:subject', 'Task:based-on', 'Task:focus', 'Task:subject', 'VerificationResult:target']
 """``Type:param`` pairs that can point at a Group, for ``_revinclude``."""
+
+
+class GroupManagingEntityRef(RefOrganizationPractitionerPractitionerRoleRelatedPerson[_Q]):
+    """``managing-entity`` of Group: a reference to Organization, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class GroupMemberRef(RefGroupMemberTargets[_Q]):
+    """``member`` of Group: a reference to Device, Group, Medication, Patient, Practitioner, PractitionerRole, Substance."""
+
+    __slots__ = ()
 
 
 class GroupParams(Params[_Q]):
@@ -167,24 +179,24 @@ class GroupParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def managing_entity(self) -> Ref4_196fb7ee[_Q]:
+    def managing_entity(self) -> GroupManagingEntityRef[_Q]:
         """Entity that is the custodian of the Group's definition
 
         ``managing-entity`` (reference): ``Group.managingEntity``
 
         Targets: Organization, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref4_196fb7ee(self, 'managing-entity')
+        return GroupManagingEntityRef(self, 'managing-entity')
 
     @property
-    def member(self) -> Ref7_12ceaf84[_Q]:
+    def member(self) -> GroupMemberRef[_Q]:
         """Reference to the group member
 
         ``member`` (reference): ``Group.member.entity``
 
         Targets: Device, Group, Medication, Patient, Practitioner, PractitionerRole, Substance
         """
-        return Ref7_12ceaf84(self, 'member')
+        return GroupMemberRef(self, 'member')
 
     @property
     def type(self) -> TokenParam[_Q]:

@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, Composite2, DateParam, QuantityParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
+from ._refs.refactivitydefinitioncomposedoftargets import RefActivityDefinitionComposedOfTargets
 from ._refs.refimplementationguide import RefImplementationGuide
 from ._refs.refstructuredefinition import RefStructureDefinition
 
@@ -37,6 +37,24 @@ ImplementationGuideIncludeTarget = Literal['Account', 'ActivityDefinition', 'Adv
 
 ImplementationGuideRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'Appointment:supporting-info', 'AuditEvent:entity', 'Basic:subject', 'CapabilityStatement:guide', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:part-of', 'CommunicationRequest:based-on', 'Composition:entry', 'Composition:subject', 'Condition:evidence-detail', 'Consent:data', 'Contract:subject', 'DetectedIssue:implicated', 'DeviceRequest:based-on', 'DeviceRequest:prior-request', 'DocumentManifest:item', 'DocumentManifest:related-ref', 'DocumentReference:related', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'ImmunizationRecommendation:information', 'ImplementationGuide:depends-on', 'ImplementationGuide:resource', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:item', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'MessageHeader:focus', 'Observation:focus', 'PaymentNotice:request', 'PaymentNotice:response', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:subject', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'Task:based-on', 'Task:focus', 'Task:subject', 'VerificationResult:target']
 """``Type:param`` pairs that can point at a ImplementationGuide, for ``_revinclude``."""
+
+
+class ImplementationGuideDependsOnRef(RefImplementationGuide[_Q]):
+    """``depends-on`` of ImplementationGuide: a reference to ImplementationGuide."""
+
+    __slots__ = ()
+
+
+class ImplementationGuideGlobalRef(RefStructureDefinition[_Q]):
+    """``global`` of ImplementationGuide: a reference to StructureDefinition."""
+
+    __slots__ = ()
+
+
+class ImplementationGuideResourceRef(RefActivityDefinitionComposedOfTargets[_Q]):
+    """``resource`` of ImplementationGuide: a reference to any of 145 types."""
+
+    __slots__ = ()
 
 
 class ImplementationGuideParams(Params[_Q]):
@@ -170,14 +188,14 @@ class ImplementationGuideParams(Params[_Q]):
         return DateParam(self, 'date')
 
     @property
-    def depends_on(self) -> RefImplementationGuide[_Q]:
+    def depends_on(self) -> ImplementationGuideDependsOnRef[_Q]:
         """Identity of the IG that this depends on
 
         ``depends-on`` (reference): ``ImplementationGuide.dependsOn.uri``
 
         Targets: ImplementationGuide
         """
-        return RefImplementationGuide(self, 'depends-on')
+        return ImplementationGuideDependsOnRef(self, 'depends-on')
 
     @property
     def description(self) -> StringParam[_Q]:
@@ -196,14 +214,14 @@ class ImplementationGuideParams(Params[_Q]):
         return TokenParam(self, 'experimental')
 
     @property
-    def global_(self) -> RefStructureDefinition[_Q]:
+    def global_(self) -> ImplementationGuideGlobalRef[_Q]:
         """Profile that all resources must conform to
 
         ``global`` (reference): ``ImplementationGuide.global.profile``
 
         Targets: StructureDefinition
         """
-        return RefStructureDefinition(self, 'global')
+        return ImplementationGuideGlobalRef(self, 'global')
 
     @property
     def jurisdiction(self) -> TokenParam[_Q]:
@@ -230,14 +248,14 @@ class ImplementationGuideParams(Params[_Q]):
         return StringParam(self, 'publisher')
 
     @property
-    def resource(self) -> Ref145_6a9dc272[_Q]:
+    def resource(self) -> ImplementationGuideResourceRef[_Q]:
         """Location of the resource
 
         ``resource`` (reference): ``ImplementationGuide.definition.resource.reference``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return Ref145_6a9dc272(self, 'resource')
+        return ImplementationGuideResourceRef(self, 'resource')
 
     @property
     def status(self) -> TokenParam[_Q]:

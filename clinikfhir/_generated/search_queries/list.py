@@ -15,9 +15,9 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
-from ._refs.ref4_0cfa9a1b import Ref4_0cfa9a1b
-from ._refs.ref4_f49cc3f4 import Ref4_f49cc3f4
+from ._refs.refactivitydefinitioncomposedoftargets import RefActivityDefinitionComposedOfTargets
+from ._refs.refdevicegrouplocationpatient import RefDeviceGroupLocationPatient
+from ._refs.refdevicepatientpractitionerpractitionerrole import RefDevicePatientPractitionerPractitionerRole
 from ._refs.refencounter import RefEncounter
 from ._refs.refpatient import RefPatient
 
@@ -38,6 +38,36 @@ ListIncludeTarget = Literal['Account', 'ActivityDefinition', 'AdverseEvent', 'Al
 
 ListRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'Appointment:supporting-info', 'AuditEvent:entity', 'Basic:subject', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:part-of', 'CommunicationRequest:based-on', 'Composition:entry', 'Composition:subject', 'Condition:evidence-detail', 'Consent:data', 'Contract:subject', 'DetectedIssue:implicated', 'DeviceRequest:based-on', 'DeviceRequest:prior-request', 'DocumentManifest:item', 'DocumentManifest:related-ref', 'DocumentReference:related', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'ImmunizationRecommendation:information', 'ImplementationGuide:resource', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:item', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'MessageHeader:focus', 'Observation:focus', 'PaymentNotice:request', 'PaymentNotice:response', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:subject', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'Task:based-on', 'Task:focus', 'Task:subject', 'VerificationResult:target']
 """``Type:param`` pairs that can point at a List, for ``_revinclude``."""
+
+
+class ListEncounterRef(RefEncounter[_Q]):
+    """``encounter`` of List: a reference to Encounter."""
+
+    __slots__ = ()
+
+
+class ListItemRef(RefActivityDefinitionComposedOfTargets[_Q]):
+    """``item`` of List: a reference to any of 145 types."""
+
+    __slots__ = ()
+
+
+class ListPatientRef(RefPatient[_Q]):
+    """``patient`` of List: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class ListSourceRef(RefDevicePatientPractitionerPractitionerRole[_Q]):
+    """``source`` of List: a reference to Device, Patient, Practitioner, PractitionerRole."""
+
+    __slots__ = ()
+
+
+class ListSubjectRef(RefDeviceGroupLocationPatient[_Q]):
+    """``subject`` of List: a reference to Device, Group, Location, Patient."""
+
+    __slots__ = ()
 
 
 class ListParams(Params[_Q]):
@@ -143,14 +173,14 @@ class ListParams(Params[_Q]):
         return TokenParam(self, 'empty-reason')
 
     @property
-    def encounter(self) -> RefEncounter[_Q]:
+    def encounter(self) -> ListEncounterRef[_Q]:
         """Context in which list created
 
         ``encounter`` (reference): ``List.encounter``
 
         Targets: Encounter
         """
-        return RefEncounter(self, 'encounter')
+        return ListEncounterRef(self, 'encounter')
 
     @property
     def identifier(self) -> IdentifierParam[_Q]:
@@ -161,14 +191,14 @@ class ListParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def item(self) -> Ref145_6a9dc272[_Q]:
+    def item(self) -> ListItemRef[_Q]:
         """Actual entry
 
         ``item`` (reference): ``List.entry.item``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return Ref145_6a9dc272(self, 'item')
+        return ListItemRef(self, 'item')
 
     @property
     def notes(self) -> StringParam[_Q]:
@@ -179,24 +209,24 @@ class ListParams(Params[_Q]):
         return StringParam(self, 'notes')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> ListPatientRef[_Q]:
         """If all resources have the same subject
 
         ``patient`` (reference): ``List.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return ListPatientRef(self, 'patient')
 
     @property
-    def source(self) -> Ref4_0cfa9a1b[_Q]:
+    def source(self) -> ListSourceRef[_Q]:
         """Who and/or what defined the list contents (aka Author)
 
         ``source`` (reference): ``List.source``
 
         Targets: Device, Patient, Practitioner, PractitionerRole
         """
-        return Ref4_0cfa9a1b(self, 'source')
+        return ListSourceRef(self, 'source')
 
     @property
     def status(self) -> TokenParam[_Q]:
@@ -207,14 +237,14 @@ class ListParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subject(self) -> Ref4_f49cc3f4[_Q]:
+    def subject(self) -> ListSubjectRef[_Q]:
         """If all resources have the same subject
 
         ``subject`` (reference): ``List.subject``
 
         Targets: Device, Group, Location, Patient
         """
-        return Ref4_f49cc3f4(self, 'subject')
+        return ListSubjectRef(self, 'subject')
 
     @property
     def title(self) -> StringParam[_Q]:

@@ -37,6 +37,18 @@ MedicationRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefini
 """``Type:param`` pairs that can point at a Medication, for ``_revinclude``."""
 
 
+class MedicationIngredientRef(RefMedicationSubstance[_Q]):
+    """``ingredient`` of Medication: a reference to Medication, Substance."""
+
+    __slots__ = ()
+
+
+class MedicationManufacturerRef(RefOrganization[_Q]):
+    """``manufacturer`` of Medication: a reference to Organization."""
+
+    __slots__ = ()
+
+
 class MedicationParams(Params[_Q]):
     """The search parameters of Medication; each setter returns ``_Q`` (the query they started from)."""
 
@@ -148,14 +160,14 @@ class MedicationParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def ingredient(self) -> RefMedicationSubstance[_Q]:
+    def ingredient(self) -> MedicationIngredientRef[_Q]:
         """Returns medications for this ingredient reference
 
         ``ingredient`` (reference): ``(Medication.ingredient.item as Reference)``
 
         Targets: Medication, Substance
         """
-        return RefMedicationSubstance(self, 'ingredient')
+        return MedicationIngredientRef(self, 'ingredient')
 
     @property
     def ingredient_code(self) -> TokenParam[_Q]:
@@ -174,14 +186,14 @@ class MedicationParams(Params[_Q]):
         return TokenParam(self, 'lot-number')
 
     @property
-    def manufacturer(self) -> RefOrganization[_Q]:
+    def manufacturer(self) -> MedicationManufacturerRef[_Q]:
         """Returns medications made or sold for this manufacturer
 
         ``manufacturer`` (reference): ``Medication.manufacturer``
 
         Targets: Organization
         """
-        return RefOrganization(self, 'manufacturer')
+        return MedicationManufacturerRef(self, 'manufacturer')
 
     @property
     def status(self) -> TokenParam[_Q]:

@@ -15,8 +15,8 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref6_6b1a412b import Ref6_6b1a412b
-from ._refs.ref7_63e06aca import Ref7_63e06aca
+from ._refs.refauditeventagenttargets import RefAuditEventAgentTargets
+from ._refs.refchargeitemperformeractortargets import RefChargeItemPerformerActorTargets
 from ._refs.refencounter import RefEncounter
 from ._refs.refgrouppatient import RefGroupPatient
 from ._refs.refmedication import RefMedication
@@ -40,6 +40,48 @@ MedicationRequestIncludeTarget = Literal['CareTeam', 'Device', 'Encounter', 'Gro
 
 MedicationRequestRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'Appointment:supporting-info', 'AuditEvent:entity', 'Basic:subject', 'CarePlan:activity-reference', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:part-of', 'CommunicationRequest:based-on', 'Composition:entry', 'Composition:subject', 'Condition:evidence-detail', 'Consent:data', 'Contract:subject', 'DetectedIssue:implicated', 'DeviceRequest:based-on', 'DeviceRequest:prior-request', 'DiagnosticReport:based-on', 'DocumentManifest:item', 'DocumentManifest:related-ref', 'DocumentReference:related', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'ImmunizationRecommendation:information', 'ImplementationGuide:resource', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:item', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'MedicationAdministration:request', 'MedicationDispense:prescription', 'MessageHeader:focus', 'Observation:based-on', 'Observation:focus', 'PaymentNotice:request', 'PaymentNotice:response', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:subject', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'ServiceRequest:based-on', 'Task:based-on', 'Task:focus', 'Task:subject', 'VerificationResult:target']
 """``Type:param`` pairs that can point at a MedicationRequest, for ``_revinclude``."""
+
+
+class MedicationRequestEncounterRef(RefEncounter[_Q]):
+    """``encounter`` of MedicationRequest: a reference to Encounter."""
+
+    __slots__ = ()
+
+
+class MedicationRequestIntendedDispenserRef(RefOrganization[_Q]):
+    """``intended-dispenser`` of MedicationRequest: a reference to Organization."""
+
+    __slots__ = ()
+
+
+class MedicationRequestIntendedPerformerRef(RefChargeItemPerformerActorTargets[_Q]):
+    """``intended-performer`` of MedicationRequest: a reference to CareTeam, Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class MedicationRequestMedicationRef(RefMedication[_Q]):
+    """``medication`` of MedicationRequest: a reference to Medication."""
+
+    __slots__ = ()
+
+
+class MedicationRequestPatientRef(RefPatient[_Q]):
+    """``patient`` of MedicationRequest: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class MedicationRequestRequesterRef(RefAuditEventAgentTargets[_Q]):
+    """``requester`` of MedicationRequest: a reference to Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class MedicationRequestSubjectRef(RefGroupPatient[_Q]):
+    """``subject`` of MedicationRequest: a reference to Group, Patient."""
+
+    __slots__ = ()
 
 
 class MedicationRequestParams(Params[_Q]):
@@ -153,14 +195,14 @@ class MedicationRequestParams(Params[_Q]):
         return DateParam(self, 'date')
 
     @property
-    def encounter(self) -> RefEncounter[_Q]:
+    def encounter(self) -> MedicationRequestEncounterRef[_Q]:
         """Return prescriptions with this encounter identifier
 
         ``encounter`` (reference): ``MedicationRequest.encounter``
 
         Targets: Encounter
         """
-        return RefEncounter(self, 'encounter')
+        return MedicationRequestEncounterRef(self, 'encounter')
 
     @property
     def identifier(self) -> IdentifierParam[_Q]:
@@ -171,24 +213,24 @@ class MedicationRequestParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def intended_dispenser(self) -> RefOrganization[_Q]:
+    def intended_dispenser(self) -> MedicationRequestIntendedDispenserRef[_Q]:
         """Returns prescriptions intended to be dispensed by this Organization
 
         ``intended-dispenser`` (reference): ``MedicationRequest.dispenseRequest.performer``
 
         Targets: Organization
         """
-        return RefOrganization(self, 'intended-dispenser')
+        return MedicationRequestIntendedDispenserRef(self, 'intended-dispenser')
 
     @property
-    def intended_performer(self) -> Ref7_63e06aca[_Q]:
+    def intended_performer(self) -> MedicationRequestIntendedPerformerRef[_Q]:
         """Returns the intended performer of the administration of the medication request
 
         ``intended-performer`` (reference): ``MedicationRequest.performer``
 
         Targets: CareTeam, Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref7_63e06aca(self, 'intended-performer')
+        return MedicationRequestIntendedPerformerRef(self, 'intended-performer')
 
     @property
     def intended_performertype(self) -> TokenParam[_Q]:
@@ -207,24 +249,24 @@ class MedicationRequestParams(Params[_Q]):
         return TokenParam(self, 'intent')
 
     @property
-    def medication(self) -> RefMedication[_Q]:
+    def medication(self) -> MedicationRequestMedicationRef[_Q]:
         """Return prescriptions for this medication reference
 
         ``medication`` (reference): ``(MedicationRequest.medication as Reference)``
 
         Targets: Medication
         """
-        return RefMedication(self, 'medication')
+        return MedicationRequestMedicationRef(self, 'medication')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> MedicationRequestPatientRef[_Q]:
         """Returns prescriptions for a specific patient
 
         ``patient`` (reference): ``MedicationRequest.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return MedicationRequestPatientRef(self, 'patient')
 
     @property
     def priority(self) -> TokenParam[_Q]:
@@ -235,14 +277,14 @@ class MedicationRequestParams(Params[_Q]):
         return TokenParam(self, 'priority')
 
     @property
-    def requester(self) -> Ref6_6b1a412b[_Q]:
+    def requester(self) -> MedicationRequestRequesterRef[_Q]:
         """Returns prescriptions prescribed by this prescriber
 
         ``requester`` (reference): ``MedicationRequest.requester``
 
         Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref6_6b1a412b(self, 'requester')
+        return MedicationRequestRequesterRef(self, 'requester')
 
     @property
     def status(self) -> TokenParam[_Q]:
@@ -253,14 +295,14 @@ class MedicationRequestParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subject(self) -> RefGroupPatient[_Q]:
+    def subject(self) -> MedicationRequestSubjectRef[_Q]:
         """The identity of a patient to list orders  for
 
         ``subject`` (reference): ``MedicationRequest.subject``
 
         Targets: Group, Patient
         """
-        return RefGroupPatient(self, 'subject')
+        return MedicationRequestSubjectRef(self, 'subject')
 
 
 class MedicationRequestQuery(Query["MedicationRequest", _E], MedicationRequestParams["MedicationRequestQuery[_E]"]):

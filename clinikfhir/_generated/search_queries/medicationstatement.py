@@ -15,11 +15,11 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref5_bbbf6bde import Ref5_bbbf6bde
-from ._refs.ref5_ed201369 import Ref5_ed201369
+from ._refs.refbasicauthortargets import RefBasicAuthorTargets
 from ._refs.refencounterepisodeofcare import RefEncounterEpisodeOfCare
 from ._refs.refgrouppatient import RefGroupPatient
 from ._refs.refmedication import RefMedication
+from ._refs.refmedicationstatementpartoftargets import RefMedicationStatementPartOfTargets
 from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
@@ -39,6 +39,42 @@ MedicationStatementIncludeTarget = Literal['Encounter', 'EpisodeOfCare', 'Group'
 
 MedicationStatementRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'AdverseEvent:substance', 'Appointment:supporting-info', 'AuditEvent:entity', 'Basic:subject', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:part-of', 'CommunicationRequest:based-on', 'Composition:entry', 'Composition:subject', 'Condition:evidence-detail', 'Consent:data', 'Contract:subject', 'DetectedIssue:implicated', 'DeviceRequest:based-on', 'DeviceRequest:prior-request', 'DocumentManifest:item', 'DocumentManifest:related-ref', 'DocumentReference:related', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'ImmunizationRecommendation:information', 'ImplementationGuide:resource', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:item', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'MedicationStatement:part-of', 'MessageHeader:focus', 'Observation:focus', 'Observation:part-of', 'PaymentNotice:request', 'PaymentNotice:response', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:subject', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'Task:based-on', 'Task:focus', 'Task:subject', 'VerificationResult:target']
 """``Type:param`` pairs that can point at a MedicationStatement, for ``_revinclude``."""
+
+
+class MedicationStatementContextRef(RefEncounterEpisodeOfCare[_Q]):
+    """``context`` of MedicationStatement: a reference to Encounter, EpisodeOfCare."""
+
+    __slots__ = ()
+
+
+class MedicationStatementMedicationRef(RefMedication[_Q]):
+    """``medication`` of MedicationStatement: a reference to Medication."""
+
+    __slots__ = ()
+
+
+class MedicationStatementPartOfRef(RefMedicationStatementPartOfTargets[_Q]):
+    """``part-of`` of MedicationStatement: a reference to MedicationAdministration, MedicationDispense, MedicationStatement, Observation, Procedure."""
+
+    __slots__ = ()
+
+
+class MedicationStatementPatientRef(RefPatient[_Q]):
+    """``patient`` of MedicationStatement: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class MedicationStatementSourceRef(RefBasicAuthorTargets[_Q]):
+    """``source`` of MedicationStatement: a reference to Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class MedicationStatementSubjectRef(RefGroupPatient[_Q]):
+    """``subject`` of MedicationStatement: a reference to Group, Patient."""
+
+    __slots__ = ()
 
 
 class MedicationStatementParams(Params[_Q]):
@@ -136,14 +172,14 @@ class MedicationStatementParams(Params[_Q]):
         return TokenParam(self, 'code')
 
     @property
-    def context(self) -> RefEncounterEpisodeOfCare[_Q]:
+    def context(self) -> MedicationStatementContextRef[_Q]:
         """Returns statements for a specific context (episode or episode of Care).
 
         ``context`` (reference): ``MedicationStatement.context``
 
         Targets: Encounter, EpisodeOfCare
         """
-        return RefEncounterEpisodeOfCare(self, 'context')
+        return MedicationStatementContextRef(self, 'context')
 
     @property
     def effective(self) -> DateParam[_Q]:
@@ -162,44 +198,44 @@ class MedicationStatementParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def medication(self) -> RefMedication[_Q]:
+    def medication(self) -> MedicationStatementMedicationRef[_Q]:
         """Return statements of this medication reference
 
         ``medication`` (reference): ``(MedicationStatement.medication as Reference)``
 
         Targets: Medication
         """
-        return RefMedication(self, 'medication')
+        return MedicationStatementMedicationRef(self, 'medication')
 
     @property
-    def part_of(self) -> Ref5_bbbf6bde[_Q]:
+    def part_of(self) -> MedicationStatementPartOfRef[_Q]:
         """Returns statements that are part of another event.
 
         ``part-of`` (reference): ``MedicationStatement.partOf``
 
         Targets: MedicationAdministration, MedicationDispense, MedicationStatement, Observation, Procedure
         """
-        return Ref5_bbbf6bde(self, 'part-of')
+        return MedicationStatementPartOfRef(self, 'part-of')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> MedicationStatementPatientRef[_Q]:
         """Returns statements for a specific patient.
 
         ``patient`` (reference): ``MedicationStatement.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return MedicationStatementPatientRef(self, 'patient')
 
     @property
-    def source(self) -> Ref5_ed201369[_Q]:
+    def source(self) -> MedicationStatementSourceRef[_Q]:
         """Who or where the information in the statement came from
 
         ``source`` (reference): ``MedicationStatement.informationSource``
 
         Targets: Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref5_ed201369(self, 'source')
+        return MedicationStatementSourceRef(self, 'source')
 
     @property
     def status(self) -> TokenParam[_Q]:
@@ -210,14 +246,14 @@ class MedicationStatementParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subject(self) -> RefGroupPatient[_Q]:
+    def subject(self) -> MedicationStatementSubjectRef[_Q]:
         """The identity of a patient, animal or group to list statements for
 
         ``subject`` (reference): ``MedicationStatement.subject``
 
         Targets: Group, Patient
         """
-        return RefGroupPatient(self, 'subject')
+        return MedicationStatementSubjectRef(self, 'subject')
 
 
 class MedicationStatementQuery(Query["MedicationStatement", _E], MedicationStatementParams["MedicationStatementQuery[_E]"]):

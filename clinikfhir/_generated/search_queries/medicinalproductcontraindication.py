@@ -36,6 +36,12 @@ MedicinalProductContraindicationRevInclude = Literal['ActivityDefinition:compose
 """``Type:param`` pairs that can point at a MedicinalProductContraindication, for ``_revinclude``."""
 
 
+class MedicinalProductContraindicationSubjectRef(RefMedicationMedicinalProduct[_Q]):
+    """``subject`` of MedicinalProductContraindication: a reference to Medication, MedicinalProduct."""
+
+    __slots__ = ()
+
+
 class MedicinalProductContraindicationParams(Params[_Q]):
     """The search parameters of MedicinalProductContraindication; each setter returns ``_Q`` (the query they started from)."""
 
@@ -115,14 +121,14 @@ class MedicinalProductContraindicationParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def subject(self) -> RefMedicationMedicinalProduct[_Q]:
+    def subject(self) -> MedicinalProductContraindicationSubjectRef[_Q]:
         """The medication for which this is an contraindication
 
         ``subject`` (reference): ``MedicinalProductContraindication.subject``
 
         Targets: Medication, MedicinalProduct
         """
-        return RefMedicationMedicinalProduct(self, 'subject')
+        return MedicinalProductContraindicationSubjectRef(self, 'subject')
 
 
 class MedicinalProductContraindicationQuery(Query["GenericResource", _E], MedicinalProductContraindicationParams["MedicinalProductContraindicationQuery[_E]"]):

@@ -36,6 +36,12 @@ MedicinalProductIndicationRevInclude = Literal['ActivityDefinition:composed-of',
 """``Type:param`` pairs that can point at a MedicinalProductIndication, for ``_revinclude``."""
 
 
+class MedicinalProductIndicationSubjectRef(RefMedicationMedicinalProduct[_Q]):
+    """``subject`` of MedicinalProductIndication: a reference to Medication, MedicinalProduct."""
+
+    __slots__ = ()
+
+
 class MedicinalProductIndicationParams(Params[_Q]):
     """The search parameters of MedicinalProductIndication; each setter returns ``_Q`` (the query they started from)."""
 
@@ -115,14 +121,14 @@ class MedicinalProductIndicationParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def subject(self) -> RefMedicationMedicinalProduct[_Q]:
+    def subject(self) -> MedicinalProductIndicationSubjectRef[_Q]:
         """The medication for which this is an indication
 
         ``subject`` (reference): ``MedicinalProductIndication.subject``
 
         Targets: Medication, MedicinalProduct
         """
-        return RefMedicationMedicinalProduct(self, 'subject')
+        return MedicinalProductIndicationSubjectRef(self, 'subject')
 
 
 class MedicinalProductIndicationQuery(Query["GenericResource", _E], MedicinalProductIndicationParams["MedicinalProductIndicationQuery[_E]"]):

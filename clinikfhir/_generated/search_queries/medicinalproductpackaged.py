@@ -36,6 +36,12 @@ MedicinalProductPackagedRevInclude = Literal['ActivityDefinition:composed-of', '
 """``Type:param`` pairs that can point at a MedicinalProductPackaged, for ``_revinclude``."""
 
 
+class MedicinalProductPackagedSubjectRef(RefMedicinalProduct[_Q]):
+    """``subject`` of MedicinalProductPackaged: a reference to MedicinalProduct."""
+
+    __slots__ = ()
+
+
 class MedicinalProductPackagedParams(Params[_Q]):
     """The search parameters of MedicinalProductPackaged; each setter returns ``_Q`` (the query they started from)."""
 
@@ -123,14 +129,14 @@ class MedicinalProductPackagedParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def subject(self) -> RefMedicinalProduct[_Q]:
+    def subject(self) -> MedicinalProductPackagedSubjectRef[_Q]:
         """The product with this is a pack for
 
         ``subject`` (reference): ``MedicinalProductPackaged.subject``
 
         Targets: MedicinalProduct
         """
-        return RefMedicinalProduct(self, 'subject')
+        return MedicinalProductPackagedSubjectRef(self, 'subject')
 
 
 class MedicinalProductPackagedQuery(Query["GenericResource", _E], MedicinalProductPackagedParams["MedicinalProductPackagedQuery[_E]"]):

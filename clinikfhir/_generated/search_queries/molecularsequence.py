@@ -37,6 +37,12 @@ MolecularSequenceRevInclude = Literal['ActivityDefinition:composed-of', 'Activit
 """``Type:param`` pairs that can point at a MolecularSequence, for ``_revinclude``."""
 
 
+class MolecularSequencePatientRef(RefPatient[_Q]):
+    """``patient`` of MolecularSequence: a reference to Patient."""
+
+    __slots__ = ()
+
+
 class MolecularSequenceParams(Params[_Q]):
     """The search parameters of MolecularSequence; each setter returns ``_Q`` (the query they started from)."""
 
@@ -152,14 +158,14 @@ class MolecularSequenceParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> MolecularSequencePatientRef[_Q]:
         """The subject that the observation is about
 
         ``patient`` (reference): ``MolecularSequence.patient``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return MolecularSequencePatientRef(self, 'patient')
 
     @property
     def referenceseqid(self) -> TokenParam[_Q]:

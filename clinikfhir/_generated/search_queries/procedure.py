@@ -15,15 +15,15 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref5_e15042f5 import Ref5_e15042f5
-from ._refs.ref5_f7644240 import Ref5_f7644240
-from ._refs.ref6_6b1a412b import Ref6_6b1a412b
+from ._refs.refauditeventagenttargets import RefAuditEventAgentTargets
+from ._refs.refcareplaninstantiatescanonicaltargets import RefCarePlanInstantiatesCanonicalTargets
 from ._refs.refcareplanservicerequest import RefCarePlanServiceRequest
 from ._refs.refencounter import RefEncounter
 from ._refs.refgrouppatient import RefGroupPatient
 from ._refs.reflocation import RefLocation
 from ._refs.refmedicationadministrationobservationprocedure import RefMedicationAdministrationObservationProcedure
 from ._refs.refpatient import RefPatient
+from ._refs.refprocedurereasonreferencetargets import RefProcedureReasonReferenceTargets
 
 if TYPE_CHECKING:
     from clinikfhir.models import Procedure
@@ -42,6 +42,60 @@ ProcedureIncludeTarget = Literal['ActivityDefinition', 'CarePlan', 'Condition', 
 
 ProcedureRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'AdverseEvent:substance', 'Appointment:reason-reference', 'Appointment:supporting-info', 'AuditEvent:entity', 'Basic:subject', 'ChargeItem:service', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:part-of', 'CommunicationRequest:based-on', 'Composition:entry', 'Composition:subject', 'Condition:evidence-detail', 'Consent:data', 'Contract:subject', 'DetectedIssue:implicated', 'DeviceRequest:based-on', 'DeviceRequest:prior-request', 'DocumentManifest:item', 'DocumentManifest:related-ref', 'DocumentReference:related', 'Encounter:diagnosis', 'Encounter:reason-reference', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'Flag:subject', 'ImmunizationRecommendation:information', 'ImplementationGuide:resource', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:item', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'MedicationStatement:part-of', 'MessageHeader:focus', 'Observation:focus', 'Observation:part-of', 'PaymentNotice:request', 'PaymentNotice:response', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'Procedure:part-of', 'Procedure:reason-reference', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:part-of', 'QuestionnaireResponse:subject', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'Task:based-on', 'Task:focus', 'Task:subject', 'VerificationResult:target']
 """``Type:param`` pairs that can point at a Procedure, for ``_revinclude``."""
+
+
+class ProcedureBasedOnRef(RefCarePlanServiceRequest[_Q]):
+    """``based-on`` of Procedure: a reference to CarePlan, ServiceRequest."""
+
+    __slots__ = ()
+
+
+class ProcedureEncounterRef(RefEncounter[_Q]):
+    """``encounter`` of Procedure: a reference to Encounter."""
+
+    __slots__ = ()
+
+
+class ProcedureInstantiatesCanonicalRef(RefCarePlanInstantiatesCanonicalTargets[_Q]):
+    """``instantiates-canonical`` of Procedure: a reference to ActivityDefinition, Measure, OperationDefinition, PlanDefinition, Questionnaire."""
+
+    __slots__ = ()
+
+
+class ProcedureLocationRef(RefLocation[_Q]):
+    """``location`` of Procedure: a reference to Location."""
+
+    __slots__ = ()
+
+
+class ProcedurePartOfRef(RefMedicationAdministrationObservationProcedure[_Q]):
+    """``part-of`` of Procedure: a reference to MedicationAdministration, Observation, Procedure."""
+
+    __slots__ = ()
+
+
+class ProcedurePatientRef(RefPatient[_Q]):
+    """``patient`` of Procedure: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class ProcedurePerformerRef(RefAuditEventAgentTargets[_Q]):
+    """``performer`` of Procedure: a reference to Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class ProcedureReasonReferenceRef(RefProcedureReasonReferenceTargets[_Q]):
+    """``reason-reference`` of Procedure: a reference to Condition, DiagnosticReport, DocumentReference, Observation, Procedure."""
+
+    __slots__ = ()
+
+
+class ProcedureSubjectRef(RefGroupPatient[_Q]):
+    """``subject`` of Procedure: a reference to Group, Patient."""
+
+    __slots__ = ()
 
 
 class ProcedureParams(Params[_Q]):
@@ -123,14 +177,14 @@ class ProcedureParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def based_on(self) -> RefCarePlanServiceRequest[_Q]:
+    def based_on(self) -> ProcedureBasedOnRef[_Q]:
         """A request for this procedure
 
         ``based-on`` (reference): ``Procedure.basedOn``
 
         Targets: CarePlan, ServiceRequest
         """
-        return RefCarePlanServiceRequest(self, 'based-on')
+        return ProcedureBasedOnRef(self, 'based-on')
 
     @property
     def category(self) -> TokenParam[_Q]:
@@ -157,14 +211,14 @@ class ProcedureParams(Params[_Q]):
         return DateParam(self, 'date')
 
     @property
-    def encounter(self) -> RefEncounter[_Q]:
+    def encounter(self) -> ProcedureEncounterRef[_Q]:
         """Encounter created as part of
 
         ``encounter`` (reference): ``Procedure.encounter``
 
         Targets: Encounter
         """
-        return RefEncounter(self, 'encounter')
+        return ProcedureEncounterRef(self, 'encounter')
 
     @property
     def identifier(self) -> IdentifierParam[_Q]:
@@ -175,14 +229,14 @@ class ProcedureParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def instantiates_canonical(self) -> Ref5_e15042f5[_Q]:
+    def instantiates_canonical(self) -> ProcedureInstantiatesCanonicalRef[_Q]:
         """Instantiates FHIR protocol or definition
 
         ``instantiates-canonical`` (reference): ``Procedure.instantiatesCanonical``
 
         Targets: ActivityDefinition, Measure, OperationDefinition, PlanDefinition, Questionnaire
         """
-        return Ref5_e15042f5(self, 'instantiates-canonical')
+        return ProcedureInstantiatesCanonicalRef(self, 'instantiates-canonical')
 
     @property
     def instantiates_uri(self) -> UriParam[_Q]:
@@ -193,44 +247,44 @@ class ProcedureParams(Params[_Q]):
         return UriParam(self, 'instantiates-uri')
 
     @property
-    def location(self) -> RefLocation[_Q]:
+    def location(self) -> ProcedureLocationRef[_Q]:
         """Where the procedure happened
 
         ``location`` (reference): ``Procedure.location``
 
         Targets: Location
         """
-        return RefLocation(self, 'location')
+        return ProcedureLocationRef(self, 'location')
 
     @property
-    def part_of(self) -> RefMedicationAdministrationObservationProcedure[_Q]:
+    def part_of(self) -> ProcedurePartOfRef[_Q]:
         """Part of referenced event
 
         ``part-of`` (reference): ``Procedure.partOf``
 
         Targets: MedicationAdministration, Observation, Procedure
         """
-        return RefMedicationAdministrationObservationProcedure(self, 'part-of')
+        return ProcedurePartOfRef(self, 'part-of')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> ProcedurePatientRef[_Q]:
         """Search by subject - a patient
 
         ``patient`` (reference): ``Procedure.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return ProcedurePatientRef(self, 'patient')
 
     @property
-    def performer(self) -> Ref6_6b1a412b[_Q]:
+    def performer(self) -> ProcedurePerformerRef[_Q]:
         """The reference to the practitioner
 
         ``performer`` (reference): ``Procedure.performer.actor``
 
         Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref6_6b1a412b(self, 'performer')
+        return ProcedurePerformerRef(self, 'performer')
 
     @property
     def reason_code(self) -> TokenParam[_Q]:
@@ -241,14 +295,14 @@ class ProcedureParams(Params[_Q]):
         return TokenParam(self, 'reason-code')
 
     @property
-    def reason_reference(self) -> Ref5_f7644240[_Q]:
+    def reason_reference(self) -> ProcedureReasonReferenceRef[_Q]:
         """The justification that the procedure was performed
 
         ``reason-reference`` (reference): ``Procedure.reasonReference``
 
         Targets: Condition, DiagnosticReport, DocumentReference, Observation, Procedure
         """
-        return Ref5_f7644240(self, 'reason-reference')
+        return ProcedureReasonReferenceRef(self, 'reason-reference')
 
     @property
     def status(self) -> TokenParam[_Q]:
@@ -259,14 +313,14 @@ class ProcedureParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subject(self) -> RefGroupPatient[_Q]:
+    def subject(self) -> ProcedureSubjectRef[_Q]:
         """Search by subject
 
         ``subject`` (reference): ``Procedure.subject``
 
         Targets: Group, Patient
         """
-        return RefGroupPatient(self, 'subject')
+        return ProcedureSubjectRef(self, 'subject')
 
 
 class ProcedureQuery(Query["Procedure", _E], ProcedureParams["ProcedureQuery[_E]"]):

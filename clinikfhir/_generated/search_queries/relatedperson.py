@@ -36,6 +36,12 @@ RelatedPersonRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDef
 """``Type:param`` pairs that can point at a RelatedPerson, for ``_revinclude``."""
 
 
+class RelatedPersonPatientRef(RefPatient[_Q]):
+    """``patient`` of RelatedPerson: a reference to Patient."""
+
+    __slots__ = ()
+
+
 class RelatedPersonParams(Params[_Q]):
     """The search parameters of RelatedPerson; each setter returns ``_Q`` (the query they started from)."""
 
@@ -211,14 +217,14 @@ class RelatedPersonParams(Params[_Q]):
         return StringParam(self, 'name')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> RelatedPersonPatientRef[_Q]:
         """The patient this related person is related to
 
         ``patient`` (reference): ``RelatedPerson.patient``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return RelatedPersonPatientRef(self, 'patient')
 
     @property
     def phone(self) -> TokenParam[_Q]:

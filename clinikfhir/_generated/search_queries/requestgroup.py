@@ -16,10 +16,10 @@ from clinikfhir.search._params import Params, DateParam, IdentifierParam, String
 from clinikfhir.search._query import Query
 
 from ._refs.ref import Ref
-from ._refs.ref5_7670d63e import Ref5_7670d63e
 from ._refs.refdevicepractitionerpractitionerrole import RefDevicePractitionerPractitionerRole
 from ._refs.refencounter import RefEncounter
 from ._refs.refgrouppatient import RefGroupPatient
+from ._refs.refmedicationadministrationperformertargets import RefMedicationAdministrationPerformerTargets
 from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
@@ -39,6 +39,42 @@ RequestGroupIncludeTarget = Literal['Device', 'Encounter', 'Group', 'Patient', '
 
 RequestGroupRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'Appointment:supporting-info', 'AuditEvent:entity', 'Basic:subject', 'CarePlan:activity-reference', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:part-of', 'CommunicationRequest:based-on', 'Composition:entry', 'Composition:subject', 'Condition:evidence-detail', 'Consent:data', 'Contract:subject', 'DetectedIssue:implicated', 'DeviceRequest:based-on', 'DeviceRequest:prior-request', 'DocumentManifest:item', 'DocumentManifest:related-ref', 'DocumentReference:related', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'ImmunizationRecommendation:information', 'ImplementationGuide:resource', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:item', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'MessageHeader:focus', 'Observation:focus', 'PaymentNotice:request', 'PaymentNotice:response', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:subject', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'Task:based-on', 'Task:focus', 'Task:subject', 'VerificationResult:target']
 """``Type:param`` pairs that can point at a RequestGroup, for ``_revinclude``."""
+
+
+class RequestGroupAuthorRef(RefDevicePractitionerPractitionerRole[_Q]):
+    """``author`` of RequestGroup: a reference to Device, Practitioner, PractitionerRole."""
+
+    __slots__ = ()
+
+
+class RequestGroupEncounterRef(RefEncounter[_Q]):
+    """``encounter`` of RequestGroup: a reference to Encounter."""
+
+    __slots__ = ()
+
+
+class RequestGroupInstantiatesCanonicalRef(Ref[_Q]):
+    """``instantiates-canonical`` of RequestGroup: a reference to ."""
+
+    __slots__ = ()
+
+
+class RequestGroupParticipantRef(RefMedicationAdministrationPerformerTargets[_Q]):
+    """``participant`` of RequestGroup: a reference to Device, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class RequestGroupPatientRef(RefPatient[_Q]):
+    """``patient`` of RequestGroup: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class RequestGroupSubjectRef(RefGroupPatient[_Q]):
+    """``subject`` of RequestGroup: a reference to Group, Patient."""
+
+    __slots__ = ()
 
 
 class RequestGroupParams(Params[_Q]):
@@ -120,14 +156,14 @@ class RequestGroupParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def author(self) -> RefDevicePractitionerPractitionerRole[_Q]:
+    def author(self) -> RequestGroupAuthorRef[_Q]:
         """The author of the request group
 
         ``author`` (reference): ``RequestGroup.author``
 
         Targets: Device, Practitioner, PractitionerRole
         """
-        return RefDevicePractitionerPractitionerRole(self, 'author')
+        return RequestGroupAuthorRef(self, 'author')
 
     @property
     def authored(self) -> DateParam[_Q]:
@@ -146,14 +182,14 @@ class RequestGroupParams(Params[_Q]):
         return TokenParam(self, 'code')
 
     @property
-    def encounter(self) -> RefEncounter[_Q]:
+    def encounter(self) -> RequestGroupEncounterRef[_Q]:
         """The encounter the request group applies to
 
         ``encounter`` (reference): ``RequestGroup.encounter``
 
         Targets: Encounter
         """
-        return RefEncounter(self, 'encounter')
+        return RequestGroupEncounterRef(self, 'encounter')
 
     @property
     def group_identifier(self) -> TokenParam[_Q]:
@@ -172,12 +208,12 @@ class RequestGroupParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def instantiates_canonical(self) -> Ref[_Q]:
+    def instantiates_canonical(self) -> RequestGroupInstantiatesCanonicalRef[_Q]:
         """The FHIR-based definition from which the request group is realized
 
         ``instantiates-canonical`` (reference): ``RequestGroup.instantiatesCanonical``
         """
-        return Ref(self, 'instantiates-canonical')
+        return RequestGroupInstantiatesCanonicalRef(self, 'instantiates-canonical')
 
     @property
     def instantiates_uri(self) -> UriParam[_Q]:
@@ -196,24 +232,24 @@ class RequestGroupParams(Params[_Q]):
         return TokenParam(self, 'intent')
 
     @property
-    def participant(self) -> Ref5_7670d63e[_Q]:
+    def participant(self) -> RequestGroupParticipantRef[_Q]:
         """The participant in the requests in the group
 
         ``participant`` (reference): ``RequestGroup.action.participant``
 
         Targets: Device, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref5_7670d63e(self, 'participant')
+        return RequestGroupParticipantRef(self, 'participant')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> RequestGroupPatientRef[_Q]:
         """The identity of a patient to search for request groups
 
         ``patient`` (reference): ``RequestGroup.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return RequestGroupPatientRef(self, 'patient')
 
     @property
     def priority(self) -> TokenParam[_Q]:
@@ -232,14 +268,14 @@ class RequestGroupParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subject(self) -> RefGroupPatient[_Q]:
+    def subject(self) -> RequestGroupSubjectRef[_Q]:
         """The subject that the request group is about
 
         ``subject`` (reference): ``RequestGroup.subject``
 
         Targets: Group, Patient
         """
-        return RefGroupPatient(self, 'subject')
+        return RequestGroupSubjectRef(self, 'subject')
 
 
 class RequestGroupQuery(Query["RequestGroup", _E], RequestGroupParams["RequestGroupQuery[_E]"]):

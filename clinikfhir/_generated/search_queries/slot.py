@@ -36,6 +36,12 @@ SlotRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:d
 """``Type:param`` pairs that can point at a Slot, for ``_revinclude``."""
 
 
+class SlotScheduleRef(RefSchedule[_Q]):
+    """``schedule`` of Slot: a reference to Schedule."""
+
+    __slots__ = ()
+
+
 class SlotParams(Params[_Q]):
     """The search parameters of Slot; each setter returns ``_Q`` (the query they started from)."""
 
@@ -131,14 +137,14 @@ class SlotParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def schedule(self) -> RefSchedule[_Q]:
+    def schedule(self) -> SlotScheduleRef[_Q]:
         """The Schedule Resource that we are seeking a slot within
 
         ``schedule`` (reference): ``Slot.schedule``
 
         Targets: Schedule
         """
-        return RefSchedule(self, 'schedule')
+        return SlotScheduleRef(self, 'schedule')
 
     @property
     def service_category(self) -> TokenParam[_Q]:

@@ -15,10 +15,10 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref5_39895c90 import Ref5_39895c90
 from ._refs.refpatient import RefPatient
 from ._refs.refpractitionerpractitionerrole import RefPractitionerPractitionerRole
 from ._refs.refspecimen import RefSpecimen
+from ._refs.refspecimensubjecttargets import RefSpecimenSubjectTargets
 
 if TYPE_CHECKING:
     from clinikfhir.models import Specimen
@@ -37,6 +37,30 @@ SpecimenIncludeTarget = Literal['Device', 'Group', 'Location', 'Patient', 'Pract
 
 SpecimenRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'Appointment:supporting-info', 'AuditEvent:entity', 'Basic:subject', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:part-of', 'CommunicationRequest:based-on', 'Composition:entry', 'Composition:subject', 'Condition:evidence-detail', 'Consent:data', 'Contract:subject', 'DetectedIssue:implicated', 'DeviceRequest:based-on', 'DeviceRequest:prior-request', 'DiagnosticReport:specimen', 'DocumentManifest:item', 'DocumentManifest:related-ref', 'DocumentReference:related', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'ImmunizationRecommendation:information', 'ImplementationGuide:resource', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:item', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'Media:subject', 'MessageHeader:focus', 'Observation:focus', 'Observation:specimen', 'PaymentNotice:request', 'PaymentNotice:response', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:subject', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'ServiceRequest:specimen', 'Specimen:parent', 'Task:based-on', 'Task:focus', 'Task:subject', 'VerificationResult:target']
 """``Type:param`` pairs that can point at a Specimen, for ``_revinclude``."""
+
+
+class SpecimenCollectorRef(RefPractitionerPractitionerRole[_Q]):
+    """``collector`` of Specimen: a reference to Practitioner, PractitionerRole."""
+
+    __slots__ = ()
+
+
+class SpecimenParentRef(RefSpecimen[_Q]):
+    """``parent`` of Specimen: a reference to Specimen."""
+
+    __slots__ = ()
+
+
+class SpecimenPatientRef(RefPatient[_Q]):
+    """``patient`` of Specimen: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class SpecimenSubjectRef(RefSpecimenSubjectTargets[_Q]):
+    """``subject`` of Specimen: a reference to Device, Group, Location, Patient, Substance."""
+
+    __slots__ = ()
 
 
 class SpecimenParams(Params[_Q]):
@@ -142,14 +166,14 @@ class SpecimenParams(Params[_Q]):
         return DateParam(self, 'collected')
 
     @property
-    def collector(self) -> RefPractitionerPractitionerRole[_Q]:
+    def collector(self) -> SpecimenCollectorRef[_Q]:
         """Who collected the specimen
 
         ``collector`` (reference): ``Specimen.collection.collector``
 
         Targets: Practitioner, PractitionerRole
         """
-        return RefPractitionerPractitionerRole(self, 'collector')
+        return SpecimenCollectorRef(self, 'collector')
 
     @property
     def container(self) -> TokenParam[_Q]:
@@ -176,24 +200,24 @@ class SpecimenParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def parent(self) -> RefSpecimen[_Q]:
+    def parent(self) -> SpecimenParentRef[_Q]:
         """The parent of the specimen
 
         ``parent`` (reference): ``Specimen.parent``
 
         Targets: Specimen
         """
-        return RefSpecimen(self, 'parent')
+        return SpecimenParentRef(self, 'parent')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> SpecimenPatientRef[_Q]:
         """The patient the specimen comes from
 
         ``patient`` (reference): ``Specimen.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return SpecimenPatientRef(self, 'patient')
 
     @property
     def status(self) -> TokenParam[_Q]:
@@ -204,14 +228,14 @@ class SpecimenParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subject(self) -> Ref5_39895c90[_Q]:
+    def subject(self) -> SpecimenSubjectRef[_Q]:
         """The subject of the specimen
 
         ``subject`` (reference): ``Specimen.subject``
 
         Targets: Device, Group, Location, Patient, Substance
         """
-        return Ref5_39895c90(self, 'subject')
+        return SpecimenSubjectRef(self, 'subject')
 
     @property
     def type(self) -> TokenParam[_Q]:

@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref6_6b1a412b import Ref6_6b1a412b
+from ._refs.refauditeventagenttargets import RefAuditEventAgentTargets
 from ._refs.refhealthcareserviceorganization import RefHealthcareServiceOrganization
 from ._refs.reflocationorganizationpatient import RefLocationOrganizationPatient
 
@@ -36,6 +36,24 @@ SupplyRequestIncludeTarget = Literal['Device', 'HealthcareService', 'Location', 
 
 SupplyRequestRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:depends-on', 'ActivityDefinition:derived-from', 'ActivityDefinition:predecessor', 'ActivityDefinition:successor', 'Appointment:supporting-info', 'AuditEvent:entity', 'Basic:subject', 'ClinicalImpression:supporting-info', 'Communication:based-on', 'Communication:part-of', 'CommunicationRequest:based-on', 'Composition:entry', 'Composition:subject', 'Condition:evidence-detail', 'Consent:data', 'Contract:subject', 'DetectedIssue:implicated', 'DeviceRequest:based-on', 'DeviceRequest:prior-request', 'DocumentManifest:item', 'DocumentManifest:related-ref', 'DocumentReference:related', 'EventDefinition:composed-of', 'EventDefinition:depends-on', 'EventDefinition:derived-from', 'EventDefinition:predecessor', 'EventDefinition:successor', 'Evidence:composed-of', 'Evidence:depends-on', 'Evidence:derived-from', 'Evidence:predecessor', 'Evidence:successor', 'EvidenceVariable:composed-of', 'EvidenceVariable:depends-on', 'EvidenceVariable:derived-from', 'EvidenceVariable:predecessor', 'EvidenceVariable:successor', 'ImmunizationRecommendation:information', 'ImplementationGuide:resource', 'Library:composed-of', 'Library:depends-on', 'Library:derived-from', 'Library:predecessor', 'Library:successor', 'Linkage:item', 'Linkage:source', 'List:item', 'Measure:composed-of', 'Measure:depends-on', 'Measure:derived-from', 'Measure:predecessor', 'Measure:successor', 'MeasureReport:evaluated-resource', 'MessageHeader:focus', 'Observation:focus', 'PaymentNotice:request', 'PaymentNotice:response', 'PlanDefinition:composed-of', 'PlanDefinition:depends-on', 'PlanDefinition:derived-from', 'PlanDefinition:predecessor', 'PlanDefinition:successor', 'Provenance:entity', 'Provenance:target', 'QuestionnaireResponse:subject', 'ResearchDefinition:composed-of', 'ResearchDefinition:depends-on', 'ResearchDefinition:derived-from', 'ResearchDefinition:predecessor', 'ResearchDefinition:successor', 'ResearchElementDefinition:composed-of', 'ResearchElementDefinition:depends-on', 'ResearchElementDefinition:derived-from', 'ResearchElementDefinition:predecessor', 'ResearchElementDefinition:successor', 'Task:based-on', 'Task:focus', 'Task:subject', 'VerificationResult:target']
 """``Type:param`` pairs that can point at a SupplyRequest, for ``_revinclude``."""
+
+
+class SupplyRequestRequesterRef(RefAuditEventAgentTargets[_Q]):
+    """``requester`` of SupplyRequest: a reference to Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class SupplyRequestSubjectRef(RefLocationOrganizationPatient[_Q]):
+    """``subject`` of SupplyRequest: a reference to Location, Organization, Patient."""
+
+    __slots__ = ()
+
+
+class SupplyRequestSupplierRef(RefHealthcareServiceOrganization[_Q]):
+    """``supplier`` of SupplyRequest: a reference to HealthcareService, Organization."""
+
+    __slots__ = ()
 
 
 class SupplyRequestParams(Params[_Q]):
@@ -141,14 +159,14 @@ class SupplyRequestParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def requester(self) -> Ref6_6b1a412b[_Q]:
+    def requester(self) -> SupplyRequestRequesterRef[_Q]:
         """Individual making the request
 
         ``requester`` (reference): ``SupplyRequest.requester``
 
         Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref6_6b1a412b(self, 'requester')
+        return SupplyRequestRequesterRef(self, 'requester')
 
     @property
     def status(self) -> TokenParam[_Q]:
@@ -159,24 +177,24 @@ class SupplyRequestParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subject(self) -> RefLocationOrganizationPatient[_Q]:
+    def subject(self) -> SupplyRequestSubjectRef[_Q]:
         """The destination of the supply
 
         ``subject`` (reference): ``SupplyRequest.deliverTo``
 
         Targets: Location, Organization, Patient
         """
-        return RefLocationOrganizationPatient(self, 'subject')
+        return SupplyRequestSubjectRef(self, 'subject')
 
     @property
-    def supplier(self) -> RefHealthcareServiceOrganization[_Q]:
+    def supplier(self) -> SupplyRequestSupplierRef[_Q]:
         """Who is intended to fulfill the request
 
         ``supplier`` (reference): ``SupplyRequest.supplier``
 
         Targets: HealthcareService, Organization
         """
-        return RefHealthcareServiceOrganization(self, 'supplier')
+        return SupplyRequestSupplierRef(self, 'supplier')
 
 
 class SupplyRequestQuery(Query["SupplyRequest", _E], SupplyRequestParams["SupplyRequestQuery[_E]"]):

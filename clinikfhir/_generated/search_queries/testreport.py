@@ -36,6 +36,12 @@ TestReportRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefini
 """``Type:param`` pairs that can point at a TestReport, for ``_revinclude``."""
 
 
+class TestReportTestscriptRef(RefTestScript[_Q]):
+    """``testscript`` of TestReport: a reference to TestScript."""
+
+    __slots__ = ()
+
+
 class TestReportParams(Params[_Q]):
     """The search parameters of TestReport; each setter returns ``_Q`` (the query they started from)."""
 
@@ -155,14 +161,14 @@ class TestReportParams(Params[_Q]):
         return StringParam(self, 'tester')
 
     @property
-    def testscript(self) -> RefTestScript[_Q]:
+    def testscript(self) -> TestReportTestscriptRef[_Q]:
         """The test script executed to produce this report
 
         ``testscript`` (reference): ``TestReport.testScript``
 
         Targets: TestScript
         """
-        return RefTestScript(self, 'testscript')
+        return TestReportTestscriptRef(self, 'testscript')
 
 
 class TestReportQuery(Query["TestReport", _E], TestReportParams["TestReportQuery[_E]"]):
