@@ -63,7 +63,7 @@ def ref_class(targets: tuple[str, ...]) -> str:
     parameter using it (``RefObservationPerformerTargets``): readable and stable, never a hash."""
     if len(targets) <= 4:
         return "Ref" + "".join(targets)
-    if targets == _all_targets():
+    if set(_all_targets()) - set(targets) <= {"Parameters"}:  # Parameters is never a reference target
         return "RefAnyResource"
     first = min((rtype, code) for rtype, params in table().items() for code, p in params.items() if p[3] == targets)
     return f"Ref{first[0]}{_camel(py_name(first[1]))}Targets"

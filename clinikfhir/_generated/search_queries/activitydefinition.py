@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, Composite2, DateParam, IdentifierParam, QuantityParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.refactivitydefinitioncomposedoftargets import RefActivityDefinitionComposedOfTargets
+from ._refs.refanyresource import RefAnyResource
 
 if TYPE_CHECKING:
     from clinikfhir.models import ActivityDefinition
@@ -37,31 +37,31 @@ ActivityDefinitionRevInclude = Literal['ActivityDefinition:composed-of', 'Activi
 """``Type:param`` pairs that can point at a ActivityDefinition, for ``_revinclude``."""
 
 
-class ActivityDefinitionComposedOfRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class ActivityDefinitionComposedOfRef(RefAnyResource[_Q]):
     """``composed-of`` of ActivityDefinition: a reference to any of 145 types."""
 
     __slots__ = ()
 
 
-class ActivityDefinitionDependsOnRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class ActivityDefinitionDependsOnRef(RefAnyResource[_Q]):
     """``depends-on`` of ActivityDefinition: a reference to any of 145 types."""
 
     __slots__ = ()
 
 
-class ActivityDefinitionDerivedFromRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class ActivityDefinitionDerivedFromRef(RefAnyResource[_Q]):
     """``derived-from`` of ActivityDefinition: a reference to any of 145 types."""
 
     __slots__ = ()
 
 
-class ActivityDefinitionPredecessorRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class ActivityDefinitionPredecessorRef(RefAnyResource[_Q]):
     """``predecessor`` of ActivityDefinition: a reference to any of 145 types."""
 
     __slots__ = ()
 
 
-class ActivityDefinitionSuccessorRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class ActivityDefinitionSuccessorRef(RefAnyResource[_Q]):
     """``successor`` of ActivityDefinition: a reference to any of 145 types."""
 
     __slots__ = ()

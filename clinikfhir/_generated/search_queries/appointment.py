@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.refactivitydefinitioncomposedoftargets import RefActivityDefinitionComposedOfTargets
+from ._refs.refanyresource import RefAnyResource
 from ._refs.refappointmentactortargets import RefAppointmentActorTargets
 from ._refs.refconditionimmunizationrecommendationobservationprocedure import RefConditionImmunizationRecommendationObservationProcedure
 from ._refs.reflocation import RefLocation
@@ -85,7 +85,7 @@ class AppointmentSlotRef(RefSlot[_Q]):
     __slots__ = ()
 
 
-class AppointmentSupportingInfoRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class AppointmentSupportingInfoRef(RefAnyResource[_Q]):
     """``supporting-info`` of Appointment: a reference to any of 145 types."""
 
     __slots__ = ()

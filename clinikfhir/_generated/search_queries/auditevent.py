@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.refactivitydefinitioncomposedoftargets import RefActivityDefinitionComposedOfTargets
+from ._refs.refanyresource import RefAnyResource
 from ._refs.refauditeventagenttargets import RefAuditEventAgentTargets
 from ._refs.refpatient import RefPatient
 
@@ -44,7 +44,7 @@ class AuditEventAgentRef(RefAuditEventAgentTargets[_Q]):
     __slots__ = ()
 
 
-class AuditEventEntityRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class AuditEventEntityRef(RefAnyResource[_Q]):
     """``entity`` of AuditEvent: a reference to any of 145 types."""
 
     __slots__ = ()

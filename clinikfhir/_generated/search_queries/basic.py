@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.refactivitydefinitioncomposedoftargets import RefActivityDefinitionComposedOfTargets
+from ._refs.refanyresource import RefAnyResource
 from ._refs.refbasicauthortargets import RefBasicAuthorTargets
 from ._refs.refpatient import RefPatient
 
@@ -50,7 +50,7 @@ class BasicPatientRef(RefPatient[_Q]):
     __slots__ = ()
 
 
-class BasicSubjectRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class BasicSubjectRef(RefAnyResource[_Q]):
     """``subject`` of Basic: a reference to any of 145 types."""
 
     __slots__ = ()

@@ -15,8 +15,8 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.refactivitydefinitioncomposedoftargets import RefActivityDefinitionComposedOfTargets
 from ._refs.refallergyintolerancecondition import RefAllergyIntoleranceCondition
+from ._refs.refanyresource import RefAnyResource
 from ._refs.refclinicalimpression import RefClinicalImpression
 from ._refs.refclinicalimpressioninvestigationtargets import RefClinicalImpressionInvestigationTargets
 from ._refs.refconditionmediaobservation import RefConditionMediaObservation
@@ -92,7 +92,7 @@ class ClinicalImpressionSubjectRef(RefGroupPatient[_Q]):
     __slots__ = ()
 
 
-class ClinicalImpressionSupportingInfoRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class ClinicalImpressionSupportingInfoRef(RefAnyResource[_Q]):
     """``supporting-info`` of ClinicalImpression: a reference to any of 145 types."""
 
     __slots__ = ()

@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.refactivitydefinitioncomposedoftargets import RefActivityDefinitionComposedOfTargets
+from ._refs.refanyresource import RefAnyResource
 from ._refs.refcareplaninstantiatescanonicaltargets import RefCarePlanInstantiatesCanonicalTargets
 from ._refs.refcommunicationrecipienttargets import RefCommunicationRecipientTargets
 from ._refs.refcommunicationsendertargets import RefCommunicationSenderTargets
@@ -42,7 +42,7 @@ CommunicationRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDef
 """``Type:param`` pairs that can point at a Communication, for ``_revinclude``."""
 
 
-class CommunicationBasedOnRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class CommunicationBasedOnRef(RefAnyResource[_Q]):
     """``based-on`` of Communication: a reference to any of 145 types."""
 
     __slots__ = ()
@@ -60,7 +60,7 @@ class CommunicationInstantiatesCanonicalRef(RefCarePlanInstantiatesCanonicalTarg
     __slots__ = ()
 
 
-class CommunicationPartOfRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class CommunicationPartOfRef(RefAnyResource[_Q]):
     """``part-of`` of Communication: a reference to any of 145 types."""
 
     __slots__ = ()

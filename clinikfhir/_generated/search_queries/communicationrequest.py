@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.refactivitydefinitioncomposedoftargets import RefActivityDefinitionComposedOfTargets
+from ._refs.refanyresource import RefAnyResource
 from ._refs.refauditeventagenttargets import RefAuditEventAgentTargets
 from ._refs.refcommunicationrecipienttargets import RefCommunicationRecipientTargets
 from ._refs.refcommunicationrequest import RefCommunicationRequest
@@ -43,7 +43,7 @@ CommunicationRequestRevInclude = Literal['ActivityDefinition:composed-of', 'Acti
 """``Type:param`` pairs that can point at a CommunicationRequest, for ``_revinclude``."""
 
 
-class CommunicationRequestBasedOnRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class CommunicationRequestBasedOnRef(RefAnyResource[_Q]):
     """``based-on`` of CommunicationRequest: a reference to any of 145 types."""
 
     __slots__ = ()

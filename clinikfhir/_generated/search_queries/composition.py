@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.refactivitydefinitioncomposedoftargets import RefActivityDefinitionComposedOfTargets
+from ._refs.refanyresource import RefAnyResource
 from ._refs.refauditeventagenttargets import RefAuditEventAgentTargets
 from ._refs.refbasicauthortargets import RefBasicAuthorTargets
 from ._refs.refcomposition import RefComposition
@@ -59,7 +59,7 @@ class CompositionEncounterRef(RefEncounter[_Q]):
     __slots__ = ()
 
 
-class CompositionEntryRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class CompositionEntryRef(RefAnyResource[_Q]):
     """``entry`` of Composition: a reference to any of 145 types."""
 
     __slots__ = ()
@@ -77,7 +77,7 @@ class CompositionRelatedRefRef(RefComposition[_Q]):
     __slots__ = ()
 
 
-class CompositionSubjectRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class CompositionSubjectRef(RefAnyResource[_Q]):
     """``subject`` of Composition: a reference to any of 145 types."""
 
     __slots__ = ()

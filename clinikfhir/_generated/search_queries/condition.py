@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, QuantityParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.refactivitydefinitioncomposedoftargets import RefActivityDefinitionComposedOfTargets
+from ._refs.refanyresource import RefAnyResource
 from ._refs.refencounter import RefEncounter
 from ._refs.refgrouppatient import RefGroupPatient
 from ._refs.refpatient import RefPatient
@@ -52,7 +52,7 @@ class ConditionEncounterRef(RefEncounter[_Q]):
     __slots__ = ()
 
 
-class ConditionEvidenceDetailRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class ConditionEvidenceDetailRef(RefAnyResource[_Q]):
     """``evidence-detail`` of Condition: a reference to any of 145 types."""
 
     __slots__ = ()

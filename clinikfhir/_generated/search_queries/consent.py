@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.refactivitydefinitioncomposedoftargets import RefActivityDefinitionComposedOfTargets
+from ._refs.refanyresource import RefAnyResource
 from ._refs.refbasicauthortargets import RefBasicAuthorTargets
 from ._refs.refconsentactortargets import RefConsentActorTargets
 from ._refs.refconsentcontractdocumentreferencequestionnaireresponse import RefConsentContractDocumentReferenceQuestionnaireResponse
@@ -53,7 +53,7 @@ class ConsentConsentorRef(RefBasicAuthorTargets[_Q]):
     __slots__ = ()
 
 
-class ConsentDataRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class ConsentDataRef(RefAnyResource[_Q]):
     """``data`` of Consent: a reference to any of 145 types."""
 
     __slots__ = ()

@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.refactivitydefinitioncomposedoftargets import RefActivityDefinitionComposedOfTargets
+from ._refs.refanyresource import RefAnyResource
 from ._refs.refbasicauthortargets import RefBasicAuthorTargets
 from ._refs.reflocation import RefLocation
 from ._refs.reforganization import RefOrganization
@@ -64,7 +64,7 @@ class ContractSignerRef(RefBasicAuthorTargets[_Q]):
     __slots__ = ()
 
 
-class ContractSubjectRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class ContractSubjectRef(RefAnyResource[_Q]):
     """``subject`` of Contract: a reference to any of 145 types."""
 
     __slots__ = ()

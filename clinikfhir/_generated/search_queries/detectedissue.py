@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.refactivitydefinitioncomposedoftargets import RefActivityDefinitionComposedOfTargets
+from ._refs.refanyresource import RefAnyResource
 from ._refs.refdevicepractitionerpractitionerrole import RefDevicePractitionerPractitionerRole
 from ._refs.refpatient import RefPatient
 
@@ -44,7 +44,7 @@ class DetectedIssueAuthorRef(RefDevicePractitionerPractitionerRole[_Q]):
     __slots__ = ()
 
 
-class DetectedIssueImplicatedRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class DetectedIssueImplicatedRef(RefAnyResource[_Q]):
     """``implicated`` of DetectedIssue: a reference to any of 145 types."""
 
     __slots__ = ()

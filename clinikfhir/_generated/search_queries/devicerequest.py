@@ -15,8 +15,8 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.refactivitydefinitioncomposedoftargets import RefActivityDefinitionComposedOfTargets
 from ._refs.refactivitydefinitionplandefinition import RefActivityDefinitionPlanDefinition
+from ._refs.refanyresource import RefAnyResource
 from ._refs.refcareplanperformertargets import RefCarePlanPerformerTargets
 from ._refs.refclaimresponsecoverage import RefClaimResponseCoverage
 from ._refs.refdevice import RefDevice
@@ -44,7 +44,7 @@ DeviceRequestRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDef
 """``Type:param`` pairs that can point at a DeviceRequest, for ``_revinclude``."""
 
 
-class DeviceRequestBasedOnRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class DeviceRequestBasedOnRef(RefAnyResource[_Q]):
     """``based-on`` of DeviceRequest: a reference to any of 145 types."""
 
     __slots__ = ()
@@ -86,7 +86,7 @@ class DeviceRequestPerformerRef(RefCarePlanPerformerTargets[_Q]):
     __slots__ = ()
 
 
-class DeviceRequestPriorRequestRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class DeviceRequestPriorRequestRef(RefAnyResource[_Q]):
     """``prior-request`` of DeviceRequest: a reference to any of 145 types."""
 
     __slots__ = ()

@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.refactivitydefinitioncomposedoftargets import RefActivityDefinitionComposedOfTargets
+from ._refs.refanyresource import RefAnyResource
 from ._refs.refauditeventagenttargets import RefAuditEventAgentTargets
 from ._refs.refbasicauthortargets import RefBasicAuthorTargets
 from ._refs.refdevicegrouppatientpractitioner import RefDeviceGroupPatientPractitioner
@@ -46,7 +46,7 @@ class DocumentManifestAuthorRef(RefAuditEventAgentTargets[_Q]):
     __slots__ = ()
 
 
-class DocumentManifestItemRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class DocumentManifestItemRef(RefAnyResource[_Q]):
     """``item`` of DocumentManifest: a reference to any of 145 types."""
 
     __slots__ = ()
@@ -64,7 +64,7 @@ class DocumentManifestRecipientRef(RefBasicAuthorTargets[_Q]):
     __slots__ = ()
 
 
-class DocumentManifestRelatedRefRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class DocumentManifestRelatedRefRef(RefAnyResource[_Q]):
     """``related-ref`` of DocumentManifest: a reference to any of 145 types."""
 
     __slots__ = ()

@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, Composite2, DateParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.refactivitydefinitioncomposedoftargets import RefActivityDefinitionComposedOfTargets
+from ._refs.refanyresource import RefAnyResource
 from ._refs.refauditeventagenttargets import RefAuditEventAgentTargets
 from ._refs.refdevicegrouppatientpractitioner import RefDeviceGroupPatientPractitioner
 from ._refs.refdocumentreference import RefDocumentReference
@@ -74,7 +74,7 @@ class DocumentReferencePatientRef(RefPatient[_Q]):
     __slots__ = ()
 
 
-class DocumentReferenceRelatedRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class DocumentReferenceRelatedRef(RefAnyResource[_Q]):
     """``related`` of DocumentReference: a reference to any of 145 types."""
 
     __slots__ = ()

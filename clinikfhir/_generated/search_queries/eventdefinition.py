@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, Composite2, DateParam, IdentifierParam, QuantityParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.refactivitydefinitioncomposedoftargets import RefActivityDefinitionComposedOfTargets
+from ._refs.refanyresource import RefAnyResource
 
 if TYPE_CHECKING:
     from clinikfhir.models import EventDefinition
@@ -37,31 +37,31 @@ EventDefinitionRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityD
 """``Type:param`` pairs that can point at a EventDefinition, for ``_revinclude``."""
 
 
-class EventDefinitionComposedOfRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class EventDefinitionComposedOfRef(RefAnyResource[_Q]):
     """``composed-of`` of EventDefinition: a reference to any of 145 types."""
 
     __slots__ = ()
 
 
-class EventDefinitionDependsOnRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class EventDefinitionDependsOnRef(RefAnyResource[_Q]):
     """``depends-on`` of EventDefinition: a reference to any of 145 types."""
 
     __slots__ = ()
 
 
-class EventDefinitionDerivedFromRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class EventDefinitionDerivedFromRef(RefAnyResource[_Q]):
     """``derived-from`` of EventDefinition: a reference to any of 145 types."""
 
     __slots__ = ()
 
 
-class EventDefinitionPredecessorRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class EventDefinitionPredecessorRef(RefAnyResource[_Q]):
     """``predecessor`` of EventDefinition: a reference to any of 145 types."""
 
     __slots__ = ()
 
 
-class EventDefinitionSuccessorRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class EventDefinitionSuccessorRef(RefAnyResource[_Q]):
     """``successor`` of EventDefinition: a reference to any of 145 types."""
 
     __slots__ = ()

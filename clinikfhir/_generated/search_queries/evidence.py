@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, Composite2, DateParam, IdentifierParam, QuantityParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.refactivitydefinitioncomposedoftargets import RefActivityDefinitionComposedOfTargets
+from ._refs.refanyresource import RefAnyResource
 
 if TYPE_CHECKING:
     from clinikfhir.models import Evidence
@@ -37,31 +37,31 @@ EvidenceRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefiniti
 """``Type:param`` pairs that can point at a Evidence, for ``_revinclude``."""
 
 
-class EvidenceComposedOfRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class EvidenceComposedOfRef(RefAnyResource[_Q]):
     """``composed-of`` of Evidence: a reference to any of 145 types."""
 
     __slots__ = ()
 
 
-class EvidenceDependsOnRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class EvidenceDependsOnRef(RefAnyResource[_Q]):
     """``depends-on`` of Evidence: a reference to any of 145 types."""
 
     __slots__ = ()
 
 
-class EvidenceDerivedFromRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class EvidenceDerivedFromRef(RefAnyResource[_Q]):
     """``derived-from`` of Evidence: a reference to any of 145 types."""
 
     __slots__ = ()
 
 
-class EvidencePredecessorRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class EvidencePredecessorRef(RefAnyResource[_Q]):
     """``predecessor`` of Evidence: a reference to any of 145 types."""
 
     __slots__ = ()
 
 
-class EvidenceSuccessorRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class EvidenceSuccessorRef(RefAnyResource[_Q]):
     """``successor`` of Evidence: a reference to any of 145 types."""
 
     __slots__ = ()

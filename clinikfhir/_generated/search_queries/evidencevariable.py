@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, Composite2, DateParam, IdentifierParam, QuantityParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.refactivitydefinitioncomposedoftargets import RefActivityDefinitionComposedOfTargets
+from ._refs.refanyresource import RefAnyResource
 
 if TYPE_CHECKING:
     from clinikfhir.models import EvidenceVariable
@@ -37,31 +37,31 @@ EvidenceVariableRevInclude = Literal['ActivityDefinition:composed-of', 'Activity
 """``Type:param`` pairs that can point at a EvidenceVariable, for ``_revinclude``."""
 
 
-class EvidenceVariableComposedOfRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class EvidenceVariableComposedOfRef(RefAnyResource[_Q]):
     """``composed-of`` of EvidenceVariable: a reference to any of 145 types."""
 
     __slots__ = ()
 
 
-class EvidenceVariableDependsOnRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class EvidenceVariableDependsOnRef(RefAnyResource[_Q]):
     """``depends-on`` of EvidenceVariable: a reference to any of 145 types."""
 
     __slots__ = ()
 
 
-class EvidenceVariableDerivedFromRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class EvidenceVariableDerivedFromRef(RefAnyResource[_Q]):
     """``derived-from`` of EvidenceVariable: a reference to any of 145 types."""
 
     __slots__ = ()
 
 
-class EvidenceVariablePredecessorRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class EvidenceVariablePredecessorRef(RefAnyResource[_Q]):
     """``predecessor`` of EvidenceVariable: a reference to any of 145 types."""
 
     __slots__ = ()
 
 
-class EvidenceVariableSuccessorRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class EvidenceVariableSuccessorRef(RefAnyResource[_Q]):
     """``successor`` of EvidenceVariable: a reference to any of 145 types."""
 
     __slots__ = ()

@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.refactivitydefinitioncomposedoftargets import RefActivityDefinitionComposedOfTargets
+from ._refs.refanyresource import RefAnyResource
 from ._refs.refimmunizationimmunizationevaluation import RefImmunizationImmunizationEvaluation
 from ._refs.refpatient import RefPatient
 
@@ -38,7 +38,7 @@ ImmunizationRecommendationRevInclude = Literal['ActivityDefinition:composed-of',
 """``Type:param`` pairs that can point at a ImmunizationRecommendation, for ``_revinclude``."""
 
 
-class ImmunizationRecommendationInformationRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class ImmunizationRecommendationInformationRef(RefAnyResource[_Q]):
     """``information`` of ImmunizationRecommendation: a reference to any of 145 types."""
 
     __slots__ = ()

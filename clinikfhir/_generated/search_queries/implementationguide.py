@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, Composite2, DateParam, QuantityParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.refactivitydefinitioncomposedoftargets import RefActivityDefinitionComposedOfTargets
+from ._refs.refanyresource import RefAnyResource
 from ._refs.refimplementationguide import RefImplementationGuide
 from ._refs.refstructuredefinition import RefStructureDefinition
 
@@ -51,7 +51,7 @@ class ImplementationGuideGlobalRef(RefStructureDefinition[_Q]):
     __slots__ = ()
 
 
-class ImplementationGuideResourceRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class ImplementationGuideResourceRef(RefAnyResource[_Q]):
     """``resource`` of ImplementationGuide: a reference to any of 145 types."""
 
     __slots__ = ()

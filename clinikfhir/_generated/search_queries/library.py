@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, Composite2, DateParam, IdentifierParam, QuantityParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.refactivitydefinitioncomposedoftargets import RefActivityDefinitionComposedOfTargets
+from ._refs.refanyresource import RefAnyResource
 
 if TYPE_CHECKING:
     from clinikfhir.models import Library
@@ -37,31 +37,31 @@ LibraryRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinitio
 """``Type:param`` pairs that can point at a Library, for ``_revinclude``."""
 
 
-class LibraryComposedOfRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class LibraryComposedOfRef(RefAnyResource[_Q]):
     """``composed-of`` of Library: a reference to any of 145 types."""
 
     __slots__ = ()
 
 
-class LibraryDependsOnRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class LibraryDependsOnRef(RefAnyResource[_Q]):
     """``depends-on`` of Library: a reference to any of 145 types."""
 
     __slots__ = ()
 
 
-class LibraryDerivedFromRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class LibraryDerivedFromRef(RefAnyResource[_Q]):
     """``derived-from`` of Library: a reference to any of 145 types."""
 
     __slots__ = ()
 
 
-class LibraryPredecessorRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class LibraryPredecessorRef(RefAnyResource[_Q]):
     """``predecessor`` of Library: a reference to any of 145 types."""
 
     __slots__ = ()
 
 
-class LibrarySuccessorRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class LibrarySuccessorRef(RefAnyResource[_Q]):
     """``successor`` of Library: a reference to any of 145 types."""
 
     __slots__ = ()

@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.refactivitydefinitioncomposedoftargets import RefActivityDefinitionComposedOfTargets
+from ._refs.refanyresource import RefAnyResource
 from ._refs.reforganizationpractitionerpractitionerrole import RefOrganizationPractitionerPractitionerRole
 
 if TYPE_CHECKING:
@@ -43,13 +43,13 @@ class LinkageAuthorRef(RefOrganizationPractitionerPractitionerRole[_Q]):
     __slots__ = ()
 
 
-class LinkageItemRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class LinkageItemRef(RefAnyResource[_Q]):
     """``item`` of Linkage: a reference to any of 145 types."""
 
     __slots__ = ()
 
 
-class LinkageSourceRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class LinkageSourceRef(RefAnyResource[_Q]):
     """``source`` of Linkage: a reference to any of 145 types."""
 
     __slots__ = ()

@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.refactivitydefinitioncomposedoftargets import RefActivityDefinitionComposedOfTargets
+from ._refs.refanyresource import RefAnyResource
 from ._refs.refdevicegrouplocationpatient import RefDeviceGroupLocationPatient
 from ._refs.refdevicepatientpractitionerpractitionerrole import RefDevicePatientPractitionerPractitionerRole
 from ._refs.refencounter import RefEncounter
@@ -46,7 +46,7 @@ class ListEncounterRef(RefEncounter[_Q]):
     __slots__ = ()
 
 
-class ListItemRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class ListItemRef(RefAnyResource[_Q]):
     """``item`` of List: a reference to any of 145 types."""
 
     __slots__ = ()

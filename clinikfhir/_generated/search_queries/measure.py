@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, Composite2, DateParam, IdentifierParam, QuantityParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.refactivitydefinitioncomposedoftargets import RefActivityDefinitionComposedOfTargets
+from ._refs.refanyresource import RefAnyResource
 
 if TYPE_CHECKING:
     from clinikfhir.models import Measure
@@ -37,31 +37,31 @@ MeasureRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinitio
 """``Type:param`` pairs that can point at a Measure, for ``_revinclude``."""
 
 
-class MeasureComposedOfRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class MeasureComposedOfRef(RefAnyResource[_Q]):
     """``composed-of`` of Measure: a reference to any of 145 types."""
 
     __slots__ = ()
 
 
-class MeasureDependsOnRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class MeasureDependsOnRef(RefAnyResource[_Q]):
     """``depends-on`` of Measure: a reference to any of 145 types."""
 
     __slots__ = ()
 
 
-class MeasureDerivedFromRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class MeasureDerivedFromRef(RefAnyResource[_Q]):
     """``derived-from`` of Measure: a reference to any of 145 types."""
 
     __slots__ = ()
 
 
-class MeasurePredecessorRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class MeasurePredecessorRef(RefAnyResource[_Q]):
     """``predecessor`` of Measure: a reference to any of 145 types."""
 
     __slots__ = ()
 
 
-class MeasureSuccessorRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class MeasureSuccessorRef(RefAnyResource[_Q]):
     """``successor`` of Measure: a reference to any of 145 types."""
 
     __slots__ = ()

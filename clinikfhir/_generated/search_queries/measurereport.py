@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.refactivitydefinitioncomposedoftargets import RefActivityDefinitionComposedOfTargets
+from ._refs.refanyresource import RefAnyResource
 from ._refs.reflocationorganizationpractitionerpractitionerrole import RefLocationOrganizationPractitionerPractitionerRole
 from ._refs.refmeasure import RefMeasure
 from ._refs.refmeasurereportsubjecttargets import RefMeasureReportSubjectTargets
@@ -40,7 +40,7 @@ MeasureReportRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDef
 """``Type:param`` pairs that can point at a MeasureReport, for ``_revinclude``."""
 
 
-class MeasureReportEvaluatedResourceRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class MeasureReportEvaluatedResourceRef(RefAnyResource[_Q]):
     """``evaluated-resource`` of MeasureReport: a reference to any of 145 types."""
 
     __slots__ = ()

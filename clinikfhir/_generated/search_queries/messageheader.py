@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.refactivitydefinitioncomposedoftargets import RefActivityDefinitionComposedOfTargets
+from ._refs.refanyresource import RefAnyResource
 from ._refs.refdevice import RefDevice
 from ._refs.reforganizationpractitionerpractitionerrole import RefOrganizationPractitionerPractitionerRole
 from ._refs.refpractitionerpractitionerrole import RefPractitionerPractitionerRole
@@ -51,7 +51,7 @@ class MessageHeaderEntererRef(RefPractitionerPractitionerRole[_Q]):
     __slots__ = ()
 
 
-class MessageHeaderFocusRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class MessageHeaderFocusRef(RefAnyResource[_Q]):
     """``focus`` of MessageHeader: a reference to any of 145 types."""
 
     __slots__ = ()

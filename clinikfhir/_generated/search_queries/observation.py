@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, Composite2, DateParam, IdentifierParam, QuantityParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.refactivitydefinitioncomposedoftargets import RefActivityDefinitionComposedOfTargets
+from ._refs.refanyresource import RefAnyResource
 from ._refs.refcareteamparticipanttargets import RefCareTeamParticipantTargets
 from ._refs.refdevicedevicemetric import RefDeviceDeviceMetric
 from ._refs.refdevicegrouplocationpatient import RefDeviceGroupLocationPatient
@@ -71,7 +71,7 @@ class ObservationEncounterRef(RefEncounter[_Q]):
     __slots__ = ()
 
 
-class ObservationFocusRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class ObservationFocusRef(RefAnyResource[_Q]):
     """``focus`` of Observation: a reference to any of 145 types."""
 
     __slots__ = ()

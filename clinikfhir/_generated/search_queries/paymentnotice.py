@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.refactivitydefinitioncomposedoftargets import RefActivityDefinitionComposedOfTargets
+from ._refs.refanyresource import RefAnyResource
 from ._refs.reforganizationpractitionerpractitionerrole import RefOrganizationPractitionerPractitionerRole
 
 if TYPE_CHECKING:
@@ -43,13 +43,13 @@ class PaymentNoticeProviderRef(RefOrganizationPractitionerPractitionerRole[_Q]):
     __slots__ = ()
 
 
-class PaymentNoticeRequestRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class PaymentNoticeRequestRef(RefAnyResource[_Q]):
     """``request`` of PaymentNotice: a reference to any of 145 types."""
 
     __slots__ = ()
 
 
-class PaymentNoticeResponseRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class PaymentNoticeResponseRef(RefAnyResource[_Q]):
     """``response`` of PaymentNotice: a reference to any of 145 types."""
 
     __slots__ = ()

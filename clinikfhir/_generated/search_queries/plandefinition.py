@@ -15,8 +15,8 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, Composite2, DateParam, IdentifierParam, QuantityParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.refactivitydefinitioncomposedoftargets import RefActivityDefinitionComposedOfTargets
 from ._refs.refactivitydefinitionplandefinitionquestionnaire import RefActivityDefinitionPlanDefinitionQuestionnaire
+from ._refs.refanyresource import RefAnyResource
 
 if TYPE_CHECKING:
     from clinikfhir.models import PlanDefinition
@@ -38,7 +38,7 @@ PlanDefinitionRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDe
 """``Type:param`` pairs that can point at a PlanDefinition, for ``_revinclude``."""
 
 
-class PlanDefinitionComposedOfRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class PlanDefinitionComposedOfRef(RefAnyResource[_Q]):
     """``composed-of`` of PlanDefinition: a reference to any of 145 types."""
 
     __slots__ = ()
@@ -50,25 +50,25 @@ class PlanDefinitionDefinitionRef(RefActivityDefinitionPlanDefinitionQuestionnai
     __slots__ = ()
 
 
-class PlanDefinitionDependsOnRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class PlanDefinitionDependsOnRef(RefAnyResource[_Q]):
     """``depends-on`` of PlanDefinition: a reference to any of 145 types."""
 
     __slots__ = ()
 
 
-class PlanDefinitionDerivedFromRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class PlanDefinitionDerivedFromRef(RefAnyResource[_Q]):
     """``derived-from`` of PlanDefinition: a reference to any of 145 types."""
 
     __slots__ = ()
 
 
-class PlanDefinitionPredecessorRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class PlanDefinitionPredecessorRef(RefAnyResource[_Q]):
     """``predecessor`` of PlanDefinition: a reference to any of 145 types."""
 
     __slots__ = ()
 
 
-class PlanDefinitionSuccessorRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class PlanDefinitionSuccessorRef(RefAnyResource[_Q]):
     """``successor`` of PlanDefinition: a reference to any of 145 types."""
 
     __slots__ = ()

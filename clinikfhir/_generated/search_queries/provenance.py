@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.refactivitydefinitioncomposedoftargets import RefActivityDefinitionComposedOfTargets
+from ._refs.refanyresource import RefAnyResource
 from ._refs.refauditeventagenttargets import RefAuditEventAgentTargets
 from ._refs.reflocation import RefLocation
 from ._refs.refpatient import RefPatient
@@ -45,7 +45,7 @@ class ProvenanceAgentRef(RefAuditEventAgentTargets[_Q]):
     __slots__ = ()
 
 
-class ProvenanceEntityRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class ProvenanceEntityRef(RefAnyResource[_Q]):
     """``entity`` of Provenance: a reference to any of 145 types."""
 
     __slots__ = ()
@@ -63,7 +63,7 @@ class ProvenancePatientRef(RefPatient[_Q]):
     __slots__ = ()
 
 
-class ProvenanceTargetRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class ProvenanceTargetRef(RefAnyResource[_Q]):
     """``target`` of Provenance: a reference to any of 145 types."""
 
     __slots__ = ()

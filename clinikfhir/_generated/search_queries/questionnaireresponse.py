@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.refactivitydefinitioncomposedoftargets import RefActivityDefinitionComposedOfTargets
+from ._refs.refanyresource import RefAnyResource
 from ._refs.refauditeventagenttargets import RefAuditEventAgentTargets
 from ._refs.refcareplanservicerequest import RefCarePlanServiceRequest
 from ._refs.refencounter import RefEncounter
@@ -85,7 +85,7 @@ class QuestionnaireResponseSourceRef(RefPatientPractitionerPractitionerRoleRelat
     __slots__ = ()
 
 
-class QuestionnaireResponseSubjectRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class QuestionnaireResponseSubjectRef(RefAnyResource[_Q]):
     """``subject`` of QuestionnaireResponse: a reference to any of 145 types."""
 
     __slots__ = ()

@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, Composite2, DateParam, IdentifierParam, QuantityParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.refactivitydefinitioncomposedoftargets import RefActivityDefinitionComposedOfTargets
+from ._refs.refanyresource import RefAnyResource
 
 if TYPE_CHECKING:
     from clinikfhir.models import ResearchDefinition
@@ -37,31 +37,31 @@ ResearchDefinitionRevInclude = Literal['ActivityDefinition:composed-of', 'Activi
 """``Type:param`` pairs that can point at a ResearchDefinition, for ``_revinclude``."""
 
 
-class ResearchDefinitionComposedOfRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class ResearchDefinitionComposedOfRef(RefAnyResource[_Q]):
     """``composed-of`` of ResearchDefinition: a reference to any of 145 types."""
 
     __slots__ = ()
 
 
-class ResearchDefinitionDependsOnRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class ResearchDefinitionDependsOnRef(RefAnyResource[_Q]):
     """``depends-on`` of ResearchDefinition: a reference to any of 145 types."""
 
     __slots__ = ()
 
 
-class ResearchDefinitionDerivedFromRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class ResearchDefinitionDerivedFromRef(RefAnyResource[_Q]):
     """``derived-from`` of ResearchDefinition: a reference to any of 145 types."""
 
     __slots__ = ()
 
 
-class ResearchDefinitionPredecessorRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class ResearchDefinitionPredecessorRef(RefAnyResource[_Q]):
     """``predecessor`` of ResearchDefinition: a reference to any of 145 types."""
 
     __slots__ = ()
 
 
-class ResearchDefinitionSuccessorRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class ResearchDefinitionSuccessorRef(RefAnyResource[_Q]):
     """``successor`` of ResearchDefinition: a reference to any of 145 types."""
 
     __slots__ = ()

@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, Composite2, DateParam, IdentifierParam, QuantityParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.refactivitydefinitioncomposedoftargets import RefActivityDefinitionComposedOfTargets
+from ._refs.refanyresource import RefAnyResource
 
 if TYPE_CHECKING:
     from clinikfhir.models import ResearchElementDefinition
@@ -37,31 +37,31 @@ ResearchElementDefinitionRevInclude = Literal['ActivityDefinition:composed-of', 
 """``Type:param`` pairs that can point at a ResearchElementDefinition, for ``_revinclude``."""
 
 
-class ResearchElementDefinitionComposedOfRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class ResearchElementDefinitionComposedOfRef(RefAnyResource[_Q]):
     """``composed-of`` of ResearchElementDefinition: a reference to any of 145 types."""
 
     __slots__ = ()
 
 
-class ResearchElementDefinitionDependsOnRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class ResearchElementDefinitionDependsOnRef(RefAnyResource[_Q]):
     """``depends-on`` of ResearchElementDefinition: a reference to any of 145 types."""
 
     __slots__ = ()
 
 
-class ResearchElementDefinitionDerivedFromRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class ResearchElementDefinitionDerivedFromRef(RefAnyResource[_Q]):
     """``derived-from`` of ResearchElementDefinition: a reference to any of 145 types."""
 
     __slots__ = ()
 
 
-class ResearchElementDefinitionPredecessorRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class ResearchElementDefinitionPredecessorRef(RefAnyResource[_Q]):
     """``predecessor`` of ResearchElementDefinition: a reference to any of 145 types."""
 
     __slots__ = ()
 
 
-class ResearchElementDefinitionSuccessorRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class ResearchElementDefinitionSuccessorRef(RefAnyResource[_Q]):
     """``successor`` of ResearchElementDefinition: a reference to any of 145 types."""
 
     __slots__ = ()

@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.refactivitydefinitioncomposedoftargets import RefActivityDefinitionComposedOfTargets
+from ._refs.refanyresource import RefAnyResource
 from ._refs.refauditeventagenttargets import RefAuditEventAgentTargets
 from ._refs.refcareplanperformertargets import RefCarePlanPerformerTargets
 from ._refs.refencounter import RefEncounter
@@ -41,7 +41,7 @@ TaskRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:d
 """``Type:param`` pairs that can point at a Task, for ``_revinclude``."""
 
 
-class TaskBasedOnRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class TaskBasedOnRef(RefAnyResource[_Q]):
     """``based-on`` of Task: a reference to any of 145 types."""
 
     __slots__ = ()
@@ -53,7 +53,7 @@ class TaskEncounterRef(RefEncounter[_Q]):
     __slots__ = ()
 
 
-class TaskFocusRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class TaskFocusRef(RefAnyResource[_Q]):
     """``focus`` of Task: a reference to any of 145 types."""
 
     __slots__ = ()
@@ -83,7 +83,7 @@ class TaskRequesterRef(RefAuditEventAgentTargets[_Q]):
     __slots__ = ()
 
 
-class TaskSubjectRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class TaskSubjectRef(RefAnyResource[_Q]):
     """``subject`` of Task: a reference to any of 145 types."""
 
     __slots__ = ()

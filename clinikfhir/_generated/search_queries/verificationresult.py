@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.refactivitydefinitioncomposedoftargets import RefActivityDefinitionComposedOfTargets
+from ._refs.refanyresource import RefAnyResource
 
 if TYPE_CHECKING:
     from clinikfhir.models import VerificationResult
@@ -36,7 +36,7 @@ VerificationResultRevInclude = Literal['ActivityDefinition:composed-of', 'Activi
 """``Type:param`` pairs that can point at a VerificationResult, for ``_revinclude``."""
 
 
-class VerificationResultTargetRef(RefActivityDefinitionComposedOfTargets[_Q]):
+class VerificationResultTargetRef(RefAnyResource[_Q]):
     """``target`` of VerificationResult: a reference to any of 145 types."""
 
     __slots__ = ()

@@ -4,7 +4,7 @@
 #   codegen/data/search-parameters.json sha256=6813443791e2641a4e06d964a279d4dd950aa479ede11ec22fe0ca3fdc357efd
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 
-"""``RefActivityDefinitionComposedOfTargets``: a reference parameter with its ``typed(...)`` and one chaining property per target."""
+"""``RefAnyResource``: a reference parameter with its ``typed(...)`` and one chaining property per target."""
 
 from __future__ import annotations
 
@@ -164,7 +164,7 @@ if TYPE_CHECKING:
 _Q = TypeVar("_Q")
 
 
-class RefActivityDefinitionComposedOfTargets(ReferenceParam[_Q]):
+class RefAnyResource(ReferenceParam[_Q]):
     """A reference to any of 145 types."""
 
     __slots__ = ()
