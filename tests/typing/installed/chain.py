@@ -1,0 +1,42 @@
+"""Checked against the installed wheel by test_installed_wheel.py (never executed): every step of a
+search chain and of a read has the type in its ``# reveal:`` comment, in mypy and pyright alike, and
+each line marked ``# expect-type-error`` is an error in both (and no other line is)."""
+
+from __future__ import annotations
+
+from typing import reveal_type
+
+from clinikfhir import AsyncClinik, Clinik
+from clinikfhir.models import Encounter, Observation, Patient
+from clinikfhir.search import ObservationQuery
+
+
+def chain(clinik: Clinik) -> None:
+    reveal_type(clinik.search)  # reveal: Search[Clinik]
+    reveal_type(clinik.search.Observation)  # reveal: ObservationQuery[Clinik]
+    reveal_type(clinik.search.Observation.date)  # reveal: DateParam[ObservationQuery[Clinik]]
+    reveal_type(clinik.search.Observation.date.ge("2024-01-01"))  # reveal: ObservationQuery[Clinik]
+    reveal_type(clinik.search.Observation.subject)  # reveal: ObservationSubjectRef[ObservationQuery[Clinik]]
+    reveal_type(clinik.search.Observation.subject.Patient)  # reveal: PatientParams[ObservationQuery[Clinik]]
+    reveal_type(clinik.search.Observation.subject.Patient.name("Smith"))  # reveal: ObservationQuery[Clinik]
+    reveal_type(clinik.search.Observation.code("8867-4").get())  # reveal: Page[Observation]
+    reveal_type(clinik.search.Observation.first())  # reveal: Observation | None
+    reveal_type(clinik.search(Observation))  # reveal: ObservationQuery[Clinik]
+    reveal_type(ObservationQuery())  # reveal: ObservationQuery[None]
+    reveal_type(clinik.read(Patient, "1"))  # reveal: Patient
+
+
+async def async_chain(clinik: AsyncClinik) -> None:
+    reveal_type(clinik.search.Patient.name("Smith"))  # reveal: PatientQuery[AsyncClinik]
+    reveal_type(await clinik.search.Patient.name("Smith").get())  # reveal: Page[Patient]
+
+
+def mistakes(clinik: Clinik, obs: Observation) -> None:
+    clinik.search.Observation.cdoe("8867-4")  # expect-type-error
+    clinik.search.Observation.date.contains("2024")  # expect-type-error
+    _ = clinik.search.Obsrvation  # expect-type-error
+    _ = clinik.search.Observation.subject.Practitioner  # expect-type-error
+    clinik.search.Observation.sort("-nonsense")  # expect-type-error
+    clinik.search.Patient.name.ge("Smith")  # expect-type-error
+    wrong: Observation = clinik.read(Patient, "1")  # expect-type-error
+    print(wrong, Encounter)
