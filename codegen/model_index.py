@@ -8,6 +8,7 @@ none of them). ``clinikfhir.models`` extends its ``__all__`` with it, a form pyr
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import pkgutil
@@ -17,6 +18,7 @@ from ._common import GENERATED, header
 HEAD = header("codegen/model_index.py")
 
 
+@functools.cache
 def model_classes() -> dict[str, str]:
     """Map every FHIR model class defined in fhir.resources.R4B to its defining module."""
     import fhir.resources.R4B as r4b
@@ -38,7 +40,10 @@ def model_classes() -> dict[str, str]:
 def emit() -> dict[str, str]:
     import fhir.resources
 
+    from .model_types import stub_modules
+
     classes = model_classes()
+    typed = stub_modules()  # classes with a typed stub (codegen/model_types.py) are re-exported from it
     version = getattr(fhir.resources, "__version__", "unknown")
     index = [
         HEAD + f"# Model source: fhir.resources {version} (R4B package).",
@@ -60,7 +65,7 @@ def emit() -> dict[str, str]:
         "from typing import TYPE_CHECKING",
         "",
         "if TYPE_CHECKING:",
-        *(f"    from {module} import {name} as {name}" for name, module in classes.items()),
+        *(f"    from {typed.get(name, module)} import {name} as {name}" for name, module in classes.items()),
         "",
         "__all__ = [",
         *(f"    {name!r}," for name in classes),

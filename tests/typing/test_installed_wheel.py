@@ -128,7 +128,7 @@ def pyright_report(user_dir: tuple[Path, Path]) -> tuple[dict[str, set[int]], di
 
 def _short(type_text: str) -> str:
     """``clinikfhir.client.Clinik`` -> ``Clinik``; ``typing.Coroutine`` -> ``Coroutine``."""
-    return re.sub(r"\b(?:[a-z_][a-z0-9_]*\.)+(?=[A-Za-z_])", "", type_text)
+    return re.sub(r"\b(?:[A-Za-z_][A-Za-z0-9_]*\.)+(?=[A-Za-z_])", "", type_text)
 
 
 def _expected(name: str) -> tuple[set[int], dict[int, str]]:

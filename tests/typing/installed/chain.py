@@ -4,10 +4,11 @@ each line marked ``# expect-type-error`` is an error in both (and no other line 
 
 from __future__ import annotations
 
+from datetime import date
 from typing import reveal_type
 
 from clinikfhir import AsyncClinik, Clinik
-from clinikfhir.models import Encounter, Observation, Patient
+from clinikfhir.models import CodeableConcept, Coding, Encounter, Observation, Patient
 from clinikfhir.search import ObservationQuery
 
 
@@ -39,4 +40,18 @@ def mistakes(clinik: Clinik, obs: Observation) -> None:
     clinik.search.Observation.sort("-nonsense")  # expect-type-error
     clinik.search.Patient.name.ge("Smith")  # expect-type-error
     wrong: Observation = clinik.read(Patient, "1")  # expect-type-error
-    print(wrong, Encounter)
+    Patient(gender="x")  # expect-type-error
+    obs.status = "done"  # expect-type-error
+    Encounter(status="finished", klass=Coding(code="AMB"))  # expect-type-error
+    print(wrong)
+
+
+def models() -> None:
+    p = Patient(gender="female", birthDate="1990-01-15")  # R4 accepts the string form of a date
+    reveal_type(p.birthDate)  # reveal: date | str | None
+    reveal_type(Patient(birthDate=date(1990, 1, 15)).birthDate)  # reveal: date | str | None
+    obs = Observation(status="final", code=CodeableConcept(text="x"), effectiveDateTime="2024")
+    reveal_type(obs.issued)  # reveal: datetime | str | None
+    obs.status = "amended"
+    e = Encounter(status="finished", class_fhir=Coding(code="AMB"))  # the keyword the model accepts
+    reveal_type(e.class_fhir)  # reveal: Coding
