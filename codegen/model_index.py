@@ -60,6 +60,8 @@ def emit() -> dict[str, str]:
     ]
     imports = [
         HEAD + f"# Model source: fhir.resources {version} (R4B package).",
+        "# pyright: reportMissingModuleSource=false",
+        "# (the typed classes come from stub-only modules, codegen/model_types.py: no source by design)",
         '"""Every R4B model class name (``__all__``, cheap at run time) and, for type checkers only, its class."""',
         "",
         "from typing import TYPE_CHECKING",

@@ -41,6 +41,9 @@ DATE_TYPES = {
     "time": "_dt.time | str",
 }
 MAX_CODES = 250  # a Literal longer than this helps nobody in a hover
+# Returned as their run-time classes by the clients (``capabilities()``, ``validate()``): a stub
+# subclass would make ``caps: CapabilityStatement = clinik.capabilities()`` a type error.
+UNSTUBBED = {"CapabilityStatement", "OperationOutcome"}
 
 
 def _class_paths() -> dict[str, tuple[str, dict[str, dict[str, Any]]]]:
@@ -182,7 +185,7 @@ def _emit() -> dict[str, str]:
     per_module: dict[str, list[str]] = {}
     imports_per_module: dict[str, set[str]] = {}
     for name, module in classes.items():
-        if name not in paths:
+        if name not in paths or name in UNSTUBBED:
             continue
         cls = getattr(importlib.import_module(module), name)
         imports = imports_per_module.setdefault(module, set())
@@ -207,15 +210,26 @@ def _emit() -> dict[str, str]:
     for module, body in sorted(per_module.items()):
         short = module.rsplit(".", 1)[1]
         imported = sorted(imports_per_module[module] | {short})
+        code = "\n".join(body)
+        # a required field (``Field(default=...)`` at run time) re-declared without a default reads to
+        # pyright as a lost default; the stub keeps it required, as it is at run time
+        general = (
+            ", reportGeneralTypeIssues=false"
+            if any(
+                ": " in ln and " = None" not in ln and ln.startswith("    ") and not ln.strip().startswith('"')
+                for ln in body
+            )
+            else ""
+        )
         text = [
             HEAD.rstrip("\n"),
             '# mypy: disable-error-code="assignment, misc, override"',
-            "# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false",
+            "# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false" + general,
             f'"""Typed stubs over ``{module}``: required codes as ``Literal``, dates that accept strings."""',
             "",
-            "import datetime as _dt",
-            "import decimal as _decimal",
-            "from typing import Literal",
+            *(["import datetime as _dt"] if "_dt." in code else []),
+            *(["import decimal as _decimal"] if "_decimal." in code else []),
+            *(["from typing import Literal"] if "Literal[" in code else []),
             "",
             *(f"from fhir.resources.R4B import {m} as _{m}" for m in imported),
             *body,

@@ -2,6 +2,8 @@
 # change the generator and run `python -m codegen` again.
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 # Model source: fhir.resources 8.3.0 (R4B package).
+# pyright: reportMissingModuleSource=false
+# (the typed classes come from stub-only modules, codegen/model_types.py: no source by design)
 """Every R4B model class name (``__all__``, cheap at run time) and, for type checkers only, its class."""
 
 from typing import TYPE_CHECKING
@@ -51,7 +53,7 @@ if TYPE_CHECKING:
     from clinikfhir._generated.model_types.bundle import BundleEntryResponse as BundleEntryResponse
     from clinikfhir._generated.model_types.bundle import BundleEntrySearch as BundleEntrySearch
     from fhir.resources.R4B.bundle import BundleLink as BundleLink
-    from clinikfhir._generated.model_types.capabilitystatement import CapabilityStatement as CapabilityStatement
+    from fhir.resources.R4B.capabilitystatement import CapabilityStatement as CapabilityStatement
     from clinikfhir._generated.model_types.capabilitystatement import CapabilityStatementDocument as CapabilityStatementDocument
     from fhir.resources.R4B.capabilitystatement import CapabilityStatementImplementation as CapabilityStatementImplementation
     from fhir.resources.R4B.capabilitystatement import CapabilityStatementMessaging as CapabilityStatementMessaging

@@ -8,7 +8,6 @@
 """Typed stubs over ``fhir.resources.R4B.allergyintolerance``: required codes as ``Literal``, dates that accept strings."""
 
 import datetime as _dt
-import decimal as _decimal
 from typing import Literal
 
 from fhir.resources.R4B import allergyintolerance as _allergyintolerance

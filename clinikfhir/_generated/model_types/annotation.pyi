@@ -8,8 +8,6 @@
 """Typed stubs over ``fhir.resources.R4B.annotation``: required codes as ``Literal``, dates that accept strings."""
 
 import datetime as _dt
-import decimal as _decimal
-from typing import Literal
 
 from fhir.resources.R4B import annotation as _annotation
 

@@ -8,23 +8,9 @@
 """Typed stubs over ``fhir.resources.R4B.capabilitystatement``: required codes as ``Literal``, dates that accept strings."""
 
 import datetime as _dt
-import decimal as _decimal
 from typing import Literal
 
 from fhir.resources.R4B import capabilitystatement as _capabilitystatement
-
-
-class CapabilityStatement(_capabilitystatement.CapabilityStatement):
-    """CapabilityStatement: the R4B model class, typed from the R4 definition."""
-
-    date: _dt.datetime | _dt.date | str | None = None
-    """Date last changed. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
-    fhirVersion: Literal['0.0.80', '0.0.81', '0.0.82', '0.01', '0.05', '0.06', '0.11', '0.4.0', '0.5.0', '1.0.0', '1.0.1', '1.0.2', '1.1.0', '1.4.0', '1.6.0', '1.8.0', '3.0.0', '3.0.1', '3.3.0', '3.5.0', '4.0.0', '4.0.1'] | None = None
-    """FHIR Version the system supports. Required binding (http://hl7.org/fhir/ValueSet/FHIR-version): 0.0.80 | 0.0.81 | 0.0.82 | 0.01 | 0.05 | 0.06 | 0.11 | 0.4.0 | 0.5.0 | 1.0.0 | 1.0.1 | 1.0.2 | 1.1.0 | 1.4.0 | 1.6.0 | 1.8.0 | 3.0.0 | 3.0.1 | 3.3.0 | 3.5.0 | 4.0.0 | 4.0.1."""
-    kind: Literal['capability', 'instance', 'requirements'] | None = None
-    """instance | capability | requirements. Required binding (http://hl7.org/fhir/ValueSet/capability-statement-kind): capability | instance | requirements."""
-    status: Literal['active', 'draft', 'retired', 'unknown'] | None = None
-    """draft | active | retired | unknown. Required binding (http://hl7.org/fhir/ValueSet/publication-status): active | draft | retired | unknown."""
 
 
 class CapabilityStatementDocument(_capabilitystatement.CapabilityStatementDocument):

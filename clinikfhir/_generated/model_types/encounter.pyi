@@ -4,11 +4,9 @@
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
 """Typed stubs over ``fhir.resources.R4B.encounter``: required codes as ``Literal``, dates that accept strings."""
 
-import datetime as _dt
-import decimal as _decimal
 from typing import Literal
 
 from fhir.resources.R4B import coding as _coding

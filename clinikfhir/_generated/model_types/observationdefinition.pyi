@@ -7,8 +7,6 @@
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
 """Typed stubs over ``fhir.resources.R4B.observationdefinition``: required codes as ``Literal``, dates that accept strings."""
 
-import datetime as _dt
-import decimal as _decimal
 from typing import Literal
 
 from fhir.resources.R4B import observationdefinition as _observationdefinition

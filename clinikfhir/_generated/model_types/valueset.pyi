@@ -8,7 +8,6 @@
 """Typed stubs over ``fhir.resources.R4B.valueset``: required codes as ``Literal``, dates that accept strings."""
 
 import datetime as _dt
-import decimal as _decimal
 from typing import Literal
 
 from fhir.resources.R4B import valueset as _valueset
