@@ -19,6 +19,7 @@ from ._common import GENERATED, ROOT, StaleInputError, verify_inputs
 EMITTERS = (
     "codegen.model_index",
     "codegen.model_plans",
+    "codegen.model_types",
     "codegen.resource_types",
     "codegen.search_index",
     "codegen.search_params",
@@ -47,7 +48,9 @@ def generate() -> dict[str, str]:
 
 def _existing() -> set[str]:
     root = ROOT / GENERATED
-    return {str(p.relative_to(ROOT)) for p in root.rglob("*.py")} if root.exists() else set()
+    if not root.exists():
+        return set()
+    return {str(p.relative_to(ROOT)) for pattern in ("*.py", "*.pyi") for p in root.rglob(pattern)}
 
 
 def main(argv: list[str] | None = None) -> int:

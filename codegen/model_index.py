@@ -1,12 +1,14 @@
 """Emit the index of fhir.resources R4B model classes: class name -> module, for lazy loading.
 
 Two modules come out: ``model_index`` (a dict used at run time by ``clinikfhir.models``) and
-``model_imports`` (explicit re-exports, imported only under ``TYPE_CHECKING`` so that IDEs and type
-checkers see every class while ``import clinikfhir`` imports none of them).
+``model_imports`` (``__all__``, the class names, cheap at run time; and explicit re-exports under
+``TYPE_CHECKING`` so that IDEs and type checkers see every class while ``import clinikfhir`` imports
+none of them). ``clinikfhir.models`` extends its ``__all__`` with it, a form pyright and mypy read.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import pkgutil
@@ -16,6 +18,7 @@ from ._common import GENERATED, header
 HEAD = header("codegen/model_index.py")
 
 
+@functools.cache
 def model_classes() -> dict[str, str]:
     """Map every FHIR model class defined in fhir.resources.R4B to its defining module."""
     import fhir.resources.R4B as r4b
@@ -37,7 +40,10 @@ def model_classes() -> dict[str, str]:
 def emit() -> dict[str, str]:
     import fhir.resources
 
+    from .model_types import stub_modules
+
     classes = model_classes()
+    typed = stub_modules()  # classes with a typed stub (codegen/model_types.py) are re-exported from it
     version = getattr(fhir.resources, "__version__", "unknown")
     index = [
         HEAD + f"# Model source: fhir.resources {version} (R4B package).",
@@ -54,9 +60,14 @@ def emit() -> dict[str, str]:
     ]
     imports = [
         HEAD + f"# Model source: fhir.resources {version} (R4B package).",
-        '"""Static re-exports of every R4B model class, for type checkers only (never imported at run time)."""',
+        "# pyright: reportMissingModuleSource=false",
+        "# (the typed classes come from stub-only modules, codegen/model_types.py: no source by design)",
+        '"""Every R4B model class name (``__all__``, cheap at run time) and, for type checkers only, its class."""',
         "",
-        *(f"from {module} import {name} as {name}" for name, module in classes.items()),
+        "from typing import TYPE_CHECKING",
+        "",
+        "if TYPE_CHECKING:",
+        *(f"    from {typed.get(name, module)} import {name} as {name}" for name, module in classes.items()),
         "",
         "__all__ = [",
         *(f"    {name!r}," for name in classes),

@@ -14,7 +14,7 @@ camelCase becomes snake_case; a leading ``_`` moves to the end (``_id`` -> ``id_
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import importlib.util
 import re
 from typing import Any
@@ -58,10 +58,31 @@ def module_name(rtype: str) -> str:
 
 
 def ref_class(targets: tuple[str, ...]) -> str:
-    if len(targets) <= 3:
+    """The shared base class of the reference parameters pointing at ``targets``, named after them
+    (``RefDeviceGroupLocationPatient``), ``RefAnyResource`` for every type, or else after the first
+    parameter using it (``RefObservationPerformerTargets``): readable and stable, never a hash."""
+    if len(targets) <= 4:
         return "Ref" + "".join(targets)
-    digest = hashlib.sha256(",".join(targets).encode()).hexdigest()[:8]
-    return f"Ref{len(targets)}_{digest}"
+    if set(_all_targets()) - set(targets) <= {"Parameters"}:  # Parameters is never a reference target
+        return "RefAnyResource"
+    first = min((rtype, code) for rtype, params in table().items() for code, p in params.items() if p[3] == targets)
+    return f"Ref{first[0]}{_camel(py_name(first[1]))}Targets"
+
+
+def param_ref_class(rtype: str, code: str) -> str:
+    """What users see for a reference parameter: ``ObservationSubjectRef`` (``Observation.subject``)."""
+    return f"{rtype}{_camel(py_name(code))}Ref"
+
+
+def _camel(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part)
+
+
+@functools.cache
+def _all_targets() -> tuple[str, ...]:
+    from .resource_types import r4_resource_types
+
+    return tuple(sorted(r4_resource_types()))
 
 
 def _doc(text: str, indent: str) -> str:
@@ -161,6 +182,21 @@ def emit_type(
             f'"""Reference parameters (of any type) that can point at a {rtype}: the links of ``has``."""',
             "",
         ]
+    ref_names: set[str] = set()
+    for code in ref_codes:
+        cls, targets = param_ref_class(rtype, code), params[code][3]
+        if cls in ref_names:
+            raise SystemExit(f"{rtype}: two reference parameters map to the class name {cls}")
+        ref_names.add(cls)
+        listed = ", ".join(targets) if len(targets) < 8 else f"any of {len(targets)} types"
+        out += [
+            "",
+            f"class {cls}({ref_class(targets)}[_Q]):",
+            f'    """``{code}`` of {rtype}: a reference to {listed}."""',
+            "",
+            "    __slots__ = ()",
+            "",
+        ]
     out += [
         "",
         f"class {rtype}Params(Params[_Q]):",
@@ -173,7 +209,7 @@ def emit_type(
         _code, ptype, expression, targets, components, _cmp, description, _url = params[code]
         name = names[code]
         if ptype == "reference":
-            cls = ref_class(targets)
+            cls = param_ref_class(rtype, code)
             ctor = f"{cls}(self, {code!r})"
         elif ptype == "composite":
             kinds = tuple(_component_kind(rtype, comp, data) for comp, _expr in components)
@@ -319,6 +355,10 @@ def emit_index(types: list[str], r4_only: set[str]) -> str:
         out.append(f"    from .{module_name(t)} import {t}Query as {t}Query")
     out += [
         "",
+        "__all__ = [",
+        *(f"    {t + suffix!r}," for t in types for suffix in ("Params", "Query")),
+        "]",
+        "",
         "QUERY_MODULES: Final[dict[str, str]] = {",
         *(f"    {t!r}: {('clinikfhir._generated.search_queries.' + module_name(t))!r}," for t in types),
         "}",
@@ -329,13 +369,21 @@ def emit_index(types: list[str], r4_only: set[str]) -> str:
 
 
 def emit_mixin(types: list[str], r4_only: set[str]) -> str:
+    """``Search`` (one property per resource type, plus the ``search(Model)`` overloads) and the
+    ``SearchMixin`` that gives a client its ``search`` attribute.
+
+    The properties are what editors complete (``clinik.search.Observation.``): plain attribute lookups,
+    no overload resolution, so jedi and pyright answer at once and with the right class.
+    """
     out = [
         HEAD,
-        '"""``SearchMixin``: ``clinik.search(Model)`` returns that type\'s query class bound to the client."""',
+        '"""``clinik.search``: ``clinik.search.Observation`` (one property per R4 resource type, the fast form for',
+        "editors) or ``clinik.search(Observation)``, the type's query class bound to the client.",
+        '"""',
         "",
         "from __future__ import annotations",
         "",
-        "from typing import TYPE_CHECKING, Any, Literal, overload",
+        "from typing import TYPE_CHECKING, Any, Generic, Literal, overload",
         "",
         "from typing_extensions import Self, TypeVar",
         "",
@@ -344,36 +392,72 @@ def emit_mixin(types: list[str], r4_only: set[str]) -> str:
         "if TYPE_CHECKING:",
         "    from fhir.resources.R4B.resource import Resource",
         "",
-        *(f"    from clinikfhir.models import {t}" for t in types if t not in r4_only),
+        # aliased: inside ``Search`` the bare type names are its properties
+        *(f"    from clinikfhir.models import {t} as _{t}" for t in types if t not in r4_only),
         *(f"    from clinikfhir._generated.search_queries.{module_name(t)} import {t}Query" for t in types),
         "",
         '_R = TypeVar("_R", bound="Resource")',
+        '_C = TypeVar("_C")',
         "",
         "",
-        "class SearchMixin:",
-        '    """Gives a client ``search(Model_or_type_name, params=None)`` returning the typed, bound query."""',
+        "class Search(Generic[_C]):",
+        '    """The searches of one client: ``clinik.search.Observation.code("8867-4").get()``.',
         "",
-        "    __slots__ = ()",
+        "    One property per R4 resource type returns that type's query bound to the client; calling",
+        '    ``clinik.search(Observation)`` (or ``clinik.search("MedicinalProduct")``) does the same.',
+        '    """',
+        "",
+        '    __slots__ = ("_client",)',
+        "",
+        "    def __init__(self, client: _C) -> None:",
+        "        self._client = client",
+        "",
+        "    def __repr__(self) -> str:",
+        '        return f"<search on {type(self._client).__name__}>"',
     ]
     for t in types:
-        arg = f'Literal["{t}"]' if t in r4_only else f'type[{t}] | Literal["{t}"]'
+        what = f"{t} (an R4-only type, read as ``GenericResource``)" if t in r4_only else t
+        out += [
+            "",
+            "    @property",
+            f"    def {t}(self) -> {t}Query[_C]:",
+            f'        """A search on {what}, bound to this client."""',
+            f"        from clinikfhir._generated.search_queries.{module_name(t)} import {t}Query",
+            "",
+            f"        return {t}Query(self._client)",
+        ]
+    for t in types:
+        arg = f'Literal["{t}"]' if t in r4_only else f'type[_{t}] | Literal["{t}"]'
         out += [
             "",
             "    @overload",
-            f"    def search(self, model: {arg}, params: ParamsArg | None = None) -> {t}Query[Self]: ...",
+            f"    def __call__(self, model: {arg}, params: ParamsArg | None = None) -> {t}Query[_C]: ...",
         ]
     out += [
         "",
         "    @overload",
-        "    def search(self, model: type[_R], params: ParamsArg | None = None) -> Query[_R, Self]: ...",
+        "    def __call__(self, model: type[_R], params: ParamsArg | None = None) -> Query[_R, _C]: ...",
         "",
-        "    def search(self, model: Any, params: ParamsArg | None = None) -> Any:",
+        "    def __call__(self, model: Any, params: ParamsArg | None = None) -> Any:",
         '        """A typed search on ``model`` (a model class, or a type name for the R4-only types), bound to',
-        '        this client: ``clinik.search(Observation).code("8867-4").get()``. ``params`` adds raw pairs.',
+        '        the client: ``clinik.search(Observation).code("8867-4").get()``. ``params`` adds raw pairs.',
+        "",
+        "        ``clinik.search.Observation`` is the same query, and what editors complete fastest.",
         '        """',
         "        from clinikfhir.search import query_class",
         "",
-        "        return query_class(model)(self, params)",
+        "        return query_class(model)(self._client, params)",
+        "",
+        "",
+        "class SearchMixin:",
+        '    """Gives a client ``search``: ``clinik.search.Observation`` or ``clinik.search(Observation)``."""',
+        "",
+        "    __slots__ = ()",
+        "",
+        "    @property",
+        "    def search(self) -> Search[Self]:",
+        '        """Typed searches bound to this client: ``clinik.search.Observation.code("8867-4").get()``."""',
+        "        return Search(self)",
         "",
     ]
     return "\n".join(out)

@@ -42,8 +42,22 @@ AGGREGATES = (
 )
 
 SEARCH_PARAM_FIELDS = (
-    "id", "url", "name", "code", "base", "type", "expression", "xpathUsage", "target",
-    "comparator", "modifier", "multipleOr", "multipleAnd", "chain", "component", "description",
+    "id",
+    "url",
+    "name",
+    "code",
+    "base",
+    "type",
+    "expression",
+    "xpathUsage",
+    "target",
+    "comparator",
+    "modifier",
+    "multipleOr",
+    "multipleAnd",
+    "chain",
+    "component",
+    "description",
 )
 
 
@@ -104,22 +118,32 @@ def _structure_definitions(files: dict[str, bytes]) -> dict[str, Any]:
                 if el.get("isModifier"):
                     item["isModifier"] = True
                 elements.append(item)
-            types.append({
-                "name": sd["name"], "type": sd["type"], "kind": sd["kind"], "abstract": sd.get("abstract", False),
-                "derivation": sd.get("derivation"), "baseDefinition": sd.get("baseDefinition"),
-                "url": sd["url"], "elements": elements,
-            })
+            types.append(
+                {
+                    "name": sd["name"],
+                    "type": sd["type"],
+                    "kind": sd["kind"],
+                    "abstract": sd.get("abstract", False),
+                    "derivation": sd.get("derivation"),
+                    "baseDefinition": sd.get("baseDefinition"),
+                    "url": sd["url"],
+                    "elements": elements,
+                }
+            )
     types.sort(key=lambda t: t["url"])
     return {"constraints": dict(sorted(constraints.items())), "structureDefinitions": types}
 
 
 def _required_value_sets(files: dict[str, bytes], sds: dict[str, Any]) -> dict[str, Any]:
     """Codes of every value set used by a required binding: from the expansion when there is one."""
-    wanted = sorted({
-        el["binding"]["valueSet"].split("|")[0]
-        for sd in sds["structureDefinitions"] for el in sd["elements"]
-        if el.get("binding", {}).get("strength") == "required"
-    })
+    wanted = sorted(
+        {
+            el["binding"]["valueSet"].split("|")[0]
+            for sd in sds["structureDefinitions"]
+            for el in sd["elements"]
+            if el.get("binding", {}).get("strength") == "required"
+        }
+    )
     expansions = {vs["url"]: vs for vs in _entries(json.loads(files["Bundle-valueset-expansions.json"]))}
     definitions = {r["url"]: r for r in _entries(json.loads(files["Bundle-valuesets.json"])) if "url" in r}
     codesystems = {u: r for u, r in definitions.items() if r["resourceType"] == "CodeSystem"}

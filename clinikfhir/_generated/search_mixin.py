@@ -4,11 +4,13 @@
 #   codegen/data/search-parameters.json sha256=6813443791e2641a4e06d964a279d4dd950aa479ede11ec22fe0ca3fdc357efd
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 
-"""``SearchMixin``: ``clinik.search(Model)`` returns that type's query class bound to the client."""
+"""``clinik.search``: ``clinik.search.Observation`` (one property per R4 resource type, the fast form for
+editors) or ``clinik.search(Observation)``, the type's query class bound to the client.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, overload
 
 from typing_extensions import Self, TypeVar
 
@@ -17,134 +19,134 @@ from clinikfhir.search._query import ParamsArg, Query
 if TYPE_CHECKING:
     from fhir.resources.R4B.resource import Resource
 
-    from clinikfhir.models import Account
-    from clinikfhir.models import ActivityDefinition
-    from clinikfhir.models import AdverseEvent
-    from clinikfhir.models import AllergyIntolerance
-    from clinikfhir.models import Appointment
-    from clinikfhir.models import AppointmentResponse
-    from clinikfhir.models import AuditEvent
-    from clinikfhir.models import Basic
-    from clinikfhir.models import Binary
-    from clinikfhir.models import BiologicallyDerivedProduct
-    from clinikfhir.models import BodyStructure
-    from clinikfhir.models import Bundle
-    from clinikfhir.models import CapabilityStatement
-    from clinikfhir.models import CarePlan
-    from clinikfhir.models import CareTeam
-    from clinikfhir.models import CatalogEntry
-    from clinikfhir.models import ChargeItem
-    from clinikfhir.models import ChargeItemDefinition
-    from clinikfhir.models import Claim
-    from clinikfhir.models import ClaimResponse
-    from clinikfhir.models import ClinicalImpression
-    from clinikfhir.models import CodeSystem
-    from clinikfhir.models import Communication
-    from clinikfhir.models import CommunicationRequest
-    from clinikfhir.models import CompartmentDefinition
-    from clinikfhir.models import Composition
-    from clinikfhir.models import ConceptMap
-    from clinikfhir.models import Condition
-    from clinikfhir.models import Consent
-    from clinikfhir.models import Contract
-    from clinikfhir.models import Coverage
-    from clinikfhir.models import CoverageEligibilityRequest
-    from clinikfhir.models import CoverageEligibilityResponse
-    from clinikfhir.models import DetectedIssue
-    from clinikfhir.models import Device
-    from clinikfhir.models import DeviceDefinition
-    from clinikfhir.models import DeviceMetric
-    from clinikfhir.models import DeviceRequest
-    from clinikfhir.models import DeviceUseStatement
-    from clinikfhir.models import DiagnosticReport
-    from clinikfhir.models import DocumentManifest
-    from clinikfhir.models import DocumentReference
-    from clinikfhir.models import Encounter
-    from clinikfhir.models import Endpoint
-    from clinikfhir.models import EnrollmentRequest
-    from clinikfhir.models import EnrollmentResponse
-    from clinikfhir.models import EpisodeOfCare
-    from clinikfhir.models import EventDefinition
-    from clinikfhir.models import Evidence
-    from clinikfhir.models import EvidenceVariable
-    from clinikfhir.models import ExampleScenario
-    from clinikfhir.models import ExplanationOfBenefit
-    from clinikfhir.models import FamilyMemberHistory
-    from clinikfhir.models import Flag
-    from clinikfhir.models import Goal
-    from clinikfhir.models import GraphDefinition
-    from clinikfhir.models import Group
-    from clinikfhir.models import GuidanceResponse
-    from clinikfhir.models import HealthcareService
-    from clinikfhir.models import ImagingStudy
-    from clinikfhir.models import Immunization
-    from clinikfhir.models import ImmunizationEvaluation
-    from clinikfhir.models import ImmunizationRecommendation
-    from clinikfhir.models import ImplementationGuide
-    from clinikfhir.models import InsurancePlan
-    from clinikfhir.models import Invoice
-    from clinikfhir.models import Library
-    from clinikfhir.models import Linkage
-    from clinikfhir.models import List
-    from clinikfhir.models import Location
-    from clinikfhir.models import Measure
-    from clinikfhir.models import MeasureReport
-    from clinikfhir.models import Media
-    from clinikfhir.models import Medication
-    from clinikfhir.models import MedicationAdministration
-    from clinikfhir.models import MedicationDispense
-    from clinikfhir.models import MedicationKnowledge
-    from clinikfhir.models import MedicationRequest
-    from clinikfhir.models import MedicationStatement
-    from clinikfhir.models import MessageDefinition
-    from clinikfhir.models import MessageHeader
-    from clinikfhir.models import MolecularSequence
-    from clinikfhir.models import NamingSystem
-    from clinikfhir.models import NutritionOrder
-    from clinikfhir.models import Observation
-    from clinikfhir.models import ObservationDefinition
-    from clinikfhir.models import OperationDefinition
-    from clinikfhir.models import OperationOutcome
-    from clinikfhir.models import Organization
-    from clinikfhir.models import OrganizationAffiliation
-    from clinikfhir.models import Parameters
-    from clinikfhir.models import Patient
-    from clinikfhir.models import PaymentNotice
-    from clinikfhir.models import PaymentReconciliation
-    from clinikfhir.models import Person
-    from clinikfhir.models import PlanDefinition
-    from clinikfhir.models import Practitioner
-    from clinikfhir.models import PractitionerRole
-    from clinikfhir.models import Procedure
-    from clinikfhir.models import Provenance
-    from clinikfhir.models import Questionnaire
-    from clinikfhir.models import QuestionnaireResponse
-    from clinikfhir.models import RelatedPerson
-    from clinikfhir.models import RequestGroup
-    from clinikfhir.models import ResearchDefinition
-    from clinikfhir.models import ResearchElementDefinition
-    from clinikfhir.models import ResearchStudy
-    from clinikfhir.models import ResearchSubject
-    from clinikfhir.models import RiskAssessment
-    from clinikfhir.models import Schedule
-    from clinikfhir.models import SearchParameter
-    from clinikfhir.models import ServiceRequest
-    from clinikfhir.models import Slot
-    from clinikfhir.models import Specimen
-    from clinikfhir.models import SpecimenDefinition
-    from clinikfhir.models import StructureDefinition
-    from clinikfhir.models import StructureMap
-    from clinikfhir.models import Subscription
-    from clinikfhir.models import Substance
-    from clinikfhir.models import SupplyDelivery
-    from clinikfhir.models import SupplyRequest
-    from clinikfhir.models import Task
-    from clinikfhir.models import TerminologyCapabilities
-    from clinikfhir.models import TestReport
-    from clinikfhir.models import TestScript
-    from clinikfhir.models import ValueSet
-    from clinikfhir.models import VerificationResult
-    from clinikfhir.models import VisionPrescription
+    from clinikfhir.models import Account as _Account
+    from clinikfhir.models import ActivityDefinition as _ActivityDefinition
+    from clinikfhir.models import AdverseEvent as _AdverseEvent
+    from clinikfhir.models import AllergyIntolerance as _AllergyIntolerance
+    from clinikfhir.models import Appointment as _Appointment
+    from clinikfhir.models import AppointmentResponse as _AppointmentResponse
+    from clinikfhir.models import AuditEvent as _AuditEvent
+    from clinikfhir.models import Basic as _Basic
+    from clinikfhir.models import Binary as _Binary
+    from clinikfhir.models import BiologicallyDerivedProduct as _BiologicallyDerivedProduct
+    from clinikfhir.models import BodyStructure as _BodyStructure
+    from clinikfhir.models import Bundle as _Bundle
+    from clinikfhir.models import CapabilityStatement as _CapabilityStatement
+    from clinikfhir.models import CarePlan as _CarePlan
+    from clinikfhir.models import CareTeam as _CareTeam
+    from clinikfhir.models import CatalogEntry as _CatalogEntry
+    from clinikfhir.models import ChargeItem as _ChargeItem
+    from clinikfhir.models import ChargeItemDefinition as _ChargeItemDefinition
+    from clinikfhir.models import Claim as _Claim
+    from clinikfhir.models import ClaimResponse as _ClaimResponse
+    from clinikfhir.models import ClinicalImpression as _ClinicalImpression
+    from clinikfhir.models import CodeSystem as _CodeSystem
+    from clinikfhir.models import Communication as _Communication
+    from clinikfhir.models import CommunicationRequest as _CommunicationRequest
+    from clinikfhir.models import CompartmentDefinition as _CompartmentDefinition
+    from clinikfhir.models import Composition as _Composition
+    from clinikfhir.models import ConceptMap as _ConceptMap
+    from clinikfhir.models import Condition as _Condition
+    from clinikfhir.models import Consent as _Consent
+    from clinikfhir.models import Contract as _Contract
+    from clinikfhir.models import Coverage as _Coverage
+    from clinikfhir.models import CoverageEligibilityRequest as _CoverageEligibilityRequest
+    from clinikfhir.models import CoverageEligibilityResponse as _CoverageEligibilityResponse
+    from clinikfhir.models import DetectedIssue as _DetectedIssue
+    from clinikfhir.models import Device as _Device
+    from clinikfhir.models import DeviceDefinition as _DeviceDefinition
+    from clinikfhir.models import DeviceMetric as _DeviceMetric
+    from clinikfhir.models import DeviceRequest as _DeviceRequest
+    from clinikfhir.models import DeviceUseStatement as _DeviceUseStatement
+    from clinikfhir.models import DiagnosticReport as _DiagnosticReport
+    from clinikfhir.models import DocumentManifest as _DocumentManifest
+    from clinikfhir.models import DocumentReference as _DocumentReference
+    from clinikfhir.models import Encounter as _Encounter
+    from clinikfhir.models import Endpoint as _Endpoint
+    from clinikfhir.models import EnrollmentRequest as _EnrollmentRequest
+    from clinikfhir.models import EnrollmentResponse as _EnrollmentResponse
+    from clinikfhir.models import EpisodeOfCare as _EpisodeOfCare
+    from clinikfhir.models import EventDefinition as _EventDefinition
+    from clinikfhir.models import Evidence as _Evidence
+    from clinikfhir.models import EvidenceVariable as _EvidenceVariable
+    from clinikfhir.models import ExampleScenario as _ExampleScenario
+    from clinikfhir.models import ExplanationOfBenefit as _ExplanationOfBenefit
+    from clinikfhir.models import FamilyMemberHistory as _FamilyMemberHistory
+    from clinikfhir.models import Flag as _Flag
+    from clinikfhir.models import Goal as _Goal
+    from clinikfhir.models import GraphDefinition as _GraphDefinition
+    from clinikfhir.models import Group as _Group
+    from clinikfhir.models import GuidanceResponse as _GuidanceResponse
+    from clinikfhir.models import HealthcareService as _HealthcareService
+    from clinikfhir.models import ImagingStudy as _ImagingStudy
+    from clinikfhir.models import Immunization as _Immunization
+    from clinikfhir.models import ImmunizationEvaluation as _ImmunizationEvaluation
+    from clinikfhir.models import ImmunizationRecommendation as _ImmunizationRecommendation
+    from clinikfhir.models import ImplementationGuide as _ImplementationGuide
+    from clinikfhir.models import InsurancePlan as _InsurancePlan
+    from clinikfhir.models import Invoice as _Invoice
+    from clinikfhir.models import Library as _Library
+    from clinikfhir.models import Linkage as _Linkage
+    from clinikfhir.models import List as _List
+    from clinikfhir.models import Location as _Location
+    from clinikfhir.models import Measure as _Measure
+    from clinikfhir.models import MeasureReport as _MeasureReport
+    from clinikfhir.models import Media as _Media
+    from clinikfhir.models import Medication as _Medication
+    from clinikfhir.models import MedicationAdministration as _MedicationAdministration
+    from clinikfhir.models import MedicationDispense as _MedicationDispense
+    from clinikfhir.models import MedicationKnowledge as _MedicationKnowledge
+    from clinikfhir.models import MedicationRequest as _MedicationRequest
+    from clinikfhir.models import MedicationStatement as _MedicationStatement
+    from clinikfhir.models import MessageDefinition as _MessageDefinition
+    from clinikfhir.models import MessageHeader as _MessageHeader
+    from clinikfhir.models import MolecularSequence as _MolecularSequence
+    from clinikfhir.models import NamingSystem as _NamingSystem
+    from clinikfhir.models import NutritionOrder as _NutritionOrder
+    from clinikfhir.models import Observation as _Observation
+    from clinikfhir.models import ObservationDefinition as _ObservationDefinition
+    from clinikfhir.models import OperationDefinition as _OperationDefinition
+    from clinikfhir.models import OperationOutcome as _OperationOutcome
+    from clinikfhir.models import Organization as _Organization
+    from clinikfhir.models import OrganizationAffiliation as _OrganizationAffiliation
+    from clinikfhir.models import Parameters as _Parameters
+    from clinikfhir.models import Patient as _Patient
+    from clinikfhir.models import PaymentNotice as _PaymentNotice
+    from clinikfhir.models import PaymentReconciliation as _PaymentReconciliation
+    from clinikfhir.models import Person as _Person
+    from clinikfhir.models import PlanDefinition as _PlanDefinition
+    from clinikfhir.models import Practitioner as _Practitioner
+    from clinikfhir.models import PractitionerRole as _PractitionerRole
+    from clinikfhir.models import Procedure as _Procedure
+    from clinikfhir.models import Provenance as _Provenance
+    from clinikfhir.models import Questionnaire as _Questionnaire
+    from clinikfhir.models import QuestionnaireResponse as _QuestionnaireResponse
+    from clinikfhir.models import RelatedPerson as _RelatedPerson
+    from clinikfhir.models import RequestGroup as _RequestGroup
+    from clinikfhir.models import ResearchDefinition as _ResearchDefinition
+    from clinikfhir.models import ResearchElementDefinition as _ResearchElementDefinition
+    from clinikfhir.models import ResearchStudy as _ResearchStudy
+    from clinikfhir.models import ResearchSubject as _ResearchSubject
+    from clinikfhir.models import RiskAssessment as _RiskAssessment
+    from clinikfhir.models import Schedule as _Schedule
+    from clinikfhir.models import SearchParameter as _SearchParameter
+    from clinikfhir.models import ServiceRequest as _ServiceRequest
+    from clinikfhir.models import Slot as _Slot
+    from clinikfhir.models import Specimen as _Specimen
+    from clinikfhir.models import SpecimenDefinition as _SpecimenDefinition
+    from clinikfhir.models import StructureDefinition as _StructureDefinition
+    from clinikfhir.models import StructureMap as _StructureMap
+    from clinikfhir.models import Subscription as _Subscription
+    from clinikfhir.models import Substance as _Substance
+    from clinikfhir.models import SupplyDelivery as _SupplyDelivery
+    from clinikfhir.models import SupplyRequest as _SupplyRequest
+    from clinikfhir.models import Task as _Task
+    from clinikfhir.models import TerminologyCapabilities as _TerminologyCapabilities
+    from clinikfhir.models import TestReport as _TestReport
+    from clinikfhir.models import TestScript as _TestScript
+    from clinikfhir.models import ValueSet as _ValueSet
+    from clinikfhir.models import VerificationResult as _VerificationResult
+    from clinikfhir.models import VisionPrescription as _VisionPrescription
     from clinikfhir._generated.search_queries.account import AccountQuery
     from clinikfhir._generated.search_queries.activitydefinition import ActivityDefinitionQuery
     from clinikfhir._generated.search_queries.adverseevent import AdverseEventQuery
@@ -293,458 +295,1504 @@ if TYPE_CHECKING:
     from clinikfhir._generated.search_queries.visionprescription import VisionPrescriptionQuery
 
 _R = TypeVar("_R", bound="Resource")
+_C = TypeVar("_C")
 
 
-class SearchMixin:
-    """Gives a client ``search(Model_or_type_name, params=None)`` returning the typed, bound query."""
+class Search(Generic[_C]):
+    """The searches of one client: ``clinik.search.Observation.code("8867-4").get()``.
 
-    __slots__ = ()
+    One property per R4 resource type returns that type's query bound to the client; calling
+    ``clinik.search(Observation)`` (or ``clinik.search("MedicinalProduct")``) does the same.
+    """
 
+    __slots__ = ("_client",)
+
+    def __init__(self, client: _C) -> None:
+        self._client = client
+
+    def __repr__(self) -> str:
+        return f"<search on {type(self._client).__name__}>"
+
+    @property
+    def Account(self) -> AccountQuery[_C]:
+        """A search on Account, bound to this client."""
+        from clinikfhir._generated.search_queries.account import AccountQuery
+
+        return AccountQuery(self._client)
+
+    @property
+    def ActivityDefinition(self) -> ActivityDefinitionQuery[_C]:
+        """A search on ActivityDefinition, bound to this client."""
+        from clinikfhir._generated.search_queries.activitydefinition import ActivityDefinitionQuery
+
+        return ActivityDefinitionQuery(self._client)
+
+    @property
+    def AdverseEvent(self) -> AdverseEventQuery[_C]:
+        """A search on AdverseEvent, bound to this client."""
+        from clinikfhir._generated.search_queries.adverseevent import AdverseEventQuery
+
+        return AdverseEventQuery(self._client)
+
+    @property
+    def AllergyIntolerance(self) -> AllergyIntoleranceQuery[_C]:
+        """A search on AllergyIntolerance, bound to this client."""
+        from clinikfhir._generated.search_queries.allergyintolerance import AllergyIntoleranceQuery
+
+        return AllergyIntoleranceQuery(self._client)
+
+    @property
+    def Appointment(self) -> AppointmentQuery[_C]:
+        """A search on Appointment, bound to this client."""
+        from clinikfhir._generated.search_queries.appointment import AppointmentQuery
+
+        return AppointmentQuery(self._client)
+
+    @property
+    def AppointmentResponse(self) -> AppointmentResponseQuery[_C]:
+        """A search on AppointmentResponse, bound to this client."""
+        from clinikfhir._generated.search_queries.appointmentresponse import AppointmentResponseQuery
+
+        return AppointmentResponseQuery(self._client)
+
+    @property
+    def AuditEvent(self) -> AuditEventQuery[_C]:
+        """A search on AuditEvent, bound to this client."""
+        from clinikfhir._generated.search_queries.auditevent import AuditEventQuery
+
+        return AuditEventQuery(self._client)
+
+    @property
+    def Basic(self) -> BasicQuery[_C]:
+        """A search on Basic, bound to this client."""
+        from clinikfhir._generated.search_queries.basic import BasicQuery
+
+        return BasicQuery(self._client)
+
+    @property
+    def Binary(self) -> BinaryQuery[_C]:
+        """A search on Binary, bound to this client."""
+        from clinikfhir._generated.search_queries.binary import BinaryQuery
+
+        return BinaryQuery(self._client)
+
+    @property
+    def BiologicallyDerivedProduct(self) -> BiologicallyDerivedProductQuery[_C]:
+        """A search on BiologicallyDerivedProduct, bound to this client."""
+        from clinikfhir._generated.search_queries.biologicallyderivedproduct import BiologicallyDerivedProductQuery
+
+        return BiologicallyDerivedProductQuery(self._client)
+
+    @property
+    def BodyStructure(self) -> BodyStructureQuery[_C]:
+        """A search on BodyStructure, bound to this client."""
+        from clinikfhir._generated.search_queries.bodystructure import BodyStructureQuery
+
+        return BodyStructureQuery(self._client)
+
+    @property
+    def Bundle(self) -> BundleQuery[_C]:
+        """A search on Bundle, bound to this client."""
+        from clinikfhir._generated.search_queries.bundle import BundleQuery
+
+        return BundleQuery(self._client)
+
+    @property
+    def CapabilityStatement(self) -> CapabilityStatementQuery[_C]:
+        """A search on CapabilityStatement, bound to this client."""
+        from clinikfhir._generated.search_queries.capabilitystatement import CapabilityStatementQuery
+
+        return CapabilityStatementQuery(self._client)
+
+    @property
+    def CarePlan(self) -> CarePlanQuery[_C]:
+        """A search on CarePlan, bound to this client."""
+        from clinikfhir._generated.search_queries.careplan import CarePlanQuery
+
+        return CarePlanQuery(self._client)
+
+    @property
+    def CareTeam(self) -> CareTeamQuery[_C]:
+        """A search on CareTeam, bound to this client."""
+        from clinikfhir._generated.search_queries.careteam import CareTeamQuery
+
+        return CareTeamQuery(self._client)
+
+    @property
+    def CatalogEntry(self) -> CatalogEntryQuery[_C]:
+        """A search on CatalogEntry, bound to this client."""
+        from clinikfhir._generated.search_queries.catalogentry import CatalogEntryQuery
+
+        return CatalogEntryQuery(self._client)
+
+    @property
+    def ChargeItem(self) -> ChargeItemQuery[_C]:
+        """A search on ChargeItem, bound to this client."""
+        from clinikfhir._generated.search_queries.chargeitem import ChargeItemQuery
+
+        return ChargeItemQuery(self._client)
+
+    @property
+    def ChargeItemDefinition(self) -> ChargeItemDefinitionQuery[_C]:
+        """A search on ChargeItemDefinition, bound to this client."""
+        from clinikfhir._generated.search_queries.chargeitemdefinition import ChargeItemDefinitionQuery
+
+        return ChargeItemDefinitionQuery(self._client)
+
+    @property
+    def Claim(self) -> ClaimQuery[_C]:
+        """A search on Claim, bound to this client."""
+        from clinikfhir._generated.search_queries.claim import ClaimQuery
+
+        return ClaimQuery(self._client)
+
+    @property
+    def ClaimResponse(self) -> ClaimResponseQuery[_C]:
+        """A search on ClaimResponse, bound to this client."""
+        from clinikfhir._generated.search_queries.claimresponse import ClaimResponseQuery
+
+        return ClaimResponseQuery(self._client)
+
+    @property
+    def ClinicalImpression(self) -> ClinicalImpressionQuery[_C]:
+        """A search on ClinicalImpression, bound to this client."""
+        from clinikfhir._generated.search_queries.clinicalimpression import ClinicalImpressionQuery
+
+        return ClinicalImpressionQuery(self._client)
+
+    @property
+    def CodeSystem(self) -> CodeSystemQuery[_C]:
+        """A search on CodeSystem, bound to this client."""
+        from clinikfhir._generated.search_queries.codesystem import CodeSystemQuery
+
+        return CodeSystemQuery(self._client)
+
+    @property
+    def Communication(self) -> CommunicationQuery[_C]:
+        """A search on Communication, bound to this client."""
+        from clinikfhir._generated.search_queries.communication import CommunicationQuery
+
+        return CommunicationQuery(self._client)
+
+    @property
+    def CommunicationRequest(self) -> CommunicationRequestQuery[_C]:
+        """A search on CommunicationRequest, bound to this client."""
+        from clinikfhir._generated.search_queries.communicationrequest import CommunicationRequestQuery
+
+        return CommunicationRequestQuery(self._client)
+
+    @property
+    def CompartmentDefinition(self) -> CompartmentDefinitionQuery[_C]:
+        """A search on CompartmentDefinition, bound to this client."""
+        from clinikfhir._generated.search_queries.compartmentdefinition import CompartmentDefinitionQuery
+
+        return CompartmentDefinitionQuery(self._client)
+
+    @property
+    def Composition(self) -> CompositionQuery[_C]:
+        """A search on Composition, bound to this client."""
+        from clinikfhir._generated.search_queries.composition import CompositionQuery
+
+        return CompositionQuery(self._client)
+
+    @property
+    def ConceptMap(self) -> ConceptMapQuery[_C]:
+        """A search on ConceptMap, bound to this client."""
+        from clinikfhir._generated.search_queries.conceptmap import ConceptMapQuery
+
+        return ConceptMapQuery(self._client)
+
+    @property
+    def Condition(self) -> ConditionQuery[_C]:
+        """A search on Condition, bound to this client."""
+        from clinikfhir._generated.search_queries.condition import ConditionQuery
+
+        return ConditionQuery(self._client)
+
+    @property
+    def Consent(self) -> ConsentQuery[_C]:
+        """A search on Consent, bound to this client."""
+        from clinikfhir._generated.search_queries.consent import ConsentQuery
+
+        return ConsentQuery(self._client)
+
+    @property
+    def Contract(self) -> ContractQuery[_C]:
+        """A search on Contract, bound to this client."""
+        from clinikfhir._generated.search_queries.contract import ContractQuery
+
+        return ContractQuery(self._client)
+
+    @property
+    def Coverage(self) -> CoverageQuery[_C]:
+        """A search on Coverage, bound to this client."""
+        from clinikfhir._generated.search_queries.coverage import CoverageQuery
+
+        return CoverageQuery(self._client)
+
+    @property
+    def CoverageEligibilityRequest(self) -> CoverageEligibilityRequestQuery[_C]:
+        """A search on CoverageEligibilityRequest, bound to this client."""
+        from clinikfhir._generated.search_queries.coverageeligibilityrequest import CoverageEligibilityRequestQuery
+
+        return CoverageEligibilityRequestQuery(self._client)
+
+    @property
+    def CoverageEligibilityResponse(self) -> CoverageEligibilityResponseQuery[_C]:
+        """A search on CoverageEligibilityResponse, bound to this client."""
+        from clinikfhir._generated.search_queries.coverageeligibilityresponse import CoverageEligibilityResponseQuery
+
+        return CoverageEligibilityResponseQuery(self._client)
+
+    @property
+    def DetectedIssue(self) -> DetectedIssueQuery[_C]:
+        """A search on DetectedIssue, bound to this client."""
+        from clinikfhir._generated.search_queries.detectedissue import DetectedIssueQuery
+
+        return DetectedIssueQuery(self._client)
+
+    @property
+    def Device(self) -> DeviceQuery[_C]:
+        """A search on Device, bound to this client."""
+        from clinikfhir._generated.search_queries.device import DeviceQuery
+
+        return DeviceQuery(self._client)
+
+    @property
+    def DeviceDefinition(self) -> DeviceDefinitionQuery[_C]:
+        """A search on DeviceDefinition, bound to this client."""
+        from clinikfhir._generated.search_queries.devicedefinition import DeviceDefinitionQuery
+
+        return DeviceDefinitionQuery(self._client)
+
+    @property
+    def DeviceMetric(self) -> DeviceMetricQuery[_C]:
+        """A search on DeviceMetric, bound to this client."""
+        from clinikfhir._generated.search_queries.devicemetric import DeviceMetricQuery
+
+        return DeviceMetricQuery(self._client)
+
+    @property
+    def DeviceRequest(self) -> DeviceRequestQuery[_C]:
+        """A search on DeviceRequest, bound to this client."""
+        from clinikfhir._generated.search_queries.devicerequest import DeviceRequestQuery
+
+        return DeviceRequestQuery(self._client)
+
+    @property
+    def DeviceUseStatement(self) -> DeviceUseStatementQuery[_C]:
+        """A search on DeviceUseStatement, bound to this client."""
+        from clinikfhir._generated.search_queries.deviceusestatement import DeviceUseStatementQuery
+
+        return DeviceUseStatementQuery(self._client)
+
+    @property
+    def DiagnosticReport(self) -> DiagnosticReportQuery[_C]:
+        """A search on DiagnosticReport, bound to this client."""
+        from clinikfhir._generated.search_queries.diagnosticreport import DiagnosticReportQuery
+
+        return DiagnosticReportQuery(self._client)
+
+    @property
+    def DocumentManifest(self) -> DocumentManifestQuery[_C]:
+        """A search on DocumentManifest, bound to this client."""
+        from clinikfhir._generated.search_queries.documentmanifest import DocumentManifestQuery
+
+        return DocumentManifestQuery(self._client)
+
+    @property
+    def DocumentReference(self) -> DocumentReferenceQuery[_C]:
+        """A search on DocumentReference, bound to this client."""
+        from clinikfhir._generated.search_queries.documentreference import DocumentReferenceQuery
+
+        return DocumentReferenceQuery(self._client)
+
+    @property
+    def EffectEvidenceSynthesis(self) -> EffectEvidenceSynthesisQuery[_C]:
+        """A search on EffectEvidenceSynthesis (an R4-only type, read as ``GenericResource``), bound to this client."""
+        from clinikfhir._generated.search_queries.effectevidencesynthesis import EffectEvidenceSynthesisQuery
+
+        return EffectEvidenceSynthesisQuery(self._client)
+
+    @property
+    def Encounter(self) -> EncounterQuery[_C]:
+        """A search on Encounter, bound to this client."""
+        from clinikfhir._generated.search_queries.encounter import EncounterQuery
+
+        return EncounterQuery(self._client)
+
+    @property
+    def Endpoint(self) -> EndpointQuery[_C]:
+        """A search on Endpoint, bound to this client."""
+        from clinikfhir._generated.search_queries.endpoint import EndpointQuery
+
+        return EndpointQuery(self._client)
+
+    @property
+    def EnrollmentRequest(self) -> EnrollmentRequestQuery[_C]:
+        """A search on EnrollmentRequest, bound to this client."""
+        from clinikfhir._generated.search_queries.enrollmentrequest import EnrollmentRequestQuery
+
+        return EnrollmentRequestQuery(self._client)
+
+    @property
+    def EnrollmentResponse(self) -> EnrollmentResponseQuery[_C]:
+        """A search on EnrollmentResponse, bound to this client."""
+        from clinikfhir._generated.search_queries.enrollmentresponse import EnrollmentResponseQuery
+
+        return EnrollmentResponseQuery(self._client)
+
+    @property
+    def EpisodeOfCare(self) -> EpisodeOfCareQuery[_C]:
+        """A search on EpisodeOfCare, bound to this client."""
+        from clinikfhir._generated.search_queries.episodeofcare import EpisodeOfCareQuery
+
+        return EpisodeOfCareQuery(self._client)
+
+    @property
+    def EventDefinition(self) -> EventDefinitionQuery[_C]:
+        """A search on EventDefinition, bound to this client."""
+        from clinikfhir._generated.search_queries.eventdefinition import EventDefinitionQuery
+
+        return EventDefinitionQuery(self._client)
+
+    @property
+    def Evidence(self) -> EvidenceQuery[_C]:
+        """A search on Evidence, bound to this client."""
+        from clinikfhir._generated.search_queries.evidence import EvidenceQuery
+
+        return EvidenceQuery(self._client)
+
+    @property
+    def EvidenceVariable(self) -> EvidenceVariableQuery[_C]:
+        """A search on EvidenceVariable, bound to this client."""
+        from clinikfhir._generated.search_queries.evidencevariable import EvidenceVariableQuery
+
+        return EvidenceVariableQuery(self._client)
+
+    @property
+    def ExampleScenario(self) -> ExampleScenarioQuery[_C]:
+        """A search on ExampleScenario, bound to this client."""
+        from clinikfhir._generated.search_queries.examplescenario import ExampleScenarioQuery
+
+        return ExampleScenarioQuery(self._client)
+
+    @property
+    def ExplanationOfBenefit(self) -> ExplanationOfBenefitQuery[_C]:
+        """A search on ExplanationOfBenefit, bound to this client."""
+        from clinikfhir._generated.search_queries.explanationofbenefit import ExplanationOfBenefitQuery
+
+        return ExplanationOfBenefitQuery(self._client)
+
+    @property
+    def FamilyMemberHistory(self) -> FamilyMemberHistoryQuery[_C]:
+        """A search on FamilyMemberHistory, bound to this client."""
+        from clinikfhir._generated.search_queries.familymemberhistory import FamilyMemberHistoryQuery
+
+        return FamilyMemberHistoryQuery(self._client)
+
+    @property
+    def Flag(self) -> FlagQuery[_C]:
+        """A search on Flag, bound to this client."""
+        from clinikfhir._generated.search_queries.flag import FlagQuery
+
+        return FlagQuery(self._client)
+
+    @property
+    def Goal(self) -> GoalQuery[_C]:
+        """A search on Goal, bound to this client."""
+        from clinikfhir._generated.search_queries.goal import GoalQuery
+
+        return GoalQuery(self._client)
+
+    @property
+    def GraphDefinition(self) -> GraphDefinitionQuery[_C]:
+        """A search on GraphDefinition, bound to this client."""
+        from clinikfhir._generated.search_queries.graphdefinition import GraphDefinitionQuery
+
+        return GraphDefinitionQuery(self._client)
+
+    @property
+    def Group(self) -> GroupQuery[_C]:
+        """A search on Group, bound to this client."""
+        from clinikfhir._generated.search_queries.group import GroupQuery
+
+        return GroupQuery(self._client)
+
+    @property
+    def GuidanceResponse(self) -> GuidanceResponseQuery[_C]:
+        """A search on GuidanceResponse, bound to this client."""
+        from clinikfhir._generated.search_queries.guidanceresponse import GuidanceResponseQuery
+
+        return GuidanceResponseQuery(self._client)
+
+    @property
+    def HealthcareService(self) -> HealthcareServiceQuery[_C]:
+        """A search on HealthcareService, bound to this client."""
+        from clinikfhir._generated.search_queries.healthcareservice import HealthcareServiceQuery
+
+        return HealthcareServiceQuery(self._client)
+
+    @property
+    def ImagingStudy(self) -> ImagingStudyQuery[_C]:
+        """A search on ImagingStudy, bound to this client."""
+        from clinikfhir._generated.search_queries.imagingstudy import ImagingStudyQuery
+
+        return ImagingStudyQuery(self._client)
+
+    @property
+    def Immunization(self) -> ImmunizationQuery[_C]:
+        """A search on Immunization, bound to this client."""
+        from clinikfhir._generated.search_queries.immunization import ImmunizationQuery
+
+        return ImmunizationQuery(self._client)
+
+    @property
+    def ImmunizationEvaluation(self) -> ImmunizationEvaluationQuery[_C]:
+        """A search on ImmunizationEvaluation, bound to this client."""
+        from clinikfhir._generated.search_queries.immunizationevaluation import ImmunizationEvaluationQuery
+
+        return ImmunizationEvaluationQuery(self._client)
+
+    @property
+    def ImmunizationRecommendation(self) -> ImmunizationRecommendationQuery[_C]:
+        """A search on ImmunizationRecommendation, bound to this client."""
+        from clinikfhir._generated.search_queries.immunizationrecommendation import ImmunizationRecommendationQuery
+
+        return ImmunizationRecommendationQuery(self._client)
+
+    @property
+    def ImplementationGuide(self) -> ImplementationGuideQuery[_C]:
+        """A search on ImplementationGuide, bound to this client."""
+        from clinikfhir._generated.search_queries.implementationguide import ImplementationGuideQuery
+
+        return ImplementationGuideQuery(self._client)
+
+    @property
+    def InsurancePlan(self) -> InsurancePlanQuery[_C]:
+        """A search on InsurancePlan, bound to this client."""
+        from clinikfhir._generated.search_queries.insuranceplan import InsurancePlanQuery
+
+        return InsurancePlanQuery(self._client)
+
+    @property
+    def Invoice(self) -> InvoiceQuery[_C]:
+        """A search on Invoice, bound to this client."""
+        from clinikfhir._generated.search_queries.invoice import InvoiceQuery
+
+        return InvoiceQuery(self._client)
+
+    @property
+    def Library(self) -> LibraryQuery[_C]:
+        """A search on Library, bound to this client."""
+        from clinikfhir._generated.search_queries.library import LibraryQuery
+
+        return LibraryQuery(self._client)
+
+    @property
+    def Linkage(self) -> LinkageQuery[_C]:
+        """A search on Linkage, bound to this client."""
+        from clinikfhir._generated.search_queries.linkage import LinkageQuery
+
+        return LinkageQuery(self._client)
+
+    @property
+    def List(self) -> ListQuery[_C]:
+        """A search on List, bound to this client."""
+        from clinikfhir._generated.search_queries.list import ListQuery
+
+        return ListQuery(self._client)
+
+    @property
+    def Location(self) -> LocationQuery[_C]:
+        """A search on Location, bound to this client."""
+        from clinikfhir._generated.search_queries.location import LocationQuery
+
+        return LocationQuery(self._client)
+
+    @property
+    def Measure(self) -> MeasureQuery[_C]:
+        """A search on Measure, bound to this client."""
+        from clinikfhir._generated.search_queries.measure import MeasureQuery
+
+        return MeasureQuery(self._client)
+
+    @property
+    def MeasureReport(self) -> MeasureReportQuery[_C]:
+        """A search on MeasureReport, bound to this client."""
+        from clinikfhir._generated.search_queries.measurereport import MeasureReportQuery
+
+        return MeasureReportQuery(self._client)
+
+    @property
+    def Media(self) -> MediaQuery[_C]:
+        """A search on Media, bound to this client."""
+        from clinikfhir._generated.search_queries.media import MediaQuery
+
+        return MediaQuery(self._client)
+
+    @property
+    def Medication(self) -> MedicationQuery[_C]:
+        """A search on Medication, bound to this client."""
+        from clinikfhir._generated.search_queries.medication import MedicationQuery
+
+        return MedicationQuery(self._client)
+
+    @property
+    def MedicationAdministration(self) -> MedicationAdministrationQuery[_C]:
+        """A search on MedicationAdministration, bound to this client."""
+        from clinikfhir._generated.search_queries.medicationadministration import MedicationAdministrationQuery
+
+        return MedicationAdministrationQuery(self._client)
+
+    @property
+    def MedicationDispense(self) -> MedicationDispenseQuery[_C]:
+        """A search on MedicationDispense, bound to this client."""
+        from clinikfhir._generated.search_queries.medicationdispense import MedicationDispenseQuery
+
+        return MedicationDispenseQuery(self._client)
+
+    @property
+    def MedicationKnowledge(self) -> MedicationKnowledgeQuery[_C]:
+        """A search on MedicationKnowledge, bound to this client."""
+        from clinikfhir._generated.search_queries.medicationknowledge import MedicationKnowledgeQuery
+
+        return MedicationKnowledgeQuery(self._client)
+
+    @property
+    def MedicationRequest(self) -> MedicationRequestQuery[_C]:
+        """A search on MedicationRequest, bound to this client."""
+        from clinikfhir._generated.search_queries.medicationrequest import MedicationRequestQuery
+
+        return MedicationRequestQuery(self._client)
+
+    @property
+    def MedicationStatement(self) -> MedicationStatementQuery[_C]:
+        """A search on MedicationStatement, bound to this client."""
+        from clinikfhir._generated.search_queries.medicationstatement import MedicationStatementQuery
+
+        return MedicationStatementQuery(self._client)
+
+    @property
+    def MedicinalProduct(self) -> MedicinalProductQuery[_C]:
+        """A search on MedicinalProduct (an R4-only type, read as ``GenericResource``), bound to this client."""
+        from clinikfhir._generated.search_queries.medicinalproduct import MedicinalProductQuery
+
+        return MedicinalProductQuery(self._client)
+
+    @property
+    def MedicinalProductAuthorization(self) -> MedicinalProductAuthorizationQuery[_C]:
+        """A search on MedicinalProductAuthorization (an R4-only type, read as ``GenericResource``), bound to this client."""
+        from clinikfhir._generated.search_queries.medicinalproductauthorization import MedicinalProductAuthorizationQuery
+
+        return MedicinalProductAuthorizationQuery(self._client)
+
+    @property
+    def MedicinalProductContraindication(self) -> MedicinalProductContraindicationQuery[_C]:
+        """A search on MedicinalProductContraindication (an R4-only type, read as ``GenericResource``), bound to this client."""
+        from clinikfhir._generated.search_queries.medicinalproductcontraindication import MedicinalProductContraindicationQuery
+
+        return MedicinalProductContraindicationQuery(self._client)
+
+    @property
+    def MedicinalProductIndication(self) -> MedicinalProductIndicationQuery[_C]:
+        """A search on MedicinalProductIndication (an R4-only type, read as ``GenericResource``), bound to this client."""
+        from clinikfhir._generated.search_queries.medicinalproductindication import MedicinalProductIndicationQuery
+
+        return MedicinalProductIndicationQuery(self._client)
+
+    @property
+    def MedicinalProductIngredient(self) -> MedicinalProductIngredientQuery[_C]:
+        """A search on MedicinalProductIngredient (an R4-only type, read as ``GenericResource``), bound to this client."""
+        from clinikfhir._generated.search_queries.medicinalproductingredient import MedicinalProductIngredientQuery
+
+        return MedicinalProductIngredientQuery(self._client)
+
+    @property
+    def MedicinalProductInteraction(self) -> MedicinalProductInteractionQuery[_C]:
+        """A search on MedicinalProductInteraction (an R4-only type, read as ``GenericResource``), bound to this client."""
+        from clinikfhir._generated.search_queries.medicinalproductinteraction import MedicinalProductInteractionQuery
+
+        return MedicinalProductInteractionQuery(self._client)
+
+    @property
+    def MedicinalProductManufactured(self) -> MedicinalProductManufacturedQuery[_C]:
+        """A search on MedicinalProductManufactured (an R4-only type, read as ``GenericResource``), bound to this client."""
+        from clinikfhir._generated.search_queries.medicinalproductmanufactured import MedicinalProductManufacturedQuery
+
+        return MedicinalProductManufacturedQuery(self._client)
+
+    @property
+    def MedicinalProductPackaged(self) -> MedicinalProductPackagedQuery[_C]:
+        """A search on MedicinalProductPackaged (an R4-only type, read as ``GenericResource``), bound to this client."""
+        from clinikfhir._generated.search_queries.medicinalproductpackaged import MedicinalProductPackagedQuery
+
+        return MedicinalProductPackagedQuery(self._client)
+
+    @property
+    def MedicinalProductPharmaceutical(self) -> MedicinalProductPharmaceuticalQuery[_C]:
+        """A search on MedicinalProductPharmaceutical (an R4-only type, read as ``GenericResource``), bound to this client."""
+        from clinikfhir._generated.search_queries.medicinalproductpharmaceutical import MedicinalProductPharmaceuticalQuery
+
+        return MedicinalProductPharmaceuticalQuery(self._client)
+
+    @property
+    def MedicinalProductUndesirableEffect(self) -> MedicinalProductUndesirableEffectQuery[_C]:
+        """A search on MedicinalProductUndesirableEffect (an R4-only type, read as ``GenericResource``), bound to this client."""
+        from clinikfhir._generated.search_queries.medicinalproductundesirableeffect import MedicinalProductUndesirableEffectQuery
+
+        return MedicinalProductUndesirableEffectQuery(self._client)
+
+    @property
+    def MessageDefinition(self) -> MessageDefinitionQuery[_C]:
+        """A search on MessageDefinition, bound to this client."""
+        from clinikfhir._generated.search_queries.messagedefinition import MessageDefinitionQuery
+
+        return MessageDefinitionQuery(self._client)
+
+    @property
+    def MessageHeader(self) -> MessageHeaderQuery[_C]:
+        """A search on MessageHeader, bound to this client."""
+        from clinikfhir._generated.search_queries.messageheader import MessageHeaderQuery
+
+        return MessageHeaderQuery(self._client)
+
+    @property
+    def MolecularSequence(self) -> MolecularSequenceQuery[_C]:
+        """A search on MolecularSequence, bound to this client."""
+        from clinikfhir._generated.search_queries.molecularsequence import MolecularSequenceQuery
+
+        return MolecularSequenceQuery(self._client)
+
+    @property
+    def NamingSystem(self) -> NamingSystemQuery[_C]:
+        """A search on NamingSystem, bound to this client."""
+        from clinikfhir._generated.search_queries.namingsystem import NamingSystemQuery
+
+        return NamingSystemQuery(self._client)
+
+    @property
+    def NutritionOrder(self) -> NutritionOrderQuery[_C]:
+        """A search on NutritionOrder, bound to this client."""
+        from clinikfhir._generated.search_queries.nutritionorder import NutritionOrderQuery
+
+        return NutritionOrderQuery(self._client)
+
+    @property
+    def Observation(self) -> ObservationQuery[_C]:
+        """A search on Observation, bound to this client."""
+        from clinikfhir._generated.search_queries.observation import ObservationQuery
+
+        return ObservationQuery(self._client)
+
+    @property
+    def ObservationDefinition(self) -> ObservationDefinitionQuery[_C]:
+        """A search on ObservationDefinition, bound to this client."""
+        from clinikfhir._generated.search_queries.observationdefinition import ObservationDefinitionQuery
+
+        return ObservationDefinitionQuery(self._client)
+
+    @property
+    def OperationDefinition(self) -> OperationDefinitionQuery[_C]:
+        """A search on OperationDefinition, bound to this client."""
+        from clinikfhir._generated.search_queries.operationdefinition import OperationDefinitionQuery
+
+        return OperationDefinitionQuery(self._client)
+
+    @property
+    def OperationOutcome(self) -> OperationOutcomeQuery[_C]:
+        """A search on OperationOutcome, bound to this client."""
+        from clinikfhir._generated.search_queries.operationoutcome import OperationOutcomeQuery
+
+        return OperationOutcomeQuery(self._client)
+
+    @property
+    def Organization(self) -> OrganizationQuery[_C]:
+        """A search on Organization, bound to this client."""
+        from clinikfhir._generated.search_queries.organization import OrganizationQuery
+
+        return OrganizationQuery(self._client)
+
+    @property
+    def OrganizationAffiliation(self) -> OrganizationAffiliationQuery[_C]:
+        """A search on OrganizationAffiliation, bound to this client."""
+        from clinikfhir._generated.search_queries.organizationaffiliation import OrganizationAffiliationQuery
+
+        return OrganizationAffiliationQuery(self._client)
+
+    @property
+    def Parameters(self) -> ParametersQuery[_C]:
+        """A search on Parameters, bound to this client."""
+        from clinikfhir._generated.search_queries.parameters import ParametersQuery
+
+        return ParametersQuery(self._client)
+
+    @property
+    def Patient(self) -> PatientQuery[_C]:
+        """A search on Patient, bound to this client."""
+        from clinikfhir._generated.search_queries.patient import PatientQuery
+
+        return PatientQuery(self._client)
+
+    @property
+    def PaymentNotice(self) -> PaymentNoticeQuery[_C]:
+        """A search on PaymentNotice, bound to this client."""
+        from clinikfhir._generated.search_queries.paymentnotice import PaymentNoticeQuery
+
+        return PaymentNoticeQuery(self._client)
+
+    @property
+    def PaymentReconciliation(self) -> PaymentReconciliationQuery[_C]:
+        """A search on PaymentReconciliation, bound to this client."""
+        from clinikfhir._generated.search_queries.paymentreconciliation import PaymentReconciliationQuery
+
+        return PaymentReconciliationQuery(self._client)
+
+    @property
+    def Person(self) -> PersonQuery[_C]:
+        """A search on Person, bound to this client."""
+        from clinikfhir._generated.search_queries.person import PersonQuery
+
+        return PersonQuery(self._client)
+
+    @property
+    def PlanDefinition(self) -> PlanDefinitionQuery[_C]:
+        """A search on PlanDefinition, bound to this client."""
+        from clinikfhir._generated.search_queries.plandefinition import PlanDefinitionQuery
+
+        return PlanDefinitionQuery(self._client)
+
+    @property
+    def Practitioner(self) -> PractitionerQuery[_C]:
+        """A search on Practitioner, bound to this client."""
+        from clinikfhir._generated.search_queries.practitioner import PractitionerQuery
+
+        return PractitionerQuery(self._client)
+
+    @property
+    def PractitionerRole(self) -> PractitionerRoleQuery[_C]:
+        """A search on PractitionerRole, bound to this client."""
+        from clinikfhir._generated.search_queries.practitionerrole import PractitionerRoleQuery
+
+        return PractitionerRoleQuery(self._client)
+
+    @property
+    def Procedure(self) -> ProcedureQuery[_C]:
+        """A search on Procedure, bound to this client."""
+        from clinikfhir._generated.search_queries.procedure import ProcedureQuery
+
+        return ProcedureQuery(self._client)
+
+    @property
+    def Provenance(self) -> ProvenanceQuery[_C]:
+        """A search on Provenance, bound to this client."""
+        from clinikfhir._generated.search_queries.provenance import ProvenanceQuery
+
+        return ProvenanceQuery(self._client)
+
+    @property
+    def Questionnaire(self) -> QuestionnaireQuery[_C]:
+        """A search on Questionnaire, bound to this client."""
+        from clinikfhir._generated.search_queries.questionnaire import QuestionnaireQuery
+
+        return QuestionnaireQuery(self._client)
+
+    @property
+    def QuestionnaireResponse(self) -> QuestionnaireResponseQuery[_C]:
+        """A search on QuestionnaireResponse, bound to this client."""
+        from clinikfhir._generated.search_queries.questionnaireresponse import QuestionnaireResponseQuery
+
+        return QuestionnaireResponseQuery(self._client)
+
+    @property
+    def RelatedPerson(self) -> RelatedPersonQuery[_C]:
+        """A search on RelatedPerson, bound to this client."""
+        from clinikfhir._generated.search_queries.relatedperson import RelatedPersonQuery
+
+        return RelatedPersonQuery(self._client)
+
+    @property
+    def RequestGroup(self) -> RequestGroupQuery[_C]:
+        """A search on RequestGroup, bound to this client."""
+        from clinikfhir._generated.search_queries.requestgroup import RequestGroupQuery
+
+        return RequestGroupQuery(self._client)
+
+    @property
+    def ResearchDefinition(self) -> ResearchDefinitionQuery[_C]:
+        """A search on ResearchDefinition, bound to this client."""
+        from clinikfhir._generated.search_queries.researchdefinition import ResearchDefinitionQuery
+
+        return ResearchDefinitionQuery(self._client)
+
+    @property
+    def ResearchElementDefinition(self) -> ResearchElementDefinitionQuery[_C]:
+        """A search on ResearchElementDefinition, bound to this client."""
+        from clinikfhir._generated.search_queries.researchelementdefinition import ResearchElementDefinitionQuery
+
+        return ResearchElementDefinitionQuery(self._client)
+
+    @property
+    def ResearchStudy(self) -> ResearchStudyQuery[_C]:
+        """A search on ResearchStudy, bound to this client."""
+        from clinikfhir._generated.search_queries.researchstudy import ResearchStudyQuery
+
+        return ResearchStudyQuery(self._client)
+
+    @property
+    def ResearchSubject(self) -> ResearchSubjectQuery[_C]:
+        """A search on ResearchSubject, bound to this client."""
+        from clinikfhir._generated.search_queries.researchsubject import ResearchSubjectQuery
+
+        return ResearchSubjectQuery(self._client)
+
+    @property
+    def RiskAssessment(self) -> RiskAssessmentQuery[_C]:
+        """A search on RiskAssessment, bound to this client."""
+        from clinikfhir._generated.search_queries.riskassessment import RiskAssessmentQuery
+
+        return RiskAssessmentQuery(self._client)
+
+    @property
+    def RiskEvidenceSynthesis(self) -> RiskEvidenceSynthesisQuery[_C]:
+        """A search on RiskEvidenceSynthesis (an R4-only type, read as ``GenericResource``), bound to this client."""
+        from clinikfhir._generated.search_queries.riskevidencesynthesis import RiskEvidenceSynthesisQuery
+
+        return RiskEvidenceSynthesisQuery(self._client)
+
+    @property
+    def Schedule(self) -> ScheduleQuery[_C]:
+        """A search on Schedule, bound to this client."""
+        from clinikfhir._generated.search_queries.schedule import ScheduleQuery
+
+        return ScheduleQuery(self._client)
+
+    @property
+    def SearchParameter(self) -> SearchParameterQuery[_C]:
+        """A search on SearchParameter, bound to this client."""
+        from clinikfhir._generated.search_queries.searchparameter import SearchParameterQuery
+
+        return SearchParameterQuery(self._client)
+
+    @property
+    def ServiceRequest(self) -> ServiceRequestQuery[_C]:
+        """A search on ServiceRequest, bound to this client."""
+        from clinikfhir._generated.search_queries.servicerequest import ServiceRequestQuery
+
+        return ServiceRequestQuery(self._client)
+
+    @property
+    def Slot(self) -> SlotQuery[_C]:
+        """A search on Slot, bound to this client."""
+        from clinikfhir._generated.search_queries.slot import SlotQuery
+
+        return SlotQuery(self._client)
+
+    @property
+    def Specimen(self) -> SpecimenQuery[_C]:
+        """A search on Specimen, bound to this client."""
+        from clinikfhir._generated.search_queries.specimen import SpecimenQuery
+
+        return SpecimenQuery(self._client)
+
+    @property
+    def SpecimenDefinition(self) -> SpecimenDefinitionQuery[_C]:
+        """A search on SpecimenDefinition, bound to this client."""
+        from clinikfhir._generated.search_queries.specimendefinition import SpecimenDefinitionQuery
+
+        return SpecimenDefinitionQuery(self._client)
+
+    @property
+    def StructureDefinition(self) -> StructureDefinitionQuery[_C]:
+        """A search on StructureDefinition, bound to this client."""
+        from clinikfhir._generated.search_queries.structuredefinition import StructureDefinitionQuery
+
+        return StructureDefinitionQuery(self._client)
+
+    @property
+    def StructureMap(self) -> StructureMapQuery[_C]:
+        """A search on StructureMap, bound to this client."""
+        from clinikfhir._generated.search_queries.structuremap import StructureMapQuery
+
+        return StructureMapQuery(self._client)
+
+    @property
+    def Subscription(self) -> SubscriptionQuery[_C]:
+        """A search on Subscription, bound to this client."""
+        from clinikfhir._generated.search_queries.subscription import SubscriptionQuery
+
+        return SubscriptionQuery(self._client)
+
+    @property
+    def Substance(self) -> SubstanceQuery[_C]:
+        """A search on Substance, bound to this client."""
+        from clinikfhir._generated.search_queries.substance import SubstanceQuery
+
+        return SubstanceQuery(self._client)
+
+    @property
+    def SubstanceNucleicAcid(self) -> SubstanceNucleicAcidQuery[_C]:
+        """A search on SubstanceNucleicAcid (an R4-only type, read as ``GenericResource``), bound to this client."""
+        from clinikfhir._generated.search_queries.substancenucleicacid import SubstanceNucleicAcidQuery
+
+        return SubstanceNucleicAcidQuery(self._client)
+
+    @property
+    def SubstancePolymer(self) -> SubstancePolymerQuery[_C]:
+        """A search on SubstancePolymer (an R4-only type, read as ``GenericResource``), bound to this client."""
+        from clinikfhir._generated.search_queries.substancepolymer import SubstancePolymerQuery
+
+        return SubstancePolymerQuery(self._client)
+
+    @property
+    def SubstanceProtein(self) -> SubstanceProteinQuery[_C]:
+        """A search on SubstanceProtein (an R4-only type, read as ``GenericResource``), bound to this client."""
+        from clinikfhir._generated.search_queries.substanceprotein import SubstanceProteinQuery
+
+        return SubstanceProteinQuery(self._client)
+
+    @property
+    def SubstanceReferenceInformation(self) -> SubstanceReferenceInformationQuery[_C]:
+        """A search on SubstanceReferenceInformation (an R4-only type, read as ``GenericResource``), bound to this client."""
+        from clinikfhir._generated.search_queries.substancereferenceinformation import SubstanceReferenceInformationQuery
+
+        return SubstanceReferenceInformationQuery(self._client)
+
+    @property
+    def SubstanceSourceMaterial(self) -> SubstanceSourceMaterialQuery[_C]:
+        """A search on SubstanceSourceMaterial (an R4-only type, read as ``GenericResource``), bound to this client."""
+        from clinikfhir._generated.search_queries.substancesourcematerial import SubstanceSourceMaterialQuery
+
+        return SubstanceSourceMaterialQuery(self._client)
+
+    @property
+    def SubstanceSpecification(self) -> SubstanceSpecificationQuery[_C]:
+        """A search on SubstanceSpecification (an R4-only type, read as ``GenericResource``), bound to this client."""
+        from clinikfhir._generated.search_queries.substancespecification import SubstanceSpecificationQuery
+
+        return SubstanceSpecificationQuery(self._client)
+
+    @property
+    def SupplyDelivery(self) -> SupplyDeliveryQuery[_C]:
+        """A search on SupplyDelivery, bound to this client."""
+        from clinikfhir._generated.search_queries.supplydelivery import SupplyDeliveryQuery
+
+        return SupplyDeliveryQuery(self._client)
+
+    @property
+    def SupplyRequest(self) -> SupplyRequestQuery[_C]:
+        """A search on SupplyRequest, bound to this client."""
+        from clinikfhir._generated.search_queries.supplyrequest import SupplyRequestQuery
+
+        return SupplyRequestQuery(self._client)
+
+    @property
+    def Task(self) -> TaskQuery[_C]:
+        """A search on Task, bound to this client."""
+        from clinikfhir._generated.search_queries.task import TaskQuery
+
+        return TaskQuery(self._client)
+
+    @property
+    def TerminologyCapabilities(self) -> TerminologyCapabilitiesQuery[_C]:
+        """A search on TerminologyCapabilities, bound to this client."""
+        from clinikfhir._generated.search_queries.terminologycapabilities import TerminologyCapabilitiesQuery
+
+        return TerminologyCapabilitiesQuery(self._client)
+
+    @property
+    def TestReport(self) -> TestReportQuery[_C]:
+        """A search on TestReport, bound to this client."""
+        from clinikfhir._generated.search_queries.testreport import TestReportQuery
+
+        return TestReportQuery(self._client)
+
+    @property
+    def TestScript(self) -> TestScriptQuery[_C]:
+        """A search on TestScript, bound to this client."""
+        from clinikfhir._generated.search_queries.testscript import TestScriptQuery
+
+        return TestScriptQuery(self._client)
+
+    @property
+    def ValueSet(self) -> ValueSetQuery[_C]:
+        """A search on ValueSet, bound to this client."""
+        from clinikfhir._generated.search_queries.valueset import ValueSetQuery
+
+        return ValueSetQuery(self._client)
+
+    @property
+    def VerificationResult(self) -> VerificationResultQuery[_C]:
+        """A search on VerificationResult, bound to this client."""
+        from clinikfhir._generated.search_queries.verificationresult import VerificationResultQuery
+
+        return VerificationResultQuery(self._client)
+
+    @property
+    def VisionPrescription(self) -> VisionPrescriptionQuery[_C]:
+        """A search on VisionPrescription, bound to this client."""
+        from clinikfhir._generated.search_queries.visionprescription import VisionPrescriptionQuery
+
+        return VisionPrescriptionQuery(self._client)
+
     @overload
-    def search(self, model: type[Account] | Literal["Account"], params: ParamsArg | None = None) -> AccountQuery[Self]: ...
+    def __call__(self, model: type[_Account] | Literal["Account"], params: ParamsArg | None = None) -> AccountQuery[_C]: ...
 
     @overload
-    def search(self, model: type[ActivityDefinition] | Literal["ActivityDefinition"], params: ParamsArg | None = None) -> ActivityDefinitionQuery[Self]: ...
+    def __call__(self, model: type[_ActivityDefinition] | Literal["ActivityDefinition"], params: ParamsArg | None = None) -> ActivityDefinitionQuery[_C]: ...
 
     @overload
-    def search(self, model: type[AdverseEvent] | Literal["AdverseEvent"], params: ParamsArg | None = None) -> AdverseEventQuery[Self]: ...
+    def __call__(self, model: type[_AdverseEvent] | Literal["AdverseEvent"], params: ParamsArg | None = None) -> AdverseEventQuery[_C]: ...
 
     @overload
-    def search(self, model: type[AllergyIntolerance] | Literal["AllergyIntolerance"], params: ParamsArg | None = None) -> AllergyIntoleranceQuery[Self]: ...
+    def __call__(self, model: type[_AllergyIntolerance] | Literal["AllergyIntolerance"], params: ParamsArg | None = None) -> AllergyIntoleranceQuery[_C]: ...
 
     @overload
-    def search(self, model: type[Appointment] | Literal["Appointment"], params: ParamsArg | None = None) -> AppointmentQuery[Self]: ...
+    def __call__(self, model: type[_Appointment] | Literal["Appointment"], params: ParamsArg | None = None) -> AppointmentQuery[_C]: ...
 
     @overload
-    def search(self, model: type[AppointmentResponse] | Literal["AppointmentResponse"], params: ParamsArg | None = None) -> AppointmentResponseQuery[Self]: ...
+    def __call__(self, model: type[_AppointmentResponse] | Literal["AppointmentResponse"], params: ParamsArg | None = None) -> AppointmentResponseQuery[_C]: ...
 
     @overload
-    def search(self, model: type[AuditEvent] | Literal["AuditEvent"], params: ParamsArg | None = None) -> AuditEventQuery[Self]: ...
+    def __call__(self, model: type[_AuditEvent] | Literal["AuditEvent"], params: ParamsArg | None = None) -> AuditEventQuery[_C]: ...
 
     @overload
-    def search(self, model: type[Basic] | Literal["Basic"], params: ParamsArg | None = None) -> BasicQuery[Self]: ...
+    def __call__(self, model: type[_Basic] | Literal["Basic"], params: ParamsArg | None = None) -> BasicQuery[_C]: ...
 
     @overload
-    def search(self, model: type[Binary] | Literal["Binary"], params: ParamsArg | None = None) -> BinaryQuery[Self]: ...
+    def __call__(self, model: type[_Binary] | Literal["Binary"], params: ParamsArg | None = None) -> BinaryQuery[_C]: ...
 
     @overload
-    def search(self, model: type[BiologicallyDerivedProduct] | Literal["BiologicallyDerivedProduct"], params: ParamsArg | None = None) -> BiologicallyDerivedProductQuery[Self]: ...
+    def __call__(self, model: type[_BiologicallyDerivedProduct] | Literal["BiologicallyDerivedProduct"], params: ParamsArg | None = None) -> BiologicallyDerivedProductQuery[_C]: ...
 
     @overload
-    def search(self, model: type[BodyStructure] | Literal["BodyStructure"], params: ParamsArg | None = None) -> BodyStructureQuery[Self]: ...
+    def __call__(self, model: type[_BodyStructure] | Literal["BodyStructure"], params: ParamsArg | None = None) -> BodyStructureQuery[_C]: ...
 
     @overload
-    def search(self, model: type[Bundle] | Literal["Bundle"], params: ParamsArg | None = None) -> BundleQuery[Self]: ...
+    def __call__(self, model: type[_Bundle] | Literal["Bundle"], params: ParamsArg | None = None) -> BundleQuery[_C]: ...
 
     @overload
-    def search(self, model: type[CapabilityStatement] | Literal["CapabilityStatement"], params: ParamsArg | None = None) -> CapabilityStatementQuery[Self]: ...
+    def __call__(self, model: type[_CapabilityStatement] | Literal["CapabilityStatement"], params: ParamsArg | None = None) -> CapabilityStatementQuery[_C]: ...
 
     @overload
-    def search(self, model: type[CarePlan] | Literal["CarePlan"], params: ParamsArg | None = None) -> CarePlanQuery[Self]: ...
+    def __call__(self, model: type[_CarePlan] | Literal["CarePlan"], params: ParamsArg | None = None) -> CarePlanQuery[_C]: ...
 
     @overload
-    def search(self, model: type[CareTeam] | Literal["CareTeam"], params: ParamsArg | None = None) -> CareTeamQuery[Self]: ...
+    def __call__(self, model: type[_CareTeam] | Literal["CareTeam"], params: ParamsArg | None = None) -> CareTeamQuery[_C]: ...
 
     @overload
-    def search(self, model: type[CatalogEntry] | Literal["CatalogEntry"], params: ParamsArg | None = None) -> CatalogEntryQuery[Self]: ...
+    def __call__(self, model: type[_CatalogEntry] | Literal["CatalogEntry"], params: ParamsArg | None = None) -> CatalogEntryQuery[_C]: ...
 
     @overload
-    def search(self, model: type[ChargeItem] | Literal["ChargeItem"], params: ParamsArg | None = None) -> ChargeItemQuery[Self]: ...
+    def __call__(self, model: type[_ChargeItem] | Literal["ChargeItem"], params: ParamsArg | None = None) -> ChargeItemQuery[_C]: ...
 
     @overload
-    def search(self, model: type[ChargeItemDefinition] | Literal["ChargeItemDefinition"], params: ParamsArg | None = None) -> ChargeItemDefinitionQuery[Self]: ...
+    def __call__(self, model: type[_ChargeItemDefinition] | Literal["ChargeItemDefinition"], params: ParamsArg | None = None) -> ChargeItemDefinitionQuery[_C]: ...
 
     @overload
-    def search(self, model: type[Claim] | Literal["Claim"], params: ParamsArg | None = None) -> ClaimQuery[Self]: ...
+    def __call__(self, model: type[_Claim] | Literal["Claim"], params: ParamsArg | None = None) -> ClaimQuery[_C]: ...
 
     @overload
-    def search(self, model: type[ClaimResponse] | Literal["ClaimResponse"], params: ParamsArg | None = None) -> ClaimResponseQuery[Self]: ...
+    def __call__(self, model: type[_ClaimResponse] | Literal["ClaimResponse"], params: ParamsArg | None = None) -> ClaimResponseQuery[_C]: ...
 
     @overload
-    def search(self, model: type[ClinicalImpression] | Literal["ClinicalImpression"], params: ParamsArg | None = None) -> ClinicalImpressionQuery[Self]: ...
+    def __call__(self, model: type[_ClinicalImpression] | Literal["ClinicalImpression"], params: ParamsArg | None = None) -> ClinicalImpressionQuery[_C]: ...
 
     @overload
-    def search(self, model: type[CodeSystem] | Literal["CodeSystem"], params: ParamsArg | None = None) -> CodeSystemQuery[Self]: ...
+    def __call__(self, model: type[_CodeSystem] | Literal["CodeSystem"], params: ParamsArg | None = None) -> CodeSystemQuery[_C]: ...
 
     @overload
-    def search(self, model: type[Communication] | Literal["Communication"], params: ParamsArg | None = None) -> CommunicationQuery[Self]: ...
+    def __call__(self, model: type[_Communication] | Literal["Communication"], params: ParamsArg | None = None) -> CommunicationQuery[_C]: ...
 
     @overload
-    def search(self, model: type[CommunicationRequest] | Literal["CommunicationRequest"], params: ParamsArg | None = None) -> CommunicationRequestQuery[Self]: ...
+    def __call__(self, model: type[_CommunicationRequest] | Literal["CommunicationRequest"], params: ParamsArg | None = None) -> CommunicationRequestQuery[_C]: ...
 
     @overload
-    def search(self, model: type[CompartmentDefinition] | Literal["CompartmentDefinition"], params: ParamsArg | None = None) -> CompartmentDefinitionQuery[Self]: ...
+    def __call__(self, model: type[_CompartmentDefinition] | Literal["CompartmentDefinition"], params: ParamsArg | None = None) -> CompartmentDefinitionQuery[_C]: ...
 
     @overload
-    def search(self, model: type[Composition] | Literal["Composition"], params: ParamsArg | None = None) -> CompositionQuery[Self]: ...
+    def __call__(self, model: type[_Composition] | Literal["Composition"], params: ParamsArg | None = None) -> CompositionQuery[_C]: ...
 
     @overload
-    def search(self, model: type[ConceptMap] | Literal["ConceptMap"], params: ParamsArg | None = None) -> ConceptMapQuery[Self]: ...
+    def __call__(self, model: type[_ConceptMap] | Literal["ConceptMap"], params: ParamsArg | None = None) -> ConceptMapQuery[_C]: ...
 
     @overload
-    def search(self, model: type[Condition] | Literal["Condition"], params: ParamsArg | None = None) -> ConditionQuery[Self]: ...
+    def __call__(self, model: type[_Condition] | Literal["Condition"], params: ParamsArg | None = None) -> ConditionQuery[_C]: ...
 
     @overload
-    def search(self, model: type[Consent] | Literal["Consent"], params: ParamsArg | None = None) -> ConsentQuery[Self]: ...
+    def __call__(self, model: type[_Consent] | Literal["Consent"], params: ParamsArg | None = None) -> ConsentQuery[_C]: ...
 
     @overload
-    def search(self, model: type[Contract] | Literal["Contract"], params: ParamsArg | None = None) -> ContractQuery[Self]: ...
+    def __call__(self, model: type[_Contract] | Literal["Contract"], params: ParamsArg | None = None) -> ContractQuery[_C]: ...
 
     @overload
-    def search(self, model: type[Coverage] | Literal["Coverage"], params: ParamsArg | None = None) -> CoverageQuery[Self]: ...
+    def __call__(self, model: type[_Coverage] | Literal["Coverage"], params: ParamsArg | None = None) -> CoverageQuery[_C]: ...
 
     @overload
-    def search(self, model: type[CoverageEligibilityRequest] | Literal["CoverageEligibilityRequest"], params: ParamsArg | None = None) -> CoverageEligibilityRequestQuery[Self]: ...
+    def __call__(self, model: type[_CoverageEligibilityRequest] | Literal["CoverageEligibilityRequest"], params: ParamsArg | None = None) -> CoverageEligibilityRequestQuery[_C]: ...
 
     @overload
-    def search(self, model: type[CoverageEligibilityResponse] | Literal["CoverageEligibilityResponse"], params: ParamsArg | None = None) -> CoverageEligibilityResponseQuery[Self]: ...
+    def __call__(self, model: type[_CoverageEligibilityResponse] | Literal["CoverageEligibilityResponse"], params: ParamsArg | None = None) -> CoverageEligibilityResponseQuery[_C]: ...
 
     @overload
-    def search(self, model: type[DetectedIssue] | Literal["DetectedIssue"], params: ParamsArg | None = None) -> DetectedIssueQuery[Self]: ...
+    def __call__(self, model: type[_DetectedIssue] | Literal["DetectedIssue"], params: ParamsArg | None = None) -> DetectedIssueQuery[_C]: ...
 
     @overload
-    def search(self, model: type[Device] | Literal["Device"], params: ParamsArg | None = None) -> DeviceQuery[Self]: ...
+    def __call__(self, model: type[_Device] | Literal["Device"], params: ParamsArg | None = None) -> DeviceQuery[_C]: ...
 
     @overload
-    def search(self, model: type[DeviceDefinition] | Literal["DeviceDefinition"], params: ParamsArg | None = None) -> DeviceDefinitionQuery[Self]: ...
+    def __call__(self, model: type[_DeviceDefinition] | Literal["DeviceDefinition"], params: ParamsArg | None = None) -> DeviceDefinitionQuery[_C]: ...
 
     @overload
-    def search(self, model: type[DeviceMetric] | Literal["DeviceMetric"], params: ParamsArg | None = None) -> DeviceMetricQuery[Self]: ...
+    def __call__(self, model: type[_DeviceMetric] | Literal["DeviceMetric"], params: ParamsArg | None = None) -> DeviceMetricQuery[_C]: ...
 
     @overload
-    def search(self, model: type[DeviceRequest] | Literal["DeviceRequest"], params: ParamsArg | None = None) -> DeviceRequestQuery[Self]: ...
+    def __call__(self, model: type[_DeviceRequest] | Literal["DeviceRequest"], params: ParamsArg | None = None) -> DeviceRequestQuery[_C]: ...
 
     @overload
-    def search(self, model: type[DeviceUseStatement] | Literal["DeviceUseStatement"], params: ParamsArg | None = None) -> DeviceUseStatementQuery[Self]: ...
+    def __call__(self, model: type[_DeviceUseStatement] | Literal["DeviceUseStatement"], params: ParamsArg | None = None) -> DeviceUseStatementQuery[_C]: ...
 
     @overload
-    def search(self, model: type[DiagnosticReport] | Literal["DiagnosticReport"], params: ParamsArg | None = None) -> DiagnosticReportQuery[Self]: ...
+    def __call__(self, model: type[_DiagnosticReport] | Literal["DiagnosticReport"], params: ParamsArg | None = None) -> DiagnosticReportQuery[_C]: ...
 
     @overload
-    def search(self, model: type[DocumentManifest] | Literal["DocumentManifest"], params: ParamsArg | None = None) -> DocumentManifestQuery[Self]: ...
+    def __call__(self, model: type[_DocumentManifest] | Literal["DocumentManifest"], params: ParamsArg | None = None) -> DocumentManifestQuery[_C]: ...
 
     @overload
-    def search(self, model: type[DocumentReference] | Literal["DocumentReference"], params: ParamsArg | None = None) -> DocumentReferenceQuery[Self]: ...
+    def __call__(self, model: type[_DocumentReference] | Literal["DocumentReference"], params: ParamsArg | None = None) -> DocumentReferenceQuery[_C]: ...
 
     @overload
-    def search(self, model: Literal["EffectEvidenceSynthesis"], params: ParamsArg | None = None) -> EffectEvidenceSynthesisQuery[Self]: ...
+    def __call__(self, model: Literal["EffectEvidenceSynthesis"], params: ParamsArg | None = None) -> EffectEvidenceSynthesisQuery[_C]: ...
 
     @overload
-    def search(self, model: type[Encounter] | Literal["Encounter"], params: ParamsArg | None = None) -> EncounterQuery[Self]: ...
+    def __call__(self, model: type[_Encounter] | Literal["Encounter"], params: ParamsArg | None = None) -> EncounterQuery[_C]: ...
 
     @overload
-    def search(self, model: type[Endpoint] | Literal["Endpoint"], params: ParamsArg | None = None) -> EndpointQuery[Self]: ...
+    def __call__(self, model: type[_Endpoint] | Literal["Endpoint"], params: ParamsArg | None = None) -> EndpointQuery[_C]: ...
 
     @overload
-    def search(self, model: type[EnrollmentRequest] | Literal["EnrollmentRequest"], params: ParamsArg | None = None) -> EnrollmentRequestQuery[Self]: ...
+    def __call__(self, model: type[_EnrollmentRequest] | Literal["EnrollmentRequest"], params: ParamsArg | None = None) -> EnrollmentRequestQuery[_C]: ...
 
     @overload
-    def search(self, model: type[EnrollmentResponse] | Literal["EnrollmentResponse"], params: ParamsArg | None = None) -> EnrollmentResponseQuery[Self]: ...
+    def __call__(self, model: type[_EnrollmentResponse] | Literal["EnrollmentResponse"], params: ParamsArg | None = None) -> EnrollmentResponseQuery[_C]: ...
 
     @overload
-    def search(self, model: type[EpisodeOfCare] | Literal["EpisodeOfCare"], params: ParamsArg | None = None) -> EpisodeOfCareQuery[Self]: ...
+    def __call__(self, model: type[_EpisodeOfCare] | Literal["EpisodeOfCare"], params: ParamsArg | None = None) -> EpisodeOfCareQuery[_C]: ...
 
     @overload
-    def search(self, model: type[EventDefinition] | Literal["EventDefinition"], params: ParamsArg | None = None) -> EventDefinitionQuery[Self]: ...
+    def __call__(self, model: type[_EventDefinition] | Literal["EventDefinition"], params: ParamsArg | None = None) -> EventDefinitionQuery[_C]: ...
 
     @overload
-    def search(self, model: type[Evidence] | Literal["Evidence"], params: ParamsArg | None = None) -> EvidenceQuery[Self]: ...
+    def __call__(self, model: type[_Evidence] | Literal["Evidence"], params: ParamsArg | None = None) -> EvidenceQuery[_C]: ...
 
     @overload
-    def search(self, model: type[EvidenceVariable] | Literal["EvidenceVariable"], params: ParamsArg | None = None) -> EvidenceVariableQuery[Self]: ...
+    def __call__(self, model: type[_EvidenceVariable] | Literal["EvidenceVariable"], params: ParamsArg | None = None) -> EvidenceVariableQuery[_C]: ...
 
     @overload
-    def search(self, model: type[ExampleScenario] | Literal["ExampleScenario"], params: ParamsArg | None = None) -> ExampleScenarioQuery[Self]: ...
+    def __call__(self, model: type[_ExampleScenario] | Literal["ExampleScenario"], params: ParamsArg | None = None) -> ExampleScenarioQuery[_C]: ...
 
     @overload
-    def search(self, model: type[ExplanationOfBenefit] | Literal["ExplanationOfBenefit"], params: ParamsArg | None = None) -> ExplanationOfBenefitQuery[Self]: ...
+    def __call__(self, model: type[_ExplanationOfBenefit] | Literal["ExplanationOfBenefit"], params: ParamsArg | None = None) -> ExplanationOfBenefitQuery[_C]: ...
 
     @overload
-    def search(self, model: type[FamilyMemberHistory] | Literal["FamilyMemberHistory"], params: ParamsArg | None = None) -> FamilyMemberHistoryQuery[Self]: ...
+    def __call__(self, model: type[_FamilyMemberHistory] | Literal["FamilyMemberHistory"], params: ParamsArg | None = None) -> FamilyMemberHistoryQuery[_C]: ...
 
     @overload
-    def search(self, model: type[Flag] | Literal["Flag"], params: ParamsArg | None = None) -> FlagQuery[Self]: ...
+    def __call__(self, model: type[_Flag] | Literal["Flag"], params: ParamsArg | None = None) -> FlagQuery[_C]: ...
 
     @overload
-    def search(self, model: type[Goal] | Literal["Goal"], params: ParamsArg | None = None) -> GoalQuery[Self]: ...
+    def __call__(self, model: type[_Goal] | Literal["Goal"], params: ParamsArg | None = None) -> GoalQuery[_C]: ...
 
     @overload
-    def search(self, model: type[GraphDefinition] | Literal["GraphDefinition"], params: ParamsArg | None = None) -> GraphDefinitionQuery[Self]: ...
+    def __call__(self, model: type[_GraphDefinition] | Literal["GraphDefinition"], params: ParamsArg | None = None) -> GraphDefinitionQuery[_C]: ...
 
     @overload
-    def search(self, model: type[Group] | Literal["Group"], params: ParamsArg | None = None) -> GroupQuery[Self]: ...
+    def __call__(self, model: type[_Group] | Literal["Group"], params: ParamsArg | None = None) -> GroupQuery[_C]: ...
 
     @overload
-    def search(self, model: type[GuidanceResponse] | Literal["GuidanceResponse"], params: ParamsArg | None = None) -> GuidanceResponseQuery[Self]: ...
+    def __call__(self, model: type[_GuidanceResponse] | Literal["GuidanceResponse"], params: ParamsArg | None = None) -> GuidanceResponseQuery[_C]: ...
 
     @overload
-    def search(self, model: type[HealthcareService] | Literal["HealthcareService"], params: ParamsArg | None = None) -> HealthcareServiceQuery[Self]: ...
+    def __call__(self, model: type[_HealthcareService] | Literal["HealthcareService"], params: ParamsArg | None = None) -> HealthcareServiceQuery[_C]: ...
 
     @overload
-    def search(self, model: type[ImagingStudy] | Literal["ImagingStudy"], params: ParamsArg | None = None) -> ImagingStudyQuery[Self]: ...
+    def __call__(self, model: type[_ImagingStudy] | Literal["ImagingStudy"], params: ParamsArg | None = None) -> ImagingStudyQuery[_C]: ...
 
     @overload
-    def search(self, model: type[Immunization] | Literal["Immunization"], params: ParamsArg | None = None) -> ImmunizationQuery[Self]: ...
+    def __call__(self, model: type[_Immunization] | Literal["Immunization"], params: ParamsArg | None = None) -> ImmunizationQuery[_C]: ...
 
     @overload
-    def search(self, model: type[ImmunizationEvaluation] | Literal["ImmunizationEvaluation"], params: ParamsArg | None = None) -> ImmunizationEvaluationQuery[Self]: ...
+    def __call__(self, model: type[_ImmunizationEvaluation] | Literal["ImmunizationEvaluation"], params: ParamsArg | None = None) -> ImmunizationEvaluationQuery[_C]: ...
 
     @overload
-    def search(self, model: type[ImmunizationRecommendation] | Literal["ImmunizationRecommendation"], params: ParamsArg | None = None) -> ImmunizationRecommendationQuery[Self]: ...
+    def __call__(self, model: type[_ImmunizationRecommendation] | Literal["ImmunizationRecommendation"], params: ParamsArg | None = None) -> ImmunizationRecommendationQuery[_C]: ...
 
     @overload
-    def search(self, model: type[ImplementationGuide] | Literal["ImplementationGuide"], params: ParamsArg | None = None) -> ImplementationGuideQuery[Self]: ...
+    def __call__(self, model: type[_ImplementationGuide] | Literal["ImplementationGuide"], params: ParamsArg | None = None) -> ImplementationGuideQuery[_C]: ...
 
     @overload
-    def search(self, model: type[InsurancePlan] | Literal["InsurancePlan"], params: ParamsArg | None = None) -> InsurancePlanQuery[Self]: ...
+    def __call__(self, model: type[_InsurancePlan] | Literal["InsurancePlan"], params: ParamsArg | None = None) -> InsurancePlanQuery[_C]: ...
 
     @overload
-    def search(self, model: type[Invoice] | Literal["Invoice"], params: ParamsArg | None = None) -> InvoiceQuery[Self]: ...
+    def __call__(self, model: type[_Invoice] | Literal["Invoice"], params: ParamsArg | None = None) -> InvoiceQuery[_C]: ...
 
     @overload
-    def search(self, model: type[Library] | Literal["Library"], params: ParamsArg | None = None) -> LibraryQuery[Self]: ...
+    def __call__(self, model: type[_Library] | Literal["Library"], params: ParamsArg | None = None) -> LibraryQuery[_C]: ...
 
     @overload
-    def search(self, model: type[Linkage] | Literal["Linkage"], params: ParamsArg | None = None) -> LinkageQuery[Self]: ...
+    def __call__(self, model: type[_Linkage] | Literal["Linkage"], params: ParamsArg | None = None) -> LinkageQuery[_C]: ...
 
     @overload
-    def search(self, model: type[List] | Literal["List"], params: ParamsArg | None = None) -> ListQuery[Self]: ...
+    def __call__(self, model: type[_List] | Literal["List"], params: ParamsArg | None = None) -> ListQuery[_C]: ...
 
     @overload
-    def search(self, model: type[Location] | Literal["Location"], params: ParamsArg | None = None) -> LocationQuery[Self]: ...
+    def __call__(self, model: type[_Location] | Literal["Location"], params: ParamsArg | None = None) -> LocationQuery[_C]: ...
 
     @overload
-    def search(self, model: type[Measure] | Literal["Measure"], params: ParamsArg | None = None) -> MeasureQuery[Self]: ...
+    def __call__(self, model: type[_Measure] | Literal["Measure"], params: ParamsArg | None = None) -> MeasureQuery[_C]: ...
 
     @overload
-    def search(self, model: type[MeasureReport] | Literal["MeasureReport"], params: ParamsArg | None = None) -> MeasureReportQuery[Self]: ...
+    def __call__(self, model: type[_MeasureReport] | Literal["MeasureReport"], params: ParamsArg | None = None) -> MeasureReportQuery[_C]: ...
 
     @overload
-    def search(self, model: type[Media] | Literal["Media"], params: ParamsArg | None = None) -> MediaQuery[Self]: ...
+    def __call__(self, model: type[_Media] | Literal["Media"], params: ParamsArg | None = None) -> MediaQuery[_C]: ...
 
     @overload
-    def search(self, model: type[Medication] | Literal["Medication"], params: ParamsArg | None = None) -> MedicationQuery[Self]: ...
+    def __call__(self, model: type[_Medication] | Literal["Medication"], params: ParamsArg | None = None) -> MedicationQuery[_C]: ...
 
     @overload
-    def search(self, model: type[MedicationAdministration] | Literal["MedicationAdministration"], params: ParamsArg | None = None) -> MedicationAdministrationQuery[Self]: ...
+    def __call__(self, model: type[_MedicationAdministration] | Literal["MedicationAdministration"], params: ParamsArg | None = None) -> MedicationAdministrationQuery[_C]: ...
 
     @overload
-    def search(self, model: type[MedicationDispense] | Literal["MedicationDispense"], params: ParamsArg | None = None) -> MedicationDispenseQuery[Self]: ...
+    def __call__(self, model: type[_MedicationDispense] | Literal["MedicationDispense"], params: ParamsArg | None = None) -> MedicationDispenseQuery[_C]: ...
 
     @overload
-    def search(self, model: type[MedicationKnowledge] | Literal["MedicationKnowledge"], params: ParamsArg | None = None) -> MedicationKnowledgeQuery[Self]: ...
+    def __call__(self, model: type[_MedicationKnowledge] | Literal["MedicationKnowledge"], params: ParamsArg | None = None) -> MedicationKnowledgeQuery[_C]: ...
 
     @overload
-    def search(self, model: type[MedicationRequest] | Literal["MedicationRequest"], params: ParamsArg | None = None) -> MedicationRequestQuery[Self]: ...
+    def __call__(self, model: type[_MedicationRequest] | Literal["MedicationRequest"], params: ParamsArg | None = None) -> MedicationRequestQuery[_C]: ...
 
     @overload
-    def search(self, model: type[MedicationStatement] | Literal["MedicationStatement"], params: ParamsArg | None = None) -> MedicationStatementQuery[Self]: ...
+    def __call__(self, model: type[_MedicationStatement] | Literal["MedicationStatement"], params: ParamsArg | None = None) -> MedicationStatementQuery[_C]: ...
 
     @overload
-    def search(self, model: Literal["MedicinalProduct"], params: ParamsArg | None = None) -> MedicinalProductQuery[Self]: ...
+    def __call__(self, model: Literal["MedicinalProduct"], params: ParamsArg | None = None) -> MedicinalProductQuery[_C]: ...
 
     @overload
-    def search(self, model: Literal["MedicinalProductAuthorization"], params: ParamsArg | None = None) -> MedicinalProductAuthorizationQuery[Self]: ...
+    def __call__(self, model: Literal["MedicinalProductAuthorization"], params: ParamsArg | None = None) -> MedicinalProductAuthorizationQuery[_C]: ...
 
     @overload
-    def search(self, model: Literal["MedicinalProductContraindication"], params: ParamsArg | None = None) -> MedicinalProductContraindicationQuery[Self]: ...
+    def __call__(self, model: Literal["MedicinalProductContraindication"], params: ParamsArg | None = None) -> MedicinalProductContraindicationQuery[_C]: ...
 
     @overload
-    def search(self, model: Literal["MedicinalProductIndication"], params: ParamsArg | None = None) -> MedicinalProductIndicationQuery[Self]: ...
+    def __call__(self, model: Literal["MedicinalProductIndication"], params: ParamsArg | None = None) -> MedicinalProductIndicationQuery[_C]: ...
 
     @overload
-    def search(self, model: Literal["MedicinalProductIngredient"], params: ParamsArg | None = None) -> MedicinalProductIngredientQuery[Self]: ...
+    def __call__(self, model: Literal["MedicinalProductIngredient"], params: ParamsArg | None = None) -> MedicinalProductIngredientQuery[_C]: ...
 
     @overload
-    def search(self, model: Literal["MedicinalProductInteraction"], params: ParamsArg | None = None) -> MedicinalProductInteractionQuery[Self]: ...
+    def __call__(self, model: Literal["MedicinalProductInteraction"], params: ParamsArg | None = None) -> MedicinalProductInteractionQuery[_C]: ...
 
     @overload
-    def search(self, model: Literal["MedicinalProductManufactured"], params: ParamsArg | None = None) -> MedicinalProductManufacturedQuery[Self]: ...
+    def __call__(self, model: Literal["MedicinalProductManufactured"], params: ParamsArg | None = None) -> MedicinalProductManufacturedQuery[_C]: ...
 
     @overload
-    def search(self, model: Literal["MedicinalProductPackaged"], params: ParamsArg | None = None) -> MedicinalProductPackagedQuery[Self]: ...
+    def __call__(self, model: Literal["MedicinalProductPackaged"], params: ParamsArg | None = None) -> MedicinalProductPackagedQuery[_C]: ...
 
     @overload
-    def search(self, model: Literal["MedicinalProductPharmaceutical"], params: ParamsArg | None = None) -> MedicinalProductPharmaceuticalQuery[Self]: ...
+    def __call__(self, model: Literal["MedicinalProductPharmaceutical"], params: ParamsArg | None = None) -> MedicinalProductPharmaceuticalQuery[_C]: ...
 
     @overload
-    def search(self, model: Literal["MedicinalProductUndesirableEffect"], params: ParamsArg | None = None) -> MedicinalProductUndesirableEffectQuery[Self]: ...
+    def __call__(self, model: Literal["MedicinalProductUndesirableEffect"], params: ParamsArg | None = None) -> MedicinalProductUndesirableEffectQuery[_C]: ...
 
     @overload
-    def search(self, model: type[MessageDefinition] | Literal["MessageDefinition"], params: ParamsArg | None = None) -> MessageDefinitionQuery[Self]: ...
+    def __call__(self, model: type[_MessageDefinition] | Literal["MessageDefinition"], params: ParamsArg | None = None) -> MessageDefinitionQuery[_C]: ...
 
     @overload
-    def search(self, model: type[MessageHeader] | Literal["MessageHeader"], params: ParamsArg | None = None) -> MessageHeaderQuery[Self]: ...
+    def __call__(self, model: type[_MessageHeader] | Literal["MessageHeader"], params: ParamsArg | None = None) -> MessageHeaderQuery[_C]: ...
 
     @overload
-    def search(self, model: type[MolecularSequence] | Literal["MolecularSequence"], params: ParamsArg | None = None) -> MolecularSequenceQuery[Self]: ...
+    def __call__(self, model: type[_MolecularSequence] | Literal["MolecularSequence"], params: ParamsArg | None = None) -> MolecularSequenceQuery[_C]: ...
 
     @overload
-    def search(self, model: type[NamingSystem] | Literal["NamingSystem"], params: ParamsArg | None = None) -> NamingSystemQuery[Self]: ...
+    def __call__(self, model: type[_NamingSystem] | Literal["NamingSystem"], params: ParamsArg | None = None) -> NamingSystemQuery[_C]: ...
 
     @overload
-    def search(self, model: type[NutritionOrder] | Literal["NutritionOrder"], params: ParamsArg | None = None) -> NutritionOrderQuery[Self]: ...
+    def __call__(self, model: type[_NutritionOrder] | Literal["NutritionOrder"], params: ParamsArg | None = None) -> NutritionOrderQuery[_C]: ...
 
     @overload
-    def search(self, model: type[Observation] | Literal["Observation"], params: ParamsArg | None = None) -> ObservationQuery[Self]: ...
+    def __call__(self, model: type[_Observation] | Literal["Observation"], params: ParamsArg | None = None) -> ObservationQuery[_C]: ...
 
     @overload
-    def search(self, model: type[ObservationDefinition] | Literal["ObservationDefinition"], params: ParamsArg | None = None) -> ObservationDefinitionQuery[Self]: ...
+    def __call__(self, model: type[_ObservationDefinition] | Literal["ObservationDefinition"], params: ParamsArg | None = None) -> ObservationDefinitionQuery[_C]: ...
 
     @overload
-    def search(self, model: type[OperationDefinition] | Literal["OperationDefinition"], params: ParamsArg | None = None) -> OperationDefinitionQuery[Self]: ...
+    def __call__(self, model: type[_OperationDefinition] | Literal["OperationDefinition"], params: ParamsArg | None = None) -> OperationDefinitionQuery[_C]: ...
 
     @overload
-    def search(self, model: type[OperationOutcome] | Literal["OperationOutcome"], params: ParamsArg | None = None) -> OperationOutcomeQuery[Self]: ...
+    def __call__(self, model: type[_OperationOutcome] | Literal["OperationOutcome"], params: ParamsArg | None = None) -> OperationOutcomeQuery[_C]: ...
 
     @overload
-    def search(self, model: type[Organization] | Literal["Organization"], params: ParamsArg | None = None) -> OrganizationQuery[Self]: ...
+    def __call__(self, model: type[_Organization] | Literal["Organization"], params: ParamsArg | None = None) -> OrganizationQuery[_C]: ...
 
     @overload
-    def search(self, model: type[OrganizationAffiliation] | Literal["OrganizationAffiliation"], params: ParamsArg | None = None) -> OrganizationAffiliationQuery[Self]: ...
+    def __call__(self, model: type[_OrganizationAffiliation] | Literal["OrganizationAffiliation"], params: ParamsArg | None = None) -> OrganizationAffiliationQuery[_C]: ...
 
     @overload
-    def search(self, model: type[Parameters] | Literal["Parameters"], params: ParamsArg | None = None) -> ParametersQuery[Self]: ...
+    def __call__(self, model: type[_Parameters] | Literal["Parameters"], params: ParamsArg | None = None) -> ParametersQuery[_C]: ...
 
     @overload
-    def search(self, model: type[Patient] | Literal["Patient"], params: ParamsArg | None = None) -> PatientQuery[Self]: ...
+    def __call__(self, model: type[_Patient] | Literal["Patient"], params: ParamsArg | None = None) -> PatientQuery[_C]: ...
 
     @overload
-    def search(self, model: type[PaymentNotice] | Literal["PaymentNotice"], params: ParamsArg | None = None) -> PaymentNoticeQuery[Self]: ...
+    def __call__(self, model: type[_PaymentNotice] | Literal["PaymentNotice"], params: ParamsArg | None = None) -> PaymentNoticeQuery[_C]: ...
 
     @overload
-    def search(self, model: type[PaymentReconciliation] | Literal["PaymentReconciliation"], params: ParamsArg | None = None) -> PaymentReconciliationQuery[Self]: ...
+    def __call__(self, model: type[_PaymentReconciliation] | Literal["PaymentReconciliation"], params: ParamsArg | None = None) -> PaymentReconciliationQuery[_C]: ...
 
     @overload
-    def search(self, model: type[Person] | Literal["Person"], params: ParamsArg | None = None) -> PersonQuery[Self]: ...
+    def __call__(self, model: type[_Person] | Literal["Person"], params: ParamsArg | None = None) -> PersonQuery[_C]: ...
 
     @overload
-    def search(self, model: type[PlanDefinition] | Literal["PlanDefinition"], params: ParamsArg | None = None) -> PlanDefinitionQuery[Self]: ...
+    def __call__(self, model: type[_PlanDefinition] | Literal["PlanDefinition"], params: ParamsArg | None = None) -> PlanDefinitionQuery[_C]: ...
 
     @overload
-    def search(self, model: type[Practitioner] | Literal["Practitioner"], params: ParamsArg | None = None) -> PractitionerQuery[Self]: ...
+    def __call__(self, model: type[_Practitioner] | Literal["Practitioner"], params: ParamsArg | None = None) -> PractitionerQuery[_C]: ...
 
     @overload
-    def search(self, model: type[PractitionerRole] | Literal["PractitionerRole"], params: ParamsArg | None = None) -> PractitionerRoleQuery[Self]: ...
+    def __call__(self, model: type[_PractitionerRole] | Literal["PractitionerRole"], params: ParamsArg | None = None) -> PractitionerRoleQuery[_C]: ...
 
     @overload
-    def search(self, model: type[Procedure] | Literal["Procedure"], params: ParamsArg | None = None) -> ProcedureQuery[Self]: ...
+    def __call__(self, model: type[_Procedure] | Literal["Procedure"], params: ParamsArg | None = None) -> ProcedureQuery[_C]: ...
 
     @overload
-    def search(self, model: type[Provenance] | Literal["Provenance"], params: ParamsArg | None = None) -> ProvenanceQuery[Self]: ...
+    def __call__(self, model: type[_Provenance] | Literal["Provenance"], params: ParamsArg | None = None) -> ProvenanceQuery[_C]: ...
 
     @overload
-    def search(self, model: type[Questionnaire] | Literal["Questionnaire"], params: ParamsArg | None = None) -> QuestionnaireQuery[Self]: ...
+    def __call__(self, model: type[_Questionnaire] | Literal["Questionnaire"], params: ParamsArg | None = None) -> QuestionnaireQuery[_C]: ...
 
     @overload
-    def search(self, model: type[QuestionnaireResponse] | Literal["QuestionnaireResponse"], params: ParamsArg | None = None) -> QuestionnaireResponseQuery[Self]: ...
+    def __call__(self, model: type[_QuestionnaireResponse] | Literal["QuestionnaireResponse"], params: ParamsArg | None = None) -> QuestionnaireResponseQuery[_C]: ...
 
     @overload
-    def search(self, model: type[RelatedPerson] | Literal["RelatedPerson"], params: ParamsArg | None = None) -> RelatedPersonQuery[Self]: ...
+    def __call__(self, model: type[_RelatedPerson] | Literal["RelatedPerson"], params: ParamsArg | None = None) -> RelatedPersonQuery[_C]: ...
 
     @overload
-    def search(self, model: type[RequestGroup] | Literal["RequestGroup"], params: ParamsArg | None = None) -> RequestGroupQuery[Self]: ...
+    def __call__(self, model: type[_RequestGroup] | Literal["RequestGroup"], params: ParamsArg | None = None) -> RequestGroupQuery[_C]: ...
 
     @overload
-    def search(self, model: type[ResearchDefinition] | Literal["ResearchDefinition"], params: ParamsArg | None = None) -> ResearchDefinitionQuery[Self]: ...
+    def __call__(self, model: type[_ResearchDefinition] | Literal["ResearchDefinition"], params: ParamsArg | None = None) -> ResearchDefinitionQuery[_C]: ...
 
     @overload
-    def search(self, model: type[ResearchElementDefinition] | Literal["ResearchElementDefinition"], params: ParamsArg | None = None) -> ResearchElementDefinitionQuery[Self]: ...
+    def __call__(self, model: type[_ResearchElementDefinition] | Literal["ResearchElementDefinition"], params: ParamsArg | None = None) -> ResearchElementDefinitionQuery[_C]: ...
 
     @overload
-    def search(self, model: type[ResearchStudy] | Literal["ResearchStudy"], params: ParamsArg | None = None) -> ResearchStudyQuery[Self]: ...
+    def __call__(self, model: type[_ResearchStudy] | Literal["ResearchStudy"], params: ParamsArg | None = None) -> ResearchStudyQuery[_C]: ...
 
     @overload
-    def search(self, model: type[ResearchSubject] | Literal["ResearchSubject"], params: ParamsArg | None = None) -> ResearchSubjectQuery[Self]: ...
+    def __call__(self, model: type[_ResearchSubject] | Literal["ResearchSubject"], params: ParamsArg | None = None) -> ResearchSubjectQuery[_C]: ...
 
     @overload
-    def search(self, model: type[RiskAssessment] | Literal["RiskAssessment"], params: ParamsArg | None = None) -> RiskAssessmentQuery[Self]: ...
+    def __call__(self, model: type[_RiskAssessment] | Literal["RiskAssessment"], params: ParamsArg | None = None) -> RiskAssessmentQuery[_C]: ...
 
     @overload
-    def search(self, model: Literal["RiskEvidenceSynthesis"], params: ParamsArg | None = None) -> RiskEvidenceSynthesisQuery[Self]: ...
+    def __call__(self, model: Literal["RiskEvidenceSynthesis"], params: ParamsArg | None = None) -> RiskEvidenceSynthesisQuery[_C]: ...
 
     @overload
-    def search(self, model: type[Schedule] | Literal["Schedule"], params: ParamsArg | None = None) -> ScheduleQuery[Self]: ...
+    def __call__(self, model: type[_Schedule] | Literal["Schedule"], params: ParamsArg | None = None) -> ScheduleQuery[_C]: ...
 
     @overload
-    def search(self, model: type[SearchParameter] | Literal["SearchParameter"], params: ParamsArg | None = None) -> SearchParameterQuery[Self]: ...
+    def __call__(self, model: type[_SearchParameter] | Literal["SearchParameter"], params: ParamsArg | None = None) -> SearchParameterQuery[_C]: ...
 
     @overload
-    def search(self, model: type[ServiceRequest] | Literal["ServiceRequest"], params: ParamsArg | None = None) -> ServiceRequestQuery[Self]: ...
+    def __call__(self, model: type[_ServiceRequest] | Literal["ServiceRequest"], params: ParamsArg | None = None) -> ServiceRequestQuery[_C]: ...
 
     @overload
-    def search(self, model: type[Slot] | Literal["Slot"], params: ParamsArg | None = None) -> SlotQuery[Self]: ...
+    def __call__(self, model: type[_Slot] | Literal["Slot"], params: ParamsArg | None = None) -> SlotQuery[_C]: ...
 
     @overload
-    def search(self, model: type[Specimen] | Literal["Specimen"], params: ParamsArg | None = None) -> SpecimenQuery[Self]: ...
+    def __call__(self, model: type[_Specimen] | Literal["Specimen"], params: ParamsArg | None = None) -> SpecimenQuery[_C]: ...
 
     @overload
-    def search(self, model: type[SpecimenDefinition] | Literal["SpecimenDefinition"], params: ParamsArg | None = None) -> SpecimenDefinitionQuery[Self]: ...
+    def __call__(self, model: type[_SpecimenDefinition] | Literal["SpecimenDefinition"], params: ParamsArg | None = None) -> SpecimenDefinitionQuery[_C]: ...
 
     @overload
-    def search(self, model: type[StructureDefinition] | Literal["StructureDefinition"], params: ParamsArg | None = None) -> StructureDefinitionQuery[Self]: ...
+    def __call__(self, model: type[_StructureDefinition] | Literal["StructureDefinition"], params: ParamsArg | None = None) -> StructureDefinitionQuery[_C]: ...
 
     @overload
-    def search(self, model: type[StructureMap] | Literal["StructureMap"], params: ParamsArg | None = None) -> StructureMapQuery[Self]: ...
+    def __call__(self, model: type[_StructureMap] | Literal["StructureMap"], params: ParamsArg | None = None) -> StructureMapQuery[_C]: ...
 
     @overload
-    def search(self, model: type[Subscription] | Literal["Subscription"], params: ParamsArg | None = None) -> SubscriptionQuery[Self]: ...
+    def __call__(self, model: type[_Subscription] | Literal["Subscription"], params: ParamsArg | None = None) -> SubscriptionQuery[_C]: ...
 
     @overload
-    def search(self, model: type[Substance] | Literal["Substance"], params: ParamsArg | None = None) -> SubstanceQuery[Self]: ...
+    def __call__(self, model: type[_Substance] | Literal["Substance"], params: ParamsArg | None = None) -> SubstanceQuery[_C]: ...
 
     @overload
-    def search(self, model: Literal["SubstanceNucleicAcid"], params: ParamsArg | None = None) -> SubstanceNucleicAcidQuery[Self]: ...
+    def __call__(self, model: Literal["SubstanceNucleicAcid"], params: ParamsArg | None = None) -> SubstanceNucleicAcidQuery[_C]: ...
 
     @overload
-    def search(self, model: Literal["SubstancePolymer"], params: ParamsArg | None = None) -> SubstancePolymerQuery[Self]: ...
+    def __call__(self, model: Literal["SubstancePolymer"], params: ParamsArg | None = None) -> SubstancePolymerQuery[_C]: ...
 
     @overload
-    def search(self, model: Literal["SubstanceProtein"], params: ParamsArg | None = None) -> SubstanceProteinQuery[Self]: ...
+    def __call__(self, model: Literal["SubstanceProtein"], params: ParamsArg | None = None) -> SubstanceProteinQuery[_C]: ...
 
     @overload
-    def search(self, model: Literal["SubstanceReferenceInformation"], params: ParamsArg | None = None) -> SubstanceReferenceInformationQuery[Self]: ...
+    def __call__(self, model: Literal["SubstanceReferenceInformation"], params: ParamsArg | None = None) -> SubstanceReferenceInformationQuery[_C]: ...
 
     @overload
-    def search(self, model: Literal["SubstanceSourceMaterial"], params: ParamsArg | None = None) -> SubstanceSourceMaterialQuery[Self]: ...
+    def __call__(self, model: Literal["SubstanceSourceMaterial"], params: ParamsArg | None = None) -> SubstanceSourceMaterialQuery[_C]: ...
 
     @overload
-    def search(self, model: Literal["SubstanceSpecification"], params: ParamsArg | None = None) -> SubstanceSpecificationQuery[Self]: ...
+    def __call__(self, model: Literal["SubstanceSpecification"], params: ParamsArg | None = None) -> SubstanceSpecificationQuery[_C]: ...
 
     @overload
-    def search(self, model: type[SupplyDelivery] | Literal["SupplyDelivery"], params: ParamsArg | None = None) -> SupplyDeliveryQuery[Self]: ...
+    def __call__(self, model: type[_SupplyDelivery] | Literal["SupplyDelivery"], params: ParamsArg | None = None) -> SupplyDeliveryQuery[_C]: ...
 
     @overload
-    def search(self, model: type[SupplyRequest] | Literal["SupplyRequest"], params: ParamsArg | None = None) -> SupplyRequestQuery[Self]: ...
+    def __call__(self, model: type[_SupplyRequest] | Literal["SupplyRequest"], params: ParamsArg | None = None) -> SupplyRequestQuery[_C]: ...
 
     @overload
-    def search(self, model: type[Task] | Literal["Task"], params: ParamsArg | None = None) -> TaskQuery[Self]: ...
+    def __call__(self, model: type[_Task] | Literal["Task"], params: ParamsArg | None = None) -> TaskQuery[_C]: ...
 
     @overload
-    def search(self, model: type[TerminologyCapabilities] | Literal["TerminologyCapabilities"], params: ParamsArg | None = None) -> TerminologyCapabilitiesQuery[Self]: ...
+    def __call__(self, model: type[_TerminologyCapabilities] | Literal["TerminologyCapabilities"], params: ParamsArg | None = None) -> TerminologyCapabilitiesQuery[_C]: ...
 
     @overload
-    def search(self, model: type[TestReport] | Literal["TestReport"], params: ParamsArg | None = None) -> TestReportQuery[Self]: ...
+    def __call__(self, model: type[_TestReport] | Literal["TestReport"], params: ParamsArg | None = None) -> TestReportQuery[_C]: ...
 
     @overload
-    def search(self, model: type[TestScript] | Literal["TestScript"], params: ParamsArg | None = None) -> TestScriptQuery[Self]: ...
+    def __call__(self, model: type[_TestScript] | Literal["TestScript"], params: ParamsArg | None = None) -> TestScriptQuery[_C]: ...
 
     @overload
-    def search(self, model: type[ValueSet] | Literal["ValueSet"], params: ParamsArg | None = None) -> ValueSetQuery[Self]: ...
+    def __call__(self, model: type[_ValueSet] | Literal["ValueSet"], params: ParamsArg | None = None) -> ValueSetQuery[_C]: ...
 
     @overload
-    def search(self, model: type[VerificationResult] | Literal["VerificationResult"], params: ParamsArg | None = None) -> VerificationResultQuery[Self]: ...
+    def __call__(self, model: type[_VerificationResult] | Literal["VerificationResult"], params: ParamsArg | None = None) -> VerificationResultQuery[_C]: ...
 
     @overload
-    def search(self, model: type[VisionPrescription] | Literal["VisionPrescription"], params: ParamsArg | None = None) -> VisionPrescriptionQuery[Self]: ...
+    def __call__(self, model: type[_VisionPrescription] | Literal["VisionPrescription"], params: ParamsArg | None = None) -> VisionPrescriptionQuery[_C]: ...
 
     @overload
-    def search(self, model: type[_R], params: ParamsArg | None = None) -> Query[_R, Self]: ...
+    def __call__(self, model: type[_R], params: ParamsArg | None = None) -> Query[_R, _C]: ...
 
-    def search(self, model: Any, params: ParamsArg | None = None) -> Any:
+    def __call__(self, model: Any, params: ParamsArg | None = None) -> Any:
         """A typed search on ``model`` (a model class, or a type name for the R4-only types), bound to
-        this client: ``clinik.search(Observation).code("8867-4").get()``. ``params`` adds raw pairs.
+        the client: ``clinik.search(Observation).code("8867-4").get()``. ``params`` adds raw pairs.
+
+        ``clinik.search.Observation`` is the same query, and what editors complete fastest.
         """
         from clinikfhir.search import query_class
 
-        return query_class(model)(self, params)
+        return query_class(model)(self._client, params)
+
+
+class SearchMixin:
+    """Gives a client ``search``: ``clinik.search.Observation`` or ``clinik.search(Observation)``."""
+
+    __slots__ = ()
+
+    @property
+    def search(self) -> Search[Self]:
+        """Typed searches bound to this client: ``clinik.search.Observation.code("8867-4").get()``."""
+        return Search(self)

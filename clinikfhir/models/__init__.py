@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from clinikfhir._generated import model_imports as _model_imports
 from clinikfhir._generated.model_index import MODEL_MODULES
 from clinikfhir._generated.resource_types import R4_ONLY_TYPES, RESOURCE_TYPES
 
@@ -45,6 +46,8 @@ __all__ = [
     "resource_class",
     "unmodelled",
 ]
+# Every R4B model class, as explicit re-exports that pyright (all modes) and mypy accept and complete.
+__all__ += _model_imports.__all__
 
 
 def plain(value: Any) -> Any:

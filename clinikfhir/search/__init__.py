@@ -5,9 +5,9 @@
 >>> q.query_string()
 'code=8867-4&date=ge2024-01-01&_sort=-date&_count=50'
 
-Bound to a client (``clinik.search(Observation)``) the same query runs: ``get()`` (first page),
-``iter()`` (every match, following ``next`` links), ``first()``, ``count()``; awaitable / async
-iterable on ``AsyncClinik``. ``get(post=True)`` sends ``POST [type]/_search``.
+Bound to a client (``clinik.search.Observation``, or ``clinik.search(Observation)``) the same query
+runs: ``get()`` (first page), ``iter()`` (every match, following ``next`` links), ``first()``,
+``count()``; awaitable / async iterable on ``AsyncClinik``. ``get(post=True)`` sends ``POST [type]/_search``.
 
 **Python names of parameters.** ``-`` becomes ``_`` (``address-city`` -> ``address_city``);
 camelCase becomes snake_case; a leading ``_`` moves to the end (``_id`` -> ``id_``, ``_lastUpdated``
@@ -27,6 +27,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from clinikfhir._generated import search_queries as _search_queries
 from clinikfhir.errors import TenantGuardError
 
 from ._capabilities import UnsupportedSearchError
@@ -82,6 +83,8 @@ __all__ = [
     "split_unescaped",
     "unescape",
 ]
+# Every generated ``<Type>Query`` / ``<Type>Params`` class, as explicit re-exports for pyright and mypy.
+__all__ += _search_queries.__all__
 
 
 def query_class(model: Any) -> type[Query[Any, Any]]:

@@ -10,7 +10,7 @@ from typing import Any, assert_type
 from clinikfhir import AsyncClinik, Clinik
 from clinikfhir._generated.search_mixin import SearchMixin
 from clinikfhir.bundle import Page
-from clinikfhir.models import Observation, Patient
+from clinikfhir.models import GenericResource, Observation, Patient
 from clinikfhir.search import ObservationParams, ObservationQuery, PatientQuery, Prefixed, QuantityValue, Query
 
 
@@ -92,6 +92,9 @@ def mixin(client: MyClient) -> None:
     assert_type(q.get(), Page[Observation])
     client.search(Observation).name("x")  # expect-type-error
     client.search("Patiant")  # expect-type-error
+    assert_type(client.search.Observation, ObservationQuery[MyClient])
+    assert_type(client.search.MedicinalProduct.get(), Page[GenericResource])
+    _ = client.search.Obsrvation  # expect-type-error
 
 
 def real_clients(clinik: Clinik) -> None:
@@ -101,11 +104,16 @@ def real_clients(clinik: Clinik) -> None:
     assert_type(q.iter(), Iterator[Observation])
     assert_type(clinik.search(Patient).has(ObservationParams, "patient").code("x").first(), Patient | None)
     clinik.search(Patient).code("x")  # expect-type-error
+    fast = clinik.search.Observation.code("8867-4").date.ge("2024-01-01").sort("-date").count(50)
+    assert_type(fast, ObservationQuery[Clinik])
+    assert_type(clinik.search.Observation.subject.Patient.name("x").first(), Observation | None)
+    clinik.search.Patient.code("x")  # expect-type-error
 
 
 async def real_async_client(clinik: AsyncClinik) -> None:
     q = clinik.search(Observation).subject.Patient.name("Smith")
     assert_type(q, ObservationQuery[AsyncClinik])
+    assert_type(clinik.search.Observation.subject.Patient.name("Smith"), ObservationQuery[AsyncClinik])
     assert_type(await q.get(), Page[Observation])
     assert_type(q.iter(), AsyncIterator[Observation])
     assert_type(await q.count(), int)

@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref7_5ef46cd8 import Ref7_5ef46cd8
+from ._refs.refaccountsubjecttargets import RefAccountSubjectTargets
 from ._refs.reforganization import RefOrganization
 from ._refs.refpatient import RefPatient
 
@@ -43,6 +43,24 @@ AccountRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinitio
 
 AccountHasVia = Literal['account', 'based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a Account: the links of ``has``."""
+
+
+class AccountOwnerRef(RefOrganization[_Q]):
+    """``owner`` of Account: a reference to Organization."""
+
+    __slots__ = ()
+
+
+class AccountPatientRef(RefPatient[_Q]):
+    """``patient`` of Account: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class AccountSubjectRef(RefAccountSubjectTargets[_Q]):
+    """``subject`` of Account: a reference to Device, HealthcareService, Location, Organization, Patient, Practitioner, PractitionerRole."""
+
+    __slots__ = ()
 
 
 class AccountParams(Params[_Q]):
@@ -140,24 +158,24 @@ class AccountParams(Params[_Q]):
         return StringParam(self, 'name')
 
     @property
-    def owner(self) -> RefOrganization[_Q]:
+    def owner(self) -> AccountOwnerRef[_Q]:
         """Entity managing the Account
 
         ``owner`` (reference): ``Account.owner``
 
         Targets: Organization
         """
-        return RefOrganization(self, 'owner')
+        return AccountOwnerRef(self, 'owner')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> AccountPatientRef[_Q]:
         """The entity that caused the expenses
 
         ``patient`` (reference): ``Account.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return AccountPatientRef(self, 'patient')
 
     @property
     def period(self) -> DateParam[_Q]:
@@ -176,14 +194,14 @@ class AccountParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subject(self) -> Ref7_5ef46cd8[_Q]:
+    def subject(self) -> AccountSubjectRef[_Q]:
         """The entity that caused the expenses
 
         ``subject`` (reference): ``Account.subject``
 
         Targets: Device, HealthcareService, Location, Organization, Patient, Practitioner, PractitionerRole
         """
-        return Ref7_5ef46cd8(self, 'subject')
+        return AccountSubjectRef(self, 'subject')
 
     @property
     def type(self) -> TokenParam[_Q]:

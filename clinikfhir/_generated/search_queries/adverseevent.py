@@ -15,11 +15,11 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref4_67100399 import Ref4_67100399
-from ._refs.ref4_844106a6 import Ref4_844106a6
-from ._refs.ref7_2a9f4993 import Ref7_2a9f4993
+from ._refs.refadverseeventsubstancetargets import RefAdverseEventSubstanceTargets
 from ._refs.refcondition import RefCondition
+from ._refs.refgrouppatientpractitionerrelatedperson import RefGroupPatientPractitionerRelatedPerson
 from ._refs.reflocation import RefLocation
+from ._refs.refpatientpractitionerpractitionerrolerelatedperson import RefPatientPractitionerPractitionerRoleRelatedPerson
 from ._refs.refresearchstudy import RefResearchStudy
 
 if TYPE_CHECKING:
@@ -46,6 +46,42 @@ AdverseEventRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefi
 
 AdverseEventHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a AdverseEvent: the links of ``has``."""
+
+
+class AdverseEventLocationRef(RefLocation[_Q]):
+    """``location`` of AdverseEvent: a reference to Location."""
+
+    __slots__ = ()
+
+
+class AdverseEventRecorderRef(RefPatientPractitionerPractitionerRoleRelatedPerson[_Q]):
+    """``recorder`` of AdverseEvent: a reference to Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class AdverseEventResultingconditionRef(RefCondition[_Q]):
+    """``resultingcondition`` of AdverseEvent: a reference to Condition."""
+
+    __slots__ = ()
+
+
+class AdverseEventStudyRef(RefResearchStudy[_Q]):
+    """``study`` of AdverseEvent: a reference to ResearchStudy."""
+
+    __slots__ = ()
+
+
+class AdverseEventSubjectRef(RefGroupPatientPractitionerRelatedPerson[_Q]):
+    """``subject`` of AdverseEvent: a reference to Group, Patient, Practitioner, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class AdverseEventSubstanceRef(RefAdverseEventSubstanceTargets[_Q]):
+    """``substance`` of AdverseEvent: a reference to Device, Immunization, Medication, MedicationAdministration, MedicationStatement, Procedure, Substance."""
+
+    __slots__ = ()
 
 
 class AdverseEventParams(Params[_Q]):
@@ -159,34 +195,34 @@ class AdverseEventParams(Params[_Q]):
         return TokenParam(self, 'event')
 
     @property
-    def location(self) -> RefLocation[_Q]:
+    def location(self) -> AdverseEventLocationRef[_Q]:
         """Location where adverse event occurred
 
         ``location`` (reference): ``AdverseEvent.location``
 
         Targets: Location
         """
-        return RefLocation(self, 'location')
+        return AdverseEventLocationRef(self, 'location')
 
     @property
-    def recorder(self) -> Ref4_844106a6[_Q]:
+    def recorder(self) -> AdverseEventRecorderRef[_Q]:
         """Who recorded the adverse event
 
         ``recorder`` (reference): ``AdverseEvent.recorder``
 
         Targets: Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref4_844106a6(self, 'recorder')
+        return AdverseEventRecorderRef(self, 'recorder')
 
     @property
-    def resultingcondition(self) -> RefCondition[_Q]:
+    def resultingcondition(self) -> AdverseEventResultingconditionRef[_Q]:
         """Effect on the subject due to this event
 
         ``resultingcondition`` (reference): ``AdverseEvent.resultingCondition``
 
         Targets: Condition
         """
-        return RefCondition(self, 'resultingcondition')
+        return AdverseEventResultingconditionRef(self, 'resultingcondition')
 
     @property
     def seriousness(self) -> TokenParam[_Q]:
@@ -205,34 +241,34 @@ class AdverseEventParams(Params[_Q]):
         return TokenParam(self, 'severity')
 
     @property
-    def study(self) -> RefResearchStudy[_Q]:
+    def study(self) -> AdverseEventStudyRef[_Q]:
         """AdverseEvent.study
 
         ``study`` (reference): ``AdverseEvent.study``
 
         Targets: ResearchStudy
         """
-        return RefResearchStudy(self, 'study')
+        return AdverseEventStudyRef(self, 'study')
 
     @property
-    def subject(self) -> Ref4_67100399[_Q]:
+    def subject(self) -> AdverseEventSubjectRef[_Q]:
         """Subject impacted by event
 
         ``subject`` (reference): ``AdverseEvent.subject``
 
         Targets: Group, Patient, Practitioner, RelatedPerson
         """
-        return Ref4_67100399(self, 'subject')
+        return AdverseEventSubjectRef(self, 'subject')
 
     @property
-    def substance(self) -> Ref7_2a9f4993[_Q]:
+    def substance(self) -> AdverseEventSubstanceRef[_Q]:
         """Refers to the specific entity that caused the adverse event
 
         ``substance`` (reference): ``AdverseEvent.suspectEntity.instance``
 
         Targets: Device, Immunization, Medication, MedicationAdministration, MedicationStatement, Procedure, Substance
         """
-        return Ref7_2a9f4993(self, 'substance')
+        return AdverseEventSubstanceRef(self, 'substance')
 
 
 class AdverseEventQuery(Query["AdverseEvent", _E], AdverseEventParams["AdverseEventQuery[_E]"]):

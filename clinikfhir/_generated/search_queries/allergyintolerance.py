@@ -15,8 +15,8 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref4_844106a6 import Ref4_844106a6
 from ._refs.refpatient import RefPatient
+from ._refs.refpatientpractitionerpractitionerrolerelatedperson import RefPatientPractitionerPractitionerRoleRelatedPerson
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -42,6 +42,24 @@ AllergyIntoleranceRevInclude = Literal['ActivityDefinition:composed-of', 'Activi
 
 AllergyIntoleranceHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'problem', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a AllergyIntolerance: the links of ``has``."""
+
+
+class AllergyIntoleranceAsserterRef(RefPatientPractitionerPractitionerRoleRelatedPerson[_Q]):
+    """``asserter`` of AllergyIntolerance: a reference to Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class AllergyIntolerancePatientRef(RefPatient[_Q]):
+    """``patient`` of AllergyIntolerance: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class AllergyIntoleranceRecorderRef(RefPatientPractitionerPractitionerRoleRelatedPerson[_Q]):
+    """``recorder`` of AllergyIntolerance: a reference to Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
 
 
 class AllergyIntoleranceParams(Params[_Q]):
@@ -123,14 +141,14 @@ class AllergyIntoleranceParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def asserter(self) -> Ref4_844106a6[_Q]:
+    def asserter(self) -> AllergyIntoleranceAsserterRef[_Q]:
         """Source of the information about the allergy
 
         ``asserter`` (reference): ``AllergyIntolerance.asserter``
 
         Targets: Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref4_844106a6(self, 'asserter')
+        return AllergyIntoleranceAsserterRef(self, 'asserter')
 
     @property
     def category(self) -> TokenParam[_Q]:
@@ -205,24 +223,24 @@ class AllergyIntoleranceParams(Params[_Q]):
         return DateParam(self, 'onset')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> AllergyIntolerancePatientRef[_Q]:
         """Who the sensitivity is for
 
         ``patient`` (reference): ``AllergyIntolerance.patient``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return AllergyIntolerancePatientRef(self, 'patient')
 
     @property
-    def recorder(self) -> Ref4_844106a6[_Q]:
+    def recorder(self) -> AllergyIntoleranceRecorderRef[_Q]:
         """Who recorded the sensitivity
 
         ``recorder`` (reference): ``AllergyIntolerance.recorder``
 
         Targets: Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref4_844106a6(self, 'recorder')
+        return AllergyIntoleranceRecorderRef(self, 'recorder')
 
     @property
     def route(self) -> TokenParam[_Q]:

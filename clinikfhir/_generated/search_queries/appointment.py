@@ -15,9 +15,9 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
-from ._refs.ref4_06a92817 import Ref4_06a92817
-from ._refs.ref7_90af989e import Ref7_90af989e
+from ._refs.refanyresource import RefAnyResource
+from ._refs.refappointmentactortargets import RefAppointmentActorTargets
+from ._refs.refconditionimmunizationrecommendationobservationprocedure import RefConditionImmunizationRecommendationObservationProcedure
 from ._refs.reflocation import RefLocation
 from ._refs.refpatient import RefPatient
 from ._refs.refpractitioner import RefPractitioner
@@ -48,6 +48,54 @@ AppointmentRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefin
 
 AppointmentHasVia = Literal['activity-reference', 'appointment', 'based-on', 'basedon', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a Appointment: the links of ``has``."""
+
+
+class AppointmentActorRef(RefAppointmentActorTargets[_Q]):
+    """``actor`` of Appointment: a reference to Device, HealthcareService, Location, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class AppointmentBasedOnRef(RefServiceRequest[_Q]):
+    """``based-on`` of Appointment: a reference to ServiceRequest."""
+
+    __slots__ = ()
+
+
+class AppointmentLocationRef(RefLocation[_Q]):
+    """``location`` of Appointment: a reference to Location."""
+
+    __slots__ = ()
+
+
+class AppointmentPatientRef(RefPatient[_Q]):
+    """``patient`` of Appointment: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class AppointmentPractitionerRef(RefPractitioner[_Q]):
+    """``practitioner`` of Appointment: a reference to Practitioner."""
+
+    __slots__ = ()
+
+
+class AppointmentReasonReferenceRef(RefConditionImmunizationRecommendationObservationProcedure[_Q]):
+    """``reason-reference`` of Appointment: a reference to Condition, ImmunizationRecommendation, Observation, Procedure."""
+
+    __slots__ = ()
+
+
+class AppointmentSlotRef(RefSlot[_Q]):
+    """``slot`` of Appointment: a reference to Slot."""
+
+    __slots__ = ()
+
+
+class AppointmentSupportingInfoRef(RefAnyResource[_Q]):
+    """``supporting-info`` of Appointment: a reference to any of 145 types."""
+
+    __slots__ = ()
 
 
 class AppointmentParams(Params[_Q]):
@@ -129,14 +177,14 @@ class AppointmentParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def actor(self) -> Ref7_90af989e[_Q]:
+    def actor(self) -> AppointmentActorRef[_Q]:
         """Any one of the individuals participating in the appointment
 
         ``actor`` (reference): ``Appointment.participant.actor``
 
         Targets: Device, HealthcareService, Location, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref7_90af989e(self, 'actor')
+        return AppointmentActorRef(self, 'actor')
 
     @property
     def appointment_type(self) -> TokenParam[_Q]:
@@ -147,14 +195,14 @@ class AppointmentParams(Params[_Q]):
         return TokenParam(self, 'appointment-type')
 
     @property
-    def based_on(self) -> RefServiceRequest[_Q]:
+    def based_on(self) -> AppointmentBasedOnRef[_Q]:
         """The service request this appointment is allocated to assess
 
         ``based-on`` (reference): ``Appointment.basedOn``
 
         Targets: ServiceRequest
         """
-        return RefServiceRequest(self, 'based-on')
+        return AppointmentBasedOnRef(self, 'based-on')
 
     @property
     def date(self) -> DateParam[_Q]:
@@ -173,14 +221,14 @@ class AppointmentParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def location(self) -> RefLocation[_Q]:
+    def location(self) -> AppointmentLocationRef[_Q]:
         """This location is listed in the participants of the appointment
 
         ``location`` (reference): ``Appointment.participant.actor.where(resolve() is Location)``
 
         Targets: Location
         """
-        return RefLocation(self, 'location')
+        return AppointmentLocationRef(self, 'location')
 
     @property
     def part_status(self) -> TokenParam[_Q]:
@@ -191,24 +239,24 @@ class AppointmentParams(Params[_Q]):
         return TokenParam(self, 'part-status')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> AppointmentPatientRef[_Q]:
         """One of the individuals of the appointment is this patient
 
         ``patient`` (reference): ``Appointment.participant.actor.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return AppointmentPatientRef(self, 'patient')
 
     @property
-    def practitioner(self) -> RefPractitioner[_Q]:
+    def practitioner(self) -> AppointmentPractitionerRef[_Q]:
         """One of the individuals of the appointment is this practitioner
 
         ``practitioner`` (reference): ``Appointment.participant.actor.where(resolve() is Practitioner)``
 
         Targets: Practitioner
         """
-        return RefPractitioner(self, 'practitioner')
+        return AppointmentPractitionerRef(self, 'practitioner')
 
     @property
     def reason_code(self) -> TokenParam[_Q]:
@@ -219,14 +267,14 @@ class AppointmentParams(Params[_Q]):
         return TokenParam(self, 'reason-code')
 
     @property
-    def reason_reference(self) -> Ref4_06a92817[_Q]:
+    def reason_reference(self) -> AppointmentReasonReferenceRef[_Q]:
         """Reason the appointment is to take place (resource)
 
         ``reason-reference`` (reference): ``Appointment.reasonReference``
 
         Targets: Condition, ImmunizationRecommendation, Observation, Procedure
         """
-        return Ref4_06a92817(self, 'reason-reference')
+        return AppointmentReasonReferenceRef(self, 'reason-reference')
 
     @property
     def service_category(self) -> TokenParam[_Q]:
@@ -245,14 +293,14 @@ class AppointmentParams(Params[_Q]):
         return TokenParam(self, 'service-type')
 
     @property
-    def slot(self) -> RefSlot[_Q]:
+    def slot(self) -> AppointmentSlotRef[_Q]:
         """The slots that this appointment is filling
 
         ``slot`` (reference): ``Appointment.slot``
 
         Targets: Slot
         """
-        return RefSlot(self, 'slot')
+        return AppointmentSlotRef(self, 'slot')
 
     @property
     def specialty(self) -> TokenParam[_Q]:
@@ -271,14 +319,14 @@ class AppointmentParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def supporting_info(self) -> Ref145_6a9dc272[_Q]:
+    def supporting_info(self) -> AppointmentSupportingInfoRef[_Q]:
         """Additional information to support the appointment
 
         ``supporting-info`` (reference): ``Appointment.supportingInformation``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return Ref145_6a9dc272(self, 'supporting-info')
+        return AppointmentSupportingInfoRef(self, 'supporting-info')
 
 
 class AppointmentQuery(Query["Appointment", _E], AppointmentParams["AppointmentQuery[_E]"]):

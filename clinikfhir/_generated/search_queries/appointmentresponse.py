@@ -15,8 +15,8 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref7_90af989e import Ref7_90af989e
 from ._refs.refappointment import RefAppointment
+from ._refs.refappointmentactortargets import RefAppointmentActorTargets
 from ._refs.reflocation import RefLocation
 from ._refs.refpatient import RefPatient
 from ._refs.refpractitioner import RefPractitioner
@@ -45,6 +45,36 @@ AppointmentResponseRevInclude = Literal['ActivityDefinition:composed-of', 'Activ
 
 AppointmentResponseHasVia = Literal['based-on', 'basedon', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a AppointmentResponse: the links of ``has``."""
+
+
+class AppointmentResponseActorRef(RefAppointmentActorTargets[_Q]):
+    """``actor`` of AppointmentResponse: a reference to Device, HealthcareService, Location, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class AppointmentResponseAppointmentRef(RefAppointment[_Q]):
+    """``appointment`` of AppointmentResponse: a reference to Appointment."""
+
+    __slots__ = ()
+
+
+class AppointmentResponseLocationRef(RefLocation[_Q]):
+    """``location`` of AppointmentResponse: a reference to Location."""
+
+    __slots__ = ()
+
+
+class AppointmentResponsePatientRef(RefPatient[_Q]):
+    """``patient`` of AppointmentResponse: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class AppointmentResponsePractitionerRef(RefPractitioner[_Q]):
+    """``practitioner`` of AppointmentResponse: a reference to Practitioner."""
+
+    __slots__ = ()
 
 
 class AppointmentResponseParams(Params[_Q]):
@@ -126,24 +156,24 @@ class AppointmentResponseParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def actor(self) -> Ref7_90af989e[_Q]:
+    def actor(self) -> AppointmentResponseActorRef[_Q]:
         """The Person, Location/HealthcareService or Device that this appointment response replies for
 
         ``actor`` (reference): ``AppointmentResponse.actor``
 
         Targets: Device, HealthcareService, Location, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref7_90af989e(self, 'actor')
+        return AppointmentResponseActorRef(self, 'actor')
 
     @property
-    def appointment(self) -> RefAppointment[_Q]:
+    def appointment(self) -> AppointmentResponseAppointmentRef[_Q]:
         """The appointment that the response is attached to
 
         ``appointment`` (reference): ``AppointmentResponse.appointment``
 
         Targets: Appointment
         """
-        return RefAppointment(self, 'appointment')
+        return AppointmentResponseAppointmentRef(self, 'appointment')
 
     @property
     def identifier(self) -> IdentifierParam[_Q]:
@@ -154,14 +184,14 @@ class AppointmentResponseParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def location(self) -> RefLocation[_Q]:
+    def location(self) -> AppointmentResponseLocationRef[_Q]:
         """This Response is for this Location
 
         ``location`` (reference): ``AppointmentResponse.actor.where(resolve() is Location)``
 
         Targets: Location
         """
-        return RefLocation(self, 'location')
+        return AppointmentResponseLocationRef(self, 'location')
 
     @property
     def part_status(self) -> TokenParam[_Q]:
@@ -172,24 +202,24 @@ class AppointmentResponseParams(Params[_Q]):
         return TokenParam(self, 'part-status')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> AppointmentResponsePatientRef[_Q]:
         """This Response is for this Patient
 
         ``patient`` (reference): ``AppointmentResponse.actor.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return AppointmentResponsePatientRef(self, 'patient')
 
     @property
-    def practitioner(self) -> RefPractitioner[_Q]:
+    def practitioner(self) -> AppointmentResponsePractitionerRef[_Q]:
         """This Response is for this Practitioner
 
         ``practitioner`` (reference): ``AppointmentResponse.actor.where(resolve() is Practitioner)``
 
         Targets: Practitioner
         """
-        return RefPractitioner(self, 'practitioner')
+        return AppointmentResponsePractitionerRef(self, 'practitioner')
 
 
 class AppointmentResponseQuery(Query["AppointmentResponse", _E], AppointmentResponseParams["AppointmentResponseQuery[_E]"]):

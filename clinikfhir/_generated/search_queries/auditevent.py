@@ -15,8 +15,8 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
-from ._refs.ref6_6b1a412b import Ref6_6b1a412b
+from ._refs.refanyresource import RefAnyResource
+from ._refs.refauditeventagenttargets import RefAuditEventAgentTargets
 from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
@@ -43,6 +43,30 @@ AuditEventRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefini
 
 AuditEventHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a AuditEvent: the links of ``has``."""
+
+
+class AuditEventAgentRef(RefAuditEventAgentTargets[_Q]):
+    """``agent`` of AuditEvent: a reference to Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class AuditEventEntityRef(RefAnyResource[_Q]):
+    """``entity`` of AuditEvent: a reference to any of 145 types."""
+
+    __slots__ = ()
+
+
+class AuditEventPatientRef(RefPatient[_Q]):
+    """``patient`` of AuditEvent: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class AuditEventSourceRef(RefAuditEventAgentTargets[_Q]):
+    """``source`` of AuditEvent: a reference to Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
 
 
 class AuditEventParams(Params[_Q]):
@@ -140,14 +164,14 @@ class AuditEventParams(Params[_Q]):
         return StringParam(self, 'address')
 
     @property
-    def agent(self) -> Ref6_6b1a412b[_Q]:
+    def agent(self) -> AuditEventAgentRef[_Q]:
         """Identifier of who
 
         ``agent`` (reference): ``AuditEvent.agent.who``
 
         Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref6_6b1a412b(self, 'agent')
+        return AuditEventAgentRef(self, 'agent')
 
     @property
     def agent_name(self) -> StringParam[_Q]:
@@ -182,14 +206,14 @@ class AuditEventParams(Params[_Q]):
         return DateParam(self, 'date')
 
     @property
-    def entity(self) -> Ref145_6a9dc272[_Q]:
+    def entity(self) -> AuditEventEntityRef[_Q]:
         """Specific instance of resource
 
         ``entity`` (reference): ``AuditEvent.entity.what``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return Ref145_6a9dc272(self, 'entity')
+        return AuditEventEntityRef(self, 'entity')
 
     @property
     def entity_name(self) -> StringParam[_Q]:
@@ -224,14 +248,14 @@ class AuditEventParams(Params[_Q]):
         return TokenParam(self, 'outcome')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> AuditEventPatientRef[_Q]:
         """Identifier of who
 
         ``patient`` (reference): ``AuditEvent.agent.who.where(resolve() is Patient) | AuditEvent.entity.what.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return AuditEventPatientRef(self, 'patient')
 
     @property
     def policy(self) -> UriParam[_Q]:
@@ -250,14 +274,14 @@ class AuditEventParams(Params[_Q]):
         return TokenParam(self, 'site')
 
     @property
-    def source(self) -> Ref6_6b1a412b[_Q]:
+    def source(self) -> AuditEventSourceRef[_Q]:
         """The identity of source detecting the event
 
         ``source`` (reference): ``AuditEvent.source.observer``
 
         Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref6_6b1a412b(self, 'source')
+        return AuditEventSourceRef(self, 'source')
 
     @property
     def subtype(self) -> TokenParam[_Q]:

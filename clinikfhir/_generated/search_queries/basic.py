@@ -15,8 +15,8 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
-from ._refs.ref5_ed201369 import Ref5_ed201369
+from ._refs.refanyresource import RefAnyResource
+from ._refs.refbasicauthortargets import RefBasicAuthorTargets
 from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
@@ -43,6 +43,24 @@ BasicRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:
 
 BasicHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a Basic: the links of ``has``."""
+
+
+class BasicAuthorRef(RefBasicAuthorTargets[_Q]):
+    """``author`` of Basic: a reference to Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class BasicPatientRef(RefPatient[_Q]):
+    """``patient`` of Basic: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class BasicSubjectRef(RefAnyResource[_Q]):
+    """``subject`` of Basic: a reference to any of 145 types."""
+
+    __slots__ = ()
 
 
 class BasicParams(Params[_Q]):
@@ -124,14 +142,14 @@ class BasicParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def author(self) -> Ref5_ed201369[_Q]:
+    def author(self) -> BasicAuthorRef[_Q]:
         """Who created
 
         ``author`` (reference): ``Basic.author``
 
         Targets: Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref5_ed201369(self, 'author')
+        return BasicAuthorRef(self, 'author')
 
     @property
     def code(self) -> TokenParam[_Q]:
@@ -158,24 +176,24 @@ class BasicParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> BasicPatientRef[_Q]:
         """Identifies the focus of this resource
 
         ``patient`` (reference): ``Basic.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return BasicPatientRef(self, 'patient')
 
     @property
-    def subject(self) -> Ref145_6a9dc272[_Q]:
+    def subject(self) -> BasicSubjectRef[_Q]:
         """Identifies the focus of this resource
 
         ``subject`` (reference): ``Basic.subject``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return Ref145_6a9dc272(self, 'subject')
+        return BasicSubjectRef(self, 'subject')
 
 
 class BasicQuery(Query["Basic", _E], BasicParams["BasicQuery[_E]"]):

@@ -43,6 +43,12 @@ BodyStructureHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', '
 """Reference parameters (of any type) that can point at a BodyStructure: the links of ``has``."""
 
 
+class BodyStructurePatientRef(RefPatient[_Q]):
+    """``patient`` of BodyStructure: a reference to Patient."""
+
+    __slots__ = ()
+
+
 class BodyStructureParams(Params[_Q]):
     """The search parameters of BodyStructure; each setter returns ``_Q`` (the query they started from)."""
 
@@ -146,14 +152,14 @@ class BodyStructureParams(Params[_Q]):
         return TokenParam(self, 'morphology')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> BodyStructurePatientRef[_Q]:
         """Who this is about
 
         ``patient`` (reference): ``BodyStructure.patient``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return BodyStructurePatientRef(self, 'patient')
 
 
 class BodyStructureQuery(Query["BodyStructure", _E], BodyStructureParams["BodyStructureQuery[_E]"]):

@@ -44,6 +44,18 @@ BundleHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived
 """Reference parameters (of any type) that can point at a Bundle: the links of ``has``."""
 
 
+class BundleCompositionRef(RefComposition[_Q]):
+    """``composition`` of Bundle: a reference to Composition."""
+
+    __slots__ = ()
+
+
+class BundleMessageRef(RefMessageHeader[_Q]):
+    """``message`` of Bundle: a reference to MessageHeader."""
+
+    __slots__ = ()
+
+
 class BundleParams(Params[_Q]):
     """The search parameters of Bundle; each setter returns ``_Q`` (the query they started from)."""
 
@@ -123,14 +135,14 @@ class BundleParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def composition(self) -> RefComposition[_Q]:
+    def composition(self) -> BundleCompositionRef[_Q]:
         """The first resource in the bundle, if the bundle type is "document" - this is a composition, and this parameter provides access to search its contents
 
         ``composition`` (reference): ``Bundle.entry[0].resource``
 
         Targets: Composition
         """
-        return RefComposition(self, 'composition')
+        return BundleCompositionRef(self, 'composition')
 
     @property
     def identifier(self) -> IdentifierParam[_Q]:
@@ -141,14 +153,14 @@ class BundleParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def message(self) -> RefMessageHeader[_Q]:
+    def message(self) -> BundleMessageRef[_Q]:
         """The first resource in the bundle, if the bundle type is "message" - this is a message header, and this parameter provides access to search its contents
 
         ``message`` (reference): ``Bundle.entry[0].resource``
 
         Targets: MessageHeader
         """
-        return RefMessageHeader(self, 'message')
+        return BundleMessageRef(self, 'message')
 
     @property
     def timestamp(self) -> DateParam[_Q]:

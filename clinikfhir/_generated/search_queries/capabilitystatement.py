@@ -45,6 +45,24 @@ CapabilityStatementHasVia = Literal['based-on', 'composed-of', 'data', 'depends-
 """Reference parameters (of any type) that can point at a CapabilityStatement: the links of ``has``."""
 
 
+class CapabilityStatementGuideRef(RefImplementationGuide[_Q]):
+    """``guide`` of CapabilityStatement: a reference to ImplementationGuide."""
+
+    __slots__ = ()
+
+
+class CapabilityStatementResourceProfileRef(RefStructureDefinition[_Q]):
+    """``resource-profile`` of CapabilityStatement: a reference to StructureDefinition."""
+
+    __slots__ = ()
+
+
+class CapabilityStatementSupportedProfileRef(RefStructureDefinition[_Q]):
+    """``supported-profile`` of CapabilityStatement: a reference to StructureDefinition."""
+
+    __slots__ = ()
+
+
 class CapabilityStatementParams(Params[_Q]):
     """The search parameters of CapabilityStatement; each setter returns ``_Q`` (the query they started from)."""
 
@@ -200,14 +218,14 @@ class CapabilityStatementParams(Params[_Q]):
         return TokenParam(self, 'format')
 
     @property
-    def guide(self) -> RefImplementationGuide[_Q]:
+    def guide(self) -> CapabilityStatementGuideRef[_Q]:
         """Implementation guides supported
 
         ``guide`` (reference): ``CapabilityStatement.implementationGuide``
 
         Targets: ImplementationGuide
         """
-        return RefImplementationGuide(self, 'guide')
+        return CapabilityStatementGuideRef(self, 'guide')
 
     @property
     def jurisdiction(self) -> TokenParam[_Q]:
@@ -250,14 +268,14 @@ class CapabilityStatementParams(Params[_Q]):
         return TokenParam(self, 'resource')
 
     @property
-    def resource_profile(self) -> RefStructureDefinition[_Q]:
+    def resource_profile(self) -> CapabilityStatementResourceProfileRef[_Q]:
         """A profile id invoked in a capability statement
 
         ``resource-profile`` (reference): ``CapabilityStatement.rest.resource.profile``
 
         Targets: StructureDefinition
         """
-        return RefStructureDefinition(self, 'resource-profile')
+        return CapabilityStatementResourceProfileRef(self, 'resource-profile')
 
     @property
     def security_service(self) -> TokenParam[_Q]:
@@ -284,14 +302,14 @@ class CapabilityStatementParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def supported_profile(self) -> RefStructureDefinition[_Q]:
+    def supported_profile(self) -> CapabilityStatementSupportedProfileRef[_Q]:
         """Profiles for use cases supported
 
         ``supported-profile`` (reference): ``CapabilityStatement.rest.resource.supportedProfile``
 
         Targets: StructureDefinition
         """
-        return RefStructureDefinition(self, 'supported-profile')
+        return CapabilityStatementSupportedProfileRef(self, 'supported-profile')
 
     @property
     def title(self) -> StringParam[_Q]:

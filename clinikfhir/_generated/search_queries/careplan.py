@@ -15,10 +15,10 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref5_e15042f5 import Ref5_e15042f5
-from ._refs.ref8_6297338b import Ref8_6297338b
-from ._refs.ref9_64e04af3 import Ref9_64e04af3
 from ._refs.refcareplan import RefCarePlan
+from ._refs.refcareplanactivityreferencetargets import RefCarePlanActivityReferenceTargets
+from ._refs.refcareplaninstantiatescanonicaltargets import RefCarePlanInstantiatesCanonicalTargets
+from ._refs.refcareplanperformertargets import RefCarePlanPerformerTargets
 from ._refs.refcareteam import RefCareTeam
 from ._refs.refcondition import RefCondition
 from ._refs.refencounter import RefEncounter
@@ -50,6 +50,78 @@ CarePlanRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefiniti
 
 CarePlanHasVia = Literal['based-on', 'basedon', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'replaces', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a CarePlan: the links of ``has``."""
+
+
+class CarePlanActivityReferenceRef(RefCarePlanActivityReferenceTargets[_Q]):
+    """``activity-reference`` of CarePlan: a reference to any of 9 types."""
+
+    __slots__ = ()
+
+
+class CarePlanBasedOnRef(RefCarePlan[_Q]):
+    """``based-on`` of CarePlan: a reference to CarePlan."""
+
+    __slots__ = ()
+
+
+class CarePlanCareTeamRef(RefCareTeam[_Q]):
+    """``care-team`` of CarePlan: a reference to CareTeam."""
+
+    __slots__ = ()
+
+
+class CarePlanConditionRef(RefCondition[_Q]):
+    """``condition`` of CarePlan: a reference to Condition."""
+
+    __slots__ = ()
+
+
+class CarePlanEncounterRef(RefEncounter[_Q]):
+    """``encounter`` of CarePlan: a reference to Encounter."""
+
+    __slots__ = ()
+
+
+class CarePlanGoalRef(RefGoal[_Q]):
+    """``goal`` of CarePlan: a reference to Goal."""
+
+    __slots__ = ()
+
+
+class CarePlanInstantiatesCanonicalRef(RefCarePlanInstantiatesCanonicalTargets[_Q]):
+    """``instantiates-canonical`` of CarePlan: a reference to ActivityDefinition, Measure, OperationDefinition, PlanDefinition, Questionnaire."""
+
+    __slots__ = ()
+
+
+class CarePlanPartOfRef(RefCarePlan[_Q]):
+    """``part-of`` of CarePlan: a reference to CarePlan."""
+
+    __slots__ = ()
+
+
+class CarePlanPatientRef(RefPatient[_Q]):
+    """``patient`` of CarePlan: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class CarePlanPerformerRef(RefCarePlanPerformerTargets[_Q]):
+    """``performer`` of CarePlan: a reference to any of 8 types."""
+
+    __slots__ = ()
+
+
+class CarePlanReplacesRef(RefCarePlan[_Q]):
+    """``replaces`` of CarePlan: a reference to CarePlan."""
+
+    __slots__ = ()
+
+
+class CarePlanSubjectRef(RefGroupPatient[_Q]):
+    """``subject`` of CarePlan: a reference to Group, Patient."""
+
+    __slots__ = ()
 
 
 class CarePlanParams(Params[_Q]):
@@ -147,34 +219,34 @@ class CarePlanParams(Params[_Q]):
         return DateParam(self, 'activity-date')
 
     @property
-    def activity_reference(self) -> Ref9_64e04af3[_Q]:
+    def activity_reference(self) -> CarePlanActivityReferenceRef[_Q]:
         """Activity details defined in specific resource
 
         ``activity-reference`` (reference): ``CarePlan.activity.reference``
 
         Targets: Appointment, CommunicationRequest, DeviceRequest, MedicationRequest, NutritionOrder, RequestGroup, ServiceRequest, Task, VisionPrescription
         """
-        return Ref9_64e04af3(self, 'activity-reference')
+        return CarePlanActivityReferenceRef(self, 'activity-reference')
 
     @property
-    def based_on(self) -> RefCarePlan[_Q]:
+    def based_on(self) -> CarePlanBasedOnRef[_Q]:
         """Fulfills CarePlan
 
         ``based-on`` (reference): ``CarePlan.basedOn``
 
         Targets: CarePlan
         """
-        return RefCarePlan(self, 'based-on')
+        return CarePlanBasedOnRef(self, 'based-on')
 
     @property
-    def care_team(self) -> RefCareTeam[_Q]:
+    def care_team(self) -> CarePlanCareTeamRef[_Q]:
         """Who's involved in plan?
 
         ``care-team`` (reference): ``CarePlan.careTeam``
 
         Targets: CareTeam
         """
-        return RefCareTeam(self, 'care-team')
+        return CarePlanCareTeamRef(self, 'care-team')
 
     @property
     def category(self) -> TokenParam[_Q]:
@@ -185,14 +257,14 @@ class CarePlanParams(Params[_Q]):
         return TokenParam(self, 'category')
 
     @property
-    def condition(self) -> RefCondition[_Q]:
+    def condition(self) -> CarePlanConditionRef[_Q]:
         """Health issues this plan addresses
 
         ``condition`` (reference): ``CarePlan.addresses``
 
         Targets: Condition
         """
-        return RefCondition(self, 'condition')
+        return CarePlanConditionRef(self, 'condition')
 
     @property
     def date(self) -> DateParam[_Q]:
@@ -203,24 +275,24 @@ class CarePlanParams(Params[_Q]):
         return DateParam(self, 'date')
 
     @property
-    def encounter(self) -> RefEncounter[_Q]:
+    def encounter(self) -> CarePlanEncounterRef[_Q]:
         """Encounter created as part of
 
         ``encounter`` (reference): ``CarePlan.encounter``
 
         Targets: Encounter
         """
-        return RefEncounter(self, 'encounter')
+        return CarePlanEncounterRef(self, 'encounter')
 
     @property
-    def goal(self) -> RefGoal[_Q]:
+    def goal(self) -> CarePlanGoalRef[_Q]:
         """Desired outcome of plan
 
         ``goal`` (reference): ``CarePlan.goal``
 
         Targets: Goal
         """
-        return RefGoal(self, 'goal')
+        return CarePlanGoalRef(self, 'goal')
 
     @property
     def identifier(self) -> IdentifierParam[_Q]:
@@ -231,14 +303,14 @@ class CarePlanParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def instantiates_canonical(self) -> Ref5_e15042f5[_Q]:
+    def instantiates_canonical(self) -> CarePlanInstantiatesCanonicalRef[_Q]:
         """Instantiates FHIR protocol or definition
 
         ``instantiates-canonical`` (reference): ``CarePlan.instantiatesCanonical``
 
         Targets: ActivityDefinition, Measure, OperationDefinition, PlanDefinition, Questionnaire
         """
-        return Ref5_e15042f5(self, 'instantiates-canonical')
+        return CarePlanInstantiatesCanonicalRef(self, 'instantiates-canonical')
 
     @property
     def instantiates_uri(self) -> UriParam[_Q]:
@@ -257,44 +329,44 @@ class CarePlanParams(Params[_Q]):
         return TokenParam(self, 'intent')
 
     @property
-    def part_of(self) -> RefCarePlan[_Q]:
+    def part_of(self) -> CarePlanPartOfRef[_Q]:
         """Part of referenced CarePlan
 
         ``part-of`` (reference): ``CarePlan.partOf``
 
         Targets: CarePlan
         """
-        return RefCarePlan(self, 'part-of')
+        return CarePlanPartOfRef(self, 'part-of')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> CarePlanPatientRef[_Q]:
         """Who the care plan is for
 
         ``patient`` (reference): ``CarePlan.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return CarePlanPatientRef(self, 'patient')
 
     @property
-    def performer(self) -> Ref8_6297338b[_Q]:
+    def performer(self) -> CarePlanPerformerRef[_Q]:
         """Matches if the practitioner is listed as a performer in any of the "simple" activities.  (For performers of the detailed activities, chain through the activitydetail search parameter.)
 
         ``performer`` (reference): ``CarePlan.activity.detail.performer``
 
         Targets: CareTeam, Device, HealthcareService, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref8_6297338b(self, 'performer')
+        return CarePlanPerformerRef(self, 'performer')
 
     @property
-    def replaces(self) -> RefCarePlan[_Q]:
+    def replaces(self) -> CarePlanReplacesRef[_Q]:
         """CarePlan replaced by this CarePlan
 
         ``replaces`` (reference): ``CarePlan.replaces``
 
         Targets: CarePlan
         """
-        return RefCarePlan(self, 'replaces')
+        return CarePlanReplacesRef(self, 'replaces')
 
     @property
     def status(self) -> TokenParam[_Q]:
@@ -305,14 +377,14 @@ class CarePlanParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subject(self) -> RefGroupPatient[_Q]:
+    def subject(self) -> CarePlanSubjectRef[_Q]:
         """Who the care plan is for
 
         ``subject`` (reference): ``CarePlan.subject``
 
         Targets: Group, Patient
         """
-        return RefGroupPatient(self, 'subject')
+        return CarePlanSubjectRef(self, 'subject')
 
 
 class CarePlanQuery(Query["CarePlan", _E], CarePlanParams["CarePlanQuery[_E]"]):

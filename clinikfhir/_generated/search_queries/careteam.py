@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref6_f892e642 import Ref6_f892e642
+from ._refs.refcareteamparticipanttargets import RefCareTeamParticipantTargets
 from ._refs.refencounter import RefEncounter
 from ._refs.refgrouppatient import RefGroupPatient
 from ._refs.refpatient import RefPatient
@@ -44,6 +44,30 @@ CareTeamRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefiniti
 
 CareTeamHasVia = Literal['actor', 'based-on', 'care-team', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'intended-performer', 'item', 'operator', 'owner', 'part-of', 'participant', 'performer', 'performer-actor', 'predecessor', 'prior-request', 'recipient', 'related', 'related-ref', 'request', 'resource', 'response', 'results-interpreter', 'source', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a CareTeam: the links of ``has``."""
+
+
+class CareTeamEncounterRef(RefEncounter[_Q]):
+    """``encounter`` of CareTeam: a reference to Encounter."""
+
+    __slots__ = ()
+
+
+class CareTeamParticipantRef(RefCareTeamParticipantTargets[_Q]):
+    """``participant`` of CareTeam: a reference to CareTeam, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class CareTeamPatientRef(RefPatient[_Q]):
+    """``patient`` of CareTeam: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class CareTeamSubjectRef(RefGroupPatient[_Q]):
+    """``subject`` of CareTeam: a reference to Group, Patient."""
+
+    __slots__ = ()
 
 
 class CareTeamParams(Params[_Q]):
@@ -141,14 +165,14 @@ class CareTeamParams(Params[_Q]):
         return DateParam(self, 'date')
 
     @property
-    def encounter(self) -> RefEncounter[_Q]:
+    def encounter(self) -> CareTeamEncounterRef[_Q]:
         """Encounter created as part of
 
         ``encounter`` (reference): ``CareTeam.encounter``
 
         Targets: Encounter
         """
-        return RefEncounter(self, 'encounter')
+        return CareTeamEncounterRef(self, 'encounter')
 
     @property
     def identifier(self) -> IdentifierParam[_Q]:
@@ -159,24 +183,24 @@ class CareTeamParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def participant(self) -> Ref6_f892e642[_Q]:
+    def participant(self) -> CareTeamParticipantRef[_Q]:
         """Who is involved
 
         ``participant`` (reference): ``CareTeam.participant.member``
 
         Targets: CareTeam, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref6_f892e642(self, 'participant')
+        return CareTeamParticipantRef(self, 'participant')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> CareTeamPatientRef[_Q]:
         """Who care team is for
 
         ``patient`` (reference): ``CareTeam.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return CareTeamPatientRef(self, 'patient')
 
     @property
     def status(self) -> TokenParam[_Q]:
@@ -187,14 +211,14 @@ class CareTeamParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subject(self) -> RefGroupPatient[_Q]:
+    def subject(self) -> CareTeamSubjectRef[_Q]:
         """Who care team is for
 
         ``subject`` (reference): ``CareTeam.subject``
 
         Targets: Group, Patient
         """
-        return RefGroupPatient(self, 'subject')
+        return CareTeamSubjectRef(self, 'subject')
 
 
 class CareTeamQuery(Query["CareTeam", _E], CareTeamParams["CareTeamQuery[_E]"]):

@@ -15,10 +15,10 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, NumberParam, QuantityParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref6_6b1a412b import Ref6_6b1a412b
-from ._refs.ref7_63e06aca import Ref7_63e06aca
-from ._refs.ref8_df74877e import Ref8_df74877e
 from ._refs.refaccount import RefAccount
+from ._refs.refauditeventagenttargets import RefAuditEventAgentTargets
+from ._refs.refchargeitemperformeractortargets import RefChargeItemPerformerActorTargets
+from ._refs.refchargeitemservicetargets import RefChargeItemServiceTargets
 from ._refs.refencounterepisodeofcare import RefEncounterEpisodeOfCare
 from ._refs.refgrouppatient import RefGroupPatient
 from ._refs.reforganization import RefOrganization
@@ -48,6 +48,60 @@ ChargeItemRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefini
 
 ChargeItemHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a ChargeItem: the links of ``has``."""
+
+
+class ChargeItemAccountRef(RefAccount[_Q]):
+    """``account`` of ChargeItem: a reference to Account."""
+
+    __slots__ = ()
+
+
+class ChargeItemContextRef(RefEncounterEpisodeOfCare[_Q]):
+    """``context`` of ChargeItem: a reference to Encounter, EpisodeOfCare."""
+
+    __slots__ = ()
+
+
+class ChargeItemEntererRef(RefAuditEventAgentTargets[_Q]):
+    """``enterer`` of ChargeItem: a reference to Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class ChargeItemPatientRef(RefPatient[_Q]):
+    """``patient`` of ChargeItem: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class ChargeItemPerformerActorRef(RefChargeItemPerformerActorTargets[_Q]):
+    """``performer-actor`` of ChargeItem: a reference to CareTeam, Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class ChargeItemPerformingOrganizationRef(RefOrganization[_Q]):
+    """``performing-organization`` of ChargeItem: a reference to Organization."""
+
+    __slots__ = ()
+
+
+class ChargeItemRequestingOrganizationRef(RefOrganization[_Q]):
+    """``requesting-organization`` of ChargeItem: a reference to Organization."""
+
+    __slots__ = ()
+
+
+class ChargeItemServiceRef(RefChargeItemServiceTargets[_Q]):
+    """``service`` of ChargeItem: a reference to any of 8 types."""
+
+    __slots__ = ()
+
+
+class ChargeItemSubjectRef(RefGroupPatient[_Q]):
+    """``subject`` of ChargeItem: a reference to Group, Patient."""
+
+    __slots__ = ()
 
 
 class ChargeItemParams(Params[_Q]):
@@ -129,14 +183,14 @@ class ChargeItemParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def account(self) -> RefAccount[_Q]:
+    def account(self) -> ChargeItemAccountRef[_Q]:
         """Account to place this charge
 
         ``account`` (reference): ``ChargeItem.account``
 
         Targets: Account
         """
-        return RefAccount(self, 'account')
+        return ChargeItemAccountRef(self, 'account')
 
     @property
     def code(self) -> TokenParam[_Q]:
@@ -147,14 +201,14 @@ class ChargeItemParams(Params[_Q]):
         return TokenParam(self, 'code')
 
     @property
-    def context(self) -> RefEncounterEpisodeOfCare[_Q]:
+    def context(self) -> ChargeItemContextRef[_Q]:
         """Encounter / Episode associated with event
 
         ``context`` (reference): ``ChargeItem.context``
 
         Targets: Encounter, EpisodeOfCare
         """
-        return RefEncounterEpisodeOfCare(self, 'context')
+        return ChargeItemContextRef(self, 'context')
 
     @property
     def entered_date(self) -> DateParam[_Q]:
@@ -165,14 +219,14 @@ class ChargeItemParams(Params[_Q]):
         return DateParam(self, 'entered-date')
 
     @property
-    def enterer(self) -> Ref6_6b1a412b[_Q]:
+    def enterer(self) -> ChargeItemEntererRef[_Q]:
         """Individual who was entering
 
         ``enterer`` (reference): ``ChargeItem.enterer``
 
         Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref6_6b1a412b(self, 'enterer')
+        return ChargeItemEntererRef(self, 'enterer')
 
     @property
     def factor_override(self) -> NumberParam[_Q]:
@@ -199,24 +253,24 @@ class ChargeItemParams(Params[_Q]):
         return DateParam(self, 'occurrence')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> ChargeItemPatientRef[_Q]:
         """Individual service was done for/to
 
         ``patient`` (reference): ``ChargeItem.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return ChargeItemPatientRef(self, 'patient')
 
     @property
-    def performer_actor(self) -> Ref7_63e06aca[_Q]:
+    def performer_actor(self) -> ChargeItemPerformerActorRef[_Q]:
         """Individual who was performing
 
         ``performer-actor`` (reference): ``ChargeItem.performer.actor``
 
         Targets: CareTeam, Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref7_63e06aca(self, 'performer-actor')
+        return ChargeItemPerformerActorRef(self, 'performer-actor')
 
     @property
     def performer_function(self) -> TokenParam[_Q]:
@@ -227,14 +281,14 @@ class ChargeItemParams(Params[_Q]):
         return TokenParam(self, 'performer-function')
 
     @property
-    def performing_organization(self) -> RefOrganization[_Q]:
+    def performing_organization(self) -> ChargeItemPerformingOrganizationRef[_Q]:
         """Organization providing the charged service
 
         ``performing-organization`` (reference): ``ChargeItem.performingOrganization``
 
         Targets: Organization
         """
-        return RefOrganization(self, 'performing-organization')
+        return ChargeItemPerformingOrganizationRef(self, 'performing-organization')
 
     @property
     def price_override(self) -> QuantityParam[_Q]:
@@ -253,34 +307,34 @@ class ChargeItemParams(Params[_Q]):
         return QuantityParam(self, 'quantity')
 
     @property
-    def requesting_organization(self) -> RefOrganization[_Q]:
+    def requesting_organization(self) -> ChargeItemRequestingOrganizationRef[_Q]:
         """Organization requesting the charged service
 
         ``requesting-organization`` (reference): ``ChargeItem.requestingOrganization``
 
         Targets: Organization
         """
-        return RefOrganization(self, 'requesting-organization')
+        return ChargeItemRequestingOrganizationRef(self, 'requesting-organization')
 
     @property
-    def service(self) -> Ref8_df74877e[_Q]:
+    def service(self) -> ChargeItemServiceRef[_Q]:
         """Which rendered service is being charged?
 
         ``service`` (reference): ``ChargeItem.service``
 
         Targets: DiagnosticReport, ImagingStudy, Immunization, MedicationAdministration, MedicationDispense, Observation, Procedure, SupplyDelivery
         """
-        return Ref8_df74877e(self, 'service')
+        return ChargeItemServiceRef(self, 'service')
 
     @property
-    def subject(self) -> RefGroupPatient[_Q]:
+    def subject(self) -> ChargeItemSubjectRef[_Q]:
         """Individual service was done for/to
 
         ``subject`` (reference): ``ChargeItem.subject``
 
         Targets: Group, Patient
         """
-        return RefGroupPatient(self, 'subject')
+        return ChargeItemSubjectRef(self, 'subject')
 
 
 class ChargeItemQuery(Query["ChargeItem", _E], ChargeItemParams["ChargeItemQuery[_E]"]):

@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref5_ed201369 import Ref5_ed201369
+from ._refs.refbasicauthortargets import RefBasicAuthorTargets
 from ._refs.refdevice import RefDevice
 from ._refs.refencounter import RefEncounter
 from ._refs.reflocation import RefLocation
@@ -48,6 +48,78 @@ ClaimRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:
 
 ClaimHasVia = Literal['based-on', 'claim', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a Claim: the links of ``has``."""
+
+
+class ClaimCareTeamRef(RefOrganizationPractitionerPractitionerRole[_Q]):
+    """``care-team`` of Claim: a reference to Organization, Practitioner, PractitionerRole."""
+
+    __slots__ = ()
+
+
+class ClaimDetailUdiRef(RefDevice[_Q]):
+    """``detail-udi`` of Claim: a reference to Device."""
+
+    __slots__ = ()
+
+
+class ClaimEncounterRef(RefEncounter[_Q]):
+    """``encounter`` of Claim: a reference to Encounter."""
+
+    __slots__ = ()
+
+
+class ClaimEntererRef(RefPractitionerPractitionerRole[_Q]):
+    """``enterer`` of Claim: a reference to Practitioner, PractitionerRole."""
+
+    __slots__ = ()
+
+
+class ClaimFacilityRef(RefLocation[_Q]):
+    """``facility`` of Claim: a reference to Location."""
+
+    __slots__ = ()
+
+
+class ClaimInsurerRef(RefOrganization[_Q]):
+    """``insurer`` of Claim: a reference to Organization."""
+
+    __slots__ = ()
+
+
+class ClaimItemUdiRef(RefDevice[_Q]):
+    """``item-udi`` of Claim: a reference to Device."""
+
+    __slots__ = ()
+
+
+class ClaimPatientRef(RefPatient[_Q]):
+    """``patient`` of Claim: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class ClaimPayeeRef(RefBasicAuthorTargets[_Q]):
+    """``payee`` of Claim: a reference to Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class ClaimProcedureUdiRef(RefDevice[_Q]):
+    """``procedure-udi`` of Claim: a reference to Device."""
+
+    __slots__ = ()
+
+
+class ClaimProviderRef(RefOrganizationPractitionerPractitionerRole[_Q]):
+    """``provider`` of Claim: a reference to Organization, Practitioner, PractitionerRole."""
+
+    __slots__ = ()
+
+
+class ClaimSubdetailUdiRef(RefDevice[_Q]):
+    """``subdetail-udi`` of Claim: a reference to Device."""
+
+    __slots__ = ()
 
 
 class ClaimParams(Params[_Q]):
@@ -129,14 +201,14 @@ class ClaimParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def care_team(self) -> RefOrganizationPractitionerPractitionerRole[_Q]:
+    def care_team(self) -> ClaimCareTeamRef[_Q]:
         """Member of the CareTeam
 
         ``care-team`` (reference): ``Claim.careTeam.provider``
 
         Targets: Organization, Practitioner, PractitionerRole
         """
-        return RefOrganizationPractitionerPractitionerRole(self, 'care-team')
+        return ClaimCareTeamRef(self, 'care-team')
 
     @property
     def created(self) -> DateParam[_Q]:
@@ -147,44 +219,44 @@ class ClaimParams(Params[_Q]):
         return DateParam(self, 'created')
 
     @property
-    def detail_udi(self) -> RefDevice[_Q]:
+    def detail_udi(self) -> ClaimDetailUdiRef[_Q]:
         """UDI associated with a line item, detail product or service
 
         ``detail-udi`` (reference): ``Claim.item.detail.udi``
 
         Targets: Device
         """
-        return RefDevice(self, 'detail-udi')
+        return ClaimDetailUdiRef(self, 'detail-udi')
 
     @property
-    def encounter(self) -> RefEncounter[_Q]:
+    def encounter(self) -> ClaimEncounterRef[_Q]:
         """Encounters associated with a billed line item
 
         ``encounter`` (reference): ``Claim.item.encounter``
 
         Targets: Encounter
         """
-        return RefEncounter(self, 'encounter')
+        return ClaimEncounterRef(self, 'encounter')
 
     @property
-    def enterer(self) -> RefPractitionerPractitionerRole[_Q]:
+    def enterer(self) -> ClaimEntererRef[_Q]:
         """The party responsible for the entry of the Claim
 
         ``enterer`` (reference): ``Claim.enterer``
 
         Targets: Practitioner, PractitionerRole
         """
-        return RefPractitionerPractitionerRole(self, 'enterer')
+        return ClaimEntererRef(self, 'enterer')
 
     @property
-    def facility(self) -> RefLocation[_Q]:
+    def facility(self) -> ClaimFacilityRef[_Q]:
         """Facility where the products or services have been or will be provided
 
         ``facility`` (reference): ``Claim.facility``
 
         Targets: Location
         """
-        return RefLocation(self, 'facility')
+        return ClaimFacilityRef(self, 'facility')
 
     @property
     def identifier(self) -> IdentifierParam[_Q]:
@@ -195,44 +267,44 @@ class ClaimParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def insurer(self) -> RefOrganization[_Q]:
+    def insurer(self) -> ClaimInsurerRef[_Q]:
         """The target payor/insurer for the Claim
 
         ``insurer`` (reference): ``Claim.insurer``
 
         Targets: Organization
         """
-        return RefOrganization(self, 'insurer')
+        return ClaimInsurerRef(self, 'insurer')
 
     @property
-    def item_udi(self) -> RefDevice[_Q]:
+    def item_udi(self) -> ClaimItemUdiRef[_Q]:
         """UDI associated with a line item product or service
 
         ``item-udi`` (reference): ``Claim.item.udi``
 
         Targets: Device
         """
-        return RefDevice(self, 'item-udi')
+        return ClaimItemUdiRef(self, 'item-udi')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> ClaimPatientRef[_Q]:
         """Patient receiving the products or services
 
         ``patient`` (reference): ``Claim.patient``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return ClaimPatientRef(self, 'patient')
 
     @property
-    def payee(self) -> Ref5_ed201369[_Q]:
+    def payee(self) -> ClaimPayeeRef[_Q]:
         """The party receiving any payment for the Claim
 
         ``payee`` (reference): ``Claim.payee.party``
 
         Targets: Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref5_ed201369(self, 'payee')
+        return ClaimPayeeRef(self, 'payee')
 
     @property
     def priority(self) -> TokenParam[_Q]:
@@ -243,24 +315,24 @@ class ClaimParams(Params[_Q]):
         return TokenParam(self, 'priority')
 
     @property
-    def procedure_udi(self) -> RefDevice[_Q]:
+    def procedure_udi(self) -> ClaimProcedureUdiRef[_Q]:
         """UDI associated with a procedure
 
         ``procedure-udi`` (reference): ``Claim.procedure.udi``
 
         Targets: Device
         """
-        return RefDevice(self, 'procedure-udi')
+        return ClaimProcedureUdiRef(self, 'procedure-udi')
 
     @property
-    def provider(self) -> RefOrganizationPractitionerPractitionerRole[_Q]:
+    def provider(self) -> ClaimProviderRef[_Q]:
         """Provider responsible for the Claim
 
         ``provider`` (reference): ``Claim.provider``
 
         Targets: Organization, Practitioner, PractitionerRole
         """
-        return RefOrganizationPractitionerPractitionerRole(self, 'provider')
+        return ClaimProviderRef(self, 'provider')
 
     @property
     def status(self) -> TokenParam[_Q]:
@@ -271,14 +343,14 @@ class ClaimParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subdetail_udi(self) -> RefDevice[_Q]:
+    def subdetail_udi(self) -> ClaimSubdetailUdiRef[_Q]:
         """UDI associated with a line item, detail, subdetail product or service
 
         ``subdetail-udi`` (reference): ``Claim.item.detail.subDetail.udi``
 
         Targets: Device
         """
-        return RefDevice(self, 'subdetail-udi')
+        return ClaimSubdetailUdiRef(self, 'subdetail-udi')
 
     @property
     def use(self) -> TokenParam[_Q]:

@@ -46,6 +46,30 @@ ClaimResponseHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', '
 """Reference parameters (of any type) that can point at a ClaimResponse: the links of ``has``."""
 
 
+class ClaimResponseInsurerRef(RefOrganization[_Q]):
+    """``insurer`` of ClaimResponse: a reference to Organization."""
+
+    __slots__ = ()
+
+
+class ClaimResponsePatientRef(RefPatient[_Q]):
+    """``patient`` of ClaimResponse: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class ClaimResponseRequestRef(RefClaim[_Q]):
+    """``request`` of ClaimResponse: a reference to Claim."""
+
+    __slots__ = ()
+
+
+class ClaimResponseRequestorRef(RefOrganizationPractitionerPractitionerRole[_Q]):
+    """``requestor`` of ClaimResponse: a reference to Organization, Practitioner, PractitionerRole."""
+
+    __slots__ = ()
+
+
 class ClaimResponseParams(Params[_Q]):
     """The search parameters of ClaimResponse; each setter returns ``_Q`` (the query they started from)."""
 
@@ -149,14 +173,14 @@ class ClaimResponseParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def insurer(self) -> RefOrganization[_Q]:
+    def insurer(self) -> ClaimResponseInsurerRef[_Q]:
         """The organization which generated this resource
 
         ``insurer`` (reference): ``ClaimResponse.insurer``
 
         Targets: Organization
         """
-        return RefOrganization(self, 'insurer')
+        return ClaimResponseInsurerRef(self, 'insurer')
 
     @property
     def outcome(self) -> TokenParam[_Q]:
@@ -167,14 +191,14 @@ class ClaimResponseParams(Params[_Q]):
         return TokenParam(self, 'outcome')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> ClaimResponsePatientRef[_Q]:
         """The subject of care
 
         ``patient`` (reference): ``ClaimResponse.patient``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return ClaimResponsePatientRef(self, 'patient')
 
     @property
     def payment_date(self) -> DateParam[_Q]:
@@ -185,24 +209,24 @@ class ClaimResponseParams(Params[_Q]):
         return DateParam(self, 'payment-date')
 
     @property
-    def request(self) -> RefClaim[_Q]:
+    def request(self) -> ClaimResponseRequestRef[_Q]:
         """The claim reference
 
         ``request`` (reference): ``ClaimResponse.request``
 
         Targets: Claim
         """
-        return RefClaim(self, 'request')
+        return ClaimResponseRequestRef(self, 'request')
 
     @property
-    def requestor(self) -> RefOrganizationPractitionerPractitionerRole[_Q]:
+    def requestor(self) -> ClaimResponseRequestorRef[_Q]:
         """The Provider of the claim
 
         ``requestor`` (reference): ``ClaimResponse.requestor``
 
         Targets: Organization, Practitioner, PractitionerRole
         """
-        return RefOrganizationPractitionerPractitionerRole(self, 'requestor')
+        return ClaimResponseRequestorRef(self, 'requestor')
 
     @property
     def status(self) -> TokenParam[_Q]:

@@ -15,10 +15,10 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
-from ._refs.ref7_35d03ec3 import Ref7_35d03ec3
 from ._refs.refallergyintolerancecondition import RefAllergyIntoleranceCondition
+from ._refs.refanyresource import RefAnyResource
 from ._refs.refclinicalimpression import RefClinicalImpression
+from ._refs.refclinicalimpressioninvestigationtargets import RefClinicalImpressionInvestigationTargets
 from ._refs.refconditionmediaobservation import RefConditionMediaObservation
 from ._refs.refencounter import RefEncounter
 from ._refs.refgrouppatient import RefGroupPatient
@@ -49,6 +49,60 @@ ClinicalImpressionRevInclude = Literal['ActivityDefinition:composed-of', 'Activi
 
 ClinicalImpressionHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'previous', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a ClinicalImpression: the links of ``has``."""
+
+
+class ClinicalImpressionAssessorRef(RefPractitionerPractitionerRole[_Q]):
+    """``assessor`` of ClinicalImpression: a reference to Practitioner, PractitionerRole."""
+
+    __slots__ = ()
+
+
+class ClinicalImpressionEncounterRef(RefEncounter[_Q]):
+    """``encounter`` of ClinicalImpression: a reference to Encounter."""
+
+    __slots__ = ()
+
+
+class ClinicalImpressionFindingRefRef(RefConditionMediaObservation[_Q]):
+    """``finding-ref`` of ClinicalImpression: a reference to Condition, Media, Observation."""
+
+    __slots__ = ()
+
+
+class ClinicalImpressionInvestigationRef(RefClinicalImpressionInvestigationTargets[_Q]):
+    """``investigation`` of ClinicalImpression: a reference to DiagnosticReport, FamilyMemberHistory, ImagingStudy, Media, Observation, QuestionnaireResponse, RiskAssessment."""
+
+    __slots__ = ()
+
+
+class ClinicalImpressionPatientRef(RefPatient[_Q]):
+    """``patient`` of ClinicalImpression: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class ClinicalImpressionPreviousRef(RefClinicalImpression[_Q]):
+    """``previous`` of ClinicalImpression: a reference to ClinicalImpression."""
+
+    __slots__ = ()
+
+
+class ClinicalImpressionProblemRef(RefAllergyIntoleranceCondition[_Q]):
+    """``problem`` of ClinicalImpression: a reference to AllergyIntolerance, Condition."""
+
+    __slots__ = ()
+
+
+class ClinicalImpressionSubjectRef(RefGroupPatient[_Q]):
+    """``subject`` of ClinicalImpression: a reference to Group, Patient."""
+
+    __slots__ = ()
+
+
+class ClinicalImpressionSupportingInfoRef(RefAnyResource[_Q]):
+    """``supporting-info`` of ClinicalImpression: a reference to any of 145 types."""
+
+    __slots__ = ()
 
 
 class ClinicalImpressionParams(Params[_Q]):
@@ -130,14 +184,14 @@ class ClinicalImpressionParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def assessor(self) -> RefPractitionerPractitionerRole[_Q]:
+    def assessor(self) -> ClinicalImpressionAssessorRef[_Q]:
         """The clinician performing the assessment
 
         ``assessor`` (reference): ``ClinicalImpression.assessor``
 
         Targets: Practitioner, PractitionerRole
         """
-        return RefPractitionerPractitionerRole(self, 'assessor')
+        return ClinicalImpressionAssessorRef(self, 'assessor')
 
     @property
     def date(self) -> DateParam[_Q]:
@@ -148,14 +202,14 @@ class ClinicalImpressionParams(Params[_Q]):
         return DateParam(self, 'date')
 
     @property
-    def encounter(self) -> RefEncounter[_Q]:
+    def encounter(self) -> ClinicalImpressionEncounterRef[_Q]:
         """Encounter created as part of
 
         ``encounter`` (reference): ``ClinicalImpression.encounter``
 
         Targets: Encounter
         """
-        return RefEncounter(self, 'encounter')
+        return ClinicalImpressionEncounterRef(self, 'encounter')
 
     @property
     def finding_code(self) -> TokenParam[_Q]:
@@ -166,14 +220,14 @@ class ClinicalImpressionParams(Params[_Q]):
         return TokenParam(self, 'finding-code')
 
     @property
-    def finding_ref(self) -> RefConditionMediaObservation[_Q]:
+    def finding_ref(self) -> ClinicalImpressionFindingRefRef[_Q]:
         """What was found
 
         ``finding-ref`` (reference): ``ClinicalImpression.finding.itemReference``
 
         Targets: Condition, Media, Observation
         """
-        return RefConditionMediaObservation(self, 'finding-ref')
+        return ClinicalImpressionFindingRefRef(self, 'finding-ref')
 
     @property
     def identifier(self) -> IdentifierParam[_Q]:
@@ -184,44 +238,44 @@ class ClinicalImpressionParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def investigation(self) -> Ref7_35d03ec3[_Q]:
+    def investigation(self) -> ClinicalImpressionInvestigationRef[_Q]:
         """Record of a specific investigation
 
         ``investigation`` (reference): ``ClinicalImpression.investigation.item``
 
         Targets: DiagnosticReport, FamilyMemberHistory, ImagingStudy, Media, Observation, QuestionnaireResponse, RiskAssessment
         """
-        return Ref7_35d03ec3(self, 'investigation')
+        return ClinicalImpressionInvestigationRef(self, 'investigation')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> ClinicalImpressionPatientRef[_Q]:
         """Patient or group assessed
 
         ``patient`` (reference): ``ClinicalImpression.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return ClinicalImpressionPatientRef(self, 'patient')
 
     @property
-    def previous(self) -> RefClinicalImpression[_Q]:
+    def previous(self) -> ClinicalImpressionPreviousRef[_Q]:
         """Reference to last assessment
 
         ``previous`` (reference): ``ClinicalImpression.previous``
 
         Targets: ClinicalImpression
         """
-        return RefClinicalImpression(self, 'previous')
+        return ClinicalImpressionPreviousRef(self, 'previous')
 
     @property
-    def problem(self) -> RefAllergyIntoleranceCondition[_Q]:
+    def problem(self) -> ClinicalImpressionProblemRef[_Q]:
         """Relevant impressions of patient state
 
         ``problem`` (reference): ``ClinicalImpression.problem``
 
         Targets: AllergyIntolerance, Condition
         """
-        return RefAllergyIntoleranceCondition(self, 'problem')
+        return ClinicalImpressionProblemRef(self, 'problem')
 
     @property
     def status(self) -> TokenParam[_Q]:
@@ -232,24 +286,24 @@ class ClinicalImpressionParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subject(self) -> RefGroupPatient[_Q]:
+    def subject(self) -> ClinicalImpressionSubjectRef[_Q]:
         """Patient or group assessed
 
         ``subject`` (reference): ``ClinicalImpression.subject``
 
         Targets: Group, Patient
         """
-        return RefGroupPatient(self, 'subject')
+        return ClinicalImpressionSubjectRef(self, 'subject')
 
     @property
-    def supporting_info(self) -> Ref145_6a9dc272[_Q]:
+    def supporting_info(self) -> ClinicalImpressionSupportingInfoRef[_Q]:
         """Information supporting the clinical impression
 
         ``supporting-info`` (reference): ``ClinicalImpression.supportingInfo``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return Ref145_6a9dc272(self, 'supporting-info')
+        return ClinicalImpressionSupportingInfoRef(self, 'supporting-info')
 
 
 class ClinicalImpressionQuery(Query["ClinicalImpression", _E], ClinicalImpressionParams["ClinicalImpressionQuery[_E]"]):

@@ -44,6 +44,12 @@ CodeSystemHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'der
 """Reference parameters (of any type) that can point at a CodeSystem: the links of ``has``."""
 
 
+class CodeSystemSupplementsRef(RefCodeSystem[_Q]):
+    """``supplements`` of CodeSystem: a reference to CodeSystem."""
+
+    __slots__ = ()
+
+
 class CodeSystemParams(Params[_Q]):
     """The search parameters of CodeSystem; each setter returns ``_Q`` (the query they started from)."""
 
@@ -247,14 +253,14 @@ class CodeSystemParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def supplements(self) -> RefCodeSystem[_Q]:
+    def supplements(self) -> CodeSystemSupplementsRef[_Q]:
         """Find code system supplements for the referenced code system
 
         ``supplements`` (reference): ``CodeSystem.supplements``
 
         Targets: CodeSystem
         """
-        return RefCodeSystem(self, 'supplements')
+        return CodeSystemSupplementsRef(self, 'supplements')
 
     @property
     def system(self) -> UriParam[_Q]:

@@ -15,10 +15,10 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
-from ._refs.ref5_e15042f5 import Ref5_e15042f5
-from ._refs.ref7_b05d5f17 import Ref7_b05d5f17
-from ._refs.ref9_7e238dcf import Ref9_7e238dcf
+from ._refs.refanyresource import RefAnyResource
+from ._refs.refcareplaninstantiatescanonicaltargets import RefCarePlanInstantiatesCanonicalTargets
+from ._refs.refcommunicationrecipienttargets import RefCommunicationRecipientTargets
+from ._refs.refcommunicationsendertargets import RefCommunicationSenderTargets
 from ._refs.refencounter import RefEncounter
 from ._refs.refgrouppatient import RefGroupPatient
 from ._refs.refpatient import RefPatient
@@ -47,6 +47,54 @@ CommunicationRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDef
 
 CommunicationHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a Communication: the links of ``has``."""
+
+
+class CommunicationBasedOnRef(RefAnyResource[_Q]):
+    """``based-on`` of Communication: a reference to any of 145 types."""
+
+    __slots__ = ()
+
+
+class CommunicationEncounterRef(RefEncounter[_Q]):
+    """``encounter`` of Communication: a reference to Encounter."""
+
+    __slots__ = ()
+
+
+class CommunicationInstantiatesCanonicalRef(RefCarePlanInstantiatesCanonicalTargets[_Q]):
+    """``instantiates-canonical`` of Communication: a reference to ActivityDefinition, Measure, OperationDefinition, PlanDefinition, Questionnaire."""
+
+    __slots__ = ()
+
+
+class CommunicationPartOfRef(RefAnyResource[_Q]):
+    """``part-of`` of Communication: a reference to any of 145 types."""
+
+    __slots__ = ()
+
+
+class CommunicationPatientRef(RefPatient[_Q]):
+    """``patient`` of Communication: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class CommunicationRecipientRef(RefCommunicationRecipientTargets[_Q]):
+    """``recipient`` of Communication: a reference to any of 9 types."""
+
+    __slots__ = ()
+
+
+class CommunicationSenderRef(RefCommunicationSenderTargets[_Q]):
+    """``sender`` of Communication: a reference to Device, HealthcareService, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class CommunicationSubjectRef(RefGroupPatient[_Q]):
+    """``subject`` of Communication: a reference to Group, Patient."""
+
+    __slots__ = ()
 
 
 class CommunicationParams(Params[_Q]):
@@ -128,14 +176,14 @@ class CommunicationParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def based_on(self) -> Ref145_6a9dc272[_Q]:
+    def based_on(self) -> CommunicationBasedOnRef[_Q]:
         """Request fulfilled by this communication
 
         ``based-on`` (reference): ``Communication.basedOn``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return Ref145_6a9dc272(self, 'based-on')
+        return CommunicationBasedOnRef(self, 'based-on')
 
     @property
     def category(self) -> TokenParam[_Q]:
@@ -146,14 +194,14 @@ class CommunicationParams(Params[_Q]):
         return TokenParam(self, 'category')
 
     @property
-    def encounter(self) -> RefEncounter[_Q]:
+    def encounter(self) -> CommunicationEncounterRef[_Q]:
         """Encounter created as part of
 
         ``encounter`` (reference): ``Communication.encounter``
 
         Targets: Encounter
         """
-        return RefEncounter(self, 'encounter')
+        return CommunicationEncounterRef(self, 'encounter')
 
     @property
     def identifier(self) -> IdentifierParam[_Q]:
@@ -164,14 +212,14 @@ class CommunicationParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def instantiates_canonical(self) -> Ref5_e15042f5[_Q]:
+    def instantiates_canonical(self) -> CommunicationInstantiatesCanonicalRef[_Q]:
         """Instantiates FHIR protocol or definition
 
         ``instantiates-canonical`` (reference): ``Communication.instantiatesCanonical``
 
         Targets: ActivityDefinition, Measure, OperationDefinition, PlanDefinition, Questionnaire
         """
-        return Ref5_e15042f5(self, 'instantiates-canonical')
+        return CommunicationInstantiatesCanonicalRef(self, 'instantiates-canonical')
 
     @property
     def instantiates_uri(self) -> UriParam[_Q]:
@@ -190,24 +238,24 @@ class CommunicationParams(Params[_Q]):
         return TokenParam(self, 'medium')
 
     @property
-    def part_of(self) -> Ref145_6a9dc272[_Q]:
+    def part_of(self) -> CommunicationPartOfRef[_Q]:
         """Part of this action
 
         ``part-of`` (reference): ``Communication.partOf``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return Ref145_6a9dc272(self, 'part-of')
+        return CommunicationPartOfRef(self, 'part-of')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> CommunicationPatientRef[_Q]:
         """Focus of message
 
         ``patient`` (reference): ``Communication.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return CommunicationPatientRef(self, 'patient')
 
     @property
     def received(self) -> DateParam[_Q]:
@@ -218,24 +266,24 @@ class CommunicationParams(Params[_Q]):
         return DateParam(self, 'received')
 
     @property
-    def recipient(self) -> Ref9_7e238dcf[_Q]:
+    def recipient(self) -> CommunicationRecipientRef[_Q]:
         """Message recipient
 
         ``recipient`` (reference): ``Communication.recipient``
 
         Targets: CareTeam, Device, Group, HealthcareService, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref9_7e238dcf(self, 'recipient')
+        return CommunicationRecipientRef(self, 'recipient')
 
     @property
-    def sender(self) -> Ref7_b05d5f17[_Q]:
+    def sender(self) -> CommunicationSenderRef[_Q]:
         """Message sender
 
         ``sender`` (reference): ``Communication.sender``
 
         Targets: Device, HealthcareService, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref7_b05d5f17(self, 'sender')
+        return CommunicationSenderRef(self, 'sender')
 
     @property
     def sent(self) -> DateParam[_Q]:
@@ -254,14 +302,14 @@ class CommunicationParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subject(self) -> RefGroupPatient[_Q]:
+    def subject(self) -> CommunicationSubjectRef[_Q]:
         """Focus of message
 
         ``subject`` (reference): ``Communication.subject``
 
         Targets: Group, Patient
         """
-        return RefGroupPatient(self, 'subject')
+        return CommunicationSubjectRef(self, 'subject')
 
 
 class CommunicationQuery(Query["Communication", _E], CommunicationParams["CommunicationQuery[_E]"]):

@@ -15,11 +15,11 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
-from ._refs.ref6_6b1a412b import Ref6_6b1a412b
-from ._refs.ref7_b05d5f17 import Ref7_b05d5f17
-from ._refs.ref9_7e238dcf import Ref9_7e238dcf
+from ._refs.refanyresource import RefAnyResource
+from ._refs.refauditeventagenttargets import RefAuditEventAgentTargets
+from ._refs.refcommunicationrecipienttargets import RefCommunicationRecipientTargets
 from ._refs.refcommunicationrequest import RefCommunicationRequest
+from ._refs.refcommunicationsendertargets import RefCommunicationSenderTargets
 from ._refs.refencounter import RefEncounter
 from ._refs.refgrouppatient import RefGroupPatient
 from ._refs.refpatient import RefPatient
@@ -48,6 +48,54 @@ CommunicationRequestRevInclude = Literal['ActivityDefinition:composed-of', 'Acti
 
 CommunicationRequestHasVia = Literal['activity-reference', 'based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'replaces', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a CommunicationRequest: the links of ``has``."""
+
+
+class CommunicationRequestBasedOnRef(RefAnyResource[_Q]):
+    """``based-on`` of CommunicationRequest: a reference to any of 145 types."""
+
+    __slots__ = ()
+
+
+class CommunicationRequestEncounterRef(RefEncounter[_Q]):
+    """``encounter`` of CommunicationRequest: a reference to Encounter."""
+
+    __slots__ = ()
+
+
+class CommunicationRequestPatientRef(RefPatient[_Q]):
+    """``patient`` of CommunicationRequest: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class CommunicationRequestRecipientRef(RefCommunicationRecipientTargets[_Q]):
+    """``recipient`` of CommunicationRequest: a reference to any of 9 types."""
+
+    __slots__ = ()
+
+
+class CommunicationRequestReplacesRef(RefCommunicationRequest[_Q]):
+    """``replaces`` of CommunicationRequest: a reference to CommunicationRequest."""
+
+    __slots__ = ()
+
+
+class CommunicationRequestRequesterRef(RefAuditEventAgentTargets[_Q]):
+    """``requester`` of CommunicationRequest: a reference to Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class CommunicationRequestSenderRef(RefCommunicationSenderTargets[_Q]):
+    """``sender`` of CommunicationRequest: a reference to Device, HealthcareService, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class CommunicationRequestSubjectRef(RefGroupPatient[_Q]):
+    """``subject`` of CommunicationRequest: a reference to Group, Patient."""
+
+    __slots__ = ()
 
 
 class CommunicationRequestParams(Params[_Q]):
@@ -137,14 +185,14 @@ class CommunicationRequestParams(Params[_Q]):
         return DateParam(self, 'authored')
 
     @property
-    def based_on(self) -> Ref145_6a9dc272[_Q]:
+    def based_on(self) -> CommunicationRequestBasedOnRef[_Q]:
         """Fulfills plan or proposal
 
         ``based-on`` (reference): ``CommunicationRequest.basedOn``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return Ref145_6a9dc272(self, 'based-on')
+        return CommunicationRequestBasedOnRef(self, 'based-on')
 
     @property
     def category(self) -> TokenParam[_Q]:
@@ -155,14 +203,14 @@ class CommunicationRequestParams(Params[_Q]):
         return TokenParam(self, 'category')
 
     @property
-    def encounter(self) -> RefEncounter[_Q]:
+    def encounter(self) -> CommunicationRequestEncounterRef[_Q]:
         """Encounter created as part of
 
         ``encounter`` (reference): ``CommunicationRequest.encounter``
 
         Targets: Encounter
         """
-        return RefEncounter(self, 'encounter')
+        return CommunicationRequestEncounterRef(self, 'encounter')
 
     @property
     def group_identifier(self) -> TokenParam[_Q]:
@@ -197,14 +245,14 @@ class CommunicationRequestParams(Params[_Q]):
         return DateParam(self, 'occurrence')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> CommunicationRequestPatientRef[_Q]:
         """Focus of message
 
         ``patient`` (reference): ``CommunicationRequest.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return CommunicationRequestPatientRef(self, 'patient')
 
     @property
     def priority(self) -> TokenParam[_Q]:
@@ -215,44 +263,44 @@ class CommunicationRequestParams(Params[_Q]):
         return TokenParam(self, 'priority')
 
     @property
-    def recipient(self) -> Ref9_7e238dcf[_Q]:
+    def recipient(self) -> CommunicationRequestRecipientRef[_Q]:
         """Message recipient
 
         ``recipient`` (reference): ``CommunicationRequest.recipient``
 
         Targets: CareTeam, Device, Group, HealthcareService, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref9_7e238dcf(self, 'recipient')
+        return CommunicationRequestRecipientRef(self, 'recipient')
 
     @property
-    def replaces(self) -> RefCommunicationRequest[_Q]:
+    def replaces(self) -> CommunicationRequestReplacesRef[_Q]:
         """Request(s) replaced by this request
 
         ``replaces`` (reference): ``CommunicationRequest.replaces``
 
         Targets: CommunicationRequest
         """
-        return RefCommunicationRequest(self, 'replaces')
+        return CommunicationRequestReplacesRef(self, 'replaces')
 
     @property
-    def requester(self) -> Ref6_6b1a412b[_Q]:
+    def requester(self) -> CommunicationRequestRequesterRef[_Q]:
         """Who/what is requesting service
 
         ``requester`` (reference): ``CommunicationRequest.requester``
 
         Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref6_6b1a412b(self, 'requester')
+        return CommunicationRequestRequesterRef(self, 'requester')
 
     @property
-    def sender(self) -> Ref7_b05d5f17[_Q]:
+    def sender(self) -> CommunicationRequestSenderRef[_Q]:
         """Message sender
 
         ``sender`` (reference): ``CommunicationRequest.sender``
 
         Targets: Device, HealthcareService, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref7_b05d5f17(self, 'sender')
+        return CommunicationRequestSenderRef(self, 'sender')
 
     @property
     def status(self) -> TokenParam[_Q]:
@@ -263,14 +311,14 @@ class CommunicationRequestParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subject(self) -> RefGroupPatient[_Q]:
+    def subject(self) -> CommunicationRequestSubjectRef[_Q]:
         """Focus of message
 
         ``subject`` (reference): ``CommunicationRequest.subject``
 
         Targets: Group, Patient
         """
-        return RefGroupPatient(self, 'subject')
+        return CommunicationRequestSubjectRef(self, 'subject')
 
 
 class CommunicationRequestQuery(Query["CommunicationRequest", _E], CommunicationRequestParams["CommunicationRequestQuery[_E]"]):

@@ -15,9 +15,9 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
-from ._refs.ref5_ed201369 import Ref5_ed201369
-from ._refs.ref6_6b1a412b import Ref6_6b1a412b
+from ._refs.refanyresource import RefAnyResource
+from ._refs.refauditeventagenttargets import RefAuditEventAgentTargets
+from ._refs.refbasicauthortargets import RefBasicAuthorTargets
 from ._refs.refcomposition import RefComposition
 from ._refs.refencounter import RefEncounter
 from ._refs.refpatient import RefPatient
@@ -46,6 +46,48 @@ CompositionRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefin
 
 CompositionHasVia = Literal['based-on', 'composed-of', 'composition', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a Composition: the links of ``has``."""
+
+
+class CompositionAttesterRef(RefBasicAuthorTargets[_Q]):
+    """``attester`` of Composition: a reference to Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class CompositionAuthorRef(RefAuditEventAgentTargets[_Q]):
+    """``author`` of Composition: a reference to Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class CompositionEncounterRef(RefEncounter[_Q]):
+    """``encounter`` of Composition: a reference to Encounter."""
+
+    __slots__ = ()
+
+
+class CompositionEntryRef(RefAnyResource[_Q]):
+    """``entry`` of Composition: a reference to any of 145 types."""
+
+    __slots__ = ()
+
+
+class CompositionPatientRef(RefPatient[_Q]):
+    """``patient`` of Composition: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class CompositionRelatedRefRef(RefComposition[_Q]):
+    """``related-ref`` of Composition: a reference to Composition."""
+
+    __slots__ = ()
+
+
+class CompositionSubjectRef(RefAnyResource[_Q]):
+    """``subject`` of Composition: a reference to any of 145 types."""
+
+    __slots__ = ()
 
 
 class CompositionParams(Params[_Q]):
@@ -127,24 +169,24 @@ class CompositionParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def attester(self) -> Ref5_ed201369[_Q]:
+    def attester(self) -> CompositionAttesterRef[_Q]:
         """Who attested the composition
 
         ``attester`` (reference): ``Composition.attester.party``
 
         Targets: Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref5_ed201369(self, 'attester')
+        return CompositionAttesterRef(self, 'attester')
 
     @property
-    def author(self) -> Ref6_6b1a412b[_Q]:
+    def author(self) -> CompositionAuthorRef[_Q]:
         """Who and/or what authored the composition
 
         ``author`` (reference): ``Composition.author``
 
         Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref6_6b1a412b(self, 'author')
+        return CompositionAuthorRef(self, 'author')
 
     @property
     def category(self) -> TokenParam[_Q]:
@@ -179,24 +221,24 @@ class CompositionParams(Params[_Q]):
         return DateParam(self, 'date')
 
     @property
-    def encounter(self) -> RefEncounter[_Q]:
+    def encounter(self) -> CompositionEncounterRef[_Q]:
         """Context of the Composition
 
         ``encounter`` (reference): ``Composition.encounter``
 
         Targets: Encounter
         """
-        return RefEncounter(self, 'encounter')
+        return CompositionEncounterRef(self, 'encounter')
 
     @property
-    def entry(self) -> Ref145_6a9dc272[_Q]:
+    def entry(self) -> CompositionEntryRef[_Q]:
         """A reference to data that supports this section
 
         ``entry`` (reference): ``Composition.section.entry``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return Ref145_6a9dc272(self, 'entry')
+        return CompositionEntryRef(self, 'entry')
 
     @property
     def identifier(self) -> IdentifierParam[_Q]:
@@ -207,14 +249,14 @@ class CompositionParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> CompositionPatientRef[_Q]:
         """Who and/or what the composition is about
 
         ``patient`` (reference): ``Composition.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return CompositionPatientRef(self, 'patient')
 
     @property
     def period(self) -> DateParam[_Q]:
@@ -233,14 +275,14 @@ class CompositionParams(Params[_Q]):
         return TokenParam(self, 'related-id')
 
     @property
-    def related_ref(self) -> RefComposition[_Q]:
+    def related_ref(self) -> CompositionRelatedRefRef[_Q]:
         """Target of the relationship
 
         ``related-ref`` (reference): ``(Composition.relatesTo.target as Reference)``
 
         Targets: Composition
         """
-        return RefComposition(self, 'related-ref')
+        return CompositionRelatedRefRef(self, 'related-ref')
 
     @property
     def section(self) -> TokenParam[_Q]:
@@ -259,14 +301,14 @@ class CompositionParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subject(self) -> Ref145_6a9dc272[_Q]:
+    def subject(self) -> CompositionSubjectRef[_Q]:
         """Who and/or what the composition is about
 
         ``subject`` (reference): ``Composition.subject``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return Ref145_6a9dc272(self, 'subject')
+        return CompositionSubjectRef(self, 'subject')
 
     @property
     def title(self) -> StringParam[_Q]:

@@ -45,6 +45,36 @@ ConceptMapHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'der
 """Reference parameters (of any type) that can point at a ConceptMap: the links of ``has``."""
 
 
+class ConceptMapOtherRef(RefConceptMap[_Q]):
+    """``other`` of ConceptMap: a reference to ConceptMap."""
+
+    __slots__ = ()
+
+
+class ConceptMapSourceRef(RefValueSet[_Q]):
+    """``source`` of ConceptMap: a reference to ValueSet."""
+
+    __slots__ = ()
+
+
+class ConceptMapSourceUriRef(RefValueSet[_Q]):
+    """``source-uri`` of ConceptMap: a reference to ValueSet."""
+
+    __slots__ = ()
+
+
+class ConceptMapTargetRef(RefValueSet[_Q]):
+    """``target`` of ConceptMap: a reference to ValueSet."""
+
+    __slots__ = ()
+
+
+class ConceptMapTargetUriRef(RefValueSet[_Q]):
+    """``target-uri`` of ConceptMap: a reference to ValueSet."""
+
+    __slots__ = ()
+
+
 class ConceptMapParams(Params[_Q]):
     """The search parameters of ConceptMap; each setter returns ``_Q`` (the query they started from)."""
 
@@ -216,14 +246,14 @@ class ConceptMapParams(Params[_Q]):
         return StringParam(self, 'name')
 
     @property
-    def other(self) -> RefConceptMap[_Q]:
+    def other(self) -> ConceptMapOtherRef[_Q]:
         """canonical reference to an additional ConceptMap to use for mapping if the source concept is unmapped
 
         ``other`` (reference): ``ConceptMap.group.unmapped.url``
 
         Targets: ConceptMap
         """
-        return RefConceptMap(self, 'other')
+        return ConceptMapOtherRef(self, 'other')
 
     @property
     def product(self) -> UriParam[_Q]:
@@ -242,14 +272,14 @@ class ConceptMapParams(Params[_Q]):
         return StringParam(self, 'publisher')
 
     @property
-    def source(self) -> RefValueSet[_Q]:
+    def source(self) -> ConceptMapSourceRef[_Q]:
         """The source value set that contains the concepts that are being mapped
 
         ``source`` (reference): ``(ConceptMap.source as canonical)``
 
         Targets: ValueSet
         """
-        return RefValueSet(self, 'source')
+        return ConceptMapSourceRef(self, 'source')
 
     @property
     def source_code(self) -> TokenParam[_Q]:
@@ -268,14 +298,14 @@ class ConceptMapParams(Params[_Q]):
         return UriParam(self, 'source-system')
 
     @property
-    def source_uri(self) -> RefValueSet[_Q]:
+    def source_uri(self) -> ConceptMapSourceUriRef[_Q]:
         """The source value set that contains the concepts that are being mapped
 
         ``source-uri`` (reference): ``(ConceptMap.source as uri)``
 
         Targets: ValueSet
         """
-        return RefValueSet(self, 'source-uri')
+        return ConceptMapSourceUriRef(self, 'source-uri')
 
     @property
     def status(self) -> TokenParam[_Q]:
@@ -286,14 +316,14 @@ class ConceptMapParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def target(self) -> RefValueSet[_Q]:
+    def target(self) -> ConceptMapTargetRef[_Q]:
         """The target value set which provides context for the mappings
 
         ``target`` (reference): ``(ConceptMap.target as canonical)``
 
         Targets: ValueSet
         """
-        return RefValueSet(self, 'target')
+        return ConceptMapTargetRef(self, 'target')
 
     @property
     def target_code(self) -> TokenParam[_Q]:
@@ -312,14 +342,14 @@ class ConceptMapParams(Params[_Q]):
         return UriParam(self, 'target-system')
 
     @property
-    def target_uri(self) -> RefValueSet[_Q]:
+    def target_uri(self) -> ConceptMapTargetUriRef[_Q]:
         """The target value set which provides context for the mappings
 
         ``target-uri`` (reference): ``(ConceptMap.target as uri)``
 
         Targets: ValueSet
         """
-        return RefValueSet(self, 'target-uri')
+        return ConceptMapTargetUriRef(self, 'target-uri')
 
     @property
     def title(self) -> StringParam[_Q]:

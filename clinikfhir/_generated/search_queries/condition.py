@@ -15,11 +15,11 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, QuantityParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
-from ._refs.ref4_844106a6 import Ref4_844106a6
+from ._refs.refanyresource import RefAnyResource
 from ._refs.refencounter import RefEncounter
 from ._refs.refgrouppatient import RefGroupPatient
 from ._refs.refpatient import RefPatient
+from ._refs.refpatientpractitionerpractitionerrolerelatedperson import RefPatientPractitionerPractitionerRoleRelatedPerson
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -45,6 +45,36 @@ ConditionRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinit
 
 ConditionHasVia = Literal['based-on', 'composed-of', 'condition', 'data', 'depends-on', 'derived-from', 'diagnosis', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'finding-ref', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'problem', 'reason-reference', 'related', 'related-ref', 'request', 'resource', 'response', 'resultingcondition', 'source', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a Condition: the links of ``has``."""
+
+
+class ConditionAsserterRef(RefPatientPractitionerPractitionerRoleRelatedPerson[_Q]):
+    """``asserter`` of Condition: a reference to Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class ConditionEncounterRef(RefEncounter[_Q]):
+    """``encounter`` of Condition: a reference to Encounter."""
+
+    __slots__ = ()
+
+
+class ConditionEvidenceDetailRef(RefAnyResource[_Q]):
+    """``evidence-detail`` of Condition: a reference to any of 145 types."""
+
+    __slots__ = ()
+
+
+class ConditionPatientRef(RefPatient[_Q]):
+    """``patient`` of Condition: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class ConditionSubjectRef(RefGroupPatient[_Q]):
+    """``subject`` of Condition: a reference to Group, Patient."""
+
+    __slots__ = ()
 
 
 class ConditionParams(Params[_Q]):
@@ -150,14 +180,14 @@ class ConditionParams(Params[_Q]):
         return StringParam(self, 'abatement-string')
 
     @property
-    def asserter(self) -> Ref4_844106a6[_Q]:
+    def asserter(self) -> ConditionAsserterRef[_Q]:
         """Person who asserts this condition
 
         ``asserter`` (reference): ``Condition.asserter``
 
         Targets: Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref4_844106a6(self, 'asserter')
+        return ConditionAsserterRef(self, 'asserter')
 
     @property
     def body_site(self) -> TokenParam[_Q]:
@@ -192,14 +222,14 @@ class ConditionParams(Params[_Q]):
         return TokenParam(self, 'code')
 
     @property
-    def encounter(self) -> RefEncounter[_Q]:
+    def encounter(self) -> ConditionEncounterRef[_Q]:
         """Encounter created as part of
 
         ``encounter`` (reference): ``Condition.encounter``
 
         Targets: Encounter
         """
-        return RefEncounter(self, 'encounter')
+        return ConditionEncounterRef(self, 'encounter')
 
     @property
     def evidence(self) -> TokenParam[_Q]:
@@ -210,14 +240,14 @@ class ConditionParams(Params[_Q]):
         return TokenParam(self, 'evidence')
 
     @property
-    def evidence_detail(self) -> Ref145_6a9dc272[_Q]:
+    def evidence_detail(self) -> ConditionEvidenceDetailRef[_Q]:
         """Supporting information found elsewhere
 
         ``evidence-detail`` (reference): ``Condition.evidence.detail``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return Ref145_6a9dc272(self, 'evidence-detail')
+        return ConditionEvidenceDetailRef(self, 'evidence-detail')
 
     @property
     def identifier(self) -> IdentifierParam[_Q]:
@@ -252,14 +282,14 @@ class ConditionParams(Params[_Q]):
         return StringParam(self, 'onset-info')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> ConditionPatientRef[_Q]:
         """Who has the condition?
 
         ``patient`` (reference): ``Condition.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return ConditionPatientRef(self, 'patient')
 
     @property
     def recorded_date(self) -> DateParam[_Q]:
@@ -286,14 +316,14 @@ class ConditionParams(Params[_Q]):
         return TokenParam(self, 'stage')
 
     @property
-    def subject(self) -> RefGroupPatient[_Q]:
+    def subject(self) -> ConditionSubjectRef[_Q]:
         """Who has the condition?
 
         ``subject`` (reference): ``Condition.subject``
 
         Targets: Group, Patient
         """
-        return RefGroupPatient(self, 'subject')
+        return ConditionSubjectRef(self, 'subject')
 
     @property
     def verification_status(self) -> TokenParam[_Q]:

@@ -15,10 +15,10 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
-from ._refs.ref4_739d425b import Ref4_739d425b
-from ._refs.ref5_ed201369 import Ref5_ed201369
-from ._refs.ref8_a64cc2df import Ref8_a64cc2df
+from ._refs.refanyresource import RefAnyResource
+from ._refs.refbasicauthortargets import RefBasicAuthorTargets
+from ._refs.refconsentactortargets import RefConsentActorTargets
+from ._refs.refconsentcontractdocumentreferencequestionnaireresponse import RefConsentContractDocumentReferenceQuestionnaireResponse
 from ._refs.reforganization import RefOrganization
 from ._refs.refpatient import RefPatient
 
@@ -46,6 +46,42 @@ ConsentRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinitio
 
 ConsentHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'source-reference', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a Consent: the links of ``has``."""
+
+
+class ConsentActorRef(RefConsentActorTargets[_Q]):
+    """``actor`` of Consent: a reference to any of 8 types."""
+
+    __slots__ = ()
+
+
+class ConsentConsentorRef(RefBasicAuthorTargets[_Q]):
+    """``consentor`` of Consent: a reference to Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class ConsentDataRef(RefAnyResource[_Q]):
+    """``data`` of Consent: a reference to any of 145 types."""
+
+    __slots__ = ()
+
+
+class ConsentOrganizationRef(RefOrganization[_Q]):
+    """``organization`` of Consent: a reference to Organization."""
+
+    __slots__ = ()
+
+
+class ConsentPatientRef(RefPatient[_Q]):
+    """``patient`` of Consent: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class ConsentSourceReferenceRef(RefConsentContractDocumentReferenceQuestionnaireResponse[_Q]):
+    """``source-reference`` of Consent: a reference to Consent, Contract, DocumentReference, QuestionnaireResponse."""
+
+    __slots__ = ()
 
 
 class ConsentParams(Params[_Q]):
@@ -135,14 +171,14 @@ class ConsentParams(Params[_Q]):
         return TokenParam(self, 'action')
 
     @property
-    def actor(self) -> Ref8_a64cc2df[_Q]:
+    def actor(self) -> ConsentActorRef[_Q]:
         """Resource for the actor (or group, by role)
 
         ``actor`` (reference): ``Consent.provision.actor.reference``
 
         Targets: CareTeam, Device, Group, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref8_a64cc2df(self, 'actor')
+        return ConsentActorRef(self, 'actor')
 
     @property
     def category(self) -> TokenParam[_Q]:
@@ -153,24 +189,24 @@ class ConsentParams(Params[_Q]):
         return TokenParam(self, 'category')
 
     @property
-    def consentor(self) -> Ref5_ed201369[_Q]:
+    def consentor(self) -> ConsentConsentorRef[_Q]:
         """Who is agreeing to the policy and rules
 
         ``consentor`` (reference): ``Consent.performer``
 
         Targets: Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref5_ed201369(self, 'consentor')
+        return ConsentConsentorRef(self, 'consentor')
 
     @property
-    def data(self) -> Ref145_6a9dc272[_Q]:
+    def data(self) -> ConsentDataRef[_Q]:
         """The actual data reference
 
         ``data`` (reference): ``Consent.provision.data.reference``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return Ref145_6a9dc272(self, 'data')
+        return ConsentDataRef(self, 'data')
 
     @property
     def date(self) -> DateParam[_Q]:
@@ -189,24 +225,24 @@ class ConsentParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def organization(self) -> RefOrganization[_Q]:
+    def organization(self) -> ConsentOrganizationRef[_Q]:
         """Custodian of the consent
 
         ``organization`` (reference): ``Consent.organization``
 
         Targets: Organization
         """
-        return RefOrganization(self, 'organization')
+        return ConsentOrganizationRef(self, 'organization')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> ConsentPatientRef[_Q]:
         """Who the consent applies to
 
         ``patient`` (reference): ``Consent.patient``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return ConsentPatientRef(self, 'patient')
 
     @property
     def period(self) -> DateParam[_Q]:
@@ -241,14 +277,14 @@ class ConsentParams(Params[_Q]):
         return TokenParam(self, 'security-label')
 
     @property
-    def source_reference(self) -> Ref4_739d425b[_Q]:
+    def source_reference(self) -> ConsentSourceReferenceRef[_Q]:
         """Search by reference to a Consent, DocumentReference, Contract  or QuestionnaireResponse
 
         ``source-reference`` (reference): ``Consent.source``
 
         Targets: Consent, Contract, DocumentReference, QuestionnaireResponse
         """
-        return Ref4_739d425b(self, 'source-reference')
+        return ConsentSourceReferenceRef(self, 'source-reference')
 
     @property
     def status(self) -> TokenParam[_Q]:

@@ -15,8 +15,8 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
-from ._refs.ref5_ed201369 import Ref5_ed201369
+from ._refs.refanyresource import RefAnyResource
+from ._refs.refbasicauthortargets import RefBasicAuthorTargets
 from ._refs.reflocation import RefLocation
 from ._refs.reforganization import RefOrganization
 from ._refs.refpatient import RefPatient
@@ -45,6 +45,36 @@ ContractRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefiniti
 
 ContractHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'source-reference', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a Contract: the links of ``has``."""
+
+
+class ContractAuthorityRef(RefOrganization[_Q]):
+    """``authority`` of Contract: a reference to Organization."""
+
+    __slots__ = ()
+
+
+class ContractDomainRef(RefLocation[_Q]):
+    """``domain`` of Contract: a reference to Location."""
+
+    __slots__ = ()
+
+
+class ContractPatientRef(RefPatient[_Q]):
+    """``patient`` of Contract: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class ContractSignerRef(RefBasicAuthorTargets[_Q]):
+    """``signer`` of Contract: a reference to Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class ContractSubjectRef(RefAnyResource[_Q]):
+    """``subject`` of Contract: a reference to any of 145 types."""
+
+    __slots__ = ()
 
 
 class ContractParams(Params[_Q]):
@@ -126,24 +156,24 @@ class ContractParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def authority(self) -> RefOrganization[_Q]:
+    def authority(self) -> ContractAuthorityRef[_Q]:
         """The authority of the contract
 
         ``authority`` (reference): ``Contract.authority``
 
         Targets: Organization
         """
-        return RefOrganization(self, 'authority')
+        return ContractAuthorityRef(self, 'authority')
 
     @property
-    def domain(self) -> RefLocation[_Q]:
+    def domain(self) -> ContractDomainRef[_Q]:
         """The domain of the contract
 
         ``domain`` (reference): ``Contract.domain``
 
         Targets: Location
         """
-        return RefLocation(self, 'domain')
+        return ContractDomainRef(self, 'domain')
 
     @property
     def identifier(self) -> IdentifierParam[_Q]:
@@ -170,24 +200,24 @@ class ContractParams(Params[_Q]):
         return DateParam(self, 'issued')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> ContractPatientRef[_Q]:
         """The identity of the subject of the contract (if a patient)
 
         ``patient`` (reference): ``Contract.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return ContractPatientRef(self, 'patient')
 
     @property
-    def signer(self) -> Ref5_ed201369[_Q]:
+    def signer(self) -> ContractSignerRef[_Q]:
         """Contract Signatory Party
 
         ``signer`` (reference): ``Contract.signer.party``
 
         Targets: Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref5_ed201369(self, 'signer')
+        return ContractSignerRef(self, 'signer')
 
     @property
     def status(self) -> TokenParam[_Q]:
@@ -198,14 +228,14 @@ class ContractParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subject(self) -> Ref145_6a9dc272[_Q]:
+    def subject(self) -> ContractSubjectRef[_Q]:
         """The identity of the subject of the contract
 
         ``subject`` (reference): ``Contract.subject``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return Ref145_6a9dc272(self, 'subject')
+        return ContractSubjectRef(self, 'subject')
 
     @property
     def url(self) -> UriParam[_Q]:

@@ -45,6 +45,36 @@ CoverageHasVia = Literal['based-on', 'composed-of', 'coverage', 'data', 'depends
 """Reference parameters (of any type) that can point at a Coverage: the links of ``has``."""
 
 
+class CoverageBeneficiaryRef(RefPatient[_Q]):
+    """``beneficiary`` of Coverage: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class CoveragePatientRef(RefPatient[_Q]):
+    """``patient`` of Coverage: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class CoveragePayorRef(RefOrganizationPatientRelatedPerson[_Q]):
+    """``payor`` of Coverage: a reference to Organization, Patient, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class CoveragePolicyHolderRef(RefOrganizationPatientRelatedPerson[_Q]):
+    """``policy-holder`` of Coverage: a reference to Organization, Patient, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class CoverageSubscriberRef(RefPatientRelatedPerson[_Q]):
+    """``subscriber`` of Coverage: a reference to Patient, RelatedPerson."""
+
+    __slots__ = ()
+
+
 class CoverageParams(Params[_Q]):
     """The search parameters of Coverage; each setter returns ``_Q`` (the query they started from)."""
 
@@ -124,14 +154,14 @@ class CoverageParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def beneficiary(self) -> RefPatient[_Q]:
+    def beneficiary(self) -> CoverageBeneficiaryRef[_Q]:
         """Covered party
 
         ``beneficiary`` (reference): ``Coverage.beneficiary``
 
         Targets: Patient
         """
-        return RefPatient(self, 'beneficiary')
+        return CoverageBeneficiaryRef(self, 'beneficiary')
 
     @property
     def class_type(self) -> TokenParam[_Q]:
@@ -166,34 +196,34 @@ class CoverageParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> CoveragePatientRef[_Q]:
         """Retrieve coverages for a patient
 
         ``patient`` (reference): ``Coverage.beneficiary``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return CoveragePatientRef(self, 'patient')
 
     @property
-    def payor(self) -> RefOrganizationPatientRelatedPerson[_Q]:
+    def payor(self) -> CoveragePayorRef[_Q]:
         """The identity of the insurer or party paying for services
 
         ``payor`` (reference): ``Coverage.payor``
 
         Targets: Organization, Patient, RelatedPerson
         """
-        return RefOrganizationPatientRelatedPerson(self, 'payor')
+        return CoveragePayorRef(self, 'payor')
 
     @property
-    def policy_holder(self) -> RefOrganizationPatientRelatedPerson[_Q]:
+    def policy_holder(self) -> CoveragePolicyHolderRef[_Q]:
         """Reference to the policyholder
 
         ``policy-holder`` (reference): ``Coverage.policyHolder``
 
         Targets: Organization, Patient, RelatedPerson
         """
-        return RefOrganizationPatientRelatedPerson(self, 'policy-holder')
+        return CoveragePolicyHolderRef(self, 'policy-holder')
 
     @property
     def status(self) -> TokenParam[_Q]:
@@ -204,14 +234,14 @@ class CoverageParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subscriber(self) -> RefPatientRelatedPerson[_Q]:
+    def subscriber(self) -> CoverageSubscriberRef[_Q]:
         """Reference to the subscriber
 
         ``subscriber`` (reference): ``Coverage.subscriber``
 
         Targets: Patient, RelatedPerson
         """
-        return RefPatientRelatedPerson(self, 'subscriber')
+        return CoverageSubscriberRef(self, 'subscriber')
 
     @property
     def type(self) -> TokenParam[_Q]:

@@ -46,6 +46,30 @@ CoverageEligibilityRequestHasVia = Literal['based-on', 'composed-of', 'data', 'd
 """Reference parameters (of any type) that can point at a CoverageEligibilityRequest: the links of ``has``."""
 
 
+class CoverageEligibilityRequestEntererRef(RefPractitionerPractitionerRole[_Q]):
+    """``enterer`` of CoverageEligibilityRequest: a reference to Practitioner, PractitionerRole."""
+
+    __slots__ = ()
+
+
+class CoverageEligibilityRequestFacilityRef(RefLocation[_Q]):
+    """``facility`` of CoverageEligibilityRequest: a reference to Location."""
+
+    __slots__ = ()
+
+
+class CoverageEligibilityRequestPatientRef(RefPatient[_Q]):
+    """``patient`` of CoverageEligibilityRequest: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class CoverageEligibilityRequestProviderRef(RefOrganizationPractitionerPractitionerRole[_Q]):
+    """``provider`` of CoverageEligibilityRequest: a reference to Organization, Practitioner, PractitionerRole."""
+
+    __slots__ = ()
+
+
 class CoverageEligibilityRequestParams(Params[_Q]):
     """The search parameters of CoverageEligibilityRequest; each setter returns ``_Q`` (the query they started from)."""
 
@@ -133,24 +157,24 @@ class CoverageEligibilityRequestParams(Params[_Q]):
         return DateParam(self, 'created')
 
     @property
-    def enterer(self) -> RefPractitionerPractitionerRole[_Q]:
+    def enterer(self) -> CoverageEligibilityRequestEntererRef[_Q]:
         """The party who is responsible for the request
 
         ``enterer`` (reference): ``CoverageEligibilityRequest.enterer``
 
         Targets: Practitioner, PractitionerRole
         """
-        return RefPractitionerPractitionerRole(self, 'enterer')
+        return CoverageEligibilityRequestEntererRef(self, 'enterer')
 
     @property
-    def facility(self) -> RefLocation[_Q]:
+    def facility(self) -> CoverageEligibilityRequestFacilityRef[_Q]:
         """Facility responsible for the goods and services
 
         ``facility`` (reference): ``CoverageEligibilityRequest.facility``
 
         Targets: Location
         """
-        return RefLocation(self, 'facility')
+        return CoverageEligibilityRequestFacilityRef(self, 'facility')
 
     @property
     def identifier(self) -> IdentifierParam[_Q]:
@@ -161,24 +185,24 @@ class CoverageEligibilityRequestParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> CoverageEligibilityRequestPatientRef[_Q]:
         """The reference to the patient
 
         ``patient`` (reference): ``CoverageEligibilityRequest.patient``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return CoverageEligibilityRequestPatientRef(self, 'patient')
 
     @property
-    def provider(self) -> RefOrganizationPractitionerPractitionerRole[_Q]:
+    def provider(self) -> CoverageEligibilityRequestProviderRef[_Q]:
         """The reference to the provider
 
         ``provider`` (reference): ``CoverageEligibilityRequest.provider``
 
         Targets: Organization, Practitioner, PractitionerRole
         """
-        return RefOrganizationPractitionerPractitionerRole(self, 'provider')
+        return CoverageEligibilityRequestProviderRef(self, 'provider')
 
     @property
     def status(self) -> TokenParam[_Q]:

@@ -46,6 +46,30 @@ CoverageEligibilityResponseHasVia = Literal['based-on', 'composed-of', 'data', '
 """Reference parameters (of any type) that can point at a CoverageEligibilityResponse: the links of ``has``."""
 
 
+class CoverageEligibilityResponseInsurerRef(RefOrganization[_Q]):
+    """``insurer`` of CoverageEligibilityResponse: a reference to Organization."""
+
+    __slots__ = ()
+
+
+class CoverageEligibilityResponsePatientRef(RefPatient[_Q]):
+    """``patient`` of CoverageEligibilityResponse: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class CoverageEligibilityResponseRequestRef(RefCoverageEligibilityRequest[_Q]):
+    """``request`` of CoverageEligibilityResponse: a reference to CoverageEligibilityRequest."""
+
+    __slots__ = ()
+
+
+class CoverageEligibilityResponseRequestorRef(RefOrganizationPractitionerPractitionerRole[_Q]):
+    """``requestor`` of CoverageEligibilityResponse: a reference to Organization, Practitioner, PractitionerRole."""
+
+    __slots__ = ()
+
+
 class CoverageEligibilityResponseParams(Params[_Q]):
     """The search parameters of CoverageEligibilityResponse; each setter returns ``_Q`` (the query they started from)."""
 
@@ -149,14 +173,14 @@ class CoverageEligibilityResponseParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def insurer(self) -> RefOrganization[_Q]:
+    def insurer(self) -> CoverageEligibilityResponseInsurerRef[_Q]:
         """The organization which generated this resource
 
         ``insurer`` (reference): ``CoverageEligibilityResponse.insurer``
 
         Targets: Organization
         """
-        return RefOrganization(self, 'insurer')
+        return CoverageEligibilityResponseInsurerRef(self, 'insurer')
 
     @property
     def outcome(self) -> TokenParam[_Q]:
@@ -167,34 +191,34 @@ class CoverageEligibilityResponseParams(Params[_Q]):
         return TokenParam(self, 'outcome')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> CoverageEligibilityResponsePatientRef[_Q]:
         """The reference to the patient
 
         ``patient`` (reference): ``CoverageEligibilityResponse.patient``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return CoverageEligibilityResponsePatientRef(self, 'patient')
 
     @property
-    def request(self) -> RefCoverageEligibilityRequest[_Q]:
+    def request(self) -> CoverageEligibilityResponseRequestRef[_Q]:
         """The EligibilityRequest reference
 
         ``request`` (reference): ``CoverageEligibilityResponse.request``
 
         Targets: CoverageEligibilityRequest
         """
-        return RefCoverageEligibilityRequest(self, 'request')
+        return CoverageEligibilityResponseRequestRef(self, 'request')
 
     @property
-    def requestor(self) -> RefOrganizationPractitionerPractitionerRole[_Q]:
+    def requestor(self) -> CoverageEligibilityResponseRequestorRef[_Q]:
         """The EligibilityRequest provider
 
         ``requestor`` (reference): ``CoverageEligibilityResponse.requestor``
 
         Targets: Organization, Practitioner, PractitionerRole
         """
-        return RefOrganizationPractitionerPractitionerRole(self, 'requestor')
+        return CoverageEligibilityResponseRequestorRef(self, 'requestor')
 
     @property
     def status(self) -> TokenParam[_Q]:

@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
+from ._refs.refanyresource import RefAnyResource
 from ._refs.refdevicepractitionerpractitionerrole import RefDevicePractitionerPractitionerRole
 from ._refs.refpatient import RefPatient
 
@@ -43,6 +43,24 @@ DetectedIssueRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDef
 
 DetectedIssueHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a DetectedIssue: the links of ``has``."""
+
+
+class DetectedIssueAuthorRef(RefDevicePractitionerPractitionerRole[_Q]):
+    """``author`` of DetectedIssue: a reference to Device, Practitioner, PractitionerRole."""
+
+    __slots__ = ()
+
+
+class DetectedIssueImplicatedRef(RefAnyResource[_Q]):
+    """``implicated`` of DetectedIssue: a reference to any of 145 types."""
+
+    __slots__ = ()
+
+
+class DetectedIssuePatientRef(RefPatient[_Q]):
+    """``patient`` of DetectedIssue: a reference to Patient."""
+
+    __slots__ = ()
 
 
 class DetectedIssueParams(Params[_Q]):
@@ -124,14 +142,14 @@ class DetectedIssueParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def author(self) -> RefDevicePractitionerPractitionerRole[_Q]:
+    def author(self) -> DetectedIssueAuthorRef[_Q]:
         """The provider or device that identified the issue
 
         ``author`` (reference): ``DetectedIssue.author``
 
         Targets: Device, Practitioner, PractitionerRole
         """
-        return RefDevicePractitionerPractitionerRole(self, 'author')
+        return DetectedIssueAuthorRef(self, 'author')
 
     @property
     def code(self) -> TokenParam[_Q]:
@@ -158,24 +176,24 @@ class DetectedIssueParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def implicated(self) -> Ref145_6a9dc272[_Q]:
+    def implicated(self) -> DetectedIssueImplicatedRef[_Q]:
         """Problem resource
 
         ``implicated`` (reference): ``DetectedIssue.implicated``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return Ref145_6a9dc272(self, 'implicated')
+        return DetectedIssueImplicatedRef(self, 'implicated')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> DetectedIssuePatientRef[_Q]:
         """Associated patient
 
         ``patient`` (reference): ``DetectedIssue.patient``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return DetectedIssuePatientRef(self, 'patient')
 
 
 class DetectedIssueQuery(Query["DetectedIssue", _E], DetectedIssueParams["DetectedIssueQuery[_E]"]):

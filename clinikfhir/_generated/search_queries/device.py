@@ -45,6 +45,24 @@ DeviceHasVia = Literal['actor', 'agent', 'author', 'based-on', 'composed-of', 'd
 """Reference parameters (of any type) that can point at a Device: the links of ``has``."""
 
 
+class DeviceLocationRef(RefLocation[_Q]):
+    """``location`` of Device: a reference to Location."""
+
+    __slots__ = ()
+
+
+class DeviceOrganizationRef(RefOrganization[_Q]):
+    """``organization`` of Device: a reference to Organization."""
+
+    __slots__ = ()
+
+
+class DevicePatientRef(RefPatient[_Q]):
+    """``patient`` of Device: a reference to Patient."""
+
+    __slots__ = ()
+
+
 class DeviceParams(Params[_Q]):
     """The search parameters of Device; each setter returns ``_Q`` (the query they started from)."""
 
@@ -140,14 +158,14 @@ class DeviceParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def location(self) -> RefLocation[_Q]:
+    def location(self) -> DeviceLocationRef[_Q]:
         """A location, where the resource is found
 
         ``location`` (reference): ``Device.location``
 
         Targets: Location
         """
-        return RefLocation(self, 'location')
+        return DeviceLocationRef(self, 'location')
 
     @property
     def manufacturer(self) -> StringParam[_Q]:
@@ -166,24 +184,24 @@ class DeviceParams(Params[_Q]):
         return StringParam(self, 'model')
 
     @property
-    def organization(self) -> RefOrganization[_Q]:
+    def organization(self) -> DeviceOrganizationRef[_Q]:
         """The organization responsible for the device
 
         ``organization`` (reference): ``Device.owner``
 
         Targets: Organization
         """
-        return RefOrganization(self, 'organization')
+        return DeviceOrganizationRef(self, 'organization')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> DevicePatientRef[_Q]:
         """Patient information, if the resource is affixed to a person
 
         ``patient`` (reference): ``Device.patient``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return DevicePatientRef(self, 'patient')
 
     @property
     def status(self) -> TokenParam[_Q]:

@@ -43,6 +43,12 @@ DeviceDefinitionHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on'
 """Reference parameters (of any type) that can point at a DeviceDefinition: the links of ``has``."""
 
 
+class DeviceDefinitionParentRef(RefDeviceDefinition[_Q]):
+    """``parent`` of DeviceDefinition: a reference to DeviceDefinition."""
+
+    __slots__ = ()
+
+
 class DeviceDefinitionParams(Params[_Q]):
     """The search parameters of DeviceDefinition; each setter returns ``_Q`` (the query they started from)."""
 
@@ -130,14 +136,14 @@ class DeviceDefinitionParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def parent(self) -> RefDeviceDefinition[_Q]:
+    def parent(self) -> DeviceDefinitionParentRef[_Q]:
         """The parent DeviceDefinition resource
 
         ``parent`` (reference): ``DeviceDefinition.parentDevice``
 
         Targets: DeviceDefinition
         """
-        return RefDeviceDefinition(self, 'parent')
+        return DeviceDefinitionParentRef(self, 'parent')
 
     @property
     def type(self) -> TokenParam[_Q]:

@@ -43,6 +43,18 @@ DeviceMetricHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'd
 """Reference parameters (of any type) that can point at a DeviceMetric: the links of ``has``."""
 
 
+class DeviceMetricParentRef(RefDevice[_Q]):
+    """``parent`` of DeviceMetric: a reference to Device."""
+
+    __slots__ = ()
+
+
+class DeviceMetricSourceRef(RefDevice[_Q]):
+    """``source`` of DeviceMetric: a reference to Device."""
+
+    __slots__ = ()
+
+
 class DeviceMetricParams(Params[_Q]):
     """The search parameters of DeviceMetric; each setter returns ``_Q`` (the query they started from)."""
 
@@ -138,24 +150,24 @@ class DeviceMetricParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def parent(self) -> RefDevice[_Q]:
+    def parent(self) -> DeviceMetricParentRef[_Q]:
         """The parent DeviceMetric resource
 
         ``parent`` (reference): ``DeviceMetric.parent``
 
         Targets: Device
         """
-        return RefDevice(self, 'parent')
+        return DeviceMetricParentRef(self, 'parent')
 
     @property
-    def source(self) -> RefDevice[_Q]:
+    def source(self) -> DeviceMetricSourceRef[_Q]:
         """The device resource
 
         ``source`` (reference): ``DeviceMetric.source``
 
         Targets: Device
         """
-        return RefDevice(self, 'source')
+        return DeviceMetricSourceRef(self, 'source')
 
     @property
     def type(self) -> TokenParam[_Q]:

@@ -15,13 +15,13 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
-from ._refs.ref4_e0dfa52f import Ref4_e0dfa52f
-from ._refs.ref4_f49cc3f4 import Ref4_f49cc3f4
-from ._refs.ref8_6297338b import Ref8_6297338b
 from ._refs.refactivitydefinitionplandefinition import RefActivityDefinitionPlanDefinition
+from ._refs.refanyresource import RefAnyResource
+from ._refs.refcareplanperformertargets import RefCarePlanPerformerTargets
 from ._refs.refclaimresponsecoverage import RefClaimResponseCoverage
 from ._refs.refdevice import RefDevice
+from ._refs.refdevicegrouplocationpatient import RefDeviceGroupLocationPatient
+from ._refs.refdeviceorganizationpractitionerpractitionerrole import RefDeviceOrganizationPractitionerPractitionerRole
 from ._refs.refencounter import RefEncounter
 from ._refs.refpatient import RefPatient
 
@@ -49,6 +49,66 @@ DeviceRequestRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDef
 
 DeviceRequestHasVia = Literal['activity-reference', 'based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a DeviceRequest: the links of ``has``."""
+
+
+class DeviceRequestBasedOnRef(RefAnyResource[_Q]):
+    """``based-on`` of DeviceRequest: a reference to any of 145 types."""
+
+    __slots__ = ()
+
+
+class DeviceRequestDeviceRef(RefDevice[_Q]):
+    """``device`` of DeviceRequest: a reference to Device."""
+
+    __slots__ = ()
+
+
+class DeviceRequestEncounterRef(RefEncounter[_Q]):
+    """``encounter`` of DeviceRequest: a reference to Encounter."""
+
+    __slots__ = ()
+
+
+class DeviceRequestInstantiatesCanonicalRef(RefActivityDefinitionPlanDefinition[_Q]):
+    """``instantiates-canonical`` of DeviceRequest: a reference to ActivityDefinition, PlanDefinition."""
+
+    __slots__ = ()
+
+
+class DeviceRequestInsuranceRef(RefClaimResponseCoverage[_Q]):
+    """``insurance`` of DeviceRequest: a reference to ClaimResponse, Coverage."""
+
+    __slots__ = ()
+
+
+class DeviceRequestPatientRef(RefPatient[_Q]):
+    """``patient`` of DeviceRequest: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class DeviceRequestPerformerRef(RefCarePlanPerformerTargets[_Q]):
+    """``performer`` of DeviceRequest: a reference to any of 8 types."""
+
+    __slots__ = ()
+
+
+class DeviceRequestPriorRequestRef(RefAnyResource[_Q]):
+    """``prior-request`` of DeviceRequest: a reference to any of 145 types."""
+
+    __slots__ = ()
+
+
+class DeviceRequestRequesterRef(RefDeviceOrganizationPractitionerPractitionerRole[_Q]):
+    """``requester`` of DeviceRequest: a reference to Device, Organization, Practitioner, PractitionerRole."""
+
+    __slots__ = ()
+
+
+class DeviceRequestSubjectRef(RefDeviceGroupLocationPatient[_Q]):
+    """``subject`` of DeviceRequest: a reference to Device, Group, Location, Patient."""
+
+    __slots__ = ()
 
 
 class DeviceRequestParams(Params[_Q]):
@@ -138,14 +198,14 @@ class DeviceRequestParams(Params[_Q]):
         return DateParam(self, 'authored-on')
 
     @property
-    def based_on(self) -> Ref145_6a9dc272[_Q]:
+    def based_on(self) -> DeviceRequestBasedOnRef[_Q]:
         """Plan/proposal/order fulfilled by this request
 
         ``based-on`` (reference): ``DeviceRequest.basedOn``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return Ref145_6a9dc272(self, 'based-on')
+        return DeviceRequestBasedOnRef(self, 'based-on')
 
     @property
     def code(self) -> TokenParam[_Q]:
@@ -156,24 +216,24 @@ class DeviceRequestParams(Params[_Q]):
         return TokenParam(self, 'code')
 
     @property
-    def device(self) -> RefDevice[_Q]:
+    def device(self) -> DeviceRequestDeviceRef[_Q]:
         """Reference to resource that is being requested/ordered
 
         ``device`` (reference): ``(DeviceRequest.code as Reference)``
 
         Targets: Device
         """
-        return RefDevice(self, 'device')
+        return DeviceRequestDeviceRef(self, 'device')
 
     @property
-    def encounter(self) -> RefEncounter[_Q]:
+    def encounter(self) -> DeviceRequestEncounterRef[_Q]:
         """Encounter during which request was created
 
         ``encounter`` (reference): ``DeviceRequest.encounter``
 
         Targets: Encounter
         """
-        return RefEncounter(self, 'encounter')
+        return DeviceRequestEncounterRef(self, 'encounter')
 
     @property
     def event_date(self) -> DateParam[_Q]:
@@ -200,14 +260,14 @@ class DeviceRequestParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def instantiates_canonical(self) -> RefActivityDefinitionPlanDefinition[_Q]:
+    def instantiates_canonical(self) -> DeviceRequestInstantiatesCanonicalRef[_Q]:
         """Instantiates FHIR protocol or definition
 
         ``instantiates-canonical`` (reference): ``DeviceRequest.instantiatesCanonical``
 
         Targets: ActivityDefinition, PlanDefinition
         """
-        return RefActivityDefinitionPlanDefinition(self, 'instantiates-canonical')
+        return DeviceRequestInstantiatesCanonicalRef(self, 'instantiates-canonical')
 
     @property
     def instantiates_uri(self) -> UriParam[_Q]:
@@ -218,14 +278,14 @@ class DeviceRequestParams(Params[_Q]):
         return UriParam(self, 'instantiates-uri')
 
     @property
-    def insurance(self) -> RefClaimResponseCoverage[_Q]:
+    def insurance(self) -> DeviceRequestInsuranceRef[_Q]:
         """Associated insurance coverage
 
         ``insurance`` (reference): ``DeviceRequest.insurance``
 
         Targets: ClaimResponse, Coverage
         """
-        return RefClaimResponseCoverage(self, 'insurance')
+        return DeviceRequestInsuranceRef(self, 'insurance')
 
     @property
     def intent(self) -> TokenParam[_Q]:
@@ -236,44 +296,44 @@ class DeviceRequestParams(Params[_Q]):
         return TokenParam(self, 'intent')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> DeviceRequestPatientRef[_Q]:
         """Individual the service is ordered for
 
         ``patient`` (reference): ``DeviceRequest.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return DeviceRequestPatientRef(self, 'patient')
 
     @property
-    def performer(self) -> Ref8_6297338b[_Q]:
+    def performer(self) -> DeviceRequestPerformerRef[_Q]:
         """Desired performer for service
 
         ``performer`` (reference): ``DeviceRequest.performer``
 
         Targets: CareTeam, Device, HealthcareService, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref8_6297338b(self, 'performer')
+        return DeviceRequestPerformerRef(self, 'performer')
 
     @property
-    def prior_request(self) -> Ref145_6a9dc272[_Q]:
+    def prior_request(self) -> DeviceRequestPriorRequestRef[_Q]:
         """Request takes the place of referenced completed or terminated requests
 
         ``prior-request`` (reference): ``DeviceRequest.priorRequest``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return Ref145_6a9dc272(self, 'prior-request')
+        return DeviceRequestPriorRequestRef(self, 'prior-request')
 
     @property
-    def requester(self) -> Ref4_e0dfa52f[_Q]:
+    def requester(self) -> DeviceRequestRequesterRef[_Q]:
         """Who/what is requesting service
 
         ``requester`` (reference): ``DeviceRequest.requester``
 
         Targets: Device, Organization, Practitioner, PractitionerRole
         """
-        return Ref4_e0dfa52f(self, 'requester')
+        return DeviceRequestRequesterRef(self, 'requester')
 
     @property
     def status(self) -> TokenParam[_Q]:
@@ -284,14 +344,14 @@ class DeviceRequestParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subject(self) -> Ref4_f49cc3f4[_Q]:
+    def subject(self) -> DeviceRequestSubjectRef[_Q]:
         """Individual the service is ordered for
 
         ``subject`` (reference): ``DeviceRequest.subject``
 
         Targets: Device, Group, Location, Patient
         """
-        return Ref4_f49cc3f4(self, 'subject')
+        return DeviceRequestSubjectRef(self, 'subject')
 
 
 class DeviceRequestQuery(Query["DeviceRequest", _E], DeviceRequestParams["DeviceRequestQuery[_E]"]):

@@ -44,6 +44,24 @@ DeviceUseStatementHasVia = Literal['based-on', 'composed-of', 'data', 'depends-o
 """Reference parameters (of any type) that can point at a DeviceUseStatement: the links of ``has``."""
 
 
+class DeviceUseStatementDeviceRef(RefDevice[_Q]):
+    """``device`` of DeviceUseStatement: a reference to Device."""
+
+    __slots__ = ()
+
+
+class DeviceUseStatementPatientRef(RefGroupPatient[_Q]):
+    """``patient`` of DeviceUseStatement: a reference to Group, Patient."""
+
+    __slots__ = ()
+
+
+class DeviceUseStatementSubjectRef(RefGroupPatient[_Q]):
+    """``subject`` of DeviceUseStatement: a reference to Group, Patient."""
+
+    __slots__ = ()
+
+
 class DeviceUseStatementParams(Params[_Q]):
     """The search parameters of DeviceUseStatement; each setter returns ``_Q`` (the query they started from)."""
 
@@ -123,14 +141,14 @@ class DeviceUseStatementParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def device(self) -> RefDevice[_Q]:
+    def device(self) -> DeviceUseStatementDeviceRef[_Q]:
         """Search by device
 
         ``device`` (reference): ``DeviceUseStatement.device``
 
         Targets: Device
         """
-        return RefDevice(self, 'device')
+        return DeviceUseStatementDeviceRef(self, 'device')
 
     @property
     def identifier(self) -> IdentifierParam[_Q]:
@@ -141,24 +159,24 @@ class DeviceUseStatementParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def patient(self) -> RefGroupPatient[_Q]:
+    def patient(self) -> DeviceUseStatementPatientRef[_Q]:
         """Search by subject - a patient
 
         ``patient`` (reference): ``DeviceUseStatement.subject``
 
         Targets: Group, Patient
         """
-        return RefGroupPatient(self, 'patient')
+        return DeviceUseStatementPatientRef(self, 'patient')
 
     @property
-    def subject(self) -> RefGroupPatient[_Q]:
+    def subject(self) -> DeviceUseStatementSubjectRef[_Q]:
         """Search by subject
 
         ``subject`` (reference): ``DeviceUseStatement.subject``
 
         Targets: Group, Patient
         """
-        return RefGroupPatient(self, 'subject')
+        return DeviceUseStatementSubjectRef(self, 'subject')
 
 
 class DeviceUseStatementQuery(Query["DeviceUseStatement", _E], DeviceUseStatementParams["DeviceUseStatementQuery[_E]"]):

@@ -15,9 +15,9 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref4_8f336470 import Ref4_8f336470
-from ._refs.ref4_f49cc3f4 import Ref4_f49cc3f4
-from ._refs.ref5_a0a7ab54 import Ref5_a0a7ab54
+from ._refs.refcareteamorganizationpractitionerpractitionerrole import RefCareTeamOrganizationPractitionerPractitionerRole
+from ._refs.refdevicegrouplocationpatient import RefDeviceGroupLocationPatient
+from ._refs.refdiagnosticreportbasedontargets import RefDiagnosticReportBasedOnTargets
 from ._refs.refencounter import RefEncounter
 from ._refs.refmedia import RefMedia
 from ._refs.refobservation import RefObservation
@@ -48,6 +48,60 @@ DiagnosticReportRevInclude = Literal['ActivityDefinition:composed-of', 'Activity
 
 DiagnosticReportHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'investigation', 'item', 'part-of', 'predecessor', 'prior-request', 'reason-reference', 'related', 'related-ref', 'request', 'resource', 'response', 'service', 'source', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a DiagnosticReport: the links of ``has``."""
+
+
+class DiagnosticReportBasedOnRef(RefDiagnosticReportBasedOnTargets[_Q]):
+    """``based-on`` of DiagnosticReport: a reference to CarePlan, ImmunizationRecommendation, MedicationRequest, NutritionOrder, ServiceRequest."""
+
+    __slots__ = ()
+
+
+class DiagnosticReportEncounterRef(RefEncounter[_Q]):
+    """``encounter`` of DiagnosticReport: a reference to Encounter."""
+
+    __slots__ = ()
+
+
+class DiagnosticReportMediaRef(RefMedia[_Q]):
+    """``media`` of DiagnosticReport: a reference to Media."""
+
+    __slots__ = ()
+
+
+class DiagnosticReportPatientRef(RefPatient[_Q]):
+    """``patient`` of DiagnosticReport: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class DiagnosticReportPerformerRef(RefCareTeamOrganizationPractitionerPractitionerRole[_Q]):
+    """``performer`` of DiagnosticReport: a reference to CareTeam, Organization, Practitioner, PractitionerRole."""
+
+    __slots__ = ()
+
+
+class DiagnosticReportResultRef(RefObservation[_Q]):
+    """``result`` of DiagnosticReport: a reference to Observation."""
+
+    __slots__ = ()
+
+
+class DiagnosticReportResultsInterpreterRef(RefCareTeamOrganizationPractitionerPractitionerRole[_Q]):
+    """``results-interpreter`` of DiagnosticReport: a reference to CareTeam, Organization, Practitioner, PractitionerRole."""
+
+    __slots__ = ()
+
+
+class DiagnosticReportSpecimenRef(RefSpecimen[_Q]):
+    """``specimen`` of DiagnosticReport: a reference to Specimen."""
+
+    __slots__ = ()
+
+
+class DiagnosticReportSubjectRef(RefDeviceGroupLocationPatient[_Q]):
+    """``subject`` of DiagnosticReport: a reference to Device, Group, Location, Patient."""
+
+    __slots__ = ()
 
 
 class DiagnosticReportParams(Params[_Q]):
@@ -129,14 +183,14 @@ class DiagnosticReportParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def based_on(self) -> Ref5_a0a7ab54[_Q]:
+    def based_on(self) -> DiagnosticReportBasedOnRef[_Q]:
         """Reference to the service request.
 
         ``based-on`` (reference): ``DiagnosticReport.basedOn``
 
         Targets: CarePlan, ImmunizationRecommendation, MedicationRequest, NutritionOrder, ServiceRequest
         """
-        return Ref5_a0a7ab54(self, 'based-on')
+        return DiagnosticReportBasedOnRef(self, 'based-on')
 
     @property
     def category(self) -> TokenParam[_Q]:
@@ -171,14 +225,14 @@ class DiagnosticReportParams(Params[_Q]):
         return DateParam(self, 'date')
 
     @property
-    def encounter(self) -> RefEncounter[_Q]:
+    def encounter(self) -> DiagnosticReportEncounterRef[_Q]:
         """The Encounter when the order was made
 
         ``encounter`` (reference): ``DiagnosticReport.encounter``
 
         Targets: Encounter
         """
-        return RefEncounter(self, 'encounter')
+        return DiagnosticReportEncounterRef(self, 'encounter')
 
     @property
     def identifier(self) -> IdentifierParam[_Q]:
@@ -197,64 +251,64 @@ class DiagnosticReportParams(Params[_Q]):
         return DateParam(self, 'issued')
 
     @property
-    def media(self) -> RefMedia[_Q]:
+    def media(self) -> DiagnosticReportMediaRef[_Q]:
         """A reference to the image source.
 
         ``media`` (reference): ``DiagnosticReport.media.link``
 
         Targets: Media
         """
-        return RefMedia(self, 'media')
+        return DiagnosticReportMediaRef(self, 'media')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> DiagnosticReportPatientRef[_Q]:
         """The subject of the report if a patient
 
         ``patient`` (reference): ``DiagnosticReport.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return DiagnosticReportPatientRef(self, 'patient')
 
     @property
-    def performer(self) -> Ref4_8f336470[_Q]:
+    def performer(self) -> DiagnosticReportPerformerRef[_Q]:
         """Who is responsible for the report
 
         ``performer`` (reference): ``DiagnosticReport.performer``
 
         Targets: CareTeam, Organization, Practitioner, PractitionerRole
         """
-        return Ref4_8f336470(self, 'performer')
+        return DiagnosticReportPerformerRef(self, 'performer')
 
     @property
-    def result(self) -> RefObservation[_Q]:
+    def result(self) -> DiagnosticReportResultRef[_Q]:
         """Link to an atomic result (observation resource)
 
         ``result`` (reference): ``DiagnosticReport.result``
 
         Targets: Observation
         """
-        return RefObservation(self, 'result')
+        return DiagnosticReportResultRef(self, 'result')
 
     @property
-    def results_interpreter(self) -> Ref4_8f336470[_Q]:
+    def results_interpreter(self) -> DiagnosticReportResultsInterpreterRef[_Q]:
         """Who was the source of the report
 
         ``results-interpreter`` (reference): ``DiagnosticReport.resultsInterpreter``
 
         Targets: CareTeam, Organization, Practitioner, PractitionerRole
         """
-        return Ref4_8f336470(self, 'results-interpreter')
+        return DiagnosticReportResultsInterpreterRef(self, 'results-interpreter')
 
     @property
-    def specimen(self) -> RefSpecimen[_Q]:
+    def specimen(self) -> DiagnosticReportSpecimenRef[_Q]:
         """The specimen details
 
         ``specimen`` (reference): ``DiagnosticReport.specimen``
 
         Targets: Specimen
         """
-        return RefSpecimen(self, 'specimen')
+        return DiagnosticReportSpecimenRef(self, 'specimen')
 
     @property
     def status(self) -> TokenParam[_Q]:
@@ -265,14 +319,14 @@ class DiagnosticReportParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subject(self) -> Ref4_f49cc3f4[_Q]:
+    def subject(self) -> DiagnosticReportSubjectRef[_Q]:
         """The subject of the report
 
         ``subject`` (reference): ``DiagnosticReport.subject``
 
         Targets: Device, Group, Location, Patient
         """
-        return Ref4_f49cc3f4(self, 'subject')
+        return DiagnosticReportSubjectRef(self, 'subject')
 
 
 class DiagnosticReportQuery(Query["DiagnosticReport", _E], DiagnosticReportParams["DiagnosticReportQuery[_E]"]):

@@ -15,10 +15,10 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
-from ._refs.ref4_bff30ac0 import Ref4_bff30ac0
-from ._refs.ref5_ed201369 import Ref5_ed201369
-from ._refs.ref6_6b1a412b import Ref6_6b1a412b
+from ._refs.refanyresource import RefAnyResource
+from ._refs.refauditeventagenttargets import RefAuditEventAgentTargets
+from ._refs.refbasicauthortargets import RefBasicAuthorTargets
+from ._refs.refdevicegrouppatientpractitioner import RefDeviceGroupPatientPractitioner
 from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
@@ -45,6 +45,42 @@ DocumentManifestRevInclude = Literal['ActivityDefinition:composed-of', 'Activity
 
 DocumentManifestHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a DocumentManifest: the links of ``has``."""
+
+
+class DocumentManifestAuthorRef(RefAuditEventAgentTargets[_Q]):
+    """``author`` of DocumentManifest: a reference to Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class DocumentManifestItemRef(RefAnyResource[_Q]):
+    """``item`` of DocumentManifest: a reference to any of 145 types."""
+
+    __slots__ = ()
+
+
+class DocumentManifestPatientRef(RefPatient[_Q]):
+    """``patient`` of DocumentManifest: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class DocumentManifestRecipientRef(RefBasicAuthorTargets[_Q]):
+    """``recipient`` of DocumentManifest: a reference to Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class DocumentManifestRelatedRefRef(RefAnyResource[_Q]):
+    """``related-ref`` of DocumentManifest: a reference to any of 145 types."""
+
+    __slots__ = ()
+
+
+class DocumentManifestSubjectRef(RefDeviceGroupPatientPractitioner[_Q]):
+    """``subject`` of DocumentManifest: a reference to Device, Group, Patient, Practitioner."""
+
+    __slots__ = ()
 
 
 class DocumentManifestParams(Params[_Q]):
@@ -126,14 +162,14 @@ class DocumentManifestParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def author(self) -> Ref6_6b1a412b[_Q]:
+    def author(self) -> DocumentManifestAuthorRef[_Q]:
         """Who and/or what authored the DocumentManifest
 
         ``author`` (reference): ``DocumentManifest.author``
 
         Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref6_6b1a412b(self, 'author')
+        return DocumentManifestAuthorRef(self, 'author')
 
     @property
     def created(self) -> DateParam[_Q]:
@@ -160,34 +196,34 @@ class DocumentManifestParams(Params[_Q]):
         return TokenParam(self, 'identifier')
 
     @property
-    def item(self) -> Ref145_6a9dc272[_Q]:
+    def item(self) -> DocumentManifestItemRef[_Q]:
         """Items in manifest
 
         ``item`` (reference): ``DocumentManifest.content``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return Ref145_6a9dc272(self, 'item')
+        return DocumentManifestItemRef(self, 'item')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> DocumentManifestPatientRef[_Q]:
         """The subject of the set of documents
 
         ``patient`` (reference): ``DocumentManifest.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return DocumentManifestPatientRef(self, 'patient')
 
     @property
-    def recipient(self) -> Ref5_ed201369[_Q]:
+    def recipient(self) -> DocumentManifestRecipientRef[_Q]:
         """Intended to get notified about this set of documents
 
         ``recipient`` (reference): ``DocumentManifest.recipient``
 
         Targets: Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref5_ed201369(self, 'recipient')
+        return DocumentManifestRecipientRef(self, 'recipient')
 
     @property
     def related_id(self) -> IdentifierParam[_Q]:
@@ -198,14 +234,14 @@ class DocumentManifestParams(Params[_Q]):
         return IdentifierParam(self, 'related-id')
 
     @property
-    def related_ref(self) -> Ref145_6a9dc272[_Q]:
+    def related_ref(self) -> DocumentManifestRelatedRefRef[_Q]:
         """Related Resource
 
         ``related-ref`` (reference): ``DocumentManifest.related.ref``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return Ref145_6a9dc272(self, 'related-ref')
+        return DocumentManifestRelatedRefRef(self, 'related-ref')
 
     @property
     def source(self) -> UriParam[_Q]:
@@ -224,14 +260,14 @@ class DocumentManifestParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subject(self) -> Ref4_bff30ac0[_Q]:
+    def subject(self) -> DocumentManifestSubjectRef[_Q]:
         """The subject of the set of documents
 
         ``subject`` (reference): ``DocumentManifest.subject``
 
         Targets: Device, Group, Patient, Practitioner
         """
-        return Ref4_bff30ac0(self, 'subject')
+        return DocumentManifestSubjectRef(self, 'subject')
 
     @property
     def type(self) -> TokenParam[_Q]:

@@ -15,9 +15,9 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, Composite2, DateParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
-from ._refs.ref4_bff30ac0 import Ref4_bff30ac0
-from ._refs.ref6_6b1a412b import Ref6_6b1a412b
+from ._refs.refanyresource import RefAnyResource
+from ._refs.refauditeventagenttargets import RefAuditEventAgentTargets
+from ._refs.refdevicegrouppatientpractitioner import RefDeviceGroupPatientPractitioner
 from ._refs.refdocumentreference import RefDocumentReference
 from ._refs.refencounterepisodeofcare import RefEncounterEpisodeOfCare
 from ._refs.reforganization import RefOrganization
@@ -49,6 +49,54 @@ DocumentReferenceRevInclude = Literal['ActivityDefinition:composed-of', 'Activit
 
 DocumentReferenceHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'monograph', 'part-of', 'predecessor', 'prior-request', 'reason-reference', 'related', 'related-ref', 'relatesto', 'request', 'resource', 'response', 'source', 'source-reference', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a DocumentReference: the links of ``has``."""
+
+
+class DocumentReferenceAuthenticatorRef(RefOrganizationPractitionerPractitionerRole[_Q]):
+    """``authenticator`` of DocumentReference: a reference to Organization, Practitioner, PractitionerRole."""
+
+    __slots__ = ()
+
+
+class DocumentReferenceAuthorRef(RefAuditEventAgentTargets[_Q]):
+    """``author`` of DocumentReference: a reference to Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class DocumentReferenceCustodianRef(RefOrganization[_Q]):
+    """``custodian`` of DocumentReference: a reference to Organization."""
+
+    __slots__ = ()
+
+
+class DocumentReferenceEncounterRef(RefEncounterEpisodeOfCare[_Q]):
+    """``encounter`` of DocumentReference: a reference to Encounter, EpisodeOfCare."""
+
+    __slots__ = ()
+
+
+class DocumentReferencePatientRef(RefPatient[_Q]):
+    """``patient`` of DocumentReference: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class DocumentReferenceRelatedRef(RefAnyResource[_Q]):
+    """``related`` of DocumentReference: a reference to any of 145 types."""
+
+    __slots__ = ()
+
+
+class DocumentReferenceRelatestoRef(RefDocumentReference[_Q]):
+    """``relatesto`` of DocumentReference: a reference to DocumentReference."""
+
+    __slots__ = ()
+
+
+class DocumentReferenceSubjectRef(RefDeviceGroupPatientPractitioner[_Q]):
+    """``subject`` of DocumentReference: a reference to Device, Group, Patient, Practitioner."""
+
+    __slots__ = ()
 
 
 class DocumentReferenceParams(Params[_Q]):
@@ -130,24 +178,24 @@ class DocumentReferenceParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def authenticator(self) -> RefOrganizationPractitionerPractitionerRole[_Q]:
+    def authenticator(self) -> DocumentReferenceAuthenticatorRef[_Q]:
         """Who/what authenticated the document
 
         ``authenticator`` (reference): ``DocumentReference.authenticator``
 
         Targets: Organization, Practitioner, PractitionerRole
         """
-        return RefOrganizationPractitionerPractitionerRole(self, 'authenticator')
+        return DocumentReferenceAuthenticatorRef(self, 'authenticator')
 
     @property
-    def author(self) -> Ref6_6b1a412b[_Q]:
+    def author(self) -> DocumentReferenceAuthorRef[_Q]:
         """Who and/or what authored the document
 
         ``author`` (reference): ``DocumentReference.author``
 
         Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref6_6b1a412b(self, 'author')
+        return DocumentReferenceAuthorRef(self, 'author')
 
     @property
     def category(self) -> TokenParam[_Q]:
@@ -166,14 +214,14 @@ class DocumentReferenceParams(Params[_Q]):
         return TokenParam(self, 'contenttype')
 
     @property
-    def custodian(self) -> RefOrganization[_Q]:
+    def custodian(self) -> DocumentReferenceCustodianRef[_Q]:
         """Organization which maintains the document
 
         ``custodian`` (reference): ``DocumentReference.custodian``
 
         Targets: Organization
         """
-        return RefOrganization(self, 'custodian')
+        return DocumentReferenceCustodianRef(self, 'custodian')
 
     @property
     def date(self) -> DateParam[_Q]:
@@ -192,14 +240,14 @@ class DocumentReferenceParams(Params[_Q]):
         return StringParam(self, 'description')
 
     @property
-    def encounter(self) -> RefEncounterEpisodeOfCare[_Q]:
+    def encounter(self) -> DocumentReferenceEncounterRef[_Q]:
         """Context of the document  content
 
         ``encounter`` (reference): ``DocumentReference.context.encounter``
 
         Targets: Encounter, EpisodeOfCare
         """
-        return RefEncounterEpisodeOfCare(self, 'encounter')
+        return DocumentReferenceEncounterRef(self, 'encounter')
 
     @property
     def event(self) -> TokenParam[_Q]:
@@ -250,14 +298,14 @@ class DocumentReferenceParams(Params[_Q]):
         return UriParam(self, 'location')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> DocumentReferencePatientRef[_Q]:
         """Who/what is the subject of the document
 
         ``patient`` (reference): ``DocumentReference.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return DocumentReferencePatientRef(self, 'patient')
 
     @property
     def period(self) -> DateParam[_Q]:
@@ -268,24 +316,24 @@ class DocumentReferenceParams(Params[_Q]):
         return DateParam(self, 'period')
 
     @property
-    def related(self) -> Ref145_6a9dc272[_Q]:
+    def related(self) -> DocumentReferenceRelatedRef[_Q]:
         """Related identifiers or resources
 
         ``related`` (reference): ``DocumentReference.context.related``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return Ref145_6a9dc272(self, 'related')
+        return DocumentReferenceRelatedRef(self, 'related')
 
     @property
-    def relatesto(self) -> RefDocumentReference[_Q]:
+    def relatesto(self) -> DocumentReferenceRelatestoRef[_Q]:
         """Target of the relationship
 
         ``relatesto`` (reference): ``DocumentReference.relatesTo.target``
 
         Targets: DocumentReference
         """
-        return RefDocumentReference(self, 'relatesto')
+        return DocumentReferenceRelatestoRef(self, 'relatesto')
 
     @property
     def relation(self) -> TokenParam[_Q]:
@@ -330,14 +378,14 @@ class DocumentReferenceParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subject(self) -> Ref4_bff30ac0[_Q]:
+    def subject(self) -> DocumentReferenceSubjectRef[_Q]:
         """Who/what is the subject of the document
 
         ``subject`` (reference): ``DocumentReference.subject``
 
         Targets: Device, Group, Patient, Practitioner
         """
-        return Ref4_bff30ac0(self, 'subject')
+        return DocumentReferenceSubjectRef(self, 'subject')
 
     @property
     def type(self) -> TokenParam[_Q]:

@@ -15,9 +15,9 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, QuantityParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref4_06a92817 import Ref4_06a92817
 from ._refs.refaccount import RefAccount
 from ._refs.refappointment import RefAppointment
+from ._refs.refconditionimmunizationrecommendationobservationprocedure import RefConditionImmunizationRecommendationObservationProcedure
 from ._refs.refconditionprocedure import RefConditionProcedure
 from ._refs.refencounter import RefEncounter
 from ._refs.refepisodeofcare import RefEpisodeOfCare
@@ -53,6 +53,84 @@ EncounterRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinit
 
 EncounterHasVia = Literal['based-on', 'composed-of', 'context', 'data', 'depends-on', 'derived-from', 'encounter', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a Encounter: the links of ``has``."""
+
+
+class EncounterAccountRef(RefAccount[_Q]):
+    """``account`` of Encounter: a reference to Account."""
+
+    __slots__ = ()
+
+
+class EncounterAppointmentRef(RefAppointment[_Q]):
+    """``appointment`` of Encounter: a reference to Appointment."""
+
+    __slots__ = ()
+
+
+class EncounterBasedOnRef(RefServiceRequest[_Q]):
+    """``based-on`` of Encounter: a reference to ServiceRequest."""
+
+    __slots__ = ()
+
+
+class EncounterDiagnosisRef(RefConditionProcedure[_Q]):
+    """``diagnosis`` of Encounter: a reference to Condition, Procedure."""
+
+    __slots__ = ()
+
+
+class EncounterEpisodeOfCareRef(RefEpisodeOfCare[_Q]):
+    """``episode-of-care`` of Encounter: a reference to EpisodeOfCare."""
+
+    __slots__ = ()
+
+
+class EncounterLocationRef(RefLocation[_Q]):
+    """``location`` of Encounter: a reference to Location."""
+
+    __slots__ = ()
+
+
+class EncounterPartOfRef(RefEncounter[_Q]):
+    """``part-of`` of Encounter: a reference to Encounter."""
+
+    __slots__ = ()
+
+
+class EncounterParticipantRef(RefPractitionerPractitionerRoleRelatedPerson[_Q]):
+    """``participant`` of Encounter: a reference to Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class EncounterPatientRef(RefPatient[_Q]):
+    """``patient`` of Encounter: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class EncounterPractitionerRef(RefPractitioner[_Q]):
+    """``practitioner`` of Encounter: a reference to Practitioner."""
+
+    __slots__ = ()
+
+
+class EncounterReasonReferenceRef(RefConditionImmunizationRecommendationObservationProcedure[_Q]):
+    """``reason-reference`` of Encounter: a reference to Condition, ImmunizationRecommendation, Observation, Procedure."""
+
+    __slots__ = ()
+
+
+class EncounterServiceProviderRef(RefOrganization[_Q]):
+    """``service-provider`` of Encounter: a reference to Organization."""
+
+    __slots__ = ()
+
+
+class EncounterSubjectRef(RefGroupPatient[_Q]):
+    """``subject`` of Encounter: a reference to Group, Patient."""
+
+    __slots__ = ()
 
 
 class EncounterParams(Params[_Q]):
@@ -134,34 +212,34 @@ class EncounterParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def account(self) -> RefAccount[_Q]:
+    def account(self) -> EncounterAccountRef[_Q]:
         """The set of accounts that may be used for billing for this Encounter
 
         ``account`` (reference): ``Encounter.account``
 
         Targets: Account
         """
-        return RefAccount(self, 'account')
+        return EncounterAccountRef(self, 'account')
 
     @property
-    def appointment(self) -> RefAppointment[_Q]:
+    def appointment(self) -> EncounterAppointmentRef[_Q]:
         """The appointment that scheduled this encounter
 
         ``appointment`` (reference): ``Encounter.appointment``
 
         Targets: Appointment
         """
-        return RefAppointment(self, 'appointment')
+        return EncounterAppointmentRef(self, 'appointment')
 
     @property
-    def based_on(self) -> RefServiceRequest[_Q]:
+    def based_on(self) -> EncounterBasedOnRef[_Q]:
         """The ServiceRequest that initiated this encounter
 
         ``based-on`` (reference): ``Encounter.basedOn``
 
         Targets: ServiceRequest
         """
-        return RefServiceRequest(self, 'based-on')
+        return EncounterBasedOnRef(self, 'based-on')
 
     @property
     def class_(self) -> TokenParam[_Q]:
@@ -180,24 +258,24 @@ class EncounterParams(Params[_Q]):
         return DateParam(self, 'date')
 
     @property
-    def diagnosis(self) -> RefConditionProcedure[_Q]:
+    def diagnosis(self) -> EncounterDiagnosisRef[_Q]:
         """The diagnosis or procedure relevant to the encounter
 
         ``diagnosis`` (reference): ``Encounter.diagnosis.condition``
 
         Targets: Condition, Procedure
         """
-        return RefConditionProcedure(self, 'diagnosis')
+        return EncounterDiagnosisRef(self, 'diagnosis')
 
     @property
-    def episode_of_care(self) -> RefEpisodeOfCare[_Q]:
+    def episode_of_care(self) -> EncounterEpisodeOfCareRef[_Q]:
         """Episode(s) of care that this encounter should be recorded against
 
         ``episode-of-care`` (reference): ``Encounter.episodeOfCare``
 
         Targets: EpisodeOfCare
         """
-        return RefEpisodeOfCare(self, 'episode-of-care')
+        return EncounterEpisodeOfCareRef(self, 'episode-of-care')
 
     @property
     def identifier(self) -> IdentifierParam[_Q]:
@@ -216,14 +294,14 @@ class EncounterParams(Params[_Q]):
         return QuantityParam(self, 'length')
 
     @property
-    def location(self) -> RefLocation[_Q]:
+    def location(self) -> EncounterLocationRef[_Q]:
         """Location the encounter takes place
 
         ``location`` (reference): ``Encounter.location.location``
 
         Targets: Location
         """
-        return RefLocation(self, 'location')
+        return EncounterLocationRef(self, 'location')
 
     @property
     def location_period(self) -> DateParam[_Q]:
@@ -234,24 +312,24 @@ class EncounterParams(Params[_Q]):
         return DateParam(self, 'location-period')
 
     @property
-    def part_of(self) -> RefEncounter[_Q]:
+    def part_of(self) -> EncounterPartOfRef[_Q]:
         """Another Encounter this encounter is part of
 
         ``part-of`` (reference): ``Encounter.partOf``
 
         Targets: Encounter
         """
-        return RefEncounter(self, 'part-of')
+        return EncounterPartOfRef(self, 'part-of')
 
     @property
-    def participant(self) -> RefPractitionerPractitionerRoleRelatedPerson[_Q]:
+    def participant(self) -> EncounterParticipantRef[_Q]:
         """Persons involved in the encounter other than the patient
 
         ``participant`` (reference): ``Encounter.participant.individual``
 
         Targets: Practitioner, PractitionerRole, RelatedPerson
         """
-        return RefPractitionerPractitionerRoleRelatedPerson(self, 'participant')
+        return EncounterParticipantRef(self, 'participant')
 
     @property
     def participant_type(self) -> TokenParam[_Q]:
@@ -262,24 +340,24 @@ class EncounterParams(Params[_Q]):
         return TokenParam(self, 'participant-type')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> EncounterPatientRef[_Q]:
         """The patient or group present at the encounter
 
         ``patient`` (reference): ``Encounter.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return EncounterPatientRef(self, 'patient')
 
     @property
-    def practitioner(self) -> RefPractitioner[_Q]:
+    def practitioner(self) -> EncounterPractitionerRef[_Q]:
         """Persons involved in the encounter other than the patient
 
         ``practitioner`` (reference): ``Encounter.participant.individual.where(resolve() is Practitioner)``
 
         Targets: Practitioner
         """
-        return RefPractitioner(self, 'practitioner')
+        return EncounterPractitionerRef(self, 'practitioner')
 
     @property
     def reason_code(self) -> TokenParam[_Q]:
@@ -290,24 +368,24 @@ class EncounterParams(Params[_Q]):
         return TokenParam(self, 'reason-code')
 
     @property
-    def reason_reference(self) -> Ref4_06a92817[_Q]:
+    def reason_reference(self) -> EncounterReasonReferenceRef[_Q]:
         """Reason the encounter takes place (reference)
 
         ``reason-reference`` (reference): ``Encounter.reasonReference``
 
         Targets: Condition, ImmunizationRecommendation, Observation, Procedure
         """
-        return Ref4_06a92817(self, 'reason-reference')
+        return EncounterReasonReferenceRef(self, 'reason-reference')
 
     @property
-    def service_provider(self) -> RefOrganization[_Q]:
+    def service_provider(self) -> EncounterServiceProviderRef[_Q]:
         """The organization (facility) responsible for this encounter
 
         ``service-provider`` (reference): ``Encounter.serviceProvider``
 
         Targets: Organization
         """
-        return RefOrganization(self, 'service-provider')
+        return EncounterServiceProviderRef(self, 'service-provider')
 
     @property
     def special_arrangement(self) -> TokenParam[_Q]:
@@ -326,14 +404,14 @@ class EncounterParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subject(self) -> RefGroupPatient[_Q]:
+    def subject(self) -> EncounterSubjectRef[_Q]:
         """The patient or group present at the encounter
 
         ``subject`` (reference): ``Encounter.subject``
 
         Targets: Group, Patient
         """
-        return RefGroupPatient(self, 'subject')
+        return EncounterSubjectRef(self, 'subject')
 
     @property
     def type(self) -> TokenParam[_Q]:

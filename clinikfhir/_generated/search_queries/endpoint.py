@@ -43,6 +43,12 @@ EndpointHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'deriv
 """Reference parameters (of any type) that can point at a Endpoint: the links of ``has``."""
 
 
+class EndpointOrganizationRef(RefOrganization[_Q]):
+    """``organization`` of Endpoint: a reference to Organization."""
+
+    __slots__ = ()
+
+
 class EndpointParams(Params[_Q]):
     """The search parameters of Endpoint; each setter returns ``_Q`` (the query they started from)."""
 
@@ -146,14 +152,14 @@ class EndpointParams(Params[_Q]):
         return StringParam(self, 'name')
 
     @property
-    def organization(self) -> RefOrganization[_Q]:
+    def organization(self) -> EndpointOrganizationRef[_Q]:
         """The organization that is managing the endpoint
 
         ``organization`` (reference): ``Endpoint.managingOrganization``
 
         Targets: Organization
         """
-        return RefOrganization(self, 'organization')
+        return EndpointOrganizationRef(self, 'organization')
 
     @property
     def payload_type(self) -> TokenParam[_Q]:

@@ -43,6 +43,18 @@ EnrollmentRequestHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on
 """Reference parameters (of any type) that can point at a EnrollmentRequest: the links of ``has``."""
 
 
+class EnrollmentRequestPatientRef(RefPatient[_Q]):
+    """``patient`` of EnrollmentRequest: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class EnrollmentRequestSubjectRef(RefPatient[_Q]):
+    """``subject`` of EnrollmentRequest: a reference to Patient."""
+
+    __slots__ = ()
+
+
 class EnrollmentRequestParams(Params[_Q]):
     """The search parameters of EnrollmentRequest; each setter returns ``_Q`` (the query they started from)."""
 
@@ -130,14 +142,14 @@ class EnrollmentRequestParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> EnrollmentRequestPatientRef[_Q]:
         """The party to be enrolled
 
         ``patient`` (reference): ``EnrollmentRequest.candidate``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return EnrollmentRequestPatientRef(self, 'patient')
 
     @property
     def status(self) -> TokenParam[_Q]:
@@ -148,14 +160,14 @@ class EnrollmentRequestParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subject(self) -> RefPatient[_Q]:
+    def subject(self) -> EnrollmentRequestSubjectRef[_Q]:
         """The party to be enrolled
 
         ``subject`` (reference): ``EnrollmentRequest.candidate``
 
         Targets: Patient
         """
-        return RefPatient(self, 'subject')
+        return EnrollmentRequestSubjectRef(self, 'subject')
 
 
 class EnrollmentRequestQuery(Query["EnrollmentRequest", _E], EnrollmentRequestParams["EnrollmentRequestQuery[_E]"]):

@@ -43,6 +43,12 @@ EnrollmentResponseHasVia = Literal['based-on', 'composed-of', 'data', 'depends-o
 """Reference parameters (of any type) that can point at a EnrollmentResponse: the links of ``has``."""
 
 
+class EnrollmentResponseRequestRef(RefEnrollmentRequest[_Q]):
+    """``request`` of EnrollmentResponse: a reference to EnrollmentRequest."""
+
+    __slots__ = ()
+
+
 class EnrollmentResponseParams(Params[_Q]):
     """The search parameters of EnrollmentResponse; each setter returns ``_Q`` (the query they started from)."""
 
@@ -130,14 +136,14 @@ class EnrollmentResponseParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def request(self) -> RefEnrollmentRequest[_Q]:
+    def request(self) -> EnrollmentResponseRequestRef[_Q]:
         """The reference to the claim
 
         ``request`` (reference): ``EnrollmentResponse.request``
 
         Targets: EnrollmentRequest
         """
-        return RefEnrollmentRequest(self, 'request')
+        return EnrollmentResponseRequestRef(self, 'request')
 
     @property
     def status(self) -> TokenParam[_Q]:

@@ -47,6 +47,36 @@ EpisodeOfCareHasVia = Literal['based-on', 'composed-of', 'context', 'data', 'dep
 """Reference parameters (of any type) that can point at a EpisodeOfCare: the links of ``has``."""
 
 
+class EpisodeOfCareCareManagerRef(RefPractitioner[_Q]):
+    """``care-manager`` of EpisodeOfCare: a reference to Practitioner."""
+
+    __slots__ = ()
+
+
+class EpisodeOfCareConditionRef(RefCondition[_Q]):
+    """``condition`` of EpisodeOfCare: a reference to Condition."""
+
+    __slots__ = ()
+
+
+class EpisodeOfCareIncomingReferralRef(RefServiceRequest[_Q]):
+    """``incoming-referral`` of EpisodeOfCare: a reference to ServiceRequest."""
+
+    __slots__ = ()
+
+
+class EpisodeOfCareOrganizationRef(RefOrganization[_Q]):
+    """``organization`` of EpisodeOfCare: a reference to Organization."""
+
+    __slots__ = ()
+
+
+class EpisodeOfCarePatientRef(RefPatient[_Q]):
+    """``patient`` of EpisodeOfCare: a reference to Patient."""
+
+    __slots__ = ()
+
+
 class EpisodeOfCareParams(Params[_Q]):
     """The search parameters of EpisodeOfCare; each setter returns ``_Q`` (the query they started from)."""
 
@@ -126,24 +156,24 @@ class EpisodeOfCareParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def care_manager(self) -> RefPractitioner[_Q]:
+    def care_manager(self) -> EpisodeOfCareCareManagerRef[_Q]:
         """Care manager/care coordinator for the patient
 
         ``care-manager`` (reference): ``EpisodeOfCare.careManager.where(resolve() is Practitioner)``
 
         Targets: Practitioner
         """
-        return RefPractitioner(self, 'care-manager')
+        return EpisodeOfCareCareManagerRef(self, 'care-manager')
 
     @property
-    def condition(self) -> RefCondition[_Q]:
+    def condition(self) -> EpisodeOfCareConditionRef[_Q]:
         """Conditions/problems/diagnoses this episode of care is for
 
         ``condition`` (reference): ``EpisodeOfCare.diagnosis.condition``
 
         Targets: Condition
         """
-        return RefCondition(self, 'condition')
+        return EpisodeOfCareConditionRef(self, 'condition')
 
     @property
     def date(self) -> DateParam[_Q]:
@@ -162,34 +192,34 @@ class EpisodeOfCareParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def incoming_referral(self) -> RefServiceRequest[_Q]:
+    def incoming_referral(self) -> EpisodeOfCareIncomingReferralRef[_Q]:
         """Incoming Referral Request
 
         ``incoming-referral`` (reference): ``EpisodeOfCare.referralRequest``
 
         Targets: ServiceRequest
         """
-        return RefServiceRequest(self, 'incoming-referral')
+        return EpisodeOfCareIncomingReferralRef(self, 'incoming-referral')
 
     @property
-    def organization(self) -> RefOrganization[_Q]:
+    def organization(self) -> EpisodeOfCareOrganizationRef[_Q]:
         """The organization that has assumed the specific responsibilities of this EpisodeOfCare
 
         ``organization`` (reference): ``EpisodeOfCare.managingOrganization``
 
         Targets: Organization
         """
-        return RefOrganization(self, 'organization')
+        return EpisodeOfCareOrganizationRef(self, 'organization')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> EpisodeOfCarePatientRef[_Q]:
         """The patient who is the focus of this episode of care
 
         ``patient`` (reference): ``EpisodeOfCare.patient``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return EpisodeOfCarePatientRef(self, 'patient')
 
     @property
     def status(self) -> TokenParam[_Q]:

@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref5_ed201369 import Ref5_ed201369
+from ._refs.refbasicauthortargets import RefBasicAuthorTargets
 from ._refs.refclaim import RefClaim
 from ._refs.refcoverage import RefCoverage
 from ._refs.refdevice import RefDevice
@@ -49,6 +49,84 @@ ExplanationOfBenefitRevInclude = Literal['ActivityDefinition:composed-of', 'Acti
 
 ExplanationOfBenefitHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a ExplanationOfBenefit: the links of ``has``."""
+
+
+class ExplanationOfBenefitCareTeamRef(RefOrganizationPractitionerPractitionerRole[_Q]):
+    """``care-team`` of ExplanationOfBenefit: a reference to Organization, Practitioner, PractitionerRole."""
+
+    __slots__ = ()
+
+
+class ExplanationOfBenefitClaimRef(RefClaim[_Q]):
+    """``claim`` of ExplanationOfBenefit: a reference to Claim."""
+
+    __slots__ = ()
+
+
+class ExplanationOfBenefitCoverageRef(RefCoverage[_Q]):
+    """``coverage`` of ExplanationOfBenefit: a reference to Coverage."""
+
+    __slots__ = ()
+
+
+class ExplanationOfBenefitDetailUdiRef(RefDevice[_Q]):
+    """``detail-udi`` of ExplanationOfBenefit: a reference to Device."""
+
+    __slots__ = ()
+
+
+class ExplanationOfBenefitEncounterRef(RefEncounter[_Q]):
+    """``encounter`` of ExplanationOfBenefit: a reference to Encounter."""
+
+    __slots__ = ()
+
+
+class ExplanationOfBenefitEntererRef(RefPractitionerPractitionerRole[_Q]):
+    """``enterer`` of ExplanationOfBenefit: a reference to Practitioner, PractitionerRole."""
+
+    __slots__ = ()
+
+
+class ExplanationOfBenefitFacilityRef(RefLocation[_Q]):
+    """``facility`` of ExplanationOfBenefit: a reference to Location."""
+
+    __slots__ = ()
+
+
+class ExplanationOfBenefitItemUdiRef(RefDevice[_Q]):
+    """``item-udi`` of ExplanationOfBenefit: a reference to Device."""
+
+    __slots__ = ()
+
+
+class ExplanationOfBenefitPatientRef(RefPatient[_Q]):
+    """``patient`` of ExplanationOfBenefit: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class ExplanationOfBenefitPayeeRef(RefBasicAuthorTargets[_Q]):
+    """``payee`` of ExplanationOfBenefit: a reference to Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class ExplanationOfBenefitProcedureUdiRef(RefDevice[_Q]):
+    """``procedure-udi`` of ExplanationOfBenefit: a reference to Device."""
+
+    __slots__ = ()
+
+
+class ExplanationOfBenefitProviderRef(RefOrganizationPractitionerPractitionerRole[_Q]):
+    """``provider`` of ExplanationOfBenefit: a reference to Organization, Practitioner, PractitionerRole."""
+
+    __slots__ = ()
+
+
+class ExplanationOfBenefitSubdetailUdiRef(RefDevice[_Q]):
+    """``subdetail-udi`` of ExplanationOfBenefit: a reference to Device."""
+
+    __slots__ = ()
 
 
 class ExplanationOfBenefitParams(Params[_Q]):
@@ -130,34 +208,34 @@ class ExplanationOfBenefitParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def care_team(self) -> RefOrganizationPractitionerPractitionerRole[_Q]:
+    def care_team(self) -> ExplanationOfBenefitCareTeamRef[_Q]:
         """Member of the CareTeam
 
         ``care-team`` (reference): ``ExplanationOfBenefit.careTeam.provider``
 
         Targets: Organization, Practitioner, PractitionerRole
         """
-        return RefOrganizationPractitionerPractitionerRole(self, 'care-team')
+        return ExplanationOfBenefitCareTeamRef(self, 'care-team')
 
     @property
-    def claim(self) -> RefClaim[_Q]:
+    def claim(self) -> ExplanationOfBenefitClaimRef[_Q]:
         """The reference to the claim
 
         ``claim`` (reference): ``ExplanationOfBenefit.claim``
 
         Targets: Claim
         """
-        return RefClaim(self, 'claim')
+        return ExplanationOfBenefitClaimRef(self, 'claim')
 
     @property
-    def coverage(self) -> RefCoverage[_Q]:
+    def coverage(self) -> ExplanationOfBenefitCoverageRef[_Q]:
         """The plan under which the claim was adjudicated
 
         ``coverage`` (reference): ``ExplanationOfBenefit.insurance.coverage``
 
         Targets: Coverage
         """
-        return RefCoverage(self, 'coverage')
+        return ExplanationOfBenefitCoverageRef(self, 'coverage')
 
     @property
     def created(self) -> DateParam[_Q]:
@@ -168,14 +246,14 @@ class ExplanationOfBenefitParams(Params[_Q]):
         return DateParam(self, 'created')
 
     @property
-    def detail_udi(self) -> RefDevice[_Q]:
+    def detail_udi(self) -> ExplanationOfBenefitDetailUdiRef[_Q]:
         """UDI associated with a line item detail product or service
 
         ``detail-udi`` (reference): ``ExplanationOfBenefit.item.detail.udi``
 
         Targets: Device
         """
-        return RefDevice(self, 'detail-udi')
+        return ExplanationOfBenefitDetailUdiRef(self, 'detail-udi')
 
     @property
     def disposition(self) -> StringParam[_Q]:
@@ -186,34 +264,34 @@ class ExplanationOfBenefitParams(Params[_Q]):
         return StringParam(self, 'disposition')
 
     @property
-    def encounter(self) -> RefEncounter[_Q]:
+    def encounter(self) -> ExplanationOfBenefitEncounterRef[_Q]:
         """Encounters associated with a billed line item
 
         ``encounter`` (reference): ``ExplanationOfBenefit.item.encounter``
 
         Targets: Encounter
         """
-        return RefEncounter(self, 'encounter')
+        return ExplanationOfBenefitEncounterRef(self, 'encounter')
 
     @property
-    def enterer(self) -> RefPractitionerPractitionerRole[_Q]:
+    def enterer(self) -> ExplanationOfBenefitEntererRef[_Q]:
         """The party responsible for the entry of the Claim
 
         ``enterer`` (reference): ``ExplanationOfBenefit.enterer``
 
         Targets: Practitioner, PractitionerRole
         """
-        return RefPractitionerPractitionerRole(self, 'enterer')
+        return ExplanationOfBenefitEntererRef(self, 'enterer')
 
     @property
-    def facility(self) -> RefLocation[_Q]:
+    def facility(self) -> ExplanationOfBenefitFacilityRef[_Q]:
         """Facility responsible for the goods and services
 
         ``facility`` (reference): ``ExplanationOfBenefit.facility``
 
         Targets: Location
         """
-        return RefLocation(self, 'facility')
+        return ExplanationOfBenefitFacilityRef(self, 'facility')
 
     @property
     def identifier(self) -> IdentifierParam[_Q]:
@@ -224,54 +302,54 @@ class ExplanationOfBenefitParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def item_udi(self) -> RefDevice[_Q]:
+    def item_udi(self) -> ExplanationOfBenefitItemUdiRef[_Q]:
         """UDI associated with a line item product or service
 
         ``item-udi`` (reference): ``ExplanationOfBenefit.item.udi``
 
         Targets: Device
         """
-        return RefDevice(self, 'item-udi')
+        return ExplanationOfBenefitItemUdiRef(self, 'item-udi')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> ExplanationOfBenefitPatientRef[_Q]:
         """The reference to the patient
 
         ``patient`` (reference): ``ExplanationOfBenefit.patient``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return ExplanationOfBenefitPatientRef(self, 'patient')
 
     @property
-    def payee(self) -> Ref5_ed201369[_Q]:
+    def payee(self) -> ExplanationOfBenefitPayeeRef[_Q]:
         """The party receiving any payment for the Claim
 
         ``payee`` (reference): ``ExplanationOfBenefit.payee.party``
 
         Targets: Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref5_ed201369(self, 'payee')
+        return ExplanationOfBenefitPayeeRef(self, 'payee')
 
     @property
-    def procedure_udi(self) -> RefDevice[_Q]:
+    def procedure_udi(self) -> ExplanationOfBenefitProcedureUdiRef[_Q]:
         """UDI associated with a procedure
 
         ``procedure-udi`` (reference): ``ExplanationOfBenefit.procedure.udi``
 
         Targets: Device
         """
-        return RefDevice(self, 'procedure-udi')
+        return ExplanationOfBenefitProcedureUdiRef(self, 'procedure-udi')
 
     @property
-    def provider(self) -> RefOrganizationPractitionerPractitionerRole[_Q]:
+    def provider(self) -> ExplanationOfBenefitProviderRef[_Q]:
         """The reference to the provider
 
         ``provider`` (reference): ``ExplanationOfBenefit.provider``
 
         Targets: Organization, Practitioner, PractitionerRole
         """
-        return RefOrganizationPractitionerPractitionerRole(self, 'provider')
+        return ExplanationOfBenefitProviderRef(self, 'provider')
 
     @property
     def status(self) -> TokenParam[_Q]:
@@ -282,14 +360,14 @@ class ExplanationOfBenefitParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subdetail_udi(self) -> RefDevice[_Q]:
+    def subdetail_udi(self) -> ExplanationOfBenefitSubdetailUdiRef[_Q]:
         """UDI associated with a line item detail subdetail product or service
 
         ``subdetail-udi`` (reference): ``ExplanationOfBenefit.item.detail.subDetail.udi``
 
         Targets: Device
         """
-        return RefDevice(self, 'subdetail-udi')
+        return ExplanationOfBenefitSubdetailUdiRef(self, 'subdetail-udi')
 
 
 class ExplanationOfBenefitQuery(Query["ExplanationOfBenefit", _E], ExplanationOfBenefitParams["ExplanationOfBenefitQuery[_E]"]):

@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref5_e15042f5 import Ref5_e15042f5
+from ._refs.refcareplaninstantiatescanonicaltargets import RefCarePlanInstantiatesCanonicalTargets
 from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
@@ -42,6 +42,18 @@ FamilyMemberHistoryRevInclude = Literal['ActivityDefinition:composed-of', 'Activ
 
 FamilyMemberHistoryHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'investigation', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a FamilyMemberHistory: the links of ``has``."""
+
+
+class FamilyMemberHistoryInstantiatesCanonicalRef(RefCarePlanInstantiatesCanonicalTargets[_Q]):
+    """``instantiates-canonical`` of FamilyMemberHistory: a reference to ActivityDefinition, Measure, OperationDefinition, PlanDefinition, Questionnaire."""
+
+    __slots__ = ()
+
+
+class FamilyMemberHistoryPatientRef(RefPatient[_Q]):
+    """``patient`` of FamilyMemberHistory: a reference to Patient."""
+
+    __slots__ = ()
 
 
 class FamilyMemberHistoryParams(Params[_Q]):
@@ -147,14 +159,14 @@ class FamilyMemberHistoryParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def instantiates_canonical(self) -> Ref5_e15042f5[_Q]:
+    def instantiates_canonical(self) -> FamilyMemberHistoryInstantiatesCanonicalRef[_Q]:
         """Instantiates FHIR protocol or definition
 
         ``instantiates-canonical`` (reference): ``FamilyMemberHistory.instantiatesCanonical``
 
         Targets: ActivityDefinition, Measure, OperationDefinition, PlanDefinition, Questionnaire
         """
-        return Ref5_e15042f5(self, 'instantiates-canonical')
+        return FamilyMemberHistoryInstantiatesCanonicalRef(self, 'instantiates-canonical')
 
     @property
     def instantiates_uri(self) -> UriParam[_Q]:
@@ -165,14 +177,14 @@ class FamilyMemberHistoryParams(Params[_Q]):
         return UriParam(self, 'instantiates-uri')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> FamilyMemberHistoryPatientRef[_Q]:
         """The identity of a subject to list family member history items for
 
         ``patient`` (reference): ``FamilyMemberHistory.patient``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return FamilyMemberHistoryPatientRef(self, 'patient')
 
     @property
     def relationship(self) -> TokenParam[_Q]:

@@ -15,9 +15,9 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref5_8089096b import Ref5_8089096b
-from ._refs.ref8_641690d0 import Ref8_641690d0
 from ._refs.refencounter import RefEncounter
+from ._refs.refflagauthortargets import RefFlagAuthorTargets
+from ._refs.refflagsubjecttargets import RefFlagSubjectTargets
 from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
@@ -44,6 +44,30 @@ FlagRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:d
 
 FlagHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a Flag: the links of ``has``."""
+
+
+class FlagAuthorRef(RefFlagAuthorTargets[_Q]):
+    """``author`` of Flag: a reference to Device, Organization, Patient, Practitioner, PractitionerRole."""
+
+    __slots__ = ()
+
+
+class FlagEncounterRef(RefEncounter[_Q]):
+    """``encounter`` of Flag: a reference to Encounter."""
+
+    __slots__ = ()
+
+
+class FlagPatientRef(RefPatient[_Q]):
+    """``patient`` of Flag: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class FlagSubjectRef(RefFlagSubjectTargets[_Q]):
+    """``subject`` of Flag: a reference to any of 8 types."""
+
+    __slots__ = ()
 
 
 class FlagParams(Params[_Q]):
@@ -125,14 +149,14 @@ class FlagParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def author(self) -> Ref5_8089096b[_Q]:
+    def author(self) -> FlagAuthorRef[_Q]:
         """Flag creator
 
         ``author`` (reference): ``Flag.author``
 
         Targets: Device, Organization, Patient, Practitioner, PractitionerRole
         """
-        return Ref5_8089096b(self, 'author')
+        return FlagAuthorRef(self, 'author')
 
     @property
     def date(self) -> DateParam[_Q]:
@@ -143,14 +167,14 @@ class FlagParams(Params[_Q]):
         return DateParam(self, 'date')
 
     @property
-    def encounter(self) -> RefEncounter[_Q]:
+    def encounter(self) -> FlagEncounterRef[_Q]:
         """Alert relevant during encounter
 
         ``encounter`` (reference): ``Flag.encounter``
 
         Targets: Encounter
         """
-        return RefEncounter(self, 'encounter')
+        return FlagEncounterRef(self, 'encounter')
 
     @property
     def identifier(self) -> IdentifierParam[_Q]:
@@ -161,24 +185,24 @@ class FlagParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> FlagPatientRef[_Q]:
         """The identity of a subject to list flags for
 
         ``patient`` (reference): ``Flag.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return FlagPatientRef(self, 'patient')
 
     @property
-    def subject(self) -> Ref8_641690d0[_Q]:
+    def subject(self) -> FlagSubjectRef[_Q]:
         """The identity of a subject to list flags for
 
         ``subject`` (reference): ``Flag.subject``
 
         Targets: Group, Location, Medication, Organization, Patient, PlanDefinition, Practitioner, Procedure
         """
-        return Ref8_641690d0(self, 'subject')
+        return FlagSubjectRef(self, 'subject')
 
 
 class FlagQuery(Query["Flag", _E], FlagParams["FlagQuery[_E]"]):

@@ -44,6 +44,18 @@ GoalHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived-f
 """Reference parameters (of any type) that can point at a Goal: the links of ``has``."""
 
 
+class GoalPatientRef(RefPatient[_Q]):
+    """``patient`` of Goal: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class GoalSubjectRef(RefGroupOrganizationPatient[_Q]):
+    """``subject`` of Goal: a reference to Group, Organization, Patient."""
+
+    __slots__ = ()
+
+
 class GoalParams(Params[_Q]):
     """The search parameters of Goal; each setter returns ``_Q`` (the query they started from)."""
 
@@ -155,14 +167,14 @@ class GoalParams(Params[_Q]):
         return TokenParam(self, 'lifecycle-status')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> GoalPatientRef[_Q]:
         """Who this goal is intended for
 
         ``patient`` (reference): ``Goal.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return GoalPatientRef(self, 'patient')
 
     @property
     def start_date(self) -> DateParam[_Q]:
@@ -173,14 +185,14 @@ class GoalParams(Params[_Q]):
         return DateParam(self, 'start-date')
 
     @property
-    def subject(self) -> RefGroupOrganizationPatient[_Q]:
+    def subject(self) -> GoalSubjectRef[_Q]:
         """Who this goal is intended for
 
         ``subject`` (reference): ``Goal.subject``
 
         Targets: Group, Organization, Patient
         """
-        return RefGroupOrganizationPatient(self, 'subject')
+        return GoalSubjectRef(self, 'subject')
 
     @property
     def target_date(self) -> DateParam[_Q]:

@@ -15,8 +15,8 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, Composite2, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref4_196fb7ee import Ref4_196fb7ee
-from ._refs.ref7_12ceaf84 import Ref7_12ceaf84
+from ._refs.refgroupmembertargets import RefGroupMemberTargets
+from ._refs.reforganizationpractitionerpractitionerrolerelatedperson import RefOrganizationPractitionerPractitionerRoleRelatedPerson
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -43,6 +43,18 @@ GroupRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:
 
 GroupHasVia = Literal['actor', 'based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'member', 'part-of', 'patient', 'predecessor', 'prior-request', 'recipient', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a Group: the links of ``has``."""
+
+
+class GroupManagingEntityRef(RefOrganizationPractitionerPractitionerRoleRelatedPerson[_Q]):
+    """``managing-entity`` of Group: a reference to Organization, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class GroupMemberRef(RefGroupMemberTargets[_Q]):
+    """``member`` of Group: a reference to Device, Group, Medication, Patient, Practitioner, PractitionerRole, Substance."""
+
+    __slots__ = ()
 
 
 class GroupParams(Params[_Q]):
@@ -174,24 +186,24 @@ class GroupParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def managing_entity(self) -> Ref4_196fb7ee[_Q]:
+    def managing_entity(self) -> GroupManagingEntityRef[_Q]:
         """Entity that is the custodian of the Group's definition
 
         ``managing-entity`` (reference): ``Group.managingEntity``
 
         Targets: Organization, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref4_196fb7ee(self, 'managing-entity')
+        return GroupManagingEntityRef(self, 'managing-entity')
 
     @property
-    def member(self) -> Ref7_12ceaf84[_Q]:
+    def member(self) -> GroupMemberRef[_Q]:
         """Reference to the group member
 
         ``member`` (reference): ``Group.member.entity``
 
         Targets: Device, Group, Medication, Patient, Practitioner, PractitionerRole, Substance
         """
-        return Ref7_12ceaf84(self, 'member')
+        return GroupMemberRef(self, 'member')
 
     @property
     def type(self) -> TokenParam[_Q]:

@@ -44,6 +44,18 @@ GuidanceResponseHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on'
 """Reference parameters (of any type) that can point at a GuidanceResponse: the links of ``has``."""
 
 
+class GuidanceResponsePatientRef(RefPatient[_Q]):
+    """``patient`` of GuidanceResponse: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class GuidanceResponseSubjectRef(RefGroupPatient[_Q]):
+    """``subject`` of GuidanceResponse: a reference to Group, Patient."""
+
+    __slots__ = ()
+
+
 class GuidanceResponseParams(Params[_Q]):
     """The search parameters of GuidanceResponse; each setter returns ``_Q`` (the query they started from)."""
 
@@ -131,14 +143,14 @@ class GuidanceResponseParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> GuidanceResponsePatientRef[_Q]:
         """The identity of a patient to search for guidance response results
 
         ``patient`` (reference): ``GuidanceResponse.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return GuidanceResponsePatientRef(self, 'patient')
 
     @property
     def request(self) -> TokenParam[_Q]:
@@ -149,14 +161,14 @@ class GuidanceResponseParams(Params[_Q]):
         return TokenParam(self, 'request')
 
     @property
-    def subject(self) -> RefGroupPatient[_Q]:
+    def subject(self) -> GuidanceResponseSubjectRef[_Q]:
         """The subject that the guidance response is about
 
         ``subject`` (reference): ``GuidanceResponse.subject``
 
         Targets: Group, Patient
         """
-        return RefGroupPatient(self, 'subject')
+        return GuidanceResponseSubjectRef(self, 'subject')
 
 
 class GuidanceResponseQuery(Query["GuidanceResponse", _E], GuidanceResponseParams["GuidanceResponseQuery[_E]"]):

@@ -45,6 +45,30 @@ HealthcareServiceHasVia = Literal['actor', 'based-on', 'composed-of', 'data', 'd
 """Reference parameters (of any type) that can point at a HealthcareService: the links of ``has``."""
 
 
+class HealthcareServiceCoverageAreaRef(RefLocation[_Q]):
+    """``coverage-area`` of HealthcareService: a reference to Location."""
+
+    __slots__ = ()
+
+
+class HealthcareServiceEndpointRef(RefEndpoint[_Q]):
+    """``endpoint`` of HealthcareService: a reference to Endpoint."""
+
+    __slots__ = ()
+
+
+class HealthcareServiceLocationRef(RefLocation[_Q]):
+    """``location`` of HealthcareService: a reference to Location."""
+
+    __slots__ = ()
+
+
+class HealthcareServiceOrganizationRef(RefOrganization[_Q]):
+    """``organization`` of HealthcareService: a reference to Organization."""
+
+    __slots__ = ()
+
+
 class HealthcareServiceParams(Params[_Q]):
     """The search parameters of HealthcareService; each setter returns ``_Q`` (the query they started from)."""
 
@@ -140,24 +164,24 @@ class HealthcareServiceParams(Params[_Q]):
         return TokenParam(self, 'characteristic')
 
     @property
-    def coverage_area(self) -> RefLocation[_Q]:
+    def coverage_area(self) -> HealthcareServiceCoverageAreaRef[_Q]:
         """Location(s) service is intended for/available to
 
         ``coverage-area`` (reference): ``HealthcareService.coverageArea``
 
         Targets: Location
         """
-        return RefLocation(self, 'coverage-area')
+        return HealthcareServiceCoverageAreaRef(self, 'coverage-area')
 
     @property
-    def endpoint(self) -> RefEndpoint[_Q]:
+    def endpoint(self) -> HealthcareServiceEndpointRef[_Q]:
         """Technical endpoints providing access to electronic services operated for the healthcare service
 
         ``endpoint`` (reference): ``HealthcareService.endpoint``
 
         Targets: Endpoint
         """
-        return RefEndpoint(self, 'endpoint')
+        return HealthcareServiceEndpointRef(self, 'endpoint')
 
     @property
     def identifier(self) -> IdentifierParam[_Q]:
@@ -168,14 +192,14 @@ class HealthcareServiceParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def location(self) -> RefLocation[_Q]:
+    def location(self) -> HealthcareServiceLocationRef[_Q]:
         """The location of the Healthcare Service
 
         ``location`` (reference): ``HealthcareService.location``
 
         Targets: Location
         """
-        return RefLocation(self, 'location')
+        return HealthcareServiceLocationRef(self, 'location')
 
     @property
     def name(self) -> StringParam[_Q]:
@@ -186,14 +210,14 @@ class HealthcareServiceParams(Params[_Q]):
         return StringParam(self, 'name')
 
     @property
-    def organization(self) -> RefOrganization[_Q]:
+    def organization(self) -> HealthcareServiceOrganizationRef[_Q]:
         """The organization that provides this Healthcare Service
 
         ``organization`` (reference): ``HealthcareService.providedBy``
 
         Targets: Organization
         """
-        return RefOrganization(self, 'organization')
+        return HealthcareServiceOrganizationRef(self, 'organization')
 
     @property
     def program(self) -> TokenParam[_Q]:

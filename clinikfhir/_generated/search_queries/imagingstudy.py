@@ -15,11 +15,11 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref5_a9aa23b4 import Ref5_a9aa23b4
-from ._refs.ref7_63e06aca import Ref7_63e06aca
+from ._refs.refchargeitemperformeractortargets import RefChargeItemPerformerActorTargets
 from ._refs.refdevicegrouppatient import RefDeviceGroupPatient
 from ._refs.refencounter import RefEncounter
 from ._refs.refendpoint import RefEndpoint
+from ._refs.refimagingstudybasedontargets import RefImagingStudyBasedonTargets
 from ._refs.refpatient import RefPatient
 from ._refs.refpractitionerpractitionerrole import RefPractitionerPractitionerRole
 
@@ -47,6 +47,54 @@ ImagingStudyRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefi
 
 ImagingStudyHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'investigation', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'service', 'source', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a ImagingStudy: the links of ``has``."""
+
+
+class ImagingStudyBasedonRef(RefImagingStudyBasedonTargets[_Q]):
+    """``basedon`` of ImagingStudy: a reference to Appointment, AppointmentResponse, CarePlan, ServiceRequest, Task."""
+
+    __slots__ = ()
+
+
+class ImagingStudyEncounterRef(RefEncounter[_Q]):
+    """``encounter`` of ImagingStudy: a reference to Encounter."""
+
+    __slots__ = ()
+
+
+class ImagingStudyEndpointRef(RefEndpoint[_Q]):
+    """``endpoint`` of ImagingStudy: a reference to Endpoint."""
+
+    __slots__ = ()
+
+
+class ImagingStudyInterpreterRef(RefPractitionerPractitionerRole[_Q]):
+    """``interpreter`` of ImagingStudy: a reference to Practitioner, PractitionerRole."""
+
+    __slots__ = ()
+
+
+class ImagingStudyPatientRef(RefPatient[_Q]):
+    """``patient`` of ImagingStudy: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class ImagingStudyPerformerRef(RefChargeItemPerformerActorTargets[_Q]):
+    """``performer`` of ImagingStudy: a reference to CareTeam, Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class ImagingStudyReferrerRef(RefPractitionerPractitionerRole[_Q]):
+    """``referrer`` of ImagingStudy: a reference to Practitioner, PractitionerRole."""
+
+    __slots__ = ()
+
+
+class ImagingStudySubjectRef(RefDeviceGroupPatient[_Q]):
+    """``subject`` of ImagingStudy: a reference to Device, Group, Patient."""
+
+    __slots__ = ()
 
 
 class ImagingStudyParams(Params[_Q]):
@@ -128,14 +176,14 @@ class ImagingStudyParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def basedon(self) -> Ref5_a9aa23b4[_Q]:
+    def basedon(self) -> ImagingStudyBasedonRef[_Q]:
         """The order for the image
 
         ``basedon`` (reference): ``ImagingStudy.basedOn``
 
         Targets: Appointment, AppointmentResponse, CarePlan, ServiceRequest, Task
         """
-        return Ref5_a9aa23b4(self, 'basedon')
+        return ImagingStudyBasedonRef(self, 'basedon')
 
     @property
     def bodysite(self) -> TokenParam[_Q]:
@@ -154,24 +202,24 @@ class ImagingStudyParams(Params[_Q]):
         return TokenParam(self, 'dicom-class')
 
     @property
-    def encounter(self) -> RefEncounter[_Q]:
+    def encounter(self) -> ImagingStudyEncounterRef[_Q]:
         """The context of the study
 
         ``encounter`` (reference): ``ImagingStudy.encounter``
 
         Targets: Encounter
         """
-        return RefEncounter(self, 'encounter')
+        return ImagingStudyEncounterRef(self, 'encounter')
 
     @property
-    def endpoint(self) -> RefEndpoint[_Q]:
+    def endpoint(self) -> ImagingStudyEndpointRef[_Q]:
         """The endpoint for the study or series
 
         ``endpoint`` (reference): ``ImagingStudy.endpoint | ImagingStudy.series.endpoint``
 
         Targets: Endpoint
         """
-        return RefEndpoint(self, 'endpoint')
+        return ImagingStudyEndpointRef(self, 'endpoint')
 
     @property
     def identifier(self) -> IdentifierParam[_Q]:
@@ -190,14 +238,14 @@ class ImagingStudyParams(Params[_Q]):
         return TokenParam(self, 'instance')
 
     @property
-    def interpreter(self) -> RefPractitionerPractitionerRole[_Q]:
+    def interpreter(self) -> ImagingStudyInterpreterRef[_Q]:
         """Who interpreted the images
 
         ``interpreter`` (reference): ``ImagingStudy.interpreter``
 
         Targets: Practitioner, PractitionerRole
         """
-        return RefPractitionerPractitionerRole(self, 'interpreter')
+        return ImagingStudyInterpreterRef(self, 'interpreter')
 
     @property
     def modality(self) -> TokenParam[_Q]:
@@ -208,24 +256,24 @@ class ImagingStudyParams(Params[_Q]):
         return TokenParam(self, 'modality')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> ImagingStudyPatientRef[_Q]:
         """Who the study is about
 
         ``patient`` (reference): ``ImagingStudy.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return ImagingStudyPatientRef(self, 'patient')
 
     @property
-    def performer(self) -> Ref7_63e06aca[_Q]:
+    def performer(self) -> ImagingStudyPerformerRef[_Q]:
         """The person who performed the study
 
         ``performer`` (reference): ``ImagingStudy.series.performer.actor``
 
         Targets: CareTeam, Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref7_63e06aca(self, 'performer')
+        return ImagingStudyPerformerRef(self, 'performer')
 
     @property
     def reason(self) -> TokenParam[_Q]:
@@ -236,14 +284,14 @@ class ImagingStudyParams(Params[_Q]):
         return TokenParam(self, 'reason')
 
     @property
-    def referrer(self) -> RefPractitionerPractitionerRole[_Q]:
+    def referrer(self) -> ImagingStudyReferrerRef[_Q]:
         """The referring physician
 
         ``referrer`` (reference): ``ImagingStudy.referrer``
 
         Targets: Practitioner, PractitionerRole
         """
-        return RefPractitionerPractitionerRole(self, 'referrer')
+        return ImagingStudyReferrerRef(self, 'referrer')
 
     @property
     def series(self) -> TokenParam[_Q]:
@@ -270,14 +318,14 @@ class ImagingStudyParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subject(self) -> RefDeviceGroupPatient[_Q]:
+    def subject(self) -> ImagingStudySubjectRef[_Q]:
         """Who the study is about
 
         ``subject`` (reference): ``ImagingStudy.subject``
 
         Targets: Device, Group, Patient
         """
-        return RefDeviceGroupPatient(self, 'subject')
+        return ImagingStudySubjectRef(self, 'subject')
 
 
 class ImagingStudyQuery(Query["ImagingStudy", _E], ImagingStudyParams["ImagingStudyQuery[_E]"]):

@@ -48,6 +48,42 @@ ImmunizationHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'd
 """Reference parameters (of any type) that can point at a Immunization: the links of ``has``."""
 
 
+class ImmunizationLocationRef(RefLocation[_Q]):
+    """``location`` of Immunization: a reference to Location."""
+
+    __slots__ = ()
+
+
+class ImmunizationManufacturerRef(RefOrganization[_Q]):
+    """``manufacturer`` of Immunization: a reference to Organization."""
+
+    __slots__ = ()
+
+
+class ImmunizationPatientRef(RefPatient[_Q]):
+    """``patient`` of Immunization: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class ImmunizationPerformerRef(RefOrganizationPractitionerPractitionerRole[_Q]):
+    """``performer`` of Immunization: a reference to Organization, Practitioner, PractitionerRole."""
+
+    __slots__ = ()
+
+
+class ImmunizationReactionRef(RefObservation[_Q]):
+    """``reaction`` of Immunization: a reference to Observation."""
+
+    __slots__ = ()
+
+
+class ImmunizationReasonReferenceRef(RefConditionDiagnosticReportObservation[_Q]):
+    """``reason-reference`` of Immunization: a reference to Condition, DiagnosticReport, Observation."""
+
+    __slots__ = ()
+
+
 class ImmunizationParams(Params[_Q]):
     """The search parameters of Immunization; each setter returns ``_Q`` (the query they started from)."""
 
@@ -143,14 +179,14 @@ class ImmunizationParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def location(self) -> RefLocation[_Q]:
+    def location(self) -> ImmunizationLocationRef[_Q]:
         """The service delivery location or facility in which the vaccine was / was to be administered
 
         ``location`` (reference): ``Immunization.location``
 
         Targets: Location
         """
-        return RefLocation(self, 'location')
+        return ImmunizationLocationRef(self, 'location')
 
     @property
     def lot_number(self) -> StringParam[_Q]:
@@ -161,44 +197,44 @@ class ImmunizationParams(Params[_Q]):
         return StringParam(self, 'lot-number')
 
     @property
-    def manufacturer(self) -> RefOrganization[_Q]:
+    def manufacturer(self) -> ImmunizationManufacturerRef[_Q]:
         """Vaccine Manufacturer
 
         ``manufacturer`` (reference): ``Immunization.manufacturer``
 
         Targets: Organization
         """
-        return RefOrganization(self, 'manufacturer')
+        return ImmunizationManufacturerRef(self, 'manufacturer')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> ImmunizationPatientRef[_Q]:
         """The patient for the vaccination record
 
         ``patient`` (reference): ``Immunization.patient``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return ImmunizationPatientRef(self, 'patient')
 
     @property
-    def performer(self) -> RefOrganizationPractitionerPractitionerRole[_Q]:
+    def performer(self) -> ImmunizationPerformerRef[_Q]:
         """The practitioner or organization who played a role in the vaccination
 
         ``performer`` (reference): ``Immunization.performer.actor``
 
         Targets: Organization, Practitioner, PractitionerRole
         """
-        return RefOrganizationPractitionerPractitionerRole(self, 'performer')
+        return ImmunizationPerformerRef(self, 'performer')
 
     @property
-    def reaction(self) -> RefObservation[_Q]:
+    def reaction(self) -> ImmunizationReactionRef[_Q]:
         """Additional information on reaction
 
         ``reaction`` (reference): ``Immunization.reaction.detail``
 
         Targets: Observation
         """
-        return RefObservation(self, 'reaction')
+        return ImmunizationReactionRef(self, 'reaction')
 
     @property
     def reaction_date(self) -> DateParam[_Q]:
@@ -217,14 +253,14 @@ class ImmunizationParams(Params[_Q]):
         return TokenParam(self, 'reason-code')
 
     @property
-    def reason_reference(self) -> RefConditionDiagnosticReportObservation[_Q]:
+    def reason_reference(self) -> ImmunizationReasonReferenceRef[_Q]:
         """Why immunization occurred
 
         ``reason-reference`` (reference): ``Immunization.reasonReference``
 
         Targets: Condition, DiagnosticReport, Observation
         """
-        return RefConditionDiagnosticReportObservation(self, 'reason-reference')
+        return ImmunizationReasonReferenceRef(self, 'reason-reference')
 
     @property
     def series(self) -> StringParam[_Q]:

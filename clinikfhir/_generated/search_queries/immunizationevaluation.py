@@ -44,6 +44,18 @@ ImmunizationEvaluationHasVia = Literal['based-on', 'composed-of', 'data', 'depen
 """Reference parameters (of any type) that can point at a ImmunizationEvaluation: the links of ``has``."""
 
 
+class ImmunizationEvaluationImmunizationEventRef(RefImmunization[_Q]):
+    """``immunization-event`` of ImmunizationEvaluation: a reference to Immunization."""
+
+    __slots__ = ()
+
+
+class ImmunizationEvaluationPatientRef(RefPatient[_Q]):
+    """``patient`` of ImmunizationEvaluation: a reference to Patient."""
+
+    __slots__ = ()
+
+
 class ImmunizationEvaluationParams(Params[_Q]):
     """The search parameters of ImmunizationEvaluation; each setter returns ``_Q`` (the query they started from)."""
 
@@ -147,24 +159,24 @@ class ImmunizationEvaluationParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def immunization_event(self) -> RefImmunization[_Q]:
+    def immunization_event(self) -> ImmunizationEvaluationImmunizationEventRef[_Q]:
         """The vaccine administration event being evaluated
 
         ``immunization-event`` (reference): ``ImmunizationEvaluation.immunizationEvent``
 
         Targets: Immunization
         """
-        return RefImmunization(self, 'immunization-event')
+        return ImmunizationEvaluationImmunizationEventRef(self, 'immunization-event')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> ImmunizationEvaluationPatientRef[_Q]:
         """The patient being evaluated
 
         ``patient`` (reference): ``ImmunizationEvaluation.patient``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return ImmunizationEvaluationPatientRef(self, 'patient')
 
     @property
     def status(self) -> TokenParam[_Q]:

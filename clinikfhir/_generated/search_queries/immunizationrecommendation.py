@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
+from ._refs.refanyresource import RefAnyResource
 from ._refs.refimmunizationimmunizationevaluation import RefImmunizationImmunizationEvaluation
 from ._refs.refpatient import RefPatient
 
@@ -43,6 +43,24 @@ ImmunizationRecommendationRevInclude = Literal['ActivityDefinition:composed-of',
 
 ImmunizationRecommendationHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'reason-reference', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a ImmunizationRecommendation: the links of ``has``."""
+
+
+class ImmunizationRecommendationInformationRef(RefAnyResource[_Q]):
+    """``information`` of ImmunizationRecommendation: a reference to any of 145 types."""
+
+    __slots__ = ()
+
+
+class ImmunizationRecommendationPatientRef(RefPatient[_Q]):
+    """``patient`` of ImmunizationRecommendation: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class ImmunizationRecommendationSupportRef(RefImmunizationImmunizationEvaluation[_Q]):
+    """``support`` of ImmunizationRecommendation: a reference to Immunization, ImmunizationEvaluation."""
+
+    __slots__ = ()
 
 
 class ImmunizationRecommendationParams(Params[_Q]):
@@ -140,24 +158,24 @@ class ImmunizationRecommendationParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def information(self) -> Ref145_6a9dc272[_Q]:
+    def information(self) -> ImmunizationRecommendationInformationRef[_Q]:
         """Patient observations supporting recommendation
 
         ``information`` (reference): ``ImmunizationRecommendation.recommendation.supportingPatientInformation``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return Ref145_6a9dc272(self, 'information')
+        return ImmunizationRecommendationInformationRef(self, 'information')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> ImmunizationRecommendationPatientRef[_Q]:
         """Who this profile is for
 
         ``patient`` (reference): ``ImmunizationRecommendation.patient``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return ImmunizationRecommendationPatientRef(self, 'patient')
 
     @property
     def status(self) -> TokenParam[_Q]:
@@ -168,14 +186,14 @@ class ImmunizationRecommendationParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def support(self) -> RefImmunizationImmunizationEvaluation[_Q]:
+    def support(self) -> ImmunizationRecommendationSupportRef[_Q]:
         """Past immunizations supporting recommendation
 
         ``support`` (reference): ``ImmunizationRecommendation.recommendation.supportingImmunization``
 
         Targets: Immunization, ImmunizationEvaluation
         """
-        return RefImmunizationImmunizationEvaluation(self, 'support')
+        return ImmunizationRecommendationSupportRef(self, 'support')
 
     @property
     def target_disease(self) -> TokenParam[_Q]:

@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, Composite2, DateParam, QuantityParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
+from ._refs.refanyresource import RefAnyResource
 from ._refs.refimplementationguide import RefImplementationGuide
 from ._refs.refstructuredefinition import RefStructureDefinition
 
@@ -44,6 +44,24 @@ ImplementationGuideRevInclude = Literal['ActivityDefinition:composed-of', 'Activ
 
 ImplementationGuideHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'guide', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a ImplementationGuide: the links of ``has``."""
+
+
+class ImplementationGuideDependsOnRef(RefImplementationGuide[_Q]):
+    """``depends-on`` of ImplementationGuide: a reference to ImplementationGuide."""
+
+    __slots__ = ()
+
+
+class ImplementationGuideGlobalRef(RefStructureDefinition[_Q]):
+    """``global`` of ImplementationGuide: a reference to StructureDefinition."""
+
+    __slots__ = ()
+
+
+class ImplementationGuideResourceRef(RefAnyResource[_Q]):
+    """``resource`` of ImplementationGuide: a reference to any of 145 types."""
+
+    __slots__ = ()
 
 
 class ImplementationGuideParams(Params[_Q]):
@@ -177,14 +195,14 @@ class ImplementationGuideParams(Params[_Q]):
         return DateParam(self, 'date')
 
     @property
-    def depends_on(self) -> RefImplementationGuide[_Q]:
+    def depends_on(self) -> ImplementationGuideDependsOnRef[_Q]:
         """Identity of the IG that this depends on
 
         ``depends-on`` (reference): ``ImplementationGuide.dependsOn.uri``
 
         Targets: ImplementationGuide
         """
-        return RefImplementationGuide(self, 'depends-on')
+        return ImplementationGuideDependsOnRef(self, 'depends-on')
 
     @property
     def description(self) -> StringParam[_Q]:
@@ -203,14 +221,14 @@ class ImplementationGuideParams(Params[_Q]):
         return TokenParam(self, 'experimental')
 
     @property
-    def global_(self) -> RefStructureDefinition[_Q]:
+    def global_(self) -> ImplementationGuideGlobalRef[_Q]:
         """Profile that all resources must conform to
 
         ``global`` (reference): ``ImplementationGuide.global.profile``
 
         Targets: StructureDefinition
         """
-        return RefStructureDefinition(self, 'global')
+        return ImplementationGuideGlobalRef(self, 'global')
 
     @property
     def jurisdiction(self) -> TokenParam[_Q]:
@@ -237,14 +255,14 @@ class ImplementationGuideParams(Params[_Q]):
         return StringParam(self, 'publisher')
 
     @property
-    def resource(self) -> Ref145_6a9dc272[_Q]:
+    def resource(self) -> ImplementationGuideResourceRef[_Q]:
         """Location of the resource
 
         ``resource`` (reference): ``ImplementationGuide.definition.resource.reference``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return Ref145_6a9dc272(self, 'resource')
+        return ImplementationGuideResourceRef(self, 'resource')
 
     @property
     def status(self) -> TokenParam[_Q]:

@@ -44,6 +44,24 @@ InsurancePlanHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', '
 """Reference parameters (of any type) that can point at a InsurancePlan: the links of ``has``."""
 
 
+class InsurancePlanAdministeredByRef(RefOrganization[_Q]):
+    """``administered-by`` of InsurancePlan: a reference to Organization."""
+
+    __slots__ = ()
+
+
+class InsurancePlanEndpointRef(RefEndpoint[_Q]):
+    """``endpoint`` of InsurancePlan: a reference to Endpoint."""
+
+    __slots__ = ()
+
+
+class InsurancePlanOwnedByRef(RefOrganization[_Q]):
+    """``owned-by`` of InsurancePlan: a reference to Organization."""
+
+    __slots__ = ()
+
+
 class InsurancePlanParams(Params[_Q]):
     """The search parameters of InsurancePlan; each setter returns ``_Q`` (the query they started from)."""
 
@@ -171,24 +189,24 @@ class InsurancePlanParams(Params[_Q]):
         return TokenParam(self, 'address-use')
 
     @property
-    def administered_by(self) -> RefOrganization[_Q]:
+    def administered_by(self) -> InsurancePlanAdministeredByRef[_Q]:
         """Product administrator
 
         ``administered-by`` (reference): ``InsurancePlan.administeredBy``
 
         Targets: Organization
         """
-        return RefOrganization(self, 'administered-by')
+        return InsurancePlanAdministeredByRef(self, 'administered-by')
 
     @property
-    def endpoint(self) -> RefEndpoint[_Q]:
+    def endpoint(self) -> InsurancePlanEndpointRef[_Q]:
         """Technical endpoint
 
         ``endpoint`` (reference): ``InsurancePlan.endpoint``
 
         Targets: Endpoint
         """
-        return RefEndpoint(self, 'endpoint')
+        return InsurancePlanEndpointRef(self, 'endpoint')
 
     @property
     def identifier(self) -> IdentifierParam[_Q]:
@@ -207,14 +225,14 @@ class InsurancePlanParams(Params[_Q]):
         return StringParam(self, 'name')
 
     @property
-    def owned_by(self) -> RefOrganization[_Q]:
+    def owned_by(self) -> InsurancePlanOwnedByRef[_Q]:
         """An organization of which this organization forms a part
 
         ``owned-by`` (reference): ``InsurancePlan.ownedBy``
 
         Targets: Organization
         """
-        return RefOrganization(self, 'owned-by')
+        return InsurancePlanOwnedByRef(self, 'owned-by')
 
     @property
     def phonetic(self) -> StringParam[_Q]:

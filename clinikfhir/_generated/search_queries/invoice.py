@@ -15,8 +15,8 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, QuantityParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref6_6b1a412b import Ref6_6b1a412b
 from ._refs.refaccount import RefAccount
+from ._refs.refauditeventagenttargets import RefAuditEventAgentTargets
 from ._refs.refgrouppatient import RefGroupPatient
 from ._refs.reforganization import RefOrganization
 from ._refs.reforganizationpatientrelatedperson import RefOrganizationPatientRelatedPerson
@@ -46,6 +46,42 @@ InvoiceRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinitio
 
 InvoiceHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a Invoice: the links of ``has``."""
+
+
+class InvoiceAccountRef(RefAccount[_Q]):
+    """``account`` of Invoice: a reference to Account."""
+
+    __slots__ = ()
+
+
+class InvoiceIssuerRef(RefOrganization[_Q]):
+    """``issuer`` of Invoice: a reference to Organization."""
+
+    __slots__ = ()
+
+
+class InvoiceParticipantRef(RefAuditEventAgentTargets[_Q]):
+    """``participant`` of Invoice: a reference to Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class InvoicePatientRef(RefPatient[_Q]):
+    """``patient`` of Invoice: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class InvoiceRecipientRef(RefOrganizationPatientRelatedPerson[_Q]):
+    """``recipient`` of Invoice: a reference to Organization, Patient, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class InvoiceSubjectRef(RefGroupPatient[_Q]):
+    """``subject`` of Invoice: a reference to Group, Patient."""
+
+    __slots__ = ()
 
 
 class InvoiceParams(Params[_Q]):
@@ -127,14 +163,14 @@ class InvoiceParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def account(self) -> RefAccount[_Q]:
+    def account(self) -> InvoiceAccountRef[_Q]:
         """Account that is being balanced
 
         ``account`` (reference): ``Invoice.account``
 
         Targets: Account
         """
-        return RefAccount(self, 'account')
+        return InvoiceAccountRef(self, 'account')
 
     @property
     def date(self) -> DateParam[_Q]:
@@ -153,24 +189,24 @@ class InvoiceParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def issuer(self) -> RefOrganization[_Q]:
+    def issuer(self) -> InvoiceIssuerRef[_Q]:
         """Issuing Organization of Invoice
 
         ``issuer`` (reference): ``Invoice.issuer``
 
         Targets: Organization
         """
-        return RefOrganization(self, 'issuer')
+        return InvoiceIssuerRef(self, 'issuer')
 
     @property
-    def participant(self) -> Ref6_6b1a412b[_Q]:
+    def participant(self) -> InvoiceParticipantRef[_Q]:
         """Individual who was involved
 
         ``participant`` (reference): ``Invoice.participant.actor``
 
         Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref6_6b1a412b(self, 'participant')
+        return InvoiceParticipantRef(self, 'participant')
 
     @property
     def participant_role(self) -> TokenParam[_Q]:
@@ -181,24 +217,24 @@ class InvoiceParams(Params[_Q]):
         return TokenParam(self, 'participant-role')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> InvoicePatientRef[_Q]:
         """Recipient(s) of goods and services
 
         ``patient`` (reference): ``Invoice.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return InvoicePatientRef(self, 'patient')
 
     @property
-    def recipient(self) -> RefOrganizationPatientRelatedPerson[_Q]:
+    def recipient(self) -> InvoiceRecipientRef[_Q]:
         """Recipient of this invoice
 
         ``recipient`` (reference): ``Invoice.recipient``
 
         Targets: Organization, Patient, RelatedPerson
         """
-        return RefOrganizationPatientRelatedPerson(self, 'recipient')
+        return InvoiceRecipientRef(self, 'recipient')
 
     @property
     def status(self) -> TokenParam[_Q]:
@@ -209,14 +245,14 @@ class InvoiceParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subject(self) -> RefGroupPatient[_Q]:
+    def subject(self) -> InvoiceSubjectRef[_Q]:
         """Recipient(s) of goods and services
 
         ``subject`` (reference): ``Invoice.subject``
 
         Targets: Group, Patient
         """
-        return RefGroupPatient(self, 'subject')
+        return InvoiceSubjectRef(self, 'subject')
 
     @property
     def totalgross(self) -> QuantityParam[_Q]:

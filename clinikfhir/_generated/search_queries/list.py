@@ -15,9 +15,9 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
-from ._refs.ref4_0cfa9a1b import Ref4_0cfa9a1b
-from ._refs.ref4_f49cc3f4 import Ref4_f49cc3f4
+from ._refs.refanyresource import RefAnyResource
+from ._refs.refdevicegrouplocationpatient import RefDeviceGroupLocationPatient
+from ._refs.refdevicepatientpractitionerpractitionerrole import RefDevicePatientPractitionerPractitionerRole
 from ._refs.refencounter import RefEncounter
 from ._refs.refpatient import RefPatient
 
@@ -45,6 +45,36 @@ ListRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:d
 
 ListHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a List: the links of ``has``."""
+
+
+class ListEncounterRef(RefEncounter[_Q]):
+    """``encounter`` of List: a reference to Encounter."""
+
+    __slots__ = ()
+
+
+class ListItemRef(RefAnyResource[_Q]):
+    """``item`` of List: a reference to any of 145 types."""
+
+    __slots__ = ()
+
+
+class ListPatientRef(RefPatient[_Q]):
+    """``patient`` of List: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class ListSourceRef(RefDevicePatientPractitionerPractitionerRole[_Q]):
+    """``source`` of List: a reference to Device, Patient, Practitioner, PractitionerRole."""
+
+    __slots__ = ()
+
+
+class ListSubjectRef(RefDeviceGroupLocationPatient[_Q]):
+    """``subject`` of List: a reference to Device, Group, Location, Patient."""
+
+    __slots__ = ()
 
 
 class ListParams(Params[_Q]):
@@ -150,14 +180,14 @@ class ListParams(Params[_Q]):
         return TokenParam(self, 'empty-reason')
 
     @property
-    def encounter(self) -> RefEncounter[_Q]:
+    def encounter(self) -> ListEncounterRef[_Q]:
         """Context in which list created
 
         ``encounter`` (reference): ``List.encounter``
 
         Targets: Encounter
         """
-        return RefEncounter(self, 'encounter')
+        return ListEncounterRef(self, 'encounter')
 
     @property
     def identifier(self) -> IdentifierParam[_Q]:
@@ -168,14 +198,14 @@ class ListParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def item(self) -> Ref145_6a9dc272[_Q]:
+    def item(self) -> ListItemRef[_Q]:
         """Actual entry
 
         ``item`` (reference): ``List.entry.item``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return Ref145_6a9dc272(self, 'item')
+        return ListItemRef(self, 'item')
 
     @property
     def notes(self) -> StringParam[_Q]:
@@ -186,24 +216,24 @@ class ListParams(Params[_Q]):
         return StringParam(self, 'notes')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> ListPatientRef[_Q]:
         """If all resources have the same subject
 
         ``patient`` (reference): ``List.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return ListPatientRef(self, 'patient')
 
     @property
-    def source(self) -> Ref4_0cfa9a1b[_Q]:
+    def source(self) -> ListSourceRef[_Q]:
         """Who and/or what defined the list contents (aka Author)
 
         ``source`` (reference): ``List.source``
 
         Targets: Device, Patient, Practitioner, PractitionerRole
         """
-        return Ref4_0cfa9a1b(self, 'source')
+        return ListSourceRef(self, 'source')
 
     @property
     def status(self) -> TokenParam[_Q]:
@@ -214,14 +244,14 @@ class ListParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subject(self) -> Ref4_f49cc3f4[_Q]:
+    def subject(self) -> ListSubjectRef[_Q]:
         """If all resources have the same subject
 
         ``subject`` (reference): ``List.subject``
 
         Targets: Device, Group, Location, Patient
         """
-        return Ref4_f49cc3f4(self, 'subject')
+        return ListSubjectRef(self, 'subject')
 
     @property
     def title(self) -> StringParam[_Q]:

@@ -45,6 +45,24 @@ LocationHasVia = Literal['actor', 'based-on', 'composed-of', 'coverage-area', 'd
 """Reference parameters (of any type) that can point at a Location: the links of ``has``."""
 
 
+class LocationEndpointRef(RefEndpoint[_Q]):
+    """``endpoint`` of Location: a reference to Endpoint."""
+
+    __slots__ = ()
+
+
+class LocationOrganizationRef(RefOrganization[_Q]):
+    """``organization`` of Location: a reference to Organization."""
+
+    __slots__ = ()
+
+
+class LocationPartofRef(RefLocation[_Q]):
+    """``partof`` of Location: a reference to Location."""
+
+    __slots__ = ()
+
+
 class LocationParams(Params[_Q]):
     """The search parameters of Location; each setter returns ``_Q`` (the query they started from)."""
 
@@ -172,14 +190,14 @@ class LocationParams(Params[_Q]):
         return TokenParam(self, 'address-use')
 
     @property
-    def endpoint(self) -> RefEndpoint[_Q]:
+    def endpoint(self) -> LocationEndpointRef[_Q]:
         """Technical endpoints providing access to services operated for the location
 
         ``endpoint`` (reference): ``Location.endpoint``
 
         Targets: Endpoint
         """
-        return RefEndpoint(self, 'endpoint')
+        return LocationEndpointRef(self, 'endpoint')
 
     @property
     def identifier(self) -> IdentifierParam[_Q]:
@@ -219,24 +237,24 @@ class LocationParams(Params[_Q]):
         return TokenParam(self, 'operational-status')
 
     @property
-    def organization(self) -> RefOrganization[_Q]:
+    def organization(self) -> LocationOrganizationRef[_Q]:
         """Searches for locations that are managed by the provided organization
 
         ``organization`` (reference): ``Location.managingOrganization``
 
         Targets: Organization
         """
-        return RefOrganization(self, 'organization')
+        return LocationOrganizationRef(self, 'organization')
 
     @property
-    def partof(self) -> RefLocation[_Q]:
+    def partof(self) -> LocationPartofRef[_Q]:
         """A location of which this location is a part
 
         ``partof`` (reference): ``Location.partOf``
 
         Targets: Location
         """
-        return RefLocation(self, 'partof')
+        return LocationPartofRef(self, 'partof')
 
     @property
     def status(self) -> TokenParam[_Q]:

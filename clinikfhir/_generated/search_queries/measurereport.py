@@ -15,10 +15,10 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
-from ._refs.ref4_671cb04b import Ref4_671cb04b
-from ._refs.ref7_a9283a96 import Ref7_a9283a96
+from ._refs.refanyresource import RefAnyResource
+from ._refs.reflocationorganizationpractitionerpractitionerrole import RefLocationOrganizationPractitionerPractitionerRole
 from ._refs.refmeasure import RefMeasure
+from ._refs.refmeasurereportsubjecttargets import RefMeasureReportSubjectTargets
 from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
@@ -45,6 +45,36 @@ MeasureReportRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDef
 
 MeasureReportHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a MeasureReport: the links of ``has``."""
+
+
+class MeasureReportEvaluatedResourceRef(RefAnyResource[_Q]):
+    """``evaluated-resource`` of MeasureReport: a reference to any of 145 types."""
+
+    __slots__ = ()
+
+
+class MeasureReportMeasureRef(RefMeasure[_Q]):
+    """``measure`` of MeasureReport: a reference to Measure."""
+
+    __slots__ = ()
+
+
+class MeasureReportPatientRef(RefPatient[_Q]):
+    """``patient`` of MeasureReport: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class MeasureReportReporterRef(RefLocationOrganizationPractitionerPractitionerRole[_Q]):
+    """``reporter`` of MeasureReport: a reference to Location, Organization, Practitioner, PractitionerRole."""
+
+    __slots__ = ()
+
+
+class MeasureReportSubjectRef(RefMeasureReportSubjectTargets[_Q]):
+    """``subject`` of MeasureReport: a reference to Device, Group, Location, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
 
 
 class MeasureReportParams(Params[_Q]):
@@ -134,14 +164,14 @@ class MeasureReportParams(Params[_Q]):
         return DateParam(self, 'date')
 
     @property
-    def evaluated_resource(self) -> Ref145_6a9dc272[_Q]:
+    def evaluated_resource(self) -> MeasureReportEvaluatedResourceRef[_Q]:
         """An evaluated resource referenced by the measure report
 
         ``evaluated-resource`` (reference): ``MeasureReport.evaluatedResource``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return Ref145_6a9dc272(self, 'evaluated-resource')
+        return MeasureReportEvaluatedResourceRef(self, 'evaluated-resource')
 
     @property
     def identifier(self) -> IdentifierParam[_Q]:
@@ -152,24 +182,24 @@ class MeasureReportParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def measure(self) -> RefMeasure[_Q]:
+    def measure(self) -> MeasureReportMeasureRef[_Q]:
         """The measure to return measure report results for
 
         ``measure`` (reference): ``MeasureReport.measure``
 
         Targets: Measure
         """
-        return RefMeasure(self, 'measure')
+        return MeasureReportMeasureRef(self, 'measure')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> MeasureReportPatientRef[_Q]:
         """The identity of a patient to search for individual measure report results for
 
         ``patient`` (reference): ``MeasureReport.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return MeasureReportPatientRef(self, 'patient')
 
     @property
     def period(self) -> DateParam[_Q]:
@@ -180,14 +210,14 @@ class MeasureReportParams(Params[_Q]):
         return DateParam(self, 'period')
 
     @property
-    def reporter(self) -> Ref4_671cb04b[_Q]:
+    def reporter(self) -> MeasureReportReporterRef[_Q]:
         """The reporter to return measure report results for
 
         ``reporter`` (reference): ``MeasureReport.reporter``
 
         Targets: Location, Organization, Practitioner, PractitionerRole
         """
-        return Ref4_671cb04b(self, 'reporter')
+        return MeasureReportReporterRef(self, 'reporter')
 
     @property
     def status(self) -> TokenParam[_Q]:
@@ -198,14 +228,14 @@ class MeasureReportParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subject(self) -> Ref7_a9283a96[_Q]:
+    def subject(self) -> MeasureReportSubjectRef[_Q]:
         """The identity of a subject to search for individual measure report results for
 
         ``subject`` (reference): ``MeasureReport.subject``
 
         Targets: Device, Group, Location, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref7_a9283a96(self, 'subject')
+        return MeasureReportSubjectRef(self, 'subject')
 
 
 class MeasureReportQuery(Query["MeasureReport", _E], MeasureReportParams["MeasureReportQuery[_E]"]):

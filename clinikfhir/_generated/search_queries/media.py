@@ -15,11 +15,11 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref7_1edf7b3b import Ref7_1edf7b3b
-from ._refs.ref7_63e06aca import Ref7_63e06aca
 from ._refs.refcareplanservicerequest import RefCarePlanServiceRequest
+from ._refs.refchargeitemperformeractortargets import RefChargeItemPerformerActorTargets
 from ._refs.refdevicedevicemetric import RefDeviceDeviceMetric
 from ._refs.refencounter import RefEncounter
+from ._refs.refmediasubjecttargets import RefMediaSubjectTargets
 from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
@@ -46,6 +46,42 @@ MediaRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:
 
 MediaHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'finding-ref', 'focus', 'implicated', 'information', 'investigation', 'item', 'media', 'monograph', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a Media: the links of ``has``."""
+
+
+class MediaBasedOnRef(RefCarePlanServiceRequest[_Q]):
+    """``based-on`` of Media: a reference to CarePlan, ServiceRequest."""
+
+    __slots__ = ()
+
+
+class MediaDeviceRef(RefDeviceDeviceMetric[_Q]):
+    """``device`` of Media: a reference to Device, DeviceMetric."""
+
+    __slots__ = ()
+
+
+class MediaEncounterRef(RefEncounter[_Q]):
+    """``encounter`` of Media: a reference to Encounter."""
+
+    __slots__ = ()
+
+
+class MediaOperatorRef(RefChargeItemPerformerActorTargets[_Q]):
+    """``operator`` of Media: a reference to CareTeam, Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class MediaPatientRef(RefPatient[_Q]):
+    """``patient`` of Media: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class MediaSubjectRef(RefMediaSubjectTargets[_Q]):
+    """``subject`` of Media: a reference to Device, Group, Location, Patient, Practitioner, PractitionerRole, Specimen."""
+
+    __slots__ = ()
 
 
 class MediaParams(Params[_Q]):
@@ -127,14 +163,14 @@ class MediaParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def based_on(self) -> RefCarePlanServiceRequest[_Q]:
+    def based_on(self) -> MediaBasedOnRef[_Q]:
         """Procedure that caused this media to be created
 
         ``based-on`` (reference): ``Media.basedOn``
 
         Targets: CarePlan, ServiceRequest
         """
-        return RefCarePlanServiceRequest(self, 'based-on')
+        return MediaBasedOnRef(self, 'based-on')
 
     @property
     def created(self) -> DateParam[_Q]:
@@ -145,24 +181,24 @@ class MediaParams(Params[_Q]):
         return DateParam(self, 'created')
 
     @property
-    def device(self) -> RefDeviceDeviceMetric[_Q]:
+    def device(self) -> MediaDeviceRef[_Q]:
         """Observing Device
 
         ``device`` (reference): ``Media.device``
 
         Targets: Device, DeviceMetric
         """
-        return RefDeviceDeviceMetric(self, 'device')
+        return MediaDeviceRef(self, 'device')
 
     @property
-    def encounter(self) -> RefEncounter[_Q]:
+    def encounter(self) -> MediaEncounterRef[_Q]:
         """Encounter associated with media
 
         ``encounter`` (reference): ``Media.encounter``
 
         Targets: Encounter
         """
-        return RefEncounter(self, 'encounter')
+        return MediaEncounterRef(self, 'encounter')
 
     @property
     def identifier(self) -> IdentifierParam[_Q]:
@@ -181,24 +217,24 @@ class MediaParams(Params[_Q]):
         return TokenParam(self, 'modality')
 
     @property
-    def operator(self) -> Ref7_63e06aca[_Q]:
+    def operator(self) -> MediaOperatorRef[_Q]:
         """The person who generated the image
 
         ``operator`` (reference): ``Media.operator``
 
         Targets: CareTeam, Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref7_63e06aca(self, 'operator')
+        return MediaOperatorRef(self, 'operator')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> MediaPatientRef[_Q]:
         """Who/What this Media is a record of
 
         ``patient`` (reference): ``Media.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return MediaPatientRef(self, 'patient')
 
     @property
     def site(self) -> TokenParam[_Q]:
@@ -217,14 +253,14 @@ class MediaParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subject(self) -> Ref7_1edf7b3b[_Q]:
+    def subject(self) -> MediaSubjectRef[_Q]:
         """Who/What this Media is a record of
 
         ``subject`` (reference): ``Media.subject``
 
         Targets: Device, Group, Location, Patient, Practitioner, PractitionerRole, Specimen
         """
-        return Ref7_1edf7b3b(self, 'subject')
+        return MediaSubjectRef(self, 'subject')
 
     @property
     def type(self) -> TokenParam[_Q]:

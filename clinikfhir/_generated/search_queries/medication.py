@@ -44,6 +44,18 @@ MedicationHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'der
 """Reference parameters (of any type) that can point at a Medication: the links of ``has``."""
 
 
+class MedicationIngredientRef(RefMedicationSubstance[_Q]):
+    """``ingredient`` of Medication: a reference to Medication, Substance."""
+
+    __slots__ = ()
+
+
+class MedicationManufacturerRef(RefOrganization[_Q]):
+    """``manufacturer`` of Medication: a reference to Organization."""
+
+    __slots__ = ()
+
+
 class MedicationParams(Params[_Q]):
     """The search parameters of Medication; each setter returns ``_Q`` (the query they started from)."""
 
@@ -155,14 +167,14 @@ class MedicationParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def ingredient(self) -> RefMedicationSubstance[_Q]:
+    def ingredient(self) -> MedicationIngredientRef[_Q]:
         """Returns medications for this ingredient reference
 
         ``ingredient`` (reference): ``(Medication.ingredient.item as Reference)``
 
         Targets: Medication, Substance
         """
-        return RefMedicationSubstance(self, 'ingredient')
+        return MedicationIngredientRef(self, 'ingredient')
 
     @property
     def ingredient_code(self) -> TokenParam[_Q]:
@@ -181,14 +193,14 @@ class MedicationParams(Params[_Q]):
         return TokenParam(self, 'lot-number')
 
     @property
-    def manufacturer(self) -> RefOrganization[_Q]:
+    def manufacturer(self) -> MedicationManufacturerRef[_Q]:
         """Returns medications made or sold for this manufacturer
 
         ``manufacturer`` (reference): ``Medication.manufacturer``
 
         Targets: Organization
         """
-        return RefOrganization(self, 'manufacturer')
+        return MedicationManufacturerRef(self, 'manufacturer')
 
     @property
     def status(self) -> TokenParam[_Q]:

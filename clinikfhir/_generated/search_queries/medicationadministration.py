@@ -15,11 +15,11 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref5_7670d63e import Ref5_7670d63e
 from ._refs.refdevice import RefDevice
 from ._refs.refencounterepisodeofcare import RefEncounterEpisodeOfCare
 from ._refs.refgrouppatient import RefGroupPatient
 from ._refs.refmedication import RefMedication
+from ._refs.refmedicationadministrationperformertargets import RefMedicationAdministrationPerformerTargets
 from ._refs.refmedicationrequest import RefMedicationRequest
 from ._refs.refpatient import RefPatient
 
@@ -47,6 +47,48 @@ MedicationAdministrationRevInclude = Literal['ActivityDefinition:composed-of', '
 
 MedicationAdministrationHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'service', 'source', 'subject', 'substance', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a MedicationAdministration: the links of ``has``."""
+
+
+class MedicationAdministrationContextRef(RefEncounterEpisodeOfCare[_Q]):
+    """``context`` of MedicationAdministration: a reference to Encounter, EpisodeOfCare."""
+
+    __slots__ = ()
+
+
+class MedicationAdministrationDeviceRef(RefDevice[_Q]):
+    """``device`` of MedicationAdministration: a reference to Device."""
+
+    __slots__ = ()
+
+
+class MedicationAdministrationMedicationRef(RefMedication[_Q]):
+    """``medication`` of MedicationAdministration: a reference to Medication."""
+
+    __slots__ = ()
+
+
+class MedicationAdministrationPatientRef(RefPatient[_Q]):
+    """``patient`` of MedicationAdministration: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class MedicationAdministrationPerformerRef(RefMedicationAdministrationPerformerTargets[_Q]):
+    """``performer`` of MedicationAdministration: a reference to Device, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class MedicationAdministrationRequestRef(RefMedicationRequest[_Q]):
+    """``request`` of MedicationAdministration: a reference to MedicationRequest."""
+
+    __slots__ = ()
+
+
+class MedicationAdministrationSubjectRef(RefGroupPatient[_Q]):
+    """``subject`` of MedicationAdministration: a reference to Group, Patient."""
+
+    __slots__ = ()
 
 
 class MedicationAdministrationParams(Params[_Q]):
@@ -136,24 +178,24 @@ class MedicationAdministrationParams(Params[_Q]):
         return TokenParam(self, 'code')
 
     @property
-    def context(self) -> RefEncounterEpisodeOfCare[_Q]:
+    def context(self) -> MedicationAdministrationContextRef[_Q]:
         """Return administrations that share this encounter or episode of care
 
         ``context`` (reference): ``MedicationAdministration.context``
 
         Targets: Encounter, EpisodeOfCare
         """
-        return RefEncounterEpisodeOfCare(self, 'context')
+        return MedicationAdministrationContextRef(self, 'context')
 
     @property
-    def device(self) -> RefDevice[_Q]:
+    def device(self) -> MedicationAdministrationDeviceRef[_Q]:
         """Return administrations with this administration device identity
 
         ``device`` (reference): ``MedicationAdministration.device``
 
         Targets: Device
         """
-        return RefDevice(self, 'device')
+        return MedicationAdministrationDeviceRef(self, 'device')
 
     @property
     def effective_time(self) -> DateParam[_Q]:
@@ -172,34 +214,34 @@ class MedicationAdministrationParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def medication(self) -> RefMedication[_Q]:
+    def medication(self) -> MedicationAdministrationMedicationRef[_Q]:
         """Return administrations of this medication resource
 
         ``medication`` (reference): ``(MedicationAdministration.medication as Reference)``
 
         Targets: Medication
         """
-        return RefMedication(self, 'medication')
+        return MedicationAdministrationMedicationRef(self, 'medication')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> MedicationAdministrationPatientRef[_Q]:
         """The identity of a patient to list administrations  for
 
         ``patient`` (reference): ``MedicationAdministration.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return MedicationAdministrationPatientRef(self, 'patient')
 
     @property
-    def performer(self) -> Ref5_7670d63e[_Q]:
+    def performer(self) -> MedicationAdministrationPerformerRef[_Q]:
         """The identity of the individual who administered the medication
 
         ``performer`` (reference): ``MedicationAdministration.performer.actor``
 
         Targets: Device, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref5_7670d63e(self, 'performer')
+        return MedicationAdministrationPerformerRef(self, 'performer')
 
     @property
     def reason_given(self) -> TokenParam[_Q]:
@@ -218,14 +260,14 @@ class MedicationAdministrationParams(Params[_Q]):
         return TokenParam(self, 'reason-not-given')
 
     @property
-    def request(self) -> RefMedicationRequest[_Q]:
+    def request(self) -> MedicationAdministrationRequestRef[_Q]:
         """The identity of a request to list administrations from
 
         ``request`` (reference): ``MedicationAdministration.request``
 
         Targets: MedicationRequest
         """
-        return RefMedicationRequest(self, 'request')
+        return MedicationAdministrationRequestRef(self, 'request')
 
     @property
     def status(self) -> TokenParam[_Q]:
@@ -236,14 +278,14 @@ class MedicationAdministrationParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subject(self) -> RefGroupPatient[_Q]:
+    def subject(self) -> MedicationAdministrationSubjectRef[_Q]:
         """The identity of the individual or group to list administrations for
 
         ``subject`` (reference): ``MedicationAdministration.subject``
 
         Targets: Group, Patient
         """
-        return RefGroupPatient(self, 'subject')
+        return MedicationAdministrationSubjectRef(self, 'subject')
 
 
 class MedicationAdministrationQuery(Query["MedicationAdministration", _E], MedicationAdministrationParams["MedicationAdministrationQuery[_E]"]):

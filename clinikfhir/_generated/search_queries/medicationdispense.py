@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref6_6b1a412b import Ref6_6b1a412b
+from ._refs.refauditeventagenttargets import RefAuditEventAgentTargets
 from ._refs.refencounterepisodeofcare import RefEncounterEpisodeOfCare
 from ._refs.refgrouppatient import RefGroupPatient
 from ._refs.reflocation import RefLocation
@@ -49,6 +49,60 @@ MedicationDispenseRevInclude = Literal['ActivityDefinition:composed-of', 'Activi
 
 MedicationDispenseHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'service', 'source', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a MedicationDispense: the links of ``has``."""
+
+
+class MedicationDispenseContextRef(RefEncounterEpisodeOfCare[_Q]):
+    """``context`` of MedicationDispense: a reference to Encounter, EpisodeOfCare."""
+
+    __slots__ = ()
+
+
+class MedicationDispenseDestinationRef(RefLocation[_Q]):
+    """``destination`` of MedicationDispense: a reference to Location."""
+
+    __slots__ = ()
+
+
+class MedicationDispenseMedicationRef(RefMedication[_Q]):
+    """``medication`` of MedicationDispense: a reference to Medication."""
+
+    __slots__ = ()
+
+
+class MedicationDispensePatientRef(RefPatient[_Q]):
+    """``patient`` of MedicationDispense: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class MedicationDispensePerformerRef(RefAuditEventAgentTargets[_Q]):
+    """``performer`` of MedicationDispense: a reference to Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class MedicationDispensePrescriptionRef(RefMedicationRequest[_Q]):
+    """``prescription`` of MedicationDispense: a reference to MedicationRequest."""
+
+    __slots__ = ()
+
+
+class MedicationDispenseReceiverRef(RefPatientPractitioner[_Q]):
+    """``receiver`` of MedicationDispense: a reference to Patient, Practitioner."""
+
+    __slots__ = ()
+
+
+class MedicationDispenseResponsiblepartyRef(RefPractitionerPractitionerRole[_Q]):
+    """``responsibleparty`` of MedicationDispense: a reference to Practitioner, PractitionerRole."""
+
+    __slots__ = ()
+
+
+class MedicationDispenseSubjectRef(RefGroupPatient[_Q]):
+    """``subject`` of MedicationDispense: a reference to Group, Patient."""
+
+    __slots__ = ()
 
 
 class MedicationDispenseParams(Params[_Q]):
@@ -138,24 +192,24 @@ class MedicationDispenseParams(Params[_Q]):
         return TokenParam(self, 'code')
 
     @property
-    def context(self) -> RefEncounterEpisodeOfCare[_Q]:
+    def context(self) -> MedicationDispenseContextRef[_Q]:
         """Returns dispenses with a specific context (episode or episode of care)
 
         ``context`` (reference): ``MedicationDispense.context``
 
         Targets: Encounter, EpisodeOfCare
         """
-        return RefEncounterEpisodeOfCare(self, 'context')
+        return MedicationDispenseContextRef(self, 'context')
 
     @property
-    def destination(self) -> RefLocation[_Q]:
+    def destination(self) -> MedicationDispenseDestinationRef[_Q]:
         """Returns dispenses that should be sent to a specific destination
 
         ``destination`` (reference): ``MedicationDispense.destination``
 
         Targets: Location
         """
-        return RefLocation(self, 'destination')
+        return MedicationDispenseDestinationRef(self, 'destination')
 
     @property
     def identifier(self) -> IdentifierParam[_Q]:
@@ -166,64 +220,64 @@ class MedicationDispenseParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def medication(self) -> RefMedication[_Q]:
+    def medication(self) -> MedicationDispenseMedicationRef[_Q]:
         """Returns dispenses of this medicine resource
 
         ``medication`` (reference): ``(MedicationDispense.medication as Reference)``
 
         Targets: Medication
         """
-        return RefMedication(self, 'medication')
+        return MedicationDispenseMedicationRef(self, 'medication')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> MedicationDispensePatientRef[_Q]:
         """The identity of a patient to list dispenses  for
 
         ``patient`` (reference): ``MedicationDispense.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return MedicationDispensePatientRef(self, 'patient')
 
     @property
-    def performer(self) -> Ref6_6b1a412b[_Q]:
+    def performer(self) -> MedicationDispensePerformerRef[_Q]:
         """Returns dispenses performed by a specific individual
 
         ``performer`` (reference): ``MedicationDispense.performer.actor``
 
         Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref6_6b1a412b(self, 'performer')
+        return MedicationDispensePerformerRef(self, 'performer')
 
     @property
-    def prescription(self) -> RefMedicationRequest[_Q]:
+    def prescription(self) -> MedicationDispensePrescriptionRef[_Q]:
         """The identity of a prescription to list dispenses from
 
         ``prescription`` (reference): ``MedicationDispense.authorizingPrescription``
 
         Targets: MedicationRequest
         """
-        return RefMedicationRequest(self, 'prescription')
+        return MedicationDispensePrescriptionRef(self, 'prescription')
 
     @property
-    def receiver(self) -> RefPatientPractitioner[_Q]:
+    def receiver(self) -> MedicationDispenseReceiverRef[_Q]:
         """The identity of a receiver to list dispenses for
 
         ``receiver`` (reference): ``MedicationDispense.receiver``
 
         Targets: Patient, Practitioner
         """
-        return RefPatientPractitioner(self, 'receiver')
+        return MedicationDispenseReceiverRef(self, 'receiver')
 
     @property
-    def responsibleparty(self) -> RefPractitionerPractitionerRole[_Q]:
+    def responsibleparty(self) -> MedicationDispenseResponsiblepartyRef[_Q]:
         """Returns dispenses with the specified responsible party
 
         ``responsibleparty`` (reference): ``MedicationDispense.substitution.responsibleParty``
 
         Targets: Practitioner, PractitionerRole
         """
-        return RefPractitionerPractitionerRole(self, 'responsibleparty')
+        return MedicationDispenseResponsiblepartyRef(self, 'responsibleparty')
 
     @property
     def status(self) -> TokenParam[_Q]:
@@ -234,14 +288,14 @@ class MedicationDispenseParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subject(self) -> RefGroupPatient[_Q]:
+    def subject(self) -> MedicationDispenseSubjectRef[_Q]:
         """The identity of a patient for whom to list dispenses
 
         ``subject`` (reference): ``MedicationDispense.subject``
 
         Targets: Group, Patient
         """
-        return RefGroupPatient(self, 'subject')
+        return MedicationDispenseSubjectRef(self, 'subject')
 
     @property
     def type(self) -> TokenParam[_Q]:

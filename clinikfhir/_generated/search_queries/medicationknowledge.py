@@ -45,6 +45,24 @@ MedicationKnowledgeHasVia = Literal['based-on', 'composed-of', 'data', 'depends-
 """Reference parameters (of any type) that can point at a MedicationKnowledge: the links of ``has``."""
 
 
+class MedicationKnowledgeIngredientRef(RefSubstance[_Q]):
+    """``ingredient`` of MedicationKnowledge: a reference to Substance."""
+
+    __slots__ = ()
+
+
+class MedicationKnowledgeManufacturerRef(RefOrganization[_Q]):
+    """``manufacturer`` of MedicationKnowledge: a reference to Organization."""
+
+    __slots__ = ()
+
+
+class MedicationKnowledgeMonographRef(RefDocumentReferenceMedia[_Q]):
+    """``monograph`` of MedicationKnowledge: a reference to DocumentReference, Media."""
+
+    __slots__ = ()
+
+
 class MedicationKnowledgeParams(Params[_Q]):
     """The search parameters of MedicationKnowledge; each setter returns ``_Q`` (the query they started from)."""
 
@@ -156,14 +174,14 @@ class MedicationKnowledgeParams(Params[_Q]):
         return TokenParam(self, 'doseform')
 
     @property
-    def ingredient(self) -> RefSubstance[_Q]:
+    def ingredient(self) -> MedicationKnowledgeIngredientRef[_Q]:
         """Medication(s) or substance(s) contained in the medication
 
         ``ingredient`` (reference): ``(MedicationKnowledge.ingredient.item as Reference)``
 
         Targets: Substance
         """
-        return RefSubstance(self, 'ingredient')
+        return MedicationKnowledgeIngredientRef(self, 'ingredient')
 
     @property
     def ingredient_code(self) -> TokenParam[_Q]:
@@ -174,14 +192,14 @@ class MedicationKnowledgeParams(Params[_Q]):
         return TokenParam(self, 'ingredient-code')
 
     @property
-    def manufacturer(self) -> RefOrganization[_Q]:
+    def manufacturer(self) -> MedicationKnowledgeManufacturerRef[_Q]:
         """Manufacturer of the item
 
         ``manufacturer`` (reference): ``MedicationKnowledge.manufacturer``
 
         Targets: Organization
         """
-        return RefOrganization(self, 'manufacturer')
+        return MedicationKnowledgeManufacturerRef(self, 'manufacturer')
 
     @property
     def monitoring_program_name(self) -> TokenParam[_Q]:
@@ -200,14 +218,14 @@ class MedicationKnowledgeParams(Params[_Q]):
         return TokenParam(self, 'monitoring-program-type')
 
     @property
-    def monograph(self) -> RefDocumentReferenceMedia[_Q]:
+    def monograph(self) -> MedicationKnowledgeMonographRef[_Q]:
         """Associated documentation about the medication
 
         ``monograph`` (reference): ``MedicationKnowledge.monograph.source``
 
         Targets: DocumentReference, Media
         """
-        return RefDocumentReferenceMedia(self, 'monograph')
+        return MedicationKnowledgeMonographRef(self, 'monograph')
 
     @property
     def monograph_type(self) -> TokenParam[_Q]:

@@ -15,8 +15,8 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref6_6b1a412b import Ref6_6b1a412b
-from ._refs.ref7_63e06aca import Ref7_63e06aca
+from ._refs.refauditeventagenttargets import RefAuditEventAgentTargets
+from ._refs.refchargeitemperformeractortargets import RefChargeItemPerformerActorTargets
 from ._refs.refencounter import RefEncounter
 from ._refs.refgrouppatient import RefGroupPatient
 from ._refs.refmedication import RefMedication
@@ -47,6 +47,48 @@ MedicationRequestRevInclude = Literal['ActivityDefinition:composed-of', 'Activit
 
 MedicationRequestHasVia = Literal['activity-reference', 'based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prescription', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a MedicationRequest: the links of ``has``."""
+
+
+class MedicationRequestEncounterRef(RefEncounter[_Q]):
+    """``encounter`` of MedicationRequest: a reference to Encounter."""
+
+    __slots__ = ()
+
+
+class MedicationRequestIntendedDispenserRef(RefOrganization[_Q]):
+    """``intended-dispenser`` of MedicationRequest: a reference to Organization."""
+
+    __slots__ = ()
+
+
+class MedicationRequestIntendedPerformerRef(RefChargeItemPerformerActorTargets[_Q]):
+    """``intended-performer`` of MedicationRequest: a reference to CareTeam, Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class MedicationRequestMedicationRef(RefMedication[_Q]):
+    """``medication`` of MedicationRequest: a reference to Medication."""
+
+    __slots__ = ()
+
+
+class MedicationRequestPatientRef(RefPatient[_Q]):
+    """``patient`` of MedicationRequest: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class MedicationRequestRequesterRef(RefAuditEventAgentTargets[_Q]):
+    """``requester`` of MedicationRequest: a reference to Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class MedicationRequestSubjectRef(RefGroupPatient[_Q]):
+    """``subject`` of MedicationRequest: a reference to Group, Patient."""
+
+    __slots__ = ()
 
 
 class MedicationRequestParams(Params[_Q]):
@@ -160,14 +202,14 @@ class MedicationRequestParams(Params[_Q]):
         return DateParam(self, 'date')
 
     @property
-    def encounter(self) -> RefEncounter[_Q]:
+    def encounter(self) -> MedicationRequestEncounterRef[_Q]:
         """Return prescriptions with this encounter identifier
 
         ``encounter`` (reference): ``MedicationRequest.encounter``
 
         Targets: Encounter
         """
-        return RefEncounter(self, 'encounter')
+        return MedicationRequestEncounterRef(self, 'encounter')
 
     @property
     def identifier(self) -> IdentifierParam[_Q]:
@@ -178,24 +220,24 @@ class MedicationRequestParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def intended_dispenser(self) -> RefOrganization[_Q]:
+    def intended_dispenser(self) -> MedicationRequestIntendedDispenserRef[_Q]:
         """Returns prescriptions intended to be dispensed by this Organization
 
         ``intended-dispenser`` (reference): ``MedicationRequest.dispenseRequest.performer``
 
         Targets: Organization
         """
-        return RefOrganization(self, 'intended-dispenser')
+        return MedicationRequestIntendedDispenserRef(self, 'intended-dispenser')
 
     @property
-    def intended_performer(self) -> Ref7_63e06aca[_Q]:
+    def intended_performer(self) -> MedicationRequestIntendedPerformerRef[_Q]:
         """Returns the intended performer of the administration of the medication request
 
         ``intended-performer`` (reference): ``MedicationRequest.performer``
 
         Targets: CareTeam, Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref7_63e06aca(self, 'intended-performer')
+        return MedicationRequestIntendedPerformerRef(self, 'intended-performer')
 
     @property
     def intended_performertype(self) -> TokenParam[_Q]:
@@ -214,24 +256,24 @@ class MedicationRequestParams(Params[_Q]):
         return TokenParam(self, 'intent')
 
     @property
-    def medication(self) -> RefMedication[_Q]:
+    def medication(self) -> MedicationRequestMedicationRef[_Q]:
         """Return prescriptions for this medication reference
 
         ``medication`` (reference): ``(MedicationRequest.medication as Reference)``
 
         Targets: Medication
         """
-        return RefMedication(self, 'medication')
+        return MedicationRequestMedicationRef(self, 'medication')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> MedicationRequestPatientRef[_Q]:
         """Returns prescriptions for a specific patient
 
         ``patient`` (reference): ``MedicationRequest.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return MedicationRequestPatientRef(self, 'patient')
 
     @property
     def priority(self) -> TokenParam[_Q]:
@@ -242,14 +284,14 @@ class MedicationRequestParams(Params[_Q]):
         return TokenParam(self, 'priority')
 
     @property
-    def requester(self) -> Ref6_6b1a412b[_Q]:
+    def requester(self) -> MedicationRequestRequesterRef[_Q]:
         """Returns prescriptions prescribed by this prescriber
 
         ``requester`` (reference): ``MedicationRequest.requester``
 
         Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref6_6b1a412b(self, 'requester')
+        return MedicationRequestRequesterRef(self, 'requester')
 
     @property
     def status(self) -> TokenParam[_Q]:
@@ -260,14 +302,14 @@ class MedicationRequestParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subject(self) -> RefGroupPatient[_Q]:
+    def subject(self) -> MedicationRequestSubjectRef[_Q]:
         """The identity of a patient to list orders  for
 
         ``subject`` (reference): ``MedicationRequest.subject``
 
         Targets: Group, Patient
         """
-        return RefGroupPatient(self, 'subject')
+        return MedicationRequestSubjectRef(self, 'subject')
 
 
 class MedicationRequestQuery(Query["MedicationRequest", _E], MedicationRequestParams["MedicationRequestQuery[_E]"]):

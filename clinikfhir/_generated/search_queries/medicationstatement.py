@@ -15,11 +15,11 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref5_bbbf6bde import Ref5_bbbf6bde
-from ._refs.ref5_ed201369 import Ref5_ed201369
+from ._refs.refbasicauthortargets import RefBasicAuthorTargets
 from ._refs.refencounterepisodeofcare import RefEncounterEpisodeOfCare
 from ._refs.refgrouppatient import RefGroupPatient
 from ._refs.refmedication import RefMedication
+from ._refs.refmedicationstatementpartoftargets import RefMedicationStatementPartOfTargets
 from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
@@ -46,6 +46,42 @@ MedicationStatementRevInclude = Literal['ActivityDefinition:composed-of', 'Activ
 
 MedicationStatementHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'subject', 'substance', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a MedicationStatement: the links of ``has``."""
+
+
+class MedicationStatementContextRef(RefEncounterEpisodeOfCare[_Q]):
+    """``context`` of MedicationStatement: a reference to Encounter, EpisodeOfCare."""
+
+    __slots__ = ()
+
+
+class MedicationStatementMedicationRef(RefMedication[_Q]):
+    """``medication`` of MedicationStatement: a reference to Medication."""
+
+    __slots__ = ()
+
+
+class MedicationStatementPartOfRef(RefMedicationStatementPartOfTargets[_Q]):
+    """``part-of`` of MedicationStatement: a reference to MedicationAdministration, MedicationDispense, MedicationStatement, Observation, Procedure."""
+
+    __slots__ = ()
+
+
+class MedicationStatementPatientRef(RefPatient[_Q]):
+    """``patient`` of MedicationStatement: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class MedicationStatementSourceRef(RefBasicAuthorTargets[_Q]):
+    """``source`` of MedicationStatement: a reference to Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class MedicationStatementSubjectRef(RefGroupPatient[_Q]):
+    """``subject`` of MedicationStatement: a reference to Group, Patient."""
+
+    __slots__ = ()
 
 
 class MedicationStatementParams(Params[_Q]):
@@ -143,14 +179,14 @@ class MedicationStatementParams(Params[_Q]):
         return TokenParam(self, 'code')
 
     @property
-    def context(self) -> RefEncounterEpisodeOfCare[_Q]:
+    def context(self) -> MedicationStatementContextRef[_Q]:
         """Returns statements for a specific context (episode or episode of Care).
 
         ``context`` (reference): ``MedicationStatement.context``
 
         Targets: Encounter, EpisodeOfCare
         """
-        return RefEncounterEpisodeOfCare(self, 'context')
+        return MedicationStatementContextRef(self, 'context')
 
     @property
     def effective(self) -> DateParam[_Q]:
@@ -169,44 +205,44 @@ class MedicationStatementParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def medication(self) -> RefMedication[_Q]:
+    def medication(self) -> MedicationStatementMedicationRef[_Q]:
         """Return statements of this medication reference
 
         ``medication`` (reference): ``(MedicationStatement.medication as Reference)``
 
         Targets: Medication
         """
-        return RefMedication(self, 'medication')
+        return MedicationStatementMedicationRef(self, 'medication')
 
     @property
-    def part_of(self) -> Ref5_bbbf6bde[_Q]:
+    def part_of(self) -> MedicationStatementPartOfRef[_Q]:
         """Returns statements that are part of another event.
 
         ``part-of`` (reference): ``MedicationStatement.partOf``
 
         Targets: MedicationAdministration, MedicationDispense, MedicationStatement, Observation, Procedure
         """
-        return Ref5_bbbf6bde(self, 'part-of')
+        return MedicationStatementPartOfRef(self, 'part-of')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> MedicationStatementPatientRef[_Q]:
         """Returns statements for a specific patient.
 
         ``patient`` (reference): ``MedicationStatement.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return MedicationStatementPatientRef(self, 'patient')
 
     @property
-    def source(self) -> Ref5_ed201369[_Q]:
+    def source(self) -> MedicationStatementSourceRef[_Q]:
         """Who or where the information in the statement came from
 
         ``source`` (reference): ``MedicationStatement.informationSource``
 
         Targets: Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref5_ed201369(self, 'source')
+        return MedicationStatementSourceRef(self, 'source')
 
     @property
     def status(self) -> TokenParam[_Q]:
@@ -217,14 +253,14 @@ class MedicationStatementParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subject(self) -> RefGroupPatient[_Q]:
+    def subject(self) -> MedicationStatementSubjectRef[_Q]:
         """The identity of a patient, animal or group to list statements for
 
         ``subject`` (reference): ``MedicationStatement.subject``
 
         Targets: Group, Patient
         """
-        return RefGroupPatient(self, 'subject')
+        return MedicationStatementSubjectRef(self, 'subject')
 
 
 class MedicationStatementQuery(Query["MedicationStatement", _E], MedicationStatementParams["MedicationStatementQuery[_E]"]):

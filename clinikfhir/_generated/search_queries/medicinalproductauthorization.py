@@ -44,6 +44,18 @@ MedicinalProductAuthorizationHasVia = Literal['based-on', 'composed-of', 'data',
 """Reference parameters (of any type) that can point at a MedicinalProductAuthorization: the links of ``has``."""
 
 
+class MedicinalProductAuthorizationHolderRef(RefOrganization[_Q]):
+    """``holder`` of MedicinalProductAuthorization: a reference to Organization."""
+
+    __slots__ = ()
+
+
+class MedicinalProductAuthorizationSubjectRef(RefMedicinalProductMedicinalProductPackaged[_Q]):
+    """``subject`` of MedicinalProductAuthorization: a reference to MedicinalProduct, MedicinalProductPackaged."""
+
+    __slots__ = ()
+
+
 class MedicinalProductAuthorizationParams(Params[_Q]):
     """The search parameters of MedicinalProductAuthorization; each setter returns ``_Q`` (the query they started from)."""
 
@@ -131,14 +143,14 @@ class MedicinalProductAuthorizationParams(Params[_Q]):
         return TokenParam(self, 'country')
 
     @property
-    def holder(self) -> RefOrganization[_Q]:
+    def holder(self) -> MedicinalProductAuthorizationHolderRef[_Q]:
         """Marketing Authorization Holder
 
         ``holder`` (reference): ``MedicinalProductAuthorization.holder``
 
         Targets: Organization
         """
-        return RefOrganization(self, 'holder')
+        return MedicinalProductAuthorizationHolderRef(self, 'holder')
 
     @property
     def identifier(self) -> IdentifierParam[_Q]:
@@ -157,14 +169,14 @@ class MedicinalProductAuthorizationParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subject(self) -> RefMedicinalProductMedicinalProductPackaged[_Q]:
+    def subject(self) -> MedicinalProductAuthorizationSubjectRef[_Q]:
         """The medicinal product that is being authorized
 
         ``subject`` (reference): ``MedicinalProductAuthorization.subject``
 
         Targets: MedicinalProduct, MedicinalProductPackaged
         """
-        return RefMedicinalProductMedicinalProductPackaged(self, 'subject')
+        return MedicinalProductAuthorizationSubjectRef(self, 'subject')
 
 
 class MedicinalProductAuthorizationQuery(Query["GenericResource", _E], MedicinalProductAuthorizationParams["MedicinalProductAuthorizationQuery[_E]"]):

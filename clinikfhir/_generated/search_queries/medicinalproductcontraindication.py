@@ -43,6 +43,12 @@ MedicinalProductContraindicationHasVia = Literal['based-on', 'composed-of', 'dat
 """Reference parameters (of any type) that can point at a MedicinalProductContraindication: the links of ``has``."""
 
 
+class MedicinalProductContraindicationSubjectRef(RefMedicationMedicinalProduct[_Q]):
+    """``subject`` of MedicinalProductContraindication: a reference to Medication, MedicinalProduct."""
+
+    __slots__ = ()
+
+
 class MedicinalProductContraindicationParams(Params[_Q]):
     """The search parameters of MedicinalProductContraindication; each setter returns ``_Q`` (the query they started from)."""
 
@@ -122,14 +128,14 @@ class MedicinalProductContraindicationParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def subject(self) -> RefMedicationMedicinalProduct[_Q]:
+    def subject(self) -> MedicinalProductContraindicationSubjectRef[_Q]:
         """The medication for which this is an contraindication
 
         ``subject`` (reference): ``MedicinalProductContraindication.subject``
 
         Targets: Medication, MedicinalProduct
         """
-        return RefMedicationMedicinalProduct(self, 'subject')
+        return MedicinalProductContraindicationSubjectRef(self, 'subject')
 
 
 class MedicinalProductContraindicationQuery(Query["GenericResource", _E], MedicinalProductContraindicationParams["MedicinalProductContraindicationQuery[_E]"]):

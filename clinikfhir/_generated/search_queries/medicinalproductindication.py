@@ -43,6 +43,12 @@ MedicinalProductIndicationHasVia = Literal['based-on', 'composed-of', 'data', 'd
 """Reference parameters (of any type) that can point at a MedicinalProductIndication: the links of ``has``."""
 
 
+class MedicinalProductIndicationSubjectRef(RefMedicationMedicinalProduct[_Q]):
+    """``subject`` of MedicinalProductIndication: a reference to Medication, MedicinalProduct."""
+
+    __slots__ = ()
+
+
 class MedicinalProductIndicationParams(Params[_Q]):
     """The search parameters of MedicinalProductIndication; each setter returns ``_Q`` (the query they started from)."""
 
@@ -122,14 +128,14 @@ class MedicinalProductIndicationParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def subject(self) -> RefMedicationMedicinalProduct[_Q]:
+    def subject(self) -> MedicinalProductIndicationSubjectRef[_Q]:
         """The medication for which this is an indication
 
         ``subject`` (reference): ``MedicinalProductIndication.subject``
 
         Targets: Medication, MedicinalProduct
         """
-        return RefMedicationMedicinalProduct(self, 'subject')
+        return MedicinalProductIndicationSubjectRef(self, 'subject')
 
 
 class MedicinalProductIndicationQuery(Query["GenericResource", _E], MedicinalProductIndicationParams["MedicinalProductIndicationQuery[_E]"]):

@@ -43,6 +43,12 @@ MedicinalProductInteractionHasVia = Literal['based-on', 'composed-of', 'data', '
 """Reference parameters (of any type) that can point at a MedicinalProductInteraction: the links of ``has``."""
 
 
+class MedicinalProductInteractionSubjectRef(RefMedicationMedicinalProductSubstance[_Q]):
+    """``subject`` of MedicinalProductInteraction: a reference to Medication, MedicinalProduct, Substance."""
+
+    __slots__ = ()
+
+
 class MedicinalProductInteractionParams(Params[_Q]):
     """The search parameters of MedicinalProductInteraction; each setter returns ``_Q`` (the query they started from)."""
 
@@ -122,14 +128,14 @@ class MedicinalProductInteractionParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def subject(self) -> RefMedicationMedicinalProductSubstance[_Q]:
+    def subject(self) -> MedicinalProductInteractionSubjectRef[_Q]:
         """The medication for which this is an interaction
 
         ``subject`` (reference): ``MedicinalProductInteraction.subject``
 
         Targets: Medication, MedicinalProduct, Substance
         """
-        return RefMedicationMedicinalProductSubstance(self, 'subject')
+        return MedicinalProductInteractionSubjectRef(self, 'subject')
 
 
 class MedicinalProductInteractionQuery(Query["GenericResource", _E], MedicinalProductInteractionParams["MedicinalProductInteractionQuery[_E]"]):

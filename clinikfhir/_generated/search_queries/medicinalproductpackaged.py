@@ -43,6 +43,12 @@ MedicinalProductPackagedHasVia = Literal['based-on', 'composed-of', 'data', 'dep
 """Reference parameters (of any type) that can point at a MedicinalProductPackaged: the links of ``has``."""
 
 
+class MedicinalProductPackagedSubjectRef(RefMedicinalProduct[_Q]):
+    """``subject`` of MedicinalProductPackaged: a reference to MedicinalProduct."""
+
+    __slots__ = ()
+
+
 class MedicinalProductPackagedParams(Params[_Q]):
     """The search parameters of MedicinalProductPackaged; each setter returns ``_Q`` (the query they started from)."""
 
@@ -130,14 +136,14 @@ class MedicinalProductPackagedParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def subject(self) -> RefMedicinalProduct[_Q]:
+    def subject(self) -> MedicinalProductPackagedSubjectRef[_Q]:
         """The product with this is a pack for
 
         ``subject`` (reference): ``MedicinalProductPackaged.subject``
 
         Targets: MedicinalProduct
         """
-        return RefMedicinalProduct(self, 'subject')
+        return MedicinalProductPackagedSubjectRef(self, 'subject')
 
 
 class MedicinalProductPackagedQuery(Query["GenericResource", _E], MedicinalProductPackagedParams["MedicinalProductPackagedQuery[_E]"]):

@@ -43,6 +43,12 @@ MedicinalProductUndesirableEffectHasVia = Literal['based-on', 'composed-of', 'da
 """Reference parameters (of any type) that can point at a MedicinalProductUndesirableEffect: the links of ``has``."""
 
 
+class MedicinalProductUndesirableEffectSubjectRef(RefMedicationMedicinalProduct[_Q]):
+    """``subject`` of MedicinalProductUndesirableEffect: a reference to Medication, MedicinalProduct."""
+
+    __slots__ = ()
+
+
 class MedicinalProductUndesirableEffectParams(Params[_Q]):
     """The search parameters of MedicinalProductUndesirableEffect; each setter returns ``_Q`` (the query they started from)."""
 
@@ -122,14 +128,14 @@ class MedicinalProductUndesirableEffectParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def subject(self) -> RefMedicationMedicinalProduct[_Q]:
+    def subject(self) -> MedicinalProductUndesirableEffectSubjectRef[_Q]:
         """The medication for which this is an undesirable effect
 
         ``subject`` (reference): ``MedicinalProductUndesirableEffect.subject``
 
         Targets: Medication, MedicinalProduct
         """
-        return RefMedicationMedicinalProduct(self, 'subject')
+        return MedicinalProductUndesirableEffectSubjectRef(self, 'subject')
 
 
 class MedicinalProductUndesirableEffectQuery(Query["GenericResource", _E], MedicinalProductUndesirableEffectParams["MedicinalProductUndesirableEffectQuery[_E]"]):

@@ -44,6 +44,12 @@ MessageDefinitionHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on
 """Reference parameters (of any type) that can point at a MessageDefinition: the links of ``has``."""
 
 
+class MessageDefinitionParentRef(RefActivityDefinitionPlanDefinition[_Q]):
+    """``parent`` of MessageDefinition: a reference to ActivityDefinition, PlanDefinition."""
+
+    __slots__ = ()
+
+
 class MessageDefinitionParams(Params[_Q]):
     """The search parameters of MessageDefinition; each setter returns ``_Q`` (the query they started from)."""
 
@@ -231,14 +237,14 @@ class MessageDefinitionParams(Params[_Q]):
         return StringParam(self, 'name')
 
     @property
-    def parent(self) -> RefActivityDefinitionPlanDefinition[_Q]:
+    def parent(self) -> MessageDefinitionParentRef[_Q]:
         """A resource that is the parent of the definition
 
         ``parent`` (reference): ``MessageDefinition.parent``
 
         Targets: ActivityDefinition, PlanDefinition
         """
-        return RefActivityDefinitionPlanDefinition(self, 'parent')
+        return MessageDefinitionParentRef(self, 'parent')
 
     @property
     def publisher(self) -> StringParam[_Q]:

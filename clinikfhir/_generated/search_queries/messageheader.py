@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
+from ._refs.refanyresource import RefAnyResource
 from ._refs.refdevice import RefDevice
 from ._refs.reforganizationpractitionerpractitionerrole import RefOrganizationPractitionerPractitionerRole
 from ._refs.refpractitionerpractitionerrole import RefPractitionerPractitionerRole
@@ -44,6 +44,48 @@ MessageHeaderRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDef
 
 MessageHeaderHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'message', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a MessageHeader: the links of ``has``."""
+
+
+class MessageHeaderAuthorRef(RefPractitionerPractitionerRole[_Q]):
+    """``author`` of MessageHeader: a reference to Practitioner, PractitionerRole."""
+
+    __slots__ = ()
+
+
+class MessageHeaderEntererRef(RefPractitionerPractitionerRole[_Q]):
+    """``enterer`` of MessageHeader: a reference to Practitioner, PractitionerRole."""
+
+    __slots__ = ()
+
+
+class MessageHeaderFocusRef(RefAnyResource[_Q]):
+    """``focus`` of MessageHeader: a reference to any of 145 types."""
+
+    __slots__ = ()
+
+
+class MessageHeaderReceiverRef(RefOrganizationPractitionerPractitionerRole[_Q]):
+    """``receiver`` of MessageHeader: a reference to Organization, Practitioner, PractitionerRole."""
+
+    __slots__ = ()
+
+
+class MessageHeaderResponsibleRef(RefOrganizationPractitionerPractitionerRole[_Q]):
+    """``responsible`` of MessageHeader: a reference to Organization, Practitioner, PractitionerRole."""
+
+    __slots__ = ()
+
+
+class MessageHeaderSenderRef(RefOrganizationPractitionerPractitionerRole[_Q]):
+    """``sender`` of MessageHeader: a reference to Organization, Practitioner, PractitionerRole."""
+
+    __slots__ = ()
+
+
+class MessageHeaderTargetRef(RefDevice[_Q]):
+    """``target`` of MessageHeader: a reference to Device."""
+
+    __slots__ = ()
 
 
 class MessageHeaderParams(Params[_Q]):
@@ -125,14 +167,14 @@ class MessageHeaderParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def author(self) -> RefPractitionerPractitionerRole[_Q]:
+    def author(self) -> MessageHeaderAuthorRef[_Q]:
         """The source of the decision
 
         ``author`` (reference): ``MessageHeader.author``
 
         Targets: Practitioner, PractitionerRole
         """
-        return RefPractitionerPractitionerRole(self, 'author')
+        return MessageHeaderAuthorRef(self, 'author')
 
     @property
     def code(self) -> TokenParam[_Q]:
@@ -159,14 +201,14 @@ class MessageHeaderParams(Params[_Q]):
         return UriParam(self, 'destination-uri')
 
     @property
-    def enterer(self) -> RefPractitionerPractitionerRole[_Q]:
+    def enterer(self) -> MessageHeaderEntererRef[_Q]:
         """The source of the data entry
 
         ``enterer`` (reference): ``MessageHeader.enterer``
 
         Targets: Practitioner, PractitionerRole
         """
-        return RefPractitionerPractitionerRole(self, 'enterer')
+        return MessageHeaderEntererRef(self, 'enterer')
 
     @property
     def event(self) -> TokenParam[_Q]:
@@ -177,24 +219,24 @@ class MessageHeaderParams(Params[_Q]):
         return TokenParam(self, 'event')
 
     @property
-    def focus(self) -> Ref145_6a9dc272[_Q]:
+    def focus(self) -> MessageHeaderFocusRef[_Q]:
         """The actual content of the message
 
         ``focus`` (reference): ``MessageHeader.focus``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return Ref145_6a9dc272(self, 'focus')
+        return MessageHeaderFocusRef(self, 'focus')
 
     @property
-    def receiver(self) -> RefOrganizationPractitionerPractitionerRole[_Q]:
+    def receiver(self) -> MessageHeaderReceiverRef[_Q]:
         """Intended "real-world" recipient for the data
 
         ``receiver`` (reference): ``MessageHeader.destination.receiver``
 
         Targets: Organization, Practitioner, PractitionerRole
         """
-        return RefOrganizationPractitionerPractitionerRole(self, 'receiver')
+        return MessageHeaderReceiverRef(self, 'receiver')
 
     @property
     def response_id(self) -> IdentifierParam[_Q]:
@@ -205,24 +247,24 @@ class MessageHeaderParams(Params[_Q]):
         return IdentifierParam(self, 'response-id')
 
     @property
-    def responsible(self) -> RefOrganizationPractitionerPractitionerRole[_Q]:
+    def responsible(self) -> MessageHeaderResponsibleRef[_Q]:
         """Final responsibility for event
 
         ``responsible`` (reference): ``MessageHeader.responsible``
 
         Targets: Organization, Practitioner, PractitionerRole
         """
-        return RefOrganizationPractitionerPractitionerRole(self, 'responsible')
+        return MessageHeaderResponsibleRef(self, 'responsible')
 
     @property
-    def sender(self) -> RefOrganizationPractitionerPractitionerRole[_Q]:
+    def sender(self) -> MessageHeaderSenderRef[_Q]:
         """Real world sender of the message
 
         ``sender`` (reference): ``MessageHeader.sender``
 
         Targets: Organization, Practitioner, PractitionerRole
         """
-        return RefOrganizationPractitionerPractitionerRole(self, 'sender')
+        return MessageHeaderSenderRef(self, 'sender')
 
     @property
     def source(self) -> StringParam[_Q]:
@@ -241,14 +283,14 @@ class MessageHeaderParams(Params[_Q]):
         return UriParam(self, 'source-uri')
 
     @property
-    def target(self) -> RefDevice[_Q]:
+    def target(self) -> MessageHeaderTargetRef[_Q]:
         """Particular delivery destination within the destination
 
         ``target`` (reference): ``MessageHeader.destination.target``
 
         Targets: Device
         """
-        return RefDevice(self, 'target')
+        return MessageHeaderTargetRef(self, 'target')
 
 
 class MessageHeaderQuery(Query["MessageHeader", _E], MessageHeaderParams["MessageHeaderQuery[_E]"]):

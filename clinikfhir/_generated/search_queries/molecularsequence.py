@@ -44,6 +44,12 @@ MolecularSequenceHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on
 """Reference parameters (of any type) that can point at a MolecularSequence: the links of ``has``."""
 
 
+class MolecularSequencePatientRef(RefPatient[_Q]):
+    """``patient`` of MolecularSequence: a reference to Patient."""
+
+    __slots__ = ()
+
+
 class MolecularSequenceParams(Params[_Q]):
     """The search parameters of MolecularSequence; each setter returns ``_Q`` (the query they started from)."""
 
@@ -159,14 +165,14 @@ class MolecularSequenceParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> MolecularSequencePatientRef[_Q]:
         """The subject that the observation is about
 
         ``patient`` (reference): ``MolecularSequence.patient``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return MolecularSequencePatientRef(self, 'patient')
 
     @property
     def referenceseqid(self) -> TokenParam[_Q]:

@@ -46,6 +46,30 @@ NutritionOrderHasVia = Literal['activity-reference', 'based-on', 'composed-of', 
 """Reference parameters (of any type) that can point at a NutritionOrder: the links of ``has``."""
 
 
+class NutritionOrderEncounterRef(RefEncounter[_Q]):
+    """``encounter`` of NutritionOrder: a reference to Encounter."""
+
+    __slots__ = ()
+
+
+class NutritionOrderInstantiatesCanonicalRef(RefActivityDefinitionPlanDefinition[_Q]):
+    """``instantiates-canonical`` of NutritionOrder: a reference to ActivityDefinition, PlanDefinition."""
+
+    __slots__ = ()
+
+
+class NutritionOrderPatientRef(RefPatient[_Q]):
+    """``patient`` of NutritionOrder: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class NutritionOrderProviderRef(RefPractitionerPractitionerRole[_Q]):
+    """``provider`` of NutritionOrder: a reference to Practitioner, PractitionerRole."""
+
+    __slots__ = ()
+
+
 class NutritionOrderParams(Params[_Q]):
     """The search parameters of NutritionOrder; each setter returns ``_Q`` (the query they started from)."""
 
@@ -141,14 +165,14 @@ class NutritionOrderParams(Params[_Q]):
         return DateParam(self, 'datetime')
 
     @property
-    def encounter(self) -> RefEncounter[_Q]:
+    def encounter(self) -> NutritionOrderEncounterRef[_Q]:
         """Return nutrition orders with this encounter identifier
 
         ``encounter`` (reference): ``NutritionOrder.encounter``
 
         Targets: Encounter
         """
-        return RefEncounter(self, 'encounter')
+        return NutritionOrderEncounterRef(self, 'encounter')
 
     @property
     def formula(self) -> TokenParam[_Q]:
@@ -167,14 +191,14 @@ class NutritionOrderParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def instantiates_canonical(self) -> RefActivityDefinitionPlanDefinition[_Q]:
+    def instantiates_canonical(self) -> NutritionOrderInstantiatesCanonicalRef[_Q]:
         """Instantiates FHIR protocol or definition
 
         ``instantiates-canonical`` (reference): ``NutritionOrder.instantiatesCanonical``
 
         Targets: ActivityDefinition, PlanDefinition
         """
-        return RefActivityDefinitionPlanDefinition(self, 'instantiates-canonical')
+        return NutritionOrderInstantiatesCanonicalRef(self, 'instantiates-canonical')
 
     @property
     def instantiates_uri(self) -> UriParam[_Q]:
@@ -193,24 +217,24 @@ class NutritionOrderParams(Params[_Q]):
         return TokenParam(self, 'oraldiet')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> NutritionOrderPatientRef[_Q]:
         """The identity of the person who requires the diet, formula or nutritional supplement
 
         ``patient`` (reference): ``NutritionOrder.patient``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return NutritionOrderPatientRef(self, 'patient')
 
     @property
-    def provider(self) -> RefPractitionerPractitionerRole[_Q]:
+    def provider(self) -> NutritionOrderProviderRef[_Q]:
         """The identity of the provider who placed the nutrition order
 
         ``provider`` (reference): ``NutritionOrder.orderer``
 
         Targets: Practitioner, PractitionerRole
         """
-        return RefPractitionerPractitionerRole(self, 'provider')
+        return NutritionOrderProviderRef(self, 'provider')
 
     @property
     def status(self) -> TokenParam[_Q]:

@@ -15,15 +15,15 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, Composite2, DateParam, IdentifierParam, QuantityParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
-from ._refs.ref4_f49cc3f4 import Ref4_f49cc3f4
-from ._refs.ref6_4ec5505b import Ref6_4ec5505b
-from ._refs.ref6_511ce2d3 import Ref6_511ce2d3
-from ._refs.ref6_6f0efd4d import Ref6_6f0efd4d
-from ._refs.ref6_f892e642 import Ref6_f892e642
+from ._refs.refanyresource import RefAnyResource
+from ._refs.refcareteamparticipanttargets import RefCareTeamParticipantTargets
 from ._refs.refdevicedevicemetric import RefDeviceDeviceMetric
+from ._refs.refdevicegrouplocationpatient import RefDeviceGroupLocationPatient
 from ._refs.refencounter import RefEncounter
 from ._refs.refmolecularsequenceobservationquestionnaireresponse import RefMolecularSequenceObservationQuestionnaireResponse
+from ._refs.refobservationbasedontargets import RefObservationBasedOnTargets
+from ._refs.refobservationderivedfromtargets import RefObservationDerivedFromTargets
+from ._refs.refobservationpartoftargets import RefObservationPartOfTargets
 from ._refs.refpatient import RefPatient
 from ._refs.refspecimen import RefSpecimen
 
@@ -52,6 +52,72 @@ ObservationRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefin
 
 ObservationHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'finding-ref', 'focus', 'has-member', 'implicated', 'information', 'investigation', 'item', 'part-of', 'predecessor', 'prior-request', 'reaction', 'reason-reference', 'related', 'related-ref', 'request', 'resource', 'response', 'result', 'service', 'source', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a Observation: the links of ``has``."""
+
+
+class ObservationBasedOnRef(RefObservationBasedOnTargets[_Q]):
+    """``based-on`` of Observation: a reference to CarePlan, DeviceRequest, ImmunizationRecommendation, MedicationRequest, NutritionOrder, ServiceRequest."""
+
+    __slots__ = ()
+
+
+class ObservationDerivedFromRef(RefObservationDerivedFromTargets[_Q]):
+    """``derived-from`` of Observation: a reference to DocumentReference, ImagingStudy, Media, MolecularSequence, Observation, QuestionnaireResponse."""
+
+    __slots__ = ()
+
+
+class ObservationDeviceRef(RefDeviceDeviceMetric[_Q]):
+    """``device`` of Observation: a reference to Device, DeviceMetric."""
+
+    __slots__ = ()
+
+
+class ObservationEncounterRef(RefEncounter[_Q]):
+    """``encounter`` of Observation: a reference to Encounter."""
+
+    __slots__ = ()
+
+
+class ObservationFocusRef(RefAnyResource[_Q]):
+    """``focus`` of Observation: a reference to any of 145 types."""
+
+    __slots__ = ()
+
+
+class ObservationHasMemberRef(RefMolecularSequenceObservationQuestionnaireResponse[_Q]):
+    """``has-member`` of Observation: a reference to MolecularSequence, Observation, QuestionnaireResponse."""
+
+    __slots__ = ()
+
+
+class ObservationPartOfRef(RefObservationPartOfTargets[_Q]):
+    """``part-of`` of Observation: a reference to ImagingStudy, Immunization, MedicationAdministration, MedicationDispense, MedicationStatement, Procedure."""
+
+    __slots__ = ()
+
+
+class ObservationPatientRef(RefPatient[_Q]):
+    """``patient`` of Observation: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class ObservationPerformerRef(RefCareTeamParticipantTargets[_Q]):
+    """``performer`` of Observation: a reference to CareTeam, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class ObservationSpecimenRef(RefSpecimen[_Q]):
+    """``specimen`` of Observation: a reference to Specimen."""
+
+    __slots__ = ()
+
+
+class ObservationSubjectRef(RefDeviceGroupLocationPatient[_Q]):
+    """``subject`` of Observation: a reference to Device, Group, Location, Patient."""
+
+    __slots__ = ()
 
 
 class ObservationParams(Params[_Q]):
@@ -133,14 +199,14 @@ class ObservationParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def based_on(self) -> Ref6_4ec5505b[_Q]:
+    def based_on(self) -> ObservationBasedOnRef[_Q]:
         """Reference to the service request.
 
         ``based-on`` (reference): ``Observation.basedOn``
 
         Targets: CarePlan, DeviceRequest, ImmunizationRecommendation, MedicationRequest, NutritionOrder, ServiceRequest
         """
-        return Ref6_4ec5505b(self, 'based-on')
+        return ObservationBasedOnRef(self, 'based-on')
 
     @property
     def category(self) -> TokenParam[_Q]:
@@ -319,54 +385,54 @@ class ObservationParams(Params[_Q]):
         return DateParam(self, 'date')
 
     @property
-    def derived_from(self) -> Ref6_6f0efd4d[_Q]:
+    def derived_from(self) -> ObservationDerivedFromRef[_Q]:
         """Related measurements the observation is made from
 
         ``derived-from`` (reference): ``Observation.derivedFrom``
 
         Targets: DocumentReference, ImagingStudy, Media, MolecularSequence, Observation, QuestionnaireResponse
         """
-        return Ref6_6f0efd4d(self, 'derived-from')
+        return ObservationDerivedFromRef(self, 'derived-from')
 
     @property
-    def device(self) -> RefDeviceDeviceMetric[_Q]:
+    def device(self) -> ObservationDeviceRef[_Q]:
         """The Device that generated the observation data.
 
         ``device`` (reference): ``Observation.device``
 
         Targets: Device, DeviceMetric
         """
-        return RefDeviceDeviceMetric(self, 'device')
+        return ObservationDeviceRef(self, 'device')
 
     @property
-    def encounter(self) -> RefEncounter[_Q]:
+    def encounter(self) -> ObservationEncounterRef[_Q]:
         """Encounter related to the observation
 
         ``encounter`` (reference): ``Observation.encounter``
 
         Targets: Encounter
         """
-        return RefEncounter(self, 'encounter')
+        return ObservationEncounterRef(self, 'encounter')
 
     @property
-    def focus(self) -> Ref145_6a9dc272[_Q]:
+    def focus(self) -> ObservationFocusRef[_Q]:
         """The focus of an observation when the focus is not the patient of record.
 
         ``focus`` (reference): ``Observation.focus``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return Ref145_6a9dc272(self, 'focus')
+        return ObservationFocusRef(self, 'focus')
 
     @property
-    def has_member(self) -> RefMolecularSequenceObservationQuestionnaireResponse[_Q]:
+    def has_member(self) -> ObservationHasMemberRef[_Q]:
         """Related resource that belongs to the Observation group
 
         ``has-member`` (reference): ``Observation.hasMember``
 
         Targets: MolecularSequence, Observation, QuestionnaireResponse
         """
-        return RefMolecularSequenceObservationQuestionnaireResponse(self, 'has-member')
+        return ObservationHasMemberRef(self, 'has-member')
 
     @property
     def identifier(self) -> IdentifierParam[_Q]:
@@ -385,44 +451,44 @@ class ObservationParams(Params[_Q]):
         return TokenParam(self, 'method')
 
     @property
-    def part_of(self) -> Ref6_511ce2d3[_Q]:
+    def part_of(self) -> ObservationPartOfRef[_Q]:
         """Part of referenced event
 
         ``part-of`` (reference): ``Observation.partOf``
 
         Targets: ImagingStudy, Immunization, MedicationAdministration, MedicationDispense, MedicationStatement, Procedure
         """
-        return Ref6_511ce2d3(self, 'part-of')
+        return ObservationPartOfRef(self, 'part-of')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> ObservationPatientRef[_Q]:
         """The subject that the observation is about (if patient)
 
         ``patient`` (reference): ``Observation.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return ObservationPatientRef(self, 'patient')
 
     @property
-    def performer(self) -> Ref6_f892e642[_Q]:
+    def performer(self) -> ObservationPerformerRef[_Q]:
         """Who performed the observation
 
         ``performer`` (reference): ``Observation.performer``
 
         Targets: CareTeam, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref6_f892e642(self, 'performer')
+        return ObservationPerformerRef(self, 'performer')
 
     @property
-    def specimen(self) -> RefSpecimen[_Q]:
+    def specimen(self) -> ObservationSpecimenRef[_Q]:
         """Specimen used for this observation
 
         ``specimen`` (reference): ``Observation.specimen``
 
         Targets: Specimen
         """
-        return RefSpecimen(self, 'specimen')
+        return ObservationSpecimenRef(self, 'specimen')
 
     @property
     def status(self) -> TokenParam[_Q]:
@@ -433,14 +499,14 @@ class ObservationParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subject(self) -> Ref4_f49cc3f4[_Q]:
+    def subject(self) -> ObservationSubjectRef[_Q]:
         """The subject that the observation is about
 
         ``subject`` (reference): ``Observation.subject``
 
         Targets: Device, Group, Location, Patient
         """
-        return Ref4_f49cc3f4(self, 'subject')
+        return ObservationSubjectRef(self, 'subject')
 
     @property
     def value_concept(self) -> TokenParam[_Q]:

@@ -45,6 +45,24 @@ OperationDefinitionHasVia = Literal['base', 'based-on', 'composed-of', 'data', '
 """Reference parameters (of any type) that can point at a OperationDefinition: the links of ``has``."""
 
 
+class OperationDefinitionBaseRef(RefOperationDefinition[_Q]):
+    """``base`` of OperationDefinition: a reference to OperationDefinition."""
+
+    __slots__ = ()
+
+
+class OperationDefinitionInputProfileRef(RefStructureDefinition[_Q]):
+    """``input-profile`` of OperationDefinition: a reference to StructureDefinition."""
+
+    __slots__ = ()
+
+
+class OperationDefinitionOutputProfileRef(RefStructureDefinition[_Q]):
+    """``output-profile`` of OperationDefinition: a reference to StructureDefinition."""
+
+    __slots__ = ()
+
+
 class OperationDefinitionParams(Params[_Q]):
     """The search parameters of OperationDefinition; each setter returns ``_Q`` (the query they started from)."""
 
@@ -124,14 +142,14 @@ class OperationDefinitionParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def base(self) -> RefOperationDefinition[_Q]:
+    def base(self) -> OperationDefinitionBaseRef[_Q]:
         """Marks this as a profile of the base
 
         ``base`` (reference): ``OperationDefinition.base``
 
         Targets: OperationDefinition
         """
-        return RefOperationDefinition(self, 'base')
+        return OperationDefinitionBaseRef(self, 'base')
 
     @property
     def code(self) -> TokenParam[_Q]:
@@ -202,14 +220,14 @@ class OperationDefinitionParams(Params[_Q]):
         return StringParam(self, 'description')
 
     @property
-    def input_profile(self) -> RefStructureDefinition[_Q]:
+    def input_profile(self) -> OperationDefinitionInputProfileRef[_Q]:
         """Validation information for in parameters
 
         ``input-profile`` (reference): ``OperationDefinition.inputProfile``
 
         Targets: StructureDefinition
         """
-        return RefStructureDefinition(self, 'input-profile')
+        return OperationDefinitionInputProfileRef(self, 'input-profile')
 
     @property
     def instance(self) -> TokenParam[_Q]:
@@ -244,14 +262,14 @@ class OperationDefinitionParams(Params[_Q]):
         return StringParam(self, 'name')
 
     @property
-    def output_profile(self) -> RefStructureDefinition[_Q]:
+    def output_profile(self) -> OperationDefinitionOutputProfileRef[_Q]:
         """Validation information for out parameters
 
         ``output-profile`` (reference): ``OperationDefinition.outputProfile``
 
         Targets: StructureDefinition
         """
-        return RefStructureDefinition(self, 'output-profile')
+        return OperationDefinitionOutputProfileRef(self, 'output-profile')
 
     @property
     def publisher(self) -> StringParam[_Q]:

@@ -44,6 +44,18 @@ OrganizationHasVia = Literal['actor', 'administered-by', 'agent', 'attester', 'a
 """Reference parameters (of any type) that can point at a Organization: the links of ``has``."""
 
 
+class OrganizationEndpointRef(RefEndpoint[_Q]):
+    """``endpoint`` of Organization: a reference to Endpoint."""
+
+    __slots__ = ()
+
+
+class OrganizationPartofRef(RefOrganization[_Q]):
+    """``partof`` of Organization: a reference to Organization."""
+
+    __slots__ = ()
+
+
 class OrganizationParams(Params[_Q]):
     """The search parameters of Organization; each setter returns ``_Q`` (the query they started from)."""
 
@@ -179,14 +191,14 @@ class OrganizationParams(Params[_Q]):
         return TokenParam(self, 'address-use')
 
     @property
-    def endpoint(self) -> RefEndpoint[_Q]:
+    def endpoint(self) -> OrganizationEndpointRef[_Q]:
         """Technical endpoints providing access to services operated for the organization
 
         ``endpoint`` (reference): ``Organization.endpoint``
 
         Targets: Endpoint
         """
-        return RefEndpoint(self, 'endpoint')
+        return OrganizationEndpointRef(self, 'endpoint')
 
     @property
     def identifier(self) -> IdentifierParam[_Q]:
@@ -205,14 +217,14 @@ class OrganizationParams(Params[_Q]):
         return StringParam(self, 'name')
 
     @property
-    def partof(self) -> RefOrganization[_Q]:
+    def partof(self) -> OrganizationPartofRef[_Q]:
         """An organization of which this organization forms a part
 
         ``partof`` (reference): ``Organization.partOf``
 
         Targets: Organization
         """
-        return RefOrganization(self, 'partof')
+        return OrganizationPartofRef(self, 'partof')
 
     @property
     def phonetic(self) -> StringParam[_Q]:

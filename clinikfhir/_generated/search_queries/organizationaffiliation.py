@@ -46,6 +46,42 @@ OrganizationAffiliationHasVia = Literal['based-on', 'composed-of', 'data', 'depe
 """Reference parameters (of any type) that can point at a OrganizationAffiliation: the links of ``has``."""
 
 
+class OrganizationAffiliationEndpointRef(RefEndpoint[_Q]):
+    """``endpoint`` of OrganizationAffiliation: a reference to Endpoint."""
+
+    __slots__ = ()
+
+
+class OrganizationAffiliationLocationRef(RefLocation[_Q]):
+    """``location`` of OrganizationAffiliation: a reference to Location."""
+
+    __slots__ = ()
+
+
+class OrganizationAffiliationNetworkRef(RefOrganization[_Q]):
+    """``network`` of OrganizationAffiliation: a reference to Organization."""
+
+    __slots__ = ()
+
+
+class OrganizationAffiliationParticipatingOrganizationRef(RefOrganization[_Q]):
+    """``participating-organization`` of OrganizationAffiliation: a reference to Organization."""
+
+    __slots__ = ()
+
+
+class OrganizationAffiliationPrimaryOrganizationRef(RefOrganization[_Q]):
+    """``primary-organization`` of OrganizationAffiliation: a reference to Organization."""
+
+    __slots__ = ()
+
+
+class OrganizationAffiliationServiceRef(RefHealthcareService[_Q]):
+    """``service`` of OrganizationAffiliation: a reference to HealthcareService."""
+
+    __slots__ = ()
+
+
 class OrganizationAffiliationParams(Params[_Q]):
     """The search parameters of OrganizationAffiliation; each setter returns ``_Q`` (the query they started from)."""
 
@@ -149,14 +185,14 @@ class OrganizationAffiliationParams(Params[_Q]):
         return TokenParam(self, 'email')
 
     @property
-    def endpoint(self) -> RefEndpoint[_Q]:
+    def endpoint(self) -> OrganizationAffiliationEndpointRef[_Q]:
         """Technical endpoints providing access to services operated for this role
 
         ``endpoint`` (reference): ``OrganizationAffiliation.endpoint``
 
         Targets: Endpoint
         """
-        return RefEndpoint(self, 'endpoint')
+        return OrganizationAffiliationEndpointRef(self, 'endpoint')
 
     @property
     def identifier(self) -> IdentifierParam[_Q]:
@@ -167,34 +203,34 @@ class OrganizationAffiliationParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def location(self) -> RefLocation[_Q]:
+    def location(self) -> OrganizationAffiliationLocationRef[_Q]:
         """The location(s) at which the role occurs
 
         ``location`` (reference): ``OrganizationAffiliation.location``
 
         Targets: Location
         """
-        return RefLocation(self, 'location')
+        return OrganizationAffiliationLocationRef(self, 'location')
 
     @property
-    def network(self) -> RefOrganization[_Q]:
+    def network(self) -> OrganizationAffiliationNetworkRef[_Q]:
         """Health insurance provider network in which the participatingOrganization provides the role's services (if defined) at the indicated locations (if defined)
 
         ``network`` (reference): ``OrganizationAffiliation.network``
 
         Targets: Organization
         """
-        return RefOrganization(self, 'network')
+        return OrganizationAffiliationNetworkRef(self, 'network')
 
     @property
-    def participating_organization(self) -> RefOrganization[_Q]:
+    def participating_organization(self) -> OrganizationAffiliationParticipatingOrganizationRef[_Q]:
         """The organization that provides services to the primary organization
 
         ``participating-organization`` (reference): ``OrganizationAffiliation.participatingOrganization``
 
         Targets: Organization
         """
-        return RefOrganization(self, 'participating-organization')
+        return OrganizationAffiliationParticipatingOrganizationRef(self, 'participating-organization')
 
     @property
     def phone(self) -> TokenParam[_Q]:
@@ -205,14 +241,14 @@ class OrganizationAffiliationParams(Params[_Q]):
         return TokenParam(self, 'phone')
 
     @property
-    def primary_organization(self) -> RefOrganization[_Q]:
+    def primary_organization(self) -> OrganizationAffiliationPrimaryOrganizationRef[_Q]:
         """The organization that receives the services from the participating organization
 
         ``primary-organization`` (reference): ``OrganizationAffiliation.organization``
 
         Targets: Organization
         """
-        return RefOrganization(self, 'primary-organization')
+        return OrganizationAffiliationPrimaryOrganizationRef(self, 'primary-organization')
 
     @property
     def role(self) -> TokenParam[_Q]:
@@ -223,14 +259,14 @@ class OrganizationAffiliationParams(Params[_Q]):
         return TokenParam(self, 'role')
 
     @property
-    def service(self) -> RefHealthcareService[_Q]:
+    def service(self) -> OrganizationAffiliationServiceRef[_Q]:
         """Healthcare services provided through the role
 
         ``service`` (reference): ``OrganizationAffiliation.healthcareService``
 
         Targets: HealthcareService
         """
-        return RefHealthcareService(self, 'service')
+        return OrganizationAffiliationServiceRef(self, 'service')
 
     @property
     def specialty(self) -> TokenParam[_Q]:

@@ -45,6 +45,24 @@ PatientHasVia = Literal['actor', 'agent', 'asserter', 'attester', 'author', 'bas
 """Reference parameters (of any type) that can point at a Patient: the links of ``has``."""
 
 
+class PatientGeneralPractitionerRef(RefOrganizationPractitionerPractitionerRole[_Q]):
+    """``general-practitioner`` of Patient: a reference to Organization, Practitioner, PractitionerRole."""
+
+    __slots__ = ()
+
+
+class PatientLinkRef(RefPatientRelatedPerson[_Q]):
+    """``link`` of Patient: a reference to Patient, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class PatientOrganizationRef(RefOrganization[_Q]):
+    """``organization`` of Patient: a reference to Organization."""
+
+    __slots__ = ()
+
+
 class PatientParams(Params[_Q]):
     """The search parameters of Patient; each setter returns ``_Q`` (the query they started from)."""
 
@@ -228,14 +246,14 @@ class PatientParams(Params[_Q]):
         return TokenParam(self, 'gender')
 
     @property
-    def general_practitioner(self) -> RefOrganizationPractitionerPractitionerRole[_Q]:
+    def general_practitioner(self) -> PatientGeneralPractitionerRef[_Q]:
         """Patient's nominated general practitioner, not the organization that manages the record
 
         ``general-practitioner`` (reference): ``Patient.generalPractitioner``
 
         Targets: Organization, Practitioner, PractitionerRole
         """
-        return RefOrganizationPractitionerPractitionerRole(self, 'general-practitioner')
+        return PatientGeneralPractitionerRef(self, 'general-practitioner')
 
     @property
     def given(self) -> StringParam[_Q]:
@@ -262,14 +280,14 @@ class PatientParams(Params[_Q]):
         return TokenParam(self, 'language')
 
     @property
-    def link(self) -> RefPatientRelatedPerson[_Q]:
+    def link(self) -> PatientLinkRef[_Q]:
         """All patients linked to the given patient
 
         ``link`` (reference): ``Patient.link.other``
 
         Targets: Patient, RelatedPerson
         """
-        return RefPatientRelatedPerson(self, 'link')
+        return PatientLinkRef(self, 'link')
 
     @property
     def name(self) -> StringParam[_Q]:
@@ -280,14 +298,14 @@ class PatientParams(Params[_Q]):
         return StringParam(self, 'name')
 
     @property
-    def organization(self) -> RefOrganization[_Q]:
+    def organization(self) -> PatientOrganizationRef[_Q]:
         """The organization that is the custodian of the patient record
 
         ``organization`` (reference): ``Patient.managingOrganization``
 
         Targets: Organization
         """
-        return RefOrganization(self, 'organization')
+        return PatientOrganizationRef(self, 'organization')
 
     @property
     def phone(self) -> TokenParam[_Q]:

@@ -45,6 +45,24 @@ PaymentReconciliationHasVia = Literal['based-on', 'composed-of', 'data', 'depend
 """Reference parameters (of any type) that can point at a PaymentReconciliation: the links of ``has``."""
 
 
+class PaymentReconciliationPaymentIssuerRef(RefOrganization[_Q]):
+    """``payment-issuer`` of PaymentReconciliation: a reference to Organization."""
+
+    __slots__ = ()
+
+
+class PaymentReconciliationRequestRef(RefTask[_Q]):
+    """``request`` of PaymentReconciliation: a reference to Task."""
+
+    __slots__ = ()
+
+
+class PaymentReconciliationRequestorRef(RefOrganizationPractitionerPractitionerRole[_Q]):
+    """``requestor`` of PaymentReconciliation: a reference to Organization, Practitioner, PractitionerRole."""
+
+    __slots__ = ()
+
+
 class PaymentReconciliationParams(Params[_Q]):
     """The search parameters of PaymentReconciliation; each setter returns ``_Q`` (the query they started from)."""
 
@@ -156,34 +174,34 @@ class PaymentReconciliationParams(Params[_Q]):
         return TokenParam(self, 'outcome')
 
     @property
-    def payment_issuer(self) -> RefOrganization[_Q]:
+    def payment_issuer(self) -> PaymentReconciliationPaymentIssuerRef[_Q]:
         """The organization which generated this resource
 
         ``payment-issuer`` (reference): ``PaymentReconciliation.paymentIssuer``
 
         Targets: Organization
         """
-        return RefOrganization(self, 'payment-issuer')
+        return PaymentReconciliationPaymentIssuerRef(self, 'payment-issuer')
 
     @property
-    def request(self) -> RefTask[_Q]:
+    def request(self) -> PaymentReconciliationRequestRef[_Q]:
         """The reference to the claim
 
         ``request`` (reference): ``PaymentReconciliation.request``
 
         Targets: Task
         """
-        return RefTask(self, 'request')
+        return PaymentReconciliationRequestRef(self, 'request')
 
     @property
-    def requestor(self) -> RefOrganizationPractitionerPractitionerRole[_Q]:
+    def requestor(self) -> PaymentReconciliationRequestorRef[_Q]:
         """The reference to the provider who submitted the claim
 
         ``requestor`` (reference): ``PaymentReconciliation.requestor``
 
         Targets: Organization, Practitioner, PractitionerRole
         """
-        return RefOrganizationPractitionerPractitionerRole(self, 'requestor')
+        return PaymentReconciliationRequestorRef(self, 'requestor')
 
     @property
     def status(self) -> TokenParam[_Q]:

@@ -15,9 +15,9 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref4_7baf4f47 import Ref4_7baf4f47
 from ._refs.reforganization import RefOrganization
 from ._refs.refpatient import RefPatient
+from ._refs.refpatientpersonpractitionerrelatedperson import RefPatientPersonPractitionerRelatedPerson
 from ._refs.refpractitioner import RefPractitioner
 from ._refs.refrelatedperson import RefRelatedPerson
 
@@ -45,6 +45,36 @@ PersonRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition
 
 PersonHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'link', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a Person: the links of ``has``."""
+
+
+class PersonLinkRef(RefPatientPersonPractitionerRelatedPerson[_Q]):
+    """``link`` of Person: a reference to Patient, Person, Practitioner, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class PersonOrganizationRef(RefOrganization[_Q]):
+    """``organization`` of Person: a reference to Organization."""
+
+    __slots__ = ()
+
+
+class PersonPatientRef(RefPatient[_Q]):
+    """``patient`` of Person: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class PersonPractitionerRef(RefPractitioner[_Q]):
+    """``practitioner`` of Person: a reference to Practitioner."""
+
+    __slots__ = ()
+
+
+class PersonRelatedpersonRef(RefRelatedPerson[_Q]):
+    """``relatedperson`` of Person: a reference to RelatedPerson."""
+
+    __slots__ = ()
 
 
 class PersonParams(Params[_Q]):
@@ -206,14 +236,14 @@ class PersonParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def link(self) -> Ref4_7baf4f47[_Q]:
+    def link(self) -> PersonLinkRef[_Q]:
         """Any link has this Patient, Person, RelatedPerson or Practitioner reference
 
         ``link`` (reference): ``Person.link.target``
 
         Targets: Patient, Person, Practitioner, RelatedPerson
         """
-        return Ref4_7baf4f47(self, 'link')
+        return PersonLinkRef(self, 'link')
 
     @property
     def name(self) -> StringParam[_Q]:
@@ -224,24 +254,24 @@ class PersonParams(Params[_Q]):
         return StringParam(self, 'name')
 
     @property
-    def organization(self) -> RefOrganization[_Q]:
+    def organization(self) -> PersonOrganizationRef[_Q]:
         """The organization at which this person record is being managed
 
         ``organization`` (reference): ``Person.managingOrganization``
 
         Targets: Organization
         """
-        return RefOrganization(self, 'organization')
+        return PersonOrganizationRef(self, 'organization')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> PersonPatientRef[_Q]:
         """The Person links to this Patient
 
         ``patient`` (reference): ``Person.link.target.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return PersonPatientRef(self, 'patient')
 
     @property
     def phone(self) -> TokenParam[_Q]:
@@ -260,24 +290,24 @@ class PersonParams(Params[_Q]):
         return StringParam(self, 'phonetic')
 
     @property
-    def practitioner(self) -> RefPractitioner[_Q]:
+    def practitioner(self) -> PersonPractitionerRef[_Q]:
         """The Person links to this Practitioner
 
         ``practitioner`` (reference): ``Person.link.target.where(resolve() is Practitioner)``
 
         Targets: Practitioner
         """
-        return RefPractitioner(self, 'practitioner')
+        return PersonPractitionerRef(self, 'practitioner')
 
     @property
-    def relatedperson(self) -> RefRelatedPerson[_Q]:
+    def relatedperson(self) -> PersonRelatedpersonRef[_Q]:
         """The Person links to this RelatedPerson
 
         ``relatedperson`` (reference): ``Person.link.target.where(resolve() is RelatedPerson)``
 
         Targets: RelatedPerson
         """
-        return RefRelatedPerson(self, 'relatedperson')
+        return PersonRelatedpersonRef(self, 'relatedperson')
 
     @property
     def telecom(self) -> TokenParam[_Q]:

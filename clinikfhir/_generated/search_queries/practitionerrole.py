@@ -47,6 +47,36 @@ PractitionerRoleHasVia = Literal['actor', 'agent', 'asserter', 'assessor', 'atte
 """Reference parameters (of any type) that can point at a PractitionerRole: the links of ``has``."""
 
 
+class PractitionerRoleEndpointRef(RefEndpoint[_Q]):
+    """``endpoint`` of PractitionerRole: a reference to Endpoint."""
+
+    __slots__ = ()
+
+
+class PractitionerRoleLocationRef(RefLocation[_Q]):
+    """``location`` of PractitionerRole: a reference to Location."""
+
+    __slots__ = ()
+
+
+class PractitionerRoleOrganizationRef(RefOrganization[_Q]):
+    """``organization`` of PractitionerRole: a reference to Organization."""
+
+    __slots__ = ()
+
+
+class PractitionerRolePractitionerRef(RefPractitioner[_Q]):
+    """``practitioner`` of PractitionerRole: a reference to Practitioner."""
+
+    __slots__ = ()
+
+
+class PractitionerRoleServiceRef(RefHealthcareService[_Q]):
+    """``service`` of PractitionerRole: a reference to HealthcareService."""
+
+    __slots__ = ()
+
+
 class PractitionerRoleParams(Params[_Q]):
     """The search parameters of PractitionerRole; each setter returns ``_Q`` (the query they started from)."""
 
@@ -150,14 +180,14 @@ class PractitionerRoleParams(Params[_Q]):
         return TokenParam(self, 'email')
 
     @property
-    def endpoint(self) -> RefEndpoint[_Q]:
+    def endpoint(self) -> PractitionerRoleEndpointRef[_Q]:
         """Technical endpoints providing access to services operated for the practitioner with this role
 
         ``endpoint`` (reference): ``PractitionerRole.endpoint``
 
         Targets: Endpoint
         """
-        return RefEndpoint(self, 'endpoint')
+        return PractitionerRoleEndpointRef(self, 'endpoint')
 
     @property
     def identifier(self) -> IdentifierParam[_Q]:
@@ -168,24 +198,24 @@ class PractitionerRoleParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def location(self) -> RefLocation[_Q]:
+    def location(self) -> PractitionerRoleLocationRef[_Q]:
         """One of the locations at which this practitioner provides care
 
         ``location`` (reference): ``PractitionerRole.location``
 
         Targets: Location
         """
-        return RefLocation(self, 'location')
+        return PractitionerRoleLocationRef(self, 'location')
 
     @property
-    def organization(self) -> RefOrganization[_Q]:
+    def organization(self) -> PractitionerRoleOrganizationRef[_Q]:
         """The identity of the organization the practitioner represents / acts on behalf of
 
         ``organization`` (reference): ``PractitionerRole.organization``
 
         Targets: Organization
         """
-        return RefOrganization(self, 'organization')
+        return PractitionerRoleOrganizationRef(self, 'organization')
 
     @property
     def phone(self) -> TokenParam[_Q]:
@@ -196,14 +226,14 @@ class PractitionerRoleParams(Params[_Q]):
         return TokenParam(self, 'phone')
 
     @property
-    def practitioner(self) -> RefPractitioner[_Q]:
+    def practitioner(self) -> PractitionerRolePractitionerRef[_Q]:
         """Practitioner that is able to provide the defined services for the organization
 
         ``practitioner`` (reference): ``PractitionerRole.practitioner``
 
         Targets: Practitioner
         """
-        return RefPractitioner(self, 'practitioner')
+        return PractitionerRolePractitionerRef(self, 'practitioner')
 
     @property
     def role(self) -> TokenParam[_Q]:
@@ -214,14 +244,14 @@ class PractitionerRoleParams(Params[_Q]):
         return TokenParam(self, 'role')
 
     @property
-    def service(self) -> RefHealthcareService[_Q]:
+    def service(self) -> PractitionerRoleServiceRef[_Q]:
         """The list of healthcare services that this worker provides for this role's Organization/Location(s)
 
         ``service`` (reference): ``PractitionerRole.healthcareService``
 
         Targets: HealthcareService
         """
-        return RefHealthcareService(self, 'service')
+        return PractitionerRoleServiceRef(self, 'service')
 
     @property
     def specialty(self) -> TokenParam[_Q]:

@@ -15,15 +15,15 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref5_e15042f5 import Ref5_e15042f5
-from ._refs.ref5_f7644240 import Ref5_f7644240
-from ._refs.ref6_6b1a412b import Ref6_6b1a412b
+from ._refs.refauditeventagenttargets import RefAuditEventAgentTargets
+from ._refs.refcareplaninstantiatescanonicaltargets import RefCarePlanInstantiatesCanonicalTargets
 from ._refs.refcareplanservicerequest import RefCarePlanServiceRequest
 from ._refs.refencounter import RefEncounter
 from ._refs.refgrouppatient import RefGroupPatient
 from ._refs.reflocation import RefLocation
 from ._refs.refmedicationadministrationobservationprocedure import RefMedicationAdministrationObservationProcedure
 from ._refs.refpatient import RefPatient
+from ._refs.refprocedurereasonreferencetargets import RefProcedureReasonReferenceTargets
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -49,6 +49,60 @@ ProcedureRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinit
 
 ProcedureHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'diagnosis', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'reason-reference', 'related', 'related-ref', 'request', 'resource', 'response', 'service', 'source', 'subject', 'substance', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a Procedure: the links of ``has``."""
+
+
+class ProcedureBasedOnRef(RefCarePlanServiceRequest[_Q]):
+    """``based-on`` of Procedure: a reference to CarePlan, ServiceRequest."""
+
+    __slots__ = ()
+
+
+class ProcedureEncounterRef(RefEncounter[_Q]):
+    """``encounter`` of Procedure: a reference to Encounter."""
+
+    __slots__ = ()
+
+
+class ProcedureInstantiatesCanonicalRef(RefCarePlanInstantiatesCanonicalTargets[_Q]):
+    """``instantiates-canonical`` of Procedure: a reference to ActivityDefinition, Measure, OperationDefinition, PlanDefinition, Questionnaire."""
+
+    __slots__ = ()
+
+
+class ProcedureLocationRef(RefLocation[_Q]):
+    """``location`` of Procedure: a reference to Location."""
+
+    __slots__ = ()
+
+
+class ProcedurePartOfRef(RefMedicationAdministrationObservationProcedure[_Q]):
+    """``part-of`` of Procedure: a reference to MedicationAdministration, Observation, Procedure."""
+
+    __slots__ = ()
+
+
+class ProcedurePatientRef(RefPatient[_Q]):
+    """``patient`` of Procedure: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class ProcedurePerformerRef(RefAuditEventAgentTargets[_Q]):
+    """``performer`` of Procedure: a reference to Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class ProcedureReasonReferenceRef(RefProcedureReasonReferenceTargets[_Q]):
+    """``reason-reference`` of Procedure: a reference to Condition, DiagnosticReport, DocumentReference, Observation, Procedure."""
+
+    __slots__ = ()
+
+
+class ProcedureSubjectRef(RefGroupPatient[_Q]):
+    """``subject`` of Procedure: a reference to Group, Patient."""
+
+    __slots__ = ()
 
 
 class ProcedureParams(Params[_Q]):
@@ -130,14 +184,14 @@ class ProcedureParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def based_on(self) -> RefCarePlanServiceRequest[_Q]:
+    def based_on(self) -> ProcedureBasedOnRef[_Q]:
         """A request for this procedure
 
         ``based-on`` (reference): ``Procedure.basedOn``
 
         Targets: CarePlan, ServiceRequest
         """
-        return RefCarePlanServiceRequest(self, 'based-on')
+        return ProcedureBasedOnRef(self, 'based-on')
 
     @property
     def category(self) -> TokenParam[_Q]:
@@ -164,14 +218,14 @@ class ProcedureParams(Params[_Q]):
         return DateParam(self, 'date')
 
     @property
-    def encounter(self) -> RefEncounter[_Q]:
+    def encounter(self) -> ProcedureEncounterRef[_Q]:
         """Encounter created as part of
 
         ``encounter`` (reference): ``Procedure.encounter``
 
         Targets: Encounter
         """
-        return RefEncounter(self, 'encounter')
+        return ProcedureEncounterRef(self, 'encounter')
 
     @property
     def identifier(self) -> IdentifierParam[_Q]:
@@ -182,14 +236,14 @@ class ProcedureParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def instantiates_canonical(self) -> Ref5_e15042f5[_Q]:
+    def instantiates_canonical(self) -> ProcedureInstantiatesCanonicalRef[_Q]:
         """Instantiates FHIR protocol or definition
 
         ``instantiates-canonical`` (reference): ``Procedure.instantiatesCanonical``
 
         Targets: ActivityDefinition, Measure, OperationDefinition, PlanDefinition, Questionnaire
         """
-        return Ref5_e15042f5(self, 'instantiates-canonical')
+        return ProcedureInstantiatesCanonicalRef(self, 'instantiates-canonical')
 
     @property
     def instantiates_uri(self) -> UriParam[_Q]:
@@ -200,44 +254,44 @@ class ProcedureParams(Params[_Q]):
         return UriParam(self, 'instantiates-uri')
 
     @property
-    def location(self) -> RefLocation[_Q]:
+    def location(self) -> ProcedureLocationRef[_Q]:
         """Where the procedure happened
 
         ``location`` (reference): ``Procedure.location``
 
         Targets: Location
         """
-        return RefLocation(self, 'location')
+        return ProcedureLocationRef(self, 'location')
 
     @property
-    def part_of(self) -> RefMedicationAdministrationObservationProcedure[_Q]:
+    def part_of(self) -> ProcedurePartOfRef[_Q]:
         """Part of referenced event
 
         ``part-of`` (reference): ``Procedure.partOf``
 
         Targets: MedicationAdministration, Observation, Procedure
         """
-        return RefMedicationAdministrationObservationProcedure(self, 'part-of')
+        return ProcedurePartOfRef(self, 'part-of')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> ProcedurePatientRef[_Q]:
         """Search by subject - a patient
 
         ``patient`` (reference): ``Procedure.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return ProcedurePatientRef(self, 'patient')
 
     @property
-    def performer(self) -> Ref6_6b1a412b[_Q]:
+    def performer(self) -> ProcedurePerformerRef[_Q]:
         """The reference to the practitioner
 
         ``performer`` (reference): ``Procedure.performer.actor``
 
         Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref6_6b1a412b(self, 'performer')
+        return ProcedurePerformerRef(self, 'performer')
 
     @property
     def reason_code(self) -> TokenParam[_Q]:
@@ -248,14 +302,14 @@ class ProcedureParams(Params[_Q]):
         return TokenParam(self, 'reason-code')
 
     @property
-    def reason_reference(self) -> Ref5_f7644240[_Q]:
+    def reason_reference(self) -> ProcedureReasonReferenceRef[_Q]:
         """The justification that the procedure was performed
 
         ``reason-reference`` (reference): ``Procedure.reasonReference``
 
         Targets: Condition, DiagnosticReport, DocumentReference, Observation, Procedure
         """
-        return Ref5_f7644240(self, 'reason-reference')
+        return ProcedureReasonReferenceRef(self, 'reason-reference')
 
     @property
     def status(self) -> TokenParam[_Q]:
@@ -266,14 +320,14 @@ class ProcedureParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subject(self) -> RefGroupPatient[_Q]:
+    def subject(self) -> ProcedureSubjectRef[_Q]:
         """Search by subject
 
         ``subject`` (reference): ``Procedure.subject``
 
         Targets: Group, Patient
         """
-        return RefGroupPatient(self, 'subject')
+        return ProcedureSubjectRef(self, 'subject')
 
 
 class ProcedureQuery(Query["Procedure", _E], ProcedureParams["ProcedureQuery[_E]"]):

@@ -15,8 +15,8 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
-from ._refs.ref6_6b1a412b import Ref6_6b1a412b
+from ._refs.refanyresource import RefAnyResource
+from ._refs.refauditeventagenttargets import RefAuditEventAgentTargets
 from ._refs.reflocation import RefLocation
 from ._refs.refpatient import RefPatient
 
@@ -44,6 +44,36 @@ ProvenanceRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefini
 
 ProvenanceHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a Provenance: the links of ``has``."""
+
+
+class ProvenanceAgentRef(RefAuditEventAgentTargets[_Q]):
+    """``agent`` of Provenance: a reference to Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class ProvenanceEntityRef(RefAnyResource[_Q]):
+    """``entity`` of Provenance: a reference to any of 145 types."""
+
+    __slots__ = ()
+
+
+class ProvenanceLocationRef(RefLocation[_Q]):
+    """``location`` of Provenance: a reference to Location."""
+
+    __slots__ = ()
+
+
+class ProvenancePatientRef(RefPatient[_Q]):
+    """``patient`` of Provenance: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class ProvenanceTargetRef(RefAnyResource[_Q]):
+    """``target`` of Provenance: a reference to any of 145 types."""
+
+    __slots__ = ()
 
 
 class ProvenanceParams(Params[_Q]):
@@ -125,14 +155,14 @@ class ProvenanceParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def agent(self) -> Ref6_6b1a412b[_Q]:
+    def agent(self) -> ProvenanceAgentRef[_Q]:
         """Who participated
 
         ``agent`` (reference): ``Provenance.agent.who``
 
         Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref6_6b1a412b(self, 'agent')
+        return ProvenanceAgentRef(self, 'agent')
 
     @property
     def agent_role(self) -> TokenParam[_Q]:
@@ -151,34 +181,34 @@ class ProvenanceParams(Params[_Q]):
         return TokenParam(self, 'agent-type')
 
     @property
-    def entity(self) -> Ref145_6a9dc272[_Q]:
+    def entity(self) -> ProvenanceEntityRef[_Q]:
         """Identity of entity
 
         ``entity`` (reference): ``Provenance.entity.what``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return Ref145_6a9dc272(self, 'entity')
+        return ProvenanceEntityRef(self, 'entity')
 
     @property
-    def location(self) -> RefLocation[_Q]:
+    def location(self) -> ProvenanceLocationRef[_Q]:
         """Where the activity occurred, if relevant
 
         ``location`` (reference): ``Provenance.location``
 
         Targets: Location
         """
-        return RefLocation(self, 'location')
+        return ProvenanceLocationRef(self, 'location')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> ProvenancePatientRef[_Q]:
         """Target Reference(s) (usually version specific)
 
         ``patient`` (reference): ``Provenance.target.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return ProvenancePatientRef(self, 'patient')
 
     @property
     def recorded(self) -> DateParam[_Q]:
@@ -197,14 +227,14 @@ class ProvenanceParams(Params[_Q]):
         return TokenParam(self, 'signature-type')
 
     @property
-    def target(self) -> Ref145_6a9dc272[_Q]:
+    def target(self) -> ProvenanceTargetRef[_Q]:
         """Target Reference(s) (usually version specific)
 
         ``target`` (reference): ``Provenance.target``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return Ref145_6a9dc272(self, 'target')
+        return ProvenanceTargetRef(self, 'target')
 
     @property
     def when(self) -> DateParam[_Q]:

@@ -15,13 +15,13 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
-from ._refs.ref4_844106a6 import Ref4_844106a6
-from ._refs.ref6_6b1a412b import Ref6_6b1a412b
+from ._refs.refanyresource import RefAnyResource
+from ._refs.refauditeventagenttargets import RefAuditEventAgentTargets
 from ._refs.refcareplanservicerequest import RefCarePlanServiceRequest
 from ._refs.refencounter import RefEncounter
 from ._refs.refobservationprocedure import RefObservationProcedure
 from ._refs.refpatient import RefPatient
+from ._refs.refpatientpractitionerpractitionerrolerelatedperson import RefPatientPractitionerPractitionerRoleRelatedPerson
 from ._refs.refquestionnaire import RefQuestionnaire
 
 if TYPE_CHECKING:
@@ -48,6 +48,54 @@ QuestionnaireResponseRevInclude = Literal['ActivityDefinition:composed-of', 'Act
 
 QuestionnaireResponseHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'has-member', 'implicated', 'information', 'investigation', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'source-reference', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a QuestionnaireResponse: the links of ``has``."""
+
+
+class QuestionnaireResponseAuthorRef(RefAuditEventAgentTargets[_Q]):
+    """``author`` of QuestionnaireResponse: a reference to Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class QuestionnaireResponseBasedOnRef(RefCarePlanServiceRequest[_Q]):
+    """``based-on`` of QuestionnaireResponse: a reference to CarePlan, ServiceRequest."""
+
+    __slots__ = ()
+
+
+class QuestionnaireResponseEncounterRef(RefEncounter[_Q]):
+    """``encounter`` of QuestionnaireResponse: a reference to Encounter."""
+
+    __slots__ = ()
+
+
+class QuestionnaireResponsePartOfRef(RefObservationProcedure[_Q]):
+    """``part-of`` of QuestionnaireResponse: a reference to Observation, Procedure."""
+
+    __slots__ = ()
+
+
+class QuestionnaireResponsePatientRef(RefPatient[_Q]):
+    """``patient`` of QuestionnaireResponse: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class QuestionnaireResponseQuestionnaireRef(RefQuestionnaire[_Q]):
+    """``questionnaire`` of QuestionnaireResponse: a reference to Questionnaire."""
+
+    __slots__ = ()
+
+
+class QuestionnaireResponseSourceRef(RefPatientPractitionerPractitionerRoleRelatedPerson[_Q]):
+    """``source`` of QuestionnaireResponse: a reference to Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class QuestionnaireResponseSubjectRef(RefAnyResource[_Q]):
+    """``subject`` of QuestionnaireResponse: a reference to any of 145 types."""
+
+    __slots__ = ()
 
 
 class QuestionnaireResponseParams(Params[_Q]):
@@ -129,14 +177,14 @@ class QuestionnaireResponseParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def author(self) -> Ref6_6b1a412b[_Q]:
+    def author(self) -> QuestionnaireResponseAuthorRef[_Q]:
         """The author of the questionnaire response
 
         ``author`` (reference): ``QuestionnaireResponse.author``
 
         Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref6_6b1a412b(self, 'author')
+        return QuestionnaireResponseAuthorRef(self, 'author')
 
     @property
     def authored(self) -> DateParam[_Q]:
@@ -147,24 +195,24 @@ class QuestionnaireResponseParams(Params[_Q]):
         return DateParam(self, 'authored')
 
     @property
-    def based_on(self) -> RefCarePlanServiceRequest[_Q]:
+    def based_on(self) -> QuestionnaireResponseBasedOnRef[_Q]:
         """Plan/proposal/order fulfilled by this questionnaire response
 
         ``based-on`` (reference): ``QuestionnaireResponse.basedOn``
 
         Targets: CarePlan, ServiceRequest
         """
-        return RefCarePlanServiceRequest(self, 'based-on')
+        return QuestionnaireResponseBasedOnRef(self, 'based-on')
 
     @property
-    def encounter(self) -> RefEncounter[_Q]:
+    def encounter(self) -> QuestionnaireResponseEncounterRef[_Q]:
         """Encounter associated with the questionnaire response
 
         ``encounter`` (reference): ``QuestionnaireResponse.encounter``
 
         Targets: Encounter
         """
-        return RefEncounter(self, 'encounter')
+        return QuestionnaireResponseEncounterRef(self, 'encounter')
 
     @property
     def identifier(self) -> IdentifierParam[_Q]:
@@ -175,44 +223,44 @@ class QuestionnaireResponseParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def part_of(self) -> RefObservationProcedure[_Q]:
+    def part_of(self) -> QuestionnaireResponsePartOfRef[_Q]:
         """Procedure or observation this questionnaire response was performed as a part of
 
         ``part-of`` (reference): ``QuestionnaireResponse.partOf``
 
         Targets: Observation, Procedure
         """
-        return RefObservationProcedure(self, 'part-of')
+        return QuestionnaireResponsePartOfRef(self, 'part-of')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> QuestionnaireResponsePatientRef[_Q]:
         """The patient that is the subject of the questionnaire response
 
         ``patient`` (reference): ``QuestionnaireResponse.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return QuestionnaireResponsePatientRef(self, 'patient')
 
     @property
-    def questionnaire(self) -> RefQuestionnaire[_Q]:
+    def questionnaire(self) -> QuestionnaireResponseQuestionnaireRef[_Q]:
         """The questionnaire the answers are provided for
 
         ``questionnaire`` (reference): ``QuestionnaireResponse.questionnaire``
 
         Targets: Questionnaire
         """
-        return RefQuestionnaire(self, 'questionnaire')
+        return QuestionnaireResponseQuestionnaireRef(self, 'questionnaire')
 
     @property
-    def source(self) -> Ref4_844106a6[_Q]:
+    def source(self) -> QuestionnaireResponseSourceRef[_Q]:
         """The individual providing the information reflected in the questionnaire respose
 
         ``source`` (reference): ``QuestionnaireResponse.source``
 
         Targets: Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref4_844106a6(self, 'source')
+        return QuestionnaireResponseSourceRef(self, 'source')
 
     @property
     def status(self) -> TokenParam[_Q]:
@@ -223,14 +271,14 @@ class QuestionnaireResponseParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subject(self) -> Ref145_6a9dc272[_Q]:
+    def subject(self) -> QuestionnaireResponseSubjectRef[_Q]:
         """The subject of the questionnaire response
 
         ``subject`` (reference): ``QuestionnaireResponse.subject``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return Ref145_6a9dc272(self, 'subject')
+        return QuestionnaireResponseSubjectRef(self, 'subject')
 
 
 class QuestionnaireResponseQuery(Query["QuestionnaireResponse", _E], QuestionnaireResponseParams["QuestionnaireResponseQuery[_E]"]):

@@ -43,6 +43,12 @@ RelatedPersonHasVia = Literal['actor', 'agent', 'asserter', 'attester', 'author'
 """Reference parameters (of any type) that can point at a RelatedPerson: the links of ``has``."""
 
 
+class RelatedPersonPatientRef(RefPatient[_Q]):
+    """``patient`` of RelatedPerson: a reference to Patient."""
+
+    __slots__ = ()
+
+
 class RelatedPersonParams(Params[_Q]):
     """The search parameters of RelatedPerson; each setter returns ``_Q`` (the query they started from)."""
 
@@ -218,14 +224,14 @@ class RelatedPersonParams(Params[_Q]):
         return StringParam(self, 'name')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> RelatedPersonPatientRef[_Q]:
         """The patient this related person is related to
 
         ``patient`` (reference): ``RelatedPerson.patient``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return RelatedPersonPatientRef(self, 'patient')
 
     @property
     def phone(self) -> TokenParam[_Q]:

@@ -16,10 +16,10 @@ from clinikfhir.search._params import Params, DateParam, IdentifierParam, String
 from clinikfhir.search._query import Query
 
 from ._refs.ref import Ref
-from ._refs.ref5_7670d63e import Ref5_7670d63e
 from ._refs.refdevicepractitionerpractitionerrole import RefDevicePractitionerPractitionerRole
 from ._refs.refencounter import RefEncounter
 from ._refs.refgrouppatient import RefGroupPatient
+from ._refs.refmedicationadministrationperformertargets import RefMedicationAdministrationPerformerTargets
 from ._refs.refpatient import RefPatient
 
 if TYPE_CHECKING:
@@ -46,6 +46,42 @@ RequestGroupRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefi
 
 RequestGroupHasVia = Literal['activity-reference', 'based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a RequestGroup: the links of ``has``."""
+
+
+class RequestGroupAuthorRef(RefDevicePractitionerPractitionerRole[_Q]):
+    """``author`` of RequestGroup: a reference to Device, Practitioner, PractitionerRole."""
+
+    __slots__ = ()
+
+
+class RequestGroupEncounterRef(RefEncounter[_Q]):
+    """``encounter`` of RequestGroup: a reference to Encounter."""
+
+    __slots__ = ()
+
+
+class RequestGroupInstantiatesCanonicalRef(Ref[_Q]):
+    """``instantiates-canonical`` of RequestGroup: a reference to ."""
+
+    __slots__ = ()
+
+
+class RequestGroupParticipantRef(RefMedicationAdministrationPerformerTargets[_Q]):
+    """``participant`` of RequestGroup: a reference to Device, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class RequestGroupPatientRef(RefPatient[_Q]):
+    """``patient`` of RequestGroup: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class RequestGroupSubjectRef(RefGroupPatient[_Q]):
+    """``subject`` of RequestGroup: a reference to Group, Patient."""
+
+    __slots__ = ()
 
 
 class RequestGroupParams(Params[_Q]):
@@ -127,14 +163,14 @@ class RequestGroupParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def author(self) -> RefDevicePractitionerPractitionerRole[_Q]:
+    def author(self) -> RequestGroupAuthorRef[_Q]:
         """The author of the request group
 
         ``author`` (reference): ``RequestGroup.author``
 
         Targets: Device, Practitioner, PractitionerRole
         """
-        return RefDevicePractitionerPractitionerRole(self, 'author')
+        return RequestGroupAuthorRef(self, 'author')
 
     @property
     def authored(self) -> DateParam[_Q]:
@@ -153,14 +189,14 @@ class RequestGroupParams(Params[_Q]):
         return TokenParam(self, 'code')
 
     @property
-    def encounter(self) -> RefEncounter[_Q]:
+    def encounter(self) -> RequestGroupEncounterRef[_Q]:
         """The encounter the request group applies to
 
         ``encounter`` (reference): ``RequestGroup.encounter``
 
         Targets: Encounter
         """
-        return RefEncounter(self, 'encounter')
+        return RequestGroupEncounterRef(self, 'encounter')
 
     @property
     def group_identifier(self) -> TokenParam[_Q]:
@@ -179,12 +215,12 @@ class RequestGroupParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def instantiates_canonical(self) -> Ref[_Q]:
+    def instantiates_canonical(self) -> RequestGroupInstantiatesCanonicalRef[_Q]:
         """The FHIR-based definition from which the request group is realized
 
         ``instantiates-canonical`` (reference): ``RequestGroup.instantiatesCanonical``
         """
-        return Ref(self, 'instantiates-canonical')
+        return RequestGroupInstantiatesCanonicalRef(self, 'instantiates-canonical')
 
     @property
     def instantiates_uri(self) -> UriParam[_Q]:
@@ -203,24 +239,24 @@ class RequestGroupParams(Params[_Q]):
         return TokenParam(self, 'intent')
 
     @property
-    def participant(self) -> Ref5_7670d63e[_Q]:
+    def participant(self) -> RequestGroupParticipantRef[_Q]:
         """The participant in the requests in the group
 
         ``participant`` (reference): ``RequestGroup.action.participant``
 
         Targets: Device, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref5_7670d63e(self, 'participant')
+        return RequestGroupParticipantRef(self, 'participant')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> RequestGroupPatientRef[_Q]:
         """The identity of a patient to search for request groups
 
         ``patient`` (reference): ``RequestGroup.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return RequestGroupPatientRef(self, 'patient')
 
     @property
     def priority(self) -> TokenParam[_Q]:
@@ -239,14 +275,14 @@ class RequestGroupParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subject(self) -> RefGroupPatient[_Q]:
+    def subject(self) -> RequestGroupSubjectRef[_Q]:
         """The subject that the request group is about
 
         ``subject`` (reference): ``RequestGroup.subject``
 
         Targets: Group, Patient
         """
-        return RefGroupPatient(self, 'subject')
+        return RequestGroupSubjectRef(self, 'subject')
 
 
 class RequestGroupQuery(Query["RequestGroup", _E], RequestGroupParams["RequestGroupQuery[_E]"]):

@@ -47,6 +47,36 @@ ResearchStudyHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', '
 """Reference parameters (of any type) that can point at a ResearchStudy: the links of ``has``."""
 
 
+class ResearchStudyPartofRef(RefResearchStudy[_Q]):
+    """``partof`` of ResearchStudy: a reference to ResearchStudy."""
+
+    __slots__ = ()
+
+
+class ResearchStudyPrincipalinvestigatorRef(RefPractitionerPractitionerRole[_Q]):
+    """``principalinvestigator`` of ResearchStudy: a reference to Practitioner, PractitionerRole."""
+
+    __slots__ = ()
+
+
+class ResearchStudyProtocolRef(RefPlanDefinition[_Q]):
+    """``protocol`` of ResearchStudy: a reference to PlanDefinition."""
+
+    __slots__ = ()
+
+
+class ResearchStudySiteRef(RefLocation[_Q]):
+    """``site`` of ResearchStudy: a reference to Location."""
+
+    __slots__ = ()
+
+
+class ResearchStudySponsorRef(RefOrganization[_Q]):
+    """``sponsor`` of ResearchStudy: a reference to Organization."""
+
+    __slots__ = ()
+
+
 class ResearchStudyParams(Params[_Q]):
     """The search parameters of ResearchStudy; each setter returns ``_Q`` (the query they started from)."""
 
@@ -174,54 +204,54 @@ class ResearchStudyParams(Params[_Q]):
         return TokenParam(self, 'location')
 
     @property
-    def partof(self) -> RefResearchStudy[_Q]:
+    def partof(self) -> ResearchStudyPartofRef[_Q]:
         """Part of larger study
 
         ``partof`` (reference): ``ResearchStudy.partOf``
 
         Targets: ResearchStudy
         """
-        return RefResearchStudy(self, 'partof')
+        return ResearchStudyPartofRef(self, 'partof')
 
     @property
-    def principalinvestigator(self) -> RefPractitionerPractitionerRole[_Q]:
+    def principalinvestigator(self) -> ResearchStudyPrincipalinvestigatorRef[_Q]:
         """Researcher who oversees multiple aspects of the study
 
         ``principalinvestigator`` (reference): ``ResearchStudy.principalInvestigator``
 
         Targets: Practitioner, PractitionerRole
         """
-        return RefPractitionerPractitionerRole(self, 'principalinvestigator')
+        return ResearchStudyPrincipalinvestigatorRef(self, 'principalinvestigator')
 
     @property
-    def protocol(self) -> RefPlanDefinition[_Q]:
+    def protocol(self) -> ResearchStudyProtocolRef[_Q]:
         """Steps followed in executing study
 
         ``protocol`` (reference): ``ResearchStudy.protocol``
 
         Targets: PlanDefinition
         """
-        return RefPlanDefinition(self, 'protocol')
+        return ResearchStudyProtocolRef(self, 'protocol')
 
     @property
-    def site(self) -> RefLocation[_Q]:
+    def site(self) -> ResearchStudySiteRef[_Q]:
         """Facility where study activities are conducted
 
         ``site`` (reference): ``ResearchStudy.site``
 
         Targets: Location
         """
-        return RefLocation(self, 'site')
+        return ResearchStudySiteRef(self, 'site')
 
     @property
-    def sponsor(self) -> RefOrganization[_Q]:
+    def sponsor(self) -> ResearchStudySponsorRef[_Q]:
         """Organization that initiates and is legally responsible for the study
 
         ``sponsor`` (reference): ``ResearchStudy.sponsor``
 
         Targets: Organization
         """
-        return RefOrganization(self, 'sponsor')
+        return ResearchStudySponsorRef(self, 'sponsor')
 
     @property
     def status(self) -> TokenParam[_Q]:

@@ -44,6 +44,24 @@ ResearchSubjectHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on',
 """Reference parameters (of any type) that can point at a ResearchSubject: the links of ``has``."""
 
 
+class ResearchSubjectIndividualRef(RefPatient[_Q]):
+    """``individual`` of ResearchSubject: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class ResearchSubjectPatientRef(RefPatient[_Q]):
+    """``patient`` of ResearchSubject: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class ResearchSubjectStudyRef(RefResearchStudy[_Q]):
+    """``study`` of ResearchSubject: a reference to ResearchStudy."""
+
+    __slots__ = ()
+
+
 class ResearchSubjectParams(Params[_Q]):
     """The search parameters of ResearchSubject; each setter returns ``_Q`` (the query they started from)."""
 
@@ -139,24 +157,24 @@ class ResearchSubjectParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def individual(self) -> RefPatient[_Q]:
+    def individual(self) -> ResearchSubjectIndividualRef[_Q]:
         """Who is part of study
 
         ``individual`` (reference): ``ResearchSubject.individual``
 
         Targets: Patient
         """
-        return RefPatient(self, 'individual')
+        return ResearchSubjectIndividualRef(self, 'individual')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> ResearchSubjectPatientRef[_Q]:
         """Who is part of study
 
         ``patient`` (reference): ``ResearchSubject.individual``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return ResearchSubjectPatientRef(self, 'patient')
 
     @property
     def status(self) -> TokenParam[_Q]:
@@ -167,14 +185,14 @@ class ResearchSubjectParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def study(self) -> RefResearchStudy[_Q]:
+    def study(self) -> ResearchSubjectStudyRef[_Q]:
         """Study subject is part of
 
         ``study`` (reference): ``ResearchSubject.study``
 
         Targets: ResearchStudy
         """
-        return RefResearchStudy(self, 'study')
+        return ResearchSubjectStudyRef(self, 'study')
 
 
 class ResearchSubjectQuery(Query["ResearchSubject", _E], ResearchSubjectParams["ResearchSubjectQuery[_E]"]):

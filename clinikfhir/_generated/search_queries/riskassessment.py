@@ -47,6 +47,36 @@ RiskAssessmentHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 
 """Reference parameters (of any type) that can point at a RiskAssessment: the links of ``has``."""
 
 
+class RiskAssessmentConditionRef(RefCondition[_Q]):
+    """``condition`` of RiskAssessment: a reference to Condition."""
+
+    __slots__ = ()
+
+
+class RiskAssessmentEncounterRef(RefEncounter[_Q]):
+    """``encounter`` of RiskAssessment: a reference to Encounter."""
+
+    __slots__ = ()
+
+
+class RiskAssessmentPatientRef(RefPatient[_Q]):
+    """``patient`` of RiskAssessment: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class RiskAssessmentPerformerRef(RefDevicePractitionerPractitionerRole[_Q]):
+    """``performer`` of RiskAssessment: a reference to Device, Practitioner, PractitionerRole."""
+
+    __slots__ = ()
+
+
+class RiskAssessmentSubjectRef(RefGroupPatient[_Q]):
+    """``subject`` of RiskAssessment: a reference to Group, Patient."""
+
+    __slots__ = ()
+
+
 class RiskAssessmentParams(Params[_Q]):
     """The search parameters of RiskAssessment; each setter returns ``_Q`` (the query they started from)."""
 
@@ -126,14 +156,14 @@ class RiskAssessmentParams(Params[_Q]):
         return StringParam(self, '_text')
 
     @property
-    def condition(self) -> RefCondition[_Q]:
+    def condition(self) -> RiskAssessmentConditionRef[_Q]:
         """Condition assessed
 
         ``condition`` (reference): ``RiskAssessment.condition``
 
         Targets: Condition
         """
-        return RefCondition(self, 'condition')
+        return RiskAssessmentConditionRef(self, 'condition')
 
     @property
     def date(self) -> DateParam[_Q]:
@@ -144,14 +174,14 @@ class RiskAssessmentParams(Params[_Q]):
         return DateParam(self, 'date')
 
     @property
-    def encounter(self) -> RefEncounter[_Q]:
+    def encounter(self) -> RiskAssessmentEncounterRef[_Q]:
         """Where was assessment performed?
 
         ``encounter`` (reference): ``RiskAssessment.encounter``
 
         Targets: Encounter
         """
-        return RefEncounter(self, 'encounter')
+        return RiskAssessmentEncounterRef(self, 'encounter')
 
     @property
     def identifier(self) -> IdentifierParam[_Q]:
@@ -170,24 +200,24 @@ class RiskAssessmentParams(Params[_Q]):
         return TokenParam(self, 'method')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> RiskAssessmentPatientRef[_Q]:
         """Who/what does assessment apply to?
 
         ``patient`` (reference): ``RiskAssessment.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return RiskAssessmentPatientRef(self, 'patient')
 
     @property
-    def performer(self) -> RefDevicePractitionerPractitionerRole[_Q]:
+    def performer(self) -> RiskAssessmentPerformerRef[_Q]:
         """Who did assessment?
 
         ``performer`` (reference): ``RiskAssessment.performer``
 
         Targets: Device, Practitioner, PractitionerRole
         """
-        return RefDevicePractitionerPractitionerRole(self, 'performer')
+        return RiskAssessmentPerformerRef(self, 'performer')
 
     @property
     def probability(self) -> NumberParam[_Q]:
@@ -206,14 +236,14 @@ class RiskAssessmentParams(Params[_Q]):
         return TokenParam(self, 'risk')
 
     @property
-    def subject(self) -> RefGroupPatient[_Q]:
+    def subject(self) -> RiskAssessmentSubjectRef[_Q]:
         """Who/what does assessment apply to?
 
         ``subject`` (reference): ``RiskAssessment.subject``
 
         Targets: Group, Patient
         """
-        return RefGroupPatient(self, 'subject')
+        return RiskAssessmentSubjectRef(self, 'subject')
 
 
 class RiskAssessmentQuery(Query["RiskAssessment", _E], RiskAssessmentParams["RiskAssessmentQuery[_E]"]):

@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref7_90af989e import Ref7_90af989e
+from ._refs.refappointmentactortargets import RefAppointmentActorTargets
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -41,6 +41,12 @@ ScheduleRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefiniti
 
 ScheduleHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'schedule', 'source', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a Schedule: the links of ``has``."""
+
+
+class ScheduleActorRef(RefAppointmentActorTargets[_Q]):
+    """``actor`` of Schedule: a reference to Device, HealthcareService, Location, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
 
 
 class ScheduleParams(Params[_Q]):
@@ -130,14 +136,14 @@ class ScheduleParams(Params[_Q]):
         return TokenParam(self, 'active')
 
     @property
-    def actor(self) -> Ref7_90af989e[_Q]:
+    def actor(self) -> ScheduleActorRef[_Q]:
         """The individual(HealthcareService, Practitioner, Location, ...) to find a Schedule for
 
         ``actor`` (reference): ``Schedule.actor``
 
         Targets: Device, HealthcareService, Location, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref7_90af989e(self, 'actor')
+        return ScheduleActorRef(self, 'actor')
 
     @property
     def date(self) -> DateParam[_Q]:

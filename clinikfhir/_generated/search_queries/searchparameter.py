@@ -44,6 +44,18 @@ SearchParameterHasVia = Literal['based-on', 'component', 'composed-of', 'data', 
 """Reference parameters (of any type) that can point at a SearchParameter: the links of ``has``."""
 
 
+class SearchParameterComponentRef(RefSearchParameter[_Q]):
+    """``component`` of SearchParameter: a reference to SearchParameter."""
+
+    __slots__ = ()
+
+
+class SearchParameterDerivedFromRef(RefSearchParameter[_Q]):
+    """``derived-from`` of SearchParameter: a reference to SearchParameter."""
+
+    __slots__ = ()
+
+
 class SearchParameterParams(Params[_Q]):
     """The search parameters of SearchParameter; each setter returns ``_Q`` (the query they started from)."""
 
@@ -139,14 +151,14 @@ class SearchParameterParams(Params[_Q]):
         return TokenParam(self, 'code')
 
     @property
-    def component(self) -> RefSearchParameter[_Q]:
+    def component(self) -> SearchParameterComponentRef[_Q]:
         """Defines how the part works
 
         ``component`` (reference): ``SearchParameter.component.definition``
 
         Targets: SearchParameter
         """
-        return RefSearchParameter(self, 'component')
+        return SearchParameterComponentRef(self, 'component')
 
     @property
     def context(self) -> TokenParam[_Q]:
@@ -201,14 +213,14 @@ class SearchParameterParams(Params[_Q]):
         return DateParam(self, 'date')
 
     @property
-    def derived_from(self) -> RefSearchParameter[_Q]:
+    def derived_from(self) -> SearchParameterDerivedFromRef[_Q]:
         """Original definition for the search parameter
 
         ``derived-from`` (reference): ``SearchParameter.derivedFrom``
 
         Targets: SearchParameter
         """
-        return RefSearchParameter(self, 'derived-from')
+        return SearchParameterDerivedFromRef(self, 'derived-from')
 
     @property
     def description(self) -> StringParam[_Q]:

@@ -15,11 +15,11 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref4_f49cc3f4 import Ref4_f49cc3f4
-from ._refs.ref6_6b1a412b import Ref6_6b1a412b
-from ._refs.ref8_6297338b import Ref8_6297338b
 from ._refs.refactivitydefinitionplandefinition import RefActivityDefinitionPlanDefinition
+from ._refs.refauditeventagenttargets import RefAuditEventAgentTargets
 from ._refs.refcareplanmedicationrequestservicerequest import RefCarePlanMedicationRequestServiceRequest
+from ._refs.refcareplanperformertargets import RefCarePlanPerformerTargets
+from ._refs.refdevicegrouplocationpatient import RefDeviceGroupLocationPatient
 from ._refs.refencounter import RefEncounter
 from ._refs.refpatient import RefPatient
 from ._refs.refservicerequest import RefServiceRequest
@@ -49,6 +49,60 @@ ServiceRequestRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDe
 
 ServiceRequestHasVia = Literal['activity-reference', 'based-on', 'basedon', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'incoming-referral', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'replaces', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a ServiceRequest: the links of ``has``."""
+
+
+class ServiceRequestBasedOnRef(RefCarePlanMedicationRequestServiceRequest[_Q]):
+    """``based-on`` of ServiceRequest: a reference to CarePlan, MedicationRequest, ServiceRequest."""
+
+    __slots__ = ()
+
+
+class ServiceRequestEncounterRef(RefEncounter[_Q]):
+    """``encounter`` of ServiceRequest: a reference to Encounter."""
+
+    __slots__ = ()
+
+
+class ServiceRequestInstantiatesCanonicalRef(RefActivityDefinitionPlanDefinition[_Q]):
+    """``instantiates-canonical`` of ServiceRequest: a reference to ActivityDefinition, PlanDefinition."""
+
+    __slots__ = ()
+
+
+class ServiceRequestPatientRef(RefPatient[_Q]):
+    """``patient`` of ServiceRequest: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class ServiceRequestPerformerRef(RefCarePlanPerformerTargets[_Q]):
+    """``performer`` of ServiceRequest: a reference to any of 8 types."""
+
+    __slots__ = ()
+
+
+class ServiceRequestReplacesRef(RefServiceRequest[_Q]):
+    """``replaces`` of ServiceRequest: a reference to ServiceRequest."""
+
+    __slots__ = ()
+
+
+class ServiceRequestRequesterRef(RefAuditEventAgentTargets[_Q]):
+    """``requester`` of ServiceRequest: a reference to Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class ServiceRequestSpecimenRef(RefSpecimen[_Q]):
+    """``specimen`` of ServiceRequest: a reference to Specimen."""
+
+    __slots__ = ()
+
+
+class ServiceRequestSubjectRef(RefDeviceGroupLocationPatient[_Q]):
+    """``subject`` of ServiceRequest: a reference to Device, Group, Location, Patient."""
+
+    __slots__ = ()
 
 
 class ServiceRequestParams(Params[_Q]):
@@ -138,14 +192,14 @@ class ServiceRequestParams(Params[_Q]):
         return DateParam(self, 'authored')
 
     @property
-    def based_on(self) -> RefCarePlanMedicationRequestServiceRequest[_Q]:
+    def based_on(self) -> ServiceRequestBasedOnRef[_Q]:
         """What request fulfills
 
         ``based-on`` (reference): ``ServiceRequest.basedOn``
 
         Targets: CarePlan, MedicationRequest, ServiceRequest
         """
-        return RefCarePlanMedicationRequestServiceRequest(self, 'based-on')
+        return ServiceRequestBasedOnRef(self, 'based-on')
 
     @property
     def body_site(self) -> TokenParam[_Q]:
@@ -172,14 +226,14 @@ class ServiceRequestParams(Params[_Q]):
         return TokenParam(self, 'code')
 
     @property
-    def encounter(self) -> RefEncounter[_Q]:
+    def encounter(self) -> ServiceRequestEncounterRef[_Q]:
         """An encounter in which this request is made
 
         ``encounter`` (reference): ``ServiceRequest.encounter``
 
         Targets: Encounter
         """
-        return RefEncounter(self, 'encounter')
+        return ServiceRequestEncounterRef(self, 'encounter')
 
     @property
     def identifier(self) -> IdentifierParam[_Q]:
@@ -190,14 +244,14 @@ class ServiceRequestParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def instantiates_canonical(self) -> RefActivityDefinitionPlanDefinition[_Q]:
+    def instantiates_canonical(self) -> ServiceRequestInstantiatesCanonicalRef[_Q]:
         """Instantiates FHIR protocol or definition
 
         ``instantiates-canonical`` (reference): ``ServiceRequest.instantiatesCanonical``
 
         Targets: ActivityDefinition, PlanDefinition
         """
-        return RefActivityDefinitionPlanDefinition(self, 'instantiates-canonical')
+        return ServiceRequestInstantiatesCanonicalRef(self, 'instantiates-canonical')
 
     @property
     def instantiates_uri(self) -> UriParam[_Q]:
@@ -224,24 +278,24 @@ class ServiceRequestParams(Params[_Q]):
         return DateParam(self, 'occurrence')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> ServiceRequestPatientRef[_Q]:
         """Search by subject - a patient
 
         ``patient`` (reference): ``ServiceRequest.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return ServiceRequestPatientRef(self, 'patient')
 
     @property
-    def performer(self) -> Ref8_6297338b[_Q]:
+    def performer(self) -> ServiceRequestPerformerRef[_Q]:
         """Requested performer
 
         ``performer`` (reference): ``ServiceRequest.performer``
 
         Targets: CareTeam, Device, HealthcareService, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref8_6297338b(self, 'performer')
+        return ServiceRequestPerformerRef(self, 'performer')
 
     @property
     def performer_type(self) -> TokenParam[_Q]:
@@ -260,24 +314,24 @@ class ServiceRequestParams(Params[_Q]):
         return TokenParam(self, 'priority')
 
     @property
-    def replaces(self) -> RefServiceRequest[_Q]:
+    def replaces(self) -> ServiceRequestReplacesRef[_Q]:
         """What request replaces
 
         ``replaces`` (reference): ``ServiceRequest.replaces``
 
         Targets: ServiceRequest
         """
-        return RefServiceRequest(self, 'replaces')
+        return ServiceRequestReplacesRef(self, 'replaces')
 
     @property
-    def requester(self) -> Ref6_6b1a412b[_Q]:
+    def requester(self) -> ServiceRequestRequesterRef[_Q]:
         """Who/what is requesting service
 
         ``requester`` (reference): ``ServiceRequest.requester``
 
         Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref6_6b1a412b(self, 'requester')
+        return ServiceRequestRequesterRef(self, 'requester')
 
     @property
     def requisition(self) -> TokenParam[_Q]:
@@ -288,14 +342,14 @@ class ServiceRequestParams(Params[_Q]):
         return TokenParam(self, 'requisition')
 
     @property
-    def specimen(self) -> RefSpecimen[_Q]:
+    def specimen(self) -> ServiceRequestSpecimenRef[_Q]:
         """Specimen to be tested
 
         ``specimen`` (reference): ``ServiceRequest.specimen``
 
         Targets: Specimen
         """
-        return RefSpecimen(self, 'specimen')
+        return ServiceRequestSpecimenRef(self, 'specimen')
 
     @property
     def status(self) -> TokenParam[_Q]:
@@ -306,14 +360,14 @@ class ServiceRequestParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subject(self) -> Ref4_f49cc3f4[_Q]:
+    def subject(self) -> ServiceRequestSubjectRef[_Q]:
         """Search by subject
 
         ``subject`` (reference): ``ServiceRequest.subject``
 
         Targets: Device, Group, Location, Patient
         """
-        return Ref4_f49cc3f4(self, 'subject')
+        return ServiceRequestSubjectRef(self, 'subject')
 
 
 class ServiceRequestQuery(Query["ServiceRequest", _E], ServiceRequestParams["ServiceRequestQuery[_E]"]):

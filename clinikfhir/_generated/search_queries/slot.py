@@ -43,6 +43,12 @@ SlotHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived-f
 """Reference parameters (of any type) that can point at a Slot: the links of ``has``."""
 
 
+class SlotScheduleRef(RefSchedule[_Q]):
+    """``schedule`` of Slot: a reference to Schedule."""
+
+    __slots__ = ()
+
+
 class SlotParams(Params[_Q]):
     """The search parameters of Slot; each setter returns ``_Q`` (the query they started from)."""
 
@@ -138,14 +144,14 @@ class SlotParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def schedule(self) -> RefSchedule[_Q]:
+    def schedule(self) -> SlotScheduleRef[_Q]:
         """The Schedule Resource that we are seeking a slot within
 
         ``schedule`` (reference): ``Slot.schedule``
 
         Targets: Schedule
         """
-        return RefSchedule(self, 'schedule')
+        return SlotScheduleRef(self, 'schedule')
 
     @property
     def service_category(self) -> TokenParam[_Q]:

@@ -15,10 +15,10 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref5_39895c90 import Ref5_39895c90
 from ._refs.refpatient import RefPatient
 from ._refs.refpractitionerpractitionerrole import RefPractitionerPractitionerRole
 from ._refs.refspecimen import RefSpecimen
+from ._refs.refspecimensubjecttargets import RefSpecimenSubjectTargets
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -44,6 +44,30 @@ SpecimenRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefiniti
 
 SpecimenHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'parent', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'specimen', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a Specimen: the links of ``has``."""
+
+
+class SpecimenCollectorRef(RefPractitionerPractitionerRole[_Q]):
+    """``collector`` of Specimen: a reference to Practitioner, PractitionerRole."""
+
+    __slots__ = ()
+
+
+class SpecimenParentRef(RefSpecimen[_Q]):
+    """``parent`` of Specimen: a reference to Specimen."""
+
+    __slots__ = ()
+
+
+class SpecimenPatientRef(RefPatient[_Q]):
+    """``patient`` of Specimen: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class SpecimenSubjectRef(RefSpecimenSubjectTargets[_Q]):
+    """``subject`` of Specimen: a reference to Device, Group, Location, Patient, Substance."""
+
+    __slots__ = ()
 
 
 class SpecimenParams(Params[_Q]):
@@ -149,14 +173,14 @@ class SpecimenParams(Params[_Q]):
         return DateParam(self, 'collected')
 
     @property
-    def collector(self) -> RefPractitionerPractitionerRole[_Q]:
+    def collector(self) -> SpecimenCollectorRef[_Q]:
         """Who collected the specimen
 
         ``collector`` (reference): ``Specimen.collection.collector``
 
         Targets: Practitioner, PractitionerRole
         """
-        return RefPractitionerPractitionerRole(self, 'collector')
+        return SpecimenCollectorRef(self, 'collector')
 
     @property
     def container(self) -> TokenParam[_Q]:
@@ -183,24 +207,24 @@ class SpecimenParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def parent(self) -> RefSpecimen[_Q]:
+    def parent(self) -> SpecimenParentRef[_Q]:
         """The parent of the specimen
 
         ``parent`` (reference): ``Specimen.parent``
 
         Targets: Specimen
         """
-        return RefSpecimen(self, 'parent')
+        return SpecimenParentRef(self, 'parent')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> SpecimenPatientRef[_Q]:
         """The patient the specimen comes from
 
         ``patient`` (reference): ``Specimen.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return SpecimenPatientRef(self, 'patient')
 
     @property
     def status(self) -> TokenParam[_Q]:
@@ -211,14 +235,14 @@ class SpecimenParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subject(self) -> Ref5_39895c90[_Q]:
+    def subject(self) -> SpecimenSubjectRef[_Q]:
         """The subject of the specimen
 
         ``subject`` (reference): ``Specimen.subject``
 
         Targets: Device, Group, Location, Patient, Substance
         """
-        return Ref5_39895c90(self, 'subject')
+        return SpecimenSubjectRef(self, 'subject')
 
     @property
     def type(self) -> TokenParam[_Q]:

@@ -45,6 +45,18 @@ StructureDefinitionHasVia = Literal['base', 'based-on', 'composed-of', 'data', '
 """Reference parameters (of any type) that can point at a StructureDefinition: the links of ``has``."""
 
 
+class StructureDefinitionBaseRef(RefStructureDefinition[_Q]):
+    """``base`` of StructureDefinition: a reference to StructureDefinition."""
+
+    __slots__ = ()
+
+
+class StructureDefinitionValuesetRef(RefValueSet[_Q]):
+    """``valueset`` of StructureDefinition: a reference to ValueSet."""
+
+    __slots__ = ()
+
+
 class StructureDefinitionParams(Params[_Q]):
     """The search parameters of StructureDefinition; each setter returns ``_Q`` (the query they started from)."""
 
@@ -132,14 +144,14 @@ class StructureDefinitionParams(Params[_Q]):
         return TokenParam(self, 'abstract')
 
     @property
-    def base(self) -> RefStructureDefinition[_Q]:
+    def base(self) -> StructureDefinitionBaseRef[_Q]:
         """Definition that this type is constrained/specialized from
 
         ``base`` (reference): ``StructureDefinition.baseDefinition``
 
         Targets: StructureDefinition
         """
-        return RefStructureDefinition(self, 'base')
+        return StructureDefinitionBaseRef(self, 'base')
 
     @property
     def base_path(self) -> TokenParam[_Q]:
@@ -322,14 +334,14 @@ class StructureDefinitionParams(Params[_Q]):
         return UriParam(self, 'url')
 
     @property
-    def valueset(self) -> RefValueSet[_Q]:
+    def valueset(self) -> StructureDefinitionValuesetRef[_Q]:
         """A vocabulary binding reference
 
         ``valueset`` (reference): ``StructureDefinition.snapshot.element.binding.valueSet``
 
         Targets: ValueSet
         """
-        return RefValueSet(self, 'valueset')
+        return StructureDefinitionValuesetRef(self, 'valueset')
 
     @property
     def version(self) -> TokenParam[_Q]:

@@ -43,6 +43,12 @@ SubstanceHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'deri
 """Reference parameters (of any type) that can point at a Substance: the links of ``has``."""
 
 
+class SubstanceSubstanceReferenceRef(RefSubstance[_Q]):
+    """``substance-reference`` of Substance: a reference to Substance."""
+
+    __slots__ = ()
+
+
 class SubstanceParams(Params[_Q]):
     """The search parameters of Substance; each setter returns ``_Q`` (the query they started from)."""
 
@@ -178,14 +184,14 @@ class SubstanceParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def substance_reference(self) -> RefSubstance[_Q]:
+    def substance_reference(self) -> SubstanceSubstanceReferenceRef[_Q]:
         """A component of the substance
 
         ``substance-reference`` (reference): ``(Substance.ingredient.substance as Reference)``
 
         Targets: Substance
         """
-        return RefSubstance(self, 'substance-reference')
+        return SubstanceSubstanceReferenceRef(self, 'substance-reference')
 
 
 class SubstanceQuery(Query["Substance", _E], SubstanceParams["SubstanceQuery[_E]"]):

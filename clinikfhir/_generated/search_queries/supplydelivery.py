@@ -45,6 +45,24 @@ SupplyDeliveryHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 
 """Reference parameters (of any type) that can point at a SupplyDelivery: the links of ``has``."""
 
 
+class SupplyDeliveryPatientRef(RefPatient[_Q]):
+    """``patient`` of SupplyDelivery: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class SupplyDeliveryReceiverRef(RefPractitionerPractitionerRole[_Q]):
+    """``receiver`` of SupplyDelivery: a reference to Practitioner, PractitionerRole."""
+
+    __slots__ = ()
+
+
+class SupplyDeliverySupplierRef(RefOrganizationPractitionerPractitionerRole[_Q]):
+    """``supplier`` of SupplyDelivery: a reference to Organization, Practitioner, PractitionerRole."""
+
+    __slots__ = ()
+
+
 class SupplyDeliveryParams(Params[_Q]):
     """The search parameters of SupplyDelivery; each setter returns ``_Q`` (the query they started from)."""
 
@@ -132,24 +150,24 @@ class SupplyDeliveryParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> SupplyDeliveryPatientRef[_Q]:
         """Patient for whom the item is supplied
 
         ``patient`` (reference): ``SupplyDelivery.patient``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return SupplyDeliveryPatientRef(self, 'patient')
 
     @property
-    def receiver(self) -> RefPractitionerPractitionerRole[_Q]:
+    def receiver(self) -> SupplyDeliveryReceiverRef[_Q]:
         """Who collected the Supply
 
         ``receiver`` (reference): ``SupplyDelivery.receiver``
 
         Targets: Practitioner, PractitionerRole
         """
-        return RefPractitionerPractitionerRole(self, 'receiver')
+        return SupplyDeliveryReceiverRef(self, 'receiver')
 
     @property
     def status(self) -> TokenParam[_Q]:
@@ -160,14 +178,14 @@ class SupplyDeliveryParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def supplier(self) -> RefOrganizationPractitionerPractitionerRole[_Q]:
+    def supplier(self) -> SupplyDeliverySupplierRef[_Q]:
         """Dispenser
 
         ``supplier`` (reference): ``SupplyDelivery.supplier``
 
         Targets: Organization, Practitioner, PractitionerRole
         """
-        return RefOrganizationPractitionerPractitionerRole(self, 'supplier')
+        return SupplyDeliverySupplierRef(self, 'supplier')
 
 
 class SupplyDeliveryQuery(Query["SupplyDelivery", _E], SupplyDeliveryParams["SupplyDeliveryQuery[_E]"]):

@@ -15,7 +15,7 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref6_6b1a412b import Ref6_6b1a412b
+from ._refs.refauditeventagenttargets import RefAuditEventAgentTargets
 from ._refs.refhealthcareserviceorganization import RefHealthcareServiceOrganization
 from ._refs.reflocationorganizationpatient import RefLocationOrganizationPatient
 
@@ -43,6 +43,24 @@ SupplyRequestRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDef
 
 SupplyRequestHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a SupplyRequest: the links of ``has``."""
+
+
+class SupplyRequestRequesterRef(RefAuditEventAgentTargets[_Q]):
+    """``requester`` of SupplyRequest: a reference to Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class SupplyRequestSubjectRef(RefLocationOrganizationPatient[_Q]):
+    """``subject`` of SupplyRequest: a reference to Location, Organization, Patient."""
+
+    __slots__ = ()
+
+
+class SupplyRequestSupplierRef(RefHealthcareServiceOrganization[_Q]):
+    """``supplier`` of SupplyRequest: a reference to HealthcareService, Organization."""
+
+    __slots__ = ()
 
 
 class SupplyRequestParams(Params[_Q]):
@@ -148,14 +166,14 @@ class SupplyRequestParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def requester(self) -> Ref6_6b1a412b[_Q]:
+    def requester(self) -> SupplyRequestRequesterRef[_Q]:
         """Individual making the request
 
         ``requester`` (reference): ``SupplyRequest.requester``
 
         Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref6_6b1a412b(self, 'requester')
+        return SupplyRequestRequesterRef(self, 'requester')
 
     @property
     def status(self) -> TokenParam[_Q]:
@@ -166,24 +184,24 @@ class SupplyRequestParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subject(self) -> RefLocationOrganizationPatient[_Q]:
+    def subject(self) -> SupplyRequestSubjectRef[_Q]:
         """The destination of the supply
 
         ``subject`` (reference): ``SupplyRequest.deliverTo``
 
         Targets: Location, Organization, Patient
         """
-        return RefLocationOrganizationPatient(self, 'subject')
+        return SupplyRequestSubjectRef(self, 'subject')
 
     @property
-    def supplier(self) -> RefHealthcareServiceOrganization[_Q]:
+    def supplier(self) -> SupplyRequestSupplierRef[_Q]:
         """Who is intended to fulfill the request
 
         ``supplier`` (reference): ``SupplyRequest.supplier``
 
         Targets: HealthcareService, Organization
         """
-        return RefHealthcareServiceOrganization(self, 'supplier')
+        return SupplyRequestSupplierRef(self, 'supplier')
 
 
 class SupplyRequestQuery(Query["SupplyRequest", _E], SupplyRequestParams["SupplyRequestQuery[_E]"]):

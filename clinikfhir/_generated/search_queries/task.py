@@ -15,9 +15,9 @@ from typing_extensions import Self, TypeVar
 from clinikfhir.search._params import Params, DateParam, IdentifierParam, StringParam, TokenParam, UriParam
 from clinikfhir.search._query import Query
 
-from ._refs.ref145_6a9dc272 import Ref145_6a9dc272
-from ._refs.ref6_6b1a412b import Ref6_6b1a412b
-from ._refs.ref8_6297338b import Ref8_6297338b
+from ._refs.refanyresource import RefAnyResource
+from ._refs.refauditeventagenttargets import RefAuditEventAgentTargets
+from ._refs.refcareplanperformertargets import RefCarePlanPerformerTargets
 from ._refs.refencounter import RefEncounter
 from ._refs.refpatient import RefPatient
 from ._refs.reftask import RefTask
@@ -46,6 +46,54 @@ TaskRevInclude = Literal['ActivityDefinition:composed-of', 'ActivityDefinition:d
 
 TaskHasVia = Literal['activity-reference', 'based-on', 'basedon', 'composed-of', 'data', 'depends-on', 'derived-from', 'entity', 'entry', 'evaluated-resource', 'evidence-detail', 'focus', 'implicated', 'information', 'item', 'part-of', 'predecessor', 'prior-request', 'related', 'related-ref', 'request', 'resource', 'response', 'source', 'subject', 'successor', 'supporting-info', 'target']
 """Reference parameters (of any type) that can point at a Task: the links of ``has``."""
+
+
+class TaskBasedOnRef(RefAnyResource[_Q]):
+    """``based-on`` of Task: a reference to any of 145 types."""
+
+    __slots__ = ()
+
+
+class TaskEncounterRef(RefEncounter[_Q]):
+    """``encounter`` of Task: a reference to Encounter."""
+
+    __slots__ = ()
+
+
+class TaskFocusRef(RefAnyResource[_Q]):
+    """``focus`` of Task: a reference to any of 145 types."""
+
+    __slots__ = ()
+
+
+class TaskOwnerRef(RefCarePlanPerformerTargets[_Q]):
+    """``owner`` of Task: a reference to any of 8 types."""
+
+    __slots__ = ()
+
+
+class TaskPartOfRef(RefTask[_Q]):
+    """``part-of`` of Task: a reference to Task."""
+
+    __slots__ = ()
+
+
+class TaskPatientRef(RefPatient[_Q]):
+    """``patient`` of Task: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class TaskRequesterRef(RefAuditEventAgentTargets[_Q]):
+    """``requester`` of Task: a reference to Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson."""
+
+    __slots__ = ()
+
+
+class TaskSubjectRef(RefAnyResource[_Q]):
+    """``subject`` of Task: a reference to any of 145 types."""
+
+    __slots__ = ()
 
 
 class TaskParams(Params[_Q]):
@@ -135,14 +183,14 @@ class TaskParams(Params[_Q]):
         return DateParam(self, 'authored-on')
 
     @property
-    def based_on(self) -> Ref145_6a9dc272[_Q]:
+    def based_on(self) -> TaskBasedOnRef[_Q]:
         """Search by requests this task is based on
 
         ``based-on`` (reference): ``Task.basedOn``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return Ref145_6a9dc272(self, 'based-on')
+        return TaskBasedOnRef(self, 'based-on')
 
     @property
     def business_status(self) -> TokenParam[_Q]:
@@ -161,24 +209,24 @@ class TaskParams(Params[_Q]):
         return TokenParam(self, 'code')
 
     @property
-    def encounter(self) -> RefEncounter[_Q]:
+    def encounter(self) -> TaskEncounterRef[_Q]:
         """Search by encounter
 
         ``encounter`` (reference): ``Task.encounter``
 
         Targets: Encounter
         """
-        return RefEncounter(self, 'encounter')
+        return TaskEncounterRef(self, 'encounter')
 
     @property
-    def focus(self) -> Ref145_6a9dc272[_Q]:
+    def focus(self) -> TaskFocusRef[_Q]:
         """Search by task focus
 
         ``focus`` (reference): ``Task.focus``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return Ref145_6a9dc272(self, 'focus')
+        return TaskFocusRef(self, 'focus')
 
     @property
     def group_identifier(self) -> TokenParam[_Q]:
@@ -213,34 +261,34 @@ class TaskParams(Params[_Q]):
         return DateParam(self, 'modified')
 
     @property
-    def owner(self) -> Ref8_6297338b[_Q]:
+    def owner(self) -> TaskOwnerRef[_Q]:
         """Search by task owner
 
         ``owner`` (reference): ``Task.owner``
 
         Targets: CareTeam, Device, HealthcareService, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref8_6297338b(self, 'owner')
+        return TaskOwnerRef(self, 'owner')
 
     @property
-    def part_of(self) -> RefTask[_Q]:
+    def part_of(self) -> TaskPartOfRef[_Q]:
         """Search by task this task is part of
 
         ``part-of`` (reference): ``Task.partOf``
 
         Targets: Task
         """
-        return RefTask(self, 'part-of')
+        return TaskPartOfRef(self, 'part-of')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> TaskPatientRef[_Q]:
         """Search by patient
 
         ``patient`` (reference): ``Task.for.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return TaskPatientRef(self, 'patient')
 
     @property
     def performer(self) -> TokenParam[_Q]:
@@ -267,14 +315,14 @@ class TaskParams(Params[_Q]):
         return TokenParam(self, 'priority')
 
     @property
-    def requester(self) -> Ref6_6b1a412b[_Q]:
+    def requester(self) -> TaskRequesterRef[_Q]:
         """Search by task requester
 
         ``requester`` (reference): ``Task.requester``
 
         Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return Ref6_6b1a412b(self, 'requester')
+        return TaskRequesterRef(self, 'requester')
 
     @property
     def status(self) -> TokenParam[_Q]:
@@ -285,14 +333,14 @@ class TaskParams(Params[_Q]):
         return TokenParam(self, 'status')
 
     @property
-    def subject(self) -> Ref145_6a9dc272[_Q]:
+    def subject(self) -> TaskSubjectRef[_Q]:
         """Search by subject
 
         ``subject`` (reference): ``Task.for``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return Ref145_6a9dc272(self, 'subject')
+        return TaskSubjectRef(self, 'subject')
 
 
 class TaskQuery(Query["Task", _E], TaskParams["TaskQuery[_E]"]):

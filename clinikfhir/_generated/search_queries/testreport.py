@@ -43,6 +43,12 @@ TestReportHasVia = Literal['based-on', 'composed-of', 'data', 'depends-on', 'der
 """Reference parameters (of any type) that can point at a TestReport: the links of ``has``."""
 
 
+class TestReportTestscriptRef(RefTestScript[_Q]):
+    """``testscript`` of TestReport: a reference to TestScript."""
+
+    __slots__ = ()
+
+
 class TestReportParams(Params[_Q]):
     """The search parameters of TestReport; each setter returns ``_Q`` (the query they started from)."""
 
@@ -162,14 +168,14 @@ class TestReportParams(Params[_Q]):
         return StringParam(self, 'tester')
 
     @property
-    def testscript(self) -> RefTestScript[_Q]:
+    def testscript(self) -> TestReportTestscriptRef[_Q]:
         """The test script executed to produce this report
 
         ``testscript`` (reference): ``TestReport.testScript``
 
         Targets: TestScript
         """
-        return RefTestScript(self, 'testscript')
+        return TestReportTestscriptRef(self, 'testscript')
 
 
 class TestReportQuery(Query["TestReport", _E], TestReportParams["TestReportQuery[_E]"]):

@@ -45,6 +45,24 @@ VisionPrescriptionHasVia = Literal['activity-reference', 'based-on', 'composed-o
 """Reference parameters (of any type) that can point at a VisionPrescription: the links of ``has``."""
 
 
+class VisionPrescriptionEncounterRef(RefEncounter[_Q]):
+    """``encounter`` of VisionPrescription: a reference to Encounter."""
+
+    __slots__ = ()
+
+
+class VisionPrescriptionPatientRef(RefPatient[_Q]):
+    """``patient`` of VisionPrescription: a reference to Patient."""
+
+    __slots__ = ()
+
+
+class VisionPrescriptionPrescriberRef(RefPractitionerPractitionerRole[_Q]):
+    """``prescriber`` of VisionPrescription: a reference to Practitioner, PractitionerRole."""
+
+    __slots__ = ()
+
+
 class VisionPrescriptionParams(Params[_Q]):
     """The search parameters of VisionPrescription; each setter returns ``_Q`` (the query they started from)."""
 
@@ -132,14 +150,14 @@ class VisionPrescriptionParams(Params[_Q]):
         return DateParam(self, 'datewritten')
 
     @property
-    def encounter(self) -> RefEncounter[_Q]:
+    def encounter(self) -> VisionPrescriptionEncounterRef[_Q]:
         """Return prescriptions with this encounter identifier
 
         ``encounter`` (reference): ``VisionPrescription.encounter``
 
         Targets: Encounter
         """
-        return RefEncounter(self, 'encounter')
+        return VisionPrescriptionEncounterRef(self, 'encounter')
 
     @property
     def identifier(self) -> IdentifierParam[_Q]:
@@ -150,24 +168,24 @@ class VisionPrescriptionParams(Params[_Q]):
         return IdentifierParam(self, 'identifier')
 
     @property
-    def patient(self) -> RefPatient[_Q]:
+    def patient(self) -> VisionPrescriptionPatientRef[_Q]:
         """The identity of a patient to list dispenses for
 
         ``patient`` (reference): ``VisionPrescription.patient``
 
         Targets: Patient
         """
-        return RefPatient(self, 'patient')
+        return VisionPrescriptionPatientRef(self, 'patient')
 
     @property
-    def prescriber(self) -> RefPractitionerPractitionerRole[_Q]:
+    def prescriber(self) -> VisionPrescriptionPrescriberRef[_Q]:
         """Who authorized the vision prescription
 
         ``prescriber`` (reference): ``VisionPrescription.prescriber``
 
         Targets: Practitioner, PractitionerRole
         """
-        return RefPractitionerPractitionerRole(self, 'prescriber')
+        return VisionPrescriptionPrescriberRef(self, 'prescriber')
 
     @property
     def status(self) -> TokenParam[_Q]:
