@@ -15,6 +15,7 @@ import httpx
 
 from clinikfhir import __version__
 from clinikfhir._config import Config, origin_of
+from clinikfhir._core._body import ACCEPT_ENCODING
 from clinikfhir._core._checks import (
     FHIR_JSON,
     JSON_PATCH,
@@ -84,7 +85,7 @@ class Core:
         url = call.url if call.url is not None else httpx.URL(self._root + call.path)
         if call.url is None and call.params:
             url = url.copy_merge_params(httpx.QueryParams(tuple(call.params)))
-        headers = {"accept": FHIR_JSON, "user-agent": self._user_agent}
+        headers = {"accept": FHIR_JSON, "accept-encoding": ACCEPT_ENCODING, "user-agent": self._user_agent}
         if call.auth:
             if origin_of(url) != self._origin:  # defensive: every URL is built from the base
                 raise InvalidArgumentError("refusing to send the API key to a different origin")
