@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import httpx
@@ -54,6 +55,23 @@ R = TypeVar("R", bound="Resource")
 _OP_NAME = re.compile(r"^\$?[A-Za-z][A-Za-z0-9_-]*$")
 
 
+@dataclass
+class ResponseCapture:
+    """The response metadata of the calls made inside one ``with clinik.capture_response()`` block,
+    in this thread or task only: ``meta`` is the last one, ``metas`` all of them (retries included)."""
+
+    metas: list[ResponseMeta] = field(default_factory=lambda: [])
+
+    @property
+    def meta(self) -> ResponseMeta | None:
+        """The metadata of the last response inside the block (None before any)."""
+        return self.metas[-1] if self.metas else None
+
+
+#: one variable for the whole process (never one per client): the capture open in this context
+CAPTURE: ContextVar[ResponseCapture | None] = ContextVar("clinikfhir_response_capture", default=None)
+
+
 class Core:
     """Configuration, response metadata and every operation's :class:`Call` (private to the clients)."""
 
@@ -64,19 +82,18 @@ class Core:
         self._user_agent = f"clinikfhir/{__version__}"
         self._root = config.root
         self._origin = config.origin
-        # Per thread / per asyncio task: concurrent calls each see their own last response.
-        self._last: ContextVar[ResponseMeta | None] = ContextVar(f"clinik_last_response_{id(self)}", default=None)
+        #: the metadata of the last response this client received (any thread or task)
+        self.last: ResponseMeta | None = None
 
     # --- metadata
 
-    @property
-    def last_response(self) -> ResponseMeta | None:
-        """The metadata of the last call in the current thread or task."""
-        return self._last.get()
-
     def remember(self, meta: ResponseMeta) -> None:
-        """Record ``meta`` as the last response (called by :class:`Exchange`)."""
-        self._last.set(meta)
+        """Record ``meta`` as the last response, and in the caller's open :class:`ResponseCapture`
+        if any (called by :class:`Exchange`). No per-client context state: nothing can leak."""
+        self.last = meta
+        capture = CAPTURE.get()
+        if capture is not None:
+            capture.metas.append(meta)
 
     # --- request building
 
