@@ -21,6 +21,7 @@ from clinikfhir.errors import ConfigurationError
 from clinikfhir.patch import JsonPatch
 
 if TYPE_CHECKING:
+    from fhir.resources.R4B.bundle import Bundle
     from fhir.resources.R4B.capabilitystatement import CapabilityStatement
     from fhir.resources.R4B.operationoutcome import OperationOutcome
     from fhir.resources.R4B.resource import Resource
@@ -149,7 +150,10 @@ class AsyncClinik(SearchMixin, ClientBase):
                     exchange.check_loaded(len(response.content))
                     return response
                 try:
-                    reader = exchange.reader(response)
+                    reader = exchange.reader(response, whole=True)  # fail_after bounds the time
+                    if reader is None:
+                        await response.aread()
+                        return response
                     async for chunk in response.aiter_raw():
                         reader.feed(chunk)
                 finally:
@@ -315,13 +319,23 @@ class AsyncClinik(SearchMixin, ClientBase):
         return self._capabilities
 
     async def transaction(
-        self, tx: Transaction | Sequence[Resource], *, validate: bool | None = None
+        self,
+        tx: Transaction | Sequence[Resource] | Bundle | Mapping[str, Any],
+        *,
+        validate: bool | None = None,
     ) -> BundleResponse:
         """Send a transaction (all or nothing). Plain lists of models create those without an id and
-        update those with one; use :class:`~clinikfhir.bundle.Transaction` for ``urn:uuid`` references."""
+        update those with one; use :class:`~clinikfhir.bundle.Transaction` for ``urn:uuid`` references.
+        A ready ``Bundle`` of type ``transaction`` (model or dict, e.g. a Synthea file) is sent as it is,
+        each entry's resource checked first; ``response.resource(fullUrl, Model)`` finds its entries."""
         return await self._send(self._core.call_bundle("transaction", tx, validate=validate))
 
-    async def batch(self, tx: Transaction | Sequence[Resource], *, validate: bool | None = None) -> BundleResponse:
+    async def batch(
+        self,
+        tx: Transaction | Sequence[Resource] | Bundle | Mapping[str, Any],
+        *,
+        validate: bool | None = None,
+    ) -> BundleResponse:
         """Send a batch (entries succeed or fail independently)."""
         return await self._send(self._core.call_bundle("batch", tx, validate=validate))
 

@@ -19,6 +19,7 @@ from clinikfhir.errors import ConfigurationError
 from clinikfhir.patch import JsonPatch
 
 if TYPE_CHECKING:
+    from fhir.resources.R4B.bundle import Bundle
     from fhir.resources.R4B.capabilitystatement import CapabilityStatement
     from fhir.resources.R4B.operationoutcome import OperationOutcome
     from fhir.resources.R4B.resource import Resource
@@ -145,7 +146,8 @@ class Clinik(SearchMixin, ClientBase):
             exchange.check_loaded(len(response.content))
             return response
         try:
-            reader = exchange.reader(response)
+            reader = exchange.reader(response)  # streamed: time is checked after every chunk
+            assert reader is not None
             for chunk in response.iter_raw():
                 reader.feed(chunk)
         finally:
@@ -307,12 +309,24 @@ class Clinik(SearchMixin, ClientBase):
             self._capabilities = self._send(self._core.call_capabilities())
         return self._capabilities
 
-    def transaction(self, tx: Transaction | Sequence[Resource], *, validate: bool | None = None) -> BundleResponse:
+    def transaction(
+        self,
+        tx: Transaction | Sequence[Resource] | Bundle | Mapping[str, Any],
+        *,
+        validate: bool | None = None,
+    ) -> BundleResponse:
         """Send a transaction (all or nothing). Plain lists of models create those without an id and
-        update those with one; use :class:`~clinikfhir.bundle.Transaction` for ``urn:uuid`` references."""
+        update those with one; use :class:`~clinikfhir.bundle.Transaction` for ``urn:uuid`` references.
+        A ready ``Bundle`` of type ``transaction`` (model or dict, e.g. a Synthea file) is sent as it is,
+        each entry's resource checked first; ``response.resource(fullUrl, Model)`` finds its entries."""
         return self._send(self._core.call_bundle("transaction", tx, validate=validate))
 
-    def batch(self, tx: Transaction | Sequence[Resource], *, validate: bool | None = None) -> BundleResponse:
+    def batch(
+        self,
+        tx: Transaction | Sequence[Resource] | Bundle | Mapping[str, Any],
+        *,
+        validate: bool | None = None,
+    ) -> BundleResponse:
         """Send a batch (entries succeed or fail independently)."""
         return self._send(self._core.call_bundle("batch", tx, validate=validate))
 

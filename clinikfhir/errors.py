@@ -281,7 +281,7 @@ class ApiError(ClinikError):
         super().__init__(redact(message))
 
     def __str__(self) -> str:
-        text = f"{self.status} {self.code}: {self.message}"
+        text = f"{self.status} {self.code}: {self._what()}{self.message}"
         if self.issues:
             text += "".join(f"\n  - {i}" for i in self.issues)
         if self.request_id:
@@ -290,6 +290,14 @@ class ApiError(ClinikError):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(status={self.status}, code={self.code!r}, request_id={self.request_id!r})"
+
+    @property
+    def resource_type(self) -> str:
+        """The resource type the failed call was about (``""`` when unknown)."""
+        return self.meta.resource_type if self.meta is not None else ""
+
+    def _what(self) -> str:
+        return ""
 
 
 class BadRequestError(ApiError):
@@ -325,6 +333,9 @@ class NotFoundError(ApiError):
 
     default_code = "NOT_FOUND"
     matches: ClassVar[tuple[tuple[int, str | None], ...]] = ((404, None), (410, None))
+
+    def _what(self) -> str:
+        return f"{self.resource_type} not found: " if self.resource_type else ""
 
 
 class ConflictError(ApiError):

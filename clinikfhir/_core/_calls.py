@@ -426,10 +426,22 @@ class Core:
         return Call("GET", "/v1/metadata", "CapabilityStatement", self._reader(CapabilityStatement), auth=False)
 
     def call_bundle(
-        self, kind: str, tx: Transaction | Sequence[Resource], *, validate: bool | None
+        self, kind: str, tx: Transaction | Sequence[Resource] | Resource | Mapping[str, Any], *, validate: bool | None
     ) -> Call[BundleResponse]:
-        """POST /v1/fhir with a transaction or batch Bundle (every written resource checked first)."""
+        """POST /v1/fhir with a transaction or batch Bundle (every written resource checked first).
+
+        ``tx`` is a :class:`Transaction`, a list of models, or a ready ``Bundle`` (model or dict) of
+        type ``transaction``/``batch`` (a Synthea-style file), sent as it is.
+        """
+        from fhir.resources.R4B.resource import Resource as _Resource
+
+        if isinstance(tx, Mapping) or (isinstance(tx, _Resource) and type_name(type(tx)) == "Bundle"):
+            return self._call_ready_bundle(kind, tx, validate)
         if not isinstance(tx, Transaction):
+            if isinstance(tx, (_Resource, str, bytes)) or not isinstance(tx, Sequence):
+                raise InvalidArgumentError(
+                    f"{kind}() takes a Transaction, a list of resources, or a {kind} Bundle (model or dict)"
+                )
             tx = Transaction.of(list(tx))
         issues: list[Issue] = []
         blocking: list[Issue] = []
@@ -453,6 +465,52 @@ class Core:
             return BundleResponse(cast("dict[str, Any]", data), meta, refs, strict=self.config.strict)
 
         return Call("POST", "/v1/fhir", "Bundle", read, body=body, validation_issues=tuple(issues))
+
+    def _call_ready_bundle(
+        self, kind: str, bundle: Resource | Mapping[str, Any], validate: bool | None
+    ) -> Call[BundleResponse]:
+        """A Bundle the caller built: its type must be ``kind``; each entry's resource goes through
+        the tenant guard and local validation like any write."""
+        from fhir.resources.R4B.resource import Resource as _Resource
+
+        data = resource_json(bundle) if isinstance(bundle, _Resource) else dict(bundle)
+        if data.get("resourceType") != "Bundle" or data.get("type") != kind:
+            raise InvalidArgumentError(f"{kind}() takes a Bundle of type {kind!r}, got type {data.get('type')!r}")
+        raw_entries = data.get("entry") or []
+        if not isinstance(raw_entries, list):
+            raise InvalidArgumentError("Bundle.entry must be a list")
+        issues: list[Issue] = []
+        blocking: list[Issue] = []
+        refs: list[str | None] = []
+        for index, item in enumerate(cast("list[object]", raw_entries)):
+            entry = cast("dict[str, Any]", item) if isinstance(item, dict) else {}
+            request = entry.get("request")
+            method = str(cast("dict[str, Any]", request).get("method", "")) if isinstance(request, dict) else ""
+            if not method:
+                raise InvalidArgumentError(f"Bundle.entry[{index}].request.method is required in a {kind}")
+            full_url = entry.get("fullUrl")
+            refs.append(full_url if isinstance(full_url, str) else None)
+            resource = entry.get("resource")
+            if not isinstance(resource, dict):
+                continue
+            body = cast("dict[str, Any]", resource)
+            guard_json_body(body, create=method.upper() == "POST")
+            name = str(body.get("resourceType"))
+            try:
+                issues.extend(entry_issue(i, name, index) for i in self._validate(body, validate))
+            except LocalValidationError as exc:
+                issues.extend(entry_issue(i, name, index) for i in exc.issues)
+                blocking.extend(entry_issue(i, name, index) for i in exc.blocking)
+        if blocking:
+            raise LocalValidationError(f"{kind} Bundle", issues, blocking=blocking)
+
+        def read(response: httpx.Response, meta: ResponseMeta) -> BundleResponse:
+            answer = decode_body(response, meta)
+            if not isinstance(answer, dict):
+                raise InvalidResponseError("expected a Bundle", request_id=meta.request_id)
+            return BundleResponse(cast("dict[str, Any]", answer), meta, refs, strict=self.config.strict)
+
+        return Call("POST", "/v1/fhir", "Bundle", read, body=encode_body(data), validation_issues=tuple(issues))
 
     def call_raw(
         self,

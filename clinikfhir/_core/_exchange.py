@@ -158,14 +158,19 @@ class Exchange(Generic[T]):
             f"{self.policy.deadline:g} s per call) on attempt {self.attempt}"
         )
 
-    def reader(self, response: httpx.Response) -> BodyReader:
+    def reader(self, response: httpx.Response, *, whole: bool = False) -> BodyReader | None:
         """A :class:`BodyReader` for ``response``'s raw stream; a declared plain length over the cap
-        is refused before a byte of the body is read."""
+        is refused before a byte of the body is read. With ``whole=True`` (a caller that bounds the
+        time itself), None when the body is plain with a ``Content-Length`` within the cap: read it
+        in one go, the framing bounds its size."""
         cap = self.core.config.max_response_bytes
         encoding = response.headers.get("content-encoding", "")
         length = response.headers.get("content-length", "")
-        if encoding.strip().lower() in ("", "identity") and length.isdigit() and int(length) > cap:
-            raise self._too_large()
+        if encoding.strip().lower() in ("", "identity") and length.isdigit():
+            if int(length) > cap:
+                raise self._too_large()
+            if whole:
+                return None
         return BodyReader(encoding, cap, self._too_large, self.budget)
 
     def check_loaded(self, size: int) -> None:
