@@ -438,11 +438,12 @@ class Core:
         if isinstance(tx, Mapping) or (isinstance(tx, _Resource) and type_name(type(tx)) == "Bundle"):
             return self._call_ready_bundle(kind, tx, validate)
         if not isinstance(tx, Transaction):
-            if isinstance(tx, (_Resource, str, bytes)) or not isinstance(tx, Sequence):
+            given = cast(object, tx)  # callers may not be type-checked
+            if isinstance(given, (_Resource, str, bytes)) or not isinstance(given, Sequence):
                 raise InvalidArgumentError(
                     f"{kind}() takes a Transaction, a list of resources, or a {kind} Bundle (model or dict)"
                 )
-            tx = Transaction.of(list(tx))
+            tx = Transaction.of(list(cast("Sequence[Resource]", given)))
         issues: list[Issue] = []
         blocking: list[Issue] = []
         for index, method, resource in tx.indexed_resources:
@@ -476,7 +477,7 @@ class Core:
         data = resource_json(bundle) if isinstance(bundle, _Resource) else dict(bundle)
         if data.get("resourceType") != "Bundle" or data.get("type") != kind:
             raise InvalidArgumentError(f"{kind}() takes a Bundle of type {kind!r}, got type {data.get('type')!r}")
-        raw_entries = data.get("entry") or []
+        raw_entries: object = data.get("entry") or []
         if not isinstance(raw_entries, list):
             raise InvalidArgumentError("Bundle.entry must be a list")
         issues: list[Issue] = []

@@ -3,7 +3,7 @@ private :class:`Core`, the cached CapabilityStatement, ``last_response`` and a k
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -37,7 +37,7 @@ class ClientBase:
         return self._core.last
 
     @contextmanager
-    def capture_response(self) -> Iterator[ResponseCapture]:
+    def capture_response(self) -> Generator[ResponseCapture, None, None]:
         """Collect the response metadata of the calls made inside the block, in this thread or
         asyncio task only (safe under concurrency; nothing is kept after the block)::
 
