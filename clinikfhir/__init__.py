@@ -58,6 +58,9 @@ for _name in [
     "TenantGuardError",
     "ValidationFailed",
     "VersionConflictError",
+    "OutcomeUnknownError",
+    "ResponseTooLargeError",
+    "DeadlineExceededError",
 ]:
     _EXPORTS[_name] = "clinikfhir.errors"
 
@@ -81,6 +84,7 @@ if TYPE_CHECKING:
     from clinikfhir.errors import ClinikError as ClinikError
     from clinikfhir.errors import ConfigurationError as ConfigurationError
     from clinikfhir.errors import ConflictError as ConflictError
+    from clinikfhir.errors import DeadlineExceededError as DeadlineExceededError
     from clinikfhir.errors import ErrorIssue as ErrorIssue
     from clinikfhir.errors import ForbiddenError as ForbiddenError
     from clinikfhir.errors import IdempotencyConflictError as IdempotencyConflictError
@@ -92,10 +96,12 @@ if TYPE_CHECKING:
     from clinikfhir.errors import NetworkError as NetworkError
     from clinikfhir.errors import NoMatchError as NoMatchError
     from clinikfhir.errors import NotFoundError as NotFoundError
+    from clinikfhir.errors import OutcomeUnknownError as OutcomeUnknownError
     from clinikfhir.errors import PayloadTooLargeError as PayloadTooLargeError
     from clinikfhir.errors import QuotaExceededError as QuotaExceededError
     from clinikfhir.errors import RateLimitError as RateLimitError
     from clinikfhir.errors import RequestTimeoutError as RequestTimeoutError
+    from clinikfhir.errors import ResponseTooLargeError as ResponseTooLargeError
     from clinikfhir.errors import ServerError as ServerError
     from clinikfhir.errors import ServerValidationError as ServerValidationError
     from clinikfhir.errors import TenantConflictError as TenantConflictError

@@ -15,6 +15,8 @@ from clinikfhir.errors import ConfigurationError
 
 DEFAULT_BASE_URL = "https://api.clinikapi.com"
 DEFAULT_TIMEOUT = 30.0
+#: the largest response body a client reads (after decompression) before giving up
+DEFAULT_MAX_RESPONSE_BYTES = 64 << 20  # 64 MiB
 
 
 class ApiKey:
@@ -122,6 +124,7 @@ class Config:
     validate_writes: bool = True
     strict: bool = False
     reject_warnings: bool = False
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
 
     @property
     def origin(self) -> tuple[str, str, int | None]:
@@ -144,6 +147,7 @@ class Config:
         validate_writes: bool = True,
         strict: bool = False,
         reject_warnings: bool = False,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> Config:
         """Check and assemble a configuration (raises :class:`ConfigurationError`)."""
         given = cast(object, retries)
@@ -156,6 +160,9 @@ class Config:
         seconds = cast(object, timeout)
         if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not seconds > 0:
             raise ConfigurationError("timeout must be a positive number of seconds")
+        cap = cast(object, max_response_bytes)
+        if not isinstance(cap, int) or isinstance(cap, bool) or cap < 1:
+            raise ConfigurationError("max_response_bytes must be a positive number of bytes")
         return cls(
             api_key=check_api_key(api_key),
             base_url=check_base_url(base_url),
@@ -164,6 +171,7 @@ class Config:
             validate_writes=validate_writes,
             strict=strict,
             reject_warnings=reject_warnings,
+            max_response_bytes=max_response_bytes,
         )
 
 

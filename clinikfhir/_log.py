@@ -4,7 +4,8 @@ The ``clinikfhir`` logger writes one line per attempt with method, resource type
 and request id. Never bodies, keys, ids, paths or search values: those may be patient data or
 secrets. httpx logs every request's full URL on its ``httpx`` logger at INFO; creating a client
 installs :class:`RedactUrlFilter` there (once), which keeps scheme, host and the path's structure
-and replaces every query value and id segment with ``***``.
+and replaces every query value and id segment with ``***``; httpcore's DEBUG records (raw headers)
+are cut to their event name by :class:`WithholdDetailsFilter`.
 """
 
 from __future__ import annotations
@@ -130,8 +131,32 @@ class RedactUrlFilter(logging.Filter):
         return True
 
 
+class WithholdDetailsFilter(logging.Filter):
+    """Keeps only the event name of an httpcore DEBUG record (``receive_response_headers.complete``):
+    httpcore appends the raw request and response headers (``Location`` with resource ids, anything
+    a server echoes) and URLs, which must never reach a log handler."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Cut the record to its event name, in place; never drops it."""
+        text = record.getMessage()
+        event = text.split(" ", 1)[0]
+        if event != text:
+            record.msg = f"{event} (details withheld by clinikfhir)"
+            record.args = ()
+        return True
+
+
+#: httpcore's loggers (a filter on a parent logger does not see its children's records)
+HTTPCORE_LOGGERS = ("httpcore.connection", "httpcore.http11", "httpcore.http2", "httpcore.proxy", "httpcore.socks")
+
+
 def install_httpx_filter() -> None:
-    """Install :class:`RedactUrlFilter` on the ``httpx`` logger, once (called when a client is created)."""
+    """Install :class:`RedactUrlFilter` on the ``httpx`` logger and :class:`WithholdDetailsFilter` on
+    httpcore's, once (called when a client is created)."""
     target = logging.getLogger("httpx")
     if not any(isinstance(f, RedactUrlFilter) for f in target.filters):
         target.addFilter(RedactUrlFilter())
+    for name in (*HTTPCORE_LOGGERS, "httpcore"):
+        core = logging.getLogger(name)
+        if not any(isinstance(f, WithholdDetailsFilter) for f in core.filters):
+            core.addFilter(WithholdDetailsFilter())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import httpx
@@ -51,6 +51,24 @@ class ResponseMeta:
     attempts: int = 1
     elapsed: float = 0.0
     validation_issues: tuple[Issue, ...] = ()
+
+    def redacted(self) -> ResponseMeta:
+        """This metadata with every text a server sent redacted (for an exception, which may be
+        printed, logged or pickled): the key and PHI patterns, as :func:`~clinikfhir.errors.redact`."""
+        from clinikfhir.errors import redact, redact_key
+
+        def r(value: str | None) -> str | None:
+            return redact_key(value) if value else value
+
+        return replace(
+            self,
+            request_id=redact(self.request_id),
+            timestamp=r(self.timestamp),
+            etag=r(self.etag),
+            version_id=r(self.version_id),
+            last_modified=r(self.last_modified),
+            location=redact(self.location) if self.location else None,
+        )
 
     @classmethod
     def from_response(

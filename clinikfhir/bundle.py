@@ -548,6 +548,10 @@ class BundleResponse:
         data = self.entries[index].resource_json
         if data is None:
             raise InvalidResponseError(f"Bundle.entry[{index}] returned no resource", request_id=self.meta.request_id)
+        if type_name(model) not in _OPEN_TYPES and data.get("resourceType") != type_name(model):
+            raise InvalidArgumentError(
+                f"Bundle.entry[{index}] holds a {data.get('resourceType')}, not a {model.__name__}"
+            )
         return to_model(
             data, model, strict=self.strict, where=f"Bundle.entry[{index}].resource", request_id=self.meta.request_id
         )

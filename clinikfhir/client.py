@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import httpx
 
-from clinikfhir._config import DEFAULT_TIMEOUT, Config
+from clinikfhir._config import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, Config
 from clinikfhir._core import Call, Done, Exchange, ParamsLike, Wait
 from clinikfhir._core._shell import ClientBase
 from clinikfhir._generated.search_mixin import SearchMixin
@@ -21,6 +21,7 @@ from clinikfhir.patch import JsonPatch
 from clinikfhir.refs import resolve_locally
 
 if TYPE_CHECKING:
+    from fhir.resources.R4B.bundle import Bundle
     from fhir.resources.R4B.capabilitystatement import CapabilityStatement
     from fhir.resources.R4B.operationoutcome import OperationOutcome
     from fhir.resources.R4B.reference import Reference
@@ -52,6 +53,12 @@ class Clinik(SearchMixin, ClientBase):
     re-validates everything read; ``check_search_capabilities=True`` checks every
     search against the server's CapabilityStatement before sending it.
 
+    Bounds: ``timeout`` is the total time one attempt may take (connecting, sending and reading,
+    however slowly a server trickles bytes: :class:`~clinikfhir.errors.DeadlineExceededError`), and
+    the retry policy's ``deadline`` bounds the whole call; a response body larger than
+    ``max_response_bytes`` after decompression (default 64 MiB) is not read further
+    (:class:`~clinikfhir.errors.ResponseTooLargeError`).
+
     Logging: the ``clinikfhir`` logger never records bodies, keys, ids or search values. httpx's own
     ``httpx`` logger writes every request URL at INFO; creating a client installs (once per process)
     a filter there that keeps scheme, host and path structure and replaces each query value and id
@@ -73,6 +80,7 @@ class Clinik(SearchMixin, ClientBase):
         strict: bool = False,
         reject_warnings: bool = False,
         check_search_capabilities: bool = False,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         super().__init__(
             Config.build(
@@ -83,6 +91,7 @@ class Clinik(SearchMixin, ClientBase):
                 validate_writes=validate,
                 strict=strict,
                 reject_warnings=reject_warnings,
+                max_response_bytes=max_response_bytes,
             )
         )
         if http_client is not None and transport is not None:
@@ -121,7 +130,7 @@ class Clinik(SearchMixin, ClientBase):
             failure: httpx.RequestError | None = None
             response: httpx.Response | None = None
             try:
-                response = self._http.send(request, follow_redirects=False)
+                response = self._receive(request, exchange)
             except httpx.RequestError as exc:
                 failure = exc  # handled outside the except block, so no error chains to it (it holds the key)
             if response is not None:
@@ -132,7 +141,24 @@ class Clinik(SearchMixin, ClientBase):
                 del failure
             if isinstance(step, Done):
                 return step.value
-            time.sleep(step.seconds)
+            if step.seconds > 0:
+                time.sleep(step.seconds)
+
+    def _receive(self, request: httpx.Request, exchange: Exchange[Any]) -> httpx.Response:
+        """Send and read the body, counting decompressed bytes against the cap and time against
+        the attempt's deadline (httpx's own timeouts are per read)."""
+        response = self._http.send(request, follow_redirects=False, stream=True)
+        if response.is_stream_consumed:  # an in-process transport answers with the body loaded
+            exchange.check_loaded(len(response.content))
+            return response
+        try:
+            reader = exchange.reader(response)  # streamed: time is checked after every chunk
+            assert reader is not None
+            for chunk in response.iter_raw():
+                reader.feed(chunk)
+        finally:
+            response.close()
+        return exchange.buffered(response, reader.finish())
 
     # --- operations
 
@@ -400,12 +426,24 @@ class Clinik(SearchMixin, ClientBase):
             self._capabilities = self._send(self._core.call_capabilities())
         return self._capabilities
 
-    def transaction(self, tx: Transaction | Sequence[Resource], *, validate: bool | None = None) -> BundleResponse:
+    def transaction(
+        self,
+        tx: Transaction | Sequence[Resource] | Bundle | Mapping[str, Any],
+        *,
+        validate: bool | None = None,
+    ) -> BundleResponse:
         """Send a transaction (all or nothing). Plain lists of models create those without an id and
-        update those with one; use :class:`~clinikfhir.bundle.Transaction` for ``urn:uuid`` references."""
+        update those with one; use :class:`~clinikfhir.bundle.Transaction` for ``urn:uuid`` references.
+        A ready ``Bundle`` of type ``transaction`` (model or dict, e.g. a Synthea file) is sent as it is,
+        each entry's resource checked first; ``response.resource(fullUrl, Model)`` finds its entries."""
         return self._send(self._core.call_bundle("transaction", tx, validate=validate))
 
-    def batch(self, tx: Transaction | Sequence[Resource], *, validate: bool | None = None) -> BundleResponse:
+    def batch(
+        self,
+        tx: Transaction | Sequence[Resource] | Bundle | Mapping[str, Any],
+        *,
+        validate: bool | None = None,
+    ) -> BundleResponse:
         """Send a batch (entries succeed or fail independently)."""
         return self._send(self._core.call_bundle("batch", tx, validate=validate))
 

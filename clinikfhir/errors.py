@@ -36,6 +36,7 @@ __all__ = [
     "ClinikError",
     "ConfigurationError",
     "ConflictError",
+    "DeadlineExceededError",
     "ErrorIssue",
     "ForbiddenError",
     "IdempotencyConflictError",
@@ -47,10 +48,12 @@ __all__ = [
     "NetworkError",
     "NoMatchError",
     "NotFoundError",
+    "OutcomeUnknownError",
     "PayloadTooLargeError",
     "QuotaExceededError",
     "RateLimitError",
     "RequestTimeoutError",
+    "ResponseTooLargeError",
     "ServerError",
     "ServerValidationError",
     "TenantConflictError",
@@ -67,7 +70,11 @@ _PHI_PATTERNS = (
     re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"),
     re.compile(r"(?:\+?1[\s.-]?)?(?:\(\d{3}\)|\d{3})[\s.-]?\d{3}[\s.-]?\d{4}\b"),
     re.compile(r"\b\d{3}-\d{2}-\d{4}\b"),
-    re.compile(r"\b(?:19|20)\d{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])\b"),
+    # a date, with the time of a dateTime/instant when one follows (``1990-01-15T10:20:30Z``)
+    re.compile(
+        r"\b(?:19|20)\d{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
+        r"(?:T\d{2}(?::\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:Z|[+-]\d{2}:?\d{2})?)?(?![0-9])"
+    ),
 )
 _API_KEY_PATTERN = KEY_PATTERN  # unanchored: found anywhere in a text, not only as the whole of it
 _MAX_TEXT = 500
@@ -80,12 +87,19 @@ def redact(text: str) -> str:
 
     >>> redact("email john@example.com born 1990-01-15")
     'email [REDACTED] born [REDACTED]'
+    >>> redact("born 1990-01-15T10:20:30Z")
+    'born [REDACTED]'
     """
     for pattern in (*_PHI_PATTERNS, _API_KEY_PATTERN):
         text = pattern.sub("[REDACTED]", text)
     if len(text) > _MAX_TEXT:
         text = text[:_MAX_TEXT] + "... [truncated]"
     return text
+
+
+def redact_key(text: str) -> str:
+    """Replace API keys only (for server texts that are dates by design, such as timestamps)."""
+    return _API_KEY_PATTERN.sub("[REDACTED]", text) if "clk_" in text else text
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +113,15 @@ class ErrorIssue:
     code: str
     diagnostics: str
     expression: tuple[str, ...] = ()
+
+    def redacted(self) -> ErrorIssue:
+        """This issue with every field redacted (a server may echo anything in any of them)."""
+        return ErrorIssue(
+            severity=redact(self.severity),
+            code=redact(self.code),
+            diagnostics=redact(self.diagnostics),
+            expression=tuple(redact(e) for e in self.expression),
+        )
 
     def __str__(self) -> str:
         where = f" at {', '.join(self.expression)}" if self.expression else ""
@@ -236,6 +259,27 @@ class RequestTimeoutError(NetworkError):
     """No complete response arrived within the configured timeout (per attempt)."""
 
 
+class DeadlineExceededError(RequestTimeoutError):
+    """The call's total deadline passed: an attempt (or all attempts together) took longer than the
+    configured ``timeout`` in total, however slowly the server kept the connection alive."""
+
+
+class OutcomeUnknownError(NetworkError):
+    """A write may or may not have been applied, and the client could not find out which.
+
+    Raised instead of a wrong answer: after an attempt whose answer was lost (a dropped connection,
+    a timeout, a 500/502/504), when the retries ran out or a later attempt's answer cannot tell
+    whether the earlier attempt landed. Read the resource to learn its state. ``method`` and
+    ``resource_type`` name the call; ``last_error`` is the class name of the last failure.
+    """
+
+    def __init__(self, message: str, *, method: str = "", resource_type: str = "", last_error: str = "") -> None:
+        super().__init__(message)
+        self.method = method
+        self.resource_type = resource_type
+        self.last_error = last_error
+
+
 class InvalidResponseError(ClinikError):
     """The server's answer breaks the contract: not JSON, truncated, the wrong resource type, a
     redirect, a ``next`` link to another origin, or content the R4 models cannot represent.
@@ -253,8 +297,13 @@ class InvalidResponseError(ClinikError):
     ) -> None:
         super().__init__(redact(message))
         self.status = status
-        self.request_id = request_id
+        self.request_id = redact(request_id)
         self.problems: list[tuple[str, str]] = [(path, redact(msg)) for path, msg in problems]
+
+
+class ResponseTooLargeError(InvalidResponseError):
+    """The response body grew past the client's ``max_response_bytes`` (counted after decompression,
+    while reading): the rest was not read."""
 
 
 # ----------------------------------------------------------------------------------- error statuses
@@ -284,14 +333,15 @@ class ApiError(ClinikError):
         meta: ResponseMeta | None = None,
     ) -> None:
         self.status = status
-        self.code = code or self.default_code
-        self.request_id = request_id
-        self.issues: list[ErrorIssue] = list(issues)
-        self.meta = meta
+        # everything a server sent is redacted: a hostile or broken server may echo the key or PHI
+        self.code = redact(code) if code else self.default_code
+        self.request_id = redact(request_id)
+        self.issues: list[ErrorIssue] = [i.redacted() for i in issues]
+        self.meta = meta.redacted() if meta is not None else None
         super().__init__(redact(message))
 
     def __str__(self) -> str:
-        text = f"{self.status} {self.code}: {self.message}"
+        text = f"{self.status} {self.code}: {self._what()}{self.message}"
         if self.issues:
             text += "".join(f"\n  - {i}" for i in self.issues)
         if self.request_id:
@@ -300,6 +350,14 @@ class ApiError(ClinikError):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(status={self.status}, code={self.code!r}, request_id={self.request_id!r})"
+
+    @property
+    def resource_type(self) -> str:
+        """The resource type the failed call was about (``""`` when unknown)."""
+        return self.meta.resource_type if self.meta is not None else ""
+
+    def _what(self) -> str:
+        return ""
 
 
 class BadRequestError(ApiError):
@@ -335,6 +393,9 @@ class NotFoundError(ApiError):
 
     default_code = "NOT_FOUND"
     matches: ClassVar[tuple[tuple[int, str | None], ...]] = ((404, None), (410, None))
+
+    def _what(self) -> str:
+        return f"{self.resource_type} not found: " if self.resource_type else ""
 
 
 class ConflictError(ApiError):

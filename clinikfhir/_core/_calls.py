@@ -9,12 +9,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import httpx
 
 from clinikfhir import __version__
 from clinikfhir._config import Config, origin_of
+from clinikfhir._core._body import ACCEPT_ENCODING
 from clinikfhir._core._checks import (
     FHIR_JSON,
     JSON_PATCH,
@@ -53,6 +55,23 @@ R = TypeVar("R", bound="Resource")
 _OP_NAME = re.compile(r"^\$?[A-Za-z][A-Za-z0-9_-]*$")
 
 
+@dataclass
+class ResponseCapture:
+    """The response metadata of the calls made inside one ``with clinik.capture_response()`` block,
+    in this thread or task only: ``meta`` is the last one, ``metas`` all of them (retries included)."""
+
+    metas: list[ResponseMeta] = field(default_factory=lambda: [])
+
+    @property
+    def meta(self) -> ResponseMeta | None:
+        """The metadata of the last response inside the block (None before any)."""
+        return self.metas[-1] if self.metas else None
+
+
+#: one variable for the whole process (never one per client): the capture open in this context
+CAPTURE: ContextVar[ResponseCapture | None] = ContextVar("clinikfhir_response_capture", default=None)
+
+
 class Core:
     """Configuration, response metadata and every operation's :class:`Call` (private to the clients)."""
 
@@ -63,19 +82,18 @@ class Core:
         self._user_agent = f"clinikfhir/{__version__}"
         self._root = config.root
         self._origin = config.origin
-        # Per thread / per asyncio task: concurrent calls each see their own last response.
-        self._last: ContextVar[ResponseMeta | None] = ContextVar(f"clinik_last_response_{id(self)}", default=None)
+        #: the metadata of the last response this client received (any thread or task)
+        self.last: ResponseMeta | None = None
 
     # --- metadata
 
-    @property
-    def last_response(self) -> ResponseMeta | None:
-        """The metadata of the last call in the current thread or task."""
-        return self._last.get()
-
     def remember(self, meta: ResponseMeta) -> None:
-        """Record ``meta`` as the last response (called by :class:`Exchange`)."""
-        self._last.set(meta)
+        """Record ``meta`` as the last response, and in the caller's open :class:`ResponseCapture`
+        if any (called by :class:`Exchange`). No per-client context state: nothing can leak."""
+        self.last = meta
+        capture = CAPTURE.get()
+        if capture is not None:
+            capture.metas.append(meta)
 
     # --- request building
 
@@ -84,7 +102,7 @@ class Core:
         url = call.url if call.url is not None else httpx.URL(self._root + call.path)
         if call.url is None and call.params:
             url = url.copy_merge_params(httpx.QueryParams(tuple(call.params)))
-        headers = {"accept": FHIR_JSON, "user-agent": self._user_agent}
+        headers = {"accept": FHIR_JSON, "accept-encoding": ACCEPT_ENCODING, "user-agent": self._user_agent}
         if call.auth:
             if origin_of(url) != self._origin:  # defensive: every URL is built from the base
                 raise InvalidArgumentError("refusing to send the API key to a different origin")
@@ -445,11 +463,24 @@ class Core:
         return Call("GET", "/v1/metadata", "CapabilityStatement", self._reader(CapabilityStatement), auth=False)
 
     def call_bundle(
-        self, kind: str, tx: Transaction | Sequence[Resource], *, validate: bool | None
+        self, kind: str, tx: Transaction | Sequence[Resource] | Resource | Mapping[str, Any], *, validate: bool | None
     ) -> Call[BundleResponse]:
-        """POST /v1/fhir with a transaction or batch Bundle (every written resource checked first)."""
+        """POST /v1/fhir with a transaction or batch Bundle (every written resource checked first).
+
+        ``tx`` is a :class:`Transaction`, a list of models, or a ready ``Bundle`` (model or dict) of
+        type ``transaction``/``batch`` (a Synthea-style file), sent as it is.
+        """
+        from fhir.resources.R4B.resource import Resource as _Resource
+
+        if isinstance(tx, Mapping) or (isinstance(tx, _Resource) and type_name(type(tx)) == "Bundle"):
+            return self._call_ready_bundle(kind, tx, validate)
         if not isinstance(tx, Transaction):
-            tx = Transaction(list(tx))
+            given = cast(object, tx)  # callers may not be type-checked
+            if isinstance(given, (_Resource, str, bytes)) or not isinstance(given, Sequence):
+                raise InvalidArgumentError(
+                    f"{kind}() takes a Transaction, a list of resources, or a {kind} Bundle (model or dict)"
+                )
+            tx = Transaction(list(cast("Sequence[Resource]", given)))
         issues: list[Issue] = []
         blocking: list[Issue] = []
         for index, method, resource in tx.indexed_resources:
@@ -472,6 +503,52 @@ class Core:
             return BundleResponse(cast("dict[str, Any]", data), meta, refs, strict=self.config.strict)
 
         return Call("POST", "/v1/fhir", "Bundle", read, body=body, validation_issues=tuple(issues))
+
+    def _call_ready_bundle(
+        self, kind: str, bundle: Resource | Mapping[str, Any], validate: bool | None
+    ) -> Call[BundleResponse]:
+        """A Bundle the caller built: its type must be ``kind``; each entry's resource goes through
+        the tenant guard and local validation like any write."""
+        from fhir.resources.R4B.resource import Resource as _Resource
+
+        data = resource_json(bundle) if isinstance(bundle, _Resource) else dict(bundle)
+        if data.get("resourceType") != "Bundle" or data.get("type") != kind:
+            raise InvalidArgumentError(f"{kind}() takes a Bundle of type {kind!r}, got type {data.get('type')!r}")
+        raw_entries: object = data.get("entry") or []
+        if not isinstance(raw_entries, list):
+            raise InvalidArgumentError("Bundle.entry must be a list")
+        issues: list[Issue] = []
+        blocking: list[Issue] = []
+        refs: list[str | None] = []
+        for index, item in enumerate(cast("list[object]", raw_entries)):
+            entry = cast("dict[str, Any]", item) if isinstance(item, dict) else {}
+            request = entry.get("request")
+            method = str(cast("dict[str, Any]", request).get("method", "")) if isinstance(request, dict) else ""
+            if not method:
+                raise InvalidArgumentError(f"Bundle.entry[{index}].request.method is required in a {kind}")
+            full_url = entry.get("fullUrl")
+            refs.append(full_url if isinstance(full_url, str) else None)
+            resource = entry.get("resource")
+            if not isinstance(resource, dict):
+                continue
+            body = cast("dict[str, Any]", resource)
+            guard_json_body(body, create=method.upper() == "POST")
+            name = str(body.get("resourceType"))
+            try:
+                issues.extend(entry_issue(i, name, index) for i in self._validate(body, validate))
+            except LocalValidationError as exc:
+                issues.extend(entry_issue(i, name, index) for i in exc.issues)
+                blocking.extend(entry_issue(i, name, index) for i in exc.blocking)
+        if blocking:
+            raise LocalValidationError(f"{kind} Bundle", issues, blocking=blocking)
+
+        def read(response: httpx.Response, meta: ResponseMeta) -> BundleResponse:
+            answer = decode_body(response, meta)
+            if not isinstance(answer, dict):
+                raise InvalidResponseError("expected a Bundle", request_id=meta.request_id)
+            return BundleResponse(cast("dict[str, Any]", answer), meta, refs, strict=self.config.strict)
+
+        return Call("POST", "/v1/fhir", "Bundle", read, body=encode_body(data), validation_issues=tuple(issues))
 
     def call_raw(
         self,

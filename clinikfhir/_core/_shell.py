@@ -3,9 +3,11 @@ private :class:`Core`, the cached CapabilityStatement, ``last_response`` and a k
 
 from __future__ import annotations
 
+from collections.abc import Generator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from clinikfhir._core._calls import Core
+from clinikfhir._core._calls import CAPTURE, Core, ResponseCapture
 
 if TYPE_CHECKING:
     from fhir.resources.R4B.capabilitystatement import CapabilityStatement
@@ -26,9 +28,29 @@ class ClientBase:
 
     @property
     def last_response(self) -> ResponseMeta | None:
-        """Metadata (request id, rate limits, ETag/version, status, attempts) of the last call made by
-        this client in the current thread or asyncio task, successful or not."""
-        return self._core.last_response
+        """Metadata (request id, rate limits, ETag/version, status, attempts) of the last response
+        this client received, successful or not, from whichever thread or task made the call.
+
+        With concurrent calls on one client, use :meth:`capture_response` (per thread/task), or the
+        metadata each result carries (``page.meta``, ``exc.meta``).
+        """
+        return self._core.last
+
+    @contextmanager
+    def capture_response(self) -> Generator[ResponseCapture, None, None]:
+        """Collect the response metadata of the calls made inside the block, in this thread or
+        asyncio task only (safe under concurrency; nothing is kept after the block)::
+
+            with clinik.capture_response() as seen:
+                patient = clinik.read(Patient, "pt_1")
+            seen.meta.etag
+        """
+        capture = ResponseCapture()
+        token = CAPTURE.set(capture)
+        try:
+            yield capture
+        finally:
+            CAPTURE.reset(token)
 
     def __repr__(self) -> str:
         config = self._core.config

@@ -29,6 +29,7 @@ class Script:
     raw: bytes
     delay: float = 0.0
     close_after: int | None = None
+    trickle: float = 0.0  # after the head, send the body one byte every ``trickle`` seconds
 
 
 def response(status: int, body: bytes | str = b"", headers: dict[str, str] | None = None, reason: str = "X") -> bytes:
@@ -103,7 +104,14 @@ class RawServer:
                 if script.delay:
                     time.sleep(script.delay)
                 raw = script.raw if script.close_after is None else script.raw[: script.close_after]
-                conn.sendall(raw)
+                if script.trickle:
+                    head_end = raw.index(b"\r\n\r\n") + 4
+                    conn.sendall(raw[:head_end])
+                    for i in range(head_end, len(raw)):
+                        time.sleep(script.trickle)
+                        conn.sendall(raw[i : i + 1])
+                else:
+                    conn.sendall(raw)
             except OSError:
                 return
 

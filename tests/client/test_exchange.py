@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 import httpx
@@ -17,6 +18,7 @@ from clinikfhir.errors import (
     ForbiddenError,
     IdempotencyConflictError,
     NotFoundError,
+    OutcomeUnknownError,
     PayloadTooLargeError,
     QuotaExceededError,
     RateLimitError,
@@ -126,3 +128,100 @@ def test_a_success_is_done_with_the_parsed_value() -> None:
 )
 def test_the_error_table_on_the_classes(status: int, code: str, cls: type[ApiError]) -> None:
     assert error_class(status, code) is cls
+
+
+# ------------------------------------------------------- the outcome of a write whose answer was lost
+
+
+def _history(deleted_at: str, version: int) -> bytes:
+    entry = {
+        "request": {"method": "DELETE", "url": "Patient/p1"},
+        "response": {"status": "204 No Content", "etag": f'W/"{version}"', "lastModified": deleted_at},
+    }
+    return json.dumps({"resourceType": "Bundle", "type": "history", "entry": [entry]}).encode()
+
+
+def _lost_then_404(clinik: Clinik, clock: FakeClock, *, if_match: str | None = None) -> Exchange[None]:
+    ex = Exchange(clinik._core, clinik._core.call_delete(Patient, "p1", if_match=if_match), clock=clock)
+    request = ex.begin()
+    assert isinstance(ex.on_error(httpx.ReadTimeout("lost", request=request)), Wait)  # maybe applied
+    clock.now += 1.0
+    ex.begin()
+    step = ex.on_response(_answer(404, b'{"code":"NOT_FOUND"}', {"x-timestamp": "2026-01-01T10:00:10.000Z"}))
+    assert step == Wait(0.0)  # the next request asks what happened
+    probe = ex.begin()
+    assert (probe.method, probe.url.path, probe.url.params.get("_count")) == (
+        "GET",
+        "/v1/fhir/Patient/p1/_history",
+        "1",
+    )
+    return ex
+
+
+def test_a_delete_that_landed_during_the_call_is_done() -> None:
+    with _client(RetryPolicy(max_retries=2, backoff_base=0.0)) as clinik:
+        ex = _lost_then_404(clinik, FakeClock())
+        step = ex.on_response(_answer(200, _history("2026-01-01T10:00:09.500000Z", 2)))
+        assert step == Done(None)
+
+
+def test_a_deletion_older_than_the_call_is_still_not_found() -> None:
+    with _client(RetryPolicy(max_retries=2, backoff_base=0.0)) as clinik:
+        ex = _lost_then_404(clinik, FakeClock())  # the call is 1 s old at the 404 stamped 10:00:10
+        with pytest.raises(NotFoundError):
+            ex.on_response(_answer(200, _history("2026-01-01T10:00:08.000000Z", 2)))
+
+
+def test_under_if_match_only_version_n_plus_1_is_the_calls_own_deletion() -> None:
+    with _client(RetryPolicy(max_retries=2, backoff_base=0.0)) as clinik:
+        ex = _lost_then_404(clinik, FakeClock(), if_match="4")
+        assert ex.on_response(_answer(200, _history("2020-01-01T00:00:00Z", 5))) == Done(None)
+        ex = _lost_then_404(clinik, FakeClock(), if_match="4")
+        with pytest.raises(NotFoundError):
+            ex.on_response(_answer(200, _history("2026-01-01T10:00:09.9Z", 7)))
+
+
+def test_what_cannot_be_settled_is_outcome_unknown_never_a_guess() -> None:
+    with _client(RetryPolicy(max_retries=2, backoff_base=0.0)) as clinik:
+        ex = _lost_then_404(clinik, FakeClock())
+        with pytest.raises(OutcomeUnknownError):  # the probe itself fails
+            ex.on_response(_answer(503))
+        ex = _lost_then_404(clinik, FakeClock())
+        with pytest.raises(OutcomeUnknownError):  # no timestamp to place the deletion in time
+            ex.on_response(_answer(200, _history("", 2)))
+        ex = Exchange(clinik._core, clinik._core.call_delete(Patient, "p1", if_match=None), clock=FakeClock())
+        for _ in range(3):  # every answer lost: retries run out
+            request = ex.begin()
+            step: object = None
+            try:
+                step = ex.on_error(httpx.ReadTimeout("lost", request=request))
+            except OutcomeUnknownError:
+                break
+            assert isinstance(step, Wait)
+        else:
+            raise AssertionError("no OutcomeUnknownError")
+
+
+def test_a_put_under_if_match_that_landed_is_recognised_by_version_n_plus_1() -> None:
+    with _client(RetryPolicy(max_retries=2, backoff_base=0.0)) as clinik:
+        sent = Patient.model_validate(
+            {"resourceType": "Patient", "id": "p1", "meta": {"versionId": "3"}, "gender": "male"}
+        )
+        for stored_gender, landed in (("male", True), ("female", False)):
+            ex = Exchange(
+                clinik._core, clinik._core.call_update(sent, if_match=True, validate=False), clock=FakeClock()
+            )
+            request = ex.begin()
+            assert request.headers["if-match"] == 'W/"3"'
+            ex.on_error(httpx.RemoteProtocolError("dropped", request=request))
+            ex.begin()
+            assert ex.on_response(_answer(412, b'{"code":"PRECONDITION_FAILED"}')) == Wait(0.0)
+            assert ex.begin().url.path == "/v1/fhir/Patient/p1/_history/4"
+            v4 = {"resourceType": "Patient", "id": "p1", "meta": {"versionId": "4"}, "gender": stored_gender}
+            if landed:
+                step = ex.on_response(_answer(200, json.dumps(v4).encode(), {"etag": 'W/"4"'}))
+                assert isinstance(step, Done)
+                assert step.value.meta.versionId == "4"
+            else:
+                with pytest.raises(VersionConflictError):
+                    ex.on_response(_answer(200, json.dumps(v4).encode()))
