@@ -34,7 +34,9 @@ def build() -> str:
 
 
 def baseline_fstring() -> str:
-    return "code=http://loinc.org|8867-4&subject=Patient/123&date=ge2024-01-01&status=final,amended&_sort=-date&_count=50"
+    return (
+        "code=http://loinc.org|8867-4&subject=Patient/123&date=ge2024-01-01&status=final,amended&_sort=-date&_count=50"
+    )
 
 
 def baseline_urlencode() -> str:

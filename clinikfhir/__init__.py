@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from clinikfhir._version import __version__ as __version__
 
 # public name -> defining module; loaded lazily by __getattr__ below
 _EXPORTS: dict[str, str] = {

@@ -123,9 +123,9 @@ def _tour(clinik: Clinik, sb: Sandbox, out: TextIO, http: bool) -> None:
     )
 
     say("Search with the typed builder")
-    query = clinik.search(Observation).code("8867-4").date.ge("2024-03-02").sort("-date").count(50)
+    query = clinik.search(Observation).code("8867-4").date.ge("2024-03-02").sort("-date").page_size(50)
     show(f"query: {query.query_string()}")
-    page = query.get()
+    page = query.page()
     for o in page.resources:
         value = o.valueQuantity.value if o.valueQuantity else None
         when = o.effectiveDateTime

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, cast
 import httpx
 
 if TYPE_CHECKING:
-    from clinikfhir.validation import Issue
+    from clinikfhir._issues import Issue
 
 logger = logging.getLogger("clinikfhir")
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 if TYPE_CHECKING:
-    from clinikfhir.validation import Issue
+    from clinikfhir._issues import Issue
 
 _WEAK_ETAG = re.compile(r'^(?:W/)?"([^"]*)"$')
 

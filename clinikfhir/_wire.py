@@ -22,3 +22,9 @@ ID_PATTERN: Final = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 #: The request body cap, in bytes [§13.3, §14].
 MAX_BODY_BYTES: Final = 1_048_576
+
+MODIFIER_EXTENSION: Final = "urn:clinikfhir:extension:search-modifier"
+"""Extension on ``CapabilityStatement.rest.resource.searchParam``: one accepted modifier (valueCode)."""
+
+MODIFIERS_LISTED_EXTENSION: Final = "urn:clinikfhir:extension:search-modifiers-listed"
+"""Extension on ``CapabilityStatement.rest`` (valueBoolean): every searchParam lists its modifiers."""

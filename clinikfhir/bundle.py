@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast
 
+from clinikfhir._checks import check_id, check_id_like_query, etag_for, resource_json
 from clinikfhir._meta import ResponseMeta
 from clinikfhir.errors import InvalidArgumentError, InvalidResponseError
 
@@ -318,8 +319,6 @@ def criteria(match: Any, resource_type: str, where: str) -> str:
     """The search criteria of a conditional write as a query string, from a typed query (its type must
     be ``resource_type``) or a raw string (``"identifier=http://x|1"``). Empty criteria are refused: a
     conditional delete or update without them would address every resource of the type."""
-    from clinikfhir._core import check_id_like_query
-
     if isinstance(match, str):
         text = match.lstrip("?")
         if not text:
@@ -378,8 +377,6 @@ class Transaction:
 
     def update(self, resource: Resource, *, if_match: str | bool = True) -> None:
         """Add an update (PUT) of ``resource`` by its id; ``If-Match`` from ``meta.versionId`` by default."""
-        from clinikfhir._core import check_id, etag_for
-
         rid = check_id(resource.id)
         etag = etag_for(resource, if_match)
         name = type_name(type(resource))
@@ -395,8 +392,6 @@ class Transaction:
 
     def delete(self, model: type[Resource], id: str | None = None, *, match: Any = None) -> None:
         """Add a delete of ``model`` ``id``, or a conditional delete of the one resource ``match`` selects."""
-        from clinikfhir._core import check_id
-
         name = type_name(model)
         if (id is None) == (match is None):
             raise InvalidArgumentError("delete(): pass an id or match=, not both")
@@ -405,16 +400,12 @@ class Transaction:
 
     def patch(self, model: type[M], id: str, patch: JsonPatch[M]) -> None:
         """Add a JSON Patch of ``model`` ``id`` (sent as a Binary entry, as FHIR R4 transactions carry patches)."""
-        from clinikfhir._core import check_id
-
         name = type_name(model)
         patch.check(model)
         self._entries.append(_TxEntry("PATCH", f"{name}/{check_id(id)}", None, None, None, None, patch))
 
     def read(self, model: type[Resource], id: str) -> None:
         """Add a read of ``model`` ``id`` (useful in batches)."""
-        from clinikfhir._core import check_id
-
         self._entries.append(_TxEntry("GET", f"{type_name(model)}/{check_id(id)}", None, None, None, None))
 
     @property
@@ -437,8 +428,6 @@ class Transaction:
 
     def to_json(self, kind: Literal["transaction", "batch"]) -> dict[str, Any]:
         """The request Bundle as JSON."""
-        from clinikfhir._core import resource_json
-
         if not self._entries:
             raise InvalidArgumentError(f"an empty {kind} has nothing to send")
         entries: list[dict[str, Any]] = []

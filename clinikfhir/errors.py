@@ -23,11 +23,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
+from clinikfhir._issues import Issue
 from clinikfhir._wire import KEY_PATTERN
 
 if TYPE_CHECKING:
     from clinikfhir._meta import ResponseMeta
-    from clinikfhir.validation import Issue
 
 __all__ = [
     "ApiError",
@@ -198,8 +198,6 @@ def validation_issues(exc: BaseException) -> list[Issue]:
     a :class:`LocalValidationError`, a :class:`ServerValidationError` (path from ``expression``,
     message from the redacted ``diagnostics``) or a pydantic ``ValidationError`` (path from ``loc``,
     message from the error type; the rejected input is never copied). Anything else: ``[]``."""
-    from clinikfhir.validation import Issue
-
     if isinstance(exc, LocalValidationError):
         return list(exc.issues)
     if isinstance(exc, ServerValidationError):

@@ -15,7 +15,7 @@ This package's ``__init__`` imports only the checks and the state machine, never
 
 from __future__ import annotations
 
-from clinikfhir._core._checks import (
+from clinikfhir._checks import (
     FHIR_JSON,
     JSON_PATCH,
     ParamsLike,

@@ -14,10 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import httpx
 
-from clinikfhir import __version__
-from clinikfhir._config import Config, origin_of
-from clinikfhir._core._body import ACCEPT_ENCODING
-from clinikfhir._core._checks import (
+from clinikfhir._checks import (
     FHIR_JSON,
     JSON_PATCH,
     ParamsLike,
@@ -35,10 +32,13 @@ from clinikfhir._core._checks import (
     normalise_params,
     resource_json,
 )
+from clinikfhir._config import Config, origin_of
+from clinikfhir._core._body import ACCEPT_ENCODING
 from clinikfhir._core._errors import decode_body
 from clinikfhir._core._exchange import Call
 from clinikfhir._log import install_httpx_filter
 from clinikfhir._meta import ResponseMeta
+from clinikfhir._version import __version__
 from clinikfhir.bundle import BundleResponse, Page, Transaction, to_model, type_name
 from clinikfhir.errors import InvalidArgumentError, InvalidResponseError, LocalValidationError
 from clinikfhir.patch import JsonPatch
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from fhir.resources.R4B.operationoutcome import OperationOutcome
     from fhir.resources.R4B.resource import Resource
 
-    from clinikfhir.validation import Issue
+    from clinikfhir._issues import Issue
 
 R = TypeVar("R", bound="Resource")
 

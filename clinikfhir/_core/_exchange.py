@@ -38,7 +38,7 @@ from clinikfhir.errors import (
 
 if TYPE_CHECKING:
     from clinikfhir._core._calls import Core
-    from clinikfhir.validation import Issue
+    from clinikfhir._issues import Issue
 
 T = TypeVar("T")
 

@@ -45,7 +45,7 @@ from ._sources import Item, Problem, files_of, read_items
 
 if TYPE_CHECKING:
     from clinikfhir import AsyncClinik
-    from clinikfhir.validation import Issue
+    from clinikfhir._issues import Issue
 
 __all__ = ["LOAD_TAG", "LoadReport", "Loader", "Refusal"]
 

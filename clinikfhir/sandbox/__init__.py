@@ -1,12 +1,16 @@
 """A local sandbox of the ClinikAPI FHIR gateway: keys, tenants and the gateway rules in front of a
 versioned FHIR store on SQLite, served in-process (httpx transports) or over HTTP (uvicorn).
 
+>>> import httpx
 >>> from clinikfhir.sandbox import Sandbox
->>> with Sandbox.serve(port=0) as sb:                         # doctest: +SKIP
-...     key = sb.create_key("org_a")
-...     httpx.get(f"{sb.base_url}/v1/fhir/Patient", headers={"x-api-key": key})
->>> sb = Sandbox()                                            # doctest: +SKIP
+>>> sb = Sandbox()                                            # in-process, in memory
+>>> key = sb.create_key("org_a")
 >>> client = httpx.Client(base_url=sb.base_url, transport=sb.transport())
+>>> client.get("/v1/fhir/Patient", headers={"x-api-key": key}).json()["total"]
+0
+>>> client.close(); sb.close()
+>>> with Sandbox.serve(port=0) as served:                     # doctest: +SKIP
+...     httpx.get(f"{served.base_url}/health")                # over HTTP on a free loopback port
 
 Routes (gateway.md §3): ``/health``; ``/v1/metadata`` and ``/v1/fhir/metadata`` without a key;
 ``/v1/fhir/{Type}`` create (``If-None-Exist``), search (GET or ``POST _search``), conditional update and
@@ -33,6 +37,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
+
+from clinikfhir._version import __version__
 
 from ._clock import Clock, ManualClock, SystemClock
 from ._gateway import DEFAULT_REQUEST_BUDGET, Gateway
@@ -73,8 +79,6 @@ class Sandbox:
         idempotency_bytes: int = DEFAULT_IDEMPOTENCY_BYTES,
         request_budget: float | None = DEFAULT_REQUEST_BUDGET,
     ) -> None:
-        from clinikfhir import __version__
-
         self.clock: Clock = clock or SystemClock()
         self._public_base_url = _origin(public_base_url) if public_base_url is not None else None
         self.store = Store(os.fspath(db) if db is not None else None, index_lag=index_lag, clock=self.clock)

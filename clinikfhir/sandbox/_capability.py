@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from clinikfhir._generated.resource_types import RESOURCE_TYPES
-from clinikfhir.search._capabilities import MODIFIER_EXTENSION, MODIFIERS_LISTED_EXTENSION
+from clinikfhir._wire import MODIFIER_EXTENSION, MODIFIERS_LISTED_EXTENSION
 
 from . import search
 from ._http import dumps

@@ -1,13 +1,14 @@
 """The typed, fluent FHIR search builder: one generated query class per R4 resource type.
 
 >>> from clinikfhir.search import ObservationQuery
->>> q = ObservationQuery().code("8867-4").date.ge("2024-01-01").sort("-date").count(50)
+>>> q = ObservationQuery().code("8867-4").date.ge("2024-01-01").sort("-date").page_size(50)
 >>> q.query_string()
 'code=8867-4&date=ge2024-01-01&_sort=-date&_count=50'
 
 Bound to a client (``clinik.search.Observation``, or ``clinik.search(Observation)``) the same query
-runs: ``get()`` (first page), ``iter()`` (every match, following ``next`` links), ``first()``,
-``count()``; awaitable / async iterable on ``AsyncClinik``. ``get(post=True)`` sends ``POST [type]/_search``.
+runs: ``page()`` (first page), ``iter()`` and ``pages()`` (following ``next`` links), ``first()``, ``one()``,
+``count()`` (the number of matches); awaitable / async iterable on ``AsyncClinik``. ``page(post=True)`` sends
+``POST [type]/_search``.
 
 **Python names of parameters.** ``-`` becomes ``_`` (``address-city`` -> ``address_city``);
 camelCase becomes snake_case; a leading ``_`` moves to the end (``_id`` -> ``id_``, ``_lastUpdated``

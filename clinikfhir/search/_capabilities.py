@@ -26,13 +26,8 @@ import weakref
 from collections.abc import Sequence
 from typing import Any, cast
 
+from clinikfhir._wire import MODIFIER_EXTENSION, MODIFIERS_LISTED_EXTENSION
 from clinikfhir.errors import InvalidArgumentError
-
-MODIFIER_EXTENSION = "urn:clinikfhir:extension:search-modifier"
-"""Extension on ``CapabilityStatement.rest.resource.searchParam``: one accepted modifier (valueCode)."""
-
-MODIFIERS_LISTED_EXTENSION = "urn:clinikfhir:extension:search-modifiers-listed"
-"""Extension on ``CapabilityStatement.rest`` (valueBoolean): every searchParam lists its modifiers."""
 
 _RESULT_PARAMS = frozenset({"_count", "_summary", "_total", "_contained", "_containedType", "_elements", "_format"})
 _MODIFIERS: dict[str, frozenset[str]] = {

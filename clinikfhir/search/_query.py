@@ -21,13 +21,13 @@ from urllib.parse import quote
 
 from typing_extensions import TypeVar
 
+from clinikfhir._tenant_guard import guard_tenant_params, guard_tenant_tag
 from clinikfhir._wire import TENANT_SYSTEM
 from clinikfhir.errors import InvalidArgumentError
 
 from ._capabilities import UnsupportedSearchError, problems_for
 from ._names import python_name
 from ._params import Params, Root, Sortable, SortKey
-from ._tenant import guard_tenant_params, guard_tenant_tag
 
 if TYPE_CHECKING:
     from fhir.resources.R4B.resource import Resource

@@ -66,7 +66,8 @@ of their own and bring ``age-1``, ``drt-1``, ``dis-1``, ``cnt-3`` (with ``qty-3`
 
 from __future__ import annotations
 
-from ._issues import Issue, Severity, has_errors, to_operation_outcome
+from clinikfhir._issues import Issue, Severity, has_errors, to_operation_outcome
+
 from ._validate import InvariantNotEvaluatedWarning, Level, validate
 
 __all__ = [

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import clinikfhir._generated.invariants as _invariants
 from clinikfhir._generated.resource_types import RESOURCE_TYPES
 from clinikfhir._generated.validation_schema import CONSTRAINTS
+from clinikfhir._issues import Issue, Severity
 
-from ._issues import Issue, Severity
 from ._primitives import check_primitive, check_xhtml
 from ._schema import Field, Node, allowed_codes, node, value_set_codes
 

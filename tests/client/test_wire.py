@@ -6,8 +6,7 @@ import re
 from pathlib import Path
 
 import clinikfhir
-from clinikfhir import _config, _wire, errors
-from clinikfhir._core import _checks
+from clinikfhir import _checks, _config, _wire, errors
 from clinikfhir.sandbox import _fhir, _gateway, _keys, _tenant
 from clinikfhir.search import _query
 

@@ -92,7 +92,7 @@ def test_the_readme_gives_the_test_commands() -> None:
 
 def test_the_sandbox_banner_base_url_works_as_base_url() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "clinikfhir.sandbox._cli", "--port", "0", "--tenant", "org_banner"],
+        [sys.executable, "-m", "clinikfhir.cli", "sandbox", "--port", "0", "--tenant", "org_banner"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -11,10 +11,10 @@ import httpx
 import pytest
 
 from clinikfhir._generated.search_parameters import SEARCH_PARAMETERS
+from clinikfhir._wire import MODIFIER_EXTENSION, MODIFIERS_LISTED_EXTENSION
 from clinikfhir.models import parse
 from clinikfhir.sandbox import Sandbox
 from clinikfhir.sandbox.search._valuesets import known_value_sets
-from clinikfhir.search._capabilities import MODIFIER_EXTENSION, MODIFIERS_LISTED_EXTENSION
 
 TYPES = ["Patient", "Observation", "Encounter", "MedicationRequest", "Location", "SubstanceProtein"]
 

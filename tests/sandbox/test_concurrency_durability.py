@@ -21,7 +21,7 @@ from .helpers import patient
 
 # the sandbox command as `clinikfhir sandbox` runs it (its own entry point: the top-level CLI also
 # loads the demo command, which is not part of the sandbox)
-CLI = [sys.executable, "-m", "clinikfhir.sandbox._cli"]
+CLI = [sys.executable, "-m", "clinikfhir.cli", "sandbox"]
 
 
 def _hammer(sb: Sandbox, key: str, pid: str, n: int, errors: list[str]) -> None:

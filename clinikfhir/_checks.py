@@ -1,6 +1,7 @@
 """Argument checks and the tenant guard: everything decided about a call before it is built.
 
-Nothing here imports :mod:`clinikfhir.bundle` (which imports these checks back).
+Used by :mod:`clinikfhir.bundle` (transaction entries) and by the core (every call); it sits on the
+floor of ``bundle`` and ``patch`` and imports neither the core nor the clients.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 
+from clinikfhir._tenant_guard import guard_tenant_params
 from clinikfhir._wire import ID_PATTERN, MAX_BODY_BYTES, TENANT_SYSTEM
 from clinikfhir.errors import InvalidArgumentError, TenantGuardError
 from clinikfhir.patch import touches_tenant_tag
@@ -130,9 +132,7 @@ def _check_tenant_tags(codes: Sequence[str | None], *, create: bool, where: str)
 
 def guard_params(params: Sequence[tuple[str, str]]) -> None:
     """Refuse a search that filters on the tenant tag (the gateway appends that filter itself): the
-    builder's own verdict, :func:`clinikfhir.search._tenant.guard_tenant_params`."""
-    from clinikfhir.search._tenant import guard_tenant_params
-
+    builder's own verdict, :func:`clinikfhir._tenant_guard.guard_tenant_params`."""
     guard_tenant_params(params)
 
 
