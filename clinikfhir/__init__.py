@@ -21,7 +21,7 @@ _EXPORTS: dict[str, str] = {
     "AsyncClinik": "clinikfhir.aio",
     "JsonPatch": "clinikfhir.patch",
     "validate": "clinikfhir.validation",
-    "Issue": "clinikfhir.validation",
+    "Issue": "clinikfhir._issues",
     "ClinikError": "clinikfhir.errors",
     "Page": "clinikfhir.bundle",
     "Transaction": "clinikfhir.bundle",
@@ -30,13 +30,16 @@ _EXPORTS: dict[str, str] = {
     "ResponseMeta": "clinikfhir._meta",
     "RetryPolicy": "clinikfhir._retry",
 }
-# every exception class is also reachable from the package root
-for _name in [
+# every public name of clinikfhir.errors is also reachable from the package root; listed here rather
+# than read from errors.__all__ so that `import clinikfhir` stays lazy (tests/client/test_surface.py
+# checks the two lists agree)
+for _name in (
     "ApiError",
     "AuthenticationError",
     "BadRequestError",
     "ConfigurationError",
     "ConflictError",
+    "DeadlineExceededError",
     "ErrorIssue",
     "ForbiddenError",
     "IdempotencyConflictError",
@@ -44,27 +47,29 @@ for _name in [
     "InvalidResponseError",
     "LocalError",
     "LocalValidationError",
+    "ModelParseError",
     "MultipleMatchesError",
     "NetworkError",
     "NoMatchError",
     "NotFoundError",
+    "OutcomeUnknownError",
     "PayloadTooLargeError",
     "QuotaExceededError",
     "RateLimitError",
     "RequestTimeoutError",
+    "ResponseTooLargeError",
     "ServerError",
     "ServerValidationError",
     "TenantConflictError",
     "TenantGuardError",
+    "UnsupportedSearchError",
     "ValidationFailed",
     "VersionConflictError",
-    "OutcomeUnknownError",
-    "ResponseTooLargeError",
-    "DeadlineExceededError",
-]:
-    _EXPORTS[_name] = "clinikfhir.errors"
+):
+    _EXPORTS.setdefault(_name, "clinikfhir.errors")
 
 if TYPE_CHECKING:
+    from clinikfhir._issues import Issue as Issue
     from clinikfhir._meta import ResponseMeta as ResponseMeta
     from clinikfhir._retry import RetryPolicy as RetryPolicy
     from clinikfhir.aio import AsyncClinik as AsyncClinik
@@ -92,6 +97,7 @@ if TYPE_CHECKING:
     from clinikfhir.errors import InvalidResponseError as InvalidResponseError
     from clinikfhir.errors import LocalError as LocalError
     from clinikfhir.errors import LocalValidationError as LocalValidationError
+    from clinikfhir.errors import ModelParseError as ModelParseError
     from clinikfhir.errors import MultipleMatchesError as MultipleMatchesError
     from clinikfhir.errors import NetworkError as NetworkError
     from clinikfhir.errors import NoMatchError as NoMatchError
@@ -106,11 +112,11 @@ if TYPE_CHECKING:
     from clinikfhir.errors import ServerValidationError as ServerValidationError
     from clinikfhir.errors import TenantConflictError as TenantConflictError
     from clinikfhir.errors import TenantGuardError as TenantGuardError
+    from clinikfhir.errors import UnsupportedSearchError as UnsupportedSearchError
     from clinikfhir.errors import ValidationFailed as ValidationFailed
     from clinikfhir.errors import VersionConflictError as VersionConflictError
     from clinikfhir.patch import JsonPatch as JsonPatch
     from clinikfhir.refs import ref as ref
-    from clinikfhir.validation import Issue as Issue
     from clinikfhir.validation import validate as validate
 
 __all__ = sorted([*_EXPORTS, "__version__"])  # pyright: ignore[reportUnsupportedDunderAll]

@@ -1,5 +1,30 @@
 """Every exception clinikfhir raises: one hierarchy rooted at :class:`ClinikError`.
 
+The tree (``validation_issues(exc)`` gives one issue shape for the two validation failures)::
+
+    ClinikError
+    ├── LocalError                      nothing was sent
+    │   ├── InvalidArgumentError        (also ValueError)
+    │   │   └── UnsupportedSearchError  the server's CapabilityStatement lacks part of a search
+    │   ├── ConfigurationError          (also ValueError)
+    │   ├── TenantGuardError            a write or search would touch the gateway's tenant tag
+    │   └── LocalValidationError        (also ValidationFailed) every issue with its element path
+    ├── ModelParseError                 (also ValueError) data that is not an R4 resource
+    ├── ValidationFailed                base of LocalValidationError and ServerValidationError
+    ├── NetworkError
+    │   ├── RequestTimeoutError
+    │   │   └── DeadlineExceededError   the call's total deadline passed
+    │   └── OutcomeUnknownError         a write whose outcome could not be learnt
+    ├── InvalidResponseError
+    │   └── ResponseTooLargeError
+    ├── ApiError                        the gateway answered with an error status
+    │   ├── BadRequestError, AuthenticationError, NotFoundError, PayloadTooLargeError, ServerError
+    │   ├── ForbiddenError ── TenantConflictError
+    │   ├── ConflictError ── VersionConflictError, IdempotencyConflictError
+    │   ├── ServerValidationError       (also ValidationFailed) the gateway's 422
+    │   └── RateLimitError ── QuotaExceededError
+    └── NoMatchError, MultipleMatchesError   (also LookupError) ``query.one()``
+
 Grouped by what the caller can do about it:
 
 * :class:`LocalError` -- nothing was sent: a bad argument, a resource that fails local validation,
@@ -44,6 +69,7 @@ __all__ = [
     "InvalidResponseError",
     "LocalError",
     "LocalValidationError",
+    "ModelParseError",
     "MultipleMatchesError",
     "NetworkError",
     "NoMatchError",
@@ -58,6 +84,7 @@ __all__ = [
     "ServerValidationError",
     "TenantConflictError",
     "TenantGuardError",
+    "UnsupportedSearchError",
     "ValidationFailed",
     "VersionConflictError",
     "redact",
@@ -157,8 +184,28 @@ class LocalError(ClinikError):
     """Raised before anything was sent; nothing reached the server."""
 
 
+class ModelParseError(ClinikError, ValueError):
+    """The data is not a FHIR R4 resource these models can represent (``clinikfhir.models.parse``).
+
+    ``problems`` lists ``(element path, message)`` pairs; messages never contain the data itself.
+    A response that fails to parse reaches callers of the clients as :class:`InvalidResponseError`.
+    """
+
+    def __init__(self, message: str, problems: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
+
+
 class InvalidArgumentError(LocalError, ValueError):
     """An argument is unusable: a hostile id, an unknown patch path, a body over the 1 MiB cap..."""
+
+
+class UnsupportedSearchError(InvalidArgumentError):
+    """The server's CapabilityStatement does not support part of this search; nothing was sent."""
+
+    def __init__(self, resource_type: str, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__(f"{resource_type} search not supported by the server: " + "; ".join(self.problems))
 
 
 class ConfigurationError(LocalError, ValueError):

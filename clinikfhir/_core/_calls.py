@@ -40,7 +40,12 @@ from clinikfhir._log import install_httpx_filter
 from clinikfhir._meta import ResponseMeta
 from clinikfhir._version import __version__
 from clinikfhir.bundle import BundleResponse, Page, Transaction, to_model, type_name
-from clinikfhir.errors import InvalidArgumentError, InvalidResponseError, LocalValidationError
+from clinikfhir.errors import (
+    InvalidArgumentError,
+    InvalidResponseError,
+    LocalValidationError,
+    UnsupportedSearchError,
+)
 from clinikfhir.patch import JsonPatch
 
 if TYPE_CHECKING:
@@ -317,7 +322,7 @@ class Core:
     def check_search_call(self, capabilities: CapabilityStatement, call: Call[Any]) -> None:
         """Raise :class:`~clinikfhir.search.UnsupportedSearchError` if ``capabilities`` does not support
         the search ``call`` (the builder's own checker, on the raw parameter list)."""
-        from clinikfhir.search._capabilities import UnsupportedSearchError, problems_for
+        from clinikfhir.search._capabilities import problems_for
 
         problems = problems_for(capabilities, call.resource_type, call.search or [])
         if problems:

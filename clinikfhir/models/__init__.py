@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 from clinikfhir._generated import model_imports as _model_imports
 from clinikfhir._generated.model_index import MODEL_MODULES
 from clinikfhir._generated.resource_types import R4_ONLY_TYPES, RESOURCE_TYPES
+from clinikfhir.errors import ModelParseError
 
-from ._io import ModelFallbackWarning, ModelParseError, dump, dump_bytes, parse, resource_class
+from ._io import ModelFallbackWarning, dump, dump_bytes, parse, resource_class
 from ._json import JSONDecodeFailure, decode, decode_lazy, encode
 
 if TYPE_CHECKING:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from clinikfhir._generated.model_index import MODEL_MODULES
 from clinikfhir._generated.resource_types import R4_ONLY_TYPES, RESOURCE_TYPES
+from clinikfhir.errors import ModelParseError
 
 from ._json import JSONDecodeFailure, decode_marked
 from ._keep_text import install
@@ -25,17 +26,6 @@ from ._versions import trusted_reads
 
 if TYPE_CHECKING:
     from fhir.resources.R4B.resource import Resource
-
-
-class ModelParseError(ValueError):
-    """The data is not a FHIR R4 resource these models can represent.
-
-    ``problems`` lists ``(element path, message)`` pairs; messages never contain the data itself.
-    """
-
-    def __init__(self, message: str, problems: list[tuple[str, str]] | None = None) -> None:
-        super().__init__(message)
-        self.problems = problems or []
 
 
 class ModelFallbackWarning(UserWarning):

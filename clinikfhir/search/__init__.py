@@ -29,9 +29,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from clinikfhir._generated import search_queries as _search_queries
-from clinikfhir.errors import TenantGuardError
+from clinikfhir.errors import TenantGuardError, UnsupportedSearchError
 
-from ._capabilities import UnsupportedSearchError
 from ._names import python_name
 from ._params import (
     CompositeParam,

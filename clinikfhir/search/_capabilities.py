@@ -38,14 +38,6 @@ _MODIFIERS: dict[str, frozenset[str]] = {
 }
 
 
-class UnsupportedSearchError(InvalidArgumentError):
-    """The server's CapabilityStatement does not support part of this search; nothing was sent."""
-
-    def __init__(self, resource_type: str, problems: Sequence[str]) -> None:
-        self.problems = list(problems)
-        super().__init__(f"{resource_type} search not supported by the server: " + "; ".join(self.problems))
-
-
 class _Caps:
     """A CapabilityStatement indexed for lookups; each resource type's entry is indexed on first use."""
 

@@ -23,9 +23,9 @@ from typing_extensions import TypeVar
 
 from clinikfhir._tenant_guard import guard_tenant_params, guard_tenant_tag
 from clinikfhir._wire import TENANT_SYSTEM
-from clinikfhir.errors import InvalidArgumentError
+from clinikfhir.errors import InvalidArgumentError, UnsupportedSearchError
 
-from ._capabilities import UnsupportedSearchError, problems_for
+from ._capabilities import problems_for
 from ._names import python_name
 from ._params import Params, Root, Sortable, SortKey
 

@@ -41,7 +41,8 @@ def test_text_output_grouped_by_file_and_rule(files: Path, capsys: pytest.Captur
     assert code == 1
     assert out == (
         "data/bad.json\n"
-        "  error [binding] code is not in the required value set http://hl7.org/fhir/ValueSet/administrative-gender\n"
+        "  error [binding] code is not in the required value set http://hl7.org/fhir/ValueSet/administrative-gender"
+        " (allowed: female, male, other, unknown)\n"
         "      Patient.gender\n"
         "  error [format] is not a valid date\n"
         "      Patient.birthDate\n"

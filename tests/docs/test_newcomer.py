@@ -84,7 +84,7 @@ def test_the_install_advice_names_a_real_checkout() -> None:
 
 def test_the_readme_gives_the_test_commands() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert "pip install -e '.[dev]' && python -m pytest\n" in readme
+    assert "pip install -e '.[dev]' --config-settings editable_mode=compat && python -m pytest\n" in readme
     assert 'python -m pytest -m "not slow"' in readme
     markers = pyproject()["tool"]["pytest"]["ini_options"]["markers"]  # type: ignore[index]
     assert any(m.startswith("slow:") for m in markers)
@@ -105,7 +105,7 @@ def test_the_sandbox_banner_base_url_works_as_base_url() -> None:
             if line.startswith("Press Ctrl-C"):
                 break
         banner = "".join(lines)
-        base = re.search(r"base_url \(for Clinik\): (http://127\.0\.0\.1:\d+)\s", banner)
+        base = re.search(r"base URL for clients: (http://127\.0\.0\.1:\d+)\s", banner)
         key = re.search(r"(clk_test_\w+)\s+tenant=org_banner", banner)
         assert base is not None, banner
         assert key is not None, banner
