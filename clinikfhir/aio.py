@@ -20,7 +20,6 @@ from clinikfhir._retry import RetryPolicy
 from clinikfhir.bundle import BundleResponse, Page, Transaction, single
 from clinikfhir.errors import ConfigurationError, InvalidArgumentError
 from clinikfhir.patch import JsonPatch
-from clinikfhir.refs import resolve_locally
 
 if TYPE_CHECKING:
     from fhir.resources.R4B.bundle import Bundle
@@ -289,15 +288,8 @@ class AsyncClinik(SearchMixin, ClientBase):
         or to another server is refused locally. On a search page with ``_include``,
         ``page.resolve(ref, Patient)`` reads from the page instead.
         """
-        found, parsed = resolve_locally(
-            reference, model, fhir_base=self._core.config.root + "/v1/fhir", container=container, within=within
-        )
-        if found is not None:
-            return found
-        assert parsed.id is not None
-        if parsed.version is not None:
-            return await self.vread(model, parsed.id, parsed.version)
-        return await self.read(model, parsed.id)
+        step = self._core.call_resolve(reference, model, container=container, within=within)
+        return await self._send(step) if isinstance(step, Call) else step
 
     async def history(
         self,

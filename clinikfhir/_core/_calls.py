@@ -47,10 +47,12 @@ from clinikfhir.errors import (
     UnsupportedSearchError,
 )
 from clinikfhir.patch import JsonPatch
+from clinikfhir.refs import resolve_locally
 
 if TYPE_CHECKING:
     from fhir.resources.R4B.capabilitystatement import CapabilityStatement
     from fhir.resources.R4B.operationoutcome import OperationOutcome
+    from fhir.resources.R4B.reference import Reference
     from fhir.resources.R4B.resource import Resource
 
     from clinikfhir._issues import Issue
@@ -186,6 +188,26 @@ class Core:
     def call_read(self, model: type[R], id: str, *, strict: bool | None = None) -> Call[R]:
         """GET /v1/fhir/{Type}/{id}."""
         return Call("GET", self._path(model, check_id(id)), type_name(model), self._reader(model, strict))
+
+    def call_resolve(
+        self,
+        reference: Reference | str,
+        model: type[R],
+        *,
+        container: Resource | None,
+        within: BundleResponse | None,
+    ) -> R | Call[R]:
+        """What ``clinik.resolve`` needs: the resource itself when the reference is local (``#id`` in
+        ``container``, ``urn:uuid:`` in ``within``), else the read or vread to send."""
+        found, parsed = resolve_locally(
+            reference, model, fhir_base=self.config.root + "/v1/fhir", container=container, within=within
+        )
+        if found is not None:
+            return found
+        assert parsed.id is not None
+        if parsed.version is not None:
+            return self.call_vread(model, parsed.id, parsed.version)
+        return self.call_read(model, parsed.id)
 
     def call_vread(self, model: type[R], id: str, version_id: str, *, strict: bool | None = None) -> Call[R]:
         """GET /v1/fhir/{Type}/{id}/_history/{vid}."""
