@@ -179,6 +179,48 @@ def _required_value_sets(files: dict[str, bytes], sds: dict[str, Any]) -> dict[s
     return out
 
 
+# Bases whose elements every resource, datatype and backbone element repeats, in lookup order.
+_RESOURCE_BASES = ("DomainResource", "Resource")
+_ELEMENT_BASES = ("BackboneElement", "Element")
+
+
+def inherited_short(shorts: dict[str, dict[str, str]], kind: str, rel: str) -> str | None:
+    """The short definition an element repeats from its base (``Element.id`` for ``contact.id``), if any.
+
+    ``rel`` is the element path below its StructureDefinition's root; ``kind`` is that definition's
+    kind. ``element-shorts.json`` leaves out every element whose short is exactly this one.
+    """
+    name = rel.rsplit(".", 1)[-1]
+    bases = _RESOURCE_BASES if kind == "resource" and "." not in rel else _ELEMENT_BASES
+    for base in bases:
+        if name in shorts.get(base, {}):
+            return shorts[base][name]
+    return None
+
+
+def _element_shorts(files: dict[str, bytes]) -> dict[str, Any]:
+    """Short definitions: {type: {"": root short, relative path: short}}, inherited repeats left out."""
+    shorts: dict[str, dict[str, str]] = {}
+    kinds: dict[str, str] = {}
+    for name in ("Bundle-types.json", "Bundle-resources.json"):
+        for sd in _entries(json.loads(files[name])):
+            if sd.get("resourceType") != "StructureDefinition" or sd.get("derivation") == "constraint":
+                continue
+            if sd["kind"] not in ("resource", "complex-type"):
+                continue
+            own: dict[str, str] = {}
+            for el in sd.get("snapshot", {}).get("element", []):
+                if "short" in el:
+                    own[el["path"].partition(".")[2]] = " ".join(el["short"].split())
+            shorts[sd["type"]], kinds[sd["type"]] = own, sd["kind"]
+    for type_name, own in shorts.items():
+        if type_name in _RESOURCE_BASES + _ELEMENT_BASES:
+            continue
+        for rel in [r for r in own if r and inherited_short(shorts, kinds[type_name], r) == own[r]]:
+            del own[rel]
+    return {t: dict(sorted(own.items())) for t, own in sorted(shorts.items())}
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print(__doc__)
@@ -202,6 +244,7 @@ def main(argv: list[str]) -> int:
         "structure-definitions.json": _dump(sds),
         "required-value-sets.json": _dump(_required_value_sets(files, sds)),
         "compartment-patient.json": _dump(json.loads(files["CompartmentDefinition-patient.json"])),
+        "element-shorts.json": _dump(_element_shorts(files)),
     }
     manifest: dict[str, Any] = {
         "source": {"name": SOURCE_NAME, "sha256": SOURCE_SHA256, "license": "CC0-1.0"},

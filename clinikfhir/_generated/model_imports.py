@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from clinikfhir._generated.model_types.account import Account as Account
-    from fhir.resources.R4B.account import AccountCoverage as AccountCoverage
-    from fhir.resources.R4B.account import AccountGuarantor as AccountGuarantor
+    from clinikfhir._generated.model_types.account import AccountCoverage as AccountCoverage
+    from clinikfhir._generated.model_types.account import AccountGuarantor as AccountGuarantor
     from clinikfhir._generated.model_types.activitydefinition import ActivityDefinition as ActivityDefinition
-    from fhir.resources.R4B.activitydefinition import ActivityDefinitionDynamicValue as ActivityDefinitionDynamicValue
+    from clinikfhir._generated.model_types.activitydefinition import ActivityDefinitionDynamicValue as ActivityDefinitionDynamicValue
     from clinikfhir._generated.model_types.activitydefinition import ActivityDefinitionParticipant as ActivityDefinitionParticipant
     from clinikfhir._generated.model_types.address import Address as Address
     from fhir.resources.R4B.administrableproductdefinition import AdministrableProductDefinition as AdministrableProductDefinition
@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from fhir.resources.R4B.administrableproductdefinition import AdministrableProductDefinitionRouteOfAdministrationTargetSpecies as AdministrableProductDefinitionRouteOfAdministrationTargetSpecies
     from fhir.resources.R4B.administrableproductdefinition import AdministrableProductDefinitionRouteOfAdministrationTargetSpeciesWithdrawalPeriod as AdministrableProductDefinitionRouteOfAdministrationTargetSpeciesWithdrawalPeriod
     from clinikfhir._generated.model_types.adverseevent import AdverseEvent as AdverseEvent
-    from fhir.resources.R4B.adverseevent import AdverseEventSuspectEntity as AdverseEventSuspectEntity
-    from fhir.resources.R4B.adverseevent import AdverseEventSuspectEntityCausality as AdverseEventSuspectEntityCausality
+    from clinikfhir._generated.model_types.adverseevent import AdverseEventSuspectEntity as AdverseEventSuspectEntity
+    from clinikfhir._generated.model_types.adverseevent import AdverseEventSuspectEntityCausality as AdverseEventSuspectEntityCausality
     from clinikfhir._generated.model_types.age import Age as Age
     from clinikfhir._generated.model_types.allergyintolerance import AllergyIntolerance as AllergyIntolerance
     from clinikfhir._generated.model_types.allergyintolerance import AllergyIntoleranceReaction as AllergyIntoleranceReaction
@@ -33,53 +33,53 @@ if TYPE_CHECKING:
     from clinikfhir._generated.model_types.appointmentresponse import AppointmentResponse as AppointmentResponse
     from clinikfhir._generated.model_types.attachment import Attachment as Attachment
     from clinikfhir._generated.model_types.auditevent import AuditEvent as AuditEvent
-    from fhir.resources.R4B.auditevent import AuditEventAgent as AuditEventAgent
+    from clinikfhir._generated.model_types.auditevent import AuditEventAgent as AuditEventAgent
     from clinikfhir._generated.model_types.auditevent import AuditEventAgentNetwork as AuditEventAgentNetwork
-    from fhir.resources.R4B.auditevent import AuditEventEntity as AuditEventEntity
-    from fhir.resources.R4B.auditevent import AuditEventEntityDetail as AuditEventEntityDetail
-    from fhir.resources.R4B.auditevent import AuditEventSource as AuditEventSource
+    from clinikfhir._generated.model_types.auditevent import AuditEventEntity as AuditEventEntity
+    from clinikfhir._generated.model_types.auditevent import AuditEventEntityDetail as AuditEventEntityDetail
+    from clinikfhir._generated.model_types.auditevent import AuditEventSource as AuditEventSource
     from fhir.resources.R4B.backboneelement import BackboneElement as BackboneElement
     from clinikfhir._generated.model_types.basic import Basic as Basic
-    from fhir.resources.R4B.binary import Binary as Binary
+    from clinikfhir._generated.model_types.binary import Binary as Binary
     from clinikfhir._generated.model_types.biologicallyderivedproduct import BiologicallyDerivedProduct as BiologicallyDerivedProduct
     from clinikfhir._generated.model_types.biologicallyderivedproduct import BiologicallyDerivedProductCollection as BiologicallyDerivedProductCollection
     from clinikfhir._generated.model_types.biologicallyderivedproduct import BiologicallyDerivedProductManipulation as BiologicallyDerivedProductManipulation
     from clinikfhir._generated.model_types.biologicallyderivedproduct import BiologicallyDerivedProductProcessing as BiologicallyDerivedProductProcessing
     from clinikfhir._generated.model_types.biologicallyderivedproduct import BiologicallyDerivedProductStorage as BiologicallyDerivedProductStorage
-    from fhir.resources.R4B.bodystructure import BodyStructure as BodyStructure
+    from clinikfhir._generated.model_types.bodystructure import BodyStructure as BodyStructure
     from clinikfhir._generated.model_types.bundle import Bundle as Bundle
-    from fhir.resources.R4B.bundle import BundleEntry as BundleEntry
+    from clinikfhir._generated.model_types.bundle import BundleEntry as BundleEntry
     from clinikfhir._generated.model_types.bundle import BundleEntryRequest as BundleEntryRequest
     from clinikfhir._generated.model_types.bundle import BundleEntryResponse as BundleEntryResponse
     from clinikfhir._generated.model_types.bundle import BundleEntrySearch as BundleEntrySearch
-    from fhir.resources.R4B.bundle import BundleLink as BundleLink
+    from clinikfhir._generated.model_types.bundle import BundleLink as BundleLink
     from fhir.resources.R4B.capabilitystatement import CapabilityStatement as CapabilityStatement
     from clinikfhir._generated.model_types.capabilitystatement import CapabilityStatementDocument as CapabilityStatementDocument
-    from fhir.resources.R4B.capabilitystatement import CapabilityStatementImplementation as CapabilityStatementImplementation
-    from fhir.resources.R4B.capabilitystatement import CapabilityStatementMessaging as CapabilityStatementMessaging
-    from fhir.resources.R4B.capabilitystatement import CapabilityStatementMessagingEndpoint as CapabilityStatementMessagingEndpoint
+    from clinikfhir._generated.model_types.capabilitystatement import CapabilityStatementImplementation as CapabilityStatementImplementation
+    from clinikfhir._generated.model_types.capabilitystatement import CapabilityStatementMessaging as CapabilityStatementMessaging
+    from clinikfhir._generated.model_types.capabilitystatement import CapabilityStatementMessagingEndpoint as CapabilityStatementMessagingEndpoint
     from clinikfhir._generated.model_types.capabilitystatement import CapabilityStatementMessagingSupportedMessage as CapabilityStatementMessagingSupportedMessage
     from clinikfhir._generated.model_types.capabilitystatement import CapabilityStatementRest as CapabilityStatementRest
     from clinikfhir._generated.model_types.capabilitystatement import CapabilityStatementRestInteraction as CapabilityStatementRestInteraction
     from clinikfhir._generated.model_types.capabilitystatement import CapabilityStatementRestResource as CapabilityStatementRestResource
     from clinikfhir._generated.model_types.capabilitystatement import CapabilityStatementRestResourceInteraction as CapabilityStatementRestResourceInteraction
-    from fhir.resources.R4B.capabilitystatement import CapabilityStatementRestResourceOperation as CapabilityStatementRestResourceOperation
+    from clinikfhir._generated.model_types.capabilitystatement import CapabilityStatementRestResourceOperation as CapabilityStatementRestResourceOperation
     from clinikfhir._generated.model_types.capabilitystatement import CapabilityStatementRestResourceSearchParam as CapabilityStatementRestResourceSearchParam
-    from fhir.resources.R4B.capabilitystatement import CapabilityStatementRestSecurity as CapabilityStatementRestSecurity
+    from clinikfhir._generated.model_types.capabilitystatement import CapabilityStatementRestSecurity as CapabilityStatementRestSecurity
     from clinikfhir._generated.model_types.capabilitystatement import CapabilityStatementSoftware as CapabilityStatementSoftware
     from clinikfhir._generated.model_types.careplan import CarePlan as CarePlan
-    from fhir.resources.R4B.careplan import CarePlanActivity as CarePlanActivity
+    from clinikfhir._generated.model_types.careplan import CarePlanActivity as CarePlanActivity
     from clinikfhir._generated.model_types.careplan import CarePlanActivityDetail as CarePlanActivityDetail
     from clinikfhir._generated.model_types.careteam import CareTeam as CareTeam
-    from fhir.resources.R4B.careteam import CareTeamParticipant as CareTeamParticipant
+    from clinikfhir._generated.model_types.careteam import CareTeamParticipant as CareTeamParticipant
     from clinikfhir._generated.model_types.catalogentry import CatalogEntry as CatalogEntry
     from clinikfhir._generated.model_types.catalogentry import CatalogEntryRelatedEntry as CatalogEntryRelatedEntry
     from clinikfhir._generated.model_types.chargeitem import ChargeItem as ChargeItem
     from clinikfhir._generated.model_types.chargeitemdefinition import ChargeItemDefinition as ChargeItemDefinition
-    from fhir.resources.R4B.chargeitemdefinition import ChargeItemDefinitionApplicability as ChargeItemDefinitionApplicability
-    from fhir.resources.R4B.chargeitemdefinition import ChargeItemDefinitionPropertyGroup as ChargeItemDefinitionPropertyGroup
+    from clinikfhir._generated.model_types.chargeitemdefinition import ChargeItemDefinitionApplicability as ChargeItemDefinitionApplicability
+    from clinikfhir._generated.model_types.chargeitemdefinition import ChargeItemDefinitionPropertyGroup as ChargeItemDefinitionPropertyGroup
     from clinikfhir._generated.model_types.chargeitemdefinition import ChargeItemDefinitionPropertyGroupPriceComponent as ChargeItemDefinitionPropertyGroupPriceComponent
-    from fhir.resources.R4B.chargeitem import ChargeItemPerformer as ChargeItemPerformer
+    from clinikfhir._generated.model_types.chargeitem import ChargeItemPerformer as ChargeItemPerformer
     from fhir.resources.R4B.citation import Citation as Citation
     from fhir.resources.R4B.citation import CitationCitedArtifact as CitationCitedArtifact
     from fhir.resources.R4B.citation import CitationCitedArtifactAbstract as CitationCitedArtifactAbstract
@@ -106,32 +106,32 @@ if TYPE_CHECKING:
     from fhir.resources.R4B.citation import CitationSummary as CitationSummary
     from clinikfhir._generated.model_types.claim import Claim as Claim
     from clinikfhir._generated.model_types.claim import ClaimAccident as ClaimAccident
-    from fhir.resources.R4B.claim import ClaimCareTeam as ClaimCareTeam
-    from fhir.resources.R4B.claim import ClaimDiagnosis as ClaimDiagnosis
-    from fhir.resources.R4B.claim import ClaimInsurance as ClaimInsurance
+    from clinikfhir._generated.model_types.claim import ClaimCareTeam as ClaimCareTeam
+    from clinikfhir._generated.model_types.claim import ClaimDiagnosis as ClaimDiagnosis
+    from clinikfhir._generated.model_types.claim import ClaimInsurance as ClaimInsurance
     from clinikfhir._generated.model_types.claim import ClaimItem as ClaimItem
-    from fhir.resources.R4B.claim import ClaimItemDetail as ClaimItemDetail
-    from fhir.resources.R4B.claim import ClaimItemDetailSubDetail as ClaimItemDetailSubDetail
-    from fhir.resources.R4B.claim import ClaimPayee as ClaimPayee
+    from clinikfhir._generated.model_types.claim import ClaimItemDetail as ClaimItemDetail
+    from clinikfhir._generated.model_types.claim import ClaimItemDetailSubDetail as ClaimItemDetailSubDetail
+    from clinikfhir._generated.model_types.claim import ClaimPayee as ClaimPayee
     from clinikfhir._generated.model_types.claim import ClaimProcedure as ClaimProcedure
-    from fhir.resources.R4B.claim import ClaimRelated as ClaimRelated
+    from clinikfhir._generated.model_types.claim import ClaimRelated as ClaimRelated
     from clinikfhir._generated.model_types.claimresponse import ClaimResponse as ClaimResponse
     from clinikfhir._generated.model_types.claimresponse import ClaimResponseAddItem as ClaimResponseAddItem
-    from fhir.resources.R4B.claimresponse import ClaimResponseAddItemDetail as ClaimResponseAddItemDetail
-    from fhir.resources.R4B.claimresponse import ClaimResponseAddItemDetailSubDetail as ClaimResponseAddItemDetailSubDetail
-    from fhir.resources.R4B.claimresponse import ClaimResponseError as ClaimResponseError
-    from fhir.resources.R4B.claimresponse import ClaimResponseInsurance as ClaimResponseInsurance
-    from fhir.resources.R4B.claimresponse import ClaimResponseItem as ClaimResponseItem
-    from fhir.resources.R4B.claimresponse import ClaimResponseItemAdjudication as ClaimResponseItemAdjudication
-    from fhir.resources.R4B.claimresponse import ClaimResponseItemDetail as ClaimResponseItemDetail
-    from fhir.resources.R4B.claimresponse import ClaimResponseItemDetailSubDetail as ClaimResponseItemDetailSubDetail
+    from clinikfhir._generated.model_types.claimresponse import ClaimResponseAddItemDetail as ClaimResponseAddItemDetail
+    from clinikfhir._generated.model_types.claimresponse import ClaimResponseAddItemDetailSubDetail as ClaimResponseAddItemDetailSubDetail
+    from clinikfhir._generated.model_types.claimresponse import ClaimResponseError as ClaimResponseError
+    from clinikfhir._generated.model_types.claimresponse import ClaimResponseInsurance as ClaimResponseInsurance
+    from clinikfhir._generated.model_types.claimresponse import ClaimResponseItem as ClaimResponseItem
+    from clinikfhir._generated.model_types.claimresponse import ClaimResponseItemAdjudication as ClaimResponseItemAdjudication
+    from clinikfhir._generated.model_types.claimresponse import ClaimResponseItemDetail as ClaimResponseItemDetail
+    from clinikfhir._generated.model_types.claimresponse import ClaimResponseItemDetailSubDetail as ClaimResponseItemDetailSubDetail
     from clinikfhir._generated.model_types.claimresponse import ClaimResponsePayment as ClaimResponsePayment
     from clinikfhir._generated.model_types.claimresponse import ClaimResponseProcessNote as ClaimResponseProcessNote
-    from fhir.resources.R4B.claimresponse import ClaimResponseTotal as ClaimResponseTotal
+    from clinikfhir._generated.model_types.claimresponse import ClaimResponseTotal as ClaimResponseTotal
     from clinikfhir._generated.model_types.claim import ClaimSupportingInfo as ClaimSupportingInfo
     from clinikfhir._generated.model_types.clinicalimpression import ClinicalImpression as ClinicalImpression
-    from fhir.resources.R4B.clinicalimpression import ClinicalImpressionFinding as ClinicalImpressionFinding
-    from fhir.resources.R4B.clinicalimpression import ClinicalImpressionInvestigation as ClinicalImpressionInvestigation
+    from clinikfhir._generated.model_types.clinicalimpression import ClinicalImpressionFinding as ClinicalImpressionFinding
+    from clinikfhir._generated.model_types.clinicalimpression import ClinicalImpressionInvestigation as ClinicalImpressionInvestigation
     from fhir.resources.R4B.clinicalusedefinition import ClinicalUseDefinition as ClinicalUseDefinition
     from fhir.resources.R4B.clinicalusedefinition import ClinicalUseDefinitionContraindication as ClinicalUseDefinitionContraindication
     from fhir.resources.R4B.clinicalusedefinition import ClinicalUseDefinitionContraindicationOtherTherapy as ClinicalUseDefinitionContraindicationOtherTherapy
@@ -141,134 +141,134 @@ if TYPE_CHECKING:
     from fhir.resources.R4B.clinicalusedefinition import ClinicalUseDefinitionUndesirableEffect as ClinicalUseDefinitionUndesirableEffect
     from fhir.resources.R4B.clinicalusedefinition import ClinicalUseDefinitionWarning as ClinicalUseDefinitionWarning
     from clinikfhir._generated.model_types.codesystem import CodeSystem as CodeSystem
-    from fhir.resources.R4B.codesystem import CodeSystemConcept as CodeSystemConcept
-    from fhir.resources.R4B.codesystem import CodeSystemConceptDesignation as CodeSystemConceptDesignation
+    from clinikfhir._generated.model_types.codesystem import CodeSystemConcept as CodeSystemConcept
+    from clinikfhir._generated.model_types.codesystem import CodeSystemConceptDesignation as CodeSystemConceptDesignation
     from clinikfhir._generated.model_types.codesystem import CodeSystemConceptProperty as CodeSystemConceptProperty
     from clinikfhir._generated.model_types.codesystem import CodeSystemFilter as CodeSystemFilter
     from clinikfhir._generated.model_types.codesystem import CodeSystemProperty as CodeSystemProperty
-    from fhir.resources.R4B.codeableconcept import CodeableConcept as CodeableConcept
+    from clinikfhir._generated.model_types.codeableconcept import CodeableConcept as CodeableConcept
     from fhir.resources.R4B.codeablereference import CodeableReference as CodeableReference
-    from fhir.resources.R4B.coding import Coding as Coding
+    from clinikfhir._generated.model_types.coding import Coding as Coding
     from clinikfhir._generated.model_types.communication import Communication as Communication
-    from fhir.resources.R4B.communication import CommunicationPayload as CommunicationPayload
+    from clinikfhir._generated.model_types.communication import CommunicationPayload as CommunicationPayload
     from clinikfhir._generated.model_types.communicationrequest import CommunicationRequest as CommunicationRequest
-    from fhir.resources.R4B.communicationrequest import CommunicationRequestPayload as CommunicationRequestPayload
+    from clinikfhir._generated.model_types.communicationrequest import CommunicationRequestPayload as CommunicationRequestPayload
     from clinikfhir._generated.model_types.compartmentdefinition import CompartmentDefinition as CompartmentDefinition
     from clinikfhir._generated.model_types.compartmentdefinition import CompartmentDefinitionResource as CompartmentDefinitionResource
     from clinikfhir._generated.model_types.composition import Composition as Composition
     from clinikfhir._generated.model_types.composition import CompositionAttester as CompositionAttester
-    from fhir.resources.R4B.composition import CompositionEvent as CompositionEvent
+    from clinikfhir._generated.model_types.composition import CompositionEvent as CompositionEvent
     from clinikfhir._generated.model_types.composition import CompositionRelatesTo as CompositionRelatesTo
     from clinikfhir._generated.model_types.composition import CompositionSection as CompositionSection
     from clinikfhir._generated.model_types.conceptmap import ConceptMap as ConceptMap
-    from fhir.resources.R4B.conceptmap import ConceptMapGroup as ConceptMapGroup
-    from fhir.resources.R4B.conceptmap import ConceptMapGroupElement as ConceptMapGroupElement
+    from clinikfhir._generated.model_types.conceptmap import ConceptMapGroup as ConceptMapGroup
+    from clinikfhir._generated.model_types.conceptmap import ConceptMapGroupElement as ConceptMapGroupElement
     from clinikfhir._generated.model_types.conceptmap import ConceptMapGroupElementTarget as ConceptMapGroupElementTarget
-    from fhir.resources.R4B.conceptmap import ConceptMapGroupElementTargetDependsOn as ConceptMapGroupElementTargetDependsOn
+    from clinikfhir._generated.model_types.conceptmap import ConceptMapGroupElementTargetDependsOn as ConceptMapGroupElementTargetDependsOn
     from clinikfhir._generated.model_types.conceptmap import ConceptMapGroupUnmapped as ConceptMapGroupUnmapped
     from clinikfhir._generated.model_types.condition import Condition as Condition
-    from fhir.resources.R4B.condition import ConditionEvidence as ConditionEvidence
-    from fhir.resources.R4B.condition import ConditionStage as ConditionStage
+    from clinikfhir._generated.model_types.condition import ConditionEvidence as ConditionEvidence
+    from clinikfhir._generated.model_types.condition import ConditionStage as ConditionStage
     from clinikfhir._generated.model_types.consent import Consent as Consent
-    from fhir.resources.R4B.consent import ConsentPolicy as ConsentPolicy
+    from clinikfhir._generated.model_types.consent import ConsentPolicy as ConsentPolicy
     from clinikfhir._generated.model_types.consent import ConsentProvision as ConsentProvision
-    from fhir.resources.R4B.consent import ConsentProvisionActor as ConsentProvisionActor
+    from clinikfhir._generated.model_types.consent import ConsentProvisionActor as ConsentProvisionActor
     from clinikfhir._generated.model_types.consent import ConsentProvisionData as ConsentProvisionData
     from clinikfhir._generated.model_types.consent import ConsentVerification as ConsentVerification
-    from fhir.resources.R4B.contactdetail import ContactDetail as ContactDetail
+    from clinikfhir._generated.model_types.contactdetail import ContactDetail as ContactDetail
     from clinikfhir._generated.model_types.contactpoint import ContactPoint as ContactPoint
     from clinikfhir._generated.model_types.contract import Contract as Contract
     from clinikfhir._generated.model_types.contract import ContractContentDefinition as ContractContentDefinition
-    from fhir.resources.R4B.contract import ContractFriendly as ContractFriendly
-    from fhir.resources.R4B.contract import ContractLegal as ContractLegal
-    from fhir.resources.R4B.contract import ContractRule as ContractRule
-    from fhir.resources.R4B.contract import ContractSigner as ContractSigner
+    from clinikfhir._generated.model_types.contract import ContractFriendly as ContractFriendly
+    from clinikfhir._generated.model_types.contract import ContractLegal as ContractLegal
+    from clinikfhir._generated.model_types.contract import ContractRule as ContractRule
+    from clinikfhir._generated.model_types.contract import ContractSigner as ContractSigner
     from clinikfhir._generated.model_types.contract import ContractTerm as ContractTerm
     from clinikfhir._generated.model_types.contract import ContractTermAction as ContractTermAction
-    from fhir.resources.R4B.contract import ContractTermActionSubject as ContractTermActionSubject
-    from fhir.resources.R4B.contract import ContractTermAsset as ContractTermAsset
-    from fhir.resources.R4B.contract import ContractTermAssetContext as ContractTermAssetContext
+    from clinikfhir._generated.model_types.contract import ContractTermActionSubject as ContractTermActionSubject
+    from clinikfhir._generated.model_types.contract import ContractTermAsset as ContractTermAsset
+    from clinikfhir._generated.model_types.contract import ContractTermAssetContext as ContractTermAssetContext
     from clinikfhir._generated.model_types.contract import ContractTermAssetValuedItem as ContractTermAssetValuedItem
-    from fhir.resources.R4B.contract import ContractTermOffer as ContractTermOffer
+    from clinikfhir._generated.model_types.contract import ContractTermOffer as ContractTermOffer
     from clinikfhir._generated.model_types.contract import ContractTermOfferAnswer as ContractTermOfferAnswer
-    from fhir.resources.R4B.contract import ContractTermOfferParty as ContractTermOfferParty
-    from fhir.resources.R4B.contract import ContractTermSecurityLabel as ContractTermSecurityLabel
+    from clinikfhir._generated.model_types.contract import ContractTermOfferParty as ContractTermOfferParty
+    from clinikfhir._generated.model_types.contract import ContractTermSecurityLabel as ContractTermSecurityLabel
     from clinikfhir._generated.model_types.contributor import Contributor as Contributor
     from clinikfhir._generated.model_types.count import Count as Count
     from clinikfhir._generated.model_types.coverage import Coverage as Coverage
-    from fhir.resources.R4B.coverage import CoverageClass as CoverageClass
-    from fhir.resources.R4B.coverage import CoverageCostToBeneficiary as CoverageCostToBeneficiary
-    from fhir.resources.R4B.coverage import CoverageCostToBeneficiaryException as CoverageCostToBeneficiaryException
+    from clinikfhir._generated.model_types.coverage import CoverageClass as CoverageClass
+    from clinikfhir._generated.model_types.coverage import CoverageCostToBeneficiary as CoverageCostToBeneficiary
+    from clinikfhir._generated.model_types.coverage import CoverageCostToBeneficiaryException as CoverageCostToBeneficiaryException
     from clinikfhir._generated.model_types.coverageeligibilityrequest import CoverageEligibilityRequest as CoverageEligibilityRequest
-    from fhir.resources.R4B.coverageeligibilityrequest import CoverageEligibilityRequestInsurance as CoverageEligibilityRequestInsurance
-    from fhir.resources.R4B.coverageeligibilityrequest import CoverageEligibilityRequestItem as CoverageEligibilityRequestItem
-    from fhir.resources.R4B.coverageeligibilityrequest import CoverageEligibilityRequestItemDiagnosis as CoverageEligibilityRequestItemDiagnosis
-    from fhir.resources.R4B.coverageeligibilityrequest import CoverageEligibilityRequestSupportingInfo as CoverageEligibilityRequestSupportingInfo
+    from clinikfhir._generated.model_types.coverageeligibilityrequest import CoverageEligibilityRequestInsurance as CoverageEligibilityRequestInsurance
+    from clinikfhir._generated.model_types.coverageeligibilityrequest import CoverageEligibilityRequestItem as CoverageEligibilityRequestItem
+    from clinikfhir._generated.model_types.coverageeligibilityrequest import CoverageEligibilityRequestItemDiagnosis as CoverageEligibilityRequestItemDiagnosis
+    from clinikfhir._generated.model_types.coverageeligibilityrequest import CoverageEligibilityRequestSupportingInfo as CoverageEligibilityRequestSupportingInfo
     from clinikfhir._generated.model_types.coverageeligibilityresponse import CoverageEligibilityResponse as CoverageEligibilityResponse
-    from fhir.resources.R4B.coverageeligibilityresponse import CoverageEligibilityResponseError as CoverageEligibilityResponseError
-    from fhir.resources.R4B.coverageeligibilityresponse import CoverageEligibilityResponseInsurance as CoverageEligibilityResponseInsurance
-    from fhir.resources.R4B.coverageeligibilityresponse import CoverageEligibilityResponseInsuranceItem as CoverageEligibilityResponseInsuranceItem
-    from fhir.resources.R4B.coverageeligibilityresponse import CoverageEligibilityResponseInsuranceItemBenefit as CoverageEligibilityResponseInsuranceItemBenefit
+    from clinikfhir._generated.model_types.coverageeligibilityresponse import CoverageEligibilityResponseError as CoverageEligibilityResponseError
+    from clinikfhir._generated.model_types.coverageeligibilityresponse import CoverageEligibilityResponseInsurance as CoverageEligibilityResponseInsurance
+    from clinikfhir._generated.model_types.coverageeligibilityresponse import CoverageEligibilityResponseInsuranceItem as CoverageEligibilityResponseInsuranceItem
+    from clinikfhir._generated.model_types.coverageeligibilityresponse import CoverageEligibilityResponseInsuranceItemBenefit as CoverageEligibilityResponseInsuranceItemBenefit
     from clinikfhir._generated.model_types.datarequirement import DataRequirement as DataRequirement
-    from fhir.resources.R4B.datarequirement import DataRequirementCodeFilter as DataRequirementCodeFilter
+    from clinikfhir._generated.model_types.datarequirement import DataRequirementCodeFilter as DataRequirementCodeFilter
     from clinikfhir._generated.model_types.datarequirement import DataRequirementDateFilter as DataRequirementDateFilter
     from clinikfhir._generated.model_types.datarequirement import DataRequirementSort as DataRequirementSort
     from clinikfhir._generated.model_types.detectedissue import DetectedIssue as DetectedIssue
-    from fhir.resources.R4B.detectedissue import DetectedIssueEvidence as DetectedIssueEvidence
+    from clinikfhir._generated.model_types.detectedissue import DetectedIssueEvidence as DetectedIssueEvidence
     from clinikfhir._generated.model_types.detectedissue import DetectedIssueMitigation as DetectedIssueMitigation
     from clinikfhir._generated.model_types.device import Device as Device
-    from fhir.resources.R4B.devicedefinition import DeviceDefinition as DeviceDefinition
-    from fhir.resources.R4B.devicedefinition import DeviceDefinitionCapability as DeviceDefinitionCapability
+    from clinikfhir._generated.model_types.devicedefinition import DeviceDefinition as DeviceDefinition
+    from clinikfhir._generated.model_types.devicedefinition import DeviceDefinitionCapability as DeviceDefinitionCapability
     from clinikfhir._generated.model_types.devicedefinition import DeviceDefinitionDeviceName as DeviceDefinitionDeviceName
-    from fhir.resources.R4B.devicedefinition import DeviceDefinitionMaterial as DeviceDefinitionMaterial
-    from fhir.resources.R4B.devicedefinition import DeviceDefinitionProperty as DeviceDefinitionProperty
-    from fhir.resources.R4B.devicedefinition import DeviceDefinitionSpecialization as DeviceDefinitionSpecialization
-    from fhir.resources.R4B.devicedefinition import DeviceDefinitionUdiDeviceIdentifier as DeviceDefinitionUdiDeviceIdentifier
+    from clinikfhir._generated.model_types.devicedefinition import DeviceDefinitionMaterial as DeviceDefinitionMaterial
+    from clinikfhir._generated.model_types.devicedefinition import DeviceDefinitionProperty as DeviceDefinitionProperty
+    from clinikfhir._generated.model_types.devicedefinition import DeviceDefinitionSpecialization as DeviceDefinitionSpecialization
+    from clinikfhir._generated.model_types.devicedefinition import DeviceDefinitionUdiDeviceIdentifier as DeviceDefinitionUdiDeviceIdentifier
     from clinikfhir._generated.model_types.device import DeviceDeviceName as DeviceDeviceName
     from clinikfhir._generated.model_types.devicemetric import DeviceMetric as DeviceMetric
     from clinikfhir._generated.model_types.devicemetric import DeviceMetricCalibration as DeviceMetricCalibration
-    from fhir.resources.R4B.device import DeviceProperty as DeviceProperty
+    from clinikfhir._generated.model_types.device import DeviceProperty as DeviceProperty
     from clinikfhir._generated.model_types.devicerequest import DeviceRequest as DeviceRequest
-    from fhir.resources.R4B.devicerequest import DeviceRequestParameter as DeviceRequestParameter
-    from fhir.resources.R4B.device import DeviceSpecialization as DeviceSpecialization
+    from clinikfhir._generated.model_types.devicerequest import DeviceRequestParameter as DeviceRequestParameter
+    from clinikfhir._generated.model_types.device import DeviceSpecialization as DeviceSpecialization
     from clinikfhir._generated.model_types.device import DeviceUdiCarrier as DeviceUdiCarrier
     from clinikfhir._generated.model_types.deviceusestatement import DeviceUseStatement as DeviceUseStatement
-    from fhir.resources.R4B.device import DeviceVersion as DeviceVersion
+    from clinikfhir._generated.model_types.device import DeviceVersion as DeviceVersion
     from clinikfhir._generated.model_types.diagnosticreport import DiagnosticReport as DiagnosticReport
-    from fhir.resources.R4B.diagnosticreport import DiagnosticReportMedia as DiagnosticReportMedia
+    from clinikfhir._generated.model_types.diagnosticreport import DiagnosticReportMedia as DiagnosticReportMedia
     from clinikfhir._generated.model_types.distance import Distance as Distance
     from clinikfhir._generated.model_types.documentmanifest import DocumentManifest as DocumentManifest
-    from fhir.resources.R4B.documentmanifest import DocumentManifestRelated as DocumentManifestRelated
+    from clinikfhir._generated.model_types.documentmanifest import DocumentManifestRelated as DocumentManifestRelated
     from clinikfhir._generated.model_types.documentreference import DocumentReference as DocumentReference
-    from fhir.resources.R4B.documentreference import DocumentReferenceContent as DocumentReferenceContent
-    from fhir.resources.R4B.documentreference import DocumentReferenceContext as DocumentReferenceContext
+    from clinikfhir._generated.model_types.documentreference import DocumentReferenceContent as DocumentReferenceContent
+    from clinikfhir._generated.model_types.documentreference import DocumentReferenceContext as DocumentReferenceContext
     from clinikfhir._generated.model_types.documentreference import DocumentReferenceRelatesTo as DocumentReferenceRelatesTo
     from fhir.resources.R4B.domainresource import DomainResource as DomainResource
-    from fhir.resources.R4B.dosage import Dosage as Dosage
-    from fhir.resources.R4B.dosage import DosageDoseAndRate as DosageDoseAndRate
+    from clinikfhir._generated.model_types.dosage import Dosage as Dosage
+    from clinikfhir._generated.model_types.dosage import DosageDoseAndRate as DosageDoseAndRate
     from clinikfhir._generated.model_types.duration import Duration as Duration
     from fhir.resources.R4B.element import Element as Element
     from clinikfhir._generated.model_types.elementdefinition import ElementDefinition as ElementDefinition
-    from fhir.resources.R4B.elementdefinition import ElementDefinitionBase as ElementDefinitionBase
+    from clinikfhir._generated.model_types.elementdefinition import ElementDefinitionBase as ElementDefinitionBase
     from clinikfhir._generated.model_types.elementdefinition import ElementDefinitionBinding as ElementDefinitionBinding
     from clinikfhir._generated.model_types.elementdefinition import ElementDefinitionConstraint as ElementDefinitionConstraint
     from clinikfhir._generated.model_types.elementdefinition import ElementDefinitionExample as ElementDefinitionExample
-    from fhir.resources.R4B.elementdefinition import ElementDefinitionMapping as ElementDefinitionMapping
+    from clinikfhir._generated.model_types.elementdefinition import ElementDefinitionMapping as ElementDefinitionMapping
     from clinikfhir._generated.model_types.elementdefinition import ElementDefinitionSlicing as ElementDefinitionSlicing
     from clinikfhir._generated.model_types.elementdefinition import ElementDefinitionSlicingDiscriminator as ElementDefinitionSlicingDiscriminator
     from clinikfhir._generated.model_types.elementdefinition import ElementDefinitionType as ElementDefinitionType
     from clinikfhir._generated.model_types.encounter import Encounter as Encounter
     from clinikfhir._generated.model_types.encounter import EncounterClassHistory as EncounterClassHistory
-    from fhir.resources.R4B.encounter import EncounterDiagnosis as EncounterDiagnosis
-    from fhir.resources.R4B.encounter import EncounterHospitalization as EncounterHospitalization
+    from clinikfhir._generated.model_types.encounter import EncounterDiagnosis as EncounterDiagnosis
+    from clinikfhir._generated.model_types.encounter import EncounterHospitalization as EncounterHospitalization
     from clinikfhir._generated.model_types.encounter import EncounterLocation as EncounterLocation
-    from fhir.resources.R4B.encounter import EncounterParticipant as EncounterParticipant
+    from clinikfhir._generated.model_types.encounter import EncounterParticipant as EncounterParticipant
     from clinikfhir._generated.model_types.encounter import EncounterStatusHistory as EncounterStatusHistory
     from clinikfhir._generated.model_types.endpoint import Endpoint as Endpoint
     from clinikfhir._generated.model_types.enrollmentrequest import EnrollmentRequest as EnrollmentRequest
     from clinikfhir._generated.model_types.enrollmentresponse import EnrollmentResponse as EnrollmentResponse
     from clinikfhir._generated.model_types.episodeofcare import EpisodeOfCare as EpisodeOfCare
-    from fhir.resources.R4B.episodeofcare import EpisodeOfCareDiagnosis as EpisodeOfCareDiagnosis
+    from clinikfhir._generated.model_types.episodeofcare import EpisodeOfCareDiagnosis as EpisodeOfCareDiagnosis
     from clinikfhir._generated.model_types.episodeofcare import EpisodeOfCareStatusHistory as EpisodeOfCareStatusHistory
     from clinikfhir._generated.model_types.eventdefinition import EventDefinition as EventDefinition
     from clinikfhir._generated.model_types.evidence import Evidence as Evidence
@@ -291,155 +291,155 @@ if TYPE_CHECKING:
     from clinikfhir._generated.model_types.examplescenario import ExampleScenario as ExampleScenario
     from clinikfhir._generated.model_types.examplescenario import ExampleScenarioActor as ExampleScenarioActor
     from clinikfhir._generated.model_types.examplescenario import ExampleScenarioInstance as ExampleScenarioInstance
-    from fhir.resources.R4B.examplescenario import ExampleScenarioInstanceContainedInstance as ExampleScenarioInstanceContainedInstance
-    from fhir.resources.R4B.examplescenario import ExampleScenarioInstanceVersion as ExampleScenarioInstanceVersion
-    from fhir.resources.R4B.examplescenario import ExampleScenarioProcess as ExampleScenarioProcess
-    from fhir.resources.R4B.examplescenario import ExampleScenarioProcessStep as ExampleScenarioProcessStep
-    from fhir.resources.R4B.examplescenario import ExampleScenarioProcessStepAlternative as ExampleScenarioProcessStepAlternative
-    from fhir.resources.R4B.examplescenario import ExampleScenarioProcessStepOperation as ExampleScenarioProcessStepOperation
+    from clinikfhir._generated.model_types.examplescenario import ExampleScenarioInstanceContainedInstance as ExampleScenarioInstanceContainedInstance
+    from clinikfhir._generated.model_types.examplescenario import ExampleScenarioInstanceVersion as ExampleScenarioInstanceVersion
+    from clinikfhir._generated.model_types.examplescenario import ExampleScenarioProcess as ExampleScenarioProcess
+    from clinikfhir._generated.model_types.examplescenario import ExampleScenarioProcessStep as ExampleScenarioProcessStep
+    from clinikfhir._generated.model_types.examplescenario import ExampleScenarioProcessStepAlternative as ExampleScenarioProcessStepAlternative
+    from clinikfhir._generated.model_types.examplescenario import ExampleScenarioProcessStepOperation as ExampleScenarioProcessStepOperation
     from clinikfhir._generated.model_types.explanationofbenefit import ExplanationOfBenefit as ExplanationOfBenefit
     from clinikfhir._generated.model_types.explanationofbenefit import ExplanationOfBenefitAccident as ExplanationOfBenefitAccident
     from clinikfhir._generated.model_types.explanationofbenefit import ExplanationOfBenefitAddItem as ExplanationOfBenefitAddItem
-    from fhir.resources.R4B.explanationofbenefit import ExplanationOfBenefitAddItemDetail as ExplanationOfBenefitAddItemDetail
-    from fhir.resources.R4B.explanationofbenefit import ExplanationOfBenefitAddItemDetailSubDetail as ExplanationOfBenefitAddItemDetailSubDetail
-    from fhir.resources.R4B.explanationofbenefit import ExplanationOfBenefitBenefitBalance as ExplanationOfBenefitBenefitBalance
-    from fhir.resources.R4B.explanationofbenefit import ExplanationOfBenefitBenefitBalanceFinancial as ExplanationOfBenefitBenefitBalanceFinancial
-    from fhir.resources.R4B.explanationofbenefit import ExplanationOfBenefitCareTeam as ExplanationOfBenefitCareTeam
-    from fhir.resources.R4B.explanationofbenefit import ExplanationOfBenefitDiagnosis as ExplanationOfBenefitDiagnosis
-    from fhir.resources.R4B.explanationofbenefit import ExplanationOfBenefitInsurance as ExplanationOfBenefitInsurance
+    from clinikfhir._generated.model_types.explanationofbenefit import ExplanationOfBenefitAddItemDetail as ExplanationOfBenefitAddItemDetail
+    from clinikfhir._generated.model_types.explanationofbenefit import ExplanationOfBenefitAddItemDetailSubDetail as ExplanationOfBenefitAddItemDetailSubDetail
+    from clinikfhir._generated.model_types.explanationofbenefit import ExplanationOfBenefitBenefitBalance as ExplanationOfBenefitBenefitBalance
+    from clinikfhir._generated.model_types.explanationofbenefit import ExplanationOfBenefitBenefitBalanceFinancial as ExplanationOfBenefitBenefitBalanceFinancial
+    from clinikfhir._generated.model_types.explanationofbenefit import ExplanationOfBenefitCareTeam as ExplanationOfBenefitCareTeam
+    from clinikfhir._generated.model_types.explanationofbenefit import ExplanationOfBenefitDiagnosis as ExplanationOfBenefitDiagnosis
+    from clinikfhir._generated.model_types.explanationofbenefit import ExplanationOfBenefitInsurance as ExplanationOfBenefitInsurance
     from clinikfhir._generated.model_types.explanationofbenefit import ExplanationOfBenefitItem as ExplanationOfBenefitItem
-    from fhir.resources.R4B.explanationofbenefit import ExplanationOfBenefitItemAdjudication as ExplanationOfBenefitItemAdjudication
-    from fhir.resources.R4B.explanationofbenefit import ExplanationOfBenefitItemDetail as ExplanationOfBenefitItemDetail
-    from fhir.resources.R4B.explanationofbenefit import ExplanationOfBenefitItemDetailSubDetail as ExplanationOfBenefitItemDetailSubDetail
-    from fhir.resources.R4B.explanationofbenefit import ExplanationOfBenefitPayee as ExplanationOfBenefitPayee
+    from clinikfhir._generated.model_types.explanationofbenefit import ExplanationOfBenefitItemAdjudication as ExplanationOfBenefitItemAdjudication
+    from clinikfhir._generated.model_types.explanationofbenefit import ExplanationOfBenefitItemDetail as ExplanationOfBenefitItemDetail
+    from clinikfhir._generated.model_types.explanationofbenefit import ExplanationOfBenefitItemDetailSubDetail as ExplanationOfBenefitItemDetailSubDetail
+    from clinikfhir._generated.model_types.explanationofbenefit import ExplanationOfBenefitPayee as ExplanationOfBenefitPayee
     from clinikfhir._generated.model_types.explanationofbenefit import ExplanationOfBenefitPayment as ExplanationOfBenefitPayment
     from clinikfhir._generated.model_types.explanationofbenefit import ExplanationOfBenefitProcedure as ExplanationOfBenefitProcedure
     from clinikfhir._generated.model_types.explanationofbenefit import ExplanationOfBenefitProcessNote as ExplanationOfBenefitProcessNote
-    from fhir.resources.R4B.explanationofbenefit import ExplanationOfBenefitRelated as ExplanationOfBenefitRelated
+    from clinikfhir._generated.model_types.explanationofbenefit import ExplanationOfBenefitRelated as ExplanationOfBenefitRelated
     from clinikfhir._generated.model_types.explanationofbenefit import ExplanationOfBenefitSupportingInfo as ExplanationOfBenefitSupportingInfo
-    from fhir.resources.R4B.explanationofbenefit import ExplanationOfBenefitTotal as ExplanationOfBenefitTotal
-    from fhir.resources.R4B.expression import Expression as Expression
+    from clinikfhir._generated.model_types.explanationofbenefit import ExplanationOfBenefitTotal as ExplanationOfBenefitTotal
+    from clinikfhir._generated.model_types.expression import Expression as Expression
     from clinikfhir._generated.model_types.extension import Extension as Extension
-    from fhir.resources.R4B.fhirprimitiveextension import FHIRPrimitiveExtension as FHIRPrimitiveExtension
+    from clinikfhir._generated.model_types.fhirprimitiveextension import FHIRPrimitiveExtension as FHIRPrimitiveExtension
     from fhir.resources.R4B.fhirresourcemodel import FHIRResourceModel as FHIRResourceModel
     from clinikfhir._generated.model_types.familymemberhistory import FamilyMemberHistory as FamilyMemberHistory
-    from fhir.resources.R4B.familymemberhistory import FamilyMemberHistoryCondition as FamilyMemberHistoryCondition
+    from clinikfhir._generated.model_types.familymemberhistory import FamilyMemberHistoryCondition as FamilyMemberHistoryCondition
     from clinikfhir._generated.model_types.flag import Flag as Flag
     from clinikfhir._generated.model_types.goal import Goal as Goal
     from clinikfhir._generated.model_types.goal import GoalTarget as GoalTarget
     from clinikfhir._generated.model_types.graphdefinition import GraphDefinition as GraphDefinition
-    from fhir.resources.R4B.graphdefinition import GraphDefinitionLink as GraphDefinitionLink
+    from clinikfhir._generated.model_types.graphdefinition import GraphDefinitionLink as GraphDefinitionLink
     from clinikfhir._generated.model_types.graphdefinition import GraphDefinitionLinkTarget as GraphDefinitionLinkTarget
     from clinikfhir._generated.model_types.graphdefinition import GraphDefinitionLinkTargetCompartment as GraphDefinitionLinkTargetCompartment
     from clinikfhir._generated.model_types.group import Group as Group
-    from fhir.resources.R4B.group import GroupCharacteristic as GroupCharacteristic
-    from fhir.resources.R4B.group import GroupMember as GroupMember
+    from clinikfhir._generated.model_types.group import GroupCharacteristic as GroupCharacteristic
+    from clinikfhir._generated.model_types.group import GroupMember as GroupMember
     from clinikfhir._generated.model_types.guidanceresponse import GuidanceResponse as GuidanceResponse
-    from fhir.resources.R4B.healthcareservice import HealthcareService as HealthcareService
+    from clinikfhir._generated.model_types.healthcareservice import HealthcareService as HealthcareService
     from clinikfhir._generated.model_types.healthcareservice import HealthcareServiceAvailableTime as HealthcareServiceAvailableTime
-    from fhir.resources.R4B.healthcareservice import HealthcareServiceEligibility as HealthcareServiceEligibility
-    from fhir.resources.R4B.healthcareservice import HealthcareServiceNotAvailable as HealthcareServiceNotAvailable
+    from clinikfhir._generated.model_types.healthcareservice import HealthcareServiceEligibility as HealthcareServiceEligibility
+    from clinikfhir._generated.model_types.healthcareservice import HealthcareServiceNotAvailable as HealthcareServiceNotAvailable
     from clinikfhir._generated.model_types.humanname import HumanName as HumanName
     from clinikfhir._generated.model_types.identifier import Identifier as Identifier
     from clinikfhir._generated.model_types.imagingstudy import ImagingStudy as ImagingStudy
     from clinikfhir._generated.model_types.imagingstudy import ImagingStudySeries as ImagingStudySeries
-    from fhir.resources.R4B.imagingstudy import ImagingStudySeriesInstance as ImagingStudySeriesInstance
-    from fhir.resources.R4B.imagingstudy import ImagingStudySeriesPerformer as ImagingStudySeriesPerformer
+    from clinikfhir._generated.model_types.imagingstudy import ImagingStudySeriesInstance as ImagingStudySeriesInstance
+    from clinikfhir._generated.model_types.imagingstudy import ImagingStudySeriesPerformer as ImagingStudySeriesPerformer
     from clinikfhir._generated.model_types.immunization import Immunization as Immunization
     from clinikfhir._generated.model_types.immunization import ImmunizationEducation as ImmunizationEducation
     from clinikfhir._generated.model_types.immunizationevaluation import ImmunizationEvaluation as ImmunizationEvaluation
-    from fhir.resources.R4B.immunization import ImmunizationPerformer as ImmunizationPerformer
-    from fhir.resources.R4B.immunization import ImmunizationProtocolApplied as ImmunizationProtocolApplied
+    from clinikfhir._generated.model_types.immunization import ImmunizationPerformer as ImmunizationPerformer
+    from clinikfhir._generated.model_types.immunization import ImmunizationProtocolApplied as ImmunizationProtocolApplied
     from clinikfhir._generated.model_types.immunization import ImmunizationReaction as ImmunizationReaction
     from clinikfhir._generated.model_types.immunizationrecommendation import ImmunizationRecommendation as ImmunizationRecommendation
-    from fhir.resources.R4B.immunizationrecommendation import ImmunizationRecommendationRecommendation as ImmunizationRecommendationRecommendation
+    from clinikfhir._generated.model_types.immunizationrecommendation import ImmunizationRecommendationRecommendation as ImmunizationRecommendationRecommendation
     from clinikfhir._generated.model_types.immunizationrecommendation import ImmunizationRecommendationRecommendationDateCriterion as ImmunizationRecommendationRecommendationDateCriterion
     from clinikfhir._generated.model_types.implementationguide import ImplementationGuide as ImplementationGuide
-    from fhir.resources.R4B.implementationguide import ImplementationGuideDefinition as ImplementationGuideDefinition
-    from fhir.resources.R4B.implementationguide import ImplementationGuideDefinitionGrouping as ImplementationGuideDefinitionGrouping
+    from clinikfhir._generated.model_types.implementationguide import ImplementationGuideDefinition as ImplementationGuideDefinition
+    from clinikfhir._generated.model_types.implementationguide import ImplementationGuideDefinitionGrouping as ImplementationGuideDefinitionGrouping
     from clinikfhir._generated.model_types.implementationguide import ImplementationGuideDefinitionPage as ImplementationGuideDefinitionPage
     from clinikfhir._generated.model_types.implementationguide import ImplementationGuideDefinitionParameter as ImplementationGuideDefinitionParameter
     from clinikfhir._generated.model_types.implementationguide import ImplementationGuideDefinitionResource as ImplementationGuideDefinitionResource
-    from fhir.resources.R4B.implementationguide import ImplementationGuideDefinitionTemplate as ImplementationGuideDefinitionTemplate
-    from fhir.resources.R4B.implementationguide import ImplementationGuideDependsOn as ImplementationGuideDependsOn
+    from clinikfhir._generated.model_types.implementationguide import ImplementationGuideDefinitionTemplate as ImplementationGuideDefinitionTemplate
+    from clinikfhir._generated.model_types.implementationguide import ImplementationGuideDependsOn as ImplementationGuideDependsOn
     from clinikfhir._generated.model_types.implementationguide import ImplementationGuideGlobal as ImplementationGuideGlobal
-    from fhir.resources.R4B.implementationguide import ImplementationGuideManifest as ImplementationGuideManifest
-    from fhir.resources.R4B.implementationguide import ImplementationGuideManifestPage as ImplementationGuideManifestPage
-    from fhir.resources.R4B.implementationguide import ImplementationGuideManifestResource as ImplementationGuideManifestResource
+    from clinikfhir._generated.model_types.implementationguide import ImplementationGuideManifest as ImplementationGuideManifest
+    from clinikfhir._generated.model_types.implementationguide import ImplementationGuideManifestPage as ImplementationGuideManifestPage
+    from clinikfhir._generated.model_types.implementationguide import ImplementationGuideManifestResource as ImplementationGuideManifestResource
     from fhir.resources.R4B.ingredient import Ingredient as Ingredient
     from fhir.resources.R4B.ingredient import IngredientManufacturer as IngredientManufacturer
     from fhir.resources.R4B.ingredient import IngredientSubstance as IngredientSubstance
     from fhir.resources.R4B.ingredient import IngredientSubstanceStrength as IngredientSubstanceStrength
     from fhir.resources.R4B.ingredient import IngredientSubstanceStrengthReferenceStrength as IngredientSubstanceStrengthReferenceStrength
     from clinikfhir._generated.model_types.insuranceplan import InsurancePlan as InsurancePlan
-    from fhir.resources.R4B.insuranceplan import InsurancePlanContact as InsurancePlanContact
-    from fhir.resources.R4B.insuranceplan import InsurancePlanCoverage as InsurancePlanCoverage
-    from fhir.resources.R4B.insuranceplan import InsurancePlanCoverageBenefit as InsurancePlanCoverageBenefit
-    from fhir.resources.R4B.insuranceplan import InsurancePlanCoverageBenefitLimit as InsurancePlanCoverageBenefitLimit
-    from fhir.resources.R4B.insuranceplan import InsurancePlanPlan as InsurancePlanPlan
-    from fhir.resources.R4B.insuranceplan import InsurancePlanPlanGeneralCost as InsurancePlanPlanGeneralCost
-    from fhir.resources.R4B.insuranceplan import InsurancePlanPlanSpecificCost as InsurancePlanPlanSpecificCost
-    from fhir.resources.R4B.insuranceplan import InsurancePlanPlanSpecificCostBenefit as InsurancePlanPlanSpecificCostBenefit
-    from fhir.resources.R4B.insuranceplan import InsurancePlanPlanSpecificCostBenefitCost as InsurancePlanPlanSpecificCostBenefitCost
+    from clinikfhir._generated.model_types.insuranceplan import InsurancePlanContact as InsurancePlanContact
+    from clinikfhir._generated.model_types.insuranceplan import InsurancePlanCoverage as InsurancePlanCoverage
+    from clinikfhir._generated.model_types.insuranceplan import InsurancePlanCoverageBenefit as InsurancePlanCoverageBenefit
+    from clinikfhir._generated.model_types.insuranceplan import InsurancePlanCoverageBenefitLimit as InsurancePlanCoverageBenefitLimit
+    from clinikfhir._generated.model_types.insuranceplan import InsurancePlanPlan as InsurancePlanPlan
+    from clinikfhir._generated.model_types.insuranceplan import InsurancePlanPlanGeneralCost as InsurancePlanPlanGeneralCost
+    from clinikfhir._generated.model_types.insuranceplan import InsurancePlanPlanSpecificCost as InsurancePlanPlanSpecificCost
+    from clinikfhir._generated.model_types.insuranceplan import InsurancePlanPlanSpecificCostBenefit as InsurancePlanPlanSpecificCostBenefit
+    from clinikfhir._generated.model_types.insuranceplan import InsurancePlanPlanSpecificCostBenefitCost as InsurancePlanPlanSpecificCostBenefitCost
     from clinikfhir._generated.model_types.invoice import Invoice as Invoice
-    from fhir.resources.R4B.invoice import InvoiceLineItem as InvoiceLineItem
+    from clinikfhir._generated.model_types.invoice import InvoiceLineItem as InvoiceLineItem
     from clinikfhir._generated.model_types.invoice import InvoiceLineItemPriceComponent as InvoiceLineItemPriceComponent
-    from fhir.resources.R4B.invoice import InvoiceParticipant as InvoiceParticipant
+    from clinikfhir._generated.model_types.invoice import InvoiceParticipant as InvoiceParticipant
     from clinikfhir._generated.model_types.library import Library as Library
-    from fhir.resources.R4B.linkage import Linkage as Linkage
+    from clinikfhir._generated.model_types.linkage import Linkage as Linkage
     from clinikfhir._generated.model_types.linkage import LinkageItem as LinkageItem
     from clinikfhir._generated.model_types.list import List as List
     from clinikfhir._generated.model_types.list import ListEntry as ListEntry
     from clinikfhir._generated.model_types.location import Location as Location
     from clinikfhir._generated.model_types.location import LocationHoursOfOperation as LocationHoursOfOperation
-    from fhir.resources.R4B.location import LocationPosition as LocationPosition
+    from clinikfhir._generated.model_types.location import LocationPosition as LocationPosition
     from fhir.resources.R4B.manufactureditemdefinition import ManufacturedItemDefinition as ManufacturedItemDefinition
     from fhir.resources.R4B.manufactureditemdefinition import ManufacturedItemDefinitionProperty as ManufacturedItemDefinitionProperty
     from clinikfhir._generated.model_types.marketingstatus import MarketingStatus as MarketingStatus
     from clinikfhir._generated.model_types.measure import Measure as Measure
-    from fhir.resources.R4B.measure import MeasureGroup as MeasureGroup
-    from fhir.resources.R4B.measure import MeasureGroupPopulation as MeasureGroupPopulation
-    from fhir.resources.R4B.measure import MeasureGroupStratifier as MeasureGroupStratifier
-    from fhir.resources.R4B.measure import MeasureGroupStratifierComponent as MeasureGroupStratifierComponent
+    from clinikfhir._generated.model_types.measure import MeasureGroup as MeasureGroup
+    from clinikfhir._generated.model_types.measure import MeasureGroupPopulation as MeasureGroupPopulation
+    from clinikfhir._generated.model_types.measure import MeasureGroupStratifier as MeasureGroupStratifier
+    from clinikfhir._generated.model_types.measure import MeasureGroupStratifierComponent as MeasureGroupStratifierComponent
     from clinikfhir._generated.model_types.measurereport import MeasureReport as MeasureReport
-    from fhir.resources.R4B.measurereport import MeasureReportGroup as MeasureReportGroup
-    from fhir.resources.R4B.measurereport import MeasureReportGroupPopulation as MeasureReportGroupPopulation
-    from fhir.resources.R4B.measurereport import MeasureReportGroupStratifier as MeasureReportGroupStratifier
-    from fhir.resources.R4B.measurereport import MeasureReportGroupStratifierStratum as MeasureReportGroupStratifierStratum
-    from fhir.resources.R4B.measurereport import MeasureReportGroupStratifierStratumComponent as MeasureReportGroupStratifierStratumComponent
-    from fhir.resources.R4B.measurereport import MeasureReportGroupStratifierStratumPopulation as MeasureReportGroupStratifierStratumPopulation
-    from fhir.resources.R4B.measure import MeasureSupplementalData as MeasureSupplementalData
+    from clinikfhir._generated.model_types.measurereport import MeasureReportGroup as MeasureReportGroup
+    from clinikfhir._generated.model_types.measurereport import MeasureReportGroupPopulation as MeasureReportGroupPopulation
+    from clinikfhir._generated.model_types.measurereport import MeasureReportGroupStratifier as MeasureReportGroupStratifier
+    from clinikfhir._generated.model_types.measurereport import MeasureReportGroupStratifierStratum as MeasureReportGroupStratifierStratum
+    from clinikfhir._generated.model_types.measurereport import MeasureReportGroupStratifierStratumComponent as MeasureReportGroupStratifierStratumComponent
+    from clinikfhir._generated.model_types.measurereport import MeasureReportGroupStratifierStratumPopulation as MeasureReportGroupStratifierStratumPopulation
+    from clinikfhir._generated.model_types.measure import MeasureSupplementalData as MeasureSupplementalData
     from clinikfhir._generated.model_types.media import Media as Media
     from clinikfhir._generated.model_types.medication import Medication as Medication
     from clinikfhir._generated.model_types.medicationadministration import MedicationAdministration as MedicationAdministration
-    from fhir.resources.R4B.medicationadministration import MedicationAdministrationDosage as MedicationAdministrationDosage
-    from fhir.resources.R4B.medicationadministration import MedicationAdministrationPerformer as MedicationAdministrationPerformer
+    from clinikfhir._generated.model_types.medicationadministration import MedicationAdministrationDosage as MedicationAdministrationDosage
+    from clinikfhir._generated.model_types.medicationadministration import MedicationAdministrationPerformer as MedicationAdministrationPerformer
     from clinikfhir._generated.model_types.medication import MedicationBatch as MedicationBatch
     from clinikfhir._generated.model_types.medicationdispense import MedicationDispense as MedicationDispense
-    from fhir.resources.R4B.medicationdispense import MedicationDispensePerformer as MedicationDispensePerformer
-    from fhir.resources.R4B.medicationdispense import MedicationDispenseSubstitution as MedicationDispenseSubstitution
-    from fhir.resources.R4B.medication import MedicationIngredient as MedicationIngredient
+    from clinikfhir._generated.model_types.medicationdispense import MedicationDispensePerformer as MedicationDispensePerformer
+    from clinikfhir._generated.model_types.medicationdispense import MedicationDispenseSubstitution as MedicationDispenseSubstitution
+    from clinikfhir._generated.model_types.medication import MedicationIngredient as MedicationIngredient
     from clinikfhir._generated.model_types.medicationknowledge import MedicationKnowledge as MedicationKnowledge
-    from fhir.resources.R4B.medicationknowledge import MedicationKnowledgeAdministrationGuidelines as MedicationKnowledgeAdministrationGuidelines
-    from fhir.resources.R4B.medicationknowledge import MedicationKnowledgeAdministrationGuidelinesDosage as MedicationKnowledgeAdministrationGuidelinesDosage
-    from fhir.resources.R4B.medicationknowledge import MedicationKnowledgeAdministrationGuidelinesPatientCharacteristics as MedicationKnowledgeAdministrationGuidelinesPatientCharacteristics
-    from fhir.resources.R4B.medicationknowledge import MedicationKnowledgeCost as MedicationKnowledgeCost
-    from fhir.resources.R4B.medicationknowledge import MedicationKnowledgeDrugCharacteristic as MedicationKnowledgeDrugCharacteristic
-    from fhir.resources.R4B.medicationknowledge import MedicationKnowledgeIngredient as MedicationKnowledgeIngredient
-    from fhir.resources.R4B.medicationknowledge import MedicationKnowledgeKinetics as MedicationKnowledgeKinetics
-    from fhir.resources.R4B.medicationknowledge import MedicationKnowledgeMedicineClassification as MedicationKnowledgeMedicineClassification
-    from fhir.resources.R4B.medicationknowledge import MedicationKnowledgeMonitoringProgram as MedicationKnowledgeMonitoringProgram
-    from fhir.resources.R4B.medicationknowledge import MedicationKnowledgeMonograph as MedicationKnowledgeMonograph
-    from fhir.resources.R4B.medicationknowledge import MedicationKnowledgePackaging as MedicationKnowledgePackaging
-    from fhir.resources.R4B.medicationknowledge import MedicationKnowledgeRegulatory as MedicationKnowledgeRegulatory
-    from fhir.resources.R4B.medicationknowledge import MedicationKnowledgeRegulatoryMaxDispense as MedicationKnowledgeRegulatoryMaxDispense
-    from fhir.resources.R4B.medicationknowledge import MedicationKnowledgeRegulatorySchedule as MedicationKnowledgeRegulatorySchedule
-    from fhir.resources.R4B.medicationknowledge import MedicationKnowledgeRegulatorySubstitution as MedicationKnowledgeRegulatorySubstitution
-    from fhir.resources.R4B.medicationknowledge import MedicationKnowledgeRelatedMedicationKnowledge as MedicationKnowledgeRelatedMedicationKnowledge
+    from clinikfhir._generated.model_types.medicationknowledge import MedicationKnowledgeAdministrationGuidelines as MedicationKnowledgeAdministrationGuidelines
+    from clinikfhir._generated.model_types.medicationknowledge import MedicationKnowledgeAdministrationGuidelinesDosage as MedicationKnowledgeAdministrationGuidelinesDosage
+    from clinikfhir._generated.model_types.medicationknowledge import MedicationKnowledgeAdministrationGuidelinesPatientCharacteristics as MedicationKnowledgeAdministrationGuidelinesPatientCharacteristics
+    from clinikfhir._generated.model_types.medicationknowledge import MedicationKnowledgeCost as MedicationKnowledgeCost
+    from clinikfhir._generated.model_types.medicationknowledge import MedicationKnowledgeDrugCharacteristic as MedicationKnowledgeDrugCharacteristic
+    from clinikfhir._generated.model_types.medicationknowledge import MedicationKnowledgeIngredient as MedicationKnowledgeIngredient
+    from clinikfhir._generated.model_types.medicationknowledge import MedicationKnowledgeKinetics as MedicationKnowledgeKinetics
+    from clinikfhir._generated.model_types.medicationknowledge import MedicationKnowledgeMedicineClassification as MedicationKnowledgeMedicineClassification
+    from clinikfhir._generated.model_types.medicationknowledge import MedicationKnowledgeMonitoringProgram as MedicationKnowledgeMonitoringProgram
+    from clinikfhir._generated.model_types.medicationknowledge import MedicationKnowledgeMonograph as MedicationKnowledgeMonograph
+    from clinikfhir._generated.model_types.medicationknowledge import MedicationKnowledgePackaging as MedicationKnowledgePackaging
+    from clinikfhir._generated.model_types.medicationknowledge import MedicationKnowledgeRegulatory as MedicationKnowledgeRegulatory
+    from clinikfhir._generated.model_types.medicationknowledge import MedicationKnowledgeRegulatoryMaxDispense as MedicationKnowledgeRegulatoryMaxDispense
+    from clinikfhir._generated.model_types.medicationknowledge import MedicationKnowledgeRegulatorySchedule as MedicationKnowledgeRegulatorySchedule
+    from clinikfhir._generated.model_types.medicationknowledge import MedicationKnowledgeRegulatorySubstitution as MedicationKnowledgeRegulatorySubstitution
+    from clinikfhir._generated.model_types.medicationknowledge import MedicationKnowledgeRelatedMedicationKnowledge as MedicationKnowledgeRelatedMedicationKnowledge
     from clinikfhir._generated.model_types.medicationrequest import MedicationRequest as MedicationRequest
-    from fhir.resources.R4B.medicationrequest import MedicationRequestDispenseRequest as MedicationRequestDispenseRequest
-    from fhir.resources.R4B.medicationrequest import MedicationRequestDispenseRequestInitialFill as MedicationRequestDispenseRequestInitialFill
-    from fhir.resources.R4B.medicationrequest import MedicationRequestSubstitution as MedicationRequestSubstitution
+    from clinikfhir._generated.model_types.medicationrequest import MedicationRequestDispenseRequest as MedicationRequestDispenseRequest
+    from clinikfhir._generated.model_types.medicationrequest import MedicationRequestDispenseRequestInitialFill as MedicationRequestDispenseRequestInitialFill
+    from clinikfhir._generated.model_types.medicationrequest import MedicationRequestSubstitution as MedicationRequestSubstitution
     from clinikfhir._generated.model_types.medicationstatement import MedicationStatement as MedicationStatement
     from fhir.resources.R4B.medicinalproductdefinition import MedicinalProductDefinition as MedicinalProductDefinition
     from fhir.resources.R4B.medicinalproductdefinition import MedicinalProductDefinitionCharacteristic as MedicinalProductDefinitionCharacteristic
@@ -450,33 +450,33 @@ if TYPE_CHECKING:
     from fhir.resources.R4B.medicinalproductdefinition import MedicinalProductDefinitionNameNamePart as MedicinalProductDefinitionNameNamePart
     from fhir.resources.R4B.medicinalproductdefinition import MedicinalProductDefinitionOperation as MedicinalProductDefinitionOperation
     from clinikfhir._generated.model_types.messagedefinition import MessageDefinition as MessageDefinition
-    from fhir.resources.R4B.messagedefinition import MessageDefinitionAllowedResponse as MessageDefinitionAllowedResponse
+    from clinikfhir._generated.model_types.messagedefinition import MessageDefinitionAllowedResponse as MessageDefinitionAllowedResponse
     from clinikfhir._generated.model_types.messagedefinition import MessageDefinitionFocus as MessageDefinitionFocus
-    from fhir.resources.R4B.messageheader import MessageHeader as MessageHeader
-    from fhir.resources.R4B.messageheader import MessageHeaderDestination as MessageHeaderDestination
+    from clinikfhir._generated.model_types.messageheader import MessageHeader as MessageHeader
+    from clinikfhir._generated.model_types.messageheader import MessageHeaderDestination as MessageHeaderDestination
     from clinikfhir._generated.model_types.messageheader import MessageHeaderResponse as MessageHeaderResponse
-    from fhir.resources.R4B.messageheader import MessageHeaderSource as MessageHeaderSource
+    from clinikfhir._generated.model_types.messageheader import MessageHeaderSource as MessageHeaderSource
     from clinikfhir._generated.model_types.meta import Meta as Meta
     from clinikfhir._generated.model_types.molecularsequence import MolecularSequence as MolecularSequence
     from clinikfhir._generated.model_types.molecularsequence import MolecularSequenceQuality as MolecularSequenceQuality
-    from fhir.resources.R4B.molecularsequence import MolecularSequenceQualityRoc as MolecularSequenceQualityRoc
+    from clinikfhir._generated.model_types.molecularsequence import MolecularSequenceQualityRoc as MolecularSequenceQualityRoc
     from clinikfhir._generated.model_types.molecularsequence import MolecularSequenceReferenceSeq as MolecularSequenceReferenceSeq
     from clinikfhir._generated.model_types.molecularsequence import MolecularSequenceRepository as MolecularSequenceRepository
-    from fhir.resources.R4B.molecularsequence import MolecularSequenceStructureVariant as MolecularSequenceStructureVariant
-    from fhir.resources.R4B.molecularsequence import MolecularSequenceStructureVariantInner as MolecularSequenceStructureVariantInner
-    from fhir.resources.R4B.molecularsequence import MolecularSequenceStructureVariantOuter as MolecularSequenceStructureVariantOuter
-    from fhir.resources.R4B.molecularsequence import MolecularSequenceVariant as MolecularSequenceVariant
+    from clinikfhir._generated.model_types.molecularsequence import MolecularSequenceStructureVariant as MolecularSequenceStructureVariant
+    from clinikfhir._generated.model_types.molecularsequence import MolecularSequenceStructureVariantInner as MolecularSequenceStructureVariantInner
+    from clinikfhir._generated.model_types.molecularsequence import MolecularSequenceStructureVariantOuter as MolecularSequenceStructureVariantOuter
+    from clinikfhir._generated.model_types.molecularsequence import MolecularSequenceVariant as MolecularSequenceVariant
     from clinikfhir._generated.model_types.money import Money as Money
     from clinikfhir._generated.model_types.namingsystem import NamingSystem as NamingSystem
     from clinikfhir._generated.model_types.namingsystem import NamingSystemUniqueId as NamingSystemUniqueId
     from clinikfhir._generated.model_types.narrative import Narrative as Narrative
     from clinikfhir._generated.model_types.nutritionorder import NutritionOrder as NutritionOrder
-    from fhir.resources.R4B.nutritionorder import NutritionOrderEnteralFormula as NutritionOrderEnteralFormula
-    from fhir.resources.R4B.nutritionorder import NutritionOrderEnteralFormulaAdministration as NutritionOrderEnteralFormulaAdministration
-    from fhir.resources.R4B.nutritionorder import NutritionOrderOralDiet as NutritionOrderOralDiet
-    from fhir.resources.R4B.nutritionorder import NutritionOrderOralDietNutrient as NutritionOrderOralDietNutrient
-    from fhir.resources.R4B.nutritionorder import NutritionOrderOralDietTexture as NutritionOrderOralDietTexture
-    from fhir.resources.R4B.nutritionorder import NutritionOrderSupplement as NutritionOrderSupplement
+    from clinikfhir._generated.model_types.nutritionorder import NutritionOrderEnteralFormula as NutritionOrderEnteralFormula
+    from clinikfhir._generated.model_types.nutritionorder import NutritionOrderEnteralFormulaAdministration as NutritionOrderEnteralFormulaAdministration
+    from clinikfhir._generated.model_types.nutritionorder import NutritionOrderOralDiet as NutritionOrderOralDiet
+    from clinikfhir._generated.model_types.nutritionorder import NutritionOrderOralDietNutrient as NutritionOrderOralDietNutrient
+    from clinikfhir._generated.model_types.nutritionorder import NutritionOrderOralDietTexture as NutritionOrderOralDietTexture
+    from clinikfhir._generated.model_types.nutritionorder import NutritionOrderSupplement as NutritionOrderSupplement
     from fhir.resources.R4B.nutritionproduct import NutritionProduct as NutritionProduct
     from fhir.resources.R4B.nutritionproduct import NutritionProductIngredient as NutritionProductIngredient
     from fhir.resources.R4B.nutritionproduct import NutritionProductInstance as NutritionProductInstance
@@ -486,18 +486,18 @@ if TYPE_CHECKING:
     from clinikfhir._generated.model_types.observation import ObservationComponent as ObservationComponent
     from clinikfhir._generated.model_types.observationdefinition import ObservationDefinition as ObservationDefinition
     from clinikfhir._generated.model_types.observationdefinition import ObservationDefinitionQualifiedInterval as ObservationDefinitionQualifiedInterval
-    from fhir.resources.R4B.observationdefinition import ObservationDefinitionQuantitativeDetails as ObservationDefinitionQuantitativeDetails
-    from fhir.resources.R4B.observation import ObservationReferenceRange as ObservationReferenceRange
+    from clinikfhir._generated.model_types.observationdefinition import ObservationDefinitionQuantitativeDetails as ObservationDefinitionQuantitativeDetails
+    from clinikfhir._generated.model_types.observation import ObservationReferenceRange as ObservationReferenceRange
     from clinikfhir._generated.model_types.operationdefinition import OperationDefinition as OperationDefinition
-    from fhir.resources.R4B.operationdefinition import OperationDefinitionOverload as OperationDefinitionOverload
+    from clinikfhir._generated.model_types.operationdefinition import OperationDefinitionOverload as OperationDefinitionOverload
     from clinikfhir._generated.model_types.operationdefinition import OperationDefinitionParameter as OperationDefinitionParameter
     from clinikfhir._generated.model_types.operationdefinition import OperationDefinitionParameterBinding as OperationDefinitionParameterBinding
-    from fhir.resources.R4B.operationdefinition import OperationDefinitionParameterReferencedFrom as OperationDefinitionParameterReferencedFrom
+    from clinikfhir._generated.model_types.operationdefinition import OperationDefinitionParameterReferencedFrom as OperationDefinitionParameterReferencedFrom
     from fhir.resources.R4B.operationoutcome import OperationOutcome as OperationOutcome
     from clinikfhir._generated.model_types.operationoutcome import OperationOutcomeIssue as OperationOutcomeIssue
-    from fhir.resources.R4B.organization import Organization as Organization
-    from fhir.resources.R4B.organizationaffiliation import OrganizationAffiliation as OrganizationAffiliation
-    from fhir.resources.R4B.organization import OrganizationContact as OrganizationContact
+    from clinikfhir._generated.model_types.organization import Organization as Organization
+    from clinikfhir._generated.model_types.organizationaffiliation import OrganizationAffiliation as OrganizationAffiliation
+    from clinikfhir._generated.model_types.organization import OrganizationContact as OrganizationContact
     from fhir.resources.R4B.packagedproductdefinition import PackagedProductDefinition as PackagedProductDefinition
     from fhir.resources.R4B.packagedproductdefinition import PackagedProductDefinitionLegalStatusOfSupply as PackagedProductDefinitionLegalStatusOfSupply
     from fhir.resources.R4B.packagedproductdefinition import PackagedProductDefinitionPackage as PackagedProductDefinitionPackage
@@ -505,10 +505,10 @@ if TYPE_CHECKING:
     from fhir.resources.R4B.packagedproductdefinition import PackagedProductDefinitionPackageProperty as PackagedProductDefinitionPackageProperty
     from fhir.resources.R4B.packagedproductdefinition import PackagedProductDefinitionPackageShelfLifeStorage as PackagedProductDefinitionPackageShelfLifeStorage
     from clinikfhir._generated.model_types.parameterdefinition import ParameterDefinition as ParameterDefinition
-    from fhir.resources.R4B.parameters import Parameters as Parameters
+    from clinikfhir._generated.model_types.parameters import Parameters as Parameters
     from clinikfhir._generated.model_types.parameters import ParametersParameter as ParametersParameter
     from clinikfhir._generated.model_types.patient import Patient as Patient
-    from fhir.resources.R4B.patient import PatientCommunication as PatientCommunication
+    from clinikfhir._generated.model_types.patient import PatientCommunication as PatientCommunication
     from clinikfhir._generated.model_types.patient import PatientContact as PatientContact
     from clinikfhir._generated.model_types.patient import PatientLink as PatientLink
     from clinikfhir._generated.model_types.paymentnotice import PaymentNotice as PaymentNotice
@@ -521,24 +521,24 @@ if TYPE_CHECKING:
     from clinikfhir._generated.model_types.plandefinition import PlanDefinition as PlanDefinition
     from clinikfhir._generated.model_types.plandefinition import PlanDefinitionAction as PlanDefinitionAction
     from clinikfhir._generated.model_types.plandefinition import PlanDefinitionActionCondition as PlanDefinitionActionCondition
-    from fhir.resources.R4B.plandefinition import PlanDefinitionActionDynamicValue as PlanDefinitionActionDynamicValue
+    from clinikfhir._generated.model_types.plandefinition import PlanDefinitionActionDynamicValue as PlanDefinitionActionDynamicValue
     from clinikfhir._generated.model_types.plandefinition import PlanDefinitionActionParticipant as PlanDefinitionActionParticipant
     from clinikfhir._generated.model_types.plandefinition import PlanDefinitionActionRelatedAction as PlanDefinitionActionRelatedAction
-    from fhir.resources.R4B.plandefinition import PlanDefinitionGoal as PlanDefinitionGoal
-    from fhir.resources.R4B.plandefinition import PlanDefinitionGoalTarget as PlanDefinitionGoalTarget
-    from fhir.resources.R4B.population import Population as Population
+    from clinikfhir._generated.model_types.plandefinition import PlanDefinitionGoal as PlanDefinitionGoal
+    from clinikfhir._generated.model_types.plandefinition import PlanDefinitionGoalTarget as PlanDefinitionGoalTarget
+    from clinikfhir._generated.model_types.population import Population as Population
     from clinikfhir._generated.model_types.practitioner import Practitioner as Practitioner
-    from fhir.resources.R4B.practitioner import PractitionerQualification as PractitionerQualification
-    from fhir.resources.R4B.practitionerrole import PractitionerRole as PractitionerRole
+    from clinikfhir._generated.model_types.practitioner import PractitionerQualification as PractitionerQualification
+    from clinikfhir._generated.model_types.practitionerrole import PractitionerRole as PractitionerRole
     from clinikfhir._generated.model_types.practitionerrole import PractitionerRoleAvailableTime as PractitionerRoleAvailableTime
-    from fhir.resources.R4B.practitionerrole import PractitionerRoleNotAvailable as PractitionerRoleNotAvailable
+    from clinikfhir._generated.model_types.practitionerrole import PractitionerRoleNotAvailable as PractitionerRoleNotAvailable
     from clinikfhir._generated.model_types.procedure import Procedure as Procedure
-    from fhir.resources.R4B.procedure import ProcedureFocalDevice as ProcedureFocalDevice
-    from fhir.resources.R4B.procedure import ProcedurePerformer as ProcedurePerformer
-    from fhir.resources.R4B.prodcharacteristic import ProdCharacteristic as ProdCharacteristic
-    from fhir.resources.R4B.productshelflife import ProductShelfLife as ProductShelfLife
+    from clinikfhir._generated.model_types.procedure import ProcedureFocalDevice as ProcedureFocalDevice
+    from clinikfhir._generated.model_types.procedure import ProcedurePerformer as ProcedurePerformer
+    from clinikfhir._generated.model_types.prodcharacteristic import ProdCharacteristic as ProdCharacteristic
+    from clinikfhir._generated.model_types.productshelflife import ProductShelfLife as ProductShelfLife
     from clinikfhir._generated.model_types.provenance import Provenance as Provenance
-    from fhir.resources.R4B.provenance import ProvenanceAgent as ProvenanceAgent
+    from clinikfhir._generated.model_types.provenance import ProvenanceAgent as ProvenanceAgent
     from clinikfhir._generated.model_types.provenance import ProvenanceEntity as ProvenanceEntity
     from clinikfhir._generated.model_types.quantity import Quantity as Quantity
     from clinikfhir._generated.model_types.questionnaire import Questionnaire as Questionnaire
@@ -547,17 +547,17 @@ if TYPE_CHECKING:
     from clinikfhir._generated.model_types.questionnaire import QuestionnaireItemEnableWhen as QuestionnaireItemEnableWhen
     from clinikfhir._generated.model_types.questionnaire import QuestionnaireItemInitial as QuestionnaireItemInitial
     from clinikfhir._generated.model_types.questionnaireresponse import QuestionnaireResponse as QuestionnaireResponse
-    from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponseItem as QuestionnaireResponseItem
+    from clinikfhir._generated.model_types.questionnaireresponse import QuestionnaireResponseItem as QuestionnaireResponseItem
     from clinikfhir._generated.model_types.questionnaireresponse import QuestionnaireResponseItemAnswer as QuestionnaireResponseItemAnswer
-    from fhir.resources.R4B.range import Range as Range
-    from fhir.resources.R4B.ratio import Ratio as Ratio
+    from clinikfhir._generated.model_types.range import Range as Range
+    from clinikfhir._generated.model_types.ratio import Ratio as Ratio
     from fhir.resources.R4B.ratiorange import RatioRange as RatioRange
-    from fhir.resources.R4B.reference import Reference as Reference
+    from clinikfhir._generated.model_types.reference import Reference as Reference
     from fhir.resources.R4B.regulatedauthorization import RegulatedAuthorization as RegulatedAuthorization
     from fhir.resources.R4B.regulatedauthorization import RegulatedAuthorizationCase as RegulatedAuthorizationCase
     from clinikfhir._generated.model_types.relatedartifact import RelatedArtifact as RelatedArtifact
     from clinikfhir._generated.model_types.relatedperson import RelatedPerson as RelatedPerson
-    from fhir.resources.R4B.relatedperson import RelatedPersonCommunication as RelatedPersonCommunication
+    from clinikfhir._generated.model_types.relatedperson import RelatedPersonCommunication as RelatedPersonCommunication
     from clinikfhir._generated.model_types.requestgroup import RequestGroup as RequestGroup
     from clinikfhir._generated.model_types.requestgroup import RequestGroupAction as RequestGroupAction
     from clinikfhir._generated.model_types.requestgroup import RequestGroupActionCondition as RequestGroupActionCondition
@@ -566,41 +566,41 @@ if TYPE_CHECKING:
     from clinikfhir._generated.model_types.researchelementdefinition import ResearchElementDefinition as ResearchElementDefinition
     from clinikfhir._generated.model_types.researchelementdefinition import ResearchElementDefinitionCharacteristic as ResearchElementDefinitionCharacteristic
     from clinikfhir._generated.model_types.researchstudy import ResearchStudy as ResearchStudy
-    from fhir.resources.R4B.researchstudy import ResearchStudyArm as ResearchStudyArm
-    from fhir.resources.R4B.researchstudy import ResearchStudyObjective as ResearchStudyObjective
+    from clinikfhir._generated.model_types.researchstudy import ResearchStudyArm as ResearchStudyArm
+    from clinikfhir._generated.model_types.researchstudy import ResearchStudyObjective as ResearchStudyObjective
     from clinikfhir._generated.model_types.researchsubject import ResearchSubject as ResearchSubject
     from fhir.resources.R4B.resource import Resource as Resource
     from clinikfhir._generated.model_types.riskassessment import RiskAssessment as RiskAssessment
-    from fhir.resources.R4B.riskassessment import RiskAssessmentPrediction as RiskAssessmentPrediction
-    from fhir.resources.R4B.sampleddata import SampledData as SampledData
-    from fhir.resources.R4B.schedule import Schedule as Schedule
+    from clinikfhir._generated.model_types.riskassessment import RiskAssessmentPrediction as RiskAssessmentPrediction
+    from clinikfhir._generated.model_types.sampleddata import SampledData as SampledData
+    from clinikfhir._generated.model_types.schedule import Schedule as Schedule
     from clinikfhir._generated.model_types.searchparameter import SearchParameter as SearchParameter
-    from fhir.resources.R4B.searchparameter import SearchParameterComponent as SearchParameterComponent
+    from clinikfhir._generated.model_types.searchparameter import SearchParameterComponent as SearchParameterComponent
     from clinikfhir._generated.model_types.servicerequest import ServiceRequest as ServiceRequest
     from clinikfhir._generated.model_types.signature import Signature as Signature
     from clinikfhir._generated.model_types.slot import Slot as Slot
     from clinikfhir._generated.model_types.specimen import Specimen as Specimen
     from clinikfhir._generated.model_types.specimen import SpecimenCollection as SpecimenCollection
-    from fhir.resources.R4B.specimen import SpecimenContainer as SpecimenContainer
-    from fhir.resources.R4B.specimendefinition import SpecimenDefinition as SpecimenDefinition
+    from clinikfhir._generated.model_types.specimen import SpecimenContainer as SpecimenContainer
+    from clinikfhir._generated.model_types.specimendefinition import SpecimenDefinition as SpecimenDefinition
     from clinikfhir._generated.model_types.specimendefinition import SpecimenDefinitionTypeTested as SpecimenDefinitionTypeTested
-    from fhir.resources.R4B.specimendefinition import SpecimenDefinitionTypeTestedContainer as SpecimenDefinitionTypeTestedContainer
-    from fhir.resources.R4B.specimendefinition import SpecimenDefinitionTypeTestedContainerAdditive as SpecimenDefinitionTypeTestedContainerAdditive
-    from fhir.resources.R4B.specimendefinition import SpecimenDefinitionTypeTestedHandling as SpecimenDefinitionTypeTestedHandling
+    from clinikfhir._generated.model_types.specimendefinition import SpecimenDefinitionTypeTestedContainer as SpecimenDefinitionTypeTestedContainer
+    from clinikfhir._generated.model_types.specimendefinition import SpecimenDefinitionTypeTestedContainerAdditive as SpecimenDefinitionTypeTestedContainerAdditive
+    from clinikfhir._generated.model_types.specimendefinition import SpecimenDefinitionTypeTestedHandling as SpecimenDefinitionTypeTestedHandling
     from clinikfhir._generated.model_types.specimen import SpecimenProcessing as SpecimenProcessing
     from clinikfhir._generated.model_types.structuredefinition import StructureDefinition as StructureDefinition
     from clinikfhir._generated.model_types.structuredefinition import StructureDefinitionContext as StructureDefinitionContext
-    from fhir.resources.R4B.structuredefinition import StructureDefinitionDifferential as StructureDefinitionDifferential
-    from fhir.resources.R4B.structuredefinition import StructureDefinitionMapping as StructureDefinitionMapping
-    from fhir.resources.R4B.structuredefinition import StructureDefinitionSnapshot as StructureDefinitionSnapshot
+    from clinikfhir._generated.model_types.structuredefinition import StructureDefinitionDifferential as StructureDefinitionDifferential
+    from clinikfhir._generated.model_types.structuredefinition import StructureDefinitionMapping as StructureDefinitionMapping
+    from clinikfhir._generated.model_types.structuredefinition import StructureDefinitionSnapshot as StructureDefinitionSnapshot
     from clinikfhir._generated.model_types.structuremap import StructureMap as StructureMap
     from clinikfhir._generated.model_types.structuremap import StructureMapGroup as StructureMapGroup
     from clinikfhir._generated.model_types.structuremap import StructureMapGroupInput as StructureMapGroupInput
-    from fhir.resources.R4B.structuremap import StructureMapGroupRule as StructureMapGroupRule
-    from fhir.resources.R4B.structuremap import StructureMapGroupRuleDependent as StructureMapGroupRuleDependent
+    from clinikfhir._generated.model_types.structuremap import StructureMapGroupRule as StructureMapGroupRule
+    from clinikfhir._generated.model_types.structuremap import StructureMapGroupRuleDependent as StructureMapGroupRuleDependent
     from clinikfhir._generated.model_types.structuremap import StructureMapGroupRuleSource as StructureMapGroupRuleSource
     from clinikfhir._generated.model_types.structuremap import StructureMapGroupRuleTarget as StructureMapGroupRuleTarget
-    from fhir.resources.R4B.structuremap import StructureMapGroupRuleTargetParameter as StructureMapGroupRuleTargetParameter
+    from clinikfhir._generated.model_types.structuremap import StructureMapGroupRuleTargetParameter as StructureMapGroupRuleTargetParameter
     from clinikfhir._generated.model_types.structuremap import StructureMapStructure as StructureMapStructure
     from clinikfhir._generated.model_types.subscription import Subscription as Subscription
     from clinikfhir._generated.model_types.subscription import SubscriptionChannel as SubscriptionChannel
@@ -624,71 +624,71 @@ if TYPE_CHECKING:
     from fhir.resources.R4B.substancedefinition import SubstanceDefinitionSourceMaterial as SubstanceDefinitionSourceMaterial
     from fhir.resources.R4B.substancedefinition import SubstanceDefinitionStructure as SubstanceDefinitionStructure
     from fhir.resources.R4B.substancedefinition import SubstanceDefinitionStructureRepresentation as SubstanceDefinitionStructureRepresentation
-    from fhir.resources.R4B.substance import SubstanceIngredient as SubstanceIngredient
+    from clinikfhir._generated.model_types.substance import SubstanceIngredient as SubstanceIngredient
     from clinikfhir._generated.model_types.substance import SubstanceInstance as SubstanceInstance
     from clinikfhir._generated.model_types.supplydelivery import SupplyDelivery as SupplyDelivery
-    from fhir.resources.R4B.supplydelivery import SupplyDeliverySuppliedItem as SupplyDeliverySuppliedItem
+    from clinikfhir._generated.model_types.supplydelivery import SupplyDeliverySuppliedItem as SupplyDeliverySuppliedItem
     from clinikfhir._generated.model_types.supplyrequest import SupplyRequest as SupplyRequest
-    from fhir.resources.R4B.supplyrequest import SupplyRequestParameter as SupplyRequestParameter
+    from clinikfhir._generated.model_types.supplyrequest import SupplyRequestParameter as SupplyRequestParameter
     from clinikfhir._generated.model_types.task import Task as Task
     from clinikfhir._generated.model_types.task import TaskInput as TaskInput
     from clinikfhir._generated.model_types.task import TaskOutput as TaskOutput
-    from fhir.resources.R4B.task import TaskRestriction as TaskRestriction
+    from clinikfhir._generated.model_types.task import TaskRestriction as TaskRestriction
     from clinikfhir._generated.model_types.terminologycapabilities import TerminologyCapabilities as TerminologyCapabilities
-    from fhir.resources.R4B.terminologycapabilities import TerminologyCapabilitiesClosure as TerminologyCapabilitiesClosure
-    from fhir.resources.R4B.terminologycapabilities import TerminologyCapabilitiesCodeSystem as TerminologyCapabilitiesCodeSystem
-    from fhir.resources.R4B.terminologycapabilities import TerminologyCapabilitiesCodeSystemVersion as TerminologyCapabilitiesCodeSystemVersion
-    from fhir.resources.R4B.terminologycapabilities import TerminologyCapabilitiesCodeSystemVersionFilter as TerminologyCapabilitiesCodeSystemVersionFilter
-    from fhir.resources.R4B.terminologycapabilities import TerminologyCapabilitiesExpansion as TerminologyCapabilitiesExpansion
-    from fhir.resources.R4B.terminologycapabilities import TerminologyCapabilitiesExpansionParameter as TerminologyCapabilitiesExpansionParameter
-    from fhir.resources.R4B.terminologycapabilities import TerminologyCapabilitiesImplementation as TerminologyCapabilitiesImplementation
-    from fhir.resources.R4B.terminologycapabilities import TerminologyCapabilitiesSoftware as TerminologyCapabilitiesSoftware
-    from fhir.resources.R4B.terminologycapabilities import TerminologyCapabilitiesTranslation as TerminologyCapabilitiesTranslation
-    from fhir.resources.R4B.terminologycapabilities import TerminologyCapabilitiesValidateCode as TerminologyCapabilitiesValidateCode
+    from clinikfhir._generated.model_types.terminologycapabilities import TerminologyCapabilitiesClosure as TerminologyCapabilitiesClosure
+    from clinikfhir._generated.model_types.terminologycapabilities import TerminologyCapabilitiesCodeSystem as TerminologyCapabilitiesCodeSystem
+    from clinikfhir._generated.model_types.terminologycapabilities import TerminologyCapabilitiesCodeSystemVersion as TerminologyCapabilitiesCodeSystemVersion
+    from clinikfhir._generated.model_types.terminologycapabilities import TerminologyCapabilitiesCodeSystemVersionFilter as TerminologyCapabilitiesCodeSystemVersionFilter
+    from clinikfhir._generated.model_types.terminologycapabilities import TerminologyCapabilitiesExpansion as TerminologyCapabilitiesExpansion
+    from clinikfhir._generated.model_types.terminologycapabilities import TerminologyCapabilitiesExpansionParameter as TerminologyCapabilitiesExpansionParameter
+    from clinikfhir._generated.model_types.terminologycapabilities import TerminologyCapabilitiesImplementation as TerminologyCapabilitiesImplementation
+    from clinikfhir._generated.model_types.terminologycapabilities import TerminologyCapabilitiesSoftware as TerminologyCapabilitiesSoftware
+    from clinikfhir._generated.model_types.terminologycapabilities import TerminologyCapabilitiesTranslation as TerminologyCapabilitiesTranslation
+    from clinikfhir._generated.model_types.terminologycapabilities import TerminologyCapabilitiesValidateCode as TerminologyCapabilitiesValidateCode
     from clinikfhir._generated.model_types.testreport import TestReport as TestReport
     from clinikfhir._generated.model_types.testreport import TestReportParticipant as TestReportParticipant
-    from fhir.resources.R4B.testreport import TestReportSetup as TestReportSetup
+    from clinikfhir._generated.model_types.testreport import TestReportSetup as TestReportSetup
     from clinikfhir._generated.model_types.testreport import TestReportSetupAction as TestReportSetupAction
     from clinikfhir._generated.model_types.testreport import TestReportSetupActionAssert as TestReportSetupActionAssert
     from clinikfhir._generated.model_types.testreport import TestReportSetupActionOperation as TestReportSetupActionOperation
-    from fhir.resources.R4B.testreport import TestReportTeardown as TestReportTeardown
-    from fhir.resources.R4B.testreport import TestReportTeardownAction as TestReportTeardownAction
-    from fhir.resources.R4B.testreport import TestReportTest as TestReportTest
-    from fhir.resources.R4B.testreport import TestReportTestAction as TestReportTestAction
+    from clinikfhir._generated.model_types.testreport import TestReportTeardown as TestReportTeardown
+    from clinikfhir._generated.model_types.testreport import TestReportTeardownAction as TestReportTeardownAction
+    from clinikfhir._generated.model_types.testreport import TestReportTest as TestReportTest
+    from clinikfhir._generated.model_types.testreport import TestReportTestAction as TestReportTestAction
     from clinikfhir._generated.model_types.testscript import TestScript as TestScript
-    from fhir.resources.R4B.testscript import TestScriptDestination as TestScriptDestination
-    from fhir.resources.R4B.testscript import TestScriptFixture as TestScriptFixture
-    from fhir.resources.R4B.testscript import TestScriptMetadata as TestScriptMetadata
-    from fhir.resources.R4B.testscript import TestScriptMetadataCapability as TestScriptMetadataCapability
-    from fhir.resources.R4B.testscript import TestScriptMetadataLink as TestScriptMetadataLink
-    from fhir.resources.R4B.testscript import TestScriptOrigin as TestScriptOrigin
-    from fhir.resources.R4B.testscript import TestScriptSetup as TestScriptSetup
+    from clinikfhir._generated.model_types.testscript import TestScriptDestination as TestScriptDestination
+    from clinikfhir._generated.model_types.testscript import TestScriptFixture as TestScriptFixture
+    from clinikfhir._generated.model_types.testscript import TestScriptMetadata as TestScriptMetadata
+    from clinikfhir._generated.model_types.testscript import TestScriptMetadataCapability as TestScriptMetadataCapability
+    from clinikfhir._generated.model_types.testscript import TestScriptMetadataLink as TestScriptMetadataLink
+    from clinikfhir._generated.model_types.testscript import TestScriptOrigin as TestScriptOrigin
+    from clinikfhir._generated.model_types.testscript import TestScriptSetup as TestScriptSetup
     from clinikfhir._generated.model_types.testscript import TestScriptSetupAction as TestScriptSetupAction
     from clinikfhir._generated.model_types.testscript import TestScriptSetupActionAssert as TestScriptSetupActionAssert
     from clinikfhir._generated.model_types.testscript import TestScriptSetupActionOperation as TestScriptSetupActionOperation
-    from fhir.resources.R4B.testscript import TestScriptSetupActionOperationRequestHeader as TestScriptSetupActionOperationRequestHeader
-    from fhir.resources.R4B.testscript import TestScriptTeardown as TestScriptTeardown
-    from fhir.resources.R4B.testscript import TestScriptTeardownAction as TestScriptTeardownAction
-    from fhir.resources.R4B.testscript import TestScriptTest as TestScriptTest
-    from fhir.resources.R4B.testscript import TestScriptTestAction as TestScriptTestAction
-    from fhir.resources.R4B.testscript import TestScriptVariable as TestScriptVariable
+    from clinikfhir._generated.model_types.testscript import TestScriptSetupActionOperationRequestHeader as TestScriptSetupActionOperationRequestHeader
+    from clinikfhir._generated.model_types.testscript import TestScriptTeardown as TestScriptTeardown
+    from clinikfhir._generated.model_types.testscript import TestScriptTeardownAction as TestScriptTeardownAction
+    from clinikfhir._generated.model_types.testscript import TestScriptTest as TestScriptTest
+    from clinikfhir._generated.model_types.testscript import TestScriptTestAction as TestScriptTestAction
+    from clinikfhir._generated.model_types.testscript import TestScriptVariable as TestScriptVariable
     from clinikfhir._generated.model_types.timing import Timing as Timing
     from clinikfhir._generated.model_types.timing import TimingRepeat as TimingRepeat
     from clinikfhir._generated.model_types.triggerdefinition import TriggerDefinition as TriggerDefinition
-    from fhir.resources.R4B.usagecontext import UsageContext as UsageContext
+    from clinikfhir._generated.model_types.usagecontext import UsageContext as UsageContext
     from clinikfhir._generated.model_types.valueset import ValueSet as ValueSet
     from clinikfhir._generated.model_types.valueset import ValueSetCompose as ValueSetCompose
-    from fhir.resources.R4B.valueset import ValueSetComposeInclude as ValueSetComposeInclude
-    from fhir.resources.R4B.valueset import ValueSetComposeIncludeConcept as ValueSetComposeIncludeConcept
-    from fhir.resources.R4B.valueset import ValueSetComposeIncludeConceptDesignation as ValueSetComposeIncludeConceptDesignation
+    from clinikfhir._generated.model_types.valueset import ValueSetComposeInclude as ValueSetComposeInclude
+    from clinikfhir._generated.model_types.valueset import ValueSetComposeIncludeConcept as ValueSetComposeIncludeConcept
+    from clinikfhir._generated.model_types.valueset import ValueSetComposeIncludeConceptDesignation as ValueSetComposeIncludeConceptDesignation
     from clinikfhir._generated.model_types.valueset import ValueSetComposeIncludeFilter as ValueSetComposeIncludeFilter
     from clinikfhir._generated.model_types.valueset import ValueSetExpansion as ValueSetExpansion
-    from fhir.resources.R4B.valueset import ValueSetExpansionContains as ValueSetExpansionContains
+    from clinikfhir._generated.model_types.valueset import ValueSetExpansionContains as ValueSetExpansionContains
     from clinikfhir._generated.model_types.valueset import ValueSetExpansionParameter as ValueSetExpansionParameter
     from clinikfhir._generated.model_types.verificationresult import VerificationResult as VerificationResult
     from clinikfhir._generated.model_types.verificationresult import VerificationResultAttestation as VerificationResultAttestation
     from clinikfhir._generated.model_types.verificationresult import VerificationResultPrimarySource as VerificationResultPrimarySource
-    from fhir.resources.R4B.verificationresult import VerificationResultValidator as VerificationResultValidator
+    from clinikfhir._generated.model_types.verificationresult import VerificationResultValidator as VerificationResultValidator
     from clinikfhir._generated.model_types.visionprescription import VisionPrescription as VisionPrescription
     from clinikfhir._generated.model_types.visionprescription import VisionPrescriptionLensSpecification as VisionPrescriptionLensSpecification
     from clinikfhir._generated.model_types.visionprescription import VisionPrescriptionLensSpecificationPrism as VisionPrescriptionLensSpecificationPrism

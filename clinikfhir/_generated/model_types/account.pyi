@@ -3,17 +3,116 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.account``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.account``: every element typed from R4."""
 
 from typing import Literal
 
 from fhir.resources.R4B import account as _account
+from fhir.resources.R4B import resource as _resource
+
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .reference import Reference
 
 
 class Account(_account.Account):
-    """Account: the R4B model class, typed from the R4 definition."""
+    """Tracks balance, charges, for patient or cost center. (R4 ``Account``; run-time class fhir.resources.R4B.account.Account.)"""
 
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    coverage: list[AccountCoverage] | None = None
+    """The party(s) that are responsible for covering the payment of this account, and what order should they be applied to the account."""
+    description: str | None = None
+    """Explanation of purpose/use."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    guarantor: list[AccountGuarantor] | None = None
+    """The parties ultimately responsible for balancing the Account."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Account number."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    name: str | None = None
+    """Human-readable label."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    owner: Reference | None = None
+    """Entity managing the Account."""
+    partOf: Reference | None = None
+    """Reference to a parent Account."""
+    servicePeriod: Period | None = None
+    """Transaction window."""
     status: Literal['active', 'entered-in-error', 'inactive', 'on-hold', 'unknown'] | None = None
     """active | inactive | entered-in-error | on-hold | unknown. Required binding (http://hl7.org/fhir/ValueSet/account-status): active | entered-in-error | inactive | on-hold | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    subject: list[Reference] | None = None
+    """The entity that caused the expenses."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    type: CodeableConcept | None = None
+    """E.g. patient, expense, depreciation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class AccountCoverage(_account.AccountCoverage):
+    """The party(s) that are responsible for covering the payment of this account, and what order should they be applied to the account. (R4 ``Account.coverage``; run-time class fhir.resources.R4B.account.AccountCoverage.)"""
+
+    coverage: Reference
+    """The party(s), such as insurances, that may contribute to the payment of this account."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    priority: int | None = None
+    """The priority of the coverage in the context of this account."""
+    priority__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``priority``. JSON name ``_priority``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class AccountGuarantor(_account.AccountGuarantor):
+    """The parties ultimately responsible for balancing the Account. (R4 ``Account.guarantor``; run-time class fhir.resources.R4B.account.AccountGuarantor.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    onHold: bool | None = None
+    """Credit or other hold applied."""
+    onHold__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``onHold``. JSON name ``_onHold``."""
+    party: Reference
+    """Responsible entity."""
+    period: Period | None = None
+    """Guarantee account during."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

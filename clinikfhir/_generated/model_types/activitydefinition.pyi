@@ -3,39 +3,253 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.activitydefinition``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.activitydefinition``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import activitydefinition as _activitydefinition
+from fhir.resources.R4B import resource as _resource
+
+from .age import Age
+from .codeableconcept import CodeableConcept
+from .contactdetail import ContactDetail
+from .dosage import Dosage
+from .duration import Duration
+from .expression import Expression
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .quantity import Quantity
+from .range import Range
+from .reference import Reference
+from .relatedartifact import RelatedArtifact
+from .timing import Timing
+from .usagecontext import UsageContext
 
 
 class ActivityDefinition(_activitydefinition.ActivityDefinition):
-    """ActivityDefinition: the R4B model class, typed from the R4 definition."""
+    """The definition of a specific activity to be taken, independent of any particular patient or context. (R4 ``ActivityDefinition``; run-time class fhir.resources.R4B.activitydefinition.ActivityDefinition.)"""
 
     approvalDate: _dt.date | str | None = None
-    """When the activity definition was approved by publisher. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the activity definition was approved by publisher. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    approvalDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``approvalDate``. JSON name ``_approvalDate``."""
+    author: list[ContactDetail] | None = None
+    """Who authored the content."""
+    bodySite: list[CodeableConcept] | None = None
+    """What part of body to perform on."""
+    code: CodeableConcept | None = None
+    """Detail type of activity."""
+    contact: list[ContactDetail] | None = None
+    """Contact details for the publisher."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    copyright: str | None = None
+    """Use and/or publishing restrictions."""
+    copyright__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``copyright``. JSON name ``_copyright``."""
     date: _dt.datetime | _dt.date | str | None = None
-    """Date last changed. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Date last changed. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    date__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``date``. JSON name ``_date``."""
+    description: str | None = None
+    """Natural language description of the activity definition."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    doNotPerform: bool | None = None
+    """True if the activity should not be performed."""
+    doNotPerform__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``doNotPerform``. JSON name ``_doNotPerform``."""
+    dosage: list[Dosage] | None = None
+    """Detailed dosage instructions."""
+    dynamicValue: list[ActivityDefinitionDynamicValue] | None = None
+    """Dynamic aspects of the definition."""
+    editor: list[ContactDetail] | None = None
+    """Who edited the content."""
+    effectivePeriod: Period | None = None
+    """When the activity definition is expected to be used."""
+    endorser: list[ContactDetail] | None = None
+    """Who endorsed the content."""
+    experimental: bool | None = None
+    """For testing purposes, not real usage."""
+    experimental__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``experimental``. JSON name ``_experimental``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Additional identifier for the activity definition."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
     intent: Literal['directive', 'filler-order', 'instance-order', 'option', 'order', 'original-order', 'plan', 'proposal', 'reflex-order'] | None = None
     """proposal | plan | directive | order | original-order | reflex-order | filler-order | instance-order | option. Required binding (http://hl7.org/fhir/ValueSet/request-intent): directive | filler-order | instance-order | option | order | original-order | plan | proposal | reflex-order."""
+    intent__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``intent``. JSON name ``_intent``."""
+    jurisdiction: list[CodeableConcept] | None = None
+    """Intended jurisdiction for activity definition (if applicable)."""
     kind: Literal['Appointment', 'AppointmentResponse', 'CarePlan', 'Claim', 'CommunicationRequest', 'Contract', 'DeviceRequest', 'EnrollmentRequest', 'ImmunizationRecommendation', 'MedicationRequest', 'NutritionOrder', 'ServiceRequest', 'SupplyRequest', 'Task', 'VisionPrescription'] | None = None
     """Kind of resource. Required binding (http://hl7.org/fhir/ValueSet/request-resource-types): Appointment | AppointmentResponse | CarePlan | Claim | CommunicationRequest | Contract | DeviceRequest | EnrollmentRequest | ImmunizationRecommendation | MedicationRequest | NutritionOrder | ServiceRequest | SupplyRequest | Task | VisionPrescription."""
+    kind__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``kind``. JSON name ``_kind``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
     lastReviewDate: _dt.date | str | None = None
-    """When the activity definition was last reviewed. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the activity definition was last reviewed. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    lastReviewDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``lastReviewDate``. JSON name ``_lastReviewDate``."""
+    library: list[str | None] | None = None
+    """Logic used by the activity definition."""
+    library__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``library``. JSON name ``_library``."""
+    location: Reference | None = None
+    """Where it should happen."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    name: str | None = None
+    """Name for this activity definition (computer friendly)."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    observationRequirement: list[Reference] | None = None
+    """What observations are required to perform this action."""
+    observationResultRequirement: list[Reference] | None = None
+    """What observations must be produced by this action."""
+    participant: list[ActivityDefinitionParticipant] | None = None
+    """Who should participate in the action."""
     priority: Literal['asap', 'routine', 'stat', 'urgent'] | None = None
     """routine | urgent | asap | stat. Required binding (http://hl7.org/fhir/ValueSet/request-priority): asap | routine | stat | urgent."""
+    priority__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``priority``. JSON name ``_priority``."""
+    productCodeableConcept: CodeableConcept | None = None
+    """What's administered/supplied."""
+    productReference: Reference | None = None
+    """What's administered/supplied."""
+    profile: str | None = None
+    """What profile the resource needs to conform to."""
+    profile__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``profile``. JSON name ``_profile``."""
+    publisher: str | None = None
+    """Name of the publisher (organization or individual)."""
+    publisher__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``publisher``. JSON name ``_publisher``."""
+    purpose: str | None = None
+    """Why this activity definition is defined."""
+    purpose__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``purpose``. JSON name ``_purpose``."""
+    quantity: Quantity | None = None
+    """How much is administered/consumed/supplied."""
+    relatedArtifact: list[RelatedArtifact] | None = None
+    """Additional documentation, citations, etc."""
+    reviewer: list[ContactDetail] | None = None
+    """Who reviewed the content."""
+    specimenRequirement: list[Reference] | None = None
+    """What specimens are required to perform this action."""
     status: Literal['active', 'draft', 'retired', 'unknown'] | None = None
     """draft | active | retired | unknown. Required binding (http://hl7.org/fhir/ValueSet/publication-status): active | draft | retired | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    subjectCanonical: str | None = None
+    """Type of individual the activity definition is intended for. Not an R4 element (R4B adds it)."""
+    subjectCanonical__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``subjectCanonical``. JSON name ``_subjectCanonical``."""
+    subjectCodeableConcept: CodeableConcept | None = None
+    """Type of individual the activity definition is intended for."""
+    subjectReference: Reference | None = None
+    """Type of individual the activity definition is intended for."""
+    subtitle: str | None = None
+    """Subordinate title of the activity definition."""
+    subtitle__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``subtitle``. JSON name ``_subtitle``."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    timingAge: Age | None = None
+    """When activity is to occur."""
     timingDateTime: _dt.datetime | _dt.date | str | None = None
-    """When activity is to occur. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When activity is to occur. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    timingDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``timingDateTime``. JSON name ``_timingDateTime``."""
+    timingDuration: Duration | None = None
+    """When activity is to occur."""
+    timingPeriod: Period | None = None
+    """When activity is to occur."""
+    timingRange: Range | None = None
+    """When activity is to occur."""
+    timingTiming: Timing | None = None
+    """When activity is to occur."""
+    title: str | None = None
+    """Name for this activity definition (human friendly)."""
+    title__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``title``. JSON name ``_title``."""
+    topic: list[CodeableConcept] | None = None
+    """E.g. Education, Treatment, Assessment, etc."""
+    transform: str | None = None
+    """Transform to apply the template."""
+    transform__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``transform``. JSON name ``_transform``."""
+    url: str | None = None
+    """Canonical identifier for this activity definition, represented as a URI (globally unique)."""
+    url__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``url``. JSON name ``_url``."""
+    usage: str | None = None
+    """Describes the clinical usage of the activity definition."""
+    usage__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``usage``. JSON name ``_usage``."""
+    useContext: list[UsageContext] | None = None
+    """The context that the content is intended to support."""
+    version: str | None = None
+    """Business version of the activity definition."""
+    version__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``version``. JSON name ``_version``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ActivityDefinitionDynamicValue(_activitydefinition.ActivityDefinitionDynamicValue):
+    """Dynamic aspects of the definition. (R4 ``ActivityDefinition.dynamicValue``; run-time class fhir.resources.R4B.activitydefinition.ActivityDefinitionDynamicValue.)"""
+
+    expression: Expression
+    """An expression that provides the dynamic value for the customization."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    path: str | None = None
+    """The path to the element to be set dynamically."""
+    path__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``path``. JSON name ``_path``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ActivityDefinitionParticipant(_activitydefinition.ActivityDefinitionParticipant):
-    """ActivityDefinition.participant: the R4B model class, typed from the R4 definition."""
+    """Who should participate in the action. (R4 ``ActivityDefinition.participant``; run-time class fhir.resources.R4B.activitydefinition.ActivityDefinitionParticipant.)"""
 
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    role: CodeableConcept | None = None
+    """E.g. Nurse, Surgeon, Parent, etc."""
     type: Literal['device', 'patient', 'practitioner', 'related-person'] | None = None
     """patient | practitioner | related-person | device. Required binding (http://hl7.org/fhir/ValueSet/action-participant-type): device | patient | practitioner | related-person."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,19 +3,64 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.address``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.address``: every element typed from R4."""
 
 from typing import Literal
 
 from fhir.resources.R4B import address as _address
 
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .period import Period
+
 
 class Address(_address.Address):
-    """Address: the R4B model class, typed from the R4 definition."""
+    """An address expressed using postal conventions (as opposed to GPS or other location definition formats). (R4 ``Address``; run-time class fhir.resources.R4B.address.Address.)"""
 
+    city: str | None = None
+    """Name of city, town etc."""
+    city__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``city``. JSON name ``_city``."""
+    country: str | None = None
+    """Country (e.g. can be ISO 3166 2 or 3 letter code)."""
+    country__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``country``. JSON name ``_country``."""
+    district: str | None = None
+    """District name (aka county)."""
+    district__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``district``. JSON name ``_district``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    line: list[str | None] | None = None
+    """Street name, number, direction & P.O. Box etc."""
+    line__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``line``. JSON name ``_line``."""
+    period: Period | None = None
+    """Time period when address was/is in use."""
+    postalCode: str | None = None
+    """Postal code for area."""
+    postalCode__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``postalCode``. JSON name ``_postalCode``."""
+    state: str | None = None
+    """Sub-unit of country (abbreviations ok)."""
+    state__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``state``. JSON name ``_state``."""
+    text: str | None = None
+    """Text representation of the address."""
+    text__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``text``. JSON name ``_text``."""
     type: Literal['both', 'physical', 'postal'] | None = None
     """postal | physical | both. Required binding (http://hl7.org/fhir/ValueSet/address-type): both | physical | postal."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
     use: Literal['billing', 'home', 'old', 'temp', 'work'] | None = None
     """home | work | temp | old | billing - purpose of this address. Required binding (http://hl7.org/fhir/ValueSet/address-use): billing | home | old | temp | work."""
+    use__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``use``. JSON name ``_use``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,24 +3,136 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.adverseevent``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.adverseevent``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import adverseevent as _adverseevent
+from fhir.resources.R4B import resource as _resource
+
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .reference import Reference
 
 
 class AdverseEvent(_adverseevent.AdverseEvent):
-    """AdverseEvent: the R4B model class, typed from the R4 definition."""
+    """Medical care, research study or other healthcare event causing physical injury. (R4 ``AdverseEvent``; run-time class fhir.resources.R4B.adverseevent.AdverseEvent.)"""
 
     actuality: Literal['actual', 'potential'] | None = None
     """actual | potential. Required binding (http://hl7.org/fhir/ValueSet/adverse-event-actuality): actual | potential."""
+    actuality__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``actuality``. JSON name ``_actuality``."""
+    category: list[CodeableConcept] | None = None
+    """product-problem | product-quality | product-use-error | wrong-dose | incorrect-prescribing-information | wrong-technique | wrong-route-of-administration | wrong-rate | wrong-duration | wrong-time | expired-drug | medical-device-use-error | problem-different-manufacturer | unsafe-physical-environment."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    contributor: list[Reference] | None = None
+    """Who was involved in the adverse event or the potential adverse event."""
     date: _dt.datetime | _dt.date | str | None = None
-    """When the event occurred. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the event occurred. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    date__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``date``. JSON name ``_date``."""
     detected: _dt.datetime | _dt.date | str | None = None
-    """When the event was detected. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the event was detected. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    detected__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``detected``. JSON name ``_detected``."""
+    encounter: Reference | None = None
+    """Encounter created as part of."""
+    event: CodeableConcept | None = None
+    """Type of the event itself in relation to the subject."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: Identifier | None = None
+    """Business identifier for the event."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    location: Reference | None = None
+    """Location where adverse event occurred."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    outcome: CodeableConcept | None = None
+    """resolved | recovering | ongoing | resolvedWithSequelae | fatal | unknown."""
     recordedDate: _dt.datetime | _dt.date | str | None = None
-    """When the event was recorded. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the event was recorded. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    recordedDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``recordedDate``. JSON name ``_recordedDate``."""
+    recorder: Reference | None = None
+    """Who recorded the adverse event."""
+    referenceDocument: list[Reference] | None = None
+    """AdverseEvent.referenceDocument."""
+    resultingCondition: list[Reference] | None = None
+    """Effect on the subject due to this event."""
+    seriousness: CodeableConcept | None = None
+    """Seriousness of the event."""
+    severity: CodeableConcept | None = None
+    """mild | moderate | severe."""
+    study: list[Reference] | None = None
+    """AdverseEvent.study."""
+    subject: Reference
+    """Subject impacted by event."""
+    subjectMedicalHistory: list[Reference] | None = None
+    """AdverseEvent.subjectMedicalHistory."""
+    suspectEntity: list[AdverseEventSuspectEntity] | None = None
+    """The suspected agent causing the adverse event."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class AdverseEventSuspectEntity(_adverseevent.AdverseEventSuspectEntity):
+    """The suspected agent causing the adverse event. (R4 ``AdverseEvent.suspectEntity``; run-time class fhir.resources.R4B.adverseevent.AdverseEventSuspectEntity.)"""
+
+    causality: list[AdverseEventSuspectEntityCausality] | None = None
+    """Information on the possible cause of the event."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    instance: Reference
+    """Refers to the specific entity that caused the adverse event."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class AdverseEventSuspectEntityCausality(_adverseevent.AdverseEventSuspectEntityCausality):
+    """Information on the possible cause of the event. (R4 ``AdverseEvent.suspectEntity.causality``; run-time class fhir.resources.R4B.adverseevent.AdverseEventSuspectEntityCausality.)"""
+
+    assessment: CodeableConcept | None = None
+    """Assessment of if the entity caused the event."""
+    author: Reference | None = None
+    """AdverseEvent.suspectEntity.causalityAuthor."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    method: CodeableConcept | None = None
+    """ProbabilityScale | Bayesian | Checklist."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    productRelatedness: str | None = None
+    """AdverseEvent.suspectEntity.causalityProductRelatedness."""
+    productRelatedness__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``productRelatedness``. JSON name ``_productRelatedness``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,37 +3,139 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.allergyintolerance``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.allergyintolerance``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import allergyintolerance as _allergyintolerance
+from fhir.resources.R4B import resource as _resource
+
+from .age import Age
+from .annotation import Annotation
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .range import Range
+from .reference import Reference
 
 
 class AllergyIntolerance(_allergyintolerance.AllergyIntolerance):
-    """AllergyIntolerance: the R4B model class, typed from the R4 definition."""
+    """Allergy or Intolerance (generally: Risk of adverse reaction to a substance). (R4 ``AllergyIntolerance``; run-time class fhir.resources.R4B.allergyintolerance.AllergyIntolerance.)"""
 
-    category: list[Literal['biologic', 'environment', 'food', 'medication']] | None = None
+    asserter: Reference | None = None
+    """Source of the information about the allergy."""
+    category: list[Literal['biologic', 'environment', 'food', 'medication'] | None] | None = None
     """food | medication | environment | biologic. Required binding (http://hl7.org/fhir/ValueSet/allergy-intolerance-category): biologic | environment | food | medication."""
+    category__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``category``. JSON name ``_category``."""
+    clinicalStatus: CodeableConcept | None = None
+    """active | inactive | resolved."""
+    code: CodeableConcept | None = None
+    """Code that identifies the allergy or intolerance."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
     criticality: Literal['high', 'low', 'unable-to-assess'] | None = None
     """low | high | unable-to-assess. Required binding (http://hl7.org/fhir/ValueSet/allergy-intolerance-criticality): high | low | unable-to-assess."""
+    criticality__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``criticality``. JSON name ``_criticality``."""
+    encounter: Reference | None = None
+    """Encounter when the allergy or intolerance was asserted."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """External ids for this item."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
     lastOccurrence: _dt.datetime | _dt.date | str | None = None
-    """Date(/time) of last known occurrence of a reaction. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Date(/time) of last known occurrence of a reaction. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    lastOccurrence__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``lastOccurrence``. JSON name ``_lastOccurrence``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    note: list[Annotation] | None = None
+    """Additional text not captured in other fields."""
+    onsetAge: Age | None = None
+    """When allergy or intolerance was identified."""
     onsetDateTime: _dt.datetime | _dt.date | str | None = None
-    """When allergy or intolerance was identified. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When allergy or intolerance was identified. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    onsetDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``onsetDateTime``. JSON name ``_onsetDateTime``."""
+    onsetPeriod: Period | None = None
+    """When allergy or intolerance was identified."""
+    onsetRange: Range | None = None
+    """When allergy or intolerance was identified."""
+    onsetString: str | None = None
+    """When allergy or intolerance was identified."""
+    onsetString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``onsetString``. JSON name ``_onsetString``."""
+    patient: Reference
+    """Who the sensitivity is for."""
+    reaction: list[AllergyIntoleranceReaction] | None = None
+    """Adverse Reaction Events linked to exposure to substance."""
     recordedDate: _dt.datetime | _dt.date | str | None = None
-    """Date first version of the resource instance was recorded. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Date first version of the resource instance was recorded. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    recordedDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``recordedDate``. JSON name ``_recordedDate``."""
+    recorder: Reference | None = None
+    """Who recorded the sensitivity."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
     type: Literal['allergy', 'intolerance'] | None = None
     """allergy | intolerance - Underlying mechanism (if known). Required binding (http://hl7.org/fhir/ValueSet/allergy-intolerance-type): allergy | intolerance."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
+    verificationStatus: CodeableConcept | None = None
+    """unconfirmed | confirmed | refuted | entered-in-error."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class AllergyIntoleranceReaction(_allergyintolerance.AllergyIntoleranceReaction):
-    """AllergyIntolerance.reaction: the R4B model class, typed from the R4 definition."""
+    """Adverse Reaction Events linked to exposure to substance. (R4 ``AllergyIntolerance.reaction``; run-time class fhir.resources.R4B.allergyintolerance.AllergyIntoleranceReaction.)"""
 
+    description: str | None = None
+    """Description of the event as a whole."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    exposureRoute: CodeableConcept | None = None
+    """How the subject was exposed to the substance."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    manifestation: list[CodeableConcept]
+    """Clinical symptoms/signs associated with the Event."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    note: list[Annotation] | None = None
+    """Text about event not captured in other fields."""
     onset: _dt.datetime | _dt.date | str | None = None
-    """Date(/time) when manifestations showed. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Date(/time) when manifestations showed. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    onset__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``onset``. JSON name ``_onset``."""
     severity: Literal['mild', 'moderate', 'severe'] | None = None
     """mild | moderate | severe (of event as a whole). Required binding (http://hl7.org/fhir/ValueSet/reaction-event-severity): mild | moderate | severe."""
+    severity__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``severity``. JSON name ``_severity``."""
+    substance: CodeableConcept | None = None
+    """Specific substance or pharmaceutical product considered to be responsible for event."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

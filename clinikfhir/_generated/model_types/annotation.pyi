@@ -3,17 +3,40 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.annotation``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.annotation``: every element typed from R4."""
 
 import datetime as _dt
 
 from fhir.resources.R4B import annotation as _annotation
 
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .reference import Reference
+
 
 class Annotation(_annotation.Annotation):
-    """Annotation: the R4B model class, typed from the R4 definition."""
+    """Text node with attribution. (R4 ``Annotation``; run-time class fhir.resources.R4B.annotation.Annotation.)"""
 
+    authorReference: Reference | None = None
+    """Individual responsible for the annotation."""
+    authorString: str | None = None
+    """Individual responsible for the annotation."""
+    authorString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``authorString``. JSON name ``_authorString``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    text: str | None = None
+    """The annotation - text content (as markdown)."""
+    text__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``text``. JSON name ``_text``."""
     time: _dt.datetime | _dt.date | str | None = None
-    """When the annotation was made. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the annotation was made. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    time__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``time``. JSON name ``_time``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

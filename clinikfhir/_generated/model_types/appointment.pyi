@@ -3,33 +3,138 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.appointment``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.appointment``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import appointment as _appointment
+from fhir.resources.R4B import resource as _resource
+
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .reference import Reference
 
 
 class Appointment(_appointment.Appointment):
-    """Appointment: the R4B model class, typed from the R4 definition."""
+    """A booking of a healthcare event among patient(s), practitioner(s), related person(s) and/or device(s) for a specific date/time. This may result in one or more Encounter(s). (R4 ``Appointment``; run-time class fhir.resources.R4B.appointment.Appointment.)"""
 
+    appointmentType: CodeableConcept | None = None
+    """The style of appointment or patient that has been booked in the slot (not service type)."""
+    basedOn: list[Reference] | None = None
+    """The service request this appointment is allocated to assess."""
+    cancelationReason: CodeableConcept | None = None
+    """The coded reason for the appointment being cancelled."""
+    comment: str | None = None
+    """Additional comments."""
+    comment__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``comment``. JSON name ``_comment``."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
     created: _dt.datetime | _dt.date | str | None = None
-    """The date that this appointment was initially created. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """The date that this appointment was initially created. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    created__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``created``. JSON name ``_created``."""
+    description: str | None = None
+    """Shown on a subject line in a meeting request, or appointment list."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
     end: _dt.datetime | str | None = None
-    """When appointment is to conclude. R4 ``instant``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When appointment is to conclude. R4 ``instant``: also its string form; a partial one ("1990") reads back as ``str``."""
+    end__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``end``. JSON name ``_end``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """External Ids for this item."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    minutesDuration: int | None = None
+    """Can be less than start/end (e.g. estimate)."""
+    minutesDuration__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``minutesDuration``. JSON name ``_minutesDuration``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    participant: list[AppointmentParticipant]
+    """Participants involved in appointment."""
+    patientInstruction: str | None = None
+    """Detailed information and instructions for the patient."""
+    patientInstruction__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``patientInstruction``. JSON name ``_patientInstruction``."""
+    priority: int | None = None
+    """Used to make informed decisions if needing to re-prioritize."""
+    priority__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``priority``. JSON name ``_priority``."""
+    reasonCode: list[CodeableConcept] | None = None
+    """Coded reason this appointment is scheduled."""
+    reasonReference: list[Reference] | None = None
+    """Reason the appointment is to take place (resource)."""
+    requestedPeriod: list[Period] | None = None
+    """Potential date/time interval(s) requested to allocate the appointment within."""
+    serviceCategory: list[CodeableConcept] | None = None
+    """A broad categorization of the service that is to be performed during this appointment."""
+    serviceType: list[CodeableConcept] | None = None
+    """The specific service that is to be performed during this appointment."""
+    slot: list[Reference] | None = None
+    """The slots that this appointment is filling."""
+    specialty: list[CodeableConcept] | None = None
+    """The specialty of a practitioner that would be required to perform the service requested in this appointment."""
     start: _dt.datetime | str | None = None
-    """When appointment is to take place. R4 ``instant``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When appointment is to take place. R4 ``instant``: also its string form; a partial one ("1990") reads back as ``str``."""
+    start__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``start``. JSON name ``_start``."""
     status: Literal['arrived', 'booked', 'cancelled', 'checked-in', 'entered-in-error', 'fulfilled', 'noshow', 'pending', 'proposed', 'waitlist'] | None = None
     """proposed | pending | booked | arrived | fulfilled | cancelled | noshow | entered-in-error | checked-in | waitlist. Required binding (http://hl7.org/fhir/ValueSet/appointmentstatus): arrived | booked | cancelled | checked-in | entered-in-error | fulfilled | noshow | pending | proposed | waitlist."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    supportingInformation: list[Reference] | None = None
+    """Additional information to support the appointment."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class AppointmentParticipant(_appointment.AppointmentParticipant):
-    """Appointment.participant: the R4B model class, typed from the R4 definition."""
+    """Participants involved in appointment. (R4 ``Appointment.participant``; run-time class fhir.resources.R4B.appointment.AppointmentParticipant.)"""
 
+    actor: Reference | None = None
+    """Person, Location/HealthcareService or Device."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    period: Period | None = None
+    """Participation period of the actor."""
     required: Literal['information-only', 'optional', 'required'] | None = None
     """required | optional | information-only. Required binding (http://hl7.org/fhir/ValueSet/participantrequired): information-only | optional | required."""
+    required__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``required``. JSON name ``_required``."""
     status: Literal['accepted', 'declined', 'needs-action', 'tentative'] | None = None
     """accepted | declined | tentative | needs-action. Required binding (http://hl7.org/fhir/ValueSet/participationstatus): accepted | declined | needs-action | tentative."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    type: list[CodeableConcept] | None = None
+    """Role of participant in the appointment."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

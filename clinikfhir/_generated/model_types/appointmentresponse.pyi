@@ -3,22 +3,72 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.appointmentresponse``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.appointmentresponse``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import appointmentresponse as _appointmentresponse
+from fhir.resources.R4B import resource as _resource
+
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .reference import Reference
 
 
 class AppointmentResponse(_appointmentresponse.AppointmentResponse):
-    """AppointmentResponse: the R4B model class, typed from the R4 definition."""
+    """A reply to an appointment request for a patient and/or practitioner(s), such as a confirmation or rejection. (R4 ``AppointmentResponse``; run-time class fhir.resources.R4B.appointmentresponse.AppointmentResponse.)"""
 
+    actor: Reference | None = None
+    """Person, Location, HealthcareService, or Device."""
+    appointment: Reference
+    """Appointment this response relates to."""
+    comment: str | None = None
+    """Additional comments."""
+    comment__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``comment``. JSON name ``_comment``."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
     end: _dt.datetime | str | None = None
-    """Time from appointment, or requested new end time. R4 ``instant``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Time from appointment, or requested new end time. R4 ``instant``: also its string form; a partial one ("1990") reads back as ``str``."""
+    end__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``end``. JSON name ``_end``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """External Ids for this item."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
     participantStatus: Literal['accepted', 'declined', 'needs-action', 'tentative'] | None = None
     """accepted | declined | tentative | needs-action. Required binding (http://hl7.org/fhir/ValueSet/participationstatus): accepted | declined | needs-action | tentative."""
+    participantStatus__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``participantStatus``. JSON name ``_participantStatus``."""
+    participantType: list[CodeableConcept] | None = None
+    """Role of participant in the appointment."""
     start: _dt.datetime | str | None = None
-    """Time from appointment, or requested new start time. R4 ``instant``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Time from appointment, or requested new start time. R4 ``instant``: also its string form; a partial one ("1990") reads back as ``str``."""
+    start__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``start``. JSON name ``_start``."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

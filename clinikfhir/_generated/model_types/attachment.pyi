@@ -3,17 +3,58 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.attachment``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.attachment``: every element typed from R4."""
 
 import datetime as _dt
 
+from pydantic import AnyUrl as _AnyUrl
 from fhir.resources.R4B import attachment as _attachment
+
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
 
 
 class Attachment(_attachment.Attachment):
-    """Attachment: the R4B model class, typed from the R4 definition."""
+    """Content in a format defined elsewhere. (R4 ``Attachment``; run-time class fhir.resources.R4B.attachment.Attachment.)"""
 
+    contentType: str | None = None
+    """Mime type of the content, with charset etc."""
+    contentType__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``contentType``. JSON name ``_contentType``."""
     creation: _dt.datetime | _dt.date | str | None = None
-    """Date attachment was first created. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Date attachment was first created. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    creation__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``creation``. JSON name ``_creation``."""
+    data: bytes | None = None
+    """Data inline, base64ed."""
+    data__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``data``. JSON name ``_data``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    hash: bytes | None = None
+    """Hash of the data (sha-1, base64ed)."""
+    hash__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``hash``. JSON name ``_hash``."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    language: str | None = None
+    """Human language of the content (BCP-47)."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    size: int | None = None
+    """Number of bytes of content (if url provided)."""
+    size__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``size``. JSON name ``_size``."""
+    title: str | None = None
+    """Label to display in place of the data."""
+    title__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``title``. JSON name ``_title``."""
+    url: _AnyUrl | str | None = None
+    """Uri where the data can be found."""
+    url__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``url``. JSON name ``_url``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,29 +3,226 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.auditevent``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.auditevent``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import auditevent as _auditevent
+from fhir.resources.R4B import resource as _resource
+
+from .codeableconcept import CodeableConcept
+from .coding import Coding
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .reference import Reference
 
 
 class AuditEvent(_auditevent.AuditEvent):
-    """AuditEvent: the R4B model class, typed from the R4 definition."""
+    """Event record kept for security purposes. (R4 ``AuditEvent``; run-time class fhir.resources.R4B.auditevent.AuditEvent.)"""
 
     action: Literal['C', 'D', 'E', 'R', 'U'] | None = None
     """Type of action performed during the event. Required binding (http://hl7.org/fhir/ValueSet/audit-event-action): C | D | E | R | U."""
+    action__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``action``. JSON name ``_action``."""
+    agent: list[AuditEventAgent]
+    """Actor involved in the event."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    entity: list[AuditEventEntity] | None = None
+    """Data or objects used."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
     outcome: Literal['0', '12', '4', '8'] | None = None
     """Whether the event succeeded or failed. Required binding (http://hl7.org/fhir/ValueSet/audit-event-outcome): 0 | 12 | 4 | 8."""
+    outcome__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``outcome``. JSON name ``_outcome``."""
+    outcomeDesc: str | None = None
+    """Description of the event outcome."""
+    outcomeDesc__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``outcomeDesc``. JSON name ``_outcomeDesc``."""
+    period: Period | None = None
+    """When the activity occurred."""
+    purposeOfEvent: list[CodeableConcept] | None = None
+    """The purposeOfUse of the event."""
     recorded: _dt.datetime | str | None = None
-    """Time when the event was recorded. R4 ``instant``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Time when the event was recorded. R4 ``instant``: also its string form; a partial one ("1990") reads back as ``str``."""
+    recorded__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``recorded``. JSON name ``_recorded``."""
+    source: AuditEventSource
+    """Audit Event Reporter."""
+    subtype: list[Coding] | None = None
+    """More specific type/id for the event."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    type: Coding
+    """Type/identifier of event."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class AuditEventAgent(_auditevent.AuditEventAgent):
+    """Actor involved in the event. (R4 ``AuditEvent.agent``; run-time class fhir.resources.R4B.auditevent.AuditEventAgent.)"""
+
+    altId: str | None = None
+    """Alternative User identity."""
+    altId__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``altId``. JSON name ``_altId``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    location: Reference | None = None
+    """Where."""
+    media: Coding | None = None
+    """Type of media."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    name: str | None = None
+    """Human friendly name for the agent."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    network: AuditEventAgentNetwork | None = None
+    """Logical network location for application activity."""
+    policy: list[str | None] | None = None
+    """Policy that authorized event."""
+    policy__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``policy``. JSON name ``_policy``."""
+    purposeOfUse: list[CodeableConcept] | None = None
+    """Reason given for this user."""
+    requestor: bool | None = None
+    """Whether user is initiator."""
+    requestor__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``requestor``. JSON name ``_requestor``."""
+    role: list[CodeableConcept] | None = None
+    """Agent role in the event."""
+    type: CodeableConcept | None = None
+    """How agent participated."""
+    who: Reference | None = None
+    """Identifier of who."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class AuditEventAgentNetwork(_auditevent.AuditEventAgentNetwork):
-    """AuditEvent.agent.network: the R4B model class, typed from the R4 definition."""
+    """Logical network location for application activity. (R4 ``AuditEvent.agent.network``; run-time class fhir.resources.R4B.auditevent.AuditEventAgentNetwork.)"""
 
+    address: str | None = None
+    """Identifier for the network access point of the user device."""
+    address__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``address``. JSON name ``_address``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
     type: Literal['1', '2', '3', '4', '5'] | None = None
     """The type of network access point. Required binding (http://hl7.org/fhir/ValueSet/network-type): 1 | 2 | 3 | 4 | 5."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class AuditEventEntity(_auditevent.AuditEventEntity):
+    """Data or objects used. (R4 ``AuditEvent.entity``; run-time class fhir.resources.R4B.auditevent.AuditEventEntity.)"""
+
+    description: str | None = None
+    """Descriptive text."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    detail: list[AuditEventEntityDetail] | None = None
+    """Additional Information about the entity."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    lifecycle: Coding | None = None
+    """Life-cycle stage for the entity."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    name: str | None = None
+    """Descriptor for entity."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    query: bytes | None = None
+    """Query parameters."""
+    query__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``query``. JSON name ``_query``."""
+    role: Coding | None = None
+    """What role the entity played."""
+    securityLabel: list[Coding] | None = None
+    """Security labels on the entity."""
+    type: Coding | None = None
+    """Type of entity involved."""
+    what: Reference | None = None
+    """Specific instance of resource."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class AuditEventEntityDetail(_auditevent.AuditEventEntityDetail):
+    """Additional Information about the entity. (R4 ``AuditEvent.entity.detail``; run-time class fhir.resources.R4B.auditevent.AuditEventEntityDetail.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    type: str | None = None
+    """Name of the property."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
+    valueBase64Binary: bytes | None = None
+    """Property value."""
+    valueBase64Binary__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueBase64Binary``. JSON name ``_valueBase64Binary``."""
+    valueString: str | None = None
+    """Property value."""
+    valueString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueString``. JSON name ``_valueString``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class AuditEventSource(_auditevent.AuditEventSource):
+    """Audit Event Reporter. (R4 ``AuditEvent.source``; run-time class fhir.resources.R4B.auditevent.AuditEventSource.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    observer: Reference
+    """The identity of source detecting the event."""
+    site: str | None = None
+    """Logical source location within the enterprise."""
+    site__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``site``. JSON name ``_site``."""
+    type: list[Coding] | None = None
+    """The type of source where event originated."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,48 +3,178 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.biologicallyderivedproduct``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.biologicallyderivedproduct``: every element typed from R4."""
 
 import datetime as _dt
+import decimal as _decimal
 from typing import Literal
 
 from fhir.resources.R4B import biologicallyderivedproduct as _biologicallyderivedproduct
+from fhir.resources.R4B import resource as _resource
+
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .reference import Reference
 
 
 class BiologicallyDerivedProduct(_biologicallyderivedproduct.BiologicallyDerivedProduct):
-    """BiologicallyDerivedProduct: the R4B model class, typed from the R4 definition."""
+    """A material substance originating from a biological entity. (R4 ``BiologicallyDerivedProduct``; run-time class fhir.resources.R4B.biologicallyderivedproduct.BiologicallyDerivedProduct.)"""
 
+    collection: BiologicallyDerivedProductCollection | None = None
+    """How this product was collected."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """External ids for this item."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    manipulation: BiologicallyDerivedProductManipulation | None = None
+    """Any manipulation of product post-collection."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    parent: list[Reference] | None = None
+    """BiologicallyDerivedProduct parent."""
+    processing: list[BiologicallyDerivedProductProcessing] | None = None
+    """Any processing of the product during collection."""
     productCategory: Literal['biologicalAgent', 'cells', 'fluid', 'organ', 'tissue'] | None = None
     """organ | tissue | fluid | cells | biologicalAgent. Required binding (http://hl7.org/fhir/ValueSet/product-category): biologicalAgent | cells | fluid | organ | tissue."""
+    productCategory__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``productCategory``. JSON name ``_productCategory``."""
+    productCode: CodeableConcept | None = None
+    """What this biologically derived product is."""
+    quantity: int | None = None
+    """The amount of this biologically derived product."""
+    quantity__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``quantity``. JSON name ``_quantity``."""
+    request: list[Reference] | None = None
+    """Procedure request."""
     status: Literal['available', 'unavailable'] | None = None
     """available | unavailable. Required binding (http://hl7.org/fhir/ValueSet/product-status): available | unavailable."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    storage: list[BiologicallyDerivedProductStorage] | None = None
+    """Product storage."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class BiologicallyDerivedProductCollection(_biologicallyderivedproduct.BiologicallyDerivedProductCollection):
-    """BiologicallyDerivedProduct.collection: the R4B model class, typed from the R4 definition."""
+    """How this product was collected. (R4 ``BiologicallyDerivedProduct.collection``; run-time class fhir.resources.R4B.biologicallyderivedproduct.BiologicallyDerivedProductCollection.)"""
 
     collectedDateTime: _dt.datetime | _dt.date | str | None = None
-    """Time of product collection. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Time of product collection. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    collectedDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``collectedDateTime``. JSON name ``_collectedDateTime``."""
+    collectedPeriod: Period | None = None
+    """Time of product collection."""
+    collector: Reference | None = None
+    """Individual performing collection."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    source: Reference | None = None
+    """Who is product from."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class BiologicallyDerivedProductManipulation(_biologicallyderivedproduct.BiologicallyDerivedProductManipulation):
-    """BiologicallyDerivedProduct.manipulation: the R4B model class, typed from the R4 definition."""
+    """Any manipulation of product post-collection. (R4 ``BiologicallyDerivedProduct.manipulation``; run-time class fhir.resources.R4B.biologicallyderivedproduct.BiologicallyDerivedProductManipulation.)"""
 
+    description: str | None = None
+    """Description of manipulation."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
     timeDateTime: _dt.datetime | _dt.date | str | None = None
-    """Time of manipulation. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Time of manipulation. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    timeDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``timeDateTime``. JSON name ``_timeDateTime``."""
+    timePeriod: Period | None = None
+    """Time of manipulation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class BiologicallyDerivedProductProcessing(_biologicallyderivedproduct.BiologicallyDerivedProductProcessing):
-    """BiologicallyDerivedProduct.processing: the R4B model class, typed from the R4 definition."""
+    """Any processing of the product during collection. (R4 ``BiologicallyDerivedProduct.processing``; run-time class fhir.resources.R4B.biologicallyderivedproduct.BiologicallyDerivedProductProcessing.)"""
 
+    additive: Reference | None = None
+    """Substance added during processing."""
+    description: str | None = None
+    """Description of of processing."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    procedure: CodeableConcept | None = None
+    """Procesing code."""
     timeDateTime: _dt.datetime | _dt.date | str | None = None
-    """Time of processing. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Time of processing. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    timeDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``timeDateTime``. JSON name ``_timeDateTime``."""
+    timePeriod: Period | None = None
+    """Time of processing."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class BiologicallyDerivedProductStorage(_biologicallyderivedproduct.BiologicallyDerivedProductStorage):
-    """BiologicallyDerivedProduct.storage: the R4B model class, typed from the R4 definition."""
+    """Product storage. (R4 ``BiologicallyDerivedProduct.storage``; run-time class fhir.resources.R4B.biologicallyderivedproduct.BiologicallyDerivedProductStorage.)"""
 
+    description: str | None = None
+    """Description of storage."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    duration: Period | None = None
+    """Storage timeperiod."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
     scale: Literal['celsius', 'farenheit', 'kelvin'] | None = None
     """farenheit | celsius | kelvin. Required binding (http://hl7.org/fhir/ValueSet/product-storage-scale): celsius | farenheit | kelvin."""
+    scale__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``scale``. JSON name ``_scale``."""
+    temperature: _decimal.Decimal | None = None
+    """Storage temperature."""
+    temperature__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``temperature``. JSON name ``_temperature``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,43 +3,196 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.bundle``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.bundle``: every element typed from R4."""
 
 import datetime as _dt
+import decimal as _decimal
 from typing import Literal
 
 from fhir.resources.R4B import bundle as _bundle
+from fhir.resources.R4B import resource as _resource
+
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .signature import Signature
 
 
 class Bundle(_bundle.Bundle):
-    """Bundle: the R4B model class, typed from the R4 definition."""
+    """Contains a collection of resources. (R4 ``Bundle``; run-time class fhir.resources.R4B.bundle.Bundle.)"""
 
+    entry: list[BundleEntry] | None = None
+    """Entry in the bundle - will have a resource or information."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: Identifier | None = None
+    """Persistent identifier for the bundle."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    link: list[BundleLink] | None = None
+    """Links related to this Bundle."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    signature: Signature | None = None
+    """Digital Signature."""
     timestamp: _dt.datetime | str | None = None
-    """When the bundle was assembled. R4 ``instant``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the bundle was assembled. R4 ``instant``: also its string form; a partial one ("1990") reads back as ``str``."""
+    timestamp__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``timestamp``. JSON name ``_timestamp``."""
+    total: int | None = None
+    """If search, the total number of matches."""
+    total__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``total``. JSON name ``_total``."""
     type: Literal['batch', 'batch-response', 'collection', 'document', 'history', 'message', 'searchset', 'transaction', 'transaction-response'] | None = None
     """document | message | transaction | transaction-response | batch | batch-response | history | searchset | collection. Required binding (http://hl7.org/fhir/ValueSet/bundle-type): batch | batch-response | collection | document | history | message | searchset | transaction | transaction-response."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class BundleEntry(_bundle.BundleEntry):
+    """Entry in the bundle - will have a resource or information. (R4 ``Bundle.entry``; run-time class fhir.resources.R4B.bundle.BundleEntry.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    fullUrl: str | None = None
+    """URI for resource (Absolute URL server address or URI for UUID/OID)."""
+    fullUrl__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``fullUrl``. JSON name ``_fullUrl``."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    link: list[BundleLink] | None = None
+    """Links related to this entry."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    request: BundleEntryRequest | None = None
+    """Additional execution information (transaction/batch/history)."""
+    resource: _resource.Resource | None = None
+    """A resource in the bundle."""
+    response: BundleEntryResponse | None = None
+    """Results of execution (transaction/batch/history)."""
+    search: BundleEntrySearch | None = None
+    """Search related information."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class BundleEntryRequest(_bundle.BundleEntryRequest):
-    """Bundle.entry.request: the R4B model class, typed from the R4 definition."""
+    """Additional execution information (transaction/batch/history). (R4 ``Bundle.entry.request``; run-time class fhir.resources.R4B.bundle.BundleEntryRequest.)"""
 
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    ifMatch: str | None = None
+    """For managing update contention."""
+    ifMatch__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``ifMatch``. JSON name ``_ifMatch``."""
     ifModifiedSince: _dt.datetime | str | None = None
-    """For managing cache currency. R4 ``instant``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """For managing cache currency. R4 ``instant``: also its string form; a partial one ("1990") reads back as ``str``."""
+    ifModifiedSince__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``ifModifiedSince``. JSON name ``_ifModifiedSince``."""
+    ifNoneExist: str | None = None
+    """For conditional creates."""
+    ifNoneExist__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``ifNoneExist``. JSON name ``_ifNoneExist``."""
+    ifNoneMatch: str | None = None
+    """For managing cache currency."""
+    ifNoneMatch__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``ifNoneMatch``. JSON name ``_ifNoneMatch``."""
     method: Literal['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT'] | None = None
     """GET | HEAD | POST | PUT | DELETE | PATCH. Required binding (http://hl7.org/fhir/ValueSet/http-verb): DELETE | GET | HEAD | PATCH | POST | PUT."""
+    method__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``method``. JSON name ``_method``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    url: str | None = None
+    """URL for HTTP equivalent of this entry."""
+    url__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``url``. JSON name ``_url``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class BundleEntryResponse(_bundle.BundleEntryResponse):
-    """Bundle.entry.response: the R4B model class, typed from the R4 definition."""
+    """Results of execution (transaction/batch/history). (R4 ``Bundle.entry.response``; run-time class fhir.resources.R4B.bundle.BundleEntryResponse.)"""
 
+    etag: str | None = None
+    """The Etag for the resource (if relevant)."""
+    etag__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``etag``. JSON name ``_etag``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
     lastModified: _dt.datetime | str | None = None
-    """Server's date time modified. R4 ``instant``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Server's date time modified. R4 ``instant``: also its string form; a partial one ("1990") reads back as ``str``."""
+    lastModified__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``lastModified``. JSON name ``_lastModified``."""
+    location: str | None = None
+    """The location (if the operation returns a location)."""
+    location__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``location``. JSON name ``_location``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    outcome: _resource.Resource | None = None
+    """OperationOutcome with hints and warnings (for batch/transaction)."""
+    status: str | None = None
+    """Status response code (text optional)."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class BundleEntrySearch(_bundle.BundleEntrySearch):
-    """Bundle.entry.search: the R4B model class, typed from the R4 definition."""
+    """Search related information. (R4 ``Bundle.entry.search``; run-time class fhir.resources.R4B.bundle.BundleEntrySearch.)"""
 
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
     mode: Literal['include', 'match', 'outcome'] | None = None
     """match | include | outcome - why this is in the result set. Required binding (http://hl7.org/fhir/ValueSet/search-entry-mode): include | match | outcome."""
+    mode__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``mode``. JSON name ``_mode``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    score: _decimal.Decimal | None = None
+    """Search ranking (between 0 and 1)."""
+    score__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``score``. JSON name ``_score``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class BundleLink(_bundle.BundleLink):
+    """Links related to this Bundle. (R4 ``Bundle.link``; run-time class fhir.resources.R4B.bundle.BundleLink.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    relation: str | None = None
+    """See http://www.iana.org/assignments/link-relations/link-relations.xhtml#link-relations-1."""
+    relation__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``relation``. JSON name ``_relation``."""
+    url: str | None = None
+    """Reference details for the link."""
+    url__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``url``. JSON name ``_url``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

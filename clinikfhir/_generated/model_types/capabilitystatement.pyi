@@ -3,75 +3,386 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.capabilitystatement``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.capabilitystatement``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
+from pydantic import AnyUrl as _AnyUrl
 from fhir.resources.R4B import capabilitystatement as _capabilitystatement
+
+from .codeableconcept import CodeableConcept
+from .coding import Coding
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .reference import Reference
 
 
 class CapabilityStatementDocument(_capabilitystatement.CapabilityStatementDocument):
-    """CapabilityStatement.document: the R4B model class, typed from the R4 definition."""
+    """Document definition. (R4 ``CapabilityStatement.document``; run-time class fhir.resources.R4B.capabilitystatement.CapabilityStatementDocument.)"""
 
+    documentation: str | None = None
+    """Description of document support."""
+    documentation__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``documentation``. JSON name ``_documentation``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
     mode: Literal['consumer', 'producer'] | None = None
     """producer | consumer. Required binding (http://hl7.org/fhir/ValueSet/document-mode): consumer | producer."""
+    mode__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``mode``. JSON name ``_mode``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    profile: str | None = None
+    """Constraint on the resources used in the document."""
+    profile__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``profile``. JSON name ``_profile``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class CapabilityStatementImplementation(_capabilitystatement.CapabilityStatementImplementation):
+    """If this describes a specific instance. (R4 ``CapabilityStatement.implementation``; run-time class fhir.resources.R4B.capabilitystatement.CapabilityStatementImplementation.)"""
+
+    custodian: Reference | None = None
+    """Organization that manages the data."""
+    description: str | None = None
+    """Describes this specific instance."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    url: _AnyUrl | str | None = None
+    """Base URL for the installation."""
+    url__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``url``. JSON name ``_url``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class CapabilityStatementMessaging(_capabilitystatement.CapabilityStatementMessaging):
+    """If messaging is supported. (R4 ``CapabilityStatement.messaging``; run-time class fhir.resources.R4B.capabilitystatement.CapabilityStatementMessaging.)"""
+
+    documentation: str | None = None
+    """Messaging interface behavior details."""
+    documentation__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``documentation``. JSON name ``_documentation``."""
+    endpoint: list[CapabilityStatementMessagingEndpoint] | None = None
+    """Where messages should be sent."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    reliableCache: int | None = None
+    """Reliable Message Cache Length (min)."""
+    reliableCache__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``reliableCache``. JSON name ``_reliableCache``."""
+    supportedMessage: list[CapabilityStatementMessagingSupportedMessage] | None = None
+    """Messages supported by this system."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class CapabilityStatementMessagingEndpoint(_capabilitystatement.CapabilityStatementMessagingEndpoint):
+    """Where messages should be sent. (R4 ``CapabilityStatement.messaging.endpoint``; run-time class fhir.resources.R4B.capabilitystatement.CapabilityStatementMessagingEndpoint.)"""
+
+    address: _AnyUrl | str | None = None
+    """Network address or identifier of the end-point."""
+    address__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``address``. JSON name ``_address``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    protocol: Coding
+    """http | ftp | mllp +."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class CapabilityStatementMessagingSupportedMessage(_capabilitystatement.CapabilityStatementMessagingSupportedMessage):
-    """CapabilityStatement.messaging.supportedMessage: the R4B model class, typed from the R4 definition."""
+    """Messages supported by this system. (R4 ``CapabilityStatement.messaging.supportedMessage``; run-time class fhir.resources.R4B.capabilitystatement.CapabilityStatementMessagingSupportedMessage.)"""
 
+    definition: str | None = None
+    """Message supported by this system."""
+    definition__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``definition``. JSON name ``_definition``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
     mode: Literal['receiver', 'sender'] | None = None
     """sender | receiver. Required binding (http://hl7.org/fhir/ValueSet/event-capability-mode): receiver | sender."""
+    mode__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``mode``. JSON name ``_mode``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class CapabilityStatementRest(_capabilitystatement.CapabilityStatementRest):
-    """CapabilityStatement.rest: the R4B model class, typed from the R4 definition."""
+    """If the endpoint is a RESTful one. (R4 ``CapabilityStatement.rest``; run-time class fhir.resources.R4B.capabilitystatement.CapabilityStatementRest.)"""
 
+    compartment: list[str | None] | None = None
+    """Compartments served/used by system."""
+    compartment__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``compartment``. JSON name ``_compartment``."""
+    documentation: str | None = None
+    """General description of implementation."""
+    documentation__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``documentation``. JSON name ``_documentation``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    interaction: list[CapabilityStatementRestInteraction] | None = None
+    """What operations are supported?"""
     mode: Literal['client', 'server'] | None = None
     """client | server. Required binding (http://hl7.org/fhir/ValueSet/restful-capability-mode): client | server."""
+    mode__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``mode``. JSON name ``_mode``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    operation: list[CapabilityStatementRestResourceOperation] | None = None
+    """Definition of a system level operation."""
+    resource: list[CapabilityStatementRestResource] | None = None
+    """Resource served on the REST interface."""
+    searchParam: list[CapabilityStatementRestResourceSearchParam] | None = None
+    """Search parameters for searching all resources."""
+    security: CapabilityStatementRestSecurity | None = None
+    """Information about security of implementation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class CapabilityStatementRestInteraction(_capabilitystatement.CapabilityStatementRestInteraction):
-    """CapabilityStatement.rest.interaction: the R4B model class, typed from the R4 definition."""
+    """What operations are supported? (R4 ``CapabilityStatement.rest.interaction``; run-time class fhir.resources.R4B.capabilitystatement.CapabilityStatementRestInteraction.)"""
 
     code: Literal['batch', 'history-system', 'search-system', 'transaction'] | None = None
     """transaction | batch | search-system | history-system. Required binding (http://hl7.org/fhir/ValueSet/system-restful-interaction): batch | history-system | search-system | transaction."""
+    code__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``code``. JSON name ``_code``."""
+    documentation: str | None = None
+    """Anything special about operation behavior."""
+    documentation__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``documentation``. JSON name ``_documentation``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class CapabilityStatementRestResource(_capabilitystatement.CapabilityStatementRestResource):
-    """CapabilityStatement.rest.resource: the R4B model class, typed from the R4 definition."""
+    """Resource served on the REST interface. (R4 ``CapabilityStatement.rest.resource``; run-time class fhir.resources.R4B.capabilitystatement.CapabilityStatementRestResource.)"""
 
+    conditionalCreate: bool | None = None
+    """If allows/uses conditional create."""
+    conditionalCreate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``conditionalCreate``. JSON name ``_conditionalCreate``."""
     conditionalDelete: Literal['multiple', 'not-supported', 'single'] | None = None
     """not-supported | single | multiple - how conditional delete is supported. Required binding (http://hl7.org/fhir/ValueSet/conditional-delete-status): multiple | not-supported | single."""
+    conditionalDelete__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``conditionalDelete``. JSON name ``_conditionalDelete``."""
     conditionalRead: Literal['full-support', 'modified-since', 'not-match', 'not-supported'] | None = None
     """not-supported | modified-since | not-match | full-support. Required binding (http://hl7.org/fhir/ValueSet/conditional-read-status): full-support | modified-since | not-match | not-supported."""
-    referencePolicy: list[Literal['enforced', 'literal', 'local', 'logical', 'resolves']] | None = None
+    conditionalRead__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``conditionalRead``. JSON name ``_conditionalRead``."""
+    conditionalUpdate: bool | None = None
+    """If allows/uses conditional update."""
+    conditionalUpdate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``conditionalUpdate``. JSON name ``_conditionalUpdate``."""
+    documentation: str | None = None
+    """Additional information about the use of the resource type."""
+    documentation__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``documentation``. JSON name ``_documentation``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    interaction: list[CapabilityStatementRestResourceInteraction] | None = None
+    """What operations are supported?"""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    operation: list[CapabilityStatementRestResourceOperation] | None = None
+    """Definition of a resource operation."""
+    profile: str | None = None
+    """Base System profile for all uses of resource."""
+    profile__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``profile``. JSON name ``_profile``."""
+    readHistory: bool | None = None
+    """Whether vRead can return past versions."""
+    readHistory__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``readHistory``. JSON name ``_readHistory``."""
+    referencePolicy: list[Literal['enforced', 'literal', 'local', 'logical', 'resolves'] | None] | None = None
     """literal | logical | resolves | enforced | local. Required binding (http://hl7.org/fhir/ValueSet/reference-handling-policy): enforced | literal | local | logical | resolves."""
+    referencePolicy__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``referencePolicy``. JSON name ``_referencePolicy``."""
+    searchInclude: list[str | None] | None = None
+    """_include values supported by the server."""
+    searchInclude__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``searchInclude``. JSON name ``_searchInclude``."""
+    searchParam: list[CapabilityStatementRestResourceSearchParam] | None = None
+    """Search parameters supported by implementation."""
+    searchRevInclude: list[str | None] | None = None
+    """_revinclude values supported by the server."""
+    searchRevInclude__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``searchRevInclude``. JSON name ``_searchRevInclude``."""
+    supportedProfile: list[str | None] | None = None
+    """Profiles for use cases supported."""
+    supportedProfile__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``supportedProfile``. JSON name ``_supportedProfile``."""
     type: Literal['Account', 'ActivityDefinition', 'AdverseEvent', 'AllergyIntolerance', 'Appointment', 'AppointmentResponse', 'AuditEvent', 'Basic', 'Binary', 'BiologicallyDerivedProduct', 'BodyStructure', 'Bundle', 'CapabilityStatement', 'CarePlan', 'CareTeam', 'CatalogEntry', 'ChargeItem', 'ChargeItemDefinition', 'Claim', 'ClaimResponse', 'ClinicalImpression', 'CodeSystem', 'Communication', 'CommunicationRequest', 'CompartmentDefinition', 'Composition', 'ConceptMap', 'Condition', 'Consent', 'Contract', 'Coverage', 'CoverageEligibilityRequest', 'CoverageEligibilityResponse', 'DetectedIssue', 'Device', 'DeviceDefinition', 'DeviceMetric', 'DeviceRequest', 'DeviceUseStatement', 'DiagnosticReport', 'DocumentManifest', 'DocumentReference', 'DomainResource', 'EffectEvidenceSynthesis', 'Encounter', 'Endpoint', 'EnrollmentRequest', 'EnrollmentResponse', 'EpisodeOfCare', 'EventDefinition', 'Evidence', 'EvidenceVariable', 'ExampleScenario', 'ExplanationOfBenefit', 'FamilyMemberHistory', 'Flag', 'Goal', 'GraphDefinition', 'Group', 'GuidanceResponse', 'HealthcareService', 'ImagingStudy', 'Immunization', 'ImmunizationEvaluation', 'ImmunizationRecommendation', 'ImplementationGuide', 'InsurancePlan', 'Invoice', 'Library', 'Linkage', 'List', 'Location', 'Measure', 'MeasureReport', 'Media', 'Medication', 'MedicationAdministration', 'MedicationDispense', 'MedicationKnowledge', 'MedicationRequest', 'MedicationStatement', 'MedicinalProduct', 'MedicinalProductAuthorization', 'MedicinalProductContraindication', 'MedicinalProductIndication', 'MedicinalProductIngredient', 'MedicinalProductInteraction', 'MedicinalProductManufactured', 'MedicinalProductPackaged', 'MedicinalProductPharmaceutical', 'MedicinalProductUndesirableEffect', 'MessageDefinition', 'MessageHeader', 'MolecularSequence', 'NamingSystem', 'NutritionOrder', 'Observation', 'ObservationDefinition', 'OperationDefinition', 'OperationOutcome', 'Organization', 'OrganizationAffiliation', 'Parameters', 'Patient', 'PaymentNotice', 'PaymentReconciliation', 'Person', 'PlanDefinition', 'Practitioner', 'PractitionerRole', 'Procedure', 'Provenance', 'Questionnaire', 'QuestionnaireResponse', 'RelatedPerson', 'RequestGroup', 'ResearchDefinition', 'ResearchElementDefinition', 'ResearchStudy', 'ResearchSubject', 'Resource', 'RiskAssessment', 'RiskEvidenceSynthesis', 'Schedule', 'SearchParameter', 'ServiceRequest', 'Slot', 'Specimen', 'SpecimenDefinition', 'StructureDefinition', 'StructureMap', 'Subscription', 'Substance', 'SubstanceNucleicAcid', 'SubstancePolymer', 'SubstanceProtein', 'SubstanceReferenceInformation', 'SubstanceSourceMaterial', 'SubstanceSpecification', 'SupplyDelivery', 'SupplyRequest', 'Task', 'TerminologyCapabilities', 'TestReport', 'TestScript', 'ValueSet', 'VerificationResult', 'VisionPrescription'] | None = None
     """A resource type that is supported. Required binding (http://hl7.org/fhir/ValueSet/resource-types): Account | ActivityDefinition | AdverseEvent | AllergyIntolerance | Appointment | AppointmentResponse | AuditEvent | Basic | Binary | BiologicallyDerivedProduct | BodyStructure | Bundle | CapabilityStatement | CarePlan | CareTeam | CatalogEntry | ChargeItem | ChargeItemDefinition | Claim | ClaimResponse | ClinicalImpression | CodeSystem | Communication | CommunicationRequest | CompartmentDefinition | Composition | ConceptMap | Condition | Consent | Contract | Coverage | CoverageEligibilityRequest | CoverageEligibilityResponse | DetectedIssue | Device | DeviceDefinition | DeviceMetric | DeviceRequest | DeviceUseStatement | DiagnosticReport | DocumentManifest | DocumentReference | DomainResource | EffectEvidenceSynthesis | Encounter | Endpoint | EnrollmentRequest | EnrollmentResponse | EpisodeOfCare | EventDefinition | Evidence | EvidenceVariable | ExampleScenario | ExplanationOfBenefit | FamilyMemberHistory | Flag | Goal | GraphDefinition | Group | GuidanceResponse | HealthcareService | ImagingStudy | Immunization | ImmunizationEvaluation | ImmunizationRecommendation | ImplementationGuide | InsurancePlan | Invoice | Library | Linkage | List | Location | Measure | MeasureReport | Media | Medication | MedicationAdministration | MedicationDispense | MedicationKnowledge | MedicationRequest | MedicationStatement | MedicinalProduct | MedicinalProductAuthorization | MedicinalProductContraindication | MedicinalProductIndication | MedicinalProductIngredient | MedicinalProductInteraction | MedicinalProductManufactured | MedicinalProductPackaged | MedicinalProductPharmaceutical | MedicinalProductUndesirableEffect | MessageDefinition | MessageHeader | MolecularSequence | NamingSystem | NutritionOrder | Observation | ObservationDefinition | OperationDefinition | OperationOutcome | Organization | OrganizationAffiliation | Parameters | Patient | PaymentNotice | PaymentReconciliation | Person | PlanDefinition | Practitioner | PractitionerRole | Procedure | Provenance | Questionnaire | QuestionnaireResponse | RelatedPerson | RequestGroup | ResearchDefinition | ResearchElementDefinition | ResearchStudy | ResearchSubject | Resource | RiskAssessment | RiskEvidenceSynthesis | Schedule | SearchParameter | ServiceRequest | Slot | Specimen | SpecimenDefinition | StructureDefinition | StructureMap | Subscription | Substance | SubstanceNucleicAcid | SubstancePolymer | SubstanceProtein | SubstanceReferenceInformation | SubstanceSourceMaterial | SubstanceSpecification | SupplyDelivery | SupplyRequest | Task | TerminologyCapabilities | TestReport | TestScript | ValueSet | VerificationResult | VisionPrescription."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
+    updateCreate: bool | None = None
+    """If update can commit to a new identity."""
+    updateCreate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``updateCreate``. JSON name ``_updateCreate``."""
     versioning: Literal['no-version', 'versioned', 'versioned-update'] | None = None
     """no-version | versioned | versioned-update. Required binding (http://hl7.org/fhir/ValueSet/versioning-policy): no-version | versioned | versioned-update."""
+    versioning__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``versioning``. JSON name ``_versioning``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class CapabilityStatementRestResourceInteraction(_capabilitystatement.CapabilityStatementRestResourceInteraction):
-    """CapabilityStatement.rest.resource.interaction: the R4B model class, typed from the R4 definition."""
+    """What operations are supported? (R4 ``CapabilityStatement.rest.resource.interaction``; run-time class fhir.resources.R4B.capabilitystatement.CapabilityStatementRestResourceInteraction.)"""
 
     code: Literal['create', 'delete', 'history-instance', 'history-type', 'patch', 'read', 'search-type', 'update', 'vread'] | None = None
     """read | vread | update | patch | delete | history-instance | history-type | create | search-type. Required binding (http://hl7.org/fhir/ValueSet/type-restful-interaction): create | delete | history-instance | history-type | patch | read | search-type | update | vread."""
+    code__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``code``. JSON name ``_code``."""
+    documentation: str | None = None
+    """Anything special about operation behavior."""
+    documentation__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``documentation``. JSON name ``_documentation``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class CapabilityStatementRestResourceOperation(_capabilitystatement.CapabilityStatementRestResourceOperation):
+    """Definition of a resource operation. (R4 ``CapabilityStatement.rest.resource.operation``; run-time class fhir.resources.R4B.capabilitystatement.CapabilityStatementRestResourceOperation.)"""
+
+    definition: str | None = None
+    """The defined operation/query."""
+    definition__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``definition``. JSON name ``_definition``."""
+    documentation: str | None = None
+    """Specific details about operation behavior."""
+    documentation__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``documentation``. JSON name ``_documentation``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    name: str | None = None
+    """Name by which the operation/query is invoked."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class CapabilityStatementRestResourceSearchParam(_capabilitystatement.CapabilityStatementRestResourceSearchParam):
-    """CapabilityStatement.rest.resource.searchParam: the R4B model class, typed from the R4 definition."""
+    """Search parameters supported by implementation. (R4 ``CapabilityStatement.rest.resource.searchParam``; run-time class fhir.resources.R4B.capabilitystatement.CapabilityStatementRestResourceSearchParam.)"""
 
+    definition: str | None = None
+    """Source of definition for parameter."""
+    definition__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``definition``. JSON name ``_definition``."""
+    documentation: str | None = None
+    """Server-specific usage."""
+    documentation__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``documentation``. JSON name ``_documentation``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    name: str | None = None
+    """Name of search parameter."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
     type: Literal['composite', 'date', 'number', 'quantity', 'reference', 'special', 'string', 'token', 'uri'] | None = None
     """number | date | string | token | reference | composite | quantity | uri | special. Required binding (http://hl7.org/fhir/ValueSet/search-param-type): composite | date | number | quantity | reference | special | string | token | uri."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class CapabilityStatementRestSecurity(_capabilitystatement.CapabilityStatementRestSecurity):
+    """Information about security of implementation. (R4 ``CapabilityStatement.rest.security``; run-time class fhir.resources.R4B.capabilitystatement.CapabilityStatementRestSecurity.)"""
+
+    cors: bool | None = None
+    """Adds CORS Headers (http://enable-cors.org/)."""
+    cors__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``cors``. JSON name ``_cors``."""
+    description: str | None = None
+    """General description of how security works."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    service: list[CodeableConcept] | None = None
+    """OAuth | SMART-on-FHIR | NTLM | Basic | Kerberos | Certificates."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class CapabilityStatementSoftware(_capabilitystatement.CapabilityStatementSoftware):
-    """CapabilityStatement.software: the R4B model class, typed from the R4 definition."""
+    """Software that is covered by this capability statement. (R4 ``CapabilityStatement.software``; run-time class fhir.resources.R4B.capabilitystatement.CapabilityStatementSoftware.)"""
 
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    name: str | None = None
+    """A name the software is known by."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
     releaseDate: _dt.datetime | _dt.date | str | None = None
-    """Date this version was released. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Date this version was released. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    releaseDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``releaseDate``. JSON name ``_releaseDate``."""
+    version: str | None = None
+    """Version covered by this statement."""
+    version__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``version``. JSON name ``_version``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,31 +3,202 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.careplan``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.careplan``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import careplan as _careplan
+from fhir.resources.R4B import resource as _resource
+
+from .annotation import Annotation
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .quantity import Quantity
+from .reference import Reference
+from .timing import Timing
 
 
 class CarePlan(_careplan.CarePlan):
-    """CarePlan: the R4B model class, typed from the R4 definition."""
+    """Healthcare plan for patient or group. (R4 ``CarePlan``; run-time class fhir.resources.R4B.careplan.CarePlan.)"""
 
+    activity: list[CarePlanActivity] | None = None
+    """Action to occur as part of plan."""
+    addresses: list[Reference] | None = None
+    """Health issues this plan addresses."""
+    author: Reference | None = None
+    """Who is the designated responsible party."""
+    basedOn: list[Reference] | None = None
+    """Fulfills CarePlan."""
+    careTeam: list[Reference] | None = None
+    """Who's involved in plan?"""
+    category: list[CodeableConcept] | None = None
+    """Type of plan."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    contributor: list[Reference] | None = None
+    """Who provided the content of the care plan."""
     created: _dt.datetime | _dt.date | str | None = None
-    """Date record was first recorded. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Date record was first recorded. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    created__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``created``. JSON name ``_created``."""
+    description: str | None = None
+    """Summary of nature of plan."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    encounter: Reference | None = None
+    """Encounter created as part of."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    goal: list[Reference] | None = None
+    """Desired outcome of plan."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """External Ids for this plan."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    instantiatesCanonical: list[str | None] | None = None
+    """Instantiates FHIR protocol or definition."""
+    instantiatesCanonical__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``instantiatesCanonical``. JSON name ``_instantiatesCanonical``."""
+    instantiatesUri: list[str | None] | None = None
+    """Instantiates external protocol or definition."""
+    instantiatesUri__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``instantiatesUri``. JSON name ``_instantiatesUri``."""
     intent: Literal['option', 'order', 'plan', 'proposal'] | None = None
     """proposal | plan | order | option. Required binding (http://hl7.org/fhir/ValueSet/care-plan-intent): option | order | plan | proposal."""
+    intent__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``intent``. JSON name ``_intent``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    note: list[Annotation] | None = None
+    """Comments about the plan."""
+    partOf: list[Reference] | None = None
+    """Part of referenced CarePlan."""
+    period: Period | None = None
+    """Time period plan covers."""
+    replaces: list[Reference] | None = None
+    """CarePlan replaced by this CarePlan."""
     status: Literal['active', 'completed', 'draft', 'entered-in-error', 'on-hold', 'revoked', 'unknown'] | None = None
     """draft | active | on-hold | revoked | completed | entered-in-error | unknown. Required binding (http://hl7.org/fhir/ValueSet/request-status): active | completed | draft | entered-in-error | on-hold | revoked | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    subject: Reference
+    """Who the care plan is for."""
+    supportingInfo: list[Reference] | None = None
+    """Information considered as part of plan."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    title: str | None = None
+    """Human-friendly name for the care plan."""
+    title__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``title``. JSON name ``_title``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class CarePlanActivity(_careplan.CarePlanActivity):
+    """Action to occur as part of plan. (R4 ``CarePlan.activity``; run-time class fhir.resources.R4B.careplan.CarePlanActivity.)"""
+
+    detail: CarePlanActivityDetail | None = None
+    """In-line definition of activity."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    outcomeCodeableConcept: list[CodeableConcept] | None = None
+    """Results of the activity."""
+    outcomeReference: list[Reference] | None = None
+    """Appointment, Encounter, Procedure, etc."""
+    progress: list[Annotation] | None = None
+    """Comments about the activity status/progress."""
+    reference: Reference | None = None
+    """Activity details defined in specific resource."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class CarePlanActivityDetail(_careplan.CarePlanActivityDetail):
-    """CarePlan.activity.detail: the R4B model class, typed from the R4 definition."""
+    """In-line definition of activity. (R4 ``CarePlan.activity.detail``; run-time class fhir.resources.R4B.careplan.CarePlanActivityDetail.)"""
 
+    code: CodeableConcept | None = None
+    """Detail type of activity."""
+    dailyAmount: Quantity | None = None
+    """How to consume/day?"""
+    description: str | None = None
+    """Extra info describing activity to perform."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    doNotPerform: bool | None = None
+    """If true, activity is prohibiting action."""
+    doNotPerform__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``doNotPerform``. JSON name ``_doNotPerform``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    goal: list[Reference] | None = None
+    """Goals this activity relates to."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    instantiatesCanonical: list[str | None] | None = None
+    """Instantiates FHIR protocol or definition."""
+    instantiatesCanonical__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``instantiatesCanonical``. JSON name ``_instantiatesCanonical``."""
+    instantiatesUri: list[str | None] | None = None
+    """Instantiates external protocol or definition."""
+    instantiatesUri__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``instantiatesUri``. JSON name ``_instantiatesUri``."""
     kind: Literal['Appointment', 'CommunicationRequest', 'DeviceRequest', 'MedicationRequest', 'NutritionOrder', 'ServiceRequest', 'Task', 'VisionPrescription'] | None = None
     """Appointment | CommunicationRequest | DeviceRequest | MedicationRequest | NutritionOrder | Task | ServiceRequest | VisionPrescription. Required binding (http://hl7.org/fhir/ValueSet/care-plan-activity-kind): Appointment | CommunicationRequest | DeviceRequest | MedicationRequest | NutritionOrder | ServiceRequest | Task | VisionPrescription."""
+    kind__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``kind``. JSON name ``_kind``."""
+    location: Reference | None = None
+    """Where it should happen."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    performer: list[Reference] | None = None
+    """Who will be responsible?"""
+    productCodeableConcept: CodeableConcept | None = None
+    """What is to be administered/supplied."""
+    productReference: Reference | None = None
+    """What is to be administered/supplied."""
+    quantity: Quantity | None = None
+    """How much to administer/supply/consume."""
+    reasonCode: list[CodeableConcept] | None = None
+    """Why activity should be done or why activity was prohibited."""
+    reasonReference: list[Reference] | None = None
+    """Why activity is needed."""
+    scheduledPeriod: Period | None = None
+    """When activity is to occur."""
+    scheduledString: str | None = None
+    """When activity is to occur."""
+    scheduledString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``scheduledString``. JSON name ``_scheduledString``."""
+    scheduledTiming: Timing | None = None
+    """When activity is to occur."""
     status: Literal['cancelled', 'completed', 'entered-in-error', 'in-progress', 'not-started', 'on-hold', 'scheduled', 'stopped', 'unknown'] | None = None
     """not-started | scheduled | in-progress | on-hold | completed | cancelled | stopped | unknown | entered-in-error. Required binding (http://hl7.org/fhir/ValueSet/care-plan-activity-status): cancelled | completed | entered-in-error | in-progress | not-started | on-hold | scheduled | stopped | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    statusReason: CodeableConcept | None = None
+    """Reason for current status."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,17 +3,101 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.careteam``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.careteam``: every element typed from R4."""
 
 from typing import Literal
 
 from fhir.resources.R4B import careteam as _careteam
+from fhir.resources.R4B import resource as _resource
+
+from .annotation import Annotation
+from .codeableconcept import CodeableConcept
+from .contactpoint import ContactPoint
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .reference import Reference
 
 
 class CareTeam(_careteam.CareTeam):
-    """CareTeam: the R4B model class, typed from the R4 definition."""
+    """Planned participants in the coordination and delivery of care for a patient or group. (R4 ``CareTeam``; run-time class fhir.resources.R4B.careteam.CareTeam.)"""
 
+    category: list[CodeableConcept] | None = None
+    """Type of team."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    encounter: Reference | None = None
+    """Encounter created as part of."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """External Ids for this team."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    managingOrganization: list[Reference] | None = None
+    """Organization responsible for the care team."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    name: str | None = None
+    """Name of the team, such as crisis assessment team."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    note: list[Annotation] | None = None
+    """Comments made about the CareTeam."""
+    participant: list[CareTeamParticipant] | None = None
+    """Members of the team."""
+    period: Period | None = None
+    """Time period team covers."""
+    reasonCode: list[CodeableConcept] | None = None
+    """Why the care team exists."""
+    reasonReference: list[Reference] | None = None
+    """Why the care team exists."""
     status: Literal['active', 'entered-in-error', 'inactive', 'proposed', 'suspended'] | None = None
     """proposed | active | suspended | inactive | entered-in-error. Required binding (http://hl7.org/fhir/ValueSet/care-team-status): active | entered-in-error | inactive | proposed | suspended."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    subject: Reference | None = None
+    """Who care team is for."""
+    telecom: list[ContactPoint] | None = None
+    """A contact detail for the care team (that applies to all members)."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class CareTeamParticipant(_careteam.CareTeamParticipant):
+    """Members of the team. (R4 ``CareTeam.participant``; run-time class fhir.resources.R4B.careteam.CareTeamParticipant.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    member: Reference | None = None
+    """Who is involved."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    onBehalfOf: Reference | None = None
+    """Organization of the practitioner."""
+    period: Period | None = None
+    """Time period of participant."""
+    role: list[CodeableConcept] | None = None
+    """Type of involvement."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,29 +3,102 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.catalogentry``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.catalogentry``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import catalogentry as _catalogentry
+from fhir.resources.R4B import resource as _resource
+
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .reference import Reference
 
 
 class CatalogEntry(_catalogentry.CatalogEntry):
-    """CatalogEntry: the R4B model class, typed from the R4 definition."""
+    """An entry in a catalog. (R4 ``CatalogEntry``; run-time class fhir.resources.R4B.catalogentry.CatalogEntry.)"""
 
+    additionalCharacteristic: list[CodeableConcept] | None = None
+    """Additional characteristics of the catalog entry."""
+    additionalClassification: list[CodeableConcept] | None = None
+    """Additional classification of the catalog entry."""
+    additionalIdentifier: list[Identifier] | None = None
+    """Any additional identifier(s) for the catalog item, in the same granularity or concept."""
+    classification: list[CodeableConcept] | None = None
+    """Classification (category or class) of the item entry."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Unique identifier of the catalog item."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
     lastUpdated: _dt.datetime | _dt.date | str | None = None
-    """When was this catalog last updated. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When was this catalog last updated. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    lastUpdated__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``lastUpdated``. JSON name ``_lastUpdated``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    orderable: bool | None = None
+    """Whether the entry represents an orderable item."""
+    orderable__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``orderable``. JSON name ``_orderable``."""
+    referencedItem: Reference
+    """The item that is being defined."""
+    relatedEntry: list[CatalogEntryRelatedEntry] | None = None
+    """An item that this catalog entry is related to."""
     status: Literal['active', 'draft', 'retired', 'unknown'] | None = None
     """draft | active | retired | unknown. Required binding (http://hl7.org/fhir/ValueSet/publication-status): active | draft | retired | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    type: CodeableConcept | None = None
+    """The type of item - medication, device, service, protocol or other."""
+    validityPeriod: Period | None = None
+    """The time period in which this catalog entry is expected to be active."""
     validTo: _dt.datetime | _dt.date | str | None = None
-    """The date until which this catalog entry is expected to be active. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """The date until which this catalog entry is expected to be active. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    validTo__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``validTo``. JSON name ``_validTo``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class CatalogEntryRelatedEntry(_catalogentry.CatalogEntryRelatedEntry):
-    """CatalogEntry.relatedEntry: the R4B model class, typed from the R4 definition."""
+    """An item that this catalog entry is related to. (R4 ``CatalogEntry.relatedEntry``; run-time class fhir.resources.R4B.catalogentry.CatalogEntryRelatedEntry.)"""
 
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    item: Reference
+    """The reference to the related item."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
     relationtype: Literal['is-replaced-by', 'triggers'] | None = None
     """triggers | is-replaced-by. Required binding (http://hl7.org/fhir/ValueSet/relation-type): is-replaced-by | triggers."""
+    relationtype__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``relationtype``. JSON name ``_relationtype``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

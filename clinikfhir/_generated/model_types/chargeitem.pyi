@@ -3,22 +3,143 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.chargeitem``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.chargeitem``: every element typed from R4."""
 
 import datetime as _dt
+import decimal as _decimal
 from typing import Literal
 
 from fhir.resources.R4B import chargeitem as _chargeitem
+from fhir.resources.R4B import resource as _resource
+
+from .annotation import Annotation
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .money import Money
+from .narrative import Narrative
+from .period import Period
+from .quantity import Quantity
+from .reference import Reference
+from .timing import Timing
 
 
 class ChargeItem(_chargeitem.ChargeItem):
-    """ChargeItem: the R4B model class, typed from the R4 definition."""
+    """Item containing charge code(s) associated with the provision of healthcare provider products. (R4 ``ChargeItem``; run-time class fhir.resources.R4B.chargeitem.ChargeItem.)"""
 
+    account: list[Reference] | None = None
+    """Account to place this charge."""
+    bodysite: list[CodeableConcept] | None = None
+    """Anatomical location, if relevant."""
+    code: CodeableConcept
+    """A code that identifies the charge, like a billing code."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    context: Reference | None = None
+    """Encounter / Episode associated with event."""
+    costCenter: Reference | None = None
+    """Organization that has ownership of the (potential, future) revenue."""
+    definitionCanonical: list[str | None] | None = None
+    """Resource defining the code of this ChargeItem."""
+    definitionCanonical__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``definitionCanonical``. JSON name ``_definitionCanonical``."""
+    definitionUri: list[str | None] | None = None
+    """Defining information about the code of this charge item."""
+    definitionUri__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``definitionUri``. JSON name ``_definitionUri``."""
     enteredDate: _dt.datetime | _dt.date | str | None = None
-    """Date the charge item was entered. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Date the charge item was entered. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    enteredDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``enteredDate``. JSON name ``_enteredDate``."""
+    enterer: Reference | None = None
+    """Individual who was entering."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    factorOverride: _decimal.Decimal | None = None
+    """Factor overriding the associated rules."""
+    factorOverride__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``factorOverride``. JSON name ``_factorOverride``."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Business Identifier for item."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    note: list[Annotation] | None = None
+    """Comments made about the ChargeItem."""
     occurrenceDateTime: _dt.datetime | _dt.date | str | None = None
-    """When the charged service was applied. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the charged service was applied. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    occurrenceDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``occurrenceDateTime``. JSON name ``_occurrenceDateTime``."""
+    occurrencePeriod: Period | None = None
+    """When the charged service was applied."""
+    occurrenceTiming: Timing | None = None
+    """When the charged service was applied."""
+    overrideReason: str | None = None
+    """Reason for overriding the list price/factor."""
+    overrideReason__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``overrideReason``. JSON name ``_overrideReason``."""
+    partOf: list[Reference] | None = None
+    """Part of referenced ChargeItem."""
+    performer: list[ChargeItemPerformer] | None = None
+    """Who performed charged service."""
+    performingOrganization: Reference | None = None
+    """Organization providing the charged service."""
+    priceOverride: Money | None = None
+    """Price overriding the associated rules."""
+    productCodeableConcept: CodeableConcept | None = None
+    """Product charged."""
+    productReference: Reference | None = None
+    """Product charged."""
+    quantity: Quantity | None = None
+    """Quantity of which the charge item has been serviced."""
+    reason: list[CodeableConcept] | None = None
+    """Why was the charged service rendered?"""
+    requestingOrganization: Reference | None = None
+    """Organization requesting the charged service."""
+    service: list[Reference] | None = None
+    """Which rendered service is being charged?"""
     status: Literal['aborted', 'billable', 'billed', 'entered-in-error', 'not-billable', 'planned', 'unknown'] | None = None
     """planned | billable | not-billable | aborted | billed | entered-in-error | unknown. Required binding (http://hl7.org/fhir/ValueSet/chargeitem-status): aborted | billable | billed | entered-in-error | not-billable | planned | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    subject: Reference
+    """Individual service was done for/to."""
+    supportingInformation: list[Reference] | None = None
+    """Further information supporting this charge."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ChargeItemPerformer(_chargeitem.ChargeItemPerformer):
+    """Who performed charged service. (R4 ``ChargeItem.performer``; run-time class fhir.resources.R4B.chargeitem.ChargeItemPerformer.)"""
+
+    actor: Reference
+    """Individual who was performing."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    function: CodeableConcept | None = None
+    """What type of performance was done."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

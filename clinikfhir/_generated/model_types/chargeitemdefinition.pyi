@@ -3,31 +3,194 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.chargeitemdefinition``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.chargeitemdefinition``: every element typed from R4."""
 
 import datetime as _dt
+import decimal as _decimal
 from typing import Literal
 
 from fhir.resources.R4B import chargeitemdefinition as _chargeitemdefinition
+from fhir.resources.R4B import resource as _resource
+
+from .codeableconcept import CodeableConcept
+from .contactdetail import ContactDetail
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .money import Money
+from .narrative import Narrative
+from .period import Period
+from .reference import Reference
+from .usagecontext import UsageContext
 
 
 class ChargeItemDefinition(_chargeitemdefinition.ChargeItemDefinition):
-    """ChargeItemDefinition: the R4B model class, typed from the R4 definition."""
+    """Definition of properties and rules about how the price and the applicability of a ChargeItem can be determined. (R4 ``ChargeItemDefinition``; run-time class fhir.resources.R4B.chargeitemdefinition.ChargeItemDefinition.)"""
 
+    applicability: list[ChargeItemDefinitionApplicability] | None = None
+    """Whether or not the billing code is applicable."""
     approvalDate: _dt.date | str | None = None
-    """When the charge item definition was approved by publisher. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the charge item definition was approved by publisher. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    approvalDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``approvalDate``. JSON name ``_approvalDate``."""
+    code: CodeableConcept | None = None
+    """Billing codes or product types this definition applies to."""
+    contact: list[ContactDetail] | None = None
+    """Contact details for the publisher."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    copyright: str | None = None
+    """Use and/or publishing restrictions."""
+    copyright__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``copyright``. JSON name ``_copyright``."""
     date: _dt.datetime | _dt.date | str | None = None
-    """Date last changed. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Date last changed. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    date__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``date``. JSON name ``_date``."""
+    derivedFromUri: list[str | None] | None = None
+    """Underlying externally-defined charge item definition."""
+    derivedFromUri__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``derivedFromUri``. JSON name ``_derivedFromUri``."""
+    description: str | None = None
+    """Natural language description of the charge item definition."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    effectivePeriod: Period | None = None
+    """When the charge item definition is expected to be used."""
+    experimental: bool | None = None
+    """For testing purposes, not real usage."""
+    experimental__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``experimental``. JSON name ``_experimental``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Additional identifier for the charge item definition."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    instance: list[Reference] | None = None
+    """Instances this definition applies to."""
+    jurisdiction: list[CodeableConcept] | None = None
+    """Intended jurisdiction for charge item definition (if applicable)."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
     lastReviewDate: _dt.date | str | None = None
-    """When the charge item definition was last reviewed. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the charge item definition was last reviewed. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    lastReviewDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``lastReviewDate``. JSON name ``_lastReviewDate``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    partOf: list[str | None] | None = None
+    """A larger definition of which this particular definition is a component or step."""
+    partOf__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``partOf``. JSON name ``_partOf``."""
+    propertyGroup: list[ChargeItemDefinitionPropertyGroup] | None = None
+    """Group of properties which are applicable under the same conditions."""
+    publisher: str | None = None
+    """Name of the publisher (organization or individual)."""
+    publisher__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``publisher``. JSON name ``_publisher``."""
+    replaces: list[str | None] | None = None
+    """Completed or terminated request(s) whose function is taken by this new request."""
+    replaces__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``replaces``. JSON name ``_replaces``."""
     status: Literal['active', 'draft', 'retired', 'unknown'] | None = None
     """draft | active | retired | unknown. Required binding (http://hl7.org/fhir/ValueSet/publication-status): active | draft | retired | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    title: str | None = None
+    """Name for this charge item definition (human friendly)."""
+    title__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``title``. JSON name ``_title``."""
+    url: str | None = None
+    """Canonical identifier for this charge item definition, represented as a URI (globally unique)."""
+    url__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``url``. JSON name ``_url``."""
+    useContext: list[UsageContext] | None = None
+    """The context that the content is intended to support."""
+    version: str | None = None
+    """Business version of the charge item definition."""
+    version__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``version``. JSON name ``_version``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ChargeItemDefinitionApplicability(_chargeitemdefinition.ChargeItemDefinitionApplicability):
+    """Whether or not the billing code is applicable. (R4 ``ChargeItemDefinition.applicability``; run-time class fhir.resources.R4B.chargeitemdefinition.ChargeItemDefinitionApplicability.)"""
+
+    description: str | None = None
+    """Natural language description of the condition."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    expression: str | None = None
+    """Boolean-valued expression."""
+    expression__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``expression``. JSON name ``_expression``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    language: str | None = None
+    """Language of the expression."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ChargeItemDefinitionPropertyGroup(_chargeitemdefinition.ChargeItemDefinitionPropertyGroup):
+    """Group of properties which are applicable under the same conditions. (R4 ``ChargeItemDefinition.propertyGroup``; run-time class fhir.resources.R4B.chargeitemdefinition.ChargeItemDefinitionPropertyGroup.)"""
+
+    applicability: list[ChargeItemDefinitionApplicability] | None = None
+    """Conditions under which the priceComponent is applicable."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    priceComponent: list[ChargeItemDefinitionPropertyGroupPriceComponent] | None = None
+    """Components of total line item price."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ChargeItemDefinitionPropertyGroupPriceComponent(_chargeitemdefinition.ChargeItemDefinitionPropertyGroupPriceComponent):
-    """ChargeItemDefinition.propertyGroup.priceComponent: the R4B model class, typed from the R4 definition."""
+    """Components of total line item price. (R4 ``ChargeItemDefinition.propertyGroup.priceComponent``; run-time class fhir.resources.R4B.chargeitemdefinition.ChargeItemDefinitionPropertyGroupPriceComponent.)"""
 
+    amount: Money | None = None
+    """Monetary amount associated with this component."""
+    code: CodeableConcept | None = None
+    """Code identifying the specific component."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    factor: _decimal.Decimal | None = None
+    """Factor used for calculating this component."""
+    factor__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``factor``. JSON name ``_factor``."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
     type: Literal['base', 'deduction', 'discount', 'informational', 'surcharge', 'tax'] | None = None
     """base | surcharge | deduction | discount | tax | informational. Required binding (http://hl7.org/fhir/ValueSet/invoice-priceComponentType): base | deduction | discount | informational | surcharge | tax."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,50 +3,489 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.claim``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.claim``: every element typed from R4."""
 
 import datetime as _dt
+import decimal as _decimal
 from typing import Literal
 
 from fhir.resources.R4B import claim as _claim
+from fhir.resources.R4B import resource as _resource
+
+from .address import Address
+from .attachment import Attachment
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .money import Money
+from .narrative import Narrative
+from .period import Period
+from .quantity import Quantity
+from .reference import Reference
 
 
 class Claim(_claim.Claim):
-    """Claim: the R4B model class, typed from the R4 definition."""
+    """Claim, Pre-determination or Pre-authorization. (R4 ``Claim``; run-time class fhir.resources.R4B.claim.Claim.)"""
 
+    accident: ClaimAccident | None = None
+    """Details of the event."""
+    billablePeriod: Period | None = None
+    """Relevant time frame for the claim."""
+    careTeam: list[ClaimCareTeam] | None = None
+    """Members of the care team."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
     created: _dt.datetime | _dt.date | str | None = None
-    """Resource creation date. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Resource creation date. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    created__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``created``. JSON name ``_created``."""
+    diagnosis: list[ClaimDiagnosis] | None = None
+    """Pertinent diagnosis information."""
+    enterer: Reference | None = None
+    """Author of the claim."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    facility: Reference | None = None
+    """Servicing facility."""
+    fundsReserve: CodeableConcept | None = None
+    """For whom to reserve funds."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Business Identifier for claim."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    insurance: list[ClaimInsurance]
+    """Patient insurance information."""
+    insurer: Reference | None = None
+    """Target."""
+    item: list[ClaimItem] | None = None
+    """Product or service provided."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    originalPrescription: Reference | None = None
+    """Original prescription if superseded by fulfiller."""
+    patient: Reference
+    """The recipient of the products and services."""
+    payee: ClaimPayee | None = None
+    """Recipient of benefits payable."""
+    prescription: Reference | None = None
+    """Prescription authorizing services and products."""
+    priority: CodeableConcept
+    """Desired processing ugency."""
+    procedure: list[ClaimProcedure] | None = None
+    """Clinical procedures performed."""
+    provider: Reference
+    """Party responsible for the claim."""
+    referral: Reference | None = None
+    """Treatment referral."""
+    related: list[ClaimRelated] | None = None
+    """Prior or corollary claims."""
     status: Literal['active', 'cancelled', 'draft', 'entered-in-error'] | None = None
     """active | cancelled | draft | entered-in-error. Required binding (http://hl7.org/fhir/ValueSet/fm-status): active | cancelled | draft | entered-in-error."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    subType: CodeableConcept | None = None
+    """More granular claim type."""
+    supportingInfo: list[ClaimSupportingInfo] | None = None
+    """Supporting information."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    total: Money | None = None
+    """Total claim cost."""
+    type: CodeableConcept
+    """Category or discipline."""
     use: Literal['claim', 'preauthorization', 'predetermination'] | None = None
     """claim | preauthorization | predetermination. Required binding (http://hl7.org/fhir/ValueSet/claim-use): claim | preauthorization | predetermination."""
+    use__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``use``. JSON name ``_use``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ClaimAccident(_claim.ClaimAccident):
-    """Claim.accident: the R4B model class, typed from the R4 definition."""
+    """Details of the event. (R4 ``Claim.accident``; run-time class fhir.resources.R4B.claim.ClaimAccident.)"""
 
     date: _dt.date | str | None = None
-    """When the incident occurred. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the incident occurred. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    date__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``date``. JSON name ``_date``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    locationAddress: Address | None = None
+    """Where the event occurred."""
+    locationReference: Reference | None = None
+    """Where the event occurred."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    type: CodeableConcept | None = None
+    """The nature of the accident."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ClaimCareTeam(_claim.ClaimCareTeam):
+    """Members of the care team. (R4 ``Claim.careTeam``; run-time class fhir.resources.R4B.claim.ClaimCareTeam.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    provider: Reference
+    """Practitioner or organization."""
+    qualification: CodeableConcept | None = None
+    """Practitioner credential or specialization."""
+    responsible: bool | None = None
+    """Indicator of the lead practitioner."""
+    responsible__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``responsible``. JSON name ``_responsible``."""
+    role: CodeableConcept | None = None
+    """Function within the team."""
+    sequence: int | None = None
+    """Order of care team."""
+    sequence__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``sequence``. JSON name ``_sequence``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ClaimDiagnosis(_claim.ClaimDiagnosis):
+    """Pertinent diagnosis information. (R4 ``Claim.diagnosis``; run-time class fhir.resources.R4B.claim.ClaimDiagnosis.)"""
+
+    diagnosisCodeableConcept: CodeableConcept | None = None
+    """Nature of illness or problem."""
+    diagnosisReference: Reference | None = None
+    """Nature of illness or problem."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    onAdmission: CodeableConcept | None = None
+    """Present on admission."""
+    packageCode: CodeableConcept | None = None
+    """Package billing code."""
+    sequence: int | None = None
+    """Diagnosis instance identifier."""
+    sequence__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``sequence``. JSON name ``_sequence``."""
+    type: list[CodeableConcept] | None = None
+    """Timing or nature of the diagnosis."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ClaimInsurance(_claim.ClaimInsurance):
+    """Patient insurance information. (R4 ``Claim.insurance``; run-time class fhir.resources.R4B.claim.ClaimInsurance.)"""
+
+    businessArrangement: str | None = None
+    """Additional provider contract number."""
+    businessArrangement__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``businessArrangement``. JSON name ``_businessArrangement``."""
+    claimResponse: Reference | None = None
+    """Adjudication results."""
+    coverage: Reference
+    """Insurance information."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    focal: bool | None = None
+    """Coverage to be used for adjudication."""
+    focal__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``focal``. JSON name ``_focal``."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    identifier: Identifier | None = None
+    """Pre-assigned Claim number."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    preAuthRef: list[str | None] | None = None
+    """Prior authorization reference number."""
+    preAuthRef__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``preAuthRef``. JSON name ``_preAuthRef``."""
+    sequence: int | None = None
+    """Insurance instance identifier."""
+    sequence__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``sequence``. JSON name ``_sequence``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ClaimItem(_claim.ClaimItem):
-    """Claim.item: the R4B model class, typed from the R4 definition."""
+    """Product or service provided. (R4 ``Claim.item``; run-time class fhir.resources.R4B.claim.ClaimItem.)"""
 
+    bodySite: CodeableConcept | None = None
+    """Anatomical location."""
+    careTeamSequence: list[int | None] | None = None
+    """Applicable careTeam members."""
+    careTeamSequence__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``careTeamSequence``. JSON name ``_careTeamSequence``."""
+    category: CodeableConcept | None = None
+    """Benefit classification."""
+    detail: list[ClaimItemDetail] | None = None
+    """Product or service provided."""
+    diagnosisSequence: list[int | None] | None = None
+    """Applicable diagnoses."""
+    diagnosisSequence__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``diagnosisSequence``. JSON name ``_diagnosisSequence``."""
+    encounter: list[Reference] | None = None
+    """Encounters related to this billed item."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    factor: _decimal.Decimal | None = None
+    """Price scaling factor."""
+    factor__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``factor``. JSON name ``_factor``."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    informationSequence: list[int | None] | None = None
+    """Applicable exception and supporting information."""
+    informationSequence__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``informationSequence``. JSON name ``_informationSequence``."""
+    locationAddress: Address | None = None
+    """Place of service or where product was supplied."""
+    locationCodeableConcept: CodeableConcept | None = None
+    """Place of service or where product was supplied."""
+    locationReference: Reference | None = None
+    """Place of service or where product was supplied."""
+    modifier: list[CodeableConcept] | None = None
+    """Product or service billing modifiers."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    net: Money | None = None
+    """Total item cost."""
+    procedureSequence: list[int | None] | None = None
+    """Applicable procedures."""
+    procedureSequence__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``procedureSequence``. JSON name ``_procedureSequence``."""
+    productOrService: CodeableConcept
+    """Billing, service, product, or drug code."""
+    programCode: list[CodeableConcept] | None = None
+    """Program the product or service is provided under."""
+    quantity: Quantity | None = None
+    """Count of products or services."""
+    revenue: CodeableConcept | None = None
+    """Revenue or cost center code."""
+    sequence: int | None = None
+    """Item instance identifier."""
+    sequence__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``sequence``. JSON name ``_sequence``."""
     servicedDate: _dt.date | str | None = None
-    """Date or dates of service or product delivery. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Date or dates of service or product delivery. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    servicedDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``servicedDate``. JSON name ``_servicedDate``."""
+    servicedPeriod: Period | None = None
+    """Date or dates of service or product delivery."""
+    subSite: list[CodeableConcept] | None = None
+    """Anatomical sub-location."""
+    udi: list[Reference] | None = None
+    """Unique device identifier."""
+    unitPrice: Money | None = None
+    """Fee, charge or cost per item."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ClaimItemDetail(_claim.ClaimItemDetail):
+    """Product or service provided. (R4 ``Claim.item.detail``; run-time class fhir.resources.R4B.claim.ClaimItemDetail.)"""
+
+    category: CodeableConcept | None = None
+    """Benefit classification."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    factor: _decimal.Decimal | None = None
+    """Price scaling factor."""
+    factor__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``factor``. JSON name ``_factor``."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifier: list[CodeableConcept] | None = None
+    """Service/Product billing modifiers."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    net: Money | None = None
+    """Total item cost."""
+    productOrService: CodeableConcept
+    """Billing, service, product, or drug code."""
+    programCode: list[CodeableConcept] | None = None
+    """Program the product or service is provided under."""
+    quantity: Quantity | None = None
+    """Count of products or services."""
+    revenue: CodeableConcept | None = None
+    """Revenue or cost center code."""
+    sequence: int | None = None
+    """Item instance identifier."""
+    sequence__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``sequence``. JSON name ``_sequence``."""
+    subDetail: list[ClaimItemDetailSubDetail] | None = None
+    """Product or service provided."""
+    udi: list[Reference] | None = None
+    """Unique device identifier."""
+    unitPrice: Money | None = None
+    """Fee, charge or cost per item."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ClaimItemDetailSubDetail(_claim.ClaimItemDetailSubDetail):
+    """Product or service provided. (R4 ``Claim.item.detail.subDetail``; run-time class fhir.resources.R4B.claim.ClaimItemDetailSubDetail.)"""
+
+    category: CodeableConcept | None = None
+    """Benefit classification."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    factor: _decimal.Decimal | None = None
+    """Price scaling factor."""
+    factor__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``factor``. JSON name ``_factor``."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifier: list[CodeableConcept] | None = None
+    """Service/Product billing modifiers."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    net: Money | None = None
+    """Total item cost."""
+    productOrService: CodeableConcept
+    """Billing, service, product, or drug code."""
+    programCode: list[CodeableConcept] | None = None
+    """Program the product or service is provided under."""
+    quantity: Quantity | None = None
+    """Count of products or services."""
+    revenue: CodeableConcept | None = None
+    """Revenue or cost center code."""
+    sequence: int | None = None
+    """Item instance identifier."""
+    sequence__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``sequence``. JSON name ``_sequence``."""
+    udi: list[Reference] | None = None
+    """Unique device identifier."""
+    unitPrice: Money | None = None
+    """Fee, charge or cost per item."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ClaimPayee(_claim.ClaimPayee):
+    """Recipient of benefits payable. (R4 ``Claim.payee``; run-time class fhir.resources.R4B.claim.ClaimPayee.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    party: Reference | None = None
+    """Recipient reference."""
+    type: CodeableConcept
+    """Category of recipient."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ClaimProcedure(_claim.ClaimProcedure):
-    """Claim.procedure: the R4B model class, typed from the R4 definition."""
+    """Clinical procedures performed. (R4 ``Claim.procedure``; run-time class fhir.resources.R4B.claim.ClaimProcedure.)"""
 
     date: _dt.datetime | _dt.date | str | None = None
-    """When the procedure was performed. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the procedure was performed. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    date__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``date``. JSON name ``_date``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    procedureCodeableConcept: CodeableConcept | None = None
+    """Specific clinical procedure."""
+    procedureReference: Reference | None = None
+    """Specific clinical procedure."""
+    sequence: int | None = None
+    """Procedure instance identifier."""
+    sequence__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``sequence``. JSON name ``_sequence``."""
+    type: list[CodeableConcept] | None = None
+    """Category of Procedure."""
+    udi: list[Reference] | None = None
+    """Unique device identifier."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ClaimRelated(_claim.ClaimRelated):
+    """Prior or corollary claims. (R4 ``Claim.related``; run-time class fhir.resources.R4B.claim.ClaimRelated.)"""
+
+    claim: Reference | None = None
+    """Reference to the related claim."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    reference: Identifier | None = None
+    """File or case reference."""
+    relationship: CodeableConcept | None = None
+    """How the reference claim is related."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ClaimSupportingInfo(_claim.ClaimSupportingInfo):
-    """Claim.supportingInfo: the R4B model class, typed from the R4 definition."""
+    """Supporting information. (R4 ``Claim.supportingInfo``; run-time class fhir.resources.R4B.claim.ClaimSupportingInfo.)"""
 
+    category: CodeableConcept
+    """Classification of the supplied information."""
+    code: CodeableConcept | None = None
+    """Type of information."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    reason: CodeableConcept | None = None
+    """Explanation for the information."""
+    sequence: int | None = None
+    """Information instance identifier."""
+    sequence__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``sequence``. JSON name ``_sequence``."""
     timingDate: _dt.date | str | None = None
-    """When it occurred. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When it occurred. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    timingDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``timingDate``. JSON name ``_timingDate``."""
+    timingPeriod: Period | None = None
+    """When it occurred."""
+    valueAttachment: Attachment | None = None
+    """Data to be provided."""
+    valueBoolean: bool | None = None
+    """Data to be provided."""
+    valueBoolean__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueBoolean``. JSON name ``_valueBoolean``."""
+    valueQuantity: Quantity | None = None
+    """Data to be provided."""
+    valueReference: Reference | None = None
+    """Data to be provided."""
+    valueString: str | None = None
+    """Data to be provided."""
+    valueString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueString``. JSON name ``_valueString``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

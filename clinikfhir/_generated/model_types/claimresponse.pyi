@@ -3,45 +3,478 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.claimresponse``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.claimresponse``: every element typed from R4."""
 
 import datetime as _dt
+import decimal as _decimal
 from typing import Literal
 
 from fhir.resources.R4B import claimresponse as _claimresponse
+from fhir.resources.R4B import resource as _resource
+
+from .address import Address
+from .attachment import Attachment
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .money import Money
+from .narrative import Narrative
+from .period import Period
+from .quantity import Quantity
+from .reference import Reference
 
 
 class ClaimResponse(_claimresponse.ClaimResponse):
-    """ClaimResponse: the R4B model class, typed from the R4 definition."""
+    """Response to a claim predetermination or preauthorization. (R4 ``ClaimResponse``; run-time class fhir.resources.R4B.claimresponse.ClaimResponse.)"""
 
+    addItem: list[ClaimResponseAddItem] | None = None
+    """Insurer added line items."""
+    adjudication: list[ClaimResponseItemAdjudication] | None = None
+    """Header-level adjudication."""
+    communicationRequest: list[Reference] | None = None
+    """Request for additional information."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
     created: _dt.datetime | _dt.date | str | None = None
-    """Response creation date. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Response creation date. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    created__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``created``. JSON name ``_created``."""
+    disposition: str | None = None
+    """Disposition Message."""
+    disposition__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``disposition``. JSON name ``_disposition``."""
+    error: list[ClaimResponseError] | None = None
+    """Processing errors."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    form: Attachment | None = None
+    """Printed reference or actual form."""
+    formCode: CodeableConcept | None = None
+    """Printed form identifier."""
+    fundsReserve: CodeableConcept | None = None
+    """Funds reserved status."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Business Identifier for a claim response."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    insurance: list[ClaimResponseInsurance] | None = None
+    """Patient insurance information."""
+    insurer: Reference
+    """Party responsible for reimbursement."""
+    item: list[ClaimResponseItem] | None = None
+    """Adjudication for claim line items."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
     outcome: Literal['complete', 'error', 'partial', 'queued'] | None = None
     """queued | complete | error | partial. Required binding (http://hl7.org/fhir/ValueSet/remittance-outcome): complete | error | partial | queued."""
+    outcome__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``outcome``. JSON name ``_outcome``."""
+    patient: Reference
+    """The recipient of the products and services."""
+    payeeType: CodeableConcept | None = None
+    """Party to be paid any benefits payable."""
+    payment: ClaimResponsePayment | None = None
+    """Payment Details."""
+    preAuthPeriod: Period | None = None
+    """Preauthorization reference effective period."""
+    preAuthRef: str | None = None
+    """Preauthorization reference."""
+    preAuthRef__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``preAuthRef``. JSON name ``_preAuthRef``."""
+    processNote: list[ClaimResponseProcessNote] | None = None
+    """Note concerning adjudication."""
+    request: Reference | None = None
+    """Id of resource triggering adjudication."""
+    requestor: Reference | None = None
+    """Party responsible for the claim."""
     status: Literal['active', 'cancelled', 'draft', 'entered-in-error'] | None = None
     """active | cancelled | draft | entered-in-error. Required binding (http://hl7.org/fhir/ValueSet/fm-status): active | cancelled | draft | entered-in-error."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    subType: CodeableConcept | None = None
+    """More granular claim type."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    total: list[ClaimResponseTotal] | None = None
+    """Adjudication totals."""
+    type: CodeableConcept
+    """More granular claim type."""
     use: Literal['claim', 'preauthorization', 'predetermination'] | None = None
     """claim | preauthorization | predetermination. Required binding (http://hl7.org/fhir/ValueSet/claim-use): claim | preauthorization | predetermination."""
+    use__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``use``. JSON name ``_use``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ClaimResponseAddItem(_claimresponse.ClaimResponseAddItem):
-    """ClaimResponse.addItem: the R4B model class, typed from the R4 definition."""
+    """Insurer added line items. (R4 ``ClaimResponse.addItem``; run-time class fhir.resources.R4B.claimresponse.ClaimResponseAddItem.)"""
 
+    adjudication: list[ClaimResponseItemAdjudication]
+    """Added items adjudication."""
+    bodySite: CodeableConcept | None = None
+    """Anatomical location."""
+    detail: list[ClaimResponseAddItemDetail] | None = None
+    """Insurer added line details."""
+    detailSequence: list[int | None] | None = None
+    """Detail sequence number."""
+    detailSequence__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``detailSequence``. JSON name ``_detailSequence``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    factor: _decimal.Decimal | None = None
+    """Price scaling factor."""
+    factor__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``factor``. JSON name ``_factor``."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    itemSequence: list[int | None] | None = None
+    """Item sequence number."""
+    itemSequence__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``itemSequence``. JSON name ``_itemSequence``."""
+    locationAddress: Address | None = None
+    """Place of service or where product was supplied."""
+    locationCodeableConcept: CodeableConcept | None = None
+    """Place of service or where product was supplied."""
+    locationReference: Reference | None = None
+    """Place of service or where product was supplied."""
+    modifier: list[CodeableConcept] | None = None
+    """Service/Product billing modifiers."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    net: Money | None = None
+    """Total item cost."""
+    noteNumber: list[int | None] | None = None
+    """Applicable note numbers."""
+    noteNumber__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``noteNumber``. JSON name ``_noteNumber``."""
+    productOrService: CodeableConcept
+    """Billing, service, product, or drug code."""
+    programCode: list[CodeableConcept] | None = None
+    """Program the product or service is provided under."""
+    provider: list[Reference] | None = None
+    """Authorized providers."""
+    quantity: Quantity | None = None
+    """Count of products or services."""
     servicedDate: _dt.date | str | None = None
-    """Date or dates of service or product delivery. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Date or dates of service or product delivery. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    servicedDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``servicedDate``. JSON name ``_servicedDate``."""
+    servicedPeriod: Period | None = None
+    """Date or dates of service or product delivery."""
+    subdetailSequence: list[int | None] | None = None
+    """Subdetail sequence number."""
+    subdetailSequence__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``subdetailSequence``. JSON name ``_subdetailSequence``."""
+    subSite: list[CodeableConcept] | None = None
+    """Anatomical sub-location."""
+    unitPrice: Money | None = None
+    """Fee, charge or cost per item."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ClaimResponseAddItemDetail(_claimresponse.ClaimResponseAddItemDetail):
+    """Insurer added line details. (R4 ``ClaimResponse.addItem.detail``; run-time class fhir.resources.R4B.claimresponse.ClaimResponseAddItemDetail.)"""
+
+    adjudication: list[ClaimResponseItemAdjudication]
+    """Added items detail adjudication."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    factor: _decimal.Decimal | None = None
+    """Price scaling factor."""
+    factor__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``factor``. JSON name ``_factor``."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifier: list[CodeableConcept] | None = None
+    """Service/Product billing modifiers."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    net: Money | None = None
+    """Total item cost."""
+    noteNumber: list[int | None] | None = None
+    """Applicable note numbers."""
+    noteNumber__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``noteNumber``. JSON name ``_noteNumber``."""
+    productOrService: CodeableConcept
+    """Billing, service, product, or drug code."""
+    quantity: Quantity | None = None
+    """Count of products or services."""
+    subDetail: list[ClaimResponseAddItemDetailSubDetail] | None = None
+    """Insurer added line items."""
+    unitPrice: Money | None = None
+    """Fee, charge or cost per item."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ClaimResponseAddItemDetailSubDetail(_claimresponse.ClaimResponseAddItemDetailSubDetail):
+    """Insurer added line items. (R4 ``ClaimResponse.addItem.detail.subDetail``; run-time class fhir.resources.R4B.claimresponse.ClaimResponseAddItemDetailSubDetail.)"""
+
+    adjudication: list[ClaimResponseItemAdjudication]
+    """Added items detail adjudication."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    factor: _decimal.Decimal | None = None
+    """Price scaling factor."""
+    factor__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``factor``. JSON name ``_factor``."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifier: list[CodeableConcept] | None = None
+    """Service/Product billing modifiers."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    net: Money | None = None
+    """Total item cost."""
+    noteNumber: list[int | None] | None = None
+    """Applicable note numbers."""
+    noteNumber__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``noteNumber``. JSON name ``_noteNumber``."""
+    productOrService: CodeableConcept
+    """Billing, service, product, or drug code."""
+    quantity: Quantity | None = None
+    """Count of products or services."""
+    unitPrice: Money | None = None
+    """Fee, charge or cost per item."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ClaimResponseError(_claimresponse.ClaimResponseError):
+    """Processing errors. (R4 ``ClaimResponse.error``; run-time class fhir.resources.R4B.claimresponse.ClaimResponseError.)"""
+
+    code: CodeableConcept
+    """Error code detailing processing issues."""
+    detailSequence: int | None = None
+    """Detail sequence number."""
+    detailSequence__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``detailSequence``. JSON name ``_detailSequence``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    itemSequence: int | None = None
+    """Item sequence number."""
+    itemSequence__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``itemSequence``. JSON name ``_itemSequence``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    subDetailSequence: int | None = None
+    """Subdetail sequence number."""
+    subDetailSequence__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``subDetailSequence``. JSON name ``_subDetailSequence``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ClaimResponseInsurance(_claimresponse.ClaimResponseInsurance):
+    """Patient insurance information. (R4 ``ClaimResponse.insurance``; run-time class fhir.resources.R4B.claimresponse.ClaimResponseInsurance.)"""
+
+    businessArrangement: str | None = None
+    """Additional provider contract number."""
+    businessArrangement__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``businessArrangement``. JSON name ``_businessArrangement``."""
+    claimResponse: Reference | None = None
+    """Adjudication results."""
+    coverage: Reference
+    """Insurance information."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    focal: bool | None = None
+    """Coverage to be used for adjudication."""
+    focal__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``focal``. JSON name ``_focal``."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    sequence: int | None = None
+    """Insurance instance identifier."""
+    sequence__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``sequence``. JSON name ``_sequence``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ClaimResponseItem(_claimresponse.ClaimResponseItem):
+    """Adjudication for claim line items. (R4 ``ClaimResponse.item``; run-time class fhir.resources.R4B.claimresponse.ClaimResponseItem.)"""
+
+    adjudication: list[ClaimResponseItemAdjudication]
+    """Adjudication details."""
+    detail: list[ClaimResponseItemDetail] | None = None
+    """Adjudication for claim details."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    itemSequence: int | None = None
+    """Claim item instance identifier."""
+    itemSequence__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``itemSequence``. JSON name ``_itemSequence``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    noteNumber: list[int | None] | None = None
+    """Applicable note numbers."""
+    noteNumber__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``noteNumber``. JSON name ``_noteNumber``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ClaimResponseItemAdjudication(_claimresponse.ClaimResponseItemAdjudication):
+    """Adjudication details. (R4 ``ClaimResponse.item.adjudication``; run-time class fhir.resources.R4B.claimresponse.ClaimResponseItemAdjudication.)"""
+
+    amount: Money | None = None
+    """Monetary amount."""
+    category: CodeableConcept
+    """Type of adjudication information."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    reason: CodeableConcept | None = None
+    """Explanation of adjudication outcome."""
+    value: _decimal.Decimal | None = None
+    """Non-monetary value."""
+    value__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``value``. JSON name ``_value``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ClaimResponseItemDetail(_claimresponse.ClaimResponseItemDetail):
+    """Adjudication for claim details. (R4 ``ClaimResponse.item.detail``; run-time class fhir.resources.R4B.claimresponse.ClaimResponseItemDetail.)"""
+
+    adjudication: list[ClaimResponseItemAdjudication]
+    """Detail level adjudication details."""
+    detailSequence: int | None = None
+    """Claim detail instance identifier."""
+    detailSequence__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``detailSequence``. JSON name ``_detailSequence``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    noteNumber: list[int | None] | None = None
+    """Applicable note numbers."""
+    noteNumber__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``noteNumber``. JSON name ``_noteNumber``."""
+    subDetail: list[ClaimResponseItemDetailSubDetail] | None = None
+    """Adjudication for claim sub-details."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ClaimResponseItemDetailSubDetail(_claimresponse.ClaimResponseItemDetailSubDetail):
+    """Adjudication for claim sub-details. (R4 ``ClaimResponse.item.detail.subDetail``; run-time class fhir.resources.R4B.claimresponse.ClaimResponseItemDetailSubDetail.)"""
+
+    adjudication: list[ClaimResponseItemAdjudication] | None = None
+    """Subdetail level adjudication details."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    noteNumber: list[int | None] | None = None
+    """Applicable note numbers."""
+    noteNumber__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``noteNumber``. JSON name ``_noteNumber``."""
+    subDetailSequence: int | None = None
+    """Claim sub-detail instance identifier."""
+    subDetailSequence__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``subDetailSequence``. JSON name ``_subDetailSequence``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ClaimResponsePayment(_claimresponse.ClaimResponsePayment):
-    """ClaimResponse.payment: the R4B model class, typed from the R4 definition."""
+    """Payment Details. (R4 ``ClaimResponse.payment``; run-time class fhir.resources.R4B.claimresponse.ClaimResponsePayment.)"""
 
+    adjustment: Money | None = None
+    """Payment adjustment for non-claim issues."""
+    adjustmentReason: CodeableConcept | None = None
+    """Explanation for the adjustment."""
+    amount: Money
+    """Payable amount after adjustment."""
     date: _dt.date | str | None = None
-    """Expected date of payment. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Expected date of payment. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    date__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``date``. JSON name ``_date``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    identifier: Identifier | None = None
+    """Business identifier for the payment."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    type: CodeableConcept
+    """Partial or complete payment."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ClaimResponseProcessNote(_claimresponse.ClaimResponseProcessNote):
-    """ClaimResponse.processNote: the R4B model class, typed from the R4 definition."""
+    """Note concerning adjudication. (R4 ``ClaimResponse.processNote``; run-time class fhir.resources.R4B.claimresponse.ClaimResponseProcessNote.)"""
 
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    language: CodeableConcept | None = None
+    """Language of the text."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    number: int | None = None
+    """Note instance identifier."""
+    number__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``number``. JSON name ``_number``."""
+    text: str | None = None
+    """Note explanatory text."""
+    text__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``text``. JSON name ``_text``."""
     type: Literal['display', 'print', 'printoper'] | None = None
     """display | print | printoper. Required binding (http://hl7.org/fhir/ValueSet/note-type): display | print | printoper."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ClaimResponseTotal(_claimresponse.ClaimResponseTotal):
+    """Adjudication totals. (R4 ``ClaimResponse.total``; run-time class fhir.resources.R4B.claimresponse.ClaimResponseTotal.)"""
+
+    amount: Money
+    """Financial total for the category."""
+    category: CodeableConcept
+    """Type of adjudication information."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

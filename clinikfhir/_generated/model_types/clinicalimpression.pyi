@@ -3,22 +3,142 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.clinicalimpression``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.clinicalimpression``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import clinicalimpression as _clinicalimpression
+from fhir.resources.R4B import resource as _resource
+
+from .annotation import Annotation
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .reference import Reference
 
 
 class ClinicalImpression(_clinicalimpression.ClinicalImpression):
-    """ClinicalImpression: the R4B model class, typed from the R4 definition."""
+    """A clinical assessment performed when planning treatments and management strategies for a patient. (R4 ``ClinicalImpression``; run-time class fhir.resources.R4B.clinicalimpression.ClinicalImpression.)"""
 
+    assessor: Reference | None = None
+    """The clinician performing the assessment."""
+    code: CodeableConcept | None = None
+    """Kind of assessment performed."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
     date: _dt.datetime | _dt.date | str | None = None
-    """When the assessment was documented. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the assessment was documented. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    date__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``date``. JSON name ``_date``."""
+    description: str | None = None
+    """Why/how the assessment was performed."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
     effectiveDateTime: _dt.datetime | _dt.date | str | None = None
-    """Time of assessment. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Time of assessment. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    effectiveDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``effectiveDateTime``. JSON name ``_effectiveDateTime``."""
+    effectivePeriod: Period | None = None
+    """Time of assessment."""
+    encounter: Reference | None = None
+    """Encounter created as part of."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    finding: list[ClinicalImpressionFinding] | None = None
+    """Possible or likely findings and diagnoses."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Business identifier."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    investigation: list[ClinicalImpressionInvestigation] | None = None
+    """One or more sets of investigations (signs, symptoms, etc.)."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    note: list[Annotation] | None = None
+    """Comments made about the ClinicalImpression."""
+    previous: Reference | None = None
+    """Reference to last assessment."""
+    problem: list[Reference] | None = None
+    """Relevant impressions of patient state."""
+    prognosisCodeableConcept: list[CodeableConcept] | None = None
+    """Estimate of likely outcome."""
+    prognosisReference: list[Reference] | None = None
+    """RiskAssessment expressing likely outcome."""
+    protocol: list[str | None] | None = None
+    """Clinical Protocol followed."""
+    protocol__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``protocol``. JSON name ``_protocol``."""
     status: Literal['completed', 'entered-in-error', 'in-progress'] | None = None
     """in-progress | completed | entered-in-error. Required binding (http://hl7.org/fhir/ValueSet/clinicalimpression-status): completed | entered-in-error | in-progress."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    statusReason: CodeableConcept | None = None
+    """Reason for current status."""
+    subject: Reference
+    """Patient or group assessed."""
+    summary: str | None = None
+    """Summary of the assessment."""
+    summary__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``summary``. JSON name ``_summary``."""
+    supportingInfo: list[Reference] | None = None
+    """Information supporting the clinical impression."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ClinicalImpressionFinding(_clinicalimpression.ClinicalImpressionFinding):
+    """Possible or likely findings and diagnoses. (R4 ``ClinicalImpression.finding``; run-time class fhir.resources.R4B.clinicalimpression.ClinicalImpressionFinding.)"""
+
+    basis: str | None = None
+    """Which investigations support finding."""
+    basis__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``basis``. JSON name ``_basis``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    itemCodeableConcept: CodeableConcept | None = None
+    """What was found."""
+    itemReference: Reference | None = None
+    """What was found."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ClinicalImpressionInvestigation(_clinicalimpression.ClinicalImpressionInvestigation):
+    """One or more sets of investigations (signs, symptoms, etc.). (R4 ``ClinicalImpression.investigation``; run-time class fhir.resources.R4B.clinicalimpression.ClinicalImpressionInvestigation.)"""
+
+    code: CodeableConcept
+    """A name/code for the set."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    item: list[Reference] | None = None
+    """Record of a specific investigation."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

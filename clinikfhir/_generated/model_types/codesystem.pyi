@@ -3,45 +3,296 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.codesystem``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.codesystem``: every element typed from R4."""
 
 import datetime as _dt
+import decimal as _decimal
 from typing import Literal
 
 from fhir.resources.R4B import codesystem as _codesystem
+from fhir.resources.R4B import resource as _resource
+
+from .codeableconcept import CodeableConcept
+from .coding import Coding
+from .contactdetail import ContactDetail
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .usagecontext import UsageContext
 
 
 class CodeSystem(_codesystem.CodeSystem):
-    """CodeSystem: the R4B model class, typed from the R4 definition."""
+    """Declares the existence of and describes a code system or code system supplement. (R4 ``CodeSystem``; run-time class fhir.resources.R4B.codesystem.CodeSystem.)"""
 
+    caseSensitive: bool | None = None
+    """If code comparison is case sensitive."""
+    caseSensitive__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``caseSensitive``. JSON name ``_caseSensitive``."""
+    compositional: bool | None = None
+    """If code system defines a compositional grammar."""
+    compositional__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``compositional``. JSON name ``_compositional``."""
+    concept: list[CodeSystemConcept] | None = None
+    """Concepts in the code system."""
+    contact: list[ContactDetail] | None = None
+    """Contact details for the publisher."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
     content: Literal['complete', 'example', 'fragment', 'not-present', 'supplement'] | None = None
     """not-present | example | fragment | complete | supplement. Required binding (http://hl7.org/fhir/ValueSet/codesystem-content-mode): complete | example | fragment | not-present | supplement."""
+    content__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``content``. JSON name ``_content``."""
+    copyright: str | None = None
+    """Use and/or publishing restrictions."""
+    copyright__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``copyright``. JSON name ``_copyright``."""
+    count: int | None = None
+    """Total concepts in the code system."""
+    count__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``count``. JSON name ``_count``."""
     date: _dt.datetime | _dt.date | str | None = None
-    """Date last changed. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Date last changed. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    date__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``date``. JSON name ``_date``."""
+    description: str | None = None
+    """Natural language description of the code system."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    experimental: bool | None = None
+    """For testing purposes, not real usage."""
+    experimental__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``experimental``. JSON name ``_experimental``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    filter: list[CodeSystemFilter] | None = None
+    """Filter that can be used in a value set."""
     hierarchyMeaning: Literal['classified-with', 'grouped-by', 'is-a', 'part-of'] | None = None
     """grouped-by | is-a | part-of | classified-with. Required binding (http://hl7.org/fhir/ValueSet/codesystem-hierarchy-meaning): classified-with | grouped-by | is-a | part-of."""
+    hierarchyMeaning__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``hierarchyMeaning``. JSON name ``_hierarchyMeaning``."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Additional identifier for the code system (business identifier)."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    jurisdiction: list[CodeableConcept] | None = None
+    """Intended jurisdiction for code system (if applicable)."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    name: str | None = None
+    """Name for this code system (computer friendly)."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    property: list[CodeSystemProperty] | None = None
+    """Additional information supplied about each concept."""
+    publisher: str | None = None
+    """Name of the publisher (organization or individual)."""
+    publisher__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``publisher``. JSON name ``_publisher``."""
+    purpose: str | None = None
+    """Why this code system is defined."""
+    purpose__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``purpose``. JSON name ``_purpose``."""
     status: Literal['active', 'draft', 'retired', 'unknown'] | None = None
     """draft | active | retired | unknown. Required binding (http://hl7.org/fhir/ValueSet/publication-status): active | draft | retired | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    supplements: str | None = None
+    """Canonical URL of Code System this adds designations and properties to."""
+    supplements__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``supplements``. JSON name ``_supplements``."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    title: str | None = None
+    """Name for this code system (human friendly)."""
+    title__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``title``. JSON name ``_title``."""
+    url: str | None = None
+    """Canonical identifier for this code system, represented as a URI (globally unique) (Coding.system)."""
+    url__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``url``. JSON name ``_url``."""
+    useContext: list[UsageContext] | None = None
+    """The context that the content is intended to support."""
+    valueSet: str | None = None
+    """Canonical reference to the value set with entire code system."""
+    valueSet__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueSet``. JSON name ``_valueSet``."""
+    version: str | None = None
+    """Business version of the code system (Coding.version)."""
+    version__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``version``. JSON name ``_version``."""
+    versionNeeded: bool | None = None
+    """If definitions are not stable."""
+    versionNeeded__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``versionNeeded``. JSON name ``_versionNeeded``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class CodeSystemConcept(_codesystem.CodeSystemConcept):
+    """Concepts in the code system. (R4 ``CodeSystem.concept``; run-time class fhir.resources.R4B.codesystem.CodeSystemConcept.)"""
+
+    code: str | None = None
+    """Code that identifies concept."""
+    code__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``code``. JSON name ``_code``."""
+    concept: list[CodeSystemConcept] | None = None
+    """Child Concepts (is-a/contains/categorizes)."""
+    definition: str | None = None
+    """Formal definition."""
+    definition__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``definition``. JSON name ``_definition``."""
+    designation: list[CodeSystemConceptDesignation] | None = None
+    """Additional representations for the concept."""
+    display: str | None = None
+    """Text to display to the user."""
+    display__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``display``. JSON name ``_display``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    property: list[CodeSystemConceptProperty] | None = None
+    """Property value for the concept."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class CodeSystemConceptDesignation(_codesystem.CodeSystemConceptDesignation):
+    """Additional representations for the concept. (R4 ``CodeSystem.concept.designation``; run-time class fhir.resources.R4B.codesystem.CodeSystemConceptDesignation.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    language: str | None = None
+    """Human language of the designation."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    use: Coding | None = None
+    """Details how this designation would be used."""
+    value: str | None = None
+    """The text value for this designation."""
+    value__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``value``. JSON name ``_value``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class CodeSystemConceptProperty(_codesystem.CodeSystemConceptProperty):
-    """CodeSystem.concept.property: the R4B model class, typed from the R4 definition."""
+    """Property value for the concept. (R4 ``CodeSystem.concept.property``; run-time class fhir.resources.R4B.codesystem.CodeSystemConceptProperty.)"""
 
+    code: str | None = None
+    """Reference to CodeSystem.property.code."""
+    code__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``code``. JSON name ``_code``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    valueBoolean: bool | None = None
+    """Value of the property for this concept."""
+    valueBoolean__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueBoolean``. JSON name ``_valueBoolean``."""
+    valueCode: str | None = None
+    """Value of the property for this concept."""
+    valueCode__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueCode``. JSON name ``_valueCode``."""
+    valueCoding: Coding | None = None
+    """Value of the property for this concept."""
     valueDateTime: _dt.datetime | _dt.date | str | None = None
-    """Value of the property for this concept. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Value of the property for this concept. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    valueDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueDateTime``. JSON name ``_valueDateTime``."""
+    valueDecimal: _decimal.Decimal | None = None
+    """Value of the property for this concept."""
+    valueDecimal__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueDecimal``. JSON name ``_valueDecimal``."""
+    valueInteger: int | None = None
+    """Value of the property for this concept."""
+    valueInteger__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueInteger``. JSON name ``_valueInteger``."""
+    valueString: str | None = None
+    """Value of the property for this concept."""
+    valueString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueString``. JSON name ``_valueString``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class CodeSystemFilter(_codesystem.CodeSystemFilter):
-    """CodeSystem.filter: the R4B model class, typed from the R4 definition."""
+    """Filter that can be used in a value set. (R4 ``CodeSystem.filter``; run-time class fhir.resources.R4B.codesystem.CodeSystemFilter.)"""
 
-    operator: list[Literal['=', 'descendent-of', 'exists', 'generalizes', 'in', 'is-a', 'is-not-a', 'not-in', 'regex']] | None = None
+    code: str | None = None
+    """Code that identifies the filter."""
+    code__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``code``. JSON name ``_code``."""
+    description: str | None = None
+    """How or why the filter is used."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    operator: list[Literal['=', 'descendent-of', 'exists', 'generalizes', 'in', 'is-a', 'is-not-a', 'not-in', 'regex'] | None] | None = None
     """= | is-a | descendent-of | is-not-a | regex | in | not-in | generalizes | exists. Required binding (http://hl7.org/fhir/ValueSet/filter-operator): = | descendent-of | exists | generalizes | in | is-a | is-not-a | not-in | regex."""
+    operator__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``operator``. JSON name ``_operator``."""
+    value: str | None = None
+    """What to use for the value."""
+    value__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``value``. JSON name ``_value``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class CodeSystemProperty(_codesystem.CodeSystemProperty):
-    """CodeSystem.property: the R4B model class, typed from the R4 definition."""
+    """Additional information supplied about each concept. (R4 ``CodeSystem.property``; run-time class fhir.resources.R4B.codesystem.CodeSystemProperty.)"""
 
+    code: str | None = None
+    """Identifies the property on the concepts, and when referred to in operations."""
+    code__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``code``. JSON name ``_code``."""
+    description: str | None = None
+    """Why the property is defined, and/or what it conveys."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
     type: Literal['Coding', 'boolean', 'code', 'dateTime', 'decimal', 'integer', 'string'] | None = None
     """code | Coding | string | integer | boolean | dateTime | decimal. Required binding (http://hl7.org/fhir/ValueSet/concept-property-type): Coding | boolean | code | dateTime | decimal | integer | string."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
+    uri: str | None = None
+    """Formal identifier for the property."""
+    uri__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``uri``. JSON name ``_uri``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,24 +3,129 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.communication``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.communication``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import communication as _communication
+from fhir.resources.R4B import resource as _resource
+
+from .annotation import Annotation
+from .attachment import Attachment
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .reference import Reference
 
 
 class Communication(_communication.Communication):
-    """Communication: the R4B model class, typed from the R4 definition."""
+    """A record of information transmitted from a sender to a receiver. (R4 ``Communication``; run-time class fhir.resources.R4B.communication.Communication.)"""
 
+    about: list[Reference] | None = None
+    """Resources that pertain to this communication."""
+    basedOn: list[Reference] | None = None
+    """Request fulfilled by this communication."""
+    category: list[CodeableConcept] | None = None
+    """Message category."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    encounter: Reference | None = None
+    """Encounter created as part of."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Unique identifier."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    inResponseTo: list[Reference] | None = None
+    """Reply to."""
+    instantiatesCanonical: list[str | None] | None = None
+    """Instantiates FHIR protocol or definition."""
+    instantiatesCanonical__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``instantiatesCanonical``. JSON name ``_instantiatesCanonical``."""
+    instantiatesUri: list[str | None] | None = None
+    """Instantiates external protocol or definition."""
+    instantiatesUri__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``instantiatesUri``. JSON name ``_instantiatesUri``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    medium: list[CodeableConcept] | None = None
+    """A channel of communication."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    note: list[Annotation] | None = None
+    """Comments made about the communication."""
+    partOf: list[Reference] | None = None
+    """Part of this action."""
+    payload: list[CommunicationPayload] | None = None
+    """Message payload."""
     priority: Literal['asap', 'routine', 'stat', 'urgent'] | None = None
     """routine | urgent | asap | stat. Required binding (http://hl7.org/fhir/ValueSet/request-priority): asap | routine | stat | urgent."""
+    priority__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``priority``. JSON name ``_priority``."""
+    reasonCode: list[CodeableConcept] | None = None
+    """Indication for message."""
+    reasonReference: list[Reference] | None = None
+    """Why was communication done?"""
     received: _dt.datetime | _dt.date | str | None = None
-    """When received. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When received. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    received__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``received``. JSON name ``_received``."""
+    recipient: list[Reference] | None = None
+    """Message recipient."""
+    sender: Reference | None = None
+    """Message sender."""
     sent: _dt.datetime | _dt.date | str | None = None
-    """When sent. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When sent. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    sent__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``sent``. JSON name ``_sent``."""
     status: Literal['completed', 'entered-in-error', 'in-progress', 'not-done', 'on-hold', 'preparation', 'stopped', 'unknown'] | None = None
     """preparation | in-progress | not-done | on-hold | stopped | completed | entered-in-error | unknown. Required binding (http://hl7.org/fhir/ValueSet/event-status): completed | entered-in-error | in-progress | not-done | on-hold | preparation | stopped | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    statusReason: CodeableConcept | None = None
+    """Reason for current status."""
+    subject: Reference | None = None
+    """Focus of message."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    topic: CodeableConcept | None = None
+    """Description of the purpose/content."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class CommunicationPayload(_communication.CommunicationPayload):
+    """Message payload. (R4 ``Communication.payload``; run-time class fhir.resources.R4B.communication.CommunicationPayload.)"""
+
+    contentAttachment: Attachment | None = None
+    """Message part content."""
+    contentReference: Reference | None = None
+    """Message part content."""
+    contentString: str | None = None
+    """Message part content."""
+    contentString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``contentString``. JSON name ``_contentString``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

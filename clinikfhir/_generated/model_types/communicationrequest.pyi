@@ -3,24 +3,128 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.communicationrequest``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.communicationrequest``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import communicationrequest as _communicationrequest
+from fhir.resources.R4B import resource as _resource
+
+from .annotation import Annotation
+from .attachment import Attachment
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .reference import Reference
 
 
 class CommunicationRequest(_communicationrequest.CommunicationRequest):
-    """CommunicationRequest: the R4B model class, typed from the R4 definition."""
+    """A request for information to be sent to a receiver. (R4 ``CommunicationRequest``; run-time class fhir.resources.R4B.communicationrequest.CommunicationRequest.)"""
 
+    about: list[Reference] | None = None
+    """Resources that pertain to this communication request."""
     authoredOn: _dt.datetime | _dt.date | str | None = None
-    """When request transitioned to being actionable. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When request transitioned to being actionable. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    authoredOn__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``authoredOn``. JSON name ``_authoredOn``."""
+    basedOn: list[Reference] | None = None
+    """Fulfills plan or proposal."""
+    category: list[CodeableConcept] | None = None
+    """Message category."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    doNotPerform: bool | None = None
+    """True if request is prohibiting action."""
+    doNotPerform__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``doNotPerform``. JSON name ``_doNotPerform``."""
+    encounter: Reference | None = None
+    """Encounter created as part of."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    groupIdentifier: Identifier | None = None
+    """Composite request this is part of."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Unique identifier."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    medium: list[CodeableConcept] | None = None
+    """A channel of communication."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    note: list[Annotation] | None = None
+    """Comments made about communication request."""
     occurrenceDateTime: _dt.datetime | _dt.date | str | None = None
-    """When scheduled. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When scheduled. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    occurrenceDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``occurrenceDateTime``. JSON name ``_occurrenceDateTime``."""
+    occurrencePeriod: Period | None = None
+    """When scheduled."""
+    payload: list[CommunicationRequestPayload] | None = None
+    """Message payload."""
     priority: Literal['asap', 'routine', 'stat', 'urgent'] | None = None
     """routine | urgent | asap | stat. Required binding (http://hl7.org/fhir/ValueSet/request-priority): asap | routine | stat | urgent."""
+    priority__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``priority``. JSON name ``_priority``."""
+    reasonCode: list[CodeableConcept] | None = None
+    """Why is communication needed?"""
+    reasonReference: list[Reference] | None = None
+    """Why is communication needed?"""
+    recipient: list[Reference] | None = None
+    """Message recipient."""
+    replaces: list[Reference] | None = None
+    """Request(s) replaced by this request."""
+    requester: Reference | None = None
+    """Who/what is requesting service."""
+    sender: Reference | None = None
+    """Message sender."""
     status: Literal['active', 'completed', 'draft', 'entered-in-error', 'on-hold', 'revoked', 'unknown'] | None = None
     """draft | active | on-hold | revoked | completed | entered-in-error | unknown. Required binding (http://hl7.org/fhir/ValueSet/request-status): active | completed | draft | entered-in-error | on-hold | revoked | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    statusReason: CodeableConcept | None = None
+    """Reason for current status."""
+    subject: Reference | None = None
+    """Focus of message."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class CommunicationRequestPayload(_communicationrequest.CommunicationRequestPayload):
+    """Message payload. (R4 ``CommunicationRequest.payload``; run-time class fhir.resources.R4B.communicationrequest.CommunicationRequestPayload.)"""
+
+    contentAttachment: Attachment | None = None
+    """Message part content."""
+    contentReference: Reference | None = None
+    """Message part content."""
+    contentString: str | None = None
+    """Message part content."""
+    contentString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``contentString``. JSON name ``_contentString``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

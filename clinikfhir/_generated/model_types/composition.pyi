@@ -3,45 +3,187 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.composition``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.composition``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import composition as _composition
+from fhir.resources.R4B import resource as _resource
+
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .reference import Reference
 
 
 class Composition(_composition.Composition):
-    """Composition: the R4B model class, typed from the R4 definition."""
+    """A set of resources composed into a single coherent clinical statement with clinical attestation. (R4 ``Composition``; run-time class fhir.resources.R4B.composition.Composition.)"""
 
+    attester: list[CompositionAttester] | None = None
+    """Attests to accuracy of composition."""
+    author: list[Reference]
+    """Who and/or what authored the composition."""
+    category: list[CodeableConcept] | None = None
+    """Categorization of Composition."""
     confidentiality: Literal['L', 'M', 'N', 'R', 'U', 'V'] | None = None
     """As defined by affinity domain. Required binding (http://terminology.hl7.org/ValueSet/v3-ConfidentialityClassification): L | M | N | R | U | V."""
+    confidentiality__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``confidentiality``. JSON name ``_confidentiality``."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    custodian: Reference | None = None
+    """Organization which maintains the composition."""
     date: _dt.datetime | _dt.date | str | None = None
-    """Composition editing time. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Composition editing time. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    date__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``date``. JSON name ``_date``."""
+    encounter: Reference | None = None
+    """Context of the Composition."""
+    event: list[CompositionEvent] | None = None
+    """The clinical service(s) being documented."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: Identifier | None = None
+    """Version-independent identifier for the Composition."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    relatesTo: list[CompositionRelatesTo] | None = None
+    """Relationships to other compositions/documents."""
+    section: list[CompositionSection] | None = None
+    """Composition is broken into sections."""
     status: Literal['amended', 'entered-in-error', 'final', 'preliminary'] | None = None
     """preliminary | final | amended | entered-in-error. Required binding (http://hl7.org/fhir/ValueSet/composition-status): amended | entered-in-error | final | preliminary."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    subject: Reference | None = None
+    """Who and/or what the composition is about."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    title: str | None = None
+    """Human Readable name/title."""
+    title__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``title``. JSON name ``_title``."""
+    type: CodeableConcept
+    """Kind of composition (LOINC if possible)."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class CompositionAttester(_composition.CompositionAttester):
-    """Composition.attester: the R4B model class, typed from the R4 definition."""
+    """Attests to accuracy of composition. (R4 ``Composition.attester``; run-time class fhir.resources.R4B.composition.CompositionAttester.)"""
 
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
     mode: Literal['legal', 'official', 'personal', 'professional'] | None = None
     """personal | professional | legal | official. Required binding (http://hl7.org/fhir/ValueSet/composition-attestation-mode): legal | official | personal | professional."""
+    mode__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``mode``. JSON name ``_mode``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    party: Reference | None = None
+    """Who attested the composition."""
     time: _dt.datetime | _dt.date | str | None = None
-    """When the composition was attested. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the composition was attested. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    time__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``time``. JSON name ``_time``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class CompositionEvent(_composition.CompositionEvent):
+    """The clinical service(s) being documented. (R4 ``Composition.event``; run-time class fhir.resources.R4B.composition.CompositionEvent.)"""
+
+    code: list[CodeableConcept] | None = None
+    """Code(s) that apply to the event being documented."""
+    detail: list[Reference] | None = None
+    """The event(s) being documented."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    period: Period | None = None
+    """The period covered by the documentation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class CompositionRelatesTo(_composition.CompositionRelatesTo):
-    """Composition.relatesTo: the R4B model class, typed from the R4 definition."""
+    """Relationships to other compositions/documents. (R4 ``Composition.relatesTo``; run-time class fhir.resources.R4B.composition.CompositionRelatesTo.)"""
 
     code: Literal['appends', 'replaces', 'signs', 'transforms'] | None = None
     """replaces | transforms | signs | appends. Required binding (http://hl7.org/fhir/ValueSet/document-relationship-type): appends | replaces | signs | transforms."""
+    code__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``code``. JSON name ``_code``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    targetIdentifier: Identifier | None = None
+    """Target of the relationship."""
+    targetReference: Reference | None = None
+    """Target of the relationship."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class CompositionSection(_composition.CompositionSection):
-    """Composition.section: the R4B model class, typed from the R4 definition."""
+    """Composition is broken into sections. (R4 ``Composition.section``; run-time class fhir.resources.R4B.composition.CompositionSection.)"""
 
+    author: list[Reference] | None = None
+    """Who and/or what authored the section."""
+    code: CodeableConcept | None = None
+    """Classification of section (recommended)."""
+    emptyReason: CodeableConcept | None = None
+    """Why the section is empty."""
+    entry: list[Reference] | None = None
+    """A reference to data that supports this section."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    focus: Reference | None = None
+    """Who/what the section is about, when it is not about the subject of composition."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
     mode: Literal['changes', 'snapshot', 'working'] | None = None
     """working | snapshot | changes. Required binding (http://hl7.org/fhir/ValueSet/list-mode): changes | snapshot | working."""
+    mode__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``mode``. JSON name ``_mode``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    orderedBy: CodeableConcept | None = None
+    """Order of section entries."""
+    section: list[CompositionSection] | None = None
+    """Nested Section."""
+    text: Narrative | None = None
+    """Text summary of the section, for human interpretation."""
+    title: str | None = None
+    """Label for section (e.g. for ToC)."""
+    title__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``title``. JSON name ``_title``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,34 +3,266 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.conceptmap``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.conceptmap``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import conceptmap as _conceptmap
+from fhir.resources.R4B import resource as _resource
+
+from .codeableconcept import CodeableConcept
+from .contactdetail import ContactDetail
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .usagecontext import UsageContext
 
 
 class ConceptMap(_conceptmap.ConceptMap):
-    """ConceptMap: the R4B model class, typed from the R4 definition."""
+    """A map from one set of concepts to one or more other concepts. (R4 ``ConceptMap``; run-time class fhir.resources.R4B.conceptmap.ConceptMap.)"""
 
+    contact: list[ContactDetail] | None = None
+    """Contact details for the publisher."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    copyright: str | None = None
+    """Use and/or publishing restrictions."""
+    copyright__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``copyright``. JSON name ``_copyright``."""
     date: _dt.datetime | _dt.date | str | None = None
-    """Date last changed. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Date last changed. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    date__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``date``. JSON name ``_date``."""
+    description: str | None = None
+    """Natural language description of the concept map."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    experimental: bool | None = None
+    """For testing purposes, not real usage."""
+    experimental__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``experimental``. JSON name ``_experimental``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    group: list[ConceptMapGroup] | None = None
+    """Same source and target systems."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: Identifier | None = None
+    """Additional identifier for the concept map."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    jurisdiction: list[CodeableConcept] | None = None
+    """Intended jurisdiction for concept map (if applicable)."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    name: str | None = None
+    """Name for this concept map (computer friendly)."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    publisher: str | None = None
+    """Name of the publisher (organization or individual)."""
+    publisher__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``publisher``. JSON name ``_publisher``."""
+    purpose: str | None = None
+    """Why this concept map is defined."""
+    purpose__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``purpose``. JSON name ``_purpose``."""
+    sourceCanonical: str | None = None
+    """The source value set that contains the concepts that are being mapped."""
+    sourceCanonical__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``sourceCanonical``. JSON name ``_sourceCanonical``."""
+    sourceUri: str | None = None
+    """The source value set that contains the concepts that are being mapped."""
+    sourceUri__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``sourceUri``. JSON name ``_sourceUri``."""
     status: Literal['active', 'draft', 'retired', 'unknown'] | None = None
     """draft | active | retired | unknown. Required binding (http://hl7.org/fhir/ValueSet/publication-status): active | draft | retired | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    targetCanonical: str | None = None
+    """The target value set which provides context for the mappings."""
+    targetCanonical__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``targetCanonical``. JSON name ``_targetCanonical``."""
+    targetUri: str | None = None
+    """The target value set which provides context for the mappings."""
+    targetUri__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``targetUri``. JSON name ``_targetUri``."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    title: str | None = None
+    """Name for this concept map (human friendly)."""
+    title__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``title``. JSON name ``_title``."""
+    url: str | None = None
+    """Canonical identifier for this concept map, represented as a URI (globally unique)."""
+    url__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``url``. JSON name ``_url``."""
+    useContext: list[UsageContext] | None = None
+    """The context that the content is intended to support."""
+    version: str | None = None
+    """Business version of the concept map."""
+    version__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``version``. JSON name ``_version``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ConceptMapGroup(_conceptmap.ConceptMapGroup):
+    """Same source and target systems. (R4 ``ConceptMap.group``; run-time class fhir.resources.R4B.conceptmap.ConceptMapGroup.)"""
+
+    element: list[ConceptMapGroupElement]
+    """Mappings for a concept from the source set."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    source: str | None = None
+    """Source system where concepts to be mapped are defined."""
+    source__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``source``. JSON name ``_source``."""
+    sourceVersion: str | None = None
+    """Specific version of the code system."""
+    sourceVersion__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``sourceVersion``. JSON name ``_sourceVersion``."""
+    target: str | None = None
+    """Target system that the concepts are to be mapped to."""
+    target__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``target``. JSON name ``_target``."""
+    targetVersion: str | None = None
+    """Specific version of the code system."""
+    targetVersion__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``targetVersion``. JSON name ``_targetVersion``."""
+    unmapped: ConceptMapGroupUnmapped | None = None
+    """What to do when there is no mapping for the source concept."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ConceptMapGroupElement(_conceptmap.ConceptMapGroupElement):
+    """Mappings for a concept from the source set. (R4 ``ConceptMap.group.element``; run-time class fhir.resources.R4B.conceptmap.ConceptMapGroupElement.)"""
+
+    code: str | None = None
+    """Identifies element being mapped."""
+    code__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``code``. JSON name ``_code``."""
+    display: str | None = None
+    """Display for the code."""
+    display__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``display``. JSON name ``_display``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    target: list[ConceptMapGroupElementTarget] | None = None
+    """Concept in target system for element."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ConceptMapGroupElementTarget(_conceptmap.ConceptMapGroupElementTarget):
-    """ConceptMap.group.element.target: the R4B model class, typed from the R4 definition."""
+    """Concept in target system for element. (R4 ``ConceptMap.group.element.target``; run-time class fhir.resources.R4B.conceptmap.ConceptMapGroupElementTarget.)"""
 
+    code: str | None = None
+    """Code that identifies the target element."""
+    code__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``code``. JSON name ``_code``."""
+    comment: str | None = None
+    """Description of status/issues in mapping."""
+    comment__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``comment``. JSON name ``_comment``."""
+    dependsOn: list[ConceptMapGroupElementTargetDependsOn] | None = None
+    """Other elements required for this mapping (from context)."""
+    display: str | None = None
+    """Display for the code."""
+    display__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``display``. JSON name ``_display``."""
     equivalence: Literal['disjoint', 'equal', 'equivalent', 'inexact', 'narrower', 'relatedto', 'specializes', 'subsumes', 'unmatched', 'wider'] | None = None
     """relatedto | equivalent | equal | wider | subsumes | narrower | specializes | inexact | unmatched | disjoint. Required binding (http://hl7.org/fhir/ValueSet/concept-map-equivalence): disjoint | equal | equivalent | inexact | narrower | relatedto | specializes | subsumes | unmatched | wider."""
+    equivalence__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``equivalence``. JSON name ``_equivalence``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    product: list[ConceptMapGroupElementTargetDependsOn] | None = None
+    """Other concepts that this mapping also produces."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ConceptMapGroupElementTargetDependsOn(_conceptmap.ConceptMapGroupElementTargetDependsOn):
+    """Other elements required for this mapping (from context). (R4 ``ConceptMap.group.element.target.dependsOn``; run-time class fhir.resources.R4B.conceptmap.ConceptMapGroupElementTargetDependsOn.)"""
+
+    display: str | None = None
+    """Display for the code (if value is a code)."""
+    display__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``display``. JSON name ``_display``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    property: str | None = None
+    """Reference to property mapping depends on."""
+    property__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``property``. JSON name ``_property``."""
+    system: str | None = None
+    """Code System (if necessary)."""
+    system__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``system``. JSON name ``_system``."""
+    value: str | None = None
+    """Value of the referenced element."""
+    value__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``value``. JSON name ``_value``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ConceptMapGroupUnmapped(_conceptmap.ConceptMapGroupUnmapped):
-    """ConceptMap.group.unmapped: the R4B model class, typed from the R4 definition."""
+    """What to do when there is no mapping for the source concept. (R4 ``ConceptMap.group.unmapped``; run-time class fhir.resources.R4B.conceptmap.ConceptMapGroupUnmapped.)"""
 
+    code: str | None = None
+    """Fixed code when mode = fixed."""
+    code__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``code``. JSON name ``_code``."""
+    display: str | None = None
+    """Display for the code."""
+    display__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``display``. JSON name ``_display``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
     mode: Literal['fixed', 'other-map', 'provided'] | None = None
     """provided | fixed | other-map. Required binding (http://hl7.org/fhir/ValueSet/conceptmap-unmapped-mode): fixed | other-map | provided."""
+    mode__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``mode``. JSON name ``_mode``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    url: str | None = None
+    """canonical reference to an additional ConceptMap to use for mapping if the source concept is unmapped."""
+    url__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``url``. JSON name ``_url``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

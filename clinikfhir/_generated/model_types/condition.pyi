@@ -3,21 +3,147 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.condition``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.condition``: every element typed from R4."""
 
 import datetime as _dt
 
 from fhir.resources.R4B import condition as _condition
+from fhir.resources.R4B import resource as _resource
+
+from .age import Age
+from .annotation import Annotation
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .range import Range
+from .reference import Reference
 
 
 class Condition(_condition.Condition):
-    """Condition: the R4B model class, typed from the R4 definition."""
+    """Detailed information about conditions, problems or diagnoses. (R4 ``Condition``; run-time class fhir.resources.R4B.condition.Condition.)"""
 
+    abatementAge: Age | None = None
+    """When in resolution/remission."""
     abatementDateTime: _dt.datetime | _dt.date | str | None = None
-    """When in resolution/remission. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When in resolution/remission. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    abatementDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``abatementDateTime``. JSON name ``_abatementDateTime``."""
+    abatementPeriod: Period | None = None
+    """When in resolution/remission."""
+    abatementRange: Range | None = None
+    """When in resolution/remission."""
+    abatementString: str | None = None
+    """When in resolution/remission."""
+    abatementString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``abatementString``. JSON name ``_abatementString``."""
+    asserter: Reference | None = None
+    """Person who asserts this condition."""
+    bodySite: list[CodeableConcept] | None = None
+    """Anatomical location, if relevant."""
+    category: list[CodeableConcept] | None = None
+    """problem-list-item | encounter-diagnosis."""
+    clinicalStatus: CodeableConcept | None = None
+    """active | recurrence | relapse | inactive | remission | resolved."""
+    code: CodeableConcept | None = None
+    """Identification of the condition, problem or diagnosis."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    encounter: Reference | None = None
+    """Encounter created as part of."""
+    evidence: list[ConditionEvidence] | None = None
+    """Supporting evidence."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """External Ids for this condition."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    note: list[Annotation] | None = None
+    """Additional information about the Condition."""
+    onsetAge: Age | None = None
+    """Estimated or actual date, date-time, or age."""
     onsetDateTime: _dt.datetime | _dt.date | str | None = None
-    """Estimated or actual date, date-time, or age. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Estimated or actual date, date-time, or age. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    onsetDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``onsetDateTime``. JSON name ``_onsetDateTime``."""
+    onsetPeriod: Period | None = None
+    """Estimated or actual date, date-time, or age."""
+    onsetRange: Range | None = None
+    """Estimated or actual date, date-time, or age."""
+    onsetString: str | None = None
+    """Estimated or actual date, date-time, or age."""
+    onsetString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``onsetString``. JSON name ``_onsetString``."""
     recordedDate: _dt.datetime | _dt.date | str | None = None
-    """Date record was first recorded. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Date record was first recorded. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    recordedDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``recordedDate``. JSON name ``_recordedDate``."""
+    recorder: Reference | None = None
+    """Who recorded the condition."""
+    severity: CodeableConcept | None = None
+    """Subjective severity of condition."""
+    stage: list[ConditionStage] | None = None
+    """Stage/grade, usually assessed formally."""
+    subject: Reference
+    """Who has the condition?"""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    verificationStatus: CodeableConcept | None = None
+    """unconfirmed | provisional | differential | confirmed | refuted | entered-in-error."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ConditionEvidence(_condition.ConditionEvidence):
+    """Supporting evidence. (R4 ``Condition.evidence``; run-time class fhir.resources.R4B.condition.ConditionEvidence.)"""
+
+    code: list[CodeableConcept] | None = None
+    """Manifestation/symptom."""
+    detail: list[Reference] | None = None
+    """Supporting information found elsewhere."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ConditionStage(_condition.ConditionStage):
+    """Stage/grade, usually assessed formally. (R4 ``Condition.stage``; run-time class fhir.resources.R4B.condition.ConditionStage.)"""
+
+    assessment: list[Reference] | None = None
+    """Formal record of assessment."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    summary: CodeableConcept | None = None
+    """Simple summary (disease specific)."""
+    type: CodeableConcept | None = None
+    """Kind of staging."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

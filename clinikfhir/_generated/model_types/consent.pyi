@@ -3,44 +3,200 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.consent``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.consent``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import coding as _coding
 from fhir.resources.R4B import consent as _consent
+from fhir.resources.R4B import resource as _resource
+
+from .attachment import Attachment
+from .codeableconcept import CodeableConcept
+from .coding import Coding
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .reference import Reference
 
 
 class Consent(_consent.Consent):
-    """Consent: the R4B model class, typed from the R4 definition."""
+    """A healthcare consumer's choices to permit or deny recipients or roles to perform actions for specific purposes and periods of time. (R4 ``Consent``; run-time class fhir.resources.R4B.consent.Consent.)"""
 
+    category: list[CodeableConcept]
+    """Classification of the consent statement - for indexing/retrieval."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
     dateTime: _dt.datetime | _dt.date | str | None = None
-    """When this Consent was created or indexed. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When this Consent was created or indexed. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    dateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``dateTime``. JSON name ``_dateTime``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Identifier for this record (external references)."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    organization: list[Reference] | None = None
+    """Custodian of the consent."""
+    patient: Reference | None = None
+    """Who the consent applies to."""
+    performer: list[Reference] | None = None
+    """Who is agreeing to the policy and rules."""
+    policy: list[ConsentPolicy] | None = None
+    """Policies covered by this consent."""
+    policyRule: CodeableConcept | None = None
+    """Regulation that this consents to."""
+    provision: ConsentProvision | None = None
+    """Constraints to the base Consent.policyRule."""
+    scope: CodeableConcept
+    """Which of the four areas this resource covers (extensible)."""
+    sourceAttachment: Attachment | None = None
+    """Source from which this consent is taken."""
+    sourceReference: Reference | None = None
+    """Source from which this consent is taken."""
     status: Literal['active', 'draft', 'entered-in-error', 'inactive', 'proposed', 'rejected'] | None = None
     """draft | proposed | active | rejected | inactive | entered-in-error. Required binding (http://hl7.org/fhir/ValueSet/consent-state-codes): active | draft | entered-in-error | inactive | proposed | rejected."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    verification: list[ConsentVerification] | None = None
+    """Consent Verified by patient or family."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ConsentPolicy(_consent.ConsentPolicy):
+    """Policies covered by this consent. (R4 ``Consent.policy``; run-time class fhir.resources.R4B.consent.ConsentPolicy.)"""
+
+    authority: str | None = None
+    """Enforcement source for policy."""
+    authority__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``authority``. JSON name ``_authority``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    uri: str | None = None
+    """Specific policy covered by this consent."""
+    uri__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``uri``. JSON name ``_uri``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ConsentProvision(_consent.ConsentProvision):
-    """Consent.provision: the R4B model class, typed from the R4 definition."""
+    """Constraints to the base Consent.policyRule. (R4 ``Consent.provision``; run-time class fhir.resources.R4B.consent.ConsentProvision.)"""
 
-    class_fhir: list[_coding.Coding] | None = None
+    action: list[CodeableConcept] | None = None
+    """Actions controlled by this rule."""
+    actor: list[ConsentProvisionActor] | None = None
+    """Who|what controlled by this rule (or group, by role)."""
+    class_fhir: list[Coding] | None = None
     """e.g. Resource Type, Profile, CDA, etc. JSON name ``class`` (a Python keyword)."""
+    code: list[CodeableConcept] | None = None
+    """e.g. LOINC or SNOMED CT code, etc. in the content."""
+    data: list[ConsentProvisionData] | None = None
+    """Data controlled by this rule."""
+    dataPeriod: Period | None = None
+    """Timeframe for data controlled by this rule."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    period: Period | None = None
+    """Timeframe for this rule."""
+    provision: list[ConsentProvision] | None = None
+    """Nested Exception Rules."""
+    purpose: list[Coding] | None = None
+    """Context of activities covered by this rule."""
+    securityLabel: list[Coding] | None = None
+    """Security Labels that define affected resources."""
     type: Literal['deny', 'permit'] | None = None
     """deny | permit. Required binding (http://hl7.org/fhir/ValueSet/consent-provision-type): deny | permit."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ConsentProvisionActor(_consent.ConsentProvisionActor):
+    """Who|what controlled by this rule (or group, by role). (R4 ``Consent.provision.actor``; run-time class fhir.resources.R4B.consent.ConsentProvisionActor.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    reference: Reference
+    """Resource for the actor (or group, by role)."""
+    role: CodeableConcept
+    """How the actor is involved."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ConsentProvisionData(_consent.ConsentProvisionData):
-    """Consent.provision.data: the R4B model class, typed from the R4 definition."""
+    """Data controlled by this rule. (R4 ``Consent.provision.data``; run-time class fhir.resources.R4B.consent.ConsentProvisionData.)"""
 
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
     meaning: Literal['authoredby', 'dependents', 'instance', 'related'] | None = None
     """instance | related | dependents | authoredby. Required binding (http://hl7.org/fhir/ValueSet/consent-data-meaning): authoredby | dependents | instance | related."""
+    meaning__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``meaning``. JSON name ``_meaning``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    reference: Reference
+    """The actual data reference."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ConsentVerification(_consent.ConsentVerification):
-    """Consent.verification: the R4B model class, typed from the R4 definition."""
+    """Consent Verified by patient or family. (R4 ``Consent.verification``; run-time class fhir.resources.R4B.consent.ConsentVerification.)"""
 
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
     verificationDate: _dt.datetime | _dt.date | str | None = None
-    """When consent verified. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When consent verified. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    verificationDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``verificationDate``. JSON name ``_verificationDate``."""
+    verified: bool | None = None
+    """Has been verified."""
+    verified__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``verified``. JSON name ``_verified``."""
+    verifiedWith: Reference | None = None
+    """Person who verified."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

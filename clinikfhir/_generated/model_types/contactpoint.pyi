@@ -3,19 +3,44 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.contactpoint``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.contactpoint``: every element typed from R4."""
 
 from typing import Literal
 
 from fhir.resources.R4B import contactpoint as _contactpoint
 
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .period import Period
+
 
 class ContactPoint(_contactpoint.ContactPoint):
-    """ContactPoint: the R4B model class, typed from the R4 definition."""
+    """Details of a Technology mediated contact point (phone, fax, email, etc.). (R4 ``ContactPoint``; run-time class fhir.resources.R4B.contactpoint.ContactPoint.)"""
 
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    period: Period | None = None
+    """Time period when the contact point was/is in use."""
+    rank: int | None = None
+    """Specify preferred order of use (1 = highest)."""
+    rank__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``rank``. JSON name ``_rank``."""
     system: Literal['email', 'fax', 'other', 'pager', 'phone', 'sms', 'url'] | None = None
     """phone | fax | email | pager | url | sms | other. Required binding (http://hl7.org/fhir/ValueSet/contact-point-system): email | fax | other | pager | phone | sms | url."""
+    system__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``system``. JSON name ``_system``."""
     use: Literal['home', 'mobile', 'old', 'temp', 'work'] | None = None
     """home | work | temp | old | mobile - purpose of this contact point. Required binding (http://hl7.org/fhir/ValueSet/contact-point-use): home | mobile | old | temp | work."""
+    use__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``use``. JSON name ``_use``."""
+    value: str | None = None
+    """The actual contact point details."""
+    value__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``value``. JSON name ``_value``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,63 +3,644 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.contract``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.contract``: every element typed from R4."""
 
 import datetime as _dt
+import decimal as _decimal
 from typing import Literal
 
 from fhir.resources.R4B import contract as _contract
+from fhir.resources.R4B import resource as _resource
+
+from .annotation import Annotation
+from .attachment import Attachment
+from .codeableconcept import CodeableConcept
+from .coding import Coding
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .money import Money
+from .narrative import Narrative
+from .period import Period
+from .quantity import Quantity
+from .reference import Reference
+from .signature import Signature
+from .timing import Timing
 
 
 class Contract(_contract.Contract):
-    """Contract: the R4B model class, typed from the R4 definition."""
+    """Legal Agreement. (R4 ``Contract``; run-time class fhir.resources.R4B.contract.Contract.)"""
 
+    alias: list[str | None] | None = None
+    """Acronym or short name."""
+    alias__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``alias``. JSON name ``_alias``."""
+    applies: Period | None = None
+    """Effective time."""
+    author: Reference | None = None
+    """Source of Contract."""
+    authority: list[Reference] | None = None
+    """Authority under which this Contract has standing."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    contentDefinition: ContractContentDefinition | None = None
+    """Contract precursor content."""
+    contentDerivative: CodeableConcept | None = None
+    """Content derived from the basal information."""
+    domain: list[Reference] | None = None
+    """A sphere of control governed by an authoritative jurisdiction, organization, or person."""
+    expirationType: CodeableConcept | None = None
+    """Contract cessation cause."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    friendly: list[ContractFriendly] | None = None
+    """Contract Friendly Language."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Contract number."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    instantiatesCanonical: Reference | None = None
+    """Source Contract Definition."""
+    instantiatesUri: str | None = None
+    """External Contract Definition."""
+    instantiatesUri__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``instantiatesUri``. JSON name ``_instantiatesUri``."""
     issued: _dt.datetime | _dt.date | str | None = None
-    """When this Contract was issued. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When this Contract was issued. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    issued__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``issued``. JSON name ``_issued``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    legal: list[ContractLegal] | None = None
+    """Contract Legal Language."""
+    legallyBindingAttachment: Attachment | None = None
+    """Binding Contract."""
+    legallyBindingReference: Reference | None = None
+    """Binding Contract."""
+    legalState: CodeableConcept | None = None
+    """Negotiation status."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    name: str | None = None
+    """Computer friendly designation."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    relevantHistory: list[Reference] | None = None
+    """Key event in Contract History."""
+    rule: list[ContractRule] | None = None
+    """Computable Contract Language."""
+    scope: CodeableConcept | None = None
+    """Range of Legal Concerns."""
+    signer: list[ContractSigner] | None = None
+    """Contract Signatory."""
+    site: list[Reference] | None = None
+    """Specific Location."""
     status: Literal['amended', 'appended', 'cancelled', 'disputed', 'entered-in-error', 'executable', 'executed', 'negotiable', 'offered', 'policy', 'rejected', 'renewed', 'resolved', 'revoked', 'terminated'] | None = None
     """amended | appended | cancelled | disputed | entered-in-error | executable | executed | negotiable | offered | policy | rejected | renewed | revoked | resolved | terminated. Required binding (http://hl7.org/fhir/ValueSet/contract-status): amended | appended | cancelled | disputed | entered-in-error | executable | executed | negotiable | offered | policy | rejected | renewed | resolved | revoked | terminated."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    subject: list[Reference] | None = None
+    """Contract Target Entity."""
+    subtitle: str | None = None
+    """Subordinate Friendly name."""
+    subtitle__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``subtitle``. JSON name ``_subtitle``."""
+    subType: list[CodeableConcept] | None = None
+    """Subtype within the context of type."""
+    supportingInfo: list[Reference] | None = None
+    """Extra Information."""
+    term: list[ContractTerm] | None = None
+    """Contract Term List."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    title: str | None = None
+    """Human Friendly name."""
+    title__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``title``. JSON name ``_title``."""
+    topicCodeableConcept: CodeableConcept | None = None
+    """Focus of contract interest."""
+    topicReference: Reference | None = None
+    """Focus of contract interest."""
+    type: CodeableConcept | None = None
+    """Legal instrument category."""
+    url: str | None = None
+    """Basal definition."""
+    url__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``url``. JSON name ``_url``."""
+    version: str | None = None
+    """Business edition."""
+    version__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``version``. JSON name ``_version``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ContractContentDefinition(_contract.ContractContentDefinition):
-    """Contract.contentDefinition: the R4B model class, typed from the R4 definition."""
+    """Contract precursor content. (R4 ``Contract.contentDefinition``; run-time class fhir.resources.R4B.contract.ContractContentDefinition.)"""
 
+    copyright: str | None = None
+    """Publication Ownership."""
+    copyright__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``copyright``. JSON name ``_copyright``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
     publicationDate: _dt.datetime | _dt.date | str | None = None
-    """When published. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When published. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    publicationDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``publicationDate``. JSON name ``_publicationDate``."""
     publicationStatus: Literal['amended', 'appended', 'cancelled', 'disputed', 'entered-in-error', 'executable', 'executed', 'negotiable', 'offered', 'policy', 'rejected', 'renewed', 'resolved', 'revoked', 'terminated'] | None = None
     """amended | appended | cancelled | disputed | entered-in-error | executable | executed | negotiable | offered | policy | rejected | renewed | revoked | resolved | terminated. Required binding (http://hl7.org/fhir/ValueSet/contract-publicationstatus): amended | appended | cancelled | disputed | entered-in-error | executable | executed | negotiable | offered | policy | rejected | renewed | resolved | revoked | terminated."""
+    publicationStatus__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``publicationStatus``. JSON name ``_publicationStatus``."""
+    publisher: Reference | None = None
+    """Publisher Entity."""
+    subType: CodeableConcept | None = None
+    """Detailed Content Type Definition."""
+    type: CodeableConcept
+    """Content structure and use."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ContractFriendly(_contract.ContractFriendly):
+    """Contract Friendly Language. (R4 ``Contract.friendly``; run-time class fhir.resources.R4B.contract.ContractFriendly.)"""
+
+    contentAttachment: Attachment | None = None
+    """Easily comprehended representation of this Contract."""
+    contentReference: Reference | None = None
+    """Easily comprehended representation of this Contract."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ContractLegal(_contract.ContractLegal):
+    """Contract Legal Language. (R4 ``Contract.legal``; run-time class fhir.resources.R4B.contract.ContractLegal.)"""
+
+    contentAttachment: Attachment | None = None
+    """Contract Legal Text."""
+    contentReference: Reference | None = None
+    """Contract Legal Text."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ContractRule(_contract.ContractRule):
+    """Computable Contract Language. (R4 ``Contract.rule``; run-time class fhir.resources.R4B.contract.ContractRule.)"""
+
+    contentAttachment: Attachment | None = None
+    """Computable Contract Rules."""
+    contentReference: Reference | None = None
+    """Computable Contract Rules."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ContractSigner(_contract.ContractSigner):
+    """Contract Signatory. (R4 ``Contract.signer``; run-time class fhir.resources.R4B.contract.ContractSigner.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    party: Reference
+    """Contract Signatory Party."""
+    signature: list[Signature]
+    """Contract Documentation Signature."""
+    type: Coding
+    """Contract Signatory Role."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ContractTerm(_contract.ContractTerm):
-    """Contract.term: the R4B model class, typed from the R4 definition."""
+    """Contract Term List. (R4 ``Contract.term``; run-time class fhir.resources.R4B.contract.ContractTerm.)"""
 
+    action: list[ContractTermAction] | None = None
+    """Entity being ascribed responsibility."""
+    applies: Period | None = None
+    """Contract Term Effective Time."""
+    asset: list[ContractTermAsset] | None = None
+    """Contract Term Asset List."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    group: list[ContractTerm] | None = None
+    """Nested Contract Term Group."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    identifier: Identifier | None = None
+    """Contract Term Number."""
     issued: _dt.datetime | _dt.date | str | None = None
-    """Contract Term Issue Date Time. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Contract Term Issue Date Time. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    issued__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``issued``. JSON name ``_issued``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    offer: ContractTermOffer
+    """Context of the Contract term."""
+    securityLabel: list[ContractTermSecurityLabel] | None = None
+    """Protection for the Term."""
+    subType: CodeableConcept | None = None
+    """Contract Term Type specific classification."""
+    text: str | None = None
+    """Term Statement."""
+    text__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``text``. JSON name ``_text``."""
+    topicCodeableConcept: CodeableConcept | None = None
+    """Term Concern."""
+    topicReference: Reference | None = None
+    """Term Concern."""
+    type: CodeableConcept | None = None
+    """Contract Term Type or Form."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ContractTermAction(_contract.ContractTermAction):
-    """Contract.term.action: the R4B model class, typed from the R4 definition."""
+    """Entity being ascribed responsibility. (R4 ``Contract.term.action``; run-time class fhir.resources.R4B.contract.ContractTermAction.)"""
 
+    context: Reference | None = None
+    """Episode associated with action."""
+    contextLinkId: list[str | None] | None = None
+    """Pointer to specific item."""
+    contextLinkId__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``contextLinkId``. JSON name ``_contextLinkId``."""
+    doNotPerform: bool | None = None
+    """True if the term prohibits the action."""
+    doNotPerform__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``doNotPerform``. JSON name ``_doNotPerform``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    intent: CodeableConcept
+    """Purpose for the Contract Term Action."""
+    linkId: list[str | None] | None = None
+    """Pointer to specific item."""
+    linkId__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``linkId``. JSON name ``_linkId``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    note: list[Annotation] | None = None
+    """Comments about the action."""
     occurrenceDateTime: _dt.datetime | _dt.date | str | None = None
-    """When action happens. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When action happens. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    occurrenceDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``occurrenceDateTime``. JSON name ``_occurrenceDateTime``."""
+    occurrencePeriod: Period | None = None
+    """When action happens."""
+    occurrenceTiming: Timing | None = None
+    """When action happens."""
+    performer: Reference | None = None
+    """Actor that wil execute (or not) the action."""
+    performerLinkId: list[str | None] | None = None
+    """Pointer to specific item."""
+    performerLinkId__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``performerLinkId``. JSON name ``_performerLinkId``."""
+    performerRole: CodeableConcept | None = None
+    """Competency of the performer."""
+    performerType: list[CodeableConcept] | None = None
+    """Kind of service performer."""
+    reason: list[str | None] | None = None
+    """Why action is to be performed."""
+    reason__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``reason``. JSON name ``_reason``."""
+    reasonCode: list[CodeableConcept] | None = None
+    """Why is action (not) needed?"""
+    reasonLinkId: list[str | None] | None = None
+    """Pointer to specific item."""
+    reasonLinkId__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``reasonLinkId``. JSON name ``_reasonLinkId``."""
+    reasonReference: list[Reference] | None = None
+    """Why is action (not) needed?"""
+    requester: list[Reference] | None = None
+    """Who asked for action."""
+    requesterLinkId: list[str | None] | None = None
+    """Pointer to specific item."""
+    requesterLinkId__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``requesterLinkId``. JSON name ``_requesterLinkId``."""
+    securityLabelNumber: list[int | None] | None = None
+    """Action restriction numbers."""
+    securityLabelNumber__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``securityLabelNumber``. JSON name ``_securityLabelNumber``."""
+    status: CodeableConcept
+    """State of the action."""
+    subject: list[ContractTermActionSubject] | None = None
+    """Entity of the action."""
+    type: CodeableConcept
+    """Type or form of the action."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ContractTermActionSubject(_contract.ContractTermActionSubject):
+    """Entity of the action. (R4 ``Contract.term.action.subject``; run-time class fhir.resources.R4B.contract.ContractTermActionSubject.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    reference: list[Reference]
+    """Entity of the action."""
+    role: CodeableConcept | None = None
+    """Role type of the agent."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ContractTermAsset(_contract.ContractTermAsset):
+    """Contract Term Asset List. (R4 ``Contract.term.asset``; run-time class fhir.resources.R4B.contract.ContractTermAsset.)"""
+
+    answer: list[ContractTermOfferAnswer] | None = None
+    """Response to assets."""
+    condition: str | None = None
+    """Quality desctiption of asset."""
+    condition__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``condition``. JSON name ``_condition``."""
+    context: list[ContractTermAssetContext] | None = None
+    """Circumstance of the asset."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    linkId: list[str | None] | None = None
+    """Pointer to asset text."""
+    linkId__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``linkId``. JSON name ``_linkId``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    period: list[Period] | None = None
+    """Time period of the asset."""
+    periodType: list[CodeableConcept] | None = None
+    """Asset availability types."""
+    relationship: Coding | None = None
+    """Kinship of the asset."""
+    scope: CodeableConcept | None = None
+    """Range of asset."""
+    securityLabelNumber: list[int | None] | None = None
+    """Asset restriction numbers."""
+    securityLabelNumber__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``securityLabelNumber``. JSON name ``_securityLabelNumber``."""
+    subtype: list[CodeableConcept] | None = None
+    """Asset sub-category."""
+    text: str | None = None
+    """Asset clause or question text."""
+    text__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``text``. JSON name ``_text``."""
+    type: list[CodeableConcept] | None = None
+    """Asset category."""
+    typeReference: list[Reference] | None = None
+    """Associated entities."""
+    usePeriod: list[Period] | None = None
+    """Time period."""
+    valuedItem: list[ContractTermAssetValuedItem] | None = None
+    """Contract Valued Item List."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ContractTermAssetContext(_contract.ContractTermAssetContext):
+    """Circumstance of the asset. (R4 ``Contract.term.asset.context``; run-time class fhir.resources.R4B.contract.ContractTermAssetContext.)"""
+
+    code: list[CodeableConcept] | None = None
+    """Codeable asset context."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    reference: Reference | None = None
+    """Creator,custodian or owner."""
+    text: str | None = None
+    """Context description."""
+    text__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``text``. JSON name ``_text``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ContractTermAssetValuedItem(_contract.ContractTermAssetValuedItem):
-    """Contract.term.asset.valuedItem: the R4B model class, typed from the R4 definition."""
+    """Contract Valued Item List. (R4 ``Contract.term.asset.valuedItem``; run-time class fhir.resources.R4B.contract.ContractTermAssetValuedItem.)"""
 
     effectiveTime: _dt.datetime | _dt.date | str | None = None
-    """Contract Valued Item Effective Tiem. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Contract Valued Item Effective Tiem. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    effectiveTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``effectiveTime``. JSON name ``_effectiveTime``."""
+    entityCodeableConcept: CodeableConcept | None = None
+    """Contract Valued Item Type."""
+    entityReference: Reference | None = None
+    """Contract Valued Item Type."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    factor: _decimal.Decimal | None = None
+    """Contract Valued Item Price Scaling Factor."""
+    factor__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``factor``. JSON name ``_factor``."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    identifier: Identifier | None = None
+    """Contract Valued Item Number."""
+    linkId: list[str | None] | None = None
+    """Pointer to specific item."""
+    linkId__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``linkId``. JSON name ``_linkId``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    net: Money | None = None
+    """Total Contract Valued Item Value."""
+    payment: str | None = None
+    """Terms of valuation."""
+    payment__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``payment``. JSON name ``_payment``."""
     paymentDate: _dt.datetime | _dt.date | str | None = None
-    """When payment is due. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When payment is due. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    paymentDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``paymentDate``. JSON name ``_paymentDate``."""
+    points: _decimal.Decimal | None = None
+    """Contract Valued Item Difficulty Scaling Factor."""
+    points__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``points``. JSON name ``_points``."""
+    quantity: Quantity | None = None
+    """Count of Contract Valued Items."""
+    recipient: Reference | None = None
+    """Who will receive payment."""
+    responsible: Reference | None = None
+    """Who will make payment."""
+    securityLabelNumber: list[int | None] | None = None
+    """Security Labels that define affected terms."""
+    securityLabelNumber__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``securityLabelNumber``. JSON name ``_securityLabelNumber``."""
+    unitPrice: Money | None = None
+    """Contract Valued Item fee, charge, or cost."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ContractTermOffer(_contract.ContractTermOffer):
+    """Context of the Contract term. (R4 ``Contract.term.offer``; run-time class fhir.resources.R4B.contract.ContractTermOffer.)"""
+
+    answer: list[ContractTermOfferAnswer] | None = None
+    """Response to offer text."""
+    decision: CodeableConcept | None = None
+    """Accepting party choice."""
+    decisionMode: list[CodeableConcept] | None = None
+    """How decision is conveyed."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    identifier: list[Identifier] | None = None
+    """Offer business ID."""
+    linkId: list[str | None] | None = None
+    """Pointer to text."""
+    linkId__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``linkId``. JSON name ``_linkId``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    party: list[ContractTermOfferParty] | None = None
+    """Offer Recipient."""
+    securityLabelNumber: list[int | None] | None = None
+    """Offer restriction numbers."""
+    securityLabelNumber__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``securityLabelNumber``. JSON name ``_securityLabelNumber``."""
+    text: str | None = None
+    """Human readable offer text."""
+    text__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``text``. JSON name ``_text``."""
+    topic: Reference | None = None
+    """Negotiable offer asset."""
+    type: CodeableConcept | None = None
+    """Contract Offer Type or Form."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ContractTermOfferAnswer(_contract.ContractTermOfferAnswer):
-    """Contract.term.offer.answer: the R4B model class, typed from the R4 definition."""
+    """Response to offer text. (R4 ``Contract.term.offer.answer``; run-time class fhir.resources.R4B.contract.ContractTermOfferAnswer.)"""
 
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    valueAttachment: Attachment | None = None
+    """The actual answer response."""
+    valueBoolean: bool | None = None
+    """The actual answer response."""
+    valueBoolean__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueBoolean``. JSON name ``_valueBoolean``."""
+    valueCoding: Coding | None = None
+    """The actual answer response."""
     valueDate: _dt.date | str | None = None
-    """The actual answer response. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """The actual answer response. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    valueDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueDate``. JSON name ``_valueDate``."""
     valueDateTime: _dt.datetime | _dt.date | str | None = None
-    """The actual answer response. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """The actual answer response. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    valueDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueDateTime``. JSON name ``_valueDateTime``."""
+    valueDecimal: _decimal.Decimal | None = None
+    """The actual answer response."""
+    valueDecimal__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueDecimal``. JSON name ``_valueDecimal``."""
+    valueInteger: int | None = None
+    """The actual answer response."""
+    valueInteger__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueInteger``. JSON name ``_valueInteger``."""
+    valueQuantity: Quantity | None = None
+    """The actual answer response."""
+    valueReference: Reference | None = None
+    """The actual answer response."""
+    valueString: str | None = None
+    """The actual answer response."""
+    valueString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueString``. JSON name ``_valueString``."""
     valueTime: _dt.time | str | None = None
-    """The actual answer response. R4 ``time``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """The actual answer response. R4 ``time``: also its string form; a partial one ("1990") reads back as ``str``."""
+    valueTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueTime``. JSON name ``_valueTime``."""
+    valueUri: str | None = None
+    """The actual answer response."""
+    valueUri__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueUri``. JSON name ``_valueUri``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ContractTermOfferParty(_contract.ContractTermOfferParty):
+    """Offer Recipient. (R4 ``Contract.term.offer.party``; run-time class fhir.resources.R4B.contract.ContractTermOfferParty.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    reference: list[Reference]
+    """Referenced entity."""
+    role: CodeableConcept
+    """Participant engagement type."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ContractTermSecurityLabel(_contract.ContractTermSecurityLabel):
+    """Protection for the Term. (R4 ``Contract.term.securityLabel``; run-time class fhir.resources.R4B.contract.ContractTermSecurityLabel.)"""
+
+    category: list[Coding] | None = None
+    """Applicable Policy."""
+    classification: Coding
+    """Confidentiality Protection."""
+    control: list[Coding] | None = None
+    """Handling Instructions."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    number: list[int | None] | None = None
+    """Link to Security Labels."""
+    number__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``number``. JSON name ``_number``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

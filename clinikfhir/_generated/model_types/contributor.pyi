@@ -3,17 +3,36 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.contributor``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.contributor``: every element typed from R4."""
 
 from typing import Literal
 
 from fhir.resources.R4B import contributor as _contributor
 
+from .contactdetail import ContactDetail
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+
 
 class Contributor(_contributor.Contributor):
-    """Contributor: the R4B model class, typed from the R4 definition."""
+    """Contributor information. (R4 ``Contributor``; run-time class fhir.resources.R4B.contributor.Contributor.)"""
 
+    contact: list[ContactDetail] | None = None
+    """Contact details of the contributor."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    name: str | None = None
+    """Who contributed the content."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
     type: Literal['author', 'editor', 'endorser', 'reviewer'] | None = None
     """author | editor | reviewer | endorser. Required binding (http://hl7.org/fhir/ValueSet/contributor-type): author | editor | endorser | reviewer."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,19 +3,157 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.coverage``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.coverage``: every element typed from R4."""
 
 from typing import Literal
 
 from fhir.resources.R4B import coverage as _coverage
+from fhir.resources.R4B import resource as _resource
+
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .money import Money
+from .narrative import Narrative
+from .period import Period
+from .quantity import Quantity
+from .reference import Reference
 
 
 class Coverage(_coverage.Coverage):
-    """Coverage: the R4B model class, typed from the R4 definition."""
+    """Insurance or medical plan or a payment agreement. (R4 ``Coverage``; run-time class fhir.resources.R4B.coverage.Coverage.)"""
 
-    class_fhir: list[_coverage.CoverageClass] | None = None
+    beneficiary: Reference
+    """Plan beneficiary."""
+    class_fhir: list[CoverageClass] | None = None
     """Additional coverage classifications. JSON name ``class`` (a Python keyword)."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    contract: list[Reference] | None = None
+    """Contract details."""
+    costToBeneficiary: list[CoverageCostToBeneficiary] | None = None
+    """Patient payments for services/products."""
+    dependent: str | None = None
+    """Dependent number."""
+    dependent__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``dependent``. JSON name ``_dependent``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Business Identifier for the coverage."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    network: str | None = None
+    """Insurer network."""
+    network__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``network``. JSON name ``_network``."""
+    order: int | None = None
+    """Relative order of the coverage."""
+    order__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``order``. JSON name ``_order``."""
+    payor: list[Reference]
+    """Issuer of the policy."""
+    period: Period | None = None
+    """Coverage start and end dates."""
+    policyHolder: Reference | None = None
+    """Owner of the policy."""
+    relationship: CodeableConcept | None = None
+    """Beneficiary relationship to the subscriber."""
     status: Literal['active', 'cancelled', 'draft', 'entered-in-error'] | None = None
     """active | cancelled | draft | entered-in-error. Required binding (http://hl7.org/fhir/ValueSet/fm-status): active | cancelled | draft | entered-in-error."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    subrogation: bool | None = None
+    """Reimbursement to insurer."""
+    subrogation__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``subrogation``. JSON name ``_subrogation``."""
+    subscriber: Reference | None = None
+    """Subscriber to the policy."""
+    subscriberId: str | None = None
+    """ID assigned to the subscriber."""
+    subscriberId__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``subscriberId``. JSON name ``_subscriberId``."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    type: CodeableConcept | None = None
+    """Coverage category such as medical or accident."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class CoverageClass(_coverage.CoverageClass):
+    """Additional coverage classifications. (R4 ``Coverage.class``; run-time class fhir.resources.R4B.coverage.CoverageClass.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    name: str | None = None
+    """Human readable description of the type and value."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    type: CodeableConcept
+    """Type of class such as 'group' or 'plan'."""
+    value: str | None = None
+    """Value associated with the type."""
+    value__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``value``. JSON name ``_value``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class CoverageCostToBeneficiary(_coverage.CoverageCostToBeneficiary):
+    """Patient payments for services/products. (R4 ``Coverage.costToBeneficiary``; run-time class fhir.resources.R4B.coverage.CoverageCostToBeneficiary.)"""
+
+    exception: list[CoverageCostToBeneficiaryException] | None = None
+    """Exceptions for patient payments."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    type: CodeableConcept | None = None
+    """Cost category."""
+    valueMoney: Money | None = None
+    """The amount or percentage due from the beneficiary."""
+    valueQuantity: Quantity | None = None
+    """The amount or percentage due from the beneficiary."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class CoverageCostToBeneficiaryException(_coverage.CoverageCostToBeneficiaryException):
+    """Exceptions for patient payments. (R4 ``Coverage.costToBeneficiary.exception``; run-time class fhir.resources.R4B.coverage.CoverageCostToBeneficiaryException.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    period: Period | None = None
+    """The effective period of the exception."""
+    type: CodeableConcept
+    """Exception category."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,24 +3,187 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.coverageeligibilityrequest``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.coverageeligibilityrequest``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import coverageeligibilityrequest as _coverageeligibilityrequest
+from fhir.resources.R4B import resource as _resource
+
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .money import Money
+from .narrative import Narrative
+from .period import Period
+from .quantity import Quantity
+from .reference import Reference
 
 
 class CoverageEligibilityRequest(_coverageeligibilityrequest.CoverageEligibilityRequest):
-    """CoverageEligibilityRequest: the R4B model class, typed from the R4 definition."""
+    """CoverageEligibilityRequest resource. (R4 ``CoverageEligibilityRequest``; run-time class fhir.resources.R4B.coverageeligibilityrequest.CoverageEligibilityRequest.)"""
 
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
     created: _dt.datetime | _dt.date | str | None = None
-    """Creation date. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
-    purpose: list[Literal['auth-requirements', 'benefits', 'discovery', 'validation']] | None = None
+    """Creation date. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    created__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``created``. JSON name ``_created``."""
+    enterer: Reference | None = None
+    """Author."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    facility: Reference | None = None
+    """Servicing facility."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Business Identifier for coverage eligiblity request."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    insurance: list[CoverageEligibilityRequestInsurance] | None = None
+    """Patient insurance information."""
+    insurer: Reference
+    """Coverage issuer."""
+    item: list[CoverageEligibilityRequestItem] | None = None
+    """Item to be evaluated for eligibiity."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    patient: Reference
+    """Intended recipient of products and services."""
+    priority: CodeableConcept | None = None
+    """Desired processing priority."""
+    provider: Reference | None = None
+    """Party responsible for the request."""
+    purpose: list[Literal['auth-requirements', 'benefits', 'discovery', 'validation'] | None] | None = None
     """auth-requirements | benefits | discovery | validation. Required binding (http://hl7.org/fhir/ValueSet/eligibilityrequest-purpose): auth-requirements | benefits | discovery | validation."""
+    purpose__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``purpose``. JSON name ``_purpose``."""
     servicedDate: _dt.date | str | None = None
-    """Estimated date or dates of service. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Estimated date or dates of service. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    servicedDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``servicedDate``. JSON name ``_servicedDate``."""
+    servicedPeriod: Period | None = None
+    """Estimated date or dates of service."""
     status: Literal['active', 'cancelled', 'draft', 'entered-in-error'] | None = None
     """active | cancelled | draft | entered-in-error. Required binding (http://hl7.org/fhir/ValueSet/fm-status): active | cancelled | draft | entered-in-error."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    supportingInfo: list[CoverageEligibilityRequestSupportingInfo] | None = None
+    """Supporting information."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class CoverageEligibilityRequestInsurance(_coverageeligibilityrequest.CoverageEligibilityRequestInsurance):
+    """Patient insurance information. (R4 ``CoverageEligibilityRequest.insurance``; run-time class fhir.resources.R4B.coverageeligibilityrequest.CoverageEligibilityRequestInsurance.)"""
+
+    businessArrangement: str | None = None
+    """Additional provider contract number."""
+    businessArrangement__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``businessArrangement``. JSON name ``_businessArrangement``."""
+    coverage: Reference
+    """Insurance information."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    focal: bool | None = None
+    """Applicable coverage."""
+    focal__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``focal``. JSON name ``_focal``."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class CoverageEligibilityRequestItem(_coverageeligibilityrequest.CoverageEligibilityRequestItem):
+    """Item to be evaluated for eligibiity. (R4 ``CoverageEligibilityRequest.item``; run-time class fhir.resources.R4B.coverageeligibilityrequest.CoverageEligibilityRequestItem.)"""
+
+    category: CodeableConcept | None = None
+    """Benefit classification."""
+    detail: list[Reference] | None = None
+    """Product or service details."""
+    diagnosis: list[CoverageEligibilityRequestItemDiagnosis] | None = None
+    """Applicable diagnosis."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    facility: Reference | None = None
+    """Servicing facility."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifier: list[CodeableConcept] | None = None
+    """Product or service billing modifiers."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    productOrService: CodeableConcept | None = None
+    """Billing, service, product, or drug code."""
+    provider: Reference | None = None
+    """Perfoming practitioner."""
+    quantity: Quantity | None = None
+    """Count of products or services."""
+    supportingInfoSequence: list[int | None] | None = None
+    """Applicable exception or supporting information."""
+    supportingInfoSequence__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``supportingInfoSequence``. JSON name ``_supportingInfoSequence``."""
+    unitPrice: Money | None = None
+    """Fee, charge or cost per item."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class CoverageEligibilityRequestItemDiagnosis(_coverageeligibilityrequest.CoverageEligibilityRequestItemDiagnosis):
+    """Applicable diagnosis. (R4 ``CoverageEligibilityRequest.item.diagnosis``; run-time class fhir.resources.R4B.coverageeligibilityrequest.CoverageEligibilityRequestItemDiagnosis.)"""
+
+    diagnosisCodeableConcept: CodeableConcept | None = None
+    """Nature of illness or problem."""
+    diagnosisReference: Reference | None = None
+    """Nature of illness or problem."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class CoverageEligibilityRequestSupportingInfo(_coverageeligibilityrequest.CoverageEligibilityRequestSupportingInfo):
+    """Supporting information. (R4 ``CoverageEligibilityRequest.supportingInfo``; run-time class fhir.resources.R4B.coverageeligibilityrequest.CoverageEligibilityRequestSupportingInfo.)"""
+
+    appliesToAll: bool | None = None
+    """Applies to all items."""
+    appliesToAll__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``appliesToAll``. JSON name ``_appliesToAll``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    information: Reference
+    """Data to be provided."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    sequence: int | None = None
+    """Information instance identifier."""
+    sequence__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``sequence``. JSON name ``_sequence``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,26 +3,220 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.coverageeligibilityresponse``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.coverageeligibilityresponse``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import coverageeligibilityresponse as _coverageeligibilityresponse
+from fhir.resources.R4B import resource as _resource
+
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .money import Money
+from .narrative import Narrative
+from .period import Period
+from .reference import Reference
 
 
 class CoverageEligibilityResponse(_coverageeligibilityresponse.CoverageEligibilityResponse):
-    """CoverageEligibilityResponse: the R4B model class, typed from the R4 definition."""
+    """CoverageEligibilityResponse resource. (R4 ``CoverageEligibilityResponse``; run-time class fhir.resources.R4B.coverageeligibilityresponse.CoverageEligibilityResponse.)"""
 
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
     created: _dt.datetime | _dt.date | str | None = None
-    """Response creation date. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Response creation date. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    created__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``created``. JSON name ``_created``."""
+    disposition: str | None = None
+    """Disposition Message."""
+    disposition__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``disposition``. JSON name ``_disposition``."""
+    error: list[CoverageEligibilityResponseError] | None = None
+    """Processing errors."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    form: CodeableConcept | None = None
+    """Printed form identifier."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Business Identifier for coverage eligiblity request."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    insurance: list[CoverageEligibilityResponseInsurance] | None = None
+    """Patient insurance information."""
+    insurer: Reference
+    """Coverage issuer."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
     outcome: Literal['complete', 'error', 'partial', 'queued'] | None = None
     """queued | complete | error | partial. Required binding (http://hl7.org/fhir/ValueSet/remittance-outcome): complete | error | partial | queued."""
-    purpose: list[Literal['auth-requirements', 'benefits', 'discovery', 'validation']] | None = None
+    outcome__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``outcome``. JSON name ``_outcome``."""
+    patient: Reference
+    """Intended recipient of products and services."""
+    preAuthRef: str | None = None
+    """Preauthorization reference."""
+    preAuthRef__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``preAuthRef``. JSON name ``_preAuthRef``."""
+    purpose: list[Literal['auth-requirements', 'benefits', 'discovery', 'validation'] | None] | None = None
     """auth-requirements | benefits | discovery | validation. Required binding (http://hl7.org/fhir/ValueSet/eligibilityresponse-purpose): auth-requirements | benefits | discovery | validation."""
+    purpose__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``purpose``. JSON name ``_purpose``."""
+    request: Reference
+    """Eligibility request reference."""
+    requestor: Reference | None = None
+    """Party responsible for the request."""
     servicedDate: _dt.date | str | None = None
-    """Estimated date or dates of service. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Estimated date or dates of service. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    servicedDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``servicedDate``. JSON name ``_servicedDate``."""
+    servicedPeriod: Period | None = None
+    """Estimated date or dates of service."""
     status: Literal['active', 'cancelled', 'draft', 'entered-in-error'] | None = None
     """active | cancelled | draft | entered-in-error. Required binding (http://hl7.org/fhir/ValueSet/fm-status): active | cancelled | draft | entered-in-error."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class CoverageEligibilityResponseError(_coverageeligibilityresponse.CoverageEligibilityResponseError):
+    """Processing errors. (R4 ``CoverageEligibilityResponse.error``; run-time class fhir.resources.R4B.coverageeligibilityresponse.CoverageEligibilityResponseError.)"""
+
+    code: CodeableConcept
+    """Error code detailing processing issues."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class CoverageEligibilityResponseInsurance(_coverageeligibilityresponse.CoverageEligibilityResponseInsurance):
+    """Patient insurance information. (R4 ``CoverageEligibilityResponse.insurance``; run-time class fhir.resources.R4B.coverageeligibilityresponse.CoverageEligibilityResponseInsurance.)"""
+
+    benefitPeriod: Period | None = None
+    """When the benefits are applicable."""
+    coverage: Reference
+    """Insurance information."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    inforce: bool | None = None
+    """Coverage inforce indicator."""
+    inforce__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``inforce``. JSON name ``_inforce``."""
+    item: list[CoverageEligibilityResponseInsuranceItem] | None = None
+    """Benefits and authorization details."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class CoverageEligibilityResponseInsuranceItem(_coverageeligibilityresponse.CoverageEligibilityResponseInsuranceItem):
+    """Benefits and authorization details. (R4 ``CoverageEligibilityResponse.insurance.item``; run-time class fhir.resources.R4B.coverageeligibilityresponse.CoverageEligibilityResponseInsuranceItem.)"""
+
+    authorizationRequired: bool | None = None
+    """Authorization required flag."""
+    authorizationRequired__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``authorizationRequired``. JSON name ``_authorizationRequired``."""
+    authorizationSupporting: list[CodeableConcept] | None = None
+    """Type of required supporting materials."""
+    authorizationUrl: str | None = None
+    """Preauthorization requirements endpoint."""
+    authorizationUrl__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``authorizationUrl``. JSON name ``_authorizationUrl``."""
+    benefit: list[CoverageEligibilityResponseInsuranceItemBenefit] | None = None
+    """Benefit Summary."""
+    category: CodeableConcept | None = None
+    """Benefit classification."""
+    description: str | None = None
+    """Description of the benefit or services covered."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    excluded: bool | None = None
+    """Excluded from the plan."""
+    excluded__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``excluded``. JSON name ``_excluded``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifier: list[CodeableConcept] | None = None
+    """Product or service billing modifiers."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    name: str | None = None
+    """Short name for the benefit."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    network: CodeableConcept | None = None
+    """In or out of network."""
+    productOrService: CodeableConcept | None = None
+    """Billing, service, product, or drug code."""
+    provider: Reference | None = None
+    """Performing practitioner."""
+    term: CodeableConcept | None = None
+    """Annual or lifetime."""
+    unit: CodeableConcept | None = None
+    """Individual or family."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class CoverageEligibilityResponseInsuranceItemBenefit(_coverageeligibilityresponse.CoverageEligibilityResponseInsuranceItemBenefit):
+    """Benefit Summary. (R4 ``CoverageEligibilityResponse.insurance.item.benefit``; run-time class fhir.resources.R4B.coverageeligibilityresponse.CoverageEligibilityResponseInsuranceItemBenefit.)"""
+
+    allowedMoney: Money | None = None
+    """Benefits allowed."""
+    allowedString: str | None = None
+    """Benefits allowed."""
+    allowedString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``allowedString``. JSON name ``_allowedString``."""
+    allowedUnsignedInt: int | None = None
+    """Benefits allowed."""
+    allowedUnsignedInt__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``allowedUnsignedInt``. JSON name ``_allowedUnsignedInt``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    type: CodeableConcept
+    """Benefit classification."""
+    usedMoney: Money | None = None
+    """Benefits used."""
+    usedString: str | None = None
+    """Benefits used."""
+    usedString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``usedString``. JSON name ``_usedString``."""
+    usedUnsignedInt: int | None = None
+    """Benefits used."""
+    usedUnsignedInt__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``usedUnsignedInt``. JSON name ``_usedUnsignedInt``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,32 +3,128 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.datarequirement``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.datarequirement``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import datarequirement as _datarequirement
 
+from .codeableconcept import CodeableConcept
+from .coding import Coding
+from .duration import Duration
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .period import Period
+from .reference import Reference
+
 
 class DataRequirement(_datarequirement.DataRequirement):
-    """DataRequirement: the R4B model class, typed from the R4 definition."""
+    """Describes a required data item. (R4 ``DataRequirement``; run-time class fhir.resources.R4B.datarequirement.DataRequirement.)"""
 
+    codeFilter: list[DataRequirementCodeFilter] | None = None
+    """What codes are expected."""
+    dateFilter: list[DataRequirementDateFilter] | None = None
+    """What dates/date ranges are expected."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    limit: int | None = None
+    """Number of results."""
+    limit__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``limit``. JSON name ``_limit``."""
+    mustSupport: list[str | None] | None = None
+    """Indicates specific structure elements that are referenced by the knowledge module."""
+    mustSupport__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``mustSupport``. JSON name ``_mustSupport``."""
+    profile: list[str | None] | None = None
+    """The profile of the required data."""
+    profile__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``profile``. JSON name ``_profile``."""
+    sort: list[DataRequirementSort] | None = None
+    """Order of the results."""
+    subjectCodeableConcept: CodeableConcept | None = None
+    """E.g. Patient, Practitioner, RelatedPerson, Organization, Location, Device."""
+    subjectReference: Reference | None = None
+    """E.g. Patient, Practitioner, RelatedPerson, Organization, Location, Device."""
     type: Literal['Account', 'ActivityDefinition', 'Address', 'AdverseEvent', 'Age', 'AllergyIntolerance', 'Annotation', 'Any', 'Appointment', 'AppointmentResponse', 'Attachment', 'AuditEvent', 'BackboneElement', 'Basic', 'Binary', 'BiologicallyDerivedProduct', 'BodyStructure', 'Bundle', 'CapabilityStatement', 'CarePlan', 'CareTeam', 'CatalogEntry', 'ChargeItem', 'ChargeItemDefinition', 'Claim', 'ClaimResponse', 'ClinicalImpression', 'CodeSystem', 'CodeableConcept', 'Coding', 'Communication', 'CommunicationRequest', 'CompartmentDefinition', 'Composition', 'ConceptMap', 'Condition', 'Consent', 'ContactDetail', 'ContactPoint', 'Contract', 'Contributor', 'Count', 'Coverage', 'CoverageEligibilityRequest', 'CoverageEligibilityResponse', 'DataRequirement', 'DetectedIssue', 'Device', 'DeviceDefinition', 'DeviceMetric', 'DeviceRequest', 'DeviceUseStatement', 'DiagnosticReport', 'Distance', 'DocumentManifest', 'DocumentReference', 'DomainResource', 'Dosage', 'Duration', 'EffectEvidenceSynthesis', 'Element', 'ElementDefinition', 'Encounter', 'Endpoint', 'EnrollmentRequest', 'EnrollmentResponse', 'EpisodeOfCare', 'EventDefinition', 'Evidence', 'EvidenceVariable', 'ExampleScenario', 'ExplanationOfBenefit', 'Expression', 'Extension', 'FamilyMemberHistory', 'Flag', 'Goal', 'GraphDefinition', 'Group', 'GuidanceResponse', 'HealthcareService', 'HumanName', 'Identifier', 'ImagingStudy', 'Immunization', 'ImmunizationEvaluation', 'ImmunizationRecommendation', 'ImplementationGuide', 'InsurancePlan', 'Invoice', 'Library', 'Linkage', 'List', 'Location', 'MarketingStatus', 'Measure', 'MeasureReport', 'Media', 'Medication', 'MedicationAdministration', 'MedicationDispense', 'MedicationKnowledge', 'MedicationRequest', 'MedicationStatement', 'MedicinalProduct', 'MedicinalProductAuthorization', 'MedicinalProductContraindication', 'MedicinalProductIndication', 'MedicinalProductIngredient', 'MedicinalProductInteraction', 'MedicinalProductManufactured', 'MedicinalProductPackaged', 'MedicinalProductPharmaceutical', 'MedicinalProductUndesirableEffect', 'MessageDefinition', 'MessageHeader', 'Meta', 'MolecularSequence', 'Money', 'MoneyQuantity', 'NamingSystem', 'Narrative', 'NutritionOrder', 'Observation', 'ObservationDefinition', 'OperationDefinition', 'OperationOutcome', 'Organization', 'OrganizationAffiliation', 'ParameterDefinition', 'Parameters', 'Patient', 'PaymentNotice', 'PaymentReconciliation', 'Period', 'Person', 'PlanDefinition', 'Population', 'Practitioner', 'PractitionerRole', 'Procedure', 'ProdCharacteristic', 'ProductShelfLife', 'Provenance', 'Quantity', 'Questionnaire', 'QuestionnaireResponse', 'Range', 'Ratio', 'Reference', 'RelatedArtifact', 'RelatedPerson', 'RequestGroup', 'ResearchDefinition', 'ResearchElementDefinition', 'ResearchStudy', 'ResearchSubject', 'Resource', 'RiskAssessment', 'RiskEvidenceSynthesis', 'SampledData', 'Schedule', 'SearchParameter', 'ServiceRequest', 'Signature', 'SimpleQuantity', 'Slot', 'Specimen', 'SpecimenDefinition', 'StructureDefinition', 'StructureMap', 'Subscription', 'Substance', 'SubstanceAmount', 'SubstanceNucleicAcid', 'SubstancePolymer', 'SubstanceProtein', 'SubstanceReferenceInformation', 'SubstanceSourceMaterial', 'SubstanceSpecification', 'SupplyDelivery', 'SupplyRequest', 'Task', 'TerminologyCapabilities', 'TestReport', 'TestScript', 'Timing', 'TriggerDefinition', 'Type', 'UsageContext', 'ValueSet', 'VerificationResult', 'VisionPrescription', 'base64Binary', 'boolean', 'canonical', 'code', 'date', 'dateTime', 'decimal', 'id', 'instant', 'integer', 'markdown', 'oid', 'positiveInt', 'string', 'time', 'unsignedInt', 'uri', 'url', 'uuid', 'xhtml'] | None = None
     """The type of the required data. Required binding (http://hl7.org/fhir/ValueSet/all-types): Account | ActivityDefinition | Address | AdverseEvent | Age | AllergyIntolerance | Annotation | Any | Appointment | AppointmentResponse | Attachment | AuditEvent | BackboneElement | Basic | Binary | BiologicallyDerivedProduct | BodyStructure | Bundle | CapabilityStatement | CarePlan | CareTeam | CatalogEntry | ChargeItem | ChargeItemDefinition | Claim | ClaimResponse | ClinicalImpression | CodeSystem | CodeableConcept | Coding | Communication | CommunicationRequest | CompartmentDefinition | Composition | ConceptMap | Condition | Consent | ContactDetail | ContactPoint | Contract | Contributor | Count | Coverage | CoverageEligibilityRequest | CoverageEligibilityResponse | DataRequirement | DetectedIssue | Device | DeviceDefinition | DeviceMetric | DeviceRequest | DeviceUseStatement | DiagnosticReport | Distance | DocumentManifest | DocumentReference | DomainResource | Dosage | Duration | EffectEvidenceSynthesis | Element | ElementDefinition | Encounter | Endpoint | EnrollmentRequest | EnrollmentResponse | EpisodeOfCare | EventDefinition | Evidence | EvidenceVariable | ExampleScenario | ExplanationOfBenefit | Expression | Extension | FamilyMemberHistory | Flag | Goal | GraphDefinition | Group | GuidanceResponse | HealthcareService | HumanName | Identifier | ImagingStudy | Immunization | ImmunizationEvaluation | ImmunizationRecommendation | ImplementationGuide | InsurancePlan | Invoice | Library | Linkage | List | Location | MarketingStatus | Measure | MeasureReport | Media | Medication | MedicationAdministration | MedicationDispense | MedicationKnowledge | MedicationRequest | MedicationStatement | MedicinalProduct | MedicinalProductAuthorization | MedicinalProductContraindication | MedicinalProductIndication | MedicinalProductIngredient | MedicinalProductInteraction | MedicinalProductManufactured | MedicinalProductPackaged | MedicinalProductPharmaceutical | MedicinalProductUndesirableEffect | MessageDefinition | MessageHeader | Meta | MolecularSequence | Money | MoneyQuantity | NamingSystem | Narrative | NutritionOrder | Observation | ObservationDefinition | OperationDefinition | OperationOutcome | Organization | OrganizationAffiliation | ParameterDefinition | Parameters | Patient | PaymentNotice | PaymentReconciliation | Period | Person | PlanDefinition | Population | Practitioner | PractitionerRole | Procedure | ProdCharacteristic | ProductShelfLife | Provenance | Quantity | Questionnaire | QuestionnaireResponse | Range | Ratio | Reference | RelatedArtifact | RelatedPerson | RequestGroup | ResearchDefinition | ResearchElementDefinition | ResearchStudy | ResearchSubject | Resource | RiskAssessment | RiskEvidenceSynthesis | SampledData | Schedule | SearchParameter | ServiceRequest | Signature | SimpleQuantity | Slot | Specimen | SpecimenDefinition | StructureDefinition | StructureMap | Subscription | Substance | SubstanceAmount | SubstanceNucleicAcid | SubstancePolymer | SubstanceProtein | SubstanceReferenceInformation | SubstanceSourceMaterial | SubstanceSpecification | SupplyDelivery | SupplyRequest | Task | TerminologyCapabilities | TestReport | TestScript | Timing | TriggerDefinition | Type | UsageContext | ValueSet | VerificationResult | VisionPrescription | base64Binary | boolean | canonical | code | date | dateTime | decimal | id | instant | integer | markdown | oid | positiveInt | string | time | unsignedInt | uri | url | uuid | xhtml."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class DataRequirementCodeFilter(_datarequirement.DataRequirementCodeFilter):
+    """What codes are expected. (R4 ``DataRequirement.codeFilter``; run-time class fhir.resources.R4B.datarequirement.DataRequirementCodeFilter.)"""
+
+    code: list[Coding] | None = None
+    """What code is expected."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    path: str | None = None
+    """A code-valued attribute to filter on."""
+    path__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``path``. JSON name ``_path``."""
+    searchParam: str | None = None
+    """A coded (token) parameter to search on."""
+    searchParam__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``searchParam``. JSON name ``_searchParam``."""
+    valueSet: str | None = None
+    """Valueset for the filter."""
+    valueSet__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueSet``. JSON name ``_valueSet``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class DataRequirementDateFilter(_datarequirement.DataRequirementDateFilter):
-    """DataRequirement.dateFilter: the R4B model class, typed from the R4 definition."""
+    """What dates/date ranges are expected. (R4 ``DataRequirement.dateFilter``; run-time class fhir.resources.R4B.datarequirement.DataRequirementDateFilter.)"""
 
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    path: str | None = None
+    """A date-valued attribute to filter on."""
+    path__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``path``. JSON name ``_path``."""
+    searchParam: str | None = None
+    """A date valued parameter to search on."""
+    searchParam__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``searchParam``. JSON name ``_searchParam``."""
     valueDateTime: _dt.datetime | _dt.date | str | None = None
-    """The value of the filter, as a Period, DateTime, or Duration value. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """The value of the filter, as a Period, DateTime, or Duration value. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    valueDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueDateTime``. JSON name ``_valueDateTime``."""
+    valueDuration: Duration | None = None
+    """The value of the filter, as a Period, DateTime, or Duration value."""
+    valuePeriod: Period | None = None
+    """The value of the filter, as a Period, DateTime, or Duration value."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class DataRequirementSort(_datarequirement.DataRequirementSort):
-    """DataRequirement.sort: the R4B model class, typed from the R4 definition."""
+    """Order of the results. (R4 ``DataRequirement.sort``; run-time class fhir.resources.R4B.datarequirement.DataRequirementSort.)"""
 
     direction: Literal['ascending', 'descending'] | None = None
     """ascending | descending. Required binding (http://hl7.org/fhir/ValueSet/sort-direction): ascending | descending."""
+    direction__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``direction``. JSON name ``_direction``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    path: str | None = None
+    """The name of the attribute to perform the sort."""
+    path__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``path``. JSON name ``_path``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,29 +3,123 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.detectedissue``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.detectedissue``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import detectedissue as _detectedissue
+from fhir.resources.R4B import resource as _resource
+
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .reference import Reference
 
 
 class DetectedIssue(_detectedissue.DetectedIssue):
-    """DetectedIssue: the R4B model class, typed from the R4 definition."""
+    """Clinical issue with action. (R4 ``DetectedIssue``; run-time class fhir.resources.R4B.detectedissue.DetectedIssue.)"""
 
+    author: Reference | None = None
+    """The provider or device that identified the issue."""
+    code: CodeableConcept | None = None
+    """Issue Category, e.g. drug-drug, duplicate therapy, etc."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    detail: str | None = None
+    """Description and context."""
+    detail__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``detail``. JSON name ``_detail``."""
+    evidence: list[DetectedIssueEvidence] | None = None
+    """Supporting evidence."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
     identifiedDateTime: _dt.datetime | _dt.date | str | None = None
-    """When identified. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When identified. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    identifiedDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``identifiedDateTime``. JSON name ``_identifiedDateTime``."""
+    identifiedPeriod: Period | None = None
+    """When identified."""
+    identifier: list[Identifier] | None = None
+    """Unique id for the detected issue."""
+    implicated: list[Reference] | None = None
+    """Problem resource."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    mitigation: list[DetectedIssueMitigation] | None = None
+    """Step taken to address."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    patient: Reference | None = None
+    """Associated patient."""
+    reference: str | None = None
+    """Authority for issue."""
+    reference__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``reference``. JSON name ``_reference``."""
     severity: Literal['high', 'low', 'moderate'] | None = None
     """high | moderate | low. Required binding (http://hl7.org/fhir/ValueSet/detectedissue-severity): high | low | moderate."""
+    severity__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``severity``. JSON name ``_severity``."""
     status: Literal['amended', 'cancelled', 'corrected', 'entered-in-error', 'final', 'preliminary', 'registered', 'unknown'] | None = None
     """registered | preliminary | final | amended +. Required binding (http://hl7.org/fhir/ValueSet/observation-status): amended | cancelled | corrected | entered-in-error | final | preliminary | registered | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class DetectedIssueEvidence(_detectedissue.DetectedIssueEvidence):
+    """Supporting evidence. (R4 ``DetectedIssue.evidence``; run-time class fhir.resources.R4B.detectedissue.DetectedIssueEvidence.)"""
+
+    code: list[CodeableConcept] | None = None
+    """Manifestation."""
+    detail: list[Reference] | None = None
+    """Supporting information."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class DetectedIssueMitigation(_detectedissue.DetectedIssueMitigation):
-    """DetectedIssue.mitigation: the R4B model class, typed from the R4 definition."""
+    """Step taken to address. (R4 ``DetectedIssue.mitigation``; run-time class fhir.resources.R4B.detectedissue.DetectedIssueMitigation.)"""
 
+    action: CodeableConcept
+    """What mitigation?"""
+    author: Reference | None = None
+    """Who is committing?"""
     date: _dt.datetime | _dt.date | str | None = None
-    """Date committed. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Date committed. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    date__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``date``. JSON name ``_date``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,36 +3,240 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.device``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.device``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import device as _device
+from fhir.resources.R4B import resource as _resource
+
+from .annotation import Annotation
+from .codeableconcept import CodeableConcept
+from .contactpoint import ContactPoint
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .quantity import Quantity
+from .reference import Reference
 
 
 class Device(_device.Device):
-    """Device: the R4B model class, typed from the R4 definition."""
+    """Item used in healthcare. (R4 ``Device``; run-time class fhir.resources.R4B.device.Device.)"""
 
+    contact: list[ContactPoint] | None = None
+    """Details for human/organization for support."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    definition: Reference | None = None
+    """The reference to the definition for the device."""
+    deviceName: list[DeviceDeviceName] | None = None
+    """The name of the device as given by the manufacturer."""
+    distinctIdentifier: str | None = None
+    """The distinct identification string."""
+    distinctIdentifier__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``distinctIdentifier``. JSON name ``_distinctIdentifier``."""
     expirationDate: _dt.datetime | _dt.date | str | None = None
-    """Date and time of expiry of this device (if applicable). R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Date and time of expiry of this device (if applicable). R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    expirationDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``expirationDate``. JSON name ``_expirationDate``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Instance identifier."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    location: Reference | None = None
+    """Where the device is found."""
+    lotNumber: str | None = None
+    """Lot number of manufacture."""
+    lotNumber__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``lotNumber``. JSON name ``_lotNumber``."""
     manufactureDate: _dt.datetime | _dt.date | str | None = None
-    """Date when the device was made. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Date when the device was made. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    manufactureDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``manufactureDate``. JSON name ``_manufactureDate``."""
+    manufacturer: str | None = None
+    """Name of device manufacturer."""
+    manufacturer__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``manufacturer``. JSON name ``_manufacturer``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modelNumber: str | None = None
+    """The model number for the device."""
+    modelNumber__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``modelNumber``. JSON name ``_modelNumber``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    note: list[Annotation] | None = None
+    """Device notes and comments."""
+    owner: Reference | None = None
+    """Organization responsible for device."""
+    parent: Reference | None = None
+    """The parent device."""
+    partNumber: str | None = None
+    """The part number of the device."""
+    partNumber__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``partNumber``. JSON name ``_partNumber``."""
+    patient: Reference | None = None
+    """Patient to whom Device is affixed."""
+    property: list[DeviceProperty] | None = None
+    """The actual configuration settings of a device as it actually operates, e.g., regulation status, time properties."""
+    safety: list[CodeableConcept] | None = None
+    """Safety Characteristics of Device."""
+    serialNumber: str | None = None
+    """Serial number assigned by the manufacturer."""
+    serialNumber__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``serialNumber``. JSON name ``_serialNumber``."""
+    specialization: list[DeviceSpecialization] | None = None
+    """The capabilities supported on a device, the standards to which the device conforms for a particular purpose, and used for the communication."""
     status: Literal['active', 'entered-in-error', 'inactive', 'unknown'] | None = None
     """active | inactive | entered-in-error | unknown. Required binding (http://hl7.org/fhir/ValueSet/device-status): active | entered-in-error | inactive | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    statusReason: list[CodeableConcept] | None = None
+    """online | paused | standby | offline | not-ready | transduc-discon | hw-discon | off."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    type: CodeableConcept | None = None
+    """The kind or type of device."""
+    udiCarrier: list[DeviceUdiCarrier] | None = None
+    """Unique Device Identifier (UDI) Barcode string."""
+    url: str | None = None
+    """Network address to contact device."""
+    url__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``url``. JSON name ``_url``."""
+    version: list[DeviceVersion] | None = None
+    """The actual design of the device or software version running on the device."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class DeviceDeviceName(_device.DeviceDeviceName):
-    """Device.deviceName: the R4B model class, typed from the R4 definition."""
+    """The name of the device as given by the manufacturer. (R4 ``Device.deviceName``; run-time class fhir.resources.R4B.device.DeviceDeviceName.)"""
 
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    name: str | None = None
+    """The name of the device."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
     type: Literal['manufacturer-name', 'model-name', 'other', 'patient-reported-name', 'udi-label-name', 'user-friendly-name'] | None = None
     """udi-label-name | user-friendly-name | patient-reported-name | manufacturer-name | model-name | other. Required binding (http://hl7.org/fhir/ValueSet/device-nametype): manufacturer-name | model-name | other | patient-reported-name | udi-label-name | user-friendly-name."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class DeviceProperty(_device.DeviceProperty):
+    """The actual configuration settings of a device as it actually operates, e.g., regulation status, time properties. (R4 ``Device.property``; run-time class fhir.resources.R4B.device.DeviceProperty.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    type: CodeableConcept
+    """Code that specifies the property DeviceDefinitionPropetyCode (Extensible)."""
+    valueCode: list[CodeableConcept] | None = None
+    """Property value as a code, e.g., NTP4 (synced to NTP)."""
+    valueQuantity: list[Quantity] | None = None
+    """Property value as a quantity."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class DeviceSpecialization(_device.DeviceSpecialization):
+    """The capabilities supported on a device, the standards to which the device conforms for a particular purpose, and used for the communication. (R4 ``Device.specialization``; run-time class fhir.resources.R4B.device.DeviceSpecialization.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    systemType: CodeableConcept
+    """The standard that is used to operate and communicate."""
+    version: str | None = None
+    """The version of the standard that is used to operate and communicate."""
+    version__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``version``. JSON name ``_version``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class DeviceUdiCarrier(_device.DeviceUdiCarrier):
-    """Device.udiCarrier: the R4B model class, typed from the R4 definition."""
+    """Unique Device Identifier (UDI) Barcode string. (R4 ``Device.udiCarrier``; run-time class fhir.resources.R4B.device.DeviceUdiCarrier.)"""
 
+    carrierAIDC: bytes | None = None
+    """UDI Machine Readable Barcode String."""
+    carrierAIDC__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``carrierAIDC``. JSON name ``_carrierAIDC``."""
+    carrierHRF: str | None = None
+    """UDI Human Readable Barcode String."""
+    carrierHRF__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``carrierHRF``. JSON name ``_carrierHRF``."""
+    deviceIdentifier: str | None = None
+    """Mandatory fixed portion of UDI."""
+    deviceIdentifier__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``deviceIdentifier``. JSON name ``_deviceIdentifier``."""
     entryType: Literal['barcode', 'card', 'manual', 'rfid', 'self-reported', 'unknown'] | None = None
     """barcode | rfid | manual +. Required binding (http://hl7.org/fhir/ValueSet/udi-entry-type): barcode | card | manual | rfid | self-reported | unknown."""
+    entryType__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``entryType``. JSON name ``_entryType``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    issuer: str | None = None
+    """UDI Issuing Organization."""
+    issuer__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``issuer``. JSON name ``_issuer``."""
+    jurisdiction: str | None = None
+    """Regional UDI authority."""
+    jurisdiction__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``jurisdiction``. JSON name ``_jurisdiction``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class DeviceVersion(_device.DeviceVersion):
+    """The actual design of the device or software version running on the device. (R4 ``Device.version``; run-time class fhir.resources.R4B.device.DeviceVersion.)"""
+
+    component: Identifier | None = None
+    """A single component of the device version."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    type: CodeableConcept | None = None
+    """The type of the device version."""
+    value: str | None = None
+    """The version text."""
+    value__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``value``. JSON name ``_value``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

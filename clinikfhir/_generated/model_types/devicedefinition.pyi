@@ -3,17 +3,234 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.devicedefinition``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.devicedefinition``: every element typed from R4."""
 
 from typing import Literal
 
 from fhir.resources.R4B import devicedefinition as _devicedefinition
+from fhir.resources.R4B import resource as _resource
+
+from .annotation import Annotation
+from .codeableconcept import CodeableConcept
+from .contactpoint import ContactPoint
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .prodcharacteristic import ProdCharacteristic
+from .productshelflife import ProductShelfLife
+from .quantity import Quantity
+from .reference import Reference
+
+
+class DeviceDefinition(_devicedefinition.DeviceDefinition):
+    """An instance of a medical-related component of a medical device. (R4 ``DeviceDefinition``; run-time class fhir.resources.R4B.devicedefinition.DeviceDefinition.)"""
+
+    capability: list[DeviceDefinitionCapability] | None = None
+    """Device capabilities."""
+    contact: list[ContactPoint] | None = None
+    """Details for human/organization for support."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    deviceName: list[DeviceDefinitionDeviceName] | None = None
+    """A name given to the device to identify it."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Instance identifier."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    languageCode: list[CodeableConcept] | None = None
+    """Language code for the human-readable text strings produced by the device (all supported)."""
+    manufacturerReference: Reference | None = None
+    """Name of device manufacturer."""
+    manufacturerString: str | None = None
+    """Name of device manufacturer."""
+    manufacturerString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``manufacturerString``. JSON name ``_manufacturerString``."""
+    material: list[DeviceDefinitionMaterial] | None = None
+    """A substance used to create the material(s) of which the device is made."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modelNumber: str | None = None
+    """The model number for the device."""
+    modelNumber__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``modelNumber``. JSON name ``_modelNumber``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    note: list[Annotation] | None = None
+    """Device notes and comments."""
+    onlineInformation: str | None = None
+    """Access to on-line information."""
+    onlineInformation__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``onlineInformation``. JSON name ``_onlineInformation``."""
+    owner: Reference | None = None
+    """Organization responsible for device."""
+    parentDevice: Reference | None = None
+    """The parent device it can be part of."""
+    physicalCharacteristics: ProdCharacteristic | None = None
+    """Dimensions, color etc."""
+    property: list[DeviceDefinitionProperty] | None = None
+    """The actual configuration settings of a device as it actually operates, e.g., regulation status, time properties."""
+    quantity: Quantity | None = None
+    """The quantity of the device present in the packaging (e.g. the number of devices present in a pack, or the number of devices in the same package of the medicinal product)."""
+    safety: list[CodeableConcept] | None = None
+    """Safety characteristics of the device."""
+    shelfLifeStorage: list[ProductShelfLife] | None = None
+    """Shelf Life and storage information."""
+    specialization: list[DeviceDefinitionSpecialization] | None = None
+    """The capabilities supported on a device, the standards to which the device conforms for a particular purpose, and used for the communication."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    type: CodeableConcept | None = None
+    """What kind of device or device system this is."""
+    udiDeviceIdentifier: list[DeviceDefinitionUdiDeviceIdentifier] | None = None
+    """Unique Device Identifier (UDI) Barcode string."""
+    url: str | None = None
+    """Network address to contact device."""
+    url__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``url``. JSON name ``_url``."""
+    version: list[str | None] | None = None
+    """Available versions."""
+    version__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``version``. JSON name ``_version``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class DeviceDefinitionCapability(_devicedefinition.DeviceDefinitionCapability):
+    """Device capabilities. (R4 ``DeviceDefinition.capability``; run-time class fhir.resources.R4B.devicedefinition.DeviceDefinitionCapability.)"""
+
+    description: list[CodeableConcept] | None = None
+    """Description of capability."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    type: CodeableConcept
+    """Type of capability."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class DeviceDefinitionDeviceName(_devicedefinition.DeviceDefinitionDeviceName):
-    """DeviceDefinition.deviceName: the R4B model class, typed from the R4 definition."""
+    """A name given to the device to identify it. (R4 ``DeviceDefinition.deviceName``; run-time class fhir.resources.R4B.devicedefinition.DeviceDefinitionDeviceName.)"""
 
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    name: str | None = None
+    """The name of the device."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
     type: Literal['manufacturer-name', 'model-name', 'other', 'patient-reported-name', 'udi-label-name', 'user-friendly-name'] | None = None
     """udi-label-name | user-friendly-name | patient-reported-name | manufacturer-name | model-name | other. Required binding (http://hl7.org/fhir/ValueSet/device-nametype): manufacturer-name | model-name | other | patient-reported-name | udi-label-name | user-friendly-name."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class DeviceDefinitionMaterial(_devicedefinition.DeviceDefinitionMaterial):
+    """A substance used to create the material(s) of which the device is made. (R4 ``DeviceDefinition.material``; run-time class fhir.resources.R4B.devicedefinition.DeviceDefinitionMaterial.)"""
+
+    allergenicIndicator: bool | None = None
+    """Whether the substance is a known or suspected allergen."""
+    allergenicIndicator__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``allergenicIndicator``. JSON name ``_allergenicIndicator``."""
+    alternate: bool | None = None
+    """Indicates an alternative material of the device."""
+    alternate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``alternate``. JSON name ``_alternate``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    substance: CodeableConcept
+    """The substance."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class DeviceDefinitionProperty(_devicedefinition.DeviceDefinitionProperty):
+    """The actual configuration settings of a device as it actually operates, e.g., regulation status, time properties. (R4 ``DeviceDefinition.property``; run-time class fhir.resources.R4B.devicedefinition.DeviceDefinitionProperty.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    type: CodeableConcept
+    """Code that specifies the property DeviceDefinitionPropetyCode (Extensible)."""
+    valueCode: list[CodeableConcept] | None = None
+    """Property value as a code, e.g., NTP4 (synced to NTP)."""
+    valueQuantity: list[Quantity] | None = None
+    """Property value as a quantity."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class DeviceDefinitionSpecialization(_devicedefinition.DeviceDefinitionSpecialization):
+    """The capabilities supported on a device, the standards to which the device conforms for a particular purpose, and used for the communication. (R4 ``DeviceDefinition.specialization``; run-time class fhir.resources.R4B.devicedefinition.DeviceDefinitionSpecialization.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    systemType: str | None = None
+    """The standard that is used to operate and communicate."""
+    systemType__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``systemType``. JSON name ``_systemType``."""
+    version: str | None = None
+    """The version of the standard that is used to operate and communicate."""
+    version__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``version``. JSON name ``_version``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class DeviceDefinitionUdiDeviceIdentifier(_devicedefinition.DeviceDefinitionUdiDeviceIdentifier):
+    """Unique Device Identifier (UDI) Barcode string. (R4 ``DeviceDefinition.udiDeviceIdentifier``; run-time class fhir.resources.R4B.devicedefinition.DeviceDefinitionUdiDeviceIdentifier.)"""
+
+    deviceIdentifier: str | None = None
+    """The identifier that is to be associated with every Device that references this DeviceDefintiion for the issuer and jurisdication porvided in the DeviceDefinition.udiDeviceIdentifier."""
+    deviceIdentifier__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``deviceIdentifier``. JSON name ``_deviceIdentifier``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    issuer: str | None = None
+    """The organization that assigns the identifier algorithm."""
+    issuer__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``issuer``. JSON name ``_issuer``."""
+    jurisdiction: str | None = None
+    """The jurisdiction to which the deviceIdentifier applies."""
+    jurisdiction__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``jurisdiction``. JSON name ``_jurisdiction``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

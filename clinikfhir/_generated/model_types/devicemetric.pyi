@@ -3,33 +3,100 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.devicemetric``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.devicemetric``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import devicemetric as _devicemetric
+from fhir.resources.R4B import resource as _resource
+
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .reference import Reference
+from .timing import Timing
 
 
 class DeviceMetric(_devicemetric.DeviceMetric):
-    """DeviceMetric: the R4B model class, typed from the R4 definition."""
+    """Measurement, calculation or setting capability of a medical device. (R4 ``DeviceMetric``; run-time class fhir.resources.R4B.devicemetric.DeviceMetric.)"""
 
+    calibration: list[DeviceMetricCalibration] | None = None
+    """Describes the calibrations that have been performed or that are required to be performed."""
     category: Literal['calculation', 'measurement', 'setting', 'unspecified'] | None = None
     """measurement | setting | calculation | unspecified. Required binding (http://hl7.org/fhir/ValueSet/metric-category): calculation | measurement | setting | unspecified."""
+    category__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``category``. JSON name ``_category``."""
     color: Literal['black', 'blue', 'cyan', 'green', 'magenta', 'red', 'white', 'yellow'] | None = None
     """black | red | green | yellow | blue | magenta | cyan | white. Required binding (http://hl7.org/fhir/ValueSet/metric-color): black | blue | cyan | green | magenta | red | white | yellow."""
+    color__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``color``. JSON name ``_color``."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Instance identifier."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    measurementPeriod: Timing | None = None
+    """Describes the measurement repetition time."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
     operationalStatus: Literal['entered-in-error', 'off', 'on', 'standby'] | None = None
     """on | off | standby | entered-in-error. Required binding (http://hl7.org/fhir/ValueSet/metric-operational-status): entered-in-error | off | on | standby."""
+    operationalStatus__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``operationalStatus``. JSON name ``_operationalStatus``."""
+    parent: Reference | None = None
+    """Describes the link to the parent Device."""
+    source: Reference | None = None
+    """Describes the link to the source Device."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    type: CodeableConcept
+    """Identity of metric, for example Heart Rate or PEEP Setting."""
+    unit: CodeableConcept | None = None
+    """Unit of Measure for the Metric."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class DeviceMetricCalibration(_devicemetric.DeviceMetricCalibration):
-    """DeviceMetric.calibration: the R4B model class, typed from the R4 definition."""
+    """Describes the calibrations that have been performed or that are required to be performed. (R4 ``DeviceMetric.calibration``; run-time class fhir.resources.R4B.devicemetric.DeviceMetricCalibration.)"""
 
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
     state: Literal['calibrated', 'calibration-required', 'not-calibrated', 'unspecified'] | None = None
     """not-calibrated | calibration-required | calibrated | unspecified. Required binding (http://hl7.org/fhir/ValueSet/metric-calibration-state): calibrated | calibration-required | not-calibrated | unspecified."""
+    state__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``state``. JSON name ``_state``."""
     time: _dt.datetime | str | None = None
-    """Describes the time last calibration has been performed. R4 ``instant``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Describes the time last calibration has been performed. R4 ``instant``: also its string form; a partial one ("1990") reads back as ``str``."""
+    time__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``time``. JSON name ``_time``."""
     type: Literal['gain', 'offset', 'two-point', 'unspecified'] | None = None
     """unspecified | offset | gain | two-point. Required binding (http://hl7.org/fhir/ValueSet/metric-calibration-type): gain | offset | two-point | unspecified."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

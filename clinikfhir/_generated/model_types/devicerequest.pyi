@@ -3,26 +3,146 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.devicerequest``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.devicerequest``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import devicerequest as _devicerequest
+from fhir.resources.R4B import resource as _resource
+
+from .annotation import Annotation
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .quantity import Quantity
+from .range import Range
+from .reference import Reference
+from .timing import Timing
 
 
 class DeviceRequest(_devicerequest.DeviceRequest):
-    """DeviceRequest: the R4B model class, typed from the R4 definition."""
+    """Medical device request. (R4 ``DeviceRequest``; run-time class fhir.resources.R4B.devicerequest.DeviceRequest.)"""
 
     authoredOn: _dt.datetime | _dt.date | str | None = None
-    """When recorded. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When recorded. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    authoredOn__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``authoredOn``. JSON name ``_authoredOn``."""
+    basedOn: list[Reference] | None = None
+    """What request fulfills."""
+    codeCodeableConcept: CodeableConcept | None = None
+    """Device requested."""
+    codeReference: Reference | None = None
+    """Device requested."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    encounter: Reference | None = None
+    """Encounter motivating request."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    groupIdentifier: Identifier | None = None
+    """Identifier of composite request."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """External Request identifier."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    instantiatesCanonical: list[str | None] | None = None
+    """Instantiates FHIR protocol or definition."""
+    instantiatesCanonical__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``instantiatesCanonical``. JSON name ``_instantiatesCanonical``."""
+    instantiatesUri: list[str | None] | None = None
+    """Instantiates external protocol or definition."""
+    instantiatesUri__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``instantiatesUri``. JSON name ``_instantiatesUri``."""
+    insurance: list[Reference] | None = None
+    """Associated insurance coverage."""
     intent: Literal['directive', 'filler-order', 'instance-order', 'option', 'order', 'original-order', 'plan', 'proposal', 'reflex-order'] | None = None
     """proposal | plan | directive | order | original-order | reflex-order | filler-order | instance-order | option. Required binding (http://hl7.org/fhir/ValueSet/request-intent): directive | filler-order | instance-order | option | order | original-order | plan | proposal | reflex-order."""
+    intent__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``intent``. JSON name ``_intent``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    note: list[Annotation] | None = None
+    """Notes or comments."""
     occurrenceDateTime: _dt.datetime | _dt.date | str | None = None
-    """Desired time or schedule for use. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Desired time or schedule for use. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    occurrenceDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``occurrenceDateTime``. JSON name ``_occurrenceDateTime``."""
+    occurrencePeriod: Period | None = None
+    """Desired time or schedule for use."""
+    occurrenceTiming: Timing | None = None
+    """Desired time or schedule for use."""
+    parameter: list[DeviceRequestParameter] | None = None
+    """Device details."""
+    performer: Reference | None = None
+    """Requested Filler."""
+    performerType: CodeableConcept | None = None
+    """Filler role."""
     priority: Literal['asap', 'routine', 'stat', 'urgent'] | None = None
     """routine | urgent | asap | stat. Required binding (http://hl7.org/fhir/ValueSet/request-priority): asap | routine | stat | urgent."""
+    priority__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``priority``. JSON name ``_priority``."""
+    priorRequest: list[Reference] | None = None
+    """What request replaces."""
+    reasonCode: list[CodeableConcept] | None = None
+    """Coded Reason for request."""
+    reasonReference: list[Reference] | None = None
+    """Linked Reason for request."""
+    relevantHistory: list[Reference] | None = None
+    """Request provenance."""
+    requester: Reference | None = None
+    """Who/what is requesting diagnostics."""
     status: Literal['active', 'completed', 'draft', 'entered-in-error', 'on-hold', 'revoked', 'unknown'] | None = None
     """draft | active | on-hold | revoked | completed | entered-in-error | unknown. Required binding (http://hl7.org/fhir/ValueSet/request-status): active | completed | draft | entered-in-error | on-hold | revoked | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    subject: Reference
+    """Focus of request."""
+    supportingInfo: list[Reference] | None = None
+    """Additional clinical information."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class DeviceRequestParameter(_devicerequest.DeviceRequestParameter):
+    """Device details. (R4 ``DeviceRequest.parameter``; run-time class fhir.resources.R4B.devicerequest.DeviceRequestParameter.)"""
+
+    code: CodeableConcept | None = None
+    """Device detail."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    valueBoolean: bool | None = None
+    """Value of detail."""
+    valueBoolean__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueBoolean``. JSON name ``_valueBoolean``."""
+    valueCodeableConcept: CodeableConcept | None = None
+    """Value of detail."""
+    valueQuantity: Quantity | None = None
+    """Value of detail."""
+    valueRange: Range | None = None
+    """Value of detail."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,22 +3,87 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.deviceusestatement``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.deviceusestatement``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import deviceusestatement as _deviceusestatement
+from fhir.resources.R4B import resource as _resource
+
+from .annotation import Annotation
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .reference import Reference
+from .timing import Timing
 
 
 class DeviceUseStatement(_deviceusestatement.DeviceUseStatement):
-    """DeviceUseStatement: the R4B model class, typed from the R4 definition."""
+    """Record of use of a device. (R4 ``DeviceUseStatement``; run-time class fhir.resources.R4B.deviceusestatement.DeviceUseStatement.)"""
 
+    basedOn: list[Reference] | None = None
+    """Fulfills plan, proposal or order."""
+    bodySite: CodeableConcept | None = None
+    """Target body site."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    derivedFrom: list[Reference] | None = None
+    """Supporting information."""
+    device: Reference
+    """Reference to device used."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """External identifier for this record."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    note: list[Annotation] | None = None
+    """Addition details (comments, instructions)."""
+    reasonCode: list[CodeableConcept] | None = None
+    """Why device was used."""
+    reasonReference: list[Reference] | None = None
+    """Why was DeviceUseStatement performed?"""
     recordedOn: _dt.datetime | _dt.date | str | None = None
-    """When statement was recorded. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When statement was recorded. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    recordedOn__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``recordedOn``. JSON name ``_recordedOn``."""
+    source: Reference | None = None
+    """Who made the statement."""
     status: Literal['active', 'completed', 'entered-in-error', 'intended', 'on-hold', 'stopped'] | None = None
     """active | completed | entered-in-error +. Required binding (http://hl7.org/fhir/ValueSet/device-statement-status): active | completed | entered-in-error | intended | on-hold | stopped."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    subject: Reference
+    """Patient using device."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
     timingDateTime: _dt.datetime | _dt.date | str | None = None
-    """How often the device was used. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """How often the device was used. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    timingDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``timingDateTime``. JSON name ``_timingDateTime``."""
+    timingPeriod: Period | None = None
+    """How often the device was used."""
+    timingTiming: Timing | None = None
+    """How often the device was used."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,22 +3,115 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.diagnosticreport``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.diagnosticreport``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import diagnosticreport as _diagnosticreport
+from fhir.resources.R4B import resource as _resource
+
+from .attachment import Attachment
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .reference import Reference
 
 
 class DiagnosticReport(_diagnosticreport.DiagnosticReport):
-    """DiagnosticReport: the R4B model class, typed from the R4 definition."""
+    """A Diagnostic report - a combination of request information, atomic results, images, interpretation, as well as formatted reports. (R4 ``DiagnosticReport``; run-time class fhir.resources.R4B.diagnosticreport.DiagnosticReport.)"""
 
+    basedOn: list[Reference] | None = None
+    """What was requested."""
+    category: list[CodeableConcept] | None = None
+    """Service category."""
+    code: CodeableConcept
+    """Name/Code for this diagnostic report."""
+    conclusion: str | None = None
+    """Clinical conclusion (interpretation) of test results."""
+    conclusion__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``conclusion``. JSON name ``_conclusion``."""
+    conclusionCode: list[CodeableConcept] | None = None
+    """Codes for the clinical conclusion of test results."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
     effectiveDateTime: _dt.datetime | _dt.date | str | None = None
-    """Clinically relevant time/time-period for report. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Clinically relevant time/time-period for report. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    effectiveDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``effectiveDateTime``. JSON name ``_effectiveDateTime``."""
+    effectivePeriod: Period | None = None
+    """Clinically relevant time/time-period for report."""
+    encounter: Reference | None = None
+    """Health care event when test ordered."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Business identifier for report."""
+    imagingStudy: list[Reference] | None = None
+    """Reference to full details of imaging associated with the diagnostic report."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
     issued: _dt.datetime | str | None = None
-    """DateTime this version was made. R4 ``instant``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """DateTime this version was made. R4 ``instant``: also its string form; a partial one ("1990") reads back as ``str``."""
+    issued__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``issued``. JSON name ``_issued``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    media: list[DiagnosticReportMedia] | None = None
+    """Key images associated with this report."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    performer: list[Reference] | None = None
+    """Responsible Diagnostic Service."""
+    presentedForm: list[Attachment] | None = None
+    """Entire report as issued."""
+    result: list[Reference] | None = None
+    """Observations."""
+    resultsInterpreter: list[Reference] | None = None
+    """Primary result interpreter."""
+    specimen: list[Reference] | None = None
+    """Specimens this report is based on."""
     status: Literal['amended', 'appended', 'cancelled', 'corrected', 'entered-in-error', 'final', 'partial', 'preliminary', 'registered', 'unknown'] | None = None
     """registered | partial | preliminary | final +. Required binding (http://hl7.org/fhir/ValueSet/diagnostic-report-status): amended | appended | cancelled | corrected | entered-in-error | final | partial | preliminary | registered | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    subject: Reference | None = None
+    """The subject of the report - usually, but not always, the patient."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class DiagnosticReportMedia(_diagnosticreport.DiagnosticReportMedia):
+    """Key images associated with this report. (R4 ``DiagnosticReport.media``; run-time class fhir.resources.R4B.diagnosticreport.DiagnosticReportMedia.)"""
+
+    comment: str | None = None
+    """Comment about the image (e.g. explanation)."""
+    comment__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``comment``. JSON name ``_comment``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    link: Reference
+    """Reference to the image source."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

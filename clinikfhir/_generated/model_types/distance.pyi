@@ -3,17 +3,47 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.distance``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.distance``: every element typed from R4."""
 
+import decimal as _decimal
 from typing import Literal
 
 from fhir.resources.R4B import distance as _distance
 
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .quantity import Quantity
 
-class Distance(_distance.Distance):
-    """Distance: the R4B model class, typed from the R4 definition."""
 
+class Distance(_distance.Distance, Quantity):
+    """A length - a value with a unit that is a physical distance. (R4 ``Distance``; run-time class fhir.resources.R4B.distance.Distance.)"""
+
+    code: str | None = None
+    """Coded form of the unit."""
+    code__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``code``. JSON name ``_code``."""
     comparator: Literal['<', '<=', '>', '>='] | None = None
     """< | <= | >= | > - how to understand the value. Required binding (http://hl7.org/fhir/ValueSet/quantity-comparator): < | <= | > | >=."""
+    comparator__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``comparator``. JSON name ``_comparator``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    system: str | None = None
+    """System that defines coded unit form."""
+    system__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``system``. JSON name ``_system``."""
+    unit: str | None = None
+    """Unit representation."""
+    unit__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``unit``. JSON name ``_unit``."""
+    value: _decimal.Decimal | None = None
+    """Numerical value (with implicit precision)."""
+    value__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``value``. JSON name ``_value``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,20 +3,97 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.documentmanifest``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.documentmanifest``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import documentmanifest as _documentmanifest
+from fhir.resources.R4B import resource as _resource
+
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .reference import Reference
 
 
 class DocumentManifest(_documentmanifest.DocumentManifest):
-    """DocumentManifest: the R4B model class, typed from the R4 definition."""
+    """A list that defines a set of documents. (R4 ``DocumentManifest``; run-time class fhir.resources.R4B.documentmanifest.DocumentManifest.)"""
 
+    author: list[Reference] | None = None
+    """Who and/or what authored the DocumentManifest."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    content: list[Reference]
+    """Items in manifest."""
     created: _dt.datetime | _dt.date | str | None = None
-    """When this document manifest created. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When this document manifest created. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    created__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``created``. JSON name ``_created``."""
+    description: str | None = None
+    """Human-readable description (title)."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Other identifiers for the manifest."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    masterIdentifier: Identifier | None = None
+    """Unique Identifier for the set of documents."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    recipient: list[Reference] | None = None
+    """Intended to get notified about this set of documents."""
+    related: list[DocumentManifestRelated] | None = None
+    """Related things."""
+    source: str | None = None
+    """The source system/application/software."""
+    source__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``source``. JSON name ``_source``."""
     status: Literal['current', 'entered-in-error', 'superseded'] | None = None
     """current | superseded | entered-in-error. Required binding (http://hl7.org/fhir/ValueSet/document-reference-status): current | entered-in-error | superseded."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    subject: Reference | None = None
+    """The subject of the set of documents."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    type: CodeableConcept | None = None
+    """Kind of document set."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class DocumentManifestRelated(_documentmanifest.DocumentManifestRelated):
+    """Related things. (R4 ``DocumentManifest.related``; run-time class fhir.resources.R4B.documentmanifest.DocumentManifestRelated.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    identifier: Identifier | None = None
+    """Identifiers of things that are related."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    ref: Reference | None = None
+    """Related Resource."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

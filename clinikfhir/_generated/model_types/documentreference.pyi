@@ -3,29 +3,154 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.documentreference``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.documentreference``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import documentreference as _documentreference
+from fhir.resources.R4B import resource as _resource
+
+from .attachment import Attachment
+from .codeableconcept import CodeableConcept
+from .coding import Coding
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .reference import Reference
 
 
 class DocumentReference(_documentreference.DocumentReference):
-    """DocumentReference: the R4B model class, typed from the R4 definition."""
+    """A reference to a document. (R4 ``DocumentReference``; run-time class fhir.resources.R4B.documentreference.DocumentReference.)"""
 
+    authenticator: Reference | None = None
+    """Who/what authenticated the document."""
+    author: list[Reference] | None = None
+    """Who and/or what authored the document."""
+    category: list[CodeableConcept] | None = None
+    """Categorization of document."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    content: list[DocumentReferenceContent]
+    """Document referenced."""
+    context: DocumentReferenceContext | None = None
+    """Clinical context of document."""
+    custodian: Reference | None = None
+    """Organization which maintains the document."""
     date: _dt.datetime | str | None = None
-    """When this document reference was created. R4 ``instant``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When this document reference was created. R4 ``instant``: also its string form; a partial one ("1990") reads back as ``str``."""
+    date__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``date``. JSON name ``_date``."""
+    description: str | None = None
+    """Human-readable description."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
     docStatus: Literal['amended', 'entered-in-error', 'final', 'preliminary'] | None = None
     """preliminary | final | amended | entered-in-error. Required binding (http://hl7.org/fhir/ValueSet/composition-status): amended | entered-in-error | final | preliminary."""
+    docStatus__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``docStatus``. JSON name ``_docStatus``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Other identifiers for the document."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    masterIdentifier: Identifier | None = None
+    """Master Version Specific Identifier."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    relatesTo: list[DocumentReferenceRelatesTo] | None = None
+    """Relationships to other documents."""
+    securityLabel: list[CodeableConcept] | None = None
+    """Document security-tags."""
     status: Literal['current', 'entered-in-error', 'superseded'] | None = None
     """current | superseded | entered-in-error. Required binding (http://hl7.org/fhir/ValueSet/document-reference-status): current | entered-in-error | superseded."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    subject: Reference | None = None
+    """Who/what is the subject of the document."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    type: CodeableConcept | None = None
+    """Kind of document (LOINC if possible)."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class DocumentReferenceContent(_documentreference.DocumentReferenceContent):
+    """Document referenced. (R4 ``DocumentReference.content``; run-time class fhir.resources.R4B.documentreference.DocumentReferenceContent.)"""
+
+    attachment: Attachment
+    """Where to access the document."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    format: Coding | None = None
+    """Format/content rules for the document."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class DocumentReferenceContext(_documentreference.DocumentReferenceContext):
+    """Clinical context of document. (R4 ``DocumentReference.context``; run-time class fhir.resources.R4B.documentreference.DocumentReferenceContext.)"""
+
+    encounter: list[Reference] | None = None
+    """Context of the document content."""
+    event: list[CodeableConcept] | None = None
+    """Main clinical acts documented."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    facilityType: CodeableConcept | None = None
+    """Kind of facility where patient was seen."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    period: Period | None = None
+    """Time of service that is being documented."""
+    practiceSetting: CodeableConcept | None = None
+    """Additional details about where the content was created (e.g. clinical specialty)."""
+    related: list[Reference] | None = None
+    """Related identifiers or resources."""
+    sourcePatientInfo: Reference | None = None
+    """Patient demographics from source."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class DocumentReferenceRelatesTo(_documentreference.DocumentReferenceRelatesTo):
-    """DocumentReference.relatesTo: the R4B model class, typed from the R4 definition."""
+    """Relationships to other documents. (R4 ``DocumentReference.relatesTo``; run-time class fhir.resources.R4B.documentreference.DocumentReferenceRelatesTo.)"""
 
     code: Literal['appends', 'replaces', 'signs', 'transforms'] | None = None
     """replaces | transforms | signs | appends. Required binding (http://hl7.org/fhir/ValueSet/document-relationship-type): appends | replaces | signs | transforms."""
+    code__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``code``. JSON name ``_code``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    target: Reference
+    """Target of the relationship."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,108 +3,993 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.elementdefinition``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.elementdefinition``: every element typed from R4."""
 
 import datetime as _dt
+import decimal as _decimal
+import uuid as _uuid
 from typing import Literal
 
+from pydantic import AnyUrl as _AnyUrl
+from fhir.resources.R4B import codeablereference as _codeablereference
 from fhir.resources.R4B import elementdefinition as _elementdefinition
+from fhir.resources.R4B import ratiorange as _ratiorange
+
+from .address import Address
+from .age import Age
+from .annotation import Annotation
+from .attachment import Attachment
+from .codeableconcept import CodeableConcept
+from .coding import Coding
+from .contactdetail import ContactDetail
+from .contactpoint import ContactPoint
+from .contributor import Contributor
+from .count import Count
+from .datarequirement import DataRequirement
+from .distance import Distance
+from .dosage import Dosage
+from .duration import Duration
+from .expression import Expression
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .humanname import HumanName
+from .identifier import Identifier
+from .money import Money
+from .parameterdefinition import ParameterDefinition
+from .period import Period
+from .quantity import Quantity
+from .range import Range
+from .ratio import Ratio
+from .reference import Reference
+from .relatedartifact import RelatedArtifact
+from .sampleddata import SampledData
+from .signature import Signature
+from .timing import Timing
+from .triggerdefinition import TriggerDefinition
+from .usagecontext import UsageContext
 
 
 class ElementDefinition(_elementdefinition.ElementDefinition):
-    """ElementDefinition: the R4B model class, typed from the R4 definition."""
+    """Definition of an element in a resource or extension. (R4 ``ElementDefinition``; run-time class fhir.resources.R4B.elementdefinition.ElementDefinition.)"""
 
+    alias: list[str | None] | None = None
+    """Other names."""
+    alias__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``alias``. JSON name ``_alias``."""
+    base: ElementDefinitionBase | None = None
+    """Base definition information for tools."""
+    binding: ElementDefinitionBinding | None = None
+    """ValueSet details if this is coded."""
+    code: list[Coding] | None = None
+    """Corresponding codes in terminologies."""
+    comment: str | None = None
+    """Comments about the use of this element."""
+    comment__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``comment``. JSON name ``_comment``."""
+    condition: list[str | None] | None = None
+    """Reference to invariant about presence."""
+    condition__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``condition``. JSON name ``_condition``."""
+    constraint: list[ElementDefinitionConstraint] | None = None
+    """Condition that must evaluate to true."""
+    contentReference: str | None = None
+    """Reference to definition of content for the element."""
+    contentReference__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``contentReference``. JSON name ``_contentReference``."""
+    defaultValueAddress: Address | None = None
+    """Specified value if missing from instance."""
+    defaultValueAge: Age | None = None
+    """Specified value if missing from instance."""
+    defaultValueAnnotation: Annotation | None = None
+    """Specified value if missing from instance."""
+    defaultValueAttachment: Attachment | None = None
+    """Specified value if missing from instance."""
+    defaultValueBase64Binary: bytes | None = None
+    """Specified value if missing from instance."""
+    defaultValueBase64Binary__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``defaultValueBase64Binary``. JSON name ``_defaultValueBase64Binary``."""
+    defaultValueBoolean: bool | None = None
+    """Specified value if missing from instance."""
+    defaultValueBoolean__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``defaultValueBoolean``. JSON name ``_defaultValueBoolean``."""
+    defaultValueCanonical: str | None = None
+    """Specified value if missing from instance."""
+    defaultValueCanonical__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``defaultValueCanonical``. JSON name ``_defaultValueCanonical``."""
+    defaultValueCode: str | None = None
+    """Specified value if missing from instance."""
+    defaultValueCode__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``defaultValueCode``. JSON name ``_defaultValueCode``."""
+    defaultValueCodeableConcept: CodeableConcept | None = None
+    """Specified value if missing from instance."""
+    defaultValueCodeableReference: _codeablereference.CodeableReference | None = None
+    """Specified value if missing from instance. Not an R4 element (R4B adds it)."""
+    defaultValueCoding: Coding | None = None
+    """Specified value if missing from instance."""
+    defaultValueContactDetail: ContactDetail | None = None
+    """Specified value if missing from instance."""
+    defaultValueContactPoint: ContactPoint | None = None
+    """Specified value if missing from instance."""
+    defaultValueContributor: Contributor | None = None
+    """Specified value if missing from instance."""
+    defaultValueCount: Count | None = None
+    """Specified value if missing from instance."""
+    defaultValueDataRequirement: DataRequirement | None = None
+    """Specified value if missing from instance."""
     defaultValueDate: _dt.date | str | None = None
-    """Specified value if missing from instance. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Specified value if missing from instance. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    defaultValueDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``defaultValueDate``. JSON name ``_defaultValueDate``."""
     defaultValueDateTime: _dt.datetime | _dt.date | str | None = None
-    """Specified value if missing from instance. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Specified value if missing from instance. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    defaultValueDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``defaultValueDateTime``. JSON name ``_defaultValueDateTime``."""
+    defaultValueDecimal: _decimal.Decimal | None = None
+    """Specified value if missing from instance."""
+    defaultValueDecimal__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``defaultValueDecimal``. JSON name ``_defaultValueDecimal``."""
+    defaultValueDistance: Distance | None = None
+    """Specified value if missing from instance."""
+    defaultValueDosage: Dosage | None = None
+    """Specified value if missing from instance."""
+    defaultValueDuration: Duration | None = None
+    """Specified value if missing from instance."""
+    defaultValueExpression: Expression | None = None
+    """Specified value if missing from instance."""
+    defaultValueHumanName: HumanName | None = None
+    """Specified value if missing from instance."""
+    defaultValueId: str | None = None
+    """Specified value if missing from instance."""
+    defaultValueId__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``defaultValueId``. JSON name ``_defaultValueId``."""
+    defaultValueIdentifier: Identifier | None = None
+    """Specified value if missing from instance."""
     defaultValueInstant: _dt.datetime | str | None = None
-    """Specified value if missing from instance. R4 ``instant``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Specified value if missing from instance. R4 ``instant``: also its string form; a partial one ("1990") reads back as ``str``."""
+    defaultValueInstant__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``defaultValueInstant``. JSON name ``_defaultValueInstant``."""
+    defaultValueInteger: int | None = None
+    """Specified value if missing from instance."""
+    defaultValueInteger__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``defaultValueInteger``. JSON name ``_defaultValueInteger``."""
+    defaultValueMarkdown: str | None = None
+    """Specified value if missing from instance."""
+    defaultValueMarkdown__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``defaultValueMarkdown``. JSON name ``_defaultValueMarkdown``."""
+    defaultValueMoney: Money | None = None
+    """Specified value if missing from instance."""
+    defaultValueOid: str | None = None
+    """Specified value if missing from instance."""
+    defaultValueOid__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``defaultValueOid``. JSON name ``_defaultValueOid``."""
+    defaultValueParameterDefinition: ParameterDefinition | None = None
+    """Specified value if missing from instance."""
+    defaultValuePeriod: Period | None = None
+    """Specified value if missing from instance."""
+    defaultValuePositiveInt: int | None = None
+    """Specified value if missing from instance."""
+    defaultValuePositiveInt__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``defaultValuePositiveInt``. JSON name ``_defaultValuePositiveInt``."""
+    defaultValueQuantity: Quantity | None = None
+    """Specified value if missing from instance."""
+    defaultValueRange: Range | None = None
+    """Specified value if missing from instance."""
+    defaultValueRatio: Ratio | None = None
+    """Specified value if missing from instance."""
+    defaultValueRatioRange: _ratiorange.RatioRange | None = None
+    """Specified value if missing from instance. Not an R4 element (R4B adds it)."""
+    defaultValueReference: Reference | None = None
+    """Specified value if missing from instance."""
+    defaultValueRelatedArtifact: RelatedArtifact | None = None
+    """Specified value if missing from instance."""
+    defaultValueSampledData: SampledData | None = None
+    """Specified value if missing from instance."""
+    defaultValueSignature: Signature | None = None
+    """Specified value if missing from instance."""
+    defaultValueString: str | None = None
+    """Specified value if missing from instance."""
+    defaultValueString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``defaultValueString``. JSON name ``_defaultValueString``."""
     defaultValueTime: _dt.time | str | None = None
-    """Specified value if missing from instance. R4 ``time``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Specified value if missing from instance. R4 ``time``: also its string form; a partial one ("1990") reads back as ``str``."""
+    defaultValueTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``defaultValueTime``. JSON name ``_defaultValueTime``."""
+    defaultValueTiming: Timing | None = None
+    """Specified value if missing from instance."""
+    defaultValueTriggerDefinition: TriggerDefinition | None = None
+    """Specified value if missing from instance."""
+    defaultValueUnsignedInt: int | None = None
+    """Specified value if missing from instance."""
+    defaultValueUnsignedInt__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``defaultValueUnsignedInt``. JSON name ``_defaultValueUnsignedInt``."""
+    defaultValueUri: str | None = None
+    """Specified value if missing from instance."""
+    defaultValueUri__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``defaultValueUri``. JSON name ``_defaultValueUri``."""
+    defaultValueUrl: _AnyUrl | str | None = None
+    """Specified value if missing from instance."""
+    defaultValueUrl__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``defaultValueUrl``. JSON name ``_defaultValueUrl``."""
+    defaultValueUsageContext: UsageContext | None = None
+    """Specified value if missing from instance."""
+    defaultValueUuid: _uuid.UUID | None = None
+    """Specified value if missing from instance."""
+    defaultValueUuid__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``defaultValueUuid``. JSON name ``_defaultValueUuid``."""
+    definition: str | None = None
+    """Full formal definition as narrative text."""
+    definition__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``definition``. JSON name ``_definition``."""
+    example: list[ElementDefinitionExample] | None = None
+    """Example value (as defined for type)."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    fixedAddress: Address | None = None
+    """Value must be exactly this."""
+    fixedAge: Age | None = None
+    """Value must be exactly this."""
+    fixedAnnotation: Annotation | None = None
+    """Value must be exactly this."""
+    fixedAttachment: Attachment | None = None
+    """Value must be exactly this."""
+    fixedBase64Binary: bytes | None = None
+    """Value must be exactly this."""
+    fixedBase64Binary__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``fixedBase64Binary``. JSON name ``_fixedBase64Binary``."""
+    fixedBoolean: bool | None = None
+    """Value must be exactly this."""
+    fixedBoolean__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``fixedBoolean``. JSON name ``_fixedBoolean``."""
+    fixedCanonical: str | None = None
+    """Value must be exactly this."""
+    fixedCanonical__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``fixedCanonical``. JSON name ``_fixedCanonical``."""
+    fixedCode: str | None = None
+    """Value must be exactly this."""
+    fixedCode__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``fixedCode``. JSON name ``_fixedCode``."""
+    fixedCodeableConcept: CodeableConcept | None = None
+    """Value must be exactly this."""
+    fixedCodeableReference: _codeablereference.CodeableReference | None = None
+    """Value must be exactly this. Not an R4 element (R4B adds it)."""
+    fixedCoding: Coding | None = None
+    """Value must be exactly this."""
+    fixedContactDetail: ContactDetail | None = None
+    """Value must be exactly this."""
+    fixedContactPoint: ContactPoint | None = None
+    """Value must be exactly this."""
+    fixedContributor: Contributor | None = None
+    """Value must be exactly this."""
+    fixedCount: Count | None = None
+    """Value must be exactly this."""
+    fixedDataRequirement: DataRequirement | None = None
+    """Value must be exactly this."""
     fixedDate: _dt.date | str | None = None
-    """Value must be exactly this. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Value must be exactly this. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    fixedDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``fixedDate``. JSON name ``_fixedDate``."""
     fixedDateTime: _dt.datetime | _dt.date | str | None = None
-    """Value must be exactly this. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Value must be exactly this. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    fixedDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``fixedDateTime``. JSON name ``_fixedDateTime``."""
+    fixedDecimal: _decimal.Decimal | None = None
+    """Value must be exactly this."""
+    fixedDecimal__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``fixedDecimal``. JSON name ``_fixedDecimal``."""
+    fixedDistance: Distance | None = None
+    """Value must be exactly this."""
+    fixedDosage: Dosage | None = None
+    """Value must be exactly this."""
+    fixedDuration: Duration | None = None
+    """Value must be exactly this."""
+    fixedExpression: Expression | None = None
+    """Value must be exactly this."""
+    fixedHumanName: HumanName | None = None
+    """Value must be exactly this."""
+    fixedId: str | None = None
+    """Value must be exactly this."""
+    fixedId__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``fixedId``. JSON name ``_fixedId``."""
+    fixedIdentifier: Identifier | None = None
+    """Value must be exactly this."""
     fixedInstant: _dt.datetime | str | None = None
-    """Value must be exactly this. R4 ``instant``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Value must be exactly this. R4 ``instant``: also its string form; a partial one ("1990") reads back as ``str``."""
+    fixedInstant__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``fixedInstant``. JSON name ``_fixedInstant``."""
+    fixedInteger: int | None = None
+    """Value must be exactly this."""
+    fixedInteger__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``fixedInteger``. JSON name ``_fixedInteger``."""
+    fixedMarkdown: str | None = None
+    """Value must be exactly this."""
+    fixedMarkdown__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``fixedMarkdown``. JSON name ``_fixedMarkdown``."""
+    fixedMoney: Money | None = None
+    """Value must be exactly this."""
+    fixedOid: str | None = None
+    """Value must be exactly this."""
+    fixedOid__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``fixedOid``. JSON name ``_fixedOid``."""
+    fixedParameterDefinition: ParameterDefinition | None = None
+    """Value must be exactly this."""
+    fixedPeriod: Period | None = None
+    """Value must be exactly this."""
+    fixedPositiveInt: int | None = None
+    """Value must be exactly this."""
+    fixedPositiveInt__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``fixedPositiveInt``. JSON name ``_fixedPositiveInt``."""
+    fixedQuantity: Quantity | None = None
+    """Value must be exactly this."""
+    fixedRange: Range | None = None
+    """Value must be exactly this."""
+    fixedRatio: Ratio | None = None
+    """Value must be exactly this."""
+    fixedRatioRange: _ratiorange.RatioRange | None = None
+    """Value must be exactly this. Not an R4 element (R4B adds it)."""
+    fixedReference: Reference | None = None
+    """Value must be exactly this."""
+    fixedRelatedArtifact: RelatedArtifact | None = None
+    """Value must be exactly this."""
+    fixedSampledData: SampledData | None = None
+    """Value must be exactly this."""
+    fixedSignature: Signature | None = None
+    """Value must be exactly this."""
+    fixedString: str | None = None
+    """Value must be exactly this."""
+    fixedString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``fixedString``. JSON name ``_fixedString``."""
     fixedTime: _dt.time | str | None = None
-    """Value must be exactly this. R4 ``time``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Value must be exactly this. R4 ``time``: also its string form; a partial one ("1990") reads back as ``str``."""
+    fixedTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``fixedTime``. JSON name ``_fixedTime``."""
+    fixedTiming: Timing | None = None
+    """Value must be exactly this."""
+    fixedTriggerDefinition: TriggerDefinition | None = None
+    """Value must be exactly this."""
+    fixedUnsignedInt: int | None = None
+    """Value must be exactly this."""
+    fixedUnsignedInt__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``fixedUnsignedInt``. JSON name ``_fixedUnsignedInt``."""
+    fixedUri: str | None = None
+    """Value must be exactly this."""
+    fixedUri__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``fixedUri``. JSON name ``_fixedUri``."""
+    fixedUrl: _AnyUrl | str | None = None
+    """Value must be exactly this."""
+    fixedUrl__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``fixedUrl``. JSON name ``_fixedUrl``."""
+    fixedUsageContext: UsageContext | None = None
+    """Value must be exactly this."""
+    fixedUuid: _uuid.UUID | None = None
+    """Value must be exactly this."""
+    fixedUuid__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``fixedUuid``. JSON name ``_fixedUuid``."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    isModifier: bool | None = None
+    """If this modifies the meaning of other elements."""
+    isModifier__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``isModifier``. JSON name ``_isModifier``."""
+    isModifierReason: str | None = None
+    """Reason that this element is marked as a modifier."""
+    isModifierReason__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``isModifierReason``. JSON name ``_isModifierReason``."""
+    isSummary: bool | None = None
+    """Include when _summary = true?"""
+    isSummary__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``isSummary``. JSON name ``_isSummary``."""
+    label: str | None = None
+    """Name for element to display with or prompt for element."""
+    label__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``label``. JSON name ``_label``."""
+    mapping: list[ElementDefinitionMapping] | None = None
+    """Map element to another set of definitions."""
+    max: str | None = None
+    """Maximum Cardinality (a number or *)."""
+    max__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``max``. JSON name ``_max``."""
+    maxLength: int | None = None
+    """Max length for strings."""
+    maxLength__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``maxLength``. JSON name ``_maxLength``."""
     maxValueDate: _dt.date | str | None = None
-    """Maximum Allowed Value (for some types). R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Maximum Allowed Value (for some types). R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    maxValueDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``maxValueDate``. JSON name ``_maxValueDate``."""
     maxValueDateTime: _dt.datetime | _dt.date | str | None = None
-    """Maximum Allowed Value (for some types). R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Maximum Allowed Value (for some types). R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    maxValueDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``maxValueDateTime``. JSON name ``_maxValueDateTime``."""
+    maxValueDecimal: _decimal.Decimal | None = None
+    """Maximum Allowed Value (for some types)."""
+    maxValueDecimal__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``maxValueDecimal``. JSON name ``_maxValueDecimal``."""
     maxValueInstant: _dt.datetime | str | None = None
-    """Maximum Allowed Value (for some types). R4 ``instant``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Maximum Allowed Value (for some types). R4 ``instant``: also its string form; a partial one ("1990") reads back as ``str``."""
+    maxValueInstant__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``maxValueInstant``. JSON name ``_maxValueInstant``."""
+    maxValueInteger: int | None = None
+    """Maximum Allowed Value (for some types)."""
+    maxValueInteger__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``maxValueInteger``. JSON name ``_maxValueInteger``."""
+    maxValuePositiveInt: int | None = None
+    """Maximum Allowed Value (for some types)."""
+    maxValuePositiveInt__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``maxValuePositiveInt``. JSON name ``_maxValuePositiveInt``."""
+    maxValueQuantity: Quantity | None = None
+    """Maximum Allowed Value (for some types)."""
     maxValueTime: _dt.time | str | None = None
-    """Maximum Allowed Value (for some types). R4 ``time``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Maximum Allowed Value (for some types). R4 ``time``: also its string form; a partial one ("1990") reads back as ``str``."""
+    maxValueTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``maxValueTime``. JSON name ``_maxValueTime``."""
+    maxValueUnsignedInt: int | None = None
+    """Maximum Allowed Value (for some types)."""
+    maxValueUnsignedInt__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``maxValueUnsignedInt``. JSON name ``_maxValueUnsignedInt``."""
+    meaningWhenMissing: str | None = None
+    """Implicit meaning when this element is missing."""
+    meaningWhenMissing__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``meaningWhenMissing``. JSON name ``_meaningWhenMissing``."""
+    min: int | None = None
+    """Minimum Cardinality."""
+    min__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``min``. JSON name ``_min``."""
     minValueDate: _dt.date | str | None = None
-    """Minimum Allowed Value (for some types). R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Minimum Allowed Value (for some types). R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    minValueDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``minValueDate``. JSON name ``_minValueDate``."""
     minValueDateTime: _dt.datetime | _dt.date | str | None = None
-    """Minimum Allowed Value (for some types). R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Minimum Allowed Value (for some types). R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    minValueDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``minValueDateTime``. JSON name ``_minValueDateTime``."""
+    minValueDecimal: _decimal.Decimal | None = None
+    """Minimum Allowed Value (for some types)."""
+    minValueDecimal__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``minValueDecimal``. JSON name ``_minValueDecimal``."""
     minValueInstant: _dt.datetime | str | None = None
-    """Minimum Allowed Value (for some types). R4 ``instant``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Minimum Allowed Value (for some types). R4 ``instant``: also its string form; a partial one ("1990") reads back as ``str``."""
+    minValueInstant__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``minValueInstant``. JSON name ``_minValueInstant``."""
+    minValueInteger: int | None = None
+    """Minimum Allowed Value (for some types)."""
+    minValueInteger__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``minValueInteger``. JSON name ``_minValueInteger``."""
+    minValuePositiveInt: int | None = None
+    """Minimum Allowed Value (for some types)."""
+    minValuePositiveInt__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``minValuePositiveInt``. JSON name ``_minValuePositiveInt``."""
+    minValueQuantity: Quantity | None = None
+    """Minimum Allowed Value (for some types)."""
     minValueTime: _dt.time | str | None = None
-    """Minimum Allowed Value (for some types). R4 ``time``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Minimum Allowed Value (for some types). R4 ``time``: also its string form; a partial one ("1990") reads back as ``str``."""
+    minValueTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``minValueTime``. JSON name ``_minValueTime``."""
+    minValueUnsignedInt: int | None = None
+    """Minimum Allowed Value (for some types)."""
+    minValueUnsignedInt__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``minValueUnsignedInt``. JSON name ``_minValueUnsignedInt``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    mustSupport: bool | None = None
+    """If the element must be supported."""
+    mustSupport__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``mustSupport``. JSON name ``_mustSupport``."""
+    orderMeaning: str | None = None
+    """What the order of the elements means."""
+    orderMeaning__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``orderMeaning``. JSON name ``_orderMeaning``."""
+    path: str | None = None
+    """Path of the element in the hierarchy of elements."""
+    path__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``path``. JSON name ``_path``."""
+    patternAddress: Address | None = None
+    """Value must have at least these property values."""
+    patternAge: Age | None = None
+    """Value must have at least these property values."""
+    patternAnnotation: Annotation | None = None
+    """Value must have at least these property values."""
+    patternAttachment: Attachment | None = None
+    """Value must have at least these property values."""
+    patternBase64Binary: bytes | None = None
+    """Value must have at least these property values."""
+    patternBase64Binary__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``patternBase64Binary``. JSON name ``_patternBase64Binary``."""
+    patternBoolean: bool | None = None
+    """Value must have at least these property values."""
+    patternBoolean__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``patternBoolean``. JSON name ``_patternBoolean``."""
+    patternCanonical: str | None = None
+    """Value must have at least these property values."""
+    patternCanonical__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``patternCanonical``. JSON name ``_patternCanonical``."""
+    patternCode: str | None = None
+    """Value must have at least these property values."""
+    patternCode__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``patternCode``. JSON name ``_patternCode``."""
+    patternCodeableConcept: CodeableConcept | None = None
+    """Value must have at least these property values."""
+    patternCodeableReference: _codeablereference.CodeableReference | None = None
+    """Value must have at least these property values. Not an R4 element (R4B adds it)."""
+    patternCoding: Coding | None = None
+    """Value must have at least these property values."""
+    patternContactDetail: ContactDetail | None = None
+    """Value must have at least these property values."""
+    patternContactPoint: ContactPoint | None = None
+    """Value must have at least these property values."""
+    patternContributor: Contributor | None = None
+    """Value must have at least these property values."""
+    patternCount: Count | None = None
+    """Value must have at least these property values."""
+    patternDataRequirement: DataRequirement | None = None
+    """Value must have at least these property values."""
     patternDate: _dt.date | str | None = None
-    """Value must have at least these property values. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Value must have at least these property values. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    patternDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``patternDate``. JSON name ``_patternDate``."""
     patternDateTime: _dt.datetime | _dt.date | str | None = None
-    """Value must have at least these property values. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Value must have at least these property values. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    patternDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``patternDateTime``. JSON name ``_patternDateTime``."""
+    patternDecimal: _decimal.Decimal | None = None
+    """Value must have at least these property values."""
+    patternDecimal__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``patternDecimal``. JSON name ``_patternDecimal``."""
+    patternDistance: Distance | None = None
+    """Value must have at least these property values."""
+    patternDosage: Dosage | None = None
+    """Value must have at least these property values."""
+    patternDuration: Duration | None = None
+    """Value must have at least these property values."""
+    patternExpression: Expression | None = None
+    """Value must have at least these property values."""
+    patternHumanName: HumanName | None = None
+    """Value must have at least these property values."""
+    patternId: str | None = None
+    """Value must have at least these property values."""
+    patternId__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``patternId``. JSON name ``_patternId``."""
+    patternIdentifier: Identifier | None = None
+    """Value must have at least these property values."""
     patternInstant: _dt.datetime | str | None = None
-    """Value must have at least these property values. R4 ``instant``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Value must have at least these property values. R4 ``instant``: also its string form; a partial one ("1990") reads back as ``str``."""
+    patternInstant__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``patternInstant``. JSON name ``_patternInstant``."""
+    patternInteger: int | None = None
+    """Value must have at least these property values."""
+    patternInteger__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``patternInteger``. JSON name ``_patternInteger``."""
+    patternMarkdown: str | None = None
+    """Value must have at least these property values."""
+    patternMarkdown__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``patternMarkdown``. JSON name ``_patternMarkdown``."""
+    patternMoney: Money | None = None
+    """Value must have at least these property values."""
+    patternOid: str | None = None
+    """Value must have at least these property values."""
+    patternOid__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``patternOid``. JSON name ``_patternOid``."""
+    patternParameterDefinition: ParameterDefinition | None = None
+    """Value must have at least these property values."""
+    patternPeriod: Period | None = None
+    """Value must have at least these property values."""
+    patternPositiveInt: int | None = None
+    """Value must have at least these property values."""
+    patternPositiveInt__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``patternPositiveInt``. JSON name ``_patternPositiveInt``."""
+    patternQuantity: Quantity | None = None
+    """Value must have at least these property values."""
+    patternRange: Range | None = None
+    """Value must have at least these property values."""
+    patternRatio: Ratio | None = None
+    """Value must have at least these property values."""
+    patternRatioRange: _ratiorange.RatioRange | None = None
+    """Value must have at least these property values. Not an R4 element (R4B adds it)."""
+    patternReference: Reference | None = None
+    """Value must have at least these property values."""
+    patternRelatedArtifact: RelatedArtifact | None = None
+    """Value must have at least these property values."""
+    patternSampledData: SampledData | None = None
+    """Value must have at least these property values."""
+    patternSignature: Signature | None = None
+    """Value must have at least these property values."""
+    patternString: str | None = None
+    """Value must have at least these property values."""
+    patternString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``patternString``. JSON name ``_patternString``."""
     patternTime: _dt.time | str | None = None
-    """Value must have at least these property values. R4 ``time``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
-    representation: list[Literal['cdaText', 'typeAttr', 'xhtml', 'xmlAttr', 'xmlText']] | None = None
+    """Value must have at least these property values. R4 ``time``: also its string form; a partial one ("1990") reads back as ``str``."""
+    patternTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``patternTime``. JSON name ``_patternTime``."""
+    patternTiming: Timing | None = None
+    """Value must have at least these property values."""
+    patternTriggerDefinition: TriggerDefinition | None = None
+    """Value must have at least these property values."""
+    patternUnsignedInt: int | None = None
+    """Value must have at least these property values."""
+    patternUnsignedInt__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``patternUnsignedInt``. JSON name ``_patternUnsignedInt``."""
+    patternUri: str | None = None
+    """Value must have at least these property values."""
+    patternUri__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``patternUri``. JSON name ``_patternUri``."""
+    patternUrl: _AnyUrl | str | None = None
+    """Value must have at least these property values."""
+    patternUrl__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``patternUrl``. JSON name ``_patternUrl``."""
+    patternUsageContext: UsageContext | None = None
+    """Value must have at least these property values."""
+    patternUuid: _uuid.UUID | None = None
+    """Value must have at least these property values."""
+    patternUuid__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``patternUuid``. JSON name ``_patternUuid``."""
+    representation: list[Literal['cdaText', 'typeAttr', 'xhtml', 'xmlAttr', 'xmlText'] | None] | None = None
     """xmlAttr | xmlText | typeAttr | cdaText | xhtml. Required binding (http://hl7.org/fhir/ValueSet/property-representation): cdaText | typeAttr | xhtml | xmlAttr | xmlText."""
+    representation__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``representation``. JSON name ``_representation``."""
+    requirements: str | None = None
+    """Why this resource has been created."""
+    requirements__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``requirements``. JSON name ``_requirements``."""
+    short: str | None = None
+    """Concise definition for space-constrained presentation."""
+    short__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``short``. JSON name ``_short``."""
+    sliceIsConstraining: bool | None = None
+    """If this slice definition constrains an inherited slice definition (or not)."""
+    sliceIsConstraining__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``sliceIsConstraining``. JSON name ``_sliceIsConstraining``."""
+    sliceName: str | None = None
+    """Name for this particular element (in a set of slices)."""
+    sliceName__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``sliceName``. JSON name ``_sliceName``."""
+    slicing: ElementDefinitionSlicing | None = None
+    """This element is sliced - slices follow."""
+    type: list[ElementDefinitionType] | None = None
+    """Data type and Profile for this element."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ElementDefinitionBase(_elementdefinition.ElementDefinitionBase):
+    """Base definition information for tools. (R4 ``ElementDefinition.base``; run-time class fhir.resources.R4B.elementdefinition.ElementDefinitionBase.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    max: str | None = None
+    """Max cardinality of the base element."""
+    max__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``max``. JSON name ``_max``."""
+    min: int | None = None
+    """Min cardinality of the base element."""
+    min__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``min``. JSON name ``_min``."""
+    path: str | None = None
+    """Path that identifies the base element."""
+    path__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``path``. JSON name ``_path``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ElementDefinitionBinding(_elementdefinition.ElementDefinitionBinding):
-    """ElementDefinition.binding: the R4B model class, typed from the R4 definition."""
+    """ValueSet details if this is coded. (R4 ``ElementDefinition.binding``; run-time class fhir.resources.R4B.elementdefinition.ElementDefinitionBinding.)"""
 
+    description: str | None = None
+    """Human explanation of the value set."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
     strength: Literal['example', 'extensible', 'preferred', 'required'] | None = None
     """required | extensible | preferred | example. Required binding (http://hl7.org/fhir/ValueSet/binding-strength): example | extensible | preferred | required."""
+    strength__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``strength``. JSON name ``_strength``."""
+    valueSet: str | None = None
+    """Source of value set."""
+    valueSet__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueSet``. JSON name ``_valueSet``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ElementDefinitionConstraint(_elementdefinition.ElementDefinitionConstraint):
-    """ElementDefinition.constraint: the R4B model class, typed from the R4 definition."""
+    """Condition that must evaluate to true. (R4 ``ElementDefinition.constraint``; run-time class fhir.resources.R4B.elementdefinition.ElementDefinitionConstraint.)"""
 
+    expression: str | None = None
+    """FHIRPath expression of constraint."""
+    expression__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``expression``. JSON name ``_expression``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    human: str | None = None
+    """Human description of constraint."""
+    human__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``human``. JSON name ``_human``."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    key: str | None = None
+    """Target of 'condition' reference above."""
+    key__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``key``. JSON name ``_key``."""
+    requirements: str | None = None
+    """Why this constraint is necessary or appropriate."""
+    requirements__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``requirements``. JSON name ``_requirements``."""
     severity: Literal['error', 'warning'] | None = None
     """error | warning. Required binding (http://hl7.org/fhir/ValueSet/constraint-severity): error | warning."""
+    severity__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``severity``. JSON name ``_severity``."""
+    source: str | None = None
+    """Reference to original source of constraint."""
+    source__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``source``. JSON name ``_source``."""
+    xpath: str | None = None
+    """XPath expression of constraint."""
+    xpath__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``xpath``. JSON name ``_xpath``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ElementDefinitionExample(_elementdefinition.ElementDefinitionExample):
-    """ElementDefinition.example: the R4B model class, typed from the R4 definition."""
+    """Example value (as defined for type). (R4 ``ElementDefinition.example``; run-time class fhir.resources.R4B.elementdefinition.ElementDefinitionExample.)"""
 
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    label: str | None = None
+    """Describes the purpose of this example."""
+    label__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``label``. JSON name ``_label``."""
+    valueAddress: Address | None = None
+    """Value of Example (one of allowed types)."""
+    valueAge: Age | None = None
+    """Value of Example (one of allowed types)."""
+    valueAnnotation: Annotation | None = None
+    """Value of Example (one of allowed types)."""
+    valueAttachment: Attachment | None = None
+    """Value of Example (one of allowed types)."""
+    valueBase64Binary: bytes | None = None
+    """Value of Example (one of allowed types)."""
+    valueBase64Binary__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueBase64Binary``. JSON name ``_valueBase64Binary``."""
+    valueBoolean: bool | None = None
+    """Value of Example (one of allowed types)."""
+    valueBoolean__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueBoolean``. JSON name ``_valueBoolean``."""
+    valueCanonical: str | None = None
+    """Value of Example (one of allowed types)."""
+    valueCanonical__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueCanonical``. JSON name ``_valueCanonical``."""
+    valueCode: str | None = None
+    """Value of Example (one of allowed types)."""
+    valueCode__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueCode``. JSON name ``_valueCode``."""
+    valueCodeableConcept: CodeableConcept | None = None
+    """Value of Example (one of allowed types)."""
+    valueCodeableReference: _codeablereference.CodeableReference | None = None
+    """Value of Example (one of allowed types). Not an R4 element (R4B adds it)."""
+    valueCoding: Coding | None = None
+    """Value of Example (one of allowed types)."""
+    valueContactDetail: ContactDetail | None = None
+    """Value of Example (one of allowed types)."""
+    valueContactPoint: ContactPoint | None = None
+    """Value of Example (one of allowed types)."""
+    valueContributor: Contributor | None = None
+    """Value of Example (one of allowed types)."""
+    valueCount: Count | None = None
+    """Value of Example (one of allowed types)."""
+    valueDataRequirement: DataRequirement | None = None
+    """Value of Example (one of allowed types)."""
     valueDate: _dt.date | str | None = None
-    """Value of Example (one of allowed types). R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Value of Example (one of allowed types). R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    valueDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueDate``. JSON name ``_valueDate``."""
     valueDateTime: _dt.datetime | _dt.date | str | None = None
-    """Value of Example (one of allowed types). R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Value of Example (one of allowed types). R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    valueDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueDateTime``. JSON name ``_valueDateTime``."""
+    valueDecimal: _decimal.Decimal | None = None
+    """Value of Example (one of allowed types)."""
+    valueDecimal__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueDecimal``. JSON name ``_valueDecimal``."""
+    valueDistance: Distance | None = None
+    """Value of Example (one of allowed types)."""
+    valueDosage: Dosage | None = None
+    """Value of Example (one of allowed types)."""
+    valueDuration: Duration | None = None
+    """Value of Example (one of allowed types)."""
+    valueExpression: Expression | None = None
+    """Value of Example (one of allowed types)."""
+    valueHumanName: HumanName | None = None
+    """Value of Example (one of allowed types)."""
+    valueId: str | None = None
+    """Value of Example (one of allowed types)."""
+    valueId__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueId``. JSON name ``_valueId``."""
+    valueIdentifier: Identifier | None = None
+    """Value of Example (one of allowed types)."""
     valueInstant: _dt.datetime | str | None = None
-    """Value of Example (one of allowed types). R4 ``instant``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Value of Example (one of allowed types). R4 ``instant``: also its string form; a partial one ("1990") reads back as ``str``."""
+    valueInstant__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueInstant``. JSON name ``_valueInstant``."""
+    valueInteger: int | None = None
+    """Value of Example (one of allowed types)."""
+    valueInteger__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueInteger``. JSON name ``_valueInteger``."""
+    valueMarkdown: str | None = None
+    """Value of Example (one of allowed types)."""
+    valueMarkdown__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueMarkdown``. JSON name ``_valueMarkdown``."""
+    valueMoney: Money | None = None
+    """Value of Example (one of allowed types)."""
+    valueOid: str | None = None
+    """Value of Example (one of allowed types)."""
+    valueOid__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueOid``. JSON name ``_valueOid``."""
+    valueParameterDefinition: ParameterDefinition | None = None
+    """Value of Example (one of allowed types)."""
+    valuePeriod: Period | None = None
+    """Value of Example (one of allowed types)."""
+    valuePositiveInt: int | None = None
+    """Value of Example (one of allowed types)."""
+    valuePositiveInt__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valuePositiveInt``. JSON name ``_valuePositiveInt``."""
+    valueQuantity: Quantity | None = None
+    """Value of Example (one of allowed types)."""
+    valueRange: Range | None = None
+    """Value of Example (one of allowed types)."""
+    valueRatio: Ratio | None = None
+    """Value of Example (one of allowed types)."""
+    valueRatioRange: _ratiorange.RatioRange | None = None
+    """Value of Example (one of allowed types). Not an R4 element (R4B adds it)."""
+    valueReference: Reference | None = None
+    """Value of Example (one of allowed types)."""
+    valueRelatedArtifact: RelatedArtifact | None = None
+    """Value of Example (one of allowed types)."""
+    valueSampledData: SampledData | None = None
+    """Value of Example (one of allowed types)."""
+    valueSignature: Signature | None = None
+    """Value of Example (one of allowed types)."""
+    valueString: str | None = None
+    """Value of Example (one of allowed types)."""
+    valueString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueString``. JSON name ``_valueString``."""
     valueTime: _dt.time | str | None = None
-    """Value of Example (one of allowed types). R4 ``time``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Value of Example (one of allowed types). R4 ``time``: also its string form; a partial one ("1990") reads back as ``str``."""
+    valueTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueTime``. JSON name ``_valueTime``."""
+    valueTiming: Timing | None = None
+    """Value of Example (one of allowed types)."""
+    valueTriggerDefinition: TriggerDefinition | None = None
+    """Value of Example (one of allowed types)."""
+    valueUnsignedInt: int | None = None
+    """Value of Example (one of allowed types)."""
+    valueUnsignedInt__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueUnsignedInt``. JSON name ``_valueUnsignedInt``."""
+    valueUri: str | None = None
+    """Value of Example (one of allowed types)."""
+    valueUri__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueUri``. JSON name ``_valueUri``."""
+    valueUrl: _AnyUrl | str | None = None
+    """Value of Example (one of allowed types)."""
+    valueUrl__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueUrl``. JSON name ``_valueUrl``."""
+    valueUsageContext: UsageContext | None = None
+    """Value of Example (one of allowed types)."""
+    valueUuid: _uuid.UUID | None = None
+    """Value of Example (one of allowed types)."""
+    valueUuid__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueUuid``. JSON name ``_valueUuid``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ElementDefinitionMapping(_elementdefinition.ElementDefinitionMapping):
+    """Map element to another set of definitions. (R4 ``ElementDefinition.mapping``; run-time class fhir.resources.R4B.elementdefinition.ElementDefinitionMapping.)"""
+
+    comment: str | None = None
+    """Comments about the mapping or its use."""
+    comment__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``comment``. JSON name ``_comment``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    identity: str | None = None
+    """Reference to mapping declaration."""
+    identity__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``identity``. JSON name ``_identity``."""
+    language: str | None = None
+    """Computable language of mapping."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    map: str | None = None
+    """Details of the mapping."""
+    map__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``map``. JSON name ``_map``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ElementDefinitionSlicing(_elementdefinition.ElementDefinitionSlicing):
-    """ElementDefinition.slicing: the R4B model class, typed from the R4 definition."""
+    """This element is sliced - slices follow. (R4 ``ElementDefinition.slicing``; run-time class fhir.resources.R4B.elementdefinition.ElementDefinitionSlicing.)"""
 
+    description: str | None = None
+    """Text description of how slicing works (or not)."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    discriminator: list[ElementDefinitionSlicingDiscriminator] | None = None
+    """Element values that are used to distinguish the slices."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    ordered: bool | None = None
+    """If elements must be in same order as slices."""
+    ordered__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``ordered``. JSON name ``_ordered``."""
     rules: Literal['closed', 'open', 'openAtEnd'] | None = None
     """closed | open | openAtEnd. Required binding (http://hl7.org/fhir/ValueSet/resource-slicing-rules): closed | open | openAtEnd."""
+    rules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``rules``. JSON name ``_rules``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ElementDefinitionSlicingDiscriminator(_elementdefinition.ElementDefinitionSlicingDiscriminator):
-    """ElementDefinition.slicing.discriminator: the R4B model class, typed from the R4 definition."""
+    """Element values that are used to distinguish the slices. (R4 ``ElementDefinition.slicing.discriminator``; run-time class fhir.resources.R4B.elementdefinition.ElementDefinitionSlicingDiscriminator.)"""
 
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    path: str | None = None
+    """Path to element value."""
+    path__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``path``. JSON name ``_path``."""
     type: Literal['exists', 'pattern', 'profile', 'type', 'value'] | None = None
     """value | exists | pattern | type | profile. Required binding (http://hl7.org/fhir/ValueSet/discriminator-type): exists | pattern | profile | type | value."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ElementDefinitionType(_elementdefinition.ElementDefinitionType):
-    """ElementDefinition.type: the R4B model class, typed from the R4 definition."""
+    """Data type and Profile for this element. (R4 ``ElementDefinition.type``; run-time class fhir.resources.R4B.elementdefinition.ElementDefinitionType.)"""
 
-    aggregation: list[Literal['bundled', 'contained', 'referenced']] | None = None
+    aggregation: list[Literal['bundled', 'contained', 'referenced'] | None] | None = None
     """contained | referenced | bundled - how aggregated. Required binding (http://hl7.org/fhir/ValueSet/resource-aggregation-mode): bundled | contained | referenced."""
+    aggregation__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``aggregation``. JSON name ``_aggregation``."""
+    code: str | None = None
+    """Data type or Resource (reference to definition)."""
+    code__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``code``. JSON name ``_code``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    profile: list[str | None] | None = None
+    """Profiles (StructureDefinition or IG) - one must apply."""
+    profile__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``profile``. JSON name ``_profile``."""
+    targetProfile: list[str | None] | None = None
+    """Profile (StructureDefinition or IG) on the Reference/canonical target - one must apply."""
+    targetProfile__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``targetProfile``. JSON name ``_targetProfile``."""
     versioning: Literal['either', 'independent', 'specific'] | None = None
     """either | independent | specific. Required binding (http://hl7.org/fhir/ValueSet/reference-version-rules): either | independent | specific."""
+    versioning__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``versioning``. JSON name ``_versioning``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,41 +3,228 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.encounter``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.encounter``: every element typed from R4."""
 
 from typing import Literal
 
-from fhir.resources.R4B import coding as _coding
 from fhir.resources.R4B import encounter as _encounter
+from fhir.resources.R4B import resource as _resource
+
+from .codeableconcept import CodeableConcept
+from .coding import Coding
+from .duration import Duration
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .reference import Reference
 
 
 class Encounter(_encounter.Encounter):
-    """Encounter: the R4B model class, typed from the R4 definition."""
+    """An interaction during which services are provided to the patient. (R4 ``Encounter``; run-time class fhir.resources.R4B.encounter.Encounter.)"""
 
-    class_fhir: _coding.Coding
+    account: list[Reference] | None = None
+    """The set of accounts that may be used for billing for this Encounter."""
+    appointment: list[Reference] | None = None
+    """The appointment that scheduled this encounter."""
+    basedOn: list[Reference] | None = None
+    """The ServiceRequest that initiated this encounter."""
+    class_fhir: Coding
     """Classification of patient encounter. JSON name ``class`` (a Python keyword)."""
+    classHistory: list[EncounterClassHistory] | None = None
+    """List of past encounter classes."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    diagnosis: list[EncounterDiagnosis] | None = None
+    """The list of diagnosis relevant to this encounter."""
+    episodeOfCare: list[Reference] | None = None
+    """Episode(s) of care that this encounter should be recorded against."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    hospitalization: EncounterHospitalization | None = None
+    """Details about the admission to a healthcare service."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Identifier(s) by which this encounter is known."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    length: Duration | None = None
+    """Quantity of time the encounter lasted (less time absent)."""
+    location: list[EncounterLocation] | None = None
+    """List of locations where the patient has been."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    participant: list[EncounterParticipant] | None = None
+    """List of participants involved in the encounter."""
+    partOf: Reference | None = None
+    """Another Encounter this encounter is part of."""
+    period: Period | None = None
+    """The start and end time of the encounter."""
+    priority: CodeableConcept | None = None
+    """Indicates the urgency of the encounter."""
+    reasonCode: list[CodeableConcept] | None = None
+    """Coded reason the encounter takes place."""
+    reasonReference: list[Reference] | None = None
+    """Reason the encounter takes place (reference)."""
+    serviceProvider: Reference | None = None
+    """The organization (facility) responsible for this encounter."""
+    serviceType: CodeableConcept | None = None
+    """Specific type of service."""
     status: Literal['arrived', 'cancelled', 'entered-in-error', 'finished', 'in-progress', 'onleave', 'planned', 'triaged', 'unknown'] | None = None
     """planned | arrived | triaged | in-progress | onleave | finished | cancelled +. Required binding (http://hl7.org/fhir/ValueSet/encounter-status): arrived | cancelled | entered-in-error | finished | in-progress | onleave | planned | triaged | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    statusHistory: list[EncounterStatusHistory] | None = None
+    """List of past encounter statuses."""
+    subject: Reference | None = None
+    """The patient or group present at the encounter."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    type: list[CodeableConcept] | None = None
+    """Specific type of encounter."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class EncounterClassHistory(_encounter.EncounterClassHistory):
-    """Encounter.classHistory: the R4B model class, typed from the R4 definition."""
+    """List of past encounter classes. (R4 ``Encounter.classHistory``; run-time class fhir.resources.R4B.encounter.EncounterClassHistory.)"""
 
-    class_fhir: _coding.Coding
+    class_fhir: Coding
     """inpatient | outpatient | ambulatory | emergency +. JSON name ``class`` (a Python keyword)."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    period: Period
+    """The time that the episode was in the specified class."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class EncounterDiagnosis(_encounter.EncounterDiagnosis):
+    """The list of diagnosis relevant to this encounter. (R4 ``Encounter.diagnosis``; run-time class fhir.resources.R4B.encounter.EncounterDiagnosis.)"""
+
+    condition: Reference
+    """The diagnosis or procedure relevant to the encounter."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    rank: int | None = None
+    """Ranking of the diagnosis (for each role type)."""
+    rank__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``rank``. JSON name ``_rank``."""
+    use: CodeableConcept | None = None
+    """Role that this diagnosis has within the encounter (e.g. admission, billing, discharge …)."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class EncounterHospitalization(_encounter.EncounterHospitalization):
+    """Details about the admission to a healthcare service. (R4 ``Encounter.hospitalization``; run-time class fhir.resources.R4B.encounter.EncounterHospitalization.)"""
+
+    admitSource: CodeableConcept | None = None
+    """From where patient was admitted (physician referral, transfer)."""
+    destination: Reference | None = None
+    """Location/organization to which the patient is discharged."""
+    dietPreference: list[CodeableConcept] | None = None
+    """Diet preferences reported by the patient."""
+    dischargeDisposition: CodeableConcept | None = None
+    """Category or kind of location after discharge."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    origin: Reference | None = None
+    """The location/organization from which the patient came before admission."""
+    preAdmissionIdentifier: Identifier | None = None
+    """Pre-admission identifier."""
+    reAdmission: CodeableConcept | None = None
+    """The type of hospital re-admission that has occurred (if any). If the value is absent, then this is not identified as a readmission."""
+    specialArrangement: list[CodeableConcept] | None = None
+    """Wheelchair, translator, stretcher, etc."""
+    specialCourtesy: list[CodeableConcept] | None = None
+    """Special courtesies (VIP, board member)."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class EncounterLocation(_encounter.EncounterLocation):
-    """Encounter.location: the R4B model class, typed from the R4 definition."""
+    """List of locations where the patient has been. (R4 ``Encounter.location``; run-time class fhir.resources.R4B.encounter.EncounterLocation.)"""
 
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    location: Reference
+    """Location the encounter takes place."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    period: Period | None = None
+    """Time period during which the patient was present at the location."""
+    physicalType: CodeableConcept | None = None
+    """The physical type of the location (usually the level in the location hierachy - bed room ward etc.)."""
     status: Literal['active', 'completed', 'planned', 'reserved'] | None = None
     """planned | active | reserved | completed. Required binding (http://hl7.org/fhir/ValueSet/encounter-location-status): active | completed | planned | reserved."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class EncounterParticipant(_encounter.EncounterParticipant):
+    """List of participants involved in the encounter. (R4 ``Encounter.participant``; run-time class fhir.resources.R4B.encounter.EncounterParticipant.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    individual: Reference | None = None
+    """Persons involved in the encounter other than the patient."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    period: Period | None = None
+    """Period of time during the encounter that the participant participated."""
+    type: list[CodeableConcept] | None = None
+    """Role of participant in encounter."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class EncounterStatusHistory(_encounter.EncounterStatusHistory):
-    """Encounter.statusHistory: the R4B model class, typed from the R4 definition."""
+    """List of past encounter statuses. (R4 ``Encounter.statusHistory``; run-time class fhir.resources.R4B.encounter.EncounterStatusHistory.)"""
 
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    period: Period
+    """The time that the episode was in the specified status."""
     status: Literal['arrived', 'cancelled', 'entered-in-error', 'finished', 'in-progress', 'onleave', 'planned', 'triaged', 'unknown'] | None = None
     """planned | arrived | triaged | in-progress | onleave | finished | cancelled +. Required binding (http://hl7.org/fhir/ValueSet/encounter-status): arrived | cancelled | entered-in-error | finished | in-progress | onleave | planned | triaged | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,17 +3,83 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.endpoint``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.endpoint``: every element typed from R4."""
 
 from typing import Literal
 
+from pydantic import AnyUrl as _AnyUrl
 from fhir.resources.R4B import endpoint as _endpoint
+from fhir.resources.R4B import resource as _resource
+
+from .codeableconcept import CodeableConcept
+from .coding import Coding
+from .contactpoint import ContactPoint
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .reference import Reference
 
 
 class Endpoint(_endpoint.Endpoint):
-    """Endpoint: the R4B model class, typed from the R4 definition."""
+    """The technical details of an endpoint that can be used for electronic services. (R4 ``Endpoint``; run-time class fhir.resources.R4B.endpoint.Endpoint.)"""
 
+    address: _AnyUrl | str | None = None
+    """The technical base address for connecting to this endpoint."""
+    address__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``address``. JSON name ``_address``."""
+    connectionType: Coding
+    """Protocol/Profile/Standard to be used with this endpoint connection."""
+    contact: list[ContactPoint] | None = None
+    """Contact details for source (e.g. troubleshooting)."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    header: list[str | None] | None = None
+    """Usage depends on the channel type."""
+    header__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``header``. JSON name ``_header``."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Identifies this endpoint across multiple systems."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    managingOrganization: Reference | None = None
+    """Organization that manages this endpoint (might not be the organization that exposes the endpoint)."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    name: str | None = None
+    """A name that this endpoint can be identified by."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    payloadMimeType: list[str | None] | None = None
+    """Mimetype to send. If not specified, the content could be anything (including no payload, if the connectionType defined this)."""
+    payloadMimeType__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``payloadMimeType``. JSON name ``_payloadMimeType``."""
+    payloadType: list[CodeableConcept]
+    """The type of content that may be used at this endpoint (e.g. XDS Discharge summaries)."""
+    period: Period | None = None
+    """Interval the endpoint is expected to be operational."""
     status: Literal['active', 'entered-in-error', 'error', 'off', 'suspended', 'test'] | None = None
     """active | suspended | error | off | entered-in-error | test. Required binding (http://hl7.org/fhir/ValueSet/endpoint-status): active | entered-in-error | error | off | suspended | test."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

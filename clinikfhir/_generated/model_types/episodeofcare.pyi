@@ -3,24 +3,114 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.episodeofcare``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.episodeofcare``: every element typed from R4."""
 
 from typing import Literal
 
 from fhir.resources.R4B import episodeofcare as _episodeofcare
+from fhir.resources.R4B import resource as _resource
+
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .reference import Reference
 
 
 class EpisodeOfCare(_episodeofcare.EpisodeOfCare):
-    """EpisodeOfCare: the R4B model class, typed from the R4 definition."""
+    """An association of a Patient with an Organization and Healthcare Provider(s) for a period of time that the Organization assumes some level of responsibility. (R4 ``EpisodeOfCare``; run-time class fhir.resources.R4B.episodeofcare.EpisodeOfCare.)"""
 
+    account: list[Reference] | None = None
+    """The set of accounts that may be used for billing for this EpisodeOfCare."""
+    careManager: Reference | None = None
+    """Care manager/care coordinator for the patient."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    diagnosis: list[EpisodeOfCareDiagnosis] | None = None
+    """The list of diagnosis relevant to this episode of care."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Business Identifier(s) relevant for this EpisodeOfCare."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    managingOrganization: Reference | None = None
+    """Organization that assumes care."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    patient: Reference
+    """The patient who is the focus of this episode of care."""
+    period: Period | None = None
+    """Interval during responsibility is assumed."""
+    referralRequest: list[Reference] | None = None
+    """Originating Referral Request(s)."""
     status: Literal['active', 'cancelled', 'entered-in-error', 'finished', 'onhold', 'planned', 'waitlist'] | None = None
     """planned | waitlist | active | onhold | finished | cancelled | entered-in-error. Required binding (http://hl7.org/fhir/ValueSet/episode-of-care-status): active | cancelled | entered-in-error | finished | onhold | planned | waitlist."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    statusHistory: list[EpisodeOfCareStatusHistory] | None = None
+    """Past list of status codes (the current status may be included to cover the start date of the status)."""
+    team: list[Reference] | None = None
+    """Other practitioners facilitating this episode of care."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    type: list[CodeableConcept] | None = None
+    """Type/class - e.g. specialist referral, disease management."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class EpisodeOfCareDiagnosis(_episodeofcare.EpisodeOfCareDiagnosis):
+    """The list of diagnosis relevant to this episode of care. (R4 ``EpisodeOfCare.diagnosis``; run-time class fhir.resources.R4B.episodeofcare.EpisodeOfCareDiagnosis.)"""
+
+    condition: Reference
+    """Conditions/problems/diagnoses this episode of care is for."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    rank: int | None = None
+    """Ranking of the diagnosis (for each role type)."""
+    rank__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``rank``. JSON name ``_rank``."""
+    role: CodeableConcept | None = None
+    """Role that this diagnosis has within the episode of care (e.g. admission, billing, discharge …)."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class EpisodeOfCareStatusHistory(_episodeofcare.EpisodeOfCareStatusHistory):
-    """EpisodeOfCare.statusHistory: the R4B model class, typed from the R4 definition."""
+    """Past list of status codes (the current status may be included to cover the start date of the status). (R4 ``EpisodeOfCare.statusHistory``; run-time class fhir.resources.R4B.episodeofcare.EpisodeOfCareStatusHistory.)"""
 
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    period: Period
+    """Duration the EpisodeOfCare was in the specified status."""
     status: Literal['active', 'cancelled', 'entered-in-error', 'finished', 'onhold', 'planned', 'waitlist'] | None = None
     """planned | waitlist | active | onhold | finished | cancelled | entered-in-error. Required binding (http://hl7.org/fhir/ValueSet/episode-of-care-status): active | cancelled | entered-in-error | finished | onhold | planned | waitlist."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

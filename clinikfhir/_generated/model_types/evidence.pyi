@@ -3,24 +3,126 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.evidence``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.evidence``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import evidence as _evidence
+from fhir.resources.R4B import resource as _resource
+
+from .annotation import Annotation
+from .codeableconcept import CodeableConcept
+from .contactdetail import ContactDetail
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .reference import Reference
+from .relatedartifact import RelatedArtifact
+from .usagecontext import UsageContext
 
 
 class Evidence(_evidence.Evidence):
-    """Evidence: the R4B model class, typed from the R4 definition."""
+    """A research context or question. (R4 ``Evidence``; run-time class fhir.resources.R4B.evidence.Evidence.)"""
 
     approvalDate: _dt.date | str | None = None
-    """When the summary was approved by publisher. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the evidence was approved by publisher. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    approvalDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``approvalDate``. JSON name ``_approvalDate``."""
+    assertion: str | None = None
+    """Declarative description of the Evidence. Not an R4 element (R4B adds it)."""
+    assertion__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``assertion``. JSON name ``_assertion``."""
+    author: list[ContactDetail] | None = None
+    """Who authored the content."""
+    certainty: list[_evidence.EvidenceCertainty] | None = None
+    """Certainty or quality of the evidence. Not an R4 element (R4B adds it)."""
+    citeAsMarkdown: str | None = None
+    """Citation for this evidence. Not an R4 element (R4B adds it)."""
+    citeAsMarkdown__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``citeAsMarkdown``. JSON name ``_citeAsMarkdown``."""
+    citeAsReference: Reference | None = None
+    """Citation for this evidence. Not an R4 element (R4B adds it)."""
+    contact: list[ContactDetail] | None = None
+    """Contact details for the publisher."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
     date: _dt.datetime | _dt.date | str | None = None
-    """Date last changed. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Date last changed. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    date__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``date``. JSON name ``_date``."""
+    description: str | None = None
+    """Natural language description of the evidence."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    editor: list[ContactDetail] | None = None
+    """Who edited the content."""
+    endorser: list[ContactDetail] | None = None
+    """Who endorsed the content."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Additional identifier for the evidence."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
     lastReviewDate: _dt.date | str | None = None
-    """When the summary was last reviewed. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the evidence was last reviewed. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    lastReviewDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``lastReviewDate``. JSON name ``_lastReviewDate``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    note: list[Annotation] | None = None
+    """Used for footnotes or explanatory notes."""
+    publisher: str | None = None
+    """Name of the publisher (organization or individual)."""
+    publisher__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``publisher``. JSON name ``_publisher``."""
+    relatedArtifact: list[RelatedArtifact] | None = None
+    """Additional documentation, citations, etc."""
+    reviewer: list[ContactDetail] | None = None
+    """Who reviewed the content."""
+    statistic: list[_evidence.EvidenceStatistic] | None = None
+    """Values and parameters for a single statistic. Not an R4 element (R4B adds it)."""
     status: Literal['active', 'draft', 'retired', 'unknown'] | None = None
     """draft | active | retired | unknown. Required binding (http://hl7.org/fhir/ValueSet/publication-status): active | draft | retired | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    studyType: CodeableConcept | None = None
+    """The type of study that produced this evidence. Not an R4 element (R4B adds it)."""
+    synthesisType: CodeableConcept | None = None
+    """The method to combine studies. Not an R4 element (R4B adds it)."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    title: str | None = None
+    """Name for this evidence (human friendly)."""
+    title__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``title``. JSON name ``_title``."""
+    url: str | None = None
+    """Canonical identifier for this evidence, represented as a URI (globally unique)."""
+    url__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``url``. JSON name ``_url``."""
+    useContext: list[UsageContext] | None = None
+    """The context that the content is intended to support."""
+    variableDefinition: list[_evidence.EvidenceVariableDefinition]
+    """Evidence variable such as population, exposure, or outcome. Not an R4 element (R4B adds it)."""
+    version: str | None = None
+    """Business version of the evidence."""
+    version__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``version``. JSON name ``_version``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,27 +3,168 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.evidencevariable``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.evidencevariable``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import evidencevariable as _evidencevariable
+from fhir.resources.R4B import resource as _resource
+
+from .annotation import Annotation
+from .codeableconcept import CodeableConcept
+from .contactdetail import ContactDetail
+from .expression import Expression
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .reference import Reference
+from .relatedartifact import RelatedArtifact
+from .usagecontext import UsageContext
 
 
 class EvidenceVariable(_evidencevariable.EvidenceVariable):
-    """EvidenceVariable: the R4B model class, typed from the R4 definition."""
+    """A population, intervention, or exposure definition. (R4 ``EvidenceVariable``; run-time class fhir.resources.R4B.evidencevariable.EvidenceVariable.)"""
 
+    actual: bool | None = None
+    """Actual or conceptual. Not an R4 element (R4B adds it)."""
+    actual__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``actual``. JSON name ``_actual``."""
+    author: list[ContactDetail] | None = None
+    """Who authored the content."""
+    category: list[_evidencevariable.EvidenceVariableCategory] | None = None
+    """A grouping for ordinal or polychotomous variables. Not an R4 element (R4B adds it)."""
+    characteristic: list[EvidenceVariableCharacteristic] | None = None
+    """What defines the members of the evidence element."""
+    characteristicCombination: str | None = None
+    """intersection | union. Not an R4 element (R4B adds it)."""
+    characteristicCombination__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``characteristicCombination``. JSON name ``_characteristicCombination``."""
+    contact: list[ContactDetail] | None = None
+    """Contact details for the publisher."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
     date: _dt.datetime | _dt.date | str | None = None
-    """Date last changed. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Date last changed. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    date__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``date``. JSON name ``_date``."""
+    description: str | None = None
+    """Natural language description of the evidence variable."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    editor: list[ContactDetail] | None = None
+    """Who edited the content."""
+    endorser: list[ContactDetail] | None = None
+    """Who endorsed the content."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    handling: str | None = None
+    """continuous | dichotomous | ordinal | polychotomous. Not an R4 element (R4B adds it)."""
+    handling__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``handling``. JSON name ``_handling``."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Additional identifier for the evidence variable."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    name: str | None = None
+    """Name for this evidence variable (computer friendly)."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    note: list[Annotation] | None = None
+    """Used for footnotes or explanatory notes."""
+    publisher: str | None = None
+    """Name of the publisher (organization or individual)."""
+    publisher__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``publisher``. JSON name ``_publisher``."""
+    relatedArtifact: list[RelatedArtifact] | None = None
+    """Additional documentation, citations, etc."""
+    reviewer: list[ContactDetail] | None = None
+    """Who reviewed the content."""
+    shortTitle: str | None = None
+    """Title for use in informal contexts."""
+    shortTitle__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``shortTitle``. JSON name ``_shortTitle``."""
     status: Literal['active', 'draft', 'retired', 'unknown'] | None = None
     """draft | active | retired | unknown. Required binding (http://hl7.org/fhir/ValueSet/publication-status): active | draft | retired | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    subtitle: str | None = None
+    """Subordinate title of the EvidenceVariable."""
+    subtitle__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``subtitle``. JSON name ``_subtitle``."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    title: str | None = None
+    """Name for this evidence variable (human friendly)."""
+    title__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``title``. JSON name ``_title``."""
+    url: str | None = None
+    """Canonical identifier for this evidence variable, represented as a URI (globally unique)."""
+    url__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``url``. JSON name ``_url``."""
+    useContext: list[UsageContext] | None = None
+    """The context that the content is intended to support."""
+    version: str | None = None
+    """Business version of the evidence variable."""
+    version__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``version``. JSON name ``_version``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class EvidenceVariableCharacteristic(_evidencevariable.EvidenceVariableCharacteristic):
-    """EvidenceVariable.characteristic: the R4B model class, typed from the R4 definition."""
+    """What defines the members of the evidence element. (R4 ``EvidenceVariable.characteristic``; run-time class fhir.resources.R4B.evidencevariable.EvidenceVariableCharacteristic.)"""
 
+    definitionCanonical: str | None = None
+    """What code or expression defines members?"""
+    definitionCanonical__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``definitionCanonical``. JSON name ``_definitionCanonical``."""
+    definitionCodeableConcept: CodeableConcept | None = None
+    """What code or expression defines members?"""
+    definitionExpression: Expression | None = None
+    """What code or expression defines members?"""
+    definitionReference: Reference | None = None
+    """What code or expression defines members?"""
+    description: str | None = None
+    """Natural language description of the characteristic."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    device: Reference | None = None
+    """Device used for determining characteristic. Not an R4 element (R4B adds it)."""
+    exclude: bool | None = None
+    """Whether the characteristic includes or excludes members."""
+    exclude__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``exclude``. JSON name ``_exclude``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
     groupMeasure: Literal['mean', 'mean-of-mean', 'mean-of-median', 'median', 'median-of-mean', 'median-of-median'] | None = None
     """mean | median | mean-of-mean | mean-of-median | median-of-mean | median-of-median. Required binding (http://hl7.org/fhir/ValueSet/group-measure): mean | mean-of-mean | mean-of-median | median | median-of-mean | median-of-median."""
+    groupMeasure__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``groupMeasure``. JSON name ``_groupMeasure``."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    method: CodeableConcept | None = None
+    """Method used for describing characteristic. Not an R4 element (R4B adds it)."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    timeFromStart: _evidencevariable.EvidenceVariableCharacteristicTimeFromStart | None = None
+    """Observation time from study start."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

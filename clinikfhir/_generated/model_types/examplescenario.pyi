@@ -3,34 +3,333 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.examplescenario``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.examplescenario``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import examplescenario as _examplescenario
+from fhir.resources.R4B import resource as _resource
+
+from .codeableconcept import CodeableConcept
+from .contactdetail import ContactDetail
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .usagecontext import UsageContext
 
 
 class ExampleScenario(_examplescenario.ExampleScenario):
-    """ExampleScenario: the R4B model class, typed from the R4 definition."""
+    """Example of workflow instance. (R4 ``ExampleScenario``; run-time class fhir.resources.R4B.examplescenario.ExampleScenario.)"""
 
+    actor: list[ExampleScenarioActor] | None = None
+    """Actor participating in the resource."""
+    contact: list[ContactDetail] | None = None
+    """Contact details for the publisher."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    copyright: str | None = None
+    """Use and/or publishing restrictions."""
+    copyright__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``copyright``. JSON name ``_copyright``."""
     date: _dt.datetime | _dt.date | str | None = None
-    """Date last changed. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Date last changed. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    date__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``date``. JSON name ``_date``."""
+    experimental: bool | None = None
+    """For testing purposes, not real usage."""
+    experimental__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``experimental``. JSON name ``_experimental``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Additional identifier for the example scenario."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    instance: list[ExampleScenarioInstance] | None = None
+    """Each resource and each version that is present in the workflow."""
+    jurisdiction: list[CodeableConcept] | None = None
+    """Intended jurisdiction for example scenario (if applicable)."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    name: str | None = None
+    """Name for this example scenario (computer friendly)."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    process: list[ExampleScenarioProcess] | None = None
+    """Each major process - a group of operations."""
+    publisher: str | None = None
+    """Name of the publisher (organization or individual)."""
+    publisher__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``publisher``. JSON name ``_publisher``."""
+    purpose: str | None = None
+    """The purpose of the example, e.g. to illustrate a scenario."""
+    purpose__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``purpose``. JSON name ``_purpose``."""
     status: Literal['active', 'draft', 'retired', 'unknown'] | None = None
     """draft | active | retired | unknown. Required binding (http://hl7.org/fhir/ValueSet/publication-status): active | draft | retired | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    url: str | None = None
+    """Canonical identifier for this example scenario, represented as a URI (globally unique)."""
+    url__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``url``. JSON name ``_url``."""
+    useContext: list[UsageContext] | None = None
+    """The context that the content is intended to support."""
+    version: str | None = None
+    """Business version of the example scenario."""
+    version__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``version``. JSON name ``_version``."""
+    workflow: list[str | None] | None = None
+    """Another nested workflow."""
+    workflow__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``workflow``. JSON name ``_workflow``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ExampleScenarioActor(_examplescenario.ExampleScenarioActor):
-    """ExampleScenario.actor: the R4B model class, typed from the R4 definition."""
+    """Actor participating in the resource. (R4 ``ExampleScenario.actor``; run-time class fhir.resources.R4B.examplescenario.ExampleScenarioActor.)"""
 
+    actorId: str | None = None
+    """ID or acronym of the actor."""
+    actorId__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``actorId``. JSON name ``_actorId``."""
+    description: str | None = None
+    """The description of the actor."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    name: str | None = None
+    """The name of the actor as shown in the page."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
     type: Literal['entity', 'person'] | None = None
     """person | entity. Required binding (http://hl7.org/fhir/ValueSet/examplescenario-actor-type): entity | person."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ExampleScenarioInstance(_examplescenario.ExampleScenarioInstance):
-    """ExampleScenario.instance: the R4B model class, typed from the R4 definition."""
+    """Each resource and each version that is present in the workflow. (R4 ``ExampleScenario.instance``; run-time class fhir.resources.R4B.examplescenario.ExampleScenarioInstance.)"""
 
+    containedInstance: list[ExampleScenarioInstanceContainedInstance] | None = None
+    """Resources contained in the instance."""
+    description: str | None = None
+    """Human-friendly description of the resource instance."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    name: str | None = None
+    """A short name for the resource instance."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    resourceId: str | None = None
+    """The id of the resource for referencing."""
+    resourceId__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``resourceId``. JSON name ``_resourceId``."""
     resourceType: Literal['Account', 'ActivityDefinition', 'AdverseEvent', 'AllergyIntolerance', 'Appointment', 'AppointmentResponse', 'AuditEvent', 'Basic', 'Binary', 'BiologicallyDerivedProduct', 'BodyStructure', 'Bundle', 'CapabilityStatement', 'CarePlan', 'CareTeam', 'CatalogEntry', 'ChargeItem', 'ChargeItemDefinition', 'Claim', 'ClaimResponse', 'ClinicalImpression', 'CodeSystem', 'Communication', 'CommunicationRequest', 'CompartmentDefinition', 'Composition', 'ConceptMap', 'Condition', 'Consent', 'Contract', 'Coverage', 'CoverageEligibilityRequest', 'CoverageEligibilityResponse', 'DetectedIssue', 'Device', 'DeviceDefinition', 'DeviceMetric', 'DeviceRequest', 'DeviceUseStatement', 'DiagnosticReport', 'DocumentManifest', 'DocumentReference', 'DomainResource', 'EffectEvidenceSynthesis', 'Encounter', 'Endpoint', 'EnrollmentRequest', 'EnrollmentResponse', 'EpisodeOfCare', 'EventDefinition', 'Evidence', 'EvidenceVariable', 'ExampleScenario', 'ExplanationOfBenefit', 'FamilyMemberHistory', 'Flag', 'Goal', 'GraphDefinition', 'Group', 'GuidanceResponse', 'HealthcareService', 'ImagingStudy', 'Immunization', 'ImmunizationEvaluation', 'ImmunizationRecommendation', 'ImplementationGuide', 'InsurancePlan', 'Invoice', 'Library', 'Linkage', 'List', 'Location', 'Measure', 'MeasureReport', 'Media', 'Medication', 'MedicationAdministration', 'MedicationDispense', 'MedicationKnowledge', 'MedicationRequest', 'MedicationStatement', 'MedicinalProduct', 'MedicinalProductAuthorization', 'MedicinalProductContraindication', 'MedicinalProductIndication', 'MedicinalProductIngredient', 'MedicinalProductInteraction', 'MedicinalProductManufactured', 'MedicinalProductPackaged', 'MedicinalProductPharmaceutical', 'MedicinalProductUndesirableEffect', 'MessageDefinition', 'MessageHeader', 'MolecularSequence', 'NamingSystem', 'NutritionOrder', 'Observation', 'ObservationDefinition', 'OperationDefinition', 'OperationOutcome', 'Organization', 'OrganizationAffiliation', 'Parameters', 'Patient', 'PaymentNotice', 'PaymentReconciliation', 'Person', 'PlanDefinition', 'Practitioner', 'PractitionerRole', 'Procedure', 'Provenance', 'Questionnaire', 'QuestionnaireResponse', 'RelatedPerson', 'RequestGroup', 'ResearchDefinition', 'ResearchElementDefinition', 'ResearchStudy', 'ResearchSubject', 'Resource', 'RiskAssessment', 'RiskEvidenceSynthesis', 'Schedule', 'SearchParameter', 'ServiceRequest', 'Slot', 'Specimen', 'SpecimenDefinition', 'StructureDefinition', 'StructureMap', 'Subscription', 'Substance', 'SubstanceNucleicAcid', 'SubstancePolymer', 'SubstanceProtein', 'SubstanceReferenceInformation', 'SubstanceSourceMaterial', 'SubstanceSpecification', 'SupplyDelivery', 'SupplyRequest', 'Task', 'TerminologyCapabilities', 'TestReport', 'TestScript', 'ValueSet', 'VerificationResult', 'VisionPrescription'] | None = None
     """The type of the resource. Required binding (http://hl7.org/fhir/ValueSet/resource-types): Account | ActivityDefinition | AdverseEvent | AllergyIntolerance | Appointment | AppointmentResponse | AuditEvent | Basic | Binary | BiologicallyDerivedProduct | BodyStructure | Bundle | CapabilityStatement | CarePlan | CareTeam | CatalogEntry | ChargeItem | ChargeItemDefinition | Claim | ClaimResponse | ClinicalImpression | CodeSystem | Communication | CommunicationRequest | CompartmentDefinition | Composition | ConceptMap | Condition | Consent | Contract | Coverage | CoverageEligibilityRequest | CoverageEligibilityResponse | DetectedIssue | Device | DeviceDefinition | DeviceMetric | DeviceRequest | DeviceUseStatement | DiagnosticReport | DocumentManifest | DocumentReference | DomainResource | EffectEvidenceSynthesis | Encounter | Endpoint | EnrollmentRequest | EnrollmentResponse | EpisodeOfCare | EventDefinition | Evidence | EvidenceVariable | ExampleScenario | ExplanationOfBenefit | FamilyMemberHistory | Flag | Goal | GraphDefinition | Group | GuidanceResponse | HealthcareService | ImagingStudy | Immunization | ImmunizationEvaluation | ImmunizationRecommendation | ImplementationGuide | InsurancePlan | Invoice | Library | Linkage | List | Location | Measure | MeasureReport | Media | Medication | MedicationAdministration | MedicationDispense | MedicationKnowledge | MedicationRequest | MedicationStatement | MedicinalProduct | MedicinalProductAuthorization | MedicinalProductContraindication | MedicinalProductIndication | MedicinalProductIngredient | MedicinalProductInteraction | MedicinalProductManufactured | MedicinalProductPackaged | MedicinalProductPharmaceutical | MedicinalProductUndesirableEffect | MessageDefinition | MessageHeader | MolecularSequence | NamingSystem | NutritionOrder | Observation | ObservationDefinition | OperationDefinition | OperationOutcome | Organization | OrganizationAffiliation | Parameters | Patient | PaymentNotice | PaymentReconciliation | Person | PlanDefinition | Practitioner | PractitionerRole | Procedure | Provenance | Questionnaire | QuestionnaireResponse | RelatedPerson | RequestGroup | ResearchDefinition | ResearchElementDefinition | ResearchStudy | ResearchSubject | Resource | RiskAssessment | RiskEvidenceSynthesis | Schedule | SearchParameter | ServiceRequest | Slot | Specimen | SpecimenDefinition | StructureDefinition | StructureMap | Subscription | Substance | SubstanceNucleicAcid | SubstancePolymer | SubstanceProtein | SubstanceReferenceInformation | SubstanceSourceMaterial | SubstanceSpecification | SupplyDelivery | SupplyRequest | Task | TerminologyCapabilities | TestReport | TestScript | ValueSet | VerificationResult | VisionPrescription."""
+    resourceType__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``resourceType``. JSON name ``_resourceType``."""
+    version: list[ExampleScenarioInstanceVersion] | None = None
+    """A specific version of the resource."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ExampleScenarioInstanceContainedInstance(_examplescenario.ExampleScenarioInstanceContainedInstance):
+    """Resources contained in the instance. (R4 ``ExampleScenario.instance.containedInstance``; run-time class fhir.resources.R4B.examplescenario.ExampleScenarioInstanceContainedInstance.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    resourceId: str | None = None
+    """Each resource contained in the instance."""
+    resourceId__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``resourceId``. JSON name ``_resourceId``."""
+    versionId: str | None = None
+    """A specific version of a resource contained in the instance."""
+    versionId__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``versionId``. JSON name ``_versionId``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ExampleScenarioInstanceVersion(_examplescenario.ExampleScenarioInstanceVersion):
+    """A specific version of the resource. (R4 ``ExampleScenario.instance.version``; run-time class fhir.resources.R4B.examplescenario.ExampleScenarioInstanceVersion.)"""
+
+    description: str | None = None
+    """The description of the resource version."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    versionId: str | None = None
+    """The identifier of a specific version of a resource."""
+    versionId__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``versionId``. JSON name ``_versionId``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ExampleScenarioProcess(_examplescenario.ExampleScenarioProcess):
+    """Each major process - a group of operations. (R4 ``ExampleScenario.process``; run-time class fhir.resources.R4B.examplescenario.ExampleScenarioProcess.)"""
+
+    description: str | None = None
+    """A longer description of the group of operations."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    postConditions: str | None = None
+    """Description of final status after the process ends."""
+    postConditions__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``postConditions``. JSON name ``_postConditions``."""
+    preConditions: str | None = None
+    """Description of initial status before the process starts."""
+    preConditions__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``preConditions``. JSON name ``_preConditions``."""
+    step: list[ExampleScenarioProcessStep] | None = None
+    """Each step of the process."""
+    title: str | None = None
+    """The diagram title of the group of operations."""
+    title__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``title``. JSON name ``_title``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ExampleScenarioProcessStep(_examplescenario.ExampleScenarioProcessStep):
+    """Each step of the process. (R4 ``ExampleScenario.process.step``; run-time class fhir.resources.R4B.examplescenario.ExampleScenarioProcessStep.)"""
+
+    alternative: list[ExampleScenarioProcessStepAlternative] | None = None
+    """Alternate non-typical step action."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    operation: ExampleScenarioProcessStepOperation | None = None
+    """Each interaction or action."""
+    pause: bool | None = None
+    """If there is a pause in the flow."""
+    pause__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``pause``. JSON name ``_pause``."""
+    process: list[ExampleScenarioProcess] | None = None
+    """Nested process."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ExampleScenarioProcessStepAlternative(_examplescenario.ExampleScenarioProcessStepAlternative):
+    """Alternate non-typical step action. (R4 ``ExampleScenario.process.step.alternative``; run-time class fhir.resources.R4B.examplescenario.ExampleScenarioProcessStepAlternative.)"""
+
+    description: str | None = None
+    """A human-readable description of each option."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    step: list[ExampleScenarioProcessStep] | None = None
+    """What happens in each alternative option."""
+    title: str | None = None
+    """Label for alternative."""
+    title__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``title``. JSON name ``_title``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ExampleScenarioProcessStepOperation(_examplescenario.ExampleScenarioProcessStepOperation):
+    """Each interaction or action. (R4 ``ExampleScenario.process.step.operation``; run-time class fhir.resources.R4B.examplescenario.ExampleScenarioProcessStepOperation.)"""
+
+    description: str | None = None
+    """A comment to be inserted in the diagram."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    initiator: str | None = None
+    """Who starts the transaction."""
+    initiator__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``initiator``. JSON name ``_initiator``."""
+    initiatorActive: bool | None = None
+    """Whether the initiator is deactivated right after the transaction."""
+    initiatorActive__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``initiatorActive``. JSON name ``_initiatorActive``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    name: str | None = None
+    """The human-friendly name of the interaction."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    number: str | None = None
+    """The sequential number of the interaction."""
+    number__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``number``. JSON name ``_number``."""
+    receiver: str | None = None
+    """Who receives the transaction."""
+    receiver__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``receiver``. JSON name ``_receiver``."""
+    receiverActive: bool | None = None
+    """Whether the receiver is deactivated right after the transaction."""
+    receiverActive__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``receiverActive``. JSON name ``_receiverActive``."""
+    request: ExampleScenarioInstanceContainedInstance | None = None
+    """Each resource instance used by the initiator."""
+    response: ExampleScenarioInstanceContainedInstance | None = None
+    """Each resource instance used by the responder."""
+    type: str | None = None
+    """The type of operation - CRUD."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

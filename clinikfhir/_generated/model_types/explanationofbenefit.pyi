@@ -3,73 +3,831 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.explanationofbenefit``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.explanationofbenefit``: every element typed from R4."""
 
 import datetime as _dt
+import decimal as _decimal
 from typing import Literal
 
 from fhir.resources.R4B import explanationofbenefit as _explanationofbenefit
+from fhir.resources.R4B import resource as _resource
+
+from .address import Address
+from .attachment import Attachment
+from .codeableconcept import CodeableConcept
+from .coding import Coding
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .money import Money
+from .narrative import Narrative
+from .period import Period
+from .quantity import Quantity
+from .reference import Reference
 
 
 class ExplanationOfBenefit(_explanationofbenefit.ExplanationOfBenefit):
-    """ExplanationOfBenefit: the R4B model class, typed from the R4 definition."""
+    """Explanation of Benefit resource. (R4 ``ExplanationOfBenefit``; run-time class fhir.resources.R4B.explanationofbenefit.ExplanationOfBenefit.)"""
 
+    accident: ExplanationOfBenefitAccident | None = None
+    """Details of the event."""
+    addItem: list[ExplanationOfBenefitAddItem] | None = None
+    """Insurer added line items."""
+    adjudication: list[ExplanationOfBenefitItemAdjudication] | None = None
+    """Header-level adjudication."""
+    benefitBalance: list[ExplanationOfBenefitBenefitBalance] | None = None
+    """Balance by Benefit Category."""
+    benefitPeriod: Period | None = None
+    """When the benefits are applicable."""
+    billablePeriod: Period | None = None
+    """Relevant time frame for the claim."""
+    careTeam: list[ExplanationOfBenefitCareTeam] | None = None
+    """Care Team members."""
+    claim: Reference | None = None
+    """Claim reference."""
+    claimResponse: Reference | None = None
+    """Claim response reference."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
     created: _dt.datetime | _dt.date | str | None = None
-    """Response creation date. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Response creation date. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    created__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``created``. JSON name ``_created``."""
+    diagnosis: list[ExplanationOfBenefitDiagnosis] | None = None
+    """Pertinent diagnosis information."""
+    disposition: str | None = None
+    """Disposition Message."""
+    disposition__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``disposition``. JSON name ``_disposition``."""
+    enterer: Reference | None = None
+    """Author of the claim."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    facility: Reference | None = None
+    """Servicing Facility."""
+    form: Attachment | None = None
+    """Printed reference or actual form."""
+    formCode: CodeableConcept | None = None
+    """Printed form identifier."""
+    fundsReserve: CodeableConcept | None = None
+    """Funds reserved status."""
+    fundsReserveRequested: CodeableConcept | None = None
+    """For whom to reserve funds."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Business Identifier for the resource."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    insurance: list[ExplanationOfBenefitInsurance]
+    """Patient insurance information."""
+    insurer: Reference
+    """Party responsible for reimbursement."""
+    item: list[ExplanationOfBenefitItem] | None = None
+    """Product or service provided."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    originalPrescription: Reference | None = None
+    """Original prescription if superceded by fulfiller."""
     outcome: Literal['complete', 'error', 'partial', 'queued'] | None = None
     """queued | complete | error | partial. Required binding (http://hl7.org/fhir/ValueSet/remittance-outcome): complete | error | partial | queued."""
+    outcome__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``outcome``. JSON name ``_outcome``."""
+    patient: Reference
+    """The recipient of the products and services."""
+    payee: ExplanationOfBenefitPayee | None = None
+    """Recipient of benefits payable."""
+    payment: ExplanationOfBenefitPayment | None = None
+    """Payment Details."""
+    preAuthRef: list[str | None] | None = None
+    """Preauthorization reference."""
+    preAuthRef__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``preAuthRef``. JSON name ``_preAuthRef``."""
+    preAuthRefPeriod: list[Period] | None = None
+    """Preauthorization in-effect period."""
+    precedence: int | None = None
+    """Precedence (primary, secondary, etc.)."""
+    precedence__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``precedence``. JSON name ``_precedence``."""
+    prescription: Reference | None = None
+    """Prescription authorizing services or products."""
+    priority: CodeableConcept | None = None
+    """Desired processing urgency."""
+    procedure: list[ExplanationOfBenefitProcedure] | None = None
+    """Clinical procedures performed."""
+    processNote: list[ExplanationOfBenefitProcessNote] | None = None
+    """Note concerning adjudication."""
+    provider: Reference
+    """Party responsible for the claim."""
+    referral: Reference | None = None
+    """Treatment Referral."""
+    related: list[ExplanationOfBenefitRelated] | None = None
+    """Prior or corollary claims."""
     status: Literal['active', 'cancelled', 'draft', 'entered-in-error'] | None = None
     """active | cancelled | draft | entered-in-error. Required binding (http://hl7.org/fhir/ValueSet/explanationofbenefit-status): active | cancelled | draft | entered-in-error."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    subType: CodeableConcept | None = None
+    """More granular claim type."""
+    supportingInfo: list[ExplanationOfBenefitSupportingInfo] | None = None
+    """Supporting information."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    total: list[ExplanationOfBenefitTotal] | None = None
+    """Adjudication totals."""
+    type: CodeableConcept
+    """Category or discipline."""
     use: Literal['claim', 'preauthorization', 'predetermination'] | None = None
     """claim | preauthorization | predetermination. Required binding (http://hl7.org/fhir/ValueSet/claim-use): claim | preauthorization | predetermination."""
+    use__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``use``. JSON name ``_use``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ExplanationOfBenefitAccident(_explanationofbenefit.ExplanationOfBenefitAccident):
-    """ExplanationOfBenefit.accident: the R4B model class, typed from the R4 definition."""
+    """Details of the event. (R4 ``ExplanationOfBenefit.accident``; run-time class fhir.resources.R4B.explanationofbenefit.ExplanationOfBenefitAccident.)"""
 
     date: _dt.date | str | None = None
-    """When the incident occurred. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the incident occurred. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    date__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``date``. JSON name ``_date``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    locationAddress: Address | None = None
+    """Where the event occurred."""
+    locationReference: Reference | None = None
+    """Where the event occurred."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    type: CodeableConcept | None = None
+    """The nature of the accident."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ExplanationOfBenefitAddItem(_explanationofbenefit.ExplanationOfBenefitAddItem):
-    """ExplanationOfBenefit.addItem: the R4B model class, typed from the R4 definition."""
+    """Insurer added line items. (R4 ``ExplanationOfBenefit.addItem``; run-time class fhir.resources.R4B.explanationofbenefit.ExplanationOfBenefitAddItem.)"""
 
+    adjudication: list[ExplanationOfBenefitItemAdjudication] | None = None
+    """Added items adjudication."""
+    bodySite: CodeableConcept | None = None
+    """Anatomical location."""
+    detail: list[ExplanationOfBenefitAddItemDetail] | None = None
+    """Insurer added line items."""
+    detailSequence: list[int | None] | None = None
+    """Detail sequence number."""
+    detailSequence__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``detailSequence``. JSON name ``_detailSequence``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    factor: _decimal.Decimal | None = None
+    """Price scaling factor."""
+    factor__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``factor``. JSON name ``_factor``."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    itemSequence: list[int | None] | None = None
+    """Item sequence number."""
+    itemSequence__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``itemSequence``. JSON name ``_itemSequence``."""
+    locationAddress: Address | None = None
+    """Place of service or where product was supplied."""
+    locationCodeableConcept: CodeableConcept | None = None
+    """Place of service or where product was supplied."""
+    locationReference: Reference | None = None
+    """Place of service or where product was supplied."""
+    modifier: list[CodeableConcept] | None = None
+    """Service/Product billing modifiers."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    net: Money | None = None
+    """Total item cost."""
+    noteNumber: list[int | None] | None = None
+    """Applicable note numbers."""
+    noteNumber__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``noteNumber``. JSON name ``_noteNumber``."""
+    productOrService: CodeableConcept
+    """Billing, service, product, or drug code."""
+    programCode: list[CodeableConcept] | None = None
+    """Program the product or service is provided under."""
+    provider: list[Reference] | None = None
+    """Authorized providers."""
+    quantity: Quantity | None = None
+    """Count of products or services."""
     servicedDate: _dt.date | str | None = None
-    """Date or dates of service or product delivery. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Date or dates of service or product delivery. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    servicedDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``servicedDate``. JSON name ``_servicedDate``."""
+    servicedPeriod: Period | None = None
+    """Date or dates of service or product delivery."""
+    subDetailSequence: list[int | None] | None = None
+    """Subdetail sequence number."""
+    subDetailSequence__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``subDetailSequence``. JSON name ``_subDetailSequence``."""
+    subSite: list[CodeableConcept] | None = None
+    """Anatomical sub-location."""
+    unitPrice: Money | None = None
+    """Fee, charge or cost per item."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ExplanationOfBenefitAddItemDetail(_explanationofbenefit.ExplanationOfBenefitAddItemDetail):
+    """Insurer added line items. (R4 ``ExplanationOfBenefit.addItem.detail``; run-time class fhir.resources.R4B.explanationofbenefit.ExplanationOfBenefitAddItemDetail.)"""
+
+    adjudication: list[ExplanationOfBenefitItemAdjudication] | None = None
+    """Added items adjudication."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    factor: _decimal.Decimal | None = None
+    """Price scaling factor."""
+    factor__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``factor``. JSON name ``_factor``."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifier: list[CodeableConcept] | None = None
+    """Service/Product billing modifiers."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    net: Money | None = None
+    """Total item cost."""
+    noteNumber: list[int | None] | None = None
+    """Applicable note numbers."""
+    noteNumber__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``noteNumber``. JSON name ``_noteNumber``."""
+    productOrService: CodeableConcept
+    """Billing, service, product, or drug code."""
+    quantity: Quantity | None = None
+    """Count of products or services."""
+    subDetail: list[ExplanationOfBenefitAddItemDetailSubDetail] | None = None
+    """Insurer added line items."""
+    unitPrice: Money | None = None
+    """Fee, charge or cost per item."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ExplanationOfBenefitAddItemDetailSubDetail(_explanationofbenefit.ExplanationOfBenefitAddItemDetailSubDetail):
+    """Insurer added line items. (R4 ``ExplanationOfBenefit.addItem.detail.subDetail``; run-time class fhir.resources.R4B.explanationofbenefit.ExplanationOfBenefitAddItemDetailSubDetail.)"""
+
+    adjudication: list[ExplanationOfBenefitItemAdjudication] | None = None
+    """Added items adjudication."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    factor: _decimal.Decimal | None = None
+    """Price scaling factor."""
+    factor__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``factor``. JSON name ``_factor``."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifier: list[CodeableConcept] | None = None
+    """Service/Product billing modifiers."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    net: Money | None = None
+    """Total item cost."""
+    noteNumber: list[int | None] | None = None
+    """Applicable note numbers."""
+    noteNumber__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``noteNumber``. JSON name ``_noteNumber``."""
+    productOrService: CodeableConcept
+    """Billing, service, product, or drug code."""
+    quantity: Quantity | None = None
+    """Count of products or services."""
+    unitPrice: Money | None = None
+    """Fee, charge or cost per item."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ExplanationOfBenefitBenefitBalance(_explanationofbenefit.ExplanationOfBenefitBenefitBalance):
+    """Balance by Benefit Category. (R4 ``ExplanationOfBenefit.benefitBalance``; run-time class fhir.resources.R4B.explanationofbenefit.ExplanationOfBenefitBenefitBalance.)"""
+
+    category: CodeableConcept
+    """Benefit classification."""
+    description: str | None = None
+    """Description of the benefit or services covered."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    excluded: bool | None = None
+    """Excluded from the plan."""
+    excluded__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``excluded``. JSON name ``_excluded``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    financial: list[ExplanationOfBenefitBenefitBalanceFinancial] | None = None
+    """Benefit Summary."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    name: str | None = None
+    """Short name for the benefit."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    network: CodeableConcept | None = None
+    """In or out of network."""
+    term: CodeableConcept | None = None
+    """Annual or lifetime."""
+    unit: CodeableConcept | None = None
+    """Individual or family."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ExplanationOfBenefitBenefitBalanceFinancial(_explanationofbenefit.ExplanationOfBenefitBenefitBalanceFinancial):
+    """Benefit Summary. (R4 ``ExplanationOfBenefit.benefitBalance.financial``; run-time class fhir.resources.R4B.explanationofbenefit.ExplanationOfBenefitBenefitBalanceFinancial.)"""
+
+    allowedMoney: Money | None = None
+    """Benefits allowed."""
+    allowedString: str | None = None
+    """Benefits allowed."""
+    allowedString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``allowedString``. JSON name ``_allowedString``."""
+    allowedUnsignedInt: int | None = None
+    """Benefits allowed."""
+    allowedUnsignedInt__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``allowedUnsignedInt``. JSON name ``_allowedUnsignedInt``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    type: CodeableConcept
+    """Benefit classification."""
+    usedMoney: Money | None = None
+    """Benefits used."""
+    usedUnsignedInt: int | None = None
+    """Benefits used."""
+    usedUnsignedInt__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``usedUnsignedInt``. JSON name ``_usedUnsignedInt``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ExplanationOfBenefitCareTeam(_explanationofbenefit.ExplanationOfBenefitCareTeam):
+    """Care Team members. (R4 ``ExplanationOfBenefit.careTeam``; run-time class fhir.resources.R4B.explanationofbenefit.ExplanationOfBenefitCareTeam.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    provider: Reference
+    """Practitioner or organization."""
+    qualification: CodeableConcept | None = None
+    """Practitioner credential or specialization."""
+    responsible: bool | None = None
+    """Indicator of the lead practitioner."""
+    responsible__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``responsible``. JSON name ``_responsible``."""
+    role: CodeableConcept | None = None
+    """Function within the team."""
+    sequence: int | None = None
+    """Order of care team."""
+    sequence__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``sequence``. JSON name ``_sequence``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ExplanationOfBenefitDiagnosis(_explanationofbenefit.ExplanationOfBenefitDiagnosis):
+    """Pertinent diagnosis information. (R4 ``ExplanationOfBenefit.diagnosis``; run-time class fhir.resources.R4B.explanationofbenefit.ExplanationOfBenefitDiagnosis.)"""
+
+    diagnosisCodeableConcept: CodeableConcept | None = None
+    """Nature of illness or problem."""
+    diagnosisReference: Reference | None = None
+    """Nature of illness or problem."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    onAdmission: CodeableConcept | None = None
+    """Present on admission."""
+    packageCode: CodeableConcept | None = None
+    """Package billing code."""
+    sequence: int | None = None
+    """Diagnosis instance identifier."""
+    sequence__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``sequence``. JSON name ``_sequence``."""
+    type: list[CodeableConcept] | None = None
+    """Timing or nature of the diagnosis."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ExplanationOfBenefitInsurance(_explanationofbenefit.ExplanationOfBenefitInsurance):
+    """Patient insurance information. (R4 ``ExplanationOfBenefit.insurance``; run-time class fhir.resources.R4B.explanationofbenefit.ExplanationOfBenefitInsurance.)"""
+
+    coverage: Reference
+    """Insurance information."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    focal: bool | None = None
+    """Coverage to be used for adjudication."""
+    focal__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``focal``. JSON name ``_focal``."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    preAuthRef: list[str | None] | None = None
+    """Prior authorization reference number."""
+    preAuthRef__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``preAuthRef``. JSON name ``_preAuthRef``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ExplanationOfBenefitItem(_explanationofbenefit.ExplanationOfBenefitItem):
-    """ExplanationOfBenefit.item: the R4B model class, typed from the R4 definition."""
+    """Product or service provided. (R4 ``ExplanationOfBenefit.item``; run-time class fhir.resources.R4B.explanationofbenefit.ExplanationOfBenefitItem.)"""
 
+    adjudication: list[ExplanationOfBenefitItemAdjudication] | None = None
+    """Adjudication details."""
+    bodySite: CodeableConcept | None = None
+    """Anatomical location."""
+    careTeamSequence: list[int | None] | None = None
+    """Applicable care team members."""
+    careTeamSequence__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``careTeamSequence``. JSON name ``_careTeamSequence``."""
+    category: CodeableConcept | None = None
+    """Benefit classification."""
+    detail: list[ExplanationOfBenefitItemDetail] | None = None
+    """Additional items."""
+    diagnosisSequence: list[int | None] | None = None
+    """Applicable diagnoses."""
+    diagnosisSequence__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``diagnosisSequence``. JSON name ``_diagnosisSequence``."""
+    encounter: list[Reference] | None = None
+    """Encounters related to this billed item."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    factor: _decimal.Decimal | None = None
+    """Price scaling factor."""
+    factor__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``factor``. JSON name ``_factor``."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    informationSequence: list[int | None] | None = None
+    """Applicable exception and supporting information."""
+    informationSequence__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``informationSequence``. JSON name ``_informationSequence``."""
+    locationAddress: Address | None = None
+    """Place of service or where product was supplied."""
+    locationCodeableConcept: CodeableConcept | None = None
+    """Place of service or where product was supplied."""
+    locationReference: Reference | None = None
+    """Place of service or where product was supplied."""
+    modifier: list[CodeableConcept] | None = None
+    """Product or service billing modifiers."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    net: Money | None = None
+    """Total item cost."""
+    noteNumber: list[int | None] | None = None
+    """Applicable note numbers."""
+    noteNumber__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``noteNumber``. JSON name ``_noteNumber``."""
+    procedureSequence: list[int | None] | None = None
+    """Applicable procedures."""
+    procedureSequence__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``procedureSequence``. JSON name ``_procedureSequence``."""
+    productOrService: CodeableConcept
+    """Billing, service, product, or drug code."""
+    programCode: list[CodeableConcept] | None = None
+    """Program the product or service is provided under."""
+    quantity: Quantity | None = None
+    """Count of products or services."""
+    revenue: CodeableConcept | None = None
+    """Revenue or cost center code."""
+    sequence: int | None = None
+    """Item instance identifier."""
+    sequence__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``sequence``. JSON name ``_sequence``."""
     servicedDate: _dt.date | str | None = None
-    """Date or dates of service or product delivery. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Date or dates of service or product delivery. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    servicedDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``servicedDate``. JSON name ``_servicedDate``."""
+    servicedPeriod: Period | None = None
+    """Date or dates of service or product delivery."""
+    subSite: list[CodeableConcept] | None = None
+    """Anatomical sub-location."""
+    udi: list[Reference] | None = None
+    """Unique device identifier."""
+    unitPrice: Money | None = None
+    """Fee, charge or cost per item."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ExplanationOfBenefitItemAdjudication(_explanationofbenefit.ExplanationOfBenefitItemAdjudication):
+    """Adjudication details. (R4 ``ExplanationOfBenefit.item.adjudication``; run-time class fhir.resources.R4B.explanationofbenefit.ExplanationOfBenefitItemAdjudication.)"""
+
+    amount: Money | None = None
+    """Monetary amount."""
+    category: CodeableConcept
+    """Type of adjudication information."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    reason: CodeableConcept | None = None
+    """Explanation of adjudication outcome."""
+    value: _decimal.Decimal | None = None
+    """Non-monitary value."""
+    value__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``value``. JSON name ``_value``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ExplanationOfBenefitItemDetail(_explanationofbenefit.ExplanationOfBenefitItemDetail):
+    """Additional items. (R4 ``ExplanationOfBenefit.item.detail``; run-time class fhir.resources.R4B.explanationofbenefit.ExplanationOfBenefitItemDetail.)"""
+
+    adjudication: list[ExplanationOfBenefitItemAdjudication] | None = None
+    """Detail level adjudication details."""
+    category: CodeableConcept | None = None
+    """Benefit classification."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    factor: _decimal.Decimal | None = None
+    """Price scaling factor."""
+    factor__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``factor``. JSON name ``_factor``."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifier: list[CodeableConcept] | None = None
+    """Service/Product billing modifiers."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    net: Money | None = None
+    """Total item cost."""
+    noteNumber: list[int | None] | None = None
+    """Applicable note numbers."""
+    noteNumber__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``noteNumber``. JSON name ``_noteNumber``."""
+    productOrService: CodeableConcept
+    """Billing, service, product, or drug code."""
+    programCode: list[CodeableConcept] | None = None
+    """Program the product or service is provided under."""
+    quantity: Quantity | None = None
+    """Count of products or services."""
+    revenue: CodeableConcept | None = None
+    """Revenue or cost center code."""
+    sequence: int | None = None
+    """Product or service provided."""
+    sequence__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``sequence``. JSON name ``_sequence``."""
+    subDetail: list[ExplanationOfBenefitItemDetailSubDetail] | None = None
+    """Additional items."""
+    udi: list[Reference] | None = None
+    """Unique device identifier."""
+    unitPrice: Money | None = None
+    """Fee, charge or cost per item."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ExplanationOfBenefitItemDetailSubDetail(_explanationofbenefit.ExplanationOfBenefitItemDetailSubDetail):
+    """Additional items. (R4 ``ExplanationOfBenefit.item.detail.subDetail``; run-time class fhir.resources.R4B.explanationofbenefit.ExplanationOfBenefitItemDetailSubDetail.)"""
+
+    adjudication: list[ExplanationOfBenefitItemAdjudication] | None = None
+    """Subdetail level adjudication details."""
+    category: CodeableConcept | None = None
+    """Benefit classification."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    factor: _decimal.Decimal | None = None
+    """Price scaling factor."""
+    factor__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``factor``. JSON name ``_factor``."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifier: list[CodeableConcept] | None = None
+    """Service/Product billing modifiers."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    net: Money | None = None
+    """Total item cost."""
+    noteNumber: list[int | None] | None = None
+    """Applicable note numbers."""
+    noteNumber__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``noteNumber``. JSON name ``_noteNumber``."""
+    productOrService: CodeableConcept
+    """Billing, service, product, or drug code."""
+    programCode: list[CodeableConcept] | None = None
+    """Program the product or service is provided under."""
+    quantity: Quantity | None = None
+    """Count of products or services."""
+    revenue: CodeableConcept | None = None
+    """Revenue or cost center code."""
+    sequence: int | None = None
+    """Product or service provided."""
+    sequence__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``sequence``. JSON name ``_sequence``."""
+    udi: list[Reference] | None = None
+    """Unique device identifier."""
+    unitPrice: Money | None = None
+    """Fee, charge or cost per item."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ExplanationOfBenefitPayee(_explanationofbenefit.ExplanationOfBenefitPayee):
+    """Recipient of benefits payable. (R4 ``ExplanationOfBenefit.payee``; run-time class fhir.resources.R4B.explanationofbenefit.ExplanationOfBenefitPayee.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    party: Reference | None = None
+    """Recipient reference."""
+    type: CodeableConcept | None = None
+    """Category of recipient."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ExplanationOfBenefitPayment(_explanationofbenefit.ExplanationOfBenefitPayment):
-    """ExplanationOfBenefit.payment: the R4B model class, typed from the R4 definition."""
+    """Payment Details. (R4 ``ExplanationOfBenefit.payment``; run-time class fhir.resources.R4B.explanationofbenefit.ExplanationOfBenefitPayment.)"""
 
+    adjustment: Money | None = None
+    """Payment adjustment for non-claim issues."""
+    adjustmentReason: CodeableConcept | None = None
+    """Explanation for the variance."""
+    amount: Money | None = None
+    """Payable amount after adjustment."""
     date: _dt.date | str | None = None
-    """Expected date of payment. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Expected date of payment. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    date__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``date``. JSON name ``_date``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    identifier: Identifier | None = None
+    """Business identifier for the payment."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    type: CodeableConcept | None = None
+    """Partial or complete payment."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ExplanationOfBenefitProcedure(_explanationofbenefit.ExplanationOfBenefitProcedure):
-    """ExplanationOfBenefit.procedure: the R4B model class, typed from the R4 definition."""
+    """Clinical procedures performed. (R4 ``ExplanationOfBenefit.procedure``; run-time class fhir.resources.R4B.explanationofbenefit.ExplanationOfBenefitProcedure.)"""
 
     date: _dt.datetime | _dt.date | str | None = None
-    """When the procedure was performed. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the procedure was performed. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    date__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``date``. JSON name ``_date``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    procedureCodeableConcept: CodeableConcept | None = None
+    """Specific clinical procedure."""
+    procedureReference: Reference | None = None
+    """Specific clinical procedure."""
+    sequence: int | None = None
+    """Procedure instance identifier."""
+    sequence__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``sequence``. JSON name ``_sequence``."""
+    type: list[CodeableConcept] | None = None
+    """Category of Procedure."""
+    udi: list[Reference] | None = None
+    """Unique device identifier."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ExplanationOfBenefitProcessNote(_explanationofbenefit.ExplanationOfBenefitProcessNote):
-    """ExplanationOfBenefit.processNote: the R4B model class, typed from the R4 definition."""
+    """Note concerning adjudication. (R4 ``ExplanationOfBenefit.processNote``; run-time class fhir.resources.R4B.explanationofbenefit.ExplanationOfBenefitProcessNote.)"""
 
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    language: CodeableConcept | None = None
+    """Language of the text."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    number: int | None = None
+    """Note instance identifier."""
+    number__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``number``. JSON name ``_number``."""
+    text: str | None = None
+    """Note explanatory text."""
+    text__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``text``. JSON name ``_text``."""
     type: Literal['display', 'print', 'printoper'] | None = None
     """display | print | printoper. Required binding (http://hl7.org/fhir/ValueSet/note-type): display | print | printoper."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ExplanationOfBenefitRelated(_explanationofbenefit.ExplanationOfBenefitRelated):
+    """Prior or corollary claims. (R4 ``ExplanationOfBenefit.related``; run-time class fhir.resources.R4B.explanationofbenefit.ExplanationOfBenefitRelated.)"""
+
+    claim: Reference | None = None
+    """Reference to the related claim."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    reference: Identifier | None = None
+    """File or case reference."""
+    relationship: CodeableConcept | None = None
+    """How the reference claim is related."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ExplanationOfBenefitSupportingInfo(_explanationofbenefit.ExplanationOfBenefitSupportingInfo):
-    """ExplanationOfBenefit.supportingInfo: the R4B model class, typed from the R4 definition."""
+    """Supporting information. (R4 ``ExplanationOfBenefit.supportingInfo``; run-time class fhir.resources.R4B.explanationofbenefit.ExplanationOfBenefitSupportingInfo.)"""
 
+    category: CodeableConcept
+    """Classification of the supplied information."""
+    code: CodeableConcept | None = None
+    """Type of information."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    reason: Coding | None = None
+    """Explanation for the information."""
+    sequence: int | None = None
+    """Information instance identifier."""
+    sequence__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``sequence``. JSON name ``_sequence``."""
     timingDate: _dt.date | str | None = None
-    """When it occurred. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When it occurred. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    timingDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``timingDate``. JSON name ``_timingDate``."""
+    timingPeriod: Period | None = None
+    """When it occurred."""
+    valueAttachment: Attachment | None = None
+    """Data to be provided."""
+    valueBoolean: bool | None = None
+    """Data to be provided."""
+    valueBoolean__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueBoolean``. JSON name ``_valueBoolean``."""
+    valueQuantity: Quantity | None = None
+    """Data to be provided."""
+    valueReference: Reference | None = None
+    """Data to be provided."""
+    valueString: str | None = None
+    """Data to be provided."""
+    valueString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueString``. JSON name ``_valueString``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ExplanationOfBenefitTotal(_explanationofbenefit.ExplanationOfBenefitTotal):
+    """Adjudication totals. (R4 ``ExplanationOfBenefit.total``; run-time class fhir.resources.R4B.explanationofbenefit.ExplanationOfBenefitTotal.)"""
+
+    amount: Money
+    """Financial total for the category."""
+    category: CodeableConcept
+    """Type of adjudication information."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,23 +3,162 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.extension``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.extension``: every element typed from R4."""
 
 import datetime as _dt
+import decimal as _decimal
+import uuid as _uuid
 
+from pydantic import AnyUrl as _AnyUrl
+from fhir.resources.R4B import codeablereference as _codeablereference
 from fhir.resources.R4B import extension as _extension
+from fhir.resources.R4B import ratiorange as _ratiorange
+
+from .address import Address
+from .age import Age
+from .annotation import Annotation
+from .attachment import Attachment
+from .codeableconcept import CodeableConcept
+from .coding import Coding
+from .contactdetail import ContactDetail
+from .contactpoint import ContactPoint
+from .contributor import Contributor
+from .count import Count
+from .datarequirement import DataRequirement
+from .distance import Distance
+from .dosage import Dosage
+from .duration import Duration
+from .expression import Expression
+from .humanname import HumanName
+from .identifier import Identifier
+from .money import Money
+from .parameterdefinition import ParameterDefinition
+from .period import Period
+from .quantity import Quantity
+from .range import Range
+from .ratio import Ratio
+from .reference import Reference
+from .relatedartifact import RelatedArtifact
+from .sampleddata import SampledData
+from .signature import Signature
+from .timing import Timing
+from .triggerdefinition import TriggerDefinition
+from .usagecontext import UsageContext
 
 
 class Extension(_extension.Extension):
-    """Extension: the R4B model class, typed from the R4 definition."""
+    """Optional Extensions Element. (R4 ``Extension``; run-time class fhir.resources.R4B.extension.Extension.)"""
 
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    url: str | None = None
+    """identifies the meaning of the extension."""
+    valueAddress: Address | None = None
+    """Value of extension."""
+    valueAge: Age | None = None
+    """Value of extension."""
+    valueAnnotation: Annotation | None = None
+    """Value of extension."""
+    valueAttachment: Attachment | None = None
+    """Value of extension."""
+    valueBase64Binary: bytes | None = None
+    """Value of extension."""
+    valueBoolean: bool | None = None
+    """Value of extension."""
+    valueCanonical: str | None = None
+    """Value of extension."""
+    valueCode: str | None = None
+    """Value of extension."""
+    valueCodeableConcept: CodeableConcept | None = None
+    """Value of extension."""
+    valueCodeableReference: _codeablereference.CodeableReference | None = None
+    """Value of extension. Not an R4 element (R4B adds it)."""
+    valueCoding: Coding | None = None
+    """Value of extension."""
+    valueContactDetail: ContactDetail | None = None
+    """Value of extension."""
+    valueContactPoint: ContactPoint | None = None
+    """Value of extension."""
+    valueContributor: Contributor | None = None
+    """Value of extension."""
+    valueCount: Count | None = None
+    """Value of extension."""
+    valueDataRequirement: DataRequirement | None = None
+    """Value of extension."""
     valueDate: _dt.date | str | None = None
-    """Value of extension. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Value of extension. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
     valueDateTime: _dt.datetime | _dt.date | str | None = None
-    """Value of extension. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Value of extension. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    valueDecimal: _decimal.Decimal | None = None
+    """Value of extension."""
+    valueDistance: Distance | None = None
+    """Value of extension."""
+    valueDosage: Dosage | None = None
+    """Value of extension."""
+    valueDuration: Duration | None = None
+    """Value of extension."""
+    valueExpression: Expression | None = None
+    """Value of extension."""
+    valueHumanName: HumanName | None = None
+    """Value of extension."""
+    valueId: str | None = None
+    """Value of extension."""
+    valueIdentifier: Identifier | None = None
+    """Value of extension."""
     valueInstant: _dt.datetime | str | None = None
-    """Value of extension. R4 ``instant``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Value of extension. R4 ``instant``: also its string form; a partial one ("1990") reads back as ``str``."""
+    valueInteger: int | None = None
+    """Value of extension."""
+    valueMarkdown: str | None = None
+    """Value of extension."""
+    valueMoney: Money | None = None
+    """Value of extension."""
+    valueOid: str | None = None
+    """Value of extension."""
+    valueParameterDefinition: ParameterDefinition | None = None
+    """Value of extension."""
+    valuePeriod: Period | None = None
+    """Value of extension."""
+    valuePositiveInt: int | None = None
+    """Value of extension."""
+    valueQuantity: Quantity | None = None
+    """Value of extension."""
+    valueRange: Range | None = None
+    """Value of extension."""
+    valueRatio: Ratio | None = None
+    """Value of extension."""
+    valueRatioRange: _ratiorange.RatioRange | None = None
+    """Value of extension. Not an R4 element (R4B adds it)."""
+    valueReference: Reference | None = None
+    """Value of extension."""
+    valueRelatedArtifact: RelatedArtifact | None = None
+    """Value of extension."""
+    valueSampledData: SampledData | None = None
+    """Value of extension."""
+    valueSignature: Signature | None = None
+    """Value of extension."""
+    valueString: str | None = None
+    """Value of extension."""
     valueTime: _dt.time | str | None = None
-    """Value of extension. R4 ``time``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Value of extension. R4 ``time``: also its string form; a partial one ("1990") reads back as ``str``."""
+    valueTiming: Timing | None = None
+    """Value of extension."""
+    valueTriggerDefinition: TriggerDefinition | None = None
+    """Value of extension."""
+    valueUnsignedInt: int | None = None
+    """Value of extension."""
+    valueUri: str | None = None
+    """Value of extension."""
+    valueUrl: _AnyUrl | str | None = None
+    """Value of extension."""
+    valueUsageContext: UsageContext | None = None
+    """Value of extension."""
+    valueUuid: _uuid.UUID | None = None
+    """Value of extension."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,24 +3,161 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.familymemberhistory``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.familymemberhistory``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import familymemberhistory as _familymemberhistory
+from fhir.resources.R4B import resource as _resource
+
+from .age import Age
+from .annotation import Annotation
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .range import Range
+from .reference import Reference
 
 
 class FamilyMemberHistory(_familymemberhistory.FamilyMemberHistory):
-    """FamilyMemberHistory: the R4B model class, typed from the R4 definition."""
+    """Information about patient's relatives, relevant for patient. (R4 ``FamilyMemberHistory``; run-time class fhir.resources.R4B.familymemberhistory.FamilyMemberHistory.)"""
 
+    ageAge: Age | None = None
+    """(approximate) age."""
+    ageRange: Range | None = None
+    """(approximate) age."""
+    ageString: str | None = None
+    """(approximate) age."""
+    ageString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``ageString``. JSON name ``_ageString``."""
     bornDate: _dt.date | str | None = None
-    """(approximate) date of birth. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """(approximate) date of birth. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    bornDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``bornDate``. JSON name ``_bornDate``."""
+    bornPeriod: Period | None = None
+    """(approximate) date of birth."""
+    bornString: str | None = None
+    """(approximate) date of birth."""
+    bornString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``bornString``. JSON name ``_bornString``."""
+    condition: list[FamilyMemberHistoryCondition] | None = None
+    """Condition that the related person had."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    dataAbsentReason: CodeableConcept | None = None
+    """subject-unknown | withheld | unable-to-obtain | deferred."""
     date: _dt.datetime | _dt.date | str | None = None
-    """When history was recorded or last updated. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When history was recorded or last updated. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    date__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``date``. JSON name ``_date``."""
+    deceasedAge: Age | None = None
+    """Dead? How old/when?"""
+    deceasedBoolean: bool | None = None
+    """Dead? How old/when?"""
+    deceasedBoolean__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``deceasedBoolean``. JSON name ``_deceasedBoolean``."""
     deceasedDate: _dt.date | str | None = None
-    """Dead? How old/when?. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Dead? How old/when? R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    deceasedDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``deceasedDate``. JSON name ``_deceasedDate``."""
+    deceasedRange: Range | None = None
+    """Dead? How old/when?"""
+    deceasedString: str | None = None
+    """Dead? How old/when?"""
+    deceasedString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``deceasedString``. JSON name ``_deceasedString``."""
+    estimatedAge: bool | None = None
+    """Age is estimated?"""
+    estimatedAge__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``estimatedAge``. JSON name ``_estimatedAge``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """External Id(s) for this record."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    instantiatesCanonical: list[str | None] | None = None
+    """Instantiates FHIR protocol or definition."""
+    instantiatesCanonical__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``instantiatesCanonical``. JSON name ``_instantiatesCanonical``."""
+    instantiatesUri: list[str | None] | None = None
+    """Instantiates external protocol or definition."""
+    instantiatesUri__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``instantiatesUri``. JSON name ``_instantiatesUri``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    name: str | None = None
+    """The family member described."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    note: list[Annotation] | None = None
+    """General note about related person."""
+    patient: Reference
+    """Patient history is about."""
+    reasonCode: list[CodeableConcept] | None = None
+    """Why was family member history performed?"""
+    reasonReference: list[Reference] | None = None
+    """Why was family member history performed?"""
+    relationship: CodeableConcept
+    """Relationship to the subject."""
+    sex: CodeableConcept | None = None
+    """male | female | other | unknown."""
     status: Literal['completed', 'entered-in-error', 'health-unknown', 'partial'] | None = None
     """partial | completed | entered-in-error | health-unknown. Required binding (http://hl7.org/fhir/ValueSet/history-status): completed | entered-in-error | health-unknown | partial."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class FamilyMemberHistoryCondition(_familymemberhistory.FamilyMemberHistoryCondition):
+    """Condition that the related person had. (R4 ``FamilyMemberHistory.condition``; run-time class fhir.resources.R4B.familymemberhistory.FamilyMemberHistoryCondition.)"""
+
+    code: CodeableConcept
+    """Condition suffered by relation."""
+    contributedToDeath: bool | None = None
+    """Whether the condition contributed to the cause of death."""
+    contributedToDeath__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``contributedToDeath``. JSON name ``_contributedToDeath``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    note: list[Annotation] | None = None
+    """Extra information about condition."""
+    onsetAge: Age | None = None
+    """When condition first manifested."""
+    onsetPeriod: Period | None = None
+    """When condition first manifested."""
+    onsetRange: Range | None = None
+    """When condition first manifested."""
+    onsetString: str | None = None
+    """When condition first manifested."""
+    onsetString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``onsetString``. JSON name ``_onsetString``."""
+    outcome: CodeableConcept | None = None
+    """deceased | permanent disability | etc."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,29 +3,136 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.goal``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.goal``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import goal as _goal
+from fhir.resources.R4B import resource as _resource
+
+from .annotation import Annotation
+from .codeableconcept import CodeableConcept
+from .duration import Duration
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .quantity import Quantity
+from .range import Range
+from .ratio import Ratio
+from .reference import Reference
 
 
 class Goal(_goal.Goal):
-    """Goal: the R4B model class, typed from the R4 definition."""
+    """Describes the intended objective(s) for a patient, group or organization. (R4 ``Goal``; run-time class fhir.resources.R4B.goal.Goal.)"""
 
+    achievementStatus: CodeableConcept | None = None
+    """in-progress | improving | worsening | no-change | achieved | sustaining | not-achieved | no-progress | not-attainable."""
+    addresses: list[Reference] | None = None
+    """Issues addressed by this goal."""
+    category: list[CodeableConcept] | None = None
+    """E.g. Treatment, dietary, behavioral, etc."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    description: CodeableConcept
+    """Code or text describing goal."""
+    expressedBy: Reference | None = None
+    """Who's responsible for creating Goal?"""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """External Ids for this goal."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
     lifecycleStatus: Literal['accepted', 'active', 'cancelled', 'completed', 'entered-in-error', 'on-hold', 'planned', 'proposed', 'rejected'] | None = None
     """proposed | planned | accepted | active | on-hold | completed | cancelled | entered-in-error | rejected. Required binding (http://hl7.org/fhir/ValueSet/goal-status): accepted | active | cancelled | completed | entered-in-error | on-hold | planned | proposed | rejected."""
+    lifecycleStatus__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``lifecycleStatus``. JSON name ``_lifecycleStatus``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    note: list[Annotation] | None = None
+    """Comments about the goal."""
+    outcomeCode: list[CodeableConcept] | None = None
+    """What result was achieved regarding the goal?"""
+    outcomeReference: list[Reference] | None = None
+    """Observation that resulted from goal."""
+    priority: CodeableConcept | None = None
+    """high-priority | medium-priority | low-priority."""
+    startCodeableConcept: CodeableConcept | None = None
+    """When goal pursuit begins."""
     startDate: _dt.date | str | None = None
-    """When goal pursuit begins. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When goal pursuit begins. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    startDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``startDate``. JSON name ``_startDate``."""
     statusDate: _dt.date | str | None = None
-    """When goal status took effect. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When goal status took effect. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    statusDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``statusDate``. JSON name ``_statusDate``."""
+    statusReason: str | None = None
+    """Reason for current status."""
+    statusReason__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``statusReason``. JSON name ``_statusReason``."""
+    subject: Reference
+    """Who this goal is intended for."""
+    target: list[GoalTarget] | None = None
+    """Target outcome for the goal."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class GoalTarget(_goal.GoalTarget):
-    """Goal.target: the R4B model class, typed from the R4 definition."""
+    """Target outcome for the goal. (R4 ``Goal.target``; run-time class fhir.resources.R4B.goal.GoalTarget.)"""
 
+    detailBoolean: bool | None = None
+    """The target value to be achieved."""
+    detailBoolean__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``detailBoolean``. JSON name ``_detailBoolean``."""
+    detailCodeableConcept: CodeableConcept | None = None
+    """The target value to be achieved."""
+    detailInteger: int | None = None
+    """The target value to be achieved."""
+    detailInteger__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``detailInteger``. JSON name ``_detailInteger``."""
+    detailQuantity: Quantity | None = None
+    """The target value to be achieved."""
+    detailRange: Range | None = None
+    """The target value to be achieved."""
+    detailRatio: Ratio | None = None
+    """The target value to be achieved."""
+    detailString: str | None = None
+    """The target value to be achieved."""
+    detailString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``detailString``. JSON name ``_detailString``."""
     dueDate: _dt.date | str | None = None
-    """Reach goal on or before. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Reach goal on or before. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    dueDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``dueDate``. JSON name ``_dueDate``."""
+    dueDuration: Duration | None = None
+    """Reach goal on or before."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    measure: CodeableConcept | None = None
+    """The parameter whose value is being tracked."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

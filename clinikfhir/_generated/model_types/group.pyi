@@ -3,17 +3,134 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.group``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.group``: every element typed from R4."""
 
 from typing import Literal
 
 from fhir.resources.R4B import group as _group
+from fhir.resources.R4B import resource as _resource
+
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .quantity import Quantity
+from .range import Range
+from .reference import Reference
 
 
 class Group(_group.Group):
-    """Group: the R4B model class, typed from the R4 definition."""
+    """Group of multiple entities. (R4 ``Group``; run-time class fhir.resources.R4B.group.Group.)"""
 
+    active: bool | None = None
+    """Whether this group's record is in active use."""
+    active__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``active``. JSON name ``_active``."""
+    actual: bool | None = None
+    """Descriptive or actual."""
+    actual__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``actual``. JSON name ``_actual``."""
+    characteristic: list[GroupCharacteristic] | None = None
+    """Include / Exclude group members by Trait."""
+    code: CodeableConcept | None = None
+    """Kind of Group members."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Unique id."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    managingEntity: Reference | None = None
+    """Entity that is the custodian of the Group's definition."""
+    member: list[GroupMember] | None = None
+    """Who or what is in group."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    name: str | None = None
+    """Label for Group."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    quantity: int | None = None
+    """Number of members."""
+    quantity__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``quantity``. JSON name ``_quantity``."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
     type: Literal['animal', 'device', 'medication', 'person', 'practitioner', 'substance'] | None = None
     """person | animal | practitioner | device | medication | substance. Required binding (http://hl7.org/fhir/ValueSet/group-type): animal | device | medication | person | practitioner | substance."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class GroupCharacteristic(_group.GroupCharacteristic):
+    """Include / Exclude group members by Trait. (R4 ``Group.characteristic``; run-time class fhir.resources.R4B.group.GroupCharacteristic.)"""
+
+    code: CodeableConcept
+    """Kind of characteristic."""
+    exclude: bool | None = None
+    """Group includes or excludes."""
+    exclude__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``exclude``. JSON name ``_exclude``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    period: Period | None = None
+    """Period over which characteristic is tested."""
+    valueBoolean: bool | None = None
+    """Value held by characteristic."""
+    valueBoolean__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueBoolean``. JSON name ``_valueBoolean``."""
+    valueCodeableConcept: CodeableConcept | None = None
+    """Value held by characteristic."""
+    valueQuantity: Quantity | None = None
+    """Value held by characteristic."""
+    valueRange: Range | None = None
+    """Value held by characteristic."""
+    valueReference: Reference | None = None
+    """Value held by characteristic."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class GroupMember(_group.GroupMember):
+    """Who or what is in group. (R4 ``Group.member``; run-time class fhir.resources.R4B.group.GroupMember.)"""
+
+    entity: Reference
+    """Reference to the group member."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    inactive: bool | None = None
+    """If member is no longer in group."""
+    inactive__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``inactive``. JSON name ``_inactive``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    period: Period | None = None
+    """Period member belonged to the group."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

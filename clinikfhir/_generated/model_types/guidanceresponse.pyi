@@ -3,20 +3,92 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.guidanceresponse``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.guidanceresponse``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import guidanceresponse as _guidanceresponse
+from fhir.resources.R4B import resource as _resource
+
+from .annotation import Annotation
+from .codeableconcept import CodeableConcept
+from .datarequirement import DataRequirement
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .reference import Reference
 
 
 class GuidanceResponse(_guidanceresponse.GuidanceResponse):
-    """GuidanceResponse: the R4B model class, typed from the R4 definition."""
+    """The formal response to a guidance request. (R4 ``GuidanceResponse``; run-time class fhir.resources.R4B.guidanceresponse.GuidanceResponse.)"""
 
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    dataRequirement: list[DataRequirement] | None = None
+    """Additional required data."""
+    encounter: Reference | None = None
+    """Encounter during which the response was returned."""
+    evaluationMessage: list[Reference] | None = None
+    """Messages resulting from the evaluation of the artifact or artifacts."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Business identifier."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    moduleCanonical: str | None = None
+    """What guidance was requested."""
+    moduleCanonical__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``moduleCanonical``. JSON name ``_moduleCanonical``."""
+    moduleCodeableConcept: CodeableConcept | None = None
+    """What guidance was requested."""
+    moduleUri: str | None = None
+    """What guidance was requested."""
+    moduleUri__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``moduleUri``. JSON name ``_moduleUri``."""
+    note: list[Annotation] | None = None
+    """Additional notes about the response."""
     occurrenceDateTime: _dt.datetime | _dt.date | str | None = None
-    """When the guidance response was processed. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the guidance response was processed. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    occurrenceDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``occurrenceDateTime``. JSON name ``_occurrenceDateTime``."""
+    outputParameters: Reference | None = None
+    """The output parameters of the evaluation, if any."""
+    performer: Reference | None = None
+    """Device returning the guidance."""
+    reasonCode: list[CodeableConcept] | None = None
+    """Why guidance is needed."""
+    reasonReference: list[Reference] | None = None
+    """Why guidance is needed."""
+    requestIdentifier: Identifier | None = None
+    """The identifier of the request associated with this response, if any."""
+    result: Reference | None = None
+    """Proposed actions, if any."""
     status: Literal['data-requested', 'data-required', 'entered-in-error', 'failure', 'in-progress', 'success'] | None = None
     """success | data-requested | data-required | in-progress | failure | entered-in-error. Required binding (http://hl7.org/fhir/ValueSet/guidance-response-status): data-requested | data-required | entered-in-error | failure | in-progress | success."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    subject: Reference | None = None
+    """Patient the request was performed for."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

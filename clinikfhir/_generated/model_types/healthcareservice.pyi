@@ -3,22 +3,178 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.healthcareservice``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.healthcareservice``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import healthcareservice as _healthcareservice
+from fhir.resources.R4B import resource as _resource
+
+from .attachment import Attachment
+from .codeableconcept import CodeableConcept
+from .contactpoint import ContactPoint
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .reference import Reference
+
+
+class HealthcareService(_healthcareservice.HealthcareService):
+    """The details of a healthcare service available at a location. (R4 ``HealthcareService``; run-time class fhir.resources.R4B.healthcareservice.HealthcareService.)"""
+
+    active: bool | None = None
+    """Whether this HealthcareService record is in active use."""
+    active__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``active``. JSON name ``_active``."""
+    appointmentRequired: bool | None = None
+    """If an appointment is required for access to this service."""
+    appointmentRequired__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``appointmentRequired``. JSON name ``_appointmentRequired``."""
+    availabilityExceptions: str | None = None
+    """Description of availability exceptions."""
+    availabilityExceptions__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``availabilityExceptions``. JSON name ``_availabilityExceptions``."""
+    availableTime: list[HealthcareServiceAvailableTime] | None = None
+    """Times the Service Site is available."""
+    category: list[CodeableConcept] | None = None
+    """Broad category of service being performed or delivered."""
+    characteristic: list[CodeableConcept] | None = None
+    """Collection of characteristics (attributes)."""
+    comment: str | None = None
+    """Additional description and/or any specific issues not covered elsewhere."""
+    comment__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``comment``. JSON name ``_comment``."""
+    communication: list[CodeableConcept] | None = None
+    """The language that this service is offered in."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    coverageArea: list[Reference] | None = None
+    """Location(s) service is intended for/available to."""
+    eligibility: list[HealthcareServiceEligibility] | None = None
+    """Specific eligibility requirements required to use the service."""
+    endpoint: list[Reference] | None = None
+    """Technical endpoints providing access to electronic services operated for the healthcare service."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    extraDetails: str | None = None
+    """Extra details about the service that can't be placed in the other fields."""
+    extraDetails__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``extraDetails``. JSON name ``_extraDetails``."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """External identifiers for this item."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    location: list[Reference] | None = None
+    """Location(s) where service may be provided."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    name: str | None = None
+    """Description of service as presented to a consumer while searching."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    notAvailable: list[HealthcareServiceNotAvailable] | None = None
+    """Not available during this time due to provided reason."""
+    photo: Attachment | None = None
+    """Facilitates quick identification of the service."""
+    program: list[CodeableConcept] | None = None
+    """Programs that this service is applicable to."""
+    providedBy: Reference | None = None
+    """Organization that provides this service."""
+    referralMethod: list[CodeableConcept] | None = None
+    """Ways that the service accepts referrals."""
+    serviceProvisionCode: list[CodeableConcept] | None = None
+    """Conditions under which service is available/offered."""
+    specialty: list[CodeableConcept] | None = None
+    """Specialties handled by the HealthcareService."""
+    telecom: list[ContactPoint] | None = None
+    """Contacts related to the healthcare service."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    type: list[CodeableConcept] | None = None
+    """Type of service that may be delivered or performed."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class HealthcareServiceAvailableTime(_healthcareservice.HealthcareServiceAvailableTime):
-    """HealthcareService.availableTime: the R4B model class, typed from the R4 definition."""
+    """Times the Service Site is available. (R4 ``HealthcareService.availableTime``; run-time class fhir.resources.R4B.healthcareservice.HealthcareServiceAvailableTime.)"""
 
+    allDay: bool | None = None
+    """Always available? e.g. 24 hour service."""
+    allDay__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``allDay``. JSON name ``_allDay``."""
     availableEndTime: _dt.time | str | None = None
-    """Closing time of day (ignored if allDay = true). R4 ``time``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Closing time of day (ignored if allDay = true). R4 ``time``: also its string form; a partial one ("1990") reads back as ``str``."""
+    availableEndTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``availableEndTime``. JSON name ``_availableEndTime``."""
     availableStartTime: _dt.time | str | None = None
-    """Opening time of day (ignored if allDay = true). R4 ``time``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
-    daysOfWeek: list[Literal['fri', 'mon', 'sat', 'sun', 'thu', 'tue', 'wed']] | None = None
+    """Opening time of day (ignored if allDay = true). R4 ``time``: also its string form; a partial one ("1990") reads back as ``str``."""
+    availableStartTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``availableStartTime``. JSON name ``_availableStartTime``."""
+    daysOfWeek: list[Literal['fri', 'mon', 'sat', 'sun', 'thu', 'tue', 'wed'] | None] | None = None
     """mon | tue | wed | thu | fri | sat | sun. Required binding (http://hl7.org/fhir/ValueSet/days-of-week): fri | mon | sat | sun | thu | tue | wed."""
+    daysOfWeek__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``daysOfWeek``. JSON name ``_daysOfWeek``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class HealthcareServiceEligibility(_healthcareservice.HealthcareServiceEligibility):
+    """Specific eligibility requirements required to use the service. (R4 ``HealthcareService.eligibility``; run-time class fhir.resources.R4B.healthcareservice.HealthcareServiceEligibility.)"""
+
+    code: CodeableConcept | None = None
+    """Coded value for the eligibility."""
+    comment: str | None = None
+    """Describes the eligibility conditions for the service."""
+    comment__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``comment``. JSON name ``_comment``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class HealthcareServiceNotAvailable(_healthcareservice.HealthcareServiceNotAvailable):
+    """Not available during this time due to provided reason. (R4 ``HealthcareService.notAvailable``; run-time class fhir.resources.R4B.healthcareservice.HealthcareServiceNotAvailable.)"""
+
+    description: str | None = None
+    """Reason presented to the user explaining why time not available."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    during: Period | None = None
+    """Service not available from this date."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

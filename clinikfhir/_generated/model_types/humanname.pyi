@@ -3,17 +3,52 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.humanname``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.humanname``: every element typed from R4."""
 
 from typing import Literal
 
 from fhir.resources.R4B import humanname as _humanname
 
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .period import Period
+
 
 class HumanName(_humanname.HumanName):
-    """HumanName: the R4B model class, typed from the R4 definition."""
+    """Name of a human - parts and usage. (R4 ``HumanName``; run-time class fhir.resources.R4B.humanname.HumanName.)"""
 
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    family: str | None = None
+    """Family name (often called 'Surname')."""
+    family__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``family``. JSON name ``_family``."""
+    given: list[str | None] | None = None
+    """Given names (not always 'first'). Includes middle names."""
+    given__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``given``. JSON name ``_given``."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    period: Period | None = None
+    """Time period when name was/is in use."""
+    prefix: list[str | None] | None = None
+    """Parts that come before the name."""
+    prefix__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``prefix``. JSON name ``_prefix``."""
+    suffix: list[str | None] | None = None
+    """Parts that come after the name."""
+    suffix__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``suffix``. JSON name ``_suffix``."""
+    text: str | None = None
+    """Text representation of the full name."""
+    text__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``text``. JSON name ``_text``."""
     use: Literal['anonymous', 'maiden', 'nickname', 'official', 'old', 'temp', 'usual'] | None = None
     """usual | official | temp | nickname | anonymous | old | maiden. Required binding (http://hl7.org/fhir/ValueSet/name-use): anonymous | maiden | nickname | official | old | temp | usual."""
+    use__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``use``. JSON name ``_use``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,17 +3,46 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.identifier``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.identifier``: every element typed from R4."""
 
 from typing import Literal
 
 from fhir.resources.R4B import identifier as _identifier
 
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .period import Period
+from .reference import Reference
+
 
 class Identifier(_identifier.Identifier):
-    """Identifier: the R4B model class, typed from the R4 definition."""
+    """An identifier intended for computation. (R4 ``Identifier``; run-time class fhir.resources.R4B.identifier.Identifier.)"""
 
+    assigner: Reference | None = None
+    """Organization that issued id (may be just text)."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    period: Period | None = None
+    """Time period when id is/was valid for use."""
+    system: str | None = None
+    """The namespace for the identifier value."""
+    system__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``system``. JSON name ``_system``."""
+    type: CodeableConcept | None = None
+    """Description of identifier."""
     use: Literal['official', 'old', 'secondary', 'temp', 'usual'] | None = None
     """usual | official | temp | secondary | old (If known). Required binding (http://hl7.org/fhir/ValueSet/identifier-use): official | old | secondary | temp | usual."""
+    use__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``use``. JSON name ``_use``."""
+    value: str | None = None
+    """The value that is unique."""
+    value__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``value``. JSON name ``_value``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

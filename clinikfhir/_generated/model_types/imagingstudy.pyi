@@ -3,27 +3,191 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.imagingstudy``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.imagingstudy``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import imagingstudy as _imagingstudy
+from fhir.resources.R4B import resource as _resource
+
+from .annotation import Annotation
+from .codeableconcept import CodeableConcept
+from .coding import Coding
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .reference import Reference
 
 
 class ImagingStudy(_imagingstudy.ImagingStudy):
-    """ImagingStudy: the R4B model class, typed from the R4 definition."""
+    """A set of images produced in single study (one or more series of references images). (R4 ``ImagingStudy``; run-time class fhir.resources.R4B.imagingstudy.ImagingStudy.)"""
 
+    basedOn: list[Reference] | None = None
+    """Request fulfilled."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    description: str | None = None
+    """Institution-generated description."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    encounter: Reference | None = None
+    """Encounter with which this imaging study is associated."""
+    endpoint: list[Reference] | None = None
+    """Study access endpoint."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Identifiers for the whole study."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    interpreter: list[Reference] | None = None
+    """Who interpreted images."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    location: Reference | None = None
+    """Where ImagingStudy occurred."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modality: list[Coding] | None = None
+    """All series modality if actual acquisition modalities."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    note: list[Annotation] | None = None
+    """User-defined comments."""
+    numberOfInstances: int | None = None
+    """Number of Study Related Instances."""
+    numberOfInstances__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``numberOfInstances``. JSON name ``_numberOfInstances``."""
+    numberOfSeries: int | None = None
+    """Number of Study Related Series."""
+    numberOfSeries__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``numberOfSeries``. JSON name ``_numberOfSeries``."""
+    procedureCode: list[CodeableConcept] | None = None
+    """The performed procedure code."""
+    procedureReference: Reference | None = None
+    """The performed Procedure reference."""
+    reasonCode: list[CodeableConcept] | None = None
+    """Why the study was requested."""
+    reasonReference: list[Reference] | None = None
+    """Why was study performed."""
+    referrer: Reference | None = None
+    """Referring physician."""
+    series: list[ImagingStudySeries] | None = None
+    """Each study has one or more series of instances."""
     started: _dt.datetime | _dt.date | str | None = None
-    """When the study was started. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the study was started. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    started__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``started``. JSON name ``_started``."""
     status: Literal['available', 'cancelled', 'entered-in-error', 'registered', 'unknown'] | None = None
     """registered | available | cancelled | entered-in-error | unknown. Required binding (http://hl7.org/fhir/ValueSet/imagingstudy-status): available | cancelled | entered-in-error | registered | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    subject: Reference
+    """Who or what is the subject of the study."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ImagingStudySeries(_imagingstudy.ImagingStudySeries):
-    """ImagingStudy.series: the R4B model class, typed from the R4 definition."""
+    """Each study has one or more series of instances. (R4 ``ImagingStudy.series``; run-time class fhir.resources.R4B.imagingstudy.ImagingStudySeries.)"""
 
+    bodySite: Coding | None = None
+    """Body part examined."""
+    description: str | None = None
+    """A short human readable summary of the series."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    endpoint: list[Reference] | None = None
+    """Series access endpoint."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    instance: list[ImagingStudySeriesInstance] | None = None
+    """A single SOP instance from the series."""
+    laterality: Coding | None = None
+    """Body part laterality."""
+    modality: Coding
+    """The modality of the instances in the series."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    number: int | None = None
+    """Numeric identifier of this series."""
+    number__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``number``. JSON name ``_number``."""
+    numberOfInstances: int | None = None
+    """Number of Series Related Instances."""
+    numberOfInstances__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``numberOfInstances``. JSON name ``_numberOfInstances``."""
+    performer: list[ImagingStudySeriesPerformer] | None = None
+    """Who performed the series."""
+    specimen: list[Reference] | None = None
+    """Specimen imaged."""
     started: _dt.datetime | _dt.date | str | None = None
-    """When the series started. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the series started. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    started__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``started``. JSON name ``_started``."""
+    uid: str | None = None
+    """DICOM Series Instance UID for the series."""
+    uid__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``uid``. JSON name ``_uid``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ImagingStudySeriesInstance(_imagingstudy.ImagingStudySeriesInstance):
+    """A single SOP instance from the series. (R4 ``ImagingStudy.series.instance``; run-time class fhir.resources.R4B.imagingstudy.ImagingStudySeriesInstance.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    number: int | None = None
+    """The number of this instance in the series."""
+    number__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``number``. JSON name ``_number``."""
+    sopClass: Coding
+    """DICOM class type."""
+    title: str | None = None
+    """Description of instance."""
+    title__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``title``. JSON name ``_title``."""
+    uid: str | None = None
+    """DICOM SOP Instance UID."""
+    uid__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``uid``. JSON name ``_uid``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ImagingStudySeriesPerformer(_imagingstudy.ImagingStudySeriesPerformer):
+    """Who performed the series. (R4 ``ImagingStudy.series.performer``; run-time class fhir.resources.R4B.imagingstudy.ImagingStudySeriesPerformer.)"""
+
+    actor: Reference
+    """Who performed the series."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    function: CodeableConcept | None = None
+    """Type of performance."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,40 +3,230 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.immunization``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.immunization``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import immunization as _immunization
+from fhir.resources.R4B import resource as _resource
+
+from .annotation import Annotation
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .quantity import Quantity
+from .reference import Reference
 
 
 class Immunization(_immunization.Immunization):
-    """Immunization: the R4B model class, typed from the R4 definition."""
+    """Immunization event information. (R4 ``Immunization``; run-time class fhir.resources.R4B.immunization.Immunization.)"""
 
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    doseQuantity: Quantity | None = None
+    """Amount of vaccine administered."""
+    education: list[ImmunizationEducation] | None = None
+    """Educational material presented to patient."""
+    encounter: Reference | None = None
+    """Encounter immunization was part of."""
     expirationDate: _dt.date | str | None = None
-    """Vaccine expiration date. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Vaccine expiration date. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    expirationDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``expirationDate``. JSON name ``_expirationDate``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    fundingSource: CodeableConcept | None = None
+    """Funding source for the vaccine."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Business identifier."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    isSubpotent: bool | None = None
+    """Dose potency."""
+    isSubpotent__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``isSubpotent``. JSON name ``_isSubpotent``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    location: Reference | None = None
+    """Where immunization occurred."""
+    lotNumber: str | None = None
+    """Vaccine lot number."""
+    lotNumber__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``lotNumber``. JSON name ``_lotNumber``."""
+    manufacturer: Reference | None = None
+    """Vaccine manufacturer."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    note: list[Annotation] | None = None
+    """Additional immunization notes."""
     occurrenceDateTime: _dt.datetime | _dt.date | str | None = None
-    """Vaccine administration date. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Vaccine administration date. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    occurrenceDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``occurrenceDateTime``. JSON name ``_occurrenceDateTime``."""
+    occurrenceString: str | None = None
+    """Vaccine administration date."""
+    occurrenceString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``occurrenceString``. JSON name ``_occurrenceString``."""
+    patient: Reference
+    """Who was immunized."""
+    performer: list[ImmunizationPerformer] | None = None
+    """Who performed event."""
+    primarySource: bool | None = None
+    """Indicates context the data was recorded in."""
+    primarySource__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``primarySource``. JSON name ``_primarySource``."""
+    programEligibility: list[CodeableConcept] | None = None
+    """Patient eligibility for a vaccination program."""
+    protocolApplied: list[ImmunizationProtocolApplied] | None = None
+    """Protocol followed by the provider."""
+    reaction: list[ImmunizationReaction] | None = None
+    """Details of a reaction that follows immunization."""
+    reasonCode: list[CodeableConcept] | None = None
+    """Why immunization occurred."""
+    reasonReference: list[Reference] | None = None
+    """Why immunization occurred."""
     recorded: _dt.datetime | _dt.date | str | None = None
-    """When the immunization was first captured in the subject's record. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the immunization was first captured in the subject's record. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    recorded__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``recorded``. JSON name ``_recorded``."""
+    reportOrigin: CodeableConcept | None = None
+    """Indicates the source of a secondarily reported record."""
+    route: CodeableConcept | None = None
+    """How vaccine entered body."""
+    site: CodeableConcept | None = None
+    """Body site vaccine was administered."""
     status: Literal['completed', 'entered-in-error', 'not-done'] | None = None
     """completed | entered-in-error | not-done. Required binding (http://hl7.org/fhir/ValueSet/immunization-status): completed | entered-in-error | not-done."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    statusReason: CodeableConcept | None = None
+    """Reason not done."""
+    subpotentReason: list[CodeableConcept] | None = None
+    """Reason for being subpotent."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    vaccineCode: CodeableConcept
+    """Vaccine product administered."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ImmunizationEducation(_immunization.ImmunizationEducation):
-    """Immunization.education: the R4B model class, typed from the R4 definition."""
+    """Educational material presented to patient. (R4 ``Immunization.education``; run-time class fhir.resources.R4B.immunization.ImmunizationEducation.)"""
 
+    documentType: str | None = None
+    """Educational material document identifier."""
+    documentType__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``documentType``. JSON name ``_documentType``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
     presentationDate: _dt.datetime | _dt.date | str | None = None
-    """Educational material presentation date. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Educational material presentation date. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    presentationDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``presentationDate``. JSON name ``_presentationDate``."""
     publicationDate: _dt.datetime | _dt.date | str | None = None
-    """Educational material publication date. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Educational material publication date. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    publicationDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``publicationDate``. JSON name ``_publicationDate``."""
+    reference: str | None = None
+    """Educational material reference pointer."""
+    reference__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``reference``. JSON name ``_reference``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ImmunizationPerformer(_immunization.ImmunizationPerformer):
+    """Who performed event. (R4 ``Immunization.performer``; run-time class fhir.resources.R4B.immunization.ImmunizationPerformer.)"""
+
+    actor: Reference
+    """Individual or organization who was performing."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    function: CodeableConcept | None = None
+    """What type of performance was done."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ImmunizationProtocolApplied(_immunization.ImmunizationProtocolApplied):
+    """Protocol followed by the provider. (R4 ``Immunization.protocolApplied``; run-time class fhir.resources.R4B.immunization.ImmunizationProtocolApplied.)"""
+
+    authority: Reference | None = None
+    """Who is responsible for publishing the recommendations."""
+    doseNumberPositiveInt: int | None = None
+    """Dose number within series."""
+    doseNumberPositiveInt__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``doseNumberPositiveInt``. JSON name ``_doseNumberPositiveInt``."""
+    doseNumberString: str | None = None
+    """Dose number within series."""
+    doseNumberString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``doseNumberString``. JSON name ``_doseNumberString``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    series: str | None = None
+    """Name of vaccine series."""
+    series__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``series``. JSON name ``_series``."""
+    seriesDosesPositiveInt: int | None = None
+    """Recommended number of doses for immunity."""
+    seriesDosesPositiveInt__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``seriesDosesPositiveInt``. JSON name ``_seriesDosesPositiveInt``."""
+    seriesDosesString: str | None = None
+    """Recommended number of doses for immunity."""
+    seriesDosesString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``seriesDosesString``. JSON name ``_seriesDosesString``."""
+    targetDisease: list[CodeableConcept] | None = None
+    """Vaccine preventatable disease being targetted."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ImmunizationReaction(_immunization.ImmunizationReaction):
-    """Immunization.reaction: the R4B model class, typed from the R4 definition."""
+    """Details of a reaction that follows immunization. (R4 ``Immunization.reaction``; run-time class fhir.resources.R4B.immunization.ImmunizationReaction.)"""
 
     date: _dt.datetime | _dt.date | str | None = None
-    """When reaction started. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When reaction started. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    date__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``date``. JSON name ``_date``."""
+    detail: Reference | None = None
+    """Additional information on reaction."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    reported: bool | None = None
+    """Indicates self-reported reaction."""
+    reported__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``reported``. JSON name ``_reported``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

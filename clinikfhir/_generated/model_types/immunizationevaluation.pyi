@@ -3,20 +3,94 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.immunizationevaluation``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.immunizationevaluation``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import immunizationevaluation as _immunizationevaluation
+from fhir.resources.R4B import resource as _resource
+
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .reference import Reference
 
 
 class ImmunizationEvaluation(_immunizationevaluation.ImmunizationEvaluation):
-    """ImmunizationEvaluation: the R4B model class, typed from the R4 definition."""
+    """Immunization evaluation information. (R4 ``ImmunizationEvaluation``; run-time class fhir.resources.R4B.immunizationevaluation.ImmunizationEvaluation.)"""
 
+    authority: Reference | None = None
+    """Who is responsible for publishing the recommendations."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
     date: _dt.datetime | _dt.date | str | None = None
-    """Date evaluation was performed. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Date evaluation was performed. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    date__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``date``. JSON name ``_date``."""
+    description: str | None = None
+    """Evaluation notes."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    doseNumberPositiveInt: int | None = None
+    """Dose number within series."""
+    doseNumberPositiveInt__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``doseNumberPositiveInt``. JSON name ``_doseNumberPositiveInt``."""
+    doseNumberString: str | None = None
+    """Dose number within series."""
+    doseNumberString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``doseNumberString``. JSON name ``_doseNumberString``."""
+    doseStatus: CodeableConcept
+    """Status of the dose relative to published recommendations."""
+    doseStatusReason: list[CodeableConcept] | None = None
+    """Reason for the dose status."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Business identifier."""
+    immunizationEvent: Reference
+    """Immunization being evaluated."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    patient: Reference
+    """Who this evaluation is for."""
+    series: str | None = None
+    """Name of vaccine series."""
+    series__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``series``. JSON name ``_series``."""
+    seriesDosesPositiveInt: int | None = None
+    """Recommended number of doses for immunity."""
+    seriesDosesPositiveInt__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``seriesDosesPositiveInt``. JSON name ``_seriesDosesPositiveInt``."""
+    seriesDosesString: str | None = None
+    """Recommended number of doses for immunity."""
+    seriesDosesString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``seriesDosesString``. JSON name ``_seriesDosesString``."""
     status: Literal['completed', 'entered-in-error'] | None = None
     """completed | entered-in-error. Required binding (http://hl7.org/fhir/ValueSet/immunization-evaluation-status): completed | entered-in-error."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    targetDisease: CodeableConcept
+    """Evaluation target disease."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

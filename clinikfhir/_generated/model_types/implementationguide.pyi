@@ -3,52 +3,401 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.implementationguide``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.implementationguide``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
+from pydantic import AnyUrl as _AnyUrl
 from fhir.resources.R4B import implementationguide as _implementationguide
+from fhir.resources.R4B import resource as _resource
+
+from .codeableconcept import CodeableConcept
+from .contactdetail import ContactDetail
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .meta import Meta
+from .narrative import Narrative
+from .reference import Reference
+from .usagecontext import UsageContext
 
 
 class ImplementationGuide(_implementationguide.ImplementationGuide):
-    """ImplementationGuide: the R4B model class, typed from the R4 definition."""
+    """A set of rules about how FHIR is used. (R4 ``ImplementationGuide``; run-time class fhir.resources.R4B.implementationguide.ImplementationGuide.)"""
 
+    contact: list[ContactDetail] | None = None
+    """Contact details for the publisher."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    copyright: str | None = None
+    """Use and/or publishing restrictions."""
+    copyright__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``copyright``. JSON name ``_copyright``."""
     date: _dt.datetime | _dt.date | str | None = None
-    """Date last changed. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
-    fhirVersion: list[Literal['0.0.80', '0.0.81', '0.0.82', '0.01', '0.05', '0.06', '0.11', '0.4.0', '0.5.0', '1.0.0', '1.0.1', '1.0.2', '1.1.0', '1.4.0', '1.6.0', '1.8.0', '3.0.0', '3.0.1', '3.3.0', '3.5.0', '4.0.0', '4.0.1']] | None = None
+    """Date last changed. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    date__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``date``. JSON name ``_date``."""
+    definition: ImplementationGuideDefinition | None = None
+    """Information needed to build the IG."""
+    dependsOn: list[ImplementationGuideDependsOn] | None = None
+    """Another Implementation guide this depends on."""
+    description: str | None = None
+    """Natural language description of the implementation guide."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    experimental: bool | None = None
+    """For testing purposes, not real usage."""
+    experimental__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``experimental``. JSON name ``_experimental``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    fhirVersion: list[Literal['0.0.80', '0.0.81', '0.0.82', '0.01', '0.05', '0.06', '0.11', '0.4.0', '0.5.0', '1.0.0', '1.0.1', '1.0.2', '1.1.0', '1.4.0', '1.6.0', '1.8.0', '3.0.0', '3.0.1', '3.3.0', '3.5.0', '4.0.0', '4.0.1'] | None] | None = None
     """FHIR Version(s) this Implementation Guide targets. Required binding (http://hl7.org/fhir/ValueSet/FHIR-version): 0.0.80 | 0.0.81 | 0.0.82 | 0.01 | 0.05 | 0.06 | 0.11 | 0.4.0 | 0.5.0 | 1.0.0 | 1.0.1 | 1.0.2 | 1.1.0 | 1.4.0 | 1.6.0 | 1.8.0 | 3.0.0 | 3.0.1 | 3.3.0 | 3.5.0 | 4.0.0 | 4.0.1."""
-    global_fhir: list[_implementationguide.ImplementationGuideGlobal] | None = None
+    fhirVersion__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``fhirVersion``. JSON name ``_fhirVersion``."""
+    global_fhir: list[ImplementationGuideGlobal] | None = None
     """Profiles that apply globally. JSON name ``global`` (a Python keyword)."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    jurisdiction: list[CodeableConcept] | None = None
+    """Intended jurisdiction for implementation guide (if applicable)."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    license: str | None = None
+    """SPDX license code for this IG (or not-open-source)."""
+    license__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``license``. JSON name ``_license``."""
+    manifest: ImplementationGuideManifest | None = None
+    """Information about an assembled IG."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    name: str | None = None
+    """Name for this implementation guide (computer friendly)."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    packageId: str | None = None
+    """NPM Package name for IG."""
+    packageId__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``packageId``. JSON name ``_packageId``."""
+    publisher: str | None = None
+    """Name of the publisher (organization or individual)."""
+    publisher__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``publisher``. JSON name ``_publisher``."""
     status: Literal['active', 'draft', 'retired', 'unknown'] | None = None
     """draft | active | retired | unknown. Required binding (http://hl7.org/fhir/ValueSet/publication-status): active | draft | retired | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    title: str | None = None
+    """Name for this implementation guide (human friendly)."""
+    title__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``title``. JSON name ``_title``."""
+    url: str | None = None
+    """Canonical identifier for this implementation guide, represented as a URI (globally unique)."""
+    url__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``url``. JSON name ``_url``."""
+    useContext: list[UsageContext] | None = None
+    """The context that the content is intended to support."""
+    version: str | None = None
+    """Business version of the implementation guide."""
+    version__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``version``. JSON name ``_version``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ImplementationGuideDefinition(_implementationguide.ImplementationGuideDefinition):
+    """Information needed to build the IG. (R4 ``ImplementationGuide.definition``; run-time class fhir.resources.R4B.implementationguide.ImplementationGuideDefinition.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    grouping: list[ImplementationGuideDefinitionGrouping] | None = None
+    """Grouping used to present related resources in the IG."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    page: ImplementationGuideDefinitionPage | None = None
+    """Page/Section in the Guide."""
+    parameter: list[ImplementationGuideDefinitionParameter] | None = None
+    """Defines how IG is built by tools."""
+    resource: list[ImplementationGuideDefinitionResource]
+    """Resource in the implementation guide."""
+    template: list[ImplementationGuideDefinitionTemplate] | None = None
+    """A template for building resources."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ImplementationGuideDefinitionGrouping(_implementationguide.ImplementationGuideDefinitionGrouping):
+    """Grouping used to present related resources in the IG. (R4 ``ImplementationGuide.definition.grouping``; run-time class fhir.resources.R4B.implementationguide.ImplementationGuideDefinitionGrouping.)"""
+
+    description: str | None = None
+    """Human readable text describing the package."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    name: str | None = None
+    """Descriptive name for the package."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ImplementationGuideDefinitionPage(_implementationguide.ImplementationGuideDefinitionPage):
-    """ImplementationGuide.definition.page: the R4B model class, typed from the R4 definition."""
+    """Page/Section in the Guide. (R4 ``ImplementationGuide.definition.page``; run-time class fhir.resources.R4B.implementationguide.ImplementationGuideDefinitionPage.)"""
 
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
     generation: Literal['generated', 'html', 'markdown', 'xml'] | None = None
     """html | markdown | xml | generated. Required binding (http://hl7.org/fhir/ValueSet/guide-page-generation): generated | html | markdown | xml."""
+    generation__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``generation``. JSON name ``_generation``."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    nameReference: Reference | None = None
+    """Where to find that page."""
+    nameUrl: _AnyUrl | str | None = None
+    """Where to find that page."""
+    nameUrl__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``nameUrl``. JSON name ``_nameUrl``."""
+    page: list[ImplementationGuideDefinitionPage] | None = None
+    """Nested Pages / Sections."""
+    title: str | None = None
+    """Short title shown for navigational assistance."""
+    title__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``title``. JSON name ``_title``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ImplementationGuideDefinitionParameter(_implementationguide.ImplementationGuideDefinitionParameter):
-    """ImplementationGuide.definition.parameter: the R4B model class, typed from the R4 definition."""
+    """Defines how IG is built by tools. (R4 ``ImplementationGuide.definition.parameter``; run-time class fhir.resources.R4B.implementationguide.ImplementationGuideDefinitionParameter.)"""
 
     code: Literal['apply', 'expansion-parameter', 'generate-json', 'generate-turtle', 'generate-xml', 'html-template', 'path-pages', 'path-resource', 'path-tx-cache', 'rule-broken-links'] | None = None
     """apply | path-resource | path-pages | path-tx-cache | expansion-parameter | rule-broken-links | generate-xml | generate-json | generate-turtle | html-template. Required binding (http://hl7.org/fhir/ValueSet/guide-parameter-code): apply | expansion-parameter | generate-json | generate-turtle | generate-xml | html-template | path-pages | path-resource | path-tx-cache | rule-broken-links."""
+    code__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``code``. JSON name ``_code``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    value: str | None = None
+    """Value for named type."""
+    value__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``value``. JSON name ``_value``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ImplementationGuideDefinitionResource(_implementationguide.ImplementationGuideDefinitionResource):
-    """ImplementationGuide.definition.resource: the R4B model class, typed from the R4 definition."""
+    """Resource in the implementation guide. (R4 ``ImplementationGuide.definition.resource``; run-time class fhir.resources.R4B.implementationguide.ImplementationGuideDefinitionResource.)"""
 
-    fhirVersion: list[Literal['0.0.80', '0.0.81', '0.0.82', '0.01', '0.05', '0.06', '0.11', '0.4.0', '0.5.0', '1.0.0', '1.0.1', '1.0.2', '1.1.0', '1.4.0', '1.6.0', '1.8.0', '3.0.0', '3.0.1', '3.3.0', '3.5.0', '4.0.0', '4.0.1']] | None = None
+    description: str | None = None
+    """Reason why included in guide."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    exampleBoolean: bool | None = None
+    """Is an example/What is this an example of?"""
+    exampleBoolean__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``exampleBoolean``. JSON name ``_exampleBoolean``."""
+    exampleCanonical: str | None = None
+    """Is an example/What is this an example of?"""
+    exampleCanonical__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``exampleCanonical``. JSON name ``_exampleCanonical``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    fhirVersion: list[Literal['0.0.80', '0.0.81', '0.0.82', '0.01', '0.05', '0.06', '0.11', '0.4.0', '0.5.0', '1.0.0', '1.0.1', '1.0.2', '1.1.0', '1.4.0', '1.6.0', '1.8.0', '3.0.0', '3.0.1', '3.3.0', '3.5.0', '4.0.0', '4.0.1'] | None] | None = None
     """Versions this applies to (if different to IG). Required binding (http://hl7.org/fhir/ValueSet/FHIR-version): 0.0.80 | 0.0.81 | 0.0.82 | 0.01 | 0.05 | 0.06 | 0.11 | 0.4.0 | 0.5.0 | 1.0.0 | 1.0.1 | 1.0.2 | 1.1.0 | 1.4.0 | 1.6.0 | 1.8.0 | 3.0.0 | 3.0.1 | 3.3.0 | 3.5.0 | 4.0.0 | 4.0.1."""
+    fhirVersion__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``fhirVersion``. JSON name ``_fhirVersion``."""
+    groupingId: str | None = None
+    """Grouping this is part of."""
+    groupingId__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``groupingId``. JSON name ``_groupingId``."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    name: str | None = None
+    """Human Name for the resource."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    reference: Reference
+    """Location of the resource."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ImplementationGuideDefinitionTemplate(_implementationguide.ImplementationGuideDefinitionTemplate):
+    """A template for building resources. (R4 ``ImplementationGuide.definition.template``; run-time class fhir.resources.R4B.implementationguide.ImplementationGuideDefinitionTemplate.)"""
+
+    code: str | None = None
+    """Type of template specified."""
+    code__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``code``. JSON name ``_code``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    scope: str | None = None
+    """The scope in which the template applies."""
+    scope__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``scope``. JSON name ``_scope``."""
+    source: str | None = None
+    """The source location for the template."""
+    source__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``source``. JSON name ``_source``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ImplementationGuideDependsOn(_implementationguide.ImplementationGuideDependsOn):
+    """Another Implementation guide this depends on. (R4 ``ImplementationGuide.dependsOn``; run-time class fhir.resources.R4B.implementationguide.ImplementationGuideDependsOn.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    packageId: str | None = None
+    """NPM Package name for IG this depends on."""
+    packageId__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``packageId``. JSON name ``_packageId``."""
+    uri: str | None = None
+    """Identity of the IG that this depends on."""
+    uri__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``uri``. JSON name ``_uri``."""
+    version: str | None = None
+    """Version of the IG."""
+    version__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``version``. JSON name ``_version``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ImplementationGuideGlobal(_implementationguide.ImplementationGuideGlobal):
-    """ImplementationGuide.global: the R4B model class, typed from the R4 definition."""
+    """Profiles that apply globally. (R4 ``ImplementationGuide.global``; run-time class fhir.resources.R4B.implementationguide.ImplementationGuideGlobal.)"""
 
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    profile: str | None = None
+    """Profile that all resources must conform to."""
+    profile__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``profile``. JSON name ``_profile``."""
     type: Literal['Account', 'ActivityDefinition', 'AdverseEvent', 'AllergyIntolerance', 'Appointment', 'AppointmentResponse', 'AuditEvent', 'Basic', 'Binary', 'BiologicallyDerivedProduct', 'BodyStructure', 'Bundle', 'CapabilityStatement', 'CarePlan', 'CareTeam', 'CatalogEntry', 'ChargeItem', 'ChargeItemDefinition', 'Claim', 'ClaimResponse', 'ClinicalImpression', 'CodeSystem', 'Communication', 'CommunicationRequest', 'CompartmentDefinition', 'Composition', 'ConceptMap', 'Condition', 'Consent', 'Contract', 'Coverage', 'CoverageEligibilityRequest', 'CoverageEligibilityResponse', 'DetectedIssue', 'Device', 'DeviceDefinition', 'DeviceMetric', 'DeviceRequest', 'DeviceUseStatement', 'DiagnosticReport', 'DocumentManifest', 'DocumentReference', 'DomainResource', 'EffectEvidenceSynthesis', 'Encounter', 'Endpoint', 'EnrollmentRequest', 'EnrollmentResponse', 'EpisodeOfCare', 'EventDefinition', 'Evidence', 'EvidenceVariable', 'ExampleScenario', 'ExplanationOfBenefit', 'FamilyMemberHistory', 'Flag', 'Goal', 'GraphDefinition', 'Group', 'GuidanceResponse', 'HealthcareService', 'ImagingStudy', 'Immunization', 'ImmunizationEvaluation', 'ImmunizationRecommendation', 'ImplementationGuide', 'InsurancePlan', 'Invoice', 'Library', 'Linkage', 'List', 'Location', 'Measure', 'MeasureReport', 'Media', 'Medication', 'MedicationAdministration', 'MedicationDispense', 'MedicationKnowledge', 'MedicationRequest', 'MedicationStatement', 'MedicinalProduct', 'MedicinalProductAuthorization', 'MedicinalProductContraindication', 'MedicinalProductIndication', 'MedicinalProductIngredient', 'MedicinalProductInteraction', 'MedicinalProductManufactured', 'MedicinalProductPackaged', 'MedicinalProductPharmaceutical', 'MedicinalProductUndesirableEffect', 'MessageDefinition', 'MessageHeader', 'MolecularSequence', 'NamingSystem', 'NutritionOrder', 'Observation', 'ObservationDefinition', 'OperationDefinition', 'OperationOutcome', 'Organization', 'OrganizationAffiliation', 'Parameters', 'Patient', 'PaymentNotice', 'PaymentReconciliation', 'Person', 'PlanDefinition', 'Practitioner', 'PractitionerRole', 'Procedure', 'Provenance', 'Questionnaire', 'QuestionnaireResponse', 'RelatedPerson', 'RequestGroup', 'ResearchDefinition', 'ResearchElementDefinition', 'ResearchStudy', 'ResearchSubject', 'Resource', 'RiskAssessment', 'RiskEvidenceSynthesis', 'Schedule', 'SearchParameter', 'ServiceRequest', 'Slot', 'Specimen', 'SpecimenDefinition', 'StructureDefinition', 'StructureMap', 'Subscription', 'Substance', 'SubstanceNucleicAcid', 'SubstancePolymer', 'SubstanceProtein', 'SubstanceReferenceInformation', 'SubstanceSourceMaterial', 'SubstanceSpecification', 'SupplyDelivery', 'SupplyRequest', 'Task', 'TerminologyCapabilities', 'TestReport', 'TestScript', 'ValueSet', 'VerificationResult', 'VisionPrescription'] | None = None
     """Type this profile applies to. Required binding (http://hl7.org/fhir/ValueSet/resource-types): Account | ActivityDefinition | AdverseEvent | AllergyIntolerance | Appointment | AppointmentResponse | AuditEvent | Basic | Binary | BiologicallyDerivedProduct | BodyStructure | Bundle | CapabilityStatement | CarePlan | CareTeam | CatalogEntry | ChargeItem | ChargeItemDefinition | Claim | ClaimResponse | ClinicalImpression | CodeSystem | Communication | CommunicationRequest | CompartmentDefinition | Composition | ConceptMap | Condition | Consent | Contract | Coverage | CoverageEligibilityRequest | CoverageEligibilityResponse | DetectedIssue | Device | DeviceDefinition | DeviceMetric | DeviceRequest | DeviceUseStatement | DiagnosticReport | DocumentManifest | DocumentReference | DomainResource | EffectEvidenceSynthesis | Encounter | Endpoint | EnrollmentRequest | EnrollmentResponse | EpisodeOfCare | EventDefinition | Evidence | EvidenceVariable | ExampleScenario | ExplanationOfBenefit | FamilyMemberHistory | Flag | Goal | GraphDefinition | Group | GuidanceResponse | HealthcareService | ImagingStudy | Immunization | ImmunizationEvaluation | ImmunizationRecommendation | ImplementationGuide | InsurancePlan | Invoice | Library | Linkage | List | Location | Measure | MeasureReport | Media | Medication | MedicationAdministration | MedicationDispense | MedicationKnowledge | MedicationRequest | MedicationStatement | MedicinalProduct | MedicinalProductAuthorization | MedicinalProductContraindication | MedicinalProductIndication | MedicinalProductIngredient | MedicinalProductInteraction | MedicinalProductManufactured | MedicinalProductPackaged | MedicinalProductPharmaceutical | MedicinalProductUndesirableEffect | MessageDefinition | MessageHeader | MolecularSequence | NamingSystem | NutritionOrder | Observation | ObservationDefinition | OperationDefinition | OperationOutcome | Organization | OrganizationAffiliation | Parameters | Patient | PaymentNotice | PaymentReconciliation | Person | PlanDefinition | Practitioner | PractitionerRole | Procedure | Provenance | Questionnaire | QuestionnaireResponse | RelatedPerson | RequestGroup | ResearchDefinition | ResearchElementDefinition | ResearchStudy | ResearchSubject | Resource | RiskAssessment | RiskEvidenceSynthesis | Schedule | SearchParameter | ServiceRequest | Slot | Specimen | SpecimenDefinition | StructureDefinition | StructureMap | Subscription | Substance | SubstanceNucleicAcid | SubstancePolymer | SubstanceProtein | SubstanceReferenceInformation | SubstanceSourceMaterial | SubstanceSpecification | SupplyDelivery | SupplyRequest | Task | TerminologyCapabilities | TestReport | TestScript | ValueSet | VerificationResult | VisionPrescription."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ImplementationGuideManifest(_implementationguide.ImplementationGuideManifest):
+    """Information about an assembled IG. (R4 ``ImplementationGuide.manifest``; run-time class fhir.resources.R4B.implementationguide.ImplementationGuideManifest.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    image: list[str | None] | None = None
+    """Image within the IG."""
+    image__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``image``. JSON name ``_image``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    other: list[str | None] | None = None
+    """Additional linkable file in IG."""
+    other__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``other``. JSON name ``_other``."""
+    page: list[ImplementationGuideManifestPage] | None = None
+    """HTML page within the parent IG."""
+    rendering: _AnyUrl | str | None = None
+    """Location of rendered implementation guide."""
+    rendering__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``rendering``. JSON name ``_rendering``."""
+    resource: list[ImplementationGuideManifestResource]
+    """Resource in the implementation guide."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ImplementationGuideManifestPage(_implementationguide.ImplementationGuideManifestPage):
+    """HTML page within the parent IG. (R4 ``ImplementationGuide.manifest.page``; run-time class fhir.resources.R4B.implementationguide.ImplementationGuideManifestPage.)"""
+
+    anchor: list[str | None] | None = None
+    """Anchor available on the page."""
+    anchor__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``anchor``. JSON name ``_anchor``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    name: str | None = None
+    """HTML page name."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    title: str | None = None
+    """Title of the page, for references."""
+    title__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``title``. JSON name ``_title``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ImplementationGuideManifestResource(_implementationguide.ImplementationGuideManifestResource):
+    """Resource in the implementation guide. (R4 ``ImplementationGuide.manifest.resource``; run-time class fhir.resources.R4B.implementationguide.ImplementationGuideManifestResource.)"""
+
+    exampleBoolean: bool | None = None
+    """Is an example/What is this an example of?"""
+    exampleBoolean__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``exampleBoolean``. JSON name ``_exampleBoolean``."""
+    exampleCanonical: str | None = None
+    """Is an example/What is this an example of?"""
+    exampleCanonical__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``exampleCanonical``. JSON name ``_exampleCanonical``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    reference: Reference
+    """Location of the resource."""
+    relativePath: _AnyUrl | str | None = None
+    """Relative path for page in IG."""
+    relativePath__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``relativePath``. JSON name ``_relativePath``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

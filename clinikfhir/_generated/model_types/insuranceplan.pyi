@@ -3,17 +3,270 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.insuranceplan``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.insuranceplan``: every element typed from R4."""
 
 from typing import Literal
 
 from fhir.resources.R4B import insuranceplan as _insuranceplan
+from fhir.resources.R4B import resource as _resource
+
+from .address import Address
+from .codeableconcept import CodeableConcept
+from .contactpoint import ContactPoint
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .humanname import HumanName
+from .identifier import Identifier
+from .meta import Meta
+from .money import Money
+from .narrative import Narrative
+from .period import Period
+from .quantity import Quantity
+from .reference import Reference
 
 
 class InsurancePlan(_insuranceplan.InsurancePlan):
-    """InsurancePlan: the R4B model class, typed from the R4 definition."""
+    """Details of a Health Insurance product/plan provided by an organization. (R4 ``InsurancePlan``; run-time class fhir.resources.R4B.insuranceplan.InsurancePlan.)"""
 
+    administeredBy: Reference | None = None
+    """Product administrator."""
+    alias: list[str | None] | None = None
+    """Alternate names."""
+    alias__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``alias``. JSON name ``_alias``."""
+    contact: list[InsurancePlanContact] | None = None
+    """Contact for the product."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    coverage: list[InsurancePlanCoverage] | None = None
+    """Coverage details."""
+    coverageArea: list[Reference] | None = None
+    """Where product applies."""
+    endpoint: list[Reference] | None = None
+    """Technical endpoint."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Business Identifier for Product."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    name: str | None = None
+    """Official name."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    network: list[Reference] | None = None
+    """What networks are Included."""
+    ownedBy: Reference | None = None
+    """Plan issuer."""
+    period: Period | None = None
+    """When the product is available."""
+    plan: list[InsurancePlanPlan] | None = None
+    """Plan details."""
     status: Literal['active', 'draft', 'retired', 'unknown'] | None = None
     """draft | active | retired | unknown. Required binding (http://hl7.org/fhir/ValueSet/publication-status): active | draft | retired | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    type: list[CodeableConcept] | None = None
+    """Kind of product."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class InsurancePlanContact(_insuranceplan.InsurancePlanContact):
+    """Contact for the product. (R4 ``InsurancePlan.contact``; run-time class fhir.resources.R4B.insuranceplan.InsurancePlanContact.)"""
+
+    address: Address | None = None
+    """Visiting or postal addresses for the contact."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    name: HumanName | None = None
+    """A name associated with the contact."""
+    purpose: CodeableConcept | None = None
+    """The type of contact."""
+    telecom: list[ContactPoint] | None = None
+    """Contact details (telephone, email, etc.) for a contact."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class InsurancePlanCoverage(_insuranceplan.InsurancePlanCoverage):
+    """Coverage details. (R4 ``InsurancePlan.coverage``; run-time class fhir.resources.R4B.insuranceplan.InsurancePlanCoverage.)"""
+
+    benefit: list[InsurancePlanCoverageBenefit]
+    """List of benefits."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    network: list[Reference] | None = None
+    """What networks provide coverage."""
+    type: CodeableConcept
+    """Type of coverage."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class InsurancePlanCoverageBenefit(_insuranceplan.InsurancePlanCoverageBenefit):
+    """List of benefits. (R4 ``InsurancePlan.coverage.benefit``; run-time class fhir.resources.R4B.insuranceplan.InsurancePlanCoverageBenefit.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    limit: list[InsurancePlanCoverageBenefitLimit] | None = None
+    """Benefit limits."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    requirement: str | None = None
+    """Referral requirements."""
+    requirement__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``requirement``. JSON name ``_requirement``."""
+    type: CodeableConcept
+    """Type of benefit."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class InsurancePlanCoverageBenefitLimit(_insuranceplan.InsurancePlanCoverageBenefitLimit):
+    """Benefit limits. (R4 ``InsurancePlan.coverage.benefit.limit``; run-time class fhir.resources.R4B.insuranceplan.InsurancePlanCoverageBenefitLimit.)"""
+
+    code: CodeableConcept | None = None
+    """Benefit limit details."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    value: Quantity | None = None
+    """Maximum value allowed."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class InsurancePlanPlan(_insuranceplan.InsurancePlanPlan):
+    """Plan details. (R4 ``InsurancePlan.plan``; run-time class fhir.resources.R4B.insuranceplan.InsurancePlanPlan.)"""
+
+    coverageArea: list[Reference] | None = None
+    """Where product applies."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    generalCost: list[InsurancePlanPlanGeneralCost] | None = None
+    """Overall costs."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    identifier: list[Identifier] | None = None
+    """Business Identifier for Product."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    network: list[Reference] | None = None
+    """What networks provide coverage."""
+    specificCost: list[InsurancePlanPlanSpecificCost] | None = None
+    """Specific costs."""
+    type: CodeableConcept | None = None
+    """Type of plan."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class InsurancePlanPlanGeneralCost(_insuranceplan.InsurancePlanPlanGeneralCost):
+    """Overall costs. (R4 ``InsurancePlan.plan.generalCost``; run-time class fhir.resources.R4B.insuranceplan.InsurancePlanPlanGeneralCost.)"""
+
+    comment: str | None = None
+    """Additional cost information."""
+    comment__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``comment``. JSON name ``_comment``."""
+    cost: Money | None = None
+    """Cost value."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    groupSize: int | None = None
+    """Number of enrollees."""
+    groupSize__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``groupSize``. JSON name ``_groupSize``."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    type: CodeableConcept | None = None
+    """Type of cost."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class InsurancePlanPlanSpecificCost(_insuranceplan.InsurancePlanPlanSpecificCost):
+    """Specific costs. (R4 ``InsurancePlan.plan.specificCost``; run-time class fhir.resources.R4B.insuranceplan.InsurancePlanPlanSpecificCost.)"""
+
+    benefit: list[InsurancePlanPlanSpecificCostBenefit] | None = None
+    """Benefits list."""
+    category: CodeableConcept
+    """General category of benefit."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class InsurancePlanPlanSpecificCostBenefit(_insuranceplan.InsurancePlanPlanSpecificCostBenefit):
+    """Benefits list. (R4 ``InsurancePlan.plan.specificCost.benefit``; run-time class fhir.resources.R4B.insuranceplan.InsurancePlanPlanSpecificCostBenefit.)"""
+
+    cost: list[InsurancePlanPlanSpecificCostBenefitCost] | None = None
+    """List of the costs."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    type: CodeableConcept
+    """Type of specific benefit."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class InsurancePlanPlanSpecificCostBenefitCost(_insuranceplan.InsurancePlanPlanSpecificCostBenefitCost):
+    """List of the costs. (R4 ``InsurancePlan.plan.specificCost.benefit.cost``; run-time class fhir.resources.R4B.insuranceplan.InsurancePlanPlanSpecificCostBenefitCost.)"""
+
+    applicability: CodeableConcept | None = None
+    """in-network | out-of-network | other."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    qualifiers: list[CodeableConcept] | None = None
+    """Additional information about the cost."""
+    type: CodeableConcept
+    """Type of cost."""
+    value: Quantity | None = None
+    """The actual cost value."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

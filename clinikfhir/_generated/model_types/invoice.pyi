@@ -3,27 +3,156 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.invoice``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.invoice``: every element typed from R4."""
 
 import datetime as _dt
+import decimal as _decimal
 from typing import Literal
 
 from fhir.resources.R4B import invoice as _invoice
+from fhir.resources.R4B import resource as _resource
+
+from .annotation import Annotation
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .money import Money
+from .narrative import Narrative
+from .reference import Reference
 
 
 class Invoice(_invoice.Invoice):
-    """Invoice: the R4B model class, typed from the R4 definition."""
+    """Invoice containing ChargeItems from an Account. (R4 ``Invoice``; run-time class fhir.resources.R4B.invoice.Invoice.)"""
 
+    account: Reference | None = None
+    """Account that is being balanced."""
+    cancelledReason: str | None = None
+    """Reason for cancellation of this Invoice."""
+    cancelledReason__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``cancelledReason``. JSON name ``_cancelledReason``."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
     date: _dt.datetime | _dt.date | str | None = None
-    """Invoice date / posting date. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Invoice date / posting date. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    date__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``date``. JSON name ``_date``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Business Identifier for item."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    issuer: Reference | None = None
+    """Issuing Organization of Invoice."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    lineItem: list[InvoiceLineItem] | None = None
+    """Line items of this Invoice."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    note: list[Annotation] | None = None
+    """Comments made about the invoice."""
+    participant: list[InvoiceParticipant] | None = None
+    """Participant in creation of this Invoice."""
+    paymentTerms: str | None = None
+    """Payment details."""
+    paymentTerms__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``paymentTerms``. JSON name ``_paymentTerms``."""
+    recipient: Reference | None = None
+    """Recipient of this invoice."""
     status: Literal['balanced', 'cancelled', 'draft', 'entered-in-error', 'issued'] | None = None
     """draft | issued | balanced | cancelled | entered-in-error. Required binding (http://hl7.org/fhir/ValueSet/invoice-status): balanced | cancelled | draft | entered-in-error | issued."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    subject: Reference | None = None
+    """Recipient(s) of goods and services."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    totalGross: Money | None = None
+    """Gross total of this Invoice."""
+    totalNet: Money | None = None
+    """Net total of this Invoice."""
+    totalPriceComponent: list[InvoiceLineItemPriceComponent] | None = None
+    """Components of Invoice total."""
+    type: CodeableConcept | None = None
+    """Type of Invoice."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class InvoiceLineItem(_invoice.InvoiceLineItem):
+    """Line items of this Invoice. (R4 ``Invoice.lineItem``; run-time class fhir.resources.R4B.invoice.InvoiceLineItem.)"""
+
+    chargeItemCodeableConcept: CodeableConcept | None = None
+    """Reference to ChargeItem containing details of this line item or an inline billing code."""
+    chargeItemReference: Reference | None = None
+    """Reference to ChargeItem containing details of this line item or an inline billing code."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    priceComponent: list[InvoiceLineItemPriceComponent] | None = None
+    """Components of total line item price."""
+    sequence: int | None = None
+    """Sequence number of line item."""
+    sequence__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``sequence``. JSON name ``_sequence``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class InvoiceLineItemPriceComponent(_invoice.InvoiceLineItemPriceComponent):
-    """Invoice.lineItem.priceComponent: the R4B model class, typed from the R4 definition."""
+    """Components of total line item price. (R4 ``Invoice.lineItem.priceComponent``; run-time class fhir.resources.R4B.invoice.InvoiceLineItemPriceComponent.)"""
 
+    amount: Money | None = None
+    """Monetary amount associated with this component."""
+    code: CodeableConcept | None = None
+    """Code identifying the specific component."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    factor: _decimal.Decimal | None = None
+    """Factor used for calculating this component."""
+    factor__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``factor``. JSON name ``_factor``."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
     type: Literal['base', 'deduction', 'discount', 'informational', 'surcharge', 'tax'] | None = None
     """base | surcharge | deduction | discount | tax | informational. Required binding (http://hl7.org/fhir/ValueSet/invoice-priceComponentType): base | deduction | discount | informational | surcharge | tax."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class InvoiceParticipant(_invoice.InvoiceParticipant):
+    """Participant in creation of this Invoice. (R4 ``Invoice.participant``; run-time class fhir.resources.R4B.invoice.InvoiceParticipant.)"""
+
+    actor: Reference
+    """Individual who was involved."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    role: CodeableConcept | None = None
+    """Type of involvement in creation of this Invoice."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,17 +3,72 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.linkage``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.linkage``: every element typed from R4."""
 
 from typing import Literal
 
 from fhir.resources.R4B import linkage as _linkage
+from fhir.resources.R4B import resource as _resource
+
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .meta import Meta
+from .narrative import Narrative
+from .reference import Reference
+
+
+class Linkage(_linkage.Linkage):
+    """Links records for 'same' item. (R4 ``Linkage``; run-time class fhir.resources.R4B.linkage.Linkage.)"""
+
+    active: bool | None = None
+    """Whether this linkage assertion is active or not."""
+    active__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``active``. JSON name ``_active``."""
+    author: Reference | None = None
+    """Who is responsible for linkages."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    item: list[LinkageItem]
+    """Item to be linked."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class LinkageItem(_linkage.LinkageItem):
-    """Linkage.item: the R4B model class, typed from the R4 definition."""
+    """Item to be linked. (R4 ``Linkage.item``; run-time class fhir.resources.R4B.linkage.LinkageItem.)"""
 
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    resource: Reference
+    """Resource being linked."""
     type: Literal['alternate', 'historical', 'source'] | None = None
     """source | alternate | historical. Required binding (http://hl7.org/fhir/ValueSet/linkage-type): alternate | historical | source."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,29 +3,108 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.list``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.list``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import list as _list
+from fhir.resources.R4B import resource as _resource
+
+from .annotation import Annotation
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .reference import Reference
 
 
 class List(_list.List):
-    """List: the R4B model class, typed from the R4 definition."""
+    """A list is a curated collection of resources. (R4 ``List``; run-time class fhir.resources.R4B.list.List.)"""
 
+    code: CodeableConcept | None = None
+    """What the purpose of this list is."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
     date: _dt.datetime | _dt.date | str | None = None
-    """When the list was prepared. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the list was prepared. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    date__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``date``. JSON name ``_date``."""
+    emptyReason: CodeableConcept | None = None
+    """Why list is empty."""
+    encounter: Reference | None = None
+    """Context in which list created."""
+    entry: list[ListEntry] | None = None
+    """Entries in the list."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Business identifier."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
     mode: Literal['changes', 'snapshot', 'working'] | None = None
     """working | snapshot | changes. Required binding (http://hl7.org/fhir/ValueSet/list-mode): changes | snapshot | working."""
+    mode__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``mode``. JSON name ``_mode``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    note: list[Annotation] | None = None
+    """Comments about the list."""
+    orderedBy: CodeableConcept | None = None
+    """What order the list has."""
+    source: Reference | None = None
+    """Who and/or what defined the list contents (aka Author)."""
     status: Literal['current', 'entered-in-error', 'retired'] | None = None
     """current | retired | entered-in-error. Required binding (http://hl7.org/fhir/ValueSet/list-status): current | entered-in-error | retired."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    subject: Reference | None = None
+    """If all resources have the same subject."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    title: str | None = None
+    """Descriptive name for the list."""
+    title__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``title``. JSON name ``_title``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ListEntry(_list.ListEntry):
-    """List.entry: the R4B model class, typed from the R4 definition."""
+    """Entries in the list. (R4 ``List.entry``; run-time class fhir.resources.R4B.list.ListEntry.)"""
 
     date: _dt.datetime | _dt.date | str | None = None
-    """When item added to list. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When item added to list. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    date__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``date``. JSON name ``_date``."""
+    deleted: bool | None = None
+    """If this item is actually marked as deleted."""
+    deleted__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``deleted``. JSON name ``_deleted``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    flag: CodeableConcept | None = None
+    """Status/Workflow information about this item."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    item: Reference
+    """Actual entry."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,31 +3,152 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.location``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.location``: every element typed from R4."""
 
 import datetime as _dt
+import decimal as _decimal
 from typing import Literal
 
 from fhir.resources.R4B import location as _location
+from fhir.resources.R4B import resource as _resource
+
+from .address import Address
+from .codeableconcept import CodeableConcept
+from .coding import Coding
+from .contactpoint import ContactPoint
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .reference import Reference
 
 
 class Location(_location.Location):
-    """Location: the R4B model class, typed from the R4 definition."""
+    """Details and position information for a physical place. (R4 ``Location``; run-time class fhir.resources.R4B.location.Location.)"""
 
+    address: Address | None = None
+    """Physical location."""
+    alias: list[str | None] | None = None
+    """A list of alternate names that the location is known as, or was known as, in the past."""
+    alias__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``alias``. JSON name ``_alias``."""
+    availabilityExceptions: str | None = None
+    """Description of availability exceptions."""
+    availabilityExceptions__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``availabilityExceptions``. JSON name ``_availabilityExceptions``."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    description: str | None = None
+    """Additional details about the location that could be displayed as further information to identify the location beyond its name."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    endpoint: list[Reference] | None = None
+    """Technical endpoints providing access to services operated for the location."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    hoursOfOperation: list[LocationHoursOfOperation] | None = None
+    """What days/times during a week is this location usually open."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Unique code or number identifying the location to its users."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    managingOrganization: Reference | None = None
+    """Organization responsible for provisioning and upkeep."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
     mode: Literal['instance', 'kind'] | None = None
     """instance | kind. Required binding (http://hl7.org/fhir/ValueSet/location-mode): instance | kind."""
+    mode__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``mode``. JSON name ``_mode``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    name: str | None = None
+    """Name of the location as used by humans."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    operationalStatus: Coding | None = None
+    """The operational status of the location (typically only for a bed/room)."""
+    partOf: Reference | None = None
+    """Another Location this one is physically a part of."""
+    physicalType: CodeableConcept | None = None
+    """Physical form of the location."""
+    position: LocationPosition | None = None
+    """The absolute geographic location."""
     status: Literal['active', 'inactive', 'suspended'] | None = None
     """active | suspended | inactive. Required binding (http://hl7.org/fhir/ValueSet/location-status): active | inactive | suspended."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    telecom: list[ContactPoint] | None = None
+    """Contact details of the location."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    type: list[CodeableConcept] | None = None
+    """Type of function performed."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class LocationHoursOfOperation(_location.LocationHoursOfOperation):
-    """Location.hoursOfOperation: the R4B model class, typed from the R4 definition."""
+    """What days/times during a week is this location usually open. (R4 ``Location.hoursOfOperation``; run-time class fhir.resources.R4B.location.LocationHoursOfOperation.)"""
 
+    allDay: bool | None = None
+    """The Location is open all day."""
+    allDay__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``allDay``. JSON name ``_allDay``."""
     closingTime: _dt.time | str | None = None
-    """Time that the Location closes. R4 ``time``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
-    daysOfWeek: list[Literal['fri', 'mon', 'sat', 'sun', 'thu', 'tue', 'wed']] | None = None
+    """Time that the Location closes. R4 ``time``: also its string form; a partial one ("1990") reads back as ``str``."""
+    closingTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``closingTime``. JSON name ``_closingTime``."""
+    daysOfWeek: list[Literal['fri', 'mon', 'sat', 'sun', 'thu', 'tue', 'wed'] | None] | None = None
     """mon | tue | wed | thu | fri | sat | sun. Required binding (http://hl7.org/fhir/ValueSet/days-of-week): fri | mon | sat | sun | thu | tue | wed."""
+    daysOfWeek__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``daysOfWeek``. JSON name ``_daysOfWeek``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
     openingTime: _dt.time | str | None = None
-    """Time that the Location opens. R4 ``time``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Time that the Location opens. R4 ``time``: also its string form; a partial one ("1990") reads back as ``str``."""
+    openingTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``openingTime``. JSON name ``_openingTime``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class LocationPosition(_location.LocationPosition):
+    """The absolute geographic location. (R4 ``Location.position``; run-time class fhir.resources.R4B.location.LocationPosition.)"""
+
+    altitude: _decimal.Decimal | None = None
+    """Altitude with WGS84 datum."""
+    altitude__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``altitude``. JSON name ``_altitude``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    latitude: _decimal.Decimal | None = None
+    """Latitude with WGS84 datum."""
+    latitude__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``latitude``. JSON name ``_latitude``."""
+    longitude: _decimal.Decimal | None = None
+    """Longitude with WGS84 datum."""
+    longitude__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``longitude``. JSON name ``_longitude``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,24 +3,294 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.measure``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.measure``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import measure as _measure
+from fhir.resources.R4B import resource as _resource
+
+from .codeableconcept import CodeableConcept
+from .contactdetail import ContactDetail
+from .expression import Expression
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .reference import Reference
+from .relatedartifact import RelatedArtifact
+from .usagecontext import UsageContext
 
 
 class Measure(_measure.Measure):
-    """Measure: the R4B model class, typed from the R4 definition."""
+    """A quality measure definition. (R4 ``Measure``; run-time class fhir.resources.R4B.measure.Measure.)"""
 
     approvalDate: _dt.date | str | None = None
-    """When the measure was approved by publisher. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the measure was approved by publisher. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    approvalDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``approvalDate``. JSON name ``_approvalDate``."""
+    author: list[ContactDetail] | None = None
+    """Who authored the content."""
+    clinicalRecommendationStatement: str | None = None
+    """Summary of clinical guidelines."""
+    clinicalRecommendationStatement__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``clinicalRecommendationStatement``. JSON name ``_clinicalRecommendationStatement``."""
+    compositeScoring: CodeableConcept | None = None
+    """opportunity | all-or-nothing | linear | weighted."""
+    contact: list[ContactDetail] | None = None
+    """Contact details for the publisher."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    copyright: str | None = None
+    """Use and/or publishing restrictions."""
+    copyright__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``copyright``. JSON name ``_copyright``."""
     date: _dt.datetime | _dt.date | str | None = None
-    """Date last changed. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Date last changed. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    date__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``date``. JSON name ``_date``."""
+    definition: list[str | None] | None = None
+    """Defined terms used in the measure documentation."""
+    definition__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``definition``. JSON name ``_definition``."""
+    description: str | None = None
+    """Natural language description of the measure."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    disclaimer: str | None = None
+    """Disclaimer for use of the measure or its referenced content."""
+    disclaimer__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``disclaimer``. JSON name ``_disclaimer``."""
+    editor: list[ContactDetail] | None = None
+    """Who edited the content."""
+    effectivePeriod: Period | None = None
+    """When the measure is expected to be used."""
+    endorser: list[ContactDetail] | None = None
+    """Who endorsed the content."""
+    experimental: bool | None = None
+    """For testing purposes, not real usage."""
+    experimental__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``experimental``. JSON name ``_experimental``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    group: list[MeasureGroup] | None = None
+    """Population criteria group."""
+    guidance: str | None = None
+    """Additional guidance for implementers."""
+    guidance__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``guidance``. JSON name ``_guidance``."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Additional identifier for the measure."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    improvementNotation: CodeableConcept | None = None
+    """increase | decrease."""
+    jurisdiction: list[CodeableConcept] | None = None
+    """Intended jurisdiction for measure (if applicable)."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
     lastReviewDate: _dt.date | str | None = None
-    """When the measure was last reviewed. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the measure was last reviewed. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    lastReviewDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``lastReviewDate``. JSON name ``_lastReviewDate``."""
+    library: list[str | None] | None = None
+    """Logic used by the measure."""
+    library__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``library``. JSON name ``_library``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    name: str | None = None
+    """Name for this measure (computer friendly)."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    publisher: str | None = None
+    """Name of the publisher (organization or individual)."""
+    publisher__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``publisher``. JSON name ``_publisher``."""
+    purpose: str | None = None
+    """Why this measure is defined."""
+    purpose__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``purpose``. JSON name ``_purpose``."""
+    rateAggregation: str | None = None
+    """How is rate aggregation performed for this measure."""
+    rateAggregation__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``rateAggregation``. JSON name ``_rateAggregation``."""
+    rationale: str | None = None
+    """Detailed description of why the measure exists."""
+    rationale__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``rationale``. JSON name ``_rationale``."""
+    relatedArtifact: list[RelatedArtifact] | None = None
+    """Additional documentation, citations, etc."""
+    reviewer: list[ContactDetail] | None = None
+    """Who reviewed the content."""
+    riskAdjustment: str | None = None
+    """How risk adjustment is applied for this measure."""
+    riskAdjustment__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``riskAdjustment``. JSON name ``_riskAdjustment``."""
+    scoring: CodeableConcept | None = None
+    """proportion | ratio | continuous-variable | cohort."""
     status: Literal['active', 'draft', 'retired', 'unknown'] | None = None
     """draft | active | retired | unknown. Required binding (http://hl7.org/fhir/ValueSet/publication-status): active | draft | retired | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    subjectCodeableConcept: CodeableConcept | None = None
+    """E.g. Patient, Practitioner, RelatedPerson, Organization, Location, Device."""
+    subjectReference: Reference | None = None
+    """E.g. Patient, Practitioner, RelatedPerson, Organization, Location, Device."""
+    subtitle: str | None = None
+    """Subordinate title of the measure."""
+    subtitle__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``subtitle``. JSON name ``_subtitle``."""
+    supplementalData: list[MeasureSupplementalData] | None = None
+    """What other data should be reported with the measure."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    title: str | None = None
+    """Name for this measure (human friendly)."""
+    title__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``title``. JSON name ``_title``."""
+    topic: list[CodeableConcept] | None = None
+    """The category of the measure, such as Education, Treatment, Assessment, etc."""
+    type: list[CodeableConcept] | None = None
+    """process | outcome | structure | patient-reported-outcome | composite."""
+    url: str | None = None
+    """Canonical identifier for this measure, represented as a URI (globally unique)."""
+    url__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``url``. JSON name ``_url``."""
+    usage: str | None = None
+    """Describes the clinical usage of the measure."""
+    usage__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``usage``. JSON name ``_usage``."""
+    useContext: list[UsageContext] | None = None
+    """The context that the content is intended to support."""
+    version: str | None = None
+    """Business version of the measure."""
+    version__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``version``. JSON name ``_version``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class MeasureGroup(_measure.MeasureGroup):
+    """Population criteria group. (R4 ``Measure.group``; run-time class fhir.resources.R4B.measure.MeasureGroup.)"""
+
+    code: CodeableConcept | None = None
+    """Meaning of the group."""
+    description: str | None = None
+    """Summary description."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    population: list[MeasureGroupPopulation] | None = None
+    """Population criteria."""
+    stratifier: list[MeasureGroupStratifier] | None = None
+    """Stratifier criteria for the measure."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class MeasureGroupPopulation(_measure.MeasureGroupPopulation):
+    """Population criteria. (R4 ``Measure.group.population``; run-time class fhir.resources.R4B.measure.MeasureGroupPopulation.)"""
+
+    code: CodeableConcept | None = None
+    """initial-population | numerator | numerator-exclusion | denominator | denominator-exclusion | denominator-exception | measure-population | measure-population-exclusion | measure-observation."""
+    criteria: Expression
+    """The criteria that defines this population."""
+    description: str | None = None
+    """The human readable description of this population criteria."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class MeasureGroupStratifier(_measure.MeasureGroupStratifier):
+    """Stratifier criteria for the measure. (R4 ``Measure.group.stratifier``; run-time class fhir.resources.R4B.measure.MeasureGroupStratifier.)"""
+
+    code: CodeableConcept | None = None
+    """Meaning of the stratifier."""
+    component: list[MeasureGroupStratifierComponent] | None = None
+    """Stratifier criteria component for the measure."""
+    criteria: Expression | None = None
+    """How the measure should be stratified."""
+    description: str | None = None
+    """The human readable description of this stratifier."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class MeasureGroupStratifierComponent(_measure.MeasureGroupStratifierComponent):
+    """Stratifier criteria component for the measure. (R4 ``Measure.group.stratifier.component``; run-time class fhir.resources.R4B.measure.MeasureGroupStratifierComponent.)"""
+
+    code: CodeableConcept | None = None
+    """Meaning of the stratifier component."""
+    criteria: Expression
+    """Component of how the measure should be stratified."""
+    description: str | None = None
+    """The human readable description of this stratifier component."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class MeasureSupplementalData(_measure.MeasureSupplementalData):
+    """What other data should be reported with the measure. (R4 ``Measure.supplementalData``; run-time class fhir.resources.R4B.measure.MeasureSupplementalData.)"""
+
+    code: CodeableConcept | None = None
+    """Meaning of the supplemental data."""
+    criteria: Expression
+    """Expression describing additional data to be reported."""
+    description: str | None = None
+    """The human readable description of this supplemental data."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    usage: list[CodeableConcept] | None = None
+    """supplemental-data | risk-adjustment-factor."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,22 +3,198 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.measurereport``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.measurereport``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import measurereport as _measurereport
+from fhir.resources.R4B import resource as _resource
+
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .quantity import Quantity
+from .reference import Reference
 
 
 class MeasureReport(_measurereport.MeasureReport):
-    """MeasureReport: the R4B model class, typed from the R4 definition."""
+    """Results of a measure evaluation. (R4 ``MeasureReport``; run-time class fhir.resources.R4B.measurereport.MeasureReport.)"""
 
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
     date: _dt.datetime | _dt.date | str | None = None
-    """When the report was generated. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the report was generated. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    date__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``date``. JSON name ``_date``."""
+    evaluatedResource: list[Reference] | None = None
+    """What data was used to calculate the measure score."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    group: list[MeasureReportGroup] | None = None
+    """Measure results for each group."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Additional identifier for the MeasureReport."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    improvementNotation: CodeableConcept | None = None
+    """increase | decrease."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    measure: str | None = None
+    """What measure was calculated."""
+    measure__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``measure``. JSON name ``_measure``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    period: Period
+    """What period the report covers."""
+    reporter: Reference | None = None
+    """Who is reporting the data."""
     status: Literal['complete', 'error', 'pending'] | None = None
     """complete | pending | error. Required binding (http://hl7.org/fhir/ValueSet/measure-report-status): complete | error | pending."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    subject: Reference | None = None
+    """What individual(s) the report is for."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
     type: Literal['data-collection', 'individual', 'subject-list', 'summary'] | None = None
     """individual | subject-list | summary | data-collection. Required binding (http://hl7.org/fhir/ValueSet/measure-report-type): data-collection | individual | subject-list | summary."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class MeasureReportGroup(_measurereport.MeasureReportGroup):
+    """Measure results for each group. (R4 ``MeasureReport.group``; run-time class fhir.resources.R4B.measurereport.MeasureReportGroup.)"""
+
+    code: CodeableConcept | None = None
+    """Meaning of the group."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    measureScore: Quantity | None = None
+    """What score this group achieved."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    population: list[MeasureReportGroupPopulation] | None = None
+    """The populations in the group."""
+    stratifier: list[MeasureReportGroupStratifier] | None = None
+    """Stratification results."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class MeasureReportGroupPopulation(_measurereport.MeasureReportGroupPopulation):
+    """The populations in the group. (R4 ``MeasureReport.group.population``; run-time class fhir.resources.R4B.measurereport.MeasureReportGroupPopulation.)"""
+
+    code: CodeableConcept | None = None
+    """initial-population | numerator | numerator-exclusion | denominator | denominator-exclusion | denominator-exception | measure-population | measure-population-exclusion | measure-observation."""
+    count: int | None = None
+    """Size of the population."""
+    count__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``count``. JSON name ``_count``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    subjectResults: Reference | None = None
+    """For subject-list reports, the subject results in this population."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class MeasureReportGroupStratifier(_measurereport.MeasureReportGroupStratifier):
+    """Stratification results. (R4 ``MeasureReport.group.stratifier``; run-time class fhir.resources.R4B.measurereport.MeasureReportGroupStratifier.)"""
+
+    code: list[CodeableConcept] | None = None
+    """What stratifier of the group."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    stratum: list[MeasureReportGroupStratifierStratum] | None = None
+    """Stratum results, one for each unique value, or set of values, in the stratifier, or stratifier components."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class MeasureReportGroupStratifierStratum(_measurereport.MeasureReportGroupStratifierStratum):
+    """Stratum results, one for each unique value, or set of values, in the stratifier, or stratifier components. (R4 ``MeasureReport.group.stratifier.stratum``; run-time class fhir.resources.R4B.measurereport.MeasureReportGroupStratifierStratum.)"""
+
+    component: list[MeasureReportGroupStratifierStratumComponent] | None = None
+    """Stratifier component values."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    measureScore: Quantity | None = None
+    """What score this stratum achieved."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    population: list[MeasureReportGroupStratifierStratumPopulation] | None = None
+    """Population results in this stratum."""
+    value: CodeableConcept | None = None
+    """The stratum value, e.g. male."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class MeasureReportGroupStratifierStratumComponent(_measurereport.MeasureReportGroupStratifierStratumComponent):
+    """Stratifier component values. (R4 ``MeasureReport.group.stratifier.stratum.component``; run-time class fhir.resources.R4B.measurereport.MeasureReportGroupStratifierStratumComponent.)"""
+
+    code: CodeableConcept
+    """What stratifier component of the group."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    value: CodeableConcept
+    """The stratum component value, e.g. male."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class MeasureReportGroupStratifierStratumPopulation(_measurereport.MeasureReportGroupStratifierStratumPopulation):
+    """Population results in this stratum. (R4 ``MeasureReport.group.stratifier.stratum.population``; run-time class fhir.resources.R4B.measurereport.MeasureReportGroupStratifierStratumPopulation.)"""
+
+    code: CodeableConcept | None = None
+    """initial-population | numerator | numerator-exclusion | denominator | denominator-exclusion | denominator-exception | measure-population | measure-population-exclusion | measure-observation."""
+    count: int | None = None
+    """Size of the population."""
+    count__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``count``. JSON name ``_count``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    subjectResults: Reference | None = None
+    """For subject-list reports, the subject results in this population."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,22 +3,114 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.media``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.media``: every element typed from R4."""
 
 import datetime as _dt
+import decimal as _decimal
 from typing import Literal
 
 from fhir.resources.R4B import media as _media
+from fhir.resources.R4B import resource as _resource
+
+from .annotation import Annotation
+from .attachment import Attachment
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .reference import Reference
 
 
 class Media(_media.Media):
-    """Media: the R4B model class, typed from the R4 definition."""
+    """A photo, video, or audio recording acquired or used in healthcare. The actual content may be inline or provided by direct reference. (R4 ``Media``; run-time class fhir.resources.R4B.media.Media.)"""
 
+    basedOn: list[Reference] | None = None
+    """Procedure that caused this media to be created."""
+    bodySite: CodeableConcept | None = None
+    """Observed body part."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    content: Attachment
+    """Actual Media - reference or data."""
     createdDateTime: _dt.datetime | _dt.date | str | None = None
-    """When Media was collected. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When Media was collected. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    createdDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``createdDateTime``. JSON name ``_createdDateTime``."""
+    createdPeriod: Period | None = None
+    """When Media was collected."""
+    device: Reference | None = None
+    """Observing Device."""
+    deviceName: str | None = None
+    """Name of the device/manufacturer."""
+    deviceName__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``deviceName``. JSON name ``_deviceName``."""
+    duration: _decimal.Decimal | None = None
+    """Length in seconds (audio / video)."""
+    duration__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``duration``. JSON name ``_duration``."""
+    encounter: Reference | None = None
+    """Encounter associated with media."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    frames: int | None = None
+    """Number of frames if > 1 (photo)."""
+    frames__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``frames``. JSON name ``_frames``."""
+    height: int | None = None
+    """Height of the image in pixels (photo/video)."""
+    height__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``height``. JSON name ``_height``."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Identifier(s) for the image."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
     issued: _dt.datetime | str | None = None
-    """Date/Time this version was made available. R4 ``instant``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Date/Time this version was made available. R4 ``instant``: also its string form; a partial one ("1990") reads back as ``str``."""
+    issued__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``issued``. JSON name ``_issued``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modality: CodeableConcept | None = None
+    """The type of acquisition equipment/process."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    note: list[Annotation] | None = None
+    """Comments made about the media."""
+    operator: Reference | None = None
+    """The person who generated the image."""
+    partOf: list[Reference] | None = None
+    """Part of referenced event."""
+    reasonCode: list[CodeableConcept] | None = None
+    """Why was event performed?"""
     status: Literal['completed', 'entered-in-error', 'in-progress', 'not-done', 'on-hold', 'preparation', 'stopped', 'unknown'] | None = None
     """preparation | in-progress | not-done | on-hold | stopped | completed | entered-in-error | unknown. Required binding (http://hl7.org/fhir/ValueSet/event-status): completed | entered-in-error | in-progress | not-done | on-hold | preparation | stopped | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    subject: Reference | None = None
+    """Who/What this Media is a record of."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    type: CodeableConcept | None = None
+    """Classification of media as image, video, or audio."""
+    view: CodeableConcept | None = None
+    """Imaging view, e.g. Lateral or Antero-posterior."""
+    width: int | None = None
+    """Width of the image in pixels (photo/video)."""
+    width__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``width``. JSON name ``_width``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

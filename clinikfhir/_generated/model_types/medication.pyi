@@ -3,25 +3,111 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.medication``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.medication``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import medication as _medication
+from fhir.resources.R4B import resource as _resource
+
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .ratio import Ratio
+from .reference import Reference
 
 
 class Medication(_medication.Medication):
-    """Medication: the R4B model class, typed from the R4 definition."""
+    """Definition of a Medication. (R4 ``Medication``; run-time class fhir.resources.R4B.medication.Medication.)"""
 
+    amount: Ratio | None = None
+    """Amount of drug in package."""
+    batch: MedicationBatch | None = None
+    """Details about packaged medications."""
+    code: CodeableConcept | None = None
+    """Codes that identify this medication."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    form: CodeableConcept | None = None
+    """powder | tablets | capsule +."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Business identifier for this medication."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    ingredient: list[MedicationIngredient] | None = None
+    """Active or inactive ingredient."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    manufacturer: Reference | None = None
+    """Manufacturer of the item."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
     status: Literal['active', 'entered-in-error', 'inactive'] | None = None
     """active | inactive | entered-in-error. Required binding (http://hl7.org/fhir/ValueSet/medication-status): active | entered-in-error | inactive."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class MedicationBatch(_medication.MedicationBatch):
-    """Medication.batch: the R4B model class, typed from the R4 definition."""
+    """Details about packaged medications. (R4 ``Medication.batch``; run-time class fhir.resources.R4B.medication.MedicationBatch.)"""
 
     expirationDate: _dt.datetime | _dt.date | str | None = None
-    """When batch will expire. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When batch will expire. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    expirationDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``expirationDate``. JSON name ``_expirationDate``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    lotNumber: str | None = None
+    """Identifier assigned to batch."""
+    lotNumber__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``lotNumber``. JSON name ``_lotNumber``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class MedicationIngredient(_medication.MedicationIngredient):
+    """Active or inactive ingredient. (R4 ``Medication.ingredient``; run-time class fhir.resources.R4B.medication.MedicationIngredient.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    isActive: bool | None = None
+    """Active ingredient indicator."""
+    isActive__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``isActive``. JSON name ``_isActive``."""
+    itemCodeableConcept: CodeableConcept | None = None
+    """The actual ingredient or content."""
+    itemReference: Reference | None = None
+    """The actual ingredient or content."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    strength: Ratio | None = None
+    """Quantity of ingredient present."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

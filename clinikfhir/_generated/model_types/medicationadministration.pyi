@@ -3,20 +3,146 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.medicationadministration``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.medicationadministration``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import medicationadministration as _medicationadministration
+from fhir.resources.R4B import resource as _resource
+
+from .annotation import Annotation
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .quantity import Quantity
+from .ratio import Ratio
+from .reference import Reference
 
 
 class MedicationAdministration(_medicationadministration.MedicationAdministration):
-    """MedicationAdministration: the R4B model class, typed from the R4 definition."""
+    """Administration of medication to a patient. (R4 ``MedicationAdministration``; run-time class fhir.resources.R4B.medicationadministration.MedicationAdministration.)"""
 
+    category: CodeableConcept | None = None
+    """Type of medication usage."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    context: Reference | None = None
+    """Encounter or Episode of Care administered as part of."""
+    device: list[Reference] | None = None
+    """Device used to administer."""
+    dosage: MedicationAdministrationDosage | None = None
+    """Details of how medication was taken."""
     effectiveDateTime: _dt.datetime | _dt.date | str | None = None
-    """Start and end time of administration. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Start and end time of administration. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    effectiveDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``effectiveDateTime``. JSON name ``_effectiveDateTime``."""
+    effectivePeriod: Period | None = None
+    """Start and end time of administration."""
+    eventHistory: list[Reference] | None = None
+    """A list of events of interest in the lifecycle."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """External identifier."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    instantiates: list[str | None] | None = None
+    """Instantiates protocol or definition."""
+    instantiates__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``instantiates``. JSON name ``_instantiates``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    medicationCodeableConcept: CodeableConcept | None = None
+    """What was administered."""
+    medicationReference: Reference | None = None
+    """What was administered."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    note: list[Annotation] | None = None
+    """Information about the administration."""
+    partOf: list[Reference] | None = None
+    """Part of referenced event."""
+    performer: list[MedicationAdministrationPerformer] | None = None
+    """Who performed the medication administration and what they did."""
+    reasonCode: list[CodeableConcept] | None = None
+    """Reason administration performed."""
+    reasonReference: list[Reference] | None = None
+    """Condition or observation that supports why the medication was administered."""
+    request: Reference | None = None
+    """Request administration performed against."""
     status: Literal['completed', 'entered-in-error', 'in-progress', 'not-done', 'on-hold', 'stopped', 'unknown'] | None = None
     """in-progress | not-done | on-hold | completed | entered-in-error | stopped | unknown. Required binding (http://hl7.org/fhir/ValueSet/medication-admin-status): completed | entered-in-error | in-progress | not-done | on-hold | stopped | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    statusReason: list[CodeableConcept] | None = None
+    """Reason administration not performed."""
+    subject: Reference
+    """Who received medication."""
+    supportingInformation: list[Reference] | None = None
+    """Additional information to support administration."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class MedicationAdministrationDosage(_medicationadministration.MedicationAdministrationDosage):
+    """Details of how medication was taken. (R4 ``MedicationAdministration.dosage``; run-time class fhir.resources.R4B.medicationadministration.MedicationAdministrationDosage.)"""
+
+    dose: Quantity | None = None
+    """Amount of medication per dose."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    method: CodeableConcept | None = None
+    """How drug was administered."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    rateQuantity: Quantity | None = None
+    """Dose quantity per unit of time."""
+    rateRatio: Ratio | None = None
+    """Dose quantity per unit of time."""
+    route: CodeableConcept | None = None
+    """Path of substance into body."""
+    site: CodeableConcept | None = None
+    """Body site administered to."""
+    text: str | None = None
+    """Free text dosage instructions e.g. SIG."""
+    text__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``text``. JSON name ``_text``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class MedicationAdministrationPerformer(_medicationadministration.MedicationAdministrationPerformer):
+    """Who performed the medication administration and what they did. (R4 ``MedicationAdministration.performer``; run-time class fhir.resources.R4B.medicationadministration.MedicationAdministrationPerformer.)"""
+
+    actor: Reference
+    """Who performed the medication administration."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    function: CodeableConcept | None = None
+    """Type of performance."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

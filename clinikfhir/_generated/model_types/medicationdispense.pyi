@@ -3,22 +3,149 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.medicationdispense``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.medicationdispense``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import medicationdispense as _medicationdispense
+from fhir.resources.R4B import resource as _resource
+
+from .annotation import Annotation
+from .codeableconcept import CodeableConcept
+from .dosage import Dosage
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .quantity import Quantity
+from .reference import Reference
 
 
 class MedicationDispense(_medicationdispense.MedicationDispense):
-    """MedicationDispense: the R4B model class, typed from the R4 definition."""
+    """Dispensing a medication to a named patient. (R4 ``MedicationDispense``; run-time class fhir.resources.R4B.medicationdispense.MedicationDispense.)"""
 
+    authorizingPrescription: list[Reference] | None = None
+    """Medication order that authorizes the dispense."""
+    category: CodeableConcept | None = None
+    """Type of medication dispense."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    context: Reference | None = None
+    """Encounter / Episode associated with event."""
+    daysSupply: Quantity | None = None
+    """Amount of medication expressed as a timing amount."""
+    destination: Reference | None = None
+    """Where the medication was sent."""
+    detectedIssue: list[Reference] | None = None
+    """Clinical issue with action."""
+    dosageInstruction: list[Dosage] | None = None
+    """How the medication is to be used by the patient or administered by the caregiver."""
+    eventHistory: list[Reference] | None = None
+    """A list of relevant lifecycle events."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """External identifier."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    location: Reference | None = None
+    """Where the dispense occurred."""
+    medicationCodeableConcept: CodeableConcept | None = None
+    """What medication was supplied."""
+    medicationReference: Reference | None = None
+    """What medication was supplied."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    note: list[Annotation] | None = None
+    """Information about the dispense."""
+    partOf: list[Reference] | None = None
+    """Event that dispense is part of."""
+    performer: list[MedicationDispensePerformer] | None = None
+    """Who performed event."""
+    quantity: Quantity | None = None
+    """Amount dispensed."""
+    receiver: list[Reference] | None = None
+    """Who collected the medication."""
     status: Literal['cancelled', 'completed', 'declined', 'entered-in-error', 'in-progress', 'on-hold', 'preparation', 'stopped', 'unknown'] | None = None
     """preparation | in-progress | cancelled | on-hold | completed | entered-in-error | stopped | declined | unknown. Required binding (http://hl7.org/fhir/ValueSet/medicationdispense-status): cancelled | completed | declined | entered-in-error | in-progress | on-hold | preparation | stopped | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    statusReasonCodeableConcept: CodeableConcept | None = None
+    """Why a dispense was not performed."""
+    statusReasonReference: Reference | None = None
+    """Why a dispense was not performed."""
+    subject: Reference | None = None
+    """Who the dispense is for."""
+    substitution: MedicationDispenseSubstitution | None = None
+    """Whether a substitution was performed on the dispense."""
+    supportingInformation: list[Reference] | None = None
+    """Information that supports the dispensing of the medication."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    type: CodeableConcept | None = None
+    """Trial fill, partial fill, emergency fill, etc."""
     whenHandedOver: _dt.datetime | _dt.date | str | None = None
-    """When product was given out. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When product was given out. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    whenHandedOver__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``whenHandedOver``. JSON name ``_whenHandedOver``."""
     whenPrepared: _dt.datetime | _dt.date | str | None = None
-    """When product was packaged and reviewed. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When product was packaged and reviewed. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    whenPrepared__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``whenPrepared``. JSON name ``_whenPrepared``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class MedicationDispensePerformer(_medicationdispense.MedicationDispensePerformer):
+    """Who performed event. (R4 ``MedicationDispense.performer``; run-time class fhir.resources.R4B.medicationdispense.MedicationDispensePerformer.)"""
+
+    actor: Reference
+    """Individual who was performing."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    function: CodeableConcept | None = None
+    """Who performed the dispense and what they did."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class MedicationDispenseSubstitution(_medicationdispense.MedicationDispenseSubstitution):
+    """Whether a substitution was performed on the dispense. (R4 ``MedicationDispense.substitution``; run-time class fhir.resources.R4B.medicationdispense.MedicationDispenseSubstitution.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    reason: list[CodeableConcept] | None = None
+    """Why was substitution made."""
+    responsibleParty: list[Reference] | None = None
+    """Who is responsible for the substitution."""
+    type: CodeableConcept | None = None
+    """Code signifying whether a different drug was dispensed from what was prescribed."""
+    wasSubstituted: bool | None = None
+    """Whether a substitution was or was not performed on the dispense."""
+    wasSubstituted__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``wasSubstituted``. JSON name ``_wasSubstituted``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,17 +3,409 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.medicationknowledge``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.medicationknowledge``: every element typed from R4."""
 
 from typing import Literal
 
 from fhir.resources.R4B import medicationknowledge as _medicationknowledge
+from fhir.resources.R4B import resource as _resource
+
+from .codeableconcept import CodeableConcept
+from .dosage import Dosage
+from .duration import Duration
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .meta import Meta
+from .money import Money
+from .narrative import Narrative
+from .quantity import Quantity
+from .ratio import Ratio
+from .reference import Reference
 
 
 class MedicationKnowledge(_medicationknowledge.MedicationKnowledge):
-    """MedicationKnowledge: the R4B model class, typed from the R4 definition."""
+    """Definition of Medication Knowledge. (R4 ``MedicationKnowledge``; run-time class fhir.resources.R4B.medicationknowledge.MedicationKnowledge.)"""
 
+    administrationGuidelines: list[MedicationKnowledgeAdministrationGuidelines] | None = None
+    """Guidelines for administration of the medication."""
+    amount: Quantity | None = None
+    """Amount of drug in package."""
+    associatedMedication: list[Reference] | None = None
+    """A medication resource that is associated with this medication."""
+    code: CodeableConcept | None = None
+    """Code that identifies this medication."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    contraindication: list[Reference] | None = None
+    """Potential clinical issue with or between medication(s)."""
+    cost: list[MedicationKnowledgeCost] | None = None
+    """The pricing of the medication."""
+    doseForm: CodeableConcept | None = None
+    """powder | tablets | capsule +."""
+    drugCharacteristic: list[MedicationKnowledgeDrugCharacteristic] | None = None
+    """Specifies descriptive properties of the medicine."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    ingredient: list[MedicationKnowledgeIngredient] | None = None
+    """Active or inactive ingredient."""
+    intendedRoute: list[CodeableConcept] | None = None
+    """The intended or approved route of administration."""
+    kinetics: list[MedicationKnowledgeKinetics] | None = None
+    """The time course of drug absorption, distribution, metabolism and excretion of a medication from the body."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    manufacturer: Reference | None = None
+    """Manufacturer of the item."""
+    medicineClassification: list[MedicationKnowledgeMedicineClassification] | None = None
+    """Categorization of the medication within a formulary or classification system."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    monitoringProgram: list[MedicationKnowledgeMonitoringProgram] | None = None
+    """Program under which a medication is reviewed."""
+    monograph: list[MedicationKnowledgeMonograph] | None = None
+    """Associated documentation about the medication."""
+    packaging: MedicationKnowledgePackaging | None = None
+    """Details about packaged medications."""
+    preparationInstruction: str | None = None
+    """The instructions for preparing the medication."""
+    preparationInstruction__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``preparationInstruction``. JSON name ``_preparationInstruction``."""
+    productType: list[CodeableConcept] | None = None
+    """Category of the medication or product."""
+    regulatory: list[MedicationKnowledgeRegulatory] | None = None
+    """Regulatory information about a medication."""
+    relatedMedicationKnowledge: list[MedicationKnowledgeRelatedMedicationKnowledge] | None = None
+    """Associated or related medication information."""
     status: Literal['active', 'entered-in-error', 'inactive'] | None = None
     """active | inactive | entered-in-error. Required binding (http://hl7.org/fhir/ValueSet/medicationknowledge-status): active | entered-in-error | inactive."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    synonym: list[str | None] | None = None
+    """Additional names for a medication."""
+    synonym__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``synonym``. JSON name ``_synonym``."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class MedicationKnowledgeAdministrationGuidelines(_medicationknowledge.MedicationKnowledgeAdministrationGuidelines):
+    """Guidelines for administration of the medication. (R4 ``MedicationKnowledge.administrationGuidelines``; run-time class fhir.resources.R4B.medicationknowledge.MedicationKnowledgeAdministrationGuidelines.)"""
+
+    dosage: list[MedicationKnowledgeAdministrationGuidelinesDosage] | None = None
+    """Dosage for the medication for the specific guidelines."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    indicationCodeableConcept: CodeableConcept | None = None
+    """Indication for use that apply to the specific administration guidelines."""
+    indicationReference: Reference | None = None
+    """Indication for use that apply to the specific administration guidelines."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    patientCharacteristics: list[MedicationKnowledgeAdministrationGuidelinesPatientCharacteristics] | None = None
+    """Characteristics of the patient that are relevant to the administration guidelines."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class MedicationKnowledgeAdministrationGuidelinesDosage(_medicationknowledge.MedicationKnowledgeAdministrationGuidelinesDosage):
+    """Dosage for the medication for the specific guidelines. (R4 ``MedicationKnowledge.administrationGuidelines.dosage``; run-time class fhir.resources.R4B.medicationknowledge.MedicationKnowledgeAdministrationGuidelinesDosage.)"""
+
+    dosage: list[Dosage]
+    """Dosage for the medication for the specific guidelines."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    type: CodeableConcept
+    """Type of dosage."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class MedicationKnowledgeAdministrationGuidelinesPatientCharacteristics(_medicationknowledge.MedicationKnowledgeAdministrationGuidelinesPatientCharacteristics):
+    """Characteristics of the patient that are relevant to the administration guidelines. (R4 ``MedicationKnowledge.administrationGuidelines.patientCharacteristics``; run-time class fhir.resources.R4B.medicationknowledge.MedicationKnowledgeAdministrationGuidelinesPatientCharacteristics.)"""
+
+    characteristicCodeableConcept: CodeableConcept | None = None
+    """Specific characteristic that is relevant to the administration guideline."""
+    characteristicQuantity: Quantity | None = None
+    """Specific characteristic that is relevant to the administration guideline."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    value: list[str | None] | None = None
+    """The specific characteristic."""
+    value__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``value``. JSON name ``_value``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class MedicationKnowledgeCost(_medicationknowledge.MedicationKnowledgeCost):
+    """The pricing of the medication. (R4 ``MedicationKnowledge.cost``; run-time class fhir.resources.R4B.medicationknowledge.MedicationKnowledgeCost.)"""
+
+    cost: Money
+    """The price of the medication."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    source: str | None = None
+    """The source or owner for the price information."""
+    source__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``source``. JSON name ``_source``."""
+    type: CodeableConcept
+    """The category of the cost information."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class MedicationKnowledgeDrugCharacteristic(_medicationknowledge.MedicationKnowledgeDrugCharacteristic):
+    """Specifies descriptive properties of the medicine. (R4 ``MedicationKnowledge.drugCharacteristic``; run-time class fhir.resources.R4B.medicationknowledge.MedicationKnowledgeDrugCharacteristic.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    type: CodeableConcept | None = None
+    """Code specifying the type of characteristic of medication."""
+    valueBase64Binary: bytes | None = None
+    """Description of the characteristic."""
+    valueBase64Binary__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueBase64Binary``. JSON name ``_valueBase64Binary``."""
+    valueCodeableConcept: CodeableConcept | None = None
+    """Description of the characteristic."""
+    valueQuantity: Quantity | None = None
+    """Description of the characteristic."""
+    valueString: str | None = None
+    """Description of the characteristic."""
+    valueString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueString``. JSON name ``_valueString``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class MedicationKnowledgeIngredient(_medicationknowledge.MedicationKnowledgeIngredient):
+    """Active or inactive ingredient. (R4 ``MedicationKnowledge.ingredient``; run-time class fhir.resources.R4B.medicationknowledge.MedicationKnowledgeIngredient.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    isActive: bool | None = None
+    """Active ingredient indicator."""
+    isActive__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``isActive``. JSON name ``_isActive``."""
+    itemCodeableConcept: CodeableConcept | None = None
+    """Medication(s) or substance(s) contained in the medication."""
+    itemReference: Reference | None = None
+    """Medication(s) or substance(s) contained in the medication."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    strength: Ratio | None = None
+    """Quantity of ingredient present."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class MedicationKnowledgeKinetics(_medicationknowledge.MedicationKnowledgeKinetics):
+    """The time course of drug absorption, distribution, metabolism and excretion of a medication from the body. (R4 ``MedicationKnowledge.kinetics``; run-time class fhir.resources.R4B.medicationknowledge.MedicationKnowledgeKinetics.)"""
+
+    areaUnderCurve: list[Quantity] | None = None
+    """The drug concentration measured at certain discrete points in time."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    halfLifePeriod: Duration | None = None
+    """Time required for concentration in the body to decrease by half."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    lethalDose50: list[Quantity] | None = None
+    """The median lethal dose of a drug."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class MedicationKnowledgeMedicineClassification(_medicationknowledge.MedicationKnowledgeMedicineClassification):
+    """Categorization of the medication within a formulary or classification system. (R4 ``MedicationKnowledge.medicineClassification``; run-time class fhir.resources.R4B.medicationknowledge.MedicationKnowledgeMedicineClassification.)"""
+
+    classification: list[CodeableConcept] | None = None
+    """Specific category assigned to the medication."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    type: CodeableConcept
+    """The type of category for the medication (for example, therapeutic classification, therapeutic sub-classification)."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class MedicationKnowledgeMonitoringProgram(_medicationknowledge.MedicationKnowledgeMonitoringProgram):
+    """Program under which a medication is reviewed. (R4 ``MedicationKnowledge.monitoringProgram``; run-time class fhir.resources.R4B.medicationknowledge.MedicationKnowledgeMonitoringProgram.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    name: str | None = None
+    """Name of the reviewing program."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    type: CodeableConcept | None = None
+    """Type of program under which the medication is monitored."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class MedicationKnowledgeMonograph(_medicationknowledge.MedicationKnowledgeMonograph):
+    """Associated documentation about the medication. (R4 ``MedicationKnowledge.monograph``; run-time class fhir.resources.R4B.medicationknowledge.MedicationKnowledgeMonograph.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    source: Reference | None = None
+    """Associated documentation about the medication."""
+    type: CodeableConcept | None = None
+    """The category of medication document."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class MedicationKnowledgePackaging(_medicationknowledge.MedicationKnowledgePackaging):
+    """Details about packaged medications. (R4 ``MedicationKnowledge.packaging``; run-time class fhir.resources.R4B.medicationknowledge.MedicationKnowledgePackaging.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    quantity: Quantity | None = None
+    """The number of product units the package would contain if fully loaded."""
+    type: CodeableConcept | None = None
+    """A code that defines the specific type of packaging that the medication can be found in."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class MedicationKnowledgeRegulatory(_medicationknowledge.MedicationKnowledgeRegulatory):
+    """Regulatory information about a medication. (R4 ``MedicationKnowledge.regulatory``; run-time class fhir.resources.R4B.medicationknowledge.MedicationKnowledgeRegulatory.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    maxDispense: MedicationKnowledgeRegulatoryMaxDispense | None = None
+    """The maximum number of units of the medication that can be dispensed in a period."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    regulatoryAuthority: Reference
+    """Specifies the authority of the regulation."""
+    schedule: list[MedicationKnowledgeRegulatorySchedule] | None = None
+    """Specifies the schedule of a medication in jurisdiction."""
+    substitution: list[MedicationKnowledgeRegulatorySubstitution] | None = None
+    """Specifies if changes are allowed when dispensing a medication from a regulatory perspective."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class MedicationKnowledgeRegulatoryMaxDispense(_medicationknowledge.MedicationKnowledgeRegulatoryMaxDispense):
+    """The maximum number of units of the medication that can be dispensed in a period. (R4 ``MedicationKnowledge.regulatory.maxDispense``; run-time class fhir.resources.R4B.medicationknowledge.MedicationKnowledgeRegulatoryMaxDispense.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    period: Duration | None = None
+    """The period that applies to the maximum number of units."""
+    quantity: Quantity
+    """The maximum number of units of the medication that can be dispensed."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class MedicationKnowledgeRegulatorySchedule(_medicationknowledge.MedicationKnowledgeRegulatorySchedule):
+    """Specifies the schedule of a medication in jurisdiction. (R4 ``MedicationKnowledge.regulatory.schedule``; run-time class fhir.resources.R4B.medicationknowledge.MedicationKnowledgeRegulatorySchedule.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    schedule: CodeableConcept
+    """Specifies the specific drug schedule."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class MedicationKnowledgeRegulatorySubstitution(_medicationknowledge.MedicationKnowledgeRegulatorySubstitution):
+    """Specifies if changes are allowed when dispensing a medication from a regulatory perspective. (R4 ``MedicationKnowledge.regulatory.substitution``; run-time class fhir.resources.R4B.medicationknowledge.MedicationKnowledgeRegulatorySubstitution.)"""
+
+    allowed: bool | None = None
+    """Specifies if regulation allows for changes in the medication when dispensing."""
+    allowed__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``allowed``. JSON name ``_allowed``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    type: CodeableConcept
+    """Specifies the type of substitution allowed."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class MedicationKnowledgeRelatedMedicationKnowledge(_medicationknowledge.MedicationKnowledgeRelatedMedicationKnowledge):
+    """Associated or related medication information. (R4 ``MedicationKnowledge.relatedMedicationKnowledge``; run-time class fhir.resources.R4B.medicationknowledge.MedicationKnowledgeRelatedMedicationKnowledge.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    reference: list[Reference]
+    """Associated documentation about the associated medication knowledge."""
+    type: CodeableConcept
+    """Category of medicationKnowledge."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

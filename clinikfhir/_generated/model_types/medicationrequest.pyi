@@ -3,24 +3,204 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.medicationrequest``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.medicationrequest``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import medicationrequest as _medicationrequest
+from fhir.resources.R4B import resource as _resource
+
+from .annotation import Annotation
+from .codeableconcept import CodeableConcept
+from .dosage import Dosage
+from .duration import Duration
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .quantity import Quantity
+from .reference import Reference
 
 
 class MedicationRequest(_medicationrequest.MedicationRequest):
-    """MedicationRequest: the R4B model class, typed from the R4 definition."""
+    """Ordering of medication for patient or group. (R4 ``MedicationRequest``; run-time class fhir.resources.R4B.medicationrequest.MedicationRequest.)"""
 
     authoredOn: _dt.datetime | _dt.date | str | None = None
-    """When request was initially authored. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When request was initially authored. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    authoredOn__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``authoredOn``. JSON name ``_authoredOn``."""
+    basedOn: list[Reference] | None = None
+    """What request fulfills."""
+    category: list[CodeableConcept] | None = None
+    """Type of medication usage."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    courseOfTherapyType: CodeableConcept | None = None
+    """Overall pattern of medication administration."""
+    detectedIssue: list[Reference] | None = None
+    """Clinical Issue with action."""
+    dispenseRequest: MedicationRequestDispenseRequest | None = None
+    """Medication supply authorization."""
+    doNotPerform: bool | None = None
+    """True if request is prohibiting action."""
+    doNotPerform__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``doNotPerform``. JSON name ``_doNotPerform``."""
+    dosageInstruction: list[Dosage] | None = None
+    """How the medication should be taken."""
+    encounter: Reference | None = None
+    """Encounter created as part of encounter/admission/stay."""
+    eventHistory: list[Reference] | None = None
+    """A list of events of interest in the lifecycle."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    groupIdentifier: Identifier | None = None
+    """Composite request this is part of."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """External ids for this request."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    instantiatesCanonical: list[str | None] | None = None
+    """Instantiates FHIR protocol or definition."""
+    instantiatesCanonical__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``instantiatesCanonical``. JSON name ``_instantiatesCanonical``."""
+    instantiatesUri: list[str | None] | None = None
+    """Instantiates external protocol or definition."""
+    instantiatesUri__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``instantiatesUri``. JSON name ``_instantiatesUri``."""
+    insurance: list[Reference] | None = None
+    """Associated insurance coverage."""
     intent: Literal['filler-order', 'instance-order', 'option', 'order', 'original-order', 'plan', 'proposal', 'reflex-order'] | None = None
     """proposal | plan | order | original-order | reflex-order | filler-order | instance-order | option. Required binding (http://hl7.org/fhir/ValueSet/medicationrequest-intent): filler-order | instance-order | option | order | original-order | plan | proposal | reflex-order."""
+    intent__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``intent``. JSON name ``_intent``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    medicationCodeableConcept: CodeableConcept | None = None
+    """Medication to be taken."""
+    medicationReference: Reference | None = None
+    """Medication to be taken."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    note: list[Annotation] | None = None
+    """Information about the prescription."""
+    performer: Reference | None = None
+    """Intended performer of administration."""
+    performerType: CodeableConcept | None = None
+    """Desired kind of performer of the medication administration."""
     priority: Literal['asap', 'routine', 'stat', 'urgent'] | None = None
     """routine | urgent | asap | stat. Required binding (http://hl7.org/fhir/ValueSet/request-priority): asap | routine | stat | urgent."""
+    priority__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``priority``. JSON name ``_priority``."""
+    priorPrescription: Reference | None = None
+    """An order/prescription that is being replaced."""
+    reasonCode: list[CodeableConcept] | None = None
+    """Reason or indication for ordering or not ordering the medication."""
+    reasonReference: list[Reference] | None = None
+    """Condition or observation that supports why the prescription is being written."""
+    recorder: Reference | None = None
+    """Person who entered the request."""
+    reportedBoolean: bool | None = None
+    """Reported rather than primary record."""
+    reportedBoolean__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``reportedBoolean``. JSON name ``_reportedBoolean``."""
+    reportedReference: Reference | None = None
+    """Reported rather than primary record."""
+    requester: Reference | None = None
+    """Who/What requested the Request."""
     status: Literal['active', 'cancelled', 'completed', 'draft', 'entered-in-error', 'on-hold', 'stopped', 'unknown'] | None = None
     """active | on-hold | cancelled | completed | entered-in-error | stopped | draft | unknown. Required binding (http://hl7.org/fhir/ValueSet/medicationrequest-status): active | cancelled | completed | draft | entered-in-error | on-hold | stopped | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    statusReason: CodeableConcept | None = None
+    """Reason for current status."""
+    subject: Reference
+    """Who or group medication request is for."""
+    substitution: MedicationRequestSubstitution | None = None
+    """Any restrictions on medication substitution."""
+    supportingInformation: list[Reference] | None = None
+    """Information to support ordering of the medication."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class MedicationRequestDispenseRequest(_medicationrequest.MedicationRequestDispenseRequest):
+    """Medication supply authorization. (R4 ``MedicationRequest.dispenseRequest``; run-time class fhir.resources.R4B.medicationrequest.MedicationRequestDispenseRequest.)"""
+
+    dispenseInterval: Duration | None = None
+    """Minimum period of time between dispenses."""
+    expectedSupplyDuration: Duration | None = None
+    """Number of days supply per dispense."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    initialFill: MedicationRequestDispenseRequestInitialFill | None = None
+    """First fill details."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    numberOfRepeatsAllowed: int | None = None
+    """Number of refills authorized."""
+    numberOfRepeatsAllowed__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``numberOfRepeatsAllowed``. JSON name ``_numberOfRepeatsAllowed``."""
+    performer: Reference | None = None
+    """Intended dispenser."""
+    quantity: Quantity | None = None
+    """Amount of medication to supply per dispense."""
+    validityPeriod: Period | None = None
+    """Time period supply is authorized for."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class MedicationRequestDispenseRequestInitialFill(_medicationrequest.MedicationRequestDispenseRequestInitialFill):
+    """First fill details. (R4 ``MedicationRequest.dispenseRequest.initialFill``; run-time class fhir.resources.R4B.medicationrequest.MedicationRequestDispenseRequestInitialFill.)"""
+
+    duration: Duration | None = None
+    """First fill duration."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    quantity: Quantity | None = None
+    """First fill quantity."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class MedicationRequestSubstitution(_medicationrequest.MedicationRequestSubstitution):
+    """Any restrictions on medication substitution. (R4 ``MedicationRequest.substitution``; run-time class fhir.resources.R4B.medicationrequest.MedicationRequestSubstitution.)"""
+
+    allowedBoolean: bool | None = None
+    """Whether substitution is allowed or not."""
+    allowedBoolean__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``allowedBoolean``. JSON name ``_allowedBoolean``."""
+    allowedCodeableConcept: CodeableConcept | None = None
+    """Whether substitution is allowed or not."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    reason: CodeableConcept | None = None
+    """Why should (not) substitution be made."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,22 +3,95 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.medicationstatement``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.medicationstatement``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import medicationstatement as _medicationstatement
+from fhir.resources.R4B import resource as _resource
+
+from .annotation import Annotation
+from .codeableconcept import CodeableConcept
+from .dosage import Dosage
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .reference import Reference
 
 
 class MedicationStatement(_medicationstatement.MedicationStatement):
-    """MedicationStatement: the R4B model class, typed from the R4 definition."""
+    """Record of medication being taken by a patient. (R4 ``MedicationStatement``; run-time class fhir.resources.R4B.medicationstatement.MedicationStatement.)"""
 
+    basedOn: list[Reference] | None = None
+    """Fulfils plan, proposal or order."""
+    category: CodeableConcept | None = None
+    """Type of medication usage."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    context: Reference | None = None
+    """Encounter / Episode associated with MedicationStatement."""
     dateAsserted: _dt.datetime | _dt.date | str | None = None
-    """When the statement was asserted?. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the statement was asserted? R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    dateAsserted__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``dateAsserted``. JSON name ``_dateAsserted``."""
+    derivedFrom: list[Reference] | None = None
+    """Additional supporting information."""
+    dosage: list[Dosage] | None = None
+    """Details of how medication is/was taken or should be taken."""
     effectiveDateTime: _dt.datetime | _dt.date | str | None = None
-    """The date/time or interval when the medication is/was/will be taken. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """The date/time or interval when the medication is/was/will be taken. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    effectiveDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``effectiveDateTime``. JSON name ``_effectiveDateTime``."""
+    effectivePeriod: Period | None = None
+    """The date/time or interval when the medication is/was/will be taken."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """External identifier."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    informationSource: Reference | None = None
+    """Person or organization that provided the information about the taking of this medication."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    medicationCodeableConcept: CodeableConcept | None = None
+    """What medication was taken."""
+    medicationReference: Reference | None = None
+    """What medication was taken."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    note: list[Annotation] | None = None
+    """Further information about the statement."""
+    partOf: list[Reference] | None = None
+    """Part of referenced event."""
+    reasonCode: list[CodeableConcept] | None = None
+    """Reason for why the medication is being/was taken."""
+    reasonReference: list[Reference] | None = None
+    """Condition or observation that supports why the medication is being/was taken."""
     status: Literal['active', 'completed', 'entered-in-error', 'intended', 'not-taken', 'on-hold', 'stopped', 'unknown'] | None = None
     """active | completed | entered-in-error | intended | stopped | on-hold | unknown | not-taken. Required binding (http://hl7.org/fhir/ValueSet/medication-statement-status): active | completed | entered-in-error | intended | not-taken | on-hold | stopped | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    statusReason: list[CodeableConcept] | None = None
+    """Reason for current status."""
+    subject: Reference
+    """Who is/was taking the medication."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,17 +3,156 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.messageheader``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.messageheader``: every element typed from R4."""
 
 from typing import Literal
 
+from pydantic import AnyUrl as _AnyUrl
 from fhir.resources.R4B import messageheader as _messageheader
+from fhir.resources.R4B import resource as _resource
+
+from .codeableconcept import CodeableConcept
+from .coding import Coding
+from .contactpoint import ContactPoint
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .meta import Meta
+from .narrative import Narrative
+from .reference import Reference
+
+
+class MessageHeader(_messageheader.MessageHeader):
+    """A resource that describes a message that is exchanged between systems. (R4 ``MessageHeader``; run-time class fhir.resources.R4B.messageheader.MessageHeader.)"""
+
+    author: Reference | None = None
+    """The source of the decision."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    definition: str | None = None
+    """Link to the definition for this message."""
+    definition__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``definition``. JSON name ``_definition``."""
+    destination: list[MessageHeaderDestination] | None = None
+    """Message destination application(s)."""
+    enterer: Reference | None = None
+    """The source of the data entry."""
+    eventCoding: Coding | None = None
+    """Code for the event this message represents or link to event definition."""
+    eventUri: str | None = None
+    """Code for the event this message represents or link to event definition."""
+    eventUri__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``eventUri``. JSON name ``_eventUri``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    focus: list[Reference] | None = None
+    """The actual content of the message."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    reason: CodeableConcept | None = None
+    """Cause of event."""
+    response: MessageHeaderResponse | None = None
+    """If this is a reply to prior message."""
+    responsible: Reference | None = None
+    """Final responsibility for event."""
+    sender: Reference | None = None
+    """Real world sender of the message."""
+    source: MessageHeaderSource
+    """Message source application."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class MessageHeaderDestination(_messageheader.MessageHeaderDestination):
+    """Message destination application(s). (R4 ``MessageHeader.destination``; run-time class fhir.resources.R4B.messageheader.MessageHeaderDestination.)"""
+
+    endpoint: _AnyUrl | str | None = None
+    """Actual destination address or id."""
+    endpoint__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``endpoint``. JSON name ``_endpoint``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    name: str | None = None
+    """Name of system."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    receiver: Reference | None = None
+    """Intended "real-world" recipient for the data."""
+    target: Reference | None = None
+    """Particular delivery destination within the destination."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class MessageHeaderResponse(_messageheader.MessageHeaderResponse):
-    """MessageHeader.response: the R4B model class, typed from the R4 definition."""
+    """If this is a reply to prior message. (R4 ``MessageHeader.response``; run-time class fhir.resources.R4B.messageheader.MessageHeaderResponse.)"""
 
     code: Literal['fatal-error', 'ok', 'transient-error'] | None = None
     """ok | transient-error | fatal-error. Required binding (http://hl7.org/fhir/ValueSet/response-code): fatal-error | ok | transient-error."""
+    code__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``code``. JSON name ``_code``."""
+    details: Reference | None = None
+    """Specific list of hints/warnings/errors."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    identifier: str | None = None
+    """Id of original message."""
+    identifier__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``identifier``. JSON name ``_identifier``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class MessageHeaderSource(_messageheader.MessageHeaderSource):
+    """Message source application. (R4 ``MessageHeader.source``; run-time class fhir.resources.R4B.messageheader.MessageHeaderSource.)"""
+
+    contact: ContactPoint | None = None
+    """Human contact for problems."""
+    endpoint: _AnyUrl | str | None = None
+    """Actual message source address or id."""
+    endpoint__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``endpoint``. JSON name ``_endpoint``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    name: str | None = None
+    """Name of system."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    software: str | None = None
+    """Name of software running the system."""
+    software__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``software``. JSON name ``_software``."""
+    version: str | None = None
+    """Version of software running."""
+    version__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``version``. JSON name ``_version``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

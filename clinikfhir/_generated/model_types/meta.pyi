@@ -3,17 +3,46 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.meta``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.meta``: every element typed from R4."""
 
 import datetime as _dt
 
 from fhir.resources.R4B import meta as _meta
 
+from .coding import Coding
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+
 
 class Meta(_meta.Meta):
-    """Meta: the R4B model class, typed from the R4 definition."""
+    """Metadata about a resource. (R4 ``Meta``; run-time class fhir.resources.R4B.meta.Meta.)"""
 
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
     lastUpdated: _dt.datetime | str | None = None
-    """When the resource version last changed. R4 ``instant``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the resource version last changed. R4 ``instant``: also its string form; a partial one ("1990") reads back as ``str``."""
+    lastUpdated__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``lastUpdated``. JSON name ``_lastUpdated``."""
+    profile: list[str | None] | None = None
+    """Profiles this resource claims to conform to."""
+    profile__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``profile``. JSON name ``_profile``."""
+    security: list[Coding] | None = None
+    """Security Labels applied to this resource."""
+    source: str | None = None
+    """Identifies where the resource comes from."""
+    source__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``source``. JSON name ``_source``."""
+    tag: list[Coding] | None = None
+    """Tags applied to this resource."""
+    versionId: str | None = None
+    """Version specific identifier."""
+    versionId__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``versionId``. JSON name ``_versionId``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

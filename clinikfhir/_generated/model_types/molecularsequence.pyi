@@ -3,40 +3,379 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.molecularsequence``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.molecularsequence``: every element typed from R4."""
 
+import decimal as _decimal
 from typing import Literal
 
 from fhir.resources.R4B import molecularsequence as _molecularsequence
+from fhir.resources.R4B import resource as _resource
+
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .quantity import Quantity
+from .reference import Reference
 
 
 class MolecularSequence(_molecularsequence.MolecularSequence):
-    """MolecularSequence: the R4B model class, typed from the R4 definition."""
+    """Information about a biological sequence. (R4 ``MolecularSequence``; run-time class fhir.resources.R4B.molecularsequence.MolecularSequence.)"""
 
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    coordinateSystem: int | None = None
+    """Base number of coordinate system (0 for 0-based numbering or coordinates, inclusive start, exclusive end, 1 for 1-based numbering, inclusive start, inclusive end)."""
+    coordinateSystem__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``coordinateSystem``. JSON name ``_coordinateSystem``."""
+    device: Reference | None = None
+    """The method for sequencing."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Unique ID for this particular sequence. This is a FHIR-defined id."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    observedSeq: str | None = None
+    """Sequence that was observed."""
+    observedSeq__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``observedSeq``. JSON name ``_observedSeq``."""
+    patient: Reference | None = None
+    """Who and/or what this is about."""
+    performer: Reference | None = None
+    """Who should be responsible for test result."""
+    pointer: list[Reference] | None = None
+    """Pointer to next atomic sequence."""
+    quality: list[MolecularSequenceQuality] | None = None
+    """An set of value as quality of sequence."""
+    quantity: Quantity | None = None
+    """The number of copies of the sequence of interest. (RNASeq)."""
+    readCoverage: int | None = None
+    """Average number of reads representing a given nucleotide in the reconstructed sequence."""
+    readCoverage__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``readCoverage``. JSON name ``_readCoverage``."""
+    referenceSeq: MolecularSequenceReferenceSeq | None = None
+    """A sequence used as reference."""
+    repository: list[MolecularSequenceRepository] | None = None
+    """External repository which contains detailed report related with observedSeq in this resource."""
+    specimen: Reference | None = None
+    """Specimen used for sequencing."""
+    structureVariant: list[MolecularSequenceStructureVariant] | None = None
+    """Structural variant."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
     type: Literal['aa', 'dna', 'rna'] | None = None
     """aa | dna | rna. Required binding (http://hl7.org/fhir/ValueSet/sequence-type): aa | dna | rna."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
+    variant: list[MolecularSequenceVariant] | None = None
+    """Variant in sequence."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class MolecularSequenceQuality(_molecularsequence.MolecularSequenceQuality):
-    """MolecularSequence.quality: the R4B model class, typed from the R4 definition."""
+    """An set of value as quality of sequence. (R4 ``MolecularSequence.quality``; run-time class fhir.resources.R4B.molecularsequence.MolecularSequenceQuality.)"""
 
+    end: int | None = None
+    """End position of the sequence."""
+    end__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``end``. JSON name ``_end``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    fScore: _decimal.Decimal | None = None
+    """F-score."""
+    fScore__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``fScore``. JSON name ``_fScore``."""
+    gtFP: _decimal.Decimal | None = None
+    """False positives where the non-REF alleles in the Truth and Query Call Sets match."""
+    gtFP__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``gtFP``. JSON name ``_gtFP``."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    method: CodeableConcept | None = None
+    """Method to get quality."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    precision: _decimal.Decimal | None = None
+    """Precision of comparison."""
+    precision__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``precision``. JSON name ``_precision``."""
+    queryFP: _decimal.Decimal | None = None
+    """False positives."""
+    queryFP__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``queryFP``. JSON name ``_queryFP``."""
+    queryTP: _decimal.Decimal | None = None
+    """True positives from the perspective of the query data."""
+    queryTP__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``queryTP``. JSON name ``_queryTP``."""
+    recall: _decimal.Decimal | None = None
+    """Recall of comparison."""
+    recall__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``recall``. JSON name ``_recall``."""
+    roc: MolecularSequenceQualityRoc | None = None
+    """Receiver Operator Characteristic (ROC) Curve."""
+    score: Quantity | None = None
+    """Quality score for the comparison."""
+    standardSequence: CodeableConcept | None = None
+    """Standard sequence for comparison."""
+    start: int | None = None
+    """Start position of the sequence."""
+    start__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``start``. JSON name ``_start``."""
+    truthFN: _decimal.Decimal | None = None
+    """False negatives."""
+    truthFN__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``truthFN``. JSON name ``_truthFN``."""
+    truthTP: _decimal.Decimal | None = None
+    """True positives from the perspective of the truth data."""
+    truthTP__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``truthTP``. JSON name ``_truthTP``."""
     type: Literal['indel', 'snp', 'unknown'] | None = None
     """indel | snp | unknown. Required binding (http://hl7.org/fhir/ValueSet/quality-type): indel | snp | unknown."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class MolecularSequenceQualityRoc(_molecularsequence.MolecularSequenceQualityRoc):
+    """Receiver Operator Characteristic (ROC) Curve. (R4 ``MolecularSequence.quality.roc``; run-time class fhir.resources.R4B.molecularsequence.MolecularSequenceQualityRoc.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    fMeasure: list[_decimal.Decimal | None] | None = None
+    """FScore of the GQ score."""
+    fMeasure__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``fMeasure``. JSON name ``_fMeasure``."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    numFN: list[int | None] | None = None
+    """Roc score false negative numbers."""
+    numFN__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``numFN``. JSON name ``_numFN``."""
+    numFP: list[int | None] | None = None
+    """Roc score false positive numbers."""
+    numFP__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``numFP``. JSON name ``_numFP``."""
+    numTP: list[int | None] | None = None
+    """Roc score true positive numbers."""
+    numTP__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``numTP``. JSON name ``_numTP``."""
+    precision: list[_decimal.Decimal | None] | None = None
+    """Precision of the GQ score."""
+    precision__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``precision``. JSON name ``_precision``."""
+    score: list[int | None] | None = None
+    """Genotype quality score."""
+    score__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``score``. JSON name ``_score``."""
+    sensitivity: list[_decimal.Decimal | None] | None = None
+    """Sensitivity of the GQ score."""
+    sensitivity__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``sensitivity``. JSON name ``_sensitivity``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class MolecularSequenceReferenceSeq(_molecularsequence.MolecularSequenceReferenceSeq):
-    """MolecularSequence.referenceSeq: the R4B model class, typed from the R4 definition."""
+    """A sequence used as reference. (R4 ``MolecularSequence.referenceSeq``; run-time class fhir.resources.R4B.molecularsequence.MolecularSequenceReferenceSeq.)"""
 
+    chromosome: CodeableConcept | None = None
+    """Chromosome containing genetic finding."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    genomeBuild: str | None = None
+    """The Genome Build used for reference, following GRCh build versions e.g. 'GRCh 37'."""
+    genomeBuild__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``genomeBuild``. JSON name ``_genomeBuild``."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
     orientation: Literal['antisense', 'sense'] | None = None
     """sense | antisense. Required binding (http://hl7.org/fhir/ValueSet/orientation-type): antisense | sense."""
+    orientation__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``orientation``. JSON name ``_orientation``."""
+    referenceSeqId: CodeableConcept | None = None
+    """Reference identifier."""
+    referenceSeqPointer: Reference | None = None
+    """A pointer to another MolecularSequence entity as reference sequence."""
+    referenceSeqString: str | None = None
+    """A string to represent reference sequence."""
+    referenceSeqString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``referenceSeqString``. JSON name ``_referenceSeqString``."""
     strand: Literal['crick', 'watson'] | None = None
     """watson | crick. Required binding (http://hl7.org/fhir/ValueSet/strand-type): crick | watson."""
+    strand__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``strand``. JSON name ``_strand``."""
+    windowEnd: int | None = None
+    """End position of the window on the reference sequence."""
+    windowEnd__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``windowEnd``. JSON name ``_windowEnd``."""
+    windowStart: int | None = None
+    """Start position of the window on the reference sequence."""
+    windowStart__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``windowStart``. JSON name ``_windowStart``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class MolecularSequenceRepository(_molecularsequence.MolecularSequenceRepository):
-    """MolecularSequence.repository: the R4B model class, typed from the R4 definition."""
+    """External repository which contains detailed report related with observedSeq in this resource. (R4 ``MolecularSequence.repository``; run-time class fhir.resources.R4B.molecularsequence.MolecularSequenceRepository.)"""
 
+    datasetId: str | None = None
+    """Id of the dataset that used to call for dataset in repository."""
+    datasetId__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``datasetId``. JSON name ``_datasetId``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    name: str | None = None
+    """Repository's name."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    readsetId: str | None = None
+    """Id of the read."""
+    readsetId__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``readsetId``. JSON name ``_readsetId``."""
     type: Literal['directlink', 'login', 'oauth', 'openapi', 'other'] | None = None
     """directlink | openapi | login | oauth | other. Required binding (http://hl7.org/fhir/ValueSet/repository-type): directlink | login | oauth | openapi | other."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
+    url: str | None = None
+    """URI of the repository."""
+    url__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``url``. JSON name ``_url``."""
+    variantsetId: str | None = None
+    """Id of the variantset that used to call for variantset in repository."""
+    variantsetId__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``variantsetId``. JSON name ``_variantsetId``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class MolecularSequenceStructureVariant(_molecularsequence.MolecularSequenceStructureVariant):
+    """Structural variant. (R4 ``MolecularSequence.structureVariant``; run-time class fhir.resources.R4B.molecularsequence.MolecularSequenceStructureVariant.)"""
+
+    exact: bool | None = None
+    """Does the structural variant have base pair resolution breakpoints?"""
+    exact__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``exact``. JSON name ``_exact``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    inner: MolecularSequenceStructureVariantInner | None = None
+    """Structural variant inner."""
+    length: int | None = None
+    """Structural variant length."""
+    length__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``length``. JSON name ``_length``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    outer: MolecularSequenceStructureVariantOuter | None = None
+    """Structural variant outer."""
+    variantType: CodeableConcept | None = None
+    """Structural variant change type."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class MolecularSequenceStructureVariantInner(_molecularsequence.MolecularSequenceStructureVariantInner):
+    """Structural variant inner. (R4 ``MolecularSequence.structureVariant.inner``; run-time class fhir.resources.R4B.molecularsequence.MolecularSequenceStructureVariantInner.)"""
+
+    end: int | None = None
+    """Structural variant inner end."""
+    end__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``end``. JSON name ``_end``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    start: int | None = None
+    """Structural variant inner start."""
+    start__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``start``. JSON name ``_start``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class MolecularSequenceStructureVariantOuter(_molecularsequence.MolecularSequenceStructureVariantOuter):
+    """Structural variant outer. (R4 ``MolecularSequence.structureVariant.outer``; run-time class fhir.resources.R4B.molecularsequence.MolecularSequenceStructureVariantOuter.)"""
+
+    end: int | None = None
+    """Structural variant outer end."""
+    end__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``end``. JSON name ``_end``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    start: int | None = None
+    """Structural variant outer start."""
+    start__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``start``. JSON name ``_start``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class MolecularSequenceVariant(_molecularsequence.MolecularSequenceVariant):
+    """Variant in sequence. (R4 ``MolecularSequence.variant``; run-time class fhir.resources.R4B.molecularsequence.MolecularSequenceVariant.)"""
+
+    cigar: str | None = None
+    """Extended CIGAR string for aligning the sequence with reference bases."""
+    cigar__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``cigar``. JSON name ``_cigar``."""
+    end: int | None = None
+    """End position of the variant on the reference sequence."""
+    end__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``end``. JSON name ``_end``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    observedAllele: str | None = None
+    """Allele that was observed."""
+    observedAllele__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``observedAllele``. JSON name ``_observedAllele``."""
+    referenceAllele: str | None = None
+    """Allele in the reference sequence."""
+    referenceAllele__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``referenceAllele``. JSON name ``_referenceAllele``."""
+    start: int | None = None
+    """Start position of the variant on the reference sequence."""
+    start__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``start``. JSON name ``_start``."""
+    variantPointer: Reference | None = None
+    """Pointer to observed variant information."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,29 +3,122 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.namingsystem``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.namingsystem``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import namingsystem as _namingsystem
+from fhir.resources.R4B import resource as _resource
+
+from .codeableconcept import CodeableConcept
+from .contactdetail import ContactDetail
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .usagecontext import UsageContext
 
 
 class NamingSystem(_namingsystem.NamingSystem):
-    """NamingSystem: the R4B model class, typed from the R4 definition."""
+    """System of unique identification. (R4 ``NamingSystem``; run-time class fhir.resources.R4B.namingsystem.NamingSystem.)"""
 
+    contact: list[ContactDetail] | None = None
+    """Contact details for the publisher."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
     date: _dt.datetime | _dt.date | str | None = None
-    """Date last changed. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Date last changed. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    date__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``date``. JSON name ``_date``."""
+    description: str | None = None
+    """Natural language description of the naming system."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    jurisdiction: list[CodeableConcept] | None = None
+    """Intended jurisdiction for naming system (if applicable)."""
     kind: Literal['codesystem', 'identifier', 'root'] | None = None
     """codesystem | identifier | root. Required binding (http://hl7.org/fhir/ValueSet/namingsystem-type): codesystem | identifier | root."""
+    kind__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``kind``. JSON name ``_kind``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    name: str | None = None
+    """Name for this naming system (computer friendly)."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    publisher: str | None = None
+    """Name of the publisher (organization or individual)."""
+    publisher__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``publisher``. JSON name ``_publisher``."""
+    responsible: str | None = None
+    """Who maintains system namespace?"""
+    responsible__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``responsible``. JSON name ``_responsible``."""
     status: Literal['active', 'draft', 'retired', 'unknown'] | None = None
     """draft | active | retired | unknown. Required binding (http://hl7.org/fhir/ValueSet/publication-status): active | draft | retired | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    type: CodeableConcept | None = None
+    """e.g. driver, provider, patient, bank etc."""
+    uniqueId: list[NamingSystemUniqueId]
+    """Unique identifiers used for system."""
+    usage: str | None = None
+    """How/where is it used."""
+    usage__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``usage``. JSON name ``_usage``."""
+    useContext: list[UsageContext] | None = None
+    """The context that the content is intended to support."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class NamingSystemUniqueId(_namingsystem.NamingSystemUniqueId):
-    """NamingSystem.uniqueId: the R4B model class, typed from the R4 definition."""
+    """Unique identifiers used for system. (R4 ``NamingSystem.uniqueId``; run-time class fhir.resources.R4B.namingsystem.NamingSystemUniqueId.)"""
 
+    comment: str | None = None
+    """Notes about identifier usage."""
+    comment__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``comment``. JSON name ``_comment``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    period: Period | None = None
+    """When is identifier valid?"""
+    preferred: bool | None = None
+    """Is this the id that should be used for this type."""
+    preferred__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``preferred``. JSON name ``_preferred``."""
     type: Literal['oid', 'other', 'uri', 'uuid'] | None = None
     """oid | uuid | uri | other. Required binding (http://hl7.org/fhir/ValueSet/namingsystem-identifier-type): oid | other | uri | uuid."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
+    value: str | None = None
+    """The unique identifier."""
+    value__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``value``. JSON name ``_value``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,17 +3,33 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.narrative``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.narrative``: every element typed from R4."""
 
 from typing import Literal
 
 from fhir.resources.R4B import narrative as _narrative
 
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+
 
 class Narrative(_narrative.Narrative):
-    """Narrative: the R4B model class, typed from the R4 definition."""
+    """Human-readable summary of the resource (essential clinical and business information). (R4 ``Narrative``; run-time class fhir.resources.R4B.narrative.Narrative.)"""
 
+    div: str | None = None
+    """Limited xhtml content."""
+    div__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``div``. JSON name ``_div``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
     status: Literal['additional', 'empty', 'extensions', 'generated'] | None = None
     """generated | extensions | additional | empty. Required binding (http://hl7.org/fhir/ValueSet/narrative-status): additional | empty | extensions | generated."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,22 +3,244 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.nutritionorder``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.nutritionorder``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import nutritionorder as _nutritionorder
+from fhir.resources.R4B import resource as _resource
+
+from .annotation import Annotation
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .quantity import Quantity
+from .ratio import Ratio
+from .reference import Reference
+from .timing import Timing
 
 
 class NutritionOrder(_nutritionorder.NutritionOrder):
-    """NutritionOrder: the R4B model class, typed from the R4 definition."""
+    """Diet, formula or nutritional supplement request. (R4 ``NutritionOrder``; run-time class fhir.resources.R4B.nutritionorder.NutritionOrder.)"""
 
+    allergyIntolerance: list[Reference] | None = None
+    """List of the patient's food and nutrition-related allergies and intolerances."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
     dateTime: _dt.datetime | _dt.date | str | None = None
-    """Date and time the nutrition order was requested. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Date and time the nutrition order was requested. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    dateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``dateTime``. JSON name ``_dateTime``."""
+    encounter: Reference | None = None
+    """The encounter associated with this nutrition order."""
+    enteralFormula: NutritionOrderEnteralFormula | None = None
+    """Enteral formula components."""
+    excludeFoodModifier: list[CodeableConcept] | None = None
+    """Order-specific modifier about the type of food that should not be given."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    foodPreferenceModifier: list[CodeableConcept] | None = None
+    """Order-specific modifier about the type of food that should be given."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Identifiers assigned to this order."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    instantiates: list[str | None] | None = None
+    """Instantiates protocol or definition."""
+    instantiates__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``instantiates``. JSON name ``_instantiates``."""
+    instantiatesCanonical: list[str | None] | None = None
+    """Instantiates FHIR protocol or definition."""
+    instantiatesCanonical__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``instantiatesCanonical``. JSON name ``_instantiatesCanonical``."""
+    instantiatesUri: list[str | None] | None = None
+    """Instantiates external protocol or definition."""
+    instantiatesUri__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``instantiatesUri``. JSON name ``_instantiatesUri``."""
     intent: Literal['directive', 'filler-order', 'instance-order', 'option', 'order', 'original-order', 'plan', 'proposal', 'reflex-order'] | None = None
     """proposal | plan | directive | order | original-order | reflex-order | filler-order | instance-order | option. Required binding (http://hl7.org/fhir/ValueSet/request-intent): directive | filler-order | instance-order | option | order | original-order | plan | proposal | reflex-order."""
+    intent__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``intent``. JSON name ``_intent``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    note: list[Annotation] | None = None
+    """Comments."""
+    oralDiet: NutritionOrderOralDiet | None = None
+    """Oral diet components."""
+    orderer: Reference | None = None
+    """Who ordered the diet, formula or nutritional supplement."""
+    patient: Reference
+    """The person who requires the diet, formula or nutritional supplement."""
     status: Literal['active', 'completed', 'draft', 'entered-in-error', 'on-hold', 'revoked', 'unknown'] | None = None
     """draft | active | on-hold | revoked | completed | entered-in-error | unknown. Required binding (http://hl7.org/fhir/ValueSet/request-status): active | completed | draft | entered-in-error | on-hold | revoked | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    supplement: list[NutritionOrderSupplement] | None = None
+    """Supplement components."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class NutritionOrderEnteralFormula(_nutritionorder.NutritionOrderEnteralFormula):
+    """Enteral formula components. (R4 ``NutritionOrder.enteralFormula``; run-time class fhir.resources.R4B.nutritionorder.NutritionOrderEnteralFormula.)"""
+
+    additiveProductName: str | None = None
+    """Product or brand name of the modular additive."""
+    additiveProductName__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``additiveProductName``. JSON name ``_additiveProductName``."""
+    additiveType: CodeableConcept | None = None
+    """Type of modular component to add to the feeding."""
+    administration: list[NutritionOrderEnteralFormulaAdministration] | None = None
+    """Formula feeding instruction as structured data."""
+    administrationInstruction: str | None = None
+    """Formula feeding instructions expressed as text."""
+    administrationInstruction__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``administrationInstruction``. JSON name ``_administrationInstruction``."""
+    baseFormulaProductName: str | None = None
+    """Product or brand name of the enteral or infant formula."""
+    baseFormulaProductName__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``baseFormulaProductName``. JSON name ``_baseFormulaProductName``."""
+    baseFormulaType: CodeableConcept | None = None
+    """Type of enteral or infant formula."""
+    caloricDensity: Quantity | None = None
+    """Amount of energy per specified volume that is required."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    maxVolumeToDeliver: Quantity | None = None
+    """Upper limit on formula volume per unit of time."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    routeofAdministration: CodeableConcept | None = None
+    """How the formula should enter the patient's gastrointestinal tract."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class NutritionOrderEnteralFormulaAdministration(_nutritionorder.NutritionOrderEnteralFormulaAdministration):
+    """Formula feeding instruction as structured data. (R4 ``NutritionOrder.enteralFormula.administration``; run-time class fhir.resources.R4B.nutritionorder.NutritionOrderEnteralFormulaAdministration.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    quantity: Quantity | None = None
+    """The volume of formula to provide."""
+    rateQuantity: Quantity | None = None
+    """Speed with which the formula is provided per period of time."""
+    rateRatio: Ratio | None = None
+    """Speed with which the formula is provided per period of time."""
+    schedule: Timing | None = None
+    """Scheduled frequency of enteral feeding."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class NutritionOrderOralDiet(_nutritionorder.NutritionOrderOralDiet):
+    """Oral diet components. (R4 ``NutritionOrder.oralDiet``; run-time class fhir.resources.R4B.nutritionorder.NutritionOrderOralDiet.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    fluidConsistencyType: list[CodeableConcept] | None = None
+    """The required consistency of fluids and liquids provided to the patient."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    instruction: str | None = None
+    """Instructions or additional information about the oral diet."""
+    instruction__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``instruction``. JSON name ``_instruction``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    nutrient: list[NutritionOrderOralDietNutrient] | None = None
+    """Required nutrient modifications."""
+    schedule: list[Timing] | None = None
+    """Scheduled frequency of diet."""
+    texture: list[NutritionOrderOralDietTexture] | None = None
+    """Required texture modifications."""
+    type: list[CodeableConcept] | None = None
+    """Type of oral diet or diet restrictions that describe what can be consumed orally."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class NutritionOrderOralDietNutrient(_nutritionorder.NutritionOrderOralDietNutrient):
+    """Required nutrient modifications. (R4 ``NutritionOrder.oralDiet.nutrient``; run-time class fhir.resources.R4B.nutritionorder.NutritionOrderOralDietNutrient.)"""
+
+    amount: Quantity | None = None
+    """Quantity of the specified nutrient."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifier: CodeableConcept | None = None
+    """Type of nutrient that is being modified."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class NutritionOrderOralDietTexture(_nutritionorder.NutritionOrderOralDietTexture):
+    """Required texture modifications. (R4 ``NutritionOrder.oralDiet.texture``; run-time class fhir.resources.R4B.nutritionorder.NutritionOrderOralDietTexture.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    foodType: CodeableConcept | None = None
+    """Concepts that are used to identify an entity that is ingested for nutritional purposes."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifier: CodeableConcept | None = None
+    """Code to indicate how to alter the texture of the foods, e.g. pureed."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class NutritionOrderSupplement(_nutritionorder.NutritionOrderSupplement):
+    """Supplement components. (R4 ``NutritionOrder.supplement``; run-time class fhir.resources.R4B.nutritionorder.NutritionOrderSupplement.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    instruction: str | None = None
+    """Instructions or additional information about the oral supplement."""
+    instruction__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``instruction``. JSON name ``_instruction``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    productName: str | None = None
+    """Product or brand name of the nutritional supplement."""
+    productName__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``productName``. JSON name ``_productName``."""
+    quantity: Quantity | None = None
+    """Amount of the nutritional supplement."""
+    schedule: list[Timing] | None = None
+    """Scheduled frequency of supplement."""
+    type: CodeableConcept | None = None
+    """Type of supplement product requested."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

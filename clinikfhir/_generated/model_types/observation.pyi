@@ -3,37 +3,227 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.observation``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.observation``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import observation as _observation
+from fhir.resources.R4B import resource as _resource
+
+from .annotation import Annotation
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .quantity import Quantity
+from .range import Range
+from .ratio import Ratio
+from .reference import Reference
+from .sampleddata import SampledData
+from .timing import Timing
 
 
 class Observation(_observation.Observation):
-    """Observation: the R4B model class, typed from the R4 definition."""
+    """Measurements and simple assertions. (R4 ``Observation``; run-time class fhir.resources.R4B.observation.Observation.)"""
 
+    basedOn: list[Reference] | None = None
+    """Fulfills plan, proposal or order."""
+    bodySite: CodeableConcept | None = None
+    """Observed body part."""
+    category: list[CodeableConcept] | None = None
+    """Classification of type of observation."""
+    code: CodeableConcept
+    """Type of observation (code / type)."""
+    component: list[ObservationComponent] | None = None
+    """Component results."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    dataAbsentReason: CodeableConcept | None = None
+    """Why the result is missing."""
+    derivedFrom: list[Reference] | None = None
+    """Related measurements the observation is made from."""
+    device: Reference | None = None
+    """(Measurement) Device."""
     effectiveDateTime: _dt.datetime | _dt.date | str | None = None
-    """Clinically relevant time/time-period for observation. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Clinically relevant time/time-period for observation. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    effectiveDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``effectiveDateTime``. JSON name ``_effectiveDateTime``."""
     effectiveInstant: _dt.datetime | str | None = None
-    """Clinically relevant time/time-period for observation. R4 ``instant``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Clinically relevant time/time-period for observation. R4 ``instant``: also its string form; a partial one ("1990") reads back as ``str``."""
+    effectiveInstant__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``effectiveInstant``. JSON name ``_effectiveInstant``."""
+    effectivePeriod: Period | None = None
+    """Clinically relevant time/time-period for observation."""
+    effectiveTiming: Timing | None = None
+    """Clinically relevant time/time-period for observation."""
+    encounter: Reference | None = None
+    """Healthcare event during which this observation is made."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    focus: list[Reference] | None = None
+    """What the observation is about, when it is not about the subject of record."""
+    hasMember: list[Reference] | None = None
+    """Related resource that belongs to the Observation group."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Business Identifier for observation."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    interpretation: list[CodeableConcept] | None = None
+    """High, low, normal, etc."""
     issued: _dt.datetime | str | None = None
-    """Date/Time this version was made available. R4 ``instant``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Date/Time this version was made available. R4 ``instant``: also its string form; a partial one ("1990") reads back as ``str``."""
+    issued__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``issued``. JSON name ``_issued``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    method: CodeableConcept | None = None
+    """How it was done."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    note: list[Annotation] | None = None
+    """Comments about the observation."""
+    partOf: list[Reference] | None = None
+    """Part of referenced event."""
+    performer: list[Reference] | None = None
+    """Who is responsible for the observation."""
+    referenceRange: list[ObservationReferenceRange] | None = None
+    """Provides guide for interpretation."""
+    specimen: Reference | None = None
+    """Specimen used for this observation."""
     status: Literal['amended', 'cancelled', 'corrected', 'entered-in-error', 'final', 'preliminary', 'registered', 'unknown'] | None = None
     """registered | preliminary | final | amended +. Required binding (http://hl7.org/fhir/ValueSet/observation-status): amended | cancelled | corrected | entered-in-error | final | preliminary | registered | unknown."""
-    valueTime: _dt.time | str | None = None
-    """Actual result. R4 ``time``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    subject: Reference | None = None
+    """Who and/or what the observation is about."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    valueBoolean: bool | None = None
+    """Actual result."""
+    valueBoolean__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueBoolean``. JSON name ``_valueBoolean``."""
+    valueCodeableConcept: CodeableConcept | None = None
+    """Actual result."""
     valueDateTime: _dt.datetime | _dt.date | str | None = None
-    """Actual result. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Actual result. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    valueDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueDateTime``. JSON name ``_valueDateTime``."""
+    valueInteger: int | None = None
+    """Actual result."""
+    valueInteger__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueInteger``. JSON name ``_valueInteger``."""
+    valuePeriod: Period | None = None
+    """Actual result."""
+    valueQuantity: Quantity | None = None
+    """Actual result."""
+    valueRange: Range | None = None
+    """Actual result."""
+    valueRatio: Ratio | None = None
+    """Actual result."""
+    valueSampledData: SampledData | None = None
+    """Actual result."""
+    valueString: str | None = None
+    """Actual result."""
+    valueString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueString``. JSON name ``_valueString``."""
+    valueTime: _dt.time | str | None = None
+    """Actual result. R4 ``time``: also its string form; a partial one ("1990") reads back as ``str``."""
+    valueTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueTime``. JSON name ``_valueTime``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ObservationComponent(_observation.ObservationComponent):
-    """Observation.component: the R4B model class, typed from the R4 definition."""
+    """Component results. (R4 ``Observation.component``; run-time class fhir.resources.R4B.observation.ObservationComponent.)"""
 
-    valueTime: _dt.time | str | None = None
-    """Actual component result. R4 ``time``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    code: CodeableConcept
+    """Type of component observation (code / type)."""
+    dataAbsentReason: CodeableConcept | None = None
+    """Why the component result is missing."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    interpretation: list[CodeableConcept] | None = None
+    """High, low, normal, etc."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    referenceRange: list[ObservationReferenceRange] | None = None
+    """Provides guide for interpretation of component result."""
+    valueBoolean: bool | None = None
+    """Actual component result."""
+    valueBoolean__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueBoolean``. JSON name ``_valueBoolean``."""
+    valueCodeableConcept: CodeableConcept | None = None
+    """Actual component result."""
     valueDateTime: _dt.datetime | _dt.date | str | None = None
-    """Actual component result. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Actual component result. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    valueDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueDateTime``. JSON name ``_valueDateTime``."""
+    valueInteger: int | None = None
+    """Actual component result."""
+    valueInteger__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueInteger``. JSON name ``_valueInteger``."""
+    valuePeriod: Period | None = None
+    """Actual component result."""
+    valueQuantity: Quantity | None = None
+    """Actual component result."""
+    valueRange: Range | None = None
+    """Actual component result."""
+    valueRatio: Ratio | None = None
+    """Actual component result."""
+    valueSampledData: SampledData | None = None
+    """Actual component result."""
+    valueString: str | None = None
+    """Actual component result."""
+    valueString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueString``. JSON name ``_valueString``."""
+    valueTime: _dt.time | str | None = None
+    """Actual component result. R4 ``time``: also its string form; a partial one ("1990") reads back as ``str``."""
+    valueTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueTime``. JSON name ``_valueTime``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ObservationReferenceRange(_observation.ObservationReferenceRange):
+    """Provides guide for interpretation. (R4 ``Observation.referenceRange``; run-time class fhir.resources.R4B.observation.ObservationReferenceRange.)"""
+
+    age: Range | None = None
+    """Applicable age range, if relevant."""
+    appliesTo: list[CodeableConcept] | None = None
+    """Reference range population."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    high: Quantity | None = None
+    """High Range, if relevant."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    low: Quantity | None = None
+    """Low Range, if relevant."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    text: str | None = None
+    """Text based reference range in an observation."""
+    text__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``text``. JSON name ``_text``."""
+    type: CodeableConcept | None = None
+    """Reference range qualifier."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,26 +3,141 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.observationdefinition``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.observationdefinition``: every element typed from R4."""
 
+import decimal as _decimal
 from typing import Literal
 
 from fhir.resources.R4B import observationdefinition as _observationdefinition
+from fhir.resources.R4B import resource as _resource
+
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .range import Range
+from .reference import Reference
 
 
 class ObservationDefinition(_observationdefinition.ObservationDefinition):
-    """ObservationDefinition: the R4B model class, typed from the R4 definition."""
+    """Definition of an observation. (R4 ``ObservationDefinition``; run-time class fhir.resources.R4B.observationdefinition.ObservationDefinition.)"""
 
-    permittedDataType: list[Literal['CodeableConcept', 'Period', 'Quantity', 'Range', 'Ratio', 'SampledData', 'boolean', 'dateTime', 'integer', 'string', 'time']] | None = None
+    abnormalCodedValueSet: Reference | None = None
+    """Value set of abnormal coded values for the observations conforming to this ObservationDefinition."""
+    category: list[CodeableConcept] | None = None
+    """Category of observation."""
+    code: CodeableConcept
+    """Type of observation (code / type)."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    criticalCodedValueSet: Reference | None = None
+    """Value set of critical coded values for the observations conforming to this ObservationDefinition."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Business identifier for this ObservationDefinition instance."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    method: CodeableConcept | None = None
+    """Method used to produce the observation."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    multipleResultsAllowed: bool | None = None
+    """Multiple results allowed."""
+    multipleResultsAllowed__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``multipleResultsAllowed``. JSON name ``_multipleResultsAllowed``."""
+    normalCodedValueSet: Reference | None = None
+    """Value set of normal coded values for the observations conforming to this ObservationDefinition."""
+    permittedDataType: list[Literal['CodeableConcept', 'Period', 'Quantity', 'Range', 'Ratio', 'SampledData', 'boolean', 'dateTime', 'integer', 'string', 'time'] | None] | None = None
     """Quantity | CodeableConcept | string | boolean | integer | Range | Ratio | SampledData | time | dateTime | Period. Required binding (http://hl7.org/fhir/ValueSet/permitted-data-type): CodeableConcept | Period | Quantity | Range | Ratio | SampledData | boolean | dateTime | integer | string | time."""
+    permittedDataType__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``permittedDataType``. JSON name ``_permittedDataType``."""
+    preferredReportName: str | None = None
+    """Preferred report name."""
+    preferredReportName__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``preferredReportName``. JSON name ``_preferredReportName``."""
+    qualifiedInterval: list[ObservationDefinitionQualifiedInterval] | None = None
+    """Qualified range for continuous and ordinal observation results."""
+    quantitativeDetails: ObservationDefinitionQuantitativeDetails | None = None
+    """Characteristics of quantitative results."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    validCodedValueSet: Reference | None = None
+    """Value set of valid coded values for the observations conforming to this ObservationDefinition."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ObservationDefinitionQualifiedInterval(_observationdefinition.ObservationDefinitionQualifiedInterval):
-    """ObservationDefinition.qualifiedInterval: the R4B model class, typed from the R4 definition."""
+    """Qualified range for continuous and ordinal observation results. (R4 ``ObservationDefinition.qualifiedInterval``; run-time class fhir.resources.R4B.observationdefinition.ObservationDefinitionQualifiedInterval.)"""
 
+    age: Range | None = None
+    """Applicable age range, if relevant."""
+    appliesTo: list[CodeableConcept] | None = None
+    """Targetted population of the range."""
     category: Literal['absolute', 'critical', 'reference'] | None = None
     """reference | critical | absolute. Required binding (http://hl7.org/fhir/ValueSet/observation-range-category): absolute | critical | reference."""
+    category__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``category``. JSON name ``_category``."""
+    condition: str | None = None
+    """Condition associated with the reference range."""
+    condition__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``condition``. JSON name ``_condition``."""
+    context: CodeableConcept | None = None
+    """Range context qualifier."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
     gender: Literal['female', 'male', 'other', 'unknown'] | None = None
     """male | female | other | unknown. Required binding (http://hl7.org/fhir/ValueSet/administrative-gender): female | male | other | unknown."""
+    gender__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``gender``. JSON name ``_gender``."""
+    gestationalAge: Range | None = None
+    """Applicable gestational age range, if relevant."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    range: Range | None = None
+    """The interval itself, for continuous or ordinal observations."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ObservationDefinitionQuantitativeDetails(_observationdefinition.ObservationDefinitionQuantitativeDetails):
+    """Characteristics of quantitative results. (R4 ``ObservationDefinition.quantitativeDetails``; run-time class fhir.resources.R4B.observationdefinition.ObservationDefinitionQuantitativeDetails.)"""
+
+    conversionFactor: _decimal.Decimal | None = None
+    """SI to Customary unit conversion factor."""
+    conversionFactor__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``conversionFactor``. JSON name ``_conversionFactor``."""
+    customaryUnit: CodeableConcept | None = None
+    """Customary unit for quantitative results."""
+    decimalPrecision: int | None = None
+    """Decimal precision of observation quantitative results."""
+    decimalPrecision__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``decimalPrecision``. JSON name ``_decimalPrecision``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    unit: CodeableConcept | None = None
+    """SI unit for quantitative results."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,42 +3,256 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.operationdefinition``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.operationdefinition``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import operationdefinition as _operationdefinition
+from fhir.resources.R4B import resource as _resource
+
+from .codeableconcept import CodeableConcept
+from .contactdetail import ContactDetail
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .meta import Meta
+from .narrative import Narrative
+from .usagecontext import UsageContext
 
 
 class OperationDefinition(_operationdefinition.OperationDefinition):
-    """OperationDefinition: the R4B model class, typed from the R4 definition."""
+    """Definition of an operation or a named query. (R4 ``OperationDefinition``; run-time class fhir.resources.R4B.operationdefinition.OperationDefinition.)"""
 
+    affectsState: bool | None = None
+    """Whether content is changed by the operation."""
+    affectsState__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``affectsState``. JSON name ``_affectsState``."""
+    base: str | None = None
+    """Marks this as a profile of the base."""
+    base__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``base``. JSON name ``_base``."""
+    code: str | None = None
+    """Name used to invoke the operation."""
+    code__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``code``. JSON name ``_code``."""
+    comment: str | None = None
+    """Additional information about use."""
+    comment__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``comment``. JSON name ``_comment``."""
+    contact: list[ContactDetail] | None = None
+    """Contact details for the publisher."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
     date: _dt.datetime | _dt.date | str | None = None
-    """Date last changed. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Date last changed. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    date__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``date``. JSON name ``_date``."""
+    description: str | None = None
+    """Natural language description of the operation definition."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    experimental: bool | None = None
+    """For testing purposes, not real usage."""
+    experimental__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``experimental``. JSON name ``_experimental``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    inputProfile: str | None = None
+    """Validation information for in parameters."""
+    inputProfile__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``inputProfile``. JSON name ``_inputProfile``."""
+    instance: bool | None = None
+    """Invoke on an instance?"""
+    instance__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``instance``. JSON name ``_instance``."""
+    jurisdiction: list[CodeableConcept] | None = None
+    """Intended jurisdiction for operation definition (if applicable)."""
     kind: Literal['operation', 'query'] | None = None
     """operation | query. Required binding (http://hl7.org/fhir/ValueSet/operation-kind): operation | query."""
-    resource: list[Literal['Account', 'ActivityDefinition', 'AdverseEvent', 'AllergyIntolerance', 'Appointment', 'AppointmentResponse', 'AuditEvent', 'Basic', 'Binary', 'BiologicallyDerivedProduct', 'BodyStructure', 'Bundle', 'CapabilityStatement', 'CarePlan', 'CareTeam', 'CatalogEntry', 'ChargeItem', 'ChargeItemDefinition', 'Claim', 'ClaimResponse', 'ClinicalImpression', 'CodeSystem', 'Communication', 'CommunicationRequest', 'CompartmentDefinition', 'Composition', 'ConceptMap', 'Condition', 'Consent', 'Contract', 'Coverage', 'CoverageEligibilityRequest', 'CoverageEligibilityResponse', 'DetectedIssue', 'Device', 'DeviceDefinition', 'DeviceMetric', 'DeviceRequest', 'DeviceUseStatement', 'DiagnosticReport', 'DocumentManifest', 'DocumentReference', 'DomainResource', 'EffectEvidenceSynthesis', 'Encounter', 'Endpoint', 'EnrollmentRequest', 'EnrollmentResponse', 'EpisodeOfCare', 'EventDefinition', 'Evidence', 'EvidenceVariable', 'ExampleScenario', 'ExplanationOfBenefit', 'FamilyMemberHistory', 'Flag', 'Goal', 'GraphDefinition', 'Group', 'GuidanceResponse', 'HealthcareService', 'ImagingStudy', 'Immunization', 'ImmunizationEvaluation', 'ImmunizationRecommendation', 'ImplementationGuide', 'InsurancePlan', 'Invoice', 'Library', 'Linkage', 'List', 'Location', 'Measure', 'MeasureReport', 'Media', 'Medication', 'MedicationAdministration', 'MedicationDispense', 'MedicationKnowledge', 'MedicationRequest', 'MedicationStatement', 'MedicinalProduct', 'MedicinalProductAuthorization', 'MedicinalProductContraindication', 'MedicinalProductIndication', 'MedicinalProductIngredient', 'MedicinalProductInteraction', 'MedicinalProductManufactured', 'MedicinalProductPackaged', 'MedicinalProductPharmaceutical', 'MedicinalProductUndesirableEffect', 'MessageDefinition', 'MessageHeader', 'MolecularSequence', 'NamingSystem', 'NutritionOrder', 'Observation', 'ObservationDefinition', 'OperationDefinition', 'OperationOutcome', 'Organization', 'OrganizationAffiliation', 'Parameters', 'Patient', 'PaymentNotice', 'PaymentReconciliation', 'Person', 'PlanDefinition', 'Practitioner', 'PractitionerRole', 'Procedure', 'Provenance', 'Questionnaire', 'QuestionnaireResponse', 'RelatedPerson', 'RequestGroup', 'ResearchDefinition', 'ResearchElementDefinition', 'ResearchStudy', 'ResearchSubject', 'Resource', 'RiskAssessment', 'RiskEvidenceSynthesis', 'Schedule', 'SearchParameter', 'ServiceRequest', 'Slot', 'Specimen', 'SpecimenDefinition', 'StructureDefinition', 'StructureMap', 'Subscription', 'Substance', 'SubstanceNucleicAcid', 'SubstancePolymer', 'SubstanceProtein', 'SubstanceReferenceInformation', 'SubstanceSourceMaterial', 'SubstanceSpecification', 'SupplyDelivery', 'SupplyRequest', 'Task', 'TerminologyCapabilities', 'TestReport', 'TestScript', 'ValueSet', 'VerificationResult', 'VisionPrescription']] | None = None
+    kind__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``kind``. JSON name ``_kind``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    name: str | None = None
+    """Name for this operation definition (computer friendly)."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    outputProfile: str | None = None
+    """Validation information for out parameters."""
+    outputProfile__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``outputProfile``. JSON name ``_outputProfile``."""
+    overload: list[OperationDefinitionOverload] | None = None
+    """Define overloaded variants for when generating code."""
+    parameter: list[OperationDefinitionParameter] | None = None
+    """Parameters for the operation/query."""
+    publisher: str | None = None
+    """Name of the publisher (organization or individual)."""
+    publisher__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``publisher``. JSON name ``_publisher``."""
+    purpose: str | None = None
+    """Why this operation definition is defined."""
+    purpose__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``purpose``. JSON name ``_purpose``."""
+    resource: list[Literal['Account', 'ActivityDefinition', 'AdverseEvent', 'AllergyIntolerance', 'Appointment', 'AppointmentResponse', 'AuditEvent', 'Basic', 'Binary', 'BiologicallyDerivedProduct', 'BodyStructure', 'Bundle', 'CapabilityStatement', 'CarePlan', 'CareTeam', 'CatalogEntry', 'ChargeItem', 'ChargeItemDefinition', 'Claim', 'ClaimResponse', 'ClinicalImpression', 'CodeSystem', 'Communication', 'CommunicationRequest', 'CompartmentDefinition', 'Composition', 'ConceptMap', 'Condition', 'Consent', 'Contract', 'Coverage', 'CoverageEligibilityRequest', 'CoverageEligibilityResponse', 'DetectedIssue', 'Device', 'DeviceDefinition', 'DeviceMetric', 'DeviceRequest', 'DeviceUseStatement', 'DiagnosticReport', 'DocumentManifest', 'DocumentReference', 'DomainResource', 'EffectEvidenceSynthesis', 'Encounter', 'Endpoint', 'EnrollmentRequest', 'EnrollmentResponse', 'EpisodeOfCare', 'EventDefinition', 'Evidence', 'EvidenceVariable', 'ExampleScenario', 'ExplanationOfBenefit', 'FamilyMemberHistory', 'Flag', 'Goal', 'GraphDefinition', 'Group', 'GuidanceResponse', 'HealthcareService', 'ImagingStudy', 'Immunization', 'ImmunizationEvaluation', 'ImmunizationRecommendation', 'ImplementationGuide', 'InsurancePlan', 'Invoice', 'Library', 'Linkage', 'List', 'Location', 'Measure', 'MeasureReport', 'Media', 'Medication', 'MedicationAdministration', 'MedicationDispense', 'MedicationKnowledge', 'MedicationRequest', 'MedicationStatement', 'MedicinalProduct', 'MedicinalProductAuthorization', 'MedicinalProductContraindication', 'MedicinalProductIndication', 'MedicinalProductIngredient', 'MedicinalProductInteraction', 'MedicinalProductManufactured', 'MedicinalProductPackaged', 'MedicinalProductPharmaceutical', 'MedicinalProductUndesirableEffect', 'MessageDefinition', 'MessageHeader', 'MolecularSequence', 'NamingSystem', 'NutritionOrder', 'Observation', 'ObservationDefinition', 'OperationDefinition', 'OperationOutcome', 'Organization', 'OrganizationAffiliation', 'Parameters', 'Patient', 'PaymentNotice', 'PaymentReconciliation', 'Person', 'PlanDefinition', 'Practitioner', 'PractitionerRole', 'Procedure', 'Provenance', 'Questionnaire', 'QuestionnaireResponse', 'RelatedPerson', 'RequestGroup', 'ResearchDefinition', 'ResearchElementDefinition', 'ResearchStudy', 'ResearchSubject', 'Resource', 'RiskAssessment', 'RiskEvidenceSynthesis', 'Schedule', 'SearchParameter', 'ServiceRequest', 'Slot', 'Specimen', 'SpecimenDefinition', 'StructureDefinition', 'StructureMap', 'Subscription', 'Substance', 'SubstanceNucleicAcid', 'SubstancePolymer', 'SubstanceProtein', 'SubstanceReferenceInformation', 'SubstanceSourceMaterial', 'SubstanceSpecification', 'SupplyDelivery', 'SupplyRequest', 'Task', 'TerminologyCapabilities', 'TestReport', 'TestScript', 'ValueSet', 'VerificationResult', 'VisionPrescription'] | None] | None = None
     """Types this operation applies to. Required binding (http://hl7.org/fhir/ValueSet/resource-types): Account | ActivityDefinition | AdverseEvent | AllergyIntolerance | Appointment | AppointmentResponse | AuditEvent | Basic | Binary | BiologicallyDerivedProduct | BodyStructure | Bundle | CapabilityStatement | CarePlan | CareTeam | CatalogEntry | ChargeItem | ChargeItemDefinition | Claim | ClaimResponse | ClinicalImpression | CodeSystem | Communication | CommunicationRequest | CompartmentDefinition | Composition | ConceptMap | Condition | Consent | Contract | Coverage | CoverageEligibilityRequest | CoverageEligibilityResponse | DetectedIssue | Device | DeviceDefinition | DeviceMetric | DeviceRequest | DeviceUseStatement | DiagnosticReport | DocumentManifest | DocumentReference | DomainResource | EffectEvidenceSynthesis | Encounter | Endpoint | EnrollmentRequest | EnrollmentResponse | EpisodeOfCare | EventDefinition | Evidence | EvidenceVariable | ExampleScenario | ExplanationOfBenefit | FamilyMemberHistory | Flag | Goal | GraphDefinition | Group | GuidanceResponse | HealthcareService | ImagingStudy | Immunization | ImmunizationEvaluation | ImmunizationRecommendation | ImplementationGuide | InsurancePlan | Invoice | Library | Linkage | List | Location | Measure | MeasureReport | Media | Medication | MedicationAdministration | MedicationDispense | MedicationKnowledge | MedicationRequest | MedicationStatement | MedicinalProduct | MedicinalProductAuthorization | MedicinalProductContraindication | MedicinalProductIndication | MedicinalProductIngredient | MedicinalProductInteraction | MedicinalProductManufactured | MedicinalProductPackaged | MedicinalProductPharmaceutical | MedicinalProductUndesirableEffect | MessageDefinition | MessageHeader | MolecularSequence | NamingSystem | NutritionOrder | Observation | ObservationDefinition | OperationDefinition | OperationOutcome | Organization | OrganizationAffiliation | Parameters | Patient | PaymentNotice | PaymentReconciliation | Person | PlanDefinition | Practitioner | PractitionerRole | Procedure | Provenance | Questionnaire | QuestionnaireResponse | RelatedPerson | RequestGroup | ResearchDefinition | ResearchElementDefinition | ResearchStudy | ResearchSubject | Resource | RiskAssessment | RiskEvidenceSynthesis | Schedule | SearchParameter | ServiceRequest | Slot | Specimen | SpecimenDefinition | StructureDefinition | StructureMap | Subscription | Substance | SubstanceNucleicAcid | SubstancePolymer | SubstanceProtein | SubstanceReferenceInformation | SubstanceSourceMaterial | SubstanceSpecification | SupplyDelivery | SupplyRequest | Task | TerminologyCapabilities | TestReport | TestScript | ValueSet | VerificationResult | VisionPrescription."""
+    resource__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``resource``. JSON name ``_resource``."""
     status: Literal['active', 'draft', 'retired', 'unknown'] | None = None
     """draft | active | retired | unknown. Required binding (http://hl7.org/fhir/ValueSet/publication-status): active | draft | retired | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    system: bool | None = None
+    """Invoke at the system level?"""
+    system__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``system``. JSON name ``_system``."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    title: str | None = None
+    """Name for this operation definition (human friendly)."""
+    title__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``title``. JSON name ``_title``."""
+    type: bool | None = None
+    """Invoke at the type level?"""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
+    url: str | None = None
+    """Canonical identifier for this operation definition, represented as a URI (globally unique)."""
+    url__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``url``. JSON name ``_url``."""
+    useContext: list[UsageContext] | None = None
+    """The context that the content is intended to support."""
+    version: str | None = None
+    """Business version of the operation definition."""
+    version__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``version``. JSON name ``_version``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class OperationDefinitionOverload(_operationdefinition.OperationDefinitionOverload):
+    """Define overloaded variants for when generating code. (R4 ``OperationDefinition.overload``; run-time class fhir.resources.R4B.operationdefinition.OperationDefinitionOverload.)"""
+
+    comment: str | None = None
+    """Comments to go on overload."""
+    comment__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``comment``. JSON name ``_comment``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    parameterName: list[str | None] | None = None
+    """Name of parameter to include in overload."""
+    parameterName__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``parameterName``. JSON name ``_parameterName``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class OperationDefinitionParameter(_operationdefinition.OperationDefinitionParameter):
-    """OperationDefinition.parameter: the R4B model class, typed from the R4 definition."""
+    """Parameters for the operation/query. (R4 ``OperationDefinition.parameter``; run-time class fhir.resources.R4B.operationdefinition.OperationDefinitionParameter.)"""
 
+    binding: OperationDefinitionParameterBinding | None = None
+    """ValueSet details if this is coded."""
+    documentation: str | None = None
+    """Description of meaning/use."""
+    documentation__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``documentation``. JSON name ``_documentation``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    max: str | None = None
+    """Maximum Cardinality (a number or *)."""
+    max__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``max``. JSON name ``_max``."""
+    min: int | None = None
+    """Minimum Cardinality."""
+    min__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``min``. JSON name ``_min``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    name: str | None = None
+    """Name in Parameters.parameter.name or in URL."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    part: list[OperationDefinitionParameter] | None = None
+    """Parts of a nested Parameter."""
+    referencedFrom: list[OperationDefinitionParameterReferencedFrom] | None = None
+    """References to this parameter."""
     searchType: Literal['composite', 'date', 'number', 'quantity', 'reference', 'special', 'string', 'token', 'uri'] | None = None
     """number | date | string | token | reference | composite | quantity | uri | special. Required binding (http://hl7.org/fhir/ValueSet/search-param-type): composite | date | number | quantity | reference | special | string | token | uri."""
+    searchType__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``searchType``. JSON name ``_searchType``."""
+    targetProfile: list[str | None] | None = None
+    """If type is Reference | canonical, allowed targets."""
+    targetProfile__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``targetProfile``. JSON name ``_targetProfile``."""
     type: Literal['Account', 'ActivityDefinition', 'Address', 'AdverseEvent', 'Age', 'AllergyIntolerance', 'Annotation', 'Any', 'Appointment', 'AppointmentResponse', 'Attachment', 'AuditEvent', 'BackboneElement', 'Basic', 'Binary', 'BiologicallyDerivedProduct', 'BodyStructure', 'Bundle', 'CapabilityStatement', 'CarePlan', 'CareTeam', 'CatalogEntry', 'ChargeItem', 'ChargeItemDefinition', 'Claim', 'ClaimResponse', 'ClinicalImpression', 'CodeSystem', 'CodeableConcept', 'Coding', 'Communication', 'CommunicationRequest', 'CompartmentDefinition', 'Composition', 'ConceptMap', 'Condition', 'Consent', 'ContactDetail', 'ContactPoint', 'Contract', 'Contributor', 'Count', 'Coverage', 'CoverageEligibilityRequest', 'CoverageEligibilityResponse', 'DataRequirement', 'DetectedIssue', 'Device', 'DeviceDefinition', 'DeviceMetric', 'DeviceRequest', 'DeviceUseStatement', 'DiagnosticReport', 'Distance', 'DocumentManifest', 'DocumentReference', 'DomainResource', 'Dosage', 'Duration', 'EffectEvidenceSynthesis', 'Element', 'ElementDefinition', 'Encounter', 'Endpoint', 'EnrollmentRequest', 'EnrollmentResponse', 'EpisodeOfCare', 'EventDefinition', 'Evidence', 'EvidenceVariable', 'ExampleScenario', 'ExplanationOfBenefit', 'Expression', 'Extension', 'FamilyMemberHistory', 'Flag', 'Goal', 'GraphDefinition', 'Group', 'GuidanceResponse', 'HealthcareService', 'HumanName', 'Identifier', 'ImagingStudy', 'Immunization', 'ImmunizationEvaluation', 'ImmunizationRecommendation', 'ImplementationGuide', 'InsurancePlan', 'Invoice', 'Library', 'Linkage', 'List', 'Location', 'MarketingStatus', 'Measure', 'MeasureReport', 'Media', 'Medication', 'MedicationAdministration', 'MedicationDispense', 'MedicationKnowledge', 'MedicationRequest', 'MedicationStatement', 'MedicinalProduct', 'MedicinalProductAuthorization', 'MedicinalProductContraindication', 'MedicinalProductIndication', 'MedicinalProductIngredient', 'MedicinalProductInteraction', 'MedicinalProductManufactured', 'MedicinalProductPackaged', 'MedicinalProductPharmaceutical', 'MedicinalProductUndesirableEffect', 'MessageDefinition', 'MessageHeader', 'Meta', 'MolecularSequence', 'Money', 'MoneyQuantity', 'NamingSystem', 'Narrative', 'NutritionOrder', 'Observation', 'ObservationDefinition', 'OperationDefinition', 'OperationOutcome', 'Organization', 'OrganizationAffiliation', 'ParameterDefinition', 'Parameters', 'Patient', 'PaymentNotice', 'PaymentReconciliation', 'Period', 'Person', 'PlanDefinition', 'Population', 'Practitioner', 'PractitionerRole', 'Procedure', 'ProdCharacteristic', 'ProductShelfLife', 'Provenance', 'Quantity', 'Questionnaire', 'QuestionnaireResponse', 'Range', 'Ratio', 'Reference', 'RelatedArtifact', 'RelatedPerson', 'RequestGroup', 'ResearchDefinition', 'ResearchElementDefinition', 'ResearchStudy', 'ResearchSubject', 'Resource', 'RiskAssessment', 'RiskEvidenceSynthesis', 'SampledData', 'Schedule', 'SearchParameter', 'ServiceRequest', 'Signature', 'SimpleQuantity', 'Slot', 'Specimen', 'SpecimenDefinition', 'StructureDefinition', 'StructureMap', 'Subscription', 'Substance', 'SubstanceAmount', 'SubstanceNucleicAcid', 'SubstancePolymer', 'SubstanceProtein', 'SubstanceReferenceInformation', 'SubstanceSourceMaterial', 'SubstanceSpecification', 'SupplyDelivery', 'SupplyRequest', 'Task', 'TerminologyCapabilities', 'TestReport', 'TestScript', 'Timing', 'TriggerDefinition', 'Type', 'UsageContext', 'ValueSet', 'VerificationResult', 'VisionPrescription', 'base64Binary', 'boolean', 'canonical', 'code', 'date', 'dateTime', 'decimal', 'id', 'instant', 'integer', 'markdown', 'oid', 'positiveInt', 'string', 'time', 'unsignedInt', 'uri', 'url', 'uuid', 'xhtml'] | None = None
     """What type this parameter has. Required binding (http://hl7.org/fhir/ValueSet/all-types): Account | ActivityDefinition | Address | AdverseEvent | Age | AllergyIntolerance | Annotation | Any | Appointment | AppointmentResponse | Attachment | AuditEvent | BackboneElement | Basic | Binary | BiologicallyDerivedProduct | BodyStructure | Bundle | CapabilityStatement | CarePlan | CareTeam | CatalogEntry | ChargeItem | ChargeItemDefinition | Claim | ClaimResponse | ClinicalImpression | CodeSystem | CodeableConcept | Coding | Communication | CommunicationRequest | CompartmentDefinition | Composition | ConceptMap | Condition | Consent | ContactDetail | ContactPoint | Contract | Contributor | Count | Coverage | CoverageEligibilityRequest | CoverageEligibilityResponse | DataRequirement | DetectedIssue | Device | DeviceDefinition | DeviceMetric | DeviceRequest | DeviceUseStatement | DiagnosticReport | Distance | DocumentManifest | DocumentReference | DomainResource | Dosage | Duration | EffectEvidenceSynthesis | Element | ElementDefinition | Encounter | Endpoint | EnrollmentRequest | EnrollmentResponse | EpisodeOfCare | EventDefinition | Evidence | EvidenceVariable | ExampleScenario | ExplanationOfBenefit | Expression | Extension | FamilyMemberHistory | Flag | Goal | GraphDefinition | Group | GuidanceResponse | HealthcareService | HumanName | Identifier | ImagingStudy | Immunization | ImmunizationEvaluation | ImmunizationRecommendation | ImplementationGuide | InsurancePlan | Invoice | Library | Linkage | List | Location | MarketingStatus | Measure | MeasureReport | Media | Medication | MedicationAdministration | MedicationDispense | MedicationKnowledge | MedicationRequest | MedicationStatement | MedicinalProduct | MedicinalProductAuthorization | MedicinalProductContraindication | MedicinalProductIndication | MedicinalProductIngredient | MedicinalProductInteraction | MedicinalProductManufactured | MedicinalProductPackaged | MedicinalProductPharmaceutical | MedicinalProductUndesirableEffect | MessageDefinition | MessageHeader | Meta | MolecularSequence | Money | MoneyQuantity | NamingSystem | Narrative | NutritionOrder | Observation | ObservationDefinition | OperationDefinition | OperationOutcome | Organization | OrganizationAffiliation | ParameterDefinition | Parameters | Patient | PaymentNotice | PaymentReconciliation | Period | Person | PlanDefinition | Population | Practitioner | PractitionerRole | Procedure | ProdCharacteristic | ProductShelfLife | Provenance | Quantity | Questionnaire | QuestionnaireResponse | Range | Ratio | Reference | RelatedArtifact | RelatedPerson | RequestGroup | ResearchDefinition | ResearchElementDefinition | ResearchStudy | ResearchSubject | Resource | RiskAssessment | RiskEvidenceSynthesis | SampledData | Schedule | SearchParameter | ServiceRequest | Signature | SimpleQuantity | Slot | Specimen | SpecimenDefinition | StructureDefinition | StructureMap | Subscription | Substance | SubstanceAmount | SubstanceNucleicAcid | SubstancePolymer | SubstanceProtein | SubstanceReferenceInformation | SubstanceSourceMaterial | SubstanceSpecification | SupplyDelivery | SupplyRequest | Task | TerminologyCapabilities | TestReport | TestScript | Timing | TriggerDefinition | Type | UsageContext | ValueSet | VerificationResult | VisionPrescription | base64Binary | boolean | canonical | code | date | dateTime | decimal | id | instant | integer | markdown | oid | positiveInt | string | time | unsignedInt | uri | url | uuid | xhtml."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
     use: Literal['in', 'out'] | None = None
     """in | out. Required binding (http://hl7.org/fhir/ValueSet/operation-parameter-use): in | out."""
+    use__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``use``. JSON name ``_use``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class OperationDefinitionParameterBinding(_operationdefinition.OperationDefinitionParameterBinding):
-    """OperationDefinition.parameter.binding: the R4B model class, typed from the R4 definition."""
+    """ValueSet details if this is coded. (R4 ``OperationDefinition.parameter.binding``; run-time class fhir.resources.R4B.operationdefinition.OperationDefinitionParameterBinding.)"""
 
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
     strength: Literal['example', 'extensible', 'preferred', 'required'] | None = None
     """required | extensible | preferred | example. Required binding (http://hl7.org/fhir/ValueSet/binding-strength): example | extensible | preferred | required."""
+    strength__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``strength``. JSON name ``_strength``."""
+    valueSet: str | None = None
+    """Source of value set."""
+    valueSet__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueSet``. JSON name ``_valueSet``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class OperationDefinitionParameterReferencedFrom(_operationdefinition.OperationDefinitionParameterReferencedFrom):
+    """References to this parameter. (R4 ``OperationDefinition.parameter.referencedFrom``; run-time class fhir.resources.R4B.operationdefinition.OperationDefinitionParameterReferencedFrom.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    source: str | None = None
+    """Referencing parameter."""
+    source__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``source``. JSON name ``_source``."""
+    sourceId: str | None = None
+    """Element id of reference."""
+    sourceId__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``sourceId``. JSON name ``_sourceId``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,19 +3,50 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.operationoutcome``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.operationoutcome``: every element typed from R4."""
 
 from typing import Literal
 
 from fhir.resources.R4B import operationoutcome as _operationoutcome
 
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+
 
 class OperationOutcomeIssue(_operationoutcome.OperationOutcomeIssue):
-    """OperationOutcome.issue: the R4B model class, typed from the R4 definition."""
+    """A single issue associated with the action. (R4 ``OperationOutcome.issue``; run-time class fhir.resources.R4B.operationoutcome.OperationOutcomeIssue.)"""
 
     code: Literal['business-rule', 'code-invalid', 'conflict', 'deleted', 'duplicate', 'exception', 'expired', 'extension', 'forbidden', 'incomplete', 'informational', 'invalid', 'invariant', 'lock-error', 'login', 'multiple-matches', 'no-store', 'not-found', 'not-supported', 'processing', 'required', 'security', 'structure', 'suppressed', 'throttled', 'timeout', 'too-costly', 'too-long', 'transient', 'unknown', 'value'] | None = None
     """Error or warning code. Required binding (http://hl7.org/fhir/ValueSet/issue-type): business-rule | code-invalid | conflict | deleted | duplicate | exception | expired | extension | forbidden | incomplete | informational | invalid | invariant | lock-error | login | multiple-matches | no-store | not-found | not-supported | processing | required | security | structure | suppressed | throttled | timeout | too-costly | too-long | transient | unknown | value."""
+    code__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``code``. JSON name ``_code``."""
+    details: CodeableConcept | None = None
+    """Additional details about the error."""
+    diagnostics: str | None = None
+    """Additional diagnostic information about the issue."""
+    diagnostics__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``diagnostics``. JSON name ``_diagnostics``."""
+    expression: list[str | None] | None = None
+    """FHIRPath of element(s) related to issue."""
+    expression__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``expression``. JSON name ``_expression``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    location: list[str | None] | None = None
+    """Deprecated: Path of element(s) related to issue."""
+    location__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``location``. JSON name ``_location``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
     severity: Literal['error', 'fatal', 'information', 'warning'] | None = None
     """fatal | error | warning | information. Required binding (http://hl7.org/fhir/ValueSet/issue-severity): error | fatal | information | warning."""
+    severity__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``severity``. JSON name ``_severity``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,19 +3,53 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.parameterdefinition``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.parameterdefinition``: every element typed from R4."""
 
 from typing import Literal
 
 from fhir.resources.R4B import parameterdefinition as _parameterdefinition
 
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+
 
 class ParameterDefinition(_parameterdefinition.ParameterDefinition):
-    """ParameterDefinition: the R4B model class, typed from the R4 definition."""
+    """Definition of a parameter to a module. (R4 ``ParameterDefinition``; run-time class fhir.resources.R4B.parameterdefinition.ParameterDefinition.)"""
 
+    documentation: str | None = None
+    """A brief description of the parameter."""
+    documentation__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``documentation``. JSON name ``_documentation``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    max: str | None = None
+    """Maximum cardinality (a number of *)."""
+    max__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``max``. JSON name ``_max``."""
+    min: int | None = None
+    """Minimum cardinality."""
+    min__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``min``. JSON name ``_min``."""
+    name: str | None = None
+    """Name used to access the parameter value."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    profile: str | None = None
+    """What profile the value is expected to be."""
+    profile__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``profile``. JSON name ``_profile``."""
     type: Literal['Account', 'ActivityDefinition', 'Address', 'AdverseEvent', 'Age', 'AllergyIntolerance', 'Annotation', 'Any', 'Appointment', 'AppointmentResponse', 'Attachment', 'AuditEvent', 'BackboneElement', 'Basic', 'Binary', 'BiologicallyDerivedProduct', 'BodyStructure', 'Bundle', 'CapabilityStatement', 'CarePlan', 'CareTeam', 'CatalogEntry', 'ChargeItem', 'ChargeItemDefinition', 'Claim', 'ClaimResponse', 'ClinicalImpression', 'CodeSystem', 'CodeableConcept', 'Coding', 'Communication', 'CommunicationRequest', 'CompartmentDefinition', 'Composition', 'ConceptMap', 'Condition', 'Consent', 'ContactDetail', 'ContactPoint', 'Contract', 'Contributor', 'Count', 'Coverage', 'CoverageEligibilityRequest', 'CoverageEligibilityResponse', 'DataRequirement', 'DetectedIssue', 'Device', 'DeviceDefinition', 'DeviceMetric', 'DeviceRequest', 'DeviceUseStatement', 'DiagnosticReport', 'Distance', 'DocumentManifest', 'DocumentReference', 'DomainResource', 'Dosage', 'Duration', 'EffectEvidenceSynthesis', 'Element', 'ElementDefinition', 'Encounter', 'Endpoint', 'EnrollmentRequest', 'EnrollmentResponse', 'EpisodeOfCare', 'EventDefinition', 'Evidence', 'EvidenceVariable', 'ExampleScenario', 'ExplanationOfBenefit', 'Expression', 'Extension', 'FamilyMemberHistory', 'Flag', 'Goal', 'GraphDefinition', 'Group', 'GuidanceResponse', 'HealthcareService', 'HumanName', 'Identifier', 'ImagingStudy', 'Immunization', 'ImmunizationEvaluation', 'ImmunizationRecommendation', 'ImplementationGuide', 'InsurancePlan', 'Invoice', 'Library', 'Linkage', 'List', 'Location', 'MarketingStatus', 'Measure', 'MeasureReport', 'Media', 'Medication', 'MedicationAdministration', 'MedicationDispense', 'MedicationKnowledge', 'MedicationRequest', 'MedicationStatement', 'MedicinalProduct', 'MedicinalProductAuthorization', 'MedicinalProductContraindication', 'MedicinalProductIndication', 'MedicinalProductIngredient', 'MedicinalProductInteraction', 'MedicinalProductManufactured', 'MedicinalProductPackaged', 'MedicinalProductPharmaceutical', 'MedicinalProductUndesirableEffect', 'MessageDefinition', 'MessageHeader', 'Meta', 'MolecularSequence', 'Money', 'MoneyQuantity', 'NamingSystem', 'Narrative', 'NutritionOrder', 'Observation', 'ObservationDefinition', 'OperationDefinition', 'OperationOutcome', 'Organization', 'OrganizationAffiliation', 'ParameterDefinition', 'Parameters', 'Patient', 'PaymentNotice', 'PaymentReconciliation', 'Period', 'Person', 'PlanDefinition', 'Population', 'Practitioner', 'PractitionerRole', 'Procedure', 'ProdCharacteristic', 'ProductShelfLife', 'Provenance', 'Quantity', 'Questionnaire', 'QuestionnaireResponse', 'Range', 'Ratio', 'Reference', 'RelatedArtifact', 'RelatedPerson', 'RequestGroup', 'ResearchDefinition', 'ResearchElementDefinition', 'ResearchStudy', 'ResearchSubject', 'Resource', 'RiskAssessment', 'RiskEvidenceSynthesis', 'SampledData', 'Schedule', 'SearchParameter', 'ServiceRequest', 'Signature', 'SimpleQuantity', 'Slot', 'Specimen', 'SpecimenDefinition', 'StructureDefinition', 'StructureMap', 'Subscription', 'Substance', 'SubstanceAmount', 'SubstanceNucleicAcid', 'SubstancePolymer', 'SubstanceProtein', 'SubstanceReferenceInformation', 'SubstanceSourceMaterial', 'SubstanceSpecification', 'SupplyDelivery', 'SupplyRequest', 'Task', 'TerminologyCapabilities', 'TestReport', 'TestScript', 'Timing', 'TriggerDefinition', 'Type', 'UsageContext', 'ValueSet', 'VerificationResult', 'VisionPrescription', 'base64Binary', 'boolean', 'canonical', 'code', 'date', 'dateTime', 'decimal', 'id', 'instant', 'integer', 'markdown', 'oid', 'positiveInt', 'string', 'time', 'unsignedInt', 'uri', 'url', 'uuid', 'xhtml'] | None = None
     """What type of value. Required binding (http://hl7.org/fhir/ValueSet/all-types): Account | ActivityDefinition | Address | AdverseEvent | Age | AllergyIntolerance | Annotation | Any | Appointment | AppointmentResponse | Attachment | AuditEvent | BackboneElement | Basic | Binary | BiologicallyDerivedProduct | BodyStructure | Bundle | CapabilityStatement | CarePlan | CareTeam | CatalogEntry | ChargeItem | ChargeItemDefinition | Claim | ClaimResponse | ClinicalImpression | CodeSystem | CodeableConcept | Coding | Communication | CommunicationRequest | CompartmentDefinition | Composition | ConceptMap | Condition | Consent | ContactDetail | ContactPoint | Contract | Contributor | Count | Coverage | CoverageEligibilityRequest | CoverageEligibilityResponse | DataRequirement | DetectedIssue | Device | DeviceDefinition | DeviceMetric | DeviceRequest | DeviceUseStatement | DiagnosticReport | Distance | DocumentManifest | DocumentReference | DomainResource | Dosage | Duration | EffectEvidenceSynthesis | Element | ElementDefinition | Encounter | Endpoint | EnrollmentRequest | EnrollmentResponse | EpisodeOfCare | EventDefinition | Evidence | EvidenceVariable | ExampleScenario | ExplanationOfBenefit | Expression | Extension | FamilyMemberHistory | Flag | Goal | GraphDefinition | Group | GuidanceResponse | HealthcareService | HumanName | Identifier | ImagingStudy | Immunization | ImmunizationEvaluation | ImmunizationRecommendation | ImplementationGuide | InsurancePlan | Invoice | Library | Linkage | List | Location | MarketingStatus | Measure | MeasureReport | Media | Medication | MedicationAdministration | MedicationDispense | MedicationKnowledge | MedicationRequest | MedicationStatement | MedicinalProduct | MedicinalProductAuthorization | MedicinalProductContraindication | MedicinalProductIndication | MedicinalProductIngredient | MedicinalProductInteraction | MedicinalProductManufactured | MedicinalProductPackaged | MedicinalProductPharmaceutical | MedicinalProductUndesirableEffect | MessageDefinition | MessageHeader | Meta | MolecularSequence | Money | MoneyQuantity | NamingSystem | Narrative | NutritionOrder | Observation | ObservationDefinition | OperationDefinition | OperationOutcome | Organization | OrganizationAffiliation | ParameterDefinition | Parameters | Patient | PaymentNotice | PaymentReconciliation | Period | Person | PlanDefinition | Population | Practitioner | PractitionerRole | Procedure | ProdCharacteristic | ProductShelfLife | Provenance | Quantity | Questionnaire | QuestionnaireResponse | Range | Ratio | Reference | RelatedArtifact | RelatedPerson | RequestGroup | ResearchDefinition | ResearchElementDefinition | ResearchStudy | ResearchSubject | Resource | RiskAssessment | RiskEvidenceSynthesis | SampledData | Schedule | SearchParameter | ServiceRequest | Signature | SimpleQuantity | Slot | Specimen | SpecimenDefinition | StructureDefinition | StructureMap | Subscription | Substance | SubstanceAmount | SubstanceNucleicAcid | SubstancePolymer | SubstanceProtein | SubstanceReferenceInformation | SubstanceSourceMaterial | SubstanceSpecification | SupplyDelivery | SupplyRequest | Task | TerminologyCapabilities | TestReport | TestScript | Timing | TriggerDefinition | Type | UsageContext | ValueSet | VerificationResult | VisionPrescription | base64Binary | boolean | canonical | code | date | dateTime | decimal | id | instant | integer | markdown | oid | positiveInt | string | time | unsignedInt | uri | url | uuid | xhtml."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
     use: Literal['in', 'out'] | None = None
     """in | out. Required binding (http://hl7.org/fhir/ValueSet/operation-parameter-use): in | out."""
+    use__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``use``. JSON name ``_use``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

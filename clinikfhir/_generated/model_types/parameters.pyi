@@ -3,23 +3,229 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.parameters``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.parameters``: every element typed from R4."""
 
 import datetime as _dt
+import decimal as _decimal
+import uuid as _uuid
 
+from pydantic import AnyUrl as _AnyUrl
 from fhir.resources.R4B import parameters as _parameters
+from fhir.resources.R4B import resource as _resource
+
+from .address import Address
+from .age import Age
+from .annotation import Annotation
+from .attachment import Attachment
+from .codeableconcept import CodeableConcept
+from .coding import Coding
+from .contactdetail import ContactDetail
+from .contactpoint import ContactPoint
+from .contributor import Contributor
+from .count import Count
+from .datarequirement import DataRequirement
+from .distance import Distance
+from .dosage import Dosage
+from .duration import Duration
+from .expression import Expression
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .humanname import HumanName
+from .identifier import Identifier
+from .meta import Meta
+from .money import Money
+from .parameterdefinition import ParameterDefinition
+from .period import Period
+from .quantity import Quantity
+from .range import Range
+from .ratio import Ratio
+from .reference import Reference
+from .relatedartifact import RelatedArtifact
+from .sampleddata import SampledData
+from .signature import Signature
+from .timing import Timing
+from .triggerdefinition import TriggerDefinition
+from .usagecontext import UsageContext
+
+
+class Parameters(_parameters.Parameters):
+    """Operation Request or Response. (R4 ``Parameters``; run-time class fhir.resources.R4B.parameters.Parameters.)"""
+
+    id: str | None = None
+    """Logical id of this artifact."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    parameter: list[ParametersParameter] | None = None
+    """Operation Parameter."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ParametersParameter(_parameters.ParametersParameter):
-    """Parameters.parameter: the R4B model class, typed from the R4 definition."""
+    """Operation Parameter. (R4 ``Parameters.parameter``; run-time class fhir.resources.R4B.parameters.ParametersParameter.)"""
 
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    name: str | None = None
+    """Name from the definition."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    part: list[ParametersParameter] | None = None
+    """Named part of a multi-part parameter."""
+    resource: _resource.Resource | None = None
+    """If parameter is a whole resource."""
+    valueAddress: Address | None = None
+    """If parameter is a data type."""
+    valueAge: Age | None = None
+    """If parameter is a data type."""
+    valueAnnotation: Annotation | None = None
+    """If parameter is a data type."""
+    valueAttachment: Attachment | None = None
+    """If parameter is a data type."""
+    valueBase64Binary: bytes | None = None
+    """If parameter is a data type."""
+    valueBase64Binary__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueBase64Binary``. JSON name ``_valueBase64Binary``."""
+    valueBoolean: bool | None = None
+    """If parameter is a data type."""
+    valueBoolean__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueBoolean``. JSON name ``_valueBoolean``."""
+    valueCanonical: str | None = None
+    """If parameter is a data type."""
+    valueCanonical__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueCanonical``. JSON name ``_valueCanonical``."""
+    valueCode: str | None = None
+    """If parameter is a data type."""
+    valueCode__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueCode``. JSON name ``_valueCode``."""
+    valueCodeableConcept: CodeableConcept | None = None
+    """If parameter is a data type."""
+    valueCoding: Coding | None = None
+    """If parameter is a data type."""
+    valueContactDetail: ContactDetail | None = None
+    """If parameter is a data type."""
+    valueContactPoint: ContactPoint | None = None
+    """If parameter is a data type."""
+    valueContributor: Contributor | None = None
+    """If parameter is a data type."""
+    valueCount: Count | None = None
+    """If parameter is a data type."""
+    valueDataRequirement: DataRequirement | None = None
+    """If parameter is a data type."""
     valueDate: _dt.date | str | None = None
-    """If parameter is a data type. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """If parameter is a data type. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    valueDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueDate``. JSON name ``_valueDate``."""
     valueDateTime: _dt.datetime | _dt.date | str | None = None
-    """If parameter is a data type. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """If parameter is a data type. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    valueDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueDateTime``. JSON name ``_valueDateTime``."""
+    valueDecimal: _decimal.Decimal | None = None
+    """If parameter is a data type."""
+    valueDecimal__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueDecimal``. JSON name ``_valueDecimal``."""
+    valueDistance: Distance | None = None
+    """If parameter is a data type."""
+    valueDosage: Dosage | None = None
+    """If parameter is a data type."""
+    valueDuration: Duration | None = None
+    """If parameter is a data type."""
+    valueExpression: Expression | None = None
+    """If parameter is a data type."""
+    valueHumanName: HumanName | None = None
+    """If parameter is a data type."""
+    valueId: str | None = None
+    """If parameter is a data type."""
+    valueId__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueId``. JSON name ``_valueId``."""
+    valueIdentifier: Identifier | None = None
+    """If parameter is a data type."""
     valueInstant: _dt.datetime | str | None = None
-    """If parameter is a data type. R4 ``instant``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """If parameter is a data type. R4 ``instant``: also its string form; a partial one ("1990") reads back as ``str``."""
+    valueInstant__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueInstant``. JSON name ``_valueInstant``."""
+    valueInteger: int | None = None
+    """If parameter is a data type."""
+    valueInteger__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueInteger``. JSON name ``_valueInteger``."""
+    valueMarkdown: str | None = None
+    """If parameter is a data type."""
+    valueMarkdown__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueMarkdown``. JSON name ``_valueMarkdown``."""
+    valueMeta: Meta | None = None
+    """If parameter is a data type."""
+    valueMoney: Money | None = None
+    """If parameter is a data type."""
+    valueOid: str | None = None
+    """If parameter is a data type."""
+    valueOid__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueOid``. JSON name ``_valueOid``."""
+    valueParameterDefinition: ParameterDefinition | None = None
+    """If parameter is a data type."""
+    valuePeriod: Period | None = None
+    """If parameter is a data type."""
+    valuePositiveInt: int | None = None
+    """If parameter is a data type."""
+    valuePositiveInt__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valuePositiveInt``. JSON name ``_valuePositiveInt``."""
+    valueQuantity: Quantity | None = None
+    """If parameter is a data type."""
+    valueRange: Range | None = None
+    """If parameter is a data type."""
+    valueRatio: Ratio | None = None
+    """If parameter is a data type."""
+    valueReference: Reference | None = None
+    """If parameter is a data type."""
+    valueRelatedArtifact: RelatedArtifact | None = None
+    """If parameter is a data type."""
+    valueSampledData: SampledData | None = None
+    """If parameter is a data type."""
+    valueSignature: Signature | None = None
+    """If parameter is a data type."""
+    valueString: str | None = None
+    """If parameter is a data type."""
+    valueString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueString``. JSON name ``_valueString``."""
     valueTime: _dt.time | str | None = None
-    """If parameter is a data type. R4 ``time``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """If parameter is a data type. R4 ``time``: also its string form; a partial one ("1990") reads back as ``str``."""
+    valueTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueTime``. JSON name ``_valueTime``."""
+    valueTiming: Timing | None = None
+    """If parameter is a data type."""
+    valueTriggerDefinition: TriggerDefinition | None = None
+    """If parameter is a data type."""
+    valueUnsignedInt: int | None = None
+    """If parameter is a data type."""
+    valueUnsignedInt__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueUnsignedInt``. JSON name ``_valueUnsignedInt``."""
+    valueUri: str | None = None
+    """If parameter is a data type."""
+    valueUri__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueUri``. JSON name ``_valueUri``."""
+    valueUrl: _AnyUrl | str | None = None
+    """If parameter is a data type."""
+    valueUrl__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueUrl``. JSON name ``_valueUrl``."""
+    valueUsageContext: UsageContext | None = None
+    """If parameter is a data type."""
+    valueUuid: _uuid.UUID | None = None
+    """If parameter is a data type."""
+    valueUuid__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueUuid``. JSON name ``_valueUuid``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,36 +3,170 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.patient``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.patient``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import patient as _patient
+from fhir.resources.R4B import resource as _resource
+
+from .address import Address
+from .attachment import Attachment
+from .codeableconcept import CodeableConcept
+from .contactpoint import ContactPoint
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .humanname import HumanName
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .reference import Reference
 
 
 class Patient(_patient.Patient):
-    """Patient: the R4B model class, typed from the R4 definition."""
+    """Information about an individual or animal receiving health care services. (R4 ``Patient``; run-time class fhir.resources.R4B.patient.Patient.)"""
 
+    active: bool | None = None
+    """Whether this patient's record is in active use."""
+    active__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``active``. JSON name ``_active``."""
+    address: list[Address] | None = None
+    """An address for the individual."""
     birthDate: _dt.date | str | None = None
-    """The date of birth for the individual. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """The date of birth for the individual. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    birthDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``birthDate``. JSON name ``_birthDate``."""
+    communication: list[PatientCommunication] | None = None
+    """A language which may be used to communicate with the patient about his or her health."""
+    contact: list[PatientContact] | None = None
+    """A contact party (e.g. guardian, partner, friend) for the patient."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    deceasedBoolean: bool | None = None
+    """Indicates if the individual is deceased or not."""
+    deceasedBoolean__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``deceasedBoolean``. JSON name ``_deceasedBoolean``."""
     deceasedDateTime: _dt.datetime | _dt.date | str | None = None
-    """Indicates if the individual is deceased or not. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Indicates if the individual is deceased or not. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    deceasedDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``deceasedDateTime``. JSON name ``_deceasedDateTime``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
     gender: Literal['female', 'male', 'other', 'unknown'] | None = None
     """male | female | other | unknown. Required binding (http://hl7.org/fhir/ValueSet/administrative-gender): female | male | other | unknown."""
+    gender__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``gender``. JSON name ``_gender``."""
+    generalPractitioner: list[Reference] | None = None
+    """Patient's nominated primary care provider."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """An identifier for this patient."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    link: list[PatientLink] | None = None
+    """Link to another patient resource that concerns the same actual person."""
+    managingOrganization: Reference | None = None
+    """Organization that is the custodian of the patient record."""
+    maritalStatus: CodeableConcept | None = None
+    """Marital (civil) status of a patient."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    multipleBirthBoolean: bool | None = None
+    """Whether patient is part of a multiple birth."""
+    multipleBirthBoolean__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``multipleBirthBoolean``. JSON name ``_multipleBirthBoolean``."""
+    multipleBirthInteger: int | None = None
+    """Whether patient is part of a multiple birth."""
+    multipleBirthInteger__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``multipleBirthInteger``. JSON name ``_multipleBirthInteger``."""
+    name: list[HumanName] | None = None
+    """A name associated with the patient."""
+    photo: list[Attachment] | None = None
+    """Image of the patient."""
+    telecom: list[ContactPoint] | None = None
+    """A contact detail for the individual."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class PatientCommunication(_patient.PatientCommunication):
+    """A language which may be used to communicate with the patient about his or her health. (R4 ``Patient.communication``; run-time class fhir.resources.R4B.patient.PatientCommunication.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    language: CodeableConcept
+    """The language which can be used to communicate with the patient about his or her health."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    preferred: bool | None = None
+    """Language preference indicator."""
+    preferred__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``preferred``. JSON name ``_preferred``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class PatientContact(_patient.PatientContact):
-    """Patient.contact: the R4B model class, typed from the R4 definition."""
+    """A contact party (e.g. guardian, partner, friend) for the patient. (R4 ``Patient.contact``; run-time class fhir.resources.R4B.patient.PatientContact.)"""
 
+    address: Address | None = None
+    """Address for the contact person."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
     gender: Literal['female', 'male', 'other', 'unknown'] | None = None
     """male | female | other | unknown. Required binding (http://hl7.org/fhir/ValueSet/administrative-gender): female | male | other | unknown."""
+    gender__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``gender``. JSON name ``_gender``."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    name: HumanName | None = None
+    """A name associated with the contact person."""
+    organization: Reference | None = None
+    """Organization that is associated with the contact."""
+    period: Period | None = None
+    """The period during which this contact person or organization is valid to be contacted relating to this patient."""
+    relationship: list[CodeableConcept] | None = None
+    """The kind of relationship."""
+    telecom: list[ContactPoint] | None = None
+    """A contact detail for the person."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class PatientLink(_patient.PatientLink):
-    """Patient.link: the R4B model class, typed from the R4 definition."""
+    """Link to another patient resource that concerns the same actual person. (R4 ``Patient.link``; run-time class fhir.resources.R4B.patient.PatientLink.)"""
 
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    other: Reference
+    """The other patient or related person resource that the link refers to."""
     type: Literal['refer', 'replaced-by', 'replaces', 'seealso'] | None = None
     """replaced-by | replaces | refer | seealso. Required binding (http://hl7.org/fhir/ValueSet/link-type): refer | replaced-by | replaces | seealso."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,22 +3,79 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.paymentnotice``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.paymentnotice``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import paymentnotice as _paymentnotice
+from fhir.resources.R4B import resource as _resource
+
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .money import Money
+from .narrative import Narrative
+from .reference import Reference
 
 
 class PaymentNotice(_paymentnotice.PaymentNotice):
-    """PaymentNotice: the R4B model class, typed from the R4 definition."""
+    """PaymentNotice request. (R4 ``PaymentNotice``; run-time class fhir.resources.R4B.paymentnotice.PaymentNotice.)"""
 
+    amount: Money
+    """Monetary amount of the payment."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
     created: _dt.datetime | _dt.date | str | None = None
-    """Creation date. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Creation date. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    created__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``created``. JSON name ``_created``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Business Identifier for the payment noctice."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    payee: Reference | None = None
+    """Party being paid."""
+    payment: Reference
+    """Payment reference."""
     paymentDate: _dt.date | str | None = None
-    """Payment or clearing date. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Payment or clearing date. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    paymentDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``paymentDate``. JSON name ``_paymentDate``."""
+    paymentStatus: CodeableConcept | None = None
+    """Issued or cleared Status of the payment."""
+    provider: Reference | None = None
+    """Responsible practitioner."""
+    recipient: Reference
+    """Party being notified."""
+    request: Reference | None = None
+    """Request reference."""
+    response: Reference | None = None
+    """Response reference."""
     status: Literal['active', 'cancelled', 'draft', 'entered-in-error'] | None = None
     """active | cancelled | draft | entered-in-error. Required binding (http://hl7.org/fhir/ValueSet/fm-status): active | cancelled | draft | entered-in-error."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,38 +3,146 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.paymentreconciliation``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.paymentreconciliation``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import paymentreconciliation as _paymentreconciliation
+from fhir.resources.R4B import resource as _resource
+
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .money import Money
+from .narrative import Narrative
+from .period import Period
+from .reference import Reference
 
 
 class PaymentReconciliation(_paymentreconciliation.PaymentReconciliation):
-    """PaymentReconciliation: the R4B model class, typed from the R4 definition."""
+    """PaymentReconciliation resource. (R4 ``PaymentReconciliation``; run-time class fhir.resources.R4B.paymentreconciliation.PaymentReconciliation.)"""
 
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
     created: _dt.datetime | _dt.date | str | None = None
-    """Creation date. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Creation date. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    created__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``created``. JSON name ``_created``."""
+    detail: list[PaymentReconciliationDetail] | None = None
+    """Settlement particulars."""
+    disposition: str | None = None
+    """Disposition message."""
+    disposition__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``disposition``. JSON name ``_disposition``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    formCode: CodeableConcept | None = None
+    """Printed form identifier."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Business Identifier for a payment reconciliation."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
     outcome: Literal['complete', 'error', 'partial', 'queued'] | None = None
     """queued | complete | error | partial. Required binding (http://hl7.org/fhir/ValueSet/remittance-outcome): complete | error | partial | queued."""
+    outcome__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``outcome``. JSON name ``_outcome``."""
+    paymentAmount: Money
+    """Total amount of Payment."""
     paymentDate: _dt.date | str | None = None
-    """When payment issued. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When payment issued. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    paymentDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``paymentDate``. JSON name ``_paymentDate``."""
+    paymentIdentifier: Identifier | None = None
+    """Business identifier for the payment."""
+    paymentIssuer: Reference | None = None
+    """Party generating payment."""
+    period: Period | None = None
+    """Period covered."""
+    processNote: list[PaymentReconciliationProcessNote] | None = None
+    """Note concerning processing."""
+    request: Reference | None = None
+    """Reference to requesting resource."""
+    requestor: Reference | None = None
+    """Responsible practitioner."""
     status: Literal['active', 'cancelled', 'draft', 'entered-in-error'] | None = None
     """active | cancelled | draft | entered-in-error. Required binding (http://hl7.org/fhir/ValueSet/fm-status): active | cancelled | draft | entered-in-error."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class PaymentReconciliationDetail(_paymentreconciliation.PaymentReconciliationDetail):
-    """PaymentReconciliation.detail: the R4B model class, typed from the R4 definition."""
+    """Settlement particulars. (R4 ``PaymentReconciliation.detail``; run-time class fhir.resources.R4B.paymentreconciliation.PaymentReconciliationDetail.)"""
 
+    amount: Money | None = None
+    """Amount allocated to this payable."""
     date: _dt.date | str | None = None
-    """Date of commitment to pay. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Date of commitment to pay. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    date__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``date``. JSON name ``_date``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    identifier: Identifier | None = None
+    """Business identifier of the payment detail."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    payee: Reference | None = None
+    """Recipient of the payment."""
+    predecessor: Identifier | None = None
+    """Business identifier of the prior payment detail."""
+    request: Reference | None = None
+    """Request giving rise to the payment."""
+    response: Reference | None = None
+    """Response committing to a payment."""
+    responsible: Reference | None = None
+    """Contact for the response."""
+    submitter: Reference | None = None
+    """Submitter of the request."""
+    type: CodeableConcept
+    """Category of payment."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class PaymentReconciliationProcessNote(_paymentreconciliation.PaymentReconciliationProcessNote):
-    """PaymentReconciliation.processNote: the R4B model class, typed from the R4 definition."""
+    """Note concerning processing. (R4 ``PaymentReconciliation.processNote``; run-time class fhir.resources.R4B.paymentreconciliation.PaymentReconciliationProcessNote.)"""
 
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    text: str | None = None
+    """Note explanatory text."""
+    text__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``text``. JSON name ``_text``."""
     type: Literal['display', 'print', 'printoper'] | None = None
     """display | print | printoper. Required binding (http://hl7.org/fhir/ValueSet/note-type): display | print | printoper."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,19 +3,33 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.period``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.period``: every element typed from R4."""
 
 import datetime as _dt
 
 from fhir.resources.R4B import period as _period
 
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+
 
 class Period(_period.Period):
-    """Period: the R4B model class, typed from the R4 definition."""
+    """Time range defined by start and end date/time. (R4 ``Period``; run-time class fhir.resources.R4B.period.Period.)"""
 
     end: _dt.datetime | _dt.date | str | None = None
-    """End time with inclusive boundary, if not ongoing. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """End time with inclusive boundary, if not ongoing. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    end__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``end``. JSON name ``_end``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
     start: _dt.datetime | _dt.date | str | None = None
-    """Starting time with inclusive boundary. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Starting time with inclusive boundary. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    start__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``start``. JSON name ``_start``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

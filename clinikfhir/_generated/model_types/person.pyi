@@ -3,27 +3,96 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.person``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.person``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import person as _person
+from fhir.resources.R4B import resource as _resource
+
+from .address import Address
+from .attachment import Attachment
+from .contactpoint import ContactPoint
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .humanname import HumanName
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .reference import Reference
 
 
 class Person(_person.Person):
-    """Person: the R4B model class, typed from the R4 definition."""
+    """A generic person record. (R4 ``Person``; run-time class fhir.resources.R4B.person.Person.)"""
 
+    active: bool | None = None
+    """This person's record is in active use."""
+    active__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``active``. JSON name ``_active``."""
+    address: list[Address] | None = None
+    """One or more addresses for the person."""
     birthDate: _dt.date | str | None = None
-    """The date on which the person was born. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """The date on which the person was born. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    birthDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``birthDate``. JSON name ``_birthDate``."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
     gender: Literal['female', 'male', 'other', 'unknown'] | None = None
     """male | female | other | unknown. Required binding (http://hl7.org/fhir/ValueSet/administrative-gender): female | male | other | unknown."""
+    gender__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``gender``. JSON name ``_gender``."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """A human identifier for this person."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    link: list[PersonLink] | None = None
+    """Link to a resource that concerns the same actual person."""
+    managingOrganization: Reference | None = None
+    """The organization that is the custodian of the person record."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    name: list[HumanName] | None = None
+    """A name associated with the person."""
+    photo: Attachment | None = None
+    """Image of the person."""
+    telecom: list[ContactPoint] | None = None
+    """A contact detail for the person."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class PersonLink(_person.PersonLink):
-    """Person.link: the R4B model class, typed from the R4 definition."""
+    """Link to a resource that concerns the same actual person. (R4 ``Person.link``; run-time class fhir.resources.R4B.person.PersonLink.)"""
 
     assurance: Literal['level1', 'level2', 'level3', 'level4'] | None = None
     """level1 | level2 | level3 | level4. Required binding (http://hl7.org/fhir/ValueSet/identity-assuranceLevel): level1 | level2 | level3 | level4."""
+    assurance__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``assurance``. JSON name ``_assurance``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    target: Reference
+    """The resource to which this actual person is associated."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

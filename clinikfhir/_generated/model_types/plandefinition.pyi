@@ -3,64 +3,407 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.plandefinition``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.plandefinition``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import plandefinition as _plandefinition
+from fhir.resources.R4B import resource as _resource
+
+from .age import Age
+from .codeableconcept import CodeableConcept
+from .contactdetail import ContactDetail
+from .datarequirement import DataRequirement
+from .duration import Duration
+from .expression import Expression
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .quantity import Quantity
+from .range import Range
+from .reference import Reference
+from .relatedartifact import RelatedArtifact
+from .timing import Timing
+from .triggerdefinition import TriggerDefinition
+from .usagecontext import UsageContext
 
 
 class PlanDefinition(_plandefinition.PlanDefinition):
-    """PlanDefinition: the R4B model class, typed from the R4 definition."""
+    """The definition of a plan for a series of actions, independent of any specific patient or context. (R4 ``PlanDefinition``; run-time class fhir.resources.R4B.plandefinition.PlanDefinition.)"""
 
+    action: list[PlanDefinitionAction] | None = None
+    """Action defined by the plan."""
     approvalDate: _dt.date | str | None = None
-    """When the plan definition was approved by publisher. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the plan definition was approved by publisher. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    approvalDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``approvalDate``. JSON name ``_approvalDate``."""
+    author: list[ContactDetail] | None = None
+    """Who authored the content."""
+    contact: list[ContactDetail] | None = None
+    """Contact details for the publisher."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    copyright: str | None = None
+    """Use and/or publishing restrictions."""
+    copyright__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``copyright``. JSON name ``_copyright``."""
     date: _dt.datetime | _dt.date | str | None = None
-    """Date last changed. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Date last changed. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    date__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``date``. JSON name ``_date``."""
+    description: str | None = None
+    """Natural language description of the plan definition."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    editor: list[ContactDetail] | None = None
+    """Who edited the content."""
+    effectivePeriod: Period | None = None
+    """When the plan definition is expected to be used."""
+    endorser: list[ContactDetail] | None = None
+    """Who endorsed the content."""
+    experimental: bool | None = None
+    """For testing purposes, not real usage."""
+    experimental__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``experimental``. JSON name ``_experimental``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    goal: list[PlanDefinitionGoal] | None = None
+    """What the plan is trying to accomplish."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Additional identifier for the plan definition."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    jurisdiction: list[CodeableConcept] | None = None
+    """Intended jurisdiction for plan definition (if applicable)."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
     lastReviewDate: _dt.date | str | None = None
-    """When the plan definition was last reviewed. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the plan definition was last reviewed. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    lastReviewDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``lastReviewDate``. JSON name ``_lastReviewDate``."""
+    library: list[str | None] | None = None
+    """Logic used by the plan definition."""
+    library__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``library``. JSON name ``_library``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    name: str | None = None
+    """Name for this plan definition (computer friendly)."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    publisher: str | None = None
+    """Name of the publisher (organization or individual)."""
+    publisher__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``publisher``. JSON name ``_publisher``."""
+    purpose: str | None = None
+    """Why this plan definition is defined."""
+    purpose__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``purpose``. JSON name ``_purpose``."""
+    relatedArtifact: list[RelatedArtifact] | None = None
+    """Additional documentation, citations."""
+    reviewer: list[ContactDetail] | None = None
+    """Who reviewed the content."""
     status: Literal['active', 'draft', 'retired', 'unknown'] | None = None
     """draft | active | retired | unknown. Required binding (http://hl7.org/fhir/ValueSet/publication-status): active | draft | retired | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    subjectCanonical: str | None = None
+    """Type of individual the plan definition is focused on. Not an R4 element (R4B adds it)."""
+    subjectCanonical__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``subjectCanonical``. JSON name ``_subjectCanonical``."""
+    subjectCodeableConcept: CodeableConcept | None = None
+    """Type of individual the plan definition is focused on."""
+    subjectReference: Reference | None = None
+    """Type of individual the plan definition is focused on."""
+    subtitle: str | None = None
+    """Subordinate title of the plan definition."""
+    subtitle__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``subtitle``. JSON name ``_subtitle``."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    title: str | None = None
+    """Name for this plan definition (human friendly)."""
+    title__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``title``. JSON name ``_title``."""
+    topic: list[CodeableConcept] | None = None
+    """E.g. Education, Treatment, Assessment."""
+    type: CodeableConcept | None = None
+    """order-set | clinical-protocol | eca-rule | workflow-definition."""
+    url: str | None = None
+    """Canonical identifier for this plan definition, represented as a URI (globally unique)."""
+    url__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``url``. JSON name ``_url``."""
+    usage: str | None = None
+    """Describes the clinical usage of the plan."""
+    usage__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``usage``. JSON name ``_usage``."""
+    useContext: list[UsageContext] | None = None
+    """The context that the content is intended to support."""
+    version: str | None = None
+    """Business version of the plan definition."""
+    version__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``version``. JSON name ``_version``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class PlanDefinitionAction(_plandefinition.PlanDefinitionAction):
-    """PlanDefinition.action: the R4B model class, typed from the R4 definition."""
+    """Action defined by the plan. (R4 ``PlanDefinition.action``; run-time class fhir.resources.R4B.plandefinition.PlanDefinitionAction.)"""
 
+    action: list[PlanDefinitionAction] | None = None
+    """A sub-action."""
     cardinalityBehavior: Literal['multiple', 'single'] | None = None
     """single | multiple. Required binding (http://hl7.org/fhir/ValueSet/action-cardinality-behavior): multiple | single."""
+    cardinalityBehavior__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``cardinalityBehavior``. JSON name ``_cardinalityBehavior``."""
+    code: list[CodeableConcept] | None = None
+    """Code representing the meaning of the action or sub-actions."""
+    condition: list[PlanDefinitionActionCondition] | None = None
+    """Whether or not the action is applicable."""
+    definitionCanonical: str | None = None
+    """Description of the activity to be performed."""
+    definitionCanonical__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``definitionCanonical``. JSON name ``_definitionCanonical``."""
+    definitionUri: str | None = None
+    """Description of the activity to be performed."""
+    definitionUri__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``definitionUri``. JSON name ``_definitionUri``."""
+    description: str | None = None
+    """Brief description of the action."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    documentation: list[RelatedArtifact] | None = None
+    """Supporting documentation for the intended performer of the action."""
+    dynamicValue: list[PlanDefinitionActionDynamicValue] | None = None
+    """Dynamic aspects of the definition."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    goalId: list[str | None] | None = None
+    """What goals this action supports."""
+    goalId__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``goalId``. JSON name ``_goalId``."""
     groupingBehavior: Literal['logical-group', 'sentence-group', 'visual-group'] | None = None
     """visual-group | logical-group | sentence-group. Required binding (http://hl7.org/fhir/ValueSet/action-grouping-behavior): logical-group | sentence-group | visual-group."""
+    groupingBehavior__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``groupingBehavior``. JSON name ``_groupingBehavior``."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    input: list[DataRequirement] | None = None
+    """Input data requirements."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    output: list[DataRequirement] | None = None
+    """Output data definition."""
+    participant: list[PlanDefinitionActionParticipant] | None = None
+    """Who should participate in the action."""
     precheckBehavior: Literal['no', 'yes'] | None = None
     """yes | no. Required binding (http://hl7.org/fhir/ValueSet/action-precheck-behavior): no | yes."""
+    precheckBehavior__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``precheckBehavior``. JSON name ``_precheckBehavior``."""
+    prefix: str | None = None
+    """User-visible prefix for the action (e.g. 1. or A.)."""
+    prefix__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``prefix``. JSON name ``_prefix``."""
     priority: Literal['asap', 'routine', 'stat', 'urgent'] | None = None
     """routine | urgent | asap | stat. Required binding (http://hl7.org/fhir/ValueSet/request-priority): asap | routine | stat | urgent."""
+    priority__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``priority``. JSON name ``_priority``."""
+    reason: list[CodeableConcept] | None = None
+    """Why the action should be performed."""
+    relatedAction: list[PlanDefinitionActionRelatedAction] | None = None
+    """Relationship to another action."""
     requiredBehavior: Literal['could', 'must', 'must-unless-documented'] | None = None
     """must | could | must-unless-documented. Required binding (http://hl7.org/fhir/ValueSet/action-required-behavior): could | must | must-unless-documented."""
+    requiredBehavior__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``requiredBehavior``. JSON name ``_requiredBehavior``."""
     selectionBehavior: Literal['all', 'all-or-none', 'any', 'at-most-one', 'exactly-one', 'one-or-more'] | None = None
     """any | all | all-or-none | exactly-one | at-most-one | one-or-more. Required binding (http://hl7.org/fhir/ValueSet/action-selection-behavior): all | all-or-none | any | at-most-one | exactly-one | one-or-more."""
+    selectionBehavior__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``selectionBehavior``. JSON name ``_selectionBehavior``."""
+    subjectCanonical: str | None = None
+    """Type of individual the action is focused on. Not an R4 element (R4B adds it)."""
+    subjectCanonical__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``subjectCanonical``. JSON name ``_subjectCanonical``."""
+    subjectCodeableConcept: CodeableConcept | None = None
+    """Type of individual the action is focused on."""
+    subjectReference: Reference | None = None
+    """Type of individual the action is focused on."""
+    textEquivalent: str | None = None
+    """Static text equivalent of the action, used if the dynamic aspects cannot be interpreted by the receiving system."""
+    textEquivalent__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``textEquivalent``. JSON name ``_textEquivalent``."""
+    timingAge: Age | None = None
+    """When the action should take place."""
     timingDateTime: _dt.datetime | _dt.date | str | None = None
-    """When the action should take place. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the action should take place. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    timingDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``timingDateTime``. JSON name ``_timingDateTime``."""
+    timingDuration: Duration | None = None
+    """When the action should take place."""
+    timingPeriod: Period | None = None
+    """When the action should take place."""
+    timingRange: Range | None = None
+    """When the action should take place."""
+    timingTiming: Timing | None = None
+    """When the action should take place."""
+    title: str | None = None
+    """User-visible title."""
+    title__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``title``. JSON name ``_title``."""
+    transform: str | None = None
+    """Transform to apply the template."""
+    transform__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``transform``. JSON name ``_transform``."""
+    trigger: list[TriggerDefinition] | None = None
+    """When the action should be triggered."""
+    type: CodeableConcept | None = None
+    """create | update | remove | fire-event."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class PlanDefinitionActionCondition(_plandefinition.PlanDefinitionActionCondition):
-    """PlanDefinition.action.condition: the R4B model class, typed from the R4 definition."""
+    """Whether or not the action is applicable. (R4 ``PlanDefinition.action.condition``; run-time class fhir.resources.R4B.plandefinition.PlanDefinitionActionCondition.)"""
 
+    expression: Expression | None = None
+    """Boolean-valued expression."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
     kind: Literal['applicability', 'start', 'stop'] | None = None
     """applicability | start | stop. Required binding (http://hl7.org/fhir/ValueSet/action-condition-kind): applicability | start | stop."""
+    kind__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``kind``. JSON name ``_kind``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class PlanDefinitionActionDynamicValue(_plandefinition.PlanDefinitionActionDynamicValue):
+    """Dynamic aspects of the definition. (R4 ``PlanDefinition.action.dynamicValue``; run-time class fhir.resources.R4B.plandefinition.PlanDefinitionActionDynamicValue.)"""
+
+    expression: Expression | None = None
+    """An expression that provides the dynamic value for the customization."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    path: str | None = None
+    """The path to the element to be set dynamically."""
+    path__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``path``. JSON name ``_path``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class PlanDefinitionActionParticipant(_plandefinition.PlanDefinitionActionParticipant):
-    """PlanDefinition.action.participant: the R4B model class, typed from the R4 definition."""
+    """Who should participate in the action. (R4 ``PlanDefinition.action.participant``; run-time class fhir.resources.R4B.plandefinition.PlanDefinitionActionParticipant.)"""
 
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    role: CodeableConcept | None = None
+    """E.g. Nurse, Surgeon, Parent."""
     type: Literal['device', 'patient', 'practitioner', 'related-person'] | None = None
     """patient | practitioner | related-person | device. Required binding (http://hl7.org/fhir/ValueSet/action-participant-type): device | patient | practitioner | related-person."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class PlanDefinitionActionRelatedAction(_plandefinition.PlanDefinitionActionRelatedAction):
-    """PlanDefinition.action.relatedAction: the R4B model class, typed from the R4 definition."""
+    """Relationship to another action. (R4 ``PlanDefinition.action.relatedAction``; run-time class fhir.resources.R4B.plandefinition.PlanDefinitionActionRelatedAction.)"""
 
+    actionId: str | None = None
+    """What action is this related to."""
+    actionId__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``actionId``. JSON name ``_actionId``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    offsetDuration: Duration | None = None
+    """Time offset for the relationship."""
+    offsetRange: Range | None = None
+    """Time offset for the relationship."""
     relationship: Literal['after', 'after-end', 'after-start', 'before', 'before-end', 'before-start', 'concurrent', 'concurrent-with-end', 'concurrent-with-start'] | None = None
     """before-start | before | before-end | concurrent-with-start | concurrent | concurrent-with-end | after-start | after | after-end. Required binding (http://hl7.org/fhir/ValueSet/action-relationship-type): after | after-end | after-start | before | before-end | before-start | concurrent | concurrent-with-end | concurrent-with-start."""
+    relationship__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``relationship``. JSON name ``_relationship``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class PlanDefinitionGoal(_plandefinition.PlanDefinitionGoal):
+    """What the plan is trying to accomplish. (R4 ``PlanDefinition.goal``; run-time class fhir.resources.R4B.plandefinition.PlanDefinitionGoal.)"""
+
+    addresses: list[CodeableConcept] | None = None
+    """What does the goal address."""
+    category: CodeableConcept | None = None
+    """E.g. Treatment, dietary, behavioral."""
+    description: CodeableConcept
+    """Code or text describing the goal."""
+    documentation: list[RelatedArtifact] | None = None
+    """Supporting documentation for the goal."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    priority: CodeableConcept | None = None
+    """high-priority | medium-priority | low-priority."""
+    start: CodeableConcept | None = None
+    """When goal pursuit begins."""
+    target: list[PlanDefinitionGoalTarget] | None = None
+    """Target outcome for the goal."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class PlanDefinitionGoalTarget(_plandefinition.PlanDefinitionGoalTarget):
+    """Target outcome for the goal. (R4 ``PlanDefinition.goal.target``; run-time class fhir.resources.R4B.plandefinition.PlanDefinitionGoalTarget.)"""
+
+    detailCodeableConcept: CodeableConcept | None = None
+    """The target value to be achieved."""
+    detailQuantity: Quantity | None = None
+    """The target value to be achieved."""
+    detailRange: Range | None = None
+    """The target value to be achieved."""
+    due: Duration | None = None
+    """Reach goal within."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    measure: CodeableConcept | None = None
+    """The parameter whose value is to be tracked."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

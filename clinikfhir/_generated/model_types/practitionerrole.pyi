@@ -3,22 +3,130 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.practitionerrole``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.practitionerrole``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import practitionerrole as _practitionerrole
+from fhir.resources.R4B import resource as _resource
+
+from .codeableconcept import CodeableConcept
+from .contactpoint import ContactPoint
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .reference import Reference
+
+
+class PractitionerRole(_practitionerrole.PractitionerRole):
+    """Roles/organizations the practitioner is associated with. (R4 ``PractitionerRole``; run-time class fhir.resources.R4B.practitionerrole.PractitionerRole.)"""
+
+    active: bool | None = None
+    """Whether this practitioner role record is in active use."""
+    active__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``active``. JSON name ``_active``."""
+    availabilityExceptions: str | None = None
+    """Description of availability exceptions."""
+    availabilityExceptions__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``availabilityExceptions``. JSON name ``_availabilityExceptions``."""
+    availableTime: list[PractitionerRoleAvailableTime] | None = None
+    """Times the Service Site is available."""
+    code: list[CodeableConcept] | None = None
+    """Roles which this practitioner may perform."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    endpoint: list[Reference] | None = None
+    """Technical endpoints providing access to services operated for the practitioner with this role."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    healthcareService: list[Reference] | None = None
+    """The list of healthcare services that this worker provides for this role's Organization/Location(s)."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Business Identifiers that are specific to a role/location."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    location: list[Reference] | None = None
+    """The location(s) at which this practitioner provides care."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    notAvailable: list[PractitionerRoleNotAvailable] | None = None
+    """Not available during this time due to provided reason."""
+    organization: Reference | None = None
+    """Organization where the roles are available."""
+    period: Period | None = None
+    """The period during which the practitioner is authorized to perform in these role(s)."""
+    practitioner: Reference | None = None
+    """Practitioner that is able to provide the defined services for the organization."""
+    specialty: list[CodeableConcept] | None = None
+    """Specific specialty of the practitioner."""
+    telecom: list[ContactPoint] | None = None
+    """Contact details that are specific to the role/location/service."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class PractitionerRoleAvailableTime(_practitionerrole.PractitionerRoleAvailableTime):
-    """PractitionerRole.availableTime: the R4B model class, typed from the R4 definition."""
+    """Times the Service Site is available. (R4 ``PractitionerRole.availableTime``; run-time class fhir.resources.R4B.practitionerrole.PractitionerRoleAvailableTime.)"""
 
+    allDay: bool | None = None
+    """Always available? e.g. 24 hour service."""
+    allDay__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``allDay``. JSON name ``_allDay``."""
     availableEndTime: _dt.time | str | None = None
-    """Closing time of day (ignored if allDay = true). R4 ``time``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Closing time of day (ignored if allDay = true). R4 ``time``: also its string form; a partial one ("1990") reads back as ``str``."""
+    availableEndTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``availableEndTime``. JSON name ``_availableEndTime``."""
     availableStartTime: _dt.time | str | None = None
-    """Opening time of day (ignored if allDay = true). R4 ``time``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
-    daysOfWeek: list[Literal['fri', 'mon', 'sat', 'sun', 'thu', 'tue', 'wed']] | None = None
+    """Opening time of day (ignored if allDay = true). R4 ``time``: also its string form; a partial one ("1990") reads back as ``str``."""
+    availableStartTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``availableStartTime``. JSON name ``_availableStartTime``."""
+    daysOfWeek: list[Literal['fri', 'mon', 'sat', 'sun', 'thu', 'tue', 'wed'] | None] | None = None
     """mon | tue | wed | thu | fri | sat | sun. Required binding (http://hl7.org/fhir/ValueSet/days-of-week): fri | mon | sat | sun | thu | tue | wed."""
+    daysOfWeek__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``daysOfWeek``. JSON name ``_daysOfWeek``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class PractitionerRoleNotAvailable(_practitionerrole.PractitionerRoleNotAvailable):
+    """Not available during this time due to provided reason. (R4 ``PractitionerRole.notAvailable``; run-time class fhir.resources.R4B.practitionerrole.PractitionerRoleNotAvailable.)"""
+
+    description: str | None = None
+    """Reason presented to the user explaining why time not available."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    during: Period | None = None
+    """Service not available from this date."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

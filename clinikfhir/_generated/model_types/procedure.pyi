@@ -3,20 +3,162 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.procedure``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.procedure``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import procedure as _procedure
+from fhir.resources.R4B import resource as _resource
+
+from .age import Age
+from .annotation import Annotation
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .range import Range
+from .reference import Reference
 
 
 class Procedure(_procedure.Procedure):
-    """Procedure: the R4B model class, typed from the R4 definition."""
+    """An action that is being or was performed on a patient. (R4 ``Procedure``; run-time class fhir.resources.R4B.procedure.Procedure.)"""
 
+    asserter: Reference | None = None
+    """Person who asserts this procedure."""
+    basedOn: list[Reference] | None = None
+    """A request for this procedure."""
+    bodySite: list[CodeableConcept] | None = None
+    """Target body sites."""
+    category: CodeableConcept | None = None
+    """Classification of the procedure."""
+    code: CodeableConcept | None = None
+    """Identification of the procedure."""
+    complication: list[CodeableConcept] | None = None
+    """Complication following the procedure."""
+    complicationDetail: list[Reference] | None = None
+    """A condition that is a result of the procedure."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    encounter: Reference | None = None
+    """Encounter created as part of."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    focalDevice: list[ProcedureFocalDevice] | None = None
+    """Manipulated, implanted, or removed device."""
+    followUp: list[CodeableConcept] | None = None
+    """Instructions for follow up."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """External Identifiers for this procedure."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    instantiatesCanonical: list[str | None] | None = None
+    """Instantiates FHIR protocol or definition."""
+    instantiatesCanonical__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``instantiatesCanonical``. JSON name ``_instantiatesCanonical``."""
+    instantiatesUri: list[str | None] | None = None
+    """Instantiates external protocol or definition."""
+    instantiatesUri__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``instantiatesUri``. JSON name ``_instantiatesUri``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    location: Reference | None = None
+    """Where the procedure happened."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    note: list[Annotation] | None = None
+    """Additional information about the procedure."""
+    outcome: CodeableConcept | None = None
+    """The result of procedure."""
+    partOf: list[Reference] | None = None
+    """Part of referenced event."""
+    performedAge: Age | None = None
+    """When the procedure was performed."""
     performedDateTime: _dt.datetime | _dt.date | str | None = None
-    """When the procedure was performed. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the procedure was performed. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    performedDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``performedDateTime``. JSON name ``_performedDateTime``."""
+    performedPeriod: Period | None = None
+    """When the procedure was performed."""
+    performedRange: Range | None = None
+    """When the procedure was performed."""
+    performedString: str | None = None
+    """When the procedure was performed."""
+    performedString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``performedString``. JSON name ``_performedString``."""
+    performer: list[ProcedurePerformer] | None = None
+    """The people who performed the procedure."""
+    reasonCode: list[CodeableConcept] | None = None
+    """Coded reason procedure performed."""
+    reasonReference: list[Reference] | None = None
+    """The justification that the procedure was performed."""
+    recorder: Reference | None = None
+    """Who recorded the procedure."""
+    report: list[Reference] | None = None
+    """Any report resulting from the procedure."""
     status: Literal['completed', 'entered-in-error', 'in-progress', 'not-done', 'on-hold', 'preparation', 'stopped', 'unknown'] | None = None
     """preparation | in-progress | not-done | on-hold | stopped | completed | entered-in-error | unknown. Required binding (http://hl7.org/fhir/ValueSet/event-status): completed | entered-in-error | in-progress | not-done | on-hold | preparation | stopped | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    statusReason: CodeableConcept | None = None
+    """Reason for current status."""
+    subject: Reference
+    """Who the procedure was performed on."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    usedCode: list[CodeableConcept] | None = None
+    """Coded items used during the procedure."""
+    usedReference: list[Reference] | None = None
+    """Items used during procedure."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ProcedureFocalDevice(_procedure.ProcedureFocalDevice):
+    """Manipulated, implanted, or removed device. (R4 ``Procedure.focalDevice``; run-time class fhir.resources.R4B.procedure.ProcedureFocalDevice.)"""
+
+    action: CodeableConcept | None = None
+    """Kind of change to device."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    manipulated: Reference
+    """Device that was changed."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ProcedurePerformer(_procedure.ProcedurePerformer):
+    """The people who performed the procedure. (R4 ``Procedure.performer``; run-time class fhir.resources.R4B.procedure.ProcedurePerformer.)"""
+
+    actor: Reference
+    """The reference to the practitioner."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    function: CodeableConcept | None = None
+    """Type of performance."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    onBehalfOf: Reference | None = None
+    """Organization the device or practitioner was acting for."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

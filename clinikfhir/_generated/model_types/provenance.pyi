@@ -3,27 +3,119 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.provenance``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.provenance``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import provenance as _provenance
+from fhir.resources.R4B import resource as _resource
+
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .reference import Reference
+from .signature import Signature
 
 
 class Provenance(_provenance.Provenance):
-    """Provenance: the R4B model class, typed from the R4 definition."""
+    """Who, What, When for a set of resources. (R4 ``Provenance``; run-time class fhir.resources.R4B.provenance.Provenance.)"""
 
+    activity: CodeableConcept | None = None
+    """Activity that occurred."""
+    agent: list[ProvenanceAgent]
+    """Actor involved."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    entity: list[ProvenanceEntity] | None = None
+    """An entity used in this activity."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    location: Reference | None = None
+    """Where the activity occurred, if relevant."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
     occurredDateTime: _dt.datetime | _dt.date | str | None = None
-    """When the activity occurred. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the activity occurred. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    occurredDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``occurredDateTime``. JSON name ``_occurredDateTime``."""
+    occurredPeriod: Period | None = None
+    """When the activity occurred."""
+    policy: list[str | None] | None = None
+    """Policy or plan the activity was defined by."""
+    policy__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``policy``. JSON name ``_policy``."""
+    reason: list[CodeableConcept] | None = None
+    """Reason the activity is occurring."""
     recorded: _dt.datetime | str | None = None
-    """When the activity was recorded / updated. R4 ``instant``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the activity was recorded / updated. R4 ``instant``: also its string form; a partial one ("1990") reads back as ``str``."""
+    recorded__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``recorded``. JSON name ``_recorded``."""
+    signature: list[Signature] | None = None
+    """Signature on target."""
+    target: list[Reference]
+    """Target Reference(s) (usually version specific)."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ProvenanceAgent(_provenance.ProvenanceAgent):
+    """Actor involved. (R4 ``Provenance.agent``; run-time class fhir.resources.R4B.provenance.ProvenanceAgent.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    onBehalfOf: Reference | None = None
+    """Who the agent is representing."""
+    role: list[CodeableConcept] | None = None
+    """What the agents role was."""
+    type: CodeableConcept | None = None
+    """How the agent participated."""
+    who: Reference
+    """Who participated."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ProvenanceEntity(_provenance.ProvenanceEntity):
-    """Provenance.entity: the R4B model class, typed from the R4 definition."""
+    """An entity used in this activity. (R4 ``Provenance.entity``; run-time class fhir.resources.R4B.provenance.ProvenanceEntity.)"""
 
+    agent: list[ProvenanceAgent] | None = None
+    """Entity is attributed to this agent."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
     role: Literal['derivation', 'quotation', 'removal', 'revision', 'source'] | None = None
     """derivation | revision | quotation | source | removal. Required binding (http://hl7.org/fhir/ValueSet/provenance-entity-role): derivation | quotation | removal | revision | source."""
+    role__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``role``. JSON name ``_role``."""
+    what: Reference
+    """Identity of entity."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

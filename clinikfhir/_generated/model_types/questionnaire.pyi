@@ -3,68 +3,341 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.questionnaire``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.questionnaire``: every element typed from R4."""
 
 import datetime as _dt
+import decimal as _decimal
 from typing import Literal
 
 from fhir.resources.R4B import questionnaire as _questionnaire
+from fhir.resources.R4B import resource as _resource
+
+from .attachment import Attachment
+from .codeableconcept import CodeableConcept
+from .coding import Coding
+from .contactdetail import ContactDetail
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .quantity import Quantity
+from .reference import Reference
+from .usagecontext import UsageContext
 
 
 class Questionnaire(_questionnaire.Questionnaire):
-    """Questionnaire: the R4B model class, typed from the R4 definition."""
+    """A structured set of questions. (R4 ``Questionnaire``; run-time class fhir.resources.R4B.questionnaire.Questionnaire.)"""
 
     approvalDate: _dt.date | str | None = None
-    """When the questionnaire was approved by publisher. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the questionnaire was approved by publisher. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    approvalDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``approvalDate``. JSON name ``_approvalDate``."""
+    code: list[Coding] | None = None
+    """Concept that represents the overall questionnaire."""
+    contact: list[ContactDetail] | None = None
+    """Contact details for the publisher."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    copyright: str | None = None
+    """Use and/or publishing restrictions."""
+    copyright__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``copyright``. JSON name ``_copyright``."""
     date: _dt.datetime | _dt.date | str | None = None
-    """Date last changed. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Date last changed. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    date__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``date``. JSON name ``_date``."""
+    derivedFrom: list[str | None] | None = None
+    """Instantiates protocol or definition."""
+    derivedFrom__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``derivedFrom``. JSON name ``_derivedFrom``."""
+    description: str | None = None
+    """Natural language description of the questionnaire."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    effectivePeriod: Period | None = None
+    """When the questionnaire is expected to be used."""
+    experimental: bool | None = None
+    """For testing purposes, not real usage."""
+    experimental__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``experimental``. JSON name ``_experimental``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Additional identifier for the questionnaire."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    item: list[QuestionnaireItem] | None = None
+    """Questions and sections within the Questionnaire."""
+    jurisdiction: list[CodeableConcept] | None = None
+    """Intended jurisdiction for questionnaire (if applicable)."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
     lastReviewDate: _dt.date | str | None = None
-    """When the questionnaire was last reviewed. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the questionnaire was last reviewed. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    lastReviewDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``lastReviewDate``. JSON name ``_lastReviewDate``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    name: str | None = None
+    """Name for this questionnaire (computer friendly)."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    publisher: str | None = None
+    """Name of the publisher (organization or individual)."""
+    publisher__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``publisher``. JSON name ``_publisher``."""
+    purpose: str | None = None
+    """Why this questionnaire is defined."""
+    purpose__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``purpose``. JSON name ``_purpose``."""
     status: Literal['active', 'draft', 'retired', 'unknown'] | None = None
     """draft | active | retired | unknown. Required binding (http://hl7.org/fhir/ValueSet/publication-status): active | draft | retired | unknown."""
-    subjectType: list[Literal['Account', 'ActivityDefinition', 'AdverseEvent', 'AllergyIntolerance', 'Appointment', 'AppointmentResponse', 'AuditEvent', 'Basic', 'Binary', 'BiologicallyDerivedProduct', 'BodyStructure', 'Bundle', 'CapabilityStatement', 'CarePlan', 'CareTeam', 'CatalogEntry', 'ChargeItem', 'ChargeItemDefinition', 'Claim', 'ClaimResponse', 'ClinicalImpression', 'CodeSystem', 'Communication', 'CommunicationRequest', 'CompartmentDefinition', 'Composition', 'ConceptMap', 'Condition', 'Consent', 'Contract', 'Coverage', 'CoverageEligibilityRequest', 'CoverageEligibilityResponse', 'DetectedIssue', 'Device', 'DeviceDefinition', 'DeviceMetric', 'DeviceRequest', 'DeviceUseStatement', 'DiagnosticReport', 'DocumentManifest', 'DocumentReference', 'DomainResource', 'EffectEvidenceSynthesis', 'Encounter', 'Endpoint', 'EnrollmentRequest', 'EnrollmentResponse', 'EpisodeOfCare', 'EventDefinition', 'Evidence', 'EvidenceVariable', 'ExampleScenario', 'ExplanationOfBenefit', 'FamilyMemberHistory', 'Flag', 'Goal', 'GraphDefinition', 'Group', 'GuidanceResponse', 'HealthcareService', 'ImagingStudy', 'Immunization', 'ImmunizationEvaluation', 'ImmunizationRecommendation', 'ImplementationGuide', 'InsurancePlan', 'Invoice', 'Library', 'Linkage', 'List', 'Location', 'Measure', 'MeasureReport', 'Media', 'Medication', 'MedicationAdministration', 'MedicationDispense', 'MedicationKnowledge', 'MedicationRequest', 'MedicationStatement', 'MedicinalProduct', 'MedicinalProductAuthorization', 'MedicinalProductContraindication', 'MedicinalProductIndication', 'MedicinalProductIngredient', 'MedicinalProductInteraction', 'MedicinalProductManufactured', 'MedicinalProductPackaged', 'MedicinalProductPharmaceutical', 'MedicinalProductUndesirableEffect', 'MessageDefinition', 'MessageHeader', 'MolecularSequence', 'NamingSystem', 'NutritionOrder', 'Observation', 'ObservationDefinition', 'OperationDefinition', 'OperationOutcome', 'Organization', 'OrganizationAffiliation', 'Parameters', 'Patient', 'PaymentNotice', 'PaymentReconciliation', 'Person', 'PlanDefinition', 'Practitioner', 'PractitionerRole', 'Procedure', 'Provenance', 'Questionnaire', 'QuestionnaireResponse', 'RelatedPerson', 'RequestGroup', 'ResearchDefinition', 'ResearchElementDefinition', 'ResearchStudy', 'ResearchSubject', 'Resource', 'RiskAssessment', 'RiskEvidenceSynthesis', 'Schedule', 'SearchParameter', 'ServiceRequest', 'Slot', 'Specimen', 'SpecimenDefinition', 'StructureDefinition', 'StructureMap', 'Subscription', 'Substance', 'SubstanceNucleicAcid', 'SubstancePolymer', 'SubstanceProtein', 'SubstanceReferenceInformation', 'SubstanceSourceMaterial', 'SubstanceSpecification', 'SupplyDelivery', 'SupplyRequest', 'Task', 'TerminologyCapabilities', 'TestReport', 'TestScript', 'ValueSet', 'VerificationResult', 'VisionPrescription']] | None = None
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    subjectType: list[Literal['Account', 'ActivityDefinition', 'AdverseEvent', 'AllergyIntolerance', 'Appointment', 'AppointmentResponse', 'AuditEvent', 'Basic', 'Binary', 'BiologicallyDerivedProduct', 'BodyStructure', 'Bundle', 'CapabilityStatement', 'CarePlan', 'CareTeam', 'CatalogEntry', 'ChargeItem', 'ChargeItemDefinition', 'Claim', 'ClaimResponse', 'ClinicalImpression', 'CodeSystem', 'Communication', 'CommunicationRequest', 'CompartmentDefinition', 'Composition', 'ConceptMap', 'Condition', 'Consent', 'Contract', 'Coverage', 'CoverageEligibilityRequest', 'CoverageEligibilityResponse', 'DetectedIssue', 'Device', 'DeviceDefinition', 'DeviceMetric', 'DeviceRequest', 'DeviceUseStatement', 'DiagnosticReport', 'DocumentManifest', 'DocumentReference', 'DomainResource', 'EffectEvidenceSynthesis', 'Encounter', 'Endpoint', 'EnrollmentRequest', 'EnrollmentResponse', 'EpisodeOfCare', 'EventDefinition', 'Evidence', 'EvidenceVariable', 'ExampleScenario', 'ExplanationOfBenefit', 'FamilyMemberHistory', 'Flag', 'Goal', 'GraphDefinition', 'Group', 'GuidanceResponse', 'HealthcareService', 'ImagingStudy', 'Immunization', 'ImmunizationEvaluation', 'ImmunizationRecommendation', 'ImplementationGuide', 'InsurancePlan', 'Invoice', 'Library', 'Linkage', 'List', 'Location', 'Measure', 'MeasureReport', 'Media', 'Medication', 'MedicationAdministration', 'MedicationDispense', 'MedicationKnowledge', 'MedicationRequest', 'MedicationStatement', 'MedicinalProduct', 'MedicinalProductAuthorization', 'MedicinalProductContraindication', 'MedicinalProductIndication', 'MedicinalProductIngredient', 'MedicinalProductInteraction', 'MedicinalProductManufactured', 'MedicinalProductPackaged', 'MedicinalProductPharmaceutical', 'MedicinalProductUndesirableEffect', 'MessageDefinition', 'MessageHeader', 'MolecularSequence', 'NamingSystem', 'NutritionOrder', 'Observation', 'ObservationDefinition', 'OperationDefinition', 'OperationOutcome', 'Organization', 'OrganizationAffiliation', 'Parameters', 'Patient', 'PaymentNotice', 'PaymentReconciliation', 'Person', 'PlanDefinition', 'Practitioner', 'PractitionerRole', 'Procedure', 'Provenance', 'Questionnaire', 'QuestionnaireResponse', 'RelatedPerson', 'RequestGroup', 'ResearchDefinition', 'ResearchElementDefinition', 'ResearchStudy', 'ResearchSubject', 'Resource', 'RiskAssessment', 'RiskEvidenceSynthesis', 'Schedule', 'SearchParameter', 'ServiceRequest', 'Slot', 'Specimen', 'SpecimenDefinition', 'StructureDefinition', 'StructureMap', 'Subscription', 'Substance', 'SubstanceNucleicAcid', 'SubstancePolymer', 'SubstanceProtein', 'SubstanceReferenceInformation', 'SubstanceSourceMaterial', 'SubstanceSpecification', 'SupplyDelivery', 'SupplyRequest', 'Task', 'TerminologyCapabilities', 'TestReport', 'TestScript', 'ValueSet', 'VerificationResult', 'VisionPrescription'] | None] | None = None
     """Resource that can be subject of QuestionnaireResponse. Required binding (http://hl7.org/fhir/ValueSet/resource-types): Account | ActivityDefinition | AdverseEvent | AllergyIntolerance | Appointment | AppointmentResponse | AuditEvent | Basic | Binary | BiologicallyDerivedProduct | BodyStructure | Bundle | CapabilityStatement | CarePlan | CareTeam | CatalogEntry | ChargeItem | ChargeItemDefinition | Claim | ClaimResponse | ClinicalImpression | CodeSystem | Communication | CommunicationRequest | CompartmentDefinition | Composition | ConceptMap | Condition | Consent | Contract | Coverage | CoverageEligibilityRequest | CoverageEligibilityResponse | DetectedIssue | Device | DeviceDefinition | DeviceMetric | DeviceRequest | DeviceUseStatement | DiagnosticReport | DocumentManifest | DocumentReference | DomainResource | EffectEvidenceSynthesis | Encounter | Endpoint | EnrollmentRequest | EnrollmentResponse | EpisodeOfCare | EventDefinition | Evidence | EvidenceVariable | ExampleScenario | ExplanationOfBenefit | FamilyMemberHistory | Flag | Goal | GraphDefinition | Group | GuidanceResponse | HealthcareService | ImagingStudy | Immunization | ImmunizationEvaluation | ImmunizationRecommendation | ImplementationGuide | InsurancePlan | Invoice | Library | Linkage | List | Location | Measure | MeasureReport | Media | Medication | MedicationAdministration | MedicationDispense | MedicationKnowledge | MedicationRequest | MedicationStatement | MedicinalProduct | MedicinalProductAuthorization | MedicinalProductContraindication | MedicinalProductIndication | MedicinalProductIngredient | MedicinalProductInteraction | MedicinalProductManufactured | MedicinalProductPackaged | MedicinalProductPharmaceutical | MedicinalProductUndesirableEffect | MessageDefinition | MessageHeader | MolecularSequence | NamingSystem | NutritionOrder | Observation | ObservationDefinition | OperationDefinition | OperationOutcome | Organization | OrganizationAffiliation | Parameters | Patient | PaymentNotice | PaymentReconciliation | Person | PlanDefinition | Practitioner | PractitionerRole | Procedure | Provenance | Questionnaire | QuestionnaireResponse | RelatedPerson | RequestGroup | ResearchDefinition | ResearchElementDefinition | ResearchStudy | ResearchSubject | Resource | RiskAssessment | RiskEvidenceSynthesis | Schedule | SearchParameter | ServiceRequest | Slot | Specimen | SpecimenDefinition | StructureDefinition | StructureMap | Subscription | Substance | SubstanceNucleicAcid | SubstancePolymer | SubstanceProtein | SubstanceReferenceInformation | SubstanceSourceMaterial | SubstanceSpecification | SupplyDelivery | SupplyRequest | Task | TerminologyCapabilities | TestReport | TestScript | ValueSet | VerificationResult | VisionPrescription."""
+    subjectType__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``subjectType``. JSON name ``_subjectType``."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    title: str | None = None
+    """Name for this questionnaire (human friendly)."""
+    title__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``title``. JSON name ``_title``."""
+    url: str | None = None
+    """Canonical identifier for this questionnaire, represented as a URI (globally unique)."""
+    url__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``url``. JSON name ``_url``."""
+    useContext: list[UsageContext] | None = None
+    """The context that the content is intended to support."""
+    version: str | None = None
+    """Business version of the questionnaire."""
+    version__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``version``. JSON name ``_version``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class QuestionnaireItem(_questionnaire.QuestionnaireItem):
-    """Questionnaire.item: the R4B model class, typed from the R4 definition."""
+    """Questions and sections within the Questionnaire. (R4 ``Questionnaire.item``; run-time class fhir.resources.R4B.questionnaire.QuestionnaireItem.)"""
 
+    answerOption: list[QuestionnaireItemAnswerOption] | None = None
+    """Permitted answer."""
+    answerValueSet: str | None = None
+    """Valueset containing permitted answers."""
+    answerValueSet__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``answerValueSet``. JSON name ``_answerValueSet``."""
+    code: list[Coding] | None = None
+    """Corresponding concept for this item in a terminology."""
+    definition: str | None = None
+    """ElementDefinition - details for the item."""
+    definition__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``definition``. JSON name ``_definition``."""
     enableBehavior: Literal['all', 'any'] | None = None
     """all | any. Required binding (http://hl7.org/fhir/ValueSet/questionnaire-enable-behavior): all | any."""
+    enableBehavior__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``enableBehavior``. JSON name ``_enableBehavior``."""
+    enableWhen: list[QuestionnaireItemEnableWhen] | None = None
+    """Only allow data when."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    initial: list[QuestionnaireItemInitial] | None = None
+    """Initial value(s) when item is first rendered."""
+    item: list[QuestionnaireItem] | None = None
+    """Nested questionnaire items."""
+    linkId: str | None = None
+    """Unique id for item in questionnaire."""
+    linkId__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``linkId``. JSON name ``_linkId``."""
+    maxLength: int | None = None
+    """No more than this many characters."""
+    maxLength__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``maxLength``. JSON name ``_maxLength``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    prefix: str | None = None
+    """E.g. "1(a)", "2.5.3"."""
+    prefix__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``prefix``. JSON name ``_prefix``."""
+    readOnly: bool | None = None
+    """Don't allow human editing."""
+    readOnly__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``readOnly``. JSON name ``_readOnly``."""
+    repeats: bool | None = None
+    """Whether the item may repeat."""
+    repeats__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``repeats``. JSON name ``_repeats``."""
+    required: bool | None = None
+    """Whether the item must be included in data results."""
+    required__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``required``. JSON name ``_required``."""
+    text: str | None = None
+    """Primary text for the item."""
+    text__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``text``. JSON name ``_text``."""
     type: Literal['attachment', 'boolean', 'choice', 'date', 'dateTime', 'decimal', 'display', 'group', 'integer', 'open-choice', 'quantity', 'reference', 'string', 'text', 'time', 'url'] | None = None
     """group | display | boolean | decimal | integer | date | dateTime +. Required binding (http://hl7.org/fhir/ValueSet/item-type): attachment | boolean | choice | date | dateTime | decimal | display | group | integer | open-choice | quantity | reference | string | text | time | url."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class QuestionnaireItemAnswerOption(_questionnaire.QuestionnaireItemAnswerOption):
-    """Questionnaire.item.answerOption: the R4B model class, typed from the R4 definition."""
+    """Permitted answer. (R4 ``Questionnaire.item.answerOption``; run-time class fhir.resources.R4B.questionnaire.QuestionnaireItemAnswerOption.)"""
 
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    initialSelected: bool | None = None
+    """Whether option is selected by default."""
+    initialSelected__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``initialSelected``. JSON name ``_initialSelected``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    valueCoding: Coding | None = None
+    """Answer value."""
     valueDate: _dt.date | str | None = None
-    """Answer value. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Answer value. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    valueDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueDate``. JSON name ``_valueDate``."""
+    valueInteger: int | None = None
+    """Answer value."""
+    valueInteger__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueInteger``. JSON name ``_valueInteger``."""
+    valueReference: Reference | None = None
+    """Answer value."""
+    valueString: str | None = None
+    """Answer value."""
+    valueString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueString``. JSON name ``_valueString``."""
     valueTime: _dt.time | str | None = None
-    """Answer value. R4 ``time``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Answer value. R4 ``time``: also its string form; a partial one ("1990") reads back as ``str``."""
+    valueTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueTime``. JSON name ``_valueTime``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class QuestionnaireItemEnableWhen(_questionnaire.QuestionnaireItemEnableWhen):
-    """Questionnaire.item.enableWhen: the R4B model class, typed from the R4 definition."""
+    """Only allow data when. (R4 ``Questionnaire.item.enableWhen``; run-time class fhir.resources.R4B.questionnaire.QuestionnaireItemEnableWhen.)"""
 
+    answerBoolean: bool | None = None
+    """Value for question comparison based on operator."""
+    answerBoolean__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``answerBoolean``. JSON name ``_answerBoolean``."""
+    answerCoding: Coding | None = None
+    """Value for question comparison based on operator."""
     answerDate: _dt.date | str | None = None
-    """Value for question comparison based on operator. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Value for question comparison based on operator. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    answerDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``answerDate``. JSON name ``_answerDate``."""
     answerDateTime: _dt.datetime | _dt.date | str | None = None
-    """Value for question comparison based on operator. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Value for question comparison based on operator. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    answerDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``answerDateTime``. JSON name ``_answerDateTime``."""
+    answerDecimal: _decimal.Decimal | None = None
+    """Value for question comparison based on operator."""
+    answerDecimal__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``answerDecimal``. JSON name ``_answerDecimal``."""
+    answerInteger: int | None = None
+    """Value for question comparison based on operator."""
+    answerInteger__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``answerInteger``. JSON name ``_answerInteger``."""
+    answerQuantity: Quantity | None = None
+    """Value for question comparison based on operator."""
+    answerReference: Reference | None = None
+    """Value for question comparison based on operator."""
+    answerString: str | None = None
+    """Value for question comparison based on operator."""
+    answerString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``answerString``. JSON name ``_answerString``."""
     answerTime: _dt.time | str | None = None
-    """Value for question comparison based on operator. R4 ``time``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Value for question comparison based on operator. R4 ``time``: also its string form; a partial one ("1990") reads back as ``str``."""
+    answerTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``answerTime``. JSON name ``_answerTime``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
     operator: Literal['!=', '<', '<=', '=', '>', '>=', 'exists'] | None = None
     """exists | = | != | > | < | >= | <=. Required binding (http://hl7.org/fhir/ValueSet/questionnaire-enable-operator): != | < | <= | = | > | >= | exists."""
+    operator__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``operator``. JSON name ``_operator``."""
+    question: str | None = None
+    """Question that determines whether item is enabled."""
+    question__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``question``. JSON name ``_question``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class QuestionnaireItemInitial(_questionnaire.QuestionnaireItemInitial):
-    """Questionnaire.item.initial: the R4B model class, typed from the R4 definition."""
+    """Initial value(s) when item is first rendered. (R4 ``Questionnaire.item.initial``; run-time class fhir.resources.R4B.questionnaire.QuestionnaireItemInitial.)"""
 
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    valueAttachment: Attachment | None = None
+    """Actual value for initializing the question."""
+    valueBoolean: bool | None = None
+    """Actual value for initializing the question."""
+    valueBoolean__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueBoolean``. JSON name ``_valueBoolean``."""
+    valueCoding: Coding | None = None
+    """Actual value for initializing the question."""
     valueDate: _dt.date | str | None = None
-    """Actual value for initializing the question. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Actual value for initializing the question. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    valueDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueDate``. JSON name ``_valueDate``."""
     valueDateTime: _dt.datetime | _dt.date | str | None = None
-    """Actual value for initializing the question. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Actual value for initializing the question. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    valueDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueDateTime``. JSON name ``_valueDateTime``."""
+    valueDecimal: _decimal.Decimal | None = None
+    """Actual value for initializing the question."""
+    valueDecimal__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueDecimal``. JSON name ``_valueDecimal``."""
+    valueInteger: int | None = None
+    """Actual value for initializing the question."""
+    valueInteger__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueInteger``. JSON name ``_valueInteger``."""
+    valueQuantity: Quantity | None = None
+    """Actual value for initializing the question."""
+    valueReference: Reference | None = None
+    """Actual value for initializing the question."""
+    valueString: str | None = None
+    """Actual value for initializing the question."""
+    valueString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueString``. JSON name ``_valueString``."""
     valueTime: _dt.time | str | None = None
-    """Actual value for initializing the question. R4 ``time``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Actual value for initializing the question. R4 ``time``: also its string form; a partial one ("1990") reads back as ``str``."""
+    valueTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueTime``. JSON name ``_valueTime``."""
+    valueUri: str | None = None
+    """Actual value for initializing the question."""
+    valueUri__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueUri``. JSON name ``_valueUri``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,31 +3,163 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.questionnaireresponse``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.questionnaireresponse``: every element typed from R4."""
 
 import datetime as _dt
+import decimal as _decimal
 from typing import Literal
 
 from fhir.resources.R4B import questionnaireresponse as _questionnaireresponse
+from fhir.resources.R4B import resource as _resource
+
+from .attachment import Attachment
+from .coding import Coding
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .quantity import Quantity
+from .reference import Reference
 
 
 class QuestionnaireResponse(_questionnaireresponse.QuestionnaireResponse):
-    """QuestionnaireResponse: the R4B model class, typed from the R4 definition."""
+    """A structured set of questions and their answers. (R4 ``QuestionnaireResponse``; run-time class fhir.resources.R4B.questionnaireresponse.QuestionnaireResponse.)"""
 
+    author: Reference | None = None
+    """Person who received and recorded the answers."""
     authored: _dt.datetime | _dt.date | str | None = None
-    """Date the answers were gathered. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Date the answers were gathered. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    authored__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``authored``. JSON name ``_authored``."""
+    basedOn: list[Reference] | None = None
+    """Request fulfilled by this QuestionnaireResponse."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    encounter: Reference | None = None
+    """Encounter created as part of."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: Identifier | None = None
+    """Unique id for this set of answers."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    item: list[QuestionnaireResponseItem] | None = None
+    """Groups and questions."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    partOf: list[Reference] | None = None
+    """Part of this action."""
+    questionnaire: str | None = None
+    """Form being answered."""
+    questionnaire__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``questionnaire``. JSON name ``_questionnaire``."""
+    source: Reference | None = None
+    """The person who answered the questions."""
     status: Literal['amended', 'completed', 'entered-in-error', 'in-progress', 'stopped'] | None = None
     """in-progress | completed | amended | entered-in-error | stopped. Required binding (http://hl7.org/fhir/ValueSet/questionnaire-answers-status): amended | completed | entered-in-error | in-progress | stopped."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    subject: Reference | None = None
+    """The subject of the questions."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class QuestionnaireResponseItem(_questionnaireresponse.QuestionnaireResponseItem):
+    """Groups and questions. (R4 ``QuestionnaireResponse.item``; run-time class fhir.resources.R4B.questionnaireresponse.QuestionnaireResponseItem.)"""
+
+    answer: list[QuestionnaireResponseItemAnswer] | None = None
+    """The response(s) to the question."""
+    definition: str | None = None
+    """ElementDefinition - details for the item."""
+    definition__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``definition``. JSON name ``_definition``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    item: list[QuestionnaireResponseItem] | None = None
+    """Nested questionnaire response items."""
+    linkId: str | None = None
+    """Pointer to specific item from Questionnaire."""
+    linkId__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``linkId``. JSON name ``_linkId``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    text: str | None = None
+    """Name for group or question text."""
+    text__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``text``. JSON name ``_text``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class QuestionnaireResponseItemAnswer(_questionnaireresponse.QuestionnaireResponseItemAnswer):
-    """QuestionnaireResponse.item.answer: the R4B model class, typed from the R4 definition."""
+    """The response(s) to the question. (R4 ``QuestionnaireResponse.item.answer``; run-time class fhir.resources.R4B.questionnaireresponse.QuestionnaireResponseItemAnswer.)"""
 
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    item: list[QuestionnaireResponseItem] | None = None
+    """Nested groups and questions."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    valueAttachment: Attachment | None = None
+    """Single-valued answer to the question."""
+    valueBoolean: bool | None = None
+    """Single-valued answer to the question."""
+    valueBoolean__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueBoolean``. JSON name ``_valueBoolean``."""
+    valueCoding: Coding | None = None
+    """Single-valued answer to the question."""
     valueDate: _dt.date | str | None = None
-    """Single-valued answer to the question. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Single-valued answer to the question. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    valueDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueDate``. JSON name ``_valueDate``."""
     valueDateTime: _dt.datetime | _dt.date | str | None = None
-    """Single-valued answer to the question. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Single-valued answer to the question. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    valueDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueDateTime``. JSON name ``_valueDateTime``."""
+    valueDecimal: _decimal.Decimal | None = None
+    """Single-valued answer to the question."""
+    valueDecimal__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueDecimal``. JSON name ``_valueDecimal``."""
+    valueInteger: int | None = None
+    """Single-valued answer to the question."""
+    valueInteger__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueInteger``. JSON name ``_valueInteger``."""
+    valueQuantity: Quantity | None = None
+    """Single-valued answer to the question."""
+    valueReference: Reference | None = None
+    """Single-valued answer to the question."""
+    valueString: str | None = None
+    """Single-valued answer to the question."""
+    valueString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueString``. JSON name ``_valueString``."""
     valueTime: _dt.time | str | None = None
-    """Single-valued answer to the question. R4 ``time``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Single-valued answer to the question. R4 ``time``: also its string form; a partial one ("1990") reads back as ``str``."""
+    valueTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueTime``. JSON name ``_valueTime``."""
+    valueUri: str | None = None
+    """Single-valued answer to the question."""
+    valueUri__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueUri``. JSON name ``_valueUri``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,17 +3,53 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.relatedartifact``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.relatedartifact``: every element typed from R4."""
 
 from typing import Literal
 
+from pydantic import AnyUrl as _AnyUrl
 from fhir.resources.R4B import relatedartifact as _relatedartifact
+
+from .attachment import Attachment
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
 
 
 class RelatedArtifact(_relatedartifact.RelatedArtifact):
-    """RelatedArtifact: the R4B model class, typed from the R4 definition."""
+    """Related artifacts for a knowledge resource. (R4 ``RelatedArtifact``; run-time class fhir.resources.R4B.relatedartifact.RelatedArtifact.)"""
 
+    citation: str | None = None
+    """Bibliographic citation for the artifact."""
+    citation__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``citation``. JSON name ``_citation``."""
+    display: str | None = None
+    """Brief description of the related artifact."""
+    display__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``display``. JSON name ``_display``."""
+    document: Attachment | None = None
+    """What document is being referenced."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    label: str | None = None
+    """Short label."""
+    label__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``label``. JSON name ``_label``."""
+    resource: str | None = None
+    """What resource is being referenced."""
+    resource__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``resource``. JSON name ``_resource``."""
     type: Literal['citation', 'composed-of', 'depends-on', 'derived-from', 'documentation', 'justification', 'predecessor', 'successor'] | None = None
     """documentation | justification | citation | predecessor | successor | derived-from | depends-on | composed-of. Required binding (http://hl7.org/fhir/ValueSet/related-artifact-type): citation | composed-of | depends-on | derived-from | documentation | justification | predecessor | successor."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
+    url: _AnyUrl | str | None = None
+    """Where the artifact can be accessed."""
+    url__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``url``. JSON name ``_url``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

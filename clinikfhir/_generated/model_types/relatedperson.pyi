@@ -3,20 +3,102 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.relatedperson``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.relatedperson``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import relatedperson as _relatedperson
+from fhir.resources.R4B import resource as _resource
+
+from .address import Address
+from .attachment import Attachment
+from .codeableconcept import CodeableConcept
+from .contactpoint import ContactPoint
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .humanname import HumanName
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .reference import Reference
 
 
 class RelatedPerson(_relatedperson.RelatedPerson):
-    """RelatedPerson: the R4B model class, typed from the R4 definition."""
+    """A person that is related to a patient, but who is not a direct target of care. (R4 ``RelatedPerson``; run-time class fhir.resources.R4B.relatedperson.RelatedPerson.)"""
 
+    active: bool | None = None
+    """Whether this related person's record is in active use."""
+    active__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``active``. JSON name ``_active``."""
+    address: list[Address] | None = None
+    """Address where the related person can be contacted or visited."""
     birthDate: _dt.date | str | None = None
-    """The date on which the related person was born. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """The date on which the related person was born. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    birthDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``birthDate``. JSON name ``_birthDate``."""
+    communication: list[RelatedPersonCommunication] | None = None
+    """A language which may be used to communicate with about the patient's health."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
     gender: Literal['female', 'male', 'other', 'unknown'] | None = None
     """male | female | other | unknown. Required binding (http://hl7.org/fhir/ValueSet/administrative-gender): female | male | other | unknown."""
+    gender__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``gender``. JSON name ``_gender``."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """A human identifier for this person."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    name: list[HumanName] | None = None
+    """A name associated with the person."""
+    patient: Reference
+    """The patient this person is related to."""
+    period: Period | None = None
+    """Period of time that this relationship is considered valid."""
+    photo: list[Attachment] | None = None
+    """Image of the person."""
+    relationship: list[CodeableConcept] | None = None
+    """The nature of the relationship."""
+    telecom: list[ContactPoint] | None = None
+    """A contact detail for the person."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class RelatedPersonCommunication(_relatedperson.RelatedPersonCommunication):
+    """A language which may be used to communicate with about the patient's health. (R4 ``RelatedPerson.communication``; run-time class fhir.resources.R4B.relatedperson.RelatedPersonCommunication.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    language: CodeableConcept
+    """The language which can be used to communicate with the patient about his or her health."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    preferred: bool | None = None
+    """Language preference indicator."""
+    preferred__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``preferred``. JSON name ``_preferred``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

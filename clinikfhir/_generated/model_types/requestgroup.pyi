@@ -3,57 +3,231 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.requestgroup``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.requestgroup``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import requestgroup as _requestgroup
+from fhir.resources.R4B import resource as _resource
+
+from .age import Age
+from .annotation import Annotation
+from .codeableconcept import CodeableConcept
+from .duration import Duration
+from .expression import Expression
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .range import Range
+from .reference import Reference
+from .relatedartifact import RelatedArtifact
+from .timing import Timing
 
 
 class RequestGroup(_requestgroup.RequestGroup):
-    """RequestGroup: the R4B model class, typed from the R4 definition."""
+    """A group of related requests. (R4 ``RequestGroup``; run-time class fhir.resources.R4B.requestgroup.RequestGroup.)"""
 
+    action: list[RequestGroupAction] | None = None
+    """Proposed actions, if any."""
+    author: Reference | None = None
+    """Device or practitioner that authored the request group."""
     authoredOn: _dt.datetime | _dt.date | str | None = None
-    """When the request group was authored. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the request group was authored. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    authoredOn__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``authoredOn``. JSON name ``_authoredOn``."""
+    basedOn: list[Reference] | None = None
+    """Fulfills plan, proposal, or order."""
+    code: CodeableConcept | None = None
+    """What's being requested/ordered."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    encounter: Reference | None = None
+    """Created as part of."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    groupIdentifier: Identifier | None = None
+    """Composite request this is part of."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Business identifier."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    instantiatesCanonical: list[str | None] | None = None
+    """Instantiates FHIR protocol or definition."""
+    instantiatesCanonical__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``instantiatesCanonical``. JSON name ``_instantiatesCanonical``."""
+    instantiatesUri: list[str | None] | None = None
+    """Instantiates external protocol or definition."""
+    instantiatesUri__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``instantiatesUri``. JSON name ``_instantiatesUri``."""
     intent: Literal['directive', 'filler-order', 'instance-order', 'option', 'order', 'original-order', 'plan', 'proposal', 'reflex-order'] | None = None
     """proposal | plan | directive | order | original-order | reflex-order | filler-order | instance-order | option. Required binding (http://hl7.org/fhir/ValueSet/request-intent): directive | filler-order | instance-order | option | order | original-order | plan | proposal | reflex-order."""
+    intent__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``intent``. JSON name ``_intent``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    note: list[Annotation] | None = None
+    """Additional notes about the response."""
     priority: Literal['asap', 'routine', 'stat', 'urgent'] | None = None
     """routine | urgent | asap | stat. Required binding (http://hl7.org/fhir/ValueSet/request-priority): asap | routine | stat | urgent."""
+    priority__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``priority``. JSON name ``_priority``."""
+    reasonCode: list[CodeableConcept] | None = None
+    """Why the request group is needed."""
+    reasonReference: list[Reference] | None = None
+    """Why the request group is needed."""
+    replaces: list[Reference] | None = None
+    """Request(s) replaced by this request."""
     status: Literal['active', 'completed', 'draft', 'entered-in-error', 'on-hold', 'revoked', 'unknown'] | None = None
     """draft | active | on-hold | revoked | completed | entered-in-error | unknown. Required binding (http://hl7.org/fhir/ValueSet/request-status): active | completed | draft | entered-in-error | on-hold | revoked | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    subject: Reference | None = None
+    """Who the request group is about."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class RequestGroupAction(_requestgroup.RequestGroupAction):
-    """RequestGroup.action: the R4B model class, typed from the R4 definition."""
+    """Proposed actions, if any. (R4 ``RequestGroup.action``; run-time class fhir.resources.R4B.requestgroup.RequestGroupAction.)"""
 
+    action: list[RequestGroupAction] | None = None
+    """Sub action."""
     cardinalityBehavior: Literal['multiple', 'single'] | None = None
     """single | multiple. Required binding (http://hl7.org/fhir/ValueSet/action-cardinality-behavior): multiple | single."""
+    cardinalityBehavior__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``cardinalityBehavior``. JSON name ``_cardinalityBehavior``."""
+    code: list[CodeableConcept] | None = None
+    """Code representing the meaning of the action or sub-actions."""
+    condition: list[RequestGroupActionCondition] | None = None
+    """Whether or not the action is applicable."""
+    description: str | None = None
+    """Short description of the action."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    documentation: list[RelatedArtifact] | None = None
+    """Supporting documentation for the intended performer of the action."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
     groupingBehavior: Literal['logical-group', 'sentence-group', 'visual-group'] | None = None
     """visual-group | logical-group | sentence-group. Required binding (http://hl7.org/fhir/ValueSet/action-grouping-behavior): logical-group | sentence-group | visual-group."""
+    groupingBehavior__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``groupingBehavior``. JSON name ``_groupingBehavior``."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    participant: list[Reference] | None = None
+    """Who should perform the action."""
     precheckBehavior: Literal['no', 'yes'] | None = None
     """yes | no. Required binding (http://hl7.org/fhir/ValueSet/action-precheck-behavior): no | yes."""
+    precheckBehavior__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``precheckBehavior``. JSON name ``_precheckBehavior``."""
+    prefix: str | None = None
+    """User-visible prefix for the action (e.g. 1. or A.)."""
+    prefix__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``prefix``. JSON name ``_prefix``."""
     priority: Literal['asap', 'routine', 'stat', 'urgent'] | None = None
     """routine | urgent | asap | stat. Required binding (http://hl7.org/fhir/ValueSet/request-priority): asap | routine | stat | urgent."""
+    priority__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``priority``. JSON name ``_priority``."""
+    relatedAction: list[RequestGroupActionRelatedAction] | None = None
+    """Relationship to another action."""
     requiredBehavior: Literal['could', 'must', 'must-unless-documented'] | None = None
     """must | could | must-unless-documented. Required binding (http://hl7.org/fhir/ValueSet/action-required-behavior): could | must | must-unless-documented."""
+    requiredBehavior__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``requiredBehavior``. JSON name ``_requiredBehavior``."""
+    resource: Reference | None = None
+    """The target of the action."""
     selectionBehavior: Literal['all', 'all-or-none', 'any', 'at-most-one', 'exactly-one', 'one-or-more'] | None = None
     """any | all | all-or-none | exactly-one | at-most-one | one-or-more. Required binding (http://hl7.org/fhir/ValueSet/action-selection-behavior): all | all-or-none | any | at-most-one | exactly-one | one-or-more."""
+    selectionBehavior__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``selectionBehavior``. JSON name ``_selectionBehavior``."""
+    textEquivalent: str | None = None
+    """Static text equivalent of the action, used if the dynamic aspects cannot be interpreted by the receiving system."""
+    textEquivalent__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``textEquivalent``. JSON name ``_textEquivalent``."""
+    timingAge: Age | None = None
+    """When the action should take place."""
     timingDateTime: _dt.datetime | _dt.date | str | None = None
-    """When the action should take place. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the action should take place. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    timingDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``timingDateTime``. JSON name ``_timingDateTime``."""
+    timingDuration: Duration | None = None
+    """When the action should take place."""
+    timingPeriod: Period | None = None
+    """When the action should take place."""
+    timingRange: Range | None = None
+    """When the action should take place."""
+    timingTiming: Timing | None = None
+    """When the action should take place."""
+    title: str | None = None
+    """User-visible title."""
+    title__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``title``. JSON name ``_title``."""
+    type: CodeableConcept | None = None
+    """create | update | remove | fire-event."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class RequestGroupActionCondition(_requestgroup.RequestGroupActionCondition):
-    """RequestGroup.action.condition: the R4B model class, typed from the R4 definition."""
+    """Whether or not the action is applicable. (R4 ``RequestGroup.action.condition``; run-time class fhir.resources.R4B.requestgroup.RequestGroupActionCondition.)"""
 
+    expression: Expression | None = None
+    """Boolean-valued expression."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
     kind: Literal['applicability', 'start', 'stop'] | None = None
     """applicability | start | stop. Required binding (http://hl7.org/fhir/ValueSet/action-condition-kind): applicability | start | stop."""
+    kind__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``kind``. JSON name ``_kind``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class RequestGroupActionRelatedAction(_requestgroup.RequestGroupActionRelatedAction):
-    """RequestGroup.action.relatedAction: the R4B model class, typed from the R4 definition."""
+    """Relationship to another action. (R4 ``RequestGroup.action.relatedAction``; run-time class fhir.resources.R4B.requestgroup.RequestGroupActionRelatedAction.)"""
 
+    actionId: str | None = None
+    """What action this is related to."""
+    actionId__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``actionId``. JSON name ``_actionId``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    offsetDuration: Duration | None = None
+    """Time offset for the relationship."""
+    offsetRange: Range | None = None
+    """Time offset for the relationship."""
     relationship: Literal['after', 'after-end', 'after-start', 'before', 'before-end', 'before-start', 'concurrent', 'concurrent-with-end', 'concurrent-with-start'] | None = None
     """before-start | before | before-end | concurrent-with-start | concurrent | concurrent-with-end | after-start | after | after-end. Required binding (http://hl7.org/fhir/ValueSet/action-relationship-type): after | after-end | after-start | before | before-end | before-start | concurrent | concurrent-with-end | concurrent-with-start."""
+    relationship__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``relationship``. JSON name ``_relationship``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,24 +3,158 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.researchdefinition``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.researchdefinition``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import researchdefinition as _researchdefinition
+from fhir.resources.R4B import resource as _resource
+
+from .codeableconcept import CodeableConcept
+from .contactdetail import ContactDetail
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .reference import Reference
+from .relatedartifact import RelatedArtifact
+from .usagecontext import UsageContext
 
 
 class ResearchDefinition(_researchdefinition.ResearchDefinition):
-    """ResearchDefinition: the R4B model class, typed from the R4 definition."""
+    """A research context or question. (R4 ``ResearchDefinition``; run-time class fhir.resources.R4B.researchdefinition.ResearchDefinition.)"""
 
     approvalDate: _dt.date | str | None = None
-    """When the research definition was approved by publisher. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the research definition was approved by publisher. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    approvalDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``approvalDate``. JSON name ``_approvalDate``."""
+    author: list[ContactDetail] | None = None
+    """Who authored the content."""
+    comment: list[str | None] | None = None
+    """Used for footnotes or explanatory notes."""
+    comment__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``comment``. JSON name ``_comment``."""
+    contact: list[ContactDetail] | None = None
+    """Contact details for the publisher."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    copyright: str | None = None
+    """Use and/or publishing restrictions."""
+    copyright__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``copyright``. JSON name ``_copyright``."""
     date: _dt.datetime | _dt.date | str | None = None
-    """Date last changed. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Date last changed. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    date__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``date``. JSON name ``_date``."""
+    description: str | None = None
+    """Natural language description of the research definition."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    editor: list[ContactDetail] | None = None
+    """Who edited the content."""
+    effectivePeriod: Period | None = None
+    """When the research definition is expected to be used."""
+    endorser: list[ContactDetail] | None = None
+    """Who endorsed the content."""
+    experimental: bool | None = None
+    """For testing purposes, not real usage."""
+    experimental__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``experimental``. JSON name ``_experimental``."""
+    exposure: Reference | None = None
+    """What exposure?"""
+    exposureAlternative: Reference | None = None
+    """What alternative exposure state?"""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Additional identifier for the research definition."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    jurisdiction: list[CodeableConcept] | None = None
+    """Intended jurisdiction for research definition (if applicable)."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
     lastReviewDate: _dt.date | str | None = None
-    """When the research definition was last reviewed. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the research definition was last reviewed. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    lastReviewDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``lastReviewDate``. JSON name ``_lastReviewDate``."""
+    library: list[str | None] | None = None
+    """Logic used by the ResearchDefinition."""
+    library__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``library``. JSON name ``_library``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    name: str | None = None
+    """Name for this research definition (computer friendly)."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    outcome: Reference | None = None
+    """What outcome?"""
+    population: Reference
+    """What population?"""
+    publisher: str | None = None
+    """Name of the publisher (organization or individual)."""
+    publisher__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``publisher``. JSON name ``_publisher``."""
+    purpose: str | None = None
+    """Why this research definition is defined."""
+    purpose__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``purpose``. JSON name ``_purpose``."""
+    relatedArtifact: list[RelatedArtifact] | None = None
+    """Additional documentation, citations, etc."""
+    reviewer: list[ContactDetail] | None = None
+    """Who reviewed the content."""
+    shortTitle: str | None = None
+    """Title for use in informal contexts."""
+    shortTitle__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``shortTitle``. JSON name ``_shortTitle``."""
     status: Literal['active', 'draft', 'retired', 'unknown'] | None = None
     """draft | active | retired | unknown. Required binding (http://hl7.org/fhir/ValueSet/publication-status): active | draft | retired | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    subjectCodeableConcept: CodeableConcept | None = None
+    """E.g. Patient, Practitioner, RelatedPerson, Organization, Location, Device."""
+    subjectReference: Reference | None = None
+    """E.g. Patient, Practitioner, RelatedPerson, Organization, Location, Device."""
+    subtitle: str | None = None
+    """Subordinate title of the ResearchDefinition."""
+    subtitle__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``subtitle``. JSON name ``_subtitle``."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    title: str | None = None
+    """Name for this research definition (human friendly)."""
+    title__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``title``. JSON name ``_title``."""
+    topic: list[CodeableConcept] | None = None
+    """The category of the ResearchDefinition, such as Education, Treatment, Assessment, etc."""
+    url: str | None = None
+    """Canonical identifier for this research definition, represented as a URI (globally unique)."""
+    url__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``url``. JSON name ``_url``."""
+    usage: str | None = None
+    """Describes the clinical usage of the ResearchDefinition."""
+    usage__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``usage``. JSON name ``_usage``."""
+    useContext: list[UsageContext] | None = None
+    """The context that the content is intended to support."""
+    version: str | None = None
+    """Business version of the research definition."""
+    version__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``version``. JSON name ``_version``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,17 +3,147 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.researchstudy``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.researchstudy``: every element typed from R4."""
 
 from typing import Literal
 
 from fhir.resources.R4B import researchstudy as _researchstudy
+from fhir.resources.R4B import resource as _resource
+
+from .annotation import Annotation
+from .codeableconcept import CodeableConcept
+from .contactdetail import ContactDetail
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .reference import Reference
+from .relatedartifact import RelatedArtifact
 
 
 class ResearchStudy(_researchstudy.ResearchStudy):
-    """ResearchStudy: the R4B model class, typed from the R4 definition."""
+    """Investigation to increase healthcare-related patient-independent knowledge. (R4 ``ResearchStudy``; run-time class fhir.resources.R4B.researchstudy.ResearchStudy.)"""
 
+    arm: list[ResearchStudyArm] | None = None
+    """Defined path through the study for a subject."""
+    category: list[CodeableConcept] | None = None
+    """Classifications for the study."""
+    condition: list[CodeableConcept] | None = None
+    """Condition being studied."""
+    contact: list[ContactDetail] | None = None
+    """Contact details for the study."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    description: str | None = None
+    """What this is study doing."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    enrollment: list[Reference] | None = None
+    """Inclusion & exclusion criteria."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    focus: list[CodeableConcept] | None = None
+    """Drugs, devices, etc. under study."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Business Identifier for study."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    keyword: list[CodeableConcept] | None = None
+    """Used to search for the study."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    location: list[CodeableConcept] | None = None
+    """Geographic region(s) for study."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    note: list[Annotation] | None = None
+    """Comments made about the study."""
+    objective: list[ResearchStudyObjective] | None = None
+    """A goal for the study."""
+    partOf: list[Reference] | None = None
+    """Part of larger study."""
+    period: Period | None = None
+    """When the study began and ended."""
+    phase: CodeableConcept | None = None
+    """n-a | early-phase-1 | phase-1 | phase-1-phase-2 | phase-2 | phase-2-phase-3 | phase-3 | phase-4."""
+    primaryPurposeType: CodeableConcept | None = None
+    """treatment | prevention | diagnostic | supportive-care | screening | health-services-research | basic-science | device-feasibility."""
+    principalInvestigator: Reference | None = None
+    """Researcher who oversees multiple aspects of the study."""
+    protocol: list[Reference] | None = None
+    """Steps followed in executing study."""
+    reasonStopped: CodeableConcept | None = None
+    """accrual-goal-met | closed-due-to-toxicity | closed-due-to-lack-of-study-progress | temporarily-closed-per-study-design."""
+    relatedArtifact: list[RelatedArtifact] | None = None
+    """References and dependencies."""
+    site: list[Reference] | None = None
+    """Facility where study activities are conducted."""
+    sponsor: Reference | None = None
+    """Organization that initiates and is legally responsible for the study."""
     status: Literal['active', 'administratively-completed', 'approved', 'closed-to-accrual', 'closed-to-accrual-and-intervention', 'completed', 'disapproved', 'in-review', 'temporarily-closed-to-accrual', 'temporarily-closed-to-accrual-and-intervention', 'withdrawn'] | None = None
     """active | administratively-completed | approved | closed-to-accrual | closed-to-accrual-and-intervention | completed | disapproved | in-review | temporarily-closed-to-accrual | temporarily-closed-to-accrual-and-intervention | withdrawn. Required binding (http://hl7.org/fhir/ValueSet/research-study-status): active | administratively-completed | approved | closed-to-accrual | closed-to-accrual-and-intervention | completed | disapproved | in-review | temporarily-closed-to-accrual | temporarily-closed-to-accrual-and-intervention | withdrawn."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    title: str | None = None
+    """Name for this study."""
+    title__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``title``. JSON name ``_title``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ResearchStudyArm(_researchstudy.ResearchStudyArm):
+    """Defined path through the study for a subject. (R4 ``ResearchStudy.arm``; run-time class fhir.resources.R4B.researchstudy.ResearchStudyArm.)"""
+
+    description: str | None = None
+    """Short explanation of study path."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    name: str | None = None
+    """Label for study arm."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    type: CodeableConcept | None = None
+    """Categorization of study arm."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ResearchStudyObjective(_researchstudy.ResearchStudyObjective):
+    """A goal for the study. (R4 ``ResearchStudy.objective``; run-time class fhir.resources.R4B.researchstudy.ResearchStudyObjective.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    name: str | None = None
+    """Label for the objective."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    type: CodeableConcept | None = None
+    """primary | secondary | exploratory."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,20 +3,129 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.riskassessment``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.riskassessment``: every element typed from R4."""
 
 import datetime as _dt
+import decimal as _decimal
 from typing import Literal
 
+from fhir.resources.R4B import resource as _resource
 from fhir.resources.R4B import riskassessment as _riskassessment
+
+from .annotation import Annotation
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .range import Range
+from .reference import Reference
 
 
 class RiskAssessment(_riskassessment.RiskAssessment):
-    """RiskAssessment: the R4B model class, typed from the R4 definition."""
+    """Potential outcomes for a subject with likelihood. (R4 ``RiskAssessment``; run-time class fhir.resources.R4B.riskassessment.RiskAssessment.)"""
 
+    basedOn: Reference | None = None
+    """Request fulfilled by this assessment."""
+    basis: list[Reference] | None = None
+    """Information used in assessment."""
+    code: CodeableConcept | None = None
+    """Type of assessment."""
+    condition: Reference | None = None
+    """Condition assessed."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    encounter: Reference | None = None
+    """Where was assessment performed?"""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Unique identifier for the assessment."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    method: CodeableConcept | None = None
+    """Evaluation mechanism."""
+    mitigation: str | None = None
+    """How to reduce risk."""
+    mitigation__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``mitigation``. JSON name ``_mitigation``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    note: list[Annotation] | None = None
+    """Comments on the risk assessment."""
     occurrenceDateTime: _dt.datetime | _dt.date | str | None = None
-    """When was assessment made?. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When was assessment made? R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    occurrenceDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``occurrenceDateTime``. JSON name ``_occurrenceDateTime``."""
+    occurrencePeriod: Period | None = None
+    """When was assessment made?"""
+    parent: Reference | None = None
+    """Part of this occurrence."""
+    performer: Reference | None = None
+    """Who did assessment?"""
+    prediction: list[RiskAssessmentPrediction] | None = None
+    """Outcome predicted."""
+    reasonCode: list[CodeableConcept] | None = None
+    """Why the assessment was necessary?"""
+    reasonReference: list[Reference] | None = None
+    """Why the assessment was necessary?"""
     status: Literal['amended', 'cancelled', 'corrected', 'entered-in-error', 'final', 'preliminary', 'registered', 'unknown'] | None = None
     """registered | preliminary | final | amended +. Required binding (http://hl7.org/fhir/ValueSet/observation-status): amended | cancelled | corrected | entered-in-error | final | preliminary | registered | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    subject: Reference
+    """Who/what does assessment apply to?"""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class RiskAssessmentPrediction(_riskassessment.RiskAssessmentPrediction):
+    """Outcome predicted. (R4 ``RiskAssessment.prediction``; run-time class fhir.resources.R4B.riskassessment.RiskAssessmentPrediction.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    outcome: CodeableConcept | None = None
+    """Possible outcome for the subject."""
+    probabilityDecimal: _decimal.Decimal | None = None
+    """Likelihood of specified outcome."""
+    probabilityDecimal__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``probabilityDecimal``. JSON name ``_probabilityDecimal``."""
+    probabilityRange: Range | None = None
+    """Likelihood of specified outcome."""
+    qualitativeRisk: CodeableConcept | None = None
+    """Likelihood of specified outcome as a qualitative value."""
+    rationale: str | None = None
+    """Explanation of prediction."""
+    rationale__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``rationale``. JSON name ``_rationale``."""
+    relativeRisk: _decimal.Decimal | None = None
+    """Relative likelihood."""
+    relativeRisk__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``relativeRisk``. JSON name ``_relativeRisk``."""
+    whenPeriod: Period | None = None
+    """Timeframe or age range."""
+    whenRange: Range | None = None
+    """Timeframe or age range."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

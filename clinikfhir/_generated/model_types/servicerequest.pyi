@@ -3,26 +3,150 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.servicerequest``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.servicerequest``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
+from fhir.resources.R4B import resource as _resource
 from fhir.resources.R4B import servicerequest as _servicerequest
+
+from .annotation import Annotation
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .quantity import Quantity
+from .range import Range
+from .ratio import Ratio
+from .reference import Reference
+from .timing import Timing
 
 
 class ServiceRequest(_servicerequest.ServiceRequest):
-    """ServiceRequest: the R4B model class, typed from the R4 definition."""
+    """A request for a service to be performed. (R4 ``ServiceRequest``; run-time class fhir.resources.R4B.servicerequest.ServiceRequest.)"""
 
+    asNeededBoolean: bool | None = None
+    """Preconditions for service."""
+    asNeededBoolean__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``asNeededBoolean``. JSON name ``_asNeededBoolean``."""
+    asNeededCodeableConcept: CodeableConcept | None = None
+    """Preconditions for service."""
     authoredOn: _dt.datetime | _dt.date | str | None = None
-    """Date request signed. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Date request signed. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    authoredOn__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``authoredOn``. JSON name ``_authoredOn``."""
+    basedOn: list[Reference] | None = None
+    """What request fulfills."""
+    bodySite: list[CodeableConcept] | None = None
+    """Location on Body."""
+    category: list[CodeableConcept] | None = None
+    """Classification of service."""
+    code: CodeableConcept | None = None
+    """What is being requested/ordered."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    doNotPerform: bool | None = None
+    """True if service/procedure should not be performed."""
+    doNotPerform__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``doNotPerform``. JSON name ``_doNotPerform``."""
+    encounter: Reference | None = None
+    """Encounter in which the request was created."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Identifiers assigned to this order."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    instantiatesCanonical: list[str | None] | None = None
+    """Instantiates FHIR protocol or definition."""
+    instantiatesCanonical__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``instantiatesCanonical``. JSON name ``_instantiatesCanonical``."""
+    instantiatesUri: list[str | None] | None = None
+    """Instantiates external protocol or definition."""
+    instantiatesUri__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``instantiatesUri``. JSON name ``_instantiatesUri``."""
+    insurance: list[Reference] | None = None
+    """Associated insurance coverage."""
     intent: Literal['directive', 'filler-order', 'instance-order', 'option', 'order', 'original-order', 'plan', 'proposal', 'reflex-order'] | None = None
     """proposal | plan | directive | order | original-order | reflex-order | filler-order | instance-order | option. Required binding (http://hl7.org/fhir/ValueSet/request-intent): directive | filler-order | instance-order | option | order | original-order | plan | proposal | reflex-order."""
+    intent__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``intent``. JSON name ``_intent``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    locationCode: list[CodeableConcept] | None = None
+    """Requested location."""
+    locationReference: list[Reference] | None = None
+    """Requested location."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    note: list[Annotation] | None = None
+    """Comments."""
     occurrenceDateTime: _dt.datetime | _dt.date | str | None = None
-    """When service should occur. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When service should occur. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    occurrenceDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``occurrenceDateTime``. JSON name ``_occurrenceDateTime``."""
+    occurrencePeriod: Period | None = None
+    """When service should occur."""
+    occurrenceTiming: Timing | None = None
+    """When service should occur."""
+    orderDetail: list[CodeableConcept] | None = None
+    """Additional order information."""
+    patientInstruction: str | None = None
+    """Patient or consumer-oriented instructions."""
+    patientInstruction__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``patientInstruction``. JSON name ``_patientInstruction``."""
+    performer: list[Reference] | None = None
+    """Requested performer."""
+    performerType: CodeableConcept | None = None
+    """Performer role."""
     priority: Literal['asap', 'routine', 'stat', 'urgent'] | None = None
     """routine | urgent | asap | stat. Required binding (http://hl7.org/fhir/ValueSet/request-priority): asap | routine | stat | urgent."""
+    priority__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``priority``. JSON name ``_priority``."""
+    quantityQuantity: Quantity | None = None
+    """Service amount."""
+    quantityRange: Range | None = None
+    """Service amount."""
+    quantityRatio: Ratio | None = None
+    """Service amount."""
+    reasonCode: list[CodeableConcept] | None = None
+    """Explanation/Justification for procedure or service."""
+    reasonReference: list[Reference] | None = None
+    """Explanation/Justification for service or service."""
+    relevantHistory: list[Reference] | None = None
+    """Request provenance."""
+    replaces: list[Reference] | None = None
+    """What request replaces."""
+    requester: Reference | None = None
+    """Who/what is requesting service."""
+    requisition: Identifier | None = None
+    """Composite Request ID."""
+    specimen: list[Reference] | None = None
+    """Procedure Samples."""
     status: Literal['active', 'completed', 'draft', 'entered-in-error', 'on-hold', 'revoked', 'unknown'] | None = None
     """draft | active | on-hold | revoked | completed | entered-in-error | unknown. Required binding (http://hl7.org/fhir/ValueSet/request-status): active | completed | draft | entered-in-error | on-hold | revoked | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    subject: Reference
+    """Individual or Entity the service is ordered for."""
+    supportingInfo: list[Reference] | None = None
+    """Additional clinical information."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

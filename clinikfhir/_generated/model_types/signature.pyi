@@ -3,17 +3,49 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.signature``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.signature``: every element typed from R4."""
 
 import datetime as _dt
 
 from fhir.resources.R4B import signature as _signature
 
+from .coding import Coding
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .reference import Reference
+
 
 class Signature(_signature.Signature):
-    """Signature: the R4B model class, typed from the R4 definition."""
+    """A Signature - XML DigSig, JWS, Graphical image of signature, etc. (R4 ``Signature``; run-time class fhir.resources.R4B.signature.Signature.)"""
 
+    data: bytes | None = None
+    """The actual signature content (XML DigSig. JWS, picture, etc.)."""
+    data__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``data``. JSON name ``_data``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    onBehalfOf: Reference | None = None
+    """The party represented."""
+    sigFormat: str | None = None
+    """The technical format of the signature."""
+    sigFormat__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``sigFormat``. JSON name ``_sigFormat``."""
+    targetFormat: str | None = None
+    """The technical format of the signed resources."""
+    targetFormat__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``targetFormat``. JSON name ``_targetFormat``."""
+    type: list[Coding]
+    """Indication of the reason the entity signed the object(s)."""
     when: _dt.datetime | str | None = None
-    """When the signature was created. R4 ``instant``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the signature was created. R4 ``instant``: also its string form; a partial one ("1990") reads back as ``str``."""
+    when__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``when``. JSON name ``_when``."""
+    who: Reference
+    """Who signed."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

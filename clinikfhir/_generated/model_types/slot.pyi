@@ -3,22 +3,80 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.slot``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.slot``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
+from fhir.resources.R4B import resource as _resource
 from fhir.resources.R4B import slot as _slot
+
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .reference import Reference
 
 
 class Slot(_slot.Slot):
-    """Slot: the R4B model class, typed from the R4 definition."""
+    """A slot of time on a schedule that may be available for booking appointments. (R4 ``Slot``; run-time class fhir.resources.R4B.slot.Slot.)"""
 
+    appointmentType: CodeableConcept | None = None
+    """The style of appointment or patient that may be booked in the slot (not service type)."""
+    comment: str | None = None
+    """Comments on the slot to describe any extended information. Such as custom constraints on the slot."""
+    comment__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``comment``. JSON name ``_comment``."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
     end: _dt.datetime | str | None = None
-    """Date/Time that the slot is to conclude. R4 ``instant``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Date/Time that the slot is to conclude. R4 ``instant``: also its string form; a partial one ("1990") reads back as ``str``."""
+    end__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``end``. JSON name ``_end``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """External Ids for this item."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    overbooked: bool | None = None
+    """This slot has already been overbooked, appointments are unlikely to be accepted for this time."""
+    overbooked__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``overbooked``. JSON name ``_overbooked``."""
+    schedule: Reference
+    """The schedule resource that this slot defines an interval of status information."""
+    serviceCategory: list[CodeableConcept] | None = None
+    """A broad categorization of the service that is to be performed during this appointment."""
+    serviceType: list[CodeableConcept] | None = None
+    """The type of appointments that can be booked into this slot (ideally this would be an identifiable service - which is at a location, rather than the location itself). If provided then this overrides the value provided on the availability resource."""
+    specialty: list[CodeableConcept] | None = None
+    """The specialty of a practitioner that would be required to perform the service requested in this appointment."""
     start: _dt.datetime | str | None = None
-    """Date/Time that the slot is to begin. R4 ``instant``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Date/Time that the slot is to begin. R4 ``instant``: also its string form; a partial one ("1990") reads back as ``str``."""
+    start__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``start``. JSON name ``_start``."""
     status: Literal['busy', 'busy-tentative', 'busy-unavailable', 'entered-in-error', 'free'] | None = None
     """busy | free | busy-unavailable | busy-tentative | entered-in-error. Required binding (http://hl7.org/fhir/ValueSet/slotstatus): busy | busy-tentative | busy-unavailable | entered-in-error | free."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,34 +3,171 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.specimen``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.specimen``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
+from fhir.resources.R4B import resource as _resource
 from fhir.resources.R4B import specimen as _specimen
+
+from .annotation import Annotation
+from .codeableconcept import CodeableConcept
+from .duration import Duration
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .quantity import Quantity
+from .reference import Reference
 
 
 class Specimen(_specimen.Specimen):
-    """Specimen: the R4B model class, typed from the R4 definition."""
+    """Sample for analysis. (R4 ``Specimen``; run-time class fhir.resources.R4B.specimen.Specimen.)"""
 
+    accessionIdentifier: Identifier | None = None
+    """Identifier assigned by the lab."""
+    collection: SpecimenCollection | None = None
+    """Collection details."""
+    condition: list[CodeableConcept] | None = None
+    """State of the specimen."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    container: list[SpecimenContainer] | None = None
+    """Direct container of specimen (tube/slide, etc.)."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """External Identifier."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    note: list[Annotation] | None = None
+    """Comments."""
+    parent: list[Reference] | None = None
+    """Specimen from which this specimen originated."""
+    processing: list[SpecimenProcessing] | None = None
+    """Processing and processing step details."""
     receivedTime: _dt.datetime | _dt.date | str | None = None
-    """The time when specimen was received for processing. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """The time when specimen was received for processing. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    receivedTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``receivedTime``. JSON name ``_receivedTime``."""
+    request: list[Reference] | None = None
+    """Why the specimen was collected."""
     status: Literal['available', 'entered-in-error', 'unavailable', 'unsatisfactory'] | None = None
     """available | unavailable | unsatisfactory | entered-in-error. Required binding (http://hl7.org/fhir/ValueSet/specimen-status): available | entered-in-error | unavailable | unsatisfactory."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    subject: Reference | None = None
+    """Where the specimen came from. This may be from patient(s), from a location (e.g., the source of an environmental sample), or a sampling of a substance or a device."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    type: CodeableConcept | None = None
+    """Kind of material that forms the specimen."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class SpecimenCollection(_specimen.SpecimenCollection):
-    """Specimen.collection: the R4B model class, typed from the R4 definition."""
+    """Collection details. (R4 ``Specimen.collection``; run-time class fhir.resources.R4B.specimen.SpecimenCollection.)"""
 
+    bodySite: CodeableConcept | None = None
+    """Anatomical collection site."""
     collectedDateTime: _dt.datetime | _dt.date | str | None = None
-    """Collection time. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Collection time. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    collectedDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``collectedDateTime``. JSON name ``_collectedDateTime``."""
+    collectedPeriod: Period | None = None
+    """Collection time."""
+    collector: Reference | None = None
+    """Who collected the specimen."""
+    duration: Duration | None = None
+    """How long it took to collect specimen."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    fastingStatusCodeableConcept: CodeableConcept | None = None
+    """Whether or how long patient abstained from food and/or drink."""
+    fastingStatusDuration: Duration | None = None
+    """Whether or how long patient abstained from food and/or drink."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    method: CodeableConcept | None = None
+    """Technique used to perform collection."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    quantity: Quantity | None = None
+    """The quantity of specimen collected."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class SpecimenContainer(_specimen.SpecimenContainer):
+    """Direct container of specimen (tube/slide, etc.). (R4 ``Specimen.container``; run-time class fhir.resources.R4B.specimen.SpecimenContainer.)"""
+
+    additiveCodeableConcept: CodeableConcept | None = None
+    """Additive associated with container."""
+    additiveReference: Reference | None = None
+    """Additive associated with container."""
+    capacity: Quantity | None = None
+    """Container volume or size."""
+    description: str | None = None
+    """Textual description of the container."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    identifier: list[Identifier] | None = None
+    """Id for the container."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    specimenQuantity: Quantity | None = None
+    """Quantity of specimen within container."""
+    type: CodeableConcept | None = None
+    """Kind of container directly associated with specimen."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class SpecimenProcessing(_specimen.SpecimenProcessing):
-    """Specimen.processing: the R4B model class, typed from the R4 definition."""
+    """Processing and processing step details. (R4 ``Specimen.processing``; run-time class fhir.resources.R4B.specimen.SpecimenProcessing.)"""
 
+    additive: list[Reference] | None = None
+    """Material used in the processing step."""
+    description: str | None = None
+    """Textual description of procedure."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    procedure: CodeableConcept | None = None
+    """Indicates the treatment step applied to the specimen."""
     timeDateTime: _dt.datetime | _dt.date | str | None = None
-    """Date and time of specimen processing. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Date and time of specimen processing. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    timeDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``timeDateTime``. JSON name ``_timeDateTime``."""
+    timePeriod: Period | None = None
+    """Date and time of specimen processing."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,17 +3,176 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.specimendefinition``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.specimendefinition``: every element typed from R4."""
 
 from typing import Literal
 
+from fhir.resources.R4B import resource as _resource
 from fhir.resources.R4B import specimendefinition as _specimendefinition
+
+from .codeableconcept import CodeableConcept
+from .duration import Duration
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .quantity import Quantity
+from .range import Range
+from .reference import Reference
+
+
+class SpecimenDefinition(_specimendefinition.SpecimenDefinition):
+    """Kind of specimen. (R4 ``SpecimenDefinition``; run-time class fhir.resources.R4B.specimendefinition.SpecimenDefinition.)"""
+
+    collection: list[CodeableConcept] | None = None
+    """Specimen collection procedure."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: Identifier | None = None
+    """Business identifier of a kind of specimen."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    patientPreparation: list[CodeableConcept] | None = None
+    """Patient preparation for collection."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    timeAspect: str | None = None
+    """Time aspect for collection."""
+    timeAspect__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``timeAspect``. JSON name ``_timeAspect``."""
+    typeCollected: CodeableConcept | None = None
+    """Kind of material to collect."""
+    typeTested: list[SpecimenDefinitionTypeTested] | None = None
+    """Specimen in container intended for testing by lab."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class SpecimenDefinitionTypeTested(_specimendefinition.SpecimenDefinitionTypeTested):
-    """SpecimenDefinition.typeTested: the R4B model class, typed from the R4 definition."""
+    """Specimen in container intended for testing by lab. (R4 ``SpecimenDefinition.typeTested``; run-time class fhir.resources.R4B.specimendefinition.SpecimenDefinitionTypeTested.)"""
 
+    container: SpecimenDefinitionTypeTestedContainer | None = None
+    """The specimen's container."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    handling: list[SpecimenDefinitionTypeTestedHandling] | None = None
+    """Specimen handling before testing."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    isDerived: bool | None = None
+    """Primary or secondary specimen."""
+    isDerived__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``isDerived``. JSON name ``_isDerived``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
     preference: Literal['alternate', 'preferred'] | None = None
     """preferred | alternate. Required binding (http://hl7.org/fhir/ValueSet/specimen-contained-preference): alternate | preferred."""
+    preference__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``preference``. JSON name ``_preference``."""
+    rejectionCriterion: list[CodeableConcept] | None = None
+    """Rejection criterion."""
+    requirement: str | None = None
+    """Specimen requirements."""
+    requirement__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``requirement``. JSON name ``_requirement``."""
+    retentionTime: Duration | None = None
+    """Specimen retention time."""
+    type: CodeableConcept | None = None
+    """Type of intended specimen."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class SpecimenDefinitionTypeTestedContainer(_specimendefinition.SpecimenDefinitionTypeTestedContainer):
+    """The specimen's container. (R4 ``SpecimenDefinition.typeTested.container``; run-time class fhir.resources.R4B.specimendefinition.SpecimenDefinitionTypeTestedContainer.)"""
+
+    additive: list[SpecimenDefinitionTypeTestedContainerAdditive] | None = None
+    """Additive associated with container."""
+    cap: CodeableConcept | None = None
+    """Color of container cap."""
+    capacity: Quantity | None = None
+    """Container capacity."""
+    description: str | None = None
+    """Container description."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    material: CodeableConcept | None = None
+    """Container material."""
+    minimumVolumeQuantity: Quantity | None = None
+    """Minimum volume."""
+    minimumVolumeString: str | None = None
+    """Minimum volume."""
+    minimumVolumeString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``minimumVolumeString``. JSON name ``_minimumVolumeString``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    preparation: str | None = None
+    """Specimen container preparation."""
+    preparation__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``preparation``. JSON name ``_preparation``."""
+    type: CodeableConcept | None = None
+    """Kind of container associated with the kind of specimen."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class SpecimenDefinitionTypeTestedContainerAdditive(_specimendefinition.SpecimenDefinitionTypeTestedContainerAdditive):
+    """Additive associated with container. (R4 ``SpecimenDefinition.typeTested.container.additive``; run-time class fhir.resources.R4B.specimendefinition.SpecimenDefinitionTypeTestedContainerAdditive.)"""
+
+    additiveCodeableConcept: CodeableConcept | None = None
+    """Additive associated with container."""
+    additiveReference: Reference | None = None
+    """Additive associated with container."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class SpecimenDefinitionTypeTestedHandling(_specimendefinition.SpecimenDefinitionTypeTestedHandling):
+    """Specimen handling before testing. (R4 ``SpecimenDefinition.typeTested.handling``; run-time class fhir.resources.R4B.specimendefinition.SpecimenDefinitionTypeTestedHandling.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    instruction: str | None = None
+    """Preservation instruction."""
+    instruction__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``instruction``. JSON name ``_instruction``."""
+    maxDuration: Duration | None = None
+    """Maximum preservation time."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    temperatureQualifier: CodeableConcept | None = None
+    """Temperature qualifier."""
+    temperatureRange: Range | None = None
+    """Temperature range."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,33 +3,221 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.structuredefinition``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.structuredefinition``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
+from fhir.resources.R4B import resource as _resource
 from fhir.resources.R4B import structuredefinition as _structuredefinition
+
+from .codeableconcept import CodeableConcept
+from .coding import Coding
+from .contactdetail import ContactDetail
+from .elementdefinition import ElementDefinition
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .usagecontext import UsageContext
 
 
 class StructureDefinition(_structuredefinition.StructureDefinition):
-    """StructureDefinition: the R4B model class, typed from the R4 definition."""
+    """Structural Definition. (R4 ``StructureDefinition``; run-time class fhir.resources.R4B.structuredefinition.StructureDefinition.)"""
 
+    abstract: bool | None = None
+    """Whether the structure is abstract."""
+    abstract__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``abstract``. JSON name ``_abstract``."""
+    baseDefinition: str | None = None
+    """Definition that this type is constrained/specialized from."""
+    baseDefinition__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``baseDefinition``. JSON name ``_baseDefinition``."""
+    contact: list[ContactDetail] | None = None
+    """Contact details for the publisher."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    context: list[StructureDefinitionContext] | None = None
+    """If an extension, where it can be used in instances."""
+    contextInvariant: list[str | None] | None = None
+    """FHIRPath invariants - when the extension can be used."""
+    contextInvariant__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``contextInvariant``. JSON name ``_contextInvariant``."""
+    copyright: str | None = None
+    """Use and/or publishing restrictions."""
+    copyright__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``copyright``. JSON name ``_copyright``."""
     date: _dt.datetime | _dt.date | str | None = None
-    """Date last changed. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Date last changed. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    date__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``date``. JSON name ``_date``."""
     derivation: Literal['constraint', 'specialization'] | None = None
     """specialization | constraint - How relates to base definition. Required binding (http://hl7.org/fhir/ValueSet/type-derivation-rule): constraint | specialization."""
+    derivation__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``derivation``. JSON name ``_derivation``."""
+    description: str | None = None
+    """Natural language description of the structure definition."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    differential: StructureDefinitionDifferential | None = None
+    """Differential view of the structure."""
+    experimental: bool | None = None
+    """For testing purposes, not real usage."""
+    experimental__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``experimental``. JSON name ``_experimental``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
     fhirVersion: Literal['0.0.80', '0.0.81', '0.0.82', '0.01', '0.05', '0.06', '0.11', '0.4.0', '0.5.0', '1.0.0', '1.0.1', '1.0.2', '1.1.0', '1.4.0', '1.6.0', '1.8.0', '3.0.0', '3.0.1', '3.3.0', '3.5.0', '4.0.0', '4.0.1'] | None = None
     """FHIR Version this StructureDefinition targets. Required binding (http://hl7.org/fhir/ValueSet/FHIR-version): 0.0.80 | 0.0.81 | 0.0.82 | 0.01 | 0.05 | 0.06 | 0.11 | 0.4.0 | 0.5.0 | 1.0.0 | 1.0.1 | 1.0.2 | 1.1.0 | 1.4.0 | 1.6.0 | 1.8.0 | 3.0.0 | 3.0.1 | 3.3.0 | 3.5.0 | 4.0.0 | 4.0.1."""
+    fhirVersion__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``fhirVersion``. JSON name ``_fhirVersion``."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Additional identifier for the structure definition."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    jurisdiction: list[CodeableConcept] | None = None
+    """Intended jurisdiction for structure definition (if applicable)."""
+    keyword: list[Coding] | None = None
+    """Assist with indexing and finding."""
     kind: Literal['complex-type', 'logical', 'primitive-type', 'resource'] | None = None
     """primitive-type | complex-type | resource | logical. Required binding (http://hl7.org/fhir/ValueSet/structure-definition-kind): complex-type | logical | primitive-type | resource."""
+    kind__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``kind``. JSON name ``_kind``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    mapping: list[StructureDefinitionMapping] | None = None
+    """External specification that the content is mapped to."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    name: str | None = None
+    """Name for this structure definition (computer friendly)."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    publisher: str | None = None
+    """Name of the publisher (organization or individual)."""
+    publisher__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``publisher``. JSON name ``_publisher``."""
+    purpose: str | None = None
+    """Why this structure definition is defined."""
+    purpose__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``purpose``. JSON name ``_purpose``."""
+    snapshot: StructureDefinitionSnapshot | None = None
+    """Snapshot view of the structure."""
     status: Literal['active', 'draft', 'retired', 'unknown'] | None = None
     """draft | active | retired | unknown. Required binding (http://hl7.org/fhir/ValueSet/publication-status): active | draft | retired | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    title: str | None = None
+    """Name for this structure definition (human friendly)."""
+    title__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``title``. JSON name ``_title``."""
+    type: str | None = None
+    """Type defined or constrained by this structure."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
+    url: str | None = None
+    """Canonical identifier for this structure definition, represented as a URI (globally unique)."""
+    url__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``url``. JSON name ``_url``."""
+    useContext: list[UsageContext] | None = None
+    """The context that the content is intended to support."""
+    version: str | None = None
+    """Business version of the structure definition."""
+    version__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``version``. JSON name ``_version``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class StructureDefinitionContext(_structuredefinition.StructureDefinitionContext):
-    """StructureDefinition.context: the R4B model class, typed from the R4 definition."""
+    """If an extension, where it can be used in instances. (R4 ``StructureDefinition.context``; run-time class fhir.resources.R4B.structuredefinition.StructureDefinitionContext.)"""
 
+    expression: str | None = None
+    """Where the extension can be used in instances."""
+    expression__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``expression``. JSON name ``_expression``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
     type: Literal['element', 'extension', 'fhirpath'] | None = None
     """fhirpath | element | extension. Required binding (http://hl7.org/fhir/ValueSet/extension-context-type): element | extension | fhirpath."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class StructureDefinitionDifferential(_structuredefinition.StructureDefinitionDifferential):
+    """Differential view of the structure. (R4 ``StructureDefinition.differential``; run-time class fhir.resources.R4B.structuredefinition.StructureDefinitionDifferential.)"""
+
+    element: list[ElementDefinition]
+    """Definition of elements in the resource (if no StructureDefinition)."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class StructureDefinitionMapping(_structuredefinition.StructureDefinitionMapping):
+    """External specification that the content is mapped to. (R4 ``StructureDefinition.mapping``; run-time class fhir.resources.R4B.structuredefinition.StructureDefinitionMapping.)"""
+
+    comment: str | None = None
+    """Versions, Issues, Scope limitations etc."""
+    comment__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``comment``. JSON name ``_comment``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    identity: str | None = None
+    """Internal id when this mapping is used."""
+    identity__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``identity``. JSON name ``_identity``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    name: str | None = None
+    """Names what this mapping refers to."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    uri: str | None = None
+    """Identifies what this mapping refers to."""
+    uri__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``uri``. JSON name ``_uri``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class StructureDefinitionSnapshot(_structuredefinition.StructureDefinitionSnapshot):
+    """Snapshot view of the structure. (R4 ``StructureDefinition.snapshot``; run-time class fhir.resources.R4B.structuredefinition.StructureDefinitionSnapshot.)"""
+
+    element: list[ElementDefinition]
+    """Definition of elements in the resource (if no StructureDefinition)."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,69 +3,546 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.structuremap``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.structuremap``: every element typed from R4."""
 
 import datetime as _dt
+import decimal as _decimal
+import uuid as _uuid
 from typing import Literal
 
+from pydantic import AnyUrl as _AnyUrl
+from fhir.resources.R4B import resource as _resource
 from fhir.resources.R4B import structuremap as _structuremap
+
+from .address import Address
+from .age import Age
+from .annotation import Annotation
+from .attachment import Attachment
+from .codeableconcept import CodeableConcept
+from .coding import Coding
+from .contactdetail import ContactDetail
+from .contactpoint import ContactPoint
+from .contributor import Contributor
+from .count import Count
+from .datarequirement import DataRequirement
+from .distance import Distance
+from .dosage import Dosage
+from .duration import Duration
+from .expression import Expression
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .humanname import HumanName
+from .identifier import Identifier
+from .meta import Meta
+from .money import Money
+from .narrative import Narrative
+from .parameterdefinition import ParameterDefinition
+from .period import Period
+from .quantity import Quantity
+from .range import Range
+from .ratio import Ratio
+from .reference import Reference
+from .relatedartifact import RelatedArtifact
+from .sampleddata import SampledData
+from .signature import Signature
+from .timing import Timing
+from .triggerdefinition import TriggerDefinition
+from .usagecontext import UsageContext
 
 
 class StructureMap(_structuremap.StructureMap):
-    """StructureMap: the R4B model class, typed from the R4 definition."""
+    """A Map of relationships between 2 structures that can be used to transform data. (R4 ``StructureMap``; run-time class fhir.resources.R4B.structuremap.StructureMap.)"""
 
+    contact: list[ContactDetail] | None = None
+    """Contact details for the publisher."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    copyright: str | None = None
+    """Use and/or publishing restrictions."""
+    copyright__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``copyright``. JSON name ``_copyright``."""
     date: _dt.datetime | _dt.date | str | None = None
-    """Date last changed. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Date last changed. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    date__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``date``. JSON name ``_date``."""
+    description: str | None = None
+    """Natural language description of the structure map."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    experimental: bool | None = None
+    """For testing purposes, not real usage."""
+    experimental__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``experimental``. JSON name ``_experimental``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    group: list[StructureMapGroup]
+    """Named sections for reader convenience."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Additional identifier for the structure map."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    import__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``import``. JSON name ``_import``."""
     import_fhir: list[str | None] | None = None
     """Other maps used by this map (canonical URLs). JSON name ``import`` (a Python keyword)."""
+    jurisdiction: list[CodeableConcept] | None = None
+    """Intended jurisdiction for structure map (if applicable)."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    name: str | None = None
+    """Name for this structure map (computer friendly)."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    publisher: str | None = None
+    """Name of the publisher (organization or individual)."""
+    publisher__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``publisher``. JSON name ``_publisher``."""
+    purpose: str | None = None
+    """Why this structure map is defined."""
+    purpose__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``purpose``. JSON name ``_purpose``."""
     status: Literal['active', 'draft', 'retired', 'unknown'] | None = None
     """draft | active | retired | unknown. Required binding (http://hl7.org/fhir/ValueSet/publication-status): active | draft | retired | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    structure: list[StructureMapStructure] | None = None
+    """Structure Definition used by this map."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    title: str | None = None
+    """Name for this structure map (human friendly)."""
+    title__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``title``. JSON name ``_title``."""
+    url: str | None = None
+    """Canonical identifier for this structure map, represented as a URI (globally unique)."""
+    url__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``url``. JSON name ``_url``."""
+    useContext: list[UsageContext] | None = None
+    """The context that the content is intended to support."""
+    version: str | None = None
+    """Business version of the structure map."""
+    version__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``version``. JSON name ``_version``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class StructureMapGroup(_structuremap.StructureMapGroup):
-    """StructureMap.group: the R4B model class, typed from the R4 definition."""
+    """Named sections for reader convenience. (R4 ``StructureMap.group``; run-time class fhir.resources.R4B.structuremap.StructureMapGroup.)"""
 
+    documentation: str | None = None
+    """Additional description/explanation for group."""
+    documentation__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``documentation``. JSON name ``_documentation``."""
+    extends: str | None = None
+    """Another group that this group adds rules to."""
+    extends__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``extends``. JSON name ``_extends``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    input: list[StructureMapGroupInput]
+    """Named instance provided when invoking the map."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    name: str | None = None
+    """Human-readable label."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    rule: list[StructureMapGroupRule]
+    """Transform Rule from source to target."""
     typeMode: Literal['none', 'type-and-types', 'types'] | None = None
     """none | types | type-and-types. Required binding (http://hl7.org/fhir/ValueSet/map-group-type-mode): none | type-and-types | types."""
+    typeMode__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``typeMode``. JSON name ``_typeMode``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class StructureMapGroupInput(_structuremap.StructureMapGroupInput):
-    """StructureMap.group.input: the R4B model class, typed from the R4 definition."""
+    """Named instance provided when invoking the map. (R4 ``StructureMap.group.input``; run-time class fhir.resources.R4B.structuremap.StructureMapGroupInput.)"""
 
+    documentation: str | None = None
+    """Documentation for this instance of data."""
+    documentation__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``documentation``. JSON name ``_documentation``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
     mode: Literal['source', 'target'] | None = None
     """source | target. Required binding (http://hl7.org/fhir/ValueSet/map-input-mode): source | target."""
+    mode__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``mode``. JSON name ``_mode``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    name: str | None = None
+    """Name for this instance of data."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    type: str | None = None
+    """Type for this instance of data."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class StructureMapGroupRule(_structuremap.StructureMapGroupRule):
+    """Transform Rule from source to target. (R4 ``StructureMap.group.rule``; run-time class fhir.resources.R4B.structuremap.StructureMapGroupRule.)"""
+
+    dependent: list[StructureMapGroupRuleDependent] | None = None
+    """Which other rules to apply in the context of this rule."""
+    documentation: str | None = None
+    """Documentation for this instance of data."""
+    documentation__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``documentation``. JSON name ``_documentation``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    name: str | None = None
+    """Name of the rule for internal references."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    rule: list[StructureMapGroupRule] | None = None
+    """Rules contained in this rule."""
+    source: list[StructureMapGroupRuleSource]
+    """Source inputs to the mapping."""
+    target: list[StructureMapGroupRuleTarget] | None = None
+    """Content to create because of this mapping rule."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class StructureMapGroupRuleDependent(_structuremap.StructureMapGroupRuleDependent):
+    """Which other rules to apply in the context of this rule. (R4 ``StructureMap.group.rule.dependent``; run-time class fhir.resources.R4B.structuremap.StructureMapGroupRuleDependent.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    name: str | None = None
+    """Name of a rule or group to apply."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    variable: list[str | None] | None = None
+    """Variable to pass to the rule or group."""
+    variable__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``variable``. JSON name ``_variable``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class StructureMapGroupRuleSource(_structuremap.StructureMapGroupRuleSource):
-    """StructureMap.group.rule.source: the R4B model class, typed from the R4 definition."""
+    """Source inputs to the mapping. (R4 ``StructureMap.group.rule.source``; run-time class fhir.resources.R4B.structuremap.StructureMapGroupRuleSource.)"""
 
+    check: str | None = None
+    """FHIRPath expression - must be true or the mapping engine throws an error instead of completing."""
+    check__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``check``. JSON name ``_check``."""
+    condition: str | None = None
+    """FHIRPath expression - must be true or the rule does not apply."""
+    condition__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``condition``. JSON name ``_condition``."""
+    context: str | None = None
+    """Type or variable this rule applies to."""
+    context__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``context``. JSON name ``_context``."""
+    defaultValueAddress: Address | None = None
+    """Default value if no value exists."""
+    defaultValueAge: Age | None = None
+    """Default value if no value exists."""
+    defaultValueAnnotation: Annotation | None = None
+    """Default value if no value exists."""
+    defaultValueAttachment: Attachment | None = None
+    """Default value if no value exists."""
+    defaultValueBase64Binary: bytes | None = None
+    """Default value if no value exists."""
+    defaultValueBase64Binary__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``defaultValueBase64Binary``. JSON name ``_defaultValueBase64Binary``."""
+    defaultValueBoolean: bool | None = None
+    """Default value if no value exists."""
+    defaultValueBoolean__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``defaultValueBoolean``. JSON name ``_defaultValueBoolean``."""
+    defaultValueCanonical: str | None = None
+    """Default value if no value exists."""
+    defaultValueCanonical__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``defaultValueCanonical``. JSON name ``_defaultValueCanonical``."""
+    defaultValueCode: str | None = None
+    """Default value if no value exists."""
+    defaultValueCode__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``defaultValueCode``. JSON name ``_defaultValueCode``."""
+    defaultValueCodeableConcept: CodeableConcept | None = None
+    """Default value if no value exists."""
+    defaultValueCoding: Coding | None = None
+    """Default value if no value exists."""
+    defaultValueContactDetail: ContactDetail | None = None
+    """Default value if no value exists."""
+    defaultValueContactPoint: ContactPoint | None = None
+    """Default value if no value exists."""
+    defaultValueContributor: Contributor | None = None
+    """Default value if no value exists."""
+    defaultValueCount: Count | None = None
+    """Default value if no value exists."""
+    defaultValueDataRequirement: DataRequirement | None = None
+    """Default value if no value exists."""
     defaultValueDate: _dt.date | str | None = None
-    """Default value if no value exists. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Default value if no value exists. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    defaultValueDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``defaultValueDate``. JSON name ``_defaultValueDate``."""
     defaultValueDateTime: _dt.datetime | _dt.date | str | None = None
-    """Default value if no value exists. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Default value if no value exists. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    defaultValueDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``defaultValueDateTime``. JSON name ``_defaultValueDateTime``."""
+    defaultValueDecimal: _decimal.Decimal | None = None
+    """Default value if no value exists."""
+    defaultValueDecimal__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``defaultValueDecimal``. JSON name ``_defaultValueDecimal``."""
+    defaultValueDistance: Distance | None = None
+    """Default value if no value exists."""
+    defaultValueDosage: Dosage | None = None
+    """Default value if no value exists."""
+    defaultValueDuration: Duration | None = None
+    """Default value if no value exists."""
+    defaultValueExpression: Expression | None = None
+    """Default value if no value exists."""
+    defaultValueHumanName: HumanName | None = None
+    """Default value if no value exists."""
+    defaultValueId: str | None = None
+    """Default value if no value exists."""
+    defaultValueId__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``defaultValueId``. JSON name ``_defaultValueId``."""
+    defaultValueIdentifier: Identifier | None = None
+    """Default value if no value exists."""
     defaultValueInstant: _dt.datetime | str | None = None
-    """Default value if no value exists. R4 ``instant``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Default value if no value exists. R4 ``instant``: also its string form; a partial one ("1990") reads back as ``str``."""
+    defaultValueInstant__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``defaultValueInstant``. JSON name ``_defaultValueInstant``."""
+    defaultValueInteger: int | None = None
+    """Default value if no value exists."""
+    defaultValueInteger__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``defaultValueInteger``. JSON name ``_defaultValueInteger``."""
+    defaultValueMarkdown: str | None = None
+    """Default value if no value exists."""
+    defaultValueMarkdown__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``defaultValueMarkdown``. JSON name ``_defaultValueMarkdown``."""
+    defaultValueMeta: Meta | None = None
+    """Default value if no value exists."""
+    defaultValueMoney: Money | None = None
+    """Default value if no value exists."""
+    defaultValueOid: str | None = None
+    """Default value if no value exists."""
+    defaultValueOid__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``defaultValueOid``. JSON name ``_defaultValueOid``."""
+    defaultValueParameterDefinition: ParameterDefinition | None = None
+    """Default value if no value exists."""
+    defaultValuePeriod: Period | None = None
+    """Default value if no value exists."""
+    defaultValuePositiveInt: int | None = None
+    """Default value if no value exists."""
+    defaultValuePositiveInt__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``defaultValuePositiveInt``. JSON name ``_defaultValuePositiveInt``."""
+    defaultValueQuantity: Quantity | None = None
+    """Default value if no value exists."""
+    defaultValueRange: Range | None = None
+    """Default value if no value exists."""
+    defaultValueRatio: Ratio | None = None
+    """Default value if no value exists."""
+    defaultValueReference: Reference | None = None
+    """Default value if no value exists."""
+    defaultValueRelatedArtifact: RelatedArtifact | None = None
+    """Default value if no value exists."""
+    defaultValueSampledData: SampledData | None = None
+    """Default value if no value exists."""
+    defaultValueSignature: Signature | None = None
+    """Default value if no value exists."""
+    defaultValueString: str | None = None
+    """Default value if no value exists."""
+    defaultValueString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``defaultValueString``. JSON name ``_defaultValueString``."""
     defaultValueTime: _dt.time | str | None = None
-    """Default value if no value exists. R4 ``time``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Default value if no value exists. R4 ``time``: also its string form; a partial one ("1990") reads back as ``str``."""
+    defaultValueTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``defaultValueTime``. JSON name ``_defaultValueTime``."""
+    defaultValueTiming: Timing | None = None
+    """Default value if no value exists."""
+    defaultValueTriggerDefinition: TriggerDefinition | None = None
+    """Default value if no value exists."""
+    defaultValueUnsignedInt: int | None = None
+    """Default value if no value exists."""
+    defaultValueUnsignedInt__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``defaultValueUnsignedInt``. JSON name ``_defaultValueUnsignedInt``."""
+    defaultValueUri: str | None = None
+    """Default value if no value exists."""
+    defaultValueUri__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``defaultValueUri``. JSON name ``_defaultValueUri``."""
+    defaultValueUrl: _AnyUrl | str | None = None
+    """Default value if no value exists."""
+    defaultValueUrl__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``defaultValueUrl``. JSON name ``_defaultValueUrl``."""
+    defaultValueUsageContext: UsageContext | None = None
+    """Default value if no value exists."""
+    defaultValueUuid: _uuid.UUID | None = None
+    """Default value if no value exists."""
+    defaultValueUuid__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``defaultValueUuid``. JSON name ``_defaultValueUuid``."""
+    element: str | None = None
+    """Optional field for this source."""
+    element__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``element``. JSON name ``_element``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
     listMode: Literal['first', 'last', 'not_first', 'not_last', 'only_one'] | None = None
     """first | not_first | last | not_last | only_one. Required binding (http://hl7.org/fhir/ValueSet/map-source-list-mode): first | last | not_first | not_last | only_one."""
+    listMode__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``listMode``. JSON name ``_listMode``."""
+    logMessage: str | None = None
+    """Message to put in log if source exists (FHIRPath)."""
+    logMessage__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``logMessage``. JSON name ``_logMessage``."""
+    max: str | None = None
+    """Specified maximum cardinality (number or *)."""
+    max__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``max``. JSON name ``_max``."""
+    min: int | None = None
+    """Specified minimum cardinality."""
+    min__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``min``. JSON name ``_min``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    type: str | None = None
+    """Rule only applies if source has this type."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
+    variable: str | None = None
+    """Named context for field, if a field is specified."""
+    variable__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``variable``. JSON name ``_variable``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class StructureMapGroupRuleTarget(_structuremap.StructureMapGroupRuleTarget):
-    """StructureMap.group.rule.target: the R4B model class, typed from the R4 definition."""
+    """Content to create because of this mapping rule. (R4 ``StructureMap.group.rule.target``; run-time class fhir.resources.R4B.structuremap.StructureMapGroupRuleTarget.)"""
 
+    context: str | None = None
+    """Type or variable this rule applies to."""
+    context__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``context``. JSON name ``_context``."""
     contextType: Literal['type', 'variable'] | None = None
     """type | variable. Required binding (http://hl7.org/fhir/ValueSet/map-context-type): type | variable."""
-    listMode: list[Literal['collate', 'first', 'last', 'share']] | None = None
+    contextType__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``contextType``. JSON name ``_contextType``."""
+    element: str | None = None
+    """Field to create in the context."""
+    element__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``element``. JSON name ``_element``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    listMode: list[Literal['collate', 'first', 'last', 'share'] | None] | None = None
     """first | share | last | collate. Required binding (http://hl7.org/fhir/ValueSet/map-target-list-mode): collate | first | last | share."""
+    listMode__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``listMode``. JSON name ``_listMode``."""
+    listRuleId: str | None = None
+    """Internal rule reference for shared list items."""
+    listRuleId__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``listRuleId``. JSON name ``_listRuleId``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    parameter: list[StructureMapGroupRuleTargetParameter] | None = None
+    """Parameters to the transform."""
     transform: Literal['append', 'c', 'cast', 'cc', 'copy', 'cp', 'create', 'dateOp', 'escape', 'evaluate', 'id', 'pointer', 'qty', 'reference', 'translate', 'truncate', 'uuid'] | None = None
     """create | copy +. Required binding (http://hl7.org/fhir/ValueSet/map-transform): append | c | cast | cc | copy | cp | create | dateOp | escape | evaluate | id | pointer | qty | reference | translate | truncate | uuid."""
+    transform__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``transform``. JSON name ``_transform``."""
+    variable: str | None = None
+    """Named context for field, if desired, and a field is specified."""
+    variable__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``variable``. JSON name ``_variable``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class StructureMapGroupRuleTargetParameter(_structuremap.StructureMapGroupRuleTargetParameter):
+    """Parameters to the transform. (R4 ``StructureMap.group.rule.target.parameter``; run-time class fhir.resources.R4B.structuremap.StructureMapGroupRuleTargetParameter.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    valueBoolean: bool | None = None
+    """Parameter value - variable or literal."""
+    valueBoolean__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueBoolean``. JSON name ``_valueBoolean``."""
+    valueDecimal: _decimal.Decimal | None = None
+    """Parameter value - variable or literal."""
+    valueDecimal__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueDecimal``. JSON name ``_valueDecimal``."""
+    valueId: str | None = None
+    """Parameter value - variable or literal."""
+    valueId__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueId``. JSON name ``_valueId``."""
+    valueInteger: int | None = None
+    """Parameter value - variable or literal."""
+    valueInteger__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueInteger``. JSON name ``_valueInteger``."""
+    valueString: str | None = None
+    """Parameter value - variable or literal."""
+    valueString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueString``. JSON name ``_valueString``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class StructureMapStructure(_structuremap.StructureMapStructure):
-    """StructureMap.structure: the R4B model class, typed from the R4 definition."""
+    """Structure Definition used by this map. (R4 ``StructureMap.structure``; run-time class fhir.resources.R4B.structuremap.StructureMapStructure.)"""
 
+    alias: str | None = None
+    """Name for type in this map."""
+    alias__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``alias``. JSON name ``_alias``."""
+    documentation: str | None = None
+    """Documentation on use of structure."""
+    documentation__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``documentation``. JSON name ``_documentation``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
     mode: Literal['produced', 'queried', 'source', 'target'] | None = None
     """source | queried | target | produced. Required binding (http://hl7.org/fhir/ValueSet/map-model-mode): produced | queried | source | target."""
+    mode__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``mode``. JSON name ``_mode``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    url: str | None = None
+    """Canonical reference to structure definition."""
+    url__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``url``. JSON name ``_url``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,27 +3,100 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.subscription``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.subscription``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
+from pydantic import AnyUrl as _AnyUrl
+from fhir.resources.R4B import resource as _resource
 from fhir.resources.R4B import subscription as _subscription
+
+from .contactpoint import ContactPoint
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .meta import Meta
+from .narrative import Narrative
 
 
 class Subscription(_subscription.Subscription):
-    """Subscription: the R4B model class, typed from the R4 definition."""
+    """Server push subscription criteria. (R4 ``Subscription``; run-time class fhir.resources.R4B.subscription.Subscription.)"""
 
+    channel: SubscriptionChannel
+    """The channel on which to report matches to the criteria."""
+    contact: list[ContactPoint] | None = None
+    """Contact details for source (e.g. troubleshooting)."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    criteria: str | None = None
+    """Rule for server push."""
+    criteria__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``criteria``. JSON name ``_criteria``."""
     end: _dt.datetime | str | None = None
-    """When to automatically delete the subscription. R4 ``instant``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When to automatically delete the subscription. R4 ``instant``: also its string form; a partial one ("1990") reads back as ``str``."""
+    end__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``end``. JSON name ``_end``."""
+    error: str | None = None
+    """Latest error note."""
+    error__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``error``. JSON name ``_error``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    reason: str | None = None
+    """Description of why this subscription was created."""
+    reason__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``reason``. JSON name ``_reason``."""
     status: Literal['active', 'error', 'off', 'requested'] | None = None
     """requested | active | error | off. Required binding (http://hl7.org/fhir/ValueSet/subscription-status): active | error | off | requested."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class SubscriptionChannel(_subscription.SubscriptionChannel):
-    """Subscription.channel: the R4B model class, typed from the R4 definition."""
+    """The channel on which to report matches to the criteria. (R4 ``Subscription.channel``; run-time class fhir.resources.R4B.subscription.SubscriptionChannel.)"""
 
+    endpoint: _AnyUrl | str | None = None
+    """Where the channel points to."""
+    endpoint__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``endpoint``. JSON name ``_endpoint``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    header: list[str | None] | None = None
+    """Usage depends on the channel type."""
+    header__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``header``. JSON name ``_header``."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    payload: str | None = None
+    """MIME type to send, or omit for no payload."""
+    payload__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``payload``. JSON name ``_payload``."""
     type: Literal['email', 'message', 'rest-hook', 'sms', 'websocket'] | None = None
     """rest-hook | websocket | email | sms | message. Required binding (http://hl7.org/fhir/ValueSet/subscription-channel-type): email | message | rest-hook | sms | websocket."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,25 +3,108 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.substance``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.substance``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
+from fhir.resources.R4B import resource as _resource
 from fhir.resources.R4B import substance as _substance
+
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .quantity import Quantity
+from .ratio import Ratio
+from .reference import Reference
 
 
 class Substance(_substance.Substance):
-    """Substance: the R4B model class, typed from the R4 definition."""
+    """A homogeneous material with a definite composition. (R4 ``Substance``; run-time class fhir.resources.R4B.substance.Substance.)"""
 
+    category: list[CodeableConcept] | None = None
+    """What class/type of substance this is."""
+    code: CodeableConcept
+    """What substance this is."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    description: str | None = None
+    """Textual description of the substance, comments."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Unique identifier."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    ingredient: list[SubstanceIngredient] | None = None
+    """Composition information about the substance."""
+    instance: list[SubstanceInstance] | None = None
+    """If this describes a specific package/container of the substance."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
     status: Literal['active', 'entered-in-error', 'inactive'] | None = None
     """active | inactive | entered-in-error. Required binding (http://hl7.org/fhir/ValueSet/substance-status): active | entered-in-error | inactive."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class SubstanceIngredient(_substance.SubstanceIngredient):
+    """Composition information about the substance. (R4 ``Substance.ingredient``; run-time class fhir.resources.R4B.substance.SubstanceIngredient.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    quantity: Ratio | None = None
+    """Optional amount (concentration)."""
+    substanceCodeableConcept: CodeableConcept | None = None
+    """A component of the substance."""
+    substanceReference: Reference | None = None
+    """A component of the substance."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class SubstanceInstance(_substance.SubstanceInstance):
-    """Substance.instance: the R4B model class, typed from the R4 definition."""
+    """If this describes a specific package/container of the substance. (R4 ``Substance.instance``; run-time class fhir.resources.R4B.substance.SubstanceInstance.)"""
 
     expiry: _dt.datetime | _dt.date | str | None = None
-    """When no longer valid to use. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When no longer valid to use. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    expiry__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``expiry``. JSON name ``_expiry``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    identifier: Identifier | None = None
+    """Identifier of the package/container."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    quantity: Quantity | None = None
+    """Amount of substance in the package."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

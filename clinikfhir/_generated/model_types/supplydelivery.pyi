@@ -3,20 +3,100 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.supplydelivery``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.supplydelivery``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
+from fhir.resources.R4B import resource as _resource
 from fhir.resources.R4B import supplydelivery as _supplydelivery
+
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .quantity import Quantity
+from .reference import Reference
+from .timing import Timing
 
 
 class SupplyDelivery(_supplydelivery.SupplyDelivery):
-    """SupplyDelivery: the R4B model class, typed from the R4 definition."""
+    """Delivery of bulk Supplies. (R4 ``SupplyDelivery``; run-time class fhir.resources.R4B.supplydelivery.SupplyDelivery.)"""
 
+    basedOn: list[Reference] | None = None
+    """Fulfills plan, proposal or order."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    destination: Reference | None = None
+    """Where the Supply was sent."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """External identifier."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
     occurrenceDateTime: _dt.datetime | _dt.date | str | None = None
-    """When event occurred. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When event occurred. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    occurrenceDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``occurrenceDateTime``. JSON name ``_occurrenceDateTime``."""
+    occurrencePeriod: Period | None = None
+    """When event occurred."""
+    occurrenceTiming: Timing | None = None
+    """When event occurred."""
+    partOf: list[Reference] | None = None
+    """Part of referenced event."""
+    patient: Reference | None = None
+    """Patient for whom the item is supplied."""
+    receiver: list[Reference] | None = None
+    """Who collected the Supply."""
     status: Literal['abandoned', 'completed', 'entered-in-error', 'in-progress'] | None = None
     """in-progress | completed | abandoned | entered-in-error. Required binding (http://hl7.org/fhir/ValueSet/supplydelivery-status): abandoned | completed | entered-in-error | in-progress."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    suppliedItem: SupplyDeliverySuppliedItem | None = None
+    """The item that is delivered or supplied."""
+    supplier: Reference | None = None
+    """Dispenser."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    type: CodeableConcept | None = None
+    """Category of dispense event."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class SupplyDeliverySuppliedItem(_supplydelivery.SupplyDeliverySuppliedItem):
+    """The item that is delivered or supplied. (R4 ``SupplyDelivery.suppliedItem``; run-time class fhir.resources.R4B.supplydelivery.SupplyDeliverySuppliedItem.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    itemCodeableConcept: CodeableConcept | None = None
+    """Medication, Substance, or Device supplied."""
+    itemReference: Reference | None = None
+    """Medication, Substance, or Device supplied."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    quantity: Quantity | None = None
+    """Amount dispensed."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,24 +3,121 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.supplyrequest``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.supplyrequest``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
+from fhir.resources.R4B import resource as _resource
 from fhir.resources.R4B import supplyrequest as _supplyrequest
+
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .period import Period
+from .quantity import Quantity
+from .range import Range
+from .reference import Reference
+from .timing import Timing
 
 
 class SupplyRequest(_supplyrequest.SupplyRequest):
-    """SupplyRequest: the R4B model class, typed from the R4 definition."""
+    """Request for a medication, substance or device. (R4 ``SupplyRequest``; run-time class fhir.resources.R4B.supplyrequest.SupplyRequest.)"""
 
     authoredOn: _dt.datetime | _dt.date | str | None = None
-    """When the request was made. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the request was made. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    authoredOn__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``authoredOn``. JSON name ``_authoredOn``."""
+    category: CodeableConcept | None = None
+    """The kind of supply (central, non-stock, etc.)."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    deliverFrom: Reference | None = None
+    """The origin of the supply."""
+    deliverTo: Reference | None = None
+    """The destination of the supply."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Business Identifier for SupplyRequest."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    itemCodeableConcept: CodeableConcept | None = None
+    """Medication, Substance, or Device requested to be supplied."""
+    itemReference: Reference | None = None
+    """Medication, Substance, or Device requested to be supplied."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
     occurrenceDateTime: _dt.datetime | _dt.date | str | None = None
-    """When the request should be fulfilled. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the request should be fulfilled. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    occurrenceDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``occurrenceDateTime``. JSON name ``_occurrenceDateTime``."""
+    occurrencePeriod: Period | None = None
+    """When the request should be fulfilled."""
+    occurrenceTiming: Timing | None = None
+    """When the request should be fulfilled."""
+    parameter: list[SupplyRequestParameter] | None = None
+    """Ordered item details."""
     priority: Literal['asap', 'routine', 'stat', 'urgent'] | None = None
     """routine | urgent | asap | stat. Required binding (http://hl7.org/fhir/ValueSet/request-priority): asap | routine | stat | urgent."""
+    priority__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``priority``. JSON name ``_priority``."""
+    quantity: Quantity
+    """The requested amount of the item indicated."""
+    reasonCode: list[CodeableConcept] | None = None
+    """The reason why the supply item was requested."""
+    reasonReference: list[Reference] | None = None
+    """The reason why the supply item was requested."""
+    requester: Reference | None = None
+    """Individual making the request."""
     status: Literal['active', 'cancelled', 'completed', 'draft', 'entered-in-error', 'suspended', 'unknown'] | None = None
     """draft | active | suspended +. Required binding (http://hl7.org/fhir/ValueSet/supplyrequest-status): active | cancelled | completed | draft | entered-in-error | suspended | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    supplier: list[Reference] | None = None
+    """Who is intended to fulfill the request."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class SupplyRequestParameter(_supplyrequest.SupplyRequestParameter):
+    """Ordered item details. (R4 ``SupplyRequest.parameter``; run-time class fhir.resources.R4B.supplyrequest.SupplyRequestParameter.)"""
+
+    code: CodeableConcept | None = None
+    """Item detail."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    valueBoolean: bool | None = None
+    """Value of detail."""
+    valueBoolean__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueBoolean``. JSON name ``_valueBoolean``."""
+    valueCodeableConcept: CodeableConcept | None = None
+    """Value of detail."""
+    valueQuantity: Quantity | None = None
+    """Value of detail."""
+    valueRange: Range | None = None
+    """Value of detail."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

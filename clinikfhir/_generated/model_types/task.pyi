@@ -3,55 +3,483 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.task``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.task``: every element typed from R4."""
 
 import datetime as _dt
+import decimal as _decimal
+import uuid as _uuid
 from typing import Literal
 
-from fhir.resources.R4B import reference as _reference
+from pydantic import AnyUrl as _AnyUrl
+from fhir.resources.R4B import resource as _resource
 from fhir.resources.R4B import task as _task
+
+from .address import Address
+from .age import Age
+from .annotation import Annotation
+from .attachment import Attachment
+from .codeableconcept import CodeableConcept
+from .coding import Coding
+from .contactdetail import ContactDetail
+from .contactpoint import ContactPoint
+from .contributor import Contributor
+from .count import Count
+from .datarequirement import DataRequirement
+from .distance import Distance
+from .dosage import Dosage
+from .duration import Duration
+from .expression import Expression
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .humanname import HumanName
+from .identifier import Identifier
+from .meta import Meta
+from .money import Money
+from .narrative import Narrative
+from .parameterdefinition import ParameterDefinition
+from .period import Period
+from .quantity import Quantity
+from .range import Range
+from .ratio import Ratio
+from .reference import Reference
+from .relatedartifact import RelatedArtifact
+from .sampleddata import SampledData
+from .signature import Signature
+from .timing import Timing
+from .triggerdefinition import TriggerDefinition
+from .usagecontext import UsageContext
 
 
 class Task(_task.Task):
-    """Task: the R4B model class, typed from the R4 definition."""
+    """A task to be performed. (R4 ``Task``; run-time class fhir.resources.R4B.task.Task.)"""
 
     authoredOn: _dt.datetime | _dt.date | str | None = None
-    """Task Creation Date. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
-    for_fhir: _reference.Reference | None = None
+    """Task Creation Date. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    authoredOn__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``authoredOn``. JSON name ``_authoredOn``."""
+    basedOn: list[Reference] | None = None
+    """Request fulfilled by this task."""
+    businessStatus: CodeableConcept | None = None
+    """E.g. "Specimen collected", "IV prepped"."""
+    code: CodeableConcept | None = None
+    """Task Type."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    description: str | None = None
+    """Human-readable explanation of task."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    encounter: Reference | None = None
+    """Healthcare event during which this task originated."""
+    executionPeriod: Period | None = None
+    """Start and end time of execution."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    focus: Reference | None = None
+    """What task is acting on."""
+    for_fhir: Reference | None = None
     """Beneficiary of the Task. JSON name ``for`` (a Python keyword)."""
+    groupIdentifier: Identifier | None = None
+    """Requisition or grouper id."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Task Instance Identifier."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    input: list[TaskInput] | None = None
+    """Information used to perform task."""
+    instantiatesCanonical: str | None = None
+    """Formal definition of task."""
+    instantiatesCanonical__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``instantiatesCanonical``. JSON name ``_instantiatesCanonical``."""
+    instantiatesUri: str | None = None
+    """Formal definition of task."""
+    instantiatesUri__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``instantiatesUri``. JSON name ``_instantiatesUri``."""
+    insurance: list[Reference] | None = None
+    """Associated insurance coverage."""
     intent: Literal['filler-order', 'instance-order', 'option', 'order', 'original-order', 'plan', 'proposal', 'reflex-order', 'unknown'] | None = None
     """unknown | proposal | plan | order | original-order | reflex-order | filler-order | instance-order | option. Required binding (http://hl7.org/fhir/ValueSet/task-intent): filler-order | instance-order | option | order | original-order | plan | proposal | reflex-order | unknown."""
+    intent__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``intent``. JSON name ``_intent``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
     lastModified: _dt.datetime | _dt.date | str | None = None
-    """Task Last Modified Date. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Task Last Modified Date. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    lastModified__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``lastModified``. JSON name ``_lastModified``."""
+    location: Reference | None = None
+    """Where task occurs."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    note: list[Annotation] | None = None
+    """Comments made about the task."""
+    output: list[TaskOutput] | None = None
+    """Information produced as part of task."""
+    owner: Reference | None = None
+    """Responsible individual."""
+    partOf: list[Reference] | None = None
+    """Composite task."""
+    performerType: list[CodeableConcept] | None = None
+    """Requested performer."""
     priority: Literal['asap', 'routine', 'stat', 'urgent'] | None = None
     """routine | urgent | asap | stat. Required binding (http://hl7.org/fhir/ValueSet/request-priority): asap | routine | stat | urgent."""
+    priority__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``priority``. JSON name ``_priority``."""
+    reasonCode: CodeableConcept | None = None
+    """Why task is needed."""
+    reasonReference: Reference | None = None
+    """Why task is needed."""
+    relevantHistory: list[Reference] | None = None
+    """Key events in history of the Task."""
+    requester: Reference | None = None
+    """Who is asking for task to be done."""
+    restriction: TaskRestriction | None = None
+    """Constraints on fulfillment tasks."""
     status: Literal['accepted', 'cancelled', 'completed', 'draft', 'entered-in-error', 'failed', 'in-progress', 'on-hold', 'ready', 'received', 'rejected', 'requested'] | None = None
     """draft | requested | received | accepted | +. Required binding (http://hl7.org/fhir/ValueSet/task-status): accepted | cancelled | completed | draft | entered-in-error | failed | in-progress | on-hold | ready | received | rejected | requested."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    statusReason: CodeableConcept | None = None
+    """Reason for current status."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class TaskInput(_task.TaskInput):
-    """Task.input: the R4B model class, typed from the R4 definition."""
+    """Information used to perform task. (R4 ``Task.input``; run-time class fhir.resources.R4B.task.TaskInput.)"""
 
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    type: CodeableConcept
+    """Label for the input."""
+    valueAddress: Address | None = None
+    """Content to use in performing the task."""
+    valueAge: Age | None = None
+    """Content to use in performing the task."""
+    valueAnnotation: Annotation | None = None
+    """Content to use in performing the task."""
+    valueAttachment: Attachment | None = None
+    """Content to use in performing the task."""
+    valueBase64Binary: bytes | None = None
+    """Content to use in performing the task."""
+    valueBase64Binary__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueBase64Binary``. JSON name ``_valueBase64Binary``."""
+    valueBoolean: bool | None = None
+    """Content to use in performing the task."""
+    valueBoolean__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueBoolean``. JSON name ``_valueBoolean``."""
+    valueCanonical: str | None = None
+    """Content to use in performing the task."""
+    valueCanonical__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueCanonical``. JSON name ``_valueCanonical``."""
+    valueCode: str | None = None
+    """Content to use in performing the task."""
+    valueCode__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueCode``. JSON name ``_valueCode``."""
+    valueCodeableConcept: CodeableConcept | None = None
+    """Content to use in performing the task."""
+    valueCoding: Coding | None = None
+    """Content to use in performing the task."""
+    valueContactDetail: ContactDetail | None = None
+    """Content to use in performing the task."""
+    valueContactPoint: ContactPoint | None = None
+    """Content to use in performing the task."""
+    valueContributor: Contributor | None = None
+    """Content to use in performing the task."""
+    valueCount: Count | None = None
+    """Content to use in performing the task."""
+    valueDataRequirement: DataRequirement | None = None
+    """Content to use in performing the task."""
     valueDate: _dt.date | str | None = None
-    """Content to use in performing the task. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Content to use in performing the task. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    valueDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueDate``. JSON name ``_valueDate``."""
     valueDateTime: _dt.datetime | _dt.date | str | None = None
-    """Content to use in performing the task. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Content to use in performing the task. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    valueDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueDateTime``. JSON name ``_valueDateTime``."""
+    valueDecimal: _decimal.Decimal | None = None
+    """Content to use in performing the task."""
+    valueDecimal__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueDecimal``. JSON name ``_valueDecimal``."""
+    valueDistance: Distance | None = None
+    """Content to use in performing the task."""
+    valueDosage: Dosage | None = None
+    """Content to use in performing the task."""
+    valueDuration: Duration | None = None
+    """Content to use in performing the task."""
+    valueExpression: Expression | None = None
+    """Content to use in performing the task."""
+    valueHumanName: HumanName | None = None
+    """Content to use in performing the task."""
+    valueId: str | None = None
+    """Content to use in performing the task."""
+    valueId__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueId``. JSON name ``_valueId``."""
+    valueIdentifier: Identifier | None = None
+    """Content to use in performing the task."""
     valueInstant: _dt.datetime | str | None = None
-    """Content to use in performing the task. R4 ``instant``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Content to use in performing the task. R4 ``instant``: also its string form; a partial one ("1990") reads back as ``str``."""
+    valueInstant__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueInstant``. JSON name ``_valueInstant``."""
+    valueInteger: int | None = None
+    """Content to use in performing the task."""
+    valueInteger__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueInteger``. JSON name ``_valueInteger``."""
+    valueMarkdown: str | None = None
+    """Content to use in performing the task."""
+    valueMarkdown__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueMarkdown``. JSON name ``_valueMarkdown``."""
+    valueMeta: Meta | None = None
+    """Content to use in performing the task."""
+    valueMoney: Money | None = None
+    """Content to use in performing the task."""
+    valueOid: str | None = None
+    """Content to use in performing the task."""
+    valueOid__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueOid``. JSON name ``_valueOid``."""
+    valueParameterDefinition: ParameterDefinition | None = None
+    """Content to use in performing the task."""
+    valuePeriod: Period | None = None
+    """Content to use in performing the task."""
+    valuePositiveInt: int | None = None
+    """Content to use in performing the task."""
+    valuePositiveInt__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valuePositiveInt``. JSON name ``_valuePositiveInt``."""
+    valueQuantity: Quantity | None = None
+    """Content to use in performing the task."""
+    valueRange: Range | None = None
+    """Content to use in performing the task."""
+    valueRatio: Ratio | None = None
+    """Content to use in performing the task."""
+    valueReference: Reference | None = None
+    """Content to use in performing the task."""
+    valueRelatedArtifact: RelatedArtifact | None = None
+    """Content to use in performing the task."""
+    valueSampledData: SampledData | None = None
+    """Content to use in performing the task."""
+    valueSignature: Signature | None = None
+    """Content to use in performing the task."""
+    valueString: str | None = None
+    """Content to use in performing the task."""
+    valueString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueString``. JSON name ``_valueString``."""
     valueTime: _dt.time | str | None = None
-    """Content to use in performing the task. R4 ``time``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Content to use in performing the task. R4 ``time``: also its string form; a partial one ("1990") reads back as ``str``."""
+    valueTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueTime``. JSON name ``_valueTime``."""
+    valueTiming: Timing | None = None
+    """Content to use in performing the task."""
+    valueTriggerDefinition: TriggerDefinition | None = None
+    """Content to use in performing the task."""
+    valueUnsignedInt: int | None = None
+    """Content to use in performing the task."""
+    valueUnsignedInt__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueUnsignedInt``. JSON name ``_valueUnsignedInt``."""
+    valueUri: str | None = None
+    """Content to use in performing the task."""
+    valueUri__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueUri``. JSON name ``_valueUri``."""
+    valueUrl: _AnyUrl | str | None = None
+    """Content to use in performing the task."""
+    valueUrl__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueUrl``. JSON name ``_valueUrl``."""
+    valueUsageContext: UsageContext | None = None
+    """Content to use in performing the task."""
+    valueUuid: _uuid.UUID | None = None
+    """Content to use in performing the task."""
+    valueUuid__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueUuid``. JSON name ``_valueUuid``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class TaskOutput(_task.TaskOutput):
-    """Task.output: the R4B model class, typed from the R4 definition."""
+    """Information produced as part of task. (R4 ``Task.output``; run-time class fhir.resources.R4B.task.TaskOutput.)"""
 
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    type: CodeableConcept
+    """Label for output."""
+    valueAddress: Address | None = None
+    """Result of output."""
+    valueAge: Age | None = None
+    """Result of output."""
+    valueAnnotation: Annotation | None = None
+    """Result of output."""
+    valueAttachment: Attachment | None = None
+    """Result of output."""
+    valueBase64Binary: bytes | None = None
+    """Result of output."""
+    valueBase64Binary__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueBase64Binary``. JSON name ``_valueBase64Binary``."""
+    valueBoolean: bool | None = None
+    """Result of output."""
+    valueBoolean__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueBoolean``. JSON name ``_valueBoolean``."""
+    valueCanonical: str | None = None
+    """Result of output."""
+    valueCanonical__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueCanonical``. JSON name ``_valueCanonical``."""
+    valueCode: str | None = None
+    """Result of output."""
+    valueCode__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueCode``. JSON name ``_valueCode``."""
+    valueCodeableConcept: CodeableConcept | None = None
+    """Result of output."""
+    valueCoding: Coding | None = None
+    """Result of output."""
+    valueContactDetail: ContactDetail | None = None
+    """Result of output."""
+    valueContactPoint: ContactPoint | None = None
+    """Result of output."""
+    valueContributor: Contributor | None = None
+    """Result of output."""
+    valueCount: Count | None = None
+    """Result of output."""
+    valueDataRequirement: DataRequirement | None = None
+    """Result of output."""
     valueDate: _dt.date | str | None = None
-    """Result of output. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Result of output. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    valueDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueDate``. JSON name ``_valueDate``."""
     valueDateTime: _dt.datetime | _dt.date | str | None = None
-    """Result of output. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Result of output. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    valueDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueDateTime``. JSON name ``_valueDateTime``."""
+    valueDecimal: _decimal.Decimal | None = None
+    """Result of output."""
+    valueDecimal__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueDecimal``. JSON name ``_valueDecimal``."""
+    valueDistance: Distance | None = None
+    """Result of output."""
+    valueDosage: Dosage | None = None
+    """Result of output."""
+    valueDuration: Duration | None = None
+    """Result of output."""
+    valueExpression: Expression | None = None
+    """Result of output."""
+    valueHumanName: HumanName | None = None
+    """Result of output."""
+    valueId: str | None = None
+    """Result of output."""
+    valueId__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueId``. JSON name ``_valueId``."""
+    valueIdentifier: Identifier | None = None
+    """Result of output."""
     valueInstant: _dt.datetime | str | None = None
-    """Result of output. R4 ``instant``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Result of output. R4 ``instant``: also its string form; a partial one ("1990") reads back as ``str``."""
+    valueInstant__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueInstant``. JSON name ``_valueInstant``."""
+    valueInteger: int | None = None
+    """Result of output."""
+    valueInteger__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueInteger``. JSON name ``_valueInteger``."""
+    valueMarkdown: str | None = None
+    """Result of output."""
+    valueMarkdown__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueMarkdown``. JSON name ``_valueMarkdown``."""
+    valueMeta: Meta | None = None
+    """Result of output."""
+    valueMoney: Money | None = None
+    """Result of output."""
+    valueOid: str | None = None
+    """Result of output."""
+    valueOid__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueOid``. JSON name ``_valueOid``."""
+    valueParameterDefinition: ParameterDefinition | None = None
+    """Result of output."""
+    valuePeriod: Period | None = None
+    """Result of output."""
+    valuePositiveInt: int | None = None
+    """Result of output."""
+    valuePositiveInt__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valuePositiveInt``. JSON name ``_valuePositiveInt``."""
+    valueQuantity: Quantity | None = None
+    """Result of output."""
+    valueRange: Range | None = None
+    """Result of output."""
+    valueRatio: Ratio | None = None
+    """Result of output."""
+    valueReference: Reference | None = None
+    """Result of output."""
+    valueRelatedArtifact: RelatedArtifact | None = None
+    """Result of output."""
+    valueSampledData: SampledData | None = None
+    """Result of output."""
+    valueSignature: Signature | None = None
+    """Result of output."""
+    valueString: str | None = None
+    """Result of output."""
+    valueString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueString``. JSON name ``_valueString``."""
     valueTime: _dt.time | str | None = None
-    """Result of output. R4 ``time``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Result of output. R4 ``time``: also its string form; a partial one ("1990") reads back as ``str``."""
+    valueTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueTime``. JSON name ``_valueTime``."""
+    valueTiming: Timing | None = None
+    """Result of output."""
+    valueTriggerDefinition: TriggerDefinition | None = None
+    """Result of output."""
+    valueUnsignedInt: int | None = None
+    """Result of output."""
+    valueUnsignedInt__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueUnsignedInt``. JSON name ``_valueUnsignedInt``."""
+    valueUri: str | None = None
+    """Result of output."""
+    valueUri__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueUri``. JSON name ``_valueUri``."""
+    valueUrl: _AnyUrl | str | None = None
+    """Result of output."""
+    valueUrl__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueUrl``. JSON name ``_valueUrl``."""
+    valueUsageContext: UsageContext | None = None
+    """Result of output."""
+    valueUuid: _uuid.UUID | None = None
+    """Result of output."""
+    valueUuid__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueUuid``. JSON name ``_valueUuid``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class TaskRestriction(_task.TaskRestriction):
+    """Constraints on fulfillment tasks. (R4 ``Task.restriction``; run-time class fhir.resources.R4B.task.TaskRestriction.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    period: Period | None = None
+    """When fulfillment sought."""
+    recipient: list[Reference] | None = None
+    """For whom is fulfillment sought?"""
+    repetitions: int | None = None
+    """How many times to repeat."""
+    repetitions__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``repetitions``. JSON name ``_repetitions``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,24 +3,349 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.terminologycapabilities``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.terminologycapabilities``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
+from pydantic import AnyUrl as _AnyUrl
+from fhir.resources.R4B import resource as _resource
 from fhir.resources.R4B import terminologycapabilities as _terminologycapabilities
+
+from .codeableconcept import CodeableConcept
+from .contactdetail import ContactDetail
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .meta import Meta
+from .narrative import Narrative
+from .usagecontext import UsageContext
 
 
 class TerminologyCapabilities(_terminologycapabilities.TerminologyCapabilities):
-    """TerminologyCapabilities: the R4B model class, typed from the R4 definition."""
+    """A statement of system capabilities. (R4 ``TerminologyCapabilities``; run-time class fhir.resources.R4B.terminologycapabilities.TerminologyCapabilities.)"""
 
+    closure: TerminologyCapabilitiesClosure | None = None
+    """Information about the [ConceptMap/$closure](conceptmap-operation-closure.html) operation."""
     codeSearch: Literal['all', 'explicit'] | None = None
     """explicit | all. Required binding (http://hl7.org/fhir/ValueSet/code-search-support): all | explicit."""
+    codeSearch__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``codeSearch``. JSON name ``_codeSearch``."""
+    codeSystem: list[TerminologyCapabilitiesCodeSystem] | None = None
+    """A code system supported by the server."""
+    contact: list[ContactDetail] | None = None
+    """Contact details for the publisher."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    copyright: str | None = None
+    """Use and/or publishing restrictions."""
+    copyright__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``copyright``. JSON name ``_copyright``."""
     date: _dt.datetime | _dt.date | str | None = None
-    """Date last changed. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Date last changed. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    date__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``date``. JSON name ``_date``."""
+    description: str | None = None
+    """Natural language description of the terminology capabilities."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    expansion: TerminologyCapabilitiesExpansion | None = None
+    """Information about the [ValueSet/$expand](valueset-operation-expand.html) operation."""
+    experimental: bool | None = None
+    """For testing purposes, not real usage."""
+    experimental__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``experimental``. JSON name ``_experimental``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    implementation: TerminologyCapabilitiesImplementation | None = None
+    """If this describes a specific instance."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    jurisdiction: list[CodeableConcept] | None = None
+    """Intended jurisdiction for terminology capabilities (if applicable)."""
     kind: Literal['capability', 'instance', 'requirements'] | None = None
     """instance | capability | requirements. Required binding (http://hl7.org/fhir/ValueSet/capability-statement-kind): capability | instance | requirements."""
+    kind__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``kind``. JSON name ``_kind``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    lockedDate: bool | None = None
+    """Whether lockedDate is supported."""
+    lockedDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``lockedDate``. JSON name ``_lockedDate``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    name: str | None = None
+    """Name for this terminology capabilities (computer friendly)."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    publisher: str | None = None
+    """Name of the publisher (organization or individual)."""
+    publisher__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``publisher``. JSON name ``_publisher``."""
+    purpose: str | None = None
+    """Why this terminology capabilities is defined."""
+    purpose__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``purpose``. JSON name ``_purpose``."""
+    software: TerminologyCapabilitiesSoftware | None = None
+    """Software that is covered by this terminology capability statement."""
     status: Literal['active', 'draft', 'retired', 'unknown'] | None = None
     """draft | active | retired | unknown. Required binding (http://hl7.org/fhir/ValueSet/publication-status): active | draft | retired | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    title: str | None = None
+    """Name for this terminology capabilities (human friendly)."""
+    title__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``title``. JSON name ``_title``."""
+    translation: TerminologyCapabilitiesTranslation | None = None
+    """Information about the [ConceptMap/$translate](conceptmap-operation-translate.html) operation."""
+    url: str | None = None
+    """Canonical identifier for this terminology capabilities, represented as a URI (globally unique)."""
+    url__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``url``. JSON name ``_url``."""
+    useContext: list[UsageContext] | None = None
+    """The context that the content is intended to support."""
+    validateCode: TerminologyCapabilitiesValidateCode | None = None
+    """Information about the [ValueSet/$validate-code](valueset-operation-validate-code.html) operation."""
+    version: str | None = None
+    """Business version of the terminology capabilities."""
+    version__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``version``. JSON name ``_version``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class TerminologyCapabilitiesClosure(_terminologycapabilities.TerminologyCapabilitiesClosure):
+    """Information about the [ConceptMap/$closure](conceptmap-operation-closure.html) operation. (R4 ``TerminologyCapabilities.closure``; run-time class fhir.resources.R4B.terminologycapabilities.TerminologyCapabilitiesClosure.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    translation: bool | None = None
+    """If cross-system closure is supported."""
+    translation__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``translation``. JSON name ``_translation``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class TerminologyCapabilitiesCodeSystem(_terminologycapabilities.TerminologyCapabilitiesCodeSystem):
+    """A code system supported by the server. (R4 ``TerminologyCapabilities.codeSystem``; run-time class fhir.resources.R4B.terminologycapabilities.TerminologyCapabilitiesCodeSystem.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    subsumption: bool | None = None
+    """Whether subsumption is supported."""
+    subsumption__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``subsumption``. JSON name ``_subsumption``."""
+    uri: str | None = None
+    """URI for the Code System."""
+    uri__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``uri``. JSON name ``_uri``."""
+    version: list[TerminologyCapabilitiesCodeSystemVersion] | None = None
+    """Version of Code System supported."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class TerminologyCapabilitiesCodeSystemVersion(_terminologycapabilities.TerminologyCapabilitiesCodeSystemVersion):
+    """Version of Code System supported. (R4 ``TerminologyCapabilities.codeSystem.version``; run-time class fhir.resources.R4B.terminologycapabilities.TerminologyCapabilitiesCodeSystemVersion.)"""
+
+    code: str | None = None
+    """Version identifier for this version."""
+    code__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``code``. JSON name ``_code``."""
+    compositional: bool | None = None
+    """If compositional grammar is supported."""
+    compositional__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``compositional``. JSON name ``_compositional``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    filter: list[TerminologyCapabilitiesCodeSystemVersionFilter] | None = None
+    """Filter Properties supported."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    isDefault: bool | None = None
+    """If this is the default version for this code system."""
+    isDefault__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``isDefault``. JSON name ``_isDefault``."""
+    language: list[str | None] | None = None
+    """Language Displays supported."""
+    language__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    property: list[str | None] | None = None
+    """Properties supported for $lookup."""
+    property__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``property``. JSON name ``_property``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class TerminologyCapabilitiesCodeSystemVersionFilter(_terminologycapabilities.TerminologyCapabilitiesCodeSystemVersionFilter):
+    """Filter Properties supported. (R4 ``TerminologyCapabilities.codeSystem.version.filter``; run-time class fhir.resources.R4B.terminologycapabilities.TerminologyCapabilitiesCodeSystemVersionFilter.)"""
+
+    code: str | None = None
+    """Code of the property supported."""
+    code__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``code``. JSON name ``_code``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    op: list[str | None] | None = None
+    """Operations supported for the property."""
+    op__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``op``. JSON name ``_op``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class TerminologyCapabilitiesExpansion(_terminologycapabilities.TerminologyCapabilitiesExpansion):
+    """Information about the [ValueSet/$expand](valueset-operation-expand.html) operation. (R4 ``TerminologyCapabilities.expansion``; run-time class fhir.resources.R4B.terminologycapabilities.TerminologyCapabilitiesExpansion.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    hierarchical: bool | None = None
+    """Whether the server can return nested value sets."""
+    hierarchical__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``hierarchical``. JSON name ``_hierarchical``."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    incomplete: bool | None = None
+    """Allow request for incomplete expansions?"""
+    incomplete__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``incomplete``. JSON name ``_incomplete``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    paging: bool | None = None
+    """Whether the server supports paging on expansion."""
+    paging__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``paging``. JSON name ``_paging``."""
+    parameter: list[TerminologyCapabilitiesExpansionParameter] | None = None
+    """Supported expansion parameter."""
+    textFilter: str | None = None
+    """Documentation about text searching works."""
+    textFilter__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``textFilter``. JSON name ``_textFilter``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class TerminologyCapabilitiesExpansionParameter(_terminologycapabilities.TerminologyCapabilitiesExpansionParameter):
+    """Supported expansion parameter. (R4 ``TerminologyCapabilities.expansion.parameter``; run-time class fhir.resources.R4B.terminologycapabilities.TerminologyCapabilitiesExpansionParameter.)"""
+
+    documentation: str | None = None
+    """Description of support for parameter."""
+    documentation__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``documentation``. JSON name ``_documentation``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    name: str | None = None
+    """Expansion Parameter name."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class TerminologyCapabilitiesImplementation(_terminologycapabilities.TerminologyCapabilitiesImplementation):
+    """If this describes a specific instance. (R4 ``TerminologyCapabilities.implementation``; run-time class fhir.resources.R4B.terminologycapabilities.TerminologyCapabilitiesImplementation.)"""
+
+    description: str | None = None
+    """Describes this specific instance."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    url: _AnyUrl | str | None = None
+    """Base URL for the implementation."""
+    url__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``url``. JSON name ``_url``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class TerminologyCapabilitiesSoftware(_terminologycapabilities.TerminologyCapabilitiesSoftware):
+    """Software that is covered by this terminology capability statement. (R4 ``TerminologyCapabilities.software``; run-time class fhir.resources.R4B.terminologycapabilities.TerminologyCapabilitiesSoftware.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    name: str | None = None
+    """A name the software is known by."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    version: str | None = None
+    """Version covered by this statement."""
+    version__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``version``. JSON name ``_version``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class TerminologyCapabilitiesTranslation(_terminologycapabilities.TerminologyCapabilitiesTranslation):
+    """Information about the [ConceptMap/$translate](conceptmap-operation-translate.html) operation. (R4 ``TerminologyCapabilities.translation``; run-time class fhir.resources.R4B.terminologycapabilities.TerminologyCapabilitiesTranslation.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    needsMap: bool | None = None
+    """Whether the client must identify the map."""
+    needsMap__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``needsMap``. JSON name ``_needsMap``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class TerminologyCapabilitiesValidateCode(_terminologycapabilities.TerminologyCapabilitiesValidateCode):
+    """Information about the [ValueSet/$validate-code](valueset-operation-validate-code.html) operation. (R4 ``TerminologyCapabilities.validateCode``; run-time class fhir.resources.R4B.terminologycapabilities.TerminologyCapabilitiesValidateCode.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    translations: bool | None = None
+    """Whether translations are validated."""
+    translations__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``translations``. JSON name ``_translations``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,50 +3,261 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.testreport``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.testreport``: every element typed from R4."""
 
 import datetime as _dt
+import decimal as _decimal
 from typing import Literal
 
+from fhir.resources.R4B import resource as _resource
 from fhir.resources.R4B import testreport as _testreport
+
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .reference import Reference
 
 
 class TestReport(_testreport.TestReport):
-    """TestReport: the R4B model class, typed from the R4 definition."""
+    """Describes the results of a TestScript execution. (R4 ``TestReport``; run-time class fhir.resources.R4B.testreport.TestReport.)"""
 
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: Identifier | None = None
+    """External identifier."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
     issued: _dt.datetime | _dt.date | str | None = None
-    """When the TestScript was executed and this TestReport was generated. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the TestScript was executed and this TestReport was generated. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    issued__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``issued``. JSON name ``_issued``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    name: str | None = None
+    """Informal name of the executed TestScript."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    participant: list[TestReportParticipant] | None = None
+    """A participant in the test execution, either the execution engine, a client, or a server."""
     result: Literal['fail', 'pass', 'pending'] | None = None
     """pass | fail | pending. Required binding (http://hl7.org/fhir/ValueSet/report-result-codes): fail | pass | pending."""
+    result__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``result``. JSON name ``_result``."""
+    score: _decimal.Decimal | None = None
+    """The final score (percentage of tests passed) resulting from the execution of the TestScript."""
+    score__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``score``. JSON name ``_score``."""
+    setup: TestReportSetup | None = None
+    """The results of the series of required setup operations before the tests were executed."""
     status: Literal['completed', 'entered-in-error', 'in-progress', 'stopped', 'waiting'] | None = None
     """completed | in-progress | waiting | stopped | entered-in-error. Required binding (http://hl7.org/fhir/ValueSet/report-status-codes): completed | entered-in-error | in-progress | stopped | waiting."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    teardown: TestReportTeardown | None = None
+    """The results of running the series of required clean up steps."""
+    test: list[TestReportTest] | None = None
+    """A test executed from the test script."""
+    tester: str | None = None
+    """Name of the tester producing this report (Organization or individual)."""
+    tester__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``tester``. JSON name ``_tester``."""
+    testScript: Reference
+    """Reference to the version-specific TestScript that was executed to produce this TestReport."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class TestReportParticipant(_testreport.TestReportParticipant):
-    """TestReport.participant: the R4B model class, typed from the R4 definition."""
+    """A participant in the test execution, either the execution engine, a client, or a server. (R4 ``TestReport.participant``; run-time class fhir.resources.R4B.testreport.TestReportParticipant.)"""
 
+    display: str | None = None
+    """The display name of the participant."""
+    display__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``display``. JSON name ``_display``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
     type: Literal['client', 'server', 'test-engine'] | None = None
     """test-engine | client | server. Required binding (http://hl7.org/fhir/ValueSet/report-participant-type): client | server | test-engine."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
+    uri: str | None = None
+    """The uri of the participant. An absolute URL is preferred."""
+    uri__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``uri``. JSON name ``_uri``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class TestReportSetup(_testreport.TestReportSetup):
+    """The results of the series of required setup operations before the tests were executed. (R4 ``TestReport.setup``; run-time class fhir.resources.R4B.testreport.TestReportSetup.)"""
+
+    action: list[TestReportSetupAction]
+    """A setup operation or assert that was executed."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class TestReportSetupAction(_testreport.TestReportSetupAction):
-    """TestReport.setup.action: the R4B model class, typed from the R4 definition."""
+    """A setup operation or assert that was executed. (R4 ``TestReport.setup.action``; run-time class fhir.resources.R4B.testreport.TestReportSetupAction.)"""
 
-    assert_fhir: _testreport.TestReportSetupActionAssert | None = None
+    assert_fhir: TestReportSetupActionAssert | None = None
     """The assertion to perform. JSON name ``assert`` (a Python keyword)."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    operation: TestReportSetupActionOperation | None = None
+    """The operation to perform."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class TestReportSetupActionAssert(_testreport.TestReportSetupActionAssert):
-    """TestReport.setup.action.assert: the R4B model class, typed from the R4 definition."""
+    """The assertion to perform. (R4 ``TestReport.setup.action.assert``; run-time class fhir.resources.R4B.testreport.TestReportSetupActionAssert.)"""
 
+    detail: str | None = None
+    """A link to further details on the result."""
+    detail__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``detail``. JSON name ``_detail``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    message: str | None = None
+    """A message associated with the result."""
+    message__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``message``. JSON name ``_message``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
     result: Literal['error', 'fail', 'pass', 'skip', 'warning'] | None = None
     """pass | skip | fail | warning | error. Required binding (http://hl7.org/fhir/ValueSet/report-action-result-codes): error | fail | pass | skip | warning."""
+    result__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``result``. JSON name ``_result``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class TestReportSetupActionOperation(_testreport.TestReportSetupActionOperation):
-    """TestReport.setup.action.operation: the R4B model class, typed from the R4 definition."""
+    """The operation to perform. (R4 ``TestReport.setup.action.operation``; run-time class fhir.resources.R4B.testreport.TestReportSetupActionOperation.)"""
 
+    detail: str | None = None
+    """A link to further details on the result."""
+    detail__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``detail``. JSON name ``_detail``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    message: str | None = None
+    """A message associated with the result."""
+    message__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``message``. JSON name ``_message``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
     result: Literal['error', 'fail', 'pass', 'skip', 'warning'] | None = None
     """pass | skip | fail | warning | error. Required binding (http://hl7.org/fhir/ValueSet/report-action-result-codes): error | fail | pass | skip | warning."""
+    result__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``result``. JSON name ``_result``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class TestReportTeardown(_testreport.TestReportTeardown):
+    """The results of running the series of required clean up steps. (R4 ``TestReport.teardown``; run-time class fhir.resources.R4B.testreport.TestReportTeardown.)"""
+
+    action: list[TestReportTeardownAction]
+    """One or more teardown operations performed."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class TestReportTeardownAction(_testreport.TestReportTeardownAction):
+    """One or more teardown operations performed. (R4 ``TestReport.teardown.action``; run-time class fhir.resources.R4B.testreport.TestReportTeardownAction.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    operation: TestReportSetupActionOperation
+    """The teardown operation performed."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class TestReportTest(_testreport.TestReportTest):
+    """A test executed from the test script. (R4 ``TestReport.test``; run-time class fhir.resources.R4B.testreport.TestReportTest.)"""
+
+    action: list[TestReportTestAction]
+    """A test operation or assert that was performed."""
+    description: str | None = None
+    """Tracking/reporting short description of the test."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    name: str | None = None
+    """Tracking/logging name of this test."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class TestReportTestAction(_testreport.TestReportTestAction):
+    """A test operation or assert that was performed. (R4 ``TestReport.test.action``; run-time class fhir.resources.R4B.testreport.TestReportTestAction.)"""
+
+    assert_fhir: TestReportSetupActionAssert | None = None
+    """The assertion performed. JSON name ``assert`` (a Python keyword)."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    operation: TestReportSetupActionOperation | None = None
+    """The operation performed."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,51 +3,607 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.testscript``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.testscript``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
+from fhir.resources.R4B import resource as _resource
 from fhir.resources.R4B import testscript as _testscript
+
+from .codeableconcept import CodeableConcept
+from .coding import Coding
+from .contactdetail import ContactDetail
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .reference import Reference
+from .usagecontext import UsageContext
 
 
 class TestScript(_testscript.TestScript):
-    """TestScript: the R4B model class, typed from the R4 definition."""
+    """Describes a set of tests. (R4 ``TestScript``; run-time class fhir.resources.R4B.testscript.TestScript.)"""
 
+    contact: list[ContactDetail] | None = None
+    """Contact details for the publisher."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    copyright: str | None = None
+    """Use and/or publishing restrictions."""
+    copyright__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``copyright``. JSON name ``_copyright``."""
     date: _dt.datetime | _dt.date | str | None = None
-    """Date last changed. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Date last changed. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    date__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``date``. JSON name ``_date``."""
+    description: str | None = None
+    """Natural language description of the test script."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    destination: list[TestScriptDestination] | None = None
+    """An abstract server representing a destination or receiver in a message exchange."""
+    experimental: bool | None = None
+    """For testing purposes, not real usage."""
+    experimental__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``experimental``. JSON name ``_experimental``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    fixture: list[TestScriptFixture] | None = None
+    """Fixture in the test script - by reference (uri)."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: Identifier | None = None
+    """Additional identifier for the test script."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    jurisdiction: list[CodeableConcept] | None = None
+    """Intended jurisdiction for test script (if applicable)."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    metadata: TestScriptMetadata | None = None
+    """Required capability that is assumed to function correctly on the FHIR server being tested."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    name: str | None = None
+    """Name for this test script (computer friendly)."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    origin: list[TestScriptOrigin] | None = None
+    """An abstract server representing a client or sender in a message exchange."""
+    profile: list[Reference] | None = None
+    """Reference of the validation profile."""
+    publisher: str | None = None
+    """Name of the publisher (organization or individual)."""
+    publisher__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``publisher``. JSON name ``_publisher``."""
+    purpose: str | None = None
+    """Why this test script is defined."""
+    purpose__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``purpose``. JSON name ``_purpose``."""
+    setup: TestScriptSetup | None = None
+    """A series of required setup operations before tests are executed."""
     status: Literal['active', 'draft', 'retired', 'unknown'] | None = None
     """draft | active | retired | unknown. Required binding (http://hl7.org/fhir/ValueSet/publication-status): active | draft | retired | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    teardown: TestScriptTeardown | None = None
+    """A series of required clean up steps."""
+    test: list[TestScriptTest] | None = None
+    """A test in this script."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    title: str | None = None
+    """Name for this test script (human friendly)."""
+    title__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``title``. JSON name ``_title``."""
+    url: str | None = None
+    """Canonical identifier for this test script, represented as a URI (globally unique)."""
+    url__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``url``. JSON name ``_url``."""
+    useContext: list[UsageContext] | None = None
+    """The context that the content is intended to support."""
+    variable: list[TestScriptVariable] | None = None
+    """Placeholder for evaluated elements."""
+    version: str | None = None
+    """Business version of the test script."""
+    version__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``version``. JSON name ``_version``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class TestScriptDestination(_testscript.TestScriptDestination):
+    """An abstract server representing a destination or receiver in a message exchange. (R4 ``TestScript.destination``; run-time class fhir.resources.R4B.testscript.TestScriptDestination.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    index: int | None = None
+    """The index of the abstract destination server starting at 1."""
+    index__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``index``. JSON name ``_index``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    profile: Coding
+    """FHIR-Server | FHIR-SDC-FormManager | FHIR-SDC-FormReceiver | FHIR-SDC-FormProcessor."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class TestScriptFixture(_testscript.TestScriptFixture):
+    """Fixture in the test script - by reference (uri). (R4 ``TestScript.fixture``; run-time class fhir.resources.R4B.testscript.TestScriptFixture.)"""
+
+    autocreate: bool | None = None
+    """Whether or not to implicitly create the fixture during setup."""
+    autocreate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``autocreate``. JSON name ``_autocreate``."""
+    autodelete: bool | None = None
+    """Whether or not to implicitly delete the fixture during teardown."""
+    autodelete__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``autodelete``. JSON name ``_autodelete``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    resource: Reference | None = None
+    """Reference of the resource."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class TestScriptMetadata(_testscript.TestScriptMetadata):
+    """Required capability that is assumed to function correctly on the FHIR server being tested. (R4 ``TestScript.metadata``; run-time class fhir.resources.R4B.testscript.TestScriptMetadata.)"""
+
+    capability: list[TestScriptMetadataCapability]
+    """Capabilities that are assumed to function correctly on the FHIR server being tested."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    link: list[TestScriptMetadataLink] | None = None
+    """Links to the FHIR specification."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class TestScriptMetadataCapability(_testscript.TestScriptMetadataCapability):
+    """Capabilities that are assumed to function correctly on the FHIR server being tested. (R4 ``TestScript.metadata.capability``; run-time class fhir.resources.R4B.testscript.TestScriptMetadataCapability.)"""
+
+    capabilities: str | None = None
+    """Required Capability Statement."""
+    capabilities__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``capabilities``. JSON name ``_capabilities``."""
+    description: str | None = None
+    """The expected capabilities of the server."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    destination: int | None = None
+    """Which server these requirements apply to."""
+    destination__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``destination``. JSON name ``_destination``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    link: list[str | None] | None = None
+    """Links to the FHIR specification."""
+    link__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``link``. JSON name ``_link``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    origin: list[int | None] | None = None
+    """Which origin server these requirements apply to."""
+    origin__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``origin``. JSON name ``_origin``."""
+    required: bool | None = None
+    """Are the capabilities required?"""
+    required__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``required``. JSON name ``_required``."""
+    validated: bool | None = None
+    """Are the capabilities validated?"""
+    validated__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``validated``. JSON name ``_validated``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class TestScriptMetadataLink(_testscript.TestScriptMetadataLink):
+    """Links to the FHIR specification. (R4 ``TestScript.metadata.link``; run-time class fhir.resources.R4B.testscript.TestScriptMetadataLink.)"""
+
+    description: str | None = None
+    """Short description."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    url: str | None = None
+    """URL to the specification."""
+    url__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``url``. JSON name ``_url``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class TestScriptOrigin(_testscript.TestScriptOrigin):
+    """An abstract server representing a client or sender in a message exchange. (R4 ``TestScript.origin``; run-time class fhir.resources.R4B.testscript.TestScriptOrigin.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    index: int | None = None
+    """The index of the abstract origin server starting at 1."""
+    index__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``index``. JSON name ``_index``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    profile: Coding
+    """FHIR-Client | FHIR-SDC-FormFiller."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class TestScriptSetup(_testscript.TestScriptSetup):
+    """A series of required setup operations before tests are executed. (R4 ``TestScript.setup``; run-time class fhir.resources.R4B.testscript.TestScriptSetup.)"""
+
+    action: list[TestScriptSetupAction]
+    """A setup operation or assert to perform."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class TestScriptSetupAction(_testscript.TestScriptSetupAction):
-    """TestScript.setup.action: the R4B model class, typed from the R4 definition."""
+    """A setup operation or assert to perform. (R4 ``TestScript.setup.action``; run-time class fhir.resources.R4B.testscript.TestScriptSetupAction.)"""
 
-    assert_fhir: _testscript.TestScriptSetupActionAssert | None = None
+    assert_fhir: TestScriptSetupActionAssert | None = None
     """The assertion to perform. JSON name ``assert`` (a Python keyword)."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    operation: TestScriptSetupActionOperation | None = None
+    """The setup operation to perform."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class TestScriptSetupActionAssert(_testscript.TestScriptSetupActionAssert):
-    """TestScript.setup.action.assert: the R4B model class, typed from the R4 definition."""
+    """The assertion to perform. (R4 ``TestScript.setup.action.assert``; run-time class fhir.resources.R4B.testscript.TestScriptSetupActionAssert.)"""
 
+    compareToSourceExpression: str | None = None
+    """The FHIRPath expression to evaluate against the source fixture."""
+    compareToSourceExpression__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``compareToSourceExpression``. JSON name ``_compareToSourceExpression``."""
+    compareToSourceId: str | None = None
+    """Id of the source fixture to be evaluated."""
+    compareToSourceId__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``compareToSourceId``. JSON name ``_compareToSourceId``."""
+    compareToSourcePath: str | None = None
+    """XPath or JSONPath expression to evaluate against the source fixture."""
+    compareToSourcePath__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``compareToSourcePath``. JSON name ``_compareToSourcePath``."""
+    contentType: str | None = None
+    """Mime type to compare against the 'Content-Type' header."""
+    contentType__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``contentType``. JSON name ``_contentType``."""
+    description: str | None = None
+    """Tracking/reporting assertion description."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
     direction: Literal['request', 'response'] | None = None
     """response | request. Required binding (http://hl7.org/fhir/ValueSet/assert-direction-codes): request | response."""
+    direction__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``direction``. JSON name ``_direction``."""
+    expression: str | None = None
+    """The FHIRPath expression to be evaluated."""
+    expression__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``expression``. JSON name ``_expression``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    headerField: str | None = None
+    """HTTP header field name."""
+    headerField__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``headerField``. JSON name ``_headerField``."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    label: str | None = None
+    """Tracking/logging assertion label."""
+    label__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``label``. JSON name ``_label``."""
+    minimumId: str | None = None
+    """Fixture Id of minimum content resource."""
+    minimumId__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``minimumId``. JSON name ``_minimumId``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    navigationLinks: bool | None = None
+    """Perform validation on navigation links?"""
+    navigationLinks__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``navigationLinks``. JSON name ``_navigationLinks``."""
     operator: Literal['contains', 'empty', 'equals', 'eval', 'greaterThan', 'in', 'lessThan', 'notContains', 'notEmpty', 'notEquals', 'notIn'] | None = None
     """equals | notEquals | in | notIn | greaterThan | lessThan | empty | notEmpty | contains | notContains | eval. Required binding (http://hl7.org/fhir/ValueSet/assert-operator-codes): contains | empty | equals | eval | greaterThan | in | lessThan | notContains | notEmpty | notEquals | notIn."""
+    operator__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``operator``. JSON name ``_operator``."""
+    path: str | None = None
+    """XPath or JSONPath expression."""
+    path__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``path``. JSON name ``_path``."""
     requestMethod: Literal['delete', 'get', 'head', 'options', 'patch', 'post', 'put'] | None = None
     """delete | get | options | patch | post | put | head. Required binding (http://hl7.org/fhir/ValueSet/http-operations): delete | get | head | options | patch | post | put."""
+    requestMethod__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``requestMethod``. JSON name ``_requestMethod``."""
+    requestURL: str | None = None
+    """Request URL comparison value."""
+    requestURL__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``requestURL``. JSON name ``_requestURL``."""
     resource: Literal['Account', 'ActivityDefinition', 'Address', 'AdverseEvent', 'Age', 'AllergyIntolerance', 'Annotation', 'Appointment', 'AppointmentResponse', 'Attachment', 'AuditEvent', 'BackboneElement', 'Basic', 'Binary', 'BiologicallyDerivedProduct', 'BodyStructure', 'Bundle', 'CapabilityStatement', 'CarePlan', 'CareTeam', 'CatalogEntry', 'ChargeItem', 'ChargeItemDefinition', 'Claim', 'ClaimResponse', 'ClinicalImpression', 'CodeSystem', 'CodeableConcept', 'Coding', 'Communication', 'CommunicationRequest', 'CompartmentDefinition', 'Composition', 'ConceptMap', 'Condition', 'Consent', 'ContactDetail', 'ContactPoint', 'Contract', 'Contributor', 'Count', 'Coverage', 'CoverageEligibilityRequest', 'CoverageEligibilityResponse', 'DataRequirement', 'DetectedIssue', 'Device', 'DeviceDefinition', 'DeviceMetric', 'DeviceRequest', 'DeviceUseStatement', 'DiagnosticReport', 'Distance', 'DocumentManifest', 'DocumentReference', 'DomainResource', 'Dosage', 'Duration', 'EffectEvidenceSynthesis', 'Element', 'ElementDefinition', 'Encounter', 'Endpoint', 'EnrollmentRequest', 'EnrollmentResponse', 'EpisodeOfCare', 'EventDefinition', 'Evidence', 'EvidenceVariable', 'ExampleScenario', 'ExplanationOfBenefit', 'Expression', 'Extension', 'FamilyMemberHistory', 'Flag', 'Goal', 'GraphDefinition', 'Group', 'GuidanceResponse', 'HealthcareService', 'HumanName', 'Identifier', 'ImagingStudy', 'Immunization', 'ImmunizationEvaluation', 'ImmunizationRecommendation', 'ImplementationGuide', 'InsurancePlan', 'Invoice', 'Library', 'Linkage', 'List', 'Location', 'MarketingStatus', 'Measure', 'MeasureReport', 'Media', 'Medication', 'MedicationAdministration', 'MedicationDispense', 'MedicationKnowledge', 'MedicationRequest', 'MedicationStatement', 'MedicinalProduct', 'MedicinalProductAuthorization', 'MedicinalProductContraindication', 'MedicinalProductIndication', 'MedicinalProductIngredient', 'MedicinalProductInteraction', 'MedicinalProductManufactured', 'MedicinalProductPackaged', 'MedicinalProductPharmaceutical', 'MedicinalProductUndesirableEffect', 'MessageDefinition', 'MessageHeader', 'Meta', 'MolecularSequence', 'Money', 'MoneyQuantity', 'NamingSystem', 'Narrative', 'NutritionOrder', 'Observation', 'ObservationDefinition', 'OperationDefinition', 'OperationOutcome', 'Organization', 'OrganizationAffiliation', 'ParameterDefinition', 'Parameters', 'Patient', 'PaymentNotice', 'PaymentReconciliation', 'Period', 'Person', 'PlanDefinition', 'Population', 'Practitioner', 'PractitionerRole', 'Procedure', 'ProdCharacteristic', 'ProductShelfLife', 'Provenance', 'Quantity', 'Questionnaire', 'QuestionnaireResponse', 'Range', 'Ratio', 'Reference', 'RelatedArtifact', 'RelatedPerson', 'RequestGroup', 'ResearchDefinition', 'ResearchElementDefinition', 'ResearchStudy', 'ResearchSubject', 'Resource', 'RiskAssessment', 'RiskEvidenceSynthesis', 'SampledData', 'Schedule', 'SearchParameter', 'ServiceRequest', 'Signature', 'SimpleQuantity', 'Slot', 'Specimen', 'SpecimenDefinition', 'StructureDefinition', 'StructureMap', 'Subscription', 'Substance', 'SubstanceAmount', 'SubstanceNucleicAcid', 'SubstancePolymer', 'SubstanceProtein', 'SubstanceReferenceInformation', 'SubstanceSourceMaterial', 'SubstanceSpecification', 'SupplyDelivery', 'SupplyRequest', 'Task', 'TerminologyCapabilities', 'TestReport', 'TestScript', 'Timing', 'TriggerDefinition', 'UsageContext', 'ValueSet', 'VerificationResult', 'VisionPrescription', 'base64Binary', 'boolean', 'canonical', 'code', 'date', 'dateTime', 'decimal', 'id', 'instant', 'integer', 'markdown', 'oid', 'positiveInt', 'string', 'time', 'unsignedInt', 'uri', 'url', 'uuid', 'xhtml'] | None = None
     """Resource type. Required binding (http://hl7.org/fhir/ValueSet/defined-types): Account | ActivityDefinition | Address | AdverseEvent | Age | AllergyIntolerance | Annotation | Appointment | AppointmentResponse | Attachment | AuditEvent | BackboneElement | Basic | Binary | BiologicallyDerivedProduct | BodyStructure | Bundle | CapabilityStatement | CarePlan | CareTeam | CatalogEntry | ChargeItem | ChargeItemDefinition | Claim | ClaimResponse | ClinicalImpression | CodeSystem | CodeableConcept | Coding | Communication | CommunicationRequest | CompartmentDefinition | Composition | ConceptMap | Condition | Consent | ContactDetail | ContactPoint | Contract | Contributor | Count | Coverage | CoverageEligibilityRequest | CoverageEligibilityResponse | DataRequirement | DetectedIssue | Device | DeviceDefinition | DeviceMetric | DeviceRequest | DeviceUseStatement | DiagnosticReport | Distance | DocumentManifest | DocumentReference | DomainResource | Dosage | Duration | EffectEvidenceSynthesis | Element | ElementDefinition | Encounter | Endpoint | EnrollmentRequest | EnrollmentResponse | EpisodeOfCare | EventDefinition | Evidence | EvidenceVariable | ExampleScenario | ExplanationOfBenefit | Expression | Extension | FamilyMemberHistory | Flag | Goal | GraphDefinition | Group | GuidanceResponse | HealthcareService | HumanName | Identifier | ImagingStudy | Immunization | ImmunizationEvaluation | ImmunizationRecommendation | ImplementationGuide | InsurancePlan | Invoice | Library | Linkage | List | Location | MarketingStatus | Measure | MeasureReport | Media | Medication | MedicationAdministration | MedicationDispense | MedicationKnowledge | MedicationRequest | MedicationStatement | MedicinalProduct | MedicinalProductAuthorization | MedicinalProductContraindication | MedicinalProductIndication | MedicinalProductIngredient | MedicinalProductInteraction | MedicinalProductManufactured | MedicinalProductPackaged | MedicinalProductPharmaceutical | MedicinalProductUndesirableEffect | MessageDefinition | MessageHeader | Meta | MolecularSequence | Money | MoneyQuantity | NamingSystem | Narrative | NutritionOrder | Observation | ObservationDefinition | OperationDefinition | OperationOutcome | Organization | OrganizationAffiliation | ParameterDefinition | Parameters | Patient | PaymentNotice | PaymentReconciliation | Period | Person | PlanDefinition | Population | Practitioner | PractitionerRole | Procedure | ProdCharacteristic | ProductShelfLife | Provenance | Quantity | Questionnaire | QuestionnaireResponse | Range | Ratio | Reference | RelatedArtifact | RelatedPerson | RequestGroup | ResearchDefinition | ResearchElementDefinition | ResearchStudy | ResearchSubject | Resource | RiskAssessment | RiskEvidenceSynthesis | SampledData | Schedule | SearchParameter | ServiceRequest | Signature | SimpleQuantity | Slot | Specimen | SpecimenDefinition | StructureDefinition | StructureMap | Subscription | Substance | SubstanceAmount | SubstanceNucleicAcid | SubstancePolymer | SubstanceProtein | SubstanceReferenceInformation | SubstanceSourceMaterial | SubstanceSpecification | SupplyDelivery | SupplyRequest | Task | TerminologyCapabilities | TestReport | TestScript | Timing | TriggerDefinition | UsageContext | ValueSet | VerificationResult | VisionPrescription | base64Binary | boolean | canonical | code | date | dateTime | decimal | id | instant | integer | markdown | oid | positiveInt | string | time | unsignedInt | uri | url | uuid | xhtml."""
+    resource__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``resource``. JSON name ``_resource``."""
     response: Literal['bad', 'conflict', 'created', 'forbidden', 'gone', 'methodNotAllowed', 'noContent', 'notFound', 'notModified', 'okay', 'preconditionFailed', 'unprocessable'] | None = None
     """okay | created | noContent | notModified | bad | forbidden | notFound | methodNotAllowed | conflict | gone | preconditionFailed | unprocessable. Required binding (http://hl7.org/fhir/ValueSet/assert-response-code-types): bad | conflict | created | forbidden | gone | methodNotAllowed | noContent | notFound | notModified | okay | preconditionFailed | unprocessable."""
+    response__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``response``. JSON name ``_response``."""
+    responseCode: str | None = None
+    """HTTP response code to test."""
+    responseCode__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``responseCode``. JSON name ``_responseCode``."""
+    sourceId: str | None = None
+    """Fixture Id of source expression or headerField."""
+    sourceId__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``sourceId``. JSON name ``_sourceId``."""
+    validateProfileId: str | None = None
+    """Profile Id of validation profile reference."""
+    validateProfileId__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``validateProfileId``. JSON name ``_validateProfileId``."""
+    value: str | None = None
+    """The value to compare to."""
+    value__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``value``. JSON name ``_value``."""
+    warningOnly: bool | None = None
+    """Will this assert produce a warning only on error?"""
+    warningOnly__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``warningOnly``. JSON name ``_warningOnly``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class TestScriptSetupActionOperation(_testscript.TestScriptSetupActionOperation):
-    """TestScript.setup.action.operation: the R4B model class, typed from the R4 definition."""
+    """The setup operation to perform. (R4 ``TestScript.setup.action.operation``; run-time class fhir.resources.R4B.testscript.TestScriptSetupActionOperation.)"""
 
+    accept: str | None = None
+    """Mime type to accept in the payload of the response, with charset etc."""
+    accept__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``accept``. JSON name ``_accept``."""
+    contentType: str | None = None
+    """Mime type of the request payload contents, with charset etc."""
+    contentType__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``contentType``. JSON name ``_contentType``."""
+    description: str | None = None
+    """Tracking/reporting operation description."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    destination: int | None = None
+    """Server responding to the request."""
+    destination__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``destination``. JSON name ``_destination``."""
+    encodeRequestUrl: bool | None = None
+    """Whether or not to send the request url in encoded format."""
+    encodeRequestUrl__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``encodeRequestUrl``. JSON name ``_encodeRequestUrl``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    label: str | None = None
+    """Tracking/logging operation label."""
+    label__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``label``. JSON name ``_label``."""
     method: Literal['delete', 'get', 'head', 'options', 'patch', 'post', 'put'] | None = None
     """delete | get | options | patch | post | put | head. Required binding (http://hl7.org/fhir/ValueSet/http-operations): delete | get | head | options | patch | post | put."""
+    method__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``method``. JSON name ``_method``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    origin: int | None = None
+    """Server initiating the request."""
+    origin__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``origin``. JSON name ``_origin``."""
+    params: str | None = None
+    """Explicitly defined path parameters."""
+    params__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``params``. JSON name ``_params``."""
+    requestHeader: list[TestScriptSetupActionOperationRequestHeader] | None = None
+    """Each operation can have one or more header elements."""
+    requestId: str | None = None
+    """Fixture Id of mapped request."""
+    requestId__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``requestId``. JSON name ``_requestId``."""
     resource: Literal['Account', 'ActivityDefinition', 'Address', 'AdverseEvent', 'Age', 'AllergyIntolerance', 'Annotation', 'Appointment', 'AppointmentResponse', 'Attachment', 'AuditEvent', 'BackboneElement', 'Basic', 'Binary', 'BiologicallyDerivedProduct', 'BodyStructure', 'Bundle', 'CapabilityStatement', 'CarePlan', 'CareTeam', 'CatalogEntry', 'ChargeItem', 'ChargeItemDefinition', 'Claim', 'ClaimResponse', 'ClinicalImpression', 'CodeSystem', 'CodeableConcept', 'Coding', 'Communication', 'CommunicationRequest', 'CompartmentDefinition', 'Composition', 'ConceptMap', 'Condition', 'Consent', 'ContactDetail', 'ContactPoint', 'Contract', 'Contributor', 'Count', 'Coverage', 'CoverageEligibilityRequest', 'CoverageEligibilityResponse', 'DataRequirement', 'DetectedIssue', 'Device', 'DeviceDefinition', 'DeviceMetric', 'DeviceRequest', 'DeviceUseStatement', 'DiagnosticReport', 'Distance', 'DocumentManifest', 'DocumentReference', 'DomainResource', 'Dosage', 'Duration', 'EffectEvidenceSynthesis', 'Element', 'ElementDefinition', 'Encounter', 'Endpoint', 'EnrollmentRequest', 'EnrollmentResponse', 'EpisodeOfCare', 'EventDefinition', 'Evidence', 'EvidenceVariable', 'ExampleScenario', 'ExplanationOfBenefit', 'Expression', 'Extension', 'FamilyMemberHistory', 'Flag', 'Goal', 'GraphDefinition', 'Group', 'GuidanceResponse', 'HealthcareService', 'HumanName', 'Identifier', 'ImagingStudy', 'Immunization', 'ImmunizationEvaluation', 'ImmunizationRecommendation', 'ImplementationGuide', 'InsurancePlan', 'Invoice', 'Library', 'Linkage', 'List', 'Location', 'MarketingStatus', 'Measure', 'MeasureReport', 'Media', 'Medication', 'MedicationAdministration', 'MedicationDispense', 'MedicationKnowledge', 'MedicationRequest', 'MedicationStatement', 'MedicinalProduct', 'MedicinalProductAuthorization', 'MedicinalProductContraindication', 'MedicinalProductIndication', 'MedicinalProductIngredient', 'MedicinalProductInteraction', 'MedicinalProductManufactured', 'MedicinalProductPackaged', 'MedicinalProductPharmaceutical', 'MedicinalProductUndesirableEffect', 'MessageDefinition', 'MessageHeader', 'Meta', 'MolecularSequence', 'Money', 'MoneyQuantity', 'NamingSystem', 'Narrative', 'NutritionOrder', 'Observation', 'ObservationDefinition', 'OperationDefinition', 'OperationOutcome', 'Organization', 'OrganizationAffiliation', 'ParameterDefinition', 'Parameters', 'Patient', 'PaymentNotice', 'PaymentReconciliation', 'Period', 'Person', 'PlanDefinition', 'Population', 'Practitioner', 'PractitionerRole', 'Procedure', 'ProdCharacteristic', 'ProductShelfLife', 'Provenance', 'Quantity', 'Questionnaire', 'QuestionnaireResponse', 'Range', 'Ratio', 'Reference', 'RelatedArtifact', 'RelatedPerson', 'RequestGroup', 'ResearchDefinition', 'ResearchElementDefinition', 'ResearchStudy', 'ResearchSubject', 'Resource', 'RiskAssessment', 'RiskEvidenceSynthesis', 'SampledData', 'Schedule', 'SearchParameter', 'ServiceRequest', 'Signature', 'SimpleQuantity', 'Slot', 'Specimen', 'SpecimenDefinition', 'StructureDefinition', 'StructureMap', 'Subscription', 'Substance', 'SubstanceAmount', 'SubstanceNucleicAcid', 'SubstancePolymer', 'SubstanceProtein', 'SubstanceReferenceInformation', 'SubstanceSourceMaterial', 'SubstanceSpecification', 'SupplyDelivery', 'SupplyRequest', 'Task', 'TerminologyCapabilities', 'TestReport', 'TestScript', 'Timing', 'TriggerDefinition', 'UsageContext', 'ValueSet', 'VerificationResult', 'VisionPrescription', 'base64Binary', 'boolean', 'canonical', 'code', 'date', 'dateTime', 'decimal', 'id', 'instant', 'integer', 'markdown', 'oid', 'positiveInt', 'string', 'time', 'unsignedInt', 'uri', 'url', 'uuid', 'xhtml'] | None = None
     """Resource type. Required binding (http://hl7.org/fhir/ValueSet/defined-types): Account | ActivityDefinition | Address | AdverseEvent | Age | AllergyIntolerance | Annotation | Appointment | AppointmentResponse | Attachment | AuditEvent | BackboneElement | Basic | Binary | BiologicallyDerivedProduct | BodyStructure | Bundle | CapabilityStatement | CarePlan | CareTeam | CatalogEntry | ChargeItem | ChargeItemDefinition | Claim | ClaimResponse | ClinicalImpression | CodeSystem | CodeableConcept | Coding | Communication | CommunicationRequest | CompartmentDefinition | Composition | ConceptMap | Condition | Consent | ContactDetail | ContactPoint | Contract | Contributor | Count | Coverage | CoverageEligibilityRequest | CoverageEligibilityResponse | DataRequirement | DetectedIssue | Device | DeviceDefinition | DeviceMetric | DeviceRequest | DeviceUseStatement | DiagnosticReport | Distance | DocumentManifest | DocumentReference | DomainResource | Dosage | Duration | EffectEvidenceSynthesis | Element | ElementDefinition | Encounter | Endpoint | EnrollmentRequest | EnrollmentResponse | EpisodeOfCare | EventDefinition | Evidence | EvidenceVariable | ExampleScenario | ExplanationOfBenefit | Expression | Extension | FamilyMemberHistory | Flag | Goal | GraphDefinition | Group | GuidanceResponse | HealthcareService | HumanName | Identifier | ImagingStudy | Immunization | ImmunizationEvaluation | ImmunizationRecommendation | ImplementationGuide | InsurancePlan | Invoice | Library | Linkage | List | Location | MarketingStatus | Measure | MeasureReport | Media | Medication | MedicationAdministration | MedicationDispense | MedicationKnowledge | MedicationRequest | MedicationStatement | MedicinalProduct | MedicinalProductAuthorization | MedicinalProductContraindication | MedicinalProductIndication | MedicinalProductIngredient | MedicinalProductInteraction | MedicinalProductManufactured | MedicinalProductPackaged | MedicinalProductPharmaceutical | MedicinalProductUndesirableEffect | MessageDefinition | MessageHeader | Meta | MolecularSequence | Money | MoneyQuantity | NamingSystem | Narrative | NutritionOrder | Observation | ObservationDefinition | OperationDefinition | OperationOutcome | Organization | OrganizationAffiliation | ParameterDefinition | Parameters | Patient | PaymentNotice | PaymentReconciliation | Period | Person | PlanDefinition | Population | Practitioner | PractitionerRole | Procedure | ProdCharacteristic | ProductShelfLife | Provenance | Quantity | Questionnaire | QuestionnaireResponse | Range | Ratio | Reference | RelatedArtifact | RelatedPerson | RequestGroup | ResearchDefinition | ResearchElementDefinition | ResearchStudy | ResearchSubject | Resource | RiskAssessment | RiskEvidenceSynthesis | SampledData | Schedule | SearchParameter | ServiceRequest | Signature | SimpleQuantity | Slot | Specimen | SpecimenDefinition | StructureDefinition | StructureMap | Subscription | Substance | SubstanceAmount | SubstanceNucleicAcid | SubstancePolymer | SubstanceProtein | SubstanceReferenceInformation | SubstanceSourceMaterial | SubstanceSpecification | SupplyDelivery | SupplyRequest | Task | TerminologyCapabilities | TestReport | TestScript | Timing | TriggerDefinition | UsageContext | ValueSet | VerificationResult | VisionPrescription | base64Binary | boolean | canonical | code | date | dateTime | decimal | id | instant | integer | markdown | oid | positiveInt | string | time | unsignedInt | uri | url | uuid | xhtml."""
+    resource__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``resource``. JSON name ``_resource``."""
+    responseId: str | None = None
+    """Fixture Id of mapped response."""
+    responseId__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``responseId``. JSON name ``_responseId``."""
+    sourceId: str | None = None
+    """Fixture Id of body for PUT and POST requests."""
+    sourceId__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``sourceId``. JSON name ``_sourceId``."""
+    targetId: str | None = None
+    """Id of fixture used for extracting the [id], [type], and [vid] for GET requests."""
+    targetId__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``targetId``. JSON name ``_targetId``."""
+    type: Coding | None = None
+    """The operation code type that will be executed."""
+    url: str | None = None
+    """Request URL."""
+    url__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``url``. JSON name ``_url``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class TestScriptSetupActionOperationRequestHeader(_testscript.TestScriptSetupActionOperationRequestHeader):
+    """Each operation can have one or more header elements. (R4 ``TestScript.setup.action.operation.requestHeader``; run-time class fhir.resources.R4B.testscript.TestScriptSetupActionOperationRequestHeader.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    field: str | None = None
+    """HTTP header field name."""
+    field__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``field``. JSON name ``_field``."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    value: str | None = None
+    """HTTP headerfield value."""
+    value__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``value``. JSON name ``_value``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class TestScriptTeardown(_testscript.TestScriptTeardown):
+    """A series of required clean up steps. (R4 ``TestScript.teardown``; run-time class fhir.resources.R4B.testscript.TestScriptTeardown.)"""
+
+    action: list[TestScriptTeardownAction]
+    """One or more teardown operations to perform."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class TestScriptTeardownAction(_testscript.TestScriptTeardownAction):
+    """One or more teardown operations to perform. (R4 ``TestScript.teardown.action``; run-time class fhir.resources.R4B.testscript.TestScriptTeardownAction.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    operation: TestScriptSetupActionOperation
+    """The teardown operation to perform."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class TestScriptTest(_testscript.TestScriptTest):
+    """A test in this script. (R4 ``TestScript.test``; run-time class fhir.resources.R4B.testscript.TestScriptTest.)"""
+
+    action: list[TestScriptTestAction]
+    """A test operation or assert to perform."""
+    description: str | None = None
+    """Tracking/reporting short description of the test."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    name: str | None = None
+    """Tracking/logging name of this test."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class TestScriptTestAction(_testscript.TestScriptTestAction):
+    """A test operation or assert to perform. (R4 ``TestScript.test.action``; run-time class fhir.resources.R4B.testscript.TestScriptTestAction.)"""
+
+    assert_fhir: TestScriptSetupActionAssert | None = None
+    """The setup assertion to perform. JSON name ``assert`` (a Python keyword)."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    operation: TestScriptSetupActionOperation | None = None
+    """The setup operation to perform."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class TestScriptVariable(_testscript.TestScriptVariable):
+    """Placeholder for evaluated elements. (R4 ``TestScript.variable``; run-time class fhir.resources.R4B.testscript.TestScriptVariable.)"""
+
+    defaultValue: str | None = None
+    """Default, hard-coded, or user-defined value for this variable."""
+    defaultValue__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``defaultValue``. JSON name ``_defaultValue``."""
+    description: str | None = None
+    """Natural language description of the variable."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    expression: str | None = None
+    """The FHIRPath expression against the fixture body."""
+    expression__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``expression``. JSON name ``_expression``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    headerField: str | None = None
+    """HTTP header field name for source."""
+    headerField__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``headerField``. JSON name ``_headerField``."""
+    hint: str | None = None
+    """Hint help text for default value to enter."""
+    hint__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``hint``. JSON name ``_hint``."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    name: str | None = None
+    """Descriptive name for this variable."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    path: str | None = None
+    """XPath or JSONPath against the fixture body."""
+    path__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``path``. JSON name ``_path``."""
+    sourceId: str | None = None
+    """Fixture Id of source expression or headerField within this variable."""
+    sourceId__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``sourceId``. JSON name ``_sourceId``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,33 +3,114 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.timing``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.timing``: every element typed from R4."""
 
 import datetime as _dt
+import decimal as _decimal
 from typing import Literal
 
 from fhir.resources.R4B import timing as _timing
 
+from .codeableconcept import CodeableConcept
+from .duration import Duration
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .period import Period
+from .range import Range
+
 
 class Timing(_timing.Timing):
-    """Timing: the R4B model class, typed from the R4 definition."""
+    """A timing schedule that specifies an event that may occur multiple times. (R4 ``Timing``; run-time class fhir.resources.R4B.timing.Timing.)"""
 
-    event: list[_dt.datetime | _dt.date | str] | None = None
-    """When the event occurs. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    code: CodeableConcept | None = None
+    """BID | TID | QID | AM | PM | QD | QOD | +."""
+    event: list[_dt.datetime | _dt.date | str | None] | None = None
+    """When the event occurs. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    event__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``event``. JSON name ``_event``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    repeat: TimingRepeat | None = None
+    """When the event is to occur."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class TimingRepeat(_timing.TimingRepeat):
-    """Timing.repeat: the R4B model class, typed from the R4 definition."""
+    """When the event is to occur. (R4 ``Timing.repeat``; run-time class fhir.resources.R4B.timing.TimingRepeat.)"""
 
-    dayOfWeek: list[Literal['fri', 'mon', 'sat', 'sun', 'thu', 'tue', 'wed']] | None = None
+    boundsDuration: Duration | None = None
+    """Length/Range of lengths, or (Start and/or end) limits."""
+    boundsPeriod: Period | None = None
+    """Length/Range of lengths, or (Start and/or end) limits."""
+    boundsRange: Range | None = None
+    """Length/Range of lengths, or (Start and/or end) limits."""
+    count: int | None = None
+    """Number of times to repeat."""
+    count__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``count``. JSON name ``_count``."""
+    countMax: int | None = None
+    """Maximum number of times to repeat."""
+    countMax__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``countMax``. JSON name ``_countMax``."""
+    dayOfWeek: list[Literal['fri', 'mon', 'sat', 'sun', 'thu', 'tue', 'wed'] | None] | None = None
     """mon | tue | wed | thu | fri | sat | sun. Required binding (http://hl7.org/fhir/ValueSet/days-of-week): fri | mon | sat | sun | thu | tue | wed."""
+    dayOfWeek__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``dayOfWeek``. JSON name ``_dayOfWeek``."""
+    duration: _decimal.Decimal | None = None
+    """How long when it happens."""
+    duration__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``duration``. JSON name ``_duration``."""
+    durationMax: _decimal.Decimal | None = None
+    """How long when it happens (Max)."""
+    durationMax__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``durationMax``. JSON name ``_durationMax``."""
     durationUnit: Literal['a', 'd', 'h', 'min', 'mo', 's', 'wk'] | None = None
     """s | min | h | d | wk | mo | a - unit of time (UCUM). Required binding (http://hl7.org/fhir/ValueSet/units-of-time): a | d | h | min | mo | s | wk."""
+    durationUnit__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``durationUnit``. JSON name ``_durationUnit``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    frequency: int | None = None
+    """Event occurs frequency times per period."""
+    frequency__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``frequency``. JSON name ``_frequency``."""
+    frequencyMax: int | None = None
+    """Event occurs up to frequencyMax times per period."""
+    frequencyMax__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``frequencyMax``. JSON name ``_frequencyMax``."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    offset: int | None = None
+    """Minutes from event (before or after)."""
+    offset__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``offset``. JSON name ``_offset``."""
+    period: _decimal.Decimal | None = None
+    """Event occurs frequency times per period."""
+    period__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``period``. JSON name ``_period``."""
+    periodMax: _decimal.Decimal | None = None
+    """Upper limit of period (3-4 hours)."""
+    periodMax__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``periodMax``. JSON name ``_periodMax``."""
     periodUnit: Literal['a', 'd', 'h', 'min', 'mo', 's', 'wk'] | None = None
     """s | min | h | d | wk | mo | a - unit of time (UCUM). Required binding (http://hl7.org/fhir/ValueSet/units-of-time): a | d | h | min | mo | s | wk."""
-    timeOfDay: list[_dt.time | str] | None = None
-    """Time of day for action. R4 ``time``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
-    when: list[Literal['AC', 'ACD', 'ACM', 'ACV', 'AFT', 'AFT.early', 'AFT.late', 'C', 'CD', 'CM', 'CV', 'EVE', 'EVE.early', 'EVE.late', 'HS', 'MORN', 'MORN.early', 'MORN.late', 'NIGHT', 'NOON', 'PC', 'PCD', 'PCM', 'PCV', 'PHS', 'WAKE']] | None = None
+    periodUnit__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``periodUnit``. JSON name ``_periodUnit``."""
+    timeOfDay: list[_dt.time | str | None] | None = None
+    """Time of day for action. R4 ``time``: also its string form; a partial one ("1990") reads back as ``str``."""
+    timeOfDay__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``timeOfDay``. JSON name ``_timeOfDay``."""
+    when: list[Literal['AC', 'ACD', 'ACM', 'ACV', 'AFT', 'AFT.early', 'AFT.late', 'C', 'CD', 'CM', 'CV', 'EVE', 'EVE.early', 'EVE.late', 'HS', 'MORN', 'MORN.early', 'MORN.late', 'NIGHT', 'NOON', 'PC', 'PCD', 'PCM', 'PCV', 'PHS', 'WAKE'] | None] | None = None
     """Code for time period of occurrence. Required binding (http://hl7.org/fhir/ValueSet/event-timing): AC | ACD | ACM | ACV | AFT | AFT.early | AFT.late | C | CD | CM | CV | EVE | EVE.early | EVE.late | HS | MORN | MORN.early | MORN.late | NIGHT | NOON | PC | PCD | PCM | PCV | PHS | WAKE."""
+    when__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``when``. JSON name ``_when``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

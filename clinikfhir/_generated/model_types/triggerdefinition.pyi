@@ -3,22 +3,54 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.triggerdefinition``: required codes as ``Literal``, dates that accept strings."""
+"""Typed stubs over ``fhir.resources.R4B.triggerdefinition``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from fhir.resources.R4B import triggerdefinition as _triggerdefinition
 
+from .datarequirement import DataRequirement
+from .expression import Expression
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .reference import Reference
+from .timing import Timing
+
 
 class TriggerDefinition(_triggerdefinition.TriggerDefinition):
-    """TriggerDefinition: the R4B model class, typed from the R4 definition."""
+    """Defines an expected trigger for a module. (R4 ``TriggerDefinition``; run-time class fhir.resources.R4B.triggerdefinition.TriggerDefinition.)"""
 
+    condition: Expression | None = None
+    """Whether the event triggers (boolean expression)."""
+    data: list[DataRequirement] | None = None
+    """Triggering data of the event (multiple = 'and')."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    name: str | None = None
+    """Name or URI that identifies the event."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
     timingDate: _dt.date | str | None = None
-    """Timing of the event. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Timing of the event. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    timingDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``timingDate``. JSON name ``_timingDate``."""
     timingDateTime: _dt.datetime | _dt.date | str | None = None
-    """Timing of the event. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Timing of the event. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    timingDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``timingDateTime``. JSON name ``_timingDateTime``."""
+    timingReference: Reference | None = None
+    """Timing of the event."""
+    timingTiming: Timing | None = None
+    """Timing of the event."""
     type: Literal['data-access-ended', 'data-accessed', 'data-added', 'data-changed', 'data-modified', 'data-removed', 'named-event', 'periodic'] | None = None
     """named-event | periodic | data-changed | data-added | data-modified | data-removed | data-accessed | data-access-ended. Required binding (http://hl7.org/fhir/ValueSet/trigger-type): data-access-ended | data-accessed | data-added | data-changed | data-modified | data-removed | named-event | periodic."""
+    type__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``type``. JSON name ``_type``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

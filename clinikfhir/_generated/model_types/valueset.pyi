@@ -3,48 +3,355 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.valueset``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.valueset``: every element typed from R4."""
 
 import datetime as _dt
+import decimal as _decimal
 from typing import Literal
 
+from fhir.resources.R4B import resource as _resource
 from fhir.resources.R4B import valueset as _valueset
+
+from .codeableconcept import CodeableConcept
+from .coding import Coding
+from .contactdetail import ContactDetail
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .usagecontext import UsageContext
 
 
 class ValueSet(_valueset.ValueSet):
-    """ValueSet: the R4B model class, typed from the R4 definition."""
+    """A set of codes drawn from one or more code systems. (R4 ``ValueSet``; run-time class fhir.resources.R4B.valueset.ValueSet.)"""
 
+    compose: ValueSetCompose | None = None
+    """Content logical definition of the value set (CLD)."""
+    contact: list[ContactDetail] | None = None
+    """Contact details for the publisher."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    copyright: str | None = None
+    """Use and/or publishing restrictions."""
+    copyright__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``copyright``. JSON name ``_copyright``."""
     date: _dt.datetime | _dt.date | str | None = None
-    """Date last changed. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Date last changed. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    date__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``date``. JSON name ``_date``."""
+    description: str | None = None
+    """Natural language description of the value set."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    expansion: ValueSetExpansion | None = None
+    """Used when the value set is "expanded"."""
+    experimental: bool | None = None
+    """For testing purposes, not real usage."""
+    experimental__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``experimental``. JSON name ``_experimental``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Additional identifier for the value set (business identifier)."""
+    immutable: bool | None = None
+    """Indicates whether or not any change to the content logical definition may occur."""
+    immutable__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``immutable``. JSON name ``_immutable``."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    jurisdiction: list[CodeableConcept] | None = None
+    """Intended jurisdiction for value set (if applicable)."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    name: str | None = None
+    """Name for this value set (computer friendly)."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    publisher: str | None = None
+    """Name of the publisher (organization or individual)."""
+    publisher__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``publisher``. JSON name ``_publisher``."""
+    purpose: str | None = None
+    """Why this value set is defined."""
+    purpose__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``purpose``. JSON name ``_purpose``."""
     status: Literal['active', 'draft', 'retired', 'unknown'] | None = None
     """draft | active | retired | unknown. Required binding (http://hl7.org/fhir/ValueSet/publication-status): active | draft | retired | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    title: str | None = None
+    """Name for this value set (human friendly)."""
+    title__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``title``. JSON name ``_title``."""
+    url: str | None = None
+    """Canonical identifier for this value set, represented as a URI (globally unique)."""
+    url__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``url``. JSON name ``_url``."""
+    useContext: list[UsageContext] | None = None
+    """The context that the content is intended to support."""
+    version: str | None = None
+    """Business version of the value set."""
+    version__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``version``. JSON name ``_version``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ValueSetCompose(_valueset.ValueSetCompose):
-    """ValueSet.compose: the R4B model class, typed from the R4 definition."""
+    """Content logical definition of the value set (CLD). (R4 ``ValueSet.compose``; run-time class fhir.resources.R4B.valueset.ValueSetCompose.)"""
 
+    exclude: list[ValueSetComposeInclude] | None = None
+    """Explicitly exclude codes from a code system or other value sets."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    inactive: bool | None = None
+    """Whether inactive codes are in the value set."""
+    inactive__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``inactive``. JSON name ``_inactive``."""
+    include: list[ValueSetComposeInclude]
+    """Include one or more codes from a code system or other value set(s)."""
     lockedDate: _dt.date | str | None = None
-    """Fixed date for references with no specified version (transitive). R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Fixed date for references with no specified version (transitive). R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    lockedDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``lockedDate``. JSON name ``_lockedDate``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ValueSetComposeInclude(_valueset.ValueSetComposeInclude):
+    """Include one or more codes from a code system or other value set(s). (R4 ``ValueSet.compose.include``; run-time class fhir.resources.R4B.valueset.ValueSetComposeInclude.)"""
+
+    concept: list[ValueSetComposeIncludeConcept] | None = None
+    """A concept defined in the system."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    filter: list[ValueSetComposeIncludeFilter] | None = None
+    """Select codes/concepts by their properties (including relationships)."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    system: str | None = None
+    """The system the codes come from."""
+    system__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``system``. JSON name ``_system``."""
+    valueSet: list[str | None] | None = None
+    """Select the contents included in this value set."""
+    valueSet__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``valueSet``. JSON name ``_valueSet``."""
+    version: str | None = None
+    """Specific version of the code system referred to."""
+    version__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``version``. JSON name ``_version``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ValueSetComposeIncludeConcept(_valueset.ValueSetComposeIncludeConcept):
+    """A concept defined in the system. (R4 ``ValueSet.compose.include.concept``; run-time class fhir.resources.R4B.valueset.ValueSetComposeIncludeConcept.)"""
+
+    code: str | None = None
+    """Code or expression from system."""
+    code__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``code``. JSON name ``_code``."""
+    designation: list[ValueSetComposeIncludeConceptDesignation] | None = None
+    """Additional representations for this concept."""
+    display: str | None = None
+    """Text to display for this code for this value set in this valueset."""
+    display__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``display``. JSON name ``_display``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ValueSetComposeIncludeConceptDesignation(_valueset.ValueSetComposeIncludeConceptDesignation):
+    """Additional representations for this concept. (R4 ``ValueSet.compose.include.concept.designation``; run-time class fhir.resources.R4B.valueset.ValueSetComposeIncludeConceptDesignation.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    language: str | None = None
+    """Human language of the designation."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    use: Coding | None = None
+    """Types of uses of designations."""
+    value: str | None = None
+    """The text value for this designation."""
+    value__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``value``. JSON name ``_value``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ValueSetComposeIncludeFilter(_valueset.ValueSetComposeIncludeFilter):
-    """ValueSet.compose.include.filter: the R4B model class, typed from the R4 definition."""
+    """Select codes/concepts by their properties (including relationships). (R4 ``ValueSet.compose.include.filter``; run-time class fhir.resources.R4B.valueset.ValueSetComposeIncludeFilter.)"""
 
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
     op: Literal['=', 'descendent-of', 'exists', 'generalizes', 'in', 'is-a', 'is-not-a', 'not-in', 'regex'] | None = None
     """= | is-a | descendent-of | is-not-a | regex | in | not-in | generalizes | exists. Required binding (http://hl7.org/fhir/ValueSet/filter-operator): = | descendent-of | exists | generalizes | in | is-a | is-not-a | not-in | regex."""
+    op__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``op``. JSON name ``_op``."""
+    property: str | None = None
+    """A property/filter defined by the code system."""
+    property__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``property``. JSON name ``_property``."""
+    value: str | None = None
+    """Code from the system, or regex criteria, or boolean value for exists."""
+    value__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``value``. JSON name ``_value``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ValueSetExpansion(_valueset.ValueSetExpansion):
-    """ValueSet.expansion: the R4B model class, typed from the R4 definition."""
+    """Used when the value set is "expanded". (R4 ``ValueSet.expansion``; run-time class fhir.resources.R4B.valueset.ValueSetExpansion.)"""
 
+    contains: list[ValueSetExpansionContains] | None = None
+    """Codes in the value set."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    identifier: str | None = None
+    """Identifies the value set expansion (business identifier)."""
+    identifier__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``identifier``. JSON name ``_identifier``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    offset: int | None = None
+    """Offset at which this resource starts."""
+    offset__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``offset``. JSON name ``_offset``."""
+    parameter: list[ValueSetExpansionParameter] | None = None
+    """Parameter that controlled the expansion process."""
     timestamp: _dt.datetime | _dt.date | str | None = None
-    """Time ValueSet expansion happened. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Time ValueSet expansion happened. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    timestamp__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``timestamp``. JSON name ``_timestamp``."""
+    total: int | None = None
+    """Total number of codes in the expansion."""
+    total__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``total``. JSON name ``_total``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class ValueSetExpansionContains(_valueset.ValueSetExpansionContains):
+    """Codes in the value set. (R4 ``ValueSet.expansion.contains``; run-time class fhir.resources.R4B.valueset.ValueSetExpansionContains.)"""
+
+    abstract: bool | None = None
+    """If user cannot select this entry."""
+    abstract__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``abstract``. JSON name ``_abstract``."""
+    code: str | None = None
+    """Code - if blank, this is not a selectable code."""
+    code__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``code``. JSON name ``_code``."""
+    contains: list[ValueSetExpansionContains] | None = None
+    """Codes contained under this entry."""
+    designation: list[ValueSetComposeIncludeConceptDesignation] | None = None
+    """Additional representations for this item."""
+    display: str | None = None
+    """User display for the concept."""
+    display__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``display``. JSON name ``_display``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    inactive: bool | None = None
+    """If concept is inactive in the code system."""
+    inactive__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``inactive``. JSON name ``_inactive``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    system: str | None = None
+    """System value for the code."""
+    system__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``system``. JSON name ``_system``."""
+    version: str | None = None
+    """Version in which this code/display is defined."""
+    version__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``version``. JSON name ``_version``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class ValueSetExpansionParameter(_valueset.ValueSetExpansionParameter):
-    """ValueSet.expansion.parameter: the R4B model class, typed from the R4 definition."""
+    """Parameter that controlled the expansion process. (R4 ``ValueSet.expansion.parameter``; run-time class fhir.resources.R4B.valueset.ValueSetExpansionParameter.)"""
 
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    name: str | None = None
+    """Name as assigned by the client or server."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    valueBoolean: bool | None = None
+    """Value of the named parameter."""
+    valueBoolean__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueBoolean``. JSON name ``_valueBoolean``."""
+    valueCode: str | None = None
+    """Value of the named parameter."""
+    valueCode__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueCode``. JSON name ``_valueCode``."""
     valueDateTime: _dt.datetime | _dt.date | str | None = None
-    """Value of the named parameter. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Value of the named parameter. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    valueDateTime__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueDateTime``. JSON name ``_valueDateTime``."""
+    valueDecimal: _decimal.Decimal | None = None
+    """Value of the named parameter."""
+    valueDecimal__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueDecimal``. JSON name ``_valueDecimal``."""
+    valueInteger: int | None = None
+    """Value of the named parameter."""
+    valueInteger__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueInteger``. JSON name ``_valueInteger``."""
+    valueString: str | None = None
+    """Value of the named parameter."""
+    valueString__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueString``. JSON name ``_valueString``."""
+    valueUri: str | None = None
+    """Value of the named parameter."""
+    valueUri__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``valueUri``. JSON name ``_valueUri``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,38 +3,172 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.verificationresult``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.verificationresult``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
+from fhir.resources.R4B import resource as _resource
 from fhir.resources.R4B import verificationresult as _verificationresult
+
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .meta import Meta
+from .narrative import Narrative
+from .reference import Reference
+from .signature import Signature
+from .timing import Timing
 
 
 class VerificationResult(_verificationresult.VerificationResult):
-    """VerificationResult: the R4B model class, typed from the R4 definition."""
+    """Describes validation requirements, source(s), status and dates for one or more elements. (R4 ``VerificationResult``; run-time class fhir.resources.R4B.verificationresult.VerificationResult.)"""
 
+    attestation: VerificationResultAttestation | None = None
+    """Information about the entity attesting to information."""
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    failureAction: CodeableConcept | None = None
+    """fatal | warn | rec-only | none."""
+    frequency: Timing | None = None
+    """Frequency of revalidation."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
     lastPerformed: _dt.datetime | _dt.date | str | None = None
-    """The date/time validation was last completed (including failed validations). R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """The date/time validation was last completed (including failed validations). R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    lastPerformed__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``lastPerformed``. JSON name ``_lastPerformed``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    need: CodeableConcept | None = None
+    """none | initial | periodic."""
     nextScheduled: _dt.date | str | None = None
-    """The date when target is next validated, if appropriate. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """The date when target is next validated, if appropriate. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    nextScheduled__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``nextScheduled``. JSON name ``_nextScheduled``."""
+    primarySource: list[VerificationResultPrimarySource] | None = None
+    """Information about the primary source(s) involved in validation."""
     status: Literal['attested', 'in-process', 'req-revalid', 'reval-fail', 'val-fail', 'validated'] | None = None
     """attested | validated | in-process | req-revalid | val-fail | reval-fail. Required binding (http://hl7.org/fhir/ValueSet/verificationresult-status): attested | in-process | req-revalid | reval-fail | val-fail | validated."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
     statusDate: _dt.datetime | _dt.date | str | None = None
-    """When the validation status was updated. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the validation status was updated. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    statusDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``statusDate``. JSON name ``_statusDate``."""
+    target: list[Reference] | None = None
+    """A resource that was validated."""
+    targetLocation: list[str | None] | None = None
+    """The fhirpath location(s) within the resource that was validated."""
+    targetLocation__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``targetLocation``. JSON name ``_targetLocation``."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    validationProcess: list[CodeableConcept] | None = None
+    """The primary process by which the target is validated (edit check; value set; primary source; multiple sources; standalone; in context)."""
+    validationType: CodeableConcept | None = None
+    """nothing | primary | multiple."""
+    validator: list[VerificationResultValidator] | None = None
+    """Information about the entity validating information."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class VerificationResultAttestation(_verificationresult.VerificationResultAttestation):
-    """VerificationResult.attestation: the R4B model class, typed from the R4 definition."""
+    """Information about the entity attesting to information. (R4 ``VerificationResult.attestation``; run-time class fhir.resources.R4B.verificationresult.VerificationResultAttestation.)"""
 
+    communicationMethod: CodeableConcept | None = None
+    """The method by which attested information was submitted/retrieved."""
     date: _dt.date | str | None = None
-    """The date the information was attested to. R4 ``date``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """The date the information was attested to. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
+    date__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``date``. JSON name ``_date``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    onBehalfOf: Reference | None = None
+    """When the who is asserting on behalf of another (organization or individual)."""
+    proxyIdentityCertificate: str | None = None
+    """A digital identity certificate associated with the proxy entity submitting attested information on behalf of the attestation source."""
+    proxyIdentityCertificate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``proxyIdentityCertificate``. JSON name ``_proxyIdentityCertificate``."""
+    proxySignature: Signature | None = None
+    """Proxy signature."""
+    sourceIdentityCertificate: str | None = None
+    """A digital identity certificate associated with the attestation source."""
+    sourceIdentityCertificate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``sourceIdentityCertificate``. JSON name ``_sourceIdentityCertificate``."""
+    sourceSignature: Signature | None = None
+    """Attester signature."""
+    who: Reference | None = None
+    """The individual or organization attesting to information."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class VerificationResultPrimarySource(_verificationresult.VerificationResultPrimarySource):
-    """VerificationResult.primarySource: the R4B model class, typed from the R4 definition."""
+    """Information about the primary source(s) involved in validation. (R4 ``VerificationResult.primarySource``; run-time class fhir.resources.R4B.verificationresult.VerificationResultPrimarySource.)"""
 
+    canPushUpdates: CodeableConcept | None = None
+    """yes | no | undetermined."""
+    communicationMethod: list[CodeableConcept] | None = None
+    """Method for exchanging information with the primary source."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    pushTypeAvailable: list[CodeableConcept] | None = None
+    """specific | any | source."""
+    type: list[CodeableConcept] | None = None
+    """Type of primary source (License Board; Primary Education; Continuing Education; Postal Service; Relationship owner; Registration Authority; legal source; issuing source; authoritative source)."""
     validationDate: _dt.datetime | _dt.date | str | None = None
-    """When the target was validated against the primary source. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When the target was validated against the primary source. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    validationDate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``validationDate``. JSON name ``_validationDate``."""
+    validationStatus: CodeableConcept | None = None
+    """successful | failed | unknown."""
+    who: Reference | None = None
+    """Reference to the primary source."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class VerificationResultValidator(_verificationresult.VerificationResultValidator):
+    """Information about the entity validating information. (R4 ``VerificationResult.validator``; run-time class fhir.resources.R4B.verificationresult.VerificationResultValidator.)"""
+
+    attestationSignature: Signature | None = None
+    """Validator signature."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    identityCertificate: str | None = None
+    """A digital identity certificate associated with the validator."""
+    identityCertificate__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``identityCertificate``. JSON name ``_identityCertificate``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    organization: Reference
+    """Reference to the organization validating information."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

@@ -3,36 +3,155 @@
 # Inputs (FHIR R4 4.0.1, CC0-1.0, see codegen/data/PROVENANCE.md):
 #   codegen/data/structure-definitions.json sha256=8cd8b8c533fa9fa11fb1ed2a5c4cfb7ea20b98aac89261112ec66f32286548ed
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
+#   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.visionprescription``: required codes as ``Literal``, dates that accept strings."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs over ``fhir.resources.R4B.visionprescription``: every element typed from R4."""
 
 import datetime as _dt
+import decimal as _decimal
 from typing import Literal
 
+from fhir.resources.R4B import resource as _resource
 from fhir.resources.R4B import visionprescription as _visionprescription
+
+from .annotation import Annotation
+from .codeableconcept import CodeableConcept
+from .extension import Extension
+from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .identifier import Identifier
+from .meta import Meta
+from .narrative import Narrative
+from .quantity import Quantity
+from .reference import Reference
 
 
 class VisionPrescription(_visionprescription.VisionPrescription):
-    """VisionPrescription: the R4B model class, typed from the R4 definition."""
+    """Prescription for vision correction products for a patient. (R4 ``VisionPrescription``; run-time class fhir.resources.R4B.visionprescription.VisionPrescription.)"""
 
+    contained: list[_resource.Resource] | None = None
+    """Contained, inline Resources."""
     created: _dt.datetime | _dt.date | str | None = None
-    """Response creation date. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """Response creation date. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    created__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``created``. JSON name ``_created``."""
     dateWritten: _dt.datetime | _dt.date | str | None = None
-    """When prescription was authorized. R4 ``dateTime``: a Python value or its FHIR string; a partial value such as ``"1990"`` reads back as a string."""
+    """When prescription was authorized. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    dateWritten__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``dateWritten``. JSON name ``_dateWritten``."""
+    encounter: Reference | None = None
+    """Created during encounter / admission / stay."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    identifier: list[Identifier] | None = None
+    """Business Identifier for vision prescription."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    lensSpecification: list[VisionPrescriptionLensSpecification]
+    """Vision lens authorization."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    patient: Reference
+    """Who prescription is for."""
+    prescriber: Reference
+    """Who authorized the vision prescription."""
     status: Literal['active', 'cancelled', 'draft', 'entered-in-error'] | None = None
     """active | cancelled | draft | entered-in-error. Required binding (http://hl7.org/fhir/ValueSet/fm-status): active | cancelled | draft | entered-in-error."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class VisionPrescriptionLensSpecification(_visionprescription.VisionPrescriptionLensSpecification):
-    """VisionPrescription.lensSpecification: the R4B model class, typed from the R4 definition."""
+    """Vision lens authorization. (R4 ``VisionPrescription.lensSpecification``; run-time class fhir.resources.R4B.visionprescription.VisionPrescriptionLensSpecification.)"""
 
+    add: _decimal.Decimal | None = None
+    """Added power for multifocal levels."""
+    add__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``add``. JSON name ``_add``."""
+    axis: int | None = None
+    """Lens meridian which contain no power for astigmatism."""
+    axis__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``axis``. JSON name ``_axis``."""
+    backCurve: _decimal.Decimal | None = None
+    """Contact lens back curvature."""
+    backCurve__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``backCurve``. JSON name ``_backCurve``."""
+    brand: str | None = None
+    """Brand required."""
+    brand__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``brand``. JSON name ``_brand``."""
+    color: str | None = None
+    """Color required."""
+    color__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``color``. JSON name ``_color``."""
+    cylinder: _decimal.Decimal | None = None
+    """Lens power for astigmatism."""
+    cylinder__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``cylinder``. JSON name ``_cylinder``."""
+    diameter: _decimal.Decimal | None = None
+    """Contact lens diameter."""
+    diameter__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``diameter``. JSON name ``_diameter``."""
+    duration: Quantity | None = None
+    """Lens wear duration."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
     eye: Literal['left', 'right'] | None = None
     """right | left. Required binding (http://hl7.org/fhir/ValueSet/vision-eye-codes): left | right."""
+    eye__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``eye``. JSON name ``_eye``."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    note: list[Annotation] | None = None
+    """Notes for coatings."""
+    power: _decimal.Decimal | None = None
+    """Contact lens power."""
+    power__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``power``. JSON name ``_power``."""
+    prism: list[VisionPrescriptionLensSpecificationPrism] | None = None
+    """Eye alignment compensation."""
+    product: CodeableConcept
+    """Product to be supplied."""
+    sphere: _decimal.Decimal | None = None
+    """Power of the lens."""
+    sphere__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``sphere``. JSON name ``_sphere``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
 class VisionPrescriptionLensSpecificationPrism(_visionprescription.VisionPrescriptionLensSpecificationPrism):
-    """VisionPrescription.lensSpecification.prism: the R4B model class, typed from the R4 definition."""
+    """Eye alignment compensation. (R4 ``VisionPrescription.lensSpecification.prism``; run-time class fhir.resources.R4B.visionprescription.VisionPrescriptionLensSpecificationPrism.)"""
 
+    amount: _decimal.Decimal | None = None
+    """Amount of adjustment."""
+    amount__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``amount``. JSON name ``_amount``."""
     base: Literal['down', 'in', 'out', 'up'] | None = None
     """up | down | in | out. Required binding (http://hl7.org/fhir/ValueSet/vision-base-codes): down | in | out | up."""
+    base__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``base``. JSON name ``_base``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
