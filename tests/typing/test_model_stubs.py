@@ -1,15 +1,20 @@
 """The typed model stubs (``clinikfhir/_generated/model_types/*.pyi``) cannot drift from the run-time
-models: every stub class subclasses the fhir.resources R4B class of the same name, every member it
-declares is a field of that class under the same attribute name, a field whose JSON alias differs says
-so, a ``Literal`` lists exactly the codes the run-time validator accepts, and date-like members are
-date-like at run time."""
+models. For every stub class (resources, datatypes and backbone elements alike): it subclasses the
+fhir.resources R4B class of the same name; it declares exactly the run-time fields, under their
+attribute names, required exactly when the run-time field is; a field whose JSON alias differs says
+so; every member's type has the run-time field's shape (lists, optionality, the same model classes,
+named by their stubs wherever there is one, the same primitives), narrowed only where R4 says more: a
+``Literal`` lists exactly the codes the local validator accepts for that element, and a date-like
+member also accepts ``str``. Every member has the R4 short definition as its docstring."""
 
 from __future__ import annotations
 
 import ast
 import datetime
+import decimal
 import importlib
 import typing
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -18,88 +23,248 @@ import pytest
 import clinikfhir.models
 from clinikfhir import validate
 from clinikfhir._generated.model_index import MODEL_MODULES
+from clinikfhir.validation._schema import node, value_set_codes
 
 STUBS = Path(clinikfhir.models.__file__).resolve().parent.parent / "_generated" / "model_types"
 FILES = sorted(STUBS.glob("*.pyi"))
+# Deliberately without a stub: abstract bases (a field of that type holds any resource or element,
+# run-time or stub) and the two resources the clients return as their run-time classes.
+UNSTUBBED = {"Element", "BackboneElement", "Resource", "DomainResource", "CapabilityStatement", "OperationOutcome"}
+PRIMITIVE_NAMES = {
+    str: "str",
+    int: "int",
+    bool: "bool",
+    float: "float",
+    bytes: "bytes",
+    decimal.Decimal: "_decimal.Decimal",
+    datetime.date: "_dt.date",
+    datetime.datetime: "_dt.datetime",
+    datetime.time: "_dt.time",
+    uuid.UUID: "_uuid.UUID",
+}
+DATES = {"_dt.date", "_dt.datetime", "_dt.time"}
 
 
-def _members(cls_node: ast.ClassDef) -> dict[str, tuple[ast.expr, str]]:
-    """attribute -> (annotation, docstring) of a stub class body."""
-    out: dict[str, tuple[ast.expr, str]] = {}
-    body = cls_node.body
-    for i, node in enumerate(body):
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            doc = body[i + 1] if i + 1 < len(body) else None
-            text = doc.value.value if isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant) else ""
-            out[node.target.id] = (node.annotation, str(text))
+def _classes() -> dict[str, tuple[Path, ast.ClassDef]]:
+    out: dict[str, tuple[Path, ast.ClassDef]] = {}
+    for f in FILES:
+        for n in ast.parse(f.read_text()).body:
+            if isinstance(n, ast.ClassDef):
+                out[n.name] = (f, n)
     return out
 
 
+CLASSES = _classes()
+
+
+def _members(cls_node: ast.ClassDef) -> dict[str, tuple[ast.AnnAssign, str]]:
+    """attribute -> (declaration, docstring) of a stub class body."""
+    out: dict[str, tuple[ast.AnnAssign, str]] = {}
+    body = cls_node.body
+    for i, item in enumerate(body):
+        if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+            doc = body[i + 1] if i + 1 < len(body) else None
+            text = doc.value.value if isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant) else ""
+            out[item.target.id] = (item, str(text))
+    return out
+
+
+def _r4_path(cls_node: ast.ClassDef) -> str:
+    """The R4 element path the class docstring names: "(R4 ``Patient.contact``; ...)"."""
+    doc = ast.get_docstring(cls_node) or ""
+    return doc.split("(R4 ``", 1)[1].split("``", 1)[0]
+
+
+def _runtime_model(annotation: Any) -> str | None:
+    name = getattr(annotation, "__name__", "")
+    if isinstance(annotation, type):
+        if name.endswith("Type") and name[:-4] in MODEL_MODULES:
+            return name[:-4]
+        if name in MODEL_MODULES and annotation.__module__.startswith("fhir.resources."):
+            return name
+    return None
+
+
+def _shape_runtime(annotation: Any) -> Any:
+    """A comparable shape: ("list", inner) / frozenset of leaves for a union / a leaf name."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _shape_runtime(typing.get_args(annotation)[0])
+    if origin in (typing.Union, typing.types.UnionType):  # type: ignore[attr-defined]
+        return _union([_shape_runtime(a) for a in typing.get_args(annotation)])
+    if origin in (list, typing.List):  # noqa: UP006
+        return ("list", _shape_runtime(typing.get_args(annotation)[0]))
+    if annotation is type(None):
+        return "None"
+    model = _runtime_model(annotation)
+    if model is not None:
+        return f"model:{model}"
+    if annotation in PRIMITIVE_NAMES:
+        return PRIMITIVE_NAMES[annotation]
+    return f"other:{getattr(annotation, '__name__', annotation)}"
+
+
+def _union(parts: list[Any]) -> Any:
+    flat: set[Any] = set()
+    for p in parts:
+        flat |= p if isinstance(p, frozenset) else {p}
+    return next(iter(flat)) if len(flat) == 1 else frozenset(flat)
+
+
+def _shape_stub(expr: ast.expr, stubbed: set[str], where: str) -> Any:
+    """The same shape for a stub annotation; ``Literal[...]`` reads as ``str``; a model class must be
+    named by its stub when it has one (so nested elements are typed by the stubs)."""
+    if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.BitOr):
+        return _union([_shape_stub(expr.left, stubbed, where), _shape_stub(expr.right, stubbed, where)])
+    if isinstance(expr, ast.Subscript) and isinstance(expr.value, ast.Name):
+        if expr.value.id == "list":
+            return ("list", _shape_stub(expr.slice, stubbed, where))
+        if expr.value.id == "Literal":
+            return "str"
+    if isinstance(expr, ast.Constant) and expr.value is None:
+        return "None"
+    text = ast.unparse(expr)
+    if text in PRIMITIVE_NAMES.values():
+        return text
+    if text == "_AnyUrl":
+        return "other:AnyUrl"
+    if isinstance(expr, ast.Name) and expr.id in MODEL_MODULES:
+        assert expr.id in stubbed, f"{where}: {expr.id} named without a stub"
+        return f"model:{expr.id}"
+    if isinstance(expr, ast.Attribute) and expr.attr in MODEL_MODULES:
+        assert expr.attr not in stubbed, f"{where}: {expr.attr} has a stub, but the R4B class is named"
+        return f"model:{expr.attr}"
+    return f"other:{text}"
+
+
+def _narrowed(stub: Any, runtime: Any) -> bool:
+    """``stub`` is ``runtime``, or it with date-like leaves that also take ``str`` (R4 dates)."""
+    if stub == runtime:
+        return True
+    s = stub if isinstance(stub, frozenset) else frozenset({stub})
+    r = runtime if isinstance(runtime, frozenset) else frozenset({runtime})
+    s_lists = [x for x in s if isinstance(x, tuple)]
+    r_lists = [x for x in r if isinstance(x, tuple)]
+    if len(s_lists) != len(r_lists) or len(s_lists) > 1:
+        return False
+    if s_lists and not _narrowed(s_lists[0][1], r_lists[0][1]):
+        return False
+    s, r = s - set(s_lists), r - set(r_lists)
+    return s == r or (bool(r & DATES) and r <= s and s - r <= {"str", "_dt.date"})
+
+
+def test_every_r4_type_r4b_models_has_a_stub() -> None:
+    assert len(FILES) > 140
+    for name in MODEL_MODULES:
+        if node(name) is not None and name not in UNSTUBBED:
+            assert name in CLASSES, f"{name} (an R4 type) has no stub"
+    # nested ones too
+    nested = {"PatientContact", "ObservationComponent", "BundleEntry", "QuestionnaireItem", "FHIRPrimitiveExtension"}
+    assert nested <= set(CLASSES)
+    assert not set(CLASSES) & UNSTUBBED
+
+
+@pytest.mark.parametrize("name", sorted(CLASSES))
+def test_every_stub_class_matches_its_run_time_class(name: str) -> None:
+    stub, cls_node = CLASSES[name]
+    module = MODEL_MODULES[name]
+    assert module.rsplit(".", 1)[1] == stub.stem
+    runtime = getattr(importlib.import_module(module), name)
+    bases = [ast.unparse(b) for b in cls_node.bases]
+    assert bases[0] == f"_{stub.stem}.{name}"
+    parent = runtime.__bases__[0].__name__
+    assert bases[1:] == ([parent] if parent in CLASSES else []), f"{name}: stub bases {bases}"
+    assert ast.get_docstring(cls_node)
+    members = _members(cls_node)
+    assert set(members) == set(runtime.model_fields), f"{name}: stub members differ from the run-time fields"
+    r4 = node(_r4_path(cls_node)) if name != "FHIRPrimitiveExtension" else None
+    for attr, (decl, doc) in members.items():
+        field = runtime.model_fields[attr]
+        where = f"{name}.{attr}"
+        assert doc, f"{where} has no docstring"
+        if field.alias and field.alias != attr:
+            assert f"JSON name ``{field.alias}``" in doc, f"{where}: alias {field.alias} undocumented"
+        assert (decl.value is None) == field.is_required(), f"{where}: required differs from run time"
+        stub_shape = _shape_stub(decl.annotation, set(CLASSES), where)
+        runtime_shape = _shape_runtime(field.annotation)
+        assert _narrowed(stub_shape, runtime_shape), f"{where}: {ast.unparse(decl.annotation)} vs {field.annotation}"
+        literal = _literal_values(decl.annotation)
+        r4_field = r4.fields.get(field.alias or attr) if r4 is not None else None
+        if literal is not None:
+            assert r4_field is not None, f"{where}: a Literal on no R4 element"
+            assert r4_field.type == "code", f"{where}: a Literal on a non-code element"
+            codes = value_set_codes(r4_field.element.value_set)
+            assert codes is not None, f"{where}: the validator has no codes for this Literal"
+            assert set(literal) == set(codes[1]), f"{where}: Literal differs from the validator"
+        elif r4_field is not None and r4_field.type == "code" and r4_field.element.value_set:
+            codes = value_set_codes(r4_field.element.value_set)
+            # a required binding the stub leaves as str: only when it has no enumerable codes or too many
+            assert codes is None or len(codes[1]) > 250 or "str" not in str(runtime_shape), f"{where}: no Literal"
+        if stub_shape != runtime_shape:  # the date narrowing: only on R4 date-like elements
+            assert r4_field is not None, where
+            assert r4_field.type in ("date", "dateTime", "instant", "time"), where
+
+
 def _literal_values(annotation: ast.expr) -> list[str] | None:
-    for node in ast.walk(annotation):
-        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == "Literal":
-            elts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+    for item in ast.walk(annotation):
+        if isinstance(item, ast.Subscript) and isinstance(item.value, ast.Name) and item.value.id == "Literal":
+            elts = item.slice.elts if isinstance(item.slice, ast.Tuple) else [item.slice]
             return [e.value for e in elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
     return None
 
 
-def _base_type(annotation: Any) -> Any:
-    while typing.get_origin(annotation) in (typing.Union, typing.Annotated, list, typing.List):  # noqa: UP006
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        annotation = args[0]
-    return annotation
+def test_nested_elements_and_datatypes_are_typed_by_their_stubs() -> None:
+    members = _members(CLASSES["Patient"][1])
+    assert ast.unparse(members["contact"][0].annotation) == "list[PatientContact] | None"
+    assert ast.unparse(members["name"][0].annotation) == "list[HumanName] | None"
+    contact = _members(CLASSES["PatientContact"][1])
+    assert _literal_values(contact["gender"][0].annotation) == ["female", "male", "other", "unknown"]
+    quantity = _members(CLASSES["Quantity"][1])
+    assert _literal_values(quantity["comparator"][0].annotation) == ["<", "<=", ">", ">="]
+    component = _members(CLASSES["ObservationComponent"][1])
+    assert ast.unparse(component["valueQuantity"][0].annotation) == "Quantity | None"
+    contained = _members(CLASSES["Observation"][1])["contained"][0]
+    assert ast.unparse(contained.annotation) == "list[_resource.Resource] | None"
+    # a constrained Quantity is a Quantity to the checker as it is at run time
+    assert [ast.unparse(b) for b in CLASSES["Age"][1].bases] == ["_age.Age", "Quantity"]
 
 
-def test_there_are_stubs_for_the_common_resources() -> None:
-    names = {node.name for f in FILES for node in ast.parse(f.read_text()).body if isinstance(node, ast.ClassDef)}
-    assert len(FILES) > 100
-    assert {"Patient", "Observation", "Encounter", "HumanName", "PatientContact", "Bundle"} <= names
-
-
-@pytest.mark.parametrize("stub", FILES, ids=[f.stem for f in FILES])
-def test_every_stub_member_is_a_run_time_field(stub: Path) -> None:
-    tree = ast.parse(stub.read_text())
-    classes = [node for node in tree.body if isinstance(node, ast.ClassDef)]
-    assert classes
-    for node in classes:
-        module = MODEL_MODULES[node.name]
-        assert module.rsplit(".", 1)[1] == stub.stem
-        runtime = getattr(importlib.import_module(module), node.name)
-        (base,) = node.bases
-        assert ast.unparse(base) == f"_{stub.stem}.{node.name}"
-        members = _members(node)
-        assert members, f"{node.name}: a stub class declares at least one member"
-        for attr, (annotation, doc) in members.items():
-            field = runtime.model_fields.get(attr)
-            assert field is not None, f"{node.name}.{attr} is not a field of the run-time model"
-            assert doc, f"{node.name}.{attr} has no docstring"
-            if field.alias and field.alias != attr:
-                assert f"JSON name ``{field.alias}``" in doc, f"{node.name}.{attr}: alias {field.alias} undocumented"
-            text = ast.unparse(annotation)
-            optional = text.endswith("| None")
-            assert optional == (not field.is_required()), f"{node.name}.{attr}: required differs from run time"
-            if "_dt." in text:
-                assert "str" in text
-                assert _base_type(field.annotation) in (datetime.date, datetime.datetime, datetime.time)
+def test_hover_text_is_the_r4_short_definition() -> None:
+    members = _members(CLASSES["Patient"][1])
+    assert members["birthDate"][1].startswith("The date of birth for the individual.")
+    assert members["contact"][1] == "A contact party (e.g. guardian, partner, friend) for the patient."
+    assert members["id"][1] == "Logical id of this artifact."  # inherited from Resource.id
+    assert _members(CLASSES["PatientContact"][1])["id"][1] == "Unique id for inter-element referencing."
+    # R4's short where R4B's title differs: R4B says "The value of the resource's status"-style titles
+    assert _members(CLASSES["Observation"][1])["status"][1].startswith("registered | preliminary | final | amended +.")
+    assert ast.get_docstring(CLASSES["Patient"][1]).startswith(  # type: ignore[union-attr]
+        "Information about an individual or animal receiving health care services."
+    )
 
 
 def test_literal_codes_are_exactly_what_validation_accepts() -> None:
-    """A code outside the Literal is refused by the local validator, every code inside is accepted."""
-    from clinikfhir.models import Patient
+    """A code outside the Literal is refused by the local validator, every code inside is accepted,
+    at the top level and nested (``Patient.contact.gender``)."""
+    from clinikfhir.models import Patient, PatientContact
 
-    tree = ast.parse((STUBS / "patient.pyi").read_text())
-    patient = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Patient")
-    codes = _literal_values(_members(patient)["gender"][0])
+    codes = _literal_values(_members(CLASSES["Patient"][1])["gender"][0].annotation)
     assert codes == ["female", "male", "other", "unknown"]
     for code in codes:
         assert [i for i in validate(Patient(gender=code)) if i.severity == "error"] == []
+        nested = Patient(contact=[PatientContact(gender=code, name={"family": "F"})])
+        assert [i for i in validate(nested) if i.severity == "error"] == []
     wrong = validate(Patient.model_construct(gender="x"))
     assert [i.path for i in wrong if i.severity == "error"] == ["Patient.gender"]
+    nested_wrong = validate(Patient.model_construct(contact=[PatientContact.model_construct(gender="x")]))
+    assert [i.path for i in nested_wrong if i.severity == "error" and "gender" in i.path] == [
+        "Patient.contact[0].gender"
+    ]
 
 
 def test_the_stubs_are_what_type_checkers_import() -> None:
     from clinikfhir._generated import model_imports
 
     text = Path(model_imports.__file__).read_text()
-    assert "from clinikfhir._generated.model_types.patient import Patient as Patient" in text
-    assert "from clinikfhir._generated.model_types.encounter import Encounter as Encounter" in text
+    for name in ("Patient", "PatientContact", "HumanName", "Quantity", "ObservationComponent"):
+        module = MODEL_MODULES[name].rsplit(".", 1)[1]
+        assert f"from clinikfhir._generated.model_types.{module} import {name} as {name}" in text
