@@ -8,7 +8,7 @@ from datetime import date
 from typing import reveal_type
 
 from clinikfhir import AsyncClinik, Clinik
-from clinikfhir.models import CodeableConcept, Coding, Encounter, Observation, Patient
+from clinikfhir.models import CodeableConcept, Coding, Encounter, Observation, Patient, PatientContact, Quantity
 from clinikfhir.search import ObservationQuery
 
 
@@ -46,6 +46,19 @@ def mistakes(clinik: Clinik, obs: Observation) -> None:
     print(wrong)
 
 
+def nested_mistakes(p: Patient, obs: Observation) -> None:
+    assert p.contact is not None
+    p.contact[0].gender = "x"  # expect-type-error
+    Patient(contact=[PatientContact(gender="x")])  # expect-type-error
+    Quantity(comparator="=")  # expect-type-error
+    assert obs.component is not None
+    quantity = obs.component[0].valueQuantity
+    assert quantity is not None
+    quantity.comparator = "~"  # expect-type-error
+    quantity.comparator = "<="
+    p.contact[0].gender = "other"
+
+
 def models() -> None:
     p = Patient(gender="female", birthDate="1990-01-15")  # R4 accepts the string form of a date
     reveal_type(p.birthDate)  # reveal: date | str | None
@@ -55,3 +68,12 @@ def models() -> None:
     obs.status = "amended"
     e = Encounter(status="finished", class_fhir=Coding(code="AMB"))  # the keyword the model accepts
     reveal_type(e.class_fhir)  # reveal: Coding
+
+
+def nested(p: Patient, obs: Observation) -> None:
+    assert p.contact is not None
+    reveal_type(p.contact[0])  # reveal: PatientContact
+    reveal_type(p.contact[0].name)  # reveal: HumanName | None
+    assert obs.component is not None
+    reveal_type(obs.component[0].valueQuantity)  # reveal: Quantity | None
+    reveal_type(p.contact[0].period)  # reveal: Period | None
