@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from fhir.resources.R4B.resource import Resource
 
     from clinikfhir.bundle import BundleResponse
+    from clinikfhir.models import Reference as TypedReference  # the typed stub: what model fields hold
 
 __all__ = ["ParsedReference", "contained", "display_of", "parse_reference", "ref", "resolve_locally"]
 
@@ -73,7 +74,7 @@ def display_of(resource: Resource) -> str | None:
     return None
 
 
-def ref(resource: Resource, *, display: str | None = _UNSET) -> Reference:
+def ref(resource: Resource, *, display: str | None = _UNSET) -> TypedReference:
     """A ``Reference`` to a stored resource: ``Patient/p1``, with ``display`` taken from its name
     (people: the official or first HumanName; Organization, Location...: ``name``).
 
