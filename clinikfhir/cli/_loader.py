@@ -45,6 +45,7 @@ from ._sources import Item, Problem, files_of, read_items
 
 if TYPE_CHECKING:
     from clinikfhir import AsyncClinik
+    from clinikfhir.bundle import BundleResponse
     from clinikfhir._issues import Issue
 
 __all__ = ["LOAD_TAG", "LoadReport", "Loader", "Refusal"]
@@ -475,7 +476,7 @@ class Loader:
             await self._send_in_parts(unit, body)
             return True
         try:
-            answer = await self.clinik.request("POST", "/", body, validate=False)
+            answer = await self._post(unit.kind, body)
         except (ApiError, LocalError) as exc:
             if _is_fatal(exc):
                 raise
@@ -483,6 +484,15 @@ class Loader:
             return True
         self._record(unit, answer)
         return True
+
+    async def _post(self, kind: Kind, body: dict[str, Any]) -> BundleResponse:
+        """Send one Bundle, already validated here (``validate=False``: not checked twice), asking for
+        ``Prefer: return=minimal``: only each entry's status and location are read (never typed),
+        whether or not the server honours the preference."""
+        assert self.clinik is not None
+        if kind == "batch":
+            return await self.clinik.batch(body, validate=False, prefer_return="minimal")
+        return await self.clinik.transaction(body, validate=False, prefer_return="minimal")
 
     async def _send_in_parts(self, unit: _Unit, body: dict[str, Any]) -> None:
         """A transaction over the gateway's 1 MiB body cap (a large Synthea patient), sent as several
@@ -535,7 +545,7 @@ class Loader:
                 [unit.keys[i] for i in part],
             )
             try:
-                answer = await self.clinik.request("POST", "/", sub.body, validate=False)
+                answer = await self._post("transaction", sub.body)
             except (ApiError, LocalError) as exc:
                 if _is_fatal(exc):
                     raise
@@ -546,13 +556,11 @@ class Loader:
                     self._refuse(remaining, "", "not-sent", "an earlier part of this Bundle was refused")
                 return
             self._record(sub, answer)
-            found: Any = getattr(answer, "entry", None) or []
-            for entry, response in zip(chunk, found, strict=False):
+            for entry, response in zip(chunk, answer.entries, strict=False):
                 full_url = cast("dict[str, Any]", entry).get("fullUrl") if isinstance(entry, dict) else None
-                location = str(getattr(response.response, "location", "") or "") or str(response.fullUrl or "")
-                segments = [s for s in location.split("/_history/")[0].split("/") if s]
-                if isinstance(full_url, str) and len(segments) >= 2:
-                    mapping[full_url] = "/".join(segments[-2:])
+                target = response.reference
+                if isinstance(full_url, str) and target is not None:
+                    mapping[full_url] = target
 
     async def _resolved(self, unit: _Unit, final: bool) -> dict[str, Any]:
         """The unit's body with conditional and cross-source references replaced by server ids."""
@@ -604,11 +612,11 @@ class Loader:
             pending.set_result(result)
         return await asyncio.shield(pending)
 
-    def _record(self, unit: _Unit, answer: Any) -> None:
-        entries: Any = getattr(answer, "entry", None) or []
+    def _record(self, unit: _Unit, answer: BundleResponse) -> None:
+        entries = answer.entries
         for index, rtype in enumerate(unit.types):
-            response = entries[index].response if index < len(entries) else None
-            status = str(getattr(response, "status", "") or "")
+            response = entries[index] if index < len(entries) else None
+            status = response.status if response is not None else ""
             counts = self.report.count(rtype)
             if status.startswith("201"):
                 counts.created += 1
@@ -616,16 +624,15 @@ class Loader:
                 counts.existing += 1
             else:
                 counts.refused += 1
-                outcome = getattr(response, "outcome", None)
+                outcome = response.outcome_json if response is not None else None
                 self.report.refusals.append(
                     Refusal(
                         unit.label, _entry_path(unit, index), f"server:{status.split(' ')[0] or '?'}", _outcome(outcome)
                     )
                 )
             key = unit.keys[index] if index < len(unit.keys) else None
-            location = str(getattr(response, "location", "") or "")
-            if key is not None and location:
-                target = "/".join(location.split("/")[:2])
+            target = response.reference if response is not None else None
+            if key is not None and target is not None:
                 self._cache[f"{rtype}?_tag={LOAD_TAG}|{key}"] = target
         self._progress(len(unit.types))
 
@@ -734,9 +741,14 @@ def _unwrap(unit: _Unit, path: str) -> str:
     return path
 
 
-def _outcome(outcome: Any) -> str:
-    issues: Any = getattr(outcome, "issue", None) or []
-    texts = [str(getattr(i, "diagnostics", "") or getattr(i, "code", "")) for i in issues]
+def _outcome(outcome: dict[str, Any] | None) -> str:
+    """The diagnostics (else codes) of an entry's OperationOutcome JSON."""
+    issues = _items((outcome or {}).get("issue"))
+    texts = [
+        str(cast("dict[str, Any]", i).get("diagnostics") or cast("dict[str, Any]", i).get("code") or "")
+        for i in issues
+        if isinstance(i, dict)
+    ]
     return "; ".join(t for t in texts if t) or "refused by the server"
 
 
