@@ -351,7 +351,6 @@ def prefer_header(prefer_return: str | None) -> dict[str, str]:
     return {"prefer": f"return={prefer_return}"}
 
 
-
 class Transaction:
     """A transaction (all or nothing) or batch (independent entries) to send with
     ``clinik.transaction(tx)`` / ``clinik.batch(tx)``.

@@ -435,9 +435,7 @@ class Clinik(SearchMixin, ClientBase):
         response reads the same whether or not the server honours it (``resource(i, M)`` then raises
         when an entry came back without one). ``"representation"`` asks for the resources,
         ``"OperationOutcome"`` for an outcome per entry; None (the default) sends no preference."""
-        return self._send(
-            self._core.call_bundle("transaction", tx, validate=validate, prefer_return=prefer_return)
-        )
+        return self._send(self._core.call_bundle("transaction", tx, validate=validate, prefer_return=prefer_return))
 
     def batch(
         self,

@@ -45,8 +45,8 @@ from ._sources import Item, Problem, files_of, read_items
 
 if TYPE_CHECKING:
     from clinikfhir import AsyncClinik
-    from clinikfhir.bundle import BundleResponse
     from clinikfhir._issues import Issue
+    from clinikfhir.bundle import BundleResponse
 
 __all__ = ["LOAD_TAG", "LoadReport", "Loader", "Refusal"]
 

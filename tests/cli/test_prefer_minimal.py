@@ -55,8 +55,10 @@ def test_the_sandbox_answers_and_the_entries_read_alike() -> None:
     for response in (answer, plain):
         assert [e.status_code for e in response] == [201, 201]
         patient_ref, observation_ref = (e.reference for e in response)
-        assert patient_ref is not None and patient_ref.startswith("Patient/")
-        assert observation_ref is not None and observation_ref.startswith("Observation/")
+        assert patient_ref is not None
+        assert patient_ref.startswith("Patient/")
+        assert observation_ref is not None
+        assert observation_ref.startswith("Observation/")
     # the full answer types on request; a minimal one (if the server honoured it) says what happened
     assert plain.resource(0, Patient).gender == "female"
     if answer.entries[1].resource_json is None:
@@ -99,6 +101,9 @@ async def test_a_server_that_honours_minimal_gives_entries_without_resources() -
 
 
 def test_an_unknown_preference_is_refused_before_sending() -> None:
-    with Clinik("clk_test_prefer01", base_url="http://localhost", transport=httpx.MockTransport(_minimal_server)) as c:
-        with pytest.raises(InvalidArgumentError, match="prefer_return must be one of minimal"):
-            c.transaction(_bundle(), prefer_return="nothing")  # type: ignore[arg-type]
+    transport = httpx.MockTransport(_minimal_server)
+    with (
+        Clinik("clk_test_prefer01", base_url="http://localhost", transport=transport) as c,
+        pytest.raises(InvalidArgumentError, match="prefer_return must be one of minimal"),
+    ):
+        c.transaction(_bundle(), prefer_return="nothing")  # type: ignore[arg-type]
