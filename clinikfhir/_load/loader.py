@@ -1,4 +1,5 @@
-"""The load engine behind ``clinikfhir load`` and ``clinikfhir sandbox --seed``.
+"""The load engine behind ``clinikfhir load``, ``clinikfhir sandbox --seed`` and the pytest plugin's
+``@pytest.mark.clinik_seed`` (:func:`clinikfhir.testing.seed`): one loader for all three.
 
 Units of work. A transaction Bundle is sent whole (all or nothing, ``urn:uuid`` references resolved
 by the server); a batch Bundle is sent whole and answered entry by entry; every other resource
@@ -41,10 +42,10 @@ import orjson
 
 from clinikfhir._wire import TENANT_SYSTEM
 
-from ._sources import Item, Problem, files_of, read_items
+from .sources import Item, Problem, files_of, read_items
 
 if TYPE_CHECKING:
-    from clinikfhir import AsyncClinik
+    from clinikfhir import AsyncClinik, Clinik
     from clinikfhir._issues import Issue
     from clinikfhir.bundle import BundleResponse
 
@@ -86,6 +87,9 @@ class LoadReport:
 
     counts: dict[str, TypeCounts] = field(default_factory=dict[str, "TypeCounts"])
     refusals: list[Refusal] = field(default_factory=list[Refusal])
+    #: each reference as the source wrote it (``Patient/example``, a ``fullUrl``) -> ``Type/id`` on the server
+    refs: dict[str, str] = field(default_factory=dict[str, str])
+    created_refs: list[str] = field(default_factory=list[str])  # ``Type/id`` of each resource created, in order
     units: int = 0
     stopped_early: bool = False
     aborted: str | None = None  # why the load stopped (no server, a rejected key...), one line
@@ -122,6 +126,7 @@ class _Unit:
     body: dict[str, Any]  # the Bundle to send (resources are wrapped in a one-entry transaction)
     types: list[str]  # resource type of each entry (for counting)
     keys: list[str | None]  # load key of each POST entry
+    sources: list[list[str]]  # how the source names each entry (``Type/id``, its fullUrl), for LoadReport.refs
     needs: dict[str, tuple[str, str, bool]] | None = None  # reference -> (lookup, first path, conditional)
 
 
@@ -200,12 +205,12 @@ def plan(item: Item) -> Iterator[_Unit | Refusal]:
     """The units of work in one decoded item (see the module docstring), or why it cannot be loaded."""
     data = item.data
     if not isinstance(data, dict):
-        yield Refusal(item.label, "", "structure", "not a JSON object")
+        yield Refusal(item.label, "", "structure", "not a FHIR resource (a JSON object with a resourceType)")
         return
     resource = cast("dict[str, Any]", data)
     rtype = resource.get("resourceType")
     if not isinstance(rtype, str):
-        yield Refusal(item.label, "", "structure", "no resourceType")
+        yield Refusal(item.label, "", "structure", "not a FHIR resource (a JSON object with a resourceType)")
         return
     if rtype == "Bundle" and resource.get("type") in ("transaction", "batch"):
         yield _bundle_unit(item.label, resource)
@@ -238,7 +243,10 @@ def _resource_unit(label: str, resource: dict[str, Any], full_url: Any) -> _Unit
         "request": {"method": "POST", "url": rtype, "ifNoneExist": f"_tag={LOAD_TAG}|{key}"},
     }
     body = {"resourceType": "Bundle", "type": "transaction", "entry": [entry]}
-    return _Unit(label, "resource", body, [rtype], [key])
+    names = [f"{rtype}/{rid}"] if isinstance(rid, str) and rid else []
+    if isinstance(full_url, str) and full_url:
+        names.append(full_url)
+    return _Unit(label, "resource", body, [rtype], [key], [names])
 
 
 def _bundle_unit(label: str, bundle: dict[str, Any]) -> _Unit | Refusal:
@@ -249,18 +257,26 @@ def _bundle_unit(label: str, bundle: dict[str, Any]) -> _Unit | Refusal:
     out: list[Any] = []
     types: list[str] = []
     keys: list[str | None] = []
+    sources: list[list[str]] = []
     local: dict[str, str] = {}  # Type/id declared by an entry -> its fullUrl (transaction only)
     for raw in _items(entries):
         if not isinstance(raw, dict):
             out.append(raw)  # validation reports it
             types.append("?")
             keys.append(None)
+            sources.append([])
             continue
         entry = dict(cast("dict[str, Any]", raw))
         resource = entry.get("resource")
         request = entry.get("request")
         rtype = str(cast("dict[str, Any]", resource).get("resourceType")) if isinstance(resource, dict) else "?"
         types.append(rtype)
+        names: list[str] = []
+        if isinstance(entry.get("fullUrl"), str):
+            names.append(entry["fullUrl"])
+        if isinstance(resource, dict) and isinstance(cast("dict[str, Any]", resource).get("id"), str):
+            names.append(f"{rtype}/{cast('dict[str, Any]', resource)['id']}")
+        sources.append(names)
         key: str | None = None
         if isinstance(resource, dict) and isinstance(request, dict):
             req = dict(cast("dict[str, Any]", request))
@@ -291,7 +307,7 @@ def _bundle_unit(label: str, bundle: dict[str, Any]) -> _Unit | Refusal:
                         ref["reference"] = target
     body = {k: v for k, v in bundle.items() if k != "entry"}
     body["entry"] = out
-    return _Unit(label, kind, body, types, keys)
+    return _Unit(label, kind, body, types, keys, sources)
 
 
 def _uuid_of(key: str) -> str:
@@ -308,7 +324,8 @@ class _Unresolved(Exception):
 
 
 class Loader:
-    """Load FHIR data through an :class:`~clinikfhir.AsyncClinik` (see the module docstring).
+    """Load FHIR data through an :class:`~clinikfhir.AsyncClinik` (see the module docstring), or a
+    :class:`~clinikfhir.Clinik` (the seed loader's: its requests block, so one is in flight at a time).
 
     ``on_progress(resources_done, refused)`` is called after every unit; ``on_total(n)`` once the
     number of resources is known (after reading). ``limit`` stops after that many resources have
@@ -317,7 +334,7 @@ class Loader:
 
     def __init__(
         self,
-        clinik: AsyncClinik | None,
+        clinik: AsyncClinik | Clinik | None,
         *,
         concurrency: int = 4,
         dry_run: bool = False,
@@ -490,9 +507,14 @@ class Loader:
         ``Prefer: return=minimal``: only each entry's status and location are read (never typed),
         whether or not the server honours the preference."""
         assert self.clinik is not None
-        if kind == "batch":
-            return await self.clinik.batch(body, validate=False, prefer_return="minimal")
-        return await self.clinik.transaction(body, validate=False, prefer_return="minimal")
+        from clinikfhir.client import Clinik
+
+        clinik = self.clinik
+        if isinstance(clinik, Clinik):
+            send = clinik.batch if kind == "batch" else clinik.transaction
+            return send(body, validate=False, prefer_return="minimal")
+        send_async = clinik.batch if kind == "batch" else clinik.transaction
+        return await send_async(body, validate=False, prefer_return="minimal")
 
     async def _send_in_parts(self, unit: _Unit, body: dict[str, Any]) -> None:
         """A transaction over the gateway's 1 MiB body cap (a large Synthea patient), sent as several
@@ -543,6 +565,7 @@ class Loader:
                 {**{k: v for k, v in body.items() if k != "entry"}, "entry": chunk},
                 [unit.types[i] for i in part],
                 [unit.keys[i] for i in part],
+                [unit.sources[i] for i in part],
             )
             try:
                 answer = await self._post("transaction", sub.body)
@@ -552,7 +575,7 @@ class Loader:
                 self._server_refusal(sub, exc)
                 rest = [i for later in parts[p + 1 :] for i in later]
                 if rest:
-                    remaining = _Unit(unit.label, "transaction", {}, [unit.types[i] for i in rest], [])
+                    remaining = _Unit(unit.label, "transaction", {}, [unit.types[i] for i in rest], [], [])
                     self._refuse(remaining, "", "not-sent", "an earlier part of this Bundle was refused")
                 return
             self._record(sub, answer)
@@ -561,6 +584,14 @@ class Loader:
                 target = response.reference
                 if isinstance(full_url, str) and target is not None:
                     mapping[full_url] = target
+
+    async def _get(self, path: str, params: list[tuple[str, str]]) -> Any:
+        from clinikfhir.client import Clinik
+
+        assert self.clinik is not None
+        if isinstance(self.clinik, Clinik):
+            return self.clinik.request("GET", path, params=params)
+        return await self.clinik.request("GET", path, params=params)
 
     async def _resolved(self, unit: _Unit, final: bool) -> dict[str, Any]:
         """The unit's body with conditional and cross-source references replaced by server ids."""
@@ -592,7 +623,7 @@ class Loader:
             rtype, _, query = reference.partition("?")
             assert self.clinik is not None
             try:
-                page = await self.clinik.request("GET", f"/{rtype}", params=[*_pairs(query), ("_count", "2")])
+                page = await self._get(f"/{rtype}", [*_pairs(query), ("_count", "2")])
             except ApiError as exc:
                 del self._lookups[reference]
                 pending.set_exception(exc)
@@ -618,8 +649,14 @@ class Loader:
             response = entries[index] if index < len(entries) else None
             status = response.status if response is not None else ""
             counts = self.report.count(rtype)
+            target = response.reference if response is not None else None
+            if target is not None and status.startswith("2"):
+                for name in unit.sources[index] if index < len(unit.sources) else ():
+                    self.report.refs[name] = target
             if status.startswith("201"):
                 counts.created += 1
+                if target is not None:
+                    self.report.created_refs.append(target)
             elif status.startswith("2"):
                 counts.existing += 1
             else:
@@ -631,7 +668,6 @@ class Loader:
                     )
                 )
             key = unit.keys[index] if index < len(unit.keys) else None
-            target = response.reference if response is not None else None
             if key is not None and target is not None:
                 self._cache[f"{rtype}?_tag={LOAD_TAG}|{key}"] = target
         self._progress(len(unit.types))
