@@ -49,9 +49,8 @@ def _literal(text: str, node: ast.expr) -> Any:
     try:
         return ast.literal_eval(node)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        raise _fail(
-            text, node, "arguments must be literals: strings, numbers, True/False/None, tuples, lists"
-        ) from None
+        message = "arguments must be literals: strings, numbers, True/False/None, tuples, lists"
+        raise CliError(f"builder syntax (column {node.col_offset + 1}): {message}") from None
 
 
 def _steps(text: str, tree: ast.expr) -> tuple[str, list[tuple[str, ast.expr | ast.Call]]]:

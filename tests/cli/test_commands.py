@@ -166,7 +166,7 @@ def test_export_accepts_builder_syntax_read_into_the_typed_builder(
     assert same.returncode == 0, same.stderr
     assert (tmp_path / "q" / "Observation.ndjson").read_text().splitlines() == [line]
     both = run_cli(
-        "export", 'Patient.gender("female")', 'Observation.date.ge("2000")', "--out", str(tmp_path / "p"), *conn
+        "export", 'Patient.gender("female")', 'Observation.status("final")', "--out", str(tmp_path / "p"), *conn
     )
     assert both.returncode == 0, both.stderr
     assert sorted(p.name for p in (tmp_path / "p").iterdir()) == ["Observation.ndjson", "Patient.ndjson"]
@@ -201,6 +201,6 @@ def test_builder_syntax_errors_name_what_is_unknown_and_send_nothing(
     conn = ["--base-url", served_sandbox.base_url, "--key", key, "--no-progress"]
     done = run_cli("export", text, "--out", str(tmp_path / "x"), *conn)
     assert done.returncode == 2
-    assert done.stderr == f"clinikfhir export: builder syntax{error}\n"
+    assert done.stderr == f"clinikfhir export: builder syntax{'' if error[0] == ':' else ' '}{error}\n"
     assert "SECRET" not in done.stderr
     assert not (tmp_path / "x").exists()
