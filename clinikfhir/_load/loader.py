@@ -55,6 +55,7 @@ LOAD_TAG = "urn:clinikfhir:load"
 _CONDITIONAL = re.compile(r"^([A-Z][A-Za-z]{1,63})\?(.+)$", re.S)
 _LITERAL = re.compile(r"^([A-Z][A-Za-z]{1,63})/([A-Za-z0-9\-.]{1,64})$")
 _FLATTEN = ("collection", "searchset", "history")
+_ROOM = 512  # bytes a load tag, an ifNoneExist and resolved references may add to one entry
 _PART_BYTES = 900_000  # under the gateway's 1 MiB body cap, with room for the Bundle around the entries
 Kind = Literal["transaction", "batch", "resource"]
 
@@ -128,6 +129,9 @@ class _Unit:
     keys: list[str | None]  # load key of each POST entry
     sources: list[list[str]]  # how the source names each entry (``Type/id``, its fullUrl), for LoadReport.refs
     needs: dict[str, tuple[str, str, bool]] | None = None  # reference -> (lookup, first path, conditional)
+    holders: list[tuple[str, dict[str, Any]]] = field(default_factory=list[tuple[str, dict[str, Any]]])
+    size: int | None = None  # bytes of the source JSON (None: unknown), to skip encoding a small unit twice
+    relinked: bool = False  # references were rewritten to longer urn:uuid ones: its size is not the source's
 
 
 def _key(identity: str) -> str:
@@ -213,7 +217,10 @@ def plan(item: Item) -> Iterator[_Unit | Refusal]:
         yield Refusal(item.label, "", "structure", "not a FHIR resource (a JSON object with a resourceType)")
         return
     if rtype == "Bundle" and resource.get("type") in ("transaction", "batch"):
-        yield _bundle_unit(item.label, resource)
+        unit = _bundle_unit(item.label, resource)
+        if isinstance(unit, _Unit) and unit.size is None and not unit.relinked:
+            unit.size = item.size
+        yield unit
         return
     if rtype == "Bundle" and resource.get("type") in _FLATTEN:
         entries: Any = resource.get("entry") or []
@@ -227,7 +234,9 @@ def plan(item: Item) -> Iterator[_Unit | Refusal]:
             where = f"{item.label}#entry[{index}]"
             yield _resource_unit(where, cast("dict[str, Any]", inner), cast("dict[str, Any]", entry).get("fullUrl"))
         return
-    yield _resource_unit(item.label, resource, None)
+    single = _resource_unit(item.label, resource, None)
+    single.size = item.size
+    yield single
 
 
 def _resource_unit(label: str, resource: dict[str, Any], full_url: Any) -> _Unit:
@@ -307,7 +316,7 @@ def _bundle_unit(label: str, bundle: dict[str, Any]) -> _Unit | Refusal:
                         ref["reference"] = target
     body = {k: v for k, v in bundle.items() if k != "entry"}
     body["entry"] = out
-    return _Unit(label, kind, body, types, keys, sources)
+    return _Unit(label, kind, body, types, keys, sources, relinked=bool(local))
 
 
 def _uuid_of(key: str) -> str:
@@ -489,7 +498,7 @@ class Loader:
                 raise
             self._server_refusal(unit, exc)
             return True
-        if unit.kind == "transaction" and len(orjson.dumps(body)) > self.part_bytes:
+        if unit.kind == "transaction" and self._may_exceed(unit) and len(orjson.dumps(body)) > self.part_bytes:
             await self._send_in_parts(unit, body)
             return True
         try:
@@ -501,6 +510,11 @@ class Loader:
             return True
         self._record(unit, answer)
         return True
+
+    def _may_exceed(self, unit: _Unit) -> bool:
+        """False when the source JSON was small enough that the unit cannot be over the part size (its
+        load tags and conditions add at most ``_ROOM`` bytes an entry), so it is encoded once, to send."""
+        return unit.size is None or unit.size + _ROOM * len(unit.types) > self.part_bytes
 
     async def _post(self, kind: Kind, body: dict[str, Any]) -> BundleResponse:
         """Send one Bundle, already validated here (``validate=False``: not checked twice), asking for
@@ -596,7 +610,7 @@ class Loader:
     async def _resolved(self, unit: _Unit, final: bool) -> dict[str, Any]:
         """The unit's body with conditional and cross-source references replaced by server ids."""
         if unit.needs is None:
-            unit.needs = _needs(unit)
+            unit.needs, unit.holders = _needs(unit)
         if not unit.needs:
             return unit.body
         mapping: dict[str, str] = {}
@@ -606,8 +620,13 @@ class Loader:
                 mapping[text] = target
             elif conditional or not final:
                 raise _Unresolved(path, conditional)
-        # a new body (the unit may be sent again, after more has been loaded)
-        return cast("dict[str, Any]", _rewrite(unit.body, mapping)) if mapping else unit.body
+        # rewritten in place, once everything needed is known: no copy of the body (a unit that waits
+        # keeps its references as written, keyed by that text, and is rewritten when it is sent)
+        for text, holder in unit.holders:
+            target = mapping.get(text)
+            if target is not None:
+                holder["reference"] = target
+        return unit.body
 
     async def _lookup(self, reference: str) -> str | None:
         """``Type?criteria`` -> ``Type/id`` of the one match in the tenant (cached), None for none."""
@@ -702,10 +721,12 @@ def total_bytes(paths: Iterable[str]) -> int:
     return sum(_size(p) for p in files_of(paths) if isinstance(p, Path))
 
 
-def _needs(unit: _Unit) -> dict[str, tuple[str, str, bool]]:
+def _needs(unit: _Unit) -> tuple[dict[str, tuple[str, str, bool]], list[tuple[str, dict[str, Any]]]]:
     """The references of ``unit`` to resolve before sending: conditional ones everywhere, ``Type/id``
-    ones outside transactions (inside, the server resolves the Bundle's own); first path of each."""
+    ones outside transactions (inside, the server resolves the Bundle's own); first path of each;
+    and every Reference object holding one of them, with its text as written."""
     needs: dict[str, tuple[str, str, bool]] = {}
+    holders: list[tuple[str, dict[str, Any]]] = []
     for index, entry in enumerate(_items(unit.body.get("entry"))):
         resource = _entry_resource(entry)
         if resource is None:
@@ -714,6 +735,7 @@ def _needs(unit: _Unit) -> dict[str, tuple[str, str, bool]]:
         for path, ref in _references(resource, root):
             text = cast(str, ref["reference"])
             if text in needs:
+                holders.append((text, ref))
                 continue
             if _CONDITIONAL.match(text):
                 needs[text] = (text, path, True)
@@ -722,24 +744,9 @@ def _needs(unit: _Unit) -> dict[str, tuple[str, str, bool]]:
                 if literal is not None:
                     rtype, rid = literal.groups()
                     needs[text] = (f"{rtype}?_tag={LOAD_TAG}|{_source_key(rtype, rid)}", path, False)
-    return needs
-
-
-def _rewrite(value: Any, mapping: dict[str, str]) -> Any:
-    """A copy of ``value`` with every ``reference`` found in ``mapping`` replaced."""
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for key, item in cast("dict[str, Any]", value).items():
-            if key == "reference" and isinstance(item, str) and item in mapping:
-                out[key] = mapping[item]
-            elif isinstance(item, (dict, list)):
-                out[key] = _rewrite(item, mapping)
-            else:
-                out[key] = item
-        return out
-    if isinstance(value, list):
-        return [_rewrite(item, mapping) if isinstance(item, (dict, list)) else item for item in _items(value)]
-    return value
+            if text in needs:
+                holders.append((text, ref))
+    return needs, holders
 
 
 def _is_fatal(exc: BaseException) -> bool:
