@@ -16,7 +16,7 @@ import ast
 import difflib
 import inspect
 import re
-from typing import Any
+from typing import Any, cast
 
 from ._common import CliError
 
@@ -79,10 +79,11 @@ def _allowed(obj: Any) -> dict[str, str]:
     from clinikfhir.search._params import Param
 
     out: dict[str, str] = {}
-    for name in dir(type(obj)):
+    cls: type[object] = type(cast(object, obj))
+    for name in dir(cls):
         if name.startswith("_"):
             continue
-        member = inspect.getattr_static(type(obj), name)
+        member = inspect.getattr_static(cls, name)
         if isinstance(obj, Params) and isinstance(member, property):
             out[name] = "parameter"
         elif isinstance(obj, Query) and name in QUERY_METHODS:
@@ -99,7 +100,7 @@ def _describe(obj: Any) -> str:
     if isinstance(obj, Query):
         return f"a search on {obj.resource_type}"
     if isinstance(obj, Param):
-        kind, _, name = repr(obj).strip("<>").partition(" ")  # "<TokenParam code>"
+        kind, _, name = repr(cast(object, obj)).strip("<>").partition(" ")  # "<TokenParam code>"
         return f"the {kind.removesuffix('Param').lower() or 'search'} parameter {name!r}"
     return f"the {getattr(obj, 'resource_type', '?')} parameters"
 
