@@ -3,6 +3,9 @@ transaction Bundles POSTed by a plain httpx loop (sequential, and 8 in flight), 
 
     .venv/bin/python benchmarks/bench_load.py [--patients 60] [--repeat 3]
 
+A fourth baseline posts the Bundles as `load` sends them (load tags, a conditional create per entry,
+`Prefer: return=minimal`) from the same plain loop: the server's cost of that work without the client's.
+
 Data: Synthea-shaped transaction Bundles (tests/cli/synthea_like.py): per patient 22 resources
 (Patient; 3 Encounters, each with a Condition, 4 Observations and a Claim), urn:uuid references, and
 conditional references to shared Organizations and Practitioners, whose own Bundles are loaded first.
@@ -94,15 +97,42 @@ def run_cli(base: str, key: str, folder: Path, concurrency: int, report: Path) -
     return elapsed, float(summary["seconds"])
 
 
-def run_plain(base: str, key: str, files: list[Path], concurrency: int, *, validate: bool = False) -> float:
-    """The files POSTed as they are; ``validate``: each decoded and put through clinikfhir.validate first."""
-    bodies = [p.read_bytes() for p in files]
+def load_bodies(files: list[Path]) -> list[bytes]:
+    """The Bundles as ``clinikfhir load`` sends them: load tags and a conditional create (ifNoneExist)
+    on every entry (its conditional references left as written, as the plain loop leaves them)."""
+    from clinikfhir._load.loader import Refusal, plan
+    from clinikfhir._load.sources import Item
+
+    out: list[bytes] = []
+    for path in files:
+        unit = next(plan(Item(str(path), orjson.loads(path.read_bytes()))))
+        if isinstance(unit, Refusal):
+            raise SystemExit(f"{path}: {unit.message}")
+        out.append(orjson.dumps(unit.body))
+    return out
+
+
+def run_plain(
+    base: str,
+    key: str,
+    files: list[Path],
+    concurrency: int,
+    *,
+    validate: bool = False,
+    minimal: bool = False,
+    bodies: list[bytes] | None = None,
+) -> float:
+    """The files POSTed as they are (or ``bodies``); ``validate``: each decoded and put through
+    clinikfhir.validate first; ``minimal``: with ``Prefer: return=minimal``."""
+    bodies = bodies if bodies is not None else [p.read_bytes() for p in files]
     check = None
     if validate:
         from clinikfhir.validation import validate as check
 
     async def post_all() -> None:
         headers = {"x-api-key": key, "content-type": "application/fhir+json"}
+        if minimal:
+            headers["prefer"] = "return=minimal"
         async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as client:
             semaphore = asyncio.Semaphore(concurrency)
 
@@ -130,7 +160,7 @@ def main() -> None:
     args = parser.parse_args()
     levels = (1, 4, 8)
     plain_levels = (1, 8)
-    runs = args.repeat * (len(levels) + len(plain_levels) + 1)
+    runs = args.repeat * (len(levels) + len(plain_levels) + 2)
     keys = [f"clk_test_bench{i:04d}" for i in range(runs)]
     with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as tmp2:
         folder = Path(tmp)
@@ -143,10 +173,13 @@ def main() -> None:
             inner: dict[int, list[float]] = {c: [] for c in levels}
             plain: dict[int, list[float]] = {c: [] for c in plain_levels}
             checked: list[float] = []
+            tagged: list[float] = []
+            bodies = load_bodies(files)
             for _ in range(args.repeat):  # interleaved, so drift in machine load hits every variant alike
                 for c in plain_levels:
                     plain[c].append(total / run_plain(base, next(key_iter), files, c))
                 checked.append(total / run_plain(base, next(key_iter), files, 8, validate=True))
+                tagged.append(total / run_plain(base, next(key_iter), files, 8, minimal=True, bodies=bodies))
                 for c in levels:
                     whole, loading = run_cli(base, next(key_iter), folder, c, report)
                     cli[c].append(total / whole)
@@ -162,6 +195,9 @@ def main() -> None:
     rate = statistics.median(checked)
     name = "plain loop + validate, conc. 8"
     print(f"{name:34}{rate:>12,.0f}{statistics.median(plain[8]) / rate:>9.2f}x")
+    rate = statistics.median(tagged)
+    name = "plain loop, load's bodies, conc. 8"
+    print(f"{name:34}{rate:>12,.0f}{statistics.median(plain[8]) / rate:>9.2f}x")
     for c in levels:
         ref = statistics.median(plain[1 if c == 1 else 8])
         rate, alone = statistics.median(cli[c]), statistics.median(inner[c])
@@ -170,6 +206,8 @@ def main() -> None:
     print("resources/s: the whole command, process start to exit; load alone: from reading the first file to the")
     print("last answer (the command's own --report 'seconds'), without interpreter start-up and imports.")
     print("vs plain: the plain loop at concurrency 1 for load -c 1, at 8 for -c 4 and -c 8; above 1 = slower.")
+    print("load's bodies: the plain loop sending what load sends (a load tag and an ifNoneExist per entry,")
+    print("Prefer: return=minimal): the server's share of load's cost, without the client's.")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from clinikfhir.patch import JsonPatch
 
-__all__ = ["BundleResponse", "EntryResponse", "Page", "PartialPage", "Transaction", "to_model"]
+__all__ = ["BundleResponse", "EntryResponse", "Page", "PartialPage", "PreferReturn", "Transaction", "to_model"]
 
 R = TypeVar("R", bound="Resource")
 M = TypeVar("M", bound="Resource")
@@ -337,6 +337,20 @@ def criteria(match: Any, resource_type: str, where: str) -> str:
     return str(render())
 
 
+PreferReturn = Literal["minimal", "representation", "OperationOutcome"]
+"""What a write asks the server to return (FHIR R4 http.html#return)."""
+_PREFER_RETURN: tuple[str, ...] = ("minimal", "representation", "OperationOutcome")
+
+
+def prefer_header(prefer_return: str | None) -> dict[str, str]:
+    """``{"prefer": "return=..."}`` for ``prefer_return`` (nothing for None); any other value is refused."""
+    if prefer_return is None:
+        return {}
+    if prefer_return not in _PREFER_RETURN:
+        raise InvalidArgumentError(f"prefer_return must be one of {', '.join(_PREFER_RETURN)} (or None)")
+    return {"prefer": f"return={prefer_return}"}
+
+
 class Transaction:
     """A transaction (all or nothing) or batch (independent entries) to send with
     ``clinik.transaction(tx)`` / ``clinik.batch(tx)``.
@@ -491,6 +505,15 @@ class EntryResponse:
         """True for a 2xx entry."""
         return 200 <= self.status_code < 300
 
+    @property
+    def reference(self) -> str | None:
+        """``Type/id`` of the resource the entry wrote or found, from ``location``
+        (``Patient/1/_history/2`` or an absolute URL); None when there is no location."""
+        if not self.location:
+            return None
+        segments = [s for s in self.location.split("/_history/", 1)[0].split("?", 1)[0].split("/") if s]
+        return "/".join(segments[-2:]) if len(segments) >= 2 else None
+
 
 class BundleResponse:
     """The response to a transaction or batch: one :class:`EntryResponse` per request entry, in order.
@@ -536,7 +559,10 @@ class BundleResponse:
             raise InvalidArgumentError("no such entry in this response")
         data = self.entries[index].resource_json
         if data is None:
-            raise InvalidResponseError(f"Bundle.entry[{index}] returned no resource", request_id=self.meta.request_id)
+            raise InvalidResponseError(
+                f"Bundle.entry[{index}] returned no resource (as with Prefer: return=minimal)",
+                request_id=self.meta.request_id,
+            )
         if type_name(model) not in _OPEN_TYPES and data.get("resourceType") != type_name(model):
             raise InvalidArgumentError(
                 f"Bundle.entry[{index}] holds a {data.get('resourceType')}, not a {model.__name__}"

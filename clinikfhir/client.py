@@ -15,7 +15,7 @@ from clinikfhir._core import Call, Done, Exchange, ParamsLike, Wait
 from clinikfhir._core._shell import ClientBase
 from clinikfhir._generated.search_mixin import SearchMixin
 from clinikfhir._retry import RetryPolicy
-from clinikfhir.bundle import BundleResponse, Page, Transaction, single
+from clinikfhir.bundle import BundleResponse, Page, PreferReturn, Transaction, single
 from clinikfhir.errors import ConfigurationError, InvalidArgumentError
 from clinikfhir.patch import JsonPatch
 
@@ -423,21 +423,29 @@ class Clinik(SearchMixin, ClientBase):
         tx: Transaction | Sequence[Resource] | Bundle | Mapping[str, Any],
         *,
         validate: bool | None = None,
+        prefer_return: PreferReturn | None = None,
     ) -> BundleResponse:
         """Send a transaction (all or nothing). Plain lists of models create those without an id and
         update those with one; use :class:`~clinikfhir.bundle.Transaction` for ``urn:uuid`` references.
         A ready ``Bundle`` of type ``transaction`` (model or dict, e.g. a Synthea file) is sent as it is,
-        each entry's resource checked first; ``response.resource(fullUrl, Model)`` finds its entries."""
-        return self._send(self._core.call_bundle("transaction", tx, validate=validate))
+        each entry's resource checked first; ``response.resource(fullUrl, Model)`` finds its entries.
+
+        ``prefer_return="minimal"`` asks the server for entries without their resources (``Prefer:
+        return=minimal``; status, location, etag and last-modified only), which bulk loads want; the
+        response reads the same whether or not the server honours it (``resource(i, M)`` then raises
+        when an entry came back without one). ``"representation"`` asks for the resources,
+        ``"OperationOutcome"`` for an outcome per entry; None (the default) sends no preference."""
+        return self._send(self._core.call_bundle("transaction", tx, validate=validate, prefer_return=prefer_return))
 
     def batch(
         self,
         tx: Transaction | Sequence[Resource] | Bundle | Mapping[str, Any],
         *,
         validate: bool | None = None,
+        prefer_return: PreferReturn | None = None,
     ) -> BundleResponse:
-        """Send a batch (entries succeed or fail independently)."""
-        return self._send(self._core.call_bundle("batch", tx, validate=validate))
+        """Send a batch (entries succeed or fail independently); ``prefer_return`` as in :meth:`transaction`."""
+        return self._send(self._core.call_bundle("batch", tx, validate=validate, prefer_return=prefer_return))
 
     def request(
         self,

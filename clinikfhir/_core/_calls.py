@@ -39,7 +39,7 @@ from clinikfhir._core._exchange import Call
 from clinikfhir._log import install_httpx_filter
 from clinikfhir._meta import ResponseMeta
 from clinikfhir._version import __version__
-from clinikfhir.bundle import BundleResponse, Page, Transaction, to_model, type_name
+from clinikfhir.bundle import BundleResponse, Page, PreferReturn, Transaction, prefer_header, to_model, type_name
 from clinikfhir.errors import (
     InvalidArgumentError,
     InvalidResponseError,
@@ -490,17 +490,31 @@ class Core:
         return Call("GET", "/v1/metadata", "CapabilityStatement", self._reader(CapabilityStatement), auth=False)
 
     def call_bundle(
-        self, kind: str, tx: Transaction | Sequence[Resource] | Resource | Mapping[str, Any], *, validate: bool | None
+        self,
+        kind: str,
+        tx: Transaction | Sequence[Resource] | Resource | Mapping[str, Any],
+        *,
+        validate: bool | None,
+        prefer_return: PreferReturn | None = None,
     ) -> Call[BundleResponse]:
         """POST /v1/fhir with a transaction or batch Bundle (every written resource checked first).
 
         ``tx`` is a :class:`Transaction`, a list of models, or a ready ``Bundle`` (model or dict) of
-        type ``transaction``/``batch`` (a Synthea-style file), sent as it is.
+        type ``transaction``/``batch`` (a Synthea-style file), sent as it is. ``prefer_return`` sends
+        ``Prefer: return=...`` (FHIR R4 http.html#return); the answer is read alike whether or not the
+        server honours it.
         """
+        headers = prefer_header(prefer_return)
+        if isinstance(tx, Mapping):  # a JSON Bundle: no model class imported on this path
+            call = self._call_ready_bundle(kind, tx, validate)
+            call.headers.update(headers)
+            return call
         from fhir.resources.R4B.resource import Resource as _Resource
 
-        if isinstance(tx, Mapping) or (isinstance(tx, _Resource) and type_name(type(tx)) == "Bundle"):
-            return self._call_ready_bundle(kind, tx, validate)
+        if isinstance(tx, _Resource) and type_name(type(tx)) == "Bundle":
+            call = self._call_ready_bundle(kind, tx, validate)
+            call.headers.update(headers)
+            return call
         if not isinstance(tx, Transaction):
             given = cast(object, tx)  # callers may not be type-checked
             if isinstance(given, (_Resource, str, bytes)) or not isinstance(given, Sequence):
@@ -529,16 +543,14 @@ class Core:
                 raise InvalidResponseError("expected a Bundle", request_id=meta.request_id)
             return BundleResponse(cast("dict[str, Any]", data), meta, refs, strict=self.config.strict)
 
-        return Call("POST", "/v1/fhir", "Bundle", read, body=body, validation_issues=tuple(issues))
+        return Call("POST", "/v1/fhir", "Bundle", read, body=body, headers=headers, validation_issues=tuple(issues))
 
     def _call_ready_bundle(
         self, kind: str, bundle: Resource | Mapping[str, Any], validate: bool | None
     ) -> Call[BundleResponse]:
         """A Bundle the caller built: its type must be ``kind``; each entry's resource goes through
         the tenant guard and local validation like any write."""
-        from fhir.resources.R4B.resource import Resource as _Resource
-
-        data = resource_json(bundle) if isinstance(bundle, _Resource) else dict(bundle)
+        data = dict(bundle) if isinstance(bundle, Mapping) else resource_json(bundle)
         if data.get("resourceType") != "Bundle" or data.get("type") != kind:
             raise InvalidArgumentError(f"{kind}() takes a Bundle of type {kind!r}, got type {data.get('type')!r}")
         raw_entries: object = data.get("entry") or []

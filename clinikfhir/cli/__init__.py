@@ -1,7 +1,7 @@
 """The ``clinikfhir`` command: load, export, validate and explore FHIR data; serve the sandbox.
 
 One module per subcommand (``load``, ``export``, ``validate``, ``get``, ``search``, ``sandbox``; ``demo``
-is :mod:`clinikfhir._demo`), the shared load engine in ``_loader``. Each module
+is :mod:`clinikfhir._demo`); the load engine, shared with the pytest plugin, is :mod:`clinikfhir._load`. Each module
 has ``add_arguments(parser)`` and is cheap to import: the client, the models and ``rich`` are only
 imported when a command runs.
 """

@@ -103,10 +103,16 @@ async def open_client(args: argparse.Namespace) -> AsyncGenerator[AsyncClinik, N
 
 
 def split_query(text: str) -> tuple[str, list[tuple[str, str]]]:
-    """``"Observation?code=8867-4&date=ge2024"`` -> ``("Observation", [("code", "8867-4"), ...])``."""
+    """``"Observation?code=8867-4&date=ge2024"`` -> ``("Observation", [("code", "8867-4"), ...])``; builder
+    syntax (``'Observation.code("8867-4").date.ge("2024")'``) is read by :mod:`._builder` into the same."""
     from urllib.parse import parse_qsl
 
     from clinikfhir.models import RESOURCE_TYPES
+
+    from ._builder import is_builder, parse_builder
+
+    if is_builder(text):
+        return parse_builder(text)
 
     rtype, _, query = text.strip().lstrip("/").partition("?")
     if rtype not in RESOURCE_TYPES:

@@ -20,14 +20,23 @@ examples:
   clinikfhir export "Observation?code=8867-4&date=ge2024" --out ./export
   clinikfhir export --everything Patient/123 --out ./patient-123
   clinikfhir export "Patient?_count=100" "Condition" --out ./dump     # several searches
+  clinikfhir export 'Observation.code("8867-4").date.ge("2024")' --out ./export   # builder syntax
 
+A search is a query string ("Type?param=value&...") or the typed builder's syntax
+('Type.param("value").other.modifier("value")...', as in Python: search parameters, their modifiers,
+sort/include/revinclude/page_size/total, literal arguments only; read, never evaluated).
 Writes OUT/<Type>.ndjson (one resource per line, as the server sent it), replacing files of the same
 names; prints the count per type. Load it elsewhere with 'clinikfhir load OUT'."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register ``export``'s options."""
-    parser.add_argument("queries", nargs="*", metavar="QUERY", help='searches: "Type?param=value&..." (or just "Type")')
+    parser.add_argument(
+        "queries",
+        nargs="*",
+        metavar="QUERY",
+        help='searches: "Type?param=value&...", just "Type", or builder syntax \'Type.param("value")...\'',
+    )
     parser.add_argument(
         "--everything", action="append", default=[], metavar="TYPE/ID", help="Patient/123: its $everything"
     )

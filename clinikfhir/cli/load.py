@@ -1,6 +1,6 @@
 """``clinikfhir load``: load FHIR data into a server or the sandbox, checked locally first, never twice.
 
-How it works (and why a re-run creates no duplicates) is in :mod:`clinikfhir.cli._loader`.
+How it works (and why a re-run creates no duplicates) is in :mod:`clinikfhir._load.loader`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from ._common import add_connection_arguments
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from ._loader import LoadReport
+    from clinikfhir._load.loader import LoadReport
 
 EXAMPLES = """\
 examples:
@@ -69,8 +69,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _load(args: argparse.Namespace, out: Console) -> LoadReport:
+    from clinikfhir._load.loader import Loader
+
     from ._common import api_failure, open_client
-    from ._loader import Loader
 
     if args.dry_run:
         loader = Loader(None, dry_run=True, ignore=args.ignore)
@@ -95,7 +96,7 @@ class ProgressBar:
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
-        from ._loader import Loader, total_bytes
+        from clinikfhir._load.loader import Loader, total_bytes
 
         assert isinstance(loader, Loader)
         self.loader = loader

@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING
 from ._common import MissingExtra, require_rich
 
 if TYPE_CHECKING:
+    from clinikfhir._load.loader import LoadReport
     from clinikfhir.sandbox import Sandbox
-
-    from ._loader import LoadReport
 
 
 def _key_spec(text: str) -> tuple[str, str, str]:
@@ -85,9 +84,9 @@ def _seed(sb: Sandbox, key: str, paths: list[str]) -> bool:
     import asyncio
 
     from clinikfhir import AsyncClinik
+    from clinikfhir._load.loader import Loader
 
     from ._common import console
-    from ._loader import Loader
     from .load import print_report
 
     async def load() -> LoadReport:

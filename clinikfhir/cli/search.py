@@ -11,6 +11,7 @@ examples:
   clinikfhir search "Patient?family=Smith"
   clinikfhir search "Observation?code=8867-4&date=ge2024&_sort=-date" --limit 50
   clinikfhir search "Observation?subject=Patient/123" --all --format ndjson > obs.ndjson
+  clinikfhir search 'Observation.code("8867-4").date.ge("2024").sort("-date")'     # builder syntax
 
 On a terminal: a table (type/id, version, last updated, summary). Piped: NDJSON.
 Follows next links up to --limit matches (default 20), or all of them with --all."""
@@ -18,7 +19,11 @@ Follows next links up to --limit matches (default 20), or all of them with --all
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register ``search``'s options."""
-    parser.add_argument("query", metavar="QUERY", help='a FHIR search: "Type?param=value&..."')
+    parser.add_argument(
+        "query",
+        metavar="QUERY",
+        help='a FHIR search: "Type?param=value&..." or builder syntax \'Type.param("value")...\'',
+    )
     parser.add_argument("--limit", type=int, default=20, metavar="N", help="show at most N matches (default 20)")
     parser.add_argument("--all", action="store_true", help="every match, following next links")
     parser.add_argument("--format", choices=("table", "ndjson"), help="default: table on a terminal, ndjson when piped")

@@ -68,9 +68,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def findings(paths: Iterable[str], *, level: str = "warning", ignore: Iterable[str] = ()) -> tuple[list[Finding], int]:
     """Every issue in ``paths`` and the number of resources checked."""
+    from clinikfhir._load.sources import Problem, read_items
     from clinikfhir.validation import validate
-
-    from ._sources import Problem, read_items
 
     skip = frozenset(ignore)
     out: list[Finding] = []

@@ -5,11 +5,12 @@ installing clinikfhir is enough: the fixtures ``clinik``, ``async_clinik``, ``cl
 ``clinik_sandbox_http``, ``clinik_key``, ``clinik_tenant``, ``clinik_faults`` and ``clinik_seeded``
 and the markers ``clinik_seed`` and ``clinik_faults`` need no conftest.
 
-:func:`seed` loads JSON, NDJSON and Bundle files through any :class:`~clinikfhir.Clinik`.
+:func:`seed` loads JSON, NDJSON, Bundle files and archives through any :class:`~clinikfhir.Clinik`,
+with the loader of ``clinikfhir load``.
 """
 
 from __future__ import annotations
 
-from ._seed import CHUNK, Seeded, SeedError, read_resources, seed
+from ._seed import Seeded, SeedError, seed
 
-__all__ = ["CHUNK", "SeedError", "Seeded", "read_resources", "seed"]
+__all__ = ["SeedError", "Seeded", "seed"]

@@ -148,3 +148,59 @@ def test_export_everything_of_a_patient(
     observations = (tmp_path / "out" / "Observation.ndjson").read_text().splitlines()
     assert len(observations) == 2
     assert {json.loads(o)["subject"]["reference"] for o in observations} == {f"Patient/{pid}"}
+
+
+def test_export_accepts_builder_syntax_read_into_the_typed_builder(
+    served_sandbox: Sandbox, seeded: tuple[str, str], run_cli: Run, tmp_path: Path
+) -> None:
+    key, pid = seeded
+    conn = ["--base-url", served_sandbox.base_url, "--key", key, "--no-progress"]
+    builder = f'Observation.code("http://loinc.org", "8867-4").subject("Patient/{pid}").value_quantity.gt(65)'
+    done = run_cli("export", builder, "--out", str(tmp_path / "b"), *conn)
+    assert done.returncode == 0, done.stderr
+    (line,) = (tmp_path / "b" / "Observation.ndjson").read_text().splitlines()
+    assert json.loads(line)["valueQuantity"]["value"] == 72
+    # the same search as a query string writes the same file
+    query = f"Observation?code=http://loinc.org,8867-4&subject=Patient/{pid}&value-quantity=gt65"
+    same = run_cli("export", query, "--out", str(tmp_path / "q"), *conn)
+    assert same.returncode == 0, same.stderr
+    assert (tmp_path / "q" / "Observation.ndjson").read_text().splitlines() == [line]
+    both = run_cli(
+        "export", 'Patient.gender("female")', 'Observation.status("final")', "--out", str(tmp_path / "p"), *conn
+    )
+    assert both.returncode == 0, both.stderr
+    assert sorted(p.name for p in (tmp_path / "p").iterdir()) == ["Observation.ndjson", "Patient.ndjson"]
+    searched = run_cli("search", builder, *conn[:-1])  # clinikfhir search reads it the same way
+    assert searched.returncode == 0, searched.stderr
+    assert [json.loads(x)["id"] for x in searched.stdout.splitlines()] == [json.loads(line)["id"]]
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ('Observation.cod("8867-4")', "(column 13): a search on Observation has no search parameter or builder "
+         "method 'cod'; did you mean code?"),
+        ('Observation.date.gee("2024")', "(column 18): the date parameter 'date' has no modifier 'gee'; "
+         "did you mean ge?"),
+        ('Observation.date.ge("SECRET")', "(column 18): search parameter date: not a FHIR date/dateTime (expected "
+         "YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm[:ss][zone])"),
+        ('Observation.code(__import__("os").getcwd())', "(column 18): arguments must be literals: strings, numbers, "
+         "True/False/None, tuples, lists"),
+        ('Observation.raw("code", "x")', "(column 13): a search on Observation has no search parameter or builder "
+         "method 'raw'"),
+        ("Observation.page()", "(column 13): a search on Observation has no search parameter or builder method "
+         "'page'; did you mean page_size?"),
+        ("Observation.code", ": the token parameter 'code' needs a value: call it, as in .code(...)"),
+        ('Observatio.code("x")', ": 'Observatio' is not an R4 resource type (did you mean Observation?)"),
+    ],
+)  # fmt: skip
+def test_builder_syntax_errors_name_what_is_unknown_and_send_nothing(
+    served_sandbox: Sandbox, make_key: object, run_cli: Run, tmp_path: Path, text: str, error: str
+) -> None:
+    key = make_key()  # type: ignore[operator]
+    conn = ["--base-url", served_sandbox.base_url, "--key", key, "--no-progress"]
+    done = run_cli("export", text, "--out", str(tmp_path / "x"), *conn)
+    assert done.returncode == 2
+    assert done.stderr == f"clinikfhir export: builder syntax{'' if error[0] == ':' else ' '}{error}\n"
+    assert "SECRET" not in done.stderr
+    assert not (tmp_path / "x").exists()

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import orjson
 
-from clinikfhir.cli._loader import LOAD_TAG
+from clinikfhir._load.loader import LOAD_TAG
 from clinikfhir.sandbox import Sandbox
 
 from .conftest import EXPECTED, Run, bulk_observations, bulk_patients

@@ -7,7 +7,7 @@ from pathlib import Path
 import orjson
 
 from clinikfhir import AsyncClinik
-from clinikfhir.cli._loader import Loader
+from clinikfhir._load.loader import Loader
 from clinikfhir.sandbox import Sandbox
 
 from .synthea_like import entries_per_patient, hospital_information, patient_bundle, practitioner_information

@@ -1,4 +1,4 @@
-"""Every Python example in ``docs/`` runs, against the sandbox.
+"""Every example in ``docs/`` runs, against the sandbox: Python blocks and shell blocks.
 
 The convention (also on the docs' home page):
 
@@ -8,10 +8,17 @@ The convention (also on the docs' home page):
 - ``<!-- docs: pytest -->`` on the line before a block: the block is a pytest test file; the page's
   such blocks run together in one ``python -m pytest`` subprocess (the clinikfhir plugin loads from
   its entry point, no conftest), and every test in them must pass.
-- ``<!-- docs: file PATH -->`` before a block: its text is written to ``PATH`` beside those test files
-  (seed data for them).
+- ``<!-- docs: file PATH -->`` before a block: its text is written to ``PATH`` in the page's folder
+  (for the shell blocks after it) and beside those test files (seed data for them).
+- Each fenced ``sh`` block runs with ``bash -euo pipefail`` in the page's folder, in page order with the
+  Python blocks, the same ``CLINIK_*`` variables set and this interpreter's ``bin`` first on ``PATH``
+  (so ``clinikfhir`` is the command under test); it must exit 0 without a traceback. A command that
+  is meant to fail is written ``cmd || echo "exit code $?"``.
+- ``<!-- docs: serve -->`` before an ``sh`` block: each line is a command that serves until Ctrl-C
+  (``clinikfhir sandbox ...``); each is started with ``--port 0`` added, must print its
+  ``listening on`` banner, then gets Ctrl-C and must exit 0 or 130 (interrupted).
 - ``<!-- docs: not run (REASON) -->`` before a block: not executed. Kept to very few (see
-  ``MAX_NOT_RUN``) and each must give its reason.
+  ``MAX_NOT_RUN``, per language) and each must give its reason.
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ import contextlib
 import io
 import os
 import re
+import shlex
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -34,6 +43,7 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 FENCE = re.compile(r"^(?P<indent> *)```(?P<lang>[\w-]*)[^\n]*\n(?P<body>.*?)^(?P=indent)```[ \t]*$", re.M | re.S)
 DIRECTIVE = re.compile(r"<!--\s*docs:\s*(?P<what>[^>]*?)\s*-->\s*$")
 MAX_NOT_RUN = 3
+SHELL = frozenset({"sh", "bash", "shell", "console"})
 
 
 @dataclass
@@ -89,12 +99,18 @@ def test_the_docs_have_examples_and_few_are_not_run() -> None:
     assert len(python) >= 20
     not_run = [b for b in python if b.directive.startswith("not run")]
     assert len(not_run) <= MAX_NOT_RUN, [f"{b.page}:{b.line}" for b in not_run]
-    for b in not_run:
+    shell = [b for b in ALL if b.lang in SHELL]
+    assert len(shell) >= 8
+    shell_not_run = [b for b in shell if b.directive.startswith("not run")]
+    assert len(shell_not_run) <= MAX_NOT_RUN, [f"{b.page}:{b.line}" for b in shell_not_run]
+    for b in not_run + shell_not_run:
         assert re.fullmatch(r"not run \(.+\)", b.directive), f"{b.page}:{b.line}: say why it is not run"
     for b in ALL:
-        assert b.directive == "" or re.fullmatch(r"pytest|file \S+|not run \(.+\)", b.directive), (
+        assert b.directive == "" or re.fullmatch(r"pytest|serve|file \S+|not run \(.+\)", b.directive), (
             f"{b.page}:{b.line}: unknown directive {b.directive!r}"
         )
+        assert b.directive != "serve" or b.lang in SHELL, f"{b.page}:{b.line}: serve is for shell blocks"
+    assert {b.lang for b in ALL} <= {"python", "json", "ini", "text", "toml", *SHELL}, "a block in another language"
 
 
 @pytest.mark.parametrize("page", [str(p.relative_to(DOCS)) for p in PAGES])
@@ -108,6 +124,14 @@ def test_page_examples_run(page: str, page_env: Sandbox, tmp_path: Path) -> None
             tests.append(block)
         elif block.directive.startswith("file "):
             files.append(block)
+            target = tmp_path / block.directive.removeprefix("file ").strip()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(block.code, encoding="utf-8")
+        elif block.lang in SHELL and block.directive == "serve":
+            for command in block.code.splitlines():
+                serve_and_stop(page, block, command)
+        elif block.lang in SHELL and not block.directive:
+            run_shell(page, block)
         elif block.lang == "python" and not block.directive:
             out = io.StringIO()
             try:
@@ -118,6 +142,51 @@ def test_page_examples_run(page: str, page_env: Sandbox, tmp_path: Path) -> None
     assert page_env.internal_errors == []
     if tests:
         run_pytest_blocks(page, tests, files, tmp_path / "pytest-run")
+
+
+def shell_env() -> dict[str, str]:
+    """The test's environment (the ``CLINIK_*`` variables of the page) with this interpreter's bin first."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}"
+    env.update({"NO_COLOR": "1", "COLUMNS": "120", "PYTHONUNBUFFERED": "1"})
+    return env
+
+
+def run_shell(page: str, block: Block) -> None:
+    proc = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", block.code],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env=shell_env(),
+    )
+    where = f"docs/{page}, sh block at line {block.line}"
+    assert proc.returncode == 0, f"{where} exited {proc.returncode}:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
+    assert "Traceback" not in proc.stdout + proc.stderr, f"{where}:\n{proc.stderr[-3000:]}"
+
+
+def serve_and_stop(page: str, block: Block, command: str) -> None:
+    """Start a serving command (``--port 0`` added), wait for its banner, Ctrl-C it: it must exit 0."""
+    args = shlex.split(command, comments=True)
+    if not args:
+        return
+    where = f"docs/{page}, serve block at line {block.line}: {' '.join(args)}"
+    proc = subprocess.Popen(
+        [*args, "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=shell_env()
+    )
+    try:
+        assert proc.stdout is not None
+        banner = proc.stdout.readline()  # blocks until the server prints it, or exits
+        assert "listening on http://127.0.0.1:" in banner, f"{where}: no banner: {banner!r}"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode in (0, 130), f"{where} exited {proc.returncode}:\n{out[-2000:]}{err[-2000:]}"  # 130: Ctrl-C
+    assert "Traceback" not in out + err, f"{where}:\n{err[-3000:]}"
 
 
 def run_pytest_blocks(page: str, tests: list[Block], files: list[Block], where: Path) -> None:

@@ -336,12 +336,12 @@ def test_seed_errors_name_the_file_and_path_never_the_values(pytester: pytest.Py
     result.assert_outcomes(errors=4)
     result.stdout.fnmatch_lines(
         [
-            "*clinik_seed: *broken.ndjson:2: not valid JSON (line 1, column *)*",
-            "*clinik_seed: seed data failed local validation:*",
+            "*clinik_seed: seed data was not loaded (file, element path and rule; values are never shown):*",
+            "*broken.ndjson:2: not valid JSON (line 1, column *) [[]json[]]*",
             "*invalid.json: Observation.status: code is not in the required value set*",
             "*invalid.json: Observation.code: required element is missing*",
-            "*clinik_seed: *notfhir.json: not a FHIR resource*",
-            "*clinik_seed: *missing.json: no such file or directory*",
+            "*notfhir.json: not a FHIR resource (a JSON object with a resourceType) [[]structure[]]*",
+            "*missing.json: no such file or folder [[]file[]]*",
         ]
     )
     assert "SECRET" not in result.stdout.str()

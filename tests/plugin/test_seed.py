@@ -11,7 +11,7 @@ import pytest
 from clinikfhir import Clinik
 from clinikfhir.models import Observation, Patient
 from clinikfhir.sandbox import Sandbox
-from clinikfhir.testing import CHUNK, SeedError, read_resources, seed
+from clinikfhir.testing import SeedError, seed
 
 
 @pytest.fixture
@@ -22,8 +22,10 @@ def client() -> Iterator[Clinik]:
     sb.close()
 
 
-def test_references_resolve_across_chunks_whatever_the_file_order(client: Clinik, tmp_path: Path) -> None:
-    n = CHUNK + 30  # more observations than one transaction holds, all written before their patient
+def test_references_resolve_whatever_the_file_order_and_a_second_seed_adds_nothing(
+    client: Clinik, tmp_path: Path
+) -> None:
+    n = 130  # observations, all written before their patient
     lines = [
         {
             "resourceType": "Observation",
@@ -41,7 +43,10 @@ def test_references_resolve_across_chunks_whatever_the_file_order(client: Clinik
     assert seeded.count("Observation") == n
     patient = seeded["Patient/late"]
     assert "Patient/late" in seeded
-    assert client.search(Observation).subject(patient).count(1).get().total == n
+    assert client.search(Observation).subject(patient).page_size(1).page().total == n
+    again = seed(client, tmp_path)  # the same loader as clinikfhir load: nothing twice
+    assert len(again) == 0
+    assert client.search(Observation).page_size(1).page().total == n
 
 
 def test_searchset_bundles_are_split_and_batches_report_each_refused_entry(client: Clinik, tmp_path: Path) -> None:
@@ -51,16 +56,15 @@ def test_searchset_bundles_are_split_and_batches_report_each_refused_entry(clien
         "entry": [{"resource": {"resourceType": "Patient", "id": "a"}}, {"resource": {"resourceType": "Patient"}}],
     }
     (tmp_path / "a.json").write_text(json.dumps(searchset), encoding="utf-8")
-    assert [w for w, _ in read_resources([tmp_path / "a.json"])] == [
-        f"{tmp_path / 'a.json'}: Bundle.entry[0]",
-        f"{tmp_path / 'a.json'}: Bundle.entry[1]",
-    ]
     assert seed(client, tmp_path / "a.json").count("Patient") == 2
     batch = {
         "resourceType": "Bundle",
         "type": "batch",
         "entry": [
-            {"resource": {"resourceType": "Patient"}, "request": {"method": "POST", "url": "Patient"}},
+            {
+                "resource": {"resourceType": "Patient", "gender": "male"},
+                "request": {"method": "POST", "url": "Patient"},
+            },
             {"request": {"method": "GET", "url": "Patient/does-not-exist"}},
         ],
     }
@@ -68,15 +72,15 @@ def test_searchset_bundles_are_split_and_batches_report_each_refused_entry(clien
     with pytest.raises(SeedError) as info:
         seed(client, tmp_path / "b.json")
     assert str(info.value) == (
-        "seed entries were refused by the server:\n"
-        f"  {tmp_path / 'b.json'}: Bundle.entry[1]: 404 Not Found (processing)"
+        "seed data was not loaded (file, element path and rule; values are never shown):\n"
+        f"  {tmp_path / 'b.json'}: Bundle.entry[1]: Resource not found [server:404]"
     )
-    assert client.search(Patient).get().total == 3  # the batch's good entry stands
+    assert client.search(Patient).page().total == 3  # the batch's good entry stands
 
 
 def test_only_json_and_ndjson_and_unknown_ids_are_plain_key_errors(client: Clinik, tmp_path: Path) -> None:
     (tmp_path / "x.xml").write_text("<Patient/>", encoding="utf-8")
-    with pytest.raises(SeedError, match=r"x\.xml: not a \.json or \.ndjson file"):
+    with pytest.raises(SeedError, match=r"x\.xml: not a \.json, \.ndjson or archive file \[file\]"):
         seed(client, tmp_path / "x.xml")
     (tmp_path / "p.json").write_text('{"resourceType": "Patient", "id": "p"}', encoding="utf-8")
     seeded = seed(client, tmp_path)  # a folder skips the .xml file

@@ -1,4 +1,5 @@
-"""The load engine behind ``clinikfhir load`` and ``clinikfhir sandbox --seed``.
+"""The load engine behind ``clinikfhir load``, ``clinikfhir sandbox --seed`` and the pytest plugin's
+``@pytest.mark.clinik_seed`` (:func:`clinikfhir.testing.seed`): one loader for all three.
 
 Units of work. A transaction Bundle is sent whole (all or nothing, ``urn:uuid`` references resolved
 by the server); a batch Bundle is sent whole and answered entry by entry; every other resource
@@ -41,11 +42,12 @@ import orjson
 
 from clinikfhir._wire import TENANT_SYSTEM
 
-from ._sources import Item, Problem, files_of, read_items
+from .sources import Item, Problem, files_of, read_items
 
 if TYPE_CHECKING:
-    from clinikfhir import AsyncClinik
+    from clinikfhir import AsyncClinik, Clinik
     from clinikfhir._issues import Issue
+    from clinikfhir.bundle import BundleResponse
 
 __all__ = ["LOAD_TAG", "LoadReport", "Loader", "Refusal"]
 
@@ -53,6 +55,7 @@ LOAD_TAG = "urn:clinikfhir:load"
 _CONDITIONAL = re.compile(r"^([A-Z][A-Za-z]{1,63})\?(.+)$", re.S)
 _LITERAL = re.compile(r"^([A-Z][A-Za-z]{1,63})/([A-Za-z0-9\-.]{1,64})$")
 _FLATTEN = ("collection", "searchset", "history")
+_ROOM = 512  # bytes a load tag, an ifNoneExist and resolved references may add to one entry
 _PART_BYTES = 900_000  # under the gateway's 1 MiB body cap, with room for the Bundle around the entries
 Kind = Literal["transaction", "batch", "resource"]
 
@@ -85,6 +88,9 @@ class LoadReport:
 
     counts: dict[str, TypeCounts] = field(default_factory=dict[str, "TypeCounts"])
     refusals: list[Refusal] = field(default_factory=list[Refusal])
+    #: each reference as the source wrote it (``Patient/example``, a ``fullUrl``) -> ``Type/id`` on the server
+    refs: dict[str, str] = field(default_factory=dict[str, str])
+    created_refs: list[str] = field(default_factory=list[str])  # ``Type/id`` of each resource created, in order
     units: int = 0
     stopped_early: bool = False
     aborted: str | None = None  # why the load stopped (no server, a rejected key...), one line
@@ -121,7 +127,11 @@ class _Unit:
     body: dict[str, Any]  # the Bundle to send (resources are wrapped in a one-entry transaction)
     types: list[str]  # resource type of each entry (for counting)
     keys: list[str | None]  # load key of each POST entry
+    sources: list[list[str]]  # how the source names each entry (``Type/id``, its fullUrl), for LoadReport.refs
     needs: dict[str, tuple[str, str, bool]] | None = None  # reference -> (lookup, first path, conditional)
+    holders: list[tuple[str, dict[str, Any]]] = field(default_factory=list[tuple[str, dict[str, Any]]])
+    size: int | None = None  # bytes of the source JSON (None: unknown), to skip encoding a small unit twice
+    relinked: bool = False  # references were rewritten to longer urn:uuid ones: its size is not the source's
 
 
 def _key(identity: str) -> str:
@@ -199,15 +209,18 @@ def plan(item: Item) -> Iterator[_Unit | Refusal]:
     """The units of work in one decoded item (see the module docstring), or why it cannot be loaded."""
     data = item.data
     if not isinstance(data, dict):
-        yield Refusal(item.label, "", "structure", "not a JSON object")
+        yield Refusal(item.label, "", "structure", "not a FHIR resource (a JSON object with a resourceType)")
         return
     resource = cast("dict[str, Any]", data)
     rtype = resource.get("resourceType")
     if not isinstance(rtype, str):
-        yield Refusal(item.label, "", "structure", "no resourceType")
+        yield Refusal(item.label, "", "structure", "not a FHIR resource (a JSON object with a resourceType)")
         return
     if rtype == "Bundle" and resource.get("type") in ("transaction", "batch"):
-        yield _bundle_unit(item.label, resource)
+        unit = _bundle_unit(item.label, resource)
+        if isinstance(unit, _Unit) and unit.size is None and not unit.relinked:
+            unit.size = item.size
+        yield unit
         return
     if rtype == "Bundle" and resource.get("type") in _FLATTEN:
         entries: Any = resource.get("entry") or []
@@ -221,7 +234,9 @@ def plan(item: Item) -> Iterator[_Unit | Refusal]:
             where = f"{item.label}#entry[{index}]"
             yield _resource_unit(where, cast("dict[str, Any]", inner), cast("dict[str, Any]", entry).get("fullUrl"))
         return
-    yield _resource_unit(item.label, resource, None)
+    single = _resource_unit(item.label, resource, None)
+    single.size = item.size
+    yield single
 
 
 def _resource_unit(label: str, resource: dict[str, Any], full_url: Any) -> _Unit:
@@ -237,7 +252,10 @@ def _resource_unit(label: str, resource: dict[str, Any], full_url: Any) -> _Unit
         "request": {"method": "POST", "url": rtype, "ifNoneExist": f"_tag={LOAD_TAG}|{key}"},
     }
     body = {"resourceType": "Bundle", "type": "transaction", "entry": [entry]}
-    return _Unit(label, "resource", body, [rtype], [key])
+    names = [f"{rtype}/{rid}"] if isinstance(rid, str) and rid else []
+    if isinstance(full_url, str) and full_url:
+        names.append(full_url)
+    return _Unit(label, "resource", body, [rtype], [key], [names])
 
 
 def _bundle_unit(label: str, bundle: dict[str, Any]) -> _Unit | Refusal:
@@ -248,18 +266,26 @@ def _bundle_unit(label: str, bundle: dict[str, Any]) -> _Unit | Refusal:
     out: list[Any] = []
     types: list[str] = []
     keys: list[str | None] = []
+    sources: list[list[str]] = []
     local: dict[str, str] = {}  # Type/id declared by an entry -> its fullUrl (transaction only)
     for raw in _items(entries):
         if not isinstance(raw, dict):
             out.append(raw)  # validation reports it
             types.append("?")
             keys.append(None)
+            sources.append([])
             continue
         entry = dict(cast("dict[str, Any]", raw))
         resource = entry.get("resource")
         request = entry.get("request")
         rtype = str(cast("dict[str, Any]", resource).get("resourceType")) if isinstance(resource, dict) else "?"
         types.append(rtype)
+        names: list[str] = []
+        if isinstance(entry.get("fullUrl"), str):
+            names.append(entry["fullUrl"])
+        if isinstance(resource, dict) and isinstance(cast("dict[str, Any]", resource).get("id"), str):
+            names.append(f"{rtype}/{cast('dict[str, Any]', resource)['id']}")
+        sources.append(names)
         key: str | None = None
         if isinstance(resource, dict) and isinstance(request, dict):
             req = dict(cast("dict[str, Any]", request))
@@ -290,7 +316,7 @@ def _bundle_unit(label: str, bundle: dict[str, Any]) -> _Unit | Refusal:
                         ref["reference"] = target
     body = {k: v for k, v in bundle.items() if k != "entry"}
     body["entry"] = out
-    return _Unit(label, kind, body, types, keys)
+    return _Unit(label, kind, body, types, keys, sources, relinked=bool(local))
 
 
 def _uuid_of(key: str) -> str:
@@ -307,7 +333,8 @@ class _Unresolved(Exception):
 
 
 class Loader:
-    """Load FHIR data through an :class:`~clinikfhir.AsyncClinik` (see the module docstring).
+    """Load FHIR data through an :class:`~clinikfhir.AsyncClinik` (see the module docstring), or a
+    :class:`~clinikfhir.Clinik` (the seed loader's: its requests block, so one is in flight at a time).
 
     ``on_progress(resources_done, refused)`` is called after every unit; ``on_total(n)`` once the
     number of resources is known (after reading). ``limit`` stops after that many resources have
@@ -316,7 +343,7 @@ class Loader:
 
     def __init__(
         self,
-        clinik: AsyncClinik | None,
+        clinik: AsyncClinik | Clinik | None,
         *,
         concurrency: int = 4,
         dry_run: bool = False,
@@ -471,11 +498,11 @@ class Loader:
                 raise
             self._server_refusal(unit, exc)
             return True
-        if unit.kind == "transaction" and len(orjson.dumps(body)) > self.part_bytes:
+        if unit.kind == "transaction" and self._may_exceed(unit) and len(orjson.dumps(body)) > self.part_bytes:
             await self._send_in_parts(unit, body)
             return True
         try:
-            answer = await self.clinik.request("POST", "/", body, validate=False)
+            answer = await self._post(unit.kind, body)
         except (ApiError, LocalError) as exc:
             if _is_fatal(exc):
                 raise
@@ -483,6 +510,25 @@ class Loader:
             return True
         self._record(unit, answer)
         return True
+
+    def _may_exceed(self, unit: _Unit) -> bool:
+        """False when the source JSON was small enough that the unit cannot be over the part size (its
+        load tags and conditions add at most ``_ROOM`` bytes an entry), so it is encoded once, to send."""
+        return unit.size is None or unit.size + _ROOM * len(unit.types) > self.part_bytes
+
+    async def _post(self, kind: Kind, body: dict[str, Any]) -> BundleResponse:
+        """Send one Bundle, already validated here (``validate=False``: not checked twice), asking for
+        ``Prefer: return=minimal``: only each entry's status and location are read (never typed),
+        whether or not the server honours the preference."""
+        assert self.clinik is not None
+        from clinikfhir.client import Clinik
+
+        clinik = self.clinik
+        if isinstance(clinik, Clinik):
+            send = clinik.batch if kind == "batch" else clinik.transaction
+            return send(body, validate=False, prefer_return="minimal")
+        send_async = clinik.batch if kind == "batch" else clinik.transaction
+        return await send_async(body, validate=False, prefer_return="minimal")
 
     async def _send_in_parts(self, unit: _Unit, body: dict[str, Any]) -> None:
         """A transaction over the gateway's 1 MiB body cap (a large Synthea patient), sent as several
@@ -533,31 +579,38 @@ class Loader:
                 {**{k: v for k, v in body.items() if k != "entry"}, "entry": chunk},
                 [unit.types[i] for i in part],
                 [unit.keys[i] for i in part],
+                [unit.sources[i] for i in part],
             )
             try:
-                answer = await self.clinik.request("POST", "/", sub.body, validate=False)
+                answer = await self._post("transaction", sub.body)
             except (ApiError, LocalError) as exc:
                 if _is_fatal(exc):
                     raise
                 self._server_refusal(sub, exc)
                 rest = [i for later in parts[p + 1 :] for i in later]
                 if rest:
-                    remaining = _Unit(unit.label, "transaction", {}, [unit.types[i] for i in rest], [])
+                    remaining = _Unit(unit.label, "transaction", {}, [unit.types[i] for i in rest], [], [])
                     self._refuse(remaining, "", "not-sent", "an earlier part of this Bundle was refused")
                 return
             self._record(sub, answer)
-            found: Any = getattr(answer, "entry", None) or []
-            for entry, response in zip(chunk, found, strict=False):
+            for entry, response in zip(chunk, answer.entries, strict=False):
                 full_url = cast("dict[str, Any]", entry).get("fullUrl") if isinstance(entry, dict) else None
-                location = str(getattr(response.response, "location", "") or "") or str(response.fullUrl or "")
-                segments = [s for s in location.split("/_history/")[0].split("/") if s]
-                if isinstance(full_url, str) and len(segments) >= 2:
-                    mapping[full_url] = "/".join(segments[-2:])
+                target = response.reference
+                if isinstance(full_url, str) and target is not None:
+                    mapping[full_url] = target
+
+    async def _get(self, path: str, params: list[tuple[str, str]]) -> Any:
+        from clinikfhir.client import Clinik
+
+        assert self.clinik is not None
+        if isinstance(self.clinik, Clinik):
+            return self.clinik.request("GET", path, params=params)
+        return await self.clinik.request("GET", path, params=params)
 
     async def _resolved(self, unit: _Unit, final: bool) -> dict[str, Any]:
         """The unit's body with conditional and cross-source references replaced by server ids."""
         if unit.needs is None:
-            unit.needs = _needs(unit)
+            unit.needs, unit.holders = _needs(unit)
         if not unit.needs:
             return unit.body
         mapping: dict[str, str] = {}
@@ -567,8 +620,13 @@ class Loader:
                 mapping[text] = target
             elif conditional or not final:
                 raise _Unresolved(path, conditional)
-        # a new body (the unit may be sent again, after more has been loaded)
-        return cast("dict[str, Any]", _rewrite(unit.body, mapping)) if mapping else unit.body
+        # rewritten in place, once everything needed is known: no copy of the body (a unit that waits
+        # keeps its references as written, keyed by that text, and is rewritten when it is sent)
+        for text, holder in unit.holders:
+            target = mapping.get(text)
+            if target is not None:
+                holder["reference"] = target
+        return unit.body
 
     async def _lookup(self, reference: str) -> str | None:
         """``Type?criteria`` -> ``Type/id`` of the one match in the tenant (cached), None for none."""
@@ -584,7 +642,7 @@ class Loader:
             rtype, _, query = reference.partition("?")
             assert self.clinik is not None
             try:
-                page = await self.clinik.request("GET", f"/{rtype}", params=[*_pairs(query), ("_count", "2")])
+                page = await self._get(f"/{rtype}", [*_pairs(query), ("_count", "2")])
             except ApiError as exc:
                 del self._lookups[reference]
                 pending.set_exception(exc)
@@ -604,28 +662,32 @@ class Loader:
             pending.set_result(result)
         return await asyncio.shield(pending)
 
-    def _record(self, unit: _Unit, answer: Any) -> None:
-        entries: Any = getattr(answer, "entry", None) or []
+    def _record(self, unit: _Unit, answer: BundleResponse) -> None:
+        entries = answer.entries
         for index, rtype in enumerate(unit.types):
-            response = entries[index].response if index < len(entries) else None
-            status = str(getattr(response, "status", "") or "")
+            response = entries[index] if index < len(entries) else None
+            status = response.status if response is not None else ""
             counts = self.report.count(rtype)
+            target = response.reference if response is not None else None
+            if target is not None and status.startswith("2"):
+                for name in unit.sources[index] if index < len(unit.sources) else ():
+                    self.report.refs[name] = target
             if status.startswith("201"):
                 counts.created += 1
+                if target is not None:
+                    self.report.created_refs.append(target)
             elif status.startswith("2"):
                 counts.existing += 1
             else:
                 counts.refused += 1
-                outcome = getattr(response, "outcome", None)
+                outcome = response.outcome_json if response is not None else None
                 self.report.refusals.append(
                     Refusal(
                         unit.label, _entry_path(unit, index), f"server:{status.split(' ')[0] or '?'}", _outcome(outcome)
                     )
                 )
             key = unit.keys[index] if index < len(unit.keys) else None
-            location = str(getattr(response, "location", "") or "")
-            if key is not None and location:
-                target = "/".join(location.split("/")[:2])
+            if key is not None and target is not None:
                 self._cache[f"{rtype}?_tag={LOAD_TAG}|{key}"] = target
         self._progress(len(unit.types))
 
@@ -659,10 +721,12 @@ def total_bytes(paths: Iterable[str]) -> int:
     return sum(_size(p) for p in files_of(paths) if isinstance(p, Path))
 
 
-def _needs(unit: _Unit) -> dict[str, tuple[str, str, bool]]:
+def _needs(unit: _Unit) -> tuple[dict[str, tuple[str, str, bool]], list[tuple[str, dict[str, Any]]]]:
     """The references of ``unit`` to resolve before sending: conditional ones everywhere, ``Type/id``
-    ones outside transactions (inside, the server resolves the Bundle's own); first path of each."""
+    ones outside transactions (inside, the server resolves the Bundle's own); first path of each;
+    and every Reference object holding one of them, with its text as written."""
     needs: dict[str, tuple[str, str, bool]] = {}
+    holders: list[tuple[str, dict[str, Any]]] = []
     for index, entry in enumerate(_items(unit.body.get("entry"))):
         resource = _entry_resource(entry)
         if resource is None:
@@ -671,6 +735,7 @@ def _needs(unit: _Unit) -> dict[str, tuple[str, str, bool]]:
         for path, ref in _references(resource, root):
             text = cast(str, ref["reference"])
             if text in needs:
+                holders.append((text, ref))
                 continue
             if _CONDITIONAL.match(text):
                 needs[text] = (text, path, True)
@@ -679,24 +744,9 @@ def _needs(unit: _Unit) -> dict[str, tuple[str, str, bool]]:
                 if literal is not None:
                     rtype, rid = literal.groups()
                     needs[text] = (f"{rtype}?_tag={LOAD_TAG}|{_source_key(rtype, rid)}", path, False)
-    return needs
-
-
-def _rewrite(value: Any, mapping: dict[str, str]) -> Any:
-    """A copy of ``value`` with every ``reference`` found in ``mapping`` replaced."""
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for key, item in cast("dict[str, Any]", value).items():
-            if key == "reference" and isinstance(item, str) and item in mapping:
-                out[key] = mapping[item]
-            elif isinstance(item, (dict, list)):
-                out[key] = _rewrite(item, mapping)
-            else:
-                out[key] = item
-        return out
-    if isinstance(value, list):
-        return [_rewrite(item, mapping) if isinstance(item, (dict, list)) else item for item in _items(value)]
-    return value
+            if text in needs:
+                holders.append((text, ref))
+    return needs, holders
 
 
 def _is_fatal(exc: BaseException) -> bool:
@@ -734,9 +784,14 @@ def _unwrap(unit: _Unit, path: str) -> str:
     return path
 
 
-def _outcome(outcome: Any) -> str:
-    issues: Any = getattr(outcome, "issue", None) or []
-    texts = [str(getattr(i, "diagnostics", "") or getattr(i, "code", "")) for i in issues]
+def _outcome(outcome: dict[str, Any] | None) -> str:
+    """The diagnostics (else codes) of an entry's OperationOutcome JSON."""
+    issues = _items((outcome or {}).get("issue"))
+    texts = [
+        str(cast("dict[str, Any]", i).get("diagnostics") or cast("dict[str, Any]", i).get("code") or "")
+        for i in issues
+        if isinstance(i, dict)
+    ]
     return "; ".join(t for t in texts if t) or "refused by the server"
 
 

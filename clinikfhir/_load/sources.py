@@ -36,6 +36,7 @@ class Item:
 
     label: str
     data: Any
+    size: int | None = None  # bytes of the JSON it was decoded from
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +73,7 @@ def _walk(root: Path) -> Iterator[Path]:
 
 def _decode_json(label: str, data: bytes) -> Item | Problem:
     try:
-        return Item(label, orjson.loads(data))
+        return Item(label, orjson.loads(data), len(data))
     except orjson.JSONDecodeError as exc:
         return Problem(label, "json", f"not valid JSON (line {exc.lineno}, column {exc.colno})")
 
