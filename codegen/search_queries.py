@@ -369,11 +369,17 @@ def emit_index(types: list[str], r4_only: set[str]) -> str:
 
 
 def emit_mixin(types: list[str], r4_only: set[str]) -> str:
-    """``Search`` (one property per resource type, plus the ``search(Model)`` overloads) and the
+    """``Search`` (one member per resource type, plus the ``search(Model)`` overloads) and the
     ``SearchMixin`` that gives a client its ``search`` attribute.
 
-    The properties are what editors complete (``clinik.search.Observation.``): plain attribute lookups,
-    no overload resolution, so jedi and pyright answer at once and with the right class.
+    The members are what editors complete (``clinik.search.`` then ``Observation.``): plain attribute
+    lookups, no overload resolution. For type checkers each member is an annotated attribute
+    (``Observation: ObservationQuery[_C]``), not a property: to list ``clinik.search.`` pyright
+    evaluates the type of every decorated method to tell a property from a method, and a property
+    returning ``ObservationQuery[_C]`` makes it evaluate all 146 query classes (and, through their
+    ``Query[Model, ...]`` bases, the model classes) on each keystroke; an attribute is listed from its
+    declaration alone. At run time each member is a property (added by ``_query_property`` below),
+    which imports the query module on first use.
     """
     out = [
         HEAD,
@@ -387,6 +393,8 @@ def emit_mixin(types: list[str], r4_only: set[str]) -> str:
         "",
         "from typing_extensions import Self, TypeVar",
         "",
+        "from clinikfhir._generated.resource_types import R4_ONLY_TYPES",
+        "from clinikfhir._generated.search_queries import QUERY_MODULES",
         "from clinikfhir.search._query import ParamsArg, Query",
         "",
         "if TYPE_CHECKING:",
@@ -414,18 +422,13 @@ def emit_mixin(types: list[str], r4_only: set[str]) -> str:
         "",
         "    def __repr__(self) -> str:",
         '        return f"<search on {type(self._client).__name__}>"',
+        "",
+        "    if TYPE_CHECKING:",
+        "        # Attributes for type checkers and editors, properties at run time (``_query_property``):",
+        "        # pyright lists attributes without evaluating their types, so ``clinik.search.`` stays fast.",
     ]
     for t in types:
-        what = f"{t} (an R4-only type, read as ``GenericResource``)" if t in r4_only else t
-        out += [
-            "",
-            "    @property",
-            f"    def {t}(self) -> {t}Query[_C]:",
-            f'        """A search on {what}, bound to this client."""',
-            f"        from clinikfhir._generated.search_queries.{module_name(t)} import {t}Query",
-            "",
-            f"        return {t}Query(self._client)",
-        ]
+        out += [f"        {t}: {t}Query[_C]", f'        """{_member_doc(t, r4_only)}"""']
     for t in types:
         arg = f'Literal["{t}"]' if t in r4_only else f'type[_{t}] | Literal["{t}"]'
         out += [
@@ -449,6 +452,24 @@ def emit_mixin(types: list[str], r4_only: set[str]) -> str:
         "        return query_class(model)(self._client, params)",
         "",
         "",
+        "def _query_property(rtype: str) -> property:",
+        '    """The run-time ``Search.<rtype>``: its query (module imported on first use), bound to the client."""',
+        "",
+        "    def bound_query(self: Search[Any]) -> Query[Any, Any]:",
+        "        from clinikfhir.search import query_class",
+        "",
+        "        # a property of Search, only defined outside its body",
+        "        return query_class(rtype)(self._client)  # pyright: ignore[reportPrivateUsage]",
+        "",
+        '    what = f"{rtype} (an R4-only type, read as ``GenericResource``)" if rtype in R4_ONLY_TYPES else rtype',
+        "    bound_query.__name__ = bound_query.__qualname__ = rtype",
+        '    return property(bound_query, doc=f"A search on {what}, bound to this client.")',
+        "",
+        "",
+        "for _rtype in QUERY_MODULES:",
+        "    setattr(Search, _rtype, _query_property(_rtype))",
+        "",
+        "",
         "class SearchMixin:",
         '    """Gives a client ``search``: ``clinik.search.Observation`` or ``clinik.search(Observation)``."""',
         "",
@@ -461,6 +482,11 @@ def emit_mixin(types: list[str], r4_only: set[str]) -> str:
         "",
     ]
     return "\n".join(out)
+
+
+def _member_doc(rtype: str, r4_only: set[str]) -> str:
+    what = f"{rtype} (an R4-only type, read as ``GenericResource``)" if rtype in r4_only else rtype
+    return f"A search on {what}, bound to this client."
 
 
 def emit() -> dict[str, str]:

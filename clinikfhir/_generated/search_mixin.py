@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, overload
 
 from typing_extensions import Self, TypeVar
 
+from clinikfhir._generated.resource_types import R4_ONLY_TYPES
+from clinikfhir._generated.search_queries import QUERY_MODULES
 from clinikfhir.search._query import ParamsArg, Query
 
 if TYPE_CHECKING:
@@ -313,1027 +315,301 @@ class Search(Generic[_C]):
     def __repr__(self) -> str:
         return f"<search on {type(self._client).__name__}>"
 
-    @property
-    def Account(self) -> AccountQuery[_C]:
+    if TYPE_CHECKING:
+        # Attributes for type checkers and editors, properties at run time (``_query_property``):
+        # pyright lists attributes without evaluating their types, so ``clinik.search.`` stays fast.
+        Account: AccountQuery[_C]
         """A search on Account, bound to this client."""
-        from clinikfhir._generated.search_queries.account import AccountQuery
-
-        return AccountQuery(self._client)
-
-    @property
-    def ActivityDefinition(self) -> ActivityDefinitionQuery[_C]:
+        ActivityDefinition: ActivityDefinitionQuery[_C]
         """A search on ActivityDefinition, bound to this client."""
-        from clinikfhir._generated.search_queries.activitydefinition import ActivityDefinitionQuery
-
-        return ActivityDefinitionQuery(self._client)
-
-    @property
-    def AdverseEvent(self) -> AdverseEventQuery[_C]:
+        AdverseEvent: AdverseEventQuery[_C]
         """A search on AdverseEvent, bound to this client."""
-        from clinikfhir._generated.search_queries.adverseevent import AdverseEventQuery
-
-        return AdverseEventQuery(self._client)
-
-    @property
-    def AllergyIntolerance(self) -> AllergyIntoleranceQuery[_C]:
+        AllergyIntolerance: AllergyIntoleranceQuery[_C]
         """A search on AllergyIntolerance, bound to this client."""
-        from clinikfhir._generated.search_queries.allergyintolerance import AllergyIntoleranceQuery
-
-        return AllergyIntoleranceQuery(self._client)
-
-    @property
-    def Appointment(self) -> AppointmentQuery[_C]:
+        Appointment: AppointmentQuery[_C]
         """A search on Appointment, bound to this client."""
-        from clinikfhir._generated.search_queries.appointment import AppointmentQuery
-
-        return AppointmentQuery(self._client)
-
-    @property
-    def AppointmentResponse(self) -> AppointmentResponseQuery[_C]:
+        AppointmentResponse: AppointmentResponseQuery[_C]
         """A search on AppointmentResponse, bound to this client."""
-        from clinikfhir._generated.search_queries.appointmentresponse import AppointmentResponseQuery
-
-        return AppointmentResponseQuery(self._client)
-
-    @property
-    def AuditEvent(self) -> AuditEventQuery[_C]:
+        AuditEvent: AuditEventQuery[_C]
         """A search on AuditEvent, bound to this client."""
-        from clinikfhir._generated.search_queries.auditevent import AuditEventQuery
-
-        return AuditEventQuery(self._client)
-
-    @property
-    def Basic(self) -> BasicQuery[_C]:
+        Basic: BasicQuery[_C]
         """A search on Basic, bound to this client."""
-        from clinikfhir._generated.search_queries.basic import BasicQuery
-
-        return BasicQuery(self._client)
-
-    @property
-    def Binary(self) -> BinaryQuery[_C]:
+        Binary: BinaryQuery[_C]
         """A search on Binary, bound to this client."""
-        from clinikfhir._generated.search_queries.binary import BinaryQuery
-
-        return BinaryQuery(self._client)
-
-    @property
-    def BiologicallyDerivedProduct(self) -> BiologicallyDerivedProductQuery[_C]:
+        BiologicallyDerivedProduct: BiologicallyDerivedProductQuery[_C]
         """A search on BiologicallyDerivedProduct, bound to this client."""
-        from clinikfhir._generated.search_queries.biologicallyderivedproduct import BiologicallyDerivedProductQuery
-
-        return BiologicallyDerivedProductQuery(self._client)
-
-    @property
-    def BodyStructure(self) -> BodyStructureQuery[_C]:
+        BodyStructure: BodyStructureQuery[_C]
         """A search on BodyStructure, bound to this client."""
-        from clinikfhir._generated.search_queries.bodystructure import BodyStructureQuery
-
-        return BodyStructureQuery(self._client)
-
-    @property
-    def Bundle(self) -> BundleQuery[_C]:
+        Bundle: BundleQuery[_C]
         """A search on Bundle, bound to this client."""
-        from clinikfhir._generated.search_queries.bundle import BundleQuery
-
-        return BundleQuery(self._client)
-
-    @property
-    def CapabilityStatement(self) -> CapabilityStatementQuery[_C]:
+        CapabilityStatement: CapabilityStatementQuery[_C]
         """A search on CapabilityStatement, bound to this client."""
-        from clinikfhir._generated.search_queries.capabilitystatement import CapabilityStatementQuery
-
-        return CapabilityStatementQuery(self._client)
-
-    @property
-    def CarePlan(self) -> CarePlanQuery[_C]:
+        CarePlan: CarePlanQuery[_C]
         """A search on CarePlan, bound to this client."""
-        from clinikfhir._generated.search_queries.careplan import CarePlanQuery
-
-        return CarePlanQuery(self._client)
-
-    @property
-    def CareTeam(self) -> CareTeamQuery[_C]:
+        CareTeam: CareTeamQuery[_C]
         """A search on CareTeam, bound to this client."""
-        from clinikfhir._generated.search_queries.careteam import CareTeamQuery
-
-        return CareTeamQuery(self._client)
-
-    @property
-    def CatalogEntry(self) -> CatalogEntryQuery[_C]:
+        CatalogEntry: CatalogEntryQuery[_C]
         """A search on CatalogEntry, bound to this client."""
-        from clinikfhir._generated.search_queries.catalogentry import CatalogEntryQuery
-
-        return CatalogEntryQuery(self._client)
-
-    @property
-    def ChargeItem(self) -> ChargeItemQuery[_C]:
+        ChargeItem: ChargeItemQuery[_C]
         """A search on ChargeItem, bound to this client."""
-        from clinikfhir._generated.search_queries.chargeitem import ChargeItemQuery
-
-        return ChargeItemQuery(self._client)
-
-    @property
-    def ChargeItemDefinition(self) -> ChargeItemDefinitionQuery[_C]:
+        ChargeItemDefinition: ChargeItemDefinitionQuery[_C]
         """A search on ChargeItemDefinition, bound to this client."""
-        from clinikfhir._generated.search_queries.chargeitemdefinition import ChargeItemDefinitionQuery
-
-        return ChargeItemDefinitionQuery(self._client)
-
-    @property
-    def Claim(self) -> ClaimQuery[_C]:
+        Claim: ClaimQuery[_C]
         """A search on Claim, bound to this client."""
-        from clinikfhir._generated.search_queries.claim import ClaimQuery
-
-        return ClaimQuery(self._client)
-
-    @property
-    def ClaimResponse(self) -> ClaimResponseQuery[_C]:
+        ClaimResponse: ClaimResponseQuery[_C]
         """A search on ClaimResponse, bound to this client."""
-        from clinikfhir._generated.search_queries.claimresponse import ClaimResponseQuery
-
-        return ClaimResponseQuery(self._client)
-
-    @property
-    def ClinicalImpression(self) -> ClinicalImpressionQuery[_C]:
+        ClinicalImpression: ClinicalImpressionQuery[_C]
         """A search on ClinicalImpression, bound to this client."""
-        from clinikfhir._generated.search_queries.clinicalimpression import ClinicalImpressionQuery
-
-        return ClinicalImpressionQuery(self._client)
-
-    @property
-    def CodeSystem(self) -> CodeSystemQuery[_C]:
+        CodeSystem: CodeSystemQuery[_C]
         """A search on CodeSystem, bound to this client."""
-        from clinikfhir._generated.search_queries.codesystem import CodeSystemQuery
-
-        return CodeSystemQuery(self._client)
-
-    @property
-    def Communication(self) -> CommunicationQuery[_C]:
+        Communication: CommunicationQuery[_C]
         """A search on Communication, bound to this client."""
-        from clinikfhir._generated.search_queries.communication import CommunicationQuery
-
-        return CommunicationQuery(self._client)
-
-    @property
-    def CommunicationRequest(self) -> CommunicationRequestQuery[_C]:
+        CommunicationRequest: CommunicationRequestQuery[_C]
         """A search on CommunicationRequest, bound to this client."""
-        from clinikfhir._generated.search_queries.communicationrequest import CommunicationRequestQuery
-
-        return CommunicationRequestQuery(self._client)
-
-    @property
-    def CompartmentDefinition(self) -> CompartmentDefinitionQuery[_C]:
+        CompartmentDefinition: CompartmentDefinitionQuery[_C]
         """A search on CompartmentDefinition, bound to this client."""
-        from clinikfhir._generated.search_queries.compartmentdefinition import CompartmentDefinitionQuery
-
-        return CompartmentDefinitionQuery(self._client)
-
-    @property
-    def Composition(self) -> CompositionQuery[_C]:
+        Composition: CompositionQuery[_C]
         """A search on Composition, bound to this client."""
-        from clinikfhir._generated.search_queries.composition import CompositionQuery
-
-        return CompositionQuery(self._client)
-
-    @property
-    def ConceptMap(self) -> ConceptMapQuery[_C]:
+        ConceptMap: ConceptMapQuery[_C]
         """A search on ConceptMap, bound to this client."""
-        from clinikfhir._generated.search_queries.conceptmap import ConceptMapQuery
-
-        return ConceptMapQuery(self._client)
-
-    @property
-    def Condition(self) -> ConditionQuery[_C]:
+        Condition: ConditionQuery[_C]
         """A search on Condition, bound to this client."""
-        from clinikfhir._generated.search_queries.condition import ConditionQuery
-
-        return ConditionQuery(self._client)
-
-    @property
-    def Consent(self) -> ConsentQuery[_C]:
+        Consent: ConsentQuery[_C]
         """A search on Consent, bound to this client."""
-        from clinikfhir._generated.search_queries.consent import ConsentQuery
-
-        return ConsentQuery(self._client)
-
-    @property
-    def Contract(self) -> ContractQuery[_C]:
+        Contract: ContractQuery[_C]
         """A search on Contract, bound to this client."""
-        from clinikfhir._generated.search_queries.contract import ContractQuery
-
-        return ContractQuery(self._client)
-
-    @property
-    def Coverage(self) -> CoverageQuery[_C]:
+        Coverage: CoverageQuery[_C]
         """A search on Coverage, bound to this client."""
-        from clinikfhir._generated.search_queries.coverage import CoverageQuery
-
-        return CoverageQuery(self._client)
-
-    @property
-    def CoverageEligibilityRequest(self) -> CoverageEligibilityRequestQuery[_C]:
+        CoverageEligibilityRequest: CoverageEligibilityRequestQuery[_C]
         """A search on CoverageEligibilityRequest, bound to this client."""
-        from clinikfhir._generated.search_queries.coverageeligibilityrequest import CoverageEligibilityRequestQuery
-
-        return CoverageEligibilityRequestQuery(self._client)
-
-    @property
-    def CoverageEligibilityResponse(self) -> CoverageEligibilityResponseQuery[_C]:
+        CoverageEligibilityResponse: CoverageEligibilityResponseQuery[_C]
         """A search on CoverageEligibilityResponse, bound to this client."""
-        from clinikfhir._generated.search_queries.coverageeligibilityresponse import CoverageEligibilityResponseQuery
-
-        return CoverageEligibilityResponseQuery(self._client)
-
-    @property
-    def DetectedIssue(self) -> DetectedIssueQuery[_C]:
+        DetectedIssue: DetectedIssueQuery[_C]
         """A search on DetectedIssue, bound to this client."""
-        from clinikfhir._generated.search_queries.detectedissue import DetectedIssueQuery
-
-        return DetectedIssueQuery(self._client)
-
-    @property
-    def Device(self) -> DeviceQuery[_C]:
+        Device: DeviceQuery[_C]
         """A search on Device, bound to this client."""
-        from clinikfhir._generated.search_queries.device import DeviceQuery
-
-        return DeviceQuery(self._client)
-
-    @property
-    def DeviceDefinition(self) -> DeviceDefinitionQuery[_C]:
+        DeviceDefinition: DeviceDefinitionQuery[_C]
         """A search on DeviceDefinition, bound to this client."""
-        from clinikfhir._generated.search_queries.devicedefinition import DeviceDefinitionQuery
-
-        return DeviceDefinitionQuery(self._client)
-
-    @property
-    def DeviceMetric(self) -> DeviceMetricQuery[_C]:
+        DeviceMetric: DeviceMetricQuery[_C]
         """A search on DeviceMetric, bound to this client."""
-        from clinikfhir._generated.search_queries.devicemetric import DeviceMetricQuery
-
-        return DeviceMetricQuery(self._client)
-
-    @property
-    def DeviceRequest(self) -> DeviceRequestQuery[_C]:
+        DeviceRequest: DeviceRequestQuery[_C]
         """A search on DeviceRequest, bound to this client."""
-        from clinikfhir._generated.search_queries.devicerequest import DeviceRequestQuery
-
-        return DeviceRequestQuery(self._client)
-
-    @property
-    def DeviceUseStatement(self) -> DeviceUseStatementQuery[_C]:
+        DeviceUseStatement: DeviceUseStatementQuery[_C]
         """A search on DeviceUseStatement, bound to this client."""
-        from clinikfhir._generated.search_queries.deviceusestatement import DeviceUseStatementQuery
-
-        return DeviceUseStatementQuery(self._client)
-
-    @property
-    def DiagnosticReport(self) -> DiagnosticReportQuery[_C]:
+        DiagnosticReport: DiagnosticReportQuery[_C]
         """A search on DiagnosticReport, bound to this client."""
-        from clinikfhir._generated.search_queries.diagnosticreport import DiagnosticReportQuery
-
-        return DiagnosticReportQuery(self._client)
-
-    @property
-    def DocumentManifest(self) -> DocumentManifestQuery[_C]:
+        DocumentManifest: DocumentManifestQuery[_C]
         """A search on DocumentManifest, bound to this client."""
-        from clinikfhir._generated.search_queries.documentmanifest import DocumentManifestQuery
-
-        return DocumentManifestQuery(self._client)
-
-    @property
-    def DocumentReference(self) -> DocumentReferenceQuery[_C]:
+        DocumentReference: DocumentReferenceQuery[_C]
         """A search on DocumentReference, bound to this client."""
-        from clinikfhir._generated.search_queries.documentreference import DocumentReferenceQuery
-
-        return DocumentReferenceQuery(self._client)
-
-    @property
-    def EffectEvidenceSynthesis(self) -> EffectEvidenceSynthesisQuery[_C]:
+        EffectEvidenceSynthesis: EffectEvidenceSynthesisQuery[_C]
         """A search on EffectEvidenceSynthesis (an R4-only type, read as ``GenericResource``), bound to this client."""
-        from clinikfhir._generated.search_queries.effectevidencesynthesis import EffectEvidenceSynthesisQuery
-
-        return EffectEvidenceSynthesisQuery(self._client)
-
-    @property
-    def Encounter(self) -> EncounterQuery[_C]:
+        Encounter: EncounterQuery[_C]
         """A search on Encounter, bound to this client."""
-        from clinikfhir._generated.search_queries.encounter import EncounterQuery
-
-        return EncounterQuery(self._client)
-
-    @property
-    def Endpoint(self) -> EndpointQuery[_C]:
+        Endpoint: EndpointQuery[_C]
         """A search on Endpoint, bound to this client."""
-        from clinikfhir._generated.search_queries.endpoint import EndpointQuery
-
-        return EndpointQuery(self._client)
-
-    @property
-    def EnrollmentRequest(self) -> EnrollmentRequestQuery[_C]:
+        EnrollmentRequest: EnrollmentRequestQuery[_C]
         """A search on EnrollmentRequest, bound to this client."""
-        from clinikfhir._generated.search_queries.enrollmentrequest import EnrollmentRequestQuery
-
-        return EnrollmentRequestQuery(self._client)
-
-    @property
-    def EnrollmentResponse(self) -> EnrollmentResponseQuery[_C]:
+        EnrollmentResponse: EnrollmentResponseQuery[_C]
         """A search on EnrollmentResponse, bound to this client."""
-        from clinikfhir._generated.search_queries.enrollmentresponse import EnrollmentResponseQuery
-
-        return EnrollmentResponseQuery(self._client)
-
-    @property
-    def EpisodeOfCare(self) -> EpisodeOfCareQuery[_C]:
+        EpisodeOfCare: EpisodeOfCareQuery[_C]
         """A search on EpisodeOfCare, bound to this client."""
-        from clinikfhir._generated.search_queries.episodeofcare import EpisodeOfCareQuery
-
-        return EpisodeOfCareQuery(self._client)
-
-    @property
-    def EventDefinition(self) -> EventDefinitionQuery[_C]:
+        EventDefinition: EventDefinitionQuery[_C]
         """A search on EventDefinition, bound to this client."""
-        from clinikfhir._generated.search_queries.eventdefinition import EventDefinitionQuery
-
-        return EventDefinitionQuery(self._client)
-
-    @property
-    def Evidence(self) -> EvidenceQuery[_C]:
+        Evidence: EvidenceQuery[_C]
         """A search on Evidence, bound to this client."""
-        from clinikfhir._generated.search_queries.evidence import EvidenceQuery
-
-        return EvidenceQuery(self._client)
-
-    @property
-    def EvidenceVariable(self) -> EvidenceVariableQuery[_C]:
+        EvidenceVariable: EvidenceVariableQuery[_C]
         """A search on EvidenceVariable, bound to this client."""
-        from clinikfhir._generated.search_queries.evidencevariable import EvidenceVariableQuery
-
-        return EvidenceVariableQuery(self._client)
-
-    @property
-    def ExampleScenario(self) -> ExampleScenarioQuery[_C]:
+        ExampleScenario: ExampleScenarioQuery[_C]
         """A search on ExampleScenario, bound to this client."""
-        from clinikfhir._generated.search_queries.examplescenario import ExampleScenarioQuery
-
-        return ExampleScenarioQuery(self._client)
-
-    @property
-    def ExplanationOfBenefit(self) -> ExplanationOfBenefitQuery[_C]:
+        ExplanationOfBenefit: ExplanationOfBenefitQuery[_C]
         """A search on ExplanationOfBenefit, bound to this client."""
-        from clinikfhir._generated.search_queries.explanationofbenefit import ExplanationOfBenefitQuery
-
-        return ExplanationOfBenefitQuery(self._client)
-
-    @property
-    def FamilyMemberHistory(self) -> FamilyMemberHistoryQuery[_C]:
+        FamilyMemberHistory: FamilyMemberHistoryQuery[_C]
         """A search on FamilyMemberHistory, bound to this client."""
-        from clinikfhir._generated.search_queries.familymemberhistory import FamilyMemberHistoryQuery
-
-        return FamilyMemberHistoryQuery(self._client)
-
-    @property
-    def Flag(self) -> FlagQuery[_C]:
+        Flag: FlagQuery[_C]
         """A search on Flag, bound to this client."""
-        from clinikfhir._generated.search_queries.flag import FlagQuery
-
-        return FlagQuery(self._client)
-
-    @property
-    def Goal(self) -> GoalQuery[_C]:
+        Goal: GoalQuery[_C]
         """A search on Goal, bound to this client."""
-        from clinikfhir._generated.search_queries.goal import GoalQuery
-
-        return GoalQuery(self._client)
-
-    @property
-    def GraphDefinition(self) -> GraphDefinitionQuery[_C]:
+        GraphDefinition: GraphDefinitionQuery[_C]
         """A search on GraphDefinition, bound to this client."""
-        from clinikfhir._generated.search_queries.graphdefinition import GraphDefinitionQuery
-
-        return GraphDefinitionQuery(self._client)
-
-    @property
-    def Group(self) -> GroupQuery[_C]:
+        Group: GroupQuery[_C]
         """A search on Group, bound to this client."""
-        from clinikfhir._generated.search_queries.group import GroupQuery
-
-        return GroupQuery(self._client)
-
-    @property
-    def GuidanceResponse(self) -> GuidanceResponseQuery[_C]:
+        GuidanceResponse: GuidanceResponseQuery[_C]
         """A search on GuidanceResponse, bound to this client."""
-        from clinikfhir._generated.search_queries.guidanceresponse import GuidanceResponseQuery
-
-        return GuidanceResponseQuery(self._client)
-
-    @property
-    def HealthcareService(self) -> HealthcareServiceQuery[_C]:
+        HealthcareService: HealthcareServiceQuery[_C]
         """A search on HealthcareService, bound to this client."""
-        from clinikfhir._generated.search_queries.healthcareservice import HealthcareServiceQuery
-
-        return HealthcareServiceQuery(self._client)
-
-    @property
-    def ImagingStudy(self) -> ImagingStudyQuery[_C]:
+        ImagingStudy: ImagingStudyQuery[_C]
         """A search on ImagingStudy, bound to this client."""
-        from clinikfhir._generated.search_queries.imagingstudy import ImagingStudyQuery
-
-        return ImagingStudyQuery(self._client)
-
-    @property
-    def Immunization(self) -> ImmunizationQuery[_C]:
+        Immunization: ImmunizationQuery[_C]
         """A search on Immunization, bound to this client."""
-        from clinikfhir._generated.search_queries.immunization import ImmunizationQuery
-
-        return ImmunizationQuery(self._client)
-
-    @property
-    def ImmunizationEvaluation(self) -> ImmunizationEvaluationQuery[_C]:
+        ImmunizationEvaluation: ImmunizationEvaluationQuery[_C]
         """A search on ImmunizationEvaluation, bound to this client."""
-        from clinikfhir._generated.search_queries.immunizationevaluation import ImmunizationEvaluationQuery
-
-        return ImmunizationEvaluationQuery(self._client)
-
-    @property
-    def ImmunizationRecommendation(self) -> ImmunizationRecommendationQuery[_C]:
+        ImmunizationRecommendation: ImmunizationRecommendationQuery[_C]
         """A search on ImmunizationRecommendation, bound to this client."""
-        from clinikfhir._generated.search_queries.immunizationrecommendation import ImmunizationRecommendationQuery
-
-        return ImmunizationRecommendationQuery(self._client)
-
-    @property
-    def ImplementationGuide(self) -> ImplementationGuideQuery[_C]:
+        ImplementationGuide: ImplementationGuideQuery[_C]
         """A search on ImplementationGuide, bound to this client."""
-        from clinikfhir._generated.search_queries.implementationguide import ImplementationGuideQuery
-
-        return ImplementationGuideQuery(self._client)
-
-    @property
-    def InsurancePlan(self) -> InsurancePlanQuery[_C]:
+        InsurancePlan: InsurancePlanQuery[_C]
         """A search on InsurancePlan, bound to this client."""
-        from clinikfhir._generated.search_queries.insuranceplan import InsurancePlanQuery
-
-        return InsurancePlanQuery(self._client)
-
-    @property
-    def Invoice(self) -> InvoiceQuery[_C]:
+        Invoice: InvoiceQuery[_C]
         """A search on Invoice, bound to this client."""
-        from clinikfhir._generated.search_queries.invoice import InvoiceQuery
-
-        return InvoiceQuery(self._client)
-
-    @property
-    def Library(self) -> LibraryQuery[_C]:
+        Library: LibraryQuery[_C]
         """A search on Library, bound to this client."""
-        from clinikfhir._generated.search_queries.library import LibraryQuery
-
-        return LibraryQuery(self._client)
-
-    @property
-    def Linkage(self) -> LinkageQuery[_C]:
+        Linkage: LinkageQuery[_C]
         """A search on Linkage, bound to this client."""
-        from clinikfhir._generated.search_queries.linkage import LinkageQuery
-
-        return LinkageQuery(self._client)
-
-    @property
-    def List(self) -> ListQuery[_C]:
+        List: ListQuery[_C]
         """A search on List, bound to this client."""
-        from clinikfhir._generated.search_queries.list import ListQuery
-
-        return ListQuery(self._client)
-
-    @property
-    def Location(self) -> LocationQuery[_C]:
+        Location: LocationQuery[_C]
         """A search on Location, bound to this client."""
-        from clinikfhir._generated.search_queries.location import LocationQuery
-
-        return LocationQuery(self._client)
-
-    @property
-    def Measure(self) -> MeasureQuery[_C]:
+        Measure: MeasureQuery[_C]
         """A search on Measure, bound to this client."""
-        from clinikfhir._generated.search_queries.measure import MeasureQuery
-
-        return MeasureQuery(self._client)
-
-    @property
-    def MeasureReport(self) -> MeasureReportQuery[_C]:
+        MeasureReport: MeasureReportQuery[_C]
         """A search on MeasureReport, bound to this client."""
-        from clinikfhir._generated.search_queries.measurereport import MeasureReportQuery
-
-        return MeasureReportQuery(self._client)
-
-    @property
-    def Media(self) -> MediaQuery[_C]:
+        Media: MediaQuery[_C]
         """A search on Media, bound to this client."""
-        from clinikfhir._generated.search_queries.media import MediaQuery
-
-        return MediaQuery(self._client)
-
-    @property
-    def Medication(self) -> MedicationQuery[_C]:
+        Medication: MedicationQuery[_C]
         """A search on Medication, bound to this client."""
-        from clinikfhir._generated.search_queries.medication import MedicationQuery
-
-        return MedicationQuery(self._client)
-
-    @property
-    def MedicationAdministration(self) -> MedicationAdministrationQuery[_C]:
+        MedicationAdministration: MedicationAdministrationQuery[_C]
         """A search on MedicationAdministration, bound to this client."""
-        from clinikfhir._generated.search_queries.medicationadministration import MedicationAdministrationQuery
-
-        return MedicationAdministrationQuery(self._client)
-
-    @property
-    def MedicationDispense(self) -> MedicationDispenseQuery[_C]:
+        MedicationDispense: MedicationDispenseQuery[_C]
         """A search on MedicationDispense, bound to this client."""
-        from clinikfhir._generated.search_queries.medicationdispense import MedicationDispenseQuery
-
-        return MedicationDispenseQuery(self._client)
-
-    @property
-    def MedicationKnowledge(self) -> MedicationKnowledgeQuery[_C]:
+        MedicationKnowledge: MedicationKnowledgeQuery[_C]
         """A search on MedicationKnowledge, bound to this client."""
-        from clinikfhir._generated.search_queries.medicationknowledge import MedicationKnowledgeQuery
-
-        return MedicationKnowledgeQuery(self._client)
-
-    @property
-    def MedicationRequest(self) -> MedicationRequestQuery[_C]:
+        MedicationRequest: MedicationRequestQuery[_C]
         """A search on MedicationRequest, bound to this client."""
-        from clinikfhir._generated.search_queries.medicationrequest import MedicationRequestQuery
-
-        return MedicationRequestQuery(self._client)
-
-    @property
-    def MedicationStatement(self) -> MedicationStatementQuery[_C]:
+        MedicationStatement: MedicationStatementQuery[_C]
         """A search on MedicationStatement, bound to this client."""
-        from clinikfhir._generated.search_queries.medicationstatement import MedicationStatementQuery
-
-        return MedicationStatementQuery(self._client)
-
-    @property
-    def MedicinalProduct(self) -> MedicinalProductQuery[_C]:
+        MedicinalProduct: MedicinalProductQuery[_C]
         """A search on MedicinalProduct (an R4-only type, read as ``GenericResource``), bound to this client."""
-        from clinikfhir._generated.search_queries.medicinalproduct import MedicinalProductQuery
-
-        return MedicinalProductQuery(self._client)
-
-    @property
-    def MedicinalProductAuthorization(self) -> MedicinalProductAuthorizationQuery[_C]:
+        MedicinalProductAuthorization: MedicinalProductAuthorizationQuery[_C]
         """A search on MedicinalProductAuthorization (an R4-only type, read as ``GenericResource``), bound to this client."""
-        from clinikfhir._generated.search_queries.medicinalproductauthorization import MedicinalProductAuthorizationQuery
-
-        return MedicinalProductAuthorizationQuery(self._client)
-
-    @property
-    def MedicinalProductContraindication(self) -> MedicinalProductContraindicationQuery[_C]:
+        MedicinalProductContraindication: MedicinalProductContraindicationQuery[_C]
         """A search on MedicinalProductContraindication (an R4-only type, read as ``GenericResource``), bound to this client."""
-        from clinikfhir._generated.search_queries.medicinalproductcontraindication import MedicinalProductContraindicationQuery
-
-        return MedicinalProductContraindicationQuery(self._client)
-
-    @property
-    def MedicinalProductIndication(self) -> MedicinalProductIndicationQuery[_C]:
+        MedicinalProductIndication: MedicinalProductIndicationQuery[_C]
         """A search on MedicinalProductIndication (an R4-only type, read as ``GenericResource``), bound to this client."""
-        from clinikfhir._generated.search_queries.medicinalproductindication import MedicinalProductIndicationQuery
-
-        return MedicinalProductIndicationQuery(self._client)
-
-    @property
-    def MedicinalProductIngredient(self) -> MedicinalProductIngredientQuery[_C]:
+        MedicinalProductIngredient: MedicinalProductIngredientQuery[_C]
         """A search on MedicinalProductIngredient (an R4-only type, read as ``GenericResource``), bound to this client."""
-        from clinikfhir._generated.search_queries.medicinalproductingredient import MedicinalProductIngredientQuery
-
-        return MedicinalProductIngredientQuery(self._client)
-
-    @property
-    def MedicinalProductInteraction(self) -> MedicinalProductInteractionQuery[_C]:
+        MedicinalProductInteraction: MedicinalProductInteractionQuery[_C]
         """A search on MedicinalProductInteraction (an R4-only type, read as ``GenericResource``), bound to this client."""
-        from clinikfhir._generated.search_queries.medicinalproductinteraction import MedicinalProductInteractionQuery
-
-        return MedicinalProductInteractionQuery(self._client)
-
-    @property
-    def MedicinalProductManufactured(self) -> MedicinalProductManufacturedQuery[_C]:
+        MedicinalProductManufactured: MedicinalProductManufacturedQuery[_C]
         """A search on MedicinalProductManufactured (an R4-only type, read as ``GenericResource``), bound to this client."""
-        from clinikfhir._generated.search_queries.medicinalproductmanufactured import MedicinalProductManufacturedQuery
-
-        return MedicinalProductManufacturedQuery(self._client)
-
-    @property
-    def MedicinalProductPackaged(self) -> MedicinalProductPackagedQuery[_C]:
+        MedicinalProductPackaged: MedicinalProductPackagedQuery[_C]
         """A search on MedicinalProductPackaged (an R4-only type, read as ``GenericResource``), bound to this client."""
-        from clinikfhir._generated.search_queries.medicinalproductpackaged import MedicinalProductPackagedQuery
-
-        return MedicinalProductPackagedQuery(self._client)
-
-    @property
-    def MedicinalProductPharmaceutical(self) -> MedicinalProductPharmaceuticalQuery[_C]:
+        MedicinalProductPharmaceutical: MedicinalProductPharmaceuticalQuery[_C]
         """A search on MedicinalProductPharmaceutical (an R4-only type, read as ``GenericResource``), bound to this client."""
-        from clinikfhir._generated.search_queries.medicinalproductpharmaceutical import MedicinalProductPharmaceuticalQuery
-
-        return MedicinalProductPharmaceuticalQuery(self._client)
-
-    @property
-    def MedicinalProductUndesirableEffect(self) -> MedicinalProductUndesirableEffectQuery[_C]:
+        MedicinalProductUndesirableEffect: MedicinalProductUndesirableEffectQuery[_C]
         """A search on MedicinalProductUndesirableEffect (an R4-only type, read as ``GenericResource``), bound to this client."""
-        from clinikfhir._generated.search_queries.medicinalproductundesirableeffect import MedicinalProductUndesirableEffectQuery
-
-        return MedicinalProductUndesirableEffectQuery(self._client)
-
-    @property
-    def MessageDefinition(self) -> MessageDefinitionQuery[_C]:
+        MessageDefinition: MessageDefinitionQuery[_C]
         """A search on MessageDefinition, bound to this client."""
-        from clinikfhir._generated.search_queries.messagedefinition import MessageDefinitionQuery
-
-        return MessageDefinitionQuery(self._client)
-
-    @property
-    def MessageHeader(self) -> MessageHeaderQuery[_C]:
+        MessageHeader: MessageHeaderQuery[_C]
         """A search on MessageHeader, bound to this client."""
-        from clinikfhir._generated.search_queries.messageheader import MessageHeaderQuery
-
-        return MessageHeaderQuery(self._client)
-
-    @property
-    def MolecularSequence(self) -> MolecularSequenceQuery[_C]:
+        MolecularSequence: MolecularSequenceQuery[_C]
         """A search on MolecularSequence, bound to this client."""
-        from clinikfhir._generated.search_queries.molecularsequence import MolecularSequenceQuery
-
-        return MolecularSequenceQuery(self._client)
-
-    @property
-    def NamingSystem(self) -> NamingSystemQuery[_C]:
+        NamingSystem: NamingSystemQuery[_C]
         """A search on NamingSystem, bound to this client."""
-        from clinikfhir._generated.search_queries.namingsystem import NamingSystemQuery
-
-        return NamingSystemQuery(self._client)
-
-    @property
-    def NutritionOrder(self) -> NutritionOrderQuery[_C]:
+        NutritionOrder: NutritionOrderQuery[_C]
         """A search on NutritionOrder, bound to this client."""
-        from clinikfhir._generated.search_queries.nutritionorder import NutritionOrderQuery
-
-        return NutritionOrderQuery(self._client)
-
-    @property
-    def Observation(self) -> ObservationQuery[_C]:
+        Observation: ObservationQuery[_C]
         """A search on Observation, bound to this client."""
-        from clinikfhir._generated.search_queries.observation import ObservationQuery
-
-        return ObservationQuery(self._client)
-
-    @property
-    def ObservationDefinition(self) -> ObservationDefinitionQuery[_C]:
+        ObservationDefinition: ObservationDefinitionQuery[_C]
         """A search on ObservationDefinition, bound to this client."""
-        from clinikfhir._generated.search_queries.observationdefinition import ObservationDefinitionQuery
-
-        return ObservationDefinitionQuery(self._client)
-
-    @property
-    def OperationDefinition(self) -> OperationDefinitionQuery[_C]:
+        OperationDefinition: OperationDefinitionQuery[_C]
         """A search on OperationDefinition, bound to this client."""
-        from clinikfhir._generated.search_queries.operationdefinition import OperationDefinitionQuery
-
-        return OperationDefinitionQuery(self._client)
-
-    @property
-    def OperationOutcome(self) -> OperationOutcomeQuery[_C]:
+        OperationOutcome: OperationOutcomeQuery[_C]
         """A search on OperationOutcome, bound to this client."""
-        from clinikfhir._generated.search_queries.operationoutcome import OperationOutcomeQuery
-
-        return OperationOutcomeQuery(self._client)
-
-    @property
-    def Organization(self) -> OrganizationQuery[_C]:
+        Organization: OrganizationQuery[_C]
         """A search on Organization, bound to this client."""
-        from clinikfhir._generated.search_queries.organization import OrganizationQuery
-
-        return OrganizationQuery(self._client)
-
-    @property
-    def OrganizationAffiliation(self) -> OrganizationAffiliationQuery[_C]:
+        OrganizationAffiliation: OrganizationAffiliationQuery[_C]
         """A search on OrganizationAffiliation, bound to this client."""
-        from clinikfhir._generated.search_queries.organizationaffiliation import OrganizationAffiliationQuery
-
-        return OrganizationAffiliationQuery(self._client)
-
-    @property
-    def Parameters(self) -> ParametersQuery[_C]:
+        Parameters: ParametersQuery[_C]
         """A search on Parameters, bound to this client."""
-        from clinikfhir._generated.search_queries.parameters import ParametersQuery
-
-        return ParametersQuery(self._client)
-
-    @property
-    def Patient(self) -> PatientQuery[_C]:
+        Patient: PatientQuery[_C]
         """A search on Patient, bound to this client."""
-        from clinikfhir._generated.search_queries.patient import PatientQuery
-
-        return PatientQuery(self._client)
-
-    @property
-    def PaymentNotice(self) -> PaymentNoticeQuery[_C]:
+        PaymentNotice: PaymentNoticeQuery[_C]
         """A search on PaymentNotice, bound to this client."""
-        from clinikfhir._generated.search_queries.paymentnotice import PaymentNoticeQuery
-
-        return PaymentNoticeQuery(self._client)
-
-    @property
-    def PaymentReconciliation(self) -> PaymentReconciliationQuery[_C]:
+        PaymentReconciliation: PaymentReconciliationQuery[_C]
         """A search on PaymentReconciliation, bound to this client."""
-        from clinikfhir._generated.search_queries.paymentreconciliation import PaymentReconciliationQuery
-
-        return PaymentReconciliationQuery(self._client)
-
-    @property
-    def Person(self) -> PersonQuery[_C]:
+        Person: PersonQuery[_C]
         """A search on Person, bound to this client."""
-        from clinikfhir._generated.search_queries.person import PersonQuery
-
-        return PersonQuery(self._client)
-
-    @property
-    def PlanDefinition(self) -> PlanDefinitionQuery[_C]:
+        PlanDefinition: PlanDefinitionQuery[_C]
         """A search on PlanDefinition, bound to this client."""
-        from clinikfhir._generated.search_queries.plandefinition import PlanDefinitionQuery
-
-        return PlanDefinitionQuery(self._client)
-
-    @property
-    def Practitioner(self) -> PractitionerQuery[_C]:
+        Practitioner: PractitionerQuery[_C]
         """A search on Practitioner, bound to this client."""
-        from clinikfhir._generated.search_queries.practitioner import PractitionerQuery
-
-        return PractitionerQuery(self._client)
-
-    @property
-    def PractitionerRole(self) -> PractitionerRoleQuery[_C]:
+        PractitionerRole: PractitionerRoleQuery[_C]
         """A search on PractitionerRole, bound to this client."""
-        from clinikfhir._generated.search_queries.practitionerrole import PractitionerRoleQuery
-
-        return PractitionerRoleQuery(self._client)
-
-    @property
-    def Procedure(self) -> ProcedureQuery[_C]:
+        Procedure: ProcedureQuery[_C]
         """A search on Procedure, bound to this client."""
-        from clinikfhir._generated.search_queries.procedure import ProcedureQuery
-
-        return ProcedureQuery(self._client)
-
-    @property
-    def Provenance(self) -> ProvenanceQuery[_C]:
+        Provenance: ProvenanceQuery[_C]
         """A search on Provenance, bound to this client."""
-        from clinikfhir._generated.search_queries.provenance import ProvenanceQuery
-
-        return ProvenanceQuery(self._client)
-
-    @property
-    def Questionnaire(self) -> QuestionnaireQuery[_C]:
+        Questionnaire: QuestionnaireQuery[_C]
         """A search on Questionnaire, bound to this client."""
-        from clinikfhir._generated.search_queries.questionnaire import QuestionnaireQuery
-
-        return QuestionnaireQuery(self._client)
-
-    @property
-    def QuestionnaireResponse(self) -> QuestionnaireResponseQuery[_C]:
+        QuestionnaireResponse: QuestionnaireResponseQuery[_C]
         """A search on QuestionnaireResponse, bound to this client."""
-        from clinikfhir._generated.search_queries.questionnaireresponse import QuestionnaireResponseQuery
-
-        return QuestionnaireResponseQuery(self._client)
-
-    @property
-    def RelatedPerson(self) -> RelatedPersonQuery[_C]:
+        RelatedPerson: RelatedPersonQuery[_C]
         """A search on RelatedPerson, bound to this client."""
-        from clinikfhir._generated.search_queries.relatedperson import RelatedPersonQuery
-
-        return RelatedPersonQuery(self._client)
-
-    @property
-    def RequestGroup(self) -> RequestGroupQuery[_C]:
+        RequestGroup: RequestGroupQuery[_C]
         """A search on RequestGroup, bound to this client."""
-        from clinikfhir._generated.search_queries.requestgroup import RequestGroupQuery
-
-        return RequestGroupQuery(self._client)
-
-    @property
-    def ResearchDefinition(self) -> ResearchDefinitionQuery[_C]:
+        ResearchDefinition: ResearchDefinitionQuery[_C]
         """A search on ResearchDefinition, bound to this client."""
-        from clinikfhir._generated.search_queries.researchdefinition import ResearchDefinitionQuery
-
-        return ResearchDefinitionQuery(self._client)
-
-    @property
-    def ResearchElementDefinition(self) -> ResearchElementDefinitionQuery[_C]:
+        ResearchElementDefinition: ResearchElementDefinitionQuery[_C]
         """A search on ResearchElementDefinition, bound to this client."""
-        from clinikfhir._generated.search_queries.researchelementdefinition import ResearchElementDefinitionQuery
-
-        return ResearchElementDefinitionQuery(self._client)
-
-    @property
-    def ResearchStudy(self) -> ResearchStudyQuery[_C]:
+        ResearchStudy: ResearchStudyQuery[_C]
         """A search on ResearchStudy, bound to this client."""
-        from clinikfhir._generated.search_queries.researchstudy import ResearchStudyQuery
-
-        return ResearchStudyQuery(self._client)
-
-    @property
-    def ResearchSubject(self) -> ResearchSubjectQuery[_C]:
+        ResearchSubject: ResearchSubjectQuery[_C]
         """A search on ResearchSubject, bound to this client."""
-        from clinikfhir._generated.search_queries.researchsubject import ResearchSubjectQuery
-
-        return ResearchSubjectQuery(self._client)
-
-    @property
-    def RiskAssessment(self) -> RiskAssessmentQuery[_C]:
+        RiskAssessment: RiskAssessmentQuery[_C]
         """A search on RiskAssessment, bound to this client."""
-        from clinikfhir._generated.search_queries.riskassessment import RiskAssessmentQuery
-
-        return RiskAssessmentQuery(self._client)
-
-    @property
-    def RiskEvidenceSynthesis(self) -> RiskEvidenceSynthesisQuery[_C]:
+        RiskEvidenceSynthesis: RiskEvidenceSynthesisQuery[_C]
         """A search on RiskEvidenceSynthesis (an R4-only type, read as ``GenericResource``), bound to this client."""
-        from clinikfhir._generated.search_queries.riskevidencesynthesis import RiskEvidenceSynthesisQuery
-
-        return RiskEvidenceSynthesisQuery(self._client)
-
-    @property
-    def Schedule(self) -> ScheduleQuery[_C]:
+        Schedule: ScheduleQuery[_C]
         """A search on Schedule, bound to this client."""
-        from clinikfhir._generated.search_queries.schedule import ScheduleQuery
-
-        return ScheduleQuery(self._client)
-
-    @property
-    def SearchParameter(self) -> SearchParameterQuery[_C]:
+        SearchParameter: SearchParameterQuery[_C]
         """A search on SearchParameter, bound to this client."""
-        from clinikfhir._generated.search_queries.searchparameter import SearchParameterQuery
-
-        return SearchParameterQuery(self._client)
-
-    @property
-    def ServiceRequest(self) -> ServiceRequestQuery[_C]:
+        ServiceRequest: ServiceRequestQuery[_C]
         """A search on ServiceRequest, bound to this client."""
-        from clinikfhir._generated.search_queries.servicerequest import ServiceRequestQuery
-
-        return ServiceRequestQuery(self._client)
-
-    @property
-    def Slot(self) -> SlotQuery[_C]:
+        Slot: SlotQuery[_C]
         """A search on Slot, bound to this client."""
-        from clinikfhir._generated.search_queries.slot import SlotQuery
-
-        return SlotQuery(self._client)
-
-    @property
-    def Specimen(self) -> SpecimenQuery[_C]:
+        Specimen: SpecimenQuery[_C]
         """A search on Specimen, bound to this client."""
-        from clinikfhir._generated.search_queries.specimen import SpecimenQuery
-
-        return SpecimenQuery(self._client)
-
-    @property
-    def SpecimenDefinition(self) -> SpecimenDefinitionQuery[_C]:
+        SpecimenDefinition: SpecimenDefinitionQuery[_C]
         """A search on SpecimenDefinition, bound to this client."""
-        from clinikfhir._generated.search_queries.specimendefinition import SpecimenDefinitionQuery
-
-        return SpecimenDefinitionQuery(self._client)
-
-    @property
-    def StructureDefinition(self) -> StructureDefinitionQuery[_C]:
+        StructureDefinition: StructureDefinitionQuery[_C]
         """A search on StructureDefinition, bound to this client."""
-        from clinikfhir._generated.search_queries.structuredefinition import StructureDefinitionQuery
-
-        return StructureDefinitionQuery(self._client)
-
-    @property
-    def StructureMap(self) -> StructureMapQuery[_C]:
+        StructureMap: StructureMapQuery[_C]
         """A search on StructureMap, bound to this client."""
-        from clinikfhir._generated.search_queries.structuremap import StructureMapQuery
-
-        return StructureMapQuery(self._client)
-
-    @property
-    def Subscription(self) -> SubscriptionQuery[_C]:
+        Subscription: SubscriptionQuery[_C]
         """A search on Subscription, bound to this client."""
-        from clinikfhir._generated.search_queries.subscription import SubscriptionQuery
-
-        return SubscriptionQuery(self._client)
-
-    @property
-    def Substance(self) -> SubstanceQuery[_C]:
+        Substance: SubstanceQuery[_C]
         """A search on Substance, bound to this client."""
-        from clinikfhir._generated.search_queries.substance import SubstanceQuery
-
-        return SubstanceQuery(self._client)
-
-    @property
-    def SubstanceNucleicAcid(self) -> SubstanceNucleicAcidQuery[_C]:
+        SubstanceNucleicAcid: SubstanceNucleicAcidQuery[_C]
         """A search on SubstanceNucleicAcid (an R4-only type, read as ``GenericResource``), bound to this client."""
-        from clinikfhir._generated.search_queries.substancenucleicacid import SubstanceNucleicAcidQuery
-
-        return SubstanceNucleicAcidQuery(self._client)
-
-    @property
-    def SubstancePolymer(self) -> SubstancePolymerQuery[_C]:
+        SubstancePolymer: SubstancePolymerQuery[_C]
         """A search on SubstancePolymer (an R4-only type, read as ``GenericResource``), bound to this client."""
-        from clinikfhir._generated.search_queries.substancepolymer import SubstancePolymerQuery
-
-        return SubstancePolymerQuery(self._client)
-
-    @property
-    def SubstanceProtein(self) -> SubstanceProteinQuery[_C]:
+        SubstanceProtein: SubstanceProteinQuery[_C]
         """A search on SubstanceProtein (an R4-only type, read as ``GenericResource``), bound to this client."""
-        from clinikfhir._generated.search_queries.substanceprotein import SubstanceProteinQuery
-
-        return SubstanceProteinQuery(self._client)
-
-    @property
-    def SubstanceReferenceInformation(self) -> SubstanceReferenceInformationQuery[_C]:
+        SubstanceReferenceInformation: SubstanceReferenceInformationQuery[_C]
         """A search on SubstanceReferenceInformation (an R4-only type, read as ``GenericResource``), bound to this client."""
-        from clinikfhir._generated.search_queries.substancereferenceinformation import SubstanceReferenceInformationQuery
-
-        return SubstanceReferenceInformationQuery(self._client)
-
-    @property
-    def SubstanceSourceMaterial(self) -> SubstanceSourceMaterialQuery[_C]:
+        SubstanceSourceMaterial: SubstanceSourceMaterialQuery[_C]
         """A search on SubstanceSourceMaterial (an R4-only type, read as ``GenericResource``), bound to this client."""
-        from clinikfhir._generated.search_queries.substancesourcematerial import SubstanceSourceMaterialQuery
-
-        return SubstanceSourceMaterialQuery(self._client)
-
-    @property
-    def SubstanceSpecification(self) -> SubstanceSpecificationQuery[_C]:
+        SubstanceSpecification: SubstanceSpecificationQuery[_C]
         """A search on SubstanceSpecification (an R4-only type, read as ``GenericResource``), bound to this client."""
-        from clinikfhir._generated.search_queries.substancespecification import SubstanceSpecificationQuery
-
-        return SubstanceSpecificationQuery(self._client)
-
-    @property
-    def SupplyDelivery(self) -> SupplyDeliveryQuery[_C]:
+        SupplyDelivery: SupplyDeliveryQuery[_C]
         """A search on SupplyDelivery, bound to this client."""
-        from clinikfhir._generated.search_queries.supplydelivery import SupplyDeliveryQuery
-
-        return SupplyDeliveryQuery(self._client)
-
-    @property
-    def SupplyRequest(self) -> SupplyRequestQuery[_C]:
+        SupplyRequest: SupplyRequestQuery[_C]
         """A search on SupplyRequest, bound to this client."""
-        from clinikfhir._generated.search_queries.supplyrequest import SupplyRequestQuery
-
-        return SupplyRequestQuery(self._client)
-
-    @property
-    def Task(self) -> TaskQuery[_C]:
+        Task: TaskQuery[_C]
         """A search on Task, bound to this client."""
-        from clinikfhir._generated.search_queries.task import TaskQuery
-
-        return TaskQuery(self._client)
-
-    @property
-    def TerminologyCapabilities(self) -> TerminologyCapabilitiesQuery[_C]:
+        TerminologyCapabilities: TerminologyCapabilitiesQuery[_C]
         """A search on TerminologyCapabilities, bound to this client."""
-        from clinikfhir._generated.search_queries.terminologycapabilities import TerminologyCapabilitiesQuery
-
-        return TerminologyCapabilitiesQuery(self._client)
-
-    @property
-    def TestReport(self) -> TestReportQuery[_C]:
+        TestReport: TestReportQuery[_C]
         """A search on TestReport, bound to this client."""
-        from clinikfhir._generated.search_queries.testreport import TestReportQuery
-
-        return TestReportQuery(self._client)
-
-    @property
-    def TestScript(self) -> TestScriptQuery[_C]:
+        TestScript: TestScriptQuery[_C]
         """A search on TestScript, bound to this client."""
-        from clinikfhir._generated.search_queries.testscript import TestScriptQuery
-
-        return TestScriptQuery(self._client)
-
-    @property
-    def ValueSet(self) -> ValueSetQuery[_C]:
+        ValueSet: ValueSetQuery[_C]
         """A search on ValueSet, bound to this client."""
-        from clinikfhir._generated.search_queries.valueset import ValueSetQuery
-
-        return ValueSetQuery(self._client)
-
-    @property
-    def VerificationResult(self) -> VerificationResultQuery[_C]:
+        VerificationResult: VerificationResultQuery[_C]
         """A search on VerificationResult, bound to this client."""
-        from clinikfhir._generated.search_queries.verificationresult import VerificationResultQuery
-
-        return VerificationResultQuery(self._client)
-
-    @property
-    def VisionPrescription(self) -> VisionPrescriptionQuery[_C]:
+        VisionPrescription: VisionPrescriptionQuery[_C]
         """A search on VisionPrescription, bound to this client."""
-        from clinikfhir._generated.search_queries.visionprescription import VisionPrescriptionQuery
-
-        return VisionPrescriptionQuery(self._client)
 
     @overload
     def __call__(self, model: type[_Account] | Literal["Account"], params: ParamsArg | None = None) -> AccountQuery[_C]: ...
@@ -1785,6 +1061,24 @@ class Search(Generic[_C]):
         from clinikfhir.search import query_class
 
         return query_class(model)(self._client, params)
+
+
+def _query_property(rtype: str) -> property:
+    """The run-time ``Search.<rtype>``: its query (module imported on first use), bound to the client."""
+
+    def bound_query(self: Search[Any]) -> Query[Any, Any]:
+        from clinikfhir.search import query_class
+
+        # a property of Search, only defined outside its body
+        return query_class(rtype)(self._client)  # pyright: ignore[reportPrivateUsage]
+
+    what = f"{rtype} (an R4-only type, read as ``GenericResource``)" if rtype in R4_ONLY_TYPES else rtype
+    bound_query.__name__ = bound_query.__qualname__ = rtype
+    return property(bound_query, doc=f"A search on {what}, bound to this client.")
+
+
+for _rtype in QUERY_MODULES:
+    setattr(Search, _rtype, _query_property(_rtype))
 
 
 class SearchMixin:

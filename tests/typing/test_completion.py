@@ -1,6 +1,7 @@
 """Completion as Jupyter/IPython users get it (jedi): right after the entry point and at every step
 of a search chain, the completions are those of the right class, and ``Patient(`` offers the model's
-fields as keywords. jedi reads the source tree through ``jedi.Project(ROOT)``."""
+fields as keywords. jedi reads the source tree through ``jedi.Project(ROOT)``; the last test
+completes on a live client, as IPython does."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from pathlib import Path
 
 import jedi
 import pytest
+
+from clinikfhir import Clinik
+from clinikfhir.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 PRELUDE = (
@@ -70,3 +74,25 @@ def test_a_model_constructor_offers_its_fields(project: jedi.Project) -> None:
 def test_model_classes_complete_on_import(project: jedi.Project) -> None:
     names = complete(project, "from clinikfhir.models import Pat")
     assert {"Patient", "PatientContact"} <= set(names)
+
+
+def test_ipython_completes_on_a_live_client() -> None:
+    """IPython and Jupyter call ``jedi.Interpreter`` with the live namespace: at run time each
+    ``clinik.search.<Type>`` is a property, for jedi an annotated attribute; both give the right class."""
+    sandbox = Sandbox()
+    try:
+        with Clinik(
+            sandbox.create_key("org_completion"), base_url=sandbox.base_url, transport=sandbox.transport()
+        ) as c:
+            namespace = {"clinik": c}
+
+            def live(code: str) -> set[str]:
+                return {completion.name for completion in jedi.Interpreter(code, [namespace]).complete()}
+
+            assert live("clinik.search.Obs") == {"Observation", "ObservationDefinition"}
+            assert {"code", "date", "subject", "sort", "get"} <= live("clinik.search.Observation.")
+            assert {"ge", "le", "missing"} <= live("clinik.search.Observation.date.")
+            assert {"Patient", "Group", "typed"} <= live("clinik.search.Observation.subject.")
+            assert "Practitioner" not in live("clinik.search.Observation.subject.")
+    finally:
+        sandbox.close()
