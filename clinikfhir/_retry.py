@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from clinikfhir._public import shown_as_root
+
 SAFE_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 NOT_RETRIED_CODES = frozenset({"MONTHLY_QUOTA_EXCEEDED", "SANDBOX_QUOTA_EXCEEDED"})
 
@@ -46,3 +48,6 @@ class RetryPolicy:
         if status == 429:
             return code not in NOT_RETRIED_CODES
         return status >= 500
+
+
+shown_as_root(RetryPolicy)  # shown as clinikfhir.RetryPolicy, its public name

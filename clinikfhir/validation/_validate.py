@@ -22,6 +22,7 @@ import clinikfhir._generated.invariants as _invariants
 from clinikfhir._generated.resource_types import RESOURCE_TYPES
 from clinikfhir._generated.validation_schema import CONSTRAINTS
 from clinikfhir._issues import Issue, Severity
+from clinikfhir._public import shown_as_root
 from clinikfhir._structure import Field, StructureWalker, allowed_codes, check_xhtml, value_set_codes
 
 if TYPE_CHECKING:
@@ -334,3 +335,6 @@ def evaluate_with_fhirpathpy(
     focus = nodes.ResourceNode.create_node(obj, type_path) if type_path and "resourceType" not in obj else obj
     out: list[Any] = fn(focus, {"resource": res, "rootResource": root})
     return out
+
+
+shown_as_root(validate)  # shown as clinikfhir.validate, its public name
