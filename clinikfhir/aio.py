@@ -156,10 +156,9 @@ class AsyncClinik(SearchMixin, ClientBase):
                     exchange.check_loaded(len(response.content))
                     return response
                 try:
-                    reader = exchange.reader(response, whole=True)  # fail_after bounds the time
-                    if reader is None:
-                        await response.aread()
-                        return response
+                    # time is checked after every chunk on the policy's clock, as the sync client does;
+                    # fail_after bounds the rest (connecting, a server that sends nothing)
+                    reader = exchange.reader(response)
                     async for chunk in response.aiter_raw():
                         reader.feed(chunk)
                 finally:

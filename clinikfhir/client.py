@@ -153,7 +153,6 @@ class Clinik(SearchMixin, ClientBase):
             return response
         try:
             reader = exchange.reader(response)  # streamed: time is checked after every chunk
-            assert reader is not None
             for chunk in response.iter_raw():
                 reader.feed(chunk)
         finally:
