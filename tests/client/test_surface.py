@@ -93,6 +93,7 @@ def test_public_names_show_as_clinikfhir_and_still_pickle() -> None:
     assert repr(NotFoundError) == "<class 'clinikfhir.NotFoundError'>"
     assert f"{Clinik.__module__}.{Clinik.__qualname__}" == "clinikfhir.Clinik"
     assert AsyncClinik.__module__ == RetryPolicy.__module__ == Issue.__module__ == validate.__module__ == "clinikfhir"
+    assert clinikfhir.JsonPatch.__module__ == clinikfhir.ref.__module__ == "clinikfhir"
     error = NotFoundError(
         "gone", status=404, code="NOT_FOUND", request_id="req_1", issues=[ErrorIssue("error", "x", "d")]
     )
