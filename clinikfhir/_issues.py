@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from clinikfhir._public import shown_as_root
+
 Severity = Literal["fatal", "error", "warning", "information"]
 
 
@@ -56,3 +58,6 @@ def to_operation_outcome(issues: list[Issue]) -> dict[str, Any]:
             for i in issues
         ],
     }
+
+
+shown_as_root(Issue)  # shown as clinikfhir.Issue, its public name

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from clinikfhir._public import shown_as_root
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 NOT_RETRIED_CODES = frozenset({"MONTHLY_QUOTA_EXCEEDED", "SANDBOX_QUOTA_EXCEEDED"})
@@ -20,6 +24,10 @@ class RetryPolicy:
     The wait before retry *n* (0-based) is full jitter, ``uniform(0, min(cap, base * 2**n))``, but
     never shorter than the server's ``Retry-After``. No retry starts if its wait would end after the
     overall ``deadline`` (seconds since the first attempt); the last error is raised instead.
+
+    ``clock`` is what every deadline is measured on (the call's, and each attempt's ``timeout``):
+    monotonic seconds, :func:`time.monotonic` by default; ``rng`` draws the jitter. Both can be
+    injected, so a test can stand in for time without waiting.
     """
 
     max_retries: int = 2
@@ -28,6 +36,7 @@ class RetryPolicy:
     deadline: float = 120.0
     honour_retry_after: bool = True
     rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False, compare=False)
 
     def backoff(self, retry_index: int, retry_after: float | None = None) -> float:
         """Seconds to wait before retry number ``retry_index`` (0-based)."""
@@ -46,3 +55,6 @@ class RetryPolicy:
         if status == 429:
             return code not in NOT_RETRIED_CODES
         return status >= 500
+
+
+shown_as_root(RetryPolicy)  # shown as clinikfhir.RetryPolicy, its public name

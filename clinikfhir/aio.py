@@ -16,6 +16,7 @@ from clinikfhir._config import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, Conf
 from clinikfhir._core import Call, Done, Exchange, ParamsLike, Wait
 from clinikfhir._core._shell import ClientBase
 from clinikfhir._generated.search_mixin import SearchMixin
+from clinikfhir._public import shown_as_root
 from clinikfhir._retry import RetryPolicy
 from clinikfhir.bundle import BundleResponse, Page, PreferReturn, Transaction, single
 from clinikfhir.errors import ConfigurationError, InvalidArgumentError
@@ -155,10 +156,9 @@ class AsyncClinik(SearchMixin, ClientBase):
                     exchange.check_loaded(len(response.content))
                     return response
                 try:
-                    reader = exchange.reader(response, whole=True)  # fail_after bounds the time
-                    if reader is None:
-                        await response.aread()
-                        return response
+                    # time is checked after every chunk on the policy's clock, as the sync client does;
+                    # fail_after bounds the rest (connecting, a server that sends nothing)
+                    reader = exchange.reader(response)
                     async for chunk in response.aiter_raw():
                         reader.feed(chunk)
                 finally:
@@ -474,3 +474,6 @@ class AsyncClinik(SearchMixin, ClientBase):
         :meth:`create`/:meth:`update` (``validate=False`` skips that), and goes through the tenant guard.
         """
         return await self._send(self._core.call_raw(method, path, body, params, validate=validate))
+
+
+shown_as_root(AsyncClinik)  # shown as clinikfhir.AsyncClinik, its public name

@@ -14,6 +14,7 @@ from clinikfhir._config import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, Conf
 from clinikfhir._core import Call, Done, Exchange, ParamsLike, Wait
 from clinikfhir._core._shell import ClientBase
 from clinikfhir._generated.search_mixin import SearchMixin
+from clinikfhir._public import shown_as_root
 from clinikfhir._retry import RetryPolicy
 from clinikfhir.bundle import BundleResponse, Page, PreferReturn, Transaction, single
 from clinikfhir.errors import ConfigurationError, InvalidArgumentError
@@ -152,7 +153,6 @@ class Clinik(SearchMixin, ClientBase):
             return response
         try:
             reader = exchange.reader(response)  # streamed: time is checked after every chunk
-            assert reader is not None
             for chunk in response.iter_raw():
                 reader.feed(chunk)
         finally:
@@ -463,3 +463,6 @@ class Clinik(SearchMixin, ClientBase):
         :meth:`create`/:meth:`update` (``validate=False`` skips that), and goes through the tenant guard.
         """
         return self._send(self._core.call_raw(method, path, body, params, validate=validate))
+
+
+shown_as_root(Clinik)  # shown as clinikfhir.Clinik, its public name

@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from clinikfhir._issues import Issue
+from clinikfhir._public import shown_as_root
 from clinikfhir._wire import KEY_PATTERN
 
 if TYPE_CHECKING:
@@ -527,7 +528,7 @@ def error_class(status: int, code: str = "") -> type[ApiError]:
         stack: list[type[ApiError]] = [ApiError]
         while stack:
             cls = stack.pop()
-            if cls.__module__ == __name__:
+            if globals().get(cls.__name__) is cls:  # defined here (not a caller's subclass)
                 for pair in cls.matches:
                     _TABLE[pair] = cls
                 stack.extend(cls.__subclasses__())
@@ -546,3 +547,9 @@ class NoMatchError(ClinikError, LookupError):
 
 class MultipleMatchesError(ClinikError, LookupError):
     """``query.one()``: the search succeeded and more than one resource matched."""
+
+
+# every public name here is also a root name (``clinikfhir.NotFoundError``): reprs, tracebacks and
+# help() say so. Pickling finds them through the root; error_class does not depend on __module__.
+for _name in __all__:
+    shown_as_root(globals()[_name])

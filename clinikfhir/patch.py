@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, cast
 
 from typing_extensions import TypeVar
 
+from clinikfhir._public import shown_as_root
 from clinikfhir.errors import InvalidArgumentError, TenantGuardError
 
 if TYPE_CHECKING:
@@ -294,3 +295,6 @@ class JsonPatch(Sequence[dict[str, Any]], Generic[M]):
                 raise InvalidArgumentError("JSON Patch may not change resourceType")
             if target is not None:
                 check_path(target, path, for_add=(kind in ("add", "move", "copy") and path is op.get("path")))
+
+
+shown_as_root(JsonPatch)  # shown as clinikfhir.JsonPatch, its public name

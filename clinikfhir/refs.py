@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
+from clinikfhir._public import shown_as_root
 from clinikfhir.errors import InvalidArgumentError, InvalidResponseError
 
 if TYPE_CHECKING:
@@ -224,3 +225,6 @@ def resolve_locally(
             "(the API key is sent only to the configured base)"
         )
     return None, parsed
+
+
+shown_as_root(ref)  # shown as clinikfhir.ref, its public name

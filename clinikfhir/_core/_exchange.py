@@ -7,7 +7,6 @@ The state machine never sends and never sleeps: the shells (:class:`~clinikfhir.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -91,8 +90,8 @@ class Exchange(Generic[T]):
     """The retry loop of one call as a state machine; the shells only send and sleep.
 
     ``begin()`` gives the request for the next attempt; ``on_response`` / ``on_error`` return
-    :class:`Done` or :class:`Wait`, or raise the typed error. ``clock`` (seconds, monotonic) and
-    ``new_key`` (the Idempotency-Key factory) are injectable.
+    :class:`Done` or :class:`Wait`, or raise the typed error. ``clock`` (seconds, monotonic; the
+    retry policy's ``clock`` by default) and ``new_key`` (the Idempotency-Key factory) are injectable.
     """
 
     def __init__(
@@ -100,20 +99,20 @@ class Exchange(Generic[T]):
         core: Core,
         call: Call[T],
         *,
-        clock: Clock = time.monotonic,
+        clock: Clock | None = None,
         new_key: Callable[[], str] = new_idempotency_key,
     ) -> None:
         self.core = core
         self.call = call
-        self.clock = clock
         self.policy = core.config.retry
+        self.clock = clock if clock is not None else self.policy.clock
         self.request = core.build_request(call, new_key() if call.method in ("POST", "PATCH") else None)
         self.retry_safe = (
             call.retry_safe
             if call.retry_safe is not None
             else self.policy.may_retry_method(call.method, "idempotency-key" in self.request.headers)
         )
-        self.started = clock()
+        self.started = self.clock()
         self.attempt = 0
         #: a write (not a search or $validate sent as POST): its outcome matters
         self.is_write = call.method in _WRITES and call.retry_safe is not True
@@ -158,19 +157,15 @@ class Exchange(Generic[T]):
             f"{self.policy.deadline:g} s per call) on attempt {self.attempt}"
         )
 
-    def reader(self, response: httpx.Response, *, whole: bool = False) -> BodyReader | None:
-        """A :class:`BodyReader` for ``response``'s raw stream; a declared plain length over the cap
-        is refused before a byte of the body is read. With ``whole=True`` (a caller that bounds the
-        time itself), None when the body is plain with a ``Content-Length`` within the cap: read it
-        in one go, the framing bounds its size."""
+    def reader(self, response: httpx.Response) -> BodyReader:
+        """A :class:`BodyReader` for ``response``'s raw stream, checking the cap and the attempt's time
+        (on the policy's clock) after every chunk; a declared plain length over the cap is refused
+        before a byte of the body is read."""
         cap = self.core.config.max_response_bytes
         encoding = response.headers.get("content-encoding", "")
         length = response.headers.get("content-length", "")
-        if encoding.strip().lower() in ("", "identity") and length.isdigit():
-            if int(length) > cap:
-                raise self._too_large()
-            if whole:
-                return None
+        if encoding.strip().lower() in ("", "identity") and length.isdigit() and int(length) > cap:
+            raise self._too_large()
         return BodyReader(encoding, cap, self._too_large, self.budget)
 
     def check_loaded(self, size: int) -> None:

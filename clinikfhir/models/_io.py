@@ -43,9 +43,9 @@ class ModelFallbackWarning(UserWarning):
 install()
 
 _NOT_A_TYPE = "resourceType is not a FHIR R4 resource type"
-# Validation-package issue keys that are about the JSON itself (types, shapes, unknown elements):
-# strict reads refuse them; semantic checks (cardinality, bindings, references, invariants) are the
-# validation package's business, not the models'.
+# Issue keys of the structural walk that are about the JSON itself (types, shapes, unknown elements):
+# strict reads refuse them; the rest (required elements, formats, ele-1, ext-1) and the semantic
+# checks (bindings, references, invariants) are the validation package's business, not the models'.
 _JSON_KEYS = frozenset({"type", "structure", "unknown-element"})
 
 
@@ -99,12 +99,15 @@ def _problem(rtype: str, kind: str, loc: tuple[int | str, ...], message: str) ->
 
 
 def _json_problems(value: dict[str, Any]) -> list[tuple[str, str]]:
-    """JSON-level problems (wrong JSON types, shapes, unknown elements) found by the validation
-    package, unknown elements reported at their parent element (their names are the caller's)."""
-    from clinikfhir.validation import validate
+    """JSON-level problems (wrong JSON types, shapes, unknown elements) found by the structural walk
+    that the validator shares (``clinikfhir._structure``, below the models), unknown elements
+    reported at their parent element (their names are the caller's)."""
+    # imported here for start-up time only (the element tables are ~0.1 s; most reads are not
+    # strict): _structure sits below models, so this hides no cycle
+    from clinikfhir._structure import structure_issues
 
     problems: list[tuple[str, str]] = []
-    for issue in validate(value):
+    for issue in structure_issues(value):
         if issue.severity not in ("error", "fatal"):
             continue
         # an array for a single value (or too many values) is the JSON's shape; a missing required
@@ -117,7 +120,7 @@ def _json_problems(value: dict[str, Any]) -> list[tuple[str, str]]:
             if issue.path.endswith(".fhir_comments"):  # read and written back by the models
                 continue
             problems.append((_holder(issue.path, value), "unknown element"))
-        elif issue.path == "Resource.resourceType":  # the package's fixed path for an unknown top-level type
+        elif issue.path == "Resource.resourceType":  # the walk's fixed path for an unknown top-level type
             problems.append(("resourceType", issue.message))
         else:
             problems.append((issue.path, issue.message))

@@ -17,7 +17,7 @@ from typing import Any, cast
 
 import orjson
 
-from clinikfhir.models._json import decode, encode
+from clinikfhir._json import decode, encode
 
 FHIR_JSON = "application/fhir+json"
 PLAIN_JSON = "application/json"

@@ -2,8 +2,9 @@
 
 Judged on the JSON, not on a model (fhir.resources coerces ``"yes"`` to a boolean and knows only
 R4B), so R4-only resource types are validated the same way. Per element it checks: known element,
-JSON shape (array or single value), cardinality, primitive type and R4 format, required code
-binding, reference target type, and the invariants of the element and of its datatype.
+JSON shape (array or single value), cardinality, primitive type and R4 format (the structural walk
+of ``clinikfhir._structure``, below the models, which strict reads share), then here the required
+code binding, reference target type, and the invariants of the element and of its datatype.
 """
 
 from __future__ import annotations
@@ -21,9 +22,8 @@ import clinikfhir._generated.invariants as _invariants
 from clinikfhir._generated.resource_types import RESOURCE_TYPES
 from clinikfhir._generated.validation_schema import CONSTRAINTS
 from clinikfhir._issues import Issue, Severity
-
-from ._primitives import check_primitive, check_xhtml
-from ._schema import Field, Node, allowed_codes, node, value_set_codes
+from clinikfhir._public import shown_as_root
+from clinikfhir._structure import Field, StructureWalker, allowed_codes, check_xhtml, value_set_codes
 
 if TYPE_CHECKING:
     from fhir.resources.R4B.resource import Resource
@@ -99,41 +99,28 @@ def _as_json(resource: Any) -> Any:
     return json.loads(text)
 
 
-class _Walker:
-    __slots__ = ("full_urls", "issues", "unevaluated")
+class _Walker(StructureWalker):
+    """The structural walk plus the validator's rules: required bindings, reference targets,
+    ``dom-3`` and the invariants (compiled, native or through fhirpathpy)."""
+
+    __slots__ = ("full_urls", "unevaluated")
 
     def __init__(self) -> None:
-        self.issues: list[Issue] = []
+        super().__init__()
         self.full_urls: dict[str, str] = {}
         self.unevaluated: list[tuple[str, str]] = []  # (rule key, exception type) of invariants that raised
-
-    def add(self, severity: Severity, code: str, path: str, message: str, key: str) -> None:
-        self.issues.append(Issue(severity, code, path, message, key))
 
     # -- resources ---------------------------------------------------------------------------------
 
     def resource(
         self, data: dict[str, Any], path: str, root: dict[str, Any] | None, parent: dict[str, Any] | None
-    ) -> None:
-        """Walk one resource: at the top level (no ``parent``) or embedded at element ``path``.
-
-        ``root`` is the container of a contained resource (its ``%rootResource``), else None.
-        """
-        rtype = data.get("resourceType")
-        spec = node(rtype) if isinstance(rtype, str) and rtype in RESOURCE_TYPES else None
-        if spec is None:
-            # at the top level ``path`` is the caller's resourceType text: report a fixed path instead
-            where = "Resource.resourceType" if parent is None else path + ".resourceType"
-            self.add("error", "structure", where, "resourceType is not a FHIR R4 resource type", "structure")
-            return
-        if parent is None:
-            path = spec.name
-        if rtype == "Bundle":
+    ) -> str | None:
+        if data.get("resourceType") == "Bundle":
             self._index_bundle(data)
-        top = root if root is not None else data
-        self.node(data, spec, path, data, top)
-        if "contained" in data:
-            self._dom3(data, path)
+        walked = super().resource(data, path, root, parent)
+        if walked is not None and "contained" in data:
+            self._dom3(data, walked)
+        return walked
 
     def _index_bundle(self, bundle: dict[str, Any]) -> None:
         entries = bundle.get("entry")
@@ -161,170 +148,24 @@ class _Walker:
             if isinstance(res, dict) and "#" + str(res.get("id")) not in refs:  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
                 self.add("error", "invariant", f"{path}.contained[{i}]", _human("dom-3"), "dom-3")
 
-    # -- elements ----------------------------------------------------------------------------------
+    # -- the hooks of the structural walk ----------------------------------------------------------
 
-    def node(self, obj: dict[str, Any], spec: Node, path: str, res: dict[str, Any], root: dict[str, Any]) -> None:
-        """Walk a complex element (or a resource's own elements) against its node."""
-        fields = spec.fields
-        seen: dict[str, str] = {}  # element name -> the JSON key that carried it (choices)
-        has_content = obj is res  # ele-1 is a rule for elements, not for resources
-        for key, value in obj.items():
-            if key == "resourceType" and obj is res:
-                continue
-            if key != "id":
-                has_content = True
-            if key[:1] == "_":
-                self._primitive_extension(obj, key, value, fields, path, res, root)
-                base = fields.get(key[1:])
-                if base is not None:
-                    seen.setdefault(base.element.name, key)
-                continue
-            field = fields.get(key)
-            if field is None:
-                self.add("error", "structure", f"{path}.{key}", "unknown element", "unknown-element")
-                continue
-            element = field.element
-            if field.choice:
-                other = seen.get(element.name)
-                if other is not None and other != key and other != "_" + key:
-                    self.add(
-                        "error",
-                        "structure",
-                        f"{path}.{key}",
-                        f"only one type of {element.name}[x] is allowed",
-                        "cardinality",
-                    )
-            seen[element.name] = key
-            self.field(value, field, f"{path}.{key}", obj, res, root)
-        if not has_content:
-            self.add("error", "invariant", path, _human("ele-1"), "ele-1")
-        for element in spec.required:
-            if element.name not in seen:
-                suffix = "[x]" if any(f.choice for f in fields.values() if f.element is element) else ""
-                self.add(
-                    "error",
-                    "required",
-                    f"{path}.{element.name}{suffix}",
-                    f"required element is missing (min {element.min})",
-                    "cardinality",
-                )
-        if spec.name == "Extension":
-            has_value = any(k.startswith("value") or k.startswith("_value") for k in obj)
-            if ("extension" in obj) == has_value:
-                self.add("error", "invariant", path, _human("ext-1"), "ext-1")
-        for key in spec.invariants:
-            self.invariant(key, obj, path, res, root, spec.type)
-
-    def field(
-        self, value: Any, field: Field, path: str, parent: dict[str, Any], res: dict[str, Any], root: dict[str, Any]
-    ) -> None:
-        element = field.element
-        if element.max == 0:
-            self.add("error", "structure", path, "element is not allowed here (max 0)", "cardinality")
-            return
-        if isinstance(value, list):
-            if element.max == 1:
-                self.add("error", "structure", path, "a single value is expected, not an array", "cardinality")
-                return
-            if not value:
-                self.add("error", "structure", path, "arrays must not be empty", "structure")
-                return
-            if element.max > 1 and len(value) > element.max:  # pyright: ignore[reportUnknownArgumentType]
-                self.add("error", "structure", path, f"at most {element.max} values are allowed", "cardinality")
-            ext = parent.get("_" + field.element.name) if not field.child else None
-            for i, item in enumerate(value):  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
-                if item is None and isinstance(ext, list) and i < len(ext) and ext[i] is not None:  # pyright: ignore[reportUnknownArgumentType]
-                    continue  # the value is absent, its extension is in _name[i]
-                self.item(item, field, f"{path}[{i}]", res, root)
-        elif element.max != 1:
-            self.add("error", "structure", path, "an array is expected (the element repeats)", "structure")
-        else:
-            self.item(value, field, path, res, root)
-
-    def item(self, value: Any, field: Field, path: str, res: dict[str, Any], root: dict[str, Any]) -> None:
-        child = field.child
-        element = field.element
-        if value is None:
-            self.add("error", "structure", path, "null is not a value", "structure")
-            return
-        if not child:
-            problem = check_primitive(field.type, value)
-            if problem:
-                self.add("error", "value", path, problem[1], problem[0])
-                return
-            if element.value_set and field.type == "code":
-                self._code_binding(value, element.value_set, path)
-            for key in element.invariants:
-                if key in ("txt-1", "txt-2"):
-                    if key == "txt-1":
-                        for xhtml_problem in check_xhtml(value):
-                            self.add("error", "invariant", path, xhtml_problem, "txt-1")
-                else:
-                    self.invariant(key, value, path, res, root, "")
-            return
-        if not isinstance(value, dict):
-            self.add("error", "structure", path, f"a {field.type} object is expected", "type")
-            return
-        if child == "Resource":
-            self.resource(value, path, root if element.name == "contained" else None, res)  # pyright: ignore[reportUnknownArgumentType]
-            return
-        spec = node(child)
-        if spec is None:  # pragma: no cover - every type code of R4 has a node
-            return
-        # a profiled type (``Quantity=SimpleQuantity``) walks the profile's node: its cardinalities
-        # (SimpleQuantity.comparator is max 0) and invariants (sqty-1) apply at this instance
-        self.node(value, spec, path, res, root)  # pyright: ignore[reportUnknownArgumentType]
-        if element.value_set:
-            if field.type == "CodeableConcept":
-                self._concept_binding(value, element.value_set, path)  # pyright: ignore[reportUnknownArgumentType]
-            elif field.type == "Coding":
-                self._coding_binding(value, element.value_set, path)  # pyright: ignore[reportUnknownArgumentType]
-        if element.targets and field.type == "Reference":
-            self._reference(value, element.targets, path, root)  # pyright: ignore[reportUnknownArgumentType]
-        for key in element.invariants:
-            self.invariant(key, value, path, res, root, spec.type)
-
-    def _primitive_extension(
-        self,
-        obj: dict[str, Any],
-        key: str,
-        value: Any,
-        fields: dict[str, Field],
-        path: str,
-        res: dict[str, Any],
-        root: dict[str, Any],
-    ) -> None:
-        field = fields.get(key[1:])
-        if field is None or field.child:
-            self.add("error", "structure", f"{path}.{key}", "unknown element", "unknown-element")
-            return
-        path = f"{path}.{key[1:]}"  # FHIRPath sees the extension on the primitive element itself
-        if field.element.max == 0 and key[1:] not in obj:  # (with a value, reported on the value)
-            self.add("error", "structure", path, "element is not allowed here (max 0)", "cardinality")
-            return
-        spec = node("Element")
-        assert spec is not None
-        if isinstance(value, list):
-            values = obj.get(key[1:])
-            if values is not None and (not isinstance(values, list) or len(values) != len(value)):  # pyright: ignore[reportUnknownArgumentType]
-                self.add("error", "structure", path, "must align with the values array", "structure")
-            for i, item in enumerate(value):  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
-                if item is not None:
-                    if isinstance(item, dict):
-                        self.node(item, spec, f"{path}[{i}]", res, root)  # pyright: ignore[reportUnknownArgumentType]
-                    else:
-                        self.add("error", "structure", f"{path}[{i}]", "an object is expected", "type")
-        elif isinstance(value, dict):
-            self.node(value, spec, path, res, root)  # pyright: ignore[reportUnknownArgumentType]
-        else:
-            self.add("error", "structure", path, "an object is expected", "type")
-
-    # -- bindings ----------------------------------------------------------------------------------
-
-    def _code_binding(self, code: str, url: str, path: str) -> None:
+    def code_binding(self, code: str, url: str, path: str) -> None:
         codes = value_set_codes(url)
         if codes is not None and code not in codes[1]:
             self.add("error", "code-invalid", path, _not_allowed("code is not in", url, systems=False), "binding")
+
+    def element_rules(self, value: dict[str, Any], field: Field, path: str, root: dict[str, Any]) -> None:
+        element = field.element
+        if element.value_set:
+            if field.type == "CodeableConcept":
+                self._concept_binding(value, element.value_set, path)
+            elif field.type == "Coding":
+                self._coding_binding(value, element.value_set, path)
+        if element.targets and field.type == "Reference":
+            self._reference(value, element.targets, path, root)
+
+    # -- bindings ----------------------------------------------------------------------------------
 
     def _coding_ok(self, coding: dict[str, Any], pairs: frozenset[tuple[str, str]], bare: frozenset[str]) -> bool:
         code = coding.get("code")
@@ -416,6 +257,11 @@ class _Walker:
     ) -> None:
         if key == "dom-3":
             return  # checked once per resource by _dom3
+        if key in ("txt-1", "txt-2") and not type_path:  # on the narrative's div (a primitive)
+            if key == "txt-1":  # check_xhtml checks both
+                for xhtml_problem in check_xhtml(obj):
+                    self.add("error", "invariant", path, xhtml_problem, "txt-1")
+            return
         if key == "ref-1":
             literal = obj.get("reference") if isinstance(obj, dict) else None  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
             if isinstance(literal, str) and len(literal) > 1 and literal[0] == "#":
@@ -489,3 +335,6 @@ def evaluate_with_fhirpathpy(
     focus = nodes.ResourceNode.create_node(obj, type_path) if type_path and "resourceType" not in obj else obj
     out: list[Any] = fn(focus, {"resource": res, "rootResource": root})
     return out
+
+
+shown_as_root(validate)  # shown as clinikfhir.validate, its public name

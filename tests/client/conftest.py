@@ -43,14 +43,21 @@ class Either:
         return call
 
     async def search_page(self, model: Any, params: Any = None) -> Any:
-        """``client.search(model, params).get()``: the first page through the typed builder."""
-        result = self.raw.search(model, params).get()
+        """``client.search(model, params).page()``: the first page through the typed builder."""
+        result = self.raw.search(model, params).page()
         if inspect.isawaitable(result):
             return await result
         return result
 
+    async def search_all(self, model: Any, params: Any = None) -> list[Any]:
+        """``client.search(model, params).iter()`` drained: every match, following ``next`` links."""
+        it = self.raw.search(model, params).iter()
+        if hasattr(it, "__aiter__"):
+            return [x async for x in it]
+        return list(it)
+
     async def collect(self, name: str, *args: Any, **kwargs: Any) -> list[Any]:
-        """Drain an iterator method (``iter_search``, ``pages``), sync or async."""
+        """Drain an iterator method (``pages``), sync or async."""
         it = getattr(self.raw, name)(*args, **kwargs)
         if hasattr(it, "__aiter__"):
             return [x async for x in it]

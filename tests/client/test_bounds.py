@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import time
 import tracemalloc
 import zlib
 from collections.abc import AsyncIterator, Iterator
@@ -14,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from clinikfhir import AsyncClinik, Clinik
+from clinikfhir import AsyncClinik, Clinik, RetryPolicy
 from clinikfhir.errors import ClinikError, DeadlineExceededError, ResponseTooLargeError
 from clinikfhir.models import Patient
 
@@ -96,13 +95,24 @@ async def test_a_declared_length_over_the_cap_is_refused_before_reading(make: An
 
 
 async def test_a_trickling_server_cannot_stretch_an_attempt_past_its_timeout(make: Any, server: RawServer) -> None:
-    server.always(response(200, PATIENT, {"content-type": "application/fhir+json"}), trickle=0.4)
-    client = make(timeout=1.0, retries=0)
-    started = time.monotonic()
-    with pytest.raises(DeadlineExceededError):
+    # The server never pauses long enough for httpx's per-read timeout; only the attempt's total
+    # deadline can stop it. Time is the policy's injected clock, which moves 0.4 s at every reading:
+    # the body arrives whole in a fraction of a real second, and still the 1 s attempt is over.
+    server.always(response(200, PATIENT, {"content-type": "application/fhir+json"}), trickle=0.001)
+    readings: list[float] = []
+
+    def clock() -> float:
+        readings.append(0.4 * len(readings))
+        return readings[-1]
+
+    client = make(timeout=1.0, retries=RetryPolicy(max_retries=0, clock=clock))
+    with pytest.raises(DeadlineExceededError, match="attempt 1"):
         await client.read(Patient, "p1")
-    # bounded by the deadline: the whole body would take 0.4 s x 60 bytes = 24 s
-    assert time.monotonic() - started < 3.0
+    assert 1.0 < readings[-1] < 0.4 * len(PATIENT)  # stopped by the deadline, before the body's end
+    # the same server, read on a clock that does not move: the body arrives and is read
+    assert (
+        await make(timeout=1.0, retries=RetryPolicy(max_retries=0, clock=lambda: 0.0)).read(Patient, "p1")
+    ).id == "p1"
 
 
 def test_max_response_bytes_is_checked() -> None:

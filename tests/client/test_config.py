@@ -145,7 +145,7 @@ def test_logs_name_method_type_status_and_request_id_but_never_keys_bodies_or_va
     caplog.set_level(logging.DEBUG)  # every logger, httpx's own included
     with Clinik(key, base_url=sb.base_url, transport=sb.transport()) as clinik:
         p = clinik.create(Patient(name=[HumanName(family="Secretfamily")], gender="male"))
-        clinik.search(Patient).family("Secretfamily").get()
+        clinik.search(Patient).family("Secretfamily").page()
         clinik.read(Patient, p.id)
         with contextlib.suppress(Exception):
             clinik.read(Patient, "missing-id-xyz")
@@ -167,8 +167,8 @@ def test_httpx_request_log_keeps_names_but_never_search_values(caplog: pytest.Lo
     key = sb.create_key("org_log2")
     caplog.set_level(logging.DEBUG)
     with Clinik(key, base_url=sb.base_url, transport=sb.transport()) as clinik:
-        clinik.search(Patient).family("Zyxwvufamily").given("Qponmgiven").get()
-        list(clinik.iter_search(Patient, {"birthdate": "1987-06-05", "_count": 1}))
+        clinik.search(Patient).family("Zyxwvufamily").given("Qponmgiven").page()
+        list(clinik.search(Patient, {"birthdate": "1987-06-05", "_count": 1}).iter())
         clinik.request("GET", "/Patient?identifier=urn:x|Mrn998877")
     text = "\n".join(r.getMessage() for r in caplog.records)
     for value in ("Zyxwvufamily", "Qponmgiven", "1987-06-05", "Mrn998877"):

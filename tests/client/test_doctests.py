@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import inspect
 import pkgutil
+from typing import Any
 
 import pytest
 
@@ -31,7 +33,27 @@ def test_every_module_is_walked() -> None:
     assert {"clinikfhir.patch", "clinikfhir.errors", "clinikfhir.bundle", "clinikfhir._syntax"} <= set(MODULES)
 
 
+class _Finder(doctest.DocTestFinder):
+    """Also finds the examples of classes shown as ``clinikfhir.X`` (``clinikfhir._public``): doctest
+    takes a class whose ``__module__`` is not the module for an import and would skip them."""
+
+    def _from_module(self, module: Any, object: Any) -> bool:
+        if inspect.isclass(object) and object.__module__ == "clinikfhir" and module is not None:
+            return vars(module).get(object.__name__) is object
+        return bool(super()._from_module(module, object))  # type: ignore[misc]
+
+
 @pytest.mark.parametrize("module", MODULES)
 def test_docstring_examples(module: str) -> None:
-    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS, verbose=False)
-    assert result.failed == 0
+    mod = importlib.import_module(module)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS, verbose=False)
+    for test in _Finder().find(mod, mod.__name__):
+        runner.run(test)
+    assert runner.failures == 0
+
+
+def test_the_examples_of_classes_shown_as_clinikfhir_are_found() -> None:
+    import clinikfhir.client
+
+    names = {t.name for t in _Finder().find(clinikfhir.client, "clinikfhir.client") if t.examples}
+    assert "clinikfhir.client.Clinik" in names

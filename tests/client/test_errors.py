@@ -383,7 +383,7 @@ async def test_a_relative_next_link_is_followed_on_the_same_origin_with_the_key(
 
     server.answer(handler)
     client = make()
-    ids = [p.id for p in await client.collect("iter_search", Patient)]
+    ids = [p.id for p in await client.search_all(Patient)]
     assert ids == ["a", "b"]
     assert [s.headers.get("x-api-key") for s in server.seen] == [KEY, KEY]
 

@@ -87,7 +87,7 @@ async def test_a_create_is_refused_with_a_tenant_tag_even_after_reading_that_ten
     with pytest.raises(TenantGuardError, match="a create may not carry one"):
         await env.client.create(copy)
     with pytest.raises(TenantGuardError):
-        await env.client.transaction(Transaction.of([copy]))
+        await env.client.transaction(Transaction([copy]))
     with pytest.raises(TenantGuardError):
         await env.client.request("POST", "/Patient", copy)
     assert await count(env) == 1
@@ -121,7 +121,7 @@ async def test_a_search_filtering_on_the_tenant_tag_is_refused(env: Env, params:
     with pytest.raises(TenantGuardError, match="owns tenancy") as built:
         await env.client.search_page(Patient, params)  # the typed builder
     with pytest.raises(TenantGuardError, match="owns tenancy") as raw:
-        await env.client.collect("iter_search", Patient, params)  # raw params: the same guard, same verdict
+        await env.client.search_all(Patient, params)  # raw params: the same guard, same verdict
     assert str(built.value) == str(raw.value)
     assert env.client.last_response is before
 

@@ -209,7 +209,7 @@ async def test_iter_search_follows_next_links_across_pages(env: Env) -> None:
     assert first.next_url is not None
     pages = await env.client.collect("pages", first)
     assert [len(p) for p in pages] == [5, 5, 2]
-    everyone = await env.client.collect("iter_search", Patient, {"_count": "5"})
+    everyone = await env.client.search_all(Patient, {"_count": "5"})
     assert len(everyone) == 12
     assert len({p.id for p in everyone}) == 12
     assert all(isinstance(p, Patient) for p in everyone)
@@ -225,10 +225,12 @@ async def test_search_sees_only_the_callers_tenant(env: Env) -> None:
         await env.client.read(Patient, theirs.id)
 
 
-async def test_execute_search_by_post_form_body(env: Env) -> None:
+async def test_search_by_post_form_body(env: Env) -> None:
     await env.client.create(a_patient("Posted"))
-    page = await env.client._execute_search(Patient, [("family", "Posted")], post=True)
+    first = env.client.raw.search(Patient, [("family", "Posted")]).page(post=True)
+    page = await first if inspect.isawaitable(first) else first
     assert [p.name[0].family for p in page] == ["Posted"]
+    assert page.meta.method == "POST"
 
 
 async def test_everything_returns_the_patient_compartment(env: Env) -> None:
@@ -255,12 +257,22 @@ async def test_operation_at_instance_and_type_level(env: Env) -> None:
     assert isinstance(outcome, OperationOutcome)
 
 
+async def test_the_deprecated_spellings_warn_and_still_work(env: Env) -> None:
+    await env.client.create(a_patient("Old"))
+    with pytest.warns(DeprecationWarning, match="validate_on_server"):
+        outcome = await env.client.validate(a_patient())
+    assert isinstance(outcome, OperationOutcome)
+    with pytest.warns(DeprecationWarning, match="iter_search"):
+        found = await env.client.collect("iter_search", Patient, {"family": "Old"})
+    assert [p.name[0].family for p in found] == ["Old"]
+
+
 async def test_server_validate_returns_an_operation_outcome(env: Env) -> None:
-    outcome = await env.client.validate(a_patient())
+    outcome = await env.client.validate_on_server(a_patient())
     assert isinstance(outcome, OperationOutcome)
     assert all(i.severity not in ("error", "fatal") for i in outcome.issue)
     bad = Patient.model_construct(gender="bogus")
-    verdict = await env.client.validate(bad)
+    verdict = await env.client.validate_on_server(bad)
     assert any(i.severity == "error" for i in verdict.issue)
 
 
@@ -331,7 +343,7 @@ async def test_transaction_with_a_foreign_tenant_entry_writes_nothing(env: Env) 
     theirs.gender = "female"
     before = len(await env.client.search_page(Patient, {"_count": "100"}))
     with pytest.raises(NotFoundError):
-        await env.client.transaction(Transaction.of([a_patient("Mine"), theirs.model_copy(update={"meta": None})]))
+        await env.client.transaction(Transaction([a_patient("Mine"), theirs.model_copy(update={"meta": None})]))
     assert len(await env.client.search_page(Patient, {"_count": "100"})) == before
 
 
@@ -452,8 +464,8 @@ async def test_searches_can_be_checked_against_the_capability_statement(env: Env
 
 
 async def run_query(query: Any) -> Any:
-    """``query.get()`` on either client."""
-    result = query.get()
+    """``query.page()`` on either client."""
+    result = query.page()
     return await result if inspect.isawaitable(result) else result
 
 
@@ -541,4 +553,4 @@ def test_one_sync_client_shared_by_threads_keeps_last_response_per_thread(served
         with ThreadPoolExecutor(max_workers=4) as pool:
             results = list(pool.map(work, range(24)))
         assert all(rid in location for rid, location in results)  # each thread saw its own response
-        assert len(clinik.search(Patient).count(100).get()) == 24
+        assert len(clinik.search(Patient).page_size(100).page()) == 24

@@ -182,7 +182,7 @@ async def test_500_creates_under_faults_end_as_exactly_500_stored(env: Env) -> N
         attempts += client.last_response.attempts
     faults.reset()
     assert attempts == expected  # every injected fault really happened and was ridden out
-    stored = await client.collect("iter_search", Patient, {"_count": "100"})
+    stored = await client.search_all(Patient, {"_count": "100"})
     values = sorted(int(p.identifier[0].value) for p in stored)
     assert values == list(range(total))  # none lost, none duplicated
 
@@ -224,6 +224,6 @@ async def test_concurrent_async_creates_under_faults_are_neither_lost_nor_duplic
 
     ids = await asyncio.gather(*(one(i) for i in range(100)))
     env.sandbox.faults.reset()
-    stored = await client.collect("iter_search", Patient, {"_count": "100"})
+    stored = await client.search_all(Patient, {"_count": "100"})
     assert sorted(int(p.identifier[0].value) for p in stored) == list(range(100))
     assert sorted(p.id for p in stored) == sorted(ids)

@@ -67,15 +67,63 @@ def test_importing_the_client_does_not_load_the_models() -> None:
     assert out.strip() == "False"
 
 
-def test_every_exception_class_is_exported_from_the_package_root() -> None:
+def test_every_public_name_of_errors_is_a_root_name() -> None:
     import clinikfhir
     import clinikfhir.errors as errors
 
     classes = {n for n in errors.__all__ if isinstance(getattr(errors, n), type)}
-    exported = {n for n in dir(clinikfhir) if n in errors.__all__}
-    assert classes == exported
-    for name in classes:
+    assert {"ClinikError", "NotFoundError", "ModelParseError", "UnsupportedSearchError"} <= classes
+    assert set(errors.__all__) <= set(dir(clinikfhir)) & set(clinikfhir.__all__)
+    for name in errors.__all__:
         assert getattr(clinikfhir, name) is getattr(errors, name)
+    star: dict[str, object] = {}
+    exec("from clinikfhir import *", star)
+    assert set(errors.__all__) <= set(star)
+    assert "Clinik" in star
+
+
+def test_public_names_show_as_clinikfhir_and_still_pickle() -> None:
+    import pickle
+
+    import pydantic
+
+    import clinikfhir
+    from clinikfhir import ErrorIssue, Issue, NotFoundError, RetryPolicy, validate
+
+    assert repr(NotFoundError) == "<class 'clinikfhir.NotFoundError'>"
+    assert f"{Clinik.__module__}.{Clinik.__qualname__}" == "clinikfhir.Clinik"
+    assert AsyncClinik.__module__ == RetryPolicy.__module__ == Issue.__module__ == validate.__module__ == "clinikfhir"
+    assert clinikfhir.JsonPatch.__module__ == clinikfhir.ref.__module__ == "clinikfhir"
+    error = NotFoundError(
+        "gone", status=404, code="NOT_FOUND", request_id="req_1", issues=[ErrorIssue("error", "x", "d")]
+    )
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is NotFoundError
+    assert (copy.status, copy.code, copy.request_id, copy.issues) == (404, "NOT_FOUND", "req_1", error.issues)
+    for value in (Issue("error", "invalid", "Patient.gender", "bad", "binding"), RetryPolicy(max_retries=1)):
+        assert pickle.loads(pickle.dumps(value)) == value
+    assert pickle.loads(pickle.dumps(validate)) is clinikfhir.validate
+    # a dataclass's annotations still resolve (pydantic builds on them, looking names up in __module__)
+    issue = pydantic.TypeAdapter(Issue).validate_python({"severity": "error", "code": "x", "path": "p", "message": "m"})
+    assert issue == Issue("error", "x", "p", "m")
+
+
+def test_error_class_reads_only_the_classes_of_clinikfhir() -> None:
+    from clinikfhir.errors import NotFoundError, ServerError, error_class
+
+    class MyNotFound(NotFoundError):  # a caller's subclass, with a table entry of its own
+        matches = ((404, "MINE"), (418, None))
+
+    assert error_class(404) is NotFoundError
+    assert error_class(404, "MINE") is NotFoundError
+    assert error_class(418).__name__ == "ApiError"
+    assert error_class(503) is ServerError
+
+
+def test_importing_the_package_does_not_import_the_errors() -> None:
+    code = "import sys, clinikfhir; print('clinikfhir.errors' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
 
 
 def test_the_public_surface_shows_only_the_api() -> None:

@@ -6,6 +6,8 @@ fallback, or the data kept exactly as received)."""
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 import warnings
 from decimal import Decimal
 from typing import Any, cast
@@ -169,3 +171,19 @@ def test_strict_leaves_a_missing_required_element_to_validation() -> None:
     required element is not a JSON type problem, so the strict read keeps it."""
     data = {"resourceType": "MedicinalProduct", "id": "m1"}  # MedicinalProduct.name is 1..*
     assert exact(dump(parse(encode(data), strict=True))) == data
+
+
+def test_a_strict_read_needs_no_validator() -> None:
+    # the JSON checks of a strict read are the structural walk below the models (the floors in
+    # pyproject.toml): reading strictly imports neither the validator nor its invariants
+    code = (
+        "import sys\n"
+        "from clinikfhir.models import ModelParseError, parse\n"
+        "try:\n"
+        "    parse({'resourceType': 'Patient', 'active': 'yes'}, strict=True)\n"
+        "except ModelParseError as exc:\n"
+        "    print([path for path, _ in exc.problems])\n"
+        "print(sorted(m for m in sys.modules if m.startswith('clinikfhir.validation') or 'invariants' in m))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == ["['Patient.active']", "[]"]

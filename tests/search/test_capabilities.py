@@ -44,7 +44,7 @@ def statement(**patient: Any) -> dict[str, Any]:
 
 
 def test_supported_query_has_no_problems() -> None:
-    q = PatientQuery().name.contains("x").id_("1").last_updated_.gt("2024").sort("-name").count(5).summary("count")
+    q = PatientQuery().name.contains("x").id_("1").last_updated_.gt("2024").sort("-name").page_size(5).summary("count")
     assert q.check(statement()) == []
 
 

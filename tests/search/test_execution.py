@@ -224,17 +224,15 @@ def test_capability_check_automatic_covers_raw_searches(sandbox: Sandbox, api_ke
     with Clinik(api_key, base_url=sandbox.base_url, http_client=http, check_search_capabilities=True) as clinik:
         raw = [("no-such-param", "1")]
         with pytest.raises(UnsupportedSearchError, match="no-such-param"):
-            list(clinik.iter_search(Patient, raw))
+            list(clinik.search(Patient, raw).iter())
         with pytest.raises(UnsupportedSearchError, match="no-such-param"):
-            clinik._execute_search(Patient, raw)
-        with pytest.raises(UnsupportedSearchError, match="no-such-param"):
-            clinik._execute_search(Patient, raw, post=True)
-        with pytest.raises(UnsupportedSearchError, match="family:bogus"):
-            list(clinik.iter_search(Patient, {"family:bogus": "x"}))
-        with pytest.raises(UnsupportedSearchError):
             clinik.search(Patient, raw).page()
+        with pytest.raises(UnsupportedSearchError, match="no-such-param"):
+            clinik.search(Patient, raw).page(post=True)
+        with pytest.raises(UnsupportedSearchError, match="family:bogus"):
+            list(clinik.search(Patient, {"family:bogus": "x"}).iter())
         assert all(path == "/v1/metadata" for path in sent)  # no search reached the wire
-        assert list(clinik.iter_search(Patient, {"gender": "male"})) == []
+        assert list(clinik.search(Patient, {"gender": "male"}).iter()) == []
         assert sent[-1] == "/v1/fhir/Patient"
     http.close()
 
@@ -244,10 +242,10 @@ async def test_capability_check_automatic_covers_raw_searches_async(sandbox: San
         api_key, base_url=sandbox.base_url, transport=sandbox.async_transport(), check_search_capabilities=True
     ) as clinik:
         with pytest.raises(UnsupportedSearchError, match="no-such-param"):
-            [r async for r in clinik.iter_search(Patient, [("no-such-param", "1")])]
+            [r async for r in clinik.search(Patient, [("no-such-param", "1")]).iter()]
         with pytest.raises(UnsupportedSearchError, match="no-such-param"):
-            await clinik._execute_search(Patient, [("no-such-param", "1")], post=True)
-        assert [r async for r in clinik.iter_search(Patient, {"gender": "male"})] == []
+            await clinik.search(Patient, [("no-such-param", "1")]).page(post=True)
+        assert [r async for r in clinik.search(Patient, {"gender": "male"}).iter()] == []
 
 
 def test_post_search_keeps_values_out_of_every_url_on_every_page(served_sandbox: Sandbox, api_key: str) -> None:

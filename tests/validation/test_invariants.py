@@ -11,7 +11,7 @@ import pytest
 
 from clinikfhir._generated.invariants import COMPILED, EXPRESSIONS, FALLBACK, NATIVE
 from clinikfhir._generated.validation_schema import CONSTRAINTS
-from clinikfhir.validation._schema import node
+from clinikfhir._structure import node
 from clinikfhir.validation._validate import evaluate_with_fhirpathpy
 
 from ._corpus import load, valid_names

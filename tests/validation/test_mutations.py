@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from clinikfhir._generated.resource_types import RESOURCE_TYPES
+from clinikfhir._structure import Field, node, value_set_codes
 from clinikfhir.validation import validate
-from clinikfhir.validation._schema import Field, node, value_set_codes
 
 from ._corpus import load, valid_names
 

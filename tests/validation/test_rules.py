@@ -316,7 +316,7 @@ def test_binding_errors_list_the_allowed_codes_never_the_value() -> None:
 
 
 def test_binding_errors_name_each_system_of_a_value_set_with_several() -> None:
-    from clinikfhir.validation._schema import allowed_codes
+    from clinikfhir._structure import allowed_codes
 
     assert allowed_codes("http://hl7.org/fhir/ValueSet/task-intent", systems=True) == (
         "filler-order, instance-order, option, order, original-order, plan, proposal, reflex-order "
@@ -485,7 +485,7 @@ def test_datatype_invariants_at_each_instance() -> None:
 
 
 def test_simple_quantity_profile_applies_where_the_type_carries_it() -> None:
-    from clinikfhir.validation._schema import node
+    from clinikfhir._structure import node
 
     ref_range = node("Observation.referenceRange")
     assert ref_range is not None
@@ -531,7 +531,7 @@ def test_simple_quantity_profile_applies_where_the_type_carries_it() -> None:
 
 def test_money_quantity_profile_rules() -> None:
     # R4 core puts the MoneyQuantity profile on no element, so its node is exercised on the walker
-    from clinikfhir.validation._schema import node
+    from clinikfhir._structure import node
     from clinikfhir.validation._validate import _Walker
 
     spec = node("MoneyQuantity")
