@@ -54,6 +54,9 @@ __all__ = ["Clock", "Faults", "ManualClock", "Request", "Response", "Sandbox", "
 class Sandbox:
     """The gateway and its store. ``Sandbox()`` is in-process and in memory; ``db`` makes it durable.
 
+    "In memory" is a private temporary SQLite file (on tmpfs where there is room), deleted on
+    :meth:`close`: nothing persists, each sandbox is fresh, and reads run beside writes as with ``db``.
+
     ``rate_limit`` (requests per ``rate_window`` seconds per organisation) is off unless set.
     ``revocation_lag`` emulates the gateway's 60 s key cache (0: revocation bites at once).
     ``index_lag`` makes search eventually consistent like the real gateway's (about 10 s there; 0 here by

@@ -3,8 +3,8 @@
 The store runs in WAL mode: one writer connection under the write lock, and one reader connection
 per thread, so reads never queue behind a long write. "In memory" (``path=None``) is served the same
 way from a private temporary database file (on tmpfs where there is one), written without fsync and
-deleted on :meth:`Store.close` (or when the store is garbage-collected, or at interpreter exit):
-nothing persists and each store is fresh, but readers are as fair as with a database file.
+deleted on :meth:`Store.close` (or once the store and every connection to it are gone, or at
+interpreter exit): nothing persists and each store is fresh, but readers are as fair as with a file.
 """
 
 from __future__ import annotations
