@@ -46,12 +46,16 @@ from ._http import Request, Response
 from ._keys import Env, KeyRing, Scope
 from ._limits import DEFAULT_IDEMPOTENCY_BYTES, Faults
 from ._store import Store
+from ._workers import Workers
 
 __all__ = ["Clock", "Faults", "ManualClock", "Request", "Response", "Sandbox", "SystemClock"]
 
 
 class Sandbox:
     """The gateway and its store. ``Sandbox()`` is in-process and in memory; ``db`` makes it durable.
+
+    "In memory" is a private temporary SQLite file (on tmpfs where there is room), deleted on
+    :meth:`close`: nothing persists, each sandbox is fresh, and reads run beside writes as with ``db``.
 
     ``rate_limit`` (requests per ``rate_window`` seconds per organisation) is off unless set.
     ``revocation_lag`` emulates the gateway's 60 s key cache (0: revocation bites at once).
@@ -94,6 +98,8 @@ class Sandbox:
             request_budget=request_budget,
         )
         self._server: _ServerThread | None = None
+        self._lock = threading.Lock()
+        self._inprocess_workers: Workers | None = None  # the async transports' worker threads, made on first use
         self.base_url = "http://localhost"
 
     @property
@@ -156,10 +162,15 @@ class Sandbox:
         return SandboxTransport(self.gateway)
 
     def async_transport(self) -> httpx.AsyncBaseTransport:
-        """An async httpx transport into this sandbox, no sockets."""
+        """An async httpx transport into this sandbox, no sockets. Requests run on worker threads (8,
+        shared by every async transport of this sandbox, at most half for one API key), never on the
+        caller's event loop."""
         from ._transport import AsyncSandboxTransport
 
-        return AsyncSandboxTransport(self.gateway)
+        with self._lock:
+            if self._inprocess_workers is None:
+                self._inprocess_workers = Workers(name="clinikfhir-sandbox-inprocess")
+            return AsyncSandboxTransport(self.gateway, self._inprocess_workers)
 
     def client(self, key: str | None = None, **kwargs: Any) -> httpx.Client:
         """An httpx client on this sandbox (over HTTP when serving, else in-process) sending ``key``."""
@@ -254,8 +265,12 @@ class Sandbox:
             sb.close()
 
     def close(self) -> None:
-        """Stop serving and close the store."""
+        """Stop serving, stop the in-process worker threads and close the store."""
         self.stop()
+        with self._lock:
+            workers, self._inprocess_workers = self._inprocess_workers, None
+        if workers is not None:
+            workers.close()
         self.store.close()
 
     def __enter__(self) -> Sandbox:

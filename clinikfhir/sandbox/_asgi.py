@@ -1,24 +1,22 @@
 """The ASGI front end: turns an HTTP request from uvicorn into a gateway :class:`Request`.
 
-The gateway is synchronous (SQLite); each request runs on a bounded pool of worker threads, so the
-event loop keeps accepting and answering while one request is slow. ``/health`` is answered on the
-loop itself (it touches no store), and one API key may hold at most half of the workers at once, so a
-tenant sending many slow requests leaves the other half to everyone else.
+The gateway is synchronous (SQLite); each request runs on a bounded pool of worker threads
+(:class:`._workers.Workers`), so the event loop keeps accepting and answering while one request is
+slow. ``/health`` is answered on the loop itself (it touches no store), and one API key may hold at
+most half of the workers at once, so a tenant sending many slow requests leaves the other half to
+everyone else.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncGenerator, Awaitable, Callable, MutableMapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from ._gateway import MAX_BODY, Gateway
 from ._http import Request
+from ._workers import DEFAULT_WORKERS, Workers
 
-DEFAULT_WORKERS = 8
-"""Requests handled at once; more wait for a free worker (the event loop itself never blocks)."""
 _LATENCY_STEP = 0.05  # injected latency is slept in steps, so turning it off releases waiting requests
 
 Scope = MutableMapping[str, Any]
@@ -40,13 +38,11 @@ class AsgiApp:
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.gateway = gateway
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="clinikfhir-sandbox-worker")
-        self._per_key = max(1, workers // 2)
-        self._slots: dict[str, tuple[asyncio.Semaphore, int]] = {}  # per API key: (slots, requests holding/waiting)
+        self._workers = Workers(workers)
 
     def close(self) -> None:
         """Stop the worker threads (after the requests they are running)."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._workers.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -101,9 +97,7 @@ class AsgiApp:
         if path == "/health":
             response = self.gateway.handle(request)
         else:
-            async with self._slot(headers.get("x-api-key", "")):
-                loop = asyncio.get_running_loop()
-                response = await loop.run_in_executor(self._pool, self.gateway.handle, request)
+            response = await self._workers.run(headers.get("x-api-key", ""), self.gateway.handle, request)
         await self._delay(response.delay)
         out_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
         status = response.status
@@ -120,21 +114,6 @@ class AsgiApp:
             # the write is committed; break the connection before the body is complete
             raise ConnectionDropped("connection dropped after commit (fault injection)")
         await send({"type": "http.response.body", "body": response.body})
-
-    @contextlib.asynccontextmanager
-    async def _slot(self, key: str) -> AsyncGenerator[None, None]:
-        """One of the key's worker slots (the event loop is single-threaded: no lock needed)."""
-        sem, users = self._slots.get(key) or (asyncio.Semaphore(self._per_key), 0)
-        self._slots[key] = (sem, users + 1)
-        try:
-            async with sem:
-                yield
-        finally:
-            sem, users = self._slots[key]
-            if users <= 1:
-                del self._slots[key]
-            else:
-                self._slots[key] = (sem, users - 1)
 
     async def _delay(self, seconds: float) -> None:
         """Injected latency, cut short when the latency fault is turned off."""

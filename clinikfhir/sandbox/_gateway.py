@@ -28,8 +28,8 @@ from ._http import (
     FHIR_JSON,
     PLAIN_JSON,
     REASONS,
-    ApiError,
     ErrorIssue,
+    GatewayError,
     Request,
     Response,
     dumps,
@@ -114,7 +114,7 @@ class Gateway:
         try:
             with self.store.budget(self.request_budget):
                 resp = self._handle(req, ctx)
-        except ApiError as err:
+        except GatewayError as err:
             resp = self._error(err, ctx)
         except OverBudget:
             resp = self._error(_over_budget(self.request_budget), ctx)
@@ -134,9 +134,9 @@ class Gateway:
     def _internal_error(self, ctx: _Ctx) -> Response:
         with self._errors_lock:
             self.internal_errors.append(traceback.format_exc())
-        return self._error(ApiError(500, "INTERNAL_ERROR", "An unexpected error occurred"), ctx)
+        return self._error(GatewayError(500, "INTERNAL_ERROR", "An unexpected error occurred"), ctx)
 
-    def _error(self, err: ApiError, ctx: _Ctx) -> Response:
+    def _error(self, err: GatewayError, ctx: _Ctx) -> Response:
         ctype = FHIR_JSON if err.fhir else PLAIN_JSON
         return Response(err.status, [("Content-Type", ctype), *err.headers], error_body(err, ctx.request_id))
 
@@ -148,7 +148,7 @@ class Gateway:
         failure = self.faults.take_failure()
         if failure is not None:
             status, retry_after = failure
-            raise ApiError(
+            raise GatewayError(
                 status,
                 _FAULT_CODES[status],
                 "Injected failure: try again later",
@@ -156,30 +156,30 @@ class Gateway:
             )
         for name in OVERRIDE_HEADERS:
             if req.header(name) is not None:
-                raise ApiError(400, "METHOD_OVERRIDE_REJECTED", "Method-override headers are not accepted")
+                raise GatewayError(400, "METHOD_OVERRIDE_REJECTED", "Method-override headers are not accepted")
         if len(req.body) > MAX_BODY:
-            raise ApiError(413, "PAYLOAD_TOO_LARGE", "The request body exceeds 1 MiB")
+            raise GatewayError(413, "PAYLOAD_TOO_LARGE", "The request body exceeds 1 MiB")
         method = req.method.upper()
         if method not in ALLOWED_METHODS:
-            raise ApiError(405, "METHOD_NOT_ALLOWED", "Use GET, POST, PUT, PATCH or DELETE")
+            raise GatewayError(405, "METHOD_NOT_ALLOWED", "Use GET, POST, PUT, PATCH or DELETE")
         if path == "/health":
             if method != "GET":
-                raise ApiError(405, "METHOD_NOT_ALLOWED", "Only GET is allowed here")
+                raise GatewayError(405, "METHOD_NOT_ALLOWED", "Only GET is allowed here")
             return Response(
                 200, [("Content-Type", PLAIN_JSON)], dumps({"status": "ok", "timestamp": iso_instant(self._now())})
             )
         if path in ("/v1/metadata", "/v1/fhir/metadata"):
             if method != "GET":
-                raise ApiError(405, "METHOD_NOT_ALLOWED", "Only GET is allowed here")
+                raise GatewayError(405, "METHOD_NOT_ALLOWED", "Only GET is allowed here")
             return Response(200, [("Content-Type", FHIR_JSON)], self.capability())
         if not (path == "/v1" or path.startswith("/v1/")):
-            raise ApiError(404, "NOT_FOUND", "No such route")
+            raise GatewayError(404, "NOT_FOUND", "No such route")
         info = self.keys.authenticate(req.header("x-api-key"))
         state = self.rate.hit(info.tenant)
         if state is not None:
             ctx.extra.extend(_rate_headers(state))
             if not state.allowed:
-                raise ApiError(
+                raise GatewayError(
                     429,
                     "RATE_LIMITED",
                     "Rate limit exceeded: too many requests for this organisation",
@@ -187,7 +187,7 @@ class Gateway:
                 )
         if not (path == "/v1/fhir" or path.startswith("/v1/fhir/")):
             self._authorize(info, "read" if method == "GET" else "write")
-            raise ApiError(404, "NOT_FOUND", "No such route")
+            raise GatewayError(404, "NOT_FOUND", "No such route")
         raw_segments = path[len("/v1/fhir") :].lstrip("/").split("/") if path != "/v1/fhir" else []
         if raw_segments and raw_segments[-1] == "":
             raw_segments = raw_segments[:-1]
@@ -196,11 +196,11 @@ class Gateway:
         self._authorize(info, kind)
         for seg in segments:
             if seg.strip(".") == "":
-                raise ApiError(400, "INVALID_PARAMETER", "Path segments may not be empty or consist of dots only")
+                raise GatewayError(400, "INVALID_PARAMETER", "Path segments may not be empty or consist of dots only")
         pairs = parse_qsl(req.query, keep_blank_values=True)
         for name, value in pairs:
             if name == "_format" and "xml" in value.lower():
-                raise ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "Only JSON is supported")
+                raise GatewayError(415, "UNSUPPORTED_MEDIA_TYPE", "Only JSON is supported")
         pairs = [(n, v) for n, v in pairs if n not in ("_format", "_pretty")]
         caller = Caller(info.env, info.tenant)
         body: Any = NO_BODY
@@ -210,7 +210,9 @@ class Gateway:
             if ctype == FORM_TYPE and len(segments) == 2 and segments[1] == "_search":
                 form = True
             elif ctype and ctype not in JSON_TYPES:
-                raise ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "Send JSON: application/fhir+json or application/json")
+                raise GatewayError(
+                    415, "UNSUPPORTED_MEDIA_TYPE", "Send JSON: application/fhir+json or application/json"
+                )
             if not form:
                 body = parse_body(req.body)
         if form:
@@ -245,14 +247,14 @@ class Gateway:
     ) -> Result:
         """Replay the first response for (env, tenant, method, target, key); 409 for another body."""
         if not key or len(key) > 255:
-            raise ApiError(400, "INVALID_PARAMETER", "Idempotency-Key must have 1-255 characters")
+            raise GatewayError(400, "INVALID_PARAMETER", "Idempotency-Key must have 1-255 characters")
         scope = (caller.env, caller.tenant, method, target, key)
         digest = self.idempotency.digest(raw)
         with self.idempotency.slot(scope):
             stored = self.idempotency.get(scope)
             if stored is not None:
                 if stored.digest != digest:
-                    raise ApiError(
+                    raise GatewayError(
                         409, "IDEMPOTENCY_KEY_REUSED", "This Idempotency-Key was already used with a different body"
                     )
                 headers = [h for h in stored.headers if h[0] != "Content-Type"]
@@ -260,7 +262,7 @@ class Gateway:
                 return Result(stored.status, stored.body, [*headers, ("Idempotent-Replayed", "true")], None, ctype)
             try:
                 result = run()
-            except ApiError as err:
+            except GatewayError as err:
                 if err.status < 500 and err.status != 429:
                     body = error_body(err, request_id)
                     self.idempotency.put(
@@ -276,7 +278,7 @@ class Gateway:
     def _authorize(info: KeyInfo, need: Kind) -> None:
         """The scope rule (gateway.md §2): ``read`` keys only read, ``write`` keys only write."""
         if info.scope != "*" and info.scope != need:
-            raise ApiError(403, "FORBIDDEN", f"The API key does not have the {need} scope")
+            raise GatewayError(403, "FORBIDDEN", f"The API key does not have the {need} scope")
 
     def _now(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.clock.time(), dt.UTC)
@@ -291,17 +293,17 @@ class Gateway:
 
     def _admin(self, req: Request) -> Response:
         if not req.loopback:
-            raise ApiError(404, "NOT_FOUND", "No such route")
+            raise GatewayError(404, "NOT_FOUND", "No such route")
         if req.method.upper() == "GET":
             return Response(200, [("Content-Type", PLAIN_JSON)], dumps(self.faults.pending()))
         if req.method.upper() != "POST":
-            raise ApiError(405, "METHOD_NOT_ALLOWED", "Use GET or POST")
+            raise GatewayError(405, "METHOD_NOT_ALLOWED", "Use GET or POST")
         try:
             spec = obj(loads_exact(req.body or b"{}"))
         except ValueError:
-            raise ApiError(400, "INVALID_JSON", "The request body is not valid JSON") from None
+            raise GatewayError(400, "INVALID_JSON", "The request body is not valid JSON") from None
         if spec is None:
-            raise ApiError(400, "INVALID_PARAMETER", "Send a JSON object")
+            raise GatewayError(400, "INVALID_PARAMETER", "Send a JSON object")
         try:
             if spec.get("reset"):
                 self.faults.reset()
@@ -316,7 +318,7 @@ class Gateway:
             if "drop_after_commit" in spec:
                 self.faults.drop_after_commit(int(spec["drop_after_commit"]))
         except (TypeError, ValueError):
-            raise ApiError(
+            raise GatewayError(
                 400,
                 "INVALID_PARAMETER",
                 "Expected fail_next/status/retry_after/drop_after_commit integers, latency a number, reset a boolean",
@@ -324,12 +326,12 @@ class Gateway:
         return Response(200, [("Content-Type", PLAIN_JSON)], dumps(self.faults.pending()))
 
 
-def _over_budget(budget: float | None) -> ApiError:
+def _over_budget(budget: float | None) -> GatewayError:
     message = (
         f"The request needed more than its {budget:g} s time budget and was stopped"
         " (a transaction or single write is rolled back)"
     )
-    return ApiError(504, "UPSTREAM_TIMEOUT", message, issues=[ErrorIssue("error", "too-costly", message).as_json()])
+    return GatewayError(504, "UPSTREAM_TIMEOUT", message, issues=[ErrorIssue("error", "too-costly", message).as_json()])
 
 
 def _rate_headers(state: RateState) -> list[tuple[str, str]]:

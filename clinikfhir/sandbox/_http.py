@@ -97,8 +97,9 @@ class ErrorIssue:
         return out
 
 
-class ApiError(Exception):
-    """A request failure the gateway reports with the documented envelope.
+class GatewayError(Exception):
+    """A request failure the gateway reports with the documented envelope (the sandbox's side; the
+    client raises its own :class:`clinikfhir.ApiError` on receiving one).
 
     ``message`` must never contain a key, an id from the request or any resource value.
     ``fhir`` marks errors arising from FHIR content (they also carry ``resourceType``)."""
@@ -122,9 +123,16 @@ class ApiError(Exception):
         self.headers = headers or []
 
 
-def issue_error(status: int, code: str, message: str, *, issue_code: str, expression: str | None = None) -> ApiError:
+# Transitional: the write path (_fhir.py, _bundle.py) and two lines of parse_body still say ApiError
+# while another branch edits them; the rename finishes there after the merge, and this alias goes.
+ApiError = GatewayError
+
+
+def issue_error(
+    status: int, code: str, message: str, *, issue_code: str, expression: str | None = None
+) -> GatewayError:
     """An error whose single FHIR issue repeats the message (and the element path or parameter)."""
-    return ApiError(
+    return GatewayError(
         status, code, message, issues=[ErrorIssue("error", issue_code, message, expression).as_json()], fhir=True
     )
 
@@ -143,7 +151,7 @@ def iso_instant(moment: _dt.datetime) -> str:
     return moment.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def error_body(err: ApiError, request_id: str) -> bytes:
+def error_body(err: GatewayError, request_id: str) -> bytes:
     """The §8 envelope: error, code, message, requestId; issues mirrored as ``issue`` when present."""
     out: dict[str, Any] = {}
     if err.fhir:

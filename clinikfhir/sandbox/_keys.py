@@ -11,7 +11,7 @@ from typing import Literal
 from clinikfhir._wire import KEY_PATTERN as KEY_FORMAT
 
 from ._clock import Clock, SystemClock
-from ._http import ApiError
+from ._http import GatewayError
 
 Scope = Literal["read", "write", "*"]
 Env = Literal["test", "live"]
@@ -99,15 +99,15 @@ class KeyRing:
         """The key's info, or the documented 401 (UNAUTHORIZED, INVALID_KEY_FORMAT, INVALID_KEY,
         KEY_REVOKED, KEY_EXPIRED). Messages never echo the key."""
         if key is None or key == "":
-            raise ApiError(401, "UNAUTHORIZED", "An x-api-key header is required")
+            raise GatewayError(401, "UNAUTHORIZED", "An x-api-key header is required")
         if KEY_FORMAT.fullmatch(key) is None:
-            raise ApiError(401, "INVALID_KEY_FORMAT", "The API key is not of the form clk_live_… or clk_test_…")
+            raise GatewayError(401, "INVALID_KEY_FORMAT", "The API key is not of the form clk_live_… or clk_test_…")
         info = self.info(key)
         if info is None:
-            raise ApiError(401, "INVALID_KEY", "The API key is not valid")
+            raise GatewayError(401, "INVALID_KEY", "The API key is not valid")
         now = self.clock.time()
         if info.revoked_at is not None and now - info.revoked_at >= self.revocation_lag:
-            raise ApiError(401, "KEY_REVOKED", "The API key has been revoked")
+            raise GatewayError(401, "KEY_REVOKED", "The API key has been revoked")
         if info.expires_at is not None and info.expires_at <= now:
-            raise ApiError(401, "KEY_EXPIRED", "The API key has expired")
+            raise GatewayError(401, "KEY_EXPIRED", "The API key has expired")
         return info

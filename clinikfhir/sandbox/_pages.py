@@ -15,7 +15,7 @@ from urllib.parse import quote, urlencode
 
 import orjson
 
-from ._http import ApiError, dumps, loads_exact
+from ._http import GatewayError, dumps, loads_exact
 
 PAGE_PARAM = "_page"
 DEFAULT_COUNT = 20
@@ -104,8 +104,8 @@ class PageSigner:
         return self.position(token, env, tenant, route, params).offset
 
 
-def _bad_token() -> ApiError:
-    return ApiError(
+def _bad_token() -> GatewayError:
+    return GatewayError(
         400,
         "INVALID_PARAMETER",
         "The page token is not valid for this query",

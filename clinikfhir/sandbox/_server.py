@@ -39,7 +39,7 @@ from ._fhir import (
     update,
     vread,
 )
-from ._http import ApiError, ErrorIssue, arr, dumps, iso_instant, obj
+from ._http import ErrorIssue, GatewayError, arr, dumps, iso_instant, obj
 from ._pages import PAGE_PARAM, PageSigner, bundle_bytes, clamp_count, entry_text, fetch_bodies, link_url, subset
 from ._store import Store
 from ._tenant import check_search
@@ -101,15 +101,15 @@ class FhirServer:
         if n == 0:
             if method == "POST":
                 if conn is not None:
-                    raise ApiError(400, "INVALID_PARAMETER", "A Bundle entry may not contain a Bundle request")
+                    raise GatewayError(400, "INVALID_PARAMETER", "A Bundle entry may not contain a Bundle request")
                 _need_body(body)
                 return process_bundle(self, who, body)
             if method == "GET":
-                raise ApiError(400, "INVALID_PARAMETER", "System-level search is not supported; search a type")
+                raise GatewayError(400, "INVALID_PARAMETER", "System-level search is not supported; search a type")
             raise _not_allowed()
         rtype = segs[0]
         if rtype.startswith(("_", "$")):
-            raise ApiError(400, "INVALID_PARAMETER", "System-level interactions are not supported")
+            raise GatewayError(400, "INVALID_PARAMETER", "System-level interactions are not supported")
         check_type(rtype)
         if n == 1:
             if method == "GET":
@@ -139,7 +139,7 @@ class FhirServer:
                 raise _not_allowed()
             return self._everything(who, None, pairs, body, conn)
         if second.startswith("$"):
-            raise ApiError(400, "INVALID_PARAMETER", "This operation is not supported")
+            raise GatewayError(400, "INVALID_PARAMETER", "This operation is not supported")
         rid = second
         check_id(rid)
         if n == 2:
@@ -162,7 +162,7 @@ class FhirServer:
             if method != "POST":
                 raise _not_allowed()
             return self._validate(rtype, body)
-        raise ApiError(404, "NOT_FOUND", "No such route")
+        raise GatewayError(404, "NOT_FOUND", "No such route")
 
     # ------------------------------------------------------------------ instance interactions
 
@@ -223,7 +223,7 @@ class FhirServer:
         """Ids matching conditional criteria (at most 2 are asked for: 0, 1 or many)."""
         criteria = [(k, v) for k, v in criteria if k not in ("_count", PAGE_PARAM, "_format")]
         if not criteria:
-            raise ApiError(400, "INVALID_PARAMETER", f"{what} needs search criteria")
+            raise GatewayError(400, "INVALID_PARAMETER", f"{what} needs search criteria")
         check_search(criteria, caller.tenant, self.tenant_codes)
         self.store.catch_up()
         try:
@@ -404,7 +404,7 @@ class FhirServer:
         allowed = {"start", "end", "_since", "_type"}
         for k, _v in params:
             if k not in allowed:
-                raise ApiError(400, "INVALID_PARAMETER", f"$everything does not support the parameter {k[:40]}")
+                raise GatewayError(400, "INVALID_PARAMETER", f"$everything does not support the parameter {k[:40]}")
         route = f"Patient/{rid}/$everything" if rid else "Patient/$everything"
         offset = self.signer.offset(token, caller.env, caller.tenant, route, params) if token is not None else 0
         values = dict(params)
@@ -447,7 +447,7 @@ class FhirServer:
             if k == "_since":
                 since = _instant_param(v)
             else:
-                raise ApiError(400, "INVALID_PARAMETER", f"History does not support the parameter {k[:40]}")
+                raise GatewayError(400, "INVALID_PARAMETER", f"History does not support the parameter {k[:40]}")
         route = f"{rtype}/{rid}/_history" if rid else f"{rtype}/_history"
         offset = self.signer.offset(token, caller.env, caller.tenant, route, params) if token is not None else 0
         with self._reader(conn) as r:
@@ -503,12 +503,12 @@ def _paging(pairs: list[tuple[str, str]]) -> tuple[int, str | None, list[tuple[s
     return count, token, [(k, v) for k, v in pairs if k not in ("_count", PAGE_PARAM)]
 
 
-def _not_allowed() -> ApiError:
-    return ApiError(405, "METHOD_NOT_ALLOWED", "This method is not allowed on this path")
+def _not_allowed() -> GatewayError:
+    return GatewayError(405, "METHOD_NOT_ALLOWED", "This method is not allowed on this path")
 
 
-def _precondition(message: str) -> ApiError:
-    return ApiError(
+def _precondition(message: str) -> GatewayError:
+    return GatewayError(
         412,
         "PRECONDITION_FAILED",
         message,
@@ -519,14 +519,14 @@ def _precondition(message: str) -> ApiError:
 
 def _need_body(body: Any) -> None:
     if body is NO_BODY:
-        raise ApiError(400, "INVALID_JSON", "A JSON request body is required")
+        raise GatewayError(400, "INVALID_JSON", "A JSON request body is required")
 
 
-def _search_error(err: search.SearchError) -> ApiError:
+def _search_error(err: search.SearchError) -> GatewayError:
     if err.status == 404:
         return not_found()
     issue = "forbidden" if err.status == 403 else "invalid"
-    return ApiError(
+    return GatewayError(
         err.status, err.code, err.message, issues=[ErrorIssue("error", issue, err.message).as_json()], fhir=True
     )
 
@@ -555,7 +555,7 @@ def _instant_param(value: str) -> str:
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=dt.UTC)
     except ValueError:
-        raise ApiError(400, "INVALID_PARAMETER", "_since must be a FHIR instant or dateTime") from None
+        raise GatewayError(400, "INVALID_PARAMETER", "_since must be a FHIR instant or dateTime") from None
     return iso_instant(moment)
 
 

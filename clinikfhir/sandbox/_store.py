@@ -1,17 +1,23 @@
 """The FHIR store's SQLite layer: schema (interface 5), connections, one writer at a time, versions.
 
-In memory the store has a single connection guarded by one lock. With a file it runs in WAL mode:
-one writer connection under the write lock, and one reader connection per thread.
+The store runs in WAL mode: one writer connection under the write lock, and one reader connection
+per thread, so reads never queue behind a long write. "In memory" (``path=None``) is served the same
+way from a private temporary database file (on tmpfs where there is one), written without fsync and
+deleted on :meth:`Store.close` (or once the store and every connection to it are gone, or at
+interpreter exit): nothing persists and each store is fresh, but readers are as fair as with a file.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import sqlite3
+import tempfile
 import threading
+import weakref
 from collections import deque
 from collections.abc import Generator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +73,13 @@ class Store:
         if not index_lag >= 0:
             raise ValueError("index_lag must not be negative")
         self.path = path
+        """The database file, or None for a private temporary one (see :attr:`file`)."""
+        self.file = path if path is not None else _private_file()
+        """The file SQLite opens: ``path``, or the private temporary file of an in-memory store."""
+        # an in-memory store's file (and its -wal/-shm) goes on close, or once neither the store nor
+        # any of its connections is left (each connection holds the token), or at interpreter exit
+        self._token = _Token()
+        self._discard = weakref.finalize(self._token, _remove_database, self.file) if path is None else None
         self.index_lag = index_lag
         self.clock: Clock = clock or SystemClock()
         # with an index lag: versions written by the open transaction, then versions waiting to be indexed
@@ -79,9 +92,9 @@ class Store:
         self._last_instant = ""
         self._closed = False
         self._writer = self._connect()
-        if path is not None:
-            self._writer.execute("PRAGMA journal_mode=WAL")
-            self._writer.execute("PRAGMA synchronous=NORMAL")
+        self._writer.execute("PRAGMA journal_mode=WAL")
+        # a private file needs no durability: never fsync (a crash loses nothing anyone can reopen)
+        self._writer.execute("PRAGMA synchronous=NORMAL" if path is not None else "PRAGMA synchronous=OFF")
         self._writer.executescript(SCHEMA)
         latest = self._writer.execute("SELECT MAX(last_updated) FROM history").fetchone()[0]
         self._last_instant = str(latest) if latest else ""
@@ -90,11 +103,13 @@ class Store:
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
-            self.path if self.path is not None else ":memory:",
+            self.file,
             isolation_level=None,
             check_same_thread=False,
             timeout=30.0,
+            factory=_Connection,
         )
+        conn.token = self._token
         conn.execute("PRAGMA busy_timeout=30000")
         return conn
 
@@ -128,13 +143,6 @@ class Store:
     def read(self) -> Generator[sqlite3.Connection, None, None]:
         """A connection for reading committed data, inside one read transaction (a consistent snapshot)."""
         self.check_budget()
-        if self.path is None:
-            with self._write_lock:
-                if self._closed:
-                    raise RuntimeError("the sandbox store is closed")
-                with self._guard(self._writer):
-                    yield self._writer
-            return
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             if self._closed:
@@ -337,3 +345,39 @@ class Store:
             for conn in self._readers:
                 conn.close()
             self._readers.clear()
+        if self._discard is not None:
+            self._discard()
+
+
+class _Token:
+    """Held by a store and each of its connections: the private file lives as long as any of them."""
+
+
+class _Connection(sqlite3.Connection):
+    """A connection that keeps its store's private database file (if any) alive."""
+
+    token: _Token | None = None
+
+
+_SHM = "/dev/shm"  # noqa: S108 - the directory of private mkstemp files (mode 0600), not a fixed name
+_SHM_ROOM = 1 << 30  # tmpfs is used only with this much room (containers often give it 64 MiB)
+
+
+def _private_file() -> str:
+    """A fresh, empty database file only this process knows of: in ``$TMPDIR`` when it is set, else
+    on tmpfs (``/dev/shm``) when it has room, else in the system's temporary directory."""
+    where: str | None = None
+    if not os.environ.get("TMPDIR") and os.path.isdir(_SHM) and os.access(_SHM, os.W_OK):
+        room = os.statvfs(_SHM)
+        if room.f_bavail * room.f_frsize >= _SHM_ROOM:
+            where = _SHM
+    fd, name = tempfile.mkstemp(prefix="clinikfhir-sandbox-", suffix=".db", dir=where)
+    os.close(fd)
+    return name
+
+
+def _remove_database(name: str) -> None:
+    """Delete a database file and its WAL companions (missing ones are fine)."""
+    for part in (name, f"{name}-wal", f"{name}-shm", f"{name}-journal"):
+        with suppress(FileNotFoundError):
+            os.remove(part)

@@ -11,7 +11,7 @@ from typing import Any
 from clinikfhir._syntax import tenant_tag_refusal
 from clinikfhir._wire import TENANT_SYSTEM
 
-from ._http import ApiError, ErrorIssue, obj
+from ._http import ErrorIssue, GatewayError, obj
 
 
 def tenant_tag(tenant: str) -> dict[str, Any]:
@@ -19,8 +19,8 @@ def tenant_tag(tenant: str) -> dict[str, Any]:
     return {"system": TENANT_SYSTEM, "code": tenant}
 
 
-def conflict(message: str, expression: str) -> ApiError:
-    return ApiError(
+def conflict(message: str, expression: str) -> GatewayError:
+    return GatewayError(
         403,
         "TENANT_CONFLICT",
         message,
@@ -35,7 +35,7 @@ def _tags_of(resource: dict[str, Any], rtype: str) -> list[Any]:
         return []
     meta = obj(raw_meta)
     if meta is None:
-        raise ApiError(
+        raise GatewayError(
             422,
             "VALIDATION_ERROR",
             "meta must be an object",
@@ -45,7 +45,7 @@ def _tags_of(resource: dict[str, Any], rtype: str) -> list[Any]:
     if tags is None:
         return []
     if not isinstance(tags, list):
-        raise ApiError(
+        raise GatewayError(
             422,
             "VALIDATION_ERROR",
             "meta.tag must be an array",
@@ -75,7 +75,7 @@ def check_patched(resource: dict[str, Any], rtype: str, tenant: str) -> None:
     """Rule 7.5.2 for JSON Patch: after the patch the tenant coding must be exactly the stored one."""
     try:
         tags = _tags_of(resource, rtype)
-    except ApiError:
+    except GatewayError:
         raise conflict("the patch removes or alters the tenant tag", f"{rtype}.meta") from None
     own = tenant_tag(tenant)
     found = False
