@@ -11,6 +11,7 @@ import datetime as _dt
 import math
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, cast
@@ -186,10 +187,30 @@ def parse_body(raw: bytes) -> Any:
         value = loads_exact(raw)
     except ValueError as exc:
         raise ApiError(400, "INVALID_JSON", f"The request body is not valid JSON ({exc})") from None
-    # cheap scans first: most bodies cannot break any bound, and are not walked
-    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH or _SURROGATE.search(raw) or _BIG_NUMBER.search(raw):
+    # cheap scans first: most bodies cannot break any bound, and are not walked (a large body only
+    # for its depth, which is cheap; the walk that names the path runs only when something is wrong)
+    suspect = _SURROGATE.search(raw) or _BIG_NUMBER.search(raw)
+    if suspect or (raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH and _deeper_than(value, MAX_JSON_DEPTH)):
         check_json(value)
     return value
+
+
+def _deeper_than(value: object, limit: int) -> bool:
+    """True when an object or array of ``value`` nests deeper than ``limit`` levels."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children: Iterable[object]
+        if isinstance(item, dict):
+            children = cast("dict[str, object]", item).values()
+        elif isinstance(item, list):
+            children = cast("list[object]", item)
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))  # pyright: ignore[reportUnknownArgumentType]
+    return False
 
 
 def _json_error(message: str, path: str) -> ApiError:

@@ -25,6 +25,8 @@ _DATE_RE = re.compile(
 def normalise(text: str) -> str:
     """Case- and accent-insensitive form of a string: NFKD, combining marks dropped, casefolded,
     whitespace collapsed."""
+    if text.isascii():  # NFKD leaves ASCII alone, it has no combining marks, and casefold is lower
+        return " ".join(text.lower().split())
     decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return " ".join(stripped.casefold().split())
