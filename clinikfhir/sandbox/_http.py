@@ -174,7 +174,16 @@ def loads_exact(body: bytes | str) -> Any:
 MAX_JSON_DEPTH = 100
 """The deepest nesting of objects and arrays a request body (or a patched resource) may have."""
 _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
-_BIG_NUMBER = re.compile(rb"[eE][+-]?0*[0-9]{3,}|[0-9]{300,}")
+# a number token (after the start, ``:``, ``,`` or ``[``, and before the end, ``,``, ``]`` or ``}``) that
+# may be out of a double's range: 300+ digits before or after the point, or an exponent of 3+ digits
+# (a uuid's "urn:uuid:3e2434e3-..." in a string does not count, so most bodies skip the walk)
+_BIG_NUMBER = re.compile(
+    rb"(?:^|[:,\[])\s*-?(?:"
+    rb"[0-9]{300,}(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"  # a long integer part
+    rb"|[0-9]+\.[0-9]{300,}(?:[eE][+-]?[0-9]+)?"  # a long fraction
+    rb"|[0-9]+(?:\.[0-9]+)?[eE][+-]?0*[0-9]{3,}"  # a long exponent
+    rb")(?=\s*(?:[,\]}]|$))"
+)
 _MAX_DOUBLE = Decimal("1.7976931348623157e308")
 
 
