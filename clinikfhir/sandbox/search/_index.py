@@ -15,7 +15,7 @@ import orjson
 from clinikfhir._generated.search_parameters import SEARCH_PARAMETERS, ParamDef
 
 from ._json import is_list, is_obj, items
-from ._paths import Evaluator, Item, compile_expression, element_keys, first_names
+from ._paths import Evaluator, Item, compile_expression, parse_branch, split_union, start_keys
 from ._schema import COLUMNS, DDL, SCHEMA_VERSION, TABLES
 from ._values import MAX_NUMBER, MAX_TIME, MIN_NUMBER, MIN_TIME, date_range, decimal_value, normalise
 
@@ -248,36 +248,54 @@ KIND_ROWS: dict[str, RowMaker] = {
 }
 
 
-Simple = tuple[str, RowMaker, Evaluator, frozenset[str] | None]
-Composite = tuple[str, Evaluator, tuple[tuple[RowMaker, Evaluator], ...]]
+Guard = frozenset[str] | None
+"""JSON keys of the resource one of which must be present for a parameter to yield anything (None:
+evaluate it on every resource)."""
+Simple = tuple[str, RowMaker, Evaluator, Guard]
+Composite = tuple[str, Evaluator, tuple[tuple[RowMaker, Evaluator], ...], tuple[tuple[frozenset[str], ...], ...] | None]
 
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """How to index one resource type, compiled once: per parameter its row maker and evaluator, and
-    the elements a resource must have for the parameter to yield anything."""
+    """How to index one resource type, compiled once: per parameter its row maker, its evaluator and
+    the JSON keys a resource must have for the parameter to yield anything."""
 
-    keys: dict[str, str]
-    """JSON key -> element name, for every element some parameter of the plan starts from."""
     simple: tuple[Simple, ...]
-    """(code, row maker, evaluator, element names it starts from or None = always run)."""
+    """(code, row maker, evaluator, guard)."""
     composites: tuple[Composite, ...]
-    """(code, evaluator of the elements, (row maker, evaluator) of each component)."""
+    """(code, evaluator of the elements, (row maker, evaluator) of each component, guard): the guard
+    lists alternatives, each a list of key sets that must all meet the resource's keys; None: always."""
     near: Evaluator | None
     """Location's ``near`` position, when the type has it."""
+
+
+def _composite_guard(pdef: ParamDef) -> tuple[tuple[frozenset[str], ...], ...] | None:
+    """When a composite can yield rows: per branch of its element expression, the resource itself as
+    the element needs every component's keys, a path from the resource needs its own keys."""
+    alternatives: list[tuple[frozenset[str], ...]] = []
+    for branch in split_union(pdef.expression):
+        steps = parse_branch(branch)
+        if steps is not None and len(steps) == 1 and steps[0][0] == "root":  # the resource itself
+            needs = [start_keys(expr, relative=True) for _, expr in pdef.components]
+            if any(keys is None for keys in needs):
+                return None
+            alternatives.append(tuple(keys for keys in needs if keys is not None))
+        else:
+            keys = start_keys(branch)
+            if keys is None:
+                return None
+            alternatives.append((keys,))
+    return tuple(alternatives)
 
 
 def build_plan(params: dict[str, ParamDef]) -> Plan:
     """The extraction plan of a table of parameters (see :class:`Plan`)."""
     simple: list[Simple] = []
-    starts: set[str] = set()
     for code, pdef in params.items():
         rows_for = KIND_ROWS.get(pdef.type)
         # _id and _lastUpdated are matched on the resource's own row (sp_resource)
         if pdef.expression and code not in ("_id", "_lastUpdated") and rows_for is not None:
-            first = first_names(pdef.expression)
-            starts |= first or set()
-            simple.append((code, rows_for, compile_expression(pdef.expression), first))
+            simple.append((code, rows_for, compile_expression(pdef.expression), start_keys(pdef.expression)))
     composites: list[Composite] = []
     for pdef in params.values():
         if pdef.type != "composite" or not pdef.expression:
@@ -290,12 +308,13 @@ def build_plan(params: dict[str, ParamDef]) -> Plan:
                 break  # a component of an unindexed kind: nothing can match the composite
             parts.append((rows_for, compile_expression(comp_expr)))
         else:
-            composites.append((pdef.code, compile_expression(pdef.expression), tuple(parts)))
+            guard = _composite_guard(pdef)
+            composites.append((pdef.code, compile_expression(pdef.expression), tuple(parts), guard))
     near = params.get("near")
     near_eval = (
         compile_expression(near.expression) if near is not None and near.type == "special" and near.expression else None
     )
-    return Plan(element_keys(frozenset(starts)), tuple(simple), tuple(composites), near_eval)
+    return Plan(tuple(simple), tuple(composites), near_eval)
 
 
 @functools.cache
@@ -313,18 +332,23 @@ def extract(resource: dict[str, Any], params: dict[str, ParamDef]) -> Rows:
     return extract_with(resource, plan)
 
 
+def _may_yield(alternatives: tuple[tuple[frozenset[str], ...], ...], present: set[str]) -> bool:
+    return any(all(not keys.isdisjoint(present) for keys in needs) for needs in alternatives)
+
+
 def extract_with(resource: dict[str, Any], plan: Plan, *, skip_absent: bool = True) -> Rows:
     """The index rows of ``resource`` by ``plan``; a parameter that starts from elements the resource
     lacks is not evaluated (``skip_absent=False`` evaluates every parameter, for tests)."""
     out: Rows = {table: [] for table in TABLES.values()}
-    keys = plan.keys
-    present = {keys[key] for key in resource if key in keys}
-    for code, rows_for, evaluate, first in plan.simple:
-        if skip_absent and first is not None and first.isdisjoint(present):
+    present = set(resource) if skip_absent else None
+    for code, rows_for, evaluate, guard in plan.simple:
+        if present is not None and guard is not None and guard.isdisjoint(present):
             continue
         for item in evaluate(resource, None):
             rows_for(code, 0, item, out)
-    for code, foci, parts in plan.composites:
+    for code, foci, parts, needs in plan.composites:
+        if present is not None and needs is not None and not _may_yield(needs, present):
+            continue
         for grp, (focus, _) in enumerate(foci(resource, None), start=1):
             # an element is indexed only when every component has a value (else nothing can match)
             values: list[list[Item]] = [evaluate(resource, focus) for _, evaluate in parts]

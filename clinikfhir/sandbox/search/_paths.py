@@ -401,25 +401,29 @@ def is_fast(expression: str) -> bool:
     return all(_compile_branch(b) is not None for b in split_union(expression))
 
 
-def first_names(expression: str) -> frozenset[str] | None:
-    """The names of the resource's own elements that every value of ``expression`` (rooted at a
-    resource type) is found under; None when it can yield a value without any of them (a
-    ``%resource`` path, a bare type, a FHIRPath function), so it has to run on every resource."""
-    names: set[str] = set()
+def start_keys(expression: str, *, relative: bool = False) -> frozenset[str] | None:
+    """The JSON keys of the focus (the resource, or with ``relative`` the element a composite component
+    is evaluated on) at least one of which every value of ``expression`` is found under; None when it
+    can yield a value without any of them (a ``%resource`` path, a bare type, a FHIRPath function),
+    so it has to run on every focus. ``value.as(Quantity)`` needs one of ``valueQuantity``,
+    ``valueAge``...; ``value`` alone any key of the choice."""
+    keys: set[str] = set()
     for branch in split_union(expression):
         steps = parse_branch(branch)
-        if steps is None or len(steps) < 2 or steps[0][0] != "root" or steps[1][0] != "name":
+        if steps is None:
             return None
-        names.add(steps[1][1])
-    return frozenset(names)
-
-
-def element_keys(names: frozenset[str]) -> dict[str, str]:
-    """JSON key -> element name for the elements ``names``: the name itself and, for a choice
-    element, every concrete key (``valueQuantity`` -> ``value``)."""
-    keys: dict[str, str] = {}
-    for name in names:
-        if name in CHOICE_ELEMENTS:
-            keys.update(dict.fromkeys(_choice_keys(name), name))
-        keys[name] = name
-    return keys
+        if not relative:
+            if steps[0][0] != "root":
+                return None
+            steps = steps[1:]
+        if not steps or steps[0][0] != "name":
+            return None
+        name: str = steps[0][1]
+        if name not in CHOICE_ELEMENTS:
+            keys.add(name)
+        elif len(steps) > 1 and steps[1][0] == "as":
+            keys.update(key for key, suffix in _choice_keys(name).items() if _type_matches(suffix, steps[1][1]))
+        else:
+            keys.update(_choice_keys(name))
+            keys.add(name)
+    return frozenset(keys)
