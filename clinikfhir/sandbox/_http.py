@@ -11,7 +11,6 @@ import datetime as _dt
 import math
 import os
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, cast
@@ -205,20 +204,20 @@ def parse_body(raw: bytes) -> Any:
 
 
 def _deeper_than(value: object, limit: int) -> bool:
-    """True when an object or array of ``value`` nests deeper than ``limit`` levels."""
-    stack: list[tuple[object, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        children: Iterable[object]
-        if isinstance(item, dict):
-            children = cast("dict[str, object]", item).values()
-        elif isinstance(item, list):
-            children = cast("list[object]", item)
-        else:
-            continue
+    """True when an object or array of ``value`` nests deeper than ``limit`` levels (level by level)."""
+    level: list[Any] = [value] if isinstance(value, dict | list) else []
+    depth = 0
+    while level:
+        depth += 1
         if depth > limit:
             return True
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))  # pyright: ignore[reportUnknownArgumentType]
+        deeper: list[Any] = []
+        add = deeper.append
+        for item in level:
+            for child in item.values() if isinstance(item, dict) else item:  # pyright: ignore[reportUnknownVariableType]
+                if isinstance(child, dict | list):
+                    add(child)
+        level = deeper
     return False
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 import unicodedata
 from datetime import UTC, datetime, timedelta
@@ -37,6 +38,7 @@ def _micros(moment: datetime) -> int:
     return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
+@functools.lru_cache(maxsize=4096)  # resources of one Bundle repeat their dates (an encounter's start...)
 def date_range(text: str) -> tuple[int, int] | None:
     """The half-open range [low, high) in UTC microseconds that a FHIR date/dateTime/instant covers
     at its precision; None when the text is not a date. A time without zone is taken as UTC."""
