@@ -34,6 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench_sandbox import _cpu_seconds
+
 HERE = Path(__file__).resolve().parent.parent
 ENCOUNTERS, OBSERVATIONS = 11, 6  # 1 + 11 * (1 + 6 + 1 + 1) = 100 entries
 PREFERS = {"representation": None, "minimal": "return=minimal"}
@@ -101,15 +103,6 @@ def in_process(count: int, repeat: int) -> dict[str, Any]:
                 "response_kib": size / 1024,
             }
     return out
-
-
-def _cpu_seconds(pid: int) -> float | None:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:  # not Linux
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def served(root: Path, count: int, repeat: int) -> dict[str, Any]:
