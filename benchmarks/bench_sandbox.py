@@ -2,11 +2,14 @@
 and over the in-process transport, beside a bare uvicorn app answering a fixed JSON body (the floor
 of the HTTP stack) measured in the same run.
 
-    .venv/bin/python benchmarks/bench_sandbox.py [--n 400]
+    .venv/bin/python benchmarks/bench_sandbox.py [--n 400] [--root /tmp/main]
 
 The server runs in its own process (as `clinikfhir sandbox` does), so client and server do not share
 one interpreter lock. Goals on a 2-core machine: create p50 <= 3 ms, read p50 <= 1.5 ms over
 loopback, >= 500 creates/s with 8 clients.
+
+``--root`` also measures the loopback figures of another checkout (e.g. main:
+``git -C /work/main archive main | tar -x -C /tmp/main``), served the same way, in the same run.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 
@@ -152,6 +156,43 @@ def server_cpu_per_request(cmd: list[str], path: str, expect: int, n: int) -> fl
     return (after - before) / (2 * n) * 1000
 
 
+def sandbox_cmd(root: Path | None) -> list[str]:
+    """``clinikfhir sandbox`` on a free port, from this environment or from the checkout at ``root``."""
+    run = "import sys; from clinikfhir.cli import main; sys.exit(main())"
+    if root is not None:
+        run = f"import sys; sys.path.insert(0, {str(root)!r}); " + run
+    return [sys.executable, "-c", run, "sandbox", "--port", "0", "--key", f"{KEY}=org_bench"]
+
+
+def loopback(cmd: list[str], n: int, label: str) -> tuple[list[str], dict[str, float]]:
+    """Create and read over loopback HTTP, 1 and 8 clients: table rows and the p50s (ms)."""
+    rows: list[str] = []
+    with server(cmd) as base:
+
+        def make() -> httpx.Client:
+            return httpx.Client(base_url=base, headers={"x-api-key": KEY})
+
+        with make() as c:
+            timed(lambda: c.post("/v1/fhir/Patient", json=PATIENT), 50, 201)
+            create = timed(lambda: c.post("/v1/fhir/Patient", json=PATIENT), n, 201)
+            pid = c.post("/v1/fhir/Patient", json=PATIENT).json()["id"]
+            read = timed(lambda: c.get(f"/v1/fhir/Patient/{pid}"), n, 200)
+        rows.append(row(f"{label}loopback HTTP create, 1 client", create, len(create) / sum(create)))
+        rows.append(row(f"{label}loopback HTTP read, 1 client", read, len(read) / sum(read)))
+        lat, create8 = concurrent(make, lambda c: c.post("/v1/fhir/Patient", json=PATIENT), 8, n, 201)
+        rows.append(row(f"{label}loopback HTTP create, 8 clients", lat, create8))
+        create8_p50 = statistics.median(lat)
+        lat, rate = concurrent(make, lambda c: c.get(f"/v1/fhir/Patient/{pid}"), 8, n, 200)
+        rows.append(row(f"{label}loopback HTTP read, 8 clients", lat, rate))
+    figures = {
+        "create": statistics.median(create) * 1000,
+        "read": statistics.median(read) * 1000,
+        "create8": create8,
+        "create8_p50": create8_p50,
+    }
+    return rows, figures
+
+
 def row(label: str, lat: list[float], rate: float) -> str:
     q = statistics.quantiles(lat, n=20)
     return f"{label:<50} {statistics.median(lat) * 1000:8.2f} {q[18] * 1000:8.2f} {rate:10.0f}"
@@ -160,7 +201,9 @@ def row(label: str, lat: list[float], rate: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=400, help="requests per measurement")
-    n = parser.parse_args().n
+    parser.add_argument("--root", type=Path, help="another checkout whose sandbox is measured beside this one")
+    args = parser.parse_args()
+    n = args.n
     header = f"{'measurement':<50} {'p50 ms':>8} {'p95 ms':>8} {'req/s':>10}"
     rows: list[str] = []
 
@@ -177,27 +220,18 @@ def main() -> None:
         rows.append(row("baseline: bare uvicorn POST, 8 clients", lat, rate))
         bare_p50 = statistics.median(lat)
 
-    cmd = [sys.executable, "-m", "clinikfhir.sandbox._cli", "--port", "0", "--key", f"{KEY}=org_bench"]
-    with server(cmd) as base:
-
-        def make() -> httpx.Client:
-            return httpx.Client(base_url=base, headers={"x-api-key": KEY})
-
-        with make() as c:
-            timed(lambda: c.post("/v1/fhir/Patient", json=PATIENT), 50, 201)
-            create = timed(lambda: c.post("/v1/fhir/Patient", json=PATIENT), n, 201)
-            pid = c.post("/v1/fhir/Patient", json=PATIENT).json()["id"]
-            read = timed(lambda: c.get(f"/v1/fhir/Patient/{pid}"), n, 200)
-        rows.append(row("loopback HTTP create, 1 client", create, len(create) / sum(create)))
-        rows.append(row("loopback HTTP read, 1 client", read, len(read) / sum(read)))
-        lat, create8 = concurrent(make, lambda c: c.post("/v1/fhir/Patient", json=PATIENT), 8, n, 201)
-        rows.append(row("loopback HTTP create, 8 clients", lat, create8))
-        create8_p50 = statistics.median(lat)
-        lat, rate = concurrent(make, lambda c: c.get(f"/v1/fhir/Patient/{pid}"), 8, n, 200)
-        rows.append(row("loopback HTTP read, 8 clients", lat, rate))
+    cmd = sandbox_cmd(None)
+    other: dict[str, float] | None = None
+    if args.root is not None:
+        more, other = loopback(sandbox_cmd(args.root), n, "--root: ")
+        rows += more
+    more, mine = loopback(cmd, n, "")
+    rows += more
+    create, read, create8, create8_p50 = mine["create"], mine["read"], mine["create8"], mine["create8_p50"]
 
     # server CPU per request (robust against other load on the machine), same procedure on fresh servers
     cpu_sandbox = server_cpu_per_request(cmd, "/v1/fhir/Patient", 201, n)
+    cpu_other = server_cpu_per_request(sandbox_cmd(args.root), "/v1/fhir/Patient", 201, n) if args.root else None
     cpu_bare = server_cpu_per_request([sys.executable, "-c", BARE_APP], "/", 200, n)
 
     from clinikfhir.sandbox import Sandbox
@@ -216,16 +250,23 @@ def main() -> None:
         print(line)
     print()
     print(
-        f"create p50 {statistics.median(create) * 1000:.2f} ms (goal <= 3), "
-        f"read p50 {statistics.median(read) * 1000:.2f} ms (goal <= 1.5), "
+        f"create p50 {create:.2f} ms (goal <= 3), "
+        f"read p50 {read:.2f} ms (goal <= 1.5), "
         f"8-client creates {create8:.0f}/s (goal >= 500)"
     )
+    if other is not None:
+        print(
+            f"--root {args.root}: create p50 {other['create']:.2f} ms, read p50 {other['read']:.2f} ms, "
+            f"8-client creates {other['create8']:.0f}/s"
+        )
     print(f"8-client create p50 / bare-uvicorn 8-client POST p50: {create8_p50 / bare_p50:.2f}x")
     if cpu_sandbox is not None and cpu_bare is not None:
         print(
             f"server CPU per request (8 clients): sandbox create {cpu_sandbox:.3f} ms, "
             f"bare uvicorn POST {cpu_bare:.3f} ms, ratio {cpu_sandbox / cpu_bare:.2f}x"
         )
+    if cpu_other is not None:
+        print(f"server CPU per request (8 clients), --root sandbox create: {cpu_other:.3f} ms")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,18 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote
 
-from ._fhir import NO_BODY, Caller, EntryHeaders, Principal, Result, interaction_kind, structural
+from ._fhir import (
+    NO_BODY,
+    Caller,
+    EntryHeaders,
+    Principal,
+    Result,
+    Return,
+    interaction_kind,
+    outcome_of,
+    return_preference,
+    structural,
+)
 from ._http import REASONS, ApiError, ErrorIssue, arr, loads_exact, obj, parse_body
 from ._pages import bundle_bytes, entry_text
 from ._store import Store
@@ -108,22 +119,30 @@ def _parse_entry(index: int, raw: Any) -> _Entry:
     )
 
 
-def _rewrite(value: Any, mapping: dict[str, str]) -> Any:
-    """Replace every ``reference`` naming a mapped urn:uuid with ``Type/id``."""
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for key, item in value.items():  # pyright: ignore[reportUnknownVariableType]
-            if key == "reference" and isinstance(item, str) and item in mapping:
-                out[key] = mapping[item]
-            else:
-                out[str(key)] = _rewrite(item, mapping)  # pyright: ignore[reportUnknownArgumentType]
-        return out
-    if isinstance(value, list):
-        return [_rewrite(item, mapping) for item in value]  # pyright: ignore[reportUnknownVariableType]
-    return value
+def _rewrite(value: Any, mapping: dict[str, str]) -> None:
+    """Replace, in place, every ``reference`` naming a mapped urn:uuid with ``Type/id`` (the entry
+    bodies were parsed from this request: nobody else holds them)."""
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        children: list[Any]
+        if isinstance(item, dict):
+            node: dict[str, Any] = item  # pyright: ignore[reportUnknownVariableType]
+            ref = node.get("reference")
+            if isinstance(ref, str) and ref in mapping:
+                node["reference"] = mapping[ref]
+            children = list(node.values())
+        elif isinstance(item, list):
+            children = item  # pyright: ignore[reportUnknownVariableType]
+        else:
+            continue
+        stack.extend(child for child in children if isinstance(child, dict | list))  # pyright: ignore[reportUnknownArgumentType]
 
 
-def _response_entry(base: str, entry: _Entry, result: Result) -> str:
+def _response_entry(base: str, result: Result, wanted: Return) -> str:
+    """One entry of a batch- or transaction-response: ``response`` (status, location, etag,
+    lastModified), the ``resource`` unless ``wanted`` is ``minimal`` or ``OperationOutcome`` (then
+    ``response.outcome``) for an entry that wrote a resource, and its ``fullUrl``."""
     response: dict[str, Any] = {"status": f"{result.status} {REASONS.get(result.status, '')}".strip()}
     stored = result.stored
     full_url: str | None = None
@@ -135,9 +154,16 @@ def _response_entry(base: str, entry: _Entry, result: Result) -> str:
             response["location"] = f"{stored.rtype}/{stored.rid}/_history/{stored.version}"
         if stored.body is not None:
             full_url = f"{base}/{stored.rtype}/{stored.rid}"
-    if result.body:
+        if wanted == "OperationOutcome":
+            response["outcome"] = outcome_of(result.status)
+    if result.body and (stored is None or wanted == "representation"):
         resource = result.body.decode("utf-8")
     return entry_text(full_url, resource, {"response": response})
+
+
+def _shape(entry: _Entry, wanted: Return) -> Return:
+    """The return preference applies to the entries that write (a read answers with what it read)."""
+    return wanted if entry.method in ("POST", "PUT", "PATCH") else "representation"
 
 
 def _error_entry(err: ApiError) -> str:
@@ -147,10 +173,12 @@ def _error_entry(err: ApiError) -> str:
     return entry_text(None, None, {"response": {"status": status, "outcome": outcome}})
 
 
-def process_bundle(server: Router, who: Principal, body: Any) -> Result:
+def process_bundle(server: Router, who: Principal, body: Any, prefer: str | None = None) -> Result:
     """Run a batch or transaction Bundle; the answer is a batch-response or transaction-response.
 
-    Every entry needs the key scope its interaction needs (``who.authorize``)."""
+    Every entry needs the key scope its interaction needs (``who.authorize``). ``prefer`` is the
+    request's ``Prefer`` header: under ``return=minimal`` the entries that create, update or patch
+    carry only their ``response`` (FHIR R4 http.html#return); reads and searches keep their resource."""
     caller, base = who.caller, who.base
     bundle = obj(body)
     if bundle is None or bundle.get("resourceType") != "Bundle":
@@ -158,6 +186,7 @@ def process_bundle(server: Router, who: Principal, body: Any) -> Result:
     btype = bundle.get("type")
     if btype not in ("batch", "transaction"):
         raise structural("Bundle.type must be batch or transaction", "Bundle.type")
+    wanted = return_preference(prefer)
     raw_entries = arr(bundle.get("entry") or [])
     if raw_entries is None:
         raise structural("Bundle.entry must be an array", "Bundle.entry")
@@ -169,10 +198,10 @@ def process_bundle(server: Router, who: Principal, body: Any) -> Result:
                 who.authorize(interaction_kind(entry.method, entry.segs))
                 hdrs = EntryHeaders(entry.if_match, entry.if_none_exist)
                 result = server.route(who, entry.method, entry.segs, entry.pairs, entry.body, hdrs)
-                out.append(_response_entry(base, entry, result))
+                out.append(_response_entry(base, result, _shape(entry, wanted)))
             except ApiError as err:
                 out.append(_error_entry(err))
-        return Result(200, bundle_bytes(btype="batch-response", total=None, links=[], entries=out))
+        return _answer("batch-response", out, wanted)
 
     entries = [_parse_entry(i, raw) for i, raw in enumerate(raw_entries)]  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
     for entry in entries:
@@ -205,7 +234,7 @@ def process_bundle(server: Router, who: Principal, body: Any) -> Result:
         if mapping:
             for entry in entries:
                 if entry.body is not NO_BODY:
-                    entry.body = _rewrite(entry.body, mapping)
+                    _rewrite(entry.body, mapping)
         for entry in sorted(entries, key=lambda e: (_ORDER[e.method], e.index)):
             hdrs = EntryHeaders(entry.if_match, entry.if_none_exist)
             try:
@@ -221,8 +250,13 @@ def process_bundle(server: Router, who: Principal, body: Any) -> Result:
                 )
             except ApiError as err:
                 raise _entry_failure(entry.index, err) from None
-    out = [_response_entry(base, entry, results[entry.index]) for entry in entries]
-    return Result(200, bundle_bytes(btype="transaction-response", total=None, links=[], entries=out))
+    out = [_response_entry(base, results[entry.index], _shape(entry, wanted)) for entry in entries]
+    return _answer("transaction-response", out, wanted)
+
+
+def _answer(btype: str, entries: list[str], wanted: Return) -> Result:
+    headers = [] if wanted == "representation" else [("Preference-Applied", f"return={wanted}")]
+    return Result(200, bundle_bytes(btype=btype, total=None, links=[], entries=entries), headers)
 
 
 def _entry_failure(index: int, err: ApiError) -> ApiError:

@@ -13,8 +13,7 @@ import sqlite3
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import format_datetime
+from datetime import date
 from typing import Any, Literal
 
 import jsonpatch  # type: ignore[import-untyped, unused-ignore]
@@ -96,14 +95,27 @@ class Stored:
     @property
     def last_modified(self) -> str:
         """``meta.lastUpdated`` as an HTTP date."""
-        moment = datetime.strptime(self.last_updated, "%Y-%m-%dT%H:%M:%S.%fZ")
-        return format_datetime(moment.replace(tzinfo=UTC), usegmt=True)
+        return http_date(self.last_updated)
 
     def headers(self, *, location: bool = False) -> list[tuple[str, str]]:
         out = [("ETag", self.etag), ("Last-Modified", self.last_modified)]
         if location:
             out.append(("Location", f"/v1/fhir/{self.rtype}/{self.rid}/_history/{self.version}"))
         return out
+
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def http_date(instant: str) -> str:
+    """The store's instant (``YYYY-MM-DDTHH:MM:SS.ffffffZ``) as an HTTP date (RFC 9110 IMF-fixdate).
+
+    >>> http_date("2024-03-01T09:05:07.123456Z")
+    'Fri, 01 Mar 2024 09:05:07 GMT'
+    """
+    day = date(int(instant[0:4]), int(instant[5:7]), int(instant[8:10]))
+    return f"{_DAYS[day.weekday()]}, {instant[8:10]} {_MONTHS[day.month - 1]} {instant[0:4]} {instant[11:19]} GMT"
 
 
 class _NoBody:
@@ -135,6 +147,47 @@ class EntryHeaders:
     if_match: str | None = None
     if_none_exist: str | None = None
     prefer: str | None = None
+
+
+Return = Literal["representation", "minimal", "OperationOutcome"]
+"""What a write answers with (FHIR R4 http.html#return): the resource, nothing, or an OperationOutcome."""
+
+
+def return_preference(prefer: str | None) -> Return:
+    """The ``return`` preference of a ``Prefer`` header (RFC 7240; several preferences may be
+    separated by commas or semicolons); ``representation``, the default, when absent or unknown."""
+    if prefer:
+        for token in prefer.replace(";", ",").split(","):
+            name, _, value = token.partition("=")
+            if name.strip().lower() == "return":
+                value = value.strip().strip('"')
+                if value == "minimal":
+                    return "minimal"
+                if value == "OperationOutcome":
+                    return "OperationOutcome"
+                return "representation"
+    return "representation"
+
+
+def outcome_of(status: int) -> dict[str, Any]:
+    """The informational OperationOutcome a write answers with under ``return=OperationOutcome``."""
+    text = {201: "The resource was created", 200: "The request succeeded"}.get(status, "The request was processed")
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "information", "code": "informational", "diagnostics": text}],
+    }
+
+
+def returned(result: Result, prefer: str | None) -> Result:
+    """A create, update or patch answer shaped by the request's ``Prefer: return=...``: the stored
+    resource (default), no body (``minimal``: status and headers only) or an OperationOutcome."""
+    wanted = return_preference(prefer)
+    if wanted == "representation" or result.stored is None:
+        return result
+    headers = [*result.headers, ("Preference-Applied", f"return={wanted}")]
+    if wanted == "minimal":
+        return Result(result.status, b"", headers, result.stored)
+    return Result(result.status, dumps(outcome_of(result.status)), headers, result.stored)
 
 
 def not_found() -> ApiError:
@@ -467,6 +520,8 @@ __all__ = [
     "patch",
     "prepare_new",
     "read",
+    "return_preference",
+    "returned",
     "tenant_tag",
     "update",
     "vread",

@@ -181,7 +181,16 @@ def loads_exact(body: bytes | str) -> Any:
 MAX_JSON_DEPTH = 100
 """The deepest nesting of objects and arrays a request body (or a patched resource) may have."""
 _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
-_BIG_NUMBER = re.compile(rb"[eE][+-]?0*[0-9]{3,}|[0-9]{300,}")
+# a number token (after the start, ``:``, ``,`` or ``[``, and before the end, ``,``, ``]`` or ``}``) that
+# may be out of a double's range: 300+ digits before or after the point, or an exponent of 3+ digits
+# (a uuid's "urn:uuid:3e2434e3-..." in a string does not count, so most bodies skip the walk)
+_BIG_NUMBER = re.compile(
+    rb"(?:^|[:,\[])\s*-?(?:"
+    rb"[0-9]{300,}(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"  # a long integer part
+    rb"|[0-9]+\.[0-9]{300,}(?:[eE][+-]?[0-9]+)?"  # a long fraction
+    rb"|[0-9]+(?:\.[0-9]+)?[eE][+-]?0*[0-9]{3,}"  # a long exponent
+    rb")(?=\s*(?:[,\]}]|$))"
+)
 _MAX_DOUBLE = Decimal("1.7976931348623157e308")
 
 
@@ -194,10 +203,30 @@ def parse_body(raw: bytes) -> Any:
         value = loads_exact(raw)
     except ValueError as exc:
         raise ApiError(400, "INVALID_JSON", f"The request body is not valid JSON ({exc})") from None
-    # cheap scans first: most bodies cannot break any bound, and are not walked
-    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH or _SURROGATE.search(raw) or _BIG_NUMBER.search(raw):
+    # cheap scans first: most bodies cannot break any bound, and are not walked (a large body only
+    # for its depth, which is cheap; the walk that names the path runs only when something is wrong)
+    suspect = _SURROGATE.search(raw) or _BIG_NUMBER.search(raw)
+    if suspect or (raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH and _deeper_than(value, MAX_JSON_DEPTH)):
         check_json(value)
     return value
+
+
+def _deeper_than(value: object, limit: int) -> bool:
+    """True when an object or array of ``value`` nests deeper than ``limit`` levels (level by level)."""
+    level: list[Any] = [value] if isinstance(value, dict | list) else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        deeper: list[Any] = []
+        add = deeper.append
+        for item in level:
+            for child in item.values() if isinstance(item, dict) else item:  # pyright: ignore[reportUnknownVariableType]
+                if isinstance(child, dict | list):
+                    add(child)
+        level = deeper
+    return False
 
 
 def _json_error(message: str, path: str) -> ApiError:

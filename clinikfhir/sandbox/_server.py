@@ -35,6 +35,7 @@ from ._fhir import (
     patch,
     prepare_new,
     read,
+    returned,
     structural,
     update,
     vread,
@@ -103,7 +104,7 @@ class FhirServer:
                 if conn is not None:
                     raise GatewayError(400, "INVALID_PARAMETER", "A Bundle entry may not contain a Bundle request")
                 _need_body(body)
-                return process_bundle(self, who, body)
+                return process_bundle(self, who, body, hdrs.prefer)
             if method == "GET":
                 raise GatewayError(400, "INVALID_PARAMETER", "System-level search is not supported; search a type")
             raise _not_allowed()
@@ -182,11 +183,13 @@ class FhirServer:
         if method == "PUT":
             _need_body(body)
             with self._writer(conn) as w:
-                return _resource_result(update(self.store, w, caller, rtype, rid, body, hdrs.if_match), 200)
+                stored = update(self.store, w, caller, rtype, rid, body, hdrs.if_match)
+            return returned(_resource_result(stored, 200), hdrs.prefer)
         if method == "PATCH":
             _need_body(body)
             with self._writer(conn) as w:
-                return _resource_result(patch(self.store, w, caller, rtype, rid, body, hdrs.if_match), 200)
+                stored = patch(self.store, w, caller, rtype, rid, body, hdrs.if_match)
+            return returned(_resource_result(stored, 200), hdrs.prefer)
         if method == "DELETE":
             with self._writer(conn) as w:
                 stored = delete(self.store, w, caller, rtype, rid, hdrs.if_match)
@@ -211,9 +214,9 @@ class FhirServer:
                 if len(ids) > 1:
                     raise _precondition("If-None-Exist matches more than one resource")
                 if len(ids) == 1:
-                    return _resource_result(read(w, caller, rtype, ids[0]), 200)
+                    return returned(_resource_result(read(w, caller, rtype, ids[0]), 200), hdrs.prefer)
             stored = create(self.store, w, caller, rtype, prepared, assigned_id)
-        return _resource_result(stored, 201, location=True)
+        return returned(_resource_result(stored, 201, location=True), hdrs.prefer)
 
     # ------------------------------------------------------------------ conditional interactions
 
@@ -259,12 +262,14 @@ class FhirServer:
                 if isinstance(body, dict) and "id" in body:
                     raise not_found()  # no upsert: a client may not choose the id of a new resource
                 prepared = prepare_new(caller, rtype, body)
-                return _resource_result(create(self.store, w, caller, rtype, prepared), 201, location=True)
+                created = create(self.store, w, caller, rtype, prepared)
+                return returned(_resource_result(created, 201, location=True), hdrs.prefer)
             resource: Any = body
             given = obj(body)
             if given is not None and "id" not in given:
                 resource = {**given, "id": ids[0]}
-            return _resource_result(update(self.store, w, caller, rtype, ids[0], resource, hdrs.if_match), 200)
+            stored = update(self.store, w, caller, rtype, ids[0], resource, hdrs.if_match)
+            return returned(_resource_result(stored, 200), hdrs.prefer)
 
     def _conditional_delete(
         self, caller: Caller, rtype: str, criteria: list[tuple[str, str]], conn: sqlite3.Connection | None

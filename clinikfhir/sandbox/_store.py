@@ -85,6 +85,8 @@ class Store:
         # with an index lag: versions written by the open transaction, then versions waiting to be indexed
         self._unindexed: list[tuple[str, str, str, str, int]] = []
         self._due: deque[tuple[float, tuple[str, str, str, str, int]]] = deque()
+        # index rows of the open write transaction, inserted together (before commit or a search)
+        self._batch = search.IndexBatch()
         self._write_lock = threading.RLock()
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
@@ -128,9 +130,11 @@ class Store:
             try:
                 with self._guard(conn):
                     yield conn
+                    self._batch.flush(conn)
             except BaseException:
                 if conn.in_transaction:  # an interrupted write may already have rolled back
                     conn.execute("ROLLBACK")
+                self._batch.clear()
                 self._unindexed.clear()
                 raise
             conn.execute("COMMIT")
@@ -156,6 +160,7 @@ class Store:
             try:
                 if self._writer.in_transaction:
                     with self._guard(self._writer):
+                        self._batch.flush(self._writer)
                         yield self._writer
                     return
             finally:
@@ -255,14 +260,33 @@ class Store:
         if self.index_lag > 0:
             self._unindexed.append((env, rtype, rid, tenant, version))
         else:
-            search.reindex(conn, env=env, type=rtype, id=rid, tenant=tenant, resource=resource)
+            # a first version has no index rows to replace; its rows are inserted with the others
+            search.reindex(
+                conn,
+                env=env,
+                type=rtype,
+                id=rid,
+                tenant=tenant,
+                resource=resource,
+                fresh=version == 1,
+                batch=self._batch,
+            )
 
     def catch_up(self) -> None:
         """Index the versions whose index lag has passed (a no-op without a lag).
 
         With ``index_lag`` the search index trails the store like the real gateway's (gateway.md §10):
         reads see a write at once, searches only once it is indexed, and a deleted resource lingers in
-        search results until its deletion is indexed."""
+        search results until its deletion is indexed.
+
+        Called before every search: inside this thread's write transaction it first inserts the index
+        rows the transaction has queued, so the search sees them."""
+        if self._batch and self._write_lock.acquire(blocking=False):
+            try:
+                if self._writer.in_transaction:
+                    self._batch.flush(self._writer)
+            finally:
+                self._write_lock.release()
         if not self._due:
             return
         with self._write_lock:

@@ -61,7 +61,7 @@ from ._capabilities import (
     supported_parameters,
 )
 from ._everything import everything
-from ._index import install, reindex
+from ._index import IndexBatch, install, reindex
 from ._model import SearchError, SearchResult
 from ._query import run
 
@@ -69,6 +69,7 @@ __all__ = [
     "SUPPORTED_MODIFIERS",
     "SUPPORTED_PREFIXES",
     "SUPPORTED_RESULT_PARAMETERS",
+    "IndexBatch",
     "SearchError",
     "SearchResult",
     "capability_fragment",

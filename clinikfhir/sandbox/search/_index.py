@@ -7,6 +7,7 @@ import html
 import re
 import sqlite3
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -14,7 +15,7 @@ import orjson
 from clinikfhir._generated.search_parameters import SEARCH_PARAMETERS, ParamDef
 
 from ._json import is_list, is_obj, items
-from ._paths import Evaluator, Item, compile_expression
+from ._paths import Evaluator, Item, compile_expression, parse_branch, split_union, start_keys
 from ._schema import COLUMNS, DDL, SCHEMA_VERSION, TABLES
 from ._values import MAX_NUMBER, MAX_TIME, MIN_NUMBER, MIN_TIME, date_range, decimal_value, normalise
 
@@ -247,63 +248,123 @@ KIND_ROWS: dict[str, RowMaker] = {
 }
 
 
-@functools.cache
-def _plan(rtype: str) -> tuple[tuple[str, RowMaker, Evaluator], ...]:
-    """The (code, row maker, compiled expression) of every simple indexed parameter of a type."""
-    plan: list[tuple[str, RowMaker, Evaluator]] = []
-    for code, pdef in SEARCH_PARAMETERS.get(rtype, {}).items():
+Guard = frozenset[str] | None
+"""JSON keys of the resource one of which must be present for a parameter to yield anything (None:
+evaluate it on every resource)."""
+Simple = tuple[str, RowMaker, Evaluator, Guard]
+Composite = tuple[str, Evaluator, tuple[tuple[RowMaker, Evaluator], ...], tuple[tuple[frozenset[str], ...], ...] | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How to index one resource type, compiled once: per parameter its row maker, its evaluator and
+    the JSON keys a resource must have for the parameter to yield anything."""
+
+    simple: tuple[Simple, ...]
+    """(code, row maker, evaluator, guard)."""
+    composites: tuple[Composite, ...]
+    """(code, evaluator of the elements, (row maker, evaluator) of each component, guard): the guard
+    lists alternatives, each a list of key sets that must all meet the resource's keys; None: always."""
+    near: Evaluator | None
+    """Location's ``near`` position, when the type has it."""
+
+
+def _composite_guard(pdef: ParamDef) -> tuple[tuple[frozenset[str], ...], ...] | None:
+    """When a composite can yield rows: per branch of its element expression, the resource itself as
+    the element needs every component's keys, a path from the resource needs its own keys."""
+    alternatives: list[tuple[frozenset[str], ...]] = []
+    for branch in split_union(pdef.expression):
+        steps = parse_branch(branch)
+        if steps is not None and len(steps) == 1 and steps[0][0] == "root":  # the resource itself
+            needs = [start_keys(expr, relative=True) for _, expr in pdef.components]
+            if any(keys is None for keys in needs):
+                return None
+            alternatives.append(tuple(keys for keys in needs if keys is not None))
+        else:
+            keys = start_keys(branch)
+            if keys is None:
+                return None
+            alternatives.append((keys,))
+    return tuple(alternatives)
+
+
+def build_plan(params: dict[str, ParamDef]) -> Plan:
+    """The extraction plan of a table of parameters (see :class:`Plan`)."""
+    simple: list[Simple] = []
+    for code, pdef in params.items():
         rows_for = KIND_ROWS.get(pdef.type)
         # _id and _lastUpdated are matched on the resource's own row (sp_resource)
         if pdef.expression and code not in ("_id", "_lastUpdated") and rows_for is not None:
-            plan.append((code, rows_for, compile_expression(pdef.expression)))
-    return tuple(plan)
+            simple.append((code, rows_for, compile_expression(pdef.expression), start_keys(pdef.expression)))
+    composites: list[Composite] = []
+    for pdef in params.values():
+        if pdef.type != "composite" or not pdef.expression:
+            continue
+        parts: list[tuple[RowMaker, Evaluator]] = []
+        for comp_code, comp_expr in pdef.components:
+            comp = params.get(comp_code)
+            rows_for = KIND_ROWS.get(comp.type) if comp is not None else None
+            if rows_for is None:
+                break  # a component of an unindexed kind: nothing can match the composite
+            parts.append((rows_for, compile_expression(comp_expr)))
+        else:
+            guard = _composite_guard(pdef)
+            composites.append((pdef.code, compile_expression(pdef.expression), tuple(parts), guard))
+    near = params.get("near")
+    near_eval = (
+        compile_expression(near.expression) if near is not None and near.type == "special" and near.expression else None
+    )
+    return Plan(tuple(simple), tuple(composites), near_eval)
+
+
+@functools.cache
+def _type_plan(rtype: str) -> Plan:
+    return build_plan(SEARCH_PARAMETERS[rtype])
 
 
 def extract(resource: dict[str, Any], params: dict[str, ParamDef]) -> Rows:
     """Every index row of one resource, grouped by table (rows lack env/tenant/type/id)."""
-    out: Rows = {table: [] for table in TABLES.values()}
     rtype = resource.get("resourceType")
     if isinstance(rtype, str) and params is SEARCH_PARAMETERS.get(rtype):
-        for code, rows_for, evaluate in _plan(rtype):
-            for item in evaluate(resource, None):
-                rows_for(code, 0, item, out)
+        plan = _type_plan(rtype)
     else:
-        for code, pdef in params.items():
-            maker = KIND_ROWS.get(pdef.type)
-            if pdef.expression and code not in ("_id", "_lastUpdated") and maker is not None:
-                for item in compile_expression(pdef.expression)(resource, None):
-                    maker(code, 0, item, out)
-    for pdef in params.values():
-        if pdef.type == "composite" and pdef.expression:
-            _composite_rows(resource, pdef, params, out)
-    near = params.get("near")
-    if near is not None and near.type == "special" and near.expression:
-        for grp, (position, _) in enumerate(compile_expression(near.expression)(resource, None), start=1):
+        plan = build_plan(params)
+    return extract_with(resource, plan)
+
+
+def _may_yield(alternatives: tuple[tuple[frozenset[str], ...], ...], present: set[str]) -> bool:
+    return any(all(not keys.isdisjoint(present) for keys in needs) for needs in alternatives)
+
+
+def extract_with(resource: dict[str, Any], plan: Plan, *, skip_absent: bool = True) -> Rows:
+    """The index rows of ``resource`` by ``plan``; a parameter that starts from elements the resource
+    lacks is not evaluated (``skip_absent=False`` evaluates every parameter, for tests)."""
+    out: Rows = {table: [] for table in TABLES.values()}
+    present = set(resource) if skip_absent else None
+    for code, rows_for, evaluate, guard in plan.simple:
+        if present is not None and guard is not None and guard.isdisjoint(present):
+            continue
+        for item in evaluate(resource, None):
+            rows_for(code, 0, item, out)
+    for code, foci, parts, needs in plan.composites:
+        if present is not None and needs is not None and not _may_yield(needs, present):
+            continue
+        for grp, (focus, _) in enumerate(foci(resource, None), start=1):
+            # an element is indexed only when every component has a value (else nothing can match)
+            values: list[list[Item]] = [evaluate(resource, focus) for _, evaluate in parts]
+            if not all(values):
+                continue
+            for n, ((rows_for, _), found) in enumerate(zip(parts, values, strict=True)):
+                for item in found:
+                    rows_for(f"{code}#{n}", grp, item, out)
+    if plan.near is not None:
+        for grp, (position, _) in enumerate(plan.near(resource, None), start=1):
             lat = decimal_value(position.get("latitude")) if is_obj(position) else None
             lon = decimal_value(position.get("longitude")) if is_obj(position) else None
             if lat is not None and lon is not None:
                 out["sp_number"].append(("near#lat", grp, float(lat), float(lat)))
                 out["sp_number"].append(("near#long", grp, float(lon), float(lon)))
     return out
-
-
-def _composite_rows(resource: dict[str, Any], pdef: ParamDef, params: dict[str, ParamDef], out: Rows) -> None:
-    foci = compile_expression(pdef.expression)(resource, None)
-    kinds: list[tuple[RowMaker, Evaluator]] = []
-    for comp_code, comp_expr in pdef.components:
-        comp = params.get(comp_code)
-        rows_for = KIND_ROWS.get(comp.type) if comp is not None else None
-        if rows_for is None:
-            return
-        kinds.append((rows_for, compile_expression(comp_expr)))
-    for grp, (focus, _) in enumerate(foci, start=1):
-        # an element is indexed only when every component has a value (else nothing can match)
-        values: list[list[Item]] = [evaluate(resource, focus) for _, evaluate in kinds]
-        if not all(values):
-            continue
-        for n, ((rows_for, _), found) in enumerate(zip(kinds, values, strict=True)):
-            for item in found:
-                rows_for(f"{pdef.code}#{n}", grp, item, out)
 
 
 _TAG_RE = re.compile(r"<[^>]*>")
@@ -345,35 +406,94 @@ def _last_updated(resource: dict[str, Any]) -> int | None:
     return rng[0] if rng is not None else None
 
 
+# one INSERT per index table (constant text: prepared once by sqlite3's statement cache)
+_INSERT: dict[str, str] = {
+    table: f"INSERT INTO {table}(env, type, id, tenant, param, grp, seq, {', '.join(cols)}) "  # noqa: S608
+    f"VALUES (?, ?, ?, ?, ?, ?, ?, {', '.join('?' * len(cols))})"
+    for table, cols in COLUMNS.items()
+}
+_INSERT["sp_resource"] = "INSERT INTO sp_resource VALUES (?, ?, ?, ?, ?)"
+_INSERT["sp_text"] = "INSERT INTO sp_text VALUES (?, ?, ?, ?, ?, ?)"
+
+
+class IndexBatch:
+    """Index rows written by one write transaction and not yet inserted.
+
+    :func:`reindex` adds to it; :meth:`flush` inserts everything in one ``executemany`` per table.
+    Its owner (the store) flushes before the transaction commits and before anything searches inside
+    the transaction, so a search never misses a row the transaction wrote.
+    """
+
+    __slots__ = ("_rows",)
+
+    def __init__(self) -> None:
+        self._rows: dict[str, list[tuple[Any, ...]]] = {table: [] for table in _INSERT}
+
+    def __bool__(self) -> bool:
+        return any(self._rows.values())
+
+    def add(
+        self, env: str, type: str, id: str, tenant: str, resource: dict[str, Any], params: dict[str, ParamDef]
+    ) -> None:
+        """Queue every index row of one live resource that has no index rows yet."""
+        rows = self._rows
+        rows["sp_resource"].append((env, type, id, tenant, _last_updated(resource)))
+        rows["sp_text"].extend(
+            (env, type, id, param, tenant, text) for param, text in full_text(resource, params) if text
+        )
+        for table, table_rows in extract(resource, params).items():
+            if table_rows:
+                rows[table].extend(
+                    (env, type, id, tenant, row[0], row[1], seq, *row[2:]) for seq, row in enumerate(table_rows)
+                )
+
+    def flush(self, conn: sqlite3.Connection) -> None:
+        """Insert the queued rows inside the caller's transaction and forget them."""
+        for table, rows in self._rows.items():
+            if rows:
+                conn.executemany(_INSERT[table], rows)
+                rows.clear()
+
+    def clear(self) -> None:
+        """Forget the queued rows (the transaction rolled back)."""
+        for rows in self._rows.values():
+            rows.clear()
+
+
 def reindex(
-    conn: sqlite3.Connection, *, env: str, type: str, id: str, tenant: str, resource: dict[str, Any] | None
+    conn: sqlite3.Connection,
+    *,
+    env: str,
+    type: str,
+    id: str,
+    tenant: str,
+    resource: dict[str, Any] | None,
+    fresh: bool = False,
+    batch: IndexBatch | None = None,
 ) -> None:
-    """Replace the index rows of one resource inside the caller's transaction (None = deleted)."""
-    key = (env, type, id)
-    if conn.execute("SELECT 1 FROM sp_resource WHERE env = ? AND type = ? AND id = ?", key).fetchone() is not None:
-        for table in (*TABLES.values(), "sp_resource", "sp_text"):
-            conn.execute(f"DELETE FROM {table} WHERE env = ? AND type = ? AND id = ?", key)  # noqa: S608
+    """Replace the index rows of one resource inside the caller's transaction (None = deleted).
+
+    ``fresh``: the resource has no index rows yet (its first version), so none are looked for.
+    ``batch``: queue the new rows there instead of inserting them now (see :class:`IndexBatch`).
+    """
+    if not fresh:
+        if batch:
+            batch.flush(conn)  # the rows to replace may still be queued
+        key = (env, type, id)
+        if conn.execute("SELECT 1 FROM sp_resource WHERE env = ? AND type = ? AND id = ?", key).fetchone() is not None:
+            for table in (*TABLES.values(), "sp_resource", "sp_text"):
+                conn.execute(f"DELETE FROM {table} WHERE env = ? AND type = ? AND id = ?", key)  # noqa: S608
     if resource is None:
         return
     params = SEARCH_PARAMETERS.get(type)
     if params is None:
         return
-    conn.execute("INSERT INTO sp_resource VALUES (?, ?, ?, ?, ?)", (env, type, id, tenant, _last_updated(resource)))
-    texts = [(env, type, id, param, tenant, text) for param, text in full_text(resource, params) if text]
-    if texts:
-        conn.executemany("INSERT INTO sp_text VALUES (?, ?, ?, ?, ?, ?)", texts)
-    rows = extract(resource, params)
-    for table, table_rows in rows.items():
-        if not table_rows:
-            continue
-        cols = COLUMNS[table]
-        names = ", ".join(cols)
-        marks = ", ".join("?" * len(cols))
-        conn.executemany(
-            f"INSERT INTO {table}(env, type, id, tenant, param, grp, seq, {names}) "  # noqa: S608
-            f"VALUES (?, ?, ?, ?, ?, ?, ?, {marks})",
-            [(env, type, id, tenant, row[0], row[1], seq, *row[2:]) for seq, row in enumerate(table_rows)],
-        )
+    if batch is not None:
+        batch.add(env, type, id, tenant, resource, params)
+        return
+    own = IndexBatch()
+    own.add(env, type, id, tenant, resource, params)
+    own.flush(conn)
 
 
 def install(conn: sqlite3.Connection) -> None:

@@ -136,23 +136,72 @@ def _balanced(text: str) -> bool:
     return depth == 0
 
 
-def _children(items: list[Item], name: str) -> list[Item]:
-    out: list[Item] = []
-    for value, _ in items:
-        if not is_obj(value):
-            continue
-        if name in value:
-            _extend(out, value[name], None)
-            continue
-        if name not in CHOICE_ELEMENTS:
-            continue
-        # a choice element: valueQuantity, effectiveDateTime, ...
-        for key, child in value.items():
-            if len(key) > len(name) and key.startswith(name) and key[len(name)].isupper():
-                suffix = key[len(name) :]
-                if suffix in _CHOICE_SUFFIXES:
+Step = tuple[str, Any]  # (op, argument) of one parsed path step
+StepFn = Callable[[list[Item]], list[Item]]
+
+
+def _choice_keys(name: str) -> dict[str, str]:
+    """JSON key -> type suffix of every concrete key of the choice element ``name``."""
+    return {name + suffix: suffix for suffix in _CHOICE_SUFFIXES}
+
+
+@functools.cache
+def _name_step(name: str) -> StepFn:
+    """A step to the children ``name`` of each object; a choice element (``value``) also collects its
+    concrete keys (``valueQuantity`` with kind ``Quantity``) when the plain key is absent."""
+    if name not in CHOICE_ELEMENTS:
+
+        def plain(items: list[Item]) -> list[Item]:
+            out: list[Item] = []
+            for value, _ in items:
+                if isinstance(value, dict):
+                    child: Any = value.get(name)  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+                    if child is None:
+                        continue
+                    if isinstance(child, list):
+                        values: list[Any] = child  # pyright: ignore[reportUnknownVariableType]
+                        out.extend((v, None) for v in values if v is not None)
+                    else:
+                        out.append((child, None))  # pyright: ignore[reportUnknownArgumentType]
+            return out
+
+        return plain
+    keys = _choice_keys(name)
+
+    def choice(items: list[Item]) -> list[Item]:
+        out: list[Item] = []
+        for value, _ in items:
+            if not isinstance(value, dict):
+                continue
+            if name in value:
+                _extend(out, value[name], None)
+                continue
+            for key, child in value.items():  # pyright: ignore[reportUnknownVariableType]
+                suffix = keys.get(key)  # pyright: ignore[reportUnknownArgumentType]
+                if suffix is not None:
                     _extend(out, child, suffix)
-    return out
+        return out
+
+    return choice
+
+
+@functools.cache
+def _choice_as_step(name: str, wanted: str) -> StepFn:
+    """``name`` then ``as(wanted)`` in one step: only the concrete keys of the wanted types are read
+    (a plain ``name`` key has no type, so ``as`` would drop it)."""
+    candidates = tuple((key, suffix) for key, suffix in _choice_keys(name).items() if _type_matches(suffix, wanted))
+
+    def step(items: list[Item]) -> list[Item]:
+        out: list[Item] = []
+        for value, _ in items:
+            if isinstance(value, dict) and name not in value:
+                for key, suffix in candidates:
+                    child = value.get(key)  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+                    if child is not None:
+                        _extend(out, child, suffix)
+        return out
+
+    return step
 
 
 def _extend(out: list[Item], value: Any, kind: str | None) -> None:
@@ -180,8 +229,9 @@ def _reference_is(value: Any, wanted: str) -> bool:
     return value.get("type") == wanted
 
 
-def _compile_branch(branch: str) -> Evaluator | None:
-    """A fast evaluator for one simple branch, or None when it is not simple."""
+def parse_branch(branch: str) -> tuple[Step, ...] | None:
+    """The steps of one simple branch (``root``, ``resource``, ``name``, ``index``, ``as``,
+    ``resolve``, ``where``), or None when the branch is not simple (fhirpathpy evaluates it)."""
     text = _strip_parens(branch)
     # ``(X as T).rest`` is ``X.as(T).rest``
     text = re.sub(r"^\(([^()]*?)\s+as\s+([A-Za-z]+)\)(?=\.)", r"\1.as(\2)", text)
@@ -195,7 +245,7 @@ def _compile_branch(branch: str) -> Evaluator | None:
         return None
     root = m_root.group("root")
     root_index = m_root.group("index")
-    steps: list[tuple[str, Any]] = []
+    steps: list[Step] = []
     if root == "%resource":
         steps.append(("resource", None))
     elif root[0].isupper():
@@ -222,30 +272,84 @@ def _compile_branch(branch: str) -> Evaluator | None:
         pos = m.end()
     if cast is not None:
         steps.append(("as", cast))
-    frozen = tuple(steps)
+    return tuple(steps)
+
+
+def _filter_step(op: str, arg: Any) -> StepFn:
+    """The function of one ``index``, ``as``, ``resolve`` or ``where`` step."""
+    if op == "index":
+        at: int = arg
+        return lambda items: items[at : at + 1]
+    if op == "as":
+        # the kinds a value can carry are choice suffixes: match on the precomputed set
+        kinds = frozenset(s for s in _CHOICE_SUFFIXES if _type_matches(s, arg))
+        return lambda items: [it for it in items if it[1] in kinds]
+    if op == "resolve":
+        target: str = arg
+        return lambda items: [it for it in items if _reference_is(it[0], target)]
+    field, wanted = arg
+    return lambda items: [it for it in items if is_obj(it[0]) and it[0].get(field) == wanted]
+
+
+def _compile_steps(steps: tuple[Step, ...]) -> Evaluator:
+    """An evaluator for parsed steps: each step a prebuilt function over the item list."""
+    start = 0
+    root: str | None = None
+    from_resource = False
+    if steps and steps[0][0] == "root":
+        root, start = steps[0][1], 1
+    elif steps and steps[0][0] == "resource":
+        from_resource, start = True, 1
+    # parse_branch yields ``root``/``resource`` only as the first step
+    fns: list[StepFn] = []
+    rest = steps[start:]
+    i = 0
+    while i < len(rest):
+        op, arg = rest[i]
+        if op == "name" and arg in CHOICE_ELEMENTS and i + 1 < len(rest) and rest[i + 1][0] == "as":
+            fns.append(_choice_as_step(arg, rest[i + 1][1]))  # ``value.as(Quantity)``: look up those keys only
+            i += 2
+            continue
+        fns.append(_name_step(arg) if op == "name" else _filter_step(op, arg))
+        i += 1
+    chain = tuple(fns)
 
     def evaluate(resource: dict[str, Any], focus: Any) -> list[Item]:
-        items: list[Item] = [(focus, None)] if focus is not None else [(resource, None)]
-        for op, arg in frozen:
-            if op == "resource":
-                items = [(resource, None)]
-            elif op == "root":
-                if focus is None and resource.get("resourceType") != arg:
-                    return []
-            elif op == "name":
-                items = _children(items, arg)
-            elif op == "index":
-                items = items[arg : arg + 1]
-            elif op == "as":
-                items = [it for it in items if _type_matches(it[1], arg)]
-            elif op == "resolve":
-                items = [it for it in items if _reference_is(it[0], arg)]
-            else:  # where(field='value')
-                field, wanted = arg
-                items = [it for it in items if is_obj(it[0]) and it[0].get(field) == wanted]
+        if root is not None and focus is None and resource.get("resourceType") != root:
+            return []
+        items: list[Item] = [(resource, None)] if from_resource or focus is None else [(focus, None)]
+        for fn in chain:
+            items = fn(items)
             if not items:
                 return []
         return items
+
+    return evaluate
+
+
+def _compile_branch(branch: str) -> Evaluator | None:
+    """A fast evaluator for one simple branch, or None when it is not simple."""
+    steps = parse_branch(branch)
+    return None if steps is None else _compile_steps(steps)
+
+
+_DECEASED = "Patient.deceased.exists() and Patient.deceased != false"
+
+
+def _deceased(fallback: Evaluator) -> Evaluator:
+    """Patient's ``deceased`` token (the one R4 search expression that is not a path), evaluated in
+    Python for the shapes R4 allows (one boolean or dateTime, or none); fhirpathpy for the rest."""
+    step = _name_step("deceased")
+
+    def evaluate(resource: dict[str, Any], focus: Any) -> list[Item]:
+        if focus is not None or resource.get("resourceType") != "Patient":
+            return fallback(resource, focus)
+        values = step([(resource, None)])
+        if not values:
+            return [(False, None)]
+        if len(values) == 1 and isinstance(values[0][0], bool | str):
+            return [(values[0][0] is not False, None)]
+        return fallback(resource, focus)
 
     return evaluate
 
@@ -274,7 +378,11 @@ def compile_expression(expression: str) -> Evaluator:
     branches: list[Evaluator] = []
     for branch in split_union(expression):
         fast = _compile_branch(branch)
-        branches.append(fast if fast is not None else _fhirpathpy_evaluator(branch))
+        if fast is None:
+            fast = _fhirpathpy_evaluator(branch)
+            if branch == _DECEASED:
+                fast = _deceased(fast)
+        branches.append(fast)
 
     if len(branches) == 1:
         return branches[0]
@@ -291,3 +399,31 @@ def compile_expression(expression: str) -> Evaluator:
 def is_fast(expression: str) -> bool:
     """True when every branch of the expression runs on the compiled fast path."""
     return all(_compile_branch(b) is not None for b in split_union(expression))
+
+
+def start_keys(expression: str, *, relative: bool = False) -> frozenset[str] | None:
+    """The JSON keys of the focus (the resource, or with ``relative`` the element a composite component
+    is evaluated on) at least one of which every value of ``expression`` is found under; None when it
+    can yield a value without any of them (a ``%resource`` path, a bare type, a FHIRPath function),
+    so it has to run on every focus. ``value.as(Quantity)`` needs one of ``valueQuantity``,
+    ``valueAge``...; ``value`` alone any key of the choice."""
+    keys: set[str] = set()
+    for branch in split_union(expression):
+        steps = parse_branch(branch)
+        if steps is None:
+            return None
+        if not relative:
+            if steps[0][0] != "root":
+                return None
+            steps = steps[1:]
+        if not steps or steps[0][0] != "name":
+            return None
+        name: str = steps[0][1]
+        if name not in CHOICE_ELEMENTS:
+            keys.add(name)
+        elif len(steps) > 1 and steps[1][0] == "as":
+            keys.update(key for key, suffix in _choice_keys(name).items() if _type_matches(suffix, steps[1][1]))
+        else:
+            keys.update(_choice_keys(name))
+            keys.add(name)
+    return frozenset(keys)

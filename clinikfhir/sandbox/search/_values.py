@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 import unicodedata
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,8 @@ _DATE_RE = re.compile(
 def normalise(text: str) -> str:
     """Case- and accent-insensitive form of a string: NFKD, combining marks dropped, casefolded,
     whitespace collapsed."""
+    if text.isascii():  # NFKD leaves ASCII alone, it has no combining marks, and casefold is lower
+        return " ".join(text.lower().split())
     decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return " ".join(stripped.casefold().split())
@@ -35,6 +38,7 @@ def _micros(moment: datetime) -> int:
     return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
+@functools.lru_cache(maxsize=4096)  # resources of one Bundle repeat their dates (an encounter's start...)
 def date_range(text: str) -> tuple[int, int] | None:
     """The half-open range [low, high) in UTC microseconds that a FHIR date/dateTime/instant covers
     at its precision; None when the text is not a date. A time without zone is taken as UTC."""

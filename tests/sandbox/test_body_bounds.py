@@ -1,0 +1,66 @@
+"""``parse_body`` skips the full walk of a body when cheap scans show no bound can break: it must
+refuse exactly what the full walk (``check_json``) refuses, wherever the number or the nesting is."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from clinikfhir.sandbox._http import MAX_JSON_DEPTH, ApiError, check_json, loads_exact, parse_body
+
+_SPACE = st.sampled_from(["", " ", "\n", "\t", " \r\n "])
+
+
+@st.composite
+def _numbers(draw: st.DrawFn) -> str:
+    sign = draw(st.sampled_from(["", "-"]))
+    integer = draw(st.sampled_from(["0", "1", "9" * draw(st.integers(1, 320))]))
+    fraction = draw(st.sampled_from(["", ".5", "." + "0" * draw(st.integers(1, 330)) + "1"]))
+    exponent = ""
+    if draw(st.booleans()):
+        exponent = draw(st.sampled_from(["e", "E"])) + draw(st.sampled_from(["", "+", "-"]))
+        exponent += "0" * draw(st.integers(0, 3)) + str(draw(st.integers(0, 400)))
+    return sign + integer + fraction + exponent
+
+
+def _outcome(raw: bytes, parse: bool) -> str | None:
+    try:
+        if parse:
+            parse_body(raw)
+        else:
+            check_json(loads_exact(raw))
+    except ApiError as err:
+        return err.code
+    return None
+
+
+@settings(max_examples=300, deadline=None)
+@given(number=_numbers(), before=_SPACE, after=_SPACE, where=st.sampled_from(["top", "array", "object", "deep"]))
+def test_a_number_out_of_range_is_refused_wherever_it_is(number: str, before: str, after: str, where: str) -> None:
+    token = before + number + after
+    text = {
+        "top": token,
+        "array": f"[1,{token}]",
+        "object": '{"resourceType":"Observation","valueQuantity":{"value":' + token + "}}",
+        "deep": '{"id":"urn:uuid:3e2434e3-7a","x":[' * 3 + token + "]}" * 3,
+    }[where]
+    raw = text.encode()
+    assert _outcome(raw, parse=True) == _outcome(raw, parse=False)
+
+
+def test_strings_that_look_like_numbers_are_not_numbers() -> None:
+    raw = b'{"resourceType":"Patient","id":"x","identifier":[{"value":"urn:uuid:3e2434e3-7a"},{"value":"1e999"}]}'
+    assert parse_body(raw)["identifier"][1]["value"] == "1e999"
+
+
+@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH - 1, MAX_JSON_DEPTH])
+def test_depth_is_checked_on_large_bodies_as_the_full_walk_does(depth: int) -> None:
+    wide: Any = [{"a": [1, 2, {"b": "c"}]} for _ in range(60)]  # many brackets, shallow
+    deep = "[" * (depth - 1) + "{}" + "]" * (depth - 1)
+    raw = ('{"wide":' + str(wide).replace("'", '"') + ',"deep":' + deep + "}").encode()
+    expected = _outcome(raw, parse=False)
+    assert _outcome(raw, parse=True) == expected
+    assert (expected is None) == (depth + 1 <= MAX_JSON_DEPTH)

@@ -1,0 +1,198 @@
+"""The write path: ``Prefer: return=minimal | representation | OperationOutcome`` (FHIR R4
+http.html#return) on create, update, patch, batch and transaction, and what a transaction sees of its
+own writes (index rows are inserted together, before any search inside the transaction and at commit).
+
+Every test runs over real HTTP (uvicorn) and through the in-process transport (the ``gw`` fixture).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from .conftest import Gw
+from .helpers import observation, patient
+
+MINIMAL = {"Prefer": "return=minimal"}
+
+
+def _ids(c: httpx.Client, query: str) -> list[str]:
+    r = c.get(f"/v1/fhir/{query}")
+    assert r.status_code == 200, r.text
+    return sorted(e["resource"]["id"] for e in r.json().get("entry", []))
+
+
+def _tx(entries: list[dict[str, Any]], btype: str = "transaction") -> dict[str, Any]:
+    return {"resourceType": "Bundle", "type": btype, "entry": entries}
+
+
+def _post(resource: dict[str, Any], full_url: str | None = None, **request: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {"resource": resource, "request": {"method": "POST", "url": resource["resourceType"]}}
+    entry["request"].update(request)
+    if full_url is not None:
+        entry["fullUrl"] = full_url
+    return entry
+
+
+def test_create_with_return_minimal_answers_headers_only_and_stores_the_resource(gw: Gw) -> None:
+    c, _ = gw.tenant_client()
+    r = c.post("/v1/fhir/Patient", json=patient(), headers=MINIMAL)
+    assert r.status_code == 201
+    assert r.content == b""
+    assert "content-type" not in r.headers
+    assert r.headers["preference-applied"] == "return=minimal"
+    assert r.headers["etag"] == 'W/"1"'
+    assert r.headers["last-modified"].endswith(" GMT")
+    location = r.headers["location"]
+    rid = location.split("/")[4]
+    assert location == f"/v1/fhir/Patient/{rid}/_history/1"
+    stored = c.get(f"/v1/fhir/Patient/{rid}")
+    assert stored.status_code == 200
+    assert stored.json()["name"] == patient()["name"]
+    assert _ids(c, "Patient?family=smith") == [rid]
+
+
+def test_update_and_patch_with_return_minimal(gw: Gw) -> None:
+    c, _ = gw.tenant_client()
+    created = c.post("/v1/fhir/Patient", json=patient()).json()
+    rid = created["id"]
+    changed = {**created, "gender": "female"}
+    r = c.put(f"/v1/fhir/Patient/{rid}", json=changed, headers={"Prefer": 'return="minimal"'})
+    assert (r.status_code, r.content, r.headers["etag"]) == (200, b"", 'W/"2"')
+    assert "location" not in r.headers
+    r = c.patch(
+        f"/v1/fhir/Patient/{rid}",
+        json=[{"op": "replace", "path": "/gender", "value": "other"}],
+        headers={"Prefer": "handling=strict; return=minimal"},
+    )
+    assert (r.status_code, r.content, r.headers["etag"]) == (200, b"", 'W/"3"')
+    assert c.get(f"/v1/fhir/Patient/{rid}").json()["gender"] == "other"
+    assert _ids(c, "Patient?gender=other") == [rid]
+    assert _ids(c, "Patient?gender=female") == []
+
+
+def test_return_representation_is_the_default_and_operation_outcome_is_honoured(gw: Gw) -> None:
+    c, _ = gw.tenant_client()
+    for headers in ({}, {"Prefer": "return=representation"}, {"Prefer": "return=unknown-value"}):
+        r = c.post("/v1/fhir/Patient", json=patient(), headers=headers)
+        assert r.status_code == 201
+        assert r.json()["resourceType"] == "Patient"
+        assert "preference-applied" not in r.headers
+    r = c.post("/v1/fhir/Patient", json=patient(), headers={"Prefer": "return=OperationOutcome"})
+    assert r.status_code == 201
+    body = r.json()
+    assert body["resourceType"] == "OperationOutcome"
+    assert body["issue"][0]["severity"] == "information"
+    assert r.headers["preference-applied"] == "return=OperationOutcome"
+    assert r.headers["location"].startswith("/v1/fhir/Patient/")
+
+
+def test_conditional_create_that_matches_answers_minimal_too(gw: Gw) -> None:
+    c, _ = gw.tenant_client()
+    ident = [{"system": "urn:test", "value": "cond-1"}]
+    first = c.post("/v1/fhir/Patient", json=patient(identifier=ident)).json()
+    r = c.post(
+        "/v1/fhir/Patient",
+        json=patient(identifier=ident),
+        headers={**MINIMAL, "If-None-Exist": "identifier=urn:test|cond-1"},
+    )
+    assert (r.status_code, r.content, r.headers["etag"]) == (200, b"", 'W/"1"')
+    assert _ids(c, "Patient?identifier=urn:test|cond-1") == [first["id"]]
+
+
+def test_transaction_with_return_minimal_carries_responses_without_resources(gw: Gw) -> None:
+    c, _ = gw.tenant_client()
+    entries = [_post(patient(), "urn:uuid:7c5d1e1e-0000-4000-8000-000000000001")]
+    entries += [_post(observation("urn:uuid:7c5d1e1e-0000-4000-8000-000000000001")) for _ in range(3)]
+    r = c.post("/v1/fhir", json=_tx(entries), headers=MINIMAL)
+    assert r.status_code == 200, r.text
+    assert r.headers["preference-applied"] == "return=minimal"
+    out = r.json()
+    assert out["type"] == "transaction-response"
+    assert len(out["entry"]) == 4
+    for entry in out["entry"]:
+        assert "resource" not in entry
+        response = entry["response"]
+        assert response["status"] == "201 Created"
+        assert response["etag"] == 'W/"1"'
+        assert response["lastModified"].endswith("Z")
+        rtype, rid, _, version = response["location"].split("/")
+        assert version == "1"
+        assert entry["fullUrl"].endswith(f"/v1/fhir/{rtype}/{rid}")
+    pid = out["entry"][0]["response"]["location"].split("/")[1]
+    assert len(_ids(c, f"Observation?subject=Patient/{pid}")) == 3
+
+
+def test_batch_with_return_minimal_keeps_what_reads_return(gw: Gw) -> None:
+    c, _ = gw.tenant_client()
+    pid = c.post("/v1/fhir/Patient", json=patient()).json()["id"]
+    entries = [
+        _post(observation(f"Patient/{pid}")),
+        {"request": {"method": "GET", "url": f"Patient/{pid}"}},
+        {"request": {"method": "GET", "url": f"Observation?subject=Patient/{pid}"}},
+    ]
+    out = c.post("/v1/fhir", json=_tx(entries, "batch"), headers=MINIMAL).json()
+    assert out["type"] == "batch-response"
+    created, read, search = out["entry"]
+    assert "resource" not in created
+    assert created["response"]["status"] == "201 Created"
+    assert read["resource"]["id"] == pid
+    assert search["resource"]["total"] == 1
+    with_outcome = c.post("/v1/fhir", json=_tx(entries[:1], "batch"), headers={"Prefer": "return=OperationOutcome"})
+    entry = with_outcome.json()["entry"][0]
+    assert "resource" not in entry
+    assert entry["response"]["outcome"]["resourceType"] == "OperationOutcome"
+    full = c.post("/v1/fhir", json=_tx(entries[:1], "batch")).json()["entry"][0]
+    assert full["resource"]["resourceType"] == "Observation"
+
+
+def test_a_transaction_searches_what_it_wrote_before_the_search(gw: Gw) -> None:
+    c, _ = gw.tenant_client()
+    entries: list[dict[str, Any]] = [_post(observation(code={"coding": [{"system": "urn:t", "code": "tx-1"}]}))]
+    entries *= 3
+    entries.append({"request": {"method": "GET", "url": "Observation?code=urn:t|tx-1"}})
+    out = c.post("/v1/fhir", json=_tx(entries)).json()
+    assert out["entry"][3]["resource"]["total"] == 3  # GET runs after the creates, in the same transaction
+
+
+def test_conditional_creates_in_one_transaction_see_each_other(gw: Gw) -> None:
+    c, _ = gw.tenant_client()
+    ident = [{"system": "urn:test", "value": "same"}]
+    entries = [_post(patient(identifier=ident), ifNoneExist="identifier=urn:test|same") for _ in range(2)]
+    out = c.post("/v1/fhir", json=_tx(entries)).json()
+    statuses = [e["response"]["status"] for e in out["entry"]]
+    assert statuses == ["201 Created", "200 OK"]
+    assert len(_ids(c, "Patient?identifier=urn:test|same")) == 1
+
+
+def test_an_update_inside_a_transaction_replaces_the_rows_it_queued(gw: Gw) -> None:
+    c, _ = gw.tenant_client()
+    created = c.post("/v1/fhir/Patient", json=patient()).json()
+    rid = created["id"]
+    entries = [
+        {"resource": {**created, "name": [{"family": "Jones"}]}, "request": {"method": "PUT", "url": f"Patient/{rid}"}},
+        {"resource": {**created, "name": [{"family": "Brown"}]}, "request": {"method": "PUT", "url": f"Patient/{rid}"}},
+        {"request": {"method": "GET", "url": "Patient?family=jones"}},
+        {"request": {"method": "GET", "url": "Patient?family=brown"}},
+    ]
+    out = c.post("/v1/fhir", json=_tx(entries)).json()
+    # both updates hit the same resource: the second replaced the index rows the first had queued
+    assert [e["response"]["etag"] for e in out["entry"][:2]] == ['W/"2"', 'W/"3"']
+    assert out["entry"][2]["resource"]["total"] == 0
+    assert out["entry"][3]["resource"]["total"] == 1
+    assert _ids(c, "Patient?family=brown") == [rid]
+    assert _ids(c, "Patient?family=smith") == []
+
+
+def test_a_failed_transaction_leaves_no_index_rows_behind(gw: Gw) -> None:
+    c, _ = gw.tenant_client()
+    code = {"coding": [{"system": "urn:t", "code": "rolled-back"}]}
+    entries = [_post(observation(code=code)) for _ in range(3)]
+    entries.append({"request": {"method": "DELETE", "url": "Patient/does-not-exist"}})
+    r = c.post("/v1/fhir", json=_tx(entries))
+    assert r.status_code == 404
+    assert _ids(c, "Observation?code=urn:t|rolled-back") == []
+    ok = c.post("/v1/fhir", json=_tx(entries[:1]))
+    assert ok.status_code == 200
+    assert len(_ids(c, "Observation?code=urn:t|rolled-back")) == 1
