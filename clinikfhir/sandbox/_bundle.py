@@ -29,7 +29,7 @@ from ._fhir import (
     return_preference,
     structural,
 )
-from ._http import REASONS, ApiError, ErrorIssue, arr, loads_exact, obj, parse_body
+from ._http import REASONS, ErrorIssue, GatewayError, arr, loads_exact, obj, parse_body
 from ._pages import bundle_bytes, entry_text
 from ._store import Store
 
@@ -166,7 +166,7 @@ def _shape(entry: _Entry, wanted: Return) -> Return:
     return wanted if entry.method in ("POST", "PUT", "PATCH") else "representation"
 
 
-def _error_entry(err: ApiError) -> str:
+def _error_entry(err: GatewayError) -> str:
     issues = err.issues or [ErrorIssue("error", "processing", err.message).as_json()]
     outcome = {"resourceType": "OperationOutcome", "issue": issues}
     status = f"{err.status} {REASONS.get(err.status, '')}".strip()
@@ -199,7 +199,7 @@ def process_bundle(server: Router, who: Principal, body: Any, prefer: str | None
                 hdrs = EntryHeaders(entry.if_match, entry.if_none_exist)
                 result = server.route(who, entry.method, entry.segs, entry.pairs, entry.body, hdrs)
                 out.append(_response_entry(base, result, _shape(entry, wanted)))
-            except ApiError as err:
+            except GatewayError as err:
                 out.append(_error_entry(err))
         return _answer("batch-response", out, wanted)
 
@@ -227,7 +227,7 @@ def process_bundle(server: Router, who: Principal, body: Any, prefer: str | None
                 criteria = parse_qsl(entry.if_none_exist.lstrip("?"), keep_blank_values=True)
                 try:
                     ids = server.match(conn, caller, entry.segs[0], criteria, "ifNoneExist")
-                except ApiError as err:
+                except GatewayError as err:
                     raise _entry_failure(entry.index, err) from None
                 if len(ids) == 1:
                     mapping[entry.full_url] = f"{entry.segs[0]}/{ids[0]}"
@@ -248,7 +248,7 @@ def process_bundle(server: Router, who: Principal, body: Any, prefer: str | None
                     conn=conn,
                     assigned_id=entry.assigned_id,
                 )
-            except ApiError as err:
+            except GatewayError as err:
                 raise _entry_failure(entry.index, err) from None
     out = [_response_entry(base, results[entry.index], _shape(entry, wanted)) for entry in entries]
     return _answer("transaction-response", out, wanted)
@@ -259,14 +259,14 @@ def _answer(btype: str, entries: list[str], wanted: Return) -> Result:
     return Result(200, bundle_bytes(btype=btype, total=None, links=[], entries=entries), headers)
 
 
-def _entry_failure(index: int, err: ApiError) -> ApiError:
+def _entry_failure(index: int, err: GatewayError) -> GatewayError:
     """The whole transaction fails with the failing entry's status and code; nothing was written."""
     where = f"Bundle.entry[{index}]"
     issues = [
         {**issue, "expression": [where, *issue.get("expression", [])]}
         for issue in (err.issues or [ErrorIssue("error", "processing", err.message).as_json()])
     ]
-    return ApiError(
+    return GatewayError(
         err.status,
         err.code,
         f"Transaction entry {index} failed: {err.message}",

@@ -24,7 +24,7 @@ from clinikfhir._wire import ID_PATTERN as ID_RE
 from clinikfhir._wire import MAX_BODY_BYTES
 from clinikfhir.validation import has_errors, to_operation_outcome, validate
 
-from ._http import FHIR_JSON, ApiError, ErrorIssue, arr, check_json, dumps, issue_error, loads_exact, obj
+from ._http import FHIR_JSON, ErrorIssue, GatewayError, arr, check_json, dumps, issue_error, loads_exact, obj
 from ._store import Current, Store
 from ._tenant import check_patched, conflict, inject, tenant_tag
 
@@ -190,28 +190,28 @@ def returned(result: Result, prefer: str | None) -> Result:
     return Result(result.status, dumps(outcome_of(result.status)), headers, result.stored)
 
 
-def not_found() -> ApiError:
+def not_found() -> GatewayError:
     """The one 404: identical for absent, deleted, other tenant and other environment."""
-    return ApiError(404, "NOT_FOUND", "Resource not found")
+    return GatewayError(404, "NOT_FOUND", "Resource not found")
 
 
 def check_type(rtype: str) -> None:
     if rtype not in RESOURCE_TYPES:
-        raise ApiError(400, "INVALID_RESOURCE_TYPE", "The path does not name a FHIR R4 resource type")
+        raise GatewayError(400, "INVALID_RESOURCE_TYPE", "The path does not name a FHIR R4 resource type")
 
 
 def check_id(rid: str) -> None:
     if rid.strip(".") == "":
-        raise ApiError(400, "INVALID_PARAMETER", "A resource id may not consist of dots only")
+        raise GatewayError(400, "INVALID_PARAMETER", "A resource id may not consist of dots only")
     if ID_RE.fullmatch(rid) is None:
-        raise ApiError(400, "INVALID_PARAMETER", "A resource id has 1-128 characters from A-Z a-z 0-9 - _ .")
+        raise GatewayError(400, "INVALID_PARAMETER", "A resource id has 1-128 characters from A-Z a-z 0-9 - _ .")
 
 
-def validation_error(issues: list[dict[str, Any]], message: str = "The resource is not valid FHIR R4") -> ApiError:
-    return ApiError(422, "VALIDATION_ERROR", message, issues=issues, fhir=True)
+def validation_error(issues: list[dict[str, Any]], message: str = "The resource is not valid FHIR R4") -> GatewayError:
+    return GatewayError(422, "VALIDATION_ERROR", message, issues=issues, fhir=True)
 
 
-def structural(message: str, path: str) -> ApiError:
+def structural(message: str, path: str) -> GatewayError:
     return validation_error([ErrorIssue("error", "structure", message, path).as_json()], message)
 
 
@@ -333,7 +333,7 @@ def check_if_match(if_match: str | None, version: int) -> None:
         value = value[2:]
     value = value.strip('"')
     if value != str(version):
-        raise ApiError(
+        raise GatewayError(
             409, "VERSION_CONFLICT", "If-Match does not name the current version of the resource", fhir=False
         )
 
@@ -365,10 +365,10 @@ def update(
     return _write(store, conn, caller, rtype, rid, cur.version + 1, "PUT", resource)
 
 
-def too_large(rtype: str) -> ApiError:
+def too_large(rtype: str) -> GatewayError:
     """413: the resource (as a patch or a transaction made it) would exceed the 1 MiB cap."""
     message = "The resource would exceed 1 MiB"
-    return ApiError(
+    return GatewayError(
         413,
         "PAYLOAD_TOO_LARGE",
         message,
@@ -399,7 +399,7 @@ def _json_patch(doc: dict[str, Any], ops: list[Any], rtype: str) -> Any:
     and a running size of the document checked after each (a chain of doubling ``copy`` operations stops
     as soon as the document would pass 1 MiB, not after building it)."""
     if len(ops) > MAX_PATCH_OPS:
-        raise ApiError(
+        raise GatewayError(
             422,
             "VALIDATION_ERROR",
             f"A JSON Patch may carry at most {MAX_PATCH_OPS} operations",

@@ -99,7 +99,7 @@ class ErrorIssue:
 
 class GatewayError(Exception):
     """A request failure the gateway reports with the documented envelope (the sandbox's side; the
-    client raises its own :class:`clinikfhir.ApiError` on receiving one).
+    client raises its own :class:`clinikfhir.GatewayError` on receiving one).
 
     ``message`` must never contain a key, an id from the request or any resource value.
     ``fhir`` marks errors arising from FHIR content (they also carry ``resourceType``)."""
@@ -121,11 +121,6 @@ class GatewayError(Exception):
         self.issues = issues
         self.fhir = fhir or bool(issues)
         self.headers = headers or []
-
-
-# Transitional: the write path (_fhir.py, _bundle.py) and two lines of parse_body still say ApiError
-# while another branch edits them; the rename finishes there after the merge, and this alias goes.
-ApiError = GatewayError
 
 
 def issue_error(
@@ -202,7 +197,7 @@ def parse_body(raw: bytes) -> Any:
     try:
         value = loads_exact(raw)
     except ValueError as exc:
-        raise ApiError(400, "INVALID_JSON", f"The request body is not valid JSON ({exc})") from None
+        raise GatewayError(400, "INVALID_JSON", f"The request body is not valid JSON ({exc})") from None
     # cheap scans first: most bodies cannot break any bound, and are not walked (a large body only
     # for its depth, which is cheap; the walk that names the path runs only when something is wrong)
     suspect = _SURROGATE.search(raw) or _BIG_NUMBER.search(raw)
@@ -229,9 +224,9 @@ def _deeper_than(value: object, limit: int) -> bool:
     return False
 
 
-def _json_error(message: str, path: str) -> ApiError:
+def _json_error(message: str, path: str) -> GatewayError:
     where = path if len(path) <= 200 else path[:197] + "..."
-    return ApiError(
+    return GatewayError(
         400,
         "INVALID_JSON",
         f"{message} at {where}",

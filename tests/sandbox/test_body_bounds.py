@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clinikfhir.sandbox._http import MAX_JSON_DEPTH, ApiError, check_json, loads_exact, parse_body
+from clinikfhir.sandbox._http import MAX_JSON_DEPTH, GatewayError, check_json, loads_exact, parse_body
 
 _SPACE = st.sampled_from(["", " ", "\n", "\t", " \r\n "])
 
@@ -32,7 +32,7 @@ def _outcome(raw: bytes, parse: bool) -> str | None:
             parse_body(raw)
         else:
             check_json(loads_exact(raw))
-    except ApiError as err:
+    except GatewayError as err:
         return err.code
     return None
 
