@@ -172,7 +172,7 @@ def emit() -> dict[str, str]:
         "spaces: name (``[x]`` for choices), min, max (``*``), types (comma-separated; ``Type=node`` when",
         "the children are described by another node, a backbone path), required value set url, reference",
         "target types, the element's own invariant keys (``-`` for none). Decoded lazily per node by",
-        "clinikfhir.validation._schema. ele-1 and ext-1 are checked natively and not listed. A type",
+        "clinikfhir._structure._schema. ele-1 and ext-1 are checked natively and not listed. A type",
         "``Quantity=SimpleQuantity`` is an element whose type carries the SimpleQuantity profile.",
         '"""',
         "",
