@@ -336,7 +336,7 @@ def test_token_text_is_a_string_search_for_the_builder_and_the_engine(served_san
         )
 
         def found(text: str) -> int:
-            return len(clinik.search(Condition).code.text(text).get().resources)
+            return len(clinik.search(Condition).code.text(text).page().resources)
 
         assert found("acute vir") == 1
         assert found("ACUTE") == 1

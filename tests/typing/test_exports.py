@@ -96,7 +96,7 @@ def test_the_search_namespace_has_one_property_per_type_returning_the_bound_quer
             q = c.search.Observation.code("8867-4")
             assert type(q) is clinikfhir.search.ObservationQuery
             assert q.query_string() == "code=8867-4"
-            assert q.get().resources == []
+            assert q.page().resources == []
             assert type(c.search(clinikfhir.models.Observation)) is type(c.search.Observation)
             assert type(c.search.MedicinalProduct).__name__ == "MedicinalProductQuery"
             assert repr(c.search) == "<search on Clinik>"

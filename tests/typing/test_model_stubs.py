@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clinikfhir.validation._schema import node, value_set_codes
 
 import clinikfhir.models
 from clinikfhir import validate
 from clinikfhir._generated.model_index import MODEL_MODULES
+from clinikfhir._structure._schema import node, value_set_codes
 
 STUBS = Path(clinikfhir.models.__file__).resolve().parent.parent / "_generated" / "model_types"
 FILES = sorted(STUBS.glob("*.pyi"))

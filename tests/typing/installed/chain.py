@@ -20,7 +20,7 @@ def chain(clinik: Clinik) -> None:
     reveal_type(clinik.search.Observation.subject)  # reveal: ObservationSubjectRef[ObservationQuery[Clinik]]
     reveal_type(clinik.search.Observation.subject.Patient)  # reveal: PatientParams[ObservationQuery[Clinik]]
     reveal_type(clinik.search.Observation.subject.Patient.name("Smith"))  # reveal: ObservationQuery[Clinik]
-    reveal_type(clinik.search.Observation.code("8867-4").get())  # reveal: Page[Observation]
+    reveal_type(clinik.search.Observation.code("8867-4").page())  # reveal: Page[Observation]
     reveal_type(clinik.search.Observation.first())  # reveal: Observation | None
     reveal_type(clinik.search(Observation))  # reveal: ObservationQuery[Clinik]
     reveal_type(ObservationQuery())  # reveal: ObservationQuery[None]
@@ -29,7 +29,7 @@ def chain(clinik: Clinik) -> None:
 
 async def async_chain(clinik: AsyncClinik) -> None:
     reveal_type(clinik.search.Patient.name("Smith"))  # reveal: PatientQuery[AsyncClinik]
-    reveal_type(await clinik.search.Patient.name("Smith").get())  # reveal: Page[Patient]
+    reveal_type(await clinik.search.Patient.name("Smith").page())  # reveal: Page[Patient]
 
 
 def mistakes(clinik: Clinik, obs: Observation) -> None:
