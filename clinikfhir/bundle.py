@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast
 
 from clinikfhir._checks import check_id, check_id_like_query, etag_for, resource_json
 from clinikfhir._meta import ResponseMeta
+from clinikfhir._public import shown_as_root
 from clinikfhir.errors import InvalidArgumentError, InvalidResponseError
 
 if TYPE_CHECKING:
@@ -579,3 +580,7 @@ class BundleResponse:
 
     def __repr__(self) -> str:
         return f"BundleResponse(entries={len(self.entries)}, type={self.bundle.get('type')!r})"
+
+
+for _public_class in (Page, Transaction, BundleResponse):
+    shown_as_root(_public_class)  # shown as clinikfhir.X, its public name
