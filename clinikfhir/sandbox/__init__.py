@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import threading
 import time
@@ -215,11 +216,22 @@ class Sandbox:
         server = _ServerThread(self.asgi_app(), host, port)
         shown = f"[{host}]" if ":" in host else host
         self.base_url = f"http://{shown}:{server.port}"
-        if ready is not None:
-            ready(self.base_url)
+        # Ctrl-C / SIGTERM from here on stops the server, also when it comes before uvicorn takes the
+        # signals over (right after ``ready`` prints a banner): uvicorn then starts and stops at once
+        early: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+
+            def stop_early(signum: int, frame: object) -> None:
+                server.server.should_exit = True
+
+            early = {sig: signal.signal(sig, stop_early) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
+            if ready is not None:
+                ready(self.base_url)
             server.foreground()
         finally:
+            for sig, handler in early.items():
+                signal.signal(sig, handler)
             self.base_url = "http://localhost"
 
     def stop(self) -> None:

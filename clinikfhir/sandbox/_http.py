@@ -177,12 +177,13 @@ MAX_JSON_DEPTH = 100
 """The deepest nesting of objects and arrays a request body (or a patched resource) may have."""
 _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 # a number token (after the start, ``:``, ``,`` or ``[``, and before the end, ``,``, ``]`` or ``}``) that
-# may be out of a double's range: 300+ digits before or after the point, or an exponent of 3+ digits
+# may be out of a double's range: 200+ digits before or after the point, or an exponent of 3+ digits
+# (below both, |x| stays within 1e199 * 1e99 and 1e-200 * 1e-99, well inside a double's range)
 # (a uuid's "urn:uuid:3e2434e3-..." in a string does not count, so most bodies skip the walk)
 _BIG_NUMBER = re.compile(
     rb"(?:^|[:,\[])\s*-?(?:"
-    rb"[0-9]{300,}(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"  # a long integer part
-    rb"|[0-9]+\.[0-9]{300,}(?:[eE][+-]?[0-9]+)?"  # a long fraction
+    rb"[0-9]{200,}(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"  # a long integer part
+    rb"|[0-9]+\.[0-9]{200,}(?:[eE][+-]?[0-9]+)?"  # a long fraction
     rb"|[0-9]+(?:\.[0-9]+)?[eE][+-]?0*[0-9]{3,}"  # a long exponent
     rb")(?=\s*(?:[,\]}]|$))"
 )
