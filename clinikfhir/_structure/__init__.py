@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from ._primitives import check_primitive, check_xhtml
 from ._schema import ALLOWED_SHOWN, Element, Field, Node, allowed_codes, node, value_set_codes
-from ._walk import StructureWalker, structure_issues
+from ._walk import StructureWalker, structure_issues, walk_resource
 
 __all__ = [
     "ALLOWED_SHOWN",
@@ -28,4 +28,5 @@ __all__ = [
     "node",
     "structure_issues",
     "value_set_codes",
+    "walk_resource",
 ]

@@ -222,9 +222,9 @@ class StructureWalker:
             self.add("error", "structure", path, "an object is expected", "type")
 
 
-def structure_issues(data: Any) -> list[Issue]:
-    """The structural issues of ``data`` (a resource's JSON, already decoded), in element order."""
-    walker = StructureWalker()
+def walk_resource(walker: StructureWalker, data: Any) -> None:
+    """Walk ``data`` (a resource's JSON, already decoded) with ``walker``, which collects the issues:
+    the one entry point of this walk and of the validator's, which extends it."""
     if not isinstance(data, dict):
         walker.add("fatal", "structure", "Resource", "a FHIR resource is a JSON object", "structure")
     else:
@@ -233,4 +233,10 @@ def structure_issues(data: Any) -> list[Issue]:
             walker.add("fatal", "structure", "Resource", "resourceType is missing", "structure")
         else:
             walker.resource(data, rtype, None, None)  # pyright: ignore[reportUnknownArgumentType]
+
+
+def structure_issues(data: Any) -> list[Issue]:
+    """The structural issues of ``data`` (a resource's JSON, already decoded), in element order."""
+    walker = StructureWalker()
+    walk_resource(walker, data)
     return walker.issues

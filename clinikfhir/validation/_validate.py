@@ -23,7 +23,7 @@ from clinikfhir._generated.resource_types import RESOURCE_TYPES
 from clinikfhir._generated.validation_schema import CONSTRAINTS
 from clinikfhir._issues import Issue, Severity
 from clinikfhir._public import shown_as_root
-from clinikfhir._structure import Field, StructureWalker, allowed_codes, check_xhtml, value_set_codes
+from clinikfhir._structure import Field, StructureWalker, allowed_codes, check_xhtml, value_set_codes, walk_resource
 
 if TYPE_CHECKING:
     from fhir.resources.R4B.resource import Resource
@@ -55,14 +55,7 @@ def validate(
         raise ValueError(f"level must be one of {', '.join(_LEVELS)}")
     data = _as_json(resource)
     walker = _Walker()
-    if not isinstance(data, dict):
-        walker.add("fatal", "structure", "Resource", "a FHIR resource is a JSON object", "structure")
-    else:
-        rtype = data.get("resourceType")  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
-        if not isinstance(rtype, str):
-            walker.add("fatal", "structure", "Resource", "resourceType is missing", "structure")
-        else:
-            walker.resource(data, rtype, None, None)  # pyright: ignore[reportUnknownArgumentType]
+    walk_resource(walker, data)
     if walker.unevaluated and not any(i.is_error for i in walker.issues):
         # A rule that could not run on an otherwise valid resource may be letting an invalid one
         # through: say so loudly. (With other errors the write is refused anyway, and malformed
