@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+RELEASE_WITHIN = 30.0  # a safety net only: how long a held or paced answer waits for the test
 
 
 @dataclass
@@ -24,12 +25,18 @@ class Seen:
 
 @dataclass
 class Script:
-    """What to answer: raw bytes, optionally after a delay; ``close_after`` cuts the bytes short."""
+    """What to answer: raw bytes; ``close_after`` cuts the bytes short.
+
+    No sleeps, no wall-clock pacing: ``hold`` keeps the answer back until the test sets the event
+    (a server that does not answer), and ``pace`` sends the head and the body's first byte, then
+    one more body byte each time the test releases the semaphore (a server that trickles, moved in
+    lock step by the test, for example from an injected clock).
+    """
 
     raw: bytes
-    delay: float = 0.0
     close_after: int | None = None
-    trickle: float = 0.0  # after the head, send the body one byte every ``trickle`` seconds
+    hold: threading.Event | None = None
+    pace: threading.Semaphore | None = None
 
 
 def response(status: int, body: bytes | str = b"", headers: dict[str, str] | None = None, reason: str = "X") -> bytes:
@@ -64,8 +71,15 @@ class RawServer:
     def answer(self, handler: Callable[[Seen], Script]) -> None:
         self.handler = handler
 
-    def always(self, raw: bytes, **kwargs: float | int | None) -> None:
-        self.handler = lambda _s: Script(raw, **kwargs)  # type: ignore[arg-type]
+    def always(
+        self,
+        raw: bytes,
+        *,
+        close_after: int | None = None,
+        hold: threading.Event | None = None,
+        pace: threading.Semaphore | None = None,
+    ) -> None:
+        self.handler = lambda _s: Script(raw, close_after=close_after, hold=hold, pace=pace)
 
     def _serve(self) -> None:
         while not self._stop:
@@ -101,14 +115,16 @@ class RawServer:
                 seen = Seen(method, target, headers, rest)
                 self.seen.append(seen)
                 script = self.handler(seen)
-                if script.delay:
-                    time.sleep(script.delay)
+                if script.hold is not None and not script.hold.wait(RELEASE_WITHIN):
+                    return  # the test never released it: close without answering
                 raw = script.raw if script.close_after is None else script.raw[: script.close_after]
-                if script.trickle:
+                if script.pace is not None:
+                    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                     head_end = raw.index(b"\r\n\r\n") + 4
-                    conn.sendall(raw[:head_end])
-                    for i in range(head_end, len(raw)):
-                        time.sleep(script.trickle)
+                    conn.sendall(raw[: head_end + 1])
+                    for i in range(head_end + 1, len(raw)):
+                        if not script.pace.acquire(timeout=RELEASE_WITHIN):
+                            return  # the client stopped reading: cut the body short
                         conn.sendall(raw[i : i + 1])
                 else:
                     conn.sendall(raw)

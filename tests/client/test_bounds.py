@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import threading
 import tracemalloc
 import zlib
 from collections.abc import AsyncIterator, Iterator
@@ -96,23 +97,34 @@ async def test_a_declared_length_over_the_cap_is_refused_before_reading(make: An
 
 async def test_a_trickling_server_cannot_stretch_an_attempt_past_its_timeout(make: Any, server: RawServer) -> None:
     # The server never pauses long enough for httpx's per-read timeout; only the attempt's total
-    # deadline can stop it. Time is the policy's injected clock, which moves 0.4 s at every reading:
-    # the body arrives whole in a fraction of a real second, and still the 1 s attempt is over.
-    server.always(response(200, PATIENT, {"content-type": "application/fhir+json"}), trickle=0.001)
+    # deadline can stop it. Time is the policy's injected clock, which moves 10 s at every reading,
+    # and each reading lets the server send one more byte of the body: lock step, no wall clock.
+    # (The attempt's httpx timeouts are cut to what is left on that clock: 20 real seconds at the
+    # least, so a busy machine cannot turn this into a read timeout.)
+    gate = threading.Semaphore(0)
+    server.always(response(200, PATIENT, {"content-type": "application/fhir+json"}), pace=gate)
     readings: list[float] = []
 
     def clock() -> float:
-        readings.append(0.4 * len(readings))
+        gate.release()
+        readings.append(10.0 * len(readings))
         return readings[-1]
 
-    client = make(timeout=1.0, retries=RetryPolicy(max_retries=0, clock=clock))
+    client = make(timeout=30.0, retries=RetryPolicy(max_retries=0, deadline=60.0, clock=clock))
     with pytest.raises(DeadlineExceededError, match="attempt 1"):
         await client.read(Patient, "p1")
-    assert 1.0 < readings[-1] < 0.4 * len(PATIENT)  # stopped by the deadline, before the body's end
-    # the same server, read on a clock that does not move: the body arrives and is read
-    assert (
-        await make(timeout=1.0, retries=RetryPolicy(max_retries=0, clock=lambda: 0.0)).read(Patient, "p1")
-    ).id == "p1"
+    assert 30.0 < readings[-1] < 10.0 * len(PATIENT)  # stopped by the deadline, before the body's end
+
+    # the same trickle (its own gate: the first answer's thread may still wait on the old one),
+    # read on a clock that does not move: the body arrives and is read
+    gate2 = threading.Semaphore(0)
+    server.always(response(200, PATIENT, {"content-type": "application/fhir+json"}), pace=gate2)
+
+    def still() -> float:
+        gate2.release()
+        return 0.0
+
+    assert (await make(timeout=30.0, retries=RetryPolicy(max_retries=0, clock=still)).read(Patient, "p1")).id == "p1"
 
 
 def test_max_response_bytes_is_checked() -> None:

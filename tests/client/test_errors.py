@@ -7,6 +7,7 @@ KeyError, orjson/pydantic error or httpx exception, and never the API key or a P
 from __future__ import annotations
 
 import json
+import threading
 import traceback
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -323,9 +324,13 @@ async def test_connection_refused_is_a_network_error(make: Any) -> None:
 
 
 async def test_a_slow_server_is_a_typed_timeout(make: Any, server: RawServer) -> None:
-    server.always(response(200, json.dumps(PATIENT), FHIR), delay=1.0)
-    with pytest.raises(RequestTimeoutError) as info:
-        await make(timeout=0.2, retries=0).read(Patient, "p1")
+    never = threading.Event()  # the server holds its answer until the test is over
+    server.always(response(200, json.dumps(PATIENT), FHIR), hold=never)
+    try:
+        with pytest.raises(RequestTimeoutError) as info:
+            await make(timeout=0.2, retries=0).read(Patient, "p1")
+    finally:
+        never.set()
     assert "timed out" in str(info.value)
     assert_clean(info.value)
 
