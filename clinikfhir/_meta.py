@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 import httpx
 
-if TYPE_CHECKING:
-    from clinikfhir._issues import Issue
+from clinikfhir._issues import Issue
+from clinikfhir._public import shown_as_root
 
 _WEAK_ETAG = re.compile(r'^(?:W/)?"([^"]*)"$')
 
@@ -23,6 +22,7 @@ def _int_or_none(value: str | None) -> int | None:
         return None
 
 
+@shown_as_root  # shown as clinikfhir.ResponseMeta, its public name
 @dataclass(frozen=True, slots=True)
 class ResponseMeta:
     """Metadata of one completed call, read from the response headers.

@@ -108,6 +108,25 @@ def test_public_names_show_as_clinikfhir_and_still_pickle() -> None:
     assert issue == Issue("error", "x", "p", "m")
 
 
+def test_every_public_class_and_function_of_the_root_shows_as_clinikfhir() -> None:
+    import inspect
+    import pickle
+
+    import clinikfhir
+    from clinikfhir import ResponseMeta
+
+    shown = {
+        name: getattr(clinikfhir, name).__module__
+        for name in clinikfhir.__all__
+        if inspect.isclass(getattr(clinikfhir, name)) or inspect.isfunction(getattr(clinikfhir, name))
+    }
+    assert len(shown) > 40
+    assert {n: m for n, m in shown.items() if m != "clinikfhir"} == {}
+    meta = ResponseMeta(status=200, request_id="req_1", attempts=2)
+    assert pickle.loads(pickle.dumps(meta)) == meta
+    assert repr(meta).startswith("ResponseMeta(status=200")
+
+
 def test_error_class_reads_only_the_classes_of_clinikfhir() -> None:
     from clinikfhir.errors import NotFoundError, ServerError, error_class
 
