@@ -17,6 +17,7 @@ from clinikfhir._syntax import SearchSyntaxError, parse_name, tenant_tag_refusal
 from .._model import SearchError, SearchResult
 from .._snapshots import MAX_IDS, SNAPSHOTS, SnapshotKey
 from ._compile import MAX_INCLUDES, MAX_TERMS, Compiler, check_escapes
+from ._direct import lookup
 from ._include import IncludeSpec, parse_include, resolve_includes
 from ._sort import sort_clause
 from ._sql import Sql, bad_value, check_size
@@ -78,15 +79,34 @@ def run(
     count: int,
     lenient: bool,
     snapshot: str | bool = False,
+    direct: bool = True,
 ) -> SearchResult:
     """Answer one type-level search, tenant- and env-scoped, one page at ``offset``.
 
     ``snapshot``: False pages by offset over the current data; True keeps the ordered matches when
     there is more than one page (the result's ``snapshot`` names them); a snapshot id serves the
     page at ``offset`` from that snapshot when it is still kept (see :mod:`._snapshots` for the
-    semantics), else as True."""
+    semantics), else as True.
+
+    ``direct``: answer a few plain token equalities (``identifier=system|value``, ``_tag=...``, the
+    usual conditional-create criteria) by one index lookup (:mod:`._direct`), with the same answer;
+    False always compiles (the tests compare the two)."""
     if type not in SEARCH_PARAMETERS:
         raise SearchError(400, "INVALID_PARAMETER", "Unknown resource type")
+    if direct:
+        answer = lookup(
+            conn,
+            env=env,
+            tenant=tenant,
+            type=type,
+            params=params,
+            offset=offset,
+            count=count,
+            snapshot=snapshot,
+            tenant_codes=lambda: index_tenants(conn, env),
+        )
+        if answer is not None:
+            return answer
     compiler = Compiler(env, tenant, lenient)
     terms: list[tuple[str, str]] = []
     sort: str | None = None
