@@ -5,6 +5,8 @@ per thread, so reads never queue behind a long write. "In memory" (``path=None``
 way from a private temporary database file (on tmpfs where there is one), written without fsync and
 deleted on :meth:`Store.close` (or once the store and every connection to it are gone, or at
 interpreter exit): nothing persists and each store is fresh, but readers are as fair as with a file.
+A process killed before it could clean up (SIGKILL) leaves nothing either: a watcher process
+(:class:`_Reaper`, ``/bin/sh``) deletes every private file of its owner once the owner is gone.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import sqlite3
+import subprocess
 import tempfile
 import threading
 import weakref
@@ -397,7 +400,55 @@ def _private_file() -> str:
             where = _SHM
     fd, name = tempfile.mkstemp(prefix="clinikfhir-sandbox-", suffix=".db", dir=where)
     os.close(fd)
+    _REAPER.watch(name)
     return name
+
+
+# Reads file names, one a line, until its input closes (the owner exited, however it ended: the
+# kernel closes a killed process's pipes), then deletes each with its WAL companions.
+_REAPER_SCRIPT = (
+    'while IFS= read -r n; do set -- "$@" "$n"; done; '
+    'for n in "$@"; do rm -f -- "$n" "$n-wal" "$n-shm" "$n-journal"; done'
+)
+
+
+class _Reaper:
+    """One watcher process per owner process that deletes the owner's private database files after
+    the owner is gone, even when it was killed without running any cleanup (SIGKILL, OOM kill).
+
+    The watcher is ``/bin/sh`` in a session of its own (a signal to the owner's process group
+    does not reach it), reading the names on a pipe that only the owner holds. Without ``/bin/sh``
+    (not POSIX) the files go on close, collection and interpreter exit only."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._owner = 0
+
+    def watch(self, name: str) -> None:
+        """Have the watcher delete ``name`` (and its -wal, -shm, -journal) once this process is gone."""
+        if os.name != "posix" or "\n" in name or not os.path.exists("/bin/sh"):
+            return
+        with self._lock:
+            try:
+                if self._proc is None or self._owner != os.getpid() or self._proc.poll() is not None:
+                    self._proc = subprocess.Popen(  # noqa: S603 - a fixed script, names arrive on stdin
+                        ["/bin/sh", "-c", _REAPER_SCRIPT],
+                        stdin=subprocess.PIPE,
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                        start_new_session=True,
+                    )
+                    self._owner = os.getpid()
+                stdin = self._proc.stdin
+                assert stdin is not None
+                stdin.write(os.fsencode(name) + b"\n")
+                stdin.flush()
+            except OSError:  # no watcher: close, collection and exit still delete the file
+                self._proc = None
+
+
+_REAPER = _Reaper()
 
 
 def _remove_database(name: str) -> None:
