@@ -15,7 +15,7 @@ def plan(alias: str, env: str, rtype: str, tenant: str, conds: Sequence[Sql]) ->
     """SQL selecting the ids of live ``rtype`` resources of (env, tenant) matching every condition.
 
     Drive from the first selective condition (an equality before a range); check the others per
-    candidate row with correlated EXISTS lookups on the (env, type, id, param) indexes. A simple
+    candidate row with correlated EXISTS lookups on the (id, param, type, env) keys. A simple
     driver is read straight from its index table under the resource's alias (its rows carry env,
     tenant, type and id), so no per-candidate lookup of the resource row is needed."""
     a = alias

@@ -14,7 +14,7 @@ from .._model import SearchError
 from .._schema import TABLES
 from ._compile import MAX_SORT_KEYS, Compiler
 
-# Each key is a lookup of one resource's rows on the table's primary key (env, type, id, param, ...).
+# Each key is a lookup of one resource's rows on the table's primary key (id, param, type, env, ...).
 # The unary ``+`` keeps SQLite's MIN/MAX optimisation from choosing a value index instead (e.g.
 # sp_token_code on (env, type, param, code)), which walks every row of the parameter for each match:
 # O(matches x rows), seconds for a token sort over 2,000 matches.
