@@ -82,7 +82,7 @@ def _answer(store: Store, params: list[tuple[str, str]], *, direct: bool, **page
                 type="Organization",
                 params=params,
                 lenient=False,
-                direct=direct,
+                fast=direct,
                 **page,
             )
         except search.SearchError as err:
