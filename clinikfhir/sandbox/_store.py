@@ -11,6 +11,7 @@ A process killed before it could clean up (SIGKILL) leaves nothing either: a wat
 
 from __future__ import annotations
 
+import atexit
 import datetime as _dt
 import os
 import sqlite3
@@ -466,6 +467,8 @@ class _Reaper:
                         stderr=subprocess.DEVNULL,
                         start_new_session=True,
                     )
+                    if not self._owner:
+                        atexit.register(self._stop)
                     self._owner = os.getpid()
                 stdin = self._proc.stdin
                 assert stdin is not None
@@ -473,6 +476,17 @@ class _Reaper:
                 stdin.flush()
             except OSError:  # no watcher: close, collection and exit still delete the file
                 self._proc = None
+
+    def _stop(self) -> None:
+        """At a normal exit: close the pipe (the watcher deletes what is left and exits) and reap it."""
+        with self._lock:
+            proc, self._proc = self._proc, None
+        if proc is None or self._owner != os.getpid():
+            return
+        with suppress(OSError, subprocess.TimeoutExpired):
+            if proc.stdin is not None:
+                proc.stdin.close()
+            proc.wait(timeout=5)
 
 
 _REAPER = _Reaper()
