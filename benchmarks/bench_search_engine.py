@@ -34,6 +34,7 @@ from typing import Any
 import orjson
 
 from clinikfhir.sandbox import search
+from clinikfhir.sandbox._store import WAL_AUTOCHECKPOINT
 from clinikfhir.sandbox.search._values import date_range, normalise
 
 STORE_DDL = (
@@ -53,6 +54,7 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA cache_size=-200000")
+    conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT}")  # as the store's writer on a file
     return conn
 
 

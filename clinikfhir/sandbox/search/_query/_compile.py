@@ -28,7 +28,7 @@ from .._model import SearchError
 from .._schema import TABLES
 from .._values import date_range, decimal_value, normalise, precision_range
 from ._plan import plan
-from ._sql import Sql, any_of, bad_value
+from ._sql import ROW, Sql, any_of, bad_value, on
 
 _KM_PER_DEGREE = 111.195  # mean Earth radius 6371.0 km * pi / 180
 _DISTANCE_UNITS = {"km": 1.0, "m": 0.001, "mi": 1.609344, "[mi_i]": 1.609344}
@@ -74,13 +74,8 @@ _VALUE_INDEX = {
 }
 
 
-_ROW = "row_"  # the placeholder alias a value condition is built on (see _on)
-_ROW_RE = re.compile(r"\brow_\.")
-
-
-def _on(condition: str, alias: str) -> str:
-    """A condition built on the placeholder row alias, placed on ``alias``."""
-    return _ROW_RE.sub(f"{alias}.", condition)
+_ROW = ROW
+_on = on
 
 
 def check_escapes(name: str, value: str) -> None:
@@ -156,20 +151,23 @@ class Compiler:
         return a, head, [self.env, rtype, param, self.tenant]
 
     # -- resource sets ---------------------------------------------------------------------------
-    def ids_query(self, rtype: str, terms: Sequence[tuple[str, str]]) -> Sql:
-        """SQL selecting the ids of live resources of ``rtype`` in this env/tenant matching all terms."""
+    def ids_query(self, rtype: str, terms: Sequence[tuple[str, str]], key: tuple[str, str, str] | None = None) -> Sql:
+        """SQL selecting the ids of live resources of ``rtype`` in this env/tenant matching all terms.
+
+        ``key``: the first sort key as (table, param, aggregate on ``{x}``); when a condition reads
+        the same rows the plan may also select the key (see :func:`._plan.plan`)."""
         self._depth += 1
         try:
-            return self._ids_query(rtype, terms)
+            return self._ids_query(rtype, terms, key)
         finally:
             self._depth -= 1
 
-    def _ids_query(self, rtype: str, terms: Sequence[tuple[str, str]]) -> Sql:
+    def _ids_query(self, rtype: str, terms: Sequence[tuple[str, str]], key: tuple[str, str, str] | None) -> Sql:
         if self._depth > MAX_DEPTH:
             raise SearchError(400, "INVALID_PARAMETER", f"Chains and _has nest deeper than {MAX_DEPTH} levels")
         a = self.alias()
         conds = [c for c in (self.term(rtype, name, value, a) for name, value in terms) if c is not None]
-        return plan(a, self.env, rtype, self.tenant, conds)
+        return plan(a, self.env, rtype, self.tenant, conds, key, self.alias)
 
     def term(self, rtype: str, name: str, value: str, alias: str) -> Sql | None:
         """One AND-term (a parameter and its comma-separated OR values) on ``alias``.id."""
@@ -274,6 +272,7 @@ class Compiler:
             hint=" INDEXED BY sp_date_range" if floor is not None else _VALUE_INDEX.get(table, ""),
             table=table,
             driver=driver,
+            rows=None if negate else (table, param, Sql(match, list(cond_args))),
         )
 
     @staticmethod

@@ -17,8 +17,9 @@ from clinikfhir._syntax import SearchSyntaxError, parse_name, tenant_tag_refusal
 from .._model import SearchError, SearchResult
 from .._snapshots import MAX_IDS, SNAPSHOTS, SnapshotKey
 from ._compile import MAX_INCLUDES, MAX_TERMS, Compiler, check_escapes
+from ._direct import lookup
 from ._include import IncludeSpec, parse_include, resolve_includes
-from ._sort import sort_clause
+from ._sort import first_key, sort_clause
 from ._sql import Sql, bad_value, check_size
 
 _IGNORED = frozenset({"_format", "_pretty"})
@@ -44,7 +45,8 @@ def _page_ids(
     """The ids of ``limit`` matches from ``offset`` in sort order (ties by id), and the total when
     it came for free (one pass that materialises the matches once, counts and sorts them)."""
     if terms and want_total:
-        order_terms, order_args = sort_clause(compiler, rtype, sort, "m.id") if sort else ([], [])
+        first = "m.k0" if where.keyed else None
+        order_terms, order_args = sort_clause(compiler, rtype, sort, "m.id", first=first) if sort else ([], [])
         page = Sql(
             f"m AS MATERIALIZED ({where.sql}) SELECT m.id, (SELECT COUNT(*) FROM m) FROM m ORDER BY "
             + ", ".join([*order_terms, "m.id ASC"])
@@ -78,15 +80,35 @@ def run(
     count: int,
     lenient: bool,
     snapshot: str | bool = False,
+    fast: bool = True,
 ) -> SearchResult:
     """Answer one type-level search, tenant- and env-scoped, one page at ``offset``.
 
     ``snapshot``: False pages by offset over the current data; True keeps the ordered matches when
     there is more than one page (the result's ``snapshot`` names them); a snapshot id serves the
     page at ``offset`` from that snapshot when it is still kept (see :mod:`._snapshots` for the
-    semantics), else as True."""
+    semantics), else as True.
+
+    ``fast``: answer a few plain token equalities (``identifier=system|value``, ``_tag=...``, the
+    usual conditional-create criteria) by one index lookup (:mod:`._direct`), and read the first
+    sort key together with a condition on the same rows (:func:`._plan.plan`), with the same answers;
+    False always compiles the plain plan (the tests compare the two)."""
     if type not in SEARCH_PARAMETERS:
         raise SearchError(400, "INVALID_PARAMETER", "Unknown resource type")
+    if fast:
+        answer = lookup(
+            conn,
+            env=env,
+            tenant=tenant,
+            type=type,
+            params=params,
+            offset=offset,
+            count=count,
+            snapshot=snapshot,
+            tenant_codes=lambda: index_tenants(conn, env),
+        )
+        if answer is not None:
+            return answer
     compiler = Compiler(env, tenant, lenient)
     terms: list[tuple[str, str]] = []
     sort: str | None = None
@@ -138,12 +160,17 @@ def run(
             raise SearchError(403, "TENANT_CONFLICT", f"Search parameter refused: {reason}")
     if len(terms) > MAX_TERMS:
         raise SearchError(400, "INVALID_PARAMETER", f"More than {MAX_TERMS} search parameters")
-    where = compiler.ids_query(type, terms)
+    want_total = total_mode != "none" or summary_count
+    # the first sort key read together with a condition on the same rows (see _plan.plan); only
+    # where _page_ids materialises the matches (a total is wanted) and a page is read
+    sort_key = (
+        first_key(type, sort) if fast and sort and terms and want_total and not summary_count and count > 0 else None
+    )
+    where = compiler.ids_query(type, terms, sort_key)
     total: int | None = None
     ids: list[str] = []
     found: list[tuple[str, str]] = []
     offset = max(0, offset)
-    want_total = total_mode != "none" or summary_count
     kept: str | None = None
     if not summary_count and count > 0:
         key: SnapshotKey = (env, tenant, type, tuple((n, v) for n, v in params))

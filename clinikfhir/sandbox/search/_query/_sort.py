@@ -14,7 +14,7 @@ from .._model import SearchError
 from .._schema import TABLES
 from ._compile import MAX_SORT_KEYS, Compiler
 
-# Each key is a lookup of one resource's rows on the table's primary key (env, type, id, param, ...).
+# Each key is a lookup of one resource's rows on the table's primary key (id, param, type, env, ...).
 # The unary ``+`` keeps SQLite's MIN/MAX optimisation from choosing a value index instead (e.g.
 # sp_token_code on (env, type, param, code)), which walks every row of the parameter for each match:
 # O(matches x rows), seconds for a token sort over 2,000 matches.
@@ -29,17 +29,35 @@ _SORT_EXPR = {
 }
 
 
+def first_key(rtype: str, value: str) -> tuple[str, str, str] | None:
+    """The first ``_sort`` key of ``value`` as (table, param, aggregate on ``{x}``) when it is a
+    search parameter's key (not ``_id`` or ``_lastUpdated``), for :func:`._plan.plan`; else None."""
+    key = value.split(",", 1)[0].strip()
+    desc = key.startswith("-")
+    code = key[1:] if desc else key
+    pdef = SEARCH_PARAMETERS.get(rtype, {}).get(code)
+    if pdef is None or pdef.type not in _SORT_EXPR or not pdef.expression or code in ("_id", "_lastUpdated"):
+        return None
+    return TABLES[pdef.type], code, _SORT_EXPR[pdef.type][1 if desc else 0]
+
+
 def sort_clause(
-    compiler: Compiler, rtype: str, value: str, id_expr: str, lu_expr: str | None = None
+    compiler: Compiler,
+    rtype: str,
+    value: str,
+    id_expr: str,
+    lu_expr: str | None = None,
+    first: str | None = None,
 ) -> tuple[list[str], list[Any]]:
     """ORDER BY terms for ``_sort`` (several keys, ``-`` descending, missing values last) on the
-    resource whose id is ``id_expr`` (``lu_expr``: its sp_resource.lu column, when in scope)."""
+    resource whose id is ``id_expr`` (``lu_expr``: its sp_resource.lu column, when in scope;
+    ``first``: the first key's value, when the query already selects it, see :func:`first_key`)."""
     terms: list[str] = []
     args: list[Any] = []
     keys = value.split(",")
     if len(keys) > MAX_SORT_KEYS:
         raise SearchError(400, "INVALID_PARAMETER", f"More than {MAX_SORT_KEYS} keys in '_sort'")
-    for key in keys:
+    for n, key in enumerate(keys):
         key = key.strip()
         desc = key.startswith("-")
         code = key[1:] if desc else key
@@ -58,6 +76,9 @@ def sort_clause(
         pdef = SEARCH_PARAMETERS.get(rtype, {}).get(code)
         if pdef is None or pdef.type not in _SORT_EXPR or not pdef.expression:
             compiler.unsupported("_sort", "Unknown or unsortable _sort key")
+            continue
+        if n == 0 and first is not None:
+            terms.append(f"{first} {direction} NULLS LAST")
             continue
         x = compiler.alias()
         agg = _SORT_EXPR[pdef.type][1 if desc else 0].format(x=x)

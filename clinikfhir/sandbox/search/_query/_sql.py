@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +13,14 @@ from typing import Any
 from .._model import SearchError
 
 MAX_SQL_VALUES = 20_000  # bound values in one statement (SQLite allows 32,766)
+
+ROW = "row_"  # the placeholder alias a value condition is built on (see on)
+_ROW_RE = re.compile(r"\brow_\.")
+
+
+def on(condition: str, alias: str) -> str:
+    """A condition built on the placeholder row alias :data:`ROW`, placed on ``alias``."""
+    return _ROW_RE.sub(f"{alias}.", condition)
 
 
 def bad_value(name: str) -> SearchError:
@@ -40,6 +49,8 @@ class Sql:
     table: str = ""  # for a simple condition: the index table and param rows it reads ...
     driver: Sql | None = None  # ... and the condition on that table under the resource's alias
     direct: Sql | None = None  # a condition on the alias's own sp_resource row (when that is the source)
+    rows: tuple[str, str, Sql] | None = None  # EXISTS of (table, param) rows meeting a condition on ROW
+    keyed: bool = False  # a planned id set that also selects the first sort key as column k0
 
 
 def check_size(query: Sql) -> None:

@@ -1,0 +1,106 @@
+"""A direct index lookup for the commonest conditional criteria: a few token equalities.
+
+``identifier=system|value``, ``_tag=system|code`` (what ``clinikfhir load`` sends as ``ifNoneExist``)
+and their AND are answered by one statement on the token index, without the compiler, the planner or
+the paging machinery: the conditional create of every transaction entry asks for it twice. The
+answer (ids in id order, the accurate total) is the one the general search gives; anything else
+(modifiers, escapes, OR values, result parameters, other kinds, a large match set, a page that
+would keep a snapshot) returns None and the caller runs the general search. The tests hold the two
+to the same answers.
+"""
+
+# SQL text here is assembled only from fixed table names and generated aliases; every value is bound
+# as a parameter.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Collection, Sequence
+from typing import Any
+
+from clinikfhir._generated.search_parameters import SEARCH_PARAMETERS
+from clinikfhir._syntax import tenant_tag_refusal
+
+from .._model import SearchResult
+
+MAX_TERMS = 4  # AND-ed token equalities answered directly
+MAX_MATCHES = 1_000  # more matches than this: the general search (which pages and keeps snapshots)
+_IGNORED = frozenset({"_format", "_pretty"})
+_TAG_LIKE = frozenset({"_tag", "_security"})  # shared by many resources: a poor driver
+
+
+def _token_term(rtype: str, name: str, value: str) -> tuple[str, str | None, str] | None:
+    """(param, system or None, code) of ``name=value`` when it is one plain token equality
+    (``code`` or ``system|code``, no modifier, no escape, no OR), else None."""
+    if ":" in name or "." in name or "\\" in value or "," in value:
+        return None
+    pdef = SEARCH_PARAMETERS[rtype].get(name)
+    if pdef is None or pdef.type != "token" or not pdef.expression or name == "_id":
+        return None
+    system, bar, code = value.partition("|")
+    if not bar:
+        return (name, None, value) if value else None
+    if not system or not code or "|" in code:
+        return None
+    return name, system, code
+
+
+def lookup(
+    conn: sqlite3.Connection,
+    *,
+    env: str,
+    tenant: str,
+    type: str,
+    params: Sequence[tuple[str, str]],
+    offset: int,
+    count: int,
+    snapshot: str | bool,
+    tenant_codes: Callable[[], Collection[str]],
+    limit: int = MAX_MATCHES,
+) -> SearchResult | None:
+    """The general search's answer to ``params`` when they are 1 to :data:`MAX_TERMS` plain token
+    equalities (see the module docstring), else None (also beyond ``limit`` matches). ``type`` must be
+    a known resource type."""
+    if isinstance(snapshot, str) or count <= 0:
+        return None
+    terms: list[tuple[str, str | None, str]] = []
+    for name, value in params:
+        if name in _IGNORED:
+            continue
+        term = _token_term(type, name, value)
+        if term is None or tenant_tag_refusal(name, value, tenant=tenant, tenant_codes=tenant_codes) is not None:
+            return None  # the general search answers (or refuses) it
+        terms.append(term)
+    if not terms or len(terms) > MAX_TERMS:
+        return None
+    # drive from the most selective-looking term: a business identifier before a tag
+    terms.sort(key=lambda t: t[0] in _TAG_LIKE)
+    (param, system, code), rest = terms[0], terms[1:]
+    sql = (
+        "SELECT DISTINCT t0.id FROM sp_token t0 INDEXED BY sp_token_code WHERE t0.env = ? AND t0.type = ? "
+        "AND t0.param = ? AND t0.code = ? AND t0.tenant = ?"
+    )
+    args: list[Any] = [env, type, param, code, tenant]
+    if system is not None:
+        sql += " AND t0.system = ?"
+        args.append(system)
+    for n, (param, system, code) in enumerate(rest, start=1):
+        t = f"t{n}"
+        sql += (
+            f" AND EXISTS (SELECT 1 FROM sp_token {t} WHERE {t}.env = t0.env AND {t}.type = t0.type "
+            f"AND {t}.id = t0.id AND {t}.param = ? AND {t}.code = ?"
+        )
+        args.extend([param, code])
+        if system is not None:
+            sql += f" AND {t}.system = ?"
+            args.append(system)
+        sql += ")"
+    sql += " ORDER BY t0.id LIMIT ?"
+    args.append(limit + 1)
+    every = [str(row[0]) for row in conn.execute(sql, args)]
+    offset = max(0, offset)
+    total = len(every)
+    if total > limit or (snapshot is True and total > offset + count):
+        return None  # the general search pages it (and keeps a snapshot when asked to)
+    return SearchResult(ids=every[offset : offset + count], total=total)
