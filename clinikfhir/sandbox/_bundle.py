@@ -315,7 +315,7 @@ class _Written:
         stack: list[Any] = [orjson.loads(text)]
         while stack:
             item = stack.pop()
-            kind = type(item)
+            kind: type[object] = type(item)  # pyright: ignore[reportUnknownVariableType]
             if kind is dict:
                 stack.extend(item.values())
             elif kind is list:
