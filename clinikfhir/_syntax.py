@@ -90,6 +90,8 @@ def split_unescaped(text: str, separator: str, *, strict: bool = True) -> list[s
     >>> split_unescaped("a\\\\,b,c", ",")
     ['a\\\\,b', 'c']
     """
+    if "\\" not in text:  # nothing escaped: a plain split
+        return text.split(separator)
     parts: list[str] = []
     current: list[str] = []
     chars = iter(text)

@@ -2,9 +2,13 @@
 
 The gateway is synchronous (SQLite); each request runs on a bounded pool of worker threads
 (:class:`._workers.Workers`), so the event loop keeps accepting and answering while one request is
-slow. ``/health`` is answered on the loop itself (it touches no store), and one API key may hold at
-most half of the workers at once, so a tenant sending many slow requests leaves the other half to
-everyone else.
+slow, and one API key may hold at most half of the workers at once, so a tenant sending many slow
+requests leaves the other half to everyone else.
+
+A few GETs whose work is small and bounded are answered on the loop itself, sparing them the hop to
+a worker thread and back (most of a read's cost over HTTP): ``/health`` and the CapabilityStatement
+(they touch no store), and the read of one resource or one of its versions (one primary-key look-up
+in a read transaction; in WAL mode a reader never waits for the writer).
 """
 
 from __future__ import annotations
@@ -25,6 +29,21 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 _LOOPBACK = ("127.", "::1", "::ffff:127.")
+
+
+def on_the_loop(path: str) -> bool:
+    """True for the GETs answered on the event loop: ``/health``, the CapabilityStatement, and
+    ``/v1/fhir/[type]/[id]`` or ``/v1/fhir/[type]/[id]/_history/[vid]`` (no search, history or operation)."""
+    if path in ("/health", "/v1/metadata", "/v1/fhir/metadata"):
+        return True
+    if not path.startswith("/v1/fhir/") or "%" in path:  # an escaped segment may hide "$" or "_"
+        return False
+    segs = path[9:].split("/")
+    if len(segs) == 4 and segs[2] != "_history":
+        return False
+    if len(segs) not in (2, 4):
+        return False
+    return all(seg and not seg.startswith(("_", "$")) for seg in (segs[0], segs[1], *segs[3:]))
 
 
 class ConnectionDropped(Exception):
@@ -94,7 +113,7 @@ class AsgiApp:
             host=headers.get("host", "localhost"),
             scheme=str(scope.get("scheme", "http")),
         )
-        if path == "/health":
+        if request.method == "GET" and on_the_loop(path):
             response = self.gateway.handle(request)
         else:
             response = await self._workers.run(headers.get("x-api-key", ""), self.gateway.handle, request)
