@@ -12,6 +12,7 @@ import base64
 import binascii
 import sqlite3
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -250,11 +251,16 @@ def process_bundle(server: Router, who: Principal, body: Any, prefer: str | None
             for entry in entries:
                 if entry.body is not NO_BODY:
                     _rewrite(entry.body, mapping)
+        # per type, the conditional creates still to run with a first answer: what is created before
+        # them is looked at (and only then)
+        waiting = Counter(entry.segs[0] for entry in entries if entry.matched is not None)
         for entry in sorted(entries, key=lambda e: (_ORDER[e.method], e.index)):
             hdrs = EntryHeaders(entry.if_match, entry.if_none_exist)
             matched = entry.matched
-            if matched is not None and written.may_match(entry.segs[0], entry.codes):
-                matched = None  # one of this transaction's creates may match: ask the engine again
+            if matched is not None:
+                waiting[entry.segs[0]] -= 1
+                if written.may_match(entry.segs[0], entry.codes):
+                    matched = None  # one of this transaction's creates may match: ask the engine again
             try:
                 result = server.route(
                     who,
@@ -270,8 +276,9 @@ def process_bundle(server: Router, who: Principal, body: Any, prefer: str | None
             except GatewayError as err:
                 raise _entry_failure(entry.index, err) from None
             results[entry.index] = result
-            if reuse and result.status == 201 and result.stored is not None:
-                written.add(result.stored.rtype, result.stored.body)
+            stored = result.stored
+            if result.status == 201 and stored is not None and waiting[stored.rtype] > 0:
+                written.add(stored.rtype, stored.body)
     out = [_response_entry(base, results[entry.index], _shape(entry, wanted)) for entry in entries]
     return _answer("transaction-response", out, wanted)
 
