@@ -229,12 +229,16 @@ def process_bundle(server: Router, who: Principal, body: Any, prefer: str | None
     written = _Written()
     with server.store.write() as conn:
         # conditional creates that match an existing resource point their urn:uuid at it
+        unmatched = _matching_nothing(server, conn, caller, entries) if reuse else set[int]()
         for entry in entries:
             if entry.assigned_id is None or entry.if_none_exist is None:
                 continue
             mapped = entry.full_url is not None and entry.full_url in mapping
             entry.codes = _token_codes(entry.if_none_exist) if reuse else None
             if not (mapped or entry.codes is not None):
+                continue
+            if entry.index in unmatched:
+                entry.matched = []
                 continue
             criteria = parse_qsl(entry.if_none_exist.lstrip("?"), keep_blank_values=True)
             try:
@@ -301,6 +305,39 @@ def _token_codes(if_none_exist: str) -> list[str] | None:
             return None
         codes.append(pieces[-1])
     return codes or None
+
+
+_TOGETHER = 100
+"""The most conditional creates whose criteria :func:`_matching_nothing` asks in one search."""
+
+
+def _matching_nothing(server: Router, conn: sqlite3.Connection, caller: Caller, entries: list[_Entry]) -> set[int]:
+    """The indexes of conditional creates whose criteria match nothing yet, found with one search per
+    type and parameter: when several entries ask ``name=v1``, ``name=v2``, ... (one plain token each,
+    see :func:`_token_codes`), ``name=v1,v2,...`` (FHIR's OR: what matches any of them) is asked
+    instead, and when that matches nothing, none of them matches anything. Otherwise (something
+    matches, or the search is refused) each entry is looked up on its own."""
+    groups: dict[tuple[str, str], list[tuple[int, str]]] = {}
+    for entry in entries:
+        if entry.assigned_id is None or entry.if_none_exist is None or _token_codes(entry.if_none_exist) is None:
+            continue
+        criteria = parse_qsl(entry.if_none_exist.lstrip("?"), keep_blank_values=True)
+        if len(criteria) == 1:
+            name, value = criteria[0]
+            groups.setdefault((entry.segs[0], name), []).append((entry.index, value))
+    found: set[int] = set()
+    for (rtype, name), items in groups.items():
+        for start in range(0, len(items), _TOGETHER):
+            chunk = items[start : start + _TOGETHER]
+            if len(chunk) < 2:
+                continue
+            try:
+                ids = server.match(conn, caller, rtype, [(name, ",".join(v for _, v in chunk))], "ifNoneExist")
+            except GatewayError:
+                continue
+            if not ids:
+                found.update(i for i, _ in chunk)
+    return found
 
 
 class _Written:

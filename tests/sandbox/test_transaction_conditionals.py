@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from clinikfhir.sandbox import Sandbox
@@ -34,6 +34,19 @@ CRITERIA = (
     "identifier=urn:t|",  # a system only: asked again in its turn
     "_id={v}",
 )
+
+
+def _spec(value: str, criteria: str | None = "identifier=urn:t|{v}", rtype: str = "Patient") -> dict[str, Any]:
+    return {
+        "type": rtype,
+        "value": value,
+        "tag": "a",
+        "criteria": criteria,
+        "v": value,
+        "w": "a",
+        "t": "a",
+        "full_url": False,
+    }
 
 
 def _resource(rtype: str, value: str, tag: str) -> dict[str, Any]:
@@ -89,6 +102,10 @@ def _stored(c: httpx.Client) -> Counter[tuple[str, str, str]]:
     entries=st.lists(entry_st, min_size=1, max_size=8),
     delete_first_seed=st.booleans(),
 )
+# several plain criteria asked together: one of them matches what exists, the others nothing
+@example(seeds=[("Patient", "a")], entries=[_spec("a"), _spec("b"), _spec("c")], delete_first_seed=False)
+# ... and one matches what an earlier entry creates
+@example(seeds=[], entries=[_spec("a", None), _spec("b"), _spec("a")], delete_first_seed=False)
 def test_a_transaction_of_conditional_creates_answers_as_the_creates_one_by_one(
     sandbox: Sandbox, seeds: list[tuple[str, str]], entries: list[dict[str, Any]], delete_first_seed: bool
 ) -> None:
