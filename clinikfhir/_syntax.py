@@ -90,7 +90,7 @@ def split_unescaped(text: str, separator: str, *, strict: bool = True) -> list[s
     >>> split_unescaped("a\\\\,b,c", ",")
     ['a\\\\,b', 'c']
     """
-    if "\\" not in text:  # nothing escaped: a plain split
+    if "\\" not in text and len(separator) == 1:  # nothing escaped: the same parts, without the walk
         return text.split(separator)
     parts: list[str] = []
     current: list[str] = []
