@@ -144,6 +144,19 @@ class Store:
                 self._unindexed.clear()
 
     @contextmanager
+    def writer_if_free(self) -> Generator[bool, None, None]:
+        """Hold the write lock for the block when no other thread holds it right now (yields True),
+        else hold nothing (yields False). Inside a True block this thread's :meth:`write` and
+        :meth:`read` never wait for another writer (the lock is re-entrant). Do not await inside the
+        block: an event loop's other tasks share the thread."""
+        got = self._write_lock.acquire(blocking=False)
+        try:
+            yield got
+        finally:
+            if got:
+                self._write_lock.release()
+
+    @contextmanager
     def read(self) -> Generator[sqlite3.Connection, None, None]:
         """A connection for reading committed data, inside one read transaction (a consistent snapshot)."""
         self.check_budget()
