@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from ._gateway import MAX_BODY, Gateway
-from ._http import Request
+from ._http import Request, Response
 from ._workers import DEFAULT_WORKERS, Workers
 
 _LATENCY_STEP = 0.05  # injected latency is slept in steps, so turning it off releases waiting requests
@@ -44,6 +44,26 @@ def on_the_loop(path: str) -> bool:
     if len(segs) not in (2, 4):
         return False
     return all(seg and not seg.startswith(("_", "$")) for seg in (segs[0], segs[1], *segs[3:]))
+
+
+SMALL_WRITE = 16 * 1024
+"""The largest body of a write that may be answered on the event loop (see :func:`small_write`)."""
+
+
+def small_write(request: Request) -> bool:
+    """True for a write whose work is small and bounded: a plain create (``POST /v1/fhir/[type]``, no
+    ``If-None-Exist``), an update or delete of one resource (``PUT``/``DELETE /v1/fhir/[type]/[id]``, not
+    conditional), with no query and a body of at most :data:`SMALL_WRITE` bytes. (A PATCH is not: the
+    resource it patches may be large; nor a Bundle, a search or a conditional write.)"""
+    path = request.path
+    if request.query or len(request.body) > SMALL_WRITE or not path.startswith("/v1/fhir/") or "%" in path:
+        return False
+    segs = path[9:].split("/")
+    if not all(seg and not seg.startswith(("_", "$")) for seg in segs):
+        return False
+    if request.method == "POST":
+        return len(segs) == 1 and "if-none-exist" not in request.headers
+    return request.method in ("PUT", "DELETE") and len(segs) == 2
 
 
 class ConnectionDropped(Exception):
@@ -113,9 +133,12 @@ class AsgiApp:
             host=headers.get("host", "localhost"),
             scheme=str(scope.get("scheme", "http")),
         )
+        response: Response | None = None
         if request.method == "GET" and on_the_loop(path):
             response = self.gateway.handle(request)
-        else:
+        elif small_write(request):
+            response = self._small_write_now(request)
+        if response is None:
             response = await self._workers.run(headers.get("x-api-key", ""), self.gateway.handle, request)
         await self._delay(response.delay)
         out_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
@@ -133,6 +156,14 @@ class AsgiApp:
             # the write is committed; break the connection before the body is complete
             raise ConnectionDropped("connection dropped after commit (fault injection)")
         await send({"type": "http.response.body", "body": response.body})
+
+    def _small_write_now(self, request: Request) -> Response | None:
+        """Answer a small write on the event loop when no other request is running or waiting on the
+        workers and no thread holds the store's writer (so it never waits for one); else None."""
+        if not self._workers.idle or self.gateway.idempotency.in_flight():
+            return None
+        with self.gateway.store.writer_if_free() as free:  # held for the block: nothing is awaited in it
+            return self.gateway.handle(request) if free else None
 
     async def _delay(self, seconds: float) -> None:
         """Injected latency, cut short when the latency fault is turned off."""

@@ -35,11 +35,23 @@ class Workers:
         # since several loops (threads) may share one sandbox
         self._slots: dict[tuple[int, str], tuple[asyncio.Semaphore, int]] = {}
         self._lock = threading.Lock()
+        self._pending = 0
+
+    @property
+    def idle(self) -> bool:
+        """True when no call is running on a worker or waiting for one."""
+        return self._pending == 0
 
     async def run(self, key: str, call: Callable[[_In], _Out], arg: _In) -> _Out:
         """``call(arg)`` on a worker thread, once one of ``key``'s slots is free."""
-        async with self._slot(key):
-            return await asyncio.get_running_loop().run_in_executor(self._pool, call, arg)
+        with self._lock:
+            self._pending += 1
+        try:
+            async with self._slot(key):
+                return await asyncio.get_running_loop().run_in_executor(self._pool, call, arg)
+        finally:
+            with self._lock:
+                self._pending -= 1
 
     def close(self) -> None:
         """Stop the worker threads (after the calls they are running)."""
