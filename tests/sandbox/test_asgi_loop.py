@@ -8,6 +8,8 @@ worker, and the loop stays free. No sleeps and no timings: the writer is held un
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -39,37 +41,43 @@ from .test_async_transport import PATIENT, _after_started, writer_held
         ("/v1/fhir", False),
     ],
 )
-def test_which_gets_runon_the_loop(path: str, inline: bool) -> None:
+def test_which_gets_run_on_the_loop(path: str, inline: bool) -> None:
     assert on_the_loop(path) is inline
+
+
+@contextlib.asynccontextmanager
+async def _one_worker(sb: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of a fresh tenant on ``sb``'s ASGI app with a pool of one worker (no sockets)."""
+    app = AsgiApp(sb.gateway, workers=1)
+    headers = {"x-api-key": sb.create_key("org_a")}
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1", headers=headers
+        ) as c:
+            yield c
+    finally:
+        app.close()
 
 
 async def test_reads_by_id_are_answered_while_the_only_worker_is_held() -> None:
     with Sandbox(clock=ManualClock()) as sb:
-        app = AsgiApp(sb.gateway, workers=1)
-        transport = httpx.ASGITransport(app=app)
-        key = sb.create_key("org_a")
-        try:
-            async with httpx.AsyncClient(
-                transport=transport, base_url="http://127.0.0.1", headers={"x-api-key": key}
-            ) as c:
-                pid = (await c.post("/v1/fhir/Patient", json=PATIENT)).json()["id"]
-                with writer_held(sb):
-                    create = asyncio.create_task(c.post("/v1/fhir/Patient", json=PATIENT))
-                    await _after_started()
-                    search = asyncio.create_task(c.get("/v1/fhir/Patient"))  # needs the held worker
-                    await _after_started()
-                    read = await c.get(f"/v1/fhir/Patient/{pid}")
-                    assert read.status_code == 200
-                    assert read.json()["id"] == pid
-                    assert (await c.get(f"/v1/fhir/Patient/{pid}/_history/1")).status_code == 200
-                    assert (await c.get("/v1/fhir/metadata")).status_code == 200
-                    assert (await c.get("/v1/fhir/Patient/absent")).status_code == 404
-                    assert not create.done()
-                    assert not search.done()
-                assert (await create).status_code == 201
-                assert (await search).json()["total"] == 2
-        finally:
-            app.close()
+        async with _one_worker(sb) as c:
+            pid = (await c.post("/v1/fhir/Patient", json=PATIENT)).json()["id"]
+            with writer_held(sb):
+                create = asyncio.create_task(c.post("/v1/fhir/Patient", json=PATIENT))
+                await _after_started()
+                search = asyncio.create_task(c.get("/v1/fhir/Patient"))  # needs the held worker
+                await _after_started()
+                read = await c.get(f"/v1/fhir/Patient/{pid}")
+                assert read.status_code == 200
+                assert read.json()["id"] == pid
+                assert (await c.get(f"/v1/fhir/Patient/{pid}/_history/1")).status_code == 200
+                assert (await c.get("/v1/fhir/metadata")).status_code == 200
+                assert (await c.get("/v1/fhir/Patient/absent")).status_code == 404
+                assert not create.done()
+                assert not search.done()
+            assert (await create).status_code == 201
+            assert (await search).json()["total"] == 2
         assert sb.internal_errors == []
 
 
@@ -100,25 +108,17 @@ def test_which_writes_may_run_on_the_loop(
 
 async def test_small_writes_are_answered_on_the_loop_only_when_the_writer_is_free() -> None:
     with Sandbox(clock=ManualClock()) as sb:
-        app = AsgiApp(sb.gateway, workers=1)
-        transport = httpx.ASGITransport(app=app)
-        key = sb.create_key("org_a")
-        try:
-            async with httpx.AsyncClient(
-                transport=transport, base_url="http://127.0.0.1", headers={"x-api-key": key}
-            ) as c:
-                created = await c.post("/v1/fhir/Patient", json=PATIENT)  # on the loop: nothing else runs
-                assert created.status_code == 201
-                pid = created.json()["id"]
-                with writer_held(sb):
-                    update = asyncio.create_task(c.put(f"/v1/fhir/Patient/{pid}", json={**PATIENT, "id": pid}))
-                    await _after_started()  # on the loop it would have blocked it until the writer is free
-                    assert (await c.get("/health")).status_code == 200
-                    assert (await c.get(f"/v1/fhir/Patient/{pid}")).json()["meta"]["versionId"] == "1"
-                    assert not update.done()
-                assert (await update).status_code == 200
-                assert (await c.delete(f"/v1/fhir/Patient/{pid}")).status_code == 204
-                assert (await c.get(f"/v1/fhir/Patient/{pid}/_history/2")).status_code == 200
-        finally:
-            app.close()
+        async with _one_worker(sb) as c:
+            created = await c.post("/v1/fhir/Patient", json=PATIENT)  # on the loop: nothing else runs
+            assert created.status_code == 201
+            pid = created.json()["id"]
+            with writer_held(sb):
+                update = asyncio.create_task(c.put(f"/v1/fhir/Patient/{pid}", json={**PATIENT, "id": pid}))
+                await _after_started()  # on the loop it would have blocked it until the writer is free
+                assert (await c.get("/health")).status_code == 200
+                assert (await c.get(f"/v1/fhir/Patient/{pid}")).json()["meta"]["versionId"] == "1"
+                assert not update.done()
+            assert (await update).status_code == 200
+            assert (await c.delete(f"/v1/fhir/Patient/{pid}")).status_code == 204
+            assert (await c.get(f"/v1/fhir/Patient/{pid}/_history/2")).status_code == 200
         assert sb.internal_errors == []
