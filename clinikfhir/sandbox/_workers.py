@@ -1,7 +1,9 @@
 """A bounded pool of worker threads for the synchronous gateway, shared fairly between API keys.
 
-The ASGI front end and the async in-process transport hand every request to it, so an event loop
-never runs, or waits on, SQLite work: while one request is slow the loop goes on serving others.
+The async in-process transport hands every request to it, and the ASGI front end every request but
+a few small ones that never wait (reads by id; small plain writes while the pool is idle and the
+writer free: see ``_asgi``), so an event loop never waits on SQLite work: while one request is slow
+the loop goes on serving others.
 One API key holds at most half of the workers at once, so a tenant sending many slow requests
 leaves the other half to everyone else; more requests wait (on the loop, without blocking it) for a
 free worker.
