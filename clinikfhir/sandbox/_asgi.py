@@ -5,10 +5,13 @@ The gateway is synchronous (SQLite); each request runs on a bounded pool of work
 slow, and one API key may hold at most half of the workers at once, so a tenant sending many slow
 requests leaves the other half to everyone else.
 
-A few GETs whose work is small and bounded are answered on the loop itself, sparing them the hop to
-a worker thread and back (most of a read's cost over HTTP): ``/health`` and the CapabilityStatement
-(they touch no store), and the read of one resource or one of its versions (one primary-key look-up
-in a read transaction; in WAL mode a reader never waits for the writer).
+``/health`` and the CapabilityStatement are answered on the loop itself (they touch no store). While
+one connection alone is sending requests, a few more whose work is small and bounded are answered on
+the loop too, sparing them the hop to a worker thread and back (most of a small request's cost over
+HTTP): the read of one resource or one of its versions (one primary-key look-up in a read
+transaction; in WAL mode a reader never waits for the writer), and small plain writes while the
+workers are idle and the writer is free (see :func:`small_write`). With several connections active,
+the workers answer everything else, overlapping one request's SQLite work with another's Python.
 """
 
 from __future__ import annotations
@@ -46,6 +49,10 @@ def on_the_loop(path: str) -> bool:
     return all(seg and not seg.startswith(("_", "$")) for seg in (segs[0], segs[1], *segs[3:]))
 
 
+SOLO_STREAK = 4
+"""Requests in a row over one connection after which small requests are answered on the loop."""
+_NO_STORE = frozenset({"/health", "/v1/metadata", "/v1/fhir/metadata"})
+
 SMALL_WRITE = 16 * 1024
 """The largest body of a write that may be answered on the event loop (see :func:`small_write`)."""
 
@@ -78,6 +85,9 @@ class AsgiApp:
             raise ValueError("workers must be at least 1")
         self.gateway = gateway
         self._workers = Workers(workers)
+        # the connection of the latest requests, and how many in a row came over it (see _solo)
+        self._last_client: object = None
+        self._streak = 0
 
     def close(self) -> None:
         """Stop the worker threads (after the requests they are running)."""
@@ -133,10 +143,11 @@ class AsgiApp:
             host=headers.get("host", "localhost"),
             scheme=str(scope.get("scheme", "http")),
         )
+        solo = self._solo(client)
         response: Response | None = None
-        if request.method == "GET" and on_the_loop(path):
+        if path in _NO_STORE or (solo and request.method == "GET" and on_the_loop(path)):
             response = self.gateway.handle(request)
-        elif small_write(request):
+        elif solo and small_write(request):
             response = self._small_write_now(request)
         if response is None:
             response = await self._workers.run(headers.get("x-api-key", ""), self.gateway.handle, request)
@@ -156,6 +167,17 @@ class AsgiApp:
             # the write is committed; break the connection before the body is complete
             raise ConnectionDropped("connection dropped after commit (fault injection)")
         await send({"type": "http.response.body", "body": response.body})
+
+    def _solo(self, client: object) -> bool:
+        """True once :data:`SOLO_STREAK` requests in a row came over one connection: a lone client
+        waits for each answer, so nothing runs beside a request answered on the loop. With several
+        connections active every request goes to the workers, which overlap one's SQLite work with
+        another's Python."""
+        if client is not None and client == self._last_client:
+            self._streak += 1
+        else:
+            self._last_client, self._streak = client, 1
+        return self._streak >= SOLO_STREAK
 
     def _small_write_now(self, request: Request) -> Response | None:
         """Answer a small write on the event loop when no other request is running or waiting on the

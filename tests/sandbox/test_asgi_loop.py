@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from clinikfhir.sandbox import ManualClock, Request, Sandbox
-from clinikfhir.sandbox._asgi import SMALL_WRITE, AsgiApp, on_the_loop, small_write
+from clinikfhir.sandbox._asgi import SMALL_WRITE, SOLO_STREAK, AsgiApp, on_the_loop, small_write
 
 from .test_async_transport import PATIENT, _after_started, writer_held
 
@@ -45,15 +45,21 @@ def test_which_gets_run_on_the_loop(path: str, inline: bool) -> None:
     assert on_the_loop(path) is inline
 
 
+def _client(app: AsgiApp, key: str, port: int = 123) -> httpx.AsyncClient:
+    """A client of ``app`` (no sockets) over one "connection" from ``port``."""
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", port))
+    return httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1", headers={"x-api-key": key})
+
+
 @contextlib.asynccontextmanager
 async def _one_worker(sb: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of a fresh tenant on ``sb``'s ASGI app with a pool of one worker (no sockets)."""
+    """A lone client of a fresh tenant on ``sb``'s ASGI app with a pool of one worker, past the
+    streak of requests after which small ones are answered on the loop."""
     app = AsgiApp(sb.gateway, workers=1)
-    headers = {"x-api-key": sb.create_key("org_a")}
     try:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1", headers=headers
-        ) as c:
+        async with _client(app, sb.create_key("org_a")) as c:
+            for _ in range(SOLO_STREAK):
+                assert (await c.get("/health")).status_code == 200
             yield c
     finally:
         app.close()
@@ -121,4 +127,28 @@ async def test_small_writes_are_answered_on_the_loop_only_when_the_writer_is_fre
             assert (await update).status_code == 200
             assert (await c.delete(f"/v1/fhir/Patient/{pid}")).status_code == 204
             assert (await c.get(f"/v1/fhir/Patient/{pid}/_history/2")).status_code == 200
+        assert sb.internal_errors == []
+
+
+async def test_with_several_connections_active_reads_go_to_the_workers() -> None:
+    with Sandbox(clock=ManualClock()) as sb:
+        app = AsgiApp(sb.gateway, workers=1)
+        key = sb.create_key("org_a")
+        try:
+            async with _client(app, key, 1) as a, _client(app, key, 2) as b:
+                pid = (await a.post("/v1/fhir/Patient", json=PATIENT)).json()["id"]
+                for _ in range(SOLO_STREAK):
+                    assert (await a.get(f"/v1/fhir/Patient/{pid}")).status_code == 200
+                with writer_held(sb):
+                    create = asyncio.create_task(a.post("/v1/fhir/Patient", json=PATIENT))
+                    await _after_started()
+                    read = asyncio.create_task(b.get(f"/v1/fhir/Patient/{pid}"))  # another connection
+                    await _after_started()
+                    assert (await b.get("/health")).status_code == 200  # no store: always on the loop
+                    assert not read.done()  # it waits for the one worker, which the create holds
+                    assert not create.done()
+                assert (await create).status_code == 201
+                assert (await read).status_code == 200
+        finally:
+            app.close()
         assert sb.internal_errors == []
