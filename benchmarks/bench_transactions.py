@@ -11,9 +11,11 @@ interleaved, on the same data.
 
 Data: ``tests/cli/synthea_like.patient_bundle`` with 11 encounters of 6 observations: per Bundle 100
 entries (Patient; per encounter the Encounter, a Condition, 6 Observations and a Claim), ``urn:uuid``
-references between them. "Server-side" is ``Sandbox.handle`` on an in-process sandbox (the gateway and
-the FHIR server, no HTTP); wall-clock time and CPU time (``time.process_time``, steadier on a shared
-machine) are both printed. Over uvicorn the sandbox runs in its own process (as ``clinikfhir sandbox``
+references between them. The ``minimal+ifNoneExist`` rows send the entries as ``clinikfhir load``
+does (a load tag and a conditional create on it per entry, ``Prefer: return=minimal``).
+"Server-side" is ``Sandbox.handle`` on an in-process sandbox (the gateway and the FHIR server, no
+HTTP); wall-clock time and CPU time (``time.process_time``, steadier on a shared machine) are both
+printed. Over uvicorn the sandbox runs in its own process (as ``clinikfhir sandbox``
 does) and its CPU is read from /proc. Each measurement writes into a fresh tenant.
 Goal (issues 13 and 15): a 100-entry transaction well under 2 s under load; >= 1,000 resources/s into
 the served sandbox at concurrency 8 on a 2-core machine, i.e. well under 1 ms of server CPU per resource.
@@ -38,7 +40,10 @@ from bench_sandbox import _cpu_seconds
 
 HERE = Path(__file__).resolve().parent.parent
 ENCOUNTERS, OBSERVATIONS = 11, 6  # 1 + 11 * (1 + 6 + 1 + 1) = 100 entries
-PREFERS = {"representation": None, "minimal": "return=minimal"}
+PREFERS = {"representation": None, "minimal": "return=minimal", "minimal+ifNoneExist": "return=minimal"}
+CONDITIONAL = {"minimal+ifNoneExist"}
+"""Variants whose entries are sent as `clinikfhir load` sends them: a load tag and a conditional create
+(``ifNoneExist`` on that tag) per entry, so every entry is looked up before it is created."""
 KEY = "clk_test_transactions0001"
 
 SERVER = """
@@ -52,7 +57,9 @@ sb.serve_forever("127.0.0.1", 0, ready=lambda url: print("listening on", url, fl
 """
 
 
-def bundles(count: int, first_seed: int) -> list[bytes]:
+def bundles(count: int, first_seed: int, conditional: bool = False) -> list[bytes]:
+    import hashlib
+
     import orjson
 
     from tests.cli.synthea_like import patient_bundle
@@ -61,6 +68,12 @@ def bundles(count: int, first_seed: int) -> list[bytes]:
     for seed in range(first_seed, first_seed + count):
         bundle = patient_bundle(seed, encounters=ENCOUNTERS, observations=OBSERVATIONS)
         assert len(bundle["entry"]) == 100
+        if conditional:
+            for i, entry in enumerate(bundle["entry"]):
+                code = hashlib.md5(f"{seed}-{i}".encode()).hexdigest()  # a tag, not security
+                meta = entry["resource"].setdefault("meta", {})
+                meta.setdefault("tag", []).append({"system": "urn:clinikfhir:load", "code": code})
+                entry["request"]["ifNoneExist"] = f"_tag=urn:clinikfhir:load|{code}"
         out.append(orjson.dumps(bundle))
     return out
 
@@ -76,7 +89,7 @@ def in_process(count: int, repeat: int) -> dict[str, Any]:
     """Per preference: median wall and CPU ms per 100-entry transaction through ``Sandbox.handle``."""
     from clinikfhir.sandbox import Request, Sandbox
 
-    data = bundles(count, 1000)
+    data = {name: bundles(count, 1000, name in CONDITIONAL) for name in PREFERS}
     out: dict[str, Any] = {}
     with Sandbox() as sb:
         warm = sb.create_key("org_warm")
@@ -87,7 +100,7 @@ def in_process(count: int, repeat: int) -> dict[str, Any]:
             for name, prefer in PREFERS.items():  # interleaved
                 headers = _headers(sb.create_key(f"org_{name}"), prefer)
                 walls, cpus, size = runs[name]
-                for body in data:
+                for body in data[name]:
                     wall, cpu = time.perf_counter(), time.process_time()
                     resp = sb.handle(Request("POST", "/v1/fhir", "", headers, body))
                     cpus.append(time.process_time() - cpu)
@@ -109,7 +122,7 @@ def served(root: Path, count: int, repeat: int) -> dict[str, Any]:
     """Per (preference, clients): resources/s over uvicorn and server CPU ms per resource."""
     import httpx
 
-    data = bundles(count, 2000)
+    data = {name: bundles(count, 2000, name in CONDITIONAL) for name in PREFERS}
     keys = iter(f"clk_test_transactions{i:04d}" for i in range(1000))
     proc = subprocess.Popen(
         [sys.executable, "-c", SERVER, str(root), "1000"],
@@ -133,7 +146,7 @@ def served(root: Path, count: int, repeat: int) -> dict[str, Any]:
             for name, prefer in PREFERS.items():
                 for clients in (1, 8):
                     headers = _headers(next(keys), prefer)
-                    pending = list(data)
+                    pending = list(data[name])
                     lock = threading.Lock()
 
                     def worker(

@@ -12,10 +12,13 @@ import base64
 import binascii
 import sqlite3
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote
+
+import orjson
 
 from ._fhir import (
     NO_BODY,
@@ -50,6 +53,7 @@ class Router(Protocol):
         hdrs: EntryHeaders,
         conn: sqlite3.Connection | None = None,
         assigned_id: str | None = None,
+        matched: Sequence[str] | None = None,
     ) -> Result: ...
 
     def match(
@@ -71,6 +75,10 @@ class _Entry:
     if_match: str | None
     if_none_exist: str | None
     assigned_id: str | None = None
+    matched: list[str] | None = None
+    """The ids its ``ifNoneExist`` matched before the transaction wrote anything (see :class:`_Written`)."""
+    codes: list[str] | None = None
+    """The codes of its ``ifNoneExist`` when they are plain tokens (:func:`_token_codes`)."""
 
 
 def _parse_entry(index: int, raw: Any) -> _Entry:
@@ -215,30 +223,50 @@ def process_bundle(server: Router, who: Principal, body: Any, prefer: str | None
                     raise structural("Two entries share a fullUrl", f"Bundle.entry[{entry.index}].fullUrl")
                 mapping[entry.full_url] = f"{entry.segs[0]}/{entry.assigned_id}"
     results: dict[int, Result] = {}
+    # without DELETEs, only the transaction's own creates run between the first look-up of a conditional
+    # create and its turn; see _Written for when that first answer still holds
+    reuse = not any(entry.method == "DELETE" for entry in entries)
+    written = _Written()
     with server.store.write() as conn:
         # conditional creates that match an existing resource point their urn:uuid at it
+        unmatched = _matching_nothing(server, conn, caller, entries) if reuse else set[int]()
         for entry in entries:
-            if (
-                entry.assigned_id is not None
-                and entry.if_none_exist is not None
-                and entry.full_url is not None
-                and entry.full_url in mapping
-            ):
-                criteria = parse_qsl(entry.if_none_exist.lstrip("?"), keep_blank_values=True)
-                try:
-                    ids = server.match(conn, caller, entry.segs[0], criteria, "ifNoneExist")
-                except GatewayError as err:
+            if entry.assigned_id is None or entry.if_none_exist is None:
+                continue
+            mapped = entry.full_url is not None and entry.full_url in mapping
+            entry.codes = _token_codes(entry.if_none_exist) if reuse else None
+            if not (mapped or entry.codes is not None):
+                continue
+            if entry.index in unmatched:
+                entry.matched = []
+                continue
+            criteria = parse_qsl(entry.if_none_exist.lstrip("?"), keep_blank_values=True)
+            try:
+                ids = server.match(conn, caller, entry.segs[0], criteria, "ifNoneExist")
+            except GatewayError as err:
+                if mapped:
                     raise _entry_failure(entry.index, err) from None
-                if len(ids) == 1:
-                    mapping[entry.full_url] = f"{entry.segs[0]}/{ids[0]}"
+                continue  # asked again in its turn, where the error is raised in the usual order
+            if mapped and len(ids) == 1:
+                mapping[entry.full_url or ""] = f"{entry.segs[0]}/{ids[0]}"
+            if reuse:
+                entry.matched = ids
         if mapping:
             for entry in entries:
                 if entry.body is not NO_BODY:
                     _rewrite(entry.body, mapping)
+        # per type, the conditional creates still to run with a first answer: what is created before
+        # them is looked at (and only then)
+        waiting = Counter(entry.segs[0] for entry in entries if entry.matched is not None)
         for entry in sorted(entries, key=lambda e: (_ORDER[e.method], e.index)):
             hdrs = EntryHeaders(entry.if_match, entry.if_none_exist)
+            matched = entry.matched
+            if matched is not None:
+                waiting[entry.segs[0]] -= 1
+                if written.may_match(entry.segs[0], entry.codes):
+                    matched = None  # one of this transaction's creates may match: ask the engine again
             try:
-                results[entry.index] = server.route(
+                result = server.route(
                     who,
                     entry.method,
                     entry.segs,
@@ -247,11 +275,103 @@ def process_bundle(server: Router, who: Principal, body: Any, prefer: str | None
                     hdrs,
                     conn=conn,
                     assigned_id=entry.assigned_id,
+                    matched=matched,
                 )
             except GatewayError as err:
                 raise _entry_failure(entry.index, err) from None
+            results[entry.index] = result
+            stored = result.stored
+            if result.status == 201 and stored is not None and waiting[stored.rtype] > 0:
+                written.add(stored.rtype, stored.body)
     out = [_response_entry(base, results[entry.index], _shape(entry, wanted)) for entry in entries]
     return _answer("transaction-response", out, wanted)
+
+
+_PLAIN_TOKENS = frozenset({"_id", "_tag", "_security", "identifier"})
+"""Search parameters whose match needs a resource to hold the searched code as a JSON value: the
+resource id, and the code of a ``meta.tag`` / ``meta.security`` coding or the value of an identifier."""
+
+
+def _token_codes(if_none_exist: str) -> list[str] | None:
+    """Per criterion of a conditional create, the code a matching resource must hold as a JSON value;
+    None unless every criterion is a plain ``_id``, ``_tag``, ``_security`` or ``identifier`` with one
+    value (no modifier, chain, list of values or escape) and a code."""
+    codes: list[str] = []
+    for name, value in parse_qsl(if_none_exist.lstrip("?"), keep_blank_values=True):
+        if name not in _PLAIN_TOKENS or "," in value or "\\" in value or value != value.strip():
+            return None
+        pieces = value.split("|")
+        if len(pieces) > 2 or (name == "_id" and len(pieces) > 1) or not pieces[-1]:
+            return None
+        codes.append(pieces[-1])
+    return codes or None
+
+
+_TOGETHER = 100
+"""The most conditional creates whose criteria :func:`_matching_nothing` asks in one search."""
+
+
+def _matching_nothing(server: Router, conn: sqlite3.Connection, caller: Caller, entries: list[_Entry]) -> set[int]:
+    """The indexes of conditional creates whose criteria match nothing yet, found with one search per
+    type and parameter: when several entries ask ``name=v1``, ``name=v2``, ... (one plain token each,
+    see :func:`_token_codes`), ``name=v1,v2,...`` (FHIR's OR: what matches any of them) is asked
+    instead, and when that matches nothing, none of them matches anything. Otherwise (something
+    matches, or the search is refused) each entry is looked up on its own."""
+    groups: dict[tuple[str, str], list[tuple[int, str]]] = {}
+    for entry in entries:
+        if entry.assigned_id is None or entry.if_none_exist is None or _token_codes(entry.if_none_exist) is None:
+            continue
+        criteria = parse_qsl(entry.if_none_exist.lstrip("?"), keep_blank_values=True)
+        if len(criteria) == 1:
+            name, value = criteria[0]
+            groups.setdefault((entry.segs[0], name), []).append((entry.index, value))
+    found: set[int] = set()
+    for (rtype, name), items in groups.items():
+        for start in range(0, len(items), _TOGETHER):
+            chunk = items[start : start + _TOGETHER]
+            if len(chunk) < 2:
+                continue
+            try:
+                ids = server.match(conn, caller, rtype, [(name, ",".join(v for _, v in chunk))], "ifNoneExist")
+            except GatewayError:
+                continue
+            if not ids:
+                found.update(i for i, _ in chunk)
+    return found
+
+
+class _Written:
+    """The string values of the resources a transaction created so far, per type.
+
+    A conditional create's first look-up runs before the transaction writes anything. When its
+    criteria are plain tokens (:func:`_token_codes`) and no resource of its type created since holds
+    every code they ask for as a string (these elements are strings in every resource that passed
+    validation, and every created one did), none of them can match, so the first answer is the one the
+    engine would give in the entry's turn and is used as it is; otherwise the engine is asked again."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, set[str]] = {}
+
+    def add(self, rtype: str, text: str | None) -> None:
+        if text is None:
+            return
+        values = self._values.setdefault(rtype, set())
+        stack: list[Any] = [orjson.loads(text)]
+        while stack:
+            item = stack.pop()
+            kind: type[object] = type(item)  # pyright: ignore[reportUnknownVariableType]
+            if kind is dict:
+                stack.extend(item.values())
+            elif kind is list:
+                stack.extend(item)
+            elif kind is str:
+                values.add(item)
+
+    def may_match(self, rtype: str, codes: list[str] | None) -> bool:
+        values = self._values.get(rtype)
+        if values is None:
+            return False
+        return codes is None or all(code in values for code in codes)
 
 
 def _answer(btype: str, entries: list[str], wanted: Return) -> Result:

@@ -188,6 +188,32 @@ _BIG_NUMBER = re.compile(
     rb")(?=\s*(?:[,\]}]|$))"
 )
 _MAX_DOUBLE = Decimal("1.7976931348623157e308")
+# Fast paths of _BIG_NUMBER.search (the same answer, property-tested): its first two forms hold a run of
+# 200 digits (found by a byte translation and a substring test); its third a digit, an e, optional sign
+# and zeros and 3 digits (a cheap literal-led search), whose number token is then located by walking
+# back over the mantissa, a minus sign and spaces to the separator, where _BIG_NUMBER is tried once.
+_DIGIT_MAP = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_DIGIT_RUN = b"0" * 200
+_EXPONENT_HINT = re.compile(rb"[0-9][eE][+-]?0*[0-9]{3}")
+_MANTISSA = frozenset(b"0123456789.")
+_SPACES = frozenset(b" \t\n\r\f\v")
+
+
+def big_number(raw: bytes) -> bool:
+    """Whether ``raw`` holds a number token that may be out of a double's range (``_BIG_NUMBER``)."""
+    if _DIGIT_RUN in raw.translate(_DIGIT_MAP):
+        return _BIG_NUMBER.search(raw) is not None
+    for hint in _EXPONENT_HINT.finditer(raw):
+        i = hint.start()
+        while i > 0 and raw[i - 1] in _MANTISSA:
+            i -= 1
+        if i > 0 and raw[i - 1] == 0x2D:  # "-"
+            i -= 1
+        while i > 0 and raw[i - 1] in _SPACES:
+            i -= 1
+        if _BIG_NUMBER.match(raw, max(i - 1, 0)) is not None:
+            return True
+    return False
 
 
 def parse_body(raw: bytes) -> Any:
@@ -201,7 +227,7 @@ def parse_body(raw: bytes) -> Any:
         raise GatewayError(400, "INVALID_JSON", f"The request body is not valid JSON ({exc})") from None
     # cheap scans first: most bodies cannot break any bound, and are not walked (a large body only
     # for its depth, which is cheap; the walk that names the path runs only when something is wrong)
-    suspect = _SURROGATE.search(raw) or _BIG_NUMBER.search(raw)
+    suspect = _SURROGATE.search(raw) or big_number(raw)
     if suspect or (raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH and _deeper_than(value, MAX_JSON_DEPTH)):
         check_json(value)
     return value

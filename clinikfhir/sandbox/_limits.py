@@ -114,6 +114,11 @@ class IdempotencyCache:
         with self._lock:
             return len(self._entries)
 
+    def in_flight(self) -> bool:
+        """True while a request holding an Idempotency-Key is being answered."""
+        with self._lock:
+            return bool(self._inflight)
+
     @contextmanager
     def slot(self, scope: IdempotencyScope) -> Generator[None, None, None]:
         """Serialise concurrent requests that carry the same key (the lock is dropped when unused)."""

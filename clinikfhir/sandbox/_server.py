@@ -95,8 +95,12 @@ class FhirServer:
         hdrs: EntryHeaders,
         conn: sqlite3.Connection | None = None,
         assigned_id: str | None = None,
+        matched: Sequence[str] | None = None,
     ) -> Result:
-        """Dispatch one FHIR interaction (a request, or one Bundle entry when ``conn`` is given)."""
+        """Dispatch one FHIR interaction (a request, or one Bundle entry when ``conn`` is given).
+
+        ``matched``: for a conditional create in a transaction, what its ``If-None-Exist`` criteria
+        match, when the transaction already knows it (else the engine is asked)."""
         caller = who.caller
         n = len(segs)
         if n == 0:
@@ -116,7 +120,7 @@ class FhirServer:
             if method == "GET":
                 return self._search(who, rtype, pairs, conn, hdrs.prefer)
             if method == "POST":
-                return self._create(caller, rtype, body, hdrs, conn, assigned_id)
+                return self._create(caller, rtype, body, hdrs, conn, assigned_id, matched)
             if method == "PUT" and pairs:
                 return self._conditional_update(caller, rtype, pairs, body, hdrs, conn)
             if method == "DELETE" and pairs:
@@ -204,13 +208,17 @@ class FhirServer:
         hdrs: EntryHeaders,
         conn: sqlite3.Connection | None,
         assigned_id: str | None = None,
+        matched: Sequence[str] | None = None,
     ) -> Result:
         _need_body(body)
         prepared = prepare_new(caller, rtype, body)
         with self._writer(conn) as w:
             if hdrs.if_none_exist is not None:
-                criteria = parse_qsl(hdrs.if_none_exist.lstrip("?"), keep_blank_values=True)
-                ids = self.match(w, caller, rtype, criteria, "If-None-Exist")
+                if matched is not None:
+                    ids = list(matched)
+                else:
+                    criteria = parse_qsl(hdrs.if_none_exist.lstrip("?"), keep_blank_values=True)
+                    ids = self.match(w, caller, rtype, criteria, "If-None-Exist")
                 if len(ids) > 1:
                     raise _precondition("If-None-Exist matches more than one resource")
                 if len(ids) == 1:

@@ -1,7 +1,9 @@
 """A bounded pool of worker threads for the synchronous gateway, shared fairly between API keys.
 
-The ASGI front end and the async in-process transport hand every request to it, so an event loop
-never runs, or waits on, SQLite work: while one request is slow the loop goes on serving others.
+The async in-process transport hands every request to it, and the ASGI front end every request but
+a few small ones that never wait (reads by id; small plain writes while the pool is idle and the
+writer free: see ``_asgi``), so an event loop never waits on SQLite work: while one request is slow
+the loop goes on serving others.
 One API key holds at most half of the workers at once, so a tenant sending many slow requests
 leaves the other half to everyone else; more requests wait (on the loop, without blocking it) for a
 free worker.
@@ -35,11 +37,23 @@ class Workers:
         # since several loops (threads) may share one sandbox
         self._slots: dict[tuple[int, str], tuple[asyncio.Semaphore, int]] = {}
         self._lock = threading.Lock()
+        self._pending = 0
+
+    @property
+    def idle(self) -> bool:
+        """True when no call is running on a worker or waiting for one."""
+        return self._pending == 0
 
     async def run(self, key: str, call: Callable[[_In], _Out], arg: _In) -> _Out:
         """``call(arg)`` on a worker thread, once one of ``key``'s slots is free."""
-        async with self._slot(key):
-            return await asyncio.get_running_loop().run_in_executor(self._pool, call, arg)
+        with self._lock:
+            self._pending += 1
+        try:
+            async with self._slot(key):
+                return await asyncio.get_running_loop().run_in_executor(self._pool, call, arg)
+        finally:
+            with self._lock:
+                self._pending -= 1
 
     def close(self) -> None:
         """Stop the worker threads (after the calls they are running)."""

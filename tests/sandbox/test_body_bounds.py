@@ -9,7 +9,15 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from clinikfhir.sandbox._http import MAX_JSON_DEPTH, GatewayError, check_json, loads_exact, parse_body
+from clinikfhir.sandbox._http import (
+    _BIG_NUMBER,  # pyright: ignore[reportPrivateUsage]
+    MAX_JSON_DEPTH,
+    GatewayError,
+    big_number,
+    check_json,
+    loads_exact,
+    parse_body,
+)
 
 _SPACE = st.sampled_from(["", " ", "\n", "\t", " \r\n "])
 
@@ -50,6 +58,47 @@ def test_a_number_out_of_range_is_refused_wherever_it_is(number: str, before: st
     }[where]
     raw = text.encode()
     assert _outcome(raw, parse=True) == _outcome(raw, parse=False)
+
+
+_PIECES = st.sampled_from(
+    [
+        b":",
+        b",",
+        b"[",
+        b"]",
+        b"}",
+        b"{",
+        b'"',
+        b" ",
+        b"\n",
+        b"-",
+        b"+",
+        b".",
+        b"e",
+        b"E",
+        b"0",
+        b"7",
+        b"x",
+        b"urn:uuid:3e2434e3-",
+    ]
+)
+
+
+@st.composite
+def _scanned(draw: st.DrawFn) -> bytes:
+    """JSON-ish bytes: separators, signs, digits, exponents, runs of up to 210 digits, uuid-like text."""
+    parts = draw(st.lists(_PIECES | st.integers(1, 210).map(lambda n: b"9" * n), max_size=40))
+    return b"".join(parts)
+
+
+@settings(max_examples=500, deadline=None)
+@example(raw=b":-1.5e0999,")
+@example(raw=b'"urn:uuid:3e2434e3-",1e999]')
+@example(raw=b"1e0001e500")
+@example(raw=b",\n -7e0999]")
+@given(raw=_scanned())
+def test_the_fast_number_scan_answers_as_the_regex(raw: bytes) -> None:
+    assert big_number(raw) == (_BIG_NUMBER.search(raw) is not None)
 
 
 def test_strings_that_look_like_numbers_are_not_numbers() -> None:
