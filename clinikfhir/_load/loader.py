@@ -465,6 +465,7 @@ class Loader:
                 continue
             self._sent += len(unit.types)
             await dispatch(unit, final=False)
+            await asyncio.sleep(0)  # let the new task send before the next unit is read and checked
         await _drain(tasks)
         # units waiting for references: again, while that makes progress; then a last round that decides
         while parked and self._fatal is None:
@@ -525,10 +526,10 @@ class Loader:
         ``Prefer: return=minimal``: only each entry's status and location are read (never typed),
         whether or not the server honours the preference."""
         assert self.clinik is not None
-        from clinikfhir.client import Clinik
+        from clinikfhir.aio import AsyncClinik  # the CLI's client (the sync one is not even imported then)
 
         clinik = self.clinik
-        if isinstance(clinik, Clinik):
+        if not isinstance(clinik, AsyncClinik):
             send = clinik.batch if kind == "batch" else clinik.transaction
             try:
                 return send(body, validate=False, prefer_return="minimal")
@@ -697,7 +698,7 @@ class Loader:
         match's ``Type/id``, None for no match, an error for more than one or a refused search."""
         from urllib.parse import urlencode
 
-        from clinikfhir.client import Clinik
+        from clinikfhir.aio import AsyncClinik
         from clinikfhir.errors import ApiError
 
         assert self.clinik is not None
@@ -708,10 +709,10 @@ class Loader:
             entries.append({"request": {"method": "GET", "url": url}})
         body = {"resourceType": "Bundle", "type": "batch", "entry": entries}
         clinik = self.clinik
-        if isinstance(clinik, Clinik):
-            answer = clinik.batch(body, validate=False)
-        else:
+        if isinstance(clinik, AsyncClinik):
             answer = await clinik.batch(body, validate=False)
+        else:
+            answer = clinik.batch(body, validate=False)
         out: dict[str, str | BaseException | None] = {}
         for index, lookup in enumerate(lookups):
             entry = answer.entries[index] if index < len(answer.entries) else None
