@@ -34,6 +34,9 @@ _LEVELS = ("error", "warning", "information")
 _RANK: dict[str, int] = {"fatal": 0, "error": 1, "warning": 2, "information": 3}
 _RELATIVE = re.compile(r"([A-Z][A-Za-z]+)/[A-Za-z0-9\-.]{1,64}(?:/_history/[A-Za-z0-9\-.]{1,64})?")
 _CONDITIONAL = re.compile(r"([A-Z][A-Za-z]+)\?\S+")
+# rules on a DomainResource's contained resources (dom-2 contained.contained.empty(), dom-4 no
+# contained.meta.versionId/lastUpdated, dom-5 no contained.meta.security): true when there are none
+_ABOUT_CONTAINED = frozenset({"dom-2", "dom-3", "dom-4", "dom-5"})
 _ABSOLUTE_TAIL = re.compile(r"/([A-Z][A-Za-z]+)/[A-Za-z0-9\-.]{1,64}(?:/_history/[A-Za-z0-9\-.]{1,64})?$")
 
 
@@ -248,8 +251,8 @@ class _Walker(StructureWalker):
     def invariant(
         self, key: str, obj: Any, path: str, res: dict[str, Any], root: dict[str, Any], type_path: str
     ) -> None:
-        if key == "dom-3":
-            return  # checked once per resource by _dom3
+        if key in _ABOUT_CONTAINED and (key == "dom-3" or "contained" not in obj):
+            return  # dom-3: checked once per resource by _dom3; the others hold when nothing is contained
         if key in ("txt-1", "txt-2") and not type_path:  # on the narrative's div (a primitive)
             if key == "txt-1":  # check_xhtml checks both
                 for xhtml_problem in check_xhtml(obj):
