@@ -18,7 +18,8 @@ Data: Synthea-shaped transaction Bundles (tests/cli/synthea_like.py): per patien
 conditional references to shared Organizations and Practitioners, whose own Bundles are loaded first.
 The sandbox runs in its own process (`clinikfhir sandbox`), as does each `clinikfhir load` (timed
 from process start to exit: imports, reading, validation, reference resolution, sending). Every
-run writes into a fresh tenant, so each measures creates, not "already there" answers.
+run writes into a fresh sandbox process (an empty store), so each measures creates, not "already
+there" answers, and no run is slowed by the data of the runs before it.
 
 The plain loop sends the files as they are (no validation, no conditional references resolved,
 no load tags, no conditional creates): it is the floor of the server, not the same work. A third
@@ -39,7 +40,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -171,11 +171,26 @@ def run_plain(
     return time.perf_counter() - start
 
 
+class Fresh:
+    """A new sandbox process for every run (its store empty), so no run is slowed by the data of the
+    runs before it and the order of the variants does not matter."""
+
+    def __enter__(self) -> tuple[str, str]:
+        key = "clk_test_bench0000"
+        self.proc, base = start_sandbox([key])
+        return base, key
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
 def measure(
-    base: str, keys: Iterator[str], patients: int, repeat: int, levels: tuple[int, ...], before: Path | None
+    patients: int, repeat: int, levels: tuple[int, ...], before: Path | None
 ) -> tuple[int, int, dict[str, list[float]]]:
     """Every variant at ``patients`` patients, ``repeat`` times interleaved (so drift in machine load
-    hits every variant alike): rates in resources/s and client CPU in seconds, by row name."""
+    hits every variant alike), each into a fresh sandbox: rates in resources/s and client CPU in
+    seconds, by row name."""
     rows: dict[str, list[float]] = {}
 
     def add(name: str, value: float) -> None:
@@ -188,16 +203,20 @@ def measure(
         bodies = load_bodies(files)
         for _ in range(repeat):
             for c in (1, 8) if 1 in levels else (8,):
-                add(f"plain {c}", total / run_plain(base, next(keys), files, c))
+                with Fresh() as (base, key):
+                    add(f"plain {c}", total / run_plain(base, key, files, c))
             if 1 in levels:
-                add("validate 8", total / run_plain(base, next(keys), files, 8, validate=True))
-            add("bodies 8", total / run_plain(base, next(keys), files, 8, minimal=True, bodies=bodies))
+                with Fresh() as (base, key):
+                    add("validate 8", total / run_plain(base, key, files, 8, validate=True))
+            with Fresh() as (base, key):
+                add("bodies 8", total / run_plain(base, key, files, 8, minimal=True, bodies=bodies))
             trees: list[tuple[str, Path | None]] = [("load", None)]
             if before is not None:
                 trees.append(("before", before))
             for c in levels:
                 for name, tree in trees:
-                    whole, loading, cpu = run_cli(base, next(keys), folder, c, report, tree)
+                    with Fresh() as (base, key):
+                        whole, loading, cpu = run_cli(base, key, folder, c, report, tree)
                     add(f"{name} {c}", total / whole)
                     add(f"{name} {c} alone", total / loading)
                     add(f"{name} {c} cpu", cpu)
@@ -239,18 +258,9 @@ def main() -> None:
     parser.add_argument("--before", type=Path, metavar="DIR", help="also run clinikfhir load from this source tree")
     args = parser.parse_args()
     before = args.before.resolve() if args.before is not None else None
-    keys = (f"clk_test_bench{i:04d}" for i in range(10_000))
-    key_list = [next(keys) for _ in range(args.repeat * 20)]
-    proc, base = start_sandbox(key_list)
-    try:
-        levels = (1, 4, 8)
-        small = measure(base, iter(key_list), args.patients, args.repeat, levels, before)
-        large = None
-        if args.large:
-            large = measure(base, iter(key_list[args.repeat * 12 :]), args.large, args.repeat, (8,), before)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    levels = (1, 4, 8)
+    small = measure(args.patients, args.repeat, levels, before)
+    large = measure(args.large, args.repeat, (8,), before) if args.large else None
     show(*small[:2], args.repeat, small[2], levels)
     if large is not None:
         print()
