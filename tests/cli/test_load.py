@@ -161,6 +161,18 @@ def test_dry_run_sends_nothing(tmp_path: Path, data_dir: Path, run_cli: Run) -> 
     assert not db.exists()
 
 
+def test_the_progress_line_counts_resources_and_refusals(data_dir: Path, run_cli: Run) -> None:
+    """Without --no-progress, stderr ends with the progress line: the input read, resources done,
+    their rate, the ETA and the refusals (the table is on stdout either way)."""
+    done = run_cli("load", str(data_dir), "--dry-run")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"Checking .* 100% +56 resources +[\d,]+/s ETA [\d:]+ 0 refused", done.stderr), done.stderr
+    assert "Dry run: checked, nothing sent" in done.stdout
+    quiet = run_cli("load", str(data_dir), "--dry-run", "--no-progress")
+    assert quiet.stderr == ""
+    assert quiet.stdout.splitlines()[:-1] == done.stdout.splitlines()[:-1]  # the same table (times differ)
+
+
 def test_load_into_a_sandbox_file_then_serve_it_and_export(tmp_path: Path, data_dir: Path, run_cli: Run) -> None:
     """In-process: load --sandbox DB; then serve DB and export what was loaded; compare with the sources."""
     db = tmp_path / "store.db"
