@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import clinikfhir._generated.invariants as invariants
 from clinikfhir.validation import _fp as fp
+from clinikfhir.validation import validate
+
+from . import _corpus as corpus
+from .test_mutations import build_cases
 
 NAMES = ["value", "valueQuantity", "valueString", "_value", "contained", "meta", "code", "status", "_status"]
 leaf = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.sampled_from(["a", "b", "2020-01-01"]))
@@ -67,3 +72,28 @@ def test_rules_on_contained_resources_hold_when_nothing_is_contained(resource: d
     resource = {"resourceType": "Patient", **resource}
     for key in ("dom-2", "dom-4", "dom-5"):
         assert invariants.COMPILED[key]([resource], resource, resource) == [True]
+
+
+def _policies_agree(data: dict[str, Any]) -> None:
+    everything = validate(data, level="information")
+    assert validate(data, level="error") == [i for i in everything if i.is_error]
+    rules = [*sorted({i.key for i in everything if i.key})[:2], "dom-6", "con-3", "ele-1"]
+    assert validate(data, level="error", ignore=rules) == [i for i in everything if i.is_error and i.key not in rules]
+    assert validate(data, ignore=rules) == [i for i in everything if i.severity != "information" and i.key not in rules]
+
+
+def test_only_errors_wanted_skips_warning_rules_with_the_same_answer_on_the_corpus() -> None:
+    """``level="error"`` does not evaluate warning-only invariants (dom-6, con-3...) and ``ignore``d
+    rules are not evaluated: the issues are exactly those of the full policy, filtered. Every 4th
+    official example and every spec example known to be invalid."""
+    names = sorted(corpus.examples())
+    chosen = set(names[::4]) | set(corpus.KNOWN_INVALID)
+    for name in sorted(chosen):
+        _policies_agree(corpus.load(name))
+
+
+@pytest.mark.slow
+def test_only_errors_wanted_gives_the_same_answer_on_the_mutation_corpus() -> None:
+    """The same on every known-bad mutation of the corpus (each has at least one error)."""
+    for _, _, data, _ in build_cases():
+        _policies_agree(data)
