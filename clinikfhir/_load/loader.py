@@ -56,6 +56,7 @@ _CONDITIONAL = re.compile(r"^([A-Z][A-Za-z]{1,63})\?(.+)$", re.S)
 _LITERAL = re.compile(r"^([A-Z][A-Za-z]{1,63})/([A-Za-z0-9\-.]{1,64})$")
 _FLATTEN = ("collection", "searchset", "history")
 _ROOM = 512  # bytes a load tag, an ifNoneExist and resolved references may add to one entry
+_LOOKUPS_PER_BATCH = 50  # searches in one look-up batch: its request and answer stay small
 _PART_BYTES = 900_000  # under the gateway's 1 MiB body cap, with room for the Bundle around the entries
 Kind = Literal["transaction", "batch", "resource"]
 
@@ -665,7 +666,9 @@ class Loader:
             self._lookups.update(futures)
             generation = self._generation
             try:
-                answers = await self._search(ask)
+                answers: dict[str, str | BaseException | None] = {}
+                for start in range(0, len(ask), _LOOKUPS_PER_BATCH):  # a few batches for a unit with many
+                    answers.update(await self._search(ask[start : start + _LOOKUPS_PER_BATCH]))
             except BaseException as exc:
                 for lookup, future in futures.items():
                     del self._lookups[lookup]

@@ -69,11 +69,11 @@ class _Counting(httpx.AsyncBaseTransport):
     transaction (hospitalInformation, which creates the Organizations) is held until a look-up has
     been answered, so the patient Bundles beside it surely look up before their targets exist."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+    def __init__(self, inner: httpx.AsyncBaseTransport, *, hold: bool = True) -> None:
         self.inner = inner
         self.seen: list[tuple[str, str, Any]] = []
         self.looked_up = asyncio.Event()
-        self.held = False
+        self.held = not hold
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         body = orjson.loads(request.content) if request.content else None
@@ -143,3 +143,48 @@ async def test_a_conditional_reference_matching_two_resources_is_refused(tmp_pat
             ]
             assert "more than one" in report.refusals[0].message
             assert client.get("/v1/fhir/Patient", params={"_summary": "count"}).json()["total"] == 0
+
+
+async def test_many_conditional_references_are_looked_up_in_batches_of_fifty(tmp_path: Path) -> None:
+    system = "urn:oid:1.2.3"
+    patients = [
+        {
+            "resource": {"resourceType": "Patient", "identifier": [{"system": system, "value": f"p{i}"}]},
+            "request": {"method": "POST", "url": "Patient"},
+        }
+        for i in range(60)
+    ]
+    observations = [
+        {
+            "resource": {
+                "resourceType": "Observation",
+                "status": "final",
+                "code": {"text": "pulse"},
+                "subject": {"reference": f"Patient?identifier={system}|p{i}"},
+            },
+            "request": {"method": "POST", "url": "Observation"},
+        }
+        for i in range(60)
+    ]
+    (tmp_path / "a_patients.json").write_bytes(
+        orjson.dumps({"resourceType": "Bundle", "type": "transaction", "entry": patients})
+    )
+    (tmp_path / "b_observations.json").write_bytes(
+        orjson.dumps({"resourceType": "Bundle", "type": "transaction", "entry": observations})
+    )
+    with Sandbox() as sb:
+        key = sb.create_key("org_many")
+        counting = _Counting(sb.async_transport(), hold=False)
+        async with AsyncClinik(key, base_url=sb.base_url, transport=counting) as clinik:
+            report = await Loader(clinik, concurrency=1).run([str(tmp_path)])
+        assert report.ok, report.refusals
+        assert report.created == 120
+        batches = [
+            len(body["entry"]) for method, _, body in counting.seen if method == "POST" and body["type"] == "batch"
+        ]
+        assert batches == [50, 10]
+        with sb.client(key) as client:
+            found = client.get("/v1/fhir/Observation", params={"_count": "100"}).json()["entry"]
+            subjects = {o["resource"]["subject"]["reference"] for o in found}
+            assert len(subjects) == 60
+            assert all(s.startswith("Patient/") for s in subjects)
