@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import orjson
 
-from clinikfhir import AsyncClinik
+from clinikfhir import AsyncClinik, Clinik
 from clinikfhir._load.loader import Loader
 from clinikfhir.sandbox import Sandbox
 
@@ -188,3 +188,24 @@ async def test_many_conditional_references_are_looked_up_in_batches_of_fifty(tmp
             subjects = {o["resource"]["subject"]["reference"] for o in found}
             assert len(subjects) == 60
             assert all(s.startswith("Patient/") for s in subjects)
+
+
+async def test_the_sync_client_loads_synthea_with_its_look_ups_too(tmp_path: Path) -> None:
+    """The seed loader's path: a sync Clinik (one request at a time) resolves the conditional
+    references through the same look-up batches; a second run creates nothing."""
+    _synthea_folder(tmp_path, 3)
+    with Sandbox() as sb:
+        key = sb.create_key("org_sync")
+        with Clinik(key, base_url=sb.base_url, transport=sb.transport()) as clinik:
+            first = await Loader(clinik).run([str(tmp_path)])
+            again = await Loader(clinik).run([str(tmp_path)])
+        assert first.ok, first.refusals
+        assert first.created == 3 * entries_per_patient() + 7
+        assert again.ok, again.refusals
+        assert again.created == 0
+        assert again.existing == first.created
+        with sb.client(key) as client:
+            encounters = client.get("/v1/fhir/Encounter", params={"_count": "100"}).json()["entry"]
+            providers = {e["resource"]["serviceProvider"]["reference"] for e in encounters}
+            assert providers
+            assert all(p.startswith("Organization/") for p in providers)
