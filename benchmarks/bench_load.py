@@ -1,7 +1,14 @@
 """Load throughput: `clinikfhir load` into the served sandbox at concurrency 1, 4 and 8, beside the same
 transaction Bundles POSTed by a plain httpx loop (sequential, and 8 in flight), measured in the same run.
 
-    .venv/bin/python benchmarks/bench_load.py [--patients 60] [--repeat 3]
+    .venv/bin/python benchmarks/bench_load.py [--patients 20] [--repeat 3] [--large 100] [--before DIR]
+
+``--large N`` adds rows at N patients (concurrency 8 only), where interpreter start-up weighs less
+on the whole command. ``--before DIR`` also runs ``clinikfhir load`` from another source tree (an
+untouched copy of main: ``git archive <commit> | tar -x -C DIR``), interleaved in the same run, so a
+change is measured against its baseline on the same machine at the same moment. Beside rates, the
+client's CPU time per 1,000 resources (user + system of the ``load`` process, start-up included)
+is printed: on a shared machine it moves much less than wall-clock rates.
 
 A fourth baseline posts the Bundles as `load` sends them (load tags, a conditional create per entry,
 `Prefer: return=minimal`) from the same plain loop: the server's cost of that work without the client's.
@@ -11,7 +18,8 @@ Data: Synthea-shaped transaction Bundles (tests/cli/synthea_like.py): per patien
 conditional references to shared Organizations and Practitioners, whose own Bundles are loaded first.
 The sandbox runs in its own process (`clinikfhir sandbox`), as does each `clinikfhir load` (timed
 from process start to exit: imports, reading, validation, reference resolution, sending). Every
-run writes into a fresh tenant, so each measures creates, not "already there" answers.
+run writes into a fresh sandbox process (an empty store), so each measures creates, not "already
+there" answers, and no run is slowed by the data of the runs before it.
 
 The plain loop sends the files as they are (no validation, no conditional references resolved,
 no load tags, no conditional creates): it is the floor of the server, not the same work. A third
@@ -26,6 +34,7 @@ import argparse
 import asyncio
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -79,22 +88,31 @@ def start_sandbox(keys: list[str]) -> tuple[subprocess.Popen[str], str]:
     return proc, match.group(0)
 
 
-def run_cli(base: str, key: str, folder: Path, concurrency: int, report: Path) -> tuple[float, float]:
-    """(seconds of the whole command, seconds of its load alone, as its --report says)."""
+def run_cli(
+    base: str, key: str, folder: Path, concurrency: int, report: Path, tree: Path | None = None
+) -> tuple[float, float, float]:
+    """(seconds of the whole command, seconds of its load alone as its --report says, CPU seconds of
+    the process); ``tree``: run the command from that source tree instead of this one."""
     options = ["--concurrency", str(concurrency), "--no-progress", "--report", str(report)]
+    env = None if tree is None else {**os.environ, "PYTHONPATH": str(tree)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(
         [*CLI, "load", str(folder), "--base-url", base, "--key", key, *options],
         capture_output=True,
         text=True,
         check=False,
+        env=env,
+        cwd=tree,
     )
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if done.returncode != 0:
         raise SystemExit(f"clinikfhir load failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     summary = orjson.loads(report.read_bytes())
     assert sum(c["created"] for c in summary["counts"].values()) > 0
-    return elapsed, float(summary["seconds"])
+    return elapsed, float(summary["seconds"]), cpu
 
 
 def load_bodies(files: list[Path]) -> list[bytes]:
@@ -153,61 +171,109 @@ def run_plain(
     return time.perf_counter() - start
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--patients", type=int, default=60)
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
-    levels = (1, 4, 8)
-    plain_levels = (1, 8)
-    runs = args.repeat * (len(levels) + len(plain_levels) + 2)
-    keys = [f"clk_test_bench{i:04d}" for i in range(runs)]
+class Fresh:
+    """A new sandbox process for every run (its store empty), so no run is slowed by the data of the
+    runs before it and the order of the variants does not matter."""
+
+    def __enter__(self) -> tuple[str, str]:
+        key = "clk_test_bench0000"
+        self.proc, base = start_sandbox([key])
+        return base, key
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def measure(
+    patients: int, repeat: int, levels: tuple[int, ...], before: Path | None
+) -> tuple[int, int, dict[str, list[float]]]:
+    """Every variant at ``patients`` patients, ``repeat`` times interleaved (so drift in machine load
+    hits every variant alike), each into a fresh sandbox: rates in resources/s and client CPU in
+    seconds, by row name."""
+    rows: dict[str, list[float]] = {}
+
+    def add(name: str, value: float) -> None:
+        rows.setdefault(name, []).append(value)
+
     with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as tmp2:
         folder = Path(tmp)
         report = Path(tmp2) / "report.json"
-        files, total = write_data(folder, args.patients)
-        proc, base = start_sandbox(keys)
-        try:
-            key_iter = iter(keys)
-            cli: dict[int, list[float]] = {c: [] for c in levels}
-            inner: dict[int, list[float]] = {c: [] for c in levels}
-            plain: dict[int, list[float]] = {c: [] for c in plain_levels}
-            checked: list[float] = []
-            tagged: list[float] = []
-            bodies = load_bodies(files)
-            for _ in range(args.repeat):  # interleaved, so drift in machine load hits every variant alike
-                for c in plain_levels:
-                    plain[c].append(total / run_plain(base, next(key_iter), files, c))
-                checked.append(total / run_plain(base, next(key_iter), files, 8, validate=True))
-                tagged.append(total / run_plain(base, next(key_iter), files, 8, minimal=True, bodies=bodies))
-                for c in levels:
-                    whole, loading = run_cli(base, next(key_iter), folder, c, report)
-                    cli[c].append(total / whole)
-                    inner[c].append(total / loading)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
-    print(f"{total} resources in {len(files)} transaction Bundles; {os.cpu_count()} CPUs; median of {args.repeat}")
-    print("(resources/s; the machine is shared, so compare within this run only)")
-    print(f"{'':34}{'resources/s':>12}{'vs plain':>10}{'load alone':>12}{'vs plain':>10}")
-    for c in plain_levels:
-        print(f"{f'plain httpx loop, concurrency {c}':34}{statistics.median(plain[c]):>12,.0f}{'1.00x':>10}")
-    rate = statistics.median(checked)
-    name = "plain loop + validate, conc. 8"
-    print(f"{name:34}{rate:>12,.0f}{statistics.median(plain[8]) / rate:>9.2f}x")
-    rate = statistics.median(tagged)
+        files, total = write_data(folder, patients)
+        bodies = load_bodies(files)
+        for _ in range(repeat):
+            for c in (1, 8) if 1 in levels else (8,):
+                with Fresh() as (base, key):
+                    add(f"plain {c}", total / run_plain(base, key, files, c))
+            if 1 in levels:
+                with Fresh() as (base, key):
+                    add("validate 8", total / run_plain(base, key, files, 8, validate=True))
+            with Fresh() as (base, key):
+                add("bodies 8", total / run_plain(base, key, files, 8, minimal=True, bodies=bodies))
+            trees: list[tuple[str, Path | None]] = [("load", None)]
+            if before is not None:
+                trees.append(("before", before))
+            for c in levels:
+                for name, tree in trees:
+                    with Fresh() as (base, key):
+                        whole, loading, cpu = run_cli(base, key, folder, c, report, tree)
+                    add(f"{name} {c}", total / whole)
+                    add(f"{name} {c} alone", total / loading)
+                    add(f"{name} {c} cpu", cpu)
+    return total, len(files), rows
+
+
+def show(total: int, files: int, repeat: int, rows: dict[str, list[float]], levels: tuple[int, ...]) -> None:
+    med = {name: statistics.median(values) for name, values in rows.items()}
+    print(f"{total} resources in {files} transaction Bundles; {os.cpu_count()} CPUs; median of {repeat}")
+    head = f"{'resources/s':>12}{'vs plain':>10}{'load alone':>12}{'vs plain':>10}{'vs bodies':>11}{'CPU s/1k':>10}"
+    print(f"{'':36}{head}")
+    for c in (1, 8):
+        if f"plain {c}" in med:
+            print(f"{f'plain httpx loop, concurrency {c}':36}{med[f'plain {c}']:>12,.0f}{'1.00x':>10}")
+    if "validate 8" in med:
+        rate = med["validate 8"]
+        print(f"{'plain loop + validate, conc. 8':36}{rate:>12,.0f}{med['plain 8'] / rate:>9.2f}x")
+    rate = med["bodies 8"]
     name = "plain loop, load's bodies, conc. 8"
-    print(f"{name:34}{rate:>12,.0f}{statistics.median(plain[8]) / rate:>9.2f}x")
-    for c in levels:
-        ref = statistics.median(plain[1 if c == 1 else 8])
-        rate, alone = statistics.median(cli[c]), statistics.median(inner[c])
-        name = f"clinikfhir load, concurrency {c}"
-        print(f"{name:34}{rate:>12,.0f}{ref / rate:>9.2f}x{alone:>12,.0f}{ref / alone:>9.2f}x")
+    print(f"{name:36}{rate:>12,.0f}{med['plain 8'] / rate:>9.2f}x")
+    for name, label in (("load", "clinikfhir load"), ("before", "before: clinikfhir load")):
+        for c in levels:
+            if f"{name} {c}" not in med:
+                continue
+            ref = med[f"plain {1 if c == 1 else 8}"]
+            rate, alone, cpu = med[f"{name} {c}"], med[f"{name} {c} alone"], med[f"{name} {c} cpu"]
+            bodies = f"{med['bodies 8'] / alone:>10.2f}x" if c == 8 else f"{'':>11}"
+            print(
+                f"{f'{label}, conc. {c}':36}{rate:>12,.0f}{ref / rate:>9.2f}x{alone:>12,.0f}{ref / alone:>9.2f}x"
+                f"{bodies}{cpu * 1000 / total:>10.2f}"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--patients", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--large", type=int, default=100, metavar="N", help="also N patients at concurrency 8 (0: no)")
+    parser.add_argument("--before", type=Path, metavar="DIR", help="also run clinikfhir load from this source tree")
+    args = parser.parse_args()
+    before = args.before.resolve() if args.before is not None else None
+    levels = (1, 4, 8)
+    small = measure(args.patients, args.repeat, levels, before)
+    large = measure(args.large, args.repeat, (8,), before) if args.large else None
+    show(*small[:2], args.repeat, small[2], levels)
+    if large is not None:
+        print()
+        show(*large[:2], args.repeat, large[2], (8,))
+    print()
+    print("(resources/s; the machine is shared, so compare within this run only)")
     print("resources/s: the whole command, process start to exit; load alone: from reading the first file to the")
     print("last answer (the command's own --report 'seconds'), without interpreter start-up and imports.")
     print("vs plain: the plain loop at concurrency 1 for load -c 1, at 8 for -c 4 and -c 8; above 1 = slower.")
     print("load's bodies: the plain loop sending what load sends (a load tag and an ifNoneExist per entry,")
-    print("Prefer: return=minimal): the server's share of load's cost, without the client's.")
+    print("Prefer: return=minimal): the server's share of load's cost, without the client's. vs bodies: load")
+    print("alone against that row, the client's own share. CPU s/1k: the load process's CPU seconds per")
+    print("1,000 resources, start-up included.")
 
 
 if __name__ == "__main__":

@@ -56,6 +56,7 @@ _CONDITIONAL = re.compile(r"^([A-Z][A-Za-z]{1,63})\?(.+)$", re.S)
 _LITERAL = re.compile(r"^([A-Z][A-Za-z]{1,63})/([A-Za-z0-9\-.]{1,64})$")
 _FLATTEN = ("collection", "searchset", "history")
 _ROOM = 512  # bytes a load tag, an ifNoneExist and resolved references may add to one entry
+_LOOKUPS_PER_BATCH = 50  # searches in one look-up batch: its request and answer stay small
 _PART_BYTES = 900_000  # under the gateway's 1 MiB body cap, with room for the Bundle around the entries
 Kind = Literal["transaction", "batch", "resource"]
 
@@ -367,7 +368,10 @@ class Loader:
         self._done = 0
         self._sent = 0
         self._cache: dict[str, str] = {}  # reference text -> "Type/server-id"
-        self._lookups: dict[str, asyncio.Future[str | None]] = {}
+        self._lookups: dict[str, asyncio.Future[str | None]] = {}  # look-ups in flight
+        self._misses: dict[str, int] = {}  # look-up -> the write generation at which it found nothing
+        self._generation = 0  # answered writes so far: a miss is only reused while nothing was written since
+        self._posting: set[asyncio.Future[None]] = set()  # writes in flight
         self._fatal: BaseException | None = None
 
     # ------------------------------------------------------------------ reading and checking
@@ -462,16 +466,18 @@ class Loader:
                 continue
             self._sent += len(unit.types)
             await dispatch(unit, final=False)
+            await asyncio.sleep(0)  # let the new task send before the next unit is read and checked
         await _drain(tasks)
         # units waiting for references: again, while that makes progress; then a last round that decides
         while parked and self._fatal is None:
             waiting, parked[:] = list(parked), []
-            self._lookups = {k: v for k, v in self._lookups.items() if v.done() and v.result() is not None}
+            self._misses.clear()
             for unit in waiting:
                 await dispatch(unit, final=False)
             await _drain(tasks)
             if len(parked) == len(waiting):
                 waiting, parked[:] = list(parked), []
+                self._misses.clear()
                 for unit in waiting:
                     await dispatch(unit, final=True)
                 await _drain(tasks)
@@ -521,14 +527,24 @@ class Loader:
         ``Prefer: return=minimal``: only each entry's status and location are read (never typed),
         whether or not the server honours the preference."""
         assert self.clinik is not None
-        from clinikfhir.client import Clinik
+        from clinikfhir.aio import AsyncClinik  # the CLI's client (the sync one is not even imported then)
 
         clinik = self.clinik
-        if isinstance(clinik, Clinik):
+        if not isinstance(clinik, AsyncClinik):
             send = clinik.batch if kind == "batch" else clinik.transaction
-            return send(body, validate=False, prefer_return="minimal")
+            try:
+                return send(body, validate=False, prefer_return="minimal")
+            finally:
+                self._generation += 1
         send_async = clinik.batch if kind == "batch" else clinik.transaction
-        return await send_async(body, validate=False, prefer_return="minimal")
+        posting = asyncio.get_running_loop().create_future()
+        self._posting.add(posting)
+        try:
+            return await send_async(body, validate=False, prefer_return="minimal")
+        finally:
+            self._generation += 1
+            self._posting.discard(posting)
+            posting.set_result(None)
 
     async def _send_in_parts(self, unit: _Unit, body: dict[str, Any]) -> None:
         """A transaction over the gateway's 1 MiB body cap (a large Synthea patient), sent as several
@@ -599,68 +615,123 @@ class Loader:
                 if isinstance(full_url, str) and target is not None:
                     mapping[full_url] = target
 
-    async def _get(self, path: str, params: list[tuple[str, str]]) -> Any:
-        from clinikfhir.client import Clinik
-
-        assert self.clinik is not None
-        if isinstance(self.clinik, Clinik):
-            return self.clinik.request("GET", path, params=params)
-        return await self.clinik.request("GET", path, params=params)
-
     async def _resolved(self, unit: _Unit, final: bool) -> dict[str, Any]:
-        """The unit's body with conditional and cross-source references replaced by server ids."""
+        """The unit's body with conditional and cross-source references replaced by server ids.
+
+        A look-up that finds nothing while other writes are in flight waits for them and asks once
+        more (they may create the target: Synthea's Organizations for the patient Bundles sent beside
+        them); only then does the unit wait for the next round."""
         if unit.needs is None:
             unit.needs, unit.holders = _needs(unit)
         if not unit.needs:
             return unit.body
-        mapping: dict[str, str] = {}
-        for text, (lookup, path, conditional) in unit.needs.items():
-            target = await self._lookup(lookup)
-            if target is not None:
-                mapping[text] = target
-            elif conditional or not final:
+        needs = unit.needs
+        lookups = [lookup for lookup, _, _ in needs.values()]
+        generation = self._generation
+        found = await self._lookup_all(lookups)
+        if None in found.values() and (self._posting or self._generation != generation):
+            if self._posting:
+                await asyncio.wait(list(self._posting))
+            found = await self._lookup_all(lookups)
+        for lookup, path, conditional in needs.values():
+            if found[lookup] is None and (conditional or not final):
                 raise _Unresolved(path, conditional)
         # rewritten in place, once everything needed is known: no copy of the body (a unit that waits
         # keeps its references as written, keyed by that text, and is rewritten when it is sent)
         for text, holder in unit.holders:
-            target = mapping.get(text)
+            target = found[needs[text][0]]
             if target is not None:
                 holder["reference"] = target
         return unit.body
 
-    async def _lookup(self, reference: str) -> str | None:
-        """``Type?criteria`` -> ``Type/id`` of the one match in the tenant (cached), None for none."""
+    async def _lookup_all(self, lookups: list[str]) -> dict[str, str | None]:
+        """Each ``Type?criteria`` -> ``Type/id`` of its one match in the tenant, None for none: from the
+        cache, a look-up already in flight, or one batch of searches for the rest (answers untyped)."""
+        results: dict[str, str | None] = {}
+        waits: list[tuple[str, asyncio.Future[str | None]]] = []
+        ask: list[str] = []
+        for lookup in dict.fromkeys(lookups):
+            hit = self._cache.get(lookup)
+            if hit is not None:
+                results[lookup] = hit
+            elif self._misses.get(lookup) == self._generation:
+                results[lookup] = None
+            elif lookup in self._lookups:
+                waits.append((lookup, self._lookups[lookup]))
+            else:
+                ask.append(lookup)
+        if ask:
+            loop = asyncio.get_running_loop()
+            futures = {lookup: loop.create_future() for lookup in ask}
+            self._lookups.update(futures)
+            generation = self._generation
+            try:
+                answers: dict[str, str | BaseException | None] = {}
+                for start in range(0, len(ask), _LOOKUPS_PER_BATCH):  # a few batches for a unit with many
+                    answers.update(await self._search(ask[start : start + _LOOKUPS_PER_BATCH]))
+            except BaseException as exc:
+                for lookup, future in futures.items():
+                    del self._lookups[lookup]
+                    future.set_exception(exc)
+                    future.exception()  # retrieved: no "never retrieved" warning when no one else waits
+                raise
+            failure: BaseException | None = None
+            for lookup, answer in answers.items():
+                del self._lookups[lookup]
+                future = futures[lookup]
+                if isinstance(answer, BaseException):
+                    future.set_exception(answer)
+                    future.exception()
+                    failure = failure or answer
+                    continue
+                if answer is None:
+                    self._misses[lookup] = generation
+                else:
+                    self._cache[lookup] = answer
+                future.set_result(answer)
+                results[lookup] = answer
+            if failure is not None:
+                raise failure
+        for lookup, pending in waits:
+            results[lookup] = await asyncio.shield(pending)
+        return results
+
+    async def _search(self, lookups: list[str]) -> dict[str, str | BaseException | None]:
+        """One batch Bundle of searches (``GET Type?criteria&_count=2``), one per look-up: the one
+        match's ``Type/id``, None for no match, an error for more than one or a refused search."""
+        from urllib.parse import urlencode
+
+        from clinikfhir.aio import AsyncClinik
         from clinikfhir.errors import ApiError
 
-        cached = self._cache.get(reference)
-        if cached is not None:
-            return cached
-        pending = self._lookups.get(reference)
-        if pending is None:
-            pending = asyncio.get_running_loop().create_future()
-            self._lookups[reference] = pending
-            rtype, _, query = reference.partition("?")
-            assert self.clinik is not None
-            try:
-                page = await self._get(f"/{rtype}", [*_pairs(query), ("_count", "2")])
-            except ApiError as exc:
-                del self._lookups[reference]
-                pending.set_exception(exc)
-                raise
-            found: Any = getattr(page, "entry", None) or []
-            ids: list[str] = [str(e.resource.id) for e in found if e.resource is not None]
+        assert self.clinik is not None
+        entries: list[dict[str, Any]] = []
+        for lookup in lookups:
+            rtype, _, query = lookup.partition("?")
+            url = f"{rtype}?{urlencode([*_pairs(query), ('_count', '2')])}"
+            entries.append({"request": {"method": "GET", "url": url}})
+        body = {"resourceType": "Bundle", "type": "batch", "entry": entries}
+        clinik = self.clinik
+        if isinstance(clinik, AsyncClinik):
+            answer = await clinik.batch(body, validate=False)
+        else:
+            answer = clinik.batch(body, validate=False)
+        out: dict[str, str | BaseException | None] = {}
+        for index, lookup in enumerate(lookups):
+            entry = answer.entries[index] if index < len(answer.entries) else None
+            if entry is None or not entry.ok:
+                status = entry.status_code if entry is not None else 502
+                code = "PRECONDITION_FAILED" if status == 412 else ""
+                out[lookup] = ApiError(_outcome(entry.outcome_json if entry else None), status=status or 502, code=code)
+                continue
+            ids = _match_ids(entry.resource_json)
             if len(ids) > 1:
-                del self._lookups[reference]
-                err = ApiError(
+                out[lookup] = ApiError(
                     "the conditional reference matches more than one resource", status=412, code="PRECONDITION_FAILED"
                 )
-                pending.set_exception(err)
-                raise err
-            result = f"{rtype}/{ids[0]}" if ids else None
-            if result is not None:
-                self._cache[reference] = result
-            pending.set_result(result)
-        return await asyncio.shield(pending)
+            else:
+                out[lookup] = f"{lookup.partition('?')[0]}/{ids[0]}" if ids else None
+        return out
 
     def _record(self, unit: _Unit, answer: BundleResponse) -> None:
         entries = answer.entries
@@ -793,6 +864,18 @@ def _outcome(outcome: dict[str, Any] | None) -> str:
         if isinstance(i, dict)
     ]
     return "; ".join(t for t in texts if t) or "refused by the server"
+
+
+def _match_ids(searchset: dict[str, Any] | None) -> list[str]:
+    """The ids of the matches (not the includes) in a searchset Bundle's JSON."""
+    ids: list[str] = []
+    for entry in _items((searchset or {}).get("entry")):
+        resource = _entry_resource(entry)
+        search = cast("dict[str, Any]", entry).get("search") if resource is not None else None
+        mode = cast("dict[str, Any]", search).get("mode", "match") if isinstance(search, dict) else "match"
+        if resource is not None and mode == "match" and isinstance(resource.get("id"), str):
+            ids.append(resource["id"])
+    return ids
 
 
 def _pairs(query: str) -> list[tuple[str, str]]:

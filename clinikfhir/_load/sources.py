@@ -11,11 +11,8 @@ member name cannot escape anywhere. Labels name the file, the archive member and
 
 from __future__ import annotations
 
-import gzip
 import io
 import os
-import tarfile
-import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,6 +105,8 @@ def _document(label: str, name: str, data: bytes, depth: int) -> Iterator[Item |
 
 
 def _gunzip(data: bytes) -> bytes:
+    import gzip  # here and in _zip, _tar: the archive modules are imported only when an archive is read
+
     with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
         out = stream.read(_MAX_MEMBER + 1)
     if len(out) > _MAX_MEMBER:
@@ -116,6 +115,8 @@ def _gunzip(data: bytes) -> bytes:
 
 
 def _zip(label: str, data: bytes, depth: int) -> Iterator[Item | Problem]:
+    import zipfile
+
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, OSError) as exc:
@@ -137,6 +138,8 @@ def _zip(label: str, data: bytes, depth: int) -> Iterator[Item | Problem]:
 
 
 def _tar(label: str, data: bytes, depth: int) -> Iterator[Item | Problem]:
+    import tarfile
+
     try:
         archive = tarfile.open(fileobj=io.BytesIO(data), mode="r:*")  # noqa: SIM115  (closed by the with below)
     except (tarfile.TarError, OSError, EOFError) as exc:

@@ -41,8 +41,10 @@ The key and the server come from --key/--base-url or the CLINIK_API_KEY/CLINIK_B
 variables. Run 'clinikfhir COMMAND --help' for a command's options and examples."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the whole command (every subcommand registered)."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser of the whole command: every subcommand is registered (name and summary);
+    the options of ``only`` (every one when None) are added, by importing its module. ``main``
+    imports only the module of the command it runs, so start-up pays for no other."""
     from clinikfhir import __version__
 
     parser = argparse.ArgumentParser(
@@ -54,23 +56,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"clinikfhir {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, summary) in _COMMANDS.items():
+        description = summary[0].upper() + summary[1:] + "."
+        formatter = argparse.RawDescriptionHelpFormatter
+        if only is not None and name != only:
+            commands.add_parser(name, help=summary, description=description, formatter_class=formatter)
+            continue
         module = importlib.import_module(module_name)
-        sub = commands.add_parser(
-            name,
-            help=summary,
-            description=summary[0].upper() + summary[1:] + ".",
-            epilog=getattr(module, "EXAMPLES", None),
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
+        epilog = getattr(module, "EXAMPLES", None)
+        sub = commands.add_parser(name, help=summary, description=description, epilog=epilog, formatter_class=formatter)
         add = cast("Callable[[argparse.ArgumentParser], None]", module.add_arguments)
         add(sub)
     return parser
 
 
+def _command_of(argv: list[str]) -> str:
+    """The subcommand ``argv`` names (its first word not an option; the top level has no option
+    taking a value), or "" when it names none of them."""
+    first = next((a for a in argv if not a.startswith("-")), "")
+    return first if first in _COMMANDS else ""
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 ok, 1 something refused or failed, 2 usage)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    parser = build_parser(only=_command_of(words))
+    args = parser.parse_args(words)
     run = cast("Callable[[argparse.Namespace], int]", args.run)
     try:
         return run(args)

@@ -12,6 +12,7 @@ from ._common import add_connection_arguments
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.progress import Progress
 
     from clinikfhir._load.loader import LoadReport
 
@@ -93,6 +94,10 @@ class ProgressBar:
     done, resources per second, refusals."""
 
     def __init__(self, out: Console, paths: list[str], loader: object, *, enabled: bool, verb: str) -> None:
+        self.progress: Progress | None = None
+        self.started = 0.0
+        if not enabled:  # --no-progress: rich.progress is not even imported, the loader reports to no one
+            return
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
@@ -111,11 +116,9 @@ class ProgressBar:
             TimeRemainingColumn(),
             TextColumn("[red]{task.fields[refused]} refused" if err.is_terminal else "{task.fields[refused]} refused"),
             console=err,
-            disable=not enabled,
             transient=False,
         )
         self.task = self.progress.add_task(verb, total=total_bytes(paths) or 1, resources=0, rate=0.0, refused=0)
-        self.started = 0.0
         loader.on_progress = self._on_progress
         loader.on_bytes = self._on_bytes
 
@@ -124,20 +127,24 @@ class ProgressBar:
 
         elapsed = time.perf_counter() - self.started
         rate = done / elapsed if elapsed > 0 else 0.0
+        assert self.progress is not None
         self.progress.update(self.task, resources=done, rate=rate, refused=refused)
 
     def _on_bytes(self, n: int) -> None:
+        assert self.progress is not None
         self.progress.advance(self.task, n)
 
     def __enter__(self) -> ProgressBar:
         import time
 
         self.started = time.perf_counter()
-        self.progress.start()
+        if self.progress is not None:
+            self.progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        if self.progress is not None:
+            self.progress.stop()
 
 
 def print_report(out: Console, report: LoadReport, *, dry_run: bool = False, limit_refusals: int = 50) -> None:

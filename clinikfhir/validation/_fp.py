@@ -94,7 +94,13 @@ def nav(coll: Coll, name: str, choice: bool) -> Coll:
             continue
         value = item.get(name)  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
         if value is not None:
-            _add(out, value)
+            if isinstance(value, list):
+                if None in value:
+                    out.extend(v for v in value if v is not None)  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
+                else:
+                    out.extend(value)  # pyright: ignore[reportUnknownArgumentType]
+            else:
+                out.append(value)
             continue
         ext = item.get("_" + name)  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
         if ext is not None:
@@ -363,6 +369,8 @@ def op_eq(a: Coll, b: Coll) -> Coll:
         return []
     if len(a) != len(b):
         return [False]
+    if len(a) == 1:  # the usual case (``status = 'final'``), without a generator
+        return [_equal(a[0], b[0])]
     return [all(_equal(x, y) for x, y in zip(a, b, strict=True))]
 
 

@@ -34,6 +34,11 @@ _LEVELS = ("error", "warning", "information")
 _RANK: dict[str, int] = {"fatal": 0, "error": 1, "warning": 2, "information": 3}
 _RELATIVE = re.compile(r"([A-Z][A-Za-z]+)/[A-Za-z0-9\-.]{1,64}(?:/_history/[A-Za-z0-9\-.]{1,64})?")
 _CONDITIONAL = re.compile(r"([A-Z][A-Za-z]+)\?\S+")
+# rules on a DomainResource's contained resources (dom-2 contained.contained.empty(), dom-4 no
+# contained.meta.versionId/lastUpdated, dom-5 no contained.meta.security): true when there are none
+_ABOUT_CONTAINED = frozenset({"dom-2", "dom-3", "dom-4", "dom-5"})
+# invariants of severity warning (dom-6, con-3, ...): not evaluated when only errors are asked for
+_WARNING_ONLY = frozenset(key for key, (severity, _) in CONSTRAINTS.items() if severity == "warning")
 _ABSOLUTE_TAIL = re.compile(r"/([A-Z][A-Za-z]+)/[A-Za-z0-9\-.]{1,64}(?:/_history/[A-Za-z0-9\-.]{1,64})?$")
 
 
@@ -54,7 +59,8 @@ def validate(
     if level not in _LEVELS:
         raise ValueError(f"level must be one of {', '.join(_LEVELS)}")
     data = _as_json(resource)
-    walker = _Walker()
+    # invariants whose every issue the policy would drop are not evaluated (the answer is the same)
+    walker = _Walker(skip=_WARNING_ONLY if level == "error" else frozenset(), ignore=frozenset(ignore))
     walk_resource(walker, data)
     if walker.unevaluated and not any(i.is_error for i in walker.issues):
         # A rule that could not run on an otherwise valid resource may be letting an invalid one
@@ -96,12 +102,14 @@ class _Walker(StructureWalker):
     """The structural walk plus the validator's rules: required bindings, reference targets,
     ``dom-3`` and the invariants (compiled, native or through fhirpathpy)."""
 
-    __slots__ = ("full_urls", "unevaluated")
+    __slots__ = ("full_urls", "ignore", "skip", "unevaluated")
 
-    def __init__(self) -> None:
+    def __init__(self, *, skip: frozenset[str] = frozenset(), ignore: frozenset[str] = frozenset()) -> None:
         super().__init__()
         self.full_urls: dict[str, str] = {}
         self.unevaluated: list[tuple[str, str]] = []  # (rule key, exception type) of invariants that raised
+        self.skip = skip  # invariant keys (``inv-1@Task``) not evaluated: only warnings, and errors not wanted
+        self.ignore = ignore  # rule keys (``inv-1``) not evaluated: their issues are dropped anyway
 
     # -- resources ---------------------------------------------------------------------------------
 
@@ -248,8 +256,10 @@ class _Walker(StructureWalker):
     def invariant(
         self, key: str, obj: Any, path: str, res: dict[str, Any], root: dict[str, Any], type_path: str
     ) -> None:
-        if key == "dom-3":
-            return  # checked once per resource by _dom3
+        if key in self.skip or (self.ignore and key.split("@")[0] in self.ignore):
+            return
+        if key in _ABOUT_CONTAINED and (key == "dom-3" or "contained" not in obj):
+            return  # dom-3: checked once per resource by _dom3; the others hold when nothing is contained
         if key in ("txt-1", "txt-2") and not type_path:  # on the narrative's div (a primitive)
             if key == "txt-1":  # check_xhtml checks both
                 for xhtml_problem in check_xhtml(obj):

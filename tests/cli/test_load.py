@@ -161,6 +161,18 @@ def test_dry_run_sends_nothing(tmp_path: Path, data_dir: Path, run_cli: Run) -> 
     assert not db.exists()
 
 
+def test_the_progress_line_counts_resources_and_refusals(data_dir: Path, run_cli: Run) -> None:
+    """Without --no-progress, stderr ends with the progress line: the input read, resources done,
+    their rate, the ETA and the refusals (the table is on stdout either way)."""
+    done = run_cli("load", str(data_dir), "--dry-run")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"Checking .* 100% +56 resources +[\d,]+/s ETA [\d:]+ 0 refused", done.stderr), done.stderr
+    assert "Dry run: checked, nothing sent" in done.stdout
+    quiet = run_cli("load", str(data_dir), "--dry-run", "--no-progress")
+    assert quiet.stderr == ""
+    assert quiet.stdout.splitlines()[:-1] == done.stdout.splitlines()[:-1]  # the same table (times differ)
+
+
 def test_load_into_a_sandbox_file_then_serve_it_and_export(tmp_path: Path, data_dir: Path, run_cli: Run) -> None:
     """In-process: load --sandbox DB; then serve DB and export what was loaded; compare with the sources."""
     db = tmp_path / "store.db"
@@ -250,3 +262,30 @@ def test_a_rejected_key_stops_the_load_with_one_line(served_sandbox: Sandbox, da
     assert re.search(r"stopped: 401 INVALID_KEY: .* \(request id req_\w+\)\n", done.stdout)
     assert "problem(s)" not in done.stdout  # not one refusal per Bundle
     assert key not in done.stdout + done.stderr
+
+
+def test_a_load_imports_no_model_and_no_other_command(
+    served_sandbox: Sandbox, make_key: KeyFactory, data_dir: Path
+) -> None:
+    """Start-up is part of every load: the command imports only its own module (not the sandbox's,
+    sqlite3 or the demo's), and a whole load, conditional look-ups included, types nothing (no
+    fhir.resources model class, no sync client)."""
+    key = make_key()
+    probe = (
+        "import atexit, runpy, sys\n"
+        "heavy = ('fhir.resources', 'clinikfhir.cli.sandbox', 'clinikfhir._demo', 'sqlite3', 'clinikfhir.client')\n"
+        "atexit.register(lambda: print('LOADED', sorted({m for m in sys.modules if m.startswith(heavy)})))\n"
+        "runpy.run_module('clinikfhir.cli', run_name='__main__')\n"
+    )
+    args = ["load", str(data_dir), "--base-url", served_sandbox.base_url, "--key", key, "--no-progress"]
+    done = subprocess.run(
+        [sys.executable, "-c", probe, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": "200", "NO_COLOR": "1", "PYTHONPATH": str(Path.cwd())},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "56 resources" in done.stdout
+    assert "LOADED []" in done.stdout

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
+import httpx
 import orjson
 
-from clinikfhir import AsyncClinik
+from clinikfhir import AsyncClinik, Clinik
 from clinikfhir._load.loader import Loader
 from clinikfhir.sandbox import Sandbox
 
@@ -59,3 +62,150 @@ async def test_a_reference_to_a_later_part_refuses_the_bundle_before_sending(tmp
         assert [(r.rule, r.path) for r in loader.report.refusals] == [("size", "Bundle.entry[0]")]
         with sb.client(key) as client:
             assert client.get("/v1/fhir/Observation", params={"_summary": "count"}).json()["total"] == 0
+
+
+class _Counting(httpx.AsyncBaseTransport):
+    """The sandbox's in-process transport, recording each request's method, path and body; the first
+    transaction (hospitalInformation, which creates the Organizations) is held until a look-up has
+    been answered, so the patient Bundles beside it surely look up before their targets exist."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, *, hold: bool = True) -> None:
+        self.inner = inner
+        self.seen: list[tuple[str, str, Any]] = []
+        self.looked_up = asyncio.Event()
+        self.held = not hold
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        body = orjson.loads(request.content) if request.content else None
+        self.seen.append((request.method, request.url.path, body))
+        kind = body.get("type") if isinstance(body, dict) else None
+        if kind == "transaction" and not self.held:
+            self.held = True
+            await asyncio.wait_for(self.looked_up.wait(), 30)  # a guard against a hang, not a timing
+        response = await self.inner.handle_async_request(request)
+        if request.url.path.endswith("/Organization") or (kind == "batch" and b"Organization?" in request.content):
+            self.looked_up.set()  # an Organization looked up (alone or in a batch) while none exists
+        return response
+
+
+def _synthea_folder(folder: Path, patients: int) -> None:
+    (folder / "hospitalInformation1.json").write_bytes(orjson.dumps(hospital_information()))
+    (folder / "practitionerInformation1.json").write_bytes(orjson.dumps(practitioner_information()))
+    for seed in range(patients):
+        (folder / f"Patient_{seed:03d}.json").write_bytes(orjson.dumps(patient_bundle(seed)))
+
+
+async def test_patient_bundles_sent_beside_their_organizations_go_once_and_look_up_in_batches(tmp_path: Path) -> None:
+    """Conditional references (``Organization?identifier=...``) whose targets are being created by a
+    Bundle in flight (held here until they have looked up and found nothing) wait for it instead of
+    parking the patient Bundle for a second round: every Bundle is POSTed once, and the look-ups are
+    batches of searches, each reference asked a bounded number of times."""
+    _synthea_folder(tmp_path, 10)
+    with Sandbox() as sb:
+        key = sb.create_key("org_once")
+        counting = _Counting(sb.async_transport())
+        async with AsyncClinik(key, base_url=sb.base_url, transport=counting) as clinik:
+            loader = Loader(clinik, concurrency=8)
+            report = await loader.run([str(tmp_path)])
+        assert report.ok, report.refusals
+        assert report.created == 10 * entries_per_patient() + 7
+        kinds = [body["type"] for method, path, body in counting.seen if method == "POST" and path == "/v1/fhir"]
+        assert kinds.count("transaction") == 12  # each file once: nothing parked and sent again
+        lookups = [
+            entry["request"]
+            for method, _, body in counting.seen
+            if method == "POST" and body["type"] == "batch"
+            for entry in body["entry"]
+        ]
+        assert lookups
+        assert {r["method"] for r in lookups} == {"GET"}
+        assert all(r["url"].endswith("&_count=2") for r in lookups)
+        assert [m for m, _, _ in counting.seen if m == "GET"] == []  # no lone searches
+        asked = {r["url"] for r in lookups}
+        assert len(asked) == 7  # 3 Organizations and 4 Practitioners
+        assert len(lookups) <= 3 * len(asked) * 2  # a miss is asked again only after a write was answered
+
+
+async def test_a_conditional_reference_matching_two_resources_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "Patient_000.json").write_bytes(orjson.dumps(patient_bundle(0)))
+    hospital = hospital_information()
+    with Sandbox() as sb:
+        key = sb.create_key("org_two")
+        with sb.client(key) as client:
+            org = next(e["resource"] for e in hospital["entry"])
+            for _ in range(2):  # the same identifier twice: the reference is ambiguous
+                client.post("/v1/fhir/Organization", json=org).raise_for_status()
+            (tmp_path / "practitionerInformation.json").write_bytes(orjson.dumps(practitioner_information()))
+            async with AsyncClinik(key, base_url=sb.base_url, transport=sb.async_transport()) as clinik:
+                report = await Loader(clinik, concurrency=4).run([str(tmp_path)])
+            assert [(r.label.rsplit("/", 1)[-1], r.rule) for r in report.refusals] == [
+                ("Patient_000.json", "server:PRECONDITION_FAILED")
+            ]
+            assert "more than one" in report.refusals[0].message
+            assert client.get("/v1/fhir/Patient", params={"_summary": "count"}).json()["total"] == 0
+
+
+async def test_many_conditional_references_are_looked_up_in_batches_of_fifty(tmp_path: Path) -> None:
+    system = "urn:oid:1.2.3"
+    patients = [
+        {
+            "resource": {"resourceType": "Patient", "identifier": [{"system": system, "value": f"p{i}"}]},
+            "request": {"method": "POST", "url": "Patient"},
+        }
+        for i in range(60)
+    ]
+    observations = [
+        {
+            "resource": {
+                "resourceType": "Observation",
+                "status": "final",
+                "code": {"text": "pulse"},
+                "subject": {"reference": f"Patient?identifier={system}|p{i}"},
+            },
+            "request": {"method": "POST", "url": "Observation"},
+        }
+        for i in range(60)
+    ]
+    (tmp_path / "a_patients.json").write_bytes(
+        orjson.dumps({"resourceType": "Bundle", "type": "transaction", "entry": patients})
+    )
+    (tmp_path / "b_observations.json").write_bytes(
+        orjson.dumps({"resourceType": "Bundle", "type": "transaction", "entry": observations})
+    )
+    with Sandbox() as sb:
+        key = sb.create_key("org_many")
+        counting = _Counting(sb.async_transport(), hold=False)
+        async with AsyncClinik(key, base_url=sb.base_url, transport=counting) as clinik:
+            report = await Loader(clinik, concurrency=1).run([str(tmp_path)])
+        assert report.ok, report.refusals
+        assert report.created == 120
+        batches = [
+            len(body["entry"]) for method, _, body in counting.seen if method == "POST" and body["type"] == "batch"
+        ]
+        assert batches == [50, 10]
+        with sb.client(key) as client:
+            found = client.get("/v1/fhir/Observation", params={"_count": "100"}).json()["entry"]
+            subjects = {o["resource"]["subject"]["reference"] for o in found}
+            assert len(subjects) == 60
+            assert all(s.startswith("Patient/") for s in subjects)
+
+
+async def test_the_sync_client_loads_synthea_with_its_look_ups_too(tmp_path: Path) -> None:
+    """The seed loader's path: a sync Clinik (one request at a time) resolves the conditional
+    references through the same look-up batches; a second run creates nothing."""
+    _synthea_folder(tmp_path, 3)
+    with Sandbox() as sb:
+        key = sb.create_key("org_sync")
+        with Clinik(key, base_url=sb.base_url, transport=sb.transport()) as clinik:
+            first = await Loader(clinik).run([str(tmp_path)])
+            again = await Loader(clinik).run([str(tmp_path)])
+        assert first.ok, first.refusals
+        assert first.created == 3 * entries_per_patient() + 7
+        assert again.ok, again.refusals
+        assert again.created == 0
+        assert again.existing == first.created
+        with sb.client(key) as client:
+            encounters = client.get("/v1/fhir/Encounter", params={"_count": "100"}).json()["entry"]
+            providers = {e["resource"]["serviceProvider"]["reference"] for e in encounters}
+            assert providers
+            assert all(p.startswith("Organization/") for p in providers)
