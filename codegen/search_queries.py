@@ -205,6 +205,7 @@ def emit_type(
         "    __slots__ = ()",
         f"    resource_type = {rtype!r}",
     ]
+    members: list[tuple[str, str, str, str]] = []  # (name, type, docstring, constructor)
     for code in sorted(params):
         _code, ptype, expression, targets, components, _cmp, description, _url = params[code]
         name = names[code]
@@ -226,13 +227,8 @@ def emit_type(
             doc += "\n\nComponents: " + ", ".join(f"``{c}`` (``{e}``)" for c, e in components)
         if targets:
             doc += "\n\nTargets: " + ", ".join(targets)
-        out += [
-            "",
-            "    @property",
-            f"    def {name}(self) -> {cls if '[' in cls else cls + '[_Q]'}:",
-            _doc(doc, "        "),
-            f"        return {ctor}",
-        ]
+        members.append((name, cls if "[" in cls else cls + "[_Q]", doc, f"return {ctor}"))
+    out += _members(members)
     out += [
         "",
         "",
@@ -273,6 +269,41 @@ def emit_type(
         ]
     out += [""]
     return "\n".join(out)
+
+
+def _members(members: list[tuple[str, str, str, str]]) -> list[str]:
+    """Class-body lines for members that are annotated attributes to type checkers and editors and
+    properties at run time: ``(name, type, docstring, property body)`` each.
+
+    To list the members after ``q.``, pyright evaluates the return type of every decorated method (to
+    tell a property from a method), and it does so again after each edit of the open file; a
+    ``<Type>Params`` class has up to ~100 of them. An annotated attribute is listed from its
+    declaration alone. The run-time properties are unreachable for the checkers;
+    tests/typing/test_search_members.py checks that each returns the declared class.
+    """
+    if not members:
+        return []
+    out = [
+        "",
+        "    if TYPE_CHECKING:",
+        "        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).",
+    ]
+    for name, annotation, doc, _body in members:
+        out += [f"        {name}: {annotation}", _member_doc_lines(doc, "        ")]
+    out += ["", "    else:"]
+    for name, annotation, doc, body in members:
+        out += [
+            "",
+            "        @property",
+            f"        def {name}(self) -> {annotation}:",
+            _member_doc_lines(doc, "            "),
+            *(f"            {line}" if line else "" for line in body.splitlines()),
+        ]
+    return out
+
+
+def _member_doc_lines(doc: str, indent: str) -> str:
+    return f'{indent}"""{doc}"""' if "\n" not in doc and '"' not in doc else _doc(doc, indent)
 
 
 def _component_kind(rtype: str, code: str, data: dict[str, dict[str, tuple[Any, ...]]]) -> str:
@@ -324,16 +355,17 @@ def emit_refs(data: dict[str, dict[str, tuple[Any, ...]]]) -> dict[str, str]:
                 '        """``param:Type=id``: only references to ``target`` with these ids."""',
                 "        return self._typed(target, ids)",
             ]
-        for t in targets:
-            out += [
-                "",
-                "    @property",
-                f"    def {t}(self) -> {t}Params[_Q]:",
-                f'        """Chain to {t}\'s search parameters (``param:{t}.name=...``)."""',
-                f"        from ..{module_name(t)} import {t}Params",
-                "",
-                f"        return {t}Params(*self._chain({t!r}))",
+        out += _members(
+            [
+                (
+                    t,
+                    f"{t}Params[_Q]",
+                    f"Chain to {t}'s search parameters (``param:{t}.name=...``).",
+                    f"from ..{module_name(t)} import {t}Params\n\nreturn {t}Params(*self._chain({t!r}))",
+                )
+                for t in targets
             ]
+        )
         out.append("")
         files[f"{PKG}/_refs/{cls.lower()}.py"] = "\n".join(out)
     return files

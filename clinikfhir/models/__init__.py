@@ -23,17 +23,32 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from clinikfhir._generated import model_imports as _model_imports
-from clinikfhir._generated.model_index import MODEL_MODULES
-from clinikfhir._generated.resource_types import R4_ONLY_TYPES, RESOURCE_TYPES
-from clinikfhir.errors import ModelParseError
-
-from ._io import ModelFallbackWarning, dump, dump_bytes, parse, resource_class
-from ._json import JSONDecodeFailure, decode, decode_lazy, encode
 
 if TYPE_CHECKING:
     from clinikfhir._generated.model_imports import *  # noqa: F403
+    from clinikfhir._generated.resource_types import R4_ONLY_TYPES, RESOURCE_TYPES
+    from clinikfhir.errors import ModelParseError
 
     from ._generic import GenericResource
+    from ._io import ModelFallbackWarning, dump, dump_bytes, parse, resource_class
+    from ._json import JSONDecodeFailure, decode, decode_lazy, encode
+
+# Imported on first use, like the model classes: ``import clinikfhir.models`` stays cheap.
+_LAZY = {
+    "R4_ONLY_TYPES": "clinikfhir._generated.resource_types",
+    "RESOURCE_TYPES": "clinikfhir._generated.resource_types",
+    "ModelParseError": "clinikfhir.errors",
+    "GenericResource": "clinikfhir.models._generic",
+    "ModelFallbackWarning": "clinikfhir.models._io",
+    "dump": "clinikfhir.models._io",
+    "dump_bytes": "clinikfhir.models._io",
+    "parse": "clinikfhir.models._io",
+    "resource_class": "clinikfhir.models._io",
+    "JSONDecodeFailure": "clinikfhir.models._json",
+    "decode": "clinikfhir.models._json",
+    "decode_lazy": "clinikfhir.models._json",
+    "encode": "clinikfhir.models._json",
+}
 
 __all__ = [
     "R4_ONLY_TYPES",
@@ -76,18 +91,17 @@ def unmodelled(model: Any) -> dict[str, Any]:
 
 
 def __getattr__(name: str) -> Any:
-    if name == "GenericResource":
-        from ._generic import GenericResource
+    from clinikfhir._generated.model_index import MODEL_MODULES
 
-        globals()[name] = GenericResource
-        return GenericResource
-    module = MODEL_MODULES.get(name)
+    module = _LAZY.get(name) or MODEL_MODULES.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    cls = getattr(importlib.import_module(module), name)
-    globals()[name] = cls  # later lookups skip __getattr__
-    return cls
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *MODEL_MODULES, "GenericResource"})
+    from clinikfhir._generated.model_index import MODEL_MODULES
+
+    return sorted({*globals(), *_LAZY, *MODEL_MODULES})

@@ -29,29 +29,60 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from clinikfhir._generated import search_queries as _search_queries
-from clinikfhir.errors import TenantGuardError, UnsupportedSearchError
 
 from ._names import python_name
-from ._params import (
-    CompositeParam,
-    DateParam,
-    IdentifierParam,
-    NumberParam,
-    Params,
-    QuantityParam,
-    ReferenceParam,
-    Sortable,
-    SortKey,
-    SpecialParam,
-    StringParam,
-    TokenParam,
-    UriParam,
-)
-from ._query import TENANT_SYSTEM, AsyncExecutor, ParamsArg, PartialQuery, Query, SyncExecutor
-from ._values import Prefixed, QuantityValue, escape, split_unescaped, unescape
 
 if TYPE_CHECKING:
     from clinikfhir._generated.search_queries import *  # noqa: F403
+    from clinikfhir.errors import TenantGuardError, UnsupportedSearchError
+
+    from ._params import (
+        CompositeParam,
+        DateParam,
+        IdentifierParam,
+        NumberParam,
+        Params,
+        QuantityParam,
+        ReferenceParam,
+        Sortable,
+        SortKey,
+        SpecialParam,
+        StringParam,
+        TokenParam,
+        UriParam,
+    )
+    from ._query import TENANT_SYSTEM, AsyncExecutor, ParamsArg, PartialQuery, Query, SyncExecutor
+    from ._values import Prefixed, QuantityValue, escape, split_unescaped, unescape
+
+# Imported on first use, like the query classes: ``import clinikfhir.search`` stays cheap.
+_LAZY = {
+    **dict.fromkeys(("TenantGuardError", "UnsupportedSearchError"), "clinikfhir.errors"),
+    **dict.fromkeys(
+        (
+            "CompositeParam",
+            "DateParam",
+            "IdentifierParam",
+            "NumberParam",
+            "Params",
+            "QuantityParam",
+            "ReferenceParam",
+            "Sortable",
+            "SortKey",
+            "SpecialParam",
+            "StringParam",
+            "TokenParam",
+            "UriParam",
+        ),
+        "clinikfhir.search._params",
+    ),
+    **dict.fromkeys(
+        ("TENANT_SYSTEM", "AsyncExecutor", "ParamsArg", "PartialQuery", "Query", "SyncExecutor"),
+        "clinikfhir.search._query",
+    ),
+    **dict.fromkeys(
+        ("Prefixed", "QuantityValue", "escape", "split_unescaped", "unescape"), "clinikfhir.search._values"
+    ),
+}
 
 __all__ = [
     "TENANT_SYSTEM",
@@ -108,6 +139,10 @@ def query_class(model: Any) -> type[Query[Any, Any]]:
 
 
 def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # later lookups skip __getattr__
+        return value
     for suffix in ("Query", "Params"):
         if name.endswith(suffix):
             from clinikfhir._generated.search_queries import QUERY_MODULES
@@ -118,3 +153,7 @@ def __getattr__(name: str) -> Any:
                 globals()[name] = value
                 return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -86,6 +86,33 @@ def test_importing_the_package_and_its_surfaces_loads_no_model_or_query_module()
     assert out[2:] == ["[]"]
 
 
+def test_the_surfaces_import_their_helpers_on_first_use() -> None:
+    """``import clinikfhir.models, clinikfhir.search`` loads only the name lists; the model I/O, the
+    search builder and the errors come with the first name that needs them."""
+    code = (
+        "import sys, clinikfhir, clinikfhir.models, clinikfhir.search\n"
+        "print(sorted(m for m in sys.modules if m.startswith('clinikfhir')))\n"
+        "from clinikfhir.models import parse\n"
+        "from clinikfhir.search import DateParam, TenantGuardError\n"
+        "print(parse.__module__, DateParam.__module__, TenantGuardError.__name__, 'clinikfhir.errors' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert ast.literal_eval(out[0]) == [
+        "clinikfhir",
+        "clinikfhir._generated",
+        "clinikfhir._generated.model_imports",
+        "clinikfhir._generated.search_queries",
+        "clinikfhir._version",
+        "clinikfhir.models",
+        "clinikfhir.search",
+        "clinikfhir.search._names",
+    ]
+    assert out[1].split() == ["clinikfhir.models._io", "clinikfhir.search._params", "TenantGuardError", "True"]
+    assert sorted(clinikfhir.models.__all__) == sorted(set(clinikfhir.models.__all__))
+    assert {"parse", "Patient", "GenericResource", "ModelParseError"} <= set(dir(clinikfhir.models))
+    assert {"DateParam", "ObservationQuery", "escape"} <= set(dir(clinikfhir.search))
+
+
 def test_the_search_namespace_has_one_property_per_type_returning_the_bound_query() -> None:
     types = sorted(search_queries.QUERY_MODULES)
     properties = sorted(n for n, v in vars(Search).items() if isinstance(v, property))

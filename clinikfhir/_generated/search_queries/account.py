@@ -69,147 +69,243 @@ class AccountParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'Account'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``Account.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``Account.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``Account.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``Account.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``Account.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``Account.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """Account number
 
         ``identifier`` (token): ``Account.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def name(self) -> StringParam[_Q]:
+        name: StringParam[_Q]
         """Human-readable label
 
         ``name`` (string): ``Account.name``
         """
-        return StringParam(self, 'name')
-
-    @property
-    def owner(self) -> AccountOwnerRef[_Q]:
+        owner: AccountOwnerRef[_Q]
         """Entity managing the Account
 
         ``owner`` (reference): ``Account.owner``
 
         Targets: Organization
         """
-        return AccountOwnerRef(self, 'owner')
-
-    @property
-    def patient(self) -> AccountPatientRef[_Q]:
+        patient: AccountPatientRef[_Q]
         """The entity that caused the expenses
 
         ``patient`` (reference): ``Account.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return AccountPatientRef(self, 'patient')
-
-    @property
-    def period(self) -> DateParam[_Q]:
+        period: DateParam[_Q]
         """Transaction window
 
         ``period`` (date): ``Account.servicePeriod``
         """
-        return DateParam(self, 'period')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """active | inactive | entered-in-error | on-hold | unknown
 
         ``status`` (token): ``Account.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def subject(self) -> AccountSubjectRef[_Q]:
+        subject: AccountSubjectRef[_Q]
         """The entity that caused the expenses
 
         ``subject`` (reference): ``Account.subject``
 
         Targets: Device, HealthcareService, Location, Organization, Patient, Practitioner, PractitionerRole
         """
-        return AccountSubjectRef(self, 'subject')
-
-    @property
-    def type(self) -> TokenParam[_Q]:
+        type: TokenParam[_Q]
         """E.g. patient, expense, depreciation
 
         ``type`` (token): ``Account.type``
         """
-        return TokenParam(self, 'type')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``Account.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``Account.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``Account.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``Account.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``Account.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``Account.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """Account number
+
+            ``identifier`` (token): ``Account.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def name(self) -> StringParam[_Q]:
+            """Human-readable label
+
+            ``name`` (string): ``Account.name``
+            """
+            return StringParam(self, 'name')
+
+        @property
+        def owner(self) -> AccountOwnerRef[_Q]:
+            """Entity managing the Account
+
+            ``owner`` (reference): ``Account.owner``
+
+            Targets: Organization
+            """
+            return AccountOwnerRef(self, 'owner')
+
+        @property
+        def patient(self) -> AccountPatientRef[_Q]:
+            """The entity that caused the expenses
+
+            ``patient`` (reference): ``Account.subject.where(resolve() is Patient)``
+
+            Targets: Patient
+            """
+            return AccountPatientRef(self, 'patient')
+
+        @property
+        def period(self) -> DateParam[_Q]:
+            """Transaction window
+
+            ``period`` (date): ``Account.servicePeriod``
+            """
+            return DateParam(self, 'period')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """active | inactive | entered-in-error | on-hold | unknown
+
+            ``status`` (token): ``Account.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def subject(self) -> AccountSubjectRef[_Q]:
+            """The entity that caused the expenses
+
+            ``subject`` (reference): ``Account.subject``
+
+            Targets: Device, HealthcareService, Location, Organization, Patient, Practitioner, PractitionerRole
+            """
+            return AccountSubjectRef(self, 'subject')
+
+        @property
+        def type(self) -> TokenParam[_Q]:
+            """E.g. patient, expense, depreciation
+
+            ``type`` (token): ``Account.type``
+            """
+            return TokenParam(self, 'type')
 
 
 class AccountQuery(Query["Account", _E], AccountParams["AccountQuery[_E]"]):

@@ -90,185 +90,307 @@ class AdverseEventParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'AdverseEvent'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``AdverseEvent.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``AdverseEvent.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``AdverseEvent.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``AdverseEvent.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``AdverseEvent.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``AdverseEvent.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def actuality(self) -> TokenParam[_Q]:
+        actuality: TokenParam[_Q]
         """actual | potential
 
         ``actuality`` (token): ``AdverseEvent.actuality``
         """
-        return TokenParam(self, 'actuality')
-
-    @property
-    def category(self) -> TokenParam[_Q]:
+        category: TokenParam[_Q]
         """product-problem | product-quality | product-use-error | wrong-dose | incorrect-prescribing-information | wrong-technique | wrong-route-of-administration | wrong-rate | wrong-duration | wrong-time | expired-drug | medical-device-use-error | problem-different-manufacturer | unsafe-physical-environment
 
         ``category`` (token): ``AdverseEvent.category``
         """
-        return TokenParam(self, 'category')
-
-    @property
-    def date(self) -> DateParam[_Q]:
+        date: DateParam[_Q]
         """When the event occurred
 
         ``date`` (date): ``AdverseEvent.date``
         """
-        return DateParam(self, 'date')
-
-    @property
-    def event(self) -> TokenParam[_Q]:
+        event: TokenParam[_Q]
         """Type of the event itself in relation to the subject
 
         ``event`` (token): ``AdverseEvent.event``
         """
-        return TokenParam(self, 'event')
-
-    @property
-    def location(self) -> AdverseEventLocationRef[_Q]:
+        location: AdverseEventLocationRef[_Q]
         """Location where adverse event occurred
 
         ``location`` (reference): ``AdverseEvent.location``
 
         Targets: Location
         """
-        return AdverseEventLocationRef(self, 'location')
-
-    @property
-    def recorder(self) -> AdverseEventRecorderRef[_Q]:
+        recorder: AdverseEventRecorderRef[_Q]
         """Who recorded the adverse event
 
         ``recorder`` (reference): ``AdverseEvent.recorder``
 
         Targets: Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return AdverseEventRecorderRef(self, 'recorder')
-
-    @property
-    def resultingcondition(self) -> AdverseEventResultingconditionRef[_Q]:
+        resultingcondition: AdverseEventResultingconditionRef[_Q]
         """Effect on the subject due to this event
 
         ``resultingcondition`` (reference): ``AdverseEvent.resultingCondition``
 
         Targets: Condition
         """
-        return AdverseEventResultingconditionRef(self, 'resultingcondition')
-
-    @property
-    def seriousness(self) -> TokenParam[_Q]:
+        seriousness: TokenParam[_Q]
         """Seriousness of the event
 
         ``seriousness`` (token): ``AdverseEvent.seriousness``
         """
-        return TokenParam(self, 'seriousness')
-
-    @property
-    def severity(self) -> TokenParam[_Q]:
+        severity: TokenParam[_Q]
         """mild | moderate | severe
 
         ``severity`` (token): ``AdverseEvent.severity``
         """
-        return TokenParam(self, 'severity')
-
-    @property
-    def study(self) -> AdverseEventStudyRef[_Q]:
+        study: AdverseEventStudyRef[_Q]
         """AdverseEvent.study
 
         ``study`` (reference): ``AdverseEvent.study``
 
         Targets: ResearchStudy
         """
-        return AdverseEventStudyRef(self, 'study')
-
-    @property
-    def subject(self) -> AdverseEventSubjectRef[_Q]:
+        subject: AdverseEventSubjectRef[_Q]
         """Subject impacted by event
 
         ``subject`` (reference): ``AdverseEvent.subject``
 
         Targets: Group, Patient, Practitioner, RelatedPerson
         """
-        return AdverseEventSubjectRef(self, 'subject')
-
-    @property
-    def substance(self) -> AdverseEventSubstanceRef[_Q]:
+        substance: AdverseEventSubstanceRef[_Q]
         """Refers to the specific entity that caused the adverse event
 
         ``substance`` (reference): ``AdverseEvent.suspectEntity.instance``
 
         Targets: Device, Immunization, Medication, MedicationAdministration, MedicationStatement, Procedure, Substance
         """
-        return AdverseEventSubstanceRef(self, 'substance')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``AdverseEvent.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``AdverseEvent.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``AdverseEvent.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``AdverseEvent.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``AdverseEvent.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``AdverseEvent.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def actuality(self) -> TokenParam[_Q]:
+            """actual | potential
+
+            ``actuality`` (token): ``AdverseEvent.actuality``
+            """
+            return TokenParam(self, 'actuality')
+
+        @property
+        def category(self) -> TokenParam[_Q]:
+            """product-problem | product-quality | product-use-error | wrong-dose | incorrect-prescribing-information | wrong-technique | wrong-route-of-administration | wrong-rate | wrong-duration | wrong-time | expired-drug | medical-device-use-error | problem-different-manufacturer | unsafe-physical-environment
+
+            ``category`` (token): ``AdverseEvent.category``
+            """
+            return TokenParam(self, 'category')
+
+        @property
+        def date(self) -> DateParam[_Q]:
+            """When the event occurred
+
+            ``date`` (date): ``AdverseEvent.date``
+            """
+            return DateParam(self, 'date')
+
+        @property
+        def event(self) -> TokenParam[_Q]:
+            """Type of the event itself in relation to the subject
+
+            ``event`` (token): ``AdverseEvent.event``
+            """
+            return TokenParam(self, 'event')
+
+        @property
+        def location(self) -> AdverseEventLocationRef[_Q]:
+            """Location where adverse event occurred
+
+            ``location`` (reference): ``AdverseEvent.location``
+
+            Targets: Location
+            """
+            return AdverseEventLocationRef(self, 'location')
+
+        @property
+        def recorder(self) -> AdverseEventRecorderRef[_Q]:
+            """Who recorded the adverse event
+
+            ``recorder`` (reference): ``AdverseEvent.recorder``
+
+            Targets: Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return AdverseEventRecorderRef(self, 'recorder')
+
+        @property
+        def resultingcondition(self) -> AdverseEventResultingconditionRef[_Q]:
+            """Effect on the subject due to this event
+
+            ``resultingcondition`` (reference): ``AdverseEvent.resultingCondition``
+
+            Targets: Condition
+            """
+            return AdverseEventResultingconditionRef(self, 'resultingcondition')
+
+        @property
+        def seriousness(self) -> TokenParam[_Q]:
+            """Seriousness of the event
+
+            ``seriousness`` (token): ``AdverseEvent.seriousness``
+            """
+            return TokenParam(self, 'seriousness')
+
+        @property
+        def severity(self) -> TokenParam[_Q]:
+            """mild | moderate | severe
+
+            ``severity`` (token): ``AdverseEvent.severity``
+            """
+            return TokenParam(self, 'severity')
+
+        @property
+        def study(self) -> AdverseEventStudyRef[_Q]:
+            """AdverseEvent.study
+
+            ``study`` (reference): ``AdverseEvent.study``
+
+            Targets: ResearchStudy
+            """
+            return AdverseEventStudyRef(self, 'study')
+
+        @property
+        def subject(self) -> AdverseEventSubjectRef[_Q]:
+            """Subject impacted by event
+
+            ``subject`` (reference): ``AdverseEvent.subject``
+
+            Targets: Group, Patient, Practitioner, RelatedPerson
+            """
+            return AdverseEventSubjectRef(self, 'subject')
+
+        @property
+        def substance(self) -> AdverseEventSubstanceRef[_Q]:
+            """Refers to the specific entity that caused the adverse event
+
+            ``substance`` (reference): ``AdverseEvent.suspectEntity.instance``
+
+            Targets: Device, Immunization, Medication, MedicationAdministration, MedicationStatement, Procedure, Substance
+            """
+            return AdverseEventSubstanceRef(self, 'substance')
 
 
 class AdverseEventQuery(Query["AdverseEvent", _E], AdverseEventParams["AdverseEventQuery[_E]"]):

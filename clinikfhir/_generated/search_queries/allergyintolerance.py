@@ -68,211 +68,347 @@ class AllergyIntoleranceParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'AllergyIntolerance'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``AllergyIntolerance.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``AllergyIntolerance.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``AllergyIntolerance.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``AllergyIntolerance.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``AllergyIntolerance.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``AllergyIntolerance.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def asserter(self) -> AllergyIntoleranceAsserterRef[_Q]:
+        asserter: AllergyIntoleranceAsserterRef[_Q]
         """Source of the information about the allergy
 
         ``asserter`` (reference): ``AllergyIntolerance.asserter``
 
         Targets: Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return AllergyIntoleranceAsserterRef(self, 'asserter')
-
-    @property
-    def category(self) -> TokenParam[_Q]:
+        category: TokenParam[_Q]
         """food | medication | environment | biologic
 
         ``category`` (token): ``AllergyIntolerance.category``
         """
-        return TokenParam(self, 'category')
-
-    @property
-    def clinical_status(self) -> TokenParam[_Q]:
+        clinical_status: TokenParam[_Q]
         """active | inactive | resolved
 
         ``clinical-status`` (token): ``AllergyIntolerance.clinicalStatus``
         """
-        return TokenParam(self, 'clinical-status')
-
-    @property
-    def code(self) -> TokenParam[_Q]:
+        code: TokenParam[_Q]
         """Code that identifies the allergy or intolerance
 
         ``code`` (token): ``AllergyIntolerance.code | AllergyIntolerance.reaction.substance``
         """
-        return TokenParam(self, 'code')
-
-    @property
-    def criticality(self) -> TokenParam[_Q]:
+        criticality: TokenParam[_Q]
         """low | high | unable-to-assess
 
         ``criticality`` (token): ``AllergyIntolerance.criticality``
         """
-        return TokenParam(self, 'criticality')
-
-    @property
-    def date(self) -> DateParam[_Q]:
+        date: DateParam[_Q]
         """Date first version of the resource instance was recorded
 
         ``date`` (date): ``AllergyIntolerance.recordedDate``
         """
-        return DateParam(self, 'date')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """External ids for this item
 
         ``identifier`` (token): ``AllergyIntolerance.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def last_date(self) -> DateParam[_Q]:
+        last_date: DateParam[_Q]
         """Date(/time) of last known occurrence of a reaction
 
         ``last-date`` (date): ``AllergyIntolerance.lastOccurrence``
         """
-        return DateParam(self, 'last-date')
-
-    @property
-    def manifestation(self) -> TokenParam[_Q]:
+        manifestation: TokenParam[_Q]
         """Clinical symptoms/signs associated with the Event
 
         ``manifestation`` (token): ``AllergyIntolerance.reaction.manifestation``
         """
-        return TokenParam(self, 'manifestation')
-
-    @property
-    def onset(self) -> DateParam[_Q]:
+        onset: DateParam[_Q]
         """Date(/time) when manifestations showed
 
         ``onset`` (date): ``AllergyIntolerance.reaction.onset``
         """
-        return DateParam(self, 'onset')
-
-    @property
-    def patient(self) -> AllergyIntolerancePatientRef[_Q]:
+        patient: AllergyIntolerancePatientRef[_Q]
         """Who the sensitivity is for
 
         ``patient`` (reference): ``AllergyIntolerance.patient``
 
         Targets: Patient
         """
-        return AllergyIntolerancePatientRef(self, 'patient')
-
-    @property
-    def recorder(self) -> AllergyIntoleranceRecorderRef[_Q]:
+        recorder: AllergyIntoleranceRecorderRef[_Q]
         """Who recorded the sensitivity
 
         ``recorder`` (reference): ``AllergyIntolerance.recorder``
 
         Targets: Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return AllergyIntoleranceRecorderRef(self, 'recorder')
-
-    @property
-    def route(self) -> TokenParam[_Q]:
+        route: TokenParam[_Q]
         """How the subject was exposed to the substance
 
         ``route`` (token): ``AllergyIntolerance.reaction.exposureRoute``
         """
-        return TokenParam(self, 'route')
-
-    @property
-    def severity(self) -> TokenParam[_Q]:
+        severity: TokenParam[_Q]
         """mild | moderate | severe (of event as a whole)
 
         ``severity`` (token): ``AllergyIntolerance.reaction.severity``
         """
-        return TokenParam(self, 'severity')
-
-    @property
-    def type(self) -> TokenParam[_Q]:
+        type: TokenParam[_Q]
         """allergy | intolerance - Underlying mechanism (if known)
 
         ``type`` (token): ``AllergyIntolerance.type``
         """
-        return TokenParam(self, 'type')
-
-    @property
-    def verification_status(self) -> TokenParam[_Q]:
+        verification_status: TokenParam[_Q]
         """unconfirmed | confirmed | refuted | entered-in-error
 
         ``verification-status`` (token): ``AllergyIntolerance.verificationStatus``
         """
-        return TokenParam(self, 'verification-status')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``AllergyIntolerance.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``AllergyIntolerance.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``AllergyIntolerance.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``AllergyIntolerance.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``AllergyIntolerance.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``AllergyIntolerance.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def asserter(self) -> AllergyIntoleranceAsserterRef[_Q]:
+            """Source of the information about the allergy
+
+            ``asserter`` (reference): ``AllergyIntolerance.asserter``
+
+            Targets: Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return AllergyIntoleranceAsserterRef(self, 'asserter')
+
+        @property
+        def category(self) -> TokenParam[_Q]:
+            """food | medication | environment | biologic
+
+            ``category`` (token): ``AllergyIntolerance.category``
+            """
+            return TokenParam(self, 'category')
+
+        @property
+        def clinical_status(self) -> TokenParam[_Q]:
+            """active | inactive | resolved
+
+            ``clinical-status`` (token): ``AllergyIntolerance.clinicalStatus``
+            """
+            return TokenParam(self, 'clinical-status')
+
+        @property
+        def code(self) -> TokenParam[_Q]:
+            """Code that identifies the allergy or intolerance
+
+            ``code`` (token): ``AllergyIntolerance.code | AllergyIntolerance.reaction.substance``
+            """
+            return TokenParam(self, 'code')
+
+        @property
+        def criticality(self) -> TokenParam[_Q]:
+            """low | high | unable-to-assess
+
+            ``criticality`` (token): ``AllergyIntolerance.criticality``
+            """
+            return TokenParam(self, 'criticality')
+
+        @property
+        def date(self) -> DateParam[_Q]:
+            """Date first version of the resource instance was recorded
+
+            ``date`` (date): ``AllergyIntolerance.recordedDate``
+            """
+            return DateParam(self, 'date')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """External ids for this item
+
+            ``identifier`` (token): ``AllergyIntolerance.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def last_date(self) -> DateParam[_Q]:
+            """Date(/time) of last known occurrence of a reaction
+
+            ``last-date`` (date): ``AllergyIntolerance.lastOccurrence``
+            """
+            return DateParam(self, 'last-date')
+
+        @property
+        def manifestation(self) -> TokenParam[_Q]:
+            """Clinical symptoms/signs associated with the Event
+
+            ``manifestation`` (token): ``AllergyIntolerance.reaction.manifestation``
+            """
+            return TokenParam(self, 'manifestation')
+
+        @property
+        def onset(self) -> DateParam[_Q]:
+            """Date(/time) when manifestations showed
+
+            ``onset`` (date): ``AllergyIntolerance.reaction.onset``
+            """
+            return DateParam(self, 'onset')
+
+        @property
+        def patient(self) -> AllergyIntolerancePatientRef[_Q]:
+            """Who the sensitivity is for
+
+            ``patient`` (reference): ``AllergyIntolerance.patient``
+
+            Targets: Patient
+            """
+            return AllergyIntolerancePatientRef(self, 'patient')
+
+        @property
+        def recorder(self) -> AllergyIntoleranceRecorderRef[_Q]:
+            """Who recorded the sensitivity
+
+            ``recorder`` (reference): ``AllergyIntolerance.recorder``
+
+            Targets: Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return AllergyIntoleranceRecorderRef(self, 'recorder')
+
+        @property
+        def route(self) -> TokenParam[_Q]:
+            """How the subject was exposed to the substance
+
+            ``route`` (token): ``AllergyIntolerance.reaction.exposureRoute``
+            """
+            return TokenParam(self, 'route')
+
+        @property
+        def severity(self) -> TokenParam[_Q]:
+            """mild | moderate | severe (of event as a whole)
+
+            ``severity`` (token): ``AllergyIntolerance.reaction.severity``
+            """
+            return TokenParam(self, 'severity')
+
+        @property
+        def type(self) -> TokenParam[_Q]:
+            """allergy | intolerance - Underlying mechanism (if known)
+
+            ``type`` (token): ``AllergyIntolerance.type``
+            """
+            return TokenParam(self, 'type')
+
+        @property
+        def verification_status(self) -> TokenParam[_Q]:
+            """unconfirmed | confirmed | refuted | entered-in-error
+
+            ``verification-status`` (token): ``AllergyIntolerance.verificationStatus``
+            """
+            return TokenParam(self, 'verification-status')
 
 
 class AllergyIntoleranceQuery(Query["AllergyIntolerance", _E], AllergyIntoleranceParams["AllergyIntoleranceQuery[_E]"]):

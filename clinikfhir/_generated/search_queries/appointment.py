@@ -104,229 +104,380 @@ class AppointmentParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'Appointment'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``Appointment.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``Appointment.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``Appointment.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``Appointment.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``Appointment.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``Appointment.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def actor(self) -> AppointmentActorRef[_Q]:
+        actor: AppointmentActorRef[_Q]
         """Any one of the individuals participating in the appointment
 
         ``actor`` (reference): ``Appointment.participant.actor``
 
         Targets: Device, HealthcareService, Location, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return AppointmentActorRef(self, 'actor')
-
-    @property
-    def appointment_type(self) -> TokenParam[_Q]:
+        appointment_type: TokenParam[_Q]
         """The style of appointment or patient that has been booked in the slot (not service type)
 
         ``appointment-type`` (token): ``Appointment.appointmentType``
         """
-        return TokenParam(self, 'appointment-type')
-
-    @property
-    def based_on(self) -> AppointmentBasedOnRef[_Q]:
+        based_on: AppointmentBasedOnRef[_Q]
         """The service request this appointment is allocated to assess
 
         ``based-on`` (reference): ``Appointment.basedOn``
 
         Targets: ServiceRequest
         """
-        return AppointmentBasedOnRef(self, 'based-on')
-
-    @property
-    def date(self) -> DateParam[_Q]:
+        date: DateParam[_Q]
         """Appointment date/time.
 
         ``date`` (date): ``Appointment.start``
         """
-        return DateParam(self, 'date')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """An Identifier of the Appointment
 
         ``identifier`` (token): ``Appointment.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def location(self) -> AppointmentLocationRef[_Q]:
+        location: AppointmentLocationRef[_Q]
         """This location is listed in the participants of the appointment
 
         ``location`` (reference): ``Appointment.participant.actor.where(resolve() is Location)``
 
         Targets: Location
         """
-        return AppointmentLocationRef(self, 'location')
-
-    @property
-    def part_status(self) -> TokenParam[_Q]:
+        part_status: TokenParam[_Q]
         """The Participation status of the subject, or other participant on the appointment. Can be used to locate participants that have not responded to meeting requests.
 
         ``part-status`` (token): ``Appointment.participant.status``
         """
-        return TokenParam(self, 'part-status')
-
-    @property
-    def patient(self) -> AppointmentPatientRef[_Q]:
+        patient: AppointmentPatientRef[_Q]
         """One of the individuals of the appointment is this patient
 
         ``patient`` (reference): ``Appointment.participant.actor.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return AppointmentPatientRef(self, 'patient')
-
-    @property
-    def practitioner(self) -> AppointmentPractitionerRef[_Q]:
+        practitioner: AppointmentPractitionerRef[_Q]
         """One of the individuals of the appointment is this practitioner
 
         ``practitioner`` (reference): ``Appointment.participant.actor.where(resolve() is Practitioner)``
 
         Targets: Practitioner
         """
-        return AppointmentPractitionerRef(self, 'practitioner')
-
-    @property
-    def reason_code(self) -> TokenParam[_Q]:
+        reason_code: TokenParam[_Q]
         """Coded reason this appointment is scheduled
 
         ``reason-code`` (token): ``Appointment.reasonCode``
         """
-        return TokenParam(self, 'reason-code')
-
-    @property
-    def reason_reference(self) -> AppointmentReasonReferenceRef[_Q]:
+        reason_reference: AppointmentReasonReferenceRef[_Q]
         """Reason the appointment is to take place (resource)
 
         ``reason-reference`` (reference): ``Appointment.reasonReference``
 
         Targets: Condition, ImmunizationRecommendation, Observation, Procedure
         """
-        return AppointmentReasonReferenceRef(self, 'reason-reference')
-
-    @property
-    def service_category(self) -> TokenParam[_Q]:
+        service_category: TokenParam[_Q]
         """A broad categorization of the service that is to be performed during this appointment
 
         ``service-category`` (token): ``Appointment.serviceCategory``
         """
-        return TokenParam(self, 'service-category')
-
-    @property
-    def service_type(self) -> TokenParam[_Q]:
+        service_type: TokenParam[_Q]
         """The specific service that is to be performed during this appointment
 
         ``service-type`` (token): ``Appointment.serviceType``
         """
-        return TokenParam(self, 'service-type')
-
-    @property
-    def slot(self) -> AppointmentSlotRef[_Q]:
+        slot: AppointmentSlotRef[_Q]
         """The slots that this appointment is filling
 
         ``slot`` (reference): ``Appointment.slot``
 
         Targets: Slot
         """
-        return AppointmentSlotRef(self, 'slot')
-
-    @property
-    def specialty(self) -> TokenParam[_Q]:
+        specialty: TokenParam[_Q]
         """The specialty of a practitioner that would be required to perform the service requested in this appointment
 
         ``specialty`` (token): ``Appointment.specialty``
         """
-        return TokenParam(self, 'specialty')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """The overall status of the appointment
 
         ``status`` (token): ``Appointment.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def supporting_info(self) -> AppointmentSupportingInfoRef[_Q]:
+        supporting_info: AppointmentSupportingInfoRef[_Q]
         """Additional information to support the appointment
 
         ``supporting-info`` (reference): ``Appointment.supportingInformation``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return AppointmentSupportingInfoRef(self, 'supporting-info')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``Appointment.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``Appointment.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``Appointment.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``Appointment.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``Appointment.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``Appointment.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def actor(self) -> AppointmentActorRef[_Q]:
+            """Any one of the individuals participating in the appointment
+
+            ``actor`` (reference): ``Appointment.participant.actor``
+
+            Targets: Device, HealthcareService, Location, Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return AppointmentActorRef(self, 'actor')
+
+        @property
+        def appointment_type(self) -> TokenParam[_Q]:
+            """The style of appointment or patient that has been booked in the slot (not service type)
+
+            ``appointment-type`` (token): ``Appointment.appointmentType``
+            """
+            return TokenParam(self, 'appointment-type')
+
+        @property
+        def based_on(self) -> AppointmentBasedOnRef[_Q]:
+            """The service request this appointment is allocated to assess
+
+            ``based-on`` (reference): ``Appointment.basedOn``
+
+            Targets: ServiceRequest
+            """
+            return AppointmentBasedOnRef(self, 'based-on')
+
+        @property
+        def date(self) -> DateParam[_Q]:
+            """Appointment date/time.
+
+            ``date`` (date): ``Appointment.start``
+            """
+            return DateParam(self, 'date')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """An Identifier of the Appointment
+
+            ``identifier`` (token): ``Appointment.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def location(self) -> AppointmentLocationRef[_Q]:
+            """This location is listed in the participants of the appointment
+
+            ``location`` (reference): ``Appointment.participant.actor.where(resolve() is Location)``
+
+            Targets: Location
+            """
+            return AppointmentLocationRef(self, 'location')
+
+        @property
+        def part_status(self) -> TokenParam[_Q]:
+            """The Participation status of the subject, or other participant on the appointment. Can be used to locate participants that have not responded to meeting requests.
+
+            ``part-status`` (token): ``Appointment.participant.status``
+            """
+            return TokenParam(self, 'part-status')
+
+        @property
+        def patient(self) -> AppointmentPatientRef[_Q]:
+            """One of the individuals of the appointment is this patient
+
+            ``patient`` (reference): ``Appointment.participant.actor.where(resolve() is Patient)``
+
+            Targets: Patient
+            """
+            return AppointmentPatientRef(self, 'patient')
+
+        @property
+        def practitioner(self) -> AppointmentPractitionerRef[_Q]:
+            """One of the individuals of the appointment is this practitioner
+
+            ``practitioner`` (reference): ``Appointment.participant.actor.where(resolve() is Practitioner)``
+
+            Targets: Practitioner
+            """
+            return AppointmentPractitionerRef(self, 'practitioner')
+
+        @property
+        def reason_code(self) -> TokenParam[_Q]:
+            """Coded reason this appointment is scheduled
+
+            ``reason-code`` (token): ``Appointment.reasonCode``
+            """
+            return TokenParam(self, 'reason-code')
+
+        @property
+        def reason_reference(self) -> AppointmentReasonReferenceRef[_Q]:
+            """Reason the appointment is to take place (resource)
+
+            ``reason-reference`` (reference): ``Appointment.reasonReference``
+
+            Targets: Condition, ImmunizationRecommendation, Observation, Procedure
+            """
+            return AppointmentReasonReferenceRef(self, 'reason-reference')
+
+        @property
+        def service_category(self) -> TokenParam[_Q]:
+            """A broad categorization of the service that is to be performed during this appointment
+
+            ``service-category`` (token): ``Appointment.serviceCategory``
+            """
+            return TokenParam(self, 'service-category')
+
+        @property
+        def service_type(self) -> TokenParam[_Q]:
+            """The specific service that is to be performed during this appointment
+
+            ``service-type`` (token): ``Appointment.serviceType``
+            """
+            return TokenParam(self, 'service-type')
+
+        @property
+        def slot(self) -> AppointmentSlotRef[_Q]:
+            """The slots that this appointment is filling
+
+            ``slot`` (reference): ``Appointment.slot``
+
+            Targets: Slot
+            """
+            return AppointmentSlotRef(self, 'slot')
+
+        @property
+        def specialty(self) -> TokenParam[_Q]:
+            """The specialty of a practitioner that would be required to perform the service requested in this appointment
+
+            ``specialty`` (token): ``Appointment.specialty``
+            """
+            return TokenParam(self, 'specialty')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """The overall status of the appointment
+
+            ``status`` (token): ``Appointment.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def supporting_info(self) -> AppointmentSupportingInfoRef[_Q]:
+            """Additional information to support the appointment
+
+            ``supporting-info`` (reference): ``Appointment.supportingInformation``
+
+            Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
+            """
+            return AppointmentSupportingInfoRef(self, 'supporting-info')
 
 
 class AppointmentQuery(Query["Appointment", _E], AppointmentParams["AppointmentQuery[_E]"]):

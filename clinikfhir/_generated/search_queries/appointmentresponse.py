@@ -83,143 +83,238 @@ class AppointmentResponseParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'AppointmentResponse'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``AppointmentResponse.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``AppointmentResponse.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``AppointmentResponse.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``AppointmentResponse.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``AppointmentResponse.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``AppointmentResponse.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def actor(self) -> AppointmentResponseActorRef[_Q]:
+        actor: AppointmentResponseActorRef[_Q]
         """The Person, Location/HealthcareService or Device that this appointment response replies for
 
         ``actor`` (reference): ``AppointmentResponse.actor``
 
         Targets: Device, HealthcareService, Location, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return AppointmentResponseActorRef(self, 'actor')
-
-    @property
-    def appointment(self) -> AppointmentResponseAppointmentRef[_Q]:
+        appointment: AppointmentResponseAppointmentRef[_Q]
         """The appointment that the response is attached to
 
         ``appointment`` (reference): ``AppointmentResponse.appointment``
 
         Targets: Appointment
         """
-        return AppointmentResponseAppointmentRef(self, 'appointment')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """An Identifier in this appointment response
 
         ``identifier`` (token): ``AppointmentResponse.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def location(self) -> AppointmentResponseLocationRef[_Q]:
+        location: AppointmentResponseLocationRef[_Q]
         """This Response is for this Location
 
         ``location`` (reference): ``AppointmentResponse.actor.where(resolve() is Location)``
 
         Targets: Location
         """
-        return AppointmentResponseLocationRef(self, 'location')
-
-    @property
-    def part_status(self) -> TokenParam[_Q]:
+        part_status: TokenParam[_Q]
         """The participants acceptance status for this appointment
 
         ``part-status`` (token): ``AppointmentResponse.participantStatus``
         """
-        return TokenParam(self, 'part-status')
-
-    @property
-    def patient(self) -> AppointmentResponsePatientRef[_Q]:
+        patient: AppointmentResponsePatientRef[_Q]
         """This Response is for this Patient
 
         ``patient`` (reference): ``AppointmentResponse.actor.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return AppointmentResponsePatientRef(self, 'patient')
-
-    @property
-    def practitioner(self) -> AppointmentResponsePractitionerRef[_Q]:
+        practitioner: AppointmentResponsePractitionerRef[_Q]
         """This Response is for this Practitioner
 
         ``practitioner`` (reference): ``AppointmentResponse.actor.where(resolve() is Practitioner)``
 
         Targets: Practitioner
         """
-        return AppointmentResponsePractitionerRef(self, 'practitioner')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``AppointmentResponse.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``AppointmentResponse.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``AppointmentResponse.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``AppointmentResponse.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``AppointmentResponse.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``AppointmentResponse.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def actor(self) -> AppointmentResponseActorRef[_Q]:
+            """The Person, Location/HealthcareService or Device that this appointment response replies for
+
+            ``actor`` (reference): ``AppointmentResponse.actor``
+
+            Targets: Device, HealthcareService, Location, Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return AppointmentResponseActorRef(self, 'actor')
+
+        @property
+        def appointment(self) -> AppointmentResponseAppointmentRef[_Q]:
+            """The appointment that the response is attached to
+
+            ``appointment`` (reference): ``AppointmentResponse.appointment``
+
+            Targets: Appointment
+            """
+            return AppointmentResponseAppointmentRef(self, 'appointment')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """An Identifier in this appointment response
+
+            ``identifier`` (token): ``AppointmentResponse.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def location(self) -> AppointmentResponseLocationRef[_Q]:
+            """This Response is for this Location
+
+            ``location`` (reference): ``AppointmentResponse.actor.where(resolve() is Location)``
+
+            Targets: Location
+            """
+            return AppointmentResponseLocationRef(self, 'location')
+
+        @property
+        def part_status(self) -> TokenParam[_Q]:
+            """The participants acceptance status for this appointment
+
+            ``part-status`` (token): ``AppointmentResponse.participantStatus``
+            """
+            return TokenParam(self, 'part-status')
+
+        @property
+        def patient(self) -> AppointmentResponsePatientRef[_Q]:
+            """This Response is for this Patient
+
+            ``patient`` (reference): ``AppointmentResponse.actor.where(resolve() is Patient)``
+
+            Targets: Patient
+            """
+            return AppointmentResponsePatientRef(self, 'patient')
+
+        @property
+        def practitioner(self) -> AppointmentResponsePractitionerRef[_Q]:
+            """This Response is for this Practitioner
+
+            ``practitioner`` (reference): ``AppointmentResponse.actor.where(resolve() is Practitioner)``
+
+            Targets: Practitioner
+            """
+            return AppointmentResponsePractitionerRef(self, 'practitioner')
 
 
 class AppointmentResponseQuery(Query["AppointmentResponse", _E], AppointmentResponseParams["AppointmentResponseQuery[_E]"]):

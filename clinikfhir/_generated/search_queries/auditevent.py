@@ -75,229 +75,377 @@ class AuditEventParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'AuditEvent'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``AuditEvent.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``AuditEvent.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``AuditEvent.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``AuditEvent.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``AuditEvent.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``AuditEvent.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def action(self) -> TokenParam[_Q]:
+        action: TokenParam[_Q]
         """Type of action performed during the event
 
         ``action`` (token): ``AuditEvent.action``
         """
-        return TokenParam(self, 'action')
-
-    @property
-    def address(self) -> StringParam[_Q]:
+        address: StringParam[_Q]
         """Identifier for the network access point of the user device
 
         ``address`` (string): ``AuditEvent.agent.network.address``
         """
-        return StringParam(self, 'address')
-
-    @property
-    def agent(self) -> AuditEventAgentRef[_Q]:
+        agent: AuditEventAgentRef[_Q]
         """Identifier of who
 
         ``agent`` (reference): ``AuditEvent.agent.who``
 
         Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return AuditEventAgentRef(self, 'agent')
-
-    @property
-    def agent_name(self) -> StringParam[_Q]:
+        agent_name: StringParam[_Q]
         """Human friendly name for the agent
 
         ``agent-name`` (string): ``AuditEvent.agent.name``
         """
-        return StringParam(self, 'agent-name')
-
-    @property
-    def agent_role(self) -> TokenParam[_Q]:
+        agent_role: TokenParam[_Q]
         """Agent role in the event
 
         ``agent-role`` (token): ``AuditEvent.agent.role``
         """
-        return TokenParam(self, 'agent-role')
-
-    @property
-    def altid(self) -> TokenParam[_Q]:
+        altid: TokenParam[_Q]
         """Alternative User identity
 
         ``altid`` (token): ``AuditEvent.agent.altId``
         """
-        return TokenParam(self, 'altid')
-
-    @property
-    def date(self) -> DateParam[_Q]:
+        date: DateParam[_Q]
         """Time when the event was recorded
 
         ``date`` (date): ``AuditEvent.recorded``
         """
-        return DateParam(self, 'date')
-
-    @property
-    def entity(self) -> AuditEventEntityRef[_Q]:
+        entity: AuditEventEntityRef[_Q]
         """Specific instance of resource
 
         ``entity`` (reference): ``AuditEvent.entity.what``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return AuditEventEntityRef(self, 'entity')
-
-    @property
-    def entity_name(self) -> StringParam[_Q]:
+        entity_name: StringParam[_Q]
         """Descriptor for entity
 
         ``entity-name`` (string): ``AuditEvent.entity.name``
         """
-        return StringParam(self, 'entity-name')
-
-    @property
-    def entity_role(self) -> TokenParam[_Q]:
+        entity_role: TokenParam[_Q]
         """What role the entity played
 
         ``entity-role`` (token): ``AuditEvent.entity.role``
         """
-        return TokenParam(self, 'entity-role')
-
-    @property
-    def entity_type(self) -> TokenParam[_Q]:
+        entity_type: TokenParam[_Q]
         """Type of entity involved
 
         ``entity-type`` (token): ``AuditEvent.entity.type``
         """
-        return TokenParam(self, 'entity-type')
-
-    @property
-    def outcome(self) -> TokenParam[_Q]:
+        outcome: TokenParam[_Q]
         """Whether the event succeeded or failed
 
         ``outcome`` (token): ``AuditEvent.outcome``
         """
-        return TokenParam(self, 'outcome')
-
-    @property
-    def patient(self) -> AuditEventPatientRef[_Q]:
+        patient: AuditEventPatientRef[_Q]
         """Identifier of who
 
         ``patient`` (reference): ``AuditEvent.agent.who.where(resolve() is Patient) | AuditEvent.entity.what.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return AuditEventPatientRef(self, 'patient')
-
-    @property
-    def policy(self) -> UriParam[_Q]:
+        policy: UriParam[_Q]
         """Policy that authorized event
 
         ``policy`` (uri): ``AuditEvent.agent.policy``
         """
-        return UriParam(self, 'policy')
-
-    @property
-    def site(self) -> TokenParam[_Q]:
+        site: TokenParam[_Q]
         """Logical source location within the enterprise
 
         ``site`` (token): ``AuditEvent.source.site``
         """
-        return TokenParam(self, 'site')
-
-    @property
-    def source(self) -> AuditEventSourceRef[_Q]:
+        source: AuditEventSourceRef[_Q]
         """The identity of source detecting the event
 
         ``source`` (reference): ``AuditEvent.source.observer``
 
         Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return AuditEventSourceRef(self, 'source')
-
-    @property
-    def subtype(self) -> TokenParam[_Q]:
+        subtype: TokenParam[_Q]
         """More specific type/id for the event
 
         ``subtype`` (token): ``AuditEvent.subtype``
         """
-        return TokenParam(self, 'subtype')
-
-    @property
-    def type(self) -> TokenParam[_Q]:
+        type: TokenParam[_Q]
         """Type/identifier of event
 
         ``type`` (token): ``AuditEvent.type``
         """
-        return TokenParam(self, 'type')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``AuditEvent.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``AuditEvent.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``AuditEvent.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``AuditEvent.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``AuditEvent.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``AuditEvent.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def action(self) -> TokenParam[_Q]:
+            """Type of action performed during the event
+
+            ``action`` (token): ``AuditEvent.action``
+            """
+            return TokenParam(self, 'action')
+
+        @property
+        def address(self) -> StringParam[_Q]:
+            """Identifier for the network access point of the user device
+
+            ``address`` (string): ``AuditEvent.agent.network.address``
+            """
+            return StringParam(self, 'address')
+
+        @property
+        def agent(self) -> AuditEventAgentRef[_Q]:
+            """Identifier of who
+
+            ``agent`` (reference): ``AuditEvent.agent.who``
+
+            Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return AuditEventAgentRef(self, 'agent')
+
+        @property
+        def agent_name(self) -> StringParam[_Q]:
+            """Human friendly name for the agent
+
+            ``agent-name`` (string): ``AuditEvent.agent.name``
+            """
+            return StringParam(self, 'agent-name')
+
+        @property
+        def agent_role(self) -> TokenParam[_Q]:
+            """Agent role in the event
+
+            ``agent-role`` (token): ``AuditEvent.agent.role``
+            """
+            return TokenParam(self, 'agent-role')
+
+        @property
+        def altid(self) -> TokenParam[_Q]:
+            """Alternative User identity
+
+            ``altid`` (token): ``AuditEvent.agent.altId``
+            """
+            return TokenParam(self, 'altid')
+
+        @property
+        def date(self) -> DateParam[_Q]:
+            """Time when the event was recorded
+
+            ``date`` (date): ``AuditEvent.recorded``
+            """
+            return DateParam(self, 'date')
+
+        @property
+        def entity(self) -> AuditEventEntityRef[_Q]:
+            """Specific instance of resource
+
+            ``entity`` (reference): ``AuditEvent.entity.what``
+
+            Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
+            """
+            return AuditEventEntityRef(self, 'entity')
+
+        @property
+        def entity_name(self) -> StringParam[_Q]:
+            """Descriptor for entity
+
+            ``entity-name`` (string): ``AuditEvent.entity.name``
+            """
+            return StringParam(self, 'entity-name')
+
+        @property
+        def entity_role(self) -> TokenParam[_Q]:
+            """What role the entity played
+
+            ``entity-role`` (token): ``AuditEvent.entity.role``
+            """
+            return TokenParam(self, 'entity-role')
+
+        @property
+        def entity_type(self) -> TokenParam[_Q]:
+            """Type of entity involved
+
+            ``entity-type`` (token): ``AuditEvent.entity.type``
+            """
+            return TokenParam(self, 'entity-type')
+
+        @property
+        def outcome(self) -> TokenParam[_Q]:
+            """Whether the event succeeded or failed
+
+            ``outcome`` (token): ``AuditEvent.outcome``
+            """
+            return TokenParam(self, 'outcome')
+
+        @property
+        def patient(self) -> AuditEventPatientRef[_Q]:
+            """Identifier of who
+
+            ``patient`` (reference): ``AuditEvent.agent.who.where(resolve() is Patient) | AuditEvent.entity.what.where(resolve() is Patient)``
+
+            Targets: Patient
+            """
+            return AuditEventPatientRef(self, 'patient')
+
+        @property
+        def policy(self) -> UriParam[_Q]:
+            """Policy that authorized event
+
+            ``policy`` (uri): ``AuditEvent.agent.policy``
+            """
+            return UriParam(self, 'policy')
+
+        @property
+        def site(self) -> TokenParam[_Q]:
+            """Logical source location within the enterprise
+
+            ``site`` (token): ``AuditEvent.source.site``
+            """
+            return TokenParam(self, 'site')
+
+        @property
+        def source(self) -> AuditEventSourceRef[_Q]:
+            """The identity of source detecting the event
+
+            ``source`` (reference): ``AuditEvent.source.observer``
+
+            Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return AuditEventSourceRef(self, 'source')
+
+        @property
+        def subtype(self) -> TokenParam[_Q]:
+            """More specific type/id for the event
+
+            ``subtype`` (token): ``AuditEvent.subtype``
+            """
+            return TokenParam(self, 'subtype')
+
+        @property
+        def type(self) -> TokenParam[_Q]:
+            """Type/identifier of event
+
+            ``type`` (token): ``AuditEvent.type``
+            """
+            return TokenParam(self, 'type')
 
 
 class AuditEventQuery(Query["AuditEvent", _E], AuditEventParams["AuditEventQuery[_E]"]):

@@ -55,111 +55,183 @@ class BodyStructureParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'BodyStructure'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``BodyStructure.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``BodyStructure.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``BodyStructure.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``BodyStructure.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``BodyStructure.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``BodyStructure.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """Bodystructure identifier
 
         ``identifier`` (token): ``BodyStructure.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def location(self) -> TokenParam[_Q]:
+        location: TokenParam[_Q]
         """Body site
 
         ``location`` (token): ``BodyStructure.location``
         """
-        return TokenParam(self, 'location')
-
-    @property
-    def morphology(self) -> TokenParam[_Q]:
+        morphology: TokenParam[_Q]
         """Kind of Structure
 
         ``morphology`` (token): ``BodyStructure.morphology``
         """
-        return TokenParam(self, 'morphology')
-
-    @property
-    def patient(self) -> BodyStructurePatientRef[_Q]:
+        patient: BodyStructurePatientRef[_Q]
         """Who this is about
 
         ``patient`` (reference): ``BodyStructure.patient``
 
         Targets: Patient
         """
-        return BodyStructurePatientRef(self, 'patient')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``BodyStructure.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``BodyStructure.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``BodyStructure.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``BodyStructure.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``BodyStructure.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``BodyStructure.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """Bodystructure identifier
+
+            ``identifier`` (token): ``BodyStructure.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def location(self) -> TokenParam[_Q]:
+            """Body site
+
+            ``location`` (token): ``BodyStructure.location``
+            """
+            return TokenParam(self, 'location')
+
+        @property
+        def morphology(self) -> TokenParam[_Q]:
+            """Kind of Structure
+
+            ``morphology`` (token): ``BodyStructure.morphology``
+            """
+            return TokenParam(self, 'morphology')
+
+        @property
+        def patient(self) -> BodyStructurePatientRef[_Q]:
+            """Who this is about
+
+            ``patient`` (reference): ``BodyStructure.patient``
+
+            Targets: Patient
+            """
+            return BodyStructurePatientRef(self, 'patient')
 
 
 class BodyStructureQuery(Query["BodyStructure", _E], BodyStructureParams["BodyStructureQuery[_E]"]):

@@ -62,121 +62,200 @@ class BundleParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'Bundle'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``Bundle.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``Bundle.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``Bundle.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``Bundle.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``Bundle.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``Bundle.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def composition(self) -> BundleCompositionRef[_Q]:
+        composition: BundleCompositionRef[_Q]
         """The first resource in the bundle, if the bundle type is "document" - this is a composition, and this parameter provides access to search its contents
 
         ``composition`` (reference): ``Bundle.entry[0].resource``
 
         Targets: Composition
         """
-        return BundleCompositionRef(self, 'composition')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """Persistent identifier for the bundle
 
         ``identifier`` (token): ``Bundle.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def message(self) -> BundleMessageRef[_Q]:
+        message: BundleMessageRef[_Q]
         """The first resource in the bundle, if the bundle type is "message" - this is a message header, and this parameter provides access to search its contents
 
         ``message`` (reference): ``Bundle.entry[0].resource``
 
         Targets: MessageHeader
         """
-        return BundleMessageRef(self, 'message')
-
-    @property
-    def timestamp(self) -> DateParam[_Q]:
+        timestamp: DateParam[_Q]
         """When the bundle was assembled
 
         ``timestamp`` (date): ``Bundle.timestamp``
         """
-        return DateParam(self, 'timestamp')
-
-    @property
-    def type(self) -> TokenParam[_Q]:
+        type: TokenParam[_Q]
         """document | message | transaction | transaction-response | batch | batch-response | history | searchset | collection
 
         ``type`` (token): ``Bundle.type``
         """
-        return TokenParam(self, 'type')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``Bundle.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``Bundle.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``Bundle.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``Bundle.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``Bundle.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``Bundle.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def composition(self) -> BundleCompositionRef[_Q]:
+            """The first resource in the bundle, if the bundle type is "document" - this is a composition, and this parameter provides access to search its contents
+
+            ``composition`` (reference): ``Bundle.entry[0].resource``
+
+            Targets: Composition
+            """
+            return BundleCompositionRef(self, 'composition')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """Persistent identifier for the bundle
+
+            ``identifier`` (token): ``Bundle.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def message(self) -> BundleMessageRef[_Q]:
+            """The first resource in the bundle, if the bundle type is "message" - this is a message header, and this parameter provides access to search its contents
+
+            ``message`` (reference): ``Bundle.entry[0].resource``
+
+            Targets: MessageHeader
+            """
+            return BundleMessageRef(self, 'message')
+
+        @property
+        def timestamp(self) -> DateParam[_Q]:
+            """When the bundle was assembled
+
+            ``timestamp`` (date): ``Bundle.timestamp``
+            """
+            return DateParam(self, 'timestamp')
+
+        @property
+        def type(self) -> TokenParam[_Q]:
+            """document | message | transaction | transaction-response | batch | batch-response | history | searchset | collection
+
+            ``type`` (token): ``Bundle.type``
+            """
+            return TokenParam(self, 'type')
 
 
 class BundleQuery(Query["Bundle", _E], BundleParams["BundleQuery[_E]"]):

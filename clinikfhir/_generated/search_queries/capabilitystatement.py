@@ -69,271 +69,446 @@ class CapabilityStatementParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'CapabilityStatement'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``CapabilityStatement.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``CapabilityStatement.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``CapabilityStatement.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``CapabilityStatement.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``CapabilityStatement.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``CapabilityStatement.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def context(self) -> TokenParam[_Q]:
+        context: TokenParam[_Q]
         """A use context assigned to the capability statement
 
         ``context`` (token): ``(CapabilityStatement.useContext.value as CodeableConcept)``
         """
-        return TokenParam(self, 'context')
-
-    @property
-    def context_quantity(self) -> QuantityParam[_Q]:
+        context_quantity: QuantityParam[_Q]
         """A quantity- or range-valued use context assigned to the capability statement
 
         ``context-quantity`` (quantity): ``(CapabilityStatement.useContext.value as Quantity) | (CapabilityStatement.useContext.value as Range)``
         """
-        return QuantityParam(self, 'context-quantity')
-
-    @property
-    def context_type(self) -> TokenParam[_Q]:
+        context_type: TokenParam[_Q]
         """A type of use context assigned to the capability statement
 
         ``context-type`` (token): ``CapabilityStatement.useContext.code``
         """
-        return TokenParam(self, 'context-type')
-
-    @property
-    def context_type_quantity(self) -> Composite2[_Q, TokenArg, QuantityArg]:
+        context_type_quantity: Composite2[_Q, TokenArg, QuantityArg]
         """A use context type and quantity- or range-based value assigned to the capability statement
 
         ``context-type-quantity`` (composite): ``CapabilityStatement.useContext``
 
         Components: ``context-type`` (``code``), ``context-quantity`` (``value.as(Quantity) | value.as(Range)``)
         """
-        return Composite2(self, 'context-type-quantity', ('token', 'quantity'))
-
-    @property
-    def context_type_value(self) -> Composite2[_Q, TokenArg, TokenArg]:
+        context_type_value: Composite2[_Q, TokenArg, TokenArg]
         """A use context type and value assigned to the capability statement
 
         ``context-type-value`` (composite): ``CapabilityStatement.useContext``
 
         Components: ``context-type`` (``code``), ``context`` (``value.as(CodeableConcept)``)
         """
-        return Composite2(self, 'context-type-value', ('token', 'token'))
-
-    @property
-    def date(self) -> DateParam[_Q]:
+        date: DateParam[_Q]
         """The capability statement publication date
 
         ``date`` (date): ``CapabilityStatement.date``
         """
-        return DateParam(self, 'date')
-
-    @property
-    def description(self) -> StringParam[_Q]:
+        description: StringParam[_Q]
         """The description of the capability statement
 
         ``description`` (string): ``CapabilityStatement.description``
         """
-        return StringParam(self, 'description')
-
-    @property
-    def fhirversion(self) -> TokenParam[_Q]:
+        fhirversion: TokenParam[_Q]
         """The version of FHIR
 
         ``fhirversion`` (token): ``CapabilityStatement.version``
         """
-        return TokenParam(self, 'fhirversion')
-
-    @property
-    def format(self) -> TokenParam[_Q]:
+        format: TokenParam[_Q]
         """formats supported (xml | json | ttl | mime type)
 
         ``format`` (token): ``CapabilityStatement.format``
         """
-        return TokenParam(self, 'format')
-
-    @property
-    def guide(self) -> CapabilityStatementGuideRef[_Q]:
+        guide: CapabilityStatementGuideRef[_Q]
         """Implementation guides supported
 
         ``guide`` (reference): ``CapabilityStatement.implementationGuide``
 
         Targets: ImplementationGuide
         """
-        return CapabilityStatementGuideRef(self, 'guide')
-
-    @property
-    def jurisdiction(self) -> TokenParam[_Q]:
+        jurisdiction: TokenParam[_Q]
         """Intended jurisdiction for the capability statement
 
         ``jurisdiction`` (token): ``CapabilityStatement.jurisdiction``
         """
-        return TokenParam(self, 'jurisdiction')
-
-    @property
-    def mode(self) -> TokenParam[_Q]:
+        mode: TokenParam[_Q]
         """Mode - restful (server/client) or messaging (sender/receiver)
 
         ``mode`` (token): ``CapabilityStatement.rest.mode``
         """
-        return TokenParam(self, 'mode')
-
-    @property
-    def name(self) -> StringParam[_Q]:
+        name: StringParam[_Q]
         """Computationally friendly name of the capability statement
 
         ``name`` (string): ``CapabilityStatement.name``
         """
-        return StringParam(self, 'name')
-
-    @property
-    def publisher(self) -> StringParam[_Q]:
+        publisher: StringParam[_Q]
         """Name of the publisher of the capability statement
 
         ``publisher`` (string): ``CapabilityStatement.publisher``
         """
-        return StringParam(self, 'publisher')
-
-    @property
-    def resource(self) -> TokenParam[_Q]:
+        resource: TokenParam[_Q]
         """Name of a resource mentioned in a capability statement
 
         ``resource`` (token): ``CapabilityStatement.rest.resource.type``
         """
-        return TokenParam(self, 'resource')
-
-    @property
-    def resource_profile(self) -> CapabilityStatementResourceProfileRef[_Q]:
+        resource_profile: CapabilityStatementResourceProfileRef[_Q]
         """A profile id invoked in a capability statement
 
         ``resource-profile`` (reference): ``CapabilityStatement.rest.resource.profile``
 
         Targets: StructureDefinition
         """
-        return CapabilityStatementResourceProfileRef(self, 'resource-profile')
-
-    @property
-    def security_service(self) -> TokenParam[_Q]:
+        security_service: TokenParam[_Q]
         """OAuth | SMART-on-FHIR | NTLM | Basic | Kerberos | Certificates
 
         ``security-service`` (token): ``CapabilityStatement.rest.security.service``
         """
-        return TokenParam(self, 'security-service')
-
-    @property
-    def software(self) -> StringParam[_Q]:
+        software: StringParam[_Q]
         """Part of the name of a software application
 
         ``software`` (string): ``CapabilityStatement.software.name``
         """
-        return StringParam(self, 'software')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """The current status of the capability statement
 
         ``status`` (token): ``CapabilityStatement.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def supported_profile(self) -> CapabilityStatementSupportedProfileRef[_Q]:
+        supported_profile: CapabilityStatementSupportedProfileRef[_Q]
         """Profiles for use cases supported
 
         ``supported-profile`` (reference): ``CapabilityStatement.rest.resource.supportedProfile``
 
         Targets: StructureDefinition
         """
-        return CapabilityStatementSupportedProfileRef(self, 'supported-profile')
-
-    @property
-    def title(self) -> StringParam[_Q]:
+        title: StringParam[_Q]
         """The human-friendly name of the capability statement
 
         ``title`` (string): ``CapabilityStatement.title``
         """
-        return StringParam(self, 'title')
-
-    @property
-    def url(self) -> UriParam[_Q]:
+        url: UriParam[_Q]
         """The uri that identifies the capability statement
 
         ``url`` (uri): ``CapabilityStatement.url``
         """
-        return UriParam(self, 'url')
-
-    @property
-    def version(self) -> TokenParam[_Q]:
+        version: TokenParam[_Q]
         """The business version of the capability statement
 
         ``version`` (token): ``CapabilityStatement.version``
         """
-        return TokenParam(self, 'version')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``CapabilityStatement.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``CapabilityStatement.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``CapabilityStatement.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``CapabilityStatement.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``CapabilityStatement.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``CapabilityStatement.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def context(self) -> TokenParam[_Q]:
+            """A use context assigned to the capability statement
+
+            ``context`` (token): ``(CapabilityStatement.useContext.value as CodeableConcept)``
+            """
+            return TokenParam(self, 'context')
+
+        @property
+        def context_quantity(self) -> QuantityParam[_Q]:
+            """A quantity- or range-valued use context assigned to the capability statement
+
+            ``context-quantity`` (quantity): ``(CapabilityStatement.useContext.value as Quantity) | (CapabilityStatement.useContext.value as Range)``
+            """
+            return QuantityParam(self, 'context-quantity')
+
+        @property
+        def context_type(self) -> TokenParam[_Q]:
+            """A type of use context assigned to the capability statement
+
+            ``context-type`` (token): ``CapabilityStatement.useContext.code``
+            """
+            return TokenParam(self, 'context-type')
+
+        @property
+        def context_type_quantity(self) -> Composite2[_Q, TokenArg, QuantityArg]:
+            """A use context type and quantity- or range-based value assigned to the capability statement
+
+            ``context-type-quantity`` (composite): ``CapabilityStatement.useContext``
+
+            Components: ``context-type`` (``code``), ``context-quantity`` (``value.as(Quantity) | value.as(Range)``)
+            """
+            return Composite2(self, 'context-type-quantity', ('token', 'quantity'))
+
+        @property
+        def context_type_value(self) -> Composite2[_Q, TokenArg, TokenArg]:
+            """A use context type and value assigned to the capability statement
+
+            ``context-type-value`` (composite): ``CapabilityStatement.useContext``
+
+            Components: ``context-type`` (``code``), ``context`` (``value.as(CodeableConcept)``)
+            """
+            return Composite2(self, 'context-type-value', ('token', 'token'))
+
+        @property
+        def date(self) -> DateParam[_Q]:
+            """The capability statement publication date
+
+            ``date`` (date): ``CapabilityStatement.date``
+            """
+            return DateParam(self, 'date')
+
+        @property
+        def description(self) -> StringParam[_Q]:
+            """The description of the capability statement
+
+            ``description`` (string): ``CapabilityStatement.description``
+            """
+            return StringParam(self, 'description')
+
+        @property
+        def fhirversion(self) -> TokenParam[_Q]:
+            """The version of FHIR
+
+            ``fhirversion`` (token): ``CapabilityStatement.version``
+            """
+            return TokenParam(self, 'fhirversion')
+
+        @property
+        def format(self) -> TokenParam[_Q]:
+            """formats supported (xml | json | ttl | mime type)
+
+            ``format`` (token): ``CapabilityStatement.format``
+            """
+            return TokenParam(self, 'format')
+
+        @property
+        def guide(self) -> CapabilityStatementGuideRef[_Q]:
+            """Implementation guides supported
+
+            ``guide`` (reference): ``CapabilityStatement.implementationGuide``
+
+            Targets: ImplementationGuide
+            """
+            return CapabilityStatementGuideRef(self, 'guide')
+
+        @property
+        def jurisdiction(self) -> TokenParam[_Q]:
+            """Intended jurisdiction for the capability statement
+
+            ``jurisdiction`` (token): ``CapabilityStatement.jurisdiction``
+            """
+            return TokenParam(self, 'jurisdiction')
+
+        @property
+        def mode(self) -> TokenParam[_Q]:
+            """Mode - restful (server/client) or messaging (sender/receiver)
+
+            ``mode`` (token): ``CapabilityStatement.rest.mode``
+            """
+            return TokenParam(self, 'mode')
+
+        @property
+        def name(self) -> StringParam[_Q]:
+            """Computationally friendly name of the capability statement
+
+            ``name`` (string): ``CapabilityStatement.name``
+            """
+            return StringParam(self, 'name')
+
+        @property
+        def publisher(self) -> StringParam[_Q]:
+            """Name of the publisher of the capability statement
+
+            ``publisher`` (string): ``CapabilityStatement.publisher``
+            """
+            return StringParam(self, 'publisher')
+
+        @property
+        def resource(self) -> TokenParam[_Q]:
+            """Name of a resource mentioned in a capability statement
+
+            ``resource`` (token): ``CapabilityStatement.rest.resource.type``
+            """
+            return TokenParam(self, 'resource')
+
+        @property
+        def resource_profile(self) -> CapabilityStatementResourceProfileRef[_Q]:
+            """A profile id invoked in a capability statement
+
+            ``resource-profile`` (reference): ``CapabilityStatement.rest.resource.profile``
+
+            Targets: StructureDefinition
+            """
+            return CapabilityStatementResourceProfileRef(self, 'resource-profile')
+
+        @property
+        def security_service(self) -> TokenParam[_Q]:
+            """OAuth | SMART-on-FHIR | NTLM | Basic | Kerberos | Certificates
+
+            ``security-service`` (token): ``CapabilityStatement.rest.security.service``
+            """
+            return TokenParam(self, 'security-service')
+
+        @property
+        def software(self) -> StringParam[_Q]:
+            """Part of the name of a software application
+
+            ``software`` (string): ``CapabilityStatement.software.name``
+            """
+            return StringParam(self, 'software')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """The current status of the capability statement
+
+            ``status`` (token): ``CapabilityStatement.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def supported_profile(self) -> CapabilityStatementSupportedProfileRef[_Q]:
+            """Profiles for use cases supported
+
+            ``supported-profile`` (reference): ``CapabilityStatement.rest.resource.supportedProfile``
+
+            Targets: StructureDefinition
+            """
+            return CapabilityStatementSupportedProfileRef(self, 'supported-profile')
+
+        @property
+        def title(self) -> StringParam[_Q]:
+            """The human-friendly name of the capability statement
+
+            ``title`` (string): ``CapabilityStatement.title``
+            """
+            return StringParam(self, 'title')
+
+        @property
+        def url(self) -> UriParam[_Q]:
+            """The uri that identifies the capability statement
+
+            ``url`` (uri): ``CapabilityStatement.url``
+            """
+            return UriParam(self, 'url')
+
+        @property
+        def version(self) -> TokenParam[_Q]:
+            """The business version of the capability statement
+
+            ``version`` (token): ``CapabilityStatement.version``
+            """
+            return TokenParam(self, 'version')
 
 
 class CapabilityStatementQuery(Query["CapabilityStatement", _E], CapabilityStatementParams["CapabilityStatementQuery[_E]"]):

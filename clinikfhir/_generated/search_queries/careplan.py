@@ -130,261 +130,435 @@ class CarePlanParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'CarePlan'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``CarePlan.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``CarePlan.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``CarePlan.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``CarePlan.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``CarePlan.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``CarePlan.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def activity_code(self) -> TokenParam[_Q]:
+        activity_code: TokenParam[_Q]
         """Detail type of activity
 
         ``activity-code`` (token): ``CarePlan.activity.detail.code``
         """
-        return TokenParam(self, 'activity-code')
-
-    @property
-    def activity_date(self) -> DateParam[_Q]:
+        activity_date: DateParam[_Q]
         """Specified date occurs within period specified by CarePlan.activity.detail.scheduled[x]
 
         ``activity-date`` (date): ``CarePlan.activity.detail.scheduled``
         """
-        return DateParam(self, 'activity-date')
-
-    @property
-    def activity_reference(self) -> CarePlanActivityReferenceRef[_Q]:
+        activity_reference: CarePlanActivityReferenceRef[_Q]
         """Activity details defined in specific resource
 
         ``activity-reference`` (reference): ``CarePlan.activity.reference``
 
         Targets: Appointment, CommunicationRequest, DeviceRequest, MedicationRequest, NutritionOrder, RequestGroup, ServiceRequest, Task, VisionPrescription
         """
-        return CarePlanActivityReferenceRef(self, 'activity-reference')
-
-    @property
-    def based_on(self) -> CarePlanBasedOnRef[_Q]:
+        based_on: CarePlanBasedOnRef[_Q]
         """Fulfills CarePlan
 
         ``based-on`` (reference): ``CarePlan.basedOn``
 
         Targets: CarePlan
         """
-        return CarePlanBasedOnRef(self, 'based-on')
-
-    @property
-    def care_team(self) -> CarePlanCareTeamRef[_Q]:
+        care_team: CarePlanCareTeamRef[_Q]
         """Who's involved in plan?
 
         ``care-team`` (reference): ``CarePlan.careTeam``
 
         Targets: CareTeam
         """
-        return CarePlanCareTeamRef(self, 'care-team')
-
-    @property
-    def category(self) -> TokenParam[_Q]:
+        category: TokenParam[_Q]
         """Type of plan
 
         ``category`` (token): ``CarePlan.category``
         """
-        return TokenParam(self, 'category')
-
-    @property
-    def condition(self) -> CarePlanConditionRef[_Q]:
+        condition: CarePlanConditionRef[_Q]
         """Health issues this plan addresses
 
         ``condition`` (reference): ``CarePlan.addresses``
 
         Targets: Condition
         """
-        return CarePlanConditionRef(self, 'condition')
-
-    @property
-    def date(self) -> DateParam[_Q]:
+        date: DateParam[_Q]
         """Time period plan covers
 
         ``date`` (date): ``CarePlan.period``
         """
-        return DateParam(self, 'date')
-
-    @property
-    def encounter(self) -> CarePlanEncounterRef[_Q]:
+        encounter: CarePlanEncounterRef[_Q]
         """Encounter created as part of
 
         ``encounter`` (reference): ``CarePlan.encounter``
 
         Targets: Encounter
         """
-        return CarePlanEncounterRef(self, 'encounter')
-
-    @property
-    def goal(self) -> CarePlanGoalRef[_Q]:
+        goal: CarePlanGoalRef[_Q]
         """Desired outcome of plan
 
         ``goal`` (reference): ``CarePlan.goal``
 
         Targets: Goal
         """
-        return CarePlanGoalRef(self, 'goal')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """External Ids for this plan
 
         ``identifier`` (token): ``CarePlan.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def instantiates_canonical(self) -> CarePlanInstantiatesCanonicalRef[_Q]:
+        instantiates_canonical: CarePlanInstantiatesCanonicalRef[_Q]
         """Instantiates FHIR protocol or definition
 
         ``instantiates-canonical`` (reference): ``CarePlan.instantiatesCanonical``
 
         Targets: ActivityDefinition, Measure, OperationDefinition, PlanDefinition, Questionnaire
         """
-        return CarePlanInstantiatesCanonicalRef(self, 'instantiates-canonical')
-
-    @property
-    def instantiates_uri(self) -> UriParam[_Q]:
+        instantiates_uri: UriParam[_Q]
         """Instantiates external protocol or definition
 
         ``instantiates-uri`` (uri): ``CarePlan.instantiatesUri``
         """
-        return UriParam(self, 'instantiates-uri')
-
-    @property
-    def intent(self) -> TokenParam[_Q]:
+        intent: TokenParam[_Q]
         """proposal | plan | order | option
 
         ``intent`` (token): ``CarePlan.intent``
         """
-        return TokenParam(self, 'intent')
-
-    @property
-    def part_of(self) -> CarePlanPartOfRef[_Q]:
+        part_of: CarePlanPartOfRef[_Q]
         """Part of referenced CarePlan
 
         ``part-of`` (reference): ``CarePlan.partOf``
 
         Targets: CarePlan
         """
-        return CarePlanPartOfRef(self, 'part-of')
-
-    @property
-    def patient(self) -> CarePlanPatientRef[_Q]:
+        patient: CarePlanPatientRef[_Q]
         """Who the care plan is for
 
         ``patient`` (reference): ``CarePlan.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return CarePlanPatientRef(self, 'patient')
-
-    @property
-    def performer(self) -> CarePlanPerformerRef[_Q]:
+        performer: CarePlanPerformerRef[_Q]
         """Matches if the practitioner is listed as a performer in any of the "simple" activities.  (For performers of the detailed activities, chain through the activitydetail search parameter.)
 
         ``performer`` (reference): ``CarePlan.activity.detail.performer``
 
         Targets: CareTeam, Device, HealthcareService, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return CarePlanPerformerRef(self, 'performer')
-
-    @property
-    def replaces(self) -> CarePlanReplacesRef[_Q]:
+        replaces: CarePlanReplacesRef[_Q]
         """CarePlan replaced by this CarePlan
 
         ``replaces`` (reference): ``CarePlan.replaces``
 
         Targets: CarePlan
         """
-        return CarePlanReplacesRef(self, 'replaces')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """draft | active | on-hold | revoked | completed | entered-in-error | unknown
 
         ``status`` (token): ``CarePlan.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def subject(self) -> CarePlanSubjectRef[_Q]:
+        subject: CarePlanSubjectRef[_Q]
         """Who the care plan is for
 
         ``subject`` (reference): ``CarePlan.subject``
 
         Targets: Group, Patient
         """
-        return CarePlanSubjectRef(self, 'subject')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``CarePlan.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``CarePlan.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``CarePlan.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``CarePlan.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``CarePlan.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``CarePlan.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def activity_code(self) -> TokenParam[_Q]:
+            """Detail type of activity
+
+            ``activity-code`` (token): ``CarePlan.activity.detail.code``
+            """
+            return TokenParam(self, 'activity-code')
+
+        @property
+        def activity_date(self) -> DateParam[_Q]:
+            """Specified date occurs within period specified by CarePlan.activity.detail.scheduled[x]
+
+            ``activity-date`` (date): ``CarePlan.activity.detail.scheduled``
+            """
+            return DateParam(self, 'activity-date')
+
+        @property
+        def activity_reference(self) -> CarePlanActivityReferenceRef[_Q]:
+            """Activity details defined in specific resource
+
+            ``activity-reference`` (reference): ``CarePlan.activity.reference``
+
+            Targets: Appointment, CommunicationRequest, DeviceRequest, MedicationRequest, NutritionOrder, RequestGroup, ServiceRequest, Task, VisionPrescription
+            """
+            return CarePlanActivityReferenceRef(self, 'activity-reference')
+
+        @property
+        def based_on(self) -> CarePlanBasedOnRef[_Q]:
+            """Fulfills CarePlan
+
+            ``based-on`` (reference): ``CarePlan.basedOn``
+
+            Targets: CarePlan
+            """
+            return CarePlanBasedOnRef(self, 'based-on')
+
+        @property
+        def care_team(self) -> CarePlanCareTeamRef[_Q]:
+            """Who's involved in plan?
+
+            ``care-team`` (reference): ``CarePlan.careTeam``
+
+            Targets: CareTeam
+            """
+            return CarePlanCareTeamRef(self, 'care-team')
+
+        @property
+        def category(self) -> TokenParam[_Q]:
+            """Type of plan
+
+            ``category`` (token): ``CarePlan.category``
+            """
+            return TokenParam(self, 'category')
+
+        @property
+        def condition(self) -> CarePlanConditionRef[_Q]:
+            """Health issues this plan addresses
+
+            ``condition`` (reference): ``CarePlan.addresses``
+
+            Targets: Condition
+            """
+            return CarePlanConditionRef(self, 'condition')
+
+        @property
+        def date(self) -> DateParam[_Q]:
+            """Time period plan covers
+
+            ``date`` (date): ``CarePlan.period``
+            """
+            return DateParam(self, 'date')
+
+        @property
+        def encounter(self) -> CarePlanEncounterRef[_Q]:
+            """Encounter created as part of
+
+            ``encounter`` (reference): ``CarePlan.encounter``
+
+            Targets: Encounter
+            """
+            return CarePlanEncounterRef(self, 'encounter')
+
+        @property
+        def goal(self) -> CarePlanGoalRef[_Q]:
+            """Desired outcome of plan
+
+            ``goal`` (reference): ``CarePlan.goal``
+
+            Targets: Goal
+            """
+            return CarePlanGoalRef(self, 'goal')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """External Ids for this plan
+
+            ``identifier`` (token): ``CarePlan.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def instantiates_canonical(self) -> CarePlanInstantiatesCanonicalRef[_Q]:
+            """Instantiates FHIR protocol or definition
+
+            ``instantiates-canonical`` (reference): ``CarePlan.instantiatesCanonical``
+
+            Targets: ActivityDefinition, Measure, OperationDefinition, PlanDefinition, Questionnaire
+            """
+            return CarePlanInstantiatesCanonicalRef(self, 'instantiates-canonical')
+
+        @property
+        def instantiates_uri(self) -> UriParam[_Q]:
+            """Instantiates external protocol or definition
+
+            ``instantiates-uri`` (uri): ``CarePlan.instantiatesUri``
+            """
+            return UriParam(self, 'instantiates-uri')
+
+        @property
+        def intent(self) -> TokenParam[_Q]:
+            """proposal | plan | order | option
+
+            ``intent`` (token): ``CarePlan.intent``
+            """
+            return TokenParam(self, 'intent')
+
+        @property
+        def part_of(self) -> CarePlanPartOfRef[_Q]:
+            """Part of referenced CarePlan
+
+            ``part-of`` (reference): ``CarePlan.partOf``
+
+            Targets: CarePlan
+            """
+            return CarePlanPartOfRef(self, 'part-of')
+
+        @property
+        def patient(self) -> CarePlanPatientRef[_Q]:
+            """Who the care plan is for
+
+            ``patient`` (reference): ``CarePlan.subject.where(resolve() is Patient)``
+
+            Targets: Patient
+            """
+            return CarePlanPatientRef(self, 'patient')
+
+        @property
+        def performer(self) -> CarePlanPerformerRef[_Q]:
+            """Matches if the practitioner is listed as a performer in any of the "simple" activities.  (For performers of the detailed activities, chain through the activitydetail search parameter.)
+
+            ``performer`` (reference): ``CarePlan.activity.detail.performer``
+
+            Targets: CareTeam, Device, HealthcareService, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return CarePlanPerformerRef(self, 'performer')
+
+        @property
+        def replaces(self) -> CarePlanReplacesRef[_Q]:
+            """CarePlan replaced by this CarePlan
+
+            ``replaces`` (reference): ``CarePlan.replaces``
+
+            Targets: CarePlan
+            """
+            return CarePlanReplacesRef(self, 'replaces')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """draft | active | on-hold | revoked | completed | entered-in-error | unknown
+
+            ``status`` (token): ``CarePlan.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def subject(self) -> CarePlanSubjectRef[_Q]:
+            """Who the care plan is for
+
+            ``subject`` (reference): ``CarePlan.subject``
+
+            Targets: Group, Patient
+            """
+            return CarePlanSubjectRef(self, 'subject')
 
 
 class CarePlanQuery(Query["CarePlan", _E], CarePlanParams["CarePlanQuery[_E]"]):

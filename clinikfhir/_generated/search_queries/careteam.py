@@ -76,149 +76,247 @@ class CareTeamParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'CareTeam'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``CareTeam.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``CareTeam.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``CareTeam.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``CareTeam.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``CareTeam.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``CareTeam.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def category(self) -> TokenParam[_Q]:
+        category: TokenParam[_Q]
         """Type of team
 
         ``category`` (token): ``CareTeam.category``
         """
-        return TokenParam(self, 'category')
-
-    @property
-    def date(self) -> DateParam[_Q]:
+        date: DateParam[_Q]
         """Time period team covers
 
         ``date`` (date): ``CareTeam.period``
         """
-        return DateParam(self, 'date')
-
-    @property
-    def encounter(self) -> CareTeamEncounterRef[_Q]:
+        encounter: CareTeamEncounterRef[_Q]
         """Encounter created as part of
 
         ``encounter`` (reference): ``CareTeam.encounter``
 
         Targets: Encounter
         """
-        return CareTeamEncounterRef(self, 'encounter')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """External Ids for this team
 
         ``identifier`` (token): ``CareTeam.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def participant(self) -> CareTeamParticipantRef[_Q]:
+        participant: CareTeamParticipantRef[_Q]
         """Who is involved
 
         ``participant`` (reference): ``CareTeam.participant.member``
 
         Targets: CareTeam, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return CareTeamParticipantRef(self, 'participant')
-
-    @property
-    def patient(self) -> CareTeamPatientRef[_Q]:
+        patient: CareTeamPatientRef[_Q]
         """Who care team is for
 
         ``patient`` (reference): ``CareTeam.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return CareTeamPatientRef(self, 'patient')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """proposed | active | suspended | inactive | entered-in-error
 
         ``status`` (token): ``CareTeam.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def subject(self) -> CareTeamSubjectRef[_Q]:
+        subject: CareTeamSubjectRef[_Q]
         """Who care team is for
 
         ``subject`` (reference): ``CareTeam.subject``
 
         Targets: Group, Patient
         """
-        return CareTeamSubjectRef(self, 'subject')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``CareTeam.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``CareTeam.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``CareTeam.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``CareTeam.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``CareTeam.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``CareTeam.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def category(self) -> TokenParam[_Q]:
+            """Type of team
+
+            ``category`` (token): ``CareTeam.category``
+            """
+            return TokenParam(self, 'category')
+
+        @property
+        def date(self) -> DateParam[_Q]:
+            """Time period team covers
+
+            ``date`` (date): ``CareTeam.period``
+            """
+            return DateParam(self, 'date')
+
+        @property
+        def encounter(self) -> CareTeamEncounterRef[_Q]:
+            """Encounter created as part of
+
+            ``encounter`` (reference): ``CareTeam.encounter``
+
+            Targets: Encounter
+            """
+            return CareTeamEncounterRef(self, 'encounter')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """External Ids for this team
+
+            ``identifier`` (token): ``CareTeam.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def participant(self) -> CareTeamParticipantRef[_Q]:
+            """Who is involved
+
+            ``participant`` (reference): ``CareTeam.participant.member``
+
+            Targets: CareTeam, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return CareTeamParticipantRef(self, 'participant')
+
+        @property
+        def patient(self) -> CareTeamPatientRef[_Q]:
+            """Who care team is for
+
+            ``patient`` (reference): ``CareTeam.subject.where(resolve() is Patient)``
+
+            Targets: Patient
+            """
+            return CareTeamPatientRef(self, 'patient')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """proposed | active | suspended | inactive | entered-in-error
+
+            ``status`` (token): ``CareTeam.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def subject(self) -> CareTeamSubjectRef[_Q]:
+            """Who care team is for
+
+            ``subject`` (reference): ``CareTeam.subject``
+
+            Targets: Group, Patient
+            """
+            return CareTeamSubjectRef(self, 'subject')
 
 
 class CareTeamQuery(Query["CareTeam", _E], CareTeamParams["CareTeamQuery[_E]"]):

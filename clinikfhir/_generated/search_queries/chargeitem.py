@@ -110,231 +110,384 @@ class ChargeItemParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'ChargeItem'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``ChargeItem.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``ChargeItem.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``ChargeItem.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``ChargeItem.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``ChargeItem.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``ChargeItem.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def account(self) -> ChargeItemAccountRef[_Q]:
+        account: ChargeItemAccountRef[_Q]
         """Account to place this charge
 
         ``account`` (reference): ``ChargeItem.account``
 
         Targets: Account
         """
-        return ChargeItemAccountRef(self, 'account')
-
-    @property
-    def code(self) -> TokenParam[_Q]:
+        code: TokenParam[_Q]
         """A code that identifies the charge, like a billing code
 
         ``code`` (token): ``ChargeItem.code``
         """
-        return TokenParam(self, 'code')
-
-    @property
-    def context(self) -> ChargeItemContextRef[_Q]:
+        context: ChargeItemContextRef[_Q]
         """Encounter / Episode associated with event
 
         ``context`` (reference): ``ChargeItem.context``
 
         Targets: Encounter, EpisodeOfCare
         """
-        return ChargeItemContextRef(self, 'context')
-
-    @property
-    def entered_date(self) -> DateParam[_Q]:
+        entered_date: DateParam[_Q]
         """Date the charge item was entered
 
         ``entered-date`` (date): ``ChargeItem.enteredDate``
         """
-        return DateParam(self, 'entered-date')
-
-    @property
-    def enterer(self) -> ChargeItemEntererRef[_Q]:
+        enterer: ChargeItemEntererRef[_Q]
         """Individual who was entering
 
         ``enterer`` (reference): ``ChargeItem.enterer``
 
         Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return ChargeItemEntererRef(self, 'enterer')
-
-    @property
-    def factor_override(self) -> NumberParam[_Q]:
+        factor_override: NumberParam[_Q]
         """Factor overriding the associated rules
 
         ``factor-override`` (number): ``ChargeItem.factorOverride``
         """
-        return NumberParam(self, 'factor-override')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """Business Identifier for item
 
         ``identifier`` (token): ``ChargeItem.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def occurrence(self) -> DateParam[_Q]:
+        occurrence: DateParam[_Q]
         """When the charged service was applied
 
         ``occurrence`` (date): ``ChargeItem.occurrence``
         """
-        return DateParam(self, 'occurrence')
-
-    @property
-    def patient(self) -> ChargeItemPatientRef[_Q]:
+        patient: ChargeItemPatientRef[_Q]
         """Individual service was done for/to
 
         ``patient`` (reference): ``ChargeItem.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return ChargeItemPatientRef(self, 'patient')
-
-    @property
-    def performer_actor(self) -> ChargeItemPerformerActorRef[_Q]:
+        performer_actor: ChargeItemPerformerActorRef[_Q]
         """Individual who was performing
 
         ``performer-actor`` (reference): ``ChargeItem.performer.actor``
 
         Targets: CareTeam, Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return ChargeItemPerformerActorRef(self, 'performer-actor')
-
-    @property
-    def performer_function(self) -> TokenParam[_Q]:
+        performer_function: TokenParam[_Q]
         """What type of performance was done
 
         ``performer-function`` (token): ``ChargeItem.performer.function``
         """
-        return TokenParam(self, 'performer-function')
-
-    @property
-    def performing_organization(self) -> ChargeItemPerformingOrganizationRef[_Q]:
+        performing_organization: ChargeItemPerformingOrganizationRef[_Q]
         """Organization providing the charged service
 
         ``performing-organization`` (reference): ``ChargeItem.performingOrganization``
 
         Targets: Organization
         """
-        return ChargeItemPerformingOrganizationRef(self, 'performing-organization')
-
-    @property
-    def price_override(self) -> QuantityParam[_Q]:
+        price_override: QuantityParam[_Q]
         """Price overriding the associated rules
 
         ``price-override`` (quantity): ``ChargeItem.priceOverride``
         """
-        return QuantityParam(self, 'price-override')
-
-    @property
-    def quantity(self) -> QuantityParam[_Q]:
+        quantity: QuantityParam[_Q]
         """Quantity of which the charge item has been serviced
 
         ``quantity`` (quantity): ``ChargeItem.quantity``
         """
-        return QuantityParam(self, 'quantity')
-
-    @property
-    def requesting_organization(self) -> ChargeItemRequestingOrganizationRef[_Q]:
+        requesting_organization: ChargeItemRequestingOrganizationRef[_Q]
         """Organization requesting the charged service
 
         ``requesting-organization`` (reference): ``ChargeItem.requestingOrganization``
 
         Targets: Organization
         """
-        return ChargeItemRequestingOrganizationRef(self, 'requesting-organization')
-
-    @property
-    def service(self) -> ChargeItemServiceRef[_Q]:
+        service: ChargeItemServiceRef[_Q]
         """Which rendered service is being charged?
 
         ``service`` (reference): ``ChargeItem.service``
 
         Targets: DiagnosticReport, ImagingStudy, Immunization, MedicationAdministration, MedicationDispense, Observation, Procedure, SupplyDelivery
         """
-        return ChargeItemServiceRef(self, 'service')
-
-    @property
-    def subject(self) -> ChargeItemSubjectRef[_Q]:
+        subject: ChargeItemSubjectRef[_Q]
         """Individual service was done for/to
 
         ``subject`` (reference): ``ChargeItem.subject``
 
         Targets: Group, Patient
         """
-        return ChargeItemSubjectRef(self, 'subject')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``ChargeItem.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``ChargeItem.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``ChargeItem.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``ChargeItem.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``ChargeItem.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``ChargeItem.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def account(self) -> ChargeItemAccountRef[_Q]:
+            """Account to place this charge
+
+            ``account`` (reference): ``ChargeItem.account``
+
+            Targets: Account
+            """
+            return ChargeItemAccountRef(self, 'account')
+
+        @property
+        def code(self) -> TokenParam[_Q]:
+            """A code that identifies the charge, like a billing code
+
+            ``code`` (token): ``ChargeItem.code``
+            """
+            return TokenParam(self, 'code')
+
+        @property
+        def context(self) -> ChargeItemContextRef[_Q]:
+            """Encounter / Episode associated with event
+
+            ``context`` (reference): ``ChargeItem.context``
+
+            Targets: Encounter, EpisodeOfCare
+            """
+            return ChargeItemContextRef(self, 'context')
+
+        @property
+        def entered_date(self) -> DateParam[_Q]:
+            """Date the charge item was entered
+
+            ``entered-date`` (date): ``ChargeItem.enteredDate``
+            """
+            return DateParam(self, 'entered-date')
+
+        @property
+        def enterer(self) -> ChargeItemEntererRef[_Q]:
+            """Individual who was entering
+
+            ``enterer`` (reference): ``ChargeItem.enterer``
+
+            Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return ChargeItemEntererRef(self, 'enterer')
+
+        @property
+        def factor_override(self) -> NumberParam[_Q]:
+            """Factor overriding the associated rules
+
+            ``factor-override`` (number): ``ChargeItem.factorOverride``
+            """
+            return NumberParam(self, 'factor-override')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """Business Identifier for item
+
+            ``identifier`` (token): ``ChargeItem.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def occurrence(self) -> DateParam[_Q]:
+            """When the charged service was applied
+
+            ``occurrence`` (date): ``ChargeItem.occurrence``
+            """
+            return DateParam(self, 'occurrence')
+
+        @property
+        def patient(self) -> ChargeItemPatientRef[_Q]:
+            """Individual service was done for/to
+
+            ``patient`` (reference): ``ChargeItem.subject.where(resolve() is Patient)``
+
+            Targets: Patient
+            """
+            return ChargeItemPatientRef(self, 'patient')
+
+        @property
+        def performer_actor(self) -> ChargeItemPerformerActorRef[_Q]:
+            """Individual who was performing
+
+            ``performer-actor`` (reference): ``ChargeItem.performer.actor``
+
+            Targets: CareTeam, Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return ChargeItemPerformerActorRef(self, 'performer-actor')
+
+        @property
+        def performer_function(self) -> TokenParam[_Q]:
+            """What type of performance was done
+
+            ``performer-function`` (token): ``ChargeItem.performer.function``
+            """
+            return TokenParam(self, 'performer-function')
+
+        @property
+        def performing_organization(self) -> ChargeItemPerformingOrganizationRef[_Q]:
+            """Organization providing the charged service
+
+            ``performing-organization`` (reference): ``ChargeItem.performingOrganization``
+
+            Targets: Organization
+            """
+            return ChargeItemPerformingOrganizationRef(self, 'performing-organization')
+
+        @property
+        def price_override(self) -> QuantityParam[_Q]:
+            """Price overriding the associated rules
+
+            ``price-override`` (quantity): ``ChargeItem.priceOverride``
+            """
+            return QuantityParam(self, 'price-override')
+
+        @property
+        def quantity(self) -> QuantityParam[_Q]:
+            """Quantity of which the charge item has been serviced
+
+            ``quantity`` (quantity): ``ChargeItem.quantity``
+            """
+            return QuantityParam(self, 'quantity')
+
+        @property
+        def requesting_organization(self) -> ChargeItemRequestingOrganizationRef[_Q]:
+            """Organization requesting the charged service
+
+            ``requesting-organization`` (reference): ``ChargeItem.requestingOrganization``
+
+            Targets: Organization
+            """
+            return ChargeItemRequestingOrganizationRef(self, 'requesting-organization')
+
+        @property
+        def service(self) -> ChargeItemServiceRef[_Q]:
+            """Which rendered service is being charged?
+
+            ``service`` (reference): ``ChargeItem.service``
+
+            Targets: DiagnosticReport, ImagingStudy, Immunization, MedicationAdministration, MedicationDispense, Observation, Procedure, SupplyDelivery
+            """
+            return ChargeItemServiceRef(self, 'service')
+
+        @property
+        def subject(self) -> ChargeItemSubjectRef[_Q]:
+            """Individual service was done for/to
+
+            ``subject`` (reference): ``ChargeItem.subject``
+
+            Targets: Group, Patient
+            """
+            return ChargeItemSubjectRef(self, 'subject')
 
 
 class ChargeItemQuery(Query["ChargeItem", _E], ChargeItemParams["ChargeItemQuery[_E]"]):

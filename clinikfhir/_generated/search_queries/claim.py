@@ -128,237 +128,396 @@ class ClaimParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'Claim'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``Claim.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``Claim.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``Claim.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``Claim.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``Claim.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``Claim.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def care_team(self) -> ClaimCareTeamRef[_Q]:
+        care_team: ClaimCareTeamRef[_Q]
         """Member of the CareTeam
 
         ``care-team`` (reference): ``Claim.careTeam.provider``
 
         Targets: Organization, Practitioner, PractitionerRole
         """
-        return ClaimCareTeamRef(self, 'care-team')
-
-    @property
-    def created(self) -> DateParam[_Q]:
+        created: DateParam[_Q]
         """The creation date for the Claim
 
         ``created`` (date): ``Claim.created``
         """
-        return DateParam(self, 'created')
-
-    @property
-    def detail_udi(self) -> ClaimDetailUdiRef[_Q]:
+        detail_udi: ClaimDetailUdiRef[_Q]
         """UDI associated with a line item, detail product or service
 
         ``detail-udi`` (reference): ``Claim.item.detail.udi``
 
         Targets: Device
         """
-        return ClaimDetailUdiRef(self, 'detail-udi')
-
-    @property
-    def encounter(self) -> ClaimEncounterRef[_Q]:
+        encounter: ClaimEncounterRef[_Q]
         """Encounters associated with a billed line item
 
         ``encounter`` (reference): ``Claim.item.encounter``
 
         Targets: Encounter
         """
-        return ClaimEncounterRef(self, 'encounter')
-
-    @property
-    def enterer(self) -> ClaimEntererRef[_Q]:
+        enterer: ClaimEntererRef[_Q]
         """The party responsible for the entry of the Claim
 
         ``enterer`` (reference): ``Claim.enterer``
 
         Targets: Practitioner, PractitionerRole
         """
-        return ClaimEntererRef(self, 'enterer')
-
-    @property
-    def facility(self) -> ClaimFacilityRef[_Q]:
+        facility: ClaimFacilityRef[_Q]
         """Facility where the products or services have been or will be provided
 
         ``facility`` (reference): ``Claim.facility``
 
         Targets: Location
         """
-        return ClaimFacilityRef(self, 'facility')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """The primary identifier of the financial resource
 
         ``identifier`` (token): ``Claim.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def insurer(self) -> ClaimInsurerRef[_Q]:
+        insurer: ClaimInsurerRef[_Q]
         """The target payor/insurer for the Claim
 
         ``insurer`` (reference): ``Claim.insurer``
 
         Targets: Organization
         """
-        return ClaimInsurerRef(self, 'insurer')
-
-    @property
-    def item_udi(self) -> ClaimItemUdiRef[_Q]:
+        item_udi: ClaimItemUdiRef[_Q]
         """UDI associated with a line item product or service
 
         ``item-udi`` (reference): ``Claim.item.udi``
 
         Targets: Device
         """
-        return ClaimItemUdiRef(self, 'item-udi')
-
-    @property
-    def patient(self) -> ClaimPatientRef[_Q]:
+        patient: ClaimPatientRef[_Q]
         """Patient receiving the products or services
 
         ``patient`` (reference): ``Claim.patient``
 
         Targets: Patient
         """
-        return ClaimPatientRef(self, 'patient')
-
-    @property
-    def payee(self) -> ClaimPayeeRef[_Q]:
+        payee: ClaimPayeeRef[_Q]
         """The party receiving any payment for the Claim
 
         ``payee`` (reference): ``Claim.payee.party``
 
         Targets: Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return ClaimPayeeRef(self, 'payee')
-
-    @property
-    def priority(self) -> TokenParam[_Q]:
+        priority: TokenParam[_Q]
         """Processing priority requested
 
         ``priority`` (token): ``Claim.priority``
         """
-        return TokenParam(self, 'priority')
-
-    @property
-    def procedure_udi(self) -> ClaimProcedureUdiRef[_Q]:
+        procedure_udi: ClaimProcedureUdiRef[_Q]
         """UDI associated with a procedure
 
         ``procedure-udi`` (reference): ``Claim.procedure.udi``
 
         Targets: Device
         """
-        return ClaimProcedureUdiRef(self, 'procedure-udi')
-
-    @property
-    def provider(self) -> ClaimProviderRef[_Q]:
+        provider: ClaimProviderRef[_Q]
         """Provider responsible for the Claim
 
         ``provider`` (reference): ``Claim.provider``
 
         Targets: Organization, Practitioner, PractitionerRole
         """
-        return ClaimProviderRef(self, 'provider')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """The status of the Claim instance.
 
         ``status`` (token): ``Claim.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def subdetail_udi(self) -> ClaimSubdetailUdiRef[_Q]:
+        subdetail_udi: ClaimSubdetailUdiRef[_Q]
         """UDI associated with a line item, detail, subdetail product or service
 
         ``subdetail-udi`` (reference): ``Claim.item.detail.subDetail.udi``
 
         Targets: Device
         """
-        return ClaimSubdetailUdiRef(self, 'subdetail-udi')
-
-    @property
-    def use(self) -> TokenParam[_Q]:
+        use: TokenParam[_Q]
         """The kind of financial resource
 
         ``use`` (token): ``Claim.use``
         """
-        return TokenParam(self, 'use')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``Claim.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``Claim.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``Claim.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``Claim.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``Claim.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``Claim.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def care_team(self) -> ClaimCareTeamRef[_Q]:
+            """Member of the CareTeam
+
+            ``care-team`` (reference): ``Claim.careTeam.provider``
+
+            Targets: Organization, Practitioner, PractitionerRole
+            """
+            return ClaimCareTeamRef(self, 'care-team')
+
+        @property
+        def created(self) -> DateParam[_Q]:
+            """The creation date for the Claim
+
+            ``created`` (date): ``Claim.created``
+            """
+            return DateParam(self, 'created')
+
+        @property
+        def detail_udi(self) -> ClaimDetailUdiRef[_Q]:
+            """UDI associated with a line item, detail product or service
+
+            ``detail-udi`` (reference): ``Claim.item.detail.udi``
+
+            Targets: Device
+            """
+            return ClaimDetailUdiRef(self, 'detail-udi')
+
+        @property
+        def encounter(self) -> ClaimEncounterRef[_Q]:
+            """Encounters associated with a billed line item
+
+            ``encounter`` (reference): ``Claim.item.encounter``
+
+            Targets: Encounter
+            """
+            return ClaimEncounterRef(self, 'encounter')
+
+        @property
+        def enterer(self) -> ClaimEntererRef[_Q]:
+            """The party responsible for the entry of the Claim
+
+            ``enterer`` (reference): ``Claim.enterer``
+
+            Targets: Practitioner, PractitionerRole
+            """
+            return ClaimEntererRef(self, 'enterer')
+
+        @property
+        def facility(self) -> ClaimFacilityRef[_Q]:
+            """Facility where the products or services have been or will be provided
+
+            ``facility`` (reference): ``Claim.facility``
+
+            Targets: Location
+            """
+            return ClaimFacilityRef(self, 'facility')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """The primary identifier of the financial resource
+
+            ``identifier`` (token): ``Claim.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def insurer(self) -> ClaimInsurerRef[_Q]:
+            """The target payor/insurer for the Claim
+
+            ``insurer`` (reference): ``Claim.insurer``
+
+            Targets: Organization
+            """
+            return ClaimInsurerRef(self, 'insurer')
+
+        @property
+        def item_udi(self) -> ClaimItemUdiRef[_Q]:
+            """UDI associated with a line item product or service
+
+            ``item-udi`` (reference): ``Claim.item.udi``
+
+            Targets: Device
+            """
+            return ClaimItemUdiRef(self, 'item-udi')
+
+        @property
+        def patient(self) -> ClaimPatientRef[_Q]:
+            """Patient receiving the products or services
+
+            ``patient`` (reference): ``Claim.patient``
+
+            Targets: Patient
+            """
+            return ClaimPatientRef(self, 'patient')
+
+        @property
+        def payee(self) -> ClaimPayeeRef[_Q]:
+            """The party receiving any payment for the Claim
+
+            ``payee`` (reference): ``Claim.payee.party``
+
+            Targets: Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return ClaimPayeeRef(self, 'payee')
+
+        @property
+        def priority(self) -> TokenParam[_Q]:
+            """Processing priority requested
+
+            ``priority`` (token): ``Claim.priority``
+            """
+            return TokenParam(self, 'priority')
+
+        @property
+        def procedure_udi(self) -> ClaimProcedureUdiRef[_Q]:
+            """UDI associated with a procedure
+
+            ``procedure-udi`` (reference): ``Claim.procedure.udi``
+
+            Targets: Device
+            """
+            return ClaimProcedureUdiRef(self, 'procedure-udi')
+
+        @property
+        def provider(self) -> ClaimProviderRef[_Q]:
+            """Provider responsible for the Claim
+
+            ``provider`` (reference): ``Claim.provider``
+
+            Targets: Organization, Practitioner, PractitionerRole
+            """
+            return ClaimProviderRef(self, 'provider')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """The status of the Claim instance.
+
+            ``status`` (token): ``Claim.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def subdetail_udi(self) -> ClaimSubdetailUdiRef[_Q]:
+            """UDI associated with a line item, detail, subdetail product or service
+
+            ``subdetail-udi`` (reference): ``Claim.item.detail.subDetail.udi``
+
+            Targets: Device
+            """
+            return ClaimSubdetailUdiRef(self, 'subdetail-udi')
+
+        @property
+        def use(self) -> TokenParam[_Q]:
+            """The kind of financial resource
+
+            ``use`` (token): ``Claim.use``
+            """
+            return TokenParam(self, 'use')
 
 
 class ClaimQuery(Query["Claim", _E], ClaimParams["ClaimQuery[_E]"]):

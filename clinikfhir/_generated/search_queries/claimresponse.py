@@ -76,173 +76,286 @@ class ClaimResponseParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'ClaimResponse'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``ClaimResponse.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``ClaimResponse.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``ClaimResponse.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``ClaimResponse.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``ClaimResponse.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``ClaimResponse.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def created(self) -> DateParam[_Q]:
+        created: DateParam[_Q]
         """The creation date
 
         ``created`` (date): ``ClaimResponse.created``
         """
-        return DateParam(self, 'created')
-
-    @property
-    def disposition(self) -> StringParam[_Q]:
+        disposition: StringParam[_Q]
         """The contents of the disposition message
 
         ``disposition`` (string): ``ClaimResponse.disposition``
         """
-        return StringParam(self, 'disposition')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """The identity of the ClaimResponse
 
         ``identifier`` (token): ``ClaimResponse.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def insurer(self) -> ClaimResponseInsurerRef[_Q]:
+        insurer: ClaimResponseInsurerRef[_Q]
         """The organization which generated this resource
 
         ``insurer`` (reference): ``ClaimResponse.insurer``
 
         Targets: Organization
         """
-        return ClaimResponseInsurerRef(self, 'insurer')
-
-    @property
-    def outcome(self) -> TokenParam[_Q]:
+        outcome: TokenParam[_Q]
         """The processing outcome
 
         ``outcome`` (token): ``ClaimResponse.outcome``
         """
-        return TokenParam(self, 'outcome')
-
-    @property
-    def patient(self) -> ClaimResponsePatientRef[_Q]:
+        patient: ClaimResponsePatientRef[_Q]
         """The subject of care
 
         ``patient`` (reference): ``ClaimResponse.patient``
 
         Targets: Patient
         """
-        return ClaimResponsePatientRef(self, 'patient')
-
-    @property
-    def payment_date(self) -> DateParam[_Q]:
+        payment_date: DateParam[_Q]
         """The expected payment date
 
         ``payment-date`` (date): ``ClaimResponse.payment.date``
         """
-        return DateParam(self, 'payment-date')
-
-    @property
-    def request(self) -> ClaimResponseRequestRef[_Q]:
+        request: ClaimResponseRequestRef[_Q]
         """The claim reference
 
         ``request`` (reference): ``ClaimResponse.request``
 
         Targets: Claim
         """
-        return ClaimResponseRequestRef(self, 'request')
-
-    @property
-    def requestor(self) -> ClaimResponseRequestorRef[_Q]:
+        requestor: ClaimResponseRequestorRef[_Q]
         """The Provider of the claim
 
         ``requestor`` (reference): ``ClaimResponse.requestor``
 
         Targets: Organization, Practitioner, PractitionerRole
         """
-        return ClaimResponseRequestorRef(self, 'requestor')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """The status of the ClaimResponse
 
         ``status`` (token): ``ClaimResponse.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def use(self) -> TokenParam[_Q]:
+        use: TokenParam[_Q]
         """The type of claim
 
         ``use`` (token): ``ClaimResponse.use``
         """
-        return TokenParam(self, 'use')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``ClaimResponse.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``ClaimResponse.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``ClaimResponse.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``ClaimResponse.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``ClaimResponse.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``ClaimResponse.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def created(self) -> DateParam[_Q]:
+            """The creation date
+
+            ``created`` (date): ``ClaimResponse.created``
+            """
+            return DateParam(self, 'created')
+
+        @property
+        def disposition(self) -> StringParam[_Q]:
+            """The contents of the disposition message
+
+            ``disposition`` (string): ``ClaimResponse.disposition``
+            """
+            return StringParam(self, 'disposition')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """The identity of the ClaimResponse
+
+            ``identifier`` (token): ``ClaimResponse.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def insurer(self) -> ClaimResponseInsurerRef[_Q]:
+            """The organization which generated this resource
+
+            ``insurer`` (reference): ``ClaimResponse.insurer``
+
+            Targets: Organization
+            """
+            return ClaimResponseInsurerRef(self, 'insurer')
+
+        @property
+        def outcome(self) -> TokenParam[_Q]:
+            """The processing outcome
+
+            ``outcome`` (token): ``ClaimResponse.outcome``
+            """
+            return TokenParam(self, 'outcome')
+
+        @property
+        def patient(self) -> ClaimResponsePatientRef[_Q]:
+            """The subject of care
+
+            ``patient`` (reference): ``ClaimResponse.patient``
+
+            Targets: Patient
+            """
+            return ClaimResponsePatientRef(self, 'patient')
+
+        @property
+        def payment_date(self) -> DateParam[_Q]:
+            """The expected payment date
+
+            ``payment-date`` (date): ``ClaimResponse.payment.date``
+            """
+            return DateParam(self, 'payment-date')
+
+        @property
+        def request(self) -> ClaimResponseRequestRef[_Q]:
+            """The claim reference
+
+            ``request`` (reference): ``ClaimResponse.request``
+
+            Targets: Claim
+            """
+            return ClaimResponseRequestRef(self, 'request')
+
+        @property
+        def requestor(self) -> ClaimResponseRequestorRef[_Q]:
+            """The Provider of the claim
+
+            ``requestor`` (reference): ``ClaimResponse.requestor``
+
+            Targets: Organization, Practitioner, PractitionerRole
+            """
+            return ClaimResponseRequestorRef(self, 'requestor')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """The status of the ClaimResponse
+
+            ``status`` (token): ``ClaimResponse.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def use(self) -> TokenParam[_Q]:
+            """The type of claim
+
+            ``use`` (token): ``ClaimResponse.use``
+            """
+            return TokenParam(self, 'use')
 
 
 class ClaimResponseQuery(Query["ClaimResponse", _E], ClaimResponseParams["ClaimResponseQuery[_E]"]):

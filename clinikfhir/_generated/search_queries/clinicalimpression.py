@@ -111,199 +111,332 @@ class ClinicalImpressionParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'ClinicalImpression'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``ClinicalImpression.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``ClinicalImpression.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``ClinicalImpression.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``ClinicalImpression.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``ClinicalImpression.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``ClinicalImpression.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def assessor(self) -> ClinicalImpressionAssessorRef[_Q]:
+        assessor: ClinicalImpressionAssessorRef[_Q]
         """The clinician performing the assessment
 
         ``assessor`` (reference): ``ClinicalImpression.assessor``
 
         Targets: Practitioner, PractitionerRole
         """
-        return ClinicalImpressionAssessorRef(self, 'assessor')
-
-    @property
-    def date(self) -> DateParam[_Q]:
+        date: DateParam[_Q]
         """When the assessment was documented
 
         ``date`` (date): ``ClinicalImpression.date``
         """
-        return DateParam(self, 'date')
-
-    @property
-    def encounter(self) -> ClinicalImpressionEncounterRef[_Q]:
+        encounter: ClinicalImpressionEncounterRef[_Q]
         """Encounter created as part of
 
         ``encounter`` (reference): ``ClinicalImpression.encounter``
 
         Targets: Encounter
         """
-        return ClinicalImpressionEncounterRef(self, 'encounter')
-
-    @property
-    def finding_code(self) -> TokenParam[_Q]:
+        finding_code: TokenParam[_Q]
         """What was found
 
         ``finding-code`` (token): ``ClinicalImpression.finding.itemCodeableConcept``
         """
-        return TokenParam(self, 'finding-code')
-
-    @property
-    def finding_ref(self) -> ClinicalImpressionFindingRefRef[_Q]:
+        finding_ref: ClinicalImpressionFindingRefRef[_Q]
         """What was found
 
         ``finding-ref`` (reference): ``ClinicalImpression.finding.itemReference``
 
         Targets: Condition, Media, Observation
         """
-        return ClinicalImpressionFindingRefRef(self, 'finding-ref')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """Business identifier
 
         ``identifier`` (token): ``ClinicalImpression.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def investigation(self) -> ClinicalImpressionInvestigationRef[_Q]:
+        investigation: ClinicalImpressionInvestigationRef[_Q]
         """Record of a specific investigation
 
         ``investigation`` (reference): ``ClinicalImpression.investigation.item``
 
         Targets: DiagnosticReport, FamilyMemberHistory, ImagingStudy, Media, Observation, QuestionnaireResponse, RiskAssessment
         """
-        return ClinicalImpressionInvestigationRef(self, 'investigation')
-
-    @property
-    def patient(self) -> ClinicalImpressionPatientRef[_Q]:
+        patient: ClinicalImpressionPatientRef[_Q]
         """Patient or group assessed
 
         ``patient`` (reference): ``ClinicalImpression.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return ClinicalImpressionPatientRef(self, 'patient')
-
-    @property
-    def previous(self) -> ClinicalImpressionPreviousRef[_Q]:
+        previous: ClinicalImpressionPreviousRef[_Q]
         """Reference to last assessment
 
         ``previous`` (reference): ``ClinicalImpression.previous``
 
         Targets: ClinicalImpression
         """
-        return ClinicalImpressionPreviousRef(self, 'previous')
-
-    @property
-    def problem(self) -> ClinicalImpressionProblemRef[_Q]:
+        problem: ClinicalImpressionProblemRef[_Q]
         """Relevant impressions of patient state
 
         ``problem`` (reference): ``ClinicalImpression.problem``
 
         Targets: AllergyIntolerance, Condition
         """
-        return ClinicalImpressionProblemRef(self, 'problem')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """in-progress | completed | entered-in-error
 
         ``status`` (token): ``ClinicalImpression.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def subject(self) -> ClinicalImpressionSubjectRef[_Q]:
+        subject: ClinicalImpressionSubjectRef[_Q]
         """Patient or group assessed
 
         ``subject`` (reference): ``ClinicalImpression.subject``
 
         Targets: Group, Patient
         """
-        return ClinicalImpressionSubjectRef(self, 'subject')
-
-    @property
-    def supporting_info(self) -> ClinicalImpressionSupportingInfoRef[_Q]:
+        supporting_info: ClinicalImpressionSupportingInfoRef[_Q]
         """Information supporting the clinical impression
 
         ``supporting-info`` (reference): ``ClinicalImpression.supportingInfo``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return ClinicalImpressionSupportingInfoRef(self, 'supporting-info')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``ClinicalImpression.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``ClinicalImpression.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``ClinicalImpression.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``ClinicalImpression.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``ClinicalImpression.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``ClinicalImpression.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def assessor(self) -> ClinicalImpressionAssessorRef[_Q]:
+            """The clinician performing the assessment
+
+            ``assessor`` (reference): ``ClinicalImpression.assessor``
+
+            Targets: Practitioner, PractitionerRole
+            """
+            return ClinicalImpressionAssessorRef(self, 'assessor')
+
+        @property
+        def date(self) -> DateParam[_Q]:
+            """When the assessment was documented
+
+            ``date`` (date): ``ClinicalImpression.date``
+            """
+            return DateParam(self, 'date')
+
+        @property
+        def encounter(self) -> ClinicalImpressionEncounterRef[_Q]:
+            """Encounter created as part of
+
+            ``encounter`` (reference): ``ClinicalImpression.encounter``
+
+            Targets: Encounter
+            """
+            return ClinicalImpressionEncounterRef(self, 'encounter')
+
+        @property
+        def finding_code(self) -> TokenParam[_Q]:
+            """What was found
+
+            ``finding-code`` (token): ``ClinicalImpression.finding.itemCodeableConcept``
+            """
+            return TokenParam(self, 'finding-code')
+
+        @property
+        def finding_ref(self) -> ClinicalImpressionFindingRefRef[_Q]:
+            """What was found
+
+            ``finding-ref`` (reference): ``ClinicalImpression.finding.itemReference``
+
+            Targets: Condition, Media, Observation
+            """
+            return ClinicalImpressionFindingRefRef(self, 'finding-ref')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """Business identifier
+
+            ``identifier`` (token): ``ClinicalImpression.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def investigation(self) -> ClinicalImpressionInvestigationRef[_Q]:
+            """Record of a specific investigation
+
+            ``investigation`` (reference): ``ClinicalImpression.investigation.item``
+
+            Targets: DiagnosticReport, FamilyMemberHistory, ImagingStudy, Media, Observation, QuestionnaireResponse, RiskAssessment
+            """
+            return ClinicalImpressionInvestigationRef(self, 'investigation')
+
+        @property
+        def patient(self) -> ClinicalImpressionPatientRef[_Q]:
+            """Patient or group assessed
+
+            ``patient`` (reference): ``ClinicalImpression.subject.where(resolve() is Patient)``
+
+            Targets: Patient
+            """
+            return ClinicalImpressionPatientRef(self, 'patient')
+
+        @property
+        def previous(self) -> ClinicalImpressionPreviousRef[_Q]:
+            """Reference to last assessment
+
+            ``previous`` (reference): ``ClinicalImpression.previous``
+
+            Targets: ClinicalImpression
+            """
+            return ClinicalImpressionPreviousRef(self, 'previous')
+
+        @property
+        def problem(self) -> ClinicalImpressionProblemRef[_Q]:
+            """Relevant impressions of patient state
+
+            ``problem`` (reference): ``ClinicalImpression.problem``
+
+            Targets: AllergyIntolerance, Condition
+            """
+            return ClinicalImpressionProblemRef(self, 'problem')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """in-progress | completed | entered-in-error
+
+            ``status`` (token): ``ClinicalImpression.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def subject(self) -> ClinicalImpressionSubjectRef[_Q]:
+            """Patient or group assessed
+
+            ``subject`` (reference): ``ClinicalImpression.subject``
+
+            Targets: Group, Patient
+            """
+            return ClinicalImpressionSubjectRef(self, 'subject')
+
+        @property
+        def supporting_info(self) -> ClinicalImpressionSupportingInfoRef[_Q]:
+            """Information supporting the clinical impression
+
+            ``supporting-info`` (reference): ``ClinicalImpression.supportingInfo``
+
+            Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
+            """
+            return ClinicalImpressionSupportingInfoRef(self, 'supporting-info')
 
 
 class ClinicalImpressionQuery(Query["ClinicalImpression", _E], ClinicalImpressionParams["ClinicalImpressionQuery[_E]"]):

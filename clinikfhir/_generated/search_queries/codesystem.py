@@ -56,243 +56,399 @@ class CodeSystemParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'CodeSystem'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``CodeSystem.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``CodeSystem.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``CodeSystem.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``CodeSystem.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``CodeSystem.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``CodeSystem.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def code(self) -> TokenParam[_Q]:
+        code: TokenParam[_Q]
         """A code defined in the code system
 
         ``code`` (token): ``CodeSystem.concept.code``
         """
-        return TokenParam(self, 'code')
-
-    @property
-    def content_mode(self) -> TokenParam[_Q]:
+        content_mode: TokenParam[_Q]
         """not-present | example | fragment | complete | supplement
 
         ``content-mode`` (token): ``CodeSystem.content``
         """
-        return TokenParam(self, 'content-mode')
-
-    @property
-    def context(self) -> TokenParam[_Q]:
+        context: TokenParam[_Q]
         """A use context assigned to the code system
 
         ``context`` (token): ``(CodeSystem.useContext.value as CodeableConcept)``
         """
-        return TokenParam(self, 'context')
-
-    @property
-    def context_quantity(self) -> QuantityParam[_Q]:
+        context_quantity: QuantityParam[_Q]
         """A quantity- or range-valued use context assigned to the code system
 
         ``context-quantity`` (quantity): ``(CodeSystem.useContext.value as Quantity) | (CodeSystem.useContext.value as Range)``
         """
-        return QuantityParam(self, 'context-quantity')
-
-    @property
-    def context_type(self) -> TokenParam[_Q]:
+        context_type: TokenParam[_Q]
         """A type of use context assigned to the code system
 
         ``context-type`` (token): ``CodeSystem.useContext.code``
         """
-        return TokenParam(self, 'context-type')
-
-    @property
-    def context_type_quantity(self) -> Composite2[_Q, TokenArg, QuantityArg]:
+        context_type_quantity: Composite2[_Q, TokenArg, QuantityArg]
         """A use context type and quantity- or range-based value assigned to the code system
 
         ``context-type-quantity`` (composite): ``CodeSystem.useContext``
 
         Components: ``context-type`` (``code``), ``context-quantity`` (``value.as(Quantity) | value.as(Range)``)
         """
-        return Composite2(self, 'context-type-quantity', ('token', 'quantity'))
-
-    @property
-    def context_type_value(self) -> Composite2[_Q, TokenArg, TokenArg]:
+        context_type_value: Composite2[_Q, TokenArg, TokenArg]
         """A use context type and value assigned to the code system
 
         ``context-type-value`` (composite): ``CodeSystem.useContext``
 
         Components: ``context-type`` (``code``), ``context`` (``value.as(CodeableConcept)``)
         """
-        return Composite2(self, 'context-type-value', ('token', 'token'))
-
-    @property
-    def date(self) -> DateParam[_Q]:
+        date: DateParam[_Q]
         """The code system publication date
 
         ``date`` (date): ``CodeSystem.date``
         """
-        return DateParam(self, 'date')
-
-    @property
-    def description(self) -> StringParam[_Q]:
+        description: StringParam[_Q]
         """The description of the code system
 
         ``description`` (string): ``CodeSystem.description``
         """
-        return StringParam(self, 'description')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """External identifier for the code system
 
         ``identifier`` (token): ``CodeSystem.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def jurisdiction(self) -> TokenParam[_Q]:
+        jurisdiction: TokenParam[_Q]
         """Intended jurisdiction for the code system
 
         ``jurisdiction`` (token): ``CodeSystem.jurisdiction``
         """
-        return TokenParam(self, 'jurisdiction')
-
-    @property
-    def language(self) -> TokenParam[_Q]:
+        language: TokenParam[_Q]
         """A language in which a designation is provided
 
         ``language`` (token): ``CodeSystem.concept.designation.language``
         """
-        return TokenParam(self, 'language')
-
-    @property
-    def name(self) -> StringParam[_Q]:
+        name: StringParam[_Q]
         """Computationally friendly name of the code system
 
         ``name`` (string): ``CodeSystem.name``
         """
-        return StringParam(self, 'name')
-
-    @property
-    def publisher(self) -> StringParam[_Q]:
+        publisher: StringParam[_Q]
         """Name of the publisher of the code system
 
         ``publisher`` (string): ``CodeSystem.publisher``
         """
-        return StringParam(self, 'publisher')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """The current status of the code system
 
         ``status`` (token): ``CodeSystem.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def supplements(self) -> CodeSystemSupplementsRef[_Q]:
+        supplements: CodeSystemSupplementsRef[_Q]
         """Find code system supplements for the referenced code system
 
         ``supplements`` (reference): ``CodeSystem.supplements``
 
         Targets: CodeSystem
         """
-        return CodeSystemSupplementsRef(self, 'supplements')
-
-    @property
-    def system(self) -> UriParam[_Q]:
+        system: UriParam[_Q]
         """The system for any codes defined by this code system (same as 'url')
 
         ``system`` (uri): ``CodeSystem.url``
         """
-        return UriParam(self, 'system')
-
-    @property
-    def title(self) -> StringParam[_Q]:
+        title: StringParam[_Q]
         """The human-friendly name of the code system
 
         ``title`` (string): ``CodeSystem.title``
         """
-        return StringParam(self, 'title')
-
-    @property
-    def url(self) -> UriParam[_Q]:
+        url: UriParam[_Q]
         """The uri that identifies the code system
 
         ``url`` (uri): ``CodeSystem.url``
         """
-        return UriParam(self, 'url')
-
-    @property
-    def version(self) -> TokenParam[_Q]:
+        version: TokenParam[_Q]
         """The business version of the code system
 
         ``version`` (token): ``CodeSystem.version``
         """
-        return TokenParam(self, 'version')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``CodeSystem.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``CodeSystem.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``CodeSystem.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``CodeSystem.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``CodeSystem.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``CodeSystem.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def code(self) -> TokenParam[_Q]:
+            """A code defined in the code system
+
+            ``code`` (token): ``CodeSystem.concept.code``
+            """
+            return TokenParam(self, 'code')
+
+        @property
+        def content_mode(self) -> TokenParam[_Q]:
+            """not-present | example | fragment | complete | supplement
+
+            ``content-mode`` (token): ``CodeSystem.content``
+            """
+            return TokenParam(self, 'content-mode')
+
+        @property
+        def context(self) -> TokenParam[_Q]:
+            """A use context assigned to the code system
+
+            ``context`` (token): ``(CodeSystem.useContext.value as CodeableConcept)``
+            """
+            return TokenParam(self, 'context')
+
+        @property
+        def context_quantity(self) -> QuantityParam[_Q]:
+            """A quantity- or range-valued use context assigned to the code system
+
+            ``context-quantity`` (quantity): ``(CodeSystem.useContext.value as Quantity) | (CodeSystem.useContext.value as Range)``
+            """
+            return QuantityParam(self, 'context-quantity')
+
+        @property
+        def context_type(self) -> TokenParam[_Q]:
+            """A type of use context assigned to the code system
+
+            ``context-type`` (token): ``CodeSystem.useContext.code``
+            """
+            return TokenParam(self, 'context-type')
+
+        @property
+        def context_type_quantity(self) -> Composite2[_Q, TokenArg, QuantityArg]:
+            """A use context type and quantity- or range-based value assigned to the code system
+
+            ``context-type-quantity`` (composite): ``CodeSystem.useContext``
+
+            Components: ``context-type`` (``code``), ``context-quantity`` (``value.as(Quantity) | value.as(Range)``)
+            """
+            return Composite2(self, 'context-type-quantity', ('token', 'quantity'))
+
+        @property
+        def context_type_value(self) -> Composite2[_Q, TokenArg, TokenArg]:
+            """A use context type and value assigned to the code system
+
+            ``context-type-value`` (composite): ``CodeSystem.useContext``
+
+            Components: ``context-type`` (``code``), ``context`` (``value.as(CodeableConcept)``)
+            """
+            return Composite2(self, 'context-type-value', ('token', 'token'))
+
+        @property
+        def date(self) -> DateParam[_Q]:
+            """The code system publication date
+
+            ``date`` (date): ``CodeSystem.date``
+            """
+            return DateParam(self, 'date')
+
+        @property
+        def description(self) -> StringParam[_Q]:
+            """The description of the code system
+
+            ``description`` (string): ``CodeSystem.description``
+            """
+            return StringParam(self, 'description')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """External identifier for the code system
+
+            ``identifier`` (token): ``CodeSystem.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def jurisdiction(self) -> TokenParam[_Q]:
+            """Intended jurisdiction for the code system
+
+            ``jurisdiction`` (token): ``CodeSystem.jurisdiction``
+            """
+            return TokenParam(self, 'jurisdiction')
+
+        @property
+        def language(self) -> TokenParam[_Q]:
+            """A language in which a designation is provided
+
+            ``language`` (token): ``CodeSystem.concept.designation.language``
+            """
+            return TokenParam(self, 'language')
+
+        @property
+        def name(self) -> StringParam[_Q]:
+            """Computationally friendly name of the code system
+
+            ``name`` (string): ``CodeSystem.name``
+            """
+            return StringParam(self, 'name')
+
+        @property
+        def publisher(self) -> StringParam[_Q]:
+            """Name of the publisher of the code system
+
+            ``publisher`` (string): ``CodeSystem.publisher``
+            """
+            return StringParam(self, 'publisher')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """The current status of the code system
+
+            ``status`` (token): ``CodeSystem.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def supplements(self) -> CodeSystemSupplementsRef[_Q]:
+            """Find code system supplements for the referenced code system
+
+            ``supplements`` (reference): ``CodeSystem.supplements``
+
+            Targets: CodeSystem
+            """
+            return CodeSystemSupplementsRef(self, 'supplements')
+
+        @property
+        def system(self) -> UriParam[_Q]:
+            """The system for any codes defined by this code system (same as 'url')
+
+            ``system`` (uri): ``CodeSystem.url``
+            """
+            return UriParam(self, 'system')
+
+        @property
+        def title(self) -> StringParam[_Q]:
+            """The human-friendly name of the code system
+
+            ``title`` (string): ``CodeSystem.title``
+            """
+            return StringParam(self, 'title')
+
+        @property
+        def url(self) -> UriParam[_Q]:
+            """The uri that identifies the code system
+
+            ``url`` (uri): ``CodeSystem.url``
+            """
+            return UriParam(self, 'url')
+
+        @property
+        def version(self) -> TokenParam[_Q]:
+            """The business version of the code system
+
+            ``version`` (token): ``CodeSystem.version``
+            """
+            return TokenParam(self, 'version')
 
 
 class CodeSystemQuery(Query["CodeSystem", _E], CodeSystemParams["CodeSystemQuery[_E]"]):

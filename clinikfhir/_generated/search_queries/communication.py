@@ -103,213 +103,354 @@ class CommunicationParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'Communication'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``Communication.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``Communication.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``Communication.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``Communication.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``Communication.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``Communication.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def based_on(self) -> CommunicationBasedOnRef[_Q]:
+        based_on: CommunicationBasedOnRef[_Q]
         """Request fulfilled by this communication
 
         ``based-on`` (reference): ``Communication.basedOn``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return CommunicationBasedOnRef(self, 'based-on')
-
-    @property
-    def category(self) -> TokenParam[_Q]:
+        category: TokenParam[_Q]
         """Message category
 
         ``category`` (token): ``Communication.category``
         """
-        return TokenParam(self, 'category')
-
-    @property
-    def encounter(self) -> CommunicationEncounterRef[_Q]:
+        encounter: CommunicationEncounterRef[_Q]
         """Encounter created as part of
 
         ``encounter`` (reference): ``Communication.encounter``
 
         Targets: Encounter
         """
-        return CommunicationEncounterRef(self, 'encounter')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """Unique identifier
 
         ``identifier`` (token): ``Communication.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def instantiates_canonical(self) -> CommunicationInstantiatesCanonicalRef[_Q]:
+        instantiates_canonical: CommunicationInstantiatesCanonicalRef[_Q]
         """Instantiates FHIR protocol or definition
 
         ``instantiates-canonical`` (reference): ``Communication.instantiatesCanonical``
 
         Targets: ActivityDefinition, Measure, OperationDefinition, PlanDefinition, Questionnaire
         """
-        return CommunicationInstantiatesCanonicalRef(self, 'instantiates-canonical')
-
-    @property
-    def instantiates_uri(self) -> UriParam[_Q]:
+        instantiates_uri: UriParam[_Q]
         """Instantiates external protocol or definition
 
         ``instantiates-uri`` (uri): ``Communication.instantiatesUri``
         """
-        return UriParam(self, 'instantiates-uri')
-
-    @property
-    def medium(self) -> TokenParam[_Q]:
+        medium: TokenParam[_Q]
         """A channel of communication
 
         ``medium`` (token): ``Communication.medium``
         """
-        return TokenParam(self, 'medium')
-
-    @property
-    def part_of(self) -> CommunicationPartOfRef[_Q]:
+        part_of: CommunicationPartOfRef[_Q]
         """Part of this action
 
         ``part-of`` (reference): ``Communication.partOf``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return CommunicationPartOfRef(self, 'part-of')
-
-    @property
-    def patient(self) -> CommunicationPatientRef[_Q]:
+        patient: CommunicationPatientRef[_Q]
         """Focus of message
 
         ``patient`` (reference): ``Communication.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return CommunicationPatientRef(self, 'patient')
-
-    @property
-    def received(self) -> DateParam[_Q]:
+        received: DateParam[_Q]
         """When received
 
         ``received`` (date): ``Communication.received``
         """
-        return DateParam(self, 'received')
-
-    @property
-    def recipient(self) -> CommunicationRecipientRef[_Q]:
+        recipient: CommunicationRecipientRef[_Q]
         """Message recipient
 
         ``recipient`` (reference): ``Communication.recipient``
 
         Targets: CareTeam, Device, Group, HealthcareService, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return CommunicationRecipientRef(self, 'recipient')
-
-    @property
-    def sender(self) -> CommunicationSenderRef[_Q]:
+        sender: CommunicationSenderRef[_Q]
         """Message sender
 
         ``sender`` (reference): ``Communication.sender``
 
         Targets: Device, HealthcareService, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return CommunicationSenderRef(self, 'sender')
-
-    @property
-    def sent(self) -> DateParam[_Q]:
+        sent: DateParam[_Q]
         """When sent
 
         ``sent`` (date): ``Communication.sent``
         """
-        return DateParam(self, 'sent')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """preparation | in-progress | not-done | on-hold | stopped | completed | entered-in-error | unknown
 
         ``status`` (token): ``Communication.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def subject(self) -> CommunicationSubjectRef[_Q]:
+        subject: CommunicationSubjectRef[_Q]
         """Focus of message
 
         ``subject`` (reference): ``Communication.subject``
 
         Targets: Group, Patient
         """
-        return CommunicationSubjectRef(self, 'subject')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``Communication.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``Communication.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``Communication.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``Communication.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``Communication.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``Communication.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def based_on(self) -> CommunicationBasedOnRef[_Q]:
+            """Request fulfilled by this communication
+
+            ``based-on`` (reference): ``Communication.basedOn``
+
+            Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
+            """
+            return CommunicationBasedOnRef(self, 'based-on')
+
+        @property
+        def category(self) -> TokenParam[_Q]:
+            """Message category
+
+            ``category`` (token): ``Communication.category``
+            """
+            return TokenParam(self, 'category')
+
+        @property
+        def encounter(self) -> CommunicationEncounterRef[_Q]:
+            """Encounter created as part of
+
+            ``encounter`` (reference): ``Communication.encounter``
+
+            Targets: Encounter
+            """
+            return CommunicationEncounterRef(self, 'encounter')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """Unique identifier
+
+            ``identifier`` (token): ``Communication.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def instantiates_canonical(self) -> CommunicationInstantiatesCanonicalRef[_Q]:
+            """Instantiates FHIR protocol or definition
+
+            ``instantiates-canonical`` (reference): ``Communication.instantiatesCanonical``
+
+            Targets: ActivityDefinition, Measure, OperationDefinition, PlanDefinition, Questionnaire
+            """
+            return CommunicationInstantiatesCanonicalRef(self, 'instantiates-canonical')
+
+        @property
+        def instantiates_uri(self) -> UriParam[_Q]:
+            """Instantiates external protocol or definition
+
+            ``instantiates-uri`` (uri): ``Communication.instantiatesUri``
+            """
+            return UriParam(self, 'instantiates-uri')
+
+        @property
+        def medium(self) -> TokenParam[_Q]:
+            """A channel of communication
+
+            ``medium`` (token): ``Communication.medium``
+            """
+            return TokenParam(self, 'medium')
+
+        @property
+        def part_of(self) -> CommunicationPartOfRef[_Q]:
+            """Part of this action
+
+            ``part-of`` (reference): ``Communication.partOf``
+
+            Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
+            """
+            return CommunicationPartOfRef(self, 'part-of')
+
+        @property
+        def patient(self) -> CommunicationPatientRef[_Q]:
+            """Focus of message
+
+            ``patient`` (reference): ``Communication.subject.where(resolve() is Patient)``
+
+            Targets: Patient
+            """
+            return CommunicationPatientRef(self, 'patient')
+
+        @property
+        def received(self) -> DateParam[_Q]:
+            """When received
+
+            ``received`` (date): ``Communication.received``
+            """
+            return DateParam(self, 'received')
+
+        @property
+        def recipient(self) -> CommunicationRecipientRef[_Q]:
+            """Message recipient
+
+            ``recipient`` (reference): ``Communication.recipient``
+
+            Targets: CareTeam, Device, Group, HealthcareService, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return CommunicationRecipientRef(self, 'recipient')
+
+        @property
+        def sender(self) -> CommunicationSenderRef[_Q]:
+            """Message sender
+
+            ``sender`` (reference): ``Communication.sender``
+
+            Targets: Device, HealthcareService, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return CommunicationSenderRef(self, 'sender')
+
+        @property
+        def sent(self) -> DateParam[_Q]:
+            """When sent
+
+            ``sent`` (date): ``Communication.sent``
+            """
+            return DateParam(self, 'sent')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """preparation | in-progress | not-done | on-hold | stopped | completed | entered-in-error | unknown
+
+            ``status`` (token): ``Communication.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def subject(self) -> CommunicationSubjectRef[_Q]:
+            """Focus of message
+
+            ``subject`` (reference): ``Communication.subject``
+
+            Targets: Group, Patient
+            """
+            return CommunicationSubjectRef(self, 'subject')
 
 
 class CommunicationQuery(Query["Communication", _E], CommunicationParams["CommunicationQuery[_E]"]):

@@ -104,221 +104,367 @@ class CommunicationRequestParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'CommunicationRequest'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``CommunicationRequest.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``CommunicationRequest.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``CommunicationRequest.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``CommunicationRequest.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``CommunicationRequest.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``CommunicationRequest.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def authored(self) -> DateParam[_Q]:
+        authored: DateParam[_Q]
         """When request transitioned to being actionable
 
         ``authored`` (date): ``CommunicationRequest.authoredOn``
         """
-        return DateParam(self, 'authored')
-
-    @property
-    def based_on(self) -> CommunicationRequestBasedOnRef[_Q]:
+        based_on: CommunicationRequestBasedOnRef[_Q]
         """Fulfills plan or proposal
 
         ``based-on`` (reference): ``CommunicationRequest.basedOn``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return CommunicationRequestBasedOnRef(self, 'based-on')
-
-    @property
-    def category(self) -> TokenParam[_Q]:
+        category: TokenParam[_Q]
         """Message category
 
         ``category`` (token): ``CommunicationRequest.category``
         """
-        return TokenParam(self, 'category')
-
-    @property
-    def encounter(self) -> CommunicationRequestEncounterRef[_Q]:
+        encounter: CommunicationRequestEncounterRef[_Q]
         """Encounter created as part of
 
         ``encounter`` (reference): ``CommunicationRequest.encounter``
 
         Targets: Encounter
         """
-        return CommunicationRequestEncounterRef(self, 'encounter')
-
-    @property
-    def group_identifier(self) -> TokenParam[_Q]:
+        group_identifier: TokenParam[_Q]
         """Composite request this is part of
 
         ``group-identifier`` (token): ``CommunicationRequest.groupIdentifier``
         """
-        return TokenParam(self, 'group-identifier')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """Unique identifier
 
         ``identifier`` (token): ``CommunicationRequest.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def medium(self) -> TokenParam[_Q]:
+        medium: TokenParam[_Q]
         """A channel of communication
 
         ``medium`` (token): ``CommunicationRequest.medium``
         """
-        return TokenParam(self, 'medium')
-
-    @property
-    def occurrence(self) -> DateParam[_Q]:
+        occurrence: DateParam[_Q]
         """When scheduled
 
         ``occurrence`` (date): ``(CommunicationRequest.occurrence as dateTime)``
         """
-        return DateParam(self, 'occurrence')
-
-    @property
-    def patient(self) -> CommunicationRequestPatientRef[_Q]:
+        patient: CommunicationRequestPatientRef[_Q]
         """Focus of message
 
         ``patient`` (reference): ``CommunicationRequest.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return CommunicationRequestPatientRef(self, 'patient')
-
-    @property
-    def priority(self) -> TokenParam[_Q]:
+        priority: TokenParam[_Q]
         """routine | urgent | asap | stat
 
         ``priority`` (token): ``CommunicationRequest.priority``
         """
-        return TokenParam(self, 'priority')
-
-    @property
-    def recipient(self) -> CommunicationRequestRecipientRef[_Q]:
+        recipient: CommunicationRequestRecipientRef[_Q]
         """Message recipient
 
         ``recipient`` (reference): ``CommunicationRequest.recipient``
 
         Targets: CareTeam, Device, Group, HealthcareService, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return CommunicationRequestRecipientRef(self, 'recipient')
-
-    @property
-    def replaces(self) -> CommunicationRequestReplacesRef[_Q]:
+        replaces: CommunicationRequestReplacesRef[_Q]
         """Request(s) replaced by this request
 
         ``replaces`` (reference): ``CommunicationRequest.replaces``
 
         Targets: CommunicationRequest
         """
-        return CommunicationRequestReplacesRef(self, 'replaces')
-
-    @property
-    def requester(self) -> CommunicationRequestRequesterRef[_Q]:
+        requester: CommunicationRequestRequesterRef[_Q]
         """Who/what is requesting service
 
         ``requester`` (reference): ``CommunicationRequest.requester``
 
         Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return CommunicationRequestRequesterRef(self, 'requester')
-
-    @property
-    def sender(self) -> CommunicationRequestSenderRef[_Q]:
+        sender: CommunicationRequestSenderRef[_Q]
         """Message sender
 
         ``sender`` (reference): ``CommunicationRequest.sender``
 
         Targets: Device, HealthcareService, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return CommunicationRequestSenderRef(self, 'sender')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """draft | active | on-hold | revoked | completed | entered-in-error | unknown
 
         ``status`` (token): ``CommunicationRequest.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def subject(self) -> CommunicationRequestSubjectRef[_Q]:
+        subject: CommunicationRequestSubjectRef[_Q]
         """Focus of message
 
         ``subject`` (reference): ``CommunicationRequest.subject``
 
         Targets: Group, Patient
         """
-        return CommunicationRequestSubjectRef(self, 'subject')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``CommunicationRequest.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``CommunicationRequest.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``CommunicationRequest.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``CommunicationRequest.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``CommunicationRequest.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``CommunicationRequest.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def authored(self) -> DateParam[_Q]:
+            """When request transitioned to being actionable
+
+            ``authored`` (date): ``CommunicationRequest.authoredOn``
+            """
+            return DateParam(self, 'authored')
+
+        @property
+        def based_on(self) -> CommunicationRequestBasedOnRef[_Q]:
+            """Fulfills plan or proposal
+
+            ``based-on`` (reference): ``CommunicationRequest.basedOn``
+
+            Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
+            """
+            return CommunicationRequestBasedOnRef(self, 'based-on')
+
+        @property
+        def category(self) -> TokenParam[_Q]:
+            """Message category
+
+            ``category`` (token): ``CommunicationRequest.category``
+            """
+            return TokenParam(self, 'category')
+
+        @property
+        def encounter(self) -> CommunicationRequestEncounterRef[_Q]:
+            """Encounter created as part of
+
+            ``encounter`` (reference): ``CommunicationRequest.encounter``
+
+            Targets: Encounter
+            """
+            return CommunicationRequestEncounterRef(self, 'encounter')
+
+        @property
+        def group_identifier(self) -> TokenParam[_Q]:
+            """Composite request this is part of
+
+            ``group-identifier`` (token): ``CommunicationRequest.groupIdentifier``
+            """
+            return TokenParam(self, 'group-identifier')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """Unique identifier
+
+            ``identifier`` (token): ``CommunicationRequest.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def medium(self) -> TokenParam[_Q]:
+            """A channel of communication
+
+            ``medium`` (token): ``CommunicationRequest.medium``
+            """
+            return TokenParam(self, 'medium')
+
+        @property
+        def occurrence(self) -> DateParam[_Q]:
+            """When scheduled
+
+            ``occurrence`` (date): ``(CommunicationRequest.occurrence as dateTime)``
+            """
+            return DateParam(self, 'occurrence')
+
+        @property
+        def patient(self) -> CommunicationRequestPatientRef[_Q]:
+            """Focus of message
+
+            ``patient`` (reference): ``CommunicationRequest.subject.where(resolve() is Patient)``
+
+            Targets: Patient
+            """
+            return CommunicationRequestPatientRef(self, 'patient')
+
+        @property
+        def priority(self) -> TokenParam[_Q]:
+            """routine | urgent | asap | stat
+
+            ``priority`` (token): ``CommunicationRequest.priority``
+            """
+            return TokenParam(self, 'priority')
+
+        @property
+        def recipient(self) -> CommunicationRequestRecipientRef[_Q]:
+            """Message recipient
+
+            ``recipient`` (reference): ``CommunicationRequest.recipient``
+
+            Targets: CareTeam, Device, Group, HealthcareService, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return CommunicationRequestRecipientRef(self, 'recipient')
+
+        @property
+        def replaces(self) -> CommunicationRequestReplacesRef[_Q]:
+            """Request(s) replaced by this request
+
+            ``replaces`` (reference): ``CommunicationRequest.replaces``
+
+            Targets: CommunicationRequest
+            """
+            return CommunicationRequestReplacesRef(self, 'replaces')
+
+        @property
+        def requester(self) -> CommunicationRequestRequesterRef[_Q]:
+            """Who/what is requesting service
+
+            ``requester`` (reference): ``CommunicationRequest.requester``
+
+            Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return CommunicationRequestRequesterRef(self, 'requester')
+
+        @property
+        def sender(self) -> CommunicationRequestSenderRef[_Q]:
+            """Message sender
+
+            ``sender`` (reference): ``CommunicationRequest.sender``
+
+            Targets: Device, HealthcareService, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return CommunicationRequestSenderRef(self, 'sender')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """draft | active | on-hold | revoked | completed | entered-in-error | unknown
+
+            ``status`` (token): ``CommunicationRequest.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def subject(self) -> CommunicationRequestSubjectRef[_Q]:
+            """Focus of message
+
+            ``subject`` (reference): ``CommunicationRequest.subject``
+
+            Targets: Group, Patient
+            """
+            return CommunicationRequestSubjectRef(self, 'subject')
 
 
 class CommunicationRequestQuery(Query["CommunicationRequest", _E], CommunicationRequestParams["CommunicationRequestQuery[_E]"]):

@@ -96,235 +96,389 @@ class CompositionParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'Composition'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``Composition.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``Composition.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``Composition.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``Composition.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``Composition.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``Composition.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def attester(self) -> CompositionAttesterRef[_Q]:
+        attester: CompositionAttesterRef[_Q]
         """Who attested the composition
 
         ``attester`` (reference): ``Composition.attester.party``
 
         Targets: Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return CompositionAttesterRef(self, 'attester')
-
-    @property
-    def author(self) -> CompositionAuthorRef[_Q]:
+        author: CompositionAuthorRef[_Q]
         """Who and/or what authored the composition
 
         ``author`` (reference): ``Composition.author``
 
         Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return CompositionAuthorRef(self, 'author')
-
-    @property
-    def category(self) -> TokenParam[_Q]:
+        category: TokenParam[_Q]
         """Categorization of Composition
 
         ``category`` (token): ``Composition.category``
         """
-        return TokenParam(self, 'category')
-
-    @property
-    def confidentiality(self) -> TokenParam[_Q]:
+        confidentiality: TokenParam[_Q]
         """As defined by affinity domain
 
         ``confidentiality`` (token): ``Composition.confidentiality``
         """
-        return TokenParam(self, 'confidentiality')
-
-    @property
-    def context(self) -> TokenParam[_Q]:
+        context: TokenParam[_Q]
         """Code(s) that apply to the event being documented
 
         ``context`` (token): ``Composition.event.code``
         """
-        return TokenParam(self, 'context')
-
-    @property
-    def date(self) -> DateParam[_Q]:
+        date: DateParam[_Q]
         """Composition editing time
 
         ``date`` (date): ``Composition.date``
         """
-        return DateParam(self, 'date')
-
-    @property
-    def encounter(self) -> CompositionEncounterRef[_Q]:
+        encounter: CompositionEncounterRef[_Q]
         """Context of the Composition
 
         ``encounter`` (reference): ``Composition.encounter``
 
         Targets: Encounter
         """
-        return CompositionEncounterRef(self, 'encounter')
-
-    @property
-    def entry(self) -> CompositionEntryRef[_Q]:
+        entry: CompositionEntryRef[_Q]
         """A reference to data that supports this section
 
         ``entry`` (reference): ``Composition.section.entry``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return CompositionEntryRef(self, 'entry')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """Version-independent identifier for the Composition
 
         ``identifier`` (token): ``Composition.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def patient(self) -> CompositionPatientRef[_Q]:
+        patient: CompositionPatientRef[_Q]
         """Who and/or what the composition is about
 
         ``patient`` (reference): ``Composition.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return CompositionPatientRef(self, 'patient')
-
-    @property
-    def period(self) -> DateParam[_Q]:
+        period: DateParam[_Q]
         """The period covered by the documentation
 
         ``period`` (date): ``Composition.event.period``
         """
-        return DateParam(self, 'period')
-
-    @property
-    def related_id(self) -> TokenParam[_Q]:
+        related_id: TokenParam[_Q]
         """Target of the relationship
 
         ``related-id`` (token): ``(Composition.relatesTo.target as Identifier)``
         """
-        return TokenParam(self, 'related-id')
-
-    @property
-    def related_ref(self) -> CompositionRelatedRefRef[_Q]:
+        related_ref: CompositionRelatedRefRef[_Q]
         """Target of the relationship
 
         ``related-ref`` (reference): ``(Composition.relatesTo.target as Reference)``
 
         Targets: Composition
         """
-        return CompositionRelatedRefRef(self, 'related-ref')
-
-    @property
-    def section(self) -> TokenParam[_Q]:
+        section: TokenParam[_Q]
         """Classification of section (recommended)
 
         ``section`` (token): ``Composition.section.code``
         """
-        return TokenParam(self, 'section')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """preliminary | final | amended | entered-in-error
 
         ``status`` (token): ``Composition.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def subject(self) -> CompositionSubjectRef[_Q]:
+        subject: CompositionSubjectRef[_Q]
         """Who and/or what the composition is about
 
         ``subject`` (reference): ``Composition.subject``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return CompositionSubjectRef(self, 'subject')
-
-    @property
-    def title(self) -> StringParam[_Q]:
+        title: StringParam[_Q]
         """Human Readable name/title
 
         ``title`` (string): ``Composition.title``
         """
-        return StringParam(self, 'title')
-
-    @property
-    def type(self) -> TokenParam[_Q]:
+        type: TokenParam[_Q]
         """Kind of composition (LOINC if possible)
 
         ``type`` (token): ``Composition.type``
         """
-        return TokenParam(self, 'type')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``Composition.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``Composition.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``Composition.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``Composition.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``Composition.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``Composition.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def attester(self) -> CompositionAttesterRef[_Q]:
+            """Who attested the composition
+
+            ``attester`` (reference): ``Composition.attester.party``
+
+            Targets: Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return CompositionAttesterRef(self, 'attester')
+
+        @property
+        def author(self) -> CompositionAuthorRef[_Q]:
+            """Who and/or what authored the composition
+
+            ``author`` (reference): ``Composition.author``
+
+            Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return CompositionAuthorRef(self, 'author')
+
+        @property
+        def category(self) -> TokenParam[_Q]:
+            """Categorization of Composition
+
+            ``category`` (token): ``Composition.category``
+            """
+            return TokenParam(self, 'category')
+
+        @property
+        def confidentiality(self) -> TokenParam[_Q]:
+            """As defined by affinity domain
+
+            ``confidentiality`` (token): ``Composition.confidentiality``
+            """
+            return TokenParam(self, 'confidentiality')
+
+        @property
+        def context(self) -> TokenParam[_Q]:
+            """Code(s) that apply to the event being documented
+
+            ``context`` (token): ``Composition.event.code``
+            """
+            return TokenParam(self, 'context')
+
+        @property
+        def date(self) -> DateParam[_Q]:
+            """Composition editing time
+
+            ``date`` (date): ``Composition.date``
+            """
+            return DateParam(self, 'date')
+
+        @property
+        def encounter(self) -> CompositionEncounterRef[_Q]:
+            """Context of the Composition
+
+            ``encounter`` (reference): ``Composition.encounter``
+
+            Targets: Encounter
+            """
+            return CompositionEncounterRef(self, 'encounter')
+
+        @property
+        def entry(self) -> CompositionEntryRef[_Q]:
+            """A reference to data that supports this section
+
+            ``entry`` (reference): ``Composition.section.entry``
+
+            Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
+            """
+            return CompositionEntryRef(self, 'entry')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """Version-independent identifier for the Composition
+
+            ``identifier`` (token): ``Composition.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def patient(self) -> CompositionPatientRef[_Q]:
+            """Who and/or what the composition is about
+
+            ``patient`` (reference): ``Composition.subject.where(resolve() is Patient)``
+
+            Targets: Patient
+            """
+            return CompositionPatientRef(self, 'patient')
+
+        @property
+        def period(self) -> DateParam[_Q]:
+            """The period covered by the documentation
+
+            ``period`` (date): ``Composition.event.period``
+            """
+            return DateParam(self, 'period')
+
+        @property
+        def related_id(self) -> TokenParam[_Q]:
+            """Target of the relationship
+
+            ``related-id`` (token): ``(Composition.relatesTo.target as Identifier)``
+            """
+            return TokenParam(self, 'related-id')
+
+        @property
+        def related_ref(self) -> CompositionRelatedRefRef[_Q]:
+            """Target of the relationship
+
+            ``related-ref`` (reference): ``(Composition.relatesTo.target as Reference)``
+
+            Targets: Composition
+            """
+            return CompositionRelatedRefRef(self, 'related-ref')
+
+        @property
+        def section(self) -> TokenParam[_Q]:
+            """Classification of section (recommended)
+
+            ``section`` (token): ``Composition.section.code``
+            """
+            return TokenParam(self, 'section')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """preliminary | final | amended | entered-in-error
+
+            ``status`` (token): ``Composition.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def subject(self) -> CompositionSubjectRef[_Q]:
+            """Who and/or what the composition is about
+
+            ``subject`` (reference): ``Composition.subject``
+
+            Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
+            """
+            return CompositionSubjectRef(self, 'subject')
+
+        @property
+        def title(self) -> StringParam[_Q]:
+            """Human Readable name/title
+
+            ``title`` (string): ``Composition.title``
+            """
+            return StringParam(self, 'title')
+
+        @property
+        def type(self) -> TokenParam[_Q]:
+            """Kind of composition (LOINC if possible)
+
+            ``type`` (token): ``Composition.type``
+            """
+            return TokenParam(self, 'type')
 
 
 class CompositionQuery(Query["Composition", _E], CompositionParams["CompositionQuery[_E]"]):

@@ -81,299 +81,493 @@ class ConceptMapParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'ConceptMap'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``ConceptMap.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``ConceptMap.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``ConceptMap.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``ConceptMap.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``ConceptMap.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``ConceptMap.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def context(self) -> TokenParam[_Q]:
+        context: TokenParam[_Q]
         """A use context assigned to the concept map
 
         ``context`` (token): ``(ConceptMap.useContext.value as CodeableConcept)``
         """
-        return TokenParam(self, 'context')
-
-    @property
-    def context_quantity(self) -> QuantityParam[_Q]:
+        context_quantity: QuantityParam[_Q]
         """A quantity- or range-valued use context assigned to the concept map
 
         ``context-quantity`` (quantity): ``(ConceptMap.useContext.value as Quantity) | (ConceptMap.useContext.value as Range)``
         """
-        return QuantityParam(self, 'context-quantity')
-
-    @property
-    def context_type(self) -> TokenParam[_Q]:
+        context_type: TokenParam[_Q]
         """A type of use context assigned to the concept map
 
         ``context-type`` (token): ``ConceptMap.useContext.code``
         """
-        return TokenParam(self, 'context-type')
-
-    @property
-    def context_type_quantity(self) -> Composite2[_Q, TokenArg, QuantityArg]:
+        context_type_quantity: Composite2[_Q, TokenArg, QuantityArg]
         """A use context type and quantity- or range-based value assigned to the concept map
 
         ``context-type-quantity`` (composite): ``ConceptMap.useContext``
 
         Components: ``context-type`` (``code``), ``context-quantity`` (``value.as(Quantity) | value.as(Range)``)
         """
-        return Composite2(self, 'context-type-quantity', ('token', 'quantity'))
-
-    @property
-    def context_type_value(self) -> Composite2[_Q, TokenArg, TokenArg]:
+        context_type_value: Composite2[_Q, TokenArg, TokenArg]
         """A use context type and value assigned to the concept map
 
         ``context-type-value`` (composite): ``ConceptMap.useContext``
 
         Components: ``context-type`` (``code``), ``context`` (``value.as(CodeableConcept)``)
         """
-        return Composite2(self, 'context-type-value', ('token', 'token'))
-
-    @property
-    def date(self) -> DateParam[_Q]:
+        date: DateParam[_Q]
         """The concept map publication date
 
         ``date`` (date): ``ConceptMap.date``
         """
-        return DateParam(self, 'date')
-
-    @property
-    def dependson(self) -> UriParam[_Q]:
+        dependson: UriParam[_Q]
         """Reference to property mapping depends on
 
         ``dependson`` (uri): ``ConceptMap.group.element.target.dependsOn.property``
         """
-        return UriParam(self, 'dependson')
-
-    @property
-    def description(self) -> StringParam[_Q]:
+        description: StringParam[_Q]
         """The description of the concept map
 
         ``description`` (string): ``ConceptMap.description``
         """
-        return StringParam(self, 'description')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """External identifier for the concept map
 
         ``identifier`` (token): ``ConceptMap.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def jurisdiction(self) -> TokenParam[_Q]:
+        jurisdiction: TokenParam[_Q]
         """Intended jurisdiction for the concept map
 
         ``jurisdiction`` (token): ``ConceptMap.jurisdiction``
         """
-        return TokenParam(self, 'jurisdiction')
-
-    @property
-    def name(self) -> StringParam[_Q]:
+        name: StringParam[_Q]
         """Computationally friendly name of the concept map
 
         ``name`` (string): ``ConceptMap.name``
         """
-        return StringParam(self, 'name')
-
-    @property
-    def other(self) -> ConceptMapOtherRef[_Q]:
+        other: ConceptMapOtherRef[_Q]
         """canonical reference to an additional ConceptMap to use for mapping if the source concept is unmapped
 
         ``other`` (reference): ``ConceptMap.group.unmapped.url``
 
         Targets: ConceptMap
         """
-        return ConceptMapOtherRef(self, 'other')
-
-    @property
-    def product(self) -> UriParam[_Q]:
+        product: UriParam[_Q]
         """Reference to property mapping depends on
 
         ``product`` (uri): ``ConceptMap.group.element.target.product.property``
         """
-        return UriParam(self, 'product')
-
-    @property
-    def publisher(self) -> StringParam[_Q]:
+        publisher: StringParam[_Q]
         """Name of the publisher of the concept map
 
         ``publisher`` (string): ``ConceptMap.publisher``
         """
-        return StringParam(self, 'publisher')
-
-    @property
-    def source(self) -> ConceptMapSourceRef[_Q]:
+        source: ConceptMapSourceRef[_Q]
         """The source value set that contains the concepts that are being mapped
 
         ``source`` (reference): ``(ConceptMap.source as canonical)``
 
         Targets: ValueSet
         """
-        return ConceptMapSourceRef(self, 'source')
-
-    @property
-    def source_code(self) -> TokenParam[_Q]:
+        source_code: TokenParam[_Q]
         """Identifies element being mapped
 
         ``source-code`` (token): ``ConceptMap.group.element.code``
         """
-        return TokenParam(self, 'source-code')
-
-    @property
-    def source_system(self) -> UriParam[_Q]:
+        source_system: UriParam[_Q]
         """Source system where concepts to be mapped are defined
 
         ``source-system`` (uri): ``ConceptMap.group.source``
         """
-        return UriParam(self, 'source-system')
-
-    @property
-    def source_uri(self) -> ConceptMapSourceUriRef[_Q]:
+        source_uri: ConceptMapSourceUriRef[_Q]
         """The source value set that contains the concepts that are being mapped
 
         ``source-uri`` (reference): ``(ConceptMap.source as uri)``
 
         Targets: ValueSet
         """
-        return ConceptMapSourceUriRef(self, 'source-uri')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """The current status of the concept map
 
         ``status`` (token): ``ConceptMap.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def target(self) -> ConceptMapTargetRef[_Q]:
+        target: ConceptMapTargetRef[_Q]
         """The target value set which provides context for the mappings
 
         ``target`` (reference): ``(ConceptMap.target as canonical)``
 
         Targets: ValueSet
         """
-        return ConceptMapTargetRef(self, 'target')
-
-    @property
-    def target_code(self) -> TokenParam[_Q]:
+        target_code: TokenParam[_Q]
         """Code that identifies the target element
 
         ``target-code`` (token): ``ConceptMap.group.element.target.code``
         """
-        return TokenParam(self, 'target-code')
-
-    @property
-    def target_system(self) -> UriParam[_Q]:
+        target_system: UriParam[_Q]
         """Target system that the concepts are to be mapped to
 
         ``target-system`` (uri): ``ConceptMap.group.target``
         """
-        return UriParam(self, 'target-system')
-
-    @property
-    def target_uri(self) -> ConceptMapTargetUriRef[_Q]:
+        target_uri: ConceptMapTargetUriRef[_Q]
         """The target value set which provides context for the mappings
 
         ``target-uri`` (reference): ``(ConceptMap.target as uri)``
 
         Targets: ValueSet
         """
-        return ConceptMapTargetUriRef(self, 'target-uri')
-
-    @property
-    def title(self) -> StringParam[_Q]:
+        title: StringParam[_Q]
         """The human-friendly name of the concept map
 
         ``title`` (string): ``ConceptMap.title``
         """
-        return StringParam(self, 'title')
-
-    @property
-    def url(self) -> UriParam[_Q]:
+        url: UriParam[_Q]
         """The uri that identifies the concept map
 
         ``url`` (uri): ``ConceptMap.url``
         """
-        return UriParam(self, 'url')
-
-    @property
-    def version(self) -> TokenParam[_Q]:
+        version: TokenParam[_Q]
         """The business version of the concept map
 
         ``version`` (token): ``ConceptMap.version``
         """
-        return TokenParam(self, 'version')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``ConceptMap.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``ConceptMap.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``ConceptMap.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``ConceptMap.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``ConceptMap.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``ConceptMap.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def context(self) -> TokenParam[_Q]:
+            """A use context assigned to the concept map
+
+            ``context`` (token): ``(ConceptMap.useContext.value as CodeableConcept)``
+            """
+            return TokenParam(self, 'context')
+
+        @property
+        def context_quantity(self) -> QuantityParam[_Q]:
+            """A quantity- or range-valued use context assigned to the concept map
+
+            ``context-quantity`` (quantity): ``(ConceptMap.useContext.value as Quantity) | (ConceptMap.useContext.value as Range)``
+            """
+            return QuantityParam(self, 'context-quantity')
+
+        @property
+        def context_type(self) -> TokenParam[_Q]:
+            """A type of use context assigned to the concept map
+
+            ``context-type`` (token): ``ConceptMap.useContext.code``
+            """
+            return TokenParam(self, 'context-type')
+
+        @property
+        def context_type_quantity(self) -> Composite2[_Q, TokenArg, QuantityArg]:
+            """A use context type and quantity- or range-based value assigned to the concept map
+
+            ``context-type-quantity`` (composite): ``ConceptMap.useContext``
+
+            Components: ``context-type`` (``code``), ``context-quantity`` (``value.as(Quantity) | value.as(Range)``)
+            """
+            return Composite2(self, 'context-type-quantity', ('token', 'quantity'))
+
+        @property
+        def context_type_value(self) -> Composite2[_Q, TokenArg, TokenArg]:
+            """A use context type and value assigned to the concept map
+
+            ``context-type-value`` (composite): ``ConceptMap.useContext``
+
+            Components: ``context-type`` (``code``), ``context`` (``value.as(CodeableConcept)``)
+            """
+            return Composite2(self, 'context-type-value', ('token', 'token'))
+
+        @property
+        def date(self) -> DateParam[_Q]:
+            """The concept map publication date
+
+            ``date`` (date): ``ConceptMap.date``
+            """
+            return DateParam(self, 'date')
+
+        @property
+        def dependson(self) -> UriParam[_Q]:
+            """Reference to property mapping depends on
+
+            ``dependson`` (uri): ``ConceptMap.group.element.target.dependsOn.property``
+            """
+            return UriParam(self, 'dependson')
+
+        @property
+        def description(self) -> StringParam[_Q]:
+            """The description of the concept map
+
+            ``description`` (string): ``ConceptMap.description``
+            """
+            return StringParam(self, 'description')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """External identifier for the concept map
+
+            ``identifier`` (token): ``ConceptMap.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def jurisdiction(self) -> TokenParam[_Q]:
+            """Intended jurisdiction for the concept map
+
+            ``jurisdiction`` (token): ``ConceptMap.jurisdiction``
+            """
+            return TokenParam(self, 'jurisdiction')
+
+        @property
+        def name(self) -> StringParam[_Q]:
+            """Computationally friendly name of the concept map
+
+            ``name`` (string): ``ConceptMap.name``
+            """
+            return StringParam(self, 'name')
+
+        @property
+        def other(self) -> ConceptMapOtherRef[_Q]:
+            """canonical reference to an additional ConceptMap to use for mapping if the source concept is unmapped
+
+            ``other`` (reference): ``ConceptMap.group.unmapped.url``
+
+            Targets: ConceptMap
+            """
+            return ConceptMapOtherRef(self, 'other')
+
+        @property
+        def product(self) -> UriParam[_Q]:
+            """Reference to property mapping depends on
+
+            ``product`` (uri): ``ConceptMap.group.element.target.product.property``
+            """
+            return UriParam(self, 'product')
+
+        @property
+        def publisher(self) -> StringParam[_Q]:
+            """Name of the publisher of the concept map
+
+            ``publisher`` (string): ``ConceptMap.publisher``
+            """
+            return StringParam(self, 'publisher')
+
+        @property
+        def source(self) -> ConceptMapSourceRef[_Q]:
+            """The source value set that contains the concepts that are being mapped
+
+            ``source`` (reference): ``(ConceptMap.source as canonical)``
+
+            Targets: ValueSet
+            """
+            return ConceptMapSourceRef(self, 'source')
+
+        @property
+        def source_code(self) -> TokenParam[_Q]:
+            """Identifies element being mapped
+
+            ``source-code`` (token): ``ConceptMap.group.element.code``
+            """
+            return TokenParam(self, 'source-code')
+
+        @property
+        def source_system(self) -> UriParam[_Q]:
+            """Source system where concepts to be mapped are defined
+
+            ``source-system`` (uri): ``ConceptMap.group.source``
+            """
+            return UriParam(self, 'source-system')
+
+        @property
+        def source_uri(self) -> ConceptMapSourceUriRef[_Q]:
+            """The source value set that contains the concepts that are being mapped
+
+            ``source-uri`` (reference): ``(ConceptMap.source as uri)``
+
+            Targets: ValueSet
+            """
+            return ConceptMapSourceUriRef(self, 'source-uri')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """The current status of the concept map
+
+            ``status`` (token): ``ConceptMap.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def target(self) -> ConceptMapTargetRef[_Q]:
+            """The target value set which provides context for the mappings
+
+            ``target`` (reference): ``(ConceptMap.target as canonical)``
+
+            Targets: ValueSet
+            """
+            return ConceptMapTargetRef(self, 'target')
+
+        @property
+        def target_code(self) -> TokenParam[_Q]:
+            """Code that identifies the target element
+
+            ``target-code`` (token): ``ConceptMap.group.element.target.code``
+            """
+            return TokenParam(self, 'target-code')
+
+        @property
+        def target_system(self) -> UriParam[_Q]:
+            """Target system that the concepts are to be mapped to
+
+            ``target-system`` (uri): ``ConceptMap.group.target``
+            """
+            return UriParam(self, 'target-system')
+
+        @property
+        def target_uri(self) -> ConceptMapTargetUriRef[_Q]:
+            """The target value set which provides context for the mappings
+
+            ``target-uri`` (reference): ``(ConceptMap.target as uri)``
+
+            Targets: ValueSet
+            """
+            return ConceptMapTargetUriRef(self, 'target-uri')
+
+        @property
+        def title(self) -> StringParam[_Q]:
+            """The human-friendly name of the concept map
+
+            ``title`` (string): ``ConceptMap.title``
+            """
+            return StringParam(self, 'title')
+
+        @property
+        def url(self) -> UriParam[_Q]:
+            """The uri that identifies the concept map
+
+            ``url`` (uri): ``ConceptMap.url``
+            """
+            return UriParam(self, 'url')
+
+        @property
+        def version(self) -> TokenParam[_Q]:
+            """The business version of the concept map
+
+            ``version`` (token): ``ConceptMap.version``
+            """
+            return TokenParam(self, 'version')
 
 
 class ConceptMapQuery(Query["ConceptMap", _E], ConceptMapParams["ConceptMapQuery[_E]"]):

@@ -83,255 +83,420 @@ class ConditionParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'Condition'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``Condition.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``Condition.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``Condition.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``Condition.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``Condition.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``Condition.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def abatement_age(self) -> QuantityParam[_Q]:
+        abatement_age: QuantityParam[_Q]
         """Abatement as age or age range
 
         ``abatement-age`` (quantity): ``Condition.abatement.as(Age) | Condition.abatement.as(Range)``
         """
-        return QuantityParam(self, 'abatement-age')
-
-    @property
-    def abatement_date(self) -> DateParam[_Q]:
+        abatement_date: DateParam[_Q]
         """Date-related abatements (dateTime and period)
 
         ``abatement-date`` (date): ``Condition.abatement.as(dateTime) | Condition.abatement.as(Period)``
         """
-        return DateParam(self, 'abatement-date')
-
-    @property
-    def abatement_string(self) -> StringParam[_Q]:
+        abatement_string: StringParam[_Q]
         """Abatement as a string
 
         ``abatement-string`` (string): ``Condition.abatement.as(string)``
         """
-        return StringParam(self, 'abatement-string')
-
-    @property
-    def asserter(self) -> ConditionAsserterRef[_Q]:
+        asserter: ConditionAsserterRef[_Q]
         """Person who asserts this condition
 
         ``asserter`` (reference): ``Condition.asserter``
 
         Targets: Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return ConditionAsserterRef(self, 'asserter')
-
-    @property
-    def body_site(self) -> TokenParam[_Q]:
+        body_site: TokenParam[_Q]
         """Anatomical location, if relevant
 
         ``body-site`` (token): ``Condition.bodySite``
         """
-        return TokenParam(self, 'body-site')
-
-    @property
-    def category(self) -> TokenParam[_Q]:
+        category: TokenParam[_Q]
         """The category of the condition
 
         ``category`` (token): ``Condition.category``
         """
-        return TokenParam(self, 'category')
-
-    @property
-    def clinical_status(self) -> TokenParam[_Q]:
+        clinical_status: TokenParam[_Q]
         """The clinical status of the condition
 
         ``clinical-status`` (token): ``Condition.clinicalStatus``
         """
-        return TokenParam(self, 'clinical-status')
-
-    @property
-    def code(self) -> TokenParam[_Q]:
+        code: TokenParam[_Q]
         """Code for the condition
 
         ``code`` (token): ``Condition.code``
         """
-        return TokenParam(self, 'code')
-
-    @property
-    def encounter(self) -> ConditionEncounterRef[_Q]:
+        encounter: ConditionEncounterRef[_Q]
         """Encounter created as part of
 
         ``encounter`` (reference): ``Condition.encounter``
 
         Targets: Encounter
         """
-        return ConditionEncounterRef(self, 'encounter')
-
-    @property
-    def evidence(self) -> TokenParam[_Q]:
+        evidence: TokenParam[_Q]
         """Manifestation/symptom
 
         ``evidence`` (token): ``Condition.evidence.code``
         """
-        return TokenParam(self, 'evidence')
-
-    @property
-    def evidence_detail(self) -> ConditionEvidenceDetailRef[_Q]:
+        evidence_detail: ConditionEvidenceDetailRef[_Q]
         """Supporting information found elsewhere
 
         ``evidence-detail`` (reference): ``Condition.evidence.detail``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return ConditionEvidenceDetailRef(self, 'evidence-detail')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """A unique identifier of the condition record
 
         ``identifier`` (token): ``Condition.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def onset_age(self) -> QuantityParam[_Q]:
+        onset_age: QuantityParam[_Q]
         """Onsets as age or age range
 
         ``onset-age`` (quantity): ``Condition.onset.as(Age) | Condition.onset.as(Range)``
         """
-        return QuantityParam(self, 'onset-age')
-
-    @property
-    def onset_date(self) -> DateParam[_Q]:
+        onset_date: DateParam[_Q]
         """Date related onsets (dateTime and Period)
 
         ``onset-date`` (date): ``Condition.onset.as(dateTime) | Condition.onset.as(Period)``
         """
-        return DateParam(self, 'onset-date')
-
-    @property
-    def onset_info(self) -> StringParam[_Q]:
+        onset_info: StringParam[_Q]
         """Onsets as a string
 
         ``onset-info`` (string): ``Condition.onset.as(string)``
         """
-        return StringParam(self, 'onset-info')
-
-    @property
-    def patient(self) -> ConditionPatientRef[_Q]:
+        patient: ConditionPatientRef[_Q]
         """Who has the condition?
 
         ``patient`` (reference): ``Condition.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return ConditionPatientRef(self, 'patient')
-
-    @property
-    def recorded_date(self) -> DateParam[_Q]:
+        recorded_date: DateParam[_Q]
         """Date record was first recorded
 
         ``recorded-date`` (date): ``Condition.recordedDate``
         """
-        return DateParam(self, 'recorded-date')
-
-    @property
-    def severity(self) -> TokenParam[_Q]:
+        severity: TokenParam[_Q]
         """The severity of the condition
 
         ``severity`` (token): ``Condition.severity``
         """
-        return TokenParam(self, 'severity')
-
-    @property
-    def stage(self) -> TokenParam[_Q]:
+        stage: TokenParam[_Q]
         """Simple summary (disease specific)
 
         ``stage`` (token): ``Condition.stage.summary``
         """
-        return TokenParam(self, 'stage')
-
-    @property
-    def subject(self) -> ConditionSubjectRef[_Q]:
+        subject: ConditionSubjectRef[_Q]
         """Who has the condition?
 
         ``subject`` (reference): ``Condition.subject``
 
         Targets: Group, Patient
         """
-        return ConditionSubjectRef(self, 'subject')
-
-    @property
-    def verification_status(self) -> TokenParam[_Q]:
+        verification_status: TokenParam[_Q]
         """unconfirmed | provisional | differential | confirmed | refuted | entered-in-error
 
         ``verification-status`` (token): ``Condition.verificationStatus``
         """
-        return TokenParam(self, 'verification-status')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``Condition.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``Condition.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``Condition.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``Condition.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``Condition.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``Condition.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def abatement_age(self) -> QuantityParam[_Q]:
+            """Abatement as age or age range
+
+            ``abatement-age`` (quantity): ``Condition.abatement.as(Age) | Condition.abatement.as(Range)``
+            """
+            return QuantityParam(self, 'abatement-age')
+
+        @property
+        def abatement_date(self) -> DateParam[_Q]:
+            """Date-related abatements (dateTime and period)
+
+            ``abatement-date`` (date): ``Condition.abatement.as(dateTime) | Condition.abatement.as(Period)``
+            """
+            return DateParam(self, 'abatement-date')
+
+        @property
+        def abatement_string(self) -> StringParam[_Q]:
+            """Abatement as a string
+
+            ``abatement-string`` (string): ``Condition.abatement.as(string)``
+            """
+            return StringParam(self, 'abatement-string')
+
+        @property
+        def asserter(self) -> ConditionAsserterRef[_Q]:
+            """Person who asserts this condition
+
+            ``asserter`` (reference): ``Condition.asserter``
+
+            Targets: Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return ConditionAsserterRef(self, 'asserter')
+
+        @property
+        def body_site(self) -> TokenParam[_Q]:
+            """Anatomical location, if relevant
+
+            ``body-site`` (token): ``Condition.bodySite``
+            """
+            return TokenParam(self, 'body-site')
+
+        @property
+        def category(self) -> TokenParam[_Q]:
+            """The category of the condition
+
+            ``category`` (token): ``Condition.category``
+            """
+            return TokenParam(self, 'category')
+
+        @property
+        def clinical_status(self) -> TokenParam[_Q]:
+            """The clinical status of the condition
+
+            ``clinical-status`` (token): ``Condition.clinicalStatus``
+            """
+            return TokenParam(self, 'clinical-status')
+
+        @property
+        def code(self) -> TokenParam[_Q]:
+            """Code for the condition
+
+            ``code`` (token): ``Condition.code``
+            """
+            return TokenParam(self, 'code')
+
+        @property
+        def encounter(self) -> ConditionEncounterRef[_Q]:
+            """Encounter created as part of
+
+            ``encounter`` (reference): ``Condition.encounter``
+
+            Targets: Encounter
+            """
+            return ConditionEncounterRef(self, 'encounter')
+
+        @property
+        def evidence(self) -> TokenParam[_Q]:
+            """Manifestation/symptom
+
+            ``evidence`` (token): ``Condition.evidence.code``
+            """
+            return TokenParam(self, 'evidence')
+
+        @property
+        def evidence_detail(self) -> ConditionEvidenceDetailRef[_Q]:
+            """Supporting information found elsewhere
+
+            ``evidence-detail`` (reference): ``Condition.evidence.detail``
+
+            Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
+            """
+            return ConditionEvidenceDetailRef(self, 'evidence-detail')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """A unique identifier of the condition record
+
+            ``identifier`` (token): ``Condition.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def onset_age(self) -> QuantityParam[_Q]:
+            """Onsets as age or age range
+
+            ``onset-age`` (quantity): ``Condition.onset.as(Age) | Condition.onset.as(Range)``
+            """
+            return QuantityParam(self, 'onset-age')
+
+        @property
+        def onset_date(self) -> DateParam[_Q]:
+            """Date related onsets (dateTime and Period)
+
+            ``onset-date`` (date): ``Condition.onset.as(dateTime) | Condition.onset.as(Period)``
+            """
+            return DateParam(self, 'onset-date')
+
+        @property
+        def onset_info(self) -> StringParam[_Q]:
+            """Onsets as a string
+
+            ``onset-info`` (string): ``Condition.onset.as(string)``
+            """
+            return StringParam(self, 'onset-info')
+
+        @property
+        def patient(self) -> ConditionPatientRef[_Q]:
+            """Who has the condition?
+
+            ``patient`` (reference): ``Condition.subject.where(resolve() is Patient)``
+
+            Targets: Patient
+            """
+            return ConditionPatientRef(self, 'patient')
+
+        @property
+        def recorded_date(self) -> DateParam[_Q]:
+            """Date record was first recorded
+
+            ``recorded-date`` (date): ``Condition.recordedDate``
+            """
+            return DateParam(self, 'recorded-date')
+
+        @property
+        def severity(self) -> TokenParam[_Q]:
+            """The severity of the condition
+
+            ``severity`` (token): ``Condition.severity``
+            """
+            return TokenParam(self, 'severity')
+
+        @property
+        def stage(self) -> TokenParam[_Q]:
+            """Simple summary (disease specific)
+
+            ``stage`` (token): ``Condition.stage.summary``
+            """
+            return TokenParam(self, 'stage')
+
+        @property
+        def subject(self) -> ConditionSubjectRef[_Q]:
+            """Who has the condition?
+
+            ``subject`` (reference): ``Condition.subject``
+
+            Targets: Group, Patient
+            """
+            return ConditionSubjectRef(self, 'subject')
+
+        @property
+        def verification_status(self) -> TokenParam[_Q]:
+            """unconfirmed | provisional | differential | confirmed | refuted | entered-in-error
+
+            ``verification-status`` (token): ``Condition.verificationStatus``
+            """
+            return TokenParam(self, 'verification-status')
 
 
 class ConditionQuery(Query["Condition", _E], ConditionParams["ConditionQuery[_E]"]):

@@ -90,209 +90,346 @@ class ConsentParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'Consent'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``Consent.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``Consent.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``Consent.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``Consent.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``Consent.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``Consent.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def action(self) -> TokenParam[_Q]:
+        action: TokenParam[_Q]
         """Actions controlled by this rule
 
         ``action`` (token): ``Consent.provision.action``
         """
-        return TokenParam(self, 'action')
-
-    @property
-    def actor(self) -> ConsentActorRef[_Q]:
+        actor: ConsentActorRef[_Q]
         """Resource for the actor (or group, by role)
 
         ``actor`` (reference): ``Consent.provision.actor.reference``
 
         Targets: CareTeam, Device, Group, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return ConsentActorRef(self, 'actor')
-
-    @property
-    def category(self) -> TokenParam[_Q]:
+        category: TokenParam[_Q]
         """Classification of the consent statement - for indexing/retrieval
 
         ``category`` (token): ``Consent.category``
         """
-        return TokenParam(self, 'category')
-
-    @property
-    def consentor(self) -> ConsentConsentorRef[_Q]:
+        consentor: ConsentConsentorRef[_Q]
         """Who is agreeing to the policy and rules
 
         ``consentor`` (reference): ``Consent.performer``
 
         Targets: Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return ConsentConsentorRef(self, 'consentor')
-
-    @property
-    def data(self) -> ConsentDataRef[_Q]:
+        data: ConsentDataRef[_Q]
         """The actual data reference
 
         ``data`` (reference): ``Consent.provision.data.reference``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return ConsentDataRef(self, 'data')
-
-    @property
-    def date(self) -> DateParam[_Q]:
+        date: DateParam[_Q]
         """When this Consent was created or indexed
 
         ``date`` (date): ``Consent.dateTime``
         """
-        return DateParam(self, 'date')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """Identifier for this record (external references)
 
         ``identifier`` (token): ``Consent.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def organization(self) -> ConsentOrganizationRef[_Q]:
+        organization: ConsentOrganizationRef[_Q]
         """Custodian of the consent
 
         ``organization`` (reference): ``Consent.organization``
 
         Targets: Organization
         """
-        return ConsentOrganizationRef(self, 'organization')
-
-    @property
-    def patient(self) -> ConsentPatientRef[_Q]:
+        patient: ConsentPatientRef[_Q]
         """Who the consent applies to
 
         ``patient`` (reference): ``Consent.patient``
 
         Targets: Patient
         """
-        return ConsentPatientRef(self, 'patient')
-
-    @property
-    def period(self) -> DateParam[_Q]:
+        period: DateParam[_Q]
         """Timeframe for this rule
 
         ``period`` (date): ``Consent.provision.period``
         """
-        return DateParam(self, 'period')
-
-    @property
-    def purpose(self) -> TokenParam[_Q]:
+        purpose: TokenParam[_Q]
         """Context of activities covered by this rule
 
         ``purpose`` (token): ``Consent.provision.purpose``
         """
-        return TokenParam(self, 'purpose')
-
-    @property
-    def scope(self) -> TokenParam[_Q]:
+        scope: TokenParam[_Q]
         """Which of the four areas this resource covers (extensible)
 
         ``scope`` (token): ``Consent.scope``
         """
-        return TokenParam(self, 'scope')
-
-    @property
-    def security_label(self) -> TokenParam[_Q]:
+        security_label: TokenParam[_Q]
         """Security Labels that define affected resources
 
         ``security-label`` (token): ``Consent.provision.securityLabel``
         """
-        return TokenParam(self, 'security-label')
-
-    @property
-    def source_reference(self) -> ConsentSourceReferenceRef[_Q]:
+        source_reference: ConsentSourceReferenceRef[_Q]
         """Search by reference to a Consent, DocumentReference, Contract  or QuestionnaireResponse
 
         ``source-reference`` (reference): ``Consent.source``
 
         Targets: Consent, Contract, DocumentReference, QuestionnaireResponse
         """
-        return ConsentSourceReferenceRef(self, 'source-reference')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """draft | proposed | active | rejected | inactive | entered-in-error
 
         ``status`` (token): ``Consent.status``
         """
-        return TokenParam(self, 'status')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``Consent.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``Consent.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``Consent.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``Consent.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``Consent.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``Consent.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def action(self) -> TokenParam[_Q]:
+            """Actions controlled by this rule
+
+            ``action`` (token): ``Consent.provision.action``
+            """
+            return TokenParam(self, 'action')
+
+        @property
+        def actor(self) -> ConsentActorRef[_Q]:
+            """Resource for the actor (or group, by role)
+
+            ``actor`` (reference): ``Consent.provision.actor.reference``
+
+            Targets: CareTeam, Device, Group, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return ConsentActorRef(self, 'actor')
+
+        @property
+        def category(self) -> TokenParam[_Q]:
+            """Classification of the consent statement - for indexing/retrieval
+
+            ``category`` (token): ``Consent.category``
+            """
+            return TokenParam(self, 'category')
+
+        @property
+        def consentor(self) -> ConsentConsentorRef[_Q]:
+            """Who is agreeing to the policy and rules
+
+            ``consentor`` (reference): ``Consent.performer``
+
+            Targets: Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return ConsentConsentorRef(self, 'consentor')
+
+        @property
+        def data(self) -> ConsentDataRef[_Q]:
+            """The actual data reference
+
+            ``data`` (reference): ``Consent.provision.data.reference``
+
+            Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
+            """
+            return ConsentDataRef(self, 'data')
+
+        @property
+        def date(self) -> DateParam[_Q]:
+            """When this Consent was created or indexed
+
+            ``date`` (date): ``Consent.dateTime``
+            """
+            return DateParam(self, 'date')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """Identifier for this record (external references)
+
+            ``identifier`` (token): ``Consent.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def organization(self) -> ConsentOrganizationRef[_Q]:
+            """Custodian of the consent
+
+            ``organization`` (reference): ``Consent.organization``
+
+            Targets: Organization
+            """
+            return ConsentOrganizationRef(self, 'organization')
+
+        @property
+        def patient(self) -> ConsentPatientRef[_Q]:
+            """Who the consent applies to
+
+            ``patient`` (reference): ``Consent.patient``
+
+            Targets: Patient
+            """
+            return ConsentPatientRef(self, 'patient')
+
+        @property
+        def period(self) -> DateParam[_Q]:
+            """Timeframe for this rule
+
+            ``period`` (date): ``Consent.provision.period``
+            """
+            return DateParam(self, 'period')
+
+        @property
+        def purpose(self) -> TokenParam[_Q]:
+            """Context of activities covered by this rule
+
+            ``purpose`` (token): ``Consent.provision.purpose``
+            """
+            return TokenParam(self, 'purpose')
+
+        @property
+        def scope(self) -> TokenParam[_Q]:
+            """Which of the four areas this resource covers (extensible)
+
+            ``scope`` (token): ``Consent.scope``
+            """
+            return TokenParam(self, 'scope')
+
+        @property
+        def security_label(self) -> TokenParam[_Q]:
+            """Security Labels that define affected resources
+
+            ``security-label`` (token): ``Consent.provision.securityLabel``
+            """
+            return TokenParam(self, 'security-label')
+
+        @property
+        def source_reference(self) -> ConsentSourceReferenceRef[_Q]:
+            """Search by reference to a Consent, DocumentReference, Contract  or QuestionnaireResponse
+
+            ``source-reference`` (reference): ``Consent.source``
+
+            Targets: Consent, Contract, DocumentReference, QuestionnaireResponse
+            """
+            return ConsentSourceReferenceRef(self, 'source-reference')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """draft | proposed | active | rejected | inactive | entered-in-error
+
+            ``status`` (token): ``Consent.status``
+            """
+            return TokenParam(self, 'status')
 
 
 class ConsentQuery(Query["Consent", _E], ConsentParams["ConsentQuery[_E]"]):

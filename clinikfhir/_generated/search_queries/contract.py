@@ -83,167 +83,277 @@ class ContractParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'Contract'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``Contract.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``Contract.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``Contract.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``Contract.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``Contract.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``Contract.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def authority(self) -> ContractAuthorityRef[_Q]:
+        authority: ContractAuthorityRef[_Q]
         """The authority of the contract
 
         ``authority`` (reference): ``Contract.authority``
 
         Targets: Organization
         """
-        return ContractAuthorityRef(self, 'authority')
-
-    @property
-    def domain(self) -> ContractDomainRef[_Q]:
+        domain: ContractDomainRef[_Q]
         """The domain of the contract
 
         ``domain`` (reference): ``Contract.domain``
 
         Targets: Location
         """
-        return ContractDomainRef(self, 'domain')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """The identity of the contract
 
         ``identifier`` (token): ``Contract.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def instantiates(self) -> UriParam[_Q]:
+        instantiates: UriParam[_Q]
         """A source definition of the contract
 
         ``instantiates`` (uri): ``Contract.instantiatesUri``
         """
-        return UriParam(self, 'instantiates')
-
-    @property
-    def issued(self) -> DateParam[_Q]:
+        issued: DateParam[_Q]
         """The date/time the contract was issued
 
         ``issued`` (date): ``Contract.issued``
         """
-        return DateParam(self, 'issued')
-
-    @property
-    def patient(self) -> ContractPatientRef[_Q]:
+        patient: ContractPatientRef[_Q]
         """The identity of the subject of the contract (if a patient)
 
         ``patient`` (reference): ``Contract.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return ContractPatientRef(self, 'patient')
-
-    @property
-    def signer(self) -> ContractSignerRef[_Q]:
+        signer: ContractSignerRef[_Q]
         """Contract Signatory Party
 
         ``signer`` (reference): ``Contract.signer.party``
 
         Targets: Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return ContractSignerRef(self, 'signer')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """The status of the contract
 
         ``status`` (token): ``Contract.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def subject(self) -> ContractSubjectRef[_Q]:
+        subject: ContractSubjectRef[_Q]
         """The identity of the subject of the contract
 
         ``subject`` (reference): ``Contract.subject``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return ContractSubjectRef(self, 'subject')
-
-    @property
-    def url(self) -> UriParam[_Q]:
+        url: UriParam[_Q]
         """The basal contract definition
 
         ``url`` (uri): ``Contract.url``
         """
-        return UriParam(self, 'url')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``Contract.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``Contract.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``Contract.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``Contract.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``Contract.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``Contract.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def authority(self) -> ContractAuthorityRef[_Q]:
+            """The authority of the contract
+
+            ``authority`` (reference): ``Contract.authority``
+
+            Targets: Organization
+            """
+            return ContractAuthorityRef(self, 'authority')
+
+        @property
+        def domain(self) -> ContractDomainRef[_Q]:
+            """The domain of the contract
+
+            ``domain`` (reference): ``Contract.domain``
+
+            Targets: Location
+            """
+            return ContractDomainRef(self, 'domain')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """The identity of the contract
+
+            ``identifier`` (token): ``Contract.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def instantiates(self) -> UriParam[_Q]:
+            """A source definition of the contract
+
+            ``instantiates`` (uri): ``Contract.instantiatesUri``
+            """
+            return UriParam(self, 'instantiates')
+
+        @property
+        def issued(self) -> DateParam[_Q]:
+            """The date/time the contract was issued
+
+            ``issued`` (date): ``Contract.issued``
+            """
+            return DateParam(self, 'issued')
+
+        @property
+        def patient(self) -> ContractPatientRef[_Q]:
+            """The identity of the subject of the contract (if a patient)
+
+            ``patient`` (reference): ``Contract.subject.where(resolve() is Patient)``
+
+            Targets: Patient
+            """
+            return ContractPatientRef(self, 'patient')
+
+        @property
+        def signer(self) -> ContractSignerRef[_Q]:
+            """Contract Signatory Party
+
+            ``signer`` (reference): ``Contract.signer.party``
+
+            Targets: Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return ContractSignerRef(self, 'signer')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """The status of the contract
+
+            ``status`` (token): ``Contract.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def subject(self) -> ContractSubjectRef[_Q]:
+            """The identity of the subject of the contract
+
+            ``subject`` (reference): ``Contract.subject``
+
+            Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
+            """
+            return ContractSubjectRef(self, 'subject')
+
+        @property
+        def url(self) -> UriParam[_Q]:
+            """The basal contract definition
+
+            ``url`` (uri): ``Contract.url``
+            """
+            return UriParam(self, 'url')
 
 
 class ContractQuery(Query["Contract", _E], ContractParams["ContractQuery[_E]"]):

@@ -81,175 +81,290 @@ class CoverageParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'Coverage'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``Coverage.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``Coverage.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``Coverage.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``Coverage.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``Coverage.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``Coverage.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def beneficiary(self) -> CoverageBeneficiaryRef[_Q]:
+        beneficiary: CoverageBeneficiaryRef[_Q]
         """Covered party
 
         ``beneficiary`` (reference): ``Coverage.beneficiary``
 
         Targets: Patient
         """
-        return CoverageBeneficiaryRef(self, 'beneficiary')
-
-    @property
-    def class_type(self) -> TokenParam[_Q]:
+        class_type: TokenParam[_Q]
         """Coverage class (eg. plan, group)
 
         ``class-type`` (token): ``Coverage.class.type``
         """
-        return TokenParam(self, 'class-type')
-
-    @property
-    def class_value(self) -> StringParam[_Q]:
+        class_value: StringParam[_Q]
         """Value of the class (eg. Plan number, group number)
 
         ``class-value`` (string): ``Coverage.class.value``
         """
-        return StringParam(self, 'class-value')
-
-    @property
-    def dependent(self) -> StringParam[_Q]:
+        dependent: StringParam[_Q]
         """Dependent number
 
         ``dependent`` (string): ``Coverage.dependent``
         """
-        return StringParam(self, 'dependent')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """The primary identifier of the insured and the coverage
 
         ``identifier`` (token): ``Coverage.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def patient(self) -> CoveragePatientRef[_Q]:
+        patient: CoveragePatientRef[_Q]
         """Retrieve coverages for a patient
 
         ``patient`` (reference): ``Coverage.beneficiary``
 
         Targets: Patient
         """
-        return CoveragePatientRef(self, 'patient')
-
-    @property
-    def payor(self) -> CoveragePayorRef[_Q]:
+        payor: CoveragePayorRef[_Q]
         """The identity of the insurer or party paying for services
 
         ``payor`` (reference): ``Coverage.payor``
 
         Targets: Organization, Patient, RelatedPerson
         """
-        return CoveragePayorRef(self, 'payor')
-
-    @property
-    def policy_holder(self) -> CoveragePolicyHolderRef[_Q]:
+        policy_holder: CoveragePolicyHolderRef[_Q]
         """Reference to the policyholder
 
         ``policy-holder`` (reference): ``Coverage.policyHolder``
 
         Targets: Organization, Patient, RelatedPerson
         """
-        return CoveragePolicyHolderRef(self, 'policy-holder')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """The status of the Coverage
 
         ``status`` (token): ``Coverage.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def subscriber(self) -> CoverageSubscriberRef[_Q]:
+        subscriber: CoverageSubscriberRef[_Q]
         """Reference to the subscriber
 
         ``subscriber`` (reference): ``Coverage.subscriber``
 
         Targets: Patient, RelatedPerson
         """
-        return CoverageSubscriberRef(self, 'subscriber')
-
-    @property
-    def type(self) -> TokenParam[_Q]:
+        type: TokenParam[_Q]
         """The kind of coverage (health plan, auto, Workers Compensation)
 
         ``type`` (token): ``Coverage.type``
         """
-        return TokenParam(self, 'type')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``Coverage.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``Coverage.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``Coverage.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``Coverage.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``Coverage.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``Coverage.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def beneficiary(self) -> CoverageBeneficiaryRef[_Q]:
+            """Covered party
+
+            ``beneficiary`` (reference): ``Coverage.beneficiary``
+
+            Targets: Patient
+            """
+            return CoverageBeneficiaryRef(self, 'beneficiary')
+
+        @property
+        def class_type(self) -> TokenParam[_Q]:
+            """Coverage class (eg. plan, group)
+
+            ``class-type`` (token): ``Coverage.class.type``
+            """
+            return TokenParam(self, 'class-type')
+
+        @property
+        def class_value(self) -> StringParam[_Q]:
+            """Value of the class (eg. Plan number, group number)
+
+            ``class-value`` (string): ``Coverage.class.value``
+            """
+            return StringParam(self, 'class-value')
+
+        @property
+        def dependent(self) -> StringParam[_Q]:
+            """Dependent number
+
+            ``dependent`` (string): ``Coverage.dependent``
+            """
+            return StringParam(self, 'dependent')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """The primary identifier of the insured and the coverage
+
+            ``identifier`` (token): ``Coverage.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def patient(self) -> CoveragePatientRef[_Q]:
+            """Retrieve coverages for a patient
+
+            ``patient`` (reference): ``Coverage.beneficiary``
+
+            Targets: Patient
+            """
+            return CoveragePatientRef(self, 'patient')
+
+        @property
+        def payor(self) -> CoveragePayorRef[_Q]:
+            """The identity of the insurer or party paying for services
+
+            ``payor`` (reference): ``Coverage.payor``
+
+            Targets: Organization, Patient, RelatedPerson
+            """
+            return CoveragePayorRef(self, 'payor')
+
+        @property
+        def policy_holder(self) -> CoveragePolicyHolderRef[_Q]:
+            """Reference to the policyholder
+
+            ``policy-holder`` (reference): ``Coverage.policyHolder``
+
+            Targets: Organization, Patient, RelatedPerson
+            """
+            return CoveragePolicyHolderRef(self, 'policy-holder')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """The status of the Coverage
+
+            ``status`` (token): ``Coverage.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def subscriber(self) -> CoverageSubscriberRef[_Q]:
+            """Reference to the subscriber
+
+            ``subscriber`` (reference): ``Coverage.subscriber``
+
+            Targets: Patient, RelatedPerson
+            """
+            return CoverageSubscriberRef(self, 'subscriber')
+
+        @property
+        def type(self) -> TokenParam[_Q]:
+            """The kind of coverage (health plan, auto, Workers Compensation)
+
+            ``type`` (token): ``Coverage.type``
+            """
+            return TokenParam(self, 'type')
 
 
 class CoverageQuery(Query["Coverage", _E], CoverageParams["CoverageQuery[_E]"]):

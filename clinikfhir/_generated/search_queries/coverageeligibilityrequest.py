@@ -76,141 +76,234 @@ class CoverageEligibilityRequestParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'CoverageEligibilityRequest'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``CoverageEligibilityRequest.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``CoverageEligibilityRequest.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``CoverageEligibilityRequest.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``CoverageEligibilityRequest.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``CoverageEligibilityRequest.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``CoverageEligibilityRequest.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def created(self) -> DateParam[_Q]:
+        created: DateParam[_Q]
         """The creation date for the EOB
 
         ``created`` (date): ``CoverageEligibilityRequest.created``
         """
-        return DateParam(self, 'created')
-
-    @property
-    def enterer(self) -> CoverageEligibilityRequestEntererRef[_Q]:
+        enterer: CoverageEligibilityRequestEntererRef[_Q]
         """The party who is responsible for the request
 
         ``enterer`` (reference): ``CoverageEligibilityRequest.enterer``
 
         Targets: Practitioner, PractitionerRole
         """
-        return CoverageEligibilityRequestEntererRef(self, 'enterer')
-
-    @property
-    def facility(self) -> CoverageEligibilityRequestFacilityRef[_Q]:
+        facility: CoverageEligibilityRequestFacilityRef[_Q]
         """Facility responsible for the goods and services
 
         ``facility`` (reference): ``CoverageEligibilityRequest.facility``
 
         Targets: Location
         """
-        return CoverageEligibilityRequestFacilityRef(self, 'facility')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """The business identifier of the Eligibility
 
         ``identifier`` (token): ``CoverageEligibilityRequest.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def patient(self) -> CoverageEligibilityRequestPatientRef[_Q]:
+        patient: CoverageEligibilityRequestPatientRef[_Q]
         """The reference to the patient
 
         ``patient`` (reference): ``CoverageEligibilityRequest.patient``
 
         Targets: Patient
         """
-        return CoverageEligibilityRequestPatientRef(self, 'patient')
-
-    @property
-    def provider(self) -> CoverageEligibilityRequestProviderRef[_Q]:
+        provider: CoverageEligibilityRequestProviderRef[_Q]
         """The reference to the provider
 
         ``provider`` (reference): ``CoverageEligibilityRequest.provider``
 
         Targets: Organization, Practitioner, PractitionerRole
         """
-        return CoverageEligibilityRequestProviderRef(self, 'provider')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """The status of the EligibilityRequest
 
         ``status`` (token): ``CoverageEligibilityRequest.status``
         """
-        return TokenParam(self, 'status')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``CoverageEligibilityRequest.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``CoverageEligibilityRequest.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``CoverageEligibilityRequest.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``CoverageEligibilityRequest.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``CoverageEligibilityRequest.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``CoverageEligibilityRequest.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def created(self) -> DateParam[_Q]:
+            """The creation date for the EOB
+
+            ``created`` (date): ``CoverageEligibilityRequest.created``
+            """
+            return DateParam(self, 'created')
+
+        @property
+        def enterer(self) -> CoverageEligibilityRequestEntererRef[_Q]:
+            """The party who is responsible for the request
+
+            ``enterer`` (reference): ``CoverageEligibilityRequest.enterer``
+
+            Targets: Practitioner, PractitionerRole
+            """
+            return CoverageEligibilityRequestEntererRef(self, 'enterer')
+
+        @property
+        def facility(self) -> CoverageEligibilityRequestFacilityRef[_Q]:
+            """Facility responsible for the goods and services
+
+            ``facility`` (reference): ``CoverageEligibilityRequest.facility``
+
+            Targets: Location
+            """
+            return CoverageEligibilityRequestFacilityRef(self, 'facility')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """The business identifier of the Eligibility
+
+            ``identifier`` (token): ``CoverageEligibilityRequest.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def patient(self) -> CoverageEligibilityRequestPatientRef[_Q]:
+            """The reference to the patient
+
+            ``patient`` (reference): ``CoverageEligibilityRequest.patient``
+
+            Targets: Patient
+            """
+            return CoverageEligibilityRequestPatientRef(self, 'patient')
+
+        @property
+        def provider(self) -> CoverageEligibilityRequestProviderRef[_Q]:
+            """The reference to the provider
+
+            ``provider`` (reference): ``CoverageEligibilityRequest.provider``
+
+            Targets: Organization, Practitioner, PractitionerRole
+            """
+            return CoverageEligibilityRequestProviderRef(self, 'provider')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """The status of the EligibilityRequest
+
+            ``status`` (token): ``CoverageEligibilityRequest.status``
+            """
+            return TokenParam(self, 'status')
 
 
 class CoverageEligibilityRequestQuery(Query["CoverageEligibilityRequest", _E], CoverageEligibilityRequestParams["CoverageEligibilityRequestQuery[_E]"]):

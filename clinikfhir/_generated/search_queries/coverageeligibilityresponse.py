@@ -76,157 +76,260 @@ class CoverageEligibilityResponseParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'CoverageEligibilityResponse'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``CoverageEligibilityResponse.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``CoverageEligibilityResponse.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``CoverageEligibilityResponse.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``CoverageEligibilityResponse.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``CoverageEligibilityResponse.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``CoverageEligibilityResponse.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def created(self) -> DateParam[_Q]:
+        created: DateParam[_Q]
         """The creation date
 
         ``created`` (date): ``CoverageEligibilityResponse.created``
         """
-        return DateParam(self, 'created')
-
-    @property
-    def disposition(self) -> StringParam[_Q]:
+        disposition: StringParam[_Q]
         """The contents of the disposition message
 
         ``disposition`` (string): ``CoverageEligibilityResponse.disposition``
         """
-        return StringParam(self, 'disposition')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """The business identifier
 
         ``identifier`` (token): ``CoverageEligibilityResponse.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def insurer(self) -> CoverageEligibilityResponseInsurerRef[_Q]:
+        insurer: CoverageEligibilityResponseInsurerRef[_Q]
         """The organization which generated this resource
 
         ``insurer`` (reference): ``CoverageEligibilityResponse.insurer``
 
         Targets: Organization
         """
-        return CoverageEligibilityResponseInsurerRef(self, 'insurer')
-
-    @property
-    def outcome(self) -> TokenParam[_Q]:
+        outcome: TokenParam[_Q]
         """The processing outcome
 
         ``outcome`` (token): ``CoverageEligibilityResponse.outcome``
         """
-        return TokenParam(self, 'outcome')
-
-    @property
-    def patient(self) -> CoverageEligibilityResponsePatientRef[_Q]:
+        patient: CoverageEligibilityResponsePatientRef[_Q]
         """The reference to the patient
 
         ``patient`` (reference): ``CoverageEligibilityResponse.patient``
 
         Targets: Patient
         """
-        return CoverageEligibilityResponsePatientRef(self, 'patient')
-
-    @property
-    def request(self) -> CoverageEligibilityResponseRequestRef[_Q]:
+        request: CoverageEligibilityResponseRequestRef[_Q]
         """The EligibilityRequest reference
 
         ``request`` (reference): ``CoverageEligibilityResponse.request``
 
         Targets: CoverageEligibilityRequest
         """
-        return CoverageEligibilityResponseRequestRef(self, 'request')
-
-    @property
-    def requestor(self) -> CoverageEligibilityResponseRequestorRef[_Q]:
+        requestor: CoverageEligibilityResponseRequestorRef[_Q]
         """The EligibilityRequest provider
 
         ``requestor`` (reference): ``CoverageEligibilityResponse.requestor``
 
         Targets: Organization, Practitioner, PractitionerRole
         """
-        return CoverageEligibilityResponseRequestorRef(self, 'requestor')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """The EligibilityRequest status
 
         ``status`` (token): ``CoverageEligibilityResponse.status``
         """
-        return TokenParam(self, 'status')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``CoverageEligibilityResponse.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``CoverageEligibilityResponse.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``CoverageEligibilityResponse.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``CoverageEligibilityResponse.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``CoverageEligibilityResponse.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``CoverageEligibilityResponse.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def created(self) -> DateParam[_Q]:
+            """The creation date
+
+            ``created`` (date): ``CoverageEligibilityResponse.created``
+            """
+            return DateParam(self, 'created')
+
+        @property
+        def disposition(self) -> StringParam[_Q]:
+            """The contents of the disposition message
+
+            ``disposition`` (string): ``CoverageEligibilityResponse.disposition``
+            """
+            return StringParam(self, 'disposition')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """The business identifier
+
+            ``identifier`` (token): ``CoverageEligibilityResponse.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def insurer(self) -> CoverageEligibilityResponseInsurerRef[_Q]:
+            """The organization which generated this resource
+
+            ``insurer`` (reference): ``CoverageEligibilityResponse.insurer``
+
+            Targets: Organization
+            """
+            return CoverageEligibilityResponseInsurerRef(self, 'insurer')
+
+        @property
+        def outcome(self) -> TokenParam[_Q]:
+            """The processing outcome
+
+            ``outcome`` (token): ``CoverageEligibilityResponse.outcome``
+            """
+            return TokenParam(self, 'outcome')
+
+        @property
+        def patient(self) -> CoverageEligibilityResponsePatientRef[_Q]:
+            """The reference to the patient
+
+            ``patient`` (reference): ``CoverageEligibilityResponse.patient``
+
+            Targets: Patient
+            """
+            return CoverageEligibilityResponsePatientRef(self, 'patient')
+
+        @property
+        def request(self) -> CoverageEligibilityResponseRequestRef[_Q]:
+            """The EligibilityRequest reference
+
+            ``request`` (reference): ``CoverageEligibilityResponse.request``
+
+            Targets: CoverageEligibilityRequest
+            """
+            return CoverageEligibilityResponseRequestRef(self, 'request')
+
+        @property
+        def requestor(self) -> CoverageEligibilityResponseRequestorRef[_Q]:
+            """The EligibilityRequest provider
+
+            ``requestor`` (reference): ``CoverageEligibilityResponse.requestor``
+
+            Targets: Organization, Practitioner, PractitionerRole
+            """
+            return CoverageEligibilityResponseRequestorRef(self, 'requestor')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """The EligibilityRequest status
+
+            ``status`` (token): ``CoverageEligibilityResponse.status``
+            """
+            return TokenParam(self, 'status')
 
 
 class CoverageEligibilityResponseQuery(Query["CoverageEligibilityResponse", _E], CoverageEligibilityResponseParams["CoverageEligibilityResponseQuery[_E]"]):

@@ -69,179 +69,295 @@ class DeviceParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'Device'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``Device.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``Device.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``Device.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``Device.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``Device.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``Device.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def device_name(self) -> StringParam[_Q]:
+        device_name: StringParam[_Q]
         """A server defined search that may match any of the string fields in Device.deviceName or Device.type.
 
         ``device-name`` (string): ``Device.deviceName.name | Device.type.coding.display | Device.type.text``
         """
-        return StringParam(self, 'device-name')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """Instance id from manufacturer, owner, and others
 
         ``identifier`` (token): ``Device.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def location(self) -> DeviceLocationRef[_Q]:
+        location: DeviceLocationRef[_Q]
         """A location, where the resource is found
 
         ``location`` (reference): ``Device.location``
 
         Targets: Location
         """
-        return DeviceLocationRef(self, 'location')
-
-    @property
-    def manufacturer(self) -> StringParam[_Q]:
+        manufacturer: StringParam[_Q]
         """The manufacturer of the device
 
         ``manufacturer`` (string): ``Device.manufacturer``
         """
-        return StringParam(self, 'manufacturer')
-
-    @property
-    def model(self) -> StringParam[_Q]:
+        model: StringParam[_Q]
         """The model of the device
 
         ``model`` (string): ``Device.modelNumber``
         """
-        return StringParam(self, 'model')
-
-    @property
-    def organization(self) -> DeviceOrganizationRef[_Q]:
+        organization: DeviceOrganizationRef[_Q]
         """The organization responsible for the device
 
         ``organization`` (reference): ``Device.owner``
 
         Targets: Organization
         """
-        return DeviceOrganizationRef(self, 'organization')
-
-    @property
-    def patient(self) -> DevicePatientRef[_Q]:
+        patient: DevicePatientRef[_Q]
         """Patient information, if the resource is affixed to a person
 
         ``patient`` (reference): ``Device.patient``
 
         Targets: Patient
         """
-        return DevicePatientRef(self, 'patient')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """active | inactive | entered-in-error | unknown
 
         ``status`` (token): ``Device.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def type(self) -> TokenParam[_Q]:
+        type: TokenParam[_Q]
         """The type of the device
 
         ``type`` (token): ``Device.type``
         """
-        return TokenParam(self, 'type')
-
-    @property
-    def udi_carrier(self) -> StringParam[_Q]:
+        udi_carrier: StringParam[_Q]
         """UDI Barcode (RFID or other technology) string in *HRF* format.
 
         ``udi-carrier`` (string): ``Device.udiCarrier.carrierHRF``
         """
-        return StringParam(self, 'udi-carrier')
-
-    @property
-    def udi_di(self) -> StringParam[_Q]:
+        udi_di: StringParam[_Q]
         """The udi Device Identifier (DI)
 
         ``udi-di`` (string): ``Device.udiCarrier.deviceIdentifier``
         """
-        return StringParam(self, 'udi-di')
-
-    @property
-    def url(self) -> UriParam[_Q]:
+        url: UriParam[_Q]
         """Network address to contact device
 
         ``url`` (uri): ``Device.url``
         """
-        return UriParam(self, 'url')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``Device.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``Device.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``Device.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``Device.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``Device.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``Device.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def device_name(self) -> StringParam[_Q]:
+            """A server defined search that may match any of the string fields in Device.deviceName or Device.type.
+
+            ``device-name`` (string): ``Device.deviceName.name | Device.type.coding.display | Device.type.text``
+            """
+            return StringParam(self, 'device-name')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """Instance id from manufacturer, owner, and others
+
+            ``identifier`` (token): ``Device.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def location(self) -> DeviceLocationRef[_Q]:
+            """A location, where the resource is found
+
+            ``location`` (reference): ``Device.location``
+
+            Targets: Location
+            """
+            return DeviceLocationRef(self, 'location')
+
+        @property
+        def manufacturer(self) -> StringParam[_Q]:
+            """The manufacturer of the device
+
+            ``manufacturer`` (string): ``Device.manufacturer``
+            """
+            return StringParam(self, 'manufacturer')
+
+        @property
+        def model(self) -> StringParam[_Q]:
+            """The model of the device
+
+            ``model`` (string): ``Device.modelNumber``
+            """
+            return StringParam(self, 'model')
+
+        @property
+        def organization(self) -> DeviceOrganizationRef[_Q]:
+            """The organization responsible for the device
+
+            ``organization`` (reference): ``Device.owner``
+
+            Targets: Organization
+            """
+            return DeviceOrganizationRef(self, 'organization')
+
+        @property
+        def patient(self) -> DevicePatientRef[_Q]:
+            """Patient information, if the resource is affixed to a person
+
+            ``patient`` (reference): ``Device.patient``
+
+            Targets: Patient
+            """
+            return DevicePatientRef(self, 'patient')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """active | inactive | entered-in-error | unknown
+
+            ``status`` (token): ``Device.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def type(self) -> TokenParam[_Q]:
+            """The type of the device
+
+            ``type`` (token): ``Device.type``
+            """
+            return TokenParam(self, 'type')
+
+        @property
+        def udi_carrier(self) -> StringParam[_Q]:
+            """UDI Barcode (RFID or other technology) string in *HRF* format.
+
+            ``udi-carrier`` (string): ``Device.udiCarrier.carrierHRF``
+            """
+            return StringParam(self, 'udi-carrier')
+
+        @property
+        def udi_di(self) -> StringParam[_Q]:
+            """The udi Device Identifier (DI)
+
+            ``udi-di`` (string): ``Device.udiCarrier.deviceIdentifier``
+            """
+            return StringParam(self, 'udi-di')
+
+        @property
+        def url(self) -> UriParam[_Q]:
+            """Network address to contact device
+
+            ``url`` (uri): ``Device.url``
+            """
+            return UriParam(self, 'url')
 
 
 class DeviceQuery(Query["Device", _E], DeviceParams["DeviceQuery[_E]"]):

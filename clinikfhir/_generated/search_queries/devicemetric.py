@@ -61,121 +61,200 @@ class DeviceMetricParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'DeviceMetric'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``DeviceMetric.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``DeviceMetric.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``DeviceMetric.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``DeviceMetric.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``DeviceMetric.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``DeviceMetric.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def category(self) -> TokenParam[_Q]:
+        category: TokenParam[_Q]
         """The category of the metric
 
         ``category`` (token): ``DeviceMetric.category``
         """
-        return TokenParam(self, 'category')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """The identifier of the metric
 
         ``identifier`` (token): ``DeviceMetric.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def parent(self) -> DeviceMetricParentRef[_Q]:
+        parent: DeviceMetricParentRef[_Q]
         """The parent DeviceMetric resource
 
         ``parent`` (reference): ``DeviceMetric.parent``
 
         Targets: Device
         """
-        return DeviceMetricParentRef(self, 'parent')
-
-    @property
-    def source(self) -> DeviceMetricSourceRef[_Q]:
+        source: DeviceMetricSourceRef[_Q]
         """The device resource
 
         ``source`` (reference): ``DeviceMetric.source``
 
         Targets: Device
         """
-        return DeviceMetricSourceRef(self, 'source')
-
-    @property
-    def type(self) -> TokenParam[_Q]:
+        type: TokenParam[_Q]
         """The component type
 
         ``type`` (token): ``DeviceMetric.type``
         """
-        return TokenParam(self, 'type')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``DeviceMetric.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``DeviceMetric.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``DeviceMetric.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``DeviceMetric.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``DeviceMetric.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``DeviceMetric.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def category(self) -> TokenParam[_Q]:
+            """The category of the metric
+
+            ``category`` (token): ``DeviceMetric.category``
+            """
+            return TokenParam(self, 'category')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """The identifier of the metric
+
+            ``identifier`` (token): ``DeviceMetric.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def parent(self) -> DeviceMetricParentRef[_Q]:
+            """The parent DeviceMetric resource
+
+            ``parent`` (reference): ``DeviceMetric.parent``
+
+            Targets: Device
+            """
+            return DeviceMetricParentRef(self, 'parent')
+
+        @property
+        def source(self) -> DeviceMetricSourceRef[_Q]:
+            """The device resource
+
+            ``source`` (reference): ``DeviceMetric.source``
+
+            Targets: Device
+            """
+            return DeviceMetricSourceRef(self, 'source')
+
+        @property
+        def type(self) -> TokenParam[_Q]:
+            """The component type
+
+            ``type`` (token): ``DeviceMetric.type``
+            """
+            return TokenParam(self, 'type')
 
 
 class DeviceMetricQuery(Query["DeviceMetric", _E], DeviceMetricParams["DeviceMetricQuery[_E]"]):

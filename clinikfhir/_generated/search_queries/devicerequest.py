@@ -117,241 +117,401 @@ class DeviceRequestParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'DeviceRequest'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``DeviceRequest.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``DeviceRequest.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``DeviceRequest.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``DeviceRequest.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``DeviceRequest.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``DeviceRequest.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def authored_on(self) -> DateParam[_Q]:
+        authored_on: DateParam[_Q]
         """When the request transitioned to being actionable
 
         ``authored-on`` (date): ``DeviceRequest.authoredOn``
         """
-        return DateParam(self, 'authored-on')
-
-    @property
-    def based_on(self) -> DeviceRequestBasedOnRef[_Q]:
+        based_on: DeviceRequestBasedOnRef[_Q]
         """Plan/proposal/order fulfilled by this request
 
         ``based-on`` (reference): ``DeviceRequest.basedOn``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return DeviceRequestBasedOnRef(self, 'based-on')
-
-    @property
-    def code(self) -> TokenParam[_Q]:
+        code: TokenParam[_Q]
         """Code for what is being requested/ordered
 
         ``code`` (token): ``(DeviceRequest.code as CodeableConcept)``
         """
-        return TokenParam(self, 'code')
-
-    @property
-    def device(self) -> DeviceRequestDeviceRef[_Q]:
+        device: DeviceRequestDeviceRef[_Q]
         """Reference to resource that is being requested/ordered
 
         ``device`` (reference): ``(DeviceRequest.code as Reference)``
 
         Targets: Device
         """
-        return DeviceRequestDeviceRef(self, 'device')
-
-    @property
-    def encounter(self) -> DeviceRequestEncounterRef[_Q]:
+        encounter: DeviceRequestEncounterRef[_Q]
         """Encounter during which request was created
 
         ``encounter`` (reference): ``DeviceRequest.encounter``
 
         Targets: Encounter
         """
-        return DeviceRequestEncounterRef(self, 'encounter')
-
-    @property
-    def event_date(self) -> DateParam[_Q]:
+        event_date: DateParam[_Q]
         """When service should occur
 
         ``event-date`` (date): ``(DeviceRequest.occurrence as dateTime) | (DeviceRequest.occurrence as Period)``
         """
-        return DateParam(self, 'event-date')
-
-    @property
-    def group_identifier(self) -> TokenParam[_Q]:
+        group_identifier: TokenParam[_Q]
         """Composite request this is part of
 
         ``group-identifier`` (token): ``DeviceRequest.groupIdentifier``
         """
-        return TokenParam(self, 'group-identifier')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """Business identifier for request/order
 
         ``identifier`` (token): ``DeviceRequest.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def instantiates_canonical(self) -> DeviceRequestInstantiatesCanonicalRef[_Q]:
+        instantiates_canonical: DeviceRequestInstantiatesCanonicalRef[_Q]
         """Instantiates FHIR protocol or definition
 
         ``instantiates-canonical`` (reference): ``DeviceRequest.instantiatesCanonical``
 
         Targets: ActivityDefinition, PlanDefinition
         """
-        return DeviceRequestInstantiatesCanonicalRef(self, 'instantiates-canonical')
-
-    @property
-    def instantiates_uri(self) -> UriParam[_Q]:
+        instantiates_uri: UriParam[_Q]
         """Instantiates external protocol or definition
 
         ``instantiates-uri`` (uri): ``DeviceRequest.instantiatesUri``
         """
-        return UriParam(self, 'instantiates-uri')
-
-    @property
-    def insurance(self) -> DeviceRequestInsuranceRef[_Q]:
+        insurance: DeviceRequestInsuranceRef[_Q]
         """Associated insurance coverage
 
         ``insurance`` (reference): ``DeviceRequest.insurance``
 
         Targets: ClaimResponse, Coverage
         """
-        return DeviceRequestInsuranceRef(self, 'insurance')
-
-    @property
-    def intent(self) -> TokenParam[_Q]:
+        intent: TokenParam[_Q]
         """proposal | plan | original-order |reflex-order
 
         ``intent`` (token): ``DeviceRequest.intent``
         """
-        return TokenParam(self, 'intent')
-
-    @property
-    def patient(self) -> DeviceRequestPatientRef[_Q]:
+        patient: DeviceRequestPatientRef[_Q]
         """Individual the service is ordered for
 
         ``patient`` (reference): ``DeviceRequest.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return DeviceRequestPatientRef(self, 'patient')
-
-    @property
-    def performer(self) -> DeviceRequestPerformerRef[_Q]:
+        performer: DeviceRequestPerformerRef[_Q]
         """Desired performer for service
 
         ``performer`` (reference): ``DeviceRequest.performer``
 
         Targets: CareTeam, Device, HealthcareService, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return DeviceRequestPerformerRef(self, 'performer')
-
-    @property
-    def prior_request(self) -> DeviceRequestPriorRequestRef[_Q]:
+        prior_request: DeviceRequestPriorRequestRef[_Q]
         """Request takes the place of referenced completed or terminated requests
 
         ``prior-request`` (reference): ``DeviceRequest.priorRequest``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return DeviceRequestPriorRequestRef(self, 'prior-request')
-
-    @property
-    def requester(self) -> DeviceRequestRequesterRef[_Q]:
+        requester: DeviceRequestRequesterRef[_Q]
         """Who/what is requesting service
 
         ``requester`` (reference): ``DeviceRequest.requester``
 
         Targets: Device, Organization, Practitioner, PractitionerRole
         """
-        return DeviceRequestRequesterRef(self, 'requester')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """entered-in-error | draft | active |suspended | completed
 
         ``status`` (token): ``DeviceRequest.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def subject(self) -> DeviceRequestSubjectRef[_Q]:
+        subject: DeviceRequestSubjectRef[_Q]
         """Individual the service is ordered for
 
         ``subject`` (reference): ``DeviceRequest.subject``
 
         Targets: Device, Group, Location, Patient
         """
-        return DeviceRequestSubjectRef(self, 'subject')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``DeviceRequest.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``DeviceRequest.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``DeviceRequest.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``DeviceRequest.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``DeviceRequest.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``DeviceRequest.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def authored_on(self) -> DateParam[_Q]:
+            """When the request transitioned to being actionable
+
+            ``authored-on`` (date): ``DeviceRequest.authoredOn``
+            """
+            return DateParam(self, 'authored-on')
+
+        @property
+        def based_on(self) -> DeviceRequestBasedOnRef[_Q]:
+            """Plan/proposal/order fulfilled by this request
+
+            ``based-on`` (reference): ``DeviceRequest.basedOn``
+
+            Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
+            """
+            return DeviceRequestBasedOnRef(self, 'based-on')
+
+        @property
+        def code(self) -> TokenParam[_Q]:
+            """Code for what is being requested/ordered
+
+            ``code`` (token): ``(DeviceRequest.code as CodeableConcept)``
+            """
+            return TokenParam(self, 'code')
+
+        @property
+        def device(self) -> DeviceRequestDeviceRef[_Q]:
+            """Reference to resource that is being requested/ordered
+
+            ``device`` (reference): ``(DeviceRequest.code as Reference)``
+
+            Targets: Device
+            """
+            return DeviceRequestDeviceRef(self, 'device')
+
+        @property
+        def encounter(self) -> DeviceRequestEncounterRef[_Q]:
+            """Encounter during which request was created
+
+            ``encounter`` (reference): ``DeviceRequest.encounter``
+
+            Targets: Encounter
+            """
+            return DeviceRequestEncounterRef(self, 'encounter')
+
+        @property
+        def event_date(self) -> DateParam[_Q]:
+            """When service should occur
+
+            ``event-date`` (date): ``(DeviceRequest.occurrence as dateTime) | (DeviceRequest.occurrence as Period)``
+            """
+            return DateParam(self, 'event-date')
+
+        @property
+        def group_identifier(self) -> TokenParam[_Q]:
+            """Composite request this is part of
+
+            ``group-identifier`` (token): ``DeviceRequest.groupIdentifier``
+            """
+            return TokenParam(self, 'group-identifier')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """Business identifier for request/order
+
+            ``identifier`` (token): ``DeviceRequest.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def instantiates_canonical(self) -> DeviceRequestInstantiatesCanonicalRef[_Q]:
+            """Instantiates FHIR protocol or definition
+
+            ``instantiates-canonical`` (reference): ``DeviceRequest.instantiatesCanonical``
+
+            Targets: ActivityDefinition, PlanDefinition
+            """
+            return DeviceRequestInstantiatesCanonicalRef(self, 'instantiates-canonical')
+
+        @property
+        def instantiates_uri(self) -> UriParam[_Q]:
+            """Instantiates external protocol or definition
+
+            ``instantiates-uri`` (uri): ``DeviceRequest.instantiatesUri``
+            """
+            return UriParam(self, 'instantiates-uri')
+
+        @property
+        def insurance(self) -> DeviceRequestInsuranceRef[_Q]:
+            """Associated insurance coverage
+
+            ``insurance`` (reference): ``DeviceRequest.insurance``
+
+            Targets: ClaimResponse, Coverage
+            """
+            return DeviceRequestInsuranceRef(self, 'insurance')
+
+        @property
+        def intent(self) -> TokenParam[_Q]:
+            """proposal | plan | original-order |reflex-order
+
+            ``intent`` (token): ``DeviceRequest.intent``
+            """
+            return TokenParam(self, 'intent')
+
+        @property
+        def patient(self) -> DeviceRequestPatientRef[_Q]:
+            """Individual the service is ordered for
+
+            ``patient`` (reference): ``DeviceRequest.subject.where(resolve() is Patient)``
+
+            Targets: Patient
+            """
+            return DeviceRequestPatientRef(self, 'patient')
+
+        @property
+        def performer(self) -> DeviceRequestPerformerRef[_Q]:
+            """Desired performer for service
+
+            ``performer`` (reference): ``DeviceRequest.performer``
+
+            Targets: CareTeam, Device, HealthcareService, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return DeviceRequestPerformerRef(self, 'performer')
+
+        @property
+        def prior_request(self) -> DeviceRequestPriorRequestRef[_Q]:
+            """Request takes the place of referenced completed or terminated requests
+
+            ``prior-request`` (reference): ``DeviceRequest.priorRequest``
+
+            Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
+            """
+            return DeviceRequestPriorRequestRef(self, 'prior-request')
+
+        @property
+        def requester(self) -> DeviceRequestRequesterRef[_Q]:
+            """Who/what is requesting service
+
+            ``requester`` (reference): ``DeviceRequest.requester``
+
+            Targets: Device, Organization, Practitioner, PractitionerRole
+            """
+            return DeviceRequestRequesterRef(self, 'requester')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """entered-in-error | draft | active |suspended | completed
+
+            ``status`` (token): ``DeviceRequest.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def subject(self) -> DeviceRequestSubjectRef[_Q]:
+            """Individual the service is ordered for
+
+            ``subject`` (reference): ``DeviceRequest.subject``
+
+            Targets: Device, Group, Location, Patient
+            """
+            return DeviceRequestSubjectRef(self, 'subject')
 
 
 class DeviceRequestQuery(Query["DeviceRequest", _E], DeviceRequestParams["DeviceRequestQuery[_E]"]):

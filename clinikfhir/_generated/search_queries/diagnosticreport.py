@@ -110,223 +110,371 @@ class DiagnosticReportParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'DiagnosticReport'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``DiagnosticReport.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``DiagnosticReport.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``DiagnosticReport.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``DiagnosticReport.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``DiagnosticReport.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``DiagnosticReport.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def based_on(self) -> DiagnosticReportBasedOnRef[_Q]:
+        based_on: DiagnosticReportBasedOnRef[_Q]
         """Reference to the service request.
 
         ``based-on`` (reference): ``DiagnosticReport.basedOn``
 
         Targets: CarePlan, ImmunizationRecommendation, MedicationRequest, NutritionOrder, ServiceRequest
         """
-        return DiagnosticReportBasedOnRef(self, 'based-on')
-
-    @property
-    def category(self) -> TokenParam[_Q]:
+        category: TokenParam[_Q]
         """Which diagnostic discipline/department created the report
 
         ``category`` (token): ``DiagnosticReport.category``
         """
-        return TokenParam(self, 'category')
-
-    @property
-    def code(self) -> TokenParam[_Q]:
+        code: TokenParam[_Q]
         """The code for the report, as opposed to codes for the atomic results, which are the names on the observation resource referred to from the result
 
         ``code`` (token): ``DiagnosticReport.code``
         """
-        return TokenParam(self, 'code')
-
-    @property
-    def conclusion(self) -> TokenParam[_Q]:
+        conclusion: TokenParam[_Q]
         """A coded conclusion (interpretation/impression) on the report
 
         ``conclusion`` (token): ``DiagnosticReport.conclusionCode``
         """
-        return TokenParam(self, 'conclusion')
-
-    @property
-    def date(self) -> DateParam[_Q]:
+        date: DateParam[_Q]
         """The clinically relevant time of the report
 
         ``date`` (date): ``DiagnosticReport.effective``
         """
-        return DateParam(self, 'date')
-
-    @property
-    def encounter(self) -> DiagnosticReportEncounterRef[_Q]:
+        encounter: DiagnosticReportEncounterRef[_Q]
         """The Encounter when the order was made
 
         ``encounter`` (reference): ``DiagnosticReport.encounter``
 
         Targets: Encounter
         """
-        return DiagnosticReportEncounterRef(self, 'encounter')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """An identifier for the report
 
         ``identifier`` (token): ``DiagnosticReport.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def issued(self) -> DateParam[_Q]:
+        issued: DateParam[_Q]
         """When the report was issued
 
         ``issued`` (date): ``DiagnosticReport.issued``
         """
-        return DateParam(self, 'issued')
-
-    @property
-    def media(self) -> DiagnosticReportMediaRef[_Q]:
+        media: DiagnosticReportMediaRef[_Q]
         """A reference to the image source.
 
         ``media`` (reference): ``DiagnosticReport.media.link``
 
         Targets: Media
         """
-        return DiagnosticReportMediaRef(self, 'media')
-
-    @property
-    def patient(self) -> DiagnosticReportPatientRef[_Q]:
+        patient: DiagnosticReportPatientRef[_Q]
         """The subject of the report if a patient
 
         ``patient`` (reference): ``DiagnosticReport.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return DiagnosticReportPatientRef(self, 'patient')
-
-    @property
-    def performer(self) -> DiagnosticReportPerformerRef[_Q]:
+        performer: DiagnosticReportPerformerRef[_Q]
         """Who is responsible for the report
 
         ``performer`` (reference): ``DiagnosticReport.performer``
 
         Targets: CareTeam, Organization, Practitioner, PractitionerRole
         """
-        return DiagnosticReportPerformerRef(self, 'performer')
-
-    @property
-    def result(self) -> DiagnosticReportResultRef[_Q]:
+        result: DiagnosticReportResultRef[_Q]
         """Link to an atomic result (observation resource)
 
         ``result`` (reference): ``DiagnosticReport.result``
 
         Targets: Observation
         """
-        return DiagnosticReportResultRef(self, 'result')
-
-    @property
-    def results_interpreter(self) -> DiagnosticReportResultsInterpreterRef[_Q]:
+        results_interpreter: DiagnosticReportResultsInterpreterRef[_Q]
         """Who was the source of the report
 
         ``results-interpreter`` (reference): ``DiagnosticReport.resultsInterpreter``
 
         Targets: CareTeam, Organization, Practitioner, PractitionerRole
         """
-        return DiagnosticReportResultsInterpreterRef(self, 'results-interpreter')
-
-    @property
-    def specimen(self) -> DiagnosticReportSpecimenRef[_Q]:
+        specimen: DiagnosticReportSpecimenRef[_Q]
         """The specimen details
 
         ``specimen`` (reference): ``DiagnosticReport.specimen``
 
         Targets: Specimen
         """
-        return DiagnosticReportSpecimenRef(self, 'specimen')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """The status of the report
 
         ``status`` (token): ``DiagnosticReport.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def subject(self) -> DiagnosticReportSubjectRef[_Q]:
+        subject: DiagnosticReportSubjectRef[_Q]
         """The subject of the report
 
         ``subject`` (reference): ``DiagnosticReport.subject``
 
         Targets: Device, Group, Location, Patient
         """
-        return DiagnosticReportSubjectRef(self, 'subject')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``DiagnosticReport.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``DiagnosticReport.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``DiagnosticReport.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``DiagnosticReport.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``DiagnosticReport.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``DiagnosticReport.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def based_on(self) -> DiagnosticReportBasedOnRef[_Q]:
+            """Reference to the service request.
+
+            ``based-on`` (reference): ``DiagnosticReport.basedOn``
+
+            Targets: CarePlan, ImmunizationRecommendation, MedicationRequest, NutritionOrder, ServiceRequest
+            """
+            return DiagnosticReportBasedOnRef(self, 'based-on')
+
+        @property
+        def category(self) -> TokenParam[_Q]:
+            """Which diagnostic discipline/department created the report
+
+            ``category`` (token): ``DiagnosticReport.category``
+            """
+            return TokenParam(self, 'category')
+
+        @property
+        def code(self) -> TokenParam[_Q]:
+            """The code for the report, as opposed to codes for the atomic results, which are the names on the observation resource referred to from the result
+
+            ``code`` (token): ``DiagnosticReport.code``
+            """
+            return TokenParam(self, 'code')
+
+        @property
+        def conclusion(self) -> TokenParam[_Q]:
+            """A coded conclusion (interpretation/impression) on the report
+
+            ``conclusion`` (token): ``DiagnosticReport.conclusionCode``
+            """
+            return TokenParam(self, 'conclusion')
+
+        @property
+        def date(self) -> DateParam[_Q]:
+            """The clinically relevant time of the report
+
+            ``date`` (date): ``DiagnosticReport.effective``
+            """
+            return DateParam(self, 'date')
+
+        @property
+        def encounter(self) -> DiagnosticReportEncounterRef[_Q]:
+            """The Encounter when the order was made
+
+            ``encounter`` (reference): ``DiagnosticReport.encounter``
+
+            Targets: Encounter
+            """
+            return DiagnosticReportEncounterRef(self, 'encounter')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """An identifier for the report
+
+            ``identifier`` (token): ``DiagnosticReport.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def issued(self) -> DateParam[_Q]:
+            """When the report was issued
+
+            ``issued`` (date): ``DiagnosticReport.issued``
+            """
+            return DateParam(self, 'issued')
+
+        @property
+        def media(self) -> DiagnosticReportMediaRef[_Q]:
+            """A reference to the image source.
+
+            ``media`` (reference): ``DiagnosticReport.media.link``
+
+            Targets: Media
+            """
+            return DiagnosticReportMediaRef(self, 'media')
+
+        @property
+        def patient(self) -> DiagnosticReportPatientRef[_Q]:
+            """The subject of the report if a patient
+
+            ``patient`` (reference): ``DiagnosticReport.subject.where(resolve() is Patient)``
+
+            Targets: Patient
+            """
+            return DiagnosticReportPatientRef(self, 'patient')
+
+        @property
+        def performer(self) -> DiagnosticReportPerformerRef[_Q]:
+            """Who is responsible for the report
+
+            ``performer`` (reference): ``DiagnosticReport.performer``
+
+            Targets: CareTeam, Organization, Practitioner, PractitionerRole
+            """
+            return DiagnosticReportPerformerRef(self, 'performer')
+
+        @property
+        def result(self) -> DiagnosticReportResultRef[_Q]:
+            """Link to an atomic result (observation resource)
+
+            ``result`` (reference): ``DiagnosticReport.result``
+
+            Targets: Observation
+            """
+            return DiagnosticReportResultRef(self, 'result')
+
+        @property
+        def results_interpreter(self) -> DiagnosticReportResultsInterpreterRef[_Q]:
+            """Who was the source of the report
+
+            ``results-interpreter`` (reference): ``DiagnosticReport.resultsInterpreter``
+
+            Targets: CareTeam, Organization, Practitioner, PractitionerRole
+            """
+            return DiagnosticReportResultsInterpreterRef(self, 'results-interpreter')
+
+        @property
+        def specimen(self) -> DiagnosticReportSpecimenRef[_Q]:
+            """The specimen details
+
+            ``specimen`` (reference): ``DiagnosticReport.specimen``
+
+            Targets: Specimen
+            """
+            return DiagnosticReportSpecimenRef(self, 'specimen')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """The status of the report
+
+            ``status`` (token): ``DiagnosticReport.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def subject(self) -> DiagnosticReportSubjectRef[_Q]:
+            """The subject of the report
+
+            ``subject`` (reference): ``DiagnosticReport.subject``
+
+            Targets: Device, Group, Location, Patient
+            """
+            return DiagnosticReportSubjectRef(self, 'subject')
 
 
 class DiagnosticReportQuery(Query["DiagnosticReport", _E], DiagnosticReportParams["DiagnosticReportQuery[_E]"]):

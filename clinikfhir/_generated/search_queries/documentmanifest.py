@@ -89,193 +89,320 @@ class DocumentManifestParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'DocumentManifest'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``DocumentManifest.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``DocumentManifest.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``DocumentManifest.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``DocumentManifest.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``DocumentManifest.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``DocumentManifest.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def author(self) -> DocumentManifestAuthorRef[_Q]:
+        author: DocumentManifestAuthorRef[_Q]
         """Who and/or what authored the DocumentManifest
 
         ``author`` (reference): ``DocumentManifest.author``
 
         Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return DocumentManifestAuthorRef(self, 'author')
-
-    @property
-    def created(self) -> DateParam[_Q]:
+        created: DateParam[_Q]
         """When this document manifest created
 
         ``created`` (date): ``DocumentManifest.created``
         """
-        return DateParam(self, 'created')
-
-    @property
-    def description(self) -> StringParam[_Q]:
+        description: StringParam[_Q]
         """Human-readable description (title)
 
         ``description`` (string): ``DocumentManifest.description``
         """
-        return StringParam(self, 'description')
-
-    @property
-    def identifier(self) -> TokenParam[_Q]:
+        identifier: TokenParam[_Q]
         """Unique Identifier for the set of documents
 
         ``identifier`` (token): ``DocumentManifest.masterIdentifier | DocumentManifest.identifier``
         """
-        return TokenParam(self, 'identifier')
-
-    @property
-    def item(self) -> DocumentManifestItemRef[_Q]:
+        item: DocumentManifestItemRef[_Q]
         """Items in manifest
 
         ``item`` (reference): ``DocumentManifest.content``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return DocumentManifestItemRef(self, 'item')
-
-    @property
-    def patient(self) -> DocumentManifestPatientRef[_Q]:
+        patient: DocumentManifestPatientRef[_Q]
         """The subject of the set of documents
 
         ``patient`` (reference): ``DocumentManifest.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return DocumentManifestPatientRef(self, 'patient')
-
-    @property
-    def recipient(self) -> DocumentManifestRecipientRef[_Q]:
+        recipient: DocumentManifestRecipientRef[_Q]
         """Intended to get notified about this set of documents
 
         ``recipient`` (reference): ``DocumentManifest.recipient``
 
         Targets: Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return DocumentManifestRecipientRef(self, 'recipient')
-
-    @property
-    def related_id(self) -> IdentifierParam[_Q]:
+        related_id: IdentifierParam[_Q]
         """Identifiers of things that are related
 
         ``related-id`` (token): ``DocumentManifest.related.identifier``
         """
-        return IdentifierParam(self, 'related-id')
-
-    @property
-    def related_ref(self) -> DocumentManifestRelatedRefRef[_Q]:
+        related_ref: DocumentManifestRelatedRefRef[_Q]
         """Related Resource
 
         ``related-ref`` (reference): ``DocumentManifest.related.ref``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return DocumentManifestRelatedRefRef(self, 'related-ref')
-
-    @property
-    def source(self) -> UriParam[_Q]:
+        source: UriParam[_Q]
         """The source system/application/software
 
         ``source`` (uri): ``DocumentManifest.source``
         """
-        return UriParam(self, 'source')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """current | superseded | entered-in-error
 
         ``status`` (token): ``DocumentManifest.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def subject(self) -> DocumentManifestSubjectRef[_Q]:
+        subject: DocumentManifestSubjectRef[_Q]
         """The subject of the set of documents
 
         ``subject`` (reference): ``DocumentManifest.subject``
 
         Targets: Device, Group, Patient, Practitioner
         """
-        return DocumentManifestSubjectRef(self, 'subject')
-
-    @property
-    def type(self) -> TokenParam[_Q]:
+        type: TokenParam[_Q]
         """Kind of document set
 
         ``type`` (token): ``DocumentManifest.type``
         """
-        return TokenParam(self, 'type')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``DocumentManifest.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``DocumentManifest.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``DocumentManifest.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``DocumentManifest.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``DocumentManifest.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``DocumentManifest.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def author(self) -> DocumentManifestAuthorRef[_Q]:
+            """Who and/or what authored the DocumentManifest
+
+            ``author`` (reference): ``DocumentManifest.author``
+
+            Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return DocumentManifestAuthorRef(self, 'author')
+
+        @property
+        def created(self) -> DateParam[_Q]:
+            """When this document manifest created
+
+            ``created`` (date): ``DocumentManifest.created``
+            """
+            return DateParam(self, 'created')
+
+        @property
+        def description(self) -> StringParam[_Q]:
+            """Human-readable description (title)
+
+            ``description`` (string): ``DocumentManifest.description``
+            """
+            return StringParam(self, 'description')
+
+        @property
+        def identifier(self) -> TokenParam[_Q]:
+            """Unique Identifier for the set of documents
+
+            ``identifier`` (token): ``DocumentManifest.masterIdentifier | DocumentManifest.identifier``
+            """
+            return TokenParam(self, 'identifier')
+
+        @property
+        def item(self) -> DocumentManifestItemRef[_Q]:
+            """Items in manifest
+
+            ``item`` (reference): ``DocumentManifest.content``
+
+            Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
+            """
+            return DocumentManifestItemRef(self, 'item')
+
+        @property
+        def patient(self) -> DocumentManifestPatientRef[_Q]:
+            """The subject of the set of documents
+
+            ``patient`` (reference): ``DocumentManifest.subject.where(resolve() is Patient)``
+
+            Targets: Patient
+            """
+            return DocumentManifestPatientRef(self, 'patient')
+
+        @property
+        def recipient(self) -> DocumentManifestRecipientRef[_Q]:
+            """Intended to get notified about this set of documents
+
+            ``recipient`` (reference): ``DocumentManifest.recipient``
+
+            Targets: Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return DocumentManifestRecipientRef(self, 'recipient')
+
+        @property
+        def related_id(self) -> IdentifierParam[_Q]:
+            """Identifiers of things that are related
+
+            ``related-id`` (token): ``DocumentManifest.related.identifier``
+            """
+            return IdentifierParam(self, 'related-id')
+
+        @property
+        def related_ref(self) -> DocumentManifestRelatedRefRef[_Q]:
+            """Related Resource
+
+            ``related-ref`` (reference): ``DocumentManifest.related.ref``
+
+            Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
+            """
+            return DocumentManifestRelatedRefRef(self, 'related-ref')
+
+        @property
+        def source(self) -> UriParam[_Q]:
+            """The source system/application/software
+
+            ``source`` (uri): ``DocumentManifest.source``
+            """
+            return UriParam(self, 'source')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """current | superseded | entered-in-error
+
+            ``status`` (token): ``DocumentManifest.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def subject(self) -> DocumentManifestSubjectRef[_Q]:
+            """The subject of the set of documents
+
+            ``subject`` (reference): ``DocumentManifest.subject``
+
+            Targets: Device, Group, Patient, Practitioner
+            """
+            return DocumentManifestSubjectRef(self, 'subject')
+
+        @property
+        def type(self) -> TokenParam[_Q]:
+            """Kind of document set
+
+            ``type`` (token): ``DocumentManifest.type``
+            """
+            return TokenParam(self, 'type')
 
 
 class DocumentManifestQuery(Query["DocumentManifest", _E], DocumentManifestParams["DocumentManifestQuery[_E]"]):

@@ -105,295 +105,488 @@ class DocumentReferenceParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'DocumentReference'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``DocumentReference.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``DocumentReference.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``DocumentReference.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``DocumentReference.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``DocumentReference.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``DocumentReference.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def authenticator(self) -> DocumentReferenceAuthenticatorRef[_Q]:
+        authenticator: DocumentReferenceAuthenticatorRef[_Q]
         """Who/what authenticated the document
 
         ``authenticator`` (reference): ``DocumentReference.authenticator``
 
         Targets: Organization, Practitioner, PractitionerRole
         """
-        return DocumentReferenceAuthenticatorRef(self, 'authenticator')
-
-    @property
-    def author(self) -> DocumentReferenceAuthorRef[_Q]:
+        author: DocumentReferenceAuthorRef[_Q]
         """Who and/or what authored the document
 
         ``author`` (reference): ``DocumentReference.author``
 
         Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return DocumentReferenceAuthorRef(self, 'author')
-
-    @property
-    def category(self) -> TokenParam[_Q]:
+        category: TokenParam[_Q]
         """Categorization of document
 
         ``category`` (token): ``DocumentReference.category``
         """
-        return TokenParam(self, 'category')
-
-    @property
-    def contenttype(self) -> TokenParam[_Q]:
+        contenttype: TokenParam[_Q]
         """Mime type of the content, with charset etc.
 
         ``contenttype`` (token): ``DocumentReference.content.attachment.contentType``
         """
-        return TokenParam(self, 'contenttype')
-
-    @property
-    def custodian(self) -> DocumentReferenceCustodianRef[_Q]:
+        custodian: DocumentReferenceCustodianRef[_Q]
         """Organization which maintains the document
 
         ``custodian`` (reference): ``DocumentReference.custodian``
 
         Targets: Organization
         """
-        return DocumentReferenceCustodianRef(self, 'custodian')
-
-    @property
-    def date(self) -> DateParam[_Q]:
+        date: DateParam[_Q]
         """When this document reference was created
 
         ``date`` (date): ``DocumentReference.date``
         """
-        return DateParam(self, 'date')
-
-    @property
-    def description(self) -> StringParam[_Q]:
+        description: StringParam[_Q]
         """Human-readable description
 
         ``description`` (string): ``DocumentReference.description``
         """
-        return StringParam(self, 'description')
-
-    @property
-    def encounter(self) -> DocumentReferenceEncounterRef[_Q]:
+        encounter: DocumentReferenceEncounterRef[_Q]
         """Context of the document  content
 
         ``encounter`` (reference): ``DocumentReference.context.encounter``
 
         Targets: Encounter, EpisodeOfCare
         """
-        return DocumentReferenceEncounterRef(self, 'encounter')
-
-    @property
-    def event(self) -> TokenParam[_Q]:
+        event: TokenParam[_Q]
         """Main clinical acts documented
 
         ``event`` (token): ``DocumentReference.context.event``
         """
-        return TokenParam(self, 'event')
-
-    @property
-    def facility(self) -> TokenParam[_Q]:
+        facility: TokenParam[_Q]
         """Kind of facility where patient was seen
 
         ``facility`` (token): ``DocumentReference.context.facilityType``
         """
-        return TokenParam(self, 'facility')
-
-    @property
-    def format(self) -> TokenParam[_Q]:
+        format: TokenParam[_Q]
         """Format/content rules for the document
 
         ``format`` (token): ``DocumentReference.content.format``
         """
-        return TokenParam(self, 'format')
-
-    @property
-    def identifier(self) -> TokenParam[_Q]:
+        identifier: TokenParam[_Q]
         """Master Version Specific Identifier
 
         ``identifier`` (token): ``DocumentReference.masterIdentifier | DocumentReference.identifier``
         """
-        return TokenParam(self, 'identifier')
-
-    @property
-    def language(self) -> TokenParam[_Q]:
+        language: TokenParam[_Q]
         """Human language of the content (BCP-47)
 
         ``language`` (token): ``DocumentReference.content.attachment.language``
         """
-        return TokenParam(self, 'language')
-
-    @property
-    def location(self) -> UriParam[_Q]:
+        location: UriParam[_Q]
         """Uri where the data can be found
 
         ``location`` (uri): ``DocumentReference.content.attachment.url``
         """
-        return UriParam(self, 'location')
-
-    @property
-    def patient(self) -> DocumentReferencePatientRef[_Q]:
+        patient: DocumentReferencePatientRef[_Q]
         """Who/what is the subject of the document
 
         ``patient`` (reference): ``DocumentReference.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return DocumentReferencePatientRef(self, 'patient')
-
-    @property
-    def period(self) -> DateParam[_Q]:
+        period: DateParam[_Q]
         """Time of service that is being documented
 
         ``period`` (date): ``DocumentReference.context.period``
         """
-        return DateParam(self, 'period')
-
-    @property
-    def related(self) -> DocumentReferenceRelatedRef[_Q]:
+        related: DocumentReferenceRelatedRef[_Q]
         """Related identifiers or resources
 
         ``related`` (reference): ``DocumentReference.context.related``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return DocumentReferenceRelatedRef(self, 'related')
-
-    @property
-    def relatesto(self) -> DocumentReferenceRelatestoRef[_Q]:
+        relatesto: DocumentReferenceRelatestoRef[_Q]
         """Target of the relationship
 
         ``relatesto`` (reference): ``DocumentReference.relatesTo.target``
 
         Targets: DocumentReference
         """
-        return DocumentReferenceRelatestoRef(self, 'relatesto')
-
-    @property
-    def relation(self) -> TokenParam[_Q]:
+        relation: TokenParam[_Q]
         """replaces | transforms | signs | appends
 
         ``relation`` (token): ``DocumentReference.relatesTo.code``
         """
-        return TokenParam(self, 'relation')
-
-    @property
-    def relationship(self) -> Composite2[_Q, ReferenceArg, TokenArg]:
+        relationship: Composite2[_Q, ReferenceArg, TokenArg]
         """Combination of relation and relatesTo
 
         ``relationship`` (composite): ``DocumentReference.relatesTo``
 
         Components: ``relatesto`` (``code``), ``relation`` (``target``)
         """
-        return Composite2(self, 'relationship', ('reference', 'token'))
-
-    @property
-    def security_label(self) -> TokenParam[_Q]:
+        security_label: TokenParam[_Q]
         """Document security-tags
 
         ``security-label`` (token): ``DocumentReference.securityLabel``
         """
-        return TokenParam(self, 'security-label')
-
-    @property
-    def setting(self) -> TokenParam[_Q]:
+        setting: TokenParam[_Q]
         """Additional details about where the content was created (e.g. clinical specialty)
 
         ``setting`` (token): ``DocumentReference.context.practiceSetting``
         """
-        return TokenParam(self, 'setting')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """current | superseded | entered-in-error
 
         ``status`` (token): ``DocumentReference.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def subject(self) -> DocumentReferenceSubjectRef[_Q]:
+        subject: DocumentReferenceSubjectRef[_Q]
         """Who/what is the subject of the document
 
         ``subject`` (reference): ``DocumentReference.subject``
 
         Targets: Device, Group, Patient, Practitioner
         """
-        return DocumentReferenceSubjectRef(self, 'subject')
-
-    @property
-    def type(self) -> TokenParam[_Q]:
+        type: TokenParam[_Q]
         """Kind of document (LOINC if possible)
 
         ``type`` (token): ``DocumentReference.type``
         """
-        return TokenParam(self, 'type')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``DocumentReference.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``DocumentReference.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``DocumentReference.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``DocumentReference.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``DocumentReference.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``DocumentReference.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def authenticator(self) -> DocumentReferenceAuthenticatorRef[_Q]:
+            """Who/what authenticated the document
+
+            ``authenticator`` (reference): ``DocumentReference.authenticator``
+
+            Targets: Organization, Practitioner, PractitionerRole
+            """
+            return DocumentReferenceAuthenticatorRef(self, 'authenticator')
+
+        @property
+        def author(self) -> DocumentReferenceAuthorRef[_Q]:
+            """Who and/or what authored the document
+
+            ``author`` (reference): ``DocumentReference.author``
+
+            Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return DocumentReferenceAuthorRef(self, 'author')
+
+        @property
+        def category(self) -> TokenParam[_Q]:
+            """Categorization of document
+
+            ``category`` (token): ``DocumentReference.category``
+            """
+            return TokenParam(self, 'category')
+
+        @property
+        def contenttype(self) -> TokenParam[_Q]:
+            """Mime type of the content, with charset etc.
+
+            ``contenttype`` (token): ``DocumentReference.content.attachment.contentType``
+            """
+            return TokenParam(self, 'contenttype')
+
+        @property
+        def custodian(self) -> DocumentReferenceCustodianRef[_Q]:
+            """Organization which maintains the document
+
+            ``custodian`` (reference): ``DocumentReference.custodian``
+
+            Targets: Organization
+            """
+            return DocumentReferenceCustodianRef(self, 'custodian')
+
+        @property
+        def date(self) -> DateParam[_Q]:
+            """When this document reference was created
+
+            ``date`` (date): ``DocumentReference.date``
+            """
+            return DateParam(self, 'date')
+
+        @property
+        def description(self) -> StringParam[_Q]:
+            """Human-readable description
+
+            ``description`` (string): ``DocumentReference.description``
+            """
+            return StringParam(self, 'description')
+
+        @property
+        def encounter(self) -> DocumentReferenceEncounterRef[_Q]:
+            """Context of the document  content
+
+            ``encounter`` (reference): ``DocumentReference.context.encounter``
+
+            Targets: Encounter, EpisodeOfCare
+            """
+            return DocumentReferenceEncounterRef(self, 'encounter')
+
+        @property
+        def event(self) -> TokenParam[_Q]:
+            """Main clinical acts documented
+
+            ``event`` (token): ``DocumentReference.context.event``
+            """
+            return TokenParam(self, 'event')
+
+        @property
+        def facility(self) -> TokenParam[_Q]:
+            """Kind of facility where patient was seen
+
+            ``facility`` (token): ``DocumentReference.context.facilityType``
+            """
+            return TokenParam(self, 'facility')
+
+        @property
+        def format(self) -> TokenParam[_Q]:
+            """Format/content rules for the document
+
+            ``format`` (token): ``DocumentReference.content.format``
+            """
+            return TokenParam(self, 'format')
+
+        @property
+        def identifier(self) -> TokenParam[_Q]:
+            """Master Version Specific Identifier
+
+            ``identifier`` (token): ``DocumentReference.masterIdentifier | DocumentReference.identifier``
+            """
+            return TokenParam(self, 'identifier')
+
+        @property
+        def language(self) -> TokenParam[_Q]:
+            """Human language of the content (BCP-47)
+
+            ``language`` (token): ``DocumentReference.content.attachment.language``
+            """
+            return TokenParam(self, 'language')
+
+        @property
+        def location(self) -> UriParam[_Q]:
+            """Uri where the data can be found
+
+            ``location`` (uri): ``DocumentReference.content.attachment.url``
+            """
+            return UriParam(self, 'location')
+
+        @property
+        def patient(self) -> DocumentReferencePatientRef[_Q]:
+            """Who/what is the subject of the document
+
+            ``patient`` (reference): ``DocumentReference.subject.where(resolve() is Patient)``
+
+            Targets: Patient
+            """
+            return DocumentReferencePatientRef(self, 'patient')
+
+        @property
+        def period(self) -> DateParam[_Q]:
+            """Time of service that is being documented
+
+            ``period`` (date): ``DocumentReference.context.period``
+            """
+            return DateParam(self, 'period')
+
+        @property
+        def related(self) -> DocumentReferenceRelatedRef[_Q]:
+            """Related identifiers or resources
+
+            ``related`` (reference): ``DocumentReference.context.related``
+
+            Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
+            """
+            return DocumentReferenceRelatedRef(self, 'related')
+
+        @property
+        def relatesto(self) -> DocumentReferenceRelatestoRef[_Q]:
+            """Target of the relationship
+
+            ``relatesto`` (reference): ``DocumentReference.relatesTo.target``
+
+            Targets: DocumentReference
+            """
+            return DocumentReferenceRelatestoRef(self, 'relatesto')
+
+        @property
+        def relation(self) -> TokenParam[_Q]:
+            """replaces | transforms | signs | appends
+
+            ``relation`` (token): ``DocumentReference.relatesTo.code``
+            """
+            return TokenParam(self, 'relation')
+
+        @property
+        def relationship(self) -> Composite2[_Q, ReferenceArg, TokenArg]:
+            """Combination of relation and relatesTo
+
+            ``relationship`` (composite): ``DocumentReference.relatesTo``
+
+            Components: ``relatesto`` (``code``), ``relation`` (``target``)
+            """
+            return Composite2(self, 'relationship', ('reference', 'token'))
+
+        @property
+        def security_label(self) -> TokenParam[_Q]:
+            """Document security-tags
+
+            ``security-label`` (token): ``DocumentReference.securityLabel``
+            """
+            return TokenParam(self, 'security-label')
+
+        @property
+        def setting(self) -> TokenParam[_Q]:
+            """Additional details about where the content was created (e.g. clinical specialty)
+
+            ``setting`` (token): ``DocumentReference.context.practiceSetting``
+            """
+            return TokenParam(self, 'setting')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """current | superseded | entered-in-error
+
+            ``status`` (token): ``DocumentReference.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def subject(self) -> DocumentReferenceSubjectRef[_Q]:
+            """Who/what is the subject of the document
+
+            ``subject`` (reference): ``DocumentReference.subject``
+
+            Targets: Device, Group, Patient, Practitioner
+            """
+            return DocumentReferenceSubjectRef(self, 'subject')
+
+        @property
+        def type(self) -> TokenParam[_Q]:
+            """Kind of document (LOINC if possible)
+
+            ``type`` (token): ``DocumentReference.type``
+            """
+            return TokenParam(self, 'type')
 
 
 class DocumentReferenceQuery(Query["DocumentReference", _E], DocumentReferenceParams["DocumentReferenceQuery[_E]"]):

@@ -139,287 +139,478 @@ class EncounterParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'Encounter'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``Encounter.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``Encounter.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``Encounter.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``Encounter.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``Encounter.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``Encounter.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def account(self) -> EncounterAccountRef[_Q]:
+        account: EncounterAccountRef[_Q]
         """The set of accounts that may be used for billing for this Encounter
 
         ``account`` (reference): ``Encounter.account``
 
         Targets: Account
         """
-        return EncounterAccountRef(self, 'account')
-
-    @property
-    def appointment(self) -> EncounterAppointmentRef[_Q]:
+        appointment: EncounterAppointmentRef[_Q]
         """The appointment that scheduled this encounter
 
         ``appointment`` (reference): ``Encounter.appointment``
 
         Targets: Appointment
         """
-        return EncounterAppointmentRef(self, 'appointment')
-
-    @property
-    def based_on(self) -> EncounterBasedOnRef[_Q]:
+        based_on: EncounterBasedOnRef[_Q]
         """The ServiceRequest that initiated this encounter
 
         ``based-on`` (reference): ``Encounter.basedOn``
 
         Targets: ServiceRequest
         """
-        return EncounterBasedOnRef(self, 'based-on')
-
-    @property
-    def class_(self) -> TokenParam[_Q]:
+        class_: TokenParam[_Q]
         """Classification of patient encounter
 
         ``class`` (token): ``Encounter.class``
         """
-        return TokenParam(self, 'class')
-
-    @property
-    def date(self) -> DateParam[_Q]:
+        date: DateParam[_Q]
         """A date within the period the Encounter lasted
 
         ``date`` (date): ``Encounter.period``
         """
-        return DateParam(self, 'date')
-
-    @property
-    def diagnosis(self) -> EncounterDiagnosisRef[_Q]:
+        diagnosis: EncounterDiagnosisRef[_Q]
         """The diagnosis or procedure relevant to the encounter
 
         ``diagnosis`` (reference): ``Encounter.diagnosis.condition``
 
         Targets: Condition, Procedure
         """
-        return EncounterDiagnosisRef(self, 'diagnosis')
-
-    @property
-    def episode_of_care(self) -> EncounterEpisodeOfCareRef[_Q]:
+        episode_of_care: EncounterEpisodeOfCareRef[_Q]
         """Episode(s) of care that this encounter should be recorded against
 
         ``episode-of-care`` (reference): ``Encounter.episodeOfCare``
 
         Targets: EpisodeOfCare
         """
-        return EncounterEpisodeOfCareRef(self, 'episode-of-care')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """Identifier(s) by which this encounter is known
 
         ``identifier`` (token): ``Encounter.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def length(self) -> QuantityParam[_Q]:
+        length: QuantityParam[_Q]
         """Length of encounter in days
 
         ``length`` (quantity): ``Encounter.length``
         """
-        return QuantityParam(self, 'length')
-
-    @property
-    def location(self) -> EncounterLocationRef[_Q]:
+        location: EncounterLocationRef[_Q]
         """Location the encounter takes place
 
         ``location`` (reference): ``Encounter.location.location``
 
         Targets: Location
         """
-        return EncounterLocationRef(self, 'location')
-
-    @property
-    def location_period(self) -> DateParam[_Q]:
+        location_period: DateParam[_Q]
         """Time period during which the patient was present at the location
 
         ``location-period`` (date): ``Encounter.location.period``
         """
-        return DateParam(self, 'location-period')
-
-    @property
-    def part_of(self) -> EncounterPartOfRef[_Q]:
+        part_of: EncounterPartOfRef[_Q]
         """Another Encounter this encounter is part of
 
         ``part-of`` (reference): ``Encounter.partOf``
 
         Targets: Encounter
         """
-        return EncounterPartOfRef(self, 'part-of')
-
-    @property
-    def participant(self) -> EncounterParticipantRef[_Q]:
+        participant: EncounterParticipantRef[_Q]
         """Persons involved in the encounter other than the patient
 
         ``participant`` (reference): ``Encounter.participant.individual``
 
         Targets: Practitioner, PractitionerRole, RelatedPerson
         """
-        return EncounterParticipantRef(self, 'participant')
-
-    @property
-    def participant_type(self) -> TokenParam[_Q]:
+        participant_type: TokenParam[_Q]
         """Role of participant in encounter
 
         ``participant-type`` (token): ``Encounter.participant.type``
         """
-        return TokenParam(self, 'participant-type')
-
-    @property
-    def patient(self) -> EncounterPatientRef[_Q]:
+        patient: EncounterPatientRef[_Q]
         """The patient or group present at the encounter
 
         ``patient`` (reference): ``Encounter.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return EncounterPatientRef(self, 'patient')
-
-    @property
-    def practitioner(self) -> EncounterPractitionerRef[_Q]:
+        practitioner: EncounterPractitionerRef[_Q]
         """Persons involved in the encounter other than the patient
 
         ``practitioner`` (reference): ``Encounter.participant.individual.where(resolve() is Practitioner)``
 
         Targets: Practitioner
         """
-        return EncounterPractitionerRef(self, 'practitioner')
-
-    @property
-    def reason_code(self) -> TokenParam[_Q]:
+        reason_code: TokenParam[_Q]
         """Coded reason the encounter takes place
 
         ``reason-code`` (token): ``Encounter.reasonCode``
         """
-        return TokenParam(self, 'reason-code')
-
-    @property
-    def reason_reference(self) -> EncounterReasonReferenceRef[_Q]:
+        reason_reference: EncounterReasonReferenceRef[_Q]
         """Reason the encounter takes place (reference)
 
         ``reason-reference`` (reference): ``Encounter.reasonReference``
 
         Targets: Condition, ImmunizationRecommendation, Observation, Procedure
         """
-        return EncounterReasonReferenceRef(self, 'reason-reference')
-
-    @property
-    def service_provider(self) -> EncounterServiceProviderRef[_Q]:
+        service_provider: EncounterServiceProviderRef[_Q]
         """The organization (facility) responsible for this encounter
 
         ``service-provider`` (reference): ``Encounter.serviceProvider``
 
         Targets: Organization
         """
-        return EncounterServiceProviderRef(self, 'service-provider')
-
-    @property
-    def special_arrangement(self) -> TokenParam[_Q]:
+        special_arrangement: TokenParam[_Q]
         """Wheelchair, translator, stretcher, etc.
 
         ``special-arrangement`` (token): ``Encounter.hospitalization.specialArrangement``
         """
-        return TokenParam(self, 'special-arrangement')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """planned | arrived | triaged | in-progress | onleave | finished | cancelled +
 
         ``status`` (token): ``Encounter.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def subject(self) -> EncounterSubjectRef[_Q]:
+        subject: EncounterSubjectRef[_Q]
         """The patient or group present at the encounter
 
         ``subject`` (reference): ``Encounter.subject``
 
         Targets: Group, Patient
         """
-        return EncounterSubjectRef(self, 'subject')
-
-    @property
-    def type(self) -> TokenParam[_Q]:
+        type: TokenParam[_Q]
         """Specific type of encounter
 
         ``type`` (token): ``Encounter.type``
         """
-        return TokenParam(self, 'type')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``Encounter.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``Encounter.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``Encounter.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``Encounter.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``Encounter.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``Encounter.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def account(self) -> EncounterAccountRef[_Q]:
+            """The set of accounts that may be used for billing for this Encounter
+
+            ``account`` (reference): ``Encounter.account``
+
+            Targets: Account
+            """
+            return EncounterAccountRef(self, 'account')
+
+        @property
+        def appointment(self) -> EncounterAppointmentRef[_Q]:
+            """The appointment that scheduled this encounter
+
+            ``appointment`` (reference): ``Encounter.appointment``
+
+            Targets: Appointment
+            """
+            return EncounterAppointmentRef(self, 'appointment')
+
+        @property
+        def based_on(self) -> EncounterBasedOnRef[_Q]:
+            """The ServiceRequest that initiated this encounter
+
+            ``based-on`` (reference): ``Encounter.basedOn``
+
+            Targets: ServiceRequest
+            """
+            return EncounterBasedOnRef(self, 'based-on')
+
+        @property
+        def class_(self) -> TokenParam[_Q]:
+            """Classification of patient encounter
+
+            ``class`` (token): ``Encounter.class``
+            """
+            return TokenParam(self, 'class')
+
+        @property
+        def date(self) -> DateParam[_Q]:
+            """A date within the period the Encounter lasted
+
+            ``date`` (date): ``Encounter.period``
+            """
+            return DateParam(self, 'date')
+
+        @property
+        def diagnosis(self) -> EncounterDiagnosisRef[_Q]:
+            """The diagnosis or procedure relevant to the encounter
+
+            ``diagnosis`` (reference): ``Encounter.diagnosis.condition``
+
+            Targets: Condition, Procedure
+            """
+            return EncounterDiagnosisRef(self, 'diagnosis')
+
+        @property
+        def episode_of_care(self) -> EncounterEpisodeOfCareRef[_Q]:
+            """Episode(s) of care that this encounter should be recorded against
+
+            ``episode-of-care`` (reference): ``Encounter.episodeOfCare``
+
+            Targets: EpisodeOfCare
+            """
+            return EncounterEpisodeOfCareRef(self, 'episode-of-care')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """Identifier(s) by which this encounter is known
+
+            ``identifier`` (token): ``Encounter.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def length(self) -> QuantityParam[_Q]:
+            """Length of encounter in days
+
+            ``length`` (quantity): ``Encounter.length``
+            """
+            return QuantityParam(self, 'length')
+
+        @property
+        def location(self) -> EncounterLocationRef[_Q]:
+            """Location the encounter takes place
+
+            ``location`` (reference): ``Encounter.location.location``
+
+            Targets: Location
+            """
+            return EncounterLocationRef(self, 'location')
+
+        @property
+        def location_period(self) -> DateParam[_Q]:
+            """Time period during which the patient was present at the location
+
+            ``location-period`` (date): ``Encounter.location.period``
+            """
+            return DateParam(self, 'location-period')
+
+        @property
+        def part_of(self) -> EncounterPartOfRef[_Q]:
+            """Another Encounter this encounter is part of
+
+            ``part-of`` (reference): ``Encounter.partOf``
+
+            Targets: Encounter
+            """
+            return EncounterPartOfRef(self, 'part-of')
+
+        @property
+        def participant(self) -> EncounterParticipantRef[_Q]:
+            """Persons involved in the encounter other than the patient
+
+            ``participant`` (reference): ``Encounter.participant.individual``
+
+            Targets: Practitioner, PractitionerRole, RelatedPerson
+            """
+            return EncounterParticipantRef(self, 'participant')
+
+        @property
+        def participant_type(self) -> TokenParam[_Q]:
+            """Role of participant in encounter
+
+            ``participant-type`` (token): ``Encounter.participant.type``
+            """
+            return TokenParam(self, 'participant-type')
+
+        @property
+        def patient(self) -> EncounterPatientRef[_Q]:
+            """The patient or group present at the encounter
+
+            ``patient`` (reference): ``Encounter.subject.where(resolve() is Patient)``
+
+            Targets: Patient
+            """
+            return EncounterPatientRef(self, 'patient')
+
+        @property
+        def practitioner(self) -> EncounterPractitionerRef[_Q]:
+            """Persons involved in the encounter other than the patient
+
+            ``practitioner`` (reference): ``Encounter.participant.individual.where(resolve() is Practitioner)``
+
+            Targets: Practitioner
+            """
+            return EncounterPractitionerRef(self, 'practitioner')
+
+        @property
+        def reason_code(self) -> TokenParam[_Q]:
+            """Coded reason the encounter takes place
+
+            ``reason-code`` (token): ``Encounter.reasonCode``
+            """
+            return TokenParam(self, 'reason-code')
+
+        @property
+        def reason_reference(self) -> EncounterReasonReferenceRef[_Q]:
+            """Reason the encounter takes place (reference)
+
+            ``reason-reference`` (reference): ``Encounter.reasonReference``
+
+            Targets: Condition, ImmunizationRecommendation, Observation, Procedure
+            """
+            return EncounterReasonReferenceRef(self, 'reason-reference')
+
+        @property
+        def service_provider(self) -> EncounterServiceProviderRef[_Q]:
+            """The organization (facility) responsible for this encounter
+
+            ``service-provider`` (reference): ``Encounter.serviceProvider``
+
+            Targets: Organization
+            """
+            return EncounterServiceProviderRef(self, 'service-provider')
+
+        @property
+        def special_arrangement(self) -> TokenParam[_Q]:
+            """Wheelchair, translator, stretcher, etc.
+
+            ``special-arrangement`` (token): ``Encounter.hospitalization.specialArrangement``
+            """
+            return TokenParam(self, 'special-arrangement')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """planned | arrived | triaged | in-progress | onleave | finished | cancelled +
+
+            ``status`` (token): ``Encounter.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def subject(self) -> EncounterSubjectRef[_Q]:
+            """The patient or group present at the encounter
+
+            ``subject`` (reference): ``Encounter.subject``
+
+            Targets: Group, Patient
+            """
+            return EncounterSubjectRef(self, 'subject')
+
+        @property
+        def type(self) -> TokenParam[_Q]:
+            """Specific type of encounter
+
+            ``type`` (token): ``Encounter.type``
+            """
+            return TokenParam(self, 'type')
 
 
 class EncounterQuery(Query["Encounter", _E], EncounterParams["EncounterQuery[_E]"]):

@@ -55,127 +55,209 @@ class EndpointParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'Endpoint'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``Endpoint.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``Endpoint.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``Endpoint.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``Endpoint.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``Endpoint.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``Endpoint.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def connection_type(self) -> TokenParam[_Q]:
+        connection_type: TokenParam[_Q]
         """Protocol/Profile/Standard to be used with this endpoint connection
 
         ``connection-type`` (token): ``Endpoint.connectionType``
         """
-        return TokenParam(self, 'connection-type')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """Identifies this endpoint across multiple systems
 
         ``identifier`` (token): ``Endpoint.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def name(self) -> StringParam[_Q]:
+        name: StringParam[_Q]
         """A name that this endpoint can be identified by
 
         ``name`` (string): ``Endpoint.name``
         """
-        return StringParam(self, 'name')
-
-    @property
-    def organization(self) -> EndpointOrganizationRef[_Q]:
+        organization: EndpointOrganizationRef[_Q]
         """The organization that is managing the endpoint
 
         ``organization`` (reference): ``Endpoint.managingOrganization``
 
         Targets: Organization
         """
-        return EndpointOrganizationRef(self, 'organization')
-
-    @property
-    def payload_type(self) -> TokenParam[_Q]:
+        payload_type: TokenParam[_Q]
         """The type of content that may be used at this endpoint (e.g. XDS Discharge summaries)
 
         ``payload-type`` (token): ``Endpoint.payloadType``
         """
-        return TokenParam(self, 'payload-type')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """The current status of the Endpoint (usually expected to be active)
 
         ``status`` (token): ``Endpoint.status``
         """
-        return TokenParam(self, 'status')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``Endpoint.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``Endpoint.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``Endpoint.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``Endpoint.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``Endpoint.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``Endpoint.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def connection_type(self) -> TokenParam[_Q]:
+            """Protocol/Profile/Standard to be used with this endpoint connection
+
+            ``connection-type`` (token): ``Endpoint.connectionType``
+            """
+            return TokenParam(self, 'connection-type')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """Identifies this endpoint across multiple systems
+
+            ``identifier`` (token): ``Endpoint.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def name(self) -> StringParam[_Q]:
+            """A name that this endpoint can be identified by
+
+            ``name`` (string): ``Endpoint.name``
+            """
+            return StringParam(self, 'name')
+
+        @property
+        def organization(self) -> EndpointOrganizationRef[_Q]:
+            """The organization that is managing the endpoint
+
+            ``organization`` (reference): ``Endpoint.managingOrganization``
+
+            Targets: Organization
+            """
+            return EndpointOrganizationRef(self, 'organization')
+
+        @property
+        def payload_type(self) -> TokenParam[_Q]:
+            """The type of content that may be used at this endpoint (e.g. XDS Discharge summaries)
+
+            ``payload-type`` (token): ``Endpoint.payloadType``
+            """
+            return TokenParam(self, 'payload-type')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """The current status of the Endpoint (usually expected to be active)
+
+            ``status`` (token): ``Endpoint.status``
+            """
+            return TokenParam(self, 'status')
 
 
 class EndpointQuery(Query["Endpoint", _E], EndpointParams["EndpointQuery[_E]"]):

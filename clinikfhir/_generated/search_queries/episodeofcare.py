@@ -83,159 +83,264 @@ class EpisodeOfCareParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'EpisodeOfCare'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``EpisodeOfCare.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``EpisodeOfCare.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``EpisodeOfCare.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``EpisodeOfCare.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``EpisodeOfCare.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``EpisodeOfCare.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def care_manager(self) -> EpisodeOfCareCareManagerRef[_Q]:
+        care_manager: EpisodeOfCareCareManagerRef[_Q]
         """Care manager/care coordinator for the patient
 
         ``care-manager`` (reference): ``EpisodeOfCare.careManager.where(resolve() is Practitioner)``
 
         Targets: Practitioner
         """
-        return EpisodeOfCareCareManagerRef(self, 'care-manager')
-
-    @property
-    def condition(self) -> EpisodeOfCareConditionRef[_Q]:
+        condition: EpisodeOfCareConditionRef[_Q]
         """Conditions/problems/diagnoses this episode of care is for
 
         ``condition`` (reference): ``EpisodeOfCare.diagnosis.condition``
 
         Targets: Condition
         """
-        return EpisodeOfCareConditionRef(self, 'condition')
-
-    @property
-    def date(self) -> DateParam[_Q]:
+        date: DateParam[_Q]
         """The provided date search value falls within the episode of care's period
 
         ``date`` (date): ``EpisodeOfCare.period``
         """
-        return DateParam(self, 'date')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """Business Identifier(s) relevant for this EpisodeOfCare
 
         ``identifier`` (token): ``EpisodeOfCare.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def incoming_referral(self) -> EpisodeOfCareIncomingReferralRef[_Q]:
+        incoming_referral: EpisodeOfCareIncomingReferralRef[_Q]
         """Incoming Referral Request
 
         ``incoming-referral`` (reference): ``EpisodeOfCare.referralRequest``
 
         Targets: ServiceRequest
         """
-        return EpisodeOfCareIncomingReferralRef(self, 'incoming-referral')
-
-    @property
-    def organization(self) -> EpisodeOfCareOrganizationRef[_Q]:
+        organization: EpisodeOfCareOrganizationRef[_Q]
         """The organization that has assumed the specific responsibilities of this EpisodeOfCare
 
         ``organization`` (reference): ``EpisodeOfCare.managingOrganization``
 
         Targets: Organization
         """
-        return EpisodeOfCareOrganizationRef(self, 'organization')
-
-    @property
-    def patient(self) -> EpisodeOfCarePatientRef[_Q]:
+        patient: EpisodeOfCarePatientRef[_Q]
         """The patient who is the focus of this episode of care
 
         ``patient`` (reference): ``EpisodeOfCare.patient``
 
         Targets: Patient
         """
-        return EpisodeOfCarePatientRef(self, 'patient')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """The current status of the Episode of Care as provided (does not check the status history collection)
 
         ``status`` (token): ``EpisodeOfCare.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def type(self) -> TokenParam[_Q]:
+        type: TokenParam[_Q]
         """Type/class  - e.g. specialist referral, disease management
 
         ``type`` (token): ``EpisodeOfCare.type``
         """
-        return TokenParam(self, 'type')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``EpisodeOfCare.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``EpisodeOfCare.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``EpisodeOfCare.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``EpisodeOfCare.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``EpisodeOfCare.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``EpisodeOfCare.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def care_manager(self) -> EpisodeOfCareCareManagerRef[_Q]:
+            """Care manager/care coordinator for the patient
+
+            ``care-manager`` (reference): ``EpisodeOfCare.careManager.where(resolve() is Practitioner)``
+
+            Targets: Practitioner
+            """
+            return EpisodeOfCareCareManagerRef(self, 'care-manager')
+
+        @property
+        def condition(self) -> EpisodeOfCareConditionRef[_Q]:
+            """Conditions/problems/diagnoses this episode of care is for
+
+            ``condition`` (reference): ``EpisodeOfCare.diagnosis.condition``
+
+            Targets: Condition
+            """
+            return EpisodeOfCareConditionRef(self, 'condition')
+
+        @property
+        def date(self) -> DateParam[_Q]:
+            """The provided date search value falls within the episode of care's period
+
+            ``date`` (date): ``EpisodeOfCare.period``
+            """
+            return DateParam(self, 'date')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """Business Identifier(s) relevant for this EpisodeOfCare
+
+            ``identifier`` (token): ``EpisodeOfCare.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def incoming_referral(self) -> EpisodeOfCareIncomingReferralRef[_Q]:
+            """Incoming Referral Request
+
+            ``incoming-referral`` (reference): ``EpisodeOfCare.referralRequest``
+
+            Targets: ServiceRequest
+            """
+            return EpisodeOfCareIncomingReferralRef(self, 'incoming-referral')
+
+        @property
+        def organization(self) -> EpisodeOfCareOrganizationRef[_Q]:
+            """The organization that has assumed the specific responsibilities of this EpisodeOfCare
+
+            ``organization`` (reference): ``EpisodeOfCare.managingOrganization``
+
+            Targets: Organization
+            """
+            return EpisodeOfCareOrganizationRef(self, 'organization')
+
+        @property
+        def patient(self) -> EpisodeOfCarePatientRef[_Q]:
+            """The patient who is the focus of this episode of care
+
+            ``patient`` (reference): ``EpisodeOfCare.patient``
+
+            Targets: Patient
+            """
+            return EpisodeOfCarePatientRef(self, 'patient')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """The current status of the Episode of Care as provided (does not check the status history collection)
+
+            ``status`` (token): ``EpisodeOfCare.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def type(self) -> TokenParam[_Q]:
+            """Type/class  - e.g. specialist referral, disease management
+
+            ``type`` (token): ``EpisodeOfCare.type``
+            """
+            return TokenParam(self, 'type')
 
 
 class EpisodeOfCareQuery(Query["EpisodeOfCare", _E], EpisodeOfCareParams["EpisodeOfCareQuery[_E]"]):

@@ -135,239 +135,400 @@ class ExplanationOfBenefitParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'ExplanationOfBenefit'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``ExplanationOfBenefit.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``ExplanationOfBenefit.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``ExplanationOfBenefit.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``ExplanationOfBenefit.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``ExplanationOfBenefit.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``ExplanationOfBenefit.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def care_team(self) -> ExplanationOfBenefitCareTeamRef[_Q]:
+        care_team: ExplanationOfBenefitCareTeamRef[_Q]
         """Member of the CareTeam
 
         ``care-team`` (reference): ``ExplanationOfBenefit.careTeam.provider``
 
         Targets: Organization, Practitioner, PractitionerRole
         """
-        return ExplanationOfBenefitCareTeamRef(self, 'care-team')
-
-    @property
-    def claim(self) -> ExplanationOfBenefitClaimRef[_Q]:
+        claim: ExplanationOfBenefitClaimRef[_Q]
         """The reference to the claim
 
         ``claim`` (reference): ``ExplanationOfBenefit.claim``
 
         Targets: Claim
         """
-        return ExplanationOfBenefitClaimRef(self, 'claim')
-
-    @property
-    def coverage(self) -> ExplanationOfBenefitCoverageRef[_Q]:
+        coverage: ExplanationOfBenefitCoverageRef[_Q]
         """The plan under which the claim was adjudicated
 
         ``coverage`` (reference): ``ExplanationOfBenefit.insurance.coverage``
 
         Targets: Coverage
         """
-        return ExplanationOfBenefitCoverageRef(self, 'coverage')
-
-    @property
-    def created(self) -> DateParam[_Q]:
+        created: DateParam[_Q]
         """The creation date for the EOB
 
         ``created`` (date): ``ExplanationOfBenefit.created``
         """
-        return DateParam(self, 'created')
-
-    @property
-    def detail_udi(self) -> ExplanationOfBenefitDetailUdiRef[_Q]:
+        detail_udi: ExplanationOfBenefitDetailUdiRef[_Q]
         """UDI associated with a line item detail product or service
 
         ``detail-udi`` (reference): ``ExplanationOfBenefit.item.detail.udi``
 
         Targets: Device
         """
-        return ExplanationOfBenefitDetailUdiRef(self, 'detail-udi')
-
-    @property
-    def disposition(self) -> StringParam[_Q]:
+        disposition: StringParam[_Q]
         """The contents of the disposition message
 
         ``disposition`` (string): ``ExplanationOfBenefit.disposition``
         """
-        return StringParam(self, 'disposition')
-
-    @property
-    def encounter(self) -> ExplanationOfBenefitEncounterRef[_Q]:
+        encounter: ExplanationOfBenefitEncounterRef[_Q]
         """Encounters associated with a billed line item
 
         ``encounter`` (reference): ``ExplanationOfBenefit.item.encounter``
 
         Targets: Encounter
         """
-        return ExplanationOfBenefitEncounterRef(self, 'encounter')
-
-    @property
-    def enterer(self) -> ExplanationOfBenefitEntererRef[_Q]:
+        enterer: ExplanationOfBenefitEntererRef[_Q]
         """The party responsible for the entry of the Claim
 
         ``enterer`` (reference): ``ExplanationOfBenefit.enterer``
 
         Targets: Practitioner, PractitionerRole
         """
-        return ExplanationOfBenefitEntererRef(self, 'enterer')
-
-    @property
-    def facility(self) -> ExplanationOfBenefitFacilityRef[_Q]:
+        facility: ExplanationOfBenefitFacilityRef[_Q]
         """Facility responsible for the goods and services
 
         ``facility`` (reference): ``ExplanationOfBenefit.facility``
 
         Targets: Location
         """
-        return ExplanationOfBenefitFacilityRef(self, 'facility')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """The business identifier of the Explanation of Benefit
 
         ``identifier`` (token): ``ExplanationOfBenefit.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def item_udi(self) -> ExplanationOfBenefitItemUdiRef[_Q]:
+        item_udi: ExplanationOfBenefitItemUdiRef[_Q]
         """UDI associated with a line item product or service
 
         ``item-udi`` (reference): ``ExplanationOfBenefit.item.udi``
 
         Targets: Device
         """
-        return ExplanationOfBenefitItemUdiRef(self, 'item-udi')
-
-    @property
-    def patient(self) -> ExplanationOfBenefitPatientRef[_Q]:
+        patient: ExplanationOfBenefitPatientRef[_Q]
         """The reference to the patient
 
         ``patient`` (reference): ``ExplanationOfBenefit.patient``
 
         Targets: Patient
         """
-        return ExplanationOfBenefitPatientRef(self, 'patient')
-
-    @property
-    def payee(self) -> ExplanationOfBenefitPayeeRef[_Q]:
+        payee: ExplanationOfBenefitPayeeRef[_Q]
         """The party receiving any payment for the Claim
 
         ``payee`` (reference): ``ExplanationOfBenefit.payee.party``
 
         Targets: Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return ExplanationOfBenefitPayeeRef(self, 'payee')
-
-    @property
-    def procedure_udi(self) -> ExplanationOfBenefitProcedureUdiRef[_Q]:
+        procedure_udi: ExplanationOfBenefitProcedureUdiRef[_Q]
         """UDI associated with a procedure
 
         ``procedure-udi`` (reference): ``ExplanationOfBenefit.procedure.udi``
 
         Targets: Device
         """
-        return ExplanationOfBenefitProcedureUdiRef(self, 'procedure-udi')
-
-    @property
-    def provider(self) -> ExplanationOfBenefitProviderRef[_Q]:
+        provider: ExplanationOfBenefitProviderRef[_Q]
         """The reference to the provider
 
         ``provider`` (reference): ``ExplanationOfBenefit.provider``
 
         Targets: Organization, Practitioner, PractitionerRole
         """
-        return ExplanationOfBenefitProviderRef(self, 'provider')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """Status of the instance
 
         ``status`` (token): ``ExplanationOfBenefit.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def subdetail_udi(self) -> ExplanationOfBenefitSubdetailUdiRef[_Q]:
+        subdetail_udi: ExplanationOfBenefitSubdetailUdiRef[_Q]
         """UDI associated with a line item detail subdetail product or service
 
         ``subdetail-udi`` (reference): ``ExplanationOfBenefit.item.detail.subDetail.udi``
 
         Targets: Device
         """
-        return ExplanationOfBenefitSubdetailUdiRef(self, 'subdetail-udi')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``ExplanationOfBenefit.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``ExplanationOfBenefit.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``ExplanationOfBenefit.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``ExplanationOfBenefit.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``ExplanationOfBenefit.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``ExplanationOfBenefit.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def care_team(self) -> ExplanationOfBenefitCareTeamRef[_Q]:
+            """Member of the CareTeam
+
+            ``care-team`` (reference): ``ExplanationOfBenefit.careTeam.provider``
+
+            Targets: Organization, Practitioner, PractitionerRole
+            """
+            return ExplanationOfBenefitCareTeamRef(self, 'care-team')
+
+        @property
+        def claim(self) -> ExplanationOfBenefitClaimRef[_Q]:
+            """The reference to the claim
+
+            ``claim`` (reference): ``ExplanationOfBenefit.claim``
+
+            Targets: Claim
+            """
+            return ExplanationOfBenefitClaimRef(self, 'claim')
+
+        @property
+        def coverage(self) -> ExplanationOfBenefitCoverageRef[_Q]:
+            """The plan under which the claim was adjudicated
+
+            ``coverage`` (reference): ``ExplanationOfBenefit.insurance.coverage``
+
+            Targets: Coverage
+            """
+            return ExplanationOfBenefitCoverageRef(self, 'coverage')
+
+        @property
+        def created(self) -> DateParam[_Q]:
+            """The creation date for the EOB
+
+            ``created`` (date): ``ExplanationOfBenefit.created``
+            """
+            return DateParam(self, 'created')
+
+        @property
+        def detail_udi(self) -> ExplanationOfBenefitDetailUdiRef[_Q]:
+            """UDI associated with a line item detail product or service
+
+            ``detail-udi`` (reference): ``ExplanationOfBenefit.item.detail.udi``
+
+            Targets: Device
+            """
+            return ExplanationOfBenefitDetailUdiRef(self, 'detail-udi')
+
+        @property
+        def disposition(self) -> StringParam[_Q]:
+            """The contents of the disposition message
+
+            ``disposition`` (string): ``ExplanationOfBenefit.disposition``
+            """
+            return StringParam(self, 'disposition')
+
+        @property
+        def encounter(self) -> ExplanationOfBenefitEncounterRef[_Q]:
+            """Encounters associated with a billed line item
+
+            ``encounter`` (reference): ``ExplanationOfBenefit.item.encounter``
+
+            Targets: Encounter
+            """
+            return ExplanationOfBenefitEncounterRef(self, 'encounter')
+
+        @property
+        def enterer(self) -> ExplanationOfBenefitEntererRef[_Q]:
+            """The party responsible for the entry of the Claim
+
+            ``enterer`` (reference): ``ExplanationOfBenefit.enterer``
+
+            Targets: Practitioner, PractitionerRole
+            """
+            return ExplanationOfBenefitEntererRef(self, 'enterer')
+
+        @property
+        def facility(self) -> ExplanationOfBenefitFacilityRef[_Q]:
+            """Facility responsible for the goods and services
+
+            ``facility`` (reference): ``ExplanationOfBenefit.facility``
+
+            Targets: Location
+            """
+            return ExplanationOfBenefitFacilityRef(self, 'facility')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """The business identifier of the Explanation of Benefit
+
+            ``identifier`` (token): ``ExplanationOfBenefit.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def item_udi(self) -> ExplanationOfBenefitItemUdiRef[_Q]:
+            """UDI associated with a line item product or service
+
+            ``item-udi`` (reference): ``ExplanationOfBenefit.item.udi``
+
+            Targets: Device
+            """
+            return ExplanationOfBenefitItemUdiRef(self, 'item-udi')
+
+        @property
+        def patient(self) -> ExplanationOfBenefitPatientRef[_Q]:
+            """The reference to the patient
+
+            ``patient`` (reference): ``ExplanationOfBenefit.patient``
+
+            Targets: Patient
+            """
+            return ExplanationOfBenefitPatientRef(self, 'patient')
+
+        @property
+        def payee(self) -> ExplanationOfBenefitPayeeRef[_Q]:
+            """The party receiving any payment for the Claim
+
+            ``payee`` (reference): ``ExplanationOfBenefit.payee.party``
+
+            Targets: Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return ExplanationOfBenefitPayeeRef(self, 'payee')
+
+        @property
+        def procedure_udi(self) -> ExplanationOfBenefitProcedureUdiRef[_Q]:
+            """UDI associated with a procedure
+
+            ``procedure-udi`` (reference): ``ExplanationOfBenefit.procedure.udi``
+
+            Targets: Device
+            """
+            return ExplanationOfBenefitProcedureUdiRef(self, 'procedure-udi')
+
+        @property
+        def provider(self) -> ExplanationOfBenefitProviderRef[_Q]:
+            """The reference to the provider
+
+            ``provider`` (reference): ``ExplanationOfBenefit.provider``
+
+            Targets: Organization, Practitioner, PractitionerRole
+            """
+            return ExplanationOfBenefitProviderRef(self, 'provider')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """Status of the instance
+
+            ``status`` (token): ``ExplanationOfBenefit.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def subdetail_udi(self) -> ExplanationOfBenefitSubdetailUdiRef[_Q]:
+            """UDI associated with a line item detail subdetail product or service
+
+            ``subdetail-udi`` (reference): ``ExplanationOfBenefit.item.detail.subDetail.udi``
+
+            Targets: Device
+            """
+            return ExplanationOfBenefitSubdetailUdiRef(self, 'subdetail-udi')
 
 
 class ExplanationOfBenefitQuery(Query["ExplanationOfBenefit", _E], ExplanationOfBenefitParams["ExplanationOfBenefitQuery[_E]"]):

@@ -62,153 +62,252 @@ class FamilyMemberHistoryParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'FamilyMemberHistory'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``FamilyMemberHistory.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``FamilyMemberHistory.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``FamilyMemberHistory.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``FamilyMemberHistory.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``FamilyMemberHistory.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``FamilyMemberHistory.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def code(self) -> TokenParam[_Q]:
+        code: TokenParam[_Q]
         """A search by a condition code
 
         ``code`` (token): ``FamilyMemberHistory.condition.code``
         """
-        return TokenParam(self, 'code')
-
-    @property
-    def date(self) -> DateParam[_Q]:
+        date: DateParam[_Q]
         """When history was recorded or last updated
 
         ``date`` (date): ``FamilyMemberHistory.date``
         """
-        return DateParam(self, 'date')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """A search by a record identifier
 
         ``identifier`` (token): ``FamilyMemberHistory.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def instantiates_canonical(self) -> FamilyMemberHistoryInstantiatesCanonicalRef[_Q]:
+        instantiates_canonical: FamilyMemberHistoryInstantiatesCanonicalRef[_Q]
         """Instantiates FHIR protocol or definition
 
         ``instantiates-canonical`` (reference): ``FamilyMemberHistory.instantiatesCanonical``
 
         Targets: ActivityDefinition, Measure, OperationDefinition, PlanDefinition, Questionnaire
         """
-        return FamilyMemberHistoryInstantiatesCanonicalRef(self, 'instantiates-canonical')
-
-    @property
-    def instantiates_uri(self) -> UriParam[_Q]:
+        instantiates_uri: UriParam[_Q]
         """Instantiates external protocol or definition
 
         ``instantiates-uri`` (uri): ``FamilyMemberHistory.instantiatesUri``
         """
-        return UriParam(self, 'instantiates-uri')
-
-    @property
-    def patient(self) -> FamilyMemberHistoryPatientRef[_Q]:
+        patient: FamilyMemberHistoryPatientRef[_Q]
         """The identity of a subject to list family member history items for
 
         ``patient`` (reference): ``FamilyMemberHistory.patient``
 
         Targets: Patient
         """
-        return FamilyMemberHistoryPatientRef(self, 'patient')
-
-    @property
-    def relationship(self) -> TokenParam[_Q]:
+        relationship: TokenParam[_Q]
         """A search by a relationship type
 
         ``relationship`` (token): ``FamilyMemberHistory.relationship``
         """
-        return TokenParam(self, 'relationship')
-
-    @property
-    def sex(self) -> TokenParam[_Q]:
+        sex: TokenParam[_Q]
         """A search by a sex code of a family member
 
         ``sex`` (token): ``FamilyMemberHistory.sex``
         """
-        return TokenParam(self, 'sex')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """partial | completed | entered-in-error | health-unknown
 
         ``status`` (token): ``FamilyMemberHistory.status``
         """
-        return TokenParam(self, 'status')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``FamilyMemberHistory.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``FamilyMemberHistory.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``FamilyMemberHistory.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``FamilyMemberHistory.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``FamilyMemberHistory.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``FamilyMemberHistory.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def code(self) -> TokenParam[_Q]:
+            """A search by a condition code
+
+            ``code`` (token): ``FamilyMemberHistory.condition.code``
+            """
+            return TokenParam(self, 'code')
+
+        @property
+        def date(self) -> DateParam[_Q]:
+            """When history was recorded or last updated
+
+            ``date`` (date): ``FamilyMemberHistory.date``
+            """
+            return DateParam(self, 'date')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """A search by a record identifier
+
+            ``identifier`` (token): ``FamilyMemberHistory.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def instantiates_canonical(self) -> FamilyMemberHistoryInstantiatesCanonicalRef[_Q]:
+            """Instantiates FHIR protocol or definition
+
+            ``instantiates-canonical`` (reference): ``FamilyMemberHistory.instantiatesCanonical``
+
+            Targets: ActivityDefinition, Measure, OperationDefinition, PlanDefinition, Questionnaire
+            """
+            return FamilyMemberHistoryInstantiatesCanonicalRef(self, 'instantiates-canonical')
+
+        @property
+        def instantiates_uri(self) -> UriParam[_Q]:
+            """Instantiates external protocol or definition
+
+            ``instantiates-uri`` (uri): ``FamilyMemberHistory.instantiatesUri``
+            """
+            return UriParam(self, 'instantiates-uri')
+
+        @property
+        def patient(self) -> FamilyMemberHistoryPatientRef[_Q]:
+            """The identity of a subject to list family member history items for
+
+            ``patient`` (reference): ``FamilyMemberHistory.patient``
+
+            Targets: Patient
+            """
+            return FamilyMemberHistoryPatientRef(self, 'patient')
+
+        @property
+        def relationship(self) -> TokenParam[_Q]:
+            """A search by a relationship type
+
+            ``relationship`` (token): ``FamilyMemberHistory.relationship``
+            """
+            return TokenParam(self, 'relationship')
+
+        @property
+        def sex(self) -> TokenParam[_Q]:
+            """A search by a sex code of a family member
+
+            ``sex`` (token): ``FamilyMemberHistory.sex``
+            """
+            return TokenParam(self, 'sex')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """partial | completed | entered-in-error | health-unknown
+
+            ``status`` (token): ``FamilyMemberHistory.status``
+            """
+            return TokenParam(self, 'status')
 
 
 class FamilyMemberHistoryQuery(Query["FamilyMemberHistory", _E], FamilyMemberHistoryParams["FamilyMemberHistoryQuery[_E]"]):

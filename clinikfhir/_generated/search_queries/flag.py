@@ -76,133 +76,221 @@ class FlagParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'Flag'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``Flag.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``Flag.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``Flag.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``Flag.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``Flag.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``Flag.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def author(self) -> FlagAuthorRef[_Q]:
+        author: FlagAuthorRef[_Q]
         """Flag creator
 
         ``author`` (reference): ``Flag.author``
 
         Targets: Device, Organization, Patient, Practitioner, PractitionerRole
         """
-        return FlagAuthorRef(self, 'author')
-
-    @property
-    def date(self) -> DateParam[_Q]:
+        date: DateParam[_Q]
         """Time period when flag is active
 
         ``date`` (date): ``Flag.period``
         """
-        return DateParam(self, 'date')
-
-    @property
-    def encounter(self) -> FlagEncounterRef[_Q]:
+        encounter: FlagEncounterRef[_Q]
         """Alert relevant during encounter
 
         ``encounter`` (reference): ``Flag.encounter``
 
         Targets: Encounter
         """
-        return FlagEncounterRef(self, 'encounter')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """Business identifier
 
         ``identifier`` (token): ``Flag.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def patient(self) -> FlagPatientRef[_Q]:
+        patient: FlagPatientRef[_Q]
         """The identity of a subject to list flags for
 
         ``patient`` (reference): ``Flag.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return FlagPatientRef(self, 'patient')
-
-    @property
-    def subject(self) -> FlagSubjectRef[_Q]:
+        subject: FlagSubjectRef[_Q]
         """The identity of a subject to list flags for
 
         ``subject`` (reference): ``Flag.subject``
 
         Targets: Group, Location, Medication, Organization, Patient, PlanDefinition, Practitioner, Procedure
         """
-        return FlagSubjectRef(self, 'subject')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``Flag.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``Flag.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``Flag.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``Flag.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``Flag.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``Flag.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def author(self) -> FlagAuthorRef[_Q]:
+            """Flag creator
+
+            ``author`` (reference): ``Flag.author``
+
+            Targets: Device, Organization, Patient, Practitioner, PractitionerRole
+            """
+            return FlagAuthorRef(self, 'author')
+
+        @property
+        def date(self) -> DateParam[_Q]:
+            """Time period when flag is active
+
+            ``date`` (date): ``Flag.period``
+            """
+            return DateParam(self, 'date')
+
+        @property
+        def encounter(self) -> FlagEncounterRef[_Q]:
+            """Alert relevant during encounter
+
+            ``encounter`` (reference): ``Flag.encounter``
+
+            Targets: Encounter
+            """
+            return FlagEncounterRef(self, 'encounter')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """Business identifier
+
+            ``identifier`` (token): ``Flag.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def patient(self) -> FlagPatientRef[_Q]:
+            """The identity of a subject to list flags for
+
+            ``patient`` (reference): ``Flag.subject.where(resolve() is Patient)``
+
+            Targets: Patient
+            """
+            return FlagPatientRef(self, 'patient')
+
+        @property
+        def subject(self) -> FlagSubjectRef[_Q]:
+            """The identity of a subject to list flags for
+
+            ``subject`` (reference): ``Flag.subject``
+
+            Targets: Group, Location, Medication, Organization, Patient, PlanDefinition, Practitioner, Procedure
+            """
+            return FlagSubjectRef(self, 'subject')
 
 
 class FlagQuery(Query["Flag", _E], FlagParams["FlagQuery[_E]"]):

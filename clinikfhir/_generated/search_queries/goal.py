@@ -62,145 +62,239 @@ class GoalParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'Goal'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``Goal.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``Goal.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``Goal.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``Goal.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``Goal.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``Goal.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def achievement_status(self) -> TokenParam[_Q]:
+        achievement_status: TokenParam[_Q]
         """in-progress | improving | worsening | no-change | achieved | sustaining | not-achieved | no-progress | not-attainable
 
         ``achievement-status`` (token): ``Goal.achievementStatus``
         """
-        return TokenParam(self, 'achievement-status')
-
-    @property
-    def category(self) -> TokenParam[_Q]:
+        category: TokenParam[_Q]
         """E.g. Treatment, dietary, behavioral, etc.
 
         ``category`` (token): ``Goal.category``
         """
-        return TokenParam(self, 'category')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """External Ids for this goal
 
         ``identifier`` (token): ``Goal.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def lifecycle_status(self) -> TokenParam[_Q]:
+        lifecycle_status: TokenParam[_Q]
         """proposed | planned | accepted | active | on-hold | completed | cancelled | entered-in-error | rejected
 
         ``lifecycle-status`` (token): ``Goal.lifecycleStatus``
         """
-        return TokenParam(self, 'lifecycle-status')
-
-    @property
-    def patient(self) -> GoalPatientRef[_Q]:
+        patient: GoalPatientRef[_Q]
         """Who this goal is intended for
 
         ``patient`` (reference): ``Goal.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return GoalPatientRef(self, 'patient')
-
-    @property
-    def start_date(self) -> DateParam[_Q]:
+        start_date: DateParam[_Q]
         """When goal pursuit begins
 
         ``start-date`` (date): ``(Goal.start as date)``
         """
-        return DateParam(self, 'start-date')
-
-    @property
-    def subject(self) -> GoalSubjectRef[_Q]:
+        subject: GoalSubjectRef[_Q]
         """Who this goal is intended for
 
         ``subject`` (reference): ``Goal.subject``
 
         Targets: Group, Organization, Patient
         """
-        return GoalSubjectRef(self, 'subject')
-
-    @property
-    def target_date(self) -> DateParam[_Q]:
+        target_date: DateParam[_Q]
         """Reach goal on or before
 
         ``target-date`` (date): ``(Goal.target.due as date)``
         """
-        return DateParam(self, 'target-date')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``Goal.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``Goal.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``Goal.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``Goal.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``Goal.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``Goal.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def achievement_status(self) -> TokenParam[_Q]:
+            """in-progress | improving | worsening | no-change | achieved | sustaining | not-achieved | no-progress | not-attainable
+
+            ``achievement-status`` (token): ``Goal.achievementStatus``
+            """
+            return TokenParam(self, 'achievement-status')
+
+        @property
+        def category(self) -> TokenParam[_Q]:
+            """E.g. Treatment, dietary, behavioral, etc.
+
+            ``category`` (token): ``Goal.category``
+            """
+            return TokenParam(self, 'category')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """External Ids for this goal
+
+            ``identifier`` (token): ``Goal.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def lifecycle_status(self) -> TokenParam[_Q]:
+            """proposed | planned | accepted | active | on-hold | completed | cancelled | entered-in-error | rejected
+
+            ``lifecycle-status`` (token): ``Goal.lifecycleStatus``
+            """
+            return TokenParam(self, 'lifecycle-status')
+
+        @property
+        def patient(self) -> GoalPatientRef[_Q]:
+            """Who this goal is intended for
+
+            ``patient`` (reference): ``Goal.subject.where(resolve() is Patient)``
+
+            Targets: Patient
+            """
+            return GoalPatientRef(self, 'patient')
+
+        @property
+        def start_date(self) -> DateParam[_Q]:
+            """When goal pursuit begins
+
+            ``start-date`` (date): ``(Goal.start as date)``
+            """
+            return DateParam(self, 'start-date')
+
+        @property
+        def subject(self) -> GoalSubjectRef[_Q]:
+            """Who this goal is intended for
+
+            ``subject`` (reference): ``Goal.subject``
+
+            Targets: Group, Organization, Patient
+            """
+            return GoalSubjectRef(self, 'subject')
+
+        @property
+        def target_date(self) -> DateParam[_Q]:
+            """Reach goal on or before
+
+            ``target-date`` (date): ``(Goal.target.due as date)``
+            """
+            return DateParam(self, 'target-date')
 
 
 class GoalQuery(Query["Goal", _E], GoalParams["GoalQuery[_E]"]):

@@ -63,163 +63,269 @@ class GroupParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'Group'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``Group.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``Group.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``Group.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``Group.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``Group.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``Group.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def actual(self) -> TokenParam[_Q]:
+        actual: TokenParam[_Q]
         """Descriptive or actual
 
         ``actual`` (token): ``Group.actual``
         """
-        return TokenParam(self, 'actual')
-
-    @property
-    def characteristic(self) -> TokenParam[_Q]:
+        characteristic: TokenParam[_Q]
         """Kind of characteristic
 
         ``characteristic`` (token): ``Group.characteristic.code``
         """
-        return TokenParam(self, 'characteristic')
-
-    @property
-    def characteristic_value(self) -> Composite2[_Q, TokenArg, TokenArg]:
+        characteristic_value: Composite2[_Q, TokenArg, TokenArg]
         """A composite of both characteristic and value
 
         ``characteristic-value`` (composite): ``Group.characteristic``
 
         Components: ``characteristic`` (``code``), ``value`` (``value``)
         """
-        return Composite2(self, 'characteristic-value', ('token', 'token'))
-
-    @property
-    def code(self) -> TokenParam[_Q]:
+        code: TokenParam[_Q]
         """The kind of resources contained
 
         ``code`` (token): ``Group.code``
         """
-        return TokenParam(self, 'code')
-
-    @property
-    def exclude(self) -> TokenParam[_Q]:
+        exclude: TokenParam[_Q]
         """Group includes or excludes
 
         ``exclude`` (token): ``Group.characteristic.exclude``
         """
-        return TokenParam(self, 'exclude')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """Unique id
 
         ``identifier`` (token): ``Group.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def managing_entity(self) -> GroupManagingEntityRef[_Q]:
+        managing_entity: GroupManagingEntityRef[_Q]
         """Entity that is the custodian of the Group's definition
 
         ``managing-entity`` (reference): ``Group.managingEntity``
 
         Targets: Organization, Practitioner, PractitionerRole, RelatedPerson
         """
-        return GroupManagingEntityRef(self, 'managing-entity')
-
-    @property
-    def member(self) -> GroupMemberRef[_Q]:
+        member: GroupMemberRef[_Q]
         """Reference to the group member
 
         ``member`` (reference): ``Group.member.entity``
 
         Targets: Device, Group, Medication, Patient, Practitioner, PractitionerRole, Substance
         """
-        return GroupMemberRef(self, 'member')
-
-    @property
-    def type(self) -> TokenParam[_Q]:
+        type: TokenParam[_Q]
         """The type of resources the group contains
 
         ``type`` (token): ``Group.type``
         """
-        return TokenParam(self, 'type')
-
-    @property
-    def value(self) -> TokenParam[_Q]:
+        value: TokenParam[_Q]
         """Value held by characteristic
 
         ``value`` (token): ``(Group.characteristic.value as CodeableConcept) | (Group.characteristic.value as boolean)``
         """
-        return TokenParam(self, 'value')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``Group.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``Group.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``Group.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``Group.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``Group.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``Group.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def actual(self) -> TokenParam[_Q]:
+            """Descriptive or actual
+
+            ``actual`` (token): ``Group.actual``
+            """
+            return TokenParam(self, 'actual')
+
+        @property
+        def characteristic(self) -> TokenParam[_Q]:
+            """Kind of characteristic
+
+            ``characteristic`` (token): ``Group.characteristic.code``
+            """
+            return TokenParam(self, 'characteristic')
+
+        @property
+        def characteristic_value(self) -> Composite2[_Q, TokenArg, TokenArg]:
+            """A composite of both characteristic and value
+
+            ``characteristic-value`` (composite): ``Group.characteristic``
+
+            Components: ``characteristic`` (``code``), ``value`` (``value``)
+            """
+            return Composite2(self, 'characteristic-value', ('token', 'token'))
+
+        @property
+        def code(self) -> TokenParam[_Q]:
+            """The kind of resources contained
+
+            ``code`` (token): ``Group.code``
+            """
+            return TokenParam(self, 'code')
+
+        @property
+        def exclude(self) -> TokenParam[_Q]:
+            """Group includes or excludes
+
+            ``exclude`` (token): ``Group.characteristic.exclude``
+            """
+            return TokenParam(self, 'exclude')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """Unique id
+
+            ``identifier`` (token): ``Group.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def managing_entity(self) -> GroupManagingEntityRef[_Q]:
+            """Entity that is the custodian of the Group's definition
+
+            ``managing-entity`` (reference): ``Group.managingEntity``
+
+            Targets: Organization, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return GroupManagingEntityRef(self, 'managing-entity')
+
+        @property
+        def member(self) -> GroupMemberRef[_Q]:
+            """Reference to the group member
+
+            ``member`` (reference): ``Group.member.entity``
+
+            Targets: Device, Group, Medication, Patient, Practitioner, PractitionerRole, Substance
+            """
+            return GroupMemberRef(self, 'member')
+
+        @property
+        def type(self) -> TokenParam[_Q]:
+            """The type of resources the group contains
+
+            ``type`` (token): ``Group.type``
+            """
+            return TokenParam(self, 'type')
+
+        @property
+        def value(self) -> TokenParam[_Q]:
+            """Value held by characteristic
+
+            ``value`` (token): ``(Group.characteristic.value as CodeableConcept) | (Group.characteristic.value as boolean)``
+            """
+            return TokenParam(self, 'value')
 
 
 class GroupQuery(Query["Group", _E], GroupParams["GroupQuery[_E]"]):

@@ -62,113 +62,187 @@ class GuidanceResponseParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'GuidanceResponse'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``GuidanceResponse.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``GuidanceResponse.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``GuidanceResponse.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``GuidanceResponse.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``GuidanceResponse.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``GuidanceResponse.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """The identifier of the guidance response
 
         ``identifier`` (token): ``GuidanceResponse.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def patient(self) -> GuidanceResponsePatientRef[_Q]:
+        patient: GuidanceResponsePatientRef[_Q]
         """The identity of a patient to search for guidance response results
 
         ``patient`` (reference): ``GuidanceResponse.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return GuidanceResponsePatientRef(self, 'patient')
-
-    @property
-    def request(self) -> TokenParam[_Q]:
+        request: TokenParam[_Q]
         """The identifier of the request associated with the response
 
         ``request`` (token): ``GuidanceResponse.requestIdentifier``
         """
-        return TokenParam(self, 'request')
-
-    @property
-    def subject(self) -> GuidanceResponseSubjectRef[_Q]:
+        subject: GuidanceResponseSubjectRef[_Q]
         """The subject that the guidance response is about
 
         ``subject`` (reference): ``GuidanceResponse.subject``
 
         Targets: Group, Patient
         """
-        return GuidanceResponseSubjectRef(self, 'subject')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``GuidanceResponse.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``GuidanceResponse.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``GuidanceResponse.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``GuidanceResponse.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``GuidanceResponse.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``GuidanceResponse.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """The identifier of the guidance response
+
+            ``identifier`` (token): ``GuidanceResponse.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def patient(self) -> GuidanceResponsePatientRef[_Q]:
+            """The identity of a patient to search for guidance response results
+
+            ``patient`` (reference): ``GuidanceResponse.subject.where(resolve() is Patient)``
+
+            Targets: Patient
+            """
+            return GuidanceResponsePatientRef(self, 'patient')
+
+        @property
+        def request(self) -> TokenParam[_Q]:
+            """The identifier of the request associated with the response
+
+            ``request`` (token): ``GuidanceResponse.requestIdentifier``
+            """
+            return TokenParam(self, 'request')
+
+        @property
+        def subject(self) -> GuidanceResponseSubjectRef[_Q]:
+            """The subject that the guidance response is about
+
+            ``subject`` (reference): ``GuidanceResponse.subject``
+
+            Targets: Group, Patient
+            """
+            return GuidanceResponseSubjectRef(self, 'subject')
 
 
 class GuidanceResponseQuery(Query["GuidanceResponse", _E], GuidanceResponseParams["GuidanceResponseQuery[_E]"]):

@@ -75,181 +75,299 @@ class HealthcareServiceParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'HealthcareService'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``HealthcareService.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``HealthcareService.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``HealthcareService.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``HealthcareService.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``HealthcareService.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``HealthcareService.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def active(self) -> TokenParam[_Q]:
+        active: TokenParam[_Q]
         """The Healthcare Service is currently marked as active
 
         ``active`` (token): ``HealthcareService.active``
         """
-        return TokenParam(self, 'active')
-
-    @property
-    def characteristic(self) -> TokenParam[_Q]:
+        characteristic: TokenParam[_Q]
         """One of the HealthcareService's characteristics
 
         ``characteristic`` (token): ``HealthcareService.characteristic``
         """
-        return TokenParam(self, 'characteristic')
-
-    @property
-    def coverage_area(self) -> HealthcareServiceCoverageAreaRef[_Q]:
+        coverage_area: HealthcareServiceCoverageAreaRef[_Q]
         """Location(s) service is intended for/available to
 
         ``coverage-area`` (reference): ``HealthcareService.coverageArea``
 
         Targets: Location
         """
-        return HealthcareServiceCoverageAreaRef(self, 'coverage-area')
-
-    @property
-    def endpoint(self) -> HealthcareServiceEndpointRef[_Q]:
+        endpoint: HealthcareServiceEndpointRef[_Q]
         """Technical endpoints providing access to electronic services operated for the healthcare service
 
         ``endpoint`` (reference): ``HealthcareService.endpoint``
 
         Targets: Endpoint
         """
-        return HealthcareServiceEndpointRef(self, 'endpoint')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """External identifiers for this item
 
         ``identifier`` (token): ``HealthcareService.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def location(self) -> HealthcareServiceLocationRef[_Q]:
+        location: HealthcareServiceLocationRef[_Q]
         """The location of the Healthcare Service
 
         ``location`` (reference): ``HealthcareService.location``
 
         Targets: Location
         """
-        return HealthcareServiceLocationRef(self, 'location')
-
-    @property
-    def name(self) -> StringParam[_Q]:
+        name: StringParam[_Q]
         """A portion of the Healthcare service name
 
         ``name`` (string): ``HealthcareService.name``
         """
-        return StringParam(self, 'name')
-
-    @property
-    def organization(self) -> HealthcareServiceOrganizationRef[_Q]:
+        organization: HealthcareServiceOrganizationRef[_Q]
         """The organization that provides this Healthcare Service
 
         ``organization`` (reference): ``HealthcareService.providedBy``
 
         Targets: Organization
         """
-        return HealthcareServiceOrganizationRef(self, 'organization')
-
-    @property
-    def program(self) -> TokenParam[_Q]:
+        program: TokenParam[_Q]
         """One of the Programs supported by this HealthcareService
 
         ``program`` (token): ``HealthcareService.program``
         """
-        return TokenParam(self, 'program')
-
-    @property
-    def service_category(self) -> TokenParam[_Q]:
+        service_category: TokenParam[_Q]
         """Service Category of the Healthcare Service
 
         ``service-category`` (token): ``HealthcareService.category``
         """
-        return TokenParam(self, 'service-category')
-
-    @property
-    def service_type(self) -> TokenParam[_Q]:
+        service_type: TokenParam[_Q]
         """The type of service provided by this healthcare service
 
         ``service-type`` (token): ``HealthcareService.type``
         """
-        return TokenParam(self, 'service-type')
-
-    @property
-    def specialty(self) -> TokenParam[_Q]:
+        specialty: TokenParam[_Q]
         """The specialty of the service provided by this healthcare service
 
         ``specialty`` (token): ``HealthcareService.specialty``
         """
-        return TokenParam(self, 'specialty')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``HealthcareService.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``HealthcareService.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``HealthcareService.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``HealthcareService.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``HealthcareService.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``HealthcareService.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def active(self) -> TokenParam[_Q]:
+            """The Healthcare Service is currently marked as active
+
+            ``active`` (token): ``HealthcareService.active``
+            """
+            return TokenParam(self, 'active')
+
+        @property
+        def characteristic(self) -> TokenParam[_Q]:
+            """One of the HealthcareService's characteristics
+
+            ``characteristic`` (token): ``HealthcareService.characteristic``
+            """
+            return TokenParam(self, 'characteristic')
+
+        @property
+        def coverage_area(self) -> HealthcareServiceCoverageAreaRef[_Q]:
+            """Location(s) service is intended for/available to
+
+            ``coverage-area`` (reference): ``HealthcareService.coverageArea``
+
+            Targets: Location
+            """
+            return HealthcareServiceCoverageAreaRef(self, 'coverage-area')
+
+        @property
+        def endpoint(self) -> HealthcareServiceEndpointRef[_Q]:
+            """Technical endpoints providing access to electronic services operated for the healthcare service
+
+            ``endpoint`` (reference): ``HealthcareService.endpoint``
+
+            Targets: Endpoint
+            """
+            return HealthcareServiceEndpointRef(self, 'endpoint')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """External identifiers for this item
+
+            ``identifier`` (token): ``HealthcareService.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def location(self) -> HealthcareServiceLocationRef[_Q]:
+            """The location of the Healthcare Service
+
+            ``location`` (reference): ``HealthcareService.location``
+
+            Targets: Location
+            """
+            return HealthcareServiceLocationRef(self, 'location')
+
+        @property
+        def name(self) -> StringParam[_Q]:
+            """A portion of the Healthcare service name
+
+            ``name`` (string): ``HealthcareService.name``
+            """
+            return StringParam(self, 'name')
+
+        @property
+        def organization(self) -> HealthcareServiceOrganizationRef[_Q]:
+            """The organization that provides this Healthcare Service
+
+            ``organization`` (reference): ``HealthcareService.providedBy``
+
+            Targets: Organization
+            """
+            return HealthcareServiceOrganizationRef(self, 'organization')
+
+        @property
+        def program(self) -> TokenParam[_Q]:
+            """One of the Programs supported by this HealthcareService
+
+            ``program`` (token): ``HealthcareService.program``
+            """
+            return TokenParam(self, 'program')
+
+        @property
+        def service_category(self) -> TokenParam[_Q]:
+            """Service Category of the Healthcare Service
+
+            ``service-category`` (token): ``HealthcareService.category``
+            """
+            return TokenParam(self, 'service-category')
+
+        @property
+        def service_type(self) -> TokenParam[_Q]:
+            """The type of service provided by this healthcare service
+
+            ``service-type`` (token): ``HealthcareService.type``
+            """
+            return TokenParam(self, 'service-type')
+
+        @property
+        def specialty(self) -> TokenParam[_Q]:
+            """The specialty of the service provided by this healthcare service
+
+            ``specialty`` (token): ``HealthcareService.specialty``
+            """
+            return TokenParam(self, 'specialty')
 
 
 class HealthcareServiceQuery(Query["HealthcareService", _E], HealthcareServiceParams["HealthcareServiceQuery[_E]"]):

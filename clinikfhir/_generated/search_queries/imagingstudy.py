@@ -103,229 +103,380 @@ class ImagingStudyParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'ImagingStudy'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``ImagingStudy.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``ImagingStudy.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``ImagingStudy.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``ImagingStudy.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``ImagingStudy.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``ImagingStudy.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def basedon(self) -> ImagingStudyBasedonRef[_Q]:
+        basedon: ImagingStudyBasedonRef[_Q]
         """The order for the image
 
         ``basedon`` (reference): ``ImagingStudy.basedOn``
 
         Targets: Appointment, AppointmentResponse, CarePlan, ServiceRequest, Task
         """
-        return ImagingStudyBasedonRef(self, 'basedon')
-
-    @property
-    def bodysite(self) -> TokenParam[_Q]:
+        bodysite: TokenParam[_Q]
         """The body site studied
 
         ``bodysite`` (token): ``ImagingStudy.series.bodySite``
         """
-        return TokenParam(self, 'bodysite')
-
-    @property
-    def dicom_class(self) -> TokenParam[_Q]:
+        dicom_class: TokenParam[_Q]
         """The type of the instance
 
         ``dicom-class`` (token): ``ImagingStudy.series.instance.sopClass``
         """
-        return TokenParam(self, 'dicom-class')
-
-    @property
-    def encounter(self) -> ImagingStudyEncounterRef[_Q]:
+        encounter: ImagingStudyEncounterRef[_Q]
         """The context of the study
 
         ``encounter`` (reference): ``ImagingStudy.encounter``
 
         Targets: Encounter
         """
-        return ImagingStudyEncounterRef(self, 'encounter')
-
-    @property
-    def endpoint(self) -> ImagingStudyEndpointRef[_Q]:
+        endpoint: ImagingStudyEndpointRef[_Q]
         """The endpoint for the study or series
 
         ``endpoint`` (reference): ``ImagingStudy.endpoint | ImagingStudy.series.endpoint``
 
         Targets: Endpoint
         """
-        return ImagingStudyEndpointRef(self, 'endpoint')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """Identifiers for the Study, such as DICOM Study Instance UID and Accession number
 
         ``identifier`` (token): ``ImagingStudy.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def instance(self) -> TokenParam[_Q]:
+        instance: TokenParam[_Q]
         """SOP Instance UID for an instance
 
         ``instance`` (token): ``ImagingStudy.series.instance.uid``
         """
-        return TokenParam(self, 'instance')
-
-    @property
-    def interpreter(self) -> ImagingStudyInterpreterRef[_Q]:
+        interpreter: ImagingStudyInterpreterRef[_Q]
         """Who interpreted the images
 
         ``interpreter`` (reference): ``ImagingStudy.interpreter``
 
         Targets: Practitioner, PractitionerRole
         """
-        return ImagingStudyInterpreterRef(self, 'interpreter')
-
-    @property
-    def modality(self) -> TokenParam[_Q]:
+        modality: TokenParam[_Q]
         """The modality of the series
 
         ``modality`` (token): ``ImagingStudy.series.modality``
         """
-        return TokenParam(self, 'modality')
-
-    @property
-    def patient(self) -> ImagingStudyPatientRef[_Q]:
+        patient: ImagingStudyPatientRef[_Q]
         """Who the study is about
 
         ``patient`` (reference): ``ImagingStudy.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return ImagingStudyPatientRef(self, 'patient')
-
-    @property
-    def performer(self) -> ImagingStudyPerformerRef[_Q]:
+        performer: ImagingStudyPerformerRef[_Q]
         """The person who performed the study
 
         ``performer`` (reference): ``ImagingStudy.series.performer.actor``
 
         Targets: CareTeam, Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return ImagingStudyPerformerRef(self, 'performer')
-
-    @property
-    def reason(self) -> TokenParam[_Q]:
+        reason: TokenParam[_Q]
         """The reason for the study
 
         ``reason`` (token): ``ImagingStudy.reasonCode``
         """
-        return TokenParam(self, 'reason')
-
-    @property
-    def referrer(self) -> ImagingStudyReferrerRef[_Q]:
+        referrer: ImagingStudyReferrerRef[_Q]
         """The referring physician
 
         ``referrer`` (reference): ``ImagingStudy.referrer``
 
         Targets: Practitioner, PractitionerRole
         """
-        return ImagingStudyReferrerRef(self, 'referrer')
-
-    @property
-    def series(self) -> TokenParam[_Q]:
+        series: TokenParam[_Q]
         """DICOM Series Instance UID for a series
 
         ``series`` (token): ``ImagingStudy.series.uid``
         """
-        return TokenParam(self, 'series')
-
-    @property
-    def started(self) -> DateParam[_Q]:
+        started: DateParam[_Q]
         """When the study was started
 
         ``started`` (date): ``ImagingStudy.started``
         """
-        return DateParam(self, 'started')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """The status of the study
 
         ``status`` (token): ``ImagingStudy.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def subject(self) -> ImagingStudySubjectRef[_Q]:
+        subject: ImagingStudySubjectRef[_Q]
         """Who the study is about
 
         ``subject`` (reference): ``ImagingStudy.subject``
 
         Targets: Device, Group, Patient
         """
-        return ImagingStudySubjectRef(self, 'subject')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``ImagingStudy.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``ImagingStudy.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``ImagingStudy.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``ImagingStudy.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``ImagingStudy.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``ImagingStudy.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def basedon(self) -> ImagingStudyBasedonRef[_Q]:
+            """The order for the image
+
+            ``basedon`` (reference): ``ImagingStudy.basedOn``
+
+            Targets: Appointment, AppointmentResponse, CarePlan, ServiceRequest, Task
+            """
+            return ImagingStudyBasedonRef(self, 'basedon')
+
+        @property
+        def bodysite(self) -> TokenParam[_Q]:
+            """The body site studied
+
+            ``bodysite`` (token): ``ImagingStudy.series.bodySite``
+            """
+            return TokenParam(self, 'bodysite')
+
+        @property
+        def dicom_class(self) -> TokenParam[_Q]:
+            """The type of the instance
+
+            ``dicom-class`` (token): ``ImagingStudy.series.instance.sopClass``
+            """
+            return TokenParam(self, 'dicom-class')
+
+        @property
+        def encounter(self) -> ImagingStudyEncounterRef[_Q]:
+            """The context of the study
+
+            ``encounter`` (reference): ``ImagingStudy.encounter``
+
+            Targets: Encounter
+            """
+            return ImagingStudyEncounterRef(self, 'encounter')
+
+        @property
+        def endpoint(self) -> ImagingStudyEndpointRef[_Q]:
+            """The endpoint for the study or series
+
+            ``endpoint`` (reference): ``ImagingStudy.endpoint | ImagingStudy.series.endpoint``
+
+            Targets: Endpoint
+            """
+            return ImagingStudyEndpointRef(self, 'endpoint')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """Identifiers for the Study, such as DICOM Study Instance UID and Accession number
+
+            ``identifier`` (token): ``ImagingStudy.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def instance(self) -> TokenParam[_Q]:
+            """SOP Instance UID for an instance
+
+            ``instance`` (token): ``ImagingStudy.series.instance.uid``
+            """
+            return TokenParam(self, 'instance')
+
+        @property
+        def interpreter(self) -> ImagingStudyInterpreterRef[_Q]:
+            """Who interpreted the images
+
+            ``interpreter`` (reference): ``ImagingStudy.interpreter``
+
+            Targets: Practitioner, PractitionerRole
+            """
+            return ImagingStudyInterpreterRef(self, 'interpreter')
+
+        @property
+        def modality(self) -> TokenParam[_Q]:
+            """The modality of the series
+
+            ``modality`` (token): ``ImagingStudy.series.modality``
+            """
+            return TokenParam(self, 'modality')
+
+        @property
+        def patient(self) -> ImagingStudyPatientRef[_Q]:
+            """Who the study is about
+
+            ``patient`` (reference): ``ImagingStudy.subject.where(resolve() is Patient)``
+
+            Targets: Patient
+            """
+            return ImagingStudyPatientRef(self, 'patient')
+
+        @property
+        def performer(self) -> ImagingStudyPerformerRef[_Q]:
+            """The person who performed the study
+
+            ``performer`` (reference): ``ImagingStudy.series.performer.actor``
+
+            Targets: CareTeam, Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return ImagingStudyPerformerRef(self, 'performer')
+
+        @property
+        def reason(self) -> TokenParam[_Q]:
+            """The reason for the study
+
+            ``reason`` (token): ``ImagingStudy.reasonCode``
+            """
+            return TokenParam(self, 'reason')
+
+        @property
+        def referrer(self) -> ImagingStudyReferrerRef[_Q]:
+            """The referring physician
+
+            ``referrer`` (reference): ``ImagingStudy.referrer``
+
+            Targets: Practitioner, PractitionerRole
+            """
+            return ImagingStudyReferrerRef(self, 'referrer')
+
+        @property
+        def series(self) -> TokenParam[_Q]:
+            """DICOM Series Instance UID for a series
+
+            ``series`` (token): ``ImagingStudy.series.uid``
+            """
+            return TokenParam(self, 'series')
+
+        @property
+        def started(self) -> DateParam[_Q]:
+            """When the study was started
+
+            ``started`` (date): ``ImagingStudy.started``
+            """
+            return DateParam(self, 'started')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """The status of the study
+
+            ``status`` (token): ``ImagingStudy.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def subject(self) -> ImagingStudySubjectRef[_Q]:
+            """Who the study is about
+
+            ``subject`` (reference): ``ImagingStudy.subject``
+
+            Targets: Device, Group, Patient
+            """
+            return ImagingStudySubjectRef(self, 'subject')
 
 
 class ImagingStudyQuery(Query["ImagingStudy", _E], ImagingStudyParams["ImagingStudyQuery[_E]"]):

@@ -90,217 +90,359 @@ class ImmunizationParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'Immunization'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``Immunization.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``Immunization.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``Immunization.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``Immunization.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``Immunization.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``Immunization.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def date(self) -> DateParam[_Q]:
+        date: DateParam[_Q]
         """Vaccination  (non)-Administration Date
 
         ``date`` (date): ``Immunization.occurrence``
         """
-        return DateParam(self, 'date')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """Business identifier
 
         ``identifier`` (token): ``Immunization.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def location(self) -> ImmunizationLocationRef[_Q]:
+        location: ImmunizationLocationRef[_Q]
         """The service delivery location or facility in which the vaccine was / was to be administered
 
         ``location`` (reference): ``Immunization.location``
 
         Targets: Location
         """
-        return ImmunizationLocationRef(self, 'location')
-
-    @property
-    def lot_number(self) -> StringParam[_Q]:
+        lot_number: StringParam[_Q]
         """Vaccine Lot Number
 
         ``lot-number`` (string): ``Immunization.lotNumber``
         """
-        return StringParam(self, 'lot-number')
-
-    @property
-    def manufacturer(self) -> ImmunizationManufacturerRef[_Q]:
+        manufacturer: ImmunizationManufacturerRef[_Q]
         """Vaccine Manufacturer
 
         ``manufacturer`` (reference): ``Immunization.manufacturer``
 
         Targets: Organization
         """
-        return ImmunizationManufacturerRef(self, 'manufacturer')
-
-    @property
-    def patient(self) -> ImmunizationPatientRef[_Q]:
+        patient: ImmunizationPatientRef[_Q]
         """The patient for the vaccination record
 
         ``patient`` (reference): ``Immunization.patient``
 
         Targets: Patient
         """
-        return ImmunizationPatientRef(self, 'patient')
-
-    @property
-    def performer(self) -> ImmunizationPerformerRef[_Q]:
+        performer: ImmunizationPerformerRef[_Q]
         """The practitioner or organization who played a role in the vaccination
 
         ``performer`` (reference): ``Immunization.performer.actor``
 
         Targets: Organization, Practitioner, PractitionerRole
         """
-        return ImmunizationPerformerRef(self, 'performer')
-
-    @property
-    def reaction(self) -> ImmunizationReactionRef[_Q]:
+        reaction: ImmunizationReactionRef[_Q]
         """Additional information on reaction
 
         ``reaction`` (reference): ``Immunization.reaction.detail``
 
         Targets: Observation
         """
-        return ImmunizationReactionRef(self, 'reaction')
-
-    @property
-    def reaction_date(self) -> DateParam[_Q]:
+        reaction_date: DateParam[_Q]
         """When reaction started
 
         ``reaction-date`` (date): ``Immunization.reaction.date``
         """
-        return DateParam(self, 'reaction-date')
-
-    @property
-    def reason_code(self) -> TokenParam[_Q]:
+        reason_code: TokenParam[_Q]
         """Reason why the vaccine was administered
 
         ``reason-code`` (token): ``Immunization.reasonCode``
         """
-        return TokenParam(self, 'reason-code')
-
-    @property
-    def reason_reference(self) -> ImmunizationReasonReferenceRef[_Q]:
+        reason_reference: ImmunizationReasonReferenceRef[_Q]
         """Why immunization occurred
 
         ``reason-reference`` (reference): ``Immunization.reasonReference``
 
         Targets: Condition, DiagnosticReport, Observation
         """
-        return ImmunizationReasonReferenceRef(self, 'reason-reference')
-
-    @property
-    def series(self) -> StringParam[_Q]:
+        series: StringParam[_Q]
         """The series being followed by the provider
 
         ``series`` (string): ``Immunization.protocolApplied.series``
         """
-        return StringParam(self, 'series')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """Immunization event status
 
         ``status`` (token): ``Immunization.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def status_reason(self) -> TokenParam[_Q]:
+        status_reason: TokenParam[_Q]
         """Reason why the vaccine was not administered
 
         ``status-reason`` (token): ``Immunization.statusReason``
         """
-        return TokenParam(self, 'status-reason')
-
-    @property
-    def target_disease(self) -> TokenParam[_Q]:
+        target_disease: TokenParam[_Q]
         """The target disease the dose is being administered against
 
         ``target-disease`` (token): ``Immunization.protocolApplied.targetDisease``
         """
-        return TokenParam(self, 'target-disease')
-
-    @property
-    def vaccine_code(self) -> TokenParam[_Q]:
+        vaccine_code: TokenParam[_Q]
         """Vaccine Product Administered
 
         ``vaccine-code`` (token): ``Immunization.vaccineCode``
         """
-        return TokenParam(self, 'vaccine-code')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``Immunization.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``Immunization.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``Immunization.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``Immunization.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``Immunization.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``Immunization.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def date(self) -> DateParam[_Q]:
+            """Vaccination  (non)-Administration Date
+
+            ``date`` (date): ``Immunization.occurrence``
+            """
+            return DateParam(self, 'date')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """Business identifier
+
+            ``identifier`` (token): ``Immunization.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def location(self) -> ImmunizationLocationRef[_Q]:
+            """The service delivery location or facility in which the vaccine was / was to be administered
+
+            ``location`` (reference): ``Immunization.location``
+
+            Targets: Location
+            """
+            return ImmunizationLocationRef(self, 'location')
+
+        @property
+        def lot_number(self) -> StringParam[_Q]:
+            """Vaccine Lot Number
+
+            ``lot-number`` (string): ``Immunization.lotNumber``
+            """
+            return StringParam(self, 'lot-number')
+
+        @property
+        def manufacturer(self) -> ImmunizationManufacturerRef[_Q]:
+            """Vaccine Manufacturer
+
+            ``manufacturer`` (reference): ``Immunization.manufacturer``
+
+            Targets: Organization
+            """
+            return ImmunizationManufacturerRef(self, 'manufacturer')
+
+        @property
+        def patient(self) -> ImmunizationPatientRef[_Q]:
+            """The patient for the vaccination record
+
+            ``patient`` (reference): ``Immunization.patient``
+
+            Targets: Patient
+            """
+            return ImmunizationPatientRef(self, 'patient')
+
+        @property
+        def performer(self) -> ImmunizationPerformerRef[_Q]:
+            """The practitioner or organization who played a role in the vaccination
+
+            ``performer`` (reference): ``Immunization.performer.actor``
+
+            Targets: Organization, Practitioner, PractitionerRole
+            """
+            return ImmunizationPerformerRef(self, 'performer')
+
+        @property
+        def reaction(self) -> ImmunizationReactionRef[_Q]:
+            """Additional information on reaction
+
+            ``reaction`` (reference): ``Immunization.reaction.detail``
+
+            Targets: Observation
+            """
+            return ImmunizationReactionRef(self, 'reaction')
+
+        @property
+        def reaction_date(self) -> DateParam[_Q]:
+            """When reaction started
+
+            ``reaction-date`` (date): ``Immunization.reaction.date``
+            """
+            return DateParam(self, 'reaction-date')
+
+        @property
+        def reason_code(self) -> TokenParam[_Q]:
+            """Reason why the vaccine was administered
+
+            ``reason-code`` (token): ``Immunization.reasonCode``
+            """
+            return TokenParam(self, 'reason-code')
+
+        @property
+        def reason_reference(self) -> ImmunizationReasonReferenceRef[_Q]:
+            """Why immunization occurred
+
+            ``reason-reference`` (reference): ``Immunization.reasonReference``
+
+            Targets: Condition, DiagnosticReport, Observation
+            """
+            return ImmunizationReasonReferenceRef(self, 'reason-reference')
+
+        @property
+        def series(self) -> StringParam[_Q]:
+            """The series being followed by the provider
+
+            ``series`` (string): ``Immunization.protocolApplied.series``
+            """
+            return StringParam(self, 'series')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """Immunization event status
+
+            ``status`` (token): ``Immunization.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def status_reason(self) -> TokenParam[_Q]:
+            """Reason why the vaccine was not administered
+
+            ``status-reason`` (token): ``Immunization.statusReason``
+            """
+            return TokenParam(self, 'status-reason')
+
+        @property
+        def target_disease(self) -> TokenParam[_Q]:
+            """The target disease the dose is being administered against
+
+            ``target-disease`` (token): ``Immunization.protocolApplied.targetDisease``
+            """
+            return TokenParam(self, 'target-disease')
+
+        @property
+        def vaccine_code(self) -> TokenParam[_Q]:
+            """Vaccine Product Administered
+
+            ``vaccine-code`` (token): ``Immunization.vaccineCode``
+            """
+            return TokenParam(self, 'vaccine-code')
 
 
 class ImmunizationQuery(Query["Immunization", _E], ImmunizationParams["ImmunizationQuery[_E]"]):

@@ -62,137 +62,226 @@ class ImmunizationEvaluationParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'ImmunizationEvaluation'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``ImmunizationEvaluation.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``ImmunizationEvaluation.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``ImmunizationEvaluation.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``ImmunizationEvaluation.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``ImmunizationEvaluation.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``ImmunizationEvaluation.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def date(self) -> DateParam[_Q]:
+        date: DateParam[_Q]
         """Date the evaluation was generated
 
         ``date`` (date): ``ImmunizationEvaluation.date``
         """
-        return DateParam(self, 'date')
-
-    @property
-    def dose_status(self) -> TokenParam[_Q]:
+        dose_status: TokenParam[_Q]
         """The status of the dose relative to published recommendations
 
         ``dose-status`` (token): ``ImmunizationEvaluation.doseStatus``
         """
-        return TokenParam(self, 'dose-status')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """ID of the evaluation
 
         ``identifier`` (token): ``ImmunizationEvaluation.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def immunization_event(self) -> ImmunizationEvaluationImmunizationEventRef[_Q]:
+        immunization_event: ImmunizationEvaluationImmunizationEventRef[_Q]
         """The vaccine administration event being evaluated
 
         ``immunization-event`` (reference): ``ImmunizationEvaluation.immunizationEvent``
 
         Targets: Immunization
         """
-        return ImmunizationEvaluationImmunizationEventRef(self, 'immunization-event')
-
-    @property
-    def patient(self) -> ImmunizationEvaluationPatientRef[_Q]:
+        patient: ImmunizationEvaluationPatientRef[_Q]
         """The patient being evaluated
 
         ``patient`` (reference): ``ImmunizationEvaluation.patient``
 
         Targets: Patient
         """
-        return ImmunizationEvaluationPatientRef(self, 'patient')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """Immunization evaluation status
 
         ``status`` (token): ``ImmunizationEvaluation.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def target_disease(self) -> TokenParam[_Q]:
+        target_disease: TokenParam[_Q]
         """The vaccine preventable disease being evaluated against
 
         ``target-disease`` (token): ``ImmunizationEvaluation.targetDisease``
         """
-        return TokenParam(self, 'target-disease')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``ImmunizationEvaluation.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``ImmunizationEvaluation.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``ImmunizationEvaluation.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``ImmunizationEvaluation.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``ImmunizationEvaluation.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``ImmunizationEvaluation.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def date(self) -> DateParam[_Q]:
+            """Date the evaluation was generated
+
+            ``date`` (date): ``ImmunizationEvaluation.date``
+            """
+            return DateParam(self, 'date')
+
+        @property
+        def dose_status(self) -> TokenParam[_Q]:
+            """The status of the dose relative to published recommendations
+
+            ``dose-status`` (token): ``ImmunizationEvaluation.doseStatus``
+            """
+            return TokenParam(self, 'dose-status')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """ID of the evaluation
+
+            ``identifier`` (token): ``ImmunizationEvaluation.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def immunization_event(self) -> ImmunizationEvaluationImmunizationEventRef[_Q]:
+            """The vaccine administration event being evaluated
+
+            ``immunization-event`` (reference): ``ImmunizationEvaluation.immunizationEvent``
+
+            Targets: Immunization
+            """
+            return ImmunizationEvaluationImmunizationEventRef(self, 'immunization-event')
+
+        @property
+        def patient(self) -> ImmunizationEvaluationPatientRef[_Q]:
+            """The patient being evaluated
+
+            ``patient`` (reference): ``ImmunizationEvaluation.patient``
+
+            Targets: Patient
+            """
+            return ImmunizationEvaluationPatientRef(self, 'patient')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """Immunization evaluation status
+
+            ``status`` (token): ``ImmunizationEvaluation.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def target_disease(self) -> TokenParam[_Q]:
+            """The vaccine preventable disease being evaluated against
+
+            ``target-disease`` (token): ``ImmunizationEvaluation.targetDisease``
+            """
+            return TokenParam(self, 'target-disease')
 
 
 class ImmunizationEvaluationQuery(Query["ImmunizationEvaluation", _E], ImmunizationEvaluationParams["ImmunizationEvaluationQuery[_E]"]):

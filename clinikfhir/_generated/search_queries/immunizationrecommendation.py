@@ -69,147 +69,243 @@ class ImmunizationRecommendationParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'ImmunizationRecommendation'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``ImmunizationRecommendation.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``ImmunizationRecommendation.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``ImmunizationRecommendation.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``ImmunizationRecommendation.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``ImmunizationRecommendation.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``ImmunizationRecommendation.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def date(self) -> DateParam[_Q]:
+        date: DateParam[_Q]
         """Date recommendation(s) created
 
         ``date`` (date): ``ImmunizationRecommendation.date``
         """
-        return DateParam(self, 'date')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """Business identifier
 
         ``identifier`` (token): ``ImmunizationRecommendation.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def information(self) -> ImmunizationRecommendationInformationRef[_Q]:
+        information: ImmunizationRecommendationInformationRef[_Q]
         """Patient observations supporting recommendation
 
         ``information`` (reference): ``ImmunizationRecommendation.recommendation.supportingPatientInformation``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return ImmunizationRecommendationInformationRef(self, 'information')
-
-    @property
-    def patient(self) -> ImmunizationRecommendationPatientRef[_Q]:
+        patient: ImmunizationRecommendationPatientRef[_Q]
         """Who this profile is for
 
         ``patient`` (reference): ``ImmunizationRecommendation.patient``
 
         Targets: Patient
         """
-        return ImmunizationRecommendationPatientRef(self, 'patient')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """Vaccine recommendation status
 
         ``status`` (token): ``ImmunizationRecommendation.recommendation.forecastStatus``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def support(self) -> ImmunizationRecommendationSupportRef[_Q]:
+        support: ImmunizationRecommendationSupportRef[_Q]
         """Past immunizations supporting recommendation
 
         ``support`` (reference): ``ImmunizationRecommendation.recommendation.supportingImmunization``
 
         Targets: Immunization, ImmunizationEvaluation
         """
-        return ImmunizationRecommendationSupportRef(self, 'support')
-
-    @property
-    def target_disease(self) -> TokenParam[_Q]:
+        target_disease: TokenParam[_Q]
         """Disease to be immunized against
 
         ``target-disease`` (token): ``ImmunizationRecommendation.recommendation.targetDisease``
         """
-        return TokenParam(self, 'target-disease')
-
-    @property
-    def vaccine_type(self) -> TokenParam[_Q]:
+        vaccine_type: TokenParam[_Q]
         """Vaccine  or vaccine group recommendation applies to
 
         ``vaccine-type`` (token): ``ImmunizationRecommendation.recommendation.vaccineCode``
         """
-        return TokenParam(self, 'vaccine-type')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``ImmunizationRecommendation.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``ImmunizationRecommendation.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``ImmunizationRecommendation.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``ImmunizationRecommendation.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``ImmunizationRecommendation.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``ImmunizationRecommendation.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def date(self) -> DateParam[_Q]:
+            """Date recommendation(s) created
+
+            ``date`` (date): ``ImmunizationRecommendation.date``
+            """
+            return DateParam(self, 'date')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """Business identifier
+
+            ``identifier`` (token): ``ImmunizationRecommendation.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def information(self) -> ImmunizationRecommendationInformationRef[_Q]:
+            """Patient observations supporting recommendation
+
+            ``information`` (reference): ``ImmunizationRecommendation.recommendation.supportingPatientInformation``
+
+            Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
+            """
+            return ImmunizationRecommendationInformationRef(self, 'information')
+
+        @property
+        def patient(self) -> ImmunizationRecommendationPatientRef[_Q]:
+            """Who this profile is for
+
+            ``patient`` (reference): ``ImmunizationRecommendation.patient``
+
+            Targets: Patient
+            """
+            return ImmunizationRecommendationPatientRef(self, 'patient')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """Vaccine recommendation status
+
+            ``status`` (token): ``ImmunizationRecommendation.recommendation.forecastStatus``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def support(self) -> ImmunizationRecommendationSupportRef[_Q]:
+            """Past immunizations supporting recommendation
+
+            ``support`` (reference): ``ImmunizationRecommendation.recommendation.supportingImmunization``
+
+            Targets: Immunization, ImmunizationEvaluation
+            """
+            return ImmunizationRecommendationSupportRef(self, 'support')
+
+        @property
+        def target_disease(self) -> TokenParam[_Q]:
+            """Disease to be immunized against
+
+            ``target-disease`` (token): ``ImmunizationRecommendation.recommendation.targetDisease``
+            """
+            return TokenParam(self, 'target-disease')
+
+        @property
+        def vaccine_type(self) -> TokenParam[_Q]:
+            """Vaccine  or vaccine group recommendation applies to
+
+            ``vaccine-type`` (token): ``ImmunizationRecommendation.recommendation.vaccineCode``
+            """
+            return TokenParam(self, 'vaccine-type')
 
 
 class ImmunizationRecommendationQuery(Query["ImmunizationRecommendation", _E], ImmunizationRecommendationParams["ImmunizationRecommendationQuery[_E]"]):

@@ -68,195 +68,321 @@ class InsurancePlanParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'InsurancePlan'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``InsurancePlan.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``InsurancePlan.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``InsurancePlan.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``InsurancePlan.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``InsurancePlan.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``InsurancePlan.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def address(self) -> StringParam[_Q]:
+        address: StringParam[_Q]
         """A server defined search that may match any of the string fields in the Address, including line, city, district, state, country, postalCode, and/or text
 
         ``address`` (string): ``InsurancePlan.contact.address``
         """
-        return StringParam(self, 'address')
-
-    @property
-    def address_city(self) -> StringParam[_Q]:
+        address_city: StringParam[_Q]
         """A city specified in an address
 
         ``address-city`` (string): ``InsurancePlan.contact.address.city``
         """
-        return StringParam(self, 'address-city')
-
-    @property
-    def address_country(self) -> StringParam[_Q]:
+        address_country: StringParam[_Q]
         """A country specified in an address
 
         ``address-country`` (string): ``InsurancePlan.contact.address.country``
         """
-        return StringParam(self, 'address-country')
-
-    @property
-    def address_postalcode(self) -> StringParam[_Q]:
+        address_postalcode: StringParam[_Q]
         """A postal code specified in an address
 
         ``address-postalcode`` (string): ``InsurancePlan.contact.address.postalCode``
         """
-        return StringParam(self, 'address-postalcode')
-
-    @property
-    def address_state(self) -> StringParam[_Q]:
+        address_state: StringParam[_Q]
         """A state specified in an address
 
         ``address-state`` (string): ``InsurancePlan.contact.address.state``
         """
-        return StringParam(self, 'address-state')
-
-    @property
-    def address_use(self) -> TokenParam[_Q]:
+        address_use: TokenParam[_Q]
         """A use code specified in an address
 
         ``address-use`` (token): ``InsurancePlan.contact.address.use``
         """
-        return TokenParam(self, 'address-use')
-
-    @property
-    def administered_by(self) -> InsurancePlanAdministeredByRef[_Q]:
+        administered_by: InsurancePlanAdministeredByRef[_Q]
         """Product administrator
 
         ``administered-by`` (reference): ``InsurancePlan.administeredBy``
 
         Targets: Organization
         """
-        return InsurancePlanAdministeredByRef(self, 'administered-by')
-
-    @property
-    def endpoint(self) -> InsurancePlanEndpointRef[_Q]:
+        endpoint: InsurancePlanEndpointRef[_Q]
         """Technical endpoint
 
         ``endpoint`` (reference): ``InsurancePlan.endpoint``
 
         Targets: Endpoint
         """
-        return InsurancePlanEndpointRef(self, 'endpoint')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """Any identifier for the organization (not the accreditation issuer's identifier)
 
         ``identifier`` (token): ``InsurancePlan.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def name(self) -> StringParam[_Q]:
+        name: StringParam[_Q]
         """A portion of the organization's name or alias
 
         ``name`` (string): ``InsurancePlan.name | InsurancePlan.alias``
         """
-        return StringParam(self, 'name')
-
-    @property
-    def owned_by(self) -> InsurancePlanOwnedByRef[_Q]:
+        owned_by: InsurancePlanOwnedByRef[_Q]
         """An organization of which this organization forms a part
 
         ``owned-by`` (reference): ``InsurancePlan.ownedBy``
 
         Targets: Organization
         """
-        return InsurancePlanOwnedByRef(self, 'owned-by')
-
-    @property
-    def phonetic(self) -> StringParam[_Q]:
+        phonetic: StringParam[_Q]
         """A portion of the organization's name using some kind of phonetic matching algorithm
 
         ``phonetic`` (string): ``InsurancePlan.name``
         """
-        return StringParam(self, 'phonetic')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """Is the Organization record active
 
         ``status`` (token): ``InsurancePlan.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def type(self) -> TokenParam[_Q]:
+        type: TokenParam[_Q]
         """A code for the type of organization
 
         ``type`` (token): ``InsurancePlan.type``
         """
-        return TokenParam(self, 'type')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``InsurancePlan.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``InsurancePlan.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``InsurancePlan.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``InsurancePlan.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``InsurancePlan.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``InsurancePlan.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def address(self) -> StringParam[_Q]:
+            """A server defined search that may match any of the string fields in the Address, including line, city, district, state, country, postalCode, and/or text
+
+            ``address`` (string): ``InsurancePlan.contact.address``
+            """
+            return StringParam(self, 'address')
+
+        @property
+        def address_city(self) -> StringParam[_Q]:
+            """A city specified in an address
+
+            ``address-city`` (string): ``InsurancePlan.contact.address.city``
+            """
+            return StringParam(self, 'address-city')
+
+        @property
+        def address_country(self) -> StringParam[_Q]:
+            """A country specified in an address
+
+            ``address-country`` (string): ``InsurancePlan.contact.address.country``
+            """
+            return StringParam(self, 'address-country')
+
+        @property
+        def address_postalcode(self) -> StringParam[_Q]:
+            """A postal code specified in an address
+
+            ``address-postalcode`` (string): ``InsurancePlan.contact.address.postalCode``
+            """
+            return StringParam(self, 'address-postalcode')
+
+        @property
+        def address_state(self) -> StringParam[_Q]:
+            """A state specified in an address
+
+            ``address-state`` (string): ``InsurancePlan.contact.address.state``
+            """
+            return StringParam(self, 'address-state')
+
+        @property
+        def address_use(self) -> TokenParam[_Q]:
+            """A use code specified in an address
+
+            ``address-use`` (token): ``InsurancePlan.contact.address.use``
+            """
+            return TokenParam(self, 'address-use')
+
+        @property
+        def administered_by(self) -> InsurancePlanAdministeredByRef[_Q]:
+            """Product administrator
+
+            ``administered-by`` (reference): ``InsurancePlan.administeredBy``
+
+            Targets: Organization
+            """
+            return InsurancePlanAdministeredByRef(self, 'administered-by')
+
+        @property
+        def endpoint(self) -> InsurancePlanEndpointRef[_Q]:
+            """Technical endpoint
+
+            ``endpoint`` (reference): ``InsurancePlan.endpoint``
+
+            Targets: Endpoint
+            """
+            return InsurancePlanEndpointRef(self, 'endpoint')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """Any identifier for the organization (not the accreditation issuer's identifier)
+
+            ``identifier`` (token): ``InsurancePlan.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def name(self) -> StringParam[_Q]:
+            """A portion of the organization's name or alias
+
+            ``name`` (string): ``InsurancePlan.name | InsurancePlan.alias``
+            """
+            return StringParam(self, 'name')
+
+        @property
+        def owned_by(self) -> InsurancePlanOwnedByRef[_Q]:
+            """An organization of which this organization forms a part
+
+            ``owned-by`` (reference): ``InsurancePlan.ownedBy``
+
+            Targets: Organization
+            """
+            return InsurancePlanOwnedByRef(self, 'owned-by')
+
+        @property
+        def phonetic(self) -> StringParam[_Q]:
+            """A portion of the organization's name using some kind of phonetic matching algorithm
+
+            ``phonetic`` (string): ``InsurancePlan.name``
+            """
+            return StringParam(self, 'phonetic')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """Is the Organization record active
+
+            ``status`` (token): ``InsurancePlan.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def type(self) -> TokenParam[_Q]:
+            """A code for the type of organization
+
+            ``type`` (token): ``InsurancePlan.type``
+            """
+            return TokenParam(self, 'type')
 
 
 class InsurancePlanQuery(Query["InsurancePlan", _E], InsurancePlanParams["InsurancePlanQuery[_E]"]):

@@ -90,193 +90,320 @@ class InvoiceParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'Invoice'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``Invoice.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``Invoice.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``Invoice.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``Invoice.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``Invoice.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``Invoice.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def account(self) -> InvoiceAccountRef[_Q]:
+        account: InvoiceAccountRef[_Q]
         """Account that is being balanced
 
         ``account`` (reference): ``Invoice.account``
 
         Targets: Account
         """
-        return InvoiceAccountRef(self, 'account')
-
-    @property
-    def date(self) -> DateParam[_Q]:
+        date: DateParam[_Q]
         """Invoice date / posting date
 
         ``date`` (date): ``Invoice.date``
         """
-        return DateParam(self, 'date')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """Business Identifier for item
 
         ``identifier`` (token): ``Invoice.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def issuer(self) -> InvoiceIssuerRef[_Q]:
+        issuer: InvoiceIssuerRef[_Q]
         """Issuing Organization of Invoice
 
         ``issuer`` (reference): ``Invoice.issuer``
 
         Targets: Organization
         """
-        return InvoiceIssuerRef(self, 'issuer')
-
-    @property
-    def participant(self) -> InvoiceParticipantRef[_Q]:
+        participant: InvoiceParticipantRef[_Q]
         """Individual who was involved
 
         ``participant`` (reference): ``Invoice.participant.actor``
 
         Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return InvoiceParticipantRef(self, 'participant')
-
-    @property
-    def participant_role(self) -> TokenParam[_Q]:
+        participant_role: TokenParam[_Q]
         """Type of involvement in creation of this Invoice
 
         ``participant-role`` (token): ``Invoice.participant.role``
         """
-        return TokenParam(self, 'participant-role')
-
-    @property
-    def patient(self) -> InvoicePatientRef[_Q]:
+        patient: InvoicePatientRef[_Q]
         """Recipient(s) of goods and services
 
         ``patient`` (reference): ``Invoice.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return InvoicePatientRef(self, 'patient')
-
-    @property
-    def recipient(self) -> InvoiceRecipientRef[_Q]:
+        recipient: InvoiceRecipientRef[_Q]
         """Recipient of this invoice
 
         ``recipient`` (reference): ``Invoice.recipient``
 
         Targets: Organization, Patient, RelatedPerson
         """
-        return InvoiceRecipientRef(self, 'recipient')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """draft | issued | balanced | cancelled | entered-in-error
 
         ``status`` (token): ``Invoice.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def subject(self) -> InvoiceSubjectRef[_Q]:
+        subject: InvoiceSubjectRef[_Q]
         """Recipient(s) of goods and services
 
         ``subject`` (reference): ``Invoice.subject``
 
         Targets: Group, Patient
         """
-        return InvoiceSubjectRef(self, 'subject')
-
-    @property
-    def totalgross(self) -> QuantityParam[_Q]:
+        totalgross: QuantityParam[_Q]
         """Gross total of this Invoice
 
         ``totalgross`` (quantity): ``Invoice.totalGross``
         """
-        return QuantityParam(self, 'totalgross')
-
-    @property
-    def totalnet(self) -> QuantityParam[_Q]:
+        totalnet: QuantityParam[_Q]
         """Net total of this Invoice
 
         ``totalnet`` (quantity): ``Invoice.totalNet``
         """
-        return QuantityParam(self, 'totalnet')
-
-    @property
-    def type(self) -> TokenParam[_Q]:
+        type: TokenParam[_Q]
         """Type of Invoice
 
         ``type`` (token): ``Invoice.type``
         """
-        return TokenParam(self, 'type')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``Invoice.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``Invoice.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``Invoice.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``Invoice.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``Invoice.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``Invoice.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def account(self) -> InvoiceAccountRef[_Q]:
+            """Account that is being balanced
+
+            ``account`` (reference): ``Invoice.account``
+
+            Targets: Account
+            """
+            return InvoiceAccountRef(self, 'account')
+
+        @property
+        def date(self) -> DateParam[_Q]:
+            """Invoice date / posting date
+
+            ``date`` (date): ``Invoice.date``
+            """
+            return DateParam(self, 'date')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """Business Identifier for item
+
+            ``identifier`` (token): ``Invoice.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def issuer(self) -> InvoiceIssuerRef[_Q]:
+            """Issuing Organization of Invoice
+
+            ``issuer`` (reference): ``Invoice.issuer``
+
+            Targets: Organization
+            """
+            return InvoiceIssuerRef(self, 'issuer')
+
+        @property
+        def participant(self) -> InvoiceParticipantRef[_Q]:
+            """Individual who was involved
+
+            ``participant`` (reference): ``Invoice.participant.actor``
+
+            Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return InvoiceParticipantRef(self, 'participant')
+
+        @property
+        def participant_role(self) -> TokenParam[_Q]:
+            """Type of involvement in creation of this Invoice
+
+            ``participant-role`` (token): ``Invoice.participant.role``
+            """
+            return TokenParam(self, 'participant-role')
+
+        @property
+        def patient(self) -> InvoicePatientRef[_Q]:
+            """Recipient(s) of goods and services
+
+            ``patient`` (reference): ``Invoice.subject.where(resolve() is Patient)``
+
+            Targets: Patient
+            """
+            return InvoicePatientRef(self, 'patient')
+
+        @property
+        def recipient(self) -> InvoiceRecipientRef[_Q]:
+            """Recipient of this invoice
+
+            ``recipient`` (reference): ``Invoice.recipient``
+
+            Targets: Organization, Patient, RelatedPerson
+            """
+            return InvoiceRecipientRef(self, 'recipient')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """draft | issued | balanced | cancelled | entered-in-error
+
+            ``status`` (token): ``Invoice.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def subject(self) -> InvoiceSubjectRef[_Q]:
+            """Recipient(s) of goods and services
+
+            ``subject`` (reference): ``Invoice.subject``
+
+            Targets: Group, Patient
+            """
+            return InvoiceSubjectRef(self, 'subject')
+
+        @property
+        def totalgross(self) -> QuantityParam[_Q]:
+            """Gross total of this Invoice
+
+            ``totalgross`` (quantity): ``Invoice.totalGross``
+            """
+            return QuantityParam(self, 'totalgross')
+
+        @property
+        def totalnet(self) -> QuantityParam[_Q]:
+            """Net total of this Invoice
+
+            ``totalnet`` (quantity): ``Invoice.totalNet``
+            """
+            return QuantityParam(self, 'totalnet')
+
+        @property
+        def type(self) -> TokenParam[_Q]:
+            """Type of Invoice
+
+            ``type`` (token): ``Invoice.type``
+            """
+            return TokenParam(self, 'type')
 
 
 class InvoiceQuery(Query["Invoice", _E], InvoiceParams["InvoiceQuery[_E]"]):

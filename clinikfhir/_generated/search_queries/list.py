@@ -83,183 +83,303 @@ class ListParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'List'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``List.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``List.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``List.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``List.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``List.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``List.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def code(self) -> TokenParam[_Q]:
+        code: TokenParam[_Q]
         """What the purpose of this list is
 
         ``code`` (token): ``List.code``
         """
-        return TokenParam(self, 'code')
-
-    @property
-    def date(self) -> DateParam[_Q]:
+        date: DateParam[_Q]
         """When the list was prepared
 
         ``date`` (date): ``List.date``
         """
-        return DateParam(self, 'date')
-
-    @property
-    def empty_reason(self) -> TokenParam[_Q]:
+        empty_reason: TokenParam[_Q]
         """Why list is empty
 
         ``empty-reason`` (token): ``List.emptyReason``
         """
-        return TokenParam(self, 'empty-reason')
-
-    @property
-    def encounter(self) -> ListEncounterRef[_Q]:
+        encounter: ListEncounterRef[_Q]
         """Context in which list created
 
         ``encounter`` (reference): ``List.encounter``
 
         Targets: Encounter
         """
-        return ListEncounterRef(self, 'encounter')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """Business identifier
 
         ``identifier`` (token): ``List.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def item(self) -> ListItemRef[_Q]:
+        item: ListItemRef[_Q]
         """Actual entry
 
         ``item`` (reference): ``List.entry.item``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return ListItemRef(self, 'item')
-
-    @property
-    def notes(self) -> StringParam[_Q]:
+        notes: StringParam[_Q]
         """The annotation  - text content (as markdown)
 
         ``notes`` (string): ``List.note.text``
         """
-        return StringParam(self, 'notes')
-
-    @property
-    def patient(self) -> ListPatientRef[_Q]:
+        patient: ListPatientRef[_Q]
         """If all resources have the same subject
 
         ``patient`` (reference): ``List.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return ListPatientRef(self, 'patient')
-
-    @property
-    def source(self) -> ListSourceRef[_Q]:
+        source: ListSourceRef[_Q]
         """Who and/or what defined the list contents (aka Author)
 
         ``source`` (reference): ``List.source``
 
         Targets: Device, Patient, Practitioner, PractitionerRole
         """
-        return ListSourceRef(self, 'source')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """current | retired | entered-in-error
 
         ``status`` (token): ``List.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def subject(self) -> ListSubjectRef[_Q]:
+        subject: ListSubjectRef[_Q]
         """If all resources have the same subject
 
         ``subject`` (reference): ``List.subject``
 
         Targets: Device, Group, Location, Patient
         """
-        return ListSubjectRef(self, 'subject')
-
-    @property
-    def title(self) -> StringParam[_Q]:
+        title: StringParam[_Q]
         """Descriptive name for the list
 
         ``title`` (string): ``List.title``
         """
-        return StringParam(self, 'title')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``List.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``List.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``List.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``List.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``List.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``List.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def code(self) -> TokenParam[_Q]:
+            """What the purpose of this list is
+
+            ``code`` (token): ``List.code``
+            """
+            return TokenParam(self, 'code')
+
+        @property
+        def date(self) -> DateParam[_Q]:
+            """When the list was prepared
+
+            ``date`` (date): ``List.date``
+            """
+            return DateParam(self, 'date')
+
+        @property
+        def empty_reason(self) -> TokenParam[_Q]:
+            """Why list is empty
+
+            ``empty-reason`` (token): ``List.emptyReason``
+            """
+            return TokenParam(self, 'empty-reason')
+
+        @property
+        def encounter(self) -> ListEncounterRef[_Q]:
+            """Context in which list created
+
+            ``encounter`` (reference): ``List.encounter``
+
+            Targets: Encounter
+            """
+            return ListEncounterRef(self, 'encounter')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """Business identifier
+
+            ``identifier`` (token): ``List.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def item(self) -> ListItemRef[_Q]:
+            """Actual entry
+
+            ``item`` (reference): ``List.entry.item``
+
+            Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
+            """
+            return ListItemRef(self, 'item')
+
+        @property
+        def notes(self) -> StringParam[_Q]:
+            """The annotation  - text content (as markdown)
+
+            ``notes`` (string): ``List.note.text``
+            """
+            return StringParam(self, 'notes')
+
+        @property
+        def patient(self) -> ListPatientRef[_Q]:
+            """If all resources have the same subject
+
+            ``patient`` (reference): ``List.subject.where(resolve() is Patient)``
+
+            Targets: Patient
+            """
+            return ListPatientRef(self, 'patient')
+
+        @property
+        def source(self) -> ListSourceRef[_Q]:
+            """Who and/or what defined the list contents (aka Author)
+
+            ``source`` (reference): ``List.source``
+
+            Targets: Device, Patient, Practitioner, PractitionerRole
+            """
+            return ListSourceRef(self, 'source')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """current | retired | entered-in-error
+
+            ``status`` (token): ``List.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def subject(self) -> ListSubjectRef[_Q]:
+            """If all resources have the same subject
+
+            ``subject`` (reference): ``List.subject``
+
+            Targets: Device, Group, Location, Patient
+            """
+            return ListSubjectRef(self, 'subject')
+
+        @property
+        def title(self) -> StringParam[_Q]:
+            """Descriptive name for the list
+
+            ``title`` (string): ``List.title``
+            """
+            return StringParam(self, 'title')
 
 
 class ListQuery(Query["List", _E], ListParams["ListQuery[_E]"]):

@@ -69,154 +69,101 @@ class LocationParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'Location'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``Location.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``Location.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``Location.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``Location.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``Location.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``Location.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def address(self) -> StringParam[_Q]:
+        address: StringParam[_Q]
         """A (part of the) address of the location
 
         ``address`` (string): ``Location.address``
         """
-        return StringParam(self, 'address')
-
-    @property
-    def address_city(self) -> StringParam[_Q]:
+        address_city: StringParam[_Q]
         """A city specified in an address
 
         ``address-city`` (string): ``Location.address.city``
         """
-        return StringParam(self, 'address-city')
-
-    @property
-    def address_country(self) -> StringParam[_Q]:
+        address_country: StringParam[_Q]
         """A country specified in an address
 
         ``address-country`` (string): ``Location.address.country``
         """
-        return StringParam(self, 'address-country')
-
-    @property
-    def address_postalcode(self) -> StringParam[_Q]:
+        address_postalcode: StringParam[_Q]
         """A postal code specified in an address
 
         ``address-postalcode`` (string): ``Location.address.postalCode``
         """
-        return StringParam(self, 'address-postalcode')
-
-    @property
-    def address_state(self) -> StringParam[_Q]:
+        address_state: StringParam[_Q]
         """A state specified in an address
 
         ``address-state`` (string): ``Location.address.state``
         """
-        return StringParam(self, 'address-state')
-
-    @property
-    def address_use(self) -> TokenParam[_Q]:
+        address_use: TokenParam[_Q]
         """A use code specified in an address
 
         ``address-use`` (token): ``Location.address.use``
         """
-        return TokenParam(self, 'address-use')
-
-    @property
-    def endpoint(self) -> LocationEndpointRef[_Q]:
+        endpoint: LocationEndpointRef[_Q]
         """Technical endpoints providing access to services operated for the location
 
         ``endpoint`` (reference): ``Location.endpoint``
 
         Targets: Endpoint
         """
-        return LocationEndpointRef(self, 'endpoint')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """An identifier for the location
 
         ``identifier`` (token): ``Location.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def name(self) -> StringParam[_Q]:
+        name: StringParam[_Q]
         """A portion of the location's name or alias
 
         ``name`` (string): ``Location.name | Location.alias``
         """
-        return StringParam(self, 'name')
-
-    @property
-    def near(self) -> SpecialParam[_Q]:
+        near: SpecialParam[_Q]
         """Search for locations where the location.position is near to, or within a specified distance of, the provided coordinates expressed as [latitude]|[longitude]|[distance]|[units] (using the WGS84 datum, see notes).
         If the units are omitted, then kms should be assumed. If the distance is omitted, then the server can use its own discretion as to what distances should be considered near (and units are irrelevant)
 
@@ -226,51 +173,240 @@ class LocationParams(Params[_Q]):
 
         ``near`` (special): ``Location.position``
         """
-        return SpecialParam(self, 'near')
-
-    @property
-    def operational_status(self) -> TokenParam[_Q]:
+        operational_status: TokenParam[_Q]
         """Searches for locations (typically bed/room) that have an operational status (e.g. contaminated, housekeeping)
 
         ``operational-status`` (token): ``Location.operationalStatus``
         """
-        return TokenParam(self, 'operational-status')
-
-    @property
-    def organization(self) -> LocationOrganizationRef[_Q]:
+        organization: LocationOrganizationRef[_Q]
         """Searches for locations that are managed by the provided organization
 
         ``organization`` (reference): ``Location.managingOrganization``
 
         Targets: Organization
         """
-        return LocationOrganizationRef(self, 'organization')
-
-    @property
-    def partof(self) -> LocationPartofRef[_Q]:
+        partof: LocationPartofRef[_Q]
         """A location of which this location is a part
 
         ``partof`` (reference): ``Location.partOf``
 
         Targets: Location
         """
-        return LocationPartofRef(self, 'partof')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """Searches for locations with a specific kind of status
 
         ``status`` (token): ``Location.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def type(self) -> TokenParam[_Q]:
+        type: TokenParam[_Q]
         """A code for the type of location
 
         ``type`` (token): ``Location.type``
         """
-        return TokenParam(self, 'type')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``Location.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``Location.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``Location.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``Location.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``Location.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``Location.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def address(self) -> StringParam[_Q]:
+            """A (part of the) address of the location
+
+            ``address`` (string): ``Location.address``
+            """
+            return StringParam(self, 'address')
+
+        @property
+        def address_city(self) -> StringParam[_Q]:
+            """A city specified in an address
+
+            ``address-city`` (string): ``Location.address.city``
+            """
+            return StringParam(self, 'address-city')
+
+        @property
+        def address_country(self) -> StringParam[_Q]:
+            """A country specified in an address
+
+            ``address-country`` (string): ``Location.address.country``
+            """
+            return StringParam(self, 'address-country')
+
+        @property
+        def address_postalcode(self) -> StringParam[_Q]:
+            """A postal code specified in an address
+
+            ``address-postalcode`` (string): ``Location.address.postalCode``
+            """
+            return StringParam(self, 'address-postalcode')
+
+        @property
+        def address_state(self) -> StringParam[_Q]:
+            """A state specified in an address
+
+            ``address-state`` (string): ``Location.address.state``
+            """
+            return StringParam(self, 'address-state')
+
+        @property
+        def address_use(self) -> TokenParam[_Q]:
+            """A use code specified in an address
+
+            ``address-use`` (token): ``Location.address.use``
+            """
+            return TokenParam(self, 'address-use')
+
+        @property
+        def endpoint(self) -> LocationEndpointRef[_Q]:
+            """Technical endpoints providing access to services operated for the location
+
+            ``endpoint`` (reference): ``Location.endpoint``
+
+            Targets: Endpoint
+            """
+            return LocationEndpointRef(self, 'endpoint')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """An identifier for the location
+
+            ``identifier`` (token): ``Location.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def name(self) -> StringParam[_Q]:
+            """A portion of the location's name or alias
+
+            ``name`` (string): ``Location.name | Location.alias``
+            """
+            return StringParam(self, 'name')
+
+        @property
+        def near(self) -> SpecialParam[_Q]:
+            """Search for locations where the location.position is near to, or within a specified distance of, the provided coordinates expressed as [latitude]|[longitude]|[distance]|[units] (using the WGS84 datum, see notes).
+            If the units are omitted, then kms should be assumed. If the distance is omitted, then the server can use its own discretion as to what distances should be considered near (and units are irrelevant)
+
+            Servers may search using various techniques that might have differing accuracies, depending on implementation efficiency.
+
+            Requires the near-distance parameter to be provided also
+
+            ``near`` (special): ``Location.position``
+            """
+            return SpecialParam(self, 'near')
+
+        @property
+        def operational_status(self) -> TokenParam[_Q]:
+            """Searches for locations (typically bed/room) that have an operational status (e.g. contaminated, housekeeping)
+
+            ``operational-status`` (token): ``Location.operationalStatus``
+            """
+            return TokenParam(self, 'operational-status')
+
+        @property
+        def organization(self) -> LocationOrganizationRef[_Q]:
+            """Searches for locations that are managed by the provided organization
+
+            ``organization`` (reference): ``Location.managingOrganization``
+
+            Targets: Organization
+            """
+            return LocationOrganizationRef(self, 'organization')
+
+        @property
+        def partof(self) -> LocationPartofRef[_Q]:
+            """A location of which this location is a part
+
+            ``partof`` (reference): ``Location.partOf``
+
+            Targets: Location
+            """
+            return LocationPartofRef(self, 'partof')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """Searches for locations with a specific kind of status
+
+            ``status`` (token): ``Location.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def type(self) -> TokenParam[_Q]:
+            """A code for the type of location
+
+            ``type`` (token): ``Location.type``
+            """
+            return TokenParam(self, 'type')
 
 
 class LocationQuery(Query["Location", _E], LocationParams["LocationQuery[_E]"]):

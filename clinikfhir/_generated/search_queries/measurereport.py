@@ -83,159 +83,264 @@ class MeasureReportParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'MeasureReport'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``MeasureReport.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``MeasureReport.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``MeasureReport.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``MeasureReport.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``MeasureReport.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``MeasureReport.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def date(self) -> DateParam[_Q]:
+        date: DateParam[_Q]
         """The date of the measure report
 
         ``date`` (date): ``MeasureReport.date``
         """
-        return DateParam(self, 'date')
-
-    @property
-    def evaluated_resource(self) -> MeasureReportEvaluatedResourceRef[_Q]:
+        evaluated_resource: MeasureReportEvaluatedResourceRef[_Q]
         """An evaluated resource referenced by the measure report
 
         ``evaluated-resource`` (reference): ``MeasureReport.evaluatedResource``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return MeasureReportEvaluatedResourceRef(self, 'evaluated-resource')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """External identifier of the measure report to be returned
 
         ``identifier`` (token): ``MeasureReport.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def measure(self) -> MeasureReportMeasureRef[_Q]:
+        measure: MeasureReportMeasureRef[_Q]
         """The measure to return measure report results for
 
         ``measure`` (reference): ``MeasureReport.measure``
 
         Targets: Measure
         """
-        return MeasureReportMeasureRef(self, 'measure')
-
-    @property
-    def patient(self) -> MeasureReportPatientRef[_Q]:
+        patient: MeasureReportPatientRef[_Q]
         """The identity of a patient to search for individual measure report results for
 
         ``patient`` (reference): ``MeasureReport.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return MeasureReportPatientRef(self, 'patient')
-
-    @property
-    def period(self) -> DateParam[_Q]:
+        period: DateParam[_Q]
         """The period of the measure report
 
         ``period`` (date): ``MeasureReport.period``
         """
-        return DateParam(self, 'period')
-
-    @property
-    def reporter(self) -> MeasureReportReporterRef[_Q]:
+        reporter: MeasureReportReporterRef[_Q]
         """The reporter to return measure report results for
 
         ``reporter`` (reference): ``MeasureReport.reporter``
 
         Targets: Location, Organization, Practitioner, PractitionerRole
         """
-        return MeasureReportReporterRef(self, 'reporter')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """The status of the measure report
 
         ``status`` (token): ``MeasureReport.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def subject(self) -> MeasureReportSubjectRef[_Q]:
+        subject: MeasureReportSubjectRef[_Q]
         """The identity of a subject to search for individual measure report results for
 
         ``subject`` (reference): ``MeasureReport.subject``
 
         Targets: Device, Group, Location, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return MeasureReportSubjectRef(self, 'subject')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``MeasureReport.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``MeasureReport.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``MeasureReport.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``MeasureReport.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``MeasureReport.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``MeasureReport.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def date(self) -> DateParam[_Q]:
+            """The date of the measure report
+
+            ``date`` (date): ``MeasureReport.date``
+            """
+            return DateParam(self, 'date')
+
+        @property
+        def evaluated_resource(self) -> MeasureReportEvaluatedResourceRef[_Q]:
+            """An evaluated resource referenced by the measure report
+
+            ``evaluated-resource`` (reference): ``MeasureReport.evaluatedResource``
+
+            Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
+            """
+            return MeasureReportEvaluatedResourceRef(self, 'evaluated-resource')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """External identifier of the measure report to be returned
+
+            ``identifier`` (token): ``MeasureReport.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def measure(self) -> MeasureReportMeasureRef[_Q]:
+            """The measure to return measure report results for
+
+            ``measure`` (reference): ``MeasureReport.measure``
+
+            Targets: Measure
+            """
+            return MeasureReportMeasureRef(self, 'measure')
+
+        @property
+        def patient(self) -> MeasureReportPatientRef[_Q]:
+            """The identity of a patient to search for individual measure report results for
+
+            ``patient`` (reference): ``MeasureReport.subject.where(resolve() is Patient)``
+
+            Targets: Patient
+            """
+            return MeasureReportPatientRef(self, 'patient')
+
+        @property
+        def period(self) -> DateParam[_Q]:
+            """The period of the measure report
+
+            ``period`` (date): ``MeasureReport.period``
+            """
+            return DateParam(self, 'period')
+
+        @property
+        def reporter(self) -> MeasureReportReporterRef[_Q]:
+            """The reporter to return measure report results for
+
+            ``reporter`` (reference): ``MeasureReport.reporter``
+
+            Targets: Location, Organization, Practitioner, PractitionerRole
+            """
+            return MeasureReportReporterRef(self, 'reporter')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """The status of the measure report
+
+            ``status`` (token): ``MeasureReport.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def subject(self) -> MeasureReportSubjectRef[_Q]:
+            """The identity of a subject to search for individual measure report results for
+
+            ``subject`` (reference): ``MeasureReport.subject``
+
+            Targets: Device, Group, Location, Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return MeasureReportSubjectRef(self, 'subject')
 
 
 class MeasureReportQuery(Query["MeasureReport", _E], MeasureReportParams["MeasureReportQuery[_E]"]):

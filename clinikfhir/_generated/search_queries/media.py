@@ -90,193 +90,320 @@ class MediaParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'Media'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``Media.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``Media.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``Media.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``Media.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``Media.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``Media.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def based_on(self) -> MediaBasedOnRef[_Q]:
+        based_on: MediaBasedOnRef[_Q]
         """Procedure that caused this media to be created
 
         ``based-on`` (reference): ``Media.basedOn``
 
         Targets: CarePlan, ServiceRequest
         """
-        return MediaBasedOnRef(self, 'based-on')
-
-    @property
-    def created(self) -> DateParam[_Q]:
+        created: DateParam[_Q]
         """When Media was collected
 
         ``created`` (date): ``Media.created``
         """
-        return DateParam(self, 'created')
-
-    @property
-    def device(self) -> MediaDeviceRef[_Q]:
+        device: MediaDeviceRef[_Q]
         """Observing Device
 
         ``device`` (reference): ``Media.device``
 
         Targets: Device, DeviceMetric
         """
-        return MediaDeviceRef(self, 'device')
-
-    @property
-    def encounter(self) -> MediaEncounterRef[_Q]:
+        encounter: MediaEncounterRef[_Q]
         """Encounter associated with media
 
         ``encounter`` (reference): ``Media.encounter``
 
         Targets: Encounter
         """
-        return MediaEncounterRef(self, 'encounter')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """Identifier(s) for the image
 
         ``identifier`` (token): ``Media.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def modality(self) -> TokenParam[_Q]:
+        modality: TokenParam[_Q]
         """The type of acquisition equipment/process
 
         ``modality`` (token): ``Media.modality``
         """
-        return TokenParam(self, 'modality')
-
-    @property
-    def operator(self) -> MediaOperatorRef[_Q]:
+        operator: MediaOperatorRef[_Q]
         """The person who generated the image
 
         ``operator`` (reference): ``Media.operator``
 
         Targets: CareTeam, Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return MediaOperatorRef(self, 'operator')
-
-    @property
-    def patient(self) -> MediaPatientRef[_Q]:
+        patient: MediaPatientRef[_Q]
         """Who/What this Media is a record of
 
         ``patient`` (reference): ``Media.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return MediaPatientRef(self, 'patient')
-
-    @property
-    def site(self) -> TokenParam[_Q]:
+        site: TokenParam[_Q]
         """Observed body part
 
         ``site`` (token): ``Media.bodySite``
         """
-        return TokenParam(self, 'site')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """preparation | in-progress | not-done | on-hold | stopped | completed | entered-in-error | unknown
 
         ``status`` (token): ``Media.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def subject(self) -> MediaSubjectRef[_Q]:
+        subject: MediaSubjectRef[_Q]
         """Who/What this Media is a record of
 
         ``subject`` (reference): ``Media.subject``
 
         Targets: Device, Group, Location, Patient, Practitioner, PractitionerRole, Specimen
         """
-        return MediaSubjectRef(self, 'subject')
-
-    @property
-    def type(self) -> TokenParam[_Q]:
+        type: TokenParam[_Q]
         """Classification of media as image, video, or audio
 
         ``type`` (token): ``Media.type``
         """
-        return TokenParam(self, 'type')
-
-    @property
-    def view(self) -> TokenParam[_Q]:
+        view: TokenParam[_Q]
         """Imaging view, e.g. Lateral or Antero-posterior
 
         ``view`` (token): ``Media.view``
         """
-        return TokenParam(self, 'view')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``Media.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``Media.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``Media.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``Media.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``Media.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``Media.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def based_on(self) -> MediaBasedOnRef[_Q]:
+            """Procedure that caused this media to be created
+
+            ``based-on`` (reference): ``Media.basedOn``
+
+            Targets: CarePlan, ServiceRequest
+            """
+            return MediaBasedOnRef(self, 'based-on')
+
+        @property
+        def created(self) -> DateParam[_Q]:
+            """When Media was collected
+
+            ``created`` (date): ``Media.created``
+            """
+            return DateParam(self, 'created')
+
+        @property
+        def device(self) -> MediaDeviceRef[_Q]:
+            """Observing Device
+
+            ``device`` (reference): ``Media.device``
+
+            Targets: Device, DeviceMetric
+            """
+            return MediaDeviceRef(self, 'device')
+
+        @property
+        def encounter(self) -> MediaEncounterRef[_Q]:
+            """Encounter associated with media
+
+            ``encounter`` (reference): ``Media.encounter``
+
+            Targets: Encounter
+            """
+            return MediaEncounterRef(self, 'encounter')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """Identifier(s) for the image
+
+            ``identifier`` (token): ``Media.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def modality(self) -> TokenParam[_Q]:
+            """The type of acquisition equipment/process
+
+            ``modality`` (token): ``Media.modality``
+            """
+            return TokenParam(self, 'modality')
+
+        @property
+        def operator(self) -> MediaOperatorRef[_Q]:
+            """The person who generated the image
+
+            ``operator`` (reference): ``Media.operator``
+
+            Targets: CareTeam, Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return MediaOperatorRef(self, 'operator')
+
+        @property
+        def patient(self) -> MediaPatientRef[_Q]:
+            """Who/What this Media is a record of
+
+            ``patient`` (reference): ``Media.subject.where(resolve() is Patient)``
+
+            Targets: Patient
+            """
+            return MediaPatientRef(self, 'patient')
+
+        @property
+        def site(self) -> TokenParam[_Q]:
+            """Observed body part
+
+            ``site`` (token): ``Media.bodySite``
+            """
+            return TokenParam(self, 'site')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """preparation | in-progress | not-done | on-hold | stopped | completed | entered-in-error | unknown
+
+            ``status`` (token): ``Media.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def subject(self) -> MediaSubjectRef[_Q]:
+            """Who/What this Media is a record of
+
+            ``subject`` (reference): ``Media.subject``
+
+            Targets: Device, Group, Location, Patient, Practitioner, PractitionerRole, Specimen
+            """
+            return MediaSubjectRef(self, 'subject')
+
+        @property
+        def type(self) -> TokenParam[_Q]:
+            """Classification of media as image, video, or audio
+
+            ``type`` (token): ``Media.type``
+            """
+            return TokenParam(self, 'type')
+
+        @property
+        def view(self) -> TokenParam[_Q]:
+            """Imaging view, e.g. Lateral or Antero-posterior
+
+            ``view`` (token): ``Media.view``
+            """
+            return TokenParam(self, 'view')
 
 
 class MediaQuery(Query["Media", _E], MediaParams["MediaQuery[_E]"]):

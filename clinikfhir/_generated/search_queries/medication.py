@@ -62,153 +62,252 @@ class MedicationParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'Medication'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``Medication.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``Medication.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``Medication.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``Medication.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``Medication.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``Medication.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def code(self) -> TokenParam[_Q]:
+        code: TokenParam[_Q]
         """Returns medications for a specific code
 
         ``code`` (token): ``Medication.code``
         """
-        return TokenParam(self, 'code')
-
-    @property
-    def expiration_date(self) -> DateParam[_Q]:
+        expiration_date: DateParam[_Q]
         """Returns medications in a batch with this expiration date
 
         ``expiration-date`` (date): ``Medication.batch.expirationDate``
         """
-        return DateParam(self, 'expiration-date')
-
-    @property
-    def form(self) -> TokenParam[_Q]:
+        form: TokenParam[_Q]
         """Returns medications for a specific dose form
 
         ``form`` (token): ``Medication.form``
         """
-        return TokenParam(self, 'form')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """Returns medications with this external identifier
 
         ``identifier`` (token): ``Medication.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def ingredient(self) -> MedicationIngredientRef[_Q]:
+        ingredient: MedicationIngredientRef[_Q]
         """Returns medications for this ingredient reference
 
         ``ingredient`` (reference): ``(Medication.ingredient.item as Reference)``
 
         Targets: Medication, Substance
         """
-        return MedicationIngredientRef(self, 'ingredient')
-
-    @property
-    def ingredient_code(self) -> TokenParam[_Q]:
+        ingredient_code: TokenParam[_Q]
         """Returns medications for this ingredient code
 
         ``ingredient-code`` (token): ``(Medication.ingredient.item as CodeableConcept)``
         """
-        return TokenParam(self, 'ingredient-code')
-
-    @property
-    def lot_number(self) -> TokenParam[_Q]:
+        lot_number: TokenParam[_Q]
         """Returns medications in a batch with this lot number
 
         ``lot-number`` (token): ``Medication.batch.lotNumber``
         """
-        return TokenParam(self, 'lot-number')
-
-    @property
-    def manufacturer(self) -> MedicationManufacturerRef[_Q]:
+        manufacturer: MedicationManufacturerRef[_Q]
         """Returns medications made or sold for this manufacturer
 
         ``manufacturer`` (reference): ``Medication.manufacturer``
 
         Targets: Organization
         """
-        return MedicationManufacturerRef(self, 'manufacturer')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """Returns medications for this status
 
         ``status`` (token): ``Medication.status``
         """
-        return TokenParam(self, 'status')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``Medication.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``Medication.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``Medication.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``Medication.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``Medication.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``Medication.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def code(self) -> TokenParam[_Q]:
+            """Returns medications for a specific code
+
+            ``code`` (token): ``Medication.code``
+            """
+            return TokenParam(self, 'code')
+
+        @property
+        def expiration_date(self) -> DateParam[_Q]:
+            """Returns medications in a batch with this expiration date
+
+            ``expiration-date`` (date): ``Medication.batch.expirationDate``
+            """
+            return DateParam(self, 'expiration-date')
+
+        @property
+        def form(self) -> TokenParam[_Q]:
+            """Returns medications for a specific dose form
+
+            ``form`` (token): ``Medication.form``
+            """
+            return TokenParam(self, 'form')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """Returns medications with this external identifier
+
+            ``identifier`` (token): ``Medication.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def ingredient(self) -> MedicationIngredientRef[_Q]:
+            """Returns medications for this ingredient reference
+
+            ``ingredient`` (reference): ``(Medication.ingredient.item as Reference)``
+
+            Targets: Medication, Substance
+            """
+            return MedicationIngredientRef(self, 'ingredient')
+
+        @property
+        def ingredient_code(self) -> TokenParam[_Q]:
+            """Returns medications for this ingredient code
+
+            ``ingredient-code`` (token): ``(Medication.ingredient.item as CodeableConcept)``
+            """
+            return TokenParam(self, 'ingredient-code')
+
+        @property
+        def lot_number(self) -> TokenParam[_Q]:
+            """Returns medications in a batch with this lot number
+
+            ``lot-number`` (token): ``Medication.batch.lotNumber``
+            """
+            return TokenParam(self, 'lot-number')
+
+        @property
+        def manufacturer(self) -> MedicationManufacturerRef[_Q]:
+            """Returns medications made or sold for this manufacturer
+
+            ``manufacturer`` (reference): ``Medication.manufacturer``
+
+            Targets: Organization
+            """
+            return MedicationManufacturerRef(self, 'manufacturer')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """Returns medications for this status
+
+            ``status`` (token): ``Medication.status``
+            """
+            return TokenParam(self, 'status')
 
 
 class MedicationQuery(Query["Medication", _E], MedicationParams["MedicationQuery[_E]"]):

@@ -97,195 +97,324 @@ class MedicationAdministrationParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'MedicationAdministration'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``MedicationAdministration.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``MedicationAdministration.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``MedicationAdministration.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``MedicationAdministration.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``MedicationAdministration.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``MedicationAdministration.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def code(self) -> TokenParam[_Q]:
+        code: TokenParam[_Q]
         """Return administrations of this medication code
 
         ``code`` (token): ``(MedicationAdministration.medication as CodeableConcept)``
         """
-        return TokenParam(self, 'code')
-
-    @property
-    def context(self) -> MedicationAdministrationContextRef[_Q]:
+        context: MedicationAdministrationContextRef[_Q]
         """Return administrations that share this encounter or episode of care
 
         ``context`` (reference): ``MedicationAdministration.context``
 
         Targets: Encounter, EpisodeOfCare
         """
-        return MedicationAdministrationContextRef(self, 'context')
-
-    @property
-    def device(self) -> MedicationAdministrationDeviceRef[_Q]:
+        device: MedicationAdministrationDeviceRef[_Q]
         """Return administrations with this administration device identity
 
         ``device`` (reference): ``MedicationAdministration.device``
 
         Targets: Device
         """
-        return MedicationAdministrationDeviceRef(self, 'device')
-
-    @property
-    def effective_time(self) -> DateParam[_Q]:
+        effective_time: DateParam[_Q]
         """Date administration happened (or did not happen)
 
         ``effective-time`` (date): ``MedicationAdministration.effective``
         """
-        return DateParam(self, 'effective-time')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """Return administrations with this external identifier
 
         ``identifier`` (token): ``MedicationAdministration.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def medication(self) -> MedicationAdministrationMedicationRef[_Q]:
+        medication: MedicationAdministrationMedicationRef[_Q]
         """Return administrations of this medication resource
 
         ``medication`` (reference): ``(MedicationAdministration.medication as Reference)``
 
         Targets: Medication
         """
-        return MedicationAdministrationMedicationRef(self, 'medication')
-
-    @property
-    def patient(self) -> MedicationAdministrationPatientRef[_Q]:
+        patient: MedicationAdministrationPatientRef[_Q]
         """The identity of a patient to list administrations  for
 
         ``patient`` (reference): ``MedicationAdministration.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return MedicationAdministrationPatientRef(self, 'patient')
-
-    @property
-    def performer(self) -> MedicationAdministrationPerformerRef[_Q]:
+        performer: MedicationAdministrationPerformerRef[_Q]
         """The identity of the individual who administered the medication
 
         ``performer`` (reference): ``MedicationAdministration.performer.actor``
 
         Targets: Device, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return MedicationAdministrationPerformerRef(self, 'performer')
-
-    @property
-    def reason_given(self) -> TokenParam[_Q]:
+        reason_given: TokenParam[_Q]
         """Reasons for administering the medication
 
         ``reason-given`` (token): ``MedicationAdministration.reasonCode``
         """
-        return TokenParam(self, 'reason-given')
-
-    @property
-    def reason_not_given(self) -> TokenParam[_Q]:
+        reason_not_given: TokenParam[_Q]
         """Reasons for not administering the medication
 
         ``reason-not-given`` (token): ``MedicationAdministration.statusReason``
         """
-        return TokenParam(self, 'reason-not-given')
-
-    @property
-    def request(self) -> MedicationAdministrationRequestRef[_Q]:
+        request: MedicationAdministrationRequestRef[_Q]
         """The identity of a request to list administrations from
 
         ``request`` (reference): ``MedicationAdministration.request``
 
         Targets: MedicationRequest
         """
-        return MedicationAdministrationRequestRef(self, 'request')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """MedicationAdministration event status (for example one of active/paused/completed/nullified)
 
         ``status`` (token): ``MedicationAdministration.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def subject(self) -> MedicationAdministrationSubjectRef[_Q]:
+        subject: MedicationAdministrationSubjectRef[_Q]
         """The identity of the individual or group to list administrations for
 
         ``subject`` (reference): ``MedicationAdministration.subject``
 
         Targets: Group, Patient
         """
-        return MedicationAdministrationSubjectRef(self, 'subject')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``MedicationAdministration.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``MedicationAdministration.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``MedicationAdministration.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``MedicationAdministration.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``MedicationAdministration.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``MedicationAdministration.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def code(self) -> TokenParam[_Q]:
+            """Return administrations of this medication code
+
+            ``code`` (token): ``(MedicationAdministration.medication as CodeableConcept)``
+            """
+            return TokenParam(self, 'code')
+
+        @property
+        def context(self) -> MedicationAdministrationContextRef[_Q]:
+            """Return administrations that share this encounter or episode of care
+
+            ``context`` (reference): ``MedicationAdministration.context``
+
+            Targets: Encounter, EpisodeOfCare
+            """
+            return MedicationAdministrationContextRef(self, 'context')
+
+        @property
+        def device(self) -> MedicationAdministrationDeviceRef[_Q]:
+            """Return administrations with this administration device identity
+
+            ``device`` (reference): ``MedicationAdministration.device``
+
+            Targets: Device
+            """
+            return MedicationAdministrationDeviceRef(self, 'device')
+
+        @property
+        def effective_time(self) -> DateParam[_Q]:
+            """Date administration happened (or did not happen)
+
+            ``effective-time`` (date): ``MedicationAdministration.effective``
+            """
+            return DateParam(self, 'effective-time')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """Return administrations with this external identifier
+
+            ``identifier`` (token): ``MedicationAdministration.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def medication(self) -> MedicationAdministrationMedicationRef[_Q]:
+            """Return administrations of this medication resource
+
+            ``medication`` (reference): ``(MedicationAdministration.medication as Reference)``
+
+            Targets: Medication
+            """
+            return MedicationAdministrationMedicationRef(self, 'medication')
+
+        @property
+        def patient(self) -> MedicationAdministrationPatientRef[_Q]:
+            """The identity of a patient to list administrations  for
+
+            ``patient`` (reference): ``MedicationAdministration.subject.where(resolve() is Patient)``
+
+            Targets: Patient
+            """
+            return MedicationAdministrationPatientRef(self, 'patient')
+
+        @property
+        def performer(self) -> MedicationAdministrationPerformerRef[_Q]:
+            """The identity of the individual who administered the medication
+
+            ``performer`` (reference): ``MedicationAdministration.performer.actor``
+
+            Targets: Device, Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return MedicationAdministrationPerformerRef(self, 'performer')
+
+        @property
+        def reason_given(self) -> TokenParam[_Q]:
+            """Reasons for administering the medication
+
+            ``reason-given`` (token): ``MedicationAdministration.reasonCode``
+            """
+            return TokenParam(self, 'reason-given')
+
+        @property
+        def reason_not_given(self) -> TokenParam[_Q]:
+            """Reasons for not administering the medication
+
+            ``reason-not-given`` (token): ``MedicationAdministration.statusReason``
+            """
+            return TokenParam(self, 'reason-not-given')
+
+        @property
+        def request(self) -> MedicationAdministrationRequestRef[_Q]:
+            """The identity of a request to list administrations from
+
+            ``request`` (reference): ``MedicationAdministration.request``
+
+            Targets: MedicationRequest
+            """
+            return MedicationAdministrationRequestRef(self, 'request')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """MedicationAdministration event status (for example one of active/paused/completed/nullified)
+
+            ``status`` (token): ``MedicationAdministration.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def subject(self) -> MedicationAdministrationSubjectRef[_Q]:
+            """The identity of the individual or group to list administrations for
+
+            ``subject`` (reference): ``MedicationAdministration.subject``
+
+            Targets: Group, Patient
+            """
+            return MedicationAdministrationSubjectRef(self, 'subject')
 
 
 class MedicationAdministrationQuery(Query["MedicationAdministration", _E], MedicationAdministrationParams["MedicationAdministrationQuery[_E]"]):

@@ -111,215 +111,358 @@ class MedicationDispenseParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'MedicationDispense'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``MedicationDispense.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``MedicationDispense.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``MedicationDispense.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``MedicationDispense.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``MedicationDispense.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``MedicationDispense.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def code(self) -> TokenParam[_Q]:
+        code: TokenParam[_Q]
         """Returns dispenses of this medicine code
 
         ``code`` (token): ``(MedicationDispense.medication as CodeableConcept)``
         """
-        return TokenParam(self, 'code')
-
-    @property
-    def context(self) -> MedicationDispenseContextRef[_Q]:
+        context: MedicationDispenseContextRef[_Q]
         """Returns dispenses with a specific context (episode or episode of care)
 
         ``context`` (reference): ``MedicationDispense.context``
 
         Targets: Encounter, EpisodeOfCare
         """
-        return MedicationDispenseContextRef(self, 'context')
-
-    @property
-    def destination(self) -> MedicationDispenseDestinationRef[_Q]:
+        destination: MedicationDispenseDestinationRef[_Q]
         """Returns dispenses that should be sent to a specific destination
 
         ``destination`` (reference): ``MedicationDispense.destination``
 
         Targets: Location
         """
-        return MedicationDispenseDestinationRef(self, 'destination')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """Returns dispenses with this external identifier
 
         ``identifier`` (token): ``MedicationDispense.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def medication(self) -> MedicationDispenseMedicationRef[_Q]:
+        medication: MedicationDispenseMedicationRef[_Q]
         """Returns dispenses of this medicine resource
 
         ``medication`` (reference): ``(MedicationDispense.medication as Reference)``
 
         Targets: Medication
         """
-        return MedicationDispenseMedicationRef(self, 'medication')
-
-    @property
-    def patient(self) -> MedicationDispensePatientRef[_Q]:
+        patient: MedicationDispensePatientRef[_Q]
         """The identity of a patient to list dispenses  for
 
         ``patient`` (reference): ``MedicationDispense.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return MedicationDispensePatientRef(self, 'patient')
-
-    @property
-    def performer(self) -> MedicationDispensePerformerRef[_Q]:
+        performer: MedicationDispensePerformerRef[_Q]
         """Returns dispenses performed by a specific individual
 
         ``performer`` (reference): ``MedicationDispense.performer.actor``
 
         Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return MedicationDispensePerformerRef(self, 'performer')
-
-    @property
-    def prescription(self) -> MedicationDispensePrescriptionRef[_Q]:
+        prescription: MedicationDispensePrescriptionRef[_Q]
         """The identity of a prescription to list dispenses from
 
         ``prescription`` (reference): ``MedicationDispense.authorizingPrescription``
 
         Targets: MedicationRequest
         """
-        return MedicationDispensePrescriptionRef(self, 'prescription')
-
-    @property
-    def receiver(self) -> MedicationDispenseReceiverRef[_Q]:
+        receiver: MedicationDispenseReceiverRef[_Q]
         """The identity of a receiver to list dispenses for
 
         ``receiver`` (reference): ``MedicationDispense.receiver``
 
         Targets: Patient, Practitioner
         """
-        return MedicationDispenseReceiverRef(self, 'receiver')
-
-    @property
-    def responsibleparty(self) -> MedicationDispenseResponsiblepartyRef[_Q]:
+        responsibleparty: MedicationDispenseResponsiblepartyRef[_Q]
         """Returns dispenses with the specified responsible party
 
         ``responsibleparty`` (reference): ``MedicationDispense.substitution.responsibleParty``
 
         Targets: Practitioner, PractitionerRole
         """
-        return MedicationDispenseResponsiblepartyRef(self, 'responsibleparty')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """Returns dispenses with a specified dispense status
 
         ``status`` (token): ``MedicationDispense.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def subject(self) -> MedicationDispenseSubjectRef[_Q]:
+        subject: MedicationDispenseSubjectRef[_Q]
         """The identity of a patient for whom to list dispenses
 
         ``subject`` (reference): ``MedicationDispense.subject``
 
         Targets: Group, Patient
         """
-        return MedicationDispenseSubjectRef(self, 'subject')
-
-    @property
-    def type(self) -> TokenParam[_Q]:
+        type: TokenParam[_Q]
         """Returns dispenses of a specific type
 
         ``type`` (token): ``MedicationDispense.type``
         """
-        return TokenParam(self, 'type')
-
-    @property
-    def whenhandedover(self) -> DateParam[_Q]:
+        whenhandedover: DateParam[_Q]
         """Returns dispenses handed over on this date
 
         ``whenhandedover`` (date): ``MedicationDispense.whenHandedOver``
         """
-        return DateParam(self, 'whenhandedover')
-
-    @property
-    def whenprepared(self) -> DateParam[_Q]:
+        whenprepared: DateParam[_Q]
         """Returns dispenses prepared on this date
 
         ``whenprepared`` (date): ``MedicationDispense.whenPrepared``
         """
-        return DateParam(self, 'whenprepared')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``MedicationDispense.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``MedicationDispense.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``MedicationDispense.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``MedicationDispense.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``MedicationDispense.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``MedicationDispense.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def code(self) -> TokenParam[_Q]:
+            """Returns dispenses of this medicine code
+
+            ``code`` (token): ``(MedicationDispense.medication as CodeableConcept)``
+            """
+            return TokenParam(self, 'code')
+
+        @property
+        def context(self) -> MedicationDispenseContextRef[_Q]:
+            """Returns dispenses with a specific context (episode or episode of care)
+
+            ``context`` (reference): ``MedicationDispense.context``
+
+            Targets: Encounter, EpisodeOfCare
+            """
+            return MedicationDispenseContextRef(self, 'context')
+
+        @property
+        def destination(self) -> MedicationDispenseDestinationRef[_Q]:
+            """Returns dispenses that should be sent to a specific destination
+
+            ``destination`` (reference): ``MedicationDispense.destination``
+
+            Targets: Location
+            """
+            return MedicationDispenseDestinationRef(self, 'destination')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """Returns dispenses with this external identifier
+
+            ``identifier`` (token): ``MedicationDispense.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def medication(self) -> MedicationDispenseMedicationRef[_Q]:
+            """Returns dispenses of this medicine resource
+
+            ``medication`` (reference): ``(MedicationDispense.medication as Reference)``
+
+            Targets: Medication
+            """
+            return MedicationDispenseMedicationRef(self, 'medication')
+
+        @property
+        def patient(self) -> MedicationDispensePatientRef[_Q]:
+            """The identity of a patient to list dispenses  for
+
+            ``patient`` (reference): ``MedicationDispense.subject.where(resolve() is Patient)``
+
+            Targets: Patient
+            """
+            return MedicationDispensePatientRef(self, 'patient')
+
+        @property
+        def performer(self) -> MedicationDispensePerformerRef[_Q]:
+            """Returns dispenses performed by a specific individual
+
+            ``performer`` (reference): ``MedicationDispense.performer.actor``
+
+            Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return MedicationDispensePerformerRef(self, 'performer')
+
+        @property
+        def prescription(self) -> MedicationDispensePrescriptionRef[_Q]:
+            """The identity of a prescription to list dispenses from
+
+            ``prescription`` (reference): ``MedicationDispense.authorizingPrescription``
+
+            Targets: MedicationRequest
+            """
+            return MedicationDispensePrescriptionRef(self, 'prescription')
+
+        @property
+        def receiver(self) -> MedicationDispenseReceiverRef[_Q]:
+            """The identity of a receiver to list dispenses for
+
+            ``receiver`` (reference): ``MedicationDispense.receiver``
+
+            Targets: Patient, Practitioner
+            """
+            return MedicationDispenseReceiverRef(self, 'receiver')
+
+        @property
+        def responsibleparty(self) -> MedicationDispenseResponsiblepartyRef[_Q]:
+            """Returns dispenses with the specified responsible party
+
+            ``responsibleparty`` (reference): ``MedicationDispense.substitution.responsibleParty``
+
+            Targets: Practitioner, PractitionerRole
+            """
+            return MedicationDispenseResponsiblepartyRef(self, 'responsibleparty')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """Returns dispenses with a specified dispense status
+
+            ``status`` (token): ``MedicationDispense.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def subject(self) -> MedicationDispenseSubjectRef[_Q]:
+            """The identity of a patient for whom to list dispenses
+
+            ``subject`` (reference): ``MedicationDispense.subject``
+
+            Targets: Group, Patient
+            """
+            return MedicationDispenseSubjectRef(self, 'subject')
+
+        @property
+        def type(self) -> TokenParam[_Q]:
+            """Returns dispenses of a specific type
+
+            ``type`` (token): ``MedicationDispense.type``
+            """
+            return TokenParam(self, 'type')
+
+        @property
+        def whenhandedover(self) -> DateParam[_Q]:
+            """Returns dispenses handed over on this date
+
+            ``whenhandedover`` (date): ``MedicationDispense.whenHandedOver``
+            """
+            return DateParam(self, 'whenhandedover')
+
+        @property
+        def whenprepared(self) -> DateParam[_Q]:
+            """Returns dispenses prepared on this date
+
+            ``whenprepared`` (date): ``MedicationDispense.whenPrepared``
+            """
+            return DateParam(self, 'whenprepared')
 
 
 class MedicationDispenseQuery(Query["MedicationDispense", _E], MedicationDispenseParams["MedicationDispenseQuery[_E]"]):

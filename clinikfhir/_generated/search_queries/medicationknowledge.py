@@ -69,187 +69,308 @@ class MedicationKnowledgeParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'MedicationKnowledge'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``MedicationKnowledge.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``MedicationKnowledge.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``MedicationKnowledge.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``MedicationKnowledge.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``MedicationKnowledge.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``MedicationKnowledge.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def classification(self) -> TokenParam[_Q]:
+        classification: TokenParam[_Q]
         """Specific category assigned to the medication
 
         ``classification`` (token): ``MedicationKnowledge.medicineClassification.classification``
         """
-        return TokenParam(self, 'classification')
-
-    @property
-    def classification_type(self) -> TokenParam[_Q]:
+        classification_type: TokenParam[_Q]
         """The type of category for the medication (for example, therapeutic classification, therapeutic sub-classification)
 
         ``classification-type`` (token): ``MedicationKnowledge.medicineClassification.type``
         """
-        return TokenParam(self, 'classification-type')
-
-    @property
-    def code(self) -> TokenParam[_Q]:
+        code: TokenParam[_Q]
         """Code that identifies this medication
 
         ``code`` (token): ``MedicationKnowledge.code``
         """
-        return TokenParam(self, 'code')
-
-    @property
-    def doseform(self) -> TokenParam[_Q]:
+        doseform: TokenParam[_Q]
         """powder | tablets | capsule +
 
         ``doseform`` (token): ``MedicationKnowledge.doseForm``
         """
-        return TokenParam(self, 'doseform')
-
-    @property
-    def ingredient(self) -> MedicationKnowledgeIngredientRef[_Q]:
+        ingredient: MedicationKnowledgeIngredientRef[_Q]
         """Medication(s) or substance(s) contained in the medication
 
         ``ingredient`` (reference): ``(MedicationKnowledge.ingredient.item as Reference)``
 
         Targets: Substance
         """
-        return MedicationKnowledgeIngredientRef(self, 'ingredient')
-
-    @property
-    def ingredient_code(self) -> TokenParam[_Q]:
+        ingredient_code: TokenParam[_Q]
         """Medication(s) or substance(s) contained in the medication
 
         ``ingredient-code`` (token): ``(MedicationKnowledge.ingredient.item as CodeableConcept)``
         """
-        return TokenParam(self, 'ingredient-code')
-
-    @property
-    def manufacturer(self) -> MedicationKnowledgeManufacturerRef[_Q]:
+        manufacturer: MedicationKnowledgeManufacturerRef[_Q]
         """Manufacturer of the item
 
         ``manufacturer`` (reference): ``MedicationKnowledge.manufacturer``
 
         Targets: Organization
         """
-        return MedicationKnowledgeManufacturerRef(self, 'manufacturer')
-
-    @property
-    def monitoring_program_name(self) -> TokenParam[_Q]:
+        monitoring_program_name: TokenParam[_Q]
         """Name of the reviewing program
 
         ``monitoring-program-name`` (token): ``MedicationKnowledge.monitoringProgram.name``
         """
-        return TokenParam(self, 'monitoring-program-name')
-
-    @property
-    def monitoring_program_type(self) -> TokenParam[_Q]:
+        monitoring_program_type: TokenParam[_Q]
         """Type of program under which the medication is monitored
 
         ``monitoring-program-type`` (token): ``MedicationKnowledge.monitoringProgram.type``
         """
-        return TokenParam(self, 'monitoring-program-type')
-
-    @property
-    def monograph(self) -> MedicationKnowledgeMonographRef[_Q]:
+        monograph: MedicationKnowledgeMonographRef[_Q]
         """Associated documentation about the medication
 
         ``monograph`` (reference): ``MedicationKnowledge.monograph.source``
 
         Targets: DocumentReference, Media
         """
-        return MedicationKnowledgeMonographRef(self, 'monograph')
-
-    @property
-    def monograph_type(self) -> TokenParam[_Q]:
+        monograph_type: TokenParam[_Q]
         """The category of medication document
 
         ``monograph-type`` (token): ``MedicationKnowledge.monograph.type``
         """
-        return TokenParam(self, 'monograph-type')
-
-    @property
-    def source_cost(self) -> TokenParam[_Q]:
+        source_cost: TokenParam[_Q]
         """The source or owner for the price information
 
         ``source-cost`` (token): ``MedicationKnowledge.cost.source``
         """
-        return TokenParam(self, 'source-cost')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """active | inactive | entered-in-error
 
         ``status`` (token): ``MedicationKnowledge.status``
         """
-        return TokenParam(self, 'status')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``MedicationKnowledge.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``MedicationKnowledge.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``MedicationKnowledge.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``MedicationKnowledge.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``MedicationKnowledge.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``MedicationKnowledge.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def classification(self) -> TokenParam[_Q]:
+            """Specific category assigned to the medication
+
+            ``classification`` (token): ``MedicationKnowledge.medicineClassification.classification``
+            """
+            return TokenParam(self, 'classification')
+
+        @property
+        def classification_type(self) -> TokenParam[_Q]:
+            """The type of category for the medication (for example, therapeutic classification, therapeutic sub-classification)
+
+            ``classification-type`` (token): ``MedicationKnowledge.medicineClassification.type``
+            """
+            return TokenParam(self, 'classification-type')
+
+        @property
+        def code(self) -> TokenParam[_Q]:
+            """Code that identifies this medication
+
+            ``code`` (token): ``MedicationKnowledge.code``
+            """
+            return TokenParam(self, 'code')
+
+        @property
+        def doseform(self) -> TokenParam[_Q]:
+            """powder | tablets | capsule +
+
+            ``doseform`` (token): ``MedicationKnowledge.doseForm``
+            """
+            return TokenParam(self, 'doseform')
+
+        @property
+        def ingredient(self) -> MedicationKnowledgeIngredientRef[_Q]:
+            """Medication(s) or substance(s) contained in the medication
+
+            ``ingredient`` (reference): ``(MedicationKnowledge.ingredient.item as Reference)``
+
+            Targets: Substance
+            """
+            return MedicationKnowledgeIngredientRef(self, 'ingredient')
+
+        @property
+        def ingredient_code(self) -> TokenParam[_Q]:
+            """Medication(s) or substance(s) contained in the medication
+
+            ``ingredient-code`` (token): ``(MedicationKnowledge.ingredient.item as CodeableConcept)``
+            """
+            return TokenParam(self, 'ingredient-code')
+
+        @property
+        def manufacturer(self) -> MedicationKnowledgeManufacturerRef[_Q]:
+            """Manufacturer of the item
+
+            ``manufacturer`` (reference): ``MedicationKnowledge.manufacturer``
+
+            Targets: Organization
+            """
+            return MedicationKnowledgeManufacturerRef(self, 'manufacturer')
+
+        @property
+        def monitoring_program_name(self) -> TokenParam[_Q]:
+            """Name of the reviewing program
+
+            ``monitoring-program-name`` (token): ``MedicationKnowledge.monitoringProgram.name``
+            """
+            return TokenParam(self, 'monitoring-program-name')
+
+        @property
+        def monitoring_program_type(self) -> TokenParam[_Q]:
+            """Type of program under which the medication is monitored
+
+            ``monitoring-program-type`` (token): ``MedicationKnowledge.monitoringProgram.type``
+            """
+            return TokenParam(self, 'monitoring-program-type')
+
+        @property
+        def monograph(self) -> MedicationKnowledgeMonographRef[_Q]:
+            """Associated documentation about the medication
+
+            ``monograph`` (reference): ``MedicationKnowledge.monograph.source``
+
+            Targets: DocumentReference, Media
+            """
+            return MedicationKnowledgeMonographRef(self, 'monograph')
+
+        @property
+        def monograph_type(self) -> TokenParam[_Q]:
+            """The category of medication document
+
+            ``monograph-type`` (token): ``MedicationKnowledge.monograph.type``
+            """
+            return TokenParam(self, 'monograph-type')
+
+        @property
+        def source_cost(self) -> TokenParam[_Q]:
+            """The source or owner for the price information
+
+            ``source-cost`` (token): ``MedicationKnowledge.cost.source``
+            """
+            return TokenParam(self, 'source-cost')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """active | inactive | entered-in-error
+
+            ``status`` (token): ``MedicationKnowledge.status``
+            """
+            return TokenParam(self, 'status')
 
 
 class MedicationKnowledgeQuery(Query["MedicationKnowledge", _E], MedicationKnowledgeParams["MedicationKnowledgeQuery[_E]"]):

@@ -97,219 +97,363 @@ class MedicationRequestParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'MedicationRequest'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``MedicationRequest.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``MedicationRequest.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``MedicationRequest.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``MedicationRequest.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``MedicationRequest.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``MedicationRequest.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def authoredon(self) -> DateParam[_Q]:
+        authoredon: DateParam[_Q]
         """Return prescriptions written on this date
 
         ``authoredon`` (date): ``MedicationRequest.authoredOn``
         """
-        return DateParam(self, 'authoredon')
-
-    @property
-    def category(self) -> TokenParam[_Q]:
+        category: TokenParam[_Q]
         """Returns prescriptions with different categories
 
         ``category`` (token): ``MedicationRequest.category``
         """
-        return TokenParam(self, 'category')
-
-    @property
-    def code(self) -> TokenParam[_Q]:
+        code: TokenParam[_Q]
         """Return prescriptions of this medication code
 
         ``code`` (token): ``(MedicationRequest.medication as CodeableConcept)``
         """
-        return TokenParam(self, 'code')
-
-    @property
-    def date(self) -> DateParam[_Q]:
+        date: DateParam[_Q]
         """Returns medication request to be administered on a specific date
 
         ``date`` (date): ``MedicationRequest.dosageInstruction.timing.event``
         """
-        return DateParam(self, 'date')
-
-    @property
-    def encounter(self) -> MedicationRequestEncounterRef[_Q]:
+        encounter: MedicationRequestEncounterRef[_Q]
         """Return prescriptions with this encounter identifier
 
         ``encounter`` (reference): ``MedicationRequest.encounter``
 
         Targets: Encounter
         """
-        return MedicationRequestEncounterRef(self, 'encounter')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """Return prescriptions with this external identifier
 
         ``identifier`` (token): ``MedicationRequest.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def intended_dispenser(self) -> MedicationRequestIntendedDispenserRef[_Q]:
+        intended_dispenser: MedicationRequestIntendedDispenserRef[_Q]
         """Returns prescriptions intended to be dispensed by this Organization
 
         ``intended-dispenser`` (reference): ``MedicationRequest.dispenseRequest.performer``
 
         Targets: Organization
         """
-        return MedicationRequestIntendedDispenserRef(self, 'intended-dispenser')
-
-    @property
-    def intended_performer(self) -> MedicationRequestIntendedPerformerRef[_Q]:
+        intended_performer: MedicationRequestIntendedPerformerRef[_Q]
         """Returns the intended performer of the administration of the medication request
 
         ``intended-performer`` (reference): ``MedicationRequest.performer``
 
         Targets: CareTeam, Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return MedicationRequestIntendedPerformerRef(self, 'intended-performer')
-
-    @property
-    def intended_performertype(self) -> TokenParam[_Q]:
+        intended_performertype: TokenParam[_Q]
         """Returns requests for a specific type of performer
 
         ``intended-performertype`` (token): ``MedicationRequest.performerType``
         """
-        return TokenParam(self, 'intended-performertype')
-
-    @property
-    def intent(self) -> TokenParam[_Q]:
+        intent: TokenParam[_Q]
         """Returns prescriptions with different intents
 
         ``intent`` (token): ``MedicationRequest.intent``
         """
-        return TokenParam(self, 'intent')
-
-    @property
-    def medication(self) -> MedicationRequestMedicationRef[_Q]:
+        medication: MedicationRequestMedicationRef[_Q]
         """Return prescriptions for this medication reference
 
         ``medication`` (reference): ``(MedicationRequest.medication as Reference)``
 
         Targets: Medication
         """
-        return MedicationRequestMedicationRef(self, 'medication')
-
-    @property
-    def patient(self) -> MedicationRequestPatientRef[_Q]:
+        patient: MedicationRequestPatientRef[_Q]
         """Returns prescriptions for a specific patient
 
         ``patient`` (reference): ``MedicationRequest.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return MedicationRequestPatientRef(self, 'patient')
-
-    @property
-    def priority(self) -> TokenParam[_Q]:
+        priority: TokenParam[_Q]
         """Returns prescriptions with different priorities
 
         ``priority`` (token): ``MedicationRequest.priority``
         """
-        return TokenParam(self, 'priority')
-
-    @property
-    def requester(self) -> MedicationRequestRequesterRef[_Q]:
+        requester: MedicationRequestRequesterRef[_Q]
         """Returns prescriptions prescribed by this prescriber
 
         ``requester`` (reference): ``MedicationRequest.requester``
 
         Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return MedicationRequestRequesterRef(self, 'requester')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """Status of the prescription
 
         ``status`` (token): ``MedicationRequest.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def subject(self) -> MedicationRequestSubjectRef[_Q]:
+        subject: MedicationRequestSubjectRef[_Q]
         """The identity of a patient to list orders  for
 
         ``subject`` (reference): ``MedicationRequest.subject``
 
         Targets: Group, Patient
         """
-        return MedicationRequestSubjectRef(self, 'subject')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``MedicationRequest.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``MedicationRequest.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``MedicationRequest.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``MedicationRequest.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``MedicationRequest.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``MedicationRequest.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def authoredon(self) -> DateParam[_Q]:
+            """Return prescriptions written on this date
+
+            ``authoredon`` (date): ``MedicationRequest.authoredOn``
+            """
+            return DateParam(self, 'authoredon')
+
+        @property
+        def category(self) -> TokenParam[_Q]:
+            """Returns prescriptions with different categories
+
+            ``category`` (token): ``MedicationRequest.category``
+            """
+            return TokenParam(self, 'category')
+
+        @property
+        def code(self) -> TokenParam[_Q]:
+            """Return prescriptions of this medication code
+
+            ``code`` (token): ``(MedicationRequest.medication as CodeableConcept)``
+            """
+            return TokenParam(self, 'code')
+
+        @property
+        def date(self) -> DateParam[_Q]:
+            """Returns medication request to be administered on a specific date
+
+            ``date`` (date): ``MedicationRequest.dosageInstruction.timing.event``
+            """
+            return DateParam(self, 'date')
+
+        @property
+        def encounter(self) -> MedicationRequestEncounterRef[_Q]:
+            """Return prescriptions with this encounter identifier
+
+            ``encounter`` (reference): ``MedicationRequest.encounter``
+
+            Targets: Encounter
+            """
+            return MedicationRequestEncounterRef(self, 'encounter')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """Return prescriptions with this external identifier
+
+            ``identifier`` (token): ``MedicationRequest.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def intended_dispenser(self) -> MedicationRequestIntendedDispenserRef[_Q]:
+            """Returns prescriptions intended to be dispensed by this Organization
+
+            ``intended-dispenser`` (reference): ``MedicationRequest.dispenseRequest.performer``
+
+            Targets: Organization
+            """
+            return MedicationRequestIntendedDispenserRef(self, 'intended-dispenser')
+
+        @property
+        def intended_performer(self) -> MedicationRequestIntendedPerformerRef[_Q]:
+            """Returns the intended performer of the administration of the medication request
+
+            ``intended-performer`` (reference): ``MedicationRequest.performer``
+
+            Targets: CareTeam, Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return MedicationRequestIntendedPerformerRef(self, 'intended-performer')
+
+        @property
+        def intended_performertype(self) -> TokenParam[_Q]:
+            """Returns requests for a specific type of performer
+
+            ``intended-performertype`` (token): ``MedicationRequest.performerType``
+            """
+            return TokenParam(self, 'intended-performertype')
+
+        @property
+        def intent(self) -> TokenParam[_Q]:
+            """Returns prescriptions with different intents
+
+            ``intent`` (token): ``MedicationRequest.intent``
+            """
+            return TokenParam(self, 'intent')
+
+        @property
+        def medication(self) -> MedicationRequestMedicationRef[_Q]:
+            """Return prescriptions for this medication reference
+
+            ``medication`` (reference): ``(MedicationRequest.medication as Reference)``
+
+            Targets: Medication
+            """
+            return MedicationRequestMedicationRef(self, 'medication')
+
+        @property
+        def patient(self) -> MedicationRequestPatientRef[_Q]:
+            """Returns prescriptions for a specific patient
+
+            ``patient`` (reference): ``MedicationRequest.subject.where(resolve() is Patient)``
+
+            Targets: Patient
+            """
+            return MedicationRequestPatientRef(self, 'patient')
+
+        @property
+        def priority(self) -> TokenParam[_Q]:
+            """Returns prescriptions with different priorities
+
+            ``priority`` (token): ``MedicationRequest.priority``
+            """
+            return TokenParam(self, 'priority')
+
+        @property
+        def requester(self) -> MedicationRequestRequesterRef[_Q]:
+            """Returns prescriptions prescribed by this prescriber
+
+            ``requester`` (reference): ``MedicationRequest.requester``
+
+            Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return MedicationRequestRequesterRef(self, 'requester')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """Status of the prescription
+
+            ``status`` (token): ``MedicationRequest.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def subject(self) -> MedicationRequestSubjectRef[_Q]:
+            """The identity of a patient to list orders  for
+
+            ``subject`` (reference): ``MedicationRequest.subject``
+
+            Targets: Group, Patient
+            """
+            return MedicationRequestSubjectRef(self, 'subject')
 
 
 class MedicationRequestQuery(Query["MedicationRequest", _E], MedicationRequestParams["MedicationRequestQuery[_E]"]):

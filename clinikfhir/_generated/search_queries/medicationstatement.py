@@ -90,177 +90,294 @@ class MedicationStatementParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'MedicationStatement'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``MedicationStatement.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``MedicationStatement.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``MedicationStatement.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``MedicationStatement.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``MedicationStatement.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``MedicationStatement.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def category(self) -> TokenParam[_Q]:
+        category: TokenParam[_Q]
         """Returns statements of this category of medicationstatement
 
         ``category`` (token): ``MedicationStatement.category``
         """
-        return TokenParam(self, 'category')
-
-    @property
-    def code(self) -> TokenParam[_Q]:
+        code: TokenParam[_Q]
         """Return statements of this medication code
 
         ``code`` (token): ``(MedicationStatement.medication as CodeableConcept)``
         """
-        return TokenParam(self, 'code')
-
-    @property
-    def context(self) -> MedicationStatementContextRef[_Q]:
+        context: MedicationStatementContextRef[_Q]
         """Returns statements for a specific context (episode or episode of Care).
 
         ``context`` (reference): ``MedicationStatement.context``
 
         Targets: Encounter, EpisodeOfCare
         """
-        return MedicationStatementContextRef(self, 'context')
-
-    @property
-    def effective(self) -> DateParam[_Q]:
+        effective: DateParam[_Q]
         """Date when patient was taking (or not taking) the medication
 
         ``effective`` (date): ``MedicationStatement.effective``
         """
-        return DateParam(self, 'effective')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """Return statements with this external identifier
 
         ``identifier`` (token): ``MedicationStatement.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def medication(self) -> MedicationStatementMedicationRef[_Q]:
+        medication: MedicationStatementMedicationRef[_Q]
         """Return statements of this medication reference
 
         ``medication`` (reference): ``(MedicationStatement.medication as Reference)``
 
         Targets: Medication
         """
-        return MedicationStatementMedicationRef(self, 'medication')
-
-    @property
-    def part_of(self) -> MedicationStatementPartOfRef[_Q]:
+        part_of: MedicationStatementPartOfRef[_Q]
         """Returns statements that are part of another event.
 
         ``part-of`` (reference): ``MedicationStatement.partOf``
 
         Targets: MedicationAdministration, MedicationDispense, MedicationStatement, Observation, Procedure
         """
-        return MedicationStatementPartOfRef(self, 'part-of')
-
-    @property
-    def patient(self) -> MedicationStatementPatientRef[_Q]:
+        patient: MedicationStatementPatientRef[_Q]
         """Returns statements for a specific patient.
 
         ``patient`` (reference): ``MedicationStatement.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return MedicationStatementPatientRef(self, 'patient')
-
-    @property
-    def source(self) -> MedicationStatementSourceRef[_Q]:
+        source: MedicationStatementSourceRef[_Q]
         """Who or where the information in the statement came from
 
         ``source`` (reference): ``MedicationStatement.informationSource``
 
         Targets: Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return MedicationStatementSourceRef(self, 'source')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """Return statements that match the given status
 
         ``status`` (token): ``MedicationStatement.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def subject(self) -> MedicationStatementSubjectRef[_Q]:
+        subject: MedicationStatementSubjectRef[_Q]
         """The identity of a patient, animal or group to list statements for
 
         ``subject`` (reference): ``MedicationStatement.subject``
 
         Targets: Group, Patient
         """
-        return MedicationStatementSubjectRef(self, 'subject')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``MedicationStatement.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``MedicationStatement.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``MedicationStatement.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``MedicationStatement.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``MedicationStatement.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``MedicationStatement.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def category(self) -> TokenParam[_Q]:
+            """Returns statements of this category of medicationstatement
+
+            ``category`` (token): ``MedicationStatement.category``
+            """
+            return TokenParam(self, 'category')
+
+        @property
+        def code(self) -> TokenParam[_Q]:
+            """Return statements of this medication code
+
+            ``code`` (token): ``(MedicationStatement.medication as CodeableConcept)``
+            """
+            return TokenParam(self, 'code')
+
+        @property
+        def context(self) -> MedicationStatementContextRef[_Q]:
+            """Returns statements for a specific context (episode or episode of Care).
+
+            ``context`` (reference): ``MedicationStatement.context``
+
+            Targets: Encounter, EpisodeOfCare
+            """
+            return MedicationStatementContextRef(self, 'context')
+
+        @property
+        def effective(self) -> DateParam[_Q]:
+            """Date when patient was taking (or not taking) the medication
+
+            ``effective`` (date): ``MedicationStatement.effective``
+            """
+            return DateParam(self, 'effective')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """Return statements with this external identifier
+
+            ``identifier`` (token): ``MedicationStatement.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def medication(self) -> MedicationStatementMedicationRef[_Q]:
+            """Return statements of this medication reference
+
+            ``medication`` (reference): ``(MedicationStatement.medication as Reference)``
+
+            Targets: Medication
+            """
+            return MedicationStatementMedicationRef(self, 'medication')
+
+        @property
+        def part_of(self) -> MedicationStatementPartOfRef[_Q]:
+            """Returns statements that are part of another event.
+
+            ``part-of`` (reference): ``MedicationStatement.partOf``
+
+            Targets: MedicationAdministration, MedicationDispense, MedicationStatement, Observation, Procedure
+            """
+            return MedicationStatementPartOfRef(self, 'part-of')
+
+        @property
+        def patient(self) -> MedicationStatementPatientRef[_Q]:
+            """Returns statements for a specific patient.
+
+            ``patient`` (reference): ``MedicationStatement.subject.where(resolve() is Patient)``
+
+            Targets: Patient
+            """
+            return MedicationStatementPatientRef(self, 'patient')
+
+        @property
+        def source(self) -> MedicationStatementSourceRef[_Q]:
+            """Who or where the information in the statement came from
+
+            ``source`` (reference): ``MedicationStatement.informationSource``
+
+            Targets: Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return MedicationStatementSourceRef(self, 'source')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """Return statements that match the given status
+
+            ``status`` (token): ``MedicationStatement.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def subject(self) -> MedicationStatementSubjectRef[_Q]:
+            """The identity of a patient, animal or group to list statements for
+
+            ``subject`` (reference): ``MedicationStatement.subject``
+
+            Targets: Group, Patient
+            """
+            return MedicationStatementSubjectRef(self, 'subject')
 
 
 class MedicationStatementQuery(Query["MedicationStatement", _E], MedicationStatementParams["MedicationStatementQuery[_E]"]):

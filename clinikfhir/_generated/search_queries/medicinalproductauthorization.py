@@ -62,121 +62,200 @@ class MedicinalProductAuthorizationParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'MedicinalProductAuthorization'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``MedicinalProductAuthorization.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``MedicinalProductAuthorization.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``MedicinalProductAuthorization.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``MedicinalProductAuthorization.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``MedicinalProductAuthorization.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``MedicinalProductAuthorization.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def country(self) -> TokenParam[_Q]:
+        country: TokenParam[_Q]
         """The country in which the marketing authorization has been granted
 
         ``country`` (token): ``MedicinalProductAuthorization.country``
         """
-        return TokenParam(self, 'country')
-
-    @property
-    def holder(self) -> MedicinalProductAuthorizationHolderRef[_Q]:
+        holder: MedicinalProductAuthorizationHolderRef[_Q]
         """Marketing Authorization Holder
 
         ``holder`` (reference): ``MedicinalProductAuthorization.holder``
 
         Targets: Organization
         """
-        return MedicinalProductAuthorizationHolderRef(self, 'holder')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """Business identifier for the marketing authorization, as assigned by a regulator
 
         ``identifier`` (token): ``MedicinalProductAuthorization.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """The status of the marketing authorization
 
         ``status`` (token): ``MedicinalProductAuthorization.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def subject(self) -> MedicinalProductAuthorizationSubjectRef[_Q]:
+        subject: MedicinalProductAuthorizationSubjectRef[_Q]
         """The medicinal product that is being authorized
 
         ``subject`` (reference): ``MedicinalProductAuthorization.subject``
 
         Targets: MedicinalProduct, MedicinalProductPackaged
         """
-        return MedicinalProductAuthorizationSubjectRef(self, 'subject')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``MedicinalProductAuthorization.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``MedicinalProductAuthorization.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``MedicinalProductAuthorization.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``MedicinalProductAuthorization.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``MedicinalProductAuthorization.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``MedicinalProductAuthorization.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def country(self) -> TokenParam[_Q]:
+            """The country in which the marketing authorization has been granted
+
+            ``country`` (token): ``MedicinalProductAuthorization.country``
+            """
+            return TokenParam(self, 'country')
+
+        @property
+        def holder(self) -> MedicinalProductAuthorizationHolderRef[_Q]:
+            """Marketing Authorization Holder
+
+            ``holder`` (reference): ``MedicinalProductAuthorization.holder``
+
+            Targets: Organization
+            """
+            return MedicinalProductAuthorizationHolderRef(self, 'holder')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """Business identifier for the marketing authorization, as assigned by a regulator
+
+            ``identifier`` (token): ``MedicinalProductAuthorization.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """The status of the marketing authorization
+
+            ``status`` (token): ``MedicinalProductAuthorization.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def subject(self) -> MedicinalProductAuthorizationSubjectRef[_Q]:
+            """The medicinal product that is being authorized
+
+            ``subject`` (reference): ``MedicinalProductAuthorization.subject``
+
+            Targets: MedicinalProduct, MedicinalProductPackaged
+            """
+            return MedicinalProductAuthorizationSubjectRef(self, 'subject')
 
 
 class MedicinalProductAuthorizationQuery(Query["GenericResource", _E], MedicinalProductAuthorizationParams["MedicinalProductAuthorizationQuery[_E]"]):

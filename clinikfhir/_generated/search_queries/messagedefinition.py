@@ -56,235 +56,386 @@ class MessageDefinitionParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'MessageDefinition'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``MessageDefinition.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``MessageDefinition.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``MessageDefinition.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``MessageDefinition.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``MessageDefinition.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``MessageDefinition.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def category(self) -> TokenParam[_Q]:
+        category: TokenParam[_Q]
         """The behavior associated with the message
 
         ``category`` (token): ``MessageDefinition.category``
         """
-        return TokenParam(self, 'category')
-
-    @property
-    def context(self) -> TokenParam[_Q]:
+        context: TokenParam[_Q]
         """A use context assigned to the message definition
 
         ``context`` (token): ``(MessageDefinition.useContext.value as CodeableConcept)``
         """
-        return TokenParam(self, 'context')
-
-    @property
-    def context_quantity(self) -> QuantityParam[_Q]:
+        context_quantity: QuantityParam[_Q]
         """A quantity- or range-valued use context assigned to the message definition
 
         ``context-quantity`` (quantity): ``(MessageDefinition.useContext.value as Quantity) | (MessageDefinition.useContext.value as Range)``
         """
-        return QuantityParam(self, 'context-quantity')
-
-    @property
-    def context_type(self) -> TokenParam[_Q]:
+        context_type: TokenParam[_Q]
         """A type of use context assigned to the message definition
 
         ``context-type`` (token): ``MessageDefinition.useContext.code``
         """
-        return TokenParam(self, 'context-type')
-
-    @property
-    def context_type_quantity(self) -> Composite2[_Q, TokenArg, QuantityArg]:
+        context_type_quantity: Composite2[_Q, TokenArg, QuantityArg]
         """A use context type and quantity- or range-based value assigned to the message definition
 
         ``context-type-quantity`` (composite): ``MessageDefinition.useContext``
 
         Components: ``context-type`` (``code``), ``context-quantity`` (``value.as(Quantity) | value.as(Range)``)
         """
-        return Composite2(self, 'context-type-quantity', ('token', 'quantity'))
-
-    @property
-    def context_type_value(self) -> Composite2[_Q, TokenArg, TokenArg]:
+        context_type_value: Composite2[_Q, TokenArg, TokenArg]
         """A use context type and value assigned to the message definition
 
         ``context-type-value`` (composite): ``MessageDefinition.useContext``
 
         Components: ``context-type`` (``code``), ``context`` (``value.as(CodeableConcept)``)
         """
-        return Composite2(self, 'context-type-value', ('token', 'token'))
-
-    @property
-    def date(self) -> DateParam[_Q]:
+        date: DateParam[_Q]
         """The message definition publication date
 
         ``date`` (date): ``MessageDefinition.date``
         """
-        return DateParam(self, 'date')
-
-    @property
-    def description(self) -> StringParam[_Q]:
+        description: StringParam[_Q]
         """The description of the message definition
 
         ``description`` (string): ``MessageDefinition.description``
         """
-        return StringParam(self, 'description')
-
-    @property
-    def event(self) -> TokenParam[_Q]:
+        event: TokenParam[_Q]
         """The event that triggers the message or link to the event definition.
 
         ``event`` (token): ``MessageDefinition.event``
         """
-        return TokenParam(self, 'event')
-
-    @property
-    def focus(self) -> TokenParam[_Q]:
+        focus: TokenParam[_Q]
         """A resource that is a permitted focus of the message
 
         ``focus`` (token): ``MessageDefinition.focus.code``
         """
-        return TokenParam(self, 'focus')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """External identifier for the message definition
 
         ``identifier`` (token): ``MessageDefinition.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def jurisdiction(self) -> TokenParam[_Q]:
+        jurisdiction: TokenParam[_Q]
         """Intended jurisdiction for the message definition
 
         ``jurisdiction`` (token): ``MessageDefinition.jurisdiction``
         """
-        return TokenParam(self, 'jurisdiction')
-
-    @property
-    def name(self) -> StringParam[_Q]:
+        name: StringParam[_Q]
         """Computationally friendly name of the message definition
 
         ``name`` (string): ``MessageDefinition.name``
         """
-        return StringParam(self, 'name')
-
-    @property
-    def parent(self) -> MessageDefinitionParentRef[_Q]:
+        parent: MessageDefinitionParentRef[_Q]
         """A resource that is the parent of the definition
 
         ``parent`` (reference): ``MessageDefinition.parent``
 
         Targets: ActivityDefinition, PlanDefinition
         """
-        return MessageDefinitionParentRef(self, 'parent')
-
-    @property
-    def publisher(self) -> StringParam[_Q]:
+        publisher: StringParam[_Q]
         """Name of the publisher of the message definition
 
         ``publisher`` (string): ``MessageDefinition.publisher``
         """
-        return StringParam(self, 'publisher')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """The current status of the message definition
 
         ``status`` (token): ``MessageDefinition.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def title(self) -> StringParam[_Q]:
+        title: StringParam[_Q]
         """The human-friendly name of the message definition
 
         ``title`` (string): ``MessageDefinition.title``
         """
-        return StringParam(self, 'title')
-
-    @property
-    def url(self) -> UriParam[_Q]:
+        url: UriParam[_Q]
         """The uri that identifies the message definition
 
         ``url`` (uri): ``MessageDefinition.url``
         """
-        return UriParam(self, 'url')
-
-    @property
-    def version(self) -> TokenParam[_Q]:
+        version: TokenParam[_Q]
         """The business version of the message definition
 
         ``version`` (token): ``MessageDefinition.version``
         """
-        return TokenParam(self, 'version')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``MessageDefinition.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``MessageDefinition.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``MessageDefinition.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``MessageDefinition.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``MessageDefinition.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``MessageDefinition.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def category(self) -> TokenParam[_Q]:
+            """The behavior associated with the message
+
+            ``category`` (token): ``MessageDefinition.category``
+            """
+            return TokenParam(self, 'category')
+
+        @property
+        def context(self) -> TokenParam[_Q]:
+            """A use context assigned to the message definition
+
+            ``context`` (token): ``(MessageDefinition.useContext.value as CodeableConcept)``
+            """
+            return TokenParam(self, 'context')
+
+        @property
+        def context_quantity(self) -> QuantityParam[_Q]:
+            """A quantity- or range-valued use context assigned to the message definition
+
+            ``context-quantity`` (quantity): ``(MessageDefinition.useContext.value as Quantity) | (MessageDefinition.useContext.value as Range)``
+            """
+            return QuantityParam(self, 'context-quantity')
+
+        @property
+        def context_type(self) -> TokenParam[_Q]:
+            """A type of use context assigned to the message definition
+
+            ``context-type`` (token): ``MessageDefinition.useContext.code``
+            """
+            return TokenParam(self, 'context-type')
+
+        @property
+        def context_type_quantity(self) -> Composite2[_Q, TokenArg, QuantityArg]:
+            """A use context type and quantity- or range-based value assigned to the message definition
+
+            ``context-type-quantity`` (composite): ``MessageDefinition.useContext``
+
+            Components: ``context-type`` (``code``), ``context-quantity`` (``value.as(Quantity) | value.as(Range)``)
+            """
+            return Composite2(self, 'context-type-quantity', ('token', 'quantity'))
+
+        @property
+        def context_type_value(self) -> Composite2[_Q, TokenArg, TokenArg]:
+            """A use context type and value assigned to the message definition
+
+            ``context-type-value`` (composite): ``MessageDefinition.useContext``
+
+            Components: ``context-type`` (``code``), ``context`` (``value.as(CodeableConcept)``)
+            """
+            return Composite2(self, 'context-type-value', ('token', 'token'))
+
+        @property
+        def date(self) -> DateParam[_Q]:
+            """The message definition publication date
+
+            ``date`` (date): ``MessageDefinition.date``
+            """
+            return DateParam(self, 'date')
+
+        @property
+        def description(self) -> StringParam[_Q]:
+            """The description of the message definition
+
+            ``description`` (string): ``MessageDefinition.description``
+            """
+            return StringParam(self, 'description')
+
+        @property
+        def event(self) -> TokenParam[_Q]:
+            """The event that triggers the message or link to the event definition.
+
+            ``event`` (token): ``MessageDefinition.event``
+            """
+            return TokenParam(self, 'event')
+
+        @property
+        def focus(self) -> TokenParam[_Q]:
+            """A resource that is a permitted focus of the message
+
+            ``focus`` (token): ``MessageDefinition.focus.code``
+            """
+            return TokenParam(self, 'focus')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """External identifier for the message definition
+
+            ``identifier`` (token): ``MessageDefinition.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def jurisdiction(self) -> TokenParam[_Q]:
+            """Intended jurisdiction for the message definition
+
+            ``jurisdiction`` (token): ``MessageDefinition.jurisdiction``
+            """
+            return TokenParam(self, 'jurisdiction')
+
+        @property
+        def name(self) -> StringParam[_Q]:
+            """Computationally friendly name of the message definition
+
+            ``name`` (string): ``MessageDefinition.name``
+            """
+            return StringParam(self, 'name')
+
+        @property
+        def parent(self) -> MessageDefinitionParentRef[_Q]:
+            """A resource that is the parent of the definition
+
+            ``parent`` (reference): ``MessageDefinition.parent``
+
+            Targets: ActivityDefinition, PlanDefinition
+            """
+            return MessageDefinitionParentRef(self, 'parent')
+
+        @property
+        def publisher(self) -> StringParam[_Q]:
+            """Name of the publisher of the message definition
+
+            ``publisher`` (string): ``MessageDefinition.publisher``
+            """
+            return StringParam(self, 'publisher')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """The current status of the message definition
+
+            ``status`` (token): ``MessageDefinition.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def title(self) -> StringParam[_Q]:
+            """The human-friendly name of the message definition
+
+            ``title`` (string): ``MessageDefinition.title``
+            """
+            return StringParam(self, 'title')
+
+        @property
+        def url(self) -> UriParam[_Q]:
+            """The uri that identifies the message definition
+
+            ``url`` (uri): ``MessageDefinition.url``
+            """
+            return UriParam(self, 'url')
+
+        @property
+        def version(self) -> TokenParam[_Q]:
+            """The business version of the message definition
+
+            ``version`` (token): ``MessageDefinition.version``
+            """
+            return TokenParam(self, 'version')
 
 
 class MessageDefinitionQuery(Query["MessageDefinition", _E], MessageDefinitionParams["MessageDefinitionQuery[_E]"]):

@@ -94,203 +94,337 @@ class MessageHeaderParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'MessageHeader'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``MessageHeader.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``MessageHeader.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``MessageHeader.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``MessageHeader.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``MessageHeader.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``MessageHeader.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def author(self) -> MessageHeaderAuthorRef[_Q]:
+        author: MessageHeaderAuthorRef[_Q]
         """The source of the decision
 
         ``author`` (reference): ``MessageHeader.author``
 
         Targets: Practitioner, PractitionerRole
         """
-        return MessageHeaderAuthorRef(self, 'author')
-
-    @property
-    def code(self) -> TokenParam[_Q]:
+        code: TokenParam[_Q]
         """ok | transient-error | fatal-error
 
         ``code`` (token): ``MessageHeader.response.code``
         """
-        return TokenParam(self, 'code')
-
-    @property
-    def destination(self) -> StringParam[_Q]:
+        destination: StringParam[_Q]
         """Name of system
 
         ``destination`` (string): ``MessageHeader.destination.name``
         """
-        return StringParam(self, 'destination')
-
-    @property
-    def destination_uri(self) -> UriParam[_Q]:
+        destination_uri: UriParam[_Q]
         """Actual destination address or id
 
         ``destination-uri`` (uri): ``MessageHeader.destination.endpoint``
         """
-        return UriParam(self, 'destination-uri')
-
-    @property
-    def enterer(self) -> MessageHeaderEntererRef[_Q]:
+        enterer: MessageHeaderEntererRef[_Q]
         """The source of the data entry
 
         ``enterer`` (reference): ``MessageHeader.enterer``
 
         Targets: Practitioner, PractitionerRole
         """
-        return MessageHeaderEntererRef(self, 'enterer')
-
-    @property
-    def event(self) -> TokenParam[_Q]:
+        event: TokenParam[_Q]
         """Code for the event this message represents or link to event definition
 
         ``event`` (token): ``MessageHeader.event``
         """
-        return TokenParam(self, 'event')
-
-    @property
-    def focus(self) -> MessageHeaderFocusRef[_Q]:
+        focus: MessageHeaderFocusRef[_Q]
         """The actual content of the message
 
         ``focus`` (reference): ``MessageHeader.focus``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return MessageHeaderFocusRef(self, 'focus')
-
-    @property
-    def receiver(self) -> MessageHeaderReceiverRef[_Q]:
+        receiver: MessageHeaderReceiverRef[_Q]
         """Intended "real-world" recipient for the data
 
         ``receiver`` (reference): ``MessageHeader.destination.receiver``
 
         Targets: Organization, Practitioner, PractitionerRole
         """
-        return MessageHeaderReceiverRef(self, 'receiver')
-
-    @property
-    def response_id(self) -> IdentifierParam[_Q]:
+        response_id: IdentifierParam[_Q]
         """Id of original message
 
         ``response-id`` (token): ``MessageHeader.response.identifier``
         """
-        return IdentifierParam(self, 'response-id')
-
-    @property
-    def responsible(self) -> MessageHeaderResponsibleRef[_Q]:
+        responsible: MessageHeaderResponsibleRef[_Q]
         """Final responsibility for event
 
         ``responsible`` (reference): ``MessageHeader.responsible``
 
         Targets: Organization, Practitioner, PractitionerRole
         """
-        return MessageHeaderResponsibleRef(self, 'responsible')
-
-    @property
-    def sender(self) -> MessageHeaderSenderRef[_Q]:
+        sender: MessageHeaderSenderRef[_Q]
         """Real world sender of the message
 
         ``sender`` (reference): ``MessageHeader.sender``
 
         Targets: Organization, Practitioner, PractitionerRole
         """
-        return MessageHeaderSenderRef(self, 'sender')
-
-    @property
-    def source(self) -> StringParam[_Q]:
+        source: StringParam[_Q]
         """Name of system
 
         ``source`` (string): ``MessageHeader.source.name``
         """
-        return StringParam(self, 'source')
-
-    @property
-    def source_uri(self) -> UriParam[_Q]:
+        source_uri: UriParam[_Q]
         """Actual message source address or id
 
         ``source-uri`` (uri): ``MessageHeader.source.endpoint``
         """
-        return UriParam(self, 'source-uri')
-
-    @property
-    def target(self) -> MessageHeaderTargetRef[_Q]:
+        target: MessageHeaderTargetRef[_Q]
         """Particular delivery destination within the destination
 
         ``target`` (reference): ``MessageHeader.destination.target``
 
         Targets: Device
         """
-        return MessageHeaderTargetRef(self, 'target')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``MessageHeader.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``MessageHeader.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``MessageHeader.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``MessageHeader.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``MessageHeader.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``MessageHeader.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def author(self) -> MessageHeaderAuthorRef[_Q]:
+            """The source of the decision
+
+            ``author`` (reference): ``MessageHeader.author``
+
+            Targets: Practitioner, PractitionerRole
+            """
+            return MessageHeaderAuthorRef(self, 'author')
+
+        @property
+        def code(self) -> TokenParam[_Q]:
+            """ok | transient-error | fatal-error
+
+            ``code`` (token): ``MessageHeader.response.code``
+            """
+            return TokenParam(self, 'code')
+
+        @property
+        def destination(self) -> StringParam[_Q]:
+            """Name of system
+
+            ``destination`` (string): ``MessageHeader.destination.name``
+            """
+            return StringParam(self, 'destination')
+
+        @property
+        def destination_uri(self) -> UriParam[_Q]:
+            """Actual destination address or id
+
+            ``destination-uri`` (uri): ``MessageHeader.destination.endpoint``
+            """
+            return UriParam(self, 'destination-uri')
+
+        @property
+        def enterer(self) -> MessageHeaderEntererRef[_Q]:
+            """The source of the data entry
+
+            ``enterer`` (reference): ``MessageHeader.enterer``
+
+            Targets: Practitioner, PractitionerRole
+            """
+            return MessageHeaderEntererRef(self, 'enterer')
+
+        @property
+        def event(self) -> TokenParam[_Q]:
+            """Code for the event this message represents or link to event definition
+
+            ``event`` (token): ``MessageHeader.event``
+            """
+            return TokenParam(self, 'event')
+
+        @property
+        def focus(self) -> MessageHeaderFocusRef[_Q]:
+            """The actual content of the message
+
+            ``focus`` (reference): ``MessageHeader.focus``
+
+            Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
+            """
+            return MessageHeaderFocusRef(self, 'focus')
+
+        @property
+        def receiver(self) -> MessageHeaderReceiverRef[_Q]:
+            """Intended "real-world" recipient for the data
+
+            ``receiver`` (reference): ``MessageHeader.destination.receiver``
+
+            Targets: Organization, Practitioner, PractitionerRole
+            """
+            return MessageHeaderReceiverRef(self, 'receiver')
+
+        @property
+        def response_id(self) -> IdentifierParam[_Q]:
+            """Id of original message
+
+            ``response-id`` (token): ``MessageHeader.response.identifier``
+            """
+            return IdentifierParam(self, 'response-id')
+
+        @property
+        def responsible(self) -> MessageHeaderResponsibleRef[_Q]:
+            """Final responsibility for event
+
+            ``responsible`` (reference): ``MessageHeader.responsible``
+
+            Targets: Organization, Practitioner, PractitionerRole
+            """
+            return MessageHeaderResponsibleRef(self, 'responsible')
+
+        @property
+        def sender(self) -> MessageHeaderSenderRef[_Q]:
+            """Real world sender of the message
+
+            ``sender`` (reference): ``MessageHeader.sender``
+
+            Targets: Organization, Practitioner, PractitionerRole
+            """
+            return MessageHeaderSenderRef(self, 'sender')
+
+        @property
+        def source(self) -> StringParam[_Q]:
+            """Name of system
+
+            ``source`` (string): ``MessageHeader.source.name``
+            """
+            return StringParam(self, 'source')
+
+        @property
+        def source_uri(self) -> UriParam[_Q]:
+            """Actual message source address or id
+
+            ``source-uri`` (uri): ``MessageHeader.source.endpoint``
+            """
+            return UriParam(self, 'source-uri')
+
+        @property
+        def target(self) -> MessageHeaderTargetRef[_Q]:
+            """Particular delivery destination within the destination
+
+            ``target`` (reference): ``MessageHeader.destination.target``
+
+            Targets: Device
+            """
+            return MessageHeaderTargetRef(self, 'target')
 
 
 class MessageHeaderQuery(Query["MessageHeader", _E], MessageHeaderParams["MessageHeaderQuery[_E]"]):

@@ -56,191 +56,316 @@ class MolecularSequenceParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'MolecularSequence'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``MolecularSequence.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``MolecularSequence.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``MolecularSequence.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``MolecularSequence.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``MolecularSequence.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``MolecularSequence.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def chromosome(self) -> TokenParam[_Q]:
+        chromosome: TokenParam[_Q]
         """Chromosome number of the reference sequence
 
         ``chromosome`` (token): ``MolecularSequence.referenceSeq.chromosome``
         """
-        return TokenParam(self, 'chromosome')
-
-    @property
-    def chromosome_variant_coordinate(self) -> Composite3[_Q, TokenArg, NumberArg, NumberArg]:
+        chromosome_variant_coordinate: Composite3[_Q, TokenArg, NumberArg, NumberArg]
         """Search parameter by chromosome and variant coordinate. This will refer to part of a locus or part of a gene where search region will be represented in 1-based system. Since the coordinateSystem can either be 0-based or 1-based, this search query will include the result of both coordinateSystem that contains the equivalent segment of the gene or whole genome sequence. For example, a search for sequence can be represented as `chromosome-variant-coordinate=1$lt345$gt123`, this means it will search for the MolecularSequence resource with variants on chromosome 1 and with position >123 and <345, where in 1-based system resource, all strings within region 1:124-344 will be revealed, while in 0-based system resource, all strings within region 1:123-344 will be revealed. You may want to check detail about 0-based v.s. 1-based above.
 
         ``chromosome-variant-coordinate`` (composite): ``MolecularSequence.variant``
 
         Components: ``chromosome`` (``%resource.referenceSeq.chromosome``), ``variant-start`` (``start``), ``variant-end`` (``end``)
         """
-        return Composite3(self, 'chromosome-variant-coordinate', ('token', 'number', 'number'))
-
-    @property
-    def chromosome_window_coordinate(self) -> Composite3[_Q, TokenArg, NumberArg, NumberArg]:
+        chromosome_window_coordinate: Composite3[_Q, TokenArg, NumberArg, NumberArg]
         """Search parameter by chromosome and window. This will refer to part of a locus or part of a gene where search region will be represented in 1-based system. Since the coordinateSystem can either be 0-based or 1-based, this search query will include the result of both coordinateSystem that contains the equivalent segment of the gene or whole genome sequence. For example, a search for sequence can be represented as `chromosome-window-coordinate=1$lt345$gt123`, this means it will search for the MolecularSequence resource with a window on chromosome 1 and with position >123 and <345, where in 1-based system resource, all strings within region 1:124-344 will be revealed, while in 0-based system resource, all strings within region 1:123-344 will be revealed. You may want to check detail about 0-based v.s. 1-based above.
 
         ``chromosome-window-coordinate`` (composite): ``MolecularSequence.referenceSeq``
 
         Components: ``chromosome`` (``chromosome``), ``window-start`` (``windowStart``), ``window-end`` (``windowEnd``)
         """
-        return Composite3(self, 'chromosome-window-coordinate', ('token', 'number', 'number'))
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """The unique identity for a particular sequence
 
         ``identifier`` (token): ``MolecularSequence.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def patient(self) -> MolecularSequencePatientRef[_Q]:
+        patient: MolecularSequencePatientRef[_Q]
         """The subject that the observation is about
 
         ``patient`` (reference): ``MolecularSequence.patient``
 
         Targets: Patient
         """
-        return MolecularSequencePatientRef(self, 'patient')
-
-    @property
-    def referenceseqid(self) -> TokenParam[_Q]:
+        referenceseqid: TokenParam[_Q]
         """Reference Sequence of the sequence
 
         ``referenceseqid`` (token): ``MolecularSequence.referenceSeq.referenceSeqId``
         """
-        return TokenParam(self, 'referenceseqid')
-
-    @property
-    def referenceseqid_variant_coordinate(self) -> Composite3[_Q, TokenArg, NumberArg, NumberArg]:
+        referenceseqid_variant_coordinate: Composite3[_Q, TokenArg, NumberArg, NumberArg]
         """Search parameter by reference sequence and variant coordinate. This will refer to part of a locus or part of a gene where search region will be represented in 1-based system. Since the coordinateSystem can either be 0-based or 1-based, this search query will include the result of both coordinateSystem that contains the equivalent segment of the gene or whole genome sequence. For example, a search for sequence can be represented as `referenceSeqId-variant-coordinate=NC_000001.11$lt345$gt123`, this means it will search for the MolecularSequence resource with variants on NC_000001.11 and with position >123 and <345, where in 1-based system resource, all strings within region NC_000001.11:124-344 will be revealed, while in 0-based system resource, all strings within region NC_000001.11:123-344 will be revealed. You may want to check detail about 0-based v.s. 1-based above.
 
         ``referenceseqid-variant-coordinate`` (composite): ``MolecularSequence.variant``
 
         Components: ``referenceseqid`` (``%resource.referenceSeq.referenceSeqId``), ``variant-start`` (``start``), ``variant-end`` (``end``)
         """
-        return Composite3(self, 'referenceseqid-variant-coordinate', ('token', 'number', 'number'))
-
-    @property
-    def referenceseqid_window_coordinate(self) -> Composite3[_Q, TokenArg, NumberArg, NumberArg]:
+        referenceseqid_window_coordinate: Composite3[_Q, TokenArg, NumberArg, NumberArg]
         """Search parameter by reference sequence and window. This will refer to part of a locus or part of a gene where search region will be represented in 1-based system. Since the coordinateSystem can either be 0-based or 1-based, this search query will include the result of both coordinateSystem that contains the equivalent segment of the gene or whole genome sequence. For example, a search for sequence can be represented as `referenceSeqId-window-coordinate=NC_000001.11$lt345$gt123`, this means it will search for the MolecularSequence resource with a window on NC_000001.11 and with position >123 and <345, where in 1-based system resource, all strings within region NC_000001.11:124-344 will be revealed, while in 0-based system resource, all strings within region NC_000001.11:123-344 will be revealed. You may want to check detail about 0-based v.s. 1-based above.
 
         ``referenceseqid-window-coordinate`` (composite): ``MolecularSequence.referenceSeq``
 
         Components: ``referenceseqid`` (``referenceSeqId``), ``window-start`` (``windowStart``), ``window-end`` (``windowEnd``)
         """
-        return Composite3(self, 'referenceseqid-window-coordinate', ('token', 'number', 'number'))
-
-    @property
-    def type(self) -> TokenParam[_Q]:
+        type: TokenParam[_Q]
         """Amino Acid Sequence/ DNA Sequence / RNA Sequence
 
         ``type`` (token): ``MolecularSequence.type``
         """
-        return TokenParam(self, 'type')
-
-    @property
-    def variant_end(self) -> NumberParam[_Q]:
+        variant_end: NumberParam[_Q]
         """End position (0-based exclusive, which menas the acid at this position will not be included, 1-based inclusive, which means the acid at this position will be included) of the variant.
 
         ``variant-end`` (number): ``MolecularSequence.variant.end``
         """
-        return NumberParam(self, 'variant-end')
-
-    @property
-    def variant_start(self) -> NumberParam[_Q]:
+        variant_start: NumberParam[_Q]
         """Start position (0-based inclusive, 1-based inclusive, that means the nucleic acid or amino acid at this position will be included) of the variant.
 
         ``variant-start`` (number): ``MolecularSequence.variant.start``
         """
-        return NumberParam(self, 'variant-start')
-
-    @property
-    def window_end(self) -> NumberParam[_Q]:
+        window_end: NumberParam[_Q]
         """End position (0-based exclusive, which menas the acid at this position will not be included, 1-based inclusive, which means the acid at this position will be included) of the reference sequence.
 
         ``window-end`` (number): ``MolecularSequence.referenceSeq.windowEnd``
         """
-        return NumberParam(self, 'window-end')
-
-    @property
-    def window_start(self) -> NumberParam[_Q]:
+        window_start: NumberParam[_Q]
         """Start position (0-based inclusive, 1-based inclusive, that means the nucleic acid or amino acid at this position will be included) of the reference sequence.
 
         ``window-start`` (number): ``MolecularSequence.referenceSeq.windowStart``
         """
-        return NumberParam(self, 'window-start')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``MolecularSequence.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``MolecularSequence.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``MolecularSequence.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``MolecularSequence.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``MolecularSequence.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``MolecularSequence.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def chromosome(self) -> TokenParam[_Q]:
+            """Chromosome number of the reference sequence
+
+            ``chromosome`` (token): ``MolecularSequence.referenceSeq.chromosome``
+            """
+            return TokenParam(self, 'chromosome')
+
+        @property
+        def chromosome_variant_coordinate(self) -> Composite3[_Q, TokenArg, NumberArg, NumberArg]:
+            """Search parameter by chromosome and variant coordinate. This will refer to part of a locus or part of a gene where search region will be represented in 1-based system. Since the coordinateSystem can either be 0-based or 1-based, this search query will include the result of both coordinateSystem that contains the equivalent segment of the gene or whole genome sequence. For example, a search for sequence can be represented as `chromosome-variant-coordinate=1$lt345$gt123`, this means it will search for the MolecularSequence resource with variants on chromosome 1 and with position >123 and <345, where in 1-based system resource, all strings within region 1:124-344 will be revealed, while in 0-based system resource, all strings within region 1:123-344 will be revealed. You may want to check detail about 0-based v.s. 1-based above.
+
+            ``chromosome-variant-coordinate`` (composite): ``MolecularSequence.variant``
+
+            Components: ``chromosome`` (``%resource.referenceSeq.chromosome``), ``variant-start`` (``start``), ``variant-end`` (``end``)
+            """
+            return Composite3(self, 'chromosome-variant-coordinate', ('token', 'number', 'number'))
+
+        @property
+        def chromosome_window_coordinate(self) -> Composite3[_Q, TokenArg, NumberArg, NumberArg]:
+            """Search parameter by chromosome and window. This will refer to part of a locus or part of a gene where search region will be represented in 1-based system. Since the coordinateSystem can either be 0-based or 1-based, this search query will include the result of both coordinateSystem that contains the equivalent segment of the gene or whole genome sequence. For example, a search for sequence can be represented as `chromosome-window-coordinate=1$lt345$gt123`, this means it will search for the MolecularSequence resource with a window on chromosome 1 and with position >123 and <345, where in 1-based system resource, all strings within region 1:124-344 will be revealed, while in 0-based system resource, all strings within region 1:123-344 will be revealed. You may want to check detail about 0-based v.s. 1-based above.
+
+            ``chromosome-window-coordinate`` (composite): ``MolecularSequence.referenceSeq``
+
+            Components: ``chromosome`` (``chromosome``), ``window-start`` (``windowStart``), ``window-end`` (``windowEnd``)
+            """
+            return Composite3(self, 'chromosome-window-coordinate', ('token', 'number', 'number'))
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """The unique identity for a particular sequence
+
+            ``identifier`` (token): ``MolecularSequence.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def patient(self) -> MolecularSequencePatientRef[_Q]:
+            """The subject that the observation is about
+
+            ``patient`` (reference): ``MolecularSequence.patient``
+
+            Targets: Patient
+            """
+            return MolecularSequencePatientRef(self, 'patient')
+
+        @property
+        def referenceseqid(self) -> TokenParam[_Q]:
+            """Reference Sequence of the sequence
+
+            ``referenceseqid`` (token): ``MolecularSequence.referenceSeq.referenceSeqId``
+            """
+            return TokenParam(self, 'referenceseqid')
+
+        @property
+        def referenceseqid_variant_coordinate(self) -> Composite3[_Q, TokenArg, NumberArg, NumberArg]:
+            """Search parameter by reference sequence and variant coordinate. This will refer to part of a locus or part of a gene where search region will be represented in 1-based system. Since the coordinateSystem can either be 0-based or 1-based, this search query will include the result of both coordinateSystem that contains the equivalent segment of the gene or whole genome sequence. For example, a search for sequence can be represented as `referenceSeqId-variant-coordinate=NC_000001.11$lt345$gt123`, this means it will search for the MolecularSequence resource with variants on NC_000001.11 and with position >123 and <345, where in 1-based system resource, all strings within region NC_000001.11:124-344 will be revealed, while in 0-based system resource, all strings within region NC_000001.11:123-344 will be revealed. You may want to check detail about 0-based v.s. 1-based above.
+
+            ``referenceseqid-variant-coordinate`` (composite): ``MolecularSequence.variant``
+
+            Components: ``referenceseqid`` (``%resource.referenceSeq.referenceSeqId``), ``variant-start`` (``start``), ``variant-end`` (``end``)
+            """
+            return Composite3(self, 'referenceseqid-variant-coordinate', ('token', 'number', 'number'))
+
+        @property
+        def referenceseqid_window_coordinate(self) -> Composite3[_Q, TokenArg, NumberArg, NumberArg]:
+            """Search parameter by reference sequence and window. This will refer to part of a locus or part of a gene where search region will be represented in 1-based system. Since the coordinateSystem can either be 0-based or 1-based, this search query will include the result of both coordinateSystem that contains the equivalent segment of the gene or whole genome sequence. For example, a search for sequence can be represented as `referenceSeqId-window-coordinate=NC_000001.11$lt345$gt123`, this means it will search for the MolecularSequence resource with a window on NC_000001.11 and with position >123 and <345, where in 1-based system resource, all strings within region NC_000001.11:124-344 will be revealed, while in 0-based system resource, all strings within region NC_000001.11:123-344 will be revealed. You may want to check detail about 0-based v.s. 1-based above.
+
+            ``referenceseqid-window-coordinate`` (composite): ``MolecularSequence.referenceSeq``
+
+            Components: ``referenceseqid`` (``referenceSeqId``), ``window-start`` (``windowStart``), ``window-end`` (``windowEnd``)
+            """
+            return Composite3(self, 'referenceseqid-window-coordinate', ('token', 'number', 'number'))
+
+        @property
+        def type(self) -> TokenParam[_Q]:
+            """Amino Acid Sequence/ DNA Sequence / RNA Sequence
+
+            ``type`` (token): ``MolecularSequence.type``
+            """
+            return TokenParam(self, 'type')
+
+        @property
+        def variant_end(self) -> NumberParam[_Q]:
+            """End position (0-based exclusive, which menas the acid at this position will not be included, 1-based inclusive, which means the acid at this position will be included) of the variant.
+
+            ``variant-end`` (number): ``MolecularSequence.variant.end``
+            """
+            return NumberParam(self, 'variant-end')
+
+        @property
+        def variant_start(self) -> NumberParam[_Q]:
+            """Start position (0-based inclusive, 1-based inclusive, that means the nucleic acid or amino acid at this position will be included) of the variant.
+
+            ``variant-start`` (number): ``MolecularSequence.variant.start``
+            """
+            return NumberParam(self, 'variant-start')
+
+        @property
+        def window_end(self) -> NumberParam[_Q]:
+            """End position (0-based exclusive, which menas the acid at this position will not be included, 1-based inclusive, which means the acid at this position will be included) of the reference sequence.
+
+            ``window-end`` (number): ``MolecularSequence.referenceSeq.windowEnd``
+            """
+            return NumberParam(self, 'window-end')
+
+        @property
+        def window_start(self) -> NumberParam[_Q]:
+            """Start position (0-based inclusive, 1-based inclusive, that means the nucleic acid or amino acid at this position will be included) of the reference sequence.
+
+            ``window-start`` (number): ``MolecularSequence.referenceSeq.windowStart``
+            """
+            return NumberParam(self, 'window-start')
 
 
 class MolecularSequenceQuery(Query["MolecularSequence", _E], MolecularSequenceParams["MolecularSequenceQuery[_E]"]):

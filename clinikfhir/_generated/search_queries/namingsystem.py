@@ -42,233 +42,382 @@ class NamingSystemParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'NamingSystem'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``NamingSystem.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``NamingSystem.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``NamingSystem.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``NamingSystem.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``NamingSystem.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``NamingSystem.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def contact(self) -> StringParam[_Q]:
+        contact: StringParam[_Q]
         """Name of an individual to contact
 
         ``contact`` (string): ``NamingSystem.contact.name``
         """
-        return StringParam(self, 'contact')
-
-    @property
-    def context(self) -> TokenParam[_Q]:
+        context: TokenParam[_Q]
         """A use context assigned to the naming system
 
         ``context`` (token): ``(NamingSystem.useContext.value as CodeableConcept)``
         """
-        return TokenParam(self, 'context')
-
-    @property
-    def context_quantity(self) -> QuantityParam[_Q]:
+        context_quantity: QuantityParam[_Q]
         """A quantity- or range-valued use context assigned to the naming system
 
         ``context-quantity`` (quantity): ``(NamingSystem.useContext.value as Quantity) | (NamingSystem.useContext.value as Range)``
         """
-        return QuantityParam(self, 'context-quantity')
-
-    @property
-    def context_type(self) -> TokenParam[_Q]:
+        context_type: TokenParam[_Q]
         """A type of use context assigned to the naming system
 
         ``context-type`` (token): ``NamingSystem.useContext.code``
         """
-        return TokenParam(self, 'context-type')
-
-    @property
-    def context_type_quantity(self) -> Composite2[_Q, TokenArg, QuantityArg]:
+        context_type_quantity: Composite2[_Q, TokenArg, QuantityArg]
         """A use context type and quantity- or range-based value assigned to the naming system
 
         ``context-type-quantity`` (composite): ``NamingSystem.useContext``
 
         Components: ``context-type`` (``code``), ``context-quantity`` (``value.as(Quantity) | value.as(Range)``)
         """
-        return Composite2(self, 'context-type-quantity', ('token', 'quantity'))
-
-    @property
-    def context_type_value(self) -> Composite2[_Q, TokenArg, TokenArg]:
+        context_type_value: Composite2[_Q, TokenArg, TokenArg]
         """A use context type and value assigned to the naming system
 
         ``context-type-value`` (composite): ``NamingSystem.useContext``
 
         Components: ``context-type`` (``code``), ``context`` (``value.as(CodeableConcept)``)
         """
-        return Composite2(self, 'context-type-value', ('token', 'token'))
-
-    @property
-    def date(self) -> DateParam[_Q]:
+        date: DateParam[_Q]
         """The naming system publication date
 
         ``date`` (date): ``NamingSystem.date``
         """
-        return DateParam(self, 'date')
-
-    @property
-    def description(self) -> StringParam[_Q]:
+        description: StringParam[_Q]
         """The description of the naming system
 
         ``description`` (string): ``NamingSystem.description``
         """
-        return StringParam(self, 'description')
-
-    @property
-    def id_type(self) -> TokenParam[_Q]:
+        id_type: TokenParam[_Q]
         """oid | uuid | uri | other
 
         ``id-type`` (token): ``NamingSystem.uniqueId.type``
         """
-        return TokenParam(self, 'id-type')
-
-    @property
-    def jurisdiction(self) -> TokenParam[_Q]:
+        jurisdiction: TokenParam[_Q]
         """Intended jurisdiction for the naming system
 
         ``jurisdiction`` (token): ``NamingSystem.jurisdiction``
         """
-        return TokenParam(self, 'jurisdiction')
-
-    @property
-    def kind(self) -> TokenParam[_Q]:
+        kind: TokenParam[_Q]
         """codesystem | identifier | root
 
         ``kind`` (token): ``NamingSystem.kind``
         """
-        return TokenParam(self, 'kind')
-
-    @property
-    def name(self) -> StringParam[_Q]:
+        name: StringParam[_Q]
         """Computationally friendly name of the naming system
 
         ``name`` (string): ``NamingSystem.name``
         """
-        return StringParam(self, 'name')
-
-    @property
-    def period(self) -> DateParam[_Q]:
+        period: DateParam[_Q]
         """When is identifier valid?
 
         ``period`` (date): ``NamingSystem.uniqueId.period``
         """
-        return DateParam(self, 'period')
-
-    @property
-    def publisher(self) -> StringParam[_Q]:
+        publisher: StringParam[_Q]
         """Name of the publisher of the naming system
 
         ``publisher`` (string): ``NamingSystem.publisher``
         """
-        return StringParam(self, 'publisher')
-
-    @property
-    def responsible(self) -> StringParam[_Q]:
+        responsible: StringParam[_Q]
         """Who maintains system namespace?
 
         ``responsible`` (string): ``NamingSystem.responsible``
         """
-        return StringParam(self, 'responsible')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """The current status of the naming system
 
         ``status`` (token): ``NamingSystem.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def telecom(self) -> TokenParam[_Q]:
+        telecom: TokenParam[_Q]
         """Contact details for individual or organization
 
         ``telecom`` (token): ``NamingSystem.contact.telecom``
         """
-        return TokenParam(self, 'telecom')
-
-    @property
-    def type(self) -> TokenParam[_Q]:
+        type: TokenParam[_Q]
         """e.g. driver,  provider,  patient, bank etc.
 
         ``type`` (token): ``NamingSystem.type``
         """
-        return TokenParam(self, 'type')
-
-    @property
-    def value(self) -> StringParam[_Q]:
+        value: StringParam[_Q]
         """The unique identifier
 
         ``value`` (string): ``NamingSystem.uniqueId.value``
         """
-        return StringParam(self, 'value')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``NamingSystem.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``NamingSystem.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``NamingSystem.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``NamingSystem.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``NamingSystem.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``NamingSystem.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def contact(self) -> StringParam[_Q]:
+            """Name of an individual to contact
+
+            ``contact`` (string): ``NamingSystem.contact.name``
+            """
+            return StringParam(self, 'contact')
+
+        @property
+        def context(self) -> TokenParam[_Q]:
+            """A use context assigned to the naming system
+
+            ``context`` (token): ``(NamingSystem.useContext.value as CodeableConcept)``
+            """
+            return TokenParam(self, 'context')
+
+        @property
+        def context_quantity(self) -> QuantityParam[_Q]:
+            """A quantity- or range-valued use context assigned to the naming system
+
+            ``context-quantity`` (quantity): ``(NamingSystem.useContext.value as Quantity) | (NamingSystem.useContext.value as Range)``
+            """
+            return QuantityParam(self, 'context-quantity')
+
+        @property
+        def context_type(self) -> TokenParam[_Q]:
+            """A type of use context assigned to the naming system
+
+            ``context-type`` (token): ``NamingSystem.useContext.code``
+            """
+            return TokenParam(self, 'context-type')
+
+        @property
+        def context_type_quantity(self) -> Composite2[_Q, TokenArg, QuantityArg]:
+            """A use context type and quantity- or range-based value assigned to the naming system
+
+            ``context-type-quantity`` (composite): ``NamingSystem.useContext``
+
+            Components: ``context-type`` (``code``), ``context-quantity`` (``value.as(Quantity) | value.as(Range)``)
+            """
+            return Composite2(self, 'context-type-quantity', ('token', 'quantity'))
+
+        @property
+        def context_type_value(self) -> Composite2[_Q, TokenArg, TokenArg]:
+            """A use context type and value assigned to the naming system
+
+            ``context-type-value`` (composite): ``NamingSystem.useContext``
+
+            Components: ``context-type`` (``code``), ``context`` (``value.as(CodeableConcept)``)
+            """
+            return Composite2(self, 'context-type-value', ('token', 'token'))
+
+        @property
+        def date(self) -> DateParam[_Q]:
+            """The naming system publication date
+
+            ``date`` (date): ``NamingSystem.date``
+            """
+            return DateParam(self, 'date')
+
+        @property
+        def description(self) -> StringParam[_Q]:
+            """The description of the naming system
+
+            ``description`` (string): ``NamingSystem.description``
+            """
+            return StringParam(self, 'description')
+
+        @property
+        def id_type(self) -> TokenParam[_Q]:
+            """oid | uuid | uri | other
+
+            ``id-type`` (token): ``NamingSystem.uniqueId.type``
+            """
+            return TokenParam(self, 'id-type')
+
+        @property
+        def jurisdiction(self) -> TokenParam[_Q]:
+            """Intended jurisdiction for the naming system
+
+            ``jurisdiction`` (token): ``NamingSystem.jurisdiction``
+            """
+            return TokenParam(self, 'jurisdiction')
+
+        @property
+        def kind(self) -> TokenParam[_Q]:
+            """codesystem | identifier | root
+
+            ``kind`` (token): ``NamingSystem.kind``
+            """
+            return TokenParam(self, 'kind')
+
+        @property
+        def name(self) -> StringParam[_Q]:
+            """Computationally friendly name of the naming system
+
+            ``name`` (string): ``NamingSystem.name``
+            """
+            return StringParam(self, 'name')
+
+        @property
+        def period(self) -> DateParam[_Q]:
+            """When is identifier valid?
+
+            ``period`` (date): ``NamingSystem.uniqueId.period``
+            """
+            return DateParam(self, 'period')
+
+        @property
+        def publisher(self) -> StringParam[_Q]:
+            """Name of the publisher of the naming system
+
+            ``publisher`` (string): ``NamingSystem.publisher``
+            """
+            return StringParam(self, 'publisher')
+
+        @property
+        def responsible(self) -> StringParam[_Q]:
+            """Who maintains system namespace?
+
+            ``responsible`` (string): ``NamingSystem.responsible``
+            """
+            return StringParam(self, 'responsible')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """The current status of the naming system
+
+            ``status`` (token): ``NamingSystem.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def telecom(self) -> TokenParam[_Q]:
+            """Contact details for individual or organization
+
+            ``telecom`` (token): ``NamingSystem.contact.telecom``
+            """
+            return TokenParam(self, 'telecom')
+
+        @property
+        def type(self) -> TokenParam[_Q]:
+            """e.g. driver,  provider,  patient, bank etc.
+
+            ``type`` (token): ``NamingSystem.type``
+            """
+            return TokenParam(self, 'type')
+
+        @property
+        def value(self) -> StringParam[_Q]:
+            """The unique identifier
+
+            ``value`` (string): ``NamingSystem.uniqueId.value``
+            """
+            return StringParam(self, 'value')
 
 
 class NamingSystemQuery(Query["NamingSystem", _E], NamingSystemParams["NamingSystemQuery[_E]"]):

@@ -76,181 +76,299 @@ class NutritionOrderParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'NutritionOrder'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``NutritionOrder.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``NutritionOrder.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``NutritionOrder.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``NutritionOrder.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``NutritionOrder.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``NutritionOrder.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def additive(self) -> TokenParam[_Q]:
+        additive: TokenParam[_Q]
         """Type of module component to add to the feeding
 
         ``additive`` (token): ``NutritionOrder.enteralFormula.additiveType``
         """
-        return TokenParam(self, 'additive')
-
-    @property
-    def datetime(self) -> DateParam[_Q]:
+        datetime: DateParam[_Q]
         """Return nutrition orders requested on this date
 
         ``datetime`` (date): ``NutritionOrder.dateTime``
         """
-        return DateParam(self, 'datetime')
-
-    @property
-    def encounter(self) -> NutritionOrderEncounterRef[_Q]:
+        encounter: NutritionOrderEncounterRef[_Q]
         """Return nutrition orders with this encounter identifier
 
         ``encounter`` (reference): ``NutritionOrder.encounter``
 
         Targets: Encounter
         """
-        return NutritionOrderEncounterRef(self, 'encounter')
-
-    @property
-    def formula(self) -> TokenParam[_Q]:
+        formula: TokenParam[_Q]
         """Type of enteral or infant formula
 
         ``formula`` (token): ``NutritionOrder.enteralFormula.baseFormulaType``
         """
-        return TokenParam(self, 'formula')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """Return nutrition orders with this external identifier
 
         ``identifier`` (token): ``NutritionOrder.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def instantiates_canonical(self) -> NutritionOrderInstantiatesCanonicalRef[_Q]:
+        instantiates_canonical: NutritionOrderInstantiatesCanonicalRef[_Q]
         """Instantiates FHIR protocol or definition
 
         ``instantiates-canonical`` (reference): ``NutritionOrder.instantiatesCanonical``
 
         Targets: ActivityDefinition, PlanDefinition
         """
-        return NutritionOrderInstantiatesCanonicalRef(self, 'instantiates-canonical')
-
-    @property
-    def instantiates_uri(self) -> UriParam[_Q]:
+        instantiates_uri: UriParam[_Q]
         """Instantiates external protocol or definition
 
         ``instantiates-uri`` (uri): ``NutritionOrder.instantiatesUri``
         """
-        return UriParam(self, 'instantiates-uri')
-
-    @property
-    def oraldiet(self) -> TokenParam[_Q]:
+        oraldiet: TokenParam[_Q]
         """Type of diet that can be consumed orally (i.e., take via the mouth).
 
         ``oraldiet`` (token): ``NutritionOrder.oralDiet.type``
         """
-        return TokenParam(self, 'oraldiet')
-
-    @property
-    def patient(self) -> NutritionOrderPatientRef[_Q]:
+        patient: NutritionOrderPatientRef[_Q]
         """The identity of the person who requires the diet, formula or nutritional supplement
 
         ``patient`` (reference): ``NutritionOrder.patient``
 
         Targets: Patient
         """
-        return NutritionOrderPatientRef(self, 'patient')
-
-    @property
-    def provider(self) -> NutritionOrderProviderRef[_Q]:
+        provider: NutritionOrderProviderRef[_Q]
         """The identity of the provider who placed the nutrition order
 
         ``provider`` (reference): ``NutritionOrder.orderer``
 
         Targets: Practitioner, PractitionerRole
         """
-        return NutritionOrderProviderRef(self, 'provider')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """Status of the nutrition order.
 
         ``status`` (token): ``NutritionOrder.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def supplement(self) -> TokenParam[_Q]:
+        supplement: TokenParam[_Q]
         """Type of supplement product requested
 
         ``supplement`` (token): ``NutritionOrder.supplement.type``
         """
-        return TokenParam(self, 'supplement')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``NutritionOrder.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``NutritionOrder.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``NutritionOrder.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``NutritionOrder.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``NutritionOrder.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``NutritionOrder.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def additive(self) -> TokenParam[_Q]:
+            """Type of module component to add to the feeding
+
+            ``additive`` (token): ``NutritionOrder.enteralFormula.additiveType``
+            """
+            return TokenParam(self, 'additive')
+
+        @property
+        def datetime(self) -> DateParam[_Q]:
+            """Return nutrition orders requested on this date
+
+            ``datetime`` (date): ``NutritionOrder.dateTime``
+            """
+            return DateParam(self, 'datetime')
+
+        @property
+        def encounter(self) -> NutritionOrderEncounterRef[_Q]:
+            """Return nutrition orders with this encounter identifier
+
+            ``encounter`` (reference): ``NutritionOrder.encounter``
+
+            Targets: Encounter
+            """
+            return NutritionOrderEncounterRef(self, 'encounter')
+
+        @property
+        def formula(self) -> TokenParam[_Q]:
+            """Type of enteral or infant formula
+
+            ``formula`` (token): ``NutritionOrder.enteralFormula.baseFormulaType``
+            """
+            return TokenParam(self, 'formula')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """Return nutrition orders with this external identifier
+
+            ``identifier`` (token): ``NutritionOrder.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def instantiates_canonical(self) -> NutritionOrderInstantiatesCanonicalRef[_Q]:
+            """Instantiates FHIR protocol or definition
+
+            ``instantiates-canonical`` (reference): ``NutritionOrder.instantiatesCanonical``
+
+            Targets: ActivityDefinition, PlanDefinition
+            """
+            return NutritionOrderInstantiatesCanonicalRef(self, 'instantiates-canonical')
+
+        @property
+        def instantiates_uri(self) -> UriParam[_Q]:
+            """Instantiates external protocol or definition
+
+            ``instantiates-uri`` (uri): ``NutritionOrder.instantiatesUri``
+            """
+            return UriParam(self, 'instantiates-uri')
+
+        @property
+        def oraldiet(self) -> TokenParam[_Q]:
+            """Type of diet that can be consumed orally (i.e., take via the mouth).
+
+            ``oraldiet`` (token): ``NutritionOrder.oralDiet.type``
+            """
+            return TokenParam(self, 'oraldiet')
+
+        @property
+        def patient(self) -> NutritionOrderPatientRef[_Q]:
+            """The identity of the person who requires the diet, formula or nutritional supplement
+
+            ``patient`` (reference): ``NutritionOrder.patient``
+
+            Targets: Patient
+            """
+            return NutritionOrderPatientRef(self, 'patient')
+
+        @property
+        def provider(self) -> NutritionOrderProviderRef[_Q]:
+            """The identity of the provider who placed the nutrition order
+
+            ``provider`` (reference): ``NutritionOrder.orderer``
+
+            Targets: Practitioner, PractitionerRole
+            """
+            return NutritionOrderProviderRef(self, 'provider')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """Status of the nutrition order.
+
+            ``status`` (token): ``NutritionOrder.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def supplement(self) -> TokenParam[_Q]:
+            """Type of supplement product requested
+
+            ``supplement`` (token): ``NutritionOrder.supplement.type``
+            """
+            return TokenParam(self, 'supplement')
 
 
 class NutritionOrderQuery(Query["NutritionOrder", _E], NutritionOrderParams["NutritionOrderQuery[_E]"]):

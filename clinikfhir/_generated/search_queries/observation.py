@@ -126,419 +126,697 @@ class ObservationParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'Observation'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``Observation.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``Observation.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``Observation.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``Observation.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``Observation.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``Observation.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def based_on(self) -> ObservationBasedOnRef[_Q]:
+        based_on: ObservationBasedOnRef[_Q]
         """Reference to the service request.
 
         ``based-on`` (reference): ``Observation.basedOn``
 
         Targets: CarePlan, DeviceRequest, ImmunizationRecommendation, MedicationRequest, NutritionOrder, ServiceRequest
         """
-        return ObservationBasedOnRef(self, 'based-on')
-
-    @property
-    def category(self) -> TokenParam[_Q]:
+        category: TokenParam[_Q]
         """The classification of the type of observation
 
         ``category`` (token): ``Observation.category``
         """
-        return TokenParam(self, 'category')
-
-    @property
-    def code(self) -> TokenParam[_Q]:
+        code: TokenParam[_Q]
         """The code of the observation type
 
         ``code`` (token): ``Observation.code``
         """
-        return TokenParam(self, 'code')
-
-    @property
-    def code_value_concept(self) -> Composite2[_Q, TokenArg, TokenArg]:
+        code_value_concept: Composite2[_Q, TokenArg, TokenArg]
         """Code and coded value parameter pair
 
         ``code-value-concept`` (composite): ``Observation``
 
         Components: ``code`` (``code``), ``value-concept`` (``value.as(CodeableConcept)``)
         """
-        return Composite2(self, 'code-value-concept', ('token', 'token'))
-
-    @property
-    def code_value_date(self) -> Composite2[_Q, TokenArg, DateArg]:
+        code_value_date: Composite2[_Q, TokenArg, DateArg]
         """Code and date/time value parameter pair
 
         ``code-value-date`` (composite): ``Observation``
 
         Components: ``code`` (``code``), ``value-date`` (``value.as(DateTime) | value.as(Period)``)
         """
-        return Composite2(self, 'code-value-date', ('token', 'date'))
-
-    @property
-    def code_value_quantity(self) -> Composite2[_Q, TokenArg, QuantityArg]:
+        code_value_quantity: Composite2[_Q, TokenArg, QuantityArg]
         """Code and quantity value parameter pair
 
         ``code-value-quantity`` (composite): ``Observation``
 
         Components: ``code`` (``code``), ``value-quantity`` (``value.as(Quantity)``)
         """
-        return Composite2(self, 'code-value-quantity', ('token', 'quantity'))
-
-    @property
-    def code_value_string(self) -> Composite2[_Q, TokenArg, StringArg]:
+        code_value_string: Composite2[_Q, TokenArg, StringArg]
         """Code and string value parameter pair
 
         ``code-value-string`` (composite): ``Observation``
 
         Components: ``code`` (``code``), ``value-string`` (``value.as(string)``)
         """
-        return Composite2(self, 'code-value-string', ('token', 'string'))
-
-    @property
-    def combo_code(self) -> TokenParam[_Q]:
+        combo_code: TokenParam[_Q]
         """The code of the observation type or component type
 
         ``combo-code`` (token): ``Observation.code | Observation.component.code``
         """
-        return TokenParam(self, 'combo-code')
-
-    @property
-    def combo_code_value_concept(self) -> Composite2[_Q, TokenArg, TokenArg]:
+        combo_code_value_concept: Composite2[_Q, TokenArg, TokenArg]
         """Code and coded value parameter pair, including in components
 
         ``combo-code-value-concept`` (composite): ``Observation | Observation.component``
 
         Components: ``combo-code`` (``code``), ``combo-value-concept`` (``value.as(CodeableConcept)``)
         """
-        return Composite2(self, 'combo-code-value-concept', ('token', 'token'))
-
-    @property
-    def combo_code_value_quantity(self) -> Composite2[_Q, TokenArg, QuantityArg]:
+        combo_code_value_quantity: Composite2[_Q, TokenArg, QuantityArg]
         """Code and quantity value parameter pair, including in components
 
         ``combo-code-value-quantity`` (composite): ``Observation | Observation.component``
 
         Components: ``combo-code`` (``code``), ``combo-value-quantity`` (``value.as(Quantity)``)
         """
-        return Composite2(self, 'combo-code-value-quantity', ('token', 'quantity'))
-
-    @property
-    def combo_data_absent_reason(self) -> TokenParam[_Q]:
+        combo_data_absent_reason: TokenParam[_Q]
         """The reason why the expected value in the element Observation.value[x] or Observation.component.value[x] is missing.
 
         ``combo-data-absent-reason`` (token): ``Observation.dataAbsentReason | Observation.component.dataAbsentReason``
         """
-        return TokenParam(self, 'combo-data-absent-reason')
-
-    @property
-    def combo_value_concept(self) -> TokenParam[_Q]:
+        combo_value_concept: TokenParam[_Q]
         """The value or component value of the observation, if the value is a CodeableConcept
 
         ``combo-value-concept`` (token): ``(Observation.value as CodeableConcept) | (Observation.component.value as CodeableConcept)``
         """
-        return TokenParam(self, 'combo-value-concept')
-
-    @property
-    def combo_value_quantity(self) -> QuantityParam[_Q]:
+        combo_value_quantity: QuantityParam[_Q]
         """The value or component value of the observation, if the value is a Quantity, or a SampledData (just search on the bounds of the values in sampled data)
 
         ``combo-value-quantity`` (quantity): ``(Observation.value as Quantity) | (Observation.value as SampledData) | (Observation.component.value as Quantity) | (Observation.component.value as SampledData)``
         """
-        return QuantityParam(self, 'combo-value-quantity')
-
-    @property
-    def component_code(self) -> TokenParam[_Q]:
+        component_code: TokenParam[_Q]
         """The component code of the observation type
 
         ``component-code`` (token): ``Observation.component.code``
         """
-        return TokenParam(self, 'component-code')
-
-    @property
-    def component_code_value_concept(self) -> Composite2[_Q, TokenArg, TokenArg]:
+        component_code_value_concept: Composite2[_Q, TokenArg, TokenArg]
         """Component code and component coded value parameter pair
 
         ``component-code-value-concept`` (composite): ``Observation.component``
 
         Components: ``component-code`` (``code``), ``component-value-concept`` (``value.as(CodeableConcept)``)
         """
-        return Composite2(self, 'component-code-value-concept', ('token', 'token'))
-
-    @property
-    def component_code_value_quantity(self) -> Composite2[_Q, TokenArg, QuantityArg]:
+        component_code_value_quantity: Composite2[_Q, TokenArg, QuantityArg]
         """Component code and component quantity value parameter pair
 
         ``component-code-value-quantity`` (composite): ``Observation.component``
 
         Components: ``component-code`` (``code``), ``component-value-quantity`` (``value.as(Quantity)``)
         """
-        return Composite2(self, 'component-code-value-quantity', ('token', 'quantity'))
-
-    @property
-    def component_data_absent_reason(self) -> TokenParam[_Q]:
+        component_data_absent_reason: TokenParam[_Q]
         """The reason why the expected value in the element Observation.component.value[x] is missing.
 
         ``component-data-absent-reason`` (token): ``Observation.component.dataAbsentReason``
         """
-        return TokenParam(self, 'component-data-absent-reason')
-
-    @property
-    def component_value_concept(self) -> TokenParam[_Q]:
+        component_value_concept: TokenParam[_Q]
         """The value of the component observation, if the value is a CodeableConcept
 
         ``component-value-concept`` (token): ``(Observation.component.value as CodeableConcept)``
         """
-        return TokenParam(self, 'component-value-concept')
-
-    @property
-    def component_value_quantity(self) -> QuantityParam[_Q]:
+        component_value_quantity: QuantityParam[_Q]
         """The value of the component observation, if the value is a Quantity, or a SampledData (just search on the bounds of the values in sampled data)
 
         ``component-value-quantity`` (quantity): ``(Observation.component.value as Quantity) | (Observation.component.value as SampledData)``
         """
-        return QuantityParam(self, 'component-value-quantity')
-
-    @property
-    def data_absent_reason(self) -> TokenParam[_Q]:
+        data_absent_reason: TokenParam[_Q]
         """The reason why the expected value in the element Observation.value[x] is missing.
 
         ``data-absent-reason`` (token): ``Observation.dataAbsentReason``
         """
-        return TokenParam(self, 'data-absent-reason')
-
-    @property
-    def date(self) -> DateParam[_Q]:
+        date: DateParam[_Q]
         """Obtained date/time. If the obtained element is a period, a date that falls in the period
 
         ``date`` (date): ``Observation.effective``
         """
-        return DateParam(self, 'date')
-
-    @property
-    def derived_from(self) -> ObservationDerivedFromRef[_Q]:
+        derived_from: ObservationDerivedFromRef[_Q]
         """Related measurements the observation is made from
 
         ``derived-from`` (reference): ``Observation.derivedFrom``
 
         Targets: DocumentReference, ImagingStudy, Media, MolecularSequence, Observation, QuestionnaireResponse
         """
-        return ObservationDerivedFromRef(self, 'derived-from')
-
-    @property
-    def device(self) -> ObservationDeviceRef[_Q]:
+        device: ObservationDeviceRef[_Q]
         """The Device that generated the observation data.
 
         ``device`` (reference): ``Observation.device``
 
         Targets: Device, DeviceMetric
         """
-        return ObservationDeviceRef(self, 'device')
-
-    @property
-    def encounter(self) -> ObservationEncounterRef[_Q]:
+        encounter: ObservationEncounterRef[_Q]
         """Encounter related to the observation
 
         ``encounter`` (reference): ``Observation.encounter``
 
         Targets: Encounter
         """
-        return ObservationEncounterRef(self, 'encounter')
-
-    @property
-    def focus(self) -> ObservationFocusRef[_Q]:
+        focus: ObservationFocusRef[_Q]
         """The focus of an observation when the focus is not the patient of record.
 
         ``focus`` (reference): ``Observation.focus``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return ObservationFocusRef(self, 'focus')
-
-    @property
-    def has_member(self) -> ObservationHasMemberRef[_Q]:
+        has_member: ObservationHasMemberRef[_Q]
         """Related resource that belongs to the Observation group
 
         ``has-member`` (reference): ``Observation.hasMember``
 
         Targets: MolecularSequence, Observation, QuestionnaireResponse
         """
-        return ObservationHasMemberRef(self, 'has-member')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """The unique id for a particular observation
 
         ``identifier`` (token): ``Observation.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def method(self) -> TokenParam[_Q]:
+        method: TokenParam[_Q]
         """The method used for the observation
 
         ``method`` (token): ``Observation.method``
         """
-        return TokenParam(self, 'method')
-
-    @property
-    def part_of(self) -> ObservationPartOfRef[_Q]:
+        part_of: ObservationPartOfRef[_Q]
         """Part of referenced event
 
         ``part-of`` (reference): ``Observation.partOf``
 
         Targets: ImagingStudy, Immunization, MedicationAdministration, MedicationDispense, MedicationStatement, Procedure
         """
-        return ObservationPartOfRef(self, 'part-of')
-
-    @property
-    def patient(self) -> ObservationPatientRef[_Q]:
+        patient: ObservationPatientRef[_Q]
         """The subject that the observation is about (if patient)
 
         ``patient`` (reference): ``Observation.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return ObservationPatientRef(self, 'patient')
-
-    @property
-    def performer(self) -> ObservationPerformerRef[_Q]:
+        performer: ObservationPerformerRef[_Q]
         """Who performed the observation
 
         ``performer`` (reference): ``Observation.performer``
 
         Targets: CareTeam, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return ObservationPerformerRef(self, 'performer')
-
-    @property
-    def specimen(self) -> ObservationSpecimenRef[_Q]:
+        specimen: ObservationSpecimenRef[_Q]
         """Specimen used for this observation
 
         ``specimen`` (reference): ``Observation.specimen``
 
         Targets: Specimen
         """
-        return ObservationSpecimenRef(self, 'specimen')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """The status of the observation
 
         ``status`` (token): ``Observation.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def subject(self) -> ObservationSubjectRef[_Q]:
+        subject: ObservationSubjectRef[_Q]
         """The subject that the observation is about
 
         ``subject`` (reference): ``Observation.subject``
 
         Targets: Device, Group, Location, Patient
         """
-        return ObservationSubjectRef(self, 'subject')
-
-    @property
-    def value_concept(self) -> TokenParam[_Q]:
+        value_concept: TokenParam[_Q]
         """The value of the observation, if the value is a CodeableConcept
 
         ``value-concept`` (token): ``(Observation.value as CodeableConcept)``
         """
-        return TokenParam(self, 'value-concept')
-
-    @property
-    def value_date(self) -> DateParam[_Q]:
+        value_date: DateParam[_Q]
         """The value of the observation, if the value is a date or period of time
 
         ``value-date`` (date): ``(Observation.value as dateTime) | (Observation.value as Period)``
         """
-        return DateParam(self, 'value-date')
-
-    @property
-    def value_quantity(self) -> QuantityParam[_Q]:
+        value_quantity: QuantityParam[_Q]
         """The value of the observation, if the value is a Quantity, or a SampledData (just search on the bounds of the values in sampled data)
 
         ``value-quantity`` (quantity): ``(Observation.value as Quantity) | (Observation.value as SampledData)``
         """
-        return QuantityParam(self, 'value-quantity')
-
-    @property
-    def value_string(self) -> StringParam[_Q]:
+        value_string: StringParam[_Q]
         """The value of the observation, if the value is a string, and also searches in CodeableConcept.text
 
         ``value-string`` (string): ``(Observation.value as string) | (Observation.value as CodeableConcept).text``
         """
-        return StringParam(self, 'value-string')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``Observation.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``Observation.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``Observation.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``Observation.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``Observation.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``Observation.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def based_on(self) -> ObservationBasedOnRef[_Q]:
+            """Reference to the service request.
+
+            ``based-on`` (reference): ``Observation.basedOn``
+
+            Targets: CarePlan, DeviceRequest, ImmunizationRecommendation, MedicationRequest, NutritionOrder, ServiceRequest
+            """
+            return ObservationBasedOnRef(self, 'based-on')
+
+        @property
+        def category(self) -> TokenParam[_Q]:
+            """The classification of the type of observation
+
+            ``category`` (token): ``Observation.category``
+            """
+            return TokenParam(self, 'category')
+
+        @property
+        def code(self) -> TokenParam[_Q]:
+            """The code of the observation type
+
+            ``code`` (token): ``Observation.code``
+            """
+            return TokenParam(self, 'code')
+
+        @property
+        def code_value_concept(self) -> Composite2[_Q, TokenArg, TokenArg]:
+            """Code and coded value parameter pair
+
+            ``code-value-concept`` (composite): ``Observation``
+
+            Components: ``code`` (``code``), ``value-concept`` (``value.as(CodeableConcept)``)
+            """
+            return Composite2(self, 'code-value-concept', ('token', 'token'))
+
+        @property
+        def code_value_date(self) -> Composite2[_Q, TokenArg, DateArg]:
+            """Code and date/time value parameter pair
+
+            ``code-value-date`` (composite): ``Observation``
+
+            Components: ``code`` (``code``), ``value-date`` (``value.as(DateTime) | value.as(Period)``)
+            """
+            return Composite2(self, 'code-value-date', ('token', 'date'))
+
+        @property
+        def code_value_quantity(self) -> Composite2[_Q, TokenArg, QuantityArg]:
+            """Code and quantity value parameter pair
+
+            ``code-value-quantity`` (composite): ``Observation``
+
+            Components: ``code`` (``code``), ``value-quantity`` (``value.as(Quantity)``)
+            """
+            return Composite2(self, 'code-value-quantity', ('token', 'quantity'))
+
+        @property
+        def code_value_string(self) -> Composite2[_Q, TokenArg, StringArg]:
+            """Code and string value parameter pair
+
+            ``code-value-string`` (composite): ``Observation``
+
+            Components: ``code`` (``code``), ``value-string`` (``value.as(string)``)
+            """
+            return Composite2(self, 'code-value-string', ('token', 'string'))
+
+        @property
+        def combo_code(self) -> TokenParam[_Q]:
+            """The code of the observation type or component type
+
+            ``combo-code`` (token): ``Observation.code | Observation.component.code``
+            """
+            return TokenParam(self, 'combo-code')
+
+        @property
+        def combo_code_value_concept(self) -> Composite2[_Q, TokenArg, TokenArg]:
+            """Code and coded value parameter pair, including in components
+
+            ``combo-code-value-concept`` (composite): ``Observation | Observation.component``
+
+            Components: ``combo-code`` (``code``), ``combo-value-concept`` (``value.as(CodeableConcept)``)
+            """
+            return Composite2(self, 'combo-code-value-concept', ('token', 'token'))
+
+        @property
+        def combo_code_value_quantity(self) -> Composite2[_Q, TokenArg, QuantityArg]:
+            """Code and quantity value parameter pair, including in components
+
+            ``combo-code-value-quantity`` (composite): ``Observation | Observation.component``
+
+            Components: ``combo-code`` (``code``), ``combo-value-quantity`` (``value.as(Quantity)``)
+            """
+            return Composite2(self, 'combo-code-value-quantity', ('token', 'quantity'))
+
+        @property
+        def combo_data_absent_reason(self) -> TokenParam[_Q]:
+            """The reason why the expected value in the element Observation.value[x] or Observation.component.value[x] is missing.
+
+            ``combo-data-absent-reason`` (token): ``Observation.dataAbsentReason | Observation.component.dataAbsentReason``
+            """
+            return TokenParam(self, 'combo-data-absent-reason')
+
+        @property
+        def combo_value_concept(self) -> TokenParam[_Q]:
+            """The value or component value of the observation, if the value is a CodeableConcept
+
+            ``combo-value-concept`` (token): ``(Observation.value as CodeableConcept) | (Observation.component.value as CodeableConcept)``
+            """
+            return TokenParam(self, 'combo-value-concept')
+
+        @property
+        def combo_value_quantity(self) -> QuantityParam[_Q]:
+            """The value or component value of the observation, if the value is a Quantity, or a SampledData (just search on the bounds of the values in sampled data)
+
+            ``combo-value-quantity`` (quantity): ``(Observation.value as Quantity) | (Observation.value as SampledData) | (Observation.component.value as Quantity) | (Observation.component.value as SampledData)``
+            """
+            return QuantityParam(self, 'combo-value-quantity')
+
+        @property
+        def component_code(self) -> TokenParam[_Q]:
+            """The component code of the observation type
+
+            ``component-code`` (token): ``Observation.component.code``
+            """
+            return TokenParam(self, 'component-code')
+
+        @property
+        def component_code_value_concept(self) -> Composite2[_Q, TokenArg, TokenArg]:
+            """Component code and component coded value parameter pair
+
+            ``component-code-value-concept`` (composite): ``Observation.component``
+
+            Components: ``component-code`` (``code``), ``component-value-concept`` (``value.as(CodeableConcept)``)
+            """
+            return Composite2(self, 'component-code-value-concept', ('token', 'token'))
+
+        @property
+        def component_code_value_quantity(self) -> Composite2[_Q, TokenArg, QuantityArg]:
+            """Component code and component quantity value parameter pair
+
+            ``component-code-value-quantity`` (composite): ``Observation.component``
+
+            Components: ``component-code`` (``code``), ``component-value-quantity`` (``value.as(Quantity)``)
+            """
+            return Composite2(self, 'component-code-value-quantity', ('token', 'quantity'))
+
+        @property
+        def component_data_absent_reason(self) -> TokenParam[_Q]:
+            """The reason why the expected value in the element Observation.component.value[x] is missing.
+
+            ``component-data-absent-reason`` (token): ``Observation.component.dataAbsentReason``
+            """
+            return TokenParam(self, 'component-data-absent-reason')
+
+        @property
+        def component_value_concept(self) -> TokenParam[_Q]:
+            """The value of the component observation, if the value is a CodeableConcept
+
+            ``component-value-concept`` (token): ``(Observation.component.value as CodeableConcept)``
+            """
+            return TokenParam(self, 'component-value-concept')
+
+        @property
+        def component_value_quantity(self) -> QuantityParam[_Q]:
+            """The value of the component observation, if the value is a Quantity, or a SampledData (just search on the bounds of the values in sampled data)
+
+            ``component-value-quantity`` (quantity): ``(Observation.component.value as Quantity) | (Observation.component.value as SampledData)``
+            """
+            return QuantityParam(self, 'component-value-quantity')
+
+        @property
+        def data_absent_reason(self) -> TokenParam[_Q]:
+            """The reason why the expected value in the element Observation.value[x] is missing.
+
+            ``data-absent-reason`` (token): ``Observation.dataAbsentReason``
+            """
+            return TokenParam(self, 'data-absent-reason')
+
+        @property
+        def date(self) -> DateParam[_Q]:
+            """Obtained date/time. If the obtained element is a period, a date that falls in the period
+
+            ``date`` (date): ``Observation.effective``
+            """
+            return DateParam(self, 'date')
+
+        @property
+        def derived_from(self) -> ObservationDerivedFromRef[_Q]:
+            """Related measurements the observation is made from
+
+            ``derived-from`` (reference): ``Observation.derivedFrom``
+
+            Targets: DocumentReference, ImagingStudy, Media, MolecularSequence, Observation, QuestionnaireResponse
+            """
+            return ObservationDerivedFromRef(self, 'derived-from')
+
+        @property
+        def device(self) -> ObservationDeviceRef[_Q]:
+            """The Device that generated the observation data.
+
+            ``device`` (reference): ``Observation.device``
+
+            Targets: Device, DeviceMetric
+            """
+            return ObservationDeviceRef(self, 'device')
+
+        @property
+        def encounter(self) -> ObservationEncounterRef[_Q]:
+            """Encounter related to the observation
+
+            ``encounter`` (reference): ``Observation.encounter``
+
+            Targets: Encounter
+            """
+            return ObservationEncounterRef(self, 'encounter')
+
+        @property
+        def focus(self) -> ObservationFocusRef[_Q]:
+            """The focus of an observation when the focus is not the patient of record.
+
+            ``focus`` (reference): ``Observation.focus``
+
+            Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
+            """
+            return ObservationFocusRef(self, 'focus')
+
+        @property
+        def has_member(self) -> ObservationHasMemberRef[_Q]:
+            """Related resource that belongs to the Observation group
+
+            ``has-member`` (reference): ``Observation.hasMember``
+
+            Targets: MolecularSequence, Observation, QuestionnaireResponse
+            """
+            return ObservationHasMemberRef(self, 'has-member')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """The unique id for a particular observation
+
+            ``identifier`` (token): ``Observation.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def method(self) -> TokenParam[_Q]:
+            """The method used for the observation
+
+            ``method`` (token): ``Observation.method``
+            """
+            return TokenParam(self, 'method')
+
+        @property
+        def part_of(self) -> ObservationPartOfRef[_Q]:
+            """Part of referenced event
+
+            ``part-of`` (reference): ``Observation.partOf``
+
+            Targets: ImagingStudy, Immunization, MedicationAdministration, MedicationDispense, MedicationStatement, Procedure
+            """
+            return ObservationPartOfRef(self, 'part-of')
+
+        @property
+        def patient(self) -> ObservationPatientRef[_Q]:
+            """The subject that the observation is about (if patient)
+
+            ``patient`` (reference): ``Observation.subject.where(resolve() is Patient)``
+
+            Targets: Patient
+            """
+            return ObservationPatientRef(self, 'patient')
+
+        @property
+        def performer(self) -> ObservationPerformerRef[_Q]:
+            """Who performed the observation
+
+            ``performer`` (reference): ``Observation.performer``
+
+            Targets: CareTeam, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return ObservationPerformerRef(self, 'performer')
+
+        @property
+        def specimen(self) -> ObservationSpecimenRef[_Q]:
+            """Specimen used for this observation
+
+            ``specimen`` (reference): ``Observation.specimen``
+
+            Targets: Specimen
+            """
+            return ObservationSpecimenRef(self, 'specimen')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """The status of the observation
+
+            ``status`` (token): ``Observation.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def subject(self) -> ObservationSubjectRef[_Q]:
+            """The subject that the observation is about
+
+            ``subject`` (reference): ``Observation.subject``
+
+            Targets: Device, Group, Location, Patient
+            """
+            return ObservationSubjectRef(self, 'subject')
+
+        @property
+        def value_concept(self) -> TokenParam[_Q]:
+            """The value of the observation, if the value is a CodeableConcept
+
+            ``value-concept`` (token): ``(Observation.value as CodeableConcept)``
+            """
+            return TokenParam(self, 'value-concept')
+
+        @property
+        def value_date(self) -> DateParam[_Q]:
+            """The value of the observation, if the value is a date or period of time
+
+            ``value-date`` (date): ``(Observation.value as dateTime) | (Observation.value as Period)``
+            """
+            return DateParam(self, 'value-date')
+
+        @property
+        def value_quantity(self) -> QuantityParam[_Q]:
+            """The value of the observation, if the value is a Quantity, or a SampledData (just search on the bounds of the values in sampled data)
+
+            ``value-quantity`` (quantity): ``(Observation.value as Quantity) | (Observation.value as SampledData)``
+            """
+            return QuantityParam(self, 'value-quantity')
+
+        @property
+        def value_string(self) -> StringParam[_Q]:
+            """The value of the observation, if the value is a string, and also searches in CodeableConcept.text
+
+            ``value-string`` (string): ``(Observation.value as string) | (Observation.value as CodeableConcept).text``
+            """
+            return StringParam(self, 'value-string')
 
 
 class ObservationQuery(Query["Observation", _E], ObservationParams["ObservationQuery[_E]"]):

@@ -69,263 +69,433 @@ class OperationDefinitionParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'OperationDefinition'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``OperationDefinition.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``OperationDefinition.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``OperationDefinition.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``OperationDefinition.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``OperationDefinition.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``OperationDefinition.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def base(self) -> OperationDefinitionBaseRef[_Q]:
+        base: OperationDefinitionBaseRef[_Q]
         """Marks this as a profile of the base
 
         ``base`` (reference): ``OperationDefinition.base``
 
         Targets: OperationDefinition
         """
-        return OperationDefinitionBaseRef(self, 'base')
-
-    @property
-    def code(self) -> TokenParam[_Q]:
+        code: TokenParam[_Q]
         """Name used to invoke the operation
 
         ``code`` (token): ``OperationDefinition.code``
         """
-        return TokenParam(self, 'code')
-
-    @property
-    def context(self) -> TokenParam[_Q]:
+        context: TokenParam[_Q]
         """A use context assigned to the operation definition
 
         ``context`` (token): ``(OperationDefinition.useContext.value as CodeableConcept)``
         """
-        return TokenParam(self, 'context')
-
-    @property
-    def context_quantity(self) -> QuantityParam[_Q]:
+        context_quantity: QuantityParam[_Q]
         """A quantity- or range-valued use context assigned to the operation definition
 
         ``context-quantity`` (quantity): ``(OperationDefinition.useContext.value as Quantity) | (OperationDefinition.useContext.value as Range)``
         """
-        return QuantityParam(self, 'context-quantity')
-
-    @property
-    def context_type(self) -> TokenParam[_Q]:
+        context_type: TokenParam[_Q]
         """A type of use context assigned to the operation definition
 
         ``context-type`` (token): ``OperationDefinition.useContext.code``
         """
-        return TokenParam(self, 'context-type')
-
-    @property
-    def context_type_quantity(self) -> Composite2[_Q, TokenArg, QuantityArg]:
+        context_type_quantity: Composite2[_Q, TokenArg, QuantityArg]
         """A use context type and quantity- or range-based value assigned to the operation definition
 
         ``context-type-quantity`` (composite): ``OperationDefinition.useContext``
 
         Components: ``context-type`` (``code``), ``context-quantity`` (``value.as(Quantity) | value.as(Range)``)
         """
-        return Composite2(self, 'context-type-quantity', ('token', 'quantity'))
-
-    @property
-    def context_type_value(self) -> Composite2[_Q, TokenArg, TokenArg]:
+        context_type_value: Composite2[_Q, TokenArg, TokenArg]
         """A use context type and value assigned to the operation definition
 
         ``context-type-value`` (composite): ``OperationDefinition.useContext``
 
         Components: ``context-type`` (``code``), ``context`` (``value.as(CodeableConcept)``)
         """
-        return Composite2(self, 'context-type-value', ('token', 'token'))
-
-    @property
-    def date(self) -> DateParam[_Q]:
+        date: DateParam[_Q]
         """The operation definition publication date
 
         ``date`` (date): ``OperationDefinition.date``
         """
-        return DateParam(self, 'date')
-
-    @property
-    def description(self) -> StringParam[_Q]:
+        description: StringParam[_Q]
         """The description of the operation definition
 
         ``description`` (string): ``OperationDefinition.description``
         """
-        return StringParam(self, 'description')
-
-    @property
-    def input_profile(self) -> OperationDefinitionInputProfileRef[_Q]:
+        input_profile: OperationDefinitionInputProfileRef[_Q]
         """Validation information for in parameters
 
         ``input-profile`` (reference): ``OperationDefinition.inputProfile``
 
         Targets: StructureDefinition
         """
-        return OperationDefinitionInputProfileRef(self, 'input-profile')
-
-    @property
-    def instance(self) -> TokenParam[_Q]:
+        instance: TokenParam[_Q]
         """Invoke on an instance?
 
         ``instance`` (token): ``OperationDefinition.instance``
         """
-        return TokenParam(self, 'instance')
-
-    @property
-    def jurisdiction(self) -> TokenParam[_Q]:
+        jurisdiction: TokenParam[_Q]
         """Intended jurisdiction for the operation definition
 
         ``jurisdiction`` (token): ``OperationDefinition.jurisdiction``
         """
-        return TokenParam(self, 'jurisdiction')
-
-    @property
-    def kind(self) -> TokenParam[_Q]:
+        kind: TokenParam[_Q]
         """operation | query
 
         ``kind`` (token): ``OperationDefinition.kind``
         """
-        return TokenParam(self, 'kind')
-
-    @property
-    def name(self) -> StringParam[_Q]:
+        name: StringParam[_Q]
         """Computationally friendly name of the operation definition
 
         ``name`` (string): ``OperationDefinition.name``
         """
-        return StringParam(self, 'name')
-
-    @property
-    def output_profile(self) -> OperationDefinitionOutputProfileRef[_Q]:
+        output_profile: OperationDefinitionOutputProfileRef[_Q]
         """Validation information for out parameters
 
         ``output-profile`` (reference): ``OperationDefinition.outputProfile``
 
         Targets: StructureDefinition
         """
-        return OperationDefinitionOutputProfileRef(self, 'output-profile')
-
-    @property
-    def publisher(self) -> StringParam[_Q]:
+        publisher: StringParam[_Q]
         """Name of the publisher of the operation definition
 
         ``publisher`` (string): ``OperationDefinition.publisher``
         """
-        return StringParam(self, 'publisher')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """The current status of the operation definition
 
         ``status`` (token): ``OperationDefinition.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def system(self) -> TokenParam[_Q]:
+        system: TokenParam[_Q]
         """Invoke at the system level?
 
         ``system`` (token): ``OperationDefinition.system``
         """
-        return TokenParam(self, 'system')
-
-    @property
-    def title(self) -> StringParam[_Q]:
+        title: StringParam[_Q]
         """The human-friendly name of the operation definition
 
         ``title`` (string): ``OperationDefinition.title``
         """
-        return StringParam(self, 'title')
-
-    @property
-    def type(self) -> TokenParam[_Q]:
+        type: TokenParam[_Q]
         """Invoke at the type level?
 
         ``type`` (token): ``OperationDefinition.type``
         """
-        return TokenParam(self, 'type')
-
-    @property
-    def url(self) -> UriParam[_Q]:
+        url: UriParam[_Q]
         """The uri that identifies the operation definition
 
         ``url`` (uri): ``OperationDefinition.url``
         """
-        return UriParam(self, 'url')
-
-    @property
-    def version(self) -> TokenParam[_Q]:
+        version: TokenParam[_Q]
         """The business version of the operation definition
 
         ``version`` (token): ``OperationDefinition.version``
         """
-        return TokenParam(self, 'version')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``OperationDefinition.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``OperationDefinition.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``OperationDefinition.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``OperationDefinition.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``OperationDefinition.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``OperationDefinition.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def base(self) -> OperationDefinitionBaseRef[_Q]:
+            """Marks this as a profile of the base
+
+            ``base`` (reference): ``OperationDefinition.base``
+
+            Targets: OperationDefinition
+            """
+            return OperationDefinitionBaseRef(self, 'base')
+
+        @property
+        def code(self) -> TokenParam[_Q]:
+            """Name used to invoke the operation
+
+            ``code`` (token): ``OperationDefinition.code``
+            """
+            return TokenParam(self, 'code')
+
+        @property
+        def context(self) -> TokenParam[_Q]:
+            """A use context assigned to the operation definition
+
+            ``context`` (token): ``(OperationDefinition.useContext.value as CodeableConcept)``
+            """
+            return TokenParam(self, 'context')
+
+        @property
+        def context_quantity(self) -> QuantityParam[_Q]:
+            """A quantity- or range-valued use context assigned to the operation definition
+
+            ``context-quantity`` (quantity): ``(OperationDefinition.useContext.value as Quantity) | (OperationDefinition.useContext.value as Range)``
+            """
+            return QuantityParam(self, 'context-quantity')
+
+        @property
+        def context_type(self) -> TokenParam[_Q]:
+            """A type of use context assigned to the operation definition
+
+            ``context-type`` (token): ``OperationDefinition.useContext.code``
+            """
+            return TokenParam(self, 'context-type')
+
+        @property
+        def context_type_quantity(self) -> Composite2[_Q, TokenArg, QuantityArg]:
+            """A use context type and quantity- or range-based value assigned to the operation definition
+
+            ``context-type-quantity`` (composite): ``OperationDefinition.useContext``
+
+            Components: ``context-type`` (``code``), ``context-quantity`` (``value.as(Quantity) | value.as(Range)``)
+            """
+            return Composite2(self, 'context-type-quantity', ('token', 'quantity'))
+
+        @property
+        def context_type_value(self) -> Composite2[_Q, TokenArg, TokenArg]:
+            """A use context type and value assigned to the operation definition
+
+            ``context-type-value`` (composite): ``OperationDefinition.useContext``
+
+            Components: ``context-type`` (``code``), ``context`` (``value.as(CodeableConcept)``)
+            """
+            return Composite2(self, 'context-type-value', ('token', 'token'))
+
+        @property
+        def date(self) -> DateParam[_Q]:
+            """The operation definition publication date
+
+            ``date`` (date): ``OperationDefinition.date``
+            """
+            return DateParam(self, 'date')
+
+        @property
+        def description(self) -> StringParam[_Q]:
+            """The description of the operation definition
+
+            ``description`` (string): ``OperationDefinition.description``
+            """
+            return StringParam(self, 'description')
+
+        @property
+        def input_profile(self) -> OperationDefinitionInputProfileRef[_Q]:
+            """Validation information for in parameters
+
+            ``input-profile`` (reference): ``OperationDefinition.inputProfile``
+
+            Targets: StructureDefinition
+            """
+            return OperationDefinitionInputProfileRef(self, 'input-profile')
+
+        @property
+        def instance(self) -> TokenParam[_Q]:
+            """Invoke on an instance?
+
+            ``instance`` (token): ``OperationDefinition.instance``
+            """
+            return TokenParam(self, 'instance')
+
+        @property
+        def jurisdiction(self) -> TokenParam[_Q]:
+            """Intended jurisdiction for the operation definition
+
+            ``jurisdiction`` (token): ``OperationDefinition.jurisdiction``
+            """
+            return TokenParam(self, 'jurisdiction')
+
+        @property
+        def kind(self) -> TokenParam[_Q]:
+            """operation | query
+
+            ``kind`` (token): ``OperationDefinition.kind``
+            """
+            return TokenParam(self, 'kind')
+
+        @property
+        def name(self) -> StringParam[_Q]:
+            """Computationally friendly name of the operation definition
+
+            ``name`` (string): ``OperationDefinition.name``
+            """
+            return StringParam(self, 'name')
+
+        @property
+        def output_profile(self) -> OperationDefinitionOutputProfileRef[_Q]:
+            """Validation information for out parameters
+
+            ``output-profile`` (reference): ``OperationDefinition.outputProfile``
+
+            Targets: StructureDefinition
+            """
+            return OperationDefinitionOutputProfileRef(self, 'output-profile')
+
+        @property
+        def publisher(self) -> StringParam[_Q]:
+            """Name of the publisher of the operation definition
+
+            ``publisher`` (string): ``OperationDefinition.publisher``
+            """
+            return StringParam(self, 'publisher')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """The current status of the operation definition
+
+            ``status`` (token): ``OperationDefinition.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def system(self) -> TokenParam[_Q]:
+            """Invoke at the system level?
+
+            ``system`` (token): ``OperationDefinition.system``
+            """
+            return TokenParam(self, 'system')
+
+        @property
+        def title(self) -> StringParam[_Q]:
+            """The human-friendly name of the operation definition
+
+            ``title`` (string): ``OperationDefinition.title``
+            """
+            return StringParam(self, 'title')
+
+        @property
+        def type(self) -> TokenParam[_Q]:
+            """Invoke at the type level?
+
+            ``type`` (token): ``OperationDefinition.type``
+            """
+            return TokenParam(self, 'type')
+
+        @property
+        def url(self) -> UriParam[_Q]:
+            """The uri that identifies the operation definition
+
+            ``url`` (uri): ``OperationDefinition.url``
+            """
+            return UriParam(self, 'url')
+
+        @property
+        def version(self) -> TokenParam[_Q]:
+            """The business version of the operation definition
+
+            ``version`` (token): ``OperationDefinition.version``
+            """
+            return TokenParam(self, 'version')
 
 
 class OperationDefinitionQuery(Query["OperationDefinition", _E], OperationDefinitionParams["OperationDefinitionQuery[_E]"]):

@@ -62,185 +62,304 @@ class OrganizationParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'Organization'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``Organization.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``Organization.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``Organization.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``Organization.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``Organization.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``Organization.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def active(self) -> TokenParam[_Q]:
+        active: TokenParam[_Q]
         """Is the Organization record active
 
         ``active`` (token): ``Organization.active``
         """
-        return TokenParam(self, 'active')
-
-    @property
-    def address(self) -> StringParam[_Q]:
+        address: StringParam[_Q]
         """A server defined search that may match any of the string fields in the Address, including line, city, district, state, country, postalCode, and/or text
 
         ``address`` (string): ``Organization.address``
         """
-        return StringParam(self, 'address')
-
-    @property
-    def address_city(self) -> StringParam[_Q]:
+        address_city: StringParam[_Q]
         """A city specified in an address
 
         ``address-city`` (string): ``Organization.address.city``
         """
-        return StringParam(self, 'address-city')
-
-    @property
-    def address_country(self) -> StringParam[_Q]:
+        address_country: StringParam[_Q]
         """A country specified in an address
 
         ``address-country`` (string): ``Organization.address.country``
         """
-        return StringParam(self, 'address-country')
-
-    @property
-    def address_postalcode(self) -> StringParam[_Q]:
+        address_postalcode: StringParam[_Q]
         """A postal code specified in an address
 
         ``address-postalcode`` (string): ``Organization.address.postalCode``
         """
-        return StringParam(self, 'address-postalcode')
-
-    @property
-    def address_state(self) -> StringParam[_Q]:
+        address_state: StringParam[_Q]
         """A state specified in an address
 
         ``address-state`` (string): ``Organization.address.state``
         """
-        return StringParam(self, 'address-state')
-
-    @property
-    def address_use(self) -> TokenParam[_Q]:
+        address_use: TokenParam[_Q]
         """A use code specified in an address
 
         ``address-use`` (token): ``Organization.address.use``
         """
-        return TokenParam(self, 'address-use')
-
-    @property
-    def endpoint(self) -> OrganizationEndpointRef[_Q]:
+        endpoint: OrganizationEndpointRef[_Q]
         """Technical endpoints providing access to services operated for the organization
 
         ``endpoint`` (reference): ``Organization.endpoint``
 
         Targets: Endpoint
         """
-        return OrganizationEndpointRef(self, 'endpoint')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """Any identifier for the organization (not the accreditation issuer's identifier)
 
         ``identifier`` (token): ``Organization.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def name(self) -> StringParam[_Q]:
+        name: StringParam[_Q]
         """A portion of the organization's name or alias
 
         ``name`` (string): ``Organization.name | Organization.alias``
         """
-        return StringParam(self, 'name')
-
-    @property
-    def partof(self) -> OrganizationPartofRef[_Q]:
+        partof: OrganizationPartofRef[_Q]
         """An organization of which this organization forms a part
 
         ``partof`` (reference): ``Organization.partOf``
 
         Targets: Organization
         """
-        return OrganizationPartofRef(self, 'partof')
-
-    @property
-    def phonetic(self) -> StringParam[_Q]:
+        phonetic: StringParam[_Q]
         """A portion of the organization's name using some kind of phonetic matching algorithm
 
         ``phonetic`` (string): ``Organization.name``
         """
-        return StringParam(self, 'phonetic')
-
-    @property
-    def type(self) -> TokenParam[_Q]:
+        type: TokenParam[_Q]
         """A code for the type of organization
 
         ``type`` (token): ``Organization.type``
         """
-        return TokenParam(self, 'type')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``Organization.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``Organization.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``Organization.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``Organization.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``Organization.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``Organization.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def active(self) -> TokenParam[_Q]:
+            """Is the Organization record active
+
+            ``active`` (token): ``Organization.active``
+            """
+            return TokenParam(self, 'active')
+
+        @property
+        def address(self) -> StringParam[_Q]:
+            """A server defined search that may match any of the string fields in the Address, including line, city, district, state, country, postalCode, and/or text
+
+            ``address`` (string): ``Organization.address``
+            """
+            return StringParam(self, 'address')
+
+        @property
+        def address_city(self) -> StringParam[_Q]:
+            """A city specified in an address
+
+            ``address-city`` (string): ``Organization.address.city``
+            """
+            return StringParam(self, 'address-city')
+
+        @property
+        def address_country(self) -> StringParam[_Q]:
+            """A country specified in an address
+
+            ``address-country`` (string): ``Organization.address.country``
+            """
+            return StringParam(self, 'address-country')
+
+        @property
+        def address_postalcode(self) -> StringParam[_Q]:
+            """A postal code specified in an address
+
+            ``address-postalcode`` (string): ``Organization.address.postalCode``
+            """
+            return StringParam(self, 'address-postalcode')
+
+        @property
+        def address_state(self) -> StringParam[_Q]:
+            """A state specified in an address
+
+            ``address-state`` (string): ``Organization.address.state``
+            """
+            return StringParam(self, 'address-state')
+
+        @property
+        def address_use(self) -> TokenParam[_Q]:
+            """A use code specified in an address
+
+            ``address-use`` (token): ``Organization.address.use``
+            """
+            return TokenParam(self, 'address-use')
+
+        @property
+        def endpoint(self) -> OrganizationEndpointRef[_Q]:
+            """Technical endpoints providing access to services operated for the organization
+
+            ``endpoint`` (reference): ``Organization.endpoint``
+
+            Targets: Endpoint
+            """
+            return OrganizationEndpointRef(self, 'endpoint')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """Any identifier for the organization (not the accreditation issuer's identifier)
+
+            ``identifier`` (token): ``Organization.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def name(self) -> StringParam[_Q]:
+            """A portion of the organization's name or alias
+
+            ``name`` (string): ``Organization.name | Organization.alias``
+            """
+            return StringParam(self, 'name')
+
+        @property
+        def partof(self) -> OrganizationPartofRef[_Q]:
+            """An organization of which this organization forms a part
+
+            ``partof`` (reference): ``Organization.partOf``
+
+            Targets: Organization
+            """
+            return OrganizationPartofRef(self, 'partof')
+
+        @property
+        def phonetic(self) -> StringParam[_Q]:
+            """A portion of the organization's name using some kind of phonetic matching algorithm
+
+            ``phonetic`` (string): ``Organization.name``
+            """
+            return StringParam(self, 'phonetic')
+
+        @property
+        def type(self) -> TokenParam[_Q]:
+            """A code for the type of organization
+
+            ``type`` (token): ``Organization.type``
+            """
+            return TokenParam(self, 'type')
 
 
 class OrganizationQuery(Query["Organization", _E], OrganizationParams["OrganizationQuery[_E]"]):

@@ -88,201 +88,333 @@ class OrganizationAffiliationParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'OrganizationAffiliation'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``OrganizationAffiliation.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``OrganizationAffiliation.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``OrganizationAffiliation.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``OrganizationAffiliation.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``OrganizationAffiliation.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``OrganizationAffiliation.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def active(self) -> TokenParam[_Q]:
+        active: TokenParam[_Q]
         """Whether this organization affiliation record is in active use
 
         ``active`` (token): ``OrganizationAffiliation.active``
         """
-        return TokenParam(self, 'active')
-
-    @property
-    def date(self) -> DateParam[_Q]:
+        date: DateParam[_Q]
         """The period during which the participatingOrganization is affiliated with the primary organization
 
         ``date`` (date): ``OrganizationAffiliation.period``
         """
-        return DateParam(self, 'date')
-
-    @property
-    def email(self) -> TokenParam[_Q]:
+        email: TokenParam[_Q]
         """A value in an email contact
 
         ``email`` (token): ``OrganizationAffiliation.telecom.where(system='email')``
         """
-        return TokenParam(self, 'email')
-
-    @property
-    def endpoint(self) -> OrganizationAffiliationEndpointRef[_Q]:
+        endpoint: OrganizationAffiliationEndpointRef[_Q]
         """Technical endpoints providing access to services operated for this role
 
         ``endpoint`` (reference): ``OrganizationAffiliation.endpoint``
 
         Targets: Endpoint
         """
-        return OrganizationAffiliationEndpointRef(self, 'endpoint')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """An organization affiliation's Identifier
 
         ``identifier`` (token): ``OrganizationAffiliation.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def location(self) -> OrganizationAffiliationLocationRef[_Q]:
+        location: OrganizationAffiliationLocationRef[_Q]
         """The location(s) at which the role occurs
 
         ``location`` (reference): ``OrganizationAffiliation.location``
 
         Targets: Location
         """
-        return OrganizationAffiliationLocationRef(self, 'location')
-
-    @property
-    def network(self) -> OrganizationAffiliationNetworkRef[_Q]:
+        network: OrganizationAffiliationNetworkRef[_Q]
         """Health insurance provider network in which the participatingOrganization provides the role's services (if defined) at the indicated locations (if defined)
 
         ``network`` (reference): ``OrganizationAffiliation.network``
 
         Targets: Organization
         """
-        return OrganizationAffiliationNetworkRef(self, 'network')
-
-    @property
-    def participating_organization(self) -> OrganizationAffiliationParticipatingOrganizationRef[_Q]:
+        participating_organization: OrganizationAffiliationParticipatingOrganizationRef[_Q]
         """The organization that provides services to the primary organization
 
         ``participating-organization`` (reference): ``OrganizationAffiliation.participatingOrganization``
 
         Targets: Organization
         """
-        return OrganizationAffiliationParticipatingOrganizationRef(self, 'participating-organization')
-
-    @property
-    def phone(self) -> TokenParam[_Q]:
+        phone: TokenParam[_Q]
         """A value in a phone contact
 
         ``phone`` (token): ``OrganizationAffiliation.telecom.where(system='phone')``
         """
-        return TokenParam(self, 'phone')
-
-    @property
-    def primary_organization(self) -> OrganizationAffiliationPrimaryOrganizationRef[_Q]:
+        primary_organization: OrganizationAffiliationPrimaryOrganizationRef[_Q]
         """The organization that receives the services from the participating organization
 
         ``primary-organization`` (reference): ``OrganizationAffiliation.organization``
 
         Targets: Organization
         """
-        return OrganizationAffiliationPrimaryOrganizationRef(self, 'primary-organization')
-
-    @property
-    def role(self) -> TokenParam[_Q]:
+        role: TokenParam[_Q]
         """Definition of the role the participatingOrganization plays
 
         ``role`` (token): ``OrganizationAffiliation.code``
         """
-        return TokenParam(self, 'role')
-
-    @property
-    def service(self) -> OrganizationAffiliationServiceRef[_Q]:
+        service: OrganizationAffiliationServiceRef[_Q]
         """Healthcare services provided through the role
 
         ``service`` (reference): ``OrganizationAffiliation.healthcareService``
 
         Targets: HealthcareService
         """
-        return OrganizationAffiliationServiceRef(self, 'service')
-
-    @property
-    def specialty(self) -> TokenParam[_Q]:
+        specialty: TokenParam[_Q]
         """Specific specialty of the participatingOrganization in the context of the role
 
         ``specialty`` (token): ``OrganizationAffiliation.specialty``
         """
-        return TokenParam(self, 'specialty')
-
-    @property
-    def telecom(self) -> TokenParam[_Q]:
+        telecom: TokenParam[_Q]
         """The value in any kind of contact
 
         ``telecom`` (token): ``OrganizationAffiliation.telecom``
         """
-        return TokenParam(self, 'telecom')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``OrganizationAffiliation.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``OrganizationAffiliation.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``OrganizationAffiliation.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``OrganizationAffiliation.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``OrganizationAffiliation.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``OrganizationAffiliation.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def active(self) -> TokenParam[_Q]:
+            """Whether this organization affiliation record is in active use
+
+            ``active`` (token): ``OrganizationAffiliation.active``
+            """
+            return TokenParam(self, 'active')
+
+        @property
+        def date(self) -> DateParam[_Q]:
+            """The period during which the participatingOrganization is affiliated with the primary organization
+
+            ``date`` (date): ``OrganizationAffiliation.period``
+            """
+            return DateParam(self, 'date')
+
+        @property
+        def email(self) -> TokenParam[_Q]:
+            """A value in an email contact
+
+            ``email`` (token): ``OrganizationAffiliation.telecom.where(system='email')``
+            """
+            return TokenParam(self, 'email')
+
+        @property
+        def endpoint(self) -> OrganizationAffiliationEndpointRef[_Q]:
+            """Technical endpoints providing access to services operated for this role
+
+            ``endpoint`` (reference): ``OrganizationAffiliation.endpoint``
+
+            Targets: Endpoint
+            """
+            return OrganizationAffiliationEndpointRef(self, 'endpoint')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """An organization affiliation's Identifier
+
+            ``identifier`` (token): ``OrganizationAffiliation.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def location(self) -> OrganizationAffiliationLocationRef[_Q]:
+            """The location(s) at which the role occurs
+
+            ``location`` (reference): ``OrganizationAffiliation.location``
+
+            Targets: Location
+            """
+            return OrganizationAffiliationLocationRef(self, 'location')
+
+        @property
+        def network(self) -> OrganizationAffiliationNetworkRef[_Q]:
+            """Health insurance provider network in which the participatingOrganization provides the role's services (if defined) at the indicated locations (if defined)
+
+            ``network`` (reference): ``OrganizationAffiliation.network``
+
+            Targets: Organization
+            """
+            return OrganizationAffiliationNetworkRef(self, 'network')
+
+        @property
+        def participating_organization(self) -> OrganizationAffiliationParticipatingOrganizationRef[_Q]:
+            """The organization that provides services to the primary organization
+
+            ``participating-organization`` (reference): ``OrganizationAffiliation.participatingOrganization``
+
+            Targets: Organization
+            """
+            return OrganizationAffiliationParticipatingOrganizationRef(self, 'participating-organization')
+
+        @property
+        def phone(self) -> TokenParam[_Q]:
+            """A value in a phone contact
+
+            ``phone`` (token): ``OrganizationAffiliation.telecom.where(system='phone')``
+            """
+            return TokenParam(self, 'phone')
+
+        @property
+        def primary_organization(self) -> OrganizationAffiliationPrimaryOrganizationRef[_Q]:
+            """The organization that receives the services from the participating organization
+
+            ``primary-organization`` (reference): ``OrganizationAffiliation.organization``
+
+            Targets: Organization
+            """
+            return OrganizationAffiliationPrimaryOrganizationRef(self, 'primary-organization')
+
+        @property
+        def role(self) -> TokenParam[_Q]:
+            """Definition of the role the participatingOrganization plays
+
+            ``role`` (token): ``OrganizationAffiliation.code``
+            """
+            return TokenParam(self, 'role')
+
+        @property
+        def service(self) -> OrganizationAffiliationServiceRef[_Q]:
+            """Healthcare services provided through the role
+
+            ``service`` (reference): ``OrganizationAffiliation.healthcareService``
+
+            Targets: HealthcareService
+            """
+            return OrganizationAffiliationServiceRef(self, 'service')
+
+        @property
+        def specialty(self) -> TokenParam[_Q]:
+            """Specific specialty of the participatingOrganization in the context of the role
+
+            ``specialty`` (token): ``OrganizationAffiliation.specialty``
+            """
+            return TokenParam(self, 'specialty')
+
+        @property
+        def telecom(self) -> TokenParam[_Q]:
+            """The value in any kind of contact
+
+            ``telecom`` (token): ``OrganizationAffiliation.telecom``
+            """
+            return TokenParam(self, 'telecom')
 
 
 class OrganizationAffiliationQuery(Query["OrganizationAffiliation", _E], OrganizationAffiliationParams["OrganizationAffiliationQuery[_E]"]):

@@ -69,267 +69,438 @@ class PatientParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'Patient'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``Patient.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``Patient.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``Patient.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``Patient.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``Patient.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``Patient.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def active(self) -> TokenParam[_Q]:
+        active: TokenParam[_Q]
         """Whether the patient record is active
 
         ``active`` (token): ``Patient.active``
         """
-        return TokenParam(self, 'active')
-
-    @property
-    def address(self) -> StringParam[_Q]:
+        address: StringParam[_Q]
         """A server defined search that may match any of the string fields in the Address, including line, city, district, state, country, postalCode, and/or text
 
         ``address`` (string): ``Patient.address``
         """
-        return StringParam(self, 'address')
-
-    @property
-    def address_city(self) -> StringParam[_Q]:
+        address_city: StringParam[_Q]
         """A city specified in an address
 
         ``address-city`` (string): ``Patient.address.city``
         """
-        return StringParam(self, 'address-city')
-
-    @property
-    def address_country(self) -> StringParam[_Q]:
+        address_country: StringParam[_Q]
         """A country specified in an address
 
         ``address-country`` (string): ``Patient.address.country``
         """
-        return StringParam(self, 'address-country')
-
-    @property
-    def address_postalcode(self) -> StringParam[_Q]:
+        address_postalcode: StringParam[_Q]
         """A postalCode specified in an address
 
         ``address-postalcode`` (string): ``Patient.address.postalCode``
         """
-        return StringParam(self, 'address-postalcode')
-
-    @property
-    def address_state(self) -> StringParam[_Q]:
+        address_state: StringParam[_Q]
         """A state specified in an address
 
         ``address-state`` (string): ``Patient.address.state``
         """
-        return StringParam(self, 'address-state')
-
-    @property
-    def address_use(self) -> TokenParam[_Q]:
+        address_use: TokenParam[_Q]
         """A use code specified in an address
 
         ``address-use`` (token): ``Patient.address.use``
         """
-        return TokenParam(self, 'address-use')
-
-    @property
-    def birthdate(self) -> DateParam[_Q]:
+        birthdate: DateParam[_Q]
         """The patient's date of birth
 
         ``birthdate`` (date): ``Patient.birthDate``
         """
-        return DateParam(self, 'birthdate')
-
-    @property
-    def death_date(self) -> DateParam[_Q]:
+        death_date: DateParam[_Q]
         """The date of death has been provided and satisfies this search value
 
         ``death-date`` (date): ``(Patient.deceased as dateTime)``
         """
-        return DateParam(self, 'death-date')
-
-    @property
-    def deceased(self) -> TokenParam[_Q]:
+        deceased: TokenParam[_Q]
         """This patient has been marked as deceased, or as a death date entered
 
         ``deceased`` (token): ``Patient.deceased.exists() and Patient.deceased != false``
         """
-        return TokenParam(self, 'deceased')
-
-    @property
-    def email(self) -> TokenParam[_Q]:
+        email: TokenParam[_Q]
         """A value in an email contact
 
         ``email`` (token): ``Patient.telecom.where(system='email')``
         """
-        return TokenParam(self, 'email')
-
-    @property
-    def family(self) -> StringParam[_Q]:
+        family: StringParam[_Q]
         """A portion of the family name of the patient
 
         ``family`` (string): ``Patient.name.family``
         """
-        return StringParam(self, 'family')
-
-    @property
-    def gender(self) -> TokenParam[_Q]:
+        gender: TokenParam[_Q]
         """Gender of the patient
 
         ``gender`` (token): ``Patient.gender``
         """
-        return TokenParam(self, 'gender')
-
-    @property
-    def general_practitioner(self) -> PatientGeneralPractitionerRef[_Q]:
+        general_practitioner: PatientGeneralPractitionerRef[_Q]
         """Patient's nominated general practitioner, not the organization that manages the record
 
         ``general-practitioner`` (reference): ``Patient.generalPractitioner``
 
         Targets: Organization, Practitioner, PractitionerRole
         """
-        return PatientGeneralPractitionerRef(self, 'general-practitioner')
-
-    @property
-    def given(self) -> StringParam[_Q]:
+        given: StringParam[_Q]
         """A portion of the given name of the patient
 
         ``given`` (string): ``Patient.name.given``
         """
-        return StringParam(self, 'given')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """A patient identifier
 
         ``identifier`` (token): ``Patient.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def language(self) -> TokenParam[_Q]:
+        language: TokenParam[_Q]
         """Language code (irrespective of use value)
 
         ``language`` (token): ``Patient.communication.language``
         """
-        return TokenParam(self, 'language')
-
-    @property
-    def link(self) -> PatientLinkRef[_Q]:
+        link: PatientLinkRef[_Q]
         """All patients linked to the given patient
 
         ``link`` (reference): ``Patient.link.other``
 
         Targets: Patient, RelatedPerson
         """
-        return PatientLinkRef(self, 'link')
-
-    @property
-    def name(self) -> StringParam[_Q]:
+        name: StringParam[_Q]
         """A server defined search that may match any of the string fields in the HumanName, including family, give, prefix, suffix, suffix, and/or text
 
         ``name`` (string): ``Patient.name``
         """
-        return StringParam(self, 'name')
-
-    @property
-    def organization(self) -> PatientOrganizationRef[_Q]:
+        organization: PatientOrganizationRef[_Q]
         """The organization that is the custodian of the patient record
 
         ``organization`` (reference): ``Patient.managingOrganization``
 
         Targets: Organization
         """
-        return PatientOrganizationRef(self, 'organization')
-
-    @property
-    def phone(self) -> TokenParam[_Q]:
+        phone: TokenParam[_Q]
         """A value in a phone contact
 
         ``phone`` (token): ``Patient.telecom.where(system='phone')``
         """
-        return TokenParam(self, 'phone')
-
-    @property
-    def phonetic(self) -> StringParam[_Q]:
+        phonetic: StringParam[_Q]
         """A portion of either family or given name using some kind of phonetic matching algorithm
 
         ``phonetic`` (string): ``Patient.name``
         """
-        return StringParam(self, 'phonetic')
-
-    @property
-    def telecom(self) -> TokenParam[_Q]:
+        telecom: TokenParam[_Q]
         """The value in any kind of telecom details of the patient
 
         ``telecom`` (token): ``Patient.telecom``
         """
-        return TokenParam(self, 'telecom')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``Patient.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``Patient.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``Patient.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``Patient.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``Patient.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``Patient.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def active(self) -> TokenParam[_Q]:
+            """Whether the patient record is active
+
+            ``active`` (token): ``Patient.active``
+            """
+            return TokenParam(self, 'active')
+
+        @property
+        def address(self) -> StringParam[_Q]:
+            """A server defined search that may match any of the string fields in the Address, including line, city, district, state, country, postalCode, and/or text
+
+            ``address`` (string): ``Patient.address``
+            """
+            return StringParam(self, 'address')
+
+        @property
+        def address_city(self) -> StringParam[_Q]:
+            """A city specified in an address
+
+            ``address-city`` (string): ``Patient.address.city``
+            """
+            return StringParam(self, 'address-city')
+
+        @property
+        def address_country(self) -> StringParam[_Q]:
+            """A country specified in an address
+
+            ``address-country`` (string): ``Patient.address.country``
+            """
+            return StringParam(self, 'address-country')
+
+        @property
+        def address_postalcode(self) -> StringParam[_Q]:
+            """A postalCode specified in an address
+
+            ``address-postalcode`` (string): ``Patient.address.postalCode``
+            """
+            return StringParam(self, 'address-postalcode')
+
+        @property
+        def address_state(self) -> StringParam[_Q]:
+            """A state specified in an address
+
+            ``address-state`` (string): ``Patient.address.state``
+            """
+            return StringParam(self, 'address-state')
+
+        @property
+        def address_use(self) -> TokenParam[_Q]:
+            """A use code specified in an address
+
+            ``address-use`` (token): ``Patient.address.use``
+            """
+            return TokenParam(self, 'address-use')
+
+        @property
+        def birthdate(self) -> DateParam[_Q]:
+            """The patient's date of birth
+
+            ``birthdate`` (date): ``Patient.birthDate``
+            """
+            return DateParam(self, 'birthdate')
+
+        @property
+        def death_date(self) -> DateParam[_Q]:
+            """The date of death has been provided and satisfies this search value
+
+            ``death-date`` (date): ``(Patient.deceased as dateTime)``
+            """
+            return DateParam(self, 'death-date')
+
+        @property
+        def deceased(self) -> TokenParam[_Q]:
+            """This patient has been marked as deceased, or as a death date entered
+
+            ``deceased`` (token): ``Patient.deceased.exists() and Patient.deceased != false``
+            """
+            return TokenParam(self, 'deceased')
+
+        @property
+        def email(self) -> TokenParam[_Q]:
+            """A value in an email contact
+
+            ``email`` (token): ``Patient.telecom.where(system='email')``
+            """
+            return TokenParam(self, 'email')
+
+        @property
+        def family(self) -> StringParam[_Q]:
+            """A portion of the family name of the patient
+
+            ``family`` (string): ``Patient.name.family``
+            """
+            return StringParam(self, 'family')
+
+        @property
+        def gender(self) -> TokenParam[_Q]:
+            """Gender of the patient
+
+            ``gender`` (token): ``Patient.gender``
+            """
+            return TokenParam(self, 'gender')
+
+        @property
+        def general_practitioner(self) -> PatientGeneralPractitionerRef[_Q]:
+            """Patient's nominated general practitioner, not the organization that manages the record
+
+            ``general-practitioner`` (reference): ``Patient.generalPractitioner``
+
+            Targets: Organization, Practitioner, PractitionerRole
+            """
+            return PatientGeneralPractitionerRef(self, 'general-practitioner')
+
+        @property
+        def given(self) -> StringParam[_Q]:
+            """A portion of the given name of the patient
+
+            ``given`` (string): ``Patient.name.given``
+            """
+            return StringParam(self, 'given')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """A patient identifier
+
+            ``identifier`` (token): ``Patient.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def language(self) -> TokenParam[_Q]:
+            """Language code (irrespective of use value)
+
+            ``language`` (token): ``Patient.communication.language``
+            """
+            return TokenParam(self, 'language')
+
+        @property
+        def link(self) -> PatientLinkRef[_Q]:
+            """All patients linked to the given patient
+
+            ``link`` (reference): ``Patient.link.other``
+
+            Targets: Patient, RelatedPerson
+            """
+            return PatientLinkRef(self, 'link')
+
+        @property
+        def name(self) -> StringParam[_Q]:
+            """A server defined search that may match any of the string fields in the HumanName, including family, give, prefix, suffix, suffix, and/or text
+
+            ``name`` (string): ``Patient.name``
+            """
+            return StringParam(self, 'name')
+
+        @property
+        def organization(self) -> PatientOrganizationRef[_Q]:
+            """The organization that is the custodian of the patient record
+
+            ``organization`` (reference): ``Patient.managingOrganization``
+
+            Targets: Organization
+            """
+            return PatientOrganizationRef(self, 'organization')
+
+        @property
+        def phone(self) -> TokenParam[_Q]:
+            """A value in a phone contact
+
+            ``phone`` (token): ``Patient.telecom.where(system='phone')``
+            """
+            return TokenParam(self, 'phone')
+
+        @property
+        def phonetic(self) -> StringParam[_Q]:
+            """A portion of either family or given name using some kind of phonetic matching algorithm
+
+            ``phonetic`` (string): ``Patient.name``
+            """
+            return StringParam(self, 'phonetic')
+
+        @property
+        def telecom(self) -> TokenParam[_Q]:
+            """The value in any kind of telecom details of the patient
+
+            ``telecom`` (token): ``Patient.telecom``
+            """
+            return TokenParam(self, 'telecom')
 
 
 class PatientQuery(Query["Patient", _E], PatientParams["PatientQuery[_E]"]):

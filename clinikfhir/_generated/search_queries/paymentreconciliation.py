@@ -69,147 +69,243 @@ class PaymentReconciliationParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'PaymentReconciliation'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``PaymentReconciliation.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``PaymentReconciliation.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``PaymentReconciliation.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``PaymentReconciliation.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``PaymentReconciliation.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``PaymentReconciliation.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def created(self) -> DateParam[_Q]:
+        created: DateParam[_Q]
         """The creation date
 
         ``created`` (date): ``PaymentReconciliation.created``
         """
-        return DateParam(self, 'created')
-
-    @property
-    def disposition(self) -> StringParam[_Q]:
+        disposition: StringParam[_Q]
         """The contents of the disposition message
 
         ``disposition`` (string): ``PaymentReconciliation.disposition``
         """
-        return StringParam(self, 'disposition')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """The business identifier of the ExplanationOfBenefit
 
         ``identifier`` (token): ``PaymentReconciliation.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def outcome(self) -> TokenParam[_Q]:
+        outcome: TokenParam[_Q]
         """The processing outcome
 
         ``outcome`` (token): ``PaymentReconciliation.outcome``
         """
-        return TokenParam(self, 'outcome')
-
-    @property
-    def payment_issuer(self) -> PaymentReconciliationPaymentIssuerRef[_Q]:
+        payment_issuer: PaymentReconciliationPaymentIssuerRef[_Q]
         """The organization which generated this resource
 
         ``payment-issuer`` (reference): ``PaymentReconciliation.paymentIssuer``
 
         Targets: Organization
         """
-        return PaymentReconciliationPaymentIssuerRef(self, 'payment-issuer')
-
-    @property
-    def request(self) -> PaymentReconciliationRequestRef[_Q]:
+        request: PaymentReconciliationRequestRef[_Q]
         """The reference to the claim
 
         ``request`` (reference): ``PaymentReconciliation.request``
 
         Targets: Task
         """
-        return PaymentReconciliationRequestRef(self, 'request')
-
-    @property
-    def requestor(self) -> PaymentReconciliationRequestorRef[_Q]:
+        requestor: PaymentReconciliationRequestorRef[_Q]
         """The reference to the provider who submitted the claim
 
         ``requestor`` (reference): ``PaymentReconciliation.requestor``
 
         Targets: Organization, Practitioner, PractitionerRole
         """
-        return PaymentReconciliationRequestorRef(self, 'requestor')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """The status of the payment reconciliation
 
         ``status`` (token): ``PaymentReconciliation.status``
         """
-        return TokenParam(self, 'status')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``PaymentReconciliation.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``PaymentReconciliation.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``PaymentReconciliation.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``PaymentReconciliation.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``PaymentReconciliation.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``PaymentReconciliation.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def created(self) -> DateParam[_Q]:
+            """The creation date
+
+            ``created`` (date): ``PaymentReconciliation.created``
+            """
+            return DateParam(self, 'created')
+
+        @property
+        def disposition(self) -> StringParam[_Q]:
+            """The contents of the disposition message
+
+            ``disposition`` (string): ``PaymentReconciliation.disposition``
+            """
+            return StringParam(self, 'disposition')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """The business identifier of the ExplanationOfBenefit
+
+            ``identifier`` (token): ``PaymentReconciliation.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def outcome(self) -> TokenParam[_Q]:
+            """The processing outcome
+
+            ``outcome`` (token): ``PaymentReconciliation.outcome``
+            """
+            return TokenParam(self, 'outcome')
+
+        @property
+        def payment_issuer(self) -> PaymentReconciliationPaymentIssuerRef[_Q]:
+            """The organization which generated this resource
+
+            ``payment-issuer`` (reference): ``PaymentReconciliation.paymentIssuer``
+
+            Targets: Organization
+            """
+            return PaymentReconciliationPaymentIssuerRef(self, 'payment-issuer')
+
+        @property
+        def request(self) -> PaymentReconciliationRequestRef[_Q]:
+            """The reference to the claim
+
+            ``request`` (reference): ``PaymentReconciliation.request``
+
+            Targets: Task
+            """
+            return PaymentReconciliationRequestRef(self, 'request')
+
+        @property
+        def requestor(self) -> PaymentReconciliationRequestorRef[_Q]:
+            """The reference to the provider who submitted the claim
+
+            ``requestor`` (reference): ``PaymentReconciliation.requestor``
+
+            Targets: Organization, Practitioner, PractitionerRole
+            """
+            return PaymentReconciliationRequestorRef(self, 'requestor')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """The status of the payment reconciliation
+
+            ``status`` (token): ``PaymentReconciliation.status``
+            """
+            return TokenParam(self, 'status')
 
 
 class PaymentReconciliationQuery(Query["PaymentReconciliation", _E], PaymentReconciliationParams["PaymentReconciliationQuery[_E]"]):

@@ -83,239 +83,394 @@ class PersonParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'Person'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``Person.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``Person.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``Person.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``Person.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``Person.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``Person.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def address(self) -> StringParam[_Q]:
+        address: StringParam[_Q]
         """A server defined search that may match any of the string fields in the Address, including line, city, district, state, country, postalCode, and/or text
 
         ``address`` (string): ``Person.address``
         """
-        return StringParam(self, 'address')
-
-    @property
-    def address_city(self) -> StringParam[_Q]:
+        address_city: StringParam[_Q]
         """A city specified in an address
 
         ``address-city`` (string): ``Person.address.city``
         """
-        return StringParam(self, 'address-city')
-
-    @property
-    def address_country(self) -> StringParam[_Q]:
+        address_country: StringParam[_Q]
         """A country specified in an address
 
         ``address-country`` (string): ``Person.address.country``
         """
-        return StringParam(self, 'address-country')
-
-    @property
-    def address_postalcode(self) -> StringParam[_Q]:
+        address_postalcode: StringParam[_Q]
         """A postal code specified in an address
 
         ``address-postalcode`` (string): ``Person.address.postalCode``
         """
-        return StringParam(self, 'address-postalcode')
-
-    @property
-    def address_state(self) -> StringParam[_Q]:
+        address_state: StringParam[_Q]
         """A state specified in an address
 
         ``address-state`` (string): ``Person.address.state``
         """
-        return StringParam(self, 'address-state')
-
-    @property
-    def address_use(self) -> TokenParam[_Q]:
+        address_use: TokenParam[_Q]
         """A use code specified in an address
 
         ``address-use`` (token): ``Person.address.use``
         """
-        return TokenParam(self, 'address-use')
-
-    @property
-    def birthdate(self) -> DateParam[_Q]:
+        birthdate: DateParam[_Q]
         """The person's date of birth
 
         ``birthdate`` (date): ``Person.birthDate``
         """
-        return DateParam(self, 'birthdate')
-
-    @property
-    def email(self) -> TokenParam[_Q]:
+        email: TokenParam[_Q]
         """A value in an email contact
 
         ``email`` (token): ``Person.telecom.where(system='email')``
         """
-        return TokenParam(self, 'email')
-
-    @property
-    def gender(self) -> TokenParam[_Q]:
+        gender: TokenParam[_Q]
         """The gender of the person
 
         ``gender`` (token): ``Person.gender``
         """
-        return TokenParam(self, 'gender')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """A person Identifier
 
         ``identifier`` (token): ``Person.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def link(self) -> PersonLinkRef[_Q]:
+        link: PersonLinkRef[_Q]
         """Any link has this Patient, Person, RelatedPerson or Practitioner reference
 
         ``link`` (reference): ``Person.link.target``
 
         Targets: Patient, Person, Practitioner, RelatedPerson
         """
-        return PersonLinkRef(self, 'link')
-
-    @property
-    def name(self) -> StringParam[_Q]:
+        name: StringParam[_Q]
         """A server defined search that may match any of the string fields in the HumanName, including family, give, prefix, suffix, suffix, and/or text
 
         ``name`` (string): ``Person.name``
         """
-        return StringParam(self, 'name')
-
-    @property
-    def organization(self) -> PersonOrganizationRef[_Q]:
+        organization: PersonOrganizationRef[_Q]
         """The organization at which this person record is being managed
 
         ``organization`` (reference): ``Person.managingOrganization``
 
         Targets: Organization
         """
-        return PersonOrganizationRef(self, 'organization')
-
-    @property
-    def patient(self) -> PersonPatientRef[_Q]:
+        patient: PersonPatientRef[_Q]
         """The Person links to this Patient
 
         ``patient`` (reference): ``Person.link.target.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return PersonPatientRef(self, 'patient')
-
-    @property
-    def phone(self) -> TokenParam[_Q]:
+        phone: TokenParam[_Q]
         """A value in a phone contact
 
         ``phone`` (token): ``Person.telecom.where(system='phone')``
         """
-        return TokenParam(self, 'phone')
-
-    @property
-    def phonetic(self) -> StringParam[_Q]:
+        phonetic: StringParam[_Q]
         """A portion of name using some kind of phonetic matching algorithm
 
         ``phonetic`` (string): ``Person.name``
         """
-        return StringParam(self, 'phonetic')
-
-    @property
-    def practitioner(self) -> PersonPractitionerRef[_Q]:
+        practitioner: PersonPractitionerRef[_Q]
         """The Person links to this Practitioner
 
         ``practitioner`` (reference): ``Person.link.target.where(resolve() is Practitioner)``
 
         Targets: Practitioner
         """
-        return PersonPractitionerRef(self, 'practitioner')
-
-    @property
-    def relatedperson(self) -> PersonRelatedpersonRef[_Q]:
+        relatedperson: PersonRelatedpersonRef[_Q]
         """The Person links to this RelatedPerson
 
         ``relatedperson`` (reference): ``Person.link.target.where(resolve() is RelatedPerson)``
 
         Targets: RelatedPerson
         """
-        return PersonRelatedpersonRef(self, 'relatedperson')
-
-    @property
-    def telecom(self) -> TokenParam[_Q]:
+        telecom: TokenParam[_Q]
         """The value in any kind of contact
 
         ``telecom`` (token): ``Person.telecom``
         """
-        return TokenParam(self, 'telecom')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``Person.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``Person.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``Person.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``Person.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``Person.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``Person.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def address(self) -> StringParam[_Q]:
+            """A server defined search that may match any of the string fields in the Address, including line, city, district, state, country, postalCode, and/or text
+
+            ``address`` (string): ``Person.address``
+            """
+            return StringParam(self, 'address')
+
+        @property
+        def address_city(self) -> StringParam[_Q]:
+            """A city specified in an address
+
+            ``address-city`` (string): ``Person.address.city``
+            """
+            return StringParam(self, 'address-city')
+
+        @property
+        def address_country(self) -> StringParam[_Q]:
+            """A country specified in an address
+
+            ``address-country`` (string): ``Person.address.country``
+            """
+            return StringParam(self, 'address-country')
+
+        @property
+        def address_postalcode(self) -> StringParam[_Q]:
+            """A postal code specified in an address
+
+            ``address-postalcode`` (string): ``Person.address.postalCode``
+            """
+            return StringParam(self, 'address-postalcode')
+
+        @property
+        def address_state(self) -> StringParam[_Q]:
+            """A state specified in an address
+
+            ``address-state`` (string): ``Person.address.state``
+            """
+            return StringParam(self, 'address-state')
+
+        @property
+        def address_use(self) -> TokenParam[_Q]:
+            """A use code specified in an address
+
+            ``address-use`` (token): ``Person.address.use``
+            """
+            return TokenParam(self, 'address-use')
+
+        @property
+        def birthdate(self) -> DateParam[_Q]:
+            """The person's date of birth
+
+            ``birthdate`` (date): ``Person.birthDate``
+            """
+            return DateParam(self, 'birthdate')
+
+        @property
+        def email(self) -> TokenParam[_Q]:
+            """A value in an email contact
+
+            ``email`` (token): ``Person.telecom.where(system='email')``
+            """
+            return TokenParam(self, 'email')
+
+        @property
+        def gender(self) -> TokenParam[_Q]:
+            """The gender of the person
+
+            ``gender`` (token): ``Person.gender``
+            """
+            return TokenParam(self, 'gender')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """A person Identifier
+
+            ``identifier`` (token): ``Person.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def link(self) -> PersonLinkRef[_Q]:
+            """Any link has this Patient, Person, RelatedPerson or Practitioner reference
+
+            ``link`` (reference): ``Person.link.target``
+
+            Targets: Patient, Person, Practitioner, RelatedPerson
+            """
+            return PersonLinkRef(self, 'link')
+
+        @property
+        def name(self) -> StringParam[_Q]:
+            """A server defined search that may match any of the string fields in the HumanName, including family, give, prefix, suffix, suffix, and/or text
+
+            ``name`` (string): ``Person.name``
+            """
+            return StringParam(self, 'name')
+
+        @property
+        def organization(self) -> PersonOrganizationRef[_Q]:
+            """The organization at which this person record is being managed
+
+            ``organization`` (reference): ``Person.managingOrganization``
+
+            Targets: Organization
+            """
+            return PersonOrganizationRef(self, 'organization')
+
+        @property
+        def patient(self) -> PersonPatientRef[_Q]:
+            """The Person links to this Patient
+
+            ``patient`` (reference): ``Person.link.target.where(resolve() is Patient)``
+
+            Targets: Patient
+            """
+            return PersonPatientRef(self, 'patient')
+
+        @property
+        def phone(self) -> TokenParam[_Q]:
+            """A value in a phone contact
+
+            ``phone`` (token): ``Person.telecom.where(system='phone')``
+            """
+            return TokenParam(self, 'phone')
+
+        @property
+        def phonetic(self) -> StringParam[_Q]:
+            """A portion of name using some kind of phonetic matching algorithm
+
+            ``phonetic`` (string): ``Person.name``
+            """
+            return StringParam(self, 'phonetic')
+
+        @property
+        def practitioner(self) -> PersonPractitionerRef[_Q]:
+            """The Person links to this Practitioner
+
+            ``practitioner`` (reference): ``Person.link.target.where(resolve() is Practitioner)``
+
+            Targets: Practitioner
+            """
+            return PersonPractitionerRef(self, 'practitioner')
+
+        @property
+        def relatedperson(self) -> PersonRelatedpersonRef[_Q]:
+            """The Person links to this RelatedPerson
+
+            ``relatedperson`` (reference): ``Person.link.target.where(resolve() is RelatedPerson)``
+
+            Targets: RelatedPerson
+            """
+            return PersonRelatedpersonRef(self, 'relatedperson')
+
+        @property
+        def telecom(self) -> TokenParam[_Q]:
+            """The value in any kind of contact
+
+            ``telecom`` (token): ``Person.telecom``
+            """
+            return TokenParam(self, 'telecom')
 
 
 class PersonQuery(Query["Person", _E], PersonParams["PersonQuery[_E]"]):

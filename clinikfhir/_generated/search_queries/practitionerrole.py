@@ -83,191 +83,316 @@ class PractitionerRoleParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'PractitionerRole'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``PractitionerRole.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``PractitionerRole.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``PractitionerRole.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``PractitionerRole.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``PractitionerRole.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``PractitionerRole.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def active(self) -> TokenParam[_Q]:
+        active: TokenParam[_Q]
         """Whether this practitioner role record is in active use
 
         ``active`` (token): ``PractitionerRole.active``
         """
-        return TokenParam(self, 'active')
-
-    @property
-    def date(self) -> DateParam[_Q]:
+        date: DateParam[_Q]
         """The period during which the practitioner is authorized to perform in these role(s)
 
         ``date`` (date): ``PractitionerRole.period``
         """
-        return DateParam(self, 'date')
-
-    @property
-    def email(self) -> TokenParam[_Q]:
+        email: TokenParam[_Q]
         """A value in an email contact
 
         ``email`` (token): ``PractitionerRole.telecom.where(system='email')``
         """
-        return TokenParam(self, 'email')
-
-    @property
-    def endpoint(self) -> PractitionerRoleEndpointRef[_Q]:
+        endpoint: PractitionerRoleEndpointRef[_Q]
         """Technical endpoints providing access to services operated for the practitioner with this role
 
         ``endpoint`` (reference): ``PractitionerRole.endpoint``
 
         Targets: Endpoint
         """
-        return PractitionerRoleEndpointRef(self, 'endpoint')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """A practitioner's Identifier
 
         ``identifier`` (token): ``PractitionerRole.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def location(self) -> PractitionerRoleLocationRef[_Q]:
+        location: PractitionerRoleLocationRef[_Q]
         """One of the locations at which this practitioner provides care
 
         ``location`` (reference): ``PractitionerRole.location``
 
         Targets: Location
         """
-        return PractitionerRoleLocationRef(self, 'location')
-
-    @property
-    def organization(self) -> PractitionerRoleOrganizationRef[_Q]:
+        organization: PractitionerRoleOrganizationRef[_Q]
         """The identity of the organization the practitioner represents / acts on behalf of
 
         ``organization`` (reference): ``PractitionerRole.organization``
 
         Targets: Organization
         """
-        return PractitionerRoleOrganizationRef(self, 'organization')
-
-    @property
-    def phone(self) -> TokenParam[_Q]:
+        phone: TokenParam[_Q]
         """A value in a phone contact
 
         ``phone`` (token): ``PractitionerRole.telecom.where(system='phone')``
         """
-        return TokenParam(self, 'phone')
-
-    @property
-    def practitioner(self) -> PractitionerRolePractitionerRef[_Q]:
+        practitioner: PractitionerRolePractitionerRef[_Q]
         """Practitioner that is able to provide the defined services for the organization
 
         ``practitioner`` (reference): ``PractitionerRole.practitioner``
 
         Targets: Practitioner
         """
-        return PractitionerRolePractitionerRef(self, 'practitioner')
-
-    @property
-    def role(self) -> TokenParam[_Q]:
+        role: TokenParam[_Q]
         """The practitioner can perform this role at for the organization
 
         ``role`` (token): ``PractitionerRole.code``
         """
-        return TokenParam(self, 'role')
-
-    @property
-    def service(self) -> PractitionerRoleServiceRef[_Q]:
+        service: PractitionerRoleServiceRef[_Q]
         """The list of healthcare services that this worker provides for this role's Organization/Location(s)
 
         ``service`` (reference): ``PractitionerRole.healthcareService``
 
         Targets: HealthcareService
         """
-        return PractitionerRoleServiceRef(self, 'service')
-
-    @property
-    def specialty(self) -> TokenParam[_Q]:
+        specialty: TokenParam[_Q]
         """The practitioner has this specialty at an organization
 
         ``specialty`` (token): ``PractitionerRole.specialty``
         """
-        return TokenParam(self, 'specialty')
-
-    @property
-    def telecom(self) -> TokenParam[_Q]:
+        telecom: TokenParam[_Q]
         """The value in any kind of contact
 
         ``telecom`` (token): ``PractitionerRole.telecom``
         """
-        return TokenParam(self, 'telecom')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``PractitionerRole.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``PractitionerRole.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``PractitionerRole.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``PractitionerRole.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``PractitionerRole.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``PractitionerRole.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def active(self) -> TokenParam[_Q]:
+            """Whether this practitioner role record is in active use
+
+            ``active`` (token): ``PractitionerRole.active``
+            """
+            return TokenParam(self, 'active')
+
+        @property
+        def date(self) -> DateParam[_Q]:
+            """The period during which the practitioner is authorized to perform in these role(s)
+
+            ``date`` (date): ``PractitionerRole.period``
+            """
+            return DateParam(self, 'date')
+
+        @property
+        def email(self) -> TokenParam[_Q]:
+            """A value in an email contact
+
+            ``email`` (token): ``PractitionerRole.telecom.where(system='email')``
+            """
+            return TokenParam(self, 'email')
+
+        @property
+        def endpoint(self) -> PractitionerRoleEndpointRef[_Q]:
+            """Technical endpoints providing access to services operated for the practitioner with this role
+
+            ``endpoint`` (reference): ``PractitionerRole.endpoint``
+
+            Targets: Endpoint
+            """
+            return PractitionerRoleEndpointRef(self, 'endpoint')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """A practitioner's Identifier
+
+            ``identifier`` (token): ``PractitionerRole.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def location(self) -> PractitionerRoleLocationRef[_Q]:
+            """One of the locations at which this practitioner provides care
+
+            ``location`` (reference): ``PractitionerRole.location``
+
+            Targets: Location
+            """
+            return PractitionerRoleLocationRef(self, 'location')
+
+        @property
+        def organization(self) -> PractitionerRoleOrganizationRef[_Q]:
+            """The identity of the organization the practitioner represents / acts on behalf of
+
+            ``organization`` (reference): ``PractitionerRole.organization``
+
+            Targets: Organization
+            """
+            return PractitionerRoleOrganizationRef(self, 'organization')
+
+        @property
+        def phone(self) -> TokenParam[_Q]:
+            """A value in a phone contact
+
+            ``phone`` (token): ``PractitionerRole.telecom.where(system='phone')``
+            """
+            return TokenParam(self, 'phone')
+
+        @property
+        def practitioner(self) -> PractitionerRolePractitionerRef[_Q]:
+            """Practitioner that is able to provide the defined services for the organization
+
+            ``practitioner`` (reference): ``PractitionerRole.practitioner``
+
+            Targets: Practitioner
+            """
+            return PractitionerRolePractitionerRef(self, 'practitioner')
+
+        @property
+        def role(self) -> TokenParam[_Q]:
+            """The practitioner can perform this role at for the organization
+
+            ``role`` (token): ``PractitionerRole.code``
+            """
+            return TokenParam(self, 'role')
+
+        @property
+        def service(self) -> PractitionerRoleServiceRef[_Q]:
+            """The list of healthcare services that this worker provides for this role's Organization/Location(s)
+
+            ``service`` (reference): ``PractitionerRole.healthcareService``
+
+            Targets: HealthcareService
+            """
+            return PractitionerRoleServiceRef(self, 'service')
+
+        @property
+        def specialty(self) -> TokenParam[_Q]:
+            """The practitioner has this specialty at an organization
+
+            ``specialty`` (token): ``PractitionerRole.specialty``
+            """
+            return TokenParam(self, 'specialty')
+
+        @property
+        def telecom(self) -> TokenParam[_Q]:
+            """The value in any kind of contact
+
+            ``telecom`` (token): ``PractitionerRole.telecom``
+            """
+            return TokenParam(self, 'telecom')
 
 
 class PractitionerRoleQuery(Query["PractitionerRole", _E], PractitionerRoleParams["PractitionerRoleQuery[_E]"]):

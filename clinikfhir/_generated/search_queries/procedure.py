@@ -111,223 +111,371 @@ class ProcedureParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'Procedure'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``Procedure.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``Procedure.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``Procedure.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``Procedure.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``Procedure.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``Procedure.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def based_on(self) -> ProcedureBasedOnRef[_Q]:
+        based_on: ProcedureBasedOnRef[_Q]
         """A request for this procedure
 
         ``based-on`` (reference): ``Procedure.basedOn``
 
         Targets: CarePlan, ServiceRequest
         """
-        return ProcedureBasedOnRef(self, 'based-on')
-
-    @property
-    def category(self) -> TokenParam[_Q]:
+        category: TokenParam[_Q]
         """Classification of the procedure
 
         ``category`` (token): ``Procedure.category``
         """
-        return TokenParam(self, 'category')
-
-    @property
-    def code(self) -> TokenParam[_Q]:
+        code: TokenParam[_Q]
         """A code to identify a  procedure
 
         ``code`` (token): ``Procedure.code``
         """
-        return TokenParam(self, 'code')
-
-    @property
-    def date(self) -> DateParam[_Q]:
+        date: DateParam[_Q]
         """When the procedure was performed
 
         ``date`` (date): ``Procedure.performed``
         """
-        return DateParam(self, 'date')
-
-    @property
-    def encounter(self) -> ProcedureEncounterRef[_Q]:
+        encounter: ProcedureEncounterRef[_Q]
         """Encounter created as part of
 
         ``encounter`` (reference): ``Procedure.encounter``
 
         Targets: Encounter
         """
-        return ProcedureEncounterRef(self, 'encounter')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """A unique identifier for a procedure
 
         ``identifier`` (token): ``Procedure.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def instantiates_canonical(self) -> ProcedureInstantiatesCanonicalRef[_Q]:
+        instantiates_canonical: ProcedureInstantiatesCanonicalRef[_Q]
         """Instantiates FHIR protocol or definition
 
         ``instantiates-canonical`` (reference): ``Procedure.instantiatesCanonical``
 
         Targets: ActivityDefinition, Measure, OperationDefinition, PlanDefinition, Questionnaire
         """
-        return ProcedureInstantiatesCanonicalRef(self, 'instantiates-canonical')
-
-    @property
-    def instantiates_uri(self) -> UriParam[_Q]:
+        instantiates_uri: UriParam[_Q]
         """Instantiates external protocol or definition
 
         ``instantiates-uri`` (uri): ``Procedure.instantiatesUri``
         """
-        return UriParam(self, 'instantiates-uri')
-
-    @property
-    def location(self) -> ProcedureLocationRef[_Q]:
+        location: ProcedureLocationRef[_Q]
         """Where the procedure happened
 
         ``location`` (reference): ``Procedure.location``
 
         Targets: Location
         """
-        return ProcedureLocationRef(self, 'location')
-
-    @property
-    def part_of(self) -> ProcedurePartOfRef[_Q]:
+        part_of: ProcedurePartOfRef[_Q]
         """Part of referenced event
 
         ``part-of`` (reference): ``Procedure.partOf``
 
         Targets: MedicationAdministration, Observation, Procedure
         """
-        return ProcedurePartOfRef(self, 'part-of')
-
-    @property
-    def patient(self) -> ProcedurePatientRef[_Q]:
+        patient: ProcedurePatientRef[_Q]
         """Search by subject - a patient
 
         ``patient`` (reference): ``Procedure.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return ProcedurePatientRef(self, 'patient')
-
-    @property
-    def performer(self) -> ProcedurePerformerRef[_Q]:
+        performer: ProcedurePerformerRef[_Q]
         """The reference to the practitioner
 
         ``performer`` (reference): ``Procedure.performer.actor``
 
         Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return ProcedurePerformerRef(self, 'performer')
-
-    @property
-    def reason_code(self) -> TokenParam[_Q]:
+        reason_code: TokenParam[_Q]
         """Coded reason procedure performed
 
         ``reason-code`` (token): ``Procedure.reasonCode``
         """
-        return TokenParam(self, 'reason-code')
-
-    @property
-    def reason_reference(self) -> ProcedureReasonReferenceRef[_Q]:
+        reason_reference: ProcedureReasonReferenceRef[_Q]
         """The justification that the procedure was performed
 
         ``reason-reference`` (reference): ``Procedure.reasonReference``
 
         Targets: Condition, DiagnosticReport, DocumentReference, Observation, Procedure
         """
-        return ProcedureReasonReferenceRef(self, 'reason-reference')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """preparation | in-progress | not-done | on-hold | stopped | completed | entered-in-error | unknown
 
         ``status`` (token): ``Procedure.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def subject(self) -> ProcedureSubjectRef[_Q]:
+        subject: ProcedureSubjectRef[_Q]
         """Search by subject
 
         ``subject`` (reference): ``Procedure.subject``
 
         Targets: Group, Patient
         """
-        return ProcedureSubjectRef(self, 'subject')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``Procedure.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``Procedure.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``Procedure.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``Procedure.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``Procedure.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``Procedure.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def based_on(self) -> ProcedureBasedOnRef[_Q]:
+            """A request for this procedure
+
+            ``based-on`` (reference): ``Procedure.basedOn``
+
+            Targets: CarePlan, ServiceRequest
+            """
+            return ProcedureBasedOnRef(self, 'based-on')
+
+        @property
+        def category(self) -> TokenParam[_Q]:
+            """Classification of the procedure
+
+            ``category`` (token): ``Procedure.category``
+            """
+            return TokenParam(self, 'category')
+
+        @property
+        def code(self) -> TokenParam[_Q]:
+            """A code to identify a  procedure
+
+            ``code`` (token): ``Procedure.code``
+            """
+            return TokenParam(self, 'code')
+
+        @property
+        def date(self) -> DateParam[_Q]:
+            """When the procedure was performed
+
+            ``date`` (date): ``Procedure.performed``
+            """
+            return DateParam(self, 'date')
+
+        @property
+        def encounter(self) -> ProcedureEncounterRef[_Q]:
+            """Encounter created as part of
+
+            ``encounter`` (reference): ``Procedure.encounter``
+
+            Targets: Encounter
+            """
+            return ProcedureEncounterRef(self, 'encounter')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """A unique identifier for a procedure
+
+            ``identifier`` (token): ``Procedure.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def instantiates_canonical(self) -> ProcedureInstantiatesCanonicalRef[_Q]:
+            """Instantiates FHIR protocol or definition
+
+            ``instantiates-canonical`` (reference): ``Procedure.instantiatesCanonical``
+
+            Targets: ActivityDefinition, Measure, OperationDefinition, PlanDefinition, Questionnaire
+            """
+            return ProcedureInstantiatesCanonicalRef(self, 'instantiates-canonical')
+
+        @property
+        def instantiates_uri(self) -> UriParam[_Q]:
+            """Instantiates external protocol or definition
+
+            ``instantiates-uri`` (uri): ``Procedure.instantiatesUri``
+            """
+            return UriParam(self, 'instantiates-uri')
+
+        @property
+        def location(self) -> ProcedureLocationRef[_Q]:
+            """Where the procedure happened
+
+            ``location`` (reference): ``Procedure.location``
+
+            Targets: Location
+            """
+            return ProcedureLocationRef(self, 'location')
+
+        @property
+        def part_of(self) -> ProcedurePartOfRef[_Q]:
+            """Part of referenced event
+
+            ``part-of`` (reference): ``Procedure.partOf``
+
+            Targets: MedicationAdministration, Observation, Procedure
+            """
+            return ProcedurePartOfRef(self, 'part-of')
+
+        @property
+        def patient(self) -> ProcedurePatientRef[_Q]:
+            """Search by subject - a patient
+
+            ``patient`` (reference): ``Procedure.subject.where(resolve() is Patient)``
+
+            Targets: Patient
+            """
+            return ProcedurePatientRef(self, 'patient')
+
+        @property
+        def performer(self) -> ProcedurePerformerRef[_Q]:
+            """The reference to the practitioner
+
+            ``performer`` (reference): ``Procedure.performer.actor``
+
+            Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return ProcedurePerformerRef(self, 'performer')
+
+        @property
+        def reason_code(self) -> TokenParam[_Q]:
+            """Coded reason procedure performed
+
+            ``reason-code`` (token): ``Procedure.reasonCode``
+            """
+            return TokenParam(self, 'reason-code')
+
+        @property
+        def reason_reference(self) -> ProcedureReasonReferenceRef[_Q]:
+            """The justification that the procedure was performed
+
+            ``reason-reference`` (reference): ``Procedure.reasonReference``
+
+            Targets: Condition, DiagnosticReport, DocumentReference, Observation, Procedure
+            """
+            return ProcedureReasonReferenceRef(self, 'reason-reference')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """preparation | in-progress | not-done | on-hold | stopped | completed | entered-in-error | unknown
+
+            ``status`` (token): ``Procedure.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def subject(self) -> ProcedureSubjectRef[_Q]:
+            """Search by subject
+
+            ``subject`` (reference): ``Procedure.subject``
+
+            Targets: Group, Patient
+            """
+            return ProcedureSubjectRef(self, 'subject')
 
 
 class ProcedureQuery(Query["Procedure", _E], ProcedureParams["ProcedureQuery[_E]"]):

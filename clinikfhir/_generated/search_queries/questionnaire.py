@@ -42,233 +42,382 @@ class QuestionnaireParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'Questionnaire'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``Questionnaire.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``Questionnaire.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``Questionnaire.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``Questionnaire.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``Questionnaire.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``Questionnaire.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def code(self) -> TokenParam[_Q]:
+        code: TokenParam[_Q]
         """A code that corresponds to one of its items in the questionnaire
 
         ``code`` (token): ``Questionnaire.item.code``
         """
-        return TokenParam(self, 'code')
-
-    @property
-    def context(self) -> TokenParam[_Q]:
+        context: TokenParam[_Q]
         """A use context assigned to the questionnaire
 
         ``context`` (token): ``(Questionnaire.useContext.value as CodeableConcept)``
         """
-        return TokenParam(self, 'context')
-
-    @property
-    def context_quantity(self) -> QuantityParam[_Q]:
+        context_quantity: QuantityParam[_Q]
         """A quantity- or range-valued use context assigned to the questionnaire
 
         ``context-quantity`` (quantity): ``(Questionnaire.useContext.value as Quantity) | (Questionnaire.useContext.value as Range)``
         """
-        return QuantityParam(self, 'context-quantity')
-
-    @property
-    def context_type(self) -> TokenParam[_Q]:
+        context_type: TokenParam[_Q]
         """A type of use context assigned to the questionnaire
 
         ``context-type`` (token): ``Questionnaire.useContext.code``
         """
-        return TokenParam(self, 'context-type')
-
-    @property
-    def context_type_quantity(self) -> Composite2[_Q, TokenArg, QuantityArg]:
+        context_type_quantity: Composite2[_Q, TokenArg, QuantityArg]
         """A use context type and quantity- or range-based value assigned to the questionnaire
 
         ``context-type-quantity`` (composite): ``Questionnaire.useContext``
 
         Components: ``context-type`` (``code``), ``context-quantity`` (``value.as(Quantity) | value.as(Range)``)
         """
-        return Composite2(self, 'context-type-quantity', ('token', 'quantity'))
-
-    @property
-    def context_type_value(self) -> Composite2[_Q, TokenArg, TokenArg]:
+        context_type_value: Composite2[_Q, TokenArg, TokenArg]
         """A use context type and value assigned to the questionnaire
 
         ``context-type-value`` (composite): ``Questionnaire.useContext``
 
         Components: ``context-type`` (``code``), ``context`` (``value.as(CodeableConcept)``)
         """
-        return Composite2(self, 'context-type-value', ('token', 'token'))
-
-    @property
-    def date(self) -> DateParam[_Q]:
+        date: DateParam[_Q]
         """The questionnaire publication date
 
         ``date`` (date): ``Questionnaire.date``
         """
-        return DateParam(self, 'date')
-
-    @property
-    def definition(self) -> UriParam[_Q]:
+        definition: UriParam[_Q]
         """ElementDefinition - details for the item
 
         ``definition`` (uri): ``Questionnaire.item.definition``
         """
-        return UriParam(self, 'definition')
-
-    @property
-    def description(self) -> StringParam[_Q]:
+        description: StringParam[_Q]
         """The description of the questionnaire
 
         ``description`` (string): ``Questionnaire.description``
         """
-        return StringParam(self, 'description')
-
-    @property
-    def effective(self) -> DateParam[_Q]:
+        effective: DateParam[_Q]
         """The time during which the questionnaire is intended to be in use
 
         ``effective`` (date): ``Questionnaire.effectivePeriod``
         """
-        return DateParam(self, 'effective')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """External identifier for the questionnaire
 
         ``identifier`` (token): ``Questionnaire.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def jurisdiction(self) -> TokenParam[_Q]:
+        jurisdiction: TokenParam[_Q]
         """Intended jurisdiction for the questionnaire
 
         ``jurisdiction`` (token): ``Questionnaire.jurisdiction``
         """
-        return TokenParam(self, 'jurisdiction')
-
-    @property
-    def name(self) -> StringParam[_Q]:
+        name: StringParam[_Q]
         """Computationally friendly name of the questionnaire
 
         ``name`` (string): ``Questionnaire.name``
         """
-        return StringParam(self, 'name')
-
-    @property
-    def publisher(self) -> StringParam[_Q]:
+        publisher: StringParam[_Q]
         """Name of the publisher of the questionnaire
 
         ``publisher`` (string): ``Questionnaire.publisher``
         """
-        return StringParam(self, 'publisher')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """The current status of the questionnaire
 
         ``status`` (token): ``Questionnaire.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def subject_type(self) -> TokenParam[_Q]:
+        subject_type: TokenParam[_Q]
         """Resource that can be subject of QuestionnaireResponse
 
         ``subject-type`` (token): ``Questionnaire.subjectType``
         """
-        return TokenParam(self, 'subject-type')
-
-    @property
-    def title(self) -> StringParam[_Q]:
+        title: StringParam[_Q]
         """The human-friendly name of the questionnaire
 
         ``title`` (string): ``Questionnaire.title``
         """
-        return StringParam(self, 'title')
-
-    @property
-    def url(self) -> UriParam[_Q]:
+        url: UriParam[_Q]
         """The uri that identifies the questionnaire
 
         ``url`` (uri): ``Questionnaire.url``
         """
-        return UriParam(self, 'url')
-
-    @property
-    def version(self) -> TokenParam[_Q]:
+        version: TokenParam[_Q]
         """The business version of the questionnaire
 
         ``version`` (token): ``Questionnaire.version``
         """
-        return TokenParam(self, 'version')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``Questionnaire.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``Questionnaire.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``Questionnaire.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``Questionnaire.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``Questionnaire.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``Questionnaire.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def code(self) -> TokenParam[_Q]:
+            """A code that corresponds to one of its items in the questionnaire
+
+            ``code`` (token): ``Questionnaire.item.code``
+            """
+            return TokenParam(self, 'code')
+
+        @property
+        def context(self) -> TokenParam[_Q]:
+            """A use context assigned to the questionnaire
+
+            ``context`` (token): ``(Questionnaire.useContext.value as CodeableConcept)``
+            """
+            return TokenParam(self, 'context')
+
+        @property
+        def context_quantity(self) -> QuantityParam[_Q]:
+            """A quantity- or range-valued use context assigned to the questionnaire
+
+            ``context-quantity`` (quantity): ``(Questionnaire.useContext.value as Quantity) | (Questionnaire.useContext.value as Range)``
+            """
+            return QuantityParam(self, 'context-quantity')
+
+        @property
+        def context_type(self) -> TokenParam[_Q]:
+            """A type of use context assigned to the questionnaire
+
+            ``context-type`` (token): ``Questionnaire.useContext.code``
+            """
+            return TokenParam(self, 'context-type')
+
+        @property
+        def context_type_quantity(self) -> Composite2[_Q, TokenArg, QuantityArg]:
+            """A use context type and quantity- or range-based value assigned to the questionnaire
+
+            ``context-type-quantity`` (composite): ``Questionnaire.useContext``
+
+            Components: ``context-type`` (``code``), ``context-quantity`` (``value.as(Quantity) | value.as(Range)``)
+            """
+            return Composite2(self, 'context-type-quantity', ('token', 'quantity'))
+
+        @property
+        def context_type_value(self) -> Composite2[_Q, TokenArg, TokenArg]:
+            """A use context type and value assigned to the questionnaire
+
+            ``context-type-value`` (composite): ``Questionnaire.useContext``
+
+            Components: ``context-type`` (``code``), ``context`` (``value.as(CodeableConcept)``)
+            """
+            return Composite2(self, 'context-type-value', ('token', 'token'))
+
+        @property
+        def date(self) -> DateParam[_Q]:
+            """The questionnaire publication date
+
+            ``date`` (date): ``Questionnaire.date``
+            """
+            return DateParam(self, 'date')
+
+        @property
+        def definition(self) -> UriParam[_Q]:
+            """ElementDefinition - details for the item
+
+            ``definition`` (uri): ``Questionnaire.item.definition``
+            """
+            return UriParam(self, 'definition')
+
+        @property
+        def description(self) -> StringParam[_Q]:
+            """The description of the questionnaire
+
+            ``description`` (string): ``Questionnaire.description``
+            """
+            return StringParam(self, 'description')
+
+        @property
+        def effective(self) -> DateParam[_Q]:
+            """The time during which the questionnaire is intended to be in use
+
+            ``effective`` (date): ``Questionnaire.effectivePeriod``
+            """
+            return DateParam(self, 'effective')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """External identifier for the questionnaire
+
+            ``identifier`` (token): ``Questionnaire.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def jurisdiction(self) -> TokenParam[_Q]:
+            """Intended jurisdiction for the questionnaire
+
+            ``jurisdiction`` (token): ``Questionnaire.jurisdiction``
+            """
+            return TokenParam(self, 'jurisdiction')
+
+        @property
+        def name(self) -> StringParam[_Q]:
+            """Computationally friendly name of the questionnaire
+
+            ``name`` (string): ``Questionnaire.name``
+            """
+            return StringParam(self, 'name')
+
+        @property
+        def publisher(self) -> StringParam[_Q]:
+            """Name of the publisher of the questionnaire
+
+            ``publisher`` (string): ``Questionnaire.publisher``
+            """
+            return StringParam(self, 'publisher')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """The current status of the questionnaire
+
+            ``status`` (token): ``Questionnaire.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def subject_type(self) -> TokenParam[_Q]:
+            """Resource that can be subject of QuestionnaireResponse
+
+            ``subject-type`` (token): ``Questionnaire.subjectType``
+            """
+            return TokenParam(self, 'subject-type')
+
+        @property
+        def title(self) -> StringParam[_Q]:
+            """The human-friendly name of the questionnaire
+
+            ``title`` (string): ``Questionnaire.title``
+            """
+            return StringParam(self, 'title')
+
+        @property
+        def url(self) -> UriParam[_Q]:
+            """The uri that identifies the questionnaire
+
+            ``url`` (uri): ``Questionnaire.url``
+            """
+            return UriParam(self, 'url')
+
+        @property
+        def version(self) -> TokenParam[_Q]:
+            """The business version of the questionnaire
+
+            ``version`` (token): ``Questionnaire.version``
+            """
+            return TokenParam(self, 'version')
 
 
 class QuestionnaireQuery(Query["Questionnaire", _E], QuestionnaireParams["QuestionnaireQuery[_E]"]):

@@ -104,181 +104,302 @@ class QuestionnaireResponseParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'QuestionnaireResponse'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``QuestionnaireResponse.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``QuestionnaireResponse.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``QuestionnaireResponse.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``QuestionnaireResponse.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``QuestionnaireResponse.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``QuestionnaireResponse.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def author(self) -> QuestionnaireResponseAuthorRef[_Q]:
+        author: QuestionnaireResponseAuthorRef[_Q]
         """The author of the questionnaire response
 
         ``author`` (reference): ``QuestionnaireResponse.author``
 
         Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return QuestionnaireResponseAuthorRef(self, 'author')
-
-    @property
-    def authored(self) -> DateParam[_Q]:
+        authored: DateParam[_Q]
         """When the questionnaire response was last changed
 
         ``authored`` (date): ``QuestionnaireResponse.authored``
         """
-        return DateParam(self, 'authored')
-
-    @property
-    def based_on(self) -> QuestionnaireResponseBasedOnRef[_Q]:
+        based_on: QuestionnaireResponseBasedOnRef[_Q]
         """Plan/proposal/order fulfilled by this questionnaire response
 
         ``based-on`` (reference): ``QuestionnaireResponse.basedOn``
 
         Targets: CarePlan, ServiceRequest
         """
-        return QuestionnaireResponseBasedOnRef(self, 'based-on')
-
-    @property
-    def encounter(self) -> QuestionnaireResponseEncounterRef[_Q]:
+        encounter: QuestionnaireResponseEncounterRef[_Q]
         """Encounter associated with the questionnaire response
 
         ``encounter`` (reference): ``QuestionnaireResponse.encounter``
 
         Targets: Encounter
         """
-        return QuestionnaireResponseEncounterRef(self, 'encounter')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """The unique identifier for the questionnaire response
 
         ``identifier`` (token): ``QuestionnaireResponse.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def part_of(self) -> QuestionnaireResponsePartOfRef[_Q]:
+        part_of: QuestionnaireResponsePartOfRef[_Q]
         """Procedure or observation this questionnaire response was performed as a part of
 
         ``part-of`` (reference): ``QuestionnaireResponse.partOf``
 
         Targets: Observation, Procedure
         """
-        return QuestionnaireResponsePartOfRef(self, 'part-of')
-
-    @property
-    def patient(self) -> QuestionnaireResponsePatientRef[_Q]:
+        patient: QuestionnaireResponsePatientRef[_Q]
         """The patient that is the subject of the questionnaire response
 
         ``patient`` (reference): ``QuestionnaireResponse.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return QuestionnaireResponsePatientRef(self, 'patient')
-
-    @property
-    def questionnaire(self) -> QuestionnaireResponseQuestionnaireRef[_Q]:
+        questionnaire: QuestionnaireResponseQuestionnaireRef[_Q]
         """The questionnaire the answers are provided for
 
         ``questionnaire`` (reference): ``QuestionnaireResponse.questionnaire``
 
         Targets: Questionnaire
         """
-        return QuestionnaireResponseQuestionnaireRef(self, 'questionnaire')
-
-    @property
-    def source(self) -> QuestionnaireResponseSourceRef[_Q]:
+        source: QuestionnaireResponseSourceRef[_Q]
         """The individual providing the information reflected in the questionnaire respose
 
         ``source`` (reference): ``QuestionnaireResponse.source``
 
         Targets: Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return QuestionnaireResponseSourceRef(self, 'source')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """The status of the questionnaire response
 
         ``status`` (token): ``QuestionnaireResponse.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def subject(self) -> QuestionnaireResponseSubjectRef[_Q]:
+        subject: QuestionnaireResponseSubjectRef[_Q]
         """The subject of the questionnaire response
 
         ``subject`` (reference): ``QuestionnaireResponse.subject``
 
         Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
         """
-        return QuestionnaireResponseSubjectRef(self, 'subject')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``QuestionnaireResponse.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``QuestionnaireResponse.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``QuestionnaireResponse.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``QuestionnaireResponse.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``QuestionnaireResponse.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``QuestionnaireResponse.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def author(self) -> QuestionnaireResponseAuthorRef[_Q]:
+            """The author of the questionnaire response
+
+            ``author`` (reference): ``QuestionnaireResponse.author``
+
+            Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return QuestionnaireResponseAuthorRef(self, 'author')
+
+        @property
+        def authored(self) -> DateParam[_Q]:
+            """When the questionnaire response was last changed
+
+            ``authored`` (date): ``QuestionnaireResponse.authored``
+            """
+            return DateParam(self, 'authored')
+
+        @property
+        def based_on(self) -> QuestionnaireResponseBasedOnRef[_Q]:
+            """Plan/proposal/order fulfilled by this questionnaire response
+
+            ``based-on`` (reference): ``QuestionnaireResponse.basedOn``
+
+            Targets: CarePlan, ServiceRequest
+            """
+            return QuestionnaireResponseBasedOnRef(self, 'based-on')
+
+        @property
+        def encounter(self) -> QuestionnaireResponseEncounterRef[_Q]:
+            """Encounter associated with the questionnaire response
+
+            ``encounter`` (reference): ``QuestionnaireResponse.encounter``
+
+            Targets: Encounter
+            """
+            return QuestionnaireResponseEncounterRef(self, 'encounter')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """The unique identifier for the questionnaire response
+
+            ``identifier`` (token): ``QuestionnaireResponse.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def part_of(self) -> QuestionnaireResponsePartOfRef[_Q]:
+            """Procedure or observation this questionnaire response was performed as a part of
+
+            ``part-of`` (reference): ``QuestionnaireResponse.partOf``
+
+            Targets: Observation, Procedure
+            """
+            return QuestionnaireResponsePartOfRef(self, 'part-of')
+
+        @property
+        def patient(self) -> QuestionnaireResponsePatientRef[_Q]:
+            """The patient that is the subject of the questionnaire response
+
+            ``patient`` (reference): ``QuestionnaireResponse.subject.where(resolve() is Patient)``
+
+            Targets: Patient
+            """
+            return QuestionnaireResponsePatientRef(self, 'patient')
+
+        @property
+        def questionnaire(self) -> QuestionnaireResponseQuestionnaireRef[_Q]:
+            """The questionnaire the answers are provided for
+
+            ``questionnaire`` (reference): ``QuestionnaireResponse.questionnaire``
+
+            Targets: Questionnaire
+            """
+            return QuestionnaireResponseQuestionnaireRef(self, 'questionnaire')
+
+        @property
+        def source(self) -> QuestionnaireResponseSourceRef[_Q]:
+            """The individual providing the information reflected in the questionnaire respose
+
+            ``source`` (reference): ``QuestionnaireResponse.source``
+
+            Targets: Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return QuestionnaireResponseSourceRef(self, 'source')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """The status of the questionnaire response
+
+            ``status`` (token): ``QuestionnaireResponse.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def subject(self) -> QuestionnaireResponseSubjectRef[_Q]:
+            """The subject of the questionnaire response
+
+            ``subject`` (reference): ``QuestionnaireResponse.subject``
+
+            Targets: Account, ActivityDefinition, AdverseEvent, AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, BiologicallyDerivedProduct, BodyStructure, Bundle, CapabilityStatement, CarePlan, CareTeam, CatalogEntry, ChargeItem, ChargeItemDefinition, Claim, ClaimResponse, ClinicalImpression, CodeSystem, Communication, CommunicationRequest, CompartmentDefinition, Composition, ConceptMap, Condition, Consent, Contract, Coverage, CoverageEligibilityRequest, CoverageEligibilityResponse, DetectedIssue, Device, DeviceDefinition, DeviceMetric, DeviceRequest, DeviceUseStatement, DiagnosticReport, DocumentManifest, DocumentReference, EffectEvidenceSynthesis, Encounter, Endpoint, EnrollmentRequest, EnrollmentResponse, EpisodeOfCare, EventDefinition, Evidence, EvidenceVariable, ExampleScenario, ExplanationOfBenefit, FamilyMemberHistory, Flag, Goal, GraphDefinition, Group, GuidanceResponse, HealthcareService, ImagingStudy, Immunization, ImmunizationEvaluation, ImmunizationRecommendation, ImplementationGuide, InsurancePlan, Invoice, Library, Linkage, List, Location, Measure, MeasureReport, Media, Medication, MedicationAdministration, MedicationDispense, MedicationKnowledge, MedicationRequest, MedicationStatement, MedicinalProduct, MedicinalProductAuthorization, MedicinalProductContraindication, MedicinalProductIndication, MedicinalProductIngredient, MedicinalProductInteraction, MedicinalProductManufactured, MedicinalProductPackaged, MedicinalProductPharmaceutical, MedicinalProductUndesirableEffect, MessageDefinition, MessageHeader, MolecularSequence, NamingSystem, NutritionOrder, Observation, ObservationDefinition, OperationDefinition, OperationOutcome, Organization, OrganizationAffiliation, Patient, PaymentNotice, PaymentReconciliation, Person, PlanDefinition, Practitioner, PractitionerRole, Procedure, Provenance, Questionnaire, QuestionnaireResponse, RelatedPerson, RequestGroup, ResearchDefinition, ResearchElementDefinition, ResearchStudy, ResearchSubject, RiskAssessment, RiskEvidenceSynthesis, Schedule, SearchParameter, ServiceRequest, Slot, Specimen, SpecimenDefinition, StructureDefinition, StructureMap, Subscription, Substance, SubstanceNucleicAcid, SubstancePolymer, SubstanceProtein, SubstanceReferenceInformation, SubstanceSourceMaterial, SubstanceSpecification, SupplyDelivery, SupplyRequest, Task, TerminologyCapabilities, TestReport, TestScript, ValueSet, VerificationResult, VisionPrescription
+            """
+            return QuestionnaireResponseSubjectRef(self, 'subject')
 
 
 class QuestionnaireResponseQuery(Query["QuestionnaireResponse", _E], QuestionnaireResponseParams["QuestionnaireResponseQuery[_E]"]):

@@ -55,215 +55,352 @@ class RelatedPersonParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'RelatedPerson'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``RelatedPerson.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``RelatedPerson.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``RelatedPerson.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``RelatedPerson.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``RelatedPerson.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``RelatedPerson.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def active(self) -> TokenParam[_Q]:
+        active: TokenParam[_Q]
         """Indicates if the related person record is active
 
         ``active`` (token): ``RelatedPerson.active``
         """
-        return TokenParam(self, 'active')
-
-    @property
-    def address(self) -> StringParam[_Q]:
+        address: StringParam[_Q]
         """A server defined search that may match any of the string fields in the Address, including line, city, district, state, country, postalCode, and/or text
 
         ``address`` (string): ``RelatedPerson.address``
         """
-        return StringParam(self, 'address')
-
-    @property
-    def address_city(self) -> StringParam[_Q]:
+        address_city: StringParam[_Q]
         """A city specified in an address
 
         ``address-city`` (string): ``RelatedPerson.address.city``
         """
-        return StringParam(self, 'address-city')
-
-    @property
-    def address_country(self) -> StringParam[_Q]:
+        address_country: StringParam[_Q]
         """A country specified in an address
 
         ``address-country`` (string): ``RelatedPerson.address.country``
         """
-        return StringParam(self, 'address-country')
-
-    @property
-    def address_postalcode(self) -> StringParam[_Q]:
+        address_postalcode: StringParam[_Q]
         """A postal code specified in an address
 
         ``address-postalcode`` (string): ``RelatedPerson.address.postalCode``
         """
-        return StringParam(self, 'address-postalcode')
-
-    @property
-    def address_state(self) -> StringParam[_Q]:
+        address_state: StringParam[_Q]
         """A state specified in an address
 
         ``address-state`` (string): ``RelatedPerson.address.state``
         """
-        return StringParam(self, 'address-state')
-
-    @property
-    def address_use(self) -> TokenParam[_Q]:
+        address_use: TokenParam[_Q]
         """A use code specified in an address
 
         ``address-use`` (token): ``RelatedPerson.address.use``
         """
-        return TokenParam(self, 'address-use')
-
-    @property
-    def birthdate(self) -> DateParam[_Q]:
+        birthdate: DateParam[_Q]
         """The Related Person's date of birth
 
         ``birthdate`` (date): ``RelatedPerson.birthDate``
         """
-        return DateParam(self, 'birthdate')
-
-    @property
-    def email(self) -> TokenParam[_Q]:
+        email: TokenParam[_Q]
         """A value in an email contact
 
         ``email`` (token): ``RelatedPerson.telecom.where(system='email')``
         """
-        return TokenParam(self, 'email')
-
-    @property
-    def gender(self) -> TokenParam[_Q]:
+        gender: TokenParam[_Q]
         """Gender of the related person
 
         ``gender`` (token): ``RelatedPerson.gender``
         """
-        return TokenParam(self, 'gender')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """An Identifier of the RelatedPerson
 
         ``identifier`` (token): ``RelatedPerson.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def name(self) -> StringParam[_Q]:
+        name: StringParam[_Q]
         """A server defined search that may match any of the string fields in the HumanName, including family, give, prefix, suffix, suffix, and/or text
 
         ``name`` (string): ``RelatedPerson.name``
         """
-        return StringParam(self, 'name')
-
-    @property
-    def patient(self) -> RelatedPersonPatientRef[_Q]:
+        patient: RelatedPersonPatientRef[_Q]
         """The patient this related person is related to
 
         ``patient`` (reference): ``RelatedPerson.patient``
 
         Targets: Patient
         """
-        return RelatedPersonPatientRef(self, 'patient')
-
-    @property
-    def phone(self) -> TokenParam[_Q]:
+        phone: TokenParam[_Q]
         """A value in a phone contact
 
         ``phone`` (token): ``RelatedPerson.telecom.where(system='phone')``
         """
-        return TokenParam(self, 'phone')
-
-    @property
-    def phonetic(self) -> StringParam[_Q]:
+        phonetic: StringParam[_Q]
         """A portion of name using some kind of phonetic matching algorithm
 
         ``phonetic`` (string): ``RelatedPerson.name``
         """
-        return StringParam(self, 'phonetic')
-
-    @property
-    def relationship(self) -> TokenParam[_Q]:
+        relationship: TokenParam[_Q]
         """The relationship between the patient and the relatedperson
 
         ``relationship`` (token): ``RelatedPerson.relationship``
         """
-        return TokenParam(self, 'relationship')
-
-    @property
-    def telecom(self) -> TokenParam[_Q]:
+        telecom: TokenParam[_Q]
         """The value in any kind of contact
 
         ``telecom`` (token): ``RelatedPerson.telecom``
         """
-        return TokenParam(self, 'telecom')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``RelatedPerson.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``RelatedPerson.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``RelatedPerson.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``RelatedPerson.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``RelatedPerson.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``RelatedPerson.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def active(self) -> TokenParam[_Q]:
+            """Indicates if the related person record is active
+
+            ``active`` (token): ``RelatedPerson.active``
+            """
+            return TokenParam(self, 'active')
+
+        @property
+        def address(self) -> StringParam[_Q]:
+            """A server defined search that may match any of the string fields in the Address, including line, city, district, state, country, postalCode, and/or text
+
+            ``address`` (string): ``RelatedPerson.address``
+            """
+            return StringParam(self, 'address')
+
+        @property
+        def address_city(self) -> StringParam[_Q]:
+            """A city specified in an address
+
+            ``address-city`` (string): ``RelatedPerson.address.city``
+            """
+            return StringParam(self, 'address-city')
+
+        @property
+        def address_country(self) -> StringParam[_Q]:
+            """A country specified in an address
+
+            ``address-country`` (string): ``RelatedPerson.address.country``
+            """
+            return StringParam(self, 'address-country')
+
+        @property
+        def address_postalcode(self) -> StringParam[_Q]:
+            """A postal code specified in an address
+
+            ``address-postalcode`` (string): ``RelatedPerson.address.postalCode``
+            """
+            return StringParam(self, 'address-postalcode')
+
+        @property
+        def address_state(self) -> StringParam[_Q]:
+            """A state specified in an address
+
+            ``address-state`` (string): ``RelatedPerson.address.state``
+            """
+            return StringParam(self, 'address-state')
+
+        @property
+        def address_use(self) -> TokenParam[_Q]:
+            """A use code specified in an address
+
+            ``address-use`` (token): ``RelatedPerson.address.use``
+            """
+            return TokenParam(self, 'address-use')
+
+        @property
+        def birthdate(self) -> DateParam[_Q]:
+            """The Related Person's date of birth
+
+            ``birthdate`` (date): ``RelatedPerson.birthDate``
+            """
+            return DateParam(self, 'birthdate')
+
+        @property
+        def email(self) -> TokenParam[_Q]:
+            """A value in an email contact
+
+            ``email`` (token): ``RelatedPerson.telecom.where(system='email')``
+            """
+            return TokenParam(self, 'email')
+
+        @property
+        def gender(self) -> TokenParam[_Q]:
+            """Gender of the related person
+
+            ``gender`` (token): ``RelatedPerson.gender``
+            """
+            return TokenParam(self, 'gender')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """An Identifier of the RelatedPerson
+
+            ``identifier`` (token): ``RelatedPerson.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def name(self) -> StringParam[_Q]:
+            """A server defined search that may match any of the string fields in the HumanName, including family, give, prefix, suffix, suffix, and/or text
+
+            ``name`` (string): ``RelatedPerson.name``
+            """
+            return StringParam(self, 'name')
+
+        @property
+        def patient(self) -> RelatedPersonPatientRef[_Q]:
+            """The patient this related person is related to
+
+            ``patient`` (reference): ``RelatedPerson.patient``
+
+            Targets: Patient
+            """
+            return RelatedPersonPatientRef(self, 'patient')
+
+        @property
+        def phone(self) -> TokenParam[_Q]:
+            """A value in a phone contact
+
+            ``phone`` (token): ``RelatedPerson.telecom.where(system='phone')``
+            """
+            return TokenParam(self, 'phone')
+
+        @property
+        def phonetic(self) -> StringParam[_Q]:
+            """A portion of name using some kind of phonetic matching algorithm
+
+            ``phonetic`` (string): ``RelatedPerson.name``
+            """
+            return StringParam(self, 'phonetic')
+
+        @property
+        def relationship(self) -> TokenParam[_Q]:
+            """The relationship between the patient and the relatedperson
+
+            ``relationship`` (token): ``RelatedPerson.relationship``
+            """
+            return TokenParam(self, 'relationship')
+
+        @property
+        def telecom(self) -> TokenParam[_Q]:
+            """The value in any kind of contact
+
+            ``telecom`` (token): ``RelatedPerson.telecom``
+            """
+            return TokenParam(self, 'telecom')
 
 
 class RelatedPersonQuery(Query["RelatedPerson", _E], RelatedPersonParams["RelatedPersonQuery[_E]"]):

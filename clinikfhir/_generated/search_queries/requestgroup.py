@@ -90,199 +90,329 @@ class RequestGroupParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'RequestGroup'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``RequestGroup.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``RequestGroup.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``RequestGroup.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``RequestGroup.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``RequestGroup.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``RequestGroup.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def author(self) -> RequestGroupAuthorRef[_Q]:
+        author: RequestGroupAuthorRef[_Q]
         """The author of the request group
 
         ``author`` (reference): ``RequestGroup.author``
 
         Targets: Device, Practitioner, PractitionerRole
         """
-        return RequestGroupAuthorRef(self, 'author')
-
-    @property
-    def authored(self) -> DateParam[_Q]:
+        authored: DateParam[_Q]
         """The date the request group was authored
 
         ``authored`` (date): ``RequestGroup.authoredOn``
         """
-        return DateParam(self, 'authored')
-
-    @property
-    def code(self) -> TokenParam[_Q]:
+        code: TokenParam[_Q]
         """The code of the request group
 
         ``code`` (token): ``RequestGroup.code``
         """
-        return TokenParam(self, 'code')
-
-    @property
-    def encounter(self) -> RequestGroupEncounterRef[_Q]:
+        encounter: RequestGroupEncounterRef[_Q]
         """The encounter the request group applies to
 
         ``encounter`` (reference): ``RequestGroup.encounter``
 
         Targets: Encounter
         """
-        return RequestGroupEncounterRef(self, 'encounter')
-
-    @property
-    def group_identifier(self) -> TokenParam[_Q]:
+        group_identifier: TokenParam[_Q]
         """The group identifier for the request group
 
         ``group-identifier`` (token): ``RequestGroup.groupIdentifier``
         """
-        return TokenParam(self, 'group-identifier')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """External identifiers for the request group
 
         ``identifier`` (token): ``RequestGroup.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def instantiates_canonical(self) -> RequestGroupInstantiatesCanonicalRef[_Q]:
+        instantiates_canonical: RequestGroupInstantiatesCanonicalRef[_Q]
         """The FHIR-based definition from which the request group is realized
 
         ``instantiates-canonical`` (reference): ``RequestGroup.instantiatesCanonical``
         """
-        return RequestGroupInstantiatesCanonicalRef(self, 'instantiates-canonical')
-
-    @property
-    def instantiates_uri(self) -> UriParam[_Q]:
+        instantiates_uri: UriParam[_Q]
         """The external definition from which the request group is realized
 
         ``instantiates-uri`` (uri): ``RequestGroup.instantiatesUri``
         """
-        return UriParam(self, 'instantiates-uri')
-
-    @property
-    def intent(self) -> TokenParam[_Q]:
+        intent: TokenParam[_Q]
         """The intent of the request group
 
         ``intent`` (token): ``RequestGroup.intent``
         """
-        return TokenParam(self, 'intent')
-
-    @property
-    def participant(self) -> RequestGroupParticipantRef[_Q]:
+        participant: RequestGroupParticipantRef[_Q]
         """The participant in the requests in the group
 
         ``participant`` (reference): ``RequestGroup.action.participant``
 
         Targets: Device, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return RequestGroupParticipantRef(self, 'participant')
-
-    @property
-    def patient(self) -> RequestGroupPatientRef[_Q]:
+        patient: RequestGroupPatientRef[_Q]
         """The identity of a patient to search for request groups
 
         ``patient`` (reference): ``RequestGroup.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RequestGroupPatientRef(self, 'patient')
-
-    @property
-    def priority(self) -> TokenParam[_Q]:
+        priority: TokenParam[_Q]
         """The priority of the request group
 
         ``priority`` (token): ``RequestGroup.priority``
         """
-        return TokenParam(self, 'priority')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """The status of the request group
 
         ``status`` (token): ``RequestGroup.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def subject(self) -> RequestGroupSubjectRef[_Q]:
+        subject: RequestGroupSubjectRef[_Q]
         """The subject that the request group is about
 
         ``subject`` (reference): ``RequestGroup.subject``
 
         Targets: Group, Patient
         """
-        return RequestGroupSubjectRef(self, 'subject')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``RequestGroup.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``RequestGroup.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``RequestGroup.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``RequestGroup.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``RequestGroup.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``RequestGroup.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def author(self) -> RequestGroupAuthorRef[_Q]:
+            """The author of the request group
+
+            ``author`` (reference): ``RequestGroup.author``
+
+            Targets: Device, Practitioner, PractitionerRole
+            """
+            return RequestGroupAuthorRef(self, 'author')
+
+        @property
+        def authored(self) -> DateParam[_Q]:
+            """The date the request group was authored
+
+            ``authored`` (date): ``RequestGroup.authoredOn``
+            """
+            return DateParam(self, 'authored')
+
+        @property
+        def code(self) -> TokenParam[_Q]:
+            """The code of the request group
+
+            ``code`` (token): ``RequestGroup.code``
+            """
+            return TokenParam(self, 'code')
+
+        @property
+        def encounter(self) -> RequestGroupEncounterRef[_Q]:
+            """The encounter the request group applies to
+
+            ``encounter`` (reference): ``RequestGroup.encounter``
+
+            Targets: Encounter
+            """
+            return RequestGroupEncounterRef(self, 'encounter')
+
+        @property
+        def group_identifier(self) -> TokenParam[_Q]:
+            """The group identifier for the request group
+
+            ``group-identifier`` (token): ``RequestGroup.groupIdentifier``
+            """
+            return TokenParam(self, 'group-identifier')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """External identifiers for the request group
+
+            ``identifier`` (token): ``RequestGroup.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def instantiates_canonical(self) -> RequestGroupInstantiatesCanonicalRef[_Q]:
+            """The FHIR-based definition from which the request group is realized
+
+            ``instantiates-canonical`` (reference): ``RequestGroup.instantiatesCanonical``
+            """
+            return RequestGroupInstantiatesCanonicalRef(self, 'instantiates-canonical')
+
+        @property
+        def instantiates_uri(self) -> UriParam[_Q]:
+            """The external definition from which the request group is realized
+
+            ``instantiates-uri`` (uri): ``RequestGroup.instantiatesUri``
+            """
+            return UriParam(self, 'instantiates-uri')
+
+        @property
+        def intent(self) -> TokenParam[_Q]:
+            """The intent of the request group
+
+            ``intent`` (token): ``RequestGroup.intent``
+            """
+            return TokenParam(self, 'intent')
+
+        @property
+        def participant(self) -> RequestGroupParticipantRef[_Q]:
+            """The participant in the requests in the group
+
+            ``participant`` (reference): ``RequestGroup.action.participant``
+
+            Targets: Device, Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return RequestGroupParticipantRef(self, 'participant')
+
+        @property
+        def patient(self) -> RequestGroupPatientRef[_Q]:
+            """The identity of a patient to search for request groups
+
+            ``patient`` (reference): ``RequestGroup.subject.where(resolve() is Patient)``
+
+            Targets: Patient
+            """
+            return RequestGroupPatientRef(self, 'patient')
+
+        @property
+        def priority(self) -> TokenParam[_Q]:
+            """The priority of the request group
+
+            ``priority`` (token): ``RequestGroup.priority``
+            """
+            return TokenParam(self, 'priority')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """The status of the request group
+
+            ``status`` (token): ``RequestGroup.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def subject(self) -> RequestGroupSubjectRef[_Q]:
+            """The subject that the request group is about
+
+            ``subject`` (reference): ``RequestGroup.subject``
+
+            Targets: Group, Patient
+            """
+            return RequestGroupSubjectRef(self, 'subject')
 
 
 class RequestGroupQuery(Query["RequestGroup", _E], RequestGroupParams["RequestGroupQuery[_E]"]):

@@ -83,191 +83,316 @@ class ResearchStudyParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'ResearchStudy'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``ResearchStudy.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``ResearchStudy.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``ResearchStudy.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``ResearchStudy.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``ResearchStudy.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``ResearchStudy.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def category(self) -> TokenParam[_Q]:
+        category: TokenParam[_Q]
         """Classifications for the study
 
         ``category`` (token): ``ResearchStudy.category``
         """
-        return TokenParam(self, 'category')
-
-    @property
-    def date(self) -> DateParam[_Q]:
+        date: DateParam[_Q]
         """When the study began and ended
 
         ``date`` (date): ``ResearchStudy.period``
         """
-        return DateParam(self, 'date')
-
-    @property
-    def focus(self) -> TokenParam[_Q]:
+        focus: TokenParam[_Q]
         """Drugs, devices, etc. under study
 
         ``focus`` (token): ``ResearchStudy.focus``
         """
-        return TokenParam(self, 'focus')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """Business Identifier for study
 
         ``identifier`` (token): ``ResearchStudy.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def keyword(self) -> TokenParam[_Q]:
+        keyword: TokenParam[_Q]
         """Used to search for the study
 
         ``keyword`` (token): ``ResearchStudy.keyword``
         """
-        return TokenParam(self, 'keyword')
-
-    @property
-    def location(self) -> TokenParam[_Q]:
+        location: TokenParam[_Q]
         """Geographic region(s) for study
 
         ``location`` (token): ``ResearchStudy.location``
         """
-        return TokenParam(self, 'location')
-
-    @property
-    def partof(self) -> ResearchStudyPartofRef[_Q]:
+        partof: ResearchStudyPartofRef[_Q]
         """Part of larger study
 
         ``partof`` (reference): ``ResearchStudy.partOf``
 
         Targets: ResearchStudy
         """
-        return ResearchStudyPartofRef(self, 'partof')
-
-    @property
-    def principalinvestigator(self) -> ResearchStudyPrincipalinvestigatorRef[_Q]:
+        principalinvestigator: ResearchStudyPrincipalinvestigatorRef[_Q]
         """Researcher who oversees multiple aspects of the study
 
         ``principalinvestigator`` (reference): ``ResearchStudy.principalInvestigator``
 
         Targets: Practitioner, PractitionerRole
         """
-        return ResearchStudyPrincipalinvestigatorRef(self, 'principalinvestigator')
-
-    @property
-    def protocol(self) -> ResearchStudyProtocolRef[_Q]:
+        protocol: ResearchStudyProtocolRef[_Q]
         """Steps followed in executing study
 
         ``protocol`` (reference): ``ResearchStudy.protocol``
 
         Targets: PlanDefinition
         """
-        return ResearchStudyProtocolRef(self, 'protocol')
-
-    @property
-    def site(self) -> ResearchStudySiteRef[_Q]:
+        site: ResearchStudySiteRef[_Q]
         """Facility where study activities are conducted
 
         ``site`` (reference): ``ResearchStudy.site``
 
         Targets: Location
         """
-        return ResearchStudySiteRef(self, 'site')
-
-    @property
-    def sponsor(self) -> ResearchStudySponsorRef[_Q]:
+        sponsor: ResearchStudySponsorRef[_Q]
         """Organization that initiates and is legally responsible for the study
 
         ``sponsor`` (reference): ``ResearchStudy.sponsor``
 
         Targets: Organization
         """
-        return ResearchStudySponsorRef(self, 'sponsor')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """active | administratively-completed | approved | closed-to-accrual | closed-to-accrual-and-intervention | completed | disapproved | in-review | temporarily-closed-to-accrual | temporarily-closed-to-accrual-and-intervention | withdrawn
 
         ``status`` (token): ``ResearchStudy.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def title(self) -> StringParam[_Q]:
+        title: StringParam[_Q]
         """Name for this study
 
         ``title`` (string): ``ResearchStudy.title``
         """
-        return StringParam(self, 'title')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``ResearchStudy.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``ResearchStudy.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``ResearchStudy.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``ResearchStudy.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``ResearchStudy.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``ResearchStudy.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def category(self) -> TokenParam[_Q]:
+            """Classifications for the study
+
+            ``category`` (token): ``ResearchStudy.category``
+            """
+            return TokenParam(self, 'category')
+
+        @property
+        def date(self) -> DateParam[_Q]:
+            """When the study began and ended
+
+            ``date`` (date): ``ResearchStudy.period``
+            """
+            return DateParam(self, 'date')
+
+        @property
+        def focus(self) -> TokenParam[_Q]:
+            """Drugs, devices, etc. under study
+
+            ``focus`` (token): ``ResearchStudy.focus``
+            """
+            return TokenParam(self, 'focus')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """Business Identifier for study
+
+            ``identifier`` (token): ``ResearchStudy.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def keyword(self) -> TokenParam[_Q]:
+            """Used to search for the study
+
+            ``keyword`` (token): ``ResearchStudy.keyword``
+            """
+            return TokenParam(self, 'keyword')
+
+        @property
+        def location(self) -> TokenParam[_Q]:
+            """Geographic region(s) for study
+
+            ``location`` (token): ``ResearchStudy.location``
+            """
+            return TokenParam(self, 'location')
+
+        @property
+        def partof(self) -> ResearchStudyPartofRef[_Q]:
+            """Part of larger study
+
+            ``partof`` (reference): ``ResearchStudy.partOf``
+
+            Targets: ResearchStudy
+            """
+            return ResearchStudyPartofRef(self, 'partof')
+
+        @property
+        def principalinvestigator(self) -> ResearchStudyPrincipalinvestigatorRef[_Q]:
+            """Researcher who oversees multiple aspects of the study
+
+            ``principalinvestigator`` (reference): ``ResearchStudy.principalInvestigator``
+
+            Targets: Practitioner, PractitionerRole
+            """
+            return ResearchStudyPrincipalinvestigatorRef(self, 'principalinvestigator')
+
+        @property
+        def protocol(self) -> ResearchStudyProtocolRef[_Q]:
+            """Steps followed in executing study
+
+            ``protocol`` (reference): ``ResearchStudy.protocol``
+
+            Targets: PlanDefinition
+            """
+            return ResearchStudyProtocolRef(self, 'protocol')
+
+        @property
+        def site(self) -> ResearchStudySiteRef[_Q]:
+            """Facility where study activities are conducted
+
+            ``site`` (reference): ``ResearchStudy.site``
+
+            Targets: Location
+            """
+            return ResearchStudySiteRef(self, 'site')
+
+        @property
+        def sponsor(self) -> ResearchStudySponsorRef[_Q]:
+            """Organization that initiates and is legally responsible for the study
+
+            ``sponsor`` (reference): ``ResearchStudy.sponsor``
+
+            Targets: Organization
+            """
+            return ResearchStudySponsorRef(self, 'sponsor')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """active | administratively-completed | approved | closed-to-accrual | closed-to-accrual-and-intervention | completed | disapproved | in-review | temporarily-closed-to-accrual | temporarily-closed-to-accrual-and-intervention | withdrawn
+
+            ``status`` (token): ``ResearchStudy.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def title(self) -> StringParam[_Q]:
+            """Name for this study
+
+            ``title`` (string): ``ResearchStudy.title``
+            """
+            return StringParam(self, 'title')
 
 
 class ResearchStudyQuery(Query["ResearchStudy", _E], ResearchStudyParams["ResearchStudyQuery[_E]"]):

@@ -68,131 +68,217 @@ class ResearchSubjectParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'ResearchSubject'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``ResearchSubject.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``ResearchSubject.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``ResearchSubject.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``ResearchSubject.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``ResearchSubject.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``ResearchSubject.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def date(self) -> DateParam[_Q]:
+        date: DateParam[_Q]
         """Start and end of participation
 
         ``date`` (date): ``ResearchSubject.period``
         """
-        return DateParam(self, 'date')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """Business Identifier for research subject in a study
 
         ``identifier`` (token): ``ResearchSubject.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def individual(self) -> ResearchSubjectIndividualRef[_Q]:
+        individual: ResearchSubjectIndividualRef[_Q]
         """Who is part of study
 
         ``individual`` (reference): ``ResearchSubject.individual``
 
         Targets: Patient
         """
-        return ResearchSubjectIndividualRef(self, 'individual')
-
-    @property
-    def patient(self) -> ResearchSubjectPatientRef[_Q]:
+        patient: ResearchSubjectPatientRef[_Q]
         """Who is part of study
 
         ``patient`` (reference): ``ResearchSubject.individual``
 
         Targets: Patient
         """
-        return ResearchSubjectPatientRef(self, 'patient')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """candidate | eligible | follow-up | ineligible | not-registered | off-study | on-study | on-study-intervention | on-study-observation | pending-on-study | potential-candidate | screening | withdrawn
 
         ``status`` (token): ``ResearchSubject.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def study(self) -> ResearchSubjectStudyRef[_Q]:
+        study: ResearchSubjectStudyRef[_Q]
         """Study subject is part of
 
         ``study`` (reference): ``ResearchSubject.study``
 
         Targets: ResearchStudy
         """
-        return ResearchSubjectStudyRef(self, 'study')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``ResearchSubject.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``ResearchSubject.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``ResearchSubject.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``ResearchSubject.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``ResearchSubject.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``ResearchSubject.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def date(self) -> DateParam[_Q]:
+            """Start and end of participation
+
+            ``date`` (date): ``ResearchSubject.period``
+            """
+            return DateParam(self, 'date')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """Business Identifier for research subject in a study
+
+            ``identifier`` (token): ``ResearchSubject.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def individual(self) -> ResearchSubjectIndividualRef[_Q]:
+            """Who is part of study
+
+            ``individual`` (reference): ``ResearchSubject.individual``
+
+            Targets: Patient
+            """
+            return ResearchSubjectIndividualRef(self, 'individual')
+
+        @property
+        def patient(self) -> ResearchSubjectPatientRef[_Q]:
+            """Who is part of study
+
+            ``patient`` (reference): ``ResearchSubject.individual``
+
+            Targets: Patient
+            """
+            return ResearchSubjectPatientRef(self, 'patient')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """candidate | eligible | follow-up | ineligible | not-registered | off-study | on-study | on-study-intervention | on-study-observation | pending-on-study | potential-candidate | screening | withdrawn
+
+            ``status`` (token): ``ResearchSubject.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def study(self) -> ResearchSubjectStudyRef[_Q]:
+            """Study subject is part of
+
+            ``study`` (reference): ``ResearchSubject.study``
+
+            Targets: ResearchStudy
+            """
+            return ResearchSubjectStudyRef(self, 'study')
 
 
 class ResearchSubjectQuery(Query["ResearchSubject", _E], ResearchSubjectParams["ResearchSubjectQuery[_E]"]):

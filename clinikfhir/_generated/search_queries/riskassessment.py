@@ -83,167 +83,277 @@ class RiskAssessmentParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'RiskAssessment'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``RiskAssessment.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``RiskAssessment.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``RiskAssessment.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``RiskAssessment.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``RiskAssessment.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``RiskAssessment.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def condition(self) -> RiskAssessmentConditionRef[_Q]:
+        condition: RiskAssessmentConditionRef[_Q]
         """Condition assessed
 
         ``condition`` (reference): ``RiskAssessment.condition``
 
         Targets: Condition
         """
-        return RiskAssessmentConditionRef(self, 'condition')
-
-    @property
-    def date(self) -> DateParam[_Q]:
+        date: DateParam[_Q]
         """When was assessment made?
 
         ``date`` (date): ``(RiskAssessment.occurrence as dateTime)``
         """
-        return DateParam(self, 'date')
-
-    @property
-    def encounter(self) -> RiskAssessmentEncounterRef[_Q]:
+        encounter: RiskAssessmentEncounterRef[_Q]
         """Where was assessment performed?
 
         ``encounter`` (reference): ``RiskAssessment.encounter``
 
         Targets: Encounter
         """
-        return RiskAssessmentEncounterRef(self, 'encounter')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """Unique identifier for the assessment
 
         ``identifier`` (token): ``RiskAssessment.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def method(self) -> TokenParam[_Q]:
+        method: TokenParam[_Q]
         """Evaluation mechanism
 
         ``method`` (token): ``RiskAssessment.method``
         """
-        return TokenParam(self, 'method')
-
-    @property
-    def patient(self) -> RiskAssessmentPatientRef[_Q]:
+        patient: RiskAssessmentPatientRef[_Q]
         """Who/what does assessment apply to?
 
         ``patient`` (reference): ``RiskAssessment.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return RiskAssessmentPatientRef(self, 'patient')
-
-    @property
-    def performer(self) -> RiskAssessmentPerformerRef[_Q]:
+        performer: RiskAssessmentPerformerRef[_Q]
         """Who did assessment?
 
         ``performer`` (reference): ``RiskAssessment.performer``
 
         Targets: Device, Practitioner, PractitionerRole
         """
-        return RiskAssessmentPerformerRef(self, 'performer')
-
-    @property
-    def probability(self) -> NumberParam[_Q]:
+        probability: NumberParam[_Q]
         """Likelihood of specified outcome
 
         ``probability`` (number): ``RiskAssessment.prediction.probability``
         """
-        return NumberParam(self, 'probability')
-
-    @property
-    def risk(self) -> TokenParam[_Q]:
+        risk: TokenParam[_Q]
         """Likelihood of specified outcome as a qualitative value
 
         ``risk`` (token): ``RiskAssessment.prediction.qualitativeRisk``
         """
-        return TokenParam(self, 'risk')
-
-    @property
-    def subject(self) -> RiskAssessmentSubjectRef[_Q]:
+        subject: RiskAssessmentSubjectRef[_Q]
         """Who/what does assessment apply to?
 
         ``subject`` (reference): ``RiskAssessment.subject``
 
         Targets: Group, Patient
         """
-        return RiskAssessmentSubjectRef(self, 'subject')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``RiskAssessment.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``RiskAssessment.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``RiskAssessment.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``RiskAssessment.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``RiskAssessment.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``RiskAssessment.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def condition(self) -> RiskAssessmentConditionRef[_Q]:
+            """Condition assessed
+
+            ``condition`` (reference): ``RiskAssessment.condition``
+
+            Targets: Condition
+            """
+            return RiskAssessmentConditionRef(self, 'condition')
+
+        @property
+        def date(self) -> DateParam[_Q]:
+            """When was assessment made?
+
+            ``date`` (date): ``(RiskAssessment.occurrence as dateTime)``
+            """
+            return DateParam(self, 'date')
+
+        @property
+        def encounter(self) -> RiskAssessmentEncounterRef[_Q]:
+            """Where was assessment performed?
+
+            ``encounter`` (reference): ``RiskAssessment.encounter``
+
+            Targets: Encounter
+            """
+            return RiskAssessmentEncounterRef(self, 'encounter')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """Unique identifier for the assessment
+
+            ``identifier`` (token): ``RiskAssessment.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def method(self) -> TokenParam[_Q]:
+            """Evaluation mechanism
+
+            ``method`` (token): ``RiskAssessment.method``
+            """
+            return TokenParam(self, 'method')
+
+        @property
+        def patient(self) -> RiskAssessmentPatientRef[_Q]:
+            """Who/what does assessment apply to?
+
+            ``patient`` (reference): ``RiskAssessment.subject.where(resolve() is Patient)``
+
+            Targets: Patient
+            """
+            return RiskAssessmentPatientRef(self, 'patient')
+
+        @property
+        def performer(self) -> RiskAssessmentPerformerRef[_Q]:
+            """Who did assessment?
+
+            ``performer`` (reference): ``RiskAssessment.performer``
+
+            Targets: Device, Practitioner, PractitionerRole
+            """
+            return RiskAssessmentPerformerRef(self, 'performer')
+
+        @property
+        def probability(self) -> NumberParam[_Q]:
+            """Likelihood of specified outcome
+
+            ``probability`` (number): ``RiskAssessment.prediction.probability``
+            """
+            return NumberParam(self, 'probability')
+
+        @property
+        def risk(self) -> TokenParam[_Q]:
+            """Likelihood of specified outcome as a qualitative value
+
+            ``risk`` (token): ``RiskAssessment.prediction.qualitativeRisk``
+            """
+            return TokenParam(self, 'risk')
+
+        @property
+        def subject(self) -> RiskAssessmentSubjectRef[_Q]:
+            """Who/what does assessment apply to?
+
+            ``subject`` (reference): ``RiskAssessment.subject``
+
+            Targets: Group, Patient
+            """
+            return RiskAssessmentSubjectRef(self, 'subject')
 
 
 class RiskAssessmentQuery(Query["RiskAssessment", _E], RiskAssessmentParams["RiskAssessmentQuery[_E]"]):

@@ -55,135 +55,222 @@ class ScheduleParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'Schedule'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``Schedule.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``Schedule.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``Schedule.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``Schedule.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``Schedule.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``Schedule.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def active(self) -> TokenParam[_Q]:
+        active: TokenParam[_Q]
         """Is the schedule in active use
 
         ``active`` (token): ``Schedule.active``
         """
-        return TokenParam(self, 'active')
-
-    @property
-    def actor(self) -> ScheduleActorRef[_Q]:
+        actor: ScheduleActorRef[_Q]
         """The individual(HealthcareService, Practitioner, Location, ...) to find a Schedule for
 
         ``actor`` (reference): ``Schedule.actor``
 
         Targets: Device, HealthcareService, Location, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return ScheduleActorRef(self, 'actor')
-
-    @property
-    def date(self) -> DateParam[_Q]:
+        date: DateParam[_Q]
         """Search for Schedule resources that have a period that contains this date specified
 
         ``date`` (date): ``Schedule.planningHorizon``
         """
-        return DateParam(self, 'date')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """A Schedule Identifier
 
         ``identifier`` (token): ``Schedule.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def service_category(self) -> TokenParam[_Q]:
+        service_category: TokenParam[_Q]
         """High-level category
 
         ``service-category`` (token): ``Schedule.serviceCategory``
         """
-        return TokenParam(self, 'service-category')
-
-    @property
-    def service_type(self) -> TokenParam[_Q]:
+        service_type: TokenParam[_Q]
         """The type of appointments that can be booked into associated slot(s)
 
         ``service-type`` (token): ``Schedule.serviceType``
         """
-        return TokenParam(self, 'service-type')
-
-    @property
-    def specialty(self) -> TokenParam[_Q]:
+        specialty: TokenParam[_Q]
         """Type of specialty needed
 
         ``specialty`` (token): ``Schedule.specialty``
         """
-        return TokenParam(self, 'specialty')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``Schedule.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``Schedule.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``Schedule.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``Schedule.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``Schedule.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``Schedule.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def active(self) -> TokenParam[_Q]:
+            """Is the schedule in active use
+
+            ``active`` (token): ``Schedule.active``
+            """
+            return TokenParam(self, 'active')
+
+        @property
+        def actor(self) -> ScheduleActorRef[_Q]:
+            """The individual(HealthcareService, Practitioner, Location, ...) to find a Schedule for
+
+            ``actor`` (reference): ``Schedule.actor``
+
+            Targets: Device, HealthcareService, Location, Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return ScheduleActorRef(self, 'actor')
+
+        @property
+        def date(self) -> DateParam[_Q]:
+            """Search for Schedule resources that have a period that contains this date specified
+
+            ``date`` (date): ``Schedule.planningHorizon``
+            """
+            return DateParam(self, 'date')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """A Schedule Identifier
+
+            ``identifier`` (token): ``Schedule.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def service_category(self) -> TokenParam[_Q]:
+            """High-level category
+
+            ``service-category`` (token): ``Schedule.serviceCategory``
+            """
+            return TokenParam(self, 'service-category')
+
+        @property
+        def service_type(self) -> TokenParam[_Q]:
+            """The type of appointments that can be booked into associated slot(s)
+
+            ``service-type`` (token): ``Schedule.serviceType``
+            """
+            return TokenParam(self, 'service-type')
+
+        @property
+        def specialty(self) -> TokenParam[_Q]:
+            """Type of specialty needed
+
+            ``specialty`` (token): ``Schedule.specialty``
+            """
+            return TokenParam(self, 'specialty')
 
 
 class ScheduleQuery(Query["Schedule", _E], ScheduleParams["ScheduleQuery[_E]"]):

@@ -62,237 +62,390 @@ class SearchParameterParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'SearchParameter'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``SearchParameter.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``SearchParameter.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``SearchParameter.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``SearchParameter.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``SearchParameter.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``SearchParameter.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def base(self) -> TokenParam[_Q]:
+        base: TokenParam[_Q]
         """The resource type(s) this search parameter applies to
 
         ``base`` (token): ``SearchParameter.base``
         """
-        return TokenParam(self, 'base')
-
-    @property
-    def code(self) -> TokenParam[_Q]:
+        code: TokenParam[_Q]
         """Code used in URL
 
         ``code`` (token): ``SearchParameter.code``
         """
-        return TokenParam(self, 'code')
-
-    @property
-    def component(self) -> SearchParameterComponentRef[_Q]:
+        component: SearchParameterComponentRef[_Q]
         """Defines how the part works
 
         ``component`` (reference): ``SearchParameter.component.definition``
 
         Targets: SearchParameter
         """
-        return SearchParameterComponentRef(self, 'component')
-
-    @property
-    def context(self) -> TokenParam[_Q]:
+        context: TokenParam[_Q]
         """A use context assigned to the search parameter
 
         ``context`` (token): ``(SearchParameter.useContext.value as CodeableConcept)``
         """
-        return TokenParam(self, 'context')
-
-    @property
-    def context_quantity(self) -> QuantityParam[_Q]:
+        context_quantity: QuantityParam[_Q]
         """A quantity- or range-valued use context assigned to the search parameter
 
         ``context-quantity`` (quantity): ``(SearchParameter.useContext.value as Quantity) | (SearchParameter.useContext.value as Range)``
         """
-        return QuantityParam(self, 'context-quantity')
-
-    @property
-    def context_type(self) -> TokenParam[_Q]:
+        context_type: TokenParam[_Q]
         """A type of use context assigned to the search parameter
 
         ``context-type`` (token): ``SearchParameter.useContext.code``
         """
-        return TokenParam(self, 'context-type')
-
-    @property
-    def context_type_quantity(self) -> Composite2[_Q, TokenArg, QuantityArg]:
+        context_type_quantity: Composite2[_Q, TokenArg, QuantityArg]
         """A use context type and quantity- or range-based value assigned to the search parameter
 
         ``context-type-quantity`` (composite): ``SearchParameter.useContext``
 
         Components: ``context-type`` (``code``), ``context-quantity`` (``value.as(Quantity) | value.as(Range)``)
         """
-        return Composite2(self, 'context-type-quantity', ('token', 'quantity'))
-
-    @property
-    def context_type_value(self) -> Composite2[_Q, TokenArg, TokenArg]:
+        context_type_value: Composite2[_Q, TokenArg, TokenArg]
         """A use context type and value assigned to the search parameter
 
         ``context-type-value`` (composite): ``SearchParameter.useContext``
 
         Components: ``context-type`` (``code``), ``context`` (``value.as(CodeableConcept)``)
         """
-        return Composite2(self, 'context-type-value', ('token', 'token'))
-
-    @property
-    def date(self) -> DateParam[_Q]:
+        date: DateParam[_Q]
         """The search parameter publication date
 
         ``date`` (date): ``SearchParameter.date``
         """
-        return DateParam(self, 'date')
-
-    @property
-    def derived_from(self) -> SearchParameterDerivedFromRef[_Q]:
+        derived_from: SearchParameterDerivedFromRef[_Q]
         """Original definition for the search parameter
 
         ``derived-from`` (reference): ``SearchParameter.derivedFrom``
 
         Targets: SearchParameter
         """
-        return SearchParameterDerivedFromRef(self, 'derived-from')
-
-    @property
-    def description(self) -> StringParam[_Q]:
+        description: StringParam[_Q]
         """The description of the search parameter
 
         ``description`` (string): ``SearchParameter.description``
         """
-        return StringParam(self, 'description')
-
-    @property
-    def jurisdiction(self) -> TokenParam[_Q]:
+        jurisdiction: TokenParam[_Q]
         """Intended jurisdiction for the search parameter
 
         ``jurisdiction`` (token): ``SearchParameter.jurisdiction``
         """
-        return TokenParam(self, 'jurisdiction')
-
-    @property
-    def name(self) -> StringParam[_Q]:
+        name: StringParam[_Q]
         """Computationally friendly name of the search parameter
 
         ``name`` (string): ``SearchParameter.name``
         """
-        return StringParam(self, 'name')
-
-    @property
-    def publisher(self) -> StringParam[_Q]:
+        publisher: StringParam[_Q]
         """Name of the publisher of the search parameter
 
         ``publisher`` (string): ``SearchParameter.publisher``
         """
-        return StringParam(self, 'publisher')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """The current status of the search parameter
 
         ``status`` (token): ``SearchParameter.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def target(self) -> TokenParam[_Q]:
+        target: TokenParam[_Q]
         """Types of resource (if a resource reference)
 
         ``target`` (token): ``SearchParameter.target``
         """
-        return TokenParam(self, 'target')
-
-    @property
-    def type(self) -> TokenParam[_Q]:
+        type: TokenParam[_Q]
         """number | date | string | token | reference | composite | quantity | uri | special
 
         ``type`` (token): ``SearchParameter.type``
         """
-        return TokenParam(self, 'type')
-
-    @property
-    def url(self) -> UriParam[_Q]:
+        url: UriParam[_Q]
         """The uri that identifies the search parameter
 
         ``url`` (uri): ``SearchParameter.url``
         """
-        return UriParam(self, 'url')
-
-    @property
-    def version(self) -> TokenParam[_Q]:
+        version: TokenParam[_Q]
         """The business version of the search parameter
 
         ``version`` (token): ``SearchParameter.version``
         """
-        return TokenParam(self, 'version')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``SearchParameter.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``SearchParameter.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``SearchParameter.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``SearchParameter.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``SearchParameter.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``SearchParameter.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def base(self) -> TokenParam[_Q]:
+            """The resource type(s) this search parameter applies to
+
+            ``base`` (token): ``SearchParameter.base``
+            """
+            return TokenParam(self, 'base')
+
+        @property
+        def code(self) -> TokenParam[_Q]:
+            """Code used in URL
+
+            ``code`` (token): ``SearchParameter.code``
+            """
+            return TokenParam(self, 'code')
+
+        @property
+        def component(self) -> SearchParameterComponentRef[_Q]:
+            """Defines how the part works
+
+            ``component`` (reference): ``SearchParameter.component.definition``
+
+            Targets: SearchParameter
+            """
+            return SearchParameterComponentRef(self, 'component')
+
+        @property
+        def context(self) -> TokenParam[_Q]:
+            """A use context assigned to the search parameter
+
+            ``context`` (token): ``(SearchParameter.useContext.value as CodeableConcept)``
+            """
+            return TokenParam(self, 'context')
+
+        @property
+        def context_quantity(self) -> QuantityParam[_Q]:
+            """A quantity- or range-valued use context assigned to the search parameter
+
+            ``context-quantity`` (quantity): ``(SearchParameter.useContext.value as Quantity) | (SearchParameter.useContext.value as Range)``
+            """
+            return QuantityParam(self, 'context-quantity')
+
+        @property
+        def context_type(self) -> TokenParam[_Q]:
+            """A type of use context assigned to the search parameter
+
+            ``context-type`` (token): ``SearchParameter.useContext.code``
+            """
+            return TokenParam(self, 'context-type')
+
+        @property
+        def context_type_quantity(self) -> Composite2[_Q, TokenArg, QuantityArg]:
+            """A use context type and quantity- or range-based value assigned to the search parameter
+
+            ``context-type-quantity`` (composite): ``SearchParameter.useContext``
+
+            Components: ``context-type`` (``code``), ``context-quantity`` (``value.as(Quantity) | value.as(Range)``)
+            """
+            return Composite2(self, 'context-type-quantity', ('token', 'quantity'))
+
+        @property
+        def context_type_value(self) -> Composite2[_Q, TokenArg, TokenArg]:
+            """A use context type and value assigned to the search parameter
+
+            ``context-type-value`` (composite): ``SearchParameter.useContext``
+
+            Components: ``context-type`` (``code``), ``context`` (``value.as(CodeableConcept)``)
+            """
+            return Composite2(self, 'context-type-value', ('token', 'token'))
+
+        @property
+        def date(self) -> DateParam[_Q]:
+            """The search parameter publication date
+
+            ``date`` (date): ``SearchParameter.date``
+            """
+            return DateParam(self, 'date')
+
+        @property
+        def derived_from(self) -> SearchParameterDerivedFromRef[_Q]:
+            """Original definition for the search parameter
+
+            ``derived-from`` (reference): ``SearchParameter.derivedFrom``
+
+            Targets: SearchParameter
+            """
+            return SearchParameterDerivedFromRef(self, 'derived-from')
+
+        @property
+        def description(self) -> StringParam[_Q]:
+            """The description of the search parameter
+
+            ``description`` (string): ``SearchParameter.description``
+            """
+            return StringParam(self, 'description')
+
+        @property
+        def jurisdiction(self) -> TokenParam[_Q]:
+            """Intended jurisdiction for the search parameter
+
+            ``jurisdiction`` (token): ``SearchParameter.jurisdiction``
+            """
+            return TokenParam(self, 'jurisdiction')
+
+        @property
+        def name(self) -> StringParam[_Q]:
+            """Computationally friendly name of the search parameter
+
+            ``name`` (string): ``SearchParameter.name``
+            """
+            return StringParam(self, 'name')
+
+        @property
+        def publisher(self) -> StringParam[_Q]:
+            """Name of the publisher of the search parameter
+
+            ``publisher`` (string): ``SearchParameter.publisher``
+            """
+            return StringParam(self, 'publisher')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """The current status of the search parameter
+
+            ``status`` (token): ``SearchParameter.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def target(self) -> TokenParam[_Q]:
+            """Types of resource (if a resource reference)
+
+            ``target`` (token): ``SearchParameter.target``
+            """
+            return TokenParam(self, 'target')
+
+        @property
+        def type(self) -> TokenParam[_Q]:
+            """number | date | string | token | reference | composite | quantity | uri | special
+
+            ``type`` (token): ``SearchParameter.type``
+            """
+            return TokenParam(self, 'type')
+
+        @property
+        def url(self) -> UriParam[_Q]:
+            """The uri that identifies the search parameter
+
+            ``url`` (uri): ``SearchParameter.url``
+            """
+            return UriParam(self, 'url')
+
+        @property
+        def version(self) -> TokenParam[_Q]:
+            """The business version of the search parameter
+
+            ``version`` (token): ``SearchParameter.version``
+            """
+            return TokenParam(self, 'version')
 
 
 class SearchParameterQuery(Query["SearchParameter", _E], SearchParameterParams["SearchParameterQuery[_E]"]):

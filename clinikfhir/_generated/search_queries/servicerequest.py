@@ -111,263 +111,436 @@ class ServiceRequestParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'ServiceRequest'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``ServiceRequest.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``ServiceRequest.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``ServiceRequest.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``ServiceRequest.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``ServiceRequest.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``ServiceRequest.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def authored(self) -> DateParam[_Q]:
+        authored: DateParam[_Q]
         """Date request signed
 
         ``authored`` (date): ``ServiceRequest.authoredOn``
         """
-        return DateParam(self, 'authored')
-
-    @property
-    def based_on(self) -> ServiceRequestBasedOnRef[_Q]:
+        based_on: ServiceRequestBasedOnRef[_Q]
         """What request fulfills
 
         ``based-on`` (reference): ``ServiceRequest.basedOn``
 
         Targets: CarePlan, MedicationRequest, ServiceRequest
         """
-        return ServiceRequestBasedOnRef(self, 'based-on')
-
-    @property
-    def body_site(self) -> TokenParam[_Q]:
+        body_site: TokenParam[_Q]
         """Where procedure is going to be done
 
         ``body-site`` (token): ``ServiceRequest.bodySite``
         """
-        return TokenParam(self, 'body-site')
-
-    @property
-    def category(self) -> TokenParam[_Q]:
+        category: TokenParam[_Q]
         """Classification of service
 
         ``category`` (token): ``ServiceRequest.category``
         """
-        return TokenParam(self, 'category')
-
-    @property
-    def code(self) -> TokenParam[_Q]:
+        code: TokenParam[_Q]
         """What is being requested/ordered
 
         ``code`` (token): ``ServiceRequest.code``
         """
-        return TokenParam(self, 'code')
-
-    @property
-    def encounter(self) -> ServiceRequestEncounterRef[_Q]:
+        encounter: ServiceRequestEncounterRef[_Q]
         """An encounter in which this request is made
 
         ``encounter`` (reference): ``ServiceRequest.encounter``
 
         Targets: Encounter
         """
-        return ServiceRequestEncounterRef(self, 'encounter')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """Identifiers assigned to this order
 
         ``identifier`` (token): ``ServiceRequest.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def instantiates_canonical(self) -> ServiceRequestInstantiatesCanonicalRef[_Q]:
+        instantiates_canonical: ServiceRequestInstantiatesCanonicalRef[_Q]
         """Instantiates FHIR protocol or definition
 
         ``instantiates-canonical`` (reference): ``ServiceRequest.instantiatesCanonical``
 
         Targets: ActivityDefinition, PlanDefinition
         """
-        return ServiceRequestInstantiatesCanonicalRef(self, 'instantiates-canonical')
-
-    @property
-    def instantiates_uri(self) -> UriParam[_Q]:
+        instantiates_uri: UriParam[_Q]
         """Instantiates external protocol or definition
 
         ``instantiates-uri`` (uri): ``ServiceRequest.instantiatesUri``
         """
-        return UriParam(self, 'instantiates-uri')
-
-    @property
-    def intent(self) -> TokenParam[_Q]:
+        intent: TokenParam[_Q]
         """proposal | plan | directive | order | original-order | reflex-order | filler-order | instance-order | option
 
         ``intent`` (token): ``ServiceRequest.intent``
         """
-        return TokenParam(self, 'intent')
-
-    @property
-    def occurrence(self) -> DateParam[_Q]:
+        occurrence: DateParam[_Q]
         """When service should occur
 
         ``occurrence`` (date): ``ServiceRequest.occurrence``
         """
-        return DateParam(self, 'occurrence')
-
-    @property
-    def patient(self) -> ServiceRequestPatientRef[_Q]:
+        patient: ServiceRequestPatientRef[_Q]
         """Search by subject - a patient
 
         ``patient`` (reference): ``ServiceRequest.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return ServiceRequestPatientRef(self, 'patient')
-
-    @property
-    def performer(self) -> ServiceRequestPerformerRef[_Q]:
+        performer: ServiceRequestPerformerRef[_Q]
         """Requested performer
 
         ``performer`` (reference): ``ServiceRequest.performer``
 
         Targets: CareTeam, Device, HealthcareService, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return ServiceRequestPerformerRef(self, 'performer')
-
-    @property
-    def performer_type(self) -> TokenParam[_Q]:
+        performer_type: TokenParam[_Q]
         """Performer role
 
         ``performer-type`` (token): ``ServiceRequest.performerType``
         """
-        return TokenParam(self, 'performer-type')
-
-    @property
-    def priority(self) -> TokenParam[_Q]:
+        priority: TokenParam[_Q]
         """routine | urgent | asap | stat
 
         ``priority`` (token): ``ServiceRequest.priority``
         """
-        return TokenParam(self, 'priority')
-
-    @property
-    def replaces(self) -> ServiceRequestReplacesRef[_Q]:
+        replaces: ServiceRequestReplacesRef[_Q]
         """What request replaces
 
         ``replaces`` (reference): ``ServiceRequest.replaces``
 
         Targets: ServiceRequest
         """
-        return ServiceRequestReplacesRef(self, 'replaces')
-
-    @property
-    def requester(self) -> ServiceRequestRequesterRef[_Q]:
+        requester: ServiceRequestRequesterRef[_Q]
         """Who/what is requesting service
 
         ``requester`` (reference): ``ServiceRequest.requester``
 
         Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return ServiceRequestRequesterRef(self, 'requester')
-
-    @property
-    def requisition(self) -> TokenParam[_Q]:
+        requisition: TokenParam[_Q]
         """Composite Request ID
 
         ``requisition`` (token): ``ServiceRequest.requisition``
         """
-        return TokenParam(self, 'requisition')
-
-    @property
-    def specimen(self) -> ServiceRequestSpecimenRef[_Q]:
+        specimen: ServiceRequestSpecimenRef[_Q]
         """Specimen to be tested
 
         ``specimen`` (reference): ``ServiceRequest.specimen``
 
         Targets: Specimen
         """
-        return ServiceRequestSpecimenRef(self, 'specimen')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """draft | active | on-hold | revoked | completed | entered-in-error | unknown
 
         ``status`` (token): ``ServiceRequest.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def subject(self) -> ServiceRequestSubjectRef[_Q]:
+        subject: ServiceRequestSubjectRef[_Q]
         """Search by subject
 
         ``subject`` (reference): ``ServiceRequest.subject``
 
         Targets: Device, Group, Location, Patient
         """
-        return ServiceRequestSubjectRef(self, 'subject')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``ServiceRequest.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``ServiceRequest.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``ServiceRequest.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``ServiceRequest.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``ServiceRequest.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``ServiceRequest.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def authored(self) -> DateParam[_Q]:
+            """Date request signed
+
+            ``authored`` (date): ``ServiceRequest.authoredOn``
+            """
+            return DateParam(self, 'authored')
+
+        @property
+        def based_on(self) -> ServiceRequestBasedOnRef[_Q]:
+            """What request fulfills
+
+            ``based-on`` (reference): ``ServiceRequest.basedOn``
+
+            Targets: CarePlan, MedicationRequest, ServiceRequest
+            """
+            return ServiceRequestBasedOnRef(self, 'based-on')
+
+        @property
+        def body_site(self) -> TokenParam[_Q]:
+            """Where procedure is going to be done
+
+            ``body-site`` (token): ``ServiceRequest.bodySite``
+            """
+            return TokenParam(self, 'body-site')
+
+        @property
+        def category(self) -> TokenParam[_Q]:
+            """Classification of service
+
+            ``category`` (token): ``ServiceRequest.category``
+            """
+            return TokenParam(self, 'category')
+
+        @property
+        def code(self) -> TokenParam[_Q]:
+            """What is being requested/ordered
+
+            ``code`` (token): ``ServiceRequest.code``
+            """
+            return TokenParam(self, 'code')
+
+        @property
+        def encounter(self) -> ServiceRequestEncounterRef[_Q]:
+            """An encounter in which this request is made
+
+            ``encounter`` (reference): ``ServiceRequest.encounter``
+
+            Targets: Encounter
+            """
+            return ServiceRequestEncounterRef(self, 'encounter')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """Identifiers assigned to this order
+
+            ``identifier`` (token): ``ServiceRequest.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def instantiates_canonical(self) -> ServiceRequestInstantiatesCanonicalRef[_Q]:
+            """Instantiates FHIR protocol or definition
+
+            ``instantiates-canonical`` (reference): ``ServiceRequest.instantiatesCanonical``
+
+            Targets: ActivityDefinition, PlanDefinition
+            """
+            return ServiceRequestInstantiatesCanonicalRef(self, 'instantiates-canonical')
+
+        @property
+        def instantiates_uri(self) -> UriParam[_Q]:
+            """Instantiates external protocol or definition
+
+            ``instantiates-uri`` (uri): ``ServiceRequest.instantiatesUri``
+            """
+            return UriParam(self, 'instantiates-uri')
+
+        @property
+        def intent(self) -> TokenParam[_Q]:
+            """proposal | plan | directive | order | original-order | reflex-order | filler-order | instance-order | option
+
+            ``intent`` (token): ``ServiceRequest.intent``
+            """
+            return TokenParam(self, 'intent')
+
+        @property
+        def occurrence(self) -> DateParam[_Q]:
+            """When service should occur
+
+            ``occurrence`` (date): ``ServiceRequest.occurrence``
+            """
+            return DateParam(self, 'occurrence')
+
+        @property
+        def patient(self) -> ServiceRequestPatientRef[_Q]:
+            """Search by subject - a patient
+
+            ``patient`` (reference): ``ServiceRequest.subject.where(resolve() is Patient)``
+
+            Targets: Patient
+            """
+            return ServiceRequestPatientRef(self, 'patient')
+
+        @property
+        def performer(self) -> ServiceRequestPerformerRef[_Q]:
+            """Requested performer
+
+            ``performer`` (reference): ``ServiceRequest.performer``
+
+            Targets: CareTeam, Device, HealthcareService, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return ServiceRequestPerformerRef(self, 'performer')
+
+        @property
+        def performer_type(self) -> TokenParam[_Q]:
+            """Performer role
+
+            ``performer-type`` (token): ``ServiceRequest.performerType``
+            """
+            return TokenParam(self, 'performer-type')
+
+        @property
+        def priority(self) -> TokenParam[_Q]:
+            """routine | urgent | asap | stat
+
+            ``priority`` (token): ``ServiceRequest.priority``
+            """
+            return TokenParam(self, 'priority')
+
+        @property
+        def replaces(self) -> ServiceRequestReplacesRef[_Q]:
+            """What request replaces
+
+            ``replaces`` (reference): ``ServiceRequest.replaces``
+
+            Targets: ServiceRequest
+            """
+            return ServiceRequestReplacesRef(self, 'replaces')
+
+        @property
+        def requester(self) -> ServiceRequestRequesterRef[_Q]:
+            """Who/what is requesting service
+
+            ``requester`` (reference): ``ServiceRequest.requester``
+
+            Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return ServiceRequestRequesterRef(self, 'requester')
+
+        @property
+        def requisition(self) -> TokenParam[_Q]:
+            """Composite Request ID
+
+            ``requisition`` (token): ``ServiceRequest.requisition``
+            """
+            return TokenParam(self, 'requisition')
+
+        @property
+        def specimen(self) -> ServiceRequestSpecimenRef[_Q]:
+            """Specimen to be tested
+
+            ``specimen`` (reference): ``ServiceRequest.specimen``
+
+            Targets: Specimen
+            """
+            return ServiceRequestSpecimenRef(self, 'specimen')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """draft | active | on-hold | revoked | completed | entered-in-error | unknown
+
+            ``status`` (token): ``ServiceRequest.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def subject(self) -> ServiceRequestSubjectRef[_Q]:
+            """Search by subject
+
+            ``subject`` (reference): ``ServiceRequest.subject``
+
+            Targets: Device, Group, Location, Patient
+            """
+            return ServiceRequestSubjectRef(self, 'subject')
 
 
 class ServiceRequestQuery(Query["ServiceRequest", _E], ServiceRequestParams["ServiceRequestQuery[_E]"]):

@@ -55,143 +55,235 @@ class SlotParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'Slot'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``Slot.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``Slot.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``Slot.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``Slot.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``Slot.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``Slot.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def appointment_type(self) -> TokenParam[_Q]:
+        appointment_type: TokenParam[_Q]
         """The style of appointment or patient that may be booked in the slot (not service type)
 
         ``appointment-type`` (token): ``Slot.appointmentType``
         """
-        return TokenParam(self, 'appointment-type')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """A Slot Identifier
 
         ``identifier`` (token): ``Slot.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def schedule(self) -> SlotScheduleRef[_Q]:
+        schedule: SlotScheduleRef[_Q]
         """The Schedule Resource that we are seeking a slot within
 
         ``schedule`` (reference): ``Slot.schedule``
 
         Targets: Schedule
         """
-        return SlotScheduleRef(self, 'schedule')
-
-    @property
-    def service_category(self) -> TokenParam[_Q]:
+        service_category: TokenParam[_Q]
         """A broad categorization of the service that is to be performed during this appointment
 
         ``service-category`` (token): ``Slot.serviceCategory``
         """
-        return TokenParam(self, 'service-category')
-
-    @property
-    def service_type(self) -> TokenParam[_Q]:
+        service_type: TokenParam[_Q]
         """The type of appointments that can be booked into the slot
 
         ``service-type`` (token): ``Slot.serviceType``
         """
-        return TokenParam(self, 'service-type')
-
-    @property
-    def specialty(self) -> TokenParam[_Q]:
+        specialty: TokenParam[_Q]
         """The specialty of a practitioner that would be required to perform the service requested in this appointment
 
         ``specialty`` (token): ``Slot.specialty``
         """
-        return TokenParam(self, 'specialty')
-
-    @property
-    def start(self) -> DateParam[_Q]:
+        start: DateParam[_Q]
         """Appointment date/time.
 
         ``start`` (date): ``Slot.start``
         """
-        return DateParam(self, 'start')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """The free/busy status of the appointment
 
         ``status`` (token): ``Slot.status``
         """
-        return TokenParam(self, 'status')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``Slot.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``Slot.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``Slot.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``Slot.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``Slot.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``Slot.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def appointment_type(self) -> TokenParam[_Q]:
+            """The style of appointment or patient that may be booked in the slot (not service type)
+
+            ``appointment-type`` (token): ``Slot.appointmentType``
+            """
+            return TokenParam(self, 'appointment-type')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """A Slot Identifier
+
+            ``identifier`` (token): ``Slot.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def schedule(self) -> SlotScheduleRef[_Q]:
+            """The Schedule Resource that we are seeking a slot within
+
+            ``schedule`` (reference): ``Slot.schedule``
+
+            Targets: Schedule
+            """
+            return SlotScheduleRef(self, 'schedule')
+
+        @property
+        def service_category(self) -> TokenParam[_Q]:
+            """A broad categorization of the service that is to be performed during this appointment
+
+            ``service-category`` (token): ``Slot.serviceCategory``
+            """
+            return TokenParam(self, 'service-category')
+
+        @property
+        def service_type(self) -> TokenParam[_Q]:
+            """The type of appointments that can be booked into the slot
+
+            ``service-type`` (token): ``Slot.serviceType``
+            """
+            return TokenParam(self, 'service-type')
+
+        @property
+        def specialty(self) -> TokenParam[_Q]:
+            """The specialty of a practitioner that would be required to perform the service requested in this appointment
+
+            ``specialty`` (token): ``Slot.specialty``
+            """
+            return TokenParam(self, 'specialty')
+
+        @property
+        def start(self) -> DateParam[_Q]:
+            """Appointment date/time.
+
+            ``start`` (date): ``Slot.start``
+            """
+            return DateParam(self, 'start')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """The free/busy status of the appointment
+
+            ``status`` (token): ``Slot.status``
+            """
+            return TokenParam(self, 'status')
 
 
 class SlotQuery(Query["Slot", _E], SlotParams["SlotQuery[_E]"]):

@@ -76,181 +76,299 @@ class SpecimenParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'Specimen'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``Specimen.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``Specimen.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``Specimen.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``Specimen.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``Specimen.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``Specimen.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def accession(self) -> TokenParam[_Q]:
+        accession: TokenParam[_Q]
         """The accession number associated with the specimen
 
         ``accession`` (token): ``Specimen.accessionIdentifier``
         """
-        return TokenParam(self, 'accession')
-
-    @property
-    def bodysite(self) -> TokenParam[_Q]:
+        bodysite: TokenParam[_Q]
         """The code for the body site from where the specimen originated
 
         ``bodysite`` (token): ``Specimen.collection.bodySite``
         """
-        return TokenParam(self, 'bodysite')
-
-    @property
-    def collected(self) -> DateParam[_Q]:
+        collected: DateParam[_Q]
         """The date the specimen was collected
 
         ``collected`` (date): ``Specimen.collection.collected``
         """
-        return DateParam(self, 'collected')
-
-    @property
-    def collector(self) -> SpecimenCollectorRef[_Q]:
+        collector: SpecimenCollectorRef[_Q]
         """Who collected the specimen
 
         ``collector`` (reference): ``Specimen.collection.collector``
 
         Targets: Practitioner, PractitionerRole
         """
-        return SpecimenCollectorRef(self, 'collector')
-
-    @property
-    def container(self) -> TokenParam[_Q]:
+        container: TokenParam[_Q]
         """The kind of specimen container
 
         ``container`` (token): ``Specimen.container.type``
         """
-        return TokenParam(self, 'container')
-
-    @property
-    def container_id(self) -> IdentifierParam[_Q]:
+        container_id: IdentifierParam[_Q]
         """The unique identifier associated with the specimen container
 
         ``container-id`` (token): ``Specimen.container.identifier``
         """
-        return IdentifierParam(self, 'container-id')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """The unique identifier associated with the specimen
 
         ``identifier`` (token): ``Specimen.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def parent(self) -> SpecimenParentRef[_Q]:
+        parent: SpecimenParentRef[_Q]
         """The parent of the specimen
 
         ``parent`` (reference): ``Specimen.parent``
 
         Targets: Specimen
         """
-        return SpecimenParentRef(self, 'parent')
-
-    @property
-    def patient(self) -> SpecimenPatientRef[_Q]:
+        patient: SpecimenPatientRef[_Q]
         """The patient the specimen comes from
 
         ``patient`` (reference): ``Specimen.subject.where(resolve() is Patient)``
 
         Targets: Patient
         """
-        return SpecimenPatientRef(self, 'patient')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """available | unavailable | unsatisfactory | entered-in-error
 
         ``status`` (token): ``Specimen.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def subject(self) -> SpecimenSubjectRef[_Q]:
+        subject: SpecimenSubjectRef[_Q]
         """The subject of the specimen
 
         ``subject`` (reference): ``Specimen.subject``
 
         Targets: Device, Group, Location, Patient, Substance
         """
-        return SpecimenSubjectRef(self, 'subject')
-
-    @property
-    def type(self) -> TokenParam[_Q]:
+        type: TokenParam[_Q]
         """The specimen type
 
         ``type`` (token): ``Specimen.type``
         """
-        return TokenParam(self, 'type')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``Specimen.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``Specimen.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``Specimen.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``Specimen.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``Specimen.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``Specimen.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def accession(self) -> TokenParam[_Q]:
+            """The accession number associated with the specimen
+
+            ``accession`` (token): ``Specimen.accessionIdentifier``
+            """
+            return TokenParam(self, 'accession')
+
+        @property
+        def bodysite(self) -> TokenParam[_Q]:
+            """The code for the body site from where the specimen originated
+
+            ``bodysite`` (token): ``Specimen.collection.bodySite``
+            """
+            return TokenParam(self, 'bodysite')
+
+        @property
+        def collected(self) -> DateParam[_Q]:
+            """The date the specimen was collected
+
+            ``collected`` (date): ``Specimen.collection.collected``
+            """
+            return DateParam(self, 'collected')
+
+        @property
+        def collector(self) -> SpecimenCollectorRef[_Q]:
+            """Who collected the specimen
+
+            ``collector`` (reference): ``Specimen.collection.collector``
+
+            Targets: Practitioner, PractitionerRole
+            """
+            return SpecimenCollectorRef(self, 'collector')
+
+        @property
+        def container(self) -> TokenParam[_Q]:
+            """The kind of specimen container
+
+            ``container`` (token): ``Specimen.container.type``
+            """
+            return TokenParam(self, 'container')
+
+        @property
+        def container_id(self) -> IdentifierParam[_Q]:
+            """The unique identifier associated with the specimen container
+
+            ``container-id`` (token): ``Specimen.container.identifier``
+            """
+            return IdentifierParam(self, 'container-id')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """The unique identifier associated with the specimen
+
+            ``identifier`` (token): ``Specimen.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def parent(self) -> SpecimenParentRef[_Q]:
+            """The parent of the specimen
+
+            ``parent`` (reference): ``Specimen.parent``
+
+            Targets: Specimen
+            """
+            return SpecimenParentRef(self, 'parent')
+
+        @property
+        def patient(self) -> SpecimenPatientRef[_Q]:
+            """The patient the specimen comes from
+
+            ``patient`` (reference): ``Specimen.subject.where(resolve() is Patient)``
+
+            Targets: Patient
+            """
+            return SpecimenPatientRef(self, 'patient')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """available | unavailable | unsatisfactory | entered-in-error
+
+            ``status`` (token): ``Specimen.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def subject(self) -> SpecimenSubjectRef[_Q]:
+            """The subject of the specimen
+
+            ``subject`` (reference): ``Specimen.subject``
+
+            Targets: Device, Group, Location, Patient, Substance
+            """
+            return SpecimenSubjectRef(self, 'subject')
+
+        @property
+        def type(self) -> TokenParam[_Q]:
+            """The specimen type
+
+            ``type`` (token): ``Specimen.type``
+            """
+            return TokenParam(self, 'type')
 
 
 class SpecimenQuery(Query["Specimen", _E], SpecimenParams["SpecimenQuery[_E]"]):

@@ -63,293 +63,481 @@ class StructureDefinitionParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'StructureDefinition'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``StructureDefinition.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``StructureDefinition.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``StructureDefinition.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``StructureDefinition.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``StructureDefinition.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``StructureDefinition.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def abstract(self) -> TokenParam[_Q]:
+        abstract: TokenParam[_Q]
         """Whether the structure is abstract
 
         ``abstract`` (token): ``StructureDefinition.abstract``
         """
-        return TokenParam(self, 'abstract')
-
-    @property
-    def base(self) -> StructureDefinitionBaseRef[_Q]:
+        base: StructureDefinitionBaseRef[_Q]
         """Definition that this type is constrained/specialized from
 
         ``base`` (reference): ``StructureDefinition.baseDefinition``
 
         Targets: StructureDefinition
         """
-        return StructureDefinitionBaseRef(self, 'base')
-
-    @property
-    def base_path(self) -> TokenParam[_Q]:
+        base_path: TokenParam[_Q]
         """Path that identifies the base element
 
         ``base-path`` (token): ``StructureDefinition.snapshot.element.base.path | StructureDefinition.differential.element.base.path``
         """
-        return TokenParam(self, 'base-path')
-
-    @property
-    def context(self) -> TokenParam[_Q]:
+        context: TokenParam[_Q]
         """A use context assigned to the structure definition
 
         ``context`` (token): ``(StructureDefinition.useContext.value as CodeableConcept)``
         """
-        return TokenParam(self, 'context')
-
-    @property
-    def context_quantity(self) -> QuantityParam[_Q]:
+        context_quantity: QuantityParam[_Q]
         """A quantity- or range-valued use context assigned to the structure definition
 
         ``context-quantity`` (quantity): ``(StructureDefinition.useContext.value as Quantity) | (StructureDefinition.useContext.value as Range)``
         """
-        return QuantityParam(self, 'context-quantity')
-
-    @property
-    def context_type(self) -> TokenParam[_Q]:
+        context_type: TokenParam[_Q]
         """A type of use context assigned to the structure definition
 
         ``context-type`` (token): ``StructureDefinition.useContext.code``
         """
-        return TokenParam(self, 'context-type')
-
-    @property
-    def context_type_quantity(self) -> Composite2[_Q, TokenArg, QuantityArg]:
+        context_type_quantity: Composite2[_Q, TokenArg, QuantityArg]
         """A use context type and quantity- or range-based value assigned to the structure definition
 
         ``context-type-quantity`` (composite): ``StructureDefinition.useContext``
 
         Components: ``context-type`` (``code``), ``context-quantity`` (``value.as(Quantity) | value.as(Range)``)
         """
-        return Composite2(self, 'context-type-quantity', ('token', 'quantity'))
-
-    @property
-    def context_type_value(self) -> Composite2[_Q, TokenArg, TokenArg]:
+        context_type_value: Composite2[_Q, TokenArg, TokenArg]
         """A use context type and value assigned to the structure definition
 
         ``context-type-value`` (composite): ``StructureDefinition.useContext``
 
         Components: ``context-type`` (``code``), ``context`` (``value.as(CodeableConcept)``)
         """
-        return Composite2(self, 'context-type-value', ('token', 'token'))
-
-    @property
-    def date(self) -> DateParam[_Q]:
+        date: DateParam[_Q]
         """The structure definition publication date
 
         ``date`` (date): ``StructureDefinition.date``
         """
-        return DateParam(self, 'date')
-
-    @property
-    def derivation(self) -> TokenParam[_Q]:
+        derivation: TokenParam[_Q]
         """specialization | constraint - How relates to base definition
 
         ``derivation`` (token): ``StructureDefinition.derivation``
         """
-        return TokenParam(self, 'derivation')
-
-    @property
-    def description(self) -> StringParam[_Q]:
+        description: StringParam[_Q]
         """The description of the structure definition
 
         ``description`` (string): ``StructureDefinition.description``
         """
-        return StringParam(self, 'description')
-
-    @property
-    def experimental(self) -> TokenParam[_Q]:
+        experimental: TokenParam[_Q]
         """For testing purposes, not real usage
 
         ``experimental`` (token): ``StructureDefinition.experimental``
         """
-        return TokenParam(self, 'experimental')
-
-    @property
-    def ext_context(self) -> TokenParam[_Q]:
+        ext_context: TokenParam[_Q]
         """The system is the URL for the context-type: e.g. http://hl7.org/fhir/extension-context-type#element|CodeableConcept.text
 
         ``ext-context`` (token): ``StructureDefinition.context.type``
         """
-        return TokenParam(self, 'ext-context')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """External identifier for the structure definition
 
         ``identifier`` (token): ``StructureDefinition.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def jurisdiction(self) -> TokenParam[_Q]:
+        jurisdiction: TokenParam[_Q]
         """Intended jurisdiction for the structure definition
 
         ``jurisdiction`` (token): ``StructureDefinition.jurisdiction``
         """
-        return TokenParam(self, 'jurisdiction')
-
-    @property
-    def keyword(self) -> TokenParam[_Q]:
+        keyword: TokenParam[_Q]
         """A code for the StructureDefinition
 
         ``keyword`` (token): ``StructureDefinition.keyword``
         """
-        return TokenParam(self, 'keyword')
-
-    @property
-    def kind(self) -> TokenParam[_Q]:
+        kind: TokenParam[_Q]
         """primitive-type | complex-type | resource | logical
 
         ``kind`` (token): ``StructureDefinition.kind``
         """
-        return TokenParam(self, 'kind')
-
-    @property
-    def name(self) -> StringParam[_Q]:
+        name: StringParam[_Q]
         """Computationally friendly name of the structure definition
 
         ``name`` (string): ``StructureDefinition.name``
         """
-        return StringParam(self, 'name')
-
-    @property
-    def path(self) -> TokenParam[_Q]:
+        path: TokenParam[_Q]
         """A path that is constrained in the StructureDefinition
 
         ``path`` (token): ``StructureDefinition.snapshot.element.path | StructureDefinition.differential.element.path``
         """
-        return TokenParam(self, 'path')
-
-    @property
-    def publisher(self) -> StringParam[_Q]:
+        publisher: StringParam[_Q]
         """Name of the publisher of the structure definition
 
         ``publisher`` (string): ``StructureDefinition.publisher``
         """
-        return StringParam(self, 'publisher')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """The current status of the structure definition
 
         ``status`` (token): ``StructureDefinition.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def title(self) -> StringParam[_Q]:
+        title: StringParam[_Q]
         """The human-friendly name of the structure definition
 
         ``title`` (string): ``StructureDefinition.title``
         """
-        return StringParam(self, 'title')
-
-    @property
-    def type(self) -> UriParam[_Q]:
+        type: UriParam[_Q]
         """Type defined or constrained by this structure
 
         ``type`` (uri): ``StructureDefinition.type``
         """
-        return UriParam(self, 'type')
-
-    @property
-    def url(self) -> UriParam[_Q]:
+        url: UriParam[_Q]
         """The uri that identifies the structure definition
 
         ``url`` (uri): ``StructureDefinition.url``
         """
-        return UriParam(self, 'url')
-
-    @property
-    def valueset(self) -> StructureDefinitionValuesetRef[_Q]:
+        valueset: StructureDefinitionValuesetRef[_Q]
         """A vocabulary binding reference
 
         ``valueset`` (reference): ``StructureDefinition.snapshot.element.binding.valueSet``
 
         Targets: ValueSet
         """
-        return StructureDefinitionValuesetRef(self, 'valueset')
-
-    @property
-    def version(self) -> TokenParam[_Q]:
+        version: TokenParam[_Q]
         """The business version of the structure definition
 
         ``version`` (token): ``StructureDefinition.version``
         """
-        return TokenParam(self, 'version')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``StructureDefinition.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``StructureDefinition.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``StructureDefinition.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``StructureDefinition.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``StructureDefinition.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``StructureDefinition.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def abstract(self) -> TokenParam[_Q]:
+            """Whether the structure is abstract
+
+            ``abstract`` (token): ``StructureDefinition.abstract``
+            """
+            return TokenParam(self, 'abstract')
+
+        @property
+        def base(self) -> StructureDefinitionBaseRef[_Q]:
+            """Definition that this type is constrained/specialized from
+
+            ``base`` (reference): ``StructureDefinition.baseDefinition``
+
+            Targets: StructureDefinition
+            """
+            return StructureDefinitionBaseRef(self, 'base')
+
+        @property
+        def base_path(self) -> TokenParam[_Q]:
+            """Path that identifies the base element
+
+            ``base-path`` (token): ``StructureDefinition.snapshot.element.base.path | StructureDefinition.differential.element.base.path``
+            """
+            return TokenParam(self, 'base-path')
+
+        @property
+        def context(self) -> TokenParam[_Q]:
+            """A use context assigned to the structure definition
+
+            ``context`` (token): ``(StructureDefinition.useContext.value as CodeableConcept)``
+            """
+            return TokenParam(self, 'context')
+
+        @property
+        def context_quantity(self) -> QuantityParam[_Q]:
+            """A quantity- or range-valued use context assigned to the structure definition
+
+            ``context-quantity`` (quantity): ``(StructureDefinition.useContext.value as Quantity) | (StructureDefinition.useContext.value as Range)``
+            """
+            return QuantityParam(self, 'context-quantity')
+
+        @property
+        def context_type(self) -> TokenParam[_Q]:
+            """A type of use context assigned to the structure definition
+
+            ``context-type`` (token): ``StructureDefinition.useContext.code``
+            """
+            return TokenParam(self, 'context-type')
+
+        @property
+        def context_type_quantity(self) -> Composite2[_Q, TokenArg, QuantityArg]:
+            """A use context type and quantity- or range-based value assigned to the structure definition
+
+            ``context-type-quantity`` (composite): ``StructureDefinition.useContext``
+
+            Components: ``context-type`` (``code``), ``context-quantity`` (``value.as(Quantity) | value.as(Range)``)
+            """
+            return Composite2(self, 'context-type-quantity', ('token', 'quantity'))
+
+        @property
+        def context_type_value(self) -> Composite2[_Q, TokenArg, TokenArg]:
+            """A use context type and value assigned to the structure definition
+
+            ``context-type-value`` (composite): ``StructureDefinition.useContext``
+
+            Components: ``context-type`` (``code``), ``context`` (``value.as(CodeableConcept)``)
+            """
+            return Composite2(self, 'context-type-value', ('token', 'token'))
+
+        @property
+        def date(self) -> DateParam[_Q]:
+            """The structure definition publication date
+
+            ``date`` (date): ``StructureDefinition.date``
+            """
+            return DateParam(self, 'date')
+
+        @property
+        def derivation(self) -> TokenParam[_Q]:
+            """specialization | constraint - How relates to base definition
+
+            ``derivation`` (token): ``StructureDefinition.derivation``
+            """
+            return TokenParam(self, 'derivation')
+
+        @property
+        def description(self) -> StringParam[_Q]:
+            """The description of the structure definition
+
+            ``description`` (string): ``StructureDefinition.description``
+            """
+            return StringParam(self, 'description')
+
+        @property
+        def experimental(self) -> TokenParam[_Q]:
+            """For testing purposes, not real usage
+
+            ``experimental`` (token): ``StructureDefinition.experimental``
+            """
+            return TokenParam(self, 'experimental')
+
+        @property
+        def ext_context(self) -> TokenParam[_Q]:
+            """The system is the URL for the context-type: e.g. http://hl7.org/fhir/extension-context-type#element|CodeableConcept.text
+
+            ``ext-context`` (token): ``StructureDefinition.context.type``
+            """
+            return TokenParam(self, 'ext-context')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """External identifier for the structure definition
+
+            ``identifier`` (token): ``StructureDefinition.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def jurisdiction(self) -> TokenParam[_Q]:
+            """Intended jurisdiction for the structure definition
+
+            ``jurisdiction`` (token): ``StructureDefinition.jurisdiction``
+            """
+            return TokenParam(self, 'jurisdiction')
+
+        @property
+        def keyword(self) -> TokenParam[_Q]:
+            """A code for the StructureDefinition
+
+            ``keyword`` (token): ``StructureDefinition.keyword``
+            """
+            return TokenParam(self, 'keyword')
+
+        @property
+        def kind(self) -> TokenParam[_Q]:
+            """primitive-type | complex-type | resource | logical
+
+            ``kind`` (token): ``StructureDefinition.kind``
+            """
+            return TokenParam(self, 'kind')
+
+        @property
+        def name(self) -> StringParam[_Q]:
+            """Computationally friendly name of the structure definition
+
+            ``name`` (string): ``StructureDefinition.name``
+            """
+            return StringParam(self, 'name')
+
+        @property
+        def path(self) -> TokenParam[_Q]:
+            """A path that is constrained in the StructureDefinition
+
+            ``path`` (token): ``StructureDefinition.snapshot.element.path | StructureDefinition.differential.element.path``
+            """
+            return TokenParam(self, 'path')
+
+        @property
+        def publisher(self) -> StringParam[_Q]:
+            """Name of the publisher of the structure definition
+
+            ``publisher`` (string): ``StructureDefinition.publisher``
+            """
+            return StringParam(self, 'publisher')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """The current status of the structure definition
+
+            ``status`` (token): ``StructureDefinition.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def title(self) -> StringParam[_Q]:
+            """The human-friendly name of the structure definition
+
+            ``title`` (string): ``StructureDefinition.title``
+            """
+            return StringParam(self, 'title')
+
+        @property
+        def type(self) -> UriParam[_Q]:
+            """Type defined or constrained by this structure
+
+            ``type`` (uri): ``StructureDefinition.type``
+            """
+            return UriParam(self, 'type')
+
+        @property
+        def url(self) -> UriParam[_Q]:
+            """The uri that identifies the structure definition
+
+            ``url`` (uri): ``StructureDefinition.url``
+            """
+            return UriParam(self, 'url')
+
+        @property
+        def valueset(self) -> StructureDefinitionValuesetRef[_Q]:
+            """A vocabulary binding reference
+
+            ``valueset`` (reference): ``StructureDefinition.snapshot.element.binding.valueSet``
+
+            Targets: ValueSet
+            """
+            return StructureDefinitionValuesetRef(self, 'valueset')
+
+        @property
+        def version(self) -> TokenParam[_Q]:
+            """The business version of the structure definition
+
+            ``version`` (token): ``StructureDefinition.version``
+            """
+            return TokenParam(self, 'version')
 
 
 class StructureDefinitionQuery(Query["StructureDefinition", _E], StructureDefinitionParams["StructureDefinitionQuery[_E]"]):

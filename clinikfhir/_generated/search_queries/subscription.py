@@ -41,125 +41,205 @@ class SubscriptionParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'Subscription'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``Subscription.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``Subscription.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``Subscription.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``Subscription.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``Subscription.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``Subscription.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def contact(self) -> TokenParam[_Q]:
+        contact: TokenParam[_Q]
         """Contact details for the subscription
 
         ``contact`` (token): ``Subscription.contact``
         """
-        return TokenParam(self, 'contact')
-
-    @property
-    def criteria(self) -> StringParam[_Q]:
+        criteria: StringParam[_Q]
         """The search rules used to determine when to send a notification
 
         ``criteria`` (string): ``Subscription.criteria``
         """
-        return StringParam(self, 'criteria')
-
-    @property
-    def payload(self) -> TokenParam[_Q]:
+        payload: TokenParam[_Q]
         """The mime-type of the notification payload
 
         ``payload`` (token): ``Subscription.channel.payload``
         """
-        return TokenParam(self, 'payload')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """The current state of the subscription
 
         ``status`` (token): ``Subscription.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def type(self) -> TokenParam[_Q]:
+        type: TokenParam[_Q]
         """The type of channel for the sent notifications
 
         ``type`` (token): ``Subscription.channel.type``
         """
-        return TokenParam(self, 'type')
-
-    @property
-    def url(self) -> UriParam[_Q]:
+        url: UriParam[_Q]
         """The uri that will receive the notifications
 
         ``url`` (uri): ``Subscription.channel.endpoint``
         """
-        return UriParam(self, 'url')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``Subscription.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``Subscription.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``Subscription.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``Subscription.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``Subscription.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``Subscription.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def contact(self) -> TokenParam[_Q]:
+            """Contact details for the subscription
+
+            ``contact`` (token): ``Subscription.contact``
+            """
+            return TokenParam(self, 'contact')
+
+        @property
+        def criteria(self) -> StringParam[_Q]:
+            """The search rules used to determine when to send a notification
+
+            ``criteria`` (string): ``Subscription.criteria``
+            """
+            return StringParam(self, 'criteria')
+
+        @property
+        def payload(self) -> TokenParam[_Q]:
+            """The mime-type of the notification payload
+
+            ``payload`` (token): ``Subscription.channel.payload``
+            """
+            return TokenParam(self, 'payload')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """The current state of the subscription
+
+            ``status`` (token): ``Subscription.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def type(self) -> TokenParam[_Q]:
+            """The type of channel for the sent notifications
+
+            ``type`` (token): ``Subscription.channel.type``
+            """
+            return TokenParam(self, 'type')
+
+        @property
+        def url(self) -> UriParam[_Q]:
+            """The uri that will receive the notifications
+
+            ``url`` (uri): ``Subscription.channel.endpoint``
+            """
+            return UriParam(self, 'url')
 
 
 class SubscriptionQuery(Query["Subscription", _E], SubscriptionParams["SubscriptionQuery[_E]"]):

@@ -55,143 +55,235 @@ class SubstanceParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'Substance'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``Substance.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``Substance.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``Substance.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``Substance.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``Substance.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``Substance.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def category(self) -> TokenParam[_Q]:
+        category: TokenParam[_Q]
         """The category of the substance
 
         ``category`` (token): ``Substance.category``
         """
-        return TokenParam(self, 'category')
-
-    @property
-    def code(self) -> TokenParam[_Q]:
+        code: TokenParam[_Q]
         """The code of the substance or ingredient
 
         ``code`` (token): ``Substance.code | (Substance.ingredient.substance as CodeableConcept)``
         """
-        return TokenParam(self, 'code')
-
-    @property
-    def container_identifier(self) -> IdentifierParam[_Q]:
+        container_identifier: IdentifierParam[_Q]
         """Identifier of the package/container
 
         ``container-identifier`` (token): ``Substance.instance.identifier``
         """
-        return IdentifierParam(self, 'container-identifier')
-
-    @property
-    def expiry(self) -> DateParam[_Q]:
+        expiry: DateParam[_Q]
         """Expiry date of package or container of substance
 
         ``expiry`` (date): ``Substance.instance.expiry``
         """
-        return DateParam(self, 'expiry')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """Unique identifier for the substance
 
         ``identifier`` (token): ``Substance.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def quantity(self) -> QuantityParam[_Q]:
+        quantity: QuantityParam[_Q]
         """Amount of substance in the package
 
         ``quantity`` (quantity): ``Substance.instance.quantity``
         """
-        return QuantityParam(self, 'quantity')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """active | inactive | entered-in-error
 
         ``status`` (token): ``Substance.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def substance_reference(self) -> SubstanceSubstanceReferenceRef[_Q]:
+        substance_reference: SubstanceSubstanceReferenceRef[_Q]
         """A component of the substance
 
         ``substance-reference`` (reference): ``(Substance.ingredient.substance as Reference)``
 
         Targets: Substance
         """
-        return SubstanceSubstanceReferenceRef(self, 'substance-reference')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``Substance.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``Substance.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``Substance.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``Substance.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``Substance.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``Substance.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def category(self) -> TokenParam[_Q]:
+            """The category of the substance
+
+            ``category`` (token): ``Substance.category``
+            """
+            return TokenParam(self, 'category')
+
+        @property
+        def code(self) -> TokenParam[_Q]:
+            """The code of the substance or ingredient
+
+            ``code`` (token): ``Substance.code | (Substance.ingredient.substance as CodeableConcept)``
+            """
+            return TokenParam(self, 'code')
+
+        @property
+        def container_identifier(self) -> IdentifierParam[_Q]:
+            """Identifier of the package/container
+
+            ``container-identifier`` (token): ``Substance.instance.identifier``
+            """
+            return IdentifierParam(self, 'container-identifier')
+
+        @property
+        def expiry(self) -> DateParam[_Q]:
+            """Expiry date of package or container of substance
+
+            ``expiry`` (date): ``Substance.instance.expiry``
+            """
+            return DateParam(self, 'expiry')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """Unique identifier for the substance
+
+            ``identifier`` (token): ``Substance.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def quantity(self) -> QuantityParam[_Q]:
+            """Amount of substance in the package
+
+            ``quantity`` (quantity): ``Substance.instance.quantity``
+            """
+            return QuantityParam(self, 'quantity')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """active | inactive | entered-in-error
+
+            ``status`` (token): ``Substance.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def substance_reference(self) -> SubstanceSubstanceReferenceRef[_Q]:
+            """A component of the substance
+
+            ``substance-reference`` (reference): ``(Substance.ingredient.substance as Reference)``
+
+            Targets: Substance
+            """
+            return SubstanceSubstanceReferenceRef(self, 'substance-reference')
 
 
 class SubstanceQuery(Query["Substance", _E], SubstanceParams["SubstanceQuery[_E]"]):

@@ -69,139 +69,230 @@ class SupplyRequestParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'SupplyRequest'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``SupplyRequest.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``SupplyRequest.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``SupplyRequest.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``SupplyRequest.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``SupplyRequest.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``SupplyRequest.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def category(self) -> TokenParam[_Q]:
+        category: TokenParam[_Q]
         """The kind of supply (central, non-stock, etc.)
 
         ``category`` (token): ``SupplyRequest.category``
         """
-        return TokenParam(self, 'category')
-
-    @property
-    def date(self) -> DateParam[_Q]:
+        date: DateParam[_Q]
         """When the request was made
 
         ``date`` (date): ``SupplyRequest.authoredOn``
         """
-        return DateParam(self, 'date')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """Business Identifier for SupplyRequest
 
         ``identifier`` (token): ``SupplyRequest.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def requester(self) -> SupplyRequestRequesterRef[_Q]:
+        requester: SupplyRequestRequesterRef[_Q]
         """Individual making the request
 
         ``requester`` (reference): ``SupplyRequest.requester``
 
         Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
         """
-        return SupplyRequestRequesterRef(self, 'requester')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """draft | active | suspended +
 
         ``status`` (token): ``SupplyRequest.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def subject(self) -> SupplyRequestSubjectRef[_Q]:
+        subject: SupplyRequestSubjectRef[_Q]
         """The destination of the supply
 
         ``subject`` (reference): ``SupplyRequest.deliverTo``
 
         Targets: Location, Organization, Patient
         """
-        return SupplyRequestSubjectRef(self, 'subject')
-
-    @property
-    def supplier(self) -> SupplyRequestSupplierRef[_Q]:
+        supplier: SupplyRequestSupplierRef[_Q]
         """Who is intended to fulfill the request
 
         ``supplier`` (reference): ``SupplyRequest.supplier``
 
         Targets: HealthcareService, Organization
         """
-        return SupplyRequestSupplierRef(self, 'supplier')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``SupplyRequest.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``SupplyRequest.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``SupplyRequest.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``SupplyRequest.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``SupplyRequest.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``SupplyRequest.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def category(self) -> TokenParam[_Q]:
+            """The kind of supply (central, non-stock, etc.)
+
+            ``category`` (token): ``SupplyRequest.category``
+            """
+            return TokenParam(self, 'category')
+
+        @property
+        def date(self) -> DateParam[_Q]:
+            """When the request was made
+
+            ``date`` (date): ``SupplyRequest.authoredOn``
+            """
+            return DateParam(self, 'date')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """Business Identifier for SupplyRequest
+
+            ``identifier`` (token): ``SupplyRequest.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def requester(self) -> SupplyRequestRequesterRef[_Q]:
+            """Individual making the request
+
+            ``requester`` (reference): ``SupplyRequest.requester``
+
+            Targets: Device, Organization, Patient, Practitioner, PractitionerRole, RelatedPerson
+            """
+            return SupplyRequestRequesterRef(self, 'requester')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """draft | active | suspended +
+
+            ``status`` (token): ``SupplyRequest.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def subject(self) -> SupplyRequestSubjectRef[_Q]:
+            """The destination of the supply
+
+            ``subject`` (reference): ``SupplyRequest.deliverTo``
+
+            Targets: Location, Organization, Patient
+            """
+            return SupplyRequestSubjectRef(self, 'subject')
+
+        @property
+        def supplier(self) -> SupplyRequestSupplierRef[_Q]:
+            """Who is intended to fulfill the request
+
+            ``supplier`` (reference): ``SupplyRequest.supplier``
+
+            Targets: HealthcareService, Organization
+            """
+            return SupplyRequestSupplierRef(self, 'supplier')
 
 
 class SupplyRequestQuery(Query["SupplyRequest", _E], SupplyRequestParams["SupplyRequestQuery[_E]"]):

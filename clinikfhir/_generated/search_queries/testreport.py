@@ -55,127 +55,209 @@ class TestReportParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'TestReport'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``TestReport.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``TestReport.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``TestReport.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``TestReport.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``TestReport.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``TestReport.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """An external identifier for the test report
 
         ``identifier`` (token): ``TestReport.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def issued(self) -> DateParam[_Q]:
+        issued: DateParam[_Q]
         """The test report generation date
 
         ``issued`` (date): ``TestReport.issued``
         """
-        return DateParam(self, 'issued')
-
-    @property
-    def participant(self) -> UriParam[_Q]:
+        participant: UriParam[_Q]
         """The reference to a participant in the test execution
 
         ``participant`` (uri): ``TestReport.participant.uri``
         """
-        return UriParam(self, 'participant')
-
-    @property
-    def result(self) -> TokenParam[_Q]:
+        result: TokenParam[_Q]
         """The result disposition of the test execution
 
         ``result`` (token): ``TestReport.result``
         """
-        return TokenParam(self, 'result')
-
-    @property
-    def tester(self) -> StringParam[_Q]:
+        tester: StringParam[_Q]
         """The name of the testing organization
 
         ``tester`` (string): ``TestReport.tester``
         """
-        return StringParam(self, 'tester')
-
-    @property
-    def testscript(self) -> TestReportTestscriptRef[_Q]:
+        testscript: TestReportTestscriptRef[_Q]
         """The test script executed to produce this report
 
         ``testscript`` (reference): ``TestReport.testScript``
 
         Targets: TestScript
         """
-        return TestReportTestscriptRef(self, 'testscript')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``TestReport.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``TestReport.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``TestReport.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``TestReport.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``TestReport.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``TestReport.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """An external identifier for the test report
+
+            ``identifier`` (token): ``TestReport.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def issued(self) -> DateParam[_Q]:
+            """The test report generation date
+
+            ``issued`` (date): ``TestReport.issued``
+            """
+            return DateParam(self, 'issued')
+
+        @property
+        def participant(self) -> UriParam[_Q]:
+            """The reference to a participant in the test execution
+
+            ``participant`` (uri): ``TestReport.participant.uri``
+            """
+            return UriParam(self, 'participant')
+
+        @property
+        def result(self) -> TokenParam[_Q]:
+            """The result disposition of the test execution
+
+            ``result`` (token): ``TestReport.result``
+            """
+            return TokenParam(self, 'result')
+
+        @property
+        def tester(self) -> StringParam[_Q]:
+            """The name of the testing organization
+
+            ``tester`` (string): ``TestReport.tester``
+            """
+            return StringParam(self, 'tester')
+
+        @property
+        def testscript(self) -> TestReportTestscriptRef[_Q]:
+            """The test script executed to produce this report
+
+            ``testscript`` (reference): ``TestReport.testScript``
+
+            Targets: TestScript
+            """
+            return TestReportTestscriptRef(self, 'testscript')
 
 
 class TestReportQuery(Query["TestReport", _E], TestReportParams["TestReportQuery[_E]"]):

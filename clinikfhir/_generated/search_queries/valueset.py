@@ -42,225 +42,369 @@ class ValueSetParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'ValueSet'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``ValueSet.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``ValueSet.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``ValueSet.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``ValueSet.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``ValueSet.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``ValueSet.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def code(self) -> TokenParam[_Q]:
+        code: TokenParam[_Q]
         """This special parameter searches for codes in the value set. See additional notes on the ValueSet resource
 
         ``code`` (token): ``ValueSet.expansion.contains.code | ValueSet.compose.include.concept.code``
         """
-        return TokenParam(self, 'code')
-
-    @property
-    def context(self) -> TokenParam[_Q]:
+        context: TokenParam[_Q]
         """A use context assigned to the value set
 
         ``context`` (token): ``(ValueSet.useContext.value as CodeableConcept)``
         """
-        return TokenParam(self, 'context')
-
-    @property
-    def context_quantity(self) -> QuantityParam[_Q]:
+        context_quantity: QuantityParam[_Q]
         """A quantity- or range-valued use context assigned to the value set
 
         ``context-quantity`` (quantity): ``(ValueSet.useContext.value as Quantity) | (ValueSet.useContext.value as Range)``
         """
-        return QuantityParam(self, 'context-quantity')
-
-    @property
-    def context_type(self) -> TokenParam[_Q]:
+        context_type: TokenParam[_Q]
         """A type of use context assigned to the value set
 
         ``context-type`` (token): ``ValueSet.useContext.code``
         """
-        return TokenParam(self, 'context-type')
-
-    @property
-    def context_type_quantity(self) -> Composite2[_Q, TokenArg, QuantityArg]:
+        context_type_quantity: Composite2[_Q, TokenArg, QuantityArg]
         """A use context type and quantity- or range-based value assigned to the value set
 
         ``context-type-quantity`` (composite): ``ValueSet.useContext``
 
         Components: ``context-type`` (``code``), ``context-quantity`` (``value.as(Quantity) | value.as(Range)``)
         """
-        return Composite2(self, 'context-type-quantity', ('token', 'quantity'))
-
-    @property
-    def context_type_value(self) -> Composite2[_Q, TokenArg, TokenArg]:
+        context_type_value: Composite2[_Q, TokenArg, TokenArg]
         """A use context type and value assigned to the value set
 
         ``context-type-value`` (composite): ``ValueSet.useContext``
 
         Components: ``context-type`` (``code``), ``context`` (``value.as(CodeableConcept)``)
         """
-        return Composite2(self, 'context-type-value', ('token', 'token'))
-
-    @property
-    def date(self) -> DateParam[_Q]:
+        date: DateParam[_Q]
         """The value set publication date
 
         ``date`` (date): ``ValueSet.date``
         """
-        return DateParam(self, 'date')
-
-    @property
-    def description(self) -> StringParam[_Q]:
+        description: StringParam[_Q]
         """The description of the value set
 
         ``description`` (string): ``ValueSet.description``
         """
-        return StringParam(self, 'description')
-
-    @property
-    def expansion(self) -> UriParam[_Q]:
+        expansion: UriParam[_Q]
         """Identifies the value set expansion (business identifier)
 
         ``expansion`` (uri): ``ValueSet.expansion.identifier``
         """
-        return UriParam(self, 'expansion')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """External identifier for the value set
 
         ``identifier`` (token): ``ValueSet.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def jurisdiction(self) -> TokenParam[_Q]:
+        jurisdiction: TokenParam[_Q]
         """Intended jurisdiction for the value set
 
         ``jurisdiction`` (token): ``ValueSet.jurisdiction``
         """
-        return TokenParam(self, 'jurisdiction')
-
-    @property
-    def name(self) -> StringParam[_Q]:
+        name: StringParam[_Q]
         """Computationally friendly name of the value set
 
         ``name`` (string): ``ValueSet.name``
         """
-        return StringParam(self, 'name')
-
-    @property
-    def publisher(self) -> StringParam[_Q]:
+        publisher: StringParam[_Q]
         """Name of the publisher of the value set
 
         ``publisher`` (string): ``ValueSet.publisher``
         """
-        return StringParam(self, 'publisher')
-
-    @property
-    def reference(self) -> UriParam[_Q]:
+        reference: UriParam[_Q]
         """A code system included or excluded in the value set or an imported value set
 
         ``reference`` (uri): ``ValueSet.compose.include.system``
         """
-        return UriParam(self, 'reference')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """The current status of the value set
 
         ``status`` (token): ``ValueSet.status``
         """
-        return TokenParam(self, 'status')
-
-    @property
-    def title(self) -> StringParam[_Q]:
+        title: StringParam[_Q]
         """The human-friendly name of the value set
 
         ``title`` (string): ``ValueSet.title``
         """
-        return StringParam(self, 'title')
-
-    @property
-    def url(self) -> UriParam[_Q]:
+        url: UriParam[_Q]
         """The uri that identifies the value set
 
         ``url`` (uri): ``ValueSet.url``
         """
-        return UriParam(self, 'url')
-
-    @property
-    def version(self) -> TokenParam[_Q]:
+        version: TokenParam[_Q]
         """The business version of the value set
 
         ``version`` (token): ``ValueSet.version``
         """
-        return TokenParam(self, 'version')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``ValueSet.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``ValueSet.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``ValueSet.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``ValueSet.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``ValueSet.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``ValueSet.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def code(self) -> TokenParam[_Q]:
+            """This special parameter searches for codes in the value set. See additional notes on the ValueSet resource
+
+            ``code`` (token): ``ValueSet.expansion.contains.code | ValueSet.compose.include.concept.code``
+            """
+            return TokenParam(self, 'code')
+
+        @property
+        def context(self) -> TokenParam[_Q]:
+            """A use context assigned to the value set
+
+            ``context`` (token): ``(ValueSet.useContext.value as CodeableConcept)``
+            """
+            return TokenParam(self, 'context')
+
+        @property
+        def context_quantity(self) -> QuantityParam[_Q]:
+            """A quantity- or range-valued use context assigned to the value set
+
+            ``context-quantity`` (quantity): ``(ValueSet.useContext.value as Quantity) | (ValueSet.useContext.value as Range)``
+            """
+            return QuantityParam(self, 'context-quantity')
+
+        @property
+        def context_type(self) -> TokenParam[_Q]:
+            """A type of use context assigned to the value set
+
+            ``context-type`` (token): ``ValueSet.useContext.code``
+            """
+            return TokenParam(self, 'context-type')
+
+        @property
+        def context_type_quantity(self) -> Composite2[_Q, TokenArg, QuantityArg]:
+            """A use context type and quantity- or range-based value assigned to the value set
+
+            ``context-type-quantity`` (composite): ``ValueSet.useContext``
+
+            Components: ``context-type`` (``code``), ``context-quantity`` (``value.as(Quantity) | value.as(Range)``)
+            """
+            return Composite2(self, 'context-type-quantity', ('token', 'quantity'))
+
+        @property
+        def context_type_value(self) -> Composite2[_Q, TokenArg, TokenArg]:
+            """A use context type and value assigned to the value set
+
+            ``context-type-value`` (composite): ``ValueSet.useContext``
+
+            Components: ``context-type`` (``code``), ``context`` (``value.as(CodeableConcept)``)
+            """
+            return Composite2(self, 'context-type-value', ('token', 'token'))
+
+        @property
+        def date(self) -> DateParam[_Q]:
+            """The value set publication date
+
+            ``date`` (date): ``ValueSet.date``
+            """
+            return DateParam(self, 'date')
+
+        @property
+        def description(self) -> StringParam[_Q]:
+            """The description of the value set
+
+            ``description`` (string): ``ValueSet.description``
+            """
+            return StringParam(self, 'description')
+
+        @property
+        def expansion(self) -> UriParam[_Q]:
+            """Identifies the value set expansion (business identifier)
+
+            ``expansion`` (uri): ``ValueSet.expansion.identifier``
+            """
+            return UriParam(self, 'expansion')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """External identifier for the value set
+
+            ``identifier`` (token): ``ValueSet.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def jurisdiction(self) -> TokenParam[_Q]:
+            """Intended jurisdiction for the value set
+
+            ``jurisdiction`` (token): ``ValueSet.jurisdiction``
+            """
+            return TokenParam(self, 'jurisdiction')
+
+        @property
+        def name(self) -> StringParam[_Q]:
+            """Computationally friendly name of the value set
+
+            ``name`` (string): ``ValueSet.name``
+            """
+            return StringParam(self, 'name')
+
+        @property
+        def publisher(self) -> StringParam[_Q]:
+            """Name of the publisher of the value set
+
+            ``publisher`` (string): ``ValueSet.publisher``
+            """
+            return StringParam(self, 'publisher')
+
+        @property
+        def reference(self) -> UriParam[_Q]:
+            """A code system included or excluded in the value set or an imported value set
+
+            ``reference`` (uri): ``ValueSet.compose.include.system``
+            """
+            return UriParam(self, 'reference')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """The current status of the value set
+
+            ``status`` (token): ``ValueSet.status``
+            """
+            return TokenParam(self, 'status')
+
+        @property
+        def title(self) -> StringParam[_Q]:
+            """The human-friendly name of the value set
+
+            ``title`` (string): ``ValueSet.title``
+            """
+            return StringParam(self, 'title')
+
+        @property
+        def url(self) -> UriParam[_Q]:
+            """The uri that identifies the value set
+
+            ``url`` (uri): ``ValueSet.url``
+            """
+            return UriParam(self, 'url')
+
+        @property
+        def version(self) -> TokenParam[_Q]:
+            """The business version of the value set
+
+            ``version`` (token): ``ValueSet.version``
+            """
+            return TokenParam(self, 'version')
 
 
 class ValueSetQuery(Query["ValueSet", _E], ValueSetParams["ValueSetQuery[_E]"]):

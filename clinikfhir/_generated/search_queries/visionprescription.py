@@ -69,131 +69,217 @@ class VisionPrescriptionParams(Params[_Q]):
     __slots__ = ()
     resource_type = 'VisionPrescription'
 
-    @property
-    def content_(self) -> StringParam[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        content_: StringParam[_Q]
         """Search on the entire content of the resource
 
         ``_content`` (string)
         """
-        return StringParam(self, '_content')
-
-    @property
-    def id_(self) -> TokenParam[_Q]:
+        id_: TokenParam[_Q]
         """Logical id of this artifact
 
         ``_id`` (token): ``VisionPrescription.id``
         """
-        return TokenParam(self, '_id')
-
-    @property
-    def last_updated_(self) -> DateParam[_Q]:
+        last_updated_: DateParam[_Q]
         """When the resource version last changed
 
         ``_lastUpdated`` (date): ``VisionPrescription.meta.lastUpdated``
         """
-        return DateParam(self, '_lastUpdated')
-
-    @property
-    def profile_(self) -> UriParam[_Q]:
+        profile_: UriParam[_Q]
         """Profiles this resource claims to conform to
 
         ``_profile`` (uri): ``VisionPrescription.meta.profile``
         """
-        return UriParam(self, '_profile')
-
-    @property
-    def query_(self) -> TokenParam[_Q]:
+        query_: TokenParam[_Q]
         """A custom search profile that describes a specific defined query operation
 
         ``_query`` (token)
         """
-        return TokenParam(self, '_query')
-
-    @property
-    def security_(self) -> TokenParam[_Q]:
+        security_: TokenParam[_Q]
         """Security Labels applied to this resource
 
         ``_security`` (token): ``VisionPrescription.meta.security``
         """
-        return TokenParam(self, '_security')
-
-    @property
-    def source_(self) -> UriParam[_Q]:
+        source_: UriParam[_Q]
         """Identifies where the resource comes from
 
         ``_source`` (uri): ``VisionPrescription.meta.source``
         """
-        return UriParam(self, '_source')
-
-    @property
-    def tag_(self) -> TokenParam[_Q]:
+        tag_: TokenParam[_Q]
         """Tags applied to this resource
 
         ``_tag`` (token): ``VisionPrescription.meta.tag``
         """
-        return TokenParam(self, '_tag')
-
-    @property
-    def text_(self) -> StringParam[_Q]:
+        text_: StringParam[_Q]
         """Search on the narrative of the resource
 
         ``_text`` (string)
         """
-        return StringParam(self, '_text')
-
-    @property
-    def datewritten(self) -> DateParam[_Q]:
+        datewritten: DateParam[_Q]
         """Return prescriptions written on this date
 
         ``datewritten`` (date): ``VisionPrescription.dateWritten``
         """
-        return DateParam(self, 'datewritten')
-
-    @property
-    def encounter(self) -> VisionPrescriptionEncounterRef[_Q]:
+        encounter: VisionPrescriptionEncounterRef[_Q]
         """Return prescriptions with this encounter identifier
 
         ``encounter`` (reference): ``VisionPrescription.encounter``
 
         Targets: Encounter
         """
-        return VisionPrescriptionEncounterRef(self, 'encounter')
-
-    @property
-    def identifier(self) -> IdentifierParam[_Q]:
+        identifier: IdentifierParam[_Q]
         """Return prescriptions with this external identifier
 
         ``identifier`` (token): ``VisionPrescription.identifier``
         """
-        return IdentifierParam(self, 'identifier')
-
-    @property
-    def patient(self) -> VisionPrescriptionPatientRef[_Q]:
+        patient: VisionPrescriptionPatientRef[_Q]
         """The identity of a patient to list dispenses for
 
         ``patient`` (reference): ``VisionPrescription.patient``
 
         Targets: Patient
         """
-        return VisionPrescriptionPatientRef(self, 'patient')
-
-    @property
-    def prescriber(self) -> VisionPrescriptionPrescriberRef[_Q]:
+        prescriber: VisionPrescriptionPrescriberRef[_Q]
         """Who authorized the vision prescription
 
         ``prescriber`` (reference): ``VisionPrescription.prescriber``
 
         Targets: Practitioner, PractitionerRole
         """
-        return VisionPrescriptionPrescriberRef(self, 'prescriber')
-
-    @property
-    def status(self) -> TokenParam[_Q]:
+        status: TokenParam[_Q]
         """The status of the vision prescription
 
         ``status`` (token): ``VisionPrescription.status``
         """
-        return TokenParam(self, 'status')
+
+    else:
+
+        @property
+        def content_(self) -> StringParam[_Q]:
+            """Search on the entire content of the resource
+
+            ``_content`` (string)
+            """
+            return StringParam(self, '_content')
+
+        @property
+        def id_(self) -> TokenParam[_Q]:
+            """Logical id of this artifact
+
+            ``_id`` (token): ``VisionPrescription.id``
+            """
+            return TokenParam(self, '_id')
+
+        @property
+        def last_updated_(self) -> DateParam[_Q]:
+            """When the resource version last changed
+
+            ``_lastUpdated`` (date): ``VisionPrescription.meta.lastUpdated``
+            """
+            return DateParam(self, '_lastUpdated')
+
+        @property
+        def profile_(self) -> UriParam[_Q]:
+            """Profiles this resource claims to conform to
+
+            ``_profile`` (uri): ``VisionPrescription.meta.profile``
+            """
+            return UriParam(self, '_profile')
+
+        @property
+        def query_(self) -> TokenParam[_Q]:
+            """A custom search profile that describes a specific defined query operation
+
+            ``_query`` (token)
+            """
+            return TokenParam(self, '_query')
+
+        @property
+        def security_(self) -> TokenParam[_Q]:
+            """Security Labels applied to this resource
+
+            ``_security`` (token): ``VisionPrescription.meta.security``
+            """
+            return TokenParam(self, '_security')
+
+        @property
+        def source_(self) -> UriParam[_Q]:
+            """Identifies where the resource comes from
+
+            ``_source`` (uri): ``VisionPrescription.meta.source``
+            """
+            return UriParam(self, '_source')
+
+        @property
+        def tag_(self) -> TokenParam[_Q]:
+            """Tags applied to this resource
+
+            ``_tag`` (token): ``VisionPrescription.meta.tag``
+            """
+            return TokenParam(self, '_tag')
+
+        @property
+        def text_(self) -> StringParam[_Q]:
+            """Search on the narrative of the resource
+
+            ``_text`` (string)
+            """
+            return StringParam(self, '_text')
+
+        @property
+        def datewritten(self) -> DateParam[_Q]:
+            """Return prescriptions written on this date
+
+            ``datewritten`` (date): ``VisionPrescription.dateWritten``
+            """
+            return DateParam(self, 'datewritten')
+
+        @property
+        def encounter(self) -> VisionPrescriptionEncounterRef[_Q]:
+            """Return prescriptions with this encounter identifier
+
+            ``encounter`` (reference): ``VisionPrescription.encounter``
+
+            Targets: Encounter
+            """
+            return VisionPrescriptionEncounterRef(self, 'encounter')
+
+        @property
+        def identifier(self) -> IdentifierParam[_Q]:
+            """Return prescriptions with this external identifier
+
+            ``identifier`` (token): ``VisionPrescription.identifier``
+            """
+            return IdentifierParam(self, 'identifier')
+
+        @property
+        def patient(self) -> VisionPrescriptionPatientRef[_Q]:
+            """The identity of a patient to list dispenses for
+
+            ``patient`` (reference): ``VisionPrescription.patient``
+
+            Targets: Patient
+            """
+            return VisionPrescriptionPatientRef(self, 'patient')
+
+        @property
+        def prescriber(self) -> VisionPrescriptionPrescriberRef[_Q]:
+            """Who authorized the vision prescription
+
+            ``prescriber`` (reference): ``VisionPrescription.prescriber``
+
+            Targets: Practitioner, PractitionerRole
+            """
+            return VisionPrescriptionPrescriberRef(self, 'prescriber')
+
+        @property
+        def status(self) -> TokenParam[_Q]:
+            """The status of the vision prescription
+
+            ``status`` (token): ``VisionPrescription.status``
+            """
+            return TokenParam(self, 'status')
 
 
 class VisionPrescriptionQuery(Query["VisionPrescription", _E], VisionPrescriptionParams["VisionPrescriptionQuery[_E]"]):

@@ -30,9 +30,16 @@ class RefAccount(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def Account(self) -> AccountParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        Account: AccountParams[_Q]
         """Chain to Account's search parameters (``param:Account.name=...``)."""
-        from ..account import AccountParams
 
-        return AccountParams(*self._chain('Account'))
+    else:
+
+        @property
+        def Account(self) -> AccountParams[_Q]:
+            """Chain to Account's search parameters (``param:Account.name=...``)."""
+            from ..account import AccountParams
+
+            return AccountParams(*self._chain('Account'))

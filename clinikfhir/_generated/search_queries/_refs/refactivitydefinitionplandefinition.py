@@ -31,16 +31,25 @@ class RefActivityDefinitionPlanDefinition(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def ActivityDefinition(self) -> ActivityDefinitionParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        ActivityDefinition: ActivityDefinitionParams[_Q]
         """Chain to ActivityDefinition's search parameters (``param:ActivityDefinition.name=...``)."""
-        from ..activitydefinition import ActivityDefinitionParams
-
-        return ActivityDefinitionParams(*self._chain('ActivityDefinition'))
-
-    @property
-    def PlanDefinition(self) -> PlanDefinitionParams[_Q]:
+        PlanDefinition: PlanDefinitionParams[_Q]
         """Chain to PlanDefinition's search parameters (``param:PlanDefinition.name=...``)."""
-        from ..plandefinition import PlanDefinitionParams
 
-        return PlanDefinitionParams(*self._chain('PlanDefinition'))
+    else:
+
+        @property
+        def ActivityDefinition(self) -> ActivityDefinitionParams[_Q]:
+            """Chain to ActivityDefinition's search parameters (``param:ActivityDefinition.name=...``)."""
+            from ..activitydefinition import ActivityDefinitionParams
+
+            return ActivityDefinitionParams(*self._chain('ActivityDefinition'))
+
+        @property
+        def PlanDefinition(self) -> PlanDefinitionParams[_Q]:
+            """Chain to PlanDefinition's search parameters (``param:PlanDefinition.name=...``)."""
+            from ..plandefinition import PlanDefinitionParams
+
+            return PlanDefinitionParams(*self._chain('PlanDefinition'))

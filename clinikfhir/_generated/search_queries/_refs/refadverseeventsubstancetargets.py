@@ -36,51 +36,70 @@ class RefAdverseEventSubstanceTargets(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def Device(self) -> DeviceParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        Device: DeviceParams[_Q]
         """Chain to Device's search parameters (``param:Device.name=...``)."""
-        from ..device import DeviceParams
-
-        return DeviceParams(*self._chain('Device'))
-
-    @property
-    def Immunization(self) -> ImmunizationParams[_Q]:
+        Immunization: ImmunizationParams[_Q]
         """Chain to Immunization's search parameters (``param:Immunization.name=...``)."""
-        from ..immunization import ImmunizationParams
-
-        return ImmunizationParams(*self._chain('Immunization'))
-
-    @property
-    def Medication(self) -> MedicationParams[_Q]:
+        Medication: MedicationParams[_Q]
         """Chain to Medication's search parameters (``param:Medication.name=...``)."""
-        from ..medication import MedicationParams
-
-        return MedicationParams(*self._chain('Medication'))
-
-    @property
-    def MedicationAdministration(self) -> MedicationAdministrationParams[_Q]:
+        MedicationAdministration: MedicationAdministrationParams[_Q]
         """Chain to MedicationAdministration's search parameters (``param:MedicationAdministration.name=...``)."""
-        from ..medicationadministration import MedicationAdministrationParams
-
-        return MedicationAdministrationParams(*self._chain('MedicationAdministration'))
-
-    @property
-    def MedicationStatement(self) -> MedicationStatementParams[_Q]:
+        MedicationStatement: MedicationStatementParams[_Q]
         """Chain to MedicationStatement's search parameters (``param:MedicationStatement.name=...``)."""
-        from ..medicationstatement import MedicationStatementParams
-
-        return MedicationStatementParams(*self._chain('MedicationStatement'))
-
-    @property
-    def Procedure(self) -> ProcedureParams[_Q]:
+        Procedure: ProcedureParams[_Q]
         """Chain to Procedure's search parameters (``param:Procedure.name=...``)."""
-        from ..procedure import ProcedureParams
-
-        return ProcedureParams(*self._chain('Procedure'))
-
-    @property
-    def Substance(self) -> SubstanceParams[_Q]:
+        Substance: SubstanceParams[_Q]
         """Chain to Substance's search parameters (``param:Substance.name=...``)."""
-        from ..substance import SubstanceParams
 
-        return SubstanceParams(*self._chain('Substance'))
+    else:
+
+        @property
+        def Device(self) -> DeviceParams[_Q]:
+            """Chain to Device's search parameters (``param:Device.name=...``)."""
+            from ..device import DeviceParams
+
+            return DeviceParams(*self._chain('Device'))
+
+        @property
+        def Immunization(self) -> ImmunizationParams[_Q]:
+            """Chain to Immunization's search parameters (``param:Immunization.name=...``)."""
+            from ..immunization import ImmunizationParams
+
+            return ImmunizationParams(*self._chain('Immunization'))
+
+        @property
+        def Medication(self) -> MedicationParams[_Q]:
+            """Chain to Medication's search parameters (``param:Medication.name=...``)."""
+            from ..medication import MedicationParams
+
+            return MedicationParams(*self._chain('Medication'))
+
+        @property
+        def MedicationAdministration(self) -> MedicationAdministrationParams[_Q]:
+            """Chain to MedicationAdministration's search parameters (``param:MedicationAdministration.name=...``)."""
+            from ..medicationadministration import MedicationAdministrationParams
+
+            return MedicationAdministrationParams(*self._chain('MedicationAdministration'))
+
+        @property
+        def MedicationStatement(self) -> MedicationStatementParams[_Q]:
+            """Chain to MedicationStatement's search parameters (``param:MedicationStatement.name=...``)."""
+            from ..medicationstatement import MedicationStatementParams
+
+            return MedicationStatementParams(*self._chain('MedicationStatement'))
+
+        @property
+        def Procedure(self) -> ProcedureParams[_Q]:
+            """Chain to Procedure's search parameters (``param:Procedure.name=...``)."""
+            from ..procedure import ProcedureParams
+
+            return ProcedureParams(*self._chain('Procedure'))
+
+        @property
+        def Substance(self) -> SubstanceParams[_Q]:
+            """Chain to Substance's search parameters (``param:Substance.name=...``)."""
+            from ..substance import SubstanceParams
+
+            return SubstanceParams(*self._chain('Substance'))

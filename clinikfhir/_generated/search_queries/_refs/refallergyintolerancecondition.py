@@ -31,16 +31,25 @@ class RefAllergyIntoleranceCondition(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def AllergyIntolerance(self) -> AllergyIntoleranceParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        AllergyIntolerance: AllergyIntoleranceParams[_Q]
         """Chain to AllergyIntolerance's search parameters (``param:AllergyIntolerance.name=...``)."""
-        from ..allergyintolerance import AllergyIntoleranceParams
-
-        return AllergyIntoleranceParams(*self._chain('AllergyIntolerance'))
-
-    @property
-    def Condition(self) -> ConditionParams[_Q]:
+        Condition: ConditionParams[_Q]
         """Chain to Condition's search parameters (``param:Condition.name=...``)."""
-        from ..condition import ConditionParams
 
-        return ConditionParams(*self._chain('Condition'))
+    else:
+
+        @property
+        def AllergyIntolerance(self) -> AllergyIntoleranceParams[_Q]:
+            """Chain to AllergyIntolerance's search parameters (``param:AllergyIntolerance.name=...``)."""
+            from ..allergyintolerance import AllergyIntoleranceParams
+
+            return AllergyIntoleranceParams(*self._chain('AllergyIntolerance'))
+
+        @property
+        def Condition(self) -> ConditionParams[_Q]:
+            """Chain to Condition's search parameters (``param:Condition.name=...``)."""
+            from ..condition import ConditionParams
+
+            return ConditionParams(*self._chain('Condition'))

@@ -174,1017 +174,1312 @@ class RefAnyResource(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def Account(self) -> AccountParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        Account: AccountParams[_Q]
         """Chain to Account's search parameters (``param:Account.name=...``)."""
-        from ..account import AccountParams
-
-        return AccountParams(*self._chain('Account'))
-
-    @property
-    def ActivityDefinition(self) -> ActivityDefinitionParams[_Q]:
+        ActivityDefinition: ActivityDefinitionParams[_Q]
         """Chain to ActivityDefinition's search parameters (``param:ActivityDefinition.name=...``)."""
-        from ..activitydefinition import ActivityDefinitionParams
-
-        return ActivityDefinitionParams(*self._chain('ActivityDefinition'))
-
-    @property
-    def AdverseEvent(self) -> AdverseEventParams[_Q]:
+        AdverseEvent: AdverseEventParams[_Q]
         """Chain to AdverseEvent's search parameters (``param:AdverseEvent.name=...``)."""
-        from ..adverseevent import AdverseEventParams
-
-        return AdverseEventParams(*self._chain('AdverseEvent'))
-
-    @property
-    def AllergyIntolerance(self) -> AllergyIntoleranceParams[_Q]:
+        AllergyIntolerance: AllergyIntoleranceParams[_Q]
         """Chain to AllergyIntolerance's search parameters (``param:AllergyIntolerance.name=...``)."""
-        from ..allergyintolerance import AllergyIntoleranceParams
-
-        return AllergyIntoleranceParams(*self._chain('AllergyIntolerance'))
-
-    @property
-    def Appointment(self) -> AppointmentParams[_Q]:
+        Appointment: AppointmentParams[_Q]
         """Chain to Appointment's search parameters (``param:Appointment.name=...``)."""
-        from ..appointment import AppointmentParams
-
-        return AppointmentParams(*self._chain('Appointment'))
-
-    @property
-    def AppointmentResponse(self) -> AppointmentResponseParams[_Q]:
+        AppointmentResponse: AppointmentResponseParams[_Q]
         """Chain to AppointmentResponse's search parameters (``param:AppointmentResponse.name=...``)."""
-        from ..appointmentresponse import AppointmentResponseParams
-
-        return AppointmentResponseParams(*self._chain('AppointmentResponse'))
-
-    @property
-    def AuditEvent(self) -> AuditEventParams[_Q]:
+        AuditEvent: AuditEventParams[_Q]
         """Chain to AuditEvent's search parameters (``param:AuditEvent.name=...``)."""
-        from ..auditevent import AuditEventParams
-
-        return AuditEventParams(*self._chain('AuditEvent'))
-
-    @property
-    def Basic(self) -> BasicParams[_Q]:
+        Basic: BasicParams[_Q]
         """Chain to Basic's search parameters (``param:Basic.name=...``)."""
-        from ..basic import BasicParams
-
-        return BasicParams(*self._chain('Basic'))
-
-    @property
-    def Binary(self) -> BinaryParams[_Q]:
+        Binary: BinaryParams[_Q]
         """Chain to Binary's search parameters (``param:Binary.name=...``)."""
-        from ..binary import BinaryParams
-
-        return BinaryParams(*self._chain('Binary'))
-
-    @property
-    def BiologicallyDerivedProduct(self) -> BiologicallyDerivedProductParams[_Q]:
+        BiologicallyDerivedProduct: BiologicallyDerivedProductParams[_Q]
         """Chain to BiologicallyDerivedProduct's search parameters (``param:BiologicallyDerivedProduct.name=...``)."""
-        from ..biologicallyderivedproduct import BiologicallyDerivedProductParams
-
-        return BiologicallyDerivedProductParams(*self._chain('BiologicallyDerivedProduct'))
-
-    @property
-    def BodyStructure(self) -> BodyStructureParams[_Q]:
+        BodyStructure: BodyStructureParams[_Q]
         """Chain to BodyStructure's search parameters (``param:BodyStructure.name=...``)."""
-        from ..bodystructure import BodyStructureParams
-
-        return BodyStructureParams(*self._chain('BodyStructure'))
-
-    @property
-    def Bundle(self) -> BundleParams[_Q]:
+        Bundle: BundleParams[_Q]
         """Chain to Bundle's search parameters (``param:Bundle.name=...``)."""
-        from ..bundle import BundleParams
-
-        return BundleParams(*self._chain('Bundle'))
-
-    @property
-    def CapabilityStatement(self) -> CapabilityStatementParams[_Q]:
+        CapabilityStatement: CapabilityStatementParams[_Q]
         """Chain to CapabilityStatement's search parameters (``param:CapabilityStatement.name=...``)."""
-        from ..capabilitystatement import CapabilityStatementParams
-
-        return CapabilityStatementParams(*self._chain('CapabilityStatement'))
-
-    @property
-    def CarePlan(self) -> CarePlanParams[_Q]:
+        CarePlan: CarePlanParams[_Q]
         """Chain to CarePlan's search parameters (``param:CarePlan.name=...``)."""
-        from ..careplan import CarePlanParams
-
-        return CarePlanParams(*self._chain('CarePlan'))
-
-    @property
-    def CareTeam(self) -> CareTeamParams[_Q]:
+        CareTeam: CareTeamParams[_Q]
         """Chain to CareTeam's search parameters (``param:CareTeam.name=...``)."""
-        from ..careteam import CareTeamParams
-
-        return CareTeamParams(*self._chain('CareTeam'))
-
-    @property
-    def CatalogEntry(self) -> CatalogEntryParams[_Q]:
+        CatalogEntry: CatalogEntryParams[_Q]
         """Chain to CatalogEntry's search parameters (``param:CatalogEntry.name=...``)."""
-        from ..catalogentry import CatalogEntryParams
-
-        return CatalogEntryParams(*self._chain('CatalogEntry'))
-
-    @property
-    def ChargeItem(self) -> ChargeItemParams[_Q]:
+        ChargeItem: ChargeItemParams[_Q]
         """Chain to ChargeItem's search parameters (``param:ChargeItem.name=...``)."""
-        from ..chargeitem import ChargeItemParams
-
-        return ChargeItemParams(*self._chain('ChargeItem'))
-
-    @property
-    def ChargeItemDefinition(self) -> ChargeItemDefinitionParams[_Q]:
+        ChargeItemDefinition: ChargeItemDefinitionParams[_Q]
         """Chain to ChargeItemDefinition's search parameters (``param:ChargeItemDefinition.name=...``)."""
-        from ..chargeitemdefinition import ChargeItemDefinitionParams
-
-        return ChargeItemDefinitionParams(*self._chain('ChargeItemDefinition'))
-
-    @property
-    def Claim(self) -> ClaimParams[_Q]:
+        Claim: ClaimParams[_Q]
         """Chain to Claim's search parameters (``param:Claim.name=...``)."""
-        from ..claim import ClaimParams
-
-        return ClaimParams(*self._chain('Claim'))
-
-    @property
-    def ClaimResponse(self) -> ClaimResponseParams[_Q]:
+        ClaimResponse: ClaimResponseParams[_Q]
         """Chain to ClaimResponse's search parameters (``param:ClaimResponse.name=...``)."""
-        from ..claimresponse import ClaimResponseParams
-
-        return ClaimResponseParams(*self._chain('ClaimResponse'))
-
-    @property
-    def ClinicalImpression(self) -> ClinicalImpressionParams[_Q]:
+        ClinicalImpression: ClinicalImpressionParams[_Q]
         """Chain to ClinicalImpression's search parameters (``param:ClinicalImpression.name=...``)."""
-        from ..clinicalimpression import ClinicalImpressionParams
-
-        return ClinicalImpressionParams(*self._chain('ClinicalImpression'))
-
-    @property
-    def CodeSystem(self) -> CodeSystemParams[_Q]:
+        CodeSystem: CodeSystemParams[_Q]
         """Chain to CodeSystem's search parameters (``param:CodeSystem.name=...``)."""
-        from ..codesystem import CodeSystemParams
-
-        return CodeSystemParams(*self._chain('CodeSystem'))
-
-    @property
-    def Communication(self) -> CommunicationParams[_Q]:
+        Communication: CommunicationParams[_Q]
         """Chain to Communication's search parameters (``param:Communication.name=...``)."""
-        from ..communication import CommunicationParams
-
-        return CommunicationParams(*self._chain('Communication'))
-
-    @property
-    def CommunicationRequest(self) -> CommunicationRequestParams[_Q]:
+        CommunicationRequest: CommunicationRequestParams[_Q]
         """Chain to CommunicationRequest's search parameters (``param:CommunicationRequest.name=...``)."""
-        from ..communicationrequest import CommunicationRequestParams
-
-        return CommunicationRequestParams(*self._chain('CommunicationRequest'))
-
-    @property
-    def CompartmentDefinition(self) -> CompartmentDefinitionParams[_Q]:
+        CompartmentDefinition: CompartmentDefinitionParams[_Q]
         """Chain to CompartmentDefinition's search parameters (``param:CompartmentDefinition.name=...``)."""
-        from ..compartmentdefinition import CompartmentDefinitionParams
-
-        return CompartmentDefinitionParams(*self._chain('CompartmentDefinition'))
-
-    @property
-    def Composition(self) -> CompositionParams[_Q]:
+        Composition: CompositionParams[_Q]
         """Chain to Composition's search parameters (``param:Composition.name=...``)."""
-        from ..composition import CompositionParams
-
-        return CompositionParams(*self._chain('Composition'))
-
-    @property
-    def ConceptMap(self) -> ConceptMapParams[_Q]:
+        ConceptMap: ConceptMapParams[_Q]
         """Chain to ConceptMap's search parameters (``param:ConceptMap.name=...``)."""
-        from ..conceptmap import ConceptMapParams
-
-        return ConceptMapParams(*self._chain('ConceptMap'))
-
-    @property
-    def Condition(self) -> ConditionParams[_Q]:
+        Condition: ConditionParams[_Q]
         """Chain to Condition's search parameters (``param:Condition.name=...``)."""
-        from ..condition import ConditionParams
-
-        return ConditionParams(*self._chain('Condition'))
-
-    @property
-    def Consent(self) -> ConsentParams[_Q]:
+        Consent: ConsentParams[_Q]
         """Chain to Consent's search parameters (``param:Consent.name=...``)."""
-        from ..consent import ConsentParams
-
-        return ConsentParams(*self._chain('Consent'))
-
-    @property
-    def Contract(self) -> ContractParams[_Q]:
+        Contract: ContractParams[_Q]
         """Chain to Contract's search parameters (``param:Contract.name=...``)."""
-        from ..contract import ContractParams
-
-        return ContractParams(*self._chain('Contract'))
-
-    @property
-    def Coverage(self) -> CoverageParams[_Q]:
+        Coverage: CoverageParams[_Q]
         """Chain to Coverage's search parameters (``param:Coverage.name=...``)."""
-        from ..coverage import CoverageParams
-
-        return CoverageParams(*self._chain('Coverage'))
-
-    @property
-    def CoverageEligibilityRequest(self) -> CoverageEligibilityRequestParams[_Q]:
+        CoverageEligibilityRequest: CoverageEligibilityRequestParams[_Q]
         """Chain to CoverageEligibilityRequest's search parameters (``param:CoverageEligibilityRequest.name=...``)."""
-        from ..coverageeligibilityrequest import CoverageEligibilityRequestParams
-
-        return CoverageEligibilityRequestParams(*self._chain('CoverageEligibilityRequest'))
-
-    @property
-    def CoverageEligibilityResponse(self) -> CoverageEligibilityResponseParams[_Q]:
+        CoverageEligibilityResponse: CoverageEligibilityResponseParams[_Q]
         """Chain to CoverageEligibilityResponse's search parameters (``param:CoverageEligibilityResponse.name=...``)."""
-        from ..coverageeligibilityresponse import CoverageEligibilityResponseParams
-
-        return CoverageEligibilityResponseParams(*self._chain('CoverageEligibilityResponse'))
-
-    @property
-    def DetectedIssue(self) -> DetectedIssueParams[_Q]:
+        DetectedIssue: DetectedIssueParams[_Q]
         """Chain to DetectedIssue's search parameters (``param:DetectedIssue.name=...``)."""
-        from ..detectedissue import DetectedIssueParams
-
-        return DetectedIssueParams(*self._chain('DetectedIssue'))
-
-    @property
-    def Device(self) -> DeviceParams[_Q]:
+        Device: DeviceParams[_Q]
         """Chain to Device's search parameters (``param:Device.name=...``)."""
-        from ..device import DeviceParams
-
-        return DeviceParams(*self._chain('Device'))
-
-    @property
-    def DeviceDefinition(self) -> DeviceDefinitionParams[_Q]:
+        DeviceDefinition: DeviceDefinitionParams[_Q]
         """Chain to DeviceDefinition's search parameters (``param:DeviceDefinition.name=...``)."""
-        from ..devicedefinition import DeviceDefinitionParams
-
-        return DeviceDefinitionParams(*self._chain('DeviceDefinition'))
-
-    @property
-    def DeviceMetric(self) -> DeviceMetricParams[_Q]:
+        DeviceMetric: DeviceMetricParams[_Q]
         """Chain to DeviceMetric's search parameters (``param:DeviceMetric.name=...``)."""
-        from ..devicemetric import DeviceMetricParams
-
-        return DeviceMetricParams(*self._chain('DeviceMetric'))
-
-    @property
-    def DeviceRequest(self) -> DeviceRequestParams[_Q]:
+        DeviceRequest: DeviceRequestParams[_Q]
         """Chain to DeviceRequest's search parameters (``param:DeviceRequest.name=...``)."""
-        from ..devicerequest import DeviceRequestParams
-
-        return DeviceRequestParams(*self._chain('DeviceRequest'))
-
-    @property
-    def DeviceUseStatement(self) -> DeviceUseStatementParams[_Q]:
+        DeviceUseStatement: DeviceUseStatementParams[_Q]
         """Chain to DeviceUseStatement's search parameters (``param:DeviceUseStatement.name=...``)."""
-        from ..deviceusestatement import DeviceUseStatementParams
-
-        return DeviceUseStatementParams(*self._chain('DeviceUseStatement'))
-
-    @property
-    def DiagnosticReport(self) -> DiagnosticReportParams[_Q]:
+        DiagnosticReport: DiagnosticReportParams[_Q]
         """Chain to DiagnosticReport's search parameters (``param:DiagnosticReport.name=...``)."""
-        from ..diagnosticreport import DiagnosticReportParams
-
-        return DiagnosticReportParams(*self._chain('DiagnosticReport'))
-
-    @property
-    def DocumentManifest(self) -> DocumentManifestParams[_Q]:
+        DocumentManifest: DocumentManifestParams[_Q]
         """Chain to DocumentManifest's search parameters (``param:DocumentManifest.name=...``)."""
-        from ..documentmanifest import DocumentManifestParams
-
-        return DocumentManifestParams(*self._chain('DocumentManifest'))
-
-    @property
-    def DocumentReference(self) -> DocumentReferenceParams[_Q]:
+        DocumentReference: DocumentReferenceParams[_Q]
         """Chain to DocumentReference's search parameters (``param:DocumentReference.name=...``)."""
-        from ..documentreference import DocumentReferenceParams
-
-        return DocumentReferenceParams(*self._chain('DocumentReference'))
-
-    @property
-    def EffectEvidenceSynthesis(self) -> EffectEvidenceSynthesisParams[_Q]:
+        EffectEvidenceSynthesis: EffectEvidenceSynthesisParams[_Q]
         """Chain to EffectEvidenceSynthesis's search parameters (``param:EffectEvidenceSynthesis.name=...``)."""
-        from ..effectevidencesynthesis import EffectEvidenceSynthesisParams
-
-        return EffectEvidenceSynthesisParams(*self._chain('EffectEvidenceSynthesis'))
-
-    @property
-    def Encounter(self) -> EncounterParams[_Q]:
+        Encounter: EncounterParams[_Q]
         """Chain to Encounter's search parameters (``param:Encounter.name=...``)."""
-        from ..encounter import EncounterParams
-
-        return EncounterParams(*self._chain('Encounter'))
-
-    @property
-    def Endpoint(self) -> EndpointParams[_Q]:
+        Endpoint: EndpointParams[_Q]
         """Chain to Endpoint's search parameters (``param:Endpoint.name=...``)."""
-        from ..endpoint import EndpointParams
-
-        return EndpointParams(*self._chain('Endpoint'))
-
-    @property
-    def EnrollmentRequest(self) -> EnrollmentRequestParams[_Q]:
+        EnrollmentRequest: EnrollmentRequestParams[_Q]
         """Chain to EnrollmentRequest's search parameters (``param:EnrollmentRequest.name=...``)."""
-        from ..enrollmentrequest import EnrollmentRequestParams
-
-        return EnrollmentRequestParams(*self._chain('EnrollmentRequest'))
-
-    @property
-    def EnrollmentResponse(self) -> EnrollmentResponseParams[_Q]:
+        EnrollmentResponse: EnrollmentResponseParams[_Q]
         """Chain to EnrollmentResponse's search parameters (``param:EnrollmentResponse.name=...``)."""
-        from ..enrollmentresponse import EnrollmentResponseParams
-
-        return EnrollmentResponseParams(*self._chain('EnrollmentResponse'))
-
-    @property
-    def EpisodeOfCare(self) -> EpisodeOfCareParams[_Q]:
+        EpisodeOfCare: EpisodeOfCareParams[_Q]
         """Chain to EpisodeOfCare's search parameters (``param:EpisodeOfCare.name=...``)."""
-        from ..episodeofcare import EpisodeOfCareParams
-
-        return EpisodeOfCareParams(*self._chain('EpisodeOfCare'))
-
-    @property
-    def EventDefinition(self) -> EventDefinitionParams[_Q]:
+        EventDefinition: EventDefinitionParams[_Q]
         """Chain to EventDefinition's search parameters (``param:EventDefinition.name=...``)."""
-        from ..eventdefinition import EventDefinitionParams
-
-        return EventDefinitionParams(*self._chain('EventDefinition'))
-
-    @property
-    def Evidence(self) -> EvidenceParams[_Q]:
+        Evidence: EvidenceParams[_Q]
         """Chain to Evidence's search parameters (``param:Evidence.name=...``)."""
-        from ..evidence import EvidenceParams
-
-        return EvidenceParams(*self._chain('Evidence'))
-
-    @property
-    def EvidenceVariable(self) -> EvidenceVariableParams[_Q]:
+        EvidenceVariable: EvidenceVariableParams[_Q]
         """Chain to EvidenceVariable's search parameters (``param:EvidenceVariable.name=...``)."""
-        from ..evidencevariable import EvidenceVariableParams
-
-        return EvidenceVariableParams(*self._chain('EvidenceVariable'))
-
-    @property
-    def ExampleScenario(self) -> ExampleScenarioParams[_Q]:
+        ExampleScenario: ExampleScenarioParams[_Q]
         """Chain to ExampleScenario's search parameters (``param:ExampleScenario.name=...``)."""
-        from ..examplescenario import ExampleScenarioParams
-
-        return ExampleScenarioParams(*self._chain('ExampleScenario'))
-
-    @property
-    def ExplanationOfBenefit(self) -> ExplanationOfBenefitParams[_Q]:
+        ExplanationOfBenefit: ExplanationOfBenefitParams[_Q]
         """Chain to ExplanationOfBenefit's search parameters (``param:ExplanationOfBenefit.name=...``)."""
-        from ..explanationofbenefit import ExplanationOfBenefitParams
-
-        return ExplanationOfBenefitParams(*self._chain('ExplanationOfBenefit'))
-
-    @property
-    def FamilyMemberHistory(self) -> FamilyMemberHistoryParams[_Q]:
+        FamilyMemberHistory: FamilyMemberHistoryParams[_Q]
         """Chain to FamilyMemberHistory's search parameters (``param:FamilyMemberHistory.name=...``)."""
-        from ..familymemberhistory import FamilyMemberHistoryParams
-
-        return FamilyMemberHistoryParams(*self._chain('FamilyMemberHistory'))
-
-    @property
-    def Flag(self) -> FlagParams[_Q]:
+        Flag: FlagParams[_Q]
         """Chain to Flag's search parameters (``param:Flag.name=...``)."""
-        from ..flag import FlagParams
-
-        return FlagParams(*self._chain('Flag'))
-
-    @property
-    def Goal(self) -> GoalParams[_Q]:
+        Goal: GoalParams[_Q]
         """Chain to Goal's search parameters (``param:Goal.name=...``)."""
-        from ..goal import GoalParams
-
-        return GoalParams(*self._chain('Goal'))
-
-    @property
-    def GraphDefinition(self) -> GraphDefinitionParams[_Q]:
+        GraphDefinition: GraphDefinitionParams[_Q]
         """Chain to GraphDefinition's search parameters (``param:GraphDefinition.name=...``)."""
-        from ..graphdefinition import GraphDefinitionParams
-
-        return GraphDefinitionParams(*self._chain('GraphDefinition'))
-
-    @property
-    def Group(self) -> GroupParams[_Q]:
+        Group: GroupParams[_Q]
         """Chain to Group's search parameters (``param:Group.name=...``)."""
-        from ..group import GroupParams
-
-        return GroupParams(*self._chain('Group'))
-
-    @property
-    def GuidanceResponse(self) -> GuidanceResponseParams[_Q]:
+        GuidanceResponse: GuidanceResponseParams[_Q]
         """Chain to GuidanceResponse's search parameters (``param:GuidanceResponse.name=...``)."""
-        from ..guidanceresponse import GuidanceResponseParams
-
-        return GuidanceResponseParams(*self._chain('GuidanceResponse'))
-
-    @property
-    def HealthcareService(self) -> HealthcareServiceParams[_Q]:
+        HealthcareService: HealthcareServiceParams[_Q]
         """Chain to HealthcareService's search parameters (``param:HealthcareService.name=...``)."""
-        from ..healthcareservice import HealthcareServiceParams
-
-        return HealthcareServiceParams(*self._chain('HealthcareService'))
-
-    @property
-    def ImagingStudy(self) -> ImagingStudyParams[_Q]:
+        ImagingStudy: ImagingStudyParams[_Q]
         """Chain to ImagingStudy's search parameters (``param:ImagingStudy.name=...``)."""
-        from ..imagingstudy import ImagingStudyParams
-
-        return ImagingStudyParams(*self._chain('ImagingStudy'))
-
-    @property
-    def Immunization(self) -> ImmunizationParams[_Q]:
+        Immunization: ImmunizationParams[_Q]
         """Chain to Immunization's search parameters (``param:Immunization.name=...``)."""
-        from ..immunization import ImmunizationParams
-
-        return ImmunizationParams(*self._chain('Immunization'))
-
-    @property
-    def ImmunizationEvaluation(self) -> ImmunizationEvaluationParams[_Q]:
+        ImmunizationEvaluation: ImmunizationEvaluationParams[_Q]
         """Chain to ImmunizationEvaluation's search parameters (``param:ImmunizationEvaluation.name=...``)."""
-        from ..immunizationevaluation import ImmunizationEvaluationParams
-
-        return ImmunizationEvaluationParams(*self._chain('ImmunizationEvaluation'))
-
-    @property
-    def ImmunizationRecommendation(self) -> ImmunizationRecommendationParams[_Q]:
+        ImmunizationRecommendation: ImmunizationRecommendationParams[_Q]
         """Chain to ImmunizationRecommendation's search parameters (``param:ImmunizationRecommendation.name=...``)."""
-        from ..immunizationrecommendation import ImmunizationRecommendationParams
-
-        return ImmunizationRecommendationParams(*self._chain('ImmunizationRecommendation'))
-
-    @property
-    def ImplementationGuide(self) -> ImplementationGuideParams[_Q]:
+        ImplementationGuide: ImplementationGuideParams[_Q]
         """Chain to ImplementationGuide's search parameters (``param:ImplementationGuide.name=...``)."""
-        from ..implementationguide import ImplementationGuideParams
-
-        return ImplementationGuideParams(*self._chain('ImplementationGuide'))
-
-    @property
-    def InsurancePlan(self) -> InsurancePlanParams[_Q]:
+        InsurancePlan: InsurancePlanParams[_Q]
         """Chain to InsurancePlan's search parameters (``param:InsurancePlan.name=...``)."""
-        from ..insuranceplan import InsurancePlanParams
-
-        return InsurancePlanParams(*self._chain('InsurancePlan'))
-
-    @property
-    def Invoice(self) -> InvoiceParams[_Q]:
+        Invoice: InvoiceParams[_Q]
         """Chain to Invoice's search parameters (``param:Invoice.name=...``)."""
-        from ..invoice import InvoiceParams
-
-        return InvoiceParams(*self._chain('Invoice'))
-
-    @property
-    def Library(self) -> LibraryParams[_Q]:
+        Library: LibraryParams[_Q]
         """Chain to Library's search parameters (``param:Library.name=...``)."""
-        from ..library import LibraryParams
-
-        return LibraryParams(*self._chain('Library'))
-
-    @property
-    def Linkage(self) -> LinkageParams[_Q]:
+        Linkage: LinkageParams[_Q]
         """Chain to Linkage's search parameters (``param:Linkage.name=...``)."""
-        from ..linkage import LinkageParams
-
-        return LinkageParams(*self._chain('Linkage'))
-
-    @property
-    def List(self) -> ListParams[_Q]:
+        List: ListParams[_Q]
         """Chain to List's search parameters (``param:List.name=...``)."""
-        from ..list import ListParams
-
-        return ListParams(*self._chain('List'))
-
-    @property
-    def Location(self) -> LocationParams[_Q]:
+        Location: LocationParams[_Q]
         """Chain to Location's search parameters (``param:Location.name=...``)."""
-        from ..location import LocationParams
-
-        return LocationParams(*self._chain('Location'))
-
-    @property
-    def Measure(self) -> MeasureParams[_Q]:
+        Measure: MeasureParams[_Q]
         """Chain to Measure's search parameters (``param:Measure.name=...``)."""
-        from ..measure import MeasureParams
-
-        return MeasureParams(*self._chain('Measure'))
-
-    @property
-    def MeasureReport(self) -> MeasureReportParams[_Q]:
+        MeasureReport: MeasureReportParams[_Q]
         """Chain to MeasureReport's search parameters (``param:MeasureReport.name=...``)."""
-        from ..measurereport import MeasureReportParams
-
-        return MeasureReportParams(*self._chain('MeasureReport'))
-
-    @property
-    def Media(self) -> MediaParams[_Q]:
+        Media: MediaParams[_Q]
         """Chain to Media's search parameters (``param:Media.name=...``)."""
-        from ..media import MediaParams
-
-        return MediaParams(*self._chain('Media'))
-
-    @property
-    def Medication(self) -> MedicationParams[_Q]:
+        Medication: MedicationParams[_Q]
         """Chain to Medication's search parameters (``param:Medication.name=...``)."""
-        from ..medication import MedicationParams
-
-        return MedicationParams(*self._chain('Medication'))
-
-    @property
-    def MedicationAdministration(self) -> MedicationAdministrationParams[_Q]:
+        MedicationAdministration: MedicationAdministrationParams[_Q]
         """Chain to MedicationAdministration's search parameters (``param:MedicationAdministration.name=...``)."""
-        from ..medicationadministration import MedicationAdministrationParams
-
-        return MedicationAdministrationParams(*self._chain('MedicationAdministration'))
-
-    @property
-    def MedicationDispense(self) -> MedicationDispenseParams[_Q]:
+        MedicationDispense: MedicationDispenseParams[_Q]
         """Chain to MedicationDispense's search parameters (``param:MedicationDispense.name=...``)."""
-        from ..medicationdispense import MedicationDispenseParams
-
-        return MedicationDispenseParams(*self._chain('MedicationDispense'))
-
-    @property
-    def MedicationKnowledge(self) -> MedicationKnowledgeParams[_Q]:
+        MedicationKnowledge: MedicationKnowledgeParams[_Q]
         """Chain to MedicationKnowledge's search parameters (``param:MedicationKnowledge.name=...``)."""
-        from ..medicationknowledge import MedicationKnowledgeParams
-
-        return MedicationKnowledgeParams(*self._chain('MedicationKnowledge'))
-
-    @property
-    def MedicationRequest(self) -> MedicationRequestParams[_Q]:
+        MedicationRequest: MedicationRequestParams[_Q]
         """Chain to MedicationRequest's search parameters (``param:MedicationRequest.name=...``)."""
-        from ..medicationrequest import MedicationRequestParams
-
-        return MedicationRequestParams(*self._chain('MedicationRequest'))
-
-    @property
-    def MedicationStatement(self) -> MedicationStatementParams[_Q]:
+        MedicationStatement: MedicationStatementParams[_Q]
         """Chain to MedicationStatement's search parameters (``param:MedicationStatement.name=...``)."""
-        from ..medicationstatement import MedicationStatementParams
-
-        return MedicationStatementParams(*self._chain('MedicationStatement'))
-
-    @property
-    def MedicinalProduct(self) -> MedicinalProductParams[_Q]:
+        MedicinalProduct: MedicinalProductParams[_Q]
         """Chain to MedicinalProduct's search parameters (``param:MedicinalProduct.name=...``)."""
-        from ..medicinalproduct import MedicinalProductParams
-
-        return MedicinalProductParams(*self._chain('MedicinalProduct'))
-
-    @property
-    def MedicinalProductAuthorization(self) -> MedicinalProductAuthorizationParams[_Q]:
+        MedicinalProductAuthorization: MedicinalProductAuthorizationParams[_Q]
         """Chain to MedicinalProductAuthorization's search parameters (``param:MedicinalProductAuthorization.name=...``)."""
-        from ..medicinalproductauthorization import MedicinalProductAuthorizationParams
-
-        return MedicinalProductAuthorizationParams(*self._chain('MedicinalProductAuthorization'))
-
-    @property
-    def MedicinalProductContraindication(self) -> MedicinalProductContraindicationParams[_Q]:
+        MedicinalProductContraindication: MedicinalProductContraindicationParams[_Q]
         """Chain to MedicinalProductContraindication's search parameters (``param:MedicinalProductContraindication.name=...``)."""
-        from ..medicinalproductcontraindication import MedicinalProductContraindicationParams
-
-        return MedicinalProductContraindicationParams(*self._chain('MedicinalProductContraindication'))
-
-    @property
-    def MedicinalProductIndication(self) -> MedicinalProductIndicationParams[_Q]:
+        MedicinalProductIndication: MedicinalProductIndicationParams[_Q]
         """Chain to MedicinalProductIndication's search parameters (``param:MedicinalProductIndication.name=...``)."""
-        from ..medicinalproductindication import MedicinalProductIndicationParams
-
-        return MedicinalProductIndicationParams(*self._chain('MedicinalProductIndication'))
-
-    @property
-    def MedicinalProductIngredient(self) -> MedicinalProductIngredientParams[_Q]:
+        MedicinalProductIngredient: MedicinalProductIngredientParams[_Q]
         """Chain to MedicinalProductIngredient's search parameters (``param:MedicinalProductIngredient.name=...``)."""
-        from ..medicinalproductingredient import MedicinalProductIngredientParams
-
-        return MedicinalProductIngredientParams(*self._chain('MedicinalProductIngredient'))
-
-    @property
-    def MedicinalProductInteraction(self) -> MedicinalProductInteractionParams[_Q]:
+        MedicinalProductInteraction: MedicinalProductInteractionParams[_Q]
         """Chain to MedicinalProductInteraction's search parameters (``param:MedicinalProductInteraction.name=...``)."""
-        from ..medicinalproductinteraction import MedicinalProductInteractionParams
-
-        return MedicinalProductInteractionParams(*self._chain('MedicinalProductInteraction'))
-
-    @property
-    def MedicinalProductManufactured(self) -> MedicinalProductManufacturedParams[_Q]:
+        MedicinalProductManufactured: MedicinalProductManufacturedParams[_Q]
         """Chain to MedicinalProductManufactured's search parameters (``param:MedicinalProductManufactured.name=...``)."""
-        from ..medicinalproductmanufactured import MedicinalProductManufacturedParams
-
-        return MedicinalProductManufacturedParams(*self._chain('MedicinalProductManufactured'))
-
-    @property
-    def MedicinalProductPackaged(self) -> MedicinalProductPackagedParams[_Q]:
+        MedicinalProductPackaged: MedicinalProductPackagedParams[_Q]
         """Chain to MedicinalProductPackaged's search parameters (``param:MedicinalProductPackaged.name=...``)."""
-        from ..medicinalproductpackaged import MedicinalProductPackagedParams
-
-        return MedicinalProductPackagedParams(*self._chain('MedicinalProductPackaged'))
-
-    @property
-    def MedicinalProductPharmaceutical(self) -> MedicinalProductPharmaceuticalParams[_Q]:
+        MedicinalProductPharmaceutical: MedicinalProductPharmaceuticalParams[_Q]
         """Chain to MedicinalProductPharmaceutical's search parameters (``param:MedicinalProductPharmaceutical.name=...``)."""
-        from ..medicinalproductpharmaceutical import MedicinalProductPharmaceuticalParams
-
-        return MedicinalProductPharmaceuticalParams(*self._chain('MedicinalProductPharmaceutical'))
-
-    @property
-    def MedicinalProductUndesirableEffect(self) -> MedicinalProductUndesirableEffectParams[_Q]:
+        MedicinalProductUndesirableEffect: MedicinalProductUndesirableEffectParams[_Q]
         """Chain to MedicinalProductUndesirableEffect's search parameters (``param:MedicinalProductUndesirableEffect.name=...``)."""
-        from ..medicinalproductundesirableeffect import MedicinalProductUndesirableEffectParams
-
-        return MedicinalProductUndesirableEffectParams(*self._chain('MedicinalProductUndesirableEffect'))
-
-    @property
-    def MessageDefinition(self) -> MessageDefinitionParams[_Q]:
+        MessageDefinition: MessageDefinitionParams[_Q]
         """Chain to MessageDefinition's search parameters (``param:MessageDefinition.name=...``)."""
-        from ..messagedefinition import MessageDefinitionParams
-
-        return MessageDefinitionParams(*self._chain('MessageDefinition'))
-
-    @property
-    def MessageHeader(self) -> MessageHeaderParams[_Q]:
+        MessageHeader: MessageHeaderParams[_Q]
         """Chain to MessageHeader's search parameters (``param:MessageHeader.name=...``)."""
-        from ..messageheader import MessageHeaderParams
-
-        return MessageHeaderParams(*self._chain('MessageHeader'))
-
-    @property
-    def MolecularSequence(self) -> MolecularSequenceParams[_Q]:
+        MolecularSequence: MolecularSequenceParams[_Q]
         """Chain to MolecularSequence's search parameters (``param:MolecularSequence.name=...``)."""
-        from ..molecularsequence import MolecularSequenceParams
-
-        return MolecularSequenceParams(*self._chain('MolecularSequence'))
-
-    @property
-    def NamingSystem(self) -> NamingSystemParams[_Q]:
+        NamingSystem: NamingSystemParams[_Q]
         """Chain to NamingSystem's search parameters (``param:NamingSystem.name=...``)."""
-        from ..namingsystem import NamingSystemParams
-
-        return NamingSystemParams(*self._chain('NamingSystem'))
-
-    @property
-    def NutritionOrder(self) -> NutritionOrderParams[_Q]:
+        NutritionOrder: NutritionOrderParams[_Q]
         """Chain to NutritionOrder's search parameters (``param:NutritionOrder.name=...``)."""
-        from ..nutritionorder import NutritionOrderParams
-
-        return NutritionOrderParams(*self._chain('NutritionOrder'))
-
-    @property
-    def Observation(self) -> ObservationParams[_Q]:
+        Observation: ObservationParams[_Q]
         """Chain to Observation's search parameters (``param:Observation.name=...``)."""
-        from ..observation import ObservationParams
-
-        return ObservationParams(*self._chain('Observation'))
-
-    @property
-    def ObservationDefinition(self) -> ObservationDefinitionParams[_Q]:
+        ObservationDefinition: ObservationDefinitionParams[_Q]
         """Chain to ObservationDefinition's search parameters (``param:ObservationDefinition.name=...``)."""
-        from ..observationdefinition import ObservationDefinitionParams
-
-        return ObservationDefinitionParams(*self._chain('ObservationDefinition'))
-
-    @property
-    def OperationDefinition(self) -> OperationDefinitionParams[_Q]:
+        OperationDefinition: OperationDefinitionParams[_Q]
         """Chain to OperationDefinition's search parameters (``param:OperationDefinition.name=...``)."""
-        from ..operationdefinition import OperationDefinitionParams
-
-        return OperationDefinitionParams(*self._chain('OperationDefinition'))
-
-    @property
-    def OperationOutcome(self) -> OperationOutcomeParams[_Q]:
+        OperationOutcome: OperationOutcomeParams[_Q]
         """Chain to OperationOutcome's search parameters (``param:OperationOutcome.name=...``)."""
-        from ..operationoutcome import OperationOutcomeParams
-
-        return OperationOutcomeParams(*self._chain('OperationOutcome'))
-
-    @property
-    def Organization(self) -> OrganizationParams[_Q]:
+        Organization: OrganizationParams[_Q]
         """Chain to Organization's search parameters (``param:Organization.name=...``)."""
-        from ..organization import OrganizationParams
-
-        return OrganizationParams(*self._chain('Organization'))
-
-    @property
-    def OrganizationAffiliation(self) -> OrganizationAffiliationParams[_Q]:
+        OrganizationAffiliation: OrganizationAffiliationParams[_Q]
         """Chain to OrganizationAffiliation's search parameters (``param:OrganizationAffiliation.name=...``)."""
-        from ..organizationaffiliation import OrganizationAffiliationParams
-
-        return OrganizationAffiliationParams(*self._chain('OrganizationAffiliation'))
-
-    @property
-    def Patient(self) -> PatientParams[_Q]:
+        Patient: PatientParams[_Q]
         """Chain to Patient's search parameters (``param:Patient.name=...``)."""
-        from ..patient import PatientParams
-
-        return PatientParams(*self._chain('Patient'))
-
-    @property
-    def PaymentNotice(self) -> PaymentNoticeParams[_Q]:
+        PaymentNotice: PaymentNoticeParams[_Q]
         """Chain to PaymentNotice's search parameters (``param:PaymentNotice.name=...``)."""
-        from ..paymentnotice import PaymentNoticeParams
-
-        return PaymentNoticeParams(*self._chain('PaymentNotice'))
-
-    @property
-    def PaymentReconciliation(self) -> PaymentReconciliationParams[_Q]:
+        PaymentReconciliation: PaymentReconciliationParams[_Q]
         """Chain to PaymentReconciliation's search parameters (``param:PaymentReconciliation.name=...``)."""
-        from ..paymentreconciliation import PaymentReconciliationParams
-
-        return PaymentReconciliationParams(*self._chain('PaymentReconciliation'))
-
-    @property
-    def Person(self) -> PersonParams[_Q]:
+        Person: PersonParams[_Q]
         """Chain to Person's search parameters (``param:Person.name=...``)."""
-        from ..person import PersonParams
-
-        return PersonParams(*self._chain('Person'))
-
-    @property
-    def PlanDefinition(self) -> PlanDefinitionParams[_Q]:
+        PlanDefinition: PlanDefinitionParams[_Q]
         """Chain to PlanDefinition's search parameters (``param:PlanDefinition.name=...``)."""
-        from ..plandefinition import PlanDefinitionParams
-
-        return PlanDefinitionParams(*self._chain('PlanDefinition'))
-
-    @property
-    def Practitioner(self) -> PractitionerParams[_Q]:
+        Practitioner: PractitionerParams[_Q]
         """Chain to Practitioner's search parameters (``param:Practitioner.name=...``)."""
-        from ..practitioner import PractitionerParams
-
-        return PractitionerParams(*self._chain('Practitioner'))
-
-    @property
-    def PractitionerRole(self) -> PractitionerRoleParams[_Q]:
+        PractitionerRole: PractitionerRoleParams[_Q]
         """Chain to PractitionerRole's search parameters (``param:PractitionerRole.name=...``)."""
-        from ..practitionerrole import PractitionerRoleParams
-
-        return PractitionerRoleParams(*self._chain('PractitionerRole'))
-
-    @property
-    def Procedure(self) -> ProcedureParams[_Q]:
+        Procedure: ProcedureParams[_Q]
         """Chain to Procedure's search parameters (``param:Procedure.name=...``)."""
-        from ..procedure import ProcedureParams
-
-        return ProcedureParams(*self._chain('Procedure'))
-
-    @property
-    def Provenance(self) -> ProvenanceParams[_Q]:
+        Provenance: ProvenanceParams[_Q]
         """Chain to Provenance's search parameters (``param:Provenance.name=...``)."""
-        from ..provenance import ProvenanceParams
-
-        return ProvenanceParams(*self._chain('Provenance'))
-
-    @property
-    def Questionnaire(self) -> QuestionnaireParams[_Q]:
+        Questionnaire: QuestionnaireParams[_Q]
         """Chain to Questionnaire's search parameters (``param:Questionnaire.name=...``)."""
-        from ..questionnaire import QuestionnaireParams
-
-        return QuestionnaireParams(*self._chain('Questionnaire'))
-
-    @property
-    def QuestionnaireResponse(self) -> QuestionnaireResponseParams[_Q]:
+        QuestionnaireResponse: QuestionnaireResponseParams[_Q]
         """Chain to QuestionnaireResponse's search parameters (``param:QuestionnaireResponse.name=...``)."""
-        from ..questionnaireresponse import QuestionnaireResponseParams
-
-        return QuestionnaireResponseParams(*self._chain('QuestionnaireResponse'))
-
-    @property
-    def RelatedPerson(self) -> RelatedPersonParams[_Q]:
+        RelatedPerson: RelatedPersonParams[_Q]
         """Chain to RelatedPerson's search parameters (``param:RelatedPerson.name=...``)."""
-        from ..relatedperson import RelatedPersonParams
-
-        return RelatedPersonParams(*self._chain('RelatedPerson'))
-
-    @property
-    def RequestGroup(self) -> RequestGroupParams[_Q]:
+        RequestGroup: RequestGroupParams[_Q]
         """Chain to RequestGroup's search parameters (``param:RequestGroup.name=...``)."""
-        from ..requestgroup import RequestGroupParams
-
-        return RequestGroupParams(*self._chain('RequestGroup'))
-
-    @property
-    def ResearchDefinition(self) -> ResearchDefinitionParams[_Q]:
+        ResearchDefinition: ResearchDefinitionParams[_Q]
         """Chain to ResearchDefinition's search parameters (``param:ResearchDefinition.name=...``)."""
-        from ..researchdefinition import ResearchDefinitionParams
-
-        return ResearchDefinitionParams(*self._chain('ResearchDefinition'))
-
-    @property
-    def ResearchElementDefinition(self) -> ResearchElementDefinitionParams[_Q]:
+        ResearchElementDefinition: ResearchElementDefinitionParams[_Q]
         """Chain to ResearchElementDefinition's search parameters (``param:ResearchElementDefinition.name=...``)."""
-        from ..researchelementdefinition import ResearchElementDefinitionParams
-
-        return ResearchElementDefinitionParams(*self._chain('ResearchElementDefinition'))
-
-    @property
-    def ResearchStudy(self) -> ResearchStudyParams[_Q]:
+        ResearchStudy: ResearchStudyParams[_Q]
         """Chain to ResearchStudy's search parameters (``param:ResearchStudy.name=...``)."""
-        from ..researchstudy import ResearchStudyParams
-
-        return ResearchStudyParams(*self._chain('ResearchStudy'))
-
-    @property
-    def ResearchSubject(self) -> ResearchSubjectParams[_Q]:
+        ResearchSubject: ResearchSubjectParams[_Q]
         """Chain to ResearchSubject's search parameters (``param:ResearchSubject.name=...``)."""
-        from ..researchsubject import ResearchSubjectParams
-
-        return ResearchSubjectParams(*self._chain('ResearchSubject'))
-
-    @property
-    def RiskAssessment(self) -> RiskAssessmentParams[_Q]:
+        RiskAssessment: RiskAssessmentParams[_Q]
         """Chain to RiskAssessment's search parameters (``param:RiskAssessment.name=...``)."""
-        from ..riskassessment import RiskAssessmentParams
-
-        return RiskAssessmentParams(*self._chain('RiskAssessment'))
-
-    @property
-    def RiskEvidenceSynthesis(self) -> RiskEvidenceSynthesisParams[_Q]:
+        RiskEvidenceSynthesis: RiskEvidenceSynthesisParams[_Q]
         """Chain to RiskEvidenceSynthesis's search parameters (``param:RiskEvidenceSynthesis.name=...``)."""
-        from ..riskevidencesynthesis import RiskEvidenceSynthesisParams
-
-        return RiskEvidenceSynthesisParams(*self._chain('RiskEvidenceSynthesis'))
-
-    @property
-    def Schedule(self) -> ScheduleParams[_Q]:
+        Schedule: ScheduleParams[_Q]
         """Chain to Schedule's search parameters (``param:Schedule.name=...``)."""
-        from ..schedule import ScheduleParams
-
-        return ScheduleParams(*self._chain('Schedule'))
-
-    @property
-    def SearchParameter(self) -> SearchParameterParams[_Q]:
+        SearchParameter: SearchParameterParams[_Q]
         """Chain to SearchParameter's search parameters (``param:SearchParameter.name=...``)."""
-        from ..searchparameter import SearchParameterParams
-
-        return SearchParameterParams(*self._chain('SearchParameter'))
-
-    @property
-    def ServiceRequest(self) -> ServiceRequestParams[_Q]:
+        ServiceRequest: ServiceRequestParams[_Q]
         """Chain to ServiceRequest's search parameters (``param:ServiceRequest.name=...``)."""
-        from ..servicerequest import ServiceRequestParams
-
-        return ServiceRequestParams(*self._chain('ServiceRequest'))
-
-    @property
-    def Slot(self) -> SlotParams[_Q]:
+        Slot: SlotParams[_Q]
         """Chain to Slot's search parameters (``param:Slot.name=...``)."""
-        from ..slot import SlotParams
-
-        return SlotParams(*self._chain('Slot'))
-
-    @property
-    def Specimen(self) -> SpecimenParams[_Q]:
+        Specimen: SpecimenParams[_Q]
         """Chain to Specimen's search parameters (``param:Specimen.name=...``)."""
-        from ..specimen import SpecimenParams
-
-        return SpecimenParams(*self._chain('Specimen'))
-
-    @property
-    def SpecimenDefinition(self) -> SpecimenDefinitionParams[_Q]:
+        SpecimenDefinition: SpecimenDefinitionParams[_Q]
         """Chain to SpecimenDefinition's search parameters (``param:SpecimenDefinition.name=...``)."""
-        from ..specimendefinition import SpecimenDefinitionParams
-
-        return SpecimenDefinitionParams(*self._chain('SpecimenDefinition'))
-
-    @property
-    def StructureDefinition(self) -> StructureDefinitionParams[_Q]:
+        StructureDefinition: StructureDefinitionParams[_Q]
         """Chain to StructureDefinition's search parameters (``param:StructureDefinition.name=...``)."""
-        from ..structuredefinition import StructureDefinitionParams
-
-        return StructureDefinitionParams(*self._chain('StructureDefinition'))
-
-    @property
-    def StructureMap(self) -> StructureMapParams[_Q]:
+        StructureMap: StructureMapParams[_Q]
         """Chain to StructureMap's search parameters (``param:StructureMap.name=...``)."""
-        from ..structuremap import StructureMapParams
-
-        return StructureMapParams(*self._chain('StructureMap'))
-
-    @property
-    def Subscription(self) -> SubscriptionParams[_Q]:
+        Subscription: SubscriptionParams[_Q]
         """Chain to Subscription's search parameters (``param:Subscription.name=...``)."""
-        from ..subscription import SubscriptionParams
-
-        return SubscriptionParams(*self._chain('Subscription'))
-
-    @property
-    def Substance(self) -> SubstanceParams[_Q]:
+        Substance: SubstanceParams[_Q]
         """Chain to Substance's search parameters (``param:Substance.name=...``)."""
-        from ..substance import SubstanceParams
-
-        return SubstanceParams(*self._chain('Substance'))
-
-    @property
-    def SubstanceNucleicAcid(self) -> SubstanceNucleicAcidParams[_Q]:
+        SubstanceNucleicAcid: SubstanceNucleicAcidParams[_Q]
         """Chain to SubstanceNucleicAcid's search parameters (``param:SubstanceNucleicAcid.name=...``)."""
-        from ..substancenucleicacid import SubstanceNucleicAcidParams
-
-        return SubstanceNucleicAcidParams(*self._chain('SubstanceNucleicAcid'))
-
-    @property
-    def SubstancePolymer(self) -> SubstancePolymerParams[_Q]:
+        SubstancePolymer: SubstancePolymerParams[_Q]
         """Chain to SubstancePolymer's search parameters (``param:SubstancePolymer.name=...``)."""
-        from ..substancepolymer import SubstancePolymerParams
-
-        return SubstancePolymerParams(*self._chain('SubstancePolymer'))
-
-    @property
-    def SubstanceProtein(self) -> SubstanceProteinParams[_Q]:
+        SubstanceProtein: SubstanceProteinParams[_Q]
         """Chain to SubstanceProtein's search parameters (``param:SubstanceProtein.name=...``)."""
-        from ..substanceprotein import SubstanceProteinParams
-
-        return SubstanceProteinParams(*self._chain('SubstanceProtein'))
-
-    @property
-    def SubstanceReferenceInformation(self) -> SubstanceReferenceInformationParams[_Q]:
+        SubstanceReferenceInformation: SubstanceReferenceInformationParams[_Q]
         """Chain to SubstanceReferenceInformation's search parameters (``param:SubstanceReferenceInformation.name=...``)."""
-        from ..substancereferenceinformation import SubstanceReferenceInformationParams
-
-        return SubstanceReferenceInformationParams(*self._chain('SubstanceReferenceInformation'))
-
-    @property
-    def SubstanceSourceMaterial(self) -> SubstanceSourceMaterialParams[_Q]:
+        SubstanceSourceMaterial: SubstanceSourceMaterialParams[_Q]
         """Chain to SubstanceSourceMaterial's search parameters (``param:SubstanceSourceMaterial.name=...``)."""
-        from ..substancesourcematerial import SubstanceSourceMaterialParams
-
-        return SubstanceSourceMaterialParams(*self._chain('SubstanceSourceMaterial'))
-
-    @property
-    def SubstanceSpecification(self) -> SubstanceSpecificationParams[_Q]:
+        SubstanceSpecification: SubstanceSpecificationParams[_Q]
         """Chain to SubstanceSpecification's search parameters (``param:SubstanceSpecification.name=...``)."""
-        from ..substancespecification import SubstanceSpecificationParams
-
-        return SubstanceSpecificationParams(*self._chain('SubstanceSpecification'))
-
-    @property
-    def SupplyDelivery(self) -> SupplyDeliveryParams[_Q]:
+        SupplyDelivery: SupplyDeliveryParams[_Q]
         """Chain to SupplyDelivery's search parameters (``param:SupplyDelivery.name=...``)."""
-        from ..supplydelivery import SupplyDeliveryParams
-
-        return SupplyDeliveryParams(*self._chain('SupplyDelivery'))
-
-    @property
-    def SupplyRequest(self) -> SupplyRequestParams[_Q]:
+        SupplyRequest: SupplyRequestParams[_Q]
         """Chain to SupplyRequest's search parameters (``param:SupplyRequest.name=...``)."""
-        from ..supplyrequest import SupplyRequestParams
-
-        return SupplyRequestParams(*self._chain('SupplyRequest'))
-
-    @property
-    def Task(self) -> TaskParams[_Q]:
+        Task: TaskParams[_Q]
         """Chain to Task's search parameters (``param:Task.name=...``)."""
-        from ..task import TaskParams
-
-        return TaskParams(*self._chain('Task'))
-
-    @property
-    def TerminologyCapabilities(self) -> TerminologyCapabilitiesParams[_Q]:
+        TerminologyCapabilities: TerminologyCapabilitiesParams[_Q]
         """Chain to TerminologyCapabilities's search parameters (``param:TerminologyCapabilities.name=...``)."""
-        from ..terminologycapabilities import TerminologyCapabilitiesParams
-
-        return TerminologyCapabilitiesParams(*self._chain('TerminologyCapabilities'))
-
-    @property
-    def TestReport(self) -> TestReportParams[_Q]:
+        TestReport: TestReportParams[_Q]
         """Chain to TestReport's search parameters (``param:TestReport.name=...``)."""
-        from ..testreport import TestReportParams
-
-        return TestReportParams(*self._chain('TestReport'))
-
-    @property
-    def TestScript(self) -> TestScriptParams[_Q]:
+        TestScript: TestScriptParams[_Q]
         """Chain to TestScript's search parameters (``param:TestScript.name=...``)."""
-        from ..testscript import TestScriptParams
-
-        return TestScriptParams(*self._chain('TestScript'))
-
-    @property
-    def ValueSet(self) -> ValueSetParams[_Q]:
+        ValueSet: ValueSetParams[_Q]
         """Chain to ValueSet's search parameters (``param:ValueSet.name=...``)."""
-        from ..valueset import ValueSetParams
-
-        return ValueSetParams(*self._chain('ValueSet'))
-
-    @property
-    def VerificationResult(self) -> VerificationResultParams[_Q]:
+        VerificationResult: VerificationResultParams[_Q]
         """Chain to VerificationResult's search parameters (``param:VerificationResult.name=...``)."""
-        from ..verificationresult import VerificationResultParams
-
-        return VerificationResultParams(*self._chain('VerificationResult'))
-
-    @property
-    def VisionPrescription(self) -> VisionPrescriptionParams[_Q]:
+        VisionPrescription: VisionPrescriptionParams[_Q]
         """Chain to VisionPrescription's search parameters (``param:VisionPrescription.name=...``)."""
-        from ..visionprescription import VisionPrescriptionParams
 
-        return VisionPrescriptionParams(*self._chain('VisionPrescription'))
+    else:
+
+        @property
+        def Account(self) -> AccountParams[_Q]:
+            """Chain to Account's search parameters (``param:Account.name=...``)."""
+            from ..account import AccountParams
+
+            return AccountParams(*self._chain('Account'))
+
+        @property
+        def ActivityDefinition(self) -> ActivityDefinitionParams[_Q]:
+            """Chain to ActivityDefinition's search parameters (``param:ActivityDefinition.name=...``)."""
+            from ..activitydefinition import ActivityDefinitionParams
+
+            return ActivityDefinitionParams(*self._chain('ActivityDefinition'))
+
+        @property
+        def AdverseEvent(self) -> AdverseEventParams[_Q]:
+            """Chain to AdverseEvent's search parameters (``param:AdverseEvent.name=...``)."""
+            from ..adverseevent import AdverseEventParams
+
+            return AdverseEventParams(*self._chain('AdverseEvent'))
+
+        @property
+        def AllergyIntolerance(self) -> AllergyIntoleranceParams[_Q]:
+            """Chain to AllergyIntolerance's search parameters (``param:AllergyIntolerance.name=...``)."""
+            from ..allergyintolerance import AllergyIntoleranceParams
+
+            return AllergyIntoleranceParams(*self._chain('AllergyIntolerance'))
+
+        @property
+        def Appointment(self) -> AppointmentParams[_Q]:
+            """Chain to Appointment's search parameters (``param:Appointment.name=...``)."""
+            from ..appointment import AppointmentParams
+
+            return AppointmentParams(*self._chain('Appointment'))
+
+        @property
+        def AppointmentResponse(self) -> AppointmentResponseParams[_Q]:
+            """Chain to AppointmentResponse's search parameters (``param:AppointmentResponse.name=...``)."""
+            from ..appointmentresponse import AppointmentResponseParams
+
+            return AppointmentResponseParams(*self._chain('AppointmentResponse'))
+
+        @property
+        def AuditEvent(self) -> AuditEventParams[_Q]:
+            """Chain to AuditEvent's search parameters (``param:AuditEvent.name=...``)."""
+            from ..auditevent import AuditEventParams
+
+            return AuditEventParams(*self._chain('AuditEvent'))
+
+        @property
+        def Basic(self) -> BasicParams[_Q]:
+            """Chain to Basic's search parameters (``param:Basic.name=...``)."""
+            from ..basic import BasicParams
+
+            return BasicParams(*self._chain('Basic'))
+
+        @property
+        def Binary(self) -> BinaryParams[_Q]:
+            """Chain to Binary's search parameters (``param:Binary.name=...``)."""
+            from ..binary import BinaryParams
+
+            return BinaryParams(*self._chain('Binary'))
+
+        @property
+        def BiologicallyDerivedProduct(self) -> BiologicallyDerivedProductParams[_Q]:
+            """Chain to BiologicallyDerivedProduct's search parameters (``param:BiologicallyDerivedProduct.name=...``)."""
+            from ..biologicallyderivedproduct import BiologicallyDerivedProductParams
+
+            return BiologicallyDerivedProductParams(*self._chain('BiologicallyDerivedProduct'))
+
+        @property
+        def BodyStructure(self) -> BodyStructureParams[_Q]:
+            """Chain to BodyStructure's search parameters (``param:BodyStructure.name=...``)."""
+            from ..bodystructure import BodyStructureParams
+
+            return BodyStructureParams(*self._chain('BodyStructure'))
+
+        @property
+        def Bundle(self) -> BundleParams[_Q]:
+            """Chain to Bundle's search parameters (``param:Bundle.name=...``)."""
+            from ..bundle import BundleParams
+
+            return BundleParams(*self._chain('Bundle'))
+
+        @property
+        def CapabilityStatement(self) -> CapabilityStatementParams[_Q]:
+            """Chain to CapabilityStatement's search parameters (``param:CapabilityStatement.name=...``)."""
+            from ..capabilitystatement import CapabilityStatementParams
+
+            return CapabilityStatementParams(*self._chain('CapabilityStatement'))
+
+        @property
+        def CarePlan(self) -> CarePlanParams[_Q]:
+            """Chain to CarePlan's search parameters (``param:CarePlan.name=...``)."""
+            from ..careplan import CarePlanParams
+
+            return CarePlanParams(*self._chain('CarePlan'))
+
+        @property
+        def CareTeam(self) -> CareTeamParams[_Q]:
+            """Chain to CareTeam's search parameters (``param:CareTeam.name=...``)."""
+            from ..careteam import CareTeamParams
+
+            return CareTeamParams(*self._chain('CareTeam'))
+
+        @property
+        def CatalogEntry(self) -> CatalogEntryParams[_Q]:
+            """Chain to CatalogEntry's search parameters (``param:CatalogEntry.name=...``)."""
+            from ..catalogentry import CatalogEntryParams
+
+            return CatalogEntryParams(*self._chain('CatalogEntry'))
+
+        @property
+        def ChargeItem(self) -> ChargeItemParams[_Q]:
+            """Chain to ChargeItem's search parameters (``param:ChargeItem.name=...``)."""
+            from ..chargeitem import ChargeItemParams
+
+            return ChargeItemParams(*self._chain('ChargeItem'))
+
+        @property
+        def ChargeItemDefinition(self) -> ChargeItemDefinitionParams[_Q]:
+            """Chain to ChargeItemDefinition's search parameters (``param:ChargeItemDefinition.name=...``)."""
+            from ..chargeitemdefinition import ChargeItemDefinitionParams
+
+            return ChargeItemDefinitionParams(*self._chain('ChargeItemDefinition'))
+
+        @property
+        def Claim(self) -> ClaimParams[_Q]:
+            """Chain to Claim's search parameters (``param:Claim.name=...``)."""
+            from ..claim import ClaimParams
+
+            return ClaimParams(*self._chain('Claim'))
+
+        @property
+        def ClaimResponse(self) -> ClaimResponseParams[_Q]:
+            """Chain to ClaimResponse's search parameters (``param:ClaimResponse.name=...``)."""
+            from ..claimresponse import ClaimResponseParams
+
+            return ClaimResponseParams(*self._chain('ClaimResponse'))
+
+        @property
+        def ClinicalImpression(self) -> ClinicalImpressionParams[_Q]:
+            """Chain to ClinicalImpression's search parameters (``param:ClinicalImpression.name=...``)."""
+            from ..clinicalimpression import ClinicalImpressionParams
+
+            return ClinicalImpressionParams(*self._chain('ClinicalImpression'))
+
+        @property
+        def CodeSystem(self) -> CodeSystemParams[_Q]:
+            """Chain to CodeSystem's search parameters (``param:CodeSystem.name=...``)."""
+            from ..codesystem import CodeSystemParams
+
+            return CodeSystemParams(*self._chain('CodeSystem'))
+
+        @property
+        def Communication(self) -> CommunicationParams[_Q]:
+            """Chain to Communication's search parameters (``param:Communication.name=...``)."""
+            from ..communication import CommunicationParams
+
+            return CommunicationParams(*self._chain('Communication'))
+
+        @property
+        def CommunicationRequest(self) -> CommunicationRequestParams[_Q]:
+            """Chain to CommunicationRequest's search parameters (``param:CommunicationRequest.name=...``)."""
+            from ..communicationrequest import CommunicationRequestParams
+
+            return CommunicationRequestParams(*self._chain('CommunicationRequest'))
+
+        @property
+        def CompartmentDefinition(self) -> CompartmentDefinitionParams[_Q]:
+            """Chain to CompartmentDefinition's search parameters (``param:CompartmentDefinition.name=...``)."""
+            from ..compartmentdefinition import CompartmentDefinitionParams
+
+            return CompartmentDefinitionParams(*self._chain('CompartmentDefinition'))
+
+        @property
+        def Composition(self) -> CompositionParams[_Q]:
+            """Chain to Composition's search parameters (``param:Composition.name=...``)."""
+            from ..composition import CompositionParams
+
+            return CompositionParams(*self._chain('Composition'))
+
+        @property
+        def ConceptMap(self) -> ConceptMapParams[_Q]:
+            """Chain to ConceptMap's search parameters (``param:ConceptMap.name=...``)."""
+            from ..conceptmap import ConceptMapParams
+
+            return ConceptMapParams(*self._chain('ConceptMap'))
+
+        @property
+        def Condition(self) -> ConditionParams[_Q]:
+            """Chain to Condition's search parameters (``param:Condition.name=...``)."""
+            from ..condition import ConditionParams
+
+            return ConditionParams(*self._chain('Condition'))
+
+        @property
+        def Consent(self) -> ConsentParams[_Q]:
+            """Chain to Consent's search parameters (``param:Consent.name=...``)."""
+            from ..consent import ConsentParams
+
+            return ConsentParams(*self._chain('Consent'))
+
+        @property
+        def Contract(self) -> ContractParams[_Q]:
+            """Chain to Contract's search parameters (``param:Contract.name=...``)."""
+            from ..contract import ContractParams
+
+            return ContractParams(*self._chain('Contract'))
+
+        @property
+        def Coverage(self) -> CoverageParams[_Q]:
+            """Chain to Coverage's search parameters (``param:Coverage.name=...``)."""
+            from ..coverage import CoverageParams
+
+            return CoverageParams(*self._chain('Coverage'))
+
+        @property
+        def CoverageEligibilityRequest(self) -> CoverageEligibilityRequestParams[_Q]:
+            """Chain to CoverageEligibilityRequest's search parameters (``param:CoverageEligibilityRequest.name=...``)."""
+            from ..coverageeligibilityrequest import CoverageEligibilityRequestParams
+
+            return CoverageEligibilityRequestParams(*self._chain('CoverageEligibilityRequest'))
+
+        @property
+        def CoverageEligibilityResponse(self) -> CoverageEligibilityResponseParams[_Q]:
+            """Chain to CoverageEligibilityResponse's search parameters (``param:CoverageEligibilityResponse.name=...``)."""
+            from ..coverageeligibilityresponse import CoverageEligibilityResponseParams
+
+            return CoverageEligibilityResponseParams(*self._chain('CoverageEligibilityResponse'))
+
+        @property
+        def DetectedIssue(self) -> DetectedIssueParams[_Q]:
+            """Chain to DetectedIssue's search parameters (``param:DetectedIssue.name=...``)."""
+            from ..detectedissue import DetectedIssueParams
+
+            return DetectedIssueParams(*self._chain('DetectedIssue'))
+
+        @property
+        def Device(self) -> DeviceParams[_Q]:
+            """Chain to Device's search parameters (``param:Device.name=...``)."""
+            from ..device import DeviceParams
+
+            return DeviceParams(*self._chain('Device'))
+
+        @property
+        def DeviceDefinition(self) -> DeviceDefinitionParams[_Q]:
+            """Chain to DeviceDefinition's search parameters (``param:DeviceDefinition.name=...``)."""
+            from ..devicedefinition import DeviceDefinitionParams
+
+            return DeviceDefinitionParams(*self._chain('DeviceDefinition'))
+
+        @property
+        def DeviceMetric(self) -> DeviceMetricParams[_Q]:
+            """Chain to DeviceMetric's search parameters (``param:DeviceMetric.name=...``)."""
+            from ..devicemetric import DeviceMetricParams
+
+            return DeviceMetricParams(*self._chain('DeviceMetric'))
+
+        @property
+        def DeviceRequest(self) -> DeviceRequestParams[_Q]:
+            """Chain to DeviceRequest's search parameters (``param:DeviceRequest.name=...``)."""
+            from ..devicerequest import DeviceRequestParams
+
+            return DeviceRequestParams(*self._chain('DeviceRequest'))
+
+        @property
+        def DeviceUseStatement(self) -> DeviceUseStatementParams[_Q]:
+            """Chain to DeviceUseStatement's search parameters (``param:DeviceUseStatement.name=...``)."""
+            from ..deviceusestatement import DeviceUseStatementParams
+
+            return DeviceUseStatementParams(*self._chain('DeviceUseStatement'))
+
+        @property
+        def DiagnosticReport(self) -> DiagnosticReportParams[_Q]:
+            """Chain to DiagnosticReport's search parameters (``param:DiagnosticReport.name=...``)."""
+            from ..diagnosticreport import DiagnosticReportParams
+
+            return DiagnosticReportParams(*self._chain('DiagnosticReport'))
+
+        @property
+        def DocumentManifest(self) -> DocumentManifestParams[_Q]:
+            """Chain to DocumentManifest's search parameters (``param:DocumentManifest.name=...``)."""
+            from ..documentmanifest import DocumentManifestParams
+
+            return DocumentManifestParams(*self._chain('DocumentManifest'))
+
+        @property
+        def DocumentReference(self) -> DocumentReferenceParams[_Q]:
+            """Chain to DocumentReference's search parameters (``param:DocumentReference.name=...``)."""
+            from ..documentreference import DocumentReferenceParams
+
+            return DocumentReferenceParams(*self._chain('DocumentReference'))
+
+        @property
+        def EffectEvidenceSynthesis(self) -> EffectEvidenceSynthesisParams[_Q]:
+            """Chain to EffectEvidenceSynthesis's search parameters (``param:EffectEvidenceSynthesis.name=...``)."""
+            from ..effectevidencesynthesis import EffectEvidenceSynthesisParams
+
+            return EffectEvidenceSynthesisParams(*self._chain('EffectEvidenceSynthesis'))
+
+        @property
+        def Encounter(self) -> EncounterParams[_Q]:
+            """Chain to Encounter's search parameters (``param:Encounter.name=...``)."""
+            from ..encounter import EncounterParams
+
+            return EncounterParams(*self._chain('Encounter'))
+
+        @property
+        def Endpoint(self) -> EndpointParams[_Q]:
+            """Chain to Endpoint's search parameters (``param:Endpoint.name=...``)."""
+            from ..endpoint import EndpointParams
+
+            return EndpointParams(*self._chain('Endpoint'))
+
+        @property
+        def EnrollmentRequest(self) -> EnrollmentRequestParams[_Q]:
+            """Chain to EnrollmentRequest's search parameters (``param:EnrollmentRequest.name=...``)."""
+            from ..enrollmentrequest import EnrollmentRequestParams
+
+            return EnrollmentRequestParams(*self._chain('EnrollmentRequest'))
+
+        @property
+        def EnrollmentResponse(self) -> EnrollmentResponseParams[_Q]:
+            """Chain to EnrollmentResponse's search parameters (``param:EnrollmentResponse.name=...``)."""
+            from ..enrollmentresponse import EnrollmentResponseParams
+
+            return EnrollmentResponseParams(*self._chain('EnrollmentResponse'))
+
+        @property
+        def EpisodeOfCare(self) -> EpisodeOfCareParams[_Q]:
+            """Chain to EpisodeOfCare's search parameters (``param:EpisodeOfCare.name=...``)."""
+            from ..episodeofcare import EpisodeOfCareParams
+
+            return EpisodeOfCareParams(*self._chain('EpisodeOfCare'))
+
+        @property
+        def EventDefinition(self) -> EventDefinitionParams[_Q]:
+            """Chain to EventDefinition's search parameters (``param:EventDefinition.name=...``)."""
+            from ..eventdefinition import EventDefinitionParams
+
+            return EventDefinitionParams(*self._chain('EventDefinition'))
+
+        @property
+        def Evidence(self) -> EvidenceParams[_Q]:
+            """Chain to Evidence's search parameters (``param:Evidence.name=...``)."""
+            from ..evidence import EvidenceParams
+
+            return EvidenceParams(*self._chain('Evidence'))
+
+        @property
+        def EvidenceVariable(self) -> EvidenceVariableParams[_Q]:
+            """Chain to EvidenceVariable's search parameters (``param:EvidenceVariable.name=...``)."""
+            from ..evidencevariable import EvidenceVariableParams
+
+            return EvidenceVariableParams(*self._chain('EvidenceVariable'))
+
+        @property
+        def ExampleScenario(self) -> ExampleScenarioParams[_Q]:
+            """Chain to ExampleScenario's search parameters (``param:ExampleScenario.name=...``)."""
+            from ..examplescenario import ExampleScenarioParams
+
+            return ExampleScenarioParams(*self._chain('ExampleScenario'))
+
+        @property
+        def ExplanationOfBenefit(self) -> ExplanationOfBenefitParams[_Q]:
+            """Chain to ExplanationOfBenefit's search parameters (``param:ExplanationOfBenefit.name=...``)."""
+            from ..explanationofbenefit import ExplanationOfBenefitParams
+
+            return ExplanationOfBenefitParams(*self._chain('ExplanationOfBenefit'))
+
+        @property
+        def FamilyMemberHistory(self) -> FamilyMemberHistoryParams[_Q]:
+            """Chain to FamilyMemberHistory's search parameters (``param:FamilyMemberHistory.name=...``)."""
+            from ..familymemberhistory import FamilyMemberHistoryParams
+
+            return FamilyMemberHistoryParams(*self._chain('FamilyMemberHistory'))
+
+        @property
+        def Flag(self) -> FlagParams[_Q]:
+            """Chain to Flag's search parameters (``param:Flag.name=...``)."""
+            from ..flag import FlagParams
+
+            return FlagParams(*self._chain('Flag'))
+
+        @property
+        def Goal(self) -> GoalParams[_Q]:
+            """Chain to Goal's search parameters (``param:Goal.name=...``)."""
+            from ..goal import GoalParams
+
+            return GoalParams(*self._chain('Goal'))
+
+        @property
+        def GraphDefinition(self) -> GraphDefinitionParams[_Q]:
+            """Chain to GraphDefinition's search parameters (``param:GraphDefinition.name=...``)."""
+            from ..graphdefinition import GraphDefinitionParams
+
+            return GraphDefinitionParams(*self._chain('GraphDefinition'))
+
+        @property
+        def Group(self) -> GroupParams[_Q]:
+            """Chain to Group's search parameters (``param:Group.name=...``)."""
+            from ..group import GroupParams
+
+            return GroupParams(*self._chain('Group'))
+
+        @property
+        def GuidanceResponse(self) -> GuidanceResponseParams[_Q]:
+            """Chain to GuidanceResponse's search parameters (``param:GuidanceResponse.name=...``)."""
+            from ..guidanceresponse import GuidanceResponseParams
+
+            return GuidanceResponseParams(*self._chain('GuidanceResponse'))
+
+        @property
+        def HealthcareService(self) -> HealthcareServiceParams[_Q]:
+            """Chain to HealthcareService's search parameters (``param:HealthcareService.name=...``)."""
+            from ..healthcareservice import HealthcareServiceParams
+
+            return HealthcareServiceParams(*self._chain('HealthcareService'))
+
+        @property
+        def ImagingStudy(self) -> ImagingStudyParams[_Q]:
+            """Chain to ImagingStudy's search parameters (``param:ImagingStudy.name=...``)."""
+            from ..imagingstudy import ImagingStudyParams
+
+            return ImagingStudyParams(*self._chain('ImagingStudy'))
+
+        @property
+        def Immunization(self) -> ImmunizationParams[_Q]:
+            """Chain to Immunization's search parameters (``param:Immunization.name=...``)."""
+            from ..immunization import ImmunizationParams
+
+            return ImmunizationParams(*self._chain('Immunization'))
+
+        @property
+        def ImmunizationEvaluation(self) -> ImmunizationEvaluationParams[_Q]:
+            """Chain to ImmunizationEvaluation's search parameters (``param:ImmunizationEvaluation.name=...``)."""
+            from ..immunizationevaluation import ImmunizationEvaluationParams
+
+            return ImmunizationEvaluationParams(*self._chain('ImmunizationEvaluation'))
+
+        @property
+        def ImmunizationRecommendation(self) -> ImmunizationRecommendationParams[_Q]:
+            """Chain to ImmunizationRecommendation's search parameters (``param:ImmunizationRecommendation.name=...``)."""
+            from ..immunizationrecommendation import ImmunizationRecommendationParams
+
+            return ImmunizationRecommendationParams(*self._chain('ImmunizationRecommendation'))
+
+        @property
+        def ImplementationGuide(self) -> ImplementationGuideParams[_Q]:
+            """Chain to ImplementationGuide's search parameters (``param:ImplementationGuide.name=...``)."""
+            from ..implementationguide import ImplementationGuideParams
+
+            return ImplementationGuideParams(*self._chain('ImplementationGuide'))
+
+        @property
+        def InsurancePlan(self) -> InsurancePlanParams[_Q]:
+            """Chain to InsurancePlan's search parameters (``param:InsurancePlan.name=...``)."""
+            from ..insuranceplan import InsurancePlanParams
+
+            return InsurancePlanParams(*self._chain('InsurancePlan'))
+
+        @property
+        def Invoice(self) -> InvoiceParams[_Q]:
+            """Chain to Invoice's search parameters (``param:Invoice.name=...``)."""
+            from ..invoice import InvoiceParams
+
+            return InvoiceParams(*self._chain('Invoice'))
+
+        @property
+        def Library(self) -> LibraryParams[_Q]:
+            """Chain to Library's search parameters (``param:Library.name=...``)."""
+            from ..library import LibraryParams
+
+            return LibraryParams(*self._chain('Library'))
+
+        @property
+        def Linkage(self) -> LinkageParams[_Q]:
+            """Chain to Linkage's search parameters (``param:Linkage.name=...``)."""
+            from ..linkage import LinkageParams
+
+            return LinkageParams(*self._chain('Linkage'))
+
+        @property
+        def List(self) -> ListParams[_Q]:
+            """Chain to List's search parameters (``param:List.name=...``)."""
+            from ..list import ListParams
+
+            return ListParams(*self._chain('List'))
+
+        @property
+        def Location(self) -> LocationParams[_Q]:
+            """Chain to Location's search parameters (``param:Location.name=...``)."""
+            from ..location import LocationParams
+
+            return LocationParams(*self._chain('Location'))
+
+        @property
+        def Measure(self) -> MeasureParams[_Q]:
+            """Chain to Measure's search parameters (``param:Measure.name=...``)."""
+            from ..measure import MeasureParams
+
+            return MeasureParams(*self._chain('Measure'))
+
+        @property
+        def MeasureReport(self) -> MeasureReportParams[_Q]:
+            """Chain to MeasureReport's search parameters (``param:MeasureReport.name=...``)."""
+            from ..measurereport import MeasureReportParams
+
+            return MeasureReportParams(*self._chain('MeasureReport'))
+
+        @property
+        def Media(self) -> MediaParams[_Q]:
+            """Chain to Media's search parameters (``param:Media.name=...``)."""
+            from ..media import MediaParams
+
+            return MediaParams(*self._chain('Media'))
+
+        @property
+        def Medication(self) -> MedicationParams[_Q]:
+            """Chain to Medication's search parameters (``param:Medication.name=...``)."""
+            from ..medication import MedicationParams
+
+            return MedicationParams(*self._chain('Medication'))
+
+        @property
+        def MedicationAdministration(self) -> MedicationAdministrationParams[_Q]:
+            """Chain to MedicationAdministration's search parameters (``param:MedicationAdministration.name=...``)."""
+            from ..medicationadministration import MedicationAdministrationParams
+
+            return MedicationAdministrationParams(*self._chain('MedicationAdministration'))
+
+        @property
+        def MedicationDispense(self) -> MedicationDispenseParams[_Q]:
+            """Chain to MedicationDispense's search parameters (``param:MedicationDispense.name=...``)."""
+            from ..medicationdispense import MedicationDispenseParams
+
+            return MedicationDispenseParams(*self._chain('MedicationDispense'))
+
+        @property
+        def MedicationKnowledge(self) -> MedicationKnowledgeParams[_Q]:
+            """Chain to MedicationKnowledge's search parameters (``param:MedicationKnowledge.name=...``)."""
+            from ..medicationknowledge import MedicationKnowledgeParams
+
+            return MedicationKnowledgeParams(*self._chain('MedicationKnowledge'))
+
+        @property
+        def MedicationRequest(self) -> MedicationRequestParams[_Q]:
+            """Chain to MedicationRequest's search parameters (``param:MedicationRequest.name=...``)."""
+            from ..medicationrequest import MedicationRequestParams
+
+            return MedicationRequestParams(*self._chain('MedicationRequest'))
+
+        @property
+        def MedicationStatement(self) -> MedicationStatementParams[_Q]:
+            """Chain to MedicationStatement's search parameters (``param:MedicationStatement.name=...``)."""
+            from ..medicationstatement import MedicationStatementParams
+
+            return MedicationStatementParams(*self._chain('MedicationStatement'))
+
+        @property
+        def MedicinalProduct(self) -> MedicinalProductParams[_Q]:
+            """Chain to MedicinalProduct's search parameters (``param:MedicinalProduct.name=...``)."""
+            from ..medicinalproduct import MedicinalProductParams
+
+            return MedicinalProductParams(*self._chain('MedicinalProduct'))
+
+        @property
+        def MedicinalProductAuthorization(self) -> MedicinalProductAuthorizationParams[_Q]:
+            """Chain to MedicinalProductAuthorization's search parameters (``param:MedicinalProductAuthorization.name=...``)."""
+            from ..medicinalproductauthorization import MedicinalProductAuthorizationParams
+
+            return MedicinalProductAuthorizationParams(*self._chain('MedicinalProductAuthorization'))
+
+        @property
+        def MedicinalProductContraindication(self) -> MedicinalProductContraindicationParams[_Q]:
+            """Chain to MedicinalProductContraindication's search parameters (``param:MedicinalProductContraindication.name=...``)."""
+            from ..medicinalproductcontraindication import MedicinalProductContraindicationParams
+
+            return MedicinalProductContraindicationParams(*self._chain('MedicinalProductContraindication'))
+
+        @property
+        def MedicinalProductIndication(self) -> MedicinalProductIndicationParams[_Q]:
+            """Chain to MedicinalProductIndication's search parameters (``param:MedicinalProductIndication.name=...``)."""
+            from ..medicinalproductindication import MedicinalProductIndicationParams
+
+            return MedicinalProductIndicationParams(*self._chain('MedicinalProductIndication'))
+
+        @property
+        def MedicinalProductIngredient(self) -> MedicinalProductIngredientParams[_Q]:
+            """Chain to MedicinalProductIngredient's search parameters (``param:MedicinalProductIngredient.name=...``)."""
+            from ..medicinalproductingredient import MedicinalProductIngredientParams
+
+            return MedicinalProductIngredientParams(*self._chain('MedicinalProductIngredient'))
+
+        @property
+        def MedicinalProductInteraction(self) -> MedicinalProductInteractionParams[_Q]:
+            """Chain to MedicinalProductInteraction's search parameters (``param:MedicinalProductInteraction.name=...``)."""
+            from ..medicinalproductinteraction import MedicinalProductInteractionParams
+
+            return MedicinalProductInteractionParams(*self._chain('MedicinalProductInteraction'))
+
+        @property
+        def MedicinalProductManufactured(self) -> MedicinalProductManufacturedParams[_Q]:
+            """Chain to MedicinalProductManufactured's search parameters (``param:MedicinalProductManufactured.name=...``)."""
+            from ..medicinalproductmanufactured import MedicinalProductManufacturedParams
+
+            return MedicinalProductManufacturedParams(*self._chain('MedicinalProductManufactured'))
+
+        @property
+        def MedicinalProductPackaged(self) -> MedicinalProductPackagedParams[_Q]:
+            """Chain to MedicinalProductPackaged's search parameters (``param:MedicinalProductPackaged.name=...``)."""
+            from ..medicinalproductpackaged import MedicinalProductPackagedParams
+
+            return MedicinalProductPackagedParams(*self._chain('MedicinalProductPackaged'))
+
+        @property
+        def MedicinalProductPharmaceutical(self) -> MedicinalProductPharmaceuticalParams[_Q]:
+            """Chain to MedicinalProductPharmaceutical's search parameters (``param:MedicinalProductPharmaceutical.name=...``)."""
+            from ..medicinalproductpharmaceutical import MedicinalProductPharmaceuticalParams
+
+            return MedicinalProductPharmaceuticalParams(*self._chain('MedicinalProductPharmaceutical'))
+
+        @property
+        def MedicinalProductUndesirableEffect(self) -> MedicinalProductUndesirableEffectParams[_Q]:
+            """Chain to MedicinalProductUndesirableEffect's search parameters (``param:MedicinalProductUndesirableEffect.name=...``)."""
+            from ..medicinalproductundesirableeffect import MedicinalProductUndesirableEffectParams
+
+            return MedicinalProductUndesirableEffectParams(*self._chain('MedicinalProductUndesirableEffect'))
+
+        @property
+        def MessageDefinition(self) -> MessageDefinitionParams[_Q]:
+            """Chain to MessageDefinition's search parameters (``param:MessageDefinition.name=...``)."""
+            from ..messagedefinition import MessageDefinitionParams
+
+            return MessageDefinitionParams(*self._chain('MessageDefinition'))
+
+        @property
+        def MessageHeader(self) -> MessageHeaderParams[_Q]:
+            """Chain to MessageHeader's search parameters (``param:MessageHeader.name=...``)."""
+            from ..messageheader import MessageHeaderParams
+
+            return MessageHeaderParams(*self._chain('MessageHeader'))
+
+        @property
+        def MolecularSequence(self) -> MolecularSequenceParams[_Q]:
+            """Chain to MolecularSequence's search parameters (``param:MolecularSequence.name=...``)."""
+            from ..molecularsequence import MolecularSequenceParams
+
+            return MolecularSequenceParams(*self._chain('MolecularSequence'))
+
+        @property
+        def NamingSystem(self) -> NamingSystemParams[_Q]:
+            """Chain to NamingSystem's search parameters (``param:NamingSystem.name=...``)."""
+            from ..namingsystem import NamingSystemParams
+
+            return NamingSystemParams(*self._chain('NamingSystem'))
+
+        @property
+        def NutritionOrder(self) -> NutritionOrderParams[_Q]:
+            """Chain to NutritionOrder's search parameters (``param:NutritionOrder.name=...``)."""
+            from ..nutritionorder import NutritionOrderParams
+
+            return NutritionOrderParams(*self._chain('NutritionOrder'))
+
+        @property
+        def Observation(self) -> ObservationParams[_Q]:
+            """Chain to Observation's search parameters (``param:Observation.name=...``)."""
+            from ..observation import ObservationParams
+
+            return ObservationParams(*self._chain('Observation'))
+
+        @property
+        def ObservationDefinition(self) -> ObservationDefinitionParams[_Q]:
+            """Chain to ObservationDefinition's search parameters (``param:ObservationDefinition.name=...``)."""
+            from ..observationdefinition import ObservationDefinitionParams
+
+            return ObservationDefinitionParams(*self._chain('ObservationDefinition'))
+
+        @property
+        def OperationDefinition(self) -> OperationDefinitionParams[_Q]:
+            """Chain to OperationDefinition's search parameters (``param:OperationDefinition.name=...``)."""
+            from ..operationdefinition import OperationDefinitionParams
+
+            return OperationDefinitionParams(*self._chain('OperationDefinition'))
+
+        @property
+        def OperationOutcome(self) -> OperationOutcomeParams[_Q]:
+            """Chain to OperationOutcome's search parameters (``param:OperationOutcome.name=...``)."""
+            from ..operationoutcome import OperationOutcomeParams
+
+            return OperationOutcomeParams(*self._chain('OperationOutcome'))
+
+        @property
+        def Organization(self) -> OrganizationParams[_Q]:
+            """Chain to Organization's search parameters (``param:Organization.name=...``)."""
+            from ..organization import OrganizationParams
+
+            return OrganizationParams(*self._chain('Organization'))
+
+        @property
+        def OrganizationAffiliation(self) -> OrganizationAffiliationParams[_Q]:
+            """Chain to OrganizationAffiliation's search parameters (``param:OrganizationAffiliation.name=...``)."""
+            from ..organizationaffiliation import OrganizationAffiliationParams
+
+            return OrganizationAffiliationParams(*self._chain('OrganizationAffiliation'))
+
+        @property
+        def Patient(self) -> PatientParams[_Q]:
+            """Chain to Patient's search parameters (``param:Patient.name=...``)."""
+            from ..patient import PatientParams
+
+            return PatientParams(*self._chain('Patient'))
+
+        @property
+        def PaymentNotice(self) -> PaymentNoticeParams[_Q]:
+            """Chain to PaymentNotice's search parameters (``param:PaymentNotice.name=...``)."""
+            from ..paymentnotice import PaymentNoticeParams
+
+            return PaymentNoticeParams(*self._chain('PaymentNotice'))
+
+        @property
+        def PaymentReconciliation(self) -> PaymentReconciliationParams[_Q]:
+            """Chain to PaymentReconciliation's search parameters (``param:PaymentReconciliation.name=...``)."""
+            from ..paymentreconciliation import PaymentReconciliationParams
+
+            return PaymentReconciliationParams(*self._chain('PaymentReconciliation'))
+
+        @property
+        def Person(self) -> PersonParams[_Q]:
+            """Chain to Person's search parameters (``param:Person.name=...``)."""
+            from ..person import PersonParams
+
+            return PersonParams(*self._chain('Person'))
+
+        @property
+        def PlanDefinition(self) -> PlanDefinitionParams[_Q]:
+            """Chain to PlanDefinition's search parameters (``param:PlanDefinition.name=...``)."""
+            from ..plandefinition import PlanDefinitionParams
+
+            return PlanDefinitionParams(*self._chain('PlanDefinition'))
+
+        @property
+        def Practitioner(self) -> PractitionerParams[_Q]:
+            """Chain to Practitioner's search parameters (``param:Practitioner.name=...``)."""
+            from ..practitioner import PractitionerParams
+
+            return PractitionerParams(*self._chain('Practitioner'))
+
+        @property
+        def PractitionerRole(self) -> PractitionerRoleParams[_Q]:
+            """Chain to PractitionerRole's search parameters (``param:PractitionerRole.name=...``)."""
+            from ..practitionerrole import PractitionerRoleParams
+
+            return PractitionerRoleParams(*self._chain('PractitionerRole'))
+
+        @property
+        def Procedure(self) -> ProcedureParams[_Q]:
+            """Chain to Procedure's search parameters (``param:Procedure.name=...``)."""
+            from ..procedure import ProcedureParams
+
+            return ProcedureParams(*self._chain('Procedure'))
+
+        @property
+        def Provenance(self) -> ProvenanceParams[_Q]:
+            """Chain to Provenance's search parameters (``param:Provenance.name=...``)."""
+            from ..provenance import ProvenanceParams
+
+            return ProvenanceParams(*self._chain('Provenance'))
+
+        @property
+        def Questionnaire(self) -> QuestionnaireParams[_Q]:
+            """Chain to Questionnaire's search parameters (``param:Questionnaire.name=...``)."""
+            from ..questionnaire import QuestionnaireParams
+
+            return QuestionnaireParams(*self._chain('Questionnaire'))
+
+        @property
+        def QuestionnaireResponse(self) -> QuestionnaireResponseParams[_Q]:
+            """Chain to QuestionnaireResponse's search parameters (``param:QuestionnaireResponse.name=...``)."""
+            from ..questionnaireresponse import QuestionnaireResponseParams
+
+            return QuestionnaireResponseParams(*self._chain('QuestionnaireResponse'))
+
+        @property
+        def RelatedPerson(self) -> RelatedPersonParams[_Q]:
+            """Chain to RelatedPerson's search parameters (``param:RelatedPerson.name=...``)."""
+            from ..relatedperson import RelatedPersonParams
+
+            return RelatedPersonParams(*self._chain('RelatedPerson'))
+
+        @property
+        def RequestGroup(self) -> RequestGroupParams[_Q]:
+            """Chain to RequestGroup's search parameters (``param:RequestGroup.name=...``)."""
+            from ..requestgroup import RequestGroupParams
+
+            return RequestGroupParams(*self._chain('RequestGroup'))
+
+        @property
+        def ResearchDefinition(self) -> ResearchDefinitionParams[_Q]:
+            """Chain to ResearchDefinition's search parameters (``param:ResearchDefinition.name=...``)."""
+            from ..researchdefinition import ResearchDefinitionParams
+
+            return ResearchDefinitionParams(*self._chain('ResearchDefinition'))
+
+        @property
+        def ResearchElementDefinition(self) -> ResearchElementDefinitionParams[_Q]:
+            """Chain to ResearchElementDefinition's search parameters (``param:ResearchElementDefinition.name=...``)."""
+            from ..researchelementdefinition import ResearchElementDefinitionParams
+
+            return ResearchElementDefinitionParams(*self._chain('ResearchElementDefinition'))
+
+        @property
+        def ResearchStudy(self) -> ResearchStudyParams[_Q]:
+            """Chain to ResearchStudy's search parameters (``param:ResearchStudy.name=...``)."""
+            from ..researchstudy import ResearchStudyParams
+
+            return ResearchStudyParams(*self._chain('ResearchStudy'))
+
+        @property
+        def ResearchSubject(self) -> ResearchSubjectParams[_Q]:
+            """Chain to ResearchSubject's search parameters (``param:ResearchSubject.name=...``)."""
+            from ..researchsubject import ResearchSubjectParams
+
+            return ResearchSubjectParams(*self._chain('ResearchSubject'))
+
+        @property
+        def RiskAssessment(self) -> RiskAssessmentParams[_Q]:
+            """Chain to RiskAssessment's search parameters (``param:RiskAssessment.name=...``)."""
+            from ..riskassessment import RiskAssessmentParams
+
+            return RiskAssessmentParams(*self._chain('RiskAssessment'))
+
+        @property
+        def RiskEvidenceSynthesis(self) -> RiskEvidenceSynthesisParams[_Q]:
+            """Chain to RiskEvidenceSynthesis's search parameters (``param:RiskEvidenceSynthesis.name=...``)."""
+            from ..riskevidencesynthesis import RiskEvidenceSynthesisParams
+
+            return RiskEvidenceSynthesisParams(*self._chain('RiskEvidenceSynthesis'))
+
+        @property
+        def Schedule(self) -> ScheduleParams[_Q]:
+            """Chain to Schedule's search parameters (``param:Schedule.name=...``)."""
+            from ..schedule import ScheduleParams
+
+            return ScheduleParams(*self._chain('Schedule'))
+
+        @property
+        def SearchParameter(self) -> SearchParameterParams[_Q]:
+            """Chain to SearchParameter's search parameters (``param:SearchParameter.name=...``)."""
+            from ..searchparameter import SearchParameterParams
+
+            return SearchParameterParams(*self._chain('SearchParameter'))
+
+        @property
+        def ServiceRequest(self) -> ServiceRequestParams[_Q]:
+            """Chain to ServiceRequest's search parameters (``param:ServiceRequest.name=...``)."""
+            from ..servicerequest import ServiceRequestParams
+
+            return ServiceRequestParams(*self._chain('ServiceRequest'))
+
+        @property
+        def Slot(self) -> SlotParams[_Q]:
+            """Chain to Slot's search parameters (``param:Slot.name=...``)."""
+            from ..slot import SlotParams
+
+            return SlotParams(*self._chain('Slot'))
+
+        @property
+        def Specimen(self) -> SpecimenParams[_Q]:
+            """Chain to Specimen's search parameters (``param:Specimen.name=...``)."""
+            from ..specimen import SpecimenParams
+
+            return SpecimenParams(*self._chain('Specimen'))
+
+        @property
+        def SpecimenDefinition(self) -> SpecimenDefinitionParams[_Q]:
+            """Chain to SpecimenDefinition's search parameters (``param:SpecimenDefinition.name=...``)."""
+            from ..specimendefinition import SpecimenDefinitionParams
+
+            return SpecimenDefinitionParams(*self._chain('SpecimenDefinition'))
+
+        @property
+        def StructureDefinition(self) -> StructureDefinitionParams[_Q]:
+            """Chain to StructureDefinition's search parameters (``param:StructureDefinition.name=...``)."""
+            from ..structuredefinition import StructureDefinitionParams
+
+            return StructureDefinitionParams(*self._chain('StructureDefinition'))
+
+        @property
+        def StructureMap(self) -> StructureMapParams[_Q]:
+            """Chain to StructureMap's search parameters (``param:StructureMap.name=...``)."""
+            from ..structuremap import StructureMapParams
+
+            return StructureMapParams(*self._chain('StructureMap'))
+
+        @property
+        def Subscription(self) -> SubscriptionParams[_Q]:
+            """Chain to Subscription's search parameters (``param:Subscription.name=...``)."""
+            from ..subscription import SubscriptionParams
+
+            return SubscriptionParams(*self._chain('Subscription'))
+
+        @property
+        def Substance(self) -> SubstanceParams[_Q]:
+            """Chain to Substance's search parameters (``param:Substance.name=...``)."""
+            from ..substance import SubstanceParams
+
+            return SubstanceParams(*self._chain('Substance'))
+
+        @property
+        def SubstanceNucleicAcid(self) -> SubstanceNucleicAcidParams[_Q]:
+            """Chain to SubstanceNucleicAcid's search parameters (``param:SubstanceNucleicAcid.name=...``)."""
+            from ..substancenucleicacid import SubstanceNucleicAcidParams
+
+            return SubstanceNucleicAcidParams(*self._chain('SubstanceNucleicAcid'))
+
+        @property
+        def SubstancePolymer(self) -> SubstancePolymerParams[_Q]:
+            """Chain to SubstancePolymer's search parameters (``param:SubstancePolymer.name=...``)."""
+            from ..substancepolymer import SubstancePolymerParams
+
+            return SubstancePolymerParams(*self._chain('SubstancePolymer'))
+
+        @property
+        def SubstanceProtein(self) -> SubstanceProteinParams[_Q]:
+            """Chain to SubstanceProtein's search parameters (``param:SubstanceProtein.name=...``)."""
+            from ..substanceprotein import SubstanceProteinParams
+
+            return SubstanceProteinParams(*self._chain('SubstanceProtein'))
+
+        @property
+        def SubstanceReferenceInformation(self) -> SubstanceReferenceInformationParams[_Q]:
+            """Chain to SubstanceReferenceInformation's search parameters (``param:SubstanceReferenceInformation.name=...``)."""
+            from ..substancereferenceinformation import SubstanceReferenceInformationParams
+
+            return SubstanceReferenceInformationParams(*self._chain('SubstanceReferenceInformation'))
+
+        @property
+        def SubstanceSourceMaterial(self) -> SubstanceSourceMaterialParams[_Q]:
+            """Chain to SubstanceSourceMaterial's search parameters (``param:SubstanceSourceMaterial.name=...``)."""
+            from ..substancesourcematerial import SubstanceSourceMaterialParams
+
+            return SubstanceSourceMaterialParams(*self._chain('SubstanceSourceMaterial'))
+
+        @property
+        def SubstanceSpecification(self) -> SubstanceSpecificationParams[_Q]:
+            """Chain to SubstanceSpecification's search parameters (``param:SubstanceSpecification.name=...``)."""
+            from ..substancespecification import SubstanceSpecificationParams
+
+            return SubstanceSpecificationParams(*self._chain('SubstanceSpecification'))
+
+        @property
+        def SupplyDelivery(self) -> SupplyDeliveryParams[_Q]:
+            """Chain to SupplyDelivery's search parameters (``param:SupplyDelivery.name=...``)."""
+            from ..supplydelivery import SupplyDeliveryParams
+
+            return SupplyDeliveryParams(*self._chain('SupplyDelivery'))
+
+        @property
+        def SupplyRequest(self) -> SupplyRequestParams[_Q]:
+            """Chain to SupplyRequest's search parameters (``param:SupplyRequest.name=...``)."""
+            from ..supplyrequest import SupplyRequestParams
+
+            return SupplyRequestParams(*self._chain('SupplyRequest'))
+
+        @property
+        def Task(self) -> TaskParams[_Q]:
+            """Chain to Task's search parameters (``param:Task.name=...``)."""
+            from ..task import TaskParams
+
+            return TaskParams(*self._chain('Task'))
+
+        @property
+        def TerminologyCapabilities(self) -> TerminologyCapabilitiesParams[_Q]:
+            """Chain to TerminologyCapabilities's search parameters (``param:TerminologyCapabilities.name=...``)."""
+            from ..terminologycapabilities import TerminologyCapabilitiesParams
+
+            return TerminologyCapabilitiesParams(*self._chain('TerminologyCapabilities'))
+
+        @property
+        def TestReport(self) -> TestReportParams[_Q]:
+            """Chain to TestReport's search parameters (``param:TestReport.name=...``)."""
+            from ..testreport import TestReportParams
+
+            return TestReportParams(*self._chain('TestReport'))
+
+        @property
+        def TestScript(self) -> TestScriptParams[_Q]:
+            """Chain to TestScript's search parameters (``param:TestScript.name=...``)."""
+            from ..testscript import TestScriptParams
+
+            return TestScriptParams(*self._chain('TestScript'))
+
+        @property
+        def ValueSet(self) -> ValueSetParams[_Q]:
+            """Chain to ValueSet's search parameters (``param:ValueSet.name=...``)."""
+            from ..valueset import ValueSetParams
+
+            return ValueSetParams(*self._chain('ValueSet'))
+
+        @property
+        def VerificationResult(self) -> VerificationResultParams[_Q]:
+            """Chain to VerificationResult's search parameters (``param:VerificationResult.name=...``)."""
+            from ..verificationresult import VerificationResultParams
+
+            return VerificationResultParams(*self._chain('VerificationResult'))
+
+        @property
+        def VisionPrescription(self) -> VisionPrescriptionParams[_Q]:
+            """Chain to VisionPrescription's search parameters (``param:VisionPrescription.name=...``)."""
+            from ..visionprescription import VisionPrescriptionParams
+
+            return VisionPrescriptionParams(*self._chain('VisionPrescription'))

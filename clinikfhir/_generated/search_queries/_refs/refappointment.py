@@ -30,9 +30,16 @@ class RefAppointment(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def Appointment(self) -> AppointmentParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        Appointment: AppointmentParams[_Q]
         """Chain to Appointment's search parameters (``param:Appointment.name=...``)."""
-        from ..appointment import AppointmentParams
 
-        return AppointmentParams(*self._chain('Appointment'))
+    else:
+
+        @property
+        def Appointment(self) -> AppointmentParams[_Q]:
+            """Chain to Appointment's search parameters (``param:Appointment.name=...``)."""
+            from ..appointment import AppointmentParams
+
+            return AppointmentParams(*self._chain('Appointment'))

@@ -30,9 +30,16 @@ class RefCarePlan(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def CarePlan(self) -> CarePlanParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        CarePlan: CarePlanParams[_Q]
         """Chain to CarePlan's search parameters (``param:CarePlan.name=...``)."""
-        from ..careplan import CarePlanParams
 
-        return CarePlanParams(*self._chain('CarePlan'))
+    else:
+
+        @property
+        def CarePlan(self) -> CarePlanParams[_Q]:
+            """Chain to CarePlan's search parameters (``param:CarePlan.name=...``)."""
+            from ..careplan import CarePlanParams
+
+            return CarePlanParams(*self._chain('CarePlan'))

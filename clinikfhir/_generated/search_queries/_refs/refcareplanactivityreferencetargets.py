@@ -38,65 +38,88 @@ class RefCarePlanActivityReferenceTargets(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def Appointment(self) -> AppointmentParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        Appointment: AppointmentParams[_Q]
         """Chain to Appointment's search parameters (``param:Appointment.name=...``)."""
-        from ..appointment import AppointmentParams
-
-        return AppointmentParams(*self._chain('Appointment'))
-
-    @property
-    def CommunicationRequest(self) -> CommunicationRequestParams[_Q]:
+        CommunicationRequest: CommunicationRequestParams[_Q]
         """Chain to CommunicationRequest's search parameters (``param:CommunicationRequest.name=...``)."""
-        from ..communicationrequest import CommunicationRequestParams
-
-        return CommunicationRequestParams(*self._chain('CommunicationRequest'))
-
-    @property
-    def DeviceRequest(self) -> DeviceRequestParams[_Q]:
+        DeviceRequest: DeviceRequestParams[_Q]
         """Chain to DeviceRequest's search parameters (``param:DeviceRequest.name=...``)."""
-        from ..devicerequest import DeviceRequestParams
-
-        return DeviceRequestParams(*self._chain('DeviceRequest'))
-
-    @property
-    def MedicationRequest(self) -> MedicationRequestParams[_Q]:
+        MedicationRequest: MedicationRequestParams[_Q]
         """Chain to MedicationRequest's search parameters (``param:MedicationRequest.name=...``)."""
-        from ..medicationrequest import MedicationRequestParams
-
-        return MedicationRequestParams(*self._chain('MedicationRequest'))
-
-    @property
-    def NutritionOrder(self) -> NutritionOrderParams[_Q]:
+        NutritionOrder: NutritionOrderParams[_Q]
         """Chain to NutritionOrder's search parameters (``param:NutritionOrder.name=...``)."""
-        from ..nutritionorder import NutritionOrderParams
-
-        return NutritionOrderParams(*self._chain('NutritionOrder'))
-
-    @property
-    def RequestGroup(self) -> RequestGroupParams[_Q]:
+        RequestGroup: RequestGroupParams[_Q]
         """Chain to RequestGroup's search parameters (``param:RequestGroup.name=...``)."""
-        from ..requestgroup import RequestGroupParams
-
-        return RequestGroupParams(*self._chain('RequestGroup'))
-
-    @property
-    def ServiceRequest(self) -> ServiceRequestParams[_Q]:
+        ServiceRequest: ServiceRequestParams[_Q]
         """Chain to ServiceRequest's search parameters (``param:ServiceRequest.name=...``)."""
-        from ..servicerequest import ServiceRequestParams
-
-        return ServiceRequestParams(*self._chain('ServiceRequest'))
-
-    @property
-    def Task(self) -> TaskParams[_Q]:
+        Task: TaskParams[_Q]
         """Chain to Task's search parameters (``param:Task.name=...``)."""
-        from ..task import TaskParams
-
-        return TaskParams(*self._chain('Task'))
-
-    @property
-    def VisionPrescription(self) -> VisionPrescriptionParams[_Q]:
+        VisionPrescription: VisionPrescriptionParams[_Q]
         """Chain to VisionPrescription's search parameters (``param:VisionPrescription.name=...``)."""
-        from ..visionprescription import VisionPrescriptionParams
 
-        return VisionPrescriptionParams(*self._chain('VisionPrescription'))
+    else:
+
+        @property
+        def Appointment(self) -> AppointmentParams[_Q]:
+            """Chain to Appointment's search parameters (``param:Appointment.name=...``)."""
+            from ..appointment import AppointmentParams
+
+            return AppointmentParams(*self._chain('Appointment'))
+
+        @property
+        def CommunicationRequest(self) -> CommunicationRequestParams[_Q]:
+            """Chain to CommunicationRequest's search parameters (``param:CommunicationRequest.name=...``)."""
+            from ..communicationrequest import CommunicationRequestParams
+
+            return CommunicationRequestParams(*self._chain('CommunicationRequest'))
+
+        @property
+        def DeviceRequest(self) -> DeviceRequestParams[_Q]:
+            """Chain to DeviceRequest's search parameters (``param:DeviceRequest.name=...``)."""
+            from ..devicerequest import DeviceRequestParams
+
+            return DeviceRequestParams(*self._chain('DeviceRequest'))
+
+        @property
+        def MedicationRequest(self) -> MedicationRequestParams[_Q]:
+            """Chain to MedicationRequest's search parameters (``param:MedicationRequest.name=...``)."""
+            from ..medicationrequest import MedicationRequestParams
+
+            return MedicationRequestParams(*self._chain('MedicationRequest'))
+
+        @property
+        def NutritionOrder(self) -> NutritionOrderParams[_Q]:
+            """Chain to NutritionOrder's search parameters (``param:NutritionOrder.name=...``)."""
+            from ..nutritionorder import NutritionOrderParams
+
+            return NutritionOrderParams(*self._chain('NutritionOrder'))
+
+        @property
+        def RequestGroup(self) -> RequestGroupParams[_Q]:
+            """Chain to RequestGroup's search parameters (``param:RequestGroup.name=...``)."""
+            from ..requestgroup import RequestGroupParams
+
+            return RequestGroupParams(*self._chain('RequestGroup'))
+
+        @property
+        def ServiceRequest(self) -> ServiceRequestParams[_Q]:
+            """Chain to ServiceRequest's search parameters (``param:ServiceRequest.name=...``)."""
+            from ..servicerequest import ServiceRequestParams
+
+            return ServiceRequestParams(*self._chain('ServiceRequest'))
+
+        @property
+        def Task(self) -> TaskParams[_Q]:
+            """Chain to Task's search parameters (``param:Task.name=...``)."""
+            from ..task import TaskParams
+
+            return TaskParams(*self._chain('Task'))
+
+        @property
+        def VisionPrescription(self) -> VisionPrescriptionParams[_Q]:
+            """Chain to VisionPrescription's search parameters (``param:VisionPrescription.name=...``)."""
+            from ..visionprescription import VisionPrescriptionParams
+
+            return VisionPrescriptionParams(*self._chain('VisionPrescription'))

@@ -34,37 +34,52 @@ class RefCarePlanInstantiatesCanonicalTargets(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def ActivityDefinition(self) -> ActivityDefinitionParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        ActivityDefinition: ActivityDefinitionParams[_Q]
         """Chain to ActivityDefinition's search parameters (``param:ActivityDefinition.name=...``)."""
-        from ..activitydefinition import ActivityDefinitionParams
-
-        return ActivityDefinitionParams(*self._chain('ActivityDefinition'))
-
-    @property
-    def Measure(self) -> MeasureParams[_Q]:
+        Measure: MeasureParams[_Q]
         """Chain to Measure's search parameters (``param:Measure.name=...``)."""
-        from ..measure import MeasureParams
-
-        return MeasureParams(*self._chain('Measure'))
-
-    @property
-    def OperationDefinition(self) -> OperationDefinitionParams[_Q]:
+        OperationDefinition: OperationDefinitionParams[_Q]
         """Chain to OperationDefinition's search parameters (``param:OperationDefinition.name=...``)."""
-        from ..operationdefinition import OperationDefinitionParams
-
-        return OperationDefinitionParams(*self._chain('OperationDefinition'))
-
-    @property
-    def PlanDefinition(self) -> PlanDefinitionParams[_Q]:
+        PlanDefinition: PlanDefinitionParams[_Q]
         """Chain to PlanDefinition's search parameters (``param:PlanDefinition.name=...``)."""
-        from ..plandefinition import PlanDefinitionParams
-
-        return PlanDefinitionParams(*self._chain('PlanDefinition'))
-
-    @property
-    def Questionnaire(self) -> QuestionnaireParams[_Q]:
+        Questionnaire: QuestionnaireParams[_Q]
         """Chain to Questionnaire's search parameters (``param:Questionnaire.name=...``)."""
-        from ..questionnaire import QuestionnaireParams
 
-        return QuestionnaireParams(*self._chain('Questionnaire'))
+    else:
+
+        @property
+        def ActivityDefinition(self) -> ActivityDefinitionParams[_Q]:
+            """Chain to ActivityDefinition's search parameters (``param:ActivityDefinition.name=...``)."""
+            from ..activitydefinition import ActivityDefinitionParams
+
+            return ActivityDefinitionParams(*self._chain('ActivityDefinition'))
+
+        @property
+        def Measure(self) -> MeasureParams[_Q]:
+            """Chain to Measure's search parameters (``param:Measure.name=...``)."""
+            from ..measure import MeasureParams
+
+            return MeasureParams(*self._chain('Measure'))
+
+        @property
+        def OperationDefinition(self) -> OperationDefinitionParams[_Q]:
+            """Chain to OperationDefinition's search parameters (``param:OperationDefinition.name=...``)."""
+            from ..operationdefinition import OperationDefinitionParams
+
+            return OperationDefinitionParams(*self._chain('OperationDefinition'))
+
+        @property
+        def PlanDefinition(self) -> PlanDefinitionParams[_Q]:
+            """Chain to PlanDefinition's search parameters (``param:PlanDefinition.name=...``)."""
+            from ..plandefinition import PlanDefinitionParams
+
+            return PlanDefinitionParams(*self._chain('PlanDefinition'))
+
+        @property
+        def Questionnaire(self) -> QuestionnaireParams[_Q]:
+            """Chain to Questionnaire's search parameters (``param:Questionnaire.name=...``)."""
+            from ..questionnaire import QuestionnaireParams
+
+            return QuestionnaireParams(*self._chain('Questionnaire'))

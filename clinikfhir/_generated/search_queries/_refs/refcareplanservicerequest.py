@@ -31,16 +31,25 @@ class RefCarePlanServiceRequest(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def CarePlan(self) -> CarePlanParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        CarePlan: CarePlanParams[_Q]
         """Chain to CarePlan's search parameters (``param:CarePlan.name=...``)."""
-        from ..careplan import CarePlanParams
-
-        return CarePlanParams(*self._chain('CarePlan'))
-
-    @property
-    def ServiceRequest(self) -> ServiceRequestParams[_Q]:
+        ServiceRequest: ServiceRequestParams[_Q]
         """Chain to ServiceRequest's search parameters (``param:ServiceRequest.name=...``)."""
-        from ..servicerequest import ServiceRequestParams
 
-        return ServiceRequestParams(*self._chain('ServiceRequest'))
+    else:
+
+        @property
+        def CarePlan(self) -> CarePlanParams[_Q]:
+            """Chain to CarePlan's search parameters (``param:CarePlan.name=...``)."""
+            from ..careplan import CarePlanParams
+
+            return CarePlanParams(*self._chain('CarePlan'))
+
+        @property
+        def ServiceRequest(self) -> ServiceRequestParams[_Q]:
+            """Chain to ServiceRequest's search parameters (``param:ServiceRequest.name=...``)."""
+            from ..servicerequest import ServiceRequestParams
+
+            return ServiceRequestParams(*self._chain('ServiceRequest'))

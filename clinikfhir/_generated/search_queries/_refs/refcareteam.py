@@ -30,9 +30,16 @@ class RefCareTeam(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def CareTeam(self) -> CareTeamParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        CareTeam: CareTeamParams[_Q]
         """Chain to CareTeam's search parameters (``param:CareTeam.name=...``)."""
-        from ..careteam import CareTeamParams
 
-        return CareTeamParams(*self._chain('CareTeam'))
+    else:
+
+        @property
+        def CareTeam(self) -> CareTeamParams[_Q]:
+            """Chain to CareTeam's search parameters (``param:CareTeam.name=...``)."""
+            from ..careteam import CareTeamParams
+
+            return CareTeamParams(*self._chain('CareTeam'))

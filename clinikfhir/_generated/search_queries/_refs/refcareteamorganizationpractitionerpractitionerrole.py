@@ -33,30 +33,43 @@ class RefCareTeamOrganizationPractitionerPractitionerRole(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def CareTeam(self) -> CareTeamParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        CareTeam: CareTeamParams[_Q]
         """Chain to CareTeam's search parameters (``param:CareTeam.name=...``)."""
-        from ..careteam import CareTeamParams
-
-        return CareTeamParams(*self._chain('CareTeam'))
-
-    @property
-    def Organization(self) -> OrganizationParams[_Q]:
+        Organization: OrganizationParams[_Q]
         """Chain to Organization's search parameters (``param:Organization.name=...``)."""
-        from ..organization import OrganizationParams
-
-        return OrganizationParams(*self._chain('Organization'))
-
-    @property
-    def Practitioner(self) -> PractitionerParams[_Q]:
+        Practitioner: PractitionerParams[_Q]
         """Chain to Practitioner's search parameters (``param:Practitioner.name=...``)."""
-        from ..practitioner import PractitionerParams
-
-        return PractitionerParams(*self._chain('Practitioner'))
-
-    @property
-    def PractitionerRole(self) -> PractitionerRoleParams[_Q]:
+        PractitionerRole: PractitionerRoleParams[_Q]
         """Chain to PractitionerRole's search parameters (``param:PractitionerRole.name=...``)."""
-        from ..practitionerrole import PractitionerRoleParams
 
-        return PractitionerRoleParams(*self._chain('PractitionerRole'))
+    else:
+
+        @property
+        def CareTeam(self) -> CareTeamParams[_Q]:
+            """Chain to CareTeam's search parameters (``param:CareTeam.name=...``)."""
+            from ..careteam import CareTeamParams
+
+            return CareTeamParams(*self._chain('CareTeam'))
+
+        @property
+        def Organization(self) -> OrganizationParams[_Q]:
+            """Chain to Organization's search parameters (``param:Organization.name=...``)."""
+            from ..organization import OrganizationParams
+
+            return OrganizationParams(*self._chain('Organization'))
+
+        @property
+        def Practitioner(self) -> PractitionerParams[_Q]:
+            """Chain to Practitioner's search parameters (``param:Practitioner.name=...``)."""
+            from ..practitioner import PractitionerParams
+
+            return PractitionerParams(*self._chain('Practitioner'))
+
+        @property
+        def PractitionerRole(self) -> PractitionerRoleParams[_Q]:
+            """Chain to PractitionerRole's search parameters (``param:PractitionerRole.name=...``)."""
+            from ..practitionerrole import PractitionerRoleParams
+
+            return PractitionerRoleParams(*self._chain('PractitionerRole'))

@@ -37,58 +37,79 @@ class RefChargeItemServiceTargets(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def DiagnosticReport(self) -> DiagnosticReportParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        DiagnosticReport: DiagnosticReportParams[_Q]
         """Chain to DiagnosticReport's search parameters (``param:DiagnosticReport.name=...``)."""
-        from ..diagnosticreport import DiagnosticReportParams
-
-        return DiagnosticReportParams(*self._chain('DiagnosticReport'))
-
-    @property
-    def ImagingStudy(self) -> ImagingStudyParams[_Q]:
+        ImagingStudy: ImagingStudyParams[_Q]
         """Chain to ImagingStudy's search parameters (``param:ImagingStudy.name=...``)."""
-        from ..imagingstudy import ImagingStudyParams
-
-        return ImagingStudyParams(*self._chain('ImagingStudy'))
-
-    @property
-    def Immunization(self) -> ImmunizationParams[_Q]:
+        Immunization: ImmunizationParams[_Q]
         """Chain to Immunization's search parameters (``param:Immunization.name=...``)."""
-        from ..immunization import ImmunizationParams
-
-        return ImmunizationParams(*self._chain('Immunization'))
-
-    @property
-    def MedicationAdministration(self) -> MedicationAdministrationParams[_Q]:
+        MedicationAdministration: MedicationAdministrationParams[_Q]
         """Chain to MedicationAdministration's search parameters (``param:MedicationAdministration.name=...``)."""
-        from ..medicationadministration import MedicationAdministrationParams
-
-        return MedicationAdministrationParams(*self._chain('MedicationAdministration'))
-
-    @property
-    def MedicationDispense(self) -> MedicationDispenseParams[_Q]:
+        MedicationDispense: MedicationDispenseParams[_Q]
         """Chain to MedicationDispense's search parameters (``param:MedicationDispense.name=...``)."""
-        from ..medicationdispense import MedicationDispenseParams
-
-        return MedicationDispenseParams(*self._chain('MedicationDispense'))
-
-    @property
-    def Observation(self) -> ObservationParams[_Q]:
+        Observation: ObservationParams[_Q]
         """Chain to Observation's search parameters (``param:Observation.name=...``)."""
-        from ..observation import ObservationParams
-
-        return ObservationParams(*self._chain('Observation'))
-
-    @property
-    def Procedure(self) -> ProcedureParams[_Q]:
+        Procedure: ProcedureParams[_Q]
         """Chain to Procedure's search parameters (``param:Procedure.name=...``)."""
-        from ..procedure import ProcedureParams
-
-        return ProcedureParams(*self._chain('Procedure'))
-
-    @property
-    def SupplyDelivery(self) -> SupplyDeliveryParams[_Q]:
+        SupplyDelivery: SupplyDeliveryParams[_Q]
         """Chain to SupplyDelivery's search parameters (``param:SupplyDelivery.name=...``)."""
-        from ..supplydelivery import SupplyDeliveryParams
 
-        return SupplyDeliveryParams(*self._chain('SupplyDelivery'))
+    else:
+
+        @property
+        def DiagnosticReport(self) -> DiagnosticReportParams[_Q]:
+            """Chain to DiagnosticReport's search parameters (``param:DiagnosticReport.name=...``)."""
+            from ..diagnosticreport import DiagnosticReportParams
+
+            return DiagnosticReportParams(*self._chain('DiagnosticReport'))
+
+        @property
+        def ImagingStudy(self) -> ImagingStudyParams[_Q]:
+            """Chain to ImagingStudy's search parameters (``param:ImagingStudy.name=...``)."""
+            from ..imagingstudy import ImagingStudyParams
+
+            return ImagingStudyParams(*self._chain('ImagingStudy'))
+
+        @property
+        def Immunization(self) -> ImmunizationParams[_Q]:
+            """Chain to Immunization's search parameters (``param:Immunization.name=...``)."""
+            from ..immunization import ImmunizationParams
+
+            return ImmunizationParams(*self._chain('Immunization'))
+
+        @property
+        def MedicationAdministration(self) -> MedicationAdministrationParams[_Q]:
+            """Chain to MedicationAdministration's search parameters (``param:MedicationAdministration.name=...``)."""
+            from ..medicationadministration import MedicationAdministrationParams
+
+            return MedicationAdministrationParams(*self._chain('MedicationAdministration'))
+
+        @property
+        def MedicationDispense(self) -> MedicationDispenseParams[_Q]:
+            """Chain to MedicationDispense's search parameters (``param:MedicationDispense.name=...``)."""
+            from ..medicationdispense import MedicationDispenseParams
+
+            return MedicationDispenseParams(*self._chain('MedicationDispense'))
+
+        @property
+        def Observation(self) -> ObservationParams[_Q]:
+            """Chain to Observation's search parameters (``param:Observation.name=...``)."""
+            from ..observation import ObservationParams
+
+            return ObservationParams(*self._chain('Observation'))
+
+        @property
+        def Procedure(self) -> ProcedureParams[_Q]:
+            """Chain to Procedure's search parameters (``param:Procedure.name=...``)."""
+            from ..procedure import ProcedureParams
+
+            return ProcedureParams(*self._chain('Procedure'))
+
+        @property
+        def SupplyDelivery(self) -> SupplyDeliveryParams[_Q]:
+            """Chain to SupplyDelivery's search parameters (``param:SupplyDelivery.name=...``)."""
+            from ..supplydelivery import SupplyDeliveryParams
+
+            return SupplyDeliveryParams(*self._chain('SupplyDelivery'))

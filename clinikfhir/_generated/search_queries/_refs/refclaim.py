@@ -30,9 +30,16 @@ class RefClaim(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def Claim(self) -> ClaimParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        Claim: ClaimParams[_Q]
         """Chain to Claim's search parameters (``param:Claim.name=...``)."""
-        from ..claim import ClaimParams
 
-        return ClaimParams(*self._chain('Claim'))
+    else:
+
+        @property
+        def Claim(self) -> ClaimParams[_Q]:
+            """Chain to Claim's search parameters (``param:Claim.name=...``)."""
+            from ..claim import ClaimParams
+
+            return ClaimParams(*self._chain('Claim'))

@@ -31,16 +31,25 @@ class RefClaimResponseCoverage(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def ClaimResponse(self) -> ClaimResponseParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        ClaimResponse: ClaimResponseParams[_Q]
         """Chain to ClaimResponse's search parameters (``param:ClaimResponse.name=...``)."""
-        from ..claimresponse import ClaimResponseParams
-
-        return ClaimResponseParams(*self._chain('ClaimResponse'))
-
-    @property
-    def Coverage(self) -> CoverageParams[_Q]:
+        Coverage: CoverageParams[_Q]
         """Chain to Coverage's search parameters (``param:Coverage.name=...``)."""
-        from ..coverage import CoverageParams
 
-        return CoverageParams(*self._chain('Coverage'))
+    else:
+
+        @property
+        def ClaimResponse(self) -> ClaimResponseParams[_Q]:
+            """Chain to ClaimResponse's search parameters (``param:ClaimResponse.name=...``)."""
+            from ..claimresponse import ClaimResponseParams
+
+            return ClaimResponseParams(*self._chain('ClaimResponse'))
+
+        @property
+        def Coverage(self) -> CoverageParams[_Q]:
+            """Chain to Coverage's search parameters (``param:Coverage.name=...``)."""
+            from ..coverage import CoverageParams
+
+            return CoverageParams(*self._chain('Coverage'))

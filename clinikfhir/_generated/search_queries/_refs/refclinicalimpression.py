@@ -30,9 +30,16 @@ class RefClinicalImpression(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def ClinicalImpression(self) -> ClinicalImpressionParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        ClinicalImpression: ClinicalImpressionParams[_Q]
         """Chain to ClinicalImpression's search parameters (``param:ClinicalImpression.name=...``)."""
-        from ..clinicalimpression import ClinicalImpressionParams
 
-        return ClinicalImpressionParams(*self._chain('ClinicalImpression'))
+    else:
+
+        @property
+        def ClinicalImpression(self) -> ClinicalImpressionParams[_Q]:
+            """Chain to ClinicalImpression's search parameters (``param:ClinicalImpression.name=...``)."""
+            from ..clinicalimpression import ClinicalImpressionParams
+
+            return ClinicalImpressionParams(*self._chain('ClinicalImpression'))

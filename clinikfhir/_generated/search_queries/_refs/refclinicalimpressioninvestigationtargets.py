@@ -36,51 +36,70 @@ class RefClinicalImpressionInvestigationTargets(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def DiagnosticReport(self) -> DiagnosticReportParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        DiagnosticReport: DiagnosticReportParams[_Q]
         """Chain to DiagnosticReport's search parameters (``param:DiagnosticReport.name=...``)."""
-        from ..diagnosticreport import DiagnosticReportParams
-
-        return DiagnosticReportParams(*self._chain('DiagnosticReport'))
-
-    @property
-    def FamilyMemberHistory(self) -> FamilyMemberHistoryParams[_Q]:
+        FamilyMemberHistory: FamilyMemberHistoryParams[_Q]
         """Chain to FamilyMemberHistory's search parameters (``param:FamilyMemberHistory.name=...``)."""
-        from ..familymemberhistory import FamilyMemberHistoryParams
-
-        return FamilyMemberHistoryParams(*self._chain('FamilyMemberHistory'))
-
-    @property
-    def ImagingStudy(self) -> ImagingStudyParams[_Q]:
+        ImagingStudy: ImagingStudyParams[_Q]
         """Chain to ImagingStudy's search parameters (``param:ImagingStudy.name=...``)."""
-        from ..imagingstudy import ImagingStudyParams
-
-        return ImagingStudyParams(*self._chain('ImagingStudy'))
-
-    @property
-    def Media(self) -> MediaParams[_Q]:
+        Media: MediaParams[_Q]
         """Chain to Media's search parameters (``param:Media.name=...``)."""
-        from ..media import MediaParams
-
-        return MediaParams(*self._chain('Media'))
-
-    @property
-    def Observation(self) -> ObservationParams[_Q]:
+        Observation: ObservationParams[_Q]
         """Chain to Observation's search parameters (``param:Observation.name=...``)."""
-        from ..observation import ObservationParams
-
-        return ObservationParams(*self._chain('Observation'))
-
-    @property
-    def QuestionnaireResponse(self) -> QuestionnaireResponseParams[_Q]:
+        QuestionnaireResponse: QuestionnaireResponseParams[_Q]
         """Chain to QuestionnaireResponse's search parameters (``param:QuestionnaireResponse.name=...``)."""
-        from ..questionnaireresponse import QuestionnaireResponseParams
-
-        return QuestionnaireResponseParams(*self._chain('QuestionnaireResponse'))
-
-    @property
-    def RiskAssessment(self) -> RiskAssessmentParams[_Q]:
+        RiskAssessment: RiskAssessmentParams[_Q]
         """Chain to RiskAssessment's search parameters (``param:RiskAssessment.name=...``)."""
-        from ..riskassessment import RiskAssessmentParams
 
-        return RiskAssessmentParams(*self._chain('RiskAssessment'))
+    else:
+
+        @property
+        def DiagnosticReport(self) -> DiagnosticReportParams[_Q]:
+            """Chain to DiagnosticReport's search parameters (``param:DiagnosticReport.name=...``)."""
+            from ..diagnosticreport import DiagnosticReportParams
+
+            return DiagnosticReportParams(*self._chain('DiagnosticReport'))
+
+        @property
+        def FamilyMemberHistory(self) -> FamilyMemberHistoryParams[_Q]:
+            """Chain to FamilyMemberHistory's search parameters (``param:FamilyMemberHistory.name=...``)."""
+            from ..familymemberhistory import FamilyMemberHistoryParams
+
+            return FamilyMemberHistoryParams(*self._chain('FamilyMemberHistory'))
+
+        @property
+        def ImagingStudy(self) -> ImagingStudyParams[_Q]:
+            """Chain to ImagingStudy's search parameters (``param:ImagingStudy.name=...``)."""
+            from ..imagingstudy import ImagingStudyParams
+
+            return ImagingStudyParams(*self._chain('ImagingStudy'))
+
+        @property
+        def Media(self) -> MediaParams[_Q]:
+            """Chain to Media's search parameters (``param:Media.name=...``)."""
+            from ..media import MediaParams
+
+            return MediaParams(*self._chain('Media'))
+
+        @property
+        def Observation(self) -> ObservationParams[_Q]:
+            """Chain to Observation's search parameters (``param:Observation.name=...``)."""
+            from ..observation import ObservationParams
+
+            return ObservationParams(*self._chain('Observation'))
+
+        @property
+        def QuestionnaireResponse(self) -> QuestionnaireResponseParams[_Q]:
+            """Chain to QuestionnaireResponse's search parameters (``param:QuestionnaireResponse.name=...``)."""
+            from ..questionnaireresponse import QuestionnaireResponseParams
+
+            return QuestionnaireResponseParams(*self._chain('QuestionnaireResponse'))
+
+        @property
+        def RiskAssessment(self) -> RiskAssessmentParams[_Q]:
+            """Chain to RiskAssessment's search parameters (``param:RiskAssessment.name=...``)."""
+            from ..riskassessment import RiskAssessmentParams
+
+            return RiskAssessmentParams(*self._chain('RiskAssessment'))

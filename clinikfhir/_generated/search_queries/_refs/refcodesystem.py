@@ -30,9 +30,16 @@ class RefCodeSystem(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def CodeSystem(self) -> CodeSystemParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        CodeSystem: CodeSystemParams[_Q]
         """Chain to CodeSystem's search parameters (``param:CodeSystem.name=...``)."""
-        from ..codesystem import CodeSystemParams
 
-        return CodeSystemParams(*self._chain('CodeSystem'))
+    else:
+
+        @property
+        def CodeSystem(self) -> CodeSystemParams[_Q]:
+            """Chain to CodeSystem's search parameters (``param:CodeSystem.name=...``)."""
+            from ..codesystem import CodeSystemParams
+
+            return CodeSystemParams(*self._chain('CodeSystem'))

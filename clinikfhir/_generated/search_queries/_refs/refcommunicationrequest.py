@@ -30,9 +30,16 @@ class RefCommunicationRequest(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def CommunicationRequest(self) -> CommunicationRequestParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        CommunicationRequest: CommunicationRequestParams[_Q]
         """Chain to CommunicationRequest's search parameters (``param:CommunicationRequest.name=...``)."""
-        from ..communicationrequest import CommunicationRequestParams
 
-        return CommunicationRequestParams(*self._chain('CommunicationRequest'))
+    else:
+
+        @property
+        def CommunicationRequest(self) -> CommunicationRequestParams[_Q]:
+            """Chain to CommunicationRequest's search parameters (``param:CommunicationRequest.name=...``)."""
+            from ..communicationrequest import CommunicationRequestParams
+
+            return CommunicationRequestParams(*self._chain('CommunicationRequest'))

@@ -36,51 +36,70 @@ class RefCommunicationSenderTargets(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def Device(self) -> DeviceParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        Device: DeviceParams[_Q]
         """Chain to Device's search parameters (``param:Device.name=...``)."""
-        from ..device import DeviceParams
-
-        return DeviceParams(*self._chain('Device'))
-
-    @property
-    def HealthcareService(self) -> HealthcareServiceParams[_Q]:
+        HealthcareService: HealthcareServiceParams[_Q]
         """Chain to HealthcareService's search parameters (``param:HealthcareService.name=...``)."""
-        from ..healthcareservice import HealthcareServiceParams
-
-        return HealthcareServiceParams(*self._chain('HealthcareService'))
-
-    @property
-    def Organization(self) -> OrganizationParams[_Q]:
+        Organization: OrganizationParams[_Q]
         """Chain to Organization's search parameters (``param:Organization.name=...``)."""
-        from ..organization import OrganizationParams
-
-        return OrganizationParams(*self._chain('Organization'))
-
-    @property
-    def Patient(self) -> PatientParams[_Q]:
+        Patient: PatientParams[_Q]
         """Chain to Patient's search parameters (``param:Patient.name=...``)."""
-        from ..patient import PatientParams
-
-        return PatientParams(*self._chain('Patient'))
-
-    @property
-    def Practitioner(self) -> PractitionerParams[_Q]:
+        Practitioner: PractitionerParams[_Q]
         """Chain to Practitioner's search parameters (``param:Practitioner.name=...``)."""
-        from ..practitioner import PractitionerParams
-
-        return PractitionerParams(*self._chain('Practitioner'))
-
-    @property
-    def PractitionerRole(self) -> PractitionerRoleParams[_Q]:
+        PractitionerRole: PractitionerRoleParams[_Q]
         """Chain to PractitionerRole's search parameters (``param:PractitionerRole.name=...``)."""
-        from ..practitionerrole import PractitionerRoleParams
-
-        return PractitionerRoleParams(*self._chain('PractitionerRole'))
-
-    @property
-    def RelatedPerson(self) -> RelatedPersonParams[_Q]:
+        RelatedPerson: RelatedPersonParams[_Q]
         """Chain to RelatedPerson's search parameters (``param:RelatedPerson.name=...``)."""
-        from ..relatedperson import RelatedPersonParams
 
-        return RelatedPersonParams(*self._chain('RelatedPerson'))
+    else:
+
+        @property
+        def Device(self) -> DeviceParams[_Q]:
+            """Chain to Device's search parameters (``param:Device.name=...``)."""
+            from ..device import DeviceParams
+
+            return DeviceParams(*self._chain('Device'))
+
+        @property
+        def HealthcareService(self) -> HealthcareServiceParams[_Q]:
+            """Chain to HealthcareService's search parameters (``param:HealthcareService.name=...``)."""
+            from ..healthcareservice import HealthcareServiceParams
+
+            return HealthcareServiceParams(*self._chain('HealthcareService'))
+
+        @property
+        def Organization(self) -> OrganizationParams[_Q]:
+            """Chain to Organization's search parameters (``param:Organization.name=...``)."""
+            from ..organization import OrganizationParams
+
+            return OrganizationParams(*self._chain('Organization'))
+
+        @property
+        def Patient(self) -> PatientParams[_Q]:
+            """Chain to Patient's search parameters (``param:Patient.name=...``)."""
+            from ..patient import PatientParams
+
+            return PatientParams(*self._chain('Patient'))
+
+        @property
+        def Practitioner(self) -> PractitionerParams[_Q]:
+            """Chain to Practitioner's search parameters (``param:Practitioner.name=...``)."""
+            from ..practitioner import PractitionerParams
+
+            return PractitionerParams(*self._chain('Practitioner'))
+
+        @property
+        def PractitionerRole(self) -> PractitionerRoleParams[_Q]:
+            """Chain to PractitionerRole's search parameters (``param:PractitionerRole.name=...``)."""
+            from ..practitionerrole import PractitionerRoleParams
+
+            return PractitionerRoleParams(*self._chain('PractitionerRole'))
+
+        @property
+        def RelatedPerson(self) -> RelatedPersonParams[_Q]:
+            """Chain to RelatedPerson's search parameters (``param:RelatedPerson.name=...``)."""
+            from ..relatedperson import RelatedPersonParams
+
+            return RelatedPersonParams(*self._chain('RelatedPerson'))

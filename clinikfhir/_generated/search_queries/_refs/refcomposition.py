@@ -30,9 +30,16 @@ class RefComposition(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def Composition(self) -> CompositionParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        Composition: CompositionParams[_Q]
         """Chain to Composition's search parameters (``param:Composition.name=...``)."""
-        from ..composition import CompositionParams
 
-        return CompositionParams(*self._chain('Composition'))
+    else:
+
+        @property
+        def Composition(self) -> CompositionParams[_Q]:
+            """Chain to Composition's search parameters (``param:Composition.name=...``)."""
+            from ..composition import CompositionParams
+
+            return CompositionParams(*self._chain('Composition'))

@@ -30,9 +30,16 @@ class RefConceptMap(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def ConceptMap(self) -> ConceptMapParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        ConceptMap: ConceptMapParams[_Q]
         """Chain to ConceptMap's search parameters (``param:ConceptMap.name=...``)."""
-        from ..conceptmap import ConceptMapParams
 
-        return ConceptMapParams(*self._chain('ConceptMap'))
+    else:
+
+        @property
+        def ConceptMap(self) -> ConceptMapParams[_Q]:
+            """Chain to ConceptMap's search parameters (``param:ConceptMap.name=...``)."""
+            from ..conceptmap import ConceptMapParams
+
+            return ConceptMapParams(*self._chain('ConceptMap'))

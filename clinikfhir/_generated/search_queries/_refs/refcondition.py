@@ -30,9 +30,16 @@ class RefCondition(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def Condition(self) -> ConditionParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        Condition: ConditionParams[_Q]
         """Chain to Condition's search parameters (``param:Condition.name=...``)."""
-        from ..condition import ConditionParams
 
-        return ConditionParams(*self._chain('Condition'))
+    else:
+
+        @property
+        def Condition(self) -> ConditionParams[_Q]:
+            """Chain to Condition's search parameters (``param:Condition.name=...``)."""
+            from ..condition import ConditionParams
+
+            return ConditionParams(*self._chain('Condition'))

@@ -31,16 +31,25 @@ class RefConditionProcedure(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def Condition(self) -> ConditionParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        Condition: ConditionParams[_Q]
         """Chain to Condition's search parameters (``param:Condition.name=...``)."""
-        from ..condition import ConditionParams
-
-        return ConditionParams(*self._chain('Condition'))
-
-    @property
-    def Procedure(self) -> ProcedureParams[_Q]:
+        Procedure: ProcedureParams[_Q]
         """Chain to Procedure's search parameters (``param:Procedure.name=...``)."""
-        from ..procedure import ProcedureParams
 
-        return ProcedureParams(*self._chain('Procedure'))
+    else:
+
+        @property
+        def Condition(self) -> ConditionParams[_Q]:
+            """Chain to Condition's search parameters (``param:Condition.name=...``)."""
+            from ..condition import ConditionParams
+
+            return ConditionParams(*self._chain('Condition'))
+
+        @property
+        def Procedure(self) -> ProcedureParams[_Q]:
+            """Chain to Procedure's search parameters (``param:Procedure.name=...``)."""
+            from ..procedure import ProcedureParams
+
+            return ProcedureParams(*self._chain('Procedure'))

@@ -33,30 +33,43 @@ class RefConsentContractDocumentReferenceQuestionnaireResponse(ReferenceParam[_Q
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def Consent(self) -> ConsentParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        Consent: ConsentParams[_Q]
         """Chain to Consent's search parameters (``param:Consent.name=...``)."""
-        from ..consent import ConsentParams
-
-        return ConsentParams(*self._chain('Consent'))
-
-    @property
-    def Contract(self) -> ContractParams[_Q]:
+        Contract: ContractParams[_Q]
         """Chain to Contract's search parameters (``param:Contract.name=...``)."""
-        from ..contract import ContractParams
-
-        return ContractParams(*self._chain('Contract'))
-
-    @property
-    def DocumentReference(self) -> DocumentReferenceParams[_Q]:
+        DocumentReference: DocumentReferenceParams[_Q]
         """Chain to DocumentReference's search parameters (``param:DocumentReference.name=...``)."""
-        from ..documentreference import DocumentReferenceParams
-
-        return DocumentReferenceParams(*self._chain('DocumentReference'))
-
-    @property
-    def QuestionnaireResponse(self) -> QuestionnaireResponseParams[_Q]:
+        QuestionnaireResponse: QuestionnaireResponseParams[_Q]
         """Chain to QuestionnaireResponse's search parameters (``param:QuestionnaireResponse.name=...``)."""
-        from ..questionnaireresponse import QuestionnaireResponseParams
 
-        return QuestionnaireResponseParams(*self._chain('QuestionnaireResponse'))
+    else:
+
+        @property
+        def Consent(self) -> ConsentParams[_Q]:
+            """Chain to Consent's search parameters (``param:Consent.name=...``)."""
+            from ..consent import ConsentParams
+
+            return ConsentParams(*self._chain('Consent'))
+
+        @property
+        def Contract(self) -> ContractParams[_Q]:
+            """Chain to Contract's search parameters (``param:Contract.name=...``)."""
+            from ..contract import ContractParams
+
+            return ContractParams(*self._chain('Contract'))
+
+        @property
+        def DocumentReference(self) -> DocumentReferenceParams[_Q]:
+            """Chain to DocumentReference's search parameters (``param:DocumentReference.name=...``)."""
+            from ..documentreference import DocumentReferenceParams
+
+            return DocumentReferenceParams(*self._chain('DocumentReference'))
+
+        @property
+        def QuestionnaireResponse(self) -> QuestionnaireResponseParams[_Q]:
+            """Chain to QuestionnaireResponse's search parameters (``param:QuestionnaireResponse.name=...``)."""
+            from ..questionnaireresponse import QuestionnaireResponseParams
+
+            return QuestionnaireResponseParams(*self._chain('QuestionnaireResponse'))

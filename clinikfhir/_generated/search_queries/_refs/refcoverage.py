@@ -30,9 +30,16 @@ class RefCoverage(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def Coverage(self) -> CoverageParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        Coverage: CoverageParams[_Q]
         """Chain to Coverage's search parameters (``param:Coverage.name=...``)."""
-        from ..coverage import CoverageParams
 
-        return CoverageParams(*self._chain('Coverage'))
+    else:
+
+        @property
+        def Coverage(self) -> CoverageParams[_Q]:
+            """Chain to Coverage's search parameters (``param:Coverage.name=...``)."""
+            from ..coverage import CoverageParams
+
+            return CoverageParams(*self._chain('Coverage'))

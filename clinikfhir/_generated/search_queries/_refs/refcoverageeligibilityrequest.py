@@ -30,9 +30,16 @@ class RefCoverageEligibilityRequest(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def CoverageEligibilityRequest(self) -> CoverageEligibilityRequestParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        CoverageEligibilityRequest: CoverageEligibilityRequestParams[_Q]
         """Chain to CoverageEligibilityRequest's search parameters (``param:CoverageEligibilityRequest.name=...``)."""
-        from ..coverageeligibilityrequest import CoverageEligibilityRequestParams
 
-        return CoverageEligibilityRequestParams(*self._chain('CoverageEligibilityRequest'))
+    else:
+
+        @property
+        def CoverageEligibilityRequest(self) -> CoverageEligibilityRequestParams[_Q]:
+            """Chain to CoverageEligibilityRequest's search parameters (``param:CoverageEligibilityRequest.name=...``)."""
+            from ..coverageeligibilityrequest import CoverageEligibilityRequestParams
+
+            return CoverageEligibilityRequestParams(*self._chain('CoverageEligibilityRequest'))

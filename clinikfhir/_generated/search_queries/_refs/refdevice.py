@@ -30,9 +30,16 @@ class RefDevice(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def Device(self) -> DeviceParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        Device: DeviceParams[_Q]
         """Chain to Device's search parameters (``param:Device.name=...``)."""
-        from ..device import DeviceParams
 
-        return DeviceParams(*self._chain('Device'))
+    else:
+
+        @property
+        def Device(self) -> DeviceParams[_Q]:
+            """Chain to Device's search parameters (``param:Device.name=...``)."""
+            from ..device import DeviceParams
+
+            return DeviceParams(*self._chain('Device'))

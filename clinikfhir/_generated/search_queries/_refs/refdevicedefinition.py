@@ -30,9 +30,16 @@ class RefDeviceDefinition(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def DeviceDefinition(self) -> DeviceDefinitionParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        DeviceDefinition: DeviceDefinitionParams[_Q]
         """Chain to DeviceDefinition's search parameters (``param:DeviceDefinition.name=...``)."""
-        from ..devicedefinition import DeviceDefinitionParams
 
-        return DeviceDefinitionParams(*self._chain('DeviceDefinition'))
+    else:
+
+        @property
+        def DeviceDefinition(self) -> DeviceDefinitionParams[_Q]:
+            """Chain to DeviceDefinition's search parameters (``param:DeviceDefinition.name=...``)."""
+            from ..devicedefinition import DeviceDefinitionParams
+
+            return DeviceDefinitionParams(*self._chain('DeviceDefinition'))

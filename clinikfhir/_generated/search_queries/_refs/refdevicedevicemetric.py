@@ -31,16 +31,25 @@ class RefDeviceDeviceMetric(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def Device(self) -> DeviceParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        Device: DeviceParams[_Q]
         """Chain to Device's search parameters (``param:Device.name=...``)."""
-        from ..device import DeviceParams
-
-        return DeviceParams(*self._chain('Device'))
-
-    @property
-    def DeviceMetric(self) -> DeviceMetricParams[_Q]:
+        DeviceMetric: DeviceMetricParams[_Q]
         """Chain to DeviceMetric's search parameters (``param:DeviceMetric.name=...``)."""
-        from ..devicemetric import DeviceMetricParams
 
-        return DeviceMetricParams(*self._chain('DeviceMetric'))
+    else:
+
+        @property
+        def Device(self) -> DeviceParams[_Q]:
+            """Chain to Device's search parameters (``param:Device.name=...``)."""
+            from ..device import DeviceParams
+
+            return DeviceParams(*self._chain('Device'))
+
+        @property
+        def DeviceMetric(self) -> DeviceMetricParams[_Q]:
+            """Chain to DeviceMetric's search parameters (``param:DeviceMetric.name=...``)."""
+            from ..devicemetric import DeviceMetricParams
+
+            return DeviceMetricParams(*self._chain('DeviceMetric'))

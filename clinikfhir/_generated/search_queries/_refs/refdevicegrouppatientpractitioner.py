@@ -33,30 +33,43 @@ class RefDeviceGroupPatientPractitioner(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def Device(self) -> DeviceParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        Device: DeviceParams[_Q]
         """Chain to Device's search parameters (``param:Device.name=...``)."""
-        from ..device import DeviceParams
-
-        return DeviceParams(*self._chain('Device'))
-
-    @property
-    def Group(self) -> GroupParams[_Q]:
+        Group: GroupParams[_Q]
         """Chain to Group's search parameters (``param:Group.name=...``)."""
-        from ..group import GroupParams
-
-        return GroupParams(*self._chain('Group'))
-
-    @property
-    def Patient(self) -> PatientParams[_Q]:
+        Patient: PatientParams[_Q]
         """Chain to Patient's search parameters (``param:Patient.name=...``)."""
-        from ..patient import PatientParams
-
-        return PatientParams(*self._chain('Patient'))
-
-    @property
-    def Practitioner(self) -> PractitionerParams[_Q]:
+        Practitioner: PractitionerParams[_Q]
         """Chain to Practitioner's search parameters (``param:Practitioner.name=...``)."""
-        from ..practitioner import PractitionerParams
 
-        return PractitionerParams(*self._chain('Practitioner'))
+    else:
+
+        @property
+        def Device(self) -> DeviceParams[_Q]:
+            """Chain to Device's search parameters (``param:Device.name=...``)."""
+            from ..device import DeviceParams
+
+            return DeviceParams(*self._chain('Device'))
+
+        @property
+        def Group(self) -> GroupParams[_Q]:
+            """Chain to Group's search parameters (``param:Group.name=...``)."""
+            from ..group import GroupParams
+
+            return GroupParams(*self._chain('Group'))
+
+        @property
+        def Patient(self) -> PatientParams[_Q]:
+            """Chain to Patient's search parameters (``param:Patient.name=...``)."""
+            from ..patient import PatientParams
+
+            return PatientParams(*self._chain('Patient'))
+
+        @property
+        def Practitioner(self) -> PractitionerParams[_Q]:
+            """Chain to Practitioner's search parameters (``param:Practitioner.name=...``)."""
+            from ..practitioner import PractitionerParams
+
+            return PractitionerParams(*self._chain('Practitioner'))

@@ -32,23 +32,34 @@ class RefDevicePractitionerPractitionerRole(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def Device(self) -> DeviceParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        Device: DeviceParams[_Q]
         """Chain to Device's search parameters (``param:Device.name=...``)."""
-        from ..device import DeviceParams
-
-        return DeviceParams(*self._chain('Device'))
-
-    @property
-    def Practitioner(self) -> PractitionerParams[_Q]:
+        Practitioner: PractitionerParams[_Q]
         """Chain to Practitioner's search parameters (``param:Practitioner.name=...``)."""
-        from ..practitioner import PractitionerParams
-
-        return PractitionerParams(*self._chain('Practitioner'))
-
-    @property
-    def PractitionerRole(self) -> PractitionerRoleParams[_Q]:
+        PractitionerRole: PractitionerRoleParams[_Q]
         """Chain to PractitionerRole's search parameters (``param:PractitionerRole.name=...``)."""
-        from ..practitionerrole import PractitionerRoleParams
 
-        return PractitionerRoleParams(*self._chain('PractitionerRole'))
+    else:
+
+        @property
+        def Device(self) -> DeviceParams[_Q]:
+            """Chain to Device's search parameters (``param:Device.name=...``)."""
+            from ..device import DeviceParams
+
+            return DeviceParams(*self._chain('Device'))
+
+        @property
+        def Practitioner(self) -> PractitionerParams[_Q]:
+            """Chain to Practitioner's search parameters (``param:Practitioner.name=...``)."""
+            from ..practitioner import PractitionerParams
+
+            return PractitionerParams(*self._chain('Practitioner'))
+
+        @property
+        def PractitionerRole(self) -> PractitionerRoleParams[_Q]:
+            """Chain to PractitionerRole's search parameters (``param:PractitionerRole.name=...``)."""
+            from ..practitionerrole import PractitionerRoleParams
+
+            return PractitionerRoleParams(*self._chain('PractitionerRole'))

@@ -34,37 +34,52 @@ class RefDiagnosticReportBasedOnTargets(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def CarePlan(self) -> CarePlanParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        CarePlan: CarePlanParams[_Q]
         """Chain to CarePlan's search parameters (``param:CarePlan.name=...``)."""
-        from ..careplan import CarePlanParams
-
-        return CarePlanParams(*self._chain('CarePlan'))
-
-    @property
-    def ImmunizationRecommendation(self) -> ImmunizationRecommendationParams[_Q]:
+        ImmunizationRecommendation: ImmunizationRecommendationParams[_Q]
         """Chain to ImmunizationRecommendation's search parameters (``param:ImmunizationRecommendation.name=...``)."""
-        from ..immunizationrecommendation import ImmunizationRecommendationParams
-
-        return ImmunizationRecommendationParams(*self._chain('ImmunizationRecommendation'))
-
-    @property
-    def MedicationRequest(self) -> MedicationRequestParams[_Q]:
+        MedicationRequest: MedicationRequestParams[_Q]
         """Chain to MedicationRequest's search parameters (``param:MedicationRequest.name=...``)."""
-        from ..medicationrequest import MedicationRequestParams
-
-        return MedicationRequestParams(*self._chain('MedicationRequest'))
-
-    @property
-    def NutritionOrder(self) -> NutritionOrderParams[_Q]:
+        NutritionOrder: NutritionOrderParams[_Q]
         """Chain to NutritionOrder's search parameters (``param:NutritionOrder.name=...``)."""
-        from ..nutritionorder import NutritionOrderParams
-
-        return NutritionOrderParams(*self._chain('NutritionOrder'))
-
-    @property
-    def ServiceRequest(self) -> ServiceRequestParams[_Q]:
+        ServiceRequest: ServiceRequestParams[_Q]
         """Chain to ServiceRequest's search parameters (``param:ServiceRequest.name=...``)."""
-        from ..servicerequest import ServiceRequestParams
 
-        return ServiceRequestParams(*self._chain('ServiceRequest'))
+    else:
+
+        @property
+        def CarePlan(self) -> CarePlanParams[_Q]:
+            """Chain to CarePlan's search parameters (``param:CarePlan.name=...``)."""
+            from ..careplan import CarePlanParams
+
+            return CarePlanParams(*self._chain('CarePlan'))
+
+        @property
+        def ImmunizationRecommendation(self) -> ImmunizationRecommendationParams[_Q]:
+            """Chain to ImmunizationRecommendation's search parameters (``param:ImmunizationRecommendation.name=...``)."""
+            from ..immunizationrecommendation import ImmunizationRecommendationParams
+
+            return ImmunizationRecommendationParams(*self._chain('ImmunizationRecommendation'))
+
+        @property
+        def MedicationRequest(self) -> MedicationRequestParams[_Q]:
+            """Chain to MedicationRequest's search parameters (``param:MedicationRequest.name=...``)."""
+            from ..medicationrequest import MedicationRequestParams
+
+            return MedicationRequestParams(*self._chain('MedicationRequest'))
+
+        @property
+        def NutritionOrder(self) -> NutritionOrderParams[_Q]:
+            """Chain to NutritionOrder's search parameters (``param:NutritionOrder.name=...``)."""
+            from ..nutritionorder import NutritionOrderParams
+
+            return NutritionOrderParams(*self._chain('NutritionOrder'))
+
+        @property
+        def ServiceRequest(self) -> ServiceRequestParams[_Q]:
+            """Chain to ServiceRequest's search parameters (``param:ServiceRequest.name=...``)."""
+            from ..servicerequest import ServiceRequestParams
+
+            return ServiceRequestParams(*self._chain('ServiceRequest'))

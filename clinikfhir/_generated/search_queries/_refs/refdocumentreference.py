@@ -30,9 +30,16 @@ class RefDocumentReference(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def DocumentReference(self) -> DocumentReferenceParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        DocumentReference: DocumentReferenceParams[_Q]
         """Chain to DocumentReference's search parameters (``param:DocumentReference.name=...``)."""
-        from ..documentreference import DocumentReferenceParams
 
-        return DocumentReferenceParams(*self._chain('DocumentReference'))
+    else:
+
+        @property
+        def DocumentReference(self) -> DocumentReferenceParams[_Q]:
+            """Chain to DocumentReference's search parameters (``param:DocumentReference.name=...``)."""
+            from ..documentreference import DocumentReferenceParams
+
+            return DocumentReferenceParams(*self._chain('DocumentReference'))

@@ -31,16 +31,25 @@ class RefDocumentReferenceMedia(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def DocumentReference(self) -> DocumentReferenceParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        DocumentReference: DocumentReferenceParams[_Q]
         """Chain to DocumentReference's search parameters (``param:DocumentReference.name=...``)."""
-        from ..documentreference import DocumentReferenceParams
-
-        return DocumentReferenceParams(*self._chain('DocumentReference'))
-
-    @property
-    def Media(self) -> MediaParams[_Q]:
+        Media: MediaParams[_Q]
         """Chain to Media's search parameters (``param:Media.name=...``)."""
-        from ..media import MediaParams
 
-        return MediaParams(*self._chain('Media'))
+    else:
+
+        @property
+        def DocumentReference(self) -> DocumentReferenceParams[_Q]:
+            """Chain to DocumentReference's search parameters (``param:DocumentReference.name=...``)."""
+            from ..documentreference import DocumentReferenceParams
+
+            return DocumentReferenceParams(*self._chain('DocumentReference'))
+
+        @property
+        def Media(self) -> MediaParams[_Q]:
+            """Chain to Media's search parameters (``param:Media.name=...``)."""
+            from ..media import MediaParams
+
+            return MediaParams(*self._chain('Media'))

@@ -30,9 +30,16 @@ class RefEncounter(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def Encounter(self) -> EncounterParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        Encounter: EncounterParams[_Q]
         """Chain to Encounter's search parameters (``param:Encounter.name=...``)."""
-        from ..encounter import EncounterParams
 
-        return EncounterParams(*self._chain('Encounter'))
+    else:
+
+        @property
+        def Encounter(self) -> EncounterParams[_Q]:
+            """Chain to Encounter's search parameters (``param:Encounter.name=...``)."""
+            from ..encounter import EncounterParams
+
+            return EncounterParams(*self._chain('Encounter'))

@@ -31,16 +31,25 @@ class RefEncounterEpisodeOfCare(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def Encounter(self) -> EncounterParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        Encounter: EncounterParams[_Q]
         """Chain to Encounter's search parameters (``param:Encounter.name=...``)."""
-        from ..encounter import EncounterParams
-
-        return EncounterParams(*self._chain('Encounter'))
-
-    @property
-    def EpisodeOfCare(self) -> EpisodeOfCareParams[_Q]:
+        EpisodeOfCare: EpisodeOfCareParams[_Q]
         """Chain to EpisodeOfCare's search parameters (``param:EpisodeOfCare.name=...``)."""
-        from ..episodeofcare import EpisodeOfCareParams
 
-        return EpisodeOfCareParams(*self._chain('EpisodeOfCare'))
+    else:
+
+        @property
+        def Encounter(self) -> EncounterParams[_Q]:
+            """Chain to Encounter's search parameters (``param:Encounter.name=...``)."""
+            from ..encounter import EncounterParams
+
+            return EncounterParams(*self._chain('Encounter'))
+
+        @property
+        def EpisodeOfCare(self) -> EpisodeOfCareParams[_Q]:
+            """Chain to EpisodeOfCare's search parameters (``param:EpisodeOfCare.name=...``)."""
+            from ..episodeofcare import EpisodeOfCareParams
+
+            return EpisodeOfCareParams(*self._chain('EpisodeOfCare'))

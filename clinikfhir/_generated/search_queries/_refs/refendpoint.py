@@ -30,9 +30,16 @@ class RefEndpoint(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def Endpoint(self) -> EndpointParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        Endpoint: EndpointParams[_Q]
         """Chain to Endpoint's search parameters (``param:Endpoint.name=...``)."""
-        from ..endpoint import EndpointParams
 
-        return EndpointParams(*self._chain('Endpoint'))
+    else:
+
+        @property
+        def Endpoint(self) -> EndpointParams[_Q]:
+            """Chain to Endpoint's search parameters (``param:Endpoint.name=...``)."""
+            from ..endpoint import EndpointParams
+
+            return EndpointParams(*self._chain('Endpoint'))

@@ -30,9 +30,16 @@ class RefEnrollmentRequest(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def EnrollmentRequest(self) -> EnrollmentRequestParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        EnrollmentRequest: EnrollmentRequestParams[_Q]
         """Chain to EnrollmentRequest's search parameters (``param:EnrollmentRequest.name=...``)."""
-        from ..enrollmentrequest import EnrollmentRequestParams
 
-        return EnrollmentRequestParams(*self._chain('EnrollmentRequest'))
+    else:
+
+        @property
+        def EnrollmentRequest(self) -> EnrollmentRequestParams[_Q]:
+            """Chain to EnrollmentRequest's search parameters (``param:EnrollmentRequest.name=...``)."""
+            from ..enrollmentrequest import EnrollmentRequestParams
+
+            return EnrollmentRequestParams(*self._chain('EnrollmentRequest'))

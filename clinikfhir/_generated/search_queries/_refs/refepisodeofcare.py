@@ -30,9 +30,16 @@ class RefEpisodeOfCare(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def EpisodeOfCare(self) -> EpisodeOfCareParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        EpisodeOfCare: EpisodeOfCareParams[_Q]
         """Chain to EpisodeOfCare's search parameters (``param:EpisodeOfCare.name=...``)."""
-        from ..episodeofcare import EpisodeOfCareParams
 
-        return EpisodeOfCareParams(*self._chain('EpisodeOfCare'))
+    else:
+
+        @property
+        def EpisodeOfCare(self) -> EpisodeOfCareParams[_Q]:
+            """Chain to EpisodeOfCare's search parameters (``param:EpisodeOfCare.name=...``)."""
+            from ..episodeofcare import EpisodeOfCareParams
+
+            return EpisodeOfCareParams(*self._chain('EpisodeOfCare'))

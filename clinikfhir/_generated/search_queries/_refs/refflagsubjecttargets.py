@@ -37,58 +37,79 @@ class RefFlagSubjectTargets(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def Group(self) -> GroupParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        Group: GroupParams[_Q]
         """Chain to Group's search parameters (``param:Group.name=...``)."""
-        from ..group import GroupParams
-
-        return GroupParams(*self._chain('Group'))
-
-    @property
-    def Location(self) -> LocationParams[_Q]:
+        Location: LocationParams[_Q]
         """Chain to Location's search parameters (``param:Location.name=...``)."""
-        from ..location import LocationParams
-
-        return LocationParams(*self._chain('Location'))
-
-    @property
-    def Medication(self) -> MedicationParams[_Q]:
+        Medication: MedicationParams[_Q]
         """Chain to Medication's search parameters (``param:Medication.name=...``)."""
-        from ..medication import MedicationParams
-
-        return MedicationParams(*self._chain('Medication'))
-
-    @property
-    def Organization(self) -> OrganizationParams[_Q]:
+        Organization: OrganizationParams[_Q]
         """Chain to Organization's search parameters (``param:Organization.name=...``)."""
-        from ..organization import OrganizationParams
-
-        return OrganizationParams(*self._chain('Organization'))
-
-    @property
-    def Patient(self) -> PatientParams[_Q]:
+        Patient: PatientParams[_Q]
         """Chain to Patient's search parameters (``param:Patient.name=...``)."""
-        from ..patient import PatientParams
-
-        return PatientParams(*self._chain('Patient'))
-
-    @property
-    def PlanDefinition(self) -> PlanDefinitionParams[_Q]:
+        PlanDefinition: PlanDefinitionParams[_Q]
         """Chain to PlanDefinition's search parameters (``param:PlanDefinition.name=...``)."""
-        from ..plandefinition import PlanDefinitionParams
-
-        return PlanDefinitionParams(*self._chain('PlanDefinition'))
-
-    @property
-    def Practitioner(self) -> PractitionerParams[_Q]:
+        Practitioner: PractitionerParams[_Q]
         """Chain to Practitioner's search parameters (``param:Practitioner.name=...``)."""
-        from ..practitioner import PractitionerParams
-
-        return PractitionerParams(*self._chain('Practitioner'))
-
-    @property
-    def Procedure(self) -> ProcedureParams[_Q]:
+        Procedure: ProcedureParams[_Q]
         """Chain to Procedure's search parameters (``param:Procedure.name=...``)."""
-        from ..procedure import ProcedureParams
 
-        return ProcedureParams(*self._chain('Procedure'))
+    else:
+
+        @property
+        def Group(self) -> GroupParams[_Q]:
+            """Chain to Group's search parameters (``param:Group.name=...``)."""
+            from ..group import GroupParams
+
+            return GroupParams(*self._chain('Group'))
+
+        @property
+        def Location(self) -> LocationParams[_Q]:
+            """Chain to Location's search parameters (``param:Location.name=...``)."""
+            from ..location import LocationParams
+
+            return LocationParams(*self._chain('Location'))
+
+        @property
+        def Medication(self) -> MedicationParams[_Q]:
+            """Chain to Medication's search parameters (``param:Medication.name=...``)."""
+            from ..medication import MedicationParams
+
+            return MedicationParams(*self._chain('Medication'))
+
+        @property
+        def Organization(self) -> OrganizationParams[_Q]:
+            """Chain to Organization's search parameters (``param:Organization.name=...``)."""
+            from ..organization import OrganizationParams
+
+            return OrganizationParams(*self._chain('Organization'))
+
+        @property
+        def Patient(self) -> PatientParams[_Q]:
+            """Chain to Patient's search parameters (``param:Patient.name=...``)."""
+            from ..patient import PatientParams
+
+            return PatientParams(*self._chain('Patient'))
+
+        @property
+        def PlanDefinition(self) -> PlanDefinitionParams[_Q]:
+            """Chain to PlanDefinition's search parameters (``param:PlanDefinition.name=...``)."""
+            from ..plandefinition import PlanDefinitionParams
+
+            return PlanDefinitionParams(*self._chain('PlanDefinition'))
+
+        @property
+        def Practitioner(self) -> PractitionerParams[_Q]:
+            """Chain to Practitioner's search parameters (``param:Practitioner.name=...``)."""
+            from ..practitioner import PractitionerParams
+
+            return PractitionerParams(*self._chain('Practitioner'))
+
+        @property
+        def Procedure(self) -> ProcedureParams[_Q]:
+            """Chain to Procedure's search parameters (``param:Procedure.name=...``)."""
+            from ..procedure import ProcedureParams
+
+            return ProcedureParams(*self._chain('Procedure'))

@@ -30,9 +30,16 @@ class RefGoal(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def Goal(self) -> GoalParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        Goal: GoalParams[_Q]
         """Chain to Goal's search parameters (``param:Goal.name=...``)."""
-        from ..goal import GoalParams
 
-        return GoalParams(*self._chain('Goal'))
+    else:
+
+        @property
+        def Goal(self) -> GoalParams[_Q]:
+            """Chain to Goal's search parameters (``param:Goal.name=...``)."""
+            from ..goal import GoalParams
+
+            return GoalParams(*self._chain('Goal'))

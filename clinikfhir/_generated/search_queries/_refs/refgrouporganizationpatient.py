@@ -32,23 +32,34 @@ class RefGroupOrganizationPatient(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def Group(self) -> GroupParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        Group: GroupParams[_Q]
         """Chain to Group's search parameters (``param:Group.name=...``)."""
-        from ..group import GroupParams
-
-        return GroupParams(*self._chain('Group'))
-
-    @property
-    def Organization(self) -> OrganizationParams[_Q]:
+        Organization: OrganizationParams[_Q]
         """Chain to Organization's search parameters (``param:Organization.name=...``)."""
-        from ..organization import OrganizationParams
-
-        return OrganizationParams(*self._chain('Organization'))
-
-    @property
-    def Patient(self) -> PatientParams[_Q]:
+        Patient: PatientParams[_Q]
         """Chain to Patient's search parameters (``param:Patient.name=...``)."""
-        from ..patient import PatientParams
 
-        return PatientParams(*self._chain('Patient'))
+    else:
+
+        @property
+        def Group(self) -> GroupParams[_Q]:
+            """Chain to Group's search parameters (``param:Group.name=...``)."""
+            from ..group import GroupParams
+
+            return GroupParams(*self._chain('Group'))
+
+        @property
+        def Organization(self) -> OrganizationParams[_Q]:
+            """Chain to Organization's search parameters (``param:Organization.name=...``)."""
+            from ..organization import OrganizationParams
+
+            return OrganizationParams(*self._chain('Organization'))
+
+        @property
+        def Patient(self) -> PatientParams[_Q]:
+            """Chain to Patient's search parameters (``param:Patient.name=...``)."""
+            from ..patient import PatientParams
+
+            return PatientParams(*self._chain('Patient'))

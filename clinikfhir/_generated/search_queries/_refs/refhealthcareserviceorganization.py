@@ -31,16 +31,25 @@ class RefHealthcareServiceOrganization(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def HealthcareService(self) -> HealthcareServiceParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        HealthcareService: HealthcareServiceParams[_Q]
         """Chain to HealthcareService's search parameters (``param:HealthcareService.name=...``)."""
-        from ..healthcareservice import HealthcareServiceParams
-
-        return HealthcareServiceParams(*self._chain('HealthcareService'))
-
-    @property
-    def Organization(self) -> OrganizationParams[_Q]:
+        Organization: OrganizationParams[_Q]
         """Chain to Organization's search parameters (``param:Organization.name=...``)."""
-        from ..organization import OrganizationParams
 
-        return OrganizationParams(*self._chain('Organization'))
+    else:
+
+        @property
+        def HealthcareService(self) -> HealthcareServiceParams[_Q]:
+            """Chain to HealthcareService's search parameters (``param:HealthcareService.name=...``)."""
+            from ..healthcareservice import HealthcareServiceParams
+
+            return HealthcareServiceParams(*self._chain('HealthcareService'))
+
+        @property
+        def Organization(self) -> OrganizationParams[_Q]:
+            """Chain to Organization's search parameters (``param:Organization.name=...``)."""
+            from ..organization import OrganizationParams
+
+            return OrganizationParams(*self._chain('Organization'))

@@ -34,37 +34,52 @@ class RefImagingStudyBasedonTargets(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def Appointment(self) -> AppointmentParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        Appointment: AppointmentParams[_Q]
         """Chain to Appointment's search parameters (``param:Appointment.name=...``)."""
-        from ..appointment import AppointmentParams
-
-        return AppointmentParams(*self._chain('Appointment'))
-
-    @property
-    def AppointmentResponse(self) -> AppointmentResponseParams[_Q]:
+        AppointmentResponse: AppointmentResponseParams[_Q]
         """Chain to AppointmentResponse's search parameters (``param:AppointmentResponse.name=...``)."""
-        from ..appointmentresponse import AppointmentResponseParams
-
-        return AppointmentResponseParams(*self._chain('AppointmentResponse'))
-
-    @property
-    def CarePlan(self) -> CarePlanParams[_Q]:
+        CarePlan: CarePlanParams[_Q]
         """Chain to CarePlan's search parameters (``param:CarePlan.name=...``)."""
-        from ..careplan import CarePlanParams
-
-        return CarePlanParams(*self._chain('CarePlan'))
-
-    @property
-    def ServiceRequest(self) -> ServiceRequestParams[_Q]:
+        ServiceRequest: ServiceRequestParams[_Q]
         """Chain to ServiceRequest's search parameters (``param:ServiceRequest.name=...``)."""
-        from ..servicerequest import ServiceRequestParams
-
-        return ServiceRequestParams(*self._chain('ServiceRequest'))
-
-    @property
-    def Task(self) -> TaskParams[_Q]:
+        Task: TaskParams[_Q]
         """Chain to Task's search parameters (``param:Task.name=...``)."""
-        from ..task import TaskParams
 
-        return TaskParams(*self._chain('Task'))
+    else:
+
+        @property
+        def Appointment(self) -> AppointmentParams[_Q]:
+            """Chain to Appointment's search parameters (``param:Appointment.name=...``)."""
+            from ..appointment import AppointmentParams
+
+            return AppointmentParams(*self._chain('Appointment'))
+
+        @property
+        def AppointmentResponse(self) -> AppointmentResponseParams[_Q]:
+            """Chain to AppointmentResponse's search parameters (``param:AppointmentResponse.name=...``)."""
+            from ..appointmentresponse import AppointmentResponseParams
+
+            return AppointmentResponseParams(*self._chain('AppointmentResponse'))
+
+        @property
+        def CarePlan(self) -> CarePlanParams[_Q]:
+            """Chain to CarePlan's search parameters (``param:CarePlan.name=...``)."""
+            from ..careplan import CarePlanParams
+
+            return CarePlanParams(*self._chain('CarePlan'))
+
+        @property
+        def ServiceRequest(self) -> ServiceRequestParams[_Q]:
+            """Chain to ServiceRequest's search parameters (``param:ServiceRequest.name=...``)."""
+            from ..servicerequest import ServiceRequestParams
+
+            return ServiceRequestParams(*self._chain('ServiceRequest'))
+
+        @property
+        def Task(self) -> TaskParams[_Q]:
+            """Chain to Task's search parameters (``param:Task.name=...``)."""
+            from ..task import TaskParams
+
+            return TaskParams(*self._chain('Task'))

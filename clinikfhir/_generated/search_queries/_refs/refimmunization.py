@@ -30,9 +30,16 @@ class RefImmunization(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def Immunization(self) -> ImmunizationParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        Immunization: ImmunizationParams[_Q]
         """Chain to Immunization's search parameters (``param:Immunization.name=...``)."""
-        from ..immunization import ImmunizationParams
 
-        return ImmunizationParams(*self._chain('Immunization'))
+    else:
+
+        @property
+        def Immunization(self) -> ImmunizationParams[_Q]:
+            """Chain to Immunization's search parameters (``param:Immunization.name=...``)."""
+            from ..immunization import ImmunizationParams
+
+            return ImmunizationParams(*self._chain('Immunization'))

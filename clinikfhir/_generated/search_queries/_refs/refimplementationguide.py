@@ -30,9 +30,16 @@ class RefImplementationGuide(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def ImplementationGuide(self) -> ImplementationGuideParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        ImplementationGuide: ImplementationGuideParams[_Q]
         """Chain to ImplementationGuide's search parameters (``param:ImplementationGuide.name=...``)."""
-        from ..implementationguide import ImplementationGuideParams
 
-        return ImplementationGuideParams(*self._chain('ImplementationGuide'))
+    else:
+
+        @property
+        def ImplementationGuide(self) -> ImplementationGuideParams[_Q]:
+            """Chain to ImplementationGuide's search parameters (``param:ImplementationGuide.name=...``)."""
+            from ..implementationguide import ImplementationGuideParams
+
+            return ImplementationGuideParams(*self._chain('ImplementationGuide'))

@@ -30,9 +30,16 @@ class RefLocation(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def Location(self) -> LocationParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        Location: LocationParams[_Q]
         """Chain to Location's search parameters (``param:Location.name=...``)."""
-        from ..location import LocationParams
 
-        return LocationParams(*self._chain('Location'))
+    else:
+
+        @property
+        def Location(self) -> LocationParams[_Q]:
+            """Chain to Location's search parameters (``param:Location.name=...``)."""
+            from ..location import LocationParams
+
+            return LocationParams(*self._chain('Location'))

@@ -32,23 +32,34 @@ class RefLocationOrganizationPatient(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def Location(self) -> LocationParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        Location: LocationParams[_Q]
         """Chain to Location's search parameters (``param:Location.name=...``)."""
-        from ..location import LocationParams
-
-        return LocationParams(*self._chain('Location'))
-
-    @property
-    def Organization(self) -> OrganizationParams[_Q]:
+        Organization: OrganizationParams[_Q]
         """Chain to Organization's search parameters (``param:Organization.name=...``)."""
-        from ..organization import OrganizationParams
-
-        return OrganizationParams(*self._chain('Organization'))
-
-    @property
-    def Patient(self) -> PatientParams[_Q]:
+        Patient: PatientParams[_Q]
         """Chain to Patient's search parameters (``param:Patient.name=...``)."""
-        from ..patient import PatientParams
 
-        return PatientParams(*self._chain('Patient'))
+    else:
+
+        @property
+        def Location(self) -> LocationParams[_Q]:
+            """Chain to Location's search parameters (``param:Location.name=...``)."""
+            from ..location import LocationParams
+
+            return LocationParams(*self._chain('Location'))
+
+        @property
+        def Organization(self) -> OrganizationParams[_Q]:
+            """Chain to Organization's search parameters (``param:Organization.name=...``)."""
+            from ..organization import OrganizationParams
+
+            return OrganizationParams(*self._chain('Organization'))
+
+        @property
+        def Patient(self) -> PatientParams[_Q]:
+            """Chain to Patient's search parameters (``param:Patient.name=...``)."""
+            from ..patient import PatientParams
+
+            return PatientParams(*self._chain('Patient'))

@@ -30,9 +30,16 @@ class RefMeasure(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def Measure(self) -> MeasureParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        Measure: MeasureParams[_Q]
         """Chain to Measure's search parameters (``param:Measure.name=...``)."""
-        from ..measure import MeasureParams
 
-        return MeasureParams(*self._chain('Measure'))
+    else:
+
+        @property
+        def Measure(self) -> MeasureParams[_Q]:
+            """Chain to Measure's search parameters (``param:Measure.name=...``)."""
+            from ..measure import MeasureParams
+
+            return MeasureParams(*self._chain('Measure'))

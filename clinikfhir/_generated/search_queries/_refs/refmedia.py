@@ -30,9 +30,16 @@ class RefMedia(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def Media(self) -> MediaParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        Media: MediaParams[_Q]
         """Chain to Media's search parameters (``param:Media.name=...``)."""
-        from ..media import MediaParams
 
-        return MediaParams(*self._chain('Media'))
+    else:
+
+        @property
+        def Media(self) -> MediaParams[_Q]:
+            """Chain to Media's search parameters (``param:Media.name=...``)."""
+            from ..media import MediaParams
+
+            return MediaParams(*self._chain('Media'))

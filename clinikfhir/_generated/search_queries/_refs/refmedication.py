@@ -30,9 +30,16 @@ class RefMedication(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def Medication(self) -> MedicationParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        Medication: MedicationParams[_Q]
         """Chain to Medication's search parameters (``param:Medication.name=...``)."""
-        from ..medication import MedicationParams
 
-        return MedicationParams(*self._chain('Medication'))
+    else:
+
+        @property
+        def Medication(self) -> MedicationParams[_Q]:
+            """Chain to Medication's search parameters (``param:Medication.name=...``)."""
+            from ..medication import MedicationParams
+
+            return MedicationParams(*self._chain('Medication'))

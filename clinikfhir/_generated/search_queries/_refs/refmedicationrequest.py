@@ -30,9 +30,16 @@ class RefMedicationRequest(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def MedicationRequest(self) -> MedicationRequestParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        MedicationRequest: MedicationRequestParams[_Q]
         """Chain to MedicationRequest's search parameters (``param:MedicationRequest.name=...``)."""
-        from ..medicationrequest import MedicationRequestParams
 
-        return MedicationRequestParams(*self._chain('MedicationRequest'))
+    else:
+
+        @property
+        def MedicationRequest(self) -> MedicationRequestParams[_Q]:
+            """Chain to MedicationRequest's search parameters (``param:MedicationRequest.name=...``)."""
+            from ..medicationrequest import MedicationRequestParams
+
+            return MedicationRequestParams(*self._chain('MedicationRequest'))

@@ -34,37 +34,52 @@ class RefMedicationStatementPartOfTargets(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def MedicationAdministration(self) -> MedicationAdministrationParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        MedicationAdministration: MedicationAdministrationParams[_Q]
         """Chain to MedicationAdministration's search parameters (``param:MedicationAdministration.name=...``)."""
-        from ..medicationadministration import MedicationAdministrationParams
-
-        return MedicationAdministrationParams(*self._chain('MedicationAdministration'))
-
-    @property
-    def MedicationDispense(self) -> MedicationDispenseParams[_Q]:
+        MedicationDispense: MedicationDispenseParams[_Q]
         """Chain to MedicationDispense's search parameters (``param:MedicationDispense.name=...``)."""
-        from ..medicationdispense import MedicationDispenseParams
-
-        return MedicationDispenseParams(*self._chain('MedicationDispense'))
-
-    @property
-    def MedicationStatement(self) -> MedicationStatementParams[_Q]:
+        MedicationStatement: MedicationStatementParams[_Q]
         """Chain to MedicationStatement's search parameters (``param:MedicationStatement.name=...``)."""
-        from ..medicationstatement import MedicationStatementParams
-
-        return MedicationStatementParams(*self._chain('MedicationStatement'))
-
-    @property
-    def Observation(self) -> ObservationParams[_Q]:
+        Observation: ObservationParams[_Q]
         """Chain to Observation's search parameters (``param:Observation.name=...``)."""
-        from ..observation import ObservationParams
-
-        return ObservationParams(*self._chain('Observation'))
-
-    @property
-    def Procedure(self) -> ProcedureParams[_Q]:
+        Procedure: ProcedureParams[_Q]
         """Chain to Procedure's search parameters (``param:Procedure.name=...``)."""
-        from ..procedure import ProcedureParams
 
-        return ProcedureParams(*self._chain('Procedure'))
+    else:
+
+        @property
+        def MedicationAdministration(self) -> MedicationAdministrationParams[_Q]:
+            """Chain to MedicationAdministration's search parameters (``param:MedicationAdministration.name=...``)."""
+            from ..medicationadministration import MedicationAdministrationParams
+
+            return MedicationAdministrationParams(*self._chain('MedicationAdministration'))
+
+        @property
+        def MedicationDispense(self) -> MedicationDispenseParams[_Q]:
+            """Chain to MedicationDispense's search parameters (``param:MedicationDispense.name=...``)."""
+            from ..medicationdispense import MedicationDispenseParams
+
+            return MedicationDispenseParams(*self._chain('MedicationDispense'))
+
+        @property
+        def MedicationStatement(self) -> MedicationStatementParams[_Q]:
+            """Chain to MedicationStatement's search parameters (``param:MedicationStatement.name=...``)."""
+            from ..medicationstatement import MedicationStatementParams
+
+            return MedicationStatementParams(*self._chain('MedicationStatement'))
+
+        @property
+        def Observation(self) -> ObservationParams[_Q]:
+            """Chain to Observation's search parameters (``param:Observation.name=...``)."""
+            from ..observation import ObservationParams
+
+            return ObservationParams(*self._chain('Observation'))
+
+        @property
+        def Procedure(self) -> ProcedureParams[_Q]:
+            """Chain to Procedure's search parameters (``param:Procedure.name=...``)."""
+            from ..procedure import ProcedureParams
+
+            return ProcedureParams(*self._chain('Procedure'))

@@ -30,9 +30,16 @@ class RefMedicinalProduct(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def MedicinalProduct(self) -> MedicinalProductParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        MedicinalProduct: MedicinalProductParams[_Q]
         """Chain to MedicinalProduct's search parameters (``param:MedicinalProduct.name=...``)."""
-        from ..medicinalproduct import MedicinalProductParams
 
-        return MedicinalProductParams(*self._chain('MedicinalProduct'))
+    else:
+
+        @property
+        def MedicinalProduct(self) -> MedicinalProductParams[_Q]:
+            """Chain to MedicinalProduct's search parameters (``param:MedicinalProduct.name=...``)."""
+            from ..medicinalproduct import MedicinalProductParams
+
+            return MedicinalProductParams(*self._chain('MedicinalProduct'))

@@ -31,16 +31,25 @@ class RefMedicinalProductMedicinalProductPackaged(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def MedicinalProduct(self) -> MedicinalProductParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        MedicinalProduct: MedicinalProductParams[_Q]
         """Chain to MedicinalProduct's search parameters (``param:MedicinalProduct.name=...``)."""
-        from ..medicinalproduct import MedicinalProductParams
-
-        return MedicinalProductParams(*self._chain('MedicinalProduct'))
-
-    @property
-    def MedicinalProductPackaged(self) -> MedicinalProductPackagedParams[_Q]:
+        MedicinalProductPackaged: MedicinalProductPackagedParams[_Q]
         """Chain to MedicinalProductPackaged's search parameters (``param:MedicinalProductPackaged.name=...``)."""
-        from ..medicinalproductpackaged import MedicinalProductPackagedParams
 
-        return MedicinalProductPackagedParams(*self._chain('MedicinalProductPackaged'))
+    else:
+
+        @property
+        def MedicinalProduct(self) -> MedicinalProductParams[_Q]:
+            """Chain to MedicinalProduct's search parameters (``param:MedicinalProduct.name=...``)."""
+            from ..medicinalproduct import MedicinalProductParams
+
+            return MedicinalProductParams(*self._chain('MedicinalProduct'))
+
+        @property
+        def MedicinalProductPackaged(self) -> MedicinalProductPackagedParams[_Q]:
+            """Chain to MedicinalProductPackaged's search parameters (``param:MedicinalProductPackaged.name=...``)."""
+            from ..medicinalproductpackaged import MedicinalProductPackagedParams
+
+            return MedicinalProductPackagedParams(*self._chain('MedicinalProductPackaged'))

@@ -30,9 +30,16 @@ class RefMessageHeader(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def MessageHeader(self) -> MessageHeaderParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        MessageHeader: MessageHeaderParams[_Q]
         """Chain to MessageHeader's search parameters (``param:MessageHeader.name=...``)."""
-        from ..messageheader import MessageHeaderParams
 
-        return MessageHeaderParams(*self._chain('MessageHeader'))
+    else:
+
+        @property
+        def MessageHeader(self) -> MessageHeaderParams[_Q]:
+            """Chain to MessageHeader's search parameters (``param:MessageHeader.name=...``)."""
+            from ..messageheader import MessageHeaderParams
+
+            return MessageHeaderParams(*self._chain('MessageHeader'))

@@ -32,23 +32,34 @@ class RefMolecularSequenceObservationQuestionnaireResponse(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def MolecularSequence(self) -> MolecularSequenceParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        MolecularSequence: MolecularSequenceParams[_Q]
         """Chain to MolecularSequence's search parameters (``param:MolecularSequence.name=...``)."""
-        from ..molecularsequence import MolecularSequenceParams
-
-        return MolecularSequenceParams(*self._chain('MolecularSequence'))
-
-    @property
-    def Observation(self) -> ObservationParams[_Q]:
+        Observation: ObservationParams[_Q]
         """Chain to Observation's search parameters (``param:Observation.name=...``)."""
-        from ..observation import ObservationParams
-
-        return ObservationParams(*self._chain('Observation'))
-
-    @property
-    def QuestionnaireResponse(self) -> QuestionnaireResponseParams[_Q]:
+        QuestionnaireResponse: QuestionnaireResponseParams[_Q]
         """Chain to QuestionnaireResponse's search parameters (``param:QuestionnaireResponse.name=...``)."""
-        from ..questionnaireresponse import QuestionnaireResponseParams
 
-        return QuestionnaireResponseParams(*self._chain('QuestionnaireResponse'))
+    else:
+
+        @property
+        def MolecularSequence(self) -> MolecularSequenceParams[_Q]:
+            """Chain to MolecularSequence's search parameters (``param:MolecularSequence.name=...``)."""
+            from ..molecularsequence import MolecularSequenceParams
+
+            return MolecularSequenceParams(*self._chain('MolecularSequence'))
+
+        @property
+        def Observation(self) -> ObservationParams[_Q]:
+            """Chain to Observation's search parameters (``param:Observation.name=...``)."""
+            from ..observation import ObservationParams
+
+            return ObservationParams(*self._chain('Observation'))
+
+        @property
+        def QuestionnaireResponse(self) -> QuestionnaireResponseParams[_Q]:
+            """Chain to QuestionnaireResponse's search parameters (``param:QuestionnaireResponse.name=...``)."""
+            from ..questionnaireresponse import QuestionnaireResponseParams
+
+            return QuestionnaireResponseParams(*self._chain('QuestionnaireResponse'))

@@ -35,44 +35,61 @@ class RefObservationDerivedFromTargets(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def DocumentReference(self) -> DocumentReferenceParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        DocumentReference: DocumentReferenceParams[_Q]
         """Chain to DocumentReference's search parameters (``param:DocumentReference.name=...``)."""
-        from ..documentreference import DocumentReferenceParams
-
-        return DocumentReferenceParams(*self._chain('DocumentReference'))
-
-    @property
-    def ImagingStudy(self) -> ImagingStudyParams[_Q]:
+        ImagingStudy: ImagingStudyParams[_Q]
         """Chain to ImagingStudy's search parameters (``param:ImagingStudy.name=...``)."""
-        from ..imagingstudy import ImagingStudyParams
-
-        return ImagingStudyParams(*self._chain('ImagingStudy'))
-
-    @property
-    def Media(self) -> MediaParams[_Q]:
+        Media: MediaParams[_Q]
         """Chain to Media's search parameters (``param:Media.name=...``)."""
-        from ..media import MediaParams
-
-        return MediaParams(*self._chain('Media'))
-
-    @property
-    def MolecularSequence(self) -> MolecularSequenceParams[_Q]:
+        MolecularSequence: MolecularSequenceParams[_Q]
         """Chain to MolecularSequence's search parameters (``param:MolecularSequence.name=...``)."""
-        from ..molecularsequence import MolecularSequenceParams
-
-        return MolecularSequenceParams(*self._chain('MolecularSequence'))
-
-    @property
-    def Observation(self) -> ObservationParams[_Q]:
+        Observation: ObservationParams[_Q]
         """Chain to Observation's search parameters (``param:Observation.name=...``)."""
-        from ..observation import ObservationParams
-
-        return ObservationParams(*self._chain('Observation'))
-
-    @property
-    def QuestionnaireResponse(self) -> QuestionnaireResponseParams[_Q]:
+        QuestionnaireResponse: QuestionnaireResponseParams[_Q]
         """Chain to QuestionnaireResponse's search parameters (``param:QuestionnaireResponse.name=...``)."""
-        from ..questionnaireresponse import QuestionnaireResponseParams
 
-        return QuestionnaireResponseParams(*self._chain('QuestionnaireResponse'))
+    else:
+
+        @property
+        def DocumentReference(self) -> DocumentReferenceParams[_Q]:
+            """Chain to DocumentReference's search parameters (``param:DocumentReference.name=...``)."""
+            from ..documentreference import DocumentReferenceParams
+
+            return DocumentReferenceParams(*self._chain('DocumentReference'))
+
+        @property
+        def ImagingStudy(self) -> ImagingStudyParams[_Q]:
+            """Chain to ImagingStudy's search parameters (``param:ImagingStudy.name=...``)."""
+            from ..imagingstudy import ImagingStudyParams
+
+            return ImagingStudyParams(*self._chain('ImagingStudy'))
+
+        @property
+        def Media(self) -> MediaParams[_Q]:
+            """Chain to Media's search parameters (``param:Media.name=...``)."""
+            from ..media import MediaParams
+
+            return MediaParams(*self._chain('Media'))
+
+        @property
+        def MolecularSequence(self) -> MolecularSequenceParams[_Q]:
+            """Chain to MolecularSequence's search parameters (``param:MolecularSequence.name=...``)."""
+            from ..molecularsequence import MolecularSequenceParams
+
+            return MolecularSequenceParams(*self._chain('MolecularSequence'))
+
+        @property
+        def Observation(self) -> ObservationParams[_Q]:
+            """Chain to Observation's search parameters (``param:Observation.name=...``)."""
+            from ..observation import ObservationParams
+
+            return ObservationParams(*self._chain('Observation'))
+
+        @property
+        def QuestionnaireResponse(self) -> QuestionnaireResponseParams[_Q]:
+            """Chain to QuestionnaireResponse's search parameters (``param:QuestionnaireResponse.name=...``)."""
+            from ..questionnaireresponse import QuestionnaireResponseParams
+
+            return QuestionnaireResponseParams(*self._chain('QuestionnaireResponse'))

@@ -35,44 +35,61 @@ class RefObservationPartOfTargets(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def ImagingStudy(self) -> ImagingStudyParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        ImagingStudy: ImagingStudyParams[_Q]
         """Chain to ImagingStudy's search parameters (``param:ImagingStudy.name=...``)."""
-        from ..imagingstudy import ImagingStudyParams
-
-        return ImagingStudyParams(*self._chain('ImagingStudy'))
-
-    @property
-    def Immunization(self) -> ImmunizationParams[_Q]:
+        Immunization: ImmunizationParams[_Q]
         """Chain to Immunization's search parameters (``param:Immunization.name=...``)."""
-        from ..immunization import ImmunizationParams
-
-        return ImmunizationParams(*self._chain('Immunization'))
-
-    @property
-    def MedicationAdministration(self) -> MedicationAdministrationParams[_Q]:
+        MedicationAdministration: MedicationAdministrationParams[_Q]
         """Chain to MedicationAdministration's search parameters (``param:MedicationAdministration.name=...``)."""
-        from ..medicationadministration import MedicationAdministrationParams
-
-        return MedicationAdministrationParams(*self._chain('MedicationAdministration'))
-
-    @property
-    def MedicationDispense(self) -> MedicationDispenseParams[_Q]:
+        MedicationDispense: MedicationDispenseParams[_Q]
         """Chain to MedicationDispense's search parameters (``param:MedicationDispense.name=...``)."""
-        from ..medicationdispense import MedicationDispenseParams
-
-        return MedicationDispenseParams(*self._chain('MedicationDispense'))
-
-    @property
-    def MedicationStatement(self) -> MedicationStatementParams[_Q]:
+        MedicationStatement: MedicationStatementParams[_Q]
         """Chain to MedicationStatement's search parameters (``param:MedicationStatement.name=...``)."""
-        from ..medicationstatement import MedicationStatementParams
-
-        return MedicationStatementParams(*self._chain('MedicationStatement'))
-
-    @property
-    def Procedure(self) -> ProcedureParams[_Q]:
+        Procedure: ProcedureParams[_Q]
         """Chain to Procedure's search parameters (``param:Procedure.name=...``)."""
-        from ..procedure import ProcedureParams
 
-        return ProcedureParams(*self._chain('Procedure'))
+    else:
+
+        @property
+        def ImagingStudy(self) -> ImagingStudyParams[_Q]:
+            """Chain to ImagingStudy's search parameters (``param:ImagingStudy.name=...``)."""
+            from ..imagingstudy import ImagingStudyParams
+
+            return ImagingStudyParams(*self._chain('ImagingStudy'))
+
+        @property
+        def Immunization(self) -> ImmunizationParams[_Q]:
+            """Chain to Immunization's search parameters (``param:Immunization.name=...``)."""
+            from ..immunization import ImmunizationParams
+
+            return ImmunizationParams(*self._chain('Immunization'))
+
+        @property
+        def MedicationAdministration(self) -> MedicationAdministrationParams[_Q]:
+            """Chain to MedicationAdministration's search parameters (``param:MedicationAdministration.name=...``)."""
+            from ..medicationadministration import MedicationAdministrationParams
+
+            return MedicationAdministrationParams(*self._chain('MedicationAdministration'))
+
+        @property
+        def MedicationDispense(self) -> MedicationDispenseParams[_Q]:
+            """Chain to MedicationDispense's search parameters (``param:MedicationDispense.name=...``)."""
+            from ..medicationdispense import MedicationDispenseParams
+
+            return MedicationDispenseParams(*self._chain('MedicationDispense'))
+
+        @property
+        def MedicationStatement(self) -> MedicationStatementParams[_Q]:
+            """Chain to MedicationStatement's search parameters (``param:MedicationStatement.name=...``)."""
+            from ..medicationstatement import MedicationStatementParams
+
+            return MedicationStatementParams(*self._chain('MedicationStatement'))
+
+        @property
+        def Procedure(self) -> ProcedureParams[_Q]:
+            """Chain to Procedure's search parameters (``param:Procedure.name=...``)."""
+            from ..procedure import ProcedureParams
+
+            return ProcedureParams(*self._chain('Procedure'))

@@ -30,9 +30,16 @@ class RefOperationDefinition(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def OperationDefinition(self) -> OperationDefinitionParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        OperationDefinition: OperationDefinitionParams[_Q]
         """Chain to OperationDefinition's search parameters (``param:OperationDefinition.name=...``)."""
-        from ..operationdefinition import OperationDefinitionParams
 
-        return OperationDefinitionParams(*self._chain('OperationDefinition'))
+    else:
+
+        @property
+        def OperationDefinition(self) -> OperationDefinitionParams[_Q]:
+            """Chain to OperationDefinition's search parameters (``param:OperationDefinition.name=...``)."""
+            from ..operationdefinition import OperationDefinitionParams
+
+            return OperationDefinitionParams(*self._chain('OperationDefinition'))

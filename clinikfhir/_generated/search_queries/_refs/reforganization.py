@@ -30,9 +30,16 @@ class RefOrganization(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def Organization(self) -> OrganizationParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        Organization: OrganizationParams[_Q]
         """Chain to Organization's search parameters (``param:Organization.name=...``)."""
-        from ..organization import OrganizationParams
 
-        return OrganizationParams(*self._chain('Organization'))
+    else:
+
+        @property
+        def Organization(self) -> OrganizationParams[_Q]:
+            """Chain to Organization's search parameters (``param:Organization.name=...``)."""
+            from ..organization import OrganizationParams
+
+            return OrganizationParams(*self._chain('Organization'))

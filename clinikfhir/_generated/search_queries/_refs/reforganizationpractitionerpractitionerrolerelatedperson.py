@@ -33,30 +33,43 @@ class RefOrganizationPractitionerPractitionerRoleRelatedPerson(ReferenceParam[_Q
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def Organization(self) -> OrganizationParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        Organization: OrganizationParams[_Q]
         """Chain to Organization's search parameters (``param:Organization.name=...``)."""
-        from ..organization import OrganizationParams
-
-        return OrganizationParams(*self._chain('Organization'))
-
-    @property
-    def Practitioner(self) -> PractitionerParams[_Q]:
+        Practitioner: PractitionerParams[_Q]
         """Chain to Practitioner's search parameters (``param:Practitioner.name=...``)."""
-        from ..practitioner import PractitionerParams
-
-        return PractitionerParams(*self._chain('Practitioner'))
-
-    @property
-    def PractitionerRole(self) -> PractitionerRoleParams[_Q]:
+        PractitionerRole: PractitionerRoleParams[_Q]
         """Chain to PractitionerRole's search parameters (``param:PractitionerRole.name=...``)."""
-        from ..practitionerrole import PractitionerRoleParams
-
-        return PractitionerRoleParams(*self._chain('PractitionerRole'))
-
-    @property
-    def RelatedPerson(self) -> RelatedPersonParams[_Q]:
+        RelatedPerson: RelatedPersonParams[_Q]
         """Chain to RelatedPerson's search parameters (``param:RelatedPerson.name=...``)."""
-        from ..relatedperson import RelatedPersonParams
 
-        return RelatedPersonParams(*self._chain('RelatedPerson'))
+    else:
+
+        @property
+        def Organization(self) -> OrganizationParams[_Q]:
+            """Chain to Organization's search parameters (``param:Organization.name=...``)."""
+            from ..organization import OrganizationParams
+
+            return OrganizationParams(*self._chain('Organization'))
+
+        @property
+        def Practitioner(self) -> PractitionerParams[_Q]:
+            """Chain to Practitioner's search parameters (``param:Practitioner.name=...``)."""
+            from ..practitioner import PractitionerParams
+
+            return PractitionerParams(*self._chain('Practitioner'))
+
+        @property
+        def PractitionerRole(self) -> PractitionerRoleParams[_Q]:
+            """Chain to PractitionerRole's search parameters (``param:PractitionerRole.name=...``)."""
+            from ..practitionerrole import PractitionerRoleParams
+
+            return PractitionerRoleParams(*self._chain('PractitionerRole'))
+
+        @property
+        def RelatedPerson(self) -> RelatedPersonParams[_Q]:
+            """Chain to RelatedPerson's search parameters (``param:RelatedPerson.name=...``)."""
+            from ..relatedperson import RelatedPersonParams
+
+            return RelatedPersonParams(*self._chain('RelatedPerson'))

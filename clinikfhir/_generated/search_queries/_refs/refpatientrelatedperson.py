@@ -31,16 +31,25 @@ class RefPatientRelatedPerson(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def Patient(self) -> PatientParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        Patient: PatientParams[_Q]
         """Chain to Patient's search parameters (``param:Patient.name=...``)."""
-        from ..patient import PatientParams
-
-        return PatientParams(*self._chain('Patient'))
-
-    @property
-    def RelatedPerson(self) -> RelatedPersonParams[_Q]:
+        RelatedPerson: RelatedPersonParams[_Q]
         """Chain to RelatedPerson's search parameters (``param:RelatedPerson.name=...``)."""
-        from ..relatedperson import RelatedPersonParams
 
-        return RelatedPersonParams(*self._chain('RelatedPerson'))
+    else:
+
+        @property
+        def Patient(self) -> PatientParams[_Q]:
+            """Chain to Patient's search parameters (``param:Patient.name=...``)."""
+            from ..patient import PatientParams
+
+            return PatientParams(*self._chain('Patient'))
+
+        @property
+        def RelatedPerson(self) -> RelatedPersonParams[_Q]:
+            """Chain to RelatedPerson's search parameters (``param:RelatedPerson.name=...``)."""
+            from ..relatedperson import RelatedPersonParams
+
+            return RelatedPersonParams(*self._chain('RelatedPerson'))

@@ -30,9 +30,16 @@ class RefPlanDefinition(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def PlanDefinition(self) -> PlanDefinitionParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        PlanDefinition: PlanDefinitionParams[_Q]
         """Chain to PlanDefinition's search parameters (``param:PlanDefinition.name=...``)."""
-        from ..plandefinition import PlanDefinitionParams
 
-        return PlanDefinitionParams(*self._chain('PlanDefinition'))
+    else:
+
+        @property
+        def PlanDefinition(self) -> PlanDefinitionParams[_Q]:
+            """Chain to PlanDefinition's search parameters (``param:PlanDefinition.name=...``)."""
+            from ..plandefinition import PlanDefinitionParams
+
+            return PlanDefinitionParams(*self._chain('PlanDefinition'))

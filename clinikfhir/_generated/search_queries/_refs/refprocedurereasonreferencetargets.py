@@ -34,37 +34,52 @@ class RefProcedureReasonReferenceTargets(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def Condition(self) -> ConditionParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        Condition: ConditionParams[_Q]
         """Chain to Condition's search parameters (``param:Condition.name=...``)."""
-        from ..condition import ConditionParams
-
-        return ConditionParams(*self._chain('Condition'))
-
-    @property
-    def DiagnosticReport(self) -> DiagnosticReportParams[_Q]:
+        DiagnosticReport: DiagnosticReportParams[_Q]
         """Chain to DiagnosticReport's search parameters (``param:DiagnosticReport.name=...``)."""
-        from ..diagnosticreport import DiagnosticReportParams
-
-        return DiagnosticReportParams(*self._chain('DiagnosticReport'))
-
-    @property
-    def DocumentReference(self) -> DocumentReferenceParams[_Q]:
+        DocumentReference: DocumentReferenceParams[_Q]
         """Chain to DocumentReference's search parameters (``param:DocumentReference.name=...``)."""
-        from ..documentreference import DocumentReferenceParams
-
-        return DocumentReferenceParams(*self._chain('DocumentReference'))
-
-    @property
-    def Observation(self) -> ObservationParams[_Q]:
+        Observation: ObservationParams[_Q]
         """Chain to Observation's search parameters (``param:Observation.name=...``)."""
-        from ..observation import ObservationParams
-
-        return ObservationParams(*self._chain('Observation'))
-
-    @property
-    def Procedure(self) -> ProcedureParams[_Q]:
+        Procedure: ProcedureParams[_Q]
         """Chain to Procedure's search parameters (``param:Procedure.name=...``)."""
-        from ..procedure import ProcedureParams
 
-        return ProcedureParams(*self._chain('Procedure'))
+    else:
+
+        @property
+        def Condition(self) -> ConditionParams[_Q]:
+            """Chain to Condition's search parameters (``param:Condition.name=...``)."""
+            from ..condition import ConditionParams
+
+            return ConditionParams(*self._chain('Condition'))
+
+        @property
+        def DiagnosticReport(self) -> DiagnosticReportParams[_Q]:
+            """Chain to DiagnosticReport's search parameters (``param:DiagnosticReport.name=...``)."""
+            from ..diagnosticreport import DiagnosticReportParams
+
+            return DiagnosticReportParams(*self._chain('DiagnosticReport'))
+
+        @property
+        def DocumentReference(self) -> DocumentReferenceParams[_Q]:
+            """Chain to DocumentReference's search parameters (``param:DocumentReference.name=...``)."""
+            from ..documentreference import DocumentReferenceParams
+
+            return DocumentReferenceParams(*self._chain('DocumentReference'))
+
+        @property
+        def Observation(self) -> ObservationParams[_Q]:
+            """Chain to Observation's search parameters (``param:Observation.name=...``)."""
+            from ..observation import ObservationParams
+
+            return ObservationParams(*self._chain('Observation'))
+
+        @property
+        def Procedure(self) -> ProcedureParams[_Q]:
+            """Chain to Procedure's search parameters (``param:Procedure.name=...``)."""
+            from ..procedure import ProcedureParams
+
+            return ProcedureParams(*self._chain('Procedure'))

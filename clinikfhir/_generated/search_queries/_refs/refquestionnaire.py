@@ -30,9 +30,16 @@ class RefQuestionnaire(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def Questionnaire(self) -> QuestionnaireParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        Questionnaire: QuestionnaireParams[_Q]
         """Chain to Questionnaire's search parameters (``param:Questionnaire.name=...``)."""
-        from ..questionnaire import QuestionnaireParams
 
-        return QuestionnaireParams(*self._chain('Questionnaire'))
+    else:
+
+        @property
+        def Questionnaire(self) -> QuestionnaireParams[_Q]:
+            """Chain to Questionnaire's search parameters (``param:Questionnaire.name=...``)."""
+            from ..questionnaire import QuestionnaireParams
+
+            return QuestionnaireParams(*self._chain('Questionnaire'))

@@ -30,9 +30,16 @@ class RefRelatedPerson(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def RelatedPerson(self) -> RelatedPersonParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        RelatedPerson: RelatedPersonParams[_Q]
         """Chain to RelatedPerson's search parameters (``param:RelatedPerson.name=...``)."""
-        from ..relatedperson import RelatedPersonParams
 
-        return RelatedPersonParams(*self._chain('RelatedPerson'))
+    else:
+
+        @property
+        def RelatedPerson(self) -> RelatedPersonParams[_Q]:
+            """Chain to RelatedPerson's search parameters (``param:RelatedPerson.name=...``)."""
+            from ..relatedperson import RelatedPersonParams
+
+            return RelatedPersonParams(*self._chain('RelatedPerson'))

@@ -30,9 +30,16 @@ class RefResearchStudy(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def ResearchStudy(self) -> ResearchStudyParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        ResearchStudy: ResearchStudyParams[_Q]
         """Chain to ResearchStudy's search parameters (``param:ResearchStudy.name=...``)."""
-        from ..researchstudy import ResearchStudyParams
 
-        return ResearchStudyParams(*self._chain('ResearchStudy'))
+    else:
+
+        @property
+        def ResearchStudy(self) -> ResearchStudyParams[_Q]:
+            """Chain to ResearchStudy's search parameters (``param:ResearchStudy.name=...``)."""
+            from ..researchstudy import ResearchStudyParams
+
+            return ResearchStudyParams(*self._chain('ResearchStudy'))

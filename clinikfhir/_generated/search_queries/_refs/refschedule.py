@@ -30,9 +30,16 @@ class RefSchedule(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def Schedule(self) -> ScheduleParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        Schedule: ScheduleParams[_Q]
         """Chain to Schedule's search parameters (``param:Schedule.name=...``)."""
-        from ..schedule import ScheduleParams
 
-        return ScheduleParams(*self._chain('Schedule'))
+    else:
+
+        @property
+        def Schedule(self) -> ScheduleParams[_Q]:
+            """Chain to Schedule's search parameters (``param:Schedule.name=...``)."""
+            from ..schedule import ScheduleParams
+
+            return ScheduleParams(*self._chain('Schedule'))

@@ -30,9 +30,16 @@ class RefSearchParameter(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def SearchParameter(self) -> SearchParameterParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        SearchParameter: SearchParameterParams[_Q]
         """Chain to SearchParameter's search parameters (``param:SearchParameter.name=...``)."""
-        from ..searchparameter import SearchParameterParams
 
-        return SearchParameterParams(*self._chain('SearchParameter'))
+    else:
+
+        @property
+        def SearchParameter(self) -> SearchParameterParams[_Q]:
+            """Chain to SearchParameter's search parameters (``param:SearchParameter.name=...``)."""
+            from ..searchparameter import SearchParameterParams
+
+            return SearchParameterParams(*self._chain('SearchParameter'))

@@ -30,9 +30,16 @@ class RefServiceRequest(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def ServiceRequest(self) -> ServiceRequestParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        ServiceRequest: ServiceRequestParams[_Q]
         """Chain to ServiceRequest's search parameters (``param:ServiceRequest.name=...``)."""
-        from ..servicerequest import ServiceRequestParams
 
-        return ServiceRequestParams(*self._chain('ServiceRequest'))
+    else:
+
+        @property
+        def ServiceRequest(self) -> ServiceRequestParams[_Q]:
+            """Chain to ServiceRequest's search parameters (``param:ServiceRequest.name=...``)."""
+            from ..servicerequest import ServiceRequestParams
+
+            return ServiceRequestParams(*self._chain('ServiceRequest'))

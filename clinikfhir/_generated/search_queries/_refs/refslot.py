@@ -30,9 +30,16 @@ class RefSlot(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def Slot(self) -> SlotParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        Slot: SlotParams[_Q]
         """Chain to Slot's search parameters (``param:Slot.name=...``)."""
-        from ..slot import SlotParams
 
-        return SlotParams(*self._chain('Slot'))
+    else:
+
+        @property
+        def Slot(self) -> SlotParams[_Q]:
+            """Chain to Slot's search parameters (``param:Slot.name=...``)."""
+            from ..slot import SlotParams
+
+            return SlotParams(*self._chain('Slot'))

@@ -30,9 +30,16 @@ class RefSpecimen(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def Specimen(self) -> SpecimenParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        Specimen: SpecimenParams[_Q]
         """Chain to Specimen's search parameters (``param:Specimen.name=...``)."""
-        from ..specimen import SpecimenParams
 
-        return SpecimenParams(*self._chain('Specimen'))
+    else:
+
+        @property
+        def Specimen(self) -> SpecimenParams[_Q]:
+            """Chain to Specimen's search parameters (``param:Specimen.name=...``)."""
+            from ..specimen import SpecimenParams
+
+            return SpecimenParams(*self._chain('Specimen'))

@@ -34,37 +34,52 @@ class RefSpecimenSubjectTargets(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def Device(self) -> DeviceParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        Device: DeviceParams[_Q]
         """Chain to Device's search parameters (``param:Device.name=...``)."""
-        from ..device import DeviceParams
-
-        return DeviceParams(*self._chain('Device'))
-
-    @property
-    def Group(self) -> GroupParams[_Q]:
+        Group: GroupParams[_Q]
         """Chain to Group's search parameters (``param:Group.name=...``)."""
-        from ..group import GroupParams
-
-        return GroupParams(*self._chain('Group'))
-
-    @property
-    def Location(self) -> LocationParams[_Q]:
+        Location: LocationParams[_Q]
         """Chain to Location's search parameters (``param:Location.name=...``)."""
-        from ..location import LocationParams
-
-        return LocationParams(*self._chain('Location'))
-
-    @property
-    def Patient(self) -> PatientParams[_Q]:
+        Patient: PatientParams[_Q]
         """Chain to Patient's search parameters (``param:Patient.name=...``)."""
-        from ..patient import PatientParams
-
-        return PatientParams(*self._chain('Patient'))
-
-    @property
-    def Substance(self) -> SubstanceParams[_Q]:
+        Substance: SubstanceParams[_Q]
         """Chain to Substance's search parameters (``param:Substance.name=...``)."""
-        from ..substance import SubstanceParams
 
-        return SubstanceParams(*self._chain('Substance'))
+    else:
+
+        @property
+        def Device(self) -> DeviceParams[_Q]:
+            """Chain to Device's search parameters (``param:Device.name=...``)."""
+            from ..device import DeviceParams
+
+            return DeviceParams(*self._chain('Device'))
+
+        @property
+        def Group(self) -> GroupParams[_Q]:
+            """Chain to Group's search parameters (``param:Group.name=...``)."""
+            from ..group import GroupParams
+
+            return GroupParams(*self._chain('Group'))
+
+        @property
+        def Location(self) -> LocationParams[_Q]:
+            """Chain to Location's search parameters (``param:Location.name=...``)."""
+            from ..location import LocationParams
+
+            return LocationParams(*self._chain('Location'))
+
+        @property
+        def Patient(self) -> PatientParams[_Q]:
+            """Chain to Patient's search parameters (``param:Patient.name=...``)."""
+            from ..patient import PatientParams
+
+            return PatientParams(*self._chain('Patient'))
+
+        @property
+        def Substance(self) -> SubstanceParams[_Q]:
+            """Chain to Substance's search parameters (``param:Substance.name=...``)."""
+            from ..substance import SubstanceParams
+
+            return SubstanceParams(*self._chain('Substance'))

@@ -30,9 +30,16 @@ class RefStructureDefinition(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def StructureDefinition(self) -> StructureDefinitionParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        StructureDefinition: StructureDefinitionParams[_Q]
         """Chain to StructureDefinition's search parameters (``param:StructureDefinition.name=...``)."""
-        from ..structuredefinition import StructureDefinitionParams
 
-        return StructureDefinitionParams(*self._chain('StructureDefinition'))
+    else:
+
+        @property
+        def StructureDefinition(self) -> StructureDefinitionParams[_Q]:
+            """Chain to StructureDefinition's search parameters (``param:StructureDefinition.name=...``)."""
+            from ..structuredefinition import StructureDefinitionParams
+
+            return StructureDefinitionParams(*self._chain('StructureDefinition'))

@@ -30,9 +30,16 @@ class RefSubstance(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def Substance(self) -> SubstanceParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        Substance: SubstanceParams[_Q]
         """Chain to Substance's search parameters (``param:Substance.name=...``)."""
-        from ..substance import SubstanceParams
 
-        return SubstanceParams(*self._chain('Substance'))
+    else:
+
+        @property
+        def Substance(self) -> SubstanceParams[_Q]:
+            """Chain to Substance's search parameters (``param:Substance.name=...``)."""
+            from ..substance import SubstanceParams
+
+            return SubstanceParams(*self._chain('Substance'))

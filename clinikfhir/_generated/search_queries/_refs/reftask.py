@@ -30,9 +30,16 @@ class RefTask(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def Task(self) -> TaskParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        Task: TaskParams[_Q]
         """Chain to Task's search parameters (``param:Task.name=...``)."""
-        from ..task import TaskParams
 
-        return TaskParams(*self._chain('Task'))
+    else:
+
+        @property
+        def Task(self) -> TaskParams[_Q]:
+            """Chain to Task's search parameters (``param:Task.name=...``)."""
+            from ..task import TaskParams
+
+            return TaskParams(*self._chain('Task'))

@@ -30,9 +30,16 @@ class RefTestScript(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def TestScript(self) -> TestScriptParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        TestScript: TestScriptParams[_Q]
         """Chain to TestScript's search parameters (``param:TestScript.name=...``)."""
-        from ..testscript import TestScriptParams
 
-        return TestScriptParams(*self._chain('TestScript'))
+    else:
+
+        @property
+        def TestScript(self) -> TestScriptParams[_Q]:
+            """Chain to TestScript's search parameters (``param:TestScript.name=...``)."""
+            from ..testscript import TestScriptParams
+
+            return TestScriptParams(*self._chain('TestScript'))

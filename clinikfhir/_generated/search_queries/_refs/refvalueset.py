@@ -30,9 +30,16 @@ class RefValueSet(ReferenceParam[_Q]):
         """``param:Type=id``: only references to ``target`` with these ids."""
         return self._typed(target, ids)
 
-    @property
-    def ValueSet(self) -> ValueSetParams[_Q]:
+    if TYPE_CHECKING:
+        # For type checkers and editors: listed without evaluating a type (see codegen/search_queries.py).
+        ValueSet: ValueSetParams[_Q]
         """Chain to ValueSet's search parameters (``param:ValueSet.name=...``)."""
-        from ..valueset import ValueSetParams
 
-        return ValueSetParams(*self._chain('ValueSet'))
+    else:
+
+        @property
+        def ValueSet(self) -> ValueSetParams[_Q]:
+            """Chain to ValueSet's search parameters (``param:ValueSet.name=...``)."""
+            from ..valueset import ValueSetParams
+
+            return ValueSetParams(*self._chain('ValueSet'))
