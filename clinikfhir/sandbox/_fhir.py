@@ -216,8 +216,11 @@ def structural(message: str, path: str) -> GatewayError:
 
 
 def validated(resource: dict[str, Any], rtype: str) -> None:
-    """Raise 422 with every error issue (paths, no values) when ``resource`` is not valid R4."""
-    issues = validate(resource)
+    """Raise 422 with every error issue (paths, no values) when ``resource`` is not valid R4.
+
+    Only errors decide, so only errors are checked (``level="error"`` evaluates no warning-only rule).
+    """
+    issues = validate(resource, level="error")
     if has_errors(issues):
         outcome = to_operation_outcome([i for i in issues if i.is_error])
         raise validation_error(outcome["issue"])
