@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 TENANT_SYSTEM = "https://clinikapi.com/tenant"
@@ -32,3 +33,14 @@ def observation(subject: str | None = None, **extra: Any) -> dict[str, Any]:
 
 def tenant_tags(resource: dict[str, Any]) -> list[dict[str, Any]]:
     return [t for t in resource.get("meta", {}).get("tag", []) if t.get("system") == TENANT_SYSTEM]
+
+
+def banner(stdout: Iterable[str] | None) -> str:
+    """The lines a served sandbox prints up to and including its "Press Ctrl-C" line."""
+    assert stdout is not None
+    lines: list[str] = []
+    for line in stdout:
+        lines.append(line)
+        if line.startswith("Press Ctrl-C"):
+            break
+    return "".join(lines)

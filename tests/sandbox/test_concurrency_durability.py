@@ -17,7 +17,7 @@ import pytest
 
 from clinikfhir.sandbox import Sandbox
 
-from .helpers import patient
+from .helpers import banner, patient
 
 # the sandbox command as `clinikfhir sandbox` runs it (its own entry point: the top-level CLI also
 # loads the demo command, which is not part of the sandbox)
@@ -160,12 +160,7 @@ def test_cli_creates_demo_keys_when_none_given() -> None:
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
-        assert proc.stdout is not None
-        text = ""
-        for line in proc.stdout:
-            text += line
-            if line.startswith("Press Ctrl-C"):
-                break
+        text = banner(proc.stdout)
         keys = re.findall(r"(clk_test_[A-Za-z0-9]+)  tenant=(\S+)", text)
         assert {t for _, t in keys} == {"org_demo", "org_other"}
         url = re.search(r"listening on (\S+)", text).group(1)  # type: ignore[union-attr]

@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from .helpers import banner
+
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux") or not hasattr(os, "pidfd_open"),
     reason="reads the process tree from /proc and waits on a pidfd",
@@ -48,12 +50,7 @@ def test_a_sigkilled_sandbox_leaves_no_database_files(tmp_path: Path) -> None:
         env={**os.environ, "PYTHONUNBUFFERED": "1", "TMPDIR": str(tmp_path)},
     )
     try:
-        assert proc.stdout is not None
-        text = ""
-        for line in proc.stdout:
-            text += line
-            if line.startswith("Press Ctrl-C"):
-                break
+        text = banner(proc.stdout)
         base = re.search(r"listening on (http://127\.0\.0\.1:\d+)", text)
         assert base, text
         headers = {"x-api-key": "clk_test_kill123"}
