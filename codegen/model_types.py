@@ -2,9 +2,26 @@
 editors only (the run-time classes stay fhir.resources R4B classes; ``model_imports`` re-exports
 these stubs under ``TYPE_CHECKING``).
 
-Every R4 resource, datatype and backbone element that R4B models gets a stub class that subclasses
-its run-time class and declares **every** run-time field, typed from the R4 StructureDefinition, each
-with the element's R4 short definition as its docstring (what an editor shows on hover):
+Every R4B model class gets a stub class that declares **every** run-time field, typed from the R4
+StructureDefinition (R4B's own types, which R4 lacks, from their run-time annotations), each with the
+element's R4 short definition as its docstring (what an editor shows on hover).
+
+The stubs form their own chain, mirroring R4B's: the stub ``Patient`` subclasses the stub
+``DomainResource``, then ``Resource``, ``FHIRResourceModel``; a backbone element ``BackboneElement``
+then ``Element``; ``Age`` is a ``Quantity``. At the top is ``FHIRModel`` (``_base.pyi``), a plain
+class marked ``dataclass_transform`` (so each stub has its keyword-only constructor) that declares
+what fhir_core's ``FHIRAbstractModel`` and ``pydantic.BaseModel`` give every model (``model_dump``,
+``model_validate``, ``get_resource_type``...). No stub has a pydantic or R4B class among its bases:
+when a checker evaluates a class whose bases reach ``pydantic.BaseModel``, pyright synthesizes the
+dataclass fields of every class in the MRO (each R4B ``Field(...)`` an overload evaluation), evaluates
+``ModelMetaclass``' ``dataclass_transform`` and, since it derives from ``ABCMeta``, checks every
+symbol of the MRO for abstract methods, on every keystroke (pyright drops its type cache on each edit).
+That made ``Patient(`` cost 0.6-0.8 s in an editor; with this chain it costs about what ``os.`` does.
+The price: for a checker a model is not a ``BaseModel`` (passing one where ``BaseModel`` is declared
+is a type error; at run time it is one), and a class imported from ``fhir.resources.R4B`` is not one
+of these (``clinikfhir.models`` is the typed import). pydantic's deprecated v1 methods are left off.
+
+What the fields are typed as:
 
 - a nested element or datatype is typed by its stub class (``Patient.contact`` is
   ``list[PatientContact]``, ``Observation.valueQuantity`` a stub ``Quantity``), so what follows holds
@@ -15,16 +32,15 @@ with the element's R4 short definition as its docstring (what an editor shows on
 - a ``date``, ``dateTime``, ``instant`` or ``time`` element: the Python type ``| str``, since R4
   accepts the string form and a partial date (``"1990"``) reads back as a string;
 - anything else has the type of the run-time field (lists as ``list[...]``, ``Resource`` elements as
-  fhir.resources' ``Resource``, the base of every run-time and stub resource).
+  the stub ``Resource``, the base of every stub resource).
 
 Names are the run-time field names, which is also what the constructor takes: a choice element
 ``value[x]`` is one field per type (``valueQuantity``, ``valueString``, ...); a JSON name that is a
 Python keyword takes ``_fhir`` (``class`` -> ``class_fhir``, ``import`` -> ``import_fhir``); the
 primitive extension ``_name`` is ``name__ext``. Each docstring names the JSON name when it differs.
-Stubs subclass their stub base too where R4B has one (``Age`` is a ``Quantity``). The abstract bases
-(``Element``, ``BackboneElement``, ``Resource``, ``DomainResource``) and ``CapabilityStatement`` and
-``OperationOutcome`` (which the clients return as their run-time classes, so that
-``caps: CapabilityStatement = clinik.capabilities()`` stays valid) are not stubbed.
+The library's own annotations (the clients' model type variables, ``Reference`` parameters,
+``Bundle``/``OperationOutcome``/``CapabilityStatement`` results) name these stubs, imported from
+``clinikfhir.models`` (the same classes at run time).
 """
 
 from __future__ import annotations

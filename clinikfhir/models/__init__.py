@@ -15,6 +15,10 @@ Type checkers and editors see typed stubs of these classes (``clinikfhir._genera
 generated from the R4 definitions): every field of every resource, datatype and backbone element
 typed from R4 at every depth (``p.contact[0].gender`` is a ``Literal``), dates that accept their
 string form, and each element's R4 short definition on hover. The run-time classes are unchanged.
+For the checkers the stubs descend from a plain typed root, not from ``pydantic.BaseModel`` (so that
+editors complete ``Patient(`` fast): the pydantic and fhir.resources model API is typed on them, but
+passing a model where ``BaseModel`` is declared is a type error (it is one at run time), and the
+classes the client is typed for are these, not those imported from ``fhir.resources.R4B``.
 """
 
 from __future__ import annotations
