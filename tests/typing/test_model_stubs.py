@@ -380,3 +380,15 @@ def test_the_stubs_are_what_type_checkers_import() -> None:
     for name in ("Patient", "PatientContact", "HumanName", "Quantity", "ObservationComponent"):
         module = MODEL_MODULES[name].rsplit(".", 1)[1]
         assert f"from clinikfhir._generated.model_types.{module} import {name} as {name}" in text
+
+
+def test_the_stub_root_is_clinikfhir_models_fhir_model_at_run_time() -> None:
+    """``clinikfhir.models.FHIRModel``: for checkers the stub root, at run time fhir_core's base of
+    every model, so an annotation with it and ``isinstance`` agree."""
+    from fhir_core.fhirabstractmodel import FHIRAbstractModel
+
+    from clinikfhir.models import FHIRModel, HumanName, Patient
+
+    assert FHIRModel is FHIRAbstractModel
+    assert isinstance(Patient(), FHIRModel)
+    assert isinstance(HumanName(family="Chalmers"), FHIRModel)

@@ -18,10 +18,11 @@ from typing_extensions import Self
 
 @dataclass_transform(kw_only_default=True)
 class FHIRModel:
-    """What every FHIR model offers (run-time class fhir_core.fhirabstractmodel.FHIRAbstractModel, a
-    ``pydantic.BaseModel``). For type checkers the stubs descend from this plain class rather than
-    from pydantic's, which keeps completion in editors fast; at run time every model is the
-    fhir.resources R4B class, a ``pydantic.BaseModel`` (``isinstance`` says so)."""
+    """Any FHIR model, resource or element (``clinikfhir.models.FHIRModel``; at run time
+    fhir_core.fhirabstractmodel.FHIRAbstractModel, a ``pydantic.BaseModel``), and what every model
+    offers. For type checkers the model stubs descend from this plain class rather than from
+    pydantic's, which keeps completion in editors fast; ``isinstance(m, BaseModel)`` holds at run
+    time, but annotate with this class, not ``BaseModel``, to accept any model."""
 
     model_config: ClassVar[ConfigDict]
     """The pydantic configuration of the model class."""

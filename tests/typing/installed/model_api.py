@@ -3,8 +3,9 @@ fhir.resources and pydantic give every model is typed on the classes of ``clinik
 and pyright alike. These classes are the fhir.resources R4B classes at run time; for type checkers
 they are typed stubs that do not descend from ``pydantic.BaseModel`` (which keeps editor completion
 fast; ``isinstance(model, BaseModel)`` is true at run time, but mypy then treats the branch as
-unreachable), so the two deliberate limits are marked ``# expect-type-error``: a model passed where a
-``BaseModel`` is declared, and a class imported from ``fhir.resources.R4B`` given to the client."""
+unreachable). The two deliberate limits are marked ``# expect-type-error``: a model passed where a
+``BaseModel`` is declared (``clinikfhir.models.FHIRModel`` is the annotation for any model), and a
+class imported from ``fhir.resources.R4B`` given to the client."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from fhir.resources.R4B.patient import Patient as R4BPatient
 from pydantic import BaseModel
 
 from clinikfhir import Clinik
-from clinikfhir.models import Bundle, DomainResource, HumanName, Observation, Patient, Resource
+from clinikfhir.models import Bundle, DomainResource, FHIRModel, HumanName, Observation, Patient, Resource
 
 
 def model_api(p: Patient) -> None:
@@ -47,5 +48,11 @@ def limits(clinik: Clinik, p: Patient) -> None:
         return model
 
     save(p)  # expect-type-error
+
+    def save_any(model: FHIRModel) -> str:  # what to annotate with instead: any model
+        return model.model_dump_json()
+
+    save_any(p)
+    save_any(HumanName(family="Chalmers"))
     clinik.read(R4BPatient, "1")  # expect-type-error
     reveal_type(clinik.read(Patient, "1"))  # reveal: Patient
