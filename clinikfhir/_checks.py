@@ -17,7 +17,7 @@ from clinikfhir.errors import InvalidArgumentError, TenantGuardError
 from clinikfhir.patch import touches_tenant_tag
 
 if TYPE_CHECKING:
-    from fhir.resources.R4B.resource import Resource
+    from clinikfhir.models import Resource
 
 FHIR_JSON = "application/fhir+json"
 JSON_PATCH = "application/json-patch+json"

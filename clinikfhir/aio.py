@@ -23,12 +23,7 @@ from clinikfhir.errors import ConfigurationError, InvalidArgumentError
 from clinikfhir.patch import JsonPatch
 
 if TYPE_CHECKING:
-    from fhir.resources.R4B.bundle import Bundle
-    from fhir.resources.R4B.capabilitystatement import CapabilityStatement
-    from fhir.resources.R4B.operationoutcome import OperationOutcome
-    from fhir.resources.R4B.reference import Reference
-    from fhir.resources.R4B.resource import Resource
-
+    from clinikfhir.models import Bundle, CapabilityStatement, OperationOutcome, Reference, Resource
     from clinikfhir.search import Query
 
 __all__ = ["AsyncClinik"]

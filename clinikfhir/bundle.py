@@ -20,9 +20,7 @@ from clinikfhir._public import shown_as_root
 from clinikfhir.errors import InvalidArgumentError, InvalidResponseError
 
 if TYPE_CHECKING:
-    from fhir.resources.R4B.reference import Reference
-    from fhir.resources.R4B.resource import Resource
-
+    from clinikfhir.models import Reference, Resource
     from clinikfhir.patch import JsonPatch
 
 __all__ = ["BundleResponse", "EntryResponse", "Page", "PartialPage", "PreferReturn", "Transaction", "to_model"]

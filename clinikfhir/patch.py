@@ -24,8 +24,9 @@ from clinikfhir._public import shown_as_root
 from clinikfhir.errors import InvalidArgumentError, TenantGuardError
 
 if TYPE_CHECKING:
-    from fhir.resources.R4B.resource import Resource
     from pydantic import BaseModel
+
+    from clinikfhir.models import Resource
 
 __all__ = ["JsonPatch", "OpName"]
 
@@ -294,7 +295,11 @@ class JsonPatch(Sequence[dict[str, Any]], Generic[M]):
             if path.split("/")[1] in ("resourceType",):
                 raise InvalidArgumentError("JSON Patch may not change resourceType")
             if target is not None:
-                check_path(target, path, for_add=(kind in ("add", "move", "copy") and path is op.get("path")))
+                check_path(
+                    cast("type[BaseModel]", target),
+                    path,
+                    for_add=(kind in ("add", "move", "copy") and path is op.get("path")),
+                )
 
 
 shown_as_root(JsonPatch)  # shown as clinikfhir.JsonPatch, its public name

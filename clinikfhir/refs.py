@@ -23,10 +23,8 @@ from clinikfhir._public import shown_as_root
 from clinikfhir.errors import InvalidArgumentError, InvalidResponseError
 
 if TYPE_CHECKING:
-    from fhir.resources.R4B.reference import Reference
-    from fhir.resources.R4B.resource import Resource
-
     from clinikfhir.bundle import BundleResponse
+    from clinikfhir.models import Reference, Resource
     from clinikfhir.models import Reference as TypedReference  # the typed stub: what model fields hold
 
 __all__ = ["ParsedReference", "contained", "display_of", "parse_reference", "ref", "resolve_locally"]

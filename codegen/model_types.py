@@ -2,9 +2,26 @@
 editors only (the run-time classes stay fhir.resources R4B classes; ``model_imports`` re-exports
 these stubs under ``TYPE_CHECKING``).
 
-Every R4 resource, datatype and backbone element that R4B models gets a stub class that subclasses
-its run-time class and declares **every** run-time field, typed from the R4 StructureDefinition, each
-with the element's R4 short definition as its docstring (what an editor shows on hover):
+Every R4B model class gets a stub class that declares **every** run-time field, typed from the R4
+StructureDefinition (R4B's own types, which R4 lacks, from their run-time annotations), each with the
+element's R4 short definition as its docstring (what an editor shows on hover).
+
+The stubs form their own chain, mirroring R4B's: the stub ``Patient`` subclasses the stub
+``DomainResource``, then ``Resource``, ``FHIRResourceModel``; a backbone element ``BackboneElement``
+then ``Element``; ``Age`` is a ``Quantity``. At the top is ``FHIRModel`` (``_base.pyi``), a plain
+class marked ``dataclass_transform`` (so each stub has its keyword-only constructor) that declares
+what fhir_core's ``FHIRAbstractModel`` and ``pydantic.BaseModel`` give every model (``model_dump``,
+``model_validate``, ``get_resource_type``...). No stub has a pydantic or R4B class among its bases:
+when a checker evaluates a class whose bases reach ``pydantic.BaseModel``, pyright synthesizes the
+dataclass fields of every class in the MRO (each R4B ``Field(...)`` an overload evaluation), evaluates
+``ModelMetaclass``' ``dataclass_transform`` and, since it derives from ``ABCMeta``, checks every
+symbol of the MRO for abstract methods, on every keystroke (pyright drops its type cache on each edit).
+That made ``Patient(`` cost 0.6-0.8 s in an editor; with this chain it costs about what ``os.`` does.
+The price: for a checker a model is not a ``BaseModel`` (passing one where ``BaseModel`` is declared
+is a type error; at run time it is one), and a class imported from ``fhir.resources.R4B`` is not one
+of these (``clinikfhir.models`` is the typed import). pydantic's deprecated v1 methods are left off.
+
+What the fields are typed as:
 
 - a nested element or datatype is typed by its stub class (``Patient.contact`` is
   ``list[PatientContact]``, ``Observation.valueQuantity`` a stub ``Quantity``), so what follows holds
@@ -15,16 +32,15 @@ with the element's R4 short definition as its docstring (what an editor shows on
 - a ``date``, ``dateTime``, ``instant`` or ``time`` element: the Python type ``| str``, since R4
   accepts the string form and a partial date (``"1990"``) reads back as a string;
 - anything else has the type of the run-time field (lists as ``list[...]``, ``Resource`` elements as
-  fhir.resources' ``Resource``, the base of every run-time and stub resource).
+  the stub ``Resource``, the base of every stub resource).
 
 Names are the run-time field names, which is also what the constructor takes: a choice element
 ``value[x]`` is one field per type (``valueQuantity``, ``valueString``, ...); a JSON name that is a
 Python keyword takes ``_fhir`` (``class`` -> ``class_fhir``, ``import`` -> ``import_fhir``); the
 primitive extension ``_name`` is ``name__ext``. Each docstring names the JSON name when it differs.
-Stubs subclass their stub base too where R4B has one (``Age`` is a ``Quantity``). The abstract bases
-(``Element``, ``BackboneElement``, ``Resource``, ``DomainResource``) and ``CapabilityStatement`` and
-``OperationOutcome`` (which the clients return as their run-time classes, so that
-``caps: CapabilityStatement = clinik.capabilities()`` stays valid) are not stubbed.
+The library's own annotations (the clients' model type variables, ``Reference`` parameters,
+``Bundle``/``OperationOutcome``/``CapabilityStatement`` results) name these stubs, imported from
+``clinikfhir.models`` (the same classes at run time).
 """
 
 from __future__ import annotations
@@ -33,6 +49,7 @@ import datetime
 import decimal
 import functools
 import importlib
+import inspect
 import keyword
 import types
 import typing
@@ -64,13 +81,25 @@ PRIMITIVES = {
     uuid.UUID: "_uuid.UUID",
 }
 MAX_CODES = 250  # a Literal longer than this helps nobody in a hover
-# Returned as their run-time classes by the clients (``capabilities()``, ``validate()``): a stub
-# subclass would make ``caps: CapabilityStatement = clinik.capabilities()`` a type error.
-UNSTUBBED = {"CapabilityStatement", "OperationOutcome"}
-# Abstract bases: fields of these types hold any subclass, run-time or stub alike.
-ABSTRACT = {"Element", "BackboneElement", "Resource", "DomainResource"}
 # Not an R4 type, but the type of every ``name__ext`` field: stubbed so its ``extension`` is typed too.
 EXTRA = {"FHIRPrimitiveExtension": ("Element", "")}
+# Methods that R4B classes add to what the stub root declares (every other public name of every
+# run-time class is a field or a root member; tests/typing/test_model_stubs.py checks that).
+METHODS = {
+    "FHIRResourceModel": [
+        "    def relative_base(self) -> str:",
+        '        """The type part of the relative URL of the resource (``Patient``)."""',
+        "    def relative_path(self) -> str:",
+        '        """The relative URL of the resource (``Patient/123``; the type alone without an id)."""',
+    ],
+    "FHIRPrimitiveExtension": [
+        "    @classmethod",
+        "    def validate_extension_or_fhir_comment_required(cls, values: dict[str, Any]) -> dict[str, Any]:",
+        '        """The check of fhir.resources that the element has an id, extensions or comments (pydantic hook)."""',
+    ],
+}
+# The root of every stub chain, for type checkers; see the module docstring.
+ROOT_MODULE = "_base"
 
 
 @functools.cache
@@ -158,10 +187,12 @@ def class_paths() -> dict[str, tuple[str, str]]:
     return out
 
 
+@functools.cache
 def stubbed() -> dict[str, tuple[str, str]]:
-    """Class -> (R4 type, element path) for every class that gets a stub."""
-    out = {n: p for n, p in class_paths().items() if n not in UNSTUBBED and n not in ABSTRACT}
-    return {**out, **{n: p for n, p in EXTRA.items() if n in model_classes()}}
+    """Class -> (R4 type, element path) for every model class: all of them get a stub. A class R4
+    lacks (R4B's own resources and their elements, ``FHIRResourceModel``) maps to ("", "")."""
+    paths = {**class_paths(), **{n: p for n, p in EXTRA.items() if n in model_classes()}}
+    return {name: paths.get(name, ("", "")) for name in model_classes()}
 
 
 def _value_sets() -> dict[str, list[str]]:
@@ -184,9 +215,10 @@ class _Module:
 
     def __init__(self, short_name: str) -> None:
         self.short = short_name
-        self.r4b: set[str] = {short_name}
+        self.r4b: set[str] = set()
         self.stubs: dict[str, set[str]] = {}
         self.std: set[str] = set()
+        self.root = False
 
     def model(self, name: str) -> str:
         module = model_classes()[name].rsplit(".", 1)[1]
@@ -240,6 +272,17 @@ def _sentence(text: str) -> str:
     return text if not text or text.endswith((".", "?", "!")) else text + "."
 
 
+def _r4b_summary(cls: Any) -> str:
+    """The first sentence of an R4B class's docstring, after its boilerplate disclaimer."""
+    paragraphs = [p for p in inspect.cleandoc(cls.__doc__ or "").split("\n\n") if not p.startswith("Disclaimer")]
+    lines: list[str] = []
+    for line in (paragraphs or [cls.__name__])[0].splitlines():
+        lines.append(line)
+        if line.endswith("."):
+            break
+    return _sentence(" ".join(lines))
+
+
 def _field(
     module: _Module, cls: Any, attr: str, type_name: str, rel: str, value_sets: dict[str, list[str]]
 ) -> list[str]:
@@ -257,7 +300,7 @@ def _field(
     else:
         found = _element(own, json_name)
         if found is None:
-            text = _sentence(field.title or attr) + " Not an R4 element (R4B adds it)."
+            text = _sentence(field.title or attr) + (" Not an R4 element (R4B adds it)." if type_name else "")
         else:
             child, element, code = found
             text = _sentence(short(type_name, f"{rel}.{child}" if rel else child))
@@ -282,13 +325,13 @@ def _field(
     return [line, _doc(" ".join([text, *notes]))]
 
 
-def _stub_bases(module: _Module, name: str) -> str:
-    cls = _runtime(name)
-    bases = [f"_{module.short}.{name}"]
-    parent = cls.__bases__[0].__name__
-    if parent in stubbed():
-        bases.append(module.model(parent))
-    return ", ".join(bases)
+def _stub_base(module: _Module, name: str) -> str:
+    """The stub of the run-time class's base (the chain R4B has), or the stub root at its top."""
+    (parent,) = _runtime(name).__bases__
+    if parent.__name__ in stubbed():
+        return module.model(parent.__name__)
+    module.root = True
+    return "_FHIRModel"
 
 
 def emit() -> dict[str, str]:
@@ -306,20 +349,22 @@ def _emit() -> dict[str, str]:
         module = modules.setdefault(short_name, _Module(short_name))
         cls = _runtime(name)
         where = f"{type_name}.{rel}" if rel else type_name
-        about = short(type_name, rel) if name not in EXTRA else "The id and extensions of a primitive value"
-        lines = [
-            "",
-            "",
-            f"class {name}({_stub_bases(module, name)}):",
-            _doc(f"{_sentence(about)} (R4 ``{where}``; run-time class {classes[name]}.{name}.)"),
-            "",
-        ]
+        run_time = f"run-time class {classes[name]}.{name}"
+        if name in EXTRA:
+            doc = f"The id and extensions of a primitive value. ({run_time}.)"
+        elif type_name:
+            doc = f"{_sentence(short(type_name, rel))} (R4 ``{where}``; {run_time}.)"
+        else:
+            doc = f"{_r4b_summary(cls)} (Not an R4 type: R4B's; {run_time}.)"
+        lines = ["", "", f"class {name}({_stub_base(module, name)}):", _doc(doc), ""]
         for attr in sorted(cls.model_fields, key=lambda a: (a == "fhir_comments", a.lower(), a)):
             lines += _field(module, cls, attr, type_name, rel, value_sets)
+        lines += METHODS.get(name, [])
         bodies.setdefault(short_name, []).extend(lines)
     files: dict[str, str] = {
         f"{PKG}/__init__.py": HEAD
-        + '"""Typed model stubs (``.pyi``), read by type checkers only; see codegen/model_types.py."""\n'
+        + '"""Typed model stubs (``.pyi``), read by type checkers only; see codegen/model_types.py."""\n',
+        f"{PKG}/{ROOT_MODULE}.pyi": _root(),
     }
     for short_name, body in sorted(bodies.items()):
         module = modules[short_name]
@@ -328,29 +373,256 @@ def _emit() -> dict[str, str]:
         # pyright as a lost default; the stub keeps it required, as it is at run time
         general = (
             ", reportGeneralTypeIssues=false"
-            if any(ln.startswith("    ") and ": " in ln and " = None" not in ln and '"""' not in ln for ln in body)
+            if any(
+                ln.startswith("    ") and ": " in ln and " = None" not in ln and '"""' not in ln and "def " not in ln
+                for ln in body
+            )
             else ""
         )
+        typing_names = [n for n, used in (("Any", "[str, Any]"), ("Literal", "Literal[")) if used in code]
+        sections = [
+            [
+                *(["import datetime as _dt"] if "_dt." in code else []),
+                *(["import decimal as _decimal"] if "_decimal." in code else []),
+                *(["import uuid as _uuid"] if "_uuid." in code else []),
+                *([f"from typing import {', '.join(typing_names)}"] if typing_names else []),
+            ],
+            [
+                *(["from pydantic import AnyUrl as _AnyUrl"] if "_AnyUrl" in code else []),
+                *(f"from fhir.resources.R4B import {m} as _{m}" for m in sorted(module.r4b)),
+            ],
+            [
+                *([f"from .{ROOT_MODULE} import FHIRModel as _FHIRModel"] if module.root else []),
+                *(f"from .{m} import {', '.join(sorted(names))}" for m, names in sorted(module.stubs.items())),
+            ],
+        ]
         text = [
             HEAD.rstrip("\n"),
             '# mypy: disable-error-code="assignment, misc, override"',
             "# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false" + general,
-            f'"""Typed stubs over ``fhir.resources.R4B.{short_name}``: every element typed from R4."""',
-            "",
-            *(["import datetime as _dt"] if "_dt." in code else []),
-            *(["import decimal as _decimal"] if "_decimal." in code else []),
-            *(["import uuid as _uuid"] if "_uuid." in code else []),
-            *(["from typing import Literal"] if "Literal[" in code else []),
-            "",
-            *(["from pydantic import AnyUrl as _AnyUrl"] if "_AnyUrl" in code else []),
-            *(f"from fhir.resources.R4B import {m} as _{m}" for m in sorted(module.r4b)),
-            "",
-            *(f"from .{m} import {', '.join(sorted(names))}" for m, names in sorted(module.stubs.items())),
+            f'"""Typed stubs of ``fhir.resources.R4B.{short_name}``: every element typed from R4."""',
+            *(line for section in sections if section for line in ["", *section]),
             *body,
             "",
         ]
         files[f"{PKG}/{short_name}.pyi"] = "\n".join(text)
     return files
+
+
+# The stub root: what ``fhir_core.fhirabstractmodel.FHIRAbstractModel`` (and ``pydantic.BaseModel``
+# through it) offer every model, declared on a plain class. tests/typing/test_model_stubs.py checks
+# it against the run-time class, name by name and parameter by parameter.
+ROOT_STUB = """\
+from collections.abc import Callable, Generator, Iterator, Mapping
+from builtins import dict as _dict
+from typing import Any, ClassVar, Literal, dataclass_transform
+
+from pydantic import ConfigDict
+from pydantic.fields import ComputedFieldInfo, FieldInfo
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode
+from typing_extensions import Self
+
+
+@dataclass_transform(kw_only_default=True)
+class FHIRModel:
+    \"\"\"Any FHIR model, resource or element (``clinikfhir.models.FHIRModel``; at run time
+    fhir_core.fhirabstractmodel.FHIRAbstractModel, a ``pydantic.BaseModel``), and what every model
+    offers. For type checkers the model stubs descend from this plain class rather than from
+    pydantic's, which keeps completion in editors fast; ``isinstance(m, BaseModel)`` holds at run
+    time, but annotate with this class, not ``BaseModel``, to accept any model.\"\"\"
+
+    model_config: ClassVar[ConfigDict]
+    \"\"\"The pydantic configuration of the model class.\"\"\"
+    model_fields: ClassVar[_dict[str, FieldInfo]]
+    \"\"\"The model's fields by attribute name (pydantic ``FieldInfo``, ``alias`` the JSON name).\"\"\"
+    model_computed_fields: ClassVar[_dict[str, ComputedFieldInfo]]
+    \"\"\"The model's computed fields (none in FHIR models).\"\"\"
+    @property
+    def model_extra(self) -> _dict[str, Any] | None:
+        \"\"\"Extra fields set during validation (when the model allows them).\"\"\"
+    @property
+    def model_fields_set(self) -> set[str]:
+        \"\"\"The fields explicitly set on this instance.\"\"\"
+    @classmethod
+    def model_construct(cls, _fields_set: set[str] | None = None, **values: Any) -> Self:
+        \"\"\"An instance built from trusted data, without validation.\"\"\"
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        \"\"\"A copy of the model, with ``update`` applied (not validated).\"\"\"
+    def model_dump(
+        self, *, exclude_comments: bool = False, summary_only: bool = False, **pydantic_kwargs: Any
+    ) -> _dict[str, Any]:
+        \"\"\"The model as a dict (pydantic's ``model_dump`` keywords accepted).\"\"\"
+    def model_dump_json(
+        self,
+        *,
+        indent: int | None = None,
+        exclude_comments: bool = False,
+        summary_only: bool = False,
+        **pydantic_kwargs: Any,
+    ) -> str:
+        \"\"\"The model as FHIR JSON text.\"\"\"
+    def model_dump_xml(
+        self,
+        *,
+        pretty_print: bool = False,
+        xml_declaration: bool = True,
+        exclude_comments: bool = False,
+        summary_only: bool = False,
+        **pydantic_kwargs: Any,
+    ) -> str:
+        \"\"\"The model as FHIR XML text (needs fhir.resources' ``xml`` extra).\"\"\"
+    def model_dump_yaml(
+        self,
+        *,
+        indent: int | None = None,
+        exclude_comments: bool = False,
+        summary_only: bool = False,
+        **pydantic_kwargs: Any,
+    ) -> str:
+        \"\"\"The model as YAML text (needs fhir.resources' ``yaml`` extra).\"\"\"
+    def dict(
+        self, *, exclude_comments: bool = False, summary_only: bool = False, **pydantic_kwargs: Any
+    ) -> _dict[str, Any]:
+        \"\"\"The model as a dict (as ``model_dump``).\"\"\"
+    def json(
+        self,
+        *,
+        indent: int | None = None,
+        exclude_comments: bool = False,
+        summary_only: bool = False,
+        **pydantic_kwargs: Any,
+    ) -> str:
+        \"\"\"The model as FHIR JSON text (as ``model_dump_json``).\"\"\"
+    @classmethod
+    def model_json_schema(
+        cls,
+        by_alias: bool | None = None,
+        ref_template: str = "#/$defs/{model}",
+        schema_generator: type[GenerateJsonSchema] = ...,
+        mode: JsonSchemaMode = "validation",
+        *,
+        union_format: Literal["any_of", "primitive_type_array"] = "any_of",
+    ) -> _dict[str, Any]:
+        \"\"\"The JSON schema of the model class.\"\"\"
+    @classmethod
+    def model_parametrized_name(cls, params: tuple[Any, ...]) -> str:
+        \"\"\"pydantic's name for a parametrized generic model.\"\"\"
+    def model_post_init(self, context: Any, /) -> None:
+        \"\"\"pydantic's hook after validation.\"\"\"
+    @classmethod
+    def model_rebuild(
+        cls,
+        *,
+        force: bool = False,
+        raise_errors: bool = True,
+        _parent_namespace_depth: int = 2,
+        _types_namespace: Mapping[str, Any] | None = None,
+    ) -> bool | None:
+        \"\"\"Rebuild the pydantic schema of the model class.\"\"\"
+    @classmethod
+    def model_validate(
+        cls,
+        obj: Any,
+        *,
+        strict: bool | None = None,
+        extra: Literal["allow", "ignore", "forbid"] | None = None,
+        from_attributes: bool | None = None,
+        context: Any | None = None,
+        by_alias: bool | None = None,
+        by_name: bool | None = None,
+    ) -> Self:
+        \"\"\"Validate Python data (a dict of JSON names) into an instance.\"\"\"
+    @classmethod
+    def model_validate_json(
+        cls,
+        json_data: str | bytes | bytearray,
+        *,
+        strict: bool | None = None,
+        extra: Literal["allow", "ignore", "forbid"] | None = None,
+        context: Any | None = None,
+        by_alias: bool | None = None,
+        by_name: bool | None = None,
+    ) -> Self:
+        \"\"\"Validate JSON text into an instance.\"\"\"
+    @classmethod
+    def model_validate_strings(
+        cls,
+        obj: Any,
+        *,
+        strict: bool | None = None,
+        extra: Literal["allow", "ignore", "forbid"] | None = None,
+        context: Any | None = None,
+        by_alias: bool | None = None,
+        by_name: bool | None = None,
+    ) -> Self:
+        \"\"\"Validate data whose leaves are strings into an instance.\"\"\"
+    @classmethod
+    def model_validate_xml(
+        cls,
+        xml_data: str | bytes | bytearray,
+        *,
+        strict: bool | None = None,
+        context: Any | None = None,
+        xmlparser: Any | None = None,
+    ) -> Self:
+        \"\"\"Validate FHIR XML into an instance (needs fhir.resources' ``xml`` extra).\"\"\"
+    @classmethod
+    def model_validate_yaml(
+        cls, yaml_data: str | bytes | bytearray, *, strict: bool | None = None, context: Any | None = None
+    ) -> Self:
+        \"\"\"Validate YAML into an instance (needs fhir.resources' ``yaml`` extra).\"\"\"
+    @classmethod
+    def element_properties(cls) -> Generator[FieldInfo, None, None]:
+        \"\"\"The FieldInfo of each FHIR element of the model class.\"\"\"
+    @classmethod
+    def elements_sequence(cls) -> list[str]:
+        \"\"\"The FHIR element names of the model class, in FHIR order.\"\"\"
+    @classmethod
+    def summary_element_properties(cls) -> Generator[FieldInfo, None, None]:
+        \"\"\"The FieldInfo of each summary element of the model class.\"\"\"
+    @classmethod
+    def summary_elements_sequence(cls) -> list[str]:
+        \"\"\"The summary element names of the model class, in FHIR order.\"\"\"
+    @classmethod
+    def has_resource_base(cls) -> bool:
+        \"\"\"Whether the model class is a resource (not a datatype or backbone element).\"\"\"
+    @classmethod
+    def get_resource_type(cls) -> str:
+        \"\"\"The FHIR type name of the model class (``"Patient"``).\"\"\"
+    @classmethod
+    def get_alias_mapping(cls) -> _dict[str, str]:
+        \"\"\"JSON name -> attribute name for every field.\"\"\"
+    @classmethod
+    def get_json_encoder(cls) -> Callable[[Any], Any]:
+        \"\"\"fhir.resources' JSON encoder for non-JSON values.\"\"\"
+    def fhir_model_serializer(self, serialize: Callable[[Any], Any], info: Any) -> Any:
+        \"\"\"fhir.resources' model serializer (pydantic hook).\"\"\"
+    @classmethod
+    def reject_null_complex_elements(cls, data: Any) -> Any:
+        \"\"\"fhir.resources' validator refusing null complex elements (pydantic hook).\"\"\"
+    def validate_after_model_construction(self) -> Self:
+        \"\"\"fhir.resources' checks after validation (pydantic hook).\"\"\"
+    def get_required_fields(self) -> list[tuple[str, str | None]]:
+        \"\"\"(attribute, JSON name) of each required primitive element.\"\"\"
+    def get_one_of_many_fields(self) -> _dict[str, list[str]]:
+        \"\"\"Choice element name -> the fields of its types (``value[x]``).\"\"\"
+    @classmethod
+    def set_global_model_config(cls, **overrides: Any) -> None:
+        \"\"\"Override the pydantic configuration of every FHIR model class.\"\"\"
+    @classmethod
+    def get_global_model_config(cls) -> _dict[str, Any]:
+        \"\"\"The global configuration overrides in force.\"\"\"
+    @classmethod
+    def reset_global_model_config(cls) -> None:
+        \"\"\"Drop the global configuration overrides.\"\"\"
+    def __iter__(self) -> Iterator[tuple[str, Any]]: ...
+    def __copy__(self) -> Self: ...
+    def __deepcopy__(self, memo: _dict[int, Any] | None = None) -> Self: ...
+"""
+
+
+def _root() -> str:
+    return HEAD + '"""The root of the typed model stubs; see codegen/model_types.py."""\n\n' + ROOT_STUB
 
 
 def stub_modules() -> dict[str, str]:

@@ -430,7 +430,7 @@ def emit_mixin(types: list[str], r4_only: set[str]) -> str:
         "from clinikfhir.search._query import ParamsArg, Query",
         "",
         "if TYPE_CHECKING:",
-        "    from fhir.resources.R4B.resource import Resource",
+        "    from clinikfhir.models import Resource",
         "",
         # aliased: inside ``Search`` the bare type names are its properties
         *(f"    from clinikfhir.models import {t} as _{t}" for t in types if t not in r4_only),

@@ -50,12 +50,8 @@ from clinikfhir.patch import JsonPatch
 from clinikfhir.refs import resolve_locally
 
 if TYPE_CHECKING:
-    from fhir.resources.R4B.capabilitystatement import CapabilityStatement
-    from fhir.resources.R4B.operationoutcome import OperationOutcome
-    from fhir.resources.R4B.reference import Reference
-    from fhir.resources.R4B.resource import Resource
-
     from clinikfhir._issues import Issue
+    from clinikfhir.models import CapabilityStatement, OperationOutcome, Reference, Resource
 
 R = TypeVar("R", bound="Resource")
 
@@ -166,7 +162,7 @@ class Core:
         return read
 
     def _any_reader(self, response: httpx.Response, meta: ResponseMeta) -> Resource | None:
-        from fhir.resources.R4B.resource import Resource
+        from clinikfhir.models import Resource
 
         if response.status_code == 204 or not response.content.strip():
             return None
@@ -432,7 +428,7 @@ class Core:
         if parameters is not None:
             if method == "GET":
                 raise InvalidArgumentError("a GET operation takes params=..., not a body")
-            from fhir.resources.R4B.resource import Resource as _Resource
+            from clinikfhir.models import Resource as _Resource
 
             if isinstance(parameters, _Resource):
                 guard_resource(parameters, create=False)
@@ -452,7 +448,7 @@ class Core:
         self, model: type[Resource], id: str, params: ParamsLike, *, strict: bool | None = None
     ) -> Call[Page[Resource]]:
         """GET /v1/fhir/{Type}/{id}/$everything as a page of any resource types."""
-        from fhir.resources.R4B.resource import Resource
+        from clinikfhir.models import Resource
 
         pairs = normalise_params(params)
         guard_params(pairs)
@@ -466,7 +462,7 @@ class Core:
 
     def call_validate(self, resource: Resource) -> Call[OperationOutcome]:
         """POST /v1/fhir/{Type}/$validate with the resource; the server's verdict as an OperationOutcome."""
-        from fhir.resources.R4B.operationoutcome import OperationOutcome
+        from clinikfhir.models import OperationOutcome
 
         model = type(resource)
         reader = self._reader(OperationOutcome)
@@ -485,7 +481,7 @@ class Core:
 
     def call_capabilities(self) -> Call[CapabilityStatement]:
         """GET /v1/metadata without the key."""
-        from fhir.resources.R4B.capabilitystatement import CapabilityStatement
+        from clinikfhir.models import CapabilityStatement
 
         return Call("GET", "/v1/metadata", "CapabilityStatement", self._reader(CapabilityStatement), auth=False)
 
@@ -509,7 +505,7 @@ class Core:
             call = self._call_ready_bundle(kind, tx, validate)
             call.headers.update(headers)
             return call
-        from fhir.resources.R4B.resource import Resource as _Resource
+        from clinikfhir.models import Resource as _Resource
 
         if isinstance(tx, _Resource) and type_name(type(tx)) == "Bundle":
             call = self._call_ready_bundle(kind, tx, validate)
@@ -615,7 +611,7 @@ class Core:
         payload: bytes | None = None
         issues: tuple[Issue, ...] = ()
         if body is not None:
-            from fhir.resources.R4B.resource import Resource as _Resource
+            from clinikfhir.models import Resource as _Resource
 
             if isinstance(body, JsonPatch):
                 data = body.operations

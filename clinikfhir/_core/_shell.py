@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING
 from clinikfhir._core._calls import CAPTURE, Core, ResponseCapture
 
 if TYPE_CHECKING:
-    from fhir.resources.R4B.capabilitystatement import CapabilityStatement
-
     from clinikfhir._config import Config
     from clinikfhir._meta import ResponseMeta
+    from clinikfhir.models import CapabilityStatement
 
 
 class ClientBase:

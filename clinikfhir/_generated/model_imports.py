@@ -16,11 +16,11 @@ if TYPE_CHECKING:
     from clinikfhir._generated.model_types.activitydefinition import ActivityDefinitionDynamicValue as ActivityDefinitionDynamicValue
     from clinikfhir._generated.model_types.activitydefinition import ActivityDefinitionParticipant as ActivityDefinitionParticipant
     from clinikfhir._generated.model_types.address import Address as Address
-    from fhir.resources.R4B.administrableproductdefinition import AdministrableProductDefinition as AdministrableProductDefinition
-    from fhir.resources.R4B.administrableproductdefinition import AdministrableProductDefinitionProperty as AdministrableProductDefinitionProperty
-    from fhir.resources.R4B.administrableproductdefinition import AdministrableProductDefinitionRouteOfAdministration as AdministrableProductDefinitionRouteOfAdministration
-    from fhir.resources.R4B.administrableproductdefinition import AdministrableProductDefinitionRouteOfAdministrationTargetSpecies as AdministrableProductDefinitionRouteOfAdministrationTargetSpecies
-    from fhir.resources.R4B.administrableproductdefinition import AdministrableProductDefinitionRouteOfAdministrationTargetSpeciesWithdrawalPeriod as AdministrableProductDefinitionRouteOfAdministrationTargetSpeciesWithdrawalPeriod
+    from clinikfhir._generated.model_types.administrableproductdefinition import AdministrableProductDefinition as AdministrableProductDefinition
+    from clinikfhir._generated.model_types.administrableproductdefinition import AdministrableProductDefinitionProperty as AdministrableProductDefinitionProperty
+    from clinikfhir._generated.model_types.administrableproductdefinition import AdministrableProductDefinitionRouteOfAdministration as AdministrableProductDefinitionRouteOfAdministration
+    from clinikfhir._generated.model_types.administrableproductdefinition import AdministrableProductDefinitionRouteOfAdministrationTargetSpecies as AdministrableProductDefinitionRouteOfAdministrationTargetSpecies
+    from clinikfhir._generated.model_types.administrableproductdefinition import AdministrableProductDefinitionRouteOfAdministrationTargetSpeciesWithdrawalPeriod as AdministrableProductDefinitionRouteOfAdministrationTargetSpeciesWithdrawalPeriod
     from clinikfhir._generated.model_types.adverseevent import AdverseEvent as AdverseEvent
     from clinikfhir._generated.model_types.adverseevent import AdverseEventSuspectEntity as AdverseEventSuspectEntity
     from clinikfhir._generated.model_types.adverseevent import AdverseEventSuspectEntityCausality as AdverseEventSuspectEntityCausality
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from clinikfhir._generated.model_types.auditevent import AuditEventEntity as AuditEventEntity
     from clinikfhir._generated.model_types.auditevent import AuditEventEntityDetail as AuditEventEntityDetail
     from clinikfhir._generated.model_types.auditevent import AuditEventSource as AuditEventSource
-    from fhir.resources.R4B.backboneelement import BackboneElement as BackboneElement
+    from clinikfhir._generated.model_types.backboneelement import BackboneElement as BackboneElement
     from clinikfhir._generated.model_types.basic import Basic as Basic
     from clinikfhir._generated.model_types.binary import Binary as Binary
     from clinikfhir._generated.model_types.biologicallyderivedproduct import BiologicallyDerivedProduct as BiologicallyDerivedProduct
@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from clinikfhir._generated.model_types.bundle import BundleEntryResponse as BundleEntryResponse
     from clinikfhir._generated.model_types.bundle import BundleEntrySearch as BundleEntrySearch
     from clinikfhir._generated.model_types.bundle import BundleLink as BundleLink
-    from fhir.resources.R4B.capabilitystatement import CapabilityStatement as CapabilityStatement
+    from clinikfhir._generated.model_types.capabilitystatement import CapabilityStatement as CapabilityStatement
     from clinikfhir._generated.model_types.capabilitystatement import CapabilityStatementDocument as CapabilityStatementDocument
     from clinikfhir._generated.model_types.capabilitystatement import CapabilityStatementImplementation as CapabilityStatementImplementation
     from clinikfhir._generated.model_types.capabilitystatement import CapabilityStatementMessaging as CapabilityStatementMessaging
@@ -80,30 +80,30 @@ if TYPE_CHECKING:
     from clinikfhir._generated.model_types.chargeitemdefinition import ChargeItemDefinitionPropertyGroup as ChargeItemDefinitionPropertyGroup
     from clinikfhir._generated.model_types.chargeitemdefinition import ChargeItemDefinitionPropertyGroupPriceComponent as ChargeItemDefinitionPropertyGroupPriceComponent
     from clinikfhir._generated.model_types.chargeitem import ChargeItemPerformer as ChargeItemPerformer
-    from fhir.resources.R4B.citation import Citation as Citation
-    from fhir.resources.R4B.citation import CitationCitedArtifact as CitationCitedArtifact
-    from fhir.resources.R4B.citation import CitationCitedArtifactAbstract as CitationCitedArtifactAbstract
-    from fhir.resources.R4B.citation import CitationCitedArtifactClassification as CitationCitedArtifactClassification
-    from fhir.resources.R4B.citation import CitationCitedArtifactClassificationWhoClassified as CitationCitedArtifactClassificationWhoClassified
-    from fhir.resources.R4B.citation import CitationCitedArtifactContributorship as CitationCitedArtifactContributorship
-    from fhir.resources.R4B.citation import CitationCitedArtifactContributorshipEntry as CitationCitedArtifactContributorshipEntry
-    from fhir.resources.R4B.citation import CitationCitedArtifactContributorshipEntryAffiliationInfo as CitationCitedArtifactContributorshipEntryAffiliationInfo
-    from fhir.resources.R4B.citation import CitationCitedArtifactContributorshipEntryContributionInstance as CitationCitedArtifactContributorshipEntryContributionInstance
-    from fhir.resources.R4B.citation import CitationCitedArtifactContributorshipSummary as CitationCitedArtifactContributorshipSummary
-    from fhir.resources.R4B.citation import CitationCitedArtifactPart as CitationCitedArtifactPart
-    from fhir.resources.R4B.citation import CitationCitedArtifactPublicationForm as CitationCitedArtifactPublicationForm
-    from fhir.resources.R4B.citation import CitationCitedArtifactPublicationFormPeriodicRelease as CitationCitedArtifactPublicationFormPeriodicRelease
-    from fhir.resources.R4B.citation import CitationCitedArtifactPublicationFormPeriodicReleaseDateOfPublication as CitationCitedArtifactPublicationFormPeriodicReleaseDateOfPublication
-    from fhir.resources.R4B.citation import CitationCitedArtifactPublicationFormPublishedIn as CitationCitedArtifactPublicationFormPublishedIn
-    from fhir.resources.R4B.citation import CitationCitedArtifactRelatesTo as CitationCitedArtifactRelatesTo
-    from fhir.resources.R4B.citation import CitationCitedArtifactStatusDate as CitationCitedArtifactStatusDate
-    from fhir.resources.R4B.citation import CitationCitedArtifactTitle as CitationCitedArtifactTitle
-    from fhir.resources.R4B.citation import CitationCitedArtifactVersion as CitationCitedArtifactVersion
-    from fhir.resources.R4B.citation import CitationCitedArtifactWebLocation as CitationCitedArtifactWebLocation
-    from fhir.resources.R4B.citation import CitationClassification as CitationClassification
-    from fhir.resources.R4B.citation import CitationRelatesTo as CitationRelatesTo
-    from fhir.resources.R4B.citation import CitationStatusDate as CitationStatusDate
-    from fhir.resources.R4B.citation import CitationSummary as CitationSummary
+    from clinikfhir._generated.model_types.citation import Citation as Citation
+    from clinikfhir._generated.model_types.citation import CitationCitedArtifact as CitationCitedArtifact
+    from clinikfhir._generated.model_types.citation import CitationCitedArtifactAbstract as CitationCitedArtifactAbstract
+    from clinikfhir._generated.model_types.citation import CitationCitedArtifactClassification as CitationCitedArtifactClassification
+    from clinikfhir._generated.model_types.citation import CitationCitedArtifactClassificationWhoClassified as CitationCitedArtifactClassificationWhoClassified
+    from clinikfhir._generated.model_types.citation import CitationCitedArtifactContributorship as CitationCitedArtifactContributorship
+    from clinikfhir._generated.model_types.citation import CitationCitedArtifactContributorshipEntry as CitationCitedArtifactContributorshipEntry
+    from clinikfhir._generated.model_types.citation import CitationCitedArtifactContributorshipEntryAffiliationInfo as CitationCitedArtifactContributorshipEntryAffiliationInfo
+    from clinikfhir._generated.model_types.citation import CitationCitedArtifactContributorshipEntryContributionInstance as CitationCitedArtifactContributorshipEntryContributionInstance
+    from clinikfhir._generated.model_types.citation import CitationCitedArtifactContributorshipSummary as CitationCitedArtifactContributorshipSummary
+    from clinikfhir._generated.model_types.citation import CitationCitedArtifactPart as CitationCitedArtifactPart
+    from clinikfhir._generated.model_types.citation import CitationCitedArtifactPublicationForm as CitationCitedArtifactPublicationForm
+    from clinikfhir._generated.model_types.citation import CitationCitedArtifactPublicationFormPeriodicRelease as CitationCitedArtifactPublicationFormPeriodicRelease
+    from clinikfhir._generated.model_types.citation import CitationCitedArtifactPublicationFormPeriodicReleaseDateOfPublication as CitationCitedArtifactPublicationFormPeriodicReleaseDateOfPublication
+    from clinikfhir._generated.model_types.citation import CitationCitedArtifactPublicationFormPublishedIn as CitationCitedArtifactPublicationFormPublishedIn
+    from clinikfhir._generated.model_types.citation import CitationCitedArtifactRelatesTo as CitationCitedArtifactRelatesTo
+    from clinikfhir._generated.model_types.citation import CitationCitedArtifactStatusDate as CitationCitedArtifactStatusDate
+    from clinikfhir._generated.model_types.citation import CitationCitedArtifactTitle as CitationCitedArtifactTitle
+    from clinikfhir._generated.model_types.citation import CitationCitedArtifactVersion as CitationCitedArtifactVersion
+    from clinikfhir._generated.model_types.citation import CitationCitedArtifactWebLocation as CitationCitedArtifactWebLocation
+    from clinikfhir._generated.model_types.citation import CitationClassification as CitationClassification
+    from clinikfhir._generated.model_types.citation import CitationRelatesTo as CitationRelatesTo
+    from clinikfhir._generated.model_types.citation import CitationStatusDate as CitationStatusDate
+    from clinikfhir._generated.model_types.citation import CitationSummary as CitationSummary
     from clinikfhir._generated.model_types.claim import Claim as Claim
     from clinikfhir._generated.model_types.claim import ClaimAccident as ClaimAccident
     from clinikfhir._generated.model_types.claim import ClaimCareTeam as ClaimCareTeam
@@ -132,14 +132,14 @@ if TYPE_CHECKING:
     from clinikfhir._generated.model_types.clinicalimpression import ClinicalImpression as ClinicalImpression
     from clinikfhir._generated.model_types.clinicalimpression import ClinicalImpressionFinding as ClinicalImpressionFinding
     from clinikfhir._generated.model_types.clinicalimpression import ClinicalImpressionInvestigation as ClinicalImpressionInvestigation
-    from fhir.resources.R4B.clinicalusedefinition import ClinicalUseDefinition as ClinicalUseDefinition
-    from fhir.resources.R4B.clinicalusedefinition import ClinicalUseDefinitionContraindication as ClinicalUseDefinitionContraindication
-    from fhir.resources.R4B.clinicalusedefinition import ClinicalUseDefinitionContraindicationOtherTherapy as ClinicalUseDefinitionContraindicationOtherTherapy
-    from fhir.resources.R4B.clinicalusedefinition import ClinicalUseDefinitionIndication as ClinicalUseDefinitionIndication
-    from fhir.resources.R4B.clinicalusedefinition import ClinicalUseDefinitionInteraction as ClinicalUseDefinitionInteraction
-    from fhir.resources.R4B.clinicalusedefinition import ClinicalUseDefinitionInteractionInteractant as ClinicalUseDefinitionInteractionInteractant
-    from fhir.resources.R4B.clinicalusedefinition import ClinicalUseDefinitionUndesirableEffect as ClinicalUseDefinitionUndesirableEffect
-    from fhir.resources.R4B.clinicalusedefinition import ClinicalUseDefinitionWarning as ClinicalUseDefinitionWarning
+    from clinikfhir._generated.model_types.clinicalusedefinition import ClinicalUseDefinition as ClinicalUseDefinition
+    from clinikfhir._generated.model_types.clinicalusedefinition import ClinicalUseDefinitionContraindication as ClinicalUseDefinitionContraindication
+    from clinikfhir._generated.model_types.clinicalusedefinition import ClinicalUseDefinitionContraindicationOtherTherapy as ClinicalUseDefinitionContraindicationOtherTherapy
+    from clinikfhir._generated.model_types.clinicalusedefinition import ClinicalUseDefinitionIndication as ClinicalUseDefinitionIndication
+    from clinikfhir._generated.model_types.clinicalusedefinition import ClinicalUseDefinitionInteraction as ClinicalUseDefinitionInteraction
+    from clinikfhir._generated.model_types.clinicalusedefinition import ClinicalUseDefinitionInteractionInteractant as ClinicalUseDefinitionInteractionInteractant
+    from clinikfhir._generated.model_types.clinicalusedefinition import ClinicalUseDefinitionUndesirableEffect as ClinicalUseDefinitionUndesirableEffect
+    from clinikfhir._generated.model_types.clinicalusedefinition import ClinicalUseDefinitionWarning as ClinicalUseDefinitionWarning
     from clinikfhir._generated.model_types.codesystem import CodeSystem as CodeSystem
     from clinikfhir._generated.model_types.codesystem import CodeSystemConcept as CodeSystemConcept
     from clinikfhir._generated.model_types.codesystem import CodeSystemConceptDesignation as CodeSystemConceptDesignation
@@ -147,7 +147,7 @@ if TYPE_CHECKING:
     from clinikfhir._generated.model_types.codesystem import CodeSystemFilter as CodeSystemFilter
     from clinikfhir._generated.model_types.codesystem import CodeSystemProperty as CodeSystemProperty
     from clinikfhir._generated.model_types.codeableconcept import CodeableConcept as CodeableConcept
-    from fhir.resources.R4B.codeablereference import CodeableReference as CodeableReference
+    from clinikfhir._generated.model_types.codeablereference import CodeableReference as CodeableReference
     from clinikfhir._generated.model_types.coding import Coding as Coding
     from clinikfhir._generated.model_types.communication import Communication as Communication
     from clinikfhir._generated.model_types.communication import CommunicationPayload as CommunicationPayload
@@ -243,11 +243,11 @@ if TYPE_CHECKING:
     from clinikfhir._generated.model_types.documentreference import DocumentReferenceContent as DocumentReferenceContent
     from clinikfhir._generated.model_types.documentreference import DocumentReferenceContext as DocumentReferenceContext
     from clinikfhir._generated.model_types.documentreference import DocumentReferenceRelatesTo as DocumentReferenceRelatesTo
-    from fhir.resources.R4B.domainresource import DomainResource as DomainResource
+    from clinikfhir._generated.model_types.domainresource import DomainResource as DomainResource
     from clinikfhir._generated.model_types.dosage import Dosage as Dosage
     from clinikfhir._generated.model_types.dosage import DosageDoseAndRate as DosageDoseAndRate
     from clinikfhir._generated.model_types.duration import Duration as Duration
-    from fhir.resources.R4B.element import Element as Element
+    from clinikfhir._generated.model_types.element import Element as Element
     from clinikfhir._generated.model_types.elementdefinition import ElementDefinition as ElementDefinition
     from clinikfhir._generated.model_types.elementdefinition import ElementDefinitionBase as ElementDefinitionBase
     from clinikfhir._generated.model_types.elementdefinition import ElementDefinitionBinding as ElementDefinitionBinding
@@ -272,22 +272,22 @@ if TYPE_CHECKING:
     from clinikfhir._generated.model_types.episodeofcare import EpisodeOfCareStatusHistory as EpisodeOfCareStatusHistory
     from clinikfhir._generated.model_types.eventdefinition import EventDefinition as EventDefinition
     from clinikfhir._generated.model_types.evidence import Evidence as Evidence
-    from fhir.resources.R4B.evidence import EvidenceCertainty as EvidenceCertainty
-    from fhir.resources.R4B.evidencereport import EvidenceReport as EvidenceReport
-    from fhir.resources.R4B.evidencereport import EvidenceReportRelatesTo as EvidenceReportRelatesTo
-    from fhir.resources.R4B.evidencereport import EvidenceReportSection as EvidenceReportSection
-    from fhir.resources.R4B.evidencereport import EvidenceReportSubject as EvidenceReportSubject
-    from fhir.resources.R4B.evidencereport import EvidenceReportSubjectCharacteristic as EvidenceReportSubjectCharacteristic
-    from fhir.resources.R4B.evidence import EvidenceStatistic as EvidenceStatistic
-    from fhir.resources.R4B.evidence import EvidenceStatisticAttributeEstimate as EvidenceStatisticAttributeEstimate
-    from fhir.resources.R4B.evidence import EvidenceStatisticModelCharacteristic as EvidenceStatisticModelCharacteristic
-    from fhir.resources.R4B.evidence import EvidenceStatisticModelCharacteristicVariable as EvidenceStatisticModelCharacteristicVariable
-    from fhir.resources.R4B.evidence import EvidenceStatisticSampleSize as EvidenceStatisticSampleSize
+    from clinikfhir._generated.model_types.evidence import EvidenceCertainty as EvidenceCertainty
+    from clinikfhir._generated.model_types.evidencereport import EvidenceReport as EvidenceReport
+    from clinikfhir._generated.model_types.evidencereport import EvidenceReportRelatesTo as EvidenceReportRelatesTo
+    from clinikfhir._generated.model_types.evidencereport import EvidenceReportSection as EvidenceReportSection
+    from clinikfhir._generated.model_types.evidencereport import EvidenceReportSubject as EvidenceReportSubject
+    from clinikfhir._generated.model_types.evidencereport import EvidenceReportSubjectCharacteristic as EvidenceReportSubjectCharacteristic
+    from clinikfhir._generated.model_types.evidence import EvidenceStatistic as EvidenceStatistic
+    from clinikfhir._generated.model_types.evidence import EvidenceStatisticAttributeEstimate as EvidenceStatisticAttributeEstimate
+    from clinikfhir._generated.model_types.evidence import EvidenceStatisticModelCharacteristic as EvidenceStatisticModelCharacteristic
+    from clinikfhir._generated.model_types.evidence import EvidenceStatisticModelCharacteristicVariable as EvidenceStatisticModelCharacteristicVariable
+    from clinikfhir._generated.model_types.evidence import EvidenceStatisticSampleSize as EvidenceStatisticSampleSize
     from clinikfhir._generated.model_types.evidencevariable import EvidenceVariable as EvidenceVariable
-    from fhir.resources.R4B.evidencevariable import EvidenceVariableCategory as EvidenceVariableCategory
+    from clinikfhir._generated.model_types.evidencevariable import EvidenceVariableCategory as EvidenceVariableCategory
     from clinikfhir._generated.model_types.evidencevariable import EvidenceVariableCharacteristic as EvidenceVariableCharacteristic
-    from fhir.resources.R4B.evidencevariable import EvidenceVariableCharacteristicTimeFromStart as EvidenceVariableCharacteristicTimeFromStart
-    from fhir.resources.R4B.evidence import EvidenceVariableDefinition as EvidenceVariableDefinition
+    from clinikfhir._generated.model_types.evidencevariable import EvidenceVariableCharacteristicTimeFromStart as EvidenceVariableCharacteristicTimeFromStart
+    from clinikfhir._generated.model_types.evidence import EvidenceVariableDefinition as EvidenceVariableDefinition
     from clinikfhir._generated.model_types.examplescenario import ExampleScenario as ExampleScenario
     from clinikfhir._generated.model_types.examplescenario import ExampleScenarioActor as ExampleScenarioActor
     from clinikfhir._generated.model_types.examplescenario import ExampleScenarioInstance as ExampleScenarioInstance
@@ -321,7 +321,7 @@ if TYPE_CHECKING:
     from clinikfhir._generated.model_types.expression import Expression as Expression
     from clinikfhir._generated.model_types.extension import Extension as Extension
     from clinikfhir._generated.model_types.fhirprimitiveextension import FHIRPrimitiveExtension as FHIRPrimitiveExtension
-    from fhir.resources.R4B.fhirresourcemodel import FHIRResourceModel as FHIRResourceModel
+    from clinikfhir._generated.model_types.fhirresourcemodel import FHIRResourceModel as FHIRResourceModel
     from clinikfhir._generated.model_types.familymemberhistory import FamilyMemberHistory as FamilyMemberHistory
     from clinikfhir._generated.model_types.familymemberhistory import FamilyMemberHistoryCondition as FamilyMemberHistoryCondition
     from clinikfhir._generated.model_types.flag import Flag as Flag
@@ -366,11 +366,11 @@ if TYPE_CHECKING:
     from clinikfhir._generated.model_types.implementationguide import ImplementationGuideManifest as ImplementationGuideManifest
     from clinikfhir._generated.model_types.implementationguide import ImplementationGuideManifestPage as ImplementationGuideManifestPage
     from clinikfhir._generated.model_types.implementationguide import ImplementationGuideManifestResource as ImplementationGuideManifestResource
-    from fhir.resources.R4B.ingredient import Ingredient as Ingredient
-    from fhir.resources.R4B.ingredient import IngredientManufacturer as IngredientManufacturer
-    from fhir.resources.R4B.ingredient import IngredientSubstance as IngredientSubstance
-    from fhir.resources.R4B.ingredient import IngredientSubstanceStrength as IngredientSubstanceStrength
-    from fhir.resources.R4B.ingredient import IngredientSubstanceStrengthReferenceStrength as IngredientSubstanceStrengthReferenceStrength
+    from clinikfhir._generated.model_types.ingredient import Ingredient as Ingredient
+    from clinikfhir._generated.model_types.ingredient import IngredientManufacturer as IngredientManufacturer
+    from clinikfhir._generated.model_types.ingredient import IngredientSubstance as IngredientSubstance
+    from clinikfhir._generated.model_types.ingredient import IngredientSubstanceStrength as IngredientSubstanceStrength
+    from clinikfhir._generated.model_types.ingredient import IngredientSubstanceStrengthReferenceStrength as IngredientSubstanceStrengthReferenceStrength
     from clinikfhir._generated.model_types.insuranceplan import InsurancePlan as InsurancePlan
     from clinikfhir._generated.model_types.insuranceplan import InsurancePlanContact as InsurancePlanContact
     from clinikfhir._generated.model_types.insuranceplan import InsurancePlanCoverage as InsurancePlanCoverage
@@ -393,8 +393,8 @@ if TYPE_CHECKING:
     from clinikfhir._generated.model_types.location import Location as Location
     from clinikfhir._generated.model_types.location import LocationHoursOfOperation as LocationHoursOfOperation
     from clinikfhir._generated.model_types.location import LocationPosition as LocationPosition
-    from fhir.resources.R4B.manufactureditemdefinition import ManufacturedItemDefinition as ManufacturedItemDefinition
-    from fhir.resources.R4B.manufactureditemdefinition import ManufacturedItemDefinitionProperty as ManufacturedItemDefinitionProperty
+    from clinikfhir._generated.model_types.manufactureditemdefinition import ManufacturedItemDefinition as ManufacturedItemDefinition
+    from clinikfhir._generated.model_types.manufactureditemdefinition import ManufacturedItemDefinitionProperty as ManufacturedItemDefinitionProperty
     from clinikfhir._generated.model_types.marketingstatus import MarketingStatus as MarketingStatus
     from clinikfhir._generated.model_types.measure import Measure as Measure
     from clinikfhir._generated.model_types.measure import MeasureGroup as MeasureGroup
@@ -441,14 +441,14 @@ if TYPE_CHECKING:
     from clinikfhir._generated.model_types.medicationrequest import MedicationRequestDispenseRequestInitialFill as MedicationRequestDispenseRequestInitialFill
     from clinikfhir._generated.model_types.medicationrequest import MedicationRequestSubstitution as MedicationRequestSubstitution
     from clinikfhir._generated.model_types.medicationstatement import MedicationStatement as MedicationStatement
-    from fhir.resources.R4B.medicinalproductdefinition import MedicinalProductDefinition as MedicinalProductDefinition
-    from fhir.resources.R4B.medicinalproductdefinition import MedicinalProductDefinitionCharacteristic as MedicinalProductDefinitionCharacteristic
-    from fhir.resources.R4B.medicinalproductdefinition import MedicinalProductDefinitionContact as MedicinalProductDefinitionContact
-    from fhir.resources.R4B.medicinalproductdefinition import MedicinalProductDefinitionCrossReference as MedicinalProductDefinitionCrossReference
-    from fhir.resources.R4B.medicinalproductdefinition import MedicinalProductDefinitionName as MedicinalProductDefinitionName
-    from fhir.resources.R4B.medicinalproductdefinition import MedicinalProductDefinitionNameCountryLanguage as MedicinalProductDefinitionNameCountryLanguage
-    from fhir.resources.R4B.medicinalproductdefinition import MedicinalProductDefinitionNameNamePart as MedicinalProductDefinitionNameNamePart
-    from fhir.resources.R4B.medicinalproductdefinition import MedicinalProductDefinitionOperation as MedicinalProductDefinitionOperation
+    from clinikfhir._generated.model_types.medicinalproductdefinition import MedicinalProductDefinition as MedicinalProductDefinition
+    from clinikfhir._generated.model_types.medicinalproductdefinition import MedicinalProductDefinitionCharacteristic as MedicinalProductDefinitionCharacteristic
+    from clinikfhir._generated.model_types.medicinalproductdefinition import MedicinalProductDefinitionContact as MedicinalProductDefinitionContact
+    from clinikfhir._generated.model_types.medicinalproductdefinition import MedicinalProductDefinitionCrossReference as MedicinalProductDefinitionCrossReference
+    from clinikfhir._generated.model_types.medicinalproductdefinition import MedicinalProductDefinitionName as MedicinalProductDefinitionName
+    from clinikfhir._generated.model_types.medicinalproductdefinition import MedicinalProductDefinitionNameCountryLanguage as MedicinalProductDefinitionNameCountryLanguage
+    from clinikfhir._generated.model_types.medicinalproductdefinition import MedicinalProductDefinitionNameNamePart as MedicinalProductDefinitionNameNamePart
+    from clinikfhir._generated.model_types.medicinalproductdefinition import MedicinalProductDefinitionOperation as MedicinalProductDefinitionOperation
     from clinikfhir._generated.model_types.messagedefinition import MessageDefinition as MessageDefinition
     from clinikfhir._generated.model_types.messagedefinition import MessageDefinitionAllowedResponse as MessageDefinitionAllowedResponse
     from clinikfhir._generated.model_types.messagedefinition import MessageDefinitionFocus as MessageDefinitionFocus
@@ -477,11 +477,11 @@ if TYPE_CHECKING:
     from clinikfhir._generated.model_types.nutritionorder import NutritionOrderOralDietNutrient as NutritionOrderOralDietNutrient
     from clinikfhir._generated.model_types.nutritionorder import NutritionOrderOralDietTexture as NutritionOrderOralDietTexture
     from clinikfhir._generated.model_types.nutritionorder import NutritionOrderSupplement as NutritionOrderSupplement
-    from fhir.resources.R4B.nutritionproduct import NutritionProduct as NutritionProduct
-    from fhir.resources.R4B.nutritionproduct import NutritionProductIngredient as NutritionProductIngredient
-    from fhir.resources.R4B.nutritionproduct import NutritionProductInstance as NutritionProductInstance
-    from fhir.resources.R4B.nutritionproduct import NutritionProductNutrient as NutritionProductNutrient
-    from fhir.resources.R4B.nutritionproduct import NutritionProductProductCharacteristic as NutritionProductProductCharacteristic
+    from clinikfhir._generated.model_types.nutritionproduct import NutritionProduct as NutritionProduct
+    from clinikfhir._generated.model_types.nutritionproduct import NutritionProductIngredient as NutritionProductIngredient
+    from clinikfhir._generated.model_types.nutritionproduct import NutritionProductInstance as NutritionProductInstance
+    from clinikfhir._generated.model_types.nutritionproduct import NutritionProductNutrient as NutritionProductNutrient
+    from clinikfhir._generated.model_types.nutritionproduct import NutritionProductProductCharacteristic as NutritionProductProductCharacteristic
     from clinikfhir._generated.model_types.observation import Observation as Observation
     from clinikfhir._generated.model_types.observation import ObservationComponent as ObservationComponent
     from clinikfhir._generated.model_types.observationdefinition import ObservationDefinition as ObservationDefinition
@@ -493,17 +493,17 @@ if TYPE_CHECKING:
     from clinikfhir._generated.model_types.operationdefinition import OperationDefinitionParameter as OperationDefinitionParameter
     from clinikfhir._generated.model_types.operationdefinition import OperationDefinitionParameterBinding as OperationDefinitionParameterBinding
     from clinikfhir._generated.model_types.operationdefinition import OperationDefinitionParameterReferencedFrom as OperationDefinitionParameterReferencedFrom
-    from fhir.resources.R4B.operationoutcome import OperationOutcome as OperationOutcome
+    from clinikfhir._generated.model_types.operationoutcome import OperationOutcome as OperationOutcome
     from clinikfhir._generated.model_types.operationoutcome import OperationOutcomeIssue as OperationOutcomeIssue
     from clinikfhir._generated.model_types.organization import Organization as Organization
     from clinikfhir._generated.model_types.organizationaffiliation import OrganizationAffiliation as OrganizationAffiliation
     from clinikfhir._generated.model_types.organization import OrganizationContact as OrganizationContact
-    from fhir.resources.R4B.packagedproductdefinition import PackagedProductDefinition as PackagedProductDefinition
-    from fhir.resources.R4B.packagedproductdefinition import PackagedProductDefinitionLegalStatusOfSupply as PackagedProductDefinitionLegalStatusOfSupply
-    from fhir.resources.R4B.packagedproductdefinition import PackagedProductDefinitionPackage as PackagedProductDefinitionPackage
-    from fhir.resources.R4B.packagedproductdefinition import PackagedProductDefinitionPackageContainedItem as PackagedProductDefinitionPackageContainedItem
-    from fhir.resources.R4B.packagedproductdefinition import PackagedProductDefinitionPackageProperty as PackagedProductDefinitionPackageProperty
-    from fhir.resources.R4B.packagedproductdefinition import PackagedProductDefinitionPackageShelfLifeStorage as PackagedProductDefinitionPackageShelfLifeStorage
+    from clinikfhir._generated.model_types.packagedproductdefinition import PackagedProductDefinition as PackagedProductDefinition
+    from clinikfhir._generated.model_types.packagedproductdefinition import PackagedProductDefinitionLegalStatusOfSupply as PackagedProductDefinitionLegalStatusOfSupply
+    from clinikfhir._generated.model_types.packagedproductdefinition import PackagedProductDefinitionPackage as PackagedProductDefinitionPackage
+    from clinikfhir._generated.model_types.packagedproductdefinition import PackagedProductDefinitionPackageContainedItem as PackagedProductDefinitionPackageContainedItem
+    from clinikfhir._generated.model_types.packagedproductdefinition import PackagedProductDefinitionPackageProperty as PackagedProductDefinitionPackageProperty
+    from clinikfhir._generated.model_types.packagedproductdefinition import PackagedProductDefinitionPackageShelfLifeStorage as PackagedProductDefinitionPackageShelfLifeStorage
     from clinikfhir._generated.model_types.parameterdefinition import ParameterDefinition as ParameterDefinition
     from clinikfhir._generated.model_types.parameters import Parameters as Parameters
     from clinikfhir._generated.model_types.parameters import ParametersParameter as ParametersParameter
@@ -551,10 +551,10 @@ if TYPE_CHECKING:
     from clinikfhir._generated.model_types.questionnaireresponse import QuestionnaireResponseItemAnswer as QuestionnaireResponseItemAnswer
     from clinikfhir._generated.model_types.range import Range as Range
     from clinikfhir._generated.model_types.ratio import Ratio as Ratio
-    from fhir.resources.R4B.ratiorange import RatioRange as RatioRange
+    from clinikfhir._generated.model_types.ratiorange import RatioRange as RatioRange
     from clinikfhir._generated.model_types.reference import Reference as Reference
-    from fhir.resources.R4B.regulatedauthorization import RegulatedAuthorization as RegulatedAuthorization
-    from fhir.resources.R4B.regulatedauthorization import RegulatedAuthorizationCase as RegulatedAuthorizationCase
+    from clinikfhir._generated.model_types.regulatedauthorization import RegulatedAuthorization as RegulatedAuthorization
+    from clinikfhir._generated.model_types.regulatedauthorization import RegulatedAuthorizationCase as RegulatedAuthorizationCase
     from clinikfhir._generated.model_types.relatedartifact import RelatedArtifact as RelatedArtifact
     from clinikfhir._generated.model_types.relatedperson import RelatedPerson as RelatedPerson
     from clinikfhir._generated.model_types.relatedperson import RelatedPersonCommunication as RelatedPersonCommunication
@@ -569,7 +569,7 @@ if TYPE_CHECKING:
     from clinikfhir._generated.model_types.researchstudy import ResearchStudyArm as ResearchStudyArm
     from clinikfhir._generated.model_types.researchstudy import ResearchStudyObjective as ResearchStudyObjective
     from clinikfhir._generated.model_types.researchsubject import ResearchSubject as ResearchSubject
-    from fhir.resources.R4B.resource import Resource as Resource
+    from clinikfhir._generated.model_types.resource import Resource as Resource
     from clinikfhir._generated.model_types.riskassessment import RiskAssessment as RiskAssessment
     from clinikfhir._generated.model_types.riskassessment import RiskAssessmentPrediction as RiskAssessmentPrediction
     from clinikfhir._generated.model_types.sampleddata import SampledData as SampledData
@@ -604,26 +604,26 @@ if TYPE_CHECKING:
     from clinikfhir._generated.model_types.structuremap import StructureMapStructure as StructureMapStructure
     from clinikfhir._generated.model_types.subscription import Subscription as Subscription
     from clinikfhir._generated.model_types.subscription import SubscriptionChannel as SubscriptionChannel
-    from fhir.resources.R4B.subscriptionstatus import SubscriptionStatus as SubscriptionStatus
-    from fhir.resources.R4B.subscriptionstatus import SubscriptionStatusNotificationEvent as SubscriptionStatusNotificationEvent
-    from fhir.resources.R4B.subscriptiontopic import SubscriptionTopic as SubscriptionTopic
-    from fhir.resources.R4B.subscriptiontopic import SubscriptionTopicCanFilterBy as SubscriptionTopicCanFilterBy
-    from fhir.resources.R4B.subscriptiontopic import SubscriptionTopicEventTrigger as SubscriptionTopicEventTrigger
-    from fhir.resources.R4B.subscriptiontopic import SubscriptionTopicNotificationShape as SubscriptionTopicNotificationShape
-    from fhir.resources.R4B.subscriptiontopic import SubscriptionTopicResourceTrigger as SubscriptionTopicResourceTrigger
-    from fhir.resources.R4B.subscriptiontopic import SubscriptionTopicResourceTriggerQueryCriteria as SubscriptionTopicResourceTriggerQueryCriteria
+    from clinikfhir._generated.model_types.subscriptionstatus import SubscriptionStatus as SubscriptionStatus
+    from clinikfhir._generated.model_types.subscriptionstatus import SubscriptionStatusNotificationEvent as SubscriptionStatusNotificationEvent
+    from clinikfhir._generated.model_types.subscriptiontopic import SubscriptionTopic as SubscriptionTopic
+    from clinikfhir._generated.model_types.subscriptiontopic import SubscriptionTopicCanFilterBy as SubscriptionTopicCanFilterBy
+    from clinikfhir._generated.model_types.subscriptiontopic import SubscriptionTopicEventTrigger as SubscriptionTopicEventTrigger
+    from clinikfhir._generated.model_types.subscriptiontopic import SubscriptionTopicNotificationShape as SubscriptionTopicNotificationShape
+    from clinikfhir._generated.model_types.subscriptiontopic import SubscriptionTopicResourceTrigger as SubscriptionTopicResourceTrigger
+    from clinikfhir._generated.model_types.subscriptiontopic import SubscriptionTopicResourceTriggerQueryCriteria as SubscriptionTopicResourceTriggerQueryCriteria
     from clinikfhir._generated.model_types.substance import Substance as Substance
-    from fhir.resources.R4B.substancedefinition import SubstanceDefinition as SubstanceDefinition
-    from fhir.resources.R4B.substancedefinition import SubstanceDefinitionCode as SubstanceDefinitionCode
-    from fhir.resources.R4B.substancedefinition import SubstanceDefinitionMoiety as SubstanceDefinitionMoiety
-    from fhir.resources.R4B.substancedefinition import SubstanceDefinitionMolecularWeight as SubstanceDefinitionMolecularWeight
-    from fhir.resources.R4B.substancedefinition import SubstanceDefinitionName as SubstanceDefinitionName
-    from fhir.resources.R4B.substancedefinition import SubstanceDefinitionNameOfficial as SubstanceDefinitionNameOfficial
-    from fhir.resources.R4B.substancedefinition import SubstanceDefinitionProperty as SubstanceDefinitionProperty
-    from fhir.resources.R4B.substancedefinition import SubstanceDefinitionRelationship as SubstanceDefinitionRelationship
-    from fhir.resources.R4B.substancedefinition import SubstanceDefinitionSourceMaterial as SubstanceDefinitionSourceMaterial
-    from fhir.resources.R4B.substancedefinition import SubstanceDefinitionStructure as SubstanceDefinitionStructure
-    from fhir.resources.R4B.substancedefinition import SubstanceDefinitionStructureRepresentation as SubstanceDefinitionStructureRepresentation
+    from clinikfhir._generated.model_types.substancedefinition import SubstanceDefinition as SubstanceDefinition
+    from clinikfhir._generated.model_types.substancedefinition import SubstanceDefinitionCode as SubstanceDefinitionCode
+    from clinikfhir._generated.model_types.substancedefinition import SubstanceDefinitionMoiety as SubstanceDefinitionMoiety
+    from clinikfhir._generated.model_types.substancedefinition import SubstanceDefinitionMolecularWeight as SubstanceDefinitionMolecularWeight
+    from clinikfhir._generated.model_types.substancedefinition import SubstanceDefinitionName as SubstanceDefinitionName
+    from clinikfhir._generated.model_types.substancedefinition import SubstanceDefinitionNameOfficial as SubstanceDefinitionNameOfficial
+    from clinikfhir._generated.model_types.substancedefinition import SubstanceDefinitionProperty as SubstanceDefinitionProperty
+    from clinikfhir._generated.model_types.substancedefinition import SubstanceDefinitionRelationship as SubstanceDefinitionRelationship
+    from clinikfhir._generated.model_types.substancedefinition import SubstanceDefinitionSourceMaterial as SubstanceDefinitionSourceMaterial
+    from clinikfhir._generated.model_types.substancedefinition import SubstanceDefinitionStructure as SubstanceDefinitionStructure
+    from clinikfhir._generated.model_types.substancedefinition import SubstanceDefinitionStructureRepresentation as SubstanceDefinitionStructureRepresentation
     from clinikfhir._generated.model_types.substance import SubstanceIngredient as SubstanceIngredient
     from clinikfhir._generated.model_types.substance import SubstanceInstance as SubstanceInstance
     from clinikfhir._generated.model_types.supplydelivery import SupplyDelivery as SupplyDelivery

@@ -19,7 +19,7 @@ from clinikfhir._generated.search_queries import QUERY_MODULES
 from clinikfhir.search._query import ParamsArg, Query
 
 if TYPE_CHECKING:
-    from fhir.resources.R4B.resource import Resource
+    from clinikfhir.models import Resource
 
     from clinikfhir.models import Account as _Account
     from clinikfhir.models import ActivityDefinition as _ActivityDefinition

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
-    from fhir.resources.R4B.resource import Resource
     from rich.console import Console
+
+    from clinikfhir.models import Resource
 
 __all__ = ["as_json", "show_resource", "summary", "table_of"]
 

@@ -10,10 +10,9 @@ from typing import IO, TYPE_CHECKING, cast
 from ._common import add_connection_arguments
 
 if TYPE_CHECKING:
-    from fhir.resources.R4B.resource import Resource
-
     from clinikfhir import AsyncClinik
     from clinikfhir.bundle import Page
+    from clinikfhir.models import Resource
 
 EXAMPLES = """\
 examples:
@@ -145,8 +144,9 @@ async def _search(
 
 async def _pages(clinik: AsyncClinik, first: Page[Resource], writer: _Writer, progress: object, task: object) -> None:
     """Write every resource of ``first`` and the pages after it (matches and includes; not outcomes)."""
-    from fhir.resources.R4B.resource import Resource
     from rich.progress import Progress, TaskID
+
+    from clinikfhir.models import Resource
 
     assert isinstance(progress, Progress)
     pages = 0

@@ -15,6 +15,11 @@ Type checkers and editors see typed stubs of these classes (``clinikfhir._genera
 generated from the R4 definitions): every field of every resource, datatype and backbone element
 typed from R4 at every depth (``p.contact[0].gender`` is a ``Literal``), dates that accept their
 string form, and each element's R4 short definition on hover. The run-time classes are unchanged.
+For the checkers the stubs descend from a plain typed root, not from ``pydantic.BaseModel`` (so that
+editors complete ``Patient(`` fast): the pydantic and fhir.resources model API is typed on them, but
+passing a model where ``BaseModel`` is declared is a type error (it is one at run time; annotate
+with :class:`FHIRModel`, any model, instead), and the classes the client is typed for are these, not
+those imported from ``fhir.resources.R4B``.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from clinikfhir._generated import model_imports as _model_imports
 
 if TYPE_CHECKING:
     from clinikfhir._generated.model_imports import *  # noqa: F403
+    from clinikfhir._generated.model_types._base import FHIRModel  # pyright: ignore[reportMissingModuleSource]
     from clinikfhir._generated.resource_types import R4_ONLY_TYPES, RESOURCE_TYPES
     from clinikfhir.errors import ModelParseError
 
@@ -38,6 +44,7 @@ _LAZY = {
     "R4_ONLY_TYPES": "clinikfhir._generated.resource_types",
     "RESOURCE_TYPES": "clinikfhir._generated.resource_types",
     "ModelParseError": "clinikfhir.errors",
+    "FHIRModel": "fhir_core.fhirabstractmodel",  # its FHIRAbstractModel: the base of every model
     "GenericResource": "clinikfhir.models._generic",
     "ModelFallbackWarning": "clinikfhir.models._io",
     "dump": "clinikfhir.models._io",
@@ -53,6 +60,7 @@ _LAZY = {
 __all__ = [
     "R4_ONLY_TYPES",
     "RESOURCE_TYPES",
+    "FHIRModel",
     "GenericResource",
     "JSONDecodeFailure",
     "ModelFallbackWarning",
@@ -96,7 +104,7 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name) or MODEL_MODULES.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(importlib.import_module(module), "FHIRAbstractModel" if name == "FHIRModel" else name)
     globals()[name] = value  # later lookups skip __getattr__
     return value
 

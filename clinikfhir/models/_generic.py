@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from fhir.resources.R4B.resource import Resource
 from pydantic import ConfigDict, PrivateAttr, ValidationError
+
+if TYPE_CHECKING:  # the typed stub (the same class at run time): see codegen/model_types.py
+    from clinikfhir.models import Resource
+else:
+    from fhir.resources.R4B.resource import Resource
 
 _COMMON = ("id", "meta", "implicitRules", "_implicitRules", "language", "_language")
 

@@ -24,7 +24,7 @@ from ._keep_text import install
 from ._versions import trusted_reads
 
 if TYPE_CHECKING:
-    from fhir.resources.R4B.resource import Resource
+    from clinikfhir.models import Resource
 
 
 class ModelFallbackWarning(UserWarning):

@@ -48,7 +48,7 @@ from ._values import (
 )
 
 if TYPE_CHECKING:
-    from fhir.resources.R4B.resource import Resource
+    from clinikfhir.models import Resource
 
 Q = TypeVar("Q")
 Q_co = TypeVar("Q_co", covariant=True)

@@ -30,9 +30,8 @@ from ._names import python_name
 from ._params import Params, Root, Sortable, SortKey
 
 if TYPE_CHECKING:
-    from fhir.resources.R4B.resource import Resource
-
     from clinikfhir.bundle import Page, PartialPage
+    from clinikfhir.models import Resource
 
 R = TypeVar("R", bound="Resource")
 R2 = TypeVar("R2", bound="Resource")

@@ -26,7 +26,7 @@ from clinikfhir._public import shown_as_root
 from clinikfhir._structure import Field, StructureWalker, allowed_codes, check_xhtml, value_set_codes, walk_resource
 
 if TYPE_CHECKING:
-    from fhir.resources.R4B.resource import Resource
+    from clinikfhir.models import Resource
 
 Level = Literal["error", "warning", "information"]
 

@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator, Iterator
 from typing import assert_type
 
 import httpx
-from fhir.resources.R4B.resource import Resource
+from fhir.resources.R4B.patient import Patient as R4BPatient
 
 from clinikfhir import AsyncClinik, BundleResponse, Clinik, JsonPatch, Page, ResponseMeta, Transaction
 from clinikfhir.errors import ApiError, RateLimitError
-from clinikfhir.models import CapabilityStatement, Observation, OperationOutcome, Patient
+from clinikfhir.models import CapabilityStatement, Observation, OperationOutcome, Patient, Resource
 
 
 def construction() -> None:
@@ -52,6 +52,9 @@ def sync_operations(clinik: Clinik, patient: Patient, obs: Observation) -> None:
     assert_type(clinik.last_response, ResponseMeta | None)
 
     wrong: Observation = clinik.read(Patient, "p1")  # expect-type-error
+    # the typed classes are clinikfhir.models' (the same classes at run time); fhir.resources' own
+    # import is not what the type checker knows as a model
+    clinik.read(R4BPatient, "p1")  # expect-type-error
     clinik.read(Patient, idd="p1")  # expect-type-error
     clinik.read("Patient", "p1")  # expect-type-error
     clinik.read(Patient, 42)  # expect-type-error

@@ -1,6 +1,10 @@
 """The typed model stubs (``clinikfhir/_generated/model_types/*.pyi``) cannot drift from the run-time
-models. For every stub class (resources, datatypes and backbone elements alike): it subclasses the
-fhir.resources R4B class of the same name; it declares exactly the run-time fields, under their
+models. Every R4B model class has a stub. For every stub class (resources, datatypes and backbone
+elements alike): its base is the stub of its run-time class's base, so the stub chain mirrors R4B's
+(``Patient`` -> ``DomainResource`` -> ``Resource`` -> ``FHIRResourceModel``) up to the stub root
+``FHIRModel``, a plain class (no pydantic class in the type checker's view: that keeps editor
+completion fast) that declares what fhir_core's ``FHIRAbstractModel`` offers, name by name and
+parameter by parameter; it declares exactly the run-time fields, under their
 attribute names, required exactly when the run-time field is; a field whose JSON alias differs says
 so; every member's type has the run-time field's shape (lists, optionality, the same model classes,
 named by their stubs wherever there is one, the same primitives), narrowed only where R4 says more: a
@@ -27,9 +31,21 @@ from clinikfhir._structure._schema import node, value_set_codes
 
 STUBS = Path(clinikfhir.models.__file__).resolve().parent.parent / "_generated" / "model_types"
 FILES = sorted(STUBS.glob("*.pyi"))
-# Deliberately without a stub: abstract bases (a field of that type holds any resource or element,
-# run-time or stub) and the two resources the clients return as their run-time classes.
-UNSTUBBED = {"Element", "BackboneElement", "Resource", "DomainResource", "CapabilityStatement", "OperationOutcome"}
+ROOT = "FHIRModel"
+# pydantic.BaseModel's deprecated v1 API: left off the stub root on purpose (a type error points to
+# the v2 name; at run time they still work, with pydantic's deprecation warning).
+DEPRECATED = {
+    "construct",
+    "copy",
+    "from_orm",
+    "parse_file",
+    "parse_obj",
+    "parse_raw",
+    "schema",
+    "schema_json",
+    "update_forward_refs",
+    "validate",
+}
 PRIMITIVE_NAMES = {
     str: "str",
     int: "int",
@@ -55,6 +71,7 @@ def _classes() -> dict[str, tuple[Path, ast.ClassDef]]:
 
 
 CLASSES = _classes()
+ROOT_NODE = CLASSES.pop(ROOT)[1]
 
 
 def _members(cls_node: ast.ClassDef) -> dict[str, tuple[ast.AnnAssign, str]]:
@@ -69,9 +86,13 @@ def _members(cls_node: ast.ClassDef) -> dict[str, tuple[ast.AnnAssign, str]]:
     return out
 
 
-def _r4_path(cls_node: ast.ClassDef) -> str:
-    """The R4 element path the class docstring names: "(R4 ``Patient.contact``; ...)"."""
+def _r4_path(cls_node: ast.ClassDef) -> str | None:
+    """The R4 element path the class docstring names: "(R4 ``Patient.contact``; ...)"; None for a
+    class R4 lacks ("(Not an R4 type: ...")."""
     doc = ast.get_docstring(cls_node) or ""
+    if "(R4 ``" not in doc:
+        assert "(Not an R4 type" in doc or "primitive value" in doc, doc
+        return None
     return doc.split("(R4 ``", 1)[1].split("``", 1)[0]
 
 
@@ -131,9 +152,6 @@ def _shape_stub(expr: ast.expr, stubbed: set[str], where: str) -> Any:
     if isinstance(expr, ast.Name) and expr.id in MODEL_MODULES:
         assert expr.id in stubbed, f"{where}: {expr.id} named without a stub"
         return f"model:{expr.id}"
-    if isinstance(expr, ast.Attribute) and expr.attr in MODEL_MODULES:
-        assert expr.attr not in stubbed, f"{where}: {expr.attr} has a stub, but the R4B class is named"
-        return f"model:{expr.attr}"
     return f"other:{text}"
 
 
@@ -153,15 +171,109 @@ def _narrowed(stub: Any, runtime: Any) -> bool:
     return s == r or (bool(r & DATES) and r <= s and s - r <= {"str", "_dt.date"})
 
 
-def test_every_r4_type_r4b_models_has_a_stub() -> None:
+def test_every_r4b_model_class_has_a_stub() -> None:
     assert len(FILES) > 140
-    for name in MODEL_MODULES:
-        if node(name) is not None and name not in UNSTUBBED:
-            assert name in CLASSES, f"{name} (an R4 type) has no stub"
-    # nested ones too
-    nested = {"PatientContact", "ObservationComponent", "BundleEntry", "QuestionnaireItem", "FHIRPrimitiveExtension"}
-    assert nested <= set(CLASSES)
-    assert not set(CLASSES) & UNSTUBBED
+    assert set(CLASSES) == set(MODEL_MODULES)
+    assert node("Patient") is not None  # R4 types and R4B's own alike
+    assert node("Citation") is None
+
+
+def _stub_chain(name: str) -> list[str]:
+    chain = [name]
+    while chain[-1] != ROOT:
+        bases = [ast.unparse(b) for b in CLASSES[chain[-1]][1].bases]
+        assert len(bases) == 1, f"{chain[-1]}: stub bases {bases}"
+        chain.append(ROOT if bases[0] == "_FHIRModel" else bases[0])
+    return chain
+
+
+@pytest.mark.parametrize("name", ["Patient", "PatientContact", "Age", "Bundle", "FHIRPrimitiveExtension", "Citation"])
+def test_the_stub_chain_mirrors_the_run_time_mro(name: str) -> None:
+    from fhir_core.fhirabstractmodel import FHIRAbstractModel
+
+    runtime = getattr(importlib.import_module(MODEL_MODULES[name]), name)
+    mro = [c.__name__ for c in runtime.__mro__[: runtime.__mro__.index(FHIRAbstractModel)]]
+    assert _stub_chain(name) == [*mro, ROOT]
+
+
+def test_the_stub_root_is_a_plain_dataclass_transform_class() -> None:
+    """No base and no metaclass: a checker that evaluates a stub never reaches pydantic's
+    ``ModelMetaclass`` (an ``ABCMeta``) nor any R4B class; ``dataclass_transform`` gives each stub its
+    keyword-only constructor from the declared fields."""
+    assert ROOT_NODE.bases == []
+    assert ROOT_NODE.keywords == []
+    assert [ast.unparse(d) for d in ROOT_NODE.decorator_list] == ["dataclass_transform(kw_only_default=True)"]
+
+
+def _root_members() -> dict[str, ast.AST]:
+    out: dict[str, ast.AST] = {}
+    for item in ROOT_NODE.body:
+        if isinstance(item, ast.FunctionDef):
+            out[item.name] = item
+        elif isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+            out[item.target.id] = item
+    return out
+
+
+def _parameters(fn: ast.FunctionDef) -> list[tuple[str, str]]:
+    """(name, kind) of each parameter, ``self``/``cls`` left out (inspect leaves them out too)."""
+    a = fn.args
+    out = [(p.arg, "POSITIONAL_ONLY") for p in a.posonlyargs]
+    out += [(p.arg, "POSITIONAL_OR_KEYWORD") for p in a.args]
+    out += [(a.vararg.arg, "VAR_POSITIONAL")] if a.vararg else []
+    out += [(p.arg, "KEYWORD_ONLY") for p in a.kwonlyargs]
+    out += [(a.kwarg.arg, "VAR_KEYWORD")] if a.kwarg else []
+    return [p for p in out if p[0] not in ("self", "cls")]
+
+
+def test_the_stub_root_declares_what_every_run_time_model_offers() -> None:
+    """Every public name of fhir_core's ``FHIRAbstractModel`` (and so of ``pydantic.BaseModel``) but
+    the deprecated ones is on the stub root: methods with the run-time parameters (names and kinds)
+    and the same classmethod-ness, properties as properties, the class attributes as ``ClassVar``."""
+    import inspect
+
+    from fhir_core.fhirabstractmodel import FHIRAbstractModel
+
+    members = _root_members()
+    public = {n for n in dir(FHIRAbstractModel) if not n.startswith("_")} | {"__iter__", "__copy__", "__deepcopy__"}
+    assert set(members) == public - DEPRECATED
+    for name, decl in members.items():
+        owner = next(c for c in FHIRAbstractModel.__mro__ if name in c.__dict__)
+        raw = owner.__dict__[name]
+        if isinstance(decl, ast.AnnAssign):
+            assert ast.unparse(decl.annotation).startswith("ClassVar["), name
+            continue
+        assert isinstance(decl, ast.FunctionDef)
+        decorators = [ast.unparse(d) for d in decl.decorator_list]
+        if isinstance(raw, property):
+            assert decorators == ["property"], name
+            continue
+        assert (decorators == ["classmethod"]) == isinstance(raw, classmethod), name
+        signature = inspect.signature(getattr(FHIRAbstractModel, name))
+        runtime = [(p.name, p.kind.name) for p in signature.parameters.values() if p.name not in ("self", "cls")]
+        assert _parameters(decl) == runtime, name
+
+
+def test_r4b_methods_beyond_the_root_are_declared() -> None:
+    """A public callable an R4B class adds (``relative_path``...) is declared on its stub."""
+    from fhir_core.fhirabstractmodel import FHIRAbstractModel
+
+    base = set(dir(FHIRAbstractModel))
+    for name, module in MODEL_MODULES.items():
+        runtime = getattr(importlib.import_module(module), name)
+        own = {
+            a
+            for a in vars(runtime)
+            if not a.startswith("_")
+            and a not in base
+            and a not in runtime.model_fields
+            and callable(getattr(runtime, a))
+        }
+        declared = {f.name for f in CLASSES[name][1].body if isinstance(f, ast.FunctionDef)}
+        inherited = {
+            f.name for c in _stub_chain(name)[1:-1] for f in CLASSES[c][1].body if isinstance(f, ast.FunctionDef)
+        }
+        assert own <= declared | inherited, f"{name}: {own - declared - inherited} not declared"
 
 
 @pytest.mark.parametrize("name", sorted(CLASSES))
@@ -171,13 +283,13 @@ def test_every_stub_class_matches_its_run_time_class(name: str) -> None:
     assert module.rsplit(".", 1)[1] == stub.stem
     runtime = getattr(importlib.import_module(module), name)
     bases = [ast.unparse(b) for b in cls_node.bases]
-    assert bases[0] == f"_{stub.stem}.{name}"
-    parent = runtime.__bases__[0].__name__
-    assert bases[1:] == ([parent] if parent in CLASSES else []), f"{name}: stub bases {bases}"
+    (parent,) = runtime.__bases__
+    assert bases == ([parent.__name__] if parent.__name__ in CLASSES else ["_FHIRModel"]), f"{name}: bases {bases}"
     assert ast.get_docstring(cls_node)
     members = _members(cls_node)
     assert set(members) == set(runtime.model_fields), f"{name}: stub members differ from the run-time fields"
-    r4 = node(_r4_path(cls_node)) if name != "FHIRPrimitiveExtension" else None
+    path = _r4_path(cls_node)
+    r4 = node(path) if path is not None else None
     for attr, (decl, doc) in members.items():
         field = runtime.model_fields[attr]
         where = f"{name}.{attr}"
@@ -224,9 +336,9 @@ def test_nested_elements_and_datatypes_are_typed_by_their_stubs() -> None:
     component = _members(CLASSES["ObservationComponent"][1])
     assert ast.unparse(component["valueQuantity"][0].annotation) == "Quantity | None"
     contained = _members(CLASSES["Observation"][1])["contained"][0]
-    assert ast.unparse(contained.annotation) == "list[_resource.Resource] | None"
+    assert ast.unparse(contained.annotation) == "list[Resource] | None"  # the stub Resource, base of all
     # a constrained Quantity is a Quantity to the checker as it is at run time
-    assert [ast.unparse(b) for b in CLASSES["Age"][1].bases] == ["_age.Age", "Quantity"]
+    assert [ast.unparse(b) for b in CLASSES["Age"][1].bases] == ["Quantity"]
 
 
 def test_hover_text_is_the_r4_short_definition() -> None:
@@ -268,3 +380,15 @@ def test_the_stubs_are_what_type_checkers_import() -> None:
     for name in ("Patient", "PatientContact", "HumanName", "Quantity", "ObservationComponent"):
         module = MODEL_MODULES[name].rsplit(".", 1)[1]
         assert f"from clinikfhir._generated.model_types.{module} import {name} as {name}" in text
+
+
+def test_the_stub_root_is_clinikfhir_models_fhir_model_at_run_time() -> None:
+    """``clinikfhir.models.FHIRModel``: for checkers the stub root, at run time fhir_core's base of
+    every model, so an annotation with it and ``isinstance`` agree."""
+    from fhir_core.fhirabstractmodel import FHIRAbstractModel
+
+    from clinikfhir.models import FHIRModel, HumanName, Patient
+
+    assert FHIRModel is FHIRAbstractModel
+    assert isinstance(Patient(), FHIRModel)
+    assert isinstance(HumanName(family="Chalmers"), FHIRModel)

@@ -6,14 +6,13 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.account``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.account``: every element typed from R4."""
 
 from typing import Literal
 
-from fhir.resources.R4B import account as _account
-from fhir.resources.R4B import resource as _resource
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -21,12 +20,13 @@ from .meta import Meta
 from .narrative import Narrative
 from .period import Period
 from .reference import Reference
+from .resource import Resource
 
 
-class Account(_account.Account):
+class Account(DomainResource):
     """Tracks balance, charges, for patient or cost center. (R4 ``Account``; run-time class fhir.resources.R4B.account.Account.)"""
 
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     coverage: list[AccountCoverage] | None = None
     """The party(s) that are responsible for covering the payment of this account, and what order should they be applied to the account."""
@@ -78,7 +78,7 @@ class Account(_account.Account):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class AccountCoverage(_account.AccountCoverage):
+class AccountCoverage(BackboneElement):
     """The party(s) that are responsible for covering the payment of this account, and what order should they be applied to the account. (R4 ``Account.coverage``; run-time class fhir.resources.R4B.account.AccountCoverage.)"""
 
     coverage: Reference
@@ -97,7 +97,7 @@ class AccountCoverage(_account.AccountCoverage):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class AccountGuarantor(_account.AccountGuarantor):
+class AccountGuarantor(BackboneElement):
     """The parties ultimately responsible for balancing the Account. (R4 ``Account.guarantor``; run-time class fhir.resources.R4B.account.AccountGuarantor.)"""
 
     extension: list[Extension] | None = None

@@ -6,17 +6,16 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.activitydefinition``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.activitydefinition``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import activitydefinition as _activitydefinition
-from fhir.resources.R4B import resource as _resource
-
 from .age import Age
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .contactdetail import ContactDetail
+from .domainresource import DomainResource
 from .dosage import Dosage
 from .duration import Duration
 from .expression import Expression
@@ -30,11 +29,12 @@ from .quantity import Quantity
 from .range import Range
 from .reference import Reference
 from .relatedartifact import RelatedArtifact
+from .resource import Resource
 from .timing import Timing
 from .usagecontext import UsageContext
 
 
-class ActivityDefinition(_activitydefinition.ActivityDefinition):
+class ActivityDefinition(DomainResource):
     """The definition of a specific activity to be taken, independent of any particular patient or context. (R4 ``ActivityDefinition``; run-time class fhir.resources.R4B.activitydefinition.ActivityDefinition.)"""
 
     approvalDate: _dt.date | str | None = None
@@ -49,7 +49,7 @@ class ActivityDefinition(_activitydefinition.ActivityDefinition):
     """Detail type of activity."""
     contact: list[ContactDetail] | None = None
     """Contact details for the publisher."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     copyright: str | None = None
     """Use and/or publishing restrictions."""
@@ -217,7 +217,7 @@ class ActivityDefinition(_activitydefinition.ActivityDefinition):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ActivityDefinitionDynamicValue(_activitydefinition.ActivityDefinitionDynamicValue):
+class ActivityDefinitionDynamicValue(BackboneElement):
     """Dynamic aspects of the definition. (R4 ``ActivityDefinition.dynamicValue``; run-time class fhir.resources.R4B.activitydefinition.ActivityDefinitionDynamicValue.)"""
 
     expression: Expression
@@ -236,7 +236,7 @@ class ActivityDefinitionDynamicValue(_activitydefinition.ActivityDefinitionDynam
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ActivityDefinitionParticipant(_activitydefinition.ActivityDefinitionParticipant):
+class ActivityDefinitionParticipant(BackboneElement):
     """Who should participate in the action. (R4 ``ActivityDefinition.participant``; run-time class fhir.resources.R4B.activitydefinition.ActivityDefinitionParticipant.)"""
 
     extension: list[Extension] | None = None

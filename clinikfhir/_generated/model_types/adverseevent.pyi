@@ -6,24 +6,24 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.adverseevent``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.adverseevent``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import adverseevent as _adverseevent
-from fhir.resources.R4B import resource as _resource
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
 from .meta import Meta
 from .narrative import Narrative
 from .reference import Reference
+from .resource import Resource
 
 
-class AdverseEvent(_adverseevent.AdverseEvent):
+class AdverseEvent(DomainResource):
     """Medical care, research study or other healthcare event causing physical injury. (R4 ``AdverseEvent``; run-time class fhir.resources.R4B.adverseevent.AdverseEvent.)"""
 
     actuality: Literal['actual', 'potential'] | None = None
@@ -32,7 +32,7 @@ class AdverseEvent(_adverseevent.AdverseEvent):
     """Id and extensions of ``actuality``. JSON name ``_actuality``."""
     category: list[CodeableConcept] | None = None
     """product-problem | product-quality | product-use-error | wrong-dose | incorrect-prescribing-information | wrong-technique | wrong-route-of-administration | wrong-rate | wrong-duration | wrong-time | expired-drug | medical-device-use-error | problem-different-manufacturer | unsafe-physical-environment."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     contributor: list[Reference] | None = None
     """Who was involved in the adverse event or the potential adverse event."""
@@ -98,7 +98,7 @@ class AdverseEvent(_adverseevent.AdverseEvent):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class AdverseEventSuspectEntity(_adverseevent.AdverseEventSuspectEntity):
+class AdverseEventSuspectEntity(BackboneElement):
     """The suspected agent causing the adverse event. (R4 ``AdverseEvent.suspectEntity``; run-time class fhir.resources.R4B.adverseevent.AdverseEventSuspectEntity.)"""
 
     causality: list[AdverseEventSuspectEntityCausality] | None = None
@@ -115,7 +115,7 @@ class AdverseEventSuspectEntity(_adverseevent.AdverseEventSuspectEntity):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class AdverseEventSuspectEntityCausality(_adverseevent.AdverseEventSuspectEntityCausality):
+class AdverseEventSuspectEntityCausality(BackboneElement):
     """Information on the possible cause of the event. (R4 ``AdverseEvent.suspectEntity.causality``; run-time class fhir.resources.R4B.adverseevent.AdverseEventSuspectEntityCausality.)"""
 
     assessment: CodeableConcept | None = None

@@ -6,19 +6,17 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.age``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.age``: every element typed from R4."""
 
 import decimal as _decimal
 from typing import Literal
-
-from fhir.resources.R4B import age as _age
 
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .quantity import Quantity
 
 
-class Age(_age.Age, Quantity):
+class Age(Quantity):
     """A duration of time during which an organism (or a process) has existed. (R4 ``Age``; run-time class fhir.resources.R4B.age.Age.)"""
 
     code: str | None = None

@@ -6,17 +6,16 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.allergyintolerance``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.allergyintolerance``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import allergyintolerance as _allergyintolerance
-from fhir.resources.R4B import resource as _resource
-
 from .age import Age
 from .annotation import Annotation
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -25,9 +24,10 @@ from .narrative import Narrative
 from .period import Period
 from .range import Range
 from .reference import Reference
+from .resource import Resource
 
 
-class AllergyIntolerance(_allergyintolerance.AllergyIntolerance):
+class AllergyIntolerance(DomainResource):
     """Allergy or Intolerance (generally: Risk of adverse reaction to a substance). (R4 ``AllergyIntolerance``; run-time class fhir.resources.R4B.allergyintolerance.AllergyIntolerance.)"""
 
     asserter: Reference | None = None
@@ -40,7 +40,7 @@ class AllergyIntolerance(_allergyintolerance.AllergyIntolerance):
     """active | inactive | resolved."""
     code: CodeableConcept | None = None
     """Code that identifies the allergy or intolerance."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     criticality: Literal['high', 'low', 'unable-to-assess'] | None = None
     """low | high | unable-to-assess. Required binding (http://hl7.org/fhir/ValueSet/allergy-intolerance-criticality): high | low | unable-to-assess."""
@@ -108,7 +108,7 @@ class AllergyIntolerance(_allergyintolerance.AllergyIntolerance):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class AllergyIntoleranceReaction(_allergyintolerance.AllergyIntoleranceReaction):
+class AllergyIntoleranceReaction(BackboneElement):
     """Adverse Reaction Events linked to exposure to substance. (R4 ``AllergyIntolerance.reaction``; run-time class fhir.resources.R4B.allergyintolerance.AllergyIntoleranceReaction.)"""
 
     description: str | None = None

@@ -6,15 +6,14 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.appointment``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.appointment``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import appointment as _appointment
-from fhir.resources.R4B import resource as _resource
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -22,9 +21,10 @@ from .meta import Meta
 from .narrative import Narrative
 from .period import Period
 from .reference import Reference
+from .resource import Resource
 
 
-class Appointment(_appointment.Appointment):
+class Appointment(DomainResource):
     """A booking of a healthcare event among patient(s), practitioner(s), related person(s) and/or device(s) for a specific date/time. This may result in one or more Encounter(s). (R4 ``Appointment``; run-time class fhir.resources.R4B.appointment.Appointment.)"""
 
     appointmentType: CodeableConcept | None = None
@@ -37,7 +37,7 @@ class Appointment(_appointment.Appointment):
     """Additional comments."""
     comment__ext: FHIRPrimitiveExtension | None = None
     """Id and extensions of ``comment``. JSON name ``_comment``."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     created: _dt.datetime | _dt.date | str | None = None
     """The date that this appointment was initially created. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
@@ -113,7 +113,7 @@ class Appointment(_appointment.Appointment):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class AppointmentParticipant(_appointment.AppointmentParticipant):
+class AppointmentParticipant(BackboneElement):
     """Participants involved in appointment. (R4 ``Appointment.participant``; run-time class fhir.resources.R4B.appointment.AppointmentParticipant.)"""
 
     actor: Reference | None = None

@@ -6,24 +6,23 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.appointmentresponse``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.appointmentresponse``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import appointmentresponse as _appointmentresponse
-from fhir.resources.R4B import resource as _resource
-
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
 from .meta import Meta
 from .narrative import Narrative
 from .reference import Reference
+from .resource import Resource
 
 
-class AppointmentResponse(_appointmentresponse.AppointmentResponse):
+class AppointmentResponse(DomainResource):
     """A reply to an appointment request for a patient and/or practitioner(s), such as a confirmation or rejection. (R4 ``AppointmentResponse``; run-time class fhir.resources.R4B.appointmentresponse.AppointmentResponse.)"""
 
     actor: Reference | None = None
@@ -34,7 +33,7 @@ class AppointmentResponse(_appointmentresponse.AppointmentResponse):
     """Additional comments."""
     comment__ext: FHIRPrimitiveExtension | None = None
     """Id and extensions of ``comment``. JSON name ``_comment``."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     end: _dt.datetime | str | None = None
     """Time from appointment, or requested new end time. R4 ``instant``: also its string form; a partial one ("1990") reads back as ``str``."""

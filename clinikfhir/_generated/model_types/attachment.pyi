@@ -6,18 +6,18 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.attachment``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.attachment``: every element typed from R4."""
 
 import datetime as _dt
 
 from pydantic import AnyUrl as _AnyUrl
-from fhir.resources.R4B import attachment as _attachment
 
+from .element import Element
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 
 
-class Attachment(_attachment.Attachment):
+class Attachment(Element):
     """Content in a format defined elsewhere. (R4 ``Attachment``; run-time class fhir.resources.R4B.attachment.Attachment.)"""
 
     contentType: str | None = None

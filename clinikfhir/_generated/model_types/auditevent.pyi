@@ -6,25 +6,25 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.auditevent``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.auditevent``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import auditevent as _auditevent
-from fhir.resources.R4B import resource as _resource
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .coding import Coding
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .meta import Meta
 from .narrative import Narrative
 from .period import Period
 from .reference import Reference
+from .resource import Resource
 
 
-class AuditEvent(_auditevent.AuditEvent):
+class AuditEvent(DomainResource):
     """Event record kept for security purposes. (R4 ``AuditEvent``; run-time class fhir.resources.R4B.auditevent.AuditEvent.)"""
 
     action: Literal['C', 'D', 'E', 'R', 'U'] | None = None
@@ -33,7 +33,7 @@ class AuditEvent(_auditevent.AuditEvent):
     """Id and extensions of ``action``. JSON name ``_action``."""
     agent: list[AuditEventAgent]
     """Actor involved in the event."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     entity: list[AuditEventEntity] | None = None
     """Data or objects used."""
@@ -81,7 +81,7 @@ class AuditEvent(_auditevent.AuditEvent):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class AuditEventAgent(_auditevent.AuditEventAgent):
+class AuditEventAgent(BackboneElement):
     """Actor involved in the event. (R4 ``AuditEvent.agent``; run-time class fhir.resources.R4B.auditevent.AuditEventAgent.)"""
 
     altId: str | None = None
@@ -124,7 +124,7 @@ class AuditEventAgent(_auditevent.AuditEventAgent):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class AuditEventAgentNetwork(_auditevent.AuditEventAgentNetwork):
+class AuditEventAgentNetwork(BackboneElement):
     """Logical network location for application activity. (R4 ``AuditEvent.agent.network``; run-time class fhir.resources.R4B.auditevent.AuditEventAgentNetwork.)"""
 
     address: str | None = None
@@ -145,7 +145,7 @@ class AuditEventAgentNetwork(_auditevent.AuditEventAgentNetwork):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class AuditEventEntity(_auditevent.AuditEventEntity):
+class AuditEventEntity(BackboneElement):
     """Data or objects used. (R4 ``AuditEvent.entity``; run-time class fhir.resources.R4B.auditevent.AuditEventEntity.)"""
 
     description: str | None = None
@@ -182,7 +182,7 @@ class AuditEventEntity(_auditevent.AuditEventEntity):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class AuditEventEntityDetail(_auditevent.AuditEventEntityDetail):
+class AuditEventEntityDetail(BackboneElement):
     """Additional Information about the entity. (R4 ``AuditEvent.entity.detail``; run-time class fhir.resources.R4B.auditevent.AuditEventEntityDetail.)"""
 
     extension: list[Extension] | None = None
@@ -207,7 +207,7 @@ class AuditEventEntityDetail(_auditevent.AuditEventEntityDetail):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class AuditEventSource(_auditevent.AuditEventSource):
+class AuditEventSource(BackboneElement):
     """Audit Event Reporter. (R4 ``AuditEvent.source``; run-time class fhir.resources.R4B.auditevent.AuditEventSource.)"""
 
     extension: list[Extension] | None = None

@@ -6,30 +6,29 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.basic``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.basic``: every element typed from R4."""
 
 import datetime as _dt
 
-from fhir.resources.R4B import basic as _basic
-from fhir.resources.R4B import resource as _resource
-
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
 from .meta import Meta
 from .narrative import Narrative
 from .reference import Reference
+from .resource import Resource
 
 
-class Basic(_basic.Basic):
+class Basic(DomainResource):
     """Resource for non-supported content. (R4 ``Basic``; run-time class fhir.resources.R4B.basic.Basic.)"""
 
     author: Reference | None = None
     """Who created."""
     code: CodeableConcept
     """Kind of Resource."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     created: _dt.date | str | None = None
     """When created. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""

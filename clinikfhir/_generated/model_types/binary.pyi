@@ -6,17 +6,15 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.binary``: every element typed from R4."""
-
-
-from fhir.resources.R4B import binary as _binary
+"""Typed stubs of ``fhir.resources.R4B.binary``: every element typed from R4."""
 
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .meta import Meta
 from .reference import Reference
+from .resource import Resource
 
 
-class Binary(_binary.Binary):
+class Binary(Resource):
     """Pure binary content defined by a format other than FHIR. (R4 ``Binary``; run-time class fhir.resources.R4B.binary.Binary.)"""
 
     contentType: str | None = None

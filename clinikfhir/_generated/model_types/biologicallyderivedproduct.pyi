@@ -6,16 +6,15 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.biologicallyderivedproduct``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.biologicallyderivedproduct``: every element typed from R4."""
 
 import datetime as _dt
 import decimal as _decimal
 from typing import Literal
 
-from fhir.resources.R4B import biologicallyderivedproduct as _biologicallyderivedproduct
-from fhir.resources.R4B import resource as _resource
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -23,14 +22,15 @@ from .meta import Meta
 from .narrative import Narrative
 from .period import Period
 from .reference import Reference
+from .resource import Resource
 
 
-class BiologicallyDerivedProduct(_biologicallyderivedproduct.BiologicallyDerivedProduct):
+class BiologicallyDerivedProduct(DomainResource):
     """A material substance originating from a biological entity. (R4 ``BiologicallyDerivedProduct``; run-time class fhir.resources.R4B.biologicallyderivedproduct.BiologicallyDerivedProduct.)"""
 
     collection: BiologicallyDerivedProductCollection | None = None
     """How this product was collected."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     extension: list[Extension] | None = None
     """Additional content defined by implementations."""
@@ -80,7 +80,7 @@ class BiologicallyDerivedProduct(_biologicallyderivedproduct.BiologicallyDerived
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class BiologicallyDerivedProductCollection(_biologicallyderivedproduct.BiologicallyDerivedProductCollection):
+class BiologicallyDerivedProductCollection(BackboneElement):
     """How this product was collected. (R4 ``BiologicallyDerivedProduct.collection``; run-time class fhir.resources.R4B.biologicallyderivedproduct.BiologicallyDerivedProductCollection.)"""
 
     collectedDateTime: _dt.datetime | _dt.date | str | None = None
@@ -103,7 +103,7 @@ class BiologicallyDerivedProductCollection(_biologicallyderivedproduct.Biologica
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class BiologicallyDerivedProductManipulation(_biologicallyderivedproduct.BiologicallyDerivedProductManipulation):
+class BiologicallyDerivedProductManipulation(BackboneElement):
     """Any manipulation of product post-collection. (R4 ``BiologicallyDerivedProduct.manipulation``; run-time class fhir.resources.R4B.biologicallyderivedproduct.BiologicallyDerivedProductManipulation.)"""
 
     description: str | None = None
@@ -126,7 +126,7 @@ class BiologicallyDerivedProductManipulation(_biologicallyderivedproduct.Biologi
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class BiologicallyDerivedProductProcessing(_biologicallyderivedproduct.BiologicallyDerivedProductProcessing):
+class BiologicallyDerivedProductProcessing(BackboneElement):
     """Any processing of the product during collection. (R4 ``BiologicallyDerivedProduct.processing``; run-time class fhir.resources.R4B.biologicallyderivedproduct.BiologicallyDerivedProductProcessing.)"""
 
     additive: Reference | None = None
@@ -153,7 +153,7 @@ class BiologicallyDerivedProductProcessing(_biologicallyderivedproduct.Biologica
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class BiologicallyDerivedProductStorage(_biologicallyderivedproduct.BiologicallyDerivedProductStorage):
+class BiologicallyDerivedProductStorage(BackboneElement):
     """Product storage. (R4 ``BiologicallyDerivedProduct.storage``; run-time class fhir.resources.R4B.biologicallyderivedproduct.BiologicallyDerivedProductStorage.)"""
 
     description: str | None = None

@@ -6,30 +6,28 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.bodystructure``: every element typed from R4."""
-
-
-from fhir.resources.R4B import bodystructure as _bodystructure
-from fhir.resources.R4B import resource as _resource
+"""Typed stubs of ``fhir.resources.R4B.bodystructure``: every element typed from R4."""
 
 from .attachment import Attachment
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
 from .meta import Meta
 from .narrative import Narrative
 from .reference import Reference
+from .resource import Resource
 
 
-class BodyStructure(_bodystructure.BodyStructure):
+class BodyStructure(DomainResource):
     """Specific and identified anatomical structure. (R4 ``BodyStructure``; run-time class fhir.resources.R4B.bodystructure.BodyStructure.)"""
 
     active: bool | None = None
     """Whether this record is in active use."""
     active__ext: FHIRPrimitiveExtension | None = None
     """Id and extensions of ``active``. JSON name ``_active``."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     description: str | None = None
     """Text description."""

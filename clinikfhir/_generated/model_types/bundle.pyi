@@ -6,23 +6,22 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.bundle``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.bundle``: every element typed from R4."""
 
 import datetime as _dt
 import decimal as _decimal
 from typing import Literal
 
-from fhir.resources.R4B import bundle as _bundle
-from fhir.resources.R4B import resource as _resource
-
+from .backboneelement import BackboneElement
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
 from .meta import Meta
+from .resource import Resource
 from .signature import Signature
 
 
-class Bundle(_bundle.Bundle):
+class Bundle(Resource):
     """Contains a collection of resources. (R4 ``Bundle``; run-time class fhir.resources.R4B.bundle.Bundle.)"""
 
     entry: list[BundleEntry] | None = None
@@ -61,7 +60,7 @@ class Bundle(_bundle.Bundle):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class BundleEntry(_bundle.BundleEntry):
+class BundleEntry(BackboneElement):
     """Entry in the bundle - will have a resource or information. (R4 ``Bundle.entry``; run-time class fhir.resources.R4B.bundle.BundleEntry.)"""
 
     extension: list[Extension] | None = None
@@ -78,7 +77,7 @@ class BundleEntry(_bundle.BundleEntry):
     """Extensions that cannot be ignored even if unrecognized."""
     request: BundleEntryRequest | None = None
     """Additional execution information (transaction/batch/history)."""
-    resource: _resource.Resource | None = None
+    resource: Resource | None = None
     """A resource in the bundle."""
     response: BundleEntryResponse | None = None
     """Results of execution (transaction/batch/history)."""
@@ -88,7 +87,7 @@ class BundleEntry(_bundle.BundleEntry):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class BundleEntryRequest(_bundle.BundleEntryRequest):
+class BundleEntryRequest(BackboneElement):
     """Additional execution information (transaction/batch/history). (R4 ``Bundle.entry.request``; run-time class fhir.resources.R4B.bundle.BundleEntryRequest.)"""
 
     extension: list[Extension] | None = None
@@ -125,7 +124,7 @@ class BundleEntryRequest(_bundle.BundleEntryRequest):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class BundleEntryResponse(_bundle.BundleEntryResponse):
+class BundleEntryResponse(BackboneElement):
     """Results of execution (transaction/batch/history). (R4 ``Bundle.entry.response``; run-time class fhir.resources.R4B.bundle.BundleEntryResponse.)"""
 
     etag: str | None = None
@@ -146,7 +145,7 @@ class BundleEntryResponse(_bundle.BundleEntryResponse):
     """Id and extensions of ``location``. JSON name ``_location``."""
     modifierExtension: list[Extension] | None = None
     """Extensions that cannot be ignored even if unrecognized."""
-    outcome: _resource.Resource | None = None
+    outcome: Resource | None = None
     """OperationOutcome with hints and warnings (for batch/transaction)."""
     status: str | None = None
     """Status response code (text optional)."""
@@ -156,7 +155,7 @@ class BundleEntryResponse(_bundle.BundleEntryResponse):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class BundleEntrySearch(_bundle.BundleEntrySearch):
+class BundleEntrySearch(BackboneElement):
     """Search related information. (R4 ``Bundle.entry.search``; run-time class fhir.resources.R4B.bundle.BundleEntrySearch.)"""
 
     extension: list[Extension] | None = None
@@ -177,7 +176,7 @@ class BundleEntrySearch(_bundle.BundleEntrySearch):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class BundleLink(_bundle.BundleLink):
+class BundleLink(BackboneElement):
     """Links related to this Bundle. (R4 ``Bundle.link``; run-time class fhir.resources.R4B.bundle.BundleLink.)"""
 
     extension: list[Extension] | None = None

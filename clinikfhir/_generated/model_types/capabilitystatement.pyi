@@ -6,22 +6,143 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.capabilitystatement``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.capabilitystatement``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from pydantic import AnyUrl as _AnyUrl
-from fhir.resources.R4B import capabilitystatement as _capabilitystatement
 
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .coding import Coding
+from .contactdetail import ContactDetail
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .meta import Meta
+from .narrative import Narrative
 from .reference import Reference
+from .resource import Resource
+from .usagecontext import UsageContext
 
 
-class CapabilityStatementDocument(_capabilitystatement.CapabilityStatementDocument):
+class CapabilityStatement(DomainResource):
+    """A statement of system capabilities. (R4 ``CapabilityStatement``; run-time class fhir.resources.R4B.capabilitystatement.CapabilityStatement.)"""
+
+    contact: list[ContactDetail] | None = None
+    """Contact details for the publisher."""
+    contained: list[Resource] | None = None
+    """Contained, inline Resources."""
+    copyright: str | None = None
+    """Use and/or publishing restrictions."""
+    copyright__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``copyright``. JSON name ``_copyright``."""
+    date: _dt.datetime | _dt.date | str | None = None
+    """Date last changed. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
+    date__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``date``. JSON name ``_date``."""
+    description: str | None = None
+    """Natural language description of the capability statement."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    document: list[CapabilityStatementDocument] | None = None
+    """Document definition."""
+    experimental: bool | None = None
+    """For testing purposes, not real usage."""
+    experimental__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``experimental``. JSON name ``_experimental``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    fhirVersion: Literal['0.0.80', '0.0.81', '0.0.82', '0.01', '0.05', '0.06', '0.11', '0.4.0', '0.5.0', '1.0.0', '1.0.1', '1.0.2', '1.1.0', '1.4.0', '1.6.0', '1.8.0', '3.0.0', '3.0.1', '3.3.0', '3.5.0', '4.0.0', '4.0.1'] | None = None
+    """FHIR Version the system supports. Required binding (http://hl7.org/fhir/ValueSet/FHIR-version): 0.0.80 | 0.0.81 | 0.0.82 | 0.01 | 0.05 | 0.06 | 0.11 | 0.4.0 | 0.5.0 | 1.0.0 | 1.0.1 | 1.0.2 | 1.1.0 | 1.4.0 | 1.6.0 | 1.8.0 | 3.0.0 | 3.0.1 | 3.3.0 | 3.5.0 | 4.0.0 | 4.0.1."""
+    fhirVersion__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``fhirVersion``. JSON name ``_fhirVersion``."""
+    format: list[str | None] | None = None
+    """formats supported (xml | json | ttl | mime type)."""
+    format__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``format``. JSON name ``_format``."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    implementation: CapabilityStatementImplementation | None = None
+    """If this describes a specific instance."""
+    implementationGuide: list[str | None] | None = None
+    """Implementation guides supported."""
+    implementationGuide__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``implementationGuide``. JSON name ``_implementationGuide``."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    imports: list[str | None] | None = None
+    """Canonical URL of another capability statement this adds to."""
+    imports__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``imports``. JSON name ``_imports``."""
+    instantiates: list[str | None] | None = None
+    """Canonical URL of another capability statement this implements."""
+    instantiates__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``instantiates``. JSON name ``_instantiates``."""
+    jurisdiction: list[CodeableConcept] | None = None
+    """Intended jurisdiction for capability statement (if applicable)."""
+    kind: Literal['capability', 'instance', 'requirements'] | None = None
+    """instance | capability | requirements. Required binding (http://hl7.org/fhir/ValueSet/capability-statement-kind): capability | instance | requirements."""
+    kind__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``kind``. JSON name ``_kind``."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    messaging: list[CapabilityStatementMessaging] | None = None
+    """If messaging is supported."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    name: str | None = None
+    """Name for this capability statement (computer friendly)."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    patchFormat: list[str | None] | None = None
+    """Patch formats supported."""
+    patchFormat__ext: list[FHIRPrimitiveExtension | None] | None = None
+    """Id and extensions of ``patchFormat``. JSON name ``_patchFormat``."""
+    publisher: str | None = None
+    """Name of the publisher (organization or individual)."""
+    publisher__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``publisher``. JSON name ``_publisher``."""
+    purpose: str | None = None
+    """Why this capability statement is defined."""
+    purpose__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``purpose``. JSON name ``_purpose``."""
+    rest: list[CapabilityStatementRest] | None = None
+    """If the endpoint is a RESTful one."""
+    software: CapabilityStatementSoftware | None = None
+    """Software that is covered by this capability statement."""
+    status: Literal['active', 'draft', 'retired', 'unknown'] | None = None
+    """draft | active | retired | unknown. Required binding (http://hl7.org/fhir/ValueSet/publication-status): active | draft | retired | unknown."""
+    status__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``status``. JSON name ``_status``."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    title: str | None = None
+    """Name for this capability statement (human friendly)."""
+    title__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``title``. JSON name ``_title``."""
+    url: str | None = None
+    """Canonical identifier for this capability statement, represented as a URI (globally unique)."""
+    url__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``url``. JSON name ``_url``."""
+    useContext: list[UsageContext] | None = None
+    """The context that the content is intended to support."""
+    version: str | None = None
+    """Business version of the capability statement."""
+    version__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``version``. JSON name ``_version``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class CapabilityStatementDocument(BackboneElement):
     """Document definition. (R4 ``CapabilityStatement.document``; run-time class fhir.resources.R4B.capabilitystatement.CapabilityStatementDocument.)"""
 
     documentation: str | None = None
@@ -46,7 +167,7 @@ class CapabilityStatementDocument(_capabilitystatement.CapabilityStatementDocume
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class CapabilityStatementImplementation(_capabilitystatement.CapabilityStatementImplementation):
+class CapabilityStatementImplementation(BackboneElement):
     """If this describes a specific instance. (R4 ``CapabilityStatement.implementation``; run-time class fhir.resources.R4B.capabilitystatement.CapabilityStatementImplementation.)"""
 
     custodian: Reference | None = None
@@ -69,7 +190,7 @@ class CapabilityStatementImplementation(_capabilitystatement.CapabilityStatement
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class CapabilityStatementMessaging(_capabilitystatement.CapabilityStatementMessaging):
+class CapabilityStatementMessaging(BackboneElement):
     """If messaging is supported. (R4 ``CapabilityStatement.messaging``; run-time class fhir.resources.R4B.capabilitystatement.CapabilityStatementMessaging.)"""
 
     documentation: str | None = None
@@ -94,7 +215,7 @@ class CapabilityStatementMessaging(_capabilitystatement.CapabilityStatementMessa
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class CapabilityStatementMessagingEndpoint(_capabilitystatement.CapabilityStatementMessagingEndpoint):
+class CapabilityStatementMessagingEndpoint(BackboneElement):
     """Where messages should be sent. (R4 ``CapabilityStatement.messaging.endpoint``; run-time class fhir.resources.R4B.capabilitystatement.CapabilityStatementMessagingEndpoint.)"""
 
     address: _AnyUrl | str | None = None
@@ -113,7 +234,7 @@ class CapabilityStatementMessagingEndpoint(_capabilitystatement.CapabilityStatem
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class CapabilityStatementMessagingSupportedMessage(_capabilitystatement.CapabilityStatementMessagingSupportedMessage):
+class CapabilityStatementMessagingSupportedMessage(BackboneElement):
     """Messages supported by this system. (R4 ``CapabilityStatement.messaging.supportedMessage``; run-time class fhir.resources.R4B.capabilitystatement.CapabilityStatementMessagingSupportedMessage.)"""
 
     definition: str | None = None
@@ -134,7 +255,7 @@ class CapabilityStatementMessagingSupportedMessage(_capabilitystatement.Capabili
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class CapabilityStatementRest(_capabilitystatement.CapabilityStatementRest):
+class CapabilityStatementRest(BackboneElement):
     """If the endpoint is a RESTful one. (R4 ``CapabilityStatement.rest``; run-time class fhir.resources.R4B.capabilitystatement.CapabilityStatementRest.)"""
 
     compartment: list[str | None] | None = None
@@ -169,7 +290,7 @@ class CapabilityStatementRest(_capabilitystatement.CapabilityStatementRest):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class CapabilityStatementRestInteraction(_capabilitystatement.CapabilityStatementRestInteraction):
+class CapabilityStatementRestInteraction(BackboneElement):
     """What operations are supported? (R4 ``CapabilityStatement.rest.interaction``; run-time class fhir.resources.R4B.capabilitystatement.CapabilityStatementRestInteraction.)"""
 
     code: Literal['batch', 'history-system', 'search-system', 'transaction'] | None = None
@@ -190,7 +311,7 @@ class CapabilityStatementRestInteraction(_capabilitystatement.CapabilityStatemen
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class CapabilityStatementRestResource(_capabilitystatement.CapabilityStatementRestResource):
+class CapabilityStatementRestResource(BackboneElement):
     """Resource served on the REST interface. (R4 ``CapabilityStatement.rest.resource``; run-time class fhir.resources.R4B.capabilitystatement.CapabilityStatementRestResource.)"""
 
     conditionalCreate: bool | None = None
@@ -265,7 +386,7 @@ class CapabilityStatementRestResource(_capabilitystatement.CapabilityStatementRe
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class CapabilityStatementRestResourceInteraction(_capabilitystatement.CapabilityStatementRestResourceInteraction):
+class CapabilityStatementRestResourceInteraction(BackboneElement):
     """What operations are supported? (R4 ``CapabilityStatement.rest.resource.interaction``; run-time class fhir.resources.R4B.capabilitystatement.CapabilityStatementRestResourceInteraction.)"""
 
     code: Literal['create', 'delete', 'history-instance', 'history-type', 'patch', 'read', 'search-type', 'update', 'vread'] | None = None
@@ -286,7 +407,7 @@ class CapabilityStatementRestResourceInteraction(_capabilitystatement.Capability
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class CapabilityStatementRestResourceOperation(_capabilitystatement.CapabilityStatementRestResourceOperation):
+class CapabilityStatementRestResourceOperation(BackboneElement):
     """Definition of a resource operation. (R4 ``CapabilityStatement.rest.resource.operation``; run-time class fhir.resources.R4B.capabilitystatement.CapabilityStatementRestResourceOperation.)"""
 
     definition: str | None = None
@@ -311,7 +432,7 @@ class CapabilityStatementRestResourceOperation(_capabilitystatement.CapabilitySt
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class CapabilityStatementRestResourceSearchParam(_capabilitystatement.CapabilityStatementRestResourceSearchParam):
+class CapabilityStatementRestResourceSearchParam(BackboneElement):
     """Search parameters supported by implementation. (R4 ``CapabilityStatement.rest.resource.searchParam``; run-time class fhir.resources.R4B.capabilitystatement.CapabilityStatementRestResourceSearchParam.)"""
 
     definition: str | None = None
@@ -340,7 +461,7 @@ class CapabilityStatementRestResourceSearchParam(_capabilitystatement.Capability
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class CapabilityStatementRestSecurity(_capabilitystatement.CapabilityStatementRestSecurity):
+class CapabilityStatementRestSecurity(BackboneElement):
     """Information about security of implementation. (R4 ``CapabilityStatement.rest.security``; run-time class fhir.resources.R4B.capabilitystatement.CapabilityStatementRestSecurity.)"""
 
     cors: bool | None = None
@@ -363,7 +484,7 @@ class CapabilityStatementRestSecurity(_capabilitystatement.CapabilityStatementRe
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class CapabilityStatementSoftware(_capabilitystatement.CapabilityStatementSoftware):
+class CapabilityStatementSoftware(BackboneElement):
     """Software that is covered by this capability statement. (R4 ``CapabilityStatement.software``; run-time class fhir.resources.R4B.capabilitystatement.CapabilityStatementSoftware.)"""
 
     extension: list[Extension] | None = None

@@ -6,16 +6,15 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.careplan``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.careplan``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import careplan as _careplan
-from fhir.resources.R4B import resource as _resource
-
 from .annotation import Annotation
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -24,10 +23,11 @@ from .narrative import Narrative
 from .period import Period
 from .quantity import Quantity
 from .reference import Reference
+from .resource import Resource
 from .timing import Timing
 
 
-class CarePlan(_careplan.CarePlan):
+class CarePlan(DomainResource):
     """Healthcare plan for patient or group. (R4 ``CarePlan``; run-time class fhir.resources.R4B.careplan.CarePlan.)"""
 
     activity: list[CarePlanActivity] | None = None
@@ -42,7 +42,7 @@ class CarePlan(_careplan.CarePlan):
     """Who's involved in plan?"""
     category: list[CodeableConcept] | None = None
     """Type of plan."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     contributor: list[Reference] | None = None
     """Who provided the content of the care plan."""
@@ -114,7 +114,7 @@ class CarePlan(_careplan.CarePlan):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class CarePlanActivity(_careplan.CarePlanActivity):
+class CarePlanActivity(BackboneElement):
     """Action to occur as part of plan. (R4 ``CarePlan.activity``; run-time class fhir.resources.R4B.careplan.CarePlanActivity.)"""
 
     detail: CarePlanActivityDetail | None = None
@@ -137,7 +137,7 @@ class CarePlanActivity(_careplan.CarePlanActivity):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class CarePlanActivityDetail(_careplan.CarePlanActivityDetail):
+class CarePlanActivityDetail(BackboneElement):
     """In-line definition of activity. (R4 ``CarePlan.activity.detail``; run-time class fhir.resources.R4B.careplan.CarePlanActivityDetail.)"""
 
     code: CodeableConcept | None = None

@@ -6,16 +6,15 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.careteam``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.careteam``: every element typed from R4."""
 
 from typing import Literal
 
-from fhir.resources.R4B import careteam as _careteam
-from fhir.resources.R4B import resource as _resource
-
 from .annotation import Annotation
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .contactpoint import ContactPoint
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -23,14 +22,15 @@ from .meta import Meta
 from .narrative import Narrative
 from .period import Period
 from .reference import Reference
+from .resource import Resource
 
 
-class CareTeam(_careteam.CareTeam):
+class CareTeam(DomainResource):
     """Planned participants in the coordination and delivery of care for a patient or group. (R4 ``CareTeam``; run-time class fhir.resources.R4B.careteam.CareTeam.)"""
 
     category: list[CodeableConcept] | None = None
     """Type of team."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     encounter: Reference | None = None
     """Encounter created as part of."""
@@ -82,7 +82,7 @@ class CareTeam(_careteam.CareTeam):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class CareTeamParticipant(_careteam.CareTeamParticipant):
+class CareTeamParticipant(BackboneElement):
     """Members of the team. (R4 ``CareTeam.participant``; run-time class fhir.resources.R4B.careteam.CareTeamParticipant.)"""
 
     extension: list[Extension] | None = None

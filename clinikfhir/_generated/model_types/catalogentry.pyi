@@ -6,15 +6,14 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.catalogentry``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.catalogentry``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import catalogentry as _catalogentry
-from fhir.resources.R4B import resource as _resource
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -22,9 +21,10 @@ from .meta import Meta
 from .narrative import Narrative
 from .period import Period
 from .reference import Reference
+from .resource import Resource
 
 
-class CatalogEntry(_catalogentry.CatalogEntry):
+class CatalogEntry(DomainResource):
     """An entry in a catalog. (R4 ``CatalogEntry``; run-time class fhir.resources.R4B.catalogentry.CatalogEntry.)"""
 
     additionalCharacteristic: list[CodeableConcept] | None = None
@@ -35,7 +35,7 @@ class CatalogEntry(_catalogentry.CatalogEntry):
     """Any additional identifier(s) for the catalog item, in the same granularity or concept."""
     classification: list[CodeableConcept] | None = None
     """Classification (category or class) of the item entry."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     extension: list[Extension] | None = None
     """Additional content defined by implementations."""
@@ -85,7 +85,7 @@ class CatalogEntry(_catalogentry.CatalogEntry):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class CatalogEntryRelatedEntry(_catalogentry.CatalogEntryRelatedEntry):
+class CatalogEntryRelatedEntry(BackboneElement):
     """An item that this catalog entry is related to. (R4 ``CatalogEntry.relatedEntry``; run-time class fhir.resources.R4B.catalogentry.CatalogEntryRelatedEntry.)"""
 
     extension: list[Extension] | None = None

@@ -6,17 +6,16 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.chargeitem``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.chargeitem``: every element typed from R4."""
 
 import datetime as _dt
 import decimal as _decimal
 from typing import Literal
 
-from fhir.resources.R4B import chargeitem as _chargeitem
-from fhir.resources.R4B import resource as _resource
-
 from .annotation import Annotation
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -26,10 +25,11 @@ from .narrative import Narrative
 from .period import Period
 from .quantity import Quantity
 from .reference import Reference
+from .resource import Resource
 from .timing import Timing
 
 
-class ChargeItem(_chargeitem.ChargeItem):
+class ChargeItem(DomainResource):
     """Item containing charge code(s) associated with the provision of healthcare provider products. (R4 ``ChargeItem``; run-time class fhir.resources.R4B.chargeitem.ChargeItem.)"""
 
     account: list[Reference] | None = None
@@ -38,7 +38,7 @@ class ChargeItem(_chargeitem.ChargeItem):
     """Anatomical location, if relevant."""
     code: CodeableConcept
     """A code that identifies the charge, like a billing code."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     context: Reference | None = None
     """Encounter / Episode associated with event."""
@@ -128,7 +128,7 @@ class ChargeItem(_chargeitem.ChargeItem):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ChargeItemPerformer(_chargeitem.ChargeItemPerformer):
+class ChargeItemPerformer(BackboneElement):
     """Who performed charged service. (R4 ``ChargeItem.performer``; run-time class fhir.resources.R4B.chargeitem.ChargeItemPerformer.)"""
 
     actor: Reference

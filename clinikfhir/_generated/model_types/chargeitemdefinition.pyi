@@ -6,17 +6,16 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.chargeitemdefinition``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.chargeitemdefinition``: every element typed from R4."""
 
 import datetime as _dt
 import decimal as _decimal
 from typing import Literal
 
-from fhir.resources.R4B import chargeitemdefinition as _chargeitemdefinition
-from fhir.resources.R4B import resource as _resource
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .contactdetail import ContactDetail
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -25,10 +24,11 @@ from .money import Money
 from .narrative import Narrative
 from .period import Period
 from .reference import Reference
+from .resource import Resource
 from .usagecontext import UsageContext
 
 
-class ChargeItemDefinition(_chargeitemdefinition.ChargeItemDefinition):
+class ChargeItemDefinition(DomainResource):
     """Definition of properties and rules about how the price and the applicability of a ChargeItem can be determined. (R4 ``ChargeItemDefinition``; run-time class fhir.resources.R4B.chargeitemdefinition.ChargeItemDefinition.)"""
 
     applicability: list[ChargeItemDefinitionApplicability] | None = None
@@ -41,7 +41,7 @@ class ChargeItemDefinition(_chargeitemdefinition.ChargeItemDefinition):
     """Billing codes or product types this definition applies to."""
     contact: list[ContactDetail] | None = None
     """Contact details for the publisher."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     copyright: str | None = None
     """Use and/or publishing restrictions."""
@@ -129,7 +129,7 @@ class ChargeItemDefinition(_chargeitemdefinition.ChargeItemDefinition):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ChargeItemDefinitionApplicability(_chargeitemdefinition.ChargeItemDefinitionApplicability):
+class ChargeItemDefinitionApplicability(BackboneElement):
     """Whether or not the billing code is applicable. (R4 ``ChargeItemDefinition.applicability``; run-time class fhir.resources.R4B.chargeitemdefinition.ChargeItemDefinitionApplicability.)"""
 
     description: str | None = None
@@ -154,7 +154,7 @@ class ChargeItemDefinitionApplicability(_chargeitemdefinition.ChargeItemDefiniti
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ChargeItemDefinitionPropertyGroup(_chargeitemdefinition.ChargeItemDefinitionPropertyGroup):
+class ChargeItemDefinitionPropertyGroup(BackboneElement):
     """Group of properties which are applicable under the same conditions. (R4 ``ChargeItemDefinition.propertyGroup``; run-time class fhir.resources.R4B.chargeitemdefinition.ChargeItemDefinitionPropertyGroup.)"""
 
     applicability: list[ChargeItemDefinitionApplicability] | None = None
@@ -171,7 +171,7 @@ class ChargeItemDefinitionPropertyGroup(_chargeitemdefinition.ChargeItemDefiniti
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ChargeItemDefinitionPropertyGroupPriceComponent(_chargeitemdefinition.ChargeItemDefinitionPropertyGroupPriceComponent):
+class ChargeItemDefinitionPropertyGroupPriceComponent(BackboneElement):
     """Components of total line item price. (R4 ``ChargeItemDefinition.propertyGroup.priceComponent``; run-time class fhir.resources.R4B.chargeitemdefinition.ChargeItemDefinitionPropertyGroupPriceComponent.)"""
 
     amount: Money | None = None

@@ -6,18 +6,17 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.claim``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.claim``: every element typed from R4."""
 
 import datetime as _dt
 import decimal as _decimal
 from typing import Literal
 
-from fhir.resources.R4B import claim as _claim
-from fhir.resources.R4B import resource as _resource
-
 from .address import Address
 from .attachment import Attachment
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -27,9 +26,10 @@ from .narrative import Narrative
 from .period import Period
 from .quantity import Quantity
 from .reference import Reference
+from .resource import Resource
 
 
-class Claim(_claim.Claim):
+class Claim(DomainResource):
     """Claim, Pre-determination or Pre-authorization. (R4 ``Claim``; run-time class fhir.resources.R4B.claim.Claim.)"""
 
     accident: ClaimAccident | None = None
@@ -38,7 +38,7 @@ class Claim(_claim.Claim):
     """Relevant time frame for the claim."""
     careTeam: list[ClaimCareTeam] | None = None
     """Members of the care team."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     created: _dt.datetime | _dt.date | str | None = None
     """Resource creation date. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
@@ -116,7 +116,7 @@ class Claim(_claim.Claim):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ClaimAccident(_claim.ClaimAccident):
+class ClaimAccident(BackboneElement):
     """Details of the event. (R4 ``Claim.accident``; run-time class fhir.resources.R4B.claim.ClaimAccident.)"""
 
     date: _dt.date | str | None = None
@@ -139,7 +139,7 @@ class ClaimAccident(_claim.ClaimAccident):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ClaimCareTeam(_claim.ClaimCareTeam):
+class ClaimCareTeam(BackboneElement):
     """Members of the care team. (R4 ``Claim.careTeam``; run-time class fhir.resources.R4B.claim.ClaimCareTeam.)"""
 
     extension: list[Extension] | None = None
@@ -166,7 +166,7 @@ class ClaimCareTeam(_claim.ClaimCareTeam):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ClaimDiagnosis(_claim.ClaimDiagnosis):
+class ClaimDiagnosis(BackboneElement):
     """Pertinent diagnosis information. (R4 ``Claim.diagnosis``; run-time class fhir.resources.R4B.claim.ClaimDiagnosis.)"""
 
     diagnosisCodeableConcept: CodeableConcept | None = None
@@ -193,7 +193,7 @@ class ClaimDiagnosis(_claim.ClaimDiagnosis):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ClaimInsurance(_claim.ClaimInsurance):
+class ClaimInsurance(BackboneElement):
     """Patient insurance information. (R4 ``Claim.insurance``; run-time class fhir.resources.R4B.claim.ClaimInsurance.)"""
 
     businessArrangement: str | None = None
@@ -228,7 +228,7 @@ class ClaimInsurance(_claim.ClaimInsurance):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ClaimItem(_claim.ClaimItem):
+class ClaimItem(BackboneElement):
     """Product or service provided. (R4 ``Claim.item``; run-time class fhir.resources.R4B.claim.ClaimItem.)"""
 
     bodySite: CodeableConcept | None = None
@@ -303,7 +303,7 @@ class ClaimItem(_claim.ClaimItem):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ClaimItemDetail(_claim.ClaimItemDetail):
+class ClaimItemDetail(BackboneElement):
     """Product or service provided. (R4 ``Claim.item.detail``; run-time class fhir.resources.R4B.claim.ClaimItemDetail.)"""
 
     category: CodeableConcept | None = None
@@ -344,7 +344,7 @@ class ClaimItemDetail(_claim.ClaimItemDetail):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ClaimItemDetailSubDetail(_claim.ClaimItemDetailSubDetail):
+class ClaimItemDetailSubDetail(BackboneElement):
     """Product or service provided. (R4 ``Claim.item.detail.subDetail``; run-time class fhir.resources.R4B.claim.ClaimItemDetailSubDetail.)"""
 
     category: CodeableConcept | None = None
@@ -383,7 +383,7 @@ class ClaimItemDetailSubDetail(_claim.ClaimItemDetailSubDetail):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ClaimPayee(_claim.ClaimPayee):
+class ClaimPayee(BackboneElement):
     """Recipient of benefits payable. (R4 ``Claim.payee``; run-time class fhir.resources.R4B.claim.ClaimPayee.)"""
 
     extension: list[Extension] | None = None
@@ -400,7 +400,7 @@ class ClaimPayee(_claim.ClaimPayee):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ClaimProcedure(_claim.ClaimProcedure):
+class ClaimProcedure(BackboneElement):
     """Clinical procedures performed. (R4 ``Claim.procedure``; run-time class fhir.resources.R4B.claim.ClaimProcedure.)"""
 
     date: _dt.datetime | _dt.date | str | None = None
@@ -429,7 +429,7 @@ class ClaimProcedure(_claim.ClaimProcedure):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ClaimRelated(_claim.ClaimRelated):
+class ClaimRelated(BackboneElement):
     """Prior or corollary claims. (R4 ``Claim.related``; run-time class fhir.resources.R4B.claim.ClaimRelated.)"""
 
     claim: Reference | None = None
@@ -448,7 +448,7 @@ class ClaimRelated(_claim.ClaimRelated):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ClaimSupportingInfo(_claim.ClaimSupportingInfo):
+class ClaimSupportingInfo(BackboneElement):
     """Supporting information. (R4 ``Claim.supportingInfo``; run-time class fhir.resources.R4B.claim.ClaimSupportingInfo.)"""
 
     category: CodeableConcept

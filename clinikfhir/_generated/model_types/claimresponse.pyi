@@ -6,18 +6,17 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.claimresponse``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.claimresponse``: every element typed from R4."""
 
 import datetime as _dt
 import decimal as _decimal
 from typing import Literal
 
-from fhir.resources.R4B import claimresponse as _claimresponse
-from fhir.resources.R4B import resource as _resource
-
 from .address import Address
 from .attachment import Attachment
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -27,9 +26,10 @@ from .narrative import Narrative
 from .period import Period
 from .quantity import Quantity
 from .reference import Reference
+from .resource import Resource
 
 
-class ClaimResponse(_claimresponse.ClaimResponse):
+class ClaimResponse(DomainResource):
     """Response to a claim predetermination or preauthorization. (R4 ``ClaimResponse``; run-time class fhir.resources.R4B.claimresponse.ClaimResponse.)"""
 
     addItem: list[ClaimResponseAddItem] | None = None
@@ -38,7 +38,7 @@ class ClaimResponse(_claimresponse.ClaimResponse):
     """Header-level adjudication."""
     communicationRequest: list[Reference] | None = None
     """Request for additional information."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     created: _dt.datetime | _dt.date | str | None = None
     """Response creation date. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
@@ -122,7 +122,7 @@ class ClaimResponse(_claimresponse.ClaimResponse):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ClaimResponseAddItem(_claimresponse.ClaimResponseAddItem):
+class ClaimResponseAddItem(BackboneElement):
     """Insurer added line items. (R4 ``ClaimResponse.addItem``; run-time class fhir.resources.R4B.claimresponse.ClaimResponseAddItem.)"""
 
     adjudication: list[ClaimResponseItemAdjudication]
@@ -189,7 +189,7 @@ class ClaimResponseAddItem(_claimresponse.ClaimResponseAddItem):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ClaimResponseAddItemDetail(_claimresponse.ClaimResponseAddItemDetail):
+class ClaimResponseAddItemDetail(BackboneElement):
     """Insurer added line details. (R4 ``ClaimResponse.addItem.detail``; run-time class fhir.resources.R4B.claimresponse.ClaimResponseAddItemDetail.)"""
 
     adjudication: list[ClaimResponseItemAdjudication]
@@ -224,7 +224,7 @@ class ClaimResponseAddItemDetail(_claimresponse.ClaimResponseAddItemDetail):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ClaimResponseAddItemDetailSubDetail(_claimresponse.ClaimResponseAddItemDetailSubDetail):
+class ClaimResponseAddItemDetailSubDetail(BackboneElement):
     """Insurer added line items. (R4 ``ClaimResponse.addItem.detail.subDetail``; run-time class fhir.resources.R4B.claimresponse.ClaimResponseAddItemDetailSubDetail.)"""
 
     adjudication: list[ClaimResponseItemAdjudication]
@@ -257,7 +257,7 @@ class ClaimResponseAddItemDetailSubDetail(_claimresponse.ClaimResponseAddItemDet
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ClaimResponseError(_claimresponse.ClaimResponseError):
+class ClaimResponseError(BackboneElement):
     """Processing errors. (R4 ``ClaimResponse.error``; run-time class fhir.resources.R4B.claimresponse.ClaimResponseError.)"""
 
     code: CodeableConcept
@@ -284,7 +284,7 @@ class ClaimResponseError(_claimresponse.ClaimResponseError):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ClaimResponseInsurance(_claimresponse.ClaimResponseInsurance):
+class ClaimResponseInsurance(BackboneElement):
     """Patient insurance information. (R4 ``ClaimResponse.insurance``; run-time class fhir.resources.R4B.claimresponse.ClaimResponseInsurance.)"""
 
     businessArrangement: str | None = None
@@ -313,7 +313,7 @@ class ClaimResponseInsurance(_claimresponse.ClaimResponseInsurance):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ClaimResponseItem(_claimresponse.ClaimResponseItem):
+class ClaimResponseItem(BackboneElement):
     """Adjudication for claim line items. (R4 ``ClaimResponse.item``; run-time class fhir.resources.R4B.claimresponse.ClaimResponseItem.)"""
 
     adjudication: list[ClaimResponseItemAdjudication]
@@ -338,7 +338,7 @@ class ClaimResponseItem(_claimresponse.ClaimResponseItem):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ClaimResponseItemAdjudication(_claimresponse.ClaimResponseItemAdjudication):
+class ClaimResponseItemAdjudication(BackboneElement):
     """Adjudication details. (R4 ``ClaimResponse.item.adjudication``; run-time class fhir.resources.R4B.claimresponse.ClaimResponseItemAdjudication.)"""
 
     amount: Money | None = None
@@ -361,7 +361,7 @@ class ClaimResponseItemAdjudication(_claimresponse.ClaimResponseItemAdjudication
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ClaimResponseItemDetail(_claimresponse.ClaimResponseItemDetail):
+class ClaimResponseItemDetail(BackboneElement):
     """Adjudication for claim details. (R4 ``ClaimResponse.item.detail``; run-time class fhir.resources.R4B.claimresponse.ClaimResponseItemDetail.)"""
 
     adjudication: list[ClaimResponseItemAdjudication]
@@ -386,7 +386,7 @@ class ClaimResponseItemDetail(_claimresponse.ClaimResponseItemDetail):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ClaimResponseItemDetailSubDetail(_claimresponse.ClaimResponseItemDetailSubDetail):
+class ClaimResponseItemDetailSubDetail(BackboneElement):
     """Adjudication for claim sub-details. (R4 ``ClaimResponse.item.detail.subDetail``; run-time class fhir.resources.R4B.claimresponse.ClaimResponseItemDetailSubDetail.)"""
 
     adjudication: list[ClaimResponseItemAdjudication] | None = None
@@ -409,7 +409,7 @@ class ClaimResponseItemDetailSubDetail(_claimresponse.ClaimResponseItemDetailSub
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ClaimResponsePayment(_claimresponse.ClaimResponsePayment):
+class ClaimResponsePayment(BackboneElement):
     """Payment Details. (R4 ``ClaimResponse.payment``; run-time class fhir.resources.R4B.claimresponse.ClaimResponsePayment.)"""
 
     adjustment: Money | None = None
@@ -436,7 +436,7 @@ class ClaimResponsePayment(_claimresponse.ClaimResponsePayment):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ClaimResponseProcessNote(_claimresponse.ClaimResponseProcessNote):
+class ClaimResponseProcessNote(BackboneElement):
     """Note concerning adjudication. (R4 ``ClaimResponse.processNote``; run-time class fhir.resources.R4B.claimresponse.ClaimResponseProcessNote.)"""
 
     extension: list[Extension] | None = None
@@ -463,7 +463,7 @@ class ClaimResponseProcessNote(_claimresponse.ClaimResponseProcessNote):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ClaimResponseTotal(_claimresponse.ClaimResponseTotal):
+class ClaimResponseTotal(BackboneElement):
     """Adjudication totals. (R4 ``ClaimResponse.total``; run-time class fhir.resources.R4B.claimresponse.ClaimResponseTotal.)"""
 
     amount: Money

@@ -6,16 +6,15 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.clinicalimpression``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.clinicalimpression``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import clinicalimpression as _clinicalimpression
-from fhir.resources.R4B import resource as _resource
-
 from .annotation import Annotation
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -23,16 +22,17 @@ from .meta import Meta
 from .narrative import Narrative
 from .period import Period
 from .reference import Reference
+from .resource import Resource
 
 
-class ClinicalImpression(_clinicalimpression.ClinicalImpression):
+class ClinicalImpression(DomainResource):
     """A clinical assessment performed when planning treatments and management strategies for a patient. (R4 ``ClinicalImpression``; run-time class fhir.resources.R4B.clinicalimpression.ClinicalImpression.)"""
 
     assessor: Reference | None = None
     """The clinician performing the assessment."""
     code: CodeableConcept | None = None
     """Kind of assessment performed."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     date: _dt.datetime | _dt.date | str | None = None
     """When the assessment was documented. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
@@ -106,7 +106,7 @@ class ClinicalImpression(_clinicalimpression.ClinicalImpression):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ClinicalImpressionFinding(_clinicalimpression.ClinicalImpressionFinding):
+class ClinicalImpressionFinding(BackboneElement):
     """Possible or likely findings and diagnoses. (R4 ``ClinicalImpression.finding``; run-time class fhir.resources.R4B.clinicalimpression.ClinicalImpressionFinding.)"""
 
     basis: str | None = None
@@ -127,7 +127,7 @@ class ClinicalImpressionFinding(_clinicalimpression.ClinicalImpressionFinding):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ClinicalImpressionInvestigation(_clinicalimpression.ClinicalImpressionInvestigation):
+class ClinicalImpressionInvestigation(BackboneElement):
     """One or more sets of investigations (signs, symptoms, etc.). (R4 ``ClinicalImpression.investigation``; run-time class fhir.resources.R4B.clinicalimpression.ClinicalImpressionInvestigation.)"""
 
     code: CodeableConcept

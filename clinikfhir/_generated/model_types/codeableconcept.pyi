@@ -6,17 +6,15 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.codeableconcept``: every element typed from R4."""
-
-
-from fhir.resources.R4B import codeableconcept as _codeableconcept
+"""Typed stubs of ``fhir.resources.R4B.codeableconcept``: every element typed from R4."""
 
 from .coding import Coding
+from .element import Element
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 
 
-class CodeableConcept(_codeableconcept.CodeableConcept):
+class CodeableConcept(Element):
     """Concept - reference to a terminology or just text. (R4 ``CodeableConcept``; run-time class fhir.resources.R4B.codeableconcept.CodeableConcept.)"""
 
     coding: list[Coding] | None = None

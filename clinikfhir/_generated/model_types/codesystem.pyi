@@ -6,27 +6,27 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.codesystem``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.codesystem``: every element typed from R4."""
 
 import datetime as _dt
 import decimal as _decimal
 from typing import Literal
 
-from fhir.resources.R4B import codesystem as _codesystem
-from fhir.resources.R4B import resource as _resource
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .coding import Coding
 from .contactdetail import ContactDetail
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
 from .meta import Meta
 from .narrative import Narrative
+from .resource import Resource
 from .usagecontext import UsageContext
 
 
-class CodeSystem(_codesystem.CodeSystem):
+class CodeSystem(DomainResource):
     """Declares the existence of and describes a code system or code system supplement. (R4 ``CodeSystem``; run-time class fhir.resources.R4B.codesystem.CodeSystem.)"""
 
     caseSensitive: bool | None = None
@@ -41,7 +41,7 @@ class CodeSystem(_codesystem.CodeSystem):
     """Concepts in the code system."""
     contact: list[ContactDetail] | None = None
     """Contact details for the publisher."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     content: Literal['complete', 'example', 'fragment', 'not-present', 'supplement'] | None = None
     """not-present | example | fragment | complete | supplement. Required binding (http://hl7.org/fhir/ValueSet/codesystem-content-mode): complete | example | fragment | not-present | supplement."""
@@ -143,7 +143,7 @@ class CodeSystem(_codesystem.CodeSystem):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class CodeSystemConcept(_codesystem.CodeSystemConcept):
+class CodeSystemConcept(BackboneElement):
     """Concepts in the code system. (R4 ``CodeSystem.concept``; run-time class fhir.resources.R4B.codesystem.CodeSystemConcept.)"""
 
     code: str | None = None
@@ -174,7 +174,7 @@ class CodeSystemConcept(_codesystem.CodeSystemConcept):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class CodeSystemConceptDesignation(_codesystem.CodeSystemConceptDesignation):
+class CodeSystemConceptDesignation(BackboneElement):
     """Additional representations for the concept. (R4 ``CodeSystem.concept.designation``; run-time class fhir.resources.R4B.codesystem.CodeSystemConceptDesignation.)"""
 
     extension: list[Extension] | None = None
@@ -197,7 +197,7 @@ class CodeSystemConceptDesignation(_codesystem.CodeSystemConceptDesignation):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class CodeSystemConceptProperty(_codesystem.CodeSystemConceptProperty):
+class CodeSystemConceptProperty(BackboneElement):
     """Property value for the concept. (R4 ``CodeSystem.concept.property``; run-time class fhir.resources.R4B.codesystem.CodeSystemConceptProperty.)"""
 
     code: str | None = None
@@ -240,7 +240,7 @@ class CodeSystemConceptProperty(_codesystem.CodeSystemConceptProperty):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class CodeSystemFilter(_codesystem.CodeSystemFilter):
+class CodeSystemFilter(BackboneElement):
     """Filter that can be used in a value set. (R4 ``CodeSystem.filter``; run-time class fhir.resources.R4B.codesystem.CodeSystemFilter.)"""
 
     code: str | None = None
@@ -269,7 +269,7 @@ class CodeSystemFilter(_codesystem.CodeSystemFilter):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class CodeSystemProperty(_codesystem.CodeSystemProperty):
+class CodeSystemProperty(BackboneElement):
     """Additional information supplied about each concept. (R4 ``CodeSystem.property``; run-time class fhir.resources.R4B.codesystem.CodeSystemProperty.)"""
 
     code: str | None = None

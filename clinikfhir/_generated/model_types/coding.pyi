@@ -6,16 +6,14 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.coding``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.coding``: every element typed from R4."""
 
-
-from fhir.resources.R4B import coding as _coding
-
+from .element import Element
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 
 
-class Coding(_coding.Coding):
+class Coding(Element):
     """A reference to a code defined by a terminology system. (R4 ``Coding``; run-time class fhir.resources.R4B.coding.Coding.)"""
 
     code: str | None = None

@@ -6,26 +6,26 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.communication``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.communication``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import communication as _communication
-from fhir.resources.R4B import resource as _resource
-
 from .annotation import Annotation
 from .attachment import Attachment
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
 from .meta import Meta
 from .narrative import Narrative
 from .reference import Reference
+from .resource import Resource
 
 
-class Communication(_communication.Communication):
+class Communication(DomainResource):
     """A record of information transmitted from a sender to a receiver. (R4 ``Communication``; run-time class fhir.resources.R4B.communication.Communication.)"""
 
     about: list[Reference] | None = None
@@ -34,7 +34,7 @@ class Communication(_communication.Communication):
     """Request fulfilled by this communication."""
     category: list[CodeableConcept] | None = None
     """Message category."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     encounter: Reference | None = None
     """Encounter created as part of."""
@@ -110,7 +110,7 @@ class Communication(_communication.Communication):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class CommunicationPayload(_communication.CommunicationPayload):
+class CommunicationPayload(BackboneElement):
     """Message payload. (R4 ``Communication.payload``; run-time class fhir.resources.R4B.communication.CommunicationPayload.)"""
 
     contentAttachment: Attachment | None = None

@@ -6,17 +6,16 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.communicationrequest``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.communicationrequest``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import communicationrequest as _communicationrequest
-from fhir.resources.R4B import resource as _resource
-
 from .annotation import Annotation
 from .attachment import Attachment
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -24,9 +23,10 @@ from .meta import Meta
 from .narrative import Narrative
 from .period import Period
 from .reference import Reference
+from .resource import Resource
 
 
-class CommunicationRequest(_communicationrequest.CommunicationRequest):
+class CommunicationRequest(DomainResource):
     """A request for information to be sent to a receiver. (R4 ``CommunicationRequest``; run-time class fhir.resources.R4B.communicationrequest.CommunicationRequest.)"""
 
     about: list[Reference] | None = None
@@ -39,7 +39,7 @@ class CommunicationRequest(_communicationrequest.CommunicationRequest):
     """Fulfills plan or proposal."""
     category: list[CodeableConcept] | None = None
     """Message category."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     doNotPerform: bool | None = None
     """True if request is prohibiting action."""
@@ -109,7 +109,7 @@ class CommunicationRequest(_communicationrequest.CommunicationRequest):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class CommunicationRequestPayload(_communicationrequest.CommunicationRequestPayload):
+class CommunicationRequestPayload(BackboneElement):
     """Message payload. (R4 ``CommunicationRequest.payload``; run-time class fhir.resources.R4B.communicationrequest.CommunicationRequestPayload.)"""
 
     contentAttachment: Attachment | None = None

@@ -6,15 +6,14 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.composition``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.composition``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import composition as _composition
-from fhir.resources.R4B import resource as _resource
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -22,9 +21,10 @@ from .meta import Meta
 from .narrative import Narrative
 from .period import Period
 from .reference import Reference
+from .resource import Resource
 
 
-class Composition(_composition.Composition):
+class Composition(DomainResource):
     """A set of resources composed into a single coherent clinical statement with clinical attestation. (R4 ``Composition``; run-time class fhir.resources.R4B.composition.Composition.)"""
 
     attester: list[CompositionAttester] | None = None
@@ -37,7 +37,7 @@ class Composition(_composition.Composition):
     """As defined by affinity domain. Required binding (http://terminology.hl7.org/ValueSet/v3-ConfidentialityClassification): L | M | N | R | U | V."""
     confidentiality__ext: FHIRPrimitiveExtension | None = None
     """Id and extensions of ``confidentiality``. JSON name ``_confidentiality``."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     custodian: Reference | None = None
     """Organization which maintains the composition."""
@@ -89,7 +89,7 @@ class Composition(_composition.Composition):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class CompositionAttester(_composition.CompositionAttester):
+class CompositionAttester(BackboneElement):
     """Attests to accuracy of composition. (R4 ``Composition.attester``; run-time class fhir.resources.R4B.composition.CompositionAttester.)"""
 
     extension: list[Extension] | None = None
@@ -112,7 +112,7 @@ class CompositionAttester(_composition.CompositionAttester):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class CompositionEvent(_composition.CompositionEvent):
+class CompositionEvent(BackboneElement):
     """The clinical service(s) being documented. (R4 ``Composition.event``; run-time class fhir.resources.R4B.composition.CompositionEvent.)"""
 
     code: list[CodeableConcept] | None = None
@@ -131,7 +131,7 @@ class CompositionEvent(_composition.CompositionEvent):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class CompositionRelatesTo(_composition.CompositionRelatesTo):
+class CompositionRelatesTo(BackboneElement):
     """Relationships to other compositions/documents. (R4 ``Composition.relatesTo``; run-time class fhir.resources.R4B.composition.CompositionRelatesTo.)"""
 
     code: Literal['appends', 'replaces', 'signs', 'transforms'] | None = None
@@ -152,7 +152,7 @@ class CompositionRelatesTo(_composition.CompositionRelatesTo):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class CompositionSection(_composition.CompositionSection):
+class CompositionSection(BackboneElement):
     """Composition is broken into sections. (R4 ``Composition.section``; run-time class fhir.resources.R4B.composition.CompositionSection.)"""
 
     author: list[Reference] | None = None

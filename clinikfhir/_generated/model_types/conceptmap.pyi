@@ -6,30 +6,30 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.conceptmap``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.conceptmap``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import conceptmap as _conceptmap
-from fhir.resources.R4B import resource as _resource
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .contactdetail import ContactDetail
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
 from .meta import Meta
 from .narrative import Narrative
+from .resource import Resource
 from .usagecontext import UsageContext
 
 
-class ConceptMap(_conceptmap.ConceptMap):
+class ConceptMap(DomainResource):
     """A map from one set of concepts to one or more other concepts. (R4 ``ConceptMap``; run-time class fhir.resources.R4B.conceptmap.ConceptMap.)"""
 
     contact: list[ContactDetail] | None = None
     """Contact details for the publisher."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     copyright: str | None = None
     """Use and/or publishing restrictions."""
@@ -121,7 +121,7 @@ class ConceptMap(_conceptmap.ConceptMap):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ConceptMapGroup(_conceptmap.ConceptMapGroup):
+class ConceptMapGroup(BackboneElement):
     """Same source and target systems. (R4 ``ConceptMap.group``; run-time class fhir.resources.R4B.conceptmap.ConceptMapGroup.)"""
 
     element: list[ConceptMapGroupElement]
@@ -154,7 +154,7 @@ class ConceptMapGroup(_conceptmap.ConceptMapGroup):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ConceptMapGroupElement(_conceptmap.ConceptMapGroupElement):
+class ConceptMapGroupElement(BackboneElement):
     """Mappings for a concept from the source set. (R4 ``ConceptMap.group.element``; run-time class fhir.resources.R4B.conceptmap.ConceptMapGroupElement.)"""
 
     code: str | None = None
@@ -177,7 +177,7 @@ class ConceptMapGroupElement(_conceptmap.ConceptMapGroupElement):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ConceptMapGroupElementTarget(_conceptmap.ConceptMapGroupElementTarget):
+class ConceptMapGroupElementTarget(BackboneElement):
     """Concept in target system for element. (R4 ``ConceptMap.group.element.target``; run-time class fhir.resources.R4B.conceptmap.ConceptMapGroupElementTarget.)"""
 
     code: str | None = None
@@ -210,7 +210,7 @@ class ConceptMapGroupElementTarget(_conceptmap.ConceptMapGroupElementTarget):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ConceptMapGroupElementTargetDependsOn(_conceptmap.ConceptMapGroupElementTargetDependsOn):
+class ConceptMapGroupElementTargetDependsOn(BackboneElement):
     """Other elements required for this mapping (from context). (R4 ``ConceptMap.group.element.target.dependsOn``; run-time class fhir.resources.R4B.conceptmap.ConceptMapGroupElementTargetDependsOn.)"""
 
     display: str | None = None
@@ -239,7 +239,7 @@ class ConceptMapGroupElementTargetDependsOn(_conceptmap.ConceptMapGroupElementTa
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ConceptMapGroupUnmapped(_conceptmap.ConceptMapGroupUnmapped):
+class ConceptMapGroupUnmapped(BackboneElement):
     """What to do when there is no mapping for the source concept. (R4 ``ConceptMap.group.unmapped``; run-time class fhir.resources.R4B.conceptmap.ConceptMapGroupUnmapped.)"""
 
     code: str | None = None

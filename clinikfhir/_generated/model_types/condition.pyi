@@ -6,16 +6,15 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.condition``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.condition``: every element typed from R4."""
 
 import datetime as _dt
 
-from fhir.resources.R4B import condition as _condition
-from fhir.resources.R4B import resource as _resource
-
 from .age import Age
 from .annotation import Annotation
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -24,9 +23,10 @@ from .narrative import Narrative
 from .period import Period
 from .range import Range
 from .reference import Reference
+from .resource import Resource
 
 
-class Condition(_condition.Condition):
+class Condition(DomainResource):
     """Detailed information about conditions, problems or diagnoses. (R4 ``Condition``; run-time class fhir.resources.R4B.condition.Condition.)"""
 
     abatementAge: Age | None = None
@@ -53,7 +53,7 @@ class Condition(_condition.Condition):
     """active | recurrence | relapse | inactive | remission | resolved."""
     code: CodeableConcept | None = None
     """Identification of the condition, problem or diagnosis."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     encounter: Reference | None = None
     """Encounter created as part of."""
@@ -113,7 +113,7 @@ class Condition(_condition.Condition):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ConditionEvidence(_condition.ConditionEvidence):
+class ConditionEvidence(BackboneElement):
     """Supporting evidence. (R4 ``Condition.evidence``; run-time class fhir.resources.R4B.condition.ConditionEvidence.)"""
 
     code: list[CodeableConcept] | None = None
@@ -130,7 +130,7 @@ class ConditionEvidence(_condition.ConditionEvidence):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ConditionStage(_condition.ConditionStage):
+class ConditionStage(BackboneElement):
     """Stage/grade, usually assessed formally. (R4 ``Condition.stage``; run-time class fhir.resources.R4B.condition.ConditionStage.)"""
 
     assessment: list[Reference] | None = None

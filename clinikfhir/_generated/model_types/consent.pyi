@@ -6,17 +6,16 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.consent``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.consent``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import consent as _consent
-from fhir.resources.R4B import resource as _resource
-
 from .attachment import Attachment
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .coding import Coding
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -24,14 +23,15 @@ from .meta import Meta
 from .narrative import Narrative
 from .period import Period
 from .reference import Reference
+from .resource import Resource
 
 
-class Consent(_consent.Consent):
+class Consent(DomainResource):
     """A healthcare consumer's choices to permit or deny recipients or roles to perform actions for specific purposes and periods of time. (R4 ``Consent``; run-time class fhir.resources.R4B.consent.Consent.)"""
 
     category: list[CodeableConcept]
     """Classification of the consent statement - for indexing/retrieval."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     dateTime: _dt.datetime | _dt.date | str | None = None
     """When this Consent was created or indexed. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
@@ -85,7 +85,7 @@ class Consent(_consent.Consent):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ConsentPolicy(_consent.ConsentPolicy):
+class ConsentPolicy(BackboneElement):
     """Policies covered by this consent. (R4 ``Consent.policy``; run-time class fhir.resources.R4B.consent.ConsentPolicy.)"""
 
     authority: str | None = None
@@ -106,7 +106,7 @@ class ConsentPolicy(_consent.ConsentPolicy):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ConsentProvision(_consent.ConsentProvision):
+class ConsentProvision(BackboneElement):
     """Constraints to the base Consent.policyRule. (R4 ``Consent.provision``; run-time class fhir.resources.R4B.consent.ConsentProvision.)"""
 
     action: list[CodeableConcept] | None = None
@@ -143,7 +143,7 @@ class ConsentProvision(_consent.ConsentProvision):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ConsentProvisionActor(_consent.ConsentProvisionActor):
+class ConsentProvisionActor(BackboneElement):
     """Who|what controlled by this rule (or group, by role). (R4 ``Consent.provision.actor``; run-time class fhir.resources.R4B.consent.ConsentProvisionActor.)"""
 
     extension: list[Extension] | None = None
@@ -160,7 +160,7 @@ class ConsentProvisionActor(_consent.ConsentProvisionActor):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ConsentProvisionData(_consent.ConsentProvisionData):
+class ConsentProvisionData(BackboneElement):
     """Data controlled by this rule. (R4 ``Consent.provision.data``; run-time class fhir.resources.R4B.consent.ConsentProvisionData.)"""
 
     extension: list[Extension] | None = None
@@ -179,7 +179,7 @@ class ConsentProvisionData(_consent.ConsentProvisionData):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ConsentVerification(_consent.ConsentVerification):
+class ConsentVerification(BackboneElement):
     """Consent Verified by patient or family. (R4 ``Consent.verification``; run-time class fhir.resources.R4B.consent.ConsentVerification.)"""
 
     extension: list[Extension] | None = None

@@ -6,17 +6,15 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.contactdetail``: every element typed from R4."""
-
-
-from fhir.resources.R4B import contactdetail as _contactdetail
+"""Typed stubs of ``fhir.resources.R4B.contactdetail``: every element typed from R4."""
 
 from .contactpoint import ContactPoint
+from .element import Element
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 
 
-class ContactDetail(_contactdetail.ContactDetail):
+class ContactDetail(Element):
     """Contact information. (R4 ``ContactDetail``; run-time class fhir.resources.R4B.contactdetail.ContactDetail.)"""
 
     extension: list[Extension] | None = None

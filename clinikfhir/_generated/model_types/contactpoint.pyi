@@ -6,18 +6,17 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.contactpoint``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.contactpoint``: every element typed from R4."""
 
 from typing import Literal
 
-from fhir.resources.R4B import contactpoint as _contactpoint
-
+from .element import Element
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .period import Period
 
 
-class ContactPoint(_contactpoint.ContactPoint):
+class ContactPoint(Element):
     """Details of a Technology mediated contact point (phone, fax, email, etc.). (R4 ``ContactPoint``; run-time class fhir.resources.R4B.contactpoint.ContactPoint.)"""
 
     extension: list[Extension] | None = None

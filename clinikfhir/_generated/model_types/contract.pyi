@@ -6,19 +6,18 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.contract``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.contract``: every element typed from R4."""
 
 import datetime as _dt
 import decimal as _decimal
 from typing import Literal
 
-from fhir.resources.R4B import contract as _contract
-from fhir.resources.R4B import resource as _resource
-
 from .annotation import Annotation
 from .attachment import Attachment
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .coding import Coding
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -28,11 +27,12 @@ from .narrative import Narrative
 from .period import Period
 from .quantity import Quantity
 from .reference import Reference
+from .resource import Resource
 from .signature import Signature
 from .timing import Timing
 
 
-class Contract(_contract.Contract):
+class Contract(DomainResource):
     """Legal Agreement. (R4 ``Contract``; run-time class fhir.resources.R4B.contract.Contract.)"""
 
     alias: list[str | None] | None = None
@@ -45,7 +45,7 @@ class Contract(_contract.Contract):
     """Source of Contract."""
     authority: list[Reference] | None = None
     """Authority under which this Contract has standing."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     contentDefinition: ContractContentDefinition | None = None
     """Contract precursor content."""
@@ -147,7 +147,7 @@ class Contract(_contract.Contract):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ContractContentDefinition(_contract.ContractContentDefinition):
+class ContractContentDefinition(BackboneElement):
     """Contract precursor content. (R4 ``Contract.contentDefinition``; run-time class fhir.resources.R4B.contract.ContractContentDefinition.)"""
 
     copyright: str | None = None
@@ -178,7 +178,7 @@ class ContractContentDefinition(_contract.ContractContentDefinition):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ContractFriendly(_contract.ContractFriendly):
+class ContractFriendly(BackboneElement):
     """Contract Friendly Language. (R4 ``Contract.friendly``; run-time class fhir.resources.R4B.contract.ContractFriendly.)"""
 
     contentAttachment: Attachment | None = None
@@ -195,7 +195,7 @@ class ContractFriendly(_contract.ContractFriendly):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ContractLegal(_contract.ContractLegal):
+class ContractLegal(BackboneElement):
     """Contract Legal Language. (R4 ``Contract.legal``; run-time class fhir.resources.R4B.contract.ContractLegal.)"""
 
     contentAttachment: Attachment | None = None
@@ -212,7 +212,7 @@ class ContractLegal(_contract.ContractLegal):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ContractRule(_contract.ContractRule):
+class ContractRule(BackboneElement):
     """Computable Contract Language. (R4 ``Contract.rule``; run-time class fhir.resources.R4B.contract.ContractRule.)"""
 
     contentAttachment: Attachment | None = None
@@ -229,7 +229,7 @@ class ContractRule(_contract.ContractRule):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ContractSigner(_contract.ContractSigner):
+class ContractSigner(BackboneElement):
     """Contract Signatory. (R4 ``Contract.signer``; run-time class fhir.resources.R4B.contract.ContractSigner.)"""
 
     extension: list[Extension] | None = None
@@ -248,7 +248,7 @@ class ContractSigner(_contract.ContractSigner):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ContractTerm(_contract.ContractTerm):
+class ContractTerm(BackboneElement):
     """Contract Term List. (R4 ``Contract.term``; run-time class fhir.resources.R4B.contract.ContractTerm.)"""
 
     action: list[ContractTermAction] | None = None
@@ -291,7 +291,7 @@ class ContractTerm(_contract.ContractTerm):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ContractTermAction(_contract.ContractTermAction):
+class ContractTermAction(BackboneElement):
     """Entity being ascribed responsibility. (R4 ``Contract.term.action``; run-time class fhir.resources.R4B.contract.ContractTermAction.)"""
 
     context: Reference | None = None
@@ -368,7 +368,7 @@ class ContractTermAction(_contract.ContractTermAction):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ContractTermActionSubject(_contract.ContractTermActionSubject):
+class ContractTermActionSubject(BackboneElement):
     """Entity of the action. (R4 ``Contract.term.action.subject``; run-time class fhir.resources.R4B.contract.ContractTermActionSubject.)"""
 
     extension: list[Extension] | None = None
@@ -385,7 +385,7 @@ class ContractTermActionSubject(_contract.ContractTermActionSubject):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ContractTermAsset(_contract.ContractTermAsset):
+class ContractTermAsset(BackboneElement):
     """Contract Term Asset List. (R4 ``Contract.term.asset``; run-time class fhir.resources.R4B.contract.ContractTermAsset.)"""
 
     answer: list[ContractTermOfferAnswer] | None = None
@@ -436,7 +436,7 @@ class ContractTermAsset(_contract.ContractTermAsset):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ContractTermAssetContext(_contract.ContractTermAssetContext):
+class ContractTermAssetContext(BackboneElement):
     """Circumstance of the asset. (R4 ``Contract.term.asset.context``; run-time class fhir.resources.R4B.contract.ContractTermAssetContext.)"""
 
     code: list[CodeableConcept] | None = None
@@ -457,7 +457,7 @@ class ContractTermAssetContext(_contract.ContractTermAssetContext):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ContractTermAssetValuedItem(_contract.ContractTermAssetValuedItem):
+class ContractTermAssetValuedItem(BackboneElement):
     """Contract Valued Item List. (R4 ``Contract.term.asset.valuedItem``; run-time class fhir.resources.R4B.contract.ContractTermAssetValuedItem.)"""
 
     effectiveTime: _dt.datetime | _dt.date | str | None = None
@@ -514,7 +514,7 @@ class ContractTermAssetValuedItem(_contract.ContractTermAssetValuedItem):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ContractTermOffer(_contract.ContractTermOffer):
+class ContractTermOffer(BackboneElement):
     """Context of the Contract term. (R4 ``Contract.term.offer``; run-time class fhir.resources.R4B.contract.ContractTermOffer.)"""
 
     answer: list[ContractTermOfferAnswer] | None = None
@@ -553,7 +553,7 @@ class ContractTermOffer(_contract.ContractTermOffer):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ContractTermOfferAnswer(_contract.ContractTermOfferAnswer):
+class ContractTermOfferAnswer(BackboneElement):
     """Response to offer text. (R4 ``Contract.term.offer.answer``; run-time class fhir.resources.R4B.contract.ContractTermOfferAnswer.)"""
 
     extension: list[Extension] | None = None
@@ -606,7 +606,7 @@ class ContractTermOfferAnswer(_contract.ContractTermOfferAnswer):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ContractTermOfferParty(_contract.ContractTermOfferParty):
+class ContractTermOfferParty(BackboneElement):
     """Offer Recipient. (R4 ``Contract.term.offer.party``; run-time class fhir.resources.R4B.contract.ContractTermOfferParty.)"""
 
     extension: list[Extension] | None = None
@@ -623,7 +623,7 @@ class ContractTermOfferParty(_contract.ContractTermOfferParty):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ContractTermSecurityLabel(_contract.ContractTermSecurityLabel):
+class ContractTermSecurityLabel(BackboneElement):
     """Protection for the Term. (R4 ``Contract.term.securityLabel``; run-time class fhir.resources.R4B.contract.ContractTermSecurityLabel.)"""
 
     category: list[Coding] | None = None

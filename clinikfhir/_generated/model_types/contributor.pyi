@@ -6,18 +6,17 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.contributor``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.contributor``: every element typed from R4."""
 
 from typing import Literal
 
-from fhir.resources.R4B import contributor as _contributor
-
 from .contactdetail import ContactDetail
+from .element import Element
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 
 
-class Contributor(_contributor.Contributor):
+class Contributor(Element):
     """Contributor information. (R4 ``Contributor``; run-time class fhir.resources.R4B.contributor.Contributor.)"""
 
     contact: list[ContactDetail] | None = None

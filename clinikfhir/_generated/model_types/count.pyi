@@ -6,19 +6,17 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.count``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.count``: every element typed from R4."""
 
 import decimal as _decimal
 from typing import Literal
-
-from fhir.resources.R4B import count as _count
 
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .quantity import Quantity
 
 
-class Count(_count.Count, Quantity):
+class Count(Quantity):
     """A measured or measurable amount. (R4 ``Count``; run-time class fhir.resources.R4B.count.Count.)"""
 
     code: str | None = None

@@ -6,14 +6,13 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.coverage``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.coverage``: every element typed from R4."""
 
 from typing import Literal
 
-from fhir.resources.R4B import coverage as _coverage
-from fhir.resources.R4B import resource as _resource
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -23,16 +22,17 @@ from .narrative import Narrative
 from .period import Period
 from .quantity import Quantity
 from .reference import Reference
+from .resource import Resource
 
 
-class Coverage(_coverage.Coverage):
+class Coverage(DomainResource):
     """Insurance or medical plan or a payment agreement. (R4 ``Coverage``; run-time class fhir.resources.R4B.coverage.Coverage.)"""
 
     beneficiary: Reference
     """Plan beneficiary."""
     class_fhir: list[CoverageClass] | None = None
     """Additional coverage classifications. JSON name ``class`` (a Python keyword)."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     contract: list[Reference] | None = None
     """Contract details."""
@@ -98,7 +98,7 @@ class Coverage(_coverage.Coverage):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class CoverageClass(_coverage.CoverageClass):
+class CoverageClass(BackboneElement):
     """Additional coverage classifications. (R4 ``Coverage.class``; run-time class fhir.resources.R4B.coverage.CoverageClass.)"""
 
     extension: list[Extension] | None = None
@@ -121,7 +121,7 @@ class CoverageClass(_coverage.CoverageClass):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class CoverageCostToBeneficiary(_coverage.CoverageCostToBeneficiary):
+class CoverageCostToBeneficiary(BackboneElement):
     """Patient payments for services/products. (R4 ``Coverage.costToBeneficiary``; run-time class fhir.resources.R4B.coverage.CoverageCostToBeneficiary.)"""
 
     exception: list[CoverageCostToBeneficiaryException] | None = None
@@ -142,7 +142,7 @@ class CoverageCostToBeneficiary(_coverage.CoverageCostToBeneficiary):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class CoverageCostToBeneficiaryException(_coverage.CoverageCostToBeneficiaryException):
+class CoverageCostToBeneficiaryException(BackboneElement):
     """Exceptions for patient payments. (R4 ``Coverage.costToBeneficiary.exception``; run-time class fhir.resources.R4B.coverage.CoverageCostToBeneficiaryException.)"""
 
     extension: list[Extension] | None = None

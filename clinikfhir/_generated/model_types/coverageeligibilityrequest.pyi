@@ -6,15 +6,14 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.coverageeligibilityrequest``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.coverageeligibilityrequest``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import coverageeligibilityrequest as _coverageeligibilityrequest
-from fhir.resources.R4B import resource as _resource
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -24,12 +23,13 @@ from .narrative import Narrative
 from .period import Period
 from .quantity import Quantity
 from .reference import Reference
+from .resource import Resource
 
 
-class CoverageEligibilityRequest(_coverageeligibilityrequest.CoverageEligibilityRequest):
+class CoverageEligibilityRequest(DomainResource):
     """CoverageEligibilityRequest resource. (R4 ``CoverageEligibilityRequest``; run-time class fhir.resources.R4B.coverageeligibilityrequest.CoverageEligibilityRequest.)"""
 
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     created: _dt.datetime | _dt.date | str | None = None
     """Creation date. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
@@ -91,7 +91,7 @@ class CoverageEligibilityRequest(_coverageeligibilityrequest.CoverageEligibility
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class CoverageEligibilityRequestInsurance(_coverageeligibilityrequest.CoverageEligibilityRequestInsurance):
+class CoverageEligibilityRequestInsurance(BackboneElement):
     """Patient insurance information. (R4 ``CoverageEligibilityRequest.insurance``; run-time class fhir.resources.R4B.coverageeligibilityrequest.CoverageEligibilityRequestInsurance.)"""
 
     businessArrangement: str | None = None
@@ -114,7 +114,7 @@ class CoverageEligibilityRequestInsurance(_coverageeligibilityrequest.CoverageEl
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class CoverageEligibilityRequestItem(_coverageeligibilityrequest.CoverageEligibilityRequestItem):
+class CoverageEligibilityRequestItem(BackboneElement):
     """Item to be evaluated for eligibiity. (R4 ``CoverageEligibilityRequest.item``; run-time class fhir.resources.R4B.coverageeligibilityrequest.CoverageEligibilityRequestItem.)"""
 
     category: CodeableConcept | None = None
@@ -149,7 +149,7 @@ class CoverageEligibilityRequestItem(_coverageeligibilityrequest.CoverageEligibi
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class CoverageEligibilityRequestItemDiagnosis(_coverageeligibilityrequest.CoverageEligibilityRequestItemDiagnosis):
+class CoverageEligibilityRequestItemDiagnosis(BackboneElement):
     """Applicable diagnosis. (R4 ``CoverageEligibilityRequest.item.diagnosis``; run-time class fhir.resources.R4B.coverageeligibilityrequest.CoverageEligibilityRequestItemDiagnosis.)"""
 
     diagnosisCodeableConcept: CodeableConcept | None = None
@@ -166,7 +166,7 @@ class CoverageEligibilityRequestItemDiagnosis(_coverageeligibilityrequest.Covera
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class CoverageEligibilityRequestSupportingInfo(_coverageeligibilityrequest.CoverageEligibilityRequestSupportingInfo):
+class CoverageEligibilityRequestSupportingInfo(BackboneElement):
     """Supporting information. (R4 ``CoverageEligibilityRequest.supportingInfo``; run-time class fhir.resources.R4B.coverageeligibilityrequest.CoverageEligibilityRequestSupportingInfo.)"""
 
     appliesToAll: bool | None = None

@@ -6,15 +6,14 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.coverageeligibilityresponse``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.coverageeligibilityresponse``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import coverageeligibilityresponse as _coverageeligibilityresponse
-from fhir.resources.R4B import resource as _resource
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -23,12 +22,13 @@ from .money import Money
 from .narrative import Narrative
 from .period import Period
 from .reference import Reference
+from .resource import Resource
 
 
-class CoverageEligibilityResponse(_coverageeligibilityresponse.CoverageEligibilityResponse):
+class CoverageEligibilityResponse(DomainResource):
     """CoverageEligibilityResponse resource. (R4 ``CoverageEligibilityResponse``; run-time class fhir.resources.R4B.coverageeligibilityresponse.CoverageEligibilityResponse.)"""
 
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     created: _dt.datetime | _dt.date | str | None = None
     """Response creation date. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
@@ -98,7 +98,7 @@ class CoverageEligibilityResponse(_coverageeligibilityresponse.CoverageEligibili
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class CoverageEligibilityResponseError(_coverageeligibilityresponse.CoverageEligibilityResponseError):
+class CoverageEligibilityResponseError(BackboneElement):
     """Processing errors. (R4 ``CoverageEligibilityResponse.error``; run-time class fhir.resources.R4B.coverageeligibilityresponse.CoverageEligibilityResponseError.)"""
 
     code: CodeableConcept
@@ -113,7 +113,7 @@ class CoverageEligibilityResponseError(_coverageeligibilityresponse.CoverageElig
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class CoverageEligibilityResponseInsurance(_coverageeligibilityresponse.CoverageEligibilityResponseInsurance):
+class CoverageEligibilityResponseInsurance(BackboneElement):
     """Patient insurance information. (R4 ``CoverageEligibilityResponse.insurance``; run-time class fhir.resources.R4B.coverageeligibilityresponse.CoverageEligibilityResponseInsurance.)"""
 
     benefitPeriod: Period | None = None
@@ -136,7 +136,7 @@ class CoverageEligibilityResponseInsurance(_coverageeligibilityresponse.Coverage
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class CoverageEligibilityResponseInsuranceItem(_coverageeligibilityresponse.CoverageEligibilityResponseInsuranceItem):
+class CoverageEligibilityResponseInsuranceItem(BackboneElement):
     """Benefits and authorization details. (R4 ``CoverageEligibilityResponse.insurance.item``; run-time class fhir.resources.R4B.coverageeligibilityresponse.CoverageEligibilityResponseInsuranceItem.)"""
 
     authorizationRequired: bool | None = None
@@ -187,7 +187,7 @@ class CoverageEligibilityResponseInsuranceItem(_coverageeligibilityresponse.Cove
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class CoverageEligibilityResponseInsuranceItemBenefit(_coverageeligibilityresponse.CoverageEligibilityResponseInsuranceItemBenefit):
+class CoverageEligibilityResponseInsuranceItemBenefit(BackboneElement):
     """Benefit Summary. (R4 ``CoverageEligibilityResponse.insurance.item.benefit``; run-time class fhir.resources.R4B.coverageeligibilityresponse.CoverageEligibilityResponseInsuranceItemBenefit.)"""
 
     allowedMoney: Money | None = None

@@ -6,23 +6,22 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.datarequirement``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.datarequirement``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import datarequirement as _datarequirement
-
 from .codeableconcept import CodeableConcept
 from .coding import Coding
 from .duration import Duration
+from .element import Element
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .period import Period
 from .reference import Reference
 
 
-class DataRequirement(_datarequirement.DataRequirement):
+class DataRequirement(Element):
     """Describes a required data item. (R4 ``DataRequirement``; run-time class fhir.resources.R4B.datarequirement.DataRequirement.)"""
 
     codeFilter: list[DataRequirementCodeFilter] | None = None
@@ -59,7 +58,7 @@ class DataRequirement(_datarequirement.DataRequirement):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class DataRequirementCodeFilter(_datarequirement.DataRequirementCodeFilter):
+class DataRequirementCodeFilter(Element):
     """What codes are expected. (R4 ``DataRequirement.codeFilter``; run-time class fhir.resources.R4B.datarequirement.DataRequirementCodeFilter.)"""
 
     code: list[Coding] | None = None
@@ -84,7 +83,7 @@ class DataRequirementCodeFilter(_datarequirement.DataRequirementCodeFilter):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class DataRequirementDateFilter(_datarequirement.DataRequirementDateFilter):
+class DataRequirementDateFilter(Element):
     """What dates/date ranges are expected. (R4 ``DataRequirement.dateFilter``; run-time class fhir.resources.R4B.datarequirement.DataRequirementDateFilter.)"""
 
     extension: list[Extension] | None = None
@@ -111,7 +110,7 @@ class DataRequirementDateFilter(_datarequirement.DataRequirementDateFilter):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class DataRequirementSort(_datarequirement.DataRequirementSort):
+class DataRequirementSort(Element):
     """Order of the results. (R4 ``DataRequirement.sort``; run-time class fhir.resources.R4B.datarequirement.DataRequirementSort.)"""
 
     direction: Literal['ascending', 'descending'] | None = None

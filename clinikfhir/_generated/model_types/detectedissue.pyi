@@ -6,15 +6,14 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.detectedissue``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.detectedissue``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import detectedissue as _detectedissue
-from fhir.resources.R4B import resource as _resource
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -22,16 +21,17 @@ from .meta import Meta
 from .narrative import Narrative
 from .period import Period
 from .reference import Reference
+from .resource import Resource
 
 
-class DetectedIssue(_detectedissue.DetectedIssue):
+class DetectedIssue(DomainResource):
     """Clinical issue with action. (R4 ``DetectedIssue``; run-time class fhir.resources.R4B.detectedissue.DetectedIssue.)"""
 
     author: Reference | None = None
     """The provider or device that identified the issue."""
     code: CodeableConcept | None = None
     """Issue Category, e.g. drug-drug, duplicate therapy, etc."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     detail: str | None = None
     """Description and context."""
@@ -87,7 +87,7 @@ class DetectedIssue(_detectedissue.DetectedIssue):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class DetectedIssueEvidence(_detectedissue.DetectedIssueEvidence):
+class DetectedIssueEvidence(BackboneElement):
     """Supporting evidence. (R4 ``DetectedIssue.evidence``; run-time class fhir.resources.R4B.detectedissue.DetectedIssueEvidence.)"""
 
     code: list[CodeableConcept] | None = None
@@ -104,7 +104,7 @@ class DetectedIssueEvidence(_detectedissue.DetectedIssueEvidence):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class DetectedIssueMitigation(_detectedissue.DetectedIssueMitigation):
+class DetectedIssueMitigation(BackboneElement):
     """Step taken to address. (R4 ``DetectedIssue.mitigation``; run-time class fhir.resources.R4B.detectedissue.DetectedIssueMitigation.)"""
 
     action: CodeableConcept

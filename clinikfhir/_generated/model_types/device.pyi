@@ -6,17 +6,16 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.device``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.device``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import device as _device
-from fhir.resources.R4B import resource as _resource
-
 from .annotation import Annotation
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .contactpoint import ContactPoint
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -24,14 +23,15 @@ from .meta import Meta
 from .narrative import Narrative
 from .quantity import Quantity
 from .reference import Reference
+from .resource import Resource
 
 
-class Device(_device.Device):
+class Device(DomainResource):
     """Item used in healthcare. (R4 ``Device``; run-time class fhir.resources.R4B.device.Device.)"""
 
     contact: list[ContactPoint] | None = None
     """Details for human/organization for support."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     definition: Reference | None = None
     """The reference to the definition for the device."""
@@ -125,7 +125,7 @@ class Device(_device.Device):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class DeviceDeviceName(_device.DeviceDeviceName):
+class DeviceDeviceName(BackboneElement):
     """The name of the device as given by the manufacturer. (R4 ``Device.deviceName``; run-time class fhir.resources.R4B.device.DeviceDeviceName.)"""
 
     extension: list[Extension] | None = None
@@ -146,7 +146,7 @@ class DeviceDeviceName(_device.DeviceDeviceName):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class DeviceProperty(_device.DeviceProperty):
+class DeviceProperty(BackboneElement):
     """The actual configuration settings of a device as it actually operates, e.g., regulation status, time properties. (R4 ``Device.property``; run-time class fhir.resources.R4B.device.DeviceProperty.)"""
 
     extension: list[Extension] | None = None
@@ -165,7 +165,7 @@ class DeviceProperty(_device.DeviceProperty):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class DeviceSpecialization(_device.DeviceSpecialization):
+class DeviceSpecialization(BackboneElement):
     """The capabilities supported on a device, the standards to which the device conforms for a particular purpose, and used for the communication. (R4 ``Device.specialization``; run-time class fhir.resources.R4B.device.DeviceSpecialization.)"""
 
     extension: list[Extension] | None = None
@@ -184,7 +184,7 @@ class DeviceSpecialization(_device.DeviceSpecialization):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class DeviceUdiCarrier(_device.DeviceUdiCarrier):
+class DeviceUdiCarrier(BackboneElement):
     """Unique Device Identifier (UDI) Barcode string. (R4 ``Device.udiCarrier``; run-time class fhir.resources.R4B.device.DeviceUdiCarrier.)"""
 
     carrierAIDC: bytes | None = None
@@ -221,7 +221,7 @@ class DeviceUdiCarrier(_device.DeviceUdiCarrier):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class DeviceVersion(_device.DeviceVersion):
+class DeviceVersion(BackboneElement):
     """The actual design of the device or software version running on the device. (R4 ``Device.version``; run-time class fhir.resources.R4B.device.DeviceVersion.)"""
 
     component: Identifier | None = None

@@ -6,16 +6,15 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.devicedefinition``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.devicedefinition``: every element typed from R4."""
 
 from typing import Literal
 
-from fhir.resources.R4B import devicedefinition as _devicedefinition
-from fhir.resources.R4B import resource as _resource
-
 from .annotation import Annotation
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .contactpoint import ContactPoint
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -25,16 +24,17 @@ from .prodcharacteristic import ProdCharacteristic
 from .productshelflife import ProductShelfLife
 from .quantity import Quantity
 from .reference import Reference
+from .resource import Resource
 
 
-class DeviceDefinition(_devicedefinition.DeviceDefinition):
+class DeviceDefinition(DomainResource):
     """An instance of a medical-related component of a medical device. (R4 ``DeviceDefinition``; run-time class fhir.resources.R4B.devicedefinition.DeviceDefinition.)"""
 
     capability: list[DeviceDefinitionCapability] | None = None
     """Device capabilities."""
     contact: list[ContactPoint] | None = None
     """Details for human/organization for support."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     deviceName: list[DeviceDefinitionDeviceName] | None = None
     """A name given to the device to identify it."""
@@ -110,7 +110,7 @@ class DeviceDefinition(_devicedefinition.DeviceDefinition):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class DeviceDefinitionCapability(_devicedefinition.DeviceDefinitionCapability):
+class DeviceDefinitionCapability(BackboneElement):
     """Device capabilities. (R4 ``DeviceDefinition.capability``; run-time class fhir.resources.R4B.devicedefinition.DeviceDefinitionCapability.)"""
 
     description: list[CodeableConcept] | None = None
@@ -127,7 +127,7 @@ class DeviceDefinitionCapability(_devicedefinition.DeviceDefinitionCapability):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class DeviceDefinitionDeviceName(_devicedefinition.DeviceDefinitionDeviceName):
+class DeviceDefinitionDeviceName(BackboneElement):
     """A name given to the device to identify it. (R4 ``DeviceDefinition.deviceName``; run-time class fhir.resources.R4B.devicedefinition.DeviceDefinitionDeviceName.)"""
 
     extension: list[Extension] | None = None
@@ -148,7 +148,7 @@ class DeviceDefinitionDeviceName(_devicedefinition.DeviceDefinitionDeviceName):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class DeviceDefinitionMaterial(_devicedefinition.DeviceDefinitionMaterial):
+class DeviceDefinitionMaterial(BackboneElement):
     """A substance used to create the material(s) of which the device is made. (R4 ``DeviceDefinition.material``; run-time class fhir.resources.R4B.devicedefinition.DeviceDefinitionMaterial.)"""
 
     allergenicIndicator: bool | None = None
@@ -171,7 +171,7 @@ class DeviceDefinitionMaterial(_devicedefinition.DeviceDefinitionMaterial):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class DeviceDefinitionProperty(_devicedefinition.DeviceDefinitionProperty):
+class DeviceDefinitionProperty(BackboneElement):
     """The actual configuration settings of a device as it actually operates, e.g., regulation status, time properties. (R4 ``DeviceDefinition.property``; run-time class fhir.resources.R4B.devicedefinition.DeviceDefinitionProperty.)"""
 
     extension: list[Extension] | None = None
@@ -190,7 +190,7 @@ class DeviceDefinitionProperty(_devicedefinition.DeviceDefinitionProperty):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class DeviceDefinitionSpecialization(_devicedefinition.DeviceDefinitionSpecialization):
+class DeviceDefinitionSpecialization(BackboneElement):
     """The capabilities supported on a device, the standards to which the device conforms for a particular purpose, and used for the communication. (R4 ``DeviceDefinition.specialization``; run-time class fhir.resources.R4B.devicedefinition.DeviceDefinitionSpecialization.)"""
 
     extension: list[Extension] | None = None
@@ -211,7 +211,7 @@ class DeviceDefinitionSpecialization(_devicedefinition.DeviceDefinitionSpecializ
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class DeviceDefinitionUdiDeviceIdentifier(_devicedefinition.DeviceDefinitionUdiDeviceIdentifier):
+class DeviceDefinitionUdiDeviceIdentifier(BackboneElement):
     """Unique Device Identifier (UDI) Barcode string. (R4 ``DeviceDefinition.udiDeviceIdentifier``; run-time class fhir.resources.R4B.devicedefinition.DeviceDefinitionUdiDeviceIdentifier.)"""
 
     deviceIdentifier: str | None = None

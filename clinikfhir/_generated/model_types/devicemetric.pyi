@@ -6,25 +6,25 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.devicemetric``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.devicemetric``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import devicemetric as _devicemetric
-from fhir.resources.R4B import resource as _resource
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
 from .meta import Meta
 from .narrative import Narrative
 from .reference import Reference
+from .resource import Resource
 from .timing import Timing
 
 
-class DeviceMetric(_devicemetric.DeviceMetric):
+class DeviceMetric(DomainResource):
     """Measurement, calculation or setting capability of a medical device. (R4 ``DeviceMetric``; run-time class fhir.resources.R4B.devicemetric.DeviceMetric.)"""
 
     calibration: list[DeviceMetricCalibration] | None = None
@@ -37,7 +37,7 @@ class DeviceMetric(_devicemetric.DeviceMetric):
     """black | red | green | yellow | blue | magenta | cyan | white. Required binding (http://hl7.org/fhir/ValueSet/metric-color): black | blue | cyan | green | magenta | red | white | yellow."""
     color__ext: FHIRPrimitiveExtension | None = None
     """Id and extensions of ``color``. JSON name ``_color``."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     extension: list[Extension] | None = None
     """Additional content defined by implementations."""
@@ -77,7 +77,7 @@ class DeviceMetric(_devicemetric.DeviceMetric):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class DeviceMetricCalibration(_devicemetric.DeviceMetricCalibration):
+class DeviceMetricCalibration(BackboneElement):
     """Describes the calibrations that have been performed or that are required to be performed. (R4 ``DeviceMetric.calibration``; run-time class fhir.resources.R4B.devicemetric.DeviceMetricCalibration.)"""
 
     extension: list[Extension] | None = None

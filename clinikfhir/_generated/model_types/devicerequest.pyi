@@ -6,16 +6,15 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.devicerequest``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.devicerequest``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import devicerequest as _devicerequest
-from fhir.resources.R4B import resource as _resource
-
 from .annotation import Annotation
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -25,10 +24,11 @@ from .period import Period
 from .quantity import Quantity
 from .range import Range
 from .reference import Reference
+from .resource import Resource
 from .timing import Timing
 
 
-class DeviceRequest(_devicerequest.DeviceRequest):
+class DeviceRequest(DomainResource):
     """Medical device request. (R4 ``DeviceRequest``; run-time class fhir.resources.R4B.devicerequest.DeviceRequest.)"""
 
     authoredOn: _dt.datetime | _dt.date | str | None = None
@@ -41,7 +41,7 @@ class DeviceRequest(_devicerequest.DeviceRequest):
     """Device requested."""
     codeReference: Reference | None = None
     """Device requested."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     encounter: Reference | None = None
     """Encounter motivating request."""
@@ -123,7 +123,7 @@ class DeviceRequest(_devicerequest.DeviceRequest):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class DeviceRequestParameter(_devicerequest.DeviceRequestParameter):
+class DeviceRequestParameter(BackboneElement):
     """Device details. (R4 ``DeviceRequest.parameter``; run-time class fhir.resources.R4B.devicerequest.DeviceRequestParameter.)"""
 
     code: CodeableConcept | None = None

@@ -6,16 +6,14 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.deviceusestatement``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.deviceusestatement``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import deviceusestatement as _deviceusestatement
-from fhir.resources.R4B import resource as _resource
-
 from .annotation import Annotation
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -23,17 +21,18 @@ from .meta import Meta
 from .narrative import Narrative
 from .period import Period
 from .reference import Reference
+from .resource import Resource
 from .timing import Timing
 
 
-class DeviceUseStatement(_deviceusestatement.DeviceUseStatement):
+class DeviceUseStatement(DomainResource):
     """Record of use of a device. (R4 ``DeviceUseStatement``; run-time class fhir.resources.R4B.deviceusestatement.DeviceUseStatement.)"""
 
     basedOn: list[Reference] | None = None
     """Fulfills plan, proposal or order."""
     bodySite: CodeableConcept | None = None
     """Target body site."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     derivedFrom: list[Reference] | None = None
     """Supporting information."""

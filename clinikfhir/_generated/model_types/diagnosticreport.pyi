@@ -6,16 +6,15 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.diagnosticreport``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.diagnosticreport``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import diagnosticreport as _diagnosticreport
-from fhir.resources.R4B import resource as _resource
-
 from .attachment import Attachment
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -23,9 +22,10 @@ from .meta import Meta
 from .narrative import Narrative
 from .period import Period
 from .reference import Reference
+from .resource import Resource
 
 
-class DiagnosticReport(_diagnosticreport.DiagnosticReport):
+class DiagnosticReport(DomainResource):
     """A Diagnostic report - a combination of request information, atomic results, images, interpretation, as well as formatted reports. (R4 ``DiagnosticReport``; run-time class fhir.resources.R4B.diagnosticreport.DiagnosticReport.)"""
 
     basedOn: list[Reference] | None = None
@@ -40,7 +40,7 @@ class DiagnosticReport(_diagnosticreport.DiagnosticReport):
     """Id and extensions of ``conclusion``. JSON name ``_conclusion``."""
     conclusionCode: list[CodeableConcept] | None = None
     """Codes for the clinical conclusion of test results."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     effectiveDateTime: _dt.datetime | _dt.date | str | None = None
     """Clinically relevant time/time-period for report. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
@@ -98,7 +98,7 @@ class DiagnosticReport(_diagnosticreport.DiagnosticReport):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class DiagnosticReportMedia(_diagnosticreport.DiagnosticReportMedia):
+class DiagnosticReportMedia(BackboneElement):
     """Key images associated with this report. (R4 ``DiagnosticReport.media``; run-time class fhir.resources.R4B.diagnosticreport.DiagnosticReportMedia.)"""
 
     comment: str | None = None

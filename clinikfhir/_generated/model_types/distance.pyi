@@ -6,19 +6,17 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.distance``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.distance``: every element typed from R4."""
 
 import decimal as _decimal
 from typing import Literal
-
-from fhir.resources.R4B import distance as _distance
 
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .quantity import Quantity
 
 
-class Distance(_distance.Distance, Quantity):
+class Distance(Quantity):
     """A length - a value with a unit that is a physical distance. (R4 ``Distance``; run-time class fhir.resources.R4B.distance.Distance.)"""
 
     code: str | None = None

@@ -6,29 +6,29 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.documentmanifest``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.documentmanifest``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import documentmanifest as _documentmanifest
-from fhir.resources.R4B import resource as _resource
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
 from .meta import Meta
 from .narrative import Narrative
 from .reference import Reference
+from .resource import Resource
 
 
-class DocumentManifest(_documentmanifest.DocumentManifest):
+class DocumentManifest(DomainResource):
     """A list that defines a set of documents. (R4 ``DocumentManifest``; run-time class fhir.resources.R4B.documentmanifest.DocumentManifest.)"""
 
     author: list[Reference] | None = None
     """Who and/or what authored the DocumentManifest."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     content: list[Reference]
     """Items in manifest."""
@@ -82,7 +82,7 @@ class DocumentManifest(_documentmanifest.DocumentManifest):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class DocumentManifestRelated(_documentmanifest.DocumentManifestRelated):
+class DocumentManifestRelated(BackboneElement):
     """Related things. (R4 ``DocumentManifest.related``; run-time class fhir.resources.R4B.documentmanifest.DocumentManifestRelated.)"""
 
     extension: list[Extension] | None = None

@@ -6,17 +6,16 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.documentreference``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.documentreference``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import documentreference as _documentreference
-from fhir.resources.R4B import resource as _resource
-
 from .attachment import Attachment
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .coding import Coding
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -24,9 +23,10 @@ from .meta import Meta
 from .narrative import Narrative
 from .period import Period
 from .reference import Reference
+from .resource import Resource
 
 
-class DocumentReference(_documentreference.DocumentReference):
+class DocumentReference(DomainResource):
     """A reference to a document. (R4 ``DocumentReference``; run-time class fhir.resources.R4B.documentreference.DocumentReference.)"""
 
     authenticator: Reference | None = None
@@ -35,7 +35,7 @@ class DocumentReference(_documentreference.DocumentReference):
     """Who and/or what authored the document."""
     category: list[CodeableConcept] | None = None
     """Categorization of document."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     content: list[DocumentReferenceContent]
     """Document referenced."""
@@ -93,7 +93,7 @@ class DocumentReference(_documentreference.DocumentReference):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class DocumentReferenceContent(_documentreference.DocumentReferenceContent):
+class DocumentReferenceContent(BackboneElement):
     """Document referenced. (R4 ``DocumentReference.content``; run-time class fhir.resources.R4B.documentreference.DocumentReferenceContent.)"""
 
     attachment: Attachment
@@ -110,7 +110,7 @@ class DocumentReferenceContent(_documentreference.DocumentReferenceContent):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class DocumentReferenceContext(_documentreference.DocumentReferenceContext):
+class DocumentReferenceContext(BackboneElement):
     """Clinical context of document. (R4 ``DocumentReference.context``; run-time class fhir.resources.R4B.documentreference.DocumentReferenceContext.)"""
 
     encounter: list[Reference] | None = None
@@ -137,7 +137,7 @@ class DocumentReferenceContext(_documentreference.DocumentReferenceContext):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class DocumentReferenceRelatesTo(_documentreference.DocumentReferenceRelatesTo):
+class DocumentReferenceRelatesTo(BackboneElement):
     """Relationships to other documents. (R4 ``DocumentReference.relatesTo``; run-time class fhir.resources.R4B.documentreference.DocumentReferenceRelatesTo.)"""
 
     code: Literal['appends', 'replaces', 'signs', 'transforms'] | None = None

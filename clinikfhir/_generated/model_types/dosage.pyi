@@ -6,12 +6,11 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.dosage``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.dosage``: every element typed from R4."""
 
-
-from fhir.resources.R4B import dosage as _dosage
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .element import Element
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .quantity import Quantity
@@ -20,7 +19,7 @@ from .ratio import Ratio
 from .timing import Timing
 
 
-class Dosage(_dosage.Dosage):
+class Dosage(BackboneElement):
     """How the medication is/was taken or should be taken. (R4 ``Dosage``; run-time class fhir.resources.R4B.dosage.Dosage.)"""
 
     additionalInstruction: list[CodeableConcept] | None = None
@@ -69,7 +68,7 @@ class Dosage(_dosage.Dosage):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class DosageDoseAndRate(_dosage.DosageDoseAndRate):
+class DosageDoseAndRate(Element):
     """Amount of medication administered. (R4 ``Dosage.doseAndRate``; run-time class fhir.resources.R4B.dosage.DosageDoseAndRate.)"""
 
     doseQuantity: Quantity | None = None

@@ -6,19 +6,17 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.duration``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.duration``: every element typed from R4."""
 
 import decimal as _decimal
 from typing import Literal
-
-from fhir.resources.R4B import duration as _duration
 
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .quantity import Quantity
 
 
-class Duration(_duration.Duration, Quantity):
+class Duration(Quantity):
     """A length of time. (R4 ``Duration``; run-time class fhir.resources.R4B.duration.Duration.)"""
 
     code: str | None = None

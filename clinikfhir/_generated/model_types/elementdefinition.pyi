@@ -6,7 +6,7 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.elementdefinition``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.elementdefinition``: every element typed from R4."""
 
 import datetime as _dt
 import decimal as _decimal
@@ -14,15 +14,14 @@ import uuid as _uuid
 from typing import Literal
 
 from pydantic import AnyUrl as _AnyUrl
-from fhir.resources.R4B import codeablereference as _codeablereference
-from fhir.resources.R4B import elementdefinition as _elementdefinition
-from fhir.resources.R4B import ratiorange as _ratiorange
 
 from .address import Address
 from .age import Age
 from .annotation import Annotation
 from .attachment import Attachment
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .codeablereference import CodeableReference
 from .coding import Coding
 from .contactdetail import ContactDetail
 from .contactpoint import ContactPoint
@@ -32,6 +31,7 @@ from .datarequirement import DataRequirement
 from .distance import Distance
 from .dosage import Dosage
 from .duration import Duration
+from .element import Element
 from .expression import Expression
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
@@ -43,6 +43,7 @@ from .period import Period
 from .quantity import Quantity
 from .range import Range
 from .ratio import Ratio
+from .ratiorange import RatioRange
 from .reference import Reference
 from .relatedartifact import RelatedArtifact
 from .sampleddata import SampledData
@@ -52,7 +53,7 @@ from .triggerdefinition import TriggerDefinition
 from .usagecontext import UsageContext
 
 
-class ElementDefinition(_elementdefinition.ElementDefinition):
+class ElementDefinition(BackboneElement):
     """Definition of an element in a resource or extension. (R4 ``ElementDefinition``; run-time class fhir.resources.R4B.elementdefinition.ElementDefinition.)"""
 
     alias: list[str | None] | None = None
@@ -105,7 +106,7 @@ class ElementDefinition(_elementdefinition.ElementDefinition):
     """Id and extensions of ``defaultValueCode``. JSON name ``_defaultValueCode``."""
     defaultValueCodeableConcept: CodeableConcept | None = None
     """Specified value if missing from instance."""
-    defaultValueCodeableReference: _codeablereference.CodeableReference | None = None
+    defaultValueCodeableReference: CodeableReference | None = None
     """Specified value if missing from instance. Not an R4 element (R4B adds it)."""
     defaultValueCoding: Coding | None = None
     """Specified value if missing from instance."""
@@ -179,7 +180,7 @@ class ElementDefinition(_elementdefinition.ElementDefinition):
     """Specified value if missing from instance."""
     defaultValueRatio: Ratio | None = None
     """Specified value if missing from instance."""
-    defaultValueRatioRange: _ratiorange.RatioRange | None = None
+    defaultValueRatioRange: RatioRange | None = None
     """Specified value if missing from instance. Not an R4 element (R4B adds it)."""
     defaultValueReference: Reference | None = None
     """Specified value if missing from instance."""
@@ -253,7 +254,7 @@ class ElementDefinition(_elementdefinition.ElementDefinition):
     """Id and extensions of ``fixedCode``. JSON name ``_fixedCode``."""
     fixedCodeableConcept: CodeableConcept | None = None
     """Value must be exactly this."""
-    fixedCodeableReference: _codeablereference.CodeableReference | None = None
+    fixedCodeableReference: CodeableReference | None = None
     """Value must be exactly this. Not an R4 element (R4B adds it)."""
     fixedCoding: Coding | None = None
     """Value must be exactly this."""
@@ -327,7 +328,7 @@ class ElementDefinition(_elementdefinition.ElementDefinition):
     """Value must be exactly this."""
     fixedRatio: Ratio | None = None
     """Value must be exactly this."""
-    fixedRatioRange: _ratiorange.RatioRange | None = None
+    fixedRatioRange: RatioRange | None = None
     """Value must be exactly this. Not an R4 element (R4B adds it)."""
     fixedReference: Reference | None = None
     """Value must be exactly this."""
@@ -511,7 +512,7 @@ class ElementDefinition(_elementdefinition.ElementDefinition):
     """Id and extensions of ``patternCode``. JSON name ``_patternCode``."""
     patternCodeableConcept: CodeableConcept | None = None
     """Value must have at least these property values."""
-    patternCodeableReference: _codeablereference.CodeableReference | None = None
+    patternCodeableReference: CodeableReference | None = None
     """Value must have at least these property values. Not an R4 element (R4B adds it)."""
     patternCoding: Coding | None = None
     """Value must have at least these property values."""
@@ -585,7 +586,7 @@ class ElementDefinition(_elementdefinition.ElementDefinition):
     """Value must have at least these property values."""
     patternRatio: Ratio | None = None
     """Value must have at least these property values."""
-    patternRatioRange: _ratiorange.RatioRange | None = None
+    patternRatioRange: RatioRange | None = None
     """Value must have at least these property values. Not an R4 element (R4B adds it)."""
     patternReference: Reference | None = None
     """Value must have at least these property values."""
@@ -653,7 +654,7 @@ class ElementDefinition(_elementdefinition.ElementDefinition):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ElementDefinitionBase(_elementdefinition.ElementDefinitionBase):
+class ElementDefinitionBase(Element):
     """Base definition information for tools. (R4 ``ElementDefinition.base``; run-time class fhir.resources.R4B.elementdefinition.ElementDefinitionBase.)"""
 
     extension: list[Extension] | None = None
@@ -676,7 +677,7 @@ class ElementDefinitionBase(_elementdefinition.ElementDefinitionBase):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ElementDefinitionBinding(_elementdefinition.ElementDefinitionBinding):
+class ElementDefinitionBinding(Element):
     """ValueSet details if this is coded. (R4 ``ElementDefinition.binding``; run-time class fhir.resources.R4B.elementdefinition.ElementDefinitionBinding.)"""
 
     description: str | None = None
@@ -699,7 +700,7 @@ class ElementDefinitionBinding(_elementdefinition.ElementDefinitionBinding):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ElementDefinitionConstraint(_elementdefinition.ElementDefinitionConstraint):
+class ElementDefinitionConstraint(Element):
     """Condition that must evaluate to true. (R4 ``ElementDefinition.constraint``; run-time class fhir.resources.R4B.elementdefinition.ElementDefinitionConstraint.)"""
 
     expression: str | None = None
@@ -738,7 +739,7 @@ class ElementDefinitionConstraint(_elementdefinition.ElementDefinitionConstraint
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ElementDefinitionExample(_elementdefinition.ElementDefinitionExample):
+class ElementDefinitionExample(Element):
     """Example value (as defined for type). (R4 ``ElementDefinition.example``; run-time class fhir.resources.R4B.elementdefinition.ElementDefinitionExample.)"""
 
     extension: list[Extension] | None = None
@@ -775,7 +776,7 @@ class ElementDefinitionExample(_elementdefinition.ElementDefinitionExample):
     """Id and extensions of ``valueCode``. JSON name ``_valueCode``."""
     valueCodeableConcept: CodeableConcept | None = None
     """Value of Example (one of allowed types)."""
-    valueCodeableReference: _codeablereference.CodeableReference | None = None
+    valueCodeableReference: CodeableReference | None = None
     """Value of Example (one of allowed types). Not an R4 element (R4B adds it)."""
     valueCoding: Coding | None = None
     """Value of Example (one of allowed types)."""
@@ -849,7 +850,7 @@ class ElementDefinitionExample(_elementdefinition.ElementDefinitionExample):
     """Value of Example (one of allowed types)."""
     valueRatio: Ratio | None = None
     """Value of Example (one of allowed types)."""
-    valueRatioRange: _ratiorange.RatioRange | None = None
+    valueRatioRange: RatioRange | None = None
     """Value of Example (one of allowed types). Not an R4 element (R4B adds it)."""
     valueReference: Reference | None = None
     """Value of Example (one of allowed types)."""
@@ -893,7 +894,7 @@ class ElementDefinitionExample(_elementdefinition.ElementDefinitionExample):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ElementDefinitionMapping(_elementdefinition.ElementDefinitionMapping):
+class ElementDefinitionMapping(Element):
     """Map element to another set of definitions. (R4 ``ElementDefinition.mapping``; run-time class fhir.resources.R4B.elementdefinition.ElementDefinitionMapping.)"""
 
     comment: str | None = None
@@ -920,7 +921,7 @@ class ElementDefinitionMapping(_elementdefinition.ElementDefinitionMapping):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ElementDefinitionSlicing(_elementdefinition.ElementDefinitionSlicing):
+class ElementDefinitionSlicing(Element):
     """This element is sliced - slices follow. (R4 ``ElementDefinition.slicing``; run-time class fhir.resources.R4B.elementdefinition.ElementDefinitionSlicing.)"""
 
     description: str | None = None
@@ -945,7 +946,7 @@ class ElementDefinitionSlicing(_elementdefinition.ElementDefinitionSlicing):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ElementDefinitionSlicingDiscriminator(_elementdefinition.ElementDefinitionSlicingDiscriminator):
+class ElementDefinitionSlicingDiscriminator(Element):
     """Element values that are used to distinguish the slices. (R4 ``ElementDefinition.slicing.discriminator``; run-time class fhir.resources.R4B.elementdefinition.ElementDefinitionSlicingDiscriminator.)"""
 
     extension: list[Extension] | None = None
@@ -964,7 +965,7 @@ class ElementDefinitionSlicingDiscriminator(_elementdefinition.ElementDefinition
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ElementDefinitionType(_elementdefinition.ElementDefinitionType):
+class ElementDefinitionType(Element):
     """Data type and Profile for this element. (R4 ``ElementDefinition.type``; run-time class fhir.resources.R4B.elementdefinition.ElementDefinitionType.)"""
 
     aggregation: list[Literal['bundled', 'contained', 'referenced'] | None] | None = None

@@ -6,15 +6,14 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.encounter``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.encounter``: every element typed from R4."""
 
 from typing import Literal
 
-from fhir.resources.R4B import encounter as _encounter
-from fhir.resources.R4B import resource as _resource
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .coding import Coding
+from .domainresource import DomainResource
 from .duration import Duration
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
@@ -23,9 +22,10 @@ from .meta import Meta
 from .narrative import Narrative
 from .period import Period
 from .reference import Reference
+from .resource import Resource
 
 
-class Encounter(_encounter.Encounter):
+class Encounter(DomainResource):
     """An interaction during which services are provided to the patient. (R4 ``Encounter``; run-time class fhir.resources.R4B.encounter.Encounter.)"""
 
     account: list[Reference] | None = None
@@ -38,7 +38,7 @@ class Encounter(_encounter.Encounter):
     """Classification of patient encounter. JSON name ``class`` (a Python keyword)."""
     classHistory: list[EncounterClassHistory] | None = None
     """List of past encounter classes."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     diagnosis: list[EncounterDiagnosis] | None = None
     """The list of diagnosis relevant to this encounter."""
@@ -100,7 +100,7 @@ class Encounter(_encounter.Encounter):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class EncounterClassHistory(_encounter.EncounterClassHistory):
+class EncounterClassHistory(BackboneElement):
     """List of past encounter classes. (R4 ``Encounter.classHistory``; run-time class fhir.resources.R4B.encounter.EncounterClassHistory.)"""
 
     class_fhir: Coding
@@ -117,7 +117,7 @@ class EncounterClassHistory(_encounter.EncounterClassHistory):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class EncounterDiagnosis(_encounter.EncounterDiagnosis):
+class EncounterDiagnosis(BackboneElement):
     """The list of diagnosis relevant to this encounter. (R4 ``Encounter.diagnosis``; run-time class fhir.resources.R4B.encounter.EncounterDiagnosis.)"""
 
     condition: Reference
@@ -138,7 +138,7 @@ class EncounterDiagnosis(_encounter.EncounterDiagnosis):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class EncounterHospitalization(_encounter.EncounterHospitalization):
+class EncounterHospitalization(BackboneElement):
     """Details about the admission to a healthcare service. (R4 ``Encounter.hospitalization``; run-time class fhir.resources.R4B.encounter.EncounterHospitalization.)"""
 
     admitSource: CodeableConcept | None = None
@@ -169,7 +169,7 @@ class EncounterHospitalization(_encounter.EncounterHospitalization):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class EncounterLocation(_encounter.EncounterLocation):
+class EncounterLocation(BackboneElement):
     """List of locations where the patient has been. (R4 ``Encounter.location``; run-time class fhir.resources.R4B.encounter.EncounterLocation.)"""
 
     extension: list[Extension] | None = None
@@ -192,7 +192,7 @@ class EncounterLocation(_encounter.EncounterLocation):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class EncounterParticipant(_encounter.EncounterParticipant):
+class EncounterParticipant(BackboneElement):
     """List of participants involved in the encounter. (R4 ``Encounter.participant``; run-time class fhir.resources.R4B.encounter.EncounterParticipant.)"""
 
     extension: list[Extension] | None = None
@@ -211,7 +211,7 @@ class EncounterParticipant(_encounter.EncounterParticipant):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class EncounterStatusHistory(_encounter.EncounterStatusHistory):
+class EncounterStatusHistory(BackboneElement):
     """List of past encounter statuses. (R4 ``Encounter.statusHistory``; run-time class fhir.resources.R4B.encounter.EncounterStatusHistory.)"""
 
     extension: list[Extension] | None = None

@@ -6,17 +6,16 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.endpoint``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.endpoint``: every element typed from R4."""
 
 from typing import Literal
 
 from pydantic import AnyUrl as _AnyUrl
-from fhir.resources.R4B import endpoint as _endpoint
-from fhir.resources.R4B import resource as _resource
 
 from .codeableconcept import CodeableConcept
 from .coding import Coding
 from .contactpoint import ContactPoint
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -24,9 +23,10 @@ from .meta import Meta
 from .narrative import Narrative
 from .period import Period
 from .reference import Reference
+from .resource import Resource
 
 
-class Endpoint(_endpoint.Endpoint):
+class Endpoint(DomainResource):
     """The technical details of an endpoint that can be used for electronic services. (R4 ``Endpoint``; run-time class fhir.resources.R4B.endpoint.Endpoint.)"""
 
     address: _AnyUrl | str | None = None
@@ -37,7 +37,7 @@ class Endpoint(_endpoint.Endpoint):
     """Protocol/Profile/Standard to be used with this endpoint connection."""
     contact: list[ContactPoint] | None = None
     """Contact details for source (e.g. troubleshooting)."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     extension: list[Extension] | None = None
     """Additional content defined by implementations."""

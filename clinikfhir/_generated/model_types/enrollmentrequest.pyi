@@ -6,28 +6,27 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.enrollmentrequest``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.enrollmentrequest``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import enrollmentrequest as _enrollmentrequest
-from fhir.resources.R4B import resource as _resource
-
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
 from .meta import Meta
 from .narrative import Narrative
 from .reference import Reference
+from .resource import Resource
 
 
-class EnrollmentRequest(_enrollmentrequest.EnrollmentRequest):
+class EnrollmentRequest(DomainResource):
     """Enroll in coverage. (R4 ``EnrollmentRequest``; run-time class fhir.resources.R4B.enrollmentrequest.EnrollmentRequest.)"""
 
     candidate: Reference | None = None
     """The subject to be enrolled."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     coverage: Reference | None = None
     """Insurance information."""

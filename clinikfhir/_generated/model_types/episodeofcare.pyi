@@ -6,14 +6,13 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.episodeofcare``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.episodeofcare``: every element typed from R4."""
 
 from typing import Literal
 
-from fhir.resources.R4B import episodeofcare as _episodeofcare
-from fhir.resources.R4B import resource as _resource
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -21,16 +20,17 @@ from .meta import Meta
 from .narrative import Narrative
 from .period import Period
 from .reference import Reference
+from .resource import Resource
 
 
-class EpisodeOfCare(_episodeofcare.EpisodeOfCare):
+class EpisodeOfCare(DomainResource):
     """An association of a Patient with an Organization and Healthcare Provider(s) for a period of time that the Organization assumes some level of responsibility. (R4 ``EpisodeOfCare``; run-time class fhir.resources.R4B.episodeofcare.EpisodeOfCare.)"""
 
     account: list[Reference] | None = None
     """The set of accounts that may be used for billing for this EpisodeOfCare."""
     careManager: Reference | None = None
     """Care manager/care coordinator for the patient."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     diagnosis: list[EpisodeOfCareDiagnosis] | None = None
     """The list of diagnosis relevant to this episode of care."""
@@ -76,7 +76,7 @@ class EpisodeOfCare(_episodeofcare.EpisodeOfCare):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class EpisodeOfCareDiagnosis(_episodeofcare.EpisodeOfCareDiagnosis):
+class EpisodeOfCareDiagnosis(BackboneElement):
     """The list of diagnosis relevant to this episode of care. (R4 ``EpisodeOfCare.diagnosis``; run-time class fhir.resources.R4B.episodeofcare.EpisodeOfCareDiagnosis.)"""
 
     condition: Reference
@@ -97,7 +97,7 @@ class EpisodeOfCareDiagnosis(_episodeofcare.EpisodeOfCareDiagnosis):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class EpisodeOfCareStatusHistory(_episodeofcare.EpisodeOfCareStatusHistory):
+class EpisodeOfCareStatusHistory(BackboneElement):
     """Past list of status codes (the current status may be included to cover the start date of the status). (R4 ``EpisodeOfCare.statusHistory``; run-time class fhir.resources.R4B.episodeofcare.EpisodeOfCareStatusHistory.)"""
 
     extension: list[Extension] | None = None

@@ -6,28 +6,31 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.evidence``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.evidence``: every element typed from R4."""
 
 import datetime as _dt
+import decimal as _decimal
 from typing import Literal
 
-from fhir.resources.R4B import evidence as _evidence
-from fhir.resources.R4B import resource as _resource
-
 from .annotation import Annotation
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .contactdetail import ContactDetail
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
 from .meta import Meta
 from .narrative import Narrative
+from .quantity import Quantity
+from .range import Range
 from .reference import Reference
 from .relatedartifact import RelatedArtifact
+from .resource import Resource
 from .usagecontext import UsageContext
 
 
-class Evidence(_evidence.Evidence):
+class Evidence(DomainResource):
     """A research context or question. (R4 ``Evidence``; run-time class fhir.resources.R4B.evidence.Evidence.)"""
 
     approvalDate: _dt.date | str | None = None
@@ -40,7 +43,7 @@ class Evidence(_evidence.Evidence):
     """Id and extensions of ``assertion``. JSON name ``_assertion``."""
     author: list[ContactDetail] | None = None
     """Who authored the content."""
-    certainty: list[_evidence.EvidenceCertainty] | None = None
+    certainty: list[EvidenceCertainty] | None = None
     """Certainty or quality of the evidence. Not an R4 element (R4B adds it)."""
     citeAsMarkdown: str | None = None
     """Citation for this evidence. Not an R4 element (R4B adds it)."""
@@ -50,7 +53,7 @@ class Evidence(_evidence.Evidence):
     """Citation for this evidence. Not an R4 element (R4B adds it)."""
     contact: list[ContactDetail] | None = None
     """Contact details for the publisher."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     date: _dt.datetime | _dt.date | str | None = None
     """Date last changed. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
@@ -96,7 +99,7 @@ class Evidence(_evidence.Evidence):
     """Additional documentation, citations, etc."""
     reviewer: list[ContactDetail] | None = None
     """Who reviewed the content."""
-    statistic: list[_evidence.EvidenceStatistic] | None = None
+    statistic: list[EvidenceStatistic] | None = None
     """Values and parameters for a single statistic. Not an R4 element (R4B adds it)."""
     status: Literal['active', 'draft', 'retired', 'unknown'] | None = None
     """draft | active | retired | unknown. Required binding (http://hl7.org/fhir/ValueSet/publication-status): active | draft | retired | unknown."""
@@ -118,11 +121,214 @@ class Evidence(_evidence.Evidence):
     """Id and extensions of ``url``. JSON name ``_url``."""
     useContext: list[UsageContext] | None = None
     """The context that the content is intended to support."""
-    variableDefinition: list[_evidence.EvidenceVariableDefinition]
+    variableDefinition: list[EvidenceVariableDefinition]
     """Evidence variable such as population, exposure, or outcome. Not an R4 element (R4B adds it)."""
     version: str | None = None
     """Business version of the evidence."""
     version__ext: FHIRPrimitiveExtension | None = None
     """Id and extensions of ``version``. JSON name ``_version``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class EvidenceCertainty(BackboneElement):
+    """Certainty or quality of the evidence. (Not an R4 type: R4B's; run-time class fhir.resources.R4B.evidence.EvidenceCertainty.)"""
+
+    description: str | None = None
+    """Textual description of certainty."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    note: list[Annotation] | None = None
+    """Footnotes and/or explanatory notes."""
+    rater: str | None = None
+    """Individual or group who did the rating."""
+    rater__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``rater``. JSON name ``_rater``."""
+    rating: CodeableConcept | None = None
+    """Assessment or judgement of the aspect."""
+    subcomponent: list[EvidenceCertainty] | None = None
+    """A domain or subdomain of certainty."""
+    type: CodeableConcept | None = None
+    """Aspect of certainty being rated."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class EvidenceStatistic(BackboneElement):
+    """Values and parameters for a single statistic. (Not an R4 type: R4B's; run-time class fhir.resources.R4B.evidence.EvidenceStatistic.)"""
+
+    attributeEstimate: list[EvidenceStatisticAttributeEstimate] | None = None
+    """An attribute of the Statistic."""
+    category: CodeableConcept | None = None
+    """Associated category for categorical variable."""
+    description: str | None = None
+    """Description of content."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modelCharacteristic: list[EvidenceStatisticModelCharacteristic] | None = None
+    """An aspect of the statistical model."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    note: list[Annotation] | None = None
+    """Footnotes and/or explanatory notes."""
+    numberAffected: int | None = None
+    """The number of participants affected."""
+    numberAffected__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``numberAffected``. JSON name ``_numberAffected``."""
+    numberOfEvents: int | None = None
+    """The number of events associated with the statistic."""
+    numberOfEvents__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``numberOfEvents``. JSON name ``_numberOfEvents``."""
+    quantity: Quantity | None = None
+    """Statistic value."""
+    sampleSize: EvidenceStatisticSampleSize | None = None
+    """Number of samples in the statistic."""
+    statisticType: CodeableConcept | None = None
+    """Type of statistic, eg relative risk."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class EvidenceStatisticAttributeEstimate(BackboneElement):
+    """An attribute of the Statistic. (Not an R4 type: R4B's; run-time class fhir.resources.R4B.evidence.EvidenceStatisticAttributeEstimate.)"""
+
+    attributeEstimate: list[EvidenceStatisticAttributeEstimate] | None = None
+    """A nested attribute estimate; which is the attribute estimate of an attribute estimate."""
+    description: str | None = None
+    """Textual description of the attribute estimate."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    level: _decimal.Decimal | None = None
+    """Level of confidence interval, eg 0.95 for 95% confidence interval."""
+    level__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``level``. JSON name ``_level``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    note: list[Annotation] | None = None
+    """Footnote or explanatory note about the estimate."""
+    quantity: Quantity | None = None
+    """The singular quantity of the attribute estimate, for attribute estimates represented as single values; also used to report unit of measure."""
+    range: Range | None = None
+    """Lower and upper bound values of the attribute estimate."""
+    type: CodeableConcept | None = None
+    """The type of attribute estimate, eg confidence interval or p value."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class EvidenceStatisticModelCharacteristic(BackboneElement):
+    """An aspect of the statistical model. (Not an R4 type: R4B's; run-time class fhir.resources.R4B.evidence.EvidenceStatisticModelCharacteristic.)"""
+
+    attributeEstimate: list[EvidenceStatisticAttributeEstimate] | None = None
+    """An attribute of the statistic used as a model characteristic."""
+    code: CodeableConcept
+    """Model specification."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    value: Quantity | None = None
+    """Numerical value to complete model specification."""
+    variable: list[EvidenceStatisticModelCharacteristicVariable] | None = None
+    """A variable adjusted for in the adjusted analysis."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class EvidenceStatisticModelCharacteristicVariable(BackboneElement):
+    """A variable adjusted for in the adjusted analysis. (Not an R4 type: R4B's; run-time class fhir.resources.R4B.evidence.EvidenceStatisticModelCharacteristicVariable.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    handling: str | None = None
+    """continuous | dichotomous | ordinal | polychotomous."""
+    handling__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``handling``. JSON name ``_handling``."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    valueCategory: list[CodeableConcept] | None = None
+    """Description for grouping of ordinal or polychotomous variables."""
+    valueQuantity: list[Quantity] | None = None
+    """Discrete value for grouping of ordinal or polychotomous variables."""
+    valueRange: list[Range] | None = None
+    """Range of values for grouping of ordinal or polychotomous variables."""
+    variableDefinition: Reference
+    """Description of the variable."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class EvidenceStatisticSampleSize(BackboneElement):
+    """Number of samples in the statistic. (Not an R4 type: R4B's; run-time class fhir.resources.R4B.evidence.EvidenceStatisticSampleSize.)"""
+
+    description: str | None = None
+    """Textual description of sample size for statistic."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    knownDataCount: int | None = None
+    """Number of participants with known results for measured variables."""
+    knownDataCount__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``knownDataCount``. JSON name ``_knownDataCount``."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    note: list[Annotation] | None = None
+    """Footnote or explanatory note about the sample size."""
+    numberOfParticipants: int | None = None
+    """Cumulative number of participants."""
+    numberOfParticipants__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``numberOfParticipants``. JSON name ``_numberOfParticipants``."""
+    numberOfStudies: int | None = None
+    """Number of contributing studies."""
+    numberOfStudies__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``numberOfStudies``. JSON name ``_numberOfStudies``."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class EvidenceVariableDefinition(BackboneElement):
+    """Evidence variable such as population, exposure, or outcome. (Not an R4 type: R4B's; run-time class fhir.resources.R4B.evidence.EvidenceVariableDefinition.)"""
+
+    description: str | None = None
+    """A text description or summary of the variable."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    directnessMatch: CodeableConcept | None = None
+    """low | moderate | high | exact."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    intended: Reference | None = None
+    """Definition of the intended variable related to the Evidence."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    note: list[Annotation] | None = None
+    """Footnotes and/or explanatory notes."""
+    observed: Reference | None = None
+    """Definition of the actual variable related to the statistic(s)."""
+    variableRole: CodeableConcept
+    """population | subpopulation | exposure | referenceExposure | measuredVariable | confounder."""
     fhir_comments: str | list[str] | None = None
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

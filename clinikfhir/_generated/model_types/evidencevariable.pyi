@@ -6,29 +6,31 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.evidencevariable``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.evidencevariable``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import evidencevariable as _evidencevariable
-from fhir.resources.R4B import resource as _resource
-
 from .annotation import Annotation
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .contactdetail import ContactDetail
+from .domainresource import DomainResource
 from .expression import Expression
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
 from .meta import Meta
 from .narrative import Narrative
+from .quantity import Quantity
+from .range import Range
 from .reference import Reference
 from .relatedartifact import RelatedArtifact
+from .resource import Resource
 from .usagecontext import UsageContext
 
 
-class EvidenceVariable(_evidencevariable.EvidenceVariable):
+class EvidenceVariable(DomainResource):
     """A population, intervention, or exposure definition. (R4 ``EvidenceVariable``; run-time class fhir.resources.R4B.evidencevariable.EvidenceVariable.)"""
 
     actual: bool | None = None
@@ -37,7 +39,7 @@ class EvidenceVariable(_evidencevariable.EvidenceVariable):
     """Id and extensions of ``actual``. JSON name ``_actual``."""
     author: list[ContactDetail] | None = None
     """Who authored the content."""
-    category: list[_evidencevariable.EvidenceVariableCategory] | None = None
+    category: list[EvidenceVariableCategory] | None = None
     """A grouping for ordinal or polychotomous variables. Not an R4 element (R4B adds it)."""
     characteristic: list[EvidenceVariableCharacteristic] | None = None
     """What defines the members of the evidence element."""
@@ -47,7 +49,7 @@ class EvidenceVariable(_evidencevariable.EvidenceVariable):
     """Id and extensions of ``characteristicCombination``. JSON name ``_characteristicCombination``."""
     contact: list[ContactDetail] | None = None
     """Contact details for the publisher."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     date: _dt.datetime | _dt.date | str | None = None
     """Date last changed. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
@@ -129,7 +131,30 @@ class EvidenceVariable(_evidencevariable.EvidenceVariable):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class EvidenceVariableCharacteristic(_evidencevariable.EvidenceVariableCharacteristic):
+class EvidenceVariableCategory(BackboneElement):
+    """A grouping for ordinal or polychotomous variables. (Not an R4 type: R4B's; run-time class fhir.resources.R4B.evidencevariable.EvidenceVariableCategory.)"""
+
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    name: str | None = None
+    """Description of the grouping."""
+    name__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``name``. JSON name ``_name``."""
+    valueCodeableConcept: CodeableConcept | None = None
+    """Definition of the grouping."""
+    valueQuantity: Quantity | None = None
+    """Definition of the grouping."""
+    valueRange: Range | None = None
+    """Definition of the grouping."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class EvidenceVariableCharacteristic(BackboneElement):
     """What defines the members of the evidence element. (R4 ``EvidenceVariable.characteristic``; run-time class fhir.resources.R4B.evidencevariable.EvidenceVariableCharacteristic.)"""
 
     definitionCanonical: str | None = None
@@ -164,7 +189,30 @@ class EvidenceVariableCharacteristic(_evidencevariable.EvidenceVariableCharacter
     """Method used for describing characteristic. Not an R4 element (R4B adds it)."""
     modifierExtension: list[Extension] | None = None
     """Extensions that cannot be ignored even if unrecognized."""
-    timeFromStart: _evidencevariable.EvidenceVariableCharacteristicTimeFromStart | None = None
+    timeFromStart: EvidenceVariableCharacteristicTimeFromStart | None = None
     """Observation time from study start."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class EvidenceVariableCharacteristicTimeFromStart(BackboneElement):
+    """Observation time from study start. (Not an R4 type: R4B's; run-time class fhir.resources.R4B.evidencevariable.EvidenceVariableCharacteristicTimeFromStart.)"""
+
+    description: str | None = None
+    """Human readable description."""
+    description__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``description``. JSON name ``_description``."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Unique id for inter-element referencing."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored even if unrecognized."""
+    note: list[Annotation] | None = None
+    """Used for footnotes or explanatory notes."""
+    quantity: Quantity | None = None
+    """Used to express the observation at a defined amount of time after the study start."""
+    range: Range | None = None
+    """Used to express the observation within a period after the study start."""
     fhir_comments: str | list[str] | None = None
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""

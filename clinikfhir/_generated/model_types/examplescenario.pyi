@@ -6,32 +6,32 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.examplescenario``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.examplescenario``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import examplescenario as _examplescenario
-from fhir.resources.R4B import resource as _resource
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .contactdetail import ContactDetail
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
 from .meta import Meta
 from .narrative import Narrative
+from .resource import Resource
 from .usagecontext import UsageContext
 
 
-class ExampleScenario(_examplescenario.ExampleScenario):
+class ExampleScenario(DomainResource):
     """Example of workflow instance. (R4 ``ExampleScenario``; run-time class fhir.resources.R4B.examplescenario.ExampleScenario.)"""
 
     actor: list[ExampleScenarioActor] | None = None
     """Actor participating in the resource."""
     contact: list[ContactDetail] | None = None
     """Contact details for the publisher."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     copyright: str | None = None
     """Use and/or publishing restrictions."""
@@ -105,7 +105,7 @@ class ExampleScenario(_examplescenario.ExampleScenario):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ExampleScenarioActor(_examplescenario.ExampleScenarioActor):
+class ExampleScenarioActor(BackboneElement):
     """Actor participating in the resource. (R4 ``ExampleScenario.actor``; run-time class fhir.resources.R4B.examplescenario.ExampleScenarioActor.)"""
 
     actorId: str | None = None
@@ -134,7 +134,7 @@ class ExampleScenarioActor(_examplescenario.ExampleScenarioActor):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ExampleScenarioInstance(_examplescenario.ExampleScenarioInstance):
+class ExampleScenarioInstance(BackboneElement):
     """Each resource and each version that is present in the workflow. (R4 ``ExampleScenario.instance``; run-time class fhir.resources.R4B.examplescenario.ExampleScenarioInstance.)"""
 
     containedInstance: list[ExampleScenarioInstanceContainedInstance] | None = None
@@ -167,7 +167,7 @@ class ExampleScenarioInstance(_examplescenario.ExampleScenarioInstance):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ExampleScenarioInstanceContainedInstance(_examplescenario.ExampleScenarioInstanceContainedInstance):
+class ExampleScenarioInstanceContainedInstance(BackboneElement):
     """Resources contained in the instance. (R4 ``ExampleScenario.instance.containedInstance``; run-time class fhir.resources.R4B.examplescenario.ExampleScenarioInstanceContainedInstance.)"""
 
     extension: list[Extension] | None = None
@@ -188,7 +188,7 @@ class ExampleScenarioInstanceContainedInstance(_examplescenario.ExampleScenarioI
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ExampleScenarioInstanceVersion(_examplescenario.ExampleScenarioInstanceVersion):
+class ExampleScenarioInstanceVersion(BackboneElement):
     """A specific version of the resource. (R4 ``ExampleScenario.instance.version``; run-time class fhir.resources.R4B.examplescenario.ExampleScenarioInstanceVersion.)"""
 
     description: str | None = None
@@ -209,7 +209,7 @@ class ExampleScenarioInstanceVersion(_examplescenario.ExampleScenarioInstanceVer
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ExampleScenarioProcess(_examplescenario.ExampleScenarioProcess):
+class ExampleScenarioProcess(BackboneElement):
     """Each major process - a group of operations. (R4 ``ExampleScenario.process``; run-time class fhir.resources.R4B.examplescenario.ExampleScenarioProcess.)"""
 
     description: str | None = None
@@ -240,7 +240,7 @@ class ExampleScenarioProcess(_examplescenario.ExampleScenarioProcess):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ExampleScenarioProcessStep(_examplescenario.ExampleScenarioProcessStep):
+class ExampleScenarioProcessStep(BackboneElement):
     """Each step of the process. (R4 ``ExampleScenario.process.step``; run-time class fhir.resources.R4B.examplescenario.ExampleScenarioProcessStep.)"""
 
     alternative: list[ExampleScenarioProcessStepAlternative] | None = None
@@ -263,7 +263,7 @@ class ExampleScenarioProcessStep(_examplescenario.ExampleScenarioProcessStep):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ExampleScenarioProcessStepAlternative(_examplescenario.ExampleScenarioProcessStepAlternative):
+class ExampleScenarioProcessStepAlternative(BackboneElement):
     """Alternate non-typical step action. (R4 ``ExampleScenario.process.step.alternative``; run-time class fhir.resources.R4B.examplescenario.ExampleScenarioProcessStepAlternative.)"""
 
     description: str | None = None
@@ -286,7 +286,7 @@ class ExampleScenarioProcessStepAlternative(_examplescenario.ExampleScenarioProc
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ExampleScenarioProcessStepOperation(_examplescenario.ExampleScenarioProcessStepOperation):
+class ExampleScenarioProcessStepOperation(BackboneElement):
     """Each interaction or action. (R4 ``ExampleScenario.process.step.operation``; run-time class fhir.resources.R4B.examplescenario.ExampleScenarioProcessStepOperation.)"""
 
     description: str | None = None

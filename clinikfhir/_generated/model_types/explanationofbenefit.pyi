@@ -6,19 +6,18 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.explanationofbenefit``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.explanationofbenefit``: every element typed from R4."""
 
 import datetime as _dt
 import decimal as _decimal
 from typing import Literal
 
-from fhir.resources.R4B import explanationofbenefit as _explanationofbenefit
-from fhir.resources.R4B import resource as _resource
-
 from .address import Address
 from .attachment import Attachment
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .coding import Coding
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -28,9 +27,10 @@ from .narrative import Narrative
 from .period import Period
 from .quantity import Quantity
 from .reference import Reference
+from .resource import Resource
 
 
-class ExplanationOfBenefit(_explanationofbenefit.ExplanationOfBenefit):
+class ExplanationOfBenefit(DomainResource):
     """Explanation of Benefit resource. (R4 ``ExplanationOfBenefit``; run-time class fhir.resources.R4B.explanationofbenefit.ExplanationOfBenefit.)"""
 
     accident: ExplanationOfBenefitAccident | None = None
@@ -51,7 +51,7 @@ class ExplanationOfBenefit(_explanationofbenefit.ExplanationOfBenefit):
     """Claim reference."""
     claimResponse: Reference | None = None
     """Claim response reference."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     created: _dt.datetime | _dt.date | str | None = None
     """Response creation date. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
@@ -157,7 +157,7 @@ class ExplanationOfBenefit(_explanationofbenefit.ExplanationOfBenefit):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ExplanationOfBenefitAccident(_explanationofbenefit.ExplanationOfBenefitAccident):
+class ExplanationOfBenefitAccident(BackboneElement):
     """Details of the event. (R4 ``ExplanationOfBenefit.accident``; run-time class fhir.resources.R4B.explanationofbenefit.ExplanationOfBenefitAccident.)"""
 
     date: _dt.date | str | None = None
@@ -180,7 +180,7 @@ class ExplanationOfBenefitAccident(_explanationofbenefit.ExplanationOfBenefitAcc
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ExplanationOfBenefitAddItem(_explanationofbenefit.ExplanationOfBenefitAddItem):
+class ExplanationOfBenefitAddItem(BackboneElement):
     """Insurer added line items. (R4 ``ExplanationOfBenefit.addItem``; run-time class fhir.resources.R4B.explanationofbenefit.ExplanationOfBenefitAddItem.)"""
 
     adjudication: list[ExplanationOfBenefitItemAdjudication] | None = None
@@ -247,7 +247,7 @@ class ExplanationOfBenefitAddItem(_explanationofbenefit.ExplanationOfBenefitAddI
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ExplanationOfBenefitAddItemDetail(_explanationofbenefit.ExplanationOfBenefitAddItemDetail):
+class ExplanationOfBenefitAddItemDetail(BackboneElement):
     """Insurer added line items. (R4 ``ExplanationOfBenefit.addItem.detail``; run-time class fhir.resources.R4B.explanationofbenefit.ExplanationOfBenefitAddItemDetail.)"""
 
     adjudication: list[ExplanationOfBenefitItemAdjudication] | None = None
@@ -282,7 +282,7 @@ class ExplanationOfBenefitAddItemDetail(_explanationofbenefit.ExplanationOfBenef
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ExplanationOfBenefitAddItemDetailSubDetail(_explanationofbenefit.ExplanationOfBenefitAddItemDetailSubDetail):
+class ExplanationOfBenefitAddItemDetailSubDetail(BackboneElement):
     """Insurer added line items. (R4 ``ExplanationOfBenefit.addItem.detail.subDetail``; run-time class fhir.resources.R4B.explanationofbenefit.ExplanationOfBenefitAddItemDetailSubDetail.)"""
 
     adjudication: list[ExplanationOfBenefitItemAdjudication] | None = None
@@ -315,7 +315,7 @@ class ExplanationOfBenefitAddItemDetailSubDetail(_explanationofbenefit.Explanati
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ExplanationOfBenefitBenefitBalance(_explanationofbenefit.ExplanationOfBenefitBenefitBalance):
+class ExplanationOfBenefitBenefitBalance(BackboneElement):
     """Balance by Benefit Category. (R4 ``ExplanationOfBenefit.benefitBalance``; run-time class fhir.resources.R4B.explanationofbenefit.ExplanationOfBenefitBenefitBalance.)"""
 
     category: CodeableConcept
@@ -350,7 +350,7 @@ class ExplanationOfBenefitBenefitBalance(_explanationofbenefit.ExplanationOfBene
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ExplanationOfBenefitBenefitBalanceFinancial(_explanationofbenefit.ExplanationOfBenefitBenefitBalanceFinancial):
+class ExplanationOfBenefitBenefitBalanceFinancial(BackboneElement):
     """Benefit Summary. (R4 ``ExplanationOfBenefit.benefitBalance.financial``; run-time class fhir.resources.R4B.explanationofbenefit.ExplanationOfBenefitBenefitBalanceFinancial.)"""
 
     allowedMoney: Money | None = None
@@ -381,7 +381,7 @@ class ExplanationOfBenefitBenefitBalanceFinancial(_explanationofbenefit.Explanat
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ExplanationOfBenefitCareTeam(_explanationofbenefit.ExplanationOfBenefitCareTeam):
+class ExplanationOfBenefitCareTeam(BackboneElement):
     """Care Team members. (R4 ``ExplanationOfBenefit.careTeam``; run-time class fhir.resources.R4B.explanationofbenefit.ExplanationOfBenefitCareTeam.)"""
 
     extension: list[Extension] | None = None
@@ -408,7 +408,7 @@ class ExplanationOfBenefitCareTeam(_explanationofbenefit.ExplanationOfBenefitCar
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ExplanationOfBenefitDiagnosis(_explanationofbenefit.ExplanationOfBenefitDiagnosis):
+class ExplanationOfBenefitDiagnosis(BackboneElement):
     """Pertinent diagnosis information. (R4 ``ExplanationOfBenefit.diagnosis``; run-time class fhir.resources.R4B.explanationofbenefit.ExplanationOfBenefitDiagnosis.)"""
 
     diagnosisCodeableConcept: CodeableConcept | None = None
@@ -435,7 +435,7 @@ class ExplanationOfBenefitDiagnosis(_explanationofbenefit.ExplanationOfBenefitDi
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ExplanationOfBenefitInsurance(_explanationofbenefit.ExplanationOfBenefitInsurance):
+class ExplanationOfBenefitInsurance(BackboneElement):
     """Patient insurance information. (R4 ``ExplanationOfBenefit.insurance``; run-time class fhir.resources.R4B.explanationofbenefit.ExplanationOfBenefitInsurance.)"""
 
     coverage: Reference
@@ -458,7 +458,7 @@ class ExplanationOfBenefitInsurance(_explanationofbenefit.ExplanationOfBenefitIn
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ExplanationOfBenefitItem(_explanationofbenefit.ExplanationOfBenefitItem):
+class ExplanationOfBenefitItem(BackboneElement):
     """Product or service provided. (R4 ``ExplanationOfBenefit.item``; run-time class fhir.resources.R4B.explanationofbenefit.ExplanationOfBenefitItem.)"""
 
     adjudication: list[ExplanationOfBenefitItemAdjudication] | None = None
@@ -539,7 +539,7 @@ class ExplanationOfBenefitItem(_explanationofbenefit.ExplanationOfBenefitItem):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ExplanationOfBenefitItemAdjudication(_explanationofbenefit.ExplanationOfBenefitItemAdjudication):
+class ExplanationOfBenefitItemAdjudication(BackboneElement):
     """Adjudication details. (R4 ``ExplanationOfBenefit.item.adjudication``; run-time class fhir.resources.R4B.explanationofbenefit.ExplanationOfBenefitItemAdjudication.)"""
 
     amount: Money | None = None
@@ -562,7 +562,7 @@ class ExplanationOfBenefitItemAdjudication(_explanationofbenefit.ExplanationOfBe
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ExplanationOfBenefitItemDetail(_explanationofbenefit.ExplanationOfBenefitItemDetail):
+class ExplanationOfBenefitItemDetail(BackboneElement):
     """Additional items. (R4 ``ExplanationOfBenefit.item.detail``; run-time class fhir.resources.R4B.explanationofbenefit.ExplanationOfBenefitItemDetail.)"""
 
     adjudication: list[ExplanationOfBenefitItemAdjudication] | None = None
@@ -609,7 +609,7 @@ class ExplanationOfBenefitItemDetail(_explanationofbenefit.ExplanationOfBenefitI
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ExplanationOfBenefitItemDetailSubDetail(_explanationofbenefit.ExplanationOfBenefitItemDetailSubDetail):
+class ExplanationOfBenefitItemDetailSubDetail(BackboneElement):
     """Additional items. (R4 ``ExplanationOfBenefit.item.detail.subDetail``; run-time class fhir.resources.R4B.explanationofbenefit.ExplanationOfBenefitItemDetailSubDetail.)"""
 
     adjudication: list[ExplanationOfBenefitItemAdjudication] | None = None
@@ -654,7 +654,7 @@ class ExplanationOfBenefitItemDetailSubDetail(_explanationofbenefit.ExplanationO
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ExplanationOfBenefitPayee(_explanationofbenefit.ExplanationOfBenefitPayee):
+class ExplanationOfBenefitPayee(BackboneElement):
     """Recipient of benefits payable. (R4 ``ExplanationOfBenefit.payee``; run-time class fhir.resources.R4B.explanationofbenefit.ExplanationOfBenefitPayee.)"""
 
     extension: list[Extension] | None = None
@@ -671,7 +671,7 @@ class ExplanationOfBenefitPayee(_explanationofbenefit.ExplanationOfBenefitPayee)
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ExplanationOfBenefitPayment(_explanationofbenefit.ExplanationOfBenefitPayment):
+class ExplanationOfBenefitPayment(BackboneElement):
     """Payment Details. (R4 ``ExplanationOfBenefit.payment``; run-time class fhir.resources.R4B.explanationofbenefit.ExplanationOfBenefitPayment.)"""
 
     adjustment: Money | None = None
@@ -698,7 +698,7 @@ class ExplanationOfBenefitPayment(_explanationofbenefit.ExplanationOfBenefitPaym
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ExplanationOfBenefitProcedure(_explanationofbenefit.ExplanationOfBenefitProcedure):
+class ExplanationOfBenefitProcedure(BackboneElement):
     """Clinical procedures performed. (R4 ``ExplanationOfBenefit.procedure``; run-time class fhir.resources.R4B.explanationofbenefit.ExplanationOfBenefitProcedure.)"""
 
     date: _dt.datetime | _dt.date | str | None = None
@@ -727,7 +727,7 @@ class ExplanationOfBenefitProcedure(_explanationofbenefit.ExplanationOfBenefitPr
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ExplanationOfBenefitProcessNote(_explanationofbenefit.ExplanationOfBenefitProcessNote):
+class ExplanationOfBenefitProcessNote(BackboneElement):
     """Note concerning adjudication. (R4 ``ExplanationOfBenefit.processNote``; run-time class fhir.resources.R4B.explanationofbenefit.ExplanationOfBenefitProcessNote.)"""
 
     extension: list[Extension] | None = None
@@ -754,7 +754,7 @@ class ExplanationOfBenefitProcessNote(_explanationofbenefit.ExplanationOfBenefit
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ExplanationOfBenefitRelated(_explanationofbenefit.ExplanationOfBenefitRelated):
+class ExplanationOfBenefitRelated(BackboneElement):
     """Prior or corollary claims. (R4 ``ExplanationOfBenefit.related``; run-time class fhir.resources.R4B.explanationofbenefit.ExplanationOfBenefitRelated.)"""
 
     claim: Reference | None = None
@@ -773,7 +773,7 @@ class ExplanationOfBenefitRelated(_explanationofbenefit.ExplanationOfBenefitRela
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ExplanationOfBenefitSupportingInfo(_explanationofbenefit.ExplanationOfBenefitSupportingInfo):
+class ExplanationOfBenefitSupportingInfo(BackboneElement):
     """Supporting information. (R4 ``ExplanationOfBenefit.supportingInfo``; run-time class fhir.resources.R4B.explanationofbenefit.ExplanationOfBenefitSupportingInfo.)"""
 
     category: CodeableConcept
@@ -816,7 +816,7 @@ class ExplanationOfBenefitSupportingInfo(_explanationofbenefit.ExplanationOfBene
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ExplanationOfBenefitTotal(_explanationofbenefit.ExplanationOfBenefitTotal):
+class ExplanationOfBenefitTotal(BackboneElement):
     """Adjudication totals. (R4 ``ExplanationOfBenefit.total``; run-time class fhir.resources.R4B.explanationofbenefit.ExplanationOfBenefitTotal.)"""
 
     amount: Money

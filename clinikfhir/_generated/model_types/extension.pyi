@@ -6,22 +6,20 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.extension``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.extension``: every element typed from R4."""
 
 import datetime as _dt
 import decimal as _decimal
 import uuid as _uuid
 
 from pydantic import AnyUrl as _AnyUrl
-from fhir.resources.R4B import codeablereference as _codeablereference
-from fhir.resources.R4B import extension as _extension
-from fhir.resources.R4B import ratiorange as _ratiorange
 
 from .address import Address
 from .age import Age
 from .annotation import Annotation
 from .attachment import Attachment
 from .codeableconcept import CodeableConcept
+from .codeablereference import CodeableReference
 from .coding import Coding
 from .contactdetail import ContactDetail
 from .contactpoint import ContactPoint
@@ -31,6 +29,7 @@ from .datarequirement import DataRequirement
 from .distance import Distance
 from .dosage import Dosage
 from .duration import Duration
+from .element import Element
 from .expression import Expression
 from .humanname import HumanName
 from .identifier import Identifier
@@ -40,6 +39,7 @@ from .period import Period
 from .quantity import Quantity
 from .range import Range
 from .ratio import Ratio
+from .ratiorange import RatioRange
 from .reference import Reference
 from .relatedartifact import RelatedArtifact
 from .sampleddata import SampledData
@@ -49,7 +49,7 @@ from .triggerdefinition import TriggerDefinition
 from .usagecontext import UsageContext
 
 
-class Extension(_extension.Extension):
+class Extension(Element):
     """Optional Extensions Element. (R4 ``Extension``; run-time class fhir.resources.R4B.extension.Extension.)"""
 
     extension: list[Extension] | None = None
@@ -76,7 +76,7 @@ class Extension(_extension.Extension):
     """Value of extension."""
     valueCodeableConcept: CodeableConcept | None = None
     """Value of extension."""
-    valueCodeableReference: _codeablereference.CodeableReference | None = None
+    valueCodeableReference: CodeableReference | None = None
     """Value of extension. Not an R4 element (R4B adds it)."""
     valueCoding: Coding | None = None
     """Value of extension."""
@@ -132,7 +132,7 @@ class Extension(_extension.Extension):
     """Value of extension."""
     valueRatio: Ratio | None = None
     """Value of extension."""
-    valueRatioRange: _ratiorange.RatioRange | None = None
+    valueRatioRange: RatioRange | None = None
     """Value of extension. Not an R4 element (R4B adds it)."""
     valueReference: Reference | None = None
     """Value of extension."""

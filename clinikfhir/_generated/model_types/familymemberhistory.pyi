@@ -6,17 +6,16 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.familymemberhistory``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.familymemberhistory``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import familymemberhistory as _familymemberhistory
-from fhir.resources.R4B import resource as _resource
-
 from .age import Age
 from .annotation import Annotation
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -25,9 +24,10 @@ from .narrative import Narrative
 from .period import Period
 from .range import Range
 from .reference import Reference
+from .resource import Resource
 
 
-class FamilyMemberHistory(_familymemberhistory.FamilyMemberHistory):
+class FamilyMemberHistory(DomainResource):
     """Information about patient's relatives, relevant for patient. (R4 ``FamilyMemberHistory``; run-time class fhir.resources.R4B.familymemberhistory.FamilyMemberHistory.)"""
 
     ageAge: Age | None = None
@@ -50,7 +50,7 @@ class FamilyMemberHistory(_familymemberhistory.FamilyMemberHistory):
     """Id and extensions of ``bornString``. JSON name ``_bornString``."""
     condition: list[FamilyMemberHistoryCondition] | None = None
     """Condition that the related person had."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     dataAbsentReason: CodeableConcept | None = None
     """subject-unknown | withheld | unable-to-obtain | deferred."""
@@ -130,7 +130,7 @@ class FamilyMemberHistory(_familymemberhistory.FamilyMemberHistory):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class FamilyMemberHistoryCondition(_familymemberhistory.FamilyMemberHistoryCondition):
+class FamilyMemberHistoryCondition(BackboneElement):
     """Condition that the related person had. (R4 ``FamilyMemberHistory.condition``; run-time class fhir.resources.R4B.familymemberhistory.FamilyMemberHistoryCondition.)"""
 
     code: CodeableConcept

@@ -6,16 +6,16 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.fhirprimitiveextension``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.fhirprimitiveextension``: every element typed from R4."""
 
+from typing import Any
 
-from fhir.resources.R4B import fhirprimitiveextension as _fhirprimitiveextension
-
+from ._base import FHIRModel as _FHIRModel
 from .extension import Extension
 
 
-class FHIRPrimitiveExtension(_fhirprimitiveextension.FHIRPrimitiveExtension):
-    """The id and extensions of a primitive value. (R4 ``Element``; run-time class fhir.resources.R4B.fhirprimitiveextension.FHIRPrimitiveExtension.)"""
+class FHIRPrimitiveExtension(_FHIRModel):
+    """The id and extensions of a primitive value. (run-time class fhir.resources.R4B.fhirprimitiveextension.FHIRPrimitiveExtension.)"""
 
     extension: list[Extension] | None = None
     """Additional content defined by implementations."""
@@ -23,3 +23,6 @@ class FHIRPrimitiveExtension(_fhirprimitiveextension.FHIRPrimitiveExtension):
     """Unique id for inter-element referencing."""
     fhir_comments: str | list[str] | None = None
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+    @classmethod
+    def validate_extension_or_fhir_comment_required(cls, values: dict[str, Any]) -> dict[str, Any]:
+        """The check of fhir.resources that the element has an id, extensions or comments (pydantic hook)."""

@@ -6,14 +6,12 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.flag``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.flag``: every element typed from R4."""
 
 from typing import Literal
 
-from fhir.resources.R4B import flag as _flag
-from fhir.resources.R4B import resource as _resource
-
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -21,9 +19,10 @@ from .meta import Meta
 from .narrative import Narrative
 from .period import Period
 from .reference import Reference
+from .resource import Resource
 
 
-class Flag(_flag.Flag):
+class Flag(DomainResource):
     """Key information to flag to healthcare providers. (R4 ``Flag``; run-time class fhir.resources.R4B.flag.Flag.)"""
 
     author: Reference | None = None
@@ -32,7 +31,7 @@ class Flag(_flag.Flag):
     """Clinical, administrative, etc."""
     code: CodeableConcept
     """Coded or textual message to display to user."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     encounter: Reference | None = None
     """Alert relevant during encounter."""

@@ -6,16 +6,15 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.goal``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.goal``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import goal as _goal
-from fhir.resources.R4B import resource as _resource
-
 from .annotation import Annotation
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .duration import Duration
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
@@ -26,9 +25,10 @@ from .quantity import Quantity
 from .range import Range
 from .ratio import Ratio
 from .reference import Reference
+from .resource import Resource
 
 
-class Goal(_goal.Goal):
+class Goal(DomainResource):
     """Describes the intended objective(s) for a patient, group or organization. (R4 ``Goal``; run-time class fhir.resources.R4B.goal.Goal.)"""
 
     achievementStatus: CodeableConcept | None = None
@@ -37,7 +37,7 @@ class Goal(_goal.Goal):
     """Issues addressed by this goal."""
     category: list[CodeableConcept] | None = None
     """E.g. Treatment, dietary, behavioral, etc."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     description: CodeableConcept
     """Code or text describing goal."""
@@ -97,7 +97,7 @@ class Goal(_goal.Goal):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class GoalTarget(_goal.GoalTarget):
+class GoalTarget(BackboneElement):
     """Target outcome for the goal. (R4 ``Goal.target``; run-time class fhir.resources.R4B.goal.GoalTarget.)"""
 
     detailBoolean: bool | None = None

@@ -6,29 +6,29 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.graphdefinition``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.graphdefinition``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import graphdefinition as _graphdefinition
-from fhir.resources.R4B import resource as _resource
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .contactdetail import ContactDetail
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .meta import Meta
 from .narrative import Narrative
+from .resource import Resource
 from .usagecontext import UsageContext
 
 
-class GraphDefinition(_graphdefinition.GraphDefinition):
+class GraphDefinition(DomainResource):
     """Definition of a graph of resources. (R4 ``GraphDefinition``; run-time class fhir.resources.R4B.graphdefinition.GraphDefinition.)"""
 
     contact: list[ContactDetail] | None = None
     """Contact details for the publisher."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     date: _dt.datetime | _dt.date | str | None = None
     """Date last changed. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
@@ -102,7 +102,7 @@ class GraphDefinition(_graphdefinition.GraphDefinition):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class GraphDefinitionLink(_graphdefinition.GraphDefinitionLink):
+class GraphDefinitionLink(BackboneElement):
     """Links this graph makes rules about. (R4 ``GraphDefinition.link``; run-time class fhir.resources.R4B.graphdefinition.GraphDefinitionLink.)"""
 
     description: str | None = None
@@ -137,7 +137,7 @@ class GraphDefinitionLink(_graphdefinition.GraphDefinitionLink):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class GraphDefinitionLinkTarget(_graphdefinition.GraphDefinitionLinkTarget):
+class GraphDefinitionLinkTarget(BackboneElement):
     """Potential target for the link. (R4 ``GraphDefinition.link.target``; run-time class fhir.resources.R4B.graphdefinition.GraphDefinitionLinkTarget.)"""
 
     compartment: list[GraphDefinitionLinkTargetCompartment] | None = None
@@ -166,7 +166,7 @@ class GraphDefinitionLinkTarget(_graphdefinition.GraphDefinitionLinkTarget):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class GraphDefinitionLinkTargetCompartment(_graphdefinition.GraphDefinitionLinkTargetCompartment):
+class GraphDefinitionLinkTargetCompartment(BackboneElement):
     """Compartment Consistency Rules. (R4 ``GraphDefinition.link.target.compartment``; run-time class fhir.resources.R4B.graphdefinition.GraphDefinitionLinkTargetCompartment.)"""
 
     code: Literal['Device', 'Encounter', 'Patient', 'Practitioner', 'RelatedPerson'] | None = None

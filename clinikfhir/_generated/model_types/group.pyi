@@ -6,14 +6,13 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.group``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.group``: every element typed from R4."""
 
 from typing import Literal
 
-from fhir.resources.R4B import group as _group
-from fhir.resources.R4B import resource as _resource
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -23,9 +22,10 @@ from .period import Period
 from .quantity import Quantity
 from .range import Range
 from .reference import Reference
+from .resource import Resource
 
 
-class Group(_group.Group):
+class Group(DomainResource):
     """Group of multiple entities. (R4 ``Group``; run-time class fhir.resources.R4B.group.Group.)"""
 
     active: bool | None = None
@@ -40,7 +40,7 @@ class Group(_group.Group):
     """Include / Exclude group members by Trait."""
     code: CodeableConcept | None = None
     """Kind of Group members."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     extension: list[Extension] | None = None
     """Additional content defined by implementations."""
@@ -82,7 +82,7 @@ class Group(_group.Group):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class GroupCharacteristic(_group.GroupCharacteristic):
+class GroupCharacteristic(BackboneElement):
     """Include / Exclude group members by Trait. (R4 ``Group.characteristic``; run-time class fhir.resources.R4B.group.GroupCharacteristic.)"""
 
     code: CodeableConcept
@@ -115,7 +115,7 @@ class GroupCharacteristic(_group.GroupCharacteristic):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class GroupMember(_group.GroupMember):
+class GroupMember(BackboneElement):
     """Who or what is in group. (R4 ``Group.member``; run-time class fhir.resources.R4B.group.GroupMember.)"""
 
     entity: Reference

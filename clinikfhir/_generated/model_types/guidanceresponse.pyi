@@ -6,29 +6,28 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.guidanceresponse``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.guidanceresponse``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import guidanceresponse as _guidanceresponse
-from fhir.resources.R4B import resource as _resource
-
 from .annotation import Annotation
 from .codeableconcept import CodeableConcept
 from .datarequirement import DataRequirement
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
 from .meta import Meta
 from .narrative import Narrative
 from .reference import Reference
+from .resource import Resource
 
 
-class GuidanceResponse(_guidanceresponse.GuidanceResponse):
+class GuidanceResponse(DomainResource):
     """The formal response to a guidance request. (R4 ``GuidanceResponse``; run-time class fhir.resources.R4B.guidanceresponse.GuidanceResponse.)"""
 
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     dataRequirement: list[DataRequirement] | None = None
     """Additional required data."""

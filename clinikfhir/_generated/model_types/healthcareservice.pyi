@@ -6,17 +6,16 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.healthcareservice``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.healthcareservice``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import healthcareservice as _healthcareservice
-from fhir.resources.R4B import resource as _resource
-
 from .attachment import Attachment
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .contactpoint import ContactPoint
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -24,9 +23,10 @@ from .meta import Meta
 from .narrative import Narrative
 from .period import Period
 from .reference import Reference
+from .resource import Resource
 
 
-class HealthcareService(_healthcareservice.HealthcareService):
+class HealthcareService(DomainResource):
     """The details of a healthcare service available at a location. (R4 ``HealthcareService``; run-time class fhir.resources.R4B.healthcareservice.HealthcareService.)"""
 
     active: bool | None = None
@@ -53,7 +53,7 @@ class HealthcareService(_healthcareservice.HealthcareService):
     """Id and extensions of ``comment``. JSON name ``_comment``."""
     communication: list[CodeableConcept] | None = None
     """The language that this service is offered in."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     coverageArea: list[Reference] | None = None
     """Location(s) service is intended for/available to."""
@@ -113,7 +113,7 @@ class HealthcareService(_healthcareservice.HealthcareService):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class HealthcareServiceAvailableTime(_healthcareservice.HealthcareServiceAvailableTime):
+class HealthcareServiceAvailableTime(BackboneElement):
     """Times the Service Site is available. (R4 ``HealthcareService.availableTime``; run-time class fhir.resources.R4B.healthcareservice.HealthcareServiceAvailableTime.)"""
 
     allDay: bool | None = None
@@ -142,7 +142,7 @@ class HealthcareServiceAvailableTime(_healthcareservice.HealthcareServiceAvailab
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class HealthcareServiceEligibility(_healthcareservice.HealthcareServiceEligibility):
+class HealthcareServiceEligibility(BackboneElement):
     """Specific eligibility requirements required to use the service. (R4 ``HealthcareService.eligibility``; run-time class fhir.resources.R4B.healthcareservice.HealthcareServiceEligibility.)"""
 
     code: CodeableConcept | None = None
@@ -161,7 +161,7 @@ class HealthcareServiceEligibility(_healthcareservice.HealthcareServiceEligibili
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class HealthcareServiceNotAvailable(_healthcareservice.HealthcareServiceNotAvailable):
+class HealthcareServiceNotAvailable(BackboneElement):
     """Not available during this time due to provided reason. (R4 ``HealthcareService.notAvailable``; run-time class fhir.resources.R4B.healthcareservice.HealthcareServiceNotAvailable.)"""
 
     description: str | None = None

@@ -6,18 +6,17 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.humanname``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.humanname``: every element typed from R4."""
 
 from typing import Literal
 
-from fhir.resources.R4B import humanname as _humanname
-
+from .element import Element
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .period import Period
 
 
-class HumanName(_humanname.HumanName):
+class HumanName(Element):
     """Name of a human - parts and usage. (R4 ``HumanName``; run-time class fhir.resources.R4B.humanname.HumanName.)"""
 
     extension: list[Extension] | None = None

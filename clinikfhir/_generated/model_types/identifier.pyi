@@ -6,20 +6,19 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.identifier``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.identifier``: every element typed from R4."""
 
 from typing import Literal
 
-from fhir.resources.R4B import identifier as _identifier
-
 from .codeableconcept import CodeableConcept
+from .element import Element
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .period import Period
 from .reference import Reference
 
 
-class Identifier(_identifier.Identifier):
+class Identifier(Element):
     """An identifier intended for computation. (R4 ``Identifier``; run-time class fhir.resources.R4B.identifier.Identifier.)"""
 
     assigner: Reference | None = None

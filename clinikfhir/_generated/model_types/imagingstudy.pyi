@@ -6,31 +6,31 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.imagingstudy``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.imagingstudy``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import imagingstudy as _imagingstudy
-from fhir.resources.R4B import resource as _resource
-
 from .annotation import Annotation
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .coding import Coding
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
 from .meta import Meta
 from .narrative import Narrative
 from .reference import Reference
+from .resource import Resource
 
 
-class ImagingStudy(_imagingstudy.ImagingStudy):
+class ImagingStudy(DomainResource):
     """A set of images produced in single study (one or more series of references images). (R4 ``ImagingStudy``; run-time class fhir.resources.R4B.imagingstudy.ImagingStudy.)"""
 
     basedOn: list[Reference] | None = None
     """Request fulfilled."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     description: str | None = None
     """Institution-generated description."""
@@ -102,7 +102,7 @@ class ImagingStudy(_imagingstudy.ImagingStudy):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ImagingStudySeries(_imagingstudy.ImagingStudySeries):
+class ImagingStudySeries(BackboneElement):
     """Each study has one or more series of instances. (R4 ``ImagingStudy.series``; run-time class fhir.resources.R4B.imagingstudy.ImagingStudySeries.)"""
 
     bodySite: Coding | None = None
@@ -149,7 +149,7 @@ class ImagingStudySeries(_imagingstudy.ImagingStudySeries):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ImagingStudySeriesInstance(_imagingstudy.ImagingStudySeriesInstance):
+class ImagingStudySeriesInstance(BackboneElement):
     """A single SOP instance from the series. (R4 ``ImagingStudy.series.instance``; run-time class fhir.resources.R4B.imagingstudy.ImagingStudySeriesInstance.)"""
 
     extension: list[Extension] | None = None
@@ -176,7 +176,7 @@ class ImagingStudySeriesInstance(_imagingstudy.ImagingStudySeriesInstance):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ImagingStudySeriesPerformer(_imagingstudy.ImagingStudySeriesPerformer):
+class ImagingStudySeriesPerformer(BackboneElement):
     """Who performed the series. (R4 ``ImagingStudy.series.performer``; run-time class fhir.resources.R4B.imagingstudy.ImagingStudySeriesPerformer.)"""
 
     actor: Reference

@@ -6,16 +6,15 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.immunization``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.immunization``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import immunization as _immunization
-from fhir.resources.R4B import resource as _resource
-
 from .annotation import Annotation
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -23,12 +22,13 @@ from .meta import Meta
 from .narrative import Narrative
 from .quantity import Quantity
 from .reference import Reference
+from .resource import Resource
 
 
-class Immunization(_immunization.Immunization):
+class Immunization(DomainResource):
     """Immunization event information. (R4 ``Immunization``; run-time class fhir.resources.R4B.immunization.Immunization.)"""
 
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     doseQuantity: Quantity | None = None
     """Amount of vaccine administered."""
@@ -126,7 +126,7 @@ class Immunization(_immunization.Immunization):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ImmunizationEducation(_immunization.ImmunizationEducation):
+class ImmunizationEducation(BackboneElement):
     """Educational material presented to patient. (R4 ``Immunization.education``; run-time class fhir.resources.R4B.immunization.ImmunizationEducation.)"""
 
     documentType: str | None = None
@@ -155,7 +155,7 @@ class ImmunizationEducation(_immunization.ImmunizationEducation):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ImmunizationPerformer(_immunization.ImmunizationPerformer):
+class ImmunizationPerformer(BackboneElement):
     """Who performed event. (R4 ``Immunization.performer``; run-time class fhir.resources.R4B.immunization.ImmunizationPerformer.)"""
 
     actor: Reference
@@ -172,7 +172,7 @@ class ImmunizationPerformer(_immunization.ImmunizationPerformer):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ImmunizationProtocolApplied(_immunization.ImmunizationProtocolApplied):
+class ImmunizationProtocolApplied(BackboneElement):
     """Protocol followed by the provider. (R4 ``Immunization.protocolApplied``; run-time class fhir.resources.R4B.immunization.ImmunizationProtocolApplied.)"""
 
     authority: Reference | None = None
@@ -209,7 +209,7 @@ class ImmunizationProtocolApplied(_immunization.ImmunizationProtocolApplied):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ImmunizationReaction(_immunization.ImmunizationReaction):
+class ImmunizationReaction(BackboneElement):
     """Details of a reaction that follows immunization. (R4 ``Immunization.reaction``; run-time class fhir.resources.R4B.immunization.ImmunizationReaction.)"""
 
     date: _dt.datetime | _dt.date | str | None = None

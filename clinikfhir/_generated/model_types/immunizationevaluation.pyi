@@ -6,29 +6,28 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.immunizationevaluation``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.immunizationevaluation``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import immunizationevaluation as _immunizationevaluation
-from fhir.resources.R4B import resource as _resource
-
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
 from .meta import Meta
 from .narrative import Narrative
 from .reference import Reference
+from .resource import Resource
 
 
-class ImmunizationEvaluation(_immunizationevaluation.ImmunizationEvaluation):
+class ImmunizationEvaluation(DomainResource):
     """Immunization evaluation information. (R4 ``ImmunizationEvaluation``; run-time class fhir.resources.R4B.immunizationevaluation.ImmunizationEvaluation.)"""
 
     authority: Reference | None = None
     """Who is responsible for publishing the recommendations."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     date: _dt.datetime | _dt.date | str | None = None
     """Date evaluation was performed. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""

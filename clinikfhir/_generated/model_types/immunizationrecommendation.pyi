@@ -6,28 +6,28 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.immunizationrecommendation``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.immunizationrecommendation``: every element typed from R4."""
 
 import datetime as _dt
 
-from fhir.resources.R4B import immunizationrecommendation as _immunizationrecommendation
-from fhir.resources.R4B import resource as _resource
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
 from .meta import Meta
 from .narrative import Narrative
 from .reference import Reference
+from .resource import Resource
 
 
-class ImmunizationRecommendation(_immunizationrecommendation.ImmunizationRecommendation):
+class ImmunizationRecommendation(DomainResource):
     """Guidance or advice relating to an immunization. (R4 ``ImmunizationRecommendation``; run-time class fhir.resources.R4B.immunizationrecommendation.ImmunizationRecommendation.)"""
 
     authority: Reference | None = None
     """Who is responsible for protocol."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     date: _dt.datetime | _dt.date | str | None = None
     """Date recommendation(s) created. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
@@ -61,7 +61,7 @@ class ImmunizationRecommendation(_immunizationrecommendation.ImmunizationRecomme
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ImmunizationRecommendationRecommendation(_immunizationrecommendation.ImmunizationRecommendationRecommendation):
+class ImmunizationRecommendationRecommendation(BackboneElement):
     """Vaccine administration recommendations. (R4 ``ImmunizationRecommendation.recommendation``; run-time class fhir.resources.R4B.immunizationrecommendation.ImmunizationRecommendationRecommendation.)"""
 
     contraindicatedVaccineCode: list[CodeableConcept] | None = None
@@ -114,7 +114,7 @@ class ImmunizationRecommendationRecommendation(_immunizationrecommendation.Immun
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ImmunizationRecommendationRecommendationDateCriterion(_immunizationrecommendation.ImmunizationRecommendationRecommendationDateCriterion):
+class ImmunizationRecommendationRecommendationDateCriterion(BackboneElement):
     """Dates governing proposed immunization. (R4 ``ImmunizationRecommendation.recommendation.dateCriterion``; run-time class fhir.resources.R4B.immunizationrecommendation.ImmunizationRecommendationRecommendationDateCriterion.)"""
 
     code: CodeableConcept

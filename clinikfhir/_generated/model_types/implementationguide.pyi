@@ -6,31 +6,32 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.implementationguide``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.implementationguide``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from pydantic import AnyUrl as _AnyUrl
-from fhir.resources.R4B import implementationguide as _implementationguide
-from fhir.resources.R4B import resource as _resource
 
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .contactdetail import ContactDetail
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .meta import Meta
 from .narrative import Narrative
 from .reference import Reference
+from .resource import Resource
 from .usagecontext import UsageContext
 
 
-class ImplementationGuide(_implementationguide.ImplementationGuide):
+class ImplementationGuide(DomainResource):
     """A set of rules about how FHIR is used. (R4 ``ImplementationGuide``; run-time class fhir.resources.R4B.implementationguide.ImplementationGuide.)"""
 
     contact: list[ContactDetail] | None = None
     """Contact details for the publisher."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     copyright: str | None = None
     """Use and/or publishing restrictions."""
@@ -118,7 +119,7 @@ class ImplementationGuide(_implementationguide.ImplementationGuide):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ImplementationGuideDefinition(_implementationguide.ImplementationGuideDefinition):
+class ImplementationGuideDefinition(BackboneElement):
     """Information needed to build the IG. (R4 ``ImplementationGuide.definition``; run-time class fhir.resources.R4B.implementationguide.ImplementationGuideDefinition.)"""
 
     extension: list[Extension] | None = None
@@ -141,7 +142,7 @@ class ImplementationGuideDefinition(_implementationguide.ImplementationGuideDefi
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ImplementationGuideDefinitionGrouping(_implementationguide.ImplementationGuideDefinitionGrouping):
+class ImplementationGuideDefinitionGrouping(BackboneElement):
     """Grouping used to present related resources in the IG. (R4 ``ImplementationGuide.definition.grouping``; run-time class fhir.resources.R4B.implementationguide.ImplementationGuideDefinitionGrouping.)"""
 
     description: str | None = None
@@ -162,7 +163,7 @@ class ImplementationGuideDefinitionGrouping(_implementationguide.ImplementationG
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ImplementationGuideDefinitionPage(_implementationguide.ImplementationGuideDefinitionPage):
+class ImplementationGuideDefinitionPage(BackboneElement):
     """Page/Section in the Guide. (R4 ``ImplementationGuide.definition.page``; run-time class fhir.resources.R4B.implementationguide.ImplementationGuideDefinitionPage.)"""
 
     extension: list[Extension] | None = None
@@ -191,7 +192,7 @@ class ImplementationGuideDefinitionPage(_implementationguide.ImplementationGuide
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ImplementationGuideDefinitionParameter(_implementationguide.ImplementationGuideDefinitionParameter):
+class ImplementationGuideDefinitionParameter(BackboneElement):
     """Defines how IG is built by tools. (R4 ``ImplementationGuide.definition.parameter``; run-time class fhir.resources.R4B.implementationguide.ImplementationGuideDefinitionParameter.)"""
 
     code: Literal['apply', 'expansion-parameter', 'generate-json', 'generate-turtle', 'generate-xml', 'html-template', 'path-pages', 'path-resource', 'path-tx-cache', 'rule-broken-links'] | None = None
@@ -212,7 +213,7 @@ class ImplementationGuideDefinitionParameter(_implementationguide.Implementation
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ImplementationGuideDefinitionResource(_implementationguide.ImplementationGuideDefinitionResource):
+class ImplementationGuideDefinitionResource(BackboneElement):
     """Resource in the implementation guide. (R4 ``ImplementationGuide.definition.resource``; run-time class fhir.resources.R4B.implementationguide.ImplementationGuideDefinitionResource.)"""
 
     description: str | None = None
@@ -251,7 +252,7 @@ class ImplementationGuideDefinitionResource(_implementationguide.ImplementationG
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ImplementationGuideDefinitionTemplate(_implementationguide.ImplementationGuideDefinitionTemplate):
+class ImplementationGuideDefinitionTemplate(BackboneElement):
     """A template for building resources. (R4 ``ImplementationGuide.definition.template``; run-time class fhir.resources.R4B.implementationguide.ImplementationGuideDefinitionTemplate.)"""
 
     code: str | None = None
@@ -276,7 +277,7 @@ class ImplementationGuideDefinitionTemplate(_implementationguide.ImplementationG
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ImplementationGuideDependsOn(_implementationguide.ImplementationGuideDependsOn):
+class ImplementationGuideDependsOn(BackboneElement):
     """Another Implementation guide this depends on. (R4 ``ImplementationGuide.dependsOn``; run-time class fhir.resources.R4B.implementationguide.ImplementationGuideDependsOn.)"""
 
     extension: list[Extension] | None = None
@@ -301,7 +302,7 @@ class ImplementationGuideDependsOn(_implementationguide.ImplementationGuideDepen
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ImplementationGuideGlobal(_implementationguide.ImplementationGuideGlobal):
+class ImplementationGuideGlobal(BackboneElement):
     """Profiles that apply globally. (R4 ``ImplementationGuide.global``; run-time class fhir.resources.R4B.implementationguide.ImplementationGuideGlobal.)"""
 
     extension: list[Extension] | None = None
@@ -322,7 +323,7 @@ class ImplementationGuideGlobal(_implementationguide.ImplementationGuideGlobal):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ImplementationGuideManifest(_implementationguide.ImplementationGuideManifest):
+class ImplementationGuideManifest(BackboneElement):
     """Information about an assembled IG. (R4 ``ImplementationGuide.manifest``; run-time class fhir.resources.R4B.implementationguide.ImplementationGuideManifest.)"""
 
     extension: list[Extension] | None = None
@@ -351,7 +352,7 @@ class ImplementationGuideManifest(_implementationguide.ImplementationGuideManife
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ImplementationGuideManifestPage(_implementationguide.ImplementationGuideManifestPage):
+class ImplementationGuideManifestPage(BackboneElement):
     """HTML page within the parent IG. (R4 ``ImplementationGuide.manifest.page``; run-time class fhir.resources.R4B.implementationguide.ImplementationGuideManifestPage.)"""
 
     anchor: list[str | None] | None = None
@@ -376,7 +377,7 @@ class ImplementationGuideManifestPage(_implementationguide.ImplementationGuideMa
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ImplementationGuideManifestResource(_implementationguide.ImplementationGuideManifestResource):
+class ImplementationGuideManifestResource(BackboneElement):
     """Resource in the implementation guide. (R4 ``ImplementationGuide.manifest.resource``; run-time class fhir.resources.R4B.implementationguide.ImplementationGuideManifestResource.)"""
 
     exampleBoolean: bool | None = None

@@ -6,16 +6,15 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.insuranceplan``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.insuranceplan``: every element typed from R4."""
 
 from typing import Literal
 
-from fhir.resources.R4B import insuranceplan as _insuranceplan
-from fhir.resources.R4B import resource as _resource
-
 from .address import Address
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .contactpoint import ContactPoint
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .humanname import HumanName
@@ -26,9 +25,10 @@ from .narrative import Narrative
 from .period import Period
 from .quantity import Quantity
 from .reference import Reference
+from .resource import Resource
 
 
-class InsurancePlan(_insuranceplan.InsurancePlan):
+class InsurancePlan(DomainResource):
     """Details of a Health Insurance product/plan provided by an organization. (R4 ``InsurancePlan``; run-time class fhir.resources.R4B.insuranceplan.InsurancePlan.)"""
 
     administeredBy: Reference | None = None
@@ -39,7 +39,7 @@ class InsurancePlan(_insuranceplan.InsurancePlan):
     """Id and extensions of ``alias``. JSON name ``_alias``."""
     contact: list[InsurancePlanContact] | None = None
     """Contact for the product."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     coverage: list[InsurancePlanCoverage] | None = None
     """Coverage details."""
@@ -89,7 +89,7 @@ class InsurancePlan(_insuranceplan.InsurancePlan):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class InsurancePlanContact(_insuranceplan.InsurancePlanContact):
+class InsurancePlanContact(BackboneElement):
     """Contact for the product. (R4 ``InsurancePlan.contact``; run-time class fhir.resources.R4B.insuranceplan.InsurancePlanContact.)"""
 
     address: Address | None = None
@@ -110,7 +110,7 @@ class InsurancePlanContact(_insuranceplan.InsurancePlanContact):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class InsurancePlanCoverage(_insuranceplan.InsurancePlanCoverage):
+class InsurancePlanCoverage(BackboneElement):
     """Coverage details. (R4 ``InsurancePlan.coverage``; run-time class fhir.resources.R4B.insuranceplan.InsurancePlanCoverage.)"""
 
     benefit: list[InsurancePlanCoverageBenefit]
@@ -129,7 +129,7 @@ class InsurancePlanCoverage(_insuranceplan.InsurancePlanCoverage):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class InsurancePlanCoverageBenefit(_insuranceplan.InsurancePlanCoverageBenefit):
+class InsurancePlanCoverageBenefit(BackboneElement):
     """List of benefits. (R4 ``InsurancePlan.coverage.benefit``; run-time class fhir.resources.R4B.insuranceplan.InsurancePlanCoverageBenefit.)"""
 
     extension: list[Extension] | None = None
@@ -150,7 +150,7 @@ class InsurancePlanCoverageBenefit(_insuranceplan.InsurancePlanCoverageBenefit):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class InsurancePlanCoverageBenefitLimit(_insuranceplan.InsurancePlanCoverageBenefitLimit):
+class InsurancePlanCoverageBenefitLimit(BackboneElement):
     """Benefit limits. (R4 ``InsurancePlan.coverage.benefit.limit``; run-time class fhir.resources.R4B.insuranceplan.InsurancePlanCoverageBenefitLimit.)"""
 
     code: CodeableConcept | None = None
@@ -167,7 +167,7 @@ class InsurancePlanCoverageBenefitLimit(_insuranceplan.InsurancePlanCoverageBene
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class InsurancePlanPlan(_insuranceplan.InsurancePlanPlan):
+class InsurancePlanPlan(BackboneElement):
     """Plan details. (R4 ``InsurancePlan.plan``; run-time class fhir.resources.R4B.insuranceplan.InsurancePlanPlan.)"""
 
     coverageArea: list[Reference] | None = None
@@ -192,7 +192,7 @@ class InsurancePlanPlan(_insuranceplan.InsurancePlanPlan):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class InsurancePlanPlanGeneralCost(_insuranceplan.InsurancePlanPlanGeneralCost):
+class InsurancePlanPlanGeneralCost(BackboneElement):
     """Overall costs. (R4 ``InsurancePlan.plan.generalCost``; run-time class fhir.resources.R4B.insuranceplan.InsurancePlanPlanGeneralCost.)"""
 
     comment: str | None = None
@@ -217,7 +217,7 @@ class InsurancePlanPlanGeneralCost(_insuranceplan.InsurancePlanPlanGeneralCost):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class InsurancePlanPlanSpecificCost(_insuranceplan.InsurancePlanPlanSpecificCost):
+class InsurancePlanPlanSpecificCost(BackboneElement):
     """Specific costs. (R4 ``InsurancePlan.plan.specificCost``; run-time class fhir.resources.R4B.insuranceplan.InsurancePlanPlanSpecificCost.)"""
 
     benefit: list[InsurancePlanPlanSpecificCostBenefit] | None = None
@@ -234,7 +234,7 @@ class InsurancePlanPlanSpecificCost(_insuranceplan.InsurancePlanPlanSpecificCost
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class InsurancePlanPlanSpecificCostBenefit(_insuranceplan.InsurancePlanPlanSpecificCostBenefit):
+class InsurancePlanPlanSpecificCostBenefit(BackboneElement):
     """Benefits list. (R4 ``InsurancePlan.plan.specificCost.benefit``; run-time class fhir.resources.R4B.insuranceplan.InsurancePlanPlanSpecificCostBenefit.)"""
 
     cost: list[InsurancePlanPlanSpecificCostBenefitCost] | None = None
@@ -251,7 +251,7 @@ class InsurancePlanPlanSpecificCostBenefit(_insuranceplan.InsurancePlanPlanSpeci
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class InsurancePlanPlanSpecificCostBenefitCost(_insuranceplan.InsurancePlanPlanSpecificCostBenefitCost):
+class InsurancePlanPlanSpecificCostBenefitCost(BackboneElement):
     """List of the costs. (R4 ``InsurancePlan.plan.specificCost.benefit.cost``; run-time class fhir.resources.R4B.insuranceplan.InsurancePlanPlanSpecificCostBenefitCost.)"""
 
     applicability: CodeableConcept | None = None

@@ -6,17 +6,16 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.invoice``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.invoice``: every element typed from R4."""
 
 import datetime as _dt
 import decimal as _decimal
 from typing import Literal
 
-from fhir.resources.R4B import invoice as _invoice
-from fhir.resources.R4B import resource as _resource
-
 from .annotation import Annotation
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -24,9 +23,10 @@ from .meta import Meta
 from .money import Money
 from .narrative import Narrative
 from .reference import Reference
+from .resource import Resource
 
 
-class Invoice(_invoice.Invoice):
+class Invoice(DomainResource):
     """Invoice containing ChargeItems from an Account. (R4 ``Invoice``; run-time class fhir.resources.R4B.invoice.Invoice.)"""
 
     account: Reference | None = None
@@ -35,7 +35,7 @@ class Invoice(_invoice.Invoice):
     """Reason for cancellation of this Invoice."""
     cancelledReason__ext: FHIRPrimitiveExtension | None = None
     """Id and extensions of ``cancelledReason``. JSON name ``_cancelledReason``."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     date: _dt.datetime | _dt.date | str | None = None
     """Invoice date / posting date. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
@@ -93,7 +93,7 @@ class Invoice(_invoice.Invoice):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class InvoiceLineItem(_invoice.InvoiceLineItem):
+class InvoiceLineItem(BackboneElement):
     """Line items of this Invoice. (R4 ``Invoice.lineItem``; run-time class fhir.resources.R4B.invoice.InvoiceLineItem.)"""
 
     chargeItemCodeableConcept: CodeableConcept | None = None
@@ -116,7 +116,7 @@ class InvoiceLineItem(_invoice.InvoiceLineItem):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class InvoiceLineItemPriceComponent(_invoice.InvoiceLineItemPriceComponent):
+class InvoiceLineItemPriceComponent(BackboneElement):
     """Components of total line item price. (R4 ``Invoice.lineItem.priceComponent``; run-time class fhir.resources.R4B.invoice.InvoiceLineItemPriceComponent.)"""
 
     amount: Money | None = None
@@ -141,7 +141,7 @@ class InvoiceLineItemPriceComponent(_invoice.InvoiceLineItemPriceComponent):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class InvoiceParticipant(_invoice.InvoiceParticipant):
+class InvoiceParticipant(BackboneElement):
     """Participant in creation of this Invoice. (R4 ``Invoice.participant``; run-time class fhir.resources.R4B.invoice.InvoiceParticipant.)"""
 
     actor: Reference

@@ -6,18 +6,16 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.library``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.library``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
-
-from fhir.resources.R4B import library as _library
-from fhir.resources.R4B import resource as _resource
 
 from .attachment import Attachment
 from .codeableconcept import CodeableConcept
 from .contactdetail import ContactDetail
 from .datarequirement import DataRequirement
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -27,10 +25,11 @@ from .parameterdefinition import ParameterDefinition
 from .period import Period
 from .reference import Reference
 from .relatedartifact import RelatedArtifact
+from .resource import Resource
 from .usagecontext import UsageContext
 
 
-class Library(_library.Library):
+class Library(DomainResource):
     """Represents a library of quality improvement components. (R4 ``Library``; run-time class fhir.resources.R4B.library.Library.)"""
 
     approvalDate: _dt.date | str | None = None
@@ -41,7 +40,7 @@ class Library(_library.Library):
     """Who authored the content."""
     contact: list[ContactDetail] | None = None
     """Contact details for the publisher."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     content: list[Attachment] | None = None
     """Contents of the library, either embedded or referenced."""

@@ -6,21 +6,21 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.linkage``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.linkage``: every element typed from R4."""
 
 from typing import Literal
 
-from fhir.resources.R4B import linkage as _linkage
-from fhir.resources.R4B import resource as _resource
-
+from .backboneelement import BackboneElement
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .meta import Meta
 from .narrative import Narrative
 from .reference import Reference
+from .resource import Resource
 
 
-class Linkage(_linkage.Linkage):
+class Linkage(DomainResource):
     """Links records for 'same' item. (R4 ``Linkage``; run-time class fhir.resources.R4B.linkage.Linkage.)"""
 
     active: bool | None = None
@@ -29,7 +29,7 @@ class Linkage(_linkage.Linkage):
     """Id and extensions of ``active``. JSON name ``_active``."""
     author: Reference | None = None
     """Who is responsible for linkages."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     extension: list[Extension] | None = None
     """Additional content defined by implementations."""
@@ -55,7 +55,7 @@ class Linkage(_linkage.Linkage):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class LinkageItem(_linkage.LinkageItem):
+class LinkageItem(BackboneElement):
     """Item to be linked. (R4 ``Linkage.item``; run-time class fhir.resources.R4B.linkage.LinkageItem.)"""
 
     extension: list[Extension] | None = None

@@ -6,30 +6,30 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.list``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.list``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import list as _list
-from fhir.resources.R4B import resource as _resource
-
 from .annotation import Annotation
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
 from .meta import Meta
 from .narrative import Narrative
 from .reference import Reference
+from .resource import Resource
 
 
-class List(_list.List):
+class List(DomainResource):
     """A list is a curated collection of resources. (R4 ``List``; run-time class fhir.resources.R4B.list.List.)"""
 
     code: CodeableConcept | None = None
     """What the purpose of this list is."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     date: _dt.datetime | _dt.date | str | None = None
     """When the list was prepared. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
@@ -85,7 +85,7 @@ class List(_list.List):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ListEntry(_list.ListEntry):
+class ListEntry(BackboneElement):
     """Entries in the list. (R4 ``List.entry``; run-time class fhir.resources.R4B.list.ListEntry.)"""
 
     date: _dt.datetime | _dt.date | str | None = None

@@ -6,28 +6,28 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.location``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.location``: every element typed from R4."""
 
 import datetime as _dt
 import decimal as _decimal
 from typing import Literal
 
-from fhir.resources.R4B import location as _location
-from fhir.resources.R4B import resource as _resource
-
 from .address import Address
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .coding import Coding
 from .contactpoint import ContactPoint
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
 from .meta import Meta
 from .narrative import Narrative
 from .reference import Reference
+from .resource import Resource
 
 
-class Location(_location.Location):
+class Location(DomainResource):
     """Details and position information for a physical place. (R4 ``Location``; run-time class fhir.resources.R4B.location.Location.)"""
 
     address: Address | None = None
@@ -40,7 +40,7 @@ class Location(_location.Location):
     """Description of availability exceptions."""
     availabilityExceptions__ext: FHIRPrimitiveExtension | None = None
     """Id and extensions of ``availabilityExceptions``. JSON name ``_availabilityExceptions``."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     description: str | None = None
     """Additional details about the location that could be displayed as further information to identify the location beyond its name."""
@@ -100,7 +100,7 @@ class Location(_location.Location):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class LocationHoursOfOperation(_location.LocationHoursOfOperation):
+class LocationHoursOfOperation(BackboneElement):
     """What days/times during a week is this location usually open. (R4 ``Location.hoursOfOperation``; run-time class fhir.resources.R4B.location.LocationHoursOfOperation.)"""
 
     allDay: bool | None = None
@@ -129,7 +129,7 @@ class LocationHoursOfOperation(_location.LocationHoursOfOperation):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class LocationPosition(_location.LocationPosition):
+class LocationPosition(BackboneElement):
     """The absolute geographic location. (R4 ``Location.position``; run-time class fhir.resources.R4B.location.LocationPosition.)"""
 
     altitude: _decimal.Decimal | None = None

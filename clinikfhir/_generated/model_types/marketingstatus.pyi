@@ -6,19 +6,18 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.marketingstatus``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.marketingstatus``: every element typed from R4."""
 
 import datetime as _dt
 
-from fhir.resources.R4B import marketingstatus as _marketingstatus
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .period import Period
 
 
-class MarketingStatus(_marketingstatus.MarketingStatus):
+class MarketingStatus(BackboneElement):
     """The marketing status describes the date when a medicinal product is actually put on the market or the date as of which it is no longer available. (R4 ``MarketingStatus``; run-time class fhir.resources.R4B.marketingstatus.MarketingStatus.)"""
 
     country: CodeableConcept | None = None

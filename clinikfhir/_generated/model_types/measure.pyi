@@ -6,16 +6,15 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.measure``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.measure``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import measure as _measure
-from fhir.resources.R4B import resource as _resource
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .contactdetail import ContactDetail
+from .domainresource import DomainResource
 from .expression import Expression
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
@@ -25,10 +24,11 @@ from .narrative import Narrative
 from .period import Period
 from .reference import Reference
 from .relatedartifact import RelatedArtifact
+from .resource import Resource
 from .usagecontext import UsageContext
 
 
-class Measure(_measure.Measure):
+class Measure(DomainResource):
     """A quality measure definition. (R4 ``Measure``; run-time class fhir.resources.R4B.measure.Measure.)"""
 
     approvalDate: _dt.date | str | None = None
@@ -45,7 +45,7 @@ class Measure(_measure.Measure):
     """opportunity | all-or-nothing | linear | weighted."""
     contact: list[ContactDetail] | None = None
     """Contact details for the publisher."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     copyright: str | None = None
     """Use and/or publishing restrictions."""
@@ -185,7 +185,7 @@ class Measure(_measure.Measure):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MeasureGroup(_measure.MeasureGroup):
+class MeasureGroup(BackboneElement):
     """Population criteria group. (R4 ``Measure.group``; run-time class fhir.resources.R4B.measure.MeasureGroup.)"""
 
     code: CodeableConcept | None = None
@@ -208,7 +208,7 @@ class MeasureGroup(_measure.MeasureGroup):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MeasureGroupPopulation(_measure.MeasureGroupPopulation):
+class MeasureGroupPopulation(BackboneElement):
     """Population criteria. (R4 ``Measure.group.population``; run-time class fhir.resources.R4B.measure.MeasureGroupPopulation.)"""
 
     code: CodeableConcept | None = None
@@ -229,7 +229,7 @@ class MeasureGroupPopulation(_measure.MeasureGroupPopulation):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MeasureGroupStratifier(_measure.MeasureGroupStratifier):
+class MeasureGroupStratifier(BackboneElement):
     """Stratifier criteria for the measure. (R4 ``Measure.group.stratifier``; run-time class fhir.resources.R4B.measure.MeasureGroupStratifier.)"""
 
     code: CodeableConcept | None = None
@@ -252,7 +252,7 @@ class MeasureGroupStratifier(_measure.MeasureGroupStratifier):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MeasureGroupStratifierComponent(_measure.MeasureGroupStratifierComponent):
+class MeasureGroupStratifierComponent(BackboneElement):
     """Stratifier criteria component for the measure. (R4 ``Measure.group.stratifier.component``; run-time class fhir.resources.R4B.measure.MeasureGroupStratifierComponent.)"""
 
     code: CodeableConcept | None = None
@@ -273,7 +273,7 @@ class MeasureGroupStratifierComponent(_measure.MeasureGroupStratifierComponent):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MeasureSupplementalData(_measure.MeasureSupplementalData):
+class MeasureSupplementalData(BackboneElement):
     """What other data should be reported with the measure. (R4 ``Measure.supplementalData``; run-time class fhir.resources.R4B.measure.MeasureSupplementalData.)"""
 
     code: CodeableConcept | None = None

@@ -6,15 +6,14 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.measurereport``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.measurereport``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import measurereport as _measurereport
-from fhir.resources.R4B import resource as _resource
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -23,12 +22,13 @@ from .narrative import Narrative
 from .period import Period
 from .quantity import Quantity
 from .reference import Reference
+from .resource import Resource
 
 
-class MeasureReport(_measurereport.MeasureReport):
+class MeasureReport(DomainResource):
     """Results of a measure evaluation. (R4 ``MeasureReport``; run-time class fhir.resources.R4B.measurereport.MeasureReport.)"""
 
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     date: _dt.datetime | _dt.date | str | None = None
     """When the report was generated. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
@@ -82,7 +82,7 @@ class MeasureReport(_measurereport.MeasureReport):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MeasureReportGroup(_measurereport.MeasureReportGroup):
+class MeasureReportGroup(BackboneElement):
     """Measure results for each group. (R4 ``MeasureReport.group``; run-time class fhir.resources.R4B.measurereport.MeasureReportGroup.)"""
 
     code: CodeableConcept | None = None
@@ -103,7 +103,7 @@ class MeasureReportGroup(_measurereport.MeasureReportGroup):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MeasureReportGroupPopulation(_measurereport.MeasureReportGroupPopulation):
+class MeasureReportGroupPopulation(BackboneElement):
     """The populations in the group. (R4 ``MeasureReport.group.population``; run-time class fhir.resources.R4B.measurereport.MeasureReportGroupPopulation.)"""
 
     code: CodeableConcept | None = None
@@ -124,7 +124,7 @@ class MeasureReportGroupPopulation(_measurereport.MeasureReportGroupPopulation):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MeasureReportGroupStratifier(_measurereport.MeasureReportGroupStratifier):
+class MeasureReportGroupStratifier(BackboneElement):
     """Stratification results. (R4 ``MeasureReport.group.stratifier``; run-time class fhir.resources.R4B.measurereport.MeasureReportGroupStratifier.)"""
 
     code: list[CodeableConcept] | None = None
@@ -141,7 +141,7 @@ class MeasureReportGroupStratifier(_measurereport.MeasureReportGroupStratifier):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MeasureReportGroupStratifierStratum(_measurereport.MeasureReportGroupStratifierStratum):
+class MeasureReportGroupStratifierStratum(BackboneElement):
     """Stratum results, one for each unique value, or set of values, in the stratifier, or stratifier components. (R4 ``MeasureReport.group.stratifier.stratum``; run-time class fhir.resources.R4B.measurereport.MeasureReportGroupStratifierStratum.)"""
 
     component: list[MeasureReportGroupStratifierStratumComponent] | None = None
@@ -162,7 +162,7 @@ class MeasureReportGroupStratifierStratum(_measurereport.MeasureReportGroupStrat
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MeasureReportGroupStratifierStratumComponent(_measurereport.MeasureReportGroupStratifierStratumComponent):
+class MeasureReportGroupStratifierStratumComponent(BackboneElement):
     """Stratifier component values. (R4 ``MeasureReport.group.stratifier.stratum.component``; run-time class fhir.resources.R4B.measurereport.MeasureReportGroupStratifierStratumComponent.)"""
 
     code: CodeableConcept
@@ -179,7 +179,7 @@ class MeasureReportGroupStratifierStratumComponent(_measurereport.MeasureReportG
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MeasureReportGroupStratifierStratumPopulation(_measurereport.MeasureReportGroupStratifierStratumPopulation):
+class MeasureReportGroupStratifierStratumPopulation(BackboneElement):
     """Population results in this stratum. (R4 ``MeasureReport.group.stratifier.stratum.population``; run-time class fhir.resources.R4B.measurereport.MeasureReportGroupStratifierStratumPopulation.)"""
 
     code: CodeableConcept | None = None

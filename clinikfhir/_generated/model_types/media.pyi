@@ -6,18 +6,16 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.media``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.media``: every element typed from R4."""
 
 import datetime as _dt
 import decimal as _decimal
 from typing import Literal
 
-from fhir.resources.R4B import media as _media
-from fhir.resources.R4B import resource as _resource
-
 from .annotation import Annotation
 from .attachment import Attachment
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -25,16 +23,17 @@ from .meta import Meta
 from .narrative import Narrative
 from .period import Period
 from .reference import Reference
+from .resource import Resource
 
 
-class Media(_media.Media):
+class Media(DomainResource):
     """A photo, video, or audio recording acquired or used in healthcare. The actual content may be inline or provided by direct reference. (R4 ``Media``; run-time class fhir.resources.R4B.media.Media.)"""
 
     basedOn: list[Reference] | None = None
     """Procedure that caused this media to be created."""
     bodySite: CodeableConcept | None = None
     """Observed body part."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     content: Attachment
     """Actual Media - reference or data."""

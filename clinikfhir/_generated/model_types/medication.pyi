@@ -6,15 +6,14 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.medication``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.medication``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import medication as _medication
-from fhir.resources.R4B import resource as _resource
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -22,9 +21,10 @@ from .meta import Meta
 from .narrative import Narrative
 from .ratio import Ratio
 from .reference import Reference
+from .resource import Resource
 
 
-class Medication(_medication.Medication):
+class Medication(DomainResource):
     """Definition of a Medication. (R4 ``Medication``; run-time class fhir.resources.R4B.medication.Medication.)"""
 
     amount: Ratio | None = None
@@ -33,7 +33,7 @@ class Medication(_medication.Medication):
     """Details about packaged medications."""
     code: CodeableConcept | None = None
     """Codes that identify this medication."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     extension: list[Extension] | None = None
     """Additional content defined by implementations."""
@@ -69,7 +69,7 @@ class Medication(_medication.Medication):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MedicationBatch(_medication.MedicationBatch):
+class MedicationBatch(BackboneElement):
     """Details about packaged medications. (R4 ``Medication.batch``; run-time class fhir.resources.R4B.medication.MedicationBatch.)"""
 
     expirationDate: _dt.datetime | _dt.date | str | None = None
@@ -90,7 +90,7 @@ class MedicationBatch(_medication.MedicationBatch):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MedicationIngredient(_medication.MedicationIngredient):
+class MedicationIngredient(BackboneElement):
     """Active or inactive ingredient. (R4 ``Medication.ingredient``; run-time class fhir.resources.R4B.medication.MedicationIngredient.)"""
 
     extension: list[Extension] | None = None

@@ -6,16 +6,15 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.medicationadministration``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.medicationadministration``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import medicationadministration as _medicationadministration
-from fhir.resources.R4B import resource as _resource
-
 from .annotation import Annotation
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -25,14 +24,15 @@ from .period import Period
 from .quantity import Quantity
 from .ratio import Ratio
 from .reference import Reference
+from .resource import Resource
 
 
-class MedicationAdministration(_medicationadministration.MedicationAdministration):
+class MedicationAdministration(DomainResource):
     """Administration of medication to a patient. (R4 ``MedicationAdministration``; run-time class fhir.resources.R4B.medicationadministration.MedicationAdministration.)"""
 
     category: CodeableConcept | None = None
     """Type of medication usage."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     context: Reference | None = None
     """Encounter or Episode of Care administered as part of."""
@@ -102,7 +102,7 @@ class MedicationAdministration(_medicationadministration.MedicationAdministratio
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MedicationAdministrationDosage(_medicationadministration.MedicationAdministrationDosage):
+class MedicationAdministrationDosage(BackboneElement):
     """Details of how medication was taken. (R4 ``MedicationAdministration.dosage``; run-time class fhir.resources.R4B.medicationadministration.MedicationAdministrationDosage.)"""
 
     dose: Quantity | None = None
@@ -131,7 +131,7 @@ class MedicationAdministrationDosage(_medicationadministration.MedicationAdminis
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MedicationAdministrationPerformer(_medicationadministration.MedicationAdministrationPerformer):
+class MedicationAdministrationPerformer(BackboneElement):
     """Who performed the medication administration and what they did. (R4 ``MedicationAdministration.performer``; run-time class fhir.resources.R4B.medicationadministration.MedicationAdministrationPerformer.)"""
 
     actor: Reference

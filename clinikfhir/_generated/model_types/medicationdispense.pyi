@@ -6,16 +6,15 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.medicationdispense``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.medicationdispense``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import medicationdispense as _medicationdispense
-from fhir.resources.R4B import resource as _resource
-
 from .annotation import Annotation
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .dosage import Dosage
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
@@ -24,16 +23,17 @@ from .meta import Meta
 from .narrative import Narrative
 from .quantity import Quantity
 from .reference import Reference
+from .resource import Resource
 
 
-class MedicationDispense(_medicationdispense.MedicationDispense):
+class MedicationDispense(DomainResource):
     """Dispensing a medication to a named patient. (R4 ``MedicationDispense``; run-time class fhir.resources.R4B.medicationdispense.MedicationDispense.)"""
 
     authorizingPrescription: list[Reference] | None = None
     """Medication order that authorizes the dispense."""
     category: CodeableConcept | None = None
     """Type of medication dispense."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     context: Reference | None = None
     """Encounter / Episode associated with event."""
@@ -111,7 +111,7 @@ class MedicationDispense(_medicationdispense.MedicationDispense):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MedicationDispensePerformer(_medicationdispense.MedicationDispensePerformer):
+class MedicationDispensePerformer(BackboneElement):
     """Who performed event. (R4 ``MedicationDispense.performer``; run-time class fhir.resources.R4B.medicationdispense.MedicationDispensePerformer.)"""
 
     actor: Reference
@@ -128,7 +128,7 @@ class MedicationDispensePerformer(_medicationdispense.MedicationDispensePerforme
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MedicationDispenseSubstitution(_medicationdispense.MedicationDispenseSubstitution):
+class MedicationDispenseSubstitution(BackboneElement):
     """Whether a substitution was performed on the dispense. (R4 ``MedicationDispense.substitution``; run-time class fhir.resources.R4B.medicationdispense.MedicationDispenseSubstitution.)"""
 
     extension: list[Extension] | None = None

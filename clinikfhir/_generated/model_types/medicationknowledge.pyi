@@ -6,14 +6,13 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.medicationknowledge``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.medicationknowledge``: every element typed from R4."""
 
 from typing import Literal
 
-from fhir.resources.R4B import medicationknowledge as _medicationknowledge
-from fhir.resources.R4B import resource as _resource
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .dosage import Dosage
 from .duration import Duration
 from .extension import Extension
@@ -24,9 +23,10 @@ from .narrative import Narrative
 from .quantity import Quantity
 from .ratio import Ratio
 from .reference import Reference
+from .resource import Resource
 
 
-class MedicationKnowledge(_medicationknowledge.MedicationKnowledge):
+class MedicationKnowledge(DomainResource):
     """Definition of Medication Knowledge. (R4 ``MedicationKnowledge``; run-time class fhir.resources.R4B.medicationknowledge.MedicationKnowledge.)"""
 
     administrationGuidelines: list[MedicationKnowledgeAdministrationGuidelines] | None = None
@@ -37,7 +37,7 @@ class MedicationKnowledge(_medicationknowledge.MedicationKnowledge):
     """A medication resource that is associated with this medication."""
     code: CodeableConcept | None = None
     """Code that identifies this medication."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     contraindication: list[Reference] | None = None
     """Potential clinical issue with or between medication(s)."""
@@ -103,7 +103,7 @@ class MedicationKnowledge(_medicationknowledge.MedicationKnowledge):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MedicationKnowledgeAdministrationGuidelines(_medicationknowledge.MedicationKnowledgeAdministrationGuidelines):
+class MedicationKnowledgeAdministrationGuidelines(BackboneElement):
     """Guidelines for administration of the medication. (R4 ``MedicationKnowledge.administrationGuidelines``; run-time class fhir.resources.R4B.medicationknowledge.MedicationKnowledgeAdministrationGuidelines.)"""
 
     dosage: list[MedicationKnowledgeAdministrationGuidelinesDosage] | None = None
@@ -124,7 +124,7 @@ class MedicationKnowledgeAdministrationGuidelines(_medicationknowledge.Medicatio
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MedicationKnowledgeAdministrationGuidelinesDosage(_medicationknowledge.MedicationKnowledgeAdministrationGuidelinesDosage):
+class MedicationKnowledgeAdministrationGuidelinesDosage(BackboneElement):
     """Dosage for the medication for the specific guidelines. (R4 ``MedicationKnowledge.administrationGuidelines.dosage``; run-time class fhir.resources.R4B.medicationknowledge.MedicationKnowledgeAdministrationGuidelinesDosage.)"""
 
     dosage: list[Dosage]
@@ -141,7 +141,7 @@ class MedicationKnowledgeAdministrationGuidelinesDosage(_medicationknowledge.Med
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MedicationKnowledgeAdministrationGuidelinesPatientCharacteristics(_medicationknowledge.MedicationKnowledgeAdministrationGuidelinesPatientCharacteristics):
+class MedicationKnowledgeAdministrationGuidelinesPatientCharacteristics(BackboneElement):
     """Characteristics of the patient that are relevant to the administration guidelines. (R4 ``MedicationKnowledge.administrationGuidelines.patientCharacteristics``; run-time class fhir.resources.R4B.medicationknowledge.MedicationKnowledgeAdministrationGuidelinesPatientCharacteristics.)"""
 
     characteristicCodeableConcept: CodeableConcept | None = None
@@ -162,7 +162,7 @@ class MedicationKnowledgeAdministrationGuidelinesPatientCharacteristics(_medicat
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MedicationKnowledgeCost(_medicationknowledge.MedicationKnowledgeCost):
+class MedicationKnowledgeCost(BackboneElement):
     """The pricing of the medication. (R4 ``MedicationKnowledge.cost``; run-time class fhir.resources.R4B.medicationknowledge.MedicationKnowledgeCost.)"""
 
     cost: Money
@@ -183,7 +183,7 @@ class MedicationKnowledgeCost(_medicationknowledge.MedicationKnowledgeCost):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MedicationKnowledgeDrugCharacteristic(_medicationknowledge.MedicationKnowledgeDrugCharacteristic):
+class MedicationKnowledgeDrugCharacteristic(BackboneElement):
     """Specifies descriptive properties of the medicine. (R4 ``MedicationKnowledge.drugCharacteristic``; run-time class fhir.resources.R4B.medicationknowledge.MedicationKnowledgeDrugCharacteristic.)"""
 
     extension: list[Extension] | None = None
@@ -210,7 +210,7 @@ class MedicationKnowledgeDrugCharacteristic(_medicationknowledge.MedicationKnowl
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MedicationKnowledgeIngredient(_medicationknowledge.MedicationKnowledgeIngredient):
+class MedicationKnowledgeIngredient(BackboneElement):
     """Active or inactive ingredient. (R4 ``MedicationKnowledge.ingredient``; run-time class fhir.resources.R4B.medicationknowledge.MedicationKnowledgeIngredient.)"""
 
     extension: list[Extension] | None = None
@@ -233,7 +233,7 @@ class MedicationKnowledgeIngredient(_medicationknowledge.MedicationKnowledgeIngr
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MedicationKnowledgeKinetics(_medicationknowledge.MedicationKnowledgeKinetics):
+class MedicationKnowledgeKinetics(BackboneElement):
     """The time course of drug absorption, distribution, metabolism and excretion of a medication from the body. (R4 ``MedicationKnowledge.kinetics``; run-time class fhir.resources.R4B.medicationknowledge.MedicationKnowledgeKinetics.)"""
 
     areaUnderCurve: list[Quantity] | None = None
@@ -252,7 +252,7 @@ class MedicationKnowledgeKinetics(_medicationknowledge.MedicationKnowledgeKineti
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MedicationKnowledgeMedicineClassification(_medicationknowledge.MedicationKnowledgeMedicineClassification):
+class MedicationKnowledgeMedicineClassification(BackboneElement):
     """Categorization of the medication within a formulary or classification system. (R4 ``MedicationKnowledge.medicineClassification``; run-time class fhir.resources.R4B.medicationknowledge.MedicationKnowledgeMedicineClassification.)"""
 
     classification: list[CodeableConcept] | None = None
@@ -269,7 +269,7 @@ class MedicationKnowledgeMedicineClassification(_medicationknowledge.MedicationK
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MedicationKnowledgeMonitoringProgram(_medicationknowledge.MedicationKnowledgeMonitoringProgram):
+class MedicationKnowledgeMonitoringProgram(BackboneElement):
     """Program under which a medication is reviewed. (R4 ``MedicationKnowledge.monitoringProgram``; run-time class fhir.resources.R4B.medicationknowledge.MedicationKnowledgeMonitoringProgram.)"""
 
     extension: list[Extension] | None = None
@@ -288,7 +288,7 @@ class MedicationKnowledgeMonitoringProgram(_medicationknowledge.MedicationKnowle
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MedicationKnowledgeMonograph(_medicationknowledge.MedicationKnowledgeMonograph):
+class MedicationKnowledgeMonograph(BackboneElement):
     """Associated documentation about the medication. (R4 ``MedicationKnowledge.monograph``; run-time class fhir.resources.R4B.medicationknowledge.MedicationKnowledgeMonograph.)"""
 
     extension: list[Extension] | None = None
@@ -305,7 +305,7 @@ class MedicationKnowledgeMonograph(_medicationknowledge.MedicationKnowledgeMonog
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MedicationKnowledgePackaging(_medicationknowledge.MedicationKnowledgePackaging):
+class MedicationKnowledgePackaging(BackboneElement):
     """Details about packaged medications. (R4 ``MedicationKnowledge.packaging``; run-time class fhir.resources.R4B.medicationknowledge.MedicationKnowledgePackaging.)"""
 
     extension: list[Extension] | None = None
@@ -322,7 +322,7 @@ class MedicationKnowledgePackaging(_medicationknowledge.MedicationKnowledgePacka
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MedicationKnowledgeRegulatory(_medicationknowledge.MedicationKnowledgeRegulatory):
+class MedicationKnowledgeRegulatory(BackboneElement):
     """Regulatory information about a medication. (R4 ``MedicationKnowledge.regulatory``; run-time class fhir.resources.R4B.medicationknowledge.MedicationKnowledgeRegulatory.)"""
 
     extension: list[Extension] | None = None
@@ -343,7 +343,7 @@ class MedicationKnowledgeRegulatory(_medicationknowledge.MedicationKnowledgeRegu
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MedicationKnowledgeRegulatoryMaxDispense(_medicationknowledge.MedicationKnowledgeRegulatoryMaxDispense):
+class MedicationKnowledgeRegulatoryMaxDispense(BackboneElement):
     """The maximum number of units of the medication that can be dispensed in a period. (R4 ``MedicationKnowledge.regulatory.maxDispense``; run-time class fhir.resources.R4B.medicationknowledge.MedicationKnowledgeRegulatoryMaxDispense.)"""
 
     extension: list[Extension] | None = None
@@ -360,7 +360,7 @@ class MedicationKnowledgeRegulatoryMaxDispense(_medicationknowledge.MedicationKn
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MedicationKnowledgeRegulatorySchedule(_medicationknowledge.MedicationKnowledgeRegulatorySchedule):
+class MedicationKnowledgeRegulatorySchedule(BackboneElement):
     """Specifies the schedule of a medication in jurisdiction. (R4 ``MedicationKnowledge.regulatory.schedule``; run-time class fhir.resources.R4B.medicationknowledge.MedicationKnowledgeRegulatorySchedule.)"""
 
     extension: list[Extension] | None = None
@@ -375,7 +375,7 @@ class MedicationKnowledgeRegulatorySchedule(_medicationknowledge.MedicationKnowl
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MedicationKnowledgeRegulatorySubstitution(_medicationknowledge.MedicationKnowledgeRegulatorySubstitution):
+class MedicationKnowledgeRegulatorySubstitution(BackboneElement):
     """Specifies if changes are allowed when dispensing a medication from a regulatory perspective. (R4 ``MedicationKnowledge.regulatory.substitution``; run-time class fhir.resources.R4B.medicationknowledge.MedicationKnowledgeRegulatorySubstitution.)"""
 
     allowed: bool | None = None
@@ -394,7 +394,7 @@ class MedicationKnowledgeRegulatorySubstitution(_medicationknowledge.MedicationK
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MedicationKnowledgeRelatedMedicationKnowledge(_medicationknowledge.MedicationKnowledgeRelatedMedicationKnowledge):
+class MedicationKnowledgeRelatedMedicationKnowledge(BackboneElement):
     """Associated or related medication information. (R4 ``MedicationKnowledge.relatedMedicationKnowledge``; run-time class fhir.resources.R4B.medicationknowledge.MedicationKnowledgeRelatedMedicationKnowledge.)"""
 
     extension: list[Extension] | None = None

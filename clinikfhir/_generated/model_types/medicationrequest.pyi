@@ -6,16 +6,15 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.medicationrequest``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.medicationrequest``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import medicationrequest as _medicationrequest
-from fhir.resources.R4B import resource as _resource
-
 from .annotation import Annotation
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .dosage import Dosage
 from .duration import Duration
 from .extension import Extension
@@ -26,9 +25,10 @@ from .narrative import Narrative
 from .period import Period
 from .quantity import Quantity
 from .reference import Reference
+from .resource import Resource
 
 
-class MedicationRequest(_medicationrequest.MedicationRequest):
+class MedicationRequest(DomainResource):
     """Ordering of medication for patient or group. (R4 ``MedicationRequest``; run-time class fhir.resources.R4B.medicationrequest.MedicationRequest.)"""
 
     authoredOn: _dt.datetime | _dt.date | str | None = None
@@ -39,7 +39,7 @@ class MedicationRequest(_medicationrequest.MedicationRequest):
     """What request fulfills."""
     category: list[CodeableConcept] | None = None
     """Type of medication usage."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     courseOfTherapyType: CodeableConcept | None = None
     """Overall pattern of medication administration."""
@@ -139,7 +139,7 @@ class MedicationRequest(_medicationrequest.MedicationRequest):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MedicationRequestDispenseRequest(_medicationrequest.MedicationRequestDispenseRequest):
+class MedicationRequestDispenseRequest(BackboneElement):
     """Medication supply authorization. (R4 ``MedicationRequest.dispenseRequest``; run-time class fhir.resources.R4B.medicationrequest.MedicationRequestDispenseRequest.)"""
 
     dispenseInterval: Duration | None = None
@@ -168,7 +168,7 @@ class MedicationRequestDispenseRequest(_medicationrequest.MedicationRequestDispe
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MedicationRequestDispenseRequestInitialFill(_medicationrequest.MedicationRequestDispenseRequestInitialFill):
+class MedicationRequestDispenseRequestInitialFill(BackboneElement):
     """First fill details. (R4 ``MedicationRequest.dispenseRequest.initialFill``; run-time class fhir.resources.R4B.medicationrequest.MedicationRequestDispenseRequestInitialFill.)"""
 
     duration: Duration | None = None
@@ -185,7 +185,7 @@ class MedicationRequestDispenseRequestInitialFill(_medicationrequest.MedicationR
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MedicationRequestSubstitution(_medicationrequest.MedicationRequestSubstitution):
+class MedicationRequestSubstitution(BackboneElement):
     """Any restrictions on medication substitution. (R4 ``MedicationRequest.substitution``; run-time class fhir.resources.R4B.medicationrequest.MedicationRequestSubstitution.)"""
 
     allowedBoolean: bool | None = None

@@ -6,16 +6,14 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.medicationstatement``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.medicationstatement``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import medicationstatement as _medicationstatement
-from fhir.resources.R4B import resource as _resource
-
 from .annotation import Annotation
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .dosage import Dosage
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
@@ -24,16 +22,17 @@ from .meta import Meta
 from .narrative import Narrative
 from .period import Period
 from .reference import Reference
+from .resource import Resource
 
 
-class MedicationStatement(_medicationstatement.MedicationStatement):
+class MedicationStatement(DomainResource):
     """Record of medication being taken by a patient. (R4 ``MedicationStatement``; run-time class fhir.resources.R4B.medicationstatement.MedicationStatement.)"""
 
     basedOn: list[Reference] | None = None
     """Fulfils plan, proposal or order."""
     category: CodeableConcept | None = None
     """Type of medication usage."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     context: Reference | None = None
     """Encounter / Episode associated with MedicationStatement."""

@@ -6,26 +6,26 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.messagedefinition``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.messagedefinition``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import messagedefinition as _messagedefinition
-from fhir.resources.R4B import resource as _resource
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .coding import Coding
 from .contactdetail import ContactDetail
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
 from .meta import Meta
 from .narrative import Narrative
+from .resource import Resource
 from .usagecontext import UsageContext
 
 
-class MessageDefinition(_messagedefinition.MessageDefinition):
+class MessageDefinition(DomainResource):
     """A resource that defines a type of message that can be exchanged between systems. (R4 ``MessageDefinition``; run-time class fhir.resources.R4B.messagedefinition.MessageDefinition.)"""
 
     allowedResponse: list[MessageDefinitionAllowedResponse] | None = None
@@ -40,7 +40,7 @@ class MessageDefinition(_messagedefinition.MessageDefinition):
     """Id and extensions of ``category``. JSON name ``_category``."""
     contact: list[ContactDetail] | None = None
     """Contact details for the publisher."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     copyright: str | None = None
     """Use and/or publishing restrictions."""
@@ -138,7 +138,7 @@ class MessageDefinition(_messagedefinition.MessageDefinition):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MessageDefinitionAllowedResponse(_messagedefinition.MessageDefinitionAllowedResponse):
+class MessageDefinitionAllowedResponse(BackboneElement):
     """Responses to this message. (R4 ``MessageDefinition.allowedResponse``; run-time class fhir.resources.R4B.messagedefinition.MessageDefinitionAllowedResponse.)"""
 
     extension: list[Extension] | None = None
@@ -159,7 +159,7 @@ class MessageDefinitionAllowedResponse(_messagedefinition.MessageDefinitionAllow
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MessageDefinitionFocus(_messagedefinition.MessageDefinitionFocus):
+class MessageDefinitionFocus(BackboneElement):
     """Resource(s) that are the subject of the event. (R4 ``MessageDefinition.focus``; run-time class fhir.resources.R4B.messagedefinition.MessageDefinitionFocus.)"""
 
     code: Literal['Account', 'ActivityDefinition', 'AdverseEvent', 'AllergyIntolerance', 'Appointment', 'AppointmentResponse', 'AuditEvent', 'Basic', 'Binary', 'BiologicallyDerivedProduct', 'BodyStructure', 'Bundle', 'CapabilityStatement', 'CarePlan', 'CareTeam', 'CatalogEntry', 'ChargeItem', 'ChargeItemDefinition', 'Claim', 'ClaimResponse', 'ClinicalImpression', 'CodeSystem', 'Communication', 'CommunicationRequest', 'CompartmentDefinition', 'Composition', 'ConceptMap', 'Condition', 'Consent', 'Contract', 'Coverage', 'CoverageEligibilityRequest', 'CoverageEligibilityResponse', 'DetectedIssue', 'Device', 'DeviceDefinition', 'DeviceMetric', 'DeviceRequest', 'DeviceUseStatement', 'DiagnosticReport', 'DocumentManifest', 'DocumentReference', 'DomainResource', 'EffectEvidenceSynthesis', 'Encounter', 'Endpoint', 'EnrollmentRequest', 'EnrollmentResponse', 'EpisodeOfCare', 'EventDefinition', 'Evidence', 'EvidenceVariable', 'ExampleScenario', 'ExplanationOfBenefit', 'FamilyMemberHistory', 'Flag', 'Goal', 'GraphDefinition', 'Group', 'GuidanceResponse', 'HealthcareService', 'ImagingStudy', 'Immunization', 'ImmunizationEvaluation', 'ImmunizationRecommendation', 'ImplementationGuide', 'InsurancePlan', 'Invoice', 'Library', 'Linkage', 'List', 'Location', 'Measure', 'MeasureReport', 'Media', 'Medication', 'MedicationAdministration', 'MedicationDispense', 'MedicationKnowledge', 'MedicationRequest', 'MedicationStatement', 'MedicinalProduct', 'MedicinalProductAuthorization', 'MedicinalProductContraindication', 'MedicinalProductIndication', 'MedicinalProductIngredient', 'MedicinalProductInteraction', 'MedicinalProductManufactured', 'MedicinalProductPackaged', 'MedicinalProductPharmaceutical', 'MedicinalProductUndesirableEffect', 'MessageDefinition', 'MessageHeader', 'MolecularSequence', 'NamingSystem', 'NutritionOrder', 'Observation', 'ObservationDefinition', 'OperationDefinition', 'OperationOutcome', 'Organization', 'OrganizationAffiliation', 'Parameters', 'Patient', 'PaymentNotice', 'PaymentReconciliation', 'Person', 'PlanDefinition', 'Practitioner', 'PractitionerRole', 'Procedure', 'Provenance', 'Questionnaire', 'QuestionnaireResponse', 'RelatedPerson', 'RequestGroup', 'ResearchDefinition', 'ResearchElementDefinition', 'ResearchStudy', 'ResearchSubject', 'Resource', 'RiskAssessment', 'RiskEvidenceSynthesis', 'Schedule', 'SearchParameter', 'ServiceRequest', 'Slot', 'Specimen', 'SpecimenDefinition', 'StructureDefinition', 'StructureMap', 'Subscription', 'Substance', 'SubstanceNucleicAcid', 'SubstancePolymer', 'SubstanceProtein', 'SubstanceReferenceInformation', 'SubstanceSourceMaterial', 'SubstanceSpecification', 'SupplyDelivery', 'SupplyRequest', 'Task', 'TerminologyCapabilities', 'TestReport', 'TestScript', 'ValueSet', 'VerificationResult', 'VisionPrescription'] | None = None

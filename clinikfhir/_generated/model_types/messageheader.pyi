@@ -6,30 +6,31 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.messageheader``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.messageheader``: every element typed from R4."""
 
 from typing import Literal
 
 from pydantic import AnyUrl as _AnyUrl
-from fhir.resources.R4B import messageheader as _messageheader
-from fhir.resources.R4B import resource as _resource
 
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .coding import Coding
 from .contactpoint import ContactPoint
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .meta import Meta
 from .narrative import Narrative
 from .reference import Reference
+from .resource import Resource
 
 
-class MessageHeader(_messageheader.MessageHeader):
+class MessageHeader(DomainResource):
     """A resource that describes a message that is exchanged between systems. (R4 ``MessageHeader``; run-time class fhir.resources.R4B.messageheader.MessageHeader.)"""
 
     author: Reference | None = None
     """The source of the decision."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     definition: str | None = None
     """Link to the definition for this message."""
@@ -79,7 +80,7 @@ class MessageHeader(_messageheader.MessageHeader):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MessageHeaderDestination(_messageheader.MessageHeaderDestination):
+class MessageHeaderDestination(BackboneElement):
     """Message destination application(s). (R4 ``MessageHeader.destination``; run-time class fhir.resources.R4B.messageheader.MessageHeaderDestination.)"""
 
     endpoint: _AnyUrl | str | None = None
@@ -104,7 +105,7 @@ class MessageHeaderDestination(_messageheader.MessageHeaderDestination):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MessageHeaderResponse(_messageheader.MessageHeaderResponse):
+class MessageHeaderResponse(BackboneElement):
     """If this is a reply to prior message. (R4 ``MessageHeader.response``; run-time class fhir.resources.R4B.messageheader.MessageHeaderResponse.)"""
 
     code: Literal['fatal-error', 'ok', 'transient-error'] | None = None
@@ -127,7 +128,7 @@ class MessageHeaderResponse(_messageheader.MessageHeaderResponse):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MessageHeaderSource(_messageheader.MessageHeaderSource):
+class MessageHeaderSource(BackboneElement):
     """Message source application. (R4 ``MessageHeader.source``; run-time class fhir.resources.R4B.messageheader.MessageHeaderSource.)"""
 
     contact: ContactPoint | None = None

@@ -6,18 +6,17 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.meta``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.meta``: every element typed from R4."""
 
 import datetime as _dt
 
-from fhir.resources.R4B import meta as _meta
-
 from .coding import Coding
+from .element import Element
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 
 
-class Meta(_meta.Meta):
+class Meta(Element):
     """Metadata about a resource. (R4 ``Meta``; run-time class fhir.resources.R4B.meta.Meta.)"""
 
     extension: list[Extension] | None = None

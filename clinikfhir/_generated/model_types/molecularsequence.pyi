@@ -6,15 +6,14 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.molecularsequence``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.molecularsequence``: every element typed from R4."""
 
 import decimal as _decimal
 from typing import Literal
 
-from fhir.resources.R4B import molecularsequence as _molecularsequence
-from fhir.resources.R4B import resource as _resource
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -22,12 +21,13 @@ from .meta import Meta
 from .narrative import Narrative
 from .quantity import Quantity
 from .reference import Reference
+from .resource import Resource
 
 
-class MolecularSequence(_molecularsequence.MolecularSequence):
+class MolecularSequence(DomainResource):
     """Information about a biological sequence. (R4 ``MolecularSequence``; run-time class fhir.resources.R4B.molecularsequence.MolecularSequence.)"""
 
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     coordinateSystem: int | None = None
     """Base number of coordinate system (0 for 0-based numbering or coordinates, inclusive start, exclusive end, 1 for 1-based numbering, inclusive start, inclusive end)."""
@@ -91,7 +91,7 @@ class MolecularSequence(_molecularsequence.MolecularSequence):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MolecularSequenceQuality(_molecularsequence.MolecularSequenceQuality):
+class MolecularSequenceQuality(BackboneElement):
     """An set of value as quality of sequence. (R4 ``MolecularSequence.quality``; run-time class fhir.resources.R4B.molecularsequence.MolecularSequenceQuality.)"""
 
     end: int | None = None
@@ -156,7 +156,7 @@ class MolecularSequenceQuality(_molecularsequence.MolecularSequenceQuality):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MolecularSequenceQualityRoc(_molecularsequence.MolecularSequenceQualityRoc):
+class MolecularSequenceQualityRoc(BackboneElement):
     """Receiver Operator Characteristic (ROC) Curve. (R4 ``MolecularSequence.quality.roc``; run-time class fhir.resources.R4B.molecularsequence.MolecularSequenceQualityRoc.)"""
 
     extension: list[Extension] | None = None
@@ -197,7 +197,7 @@ class MolecularSequenceQualityRoc(_molecularsequence.MolecularSequenceQualityRoc
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MolecularSequenceReferenceSeq(_molecularsequence.MolecularSequenceReferenceSeq):
+class MolecularSequenceReferenceSeq(BackboneElement):
     """A sequence used as reference. (R4 ``MolecularSequence.referenceSeq``; run-time class fhir.resources.R4B.molecularsequence.MolecularSequenceReferenceSeq.)"""
 
     chromosome: CodeableConcept | None = None
@@ -240,7 +240,7 @@ class MolecularSequenceReferenceSeq(_molecularsequence.MolecularSequenceReferenc
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MolecularSequenceRepository(_molecularsequence.MolecularSequenceRepository):
+class MolecularSequenceRepository(BackboneElement):
     """External repository which contains detailed report related with observedSeq in this resource. (R4 ``MolecularSequence.repository``; run-time class fhir.resources.R4B.molecularsequence.MolecularSequenceRepository.)"""
 
     datasetId: str | None = None
@@ -277,7 +277,7 @@ class MolecularSequenceRepository(_molecularsequence.MolecularSequenceRepository
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MolecularSequenceStructureVariant(_molecularsequence.MolecularSequenceStructureVariant):
+class MolecularSequenceStructureVariant(BackboneElement):
     """Structural variant. (R4 ``MolecularSequence.structureVariant``; run-time class fhir.resources.R4B.molecularsequence.MolecularSequenceStructureVariant.)"""
 
     exact: bool | None = None
@@ -304,7 +304,7 @@ class MolecularSequenceStructureVariant(_molecularsequence.MolecularSequenceStru
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MolecularSequenceStructureVariantInner(_molecularsequence.MolecularSequenceStructureVariantInner):
+class MolecularSequenceStructureVariantInner(BackboneElement):
     """Structural variant inner. (R4 ``MolecularSequence.structureVariant.inner``; run-time class fhir.resources.R4B.molecularsequence.MolecularSequenceStructureVariantInner.)"""
 
     end: int | None = None
@@ -325,7 +325,7 @@ class MolecularSequenceStructureVariantInner(_molecularsequence.MolecularSequenc
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MolecularSequenceStructureVariantOuter(_molecularsequence.MolecularSequenceStructureVariantOuter):
+class MolecularSequenceStructureVariantOuter(BackboneElement):
     """Structural variant outer. (R4 ``MolecularSequence.structureVariant.outer``; run-time class fhir.resources.R4B.molecularsequence.MolecularSequenceStructureVariantOuter.)"""
 
     end: int | None = None
@@ -346,7 +346,7 @@ class MolecularSequenceStructureVariantOuter(_molecularsequence.MolecularSequenc
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class MolecularSequenceVariant(_molecularsequence.MolecularSequenceVariant):
+class MolecularSequenceVariant(BackboneElement):
     """Variant in sequence. (R4 ``MolecularSequence.variant``; run-time class fhir.resources.R4B.molecularsequence.MolecularSequenceVariant.)"""
 
     cigar: str | None = None

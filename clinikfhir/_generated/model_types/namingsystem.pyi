@@ -6,30 +6,30 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.namingsystem``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.namingsystem``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import namingsystem as _namingsystem
-from fhir.resources.R4B import resource as _resource
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .contactdetail import ContactDetail
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .meta import Meta
 from .narrative import Narrative
 from .period import Period
+from .resource import Resource
 from .usagecontext import UsageContext
 
 
-class NamingSystem(_namingsystem.NamingSystem):
+class NamingSystem(DomainResource):
     """System of unique identification. (R4 ``NamingSystem``; run-time class fhir.resources.R4B.namingsystem.NamingSystem.)"""
 
     contact: list[ContactDetail] | None = None
     """Contact details for the publisher."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     date: _dt.datetime | _dt.date | str | None = None
     """Date last changed. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
@@ -93,7 +93,7 @@ class NamingSystem(_namingsystem.NamingSystem):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class NamingSystemUniqueId(_namingsystem.NamingSystemUniqueId):
+class NamingSystemUniqueId(BackboneElement):
     """Unique identifiers used for system. (R4 ``NamingSystem.uniqueId``; run-time class fhir.resources.R4B.namingsystem.NamingSystemUniqueId.)"""
 
     comment: str | None = None

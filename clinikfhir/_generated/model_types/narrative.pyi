@@ -6,17 +6,16 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.narrative``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.narrative``: every element typed from R4."""
 
 from typing import Literal
 
-from fhir.resources.R4B import narrative as _narrative
-
+from .element import Element
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 
 
-class Narrative(_narrative.Narrative):
+class Narrative(Element):
     """Human-readable summary of the resource (essential clinical and business information). (R4 ``Narrative``; run-time class fhir.resources.R4B.narrative.Narrative.)"""
 
     div: str | None = None

@@ -6,16 +6,15 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.nutritionorder``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.nutritionorder``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import nutritionorder as _nutritionorder
-from fhir.resources.R4B import resource as _resource
-
 from .annotation import Annotation
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -24,15 +23,16 @@ from .narrative import Narrative
 from .quantity import Quantity
 from .ratio import Ratio
 from .reference import Reference
+from .resource import Resource
 from .timing import Timing
 
 
-class NutritionOrder(_nutritionorder.NutritionOrder):
+class NutritionOrder(DomainResource):
     """Diet, formula or nutritional supplement request. (R4 ``NutritionOrder``; run-time class fhir.resources.R4B.nutritionorder.NutritionOrder.)"""
 
     allergyIntolerance: list[Reference] | None = None
     """List of the patient's food and nutrition-related allergies and intolerances."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     dateTime: _dt.datetime | _dt.date | str | None = None
     """Date and time the nutrition order was requested. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
@@ -100,7 +100,7 @@ class NutritionOrder(_nutritionorder.NutritionOrder):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class NutritionOrderEnteralFormula(_nutritionorder.NutritionOrderEnteralFormula):
+class NutritionOrderEnteralFormula(BackboneElement):
     """Enteral formula components. (R4 ``NutritionOrder.enteralFormula``; run-time class fhir.resources.R4B.nutritionorder.NutritionOrderEnteralFormula.)"""
 
     additiveProductName: str | None = None
@@ -137,7 +137,7 @@ class NutritionOrderEnteralFormula(_nutritionorder.NutritionOrderEnteralFormula)
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class NutritionOrderEnteralFormulaAdministration(_nutritionorder.NutritionOrderEnteralFormulaAdministration):
+class NutritionOrderEnteralFormulaAdministration(BackboneElement):
     """Formula feeding instruction as structured data. (R4 ``NutritionOrder.enteralFormula.administration``; run-time class fhir.resources.R4B.nutritionorder.NutritionOrderEnteralFormulaAdministration.)"""
 
     extension: list[Extension] | None = None
@@ -158,7 +158,7 @@ class NutritionOrderEnteralFormulaAdministration(_nutritionorder.NutritionOrderE
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class NutritionOrderOralDiet(_nutritionorder.NutritionOrderOralDiet):
+class NutritionOrderOralDiet(BackboneElement):
     """Oral diet components. (R4 ``NutritionOrder.oralDiet``; run-time class fhir.resources.R4B.nutritionorder.NutritionOrderOralDiet.)"""
 
     extension: list[Extension] | None = None
@@ -185,7 +185,7 @@ class NutritionOrderOralDiet(_nutritionorder.NutritionOrderOralDiet):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class NutritionOrderOralDietNutrient(_nutritionorder.NutritionOrderOralDietNutrient):
+class NutritionOrderOralDietNutrient(BackboneElement):
     """Required nutrient modifications. (R4 ``NutritionOrder.oralDiet.nutrient``; run-time class fhir.resources.R4B.nutritionorder.NutritionOrderOralDietNutrient.)"""
 
     amount: Quantity | None = None
@@ -202,7 +202,7 @@ class NutritionOrderOralDietNutrient(_nutritionorder.NutritionOrderOralDietNutri
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class NutritionOrderOralDietTexture(_nutritionorder.NutritionOrderOralDietTexture):
+class NutritionOrderOralDietTexture(BackboneElement):
     """Required texture modifications. (R4 ``NutritionOrder.oralDiet.texture``; run-time class fhir.resources.R4B.nutritionorder.NutritionOrderOralDietTexture.)"""
 
     extension: list[Extension] | None = None
@@ -219,7 +219,7 @@ class NutritionOrderOralDietTexture(_nutritionorder.NutritionOrderOralDietTextur
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class NutritionOrderSupplement(_nutritionorder.NutritionOrderSupplement):
+class NutritionOrderSupplement(BackboneElement):
     """Supplement components. (R4 ``NutritionOrder.supplement``; run-time class fhir.resources.R4B.nutritionorder.NutritionOrderSupplement.)"""
 
     extension: list[Extension] | None = None

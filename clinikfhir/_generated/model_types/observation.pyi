@@ -6,16 +6,15 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.observation``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.observation``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import observation as _observation
-from fhir.resources.R4B import resource as _resource
-
 from .annotation import Annotation
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -26,11 +25,12 @@ from .quantity import Quantity
 from .range import Range
 from .ratio import Ratio
 from .reference import Reference
+from .resource import Resource
 from .sampleddata import SampledData
 from .timing import Timing
 
 
-class Observation(_observation.Observation):
+class Observation(DomainResource):
     """Measurements and simple assertions. (R4 ``Observation``; run-time class fhir.resources.R4B.observation.Observation.)"""
 
     basedOn: list[Reference] | None = None
@@ -43,7 +43,7 @@ class Observation(_observation.Observation):
     """Type of observation (code / type)."""
     component: list[ObservationComponent] | None = None
     """Component results."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     dataAbsentReason: CodeableConcept | None = None
     """Why the result is missing."""
@@ -149,7 +149,7 @@ class Observation(_observation.Observation):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ObservationComponent(_observation.ObservationComponent):
+class ObservationComponent(BackboneElement):
     """Component results. (R4 ``Observation.component``; run-time class fhir.resources.R4B.observation.ObservationComponent.)"""
 
     code: CodeableConcept
@@ -202,7 +202,7 @@ class ObservationComponent(_observation.ObservationComponent):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ObservationReferenceRange(_observation.ObservationReferenceRange):
+class ObservationReferenceRange(BackboneElement):
     """Provides guide for interpretation. (R4 ``Observation.referenceRange``; run-time class fhir.resources.R4B.observation.ObservationReferenceRange.)"""
 
     age: Range | None = None

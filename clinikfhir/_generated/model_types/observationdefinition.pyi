@@ -6,15 +6,14 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.observationdefinition``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.observationdefinition``: every element typed from R4."""
 
 import decimal as _decimal
 from typing import Literal
 
-from fhir.resources.R4B import observationdefinition as _observationdefinition
-from fhir.resources.R4B import resource as _resource
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -22,9 +21,10 @@ from .meta import Meta
 from .narrative import Narrative
 from .range import Range
 from .reference import Reference
+from .resource import Resource
 
 
-class ObservationDefinition(_observationdefinition.ObservationDefinition):
+class ObservationDefinition(DomainResource):
     """Definition of an observation. (R4 ``ObservationDefinition``; run-time class fhir.resources.R4B.observationdefinition.ObservationDefinition.)"""
 
     abnormalCodedValueSet: Reference | None = None
@@ -33,7 +33,7 @@ class ObservationDefinition(_observationdefinition.ObservationDefinition):
     """Category of observation."""
     code: CodeableConcept
     """Type of observation (code / type)."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     criticalCodedValueSet: Reference | None = None
     """Value set of critical coded values for the observations conforming to this ObservationDefinition."""
@@ -83,7 +83,7 @@ class ObservationDefinition(_observationdefinition.ObservationDefinition):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ObservationDefinitionQualifiedInterval(_observationdefinition.ObservationDefinitionQualifiedInterval):
+class ObservationDefinitionQualifiedInterval(BackboneElement):
     """Qualified range for continuous and ordinal observation results. (R4 ``ObservationDefinition.qualifiedInterval``; run-time class fhir.resources.R4B.observationdefinition.ObservationDefinitionQualifiedInterval.)"""
 
     age: Range | None = None
@@ -118,7 +118,7 @@ class ObservationDefinitionQualifiedInterval(_observationdefinition.ObservationD
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ObservationDefinitionQuantitativeDetails(_observationdefinition.ObservationDefinitionQuantitativeDetails):
+class ObservationDefinitionQuantitativeDetails(BackboneElement):
     """Characteristics of quantitative results. (R4 ``ObservationDefinition.quantitativeDetails``; run-time class fhir.resources.R4B.observationdefinition.ObservationDefinitionQuantitativeDetails.)"""
 
     conversionFactor: _decimal.Decimal | None = None

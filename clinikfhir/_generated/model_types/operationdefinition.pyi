@@ -6,24 +6,24 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.operationdefinition``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.operationdefinition``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import operationdefinition as _operationdefinition
-from fhir.resources.R4B import resource as _resource
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .contactdetail import ContactDetail
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .meta import Meta
 from .narrative import Narrative
+from .resource import Resource
 from .usagecontext import UsageContext
 
 
-class OperationDefinition(_operationdefinition.OperationDefinition):
+class OperationDefinition(DomainResource):
     """Definition of an operation or a named query. (R4 ``OperationDefinition``; run-time class fhir.resources.R4B.operationdefinition.OperationDefinition.)"""
 
     affectsState: bool | None = None
@@ -44,7 +44,7 @@ class OperationDefinition(_operationdefinition.OperationDefinition):
     """Id and extensions of ``comment``. JSON name ``_comment``."""
     contact: list[ContactDetail] | None = None
     """Contact details for the publisher."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     date: _dt.datetime | _dt.date | str | None = None
     """Date last changed. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
@@ -144,7 +144,7 @@ class OperationDefinition(_operationdefinition.OperationDefinition):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class OperationDefinitionOverload(_operationdefinition.OperationDefinitionOverload):
+class OperationDefinitionOverload(BackboneElement):
     """Define overloaded variants for when generating code. (R4 ``OperationDefinition.overload``; run-time class fhir.resources.R4B.operationdefinition.OperationDefinitionOverload.)"""
 
     comment: str | None = None
@@ -165,7 +165,7 @@ class OperationDefinitionOverload(_operationdefinition.OperationDefinitionOverlo
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class OperationDefinitionParameter(_operationdefinition.OperationDefinitionParameter):
+class OperationDefinitionParameter(BackboneElement):
     """Parameters for the operation/query. (R4 ``OperationDefinition.parameter``; run-time class fhir.resources.R4B.operationdefinition.OperationDefinitionParameter.)"""
 
     binding: OperationDefinitionParameterBinding | None = None
@@ -216,7 +216,7 @@ class OperationDefinitionParameter(_operationdefinition.OperationDefinitionParam
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class OperationDefinitionParameterBinding(_operationdefinition.OperationDefinitionParameterBinding):
+class OperationDefinitionParameterBinding(BackboneElement):
     """ValueSet details if this is coded. (R4 ``OperationDefinition.parameter.binding``; run-time class fhir.resources.R4B.operationdefinition.OperationDefinitionParameterBinding.)"""
 
     extension: list[Extension] | None = None
@@ -237,7 +237,7 @@ class OperationDefinitionParameterBinding(_operationdefinition.OperationDefiniti
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class OperationDefinitionParameterReferencedFrom(_operationdefinition.OperationDefinitionParameterReferencedFrom):
+class OperationDefinitionParameterReferencedFrom(BackboneElement):
     """References to this parameter. (R4 ``OperationDefinition.parameter.referencedFrom``; run-time class fhir.resources.R4B.operationdefinition.OperationDefinitionParameterReferencedFrom.)"""
 
     extension: list[Extension] | None = None

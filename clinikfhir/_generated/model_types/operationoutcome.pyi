@@ -5,19 +5,51 @@
 #   codegen/data/required-value-sets.json sha256=5dff741d508911b40fa250b8adbec02633c15152e09db89ac903738ce446b489
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
-# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.operationoutcome``: every element typed from R4."""
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
+"""Typed stubs of ``fhir.resources.R4B.operationoutcome``: every element typed from R4."""
 
 from typing import Literal
 
-from fhir.resources.R4B import operationoutcome as _operationoutcome
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
+from .meta import Meta
+from .narrative import Narrative
+from .resource import Resource
 
 
-class OperationOutcomeIssue(_operationoutcome.OperationOutcomeIssue):
+class OperationOutcome(DomainResource):
+    """Information about the success/failure of an action. (R4 ``OperationOutcome``; run-time class fhir.resources.R4B.operationoutcome.OperationOutcome.)"""
+
+    contained: list[Resource] | None = None
+    """Contained, inline Resources."""
+    extension: list[Extension] | None = None
+    """Additional content defined by implementations."""
+    id: str | None = None
+    """Logical id of this artifact."""
+    implicitRules: str | None = None
+    """A set of rules under which this content was created."""
+    implicitRules__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``implicitRules``. JSON name ``_implicitRules``."""
+    issue: list[OperationOutcomeIssue]
+    """A single issue associated with the action."""
+    language: str | None = None
+    """Language of the resource content."""
+    language__ext: FHIRPrimitiveExtension | None = None
+    """Id and extensions of ``language``. JSON name ``_language``."""
+    meta: Meta | None = None
+    """Metadata about the resource."""
+    modifierExtension: list[Extension] | None = None
+    """Extensions that cannot be ignored."""
+    text: Narrative | None = None
+    """Text summary of the resource, for human interpretation."""
+    fhir_comments: str | list[str] | None = None
+    """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
+
+
+class OperationOutcomeIssue(BackboneElement):
     """A single issue associated with the action. (R4 ``OperationOutcome.issue``; run-time class fhir.resources.R4B.operationoutcome.OperationOutcomeIssue.)"""
 
     code: Literal['business-rule', 'code-invalid', 'conflict', 'deleted', 'duplicate', 'exception', 'expired', 'extension', 'forbidden', 'incomplete', 'informational', 'invalid', 'invariant', 'lock-error', 'login', 'multiple-matches', 'no-store', 'not-found', 'not-supported', 'processing', 'required', 'security', 'structure', 'suppressed', 'throttled', 'timeout', 'too-costly', 'too-long', 'transient', 'unknown', 'value'] | None = None

@@ -6,15 +6,13 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.organization``: every element typed from R4."""
-
-
-from fhir.resources.R4B import organization as _organization
-from fhir.resources.R4B import resource as _resource
+"""Typed stubs of ``fhir.resources.R4B.organization``: every element typed from R4."""
 
 from .address import Address
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .contactpoint import ContactPoint
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .humanname import HumanName
@@ -22,9 +20,10 @@ from .identifier import Identifier
 from .meta import Meta
 from .narrative import Narrative
 from .reference import Reference
+from .resource import Resource
 
 
-class Organization(_organization.Organization):
+class Organization(DomainResource):
     """A grouping of people or organizations with a common purpose. (R4 ``Organization``; run-time class fhir.resources.R4B.organization.Organization.)"""
 
     active: bool | None = None
@@ -39,7 +38,7 @@ class Organization(_organization.Organization):
     """Id and extensions of ``alias``. JSON name ``_alias``."""
     contact: list[OrganizationContact] | None = None
     """Contact for the organization for a certain purpose."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     endpoint: list[Reference] | None = None
     """Technical endpoints providing access to services operated for the organization."""
@@ -77,7 +76,7 @@ class Organization(_organization.Organization):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class OrganizationContact(_organization.OrganizationContact):
+class OrganizationContact(BackboneElement):
     """Contact for the organization for a certain purpose. (R4 ``Organization.contact``; run-time class fhir.resources.R4B.organization.OrganizationContact.)"""
 
     address: Address | None = None

@@ -6,14 +6,11 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.organizationaffiliation``: every element typed from R4."""
-
-
-from fhir.resources.R4B import organizationaffiliation as _organizationaffiliation
-from fhir.resources.R4B import resource as _resource
+"""Typed stubs of ``fhir.resources.R4B.organizationaffiliation``: every element typed from R4."""
 
 from .codeableconcept import CodeableConcept
 from .contactpoint import ContactPoint
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -21,9 +18,10 @@ from .meta import Meta
 from .narrative import Narrative
 from .period import Period
 from .reference import Reference
+from .resource import Resource
 
 
-class OrganizationAffiliation(_organizationaffiliation.OrganizationAffiliation):
+class OrganizationAffiliation(DomainResource):
     """Defines an affiliation/assotiation/relationship between 2 distinct oganizations, that is not a part-of relationship/sub-division relationship. (R4 ``OrganizationAffiliation``; run-time class fhir.resources.R4B.organizationaffiliation.OrganizationAffiliation.)"""
 
     active: bool | None = None
@@ -32,7 +30,7 @@ class OrganizationAffiliation(_organizationaffiliation.OrganizationAffiliation):
     """Id and extensions of ``active``. JSON name ``_active``."""
     code: list[CodeableConcept] | None = None
     """Definition of the role the participatingOrganization plays."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     endpoint: list[Reference] | None = None
     """Technical endpoints providing access to services operated for this role."""

@@ -6,17 +6,16 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.parameterdefinition``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.parameterdefinition``: every element typed from R4."""
 
 from typing import Literal
 
-from fhir.resources.R4B import parameterdefinition as _parameterdefinition
-
+from .element import Element
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 
 
-class ParameterDefinition(_parameterdefinition.ParameterDefinition):
+class ParameterDefinition(Element):
     """Definition of a parameter to a module. (R4 ``ParameterDefinition``; run-time class fhir.resources.R4B.parameterdefinition.ParameterDefinition.)"""
 
     documentation: str | None = None

@@ -6,20 +6,19 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.parameters``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.parameters``: every element typed from R4."""
 
 import datetime as _dt
 import decimal as _decimal
 import uuid as _uuid
 
 from pydantic import AnyUrl as _AnyUrl
-from fhir.resources.R4B import parameters as _parameters
-from fhir.resources.R4B import resource as _resource
 
 from .address import Address
 from .age import Age
 from .annotation import Annotation
 from .attachment import Attachment
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .coding import Coding
 from .contactdetail import ContactDetail
@@ -44,6 +43,7 @@ from .range import Range
 from .ratio import Ratio
 from .reference import Reference
 from .relatedartifact import RelatedArtifact
+from .resource import Resource
 from .sampleddata import SampledData
 from .signature import Signature
 from .timing import Timing
@@ -51,7 +51,7 @@ from .triggerdefinition import TriggerDefinition
 from .usagecontext import UsageContext
 
 
-class Parameters(_parameters.Parameters):
+class Parameters(Resource):
     """Operation Request or Response. (R4 ``Parameters``; run-time class fhir.resources.R4B.parameters.Parameters.)"""
 
     id: str | None = None
@@ -72,7 +72,7 @@ class Parameters(_parameters.Parameters):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ParametersParameter(_parameters.ParametersParameter):
+class ParametersParameter(BackboneElement):
     """Operation Parameter. (R4 ``Parameters.parameter``; run-time class fhir.resources.R4B.parameters.ParametersParameter.)"""
 
     extension: list[Extension] | None = None
@@ -87,7 +87,7 @@ class ParametersParameter(_parameters.ParametersParameter):
     """Id and extensions of ``name``. JSON name ``_name``."""
     part: list[ParametersParameter] | None = None
     """Named part of a multi-part parameter."""
-    resource: _resource.Resource | None = None
+    resource: Resource | None = None
     """If parameter is a whole resource."""
     valueAddress: Address | None = None
     """If parameter is a data type."""

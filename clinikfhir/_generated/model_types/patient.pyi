@@ -6,18 +6,17 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.patient``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.patient``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import patient as _patient
-from fhir.resources.R4B import resource as _resource
-
 from .address import Address
 from .attachment import Attachment
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .contactpoint import ContactPoint
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .humanname import HumanName
@@ -26,9 +25,10 @@ from .meta import Meta
 from .narrative import Narrative
 from .period import Period
 from .reference import Reference
+from .resource import Resource
 
 
-class Patient(_patient.Patient):
+class Patient(DomainResource):
     """Information about an individual or animal receiving health care services. (R4 ``Patient``; run-time class fhir.resources.R4B.patient.Patient.)"""
 
     active: bool | None = None
@@ -45,7 +45,7 @@ class Patient(_patient.Patient):
     """A language which may be used to communicate with the patient about his or her health."""
     contact: list[PatientContact] | None = None
     """A contact party (e.g. guardian, partner, friend) for the patient."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     deceasedBoolean: bool | None = None
     """Indicates if the individual is deceased or not."""
@@ -105,7 +105,7 @@ class Patient(_patient.Patient):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class PatientCommunication(_patient.PatientCommunication):
+class PatientCommunication(BackboneElement):
     """A language which may be used to communicate with the patient about his or her health. (R4 ``Patient.communication``; run-time class fhir.resources.R4B.patient.PatientCommunication.)"""
 
     extension: list[Extension] | None = None
@@ -124,7 +124,7 @@ class PatientCommunication(_patient.PatientCommunication):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class PatientContact(_patient.PatientContact):
+class PatientContact(BackboneElement):
     """A contact party (e.g. guardian, partner, friend) for the patient. (R4 ``Patient.contact``; run-time class fhir.resources.R4B.patient.PatientContact.)"""
 
     address: Address | None = None
@@ -153,7 +153,7 @@ class PatientContact(_patient.PatientContact):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class PatientLink(_patient.PatientLink):
+class PatientLink(BackboneElement):
     """Link to another patient resource that concerns the same actual person. (R4 ``Patient.link``; run-time class fhir.resources.R4B.patient.PatientLink.)"""
 
     extension: list[Extension] | None = None

@@ -6,15 +6,13 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.paymentnotice``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.paymentnotice``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import paymentnotice as _paymentnotice
-from fhir.resources.R4B import resource as _resource
-
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -22,14 +20,15 @@ from .meta import Meta
 from .money import Money
 from .narrative import Narrative
 from .reference import Reference
+from .resource import Resource
 
 
-class PaymentNotice(_paymentnotice.PaymentNotice):
+class PaymentNotice(DomainResource):
     """PaymentNotice request. (R4 ``PaymentNotice``; run-time class fhir.resources.R4B.paymentnotice.PaymentNotice.)"""
 
     amount: Money
     """Monetary amount of the payment."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     created: _dt.datetime | _dt.date | str | None = None
     """Creation date. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""

@@ -6,15 +6,14 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.paymentreconciliation``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.paymentreconciliation``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import paymentreconciliation as _paymentreconciliation
-from fhir.resources.R4B import resource as _resource
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -23,12 +22,13 @@ from .money import Money
 from .narrative import Narrative
 from .period import Period
 from .reference import Reference
+from .resource import Resource
 
 
-class PaymentReconciliation(_paymentreconciliation.PaymentReconciliation):
+class PaymentReconciliation(DomainResource):
     """PaymentReconciliation resource. (R4 ``PaymentReconciliation``; run-time class fhir.resources.R4B.paymentreconciliation.PaymentReconciliation.)"""
 
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     created: _dt.datetime | _dt.date | str | None = None
     """Creation date. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
@@ -92,7 +92,7 @@ class PaymentReconciliation(_paymentreconciliation.PaymentReconciliation):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class PaymentReconciliationDetail(_paymentreconciliation.PaymentReconciliationDetail):
+class PaymentReconciliationDetail(BackboneElement):
     """Settlement particulars. (R4 ``PaymentReconciliation.detail``; run-time class fhir.resources.R4B.paymentreconciliation.PaymentReconciliationDetail.)"""
 
     amount: Money | None = None
@@ -127,7 +127,7 @@ class PaymentReconciliationDetail(_paymentreconciliation.PaymentReconciliationDe
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class PaymentReconciliationProcessNote(_paymentreconciliation.PaymentReconciliationProcessNote):
+class PaymentReconciliationProcessNote(BackboneElement):
     """Note concerning processing. (R4 ``PaymentReconciliation.processNote``; run-time class fhir.resources.R4B.paymentreconciliation.PaymentReconciliationProcessNote.)"""
 
     extension: list[Extension] | None = None

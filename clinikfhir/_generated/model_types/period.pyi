@@ -6,17 +6,16 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.period``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.period``: every element typed from R4."""
 
 import datetime as _dt
 
-from fhir.resources.R4B import period as _period
-
+from .element import Element
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 
 
-class Period(_period.Period):
+class Period(Element):
     """Time range defined by start and end date/time. (R4 ``Period``; run-time class fhir.resources.R4B.period.Period.)"""
 
     end: _dt.datetime | _dt.date | str | None = None

@@ -6,17 +6,16 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.person``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.person``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import person as _person
-from fhir.resources.R4B import resource as _resource
-
 from .address import Address
 from .attachment import Attachment
+from .backboneelement import BackboneElement
 from .contactpoint import ContactPoint
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .humanname import HumanName
@@ -24,9 +23,10 @@ from .identifier import Identifier
 from .meta import Meta
 from .narrative import Narrative
 from .reference import Reference
+from .resource import Resource
 
 
-class Person(_person.Person):
+class Person(DomainResource):
     """A generic person record. (R4 ``Person``; run-time class fhir.resources.R4B.person.Person.)"""
 
     active: bool | None = None
@@ -39,7 +39,7 @@ class Person(_person.Person):
     """The date on which the person was born. R4 ``date``: also its string form; a partial one ("1990") reads back as ``str``."""
     birthDate__ext: FHIRPrimitiveExtension | None = None
     """Id and extensions of ``birthDate``. JSON name ``_birthDate``."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     extension: list[Extension] | None = None
     """Additional content defined by implementations."""
@@ -79,7 +79,7 @@ class Person(_person.Person):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class PersonLink(_person.PersonLink):
+class PersonLink(BackboneElement):
     """Link to a resource that concerns the same actual person. (R4 ``Person.link``; run-time class fhir.resources.R4B.person.PersonLink.)"""
 
     assurance: Literal['level1', 'level2', 'level3', 'level4'] | None = None

@@ -6,18 +6,17 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.plandefinition``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.plandefinition``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import plandefinition as _plandefinition
-from fhir.resources.R4B import resource as _resource
-
 from .age import Age
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .contactdetail import ContactDetail
 from .datarequirement import DataRequirement
+from .domainresource import DomainResource
 from .duration import Duration
 from .expression import Expression
 from .extension import Extension
@@ -30,12 +29,13 @@ from .quantity import Quantity
 from .range import Range
 from .reference import Reference
 from .relatedartifact import RelatedArtifact
+from .resource import Resource
 from .timing import Timing
 from .triggerdefinition import TriggerDefinition
 from .usagecontext import UsageContext
 
 
-class PlanDefinition(_plandefinition.PlanDefinition):
+class PlanDefinition(DomainResource):
     """The definition of a plan for a series of actions, independent of any specific patient or context. (R4 ``PlanDefinition``; run-time class fhir.resources.R4B.plandefinition.PlanDefinition.)"""
 
     action: list[PlanDefinitionAction] | None = None
@@ -48,7 +48,7 @@ class PlanDefinition(_plandefinition.PlanDefinition):
     """Who authored the content."""
     contact: list[ContactDetail] | None = None
     """Contact details for the publisher."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     copyright: str | None = None
     """Use and/or publishing restrictions."""
@@ -162,7 +162,7 @@ class PlanDefinition(_plandefinition.PlanDefinition):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class PlanDefinitionAction(_plandefinition.PlanDefinitionAction):
+class PlanDefinitionAction(BackboneElement):
     """Action defined by the plan. (R4 ``PlanDefinition.action``; run-time class fhir.resources.R4B.plandefinition.PlanDefinitionAction.)"""
 
     action: list[PlanDefinitionAction] | None = None
@@ -277,7 +277,7 @@ class PlanDefinitionAction(_plandefinition.PlanDefinitionAction):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class PlanDefinitionActionCondition(_plandefinition.PlanDefinitionActionCondition):
+class PlanDefinitionActionCondition(BackboneElement):
     """Whether or not the action is applicable. (R4 ``PlanDefinition.action.condition``; run-time class fhir.resources.R4B.plandefinition.PlanDefinitionActionCondition.)"""
 
     expression: Expression | None = None
@@ -296,7 +296,7 @@ class PlanDefinitionActionCondition(_plandefinition.PlanDefinitionActionConditio
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class PlanDefinitionActionDynamicValue(_plandefinition.PlanDefinitionActionDynamicValue):
+class PlanDefinitionActionDynamicValue(BackboneElement):
     """Dynamic aspects of the definition. (R4 ``PlanDefinition.action.dynamicValue``; run-time class fhir.resources.R4B.plandefinition.PlanDefinitionActionDynamicValue.)"""
 
     expression: Expression | None = None
@@ -315,7 +315,7 @@ class PlanDefinitionActionDynamicValue(_plandefinition.PlanDefinitionActionDynam
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class PlanDefinitionActionParticipant(_plandefinition.PlanDefinitionActionParticipant):
+class PlanDefinitionActionParticipant(BackboneElement):
     """Who should participate in the action. (R4 ``PlanDefinition.action.participant``; run-time class fhir.resources.R4B.plandefinition.PlanDefinitionActionParticipant.)"""
 
     extension: list[Extension] | None = None
@@ -334,7 +334,7 @@ class PlanDefinitionActionParticipant(_plandefinition.PlanDefinitionActionPartic
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class PlanDefinitionActionRelatedAction(_plandefinition.PlanDefinitionActionRelatedAction):
+class PlanDefinitionActionRelatedAction(BackboneElement):
     """Relationship to another action. (R4 ``PlanDefinition.action.relatedAction``; run-time class fhir.resources.R4B.plandefinition.PlanDefinitionActionRelatedAction.)"""
 
     actionId: str | None = None
@@ -359,7 +359,7 @@ class PlanDefinitionActionRelatedAction(_plandefinition.PlanDefinitionActionRela
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class PlanDefinitionGoal(_plandefinition.PlanDefinitionGoal):
+class PlanDefinitionGoal(BackboneElement):
     """What the plan is trying to accomplish. (R4 ``PlanDefinition.goal``; run-time class fhir.resources.R4B.plandefinition.PlanDefinitionGoal.)"""
 
     addresses: list[CodeableConcept] | None = None
@@ -386,7 +386,7 @@ class PlanDefinitionGoal(_plandefinition.PlanDefinitionGoal):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class PlanDefinitionGoalTarget(_plandefinition.PlanDefinitionGoalTarget):
+class PlanDefinitionGoalTarget(BackboneElement):
     """Target outcome for the goal. (R4 ``PlanDefinition.goal.target``; run-time class fhir.resources.R4B.plandefinition.PlanDefinitionGoalTarget.)"""
 
     detailCodeableConcept: CodeableConcept | None = None

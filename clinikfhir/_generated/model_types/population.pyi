@@ -6,17 +6,15 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.population``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.population``: every element typed from R4."""
 
-
-from fhir.resources.R4B import population as _population
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .extension import Extension
 from .range import Range
 
 
-class Population(_population.Population):
+class Population(BackboneElement):
     """A definition of a set of people that apply to some clinically related context, for example people contraindicated for a certain medication. (R4 ``Population``; run-time class fhir.resources.R4B.population.Population.)"""
 
     ageCodeableConcept: CodeableConcept | None = None

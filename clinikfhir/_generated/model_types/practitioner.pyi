@@ -6,18 +6,17 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.practitioner``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.practitioner``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import practitioner as _practitioner
-from fhir.resources.R4B import resource as _resource
-
 from .address import Address
 from .attachment import Attachment
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .contactpoint import ContactPoint
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .humanname import HumanName
@@ -26,9 +25,10 @@ from .meta import Meta
 from .narrative import Narrative
 from .period import Period
 from .reference import Reference
+from .resource import Resource
 
 
-class Practitioner(_practitioner.Practitioner):
+class Practitioner(DomainResource):
     """A person with a formal responsibility in the provisioning of healthcare or related services. (R4 ``Practitioner``; run-time class fhir.resources.R4B.practitioner.Practitioner.)"""
 
     active: bool | None = None
@@ -43,7 +43,7 @@ class Practitioner(_practitioner.Practitioner):
     """Id and extensions of ``birthDate``. JSON name ``_birthDate``."""
     communication: list[CodeableConcept] | None = None
     """A language the practitioner can use in patient communication."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     extension: list[Extension] | None = None
     """Additional content defined by implementations."""
@@ -81,7 +81,7 @@ class Practitioner(_practitioner.Practitioner):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class PractitionerQualification(_practitioner.PractitionerQualification):
+class PractitionerQualification(BackboneElement):
     """Certification, licenses, or training pertaining to the provision of care. (R4 ``Practitioner.qualification``; run-time class fhir.resources.R4B.practitioner.PractitionerQualification.)"""
 
     code: CodeableConcept

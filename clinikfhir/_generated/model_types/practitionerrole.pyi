@@ -6,16 +6,15 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.practitionerrole``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.practitionerrole``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import practitionerrole as _practitionerrole
-from fhir.resources.R4B import resource as _resource
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .contactpoint import ContactPoint
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -23,9 +22,10 @@ from .meta import Meta
 from .narrative import Narrative
 from .period import Period
 from .reference import Reference
+from .resource import Resource
 
 
-class PractitionerRole(_practitionerrole.PractitionerRole):
+class PractitionerRole(DomainResource):
     """Roles/organizations the practitioner is associated with. (R4 ``PractitionerRole``; run-time class fhir.resources.R4B.practitionerrole.PractitionerRole.)"""
 
     active: bool | None = None
@@ -40,7 +40,7 @@ class PractitionerRole(_practitionerrole.PractitionerRole):
     """Times the Service Site is available."""
     code: list[CodeableConcept] | None = None
     """Roles which this practitioner may perform."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     endpoint: list[Reference] | None = None
     """Technical endpoints providing access to services operated for the practitioner with this role."""
@@ -84,7 +84,7 @@ class PractitionerRole(_practitionerrole.PractitionerRole):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class PractitionerRoleAvailableTime(_practitionerrole.PractitionerRoleAvailableTime):
+class PractitionerRoleAvailableTime(BackboneElement):
     """Times the Service Site is available. (R4 ``PractitionerRole.availableTime``; run-time class fhir.resources.R4B.practitionerrole.PractitionerRoleAvailableTime.)"""
 
     allDay: bool | None = None
@@ -113,7 +113,7 @@ class PractitionerRoleAvailableTime(_practitionerrole.PractitionerRoleAvailableT
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class PractitionerRoleNotAvailable(_practitionerrole.PractitionerRoleNotAvailable):
+class PractitionerRoleNotAvailable(BackboneElement):
     """Not available during this time due to provided reason. (R4 ``PractitionerRole.notAvailable``; run-time class fhir.resources.R4B.practitionerrole.PractitionerRoleNotAvailable.)"""
 
     description: str | None = None

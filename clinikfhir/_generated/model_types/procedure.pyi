@@ -6,17 +6,16 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.procedure``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.procedure``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import procedure as _procedure
-from fhir.resources.R4B import resource as _resource
-
 from .age import Age
 from .annotation import Annotation
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -25,9 +24,10 @@ from .narrative import Narrative
 from .period import Period
 from .range import Range
 from .reference import Reference
+from .resource import Resource
 
 
-class Procedure(_procedure.Procedure):
+class Procedure(DomainResource):
     """An action that is being or was performed on a patient. (R4 ``Procedure``; run-time class fhir.resources.R4B.procedure.Procedure.)"""
 
     asserter: Reference | None = None
@@ -44,7 +44,7 @@ class Procedure(_procedure.Procedure):
     """Complication following the procedure."""
     complicationDetail: list[Reference] | None = None
     """A condition that is a result of the procedure."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     encounter: Reference | None = None
     """Encounter created as part of."""
@@ -128,7 +128,7 @@ class Procedure(_procedure.Procedure):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ProcedureFocalDevice(_procedure.ProcedureFocalDevice):
+class ProcedureFocalDevice(BackboneElement):
     """Manipulated, implanted, or removed device. (R4 ``Procedure.focalDevice``; run-time class fhir.resources.R4B.procedure.ProcedureFocalDevice.)"""
 
     action: CodeableConcept | None = None
@@ -145,7 +145,7 @@ class ProcedureFocalDevice(_procedure.ProcedureFocalDevice):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ProcedurePerformer(_procedure.ProcedurePerformer):
+class ProcedurePerformer(BackboneElement):
     """The people who performed the procedure. (R4 ``Procedure.performer``; run-time class fhir.resources.R4B.procedure.ProcedurePerformer.)"""
 
     actor: Reference

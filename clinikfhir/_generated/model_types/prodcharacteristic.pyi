@@ -6,19 +6,17 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.prodcharacteristic``: every element typed from R4."""
-
-
-from fhir.resources.R4B import prodcharacteristic as _prodcharacteristic
+"""Typed stubs of ``fhir.resources.R4B.prodcharacteristic``: every element typed from R4."""
 
 from .attachment import Attachment
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .quantity import Quantity
 
 
-class ProdCharacteristic(_prodcharacteristic.ProdCharacteristic):
+class ProdCharacteristic(BackboneElement):
     """The marketing status describes the date when a medicinal product is actually put on the market or the date as of which it is no longer available. (R4 ``ProdCharacteristic``; run-time class fhir.resources.R4B.prodcharacteristic.ProdCharacteristic.)"""
 
     color: list[str | None] | None = None

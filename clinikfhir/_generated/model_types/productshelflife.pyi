@@ -6,18 +6,16 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.productshelflife``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.productshelflife``: every element typed from R4."""
 
-
-from fhir.resources.R4B import productshelflife as _productshelflife
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .extension import Extension
 from .identifier import Identifier
 from .quantity import Quantity
 
 
-class ProductShelfLife(_productshelflife.ProductShelfLife):
+class ProductShelfLife(BackboneElement):
     """The shelf-life and storage information for a medicinal product item or container can be described using this class. (R4 ``ProductShelfLife``; run-time class fhir.resources.R4B.productshelflife.ProductShelfLife.)"""
 
     extension: list[Extension] | None = None

@@ -6,32 +6,32 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.provenance``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.provenance``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import provenance as _provenance
-from fhir.resources.R4B import resource as _resource
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .meta import Meta
 from .narrative import Narrative
 from .period import Period
 from .reference import Reference
+from .resource import Resource
 from .signature import Signature
 
 
-class Provenance(_provenance.Provenance):
+class Provenance(DomainResource):
     """Who, What, When for a set of resources. (R4 ``Provenance``; run-time class fhir.resources.R4B.provenance.Provenance.)"""
 
     activity: CodeableConcept | None = None
     """Activity that occurred."""
     agent: list[ProvenanceAgent]
     """Actor involved."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     entity: list[ProvenanceEntity] | None = None
     """An entity used in this activity."""
@@ -79,7 +79,7 @@ class Provenance(_provenance.Provenance):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ProvenanceAgent(_provenance.ProvenanceAgent):
+class ProvenanceAgent(BackboneElement):
     """Actor involved. (R4 ``Provenance.agent``; run-time class fhir.resources.R4B.provenance.ProvenanceAgent.)"""
 
     extension: list[Extension] | None = None
@@ -100,7 +100,7 @@ class ProvenanceAgent(_provenance.ProvenanceAgent):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ProvenanceEntity(_provenance.ProvenanceEntity):
+class ProvenanceEntity(BackboneElement):
     """An entity used in this activity. (R4 ``Provenance.entity``; run-time class fhir.resources.R4B.provenance.ProvenanceEntity.)"""
 
     agent: list[ProvenanceAgent] | None = None

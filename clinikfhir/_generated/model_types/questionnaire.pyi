@@ -6,19 +6,18 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.questionnaire``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.questionnaire``: every element typed from R4."""
 
 import datetime as _dt
 import decimal as _decimal
 from typing import Literal
 
-from fhir.resources.R4B import questionnaire as _questionnaire
-from fhir.resources.R4B import resource as _resource
-
 from .attachment import Attachment
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .coding import Coding
 from .contactdetail import ContactDetail
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -27,10 +26,11 @@ from .narrative import Narrative
 from .period import Period
 from .quantity import Quantity
 from .reference import Reference
+from .resource import Resource
 from .usagecontext import UsageContext
 
 
-class Questionnaire(_questionnaire.Questionnaire):
+class Questionnaire(DomainResource):
     """A structured set of questions. (R4 ``Questionnaire``; run-time class fhir.resources.R4B.questionnaire.Questionnaire.)"""
 
     approvalDate: _dt.date | str | None = None
@@ -41,7 +41,7 @@ class Questionnaire(_questionnaire.Questionnaire):
     """Concept that represents the overall questionnaire."""
     contact: list[ContactDetail] | None = None
     """Contact details for the publisher."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     copyright: str | None = None
     """Use and/or publishing restrictions."""
@@ -131,7 +131,7 @@ class Questionnaire(_questionnaire.Questionnaire):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class QuestionnaireItem(_questionnaire.QuestionnaireItem):
+class QuestionnaireItem(BackboneElement):
     """Questions and sections within the Questionnaire. (R4 ``Questionnaire.item``; run-time class fhir.resources.R4B.questionnaire.QuestionnaireItem.)"""
 
     answerOption: list[QuestionnaireItemAnswerOption] | None = None
@@ -198,7 +198,7 @@ class QuestionnaireItem(_questionnaire.QuestionnaireItem):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class QuestionnaireItemAnswerOption(_questionnaire.QuestionnaireItemAnswerOption):
+class QuestionnaireItemAnswerOption(BackboneElement):
     """Permitted answer. (R4 ``Questionnaire.item.answerOption``; run-time class fhir.resources.R4B.questionnaire.QuestionnaireItemAnswerOption.)"""
 
     extension: list[Extension] | None = None
@@ -235,7 +235,7 @@ class QuestionnaireItemAnswerOption(_questionnaire.QuestionnaireItemAnswerOption
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class QuestionnaireItemEnableWhen(_questionnaire.QuestionnaireItemEnableWhen):
+class QuestionnaireItemEnableWhen(BackboneElement):
     """Only allow data when. (R4 ``Questionnaire.item.enableWhen``; run-time class fhir.resources.R4B.questionnaire.QuestionnaireItemEnableWhen.)"""
 
     answerBoolean: bool | None = None
@@ -290,7 +290,7 @@ class QuestionnaireItemEnableWhen(_questionnaire.QuestionnaireItemEnableWhen):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class QuestionnaireItemInitial(_questionnaire.QuestionnaireItemInitial):
+class QuestionnaireItemInitial(BackboneElement):
     """Initial value(s) when item is first rendered. (R4 ``Questionnaire.item.initial``; run-time class fhir.resources.R4B.questionnaire.QuestionnaireItemInitial.)"""
 
     extension: list[Extension] | None = None

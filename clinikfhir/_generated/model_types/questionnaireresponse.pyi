@@ -6,17 +6,16 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.questionnaireresponse``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.questionnaireresponse``: every element typed from R4."""
 
 import datetime as _dt
 import decimal as _decimal
 from typing import Literal
 
-from fhir.resources.R4B import questionnaireresponse as _questionnaireresponse
-from fhir.resources.R4B import resource as _resource
-
 from .attachment import Attachment
+from .backboneelement import BackboneElement
 from .coding import Coding
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -24,9 +23,10 @@ from .meta import Meta
 from .narrative import Narrative
 from .quantity import Quantity
 from .reference import Reference
+from .resource import Resource
 
 
-class QuestionnaireResponse(_questionnaireresponse.QuestionnaireResponse):
+class QuestionnaireResponse(DomainResource):
     """A structured set of questions and their answers. (R4 ``QuestionnaireResponse``; run-time class fhir.resources.R4B.questionnaireresponse.QuestionnaireResponse.)"""
 
     author: Reference | None = None
@@ -37,7 +37,7 @@ class QuestionnaireResponse(_questionnaireresponse.QuestionnaireResponse):
     """Id and extensions of ``authored``. JSON name ``_authored``."""
     basedOn: list[Reference] | None = None
     """Request fulfilled by this QuestionnaireResponse."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     encounter: Reference | None = None
     """Encounter created as part of."""
@@ -81,7 +81,7 @@ class QuestionnaireResponse(_questionnaireresponse.QuestionnaireResponse):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class QuestionnaireResponseItem(_questionnaireresponse.QuestionnaireResponseItem):
+class QuestionnaireResponseItem(BackboneElement):
     """Groups and questions. (R4 ``QuestionnaireResponse.item``; run-time class fhir.resources.R4B.questionnaireresponse.QuestionnaireResponseItem.)"""
 
     answer: list[QuestionnaireResponseItemAnswer] | None = None
@@ -110,7 +110,7 @@ class QuestionnaireResponseItem(_questionnaireresponse.QuestionnaireResponseItem
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class QuestionnaireResponseItemAnswer(_questionnaireresponse.QuestionnaireResponseItemAnswer):
+class QuestionnaireResponseItemAnswer(BackboneElement):
     """The response(s) to the question. (R4 ``QuestionnaireResponse.item.answer``; run-time class fhir.resources.R4B.questionnaireresponse.QuestionnaireResponseItemAnswer.)"""
 
     extension: list[Extension] | None = None

@@ -6,16 +6,14 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.range``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.range``: every element typed from R4."""
 
-
-from fhir.resources.R4B import range as _range
-
+from .element import Element
 from .extension import Extension
 from .quantity import Quantity
 
 
-class Range(_range.Range):
+class Range(Element):
     """Set of values bounded by low and high. (R4 ``Range``; run-time class fhir.resources.R4B.range.Range.)"""
 
     extension: list[Extension] | None = None

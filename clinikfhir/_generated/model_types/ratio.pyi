@@ -6,16 +6,14 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.ratio``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.ratio``: every element typed from R4."""
 
-
-from fhir.resources.R4B import ratio as _ratio
-
+from .element import Element
 from .extension import Extension
 from .quantity import Quantity
 
 
-class Ratio(_ratio.Ratio):
+class Ratio(Element):
     """A ratio of two Quantity values - a numerator and a denominator. (R4 ``Ratio``; run-time class fhir.resources.R4B.ratio.Ratio.)"""
 
     denominator: Quantity | None = None

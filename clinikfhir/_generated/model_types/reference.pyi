@@ -6,17 +6,15 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.reference``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.reference``: every element typed from R4."""
 
-
-from fhir.resources.R4B import reference as _reference
-
+from .element import Element
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
 
 
-class Reference(_reference.Reference):
+class Reference(Element):
     """A reference from one resource to another. (R4 ``Reference``; run-time class fhir.resources.R4B.reference.Reference.)"""
 
     display: str | None = None

@@ -6,19 +6,19 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.relatedartifact``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.relatedartifact``: every element typed from R4."""
 
 from typing import Literal
 
 from pydantic import AnyUrl as _AnyUrl
-from fhir.resources.R4B import relatedartifact as _relatedartifact
 
 from .attachment import Attachment
+from .element import Element
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 
 
-class RelatedArtifact(_relatedartifact.RelatedArtifact):
+class RelatedArtifact(Element):
     """Related artifacts for a knowledge resource. (R4 ``RelatedArtifact``; run-time class fhir.resources.R4B.relatedartifact.RelatedArtifact.)"""
 
     citation: str | None = None

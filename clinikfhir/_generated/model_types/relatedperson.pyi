@@ -6,18 +6,17 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.relatedperson``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.relatedperson``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import relatedperson as _relatedperson
-from fhir.resources.R4B import resource as _resource
-
 from .address import Address
 from .attachment import Attachment
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .contactpoint import ContactPoint
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .humanname import HumanName
@@ -26,9 +25,10 @@ from .meta import Meta
 from .narrative import Narrative
 from .period import Period
 from .reference import Reference
+from .resource import Resource
 
 
-class RelatedPerson(_relatedperson.RelatedPerson):
+class RelatedPerson(DomainResource):
     """A person that is related to a patient, but who is not a direct target of care. (R4 ``RelatedPerson``; run-time class fhir.resources.R4B.relatedperson.RelatedPerson.)"""
 
     active: bool | None = None
@@ -43,7 +43,7 @@ class RelatedPerson(_relatedperson.RelatedPerson):
     """Id and extensions of ``birthDate``. JSON name ``_birthDate``."""
     communication: list[RelatedPersonCommunication] | None = None
     """A language which may be used to communicate with about the patient's health."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     extension: list[Extension] | None = None
     """Additional content defined by implementations."""
@@ -85,7 +85,7 @@ class RelatedPerson(_relatedperson.RelatedPerson):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class RelatedPersonCommunication(_relatedperson.RelatedPersonCommunication):
+class RelatedPersonCommunication(BackboneElement):
     """A language which may be used to communicate with about the patient's health. (R4 ``RelatedPerson.communication``; run-time class fhir.resources.R4B.relatedperson.RelatedPersonCommunication.)"""
 
     extension: list[Extension] | None = None

@@ -6,17 +6,16 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.requestgroup``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.requestgroup``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import requestgroup as _requestgroup
-from fhir.resources.R4B import resource as _resource
-
 from .age import Age
 from .annotation import Annotation
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .duration import Duration
 from .expression import Expression
 from .extension import Extension
@@ -28,10 +27,11 @@ from .period import Period
 from .range import Range
 from .reference import Reference
 from .relatedartifact import RelatedArtifact
+from .resource import Resource
 from .timing import Timing
 
 
-class RequestGroup(_requestgroup.RequestGroup):
+class RequestGroup(DomainResource):
     """A group of related requests. (R4 ``RequestGroup``; run-time class fhir.resources.R4B.requestgroup.RequestGroup.)"""
 
     action: list[RequestGroupAction] | None = None
@@ -46,7 +46,7 @@ class RequestGroup(_requestgroup.RequestGroup):
     """Fulfills plan, proposal, or order."""
     code: CodeableConcept | None = None
     """What's being requested/ordered."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     encounter: Reference | None = None
     """Created as part of."""
@@ -106,7 +106,7 @@ class RequestGroup(_requestgroup.RequestGroup):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class RequestGroupAction(_requestgroup.RequestGroupAction):
+class RequestGroupAction(BackboneElement):
     """Proposed actions, if any. (R4 ``RequestGroup.action``; run-time class fhir.resources.R4B.requestgroup.RequestGroupAction.)"""
 
     action: list[RequestGroupAction] | None = None
@@ -189,7 +189,7 @@ class RequestGroupAction(_requestgroup.RequestGroupAction):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class RequestGroupActionCondition(_requestgroup.RequestGroupActionCondition):
+class RequestGroupActionCondition(BackboneElement):
     """Whether or not the action is applicable. (R4 ``RequestGroup.action.condition``; run-time class fhir.resources.R4B.requestgroup.RequestGroupActionCondition.)"""
 
     expression: Expression | None = None
@@ -208,7 +208,7 @@ class RequestGroupActionCondition(_requestgroup.RequestGroupActionCondition):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class RequestGroupActionRelatedAction(_requestgroup.RequestGroupActionRelatedAction):
+class RequestGroupActionRelatedAction(BackboneElement):
     """Relationship to another action. (R4 ``RequestGroup.action.relatedAction``; run-time class fhir.resources.R4B.requestgroup.RequestGroupActionRelatedAction.)"""
 
     actionId: str | None = None

@@ -6,16 +6,14 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.researchdefinition``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.researchdefinition``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import researchdefinition as _researchdefinition
-from fhir.resources.R4B import resource as _resource
-
 from .codeableconcept import CodeableConcept
 from .contactdetail import ContactDetail
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -24,10 +22,11 @@ from .narrative import Narrative
 from .period import Period
 from .reference import Reference
 from .relatedartifact import RelatedArtifact
+from .resource import Resource
 from .usagecontext import UsageContext
 
 
-class ResearchDefinition(_researchdefinition.ResearchDefinition):
+class ResearchDefinition(DomainResource):
     """A research context or question. (R4 ``ResearchDefinition``; run-time class fhir.resources.R4B.researchdefinition.ResearchDefinition.)"""
 
     approvalDate: _dt.date | str | None = None
@@ -42,7 +41,7 @@ class ResearchDefinition(_researchdefinition.ResearchDefinition):
     """Id and extensions of ``comment``. JSON name ``_comment``."""
     contact: list[ContactDetail] | None = None
     """Contact details for the publisher."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     copyright: str | None = None
     """Use and/or publishing restrictions."""

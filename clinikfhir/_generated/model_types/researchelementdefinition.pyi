@@ -6,17 +6,16 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.researchelementdefinition``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.researchelementdefinition``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import researchelementdefinition as _researchelementdefinition
-from fhir.resources.R4B import resource as _resource
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .contactdetail import ContactDetail
 from .datarequirement import DataRequirement
+from .domainresource import DomainResource
 from .duration import Duration
 from .expression import Expression
 from .extension import Extension
@@ -27,11 +26,12 @@ from .narrative import Narrative
 from .period import Period
 from .reference import Reference
 from .relatedartifact import RelatedArtifact
+from .resource import Resource
 from .timing import Timing
 from .usagecontext import UsageContext
 
 
-class ResearchElementDefinition(_researchelementdefinition.ResearchElementDefinition):
+class ResearchElementDefinition(DomainResource):
     """A population, intervention, or exposure definition. (R4 ``ResearchElementDefinition``; run-time class fhir.resources.R4B.researchelementdefinition.ResearchElementDefinition.)"""
 
     approvalDate: _dt.date | str | None = None
@@ -48,7 +48,7 @@ class ResearchElementDefinition(_researchelementdefinition.ResearchElementDefini
     """Id and extensions of ``comment``. JSON name ``_comment``."""
     contact: list[ContactDetail] | None = None
     """Contact details for the publisher."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     copyright: str | None = None
     """Use and/or publishing restrictions."""
@@ -166,7 +166,7 @@ class ResearchElementDefinition(_researchelementdefinition.ResearchElementDefini
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ResearchElementDefinitionCharacteristic(_researchelementdefinition.ResearchElementDefinitionCharacteristic):
+class ResearchElementDefinitionCharacteristic(BackboneElement):
     """What defines the members of the research element. (R4 ``ResearchElementDefinition.characteristic``; run-time class fhir.resources.R4B.researchelementdefinition.ResearchElementDefinitionCharacteristic.)"""
 
     definitionCanonical: str | None = None

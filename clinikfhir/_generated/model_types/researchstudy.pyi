@@ -6,16 +6,15 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.researchstudy``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.researchstudy``: every element typed from R4."""
 
 from typing import Literal
 
-from fhir.resources.R4B import researchstudy as _researchstudy
-from fhir.resources.R4B import resource as _resource
-
 from .annotation import Annotation
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .contactdetail import ContactDetail
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -24,9 +23,10 @@ from .narrative import Narrative
 from .period import Period
 from .reference import Reference
 from .relatedartifact import RelatedArtifact
+from .resource import Resource
 
 
-class ResearchStudy(_researchstudy.ResearchStudy):
+class ResearchStudy(DomainResource):
     """Investigation to increase healthcare-related patient-independent knowledge. (R4 ``ResearchStudy``; run-time class fhir.resources.R4B.researchstudy.ResearchStudy.)"""
 
     arm: list[ResearchStudyArm] | None = None
@@ -37,7 +37,7 @@ class ResearchStudy(_researchstudy.ResearchStudy):
     """Condition being studied."""
     contact: list[ContactDetail] | None = None
     """Contact details for the study."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     description: str | None = None
     """What this is study doing."""
@@ -107,7 +107,7 @@ class ResearchStudy(_researchstudy.ResearchStudy):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ResearchStudyArm(_researchstudy.ResearchStudyArm):
+class ResearchStudyArm(BackboneElement):
     """Defined path through the study for a subject. (R4 ``ResearchStudy.arm``; run-time class fhir.resources.R4B.researchstudy.ResearchStudyArm.)"""
 
     description: str | None = None
@@ -130,7 +130,7 @@ class ResearchStudyArm(_researchstudy.ResearchStudyArm):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ResearchStudyObjective(_researchstudy.ResearchStudyObjective):
+class ResearchStudyObjective(BackboneElement):
     """A goal for the study. (R4 ``ResearchStudy.objective``; run-time class fhir.resources.R4B.researchstudy.ResearchStudyObjective.)"""
 
     extension: list[Extension] | None = None

@@ -6,13 +6,11 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.researchsubject``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.researchsubject``: every element typed from R4."""
 
 from typing import Literal
 
-from fhir.resources.R4B import researchsubject as _researchsubject
-from fhir.resources.R4B import resource as _resource
-
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -20,9 +18,10 @@ from .meta import Meta
 from .narrative import Narrative
 from .period import Period
 from .reference import Reference
+from .resource import Resource
 
 
-class ResearchSubject(_researchsubject.ResearchSubject):
+class ResearchSubject(DomainResource):
     """Physical entity which is the primary unit of interest in the study. (R4 ``ResearchSubject``; run-time class fhir.resources.R4B.researchsubject.ResearchSubject.)"""
 
     actualArm: str | None = None
@@ -35,7 +34,7 @@ class ResearchSubject(_researchsubject.ResearchSubject):
     """Id and extensions of ``assignedArm``. JSON name ``_assignedArm``."""
     consent: Reference | None = None
     """Agreement to participate in study."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     extension: list[Extension] | None = None
     """Additional content defined by implementations."""

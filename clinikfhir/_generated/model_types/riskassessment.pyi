@@ -6,17 +6,16 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.riskassessment``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.riskassessment``: every element typed from R4."""
 
 import datetime as _dt
 import decimal as _decimal
 from typing import Literal
 
-from fhir.resources.R4B import resource as _resource
-from fhir.resources.R4B import riskassessment as _riskassessment
-
 from .annotation import Annotation
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -25,9 +24,10 @@ from .narrative import Narrative
 from .period import Period
 from .range import Range
 from .reference import Reference
+from .resource import Resource
 
 
-class RiskAssessment(_riskassessment.RiskAssessment):
+class RiskAssessment(DomainResource):
     """Potential outcomes for a subject with likelihood. (R4 ``RiskAssessment``; run-time class fhir.resources.R4B.riskassessment.RiskAssessment.)"""
 
     basedOn: Reference | None = None
@@ -38,7 +38,7 @@ class RiskAssessment(_riskassessment.RiskAssessment):
     """Type of assessment."""
     condition: Reference | None = None
     """Condition assessed."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     encounter: Reference | None = None
     """Where was assessment performed?"""
@@ -96,7 +96,7 @@ class RiskAssessment(_riskassessment.RiskAssessment):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class RiskAssessmentPrediction(_riskassessment.RiskAssessmentPrediction):
+class RiskAssessmentPrediction(BackboneElement):
     """Outcome predicted. (R4 ``RiskAssessment.prediction``; run-time class fhir.resources.R4B.riskassessment.RiskAssessmentPrediction.)"""
 
     extension: list[Extension] | None = None

@@ -6,18 +6,17 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.sampleddata``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.sampleddata``: every element typed from R4."""
 
 import decimal as _decimal
 
-from fhir.resources.R4B import sampleddata as _sampleddata
-
+from .element import Element
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .quantity import Quantity
 
 
-class SampledData(_sampleddata.SampledData):
+class SampledData(Element):
     """A series of measurements taken by a device. (R4 ``SampledData``; run-time class fhir.resources.R4B.sampleddata.SampledData.)"""
 
     data: str | None = None

@@ -6,13 +6,10 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.schedule``: every element typed from R4."""
-
-
-from fhir.resources.R4B import resource as _resource
-from fhir.resources.R4B import schedule as _schedule
+"""Typed stubs of ``fhir.resources.R4B.schedule``: every element typed from R4."""
 
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -20,9 +17,10 @@ from .meta import Meta
 from .narrative import Narrative
 from .period import Period
 from .reference import Reference
+from .resource import Resource
 
 
-class Schedule(_schedule.Schedule):
+class Schedule(DomainResource):
     """A container for slots of time that may be available for booking appointments. (R4 ``Schedule``; run-time class fhir.resources.R4B.schedule.Schedule.)"""
 
     active: bool | None = None
@@ -35,7 +33,7 @@ class Schedule(_schedule.Schedule):
     """Comments on availability."""
     comment__ext: FHIRPrimitiveExtension | None = None
     """Id and extensions of ``comment``. JSON name ``_comment``."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     extension: list[Extension] | None = None
     """Additional content defined by implementations."""

@@ -6,16 +6,14 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.servicerequest``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.servicerequest``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import resource as _resource
-from fhir.resources.R4B import servicerequest as _servicerequest
-
 from .annotation import Annotation
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -26,10 +24,11 @@ from .quantity import Quantity
 from .range import Range
 from .ratio import Ratio
 from .reference import Reference
+from .resource import Resource
 from .timing import Timing
 
 
-class ServiceRequest(_servicerequest.ServiceRequest):
+class ServiceRequest(DomainResource):
     """A request for a service to be performed. (R4 ``ServiceRequest``; run-time class fhir.resources.R4B.servicerequest.ServiceRequest.)"""
 
     asNeededBoolean: bool | None = None
@@ -50,7 +49,7 @@ class ServiceRequest(_servicerequest.ServiceRequest):
     """Classification of service."""
     code: CodeableConcept | None = None
     """What is being requested/ordered."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     doNotPerform: bool | None = None
     """True if service/procedure should not be performed."""

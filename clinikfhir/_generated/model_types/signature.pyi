@@ -6,19 +6,18 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.signature``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.signature``: every element typed from R4."""
 
 import datetime as _dt
 
-from fhir.resources.R4B import signature as _signature
-
 from .coding import Coding
+from .element import Element
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .reference import Reference
 
 
-class Signature(_signature.Signature):
+class Signature(Element):
     """A Signature - XML DigSig, JWS, Graphical image of signature, etc. (R4 ``Signature``; run-time class fhir.resources.R4B.signature.Signature.)"""
 
     data: bytes | None = None

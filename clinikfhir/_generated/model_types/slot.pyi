@@ -6,24 +6,23 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.slot``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.slot``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import resource as _resource
-from fhir.resources.R4B import slot as _slot
-
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
 from .meta import Meta
 from .narrative import Narrative
 from .reference import Reference
+from .resource import Resource
 
 
-class Slot(_slot.Slot):
+class Slot(DomainResource):
     """A slot of time on a schedule that may be available for booking appointments. (R4 ``Slot``; run-time class fhir.resources.R4B.slot.Slot.)"""
 
     appointmentType: CodeableConcept | None = None
@@ -32,7 +31,7 @@ class Slot(_slot.Slot):
     """Comments on the slot to describe any extended information. Such as custom constraints on the slot."""
     comment__ext: FHIRPrimitiveExtension | None = None
     """Id and extensions of ``comment``. JSON name ``_comment``."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     end: _dt.datetime | str | None = None
     """Date/Time that the slot is to conclude. R4 ``instant``: also its string form; a partial one ("1990") reads back as ``str``."""

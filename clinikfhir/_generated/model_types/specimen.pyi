@@ -6,16 +6,15 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.specimen``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.specimen``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import resource as _resource
-from fhir.resources.R4B import specimen as _specimen
-
 from .annotation import Annotation
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .duration import Duration
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
@@ -25,9 +24,10 @@ from .narrative import Narrative
 from .period import Period
 from .quantity import Quantity
 from .reference import Reference
+from .resource import Resource
 
 
-class Specimen(_specimen.Specimen):
+class Specimen(DomainResource):
     """Sample for analysis. (R4 ``Specimen``; run-time class fhir.resources.R4B.specimen.Specimen.)"""
 
     accessionIdentifier: Identifier | None = None
@@ -36,7 +36,7 @@ class Specimen(_specimen.Specimen):
     """Collection details."""
     condition: list[CodeableConcept] | None = None
     """State of the specimen."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     container: list[SpecimenContainer] | None = None
     """Direct container of specimen (tube/slide, etc.)."""
@@ -84,7 +84,7 @@ class Specimen(_specimen.Specimen):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class SpecimenCollection(_specimen.SpecimenCollection):
+class SpecimenCollection(BackboneElement):
     """Collection details. (R4 ``Specimen.collection``; run-time class fhir.resources.R4B.specimen.SpecimenCollection.)"""
 
     bodySite: CodeableConcept | None = None
@@ -117,7 +117,7 @@ class SpecimenCollection(_specimen.SpecimenCollection):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class SpecimenContainer(_specimen.SpecimenContainer):
+class SpecimenContainer(BackboneElement):
     """Direct container of specimen (tube/slide, etc.). (R4 ``Specimen.container``; run-time class fhir.resources.R4B.specimen.SpecimenContainer.)"""
 
     additiveCodeableConcept: CodeableConcept | None = None
@@ -146,7 +146,7 @@ class SpecimenContainer(_specimen.SpecimenContainer):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class SpecimenProcessing(_specimen.SpecimenProcessing):
+class SpecimenProcessing(BackboneElement):
     """Processing and processing step details. (R4 ``Specimen.processing``; run-time class fhir.resources.R4B.specimen.SpecimenProcessing.)"""
 
     additive: list[Reference] | None = None

@@ -6,14 +6,13 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.specimendefinition``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.specimendefinition``: every element typed from R4."""
 
 from typing import Literal
 
-from fhir.resources.R4B import resource as _resource
-from fhir.resources.R4B import specimendefinition as _specimendefinition
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .duration import Duration
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
@@ -23,14 +22,15 @@ from .narrative import Narrative
 from .quantity import Quantity
 from .range import Range
 from .reference import Reference
+from .resource import Resource
 
 
-class SpecimenDefinition(_specimendefinition.SpecimenDefinition):
+class SpecimenDefinition(DomainResource):
     """Kind of specimen. (R4 ``SpecimenDefinition``; run-time class fhir.resources.R4B.specimendefinition.SpecimenDefinition.)"""
 
     collection: list[CodeableConcept] | None = None
     """Specimen collection procedure."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     extension: list[Extension] | None = None
     """Additional content defined by implementations."""
@@ -66,7 +66,7 @@ class SpecimenDefinition(_specimendefinition.SpecimenDefinition):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class SpecimenDefinitionTypeTested(_specimendefinition.SpecimenDefinitionTypeTested):
+class SpecimenDefinitionTypeTested(BackboneElement):
     """Specimen in container intended for testing by lab. (R4 ``SpecimenDefinition.typeTested``; run-time class fhir.resources.R4B.specimendefinition.SpecimenDefinitionTypeTested.)"""
 
     container: SpecimenDefinitionTypeTestedContainer | None = None
@@ -101,7 +101,7 @@ class SpecimenDefinitionTypeTested(_specimendefinition.SpecimenDefinitionTypeTes
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class SpecimenDefinitionTypeTestedContainer(_specimendefinition.SpecimenDefinitionTypeTestedContainer):
+class SpecimenDefinitionTypeTestedContainer(BackboneElement):
     """The specimen's container. (R4 ``SpecimenDefinition.typeTested.container``; run-time class fhir.resources.R4B.specimendefinition.SpecimenDefinitionTypeTestedContainer.)"""
 
     additive: list[SpecimenDefinitionTypeTestedContainerAdditive] | None = None
@@ -138,7 +138,7 @@ class SpecimenDefinitionTypeTestedContainer(_specimendefinition.SpecimenDefiniti
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class SpecimenDefinitionTypeTestedContainerAdditive(_specimendefinition.SpecimenDefinitionTypeTestedContainerAdditive):
+class SpecimenDefinitionTypeTestedContainerAdditive(BackboneElement):
     """Additive associated with container. (R4 ``SpecimenDefinition.typeTested.container.additive``; run-time class fhir.resources.R4B.specimendefinition.SpecimenDefinitionTypeTestedContainerAdditive.)"""
 
     additiveCodeableConcept: CodeableConcept | None = None
@@ -155,7 +155,7 @@ class SpecimenDefinitionTypeTestedContainerAdditive(_specimendefinition.Specimen
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class SpecimenDefinitionTypeTestedHandling(_specimendefinition.SpecimenDefinitionTypeTestedHandling):
+class SpecimenDefinitionTypeTestedHandling(BackboneElement):
     """Specimen handling before testing. (R4 ``SpecimenDefinition.typeTested.handling``; run-time class fhir.resources.R4B.specimendefinition.SpecimenDefinitionTypeTestedHandling.)"""
 
     extension: list[Extension] | None = None

@@ -6,27 +6,27 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.structuredefinition``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.structuredefinition``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import resource as _resource
-from fhir.resources.R4B import structuredefinition as _structuredefinition
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .coding import Coding
 from .contactdetail import ContactDetail
+from .domainresource import DomainResource
 from .elementdefinition import ElementDefinition
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
 from .meta import Meta
 from .narrative import Narrative
+from .resource import Resource
 from .usagecontext import UsageContext
 
 
-class StructureDefinition(_structuredefinition.StructureDefinition):
+class StructureDefinition(DomainResource):
     """Structural Definition. (R4 ``StructureDefinition``; run-time class fhir.resources.R4B.structuredefinition.StructureDefinition.)"""
 
     abstract: bool | None = None
@@ -39,7 +39,7 @@ class StructureDefinition(_structuredefinition.StructureDefinition):
     """Id and extensions of ``baseDefinition``. JSON name ``_baseDefinition``."""
     contact: list[ContactDetail] | None = None
     """Contact details for the publisher."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     context: list[StructureDefinitionContext] | None = None
     """If an extension, where it can be used in instances."""
@@ -143,7 +143,7 @@ class StructureDefinition(_structuredefinition.StructureDefinition):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class StructureDefinitionContext(_structuredefinition.StructureDefinitionContext):
+class StructureDefinitionContext(BackboneElement):
     """If an extension, where it can be used in instances. (R4 ``StructureDefinition.context``; run-time class fhir.resources.R4B.structuredefinition.StructureDefinitionContext.)"""
 
     expression: str | None = None
@@ -164,7 +164,7 @@ class StructureDefinitionContext(_structuredefinition.StructureDefinitionContext
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class StructureDefinitionDifferential(_structuredefinition.StructureDefinitionDifferential):
+class StructureDefinitionDifferential(BackboneElement):
     """Differential view of the structure. (R4 ``StructureDefinition.differential``; run-time class fhir.resources.R4B.structuredefinition.StructureDefinitionDifferential.)"""
 
     element: list[ElementDefinition]
@@ -179,7 +179,7 @@ class StructureDefinitionDifferential(_structuredefinition.StructureDefinitionDi
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class StructureDefinitionMapping(_structuredefinition.StructureDefinitionMapping):
+class StructureDefinitionMapping(BackboneElement):
     """External specification that the content is mapped to. (R4 ``StructureDefinition.mapping``; run-time class fhir.resources.R4B.structuredefinition.StructureDefinitionMapping.)"""
 
     comment: str | None = None
@@ -208,7 +208,7 @@ class StructureDefinitionMapping(_structuredefinition.StructureDefinitionMapping
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class StructureDefinitionSnapshot(_structuredefinition.StructureDefinitionSnapshot):
+class StructureDefinitionSnapshot(BackboneElement):
     """Snapshot view of the structure. (R4 ``StructureDefinition.snapshot``; run-time class fhir.resources.R4B.structuredefinition.StructureDefinitionSnapshot.)"""
 
     element: list[ElementDefinition]

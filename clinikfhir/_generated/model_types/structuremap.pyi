@@ -6,7 +6,7 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.structuremap``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.structuremap``: every element typed from R4."""
 
 import datetime as _dt
 import decimal as _decimal
@@ -14,13 +14,12 @@ import uuid as _uuid
 from typing import Literal
 
 from pydantic import AnyUrl as _AnyUrl
-from fhir.resources.R4B import resource as _resource
-from fhir.resources.R4B import structuremap as _structuremap
 
 from .address import Address
 from .age import Age
 from .annotation import Annotation
 from .attachment import Attachment
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .coding import Coding
 from .contactdetail import ContactDetail
@@ -29,6 +28,7 @@ from .contributor import Contributor
 from .count import Count
 from .datarequirement import DataRequirement
 from .distance import Distance
+from .domainresource import DomainResource
 from .dosage import Dosage
 from .duration import Duration
 from .expression import Expression
@@ -46,6 +46,7 @@ from .range import Range
 from .ratio import Ratio
 from .reference import Reference
 from .relatedartifact import RelatedArtifact
+from .resource import Resource
 from .sampleddata import SampledData
 from .signature import Signature
 from .timing import Timing
@@ -53,12 +54,12 @@ from .triggerdefinition import TriggerDefinition
 from .usagecontext import UsageContext
 
 
-class StructureMap(_structuremap.StructureMap):
+class StructureMap(DomainResource):
     """A Map of relationships between 2 structures that can be used to transform data. (R4 ``StructureMap``; run-time class fhir.resources.R4B.structuremap.StructureMap.)"""
 
     contact: list[ContactDetail] | None = None
     """Contact details for the publisher."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     copyright: str | None = None
     """Use and/or publishing restrictions."""
@@ -140,7 +141,7 @@ class StructureMap(_structuremap.StructureMap):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class StructureMapGroup(_structuremap.StructureMapGroup):
+class StructureMapGroup(BackboneElement):
     """Named sections for reader convenience. (R4 ``StructureMap.group``; run-time class fhir.resources.R4B.structuremap.StructureMapGroup.)"""
 
     documentation: str | None = None
@@ -173,7 +174,7 @@ class StructureMapGroup(_structuremap.StructureMapGroup):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class StructureMapGroupInput(_structuremap.StructureMapGroupInput):
+class StructureMapGroupInput(BackboneElement):
     """Named instance provided when invoking the map. (R4 ``StructureMap.group.input``; run-time class fhir.resources.R4B.structuremap.StructureMapGroupInput.)"""
 
     documentation: str | None = None
@@ -202,7 +203,7 @@ class StructureMapGroupInput(_structuremap.StructureMapGroupInput):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class StructureMapGroupRule(_structuremap.StructureMapGroupRule):
+class StructureMapGroupRule(BackboneElement):
     """Transform Rule from source to target. (R4 ``StructureMap.group.rule``; run-time class fhir.resources.R4B.structuremap.StructureMapGroupRule.)"""
 
     dependent: list[StructureMapGroupRuleDependent] | None = None
@@ -231,7 +232,7 @@ class StructureMapGroupRule(_structuremap.StructureMapGroupRule):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class StructureMapGroupRuleDependent(_structuremap.StructureMapGroupRuleDependent):
+class StructureMapGroupRuleDependent(BackboneElement):
     """Which other rules to apply in the context of this rule. (R4 ``StructureMap.group.rule.dependent``; run-time class fhir.resources.R4B.structuremap.StructureMapGroupRuleDependent.)"""
 
     extension: list[Extension] | None = None
@@ -252,7 +253,7 @@ class StructureMapGroupRuleDependent(_structuremap.StructureMapGroupRuleDependen
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class StructureMapGroupRuleSource(_structuremap.StructureMapGroupRuleSource):
+class StructureMapGroupRuleSource(BackboneElement):
     """Source inputs to the mapping. (R4 ``StructureMap.group.rule.source``; run-time class fhir.resources.R4B.structuremap.StructureMapGroupRuleSource.)"""
 
     check: str | None = None
@@ -443,7 +444,7 @@ class StructureMapGroupRuleSource(_structuremap.StructureMapGroupRuleSource):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class StructureMapGroupRuleTarget(_structuremap.StructureMapGroupRuleTarget):
+class StructureMapGroupRuleTarget(BackboneElement):
     """Content to create because of this mapping rule. (R4 ``StructureMap.group.rule.target``; run-time class fhir.resources.R4B.structuremap.StructureMapGroupRuleTarget.)"""
 
     context: str | None = None
@@ -486,7 +487,7 @@ class StructureMapGroupRuleTarget(_structuremap.StructureMapGroupRuleTarget):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class StructureMapGroupRuleTargetParameter(_structuremap.StructureMapGroupRuleTargetParameter):
+class StructureMapGroupRuleTargetParameter(BackboneElement):
     """Parameters to the transform. (R4 ``StructureMap.group.rule.target.parameter``; run-time class fhir.resources.R4B.structuremap.StructureMapGroupRuleTargetParameter.)"""
 
     extension: list[Extension] | None = None
@@ -519,7 +520,7 @@ class StructureMapGroupRuleTargetParameter(_structuremap.StructureMapGroupRuleTa
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class StructureMapStructure(_structuremap.StructureMapStructure):
+class StructureMapStructure(BackboneElement):
     """Structure Definition used by this map. (R4 ``StructureMap.structure``; run-time class fhir.resources.R4B.structuremap.StructureMapStructure.)"""
 
     alias: str | None = None

@@ -6,30 +6,31 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.subscription``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.subscription``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from pydantic import AnyUrl as _AnyUrl
-from fhir.resources.R4B import resource as _resource
-from fhir.resources.R4B import subscription as _subscription
 
+from .backboneelement import BackboneElement
 from .contactpoint import ContactPoint
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .meta import Meta
 from .narrative import Narrative
+from .resource import Resource
 
 
-class Subscription(_subscription.Subscription):
+class Subscription(DomainResource):
     """Server push subscription criteria. (R4 ``Subscription``; run-time class fhir.resources.R4B.subscription.Subscription.)"""
 
     channel: SubscriptionChannel
     """The channel on which to report matches to the criteria."""
     contact: list[ContactPoint] | None = None
     """Contact details for source (e.g. troubleshooting)."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     criteria: str | None = None
     """Rule for server push."""
@@ -73,7 +74,7 @@ class Subscription(_subscription.Subscription):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class SubscriptionChannel(_subscription.SubscriptionChannel):
+class SubscriptionChannel(BackboneElement):
     """The channel on which to report matches to the criteria. (R4 ``Subscription.channel``; run-time class fhir.resources.R4B.subscription.SubscriptionChannel.)"""
 
     endpoint: _AnyUrl | str | None = None

@@ -6,15 +6,14 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.substance``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.substance``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import resource as _resource
-from fhir.resources.R4B import substance as _substance
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -23,16 +22,17 @@ from .narrative import Narrative
 from .quantity import Quantity
 from .ratio import Ratio
 from .reference import Reference
+from .resource import Resource
 
 
-class Substance(_substance.Substance):
+class Substance(DomainResource):
     """A homogeneous material with a definite composition. (R4 ``Substance``; run-time class fhir.resources.R4B.substance.Substance.)"""
 
     category: list[CodeableConcept] | None = None
     """What class/type of substance this is."""
     code: CodeableConcept
     """What substance this is."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     description: str | None = None
     """Textual description of the substance, comments."""
@@ -70,7 +70,7 @@ class Substance(_substance.Substance):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class SubstanceIngredient(_substance.SubstanceIngredient):
+class SubstanceIngredient(BackboneElement):
     """Composition information about the substance. (R4 ``Substance.ingredient``; run-time class fhir.resources.R4B.substance.SubstanceIngredient.)"""
 
     extension: list[Extension] | None = None
@@ -89,7 +89,7 @@ class SubstanceIngredient(_substance.SubstanceIngredient):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class SubstanceInstance(_substance.SubstanceInstance):
+class SubstanceInstance(BackboneElement):
     """If this describes a specific package/container of the substance. (R4 ``Substance.instance``; run-time class fhir.resources.R4B.substance.SubstanceInstance.)"""
 
     expiry: _dt.datetime | _dt.date | str | None = None

@@ -6,15 +6,14 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.supplydelivery``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.supplydelivery``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import resource as _resource
-from fhir.resources.R4B import supplydelivery as _supplydelivery
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -23,15 +22,16 @@ from .narrative import Narrative
 from .period import Period
 from .quantity import Quantity
 from .reference import Reference
+from .resource import Resource
 from .timing import Timing
 
 
-class SupplyDelivery(_supplydelivery.SupplyDelivery):
+class SupplyDelivery(DomainResource):
     """Delivery of bulk Supplies. (R4 ``SupplyDelivery``; run-time class fhir.resources.R4B.supplydelivery.SupplyDelivery.)"""
 
     basedOn: list[Reference] | None = None
     """Fulfills plan, proposal or order."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     destination: Reference | None = None
     """Where the Supply was sent."""
@@ -83,7 +83,7 @@ class SupplyDelivery(_supplydelivery.SupplyDelivery):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class SupplyDeliverySuppliedItem(_supplydelivery.SupplyDeliverySuppliedItem):
+class SupplyDeliverySuppliedItem(BackboneElement):
     """The item that is delivered or supplied. (R4 ``SupplyDelivery.suppliedItem``; run-time class fhir.resources.R4B.supplydelivery.SupplyDeliverySuppliedItem.)"""
 
     extension: list[Extension] | None = None

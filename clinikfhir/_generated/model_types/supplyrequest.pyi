@@ -6,15 +6,14 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.supplyrequest``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.supplyrequest``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import resource as _resource
-from fhir.resources.R4B import supplyrequest as _supplyrequest
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -24,10 +23,11 @@ from .period import Period
 from .quantity import Quantity
 from .range import Range
 from .reference import Reference
+from .resource import Resource
 from .timing import Timing
 
 
-class SupplyRequest(_supplyrequest.SupplyRequest):
+class SupplyRequest(DomainResource):
     """Request for a medication, substance or device. (R4 ``SupplyRequest``; run-time class fhir.resources.R4B.supplyrequest.SupplyRequest.)"""
 
     authoredOn: _dt.datetime | _dt.date | str | None = None
@@ -36,7 +36,7 @@ class SupplyRequest(_supplyrequest.SupplyRequest):
     """Id and extensions of ``authoredOn``. JSON name ``_authoredOn``."""
     category: CodeableConcept | None = None
     """The kind of supply (central, non-stock, etc.)."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     deliverFrom: Reference | None = None
     """The origin of the supply."""
@@ -98,7 +98,7 @@ class SupplyRequest(_supplyrequest.SupplyRequest):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class SupplyRequestParameter(_supplyrequest.SupplyRequestParameter):
+class SupplyRequestParameter(BackboneElement):
     """Ordered item details. (R4 ``SupplyRequest.parameter``; run-time class fhir.resources.R4B.supplyrequest.SupplyRequestParameter.)"""
 
     code: CodeableConcept | None = None

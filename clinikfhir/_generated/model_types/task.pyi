@@ -6,7 +6,7 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.task``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.task``: every element typed from R4."""
 
 import datetime as _dt
 import decimal as _decimal
@@ -14,13 +14,12 @@ import uuid as _uuid
 from typing import Literal
 
 from pydantic import AnyUrl as _AnyUrl
-from fhir.resources.R4B import resource as _resource
-from fhir.resources.R4B import task as _task
 
 from .address import Address
 from .age import Age
 from .annotation import Annotation
 from .attachment import Attachment
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .coding import Coding
 from .contactdetail import ContactDetail
@@ -29,6 +28,7 @@ from .contributor import Contributor
 from .count import Count
 from .datarequirement import DataRequirement
 from .distance import Distance
+from .domainresource import DomainResource
 from .dosage import Dosage
 from .duration import Duration
 from .expression import Expression
@@ -46,6 +46,7 @@ from .range import Range
 from .ratio import Ratio
 from .reference import Reference
 from .relatedartifact import RelatedArtifact
+from .resource import Resource
 from .sampleddata import SampledData
 from .signature import Signature
 from .timing import Timing
@@ -53,7 +54,7 @@ from .triggerdefinition import TriggerDefinition
 from .usagecontext import UsageContext
 
 
-class Task(_task.Task):
+class Task(DomainResource):
     """A task to be performed. (R4 ``Task``; run-time class fhir.resources.R4B.task.Task.)"""
 
     authoredOn: _dt.datetime | _dt.date | str | None = None
@@ -66,7 +67,7 @@ class Task(_task.Task):
     """E.g. "Specimen collected", "IV prepped"."""
     code: CodeableConcept | None = None
     """Task Type."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     description: str | None = None
     """Human-readable explanation of task."""
@@ -158,7 +159,7 @@ class Task(_task.Task):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class TaskInput(_task.TaskInput):
+class TaskInput(BackboneElement):
     """Information used to perform task. (R4 ``Task.input``; run-time class fhir.resources.R4B.task.TaskInput.)"""
 
     extension: list[Extension] | None = None
@@ -311,7 +312,7 @@ class TaskInput(_task.TaskInput):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class TaskOutput(_task.TaskOutput):
+class TaskOutput(BackboneElement):
     """Information produced as part of task. (R4 ``Task.output``; run-time class fhir.resources.R4B.task.TaskOutput.)"""
 
     extension: list[Extension] | None = None
@@ -464,7 +465,7 @@ class TaskOutput(_task.TaskOutput):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class TaskRestriction(_task.TaskRestriction):
+class TaskRestriction(BackboneElement):
     """Constraints on fulfillment tasks. (R4 ``Task.restriction``; run-time class fhir.resources.R4B.task.TaskRestriction.)"""
 
     extension: list[Extension] | None = None

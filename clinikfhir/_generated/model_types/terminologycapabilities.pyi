@@ -6,25 +6,26 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.terminologycapabilities``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.terminologycapabilities``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
 from pydantic import AnyUrl as _AnyUrl
-from fhir.resources.R4B import resource as _resource
-from fhir.resources.R4B import terminologycapabilities as _terminologycapabilities
 
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .contactdetail import ContactDetail
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .meta import Meta
 from .narrative import Narrative
+from .resource import Resource
 from .usagecontext import UsageContext
 
 
-class TerminologyCapabilities(_terminologycapabilities.TerminologyCapabilities):
+class TerminologyCapabilities(DomainResource):
     """A statement of system capabilities. (R4 ``TerminologyCapabilities``; run-time class fhir.resources.R4B.terminologycapabilities.TerminologyCapabilities.)"""
 
     closure: TerminologyCapabilitiesClosure | None = None
@@ -37,7 +38,7 @@ class TerminologyCapabilities(_terminologycapabilities.TerminologyCapabilities):
     """A code system supported by the server."""
     contact: list[ContactDetail] | None = None
     """Contact details for the publisher."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     copyright: str | None = None
     """Use and/or publishing restrictions."""
@@ -127,7 +128,7 @@ class TerminologyCapabilities(_terminologycapabilities.TerminologyCapabilities):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class TerminologyCapabilitiesClosure(_terminologycapabilities.TerminologyCapabilitiesClosure):
+class TerminologyCapabilitiesClosure(BackboneElement):
     """Information about the [ConceptMap/$closure](conceptmap-operation-closure.html) operation. (R4 ``TerminologyCapabilities.closure``; run-time class fhir.resources.R4B.terminologycapabilities.TerminologyCapabilitiesClosure.)"""
 
     extension: list[Extension] | None = None
@@ -144,7 +145,7 @@ class TerminologyCapabilitiesClosure(_terminologycapabilities.TerminologyCapabil
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class TerminologyCapabilitiesCodeSystem(_terminologycapabilities.TerminologyCapabilitiesCodeSystem):
+class TerminologyCapabilitiesCodeSystem(BackboneElement):
     """A code system supported by the server. (R4 ``TerminologyCapabilities.codeSystem``; run-time class fhir.resources.R4B.terminologycapabilities.TerminologyCapabilitiesCodeSystem.)"""
 
     extension: list[Extension] | None = None
@@ -167,7 +168,7 @@ class TerminologyCapabilitiesCodeSystem(_terminologycapabilities.TerminologyCapa
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class TerminologyCapabilitiesCodeSystemVersion(_terminologycapabilities.TerminologyCapabilitiesCodeSystemVersion):
+class TerminologyCapabilitiesCodeSystemVersion(BackboneElement):
     """Version of Code System supported. (R4 ``TerminologyCapabilities.codeSystem.version``; run-time class fhir.resources.R4B.terminologycapabilities.TerminologyCapabilitiesCodeSystemVersion.)"""
 
     code: str | None = None
@@ -202,7 +203,7 @@ class TerminologyCapabilitiesCodeSystemVersion(_terminologycapabilities.Terminol
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class TerminologyCapabilitiesCodeSystemVersionFilter(_terminologycapabilities.TerminologyCapabilitiesCodeSystemVersionFilter):
+class TerminologyCapabilitiesCodeSystemVersionFilter(BackboneElement):
     """Filter Properties supported. (R4 ``TerminologyCapabilities.codeSystem.version.filter``; run-time class fhir.resources.R4B.terminologycapabilities.TerminologyCapabilitiesCodeSystemVersionFilter.)"""
 
     code: str | None = None
@@ -223,7 +224,7 @@ class TerminologyCapabilitiesCodeSystemVersionFilter(_terminologycapabilities.Te
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class TerminologyCapabilitiesExpansion(_terminologycapabilities.TerminologyCapabilitiesExpansion):
+class TerminologyCapabilitiesExpansion(BackboneElement):
     """Information about the [ValueSet/$expand](valueset-operation-expand.html) operation. (R4 ``TerminologyCapabilities.expansion``; run-time class fhir.resources.R4B.terminologycapabilities.TerminologyCapabilitiesExpansion.)"""
 
     extension: list[Extension] | None = None
@@ -254,7 +255,7 @@ class TerminologyCapabilitiesExpansion(_terminologycapabilities.TerminologyCapab
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class TerminologyCapabilitiesExpansionParameter(_terminologycapabilities.TerminologyCapabilitiesExpansionParameter):
+class TerminologyCapabilitiesExpansionParameter(BackboneElement):
     """Supported expansion parameter. (R4 ``TerminologyCapabilities.expansion.parameter``; run-time class fhir.resources.R4B.terminologycapabilities.TerminologyCapabilitiesExpansionParameter.)"""
 
     documentation: str | None = None
@@ -275,7 +276,7 @@ class TerminologyCapabilitiesExpansionParameter(_terminologycapabilities.Termino
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class TerminologyCapabilitiesImplementation(_terminologycapabilities.TerminologyCapabilitiesImplementation):
+class TerminologyCapabilitiesImplementation(BackboneElement):
     """If this describes a specific instance. (R4 ``TerminologyCapabilities.implementation``; run-time class fhir.resources.R4B.terminologycapabilities.TerminologyCapabilitiesImplementation.)"""
 
     description: str | None = None
@@ -296,7 +297,7 @@ class TerminologyCapabilitiesImplementation(_terminologycapabilities.Terminology
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class TerminologyCapabilitiesSoftware(_terminologycapabilities.TerminologyCapabilitiesSoftware):
+class TerminologyCapabilitiesSoftware(BackboneElement):
     """Software that is covered by this terminology capability statement. (R4 ``TerminologyCapabilities.software``; run-time class fhir.resources.R4B.terminologycapabilities.TerminologyCapabilitiesSoftware.)"""
 
     extension: list[Extension] | None = None
@@ -317,7 +318,7 @@ class TerminologyCapabilitiesSoftware(_terminologycapabilities.TerminologyCapabi
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class TerminologyCapabilitiesTranslation(_terminologycapabilities.TerminologyCapabilitiesTranslation):
+class TerminologyCapabilitiesTranslation(BackboneElement):
     """Information about the [ConceptMap/$translate](conceptmap-operation-translate.html) operation. (R4 ``TerminologyCapabilities.translation``; run-time class fhir.resources.R4B.terminologycapabilities.TerminologyCapabilitiesTranslation.)"""
 
     extension: list[Extension] | None = None
@@ -334,7 +335,7 @@ class TerminologyCapabilitiesTranslation(_terminologycapabilities.TerminologyCap
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class TerminologyCapabilitiesValidateCode(_terminologycapabilities.TerminologyCapabilitiesValidateCode):
+class TerminologyCapabilitiesValidateCode(BackboneElement):
     """Information about the [ValueSet/$validate-code](valueset-operation-validate-code.html) operation. (R4 ``TerminologyCapabilities.validateCode``; run-time class fhir.resources.R4B.terminologycapabilities.TerminologyCapabilitiesValidateCode.)"""
 
     extension: list[Extension] | None = None

@@ -6,27 +6,27 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.testreport``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.testreport``: every element typed from R4."""
 
 import datetime as _dt
 import decimal as _decimal
 from typing import Literal
 
-from fhir.resources.R4B import resource as _resource
-from fhir.resources.R4B import testreport as _testreport
-
+from .backboneelement import BackboneElement
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
 from .meta import Meta
 from .narrative import Narrative
 from .reference import Reference
+from .resource import Resource
 
 
-class TestReport(_testreport.TestReport):
+class TestReport(DomainResource):
     """Describes the results of a TestScript execution. (R4 ``TestReport``; run-time class fhir.resources.R4B.testreport.TestReport.)"""
 
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     extension: list[Extension] | None = None
     """Additional content defined by implementations."""
@@ -86,7 +86,7 @@ class TestReport(_testreport.TestReport):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class TestReportParticipant(_testreport.TestReportParticipant):
+class TestReportParticipant(BackboneElement):
     """A participant in the test execution, either the execution engine, a client, or a server. (R4 ``TestReport.participant``; run-time class fhir.resources.R4B.testreport.TestReportParticipant.)"""
 
     display: str | None = None
@@ -111,7 +111,7 @@ class TestReportParticipant(_testreport.TestReportParticipant):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class TestReportSetup(_testreport.TestReportSetup):
+class TestReportSetup(BackboneElement):
     """The results of the series of required setup operations before the tests were executed. (R4 ``TestReport.setup``; run-time class fhir.resources.R4B.testreport.TestReportSetup.)"""
 
     action: list[TestReportSetupAction]
@@ -126,7 +126,7 @@ class TestReportSetup(_testreport.TestReportSetup):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class TestReportSetupAction(_testreport.TestReportSetupAction):
+class TestReportSetupAction(BackboneElement):
     """A setup operation or assert that was executed. (R4 ``TestReport.setup.action``; run-time class fhir.resources.R4B.testreport.TestReportSetupAction.)"""
 
     assert_fhir: TestReportSetupActionAssert | None = None
@@ -143,7 +143,7 @@ class TestReportSetupAction(_testreport.TestReportSetupAction):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class TestReportSetupActionAssert(_testreport.TestReportSetupActionAssert):
+class TestReportSetupActionAssert(BackboneElement):
     """The assertion to perform. (R4 ``TestReport.setup.action.assert``; run-time class fhir.resources.R4B.testreport.TestReportSetupActionAssert.)"""
 
     detail: str | None = None
@@ -168,7 +168,7 @@ class TestReportSetupActionAssert(_testreport.TestReportSetupActionAssert):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class TestReportSetupActionOperation(_testreport.TestReportSetupActionOperation):
+class TestReportSetupActionOperation(BackboneElement):
     """The operation to perform. (R4 ``TestReport.setup.action.operation``; run-time class fhir.resources.R4B.testreport.TestReportSetupActionOperation.)"""
 
     detail: str | None = None
@@ -193,7 +193,7 @@ class TestReportSetupActionOperation(_testreport.TestReportSetupActionOperation)
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class TestReportTeardown(_testreport.TestReportTeardown):
+class TestReportTeardown(BackboneElement):
     """The results of running the series of required clean up steps. (R4 ``TestReport.teardown``; run-time class fhir.resources.R4B.testreport.TestReportTeardown.)"""
 
     action: list[TestReportTeardownAction]
@@ -208,7 +208,7 @@ class TestReportTeardown(_testreport.TestReportTeardown):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class TestReportTeardownAction(_testreport.TestReportTeardownAction):
+class TestReportTeardownAction(BackboneElement):
     """One or more teardown operations performed. (R4 ``TestReport.teardown.action``; run-time class fhir.resources.R4B.testreport.TestReportTeardownAction.)"""
 
     extension: list[Extension] | None = None
@@ -223,7 +223,7 @@ class TestReportTeardownAction(_testreport.TestReportTeardownAction):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class TestReportTest(_testreport.TestReportTest):
+class TestReportTest(BackboneElement):
     """A test executed from the test script. (R4 ``TestReport.test``; run-time class fhir.resources.R4B.testreport.TestReportTest.)"""
 
     action: list[TestReportTestAction]
@@ -246,7 +246,7 @@ class TestReportTest(_testreport.TestReportTest):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class TestReportTestAction(_testreport.TestReportTestAction):
+class TestReportTestAction(BackboneElement):
     """A test operation or assert that was performed. (R4 ``TestReport.test.action``; run-time class fhir.resources.R4B.testreport.TestReportTestAction.)"""
 
     assert_fhir: TestReportSetupActionAssert | None = None

@@ -6,32 +6,32 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.testscript``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.testscript``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import resource as _resource
-from fhir.resources.R4B import testscript as _testscript
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .coding import Coding
 from .contactdetail import ContactDetail
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
 from .meta import Meta
 from .narrative import Narrative
 from .reference import Reference
+from .resource import Resource
 from .usagecontext import UsageContext
 
 
-class TestScript(_testscript.TestScript):
+class TestScript(DomainResource):
     """Describes a set of tests. (R4 ``TestScript``; run-time class fhir.resources.R4B.testscript.TestScript.)"""
 
     contact: list[ContactDetail] | None = None
     """Contact details for the publisher."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     copyright: str | None = None
     """Use and/or publishing restrictions."""
@@ -123,7 +123,7 @@ class TestScript(_testscript.TestScript):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class TestScriptDestination(_testscript.TestScriptDestination):
+class TestScriptDestination(BackboneElement):
     """An abstract server representing a destination or receiver in a message exchange. (R4 ``TestScript.destination``; run-time class fhir.resources.R4B.testscript.TestScriptDestination.)"""
 
     extension: list[Extension] | None = None
@@ -142,7 +142,7 @@ class TestScriptDestination(_testscript.TestScriptDestination):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class TestScriptFixture(_testscript.TestScriptFixture):
+class TestScriptFixture(BackboneElement):
     """Fixture in the test script - by reference (uri). (R4 ``TestScript.fixture``; run-time class fhir.resources.R4B.testscript.TestScriptFixture.)"""
 
     autocreate: bool | None = None
@@ -165,7 +165,7 @@ class TestScriptFixture(_testscript.TestScriptFixture):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class TestScriptMetadata(_testscript.TestScriptMetadata):
+class TestScriptMetadata(BackboneElement):
     """Required capability that is assumed to function correctly on the FHIR server being tested. (R4 ``TestScript.metadata``; run-time class fhir.resources.R4B.testscript.TestScriptMetadata.)"""
 
     capability: list[TestScriptMetadataCapability]
@@ -182,7 +182,7 @@ class TestScriptMetadata(_testscript.TestScriptMetadata):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class TestScriptMetadataCapability(_testscript.TestScriptMetadataCapability):
+class TestScriptMetadataCapability(BackboneElement):
     """Capabilities that are assumed to function correctly on the FHIR server being tested. (R4 ``TestScript.metadata.capability``; run-time class fhir.resources.R4B.testscript.TestScriptMetadataCapability.)"""
 
     capabilities: str | None = None
@@ -223,7 +223,7 @@ class TestScriptMetadataCapability(_testscript.TestScriptMetadataCapability):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class TestScriptMetadataLink(_testscript.TestScriptMetadataLink):
+class TestScriptMetadataLink(BackboneElement):
     """Links to the FHIR specification. (R4 ``TestScript.metadata.link``; run-time class fhir.resources.R4B.testscript.TestScriptMetadataLink.)"""
 
     description: str | None = None
@@ -244,7 +244,7 @@ class TestScriptMetadataLink(_testscript.TestScriptMetadataLink):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class TestScriptOrigin(_testscript.TestScriptOrigin):
+class TestScriptOrigin(BackboneElement):
     """An abstract server representing a client or sender in a message exchange. (R4 ``TestScript.origin``; run-time class fhir.resources.R4B.testscript.TestScriptOrigin.)"""
 
     extension: list[Extension] | None = None
@@ -263,7 +263,7 @@ class TestScriptOrigin(_testscript.TestScriptOrigin):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class TestScriptSetup(_testscript.TestScriptSetup):
+class TestScriptSetup(BackboneElement):
     """A series of required setup operations before tests are executed. (R4 ``TestScript.setup``; run-time class fhir.resources.R4B.testscript.TestScriptSetup.)"""
 
     action: list[TestScriptSetupAction]
@@ -278,7 +278,7 @@ class TestScriptSetup(_testscript.TestScriptSetup):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class TestScriptSetupAction(_testscript.TestScriptSetupAction):
+class TestScriptSetupAction(BackboneElement):
     """A setup operation or assert to perform. (R4 ``TestScript.setup.action``; run-time class fhir.resources.R4B.testscript.TestScriptSetupAction.)"""
 
     assert_fhir: TestScriptSetupActionAssert | None = None
@@ -295,7 +295,7 @@ class TestScriptSetupAction(_testscript.TestScriptSetupAction):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class TestScriptSetupActionAssert(_testscript.TestScriptSetupActionAssert):
+class TestScriptSetupActionAssert(BackboneElement):
     """The assertion to perform. (R4 ``TestScript.setup.action.assert``; run-time class fhir.resources.R4B.testscript.TestScriptSetupActionAssert.)"""
 
     compareToSourceExpression: str | None = None
@@ -396,7 +396,7 @@ class TestScriptSetupActionAssert(_testscript.TestScriptSetupActionAssert):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class TestScriptSetupActionOperation(_testscript.TestScriptSetupActionOperation):
+class TestScriptSetupActionOperation(BackboneElement):
     """The setup operation to perform. (R4 ``TestScript.setup.action.operation``; run-time class fhir.resources.R4B.testscript.TestScriptSetupActionOperation.)"""
 
     accept: str | None = None
@@ -473,7 +473,7 @@ class TestScriptSetupActionOperation(_testscript.TestScriptSetupActionOperation)
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class TestScriptSetupActionOperationRequestHeader(_testscript.TestScriptSetupActionOperationRequestHeader):
+class TestScriptSetupActionOperationRequestHeader(BackboneElement):
     """Each operation can have one or more header elements. (R4 ``TestScript.setup.action.operation.requestHeader``; run-time class fhir.resources.R4B.testscript.TestScriptSetupActionOperationRequestHeader.)"""
 
     extension: list[Extension] | None = None
@@ -494,7 +494,7 @@ class TestScriptSetupActionOperationRequestHeader(_testscript.TestScriptSetupAct
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class TestScriptTeardown(_testscript.TestScriptTeardown):
+class TestScriptTeardown(BackboneElement):
     """A series of required clean up steps. (R4 ``TestScript.teardown``; run-time class fhir.resources.R4B.testscript.TestScriptTeardown.)"""
 
     action: list[TestScriptTeardownAction]
@@ -509,7 +509,7 @@ class TestScriptTeardown(_testscript.TestScriptTeardown):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class TestScriptTeardownAction(_testscript.TestScriptTeardownAction):
+class TestScriptTeardownAction(BackboneElement):
     """One or more teardown operations to perform. (R4 ``TestScript.teardown.action``; run-time class fhir.resources.R4B.testscript.TestScriptTeardownAction.)"""
 
     extension: list[Extension] | None = None
@@ -524,7 +524,7 @@ class TestScriptTeardownAction(_testscript.TestScriptTeardownAction):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class TestScriptTest(_testscript.TestScriptTest):
+class TestScriptTest(BackboneElement):
     """A test in this script. (R4 ``TestScript.test``; run-time class fhir.resources.R4B.testscript.TestScriptTest.)"""
 
     action: list[TestScriptTestAction]
@@ -547,7 +547,7 @@ class TestScriptTest(_testscript.TestScriptTest):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class TestScriptTestAction(_testscript.TestScriptTestAction):
+class TestScriptTestAction(BackboneElement):
     """A test operation or assert to perform. (R4 ``TestScript.test.action``; run-time class fhir.resources.R4B.testscript.TestScriptTestAction.)"""
 
     assert_fhir: TestScriptSetupActionAssert | None = None
@@ -564,7 +564,7 @@ class TestScriptTestAction(_testscript.TestScriptTestAction):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class TestScriptVariable(_testscript.TestScriptVariable):
+class TestScriptVariable(BackboneElement):
     """Placeholder for evaluated elements. (R4 ``TestScript.variable``; run-time class fhir.resources.R4B.testscript.TestScriptVariable.)"""
 
     defaultValue: str | None = None

@@ -6,23 +6,23 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.timing``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.timing``: every element typed from R4."""
 
 import datetime as _dt
 import decimal as _decimal
 from typing import Literal
 
-from fhir.resources.R4B import timing as _timing
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .duration import Duration
+from .element import Element
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .period import Period
 from .range import Range
 
 
-class Timing(_timing.Timing):
+class Timing(BackboneElement):
     """A timing schedule that specifies an event that may occur multiple times. (R4 ``Timing``; run-time class fhir.resources.R4B.timing.Timing.)"""
 
     code: CodeableConcept | None = None
@@ -43,7 +43,7 @@ class Timing(_timing.Timing):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class TimingRepeat(_timing.TimingRepeat):
+class TimingRepeat(Element):
     """When the event is to occur. (R4 ``Timing.repeat``; run-time class fhir.resources.R4B.timing.TimingRepeat.)"""
 
     boundsDuration: Duration | None = None

@@ -6,14 +6,13 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
-"""Typed stubs over ``fhir.resources.R4B.triggerdefinition``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.triggerdefinition``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import triggerdefinition as _triggerdefinition
-
 from .datarequirement import DataRequirement
+from .element import Element
 from .expression import Expression
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
@@ -21,7 +20,7 @@ from .reference import Reference
 from .timing import Timing
 
 
-class TriggerDefinition(_triggerdefinition.TriggerDefinition):
+class TriggerDefinition(Element):
     """Defines an expected trigger for a module. (R4 ``TriggerDefinition``; run-time class fhir.resources.R4B.triggerdefinition.TriggerDefinition.)"""
 
     condition: Expression | None = None

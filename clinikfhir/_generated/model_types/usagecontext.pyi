@@ -6,20 +6,18 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.usagecontext``: every element typed from R4."""
-
-
-from fhir.resources.R4B import usagecontext as _usagecontext
+"""Typed stubs of ``fhir.resources.R4B.usagecontext``: every element typed from R4."""
 
 from .codeableconcept import CodeableConcept
 from .coding import Coding
+from .element import Element
 from .extension import Extension
 from .quantity import Quantity
 from .range import Range
 from .reference import Reference
 
 
-class UsageContext(_usagecontext.UsageContext):
+class UsageContext(Element):
     """Describes the context of use for a conformance or knowledge resource. (R4 ``UsageContext``; run-time class fhir.resources.R4B.usagecontext.UsageContext.)"""
 
     code: Coding

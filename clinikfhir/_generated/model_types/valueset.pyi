@@ -6,34 +6,34 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.valueset``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.valueset``: every element typed from R4."""
 
 import datetime as _dt
 import decimal as _decimal
 from typing import Literal
 
-from fhir.resources.R4B import resource as _resource
-from fhir.resources.R4B import valueset as _valueset
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
 from .coding import Coding
 from .contactdetail import ContactDetail
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
 from .meta import Meta
 from .narrative import Narrative
+from .resource import Resource
 from .usagecontext import UsageContext
 
 
-class ValueSet(_valueset.ValueSet):
+class ValueSet(DomainResource):
     """A set of codes drawn from one or more code systems. (R4 ``ValueSet``; run-time class fhir.resources.R4B.valueset.ValueSet.)"""
 
     compose: ValueSetCompose | None = None
     """Content logical definition of the value set (CLD)."""
     contact: list[ContactDetail] | None = None
     """Contact details for the publisher."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     copyright: str | None = None
     """Use and/or publishing restrictions."""
@@ -113,7 +113,7 @@ class ValueSet(_valueset.ValueSet):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ValueSetCompose(_valueset.ValueSetCompose):
+class ValueSetCompose(BackboneElement):
     """Content logical definition of the value set (CLD). (R4 ``ValueSet.compose``; run-time class fhir.resources.R4B.valueset.ValueSetCompose.)"""
 
     exclude: list[ValueSetComposeInclude] | None = None
@@ -138,7 +138,7 @@ class ValueSetCompose(_valueset.ValueSetCompose):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ValueSetComposeInclude(_valueset.ValueSetComposeInclude):
+class ValueSetComposeInclude(BackboneElement):
     """Include one or more codes from a code system or other value set(s). (R4 ``ValueSet.compose.include``; run-time class fhir.resources.R4B.valueset.ValueSetComposeInclude.)"""
 
     concept: list[ValueSetComposeIncludeConcept] | None = None
@@ -167,7 +167,7 @@ class ValueSetComposeInclude(_valueset.ValueSetComposeInclude):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ValueSetComposeIncludeConcept(_valueset.ValueSetComposeIncludeConcept):
+class ValueSetComposeIncludeConcept(BackboneElement):
     """A concept defined in the system. (R4 ``ValueSet.compose.include.concept``; run-time class fhir.resources.R4B.valueset.ValueSetComposeIncludeConcept.)"""
 
     code: str | None = None
@@ -190,7 +190,7 @@ class ValueSetComposeIncludeConcept(_valueset.ValueSetComposeIncludeConcept):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ValueSetComposeIncludeConceptDesignation(_valueset.ValueSetComposeIncludeConceptDesignation):
+class ValueSetComposeIncludeConceptDesignation(BackboneElement):
     """Additional representations for this concept. (R4 ``ValueSet.compose.include.concept.designation``; run-time class fhir.resources.R4B.valueset.ValueSetComposeIncludeConceptDesignation.)"""
 
     extension: list[Extension] | None = None
@@ -213,7 +213,7 @@ class ValueSetComposeIncludeConceptDesignation(_valueset.ValueSetComposeIncludeC
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ValueSetComposeIncludeFilter(_valueset.ValueSetComposeIncludeFilter):
+class ValueSetComposeIncludeFilter(BackboneElement):
     """Select codes/concepts by their properties (including relationships). (R4 ``ValueSet.compose.include.filter``; run-time class fhir.resources.R4B.valueset.ValueSetComposeIncludeFilter.)"""
 
     extension: list[Extension] | None = None
@@ -238,7 +238,7 @@ class ValueSetComposeIncludeFilter(_valueset.ValueSetComposeIncludeFilter):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ValueSetExpansion(_valueset.ValueSetExpansion):
+class ValueSetExpansion(BackboneElement):
     """Used when the value set is "expanded". (R4 ``ValueSet.expansion``; run-time class fhir.resources.R4B.valueset.ValueSetExpansion.)"""
 
     contains: list[ValueSetExpansionContains] | None = None
@@ -271,7 +271,7 @@ class ValueSetExpansion(_valueset.ValueSetExpansion):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ValueSetExpansionContains(_valueset.ValueSetExpansionContains):
+class ValueSetExpansionContains(BackboneElement):
     """Codes in the value set. (R4 ``ValueSet.expansion.contains``; run-time class fhir.resources.R4B.valueset.ValueSetExpansionContains.)"""
 
     abstract: bool | None = None
@@ -312,7 +312,7 @@ class ValueSetExpansionContains(_valueset.ValueSetExpansionContains):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class ValueSetExpansionParameter(_valueset.ValueSetExpansionParameter):
+class ValueSetExpansionParameter(BackboneElement):
     """Parameter that controlled the expansion process. (R4 ``ValueSet.expansion.parameter``; run-time class fhir.resources.R4B.valueset.ValueSetExpansionParameter.)"""
 
     extension: list[Extension] | None = None

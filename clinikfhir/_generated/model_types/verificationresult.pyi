@@ -6,30 +6,30 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.verificationresult``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.verificationresult``: every element typed from R4."""
 
 import datetime as _dt
 from typing import Literal
 
-from fhir.resources.R4B import resource as _resource
-from fhir.resources.R4B import verificationresult as _verificationresult
-
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .meta import Meta
 from .narrative import Narrative
 from .reference import Reference
+from .resource import Resource
 from .signature import Signature
 from .timing import Timing
 
 
-class VerificationResult(_verificationresult.VerificationResult):
+class VerificationResult(DomainResource):
     """Describes validation requirements, source(s), status and dates for one or more elements. (R4 ``VerificationResult``; run-time class fhir.resources.R4B.verificationresult.VerificationResult.)"""
 
     attestation: VerificationResultAttestation | None = None
     """Information about the entity attesting to information."""
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     extension: list[Extension] | None = None
     """Additional content defined by implementations."""
@@ -89,7 +89,7 @@ class VerificationResult(_verificationresult.VerificationResult):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class VerificationResultAttestation(_verificationresult.VerificationResultAttestation):
+class VerificationResultAttestation(BackboneElement):
     """Information about the entity attesting to information. (R4 ``VerificationResult.attestation``; run-time class fhir.resources.R4B.verificationresult.VerificationResultAttestation.)"""
 
     communicationMethod: CodeableConcept | None = None
@@ -124,7 +124,7 @@ class VerificationResultAttestation(_verificationresult.VerificationResultAttest
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class VerificationResultPrimarySource(_verificationresult.VerificationResultPrimarySource):
+class VerificationResultPrimarySource(BackboneElement):
     """Information about the primary source(s) involved in validation. (R4 ``VerificationResult.primarySource``; run-time class fhir.resources.R4B.verificationresult.VerificationResultPrimarySource.)"""
 
     canPushUpdates: CodeableConcept | None = None
@@ -153,7 +153,7 @@ class VerificationResultPrimarySource(_verificationresult.VerificationResultPrim
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class VerificationResultValidator(_verificationresult.VerificationResultValidator):
+class VerificationResultValidator(BackboneElement):
     """Information about the entity validating information. (R4 ``VerificationResult.validator``; run-time class fhir.resources.R4B.verificationresult.VerificationResultValidator.)"""
 
     attestationSignature: Signature | None = None

@@ -6,17 +6,16 @@
 #   codegen/data/element-shorts.json sha256=6c97cf697ec098d0eff754523dee369609ae24f281d9f8bd0b95fd5fcfd42bdb
 # mypy: disable-error-code="assignment, misc, override"
 # pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false, reportGeneralTypeIssues=false
-"""Typed stubs over ``fhir.resources.R4B.visionprescription``: every element typed from R4."""
+"""Typed stubs of ``fhir.resources.R4B.visionprescription``: every element typed from R4."""
 
 import datetime as _dt
 import decimal as _decimal
 from typing import Literal
 
-from fhir.resources.R4B import resource as _resource
-from fhir.resources.R4B import visionprescription as _visionprescription
-
 from .annotation import Annotation
+from .backboneelement import BackboneElement
 from .codeableconcept import CodeableConcept
+from .domainresource import DomainResource
 from .extension import Extension
 from .fhirprimitiveextension import FHIRPrimitiveExtension
 from .identifier import Identifier
@@ -24,12 +23,13 @@ from .meta import Meta
 from .narrative import Narrative
 from .quantity import Quantity
 from .reference import Reference
+from .resource import Resource
 
 
-class VisionPrescription(_visionprescription.VisionPrescription):
+class VisionPrescription(DomainResource):
     """Prescription for vision correction products for a patient. (R4 ``VisionPrescription``; run-time class fhir.resources.R4B.visionprescription.VisionPrescription.)"""
 
-    contained: list[_resource.Resource] | None = None
+    contained: list[Resource] | None = None
     """Contained, inline Resources."""
     created: _dt.datetime | _dt.date | str | None = None
     """Response creation date. R4 ``dateTime``: also its string form; a partial one ("1990") reads back as ``str``."""
@@ -75,7 +75,7 @@ class VisionPrescription(_visionprescription.VisionPrescription):
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class VisionPrescriptionLensSpecification(_visionprescription.VisionPrescriptionLensSpecification):
+class VisionPrescriptionLensSpecification(BackboneElement):
     """Vision lens authorization. (R4 ``VisionPrescription.lensSpecification``; run-time class fhir.resources.R4B.visionprescription.VisionPrescriptionLensSpecification.)"""
 
     add: _decimal.Decimal | None = None
@@ -136,7 +136,7 @@ class VisionPrescriptionLensSpecification(_visionprescription.VisionPrescription
     """Comments kept from the JSON (``fhir_comments``); not an R4 element."""
 
 
-class VisionPrescriptionLensSpecificationPrism(_visionprescription.VisionPrescriptionLensSpecificationPrism):
+class VisionPrescriptionLensSpecificationPrism(BackboneElement):
     """Eye alignment compensation. (R4 ``VisionPrescription.lensSpecification.prism``; run-time class fhir.resources.R4B.visionprescription.VisionPrescriptionLensSpecificationPrism.)"""
 
     amount: _decimal.Decimal | None = None
