@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import sqlite3
-import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from ._fhir import (
     Result,
     Return,
     interaction_kind,
+    new_id,
     outcome_of,
     return_preference,
     structural,
@@ -217,7 +217,7 @@ def process_bundle(server: Router, who: Principal, body: Any, prefer: str | None
     mapping: dict[str, str] = {}
     for entry in entries:
         if entry.method == "POST" and len(entry.segs) == 1:
-            entry.assigned_id = str(uuid.uuid4())
+            entry.assigned_id = new_id()
             if entry.full_url is not None and entry.full_url.startswith("urn:uuid:"):
                 if entry.full_url in mapping:
                     raise structural("Two entries share a fullUrl", f"Bundle.entry[{entry.index}].fullUrl")
