@@ -110,7 +110,7 @@ def lookup(
         f"AND t0.param = ? AND t0.code IN ({', '.join('?' * len(codes))}) AND t0.tenant = ?"
     )
     args: list[Any] = [env, type, param, *codes, tenant]
-    if len(alternatives) > 1 or alternatives[0][0] is not None:
+    if len(alternatives) > 1 or any(system is not None for system, _ in alternatives):
         sql += " AND " + _alternatives("t0", alternatives, args)
     for n, (param, alternatives) in enumerate(rest, start=1):
         t = f"t{n}"
