@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import sqlite3
-import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from ._fhir import (
     Result,
     Return,
     interaction_kind,
+    new_id,
     outcome_of,
     return_preference,
     structural,
@@ -79,6 +79,8 @@ class _Entry:
     """The ids its ``ifNoneExist`` matched before the transaction wrote anything (see :class:`_Written`)."""
     codes: list[str] | None = None
     """The codes of its ``ifNoneExist`` when they are plain tokens (:func:`_token_codes`)."""
+    criteria: list[tuple[str, str]] | None = None
+    """Its ``ifNoneExist`` as search parameters, when it is a create with one."""
 
 
 def _parse_entry(index: int, raw: Any) -> _Entry:
@@ -131,20 +133,21 @@ def _rewrite(value: Any, mapping: dict[str, str]) -> None:
     """Replace, in place, every ``reference`` naming a mapped urn:uuid with ``Type/id`` (the entry
     bodies were parsed from this request: nobody else holds them)."""
     stack: list[Any] = [value]
+    push, pop = stack.append, stack.pop
     while stack:
-        item = stack.pop()
-        children: list[Any]
+        item = pop()
         if isinstance(item, dict):
             node: dict[str, Any] = item  # pyright: ignore[reportUnknownVariableType]
             ref = node.get("reference")
             if isinstance(ref, str) and ref in mapping:
                 node["reference"] = mapping[ref]
-            children = list(node.values())
+            for child in node.values():
+                if isinstance(child, dict | list):
+                    push(child)
         elif isinstance(item, list):
-            children = item  # pyright: ignore[reportUnknownVariableType]
-        else:
-            continue
-        stack.extend(child for child in children if isinstance(child, dict | list))  # pyright: ignore[reportUnknownArgumentType]
+            for child in item:  # pyright: ignore[reportUnknownVariableType]
+                if isinstance(child, dict | list):
+                    push(child)
 
 
 def _response_entry(base: str, result: Result, wanted: Return) -> str:
@@ -217,7 +220,7 @@ def process_bundle(server: Router, who: Principal, body: Any, prefer: str | None
     mapping: dict[str, str] = {}
     for entry in entries:
         if entry.method == "POST" and len(entry.segs) == 1:
-            entry.assigned_id = str(uuid.uuid4())
+            entry.assigned_id = new_id()
             if entry.full_url is not None and entry.full_url.startswith("urn:uuid:"):
                 if entry.full_url in mapping:
                     raise structural("Two entries share a fullUrl", f"Bundle.entry[{entry.index}].fullUrl")
@@ -227,22 +230,24 @@ def process_bundle(server: Router, who: Principal, body: Any, prefer: str | None
     # create and its turn; see _Written for when that first answer still holds
     reuse = not any(entry.method == "DELETE" for entry in entries)
     written = _Written()
+    for entry in entries:
+        if entry.assigned_id is not None and entry.if_none_exist is not None:
+            entry.criteria = parse_qsl(entry.if_none_exist.lstrip("?"), keep_blank_values=True)
+            entry.codes = _token_codes(entry.criteria) if reuse else None
     with server.store.write() as conn:
         # conditional creates that match an existing resource point their urn:uuid at it
         unmatched = _matching_nothing(server, conn, caller, entries) if reuse else set[int]()
         for entry in entries:
-            if entry.assigned_id is None or entry.if_none_exist is None:
+            if entry.criteria is None:
                 continue
             mapped = entry.full_url is not None and entry.full_url in mapping
-            entry.codes = _token_codes(entry.if_none_exist) if reuse else None
             if not (mapped or entry.codes is not None):
                 continue
             if entry.index in unmatched:
                 entry.matched = []
                 continue
-            criteria = parse_qsl(entry.if_none_exist.lstrip("?"), keep_blank_values=True)
             try:
-                ids = server.match(conn, caller, entry.segs[0], criteria, "ifNoneExist")
+                ids = server.match(conn, caller, entry.segs[0], entry.criteria, "ifNoneExist")
             except GatewayError as err:
                 if mapped:
                     raise _entry_failure(entry.index, err) from None
@@ -292,12 +297,12 @@ _PLAIN_TOKENS = frozenset({"_id", "_tag", "_security", "identifier"})
 resource id, and the code of a ``meta.tag`` / ``meta.security`` coding or the value of an identifier."""
 
 
-def _token_codes(if_none_exist: str) -> list[str] | None:
+def _token_codes(criteria: list[tuple[str, str]]) -> list[str] | None:
     """Per criterion of a conditional create, the code a matching resource must hold as a JSON value;
     None unless every criterion is a plain ``_id``, ``_tag``, ``_security`` or ``identifier`` with one
     value (no modifier, chain, list of values or escape) and a code."""
     codes: list[str] = []
-    for name, value in parse_qsl(if_none_exist.lstrip("?"), keep_blank_values=True):
+    for name, value in criteria:
         if name not in _PLAIN_TOKENS or "," in value or "\\" in value or value != value.strip():
             return None
         pieces = value.split("|")
@@ -319,9 +324,9 @@ def _matching_nothing(server: Router, conn: sqlite3.Connection, caller: Caller, 
     matches, or the search is refused) each entry is looked up on its own."""
     groups: dict[tuple[str, str], list[tuple[int, str]]] = {}
     for entry in entries:
-        if entry.assigned_id is None or entry.if_none_exist is None or _token_codes(entry.if_none_exist) is None:
+        criteria = entry.criteria
+        if criteria is None or entry.codes is None:
             continue
-        criteria = parse_qsl(entry.if_none_exist.lstrip("?"), keep_blank_values=True)
         if len(criteria) == 1:
             name, value = criteria[0]
             groups.setdefault((entry.segs[0], name), []).append((entry.index, value))

@@ -37,8 +37,11 @@ CREATE TABLE IF NOT EXISTS resources(env TEXT, type TEXT, id TEXT, tenant TEXT, 
 CREATE TABLE IF NOT EXISTS history(env, type, id, tenant, version, last_updated, deleted, method, body,
   PRIMARY KEY(env, type, id, version));
 CREATE INDEX IF NOT EXISTS history_by_type ON history(env, type, tenant, last_updated);
-CREATE INDEX IF NOT EXISTS resources_by_tenant ON resources(env, tenant, type, last_updated);
+DROP INDEX IF EXISTS resources_by_tenant;
 """
+# resources_by_tenant(env, tenant, type, last_updated) served no query (a current row is read by its
+# key; searches start from the index tables) and cost a b-tree insert per write: files that have it
+# lose it on open.
 
 
 WAL_AUTOCHECKPOINT = 4_000

@@ -108,6 +108,31 @@ def test_file_store_survives_restart_and_uses_wal(tmp_path: Path) -> None:
         conn.close()
 
 
+def test_a_file_made_with_the_unused_tenant_index_loses_it_and_keeps_its_data(tmp_path: Path) -> None:
+    """Older files carry resources_by_tenant, which no query used: it is dropped on open."""
+    db = tmp_path / "older.db"
+    with Sandbox(db) as sb:
+        c = sb.client(sb.add_key("clk_test_older01", "org_older"))
+        pid = c.post("/v1/fhir/Patient", json=patient()).json()["id"]
+    conn = sqlite3.connect(db)
+    try:
+        conn.execute("CREATE INDEX resources_by_tenant ON resources(env, tenant, type, last_updated)")
+        conn.commit()
+    finally:
+        conn.close()
+    with Sandbox(db) as sb:
+        c = sb.client(sb.add_key("clk_test_older01", "org_older"))
+        assert c.get(f"/v1/fhir/Patient/{pid}").status_code == 200
+        assert c.get("/v1/fhir/Patient", params={"_id": pid}).json()["total"] == 1
+    conn = sqlite3.connect(db)
+    try:
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert "resources_by_tenant" not in names
+        assert "history_by_type" in names
+    finally:
+        conn.close()
+
+
 def test_cli_serves_and_prints_keys(tmp_path: Path) -> None:
     db = tmp_path / "cli.db"
     proc = subprocess.Popen(

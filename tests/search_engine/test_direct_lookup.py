@@ -26,6 +26,15 @@ RAW_VALUES = [
     "urn:s1|",
     "|v1",
     "v1,v2",
+    "urn:s1|v1,urn:s2|v2",
+    "urn:clinikfhir:load|k1,urn:clinikfhir:load|v1,urn:clinikfhir:load|v2",
+    "v2,urn:s2|v1",
+    "urn:s1|v1,urn:s1|v1",
+    "urn:s1|v1,",
+    ",v1",
+    "urn:s1|v1,|v2",
+    "v1,org_b",
+    "urn:s2|k1,https://clinikapi.com/tenant|org_a",
     "urn:s1|v\\,1",
     "true",
     "org_b",
@@ -117,6 +126,8 @@ def test_the_direct_lookup_answers_as_the_general_search(
         [("identifier", "urn:s1|v1")],  # Synthea's ifNoneExist
         [("identifier", "urn:s1|v1"), ("_tag", "urn:clinikfhir:load|k1")],
         [("_tag", "urn:clinikfhir:load|k1"), ("identifier", "v1"), ("_format", "json")],
+        [("_tag", "urn:clinikfhir:load|k1,urn:clinikfhir:load|k2")],  # a transaction's creates asked together
+        [("identifier", "urn:s1|v1,urn:s1|v2"), ("_tag", "k1,k3")],
     ],
 )
 def test_the_conditional_create_criteria_take_the_direct_path(store: Store, params: list[tuple[str, str]]) -> None:

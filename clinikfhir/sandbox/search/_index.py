@@ -336,9 +336,31 @@ def _may_yield(alternatives: tuple[tuple[frozenset[str], ...], ...], present: se
     return any(all(not keys.isdisjoint(present) for keys in needs) for needs in alternatives)
 
 
-def extract_with(resource: dict[str, Any], plan: Plan, *, skip_absent: bool = True) -> Rows:
+def _without_repeated_text(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Token rows without the text-only rows (no system, no code: a CodeableConcept's ``text``) whose
+    text another row of the same parameter and group already carries (a coding's display, usually the
+    same words). Only ``:text`` reads a text-only row (every other token condition compares codes,
+    and a parameter keeps a row either way for ``:missing``), and ``:text`` then finds the same words
+    on the other row, so every search answers the same with fewer rows to write."""
+    texts = {(row[0], row[1], row[4]) for row in rows if row[4] is not None and row[3] is not None}
+    if not texts and len(rows) < 2:
+        return rows
+    kept: list[tuple[Any, ...]] = []
+    for row in rows:
+        if row[2] is None and row[3] is None and row[4] is not None:
+            key = (row[0], row[1], row[4])
+            if key in texts:
+                continue
+            texts.add(key)
+        kept.append(row)
+    return kept
+
+
+def extract_with(resource: dict[str, Any], plan: Plan, *, skip_absent: bool = True, every_text: bool = False) -> Rows:
     """The index rows of ``resource`` by ``plan``; a parameter that starts from elements the resource
-    lacks is not evaluated (``skip_absent=False`` evaluates every parameter, for tests)."""
+    lacks is not evaluated (``skip_absent=False`` evaluates every parameter, for tests). A text-only
+    token row that repeats the text of another row of its parameter is left out (see
+    :func:`_without_repeated_text`; ``every_text=True`` keeps it, for tests)."""
     out: Rows = {table: [] for table in TABLES.values()}
     present = set(resource) if skip_absent else None
     for code, rows_for, evaluate, guard in plan.simple:
@@ -364,6 +386,8 @@ def extract_with(resource: dict[str, Any], plan: Plan, *, skip_absent: bool = Tr
             if lat is not None and lon is not None:
                 out["sp_number"].append(("near#lat", grp, float(lat), float(lat)))
                 out["sp_number"].append(("near#long", grp, float(lon), float(lon)))
+    if not every_text:
+        out["sp_token"] = _without_repeated_text(out["sp_token"])
     return out
 
 

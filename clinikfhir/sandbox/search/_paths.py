@@ -355,13 +355,17 @@ def _deceased(fallback: Evaluator) -> Evaluator:
 
 
 def _fhirpathpy_evaluator(branch: str) -> Evaluator:
-    fhirpathpy: Any = importlib.import_module("fhirpathpy")
-    r4: Any = importlib.import_module("fhirpathpy.models").models["r4"]
-    compiled: Any = fhirpathpy.compile(branch, r4)
+    """fhirpathpy's evaluator of ``branch``, compiled on its first use (importing fhirpathpy takes
+    about 50 ms, and the one R4 expression that needs it, Patient's ``deceased``, rarely does)."""
+    compiled: list[Any] = []
 
     def evaluate(resource: dict[str, Any], focus: Any) -> list[Item]:
+        if not compiled:
+            fhirpathpy: Any = importlib.import_module("fhirpathpy")
+            r4: Any = importlib.import_module("fhirpathpy.models").models["r4"]
+            compiled.append(fhirpathpy.compile(branch, r4))
         target = focus if focus is not None else resource
-        result = compiled(target, {"resource": resource})
+        result = compiled[0](target, {"resource": resource})
         values: list[Any] = result if is_list(result) else [result]
         return [(v, None) for v in values if v is not None]
 

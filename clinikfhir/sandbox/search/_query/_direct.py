@@ -1,10 +1,11 @@
 """A direct index lookup for the commonest conditional criteria: a few token equalities.
 
-``identifier=system|value``, ``_tag=system|code`` (what ``clinikfhir load`` sends as ``ifNoneExist``)
-and their AND are answered by one statement on the token index, without the compiler, the planner or
+``identifier=system|value``, ``_tag=system|code`` (what ``clinikfhir load`` sends as ``ifNoneExist``),
+their OR lists (``_tag=s|c1,s|c2,...``: a transaction's conditional creates asked together) and their
+AND are answered by one statement on the token index, without the compiler, the planner or
 the paging machinery: the conditional create of every transaction entry asks for it twice. The
 answer (ids in id order, the accurate total) is the one the general search gives; anything else
-(modifiers, escapes, OR values, result parameters, other kinds, a large match set, a page that
+(modifiers, escapes, empty alternatives, result parameters, other kinds, a large match set, a page that
 would keep a snapshot) returns None and the caller runs the general search. The tests hold the two
 to the same answers.
 """
@@ -25,25 +26,51 @@ from clinikfhir._syntax import tenant_tag_refusal
 from .._model import SearchResult
 
 MAX_TERMS = 4  # AND-ed token equalities answered directly
+MAX_ALTERNATIVES = 100  # OR-ed values of one term answered directly
 MAX_MATCHES = 1_000  # more matches than this: the general search (which pages and keeps snapshots)
 _IGNORED = frozenset({"_format", "_pretty"})
 _TAG_LIKE = frozenset({"_tag", "_security"})  # shared by many resources: a poor driver
 
 
-def _token_term(rtype: str, name: str, value: str) -> tuple[str, str | None, str] | None:
-    """(param, system or None, code) of ``name=value`` when it is one plain token equality
-    (``code`` or ``system|code``, no modifier, no escape, no OR), else None."""
-    if ":" in name or "." in name or "\\" in value or "," in value:
+Term = tuple[str, tuple[tuple[str | None, str], ...]]
+"""(param, its alternatives (system or None, code)): a token parameter and the values it ORs."""
+
+
+def _token_term(rtype: str, name: str, value: str) -> Term | None:
+    """(param, alternatives) of ``name=value`` when it is a plain token equality or an OR of them
+    (each ``code`` or ``system|code``, no modifier, no escape, no empty alternative), else None."""
+    if ":" in name or "." in name or "\\" in value:
         return None
     pdef = SEARCH_PARAMETERS[rtype].get(name)
     if pdef is None or pdef.type != "token" or not pdef.expression or name == "_id":
         return None
-    system, bar, code = value.partition("|")
-    if not bar:
-        return (name, None, value) if value else None
-    if not system or not code or "|" in code:
+    alternatives: list[tuple[str | None, str]] = []
+    for alternative in value.split(","):
+        system, bar, code = alternative.partition("|")
+        if not bar:
+            if not alternative:
+                return None
+            alternatives.append((None, alternative))
+        elif not system or not code or "|" in code:
+            return None
+        else:
+            alternatives.append((system, code))
+    if len(alternatives) > MAX_ALTERNATIVES:
         return None
-    return name, system, code
+    return name, tuple(alternatives)
+
+
+def _alternatives(alias: str, alternatives: tuple[tuple[str | None, str], ...], args: list[Any]) -> str:
+    """SQL that holds when the token row ``alias`` has one of ``alternatives`` (values go to ``args``)."""
+    ors: list[str] = []
+    for system, code in alternatives:
+        if system is None:
+            ors.append(f"{alias}.code = ?")
+            args.append(code)
+        else:
+            ors.append(f"({alias}.code = ? AND {alias}.system = ?)")
+            args.extend([code, system])
+    return ors[0] if len(ors) == 1 else "(" + " OR ".join(ors) + ")"
 
 
 def lookup(
@@ -64,7 +91,7 @@ def lookup(
     a known resource type."""
     if isinstance(snapshot, str) or count <= 0:
         return None
-    terms: list[tuple[str, str | None, str]] = []
+    terms: list[Term] = []
     for name, value in params:
         if name in _IGNORED:
             continue
@@ -76,26 +103,23 @@ def lookup(
         return None
     # drive from the most selective-looking term: a business identifier before a tag
     terms.sort(key=lambda t: t[0] in _TAG_LIKE)
-    (param, system, code), rest = terms[0], terms[1:]
+    (param, alternatives), rest = terms[0], terms[1:]
+    codes = sorted({code for _, code in alternatives})
     sql = (
         "SELECT DISTINCT t0.id FROM sp_token t0 INDEXED BY sp_token_code WHERE t0.env = ? AND t0.type = ? "
-        "AND t0.param = ? AND t0.code = ? AND t0.tenant = ?"
+        f"AND t0.param = ? AND t0.code IN ({', '.join('?' * len(codes))}) AND t0.tenant = ?"
     )
-    args: list[Any] = [env, type, param, code, tenant]
-    if system is not None:
-        sql += " AND t0.system = ?"
-        args.append(system)
-    for n, (param, system, code) in enumerate(rest, start=1):
+    args: list[Any] = [env, type, param, *codes, tenant]
+    if len(alternatives) > 1 or any(system is not None for system, _ in alternatives):
+        sql += " AND " + _alternatives("t0", alternatives, args)
+    for n, (param, alternatives) in enumerate(rest, start=1):
         t = f"t{n}"
         sql += (
             f" AND EXISTS (SELECT 1 FROM sp_token {t} WHERE {t}.env = t0.env AND {t}.type = t0.type "
-            f"AND {t}.id = t0.id AND {t}.param = ? AND {t}.code = ?"
+            f"AND {t}.id = t0.id AND {t}.param = ?"
         )
-        args.extend([param, code])
-        if system is not None:
-            sql += f" AND {t}.system = ?"
-            args.append(system)
-        sql += ")"
+        args.append(param)
+        sql += f" AND {_alternatives(t, alternatives, args)})"
     sql += " ORDER BY t0.id LIMIT ?"
     args.append(limit + 1)
     every = [str(row[0]) for row in conn.execute(sql, args)]
