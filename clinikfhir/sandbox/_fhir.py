@@ -8,10 +8,8 @@ are stored as canonical JSON text and served from that text.
 from __future__ import annotations
 
 import copy
-import os
 import re
 import sqlite3
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -297,17 +295,10 @@ def _write(
 
 
 def new_id() -> str:
-    """A fresh server-assigned resource id: a UUIDv7 (RFC 9562), 48 bits of Unix time in milliseconds
-    then 74 random bits (unguessable, and unique without any look-up).
-
-    Ids minted later sort after earlier ones (to the millisecond), so a create lands at the end of
-    every b-tree keyed by id (the store's resources and history, each index table) instead of at a
-    random page: a transaction of 20 creates dirties a few pages per table, not 20, which is about
-    40% fewer pages written per commit."""
-    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
-    value = value & ~(0xF << 76) | 0x7 << 76  # version 7
-    value = value & ~(0x3 << 62) | 0x2 << 62  # the RFC 9562 variant
-    return str(uuid.UUID(int=value))
+    """A fresh server-assigned resource id: a random UUID (version 4), as AWS HealthLake assigns them
+    (gateway.md: "the sandbox mints UUIDv4 ids"). Unguessable, unique without any look-up, and
+    telling nothing about when the resource was made."""
+    return str(uuid.uuid4())
 
 
 def create(
