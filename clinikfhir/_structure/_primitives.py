@@ -74,6 +74,8 @@ def _real_day(value: str) -> bool:
     """Whether the ``YYYY-MM-DD`` a date, dateTime or instant starts with is a day of the calendar
     ("dates SHALL be valid dates"): the patterns allow 31 days in every month. The pattern has
     already checked the shape, so the slices are digits; leap years are the Gregorian ones."""
+    if value[8:10] <= "28":  # every month has 28 days (the pattern has checked they are digits)
+        return True
     year, month, day = int(value[0:4]), int(value[5:7]), int(value[8:10])
     return day <= calendar.monthrange(year, month)[1]
 
@@ -112,6 +114,24 @@ def check_primitive(type_code: str, value: Any) -> tuple[str, str] | None:
             return ("format", f"is not a valid {type_code}: no such day in that month")
         return None
     return None  # pragma: no cover - every primitive type code of R4 is listed above
+
+
+def primitive_ok(type_code: str) -> Callable[[Any], bool]:
+    """A predicate saying whether a value is a valid JSON ``type_code`` value of R4: exactly
+    ``check_primitive(type_code, value) is None``, without building the reason (the validator's
+    fast pass over resources that are clean)."""
+    pattern = _PATTERNS.get(type_code)
+    if pattern is None or type_code == "base64Binary":
+        return lambda value: check_primitive(type_code, value) is None
+    fullmatch = pattern.fullmatch
+    if type_code in _DATED:
+        return lambda value: (
+            isinstance(value, str)
+            and value != ""
+            and fullmatch(value) is not None
+            and (len(value) < 10 or value[8:10] <= "28" or _real_day(value))
+        )
+    return lambda value: isinstance(value, str) and value != "" and fullmatch(value) is not None
 
 
 _SCRIPT = re.compile(r"<\s*(script|object|applet|embed|iframe|form|input|frame|frameset)\b", re.IGNORECASE)

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import copy
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from cli.synthea_like import hospital_information, patient_bundle, practitioner_information
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import clinikfhir._generated.invariants as invariants
+from clinikfhir._structure import check_primitive, primitive_ok, walk_resource
 from clinikfhir.validation import _fp as fp
 from clinikfhir.validation import validate
+from clinikfhir.validation._fast import is_clean
+from clinikfhir.validation._validate import _WARNING_ONLY, _Walker  # pyright: ignore[reportPrivateUsage]
 
 from . import _corpus as corpus
 from .test_mutations import build_cases
@@ -97,3 +103,195 @@ def test_only_errors_wanted_gives_the_same_answer_on_the_mutation_corpus() -> No
     """The same on every known-bad mutation of the corpus (each has at least one error)."""
     for _, _, data, _ in build_cases():
         _policies_agree(data)
+
+
+# -- the clean pass: a resource it calls clean gets no issue from the full walk ------------------------
+
+
+def _full_walk(data: Any, skip: frozenset[str]) -> list[Any]:
+    """The full walk's issues (what ``validate`` returned before the clean pass), before the policy."""
+    walker = _Walker(skip=skip)
+    walk_resource(walker, data)
+    return walker.issues
+
+
+def _clean_means_no_issue(data: Any) -> bool:
+    """Check the clean pass against the full walk under both invariant policies; its verdict."""
+    verdicts = []
+    for skip in (_WARNING_ONLY, frozenset[str]()):
+        clean = is_clean(_Walker(skip=skip), data, skip)
+        if clean:
+            assert _full_walk(data, skip) == []
+        verdicts.append(clean)
+    return verdicts[0]
+
+
+def test_the_clean_pass_calls_clean_only_what_has_no_issue_on_the_corpus() -> None:
+    """Every official example (valid or not): clean only when the full walk finds nothing, and the
+    usual valid examples are found clean (the pass is used, not always deferring)."""
+    clean = 0
+    for name in sorted(corpus.examples()):
+        clean += _clean_means_no_issue(corpus.load(name))
+    assert clean > len(corpus.valid_names()) // 2
+
+
+def test_the_clean_pass_finds_load_shaped_resources_clean() -> None:
+    """What a load writes (Synthea-shaped Bundles and their entries) is clean, as it is valid."""
+    bundles = [patient_bundle(seed) for seed in range(3)] + [hospital_information(), practitioner_information()]
+    for bundle in bundles:
+        assert _clean_means_no_issue(bundle)
+        for entry in bundle["entry"]:
+            assert _clean_means_no_issue(entry["resource"])
+
+
+def _sites(value: Any) -> list[tuple[Any, Any]]:
+    """Every (container, key or index) of a JSON value, for mutating one place."""
+    out: list[tuple[Any, Any]] = []
+    if isinstance(value, dict):
+        for key, child in value.items():
+            out.append((value, key))
+            out.extend(_sites(child))
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            out.append((value, i))
+            out.extend(_sites(child))
+    return out
+
+
+_REPLACEMENTS = st.one_of(
+    leaf,
+    st.sampled_from(["", " ", "#x", "#", "Patient/1", "urn:uuid:1", "2024-02-30", "2024-01-01T25:00:00Z", "<div/>"]),
+    st.just([]),
+    st.just({}),
+    st.just({"id": "x"}),
+    st.just([None]),
+    values,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.integers(0, 4), st.data())
+def test_the_clean_pass_calls_clean_only_what_has_no_issue_after_mutations(seed: int, data: st.DataObject) -> None:
+    """Random changes to a load-shaped Bundle or one of its resources (a value replaced, removed,
+    duplicated into an array, a key added): clean only when the full walk finds nothing."""
+    bundle = patient_bundle(seed, encounters=1, observations=2)
+    target: Any = data.draw(st.sampled_from([bundle, *[e["resource"] for e in bundle["entry"]]]))
+    target = copy.deepcopy(target)
+    for _ in range(data.draw(st.integers(1, 3))):
+        sites = _sites(target)
+        container, key = data.draw(st.sampled_from(sites))
+        action = data.draw(st.sampled_from(["replace", "remove", "wrap", "add"]))
+        if action == "replace":
+            container[key] = data.draw(_REPLACEMENTS)
+        elif action == "remove":
+            del container[key]
+        elif action == "wrap":
+            container[key] = [container[key]]
+        elif isinstance(container, dict):
+            container[data.draw(st.sampled_from([*NAMES, "_given", "valueString", "contained", "id"]))] = data.draw(
+                _REPLACEMENTS
+            )
+    _clean_means_no_issue(target)
+
+
+@pytest.mark.slow
+def test_the_clean_pass_calls_clean_only_what_has_no_issue_on_the_mutation_corpus() -> None:
+    """Every known-bad mutation of the corpus is not clean (each has an error)."""
+    for _, _, data, _ in build_cases():
+        assert not _clean_means_no_issue(data)
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    st.sampled_from(
+        [
+            "boolean",
+            "integer",
+            "unsignedInt",
+            "positiveInt",
+            "decimal",
+            "string",
+            "code",
+            "id",
+            "uri",
+            "url",
+            "canonical",
+            "oid",
+            "uuid",
+            "date",
+            "dateTime",
+            "instant",
+            "time",
+            "markdown",
+            "base64Binary",
+            "xhtml",
+        ]
+    ),
+    st.one_of(
+        leaf,
+        st.floats(allow_nan=False),
+        st.text(max_size=12),
+        st.from_regex(
+            r"-?[0-9]{1,4}(-[0-9]{2}(-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,8})?)?(Z|[+-][0-9]{2}:[0-9]{2})?)?)?)?",
+            fullmatch=True,
+        ),
+        st.sampled_from(
+            ["2024-02-29", "2023-02-29", "2024-04-31", "2024-12-31T23:59:60Z", "urn:oid:1.2", "a b", "a  b"]
+        ),
+    ),
+)
+def test_the_primitive_predicates_are_check_primitive(type_code: str, value: Any) -> None:
+    assert primitive_ok(type_code)(value) == (check_primitive(type_code, value) is None)
+
+
+def _reference_datetime_parts(s: str) -> tuple[tuple[int, ...], datetime | None] | None:
+    """``_datetime_parts`` as it was written with ``datetime`` and ``timedelta``."""
+    m = fp._DATETIME.fullmatch(s)  # pyright: ignore[reportPrivateUsage]
+    if m is None:
+        return None
+    parts = tuple(int(g) for g in m.groups()[:6] if g is not None)
+    tz = m.group(8)
+    if len(parts) >= 5 and tz is not None:
+        fraction = m.group(7) or "0"
+        year, month, day, hour, minute = parts[:5]
+        second = parts[5] if len(parts) > 5 else 0
+        micro = int(fraction[:6].ljust(6, "0"))
+        moment = datetime(year, month, day, hour, minute, min(second, 59), micro, tzinfo=UTC)
+        if tz != "Z":
+            sign = 1 if tz[0] == "+" else -1
+            moment -= sign * timedelta(hours=int(tz[1:3]), minutes=int(tz[4:6]))
+        return parts, moment
+    return parts, None
+
+
+def _either(fn: Any, s: str) -> Any:
+    try:
+        return fn(s)
+    except Exception as exc:  # the same exception type, or the same answer
+        return type(exc)
+
+
+_DATETIMES = st.one_of(
+    st.from_regex(
+        r"[0-9]{4}(-[0-9]{2}(-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,8})?)?(Z|[+-][0-9]{2}:[0-9]{2})?)?)?)?",
+        fullmatch=True,
+    ),
+    st.datetimes(timezones=st.timezones()).map(lambda d: d.isoformat()),
+    st.sampled_from(["0001-01-01T00:30:00+01:00", "9999-12-31T23:30:00-01:00", "2024-02-30T10:00:00Z"]),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_DATETIMES, _DATETIMES)
+def test_datetime_parts_order_as_datetimes_did(x: str, y: str) -> None:
+    """The integer instants order (and fail) exactly as the ``datetime``\\ s they replace."""
+    new_x, old_x = _either(fp._datetime_parts, x), _either(_reference_datetime_parts, x)  # pyright: ignore[reportPrivateUsage]
+    new_y, old_y = _either(fp._datetime_parts, y), _either(_reference_datetime_parts, y)  # pyright: ignore[reportPrivateUsage]
+    for new, old in ((new_x, old_x), (new_y, old_y)):
+        if isinstance(old, type) or old is None:
+            assert new == old
+        else:
+            assert new[0] == old[0]
+            assert (new[1] is None) == (old[1] is None)
+    if isinstance(new_x, tuple) and isinstance(new_y, tuple) and new_x[1] is not None and new_y[1] is not None:
+        assert (new_x[1] > new_y[1]) - (new_x[1] < new_y[1]) == (old_x[1] > old_y[1]) - (old_x[1] < old_y[1])
