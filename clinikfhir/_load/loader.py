@@ -191,19 +191,31 @@ def _entry_resource(entry: Any) -> dict[str, Any] | None:
     return None
 
 
-def _references(value: Any, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
+def _references(value: Any, path: str) -> list[tuple[str, dict[str, Any]]]:
     """Every ``Reference`` object (a dict with a string ``reference``) below ``value``, with its path."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    _collect_references(value, [path], out)
+    return out
+
+
+def _collect_references(value: Any, trail: list[str | int], out: list[tuple[str, dict[str, Any]]]) -> None:
+    """Depth first, in document order; ``trail`` holds the path's parts (a name or an index), which are
+    joined only for a Reference found (most of a resource holds none)."""
     if isinstance(value, dict):
         obj = cast("dict[str, Any]", value)
-        ref = obj.get("reference")
-        if isinstance(ref, str):
-            yield path, obj
+        if isinstance(obj.get("reference"), str):
+            out.append(("".join(p if isinstance(p, str) else f"[{p}]" for p in trail), obj))
         for name, item in obj.items():
             if name != "reference" and isinstance(item, (dict, list)):
-                yield from _references(item, f"{path}.{name}")
+                trail.append("." + name)
+                _collect_references(item, trail, out)
+                trail.pop()
     elif isinstance(value, list):
         for index, item in enumerate(_items(value)):
-            yield from _references(item, f"{path}[{index}]")
+            if isinstance(item, (dict, list)):
+                trail.append(index)
+                _collect_references(item, trail, out)
+                trail.pop()
 
 
 def plan(item: Item) -> Iterator[_Unit | Refusal]:

@@ -85,6 +85,99 @@ def _ref_1(focus: list[Any], res: Any, root: Any) -> list[Any]:
     return [not (isinstance(literal, str) and len(literal) > 1 and literal[0] == "#")]
 
 
+def _with_shortcut(key: str, compiled: Callable[[list[Any], Any, Any], list[Any]] | None) -> Any:
+    """The compiled invariant, first asking its shortcut (if it has one) whether it surely holds."""
+    holds = SHORTCUTS.get(key)
+    if holds is None or compiled is None:
+        return compiled
+    slow = compiled
+
+    def fn(focus: list[Any], res: Any, root: Any) -> list[Any]:
+        return [True] if holds(focus[0], res) else slow(focus, res, root)
+
+    return fn
+
+
+def _entries(bundle: Any) -> list[dict[str, Any]] | None:
+    """A Bundle's entries when they are a non-empty array of objects, else None (no shortcut)."""
+    entries = bundle.get("entry")
+    if entries.__class__ is not list or not entries or any(e.__class__ is not dict for e in entries):
+        return None
+    return entries  # pyright: ignore[reportReturnType]
+
+
+def _bdl_3(bundle: Any, res: Any) -> bool:
+    # entry.all(request.exists() = (%resource.type = 'batch' or ... 'transaction' or ... 'history'))
+    entries = _entries(bundle)
+    return (
+        entries is not None
+        and res.get("type") in ("batch", "transaction", "history")
+        and all(e.get("request").__class__ is dict for e in entries)
+    )
+
+
+def _bdl_4(bundle: Any, res: Any) -> bool:
+    # entry.all(response.exists() = (%resource.type = 'batch-response' or ...-response or 'history'))
+    entries = _entries(bundle)
+    kind = res.get("type")
+    return (
+        entries is not None
+        and isinstance(kind, str)
+        and kind not in ("batch-response", "transaction-response", "history")
+        and all(e.get("response") is None and e.get("_response") is None for e in entries)
+    )
+
+
+def _bdl_5(entry: Any, res: Any) -> bool:
+    # resource.exists() or request.exists() or response.exists()
+    return entry.get("resource").__class__ is dict or entry.get("request").__class__ is dict
+
+
+def _bdl_7(bundle: Any, res: Any) -> bool:
+    # (type = 'history') or entry.where(fullUrl.exists()).select(fullUrl&resource.meta.versionId).isDistinct()
+    entries = _entries(bundle)
+    if entries is None:
+        return False
+    seen: set[str] = set()
+    for entry in entries:
+        url = entry.get("fullUrl")
+        if "_fullUrl" in entry:
+            return False
+        if url is None:
+            continue
+        resource = entry.get("resource")
+        if url.__class__ is not str or url in seen:
+            return False
+        if resource is not None:
+            if resource.__class__ is not dict or "_meta" in resource:
+                return False
+            meta = resource.get("meta")
+            if meta is not None and (meta.__class__ is not dict or "versionId" in meta or "_versionId" in meta):
+                return False
+        seen.add(url)
+    return True
+
+
+def _bdl_8(entry: Any, res: Any) -> bool:
+    # fullUrl.contains('/_history/').not()
+    url = entry.get("fullUrl")
+    if url is None:
+        return entry.get("_fullUrl") is None
+    return url.__class__ is str and "/_history/" not in url
+
+
+SHORTCUTS: dict[str, Callable[[Any, Any], bool]] = {
+    "bdl-3": _bdl_3,
+    "bdl-4": _bdl_4,
+    "bdl-5": _bdl_5,
+    "bdl-7": _bdl_7,
+    "bdl-8": _bdl_8,
+}
+"""Invariants whose compiled form walks a whole Bundle, with a native test of the usual case: True
+means the invariant surely holds (so it is not evaluated), False means "evaluate it". Each is
+checked against the compiled form by a property test (never True where that form says false)."""
+
+
 class _NodePlan:
     """A node (resource, datatype, backbone element) compiled for the fast pass."""
 
@@ -108,7 +201,7 @@ class _Plans:
     def invariants(self, keys: tuple[str, ...]) -> tuple[_Invariant, ...]:
         compiled = _invariants.COMPILED
         return tuple(
-            (key, _ref_1 if key == "ref-1" else None if key in _NATIVE else compiled.get(key))
+            (key, _ref_1 if key == "ref-1" else None if key in _NATIVE else _with_shortcut(key, compiled.get(key)))
             for key in keys
             if key not in self.skip and key not in _ABOUT_CONTAINED
         )

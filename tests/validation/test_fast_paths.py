@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import clinikfhir._generated.invariants as invariants
 from clinikfhir._structure import check_primitive, primitive_ok, walk_resource
+from clinikfhir.validation import _fast as fast
 from clinikfhir.validation import _fp as fp
 from clinikfhir.validation import validate
 from clinikfhir.validation._fast import is_clean
@@ -182,15 +183,14 @@ def test_the_clean_pass_calls_clean_only_what_has_no_issue_after_mutations(seed:
         container, key = data.draw(st.sampled_from(sites))
         action = data.draw(st.sampled_from(["replace", "remove", "wrap", "add"]))
         if action == "replace":
-            container[key] = data.draw(_REPLACEMENTS)
+            container[key] = copy.deepcopy(data.draw(_REPLACEMENTS))
         elif action == "remove":
             del container[key]
         elif action == "wrap":
             container[key] = [container[key]]
         elif isinstance(container, dict):
-            container[data.draw(st.sampled_from([*NAMES, "_given", "valueString", "contained", "id"]))] = data.draw(
-                _REPLACEMENTS
-            )
+            name = data.draw(st.sampled_from([*NAMES, "_given", "valueString", "contained", "id"]))
+            container[name] = copy.deepcopy(data.draw(_REPLACEMENTS))
     _clean_means_no_issue(target)
 
 
@@ -295,3 +295,58 @@ def test_datetime_parts_order_as_datetimes_did(x: str, y: str) -> None:
             assert (new[1] is None) == (old[1] is None)
     if isinstance(new_x, tuple) and isinstance(new_y, tuple) and new_x[1] is not None and new_y[1] is not None:
         assert (new_x[1] > new_y[1]) - (new_x[1] < new_y[1]) == (old_x[1] > old_y[1]) - (old_x[1] < old_y[1])
+
+
+_URLS = st.sampled_from(["urn:uuid:a", "urn:uuid:b", "a", "ab", "b", "http://x.org/Patient/1/_history/2", 3, None])
+_ENTRY_VALUES = {
+    "fullUrl": _URLS,
+    "_fullUrl": st.sampled_from([{"id": "e"}, None]),
+    "resource": st.one_of(
+        st.none(),
+        st.just([]),
+        st.fixed_dictionaries(
+            {"resourceType": st.just("Patient")},
+            optional={
+                "meta": st.one_of(
+                    st.none(),
+                    st.just([]),
+                    st.fixed_dictionaries({}, optional={"versionId": st.sampled_from(["", "1", "b"])}),
+                ),
+                "_meta": st.just({"id": "m"}),
+            },
+        ),
+    ),
+    "request": st.sampled_from([{"method": "POST", "url": "Patient"}, None, [], "x"]),
+    "response": st.sampled_from([{"status": "201"}, None, []]),
+    "_response": st.sampled_from([{"id": "r"}, None]),
+}
+_ENTRIES = st.one_of(
+    st.fixed_dictionaries({}, optional=_ENTRY_VALUES),  # pyright: ignore[reportArgumentType]
+    st.sampled_from([None, "x", []]),
+)
+_BUNDLES = st.fixed_dictionaries(
+    {"resourceType": st.just("Bundle")},
+    optional={
+        "type": st.sampled_from(["transaction", "batch", "history", "batch-response", "searchset", "x", 1, None]),
+        "entry": st.one_of(st.lists(_ENTRIES, max_size=4), st.sampled_from([None, {}, "x"])),
+    },
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_BUNDLES)
+def test_bundle_shortcuts_never_pass_what_the_compiled_invariant_fails(bundle: dict[str, Any]) -> None:
+    """A shortcut says "surely holds" only where the compiled FHIRPath gives no false."""
+    entries = bundle.get("entry") if isinstance(bundle.get("entry"), list) else []
+    for key, holds in fast.SHORTCUTS.items():
+        focuses = [bundle] if key in ("bdl-3", "bdl-4", "bdl-7") else [e for e in entries if isinstance(e, dict)]
+        for focus in focuses:
+            if holds(focus, bundle):
+                assert invariants.COMPILED[key]([focus], bundle, bundle) != [False], key
+
+
+def test_bundle_shortcuts_hold_on_a_load_shaped_bundle() -> None:
+    """They apply where they are meant to (a transaction of POSTs with urn:uuid fullUrls)."""
+    bundle = patient_bundle(0)
+    assert all(fast.SHORTCUTS[key](bundle, bundle) for key in ("bdl-3", "bdl-4", "bdl-7"))
+    assert all(fast.SHORTCUTS[key](e, bundle) for key in ("bdl-5", "bdl-8") for e in bundle["entry"])
