@@ -191,27 +191,33 @@ def _entry_resource(entry: Any) -> dict[str, Any] | None:
     return None
 
 
-def _references(value: Any, path: str) -> list[tuple[str, dict[str, Any]]]:
-    """Every ``Reference`` object (a dict with a string ``reference``) below ``value``, with its path."""
-    out: list[tuple[str, dict[str, Any]]] = []
+def _reference_trails(value: Any, path: str) -> list[tuple[tuple[str | int, ...], dict[str, Any]]]:
+    """Every ``Reference`` object (a dict with a string ``reference``) below ``value``, with its path as
+    its parts (a name or an index), joined by :func:`_joined` only where one is shown: most
+    References of a load need no path."""
+    out: list[tuple[tuple[str | int, ...], dict[str, Any]]] = []
     _collect_references(value, [path], out)
     return out
 
 
-def _collect_references(value: Any, trail: list[str | int], out: list[tuple[str, dict[str, Any]]]) -> None:
-    """Depth first, in document order; ``trail`` holds the path's parts (a name or an index), which are
-    joined only for a Reference found (most of a resource holds none)."""
+def _joined(trail: tuple[str | int, ...]) -> str:
+    return "".join(p if isinstance(p, str) else f"[{p}]" for p in trail)
+
+
+def _collect_references(
+    value: Any, trail: list[str | int], out: list[tuple[tuple[str | int, ...], dict[str, Any]]]
+) -> None:
+    """Depth first, in document order (the JSON is decoded: dicts and lists, no casts needed)."""
     if isinstance(value, dict):
-        obj = cast("dict[str, Any]", value)
-        if isinstance(obj.get("reference"), str):
-            out.append(("".join(p if isinstance(p, str) else f"[{p}]" for p in trail), obj))
-        for name, item in obj.items():
+        if isinstance(value.get("reference"), str):  # pyright: ignore[reportUnknownMemberType]
+            out.append((tuple(trail), value))  # pyright: ignore[reportUnknownArgumentType]
+        for name, item in value.items():  # pyright: ignore[reportUnknownVariableType]
             if name != "reference" and isinstance(item, (dict, list)):
-                trail.append("." + name)
+                trail.append("." + name)  # pyright: ignore[reportUnknownArgumentType]
                 _collect_references(item, trail, out)
                 trail.pop()
     elif isinstance(value, list):
-        for index, item in enumerate(_items(value)):
+        for index, item in enumerate(value):  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
             if isinstance(item, (dict, list)):
                 trail.append(index)
                 _collect_references(item, trail, out)
@@ -323,7 +329,7 @@ def _bundle_unit(label: str, bundle: dict[str, Any]) -> _Unit | Refusal:
         for entry in out:
             held = _entry_resource(entry)
             if held is not None:
-                for _, ref in _references(held, ""):
+                for _, ref in _reference_trails(held, ""):
                     target = local.get(ref["reference"])
                     if target is not None:
                         ref["reference"] = target
@@ -587,7 +593,7 @@ class Loader:
         }
         for p, part in enumerate(parts):
             for i in part:
-                for _, ref in _references(_entry_resource(entries[i]), ""):
+                for _, ref in _reference_trails(_entry_resource(entries[i]), ""):
                     if part_of.get(ref["reference"], p) > p:
                         where = f"Bundle.entry[{i}]"
                         message = "refers to an entry too far ahead to split the Bundle under the 1 MiB request cap"
@@ -597,7 +603,7 @@ class Loader:
         for p, part in enumerate(parts):
             chunk = [entries[i] for i in part]
             for entry in chunk:
-                for _, ref in _references(_entry_resource(entry), ""):
+                for _, ref in _reference_trails(_entry_resource(entry), ""):
                     target = mapping.get(ref["reference"])
                     if target is not None:
                         ref["reference"] = target
@@ -815,18 +821,18 @@ def _needs(unit: _Unit) -> tuple[dict[str, tuple[str, str, bool]], list[tuple[st
         if resource is None:
             continue
         root = unit.types[index] if unit.kind == "resource" else f"Bundle.entry[{index}].resource"
-        for path, ref in _references(resource, root):
+        for trail, ref in _reference_trails(resource, root):
             text = cast(str, ref["reference"])
             if text in needs:
                 holders.append((text, ref))
                 continue
             if _CONDITIONAL.match(text):
-                needs[text] = (text, path, True)
+                needs[text] = (text, _joined(trail), True)
             elif unit.kind != "transaction":
                 literal = _LITERAL.match(text)
                 if literal is not None:
                     rtype, rid = literal.groups()
-                    needs[text] = (f"{rtype}?_tag={LOAD_TAG}|{_source_key(rtype, rid)}", path, False)
+                    needs[text] = (f"{rtype}?_tag={LOAD_TAG}|{_source_key(rtype, rid)}", _joined(trail), False)
             if text in needs:
                 holders.append((text, ref))
     return needs, holders

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clinikfhir import AsyncClinik, Clinik
-from clinikfhir._load.loader import Loader, _references  # pyright: ignore[reportPrivateUsage]
+from clinikfhir._load.loader import Loader, _joined, _reference_trails  # pyright: ignore[reportPrivateUsage]
 from clinikfhir.sandbox import Sandbox
 
 from .synthea_like import entries_per_patient, hospital_information, patient_bundle, practitioner_information
@@ -242,7 +242,7 @@ _JSON = st.recursive(
 @given(_JSON)
 def test_the_reference_finder_finds_what_the_generator_found(value: Any) -> None:
     """Same References, same paths, same order, the same objects (they are rewritten in place)."""
-    found = _references(value, "Root")
+    found = [(_joined(trail), ref) for trail, ref in _reference_trails(value, "Root")]
     expected = _reference_walk(value, "Root")
     assert [path for path, _ in found] == [path for path, _ in expected]
     assert all(a is b for (_, a), (_, b) in zip(found, expected, strict=True))
