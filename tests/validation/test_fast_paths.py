@@ -350,3 +350,92 @@ def test_bundle_shortcuts_hold_on_a_load_shaped_bundle() -> None:
     bundle = patient_bundle(0)
     assert all(fast.SHORTCUTS[key](bundle, bundle) for key in ("bdl-3", "bdl-4", "bdl-7"))
     assert all(fast.SHORTCUTS[key](e, bundle) for key in ("bdl-5", "bdl-8") for e in bundle["entry"])
+
+
+_MOMENTS = st.one_of(
+    _DATETIMES,
+    st.sampled_from(
+        [
+            "2024-03-01T09:00:00-05:00",
+            "2024-03-01T09:30:00-05:00",
+            "2024-03-01T09:30:00+05:00",
+            "2024-03-01T09:30:60-05:00",
+            "2024-03-01T09:30:00Z",
+            "2024-03-01T10:30:00Z",
+            "0001-01-01T00:30:00+01:00",
+            "0001-01-01T00:40:00+01:00",
+            "2024-02-30T09:00:00Z",
+            "2024-03-01",
+        ]
+    ),
+)
+_ELEMENT_VALUES = st.one_of(
+    st.none(),
+    st.sampled_from(["x", "http://unitsofmeasure.org", "", 3]),
+    st.just([]),
+    st.just([None]),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "coding": st.lists(
+                st.fixed_dictionaries(
+                    {},
+                    optional={
+                        "system": st.sampled_from(
+                            [
+                                "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                                "http://loinc.org",
+                            ]
+                        ),
+                        "code": st.sampled_from(["resolved", "active", "entered-in-error", "8867-4"]),
+                    },
+                ),
+                max_size=2,
+            )
+        },
+    ),
+)
+_ELEMENT_KEYS = [
+    "value", "valueQuantity", "valueString", "_value", "_valueString", "dataAbsentReason", "_dataAbsentReason",
+    "component", "code", "_code", "codeX", "system", "_system", "abatementDateTime", "abatementAge", "abatement",
+    "clinicalStatus", "verificationStatus", "start", "end", "_start", "_end", "startX",
+]  # fmt: skip
+_ELEMENTS = st.dictionaries(
+    st.sampled_from(_ELEMENT_KEYS),
+    st.one_of(_ELEMENT_VALUES, _MOMENTS, st.builds(lambda c: {"code": c}, _ELEMENT_VALUES)),
+    max_size=5,
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(_ELEMENTS, st.fixed_dictionaries({"resourceType": st.just("Observation")}, optional={"code": _ELEMENT_VALUES}))
+def test_element_shortcuts_never_pass_what_the_compiled_invariant_fails(
+    obj: dict[str, Any], res: dict[str, Any]
+) -> None:
+    """A shortcut says "surely holds" only where the compiled FHIRPath neither says false nor raises."""
+    for key, holds in fast.SHORTCUTS.items():
+        if key.startswith("bdl-"):
+            continue
+        if holds(obj, res):
+            assert invariants.COMPILED[key]([obj], res, res) != [False], key
+
+
+@settings(max_examples=500, deadline=None)
+@given(_MOMENTS, _MOMENTS)
+def test_the_period_shortcut_never_orders_what_fhirpath_does_not(start: str, end: str) -> None:
+    period = {"start": start, "end": end}
+    if fast.SHORTCUTS["per-1"](period, period):
+        assert fp.op_le([start], [end]) == [True]
+
+
+def test_element_shortcuts_hold_on_load_shaped_resources() -> None:
+    """They apply where they are meant to: every Synthea-shaped Observation, Condition and Period."""
+    hits: dict[str, int] = {}
+    for entry in patient_bundle(1)["entry"]:
+        resource = entry["resource"]
+        for key, holds in fast.SHORTCUTS.items():
+            focus = resource.get("billablePeriod") or resource.get("period") or resource
+            if key in invariants.COMPILED and not key.startswith("bdl-") and holds(focus, resource):
+                hits[key] = hits.get(key, 0) + 1
+    assert {"obs-6", "obs-7", "con-4", "con-5", "per-1"} <= set(hits)
