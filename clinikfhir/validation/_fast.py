@@ -18,10 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import clinikfhir._generated.invariants as _invariants
 from clinikfhir._generated.resource_types import RESOURCE_TYPES
+from clinikfhir._generated.validation_schema import CONSTRAINTS
+from clinikfhir._issues import Issue
 from clinikfhir._structure import Field, node, primitive_ok, value_set_codes
 
 if TYPE_CHECKING:
@@ -32,6 +34,9 @@ if TYPE_CHECKING:
 _ABOUT_CONTAINED = frozenset({"dom-2", "dom-3", "dom-4", "dom-5"})
 # invariants the full walk evaluates natively: through ``_Walker.invariant_problems``
 _NATIVE = frozenset({"txt-1", "txt-2", "ref-1", "ctm-1"})
+
+# invariants whose failure is a warning: on the resource walked, reported without the full walk
+WARNING_ONLY = frozenset(key for key, (severity, _) in CONSTRAINTS.items() if severity == "warning")
 
 _Invariant = tuple[str, Callable[[list[Any], Any, Any], list[Any]] | None]
 
@@ -275,27 +280,34 @@ def _plans(skip: frozenset[str]) -> _Plans:
     return _Plans(skip)
 
 
-def is_clean(walker: _Walker, data: Any, skip: frozenset[str]) -> bool:
-    """Whether the full walk of ``data`` with a fresh ``walker`` like this one would report no issue.
+def clean_issues(walker: _Walker, data: Any, skip: frozenset[str]) -> list[Issue] | None:
+    """The issues of the full walk of ``data`` (with a fresh ``walker`` like this one) when they are
+    known without it: none, or only warnings of warning-only invariants of the resource itself (such
+    as ``dom-6``, no narrative), which the full walk reports last, at the resource's path. None means
+    "not known": walk it.
 
     ``walker`` is used for its Bundle index (``full_urls``) and its native rules; ``skip`` are the
-    invariant keys the walk does not evaluate. False means "not known to be clean".
+    invariant keys the walk does not evaluate.
     """
     if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str):  # pyright: ignore[reportUnknownMemberType]
-        return False
+        return None
+    check = _Pass(walker, _plans(skip), data)  # pyright: ignore[reportUnknownArgumentType]
     try:
-        _Pass(walker, _plans(skip)).resource(data, None)  # pyright: ignore[reportUnknownArgumentType]
+        check.resource(data, None)  # pyright: ignore[reportUnknownArgumentType]
     except Exception:  # _Dirty, or anything unexpected: the full walk gives the answer
-        return False
-    return True
+        return None
+    rtype = cast(str, data["resourceType"])  # pyright: ignore[reportUnknownMemberType]
+    return [Issue("warning", "invariant", rtype, CONSTRAINTS[key][1], key.split("@")[0]) for key in check.warned]
 
 
 class _Pass:
-    __slots__ = ("element", "plans", "walker")
+    __slots__ = ("element", "plans", "top", "walker", "warned")
 
-    def __init__(self, walker: _Walker, plans: _Plans) -> None:
+    def __init__(self, walker: _Walker, plans: _Plans, top: dict[str, Any]) -> None:
         self.walker = walker
         self.plans = plans
+        self.top = top  # the resource walked (its own warning-only invariants may fail)
+        self.warned: list[str] = []  # its warning-only invariants that failed, in the walk's order
         element = plans.get("Element")
         assert element is not None
         self.element = element
@@ -384,7 +396,7 @@ class _Pass:
             if ("extension" in obj) == has_value:
                 raise _Dirty
         if plan.invariants:
-            self.invariants(plan.invariants, obj, res, root, plan.type)
+            self.invariants(plan.invariants, obj, res, root, plan.type, obj is self.top)
 
     def child_plan(self, f: _FieldPlan) -> _NodePlan:
         plan = self.plans.get(f.child)
@@ -439,11 +451,20 @@ class _Pass:
             raise _Dirty
 
     def invariants(
-        self, invariants: tuple[_Invariant, ...], obj: Any, res: dict[str, Any], root: dict[str, Any], type_path: str
+        self,
+        invariants: tuple[_Invariant, ...],
+        obj: Any,
+        res: dict[str, Any],
+        root: dict[str, Any],
+        type_path: str,
+        top: bool = False,
     ) -> None:
         for key, fn in invariants:
             if fn is not None:
-                if fn([obj], res, root) == [False]:
-                    raise _Dirty
-            elif self.walker.invariant_problems(key, obj, res, root, type_path):
+                if fn([obj], res, root) != [False]:
+                    continue
+            elif not self.walker.invariant_problems(key, obj, res, root, type_path):
+                continue
+            if not (top and key in WARNING_ONLY and fn is not None):
                 raise _Dirty
+            self.warned.append(key)

@@ -25,7 +25,7 @@ from clinikfhir._issues import Issue, Severity
 from clinikfhir._public import shown_as_root
 from clinikfhir._structure import Field, StructureWalker, allowed_codes, check_xhtml, value_set_codes, walk_resource
 
-from ._fast import is_clean
+from ._fast import WARNING_ONLY, clean_issues
 
 if TYPE_CHECKING:
     from fhir.resources.R4B.resource import Resource
@@ -41,7 +41,7 @@ _CONDITIONAL = re.compile(r"([A-Z][A-Za-z]+)\?\S+")
 # contained.meta.versionId/lastUpdated, dom-5 no contained.meta.security): true when there are none
 _ABOUT_CONTAINED = frozenset({"dom-2", "dom-3", "dom-4", "dom-5"})
 # invariants of severity warning (dom-6, con-3, ...): not evaluated when only errors are asked for
-_WARNING_ONLY = frozenset(key for key, (severity, _) in CONSTRAINTS.items() if severity == "warning")
+_WARNING_ONLY = WARNING_ONLY
 _ABSOLUTE_TAIL = re.compile(r"/([A-Z][A-Za-z]+)/[A-Za-z0-9\-.]{1,64}(?:/_history/[A-Za-z0-9\-.]{1,64})?$")
 
 
@@ -65,10 +65,12 @@ def validate(
     # invariants whose every issue the policy would drop are not evaluated (the answer is the same)
     skip = _WARNING_ONLY if level == "error" else frozenset[str]()
     walker = _Walker(skip=skip, ignore=frozenset(ignore))
-    if is_clean(walker, data, skip):  # nothing to report (the usual case), known without the full walk
-        return []
-    walker = _Walker(skip=skip, ignore=frozenset(ignore))
-    walk_resource(walker, data)
+    known = clean_issues(walker, data, skip)  # the usual case: nothing (or dom-6) to report, known at once
+    if known is not None:
+        walker.issues = known
+    else:
+        walker = _Walker(skip=skip, ignore=frozenset(ignore))
+        walk_resource(walker, data)
     if walker.unevaluated and not any(i.is_error for i in walker.issues):
         # A rule that could not run on an otherwise valid resource may be letting an invalid one
         # through: say so loudly. (With other errors the write is refused anyway, and malformed
