@@ -12,6 +12,7 @@ import calendar
 import re
 from collections.abc import Callable
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 _YEAR = r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)"
@@ -116,15 +117,20 @@ def check_primitive(type_code: str, value: Any) -> tuple[str, str] | None:
     return None  # pragma: no cover - every primitive type code of R4 is listed above
 
 
-_REMEMBERED = 4096  # valid values remembered per type (codes, systems, units, dates repeat)
+_REMEMBERED = 1024  # valid values remembered per type
 _REMEMBERED_LENGTH = 64  # longer values are checked each time
+# the types whose values repeat across resources (code systems, codes, units, profiles) and are not
+# patient data: only these are remembered (ids and dates are neither)
+_REMEMBERED_TYPES = frozenset({"code", "uri", "url", "canonical"})
 
 
+@cache
 def primitive_ok(type_code: str) -> Callable[[Any], bool]:
     """A predicate saying whether a value is a valid JSON ``type_code`` value of R4: exactly
     ``check_primitive(type_code, value) is None``, without building the reason (the validator's
-    fast pass over resources that are clean). Short valid strings are remembered (the answer is a
-    function of the string alone), so a repeated system, code or date is not matched again."""
+    fast pass over resources that are clean). One per type. Short valid codes and URIs are
+    remembered (the answer is a function of the string alone), so a repeated code system, code or
+    unit is not matched again."""
     if type_code == "string":  # [ \r\n\t\S]+ (ASCII): every character but form feed and vertical tab
         return lambda value: isinstance(value, str) and value != "" and "\x0b" not in value and "\x0c" not in value
     if type_code == "markdown":  # [\s\S]+
@@ -133,15 +139,21 @@ def primitive_ok(type_code: str) -> Callable[[Any], bool]:
     if pattern is None or type_code == "base64Binary":
         return lambda value: check_primitive(type_code, value) is None
     fullmatch = pattern.fullmatch
-    dated = type_code in _DATED
+    if type_code in _DATED:
+        return lambda value: (
+            isinstance(value, str)
+            and value != ""
+            and fullmatch(value) is not None
+            and (len(value) < 10 or value[8:10] <= "28" or _real_day(value))
+        )
+    if type_code not in _REMEMBERED_TYPES:
+        return lambda value: isinstance(value, str) and value != "" and fullmatch(value) is not None
     known: set[str] = set()
 
     def ok(value: Any) -> bool:
         if value.__class__ is str and value in known:
             return True
         if not isinstance(value, str) or value == "" or fullmatch(value) is None:
-            return False
-        if dated and len(value) >= 10 and value[8:10] > "28" and not _real_day(value):
             return False
         if len(value) <= _REMEMBERED_LENGTH and len(known) < _REMEMBERED:
             known.add(value)
