@@ -1,6 +1,6 @@
 """Local validation cost beside plain model validation, as ratios within one run.
 
-Run: ``.venv/bin/python benchmarks/bench_validation.py [--rounds 7]``
+Run: ``.venv/bin/python benchmarks/bench_validation.py [--rounds 7] [--before DIR] [--load-only]``
 
 For a typical Patient (the spec's ``Patient-example``), a typical Observation (meta tag, category,
 LOINC code, subject, effectiveDateTime, UCUM valueQuantity, interpretation, reference range) and a
@@ -12,6 +12,14 @@ LOINC code, subject, effectiveDateTime, UCUM valueQuantity, interpretation, refe
 - ``validate(model)``: the same given a model instance (includes its serialisation to JSON).
 
 The goal of issue 6: ``validate`` costs at most 2x ``model``. Medians of ``--rounds`` rounds.
+
+Then what a load validates (issue 15), ``validate(data, level="error")`` as the sandbox calls it on
+every write and ``clinikfhir load`` on every Bundle: CPU time per resource over Synthea-shaped data
+(tests/cli/synthea_like.py, 20 patients: 440 resources, each alone and as its 20 transaction
+Bundles). With ``--before DIR`` (an untouched copy of main: ``git archive <commit> | tar -x -C DIR``)
+the same is measured from that tree too, in separate processes alternated five times, each side's
+best kept (CPU time, so the machine's other work weighs less than on wall-clock figures).
+``--load-only`` prints only that part.
 """
 
 from __future__ import annotations
@@ -116,7 +124,16 @@ def per_call(fn: Callable[[], object], rounds: int, min_time: float = 0.2) -> fl
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--before", metavar="DIR", help="also measure the load-shaped rows from this source tree")
+    parser.add_argument("--load-only", action="store_true", help="only the load-shaped rows")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(load_shaped(args.rounds)))
+        return 0
+    if args.load_only:
+        load_lines(args.before, args.rounds)
+        return 0
     with zipfile.ZipFile(CORPUS) as zf:
         patient = json.loads(zf.read("Patient-example.json"))
     observation = typical_observation(1)
@@ -143,7 +160,67 @@ def main(argv: list[str] | None = None) -> int:
             f"{t_instance * 1e6:14.0f}us {t_instance / t_model:5.2f}x"
         )
     corpus_line(args.rounds)
+    load_lines(args.before, args.rounds)
     return 0
+
+
+def load_shaped(rounds: int) -> dict[str, float]:
+    """Best CPU seconds per resource of ``validate(level="error")`` on Synthea-shaped data, in this
+    process (whatever ``clinikfhir`` it imported)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.cli.synthea_like import patient_bundle
+
+    bundles = [patient_bundle(seed) for seed in range(20)]
+    resources = [entry["resource"] for bundle in bundles for entry in bundle["entry"]]
+    for data in [*resources, *bundles]:
+        if [i for i in validate(data, level="error")]:
+            raise SystemExit("benchmark input is not valid")
+    out: dict[str, float] = {}
+    for label, items in (("resources", resources), ("bundles", bundles)):
+        best = float("inf")
+        for _ in range(max(rounds, 10)):
+            start = time.process_time()
+            for data in items:
+                validate(data, level="error")
+            best = min(best, time.process_time() - start)
+        out[label] = best / len(resources)
+    return out
+
+
+def load_lines(before: str | None, rounds: int) -> None:
+    import os
+    import subprocess
+
+    trees: list[tuple[str, str | None]] = [("this tree", None)]
+    if before:
+        trees.append((f"before ({before})", before))
+    best: dict[str, dict[str, float]] = {}
+    for _ in range(5 if before else 1):
+        for name, tree in trees:
+            env = {**os.environ, "PYTHONPATH": tree} if tree else None
+            done = subprocess.run(
+                [sys.executable, __file__, "--child", "--rounds", str(rounds)],
+                capture_output=True,
+                text=True,
+                check=True,
+                env=env,
+                cwd=tree,
+            )
+            for key, value in json.loads(done.stdout).items():
+                mine = best.setdefault(name, {})
+                mine[key] = min(mine.get(key, float("inf")), value)
+    print()
+    print('validate(level="error") on Synthea-shaped data (20 patients, 440 resources): CPU us per resource')
+    print(f"{'':36} {'each alone':>11} {'in Bundles':>11}")
+    for name, _ in trees:
+        row = best[name]
+        print(f"{name[:36]:36} {row['resources'] * 1e6:9.1f}us {row['bundles'] * 1e6:9.1f}us")
+    if before:
+        now, then = best["this tree"], best[trees[1][0]]
+        print(
+            f"{'before / this tree':36} {then['resources'] / now['resources']:10.2f}x "
+            f"{then['bundles'] / now['bundles']:10.2f}x"
+        )
 
 
 def corpus_line(rounds: int) -> None:

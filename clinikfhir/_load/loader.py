@@ -133,6 +133,9 @@ class _Unit:
     holders: list[tuple[str, dict[str, Any]]] = field(default_factory=list[tuple[str, dict[str, Any]]])
     size: int | None = None  # bytes of the source JSON (None: unknown), to skip encoding a small unit twice
     relinked: bool = False  # references were rewritten to longer urn:uuid ones: its size is not the source's
+    # every Reference of a Bundle's entries, found once when it was planned: (entry index, path parts
+    # below the entry's resource, the Reference object); None: not collected yet
+    refs: list[tuple[int, tuple[str | int, ...], dict[str, Any]]] | None = None
 
 
 def _key(identity: str) -> str:
@@ -191,19 +194,37 @@ def _entry_resource(entry: Any) -> dict[str, Any] | None:
     return None
 
 
-def _references(value: Any, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Every ``Reference`` object (a dict with a string ``reference``) below ``value``, with its path."""
+def _reference_trails(value: Any, path: str) -> list[tuple[tuple[str | int, ...], dict[str, Any]]]:
+    """Every ``Reference`` object (a dict with a string ``reference``) below ``value``, with its path as
+    its parts (a name or an index), joined by :func:`_joined` only where one is shown: most
+    References of a load need no path."""
+    out: list[tuple[tuple[str | int, ...], dict[str, Any]]] = []
+    _collect_references(value, [path], out)
+    return out
+
+
+def _joined(trail: tuple[str | int, ...]) -> str:
+    return "".join(p if isinstance(p, str) else f"[{p}]" for p in trail)
+
+
+def _collect_references(
+    value: Any, trail: list[str | int], out: list[tuple[tuple[str | int, ...], dict[str, Any]]]
+) -> None:
+    """Depth first, in document order (the JSON is decoded: dicts and lists, no casts needed)."""
     if isinstance(value, dict):
-        obj = cast("dict[str, Any]", value)
-        ref = obj.get("reference")
-        if isinstance(ref, str):
-            yield path, obj
-        for name, item in obj.items():
+        if isinstance(value.get("reference"), str):  # pyright: ignore[reportUnknownMemberType]
+            out.append((tuple(trail), value))  # pyright: ignore[reportUnknownArgumentType]
+        for name, item in value.items():  # pyright: ignore[reportUnknownVariableType]
             if name != "reference" and isinstance(item, (dict, list)):
-                yield from _references(item, f"{path}.{name}")
+                trail.append("." + name)  # pyright: ignore[reportUnknownArgumentType]
+                _collect_references(item, trail, out)
+                trail.pop()
     elif isinstance(value, list):
-        for index, item in enumerate(_items(value)):
-            yield from _references(item, f"{path}[{index}]")
+        for index, item in enumerate(value):  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
+            if isinstance(item, (dict, list)):
+                trail.append(index)
+                _collect_references(item, trail, out)
+                trail.pop()
 
 
 def plan(item: Item) -> Iterator[_Unit | Refusal]:
@@ -307,17 +328,19 @@ def _bundle_unit(label: str, bundle: dict[str, Any]) -> _Unit | Refusal:
             entry["request"] = req
         keys.append(key)
         out.append(entry)
+    refs: list[tuple[int, tuple[str | int, ...], dict[str, Any]]] = []
+    for index, entry in enumerate(out):
+        held = _entry_resource(entry)
+        if held is not None:
+            refs.extend((index, trail, ref) for trail, ref in _reference_trails(held, ""))
     if local:
-        for entry in out:
-            held = _entry_resource(entry)
-            if held is not None:
-                for _, ref in _references(held, ""):
-                    target = local.get(ref["reference"])
-                    if target is not None:
-                        ref["reference"] = target
+        for _, _, ref in refs:
+            target = local.get(ref["reference"])
+            if target is not None:
+                ref["reference"] = target
     body = {k: v for k, v in bundle.items() if k != "entry"}
     body["entry"] = out
-    return _Unit(label, kind, body, types, keys, sources, relinked=bool(local))
+    return _Unit(label, kind, body, types, keys, sources, relinked=bool(local), refs=refs)
 
 
 def _uuid_of(key: str) -> str:
@@ -575,7 +598,7 @@ class Loader:
         }
         for p, part in enumerate(parts):
             for i in part:
-                for _, ref in _references(_entry_resource(entries[i]), ""):
+                for _, ref in _reference_trails(_entry_resource(entries[i]), ""):
                     if part_of.get(ref["reference"], p) > p:
                         where = f"Bundle.entry[{i}]"
                         message = "refers to an entry too far ahead to split the Bundle under the 1 MiB request cap"
@@ -585,7 +608,7 @@ class Loader:
         for p, part in enumerate(parts):
             chunk = [entries[i] for i in part]
             for entry in chunk:
-                for _, ref in _references(_entry_resource(entry), ""):
+                for _, ref in _reference_trails(_entry_resource(entry), ""):
                     target = mapping.get(ref["reference"])
                     if target is not None:
                         ref["reference"] = target
@@ -798,26 +821,34 @@ def _needs(unit: _Unit) -> tuple[dict[str, tuple[str, str, bool]], list[tuple[st
     and every Reference object holding one of them, with its text as written."""
     needs: dict[str, tuple[str, str, bool]] = {}
     holders: list[tuple[str, dict[str, Any]]] = []
-    for index, entry in enumerate(_items(unit.body.get("entry"))):
-        resource = _entry_resource(entry)
-        if resource is None:
+    refs = unit.refs
+    if refs is None:
+        refs = [
+            (index, trail, ref)
+            for index, entry in enumerate(_items(unit.body.get("entry")))
+            for trail, ref in _reference_trails(_entry_resource(entry), "")
+        ]
+    for index, trail, ref in refs:
+        text = cast(str, ref["reference"])
+        if text in needs:
+            holders.append((text, ref))
             continue
-        root = unit.types[index] if unit.kind == "resource" else f"Bundle.entry[{index}].resource"
-        for path, ref in _references(resource, root):
-            text = cast(str, ref["reference"])
-            if text in needs:
-                holders.append((text, ref))
-                continue
-            if _CONDITIONAL.match(text):
-                needs[text] = (text, path, True)
-            elif unit.kind != "transaction":
-                literal = _LITERAL.match(text)
-                if literal is not None:
-                    rtype, rid = literal.groups()
-                    needs[text] = (f"{rtype}?_tag={LOAD_TAG}|{_source_key(rtype, rid)}", path, False)
-            if text in needs:
-                holders.append((text, ref))
+        if _CONDITIONAL.match(text):
+            needs[text] = (text, _resource_path(unit, index) + _joined(trail), True)
+        elif unit.kind != "transaction":
+            literal = _LITERAL.match(text)
+            if literal is not None:
+                rtype, rid = literal.groups()
+                lookup = f"{rtype}?_tag={LOAD_TAG}|{_source_key(rtype, rid)}"
+                needs[text] = (lookup, _resource_path(unit, index) + _joined(trail), False)
+        if text in needs:
+            holders.append((text, ref))
     return needs, holders
+
+
+def _resource_path(unit: _Unit, index: int) -> str:
+    """Where the resource of entry ``index`` is, as a refusal shows it."""
+    return unit.types[index] if unit.kind == "resource" else f"Bundle.entry[{index}].resource"
 
 
 def _is_fatal(exc: BaseException) -> bool:

@@ -12,7 +12,7 @@ references and invariants, so the two share one definition of the structure.
 
 from __future__ import annotations
 
-from ._primitives import check_primitive, check_xhtml
+from ._primitives import check_primitive, check_xhtml, primitive_ok
 from ._schema import ALLOWED_SHOWN, Element, Field, Node, allowed_codes, node, value_set_codes
 from ._walk import StructureWalker, structure_issues, walk_resource
 
@@ -26,6 +26,7 @@ __all__ = [
     "check_primitive",
     "check_xhtml",
     "node",
+    "primitive_ok",
     "structure_issues",
     "value_set_codes",
     "walk_resource",

@@ -12,6 +12,7 @@ import calendar
 import re
 from collections.abc import Callable
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 _YEAR = r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)"
@@ -74,6 +75,8 @@ def _real_day(value: str) -> bool:
     """Whether the ``YYYY-MM-DD`` a date, dateTime or instant starts with is a day of the calendar
     ("dates SHALL be valid dates"): the patterns allow 31 days in every month. The pattern has
     already checked the shape, so the slices are digits; leap years are the Gregorian ones."""
+    if value[8:10] <= "28":  # every month has 28 days (the pattern has checked they are digits)
+        return True
     year, month, day = int(value[0:4]), int(value[5:7]), int(value[8:10])
     return day <= calendar.monthrange(year, month)[1]
 
@@ -112,6 +115,51 @@ def check_primitive(type_code: str, value: Any) -> tuple[str, str] | None:
             return ("format", f"is not a valid {type_code}: no such day in that month")
         return None
     return None  # pragma: no cover - every primitive type code of R4 is listed above
+
+
+_REMEMBERED = 1024  # valid values remembered per type
+_REMEMBERED_LENGTH = 64  # longer values are checked each time
+# the types whose values repeat across resources (code systems, codes, units, profiles) and are not
+# patient data: only these are remembered (ids and dates are neither)
+_REMEMBERED_TYPES = frozenset({"code", "uri", "url", "canonical"})
+
+
+@cache
+def primitive_ok(type_code: str) -> Callable[[Any], bool]:
+    """A predicate saying whether a value is a valid JSON ``type_code`` value of R4: exactly
+    ``check_primitive(type_code, value) is None``, without building the reason (the validator's
+    fast pass over resources that are clean). One per type. Short valid codes and URIs are
+    remembered (the answer is a function of the string alone), so a repeated code system, code or
+    unit is not matched again."""
+    if type_code == "string":  # [ \r\n\t\S]+ (ASCII): every character but form feed and vertical tab
+        return lambda value: isinstance(value, str) and value != "" and "\x0b" not in value and "\x0c" not in value
+    if type_code == "markdown":  # [\s\S]+
+        return lambda value: isinstance(value, str) and value != ""
+    pattern = _PATTERNS.get(type_code)
+    if pattern is None or type_code == "base64Binary":
+        return lambda value: check_primitive(type_code, value) is None
+    fullmatch = pattern.fullmatch
+    if type_code in _DATED:
+        return lambda value: (
+            isinstance(value, str)
+            and value != ""
+            and fullmatch(value) is not None
+            and (len(value) < 10 or value[8:10] <= "28" or _real_day(value))
+        )
+    if type_code not in _REMEMBERED_TYPES:
+        return lambda value: isinstance(value, str) and value != "" and fullmatch(value) is not None
+    known: set[str] = set()
+
+    def ok(value: Any) -> bool:
+        if value.__class__ is str and value in known:
+            return True
+        if not isinstance(value, str) or value == "" or fullmatch(value) is None:
+            return False
+        if len(value) <= _REMEMBERED_LENGTH and len(known) < _REMEMBERED:
+            known.add(value)
+        return True
+
+    return ok
 
 
 _SCRIPT = re.compile(r"<\s*(script|object|applet|embed|iframe|form|input|frame|frameset)\b", re.IGNORECASE)

@@ -55,14 +55,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the load; the exit code is 1 when anything was refused."""
-    import asyncio
-
-    from ._common import CliError, console
+    from ._common import CliError, console, run_async
 
     if args.concurrency < 1:
         raise CliError("--concurrency must be at least 1")
     out = console()
-    report = asyncio.run(_load(args, out))
+    report = run_async(_load(args, out))
     print_report(out, report, dry_run=args.dry_run)
     if args.report:
         write_report(args.report, report)

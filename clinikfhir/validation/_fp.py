@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import date
 from decimal import Decimal
 from functools import cache
 from typing import Any, cast
@@ -420,24 +420,34 @@ _DATETIME = re.compile(
 )
 
 
-def _datetime_parts(s: str) -> tuple[tuple[int, ...], datetime | None] | None:
-    """A date/dateTime/instant as its precision-limited fields, and as a UTC instant when it has a time."""
+_FIRST_SECOND = date.min.toordinal() * 86400
+_LAST_SECOND = date.max.toordinal() * 86400 + 86399
+
+
+def _datetime_parts(s: str) -> tuple[tuple[int, ...], int | None] | None:
+    """A date/dateTime/instant as its precision-limited fields, and, when it has a time and a zone,
+    as a UTC instant (microseconds from the start of year 1, proleptic Gregorian: the order of
+    datetimes, with their range and field checks, at a fraction of their cost)."""
     m = _DATETIME.fullmatch(s)
     if m is None:
         return None
-    parts = tuple(int(g) for g in m.groups()[:6] if g is not None)
-    tz = m.group(8)
-    if len(parts) >= 5 and tz is not None:
-        fraction = m.group(7) or "0"
-        year, month, day, hour, minute = parts[:5]
-        second = parts[5] if len(parts) > 5 else 0
-        micro = int(fraction[:6].ljust(6, "0"))
-        moment = datetime(year, month, day, hour, minute, min(second, 59), micro, tzinfo=UTC)
-        if tz != "Z":
-            sign = 1 if tz[0] == "+" else -1
-            moment -= sign * timedelta(hours=int(tz[1:3]), minutes=int(tz[4:6]))
-        return parts, moment
-    return parts, None
+    year, month, day, hour, minute, second, fraction, tz = m.groups()
+    if tz is None:  # no time, or a time without a zone: no instant
+        return tuple(int(g) for g in (year, month, day, hour, minute, second) if g is not None), None
+    # a zone comes with a time (the pattern), so year to minute are all there
+    y, mo, d, h, mi = int(year), int(month), int(day), int(hour), int(minute)
+    sec = int(second) if second is not None else 0
+    parts = (y, mo, d, h, mi, sec) if second is not None else (y, mo, d, h, mi)
+    if h > 23 or mi > 59:
+        raise ValueError("hour or minute out of range")
+    micro = int(fraction[:6].ljust(6, "0")) if fraction else 0
+    seconds = date(y, mo, d).toordinal() * 86400 + h * 3600 + mi * 60 + min(sec, 59)
+    if tz != "Z":
+        offset = int(tz[1:3]) * 3600 + int(tz[4:6]) * 60
+        seconds -= offset if tz[0] == "+" else -offset
+        if seconds < _FIRST_SECOND or seconds > _LAST_SECOND:
+            raise OverflowError("date value out of range")
+    return parts, seconds * 1_000_000 + micro
 
 
 def _compare(a: Coll, b: Coll) -> int | None:

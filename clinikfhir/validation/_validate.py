@@ -13,7 +13,7 @@ import importlib
 import json
 import re
 import warnings
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -25,10 +25,13 @@ from clinikfhir._issues import Issue, Severity
 from clinikfhir._public import shown_as_root
 from clinikfhir._structure import Field, StructureWalker, allowed_codes, check_xhtml, value_set_codes, walk_resource
 
+from ._fast import WARNING_ONLY, clean_issues
+
 if TYPE_CHECKING:
     from clinikfhir.models import Resource
 
 Level = Literal["error", "warning", "information"]
+_Problem = tuple[str, str, str, str]  # (issue code, path suffix, message, rule key)
 
 _LEVELS = ("error", "warning", "information")
 _RANK: dict[str, int] = {"fatal": 0, "error": 1, "warning": 2, "information": 3}
@@ -38,7 +41,7 @@ _CONDITIONAL = re.compile(r"([A-Z][A-Za-z]+)\?\S+")
 # contained.meta.versionId/lastUpdated, dom-5 no contained.meta.security): true when there are none
 _ABOUT_CONTAINED = frozenset({"dom-2", "dom-3", "dom-4", "dom-5"})
 # invariants of severity warning (dom-6, con-3, ...): not evaluated when only errors are asked for
-_WARNING_ONLY = frozenset(key for key, (severity, _) in CONSTRAINTS.items() if severity == "warning")
+_WARNING_ONLY = WARNING_ONLY
 _ABSOLUTE_TAIL = re.compile(r"/([A-Z][A-Za-z]+)/[A-Za-z0-9\-.]{1,64}(?:/_history/[A-Za-z0-9\-.]{1,64})?$")
 
 
@@ -60,8 +63,14 @@ def validate(
         raise ValueError(f"level must be one of {', '.join(_LEVELS)}")
     data = _as_json(resource)
     # invariants whose every issue the policy would drop are not evaluated (the answer is the same)
-    walker = _Walker(skip=_WARNING_ONLY if level == "error" else frozenset(), ignore=frozenset(ignore))
-    walk_resource(walker, data)
+    skip = _WARNING_ONLY if level == "error" else frozenset[str]()
+    walker = _Walker(skip=skip, ignore=frozenset(ignore))
+    known = clean_issues(walker, data, skip)  # the usual case: nothing (or dom-6) to report, known at once
+    if known is not None:
+        walker.issues = known
+    else:
+        walker = _Walker(skip=skip, ignore=frozenset(ignore))
+        walk_resource(walker, data)
     if walker.unevaluated and not any(i.is_error for i in walker.issues):
         # A rule that could not run on an otherwise valid resource may be letting an invalid one
         # through: say so loudly. (With other errors the write is refused anyway, and malformed
@@ -157,14 +166,22 @@ class _Walker(StructureWalker):
             self.add("error", "code-invalid", path, _not_allowed("code is not in", url, systems=False), "binding")
 
     def element_rules(self, value: dict[str, Any], field: Field, path: str, root: dict[str, Any]) -> None:
+        for code, suffix, message, key in self.element_problems(value, field, root):
+            self.add("error", code, path + suffix, message, key)
+
+    def element_problems(self, value: dict[str, Any], field: Field, root: dict[str, Any]) -> list[_Problem]:
+        """The binding and reference problems of the complex element ``value``: ``(issue code, path
+        suffix, message, rule key)``; empty when it is fine."""
+        out: list[_Problem] = []
         element = field.element
         if element.value_set:
             if field.type == "CodeableConcept":
-                self._concept_binding(value, element.value_set, path)
+                self._concept_binding(value, element.value_set, out)
             elif field.type == "Coding":
-                self._coding_binding(value, element.value_set, path)
+                self._coding_binding(value, element.value_set, out)
         if element.targets and field.type == "Reference":
-            self._reference(value, element.targets, path, root)
+            self._reference(value, element.targets, root, out)
+        return out
 
     # -- bindings ----------------------------------------------------------------------------------
 
@@ -177,20 +194,14 @@ class _Walker(StructureWalker):
             return (system, code) in pairs
         return code in bare
 
-    def _coding_binding(self, coding: dict[str, Any], url: str, path: str) -> None:
+    def _coding_binding(self, coding: dict[str, Any], url: str, out: list[_Problem]) -> None:
         codes = value_set_codes(url)
         if codes is None or "code" not in coding:
             return
         if not self._coding_ok(coding, *codes):
-            self.add(
-                "error",
-                "code-invalid",
-                path,
-                _not_allowed("system and code are not in", url, systems=True),
-                "binding",
-            )
+            out.append(("code-invalid", "", _not_allowed("system and code are not in", url, systems=True), "binding"))
 
-    def _concept_binding(self, concept: dict[str, Any], url: str, path: str) -> None:
+    def _concept_binding(self, concept: dict[str, Any], url: str, out: list[_Problem]) -> None:
         codes = value_set_codes(url)
         if codes is None:
             return
@@ -200,16 +211,18 @@ class _Walker(StructureWalker):
             for c in codings  # pyright: ignore[reportUnknownVariableType]
         ):
             return
-        self.add("error", "code-invalid", path, _not_allowed("no coding from", url, systems=True), "binding")
+        out.append(("code-invalid", "", _not_allowed("no coding from", url, systems=True), "binding"))
 
     # -- references --------------------------------------------------------------------------------
 
-    def _reference(self, ref: dict[str, Any], targets: frozenset[str], path: str, root: dict[str, Any]) -> None:
+    def _reference(
+        self, ref: dict[str, Any], targets: frozenset[str], root: dict[str, Any], out: list[_Problem]
+    ) -> None:
         if "Resource" in targets:
             return
         rtype = ref.get("type")
         if isinstance(rtype, str) and rtype in RESOURCE_TYPES and rtype not in targets:
-            self.add("error", "invalid", path + ".type", "reference type is not allowed here", "reference-target")
+            out.append(("invalid", ".type", "reference type is not allowed here", "reference-target"))
         literal = ref.get("reference")
         if not isinstance(literal, str):
             return
@@ -222,11 +235,11 @@ class _Walker(StructureWalker):
                     if relative is None
                     else "the reference names no FHIR R4 resource type"
                 )
-                self.add("error", "invalid", path + ".reference", message, "reference")
+                out.append(("invalid", ".reference", message, "reference"))
             return
         if found not in targets:
             allowed = "|".join(sorted(targets))
-            self.add("error", "invalid", path + ".reference", f"reference target must be {allowed}", "reference-target")
+            out.append(("invalid", ".reference", f"reference target must be {allowed}", "reference-target"))
 
     def _target_type(self, literal: str, root: dict[str, Any]) -> str | None:
         if literal == "#":  # the container itself
@@ -260,19 +273,33 @@ class _Walker(StructureWalker):
             return
         if key in _ABOUT_CONTAINED and (key == "dom-3" or "contained" not in obj):
             return  # dom-3: checked once per resource by _dom3; the others hold when nothing is contained
+        try:
+            problems = self.invariant_problems(key, obj, res, root, type_path)
+        except Exception as exc:  # reported (a warning issue naming the rule), never raised
+            rule = key.split("@")[0]
+            self.add("warning", "exception", path, f"invariant {rule} could not be evaluated", rule)
+            self.unevaluated.append((rule, type(exc).__name__))
+            return
+        for severity, message, rule in problems:
+            self.add(severity, "invariant", path, message, rule)
+
+    def invariant_problems(
+        self, key: str, obj: Any, res: dict[str, Any], root: dict[str, Any], type_path: str
+    ) -> Sequence[tuple[Severity, str, str]]:
+        """What the invariant ``key`` finds wrong with ``obj`` (of FHIRPath type ``type_path``):
+        ``(severity, message, rule key)``, empty when it holds. Raises when it cannot be evaluated."""
         if key in ("txt-1", "txt-2") and not type_path:  # on the narrative's div (a primitive)
             if key == "txt-1":  # check_xhtml checks both
-                for xhtml_problem in check_xhtml(obj):
-                    self.add("error", "invariant", path, xhtml_problem, "txt-1")
-            return
+                return [("error", problem, "txt-1") for problem in check_xhtml(obj)]
+            return ()
         if key == "ref-1":
             literal = obj.get("reference") if isinstance(obj, dict) else None  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
             if isinstance(literal, str) and len(literal) > 1 and literal[0] == "#":
                 contained = root.get("contained")
                 ids = {c.get("id") for c in contained if isinstance(c, dict)} if isinstance(contained, list) else set()  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
                 if literal[1:] not in ids:
-                    self.add("error", "invariant", path, _human("ref-1"), "ref-1")
-            return
+                    return [("error", _human("ref-1"), "ref-1")]
+            return ()
         if key == "ctm-1":
             # onBehalfOf.exists() implies (member.resolve().iif(empty(), true, ofType(Practitioner).exists()))
             member = obj.get("member") if isinstance(obj, dict) else None  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
@@ -280,24 +307,19 @@ class _Walker(StructureWalker):
             if "onBehalfOf" in obj and isinstance(literal, str):
                 found = self._target_type(literal, root)
                 if found is not None and found != "Practitioner":
-                    self.add("error", "invariant", path, _human(key), key)
-            return
+                    return [("error", _human(key), key)]
+            return ()
         fn = _invariants.COMPILED.get(key)
-        try:
-            if fn is not None:
-                result = fn([obj], res, root)
-            elif key in _invariants.FALLBACK:
-                result = evaluate_with_fhirpathpy(_invariants.FALLBACK[key], obj, res, root, type_path)
-            else:
-                return
-        except Exception as exc:  # reported (a warning issue naming the rule), never raised
-            rule = key.split("@")[0]
-            self.add("warning", "exception", path, f"invariant {rule} could not be evaluated", rule)
-            self.unevaluated.append((rule, type(exc).__name__))
-            return
+        if fn is not None:
+            result = fn([obj], res, root)
+        elif key in _invariants.FALLBACK:
+            result = evaluate_with_fhirpathpy(_invariants.FALLBACK[key], obj, res, root, type_path)
+        else:
+            return ()
         if result == [False]:
             severity: Severity = "warning" if CONSTRAINTS[key][0] == "warning" else "error"
-            self.add(severity, "invariant", path, _human(key), key.split("@")[0])
+            return [(severity, _human(key), key.split("@")[0])]
+        return ()
 
 
 def _not_allowed(problem: str, url: str, *, systems: bool) -> str:

@@ -8,9 +8,11 @@ from typing import Any
 
 import httpx
 import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from clinikfhir import AsyncClinik, Clinik
-from clinikfhir._load.loader import Loader
+from clinikfhir._load.loader import Loader, _joined, _reference_trails  # pyright: ignore[reportPrivateUsage]
 from clinikfhir.sandbox import Sandbox
 
 from .synthea_like import entries_per_patient, hospital_information, patient_bundle, practitioner_information
@@ -209,3 +211,38 @@ async def test_the_sync_client_loads_synthea_with_its_look_ups_too(tmp_path: Pat
             providers = {e["resource"]["serviceProvider"]["reference"] for e in encounters}
             assert providers
             assert all(p.startswith("Organization/") for p in providers)
+
+
+def _reference_walk(value: Any, path: str) -> list[tuple[str, Any]]:
+    """The Reference finder as it was written (a recursive generator building every path)."""
+    out: list[tuple[str, Any]] = []
+    if isinstance(value, dict):
+        if isinstance(value.get("reference"), str):
+            out.append((path, value))
+        for name, item in value.items():
+            if name != "reference" and isinstance(item, (dict, list)):
+                out.extend(_reference_walk(item, f"{path}.{name}"))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            out.extend(_reference_walk(item, f"{path}[{index}]"))
+    return out
+
+
+_JSON = st.recursive(
+    st.one_of(st.none(), st.integers(0, 3), st.sampled_from(["Patient/1", "#x", ""])),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(["reference", "subject", "entry", "item", "display"]), inner, max_size=3)
+    ),
+    max_leaves=15,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JSON)
+def test_the_reference_finder_finds_what_the_generator_found(value: Any) -> None:
+    """Same References, same paths, same order, the same objects (they are rewritten in place)."""
+    found = [(_joined(trail), ref) for trail, ref in _reference_trails(value, "Root")]
+    expected = _reference_walk(value, "Root")
+    assert [path for path, _ in found] == [path for path, _ in expected]
+    assert all(a is b for (_, a), (_, b) in zip(found, expected, strict=True))

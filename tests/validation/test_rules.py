@@ -284,11 +284,18 @@ def test_required_coding_binding() -> None:
     url = "http://hl7.org/fhir/ValueSet/condition-clinical"
     system = "http://terminology.hl7.org/CodeSystem/condition-clinical"
     walker = _Walker()
-    walker._coding_binding({"system": system, "code": "active"}, url, "X.a")
-    walker._coding_binding({"code": "active"}, url, "X.b")  # no system: the code alone is judged
-    walker._coding_binding({"system": "http://example.org", "code": "active"}, url, "X.c")
-    walker._coding_binding({"system": system, "code": "nope"}, url, "X.d")
-    assert [(i.key, i.path) for i in walker.issues] == [("binding", "X.c"), ("binding", "X.d")]
+    judged: list[bool] = []
+    for coding in (
+        {"system": system, "code": "active"},
+        {"code": "active"},  # no system: the code alone is judged
+        {"system": "http://example.org", "code": "active"},
+        {"system": system, "code": "nope"},
+    ):
+        problems: list[tuple[str, str, str, str]] = []
+        walker._coding_binding(coding, url, problems)
+        judged.append(not problems)
+        assert all(key == "binding" for _, _, _, key in problems)
+    assert judged == [True, True, False, False]
 
 
 def test_binding_errors_list_the_allowed_codes_never_the_value() -> None:
