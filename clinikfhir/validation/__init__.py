@@ -5,9 +5,10 @@
 message that never contains the offending value, and a rule ``key``). The client runs it before every
 write and the sandbox uses the same function for its 422 responses and ``$validate``, so the local
 and the server verdict cannot disagree. It is pure and fast: a fifth to a third of the time of the R4B
-model's own ``model_validate`` (see ``benchmarks/bench_validation.py``). A resource with nothing to report, the usual case, is answered
-by a pass over per-type plans compiled once from the element tables, which builds no element path;
-anything else gets the full walk, which says what is wrong and where.
+model's own ``model_validate`` (see ``benchmarks/bench_validation.py``). A resource with nothing to
+report, the usual case, is answered by a pass over per-type plans compiled once from the element
+tables, which builds no element path; anything else gets the full walk, which says what is wrong and
+where.
 
 What is checked, on the raw JSON against the R4 (4.0.1) StructureDefinitions (so R4-only resource
 types are validated like the others, and R4B-only elements are rejected):
