@@ -198,6 +198,16 @@ def row(label: str, lat: list[float], rate: float) -> str:
     return f"{label:<50} {statistics.median(lat) * 1000:8.2f} {q[18] * 1000:8.2f} {rate:10.0f}"
 
 
+def http_stack() -> str:
+    """Which parser and event loop uvicorn's "auto" settings pick here (the sandbox extra installs
+    httptools and uvloop; without them uvicorn falls back to h11 and asyncio)."""
+    from importlib.util import find_spec
+
+    parser = "httptools" if find_spec("httptools") else "h11"
+    loop = "uvloop" if find_spec("uvloop") else "asyncio"
+    return f"{parser} + {loop}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=400, help="requests per measurement")
@@ -244,6 +254,7 @@ def main() -> None:
         lat = timed(lambda: c.get(f"/v1/fhir/Patient/{pid}"), n, 200)
         rows.append(row("in-process transport read", lat, len(lat) / sum(lat)))
 
+    print(f"uvicorn's HTTP stack, for both servers: {http_stack()}")
     print(header)
     print("-" * len(header))
     for line in rows:
