@@ -58,6 +58,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--revocation-lag", type=float, default=0.0, help="seconds a revoked key keeps working (default 0)"
     )
     parser.add_argument(
+        "--public-base-url",
+        default=None,
+        metavar="URL",
+        help="origin of every fullUrl and page link, e.g. https://sandbox.example:8443 behind a proxy "
+        "(default: the address served on; never the request's Host header)",
+    )
+    parser.add_argument(
         "--seed",
         action="append",
         default=[],
@@ -74,6 +81,7 @@ examples:
   clinikfhir sandbox --port 0 --key clk_test_local1=org_demo
   clinikfhir sandbox --db data.db --seed ./synthea/output/fhir
   clinikfhir sandbox --host 0.0.0.0                    # reachable from other machines: you are warned
+  clinikfhir sandbox --public-base-url https://fhir.test.example   # links and fullUrls behind a proxy
 
 The FHIR base URL to give a client is the printed origin (http://127.0.0.1:PORT); the client adds /v1/fhir.
 Serving needs uvicorn: pip install 'clinikfhir[sandbox]'."""
@@ -110,9 +118,15 @@ def run(args: argparse.Namespace) -> int:
     from clinikfhir.sandbox import Sandbox
 
     try:
-        sb = Sandbox(args.db, rate_limit=args.rate_limit, index_lag=args.index_lag, revocation_lag=args.revocation_lag)
-    except ValueError as exc:
-        print(f"clinikfhir sandbox: {exc}", file=sys.stderr)
+        sb = Sandbox(
+            args.db,
+            rate_limit=args.rate_limit,
+            index_lag=args.index_lag,
+            revocation_lag=args.revocation_lag,
+            public_base_url=args.public_base_url,
+        )
+    except ValueError as exc:  # the options' names, as typed on the command line
+        print(f"clinikfhir sandbox: {str(exc).replace('public_base_url', '--public-base-url')}", file=sys.stderr)
         return 2
     except (OSError, sqlite3.Error) as exc:
         print(f"clinikfhir sandbox: cannot open the store: {exc}", file=sys.stderr)
@@ -146,6 +160,8 @@ def run(args: argparse.Namespace) -> int:
             print(
                 f"  base URL for clients: {base}  (--base-url / CLINIK_BASE_URL; the FHIR API is under {base}/v1/fhir)"
             )
+            if sb.public_base_url != base:
+                print(f"  links and fullUrls on: {sb.public_base_url}")
             print(f"  metadata: {base}/v1/metadata")
             print(f"  store: {args.db or 'in memory (lost on exit)'}")
             print("  keys (send as the x-api-key header):")
