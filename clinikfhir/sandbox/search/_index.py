@@ -14,6 +14,7 @@ import orjson
 
 from clinikfhir._generated.search_parameters import SEARCH_PARAMETERS, ParamDef
 
+from ._folds import Folds, type_folds
 from ._json import is_list, is_obj, items
 from ._paths import Evaluator, Item, compile_expression, parse_branch, split_union, start_keys
 from ._schema import COLUMNS, DDL, SCHEMA_VERSION, TABLES
@@ -269,11 +270,12 @@ class Plan:
     """Location's ``near`` position, when the type has it."""
 
 
-def _composite_guard(pdef: ParamDef) -> tuple[tuple[frozenset[str], ...], ...] | None:
-    """When a composite can yield rows: per branch of its element expression, the resource itself as
-    the element needs every component's keys, a path from the resource needs its own keys."""
+def _composite_guard(pdef: ParamDef, expression: str) -> tuple[tuple[frozenset[str], ...], ...] | None:
+    """When a composite can yield rows: per branch of its element expression (``expression``), the
+    resource itself as the element needs every component's keys, a path from the resource needs its
+    own keys."""
     alternatives: list[tuple[frozenset[str], ...]] = []
-    for branch in split_union(pdef.expression):
+    for branch in split_union(expression):
         steps = parse_branch(branch)
         if steps is not None and len(steps) == 1 and steps[0][0] == "root":  # the resource itself
             needs = [start_keys(expr, relative=True) for _, expr in pdef.components]
@@ -288,18 +290,45 @@ def _composite_guard(pdef: ParamDef) -> tuple[tuple[frozenset[str], ...], ...] |
     return tuple(alternatives)
 
 
-def build_plan(params: dict[str, ParamDef]) -> Plan:
-    """The extraction plan of a table of parameters (see :class:`Plan`)."""
+def _except_ref_type(ref_type: str) -> RowMaker:
+    """Reference rows without the one pointing at ``ref_type`` (its source parameter holds it, see
+    :mod:`._folds`); a Reference.identifier's token row stays."""
+
+    def rows_for(param: str, grp: int, item: Item, out: Rows) -> None:
+        refs = out["sp_reference"]
+        n = len(refs)
+        reference_rows(param, grp, item, out)
+        if len(refs) > n and refs[n][2] == ref_type:
+            del refs[n]
+
+    return rows_for
+
+
+def build_plan(params: dict[str, ParamDef], folds: Folds | None = None) -> Plan:
+    """The extraction plan of a table of parameters (see :class:`Plan`); with ``folds`` (the table's
+    :func:`._folds.compute_folds`), without the rows a folded parameter's sources hold."""
     simple: list[Simple] = []
     for code, pdef in params.items():
         rows_for = KIND_ROWS.get(pdef.type)
         # _id and _lastUpdated are matched on the resource's own row (sp_resource)
         if pdef.expression and code not in ("_id", "_lastUpdated") and rows_for is not None:
-            simple.append((code, rows_for, compile_expression(pdef.expression), start_keys(pdef.expression)))
+            expression = pdef.expression
+            if folds is not None and code in folds.branches:
+                expression = " | ".join(folds.branches[code])
+                if not expression:
+                    continue  # every row is a source's
+            if folds is not None and code in folds.dropped:
+                rows_for = _except_ref_type(folds.dropped[code])
+            simple.append((code, rows_for, compile_expression(expression), start_keys(expression)))
     composites: list[Composite] = []
     for pdef in params.values():
         if pdef.type != "composite" or not pdef.expression:
             continue
+        expression = pdef.expression
+        if folds is not None and pdef.code in folds.branches:
+            expression = " | ".join(folds.branches[pdef.code])
+            if not expression:
+                continue
         parts: list[tuple[RowMaker, Evaluator]] = []
         for comp_code, comp_expr in pdef.components:
             comp = params.get(comp_code)
@@ -308,8 +337,8 @@ def build_plan(params: dict[str, ParamDef]) -> Plan:
                 break  # a component of an unindexed kind: nothing can match the composite
             parts.append((rows_for, compile_expression(comp_expr)))
         else:
-            guard = _composite_guard(pdef)
-            composites.append((pdef.code, compile_expression(pdef.expression), tuple(parts), guard))
+            guard = _composite_guard(pdef, expression)
+            composites.append((pdef.code, compile_expression(expression), tuple(parts), guard))
     near = params.get("near")
     near_eval = (
         compile_expression(near.expression) if near is not None and near.type == "special" and near.expression else None
@@ -319,11 +348,12 @@ def build_plan(params: dict[str, ParamDef]) -> Plan:
 
 @functools.cache
 def _type_plan(rtype: str) -> Plan:
-    return build_plan(SEARCH_PARAMETERS[rtype])
+    return build_plan(SEARCH_PARAMETERS[rtype], type_folds(rtype))
 
 
 def extract(resource: dict[str, Any], params: dict[str, ParamDef]) -> Rows:
-    """Every index row of one resource, grouped by table (rows lack env/tenant/type/id)."""
+    """Every index row of one resource, grouped by table (rows lack env/tenant/type/id); for an R4
+    type's own table, without the rows a folded parameter's sources hold (see :mod:`._folds`)."""
     rtype = resource.get("resourceType")
     if isinstance(rtype, str) and params is SEARCH_PARAMETERS.get(rtype):
         plan = _type_plan(rtype)
@@ -448,10 +478,12 @@ class IndexBatch:
     the transaction, so a search never misses a row the transaction wrote.
     """
 
-    __slots__ = ("_rows",)
+    __slots__ = ("_full", "_rows")
 
-    def __init__(self) -> None:
+    def __init__(self, *, full: bool = False) -> None:
         self._rows: dict[str, list[tuple[Any, ...]]] = {table: [] for table in _INSERT}
+        self._full = full
+        """Write every row, folded parameters' included (the tests compare the two indexes)."""
 
     def __bool__(self) -> bool:
         return any(self._rows.values())
@@ -465,7 +497,8 @@ class IndexBatch:
         rows["sp_text"].extend(
             (env, type, id, param, tenant, text) for param, text in full_text(resource, params) if text
         )
-        for table, table_rows in extract(resource, params).items():
+        found = extract_with(resource, build_plan(params)) if self._full else extract(resource, params)
+        for table, table_rows in found.items():
             if table_rows:
                 rows[table].extend(
                     (env, type, id, tenant, row[0], row[1], seq, *row[2:]) for seq, row in enumerate(table_rows)
