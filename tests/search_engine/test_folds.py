@@ -18,7 +18,7 @@ from clinikfhir.sandbox import search
 from clinikfhir.sandbox.search._folds import compute_folds, type_folds
 from clinikfhir.sandbox.search._index import Rows, build_plan, extract, extract_with
 
-from .test_index_plans import _resources
+from .test_index_plans import corpus_resources
 
 
 def test_observation_folds() -> None:
@@ -69,7 +69,7 @@ def test_folded_rows_are_their_sources_rows() -> None:
     """Per resource: the compact rows are full rows, and the full rows of every folded parameter are
     its own compact rows plus its sources' rows (a filtered source's rows of its type)."""
     left_out = 0
-    for resource in _resources():
+    for resource in corpus_resources():
         rtype = resource.get("resourceType", "")
         params = SEARCH_PARAMETERS.get(rtype)
         if params is None:

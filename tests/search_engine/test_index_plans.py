@@ -27,7 +27,7 @@ CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "r4-examples-4.0.1.zip
 DECEASED = SEARCH_PARAMETERS["Patient"]["deceased"].expression
 
 
-def _resources() -> list[dict[str, Any]]:
+def corpus_resources() -> list[dict[str, Any]]:
     with zipfile.ZipFile(CORPUS) as archive:
         out = [json.loads(archive.read(n)) for n in sorted(archive.namelist()) if n.endswith(".json")]
     for seed in range(10):
@@ -42,7 +42,7 @@ def _multiset(rows: dict[str, list[tuple[Any, ...]]]) -> dict[str, list[str]]:
 
 def test_plans_skip_only_parameters_that_cannot_match() -> None:
     checked = rows = 0
-    for resource in _resources():
+    for resource in corpus_resources():
         params = SEARCH_PARAMETERS.get(resource.get("resourceType", ""))
         if params is None:
             continue
@@ -61,7 +61,7 @@ def test_leaving_out_repeated_text_rows_keeps_every_token_match() -> None:
     texts per parameter and group) and ``:missing`` (the same parameters and groups) match as before,
     on the official examples and Synthea-shaped data; the other tables are untouched."""
     dropped = 0
-    for resource in _resources():
+    for resource in corpus_resources():
         params = SEARCH_PARAMETERS.get(resource.get("resourceType", ""))
         if params is None:
             continue
