@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from clinikfhir._generated.search_parameters import SEARCH_PARAMETERS
 from clinikfhir.sandbox.search._folds import type_folds
-from clinikfhir.sandbox.search._index import build_plan, extract, extract_with
+from clinikfhir.sandbox.search._index import build_plan, extract, extract_with, full_text
 from clinikfhir.sandbox.search._paths import compile_expression
 from clinikfhir.sandbox.search._values import normalise
 from tests.cli.synthea_like import hospital_information, patient_bundle, practitioner_information
@@ -124,3 +124,44 @@ def test_normalise_takes_an_ascii_shortcut_to_the_same_result(text: str) -> None
 @given(st.text())
 def test_normalise_of_any_text(text: str) -> None:
     assert normalise(text) == _full_normalise(text)
+
+
+def _every_string(value: Any, out: list[str]) -> None:
+    """The reference: every string of a JSON value, depth first, in document order."""
+    if isinstance(value, str):
+        out.append(value)
+    elif isinstance(value, list):
+        for v in value:  # pyright: ignore[reportUnknownVariableType]
+            _every_string(v, out)
+    elif isinstance(value, dict):
+        for v in value.values():  # pyright: ignore[reportUnknownVariableType]
+            _every_string(v, out)
+
+
+def _content_reference(resource: dict[str, Any]) -> str:
+    strings: list[str] = []
+    for key, value in resource.items():
+        if key not in ("meta", "text", "id", "resourceType"):
+            _every_string(value, strings)
+    return normalise(" ".join(strings))
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(["a", "b", "id", "text"]), inner),
+    max_leaves=20,
+)
+
+
+@given(st.dictionaries(st.sampled_from(["code", "id", "meta", "note", "value", "text"]), json_values))
+def test_content_text_is_every_string_outside_meta_and_narrative(body: dict[str, Any]) -> None:
+    resource = {"resourceType": "Observation", **body}
+    content = dict(full_text(resource, SEARCH_PARAMETERS["Observation"]))["_content"]
+    assert content == _content_reference(resource)
+
+
+def test_content_text_on_the_corpus() -> None:
+    for resource in corpus_resources():
+        params = SEARCH_PARAMETERS.get(resource.get("resourceType", ""), {})
+        if "_content" in params:
+            assert dict(full_text(resource, params))["_content"] == _content_reference(resource)

@@ -7,7 +7,7 @@ import html
 import re
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -268,6 +268,29 @@ class Plan:
     lists alternatives, each a list of key sets that must all meet the resource's keys; None: always."""
     near: Evaluator | None
     """Location's ``near`` position, when the type has it."""
+    selected: dict[frozenset[str], tuple[tuple[Simple, ...], tuple[Composite, ...]]] = field(
+        default_factory=lambda: {}, compare=False
+    )
+    """The parameters worth evaluating on a resource with these JSON keys (see :func:`_select`), for
+    the key sets seen so far (at most :data:`_MAX_SELECTED`)."""
+
+
+_MAX_SELECTED = 256
+"""Key sets whose selection a plan remembers: resources of one type share a few shapes; past this
+many (odd shapes), a selection is computed each time."""
+
+
+def _select(plan: Plan, present: frozenset[str]) -> tuple[tuple[Simple, ...], tuple[Composite, ...]]:
+    """The simple parameters and composites of ``plan`` whose guards the resource keys ``present``
+    meet (the others cannot yield a row), computed once per key set."""
+    selected = plan.selected.get(present)
+    if selected is None:
+        simple = tuple(s for s in plan.simple if s[3] is None or not s[3].isdisjoint(present))
+        composites = tuple(c for c in plan.composites if c[3] is None or _may_yield(c[3], present))
+        selected = (simple, composites)
+        if len(plan.selected) < _MAX_SELECTED:
+            plan.selected[present] = selected
+    return selected
 
 
 def _composite_guard(pdef: ParamDef, expression: str) -> tuple[tuple[frozenset[str], ...], ...] | None:
@@ -362,7 +385,7 @@ def extract(resource: dict[str, Any], params: dict[str, ParamDef]) -> Rows:
     return extract_with(resource, plan)
 
 
-def _may_yield(alternatives: tuple[tuple[frozenset[str], ...], ...], present: set[str]) -> bool:
+def _may_yield(alternatives: tuple[tuple[frozenset[str], ...], ...], present: frozenset[str]) -> bool:
     return any(all(not keys.isdisjoint(present) for keys in needs) for needs in alternatives)
 
 
@@ -392,15 +415,11 @@ def extract_with(resource: dict[str, Any], plan: Plan, *, skip_absent: bool = Tr
     token row that repeats the text of another row of its parameter is left out (see
     :func:`_without_repeated_text`; ``every_text=True`` keeps it, for tests)."""
     out: Rows = {table: [] for table in TABLES.values()}
-    present = set(resource) if skip_absent else None
-    for code, rows_for, evaluate, guard in plan.simple:
-        if present is not None and guard is not None and guard.isdisjoint(present):
-            continue
+    simple, composites = _select(plan, frozenset(resource)) if skip_absent else (plan.simple, plan.composites)
+    for code, rows_for, evaluate, _ in simple:
         for item in evaluate(resource, None):
             rows_for(code, 0, item, out)
-    for code, foci, parts, needs in plan.composites:
-        if present is not None and needs is not None and not _may_yield(needs, present):
-            continue
+    for code, foci, parts, _ in composites:
         for grp, (focus, _) in enumerate(foci(resource, None), start=1):
             # an element is indexed only when every component has a value (else nothing can match)
             values: list[list[Item]] = [evaluate(resource, focus) for _, evaluate in parts]
@@ -425,15 +444,21 @@ _TAG_RE = re.compile(r"<[^>]*>")
 _SKIP_CONTENT = frozenset({"meta", "text", "id", "resourceType"})
 
 
-def _leaves(value: Any, out: list[str]) -> None:
-    if isinstance(value, str):
-        out.append(value)
-    elif is_list(value):
-        for v in value:
-            _leaves(v, out)
-    elif is_obj(value):
-        for v in value.values():
-            _leaves(v, out)
+def _inner_leaves(container: Any, out: list[str]) -> None:
+    """Append every string inside the JSON list or object ``container`` to ``out``, in document
+    order (one call per list or object; a string is appended in place)."""
+    values: Any = container.values() if isinstance(container, dict) else container  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+    v: Any
+    for v in values:
+        kind = type(v)  # pyright: ignore[reportUnknownVariableType]
+        if kind is str:
+            out.append(v)
+        elif kind is dict or kind is list:
+            _inner_leaves(v, out)
+        elif isinstance(v, str):  # subclasses (numbers, booleans and nulls hold no string)
+            out.append(v)
+        elif isinstance(v, list | dict):
+            _inner_leaves(v, out)
 
 
 def full_text(resource: dict[str, Any], params: dict[str, ParamDef]) -> list[tuple[str, str]]:
@@ -442,9 +467,7 @@ def full_text(resource: dict[str, Any], params: dict[str, ParamDef]) -> list[tup
     out: list[tuple[str, str]] = []
     if "_content" in params:
         strings: list[str] = []
-        for key, value in resource.items():
-            if key not in _SKIP_CONTENT:
-                _leaves(value, strings)
+        _inner_leaves([value for key, value in resource.items() if key not in _SKIP_CONTENT], strings)
         out.append(("_content", normalise(" ".join(strings))))
     narrative = resource.get("text")
     div = narrative.get("div") if is_obj(narrative) else None

@@ -313,6 +313,8 @@ def _compile_steps(steps: tuple[Step, ...]) -> Evaluator:
         fns.append(_name_step(arg) if op == "name" else _filter_step(op, arg))
         i += 1
     chain = tuple(fns)
+    if rest and rest[0][0] == "name" and rest[0][1] not in CHOICE_ELEMENTS:
+        return _first_name(rest[0][1], chain[1:], root, from_resource)
 
     def evaluate(resource: dict[str, Any], focus: Any) -> list[Item]:
         if root is not None and focus is None and resource.get("resourceType") != root:
@@ -322,6 +324,37 @@ def _compile_steps(steps: tuple[Step, ...]) -> Evaluator:
             items = fn(items)
             if not items:
                 return []
+        return items
+
+    return evaluate
+
+
+def _first_name(name: str, chain: tuple[StepFn, ...], root: str | None, from_resource: bool) -> Evaluator:
+    """The evaluator of a path whose first step is the plain element ``name`` (most search paths:
+    ``Observation.code``, ``Patient.name.family``): that child is read straight from the focus
+    instead of through the step function (the same items, in the same order)."""
+
+    def evaluate(resource: dict[str, Any], focus: Any) -> list[Item]:
+        if focus is None or from_resource:
+            if root is not None and focus is None and resource.get("resourceType") != root:
+                return []
+            start: Any = resource
+        else:
+            start = focus
+        if not isinstance(start, dict):
+            return []
+        child: Any = start.get(name)  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+        if child is None:
+            return []
+        if isinstance(child, list):
+            values: list[Any] = child  # pyright: ignore[reportUnknownVariableType]
+            items: list[Item] = [(v, None) for v in values if v is not None]
+        else:
+            items = [(child, None)]
+        for fn in chain:
+            if not items:
+                return []
+            items = fn(items)
         return items
 
     return evaluate
