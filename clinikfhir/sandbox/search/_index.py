@@ -485,7 +485,7 @@ def _last_updated(resource: dict[str, Any]) -> int | None:
 
 # one INSERT per index table (constant text: prepared once by sqlite3's statement cache)
 _INSERT: dict[str, str] = {
-    table: f"INSERT INTO {table}(env, type, id, tenant, param, grp, seq, {', '.join(cols)}) "  # noqa: S608
+    table: f"INSERT INTO {table}(env, type, id, tenant, seq, param, grp, {', '.join(cols)}) "  # noqa: S608
     f"VALUES (?, ?, ?, ?, ?, ?, ?, {', '.join('?' * len(cols))})"
     for table, cols in COLUMNS.items()
 }
@@ -523,9 +523,7 @@ class IndexBatch:
         found = extract_with(resource, build_plan(params)) if self._full else extract(resource, params)
         for table, table_rows in found.items():
             if table_rows:
-                rows[table].extend(
-                    (env, type, id, tenant, row[0], row[1], seq, *row[2:]) for seq, row in enumerate(table_rows)
-                )
+                rows[table].extend((env, type, id, tenant, seq, *row) for seq, row in enumerate(table_rows))
 
     def flush(self, conn: sqlite3.Connection) -> None:
         """Insert the queued rows inside the caller's transaction and forget them."""

@@ -313,8 +313,9 @@ def _compile_steps(steps: tuple[Step, ...]) -> Evaluator:
         fns.append(_name_step(arg) if op == "name" else _filter_step(op, arg))
         i += 1
     chain = tuple(fns)
-    if rest and rest[0][0] == "name" and rest[0][1] not in CHOICE_ELEMENTS:
-        return _first_name(rest[0][1], chain[1:], root, from_resource)
+    if rest and rest[0][0] == "name" and chain[0] is _name_step(rest[0][1]):  # (not a ``name.as(T)`` step)
+        choice = rest[0][1] in CHOICE_ELEMENTS
+        return _first_name(rest[0][1], chain[1:], root, from_resource, chain[0] if choice else None)
 
     def evaluate(resource: dict[str, Any], focus: Any) -> list[Item]:
         if root is not None and focus is None and resource.get("resourceType") != root:
@@ -329,10 +330,13 @@ def _compile_steps(steps: tuple[Step, ...]) -> Evaluator:
     return evaluate
 
 
-def _first_name(name: str, chain: tuple[StepFn, ...], root: str | None, from_resource: bool) -> Evaluator:
-    """The evaluator of a path whose first step is the plain element ``name`` (most search paths:
+def _first_name(
+    name: str, chain: tuple[StepFn, ...], root: str | None, from_resource: bool, choice: StepFn | None
+) -> Evaluator:
+    """The evaluator of a path whose first step is the element ``name`` (most search paths:
     ``Observation.code``, ``Patient.name.family``): that child is read straight from the focus
-    instead of through the step function (the same items, in the same order)."""
+    instead of through the step function (the same items, in the same order). For a choice element
+    (``choice``, its step) without a plain ``name`` key, the step collects the concrete keys."""
 
     def evaluate(resource: dict[str, Any], focus: Any) -> list[Item]:
         if focus is None or from_resource:
@@ -345,10 +349,12 @@ def _first_name(name: str, chain: tuple[StepFn, ...], root: str | None, from_res
             return []
         child: Any = start.get(name)  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
         if child is None:
-            return []
-        if isinstance(child, list):
+            if choice is None or name in start:
+                return []
+            items: list[Item] = choice([(start, None)])
+        elif isinstance(child, list):
             values: list[Any] = child  # pyright: ignore[reportUnknownVariableType]
-            items: list[Item] = [(v, None) for v in values if v is not None]
+            items = [(v, None) for v in values if v is not None]
         else:
             items = [(child, None)]
         for fn in chain:
