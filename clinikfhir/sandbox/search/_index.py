@@ -63,7 +63,9 @@ def token_rows(param: str, grp: int, item: Item, out: Rows) -> None:
     elif isinstance(value, str | int):
         rows.append((param, grp, None, str(value), None))
     elif is_obj(value):
-        if "coding" in value or (kind == "CodeableConcept") or (set(value) <= {"text", "extension", "id"}):
+        if "code" in value and "coding" not in value and "value" not in value and kind != "CodeableConcept":
+            _coding_row(param, grp, value, rows)  # a Coding (meta.tag, Encounter.class): the last case below
+        elif "coding" in value or (kind == "CodeableConcept") or (set(value) <= {"text", "extension", "id"}):
             for coding in items(value.get("coding")):
                 if is_obj(coding):
                     _coding_row(param, grp, coding, rows)
