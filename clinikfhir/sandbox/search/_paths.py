@@ -99,6 +99,14 @@ _CHOICE_SUFFIXES = frozenset(
 
 def split_union(expression: str) -> list[str]:
     """Split a FHIRPath union ``a | b`` at top level (outside parentheses and quotes)."""
+    return list(_split_union(expression))
+
+
+@functools.cache
+def _split_union(expression: str) -> tuple[str, ...]:
+    if "|" not in expression:  # one branch (most expressions)
+        branch = expression.strip()
+        return (branch,) if branch else ()
     parts: list[str] = []
     depth = 0
     quoted = False
@@ -114,7 +122,7 @@ def split_union(expression: str) -> list[str]:
             parts.append(expression[start:i].strip())
             start = i + 1
     parts.append(expression[start:].strip())
-    return [p for p in parts if p]
+    return tuple(p for p in parts if p)
 
 
 def _strip_parens(text: str) -> str:
