@@ -13,18 +13,22 @@ from collections.abc import Sequence
 from clinikfhir._generated.search_compartment import PATIENT_COMPARTMENT
 from clinikfhir._generated.search_parameters import SEARCH_PARAMETERS, ParamDef
 
+from ._folds import reference_pairs
 from ._model import SearchError, SearchResult
 from ._values import date_range
 
 
 def _pairs(types: Sequence[str] | None) -> list[list[str]]:
+    """The compartment's (type, param) pairs, with the parameters whose rows they also read (the
+    members query keeps rows pointing at a Patient, see :func:`._folds.reference_pairs`)."""
     wanted = set(types) if types is not None else None
-    return sorted(
-        [rtype, param]
+    pairs = [
+        (rtype, param)
         for rtype, params in PATIENT_COMPARTMENT.items()
         if wanted is None or rtype in wanted
         for param in params
-    )
+    ]
+    return [list(pair) for pair in reference_pairs(pairs, "Patient")]
 
 
 _NO = ParamDef("", "", "", (), (), (), "", "")

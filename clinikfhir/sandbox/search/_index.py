@@ -7,13 +7,14 @@ import html
 import re
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from clinikfhir._generated.search_parameters import SEARCH_PARAMETERS, ParamDef
 
+from ._folds import Folds, type_folds
 from ._json import is_list, is_obj, items
 from ._paths import Evaluator, Item, compile_expression, parse_branch, split_union, start_keys
 from ._schema import COLUMNS, DDL, SCHEMA_VERSION, TABLES
@@ -62,7 +63,9 @@ def token_rows(param: str, grp: int, item: Item, out: Rows) -> None:
     elif isinstance(value, str | int):
         rows.append((param, grp, None, str(value), None))
     elif is_obj(value):
-        if "coding" in value or (kind == "CodeableConcept") or (set(value) <= {"text", "extension", "id"}):
+        if "code" in value and "coding" not in value and "value" not in value and kind != "CodeableConcept":
+            _coding_row(param, grp, value, rows)  # a Coding (meta.tag, Encounter.class): the last case below
+        elif "coding" in value or (kind == "CodeableConcept") or (set(value) <= {"text", "extension", "id"}):
             for coding in items(value.get("coding")):
                 if is_obj(coding):
                     _coding_row(param, grp, coding, rows)
@@ -267,13 +270,37 @@ class Plan:
     lists alternatives, each a list of key sets that must all meet the resource's keys; None: always."""
     near: Evaluator | None
     """Location's ``near`` position, when the type has it."""
+    selected: dict[frozenset[str], tuple[tuple[Simple, ...], tuple[Composite, ...]]] = field(
+        default_factory=lambda: {}, compare=False
+    )
+    """The parameters worth evaluating on a resource with these JSON keys (see :func:`_select`), for
+    the key sets seen so far (at most :data:`_MAX_SELECTED`)."""
 
 
-def _composite_guard(pdef: ParamDef) -> tuple[tuple[frozenset[str], ...], ...] | None:
-    """When a composite can yield rows: per branch of its element expression, the resource itself as
-    the element needs every component's keys, a path from the resource needs its own keys."""
+_MAX_SELECTED = 256
+"""Key sets whose selection a plan remembers: resources of one type share a few shapes; past this
+many (odd shapes), a selection is computed each time."""
+
+
+def _select(plan: Plan, present: frozenset[str]) -> tuple[tuple[Simple, ...], tuple[Composite, ...]]:
+    """The simple parameters and composites of ``plan`` whose guards the resource keys ``present``
+    meet (the others cannot yield a row), computed once per key set."""
+    selected = plan.selected.get(present)
+    if selected is None:
+        simple = tuple(s for s in plan.simple if s[3] is None or not s[3].isdisjoint(present))
+        composites = tuple(c for c in plan.composites if c[3] is None or _may_yield(c[3], present))
+        selected = (simple, composites)
+        if len(plan.selected) < _MAX_SELECTED:
+            plan.selected[present] = selected
+    return selected
+
+
+def _composite_guard(pdef: ParamDef, expression: str) -> tuple[tuple[frozenset[str], ...], ...] | None:
+    """When a composite can yield rows: per branch of its element expression (``expression``), the
+    resource itself as the element needs every component's keys, a path from the resource needs its
+    own keys."""
     alternatives: list[tuple[frozenset[str], ...]] = []
-    for branch in split_union(pdef.expression):
+    for branch in split_union(expression):
         steps = parse_branch(branch)
         if steps is not None and len(steps) == 1 and steps[0][0] == "root":  # the resource itself
             needs = [start_keys(expr, relative=True) for _, expr in pdef.components]
@@ -288,18 +315,45 @@ def _composite_guard(pdef: ParamDef) -> tuple[tuple[frozenset[str], ...], ...] |
     return tuple(alternatives)
 
 
-def build_plan(params: dict[str, ParamDef]) -> Plan:
-    """The extraction plan of a table of parameters (see :class:`Plan`)."""
+def _except_ref_type(ref_type: str) -> RowMaker:
+    """Reference rows without the one pointing at ``ref_type`` (its source parameter holds it, see
+    :mod:`._folds`); a Reference.identifier's token row stays."""
+
+    def rows_for(param: str, grp: int, item: Item, out: Rows) -> None:
+        refs = out["sp_reference"]
+        n = len(refs)
+        reference_rows(param, grp, item, out)
+        if len(refs) > n and refs[n][2] == ref_type:
+            del refs[n]
+
+    return rows_for
+
+
+def build_plan(params: dict[str, ParamDef], folds: Folds | None = None) -> Plan:
+    """The extraction plan of a table of parameters (see :class:`Plan`); with ``folds`` (the table's
+    :func:`._folds.compute_folds`), without the rows a folded parameter's sources hold."""
     simple: list[Simple] = []
     for code, pdef in params.items():
         rows_for = KIND_ROWS.get(pdef.type)
         # _id and _lastUpdated are matched on the resource's own row (sp_resource)
         if pdef.expression and code not in ("_id", "_lastUpdated") and rows_for is not None:
-            simple.append((code, rows_for, compile_expression(pdef.expression), start_keys(pdef.expression)))
+            expression = pdef.expression
+            if folds is not None and code in folds.branches:
+                expression = " | ".join(folds.branches[code])
+                if not expression:
+                    continue  # every row is a source's
+            if folds is not None and code in folds.dropped:
+                rows_for = _except_ref_type(folds.dropped[code])
+            simple.append((code, rows_for, compile_expression(expression), start_keys(expression)))
     composites: list[Composite] = []
     for pdef in params.values():
         if pdef.type != "composite" or not pdef.expression:
             continue
+        expression = pdef.expression
+        if folds is not None and pdef.code in folds.branches:
+            expression = " | ".join(folds.branches[pdef.code])
+            if not expression:
+                continue
         parts: list[tuple[RowMaker, Evaluator]] = []
         for comp_code, comp_expr in pdef.components:
             comp = params.get(comp_code)
@@ -308,8 +362,8 @@ def build_plan(params: dict[str, ParamDef]) -> Plan:
                 break  # a component of an unindexed kind: nothing can match the composite
             parts.append((rows_for, compile_expression(comp_expr)))
         else:
-            guard = _composite_guard(pdef)
-            composites.append((pdef.code, compile_expression(pdef.expression), tuple(parts), guard))
+            guard = _composite_guard(pdef, expression)
+            composites.append((pdef.code, compile_expression(expression), tuple(parts), guard))
     near = params.get("near")
     near_eval = (
         compile_expression(near.expression) if near is not None and near.type == "special" and near.expression else None
@@ -319,11 +373,12 @@ def build_plan(params: dict[str, ParamDef]) -> Plan:
 
 @functools.cache
 def _type_plan(rtype: str) -> Plan:
-    return build_plan(SEARCH_PARAMETERS[rtype])
+    return build_plan(SEARCH_PARAMETERS[rtype], type_folds(rtype))
 
 
 def extract(resource: dict[str, Any], params: dict[str, ParamDef]) -> Rows:
-    """Every index row of one resource, grouped by table (rows lack env/tenant/type/id)."""
+    """Every index row of one resource, grouped by table (rows lack env/tenant/type/id); for an R4
+    type's own table, without the rows a folded parameter's sources hold (see :mod:`._folds`)."""
     rtype = resource.get("resourceType")
     if isinstance(rtype, str) and params is SEARCH_PARAMETERS.get(rtype):
         plan = _type_plan(rtype)
@@ -332,7 +387,7 @@ def extract(resource: dict[str, Any], params: dict[str, ParamDef]) -> Rows:
     return extract_with(resource, plan)
 
 
-def _may_yield(alternatives: tuple[tuple[frozenset[str], ...], ...], present: set[str]) -> bool:
+def _may_yield(alternatives: tuple[tuple[frozenset[str], ...], ...], present: frozenset[str]) -> bool:
     return any(all(not keys.isdisjoint(present) for keys in needs) for needs in alternatives)
 
 
@@ -362,15 +417,11 @@ def extract_with(resource: dict[str, Any], plan: Plan, *, skip_absent: bool = Tr
     token row that repeats the text of another row of its parameter is left out (see
     :func:`_without_repeated_text`; ``every_text=True`` keeps it, for tests)."""
     out: Rows = {table: [] for table in TABLES.values()}
-    present = set(resource) if skip_absent else None
-    for code, rows_for, evaluate, guard in plan.simple:
-        if present is not None and guard is not None and guard.isdisjoint(present):
-            continue
+    simple, composites = _select(plan, frozenset(resource)) if skip_absent else (plan.simple, plan.composites)
+    for code, rows_for, evaluate, _ in simple:
         for item in evaluate(resource, None):
             rows_for(code, 0, item, out)
-    for code, foci, parts, needs in plan.composites:
-        if present is not None and needs is not None and not _may_yield(needs, present):
-            continue
+    for code, foci, parts, _ in composites:
         for grp, (focus, _) in enumerate(foci(resource, None), start=1):
             # an element is indexed only when every component has a value (else nothing can match)
             values: list[list[Item]] = [evaluate(resource, focus) for _, evaluate in parts]
@@ -395,15 +446,21 @@ _TAG_RE = re.compile(r"<[^>]*>")
 _SKIP_CONTENT = frozenset({"meta", "text", "id", "resourceType"})
 
 
-def _leaves(value: Any, out: list[str]) -> None:
-    if isinstance(value, str):
-        out.append(value)
-    elif is_list(value):
-        for v in value:
-            _leaves(v, out)
-    elif is_obj(value):
-        for v in value.values():
-            _leaves(v, out)
+def _inner_leaves(container: Any, out: list[str]) -> None:
+    """Append every string inside the JSON list or object ``container`` to ``out``, in document
+    order (one call per list or object; a string is appended in place)."""
+    values: Any = container.values() if isinstance(container, dict) else container  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+    v: Any
+    for v in values:
+        kind = type(v)  # pyright: ignore[reportUnknownVariableType]
+        if kind is str:
+            out.append(v)
+        elif kind is dict or kind is list:
+            _inner_leaves(v, out)
+        elif isinstance(v, str):  # subclasses (numbers, booleans and nulls hold no string)
+            out.append(v)
+        elif isinstance(v, list | dict):
+            _inner_leaves(v, out)
 
 
 def full_text(resource: dict[str, Any], params: dict[str, ParamDef]) -> list[tuple[str, str]]:
@@ -412,9 +469,7 @@ def full_text(resource: dict[str, Any], params: dict[str, ParamDef]) -> list[tup
     out: list[tuple[str, str]] = []
     if "_content" in params:
         strings: list[str] = []
-        for key, value in resource.items():
-            if key not in _SKIP_CONTENT:
-                _leaves(value, strings)
+        _inner_leaves([value for key, value in resource.items() if key not in _SKIP_CONTENT], strings)
         out.append(("_content", normalise(" ".join(strings))))
     narrative = resource.get("text")
     div = narrative.get("div") if is_obj(narrative) else None
@@ -432,7 +487,7 @@ def _last_updated(resource: dict[str, Any]) -> int | None:
 
 # one INSERT per index table (constant text: prepared once by sqlite3's statement cache)
 _INSERT: dict[str, str] = {
-    table: f"INSERT INTO {table}(env, type, id, tenant, param, grp, seq, {', '.join(cols)}) "  # noqa: S608
+    table: f"INSERT INTO {table}(env, type, id, tenant, seq, param, grp, {', '.join(cols)}) "  # noqa: S608
     f"VALUES (?, ?, ?, ?, ?, ?, ?, {', '.join('?' * len(cols))})"
     for table, cols in COLUMNS.items()
 }
@@ -448,10 +503,12 @@ class IndexBatch:
     the transaction, so a search never misses a row the transaction wrote.
     """
 
-    __slots__ = ("_rows",)
+    __slots__ = ("_full", "_rows")
 
-    def __init__(self) -> None:
+    def __init__(self, *, full: bool = False) -> None:
         self._rows: dict[str, list[tuple[Any, ...]]] = {table: [] for table in _INSERT}
+        self._full = full
+        """Write every row, folded parameters' included (the tests compare the two indexes)."""
 
     def __bool__(self) -> bool:
         return any(self._rows.values())
@@ -465,11 +522,10 @@ class IndexBatch:
         rows["sp_text"].extend(
             (env, type, id, param, tenant, text) for param, text in full_text(resource, params) if text
         )
-        for table, table_rows in extract(resource, params).items():
+        found = extract_with(resource, build_plan(params)) if self._full else extract(resource, params)
+        for table, table_rows in found.items():
             if table_rows:
-                rows[table].extend(
-                    (env, type, id, tenant, row[0], row[1], seq, *row[2:]) for seq, row in enumerate(table_rows)
-                )
+                rows[table].extend((env, type, id, tenant, seq, *row) for seq, row in enumerate(table_rows))
 
     def flush(self, conn: sqlite3.Connection) -> None:
         """Insert the queued rows inside the caller's transaction and forget them."""

@@ -99,6 +99,14 @@ _CHOICE_SUFFIXES = frozenset(
 
 def split_union(expression: str) -> list[str]:
     """Split a FHIRPath union ``a | b`` at top level (outside parentheses and quotes)."""
+    return list(_split_union(expression))
+
+
+@functools.cache
+def _split_union(expression: str) -> tuple[str, ...]:
+    if "|" not in expression:  # one branch (most expressions)
+        branch = expression.strip()
+        return (branch,) if branch else ()
     parts: list[str] = []
     depth = 0
     quoted = False
@@ -114,7 +122,7 @@ def split_union(expression: str) -> list[str]:
             parts.append(expression[start:i].strip())
             start = i + 1
     parts.append(expression[start:].strip())
-    return [p for p in parts if p]
+    return tuple(p for p in parts if p)
 
 
 def _strip_parens(text: str) -> str:
@@ -313,6 +321,9 @@ def _compile_steps(steps: tuple[Step, ...]) -> Evaluator:
         fns.append(_name_step(arg) if op == "name" else _filter_step(op, arg))
         i += 1
     chain = tuple(fns)
+    if rest and rest[0][0] == "name" and chain[0] is _name_step(rest[0][1]):  # (not a ``name.as(T)`` step)
+        choice = rest[0][1] in CHOICE_ELEMENTS
+        return _first_name(rest[0][1], chain[1:], root, from_resource, chain[0] if choice else None)
 
     def evaluate(resource: dict[str, Any], focus: Any) -> list[Item]:
         if root is not None and focus is None and resource.get("resourceType") != root:
@@ -322,6 +333,42 @@ def _compile_steps(steps: tuple[Step, ...]) -> Evaluator:
             items = fn(items)
             if not items:
                 return []
+        return items
+
+    return evaluate
+
+
+def _first_name(
+    name: str, chain: tuple[StepFn, ...], root: str | None, from_resource: bool, choice: StepFn | None
+) -> Evaluator:
+    """The evaluator of a path whose first step is the element ``name`` (most search paths:
+    ``Observation.code``, ``Patient.name.family``): that child is read straight from the focus
+    instead of through the step function (the same items, in the same order). For a choice element
+    (``choice``, its step) without a plain ``name`` key, the step collects the concrete keys."""
+
+    def evaluate(resource: dict[str, Any], focus: Any) -> list[Item]:
+        if focus is None or from_resource:
+            if root is not None and focus is None and resource.get("resourceType") != root:
+                return []
+            start: Any = resource
+        else:
+            start = focus
+        if not isinstance(start, dict):
+            return []
+        child: Any = start.get(name)  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+        if child is None:
+            if choice is None or name in start:
+                return []
+            items: list[Item] = choice([(start, None)])
+        elif isinstance(child, list):
+            values: list[Any] = child  # pyright: ignore[reportUnknownVariableType]
+            items = [(v, None) for v in values if v is not None]
+        else:
+            items = [(child, None)]
+        for fn in chain:
+            if not items:
+                return []
+            items = fn(items)
         return items
 
     return evaluate

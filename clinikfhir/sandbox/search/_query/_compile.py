@@ -23,6 +23,7 @@ from typing import Any
 from clinikfhir._generated.search_parameters import SEARCH_PARAMETERS, ParamDef
 from clinikfhir._syntax import Link, SearchSyntaxError, parse_name, split_unescaped, unescape
 
+from .._folds import param_cond, sources
 from .._index import local_reference
 from .._model import SearchError
 from .._schema import TABLES
@@ -147,8 +148,9 @@ class Compiler:
 
     def _rows(self, table: str, rtype: str, param: str) -> tuple[str, str, list[Any]]:
         a = self.alias()
-        head = f"SELECT {a}.id FROM {table} {a} WHERE {a}.env = ? AND {a}.type = ? AND {a}.param = ? AND {a}.tenant = ?"
-        return a, head, [self.env, rtype, param, self.tenant]
+        cond, cargs = param_cond(a, rtype, param)
+        head = f"SELECT {a}.id FROM {table} {a} WHERE {a}.env = ? AND {a}.type = ? AND {cond} AND {a}.tenant = ?"
+        return a, head, [self.env, rtype, *cargs, self.tenant]
 
     # -- resource sets ---------------------------------------------------------------------------
     def ids_query(self, rtype: str, terms: Sequence[tuple[str, str]], key: tuple[str, str, str] | None = None) -> Sql:
@@ -243,9 +245,10 @@ class Compiler:
         match = any_of(ors)
         negate = modifier in ("not", "not-in")
         x = self.alias()
+        correlated, param_args = self._correlated(table, x, alias, rtype, param)
         exists = Sql(
-            f"{'NOT ' if negate else ''}EXISTS ({self._correlated(table, x, alias)} AND ({_on(match, x)}))",
-            [param, *cond_args],
+            f"{'NOT ' if negate else ''}EXISTS ({correlated} AND ({_on(match, x)}))",
+            [*param_args, *cond_args],
         )
         selective = not negate and (
             (pdef.type == "token" and modifier in ("", "of-type"))
@@ -258,10 +261,11 @@ class Compiler:
         driver: Sql | None = None
         if selective or floor is not None:
             bound = f"AND {alias}.high > ? " if floor is not None else ""
+            rows_cond, rows_args = param_cond(alias, rtype, param)
             driver = Sql(
-                f"{alias}.env = ? AND {alias}.type = ? AND {alias}.param = ? AND {alias}.tenant = ? {bound}"
+                f"{alias}.env = ? AND {alias}.type = ? AND {rows_cond} AND {alias}.tenant = ? {bound}"
                 f"AND ({_on(match, alias)})",
-                [self.env, rtype, param, self.tenant, *([floor] if floor is not None else []), *cond_args],
+                [self.env, rtype, *rows_args, self.tenant, *([floor] if floor is not None else []), *cond_args],
             )
         return Sql(
             exists.sql,
@@ -276,11 +280,14 @@ class Compiler:
         )
 
     @staticmethod
-    def _correlated(table: str, x: str, alias: str) -> str:
-        return (
+    def _correlated(table: str, x: str, alias: str, rtype: str, param: str) -> tuple[str, list[Any]]:
+        """The rows of ``param`` of the resource ``alias`` (see :func:`.._folds.param_cond`)."""
+        cond, args = param_cond(x, rtype, param)
+        sql = (
             f"SELECT 1 FROM {table} {x} WHERE {x}.env = {alias}.env AND {x}.type = {alias}.type "
-            f"AND {x}.id = {alias}.id AND {x}.param = ?"
+            f"AND {x}.id = {alias}.id AND {cond}"
         )
+        return sql, args
 
     def _last_updated(self, name: str, modifier: str, value: str, alias: str) -> Sql | None:
         """``_lastUpdated`` on sp_resource.lu, the stored instant taken as a point (the sandbox stamps
@@ -324,11 +331,12 @@ class Compiler:
             raise bad_value(name)
         x = self.alias()
         marks = ", ".join("?" * len(ids))
+        item, item_args = param_cond(x, "List", "item")
         sql = (
             f"{alias}.id IN (SELECT {x}.ref_id FROM sp_reference {x} WHERE {x}.env = ? AND {x}.type = 'List' "
-            f"AND {x}.id IN ({marks}) AND {x}.param = 'item' AND {x}.tenant = ? AND {x}.ref_type = ?)"
+            f"AND {x}.id IN ({marks}) AND {item} AND {x}.tenant = ? AND {x}.ref_type = ?)"
         )
-        return Sql(sql, [self.env, *ids, self.tenant, rtype])
+        return Sql(sql, [self.env, *ids, *item_args, self.tenant, rtype])
 
     def _near(self, name: str, value: str, alias: str) -> Sql:
         """``near=lat|long[|distance[|units]]`` (km by default; m, km, mi): within the distance of the
@@ -425,7 +433,8 @@ class Compiler:
             table, param = TABLES[pdef.type], pdef.code
         x, head, args = self._rows(table, rtype, param)
         absent = value == "true"
-        exists = Sql(f"{'NOT ' if absent else ''}EXISTS ({self._correlated(table, x, alias)})", [param])
+        correlated, param_args = self._correlated(table, x, alias, rtype, param)
+        exists = Sql(f"{'NOT ' if absent else ''}EXISTS ({correlated})", param_args)
         return Sql(f"{alias}.id {'NOT IN' if absent else 'IN'} ({head})", args, exists=exists, selective=False)
 
     # -- per-kind value conditions on one index row --------------------------------------------------
@@ -637,11 +646,12 @@ class Compiler:
         if len(self.warnings) > saved:
             return None
         x = self.alias()
+        ref, ref_args = param_cond(x, src, ref_code)
         sql = (
             f"{alias}.id IN (SELECT {x}.ref_id FROM sp_reference {x} WHERE {x}.env = ? AND {x}.type = ? "
-            f"AND {x}.param = ? AND {x}.tenant = ? AND {x}.ref_type = ? AND {x}.id IN {self.cte(inner)})"
+            f"AND {ref} AND {x}.tenant = ? AND {x}.ref_type = ? AND {x}.id IN {self.cte(inner)})"
         )
-        return Sql(sql, [self.env, src, ref_code, self.tenant, rtype])
+        return Sql(sql, [self.env, src, *ref_args, self.tenant, rtype])
 
     def _composite(self, rtype: str, pdef: ParamDef, name: str, values: list[str], alias: str) -> Sql:
         params = SEARCH_PARAMETERS[rtype]
@@ -657,17 +667,27 @@ class Compiler:
             aliases = [self.alias() for _ in comps]
             first = aliases[0]
             frm = [f"{TABLES[comps[0].type]} {first}"]  # type: ignore[union-attr]
-            where = [f"{first}.env = ?", f"{first}.type = ?", f"{first}.tenant = ?", f"{first}.param = ?"]
-            wargs: list[Any] = [self.env, rtype, self.tenant, f"{pdef.code}#0"]
+            head, head_args = param_cond(first, rtype, f"{pdef.code}#0")
+            where = [f"{first}.env = ?", f"{first}.type = ?", f"{first}.tenant = ?", head]
+            wargs: list[Any] = [self.env, rtype, self.tenant, *head_args]
             jargs: list[Any] = []
+            # the composites whose rows this one reads (see .._folds): a component row joins the
+            # first component's row of the same composite and group
+            bases = [pdef.code, *(s.param.removesuffix("#0") for s in sources(rtype, f"{pdef.code}#0"))]
             for n, (comp, piece, a) in enumerate(zip(comps, pieces, aliases, strict=True)):
                 assert comp is not None
                 if n > 0:
+                    if len(bases) == 1:
+                        pair = "?"
+                        jargs.append(f"{pdef.code}#{n}")
+                    else:
+                        pair = f"CASE {first}.param" + " WHEN ? THEN ?" * len(bases) + " END"
+                        for base in bases:
+                            jargs.extend([f"{base}#0", f"{base}#{n}"])
                     frm.append(
                         f"JOIN {TABLES[comp.type]} {a} ON {a}.env = {first}.env AND {a}.type = {first}.type "
-                        f"AND {a}.id = {first}.id AND {a}.grp = {first}.grp AND {a}.param = ?"
+                        f"AND {a}.id = {first}.id AND {a}.grp = {first}.grp AND {a}.param = {pair}"
                     )
-                    jargs.append(f"{pdef.code}#{n}")
                 cond = self._value(comp, name, "", piece, a, rtype)
                 where.append(f"({cond.sql})")
                 wargs.extend(cond.args)

@@ -23,6 +23,7 @@ from typing import Any
 from clinikfhir._generated.search_parameters import SEARCH_PARAMETERS
 from clinikfhir._syntax import tenant_tag_refusal
 
+from .._folds import param_cond
 from .._model import SearchResult
 
 MAX_TERMS = 4  # AND-ed token equalities answered directly
@@ -105,20 +106,22 @@ def lookup(
     terms.sort(key=lambda t: t[0] in _TAG_LIKE)
     (param, alternatives), rest = terms[0], terms[1:]
     codes = sorted({code for _, code in alternatives})
+    rows_cond, rows_args = param_cond("t0", type, param)
     sql = (
         "SELECT DISTINCT t0.id FROM sp_token t0 INDEXED BY sp_token_code WHERE t0.env = ? AND t0.type = ? "
-        f"AND t0.param = ? AND t0.code IN ({', '.join('?' * len(codes))}) AND t0.tenant = ?"
+        f"AND {rows_cond} AND t0.code IN ({', '.join('?' * len(codes))}) AND t0.tenant = ?"
     )
-    args: list[Any] = [env, type, param, *codes, tenant]
+    args: list[Any] = [env, type, *rows_args, *codes, tenant]
     if len(alternatives) > 1 or any(system is not None for system, _ in alternatives):
         sql += " AND " + _alternatives("t0", alternatives, args)
     for n, (param, alternatives) in enumerate(rest, start=1):
         t = f"t{n}"
+        rows_cond, rows_args = param_cond(t, type, param)
         sql += (
             f" AND EXISTS (SELECT 1 FROM sp_token {t} WHERE {t}.env = t0.env AND {t}.type = t0.type "
-            f"AND {t}.id = t0.id AND {t}.param = ?"
+            f"AND {t}.id = t0.id AND {rows_cond}"
         )
-        args.append(param)
+        args.extend(rows_args)
         sql += f" AND {_alternatives(t, alternatives, args)})"
     sql += " ORDER BY t0.id LIMIT ?"
     args.append(limit + 1)

@@ -2,6 +2,7 @@
 
 # SQL text here is assembled only from fixed table names and generated aliases; every value is bound
 # as a parameter.
+# ruff: noqa: S608
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 from clinikfhir._generated.search_parameters import SEARCH_PARAMETERS
 
+from .._folds import params_cond, reference_pairs
 from .._model import SearchError
 from ._compile import revinclude_pairs
 
@@ -99,13 +101,14 @@ def _include_once(
             params = _reference_params(rtype) if spec.param == "*" else [spec.param]
             if not params:
                 continue
+            rows_cond, rows_args = params_cond("i", rtype, params)
             sql = (
                 "SELECT DISTINCT i.ref_type, i.ref_id FROM sp_reference i JOIN sp_resource r ON r.env = i.env "
                 "AND r.type = i.ref_type AND r.id = i.ref_id AND r.tenant = ? "
                 "WHERE i.env = ? AND i.type = ? AND i.tenant = ? AND i.id IN (SELECT value FROM json_each(?)) "
-                "AND i.param IN (SELECT value FROM json_each(?)) AND i.ref_id IS NOT NULL"
+                f"AND {rows_cond} AND i.ref_id IS NOT NULL"
             )
-            args: list[Any] = [tenant, env, rtype, tenant, ids_json, _json_list(params)]
+            args: list[Any] = [tenant, env, rtype, tenant, ids_json, *rows_args]
             if spec.target:
                 sql += " AND i.ref_type = ?"
                 args.append(spec.target)
@@ -119,19 +122,21 @@ def _include_once(
                     "WHERE i.ref_id IN (SELECT value FROM json_each(?)) AND i.ref_type = ? AND i.tenant = ? "
                     "ORDER BY i.type, i.id"
                 )
-                pairs = json.dumps([list(p.split(":")) for p in revinclude_pairs(rtype)])
+                listed = [(p.split(":")[0], p.split(":")[1]) for p in revinclude_pairs(rtype)]
+                pairs = json.dumps([list(p) for p in reference_pairs(listed, rtype)])
                 args = [pairs, env, tenant, ids_json, rtype, tenant]
             else:
                 if spec.target is not None and spec.target != rtype:
                     continue
                 params = _reference_params(spec.source) if spec.param == "*" else [spec.param]
+                rows_cond, rows_args = params_cond("i", spec.source, params)
                 sql = (
                     "SELECT DISTINCT i.type, i.id FROM sp_reference i JOIN sp_resource r ON r.env = i.env "
                     "AND r.type = i.type AND r.id = i.id AND r.tenant = ? "
-                    "WHERE i.env = ? AND i.type = ? AND i.tenant = ? AND i.param IN (SELECT value FROM json_each(?)) "
+                    f"WHERE i.env = ? AND i.type = ? AND i.tenant = ? AND {rows_cond} "
                     "AND i.ref_type = ? AND i.ref_id IN (SELECT value FROM json_each(?)) ORDER BY i.id"
                 )
-                args = [tenant, env, spec.source, tenant, _json_list(params), rtype, ids_json]
+                args = [tenant, env, spec.source, tenant, *rows_args, rtype, ids_json]
         hits.extend((str(t), str(i)) for t, i in conn.execute(sql, args))
     return hits
 

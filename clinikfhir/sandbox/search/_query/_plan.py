@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .._folds import param_cond
 from ._sql import Sql, on
 
 
@@ -64,10 +65,8 @@ def plan(
         table, param, match = fused.rows
         s = new_alias()
         select = f"SELECT {a}.id AS id, {key[2].format(x=s)} AS k0"
-        source += (
-            f" JOIN {table} {s} ON {s}.id = {a}.id AND {s}.param = ? AND {s}.type = {a}.type AND {s}.env = {a}.env"
-        )
-        join_args = [param]
+        rows_cond, join_args = param_cond(s, rtype, param)
+        source += f" JOIN {table} {s} ON {s}.id = {a}.id AND {rows_cond} AND {s}.type = {a}.type AND {s}.env = {a}.env"
         having = f" GROUP BY {a}.id HAVING MAX({on(match.sql, s)})"
         having_args = list(match.args)
     for cond in conds:

@@ -10,6 +10,7 @@ from typing import Any
 
 from clinikfhir._generated.search_parameters import SEARCH_PARAMETERS
 
+from .._folds import param_cond
 from .._model import SearchError
 from .._schema import TABLES
 from ._compile import MAX_SORT_KEYS, Compiler
@@ -82,10 +83,11 @@ def sort_clause(
             continue
         x = compiler.alias()
         agg = _SORT_EXPR[pdef.type][1 if desc else 0].format(x=x)
+        rows_cond, rows_args = param_cond(x, rtype, code)
         sub = (
             f"(SELECT {agg} FROM {TABLES[pdef.type]} {x} WHERE {x}.env = ? AND {x}.type = ? "
-            f"AND {x}.id = {id_expr} AND {x}.param = ?)"
+            f"AND {x}.id = {id_expr} AND {rows_cond})"
         )
         terms.append(f"{sub} {direction} NULLS LAST")
-        args.extend([compiler.env, rtype, code])
+        args.extend([compiler.env, rtype, *rows_args])
     return terms, args
