@@ -8,7 +8,7 @@ must be among them (the engine is asked again when one might match)."""
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from hypothesis import example, given, settings
@@ -52,11 +52,12 @@ def test_a_decoded_request_body_reads_back_as_it_was_written() -> None:
 
 def _walk(value: Any, keys: bool) -> set[str]:
     if isinstance(value, dict):
-        found = set(value) if keys else set[str]()
-        return found.union(*(_walk(v, keys) for v in value.values()))
+        obj = cast("dict[str, Any]", value)
+        found = set(obj) if keys else set[str]()
+        return found.union(*(_walk(v, keys) for v in obj.values()))
     if isinstance(value, list):
-        return set[str]().union(*(_walk(v, keys) for v in value))
-    return {value} if isinstance(value, str) else set()
+        return set[str]().union(*(_walk(v, keys) for v in cast("list[Any]", value)))
+    return {value} if isinstance(value, str) else set[str]()
 
 
 # strings with what a search of the text must see through: quotes, backslashes, control characters
