@@ -122,7 +122,7 @@ def _parse_entry(index: int, raw: Any) -> _Entry:
         index,
         method,
         segs,
-        parse_qsl(query, keep_blank_values=True),
+        parse_qsl(query, keep_blank_values=True) if query else [],
         body,
         full_url if isinstance(full_url, str) else None,
         if_match if isinstance(if_match, str) else None,

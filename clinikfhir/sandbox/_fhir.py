@@ -8,9 +8,9 @@ are stored as canonical JSON text and served from that text.
 from __future__ import annotations
 
 import copy
+import os
 import re
 import sqlite3
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -311,7 +311,17 @@ def new_id() -> str:
     """A fresh server-assigned resource id: a random UUID (version 4), as AWS HealthLake assigns them
     (gateway.md: "the sandbox mints UUIDv4 ids"). Unguessable, unique without any look-up, and
     telling nothing about when the resource was made."""
-    return str(uuid.uuid4())
+    return uuid4_text(os.urandom(16))
+
+
+def uuid4_text(random: bytes) -> str:
+    """``str(uuid.UUID(bytes=random, version=4))`` (16 random bytes, with the version and variant
+    bits set), written without building the UUID object."""
+    raw = bytearray(random)
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def create(

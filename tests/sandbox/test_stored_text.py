@@ -3,10 +3,12 @@
 ``canonical`` hands the index the resource as ``orjson.loads`` reads its stored text back (it decodes
 the text only when the resource holds a Decimal): both must be the same value, types too.
 ``strings_of`` finds a transaction's created strings with a search of the text: every string value
-must be among them (the engine is asked again when one might match)."""
+must be among them (the engine is asked again when one might match). ``uuid4_text`` mints an id
+as ``uuid.uuid4()`` would from the same random bytes."""
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 from typing import Any, cast
 
@@ -15,7 +17,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from clinikfhir.sandbox._bundle import strings_of
-from clinikfhir.sandbox._fhir import canonical
+from clinikfhir.sandbox._fhir import canonical, uuid4_text
 from clinikfhir.sandbox._http import loads_exact
 
 _SCALARS = (
@@ -77,3 +79,11 @@ def test_every_string_value_of_a_stored_text_is_found(value: Any) -> None:
     text = orjson.dumps(value).decode()
     found = set(strings_of(text))
     assert _walk(value, keys=False) <= found <= _walk(value, keys=True)
+
+
+@settings(max_examples=300, deadline=None)
+@example(random=b"\x00" * 16)
+@example(random=b"\xff" * 16)
+@given(random=st.binary(min_size=16, max_size=16))
+def test_a_minted_id_is_the_version_4_uuid_of_its_random_bytes(random: bytes) -> None:
+    assert uuid4_text(random) == str(uuid.UUID(bytes=random, version=4))
