@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 import sqlite3
 from collections import Counter
 from collections.abc import Sequence
@@ -382,40 +381,25 @@ class _Written:
         self._values: dict[str, set[str]] = {}
 
     def add(self, rtype: str, text: str | None) -> None:
-        if text is not None:
-            self._values.setdefault(rtype, set()).update(strings_of(text))
+        if text is None:
+            return
+        values = self._values.setdefault(rtype, set())
+        stack: list[Any] = [orjson.loads(text)]
+        while stack:
+            item = stack.pop()
+            kind: type[object] = type(item)  # pyright: ignore[reportUnknownVariableType]
+            if kind is dict:
+                stack.extend(item.values())
+            elif kind is list:
+                stack.extend(item)
+            elif kind is str:
+                values.add(item)
 
     def may_match(self, rtype: str, codes: list[str] | None) -> bool:
         values = self._values.get(rtype)
         if values is None:
             return False
         return codes is None or all(code in values for code in codes)
-
-
-_STRING = re.compile(r'"([^"]*)"')
-
-
-def strings_of(text: str) -> list[str]:
-    """Every string value of the JSON ``text`` (a stored resource), and perhaps some of its property
-    names too (a superset, which only makes :meth:`_Written.may_match` say "maybe" more often).
-
-    Without a backslash the text escapes nothing, so each string is its characters between two
-    quotes, and the quotes pair up from the start (outside strings JSON has no quote): a search of
-    the text finds every key and string value as it is. Else the text is decoded and walked."""
-    if "\\" not in text:
-        return _STRING.findall(text)
-    found: list[str] = []
-    stack: list[Any] = [orjson.loads(text)]
-    while stack:
-        item = stack.pop()
-        kind: type[object] = type(item)  # pyright: ignore[reportUnknownVariableType]
-        if kind is dict:
-            stack.extend(item.values())
-        elif kind is list:
-            stack.extend(item)
-        elif kind is str:
-            found.append(item)
-    return found
 
 
 def _answer(btype: str, entries: list[str], wanted: Return) -> Result:
