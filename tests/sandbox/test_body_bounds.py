@@ -23,6 +23,7 @@ from clinikfhir.sandbox._http import (
     parse_body,
 )
 
+FHIR = "application/fhir+json"
 _SPACE = st.sampled_from(["", " ", "\n", "\t", " \r\n "])
 
 
@@ -196,3 +197,20 @@ def test_json_in_utf16_or_utf32_is_held_to_the_same_bounds(text: str, encoding: 
     """The exact decoder reads UTF-16 and UTF-32 too; the byte scans read UTF-8, so such a body is walked."""
     raw = text.encode(encoding)
     assert _outcome(raw, parse=True) == _outcome(text.encode(), parse=True) == "INVALID_JSON"
+
+
+def test_a_utf16_body_with_a_number_out_of_range_gets_a_400_naming_where() -> None:
+    """It used to pass the byte scans (which read UTF-8) and fail at the store with a 500."""
+    from clinikfhir.sandbox import Sandbox
+
+    sandbox = Sandbox()
+    try:
+        client = sandbox.client(sandbox.create_key("org_a"))
+        text = '{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueQuantity":{"value":1e999}}'
+        r = client.post("/v1/fhir/Observation", content=text.encode("utf-16"), headers={"content-type": FHIR})
+        assert r.status_code == 400, r.text
+        assert r.json()["code"] == "INVALID_JSON"
+        assert r.json()["issue"][0]["expression"] == ["Observation.valueQuantity.value"]
+        assert sandbox.gateway.internal_errors == []
+    finally:
+        sandbox.close()
