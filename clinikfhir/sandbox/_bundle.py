@@ -29,6 +29,7 @@ from ._fhir import (
     interaction_kind,
     new_id,
     outcome_of,
+    prepare_new,
     return_preference,
     structural,
 )
@@ -54,6 +55,7 @@ class Router(Protocol):
         conn: sqlite3.Connection | None = None,
         assigned_id: str | None = None,
         matched: Sequence[str] | None = None,
+        prepared: dict[str, Any] | Exception | None = None,
     ) -> Result: ...
 
     def match(
@@ -81,6 +83,9 @@ class _Entry:
     """The codes of its ``ifNoneExist`` when they are plain tokens (:func:`_token_codes`)."""
     criteria: list[tuple[str, str]] | None = None
     """Its ``ifNoneExist`` as search parameters, when it is a create with one."""
+    prepared: dict[str, Any] | Exception | None = None
+    """For a create: :func:`prepare_new` of its body (or the error it raised), made before the
+    transaction takes the writer; None when it is to be made in the entry's turn."""
 
 
 def _parse_entry(index: int, raw: Any) -> _Entry:
@@ -121,7 +126,7 @@ def _parse_entry(index: int, raw: Any) -> _Entry:
         index,
         method,
         segs,
-        parse_qsl(query, keep_blank_values=True),
+        parse_qsl(query, keep_blank_values=True) if query else [],
         body,
         full_url if isinstance(full_url, str) else None,
         if_match if isinstance(if_match, str) else None,
@@ -234,6 +239,21 @@ def process_bundle(server: Router, who: Principal, body: Any, prefer: str | None
         if entry.assigned_id is not None and entry.if_none_exist is not None:
             entry.criteria = parse_qsl(entry.if_none_exist.lstrip("?"), keep_blank_values=True)
             entry.codes = _token_codes(entry.criteria) if reuse else None
+    # Each create is shaped, tagged and validated before the transaction takes the writer (so another
+    # request's SQLite work runs meanwhile), with its urn:uuid references pointing at the ids just
+    # minted. A conditional create matching an existing resource points its urn:uuid there instead:
+    # the references are then rewritten again and every create prepared again in its turn.
+    if mapping:
+        for entry in entries:
+            if entry.body is not NO_BODY:
+                _rewrite(entry.body, mapping)
+    for entry in entries:
+        if entry.assigned_id is not None:
+            try:
+                entry.prepared = prepare_new(caller, entry.segs[0], entry.body)
+            except Exception as exc:  # raised in the entry's turn, after the checks that come first
+                entry.prepared = exc
+    minted = dict(mapping)
     with server.store.write() as conn:
         # conditional creates that match an existing resource point their urn:uuid at it
         unmatched = _matching_nothing(server, conn, caller, entries) if reuse else set[int]()
@@ -256,10 +276,12 @@ def process_bundle(server: Router, who: Principal, body: Any, prefer: str | None
                 mapping[entry.full_url or ""] = f"{entry.segs[0]}/{ids[0]}"
             if reuse:
                 entry.matched = ids
-        if mapping:
+        moved = {minted[url]: ref for url, ref in mapping.items() if ref != minted[url]}
+        if moved:
             for entry in entries:
+                entry.prepared = None
                 if entry.body is not NO_BODY:
-                    _rewrite(entry.body, mapping)
+                    _rewrite(entry.body, moved)
         # per type, the conditional creates still to run with a first answer: what is created before
         # them is looked at (and only then)
         waiting = Counter(entry.segs[0] for entry in entries if entry.matched is not None)
@@ -281,6 +303,7 @@ def process_bundle(server: Router, who: Principal, body: Any, prefer: str | None
                     conn=conn,
                     assigned_id=entry.assigned_id,
                     matched=matched,
+                    prepared=entry.prepared,
                 )
             except GatewayError as err:
                 raise _entry_failure(entry.index, err) from None

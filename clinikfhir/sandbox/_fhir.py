@@ -8,9 +8,9 @@ are stored as canonical JSON text and served from that text.
 from __future__ import annotations
 
 import copy
+import os
 import re
 import sqlite3
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -242,7 +242,12 @@ def as_resource(body: Any, rtype: str) -> dict[str, Any]:
 def canonical(
     resource: dict[str, Any], rtype: str, rid: str, version: int, last_updated: str
 ) -> tuple[str, dict[str, Any]]:
-    """Set id and meta, order resourceType/id/meta first; return (JSON text, resource)."""
+    """Set id and meta, order resourceType/id/meta first; return (JSON text, the resource as
+    ``orjson.loads`` reads that text back).
+
+    The resource itself is returned when it holds no Decimal: then its values are what orjson reads
+    back (strings, ints, floats, which orjson writes in their shortest exact spelling), so the text
+    is not decoded again. A Decimal (kept digit for digit in the text) reads back as a float."""
     meta = dict(obj(resource.get("meta")) or {})
     meta["versionId"] = str(version)
     meta["lastUpdated"] = last_updated
@@ -250,7 +255,14 @@ def canonical(
     for key, value in resource.items():
         if key not in ordered:
             ordered[key] = value
-    return dumps(ordered).decode("utf-8"), ordered
+    exact: list[object] = []
+
+    def default(value: object) -> orjson.Fragment:
+        exact.append(value)
+        return orjson.Fragment(dumps(value))  # the one encoding of a Decimal (raises on anything else)
+
+    text = orjson.dumps(ordered, default=default).decode("utf-8")
+    return text, (orjson.loads(text) if exact else ordered)
 
 
 def prepare_new(caller: Caller, rtype: str, body: Any) -> dict[str, Any]:
@@ -275,8 +287,9 @@ def _write(
 ) -> Stored:
     stamp = store.next_instant()
     text: str | None = None
+    indexed: dict[str, Any] | None = None
     if resource is not None:
-        text, _ordered = canonical(resource, rtype, rid, version, stamp)
+        text, indexed = canonical(resource, rtype, rid, version, stamp)
         if len(text.encode("utf-8")) > MAX_RESOURCE_BYTES:
             raise too_large(rtype)
     store.put_version(
@@ -289,7 +302,7 @@ def _write(
         last_updated=stamp,
         method=method,
         body=text,
-        resource=None if text is None else orjson.loads(text),
+        resource=indexed,
     )
     return Stored(rtype, rid, version, stamp, text)
 
@@ -298,7 +311,17 @@ def new_id() -> str:
     """A fresh server-assigned resource id: a random UUID (version 4), as AWS HealthLake assigns them
     (gateway.md: "the sandbox mints UUIDv4 ids"). Unguessable, unique without any look-up, and
     telling nothing about when the resource was made."""
-    return str(uuid.uuid4())
+    return uuid4_text(os.urandom(16))
+
+
+def uuid4_text(random: bytes) -> str:
+    """``str(uuid.UUID(bytes=random, version=4))`` (16 random bytes, with the version and variant
+    bits set), written without building the UUID object."""
+    raw = bytearray(random)
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def create(

@@ -17,7 +17,7 @@ from typing import Any, cast
 
 import orjson
 
-from clinikfhir._json import decode, encode
+from clinikfhir._json import decode, encode, gc_paused, lossy_spans
 
 FHIR_JSON = "application/fhir+json"
 PLAIN_JSON = "application/json"
@@ -194,7 +194,12 @@ _MAX_DOUBLE = Decimal("1.7976931348623157e308")
 # back over the mantissa, a minus sign and spaces to the separator, where _BIG_NUMBER is tried once.
 _DIGIT_MAP = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
 _DIGIT_RUN = b"0" * 200
-_EXPONENT_HINT = re.compile(rb"[0-9][eE][+-]?0*[0-9]{3}")
+# (each search starts with a literal letter, which ``re`` finds with a fast scan; a digit must precede it)
+_EXPONENT_HINTS = (
+    (b"e", re.compile(rb"e[+-]?0*[0-9]{3}")),
+    (b"E", re.compile(rb"E[+-]?0*[0-9]{3}")),
+)
+_DIGITS = frozenset(b"0123456789")
 _MANTISSA = frozenset(b"0123456789.")
 _SPACES = frozenset(b" \t\n\r\f\v")
 
@@ -203,16 +208,21 @@ def big_number(raw: bytes) -> bool:
     """Whether ``raw`` holds a number token that may be out of a double's range (``_BIG_NUMBER``)."""
     if _DIGIT_RUN in raw.translate(_DIGIT_MAP):
         return _BIG_NUMBER.search(raw) is not None
-    for hint in _EXPONENT_HINT.finditer(raw):
-        i = hint.start()
-        while i > 0 and raw[i - 1] in _MANTISSA:
-            i -= 1
-        if i > 0 and raw[i - 1] == 0x2D:  # "-"
-            i -= 1
-        while i > 0 and raw[i - 1] in _SPACES:
-            i -= 1
-        if _BIG_NUMBER.match(raw, max(i - 1, 0)) is not None:
-            return True
+    for letter, hints in _EXPONENT_HINTS:
+        if letter not in raw:
+            continue
+        for hint in hints.finditer(raw):
+            i = hint.start()
+            if i == 0 or raw[i - 1] not in _DIGITS:
+                continue
+            while i > 0 and raw[i - 1] in _MANTISSA:
+                i -= 1
+            if i > 0 and raw[i - 1] == 0x2D:  # "-"
+                i -= 1
+            while i > 0 and raw[i - 1] in _SPACES:
+                i -= 1
+            if _BIG_NUMBER.match(raw, max(i - 1, 0)) is not None:
+                return True
     return False
 
 
@@ -222,33 +232,64 @@ def parse_body(raw: bytes) -> Any:
     Bounds: nesting at most :data:`MAX_JSON_DEPTH` deep, strings of valid Unicode (no lone surrogate
     such as ``"\\ud800"``), numbers within the range of a double (``1e999999`` is refused)."""
     try:
-        value = loads_exact(raw)
+        value, floats = _decode(raw)
     except ValueError as exc:
         raise GatewayError(400, "INVALID_JSON", f"The request body is not valid JSON ({exc})") from None
-    # cheap scans first: most bodies cannot break any bound, and are not walked (a large body only
-    # for its depth, which is cheap; the walk that names the path runs only when something is wrong)
-    suspect = _SURROGATE.search(raw) or big_number(raw)
-    if suspect or (raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH and _deeper_than(value, MAX_JSON_DEPTH)):
+    # cheap scans of the bytes first: most bodies cannot break any bound, and are not walked (the walk
+    # that names the path runs only when something may be wrong). The scans read UTF-8; JSON in
+    # UTF-16 or UTF-32 (which the exact decoder also accepts) is always walked.
+    if raw[:1] in _NOT_UTF8_START or b"\0" in raw[:4]:
+        check_json(value)
+        return value
+    # numbers decoded by orjson are ints and finite floats (it refuses what would be infinite), which
+    # no bound refuses: only the exact decoder's Decimals need the number scan
+    suspect = _SURROGATE.search(raw) or (not floats and big_number(raw))
+    if suspect or (raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH and nests_deeper(raw, MAX_JSON_DEPTH)):
         check_json(value)
     return value
 
 
-def _deeper_than(value: object, limit: int) -> bool:
-    """True when an object or array of ``value`` nests deeper than ``limit`` levels (level by level)."""
-    level: list[Any] = [value] if isinstance(value, dict | list) else []
-    depth = 0
-    while level:
-        depth += 1
-        if depth > limit:
-            return True
-        deeper: list[Any] = []
-        add = deeper.append
-        for item in level:
-            for child in item.values() if isinstance(item, dict) else item:  # pyright: ignore[reportUnknownVariableType]
-                if isinstance(child, dict | list):
-                    add(child)
-        level = deeper
-    return False
+_NOT_UTF8_START = (b"\xfe", b"\xff")  # the first byte of a UTF-16 byte order mark
+# a translation keeping the quote and the brackets only, braces turned into square brackets (the
+# nesting of a valid text is then that of its square brackets alone)
+_SQUARE = bytes.maketrans(b"{}", b"[]")
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')
+
+
+def _decode(raw: bytes) -> tuple[Any, bool]:
+    """:func:`loads_exact`, and whether its numbers are orjson's (ints and finite floats, no Decimal):
+    the same value, as :func:`clinikfhir._json.decode` takes orjson's when no number would be respelled."""
+    if not lossy_spans(raw):
+        try:
+            with gc_paused():
+                return orjson.loads(raw), True
+        except orjson.JSONDecodeError:
+            pass  # e.g. an integer beyond 64 bits: the exact decoder decides
+    return loads_exact(raw), False
+
+
+def nests_deeper(raw: bytes, limit: int) -> bool:
+    """True when the UTF-8 JSON text ``raw`` (valid JSON) nests objects and arrays deeper than
+    ``limit`` levels, read from the bytes: the same answer as a walk of its decoded value, level by
+    level (the root's object or array is level 1).
+
+    Escaped backslashes and quotes go first (in a valid text only strings hold backslashes, and a run
+    of them pairs up from its start), then every byte but quotes and brackets, braces becoming square
+    brackets. What is left is the strings, as quotes around the brackets they hold, between the
+    brackets of the structure. When each string holds none (so removing every ``""`` leaves no
+    quote), the rest is the structure; else it is what lies outside the quotes. Each pass then
+    removes every ``[]`` present before it, the containers holding no container: a text nesting ``n``
+    levels deep is empty after exactly ``n`` passes."""
+    text = raw.replace(b"\\\\", b"").replace(b'\\"', b"") if b"\\" in raw else raw
+    reduced = text.translate(_SQUARE, _NOT_STRUCTURE)
+    brackets = reduced.replace(b'""', b"")
+    if b'"' in brackets:  # a string holds a bracket
+        brackets = b"".join(reduced.split(b'"')[::2])
+    for _ in range(limit):
+        if not brackets:
+            return False
+        brackets = brackets.replace(b"[]", b"")
+    return bool(brackets)
 
 
 def _json_error(message: str, path: str) -> GatewayError:

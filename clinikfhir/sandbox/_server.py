@@ -96,11 +96,14 @@ class FhirServer:
         conn: sqlite3.Connection | None = None,
         assigned_id: str | None = None,
         matched: Sequence[str] | None = None,
+        prepared: dict[str, Any] | Exception | None = None,
     ) -> Result:
         """Dispatch one FHIR interaction (a request, or one Bundle entry when ``conn`` is given).
 
         ``matched``: for a conditional create in a transaction, what its ``If-None-Exist`` criteria
-        match, when the transaction already knows it (else the engine is asked)."""
+        match, when the transaction already knows it (else the engine is asked). ``prepared``: for a
+        create in a transaction, what :func:`prepare_new` gave for its body before the transaction
+        took the writer (the resource, or the error it raised), used in its place."""
         caller = who.caller
         n = len(segs)
         if n == 0:
@@ -120,7 +123,7 @@ class FhirServer:
             if method == "GET":
                 return self._search(who, rtype, pairs, conn, hdrs.prefer)
             if method == "POST":
-                return self._create(caller, rtype, body, hdrs, conn, assigned_id, matched)
+                return self._create(caller, rtype, body, hdrs, conn, assigned_id, matched, prepared)
             if method == "PUT" and pairs:
                 return self._conditional_update(caller, rtype, pairs, body, hdrs, conn)
             if method == "DELETE" and pairs:
@@ -209,9 +212,12 @@ class FhirServer:
         conn: sqlite3.Connection | None,
         assigned_id: str | None = None,
         matched: Sequence[str] | None = None,
+        ready: dict[str, Any] | Exception | None = None,
     ) -> Result:
         _need_body(body)
-        prepared = prepare_new(caller, rtype, body)
+        if isinstance(ready, Exception):
+            raise ready
+        prepared = ready if ready is not None else prepare_new(caller, rtype, body)
         with self._writer(conn) as w:
             if hdrs.if_none_exist is not None:
                 if matched is not None:

@@ -6,10 +6,12 @@ from __future__ import annotations
 import gc
 import os
 import threading
+from pathlib import Path
 
 import httpx
 
 from clinikfhir.sandbox import Sandbox
+from clinikfhir.sandbox._store import WAL_AUTOCHECKPOINT, WRITER_CACHE_KIB
 
 PATIENT = {"resourceType": "Patient", "name": [{"family": "Memory"}]}
 
@@ -82,3 +84,18 @@ def test_served_reads_do_not_wait_for_a_write_in_memory() -> None:
             pid = c.post("/v1/fhir/Patient", json=PATIENT).json()["id"]
             assert _read_while_writer_is_held(sb, c, pid) == [200, 200]
         assert sb.internal_errors == []
+
+
+def test_the_writer_checkpoints_rarely_and_keeps_a_larger_page_cache_in_memory_and_in_a_file(tmp_path: Path) -> None:
+    """Fewer checkpoints and fewer pages read again per write transaction (see WAL_AUTOCHECKPOINT,
+    WRITER_CACHE_KIB); a private store skips only the fsync."""
+    for sandbox in (Sandbox(), Sandbox(tmp_path / "s.db")):
+        try:
+            writer = sandbox.store._writer  # pyright: ignore[reportPrivateUsage]
+            assert writer.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == WAL_AUTOCHECKPOINT
+            assert writer.execute("PRAGMA cache_size").fetchone()[0] == -WRITER_CACHE_KIB
+            assert writer.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            expected = 1 if sandbox.store.path is not None else 0  # NORMAL for a file, OFF in memory
+            assert writer.execute("PRAGMA synchronous").fetchone()[0] == expected
+        finally:
+            sandbox.close()

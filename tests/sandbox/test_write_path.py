@@ -214,3 +214,47 @@ def test_server_assigned_ids_are_random_uuids(gw: Gw) -> None:
         parsed = uuid.UUID(rid)
         assert str(parsed) == rid
         assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
+
+
+def test_a_rerun_transaction_points_its_references_at_the_resources_its_conditional_creates_matched(gw: Gw) -> None:
+    """Creates are prepared (references to the ids just minted) before the transaction takes the
+    writer; when a conditional create matches, its urn:uuid moves to the resource it matched, and the
+    references (and the preparation) follow it."""
+    c, _ = gw.tenant_client()
+    urn = "urn:uuid:7c5d1e1e-0000-4000-8000-0000000000aa"
+    ident = [{"system": "urn:test", "value": "rerun"}]
+    entries = [
+        _post(patient(identifier=ident), urn, ifNoneExist="identifier=urn:test|rerun"),
+        _post(observation(urn)),
+        _post(observation(urn, status="amended")),
+    ]
+    first = c.post("/v1/fhir", json=_tx(entries))
+    assert first.status_code == 200, first.text
+    pid = first.json()["entry"][0]["response"]["location"].split("/")[1]
+    second = c.post("/v1/fhir", json=_tx(entries))
+    assert second.status_code == 200, second.text
+    assert [e["response"]["status"] for e in second.json()["entry"]] == ["200 OK", "201 Created", "201 Created"]
+    observations = c.get(f"/v1/fhir/Observation?subject=Patient/{pid}").json()
+    assert observations["total"] == 4
+    assert {e["resource"]["subject"]["reference"] for e in observations["entry"]} == {f"Patient/{pid}"}
+
+
+def test_a_transaction_reports_the_first_failing_entry_in_processing_order(gw: Gw) -> None:
+    """A create's validation runs before the transaction takes the writer, but its error is still
+    reported in the entry's turn: after the checks of earlier entries (here an unknown type, a
+    failing DELETE) and of its own route."""
+    c, _ = gw.tenant_client()
+    invalid = observation(status="not-a-status")
+    bad_type = {"resource": {"resourceType": "Foo"}, "request": {"method": "POST", "url": "Foo"}}
+    gone = {"request": {"method": "DELETE", "url": "Patient/does-not-exist"}}
+    cases = [
+        ([_post(invalid), bad_type], 422, "Bundle.entry[0]"),
+        ([bad_type, _post(invalid)], 400, "Bundle.entry[0]"),
+        ([_post(invalid), gone], 404, "Bundle.entry[1]"),  # DELETEs run first
+        ([_post(observation()), _post(invalid), _post(patient(gender="x"))], 422, "Bundle.entry[1]"),
+    ]
+    for entries, status, where in cases:
+        r = c.post("/v1/fhir", json=_tx(entries))
+        assert r.status_code == status, r.text
+        assert r.json()["issue"][0]["expression"][0] == where
+    assert _ids(c, "Observation") == []
