@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 import subprocess
 import sys
 import tarfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Generator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -100,3 +102,24 @@ def run_cli() -> Run:
         )
 
     return run
+
+
+@contextmanager
+def sandbox_command(*args: str, banner_lines: int = 1) -> Generator[tuple[str, list[str]], None, None]:
+    """``clinikfhir sandbox --port 0 ARGS`` in a subprocess, for the block: (its origin, the first
+    ``banner_lines`` lines it printed). Stopped with SIGTERM at the end."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "clinikfhir.cli", "sandbox", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        banner = [proc.stdout.readline() for _ in range(banner_lines)]
+        match = re.search(r"http://127\.0\.0\.1:\d+", banner[0])
+        assert match, banner
+        yield match.group(0), banner
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)

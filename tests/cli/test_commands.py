@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ from clinikfhir import __version__
 from clinikfhir.cli import _COMMANDS, main  # pyright: ignore[reportPrivateUsage]
 from clinikfhir.sandbox import Sandbox
 
-from .conftest import Run
+from .conftest import Run, sandbox_command
 
 KeyFactory = object
 
@@ -211,40 +210,17 @@ def test_builder_syntax_errors_name_what_is_unknown_and_send_nothing(
 def test_sandbox_public_base_url_is_the_origin_of_links_never_the_host_header() -> None:
     """``sandbox --public-base-url``: served on loopback, links and fullUrls on the given origin."""
     key = "clk_test_publicbase01"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "clinikfhir.cli",
-            "sandbox",
-            "--port",
-            "0",
-            "--key",
-            f"{key}=org_public",
-            "--public-base-url",
-            "https://fhir.test.example:8443",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        banner = [proc.stdout.readline() for _ in range(3)]
-        match = re.search(r"http://127\.0\.0\.1:\d+", banner[0])
-        assert match, banner
+    args = ("--key", f"{key}=org_public", "--public-base-url", "https://fhir.test.example:8443")
+    with sandbox_command(*args, banner_lines=3) as (origin, banner):
         assert "links and fullUrls on: https://fhir.test.example:8443" in banner[2]
-        with httpx.Client(base_url=match.group(0), headers={"x-api-key": key, "host": "evil.example"}) as client:
+        with httpx.Client(base_url=origin, headers={"x-api-key": key, "host": "evil.example"}) as client:
             for given in ("Ada", "Grace", "Mary"):
                 made = client.post("/v1/fhir/Patient", json={"resourceType": "Patient", "name": [{"given": [given]}]})
                 assert made.status_code == 201, made.text
             page = client.get("/v1/fhir/Patient", params={"_count": "2"}).json()
-        urls = [link["url"] for link in page["link"]] + [entry["fullUrl"] for entry in page["entry"]]
-        assert {link["relation"] for link in page["link"]} >= {"self", "next"}
-        assert all(url.startswith("https://fhir.test.example:8443/v1/fhir/") for url in urls), urls
-    finally:
-        proc.terminate()
-        proc.communicate(timeout=30)
+    urls = [link["url"] for link in page["link"]] + [entry["fullUrl"] for entry in page["entry"]]
+    assert {link["relation"] for link in page["link"]} >= {"self", "next"}
+    assert all(url.startswith("https://fhir.test.example:8443/v1/fhir/") for url in urls), urls
 
 
 def test_sandbox_refuses_a_public_base_url_that_is_not_an_origin() -> None:

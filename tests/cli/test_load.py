@@ -16,7 +16,7 @@ import orjson
 from clinikfhir._load.loader import LOAD_TAG
 from clinikfhir.sandbox import Sandbox
 
-from .conftest import EXPECTED, Run, bulk_observations, bulk_patients
+from .conftest import EXPECTED, Run, bulk_observations, bulk_patients, sandbox_command
 from .synthea_like import patient_bundle
 
 KeyFactory = Any
@@ -225,34 +225,11 @@ def _comparable(resource: dict[str, Any]) -> bytes:
 
 def test_sandbox_seed_loads_on_start(data_dir: Path, tmp_path: Path) -> None:
     key = "clk_test_seedtest01"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "clinikfhir.cli",
-            "sandbox",
-            "--port",
-            "0",
-            "--key",
-            f"{key}=org_seed",
-            "--seed",
-            str(data_dir),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        match = re.search(r"http://127\.0\.0\.1:\d+", line)
-        assert match, line
-        with httpx.Client(base_url=match.group(0), headers={"x-api-key": key}) as client:
+    with sandbox_command("--key", f"{key}=org_seed", "--seed", str(data_dir)) as (origin, _):
+        client = httpx.Client(base_url=origin, headers={"x-api-key": key})
+        with client:
             got = {t: client.get(f"/v1/fhir/{t}", params={"_summary": "count"}).json()["total"] for t in EXPECTED}
-        assert got == EXPECTED
-    finally:
-        proc.terminate()
-        proc.communicate(timeout=30)
+    assert got == EXPECTED
 
 
 def test_a_rejected_key_stops_the_load_with_one_line(served_sandbox: Sandbox, data_dir: Path, run_cli: Run) -> None:
