@@ -30,9 +30,10 @@ from typing import Any
 import orjson
 
 # Numbers that orjson's floats would respell: a fraction of two or more digits ending in 0 (1.50),
-# 16 or more digits (precision beyond a double), an exponent (1e3). Candidates come from scans that
-# start with a literal character (fast in ``re``); each is then checked to be such a number token
-# in value position. Text inside strings can still pass that check (e.g. "ratio: 1.50, ..."),
+# 16 or more digits (precision beyond a double), an exponent (1e3), an integer beyond 64 bits, a
+# fraction of 300+ digits (maybe below a double's range). Candidates come from scans that start with
+# a literal character (fast in ``re``); each is then checked to be such a number token in value
+# position. Text inside strings can still pass that check (e.g. "ratio: 1.50, ..."),
 # which only costs a slower decode (see decode_marked).
 _CANDIDATES = (
     # after the dot and one digit: a trailing 0 (1.50), 8+ fraction digits, or 9+ integer digits;
@@ -41,6 +42,14 @@ _CANDIDATES = (
     (b"e", re.compile(rb"e[-+0-9]")),
     (b"E", re.compile(rb"E[-+0-9]")),
 )
+# An integer of 19 or more digits may be beyond orjson's 64-bit integers, which it reads as a float
+# (18446744073709551616 -> 1.8446744073709552e+19): such a run of digits is found by a translation
+# of every digit to "0" and a substring search (no regex tried at every byte).
+DIGITS_AS_ZERO = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+"""A ``bytes.translate`` table: every digit becomes ``0``, every other byte a space (runs of digits
+are then found by a substring search)."""
+_LONG_DIGITS = b"0" * 19
+_MIN_INT, _MAX_INT = -(2**63), 2**64 - 1
 _NUMBER_CHARS = frozenset(b"0123456789.eE+-")
 _NUMBER = re.compile(rb"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _SPACE = b" \t\r\n"
@@ -51,7 +60,12 @@ def _respelled(token: bytes) -> bool:
     if b"e" in token or b"E" in token:
         return True
     _, dot, fraction = token.partition(b".")
-    if dot and len(fraction) >= 2 and fraction.endswith(b"0"):
+    if not dot:  # an integer: orjson reads it exactly within its 64-bit range, as a float beyond
+        digits = len(token.lstrip(b"-"))
+        return digits > 20 or (digits >= 19 and not _MIN_INT <= int(token) <= _MAX_INT)
+    if len(fraction) >= 300:  # may be below a double's normal range (2.2e-308): rounded, or read as 0.0
+        return True
+    if len(fraction) >= 2 and fraction.endswith(b"0"):
         return True
     return sum(ch in b"0123456789" for ch in token.lstrip(b"-0.")) >= 16
 
@@ -64,6 +78,13 @@ def lossy_spans(raw: bytes) -> list[tuple[int, int]]:
         # each pattern starts with a literal byte; a memchr for it is ~10x cheaper than the scan
         if first in raw:
             hits.extend(m.start() for m in pattern.finditer(raw))
+    if len(raw) >= len(_LONG_DIGITS):
+        digits = raw.translate(DIGITS_AS_ZERO)
+        run = digits.find(_LONG_DIGITS)
+        while run != -1:
+            hits.append(run)
+            after_run = digits.find(b" ", run)
+            run = -1 if after_run == -1 else digits.find(_LONG_DIGITS, after_run)
     size = len(raw)
     for hit in hits:
         start = hit
@@ -95,6 +116,15 @@ class JSONDecodeFailure(ValueError):
         self.position = position
 
 
+def _integer(text: str) -> int | decimal.Decimal:
+    """A JSON integer: an ``int`` within 64 bits, else a ``Decimal`` of its digits (neither a float
+    nor orjson's encoder can hold it; a decimal element reads it exactly, an integer one refuses it)."""
+    if len(text) <= 18:
+        return int(text)
+    exact = decimal.Decimal(text)
+    return int(exact) if _MIN_INT <= exact <= _MAX_INT else exact
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError("NaN and Infinity are not JSON")
 
@@ -114,17 +144,24 @@ def gc_paused() -> Generator[None, None, None]:
             gc.enable()
 
 
-@gc_paused()
 def decode(data: str | bytes | bytearray | memoryview) -> Any:
-    """Decode JSON text, keeping every number's digits (``Decimal`` where a float would not)."""
+    """Decode JSON text, keeping every number's digits (``Decimal`` where a float would not, and for
+    an integer beyond 64 bits)."""
+    return decode_telling(data)[0]
+
+
+@gc_paused()
+def decode_telling(data: str | bytes | bytearray | memoryview) -> tuple[Any, bool]:
+    """:func:`decode`, and whether orjson decoded the text: then its numbers are ints and finite
+    floats only (orjson refuses what would be infinite), never a ``Decimal``."""
     raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     if not lossy_spans(raw):
         try:
-            return orjson.loads(raw)
+            return orjson.loads(raw), True
         except orjson.JSONDecodeError:
             pass  # e.g. an integer beyond 64 bits: let the exact decoder decide
     try:
-        return json.loads(raw, parse_float=decimal.Decimal, parse_constant=_reject_constant)
+        return json.loads(raw, parse_float=decimal.Decimal, parse_int=_integer, parse_constant=_reject_constant), False
     except json.JSONDecodeError as exc:
         raise JSONDecodeFailure(exc.pos) from None
     except (ValueError, RecursionError):

@@ -53,7 +53,7 @@ def decode_marked(data: str | bytes | bytearray | memoryview) -> tuple[Any, bool
             return orjson.loads(raw), False
         except orjson.JSONDecodeError:
             pass
-    elif b"\\" not in raw or _MARKER_ESCAPE not in raw:  # one memchr usually settles it
+    elif _markable(raw, spans):
         pieces: list[bytes] = []
         pos = 0
         for start, end in spans:
@@ -65,6 +65,15 @@ def decode_marked(data: str | bytes | bytearray | memoryview) -> tuple[Any, bool
         except orjson.JSONDecodeError:
             pass
     return decode(raw), False
+
+
+def _markable(raw: bytes, spans: list[tuple[int, int]]) -> bool:
+    """Whether the numbers at ``spans`` may become markers: the text holds no ``\\u0000`` (one memchr
+    usually settles it), and none of them is an integer (one beyond 64 bits: the exact decoder
+    reads it as a ``Decimal``, anywhere in the document, as :func:`decode` does)."""
+    if b"\\" in raw and _MARKER_ESCAPE in raw:
+        return False
+    return not any(raw[start:end].lstrip(b"-").isdigit() for start, end in spans)
 
 
 def decode_lazy(data: str | bytes | bytearray | memoryview) -> Any:

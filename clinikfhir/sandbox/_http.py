@@ -17,7 +17,7 @@ from typing import Any, cast
 
 import orjson
 
-from clinikfhir._json import decode, encode, gc_paused, lossy_spans
+from clinikfhir._json import DIGITS_AS_ZERO, decode, decode_telling, encode
 
 FHIR_JSON = "application/fhir+json"
 PLAIN_JSON = "application/json"
@@ -192,7 +192,6 @@ _MAX_DOUBLE = Decimal("1.7976931348623157e308")
 # 200 digits (found by a byte translation and a substring test); its third a digit, an e, optional sign
 # and zeros and 3 digits (a cheap literal-led search), whose number token is then located by walking
 # back over the mantissa, a minus sign and spaces to the separator, where _BIG_NUMBER is tried once.
-_DIGIT_MAP = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
 _DIGIT_RUN = b"0" * 200
 # (each search starts with a literal letter, which ``re`` finds with a fast scan; a digit must precede it)
 _EXPONENT_HINTS = (
@@ -206,7 +205,7 @@ _SPACES = frozenset(b" \t\n\r\f\v")
 
 def big_number(raw: bytes) -> bool:
     """Whether ``raw`` holds a number token that may be out of a double's range (``_BIG_NUMBER``)."""
-    if _DIGIT_RUN in raw.translate(_DIGIT_MAP):
+    if _DIGIT_RUN in raw.translate(DIGITS_AS_ZERO):
         return _BIG_NUMBER.search(raw) is not None
     for letter, hints in _EXPONENT_HINTS:
         if letter not in raw:
@@ -232,7 +231,7 @@ def parse_body(raw: bytes) -> Any:
     Bounds: nesting at most :data:`MAX_JSON_DEPTH` deep, strings of valid Unicode (no lone surrogate
     such as ``"\\ud800"``), numbers within the range of a double (``1e999999`` is refused)."""
     try:
-        value, floats = _decode(raw)
+        value, floats = decode_telling(raw)  # floats: orjson's numbers, no Decimal
     except ValueError as exc:
         raise GatewayError(400, "INVALID_JSON", f"The request body is not valid JSON ({exc})") from None
     # cheap scans of the bytes first: most bodies cannot break any bound, and are not walked (the walk
@@ -254,18 +253,6 @@ _NOT_UTF8_START = (b"\xfe", b"\xff")  # the first byte of a UTF-16 byte order ma
 # nesting of a valid text is then that of its square brackets alone)
 _SQUARE = bytes.maketrans(b"{}", b"[]")
 _NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')
-
-
-def _decode(raw: bytes) -> tuple[Any, bool]:
-    """:func:`loads_exact`, and whether its numbers are orjson's (ints and finite floats, no Decimal):
-    the same value, as :func:`clinikfhir._json.decode` takes orjson's when no number would be respelled."""
-    if not lossy_spans(raw):
-        try:
-            with gc_paused():
-                return orjson.loads(raw), True
-        except orjson.JSONDecodeError:
-            pass  # e.g. an integer beyond 64 bits: the exact decoder decides
-    return loads_exact(raw), False
 
 
 def nests_deeper(raw: bytes, limit: int) -> bool:

@@ -18,7 +18,15 @@ from clinikfhir.models._trusted import _decimal  # pyright: ignore[reportPrivate
 def number_texts(draw: st.DrawFn) -> str:
     """JSON number spellings, weighted towards the ones a float would respell."""
     sign = draw(st.sampled_from(["", "-"]))
-    whole = draw(st.sampled_from(["0", "1", "12", "100", "123456789", "1234567890123456", "99999999999999999"]))
+    whole = draw(
+        st.sampled_from(
+            [
+                *("0", "1", "12", "100", "123456789", "1234567890123456", "99999999999999999"),
+                # integers beyond 64 bits (orjson reads those as floats)
+                *("9223372036854775809", "18446744073709551616", "123456789012345678901234567890"),
+            ]
+        )
+    )
     fraction = draw(st.from_regex(r"(\.[0-9]{1,20})?", fullmatch=True))
     zeros = draw(st.sampled_from(["", "0", "00"])) if fraction else ""
     exponent = draw(st.from_regex(r"([eE][-+]?[0-9]{1,3})?", fullmatch=True))
@@ -44,7 +52,12 @@ def _reference(raw: str) -> Any:
     def as_tuple(text: str) -> Any:
         return Decimal(text).as_tuple()
 
-    return json.loads(raw, parse_float=as_tuple)
+    def integer(text: str) -> Any:
+        """An integer beyond 64 bits keeps its digits as an exact number (a float would round it)."""
+        value = int(text)
+        return value if -(2**63) <= value <= 2**64 - 1 else as_tuple(text)
+
+    return json.loads(raw, parse_float=as_tuple, parse_int=integer)
 
 
 space = st.sampled_from(["", " ", "\n  ", "\t", "\r\n"])

@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 from clinikfhir.sandbox._fhir import canonical, uuid4_text
 from clinikfhir.sandbox._http import loads_exact
 
+from .conftest import Gw
+
 _SCALARS = (
     st.none()
     | st.booleans()
@@ -55,3 +57,30 @@ def test_a_decoded_request_body_reads_back_as_it_was_written() -> None:
 @given(random=st.binary(min_size=16, max_size=16))
 def test_a_minted_id_is_the_version_4_uuid_of_its_random_bytes(random: bytes) -> None:
     assert uuid4_text(random) == str(uuid.UUID(bytes=random, version=4))
+
+
+def test_a_decimal_written_as_a_long_integer_is_stored_and_read_with_every_digit(gw: Gw) -> None:
+    """A decimal beyond 64 bits written without a point (which orjson alone would round to a float)
+    is stored and served digit for digit."""
+    c, _ = gw.tenant_client()
+    digits = "123456789012345678901234567890"
+    body = (
+        '{"resourceType":"Observation","status":"final","code":{"text":"x"},'
+        f'"valueQuantity":{{"value":{digits},"unit":"1"}}}}'
+    )
+    made = c.post("/v1/fhir/Observation", content=body, headers={"content-type": "application/fhir+json"})
+    assert made.status_code == 201, made.text
+    read = c.get(f"/v1/fhir/Observation/{made.json()['id']}")
+    assert f'"value":{digits},' in read.text
+
+
+def test_an_integer_too_long_for_any_number_is_a_400_naming_its_element(gw: Gw) -> None:
+    """Past Python's 4,300-digit integer limit too: the number bound answers, not the decoder."""
+    c, _ = gw.tenant_client()
+    body = '{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueQuantity":{"value":%s}}'
+    made = c.post(
+        "/v1/fhir/Observation", content=body % ("9" * 5000), headers={"content-type": "application/fhir+json"}
+    )
+    assert made.status_code == 400, made.text
+    assert made.json()["code"] == "INVALID_JSON"
+    assert made.json()["message"] == "A number is out of range at Observation.valueQuantity.value"

@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -166,43 +167,43 @@ def param_cond(x: str, rtype: str, param: str) -> tuple[str, list[Any]]:
     found = sources(rtype, param)
     if not found:
         return f"{x}.param = ?", [param]
-    names = [param, *(s.param for s in found)]
-    sql = f"{x}.param IN ({', '.join('?' * len(names))})"
-    args: list[Any] = list(names)
-    filtered = [s for s in found if s.ref_type is not None]
-    if filtered:
-        # the filtered sources' rows count only when they point at the filter's type
-        tests = [f"{x}.param NOT IN ({', '.join('?' * len(filtered))})"]
-        args.extend(s.param for s in filtered)
-        for s in filtered:
-            tests.append(f"({x}.param = ? AND {x}.ref_type = ?)")
-            args.extend([s.param, s.ref_type])
-        sql += " AND (" + " OR ".join(tests) + ")"
-    return sql, args
+    return _rows_cond(x, [param], found, listed=False)
 
 
 def params_cond(x: str, rtype: str, params: list[str]) -> tuple[str, list[Any]]:
     """SQL (and its values) selecting the rows of any of ``params`` of ``rtype`` on the index row
-    alias ``x``, their sources' rows included (see :func:`param_cond`)."""
-    names = set(params)
-    filtered: list[Source] = []
-    for param in params:
-        for s in sources(rtype, param):
-            if s.ref_type is None:
-                names.add(s.param)
-            else:
-                filtered.append(s)
-    filtered = sorted({s for s in filtered if s.param not in names}, key=lambda s: (s.param, s.ref_type or ""))
-    sql = f"{x}.param IN (SELECT value FROM json_each(?))"
-    args: list[Any] = [json.dumps(sorted(names | {s.param for s in filtered}))]
+    alias ``x``, their sources' rows included (see :func:`param_cond`); the names are bound as one
+    JSON list, so the SQL text does not depend on how many there are."""
+    return _rows_cond(x, params, [s for param in params for s in sources(rtype, param)], listed=True)
+
+
+def _rows_cond(x: str, params: list[str], found: Sequence[Source], *, listed: bool) -> tuple[str, list[Any]]:
+    """The rows of ``params`` and of the sources ``found`` on alias ``x``; a filtered source's rows
+    count only when they point at the filter's type (unless another name reads all its rows).
+    ``listed``: the names bound as one JSON list, else one placeholder each."""
+
+    def among(names: list[str], negate: bool = False) -> tuple[str, list[Any]]:
+        op = "NOT IN" if negate else "IN"
+        if listed:
+            return f"{x}.param {op} (SELECT value FROM json_each(?))", [json.dumps(names)]
+        return f"{x}.param {op} ({', '.join('?' * len(names))})", list(names)
+
+    whole = {*params, *(s.param for s in found if s.ref_type is None)}
+    filtered = sorted({s for s in found if s.ref_type is not None and s.param not in whole}, key=_source_key)
+    sql, args = among(sorted(whole | {s.param for s in filtered}))
     if filtered:
-        tests = [f"{x}.param NOT IN (SELECT value FROM json_each(?))"]
-        args.append(json.dumps(sorted({s.param for s in filtered})))
+        test, test_args = among(sorted({s.param for s in filtered}), negate=True)
+        tests = [test]
+        args.extend(test_args)
         for s in filtered:
             tests.append(f"({x}.param = ? AND {x}.ref_type = ?)")
             args.extend([s.param, s.ref_type])
         sql += " AND (" + " OR ".join(tests) + ")"
     return sql, args
+
+
+def _source_key(source: Source) -> tuple[str, str]:
+    return source.param, source.ref_type or ""
 
 
 def reference_pairs(pairs: list[tuple[str, str]], target: str) -> list[tuple[str, str]]:

@@ -329,6 +329,14 @@ def _except_ref_type(ref_type: str) -> RowMaker:
     return rows_for
 
 
+def _own_expression(code: str, pdef: ParamDef, folds: Folds | None) -> str:
+    """What the plan evaluates for ``code``: its expression without the branches its sources hold
+    (empty when they hold every branch)."""
+    if folds is not None and code in folds.branches:
+        return " | ".join(folds.branches[code])
+    return pdef.expression
+
+
 def build_plan(params: dict[str, ParamDef], folds: Folds | None = None) -> Plan:
     """The extraction plan of a table of parameters (see :class:`Plan`); with ``folds`` (the table's
     :func:`._folds.compute_folds`), without the rows a folded parameter's sources hold."""
@@ -337,11 +345,9 @@ def build_plan(params: dict[str, ParamDef], folds: Folds | None = None) -> Plan:
         rows_for = KIND_ROWS.get(pdef.type)
         # _id and _lastUpdated are matched on the resource's own row (sp_resource)
         if pdef.expression and code not in ("_id", "_lastUpdated") and rows_for is not None:
-            expression = pdef.expression
-            if folds is not None and code in folds.branches:
-                expression = " | ".join(folds.branches[code])
-                if not expression:
-                    continue  # every row is a source's
+            expression = _own_expression(code, pdef, folds)
+            if not expression:
+                continue  # every row is a source's
             if folds is not None and code in folds.dropped:
                 rows_for = _except_ref_type(folds.dropped[code])
             simple.append((code, rows_for, compile_expression(expression), start_keys(expression)))
@@ -349,11 +355,9 @@ def build_plan(params: dict[str, ParamDef], folds: Folds | None = None) -> Plan:
     for pdef in params.values():
         if pdef.type != "composite" or not pdef.expression:
             continue
-        expression = pdef.expression
-        if folds is not None and pdef.code in folds.branches:
-            expression = " | ".join(folds.branches[pdef.code])
-            if not expression:
-                continue
+        expression = _own_expression(pdef.code, pdef, folds)
+        if not expression:
+            continue
         parts: list[tuple[RowMaker, Evaluator]] = []
         for comp_code, comp_expr in pdef.components:
             comp = params.get(comp_code)

@@ -122,7 +122,7 @@ def _include_once(
                     "WHERE i.ref_id IN (SELECT value FROM json_each(?)) AND i.ref_type = ? AND i.tenant = ? "
                     "ORDER BY i.type, i.id"
                 )
-                listed = [(p.split(":")[0], p.split(":")[1]) for p in revinclude_pairs(rtype)]
+                listed = [(pair.partition(":")[0], pair.partition(":")[2]) for pair in revinclude_pairs(rtype)]
                 pairs = json.dumps([list(p) for p in reference_pairs(listed, rtype)])
                 args = [pairs, env, tenant, ids_json, rtype, tenant]
             else:
