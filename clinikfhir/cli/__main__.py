@@ -1,7 +1,5 @@
 """``python -m clinikfhir.cli``: the clinikfhir command."""
 
-import sys
+from clinikfhir.cli import console_main
 
-from clinikfhir.cli import main
-
-sys.exit(main())
+console_main()
