@@ -1,10 +1,10 @@
 """Load throughput: `clinikfhir load` into the served sandbox at concurrency 1, 4 and 8, beside the same
 transaction Bundles POSTed by a plain httpx loop (sequential, and 8 in flight), measured in the same run.
 
-    .venv/bin/python benchmarks/bench_load.py [--patients 20] [--repeat 3] [--large 100] [--before DIR]
+    .venv/bin/python benchmarks/bench_load.py [--patients 20] [--repeat 3] [--large 100 500] [--before DIR]
 
-``--large N`` adds rows at N patients (concurrency 8 only), where interpreter start-up weighs less
-on the whole command. ``--before DIR`` also runs ``clinikfhir load`` from another source tree (an
+``--large N...`` adds rows at N patients (concurrency 8 only) for each N, where interpreter start-up
+weighs less on the whole command. ``--before DIR`` also runs ``clinikfhir load`` from another source tree (an
 untouched copy of main: ``git archive <commit> | tar -x -C DIR``), interleaved in the same run, so a
 change is measured against its baseline on the same machine at the same moment. Beside rates, the
 client's CPU time per 1,000 resources (user + system of the ``load`` process, start-up included)
@@ -26,6 +26,11 @@ no load tags, no conditional creates): it is the floor of the server, not the sa
 baseline does the plain loop with clinikfhir.validate on every Bundle first (the local check that
 `load` must do), to show how much of the gap is that required work. Goal: >= 1,000 resources/s at
 concurrency 8 and within 1.3x of the plain loop at the same concurrency.
+
+The plain loop is timed inside this process, with httpx and asyncio already imported, while the
+whole command is timed from process start to exit. So the same loop is also run as a program of its
+own (``plain_loop.py``, importing only asyncio and httpx), timed the same way as the command: the
+like-for-like comparison of the whole command.
 """
 
 from __future__ import annotations
@@ -42,12 +47,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
 import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.plain_loop import post_all  # noqa: E402
 from tests.cli.synthea_like import (  # noqa: E402
     entries_per_patient,
     hospital_information,
@@ -140,34 +145,28 @@ def run_plain(
     minimal: bool = False,
     bodies: list[bytes] | None = None,
 ) -> float:
-    """The files POSTed as they are (or ``bodies``); ``validate``: each decoded and put through
-    clinikfhir.validate first; ``minimal``: with ``Prefer: return=minimal``."""
+    """Seconds of the plain loop in this process (imports already paid): the files POSTed as they
+    are (or ``bodies``); ``validate``: each decoded and put through clinikfhir.validate first;
+    ``minimal``: with ``Prefer: return=minimal``."""
     bodies = bodies if bodies is not None else [p.read_bytes() for p in files]
     check = None
     if validate:
-        from clinikfhir.validation import validate as check
+        from clinikfhir.validation import validate
 
-    async def post_all() -> None:
-        headers = {"x-api-key": key, "content-type": "application/fhir+json"}
-        if minimal:
-            headers["prefer"] = "return=minimal"
-        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as client:
-            semaphore = asyncio.Semaphore(concurrency)
-
-            async def post(body: bytes) -> None:
-                async with semaphore:
-                    if check is not None:
-                        assert not [i for i in check(orjson.loads(body), level="error")]
-                    response = await client.post("/v1/fhir", content=body)
-                    response.raise_for_status()
-
-            # the shared-data Bundles first, as the loader does
-            await post(bodies[0])
-            await post(bodies[1])
-            await asyncio.gather(*(post(b) for b in bodies[2:]))
+        def check(body: bytes) -> None:
+            assert not validate(orjson.loads(body), level="error")
 
     start = time.perf_counter()
-    asyncio.run(post_all())
+    asyncio.run(post_all(base, key, bodies, concurrency, minimal=minimal, check=check))
+    return time.perf_counter() - start
+
+
+def run_program(base: str, key: str, files: list[Path], concurrency: int) -> float:
+    """Seconds of the plain loop as a program of its own (``plain_loop.py``), from process start to
+    exit, as the whole ``clinikfhir load`` command is timed."""
+    program = [sys.executable, str(Path(__file__).with_name("plain_loop.py")), base, key, str(concurrency)]
+    start = time.perf_counter()
+    subprocess.run([*program, *map(str, files)], check=True)
     return time.perf_counter() - start
 
 
@@ -205,6 +204,8 @@ def measure(
             for c in (1, 8) if 1 in levels else (8,):
                 with Fresh() as (base, key):
                     add(f"plain {c}", total / run_plain(base, key, files, c))
+            with Fresh() as (base, key):
+                add("program 8", total / run_program(base, key, files, 8))
             if 1 in levels:
                 with Fresh() as (base, key):
                     add("validate 8", total / run_plain(base, key, files, 8, validate=True))
@@ -226,27 +227,34 @@ def measure(
 def show(total: int, files: int, repeat: int, rows: dict[str, list[float]], levels: tuple[int, ...]) -> None:
     med = {name: statistics.median(values) for name, values in rows.items()}
     print(f"{total} resources in {files} transaction Bundles; {os.cpu_count()} CPUs; median of {repeat}")
-    head = f"{'resources/s':>12}{'vs plain':>10}{'load alone':>12}{'vs plain':>10}{'vs bodies':>11}{'CPU s/1k':>10}"
-    print(f"{'':36}{head}")
+    head = (
+        f"{'resources/s':>12}{'vs plain':>10}{'vs program':>12}"
+        f"{'load alone':>12}{'vs plain':>10}{'vs bodies':>11}{'CPU s/1k':>10}"
+    )
+    print(f"{'':38}{head}")
     for c in (1, 8):
         if f"plain {c}" in med:
-            print(f"{f'plain httpx loop, concurrency {c}':36}{med[f'plain {c}']:>12,.0f}{'1.00x':>10}")
+            print(f"{f'plain httpx loop, concurrency {c}':38}{med[f'plain {c}']:>12,.0f}{'1.00x':>10}")
+    rate = med["program 8"]
+    name = "plain loop as a program, conc. 8"
+    print(f"{name:38}{rate:>12,.0f}{med['plain 8'] / rate:>9.2f}x{'1.00x':>12}")
     if "validate 8" in med:
         rate = med["validate 8"]
-        print(f"{'plain loop + validate, conc. 8':36}{rate:>12,.0f}{med['plain 8'] / rate:>9.2f}x")
+        print(f"{'plain loop + validate, conc. 8':38}{rate:>12,.0f}{med['plain 8'] / rate:>9.2f}x")
     rate = med["bodies 8"]
     name = "plain loop, load's bodies, conc. 8"
-    print(f"{name:36}{rate:>12,.0f}{med['plain 8'] / rate:>9.2f}x")
+    print(f"{name:38}{rate:>12,.0f}{med['plain 8'] / rate:>9.2f}x")
     for name, label in (("load", "clinikfhir load"), ("before", "before: clinikfhir load")):
         for c in levels:
             if f"{name} {c}" not in med:
                 continue
             ref = med[f"plain {1 if c == 1 else 8}"]
             rate, alone, cpu = med[f"{name} {c}"], med[f"{name} {c} alone"], med[f"{name} {c} cpu"]
+            program = f"{med['program 8'] / rate:>11.2f}x" if c == 8 else f"{'':>12}"
             bodies = f"{med['bodies 8'] / alone:>10.2f}x" if c == 8 else f"{'':>11}"
             print(
-                f"{f'{label}, conc. {c}':36}{rate:>12,.0f}{ref / rate:>9.2f}x{alone:>12,.0f}{ref / alone:>9.2f}x"
-                f"{bodies}{cpu * 1000 / total:>10.2f}"
+                f"{f'{label}, conc. {c}':38}{rate:>12,.0f}{ref / rate:>9.2f}x{program}"
+                f"{alone:>12,.0f}{ref / alone:>9.2f}x{bodies}{cpu * 1000 / total:>10.2f}"
             )
 
 
@@ -254,22 +262,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--patients", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--large", type=int, default=100, metavar="N", help="also N patients at concurrency 8 (0: no)")
+    parser.add_argument(
+        "--large",
+        type=int,
+        nargs="*",
+        default=[100],
+        metavar="N",
+        help="also N patients at concurrency 8, for each N given (none: no such rows)",
+    )
     parser.add_argument("--before", type=Path, metavar="DIR", help="also run clinikfhir load from this source tree")
     args = parser.parse_args()
     before = args.before.resolve() if args.before is not None else None
     levels = (1, 4, 8)
     small = measure(args.patients, args.repeat, levels, before)
-    large = measure(args.large, args.repeat, (8,), before) if args.large else None
+    large = [measure(n, args.repeat, (8,), before) for n in args.large]
     show(*small[:2], args.repeat, small[2], levels)
-    if large is not None:
+    for found in large:
         print()
-        show(*large[:2], args.repeat, large[2], (8,))
+        show(*found[:2], args.repeat, found[2], (8,))
     print()
     print("(resources/s; the machine is shared, so compare within this run only)")
     print("resources/s: the whole command, process start to exit; load alone: from reading the first file to the")
     print("last answer (the command's own --report 'seconds'), without interpreter start-up and imports.")
     print("vs plain: the plain loop at concurrency 1 for load -c 1, at 8 for -c 4 and -c 8; above 1 = slower.")
+    print("The plain loop runs inside this process, its imports already paid; 'plain loop as a program' is the")
+    print("same loop (plain_loop.py) run as its own process and timed as the whole command is, from process")
+    print("start to exit: vs program compares like with like.")
     print("load's bodies: the plain loop sending what load sends (a load tag and an ifNoneExist per entry,")
     print("Prefer: return=minimal): the server's share of load's cost, without the client's. vs bodies: load")
     print("alone against that row, the client's own share. CPU s/1k: the load process's CPU seconds per")

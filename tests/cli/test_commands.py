@@ -235,3 +235,40 @@ def test_sandbox_refuses_a_public_base_url_that_is_not_an_origin() -> None:
     assert done.stderr.strip() == (
         "clinikfhir sandbox: --public-base-url must be an absolute http(s) origin such as https://sandbox.example:8443"
     )
+
+
+def test_the_command_skips_httpx_command_line_and_delivers_all_its_output() -> None:
+    """The console script does not import httpx's own command line (click, rich, pygments: start-up
+    it never uses) and, although it ends without tearing the interpreter down, every line it wrote
+    arrives and its exit code is the command's."""
+    key = "clk_test_exit0000001"
+    with sandbox_command("--key", f"{key}=org_exit") as (origin, _):
+        with httpx.Client(base_url=origin, headers={"x-api-key": key}) as client:
+            for given in ("Ada", "Grace", "Mary"):
+                made = client.post("/v1/fhir/Patient", json={"resourceType": "Patient", "name": [{"given": [given]}]})
+                assert made.status_code == 201, made.text
+        base = ["--base-url", origin, "--key", key]
+        found = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "clinikfhir.cli", "search", "Patient?_sort=given", *base],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env={"PATH": "/usr/bin:/bin", "COLUMNS": "200", "NO_COLOR": "1", "PYTHONPATH": str(Path.cwd())},
+        )
+        missing = subprocess.run(
+            [sys.executable, "-m", "clinikfhir.cli", "get", "Patient/nowhere", *base],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    imported = {line.rsplit("|", 1)[-1].strip() for line in found.stderr.splitlines() if line.startswith("import time:")}
+    assert {"httpx", "httpcore"} <= imported
+    assert not {"click", "pygments"} & imported  # (an attempt at httpx._main is listed: it failed at once)
+    assert found.returncode == 0, found.stderr[-2000:]
+    names = [given for given in ("Ada", "Grace", "Mary") if given in found.stdout]
+    assert names == ["Ada", "Grace", "Mary"]
+    assert found.stdout.index("Ada") < found.stdout.index("Grace") < found.stdout.index("Mary")
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("clinikfhir get: 404 ") and missing.stderr.endswith("\n")
