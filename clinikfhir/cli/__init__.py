@@ -121,15 +121,14 @@ def _skip_httpx_command_line() -> None:
 
 
 def _exit_now(code: int) -> NoReturn:
+    import contextlib
     import logging
     import os
 
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe (clinikfhir ... | head): nothing to tell
             stream.flush()
-        except (OSError, ValueError):  # a closed pipe (clinikfhir ... | head): nothing left to tell
-            pass
     os._exit(code)
 
 

@@ -249,10 +249,12 @@ def test_a_load_imports_no_model_and_no_other_command(
     fhir.resources model class, no sync client)."""
     key = make_key()
     probe = (
-        "import atexit, runpy, sys\n"
+        "import sys\n"
+        "from clinikfhir.cli import main\n"
+        "code = main(sys.argv[1:])\n"
         "heavy = ('fhir.resources', 'clinikfhir.cli.sandbox', 'clinikfhir._demo', 'sqlite3', 'clinikfhir.client')\n"
-        "atexit.register(lambda: print('LOADED', sorted({m for m in sys.modules if m.startswith(heavy)})))\n"
-        "runpy.run_module('clinikfhir.cli', run_name='__main__')\n"
+        "print('LOADED', sorted({m for m in sys.modules if m.startswith(heavy)}))\n"
+        "sys.exit(code)\n"
     )
     args = ["load", str(data_dir), "--base-url", served_sandbox.base_url, "--key", key, "--no-progress"]
     done = subprocess.run(
