@@ -116,8 +116,9 @@ def console_main() -> NoReturn:
 def _skip_httpx_command_line() -> None:
     # None in sys.modules makes "import httpx._main" raise ImportError, which httpx/__init__ catches
     # (its stand-in main() says the command line is not installed); only before httpx is imported
-    if "httpx" not in sys.modules:
-        sys.modules.setdefault("httpx._main", None)
+    modules = cast("dict[str, object]", sys.modules)  # typeshed has no None entries; the import system does
+    if "httpx" not in modules:
+        modules.setdefault("httpx._main", None)
 
 
 def _exit_now(code: int) -> NoReturn:
