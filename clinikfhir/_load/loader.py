@@ -1,9 +1,19 @@
 """The load engine behind ``clinikfhir load``, ``clinikfhir sandbox --seed`` and the pytest plugin's
 ``@pytest.mark.clinik_seed`` (:func:`clinikfhir.testing.seed`): one loader for all three.
 
-Units of work. A transaction Bundle is sent whole (all or nothing, ``urn:uuid`` references resolved
-by the server); a batch Bundle is sent whole and answered entry by entry; every other resource
-(NDJSON lines, single files, the entries of collection and searchset Bundles) is sent alone.
+Units of work. A transaction Bundle is loaded all or nothing (``urn:uuid`` references resolved by the
+server); a batch Bundle is sent whole and answered entry by entry; every other resource (NDJSON lines,
+single files, the entries of collection and searchset Bundles) is a unit of its own.
+
+Requests. Small units ready at the same time travel together: one transaction request carries up to
+160 resources (the most AWS HealthLake, behind the gateway, accepts in one Bundle) of several units,
+so a folder of small Synthea Bundles or an NDJSON file takes a few large requests instead of one per
+Bundle or per line (the server then pays its per-request and per-commit cost once per group). Each
+unit stays all or nothing: a group is one transaction, and when the server refuses it, nothing was
+written and its units are sent again one by one, so the refusal lands on the unit that caused it.
+Units that share a ``fullUrl`` or an ``ifNoneExist`` never travel together. A transaction Bundle over
+160 resources or over the 1 MiB request cap is sent in parts (see :meth:`Loader._send_in_parts`).
+``--concurrency`` bounds the requests in flight, look-ups included.
 
 Local validation first. Each unit is checked by :func:`clinikfhir.validate` before anything is sent;
 a unit with an error is refused and reported (file, element path, rule; never a value).
@@ -30,10 +40,12 @@ reference that still matches nothing is refused, a ``Type/id`` that was never lo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections import deque
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -47,7 +59,7 @@ from .sources import Item, Problem, files_of, read_items
 if TYPE_CHECKING:
     from clinikfhir import AsyncClinik, Clinik
     from clinikfhir._issues import Issue
-    from clinikfhir.bundle import BundleResponse
+    from clinikfhir.bundle import BundleResponse, EntryResponse
 
 __all__ = ["LOAD_TAG", "LoadReport", "Loader", "Refusal"]
 
@@ -58,6 +70,8 @@ _FLATTEN = ("collection", "searchset", "history")
 _ROOM = 512  # bytes a load tag, an ifNoneExist and resolved references may add to one entry
 _LOOKUPS_PER_BATCH = 50  # searches in one look-up batch: its request and answer stay small
 _PART_BYTES = 900_000  # under the gateway's 1 MiB body cap, with room for the Bundle around the entries
+_GROUP_ENTRIES = 160  # resources in one Bundle request: AWS HealthLake's quota ("not adjustable")
+_GROUPS_AHEAD = 2  # per request slot, resources read, checked and waiting: full groups, twice over
 Kind = Literal["transaction", "batch", "resource"]
 
 
@@ -138,6 +152,18 @@ class _Unit:
     refs: list[tuple[int, tuple[str | int, ...], dict[str, Any]]] | None = None
 
 
+@dataclass(slots=True)
+class _Ready:
+    """A unit whose references are resolved, waiting for a request to carry it (alone or in a group)."""
+
+    unit: _Unit
+    body: dict[str, Any]
+    size: int  # bytes its entries add to a request, at most
+    marks: frozenset[str]  # its entries' fullUrls and ifNoneExist criteria: units sharing one stay apart
+    done: asyncio.Future[None]
+    taken: bool = False
+
+
 def _key(identity: str) -> str:
     return hashlib.sha256(identity.encode()).hexdigest()[:32]
 
@@ -183,6 +209,19 @@ def _clean_meta(resource: dict[str, Any], key: str | None) -> None:
 def _items(value: Any) -> list[Any]:
     items: list[Any] = value if isinstance(value, list) else []  # pyright: ignore[reportUnknownVariableType]
     return items
+
+
+def _marks(body: dict[str, Any]) -> Iterator[str]:
+    """What two units in one transaction must not share: each entry's ``fullUrl`` and ``ifNoneExist``."""
+    for entry in _items(body.get("entry")):
+        if isinstance(entry, dict):
+            full_url = cast("dict[str, Any]", entry).get("fullUrl")
+            if isinstance(full_url, str):
+                yield full_url
+            request = cast("dict[str, Any]", entry).get("request")
+            criteria = cast("dict[str, Any]", request).get("ifNoneExist") if isinstance(request, dict) else None
+            if isinstance(criteria, str):
+                yield "?" + criteria
 
 
 def _entry_resource(entry: Any) -> dict[str, Any] | None:
@@ -376,6 +415,7 @@ class Loader:
         on_progress: Callable[[int, int], None] | None = None,
         on_bytes: Callable[[int], None] | None = None,
         part_bytes: int = _PART_BYTES,
+        group_entries: int = _GROUP_ENTRIES,
     ) -> None:
         if clinik is None and not dry_run:
             raise ValueError("a client is needed unless dry_run")
@@ -387,6 +427,7 @@ class Loader:
         self.on_progress = on_progress
         self.on_bytes = on_bytes
         self.part_bytes = part_bytes
+        self.group_entries = max(1, group_entries)
         self.report = LoadReport()
         self._done = 0
         self._sent = 0
@@ -396,6 +437,8 @@ class Loader:
         self._generation = 0  # answered writes so far: a miss is only reused while nothing was written since
         self._posting: set[asyncio.Future[None]] = set()  # writes in flight
         self._fatal: BaseException | None = None
+        self._requests: asyncio.Semaphore | None = None  # a slot per request in flight (made by run())
+        self._ready: list[_Ready] = []  # resolved units not yet taken by a request, in arrival order
 
     # ------------------------------------------------------------------ reading and checking
 
@@ -453,11 +496,12 @@ class Loader:
         from clinikfhir.errors import ClinikError
 
         started = time.monotonic()
-        semaphore = asyncio.Semaphore(self.concurrency)
+        self._requests = asyncio.Semaphore(self.concurrency)
+        ahead = _Budget(self.concurrency * self.group_entries * _GROUPS_AHEAD)
         parked: list[_Unit] = []
         tasks: set[asyncio.Task[None]] = set()
 
-        async def worker(unit: _Unit, final: bool) -> None:
+        async def worker(unit: _Unit, final: bool, weight: int) -> None:
             try:
                 if not await self._send(unit, final):
                     parked.append(unit)
@@ -467,11 +511,11 @@ class Loader:
                 else:
                     self._server_refusal(unit, exc)
             finally:
-                semaphore.release()
+                ahead.give(weight)
 
         async def dispatch(unit: _Unit, final: bool) -> None:
-            await semaphore.acquire()
-            task = asyncio.ensure_future(worker(unit, final))
+            weight = await ahead.take(len(unit.types))
+            task = asyncio.ensure_future(worker(unit, final, weight))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
 
@@ -512,7 +556,7 @@ class Loader:
 
     async def _send(self, unit: _Unit, final: bool) -> bool:
         """Send one unit; False when it must wait for references (not final)."""
-        from clinikfhir.errors import ApiError, LocalError
+        from clinikfhir.errors import ApiError
 
         assert self.clinik is not None
         try:
@@ -527,23 +571,129 @@ class Loader:
                 raise
             self._server_refusal(unit, exc)
             return True
-        if unit.kind == "transaction" and self._may_exceed(unit) and len(orjson.dumps(body)) > self.part_bytes:
+        if unit.kind == "batch":
+            async with self._sending():
+                await self._post_alone(unit, body)
+            return True
+        size = self._size_of(unit, body)
+        if unit.kind == "transaction" and (len(unit.types) > self.group_entries or size > self.part_bytes):
             await self._send_in_parts(unit, body)
             return True
+        await self._send_grouped(unit, body, size)
+        return True
+
+    def _size_of(self, unit: _Unit, body: dict[str, Any]) -> int:
+        """At most the bytes ``body`` adds to a request: from the source JSON when it is known (its load
+        tags, conditions and resolved references add at most ``_ROOM`` bytes an entry), so a unit is
+        encoded once, to send; otherwise encoded here."""
+        if unit.size is not None:
+            return unit.size + _ROOM * len(unit.types)
+        return len(orjson.dumps(body))
+
+    def _slot(self) -> asyncio.Semaphore:
+        """The request slots (``concurrency`` of them): held for each request sent."""
+        assert self._requests is not None, "requests are sent from run()"
+        return self._requests
+
+    @contextlib.asynccontextmanager
+    async def _sending(self) -> AsyncGenerator[None, None]:
+        """A request slot, for one request; once the load is stopping (a fatal error), no new request
+        is sent: its error is raised instead."""
+        async with self._slot():
+            if self._fatal is not None:
+                raise self._fatal
+            yield
+
+    async def _send_grouped(self, unit: _Unit, body: dict[str, Any], size: int) -> None:
+        """Send a resolved transaction or lone-resource unit in the next request with a free slot,
+        together with the other units waiting then (see :meth:`_take`); returns once it is recorded."""
+        marks = frozenset(_marks(body))
+        item = _Ready(unit, body, size, marks, asyncio.get_running_loop().create_future())
+        self._ready.append(item)
+        async with self._slot():
+            if not item.taken:  # else a request that got a slot first carries it: wait for that
+                if self._fatal is not None:  # the load is stopping: nothing more is sent
+                    self._ready.remove(item)
+                    raise self._fatal
+                await self._post_group(self._take(item))
+        await item.done
+
+    def _take(self, first: _Ready) -> list[_Ready]:
+        """``first`` and, in arrival order, every waiting unit that fits beside it: at most
+        ``group_entries`` resources and ``part_bytes`` bytes in all, no ``fullUrl`` or ``ifNoneExist``
+        shared."""
+        group = [first]
+        entries, size, marks = len(first.unit.types), first.size, set(first.marks)
+        first.taken = True
+        waiting: list[_Ready] = []
+        for item in self._ready:
+            if item is first:
+                continue
+            n = len(item.unit.types)
+            fits = entries + n <= self.group_entries and size + item.size <= self.part_bytes
+            if fits and marks.isdisjoint(item.marks):
+                group.append(item)
+                item.taken = True
+                entries += n
+                size += item.size
+                marks |= item.marks
+            else:
+                waiting.append(item)
+        self._ready = waiting
+        return group
+
+    async def _post_group(self, group: list[_Ready]) -> None:
+        """One transaction carrying every unit of ``group``; each unit's answer recorded and its
+        ``done`` set. Refused as a whole (nothing was written), the units go again one by one; an
+        error that is not a refusal is set on every unit's ``done``, for its worker to report."""
+        from clinikfhir.errors import ApiError, LocalError
+
+        if len(group) == 1:
+            body = group[0].body
+        else:
+            entries = [entry for item in group for entry in _items(item.body.get("entry"))]
+            body = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+        try:
+            try:
+                answer = await self._post("transaction", body)
+            except (ApiError, LocalError) as exc:
+                if _is_fatal(exc):
+                    raise
+                if len(group) == 1:
+                    self._server_refusal(group[0].unit, exc)
+                else:
+                    for item in group:
+                        await self._post_alone(item.unit, item.body)
+                        item.done.set_result(None)
+            else:
+                offset = 0
+                for item in group:
+                    n = len(item.unit.types)
+                    self._record(item.unit, answer.entries[offset : offset + n])
+                    offset += n
+        except BaseException as exc:
+            for item in group:
+                if not item.done.done():
+                    item.done.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for item in group:
+            if not item.done.done():
+                item.done.set_result(None)
+
+    async def _post_alone(self, unit: _Unit, body: dict[str, Any]) -> None:
+        """Send one unit in a request of its own (a slot already held); a refusal is reported."""
+        from clinikfhir.errors import ApiError, LocalError
+
         try:
             answer = await self._post(unit.kind, body)
         except (ApiError, LocalError) as exc:
             if _is_fatal(exc):
                 raise
             self._server_refusal(unit, exc)
-            return True
-        self._record(unit, answer)
-        return True
-
-    def _may_exceed(self, unit: _Unit) -> bool:
-        """False when the source JSON was small enough that the unit cannot be over the part size (its
-        load tags and conditions add at most ``_ROOM`` bytes an entry), so it is encoded once, to send."""
-        return unit.size is None or unit.size + _ROOM * len(unit.types) > self.part_bytes
+            return
+        self._record(unit, answer.entries)
 
     async def _post(self, kind: Kind, body: dict[str, Any]) -> BundleResponse:
         """Send one Bundle, already validated here (``validate=False``: not checked twice), asking for
@@ -570,10 +720,11 @@ class Loader:
             posting.set_result(None)
 
     async def _send_in_parts(self, unit: _Unit, body: dict[str, Any]) -> None:
-        """A transaction over the gateway's 1 MiB body cap (a large Synthea patient), sent as several
-        transactions in entry order; ``urn:uuid`` references to earlier parts are rewritten to the ids
-        the server gave. Each part is all or nothing; the conditional creates make a re-run finish the
-        rest. A reference to a later part cannot be resolved: such a Bundle is refused, nothing sent."""
+        """A transaction over the gateway's 1 MiB body cap or over ``group_entries`` resources (a large
+        Synthea patient), sent as several transactions in entry order; ``urn:uuid`` references to
+        earlier parts are rewritten to the ids the server gave. Each part is all or nothing; the
+        conditional creates make a re-run finish the rest. A reference to a later part cannot be
+        resolved: such a Bundle is refused, nothing sent."""
         from clinikfhir.errors import ApiError, LocalError
 
         assert self.clinik is not None
@@ -585,7 +736,7 @@ class Loader:
             if n > self.part_bytes:
                 self._refuse(unit, f"Bundle.entry[{index}]", "size", "the entry alone is over the 1 MiB request cap")
                 return
-            if size + n > self.part_bytes and parts[-1]:
+            if (size + n > self.part_bytes or len(parts[-1]) >= self.group_entries) and parts[-1]:
                 parts.append([])
                 size = 0
             parts[-1].append(index)
@@ -621,7 +772,8 @@ class Loader:
                 [unit.sources[i] for i in part],
             )
             try:
-                answer = await self._post("transaction", sub.body)
+                async with self._sending():
+                    answer = await self._post("transaction", sub.body)
             except (ApiError, LocalError) as exc:
                 if _is_fatal(exc):
                     raise
@@ -631,7 +783,7 @@ class Loader:
                     remaining = _Unit(unit.label, "transaction", {}, [unit.types[i] for i in rest], [], [])
                     self._refuse(remaining, "", "not-sent", "an earlier part of this Bundle was refused")
                 return
-            self._record(sub, answer)
+            self._record(sub, answer.entries)
             for entry, response in zip(chunk, answer.entries, strict=False):
                 full_url = cast("dict[str, Any]", entry).get("fullUrl") if isinstance(entry, dict) else None
                 target = response.reference
@@ -735,10 +887,11 @@ class Loader:
             entries.append({"request": {"method": "GET", "url": url}})
         body = {"resourceType": "Bundle", "type": "batch", "entry": entries}
         clinik = self.clinik
-        if isinstance(clinik, AsyncClinik):
-            answer = await clinik.batch(body, validate=False)
-        else:
-            answer = clinik.batch(body, validate=False)
+        async with self._sending():
+            if isinstance(clinik, AsyncClinik):
+                answer = await clinik.batch(body, validate=False)
+            else:
+                answer = clinik.batch(body, validate=False)
         out: dict[str, str | BaseException | None] = {}
         for index, lookup in enumerate(lookups):
             entry = answer.entries[index] if index < len(answer.entries) else None
@@ -756,8 +909,8 @@ class Loader:
                 out[lookup] = f"{lookup.partition('?')[0]}/{ids[0]}" if ids else None
         return out
 
-    def _record(self, unit: _Unit, answer: BundleResponse) -> None:
-        entries = answer.entries
+    def _record(self, unit: _Unit, entries: Sequence[EntryResponse]) -> None:
+        """Count and remember what the server answered for each entry of ``unit``, in order."""
         for index, rtype in enumerate(unit.types):
             response = entries[index] if index < len(entries) else None
             status = response.status if response is not None else ""
@@ -801,6 +954,41 @@ class Loader:
     def _refuse(self, unit: _Unit, path: str, rule: str, message: str) -> None:
         self.report.refusals.append(Refusal(unit.label, path, rule, message))
         self._count_refused(unit)
+
+
+class _Budget:
+    """How many resources may be read, checked and waiting for a request at once (``limit``): enough
+    for every request slot to find full groups ready, and a bound on memory. Taken in arrival order; a
+    unit larger than the limit takes all of it (it goes alone, in parts)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(1, limit)
+        self.used = 0
+        self._waiting: deque[tuple[int, asyncio.Future[None]]] = deque()
+
+    async def take(self, n: int) -> int:
+        """Wait until ``n`` (at most the limit) fits; returns what was taken, to :meth:`give` back."""
+        n = min(max(n, 1), self.limit)
+        if not self._waiting and self.used + n <= self.limit:
+            self.used += n
+            return n
+        future = asyncio.get_running_loop().create_future()
+        self._waiting.append((n, future))
+        await future
+        return n
+
+    def give(self, n: int) -> None:
+        self.used -= n
+        while self._waiting:
+            m, future = self._waiting[0]
+            if future.cancelled():
+                self._waiting.popleft()
+                continue
+            if self.used + m > self.limit:
+                break
+            self._waiting.popleft()
+            self.used += m
+            future.set_result(None)
 
 
 def _size(path: Path) -> int:

@@ -102,8 +102,14 @@ def test_a_load_broken_off_by_the_network_resumes_without_duplicates(
     served_sandbox: Sandbox, make_key: KeyFactory, data_dir: Path, tmp_path: Path, run_cli: Run
 ) -> None:
     """The server commits a write and breaks the connection unanswered, three times in a row: the client
-    gives up on that Bundle and the load stops. The re-run finds it (and what came before) already there."""
+    gives up on that request and the load stops. The re-run finds it (and what came before) already
+    there. (Seven more patient Bundles make the data more than one request can carry: 160 resources.)"""
     key = make_key()
+    for seed in range(10, 17):
+        (data_dir / f"Extra_{seed}.json").write_bytes(orjson.dumps(patient_bundle(seed)))
+    expected = {**EXPECTED}
+    for rtype, n in {"Patient": 1, "Encounter": 3, "Condition": 3, "Observation": 12, "Claim": 3}.items():
+        expected[rtype] += 7 * n
     base = ["--base-url", served_sandbox.base_url, "--key", key, "--no-progress", "--concurrency", "1"]
     served_sandbox.faults.drop_after_commit(3)
     try:
@@ -115,12 +121,12 @@ def test_a_load_broken_off_by_the_network_resumes_without_duplicates(
     assert re.search(
         r"stopped: POST \S+: an attempt's answer was lost \(RemoteProtocolError after 3 attempt\(s\)\)", broken.stdout
     )
-    assert 0 < sum(totals(served_sandbox, key).values()) < sum(EXPECTED.values())
+    assert 0 < sum(totals(served_sandbox, key).values()) < sum(expected.values())
 
     again = run_cli("load", str(data_dir), *base, "--report", str(tmp_path / "r.json"))
     assert again.returncode == 0, again.stdout + again.stderr
     assert sum(c.get("existing", 0) for c in counts(tmp_path / "r.json").values()) > 0
-    assert totals(served_sandbox, key) == EXPECTED
+    assert totals(served_sandbox, key) == expected
 
 
 def test_local_validation_refuses_with_paths_and_rules_never_values(

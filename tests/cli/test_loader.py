@@ -111,8 +111,13 @@ async def test_patient_bundles_sent_beside_their_organizations_go_once_and_look_
             report = await loader.run([str(tmp_path)])
         assert report.ok, report.refusals
         assert report.created == 10 * entries_per_patient() + 7
-        kinds = [body["type"] for method, path, body in counting.seen if method == "POST" and path == "/v1/fhir"]
-        assert kinds.count("transaction") == 12  # each file once: nothing parked and sent again
+        sent = [
+            entry["fullUrl"]
+            for method, path, body in counting.seen
+            if method == "POST" and path == "/v1/fhir" and body["type"] == "transaction"
+            for entry in body["entry"]
+        ]
+        assert len(sent) == len(set(sent)) == report.created  # each entry once: nothing parked and sent again
         lookups = [
             entry["request"]
             for method, _, body in counting.seen
@@ -246,3 +251,134 @@ def test_the_reference_finder_finds_what_the_generator_found(value: Any) -> None
     expected = _reference_walk(value, "Root")
     assert [path for path, _ in found] == [path for path, _ in expected]
     assert all(a is b for (_, a), (_, b) in zip(found, expected, strict=True))
+
+
+class _HeldFirst(httpx.AsyncBaseTransport):
+    """The sandbox's in-process transport, recording each transaction's entries; the first transaction
+    is held until ``release`` is set, so every other unit is read, checked and waiting for a request
+    by then."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.transactions: list[list[dict[str, Any]]] = []
+        self.release = asyncio.Event()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        body = orjson.loads(request.content) if request.content else None
+        if isinstance(body, dict) and body.get("type") == "transaction":
+            self.transactions.append(body["entry"])
+            if len(self.transactions) == 1:
+                await asyncio.wait_for(self.release.wait(), 30)  # a guard against a hang, not a timing
+        return await self.inner.handle_async_request(request)
+
+
+def _transaction(*resources: dict[str, Any], get: str | None = None) -> dict[str, Any]:
+    entries: list[dict[str, Any]] = [
+        {"resource": r, "request": {"method": "POST", "url": r["resourceType"]}} for r in resources
+    ]
+    if get is not None:
+        entries.append({"request": {"method": "GET", "url": get}})
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+
+async def _held_load(sb: Sandbox, key: str, folder: Path, files: int, **options: Any) -> tuple[Loader, _HeldFirst]:
+    held = _HeldFirst(sb.async_transport())
+    read = 0
+
+    def on_bytes(_: int) -> None:
+        nonlocal read
+        read += 1
+        if read == files:
+            held.release.set()
+
+    async with AsyncClinik(key, base_url=sb.base_url, transport=held) as clinik:
+        loader = Loader(clinik, concurrency=1, on_bytes=on_bytes, **options)
+        await loader.run([str(folder)])
+    return loader, held
+
+
+async def test_small_units_travel_together_and_a_refused_group_is_sent_again_unit_by_unit(tmp_path: Path) -> None:
+    """Units waiting for a request share one transaction. When the server refuses it (one unit asks
+    for a missing resource), nothing was written: each unit goes again alone, the good ones load and
+    the refusal names the unit that caused it."""
+    for i in range(5):
+        patient = {"resourceType": "Patient", "id": f"p{i}", "gender": "female"}
+        (tmp_path / f"a{i}.json").write_bytes(orjson.dumps(_transaction(patient)))
+    bad = _transaction({"resourceType": "Patient", "id": "bad", "gender": "male"}, get="Patient/does-not-exist")
+    (tmp_path / "b_bad.json").write_bytes(orjson.dumps(bad))
+    lines = [{"resourceType": "Observation", "status": "final", "code": {"text": f"o{i}"}} for i in range(3)]
+    (tmp_path / "c.ndjson").write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
+    with Sandbox() as sb:
+        key = sb.create_key("org_group")
+        loader, held = await _held_load(sb, key, tmp_path, files=7)
+        report = loader.report
+        assert [(r.label.rsplit("/", 1)[-1], r.path, r.rule) for r in report.refusals] == [
+            ("b_bad.json", "Bundle.entry[1]", "server:NOT_FOUND")
+        ]
+        assert report.counts["Patient"].created == 5
+        assert report.counts["Observation"].created == 3
+        sizes = [len(entries) for entries in held.transactions]
+        # the first unit alone (held), then the other 8 units together (refused), then each alone
+        assert sizes == [1, 4 + 2 + 3, 1, 1, 1, 1, 2, 1, 1, 1]
+        with sb.client(key) as client:
+            assert client.get("/v1/fhir/Patient", params={"_summary": "count"}).json()["total"] == 5
+        again, _ = await _held_load(sb, key, tmp_path, files=7)
+        assert again.report.created == 0
+        assert again.report.existing == 8
+
+
+async def test_an_ndjson_file_goes_in_requests_of_at_most_160_resources(tmp_path: Path) -> None:
+    lines = [{"resourceType": "Patient", "id": f"n{i}", "birthDate": "1990-01-01"} for i in range(400)]
+    (tmp_path / "Patient.ndjson").write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
+    with Sandbox() as sb:
+        key = sb.create_key("org_ndjson")
+        counting = _Counting(sb.async_transport(), hold=False)
+        async with AsyncClinik(key, base_url=sb.base_url, transport=counting) as clinik:
+            report = await Loader(clinik, concurrency=2).run([str(tmp_path)])
+        assert report.ok, report.refusals
+        assert report.created == 400
+        sizes = [len(body["entry"]) for method, _, body in counting.seen if method == "POST"]
+        assert sum(sizes) == 400
+        assert max(sizes) <= 160
+        assert len(sizes) < 400 / 8  # one request per line would be 400
+        with sb.client(key) as client:
+            assert client.get("/v1/fhir/Patient", params={"_summary": "count"}).json()["total"] == 400
+
+
+async def test_a_transaction_over_160_resources_goes_in_parts(tmp_path: Path) -> None:
+    (tmp_path / "hospitalInformation.json").write_bytes(orjson.dumps(hospital_information()))
+    (tmp_path / "practitionerInformation.json").write_bytes(orjson.dumps(practitioner_information()))
+    big = patient_bundle(8, encounters=30)  # 211 entries
+    (tmp_path / "big.json").write_bytes(orjson.dumps(big))
+    with Sandbox() as sb:
+        key = sb.create_key("org_parts")
+        counting = _Counting(sb.async_transport(), hold=False)
+        async with AsyncClinik(key, base_url=sb.base_url, transport=counting) as clinik:
+            report = await Loader(clinik, concurrency=4).run([str(tmp_path)])
+        assert report.ok, report.refusals
+        assert report.created == entries_per_patient(encounters=30) + 7
+        sizes = [len(b["entry"]) for m, _, b in counting.seen if m == "POST" and b["type"] == "transaction"]
+        assert max(sizes) == 160
+        with sb.client(key) as client:
+            assert client.get("/v1/fhir/Observation", params={"_summary": "count"}).json()["total"] == 120
+            observations = client.get("/v1/fhir/Observation", params={"_count": "100"}).json()["entry"]
+            patient = client.get("/v1/fhir/Patient").json()["entry"][0]["resource"]["id"]
+            assert {o["resource"]["subject"]["reference"] for o in observations} == {f"Patient/{patient}"}
+
+
+async def test_units_sharing_a_full_url_never_share_a_request(tmp_path: Path) -> None:
+    """The same Bundle in two files: never in one transaction (where both would claim one fullUrl),
+    so the second finds the first already there."""
+    (tmp_path / "hospitalInformation.json").write_bytes(orjson.dumps(hospital_information()))
+    (tmp_path / "practitionerInformation.json").write_bytes(orjson.dumps(practitioner_information()))
+    for name in ("one.json", "two.json"):
+        (tmp_path / name).write_bytes(orjson.dumps(patient_bundle(3)))
+    with Sandbox() as sb:
+        key = sb.create_key("org_twice")
+        loader, held = await _held_load(sb, key, tmp_path, files=4)
+        assert loader.report.ok, loader.report.refusals
+        assert loader.report.created == entries_per_patient() + 7
+        assert loader.report.existing == entries_per_patient()
+        for entries in held.transactions:
+            urls = [e["fullUrl"] for e in entries if "fullUrl" in e]
+            assert len(urls) == len(set(urls))
