@@ -793,9 +793,9 @@ class Loader:
     async def _resolved(self, unit: _Unit, final: bool) -> dict[str, Any]:
         """The unit's body with conditional and cross-source references replaced by server ids.
 
-        A look-up that finds nothing while other writes are in flight waits for them and asks once
-        more (they may create the target: Synthea's Organizations for the patient Bundles sent beside
-        them); only then does the unit wait for the next round."""
+        A look-up that finds nothing while other writes are in flight or waiting for a request waits for
+        them and asks once more (they may create the target: Synthea's Organizations for the patient
+        Bundles sent beside them); only then does the unit wait for the next round."""
         if unit.needs is None:
             unit.needs, unit.holders = _needs(unit)
         if not unit.needs:
@@ -804,9 +804,10 @@ class Loader:
         lookups = [lookup for lookup, _, _ in needs.values()]
         generation = self._generation
         found = await self._lookup_all(lookups)
-        if None in found.values() and (self._posting or self._generation != generation):
-            if self._posting:
-                await asyncio.wait(list(self._posting))
+        if None in found.values() and (self._posting or self._ready or self._generation != generation):
+            writes = [*self._posting, *(item.done for item in self._ready)]  # sent, or waiting for a request
+            if writes:
+                await asyncio.wait(writes)
             found = await self._lookup_all(lookups)
         for lookup, path, conditional in needs.values():
             if found[lookup] is None and (conditional or not final):
