@@ -12,7 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clinikfhir import AsyncClinik, Clinik
-from clinikfhir._load.loader import Loader, _joined, _reference_trails  # pyright: ignore[reportPrivateUsage]
+from clinikfhir._load.loader import (  # pyright: ignore[reportPrivateUsage]
+    Loader,
+    _Budget,
+    _joined,
+    _reference_trails,
+)
 from clinikfhir.sandbox import Sandbox
 
 from .synthea_like import entries_per_patient, hospital_information, patient_bundle, practitioner_information
@@ -382,3 +387,27 @@ async def test_units_sharing_a_full_url_never_share_a_request(tmp_path: Path) ->
         for entries in held.transactions:
             urls = [e["fullUrl"] for e in entries if "fullUrl" in e]
             assert len(urls) == len(set(urls))
+
+
+async def test_the_read_ahead_budget_admits_in_arrival_order_and_a_large_unit_alone() -> None:
+    budget = _Budget(10)
+    assert await budget.take(6) == 6
+    order: list[str] = []
+
+    async def take(name: str, n: int) -> int:
+        got = await budget.take(n)
+        order.append(name)
+        return got
+
+    big = asyncio.ensure_future(take("big", 50))  # over the limit: waits for all of it, then takes it alone
+    small = asyncio.ensure_future(take("small", 1))  # fits now, but comes after big: waits its turn
+    await asyncio.sleep(0)
+    assert order == []
+    budget.give(6)
+    assert await big == 10
+    await asyncio.sleep(0)
+    assert order == ["big"]
+    budget.give(10)
+    assert await small == 1
+    assert order == ["big", "small"]
+    assert budget.used == 1
