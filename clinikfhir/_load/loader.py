@@ -399,9 +399,11 @@ class Loader:
     """Load FHIR data through an :class:`~clinikfhir.AsyncClinik` (see the module docstring), or a
     :class:`~clinikfhir.Clinik` (the seed loader's: its requests block, so one is in flight at a time).
 
-    ``on_progress(resources_done, refused)`` is called after every unit; ``on_total(n)`` once the
-    number of resources is known (after reading). ``limit`` stops after that many resources have
-    been sent (a Bundle counts whole): an interrupted run, resumable by running again.
+    ``concurrency`` bounds the requests in flight. ``on_progress(resources_done, refused)`` is called
+    after every unit; ``on_bytes(n)`` after each file, with its size. ``limit`` stops after that many
+    resources have been sent (a Bundle counts whole): an interrupted run, resumable by running again.
+    ``part_bytes`` and ``group_entries`` bound one request: its body (under the gateway's 1 MiB cap)
+    and its resources (AWS HealthLake's 160 per Bundle).
     """
 
     def __init__(
