@@ -71,7 +71,7 @@ from ._capabilities import (
 from ._everything import everything
 from ._index import IndexBatch, install, reindex
 from ._model import SearchError, SearchResult
-from ._query import run
+from ._query import run, surely_unmatched
 
 __all__ = [
     "SUPPORTED_MODIFIERS",
@@ -87,4 +87,5 @@ __all__ = [
     "reindex",
     "run",
     "supported_parameters",
+    "surely_unmatched",
 ]
