@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import sqlite3
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -240,7 +239,7 @@ def process_bundle(server: Router, who: Principal, body: Any, prefer: str | None
     reuse = not any(entry.method == "DELETE" for entry in entries)
     for entry in entries:
         if entry.assigned_id is not None and entry.if_none_exist is not None:
-            entry.criteria = parse_qsl(entry.if_none_exist.lstrip("?"), keep_blank_values=True)
+            entry.criteria = _query_pairs(entry.if_none_exist.lstrip("?"))
             entry.codes = _token_codes(entry.criteria) if reuse else None
     # Each create is shaped, tagged and validated before the transaction takes the writer (so another
     # request's SQLite work runs meanwhile), with its urn:uuid references pointing at the ids just
@@ -318,6 +317,15 @@ def process_bundle(server: Router, who: Principal, body: Any, prefer: str | None
     return _answer("transaction-response", out, wanted)
 
 
+def _query_pairs(query: str) -> list[tuple[str, str]]:
+    """``parse_qsl(query, keep_blank_values=True)``; one pair without ``&``, ``%`` or ``+`` (what
+    ``clinikfhir load`` sends as ``ifNoneExist``, once per entry) is split without its machinery."""
+    if not query or "&" in query or "%" in query or "+" in query:
+        return parse_qsl(query, keep_blank_values=True)
+    name, _, value = query.partition("=")
+    return [(name, value)]
+
+
 _PLAIN_TOKENS = frozenset({"_id", "_tag", "_security", "identifier"})
 """Search parameters whose match needs a resource to hold the searched code as a JSON value: the
 resource id, and the code of a ``meta.tag`` / ``meta.security`` coding or the value of an identifier."""
@@ -388,6 +396,12 @@ substring search apiece); beyond, it is cut at its quotes once and the pieces lo
 as about 40 substring searches, whatever the number of codes)."""
 
 
+def _distinct(codes: list[str] | None) -> Sequence[str]:
+    if not codes:
+        return ()
+    return codes if len(codes) == 1 else list(dict.fromkeys(codes))
+
+
 class _Asked:
     """The codes that the waiting conditional creates of one type ask (see :class:`_Written`)."""
 
@@ -396,7 +410,7 @@ class _Asked:
     def __init__(self) -> None:
         self.waiting = 0
         """How many conditional creates of the type with a first answer have not had their turn."""
-        self.counts: Counter[str] = Counter()
+        self.counts: dict[str, int] = {}
         """Code -> how many of those ask for it."""
         self.spelled: dict[str, str] = {}
         """Code -> its JSON string (``orjson.dumps``), for each code asked."""
@@ -410,26 +424,31 @@ class _Asked:
 
     def ask(self, codes: list[str] | None) -> None:
         self.waiting += 1
-        for code in set(codes or ()):
-            if self.counts[code] == 0:
+        counts = self.counts
+        for code in _distinct(codes):
+            n = counts.get(code, 0)
+            counts[code] = n + 1
+            if not n:
                 spelled = self.spelled[code] = orjson.dumps(code).decode("utf-8")
                 if '"' in code:
                     self.quoted[code] = spelled
                 else:
                     self.plain[spelled[1:-1]] = code
-            self.counts[code] += 1
 
     def done(self, codes: list[str] | None) -> None:
         self.waiting -= 1
-        for code in set(codes or ()):
-            self.counts[code] -= 1
-            if self.counts[code] == 0:
-                del self.counts[code]
-                spelled = self.spelled.pop(code)
-                if '"' in code:
-                    del self.quoted[code]
-                else:
-                    del self.plain[spelled[1:-1]]
+        counts = self.counts
+        for code in _distinct(codes):
+            n = counts[code] - 1
+            if n:
+                counts[code] = n
+                continue
+            del counts[code]
+            spelled = self.spelled.pop(code)
+            if '"' in code:
+                del self.quoted[code]
+            else:
+                del self.plain[spelled[1:-1]]
 
     def look(self, text: str) -> None:
         """Note which asked codes the created resource's JSON ``text`` holds as a string, or may (a

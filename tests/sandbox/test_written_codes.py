@@ -1,13 +1,15 @@
 """What a transaction's created resources hold, as its waiting conditional creates ask
 (``_bundle._Written``): found in the stored text without decoding it, never missing a string value
 the resource holds (escaped characters, quotes, backslashes, control characters, non-ASCII, next to
-exact decimals), and in time linear in the text whatever the number of codes asked."""
+exact decimals), and in time linear in the text whatever the number of codes asked; and the split of
+an ``ifNoneExist`` query."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 import pytest
@@ -15,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clinikfhir.sandbox import _bundle
-from clinikfhir.sandbox._bundle import _FEW, _Asked, _Entry, _Written
+from clinikfhir.sandbox._bundle import _FEW, _Asked, _Entry, _query_pairs, _Written
 from clinikfhir.sandbox._fhir import canonical
 
 # strings with what JSON escapes (quotes, backslashes, control characters) and what it does not
@@ -148,3 +150,9 @@ def test_only_the_codes_of_conditional_creates_still_waiting_are_looked_for() ->
     written.turn("Patient", None)
     written.add("Patient", _stored({"x": ["d"]}))  # nobody waits: nothing is looked at
     assert not written.may_match("Patient", ["d"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(query=st.text(alphabet=st.sampled_from(list('ab=&%+|?:,\\ 2F"é;')), max_size=12))
+def test_an_if_none_exist_query_is_split_as_parse_qsl_splits_it(query: str) -> None:
+    assert _query_pairs(query) == parse_qsl(query, keep_blank_values=True)
