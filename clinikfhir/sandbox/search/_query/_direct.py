@@ -173,7 +173,7 @@ def surely_unmatched(
     if not rows:
         return [None] * len(asks)
     present = {int(row[0]) for row in conn.execute(_PRESENT_SQL, (orjson.dumps(rows), env, tenant))}
-    return [None if keys is None else any(k not in present for k in keys) for keys in terms_of]
+    return [None if keys is None else not present.issuperset(keys) for keys in terms_of]
 
 
 def _terms(
@@ -188,23 +188,25 @@ def _terms(
     if rtype not in SEARCH_PARAMETERS or not params or len(params) > MAX_TERMS:
         return None
     start = len(rows)
-    for key, (name, value) in enumerate(params, start=first):
+    key = first
+    for name, value in params:
         term = _token_term(rtype, name, value)
         names = stored_names(rtype, name) if term is not None else None
-        if (
-            term is None
-            or names is None
-            or (
-                name == "_tag"
-                and (
-                    any(system is None for system, _ in term[1])
-                    # the tenant rule: with a system in every alternative (and no modifier) it needs
-                    # no tenant list and refuses only a value naming the tenant system
-                    or (names_tenant_system(value) and tenant_tag_refusal(name, value, tenant=tenant) is not None)
-                )
-            )
-        ):
+        if term is None or names is None or (name == "_tag" and _tenant_rule_may_refuse(term, value, tenant)):
             del rows[start:]
             return None
-        rows.extend((key, rtype, stored, system, code) for system, code in term[1] for stored in names)
-    return range(first, first + len(params))
+        for system, code in term[1]:
+            for stored in names:
+                rows.append((key, rtype, stored, system, code))
+        key += 1
+    return range(first, key)
+
+
+def _tenant_rule_may_refuse(term: Term, value: str, tenant: str) -> bool:
+    """Whether a plain ``_tag`` term may be refused by the tenant rule, or needs the tenant list to
+    tell (an alternative without a system). With a system in every alternative (and no modifier) the
+    rule needs no tenant list and refuses only a value naming the tenant system."""
+    for system, _ in term[1]:
+        if system is None:
+            return True
+    return names_tenant_system(value) and tenant_tag_refusal("_tag", value, tenant=tenant) is not None
