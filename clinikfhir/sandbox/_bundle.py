@@ -290,10 +290,8 @@ def process_bundle(server: Router, who: Principal, body: Any, prefer: str | None
         for entry in sorted(entries, key=lambda e: (_ORDER[e.method], e.index)):
             hdrs = EntryHeaders(entry.if_match, entry.if_none_exist)
             matched = entry.matched
-            if matched is not None:
-                written.turn(entry.segs[0], entry.codes)
-                if written.may_match(entry.segs[0], entry.codes):
-                    matched = None  # one of this transaction's creates may match: ask the engine again
+            if matched is not None and not written.first_answer_holds(entry.segs[0], entry.codes):
+                matched = None  # one of this transaction's creates may match: ask the engine again
             try:
                 result = server.route(
                     who,
@@ -504,9 +502,16 @@ class _Written:
             if entry.matched is not None:
                 self._types.setdefault(entry.segs[0], _Asked()).ask(entry.codes)
 
-    def turn(self, rtype: str, codes: list[str] | None) -> None:
-        """A waiting conditional create's turn has come: it asks no more of what is created after."""
-        self._types[rtype].done(codes)
+    def first_answer_holds(self, rtype: str, codes: list[str] | None) -> bool:
+        """A waiting conditional create's turn has come (it asks no more of what is created after):
+        whether no resource of its type created since its first look-up may match ``codes``."""
+        asked = self._types[rtype]
+        asked.done(codes)
+        if rtype not in self._created:
+            return True
+        if codes is None:
+            return False
+        return not asked.held.issuperset(codes)
 
     def add(self, rtype: str, text: str | None) -> None:
         asked = self._types.get(rtype)
@@ -515,12 +520,6 @@ class _Written:
         self._created.add(rtype)
         if asked.counts:
             asked.look(text)
-
-    def may_match(self, rtype: str, codes: list[str] | None) -> bool:
-        if rtype not in self._created:
-            return False
-        held = self._types[rtype].held
-        return codes is None or all(code in held for code in codes)
 
 
 def _answer(btype: str, entries: list[str], wanted: Return) -> Result:

@@ -137,19 +137,20 @@ def test_only_the_codes_of_conditional_creates_still_waiting_are_looked_for() ->
         e.matched, e.codes = [], codes
         return e
 
-    first, second = entry(0, ["a"]), entry(1, ["b", "c"])
-    written = _Written([first, second, entry(2, None)])
-    written.turn("Patient", ["a"])
-    assert not written.may_match("Patient", ["a"])
+    def observation(codes: list[str]) -> _Entry:
+        e = entry(9, codes)
+        e.segs = ["Observation"]
+        return e
+
+    waiting = [entry(0, ["a"]), entry(1, ["b", "c"]), entry(2, ["a", "d"]), entry(3, None), observation(["b"])]
+    written = _Written(waiting)
+    assert written.first_answer_holds("Patient", ["a"])
     written.add("Patient", _stored({"x": ["a", "b", "c"]}))
-    assert written.may_match("Patient", ["b", "c"])
-    assert not written.may_match("Patient", ["a"])  # no longer asked when the resource was created
-    assert written.may_match("Patient", None)  # criteria that are not plain tokens: anything may match
-    assert not written.may_match("Observation", ["b"])
-    written.turn("Patient", ["b", "c"])
-    written.turn("Patient", None)
-    written.add("Patient", _stored({"x": ["d"]}))  # nobody waits: nothing is looked at
-    assert not written.may_match("Patient", ["d"])
+    assert not written.first_answer_holds("Patient", ["b", "c"])  # the created resource holds both
+    assert written.first_answer_holds("Patient", ["a", "d"])  # not "d"
+    assert not written.first_answer_holds("Patient", None)  # not plain tokens: anything may match
+    assert written.first_answer_holds("Observation", ["b"])  # another type
+    written.add("Patient", _stored({"x": ["d"]}))  # nobody of its type waits: nothing is looked at
 
 
 @settings(max_examples=500, deadline=None)
