@@ -180,3 +180,19 @@ def _same_as_one_by_one(
         statuses = [int(e["response"]["status"].split()[0]) for e in r.json()["entry"]]
         assert statuses == ([204] if delete else []) + expected
         assert _stored(tx) == _stored(single)
+
+
+def test_a_lone_surrogate_in_a_conditional_create_is_refused_before_any_look_up(sandbox: Sandbox) -> None:
+    # the pre-check and the created resources' scan spell codes with orjson, which refuses lone
+    # surrogates: the body's check refuses them first (even when the exact decoder reads the body)
+    with _client(sandbox) as c:
+        for number in ("1", "123456789012345678901234567890"):
+            template = (
+                '{"resourceType":"Bundle","type":"transaction","entry":[{"resource":{"resourceType":"Patient",'
+                '"extension":[{"url":"urn:e","valueDecimal":NUMBER}]},'
+                '"request":{"method":"POST","url":"Patient","ifNoneExist":"identifier=urn:t|a\\ud800"}}]}'
+            )
+            body = template.replace("NUMBER", number)
+            r = c.post("/v1/fhir", content=body.encode(), headers=JSON)
+            assert r.status_code == 400, r.text
+            assert r.json()["code"] == "INVALID_JSON"

@@ -1,13 +1,17 @@
 """A direct index lookup for the commonest conditional criteria: a few token equalities.
 
 ``identifier=system|value``, ``_tag=system|code`` (what ``clinikfhir load`` sends as ``ifNoneExist``),
-their OR lists (``_tag=s|c1,s|c2,...``: a transaction's conditional creates asked together) and their
-AND are answered by one statement on the token index, without the compiler, the planner or
-the paging machinery: the conditional create of every transaction entry asks for it twice. The
+their OR lists (``_tag=s|c1,s|c2,...``) and their AND are answered by one statement on the token
+index, without the compiler, the planner or the paging machinery (a conditional create's usual
+look-up). The
 answer (ids in id order, the accurate total) is the one the general search gives; anything else
 (modifiers, escapes, empty alternatives, result parameters, other kinds, a large match set, a page that
 would keep a snapshot) returns None and the caller runs the general search. The tests hold the two
 to the same answers.
+
+:func:`surely_unmatched` is the transaction's pre-check of its conditional creates: for the criteria
+:func:`lookup` answers, one statement over every type tells which ask for a code no resource holds
+(then the search surely finds nothing); it never answers a search, only rules matches out.
 """
 
 # SQL text here is assembled only from fixed table names and generated aliases; every value is bound
