@@ -90,19 +90,21 @@ def lossy_spans(raw: bytes) -> list[tuple[int, int]]:
         start = hit
         while start > 0 and raw[start - 1] in _NUMBER_CHARS:
             start -= 1
+        before = start - 1
+        while before >= 0 and raw[before] in _SPACE:
+            before -= 1
+        if before < 0 or raw[before] not in b":,[":
+            continue  # not in value position (e.g. inside a string: a hash, an identifier): the cheap test first
         end = hit
         while end < size and raw[end] in _NUMBER_CHARS:
             end += 1
         token = raw[start:end]
         if not _NUMBER.fullmatch(token) or not _respelled(token):
             continue
-        before = start - 1
-        while before >= 0 and raw[before] in _SPACE:
-            before -= 1
         after = end
         while after < size and raw[after] in _SPACE:
             after += 1
-        if before >= 0 and raw[before] in b":,[" and after < size and raw[after] in b",}]":
+        if after < size and raw[after] in b",}]":
             spans.add((start, end))
     return sorted(spans)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import sqlite3
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -61,6 +60,10 @@ class Router(Protocol):
     def match(
         self, conn: sqlite3.Connection, caller: Caller, rtype: str, criteria: Sequence[tuple[str, str]], what: str
     ) -> list[str]: ...
+
+    def surely_unmatched(
+        self, conn: sqlite3.Connection, caller: Caller, asks: Sequence[tuple[str, Sequence[tuple[str, str]]]]
+    ) -> list[bool | None]: ...
 
 
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3}
@@ -234,10 +237,9 @@ def process_bundle(server: Router, who: Principal, body: Any, prefer: str | None
     # without DELETEs, only the transaction's own creates run between the first look-up of a conditional
     # create and its turn; see _Written for when that first answer still holds
     reuse = not any(entry.method == "DELETE" for entry in entries)
-    written = _Written()
     for entry in entries:
         if entry.assigned_id is not None and entry.if_none_exist is not None:
-            entry.criteria = parse_qsl(entry.if_none_exist.lstrip("?"), keep_blank_values=True)
+            entry.criteria = _query_pairs(entry.if_none_exist.lstrip("?"))
             entry.codes = _token_codes(entry.criteria) if reuse else None
     # Each create is shaped, tagged and validated before the transaction takes the writer (so another
     # request's SQLite work runs meanwhile), with its urn:uuid references pointing at the ids just
@@ -284,14 +286,12 @@ def process_bundle(server: Router, who: Principal, body: Any, prefer: str | None
                     _rewrite(entry.body, moved)
         # per type, the conditional creates still to run with a first answer: what is created before
         # them is looked at (and only then)
-        waiting = Counter(entry.segs[0] for entry in entries if entry.matched is not None)
+        written = _Written(entries)
         for entry in sorted(entries, key=lambda e: (_ORDER[e.method], e.index)):
             hdrs = EntryHeaders(entry.if_match, entry.if_none_exist)
             matched = entry.matched
-            if matched is not None:
-                waiting[entry.segs[0]] -= 1
-                if written.may_match(entry.segs[0], entry.codes):
-                    matched = None  # one of this transaction's creates may match: ask the engine again
+            if matched is not None and not written.first_answer_holds(entry.segs[0], entry.codes):
+                matched = None  # one of this transaction's creates may match: ask the engine again
             try:
                 result = server.route(
                     who,
@@ -309,10 +309,19 @@ def process_bundle(server: Router, who: Principal, body: Any, prefer: str | None
                 raise _entry_failure(entry.index, err) from None
             results[entry.index] = result
             stored = result.stored
-            if result.status == 201 and stored is not None and waiting[stored.rtype] > 0:
+            if result.status == 201 and stored is not None:
                 written.add(stored.rtype, stored.body)
     out = [_response_entry(base, results[entry.index], _shape(entry, wanted)) for entry in entries]
     return _answer("transaction-response", out, wanted)
+
+
+def _query_pairs(query: str) -> list[tuple[str, str]]:
+    """``parse_qsl(query, keep_blank_values=True)``; one pair without ``&``, ``%`` or ``+`` (what
+    ``clinikfhir load`` sends as ``ifNoneExist``, once per entry) is split without its machinery."""
+    if not query or "&" in query or "%" in query or "+" in query:
+        return parse_qsl(query, keep_blank_values=True)
+    name, _, value = query.partition("=")
+    return [(name, value)]
 
 
 _PLAIN_TOKENS = frozenset({"_id", "_tag", "_security", "identifier"})
@@ -340,20 +349,31 @@ _TOGETHER = 100
 
 
 def _matching_nothing(server: Router, conn: sqlite3.Connection, caller: Caller, entries: list[_Entry]) -> set[int]:
-    """The indexes of conditional creates whose criteria match nothing yet, found with one search per
-    type and parameter: when several entries ask ``name=v1``, ``name=v2``, ... (one plain token each,
-    see :func:`_token_codes`), ``name=v1,v2,...`` (FHIR's OR: what matches any of them) is asked
-    instead, and when that matches nothing, none of them matches anything. Otherwise (something
-    matches, or the search is refused) each entry is looked up on its own."""
+    """The indexes of conditional creates (with plain token criteria, see :func:`_token_codes`)
+    whose criteria match nothing yet.
+
+    First, one index statement for all of them, of every type (:meth:`Router.surely_unmatched`): an
+    entry some of whose codes no resource holds matches nothing. Those it does not look at (e.g.
+    ``_id``, a ``_tag`` without a system) are asked together per type and
+    parameter: when several entries ask ``name=v1``, ``name=v2``, ... (one criterion each),
+    ``name=v1,v2,...`` (FHIR's OR: what matches any of them) is asked instead, and when that matches
+    nothing, none of them matches anything. Whatever is left (something matches, or the search is
+    refused) is looked up on its own by the caller."""
+    asked = [entry for entry in entries if entry.criteria is not None and entry.codes is not None]
+    found: set[int] = set()
+    unsure: list[_Entry] = []
+    answers = server.surely_unmatched(conn, caller, [(entry.segs[0], entry.criteria or []) for entry in asked])
+    for entry, none in zip(asked, answers, strict=True):
+        if none:
+            found.add(entry.index)
+        elif none is None:
+            unsure.append(entry)
     groups: dict[tuple[str, str], list[tuple[int, str]]] = {}
-    for entry in entries:
-        criteria = entry.criteria
-        if criteria is None or entry.codes is None:
-            continue
+    for entry in unsure:
+        criteria = entry.criteria or []
         if len(criteria) == 1:
             name, value = criteria[0]
             groups.setdefault((entry.segs[0], name), []).append((entry.index, value))
-    found: set[int] = set()
     for (rtype, name), items in groups.items():
         for start in range(0, len(items), _TOGETHER):
             chunk = items[start : start + _TOGETHER]
@@ -368,22 +388,86 @@ def _matching_nothing(server: Router, conn: sqlite3.Connection, caller: Caller, 
     return found
 
 
-class _Written:
-    """The string values of the resources a transaction created so far, per type.
+_FEW = 32
+"""Up to this many codes asked of a type, a created resource's text is searched for each (one
+substring search apiece); beyond, it is cut at its quotes once and the pieces looked up (as costly
+as about 40 substring searches, whatever the number of codes)."""
 
-    A conditional create's first look-up runs before the transaction writes anything. When its
-    criteria are plain tokens (:func:`_token_codes`) and no resource of its type created since holds
-    every code they ask for as a string (these elements are strings in every resource that passed
-    validation, and every created one did), none of them can match, so the first answer is the one the
-    engine would give in the entry's turn and is used as it is; otherwise the engine is asked again."""
+
+def _distinct(codes: list[str] | None) -> Sequence[str]:
+    if not codes:
+        return ()
+    return codes if len(codes) == 1 else list(dict.fromkeys(codes))
+
+
+class _Asked:
+    """The codes that the waiting conditional creates of one type ask (see :class:`_Written`)."""
+
+    __slots__ = ("counts", "held", "plain", "quoted", "spelled", "waiting")
 
     def __init__(self) -> None:
-        self._values: dict[str, set[str]] = {}
+        self.waiting = 0
+        """How many conditional creates of the type with a first answer have not had their turn."""
+        self.counts: dict[str, int] = {}
+        """Code -> how many of those ask for it."""
+        self.spelled: dict[str, str] = {}
+        """Code -> its JSON string (``orjson.dumps``), for each code asked."""
+        self.plain: dict[str, str] = {}
+        """The text between the quotes of a code's JSON string -> the code, for each code without a
+        quote."""
+        self.quoted: dict[str, str] = {}
+        """Code -> its JSON string, for each code with a quote (``\\"`` in its JSON string)."""
+        self.held: set[str] = set()
+        """The codes asked when a resource holding them (or whose text may) was created."""
 
-    def add(self, rtype: str, text: str | None) -> None:
-        if text is None:
+    def ask(self, codes: list[str] | None) -> None:
+        self.waiting += 1
+        counts = self.counts
+        for code in _distinct(codes):
+            n = counts.get(code, 0)
+            counts[code] = n + 1
+            if not n:
+                spelled = self.spelled[code] = orjson.dumps(code).decode("utf-8")
+                if '"' in code:
+                    self.quoted[code] = spelled
+                else:
+                    self.plain[spelled[1:-1]] = code
+
+    def done(self, codes: list[str] | None) -> None:
+        self.waiting -= 1
+        counts = self.counts
+        for code in _distinct(codes):
+            n = counts[code] - 1
+            if n:
+                counts[code] = n
+                continue
+            del counts[code]
+            spelled = self.spelled.pop(code)
+            if '"' in code:
+                del self.quoted[code]
+            else:
+                del self.plain[spelled[1:-1]]
+
+    def look(self, text: str) -> None:
+        """Note which asked codes the created resource's JSON ``text`` holds as a string, or may (a
+        superset: keys count too), in time linear in the text (not in the number of codes)."""
+        held = self.held
+        if len(self.spelled) <= _FEW:
+            for code, spelled in self.spelled.items():
+                if spelled in text:
+                    held.add(code)
             return
-        values = self._values.setdefault(rtype, set())
+        if self.plain:
+            # a string without a quote is one whole piece between two quotes (escaped ones included);
+            # the intersection iterates the smaller side (the pieces, or the codes still asked)
+            for piece in self.plain.keys() & set(text.split('"')):
+                held.add(self.plain[piece])
+        quoted = self.quoted
+        if len(quoted) <= _FEW:
+            for code, spelled in quoted.items():
+                if spelled in text:
+                    held.add(code)
+            return
         stack: list[Any] = [orjson.loads(text)]
         while stack:
             item = stack.pop()
@@ -392,14 +476,50 @@ class _Written:
                 stack.extend(item.values())
             elif kind is list:
                 stack.extend(item)
-            elif kind is str:
-                values.add(item)
+            elif kind is str and item in quoted:
+                held.add(item)
 
-    def may_match(self, rtype: str, codes: list[str] | None) -> bool:
-        values = self._values.get(rtype)
-        if values is None:
+
+class _Written:
+    """What the resources a transaction created so far hold, as far as its waiting conditional
+    creates ask, per type.
+
+    A conditional create's first look-up runs before the transaction writes anything. When its
+    criteria are plain tokens (:func:`_token_codes`) and no resource of its type created since holds
+    every code they ask for as a string (these elements are strings in every resource that passed
+    validation, and every created one did), none of them can match, so the first answer is the one the
+    engine would give in the entry's turn and is used as it is; otherwise the engine is asked again.
+
+    Only the codes still asked are looked for in a created resource's stored text. That text is
+    orjson's (``_fhir.canonical``; a Decimal is a bare number there, never a string), and so is the
+    text of a code (``orjson.dumps``): a string value ``code`` appears in it exactly as
+    ``orjson.dumps(code)``, so finding that text is a superset test of holding the value."""
+
+    def __init__(self, entries: list[_Entry]) -> None:
+        self._types: dict[str, _Asked] = {}
+        self._created: set[str] = set()
+        for entry in entries:
+            if entry.matched is not None:
+                self._types.setdefault(entry.segs[0], _Asked()).ask(entry.codes)
+
+    def first_answer_holds(self, rtype: str, codes: list[str] | None) -> bool:
+        """A waiting conditional create's turn has come (it asks no more of what is created after):
+        whether no resource of its type created since its first look-up may match ``codes``."""
+        asked = self._types[rtype]
+        asked.done(codes)
+        if rtype not in self._created:
+            return True
+        if codes is None:
             return False
-        return codes is None or all(code in values for code in codes)
+        return not asked.held.issuperset(codes)
+
+    def add(self, rtype: str, text: str | None) -> None:
+        asked = self._types.get(rtype)
+        if text is None or asked is None or asked.waiting <= 0:
+            return
+        self._created.add(rtype)
+        if asked.counts:
+            asked.look(text)
 
 
 def _answer(btype: str, entries: list[str], wanted: Return) -> Result:

@@ -258,6 +258,18 @@ class FhirServer:
             raise _search_error(err) from None
         return list(result.ids)
 
+    def surely_unmatched(
+        self, conn: sqlite3.Connection, caller: Caller, asks: Sequence[tuple[str, Sequence[tuple[str, str]]]]
+    ) -> list[bool | None]:
+        """Per (type, criteria) of a conditional interaction: True when :meth:`match` would surely
+        answer no ids (and raise nothing), False when it may match, found for all of them by one index
+        statement; None when the criteria are not plain token equalities or the tenant rule may refuse
+        them (:func:`search.surely_unmatched`): then only :meth:`match` can tell."""
+        if not asks:
+            return []
+        self.store.catch_up()  # what match sees: the rows this transaction has queued
+        return search.surely_unmatched(conn, env=caller.env, tenant=caller.tenant, asks=asks)
+
     def _conditional_update(
         self,
         caller: Caller,

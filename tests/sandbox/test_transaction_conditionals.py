@@ -13,6 +13,7 @@ from __future__ import annotations
 import secrets
 from collections import Counter
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -20,10 +21,16 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from clinikfhir._json import encode
 from clinikfhir.sandbox import Sandbox
 
-VALUES = ("a", "b", "c")
+VALUES = ("a", "b", "c", 'q"1', "1.50")
+REFUSED = "_tag=https://clinikapi.com/tenant|org_zz"  # refused by the tenant rule
 CRITERIA = (
+    "_security=urn:x|{t}",
+    "_tag={t}",  # a system-less tag (the tenant rule reads the tenant list): asked on its own
+    REFUSED,
+    "identifier=urn:t|{v}&_security=urn:x|{t}&_tag=urn:x|{w}",
     "identifier=urn:t|{v}",
     "identifier={v}",
     "identifier=|{v}",
@@ -34,6 +41,9 @@ CRITERIA = (
     "identifier=urn:t|",  # a system only: asked again in its turn
     "_id={v}",
 )
+
+
+JSON = {"content-type": "application/fhir+json"}
 
 
 def _spec(value: str, criteria: str | None = "identifier=urn:t|{v}", rtype: str = "Patient") -> dict[str, Any]:
@@ -53,10 +63,10 @@ def _resource(rtype: str, value: str, tag: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         "resourceType": rtype,
         "identifier": [{"system": "urn:t", "value": value}],
-        "meta": {"tag": [{"system": "urn:x", "code": tag}]},
+        "meta": {"tag": [{"system": "urn:x", "code": tag}], "security": [{"system": "urn:x", "code": tag}]},
     }
-    if rtype == "Observation":
-        out |= {"status": "final", "code": {"text": "x"}}
+    if rtype == "Observation":  # a decimal kept digit for digit in the stored text (a bare number)
+        out |= {"status": "final", "code": {"text": "x"}, "valueQuantity": {"value": Decimal("1.50")}}
     return out
 
 
@@ -89,10 +99,14 @@ def _client(sb: Sandbox) -> httpx.Client:
 def _stored(c: httpx.Client) -> Counter[tuple[str, str, str]]:
     out: Counter[tuple[str, str, str]] = Counter()
     for rtype in ("Patient", "Observation"):
-        for e in c.get(f"/v1/fhir/{rtype}", params={"_count": "1000"}).json().get("entry", []):
-            res = e["resource"]
-            tags = [t["code"] for t in res["meta"]["tag"] if t["system"] == "urn:x"]
-            out[(rtype, res["identifier"][0]["value"], ",".join(tags))] += 1
+        url: str | None = f"/v1/fhir/{rtype}?_count=100"
+        while url is not None:  # every page (100 at most each)
+            page = c.get(url).json()
+            for e in page.get("entry", []):
+                res = e["resource"]
+                tags = [t["code"] for t in res["meta"]["tag"] if t["system"] == "urn:x"]
+                out[(rtype, res["identifier"][0]["value"], ",".join(tags))] += 1
+            url = next((link["url"] for link in page.get("link", []) if link["relation"] == "next"), None)
     return out
 
 
@@ -109,11 +123,27 @@ def _stored(c: httpx.Client) -> Counter[tuple[str, str, str]]:
 def test_a_transaction_of_conditional_creates_answers_as_the_creates_one_by_one(
     sandbox: Sandbox, seeds: list[tuple[str, str]], entries: list[dict[str, Any]], delete_first_seed: bool
 ) -> None:
+    _same_as_one_by_one(sandbox, seeds, entries, delete_first_seed)
+
+
+def test_a_large_transaction_of_conditional_creates_of_one_type_answers_as_the_creates_one_by_one(
+    sandbox: Sandbox,
+) -> None:
+    # more codes asked of one type than are searched for one by one in a created resource, more entries
+    # than are asked together, duplicates inside the transaction and matches of what exists
+    entries = [_spec(f"v{n % 250}") for n in range(320)] + [_spec(f'q"{n}') for n in range(40)] + [_spec('q"3')]
+    seeds = [("Patient", "v7"), ("Patient", "v249")]
+    _same_as_one_by_one(sandbox, seeds, entries, False)
+
+
+def _same_as_one_by_one(
+    sandbox: Sandbox, seeds: list[tuple[str, str]], entries: list[dict[str, Any]], delete_first_seed: bool
+) -> None:
     with _client(sandbox) as tx, _client(sandbox) as single:
         seeded: dict[str, list[str]] = {"tx": [], "single": []}
         for name, c in (("tx", tx), ("single", single)):
             for rtype, value in seeds:
-                r = c.post(f"/v1/fhir/{rtype}", json=_resource(rtype, value, "seed"))
+                r = c.post(f"/v1/fhir/{rtype}", content=encode(_resource(rtype, value, "seed")), headers=JSON)
                 assert r.status_code == 201
                 seeded[name].append(f"{rtype}/{r.json()['id']}")
         delete = delete_first_seed and bool(seeds)
@@ -133,9 +163,15 @@ def test_a_transaction_of_conditional_creates_answers_as_the_creates_one_by_one(
                 entry["fullUrl"] = f"urn:uuid:00000000-0000-4000-8000-{i:012d}"
             bundle_entries.append(entry)
             headers = {"If-None-Exist": criteria} if criteria is not None else {}
-            expected.append(single.post(f"/v1/fhir/{spec['type']}", json=body, headers=headers).status_code)
-        r = tx.post("/v1/fhir", json={"resourceType": "Bundle", "type": "transaction", "entry": bundle_entries})
+            r = single.post(f"/v1/fhir/{spec['type']}", content=encode(body), headers={**headers, **JSON})
+            expected.append(r.status_code)
+        bundle = {"resourceType": "Bundle", "type": "transaction", "entry": bundle_entries}
+        r = tx.post("/v1/fhir", content=encode(bundle), headers=JSON)
         failed = next((s for s in expected if s >= 400), None)
+        if any(spec["full_url"] and spec["criteria"] == REFUSED for spec in entries):
+            # a conditional create with a fullUrl is looked up before any entry runs (its urn:uuid may
+            # point at what it matches): its refusal comes first
+            failed = 403
         if failed is not None:
             # the one-by-one run failed at some entry: the transaction fails as a whole, with that status
             assert r.status_code == failed, r.text
@@ -144,3 +180,19 @@ def test_a_transaction_of_conditional_creates_answers_as_the_creates_one_by_one(
         statuses = [int(e["response"]["status"].split()[0]) for e in r.json()["entry"]]
         assert statuses == ([204] if delete else []) + expected
         assert _stored(tx) == _stored(single)
+
+
+def test_a_lone_surrogate_in_a_conditional_create_is_refused_before_any_look_up(sandbox: Sandbox) -> None:
+    # the pre-check and the created resources' scan spell codes with orjson, which refuses lone
+    # surrogates: the body's check refuses them first (even when the exact decoder reads the body)
+    with _client(sandbox) as c:
+        for number in ("1", "123456789012345678901234567890"):
+            template = (
+                '{"resourceType":"Bundle","type":"transaction","entry":[{"resource":{"resourceType":"Patient",'
+                '"extension":[{"url":"urn:e","valueDecimal":NUMBER}]},'
+                '"request":{"method":"POST","url":"Patient","ifNoneExist":"identifier=urn:t|a\\ud800"}}]}'
+            )
+            body = template.replace("NUMBER", number)
+            r = c.post("/v1/fhir", content=body.encode(), headers=JSON)
+            assert r.status_code == 400, r.text
+            assert r.json()["code"] == "INVALID_JSON"

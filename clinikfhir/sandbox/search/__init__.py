@@ -50,8 +50,10 @@ under concurrent writes); ``snapshot=False`` pages by offset over the current da
 
 Fast paths, each held by a property test to the plain plan's answers (``run(..., fast=False)``):
 1-4 plain token equalities (``identifier=system|value``, ``_tag=system|code``: the conditional
-create's usual criteria) are one lookup on the token index (``_query/_direct``); a sort key on the
-rows a checked condition reads comes from the same join as the condition (``_query/_plan``).
+create's usual criteria) are one lookup on the token index (``_query/_direct``; ``surely_unmatched``
+rules out, in one statement for a whole transaction, the criteria whose codes no resource holds); a
+sort key on the rows a checked condition reads comes from the same join as the condition
+(``_query/_plan``).
 
 Not implemented (a 400 naming the parameter, or a warning under lenient handling):
 ``_query``, ``_type``, ``_contained``, token ``:above``/``:below``,
@@ -71,7 +73,7 @@ from ._capabilities import (
 from ._everything import everything
 from ._index import IndexBatch, install, reindex
 from ._model import SearchError, SearchResult
-from ._query import run
+from ._query import run, surely_unmatched
 
 __all__ = [
     "SUPPORTED_MODIFIERS",
@@ -87,4 +89,5 @@ __all__ = [
     "reindex",
     "run",
     "supported_parameters",
+    "surely_unmatched",
 ]

@@ -170,6 +170,17 @@ def param_cond(x: str, rtype: str, param: str) -> tuple[str, list[Any]]:
     return _rows_cond(x, [param], found, listed=False)
 
 
+@functools.cache  # called with the known parameters of known types only
+def stored_names(rtype: str, param: str) -> tuple[str, ...] | None:
+    """The stored parameter names whose rows are exactly the rows of ``param`` of ``rtype`` (its own
+    name and its sources', sorted), as :func:`param_cond` selects them; None when a source counts
+    only some of its rows (a filtered reference), which a list of names cannot say."""
+    found = sources(rtype, param)
+    if any(s.ref_type is not None for s in found):
+        return None
+    return tuple(sorted({param, *(s.param for s in found)}))
+
+
 def params_cond(x: str, rtype: str, params: list[str]) -> tuple[str, list[Any]]:
     """SQL (and its values) selecting the rows of any of ``params`` of ``rtype`` on the index row
     alias ``x``, their sources' rows included (see :func:`param_cond`); the names are bound as one

@@ -17,6 +17,7 @@ from ._compile import (
     revincludes,
     supported,
 )
+from ._direct import surely_unmatched
 from ._include import IncludeSpec, parse_include, resolve_includes
 from ._run import index_tenants, run
 from ._sort import sort_clause
@@ -37,4 +38,5 @@ __all__ = [
     "run",
     "sort_clause",
     "supported",
+    "surely_unmatched",
 ]

@@ -1,13 +1,17 @@
 """A direct index lookup for the commonest conditional criteria: a few token equalities.
 
 ``identifier=system|value``, ``_tag=system|code`` (what ``clinikfhir load`` sends as ``ifNoneExist``),
-their OR lists (``_tag=s|c1,s|c2,...``: a transaction's conditional creates asked together) and their
-AND are answered by one statement on the token index, without the compiler, the planner or
-the paging machinery: the conditional create of every transaction entry asks for it twice. The
+their OR lists (``_tag=s|c1,s|c2,...``) and their AND are answered by one statement on the token
+index, without the compiler, the planner or the paging machinery (a conditional create's usual
+look-up). The
 answer (ids in id order, the accurate total) is the one the general search gives; anything else
 (modifiers, escapes, empty alternatives, result parameters, other kinds, a large match set, a page that
 would keep a snapshot) returns None and the caller runs the general search. The tests hold the two
 to the same answers.
+
+:func:`surely_unmatched` is the transaction's pre-check of its conditional creates: for the criteria
+:func:`lookup` answers, one statement over every type tells which ask for a code no resource holds
+(then the search surely finds nothing); it never answers a search, only rules matches out.
 """
 
 # SQL text here is assembled only from fixed table names and generated aliases; every value is bound
@@ -20,10 +24,12 @@ import sqlite3
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
-from clinikfhir._generated.search_parameters import SEARCH_PARAMETERS
-from clinikfhir._syntax import tenant_tag_refusal
+import orjson
 
-from .._folds import param_cond
+from clinikfhir._generated.search_parameters import SEARCH_PARAMETERS
+from clinikfhir._syntax import names_tenant_system, tenant_tag_refusal
+
+from .._folds import param_cond, stored_names
 from .._model import SearchResult
 
 MAX_TERMS = 4  # AND-ed token equalities answered directly
@@ -131,3 +137,80 @@ def lookup(
     if total > limit or (snapshot is True and total > offset + count):
         return None  # the general search pages it (and keeps a snapshot when asked to)
     return SearchResult(ids=every[offset : offset + count], total=total)
+
+
+# One statement for every asked token: (term key, type, stored param name, system or null, code),
+# bound as one JSON list (the text does not depend on how many there are, so it is prepared once).
+_PRESENT_SQL = (
+    "SELECT DISTINCT a.value ->> 0 FROM json_each(?) a WHERE EXISTS (SELECT 1 FROM sp_token t "
+    "INDEXED BY sp_token_code WHERE t.env = ? AND t.type = a.value ->> 1 AND t.param = a.value ->> 2 "
+    "AND t.code = a.value ->> 4 AND t.tenant = ? AND (a.value ->> 3 IS NULL OR t.system = a.value ->> 3))"
+)
+
+
+def surely_unmatched(
+    conn: sqlite3.Connection,
+    *,
+    env: str,
+    tenant: str,
+    asks: Sequence[tuple[str, Sequence[tuple[str, str]]]],
+) -> list[bool | None]:
+    """Per ask (type, params): True when the general search of ``params`` on ``type`` would answer
+    with no match and no error, False when it may match, found by one statement for all the asks (of
+    any types); None when the params are not looked at (not what :func:`lookup` answers, or what the
+    tenant rule may refuse): then the caller asks the search.
+
+    An ask is looked at when its params are 1 to :data:`MAX_TERMS` plain token equalities (as for
+    :func:`lookup`; a ``_tag`` alternative with a system, so that the tenant rule needs no tenant
+    list) on a known type. Each term then matches only resources holding a token row of one of its
+    alternatives under the term's stored names (:func:`._folds.stored_names`) in this env and
+    tenant: when some term has no such row at all, nothing can match. A conservative test: True only
+    when no row exists; anything found (even in a resource the other terms rule out) gives False."""
+    rows: list[tuple[int, str, str, str | None, str]] = []
+    terms_of: list[range | None] = []
+    first = 0
+    for rtype, params in asks:
+        keys = _terms(rtype, params, tenant, first, rows)
+        if keys is not None:
+            first = keys.stop
+        terms_of.append(keys)
+    if not rows:
+        return [None] * len(asks)
+    present = {int(row[0]) for row in conn.execute(_PRESENT_SQL, (orjson.dumps(rows), env, tenant))}
+    return [None if keys is None else not present.issuperset(keys) for keys in terms_of]
+
+
+def _terms(
+    rtype: str,
+    params: Sequence[tuple[str, str]],
+    tenant: str,
+    first: int,
+    rows: list[tuple[int, str, str, str | None, str]],
+) -> range | None:
+    """The keys of the terms of one ask (from ``first``), their rows appended to ``rows``; None
+    (nothing appended) when the ask is not one :func:`surely_unmatched` looks at."""
+    if rtype not in SEARCH_PARAMETERS or not params or len(params) > MAX_TERMS:
+        return None
+    start = len(rows)
+    key = first
+    for name, value in params:
+        term = _token_term(rtype, name, value)
+        names = stored_names(rtype, name) if term is not None else None
+        if term is None or names is None or (name == "_tag" and _tenant_rule_may_refuse(term, value, tenant)):
+            del rows[start:]
+            return None
+        for system, code in term[1]:
+            for stored in names:
+                rows.append((key, rtype, stored, system, code))
+        key += 1
+    return range(first, key)
+
+
+def _tenant_rule_may_refuse(term: Term, value: str, tenant: str) -> bool:
+    """Whether a plain ``_tag`` term may be refused by the tenant rule, or needs the tenant list to
+    tell (an alternative without a system). With a system in every alternative (and no modifier) the
+    rule needs no tenant list and refuses only a value naming the tenant system."""
+    for system, _ in term[1]:
+        if system is None:
+            return True
+    return names_tenant_system(value) and tenant_tag_refusal("_tag", value, tenant=tenant) is not None
