@@ -141,10 +141,11 @@ def lookup(
 
 # One statement for every asked token: (term key, type, stored param name, system or null, code),
 # bound as one JSON list (the text does not depend on how many there are, so it is prepared once).
-_PRESENT_SQL = (
-    "SELECT DISTINCT a.value ->> 0 FROM json_each(?) a WHERE EXISTS (SELECT 1 FROM sp_token t "
-    "INDEXED BY sp_token_code WHERE t.env = ? AND t.type = a.value ->> 1 AND t.param = a.value ->> 2 "
-    "AND t.code = a.value ->> 4 AND t.tenant = ? AND (a.value ->> 3 IS NULL OR t.system = a.value ->> 3))"
+_PRESENT_SQL = (  # json_extract, not ->>: SQLite before 3.38 has no ->>
+    "SELECT DISTINCT json_extract(a.value, '$[0]') FROM json_each(?) a WHERE EXISTS (SELECT 1 FROM sp_token t "
+    "INDEXED BY sp_token_code WHERE t.env = ? AND t.type = json_extract(a.value, '$[1]') "
+    "AND t.param = json_extract(a.value, '$[2]') AND t.code = json_extract(a.value, '$[4]') AND t.tenant = ? "
+    "AND (json_extract(a.value, '$[3]') IS NULL OR t.system = json_extract(a.value, '$[3]')))"
 )
 
 
