@@ -1,4 +1,5 @@
-"""The load engine in-process on the in-process sandbox: Bundles over the request cap are sent in parts."""
+"""The load engine in-process on the in-process sandbox: grouped requests, Bundles over the request caps in
+parts, look-ups in batches, the read-ahead budget."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from clinikfhir import AsyncClinik, Clinik
 from clinikfhir._load.loader import (  # pyright: ignore[reportPrivateUsage]
     Loader,
+    LoadReport,
     _Budget,
     _joined,
     _reference_trails,
@@ -93,6 +95,14 @@ class _Counting(httpx.AsyncBaseTransport):
         if request.url.path.endswith("/Organization") or (kind == "batch" and b"Organization?" in request.content):
             self.looked_up.set()  # an Organization looked up (alone or in a batch) while none exists
         return response
+
+
+async def _counted_load(sb: Sandbox, key: str, folder: Path, *, concurrency: int) -> tuple[LoadReport, _Counting]:
+    """Load ``folder`` into ``sb`` through a recording transport (nothing held): the report, the requests."""
+    counting = _Counting(sb.async_transport(), hold=False)
+    async with AsyncClinik(key, base_url=sb.base_url, transport=counting) as clinik:
+        report = await Loader(clinik, concurrency=concurrency).run([str(folder)])
+    return report, counting
 
 
 def _synthea_folder(folder: Path, patients: int) -> None:
@@ -186,9 +196,7 @@ async def test_many_conditional_references_are_looked_up_in_batches_of_fifty(tmp
     )
     with Sandbox() as sb:
         key = sb.create_key("org_many")
-        counting = _Counting(sb.async_transport(), hold=False)
-        async with AsyncClinik(key, base_url=sb.base_url, transport=counting) as clinik:
-            report = await Loader(clinik, concurrency=1).run([str(tmp_path)])
+        report, counting = await _counted_load(sb, key, tmp_path, concurrency=1)
         assert report.ok, report.refusals
         assert report.created == 120
         batches = [
@@ -337,9 +345,7 @@ async def test_an_ndjson_file_goes_in_requests_of_at_most_160_resources(tmp_path
     (tmp_path / "Patient.ndjson").write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
     with Sandbox() as sb:
         key = sb.create_key("org_ndjson")
-        counting = _Counting(sb.async_transport(), hold=False)
-        async with AsyncClinik(key, base_url=sb.base_url, transport=counting) as clinik:
-            report = await Loader(clinik, concurrency=2).run([str(tmp_path)])
+        report, counting = await _counted_load(sb, key, tmp_path, concurrency=2)
         assert report.ok, report.refusals
         assert report.created == 400
         sizes = [len(body["entry"]) for method, _, body in counting.seen if method == "POST"]
@@ -357,9 +363,7 @@ async def test_a_transaction_over_160_resources_goes_in_parts(tmp_path: Path) ->
     (tmp_path / "big.json").write_bytes(orjson.dumps(big))
     with Sandbox() as sb:
         key = sb.create_key("org_parts")
-        counting = _Counting(sb.async_transport(), hold=False)
-        async with AsyncClinik(key, base_url=sb.base_url, transport=counting) as clinik:
-            report = await Loader(clinik, concurrency=4).run([str(tmp_path)])
+        report, counting = await _counted_load(sb, key, tmp_path, concurrency=4)
         assert report.ok, report.refusals
         assert report.created == entries_per_patient(encounters=30) + 7
         sizes = [len(b["entry"]) for m, _, b in counting.seen if m == "POST" and b["type"] == "transaction"]
