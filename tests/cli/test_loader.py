@@ -376,21 +376,20 @@ async def test_a_transaction_over_160_resources_goes_in_parts(tmp_path: Path) ->
 
 
 async def test_units_sharing_a_full_url_never_share_a_request(tmp_path: Path) -> None:
-    """The same Bundle in two files: never in one transaction (where both would claim one fullUrl),
-    so the second finds the first already there."""
-    (tmp_path / "hospitalInformation.json").write_bytes(orjson.dumps(hospital_information()))
-    (tmp_path / "practitionerInformation.json").write_bytes(orjson.dumps(practitioner_information()))
-    for name in ("one.json", "two.json"):
-        (tmp_path / name).write_bytes(orjson.dumps(patient_bundle(3)))
+    """The same Bundle in two files, both waiting for the same request: never in one transaction
+    (where both would claim one fullUrl); the second goes next and finds the first already there."""
+    first = _transaction({"resourceType": "Patient", "id": "first", "gender": "other"})
+    (tmp_path / "a_first.json").write_bytes(orjson.dumps(first))  # held until the others wait
+    same = _transaction({"resourceType": "Patient", "id": "twice", "gender": "female"})
+    same["entry"][0]["fullUrl"] = "urn:uuid:6f1c2a3e-8d4b-4c5a-9e7f-0a1b2c3d4e5f"
+    for name in ("b_one.json", "c_two.json"):
+        (tmp_path / name).write_bytes(orjson.dumps(same))
     with Sandbox() as sb:
         key = sb.create_key("org_twice")
-        loader, held = await _held_load(sb, key, tmp_path, files=4)
+        loader, held = await _held_load(sb, key, tmp_path, files=3)
         assert loader.report.ok, loader.report.refusals
-        assert loader.report.created == entries_per_patient() + 7
-        assert loader.report.existing == entries_per_patient()
-        for entries in held.transactions:
-            urls = [e["fullUrl"] for e in entries if "fullUrl" in e]
-            assert len(urls) == len(set(urls))
+        assert (loader.report.created, loader.report.existing) == (2, 1)
+        assert [len(entries) for entries in held.transactions] == [1, 1, 1]
 
 
 async def test_the_read_ahead_budget_admits_in_arrival_order_and_a_large_unit_alone() -> None:
