@@ -352,13 +352,12 @@ def _matching_nothing(server: Router, conn: sqlite3.Connection, caller: Caller, 
     """The indexes of conditional creates (with plain token criteria, see :func:`_token_codes`)
     whose criteria match nothing yet.
 
-    First, one index statement for all of them, of every type (:meth:`Router.surely_unmatched`): an
-    entry some of whose codes no resource holds matches nothing. Those it does not look at (e.g.
-    ``_id``, a ``_tag`` without a system) are asked together per type and
-    parameter: when several entries ask ``name=v1``, ``name=v2``, ... (one criterion each),
-    ``name=v1,v2,...`` (FHIR's OR: what matches any of them) is asked instead, and when that matches
-    nothing, none of them matches anything. Whatever is left (something matches, or the search is
-    refused) is looked up on its own by the caller."""
+    First, one index statement for all of them, of every type (:meth:`Router.surely_unmatched`): an entry some
+    of whose codes no resource holds matches nothing. Those it does not look at (e.g. ``_id``, or criteria the
+    tenant rule refuses) are asked together per type and parameter: when several entries ask ``name=v1``,
+    ``name=v2``, ... (one criterion each), ``name=v1,v2,...`` (FHIR's OR: what matches any of them) is asked
+    instead, and when that matches nothing, none of them matches anything. Whatever is left (something matches,
+    or the search is refused) is looked up on its own by the caller."""
     asked = [entry for entry in entries if entry.criteria is not None and entry.codes is not None]
     found: set[int] = set()
     unsure: list[_Entry] = []

@@ -263,12 +263,14 @@ class FhirServer:
     ) -> list[bool | None]:
         """Per (type, criteria) of a conditional interaction: True when :meth:`match` would surely
         answer no ids (and raise nothing), False when it may match, found for all of them by one index
-        statement; None when the criteria are not plain token equalities or the tenant rule may refuse
+        statement; None when the criteria are not plain token equalities or the tenant rule refuses
         them (:func:`search.surely_unmatched`): then only :meth:`match` can tell."""
         if not asks:
             return []
         self.store.catch_up()  # what match sees: the rows this transaction has queued
-        return search.surely_unmatched(conn, env=caller.env, tenant=caller.tenant, asks=asks)
+        return search.surely_unmatched(
+            conn, env=caller.env, tenant=caller.tenant, asks=asks, tenant_codes=self.tenant_codes
+        )
 
     def _conditional_update(
         self,

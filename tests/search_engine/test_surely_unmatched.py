@@ -79,6 +79,11 @@ def _fill(store: Store, items: list[dict[str, Any]]) -> None:
             store.delete(item["type"], item["id"], tenant=item["tenant"], env=item["env"])
 
 
+def _tenants() -> set[str]:
+    """The tenant codes the sandbox knows (its keys' and its data's), as the server gives them."""
+    return {"org_a", "org_b"}
+
+
 def _search(conn: sqlite3.Connection, rtype: str, params: list[tuple[str, str]], fast: bool) -> Any:
     try:
         result = search.run(
@@ -114,7 +119,7 @@ def test_surely_unmatched_never_hides_a_match_or_a_refusal(
     try:
         _fill(store, items)
         with store.store.read() as conn:
-            answers = search.surely_unmatched(conn, env="test", tenant="org_a", asks=asked)
+            answers = search.surely_unmatched(conn, env="test", tenant="org_a", asks=asked, tenant_codes=_tenants)
             assert len(answers) == len(asked)
             for (rtype, params), none in zip(asked, answers, strict=True):
                 found = _search(conn, rtype, params, fast=False)
@@ -146,17 +151,20 @@ def test_every_type_is_asked_in_one_statement(store: Store) -> None:
         ("Organization", [("identifier", "urn:s|v"), ("_tag", "urn:load|k1")]),  # both exist (not together)
         ("Organization", [("identifier", "urn:s|v"), ("_tag", "urn:load|k9")]),  # one term has no row
         ("Organization", [("_id", "o1")]),  # not looked at
-        ("Organization", [("_tag", "k1")]),  # a system-less _tag: the tenant rule needs the tenant list
         ("Organization", [("_tag", f"{TENANT_SYSTEM}|org_b")]),  # refused by the tenant rule
+        ("Organization", [("_tag", "org_b")]),  # a system-less _tag naming a tenant: refused too
         ("Organization", [("identifier:not", "urn:s|v")]),  # a modifier
+        ("Organization", [("_tag", "k1")]),  # a system-less _tag naming no tenant: any system's k1
+        ("Organization", [("_tag", "k2,k9")]),  # no k2 in this tenant and env, no k9 anywhere
     ]
     statements: list[str] = []
     with store.store.read() as conn:
         conn.set_trace_callback(statements.append)
         try:
-            answers = search.surely_unmatched(conn, env="test", tenant="org_a", asks=asked)
+            answers = search.surely_unmatched(conn, env="test", tenant="org_a", asks=asked, tenant_codes=_tenants)
         finally:
             conn.set_trace_callback(None)
-    assert answers == [False, True, True, True, True, False, True, None, None, None, None]
+    assert answers == [False, True, True, True, True, False, True, None, None, None, None, False, True]
     assert len(statements) == 1
-    assert search.surely_unmatched(store.conn, env="test", tenant="org_a", asks=asked[7:]) == [None] * 4
+    unseen = search.surely_unmatched(store.conn, env="test", tenant="org_a", asks=asked[7:11], tenant_codes=_tenants)
+    assert unseen == [None] * 4

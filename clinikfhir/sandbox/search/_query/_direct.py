@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 
 from clinikfhir._generated.search_parameters import SEARCH_PARAMETERS
-from clinikfhir._syntax import names_tenant_system, tenant_tag_refusal
+from clinikfhir._syntax import tenant_tag_refusal
 
 from .._folds import param_cond, stored_names
 from .._model import SearchResult
@@ -67,6 +67,18 @@ def _token_term(rtype: str, name: str, value: str) -> Term | None:
     return name, tuple(alternatives)
 
 
+def _checked_term(
+    rtype: str, name: str, value: str, tenant: str, tenant_codes: Callable[[], Collection[str]]
+) -> Term | None:
+    """The :data:`Term` of ``name=value`` when it is a plain token equality (or an OR of them) that the
+    tenant rule lets through, checked as the general search checks it; else None (the general search
+    answers, or refuses, it)."""
+    term = _token_term(rtype, name, value)
+    if term is None or tenant_tag_refusal(name, value, tenant=tenant, tenant_codes=tenant_codes) is not None:
+        return None
+    return term
+
+
 def _alternatives(alias: str, alternatives: tuple[tuple[str | None, str], ...], args: list[Any]) -> str:
     """SQL that holds when the token row ``alias`` has one of ``alternatives`` (values go to ``args``)."""
     ors: list[str] = []
@@ -102,9 +114,9 @@ def lookup(
     for name, value in params:
         if name in _IGNORED:
             continue
-        term = _token_term(type, name, value)
-        if term is None or tenant_tag_refusal(name, value, tenant=tenant, tenant_codes=tenant_codes) is not None:
-            return None  # the general search answers (or refuses) it
+        term = _checked_term(type, name, value, tenant, tenant_codes)
+        if term is None:
+            return None
         terms.append(term)
     if not terms or len(terms) > MAX_TERMS:
         return None
@@ -155,23 +167,24 @@ def surely_unmatched(
     env: str,
     tenant: str,
     asks: Sequence[tuple[str, Sequence[tuple[str, str]]]],
+    tenant_codes: Callable[[], Collection[str]],
 ) -> list[bool | None]:
     """Per ask (type, params): True when the general search of ``params`` on ``type`` would answer
     with no match and no error, False when it may match, found by one statement for all the asks (of
     any types); None when the params are not looked at (not what :func:`lookup` answers, or what the
-    tenant rule may refuse): then the caller asks the search.
+    tenant rule refuses): then the caller asks the search.
 
-    An ask is looked at when its params are 1 to :data:`MAX_TERMS` plain token equalities (as for
-    :func:`lookup`; a ``_tag`` alternative with a system, so that the tenant rule needs no tenant
-    list) on a known type. Each term then matches only resources holding a token row of one of its
-    alternatives under the term's stored names (:func:`._folds.stored_names`) in this env and
-    tenant: when some term has no such row at all, nothing can match. A conservative test: True only
-    when no row exists; anything found (even in a resource the other terms rule out) gives False."""
+    An ask is looked at when its params are 1 to :data:`MAX_TERMS` plain token equalities that the tenant rule
+    lets through (:func:`_checked_term`, as for :func:`lookup`) on a known type. Each term then matches only
+    resources holding a token row of one of its alternatives under the term's stored names
+    (:func:`._folds.stored_names`) in this env and tenant: when some term has no such row at all, nothing can
+    match. A conservative test: True only when no row exists; anything found (even in a resource the other terms
+    rule out) gives False."""
     rows: list[tuple[int, str, str, str | None, str]] = []
     terms_of: list[range | None] = []
     first = 0
     for rtype, params in asks:
-        keys = _terms(rtype, params, tenant, first, rows)
+        keys = _terms(rtype, params, tenant, tenant_codes, first, rows)
         if keys is not None:
             first = keys.stop
         terms_of.append(keys)
@@ -185,6 +198,7 @@ def _terms(
     rtype: str,
     params: Sequence[tuple[str, str]],
     tenant: str,
+    tenant_codes: Callable[[], Collection[str]],
     first: int,
     rows: list[tuple[int, str, str, str | None, str]],
 ) -> range | None:
@@ -195,9 +209,9 @@ def _terms(
     start = len(rows)
     key = first
     for name, value in params:
-        term = _token_term(rtype, name, value)
+        term = _checked_term(rtype, name, value, tenant, tenant_codes)
         names = stored_names(rtype, name) if term is not None else None
-        if term is None or names is None or (name == "_tag" and _tenant_rule_may_refuse(term, value, tenant)):
+        if term is None or names is None:
             del rows[start:]
             return None
         for system, code in term[1]:
@@ -205,13 +219,3 @@ def _terms(
                 rows.append((key, rtype, stored, system, code))
         key += 1
     return range(first, key)
-
-
-def _tenant_rule_may_refuse(term: Term, value: str, tenant: str) -> bool:
-    """Whether a plain ``_tag`` term may be refused by the tenant rule, or needs the tenant list to
-    tell (an alternative without a system). With a system in every alternative (and no modifier) the
-    rule needs no tenant list and refuses only a value naming the tenant system."""
-    for system, _ in term[1]:
-        if system is None:
-            return True
-    return names_tenant_system(value) and tenant_tag_refusal("_tag", value, tenant=tenant) is not None
