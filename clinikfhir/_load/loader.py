@@ -645,34 +645,13 @@ class Loader:
         return group
 
     async def _post_group(self, group: list[_Ready]) -> None:
-        """One transaction carrying every unit of ``group``; each unit's answer recorded and its
-        ``done`` set. Refused as a whole (nothing was written), the units go again one by one; an
-        error that is not a refusal is set on every unit's ``done``, for its worker to report."""
-        from clinikfhir.errors import ApiError, LocalError
-
-        if len(group) == 1:
-            body = group[0].body
-        else:
-            entries = [entry for item in group for entry in _items(item.body.get("entry"))]
-            body = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+        """Send ``group`` (a slot held) and set each unit's ``done``: to its outcome once recorded, or to
+        an error that is not a refusal, for its worker to report."""
         try:
-            try:
-                answer = await self._post("transaction", body)
-            except (ApiError, LocalError) as exc:
-                if _is_fatal(exc):
-                    raise
-                if len(group) == 1:
-                    self._server_refusal(group[0].unit, exc)
-                else:
-                    for item in group:
-                        await self._post_alone(item.unit, item.body)
-                        item.done.set_result(None)
+            if len(group) == 1:
+                await self._post_alone(group[0].unit, group[0].body)
             else:
-                offset = 0
-                for item in group:
-                    n = len(item.unit.types)
-                    self._record(item.unit, answer.entries[offset : offset + n])
-                    offset += n
+                await self._post_together(group)
         except BaseException as exc:
             for item in group:
                 if not item.done.done():
@@ -683,6 +662,29 @@ class Loader:
         for item in group:
             if not item.done.done():
                 item.done.set_result(None)
+
+    async def _post_together(self, group: list[_Ready]) -> None:
+        """One transaction carrying every unit of ``group``, each unit's answer recorded. Refused as a
+        whole, nothing of it was written: the units go again one by one, so that the refusal lands on
+        the unit that caused it."""
+        from clinikfhir.errors import ApiError, LocalError
+
+        entries = [entry for item in group for entry in _items(item.body.get("entry"))]
+        body = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+        try:
+            answer = await self._post("transaction", body)
+        except (ApiError, LocalError) as exc:
+            if _is_fatal(exc):
+                raise
+            for item in group:
+                await self._post_alone(item.unit, item.body)
+                item.done.set_result(None)
+            return
+        offset = 0
+        for item in group:
+            n = len(item.unit.types)
+            self._record(item.unit, answer.entries[offset : offset + n])
+            offset += n
 
     async def _post_alone(self, unit: _Unit, body: dict[str, Any]) -> None:
         """Send one unit in a request of its own (a slot already held); a refusal is reported."""
